@@ -1,0 +1,812 @@
+/*
+ * libsaq: the SAQ ("Simple Async Queue") job queue as a C library.
+ *
+ * This is the whole public API. Anything not declared here is not API.
+ * libsaq is wire-compatible with Python saq's Redis backend: saq 0.26.x by
+ * default, the 0.13 dialect on request (conf key "dialect").
+ *
+ * ---------------------------------------------------------------------------
+ * Conventions (they hold for every declaration below unless its comment says
+ * otherwise)
+ * ---------------------------------------------------------------------------
+ * Errors     Functions that can fail return int: SAQ_OK (0) or a negative
+ *            SAQ_E* code. Codes never change value. saq_strerror() and
+ *            saq_err_name() describe a code. Details of a failed synchronous
+ *            call are kept on the object it was made on (saq_conf_errmsg,
+ *            saq_job_errmsg, saq_worker_errmsg); details of a failed
+ *            asynchronous operation travel in its event (saq_event_errmsg).
+ *            There is no thread-local "last error".
+ * Async ops  An operation on a queue takes (saq_cq_t *cq, uint64_t tag). If it
+ *            returns SAQ_OK, exactly one completion event carrying `tag` is
+ *            delivered to `cq` later (on disconnect, timeout and close too).
+ *            If it returns an error, no event is ever delivered. Bad
+ *            arguments that can be explained (an unknown count kind, JSON that
+ *            does not parse, ...) are reported through the event, with a
+ *            message; a submit itself fails only when there is nowhere to
+ *            deliver an event (NULL queue or cq, closed queue, fork, OOM).
+ *            Tags are opaque to libsaq; keep them below 2^53 if JavaScript
+ *            must see them exactly.
+ * Threads    Every function is safe to call from any thread, except that
+ *            *_free must be the caller's last use of that handle, and
+ *            functions documented as blocking must not be called from an
+ *            event callback or a worker hook (they would wait on the thread
+ *            that has to wake them). Each queue owns one private libuv loop
+ *            running on one thread that libsaq creates (the "I/O thread").
+ *            libsaq never touches libuv's default loop.
+ * Ownership  Every `const char *` argument is copied before the call returns.
+ *            Strings returned by getters are borrowed from the object they
+ *            were read from and stay valid until that object is freed or
+ *            changed. Objects returned by *_new, *_dup, saq_cq_poll,
+ *            saq_cq_wait and saq_event_take_job belong to the caller and are
+ *            released with their type's *_free. libsaq never frees caller
+ *            memory; callers never free() libsaq memory. *_free(NULL) is a
+ *            no-op; no *_free ever blocks.
+ * Units      Durations and times carry their unit in the name or the comment.
+ *            The SAQ wire mixes units: job timeout, heartbeat, ttl,
+ *            retry_delay and scheduled are seconds (scheduled is epoch
+ *            seconds); queued, started, touched and completed are epoch
+ *            milliseconds. libsaq keeps the wire's unit for each job field.
+ *            Timeouts of blocking calls are milliseconds; -1 waits forever.
+ * JSON       kwargs, results, meta and the info/stats documents are UTF-8
+ *            JSON text. libsaq accepts what Python's json.loads accepts
+ *            (including NaN and Infinity) and keeps such values byte for byte.
+ * Fork       A handle used in a forked child returns SAQ_EFORKED (the threads
+ *            behind it do not exist there); the child makes its own handles.
+ *            Freeing an inherited handle in the child only releases memory.
+ */
+#ifndef SAQ_H
+#define SAQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(SWIG)
+#define SAQ_API
+#elif defined(__GNUC__) && defined(SAQ_BUILDING)
+#define SAQ_API __attribute__((visibility("default")))
+#else
+#define SAQ_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Versions                                                                 */
+/* ------------------------------------------------------------------------ */
+
+#define SAQ_VERSION_MAJOR 0
+#define SAQ_VERSION_MINOR 1
+#define SAQ_VERSION_PATCH 0
+#define SAQ_VERSION_STR "0.1.0"
+/** (major << 16) | (minor << 8) | patch of these headers. */
+#define SAQ_VERSION_NUMBER ((SAQ_VERSION_MAJOR << 16) | (SAQ_VERSION_MINOR << 8) | SAQ_VERSION_PATCH)
+
+/** Version of the loaded library, encoded as SAQ_VERSION_NUMBER. Bindings
+ *  check saq_version() >= the SAQ_VERSION_NUMBER they were built with.
+ *  Any thread. Never fails. */
+SAQ_API unsigned saq_version(void);
+
+/** Version of the loaded library as static text, e.g. "0.1.0". Any thread. */
+SAQ_API const char *saq_version_str(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define SAQ_OK 0
+#define SAQ_EINVAL (-1)      /**< an argument is NULL, out of range or of the wrong type */
+#define SAQ_ENOMEM (-2)      /**< out of memory */
+#define SAQ_ETIMEDOUT (-3)   /**< a deadline passed (command, connect, listen, apply, map, close) */
+#define SAQ_ECLOSED (-4)     /**< the queue or worker is closing or closed */
+#define SAQ_EFORKED (-5)     /**< a handle inherited across fork() was used in the child */
+#define SAQ_EREDIS (-6)      /**< Redis answered with an error reply */
+#define SAQ_EPROTO (-7)      /**< a record in Redis is malformed or of an unexpected type */
+#define SAQ_ECONN (-8)       /**< the connection to Redis failed or was lost mid-operation */
+#define SAQ_EURL (-9)        /**< the Redis URL cannot be used */
+#define SAQ_EJSON (-10)      /**< caller-supplied JSON does not parse or has the wrong shape */
+#define SAQ_ENOTFOUND (-11)  /**< the job does not exist in Redis */
+#define SAQ_EWRONGQUEUE (-12)/**< the job belongs to another queue */
+#define SAQ_EJOB (-13)       /**< the job ended failed or aborted (apply, map); the event carries it */
+#define SAQ_EUNKNOWN_KEY (-14) /**< saq_conf_set: no such configuration key */
+#define SAQ_ECRON (-15)      /**< a cron expression does not parse */
+#define SAQ_ESTATE (-16)     /**< the call is not valid in the object's current state */
+#define SAQ_ETOOBIG (-17)    /**< a payload exceeds Redis's 512 MiB string limit */
+#define SAQ_EUVVERSION (-18) /**< the process's libuv is older than the one libsaq was built against */
+
+/** Static English description of an error code; "unknown error" for codes
+ *  this version does not know. Never NULL. Any thread. */
+SAQ_API const char *saq_strerror(int err);
+
+/** Static stable name of an error code ("SAQ_ETIMEDOUT"), for bindings that
+ *  map codes to exception classes; "SAQ_E?" for unknown codes. Any thread. */
+SAQ_API const char *saq_err_name(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Opaque handles                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct saq_conf saq_conf_t;     /**< string key/value configuration */
+typedef struct saq_queue saq_queue_t;   /**< a SAQ Queue: one Redis queue name, its connections and I/O thread */
+typedef struct saq_job saq_job_t;       /**< a job record (or a job leased to a worker) */
+typedef struct saq_cq saq_cq_t;         /**< a completion queue: where asynchronous results arrive */
+typedef struct saq_event saq_event_t;   /**< one completion or notification */
+typedef struct saq_worker saq_worker_t; /**< a SAQ worker bound to one queue */
+typedef struct saq_batch saq_batch_t;   /**< a batch scope (saq's Queue.batch) */
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                            */
+/* ------------------------------------------------------------------------ */
+
+/** New empty configuration. Owned by the caller (saq_conf_free); the queue
+ *  and worker constructors copy what they need, so a conf can be freed or
+ *  reused right after. Returns NULL only when out of memory. Any thread. */
+SAQ_API saq_conf_t *saq_conf_new(void);
+
+/** Release a configuration. NULL is a no-op. */
+SAQ_API void saq_conf_free(saq_conf_t *conf);
+
+/** Set `key` to `value` (text; numbers in decimal). The value is checked at
+ *  once. Queue keys:
+ *   - url                 redis://[[user]:password@]host[:port][/db][?db=N]
+ *                         or unix://[[user]:password@]/path/to.sock[?db=N]
+ *                         (default redis://localhost:6379/0). rediss:// is
+ *                         refused (no TLS in this build).
+ *   - name                queue name (default "default"); no ':' and no glob
+ *                         characters * ? [ ] (saq #8 of spec 7).
+ *   - dialect             "0.26" (default) or "0.13": which Python saq the
+ *                         records, registry keys and aborts are written for.
+ *   - max_concurrent_ops  >= 1, default 20: saq's throttle on enqueue, single
+ *                         job reads and abort.
+ *   - command_timeout_ms  >= 1, default 5000: a Redis command unanswered this
+ *                         long fails with SAQ_ETIMEDOUT and its connection is
+ *                         dropped and re-established.
+ *   - connect_timeout_ms  >= 1, default 2000.
+ *   - reconnect_max_ms    >= 10, default 2000: cap of the reconnect backoff.
+ *   - max_payload_bytes   >= 1024, default 536870912 (Redis's limit): larger
+ *                         records are refused with SAQ_ETOOBIG before sending.
+ *  Worker keys (read by saq_worker_new; seconds unless the name says ms):
+ *   - concurrency (10), dequeue_timeout (0 = block until a job or stop),
+ *     timers.schedule (1), timers.worker_info (10; alias timers.stats),
+ *     timers.sweep (60), timers.abort (1), burst (false), max_burst_jobs (0 =
+ *     none), shutdown_grace_period (0), cancellation_hard_deadline (1),
+ *     id (a uuid1), metadata (JSON object or null), swept_error_message
+ *     ("swept"), dead_worker_check (10; 0 disables liveness recovery).
+ *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
+ *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why. Not
+ *  thread-safe for concurrent calls on the same conf. */
+SAQ_API int saq_conf_set(saq_conf_t *conf, const char *key, const char *value);
+
+/** Current text value of `key` (borrowed, valid until the next set on this
+ *  conf), or NULL when unset or unknown. */
+SAQ_API const char *saq_conf_get(const saq_conf_t *conf, const char *key);
+
+/** Message of the last failed call made with this conf (saq_conf_set,
+ *  saq_queue_new, saq_worker_new), or "" if none. Borrowed. */
+SAQ_API const char *saq_conf_errmsg(const saq_conf_t *conf);
+
+/** Byte transform applied around the canonical job JSON (saq's dump/load).
+ *  `in` is `in_len` bytes; the function stores a buffer obtained from
+ *  saq_alloc() in *out and its length in *out_len and returns 0, or returns
+ *  non-zero to fail the operation with SAQ_EPROTO. Called on the I/O thread
+ *  (load) or on the calling thread (dump). Records written through a custom
+ *  dump are not readable by Python saq unless Python uses the same
+ *  transform. C only (ignored by the bindings). */
+typedef int (*saq_transform_fn)(const char *in, size_t in_len, char **out, size_t *out_len,
+                                void *userdata);
+
+/** Install a dump/load pair on a conf (both or neither; NULL, NULL removes).
+ *  Returns SAQ_OK or SAQ_EINVAL. C only. */
+SAQ_API int saq_conf_set_transform(saq_conf_t *conf, saq_transform_fn dump, saq_transform_fn load,
+                                   void *userdata);
+
+/** Memory for saq_transform_fn outputs; freed by libsaq. NULL on OOM. */
+SAQ_API void *saq_alloc(size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Events and completion queues                                             */
+/* ------------------------------------------------------------------------ */
+
+/** What an event reports (saq_event_type). */
+#define SAQ_EVENT_ENQUEUE 1      /**< saq_queue_enqueue*, saq_batch_enqueue */
+#define SAQ_EVENT_JOB 2          /**< saq_queue_job */
+#define SAQ_EVENT_JOBS 3         /**< saq_queue_jobs */
+#define SAQ_EVENT_ABORT 4        /**< saq_queue_abort */
+#define SAQ_EVENT_RETRY 5        /**< saq_queue_retry */
+#define SAQ_EVENT_FINISH 6       /**< saq_queue_finish */
+#define SAQ_EVENT_UPDATE 7       /**< saq_queue_update */
+#define SAQ_EVENT_COUNT 8        /**< saq_queue_count */
+#define SAQ_EVENT_INFO 9         /**< saq_queue_info */
+#define SAQ_EVENT_STATS 10       /**< saq_queue_stats */
+#define SAQ_EVENT_LISTEN 11      /**< one status message of a saq_queue_listen (not a completion) */
+#define SAQ_EVENT_LISTEN_END 12  /**< the completion of a saq_queue_listen */
+#define SAQ_EVENT_APPLY 13       /**< saq_queue_apply */
+#define SAQ_EVENT_MAP 14         /**< saq_queue_map */
+#define SAQ_EVENT_SCHEDULE 15    /**< saq_queue_schedule */
+#define SAQ_EVENT_SWEEP 16       /**< saq_queue_sweep */
+#define SAQ_EVENT_BATCH_ABORT 17 /**< saq_batch_abort */
+#define SAQ_EVENT_LEASE 18       /**< worker: a job to run (saq_event_take_job) */
+#define SAQ_EVENT_CANCEL 19      /**< worker: a leased job was aborted, timed out or is being shut down */
+#define SAQ_EVENT_WORKER_STOPPED 20 /**< worker: it stopped; no more lease events follow */
+#define SAQ_EVENT_PING 21        /**< saq_queue_ping */
+
+/** Event callback for callback-mode completion queues (C only). Runs on the
+ *  I/O thread of the queue that produced the event and takes ownership of
+ *  `ev` (release it with saq_event_free, now or later). It must not block,
+ *  must not call blocking libsaq functions, and must not free the queue the
+ *  event came from. It may submit new operations. For SAQ_EVENT_LISTEN
+ *  events a non-zero return stops that listen (saq's "truthy return breaks");
+ *  otherwise the return value is ignored. */
+typedef int (*saq_event_cb)(saq_event_t *ev, void *userdata);
+
+/** New polling completion queue. Events wait in it until saq_cq_poll or
+ *  saq_cq_wait takes them. A cq may collect events of many queues and
+ *  workers. Owned by the caller; returns NULL only when out of memory. */
+SAQ_API saq_cq_t *saq_cq_new(void);
+
+/** New callback completion queue: each event is handed to `cb` on the I/O
+ *  thread instead of being queued; poll/wait/fd do not apply to it. C only.
+ *  Returns NULL when `cb` is NULL or out of memory. */
+SAQ_API saq_cq_t *saq_cq_new_callback(saq_event_cb cb, void *userdata);
+
+/** Take the oldest event, waiting up to `timeout_ms` (0 = do not wait,
+ *  -1 = forever). Returns an owned event, or NULL on timeout, on
+ *  saq_cq_wakeup, for a callback cq, or after saq_cq_free began. Blocking;
+ *  any thread (several threads may poll one cq). */
+SAQ_API saq_event_t *saq_cq_poll(saq_cq_t *cq, int timeout_ms);
+
+/** Take the oldest event carrying `tag`, leaving other events queued; waits
+ *  like saq_cq_poll. Used by the blocking convenience forms. */
+SAQ_API saq_event_t *saq_cq_wait(saq_cq_t *cq, uint64_t tag, int timeout_ms);
+
+/** Number of events waiting in the cq. */
+SAQ_API size_t saq_cq_length(const saq_cq_t *cq);
+
+/** Read end of a non-blocking pipe that is readable while the cq holds
+ *  events (librdkafka's IO-event idea). Drain with saq_cq_poll(cq, 0) until
+ *  NULL; libsaq empties the pipe itself. Owned by the cq: do not close it.
+ *  Returns -1 for a callback cq or NULL. */
+SAQ_API int saq_cq_fd(const saq_cq_t *cq);
+
+/** dup() of saq_cq_fd, owned by the caller (for hosts whose fd wrapper closes
+ *  the fd, such as Node's net.Socket). -1 on error. */
+SAQ_API int saq_cq_fd_dup(const saq_cq_t *cq);
+
+/** Make every blocked saq_cq_poll/saq_cq_wait on this cq return NULL once.
+ *  Thread-safe and async-signal-safe. Used as Ruby's unblocking function. */
+SAQ_API void saq_cq_wakeup(saq_cq_t *cq);
+
+/** Release the caller's reference. Events still to come for this cq are
+ *  discarded when they arrive; pending polls return NULL. Never blocks. */
+SAQ_API void saq_cq_free(saq_cq_t *cq);
+
+/** SAQ_EVENT_* of an event. */
+SAQ_API int saq_event_type(const saq_event_t *ev);
+/** The tag given at submission (for LEASE/CANCEL/WORKER_STOPPED: the tag
+ *  given to saq_worker_start). */
+SAQ_API uint64_t saq_event_tag(const saq_event_t *ev);
+/** SAQ_OK or the negative error code of the operation. */
+SAQ_API int saq_event_status(const saq_event_t *ev);
+/** Human-readable error message (borrowed), or NULL when status is SAQ_OK. */
+SAQ_API const char *saq_event_errmsg(const saq_event_t *ev);
+/** Integer result. ENQUEUE: 1 enqueued, 0 already enqueued (saq returns
+ *  None). COUNT: the count. ABORT: 1 abort requested, 2 aborted at once (it
+ *  was waiting), 0 already terminal (nothing changed). RETRY, FINISH,
+ *  UPDATE: 1 written, 0 nothing written (job gone or already terminal).
+ *  SCHEDULE, SWEEP: number of ids. CANCEL: the SAQ_CANCEL_* reason. MAP:
+ *  number of items. LEASE: the lease id. 0 otherwise. */
+SAQ_API int64_t saq_event_int(const saq_event_t *ev);
+/** JSON document (borrowed) or NULL. INFO and STATS: the object saq returns.
+ *  APPLY: the job's result (JSON null when it has none). MAP: array of
+ *  results in item order (failed entries null when return_exceptions).
+ *  SCHEDULE, SWEEP: array of job ids. JOBS: array of job records or null. */
+SAQ_API const char *saq_event_json(const saq_event_t *ev);
+/** Job key (borrowed) for LISTEN, CANCEL and per-job events, else NULL. */
+SAQ_API const char *saq_event_key(const saq_event_t *ev);
+/** Status text for LISTEN events ("active", "complete", ...), else NULL. */
+SAQ_API const char *saq_event_job_status(const saq_event_t *ev);
+/** The job the event is about (borrowed), or NULL. ENQUEUE: the job as
+ *  submitted (queue, queued, status set). JOB, ABORT, RETRY, FINISH, UPDATE:
+ *  the stored record after the operation. APPLY: the final record (also on
+ *  SAQ_EJOB). LEASE: the leased job. */
+SAQ_API saq_job_t *saq_event_job(const saq_event_t *ev);
+/** Move the job out of the event; the caller owns it. NULL when none. */
+SAQ_API saq_job_t *saq_event_take_job(saq_event_t *ev);
+/** Number of jobs carried (JOBS and MAP: one per item, some may be NULL). */
+SAQ_API size_t saq_event_job_count(const saq_event_t *ev);
+/** i-th job (borrowed) or NULL when missing or out of range. */
+SAQ_API saq_job_t *saq_event_job_at(const saq_event_t *ev, size_t i);
+/** Release an event and everything borrowed from it. */
+SAQ_API void saq_event_free(saq_event_t *ev);
+
+/* ------------------------------------------------------------------------ */
+/* Jobs                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/** Job statuses as returned by saq_job_status_code. */
+#define SAQ_STATUS_NEW 0
+#define SAQ_STATUS_QUEUED 1
+#define SAQ_STATUS_ACTIVE 2
+#define SAQ_STATUS_ABORTING 3
+#define SAQ_STATUS_ABORTED 4
+#define SAQ_STATUS_FAILED 5
+#define SAQ_STATUS_COMPLETE 6
+
+/** Why a leased job was cancelled (saq_job_cancelled, SAQ_EVENT_CANCEL). */
+#define SAQ_CANCEL_NONE 0
+#define SAQ_CANCEL_ABORTED 1   /**< aborted (status aborting/aborted in Redis) */
+#define SAQ_CANCEL_TIMEOUT 2   /**< ran longer than its timeout */
+#define SAQ_CANCEL_SHUTDOWN 3  /**< the worker is stopping past its grace period */
+#define SAQ_CANCEL_HEARTBEAT 4 /**< missed its heartbeat */
+#define SAQ_CANCEL_LOST 5      /**< the lease was lost (swept by another process) */
+
+/** New job for `function` with saq's defaults (timeout 10 s, heartbeat 0,
+ *  retries 1, ttl 600 s, retry_delay 0, no backoff, scheduled 0) and a fresh
+ *  uuid1 key. Owned by the caller. NULL when function is NULL or empty, or
+ *  out of memory. */
+SAQ_API saq_job_t *saq_job_new(const char *function);
+
+/** Job decoded from a record's JSON (the tolerant reader used for Redis:
+ *  unknown fields are kept and ignored, missing fields take saq's defaults,
+ *  "timeout": null means no limit, status in any case). Returns NULL when
+ *  the text is not a JSON object or lacks "function"; saq_job_errmsg cannot
+ *  be used then, so call saq_job_new + saq_job_set_json for a message. */
+SAQ_API saq_job_t *saq_job_from_json(const char *json);
+
+/** Deep copy (without any worker lease). NULL on OOM. */
+SAQ_API saq_job_t *saq_job_dup(const saq_job_t *job);
+
+/** Release a job. For a leased job that was never finished, the lease is
+ *  given back: the job is retried with error "lease released" as saq does
+ *  for a cancelled job. Never blocks. */
+SAQ_API void saq_job_free(saq_job_t *job);
+
+/* Getters. Strings are borrowed (valid until the job changes or is freed).
+ * Returns NULL / 0 for a NULL job. */
+SAQ_API const char *saq_job_function(const saq_job_t *job);
+SAQ_API const char *saq_job_key(const saq_job_t *job);
+/** "saq:job:<queue>:<key>", or NULL until the job has a queue. */
+SAQ_API const char *saq_job_id(const saq_job_t *job);
+/** Queue name, or NULL until enqueued. */
+SAQ_API const char *saq_job_queue(const saq_job_t *job);
+/** kwargs as a JSON object text, or NULL when none. */
+SAQ_API const char *saq_job_kwargs(const saq_job_t *job);
+/** result as JSON text (may be "null"... only when stored), or NULL. */
+SAQ_API const char *saq_job_result(const saq_job_t *job);
+/** error text (a traceback in Python saq), or NULL. */
+SAQ_API const char *saq_job_error(const saq_job_t *job);
+/** meta as a JSON object text, or NULL when empty. */
+SAQ_API const char *saq_job_meta(const saq_job_t *job);
+/** worker_id (0.26.1+), or NULL. */
+SAQ_API const char *saq_job_worker_id(const saq_job_t *job);
+/** Status as lower-case saq text ("new", "queued", "active", ...). */
+SAQ_API const char *saq_job_status(const saq_job_t *job);
+/** Status as SAQ_STATUS_*. */
+SAQ_API int saq_job_status_code(const saq_job_t *job);
+/** Timeout in seconds; 0 means no limit (also for "timeout": null). */
+SAQ_API double saq_job_timeout(const saq_job_t *job);
+/** Heartbeat in seconds; 0 = off. */
+SAQ_API double saq_job_heartbeat(const saq_job_t *job);
+/** Maximum total attempts (saq's "retries"). */
+SAQ_API int saq_job_retries(const saq_job_t *job);
+/** Seconds to keep the record after it ends; 0 forever, < 0 delete at once. */
+SAQ_API int saq_job_ttl(const saq_job_t *job);
+/** Base retry delay in seconds. */
+SAQ_API double saq_job_retry_delay(const saq_job_t *job);
+/** 0 = no backoff; 1 = exponential backoff (see saq_job_retry_backoff_cap). */
+SAQ_API int saq_job_retry_backoff(const saq_job_t *job);
+/** Cap of the backoff in seconds; 0 = no cap. */
+SAQ_API double saq_job_retry_backoff_cap(const saq_job_t *job);
+/** Due time in epoch seconds; 0 = now. */
+SAQ_API double saq_job_scheduled(const saq_job_t *job);
+/** Progress 0..1. */
+SAQ_API double saq_job_progress(const saq_job_t *job);
+/** Processing attempts started. */
+SAQ_API int saq_job_attempts(const saq_job_t *job);
+/** Epoch milliseconds of the last enqueue, current start, terminal state and
+ *  last touch (0 = unset). */
+SAQ_API int64_t saq_job_queued_ms(const saq_job_t *job);
+SAQ_API int64_t saq_job_started_ms(const saq_job_t *job);
+SAQ_API int64_t saq_job_completed_ms(const saq_job_t *job);
+SAQ_API int64_t saq_job_touched_ms(const saq_job_t *job);
+
+/** The record as JSON in the 0.26 dialect (what saq's to_dict + json.dumps
+ *  would store, compact). Borrowed, valid until the job changes. NULL on
+ *  OOM. */
+SAQ_API const char *saq_job_to_json(saq_job_t *job);
+
+/* Setters for job options, used before enqueue. Each returns SAQ_OK or
+ * SAQ_EINVAL (NULL job, NaN, a negative value where saq forbids it); on
+ * failure saq_job_errmsg says why and the job is unchanged. Not
+ * thread-safe for concurrent use of one job. */
+SAQ_API int saq_job_set_key(saq_job_t *job, const char *key);
+/** kwargs_json: a JSON object, or NULL to clear. SAQ_EJSON if malformed. */
+SAQ_API int saq_job_set_kwargs(saq_job_t *job, const char *kwargs_json);
+/** Seconds (fractions allowed); 0 = no limit. < 0 writes "timeout": null. */
+SAQ_API int saq_job_set_timeout(saq_job_t *job, double seconds);
+SAQ_API int saq_job_set_heartbeat(saq_job_t *job, double seconds);
+SAQ_API int saq_job_set_retries(saq_job_t *job, int retries);
+SAQ_API int saq_job_set_ttl(saq_job_t *job, int seconds);
+SAQ_API int saq_job_set_retry_delay(saq_job_t *job, double seconds);
+/** enabled 0: no backoff. enabled 1: exponential backoff capped at cap_s
+ *  seconds, or uncapped (JSON true) when cap_s <= 0. */
+SAQ_API int saq_job_set_retry_backoff(saq_job_t *job, int enabled, double cap_s);
+/** Epoch seconds (fractions allowed); 0 = now. */
+SAQ_API int saq_job_set_scheduled(saq_job_t *job, double epoch_s);
+/** meta_json: a JSON object, or NULL to clear. SAQ_EJSON if malformed. */
+SAQ_API int saq_job_set_meta(saq_job_t *job, const char *meta_json);
+SAQ_API int saq_job_set_progress(saq_job_t *job, double progress);
+
+/** saq's keyword split: `kwargs_json` is a JSON object of keyword arguments
+ *  as given to Python's Queue.enqueue(func, **kwargs). Names that are job
+ *  fields (key, timeout, heartbeat, retries, ttl, retry_delay, retry_backoff,
+ *  scheduled, meta, progress) set those options; every other name is merged
+ *  into the job's kwargs. SAQ_EJSON / SAQ_EINVAL with a message on a bad
+ *  value; the job is unchanged then. */
+SAQ_API int saq_job_set_call_kwargs(saq_job_t *job, const char *kwargs_json);
+
+/** Replace every field from a record JSON (strict about types, tolerant of
+ *  unknown fields). SAQ_EJSON with a message when malformed. */
+SAQ_API int saq_job_set_json(saq_job_t *job, const char *json);
+
+/** Message of the last failed setter on this job, or "". Borrowed. */
+SAQ_API const char *saq_job_errmsg(const saq_job_t *job);
+
+/* Leased jobs (inside a worker). A job handed out by a worker (C handler
+ * argument or SAQ_EVENT_LEASE) carries a lease; these calls settle it. They
+ * are thread-safe, never block, and may be called from any thread, once. */
+
+/** Finish the leased job successfully with `result_json` (NULL = no result;
+ *  "null" stores a JSON null... saq omits null results, so both read back
+ *  as none). If the job was aborted meanwhile it ends aborted instead.
+ *  SAQ_EINVAL (not leased, malformed JSON: the job is failed with that
+ *  message instead), SAQ_ESTATE (already settled). */
+SAQ_API int saq_job_complete(saq_job_t *job, const char *result_json);
+
+/** Report a job error with `error_text` (a traceback or message). The
+ *  worker retries it if retries > attempts (retry_delay, backoff with
+ *  jitter), otherwise finishes it failed, exactly as saq does for an
+ *  exception. SAQ_EINVAL (not leased), SAQ_ESTATE (already settled). */
+SAQ_API int saq_job_fail(saq_job_t *job, const char *error_text);
+
+/** Non-zero SAQ_CANCEL_* when the worker wants this leased job to stop
+ *  (abort, timeout, shutdown, missed heartbeat, lost lease); 0 otherwise.
+ *  Cheap (an atomic load); poll it in long handlers. */
+SAQ_API int saq_job_cancelled(const saq_job_t *job);
+
+/** Heartbeat and progress for a leased job: touches it (touched = now) and,
+ *  when `fields_json` is not NULL, applies {"progress": x, "meta": {...}}
+ *  first. Fire-and-forget, status-preserving (never overwrites aborting).
+ *  SAQ_EINVAL (not leased or bad JSON), SAQ_ESTATE (settled). */
+SAQ_API int saq_job_touch(saq_job_t *job, const char *fields_json);
+
+/** Lease id of a leased job (the int of its LEASE and CANCEL events), below
+ *  2^53; 0 when not leased. */
+SAQ_API uint64_t saq_job_lease_id(const saq_job_t *job);
+
+/* ------------------------------------------------------------------------ */
+/* Queue                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** New queue from a conf (url, name, dialect, ...). Starts the I/O thread;
+ *  connects lazily (the first operation connects, and every operation
+ *  reconnects with backoff after a loss). Returns NULL with a message in
+ *  saq_conf_errmsg(conf) (bad URL, bad name, libuv too old, no memory,
+ *  thread creation failed). conf may be freed afterwards. */
+SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf);
+
+/** saq's Queue.from_url(url, name=...): shorthand for a conf with url and
+ *  name (name NULL = "default"). NULL on any error; use saq_queue_new for a
+ *  message. */
+SAQ_API saq_queue_t *saq_queue_from_url(const char *url, const char *name);
+
+/** Queue name (borrowed from the queue). */
+SAQ_API const char *saq_queue_name(const saq_queue_t *q);
+
+/** Dialect in use: "0.26" or "0.13" (static). */
+SAQ_API const char *saq_queue_dialect(const saq_queue_t *q);
+
+/** Before-enqueue hook (C only): called for every enqueue on this queue, on
+ *  the calling thread, after queue/queued/status are set and before the
+ *  record is written, also for enqueues that turn out to be duplicates. It
+ *  may change the job (meta, ...). A non-zero return fails that enqueue
+ *  with SAQ_EINVAL. */
+typedef int (*saq_job_hook_fn)(saq_job_t *job, void *userdata);
+
+/** Register a before-enqueue hook; hooks run in registration order. Adding
+ *  the same (fn, userdata) twice is a no-op (saq keys hooks by identity).
+ *  SAQ_EINVAL, SAQ_ENOMEM. */
+SAQ_API int saq_queue_add_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *userdata);
+/** Remove a hook added with the same pair; SAQ_ENOTFOUND if absent. */
+SAQ_API int saq_queue_remove_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *userdata);
+
+/** Round trip to Redis (connects if needed). Event PING, int = the server's
+ *  version as (major << 16) | (minor << 8) | patch. */
+SAQ_API int saq_queue_ping(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.enqueue(job): write the job (copied) to Redis unless a job
+ *  with its key is still incomplete or its abort marker exists (then
+ *  int 0: "already enqueued", not an error). Sets queue, queued = now ms and
+ *  status queued, runs the before-enqueue hooks, then the ENQUEUE script; a
+ *  job with scheduled > now waits in incomplete until due. Event ENQUEUE
+ *  with the job as sent. Errors: SAQ_EWRONGQUEUE (job of another queue),
+ *  SAQ_ETOOBIG, SAQ_EINVAL (hook refused), connection errors. Holds one of
+ *  max_concurrent_ops. */
+SAQ_API int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.enqueue("function", **kwargs): `kwargs_json` (NULL = {}) is
+ *  split as in saq_job_set_call_kwargs. Event ENQUEUE as above; SAQ_EJSON or
+ *  SAQ_EINVAL in the event for bad arguments. */
+SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const char *kwargs_json,
+                                   saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.job(key): read one record. Event JOB with the job, or
+ *  SAQ_ENOTFOUND; SAQ_EPROTO for a malformed record, SAQ_EWRONGQUEUE for a
+ *  record of another queue. Holds one of max_concurrent_ops. */
+SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.jobs(keys): `keys_json` is a JSON array of job keys. Event
+ *  JOBS: jobs in order (NULL where missing or unreadable), and the records
+ *  as a JSON array (null where missing). */
+SAQ_API int saq_queue_jobs(saq_queue_t *q, const char *keys_json, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.abort(job, error, ttl): a waiting job ends aborted at once
+ *  (int 2); a scheduled or running job is marked aborting (0.26) and its
+ *  worker stops it (int 1); the abort marker saq:abort:<key> holds `error`
+ *  for `ttl_s` seconds (saq's default 5) and blocks re-enqueue meanwhile.
+ *  Unlike saq (bug U3) it patches the current record instead of writing a
+ *  stale copy, and leaves terminal jobs alone (int 0). 0.13 dialect: saq
+ *  0.13's abort (marker + EXPIRE, no aborting status). Event ABORT with the
+ *  record after; SAQ_ENOTFOUND when there is no such job. Holds one of
+ *  max_concurrent_ops for the whole operation. */
+SAQ_API int saq_queue_abort(saq_queue_t *q, const char *key, const char *error, int ttl_s,
+                            saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.retry(job, error): put the job back (status queued, error
+ *  set, started/completed/progress reset) after retry_delay/backoff from
+ *  its attempts, raising the retried counter. Never checks retries (as
+ *  saq). Immediate retries get incomplete score 0 (fix for saq's U1).
+ *  Event RETRY; SAQ_ENOTFOUND. */
+SAQ_API int saq_queue_retry(saq_queue_t *q, const char *key, const char *error, saq_cq_t *cq,
+                            uint64_t tag);
+
+/** saq's Queue.finish(job, status, result, error): end the job with status
+ *  "complete", "failed" or "aborted", optional result JSON and error text,
+ *  completed = now, kept for its ttl, and publish the status. Event FINISH;
+ *  SAQ_EINVAL (bad status), SAQ_EJSON, SAQ_ENOTFOUND. */
+SAQ_API int saq_queue_finish(saq_queue_t *q, const char *key, const char *status,
+                             const char *result_json, const char *error, saq_cq_t *cq,
+                             uint64_t tag);
+
+/** saq's Job.update(**fields): apply `fields_json` (progress, meta, ...,
+ *  NULL = none) to the stored record, set touched = now, keep the stored
+ *  status (a heartbeat never overwrites aborting), and publish the status.
+ *  Unlike saq (U4) it never re-creates a deleted or terminal record (int 0).
+ *  Event UPDATE; SAQ_ENOTFOUND, SAQ_EJSON, SAQ_EINVAL (unknown field). */
+SAQ_API int saq_queue_update(saq_queue_t *q, const char *key, const char *fields_json,
+                             saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.count(kind): kind "queued", "active" or "incomplete". Event
+ *  COUNT with the number; SAQ_EINVAL (in the event) for another kind. */
+SAQ_API int saq_queue_count(saq_queue_t *q, const char *kind, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.info(jobs, offset, limit): event INFO with the JSON object
+ *  {"workers": {...}, "name", "queued", "active", "scheduled", "jobs": [...]}
+ *  that saq returns, workers read from the dialect's registry. With jobs,
+ *  lists active then incomplete jobs, de-duplicated, from `offset`, at most
+ *  `limit` (offset + limit paginates correctly, unlike saq's U7). */
+SAQ_API int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_cq_t *cq,
+                           uint64_t tag);
+
+/** saq's Queue.stats(ttl): write this queue object's counters to the worker
+ *  registry (saq:<q>:stats, with the dialect's record key, `ttl_s` seconds)
+ *  and return them. Event STATS with {"complete", "failed", "retried",
+ *  "aborted", "uptime"} (uptime in ms). */
+SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.listen(job_keys, callback, timeout): every status message
+ *  published for one of the keys (`keys_json`, a JSON array) becomes a
+ *  LISTEN event (key, status). Ends with one LISTEN_END: SAQ_OK when
+ *  stopped (callback returned non-zero, or saq_queue_listen_stop), or
+ *  SAQ_ETIMEDOUT when no message came for `timeout_s` seconds (0 = never).
+ *  The pattern subscription is confirmed before the listen starts, and
+ *  all listens share one subscription per queue. */
+SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeout_s,
+                             saq_cq_t *cq, uint64_t tag);
+
+/** Stop the listen submitted with (cq, tag); it ends with LISTEN_END
+ *  SAQ_OK. SAQ_ENOTFOUND when there is no such listen (already ended). */
+SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.apply(job, timeout): enqueue the job (after subscribing) and
+ *  wait for it to end. timeout_s > 0 bounds the wait and also becomes the
+ *  job's timeout (as saq's map does); 0 waits forever and stores
+ *  "timeout": null. Event APPLY: json = the result; SAQ_EJOB with the job
+ *  when it failed or was aborted; SAQ_ETIMEDOUT. An existing incomplete
+ *  job with the same key is waited on, not enqueued again. */
+SAQ_API int saq_queue_apply(saq_queue_t *q, const saq_job_t *job, double timeout_s,
+                            saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.map(function, iter_kwargs, timeout, return_exceptions,
+ *  **defaults): one job per element of `iter_kwargs_json` (a JSON array of
+ *  objects), each built from `defaults_json` (object or NULL) overridden by
+ *  the element, split as saq_job_set_call_kwargs. Waits for all under one
+ *  deadline of `timeout_s` (0 = none). Event MAP: json = results array in
+ *  item order, jobs = final records. Without return_exceptions the first
+ *  failed/aborted job ends the map with SAQ_EJOB (event job = that job);
+ *  with it, failed entries are null in json and their jobs tell why.
+ *  Duplicate keys collapse into one job. */
+SAQ_API int saq_queue_map(saq_queue_t *q, const char *function, const char *iter_kwargs_json,
+                          const char *defaults_json, double timeout_s, int return_exceptions,
+                          saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.schedule(lock): promote due scheduled jobs to queued unless
+ *  another process did within `lock_s` seconds. Event SCHEDULE: json = the
+ *  promoted ids. */
+SAQ_API int saq_queue_schedule(saq_queue_t *q, int lock_s, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.sweep(lock, abort): recover stuck jobs of the active list
+ *  (missing records, not marked active, past timeout or heartbeat) unless
+ *  another process swept within `lock_s` seconds: abort each, wait up to
+ *  `abort_s` seconds for its worker, then retry it or finish it aborted with
+ *  the swept message. A job dequeued but not yet marked active gets a short
+ *  grace before it counts as stuck (saq #277). Event SWEEP: json = ids. */
+SAQ_API int saq_queue_sweep(saq_queue_t *q, int lock_s, double abort_s, saq_cq_t *cq, uint64_t tag);
+
+/** saq's Queue.disconnect, as a graceful drain: stop accepting operations
+ *  (new submits return SAQ_ECLOSED), wait up to `timeout_ms` (-1 forever)
+ *  for in-flight ones, then close the connections and stop the I/O thread.
+ *  Operations still pending at the deadline complete with SAQ_ECLOSED.
+ *  Returns SAQ_OK, SAQ_ETIMEDOUT (deadline hit) or SAQ_EFORKED. Blocking;
+ *  not from an event callback or hook. Idempotent. saq_queue_free is still
+ *  needed afterwards. */
+SAQ_API int saq_queue_close(saq_queue_t *q, int timeout_ms);
+
+/** Release the queue. Never blocks: pending operations complete with
+ *  SAQ_ECLOSED on the I/O thread, which then exits on its own. Workers built
+ *  on this queue must be freed first. */
+SAQ_API void saq_queue_free(saq_queue_t *q);
+
+/* Blocking convenience forms (C only). Each submits the operation to a
+ * private cq and waits up to `timeout_ms` (-1 = forever) for its event,
+ * which it returns (owned; check saq_event_status). On a timeout the event
+ * has status SAQ_ETIMEDOUT. Returns NULL only when out of memory. Not from
+ * an event callback or hook. */
+SAQ_API saq_event_t *saq_queue_enqueue_sync(saq_queue_t *q, const saq_job_t *job, int timeout_ms);
+SAQ_API saq_event_t *saq_queue_enqueue_call_sync(saq_queue_t *q, const char *function,
+                                                 const char *kwargs_json, int timeout_ms);
+SAQ_API saq_event_t *saq_queue_job_sync(saq_queue_t *q, const char *key, int timeout_ms);
+SAQ_API saq_event_t *saq_queue_abort_sync(saq_queue_t *q, const char *key, const char *error,
+                                          int ttl_s, int timeout_ms);
+SAQ_API saq_event_t *saq_queue_count_sync(saq_queue_t *q, const char *kind, int timeout_ms);
+SAQ_API saq_event_t *saq_queue_info_sync(saq_queue_t *q, int jobs, int offset, int limit,
+                                         int timeout_ms);
+SAQ_API saq_event_t *saq_queue_stats_sync(saq_queue_t *q, int ttl_s, int timeout_ms);
+SAQ_API saq_event_t *saq_queue_apply_sync(saq_queue_t *q, const saq_job_t *job, double timeout_s,
+                                          int timeout_ms);
+SAQ_API saq_event_t *saq_queue_map_sync(saq_queue_t *q, const char *function,
+                                        const char *iter_kwargs_json, const char *defaults_json,
+                                        double timeout_s, int return_exceptions, int timeout_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Batch                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** Begin a batch scope on `q` (saq's `async with queue.batch()`): from now
+ *  until saq_batch_free or saq_batch_abort, every enqueue made on `q` (by
+ *  any thread, duplicates included, as saq's hook does) is recorded. NULL
+ *  on OOM, NULL queue or fork. */
+SAQ_API saq_batch_t *saq_queue_batch(saq_queue_t *q);
+
+/** Number of jobs recorded so far. */
+SAQ_API size_t saq_batch_size(const saq_batch_t *b);
+
+/** The scope failed: stop recording and abort every recorded job with
+ *  `reason` (NULL = "cancelled"), ignoring individual failures. Event
+ *  BATCH_ABORT, int = jobs aborted. SAQ_ESTATE when already ended. */
+SAQ_API int saq_batch_abort(saq_batch_t *b, const char *reason, saq_cq_t *cq, uint64_t tag);
+
+/** End the scope (successfully, if not aborted) and release it. */
+SAQ_API void saq_batch_free(saq_batch_t *b);
+
+/* ------------------------------------------------------------------------ */
+/* Worker                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** C job handler: runs on one of the worker's handler threads (never the
+ *  I/O thread) with a leased job, which it owns: it must settle it once with
+ *  saq_job_complete or saq_job_fail, now or later from any thread, and free
+ *  it with saq_job_free. Check saq_job_cancelled in long handlers. */
+typedef void (*saq_handler_fn)(saq_job_t *job, void *userdata);
+
+/** Worker hooks (C only), saq's startup/shutdown/before_process/
+ *  after_process. STARTUP and SHUTDOWN run on the thread that called
+ *  saq_worker_start / that stops the worker (job NULL); BEFORE and AFTER run
+ *  on the handler thread around each job (AFTER sees the final status, also
+ *  for failed and aborted jobs). A non-zero return from a BEFORE hook is a
+ *  job error; other return values are ignored. */
+typedef int (*saq_hook_fn)(saq_worker_t *w, saq_job_t *job, void *userdata);
+#define SAQ_HOOK_STARTUP 1
+#define SAQ_HOOK_SHUTDOWN 2
+#define SAQ_HOOK_BEFORE_PROCESS 3
+#define SAQ_HOOK_AFTER_PROCESS 4
+
+/** New worker for queue `q` configured by the worker keys of `conf` (NULL =
+ *  saq's defaults). It shares q's I/O thread and uses one extra Redis
+ *  connection for the blocking dequeue. NULL with a message in
+ *  saq_conf_errmsg(conf) on a bad setting (burst needs dequeue_timeout > 0,
+ *  as saq). */
+SAQ_API saq_worker_t *saq_worker_new(saq_queue_t *q, saq_conf_t *conf);
+
+/** Worker id (uuid1 unless set), borrowed. Appears in the job's worker_id
+ *  and in saq's info()/web UI. */
+SAQ_API const char *saq_worker_id(const saq_worker_t *w);
+
+/** Message of the last failed call on this worker, or "". Borrowed. */
+SAQ_API const char *saq_worker_errmsg(const saq_worker_t *w);
+
+/** Register a C handler for jobs whose function is `function`. Before
+ *  start only. SAQ_EINVAL, SAQ_ESTATE (started), SAQ_ENOMEM. C only. */
+SAQ_API int saq_worker_register(saq_worker_t *w, const char *function, saq_handler_fn fn,
+                                void *userdata);
+
+/** Register `function` for pull mode: its jobs are delivered as LEASE
+ *  events to the cq given to saq_worker_start; the host runs them and
+ *  settles each with saq_job_complete/saq_job_fail. Before start only. */
+SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
+
+/** Add a cron job (saq's CronJob): `cron` is 5 fields (minute hour day month
+ *  weekday) or 6 with seconds last, as croniter accepts, or an alias
+ *  (@hourly ...), evaluated in UTC. `options_json` (NULL = none) may set
+ *  kwargs, timeout, heartbeat, retries, ttl and "unique" (default true: key
+ *  cron:<function>). The function must be registered (either mode), before
+ *  or after this call. SAQ_ECRON with a message (saq_worker_errmsg) for a
+ *  bad expression; SAQ_EJSON for bad options; SAQ_ESTATE after start. */
+SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron,
+                                const char *options_json);
+
+/** Add a hook (SAQ_HOOK_*). Before start only. C only. */
+SAQ_API int saq_worker_add_hook(saq_worker_t *w, int kind, saq_hook_fn fn, void *userdata);
+
+/** Start processing: run the STARTUP hooks on this thread, then register the
+ *  worker, start the timers (schedule, worker_info, sweep, abort) and the
+ *  dequeue on the I/O thread. `cq` receives LEASE, CANCEL and
+ *  WORKER_STOPPED events (with `tag`); it may be NULL when every function
+ *  has a C handler. SAQ_EINVAL (a pull function without cq, a cron job
+ *  whose function is unregistered), SAQ_ESTATE (already started),
+ *  SAQ_EFORKED. */
+SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
+
+/** Ask the worker to stop: no new jobs are taken; running jobs get
+ *  `grace_ms` (negative = the conf's shutdown_grace_period) to finish, then
+ *  they are cancelled (SAQ_CANCEL_SHUTDOWN) and, after the hard deadline,
+ *  retried with error "cancelled" as saq does. Returns at once;
+ *  async-signal-safe apart from its first call per worker being made from a
+ *  normal context by saq_worker_start (so it can be called from a SIGINT
+ *  handler). Idempotent. */
+SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms);
+
+/** Wait up to `timeout_ms` (-1 forever) until the worker has stopped, then
+ *  run the SHUTDOWN hooks (once). SAQ_OK, SAQ_ETIMEDOUT, SAQ_ESTATE (never
+ *  started). Blocking. */
+SAQ_API int saq_worker_wait(saq_worker_t *w, int timeout_ms);
+
+/** saq's Worker.start for a C main(): start, stop on SIGINT/SIGTERM (the
+ *  handlers are installed for the duration and restored after), wait, run
+ *  the shutdown hooks. Returns SAQ_OK after a clean stop or a start error. */
+SAQ_API int saq_worker_run(saq_worker_t *w);
+
+/** Counters of this worker: JSON {"complete", "failed", "retried",
+ *  "aborted", "uptime", "running"} (borrowed until the next call). */
+SAQ_API const char *saq_worker_stats_json(saq_worker_t *w);
+
+/** Release a worker. If it is running it is stopped without a grace period
+ *  first (jobs are retried with "cancelled"); never blocks. */
+SAQ_API void saq_worker_free(saq_worker_t *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAQ_H */

@@ -1,0 +1,381 @@
+/* saq_conf_t: string key/value configuration, validated on set (the librdkafka
+ * pass-through model: new keys need no binding release). */
+#include "internal.h"
+
+#include <math.h>
+
+typedef struct kv {
+    char *key, *value;
+} kv_t;
+
+struct saq_conf {
+    kv_t *items;
+    size_t n, cap;
+    char *errmsg;
+    saq_transform_fn dump, load;
+    void *transform_ud;
+};
+
+enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID };
+
+static const struct keydef {
+    const char *key;
+    int type;
+    double min, max;
+} keys[] = {
+    {"url", T_URL, 0, 0},
+    {"name", T_NAME, 0, 0},
+    {"dialect", T_DIALECT, 0, 0},
+    {"max_concurrent_ops", T_INT, 1, 1000000},
+    {"command_timeout_ms", T_INT, 1, 86400000},
+    {"connect_timeout_ms", T_INT, 1, 86400000},
+    {"reconnect_max_ms", T_INT, 10, 86400000},
+    {"max_payload_bytes", T_INT, 1024, 536870912},
+    {"concurrency", T_INT, 1, 100000},
+    {"dequeue_timeout", T_NUM, 0, 86400},
+    {"timers.schedule", T_NUM, 0.001, 86400},
+    {"timers.worker_info", T_NUM, 0.001, 86400},
+    {"timers.stats", T_NUM, 0.001, 86400},
+    {"timers.sweep", T_NUM, 0.001, 86400},
+    {"timers.abort", T_NUM, 0.001, 86400},
+    {"burst", T_BOOL, 0, 0},
+    {"max_burst_jobs", T_INT, 0, 2147483647},
+    {"shutdown_grace_period", T_NUM, 0, 86400},
+    {"cancellation_hard_deadline", T_NUM, 0, 86400},
+    {"id", T_ID, 0, 0},
+    {"metadata", T_JSONOBJ, 0, 0},
+    {"swept_error_message", T_STR, 0, 0},
+    {"dead_worker_check", T_NUM, 0, 86400},
+};
+
+void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...)
+{
+    if (!conf)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = saq__vsprintf(fmt, ap);
+    va_end(ap);
+    free(conf->errmsg);
+    conf->errmsg = m;
+}
+
+SAQ_API saq_conf_t *saq_conf_new(void) { return saq__calloc(1, sizeof(saq_conf_t)); }
+
+SAQ_API void saq_conf_free(saq_conf_t *conf)
+{
+    if (!conf)
+        return;
+    for (size_t i = 0; i < conf->n; i++) {
+        free(conf->items[i].key);
+        free(conf->items[i].value);
+    }
+    free(conf->items);
+    free(conf->errmsg);
+    free(conf);
+}
+
+static const struct keydef *find_key(const char *key)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(keys[i].key, key))
+            return &keys[i];
+    return NULL;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+        return *out = 1, 0;
+    if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+        return *out = 0, 0;
+    return -1;
+}
+
+static int parse_num(const char *v, double *out)
+{
+    char *end;
+    if (!*v)
+        return -1;
+    double d = strtod(v, &end);
+    if (*end || !isfinite(d))
+        return -1;
+    *out = d;
+    return 0;
+}
+
+/* Check a queue name: non-empty, no ':' (breaks key parsing), no glob chars. */
+static const char *bad_name(const char *v)
+{
+    if (!*v)
+        return "queue name must not be empty";
+    if (strlen(v) > 1000)
+        return "queue name is longer than 1000 bytes";
+    for (const char *p = v; *p; p++) {
+        if (*p == ':')
+            return "queue name must not contain ':'";
+        if (strchr("*?[]", *p))
+            return "queue name must not contain glob characters * ? [ ]";
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return "queue name must not contain control characters";
+        if (*p == ' ')
+            return "queue name must not contain spaces";
+    }
+    return NULL;
+}
+
+/* Validate one value for its key; message into the conf on failure. */
+static int check_value(saq_conf_t *conf, const struct keydef *kd, const char *value)
+{
+    double d;
+    int b;
+    char err[200];
+    switch (kd->type) {
+    case T_INT:
+        if (parse_num(value, &d) || d != floor(d) || d < kd->min || d > kd->max) {
+            saq__conf_seterr(conf, "%s must be an integer from %.0f to %.0f, got '%.60s'", kd->key,
+                             kd->min, kd->max, value);
+            return SAQ_EINVAL;
+        }
+        return 0;
+    case T_NUM:
+        if (parse_num(value, &d) || d < kd->min || d > kd->max) {
+            saq__conf_seterr(conf, "%s must be a number from %g to %g (seconds), got '%.60s'",
+                             kd->key, kd->min, kd->max, value);
+            return SAQ_EINVAL;
+        }
+        return 0;
+    case T_BOOL:
+        if (parse_bool(value, &b)) {
+            saq__conf_seterr(conf, "%s must be true or false, got '%.60s'", kd->key, value);
+            return SAQ_EINVAL;
+        }
+        return 0;
+    case T_URL: {
+        saq__url_t u;
+        if (saq__url_parse(value, &u, err, sizeof err)) {
+            saq__conf_seterr(conf, "url: %s", err);
+            return SAQ_EURL;
+        }
+        saq__url_free(&u);
+        return 0;
+    }
+    case T_NAME: {
+        const char *why = bad_name(value);
+        if (why) {
+            saq__conf_seterr(conf, "name '%.60s': %s", value, why);
+            return SAQ_EINVAL;
+        }
+        return 0;
+    }
+    case T_ID:
+        if (!*value || strchr(value, ':') || strlen(value) > 200) {
+            saq__conf_seterr(conf, "id must be 1-200 characters without ':' (saq reads worker "
+                                   "ids after the last ':')");
+            return SAQ_EINVAL;
+        }
+        return 0;
+    case T_DIALECT:
+        if (strcmp(value, "0.26") && strcmp(value, "0.13")) {
+            saq__conf_seterr(conf, "dialect must be \"0.26\" or \"0.13\", got '%.60s'", value);
+            return SAQ_EINVAL;
+        }
+        return 0;
+    case T_JSONOBJ:
+        if (strcmp(value, "null") && saq__json_validate(value, strlen(value), 'o', err, sizeof err)) {
+            saq__conf_seterr(conf, "%s must be a JSON object or null: %s", kd->key, err);
+            return SAQ_EINVAL;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+SAQ_API int saq_conf_set(saq_conf_t *conf, const char *key, const char *value)
+{
+    if (!conf)
+        return SAQ_EINVAL;
+    if (!key || !value) {
+        saq__conf_seterr(conf, "key and value must not be NULL");
+        return SAQ_EINVAL;
+    }
+    const struct keydef *kd = find_key(key);
+    if (!kd) {
+        saq__conf_seterr(conf, "unknown configuration key '%.60s'", key);
+        return SAQ_EUNKNOWN_KEY;
+    }
+    int e = check_value(conf, kd, value);
+    if (e)
+        return e;
+    if (!strcmp(key, "timers.stats"))
+        key = "timers.worker_info";
+    for (size_t i = 0; i < conf->n; i++) {
+        if (!strcmp(conf->items[i].key, key)) {
+            char *v = strdup(value);
+            if (!v)
+                return SAQ_ENOMEM;
+            free(conf->items[i].value);
+            conf->items[i].value = v;
+            return 0;
+        }
+    }
+    if (conf->n == conf->cap) {
+        size_t cap = conf->cap ? conf->cap * 2 : 8;
+        kv_t *it = realloc(conf->items, cap * sizeof *it);
+        if (!it)
+            return SAQ_ENOMEM;
+        conf->items = it;
+        conf->cap = cap;
+    }
+    kv_t kv = {strdup(key), strdup(value)};
+    if (!kv.key || !kv.value) {
+        free(kv.key);
+        free(kv.value);
+        return SAQ_ENOMEM;
+    }
+    conf->items[conf->n++] = kv;
+    return 0;
+}
+
+SAQ_API const char *saq_conf_get(const saq_conf_t *conf, const char *key)
+{
+    if (!conf || !key)
+        return NULL;
+    if (!strcmp(key, "timers.stats"))
+        key = "timers.worker_info";
+    for (size_t i = 0; i < conf->n; i++)
+        if (!strcmp(conf->items[i].key, key))
+            return conf->items[i].value;
+    return NULL;
+}
+
+SAQ_API const char *saq_conf_errmsg(const saq_conf_t *conf)
+{
+    return conf && conf->errmsg ? conf->errmsg : "";
+}
+
+SAQ_API int saq_conf_set_transform(saq_conf_t *conf, saq_transform_fn dump, saq_transform_fn load,
+                                   void *userdata)
+{
+    if (!conf)
+        return SAQ_EINVAL;
+    if (!dump != !load) {
+        saq__conf_seterr(conf, "dump and load must be given together");
+        return SAQ_EINVAL;
+    }
+    conf->dump = dump;
+    conf->load = load;
+    conf->transform_ud = userdata;
+    return 0;
+}
+
+void saq__settings_defaults(saq__settings_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->dialect = SAQ__DIALECT_026;
+    s->max_concurrent_ops = 20;
+    s->command_timeout_ms = 5000;
+    s->connect_timeout_ms = 2000;
+    s->reconnect_max_ms = 2000;
+    s->max_payload = 16u << 20;
+    s->concurrency = 10;
+    s->t_schedule = 1;
+    s->t_worker_info = 10;
+    s->t_sweep = 60;
+    s->t_abort = 1;
+    s->hard_deadline_s = 1;
+    s->dead_worker_check = 10;
+}
+
+void saq__settings_free(saq__settings_t *s)
+{
+    saq__url_free(&s->url);
+    free(s->url_text);
+    free(s->name);
+    free(s->worker_id);
+    free(s->metadata);
+    free(s->swept_msg);
+    memset(s, 0, sizeof *s);
+}
+
+int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf)
+{
+    char err[200];
+    saq__settings_defaults(s);
+    const char *url = conf ? saq_conf_get(conf, "url") : NULL;
+    if (!url)
+        url = "redis://localhost:6379/0";
+    if (saq__url_parse(url, &s->url, err, sizeof err)) {
+        saq__conf_seterr(conf, "url: %s", err);
+        return SAQ_EURL;
+    }
+    s->url_text = strdup(url);
+    s->name = strdup("default");
+    s->swept_msg = strdup("swept");
+    if (!s->url_text || !s->name || !s->swept_msg)
+        goto oom;
+    if (!conf)
+        return 0;
+    s->dump = conf->dump;
+    s->load = conf->load;
+    s->transform_ud = conf->transform_ud;
+    for (size_t i = 0; i < conf->n; i++) {
+        const char *k = conf->items[i].key, *v = conf->items[i].value;
+        double d = 0;
+        int b = 0;
+        parse_num(v, &d);
+        parse_bool(v, &b);
+        if (!strcmp(k, "name")) {
+            if (saq__set_str(&s->name, v))
+                goto oom;
+        } else if (!strcmp(k, "dialect"))
+            s->dialect = !strcmp(v, "0.13") ? SAQ__DIALECT_013 : SAQ__DIALECT_026;
+        else if (!strcmp(k, "max_concurrent_ops"))
+            s->max_concurrent_ops = (int)d;
+        else if (!strcmp(k, "command_timeout_ms"))
+            s->command_timeout_ms = (int)d;
+        else if (!strcmp(k, "connect_timeout_ms"))
+            s->connect_timeout_ms = (int)d;
+        else if (!strcmp(k, "reconnect_max_ms"))
+            s->reconnect_max_ms = (int)d;
+        else if (!strcmp(k, "max_payload_bytes"))
+            s->max_payload = (size_t)d;
+        else if (!strcmp(k, "concurrency"))
+            s->concurrency = (int)d;
+        else if (!strcmp(k, "dequeue_timeout"))
+            s->dequeue_timeout = d;
+        else if (!strcmp(k, "timers.schedule"))
+            s->t_schedule = d;
+        else if (!strcmp(k, "timers.worker_info"))
+            s->t_worker_info = d;
+        else if (!strcmp(k, "timers.sweep"))
+            s->t_sweep = d;
+        else if (!strcmp(k, "timers.abort"))
+            s->t_abort = d;
+        else if (!strcmp(k, "burst"))
+            s->burst = b;
+        else if (!strcmp(k, "max_burst_jobs"))
+            s->max_burst_jobs = (int)d;
+        else if (!strcmp(k, "shutdown_grace_period"))
+            s->grace_s = d;
+        else if (!strcmp(k, "cancellation_hard_deadline"))
+            s->hard_deadline_s = d;
+        else if (!strcmp(k, "id")) {
+            if (saq__set_str(&s->worker_id, v))
+                goto oom;
+        } else if (!strcmp(k, "metadata")) {
+            if (saq__set_str(&s->metadata, strcmp(v, "null") ? v : NULL))
+                goto oom;
+        } else if (!strcmp(k, "swept_error_message")) {
+            if (saq__set_str(&s->swept_msg, v))
+                goto oom;
+        } else if (!strcmp(k, "dead_worker_check"))
+            s->dead_worker_check = d;
+    }
+    return 0;
+oom:
+    saq__settings_free(s);
+    saq__conf_seterr(conf, "out of memory");
+    return SAQ_ENOMEM;
+}

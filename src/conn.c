@@ -1,0 +1,607 @@
+/* Redis connections on the queue's loop: hiredis 0.14's async API with its
+ * libuv adapter, plus what 0.14 lacks: connect and command timeouts (libuv
+ * timers), reconnect with backoff, a handshake (AUTH, SELECT, INFO, SCRIPT
+ * LOAD, CLIENT ID) and EVALSHA with an EVAL fallback.
+ *
+ * Requests are answered exactly once: by their reply, or, when the connection
+ * times out, fails or closes, with an error. hiredis still calls its own
+ * callback for every command it was given (with a NULL reply when it frees the
+ * context); requests answered early are "detached" and only freed then. */
+#include "core.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <math.h>
+
+static void conn_timer_cb(uv_timer_t *t);
+static void conn_connect(saq__conn_t *c);
+static void conn_flush(saq__conn_t *c);
+static void conn_arm(saq__conn_t *c);
+
+static const char *role_name(int role)
+{
+    return role == ROLE_CMD ? "command" : role == ROLE_SUB ? "pub/sub" : "dequeue";
+}
+
+void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role)
+{
+    memset(c, 0, sizeof *c);
+    c->q = q;
+    c->role = role;
+    c->state = CONN_DOWN;
+    c->client_id = -1;
+}
+
+static void ensure_timer(saq__conn_t *c)
+{
+    if (!c->timer_init) {
+        uv_timer_init(&c->q->loop, &c->timer);
+        c->timer.data = c;
+        c->timer_init = 1;
+    }
+}
+
+static void list_push(saq__req_t **head, saq__req_t **tail, saq__req_t *r)
+{
+    r->next = NULL;
+    r->prev = *tail;
+    if (*tail)
+        (*tail)->next = r;
+    else
+        *head = r;
+    *tail = r;
+}
+
+static void list_del(saq__req_t **head, saq__req_t **tail, saq__req_t *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        *head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        *tail = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void req_free(saq__req_t *r)
+{
+    if (r->cmd)
+        redisFreeCommand(r->cmd);
+    for (int i = 0; i < r->argc; i++)
+        free(r->argv[i]);
+    free(r->argv);
+    free(r->argvlen);
+    free(r);
+}
+
+/* Answer a request with an error without a reply. */
+static void req_answer_err(saq__req_t *r, int err, const char *msg)
+{
+    if (r->cb)
+        r->cb(r, NULL, err, msg);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+/* Hand a request to hiredis. */
+static int req_send(saq__conn_t *c, saq__req_t *r)
+{
+    if (redisAsyncFormattedCommand(c->ac, on_reply, r, r->cmd, r->cmdlen) != REDIS_OK)
+        return -1;
+    redisFreeCommand(r->cmd);
+    r->cmd = NULL;
+    r->state = 1;
+    list_push(&c->fly_head, &c->fly_tail, r);
+    c->nfly++;
+    return 0;
+}
+
+static int build_cmd(saq__req_t *r, int argc, const char **argv, const size_t *argvlen)
+{
+    long long n = redisFormatCommandArgv(&r->cmd, argc, argv, argvlen);
+    if (n < 0 || !r->cmd)
+        return -1;
+    r->cmdlen = (size_t)n;
+    return 0;
+}
+
+static saq__req_t *req_new(saq__conn_t *c, saq__reply_fn cb, void *data, int timeout_ms)
+{
+    saq__req_t *r = saq__calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->conn = c;
+    r->cb = cb;
+    r->data = data;
+    r->script = -1;
+    if (timeout_ms == 0)
+        timeout_ms = c->q->set.command_timeout_ms;
+    r->deadline = timeout_ms > 0 ? saq__mono_ms() + (uint64_t)timeout_ms : 0;
+    return r;
+}
+
+/* Queue or send a prepared request. */
+static void req_submit(saq__conn_t *c, saq__req_t *r)
+{
+    if (c->state == CONN_READY || (r->handshake && c->state == CONN_HANDSHAKE)) {
+        if (req_send(c, r) == 0) {
+            conn_arm(c);
+            return;
+        }
+        req_answer_err(r, SAQ_ENOMEM, "out of memory sending a redis command");
+        req_free(r);
+        return;
+    }
+    list_push(&c->wait_head, &c->wait_tail, r);
+    if (c->state == CONN_DOWN)
+        saq__conn_kick(c);
+    conn_arm(c);
+}
+
+saq__req_t *saq__cmd(saq__conn_t *c, saq__reply_fn cb, void *data, int timeout_ms, int argc,
+                     const char **argv, const size_t *argvlen)
+{
+    saq__req_t *r = req_new(c, cb, data, timeout_ms);
+    if (!r)
+        return NULL;
+    if (build_cmd(r, argc, argv, argvlen)) {
+        free(r);
+        return NULL;
+    }
+    req_submit(c, r);
+    return r;
+}
+
+saq__req_t *saq__cmdf(saq__conn_t *c, saq__reply_fn cb, void *data, const char *fmt, ...)
+{
+    saq__req_t *r = req_new(c, cb, data, 0);
+    if (!r)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = redisvFormatCommand(&r->cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        free(r);
+        return NULL;
+    }
+    r->cmdlen = (size_t)n;
+    req_submit(c, r);
+    return r;
+}
+
+/* Build EVALSHA (or EVAL when `text`) for a script request. */
+static int build_eval(saq__conn_t *c, saq__req_t *r, int use_text)
+{
+    int argc = r->argc + 3;
+    const char **av = saq__malloc((size_t)argc * sizeof *av);
+    size_t *al = saq__malloc((size_t)argc * sizeof *al);
+    char nk[16];
+    int rc = -1;
+    if (!av || !al)
+        goto out;
+    int nkeys = r->nkeys;
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    const char *body = use_text ? saq__script_text[r->script] : c->q->sha[r->script];
+    av[0] = use_text ? "EVAL" : "EVALSHA";
+    al[0] = strlen(av[0]);
+    av[1] = body;
+    al[1] = strlen(body);
+    av[2] = nk;
+    al[2] = strlen(nk);
+    for (int i = 0; i < r->argc; i++) {
+        av[3 + i] = r->argv[i];
+        al[3 + i] = r->argvlen[i];
+    }
+    if (r->cmd) {
+        redisFreeCommand(r->cmd);
+        r->cmd = NULL;
+    }
+    rc = build_cmd(r, argc, av, al);
+out:
+    free(av);
+    free(al);
+    return rc;
+}
+
+saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, int nkeys,
+                      int nargs, const char **argv, const size_t *argvlen)
+{
+    saq__req_t *r = req_new(c, cb, data, 0);
+    if (!r)
+        return NULL;
+    r->script = script;
+    r->nkeys = nkeys;
+    r->argc = nargs;
+    r->argv = saq__calloc((size_t)nargs, sizeof *r->argv);
+    r->argvlen = saq__calloc((size_t)nargs, sizeof *r->argvlen);
+    if (!r->argv || !r->argvlen)
+        goto oom;
+    for (int i = 0; i < nargs; i++) {
+        size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
+        if (!(r->argv[i] = saq__strndup(argv[i], n)))
+            goto oom;
+        r->argvlen[i] = n;
+    }
+    /* scripts are loaded during the handshake; until then the sha is empty,
+     * so the command is built when it is sent (see conn_flush) */
+    if (c->q->sha[script][0] && build_eval(c, r, 0))
+        goto oom;
+    req_submit(c, r);
+    return r;
+oom:
+    req_free(r);
+    return NULL;
+}
+
+/* ---- replies ---- */
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    saq__req_t *r = privdata;
+    redisReply *rep = reply;
+    (void)ac;
+    if (r->state == 2) { /* answered already (timeout/close); hiredis is done with it now */
+        req_free(r);
+        return;
+    }
+    saq__conn_t *c = r->conn;
+    list_del(&c->fly_head, &c->fly_tail, r);
+    c->nfly--;
+    if (!rep) {
+        req_answer_err(r, SAQ_ECONN,
+                       c->last_error ? c->last_error : "redis connection lost before the reply");
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        if (r->script >= 0 && rep->str && !strncmp(rep->str, "NOSCRIPT", 8) && c->ac &&
+            build_eval(c, r, 1) == 0 && req_send(c, r) == 0) {
+            conn_arm(c);
+            return; /* re-sent as EVAL; answered later */
+        }
+        req_answer_err(r, SAQ_EREDIS, rep->str ? rep->str : "redis error");
+    } else if (r->cb) {
+        r->cb(r, rep, SAQ_OK, NULL);
+    }
+    req_free(r);
+    conn_arm(c);
+}
+
+/* ---- timers: connect deadline, request deadlines, reconnect ---- */
+
+static void conn_arm(saq__conn_t *c)
+{
+    if (c->closing)
+        return;
+    ensure_timer(c);
+    uint64_t now = saq__mono_ms(), next = 0;
+#define CONSIDER(t)                                                                                \
+    if ((t) && (!next || (t) < next))                                                              \
+    next = (t)
+    for (saq__req_t *r = c->fly_head; r; r = r->next)
+        CONSIDER(r->deadline);
+    for (saq__req_t *r = c->wait_head; r; r = r->next)
+        CONSIDER(r->deadline);
+    if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE)
+        CONSIDER(c->connect_deadline);
+    if (c->state == CONN_DOWN && (c->wait_head || c->persistent))
+        CONSIDER(c->retry_at ? c->retry_at : now);
+#undef CONSIDER
+    if (!next) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uv_timer_start(&c->timer, conn_timer_cb, next > now ? next - now : 0, 0);
+}
+
+static void fail_waiting(saq__conn_t *c, int err, const char *msg, int only_expired)
+{
+    uint64_t now = saq__mono_ms();
+    saq__req_t *r = c->wait_head;
+    while (r) {
+        saq__req_t *n = r->next;
+        if (!only_expired || (r->deadline && r->deadline <= now)) {
+            list_del(&c->wait_head, &c->wait_tail, r);
+            req_answer_err(r, err, msg);
+            req_free(r);
+        }
+        r = n;
+    }
+}
+
+static void conn_timer_cb(uv_timer_t *t)
+{
+    saq__conn_t *c = t->data;
+    uint64_t now = saq__mono_ms();
+    if ((c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) && c->connect_deadline &&
+        c->connect_deadline <= now) {
+        char *m = saq__sprintf("cannot connect to redis (%s connection): no answer within %d ms",
+                               role_name(c->role), c->q->set.connect_timeout_ms);
+        saq__conn_close(c, SAQ_ECONN, m ? m : "connect timeout");
+        free(m);
+        return;
+    }
+    for (saq__req_t *r = c->fly_head; r; r = r->next) {
+        if (r->deadline && r->deadline <= now) {
+            char *m = saq__sprintf("redis did not answer within %d ms; the %s connection was reset",
+                                   c->q->set.command_timeout_ms, role_name(c->role));
+            saq__conn_close(c, SAQ_ETIMEDOUT, m ? m : "redis command timed out");
+            free(m);
+            return;
+        }
+    }
+    if (c->wait_head) {
+        const char *why = c->last_error ? c->last_error : "redis is not reachable";
+        char *m = saq__sprintf("%s (no connection within %d ms)", why, c->q->set.command_timeout_ms);
+        fail_waiting(c, c->last_error ? SAQ_ECONN : SAQ_ETIMEDOUT, m ? m : why, 1);
+        free(m);
+    }
+    if (c->state == CONN_DOWN && (c->wait_head || c->persistent) && c->retry_at <= now)
+        conn_connect(c);
+    conn_arm(c);
+}
+
+/* ---- connect and handshake ---- */
+
+static void set_last_error(saq__conn_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = saq__vsprintf(fmt, ap);
+    va_end(ap);
+    free(c->last_error);
+    c->last_error = m;
+}
+
+static void schedule_retry(saq__conn_t *c)
+{
+    uint64_t d = saq__backoff_ms(c->failures, 50, (uint64_t)c->q->set.reconnect_max_ms,
+                                 saq__random01());
+    if (c->failures < 30)
+        c->failures++;
+    c->retry_at = saq__mono_ms() + d;
+}
+
+static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char *msg)
+{
+    saq__conn_t *c = r->conn;
+    int what = (int)r->idata;
+    if (c->state != CONN_HANDSHAKE)
+        return;
+    if (err) {
+        set_last_error(c, "redis handshake failed: %s", msg ? msg : saq_strerror(err));
+        char *m = saq__strdup(c->last_error);
+        int code = err == SAQ_EREDIS ? SAQ_EREDIS : err;
+        /* fail everything waiting: retrying a wrong password would not help */
+        saq__conn_close(c, code, m ? m : "redis handshake failed");
+        fail_waiting(c, code, m ? m : "redis handshake failed", 0);
+        free(m);
+        return;
+    }
+    if (what == 1 && rep->type == REDIS_REPLY_STRING) { /* INFO server */
+        const char *v = strstr(rep->str, "redis_version:");
+        if (v) {
+            int a = 0, b = 0, d = 0;
+            sscanf(v + 14, "%d.%d.%d", &a, &b, &d);
+            c->q->server_version = (a << 16) | (b << 8) | d;
+            c->q->have_lmove = c->q->server_version >= 0x060200;
+        }
+    } else if (what >= 100 && rep->type == REDIS_REPLY_STRING && rep->len == 40) {
+        memcpy(c->q->sha[what - 100], rep->str, 40);
+        c->q->sha[what - 100][40] = 0;
+    } else if (what == 2 && rep->type == REDIS_REPLY_INTEGER) {
+        c->client_id = rep->integer;
+    }
+    if (--c->handshake_left > 0)
+        return;
+    c->state = CONN_READY;
+    c->failures = 0;
+    c->retry_at = 0;
+    free(c->last_error);
+    c->last_error = NULL;
+    conn_flush(c);
+    if (c->on_ready)
+        c->on_ready(c);
+    conn_arm(c);
+}
+
+static void handshake_cmd(saq__conn_t *c, int what, int argc, const char **argv)
+{
+    saq__req_t *r = req_new(c, handshake_reply, NULL, c->q->set.connect_timeout_ms);
+    if (!r || build_cmd(r, argc, argv, NULL)) {
+        free(r);
+        return;
+    }
+    r->idata = what;
+    r->handshake = 1;
+    c->handshake_left++;
+    if (req_send(c, r)) {
+        c->handshake_left--;
+        req_free(r);
+    }
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    saq__conn_t *c = ac->data;
+    if (!c || c->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        set_last_error(c, "cannot connect to redis at %s: %s",
+                       c->q->set.url.path ? c->q->set.url.path : c->q->set.url.host,
+                       ac->errstr[0] ? ac->errstr : "connection failed");
+        /* hiredis frees the context after this callback */
+        c->ac = NULL;
+        c->state = CONN_DOWN;
+        schedule_retry(c);
+        fail_waiting(c, SAQ_ECONN, c->last_error, 0);
+        if (c->on_down)
+            c->on_down(c, SAQ_ECONN, c->last_error);
+        conn_arm(c);
+        return;
+    }
+    c->state = CONN_HANDSHAKE;
+    c->handshake_left = 0;
+    const saq__url_t *u = &c->q->set.url;
+    char db[16];
+    if (u->password) {
+        const char *av[3] = {"AUTH", u->username ? u->username : u->password, u->password};
+        handshake_cmd(c, 0, u->username ? 3 : 2, av);
+    }
+    if (u->db) {
+        snprintf(db, sizeof db, "%d", u->db);
+        const char *av[2] = {"SELECT", db};
+        handshake_cmd(c, 0, 2, av);
+    }
+    if (c->role == ROLE_CMD) {
+        const char *info[2] = {"INFO", "server"};
+        handshake_cmd(c, 1, 2, info);
+        for (int i = 0; i < SCRIPT_COUNT_; i++) {
+            const char *av[3] = {"SCRIPT", "LOAD", saq__script_text[i]};
+            handshake_cmd(c, 100 + i, 3, av);
+        }
+    }
+    if (c->role == ROLE_BLOCK) {
+        const char *av[2] = {"CLIENT", "ID"};
+        handshake_cmd(c, 2, 2, av);
+    }
+    if (!c->handshake_left) { /* nothing to negotiate: ping to make sure it answers */
+        const char *av[1] = {"PING"};
+        handshake_cmd(c, 0, 1, av);
+    }
+    conn_arm(c);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    saq__conn_t *c = ac->data;
+    (void)status;
+    if (!c || c->ac != ac)
+        return;
+    if (!c->last_error)
+        set_last_error(c, "redis connection lost: %s", ac->errstr[0] ? ac->errstr : "closed by server");
+    c->ac = NULL;
+    int was_ready = c->state == CONN_READY;
+    c->state = CONN_DOWN;
+    if (!was_ready)
+        schedule_retry(c);
+    else
+        c->retry_at = saq__mono_ms() + 20;
+    if (c->on_down)
+        c->on_down(c, SAQ_ECONN, c->last_error);
+    conn_arm(c);
+}
+
+static void conn_connect(saq__conn_t *c)
+{
+    if (c->state != CONN_DOWN || c->closing)
+        return;
+    const saq__url_t *u = &c->q->set.url;
+    redisAsyncContext *ac = u->path ? redisAsyncConnectUnix(u->path)
+                                    : redisAsyncConnect(u->host, u->port);
+    if (!ac) {
+        set_last_error(c, "cannot connect to redis: out of memory");
+        schedule_retry(c);
+        fail_waiting(c, SAQ_ENOMEM, c->last_error, 0);
+        return;
+    }
+    if (ac->err) {
+        set_last_error(c, "cannot connect to redis at %s: %s", u->path ? u->path : u->host,
+                       ac->errstr);
+        redisAsyncFree(ac);
+        schedule_retry(c);
+        fail_waiting(c, SAQ_ECONN, c->last_error, 0);
+        if (c->on_down)
+            c->on_down(c, SAQ_ECONN, c->last_error);
+        return;
+    }
+    if (redisLibuvAttach(ac, &c->q->loop) != REDIS_OK) {
+        set_last_error(c, "cannot attach redis connection to the event loop");
+        redisAsyncFree(ac);
+        schedule_retry(c);
+        fail_waiting(c, SAQ_ECONN, c->last_error, 0);
+        return;
+    }
+    if (!u->path)
+        redisEnableKeepAlive(&ac->c);
+    ac->data = c;
+    c->ac = ac;
+    c->state = CONN_CONNECTING;
+    c->connect_deadline = saq__mono_ms() + (uint64_t)c->q->set.connect_timeout_ms;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    conn_arm(c);
+}
+
+void saq__conn_kick(saq__conn_t *c)
+{
+    if (c->state == CONN_DOWN && !c->closing && saq__mono_ms() >= c->retry_at)
+        conn_connect(c);
+    conn_arm(c);
+}
+
+/* Send what waited for the connection, in order. */
+static void conn_flush(saq__conn_t *c)
+{
+    while (c->wait_head && c->state == CONN_READY) {
+        saq__req_t *r = c->wait_head;
+        list_del(&c->wait_head, &c->wait_tail, r);
+        if (r->script >= 0 && !r->cmd && build_eval(c, r, 0)) {
+            req_answer_err(r, SAQ_ENOMEM, "out of memory");
+            req_free(r);
+            continue;
+        }
+        if (req_send(c, r)) {
+            req_answer_err(r, SAQ_ENOMEM, "out of memory sending a redis command");
+            req_free(r);
+        }
+    }
+}
+
+void saq__conn_close(saq__conn_t *c, int err, const char *msg)
+{
+    if (!msg)
+        msg = saq_strerror(err);
+    if (!c->last_error || strcmp(c->last_error, msg))
+        set_last_error(c, "%s", msg);
+    /* answer everything in flight now; hiredis frees them later */
+    while (c->fly_head) {
+        saq__req_t *r = c->fly_head;
+        list_del(&c->fly_head, &c->fly_tail, r);
+        c->nfly--;
+        r->state = 2;
+        req_answer_err(r, err == SAQ_ETIMEDOUT && r->deadline && r->deadline <= saq__mono_ms()
+                              ? SAQ_ETIMEDOUT
+                              : (err == SAQ_ETIMEDOUT ? SAQ_ECONN : err),
+                       msg);
+    }
+    redisAsyncContext *ac = c->ac;
+    int was = c->state;
+    c->ac = NULL;
+    c->state = CONN_DOWN;
+    if (ac) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    if (was != CONN_DOWN) {
+        schedule_retry(c);
+        if (c->on_down)
+            c->on_down(c, err, msg);
+    }
+    conn_arm(c);
+}
+
+static void timer_closed(uv_handle_t *h) { (void)h; }
+
+void saq__conn_shutdown(saq__conn_t *c)
+{
+    saq__conn_close(c, SAQ_ECLOSED, "queue closed");
+    fail_waiting(c, SAQ_ECLOSED, "queue closed", 0);
+    c->closing = 1;
+    if (c->timer_init) {
+        uv_timer_stop(&c->timer);
+        uv_close((uv_handle_t *)&c->timer, timer_closed);
+        c->timer_init = 0;
+    }
+    free(c->last_error);
+    c->last_error = NULL;
+}

@@ -1,0 +1,270 @@
+/* The queue's I/O core: the libuv loop thread, Redis connections, requests,
+ * operations, the pub/sub multiplexer. Everything marked "loop thread" must
+ * only be touched from the queue's I/O thread. */
+#ifndef SAQ_CORE_H
+#define SAQ_CORE_H
+
+#include "internal.h"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+typedef struct saq__conn saq__conn_t;
+typedef struct saq__req saq__req_t;
+typedef struct saq__op saq__op_t;
+typedef struct saq__msg saq__msg_t;
+typedef struct saq__listener saq__listener_t;
+
+/* ---- messages from any thread to the loop thread ---- */
+struct saq__msg {
+    saq__msg_t *next;
+    void (*run)(saq_queue_t *q, saq__msg_t *m);  /* on the loop thread */
+    void (*drop)(saq_queue_t *q, saq__msg_t *m); /* loop gone: release without running */
+};
+/* Post a message. Returns 0 or SAQ_ECLOSED (then the caller still owns m). */
+int saq__post(saq_queue_t *q, saq__msg_t *m);
+int saq__on_loop(const saq_queue_t *q);
+
+/* ---- Redis requests ---- */
+
+/* Reply callback: exactly once per request. `reply` is valid only during the
+ * call (NULL on error). err is SAQ_OK, SAQ_EREDIS (error reply, msg = text),
+ * SAQ_ECONN, SAQ_ETIMEDOUT or SAQ_ECLOSED. */
+typedef void (*saq__reply_fn)(saq__req_t *req, redisReply *reply, int err, const char *msg);
+/* Reply callback of a request issued by an operation (skipped once the op is done). */
+typedef void (*saq__op_reply_fn)(saq__op_t *op, saq__req_t *req, redisReply *reply, int err,
+                                 const char *msg);
+
+struct saq__req {
+    saq__req_t *prev, *next;
+    saq__conn_t *conn;
+    saq__reply_fn cb;
+    void *data;
+    intptr_t idata;
+    void *aux;      /* op-level callback for requests issued by operations */
+    char *cmd;      /* formatted command while waiting to be sent */
+    size_t cmdlen;
+    uint64_t deadline; /* monotonic ms, 0 = none */
+    int script;     /* script index, -1 */
+    int nkeys;      /* script key count */
+    int argc;       /* script args kept for the NOSCRIPT fallback */
+    char **argv;
+    size_t *argvlen;
+    int state;      /* 0 waiting, 1 in flight, 2 detached (answered by us) */
+    int handshake;  /* sent before the connection is ready */
+};
+
+enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY };
+enum { ROLE_CMD, ROLE_SUB, ROLE_BLOCK };
+
+struct saq__conn {
+    saq_queue_t *q;
+    int role;
+    int state;
+    redisAsyncContext *ac;
+    uv_timer_t timer;      /* connect deadline, command deadlines, reconnect backoff */
+    int timer_init;
+    saq__req_t *wait_head, *wait_tail;     /* not yet sent */
+    saq__req_t *fly_head, *fly_tail;       /* sent, awaiting reply */
+    size_t nfly;
+    int handshake_left;
+    unsigned failures;     /* consecutive failed attempts (backoff exponent) */
+    uint64_t retry_at;     /* mono ms before which no reconnect happens */
+    uint64_t connect_deadline;
+    char *last_error;
+    long long client_id;   /* CLIENT ID, for CLIENT UNBLOCK */
+    int persistent;        /* reconnect on loss even without pending requests */
+    void (*on_ready)(saq__conn_t *c);
+    void (*on_down)(saq__conn_t *c, int err, const char *msg);
+    void *owner;
+    int closing;
+};
+
+void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role);
+/* Send a command. Returns the request (owned by the conn until its callback
+ * ran) or NULL when out of memory (the callback is then not called).
+ * timeout_ms: 0 = the queue's command timeout, < 0 = no deadline. */
+saq__req_t *saq__cmd(saq__conn_t *c, saq__reply_fn cb, void *data, int timeout_ms, int argc,
+                     const char **argv, const size_t *argvlen);
+saq__req_t *saq__cmdf(saq__conn_t *c, saq__reply_fn cb, void *data, const char *fmt, ...);
+/* EVALSHA a built-in script (SCRIPT_*), falling back to EVAL on NOSCRIPT. */
+saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, int nkeys,
+                      int nargs, const char **argv, const size_t *argvlen);
+void saq__conn_kick(saq__conn_t *c);        /* connect now if down and allowed */
+void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everything, disconnect */
+void saq__conn_shutdown(saq__conn_t *c);     /* final: close + timer handle */
+void saq__conn_pubsub_send(saq__conn_t *c, const char *cmd, const char *arg);
+
+/* ---- scripts (scripts.c) ---- */
+enum {
+    SCRIPT_ENQUEUE,
+    SCRIPT_DEQUEUE,
+    SCRIPT_MARK,
+    SCRIPT_FINISH,
+    SCRIPT_RETRY,
+    SCRIPT_UPDATE,
+    SCRIPT_ABORT,
+    SCRIPT_SCHEDULE,
+    SCRIPT_SWEEP,
+    SCRIPT_RECOVER,
+    SCRIPT_COUNT_
+};
+extern const char *const saq__script_text[SCRIPT_COUNT_];
+
+/* ---- operations ---- */
+
+struct saq__op {
+    saq__msg_t msg;             /* first member */
+    saq_queue_t *q;
+    saq_cq_t *cq;
+    uint64_t tag;
+    saq_event_t *ev;
+    saq__op_t *prev, *next;     /* pending list (loop thread) */
+    int linked;
+    int refs;                   /* loop thread: op itself + outstanding reqs/timers */
+    int done;
+    int permit;
+    int counted;                /* counted in q->inflight */
+    saq__twaiter_t tw;
+    void (*granted)(saq__op_t *op);
+    void (*start)(saq__op_t *op);
+    void (*destroy)(saq__op_t *op);
+    int pending;                /* generic counter of outstanding replies */
+};
+
+saq__op_t *saq__op_new(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
+                       void (*start)(saq__op_t *), void (*destroy)(saq__op_t *));
+int saq__op_submit(saq__op_t *op); /* frees op and returns an error when it cannot be posted */
+void saq__op_fail(saq__op_t *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void saq__op_complete(saq__op_t *op);
+void saq__op_ref(saq__op_t *op);
+void saq__op_unref(saq__op_t *op);
+/* Take a throttle permit, then call fn (maybe at once). */
+void saq__op_with_permit(saq__op_t *op, void (*fn)(saq__op_t *op));
+void saq__op_release_permit(saq__op_t *op);
+/* Issue a request bound to the op (holds a ref; callback skipped when the op
+ * is done, except for cleanup). */
+saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int argc,
+                        const char **argv, const size_t *argvlen);
+saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_t idata, int nkeys,
+                         int nargs, const char **argv, const size_t *argvlen);
+
+/* ---- pub/sub multiplexer (pubsub.c) ---- */
+
+/* A listener on a set of job ids. on_message runs for every status published
+ * on one of them; on_subscribed when the pattern subscription is confirmed
+ * (again after every reconnect); on_lost when the subscription dropped. */
+struct saq__listener {
+    saq__listener_t *prev, *next; /* all listeners of the queue */
+    void *owner;
+    void (*on_message)(saq__listener_t *l, const char *id, const char *status);
+    void (*on_subscribed)(saq__listener_t *l);
+    void (*on_lost)(saq__listener_t *l, int err, const char *msg);
+    char **ids;
+    size_t nids;
+    int confirmed;
+};
+int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids);
+void saq__listen_remove(saq_queue_t *q, saq__listener_t *l);
+void saq__pubsub_init(saq_queue_t *q);
+void saq__pubsub_shutdown(saq_queue_t *q);
+
+/* ---- the queue ---- */
+
+typedef struct saq__hook {
+    saq_job_hook_fn fn;
+    void *ud;
+} saq__hook_t;
+
+typedef struct saq__chan saq__chan_t; /* pubsub routing entry */
+
+enum { Q_OPEN, Q_CLOSING, Q_DEAD };
+
+struct saq_queue {
+    saq__settings_t set;
+    unsigned fork_gen;
+    atomic_int refs;
+    atomic_int state;
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    saq__msg_t *in_head, *in_tail;
+    int teardown;     /* under mu: the loop must tear down */
+    int io_done;      /* under mu: the loop has exited */
+    size_t inflight;  /* under mu: submitted, not completed ops */
+    /* key names */
+    char *k_jobprefix, *k_incomplete, *k_queued, *k_active, *k_schedule, *k_sweep, *k_stats;
+    char *k_wiprefix, *k_statsprefix, *k_pattern;
+    size_t jobprefix_len;
+    /* loop thread */
+    saq__conn_t cmd, sub;
+    saq__throttle_t throttle;
+    saq__op_t *ops;
+    int server_version;
+    int have_lmove;
+    char sha[SCRIPT_COUNT_][41];
+    saq__listener_t *listeners;
+    saq__chan_t **chans;
+    size_t nchans_buckets, nchans;
+    int sub_confirmed;
+    uv_timer_t sub_linger;
+    int sub_linger_init;
+    struct saq_worker *workers; /* attached workers (loop thread) */
+    /* counters of this queue object (saq's Queue.complete/...) */
+    atomic_llong n_complete, n_failed, n_retried, n_aborted;
+    int64_t created_ms;
+    char uuid[37];
+    /* under mu */
+    saq__hook_t *hooks;
+    size_t nhooks;
+    struct saq_batch **batches;
+    size_t nbatches;
+};
+
+int saq__check_handle(const saq_queue_t *q); /* SAQ_OK, SAQ_EINVAL, SAQ_EFORKED, SAQ_ECLOSED */
+void saq__queue_unref(saq_queue_t *q);
+char *saq__stats_json(saq_queue_t *q);
+char *saq__id_of(saq_queue_t *q, const char *key);
+const char *saq__key_of(saq_queue_t *q, const char *id); /* pointer into id */
+/* Load (transform + parse) a record; fills err on failure and returns a code. */
+int saq__load_job(saq_queue_t *q, const char *data, size_t len, saq_job_t *out, char *err,
+                  size_t errlen);
+/* Decode a GET/MGET element: SAQ_ENOTFOUND for nil, SAQ_EPROTO/EWRONGQUEUE with a message. */
+int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t **out, char *err,
+                        size_t errlen);
+/* Dump a job for Redis (dialect + transform). Returns malloc'd bytes. */
+char *saq__dump_job(saq_queue_t *q, const saq_job_t *j, size_t *len, int *err);
+/* Prepare a job for enqueue on the calling thread (queue, queued, status,
+ * hooks, batch record). Returns a code with a message in *msg. */
+int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
+
+/* finish/retry primitives used by ops and the worker (loop thread). `j` is
+ * updated in place as saq does (status, result, error, completed, ...). With
+ * a guard (a worker lease) the write is refused when the lease was lost
+ * (result -2) or the job was aborted meanwhile (result -1, msg = the abort
+ * error); otherwise result is 1. done may be NULL. */
+typedef struct saq__guard {
+    int attempts;
+    int64_t started;
+} saq__guard_t;
+typedef void (*saq__done_fn)(void *ud, int err, const char *msg, long long result);
+#define SAQ__DEL_MARKER 1
+void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *result,
+                     const char *error, const saq__guard_t *guard, int flags, saq__done_fn done,
+                     void *ud);
+void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,
+                    saq__done_fn done, void *ud);
+/* Recover a job whose record was `old` (compare-and-set): retry or finish aborted. */
+void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
+                      const char *error, saq__done_fn done, void *ud);
+void saq__count_finish(saq_queue_t *q, int status);
+void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
+                         int ttl, int dual, saq__done_fn done, void *ud);
+
+/* worker hooks into the queue (worker.c) */
+void saq__workers_shutdown(saq_queue_t *q);
+
+#endif

@@ -1,0 +1,259 @@
+/* Internal declarations shared by libsaq's sources. Nothing here is API:
+ * every non-static symbol is saq__-prefixed and hidden by the version script. */
+#ifndef SAQ_INTERNAL_H
+#define SAQ_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#define SAQ_BUILDING 1
+#include "saq.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "url.h"
+
+/* ------------------------------------------------------------------------ */
+/* util.c                                                                   */
+/* ------------------------------------------------------------------------ */
+
+void *saq__malloc(size_t n);
+void *saq__calloc(size_t n, size_t m);
+void *saq__realloc(void *p, size_t n);
+char *saq__strdup(const char *s);
+char *saq__strndup(const char *s, size_t n);
+char *saq__sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *saq__vsprintf(const char *fmt, va_list ap);
+/* Replace *dst with a copy of src (NULL allowed). Returns 0 or -1 on OOM. */
+int saq__set_str(char **dst, const char *src);
+
+int64_t saq__now_ms(void);   /* wall clock, epoch ms (what goes to Redis) */
+double saq__now_s(void);     /* wall clock, epoch seconds */
+uint64_t saq__mono_ms(void); /* monotonic ms (timers, deadlines) */
+void saq__uuid1(char out[37]);
+double saq__random01(void);  /* uniform [0, 1) */
+
+/* fork detection: incremented in every forked child (pthread_atfork) */
+unsigned saq__fork_gen(void);
+
+/* Growable byte buffer. On OOM `oom` is set and further writes are ignored. */
+typedef struct saq__buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} saq__buf_t;
+void saq__buf_put(saq__buf_t *b, const char *s, size_t n);
+void saq__buf_puts(saq__buf_t *b, const char *s);
+void saq__buf_putc(saq__buf_t *b, char c);
+void saq__buf_printf(saq__buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Take the NUL-terminated contents (NULL on OOM); the buffer is reset. */
+char *saq__buf_take(saq__buf_t *b);
+void saq__buf_free(saq__buf_t *b);
+
+/* ------------------------------------------------------------------------ */
+/* json.c: a lossless scanner for records and a writer                      */
+/* ------------------------------------------------------------------------ */
+
+/* Skip one JSON value starting at *p (after whitespace). Accepts Python's
+ * NaN, Infinity, -Infinity. With `strict_utf8`, strings must be valid UTF-8.
+ * Returns 0 and advances *p past the value, or -1 with a message in err. */
+int saq__json_skip(const char **p, const char *end, int strict_utf8, char *err, size_t errlen);
+const char *saq__json_ws(const char *p, const char *end);
+/* Validate that [s, s+n) is exactly one JSON value (surrounding whitespace
+ * allowed). kind: 0 any, 'o' object, 'a' array. */
+int saq__json_validate(const char *s, size_t n, int kind, char *err, size_t errlen);
+/* Decode a JSON string token (with quotes) into a malloc'd UTF-8 string. */
+char *saq__json_unquote(const char *tok, size_t n);
+/* Is this value token an empty object ("{ }")? */
+int saq__json_is_empty_object(const char *s, size_t n);
+/* Iterate the members of a JSON object. Returns 1 with key/value spans, 0 at
+ * the end, -1 on malformed input (message in err). */
+typedef struct saq__jobj_iter {
+    const char *p, *end;
+    int first;
+} saq__jobj_iter_t;
+int saq__jobj_begin(saq__jobj_iter_t *it, const char *s, size_t n, char *err, size_t errlen);
+int saq__jobj_next(saq__jobj_iter_t *it, const char **k, size_t *kn, const char **v, size_t *vn,
+                   char *err, size_t errlen);
+/* Iterate the elements of a JSON array, same contract. */
+int saq__jarr_begin(saq__jobj_iter_t *it, const char *s, size_t n, char *err, size_t errlen);
+int saq__jarr_next(saq__jobj_iter_t *it, const char **v, size_t *vn, char *err, size_t errlen);
+/* Parse a number token (also true/false as 1/0). Returns 0 or -1. */
+int saq__json_number(const char *s, size_t n, double *out);
+
+/* Writer helpers */
+void saq__buf_json_str(saq__buf_t *b, const char *s);            /* quoted, escaped, ASCII-only */
+void saq__buf_json_strn(saq__buf_t *b, const char *s, size_t n);
+void saq__buf_json_num(saq__buf_t *b, double v);                 /* Python-repr-like, shortest round trip */
+void saq__buf_json_float(saq__buf_t *b, double v);               /* like num, but integral values get ".0" */
+void saq__fmt_double(char out[40], double v);                    /* shortest round-trip text, integers without ".0" */
+
+/* ------------------------------------------------------------------------ */
+/* job.c                                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define SAQ__DIALECT_026 0
+#define SAQ__DIALECT_013 1
+
+typedef struct saq__lease saq__lease_t;
+
+struct saq_job {
+    char *function, *key, *queue, *id;
+    char *kwargs;   /* raw JSON object or NULL */
+    char *result;   /* raw JSON or NULL (None) */
+    char *error;    /* text or NULL */
+    char *meta;     /* raw JSON object or NULL (empty) */
+    char *worker_id;
+    char *group_key;
+    char *extra;    /* raw unknown members ("\"k\": v, ...") or NULL */
+    double timeout;
+    int timeout_null;
+    double heartbeat;
+    int retries;
+    int ttl;
+    double retry_delay;
+    int backoff;    /* 0 false, 1 true (no cap), 2 number (backoff_cap) */
+    double backoff_cap;
+    double scheduled;
+    double progress;
+    int attempts;
+    int64_t completed, queued, started, touched;
+    int status;     /* SAQ_STATUS_* */
+    int64_t priority;
+    char *json_cache;
+    char *errmsg;
+    saq__lease_t *lease;
+};
+
+void saq__job_init(saq_job_t *j);
+void saq__job_clear(saq_job_t *j); /* free owned strings, keep the struct */
+int saq__job_copy(saq_job_t *dst, const saq_job_t *src); /* dst must be cleared/inited */
+/* Parse a record. Returns 0, or a SAQ_E* code with a message in err. */
+int saq__job_parse(saq_job_t *j, const char *s, size_t n, char *err, size_t errlen);
+/* Serialize for a dialect. Returns malloc'd JSON or NULL on OOM. With
+ * status_split, the output is split in two around the status member:
+ * *tail receives the text after it (used by the status-preserving update). */
+char *saq__job_dump(const saq_job_t *j, int dialect);
+int saq__job_dump_split(const saq_job_t *j, int dialect, char **head, char **tail);
+/* id helpers */
+char *saq__job_make_id(const char *queue, const char *key);
+int saq__job_set_queue(saq_job_t *j, const char *queue);
+const char *saq__status_name(int st);
+int saq__status_parse(const char *s, size_t n); /* -1 when unknown */
+int saq__status_terminal(int st);
+void saq__job_seterr(saq_job_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void saq__job_invalidate(saq_job_t *j);
+/* Apply {"progress":..,"meta":..,...} (saq's Job.update keywords). */
+int saq__job_apply_fields(saq_job_t *j, const char *json, size_t n, int call_mode, saq__buf_t *rest,
+                          char *err, size_t errlen);
+/* saq's retry delay for the job's current attempts (U in [0,1) supplied). */
+char *saq__merge_kwargs(const char *defaults, const char *item);
+double saq__retry_delay(const saq_job_t *j, double u);
+
+/* ------------------------------------------------------------------------ */
+/* conf.c                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct saq__settings {
+    /* queue */
+    saq__url_t url;
+    char *url_text;
+    char *name;
+    int dialect;
+    int max_concurrent_ops;
+    int command_timeout_ms;
+    int connect_timeout_ms;
+    int reconnect_max_ms;
+    size_t max_payload;
+    saq_transform_fn dump, load;
+    void *transform_ud;
+    /* worker */
+    int concurrency;
+    double dequeue_timeout;
+    double t_schedule, t_worker_info, t_sweep, t_abort;
+    int burst;
+    int max_burst_jobs;
+    double grace_s;
+    double hard_deadline_s;
+    char *worker_id;
+    char *metadata; /* raw JSON object or NULL */
+    char *swept_msg;
+    double dead_worker_check;
+} saq__settings_t;
+
+void saq__settings_defaults(saq__settings_t *s);
+void saq__settings_free(saq__settings_t *s);
+/* Build settings from a conf (NULL = defaults); message in the conf on error. */
+int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf);
+void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------ */
+/* event.c: events and completion queues                                    */
+/* ------------------------------------------------------------------------ */
+
+struct saq_event {
+    int type;
+    uint64_t tag;
+    int status;
+    char *errmsg;
+    int64_t ival;
+    char *json;
+    char *key;
+    char *jstatus;
+    saq_job_t *job;
+    saq_job_t **jobs;
+    size_t njobs;
+    struct saq_event *next;
+};
+
+saq_event_t *saq__event_new(int type, uint64_t tag);
+void saq__event_error(saq_event_t *ev, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void saq__cq_ref(saq_cq_t *cq);
+void saq__cq_unref(saq_cq_t *cq);
+/* Deliver an event (takes ownership). Returns the callback's return value
+ * for callback cqs, else 0. Thread: any (libsaq threads only). */
+int saq__cq_push(saq_cq_t *cq, saq_event_t *ev);
+int saq__cq_usable(const saq_cq_t *cq);
+void saq__cq_set_internal(saq_cq_t *cq);
+int saq__cq_internal(const saq_cq_t *cq);
+
+/* ------------------------------------------------------------------------ */
+/* throttle.c: saq's max_concurrent_ops semaphore (FIFO, loop thread)       */
+/* ------------------------------------------------------------------------ */
+
+typedef struct saq__twaiter {
+    struct saq__twaiter *next;
+    void (*grant)(struct saq__twaiter *w);
+} saq__twaiter_t;
+
+typedef struct saq__throttle {
+    int max, used;
+    saq__twaiter_t *head, *tail;
+} saq__throttle_t;
+
+void saq__throttle_init(saq__throttle_t *t, int max);
+/* Returns 1 if a permit was taken now (grant is NOT called), 0 if queued
+ * (grant will be called from a later release). */
+int saq__throttle_acquire(saq__throttle_t *t, saq__twaiter_t *w);
+/* Remove a queued waiter (returns 1 if it was queued). */
+int saq__throttle_cancel(saq__throttle_t *t, saq__twaiter_t *w);
+/* Release a permit; hands it to the next waiter (calling its grant). */
+void saq__throttle_release(saq__throttle_t *t);
+
+/* ------------------------------------------------------------------------ */
+/* backoff                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Reconnect delay: min(cap, base * 2^attempt) scaled by a jitter in
+ * [0.5, 1.0) given as u in [0,1). */
+uint64_t saq__backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, double u);
+
+#endif

@@ -1,0 +1,596 @@
+/* A small lossless JSON scanner and writer.
+ *
+ * Why not cJSON for job records: saq records may hold values cJSON cannot keep
+ * (NaN/Infinity written by Python, integers beyond 2^53 in kwargs and results),
+ * and a record must round-trip through libsaq without changing user data. The
+ * scanner validates and finds members without converting values; opaque
+ * values (kwargs, result, meta, unknown fields) are kept as their exact text. */
+#include "internal.h"
+
+#include <math.h>
+
+#define MAX_DEPTH 512
+
+static void seterr(char *err, size_t errlen, const char *msg, const char *at, const char *start)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s at offset %zu", msg, (size_t)(at - start));
+}
+
+const char *saq__json_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Length of a valid UTF-8 sequence at p (1-4), or 0 if invalid. */
+static int utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    int n;
+    unsigned min;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2;
+        c &= 0x1F;
+        min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3;
+        c &= 0x0F;
+        min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4;
+        c &= 0x07;
+        min = 0x10000;
+    } else
+        return 0;
+    if (end - p < n)
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (p[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+static int skip_string(const char **pp, const char *end, int strict, const char *start, char *err,
+                       size_t errlen)
+{
+    const char *p = *pp + 1;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            *pp = p + 1;
+            return 0;
+        }
+        if (c == '\\') {
+            if (p + 1 >= end)
+                break;
+            char e = p[1];
+            if (e == 'u') {
+                if (end - p < 6 || hexval(p[2]) < 0 || hexval(p[3]) < 0 || hexval(p[4]) < 0 ||
+                    hexval(p[5]) < 0) {
+                    seterr(err, errlen, "bad \\u escape", p, start);
+                    return -1;
+                }
+                p += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e)) {
+                seterr(err, errlen, "bad escape", p, start);
+                return -1;
+            }
+            p += 2;
+            continue;
+        }
+        if (c < 0x20) {
+            seterr(err, errlen, "control character in string", p, start);
+            return -1;
+        }
+        if (c >= 0x80 && strict) {
+            int n = utf8_len((const unsigned char *)p, (const unsigned char *)end);
+            if (!n) {
+                seterr(err, errlen, "invalid UTF-8 in string", p, start);
+                return -1;
+            }
+            p += n;
+            continue;
+        }
+        p++;
+    }
+    seterr(err, errlen, "unterminated string", *pp, start);
+    return -1;
+}
+
+static int lit(const char **pp, const char *end, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(end - *pp) >= n && memcmp(*pp, word, n) == 0) {
+        *pp += n;
+        return 1;
+    }
+    return 0;
+}
+
+static int skip_number(const char **pp, const char *end)
+{
+    const char *p = *pp;
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == 'I')
+        return lit(&p, end, "Infinity") ? (*pp = p, 0) : -1;
+    if (p >= end)
+        return -1;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return -1;
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return -1;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return -1;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    *pp = p;
+    return 0;
+}
+
+static int skip_value(const char **pp, const char *end, int strict, int depth, const char *start,
+                      char *err, size_t errlen)
+{
+    const char *p = saq__json_ws(*pp, end);
+    if (p >= end) {
+        seterr(err, errlen, "unexpected end of JSON", p, start);
+        return -1;
+    }
+    if (depth > MAX_DEPTH) {
+        seterr(err, errlen, "JSON nested too deeply", p, start);
+        return -1;
+    }
+    switch (*p) {
+    case '"':
+        if (skip_string(&p, end, strict, start, err, errlen))
+            return -1;
+        break;
+    case '{':
+    case '[': {
+        char close = *p == '{' ? '}' : ']';
+        int obj = *p == '{';
+        p = saq__json_ws(p + 1, end);
+        if (p < end && *p == close) {
+            p++;
+            break;
+        }
+        for (;;) {
+            if (obj) {
+                p = saq__json_ws(p, end);
+                if (p >= end || *p != '"') {
+                    seterr(err, errlen, "expected object key", p, start);
+                    return -1;
+                }
+                if (skip_string(&p, end, strict, start, err, errlen))
+                    return -1;
+                p = saq__json_ws(p, end);
+                if (p >= end || *p != ':') {
+                    seterr(err, errlen, "expected ':'", p, start);
+                    return -1;
+                }
+                p++;
+            }
+            if (skip_value(&p, end, strict, depth + 1, start, err, errlen))
+                return -1;
+            p = saq__json_ws(p, end);
+            if (p < end && *p == ',') {
+                p++;
+                continue;
+            }
+            if (p < end && *p == close) {
+                p++;
+                break;
+            }
+            seterr(err, errlen, obj ? "expected ',' or '}'" : "expected ',' or ']'", p, start);
+            return -1;
+        }
+        break;
+    }
+    default:
+        if (lit(&p, end, "true") || lit(&p, end, "false") || lit(&p, end, "null") ||
+            lit(&p, end, "NaN"))
+            break;
+        if (skip_number(&p, end)) {
+            seterr(err, errlen, "invalid JSON value", p, start);
+            return -1;
+        }
+    }
+    *pp = p;
+    return 0;
+}
+
+int saq__json_skip(const char **p, const char *end, int strict_utf8, char *err, size_t errlen)
+{
+    return skip_value(p, end, strict_utf8, 0, *p, err, errlen);
+}
+
+int saq__json_validate(const char *s, size_t n, int kind, char *err, size_t errlen)
+{
+    if (!s) {
+        if (err)
+            snprintf(err, errlen, "JSON text is NULL");
+        return -1;
+    }
+    const char *p = s, *end = s + n;
+    p = saq__json_ws(p, end);
+    if (kind == 'o' && (p >= end || *p != '{')) {
+        if (err)
+            snprintf(err, errlen, "expected a JSON object");
+        return -1;
+    }
+    if (kind == 'a' && (p >= end || *p != '[')) {
+        if (err)
+            snprintf(err, errlen, "expected a JSON array");
+        return -1;
+    }
+    if (skip_value(&p, end, 1, 0, s, err, errlen))
+        return -1;
+    p = saq__json_ws(p, end);
+    if (p != end) {
+        seterr(err, errlen, "trailing characters after JSON value", p, s);
+        return -1;
+    }
+    return 0;
+}
+
+static void put_utf8(saq__buf_t *b, unsigned cp)
+{
+    char t[4];
+    if (cp < 0x80) {
+        saq__buf_putc(b, (char)cp);
+    } else if (cp < 0x800) {
+        t[0] = (char)(0xC0 | (cp >> 6));
+        t[1] = (char)(0x80 | (cp & 0x3F));
+        saq__buf_put(b, t, 2);
+    } else if (cp < 0x10000) {
+        t[0] = (char)(0xE0 | (cp >> 12));
+        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[2] = (char)(0x80 | (cp & 0x3F));
+        saq__buf_put(b, t, 3);
+    } else {
+        t[0] = (char)(0xF0 | (cp >> 18));
+        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[3] = (char)(0x80 | (cp & 0x3F));
+        saq__buf_put(b, t, 4);
+    }
+}
+
+char *saq__json_unquote(const char *tok, size_t n)
+{
+    if (n < 2 || tok[0] != '"' || tok[n - 1] != '"')
+        return NULL;
+    saq__buf_t b = {0};
+    const char *p = tok + 1, *end = tok + n - 1;
+    while (p < end) {
+        const char *q = p;
+        while (q < end && *q != '\\')
+            q++;
+        saq__buf_put(&b, p, (size_t)(q - p));
+        if (q >= end)
+            break;
+        char e = q[1];
+        p = q + 2;
+        switch (e) {
+        case 'b': saq__buf_putc(&b, '\b'); break;
+        case 'f': saq__buf_putc(&b, '\f'); break;
+        case 'n': saq__buf_putc(&b, '\n'); break;
+        case 'r': saq__buf_putc(&b, '\r'); break;
+        case 't': saq__buf_putc(&b, '\t'); break;
+        case 'u': {
+            if (end - q < 6)
+                goto bad;
+            unsigned cp = 0;
+            for (int i = 2; i < 6; i++) {
+                int h = hexval(q[i]);
+                if (h < 0)
+                    goto bad;
+                cp = cp * 16 + (unsigned)h;
+            }
+            p = q + 6;
+            if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                unsigned lo = 0;
+                int ok = 1;
+                for (int i = 2; i < 6; i++) {
+                    int h = hexval(p[i]);
+                    if (h < 0)
+                        ok = 0;
+                    lo = lo * 16 + (unsigned)(h < 0 ? 0 : h);
+                }
+                if (ok && lo >= 0xDC00 && lo <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+            }
+            if (cp >= 0xD800 && cp <= 0xDFFF)
+                cp = 0xFFFD; /* lone surrogate: not representable in UTF-8 */
+            put_utf8(&b, cp);
+            break;
+        }
+        default:
+            saq__buf_putc(&b, e);
+        }
+    }
+    return saq__buf_take(&b);
+bad:
+    saq__buf_free(&b);
+    return NULL;
+}
+
+int saq__json_is_empty_object(const char *s, size_t n)
+{
+    const char *end = s + n;
+    const char *p = saq__json_ws(s, end);
+    if (p >= end || *p != '{')
+        return 0;
+    p = saq__json_ws(p + 1, end);
+    return p < end && *p == '}';
+}
+
+static int iter_begin(saq__jobj_iter_t *it, const char *s, size_t n, char open, char *err,
+                      size_t errlen)
+{
+    it->end = s + n;
+    it->p = saq__json_ws(s, it->end);
+    it->first = 1;
+    if (it->p >= it->end || *it->p != open) {
+        if (err)
+            snprintf(err, errlen, open == '{' ? "expected a JSON object" : "expected a JSON array");
+        return -1;
+    }
+    it->p++;
+    return 0;
+}
+
+int saq__jobj_begin(saq__jobj_iter_t *it, const char *s, size_t n, char *err, size_t errlen)
+{
+    return iter_begin(it, s, n, '{', err, errlen);
+}
+
+int saq__jarr_begin(saq__jobj_iter_t *it, const char *s, size_t n, char *err, size_t errlen)
+{
+    return iter_begin(it, s, n, '[', err, errlen);
+}
+
+/* Move past the separator before the next element; 1 more, 0 end, -1 error. */
+static int iter_sep(saq__jobj_iter_t *it, char close, char *err, size_t errlen)
+{
+    it->p = saq__json_ws(it->p, it->end);
+    if (it->p < it->end && *it->p == close) {
+        it->p++;
+        return 0;
+    }
+    if (!it->first) {
+        if (it->p >= it->end || *it->p != ',') {
+            if (err)
+                snprintf(err, errlen, "expected ',' or '%c'", close);
+            return -1;
+        }
+        it->p = saq__json_ws(it->p + 1, it->end);
+    }
+    it->first = 0;
+    return 1;
+}
+
+int saq__jobj_next(saq__jobj_iter_t *it, const char **k, size_t *kn, const char **v, size_t *vn,
+                   char *err, size_t errlen)
+{
+    int r = iter_sep(it, '}', err, errlen);
+    if (r <= 0)
+        return r;
+    const char *p = it->p;
+    if (p >= it->end || *p != '"') {
+        if (err)
+            snprintf(err, errlen, "expected object key");
+        return -1;
+    }
+    const char *ks = p;
+    if (skip_string(&p, it->end, 0, ks, err, errlen))
+        return -1;
+    *k = ks;
+    *kn = (size_t)(p - ks);
+    p = saq__json_ws(p, it->end);
+    if (p >= it->end || *p != ':') {
+        if (err)
+            snprintf(err, errlen, "expected ':' after object key");
+        return -1;
+    }
+    p = saq__json_ws(p + 1, it->end);
+    const char *vs = p;
+    if (skip_value(&p, it->end, 0, 1, vs, err, errlen))
+        return -1;
+    *v = vs;
+    *vn = (size_t)(p - vs);
+    it->p = p;
+    return 1;
+}
+
+int saq__jarr_next(saq__jobj_iter_t *it, const char **v, size_t *vn, char *err, size_t errlen)
+{
+    int r = iter_sep(it, ']', err, errlen);
+    if (r <= 0)
+        return r;
+    const char *p = it->p, *vs = p;
+    if (skip_value(&p, it->end, 0, 1, vs, err, errlen))
+        return -1;
+    *v = vs;
+    *vn = (size_t)(p - vs);
+    it->p = p;
+    return 1;
+}
+
+int saq__json_number(const char *s, size_t n, double *out)
+{
+    char tmp[64];
+    if (n == 4 && !memcmp(s, "true", 4)) {
+        *out = 1;
+        return 0;
+    }
+    if (n == 5 && !memcmp(s, "false", 5)) {
+        *out = 0;
+        return 0;
+    }
+    if (n == 3 && !memcmp(s, "NaN", 3)) {
+        *out = NAN;
+        return 0;
+    }
+    if (n == 8 && !memcmp(s, "Infinity", 8)) {
+        *out = INFINITY;
+        return 0;
+    }
+    if (n == 9 && !memcmp(s, "-Infinity", 9)) {
+        *out = -INFINITY;
+        return 0;
+    }
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    const char *p = s;
+    if (skip_number(&p, s + n) || p != s + n)
+        return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    *out = strtod(tmp, NULL);
+    return 0;
+}
+
+/* ---- writer ---- */
+
+void saq__buf_json_strn(saq__buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    saq__buf_putc(b, '"');
+    while (p < end) {
+        const unsigned char *q = p;
+        while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+            q++;
+        saq__buf_put(b, (const char *)p, (size_t)(q - p));
+        if (q >= end)
+            break;
+        p = q;
+        unsigned c = *p;
+        char t[13];
+        switch (c) {
+        case '"': saq__buf_put(b, "\\\"", 2); p++; continue;
+        case '\\': saq__buf_put(b, "\\\\", 2); p++; continue;
+        case '\n': saq__buf_put(b, "\\n", 2); p++; continue;
+        case '\r': saq__buf_put(b, "\\r", 2); p++; continue;
+        case '\t': saq__buf_put(b, "\\t", 2); p++; continue;
+        case '\b': saq__buf_put(b, "\\b", 2); p++; continue;
+        case '\f': saq__buf_put(b, "\\f", 2); p++; continue;
+        }
+        unsigned cp;
+        if (c < 0x80) {
+            cp = c;
+            p++;
+        } else {
+            int l = utf8_len(p, end);
+            if (!l) {
+                cp = 0xFFFD; /* invalid UTF-8 byte: Python could not load it */
+                p++;
+            } else {
+                cp = c & (l == 2 ? 0x1F : l == 3 ? 0x0F : 0x07);
+                for (int i = 1; i < l; i++)
+                    cp = (cp << 6) | (p[i] & 0x3F);
+                p += l;
+            }
+        }
+        if (cp >= 0x10000) {
+            unsigned v = cp - 0x10000, hi = 0xD800 + (v >> 10), lo = 0xDC00 + (v & 0x3FF);
+            t[0] = '\\', t[1] = 'u', t[2] = hex[hi >> 12], t[3] = hex[(hi >> 8) & 15],
+            t[4] = hex[(hi >> 4) & 15], t[5] = hex[hi & 15];
+            t[6] = '\\', t[7] = 'u', t[8] = hex[lo >> 12], t[9] = hex[(lo >> 8) & 15],
+            t[10] = hex[(lo >> 4) & 15], t[11] = hex[lo & 15];
+            saq__buf_put(b, t, 12);
+        } else {
+            t[0] = '\\', t[1] = 'u', t[2] = hex[cp >> 12], t[3] = hex[(cp >> 8) & 15],
+            t[4] = hex[(cp >> 4) & 15], t[5] = hex[cp & 15];
+            saq__buf_put(b, t, 6);
+        }
+    }
+    saq__buf_putc(b, '"');
+}
+
+void saq__buf_json_str(saq__buf_t *b, const char *s)
+{
+    if (!s) {
+        saq__buf_puts(b, "null");
+        return;
+    }
+    saq__buf_json_strn(b, s, strlen(s));
+}
+
+void saq__fmt_double(char out[40], double v)
+{
+    if (isnan(v)) {
+        strcpy(out, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        strcpy(out, v > 0 ? "Infinity" : "-Infinity");
+        return;
+    }
+    if (v == floor(v) && fabs(v) < 1e16) {
+        snprintf(out, 40, "%.0f", v);
+        if (!strcmp(out, "-0"))
+            strcpy(out, "0");
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, 40, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
+void saq__buf_json_num(saq__buf_t *b, double v)
+{
+    char t[40];
+    saq__fmt_double(t, v);
+    saq__buf_puts(b, t);
+}
+
+void saq__buf_json_float(saq__buf_t *b, double v)
+{
+    char t[40];
+    saq__fmt_double(t, v);
+    saq__buf_puts(b, t);
+    if (isfinite(v) && !strpbrk(t, ".eE"))
+        saq__buf_puts(b, ".0");
+}

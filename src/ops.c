@@ -1,0 +1,1290 @@
+/* saq's Queue operations over the core: enqueue, job, jobs, abort, retry,
+ * finish, update, count, info, stats, schedule, ping. (listen, apply, map and
+ * sweep are in wait.c.) Each submit function validates what it can on the
+ * caller's thread and reports problems through the operation's event. */
+#include "core.h"
+
+#include <math.h>
+
+/* ---- small helpers ---- */
+
+static int reply_int(redisReply *r, long long *v)
+{
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        return -1;
+    *v = r->integer;
+    return 0;
+}
+
+static saq__op_t *new_op(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
+                         void (*start)(saq__op_t *), void (*destroy)(saq__op_t *), int *err)
+{
+    *err = saq__check_handle(q);
+    if (!*err && !saq__cq_usable(cq))
+        *err = SAQ_EINVAL;
+    if (*err)
+        return NULL;
+    saq__op_t *op = saq__op_new(q, size, type, cq, tag, start, destroy);
+    if (!op)
+        *err = SAQ_ENOMEM;
+    return op;
+}
+
+/* Record the error in the event; the op completes on the loop thread. */
+#define REJECT(op, code, ...)                                                                      \
+    do {                                                                                           \
+        saq__event_error((op)->ev, (code), __VA_ARGS__);                                           \
+        return saq__op_submit(op);                                                                 \
+    } while (0)
+
+int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t **out,
+                        char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!r || r->type == REDIS_REPLY_NIL)
+        return SAQ_ENOTFOUND;
+    if (r->type != REDIS_REPLY_STRING) {
+        snprintf(err, errlen, "%s is not a string key (wrong type in redis)", id);
+        return SAQ_EPROTO;
+    }
+    saq_job_t *j = saq__malloc(sizeof *j);
+    if (!j)
+        return SAQ_ENOMEM;
+    saq__job_init(j);
+    char e2[240];
+    int e = saq__load_job(q, r->str, r->len, j, e2, sizeof e2);
+    if (e) {
+        snprintf(err, errlen, "%s: %s", id, e2);
+        saq_job_free(j);
+        return e;
+    }
+    if (!j->key) { /* saq would invent a key (U15); take it from the id instead */
+        if (!(j->key = strdup(saq__key_of(q, id)))) {
+            saq_job_free(j);
+            return SAQ_ENOMEM;
+        }
+        free(j->id);
+        j->id = saq__job_make_id(q->set.name, j->key);
+    }
+    *out = j;
+    return 0;
+}
+
+static int valid_key(const char *key) { return key && *key; }
+
+/* ======================================================================== */
+/* enqueue                                                                  */
+/* ======================================================================== */
+
+typedef struct enq_op {
+    saq__op_t op;
+    char *json;
+    size_t len;
+    char score[40];
+    char *marker;
+} enq_op_t;
+
+static void enq_destroy(saq__op_t *op)
+{
+    enq_op_t *e = (enq_op_t *)op;
+    free(e->json);
+    free(e->marker);
+}
+
+static void enq_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    (void)req;
+    saq__op_release_permit(op);
+    if (err) {
+        saq__op_fail(op, err, "enqueue failed: %s", msg);
+        return;
+    }
+    op->ev->ival = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    saq__op_complete(op);
+}
+
+static void enq_go(saq__op_t *op)
+{
+    enq_op_t *e = (enq_op_t *)op;
+    saq_queue_t *q = op->q;
+    saq_job_t *j = op->ev->job;
+    const char *argv[6] = {q->k_incomplete, j->id, q->k_queued, e->marker, e->json, e->score};
+    size_t lens[6] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]), e->len,
+                      strlen(argv[5])};
+    saq__op_eval(op, SCRIPT_ENQUEUE, enq_reply, 0, 4, 6, argv, lens);
+}
+
+static void enq_start(saq__op_t *op) { saq__op_with_permit(op, enq_go); }
+
+/* Enqueue an owned job (takes ownership). */
+static int enqueue_owned(saq_queue_t *q, saq_job_t *j, saq_cq_t *cq, uint64_t tag)
+{
+    int err;
+    saq__op_t *op = new_op(q, sizeof(enq_op_t), SAQ_EVENT_ENQUEUE, cq, tag, enq_start, enq_destroy, &err);
+    if (!op) {
+        saq_job_free(j);
+        return err;
+    }
+    enq_op_t *e = (enq_op_t *)op;
+    op->ev->job = j;
+    char *msg = NULL;
+    int code = saq__prepare_enqueue(q, j, &msg);
+    if (code) {
+        saq__event_error(op->ev, code, "%s", msg ? msg : saq_strerror(code));
+        free(msg);
+        return saq__op_submit(op);
+    }
+    e->json = saq__dump_job(q, j, &e->len, &code);
+    if (!e->json) {
+        if (code == SAQ_ETOOBIG)
+            REJECT(op, code, "job %s is larger than max_payload_bytes (%zu bytes); nothing was written",
+                   j->key, q->set.max_payload);
+        REJECT(op, code, "cannot serialize job %s: %s", j->key, saq_strerror(code));
+    }
+    if (j->scheduled > 0)
+        saq__fmt_double(e->score, j->scheduled);
+    else
+        strcpy(e->score, "0"); /* exactly "0": saq's push-now test compares text */
+    e->marker = saq__sprintf("saq:abort:%s", j->key);
+    if (!e->marker)
+        REJECT(op, SAQ_ENOMEM, "out of memory");
+    return saq__op_submit(op);
+}
+
+SAQ_API int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq, uint64_t tag)
+{
+    int err = saq__check_handle(q);
+    if (err)
+        return err;
+    if (!saq__cq_usable(cq))
+        return SAQ_EINVAL;
+    if (!job) {
+        saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag, NULL, NULL, &err);
+        if (!op)
+            return err;
+        REJECT(op, SAQ_EINVAL, "job is NULL");
+    }
+    saq_job_t *j = saq_job_dup(job);
+    if (!j)
+        return SAQ_ENOMEM;
+    return enqueue_owned(q, j, cq, tag);
+}
+
+SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const char *kwargs_json,
+                                   saq_cq_t *cq, uint64_t tag)
+{
+    int err = saq__check_handle(q);
+    if (err)
+        return err;
+    if (!saq__cq_usable(cq))
+        return SAQ_EINVAL;
+    saq_job_t *j = function && *function ? saq_job_new(function) : NULL;
+    if (!j || (kwargs_json && saq_job_set_call_kwargs(j, kwargs_json))) {
+        saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag, NULL, NULL, &err);
+        if (!op) {
+            saq_job_free(j);
+            return err;
+        }
+        if (!j)
+            saq__event_error(op->ev, SAQ_EINVAL, "function name must be a non-empty string");
+        else
+            saq__event_error(op->ev, strstr(saq_job_errmsg(j), "JSON") ? SAQ_EJSON : SAQ_EINVAL,
+                             "%s", saq_job_errmsg(j));
+        saq_job_free(j);
+        return saq__op_submit(op);
+    }
+    return enqueue_owned(q, j, cq, tag);
+}
+
+/* ======================================================================== */
+/* job / jobs                                                               */
+/* ======================================================================== */
+
+typedef struct get_op {
+    saq__op_t op;
+    char *id;
+    char **ids;
+    size_t nids;
+} get_op_t;
+
+static void get_destroy(saq__op_t *op)
+{
+    get_op_t *g = (get_op_t *)op;
+    free(g->id);
+    for (size_t i = 0; i < g->nids; i++)
+        free(g->ids[i]);
+    free(g->ids);
+}
+
+static void get_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    get_op_t *g = (get_op_t *)op;
+    char e2[300];
+    (void)req;
+    saq__op_release_permit(op);
+    if (err) {
+        saq__op_fail(op, err, "cannot read job %s: %s", g->id, msg);
+        return;
+    }
+    int e = saq__job_from_reply(op->q, r, g->id, &op->ev->job, e2, sizeof e2);
+    if (e == SAQ_ENOTFOUND)
+        saq__op_fail(op, e, "job %s not found", g->id);
+    else if (e)
+        saq__op_fail(op, e, "%s", e2);
+    else
+        saq__op_complete(op);
+}
+
+static void get_go(saq__op_t *op)
+{
+    get_op_t *g = (get_op_t *)op;
+    const char *argv[2] = {"GET", g->id};
+    saq__op_cmd(op, get_reply, 0, 2, argv, NULL);
+}
+
+static void get_start(saq__op_t *op) { saq__op_with_permit(op, get_go); }
+
+SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_t tag)
+{
+    int err;
+    saq__op_t *op = new_op(q, sizeof(get_op_t), SAQ_EVENT_JOB, cq, tag, get_start, get_destroy, &err);
+    if (!op)
+        return err;
+    if (!valid_key(key))
+        REJECT(op, SAQ_EINVAL, "job key must be a non-empty string");
+    get_op_t *g = (get_op_t *)op;
+    if (!(g->id = saq__id_of(q, key)) || !(op->ev->key = strdup(key)))
+        REJECT(op, SAQ_ENOMEM, "out of memory");
+    return saq__op_submit(op);
+}
+
+/* Parse a JSON array of non-empty strings into malloc'd job ids. */
+static int parse_keys(saq_queue_t *q, const char *json, char ***out, size_t *n, char *err, size_t errlen)
+{
+    saq__jobj_iter_t it;
+    const char *v;
+    size_t vn;
+    int r;
+    *out = NULL;
+    *n = 0;
+    if (!json) {
+        snprintf(err, errlen, "keys JSON is NULL");
+        return SAQ_EINVAL;
+    }
+    if (saq__json_validate(json, strlen(json), 'a', err, errlen))
+        return SAQ_EJSON;
+    saq__jarr_begin(&it, json, strlen(json), NULL, 0);
+    size_t cap = 0;
+    while ((r = saq__jarr_next(&it, &v, &vn, NULL, 0)) == 1) {
+        char *k = vn && v[0] == '"' ? saq__json_unquote(v, vn) : NULL;
+        if (!k || !*k) {
+            free(k);
+            snprintf(err, errlen, "keys must be a JSON array of non-empty strings");
+            goto bad;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **nn = realloc(*out, cap * sizeof *nn);
+            if (!nn) {
+                free(k);
+                goto oom;
+            }
+            *out = nn;
+        }
+        char *id = saq__id_of(q, k);
+        free(k);
+        if (!id)
+            goto oom;
+        (*out)[(*n)++] = id;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+bad:
+    for (size_t i = 0; i < *n; i++)
+        free((*out)[i]);
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    return strstr(err, "memory") ? SAQ_ENOMEM : SAQ_EJSON;
+}
+
+static void jobs_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    get_op_t *g = (get_op_t *)op;
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "cannot read jobs: %s", msg);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != g->nids) {
+        saq__op_fail(op, SAQ_EPROTO, "unexpected MGET reply");
+        return;
+    }
+    saq_event_t *ev = op->ev;
+    ev->jobs = saq__calloc(g->nids, sizeof *ev->jobs);
+    saq__buf_t b = {0};
+    if (!ev->jobs) {
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    ev->njobs = g->nids;
+    saq__buf_putc(&b, '[');
+    for (size_t i = 0; i < g->nids; i++) {
+        char e2[240];
+        if (i)
+            saq__buf_puts(&b, ", ");
+        if (saq__job_from_reply(op->q, r->element[i], g->ids[i], &ev->jobs[i], e2, sizeof e2) == 0) {
+            char *s = saq__job_dump(ev->jobs[i], op->q->set.dialect);
+            saq__buf_puts(&b, s ? s : "null");
+            free(s);
+        } else {
+            saq__buf_puts(&b, "null");
+        }
+    }
+    saq__buf_putc(&b, ']');
+    ev->json = saq__buf_take(&b);
+    if (!ev->json)
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+    else
+        saq__op_complete(op);
+}
+
+static void jobs_start(saq__op_t *op)
+{
+    get_op_t *g = (get_op_t *)op;
+    if (!g->nids) {
+        op->ev->json = strdup("[]");
+        saq__op_complete(op);
+        return;
+    }
+    const char **argv = saq__malloc((g->nids + 1) * sizeof *argv);
+    if (!argv) {
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    argv[0] = "MGET";
+    for (size_t i = 0; i < g->nids; i++)
+        argv[i + 1] = g->ids[i];
+    saq__op_cmd(op, jobs_reply, 0, (int)g->nids + 1, argv, NULL);
+    free(argv);
+}
+
+SAQ_API int saq_queue_jobs(saq_queue_t *q, const char *keys_json, saq_cq_t *cq, uint64_t tag)
+{
+    int err;
+    char e2[200];
+    saq__op_t *op = new_op(q, sizeof(get_op_t), SAQ_EVENT_JOBS, cq, tag, jobs_start, get_destroy, &err);
+    if (!op)
+        return err;
+    get_op_t *g = (get_op_t *)op;
+    int e = parse_keys(q, keys_json, &g->ids, &g->nids, e2, sizeof e2);
+    if (e)
+        REJECT(op, e, "%s", e2);
+    return saq__op_submit(op);
+}
+
+/* ======================================================================== */
+/* read-modify-write operations: abort, retry, finish, update               */
+/* ======================================================================== */
+
+enum { RMW_ABORT, RMW_RETRY, RMW_FINISH, RMW_UPDATE };
+
+typedef struct rmw_op {
+    saq__op_t op;
+    int kind;
+    char *id, *key;
+    char *error;     /* abort reason / retry error / finish error */
+    char *result;    /* finish result */
+    char *fields;    /* update fields */
+    int status;      /* finish status */
+    int ttl;         /* abort marker ttl */
+    char *old;       /* record as read (abort CAS) */
+    size_t oldlen;
+    int tries;
+    int dequeued;
+} rmw_op_t;
+
+static void rmw_destroy(saq__op_t *op)
+{
+    rmw_op_t *m = (rmw_op_t *)op;
+    free(m->id);
+    free(m->key);
+    free(m->error);
+    free(m->result);
+    free(m->fields);
+    free(m->old);
+}
+
+static void rmw_read(saq__op_t *op);
+static void update_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg);
+
+/* completion of a finish/retry primitive run for an op */
+static void rmw_prim_done(void *ud, int err, const char *msg, long long result)
+{
+    saq__op_t *op = ud;
+    if (!op->done) {
+        if (err)
+            saq__op_fail(op, err, "%s", msg ? msg : saq_strerror(err));
+        else {
+            if (op->ev->ival == 0)
+                op->ev->ival = result == 1;
+            saq__op_complete(op);
+        }
+    }
+    saq__op_unref(op);
+}
+
+static void abort_marker_deleted(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    (void)req, (void)r, (void)err, (void)msg;
+    saq__op_complete(op);
+}
+
+/* 0.26 abort: compare-and-set of status/error on the current record */
+static void abort_cas_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    rmw_op_t *m = (rmw_op_t *)op;
+    long long v;
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "abort of %s failed: %s", m->id, msg);
+        return;
+    }
+    if (reply_int(r, &v)) {
+        saq__op_fail(op, SAQ_EPROTO, "unexpected abort reply");
+        return;
+    }
+    if (v < 0) { /* the record changed between read and write: read again */
+        if (++m->tries > 8) {
+            saq__op_fail(op, SAQ_ETIMEDOUT, "job %s kept changing; abort gave up after 8 tries", m->id);
+            return;
+        }
+        rmw_read(op);
+        return;
+    }
+    if (v == 0) {
+        op->ev->ival = 1; /* running or scheduled: its worker stops it */
+        saq__op_complete(op);
+        return;
+    }
+    /* it was waiting: finish it aborted now, then drop the marker */
+    op->ev->ival = 2;
+    saq__op_ref(op);
+    saq__finish_job(op->q, op->ev->job, SAQ_STATUS_ABORTED, NULL, m->error, NULL, SAQ__DEL_MARKER,
+                    rmw_prim_done, op);
+}
+
+static void abort13_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    rmw_op_t *m = (rmw_op_t *)op;
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "abort of %s failed: %s", m->id, msg);
+        return;
+    }
+    /* EXEC reply: [LREM, ZREM, EXPIRE, SETEX] */
+    long long dequeued = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
+        reply_int(r->element[0], &dequeued);
+    if (dequeued > 0) {
+        op->ev->ival = 2;
+        saq__op_ref(op);
+        saq__finish_job(op->q, op->ev->job, SAQ_STATUS_ABORTED, NULL, m->error, NULL,
+                        SAQ__DEL_MARKER, rmw_prim_done, op);
+        return;
+    }
+    op->ev->ival = 1;
+    const char *argv[4] = {"LREM", op->q->k_active, "0", m->id};
+    saq__op_cmd(op, abort_marker_deleted, 0, 4, argv, NULL);
+}
+
+static void ignore_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    (void)op, (void)req, (void)r, (void)err, (void)msg;
+}
+
+static void rmw_apply(saq__op_t *op)
+{
+    rmw_op_t *m = (rmw_op_t *)op;
+    saq_queue_t *q = op->q;
+    saq_job_t *j = op->ev->job;
+    char e2[240];
+    int e;
+    size_t len;
+    switch (m->kind) {
+    case RMW_ABORT: {
+        if (saq__status_terminal(j->status)) {
+            saq__op_release_permit(op);
+            op->ev->ival = 0; /* already ended: nothing to abort (saq U3 wrote a stale copy) */
+            saq__op_complete(op);
+            return;
+        }
+        char ttl[24];
+        snprintf(ttl, sizeof ttl, "%d", m->ttl);
+        char *marker = saq__sprintf("saq:abort:%s", j->key);
+        if (!marker) {
+            saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+            return;
+        }
+        if (q->set.dialect == SAQ__DIALECT_013) {
+            char ttl1[24];
+            snprintf(ttl1, sizeof ttl1, "%d", m->ttl + 1);
+            const char *a1[1] = {"MULTI"};
+            const char *a2[4] = {"LREM", q->k_queued, "0", m->id};
+            const char *a3[3] = {"ZREM", q->k_incomplete, m->id};
+            const char *a4[3] = {"EXPIRE", m->id, ttl1};
+            const char *a5[4] = {"SETEX", marker, ttl, m->error};
+            const char *a6[1] = {"EXEC"};
+            saq__op_cmd(op, ignore_reply, 0, 1, a1, NULL);
+            saq__op_cmd(op, ignore_reply, 0, 4, a2, NULL);
+            saq__op_cmd(op, ignore_reply, 0, 3, a3, NULL);
+            saq__op_cmd(op, ignore_reply, 0, 3, a4, NULL);
+            saq__op_cmd(op, ignore_reply, 0, 4, a5, NULL);
+            saq__op_cmd(op, abort13_reply, 0, 1, a6, NULL);
+            free(marker);
+            return;
+        }
+        j->status = SAQ_STATUS_ABORTING;
+        if (saq__set_str(&j->error, m->error)) {
+            free(marker);
+            saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+            return;
+        }
+        saq__job_invalidate(j);
+        char *json = saq__dump_job(q, j, &len, &e);
+        if (!json) {
+            free(marker);
+            saq__op_fail(op, e, "cannot serialize job %s", m->id);
+            return;
+        }
+        const char *argv[9] = {q->k_queued, q->k_incomplete, m->id, marker, q->k_active,
+                               m->old, json, ttl, m->error};
+        size_t lens[9];
+        for (int i = 0; i < 9; i++)
+            lens[i] = i == 5 ? m->oldlen : i == 6 ? len : strlen(argv[i]);
+        saq__op_eval(op, SCRIPT_ABORT, abort_cas_reply, 0, 5, 9, argv, lens);
+        free(json);
+        free(marker);
+        return;
+    }
+    case RMW_RETRY:
+        saq__op_release_permit(op);
+        saq__op_ref(op);
+        saq__retry_job(q, j, m->error, NULL, rmw_prim_done, op);
+        return;
+    case RMW_FINISH:
+        saq__op_release_permit(op);
+        saq__op_ref(op);
+        saq__finish_job(q, j, m->status, m->result, m->error, NULL, 0, rmw_prim_done, op);
+        return;
+    case RMW_UPDATE: {
+        saq__op_release_permit(op);
+        if (saq__status_terminal(j->status)) {
+            op->ev->ival = 0; /* never resurrect a finished record (saq U4) */
+            saq__op_complete(op);
+            return;
+        }
+        if (m->fields &&
+            (e = saq__job_apply_fields(j, m->fields, strlen(m->fields), 0, NULL, e2, sizeof e2))) {
+            saq__op_fail(op, e, "%s", e2);
+            return;
+        }
+        j->touched = saq__now_ms();
+        saq__job_invalidate(j);
+        if (q->set.dump) { /* opaque records: saq's GET-then-SET with the stored status */
+            char *json = saq__dump_job(q, j, &len, &e);
+            if (!json) {
+                saq__op_fail(op, e, "cannot serialize job %s", m->id);
+                return;
+            }
+            const char *a1[3] = {"SET", m->id, json};
+            size_t l1[3] = {3, strlen(m->id), len};
+            const char *a2[3] = {"PUBLISH", m->id, saq__status_name(j->status)};
+            saq__op_cmd(op, ignore_reply, 0, 3, a1, l1);
+            op->ev->ival = 1;
+            saq__op_cmd(op, abort_marker_deleted, 0, 3, a2, NULL);
+            free(json);
+            return;
+        }
+        char *head = NULL, *tail = NULL;
+        if ((e = saq__job_dump_split(j, q->set.dialect, &head, &tail))) {
+            saq__op_fail(op, e, "out of memory");
+            return;
+        }
+        size_t total = strlen(head) + strlen(tail) + 16;
+        if (total > q->set.max_payload) {
+            free(head);
+            free(tail);
+            saq__op_fail(op, SAQ_ETOOBIG, "updated job %s would exceed max_payload_bytes", m->id);
+            return;
+        }
+        const char *argv[7] = {m->id, head, tail, saq__status_name(j->status), "0", "0", "0"};
+        saq__op_eval(op, SCRIPT_UPDATE, update_reply, 0, 1, 7, argv, NULL);
+        free(head);
+        free(tail);
+        return;
+    }
+    }
+}
+
+static void update_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    rmw_op_t *m = (rmw_op_t *)op;
+    long long v = 0;
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "update of %s failed: %s", m->id, msg);
+        return;
+    }
+    reply_int(r, &v);
+    op->ev->ival = v == 1;
+    saq__op_complete(op);
+}
+
+static void rmw_got(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    rmw_op_t *m = (rmw_op_t *)op;
+    char e2[300];
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "cannot read job %s: %s", m->id, msg);
+        return;
+    }
+    saq_job_free(op->ev->job);
+    op->ev->job = NULL;
+    int e = saq__job_from_reply(op->q, r, m->id, &op->ev->job, e2, sizeof e2);
+    if (e == SAQ_ENOTFOUND) {
+        saq__op_fail(op, e, "job %s not found", m->id);
+        return;
+    }
+    if (e) {
+        saq__op_fail(op, e, "%s", e2);
+        return;
+    }
+    free(m->old);
+    m->old = saq__strndup(r->str, r->len);
+    m->oldlen = r->len;
+    if (!m->old) {
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    rmw_apply(op);
+}
+
+static void rmw_read(saq__op_t *op)
+{
+    rmw_op_t *m = (rmw_op_t *)op;
+    const char *argv[2] = {"GET", m->id};
+    saq__op_cmd(op, rmw_got, 0, 2, argv, NULL);
+}
+
+static void rmw_start(saq__op_t *op) { saq__op_with_permit(op, rmw_read); }
+
+static int rmw_submit(saq_queue_t *q, int kind, int evtype, const char *key, saq_cq_t *cq,
+                      uint64_t tag, rmw_op_t **out, int *err)
+{
+    saq__op_t *op = new_op(q, sizeof(rmw_op_t), evtype, cq, tag, rmw_start, rmw_destroy, err);
+    *out = (rmw_op_t *)op;
+    if (!op)
+        return -1;
+    (*out)->kind = kind;
+    if (!valid_key(key)) {
+        saq__event_error(op->ev, SAQ_EINVAL, "job key must be a non-empty string");
+        return 1;
+    }
+    if (!((*out)->id = saq__id_of(q, key)) || !((*out)->key = strdup(key)) ||
+        !(op->ev->key = strdup(key))) {
+        saq__event_error(op->ev, SAQ_ENOMEM, "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+SAQ_API int saq_queue_abort(saq_queue_t *q, const char *key, const char *error, int ttl_s,
+                            saq_cq_t *cq, uint64_t tag)
+{
+    rmw_op_t *m;
+    int err;
+    int r = rmw_submit(q, RMW_ABORT, SAQ_EVENT_ABORT, key, cq, tag, &m, &err);
+    if (r < 0)
+        return err;
+    if (r == 0) {
+        if (!error)
+            saq__event_error(m->op.ev, SAQ_EINVAL, "abort reason must not be NULL");
+        else if (ttl_s < 1)
+            saq__event_error(m->op.ev, SAQ_EINVAL, "abort marker ttl must be >= 1 second");
+        else if (!(m->error = strdup(error)))
+            saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
+        m->ttl = ttl_s;
+    }
+    return saq__op_submit(&m->op);
+}
+
+SAQ_API int saq_queue_retry(saq_queue_t *q, const char *key, const char *error, saq_cq_t *cq,
+                            uint64_t tag)
+{
+    rmw_op_t *m;
+    int err;
+    int r = rmw_submit(q, RMW_RETRY, SAQ_EVENT_RETRY, key, cq, tag, &m, &err);
+    if (r < 0)
+        return err;
+    if (r == 0 && error && !(m->error = strdup(error)))
+        saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
+    m->op.start = rmw_read; /* saq's retry does not hold the semaphore */
+    return saq__op_submit(&m->op);
+}
+
+SAQ_API int saq_queue_finish(saq_queue_t *q, const char *key, const char *status,
+                             const char *result_json, const char *error, saq_cq_t *cq,
+                             uint64_t tag)
+{
+    rmw_op_t *m;
+    int err;
+    char e2[200];
+    int r = rmw_submit(q, RMW_FINISH, SAQ_EVENT_FINISH, key, cq, tag, &m, &err);
+    if (r < 0)
+        return err;
+    m->op.start = rmw_read;
+    if (r == 0) {
+        int st = status ? saq__status_parse(status, strlen(status)) : -1;
+        if (!saq__status_terminal(st))
+            saq__event_error(m->op.ev, SAQ_EINVAL,
+                             "finish status must be complete, failed or aborted, got '%.40s'",
+                             status ? status : "(null)");
+        else if (result_json && saq__json_validate(result_json, strlen(result_json), 0, e2, sizeof e2))
+            saq__event_error(m->op.ev, SAQ_EJSON, "result: %s", e2);
+        else if ((error && !(m->error = strdup(error))) ||
+                 (result_json && strcmp(result_json, "null") && !(m->result = strdup(result_json))))
+            saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
+        m->status = st;
+    }
+    return saq__op_submit(&m->op);
+}
+
+SAQ_API int saq_queue_update(saq_queue_t *q, const char *key, const char *fields_json,
+                             saq_cq_t *cq, uint64_t tag)
+{
+    rmw_op_t *m;
+    int err;
+    char e2[200];
+    int r = rmw_submit(q, RMW_UPDATE, SAQ_EVENT_UPDATE, key, cq, tag, &m, &err);
+    if (r < 0)
+        return err;
+    if (r == 0 && fields_json) {
+        if (saq__json_validate(fields_json, strlen(fields_json), 'o', e2, sizeof e2))
+            saq__event_error(m->op.ev, SAQ_EJSON, "fields: %s", e2);
+        else if (!(m->fields = strdup(fields_json)))
+            saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
+    }
+    return saq__op_submit(&m->op);
+}
+
+/* ======================================================================== */
+/* count, ping                                                              */
+/* ======================================================================== */
+
+static void int_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    long long v;
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "%s", msg);
+        return;
+    }
+    if (reply_int(r, &v)) {
+        saq__op_fail(op, SAQ_EPROTO, "unexpected reply type");
+        return;
+    }
+    op->ev->ival = v;
+    saq__op_complete(op);
+}
+
+typedef struct count_op {
+    saq__op_t op;
+    int kind;
+} count_op_t;
+
+static void count_start(saq__op_t *op)
+{
+    saq_queue_t *q = op->q;
+    int k = ((count_op_t *)op)->kind;
+    const char *argv[2] = {k == 2 ? "ZCARD" : "LLEN",
+                           k == 0 ? q->k_queued : k == 1 ? q->k_active : q->k_incomplete};
+    saq__op_cmd(op, int_reply, 0, 2, argv, NULL);
+}
+
+SAQ_API int saq_queue_count(saq_queue_t *q, const char *kind, saq_cq_t *cq, uint64_t tag)
+{
+    int err;
+    saq__op_t *op = new_op(q, sizeof(count_op_t), SAQ_EVENT_COUNT, cq, tag, count_start, NULL, &err);
+    if (!op)
+        return err;
+    count_op_t *c = (count_op_t *)op;
+    if (kind && !strcmp(kind, "queued"))
+        c->kind = 0;
+    else if (kind && !strcmp(kind, "active"))
+        c->kind = 1;
+    else if (kind && !strcmp(kind, "incomplete"))
+        c->kind = 2;
+    else
+        REJECT(op, SAQ_EINVAL, "can't count unknown kind '%.40s' (expected queued, active or incomplete)",
+               kind ? kind : "(null)");
+    return saq__op_submit(op);
+}
+
+static void ping_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    (void)req, (void)r;
+    if (err) {
+        saq__op_fail(op, err, "%s", msg);
+        return;
+    }
+    op->ev->ival = op->q->server_version;
+    saq__op_complete(op);
+}
+
+static void ping_start(saq__op_t *op)
+{
+    const char *argv[1] = {"PING"};
+    saq__op_cmd(op, ping_reply, 0, 1, argv, NULL);
+}
+
+SAQ_API int saq_queue_ping(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
+{
+    int err;
+    saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_PING, cq, tag, ping_start, NULL, &err);
+    return op ? saq__op_submit(op) : err;
+}
+
+/* ======================================================================== */
+/* schedule                                                                 */
+/* ======================================================================== */
+
+typedef struct sched_op {
+    saq__op_t op;
+    int lock;
+} sched_op_t;
+
+static char *ids_json(redisReply *r)
+{
+    saq__buf_t b = {0};
+    saq__buf_putc(&b, '[');
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        if (i)
+            saq__buf_puts(&b, ", ");
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            saq__buf_json_strn(&b, r->element[i]->str, r->element[i]->len);
+        else
+            saq__buf_puts(&b, "null");
+    }
+    saq__buf_putc(&b, ']');
+    return saq__buf_take(&b);
+}
+
+static void sched_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "schedule failed: %s", msg);
+        return;
+    }
+    op->ev->ival = r->type == REDIS_REPLY_ARRAY ? (int64_t)r->elements : 0;
+    op->ev->json = ids_json(r);
+    saq__op_complete(op);
+}
+
+static void sched_start(saq__op_t *op)
+{
+    saq_queue_t *q = op->q;
+    char lock[24], now[40];
+    snprintf(lock, sizeof lock, "%d", ((sched_op_t *)op)->lock);
+    saq__fmt_double(now, saq__now_s());
+    const char *argv[5] = {q->k_schedule, q->k_incomplete, q->k_queued, lock, now};
+    saq__op_eval(op, SCRIPT_SCHEDULE, sched_reply, 0, 3, 5, argv, NULL);
+}
+
+SAQ_API int saq_queue_schedule(saq_queue_t *q, int lock_s, saq_cq_t *cq, uint64_t tag)
+{
+    int err;
+    saq__op_t *op = new_op(q, sizeof(sched_op_t), SAQ_EVENT_SCHEDULE, cq, tag, sched_start, NULL, &err);
+    if (!op)
+        return err;
+    ((sched_op_t *)op)->lock = lock_s;
+    if (lock_s < 1)
+        REJECT(op, SAQ_EINVAL, "schedule lock must be >= 1 second");
+    return saq__op_submit(op);
+}
+
+/* ======================================================================== */
+/* info and stats                                                           */
+/* ======================================================================== */
+
+typedef struct info_op {
+    saq__op_t op;
+    int jobs, offset, limit;
+    long long queued, active, incomplete;
+    char **wids;
+    size_t nwids;
+    redisReply *dummy;
+    char *workers_json;
+    char **jids;
+    size_t njids;
+    char *jobs_json;
+} info_op_t;
+
+static void info_destroy(saq__op_t *op)
+{
+    info_op_t *o = (info_op_t *)op;
+    for (size_t i = 0; i < o->nwids; i++)
+        free(o->wids[i]);
+    free(o->wids);
+    for (size_t i = 0; i < o->njids; i++)
+        free(o->jids[i]);
+    free(o->jids);
+    free(o->workers_json);
+    free(o->jobs_json);
+}
+
+static void info_finish(saq__op_t *op)
+{
+    info_op_t *o = (info_op_t *)op;
+    if (--op->pending > 0)
+        return;
+    saq__buf_t b = {0};
+    saq__buf_puts(&b, "{\"workers\": ");
+    saq__buf_puts(&b, o->workers_json ? o->workers_json : "{}");
+    saq__buf_puts(&b, ", \"name\": ");
+    saq__buf_json_str(&b, op->q->set.name);
+    saq__buf_printf(&b, ", \"queued\": %lld, \"active\": %lld, \"scheduled\": %lld, \"jobs\": ",
+                    o->queued, o->active, o->incomplete - o->queued - o->active);
+    saq__buf_puts(&b, o->jobs_json ? o->jobs_json : "[]");
+    saq__buf_putc(&b, '}');
+    op->ev->json = saq__buf_take(&b);
+    if (!op->ev->json)
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+    else
+        saq__op_complete(op);
+}
+
+static void info_count(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    info_op_t *o = (info_op_t *)op;
+    long long v = 0;
+    if (err) {
+        saq__op_fail(op, err, "info failed: %s", msg);
+        return;
+    }
+    reply_int(r, &v);
+    if (req->idata == 0)
+        o->queued = v;
+    else if (req->idata == 1)
+        o->active = v;
+    else
+        o->incomplete = v;
+    info_finish(op);
+}
+
+static void info_workers(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    info_op_t *o = (info_op_t *)op;
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "info failed: %s", msg);
+        return;
+    }
+    saq__buf_t b = {0};
+    int first = 1;
+    saq__buf_putc(&b, '{');
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && i < o->nwids; i++) {
+        redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || saq__json_validate(e->str, e->len, 'o', NULL, 0))
+            continue;
+        if (!first)
+            saq__buf_puts(&b, ", ");
+        first = 0;
+        saq__buf_json_str(&b, o->wids[i]);
+        saq__buf_puts(&b, ": ");
+        saq__buf_put(&b, e->str, e->len);
+    }
+    saq__buf_putc(&b, '}');
+    o->workers_json = saq__buf_take(&b);
+    info_finish(op);
+}
+
+static void info_registry(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    info_op_t *o = (info_op_t *)op;
+    saq_queue_t *q = op->q;
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "info failed: %s", msg);
+        return;
+    }
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    if (!n) {
+        info_finish(op);
+        return;
+    }
+    o->wids = saq__calloc(n, sizeof *o->wids);
+    const char **argv = saq__malloc((n + 1) * sizeof *argv);
+    char **keys = saq__calloc(n, sizeof *keys);
+    if (!o->wids || !argv || !keys) {
+        free(argv);
+        free(keys);
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    argv[0] = "MGET";
+    for (size_t i = 0; i < n; i++) {
+        const char *m = r->element[i]->str ? r->element[i]->str : "";
+        const char *c = strrchr(m, ':');
+        o->wids[i] = strdup(c ? c + 1 : m);
+        keys[i] = saq__sprintf("%s%s", q->set.dialect == SAQ__DIALECT_013 ? q->k_statsprefix
+                                                                          : q->k_wiprefix,
+                               o->wids[i] ? o->wids[i] : "");
+        argv[i + 1] = keys[i] ? keys[i] : "";
+    }
+    o->nwids = n;
+    op->pending++;
+    saq__op_cmd(op, info_workers, 0, (int)n + 1, argv, NULL);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(argv);
+    info_finish(op);
+}
+
+static void info_jobs(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    info_op_t *o = (info_op_t *)op;
+    (void)req;
+    if (err) {
+        saq__op_fail(op, err, "info failed: %s", msg);
+        return;
+    }
+    /* decode, skip missing, de-duplicate by key: first position, last data wins */
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    saq_job_t **js = saq__calloc(n ? n : 1, sizeof *js);
+    if (!js) {
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        saq_job_t *j = NULL;
+        char e2[200];
+        if (saq__job_from_reply(op->q, r->element[i], i < o->njids ? o->jids[i] : "?", &j, e2, sizeof e2))
+            continue;
+        size_t k;
+        for (k = 0; k < cnt; k++)
+            if (!strcmp(js[k]->key, j->key))
+                break;
+        if (k < cnt) {
+            saq_job_free(js[k]);
+            js[k] = j;
+        } else {
+            js[cnt++] = j;
+        }
+    }
+    saq__buf_t b = {0};
+    saq__buf_putc(&b, '[');
+    for (size_t k = 0; k < cnt; k++) {
+        char *s = saq__job_dump(js[k], op->q->set.dialect);
+        if (k)
+            saq__buf_puts(&b, ", ");
+        saq__buf_puts(&b, s ? s : "null");
+        free(s);
+        saq_job_free(js[k]);
+    }
+    free(js);
+    saq__buf_putc(&b, ']');
+    o->jobs_json = saq__buf_take(&b);
+    info_finish(op);
+}
+
+static void info_ids(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    info_op_t *o = (info_op_t *)op;
+    if (err) {
+        saq__op_fail(op, err, "info failed: %s", msg);
+        return;
+    }
+    /* req->idata 0: active list, 1: incomplete zset; collected in that order */
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    char **ids = realloc(o->jids, (o->njids + n + 1) * sizeof *ids);
+    if (!ids) {
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    o->jids = ids;
+    for (size_t i = 0; i < n; i++)
+        if (r->element[i]->str)
+            o->jids[o->njids++] = strdup(r->element[i]->str);
+    if (req->idata == 1) {
+        if (!o->njids) {
+            info_finish(op);
+            return;
+        }
+        const char **argv = saq__malloc((o->njids + 1) * sizeof *argv);
+        if (!argv) {
+            saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+            return;
+        }
+        argv[0] = "MGET";
+        for (size_t i = 0; i < o->njids; i++)
+            argv[i + 1] = o->jids[i] ? o->jids[i] : "";
+        saq__op_cmd(op, info_jobs, 0, (int)o->njids + 1, argv, NULL);
+        free(argv);
+    }
+}
+
+static void info_start(saq__op_t *op)
+{
+    info_op_t *o = (info_op_t *)op;
+    saq_queue_t *q = op->q;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)saq__now_ms());
+    op->pending = 4 + (o->jobs ? 1 : 0);
+    const char *a0[4] = {"ZRANGEBYSCORE", q->k_stats, now, "inf"};
+    saq__op_cmd(op, info_registry, 0, 4, a0, NULL);
+    const char *a1[2] = {"LLEN", q->k_queued};
+    saq__op_cmd(op, info_count, 0, 2, a1, NULL);
+    const char *a2[2] = {"LLEN", q->k_active};
+    saq__op_cmd(op, info_count, 1, 2, a2, NULL);
+    const char *a3[2] = {"ZCARD", q->k_incomplete};
+    saq__op_cmd(op, info_count, 2, 2, a3, NULL);
+    if (o->jobs) {
+        char from[24], to[24];
+        snprintf(from, sizeof from, "%d", o->offset);
+        snprintf(to, sizeof to, "%lld", (long long)o->offset + o->limit - 1);
+        const char *a4[4] = {"LRANGE", q->k_active, from, to};
+        saq__op_cmd(op, info_ids, 0, 4, a4, NULL);
+        const char *a5[4] = {"ZRANGE", q->k_incomplete, from, to};
+        saq__op_cmd(op, info_ids, 1, 4, a5, NULL);
+    }
+}
+
+SAQ_API int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_cq_t *cq,
+                           uint64_t tag)
+{
+    int err;
+    saq__op_t *op = new_op(q, sizeof(info_op_t), SAQ_EVENT_INFO, cq, tag, info_start, info_destroy, &err);
+    if (!op)
+        return err;
+    info_op_t *o = (info_op_t *)op;
+    o->jobs = jobs != 0;
+    o->offset = offset;
+    o->limit = limit;
+    if (jobs && (offset < 0 || limit < 1))
+        REJECT(op, SAQ_EINVAL, "info needs offset >= 0 and limit >= 1");
+    return saq__op_submit(op);
+}
+
+/* The worker registry write (spec 3.13), shared with the worker. */
+char *saq__stats_json(saq_queue_t *q)
+{
+    return saq__sprintf("{\"complete\": %lld, \"failed\": %lld, \"retried\": %lld, \"aborted\": %lld, "
+                        "\"uptime\": %lld}",
+                        (long long)atomic_load(&q->n_complete), (long long)atomic_load(&q->n_failed),
+                        (long long)atomic_load(&q->n_retried), (long long)atomic_load(&q->n_aborted),
+                        (long long)(saq__now_ms() - q->created_ms));
+}
+
+static void registry_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq__done_fn done = (saq__done_fn)req->aux;
+    (void)r;
+    if (done)
+        done(req->data, err, msg, 0);
+}
+
+/* Write the registry entry for `wid`: both key families when dual (the worker
+ * makes itself visible to 0.13 and 0.26 readers with one zset member). */
+void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
+                         int ttl, int dual, saq__done_fn done, void *ud)
+{
+    char ttls[24], score[32], now[32];
+    int64_t nowms = saq__now_ms();
+    snprintf(ttls, sizeof ttls, "%d", ttl);
+    snprintf(now, sizeof now, "%lld", (long long)nowms);
+    snprintf(score, sizeof score, "%lld", (long long)nowms + (long long)ttl * 1000);
+    char *k26 = saq__sprintf("%s%s", q->k_wiprefix, wid);
+    char *k13 = saq__sprintf("%s%s", q->k_statsprefix, wid);
+    saq__buf_t b = {0};
+    saq__buf_puts(&b, "{\"stats\": ");
+    saq__buf_puts(&b, stats);
+    saq__buf_puts(&b, ", \"queue_key\": ");
+    saq__buf_json_str(&b, q->set.name);
+    saq__buf_puts(&b, ", \"metadata\": ");
+    saq__buf_puts(&b, metadata ? metadata : "null");
+    saq__buf_putc(&b, '}');
+    char *info = saq__buf_take(&b);
+    int is13 = q->set.dialect == SAQ__DIALECT_013;
+    if (!k26 || !k13 || !info) {
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", 0);
+        goto out;
+    }
+    const char *member = is13 ? k13 : k26;
+    saq__cmdf(&q->cmd, registry_reply, NULL, "MULTI");
+    if (!is13 || dual)
+        saq__cmdf(&q->cmd, registry_reply, NULL, "SETEX %s %s %s", k26, ttls, info);
+    if (is13 || dual)
+        saq__cmdf(&q->cmd, registry_reply, NULL, "SETEX %s %s %s", k13, ttls, stats);
+    saq__cmdf(&q->cmd, registry_reply, NULL, "ZREMRANGEBYSCORE %s 0 %s", q->k_stats, now);
+    saq__cmdf(&q->cmd, registry_reply, NULL, "ZADD %s %s %s", q->k_stats, score, member);
+    saq__cmdf(&q->cmd, registry_reply, NULL, "EXPIRE %s %s", q->k_stats, ttls);
+    saq__req_t *r = saq__cmdf(&q->cmd, registry_reply, ud, "EXEC");
+    if (r)
+        r->aux = (void *)done;
+    else if (done)
+        done(ud, SAQ_ENOMEM, "out of memory", 0);
+out:
+    free(k26);
+    free(k13);
+    free(info);
+}
+
+typedef struct stats_op {
+    saq__op_t op;
+    int ttl;
+} stats_op_t;
+
+static void stats_done(void *ud, int err, const char *msg, long long result)
+{
+    saq__op_t *op = ud;
+    (void)result;
+    if (!op->done) {
+        if (err)
+            saq__op_fail(op, err, "stats failed: %s", msg);
+        else
+            saq__op_complete(op);
+    }
+    saq__op_unref(op);
+}
+
+static void stats_start(saq__op_t *op)
+{
+    saq_queue_t *q = op->q;
+    char *s = saq__stats_json(q);
+    if (!s) {
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    op->ev->json = s;
+    saq__op_ref(op);
+    saq__write_registry(q, q->uuid, s, NULL, ((stats_op_t *)op)->ttl, 0, stats_done, op);
+}
+
+SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag)
+{
+    int err;
+    saq__op_t *op = new_op(q, sizeof(stats_op_t), SAQ_EVENT_STATS, cq, tag, stats_start, NULL, &err);
+    if (!op)
+        return err;
+    ((stats_op_t *)op)->ttl = ttl_s;
+    if (ttl_s < 1)
+        REJECT(op, SAQ_EINVAL, "stats ttl must be >= 1 second");
+    return saq__op_submit(op);
+}

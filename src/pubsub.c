@@ -1,0 +1,298 @@
+/* The PubSubMultiplexer: one pub/sub connection per queue with ONE pattern
+ * subscription (PSUBSCRIBE saq:job:<q>*, as saq), routed in-process by the
+ * exact channel (job id) to listeners. The subscription is confirmed before
+ * listeners are told they are live, re-established after a reconnect (each
+ * listener is told again, so it can re-read what it may have missed), and
+ * dropped a few seconds after the last listener leaves. */
+#include "core.h"
+
+#define LINGER_MS 5000
+
+struct saq__chan {
+    saq__chan_t *next;
+    char *id;
+    saq__listener_t **ls;
+    size_t n, cap;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+static saq__chan_t **bucket(saq_queue_t *q, const char *id)
+{
+    return &q->chans[hash_str(id) & (q->nchans_buckets - 1)];
+}
+
+static int grow_table(saq_queue_t *q)
+{
+    size_t nb = q->nchans_buckets ? q->nchans_buckets * 2 : 64;
+    saq__chan_t **t = saq__calloc(nb, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < q->nchans_buckets; i++) {
+        saq__chan_t *c = q->chans[i];
+        while (c) {
+            saq__chan_t *n = c->next;
+            saq__chan_t **b = &t[hash_str(c->id) & (nb - 1)];
+            c->next = *b;
+            *b = c;
+            c = n;
+        }
+    }
+    free(q->chans);
+    q->chans = t;
+    q->nchans_buckets = nb;
+    return 0;
+}
+
+static saq__chan_t *chan_find(saq_queue_t *q, const char *id)
+{
+    if (!q->nchans_buckets)
+        return NULL;
+    for (saq__chan_t *c = *bucket(q, id); c; c = c->next)
+        if (!strcmp(c->id, id))
+            return c;
+    return NULL;
+}
+
+static int chan_add(saq_queue_t *q, const char *id, saq__listener_t *l)
+{
+    if (q->nchans >= q->nchans_buckets && grow_table(q))
+        return -1;
+    saq__chan_t *c = chan_find(q, id);
+    if (!c) {
+        c = saq__calloc(1, sizeof *c);
+        if (!c || !(c->id = strdup(id))) {
+            free(c);
+            return -1;
+        }
+        saq__chan_t **b = bucket(q, id);
+        c->next = *b;
+        *b = c;
+        q->nchans++;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 2;
+        saq__listener_t **ls = realloc(c->ls, cap * sizeof *ls);
+        if (!ls)
+            return -1;
+        c->ls = ls;
+        c->cap = cap;
+    }
+    c->ls[c->n++] = l;
+    return 0;
+}
+
+static void chan_del(saq_queue_t *q, const char *id, saq__listener_t *l)
+{
+    if (!q->nchans_buckets)
+        return;
+    saq__chan_t **pp = bucket(q, id);
+    for (saq__chan_t *c = *pp; c; pp = &c->next, c = c->next) {
+        if (strcmp(c->id, id))
+            continue;
+        for (size_t i = 0; i < c->n; i++) {
+            if (c->ls[i] == l) {
+                c->ls[i] = c->ls[--c->n];
+                break;
+            }
+        }
+        if (!c->n) {
+            *pp = c->next;
+            free(c->id);
+            free(c->ls);
+            free(c);
+            q->nchans--;
+        }
+        return;
+    }
+}
+
+/* ---- subscription ---- */
+
+static void notify_subscribed(saq_queue_t *q)
+{
+    /* listeners may remove themselves while being told: walk a snapshot */
+    size_t n = 0;
+    for (saq__listener_t *l = q->listeners; l; l = l->next)
+        n++;
+    saq__listener_t **snap = n ? saq__malloc(n * sizeof *snap) : NULL;
+    if (n && !snap)
+        return;
+    n = 0;
+    for (saq__listener_t *l = q->listeners; l; l = l->next)
+        snap[n++] = l;
+    for (size_t i = 0; i < n; i++) {
+        saq__listener_t *l = snap[i];
+        int alive = 0;
+        for (saq__listener_t *x = q->listeners; x; x = x->next)
+            if (x == l)
+                alive = 1;
+        if (!alive)
+            continue;
+        l->confirmed = 1;
+        if (l->on_subscribed)
+            l->on_subscribed(l);
+    }
+    free(snap);
+}
+
+static void route(saq_queue_t *q, const char *id, const char *status)
+{
+    saq__chan_t *c = chan_find(q, id);
+    if (!c || !c->n)
+        return;
+    size_t n = c->n;
+    saq__listener_t **snap = saq__malloc(n * sizeof *snap);
+    if (!snap)
+        return;
+    memcpy(snap, c->ls, n * sizeof *snap);
+    for (size_t i = 0; i < n; i++) {
+        /* re-check membership: an earlier callback may have removed it */
+        saq__chan_t *cc = chan_find(q, id);
+        int alive = 0;
+        for (size_t k = 0; cc && k < cc->n; k++)
+            if (cc->ls[k] == snap[i])
+                alive = 1;
+        if (alive && snap[i]->on_message)
+            snap[i]->on_message(snap[i], id, status);
+    }
+    free(snap);
+}
+
+static void on_psub(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    saq_queue_t *q = privdata;
+    redisReply *r = reply;
+    if (!r || !ac->data || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
+        return;
+    const char *kind = r->element[0]->str;
+    if (!kind)
+        return;
+    if (!strcmp(kind, "psubscribe")) {
+        q->sub_confirmed = 1;
+        notify_subscribed(q);
+    } else if (!strcmp(kind, "pmessage") && r->elements >= 4 && r->element[2]->str &&
+               r->element[3]->str) {
+        char st[32];
+        size_t n = r->element[3]->len < sizeof st - 1 ? r->element[3]->len : sizeof st - 1;
+        for (size_t i = 0; i < n; i++)
+            st[i] = (char)(r->element[3]->str[i] >= 'A' && r->element[3]->str[i] <= 'Z'
+                               ? r->element[3]->str[i] + 32
+                               : r->element[3]->str[i]);
+        st[n] = 0;
+        route(q, r->element[2]->str, st);
+    }
+}
+
+static void sub_ready(saq__conn_t *c)
+{
+    saq_queue_t *q = c->q;
+    if (!c->ac)
+        return;
+    redisAsyncCommand(c->ac, on_psub, q, "PSUBSCRIBE %s", q->k_pattern);
+}
+
+static void sub_down(saq__conn_t *c, int err, const char *msg)
+{
+    saq_queue_t *q = c->q;
+    int was = q->sub_confirmed;
+    q->sub_confirmed = 0;
+    if (!was)
+        return;
+    for (saq__listener_t *l = q->listeners; l; l = l->next) {
+        l->confirmed = 0;
+        if (l->on_lost)
+            l->on_lost(l, err, msg);
+    }
+}
+
+static void linger_cb(uv_timer_t *t)
+{
+    saq_queue_t *q = t->data;
+    if (q->listeners)
+        return;
+    q->sub.persistent = 0;
+    q->sub_confirmed = 0;
+    saq__conn_close(&q->sub, SAQ_ECLOSED, "pub/sub idle");
+    q->sub.retry_at = 0;
+    q->sub.failures = 0;
+}
+
+void saq__pubsub_init(saq_queue_t *q)
+{
+    q->sub.on_ready = sub_ready;
+    q->sub.on_down = sub_down;
+    uv_timer_init(&q->loop, &q->sub_linger);
+    q->sub_linger.data = q;
+    q->sub_linger_init = 1;
+}
+
+int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids)
+{
+    l->ids = ids;
+    l->nids = nids;
+    l->confirmed = 0;
+    for (size_t i = 0; i < nids; i++) {
+        if (chan_add(q, ids[i], l)) {
+            while (i-- > 0)
+                chan_del(q, ids[i], l);
+            return SAQ_ENOMEM;
+        }
+    }
+    l->prev = NULL;
+    l->next = q->listeners;
+    if (q->listeners)
+        q->listeners->prev = l;
+    q->listeners = l;
+    uv_timer_stop(&q->sub_linger);
+    q->sub.persistent = 1;
+    if (q->sub_confirmed) {
+        l->confirmed = 1;
+        if (l->on_subscribed)
+            l->on_subscribed(l);
+    } else {
+        saq__conn_kick(&q->sub);
+    }
+    return 0;
+}
+
+void saq__listen_remove(saq_queue_t *q, saq__listener_t *l)
+{
+    int found = 0;
+    for (saq__listener_t *x = q->listeners; x; x = x->next)
+        if (x == l)
+            found = 1;
+    if (!found)
+        return;
+    for (size_t i = 0; i < l->nids; i++)
+        chan_del(q, l->ids[i], l);
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        q->listeners = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+    if (!q->listeners && q->sub_linger_init)
+        uv_timer_start(&q->sub_linger, linger_cb, LINGER_MS, 0);
+}
+
+static void linger_closed(uv_handle_t *h) { (void)h; }
+
+void saq__pubsub_shutdown(saq_queue_t *q)
+{
+    while (q->listeners)
+        saq__listen_remove(q, q->listeners);
+    if (q->sub_linger_init) {
+        uv_timer_stop(&q->sub_linger);
+        uv_close((uv_handle_t *)&q->sub_linger, linger_closed);
+        q->sub_linger_init = 0;
+    }
+    q->sub.persistent = 0;
+}

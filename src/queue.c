@@ -1,0 +1,853 @@
+/* The queue object: its I/O thread and private libuv loop, the message inbox
+ * other threads post to, the operation framework (one completion per
+ * operation, exactly once), record loading/dumping, and saq's finish and
+ * retry steps. */
+#include "core.h"
+
+#include <math.h>
+
+/* ---- handle checks ---- */
+
+int saq__check_handle(const saq_queue_t *q)
+{
+    if (!q)
+        return SAQ_EINVAL;
+    if (q->fork_gen != saq__fork_gen())
+        return SAQ_EFORKED;
+    if (atomic_load(&q->state) != Q_OPEN)
+        return SAQ_ECLOSED;
+    return SAQ_OK;
+}
+
+int saq__on_loop(const saq_queue_t *q) { return pthread_equal(pthread_self(), q->thread); }
+
+char *saq__id_of(saq_queue_t *q, const char *key) { return saq__sprintf("%s%s", q->k_jobprefix, key); }
+
+const char *saq__key_of(saq_queue_t *q, const char *id)
+{
+    if (!strncmp(id, q->k_jobprefix, q->jobprefix_len))
+        return id + q->jobprefix_len;
+    return id;
+}
+
+/* ---- inbox ---- */
+
+int saq__post(saq_queue_t *q, saq__msg_t *m)
+{
+    m->next = NULL;
+    pthread_mutex_lock(&q->mu);
+    if (q->teardown) {
+        pthread_mutex_unlock(&q->mu);
+        return SAQ_ECLOSED;
+    }
+    if (q->in_tail)
+        q->in_tail->next = m;
+    else
+        q->in_head = m;
+    q->in_tail = m;
+    uv_async_send(&q->wake); /* under the lock: the handle cannot be closed meanwhile */
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+static void teardown(saq_queue_t *q);
+
+static void wake_cb(uv_async_t *a)
+{
+    saq_queue_t *q = a->data;
+    pthread_mutex_lock(&q->mu);
+    saq__msg_t *m = q->in_head;
+    q->in_head = q->in_tail = NULL;
+    int td = q->teardown;
+    pthread_mutex_unlock(&q->mu);
+    while (m) {
+        saq__msg_t *n = m->next;
+        m->run(q, m);
+        m = n;
+    }
+    if (td)
+        teardown(q);
+}
+
+static void handle_closed(uv_handle_t *h) { (void)h; }
+
+static void teardown(saq_queue_t *q)
+{
+    if (uv_is_closing((uv_handle_t *)&q->wake))
+        return;
+    saq__workers_shutdown(q);
+    while (q->ops)
+        saq__op_fail(q->ops, SAQ_ECLOSED, "queue closed");
+    saq__pubsub_shutdown(q);
+    saq__conn_shutdown(&q->cmd);
+    saq__conn_shutdown(&q->sub);
+    uv_close((uv_handle_t *)&q->wake, handle_closed);
+}
+
+static void *io_main(void *arg)
+{
+    saq_queue_t *q = arg;
+    uv_run(&q->loop, UV_RUN_DEFAULT);
+    /* run once more so close callbacks of late handles complete */
+    while (uv_loop_close(&q->loop) == UV_EBUSY)
+        uv_run(&q->loop, UV_RUN_NOWAIT);
+    pthread_mutex_lock(&q->mu);
+    q->io_done = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    saq__queue_unref(q);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static void queue_destroy(saq_queue_t *q)
+{
+    saq__settings_free(&q->set);
+    free(q->k_jobprefix);
+    free(q->k_incomplete);
+    free(q->k_queued);
+    free(q->k_active);
+    free(q->k_schedule);
+    free(q->k_sweep);
+    free(q->k_stats);
+    free(q->k_wiprefix);
+    free(q->k_statsprefix);
+    free(q->k_pattern);
+    free(q->hooks);
+    free(q->batches);
+    free(q->chans);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+}
+
+void saq__queue_unref(saq_queue_t *q)
+{
+    if (atomic_fetch_sub(&q->refs, 1) == 1)
+        queue_destroy(q);
+}
+
+SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
+{
+    if (uv_version() < UV_VERSION_HEX) {
+        saq__conf_seterr(conf, "libuv %s in this process is older than %d.%d.%d, which libsaq needs",
+                         uv_version_string(), UV_VERSION_MAJOR, UV_VERSION_MINOR, UV_VERSION_PATCH);
+        return NULL;
+    }
+    saq_queue_t *q = saq__calloc(1, sizeof *q);
+    if (!q) {
+        saq__conf_seterr(conf, "out of memory");
+        return NULL;
+    }
+    if (saq__settings_from_conf(&q->set, conf)) {
+        free(q);
+        return NULL;
+    }
+    const char *n = q->set.name;
+    q->k_jobprefix = saq__sprintf("saq:job:%s:", n);
+    q->k_incomplete = saq__sprintf("saq:%s:incomplete", n);
+    q->k_queued = saq__sprintf("saq:%s:queued", n);
+    q->k_active = saq__sprintf("saq:%s:active", n);
+    q->k_schedule = saq__sprintf("saq:%s:schedule", n);
+    q->k_sweep = saq__sprintf("saq:%s:sweep", n);
+    q->k_stats = saq__sprintf("saq:%s:stats", n);
+    q->k_wiprefix = saq__sprintf("saq:%s:worker_info:", n);
+    q->k_statsprefix = saq__sprintf("saq:%s:stats:", n);
+    q->k_pattern = saq__sprintf("saq:job:%s*", n);
+    if (!q->k_jobprefix || !q->k_incomplete || !q->k_queued || !q->k_active || !q->k_schedule ||
+        !q->k_sweep || !q->k_stats || !q->k_wiprefix || !q->k_statsprefix || !q->k_pattern) {
+        saq__conf_seterr(conf, "out of memory");
+        pthread_mutex_init(&q->mu, NULL);
+        pthread_cond_init(&q->cv, NULL);
+        queue_destroy(q);
+        return NULL;
+    }
+    q->jobprefix_len = strlen(q->k_jobprefix);
+    q->fork_gen = saq__fork_gen();
+    q->created_ms = saq__now_ms();
+    saq__uuid1(q->uuid);
+    atomic_init(&q->refs, 2); /* the caller and the I/O thread */
+    atomic_init(&q->state, Q_OPEN);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    saq__throttle_init(&q->throttle, q->set.max_concurrent_ops);
+    saq__conn_init(&q->cmd, q, ROLE_CMD);
+    saq__conn_init(&q->sub, q, ROLE_SUB);
+    int e = uv_loop_init(&q->loop);
+    if (!e)
+        e = uv_async_init(&q->loop, &q->wake, wake_cb);
+    if (e) {
+        saq__conf_seterr(conf, "cannot create the event loop: %s", uv_strerror(e));
+        uv_loop_close(&q->loop);
+        queue_destroy(q);
+        return NULL;
+    }
+    q->wake.data = q;
+    saq__pubsub_init(q);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    e = pthread_create(&q->thread, &attr, io_main, q);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        saq__conf_seterr(conf, "cannot start the I/O thread: %s", strerror(e));
+        uv_close((uv_handle_t *)&q->wake, NULL);
+        uv_run(&q->loop, UV_RUN_NOWAIT);
+        uv_loop_close(&q->loop);
+        queue_destroy(q);
+        return NULL;
+    }
+    return q;
+}
+
+SAQ_API saq_queue_t *saq_queue_from_url(const char *url, const char *name)
+{
+    saq_conf_t *c = saq_conf_new();
+    if (!c)
+        return NULL;
+    saq_queue_t *q = NULL;
+    if ((!url || saq_conf_set(c, "url", url) == 0) && (!name || saq_conf_set(c, "name", name) == 0))
+        q = saq_queue_new(c);
+    saq_conf_free(c);
+    return q;
+}
+
+SAQ_API const char *saq_queue_name(const saq_queue_t *q) { return q ? q->set.name : NULL; }
+
+SAQ_API const char *saq_queue_dialect(const saq_queue_t *q)
+{
+    return !q ? NULL : q->set.dialect == SAQ__DIALECT_013 ? "0.13" : "0.26";
+}
+
+static void request_teardown(saq_queue_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    if (!q->teardown) {
+        q->teardown = 1;
+        if (!q->io_done)
+            uv_async_send(&q->wake);
+    }
+    pthread_mutex_unlock(&q->mu);
+}
+
+SAQ_API int saq_queue_close(saq_queue_t *q, int timeout_ms)
+{
+    if (!q)
+        return SAQ_EINVAL;
+    if (q->fork_gen != saq__fork_gen())
+        return SAQ_EFORKED;
+    if (saq__on_loop(q))
+        return SAQ_ESTATE;
+    int expected = Q_OPEN;
+    atomic_compare_exchange_strong(&q->state, &expected, Q_CLOSING);
+    int rc = SAQ_OK;
+    uint64_t deadline = timeout_ms < 0 ? 0 : saq__mono_ms() + (uint64_t)timeout_ms;
+    pthread_mutex_lock(&q->mu);
+    while (q->inflight > 0 && !q->io_done) {
+        if (!deadline) {
+            pthread_cond_wait(&q->cv, &q->mu);
+            continue;
+        }
+        uint64_t now = saq__mono_ms();
+        if (now >= deadline) {
+            rc = SAQ_ETIMEDOUT;
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t left = deadline - now;
+        ts.tv_sec += (time_t)(left / 1000);
+        ts.tv_nsec += (long)(left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+    }
+    pthread_mutex_unlock(&q->mu);
+    request_teardown(q);
+    pthread_mutex_lock(&q->mu);
+    while (!q->io_done)
+        pthread_cond_wait(&q->cv, &q->mu);
+    pthread_mutex_unlock(&q->mu);
+    atomic_store(&q->state, Q_DEAD);
+    return rc;
+}
+
+SAQ_API void saq_queue_free(saq_queue_t *q)
+{
+    if (!q)
+        return;
+    if (q->fork_gen != saq__fork_gen()) {
+        /* in a forked child the I/O thread does not exist: keep the memory
+         * (another thread of the parent may have held locks), release nothing
+         * that the parent still uses */
+        return;
+    }
+    atomic_store(&q->state, Q_DEAD);
+    request_teardown(q);
+    saq__queue_unref(q);
+}
+
+/* ---- before-enqueue hooks and batches ---- */
+
+SAQ_API int saq_queue_add_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *userdata)
+{
+    if (!q || !fn)
+        return SAQ_EINVAL;
+    pthread_mutex_lock(&q->mu);
+    for (size_t i = 0; i < q->nhooks; i++) {
+        if (q->hooks[i].fn == fn && q->hooks[i].ud == userdata) {
+            pthread_mutex_unlock(&q->mu);
+            return SAQ_OK;
+        }
+    }
+    saq__hook_t *h = realloc(q->hooks, (q->nhooks + 1) * sizeof *h);
+    if (!h) {
+        pthread_mutex_unlock(&q->mu);
+        return SAQ_ENOMEM;
+    }
+    q->hooks = h;
+    q->hooks[q->nhooks++] = (saq__hook_t){fn, userdata};
+    pthread_mutex_unlock(&q->mu);
+    return SAQ_OK;
+}
+
+SAQ_API int saq_queue_remove_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *userdata)
+{
+    if (!q || !fn)
+        return SAQ_EINVAL;
+    pthread_mutex_lock(&q->mu);
+    for (size_t i = 0; i < q->nhooks; i++) {
+        if (q->hooks[i].fn == fn && q->hooks[i].ud == userdata) {
+            memmove(&q->hooks[i], &q->hooks[i + 1], (q->nhooks - i - 1) * sizeof *q->hooks);
+            q->nhooks--;
+            pthread_mutex_unlock(&q->mu);
+            return SAQ_OK;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return SAQ_ENOTFOUND;
+}
+
+void saq__batch_record(saq_queue_t *q, const char *key); /* batch.c, mu held */
+
+int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg)
+{
+    if (j->queue && strcmp(j->queue, q->set.name)) {
+        *msg = saq__sprintf("job %s is registered to queue '%s', not '%s'", j->key, j->queue,
+                            q->set.name);
+        return SAQ_EWRONGQUEUE;
+    }
+    if (saq__job_set_queue(j, q->set.name))
+        return SAQ_ENOMEM;
+    j->queued = saq__now_ms();
+    j->status = SAQ_STATUS_QUEUED;
+    saq__job_invalidate(j);
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->nhooks;
+    saq__hook_t *hooks = n ? saq__malloc(n * sizeof *hooks) : NULL;
+    if (n && !hooks) {
+        pthread_mutex_unlock(&q->mu);
+        return SAQ_ENOMEM;
+    }
+    if (n)
+        memcpy(hooks, q->hooks, n * sizeof *hooks);
+    pthread_mutex_unlock(&q->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (hooks[i].fn(j, hooks[i].ud)) {
+            free(hooks);
+            *msg = saq__sprintf("a before-enqueue hook refused job %s", j->key);
+            return SAQ_EINVAL;
+        }
+    }
+    free(hooks);
+    /* a hook may have changed the key or queue */
+    if (j->queue && strcmp(j->queue, q->set.name)) {
+        *msg = saq__sprintf("a before-enqueue hook moved job %s to queue '%s'", j->key, j->queue);
+        return SAQ_EWRONGQUEUE;
+    }
+    if (saq__job_set_queue(j, q->set.name))
+        return SAQ_ENOMEM;
+    free(j->id);
+    if (!(j->id = saq__job_make_id(q->set.name, j->key)))
+        return SAQ_ENOMEM;
+    saq__job_invalidate(j);
+    pthread_mutex_lock(&q->mu);
+    saq__batch_record(q, j->key);
+    pthread_mutex_unlock(&q->mu);
+    return SAQ_OK;
+}
+
+/* ---- records ---- */
+
+int saq__load_job(saq_queue_t *q, const char *data, size_t len, saq_job_t *out, char *err,
+                  size_t errlen)
+{
+    int e;
+    if (q->set.load) {
+        char *o = NULL;
+        size_t ol = 0;
+        if (q->set.load(data, len, &o, &ol, q->set.transform_ud) || !o) {
+            free(o);
+            snprintf(err, errlen, "the load transform failed on a job record");
+            return SAQ_EPROTO;
+        }
+        e = saq__job_parse(out, o, ol, err, errlen);
+        free(o);
+    } else {
+        e = saq__job_parse(out, data, len, err, errlen);
+    }
+    if (e)
+        return e;
+    if (!out->queue) {
+        if (saq__job_set_queue(out, q->set.name))
+            return SAQ_ENOMEM;
+    } else if (strcmp(out->queue, q->set.name)) {
+        snprintf(err, errlen, "job record %s belongs to queue '%.100s', not '%.100s'",
+                 out->key ? out->key : "?", out->queue, q->set.name);
+        return SAQ_EWRONGQUEUE;
+    }
+    return 0;
+}
+
+char *saq__dump_job(saq_queue_t *q, const saq_job_t *j, size_t *len, int *err)
+{
+    char *s = saq__job_dump(j, q->set.dialect);
+    if (!s) {
+        *err = SAQ_ENOMEM;
+        return NULL;
+    }
+    size_t n = strlen(s);
+    if (q->set.dump) {
+        char *o = NULL;
+        size_t ol = 0;
+        int r = q->set.dump(s, n, &o, &ol, q->set.transform_ud);
+        free(s);
+        if (r || !o) {
+            free(o);
+            *err = SAQ_EPROTO;
+            return NULL;
+        }
+        s = o;
+        n = ol;
+    }
+    if (n > q->set.max_payload) {
+        free(s);
+        *err = SAQ_ETOOBIG;
+        return NULL;
+    }
+    *len = n;
+    *err = 0;
+    return s;
+}
+
+/* ---- the operation framework ---- */
+
+static void op_run(saq_queue_t *q, saq__msg_t *m)
+{
+    saq__op_t *op = (saq__op_t *)m;
+    op->next = q->ops;
+    op->prev = NULL;
+    if (q->ops)
+        q->ops->prev = op;
+    q->ops = op;
+    op->linked = 1;
+    if (op->ev->status || !op->start)
+        saq__op_complete(op);
+    else
+        op->start(op);
+}
+
+saq__op_t *saq__op_new(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
+                       void (*start)(saq__op_t *), void (*destroy)(saq__op_t *))
+{
+    saq__op_t *op = saq__calloc(1, size);
+    if (!op)
+        return NULL;
+    op->ev = saq__event_new(type, tag);
+    if (!op->ev) {
+        free(op);
+        return NULL;
+    }
+    op->q = q;
+    op->cq = cq;
+    op->tag = tag;
+    op->refs = 1;
+    op->start = start;
+    op->destroy = destroy;
+    op->msg.run = op_run;
+    saq__cq_ref(cq);
+    return op;
+}
+
+static void op_free(saq__op_t *op)
+{
+    if (op->destroy)
+        op->destroy(op);
+    saq_event_free(op->ev);
+    if (op->cq)
+        saq__cq_unref(op->cq);
+    free(op);
+}
+
+int saq__op_submit(saq__op_t *op)
+{
+    saq_queue_t *q = op->q;
+    int e = saq__check_handle(q);
+    if (!e && !saq__cq_usable(op->cq))
+        e = SAQ_EINVAL;
+    if (!e) {
+        op->counted = !saq__cq_internal(op->cq);
+        if (op->counted) {
+            pthread_mutex_lock(&q->mu);
+            q->inflight++;
+            pthread_mutex_unlock(&q->mu);
+        }
+        e = saq__post(q, &op->msg);
+        if (e && op->counted) {
+            pthread_mutex_lock(&q->mu);
+            q->inflight--;
+            pthread_cond_broadcast(&q->cv);
+            pthread_mutex_unlock(&q->mu);
+            op->counted = 0;
+        }
+    }
+    if (e)
+        op_free(op);
+    return e;
+}
+
+void saq__op_ref(saq__op_t *op) { op->refs++; }
+
+void saq__op_unref(saq__op_t *op)
+{
+    if (--op->refs == 0)
+        op_free(op);
+}
+
+static void permit_granted(saq__twaiter_t *w)
+{
+    saq__op_t *op = (saq__op_t *)((char *)w - offsetof(saq__op_t, tw));
+    op->permit = 1;
+    op->granted(op);
+}
+
+void saq__op_with_permit(saq__op_t *op, void (*fn)(saq__op_t *op))
+{
+    op->granted = fn;
+    op->tw.grant = permit_granted;
+    if (saq__throttle_acquire(&op->q->throttle, &op->tw)) {
+        op->permit = 1;
+        fn(op);
+    } else {
+        op->permit = -1;
+    }
+}
+
+void saq__op_release_permit(saq__op_t *op)
+{
+    if (op->permit == 1) {
+        op->permit = 0;
+        saq__throttle_release(&op->q->throttle);
+    } else if (op->permit == -1) {
+        op->permit = 0;
+        saq__throttle_cancel(&op->q->throttle, &op->tw);
+    }
+}
+
+void saq__op_complete(saq__op_t *op)
+{
+    if (op->done)
+        return;
+    op->done = 1;
+    saq_queue_t *q = op->q;
+    saq__op_release_permit(op);
+    if (op->linked) {
+        if (op->prev)
+            op->prev->next = op->next;
+        else
+            q->ops = op->next;
+        if (op->next)
+            op->next->prev = op->prev;
+        op->linked = 0;
+    }
+    saq_event_t *ev = op->ev;
+    op->ev = NULL;
+    saq__cq_push(op->cq, ev);
+    saq__cq_unref(op->cq);
+    op->cq = NULL;
+    if (op->counted) {
+        pthread_mutex_lock(&q->mu);
+        q->inflight--;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        op->counted = 0;
+    }
+    saq__op_unref(op);
+}
+
+void saq__op_fail(saq__op_t *op, int err, const char *fmt, ...)
+{
+    if (op->done)
+        return;
+    op->ev->status = err;
+    free(op->ev->errmsg);
+    va_list ap;
+    va_start(ap, fmt);
+    op->ev->errmsg = saq__vsprintf(fmt, ap);
+    va_end(ap);
+    saq__op_complete(op);
+}
+
+static void op_tramp(saq__req_t *req, redisReply *reply, int err, const char *msg)
+{
+    saq__op_t *op = req->data;
+    saq__op_reply_fn fn = (saq__op_reply_fn)req->aux;
+    if (!op->done)
+        fn(op, req, reply, err, msg);
+    saq__op_unref(op);
+}
+
+saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int argc,
+                        const char **argv, const size_t *argvlen)
+{
+    op->refs++;
+    saq__req_t *r = saq__cmd(&op->q->cmd, op_tramp, op, 0, argc, argv, argvlen);
+    if (!r) {
+        op->refs--;
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return NULL;
+    }
+    r->aux = (void *)cb;
+    r->idata = idata;
+    return r;
+}
+
+saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_t idata, int nkeys,
+                         int nargs, const char **argv, const size_t *argvlen)
+{
+    op->refs++;
+    saq__req_t *r = saq__eval(&op->q->cmd, script, op_tramp, op, nkeys, nargs, argv, argvlen);
+    if (!r) {
+        op->refs--;
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return NULL;
+    }
+    r->aux = (void *)cb;
+    r->idata = idata;
+    return r;
+}
+
+/* ---- finish / retry / recover primitives ---- */
+
+typedef struct prim {
+    saq_queue_t *q;
+    saq__done_fn done;
+    void *ud;
+    int status;     /* finish: the status; retry: -1 */
+} prim_t;
+
+void saq__count_finish(saq_queue_t *q, int status)
+{
+    if (status == SAQ_STATUS_COMPLETE)
+        atomic_fetch_add(&q->n_complete, 1);
+    else if (status == SAQ_STATUS_FAILED)
+        atomic_fetch_add(&q->n_failed, 1);
+    else if (status == SAQ_STATUS_ABORTED)
+        atomic_fetch_add(&q->n_aborted, 1);
+}
+
+static void prim_reply(saq__req_t *req, redisReply *rep, int err, const char *msg)
+{
+    prim_t *p = req->data;
+    long long result = 0;
+    const char *m = msg;
+    if (!err && rep) {
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+            rep->element[0]->type == REDIS_REPLY_INTEGER) {
+            result = rep->element[0]->integer;
+            if (rep->elements > 1 && rep->element[1]->type == REDIS_REPLY_STRING)
+                m = rep->element[1]->str;
+        } else if (rep->type == REDIS_REPLY_INTEGER) {
+            result = rep->integer;
+        }
+        if (result == 1) {
+            if (p->status >= 0)
+                saq__count_finish(p->q, p->status);
+            else if (p->status == -1)
+                atomic_fetch_add(&p->q->n_retried, 1);
+            else if (p->status == -2)
+                atomic_fetch_add(&p->q->n_retried, 1);
+        }
+    }
+    if (p->done)
+        p->done(p->ud, err, m, result);
+    free(p);
+}
+
+static prim_t *prim_new(saq_queue_t *q, saq__done_fn done, void *ud, int status)
+{
+    prim_t *p = saq__malloc(sizeof *p);
+    if (p)
+        *p = (prim_t){q, done, ud, status};
+    else if (done)
+        done(ud, SAQ_ENOMEM, "out of memory", 0);
+    return p;
+}
+
+void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *result,
+                     const char *error, const saq__guard_t *guard, int flags, saq__done_fn done,
+                     void *ud)
+{
+    int e;
+    size_t len;
+    j->status = status;
+    if (saq__set_str(&j->result, result) || saq__set_str(&j->error, error)) {
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", 0);
+        return;
+    }
+    j->completed = saq__now_ms();
+    if (status == SAQ_STATUS_COMPLETE)
+        j->progress = 1.0;
+    saq__job_invalidate(j);
+    char *json = saq__dump_job(q, j, &len, &e);
+    if (!json) {
+        if (done)
+            done(ud, e, e == SAQ_ETOOBIG ? "job result exceeds max_payload_bytes" : saq_strerror(e), 0);
+        return;
+    }
+    prim_t *p = prim_new(q, done, ud, status);
+    if (!p) {
+        free(json);
+        return;
+    }
+    char ttl[24], att[24], st[24];
+    snprintf(ttl, sizeof ttl, "%d", j->ttl);
+    snprintf(att, sizeof att, "%d", guard ? guard->attempts : 0);
+    snprintf(st, sizeof st, "%lld", guard ? (long long)guard->started : 0LL);
+    char *marker = saq__sprintf("saq:abort:%s", j->key);
+    const char *argv[12] = {q->k_active, q->k_incomplete, j->id, marker ? marker : "",
+                            json, ttl, saq__status_name(status), guard ? "1" : "0", att, st,
+                            guard && q->set.dialect == SAQ__DIALECT_013 ? "1" : "0",
+                            (flags & SAQ__DEL_MARKER) ? "1" : "0"};
+    size_t lens[12];
+    for (int i = 0; i < 12; i++)
+        lens[i] = i == 4 ? len : strlen(argv[i]);
+    if (!saq__eval(&q->cmd, SCRIPT_FINISH, prim_reply, p, 4, 12, argv, lens)) {
+        free(p);
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", 0);
+    }
+    free(marker);
+    free(json);
+}
+
+void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,
+                    saq__done_fn done, void *ud)
+{
+    int e;
+    size_t len;
+    j->status = SAQ_STATUS_QUEUED;
+    if (saq__set_str(&j->error, error)) {
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", 0);
+        return;
+    }
+    j->completed = 0;
+    j->started = 0;
+    j->progress = 0;
+    j->touched = saq__now_ms();
+    saq__job_invalidate(j);
+    double delay = saq__retry_delay(j, saq__random01());
+    char score[40];
+    if (delay > 0)
+        saq__fmt_double(score, saq__now_s() + delay);
+    else
+        strcpy(score, "0"); /* pushed now: score 0, never promoted twice (saq U1) */
+    char *json = saq__dump_job(q, j, &len, &e);
+    if (!json) {
+        if (done)
+            done(ud, e, saq_strerror(e), 0);
+        return;
+    }
+    prim_t *p = prim_new(q, done, ud, -1);
+    if (!p) {
+        free(json);
+        return;
+    }
+    char att[24], st[24];
+    snprintf(att, sizeof att, "%d", guard ? guard->attempts : 0);
+    snprintf(st, sizeof st, "%lld", guard ? (long long)guard->started : 0LL);
+    char *marker = saq__sprintf("saq:abort:%s", j->key);
+    const char *argv[12] = {q->k_active, q->k_queued, q->k_incomplete, j->id, marker ? marker : "",
+                            json, score, delay > 0 ? "0" : "1", guard ? "1" : "0", att, st,
+                            guard && q->set.dialect == SAQ__DIALECT_013 ? "1" : "0"};
+    size_t lens[12];
+    for (int i = 0; i < 12; i++)
+        lens[i] = i == 5 ? len : strlen(argv[i]);
+    if (!saq__eval(&q->cmd, SCRIPT_RETRY, prim_reply, p, 5, 12, argv, lens)) {
+        free(p);
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", 0);
+    }
+    free(marker);
+    free(json);
+}
+
+void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
+                      const char *error, saq__done_fn done, void *ud)
+{
+    int e, retry = j->retries > j->attempts;
+    size_t len;
+    char score[40] = "0";
+    int push = 1;
+    if (saq__set_str(&j->error, error)) {
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", 0);
+        return;
+    }
+    if (retry) {
+        j->status = SAQ_STATUS_QUEUED;
+        j->completed = j->started = 0;
+        j->progress = 0;
+        j->touched = saq__now_ms();
+        double delay = saq__retry_delay(j, saq__random01());
+        if (delay > 0) {
+            saq__fmt_double(score, saq__now_s() + delay);
+            push = 0;
+        }
+    } else {
+        j->status = SAQ_STATUS_ABORTED;
+        free(j->result);
+        j->result = NULL;
+        j->completed = saq__now_ms();
+    }
+    saq__job_invalidate(j);
+    char *json = saq__dump_job(q, j, &len, &e);
+    if (!json) {
+        if (done)
+            done(ud, e, saq_strerror(e), 0);
+        return;
+    }
+    prim_t *p = prim_new(q, done, ud, retry ? -2 : SAQ_STATUS_ABORTED);
+    if (!p) {
+        free(json);
+        return;
+    }
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", j->ttl);
+    const char *argv[11] = {q->k_active, q->k_queued, q->k_incomplete, j->id, old, json,
+                            retry ? "retry" : "finish", score, push ? "1" : "0", ttl, "aborted"};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++)
+        lens[i] = i == 4 ? oldlen : i == 5 ? len : strlen(argv[i]);
+    if (!saq__eval(&q->cmd, SCRIPT_RECOVER, prim_reply, p, 4, 11, argv, lens)) {
+        free(p);
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", 0);
+    }
+    free(json);
+}

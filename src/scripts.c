@@ -1,0 +1,186 @@
+/* The Lua scripts libsaq runs in Redis. ENQUEUE, SCHEDULE and SWEEP are
+ * semantically identical to saq's (spec 3.2, 3.10, 3.11). The others make
+ * saq's multi-command steps atomic so the races listed in spec 7 cannot
+ * happen, without changing what ends up in Redis:
+ *   DEQUEUE  non-blocking batch of saq's move (LMOVE, FIFO) plus the GETs;
+ *   MARK     mark active only if the job is still in `active` and still
+ *            queued (saq #277, U13); refuses duplicates already marked (U1);
+ *   FINISH / RETRY  saq's finish/retry pipelines; in guarded mode (worker
+ *            leases) they refuse when the lease was lost and report an abort
+ *            instead of overwriting it (U2, 0.26.0's "avoid race" fix);
+ *   UPDATE   saq's status-preserving update in one step, never re-creating a
+ *            deleted or finished record (U4);
+ *   ABORT    saq's abort pipeline applied to the record as currently stored
+ *            (compare-and-set) instead of the caller's stale copy (U3);
+ *   RECOVER  compare-and-set retry/finish of a job whose worker died.
+ * Records are read with cjson.decode only to look at status/attempts/started;
+ * they are never re-encoded in Lua, so user data keeps its exact bytes. */
+#include "core.h"
+
+#define GUARD                                                                                      \
+    "local function guard(id, mode, attempts, started, marker_key, finishing_aborted)\n"           \
+    "  if mode ~= '1' then return nil end\n"                                                       \
+    "  local cur = redis.call('GET', id)\n"                                                        \
+    "  if not cur then return nil end\n"                                                           \
+    "  local ok, rec = pcall(cjson.decode, cur)\n"                                                 \
+    "  if not ok or type(rec) ~= 'table' then return nil end\n"                                    \
+    "  if (tonumber(rec['attempts']) or 0) ~= tonumber(attempts) or\n"                             \
+    "     (tonumber(rec['started']) or 0) ~= tonumber(started) then return {-2} end\n"             \
+    "  if finishing_aborted then return nil end\n"                                                 \
+    "  local st = string.lower(tostring(rec['status'] or 'new'))\n"                                \
+    "  if st == 'aborting' or st == 'aborted' then\n"                                              \
+    "    local e = rec['error']\n"                                                                 \
+    "    if type(e) ~= 'string' then e = '' end\n"                                                 \
+    "    return {-1, e}\n"                                                                         \
+    "  end\n"                                                                                      \
+    "  if marker_key ~= '' then\n"                                                                 \
+    "    local m = redis.call('GET', marker_key)\n"                                                \
+    "    if m then return {-1, m} end\n"                                                           \
+    "  end\n"                                                                                      \
+    "  return nil\n"                                                                               \
+    "end\n"
+
+const char *const saq__script_text[SCRIPT_COUNT_] = {
+    /* ENQUEUE: KEYS incomplete, id, queued, abort marker; ARGV json, score */
+    [SCRIPT_ENQUEUE] =
+        "if not redis.call('ZSCORE', KEYS[1], KEYS[2]) and redis.call('EXISTS', KEYS[4]) == 0 then\n"
+        "  redis.call('SET', KEYS[2], ARGV[1])\n"
+        "  redis.call('ZADD', KEYS[1], ARGV[2], KEYS[2])\n"
+        "  if ARGV[2] == '0' then redis.call('RPUSH', KEYS[3], KEYS[2]) end\n"
+        "  return 1\n"
+        "else\n"
+        "  return nil\n"
+        "end\n",
+
+    /* DEQUEUE: KEYS queued, active; ARGV max jobs, '1' = LMOVE (FIFO) else RPOPLPUSH */
+    [SCRIPT_DEQUEUE] =
+        "local out = {}\n"
+        "for i = 1, tonumber(ARGV[1]) do\n"
+        "  local id\n"
+        "  if ARGV[2] == '1' then id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')\n"
+        "  else id = redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) end\n"
+        "  if not id then break end\n"
+        "  out[#out + 1] = id\n"
+        "  out[#out + 1] = redis.call('GET', id)\n"
+        "end\n"
+        "return out\n",
+
+    /* MARK: KEYS active, id, abort marker; ARGV json, check marker ('1'), opaque ('1') */
+    [SCRIPT_MARK] =
+        "if not redis.call('LPOS', KEYS[1], KEYS[2]) then return {0} end\n"
+        "local cur = redis.call('GET', KEYS[2])\n"
+        "if not cur then return {0} end\n"
+        "if ARGV[3] ~= '1' then\n"
+        "  local ok, rec = pcall(cjson.decode, cur)\n"
+        "  if not ok or type(rec) ~= 'table' then return {-3} end\n"
+        "  local st = string.lower(tostring(rec['status'] or 'new'))\n"
+        "  if st ~= 'queued' and st ~= 'new' then return {-1, st, cur} end\n"
+        "end\n"
+        "if ARGV[2] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {-1, 'aborting', cur} end\n"
+        "redis.call('SET', KEYS[2], ARGV[1])\n"
+        "redis.call('PUBLISH', KEYS[2], 'active')\n"
+        "return {1}\n",
+
+    /* FINISH: KEYS active, incomplete, id, abort marker;
+     * ARGV json, ttl, status, guarded, attempts, started, check marker, delete marker */
+    [SCRIPT_FINISH] = GUARD
+        "local g = guard(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[4] or '',\n"
+        "                ARGV[3] == 'aborted')\n"
+        "if g then return g end\n"
+        "redis.call('LREM', KEYS[1], 1, KEYS[3])\n"
+        "redis.call('ZREM', KEYS[2], KEYS[3])\n"
+        "local ttl = tonumber(ARGV[2])\n"
+        "if ttl > 0 then redis.call('SETEX', KEYS[3], ttl, ARGV[1])\n"
+        "elseif ttl == 0 then redis.call('SET', KEYS[3], ARGV[1])\n"
+        "else redis.call('DEL', KEYS[3]) end\n"
+        "if ARGV[8] == '1' then redis.call('DEL', KEYS[4]) end\n"
+        "redis.call('PUBLISH', KEYS[3], ARGV[3])\n"
+        "return {1}\n",
+
+    /* RETRY: KEYS active, queued, incomplete, id, abort marker;
+     * ARGV json, score, push ('1'), guarded, attempts, started, check marker */
+    [SCRIPT_RETRY] = GUARD
+        "local g = guard(KEYS[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[5] or '', false)\n"
+        "if g then return g end\n"
+        "redis.call('LREM', KEYS[1], 1, KEYS[4])\n"
+        "redis.call('LREM', KEYS[2], 1, KEYS[4])\n"
+        "redis.call('ZADD', KEYS[3], ARGV[2], KEYS[4])\n"
+        "if ARGV[3] == '1' then redis.call('RPUSH', KEYS[2], KEYS[4]) end\n"
+        "redis.call('SET', KEYS[4], ARGV[1])\n"
+        "redis.call('PUBLISH', KEYS[4], 'queued')\n"
+        "return {1}\n",
+
+    /* UPDATE: KEYS id; ARGV json head, json tail, fallback status, guarded, attempts, started */
+    [SCRIPT_UPDATE] =
+        "local cur = redis.call('GET', KEYS[1])\n"
+        "if not cur then return 0 end\n"
+        "local st = ARGV[3]\n"
+        "local ok, rec = pcall(cjson.decode, cur)\n"
+        "if ok and type(rec) == 'table' then\n"
+        "  local s = rec['status']\n"
+        "  if type(s) == 'string' and string.match(s, '^[%a_]+$') then st = s end\n"
+        "  local l = string.lower(st)\n"
+        "  if l == 'complete' or l == 'failed' or l == 'aborted' then return 0 end\n"
+        "  if ARGV[4] == '1' and ((tonumber(rec['attempts']) or 0) ~= tonumber(ARGV[5]) or\n"
+        "     (tonumber(rec['started']) or 0) ~= tonumber(ARGV[6])) then return 0 end\n"
+        "end\n"
+        "redis.call('SET', KEYS[1], ARGV[1] .. st .. ARGV[2])\n"
+        "redis.call('PUBLISH', KEYS[1], st)\n"
+        "return 1\n",
+
+    /* ABORT: KEYS queued, incomplete, id, abort marker, active;
+     * ARGV record as read, new record, marker ttl, reason */
+    [SCRIPT_ABORT] =
+        "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end\n"
+        "local dequeued = redis.call('LREM', KEYS[1], 0, KEYS[3])\n"
+        "redis.call('ZREM', KEYS[2], KEYS[3])\n"
+        "redis.call('SET', KEYS[3], ARGV[2])\n"
+        "redis.call('SETEX', KEYS[4], ARGV[3], ARGV[4])\n"
+        "redis.call('PUBLISH', KEYS[3], 'aborting')\n"
+        "if dequeued == 0 then redis.call('LREM', KEYS[5], 0, KEYS[3]) end\n"
+        "return dequeued\n",
+
+    /* SCHEDULE: KEYS lock, incomplete, queued; ARGV lock seconds, now seconds */
+    [SCRIPT_SCHEDULE] =
+        "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+        "  redis.call('SETEX', KEYS[1], ARGV[1], 1)\n"
+        "  local jobs = redis.call('ZRANGEBYSCORE', KEYS[2], 1, ARGV[2])\n"
+        "  for _, v in ipairs(jobs) do\n"
+        "    redis.call('ZADD', KEYS[2], 0, v)\n"
+        "    redis.call('RPUSH', KEYS[3], v)\n"
+        "  end\n"
+        "  return jobs\n"
+        "end\n",
+
+    /* SWEEP: KEYS lock, active; ARGV lock seconds */
+    [SCRIPT_SWEEP] =
+        "local id_jobs = {}\n"
+        "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+        "  redis.call('SETEX', KEYS[1], ARGV[1], 1)\n"
+        "  for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do\n"
+        "    id_jobs[i] = {v, redis.call('GET', v)}\n"
+        "  end\n"
+        "end\n"
+        "return id_jobs\n",
+
+    /* RECOVER: KEYS active, queued, incomplete, id;
+     * ARGV record as read, new record, 'retry'|'finish', score, push, ttl, status */
+    [SCRIPT_RECOVER] =
+        "if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end\n"
+        "if redis.call('LREM', KEYS[1], 1, KEYS[4]) == 0 then return 0 end\n"
+        "if ARGV[3] == 'retry' then\n"
+        "  redis.call('LREM', KEYS[2], 1, KEYS[4])\n"
+        "  redis.call('ZADD', KEYS[3], ARGV[4], KEYS[4])\n"
+        "  if ARGV[5] == '1' then redis.call('RPUSH', KEYS[2], KEYS[4]) end\n"
+        "  redis.call('SET', KEYS[4], ARGV[2])\n"
+        "  redis.call('PUBLISH', KEYS[4], 'queued')\n"
+        "else\n"
+        "  redis.call('ZREM', KEYS[3], KEYS[4])\n"
+        "  local ttl = tonumber(ARGV[6])\n"
+        "  if ttl > 0 then redis.call('SETEX', KEYS[4], ttl, ARGV[2])\n"
+        "  elseif ttl == 0 then redis.call('SET', KEYS[4], ARGV[2])\n"
+        "  else redis.call('DEL', KEYS[4]) end\n"
+        "  redis.call('PUBLISH', KEYS[4], ARGV[7])\n"
+        "end\n"
+        "return 1\n",
+};
