@@ -274,7 +274,8 @@ SAQ_API int saq_cq_fd(const saq_cq_t *cq);
 SAQ_API int saq_cq_fd_dup(const saq_cq_t *cq);
 
 /** Make every blocked saq_cq_poll/saq_cq_wait on this cq return NULL once.
- *  Thread-safe and async-signal-safe. Used as Ruby's unblocking function. */
+ *  Thread-safe (not async-signal-safe). Used as Ruby's unblocking function
+ *  and by Go's Close. */
 SAQ_API void saq_cq_wakeup(saq_cq_t *cq);
 
 /** Release the caller's reference. Events still to come for this cq are
@@ -372,7 +373,7 @@ SAQ_API const char *saq_job_id(const saq_job_t *job);
 SAQ_API const char *saq_job_queue(const saq_job_t *job);
 /** kwargs as a JSON object text, or NULL when none. */
 SAQ_API const char *saq_job_kwargs(const saq_job_t *job);
-/** result as JSON text (may be "null"... only when stored), or NULL. */
+/** result as JSON text, or NULL when the job has none (saq's None). */
 SAQ_API const char *saq_job_result(const saq_job_t *job);
 /** error text (a traceback in Python saq), or NULL. */
 SAQ_API const char *saq_job_error(const saq_job_t *job);
@@ -457,11 +458,11 @@ SAQ_API const char *saq_job_errmsg(const saq_job_t *job);
  * argument or SAQ_EVENT_LEASE) carries a lease; these calls settle it. They
  * are thread-safe, never block, and may be called from any thread, once. */
 
-/** Finish the leased job successfully with `result_json` (NULL = no result;
- *  "null" stores a JSON null... saq omits null results, so both read back
- *  as none). If the job was aborted meanwhile it ends aborted instead.
- *  SAQ_EINVAL (not leased, malformed JSON: the job is failed with that
- *  message instead), SAQ_ESTATE (already settled). */
+/** Finish the leased job successfully with `result_json` (NULL or "null" =
+ *  no result, which saq stores by omitting the field). If the job was
+ *  aborted meanwhile it ends aborted instead (once). Returns SAQ_OK,
+ *  SAQ_EINVAL (not leased; or malformed JSON, in which case the job is
+ *  failed with that message), SAQ_ESTATE (already settled), SAQ_ECLOSED. */
 SAQ_API int saq_job_complete(saq_job_t *job, const char *result_json);
 
 /** Report a job error with `error_text` (a traceback or message). The
@@ -616,7 +617,8 @@ SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeo
                              saq_cq_t *cq, uint64_t tag);
 
 /** Stop the listen submitted with (cq, tag); it ends with LISTEN_END
- *  SAQ_OK. SAQ_ENOTFOUND when there is no such listen (already ended). */
+ *  SAQ_OK. Returns SAQ_OK once the request is queued (a listen that already
+ *  ended is left alone), SAQ_EINVAL, SAQ_ECLOSED, SAQ_EFORKED. */
 SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.apply(job, timeout): enqueue the job (after subscribing) and
@@ -778,13 +780,14 @@ SAQ_API int saq_worker_add_hook(saq_worker_t *w, int kind, saq_hook_fn fn, void 
  *  SAQ_EFORKED. */
 SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
 
-/** Ask the worker to stop: no new jobs are taken; running jobs get
- *  `grace_ms` (negative = the conf's shutdown_grace_period) to finish, then
- *  they are cancelled (SAQ_CANCEL_SHUTDOWN) and, after the hard deadline,
- *  retried with error "cancelled" as saq does. Returns at once;
- *  async-signal-safe apart from its first call per worker being made from a
- *  normal context by saq_worker_start (so it can be called from a SIGINT
- *  handler). Idempotent. */
+/** Ask the worker to stop: no new jobs are taken (a blocked dequeue is
+ *  interrupted with CLIENT UNBLOCK; a job it had already moved is put back
+ *  at the head of the queue); running jobs get `grace_ms` (negative = the
+ *  conf's shutdown_grace_period) to finish, then they are cancelled
+ *  (SAQ_CANCEL_SHUTDOWN) and, after cancellation_hard_deadline, retried with
+ *  error "cancelled" as saq does. Returns at once; any thread (not a signal
+ *  handler: use saq_worker_run, or set a flag and call this from a thread).
+ *  Idempotent. Returns SAQ_OK, SAQ_EINVAL or SAQ_ENOMEM. */
 SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms);
 
 /** Wait up to `timeout_ms` (-1 forever) until the worker has stopped, then
