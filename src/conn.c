@@ -9,7 +9,6 @@
  * context); requests answered early are "detached" and only freed then. */
 #include "core.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <math.h>
 
 static void conn_timer_cb(uv_timer_t *t);
@@ -314,8 +313,11 @@ static void conn_timer_cb(uv_timer_t *t)
     uint64_t now = saq__mono_ms();
     if ((c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) && c->connect_deadline &&
         c->connect_deadline <= now) {
-        char *m = saq__sprintf("cannot connect to redis (%s connection): no answer within %d ms",
-                               role_name(c->role), c->q->set.connect_timeout_ms);
+        const saq__url_t *u = &c->q->set.url;
+        char *m = u->path ? saq__sprintf("cannot connect to redis at %s (%s connection): no answer within %d ms",
+                                         u->path, role_name(c->role), c->q->set.connect_timeout_ms)
+                          : saq__sprintf("cannot connect to redis at %s:%d (%s connection): no answer within %d ms",
+                                         u->host, u->port, role_name(c->role), c->q->set.connect_timeout_ms);
         saq__conn_close(c, SAQ_ECONN, m ? m : "connect timeout");
         free(m);
         return;
@@ -330,9 +332,13 @@ static void conn_timer_cb(uv_timer_t *t)
         }
     }
     if (c->wait_head) {
-        const char *why = c->last_error ? c->last_error : "redis is not reachable";
-        char *m = saq__sprintf("%s (no connection within %d ms)", why, c->q->set.command_timeout_ms);
-        fail_waiting(c, c->last_error ? SAQ_ECONN : SAQ_ETIMEDOUT, m ? m : why, 1);
+        const saq__url_t *u = &c->q->set.url;
+        char *m = c->last_error ? NULL
+                                : saq__sprintf("no connection to redis at %s%s%d within %d ms",
+                                               u->path ? u->path : u->host, u->path ? "" : ":",
+                                               u->path ? 0 : u->port, c->q->set.command_timeout_ms);
+        fail_waiting(c, c->last_error ? SAQ_ECONN : SAQ_ETIMEDOUT,
+                     c->last_error ? c->last_error : m ? m : "redis is not reachable", 1);
         free(m);
     }
     if (c->state == CONN_DOWN && (c->wait_head || c->persistent) && c->retry_at <= now)
@@ -368,7 +374,8 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
     if (c->state != CONN_HANDSHAKE)
         return;
     if (err) {
-        set_last_error(c, "redis handshake failed: %s", msg ? msg : saq_strerror(err));
+        set_last_error(c, "redis handshake failed (%s): %s", r->aux ? (const char *)r->aux : "?",
+                       msg ? msg : saq_strerror(err));
         char *m = saq__strdup(c->last_error);
         int code = err == SAQ_EREDIS ? SAQ_EREDIS : err;
         /* fail everything waiting: retrying a wrong password would not help */
@@ -412,6 +419,7 @@ static void handshake_cmd(saq__conn_t *c, int what, int argc, const char **argv)
         return;
     }
     r->idata = what;
+    r->aux = (void *)argv[0]; /* static command name, for error messages */
     r->handshake = 1;
     c->handshake_left++;
     if (req_send(c, r)) {
@@ -426,9 +434,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (!c || c->ac != ac)
         return;
     if (status != REDIS_OK) {
-        set_last_error(c, "cannot connect to redis at %s: %s",
-                       c->q->set.url.path ? c->q->set.url.path : c->q->set.url.host,
-                       ac->errstr[0] ? ac->errstr : "connection failed");
+        const saq__url_t *u = &c->q->set.url;
+        if (u->path)
+            set_last_error(c, "cannot connect to redis at %s: %s", u->path,
+                           ac->errstr[0] ? ac->errstr : "connection failed");
+        else
+            set_last_error(c, "cannot connect to redis at %s:%d: %s", u->host, u->port,
+                           ac->errstr[0] ? ac->errstr : "connection failed");
         /* hiredis frees the context after this callback */
         c->ac = NULL;
         c->state = CONN_DOWN;
@@ -514,7 +526,7 @@ static void conn_connect(saq__conn_t *c)
             c->on_down(c, SAQ_ECONN, c->last_error);
         return;
     }
-    if (redisLibuvAttach(ac, &c->q->loop) != REDIS_OK) {
+    if (saq__redis_uv_attach(ac, &c->q->loop) != REDIS_OK) {
         set_last_error(c, "cannot attach redis connection to the event loop");
         redisAsyncFree(ac);
         schedule_retry(c);

@@ -91,6 +91,7 @@ saq__req_t *saq__cmdf(saq__conn_t *c, saq__reply_fn cb, void *data, const char *
 /* EVALSHA a built-in script (SCRIPT_*), falling back to EVAL on NOSCRIPT. */
 saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, int nkeys,
                       int nargs, const char **argv, const size_t *argvlen);
+int saq__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop); /* uvadapter.c */
 void saq__conn_kick(saq__conn_t *c);        /* connect now if down and allowed */
 void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everything, disconnect */
 void saq__conn_shutdown(saq__conn_t *c);     /* final: close + timer handle */

@@ -1,0 +1,134 @@
+/* Shared helpers for the integration tests: every test talks to a real
+ * redis-server started by tests/support/redis_harness.c, and checks the
+ * Redis state directly with a plain hiredis client. */
+#ifndef SAQ_ITEST_H
+#define SAQ_ITEST_H
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "redis_harness.h"
+#include <saq.h>
+
+#define TMO 10000 /* ms: generous for loaded CI machines; tests never rely on it elapsing */
+
+static rh_t *R;               /* the suite's redis-server */
+static redisContext *RC;      /* assertion client */
+
+static inline double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline void sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
+
+/* A queue on the suite's server with a unique name; extra conf pairs optional. */
+static inline saq_queue_t *mkqueue(const char *prefix, const char *k1, const char *v1)
+{
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "url", R->url), 0);
+    assert_int_equal(saq_conf_set(c, "name", rh_queue_name(prefix)), 0);
+    if (k1)
+        assert_int_equal(saq_conf_set(c, k1, v1), 0);
+    saq_queue_t *q = saq_queue_new(c);
+    if (!q)
+        fail_msg("saq_queue_new: %s", saq_conf_errmsg(c));
+    saq_conf_free(c);
+    return q;
+}
+
+/* Assert an event succeeded (printing its message otherwise) and return it. */
+#define OK_EV(call)                                                                                \
+    ({                                                                                             \
+        saq_event_t *ev_ = (call);                                                                 \
+        assert_non_null(ev_);                                                                      \
+        if (saq_event_status(ev_) != SAQ_OK)                                                       \
+            fail_msg("%s -> %s: %s", #call, saq_err_name(saq_event_status(ev_)),                 \
+                     saq_event_errmsg(ev_));                                                       \
+        ev_;                                                                                       \
+    })
+
+static inline long long qcount(saq_queue_t *q, const char *kind)
+{
+    saq_event_t *ev = OK_EV(saq_queue_count_sync(q, kind, TMO));
+    long long n = saq_event_int(ev);
+    saq_event_free(ev);
+    return n;
+}
+
+/* (queued, incomplete, active) as in the spec's checklist */
+#define ASSERT_COUNTS(q, qd, inc, act)                                                             \
+    do {                                                                                           \
+        assert_int_equal(qcount(q, "queued"), qd);                                                 \
+        assert_int_equal(qcount(q, "incomplete"), inc);                                            \
+        assert_int_equal(qcount(q, "active"), act);                                                \
+    } while (0)
+
+static inline saq_job_t *getjob(saq_queue_t *q, const char *key)
+{
+    saq_event_t *ev = saq_queue_job_sync(q, key, TMO);
+    saq_job_t *j = saq_event_status(ev) == SAQ_OK ? saq_event_take_job(ev) : NULL;
+    saq_event_free(ev);
+    return j;
+}
+
+/* Enqueue `function` with call kwargs; returns the owned job as sent. */
+static inline saq_job_t *enq(saq_queue_t *q, const char *function, const char *kwargs)
+{
+    saq_event_t *ev = OK_EV(saq_queue_enqueue_call_sync(q, function, kwargs, TMO));
+    assert_int_equal(saq_event_int(ev), 1);
+    saq_job_t *j = saq_event_take_job(ev);
+    saq_event_free(ev);
+    return j;
+}
+
+/* Poll until the stored job reaches `status` (or fail after ms). */
+static inline saq_job_t *wait_status(saq_queue_t *q, const char *key, const char *status, int ms)
+{
+    double end = now_s() + ms / 1000.0;
+    saq_job_t *j = NULL;
+    while (now_s() < end) {
+        saq_job_free(j);
+        j = getjob(q, key);
+        if (j && !strcmp(saq_job_status(j), status))
+            return j;
+        sleep_ms(10);
+    }
+    fail_msg("job %s did not reach %s within %d ms (last: %s)", key, status, ms,
+             j ? saq_job_to_json(j) : "missing");
+    return NULL;
+}
+
+static inline char *stored(saq_queue_t *q, const char *key)
+{
+    return rh_str(RC, "GET saq:job:%s:%s", saq_queue_name(q), key);
+}
+
+static int suite_setup(void **state)
+{
+    (void)state;
+    R = rh_start(0);
+    RC = rh_client(R);
+    return 0;
+}
+
+static int suite_teardown(void **state)
+{
+    (void)state;
+    redisFree(RC);
+    rh_stop(R);
+    return 0;
+}
+#endif

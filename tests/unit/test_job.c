@@ -1,0 +1,224 @@
+/* Unit tests: the job record codec (src/job.c): saq's to_dict omission rules,
+ * the tolerant reader, the 0.13 dialect, saq's keyword split and retry delays. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+#include <math.h>
+
+static saq_job_t *parse(const char *s, int *rc)
+{
+    char err[256];
+    saq_job_t *j = calloc(1, sizeof *j);
+    saq__job_init(j);
+    *rc = saq__job_parse(j, s, strlen(s), err, sizeof err);
+    return j;
+}
+
+static void test_minimal_record_is_exact(void **state)
+{
+    (void)state;
+    /* checklist 49: only function and key -> exactly these two members */
+    saq_job_t *j = saq_job_new("f");
+    saq_job_set_key(j, "a");
+    assert_string_equal(saq_job_to_json(j), "{\"function\": \"f\", \"key\": \"a\"}");
+    saq_job_set_meta(j, "{\"x\": 1}");
+    saq__job_set_queue(j, "default");
+    assert_string_equal(saq_job_to_json(j),
+                        "{\"function\": \"f\", \"queue\": \"default\", \"key\": \"a\", \"meta\": {\"x\": 1}}");
+    assert_string_equal(saq_job_id(j), "saq:job:default:a");
+    saq_job_set_meta(j, "{}"); /* empty meta is omitted */
+    assert_null(saq_job_meta(j));
+    saq_job_free(j);
+}
+
+static void test_defaults_and_omission(void **state)
+{
+    (void)state;
+    saq_job_t *j = saq_job_new("f");
+    saq_job_set_key(j, "k");
+    assert_true(saq_job_timeout(j) == 10);
+    assert_int_equal(saq_job_retries(j), 1);
+    assert_int_equal(saq_job_ttl(j), 600);
+    /* values equal to the defaults (Python equality: 10 == 10.0, 0 == False) are omitted */
+    saq_job_set_timeout(j, 10.0);
+    saq_job_set_retry_backoff(j, 0, 0);
+    saq_job_set_progress(j, 0);
+    assert_string_equal(saq_job_to_json(j), "{\"function\": \"f\", \"key\": \"k\"}");
+    saq_job_set_timeout(j, 0.05);
+    saq_job_set_retries(j, 3);
+    saq_job_set_retry_delay(j, 2);
+    saq_job_set_retry_backoff(j, 1, 0);
+    saq_job_set_ttl(j, -1);
+    saq_job_set_heartbeat(j, 1);
+    assert_string_equal(saq_job_to_json(j),
+                        "{\"function\": \"f\", \"key\": \"k\", \"timeout\": 0.05, \"heartbeat\": 1, "
+                        "\"retries\": 3, \"ttl\": -1, \"retry_delay\": 2.0, \"retry_backoff\": true}");
+    saq_job_set_retry_backoff(j, 1, 30);
+    assert_non_null(strstr(saq_job_to_json(j), "\"retry_backoff\": 30"));
+    saq_job_set_timeout(j, -1); /* apply()/map() without a timeout store null */
+    assert_non_null(strstr(saq_job_to_json(j), "\"timeout\": null"));
+    assert_true(saq_job_timeout(j) == 0);
+    saq_job_free(j);
+}
+
+static void test_tolerant_reader(void **state)
+{
+    (void)state;
+    int rc;
+    /* unknown fields kept verbatim, missing ones defaulted, status any case,
+     * timeout null = no limit, NaN and big integers kept byte for byte */
+    const char *rec = "{\"function\": \"add\", \"kwargs\": {\"n\": 123456789012345678901234567890, \"f\": NaN}, "
+                      "\"queue\": \"q\", \"key\": \"k1\", \"timeout\": null, \"status\": \"QUEUED\", "
+                      "\"future_field\": [1, 2], \"attempts\": 2.0, \"queued\": 1700000000123, "
+                      "\"result\": false, \"meta\": {}}";
+    saq_job_t *j = parse(rec, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(saq_job_kwargs(j), "{\"n\": 123456789012345678901234567890, \"f\": NaN}");
+    assert_int_equal(saq_job_status_code(j), SAQ_STATUS_QUEUED);
+    assert_true(saq_job_timeout(j) == 0);
+    assert_int_equal(saq_job_retries(j), 1);
+    assert_int_equal(saq_job_attempts(j), 2);
+    assert_int_equal(saq_job_queued_ms(j), 1700000000123LL);
+    assert_string_equal(saq_job_result(j), "false"); /* falsy results are kept */
+    assert_null(saq_job_meta(j));
+    const char *out = saq_job_to_json(j);
+    assert_non_null(strstr(out, "\"future_field\": [1, 2]"));
+    assert_non_null(strstr(out, "\"timeout\": null"));
+    assert_non_null(strstr(out, "123456789012345678901234567890"));
+    /* a second round trip is byte-identical */
+    saq_job_t *j2 = parse(out, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(saq_job_to_json(j2), out);
+    saq_job_free(j);
+    saq_job_free(j2);
+}
+
+static void test_reader_errors(void **state)
+{
+    (void)state;
+    const char *bad[] = {"", "[]", "{\"key\": \"a\"}" /* no function */, "{\"function\": 1}",
+                         "{\"function\": \"f\", \"status\": \"deferred\"}", "{\"function\": \"f\"",
+                         "{\"function\": \"f\", \"attempts\": \"x\"}", "{\"function\": \"f\"} x",
+                         "{\"function\": \"f\", \"kwargs\": [1]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        saq_job_t j;
+        saq__job_init(&j);
+        assert_int_equal(saq__job_parse(&j, bad[i], strlen(bad[i]), err, sizeof err), SAQ_EPROTO);
+        assert_true(err[0]);
+        saq__job_clear(&j);
+    }
+}
+
+static void test_dialect_013_never_writes_new_fields(void **state)
+{
+    (void)state;
+    int rc;
+    saq_job_t *j = parse("{\"function\": \"f\", \"key\": \"k\", \"worker_id\": \"w1\", \"priority\": 3, "
+                         "\"group_key\": \"g\", \"status\": \"active\"}",
+                         &rc);
+    assert_int_equal(rc, 0);
+    char *s26 = saq__job_dump(j, SAQ__DIALECT_026), *s13 = saq__job_dump(j, SAQ__DIALECT_013);
+    assert_non_null(strstr(s26, "worker_id"));
+    assert_null(strstr(s13, "worker_id"));
+    assert_null(strstr(s13, "priority"));
+    assert_null(strstr(s13, "group_key"));
+    free(s26);
+    free(s13);
+    saq_job_free(j);
+}
+
+static void test_keyword_split(void **state)
+{
+    (void)state;
+    /* checklist 2: job option names set options, the rest goes to kwargs */
+    saq_job_t *j = saq_job_new("f");
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"y\": 1, \"timeout\": 1, \"key\": \"k\", \"meta\": {\"m\": 2}}"), 0);
+    assert_string_equal(saq_job_kwargs(j), "{\"y\": 1}");
+    assert_true(saq_job_timeout(j) == 1);
+    assert_true(saq_job_heartbeat(j) == 0);
+    assert_string_equal(saq_job_key(j), "k");
+    assert_string_equal(saq_job_meta(j), "{\"m\": 2}");
+    /* later keywords override earlier ones, keeping the first position */
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"z\": 3, \"y\": 9}"), 0);
+    assert_string_equal(saq_job_kwargs(j), "{\"y\": 9, \"z\": 3}");
+    /* bad values are refused with a message and change nothing */
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"timeout\": \"soon\", \"q\": 1}"), SAQ_EINVAL);
+    assert_true(strlen(saq_job_errmsg(j)) > 0);
+    assert_string_equal(saq_job_kwargs(j), "{\"y\": 9, \"z\": 3}");
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"status\": \"complete\"}"), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_call_kwargs(j, "{broken"), SAQ_EJSON);
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"retries\": 2.5}"), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"scheduled\": 0.5}"), SAQ_EINVAL); /* saq U6 */
+    saq_job_free(j);
+}
+
+static void test_setters_validate(void **state)
+{
+    (void)state;
+    saq_job_t *j = saq_job_new("f");
+    assert_null(saq_job_new(NULL));
+    assert_null(saq_job_new(""));
+    assert_int_equal(saq_job_set_timeout(j, NAN), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_heartbeat(j, -1), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_retries(j, -1), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_key(j, ""), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_kwargs(j, "[1]"), SAQ_EJSON);
+    assert_int_equal(saq_job_set_kwargs(j, "{\"a\": NaN}"), 0); /* Python can write it, so can we */
+    assert_int_equal(saq_job_set_key(NULL, "x"), SAQ_EINVAL);
+    assert_int_equal(saq_job_complete(j, "1"), SAQ_EINVAL); /* not leased */
+    saq_job_free(j);
+}
+
+static void test_retry_delays(void **state)
+{
+    (void)state;
+    /* checklist 15 (u = 1 stands for "no jitter") */
+    saq_job_t *j = saq_job_new("f");
+    saq_job_set_retry_delay(j, 1.0);
+    assert_true(saq__retry_delay(j, 0.3) == 1.0); /* no backoff: no jitter either */
+    saq_job_set_retry_backoff(j, 1, 10);
+    double want[] = {1, 2, 4, 8, 10};
+    for (int a = 1; a <= 5; a++) {
+        j->attempts = a;
+        assert_true(saq__retry_delay(j, 1.0) == want[a - 1]);
+    }
+    j->attempts = 3;
+    saq_job_set_retry_backoff(j, 1, 0); /* true: no cap */
+    double d = saq__retry_delay(j, 0.5);
+    assert_true(d >= 0 && d < 4);
+    saq_job_set_retry_delay(j, 0);
+    assert_true(saq__retry_delay(j, 0.9) == 0);
+    saq_job_free(j);
+}
+
+static void test_status_names(void **state)
+{
+    (void)state;
+    assert_int_equal(saq__status_parse("NEW", 3), SAQ_STATUS_NEW);
+    assert_int_equal(saq__status_parse("Aborting", 8), SAQ_STATUS_ABORTING);
+    assert_int_equal(saq__status_parse("deferred", 8), -1);
+    assert_true(saq__status_terminal(SAQ_STATUS_ABORTED));
+    assert_false(saq__status_terminal(SAQ_STATUS_ABORTING));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_minimal_record_is_exact),
+        cmocka_unit_test(test_defaults_and_omission),
+        cmocka_unit_test(test_tolerant_reader),
+        cmocka_unit_test(test_reader_errors),
+        cmocka_unit_test(test_dialect_013_never_writes_new_fields),
+        cmocka_unit_test(test_keyword_split),
+        cmocka_unit_test(test_setters_validate),
+        cmocka_unit_test(test_retry_delays),
+        cmocka_unit_test(test_status_names),
+    };
+    return cmocka_run_group_tests_name("job", tests, NULL, NULL);
+}

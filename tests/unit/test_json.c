@@ -1,0 +1,146 @@
+/* Unit tests: the lossless JSON scanner and writer (src/json.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+#include <math.h>
+
+static int valid(const char *s, int kind) { return saq__json_validate(s, strlen(s), kind, NULL, 0) == 0; }
+
+static void test_validate_accepts_python_json(void **state)
+{
+    (void)state;
+    assert_true(valid("{}", 'o'));
+    assert_true(valid(" { \"a\" : [1, 2.5, -3e10, true, false, null] } ", 'o'));
+    assert_true(valid("{\"x\": NaN, \"y\": Infinity, \"z\": -Infinity}", 'o')); /* Python writes these */
+    assert_true(valid("123456789012345678901234567890", 0));                    /* big ints kept */
+    assert_true(valid("\"\\u00e9\\ud83d\\ude00 \\n\"", 0));
+    assert_true(valid("[]", 'a'));
+    assert_true(valid("\"caf\xc3\xa9\"", 0)); /* UTF-8 */
+}
+
+static void test_validate_rejects(void **state)
+{
+    (void)state;
+    char err[128];
+    const char *bad[] = {"", "{", "{\"a\":}", "{\"a\" 1}", "[1,]", "{'a': 1}", "01", "1.", "-", "nan",
+                         "{\"a\":1}x", "\"\\x\"", "\"\\u12\"", "\"a\nb\"", "tru", "[1 2]",
+                         "\"\xff\"" /* invalid UTF-8 */};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        assert_int_not_equal(saq__json_validate(bad[i], strlen(bad[i]), 0, err, sizeof err), 0);
+        assert_true(err[0] != 0); /* always a message */
+    }
+    assert_false(valid("[1]", 'o'));
+    assert_false(valid("{}", 'a'));
+    /* nesting deeper than the limit is refused, not a stack overflow */
+    char deep[3000];
+    memset(deep, '[', 1500);
+    memset(deep + 1500, ']', 1500);
+    deep[3000 - 1] = 0;
+    deep[2999] = 0;
+    assert_int_not_equal(saq__json_validate(deep, 2999, 0, NULL, 0), 0);
+}
+
+static void test_unquote(void **state)
+{
+    (void)state;
+    const char *t = "\"a\\\"b\\\\c\\/\\n\\u00e9\\ud83d\\ude00\"";
+    char *s = saq__json_unquote(t, strlen(t));
+    assert_string_equal(s, "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80");
+    free(s);
+    /* a lone surrogate cannot be UTF-8: replacement character */
+    t = "\"x\\ud800y\"";
+    s = saq__json_unquote(t, strlen(t));
+    assert_string_equal(s, "x\xef\xbf\xbdy");
+    free(s);
+}
+
+static char *wr(const char *s, size_t n)
+{
+    saq__buf_t b = {0};
+    saq__buf_json_strn(&b, s, n);
+    return saq__buf_take(&b);
+}
+
+static void test_writer_escapes(void **state)
+{
+    (void)state;
+    char *s = wr("a\"\\\n\t\x01", 6);
+    assert_string_equal(s, "\"a\\\"\\\\\\n\\t\\u0001\"");
+    free(s);
+    s = wr("\xc3\xa9\xf0\x9f\x98\x80", 6); /* ASCII-only like Python's json.dumps */
+    assert_string_equal(s, "\"\\u00e9\\ud83d\\ude00\"");
+    free(s);
+    s = wr("a\xffz", 3); /* invalid UTF-8 becomes U+FFFD so Python can load it */
+    assert_string_equal(s, "\"a\\ufffdz\"");
+    free(s);
+    /* what the writer produces always validates */
+    s = wr("x\x7f\x80", 3);
+    assert_true(valid(s, 0));
+    free(s);
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    char t[40];
+    saq__fmt_double(t, 0.05);
+    assert_string_equal(t, "0.05");
+    saq__fmt_double(t, 10);
+    assert_string_equal(t, "10");
+    saq__fmt_double(t, 1764409423.123456);
+    assert_string_equal(t, "1764409423.123456");
+    saq__fmt_double(t, 1e-05);
+    assert_string_equal(t, "1e-05"); /* Python: repr(1e-05) */
+    saq__fmt_double(t, 0.1 + 0.2);
+    assert_string_equal(t, "0.30000000000000004");
+    saq__fmt_double(t, -0.0);
+    assert_string_equal(t, "0");
+    double d;
+    assert_int_equal(saq__json_number("-Infinity", 9, &d), 0);
+    assert_true(d < 0 && isinf(d));
+    assert_int_equal(saq__json_number("true", 4, &d), 0);
+    assert_true(d == 1);
+    assert_int_not_equal(saq__json_number("1x", 2, &d), 0);
+    saq__buf_t b = {0};
+    saq__buf_json_float(&b, 1);
+    assert_string_equal(b.p, "1.0"); /* Python writes progress 1.0 */
+    saq__buf_free(&b);
+}
+
+static void test_object_iteration(void **state)
+{
+    (void)state;
+    const char *s = "{\"a\": 1, \"b\": {\"c\": [1, {\"d\": 2}]}, \"e\": \"x\"}";
+    saq__jobj_iter_t it;
+    const char *k, *v;
+    size_t kn, vn;
+    assert_int_equal(saq__jobj_begin(&it, s, strlen(s), NULL, 0), 0);
+    assert_int_equal(saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0), 1);
+    assert_int_equal(vn, 1);
+    assert_int_equal(saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0), 1);
+    assert_memory_equal(v, "{\"c\": [1, {\"d\": 2}]}", vn);
+    assert_int_equal(saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0), 1);
+    assert_memory_equal(k, "\"e\"", kn);
+    assert_int_equal(saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0), 0);
+    assert_true(saq__json_is_empty_object(" { } ", 5));
+    assert_false(saq__json_is_empty_object("{\"a\":1}", 7));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_validate_accepts_python_json),
+        cmocka_unit_test(test_validate_rejects),
+        cmocka_unit_test(test_unquote),
+        cmocka_unit_test(test_writer_escapes),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_object_iteration),
+    };
+    return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+}
