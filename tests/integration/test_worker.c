@@ -1,0 +1,574 @@
+/* Integration tests of the worker against a real redis-server: saq's
+ * processing rules (spec 4), the fixes of spec 7, hooks, cron, burst, stop,
+ * and pull mode. */
+#include "itest.h"
+
+#include <stdatomic.h>
+
+/* ---- handlers ---- */
+
+static atomic_int runs;
+
+static void h_noop(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    atomic_fetch_add(&runs, 1);
+    saq_job_complete(job, "1");
+    saq_job_free(job);
+}
+
+static void h_dict(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    saq_job_complete(job, "{\"a\": 1, \"b\": []}");
+    saq_job_free(job);
+}
+
+static void h_fail(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    atomic_fetch_add(&runs, 1);
+    saq_job_fail(job, "Traceback: RuntimeError: oops");
+    saq_job_free(job);
+}
+
+/* sleeps kwargs "ms" (default 100), stopping early when cancelled */
+static void h_sleep(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    int ms = 100;
+    const char *kw = saq_job_kwargs(job);
+    const char *p = kw ? strstr(kw, "\"ms\": ") : NULL;
+    if (p)
+        ms = atoi(p + 6);
+    atomic_fetch_add(&runs, 1);
+    for (int i = 0; i < ms && !saq_job_cancelled(job); i++)
+        sleep_ms(1);
+    if (saq_job_cancelled(job))
+        saq_job_fail(job, "CancelledError");
+    else
+        saq_job_complete(job, "\"slept\"");
+    saq_job_free(job);
+}
+
+/* sleeps ignoring cancellation, then cleans up for another 300 ms */
+static void h_stubborn(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    while (!saq_job_cancelled(job))
+        sleep_ms(2);
+    sleep_ms(300);
+    saq_job_fail(job, "stopped");
+    saq_job_free(job);
+}
+
+static saq_worker_t *mkworker(saq_queue_t *q, const char **kv)
+{
+    saq_conf_t *c = saq_conf_new();
+    for (int i = 0; kv && kv[i]; i += 2)
+        assert_int_equal(saq_conf_set(c, kv[i], kv[i + 1]), 0);
+    saq_worker_t *w = saq_worker_new(q, c);
+    if (!w)
+        fail_msg("saq_worker_new: %s", saq_conf_errmsg(c));
+    saq_conf_free(c);
+    saq_worker_register(w, "noop", h_noop, NULL);
+    saq_worker_register(w, "dict", h_dict, NULL);
+    saq_worker_register(w, "fail", h_fail, NULL);
+    saq_worker_register(w, "sleep", h_sleep, NULL);
+    saq_worker_register(w, "stubborn", h_stubborn, NULL);
+    return w;
+}
+
+static void stop_worker(saq_worker_t *w)
+{
+    saq_worker_stop(w, 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+}
+
+/* ---- tests ---- */
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("rt", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    /* checklist 39 */
+    saq_job_t *j = enq(q, "noop", NULL);
+    saq_job_t *d = wait_status(q, saq_job_key(j), "complete", TMO);
+    assert_true(saq_job_started_ms(d) > 0 && saq_job_completed_ms(d) >= saq_job_started_ms(d));
+    assert_string_equal(saq_job_result(d), "1");
+    assert_int_equal(saq_job_attempts(d), 1);
+    assert_string_equal(saq_job_worker_id(d), saq_worker_id(w)); /* checklist 43 */
+    saq_job_free(d);
+    saq_job_free(j);
+    j = enq(q, "dict", NULL);
+    d = wait_status(q, saq_job_key(j), "complete", TMO);
+    assert_string_equal(saq_job_result(d), "{\"a\": 1, \"b\": []}");
+    saq_job_free(d);
+    saq_job_free(j);
+    /* checklist 52: apply and map */
+    j = saq_job_new("noop");
+    saq_event_t *ev = OK_EV(saq_queue_apply_sync(q, j, 5, TMO));
+    assert_string_equal(saq_event_json(ev), "1");
+    saq_event_free(ev);
+    saq_job_set_key(j, "gone");
+    saq_job_set_ttl(j, -1);
+    ev = OK_EV(saq_queue_apply_sync(q, j, 5, TMO)); /* ttl -1: deleted on finish -> null */
+    assert_string_equal(saq_event_json(ev), "null");
+    saq_event_free(ev);
+    saq_job_free(j);
+    ev = OK_EV(saq_queue_map_sync(q, "noop", "[{\"a\": 1}, {\"a\": 2}]", NULL, 5, 0, TMO));
+    assert_string_equal(saq_event_json(ev), "[1, 1]");
+    assert_int_equal(saq_event_job_count(ev), 2);
+    saq_event_free(ev);
+    j = saq_job_new("fail");
+    ev = saq_queue_apply_sync(q, j, 5, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EJOB);
+    assert_non_null(strstr(saq_event_errmsg(ev), "oops"));
+    assert_string_equal(saq_job_status(saq_event_job(ev)), "failed");
+    saq_event_free(ev);
+    saq_job_free(j);
+    ev = OK_EV(saq_queue_map_sync(q, "fail", "[{}, {}]", NULL, 5, 1, TMO)); /* return_exceptions */
+    assert_string_equal(saq_event_json(ev), "[null, null]");
+    assert_string_equal(saq_job_status(saq_event_job_at(ev, 0)), "failed");
+    saq_event_free(ev);
+    /* map over an existing incomplete key waits for that job (not a new one) */
+    saq_job_t *s = enq(q, "sleep", "{\"ms\": 200, \"key\": \"shared\"}");
+    ev = OK_EV(saq_queue_map_sync(q, "noop", "[{\"key\": \"shared\"}]", NULL, 5, 0, TMO));
+    assert_string_equal(saq_event_json(ev), "[\"slept\"]");
+    saq_event_free(ev);
+    saq_job_free(s);
+    /* an unknown function is a job error (saq's KeyError) */
+    j = enq(q, "nope", NULL);
+    d = wait_status(q, saq_job_key(j), "failed", TMO);
+    assert_non_null(strstr(saq_job_error(d), "KeyError"));
+    saq_job_free(d);
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+static void test_retries_and_backoff(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("retries", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    /* checklist 13: retries 2, no delay: attempt 1 retried, attempt 2 failed */
+    atomic_store(&runs, 0);
+    saq_job_t *j = enq(q, "fail", "{\"retries\": 2}");
+    saq_job_t *d = wait_status(q, saq_job_key(j), "failed", TMO);
+    assert_int_equal(saq_job_attempts(d), 2);
+    assert_int_equal(atomic_load(&runs), 2);
+    assert_non_null(strstr(saq_job_error(d), "oops"));
+    assert_null(saq_job_result(d));
+    saq_job_free(d);
+    saq_job_free(j);
+    /* checklist 14: retry_delay 100 -> only in incomplete, score ~ now + 100 */
+    j = enq(q, "fail", "{\"retries\": 2, \"retry_delay\": 100}");
+    char id[256];
+    snprintf(id, sizeof id, "saq:job:%s:%s", saq_queue_name(q), saq_job_key(j));
+    double end = now_s() + 5;
+    saq_job_t *g = NULL;
+    while (now_s() < end) {
+        saq_job_free(g);
+        g = getjob(q, saq_job_key(j));
+        if (saq_job_attempts(g) == 1 && !strcmp(saq_job_status(g), "queued") && saq_job_error(g))
+            break;
+        sleep_ms(10);
+    }
+    assert_int_equal(saq_job_attempts(g), 1);
+    saq_job_free(g);
+    sleep_ms(100);
+    ASSERT_COUNTS(q, 0, 1, 0);
+    char *score = rh_str(RC, "ZSCORE saq:%s:incomplete %s", saq_queue_name(q), id);
+    assert_true(fabs(strtod(score, NULL) - (now_s() + 100)) < 5);
+    free(score);
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("timeout", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    /* checklist 40: timeout 0.05, retries 2, a 0.3 s function */
+    saq_job_t *j = enq(q, "sleep", "{\"ms\": 300, \"timeout\": 0.05, \"retries\": 2}");
+    saq_job_t *d = wait_status(q, saq_job_key(j), "failed", TMO);
+    assert_int_equal(saq_job_attempts(d), 2);
+    assert_non_null(strstr(saq_job_error(d), "TimeoutError"));
+    assert_true(saq_job_started_ms(d) > 0 && saq_job_completed_ms(d) > 0);
+    saq_job_free(d);
+    saq_job_free(j);
+    /* a handler that ignores cancellation cannot hold the job past the hard deadline */
+    saq_conf_t *c = saq_conf_new();
+    saq_job_t *s = enq(q, "stubborn", "{\"timeout\": 0.1}");
+    d = wait_status(q, saq_job_key(s), "failed", 3000);
+    assert_non_null(strstr(saq_job_error(d), "TimeoutError"));
+    saq_job_free(d);
+    saq_job_free(s);
+    saq_conf_free(c);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+static int after_status[8];
+static atomic_int nafter, nbefore;
+
+static int hook_before(saq_worker_t *w, saq_job_t *job, void *ud)
+{
+    (void)w, (void)job, (void)ud;
+    atomic_fetch_add(&nbefore, 1);
+    return 0;
+}
+
+static int hook_after(saq_worker_t *w, saq_job_t *job, void *ud)
+{
+    (void)w, (void)ud;
+    int i = atomic_fetch_add(&nafter, 1);
+    if (i < 8)
+        after_status[i] = saq_job_status_code(job);
+    return 0;
+}
+
+static void test_abort_running(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("abortrun", NULL, NULL);
+    const char *kv[] = {"timers.abort", "0.05", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    saq_worker_add_hook(w, SAQ_HOOK_BEFORE_PROCESS, hook_before, NULL);
+    saq_worker_add_hook(w, SAQ_HOOK_AFTER_PROCESS, hook_after, NULL);
+    atomic_store(&nafter, 0);
+    atomic_store(&nbefore, 0);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    /* checklist 20: the worker stops the running job, waits for it to unwind,
+     * and finishes it aborted once; the marker is deleted */
+    saq_job_t *j = enq(q, "stubborn", "{\"timeout\": 0}");
+    saq_job_free(wait_status(q, saq_job_key(j), "active", TMO));
+    saq_event_free(OK_EV(saq_queue_abort_sync(q, saq_job_key(j), "test", 5, TMO)));
+    saq_job_t *d = wait_status(q, saq_job_key(j), "aborted", TMO);
+    assert_string_equal(saq_job_error(d), "test");
+    assert_int_equal(saq_job_attempts(d), 1);          /* U3: the abort kept these */
+    assert_string_equal(saq_job_worker_id(d), saq_worker_id(w));
+    saq_job_free(d);
+    ASSERT_COUNTS(q, 0, 0, 0);
+    double end = now_s() + 2;
+    while (rh_int(RC, "EXISTS saq:abort:%s", saq_job_key(j)) && now_s() < end)
+        sleep_ms(10);
+    assert_int_equal(rh_int(RC, "EXISTS saq:abort:%s", saq_job_key(j)), 0);
+    /* checklist 22: after_process saw the aborted job; U2: one abort counted */
+    end = now_s() + 2;
+    while (atomic_load(&nafter) < 1 && now_s() < end)
+        sleep_ms(10);
+    assert_int_equal(atomic_load(&nafter), 1);
+    assert_int_equal(after_status[0], SAQ_STATUS_ABORTED);
+    assert_int_equal(atomic_load(&nbefore), 1);
+    assert_non_null(strstr(saq_worker_stats_json(w), "\"aborted\": 1"));
+    /* checklist 21: the key can be enqueued again, and aborted while waiting */
+    saq_job_free(enq(q, "noop", "{\"key\": \"again\", \"scheduled\": 4102444800}"));
+    ASSERT_COUNTS(q, 0, 1, 0);
+    saq_event_free(OK_EV(saq_queue_abort_sync(q, "again", "x", 5, TMO)));
+    ASSERT_COUNTS(q, 0, 0, 0);
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+static void test_stop_retries_running_job(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("stop", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    /* checklist 41: stop while a job runs -> queued again with error "cancelled" */
+    saq_job_t *j = enq(q, "sleep", "{\"ms\": 5000, \"timeout\": 0}");
+    saq_job_free(wait_status(q, saq_job_key(j), "active", TMO));
+    saq_worker_stop(w, 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_job_t *d = getjob(q, saq_job_key(j));
+    assert_string_equal(saq_job_status(d), "queued");
+    assert_string_equal(saq_job_error(d), "cancelled");
+    assert_int_equal(saq_job_attempts(d), 1);
+    assert_int_equal(saq_job_started_ms(d), 0);
+    assert_int_equal(saq_job_completed_ms(d), 0);
+    assert_true(saq_job_queued_ms(d) > 0);
+    saq_job_free(d);
+    ASSERT_COUNTS(q, 1, 1, 0);
+    saq_worker_free(w);
+    /* a grace period lets the job finish instead */
+    w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_t *k = enq(q, "sleep", "{\"ms\": 300, \"timeout\": 0}");
+    saq_job_free(wait_status(q, saq_job_key(k), "active", TMO));
+    saq_worker_stop(w, 5000);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    d = getjob(q, saq_job_key(k));
+    assert_string_equal(saq_job_status(d), "complete");
+    saq_job_free(d);
+    saq_worker_free(w);
+    saq_job_free(j);
+    saq_job_free(k);
+    saq_queue_free(q);
+}
+
+static void test_stop_while_blocked_loses_nothing(void **state)
+{
+    (void)state;
+    /* U9: stopping a worker blocked in the dequeue never strands a job */
+    saq_queue_t *q = mkqueue("unblock", NULL, NULL);
+    for (int i = 0; i < 20; i++) {
+        saq_worker_t *w = mkworker(q, NULL);
+        assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+        sleep_ms(5 + i % 7);
+        saq_job_free(enq(q, "noop", NULL));
+        saq_worker_stop(w, 0);
+        assert_int_equal(saq_worker_wait(w, TMO), 0);
+        saq_worker_free(w);
+        /* every job is either done or back in queued; none is stuck in active */
+        assert_int_equal(qcount(q, "active"), 0);
+    }
+    saq_queue_free(q);
+}
+
+static void test_burst(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("burst", NULL, NULL);
+    /* checklist 44 */
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "burst", "true");
+    assert_null(saq_worker_new(q, c)); /* burst needs dequeue_timeout > 0 */
+    assert_non_null(strstr(saq_conf_errmsg(c), "dequeue_timeout"));
+    saq_conf_free(c);
+    saq_job_free(enq(q, "noop", NULL));
+    saq_job_free(enq(q, "noop", NULL));
+    const char *kv[] = {"burst", "true", "dequeue_timeout", "0.2", "concurrency", "1", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0); /* stops by itself */
+    ASSERT_COUNTS(q, 0, 0, 0);
+    saq_worker_free(w);
+    for (int i = 0; i < 3; i++)
+        saq_job_free(enq(q, "noop", NULL));
+    const char *kv2[] = {"burst", "true", "dequeue_timeout", "0.2", "max_burst_jobs", "1", NULL};
+    w = mkworker(q, kv2);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    ASSERT_COUNTS(q, 2, 2, 0);
+    saq_worker_free(w);
+    saq_queue_free(q);
+}
+
+static void test_cron(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("cron", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    /* checklist 27: a bad expression is refused with a message */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "x", NULL), SAQ_ECRON);
+    assert_non_null(strstr(saq_worker_errmsg(w), "x"));
+    assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"bogus\": 1}"), SAQ_EINVAL);
+    /* checklists 30, 31: a per-second cron job runs; kwargs and options are stored */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * * */1", "{\"kwargs\": {\"x\": 1}, \"timeout\": 5}"), 0);
+    atomic_store(&runs, 0);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    double end = now_s() + 5;
+    while (atomic_load(&runs) < 2 && now_s() < end)
+        sleep_ms(20);
+    assert_true(atomic_load(&runs) >= 2);
+    char *raw = stored(q, "cron:noop");
+    assert_non_null(raw);
+    assert_non_null(strstr(raw, "\"kwargs\": {\"x\": 1}"));
+    assert_non_null(strstr(raw, "\"timeout\": 5"));
+    const char *sch = strstr(raw, "\"scheduled\": ");
+    assert_non_null(sch);
+    assert_null(strchr(strtok((char *)sch + 13, ","), '.')); /* integer seconds */
+    free(raw);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+static void test_mark_refuses_swept_and_duplicates(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("mark", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    /* U1: the same id twice in queued (saq's retry of a scheduled job) runs once */
+    saq_job_t *j = enq(q, "sleep", "{\"ms\": 200}");
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:%s", n, n, saq_job_key(j)));
+    atomic_store(&runs, 0);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_free(wait_status(q, saq_job_key(j), "complete", TMO));
+    sleep_ms(200);
+    assert_int_equal(atomic_load(&runs), 1);
+    ASSERT_COUNTS(q, 0, 0, 0); /* the stale duplicate entry was dropped from active */
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+static void test_heartbeat_enforced(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("hb", NULL, NULL);
+    const char *kv[] = {"timers.abort", "0.05", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    /* a job that never touches within its heartbeat is swept by its own worker */
+    saq_job_t *j = enq(q, "sleep", "{\"ms\": 5000, \"timeout\": 0, \"heartbeat\": 0.2}");
+    saq_job_t *d = wait_status(q, saq_job_key(j), "aborted", 3000);
+    assert_string_equal(saq_job_error(d), "swept");
+    saq_job_free(d);
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+static void test_dead_worker_recovery(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("dead", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    /* a job marked active by a worker that is gone (no registry entry), with a
+     * long timeout: recovered in seconds, not after its timeout */
+    saq_job_t *j = enq(q, "noop", "{\"timeout\": 3600, \"retries\": 2}");
+    freeReplyObject(rh_cmd(RC, "LMOVE saq:%s:queued saq:%s:active LEFT RIGHT", n, n));
+    char *raw = stored(q, saq_job_key(j));
+    saq_job_t *a = saq_job_from_json(raw);
+    free(raw);
+    char *body = strdup(saq_job_to_json(a));
+    char *p = strstr(body, "\"status\": \"queued\"");
+    char patched[4096];
+    snprintf(patched, sizeof patched, "%.*s\"attempts\": 1, \"started\": %lld, \"status\": \"active\", \"worker_id\": \"ghost-worker\"%s",
+             (int)(p - body), body, (long long)(now_s() * 1000), p + strlen("\"status\": \"queued\""));
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:%s %s", n, saq_job_key(j), patched));
+    free(body);
+    saq_job_free(a);
+    const char *kv[] = {"dead_worker_check", "0.2", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    double t0 = now_s();
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_t *d = wait_status(q, saq_job_key(j), "complete", TMO);
+    assert_true(now_s() - t0 < 5);
+    assert_int_equal(saq_job_attempts(d), 2);
+    saq_job_free(d);
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+/* ---- pull mode ---- */
+
+static void test_pull_mode(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("pull", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_register_pull(w, "remote"), 0);
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_worker_start(w, cq, 77), 0);
+    assert_int_equal(saq_worker_register_pull(w, "late"), SAQ_ESTATE);
+    saq_job_t *j = enq(q, "remote", "{\"x\": 5}");
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LEASE);
+    assert_int_equal(saq_event_tag(ev), 77);
+    saq_job_t *lease = saq_event_take_job(ev);
+    assert_true(saq_event_int(ev) > 0);
+    assert_int_equal(saq_job_lease_id(lease), (uint64_t)saq_event_int(ev));
+    saq_event_free(ev);
+    assert_string_equal(saq_job_kwargs(lease), "{\"x\": 5}");
+    assert_int_equal(saq_job_touch(lease, "{\"progress\": 0.5}"), 0);
+    assert_int_equal(saq_job_complete(lease, "[1, 2]"), 0);
+    assert_int_equal(saq_job_complete(lease, "[1, 2]"), SAQ_ESTATE); /* settled once */
+    saq_job_free(lease);
+    saq_job_t *d = wait_status(q, saq_job_key(j), "complete", TMO);
+    assert_string_equal(saq_job_result(d), "[1, 2]");
+    saq_job_free(d);
+    saq_job_free(j);
+    /* a timeout sends a CANCEL event for the lease */
+    j = enq(q, "remote", "{\"timeout\": 0.1}");
+    ev = saq_cq_poll(cq, TMO);
+    lease = saq_event_take_job(ev);
+    saq_event_free(ev);
+    ev = saq_cq_poll(cq, TMO);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_CANCEL);
+    assert_int_equal(saq_event_int(ev), SAQ_CANCEL_TIMEOUT);
+    assert_string_equal(saq_event_key(ev), saq_job_key(j));
+    assert_int_equal(saq_job_cancelled(lease), SAQ_CANCEL_TIMEOUT);
+    saq_event_free(ev);
+    saq_job_fail(lease, "CancelledError");
+    saq_job_free(lease);
+    d = wait_status(q, saq_job_key(j), "failed", TMO);
+    assert_non_null(strstr(saq_job_error(d), "TimeoutError"));
+    saq_job_free(d);
+    saq_job_free(j);
+    /* a lease freed without settling is given back (retried), not lost */
+    j = enq(q, "remote", "{\"retries\": 1}");
+    ev = saq_cq_poll(cq, TMO);
+    saq_event_free(ev); /* frees the job inside: the lease is released */
+    ev = saq_cq_poll(cq, TMO); /* ... and comes back */
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LEASE);
+    lease = saq_event_take_job(ev);
+    saq_event_free(ev);
+    assert_int_equal(saq_job_attempts(lease), 2);
+    saq_job_complete(lease, NULL);
+    saq_job_free(lease);
+    saq_job_free(wait_status(q, saq_job_key(j), "complete", TMO));
+    saq_job_free(j);
+    saq_worker_stop(w, 0);
+    ev = saq_cq_poll(cq, TMO);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_WORKER_STOPPED);
+    saq_event_free(ev);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
+static void test_concurrency_bound(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("conc", NULL, NULL);
+    const char *kv[] = {"concurrency", "3", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    for (int i = 0; i < 9; i++)
+        saq_job_free(enq(q, "sleep", "{\"ms\": 300}"));
+    sleep_ms(150);
+    assert_int_equal(qcount(q, "active"), 3);
+    assert_int_equal(qcount(q, "queued"), 6);
+    double end = now_s() + 5;
+    while (qcount(q, "incomplete") > 0 && now_s() < end)
+        sleep_ms(20);
+    ASSERT_COUNTS(q, 0, 0, 0);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_retries_and_backoff),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_abort_running),
+        cmocka_unit_test(test_stop_retries_running_job),
+        cmocka_unit_test(test_stop_while_blocked_loses_nothing),
+        cmocka_unit_test(test_burst),
+        cmocka_unit_test(test_cron),
+        cmocka_unit_test(test_mark_refuses_swept_and_duplicates),
+        cmocka_unit_test(test_heartbeat_enforced),
+        cmocka_unit_test(test_dead_worker_recovery),
+        cmocka_unit_test(test_pull_mode),
+        cmocka_unit_test(test_concurrency_bound),
+    };
+    return cmocka_run_group_tests_name("worker", tests, suite_setup, suite_teardown);
+}
