@@ -36,10 +36,12 @@ SAQ_API saq_batch_t *saq_queue_batch(saq_queue_t *q)
     if (!b)
         return NULL;
     b->q = q;
+    atomic_fetch_add(&q->refs, 1); /* released by saq_batch_free */
     pthread_mutex_lock(&q->mu);
     saq_batch_t **bs = realloc(q->batches, (q->nbatches + 1) * sizeof *bs);
     if (!bs) {
         pthread_mutex_unlock(&q->mu);
+        saq__queue_unref(q);
         free(b);
         return NULL;
     }
@@ -161,10 +163,13 @@ SAQ_API void saq_batch_free(saq_batch_t *b)
 {
     if (!b)
         return;
-    if (!b->ended && b->q->fork_gen == saq__fork_gen())
+    if (b->q->fork_gen != saq__fork_gen())
+        return; /* forked child: the parent's queue is not ours to touch */
+    if (!b->ended)
         batch_end(b);
     for (size_t i = 0; i < b->n; i++)
         free(b->keys[i]);
     free(b->keys);
+    saq__queue_unref(b->q);
     free(b);
 }

@@ -120,18 +120,19 @@ static saq__req_t *req_new(saq__conn_t *c, saq__reply_fn cb, void *data, int tim
     return r;
 }
 
-/* Queue or send a prepared request. */
+/* Queue or send a prepared request. Never answers synchronously: the caller
+ * may still be setting up the request after this returns. */
 static void req_submit(saq__conn_t *c, saq__req_t *r)
 {
-    if (c->state == CONN_READY || (r->handshake && c->state == CONN_HANDSHAKE)) {
+    if ((c->state == CONN_READY || (r->handshake && c->state == CONN_HANDSHAKE)) && c->ac &&
+        !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         if (req_send(c, r) == 0) {
             conn_arm(c);
             return;
         }
-        req_answer_err(r, SAQ_ENOMEM, "out of memory sending a redis command");
-        req_free(r);
-        return;
     }
+    /* not connected, or hiredis is tearing the connection down: wait for the
+     * reconnect (or fail at the request's deadline) */
     list_push(&c->wait_head, &c->wait_tail, r);
     if (c->state == CONN_DOWN)
         saq__conn_kick(c);
@@ -374,6 +375,7 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
     if (c->state != CONN_HANDSHAKE)
         return;
     if (err) {
+        saq__debug("%s conn: handshake failed: %s", role_name(c->role), msg ? msg : "");
         set_last_error(c, "redis handshake failed (%s): %s", r->aux ? (const char *)r->aux : "?",
                        msg ? msg : saq_strerror(err));
         char *m = saq__strdup(c->last_error);
@@ -401,6 +403,7 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
     if (--c->handshake_left > 0)
         return;
     c->state = CONN_READY;
+    saq__debug("%s conn: ready (%zu waiting)", role_name(c->role), (size_t)(c->wait_head != NULL));
     c->failures = 0;
     c->retry_at = 0;
     free(c->last_error);
@@ -433,6 +436,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     saq__conn_t *c = ac->data;
     if (!c || c->ac != ac)
         return;
+    saq__debug("%s conn: connect %s %s", role_name(c->role), status == REDIS_OK ? "ok" : "failed", ac->errstr);
     if (status != REDIS_OK) {
         const saq__url_t *u = &c->q->set.url;
         if (u->path)
@@ -489,6 +493,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     (void)status;
     if (!c || c->ac != ac)
         return;
+    saq__debug("%s conn: disconnected: %s", role_name(c->role), ac->errstr);
     if (!c->last_error)
         set_last_error(c, "redis connection lost: %s", ac->errstr[0] ? ac->errstr : "closed by server");
     c->ac = NULL;
@@ -551,26 +556,36 @@ void saq__conn_kick(saq__conn_t *c)
     conn_arm(c);
 }
 
-/* Send what waited for the connection, in order. */
+/* Send what waited for the connection, in order. A request that cannot be
+ * handed to hiredis stays queued for the next connection. */
 static void conn_flush(saq__conn_t *c)
 {
-    while (c->wait_head && c->state == CONN_READY) {
+    while (c->wait_head && c->state == CONN_READY && c->ac &&
+           !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         saq__req_t *r = c->wait_head;
-        list_del(&c->wait_head, &c->wait_tail, r);
         if (r->script >= 0 && !r->cmd && build_eval(c, r, 0)) {
+            list_del(&c->wait_head, &c->wait_tail, r);
             req_answer_err(r, SAQ_ENOMEM, "out of memory");
             req_free(r);
             continue;
         }
-        if (req_send(c, r)) {
-            req_answer_err(r, SAQ_ENOMEM, "out of memory sending a redis command");
-            req_free(r);
+        list_del(&c->wait_head, &c->wait_tail, r);
+        if (req_send(c, r)) { /* back to the front: order is kept */
+            r->prev = NULL;
+            r->next = c->wait_head;
+            if (c->wait_head)
+                c->wait_head->prev = r;
+            else
+                c->wait_tail = r;
+            c->wait_head = r;
+            break;
         }
     }
 }
 
 void saq__conn_close(saq__conn_t *c, int err, const char *msg)
 {
+    saq__debug("%s conn: close (%s): %s", role_name(c->role), saq_err_name(err), msg ? msg : "");
     if (!msg)
         msg = saq_strerror(err);
     if (!c->last_error || strcmp(c->last_error, msg))

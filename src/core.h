@@ -258,6 +258,8 @@ void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *resul
                      void *ud);
 void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,
                     saq__done_fn done, void *ud);
+/* Put back in the queue a job moved to `active` but never marked (lost move). */
+void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size_t reclen);
 /* Recover a job whose record was `old` (compare-and-set): retry or finish aborted. */
 void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
                       const char *error, saq__done_fn done, void *ud);

@@ -43,6 +43,8 @@ double saq__random01(void);  /* uniform [0, 1) */
 
 /* fork detection: incremented in every forked child (pthread_atfork) */
 unsigned saq__fork_gen(void);
+/* Trace to stderr when SAQ_DEBUG is set (diagnostics only). */
+void saq__debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Growable byte buffer. On OOM `oom` is set and further writes are ignored. */
 typedef struct saq__buf {

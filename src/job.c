@@ -563,6 +563,7 @@ static int settable(int f, int call_mode)
     case F_RETRY_BACKOFF: case F_SCHEDULED: case F_META: case F_PROGRESS: case F_KWARGS:
         return 1;
     case F_RESULT: case F_ERROR:
+    case F_ATTEMPTS: /* saq's update(**kwargs) sets any job attribute (spec 6 item 37) */
         return !call_mode;
     default:
         return 0;

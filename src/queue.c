@@ -797,6 +797,22 @@ void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__
     free(json);
 }
 
+/* Put a job that was moved to `active` but never marked back in the queue,
+ * byte for byte as it is (compare-and-set on the record as read). */
+void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size_t reclen)
+{
+    prim_t *p = prim_new(q, NULL, NULL, -3);
+    if (!p)
+        return;
+    const char *argv[11] = {q->k_active, q->k_queued, q->k_incomplete, id, rec, rec,
+                            "retry", "0", "1", "0", "queued"};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++)
+        lens[i] = i == 4 || i == 5 ? reclen : strlen(argv[i]);
+    if (!saq__eval(&q->cmd, SCRIPT_RECOVER, prim_reply, p, 4, 11, argv, lens))
+        free(p);
+}
+
 void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
                       const char *error, saq__done_fn done, void *ud)
 {

@@ -6,8 +6,10 @@
  *   MARK     mark active only if the job is still in `active` and still
  *            queued (saq #277, U13); refuses duplicates already marked (U1);
  *   FINISH / RETRY  saq's finish/retry pipelines; in guarded mode (worker
- *            leases) they refuse when the lease was lost and report an abort
- *            instead of overwriting it (U2, 0.26.0's "avoid race" fix);
+ *            leases) they refuse when the lease was lost (-2), report an abort
+ *            instead of overwriting it (-1: U2, 0.26.0's "avoid race" fix), and
+ *            do nothing when the same outcome is already stored (3), so a
+ *            write whose reply was lost can be sent again;
  *   UPDATE   saq's status-preserving update in one step, never re-creating a
  *            deleted or finished record (U4);
  *   ABORT    saq's abort pipeline applied to the record as currently stored
@@ -18,7 +20,7 @@
 #include "core.h"
 
 #define GUARD                                                                                      \
-    "local function guard(id, mode, attempts, started, marker_key, finishing_aborted)\n"           \
+    "local function guard(id, mode, attempts, started, marker_key, target)\n"                      \
     "  if mode ~= '1' then return nil end\n"                                                       \
     "  local cur = redis.call('GET', id)\n"                                                        \
     "  if not cur then return nil end\n"                                                           \
@@ -26,8 +28,9 @@
     "  if not ok or type(rec) ~= 'table' then return nil end\n"                                    \
     "  if (tonumber(rec['attempts']) or 0) ~= tonumber(attempts) or\n"                             \
     "     (tonumber(rec['started']) or 0) ~= tonumber(started) then return {-2} end\n"             \
-    "  if finishing_aborted then return nil end\n"                                                 \
     "  local st = string.lower(tostring(rec['status'] or 'new'))\n"                                \
+    "  if st == target then return {3} end\n"                                                      \
+    "  if target == 'aborted' then return nil end\n"                                               \
     "  if st == 'aborting' or st == 'aborted' then\n"                                              \
     "    local e = rec['error']\n"                                                                 \
     "    if type(e) ~= 'string' then e = '' end\n"                                                 \
@@ -84,8 +87,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* FINISH: KEYS active, incomplete, id, abort marker;
      * ARGV json, ttl, status, guarded, attempts, started, check marker, delete marker */
     [SCRIPT_FINISH] = GUARD
-        "local g = guard(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[4] or '',\n"
-        "                ARGV[3] == 'aborted')\n"
+        "local g = guard(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[4] or '', ARGV[3])\n"
         "if g then return g end\n"
         "redis.call('LREM', KEYS[1], 1, KEYS[3])\n"
         "redis.call('ZREM', KEYS[2], KEYS[3])\n"
@@ -100,7 +102,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* RETRY: KEYS active, queued, incomplete, id, abort marker;
      * ARGV json, score, push ('1'), guarded, attempts, started, check marker */
     [SCRIPT_RETRY] = GUARD
-        "local g = guard(KEYS[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[5] or '', false)\n"
+        "local g = guard(KEYS[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[5] or '', 'queued')\n"
         "if g then return g end\n"
         "redis.call('LREM', KEYS[1], 1, KEYS[4])\n"
         "redis.call('LREM', KEYS[2], 1, KEYS[4])\n"

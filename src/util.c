@@ -197,6 +197,26 @@ void saq__buf_free(saq__buf_t *b)
     b->oom = 0;
 }
 
+/* ---- debug trace (SAQ_DEBUG=1 in the environment) ---- */
+
+int saq__debug_on = -1;
+
+void saq__debug(const char *fmt, ...)
+{
+    if (saq__debug_on < 0) {
+        const char *e = getenv("SAQ_DEBUG");
+        saq__debug_on = e && *e && strcmp(e, "0");
+    }
+    if (!saq__debug_on)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "libsaq[%llu] %s\n", (unsigned long long)saq__mono_ms(), buf);
+}
+
 /* ---- reconnect backoff ---- */
 
 uint64_t saq__backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, double u)

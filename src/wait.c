@@ -927,6 +927,19 @@ static void sweep_eval_item(saq__op_t *op)
         sweep_advance(op);
         return;
     }
+    if (saq__status_terminal(j->status)) {
+        /* a finished job left in `active`: drop the stale entry and keep the
+         * record (saq aborts and re-finishes it, rewriting a finished job:
+         * spec 7 U3, "refuse to abort terminal jobs") */
+        saq_job_free(j);
+        sweep_mark_swept(s, id);
+        op->pending = 2;
+        const char *a1[4] = {"LREM", q->k_active, "0", id};
+        const char *a2[3] = {"ZREM", q->k_incomplete, id};
+        saq__op_cmd(op, sweep_missing_done, 0, 4, a1, NULL);
+        saq__op_cmd(op, sweep_missing_done, 0, 3, a2, NULL);
+        return;
+    }
     saq_job_free(s->cur);
     s->cur = j;
     int64_t now = saq__now_ms();

@@ -67,8 +67,9 @@ struct saq__lease {
     int host_done;          /* settle message processed */
     int writing, written;   /* outcome write in flight / done */
     char *abort_error;
-    uv_timer_t *deadline;   /* timeout, then hard deadline */
+    uv_timer_t *deadline;   /* timeout, then hard deadline, then write retries */
     int after_pending;
+    int write_tries;
 };
 
 struct saq_worker {
@@ -84,7 +85,9 @@ struct saq_worker {
     hook_entry_t *hooks;
     size_t nhooks;
     atomic_int started;
+    atomic_int running;     /* leases handed to handlers, for stats */
     atomic_int stop_req;
+    atomic_int freed;       /* saq_worker_free was called: no more host hooks */
     atomic_int grace_ms;
     saq_cq_t *cq;
     uint64_t tag;
@@ -109,6 +112,8 @@ struct saq_worker {
     saq_cq_t *icq;
     char **suspects;        /* dead-worker check: ids missing last time */
     size_t nsuspects;
+    char **orphans;         /* "id\nrecord" of unmarked jobs seen in active last time */
+    size_t norphans;
     pool_t *pool;
     long long errors;
 };
@@ -116,6 +121,7 @@ struct saq_worker {
 static void worker_pump(saq_worker_t *w);
 static void lease_write(saq__lease_t *l);
 static void lease_maybe_release(saq__lease_t *l);
+static void rewrite_cb(uv_timer_t *t);
 static void worker_check_stopped(saq_worker_t *w);
 static void begin_stop(saq_worker_t *w);
 
@@ -299,6 +305,7 @@ static void lease_release(saq__lease_t *l)
         l->next->prev = l->prev;
     l->prev = l->next = NULL;
     w->slots--;
+    atomic_fetch_sub(&w->running, 1);
     atomic_fetch_add(&w->refs, 1);
     lease_unref(l);
     worker_pump(w);
@@ -359,11 +366,26 @@ static void lease_written(void *ud, int err, const char *msg, long long result)
                         SAQ__DEL_MARKER, lease_written, l);
         return;
     }
+    if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->write_tries < 40) {
+        /* the reply was lost with the connection: write again once it is back
+         * (the guard makes a second write of the same outcome a no-op) */
+        l->write_tries++;
+        lease_timer(l, 0.25, rewrite_cb);
+        lease_unref(l);
+        return;
+    }
     if (err) /* the job stays where it is in Redis; a sweep or another worker recovers it */
         w->errors++;
     l->written = 1;
     lease_maybe_release(l);
     lease_unref(l);
+}
+
+static void rewrite_cb(uv_timer_t *t)
+{
+    saq__lease_t *l = t->data;
+    l->writing = 0;
+    lease_write(l);
 }
 
 static const char *timeout_text(saq__lease_t *l, char *buf, size_t n)
@@ -469,7 +491,9 @@ static void lease_maybe_release(saq__lease_t *l)
     for (size_t i = 0; i < w->nhooks; i++)
         if (w->hooks[i].kind == SAQ_HOOK_AFTER_PROCESS)
             has_after = 1;
-    if (has_after && w->pool && !w->stopping) {
+    /* after_process also runs for jobs cancelled by a stop (saq runs it in the
+     * cancelled process() before the shutdown hooks; spec 6 item 42) */
+    if (has_after && w->pool && !atomic_load(&w->freed)) {
         task_t *t = saq__calloc(1, sizeof *t);
         saq_job_t *snap = saq_job_dup(&l->shadow);
         if (t && snap) {
@@ -685,6 +709,7 @@ static void lease_run(saq__lease_t *l)
 {
     saq_worker_t *w = l->w;
     l->state = L_RUNNING;
+    atomic_fetch_add(&w->running, 1);
     l->prev = NULL;
     l->next = w->leases;
     if (w->leases)
@@ -851,6 +876,7 @@ static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
             }
             const char *reason = l->shadow.error ? l->shadow.error : "abort";
             l->state = L_RUNNING;
+            atomic_fetch_add(&w->running, 1);
             l->host_done = 1;
             atomic_store(&l->settled, 1);
             atomic_store(&l->cancelled, SAQ_CANCEL_ABORTED);
@@ -946,6 +972,7 @@ static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *ms
     saq_queue_t *q = w->q;
     (void)msg;
     w->blocking = 0;
+    saq__debug("worker: BLMOVE -> %s %s", err ? saq_err_name(err) : "ok", msg ? msg : "");
     if (err || !r || r->type != REDIS_REPLY_STRING) {
         w->slots--;
         if (err && !w->stopping) /* connection trouble: back off a little */
@@ -976,8 +1003,8 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
 {
     saq_worker_t *w = req->data;
     int asked = (int)req->idata;
-    (void)msg;
     w->dequeuing = 0;
+    saq__debug("worker: DEQUEUE(%d) -> %s %s slots=%d", asked, err ? saq_err_name(err) : "ok", msg ? msg : "", w->slots);
     size_t pairs = !err && r && r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
     w->slots -= asked - (int)pairs; /* give back what was not filled */
     if (w->stopping) { /* reverse order: LPUSH restores the original FIFO order */
@@ -1024,6 +1051,8 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
 
 static void worker_pump(saq_worker_t *w)
 {
+    saq__debug("worker: pump stopping=%d burst=%d dequeuing=%d blocking=%d slots=%d attached=%d", w->stopping,
+               w->burst_done, w->dequeuing, w->blocking, w->slots, w->attached);
     if (w->stopping || w->burst_done || w->dequeuing || w->blocking || !w->attached)
         return;
     int free_slots = w->set.concurrency - w->slots;
@@ -1252,10 +1281,11 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
     dead_ctx_t *d = req->data;
     saq_worker_t *w = d->w;
     (void)msg;
-    char **missing = NULL;
-    size_t nmissing = 0;
+    char **missing = NULL, **orphans = NULL;
+    size_t nmissing = 0, norphans = 0;
     if (!err && r && r->type == REDIS_REPLY_ARRAY && !w->stopping) {
         missing = saq__calloc(r->elements + 1, sizeof *missing);
+        orphans = saq__calloc(r->elements + 1, sizeof *orphans);
         for (size_t i = 0; missing && i < r->elements && i < d->nids; i++) {
             redisReply *e = r->element[i];
             saq_job_t *j = NULL;
@@ -1263,6 +1293,18 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
             if (saq__job_from_reply(w->q, e, d->ids[i], &j, e2, sizeof e2))
                 continue;
             const char *wid = j->worker_id;
+            if (j->status == SAQ_STATUS_QUEUED && orphans) {
+                /* moved to active but never marked: a move whose reply was lost
+                 * (a crash or a dropped connection between the move and the
+                 * mark). Unchanged across two checks: put it back in the queue,
+                 * unchanged (no attempt was used). */
+                char *tag = saq__sprintf("%s\n%.*s", d->ids[i], (int)e->len, e->str);
+                if (tag && in_list(w->orphans, w->norphans, tag))
+                    saq__requeue_unmarked(w->q, d->ids[i], e->str, e->len);
+                else if (tag)
+                    orphans[norphans++] = tag, tag = NULL;
+                free(tag);
+            }
             if (j->status == SAQ_STATUS_ACTIVE && wid && strcmp(wid, w->id) &&
                 !in_list(d->live, d->nlive, wid)) {
                 if (!in_list(missing, nmissing, wid))
@@ -1282,6 +1324,11 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
     free(w->suspects);
     w->suspects = missing;
     w->nsuspects = nmissing;
+    for (size_t i = 0; i < w->norphans; i++)
+        free(w->orphans[i]);
+    free(w->orphans);
+    w->orphans = orphans;
+    w->norphans = norphans;
     dead_free(d);
 }
 
@@ -1366,6 +1413,9 @@ static void worker_destroy(saq_worker_t *w)
     for (size_t i = 0; i < w->nsuspects; i++)
         free(w->suspects[i]);
     free(w->suspects);
+    for (size_t i = 0; i < w->norphans; i++)
+        free(w->orphans[i]);
+    free(w->orphans);
     saq__settings_free(&w->set);
     if (w->cq)
         saq__cq_unref(w->cq);
@@ -1681,8 +1731,15 @@ static void stop_run(saq_queue_t *q, saq__msg_t *m)
     saq_worker_t *w = ((stop_msg_t *)m)->w;
     (void)q;
     free(m);
-    if (w->attached)
+    if (w->attached && w->stopping) {
+        /* a later stop with a shorter grace (a second Ctrl-C) shortens it */
+        int g = atomic_load(&w->grace_ms);
+        uint64_t due = uv_timer_get_due_in(&w->t_grace);
+        if (g >= 0 && (uint64_t)g < due)
+            uv_timer_start(&w->t_grace, grace_expired, (uint64_t)g, 0);
+    } else if (w->attached) {
         begin_stop(w);
+    }
     worker_unref(w);
 }
 
@@ -1792,8 +1849,9 @@ SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms)
         return SAQ_EINVAL;
     if (grace_ms >= 0)
         atomic_store(&w->grace_ms, grace_ms);
-    if (atomic_exchange(&w->stop_req, 1) || !atomic_load(&w->started))
-        return SAQ_OK; /* already asked, or the start message will see the flag */
+    int again = atomic_exchange(&w->stop_req, 1);
+    if (!atomic_load(&w->started) || (again && grace_ms < 0))
+        return SAQ_OK; /* the start message will see the flag, or nothing new to say */
     stop_msg_t *m = saq__calloc(1, sizeof *m);
     if (!m)
         return SAQ_ENOMEM;
@@ -1872,7 +1930,11 @@ SAQ_API const char *saq_worker_stats_json(saq_worker_t *w)
 {
     if (!w)
         return NULL;
-    char *s = saq__stats_json(w->q);
+    char *base = saq__stats_json(w->q);
+    char *s = base ? saq__sprintf("%.*s, \"running\": %d}", (int)strlen(base) - 1, base,
+                                  atomic_load(&w->running))
+                   : NULL;
+    free(base);
     pthread_mutex_lock(&w->mu);
     free(w->stats_cache);
     w->stats_cache = s;
@@ -1905,6 +1967,7 @@ SAQ_API void saq_worker_free(saq_worker_t *w)
         return;
     if (w->q->fork_gen != saq__fork_gen())
         return;
+    atomic_store(&w->freed, 1);
     if (atomic_load(&w->started))
         saq_worker_stop(w, 0);
     worker_unref(w);

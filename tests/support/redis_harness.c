@@ -3,12 +3,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,6 +44,14 @@ static int spawn(rh_t *r)
     if (pid < 0)
         die("fork failed");
     if (pid == 0) {
+        /* die with the test process, and keep the test's stdout/stderr free */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
         char log[400];
         snprintf(log, sizeof log, "%s/redis.log", r->dir);
         execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",

@@ -1,0 +1,314 @@
+/* Fault tests against real processes: a worker process killed with SIGKILL in
+ * the middle of jobs, redis-server restarted under load (appendonly), redis
+ * frozen (command timeouts), and 10,000 jobs at concurrency 50 counted
+ * exactly once. The worker processes are tests/tools/saq-testworker. */
+#include "itest.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+static const char *testworker(void)
+{
+    const char *p = getenv("SAQ_TESTWORKER");
+    if (!p)
+        fail_msg("SAQ_TESTWORKER is not set (path of the saq-testworker binary)");
+    return p;
+}
+
+/* Start saq-testworker with extra args; waits for its "ready" line. */
+static pid_t spawn_worker(const char *url, const char *queue, const char *log, const char **extra)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        dup2(fds[1], 1);
+        close(fds[0]);
+        const char *argv[40] = {testworker(), "--url", url, "--queue", queue, "--log", log};
+        int n = 7;
+        for (int i = 0; extra && extra[i] && n < 38; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[256] = "";
+    ssize_t r = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    if (r <= 0 || strncmp(buf, "ready", 5))
+        fail_msg("saq-testworker did not start: %s", buf);
+    return pid;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Count lines per key in a --log file; returns the number of distinct keys
+ * and the number of keys seen more than once. */
+static void count_runs(const char *log, int *distinct, int *dups)
+{
+    FILE *f = fopen(log, "r");
+    *distinct = *dups = 0;
+    if (!f)
+        return;
+    char line[512];
+    size_t cap = 1 << 15, n = 0;
+    char **keys = calloc(cap, sizeof *keys);
+    while (fgets(line, sizeof line, f)) {
+        char fn[64], key[256];
+        int att;
+        if (sscanf(line, "%63s %255s %d", fn, key, &att) != 3)
+            continue;
+        if (n == cap)
+            keys = realloc(keys, (cap *= 2) * sizeof *keys);
+        keys[n++] = strdup(key);
+    }
+    fclose(f);
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || strcmp(keys[i], keys[i - 1]))
+            (*distinct)++; /* first run of this key */
+        else if (i < 2 || strcmp(keys[i - 1], keys[i - 2]))
+            (*dups)++; /* its second run: count the key once */
+    }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+static long long terminal_count(saq_queue_t *q, char **keys, int n)
+{
+    long long done = 0;
+    for (int i = 0; i < n; i++) {
+        char *raw = rh_str(RC, "GET saq:job:%s:%s", saq_queue_name(q), keys[i]);
+        if (raw && (strstr(raw, "\"status\": \"complete\"") || strstr(raw, "\"status\": \"failed\"") ||
+                    strstr(raw, "\"status\": \"aborted\"")))
+            done++;
+        free(raw);
+    }
+    return done;
+}
+
+static void test_kill9_worker_jobs_still_finish(void **state)
+{
+    (void)state;
+    /* a worker process dies (SIGKILL) while running jobs with a long timeout;
+     * another worker notices the dead worker through its expired registry
+     * entry and the jobs still reach a terminal state, well before their
+     * timeout. */
+    saq_queue_t *q = mkqueue("kill9", NULL, NULL);
+    char log[] = "/tmp/saq-kill9-XXXXXX";
+    int fd = mkstemp(log);
+    close(fd);
+    const char *a1[] = {"--conf", "timers.worker_info=0.5", "--conf", "dead_worker_check=0.5",
+                        "--conf", "concurrency=8", NULL};
+    pid_t victim = spawn_worker(R->url, saq_queue_name(q), log, a1);
+    enum { N = 24 };
+    char *keys[N];
+    for (int i = 0; i < N; i++) {
+        saq_job_t *j = enq(q, "sleep", "{\"s\": 0.4, \"timeout\": 600, \"retries\": 3}");
+        keys[i] = strdup(saq_job_key(j));
+        saq_job_free(j);
+    }
+    /* wait until the victim is running some of them, then kill it */
+    double end = now_s() + 10;
+    while (qcount(q, "active") < 4 && now_s() < end)
+        sleep_ms(10);
+    assert_true(qcount(q, "active") >= 4);
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+    double killed = now_s();
+    pid_t rescuer = spawn_worker(R->url, saq_queue_name(q), log, a1);
+    end = now_s() + 60;
+    while (terminal_count(q, keys, N) < N && now_s() < end)
+        sleep_ms(50);
+    double took = now_s() - killed;
+    assert_int_equal(terminal_count(q, keys, N), N);
+    assert_true(took < 30); /* not the 600 s timeout */
+    for (int i = 0; i < N; i++) {
+        char *raw = stored(q, keys[i]);
+        assert_non_null(strstr(raw, "\"status\": \"complete\""));
+        free(raw);
+        free(keys[i]);
+    }
+    ASSERT_COUNTS(q, 0, 0, 0);
+    kill(rescuer, SIGTERM);
+    int st;
+    waitpid(rescuer, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unlink(log);
+    saq_queue_free(q);
+}
+
+static void test_exactly_once_10k(void **state)
+{
+    (void)state;
+    /* 10,000 jobs at concurrency 50: all complete, each run counted; any
+     * duplicate run (at-least-once) would be reported by key */
+    saq_queue_t *q = mkqueue("tenk", NULL, NULL);
+    char log[] = "/tmp/saq-10k-XXXXXX";
+    int fd = mkstemp(log);
+    close(fd);
+    const char *args[] = {"--conf", "concurrency=50", NULL};
+    pid_t w = spawn_worker(R->url, saq_queue_name(q), log, args);
+    enum { N = 10000 };
+    saq_cq_t *cq = saq_cq_new();
+    for (int i = 0; i < N; i++) {
+        char kw[64];
+        snprintf(kw, sizeof kw, "{\"key\": \"k%05d\"}", i);
+        assert_int_equal(saq_queue_enqueue_call(q, "noop", kw, cq, (uint64_t)i), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        saq_event_t *ev = saq_cq_poll(cq, TMO);
+        assert_non_null(ev);
+        assert_int_equal(saq_event_status(ev), 0);
+        assert_int_equal(saq_event_int(ev), 1);
+        saq_event_free(ev);
+    }
+    double end = now_s() + 120;
+    while (qcount(q, "incomplete") > 0 && now_s() < end)
+        sleep_ms(50);
+    ASSERT_COUNTS(q, 0, 0, 0);
+    int distinct, dups;
+    count_runs(log, &distinct, &dups);
+    printf("10k: %d distinct jobs ran, %d ran more than once\n", distinct, dups);
+    assert_int_equal(distinct, N);
+    assert_int_equal(dups, 0);
+    long long complete = 0;
+    for (int i = 0; i < N; i += 97) { /* spot-check stored outcomes */
+        char key[32];
+        snprintf(key, sizeof key, "k%05d", i);
+        char *raw = stored(q, key);
+        complete += raw && strstr(raw, "\"status\": \"complete\"") != NULL;
+        free(raw);
+    }
+    assert_int_equal(complete, (N + 96) / 97);
+    kill(w, SIGTERM);
+    waitpid(w, NULL, 0);
+    unlink(log);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
+static atomic_int done_ok;
+
+static void h_count(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    atomic_fetch_add(&done_ok, 1);
+    saq_job_complete(job, NULL);
+    saq_job_free(job);
+}
+
+static void test_redis_restart_under_load(void **state)
+{
+    (void)state;
+    /* a private appendonly server, restarted (SIGKILL + start) while a worker
+     * processes and a producer enqueues: the worker reconnects and goes on;
+     * every enqueue that was acknowledged completes. */
+    rh_t *r = rh_start(1);
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", r->url);
+    saq_conf_set(c, "name", "restart");
+    saq_conf_set(c, "command_timeout_ms", "2000");
+    saq_conf_set(c, "concurrency", "20");
+    saq_conf_set(c, "dead_worker_check", "1"); /* lost moves come back within ~2 s */
+    saq_queue_t *q = saq_queue_new(c);
+    saq_worker_t *w = saq_worker_new(q, c);
+    saq_worker_register(w, "count", h_count, NULL);
+    atomic_store(&done_ok, 0);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    int acked = 0, failed = 0;
+    char **keys = calloc(4000, sizeof *keys);
+    for (int i = 0; i < 3000; i++) {
+        if (i == 1000)
+            rh_restart(r); /* SIGKILL, then start again: appendonly keeps acknowledged writes */
+        saq_event_t *ev = saq_queue_enqueue_call_sync(q, "count", NULL, TMO);
+        if (saq_event_status(ev) == SAQ_OK)
+            keys[acked++] = strdup(saq_job_key(saq_event_job(ev)));
+        else
+            failed++; /* caught by the loss: a clear error, never a hang */
+        saq_event_free(ev);
+        if (i % 100 == 0)
+            sleep_ms(5);
+    }
+    assert_true(acked >= 2900);
+    redisContext *rc = rh_client(r);
+    double end = now_s() + 60;
+    long long left = 1;
+    while (now_s() < end && (left = rh_int(rc, "ZCARD saq:restart:incomplete")) > 0)
+        sleep_ms(50);
+    /* replies lost with the connection: outcome writes are sent again, and a
+     * move whose reply was lost is put back in the queue by the liveness
+     * check, so nothing stays incomplete and nothing runs twice */
+    int terminal = 0;
+    for (int i = 0; i < acked; i++) {
+        char *raw = rh_str(rc, "GET saq:job:restart:%s", keys[i]);
+        terminal += raw && strstr(raw, "\"status\": \"complete\"") != NULL;
+        free(raw);
+        free(keys[i]);
+    }
+    printf("restart: %d enqueued, %d failed with an error, %d complete, %lld incomplete\n", acked,
+           failed, terminal, left);
+    assert_int_equal(left, 0);
+    assert_int_equal(terminal, acked);
+    assert_int_equal(atomic_load(&done_ok), acked); /* each job ran exactly once */
+    free(keys);
+    redisFree(rc);
+    saq_worker_stop(w, 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+    saq_queue_free(q);
+    saq_conf_free(c);
+    rh_stop(r);
+}
+
+static void test_command_timeout_and_recovery(void **state)
+{
+    (void)state;
+    /* redis frozen (SIGSTOP): commands fail with SAQ_ETIMEDOUT after the
+     * command timeout instead of hanging; after SIGCONT the client reconnects */
+    rh_t *r = rh_start(0);
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", r->url);
+    saq_conf_set(c, "name", "frozen");
+    saq_conf_set(c, "command_timeout_ms", "300");
+    saq_queue_t *q = saq_queue_new(c);
+    saq_conf_free(c);
+    assert_int_equal(qcount(q, "queued"), 0);
+    kill(r->pid, SIGSTOP);
+    double t0 = now_s();
+    saq_event_t *ev = saq_queue_count_sync(q, "queued", TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_ETIMEDOUT);
+    assert_non_null(strstr(saq_event_errmsg(ev), "300 ms"));
+    assert_true(now_s() - t0 < 3);
+    saq_event_free(ev);
+    kill(r->pid, SIGCONT);
+    double end = now_s() + 10;
+    int ok = 0;
+    while (!ok && now_s() < end) {
+        ev = saq_queue_count_sync(q, "queued", TMO);
+        ok = saq_event_status(ev) == SAQ_OK;
+        saq_event_free(ev);
+        if (!ok)
+            sleep_ms(50);
+    }
+    assert_true(ok);
+    saq_queue_free(q);
+    rh_stop(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kill9_worker_jobs_still_finish),
+        cmocka_unit_test(test_exactly_once_10k),
+        cmocka_unit_test(test_redis_restart_under_load),
+        cmocka_unit_test(test_command_timeout_and_recovery),
+    };
+    return cmocka_run_group_tests_name("faults", tests, suite_setup, suite_teardown);
+}
