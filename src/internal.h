@@ -140,11 +140,12 @@ void saq__job_clear(saq_job_t *j); /* free owned strings, keep the struct */
 int saq__job_copy(saq_job_t *dst, const saq_job_t *src); /* dst must be cleared/inited */
 /* Parse a record. Returns 0, or a SAQ_E* code with a message in err. */
 int saq__job_parse(saq_job_t *j, const char *s, size_t n, char *err, size_t errlen);
-/* Serialize for a dialect. Returns malloc'd JSON or NULL on OOM. With
- * status_split, the output is split in two around the status member:
- * *tail receives the text after it (used by the status-preserving update). */
+/* Serialize for a dialect. Returns malloc'd JSON or NULL on OOM. */
 char *saq__job_dump(const saq_job_t *j, int dialect);
-int saq__job_dump_split(const saq_job_t *j, int dialect, char **head, char **tail);
+/* The same, in pieces for the status-preserving update (SCRIPT_UPDATE):
+ * head + err + ", \"status\": \"" + <status> + tail, where err is the error
+ * member (", \"error\": ...") or "". */
+int saq__job_dump_split(const saq_job_t *j, int dialect, char **head, char **err, char **tail);
 /* id helpers */
 char *saq__job_make_id(const char *queue, const char *key);
 int saq__job_set_queue(saq_job_t *j, const char *queue);

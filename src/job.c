@@ -415,7 +415,10 @@ static void member(saq__buf_t *b, int *first, const char *name)
     saq__buf_puts(b, "\": ");
 }
 
-static void dump_into(saq__buf_t *b, const saq_job_t *j, int dialect, int split, size_t *split_at)
+/* With `split`, marks[0] is where the error member starts, marks[1] where it
+ * ends (both equal when there is none), marks[2] is inside the status value's
+ * quotes (status-preserving update, see SCRIPT_UPDATE). */
+static void dump_into(saq__buf_t *b, const saq_job_t *j, int dialect, int split, size_t *marks)
 {
     int first = 1;
     saq__buf_putc(b, '{');
@@ -487,14 +490,18 @@ static void dump_into(saq__buf_t *b, const saq_job_t *j, int dialect, int split,
         member(b, &first, "result");
         saq__buf_puts(b, j->result);
     }
+    if (split)
+        marks[0] = marks[1] = b->len;
     if (j->error) {
         member(b, &first, "error");
         saq__buf_json_str(b, j->error);
+        if (split)
+            marks[1] = b->len;
     }
     if (split) {
         member(b, &first, "status");
         saq__buf_putc(b, '"');
-        *split_at = b->len;
+        marks[2] = b->len;
         saq__buf_putc(b, '"');
     } else if (j->status != SAQ_STATUS_NEW) {
         member(b, &first, "status");
@@ -533,20 +540,23 @@ char *saq__job_dump(const saq_job_t *j, int dialect)
     return saq__buf_take(&b);
 }
 
-int saq__job_dump_split(const saq_job_t *j, int dialect, char **head, char **tail)
+int saq__job_dump_split(const saq_job_t *j, int dialect, char **head, char **err, char **tail)
 {
     saq__buf_t b = {0};
-    size_t at = 0;
-    dump_into(&b, j, dialect, 1, &at);
+    size_t m[3] = {0, 0, 0};
+    dump_into(&b, j, dialect, 1, m);
     if (b.oom) {
         saq__buf_free(&b);
         return SAQ_ENOMEM;
     }
-    *head = saq__strndup(b.p, at);
-    *tail = saq__strdup(b.p + at);
+    /* head | err (", \"error\": ..." or "") | , "status": " | <status> | tail */
+    *head = saq__strndup(b.p, m[0]);
+    *err = saq__strndup(b.p + m[0], m[1] - m[0]);
+    *tail = saq__strdup(b.p + m[2]);
     saq__buf_free(&b);
-    if (!*head || !*tail) {
+    if (!*head || !*err || !*tail) {
         free(*head);
+        free(*err);
         free(*tail);
         return SAQ_ENOMEM;
     }

@@ -607,21 +607,23 @@ static void rmw_apply(saq__op_t *op)
             free(json);
             return;
         }
-        char *head = NULL, *tail = NULL;
-        if ((e = saq__job_dump_split(j, q->set.dialect, &head, &tail))) {
+        char *head = NULL, *errm = NULL, *tail = NULL;
+        if ((e = saq__job_dump_split(j, q->set.dialect, &head, &errm, &tail))) {
             saq__op_fail(op, e, "out of memory");
             return;
         }
-        size_t total = strlen(head) + strlen(tail) + 16;
+        size_t total = strlen(head) + strlen(errm) + strlen(tail) + 32;
         if (total > q->set.max_payload) {
             free(head);
+            free(errm);
             free(tail);
             saq__op_fail(op, SAQ_ETOOBIG, "updated job %s would exceed max_payload_bytes", m->id);
             return;
         }
-        const char *argv[7] = {m->id, head, tail, saq__status_name(j->status), "0", "0", "0"};
-        saq__op_eval(op, SCRIPT_UPDATE, update_reply, 0, 1, 7, argv, NULL);
+        const char *argv[8] = {m->id, head, errm, tail, saq__status_name(j->status), "0", "0", "0"};
+        saq__op_eval(op, SCRIPT_UPDATE, update_reply, 0, 1, 8, argv, NULL);
         free(head);
+        free(errm);
         free(tail);
         return;
     }

@@ -112,21 +112,28 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "redis.call('PUBLISH', KEYS[4], 'queued')\n"
         "return {1}\n",
 
-    /* UPDATE: KEYS id; ARGV json head, json tail, fallback status, guarded, attempts, started */
+    /* UPDATE: KEYS id; ARGV json head, error member, json tail, fallback status,
+     * guarded, attempts, started. Writes head..error..status..tail with the
+     * stored status; while the job is aborting the stored error (the abort
+     * reason) is kept as well. */
     [SCRIPT_UPDATE] =
         "local cur = redis.call('GET', KEYS[1])\n"
         "if not cur then return 0 end\n"
-        "local st = ARGV[3]\n"
+        "local st = ARGV[4]\n"
+        "local err = ARGV[2]\n"
         "local ok, rec = pcall(cjson.decode, cur)\n"
         "if ok and type(rec) == 'table' then\n"
         "  local s = rec['status']\n"
         "  if type(s) == 'string' and string.match(s, '^[%a_]+$') then st = s end\n"
         "  local l = string.lower(st)\n"
         "  if l == 'complete' or l == 'failed' or l == 'aborted' then return 0 end\n"
-        "  if ARGV[4] == '1' and ((tonumber(rec['attempts']) or 0) ~= tonumber(ARGV[5]) or\n"
-        "     (tonumber(rec['started']) or 0) ~= tonumber(ARGV[6])) then return 0 end\n"
+        "  if ARGV[5] == '1' and ((tonumber(rec['attempts']) or 0) ~= tonumber(ARGV[6]) or\n"
+        "     (tonumber(rec['started']) or 0) ~= tonumber(ARGV[7])) then return 0 end\n"
+        "  if l == 'aborting' and type(rec['error']) == 'string' then\n"
+        "    err = ', \"error\": ' .. cjson.encode(rec['error'])\n"
+        "  end\n"
         "end\n"
-        "redis.call('SET', KEYS[1], ARGV[1] .. st .. ARGV[2])\n"
+        "redis.call('SET', KEYS[1], ARGV[1] .. err .. ', \"status\": \"' .. st .. ARGV[3])\n"
         "redis.call('PUBLISH', KEYS[1], st)\n"
         "return 1\n",
 

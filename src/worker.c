@@ -641,20 +641,21 @@ static void touch_run(saq_queue_t *q, saq__msg_t *m)
             int64_t now = saq__now_ms();
             j->touched = now;
             saq__job_invalidate(j);
-            char *head = NULL, *tail = NULL;
-            if (!q->set.dump && !saq__job_dump_split(j, q->set.dialect, &head, &tail)) {
+            char *head = NULL, *errm = NULL, *tail = NULL;
+            if (!q->set.dump && !saq__job_dump_split(j, q->set.dialect, &head, &errm, &tail)) {
                 char att[24], st[24];
                 snprintf(att, sizeof att, "%d", l->guard.attempts);
                 snprintf(st, sizeof st, "%lld", (long long)l->guard.started);
-                const char *argv[7] = {j->id, head, tail, "active", "1", att, st};
+                const char *argv[8] = {j->id, head, errm, tail, "active", "1", att, st};
                 atomic_fetch_add(&l->refs, 1);
-                saq__req_t *r = saq__eval(&q->cmd, SCRIPT_UPDATE, touch_reply, l, 1, 7, argv, NULL);
+                saq__req_t *r = saq__eval(&q->cmd, SCRIPT_UPDATE, touch_reply, l, 1, 8, argv, NULL);
                 if (r)
                     r->idata = (intptr_t)now;
                 else
                     atomic_fetch_sub(&l->refs, 1);
             }
             free(head);
+            free(errm);
             free(tail);
         }
     }
@@ -1701,6 +1702,24 @@ static void unblock_reply(saq__req_t *req, redisReply *r, int err, const char *m
     (void)req, (void)r, (void)err, (void)msg;
 }
 
+/* Interrupt the blocked dequeue without losing a move: CLIENT UNBLOCK makes
+ * BLMOVE return nil unless it already moved a job (which we then run). The
+ * UNBLOCK goes out on the command connection, so it can reach Redis before
+ * the BLMOVE does, and the dequeue connection may not know its client id
+ * yet: repeat it until the BLMOVE has returned. */
+static void unblock_dequeue(saq_worker_t *w);
+
+static void unblock_retry_cb(uv_timer_t *t) { unblock_dequeue(t->data); }
+
+static void unblock_dequeue(saq_worker_t *w)
+{
+    if (!w->blocking || !w->attached)
+        return;
+    if (w->block.client_id >= 0)
+        saq__cmdf(&w->q->cmd, unblock_reply, NULL, "CLIENT UNBLOCK %lld", w->block.client_id);
+    uv_timer_start(&w->t_retry, unblock_retry_cb, 50, 0); /* t_retry is idle while stopping */
+}
+
 static void begin_stop(saq_worker_t *w)
 {
     if (w->stopping)
@@ -1711,10 +1730,7 @@ static void begin_stop(saq_worker_t *w)
     uv_timer_stop(&w->t_sweep);
     uv_timer_stop(&w->t_dead);
     uv_timer_stop(&w->t_retry);
-    /* interrupt a blocked dequeue without losing a move: CLIENT UNBLOCK makes
-     * BLMOVE return nil unless it already moved a job (which we then run) */
-    if (w->blocking && w->block.client_id >= 0)
-        saq__cmdf(&w->q->cmd, unblock_reply, NULL, "CLIENT UNBLOCK %lld", w->block.client_id);
+    unblock_dequeue(w);
     int g = atomic_load(&w->grace_ms);
     double grace = g >= 0 ? g / 1000.0 : w->set.grace_s;
     uv_timer_start(&w->t_grace, grace_expired, (uint64_t)(grace * 1000), 0);

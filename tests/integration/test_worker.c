@@ -51,12 +51,15 @@ static void h_sleep(saq_job_t *job, void *ud)
     saq_job_free(job);
 }
 
-/* sleeps ignoring cancellation, then cleans up for another 300 ms */
+/* heartbeats until cancelled, then cleans up for another 300 ms */
 static void h_stubborn(saq_job_t *job, void *ud)
 {
     (void)ud;
-    while (!saq_job_cancelled(job))
+    for (int i = 0; !saq_job_cancelled(job); i++) {
         sleep_ms(2);
+        if (i % 10 == 0) /* a heartbeat must not erase the abort reason */
+            saq_job_touch(job, "{\"progress\": 0.5}");
+    }
     sleep_ms(300);
     saq_job_fail(job, "stopped");
     saq_job_free(job);

@@ -11,7 +11,8 @@ cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 libdir=$(find "$tmp/prefix" -name 'libsaq.pc' -printf '%h\n' | head -n1)
 [ -n "$libdir" ] || { echo "FAIL: libsaq.pc was not installed"; exit 1; }
 export PKG_CONFIG_PATH="$libdir"
-soname=$(objdump -p "$tmp"/prefix/lib*/libsaq.so* 2>/dev/null | awk '/SONAME/{print $2; exit}')
+real=$(find "$tmp/prefix" -name 'libsaq.so.*.*' | head -n1)
+soname=$(objdump -p "$real" | awk '/SONAME/{print $2}')
 [ "$soname" = "libsaq.so.0" ] || { echo "FAIL: SONAME is '$soname', expected libsaq.so.0"; exit 1; }
 test -f "$tmp/prefix/include/saq.h" || { echo "FAIL: saq.h not installed"; exit 1; }
 mkdir "$tmp/outside" && cp "$here/consumer.c" "$tmp/outside/"

@@ -1,0 +1,273 @@
+// Type declarations for libsaq (Node.js binding of the libsaq C core).
+// Units follow the SAQ wire: job timeout, heartbeat, ttl, retry_delay and
+// scheduled are seconds (scheduled: epoch seconds); queued, started,
+// completed and touched are epoch milliseconds.
+/// <reference types="node" />
+
+export type JobStatus = 'new' | 'queued' | 'active' | 'aborting' | 'aborted' | 'failed' | 'complete';
+export type CountKind = 'queued' | 'active' | 'incomplete';
+export type CancelReason = 'aborted' | 'timeout' | 'shutdown' | 'heartbeat' | 'lost';
+
+/** Keyword arguments of a job function. Names that are job options (key,
+ *  timeout, heartbeat, retries, ttl, retry_delay, retry_backoff, scheduled,
+ *  meta, progress) set those options instead, as Python saq does. */
+export interface EnqueueKwargs {
+  key?: string;
+  /** seconds; 0 = no limit */
+  timeout?: number;
+  /** seconds between touches before the job counts as stuck; 0 = off */
+  heartbeat?: number;
+  /** maximum total attempts */
+  retries?: number;
+  /** seconds to keep the record after it ends; 0 forever, < 0 delete at once */
+  ttl?: number;
+  /** seconds */
+  retry_delay?: number;
+  /** true = exponential backoff, a number = exponential capped at that many seconds */
+  retry_backoff?: boolean | number;
+  /** epoch seconds; 0 = now */
+  scheduled?: number;
+  meta?: Record<string, unknown>;
+  progress?: number;
+  [kwarg: string]: unknown;
+}
+
+export class Job {
+  readonly function: string;
+  readonly key: string;
+  /** "saq:job:<queue>:<key>" */
+  readonly id: string | null;
+  readonly queue: string | null;
+  kwargs: Record<string, any> | null;
+  status: JobStatus;
+  result: any;
+  error: string | null;
+  meta: Record<string, any>;
+  workerId: string | null;
+  timeout: number;
+  heartbeat: number;
+  retries: number;
+  ttl: number;
+  retryDelay: number;
+  retryBackoff: boolean | number;
+  scheduled: number;
+  progress: number;
+  attempts: number;
+  queued: number;
+  started: number;
+  completed: number;
+  touched: number;
+  /** Re-read the record from Redis. */
+  refresh(): Promise<this>;
+  abort(error?: string, options?: { ttl?: number }): Promise<Job | null>;
+  /** Inside a handler: heartbeat plus progress/meta of the leased job
+   *  (fire-and-forget). Elsewhere: saq's Job.update on the stored record. */
+  update(fields?: { progress?: number; meta?: Record<string, unknown>; [field: string]: unknown }): Promise<this>;
+  /** Heartbeat of a leased job. */
+  touch(): Promise<this>;
+  toJSON(): Record<string, unknown>;
+}
+
+export interface QueueOptions {
+  /** redis://[[user]:password@]host[:port][/db] or unix://...; default redis://localhost:6379/0 */
+  url?: string;
+  /** queue name, default "default" */
+  name?: string;
+  /** "0.26" (default) or "0.13" */
+  dialect?: '0.26' | '0.13';
+  maxConcurrentOps?: number;
+  commandTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  reconnectMaxMs?: number;
+  maxPayloadBytes?: number;
+  /** raw libsaq configuration keys (saq_conf_set) */
+  conf?: Record<string, string | number | boolean>;
+}
+
+export interface ListenMessage {
+  key: string;
+  status: JobStatus;
+}
+
+export interface ListenOptions {
+  /** seconds without a message before the listen fails with SAQ_ETIMEDOUT; 0 = never; default 10 */
+  timeout?: number;
+}
+
+export interface QueueInfo {
+  workers: Record<string, { stats: Record<string, number> | null; queue_key: string; metadata: unknown }>;
+  name: string;
+  queued: number;
+  active: number;
+  scheduled: number;
+  /** saq records as stored (snake_case) */
+  jobs: Array<Record<string, any>>;
+}
+
+export interface QueueStats {
+  complete: number;
+  failed: number;
+  retried: number;
+  aborted: number;
+  /** ms */
+  uptime: number;
+}
+
+export class Queue {
+  static fromUrl(url: string, options?: Omit<QueueOptions, 'url'>): Queue;
+  constructor(options?: QueueOptions);
+  readonly name: string;
+  readonly dialect: '0.26' | '0.13';
+  /** Redis server version, e.g. "7.0.15". */
+  ping(): Promise<string>;
+  /** Resolves to the job, or null when a job with the same key is still incomplete. */
+  enqueue(fn: string, kwargs?: EnqueueKwargs): Promise<Job | null>;
+  job(key: string | Job): Promise<Job | null>;
+  jobs(keys: Iterable<string | Job>): Promise<Array<Job | null>>;
+  abort(job: string | Job, error?: string, options?: { ttl?: number }): Promise<Job | null>;
+  retry(job: string | Job, error?: string): Promise<Job | null>;
+  finish(job: string | Job, status: 'complete' | 'failed' | 'aborted', options?: { result?: unknown; error?: string }): Promise<Job | null>;
+  update(job: string | Job, fields?: Record<string, unknown>): Promise<Job | null>;
+  count(kind?: CountKind): Promise<number>;
+  info(options?: { jobs?: boolean; offset?: number; limit?: number }): Promise<QueueInfo>;
+  stats(options?: { ttl?: number }): Promise<QueueStats>;
+  schedule(options?: { lock?: number }): Promise<string[]>;
+  sweep(options?: { lock?: number; abort?: number }): Promise<string[]>;
+  /** Status messages of the given jobs; break out of the loop to stop. */
+  listen(keys: Iterable<string | Job>, options?: ListenOptions): AsyncIterableIterator<ListenMessage>;
+  /** saq's callback form: a truthy return value stops the listen. */
+  listen(keys: Iterable<string | Job>, callback: (key: string, status: JobStatus) => unknown, options?: ListenOptions): Promise<void>;
+  /** Enqueue and wait for the result. timeout (seconds; 0 = none; defaults to kwargs.timeout) also becomes the job's timeout. */
+  apply<T = any>(fn: string, kwargs?: EnqueueKwargs, options?: { timeout?: number }): Promise<T>;
+  /** One job per element; results in order. Extra options are defaults merged under each element. */
+  map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs>, options?: { timeout?: number; returnExceptions?: false; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<T[]>;
+  map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs>, options: { timeout?: number; returnExceptions: true; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<Array<T | JobError>>;
+  /** If fn throws, the jobs enqueued meanwhile are aborted and the error rethrown. */
+  batch<T>(fn: (queue: this) => Promise<T> | T): Promise<T>;
+  /** Stop workers and listens, wait up to timeout ms for operations in flight, release the connections. */
+  close(options?: { timeout?: number }): Promise<void>;
+}
+
+export interface WorkerContext {
+  worker: Worker;
+  queue: Queue;
+  [entry: string]: any;
+}
+
+export interface JobContext extends WorkerContext {
+  job: Job;
+  /** Fires with a CancelledError on timeout, abort, shutdown, missed heartbeat or lost lease. */
+  signal: AbortSignal;
+  /** afterProcess: the handler's result, or the error it threw */
+  result?: unknown;
+  exception?: unknown;
+}
+
+export type JobHandler = (job: Job, ctx: JobContext) => unknown | Promise<unknown>;
+export type Hook<C> = ((ctx: C) => unknown | Promise<unknown>) | Array<(ctx: C) => unknown | Promise<unknown>>;
+
+export interface CronJob {
+  /** a registered function name, or a named function (registered under its name) */
+  function: string | JobHandler;
+  /** 5 fields (minute hour day month weekday), 6 with seconds last, or @hourly-style aliases; UTC */
+  cron: string;
+  name?: string;
+  kwargs?: Record<string, unknown>;
+  timeout?: number;
+  heartbeat?: number;
+  retries?: number;
+  ttl?: number;
+  /** default true: key "cron:<function>" */
+  unique?: boolean;
+}
+
+export interface WorkerOptions {
+  functions?: Record<string, JobHandler> | Map<string, JobHandler> | JobHandler[];
+  concurrency?: number;
+  cronJobs?: CronJob[];
+  startup?: Hook<WorkerContext>;
+  shutdown?: Hook<WorkerContext>;
+  beforeProcess?: Hook<JobContext>;
+  afterProcess?: Hook<JobContext>;
+  /** seconds; 0 = block until a job or stop */
+  dequeueTimeout?: number;
+  /** seconds */
+  timers?: { schedule?: number; workerInfo?: number; sweep?: number; abort?: number };
+  burst?: boolean;
+  maxBurstJobs?: number;
+  /** seconds */
+  shutdownGracePeriod?: number;
+  /** seconds */
+  cancellationHardDeadline?: number;
+  id?: string;
+  metadata?: Record<string, unknown> | null;
+  sweptErrorMessage?: string;
+  /** seconds; 0 disables liveness recovery */
+  deadWorkerCheck?: number;
+  /** raw libsaq worker configuration keys */
+  conf?: Record<string, string | number | boolean>;
+}
+
+export interface WorkerStats extends QueueStats {
+  running: number;
+}
+
+export class Worker {
+  constructor(queue: Queue, options?: WorkerOptions);
+  readonly queue: Queue;
+  readonly id: string;
+  /** Startup hooks, then start leasing jobs. */
+  start(): Promise<void>;
+  /** Graceful stop; graceMs defaults to shutdownGracePeriod. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+  /** Resolves when the worker has stopped. */
+  done(): Promise<void>;
+  /** start(), stop on SIGINT/SIGTERM, resolve when stopped. */
+  run(): Promise<void>;
+  stats(): WorkerStats | null;
+}
+
+export class SaqError extends Error {
+  constructor(errno: number, message?: string);
+  /** stable name, e.g. "SAQ_ETIMEDOUT" */
+  readonly code: string;
+  /** negative libsaq error number */
+  readonly errno: number;
+}
+
+export class JobError extends SaqError {
+  constructor(job: Job | null, message?: string);
+  readonly job: Job | null;
+}
+
+export class CancelledError extends Error {
+  readonly reason: CancelReason;
+  readonly key: string;
+}
+
+export const codes: Readonly<{
+  OK: 0;
+  EINVAL: number;
+  ENOMEM: number;
+  ETIMEDOUT: number;
+  ECLOSED: number;
+  EFORKED: number;
+  EREDIS: number;
+  EPROTO: number;
+  ECONN: number;
+  EURL: number;
+  EJSON: number;
+  ENOTFOUND: number;
+  EWRONGQUEUE: number;
+  EJOB: number;
+  EUNKNOWN_KEY: number;
+  ECRON: number;
+  ESTATE: number;
+  ETOOBIG: number;
+  EUVVERSION: number;
+}>;
+
+/** Version of the loaded libsaq ("0.1.0"). */
+export const libsaqVersion: string;
+/** Version of this package. */
+export const version: string;

@@ -1,0 +1,23 @@
+'use strict';
+// libsaq for Node.js: saq's Queue and Worker (wire-compatible with Python saq
+// 0.26) on top of the libsaq C core. Every operation returns a Promise and
+// never blocks the event loop.
+const raw = require('./native');
+const { Queue } = require('./queue');
+const { Worker } = require('./worker');
+const { Job } = require('./job');
+const { SaqError, JobError, CancelledError, codes } = require('./errors');
+
+module.exports = {
+  Queue,
+  Worker,
+  Job,
+  SaqError,
+  JobError,
+  CancelledError,
+  codes,
+  /** Version of the loaded libsaq ("0.1.0"). */
+  libsaqVersion: raw.saq_version_str(),
+  /** Version of this package. */
+  version: require('../package.json').version,
+};

@@ -1,0 +1,476 @@
+'use strict';
+const raw = require('./native');
+const json = require('./json');
+const { Engine } = require('./engine');
+const { Job, jobFromRaw } = require('./job');
+const { SaqError, JobError, codes } = require('./errors');
+
+const QUEUE_CONF = {
+  url: 'url',
+  name: 'name',
+  dialect: 'dialect',
+  maxConcurrentOps: 'max_concurrent_ops',
+  commandTimeoutMs: 'command_timeout_ms',
+  connectTimeoutMs: 'connect_timeout_ms',
+  reconnectMaxMs: 'reconnect_max_ms',
+  maxPayloadBytes: 'max_payload_bytes',
+};
+
+/** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message. */
+function makeConf(pairs) {
+  const conf = raw.saq_conf_new();
+  if (!conf) throw new SaqError(codes.ENOMEM);
+  for (const [k, v] of pairs) {
+    const value = typeof v === 'object' && v !== null ? json.stringify(v) : String(v);
+    const rc = raw.saq_conf_set(conf, k, value);
+    if (rc !== 0) {
+      const msg = raw.saq_conf_errmsg(conf);
+      raw.saq_conf_free(conf);
+      throw new SaqError(rc, `${k}: ${msg || raw.saq_strerror(rc)}`);
+    }
+  }
+  return conf;
+}
+
+function confPairs(options, table) {
+  const pairs = [];
+  for (const [js, key] of Object.entries(table)) {
+    if (options[js] !== undefined && options[js] !== null) pairs.push([key, options[js]]);
+  }
+  for (const [k, v] of Object.entries(options.conf || {})) pairs.push([k, v]);
+  return pairs;
+}
+
+function keyOf(jobOrKey) {
+  if (typeof jobOrKey === 'string') return jobOrKey;
+  if (jobOrKey && typeof jobOrKey.key === 'string') return jobOrKey.key;
+  throw new TypeError('expected a job key (string) or a Job');
+}
+
+function num(v, what, dflt) {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`${what} must be a number`);
+  return v;
+}
+
+function kwargsJson(kwargs, what = 'kwargs') {
+  if (kwargs === undefined || kwargs === null) return '{}';
+  if (typeof kwargs !== 'object' || Array.isArray(kwargs)) throw new TypeError(`${what} must be an object`);
+  return json.stringify(kwargs);
+}
+
+function fnName(fn) {
+  if (typeof fn === 'function' && fn.name) return fn.name;
+  if (typeof fn !== 'string' || fn === '') throw new TypeError('the job function must be a non-empty string');
+  return fn;
+}
+
+/** The error of a completion event, or null when it succeeded. */
+function eventError(ev, queue) {
+  const st = raw.saq_event_status(ev);
+  if (st === 0) return null;
+  const msg = raw.saq_event_errmsg(ev) || raw.saq_strerror(st);
+  if (st === codes.EJOB) {
+    const p = raw.saq_event_job(ev);
+    return new JobError(p ? jobFromRaw(p, queue) : null, msg);
+  }
+  return new SaqError(st, msg);
+}
+
+/** The job of an event (snapshot), or null. */
+function eventJob(ev, queue) {
+  const p = raw.saq_event_job(ev);
+  return p ? jobFromRaw(p, queue) : null;
+}
+
+/** saq's Queue: one Redis queue name with its connections. Every operation
+ *  returns a Promise and never blocks the event loop. */
+class Queue {
+  /** saq's Queue.from_url(url, name=...). */
+  static fromUrl(url, options = {}) {
+    return new Queue({ ...options, url });
+  }
+
+  constructor(options = {}) {
+    const conf = makeConf(confPairs(options, QUEUE_CONF));
+    const q = raw.saq_queue_new(conf);
+    const msg = q ? null : raw.saq_conf_errmsg(conf);
+    raw.saq_conf_free(conf);
+    if (!q) throw new SaqError(codes.EINVAL, `cannot create the queue: ${msg || 'unknown error'}`);
+    this._q = q;
+    this._engine = new Engine();
+    this._closing = null;
+    this._workers = new Set();
+    this._listeners = new Set();
+    /** Queue name. */
+    this.name = raw.saq_queue_name(q);
+    /** Wire dialect: "0.26" or "0.13". */
+    this.dialect = raw.saq_queue_dialect(q);
+  }
+
+  _live() {
+    if (this._closing || !this._q) throw new SaqError(codes.ECLOSED, 'the queue is closed');
+    return this._q;
+  }
+
+  _op(submit, convert) {
+    let q;
+    try {
+      q = this._live();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // errors surface in the pump; give them the caller's stack instead
+    const site = {};
+    Error.captureStackTrace(site, Queue.prototype._op);
+    const cq = this._engine.cq;
+    return this._engine.op((tag) => submit(q, cq, tag), (ev) => {
+      const err = eventError(ev, this);
+      if (err) {
+        const frames = site.stack.slice(site.stack.indexOf('\n') + 1);
+        err.stack = `${err.name}: ${err.message}\n${frames}`;
+        throw err;
+      }
+      return convert(ev);
+    });
+  }
+
+  /** Round trip to Redis; resolves to the server's version ("7.0.15"). */
+  ping() {
+    return this._op((q, cq, tag) => raw.saq_queue_ping(q, cq, tag), (ev) => {
+      const v = raw.saq_event_int(ev);
+      return `${Math.floor(v / 65536)}.${Math.floor(v / 256) % 256}.${v % 256}`;
+    });
+  }
+
+  /** saq's Queue.enqueue("function", **kwargs): `kwargs` holds the function's
+   *  keyword arguments and any job options (key, timeout, heartbeat, retries,
+   *  ttl, retry_delay, retry_backoff, scheduled, meta, progress), split by
+   *  libsaq as saq does. Resolves to the Job, or null when a job with the same
+   *  key is still incomplete (already enqueued). */
+  async enqueue(fn, kwargs = {}) {
+    const name = fnName(fn);
+    const text = kwargsJson(kwargs);
+    return this._op((q, cq, tag) => raw.saq_queue_enqueue_call(q, name, text, cq, tag), (ev) =>
+      raw.saq_event_int(ev) === 1 ? eventJob(ev, this) : null);
+  }
+
+  /** saq's Queue.job(key): the record, or null when there is none. */
+  async job(key) {
+    const k = keyOf(key);
+    try {
+      return await this._op((q, cq, tag) => raw.saq_queue_job(q, k, cq, tag), (ev) => eventJob(ev, this));
+    } catch (err) {
+      if (err.errno === codes.ENOTFOUND) return null;
+      throw err;
+    }
+  }
+
+  /** saq's Queue.jobs(keys): records in order, null where missing. */
+  async jobs(keys) {
+    const ks = json.stringify(Array.from(keys, keyOf));
+    return this._op((q, cq, tag) => raw.saq_queue_jobs(q, ks, cq, tag), (ev) => {
+      const n = raw.saq_event_job_count(ev);
+      const out = [];
+      for (let i = 0; i < n; i++) {
+        const p = raw.saq_event_job_at(ev, i);
+        out.push(p ? jobFromRaw(p, this) : null);
+      }
+      return out;
+    });
+  }
+
+  /** saq's Queue.abort(job, error, ttl): a waiting job ends aborted at once, a
+   *  running one is marked aborting and its worker stops it. Resolves to the
+   *  record after the abort, or null when there is no such job. */
+  async abort(jobOrKey, error = 'aborted', { ttl = 5 } = {}) {
+    const k = keyOf(jobOrKey);
+    const t = num(ttl, 'ttl', 5);
+    try {
+      return await this._op((q, cq, tag) => raw.saq_queue_abort(q, k, String(error), t, cq, tag), (ev) =>
+        eventJob(ev, this));
+    } catch (err) {
+      if (err.errno === codes.ENOTFOUND) return null;
+      throw err;
+    }
+  }
+
+  /** saq's Queue.retry(job, error). Resolves to the record after, or null. */
+  async retry(jobOrKey, error = 'retried') {
+    const k = keyOf(jobOrKey);
+    return this._rmw((q, cq, tag) => raw.saq_queue_retry(q, k, String(error), cq, tag));
+  }
+
+  /** saq's Queue.finish(job, status, result, error); status is "complete",
+   *  "failed" or "aborted". Resolves to the record after, or null. */
+  async finish(jobOrKey, status, { result, error } = {}) {
+    const k = keyOf(jobOrKey);
+    const r = json.stringify(result === undefined ? null : result);
+    const e = error === undefined || error === null ? null : String(error);
+    return this._rmw((q, cq, tag) => raw.saq_queue_finish(q, k, String(status), r, e, cq, tag));
+  }
+
+  /** saq's Job.update(**fields) on a stored job (progress, meta, ...). */
+  async update(jobOrKey, fields = {}) {
+    const k = keyOf(jobOrKey);
+    const f = kwargsJson(fields, 'fields');
+    return this._rmw((q, cq, tag) => raw.saq_queue_update(q, k, f, cq, tag));
+  }
+
+  async _rmw(submit) {
+    try {
+      return await this._op(submit, (ev) => eventJob(ev, this));
+    } catch (err) {
+      if (err.errno === codes.ENOTFOUND) return null;
+      throw err;
+    }
+  }
+
+  /** saq's Queue.count(kind): kind "queued", "active" or "incomplete". */
+  async count(kind = 'queued') {
+    return this._op((q, cq, tag) => raw.saq_queue_count(q, String(kind), cq, tag), (ev) => raw.saq_event_int(ev));
+  }
+
+  /** saq's Queue.info(jobs, offset, limit): workers, counts and (with
+   *  `jobs: true`) job records, as saq returns them (snake_case records). */
+  async info({ jobs = false, offset = 0, limit = 10 } = {}) {
+    const o = num(offset, 'offset', 0);
+    const l = num(limit, 'limit', 10);
+    return this._op((q, cq, tag) => raw.saq_queue_info(q, jobs ? 1 : 0, o, l, cq, tag), (ev) =>
+      json.parse(raw.saq_event_json(ev)));
+  }
+
+  /** saq's Queue.stats(ttl): this queue object's counters, also written to the
+   *  worker registry for `ttl` seconds. */
+  async stats({ ttl = 60 } = {}) {
+    const t = num(ttl, 'ttl', 60);
+    return this._op((q, cq, tag) => raw.saq_queue_stats(q, t, cq, tag), (ev) => json.parse(raw.saq_event_json(ev)));
+  }
+
+  /** saq's Queue.schedule(lock): promote due scheduled jobs; resolves to ids. */
+  async schedule({ lock = 1 } = {}) {
+    const l = num(lock, 'lock', 1);
+    return this._op((q, cq, tag) => raw.saq_queue_schedule(q, l, cq, tag), (ev) => json.parse(raw.saq_event_json(ev), []));
+  }
+
+  /** saq's Queue.sweep(lock, abort): recover stuck jobs; resolves to ids. */
+  async sweep({ lock = 60, abort = 5 } = {}) {
+    const l = num(lock, 'lock', 60);
+    const a = num(abort, 'abort', 5);
+    return this._op((q, cq, tag) => raw.saq_queue_sweep(q, l, a, cq, tag), (ev) => json.parse(raw.saq_event_json(ev), []));
+  }
+
+  /** saq's Queue.listen(job_keys, callback, timeout).
+   *  - listen(keys, { timeout }) returns an async iterator of { key, status };
+   *    breaking out of the loop stops the listen.
+   *  - listen(keys, callback, { timeout }) calls callback(key, status) and
+   *    resolves once it returns (or resolves to) a truthy value.
+   *  `timeout` (seconds, default 10; 0 = none) is the longest wait for a
+   *  message; it ends the listen with a SaqError SAQ_ETIMEDOUT. */
+  listen(keys, callback, options) {
+    if (typeof callback !== 'function') {
+      return new Listener(this, keys, callback || {});
+    }
+    let it;
+    try {
+      it = new Listener(this, keys, options || {});
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return (async () => {
+      for await (const { key, status } of it) {
+        if (await callback(key, status)) break;
+      }
+    })();
+  }
+
+  /** saq's Queue.apply(func, timeout, **kwargs): enqueue and wait for the
+   *  result. `timeout` (seconds; 0/absent = none; defaults to kwargs.timeout)
+   *  bounds the wait and becomes the job's timeout, as in saq. Rejects with JobError when the job failed
+   *  or was aborted, SaqError SAQ_ETIMEDOUT on timeout. */
+  async apply(fn, kwargs = {}, { timeout } = {}) {
+    const name = fnName(fn);
+    const text = kwargsJson(kwargs);
+    // saq's apply(func, timeout=None, **kwargs): a `timeout` among the kwargs
+    // is apply's timeout there, so it counts as one here too
+    const t = num(timeout ?? (kwargs && kwargs.timeout), 'timeout', 0);
+    const job = raw.saq_job_new(name);
+    if (!job) throw new SaqError(codes.ENOMEM);
+    try {
+      const rc = raw.saq_job_set_call_kwargs(job, text);
+      if (rc !== 0) throw new SaqError(rc, raw.saq_job_errmsg(job));
+      return await this._op((q, cq, tag) => raw.saq_queue_apply(q, job, t, cq, tag), (ev) =>
+        json.parse(raw.saq_event_json(ev)));
+    } finally {
+      raw.saq_job_free(job); // the submit copied it
+    }
+  }
+
+  /** saq's Queue.map(func, iter_kwargs, timeout, return_exceptions,
+   *  **defaults): one job per element, results in order. Options: timeout
+   *  (seconds, one deadline for all), returnExceptions (failed/aborted jobs
+   *  become JobError values in the array instead of rejecting), and every
+   *  other option is a default merged under each element (saq's
+   *  **defaults). */
+  async map(fn, iterKwargs, { timeout = 0, returnExceptions = false, defaults, ...rest } = {}) {
+    const name = fnName(fn);
+    const items = Array.from(iterKwargs || []);
+    for (const it of items) kwargsJson(it, 'each element of iterKwargs');
+    const itemsJson = json.stringify(items);
+    const defaultsJson = kwargsJson({ ...(defaults || {}), ...rest }, 'defaults');
+    const t = num(timeout, 'timeout', 0);
+    return this._op(
+      (q, cq, tag) => raw.saq_queue_map(q, name, itemsJson, defaultsJson, t, returnExceptions ? 1 : 0, cq, tag),
+      (ev) => {
+        const results = json.parse(raw.saq_event_json(ev), []);
+        if (returnExceptions) {
+          const n = raw.saq_event_job_count(ev);
+          for (let i = 0; i < n && i < results.length; i++) {
+            const p = raw.saq_event_job_at(ev, i);
+            if (!p) continue;
+            const code = raw.saq_job_status_code(p);
+            if (code === raw.SAQ_STATUS_FAILED || code === raw.SAQ_STATUS_ABORTED) {
+              results[i] = new JobError(jobFromRaw(p, this));
+            }
+          }
+        }
+        return results;
+      },
+    );
+  }
+
+  /** saq's `async with queue.batch()`: runs `fn`; if it throws, every job
+   *  enqueued on this queue meanwhile is aborted ("cancelled") and the error
+   *  is rethrown. Resolves to fn's result. */
+  async batch(fn) {
+    const q = this._live();
+    const b = raw.saq_queue_batch(q);
+    if (!b) throw new SaqError(codes.ECLOSED, 'cannot start a batch');
+    let result;
+    try {
+      result = await fn(this);
+    } catch (err) {
+      try {
+        await this._engine.op(
+          (tag) => raw.saq_batch_abort(b, 'cancelled', this._engine.cq, tag),
+          (ev) => raw.saq_event_int(ev),
+        );
+      } catch (_) {
+        /* individual failures are ignored, as saq does */
+      } finally {
+        raw.saq_batch_free(b);
+      }
+      throw err;
+    }
+    raw.saq_batch_free(b);
+    return result;
+  }
+
+  /** saq's Queue.disconnect: stop the workers built on this queue, end the
+   *  listens, wait up to `timeout` ms for operations in flight (they reject
+   *  with SAQ_ECLOSED after that), then release the connections. Idempotent. */
+  close({ timeout = 5000 } = {}) {
+    if (this._closing) return this._closing;
+    this._closing = (async () => {
+      for (const w of [...this._workers]) {
+        try {
+          await w.stop();
+        } catch (_) {
+          /* keep closing */
+        }
+      }
+      for (const w of [...this._workers]) w._free(); // defensive: workers go before their queue
+      for (const l of [...this._listeners]) l._stop();
+      await this._engine.idle(timeout);
+      const q = this._q;
+      this._q = null;
+      raw.saq_queue_free(q); // never blocks; the I/O thread drains and exits on its own
+      this._engine.close(new SaqError(codes.ECLOSED, 'the queue was closed'));
+    })();
+    return this._closing;
+  }
+}
+
+/** The async iterator behind Queue.listen. */
+class Listener {
+  constructor(queue, keys, { timeout = 10 } = {}) {
+    const ks = json.stringify(Array.from(typeof keys === 'string' ? [keys] : keys || [], keyOf));
+    const t = num(timeout, 'timeout', 10);
+    this._queue = queue;
+    this._buf = [];
+    this._waiters = [];
+    this._done = false;
+    this._error = null;
+    const q = queue._live();
+    const engine = queue._engine;
+    this._tag = engine.newTag();
+    const rc = raw.saq_queue_listen(q, ks, t, engine.cq, this._tag);
+    if (rc !== 0) throw new SaqError(rc);
+    queue._listeners.add(this);
+    engine.add(this._tag, {
+      event: (ev) => {
+        const type = raw.saq_event_type(ev);
+        if (type === raw.SAQ_EVENT_LISTEN) {
+          this._push({ key: raw.saq_event_key(ev), status: raw.saq_event_job_status(ev) });
+        } else {
+          engine.remove(this._tag);
+          this._end(eventError(ev, queue));
+        }
+      },
+      abandon: (err) => this._end(err),
+    });
+  }
+
+  _push(msg) {
+    if (this._done) return;
+    const w = this._waiters.shift();
+    if (w) w.resolve({ value: msg, done: false });
+    else this._buf.push(msg);
+  }
+
+  _end(err) {
+    this._queue._listeners.delete(this);
+    if (this._done) return;
+    this._done = true;
+    this._error = err;
+    for (const w of this._waiters.splice(0)) {
+      if (this._error) {
+        w.reject(this._error);
+        this._error = null;
+      } else w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  _stop() {
+    if (this._stopped) return;
+    this._stopped = true;
+    const q = this._queue._q;
+    if (q && !this._done) raw.saq_queue_listen_stop(q, this._queue._engine.cq, this._tag);
+    this._buf = [];
+    this._end(null);
+  }
+
+  next() {
+    if (this._buf.length) return Promise.resolve({ value: this._buf.shift(), done: false });
+    if (this._done) {
+      if (this._error) {
+        const e = this._error;
+        this._error = null;
+        return Promise.reject(e);
+      }
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((resolve, reject) => this._waiters.push({ resolve, reject }));
+  }
+
+  return() {
+    this._stop();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+}
+
+module.exports = { Queue, Listener, makeConf, keyOf, eventError, kwargsJson, fnName, Job };

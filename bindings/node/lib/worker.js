@@ -1,0 +1,333 @@
+'use strict';
+// The worker: libsaq leases the jobs (pull mode) and owns everything that
+// touches Redis: the blocking dequeue on its own connection, concurrency
+// (back-pressure: it never leases more than `concurrency` jobs), timeouts,
+// heartbeats, aborts, sweeps, the schedule and cron. JavaScript only runs the
+// async handlers on the main thread and settles each lease.
+const util = require('util');
+const raw = require('./native');
+const json = require('./json');
+const { jobFromRaw } = require('./job');
+const { makeConf } = require('./queue');
+const { SaqError, CancelledError, codes } = require('./errors');
+
+const WORKER_CONF = {
+  concurrency: 'concurrency',
+  dequeueTimeout: 'dequeue_timeout',
+  burst: 'burst',
+  maxBurstJobs: 'max_burst_jobs',
+  shutdownGracePeriod: 'shutdown_grace_period',
+  cancellationHardDeadline: 'cancellation_hard_deadline',
+  id: 'id',
+  metadata: 'metadata',
+  sweptErrorMessage: 'swept_error_message',
+  deadWorkerCheck: 'dead_worker_check',
+};
+const TIMERS = { schedule: 'timers.schedule', workerInfo: 'timers.worker_info', stats: 'timers.worker_info',
+  sweep: 'timers.sweep', abort: 'timers.abort', worker_info: 'timers.worker_info' };
+const CRON_OPTIONS = ['kwargs', 'timeout', 'heartbeat', 'retries', 'ttl', 'unique'];
+
+function hooks(h, what) {
+  const list = h === undefined || h === null ? [] : Array.isArray(h) ? h : [h];
+  for (const f of list) if (typeof f !== 'function') throw new TypeError(`${what} hooks must be functions`);
+  return list;
+}
+
+/** Text stored as the job's error: the stack (which starts with
+ *  "Name: message"), plus causes, as saq stores a Python traceback. */
+function errorText(err) {
+  if (!(err instanceof Error)) return typeof err === 'string' ? err : util.inspect(err);
+  let text = typeof err.stack === 'string' && err.stack.includes(err.message) ? err.stack : `${err.name}: ${err.message}\n${err.stack || ''}`;
+  let cause = err.cause;
+  for (let depth = 0; cause !== undefined && depth < 5; depth++) {
+    text += `\n\nThe above error was caused by:\n${cause instanceof Error ? cause.stack || String(cause) : util.inspect(cause)}`;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return text;
+}
+
+class Worker {
+  /**
+   * @param queue a Queue
+   * @param options functions ({ name: async (job, ctx) => result } or an array
+   *   of named functions), concurrency, cronJobs, startup, shutdown,
+   *   beforeProcess, afterProcess, dequeueTimeout, timers, burst,
+   *   maxBurstJobs, shutdownGracePeriod, cancellationHardDeadline, id,
+   *   metadata, sweptErrorMessage, deadWorkerCheck (seconds, as in saq), conf.
+   */
+  constructor(queue, options = {}) {
+    if (!queue || !queue._q) throw new TypeError('new Worker(queue, options): queue must be an open Queue');
+    this.queue = queue;
+    this._functions = new Map();
+    const fns = options.functions || {};
+    if (Array.isArray(fns)) {
+      for (const f of fns) this._addFunction(f.name, f);
+    } else if (fns instanceof Map) {
+      for (const [k, f] of fns) this._addFunction(k, f);
+    } else {
+      for (const [k, f] of Object.entries(fns)) this._addFunction(k, f);
+    }
+    const crons = [];
+    for (const c of options.cronJobs || []) {
+      if (!c || typeof c.cron !== 'string') throw new TypeError('each cron job needs a cron expression (cron: "* * * * *")');
+      let name = c.function;
+      if (typeof name === 'function') {
+        const f = name;
+        name = c.name || f.name;
+        if (!this._functions.has(name)) this._addFunction(name, f);
+      }
+      if (typeof name !== 'string' || !this._functions.has(name)) {
+        throw new TypeError(`cron job ${c.cron}: its function must be registered in functions (or be a named function)`);
+      }
+      const opts = {};
+      for (const k of CRON_OPTIONS) if (c[k] !== undefined && c[k] !== null) opts[k] = c[k];
+      crons.push([name, c.cron, json.stringify(opts)]);
+    }
+    this._startup = hooks(options.startup, 'startup');
+    this._shutdown = hooks(options.shutdown, 'shutdown');
+    this._before = hooks(options.beforeProcess, 'beforeProcess');
+    this._after = hooks(options.afterProcess, 'afterProcess');
+
+    const pairs = [];
+    for (const [js, key] of Object.entries(WORKER_CONF)) {
+      const v = options[js];
+      if (v !== undefined && v !== null) pairs.push([key, typeof v === 'boolean' ? (v ? 'true' : 'false') : v]);
+    }
+    for (const [k, v] of Object.entries(options.timers || {})) {
+      if (!TIMERS[k]) throw new TypeError(`unknown timer "${k}" (schedule, workerInfo, sweep, abort)`);
+      pairs.push([TIMERS[k], v]);
+    }
+    for (const [k, v] of Object.entries(options.conf || {})) pairs.push([k, v]);
+    const conf = makeConf(pairs);
+    const w = raw.saq_worker_new(queue._live(), conf);
+    const msg = w ? null : raw.saq_conf_errmsg(conf);
+    raw.saq_conf_free(conf);
+    if (!w) throw new SaqError(codes.EINVAL, `cannot create the worker: ${msg || 'unknown error'}`);
+    this._w = w;
+    try {
+      for (const name of this._functions.keys()) {
+        const rc = raw.saq_worker_register_pull(w, name);
+        if (rc !== 0) throw new SaqError(rc, `register ${name}: ${raw.saq_worker_errmsg(w)}`);
+      }
+      for (const [name, expr, opts] of crons) {
+        const rc = raw.saq_worker_add_cron(w, name, expr, opts);
+        if (rc !== 0) throw new SaqError(rc, `cron job ${name} (${expr}): ${raw.saq_worker_errmsg(w)}`);
+      }
+    } catch (err) {
+      raw.saq_worker_free(w);
+      this._w = null;
+      throw err;
+    }
+    /** Worker id (uuid1 unless set); shown in saq's info() and web UI. */
+    this.id = raw.saq_worker_id(w);
+    this._hardDeadlineMs = 1000 * Number(options.cancellationHardDeadline ?? 1);
+    this._leases = new Map(); // job key -> lease
+    this._afterRuns = new Set();
+    this._state = 'new'; // new -> starting -> running -> stopping -> stopped
+    this._tag = 0;
+    this._ctx = null;
+    this._done = new Promise((resolve, reject) => {
+      this._resolveDone = resolve;
+      this._rejectDone = reject;
+    });
+    this._done.catch(() => {});
+    queue._workers.add(this);
+  }
+
+  _addFunction(name, f) {
+    if (typeof name !== 'string' || name === '') throw new TypeError('job functions need a name');
+    if (typeof f !== 'function') throw new TypeError(`function ${name} must be a function`);
+    this._functions.set(name, f);
+  }
+
+  /** Run the startup hooks, then start leasing jobs. Resolves once started;
+   *  `done()` resolves when the worker has stopped. */
+  async start() {
+    if (this._state !== 'new') throw new SaqError(codes.ESTATE, 'the worker was already started');
+    this._state = 'starting';
+    const engine = this.queue._engine;
+    try {
+      this._ctx = { worker: this, queue: this.queue };
+      for (const h of this._startup) await h(this._ctx);
+      if (this._state !== 'starting') {
+        // stop() came while the startup hooks ran
+        await this._finish();
+        return;
+      }
+      this._tag = engine.newTag();
+      engine.add(this._tag, { event: (ev) => this._onEvent(ev), abandon: () => this._finish() });
+      const rc = raw.saq_worker_start(this._w, engine.cq, this._tag);
+      if (rc !== 0) {
+        engine.remove(this._tag);
+        throw new SaqError(rc, raw.saq_worker_errmsg(this._w) || undefined);
+      }
+    } catch (err) {
+      this._state = 'stopped';
+      this._free();
+      this._rejectDone(err);
+      throw err;
+    }
+    this._state = 'running';
+  }
+
+  /** Stop taking jobs; running jobs get `graceMs` (default: the
+   *  shutdownGracePeriod setting) to finish, then their AbortSignal fires
+   *  (reason "shutdown") and they are retried, as saq does. Then the shutdown
+   *  hooks run. Resolves when the worker has stopped. Idempotent. */
+  stop({ graceMs } = {}) {
+    if (this._state === 'new') {
+      this._state = 'stopped';
+      this._free();
+      this._resolveDone();
+    } else if (this._state !== 'stopped' && this._w) {
+      const starting = this._state === 'starting';
+      this._state = 'stopping';
+      if (starting) return this._done;
+      const g = graceMs === undefined || graceMs === null ? -1 : Math.max(0, Math.round(graceMs));
+      if (this._tag) raw.saq_worker_stop(this._w, g);
+    }
+    return this._done;
+  }
+
+  /** Resolves when the worker has stopped (rejects if it failed to start). */
+  done() {
+    return this._done;
+  }
+
+  /** saq's Worker.start() for a program's main: start, stop gracefully on
+   *  SIGINT/SIGTERM (shutdownGracePeriod applies), resolve when stopped. */
+  async run() {
+    const onSignal = () => {
+      this.stop();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      await this.start();
+      await this._done;
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
+  }
+
+  /** Counters of this worker: { complete, failed, retried, aborted, uptime,
+   *  running }. */
+  stats() {
+    if (!this._w) return null;
+    const s = json.parse(raw.saq_worker_stats_json(this._w));
+    if (s && s.running === undefined) s.running = this._leases.size; // jobs in JS handlers now
+    return s;
+  }
+
+  _onEvent(ev) {
+    switch (raw.saq_event_type(ev)) {
+      case raw.SAQ_EVENT_LEASE: {
+        const p = raw.saq_event_take_job(ev);
+        if (p) this._run(p);
+        break;
+      }
+      case raw.SAQ_EVENT_CANCEL: {
+        const lease = this._leases.get(raw.saq_event_key(ev));
+        if (lease) this._cancel(lease, raw.saq_event_int(ev));
+        break;
+      }
+      case raw.SAQ_EVENT_WORKER_STOPPED:
+        this.queue._engine.remove(this._tag);
+        this._finish();
+        break;
+      default:
+        break;
+    }
+  }
+
+  _run(p) {
+    const job = jobFromRaw(p, this.queue);
+    const ac = new AbortController();
+    const ctx = { ...this._ctx, job, signal: ac.signal };
+    const lease = { p, job, ac, ctx, settled: false, timer: null };
+    job._lease = lease;
+    this._leases.set(job.key, lease);
+    const fn = this._functions.get(job.function);
+    (async () => {
+      try {
+        for (const h of this._before) await h(ctx);
+        if (!fn) throw new Error(`KeyError: '${job.function}' is not registered on this worker`);
+        this._settle(lease, true, await fn(job, ctx));
+      } catch (err) {
+        this._settle(lease, false, err);
+      }
+    })();
+  }
+
+  _cancel(lease, why) {
+    if (lease.settled) return;
+    const reason = new CancelledError(why, lease.job.key);
+    lease.ac.abort(reason);
+    // a handler that ignores its signal cannot hold the slot forever: after
+    // the hard deadline libsaq has written the outcome; give the lease back
+    lease.timer = setTimeout(() => this._settle(lease, false, reason), this._hardDeadlineMs + 50);
+    lease.timer.unref();
+  }
+
+  _settle(lease, ok, value) {
+    if (lease.settled) return;
+    lease.settled = true;
+    if (lease.timer) clearTimeout(lease.timer);
+    if (this._leases.get(lease.job.key) === lease) this._leases.delete(lease.job.key);
+    if (ok) {
+      let text;
+      try {
+        text = json.stringify(value);
+      } catch (err) {
+        ok = false;
+        value = new TypeError(`the job's result cannot be stored as JSON: ${err.message}`);
+      }
+      if (ok) raw.saq_job_complete(lease.p, text);
+    }
+    if (!ok) raw.saq_job_fail(lease.p, errorText(value));
+    raw.saq_job_free(lease.p);
+    lease.p = null;
+    if (ok) lease.ctx.result = value;
+    else lease.ctx.exception = value;
+    if (this._after.length) {
+      const run = (async () => {
+        for (const h of this._after) {
+          try {
+            await h(lease.ctx);
+          } catch (err) {
+            process.emitWarning(`libsaq: afterProcess hook failed: ${err && err.message}`);
+          }
+        }
+      })();
+      this._afterRuns.add(run);
+      run.finally(() => this._afterRuns.delete(run));
+    }
+  }
+
+  async _finish() {
+    if (this._state === 'stopped') return this._done;
+    this._state = 'stopped';
+    // leases cannot outlive WORKER_STOPPED; settle any the engine abandoned
+    for (const lease of [...this._leases.values()]) this._settle(lease, false, new CancelledError(3, lease.job.key));
+    try {
+      await Promise.allSettled([...this._afterRuns]);
+      for (const h of this._shutdown) await h(this._ctx);
+      this._free();
+      this._resolveDone();
+    } catch (err) {
+      this._free();
+      this._rejectDone(err);
+    }
+  }
+
+  _free() {
+    if (this._w) {
+      raw.saq_worker_free(this._w);
+      this._w = null;
+    }
+    this.queue._workers.delete(this);
+  }
+}
+
+module.exports = { Worker, errorText };

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Node binding: build the addon, run the node --test suite against a private
+# redis-server, then check the npm package: `npm pack`, `npm install
+# --offline` of the tarball in a fresh directory against the INSTALLED libsaq,
+# and a job round trip from there.
+#
+# Environment (the top-level test command sets these):
+#   SAQ_BUILD_DIR  libsaq build tree with pkgconfig/libsaq.pc (uninstalled)
+#                  default: configure and build <repo>/build-node-tests
+#   SAQ_PREFIX     prefix where that build was installed (cmake --install)
+#                  default: install SAQ_BUILD_DIR into a temporary prefix
+#   SAQ_PYTHON     python with saq[redis]==0.26.x, for the interop test
+#                  (skipped, with a warning, when unset)
+# Exit status is non-zero on any failure; the last line is a summary.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+with_redis="$repo/tests/support/with-redis"
+work=$(mktemp -d /tmp/saq-node-tests-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+step() { printf '\n== node: %s\n' "$*"; }
+die() {
+  echo "node: FAILED: $*" >&2
+  echo "node bindings: FAIL ($*)"
+  exit 1
+}
+
+for tool in node npm pkg-config; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+
+# ---- libsaq (build tree and installed prefix)
+if [ -z "${SAQ_BUILD_DIR:-}" ]; then
+  SAQ_BUILD_DIR="$repo/build-node-tests"
+  step "building libsaq in $SAQ_BUILD_DIR (SAQ_BUILD_DIR unset)"
+  cmake -S "$repo" -B "$SAQ_BUILD_DIR" -G Ninja -DBUILD_TESTING=OFF >/dev/null
+  ninja -C "$SAQ_BUILD_DIR" saq >/dev/null
+fi
+[ -f "$SAQ_BUILD_DIR/pkgconfig/libsaq.pc" ] || die "no $SAQ_BUILD_DIR/pkgconfig/libsaq.pc (SAQ_BUILD_DIR must be a built libsaq tree)"
+if [ -z "${SAQ_PREFIX:-}" ]; then
+  SAQ_PREFIX="$work/prefix"
+  step "installing libsaq into $SAQ_PREFIX (SAQ_PREFIX unset)"
+  cmake --install "$SAQ_BUILD_DIR" --prefix "$SAQ_PREFIX" >/dev/null
+fi
+installed_pc=$(find "$SAQ_PREFIX" -name libsaq.pc -path '*pkgconfig*' | head -n1)
+[ -n "$installed_pc" ] || die "no libsaq.pc under SAQ_PREFIX=$SAQ_PREFIX (was libsaq installed there?)"
+installed_pcdir=$(dirname "$installed_pc")
+
+if [ -z "${SAQ_PYTHON:-}" ]; then
+  echo "node: warning: SAQ_PYTHON is not set; the Python saq 0.26 interop test will be skipped" >&2
+fi
+
+# ---- 1. build the addon against the build tree (regenerates the SWIG wrapper)
+step "building the addon against $SAQ_BUILD_DIR"
+(cd "$here" && PKG_CONFIG_PATH="$SAQ_BUILD_DIR/pkgconfig" node scripts/build.js) || die "addon build"
+
+# ---- 2. node --test under a private redis-server
+step "node --test"
+tap="$work/tap.txt"
+set +e
+(cd "$here" && timeout 300 "$with_redis" -- node --test \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  test/*.test.js)
+test_rc=$?
+set -e
+count() { sed -n "s/^# $1 \([0-9]*\)$/\1/p" "$tap" | tail -n1; }
+pass=$(count pass); fail=$(count fail); skipped=$(count skipped); cancelled=$(count cancelled)
+pass=${pass:-0}; fail=${fail:-0}; skipped=${skipped:-0}; cancelled=${cancelled:-0}
+[ "$test_rc" -eq 0 ] || die "node --test exited $test_rc (pass $pass, fail $fail, cancelled $cancelled)"
+
+# ---- 3. npm pack, then an offline install in a fresh directory
+step "npm pack"
+mkdir -p "$work/pack"
+(cd "$here" && npm pack --silent --pack-destination "$work/pack" >/dev/null) || die "npm pack"
+tarball=$(ls "$work/pack"/libsaq-*.tgz)
+tar -tzf "$tarball" >"$work/pack/contents.txt" || die "cannot list $tarball"
+grep -qx 'package/src/saq_native_wrap.cxx' "$work/pack/contents.txt" || die "the tarball lacks the generated wrapper"
+
+step "npm install --offline $(basename "$tarball") against the installed libsaq ($installed_pcdir)"
+app="$work/app"
+mkdir -p "$app"
+cat >"$app/package.json" <<'EOF'
+{ "name": "saq-node-pack-check", "version": "1.0.0", "private": true }
+EOF
+# SWIG=false: the install must not need SWIG; the bogus registry makes any
+# network access fail loudly instead of silently succeeding.
+(cd "$app" && PKG_CONFIG_PATH="$installed_pcdir" SWIG=/bin/false \
+  npm install --offline --no-audit --no-fund --foreground-scripts \
+  --registry=http://127.0.0.1:9/ "$tarball") || die "npm install --offline of the tarball"
+addon="$app/node_modules/libsaq/build/saq_native.node"
+[ -f "$addon" ] || die "the install did not build $addon"
+runpath=$(readelf -d "$addon" | sed -n 's/.*R\(UN\)\{0,1\}PATH.*\[\(.*\)\]/\2/p')
+case ":$runpath:" in
+  *":$SAQ_PREFIX/"*) ;;
+  *) die "the installed addon's rpath ($runpath) does not point into SAQ_PREFIX=$SAQ_PREFIX" ;;
+esac
+
+step "job round trip from the fresh install"
+cp "$app/node_modules/libsaq/examples/roundtrip.js" "$app/roundtrip.js"
+out=$(cd "$app" && "$with_redis" -- node roundtrip.js) || die "round trip script"
+echo "$out"
+case "$out" in
+  *'"ok":true'*) ;;
+  *) die "round trip did not report ok" ;;
+esac
+
+echo
+echo "node bindings: OK (node --test: $pass passed, $fail failed, $skipped skipped; npm pack + offline install + round trip: ok)"

@@ -1,0 +1,43 @@
+'use strict';
+// Shared test helpers. The suite needs a redis-server: run it through
+// tests/support/with-redis (run-tests.sh does), which exports REDIS_URL.
+const assert = require('assert');
+const path = require('path');
+
+const REDIS_URL = process.env.REDIS_URL;
+if (!REDIS_URL) {
+  throw new Error('REDIS_URL is not set: run the tests under tests/support/with-redis (see run-tests.sh)');
+}
+
+let n = 0;
+/** A queue name no other test uses. */
+function uniqueName(prefix = 'node') {
+  n += 1;
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${n}`;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `fn` until it returns a truthy value (resolved to it) or time runs out. */
+async function waitFor(fn, { timeout = 10000, interval = 25, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(interval);
+  }
+}
+
+/** Wait until the stored job reaches one of `statuses`; resolves to it. */
+function waitStatus(queue, key, statuses, timeout = 10000) {
+  const want = [].concat(statuses);
+  return waitFor(async () => {
+    const j = await queue.job(key);
+    return j && want.includes(j.status) ? j : null;
+  }, { timeout, what: `job ${key} to become ${want.join('/')}` });
+}
+
+const pkgDir = path.resolve(__dirname, '..');
+
+module.exports = { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, pkgDir };

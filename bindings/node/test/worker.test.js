@@ -1,0 +1,233 @@
+'use strict';
+const { test, describe } = require('node:test');
+const assert = require('assert');
+const { REDIS_URL, uniqueName, sleep, waitFor, waitStatus } = require('./helpers');
+const { Queue, Worker, CancelledError, SaqError } = require('..');
+
+/** A queue plus a started worker; `fn(q, w)` runs, then both are closed. */
+async function withWorker(options, fn) {
+  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('worker') });
+  const w = new Worker(q, { timers: { abort: 0.1, schedule: 0.1 }, ...options });
+  try {
+    await w.start();
+    return await fn(q, w);
+  } finally {
+    await w.stop({ graceMs: 0 });
+    await q.close();
+  }
+}
+
+describe('Worker', () => {
+  test('round trip: enqueue, run, complete; progress and hooks', async () => {
+    const calls = [];
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('roundtrip') });
+    const w = new Worker(q, {
+      functions: {
+        add: async (job, ctx) => {
+          calls.push(['add', ctx.signal instanceof AbortSignal, ctx.db, ctx.job === job]);
+          await job.update({ progress: 0.5, meta: { half: true } });
+          return job.kwargs.a + job.kwargs.b;
+        },
+      },
+      startup: async (ctx) => {
+        calls.push(['startup', ctx.worker === w]);
+        ctx.db = 'connection';
+      },
+      shutdown: (ctx) => calls.push(['shutdown', ctx.db]),
+      beforeProcess: (ctx) => calls.push(['before', ctx.job.status]),
+      afterProcess: (ctx) => calls.push(['after', ctx.result, ctx.exception]),
+    });
+    await w.start();
+    const job = await q.enqueue('add', { a: 1, b: 2 });
+    const done = await waitStatus(q, job.key, 'complete');
+    assert.equal(done.result, 3);
+    assert.equal(done.attempts, 1);
+    assert.equal(done.workerId, w.id);
+    assert.equal(done.progress, 1);
+    assert.deepEqual(done.meta, { half: true });
+    assert.ok(done.completed >= done.started && done.started > 0);
+    await waitFor(() => calls.some((c) => c[0] === 'after'), { what: 'afterProcess' });
+    const stats = w.stats();
+    assert.equal(stats.complete, 1);
+    await w.stop();
+    await q.close();
+    assert.deepEqual(calls, [
+      ['startup', true],
+      ['before', 'active'],
+      ['add', true, 'connection', true],
+      ['after', 3, undefined],
+      ['shutdown', 'connection'],
+    ]);
+  });
+
+  test('a thrown error fails the job with its message and stack', async () => {
+    await withWorker({ functions: { explode: async function explode() { throw new RangeError('out of range: 42'); } } }, async (q) => {
+      const job = await q.enqueue('explode', {});
+      const failed = await waitStatus(q, job.key, 'failed');
+      assert.match(failed.error, /^RangeError: out of range: 42\n/);
+      assert.match(failed.error, /at explode \(.*worker\.test\.js/);
+    });
+  });
+
+  test('retry: a failing attempt is retried until retries are used', async () => {
+    let attempts = 0;
+    let seenError = null;
+    await withWorker({
+      functions: {
+        flaky: async (job) => {
+          attempts++;
+          seenError = job.error;
+          if (job.attempts < 2) throw new Error(`flaky attempt ${job.attempts}`);
+          return 'ok';
+        },
+      },
+    }, async (q) => {
+      const job = await q.enqueue('flaky', { retries: 3 });
+      const done = await waitStatus(q, job.key, 'complete');
+      assert.equal(done.result, 'ok');
+      assert.equal(done.attempts, 2);
+      assert.equal(attempts, 2);
+      assert.match(seenError, /^Error: flaky attempt 1\n\s+at /, 'the second attempt sees the error of the first');
+    });
+  });
+
+  test('timeout: the AbortSignal fires with reason "timeout" and the job fails with TimeoutError', async () => {
+    let reason = null;
+    await withWorker({
+      functions: {
+        slow: (job, { signal }) => new Promise((resolve, reject) => {
+          signal.addEventListener('abort', () => {
+            reason = signal.reason;
+            reject(signal.reason);
+          });
+        }),
+      },
+    }, async (q) => {
+      const job = await q.enqueue('slow', { timeout: 0.3 });
+      const failed = await waitStatus(q, job.key, 'failed');
+      assert.match(failed.error, /TimeoutError/);
+      assert.ok(reason instanceof CancelledError);
+      assert.equal(reason.reason, 'timeout');
+    });
+  });
+
+  test('abort: a running job gets reason "aborted" and ends aborted', async () => {
+    let started = false;
+    let reason = null;
+    await withWorker({
+      functions: {
+        forever: async (job, { signal }) => {
+          started = true;
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          reason = signal.reason;
+          throw signal.reason;
+        },
+      },
+    }, async (q) => {
+      const job = await q.enqueue('forever', { timeout: 30 });
+      await waitFor(() => started, { what: 'the job to start' });
+      const marked = await q.abort(job.key, 'user abort');
+      assert.equal(marked.status, 'aborting');
+      const aborted = await waitStatus(q, job.key, 'aborted');
+      assert.equal(aborted.error, 'user abort');
+      assert.equal(reason.reason, 'aborted');
+    });
+  });
+
+  test('concurrency is back-pressure: never more than `concurrency` handlers at once', async () => {
+    let running = 0;
+    let peak = 0;
+    await withWorker({
+      concurrency: 2,
+      functions: {
+        busy: async () => {
+          running++;
+          peak = Math.max(peak, running);
+          await sleep(60);
+          running--;
+          return true;
+        },
+      },
+    }, async (q) => {
+      const jobs = await Promise.all(Array.from({ length: 6 }, (_, i) => q.enqueue('busy', { i })));
+      for (const j of jobs) await waitStatus(q, j.key, 'complete');
+      assert.equal(peak, 2);
+    });
+  });
+
+  test('an unknown function fails the job with KeyError', async () => {
+    await withWorker({ functions: { known: async () => 1 } }, async (q) => {
+      const job = await q.enqueue('unknown', {});
+      const failed = await waitStatus(q, job.key, 'failed');
+      assert.match(failed.error, /KeyError/);
+    });
+  });
+
+  test('cron jobs run on their schedule', async () => {
+    let runs = 0;
+    await withWorker({
+      functions: {},
+      cronJobs: [{ function: async function tick() { runs++; return runs; }, cron: '* * * * * */1', timeout: 5 }],
+    }, async (q) => {
+      await waitFor(() => runs >= 1, { timeout: 5000, what: 'the cron job to run' });
+      const rec = await q.job('cron:tick');
+      assert.ok(rec, 'unique cron jobs use the key cron:<function>');
+    });
+    assert.throws(() => new Worker(Queue.fromUrl(REDIS_URL, { name: uniqueName('cron') }), {
+      functions: { f: async () => 1 },
+      cronJobs: [{ function: 'f', cron: 'not a cron' }],
+    }), (e) => e instanceof SaqError && e.code === 'SAQ_ECRON');
+  });
+
+  test('stop: running jobs get their grace, then the signal fires with "shutdown" and the job is retried', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('stop') });
+    let reason = null;
+    let started = false;
+    const w = new Worker(q, {
+      cancellationHardDeadline: 0.5,
+      functions: {
+        long: async (job, { signal }) => {
+          started = true;
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          reason = signal.reason;
+          throw signal.reason;
+        },
+      },
+    });
+    await w.start();
+    const job = await q.enqueue('long', { timeout: 30 });
+    await waitFor(() => started, { what: 'the job to start' });
+    const t0 = Date.now();
+    await w.stop({ graceMs: 200 });
+    assert.ok(Date.now() - t0 >= 150, 'the grace period was honoured');
+    assert.equal(reason.reason, 'shutdown');
+    const rec = await q.job(job.key);
+    assert.equal(rec.status, 'queued');
+    assert.equal(rec.error, 'cancelled');
+    await q.close();
+  });
+
+  test('a handler that ignores its signal cannot hold the worker after the hard deadline', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('stubborn') });
+    let started = false;
+    const w = new Worker(q, {
+      cancellationHardDeadline: 0.2,
+      functions: {
+        stubborn: async () => {
+          started = true;
+          await sleep(1500);
+          return 'late';
+        },
+      },
+    });
+    await w.start();
+    const job = await q.enqueue('stubborn', { timeout: 0.2 });
+    await waitFor(() => started, { what: 'the job to start' });
+    const failed = await waitStatus(q, job.key, 'failed');
+    assert.match(failed.error, /TimeoutError/);
+    const t0 = Date.now();
+    await w.stop({ graceMs: 0 });
+    assert.ok(Date.now() - t0 < 1000, 'stop did not wait for the stubborn handler');
+    await q.close();
+  });
+});

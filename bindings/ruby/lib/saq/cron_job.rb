@@ -1,0 +1,48 @@
+# frozen_string_literal: true
+
+module Saq
+  # saq's CronJob: enqueue `function` on a cron schedule. `cron` has 5 fields
+  # (minute hour day month weekday) or 6 with seconds last, or an alias such
+  # as "@hourly", evaluated in UTC. With unique (the default) the job's key is
+  # "cron:<function>", so one run is pending at a time. `handler`, when
+  # given, is registered for `function` on the worker.
+  class CronJob
+    attr_reader :function, :cron, :handler, :unique, :timeout, :heartbeat, :retries, :ttl, :kwargs
+
+    def initialize(function, cron, handler = nil, unique: true, timeout: nil, heartbeat: nil,
+                   retries: nil, ttl: nil, kwargs: nil)
+      @function = function.to_s
+      @cron = cron.to_s
+      @handler = handler
+      @unique = unique
+      @timeout = timeout
+      @heartbeat = heartbeat
+      @retries = retries
+      @ttl = ttl
+      @kwargs = kwargs
+    end
+
+    # Accepts a CronJob or a Hash of its arguments (function:, cron:, ...).
+    def self.coerce(value)
+      return value if value.is_a?(CronJob)
+      raise ArgumentError, "cron job must be a Saq::CronJob or a Hash, not #{value.class}" unless value.is_a?(Hash)
+
+      opts = value.transform_keys(&:to_sym)
+      function = opts.delete(:function) or raise ArgumentError, "cron job needs function:"
+      cron = opts.delete(:cron) or raise ArgumentError, "cron job needs cron:"
+      handler = opts.delete(:handler)
+      new(function, cron, handler, **opts)
+    end
+
+    # @api private: options JSON for saq_worker_add_cron.
+    def options_json
+      opts = { "unique" => @unique ? true : false }
+      opts["timeout"] = @timeout unless @timeout.nil?
+      opts["heartbeat"] = @heartbeat unless @heartbeat.nil?
+      opts["retries"] = @retries unless @retries.nil?
+      opts["ttl"] = @ttl unless @ttl.nil?
+      opts["kwargs"] = @kwargs unless @kwargs.nil?
+      Codec.dump(opts)
+    end
+  end
+end

@@ -1,0 +1,419 @@
+# frozen_string_literal: true
+
+module Saq
+  # A SAQ queue (Python saq's Queue) on Redis, backed by a libsaq queue with
+  # its own I/O thread. Every method is synchronous for the calling Ruby
+  # thread and waits with the GVL released, so other Ruby threads keep
+  # running; Thread#raise, Thread#kill and Timeout interrupt the wait. A Queue
+  # may be shared by any number of Ruby threads.
+  #
+  # After fork, a Queue made in the parent raises Saq::ForkedError in the
+  # child; the child makes its own with Queue.from_url.
+  class Queue
+    # Queue keys of libsaq's configuration (see saq_conf_set in saq.h).
+    CONF_KEYS = %i[dialect max_concurrent_ops command_timeout_ms connect_timeout_ms
+                   reconnect_max_ms max_payload_bytes].freeze
+
+    # @api private: the tag of the one event each per-call cq receives.
+    TAG = 1
+
+    attr_reader :name
+
+    # saq's Queue.from_url. Options: dialect ("0.26" or "0.13"),
+    # max_concurrent_ops, command_timeout_ms, connect_timeout_ms,
+    # reconnect_max_ms, max_payload_bytes. With a block, yields the queue and
+    # closes it afterwards, returning the block's value.
+    def self.from_url(url, name: "default", **options)
+      queue = new(url: url, name: name, **options)
+      return queue unless block_given?
+
+      begin
+        yield queue
+      ensure
+        queue.close
+      end
+    end
+
+    def initialize(url: "redis://localhost:6379/0", name: "default", **options)
+      unknown = options.keys - CONF_KEYS
+      raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?
+
+      conf = Native.saq_conf_new or raise OutOfMemoryError
+      begin
+        conf_set(conf, "url", url)
+        conf_set(conf, "name", name) unless name.nil?
+        options.each { |k, v| conf_set(conf, k.to_s, v.to_s) }
+        @raw = Native.saq_queue_new(conf)
+        raise Error.new("cannot create the queue: #{Native.saq_conf_errmsg(conf)}", code: Native::SAQ_EINVAL) unless @raw
+      ensure
+        Native.saq_rb_conf_release(conf)
+      end
+      @name = Native.saq_queue_name(@raw)
+      @url = url
+      @pid = Process.pid
+      @closed = false
+    end
+
+    # "0.26" or "0.13".
+    def dialect
+      Native.saq_queue_dialect(@raw)
+    end
+
+    # @api private: the libsaq handle (in a forked child, libsaq itself
+    # refuses it with SAQ_EFORKED).
+    def raw
+      @raw
+    end
+
+    # True in a process forked after this queue was made: the queue cannot
+    # be used there (its I/O thread does not exist in the child).
+    def forked?
+      Process.pid != @pid
+    end
+
+    # Round trip to Redis; returns the server version ("7.0.15").
+    def ping
+      execute(->(cq) { Native.saq_queue_ping(@raw, cq, TAG) }) do |ev|
+        v = Native.saq_event_int(ev)
+        "#{v >> 16}.#{(v >> 8) & 0xff}.#{v & 0xff}"
+      end
+    end
+
+    # saq's Queue.enqueue("function", **kwargs). Keyword arguments that are job
+    # fields (key, timeout, heartbeat, retries, ttl, retry_delay,
+    # retry_backoff, scheduled, meta, progress) configure the job; the others
+    # become its kwargs. `scheduled` may be a Time. Returns the Job as
+    # enqueued, or nil when a job with that key is still incomplete (saq
+    # returns None then).
+    #
+    # A Saq::Job (e.g. read with #job) may be passed instead of a function
+    # name: it is enqueued again with its key and settings, kwargs overriding.
+    def enqueue(function, **kwargs)
+      return enqueue_job(function, kwargs) if function.is_a?(Job)
+
+      json = Codec.dump(call_kwargs(kwargs))
+      execute(->(cq) { Native.saq_queue_enqueue_call(@raw, function.to_s, json, cq, TAG) }) do |ev|
+        Native.saq_event_int(ev) == 1 ? Job.from_raw(Native.saq_event_job(ev)) : nil
+      end
+    end
+
+    # saq's Queue.job(key): the stored record, or nil when there is none.
+    def job(job_or_key)
+      key = key_of(job_or_key)
+      execute(->(cq) { Native.saq_queue_job(@raw, key, cq, TAG) }, not_found: nil) do |ev|
+        Job.from_raw(Native.saq_event_job(ev))
+      end
+    end
+
+    # saq's Queue.jobs(keys): records in order, nil where missing.
+    def jobs(keys)
+      json = Codec.dump(Array(keys).map { |k| key_of(k) })
+      execute(->(cq) { Native.saq_queue_jobs(@raw, json, cq, TAG) }) do |ev|
+        Array.new(Native.saq_event_job_count(ev)) { |i| Job.from_raw(Native.saq_event_job_at(ev, i)) }
+      end
+    end
+
+    # saq's Queue.abort(job, error, ttl=5). A waiting job ends aborted at
+    # once; a running one is marked aborting and its worker stops it. Returns
+    # the record after the abort. Raises NotFoundError when there is no job.
+    def abort(job_or_key, error = "abort", ttl: 5)
+      key = key_of(job_or_key)
+      execute(->(cq) { Native.saq_queue_abort(@raw, key, error.to_s, Integer(ttl), cq, TAG) }) do |ev|
+        Job.from_raw(Native.saq_event_job(ev))
+      end
+    end
+
+    # saq's Queue.retry(job, error): put the job back in the queue.
+    def retry(job_or_key, error = nil)
+      key = key_of(job_or_key)
+      execute(->(cq) { Native.saq_queue_retry(@raw, key, error&.to_s, cq, TAG) }) do |ev|
+        Job.from_raw(Native.saq_event_job(ev))
+      end
+    end
+
+    # saq's Queue.finish(job, status, result=None, error=None); status is
+    # :complete, :failed or :aborted.
+    def finish(job_or_key, status, result: nil, error: nil)
+      key = key_of(job_or_key)
+      json = result.nil? ? nil : Codec.dump(result)
+      execute(->(cq) { Native.saq_queue_finish(@raw, key, status.to_s, json, error&.to_s, cq, TAG) }) do |ev|
+        Job.from_raw(Native.saq_event_job(ev))
+      end
+    end
+
+    # saq's Job.update(**fields), e.g. update(key, progress: 0.5, meta: {...}).
+    def update(job_or_key, **fields)
+      key = key_of(job_or_key)
+      json = fields.empty? ? nil : Codec.dump(fields)
+      execute(->(cq) { Native.saq_queue_update(@raw, key, json, cq, TAG) }) do |ev|
+        Job.from_raw(Native.saq_event_job(ev))
+      end
+    end
+
+    # saq's Queue.count(kind): kind is :queued, :active or :incomplete.
+    def count(kind)
+      execute(->(cq) { Native.saq_queue_count(@raw, kind.to_s, cq, TAG) }) { |ev| Native.saq_event_int(ev) }
+    end
+
+    # saq's Queue.info(jobs=False, offset=0, limit=10): a Hash with "workers",
+    # "name", "queued", "active", "scheduled" and "jobs" (Hashes).
+    def info(jobs: false, offset: 0, limit: 10)
+      execute(lambda { |cq|
+        Native.saq_queue_info(@raw, jobs ? 1 : 0, Integer(offset), Integer(limit), cq, TAG)
+      }) { |ev| Codec.load(Native.saq_event_json(ev)) }
+    end
+
+    # saq's Queue.stats(ttl=60): this queue object's counters, also written to
+    # the worker registry. A Hash with "complete", "failed", "retried",
+    # "aborted" and "uptime" (ms).
+    def stats(ttl: 60)
+      execute(->(cq) { Native.saq_queue_stats(@raw, Integer(ttl), cq, TAG) }) do |ev|
+        Codec.load(Native.saq_event_json(ev))
+      end
+    end
+
+    # saq's Queue.schedule(lock=1): promote due scheduled jobs; returns their ids.
+    def schedule(lock: 1)
+      execute(->(cq) { Native.saq_queue_schedule(@raw, Integer(lock), cq, TAG) }) do |ev|
+        Codec.load(Native.saq_event_json(ev)) || []
+      end
+    end
+
+    # saq's Queue.sweep(lock=60, abort=5.0): recover stuck jobs; returns their ids.
+    def sweep(lock: 60, abort: 5.0)
+      execute(->(cq) { Native.saq_queue_sweep(@raw, Integer(lock), Float(abort), cq, TAG) }) do |ev|
+        Codec.load(Native.saq_event_json(ev)) || []
+      end
+    end
+
+    # saq's Queue.listen(job_keys, callback, timeout=10): yields (key, status)
+    # for every status change published for the keys (status is a Symbol)
+    # until the block returns a truthy value. Raises TimeoutError when no
+    # message came for `timeout` seconds (0 or nil = wait forever).
+    def listen(jobs_or_keys, timeout: 10)
+      raise ArgumentError, "listen needs a block" unless block_given?
+
+      json = Codec.dump(Array(jobs_or_keys).map { |k| key_of(k) })
+      cq = new_cq
+      submitted = ended = false
+      begin
+        submit!(Native.saq_queue_listen(@raw, json, (timeout || 0).to_f, cq, TAG))
+        submitted = true
+        loop do
+          ev = Saq.__wait(cq)
+          begin
+            case Native.saq_event_type(ev)
+            when Native::SAQ_EVENT_LISTEN
+              next unless yield(Native.saq_event_key(ev), Native.saq_event_job_status(ev).to_sym)
+
+              Native.saq_queue_listen_stop(@raw, cq, TAG)
+              ended = true
+              return nil
+            when Native::SAQ_EVENT_LISTEN_END
+              ended = true
+              raise_event_error(ev) unless Native.saq_event_status(ev).zero?
+              return nil
+            end
+          ensure
+            Native.saq_rb_event_release(ev)
+          end
+        end
+      ensure
+        Native.saq_queue_listen_stop(@raw, cq, TAG) if submitted && !ended
+        Native.saq_rb_cq_release(cq)
+      end
+    end
+
+    # saq's Queue.apply(function, timeout=None, **kwargs): enqueue the job and
+    # wait for it. Returns its result; raises JobError (with #job) when it
+    # failed or was aborted, TimeoutError when `timeout` seconds passed.
+    # `timeout` also becomes the job's timeout, as in saq (nil = none).
+    def apply(function, timeout: nil, **kwargs)
+      job = Native.saq_job_new(function.to_s) or raise InvalidArgumentError, "function must be a non-empty name"
+      begin
+        rc = Native.saq_job_set_call_kwargs(job, Codec.dump(call_kwargs(kwargs)))
+        Saq.check!(rc, Native.saq_job_errmsg(job))
+        execute(->(cq) { Native.saq_queue_apply(@raw, job, (timeout || 0).to_f, cq, TAG) }) do |ev|
+          Codec.load(Native.saq_event_json(ev))
+        end
+      ensure
+        Native.saq_rb_job_release(job)
+      end
+    end
+
+    # saq's Queue.map(function, iter_kwargs, timeout=None,
+    # return_exceptions=False, **defaults): one job per Hash of iter_kwargs,
+    # all waited for under one deadline; results in item order. With
+    # return_exceptions, a failed or aborted job gives a JobError (with #job)
+    # in its place instead of raising.
+    def map(function, iter_kwargs, timeout: nil, return_exceptions: false, **defaults)
+      items = Codec.dump(iter_kwargs.map { |h| call_kwargs(h) })
+      dflt = defaults.empty? ? nil : Codec.dump(call_kwargs(defaults))
+      execute(lambda { |cq|
+        Native.saq_queue_map(@raw, function.to_s, items, dflt, (timeout || 0).to_f,
+                             return_exceptions ? 1 : 0, cq, TAG)
+      }) do |ev|
+        results = Codec.load(Native.saq_event_json(ev))
+        if return_exceptions
+          results.each_index do |i|
+            raw_job = Native.saq_event_job_at(ev, i)
+            next unless raw_job
+
+            st = Native.saq_job_status(raw_job)
+            next unless %w[failed aborted].include?(st)
+
+            job = Job.from_raw(raw_job)
+            results[i] = JobError.new("job #{job.id} #{st}: #{job.error || "(no error text)"}",
+                                      code: Native::SAQ_EJOB, job: job)
+          end
+        end
+        results
+      end
+    end
+
+    # saq's Queue.batch(): every job enqueued on this queue (by any thread)
+    # while the block runs is recorded; if the block raises, they are all
+    # aborted with "cancelled" and the exception is re-raised. Yields the queue.
+    def batch
+      b = Native.saq_queue_batch(@raw) or raise null_error("batch")
+      begin
+        yield self
+      rescue StandardError
+        begin
+          execute(->(cq) { Native.saq_batch_abort(b, "cancelled", cq, TAG) }) { |ev| Native.saq_event_int(ev) }
+        rescue Saq::Error
+          nil # as saq: individual failures are ignored; the original error matters
+        end
+        raise
+      ensure
+        Native.saq_rb_batch_release(b)
+      end
+    end
+
+    # saq's Queue.disconnect: stop accepting operations, wait up to `timeout`
+    # seconds for the ones in flight, then close the connections. Returns
+    # true when everything drained in time. Idempotent.
+    def close(timeout: 5)
+      return true if @closed
+      return (@closed = true) if Process.pid != @pid # nothing to drain in a forked child
+
+      rc = Native.saq_rb_queue_close(@raw, (timeout.to_f * 1000).round)
+      @closed = true
+      Saq.check!(rc) unless rc == Native::SAQ_ETIMEDOUT
+      rc.zero?
+    end
+
+    def closed?
+      @closed
+    end
+
+    def inspect
+      "#<Saq::Queue #{@name} #{@closed ? "closed" : "open"}>"
+    end
+    alias to_s inspect
+
+    private
+
+    def enqueue_job(job, kwargs)
+      raw_job = Native.saq_job_from_json(job.to_json) or raise InvalidArgumentError, "cannot copy #{job.inspect}"
+      begin
+        unless kwargs.empty?
+          rc = Native.saq_job_set_call_kwargs(raw_job, Codec.dump(call_kwargs(kwargs)))
+          Saq.check!(rc, Native.saq_job_errmsg(raw_job))
+        end
+        execute(->(cq) { Native.saq_queue_enqueue(@raw, raw_job, cq, TAG) }) do |ev|
+          Native.saq_event_int(ev) == 1 ? Job.from_raw(Native.saq_event_job(ev)) : nil
+        end
+      ensure
+        Native.saq_rb_job_release(raw_job)
+      end
+    end
+
+    def conf_set(conf, key, value)
+      rc = Native.saq_conf_set(conf, key, value)
+      Saq.check!(rc, "#{key}: #{Native.saq_conf_errmsg(conf)}")
+    end
+
+    def key_of(job_or_key)
+      job_or_key.is_a?(Job) ? job_or_key.key : job_or_key.to_s
+    end
+
+    # Keyword arguments as saq's JSON object: String keys; `scheduled` may be a Time.
+    def call_kwargs(hash)
+      raise ArgumentError, "keyword arguments must be a Hash, not #{hash.class}" unless hash.is_a?(Hash)
+
+      hash.each_with_object({}) do |(k, v), out|
+        v = v.to_f if k.to_s == "scheduled" && v.is_a?(Time)
+        out[k.to_s] = v
+      end
+    end
+
+    def forked_message
+      "#{Native.saq_strerror(Native::SAQ_EFORKED)}: this Saq::Queue (#{@name}) was created in process " \
+        "#{@pid} and cannot be used in the forked child #{Process.pid}; create a new Saq::Queue in the child"
+    end
+
+    def null_error(what)
+      return ForkedError.new(forked_message, code: Native::SAQ_EFORKED) if Process.pid != @pid
+      return ClosedError.new("#{what}: the queue is closed", code: Native::SAQ_ECLOSED) if @closed
+
+      Error.new("#{what} failed", code: Native::SAQ_ENOMEM)
+    end
+
+    def new_cq
+      Native.saq_cq_new or raise OutOfMemoryError.new("cannot create a completion queue")
+    end
+
+    # A submit fails only when no event can ever come (closed queue, fork, OOM).
+    def submit!(rc)
+      return if rc.zero?
+      raise ForkedError.new(forked_message, code: rc) if rc == Native::SAQ_EFORKED
+      raise ClosedError.new("the queue #{@name} is closed", code: rc) if rc == Native::SAQ_ECLOSED
+
+      Saq.check!(rc)
+    end
+
+    def raise_event_error(ev)
+      st = Native.saq_event_status(ev)
+      msg = Native.saq_event_errmsg(ev)
+      if st == Native::SAQ_EJOB
+        raise JobError.new(msg, code: st, job: Job.from_raw(Native.saq_event_job(ev)))
+      end
+
+      raise Saq.error_for(st, msg)
+    end
+
+    # One asynchronous libsaq operation, made synchronous: submit it to a
+    # private completion queue, wait for its event without the GVL, turn a
+    # failure into an exception and the event into a value. The cq is freed
+    # in all cases; if the wait is interrupted, the late event is discarded.
+    def execute(submit, not_found: :raise)
+      cq = new_cq
+      ev = nil
+      begin
+        submit!(submit.call(cq))
+        ev = Saq.__wait(cq)
+        st = Native.saq_event_status(ev)
+        return nil if st == Native::SAQ_ENOTFOUND && not_found.nil?
+
+        raise_event_error(ev) unless st.zero?
+        yield ev
+      ensure
+        Native.saq_rb_event_release(ev) if ev
+        Native.saq_rb_cq_release(cq)
+      end
+    end
+  end
+
+  # @api private: wait for the next event of a cq with the GVL released.
+  # A NULL return means the wait was interrupted (an unblocking function ran
+  # for a Thread#raise, a signal, ...): looping lets Ruby run the interrupt.
+  def self.__wait(cq, timeout_ms = -1)
+    loop do
+      ev = Native.saq_rb_cq_poll(cq, timeout_ms)
+      return ev if ev || timeout_ms >= 0
+
+      Thread.pass
+    end
+  end
+end

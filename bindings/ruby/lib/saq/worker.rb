@@ -1,0 +1,404 @@
+# frozen_string_literal: true
+
+require "logger"
+
+module Saq
+  # saq's Worker. libsaq leases the jobs (dequeue, concurrency, timeouts,
+  # heartbeats, aborts, sweeps, scheduling, cron, the worker registry) on its
+  # I/O thread; the handlers are Ruby callables run on a pool of
+  # `concurrency` Ruby threads. One Ruby thread waits for libsaq's events
+  # (with the GVL released) and feeds the pool; Ruby code never runs on a
+  # libsaq thread.
+  #
+  #   worker = Saq::Worker.new(queue, functions: {
+  #     "add" => ->(job) { job.kwargs["a"] + job.kwargs["b"] },
+  #   })
+  #   worker.run   # until SIGINT/SIGTERM
+  #
+  # A handler receives the leased Saq::Job (keyword parameters, if it has any,
+  # are filled from the job's kwargs). Its return value, as JSON, is the
+  # job's result. An exception fails the job with "Class: message" and the
+  # backtrace; libsaq retries it while the job has retries left. When the
+  # job is aborted, times out, misses its heartbeat or the worker stops past
+  # its grace period, Saq::Cancelled is raised in the handler's thread (pass
+  # interrupt: false to only have Job#cancelled? report it instead).
+  class Worker
+    # Worker keys of libsaq's configuration (seconds unless the name says ms).
+    CONF_KEYS = %i[dequeue_timeout burst max_burst_jobs shutdown_grace_period
+                   cancellation_hard_deadline id metadata swept_error_message dead_worker_check].freeze
+    TIMERS = %i[schedule worker_info stats sweep abort].freeze
+    TAG = 1
+
+    attr_reader :queue, :id, :concurrency, :context, :functions, :logger
+
+    # functions: Hash of name => callable (or an Array of [name, callable]
+    #   pairs and Method objects, named after the method).
+    # cron_jobs: Saq::CronJob objects or Hashes (function:, cron:, ...).
+    # startup, shutdown: callables (or Arrays of them) called with the context
+    #   Hash ({worker:, queue:} plus what they add), before the worker takes
+    #   jobs and after it stopped.
+    # before_process, after_process: called with the job's context
+    #   ({..., job:}); an error in before_process fails the job; after_process
+    #   sees the outcome libsaq was asked to store (status, result, error) and
+    #   its errors are logged and ignored.
+    # timers: {schedule:, worker_info:, sweep:, abort:} in seconds.
+    # Other options as libsaq's worker keys: dequeue_timeout, burst,
+    # max_burst_jobs, shutdown_grace_period, cancellation_hard_deadline, id,
+    # metadata (a Hash), swept_error_message, dead_worker_check.
+    def initialize(queue, functions:, concurrency: 10, cron_jobs: [], startup: nil, shutdown: nil,
+                   before_process: nil, after_process: nil, timers: nil, context: nil,
+                   interrupt: true, logger: nil, **options)
+      unknown = options.keys - CONF_KEYS
+      raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?
+
+      @queue = queue
+      @concurrency = Integer(concurrency)
+      @interrupt = interrupt
+      @logger = logger || Logger.new($stderr, level: Logger::WARN, progname: "saq")
+      @startup = hook_list(startup)
+      @shutdown = hook_list(shutdown)
+      @before_process = hook_list(before_process)
+      @after_process = hook_list(after_process)
+      @crons = Array(cron_jobs).map { |c| CronJob.coerce(c) }
+      @functions = normalize_functions(functions)
+      @crons.each { |c| @functions[c.function] ||= c.handler if c.handler }
+      @kw_handlers = @functions.transform_values { |fn| takes_keywords?(fn) }
+      @context = (context || {}).merge(worker: self, queue: queue)
+
+      @raw = build_raw(options, timers)
+      @id = Native.saq_worker_id(@raw)
+      @pid = Process.pid
+      @state = :new
+      @lock = Mutex.new
+      @running = {}
+      @running_lock = Mutex.new
+      @threads = []
+    end
+
+    # Start taking jobs in background threads and return. Runs the startup hooks first.
+    def start
+      @lock.synchronize do
+        raise StateError.new("the worker was already started", code: Native::SAQ_ESTATE) unless @state == :new
+
+        @state = :starting
+      end
+      raise ForkedError.new("this Saq::Worker was created in process #{@pid}", code: Native::SAQ_EFORKED) if Process.pid != @pid
+
+      begin
+        @startup.each { |h| h.call(@context) }
+        @cq = Native.saq_cq_new or raise OutOfMemoryError
+        @jobs = ::Queue.new
+        @threads = Array.new(@concurrency) do |i|
+          Thread.new { handler_loop }.tap { |t| t.name = "saq-handler-#{i}" }
+        end
+        rc = Native.saq_worker_start(@raw, @cq, TAG)
+        Saq.check!(rc, Native.saq_worker_errmsg(@raw))
+      rescue Exception # rubocop:disable Lint/RescueException
+        @concurrency.times { @jobs << :stop } if @jobs
+        @threads.each(&:join)
+        @state = :stopped
+        raise
+      end
+      @poller = Thread.new { poll_loop }.tap { |t| t.name = "saq-poller" }
+      @state = :running
+      self
+    end
+
+    # saq's Worker.start: start, stop gracefully on SIGINT/SIGTERM, wait for
+    # the stop and the shutdown hooks. Returns self.
+    def run
+      previous = {}
+      %w[INT TERM].each do |sig|
+        # trap context: only a non-blocking libsaq call, no locks, no logging
+        previous[sig] = Signal.trap(sig) { Native.saq_worker_stop(@raw, -1) }
+      end
+      start
+      join
+      self
+    ensure
+      previous.each { |sig, handler| Signal.trap(sig, handler || "DEFAULT") }
+    end
+
+    # Ask the worker to stop: no new jobs are taken; running jobs get `grace`
+    # seconds (nil = shutdown_grace_period) before they are cancelled and
+    # retried. Returns at once. Safe from a signal trap.
+    def request_stop(grace: nil)
+      Native.saq_worker_stop(@raw, grace.nil? ? -1 : (grace.to_f * 1000).round)
+      self
+    end
+
+    # request_stop, then wait (up to `timeout` seconds, nil = no limit) for
+    # the worker to stop. Returns true when it stopped.
+    def stop(grace: nil, timeout: nil)
+      request_stop(grace: grace)
+      join(timeout)
+    end
+
+    # Wait until the worker stopped (by #stop, a signal in #run, or burst
+    # mode running dry), then run the shutdown hooks once. Returns false when
+    # `timeout` seconds passed first.
+    def join(timeout = nil)
+      return true if @state == :new || @state == :stopped
+      return false unless @poller.join(timeout)
+
+      @threads.each(&:join)
+      finish
+      true
+    end
+
+    def running?
+      @state == :running
+    end
+
+    # This worker's counters: "complete", "failed", "retried", "aborted",
+    # "uptime" (ms), "running".
+    def stats
+      Codec.load(Native.saq_worker_stats_json(@raw))
+    end
+
+    def inspect
+      "#<Saq::Worker #{@id} queue=#{@queue.name} #{@state}>"
+    end
+    alias to_s inspect
+
+    private
+
+    def build_raw(options, timers)
+      conf = Native.saq_conf_new or raise OutOfMemoryError
+      begin
+        conf_set(conf, "concurrency", @concurrency)
+        options.each do |k, v|
+          next if v.nil?
+
+          v = v.nil? ? "null" : Codec.dump(v) if k == :metadata
+          conf_set(conf, k.to_s, v)
+        end
+        (timers || {}).each do |k, v|
+          raise ArgumentError, "unknown timer #{k.inspect} (#{TIMERS.join(", ")})" unless TIMERS.include?(k.to_sym)
+
+          conf_set(conf, "timers.#{k}", v)
+        end
+        raw = Native.saq_worker_new(@queue.raw, conf)
+        unless raw
+          msg = "cannot create the worker: #{Native.saq_conf_errmsg(conf)}"
+          raise ForkedError.new(msg, code: Native::SAQ_EFORKED) if @queue.forked?
+          raise ClosedError.new(msg, code: Native::SAQ_ECLOSED) if @queue.closed?
+
+          raise InvalidArgumentError.new(msg, code: Native::SAQ_EINVAL)
+        end
+      ensure
+        Native.saq_rb_conf_release(conf)
+      end
+      @functions.each_key do |name|
+        Saq.check!(Native.saq_worker_register_pull(raw, name), "#{name}: #{Native.saq_worker_errmsg(raw)}")
+      end
+      @crons.each do |c|
+        rc = Native.saq_worker_add_cron(raw, c.function, c.cron, c.options_json)
+        Saq.check!(rc, "cron job #{c.function} (#{c.cron}): #{Native.saq_worker_errmsg(raw)}")
+      end
+      raw
+    end
+
+    def conf_set(conf, key, value)
+      rc = Native.saq_conf_set(conf, key, value.to_s)
+      Saq.check!(rc, "#{key}: #{Native.saq_conf_errmsg(conf)}")
+    end
+
+    def hook_list(value)
+      list = value.nil? ? [] : (value.respond_to?(:call) ? [value] : Array(value))
+      list.each { |h| raise ArgumentError, "hook #{h.inspect} is not callable" unless h.respond_to?(:call) }
+      list
+    end
+
+    def normalize_functions(functions)
+      pairs = case functions
+              when Hash then functions.to_a
+              else
+                Array(functions).map do |f|
+                  if f.is_a?(Array) then f
+                  elsif f.respond_to?(:name) && f.respond_to?(:call) then [f.name, f]
+                  else raise ArgumentError, "function #{f.inspect} needs a name: use a Hash of name => callable"
+                  end
+                end
+              end
+      pairs.each_with_object({}) do |(name, fn), out|
+        raise ArgumentError, "handler of #{name.inspect} is not callable" unless fn.respond_to?(:call)
+
+        out[name.to_s] = fn
+      end
+    end
+
+    def takes_keywords?(fn)
+      m = fn.is_a?(Proc) || fn.is_a?(Method) ? fn : fn.method(:call)
+      m.parameters.any? { |type, _| %i[key keyreq keyrest].include?(type) }
+    end
+
+    # The one thread that talks to libsaq's worker: leases go to the pool,
+    # cancellations to the threads running those jobs.
+    def poll_loop
+      loop do
+        ev = Native.saq_rb_cq_poll(@cq, -1)
+        next unless ev
+
+        begin
+          case Native.saq_event_type(ev)
+          when Native::SAQ_EVENT_LEASE
+            @jobs << Job.leased(Native.saq_event_take_job(ev), self)
+          when Native::SAQ_EVENT_CANCEL
+            cancel(Native.saq_event_key(ev), Native.saq_event_int(ev))
+          when Native::SAQ_EVENT_WORKER_STOPPED
+            break
+          end
+        ensure
+          Native.saq_rb_event_release(ev)
+        end
+      end
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      @logger.error("saq worker #{@id}: event loop failed: #{e.class}: #{e.message}")
+      Native.saq_worker_stop(@raw, 0)
+    ensure
+      @concurrency.times { @jobs << :stop }
+    end
+
+    def cancel(key, code)
+      reason = Job::CANCEL_REASONS.fetch(code, :cancelled)
+      @logger.info("saq worker #{@id}: cancelling job #{key} (#{reason})")
+      return unless @interrupt
+
+      @running_lock.synchronize do
+        thread = @running[key]
+        thread&.raise(Cancelled.new(reason))
+      end
+    end
+
+    # Handler threads: Saq::Cancelled is only let in while the handler (and
+    # its before_process hooks) run; one that arrives later is dropped.
+    def handler_loop
+      Thread.handle_interrupt(Cancelled => :never) do
+        while (job = @jobs.pop) != :stop
+          begin
+            process(job)
+          rescue Exception => e # rubocop:disable Lint/RescueException
+            @logger.error("saq worker #{@id}: job #{job.key}: #{e.class}: #{e.message}")
+          end
+        end
+      end
+    end
+
+    def process(job)
+      ctx = @context.merge(job: job)
+      job.__set_ctx(ctx)
+      result = error = nil
+      @running_lock.synchronize { @running[job.key] = Thread.current }
+      begin
+        reason = job.cancel_reason
+        raise Cancelled, reason if reason
+
+        fn = @functions.fetch(job.function) # libsaq leases registered functions only
+        Thread.handle_interrupt(Cancelled => :immediate) do
+          @before_process.each { |h| h.call(ctx) }
+          result = if @kw_handlers[job.function]
+                     fn.call(job, **(job.kwargs || {}).transform_keys(&:to_sym))
+                   else
+                     fn.call(job)
+                   end
+        end
+        outcome = :complete
+      rescue Cancelled => e
+        outcome = :cancelled
+        error = e
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        outcome = :error
+        error = e
+      ensure
+        @running_lock.synchronize { @running.delete(job.key) if @running[job.key] == Thread.current }
+      end
+      drop_late_cancel
+      settle(job, outcome, result, error, ctx)
+      @after_process.each do |h|
+        h.call(ctx)
+      rescue StandardError => e
+        @logger.warn("saq worker #{@id}: after_process hook failed: #{e.class}: #{e.message}")
+      end
+    end
+
+    def drop_late_cancel
+      return unless Thread.pending_interrupt?(Cancelled)
+
+      Thread.handle_interrupt(Cancelled => :immediate) { Thread.pass }
+    rescue Cancelled
+      nil
+    end
+
+    def settle(job, outcome, result, error, ctx)
+      raw = job.__raw
+      json = nil
+      if outcome == :complete
+        begin
+          json = Codec.dump(result)
+        rescue StandardError => e
+          outcome = :error
+          error = e
+        end
+      end
+      rc = case outcome
+           when :complete then Native.saq_job_complete(raw, json)
+           when :cancelled then Native.saq_job_fail(raw, "Saq::Cancelled: #{error.message}")
+           else
+             ctx[:exception] = error
+             Native.saq_job_fail(raw, Worker.error_text(error))
+           end
+      unless rc.zero?
+        @logger.warn("saq worker #{@id}: job #{job.key}: cannot settle: #{Native.saq_err_name(rc)}")
+      end
+      note_outcome(job, outcome, result, error)
+    end
+
+    # What libsaq will store, for the after_process hooks (libsaq decides it
+    # on its I/O thread; pull mode has no event for the final write).
+    def note_outcome(job, outcome, result, error)
+      retryable = job.retries > job.attempts
+      case job.cancel_reason
+      when :aborted then job.__settled(:aborted, error: "abort")
+      when :timeout
+        job.__settled(retryable ? :queued : :failed,
+                      error: "TimeoutError: job #{job.key} timed out after #{job.timeout} seconds")
+      when :shutdown then job.__settled(:queued, error: "cancelled")
+      when :heartbeat then job.__settled(retryable ? :queued : :aborted, error: "swept")
+      when :lost then nil
+      else
+        if outcome == :complete
+          job.__settled(:complete, result: result)
+        else
+          job.__settled(retryable ? :queued : :failed, error: Worker.error_text(error))
+        end
+      end
+    end
+
+    def finish
+      first = @lock.synchronize do
+        next false if @state == :stopped
+
+        @state = :stopped
+        true
+      end
+      return unless first
+
+      Native.saq_rb_worker_wait(@raw, 1000)
+      @shutdown.each do |h|
+        h.call(@context)
+      rescue StandardError => e
+        @logger.warn("saq worker #{@id}: shutdown hook failed: #{e.class}: #{e.message}")
+      end
+      Native.saq_rb_cq_release(@cq) if @cq
+      @cq = nil
+    end
+
+    # The error text stored for an exception: "Class: message" and the backtrace.
+    def self.error_text(error)
+      text = "#{error.class}: #{error.message}"
+      bt = error.backtrace
+      bt && !bt.empty? ? "#{text}\n#{bt.join("\n")}" : text
+    end
+  end
+end

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Ruby binding checks, the entry point used by the top-level test command.
+#
+# Environment (set by the caller):
+#   SAQ_BUILD_DIR  a built libsaq tree (it has pkgconfig/libsaq.pc, uninstalled)
+#   SAQ_PREFIX     an installed libsaq (cmake --install ... --prefix SAQ_PREFIX)
+#   SAQ_PYTHON     a python with saq[redis]==0.26.x, for the interop test
+#                  (SAQ_RUBY_SKIP_PYTHON=1 skips that test instead of failing)
+#
+# Steps:
+#   1. stage the gem sources (swig -ruby) and build the extension against SAQ_BUILD_DIR
+#   2. run the minitest suite under tests/support/with-redis
+#   3. gem build (build-gem.sh)
+#   4. gem install --local into a fresh GEM_HOME against SAQ_PREFIX, with SWIG
+#      made unavailable (the gem must not need it)
+#   5. outside the repository, with only that GEM_HOME, run
+#      examples/ruby/roundtrip.rb (require "saq", worker + enqueue + result)
+# Exits non-zero on any failure; the last line is a summary.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+with_redis="$repo/tests/support/with-redis"
+
+fail() { echo "ruby bindings: FAILED: $*" >&2; exit 1; }
+: "${SAQ_BUILD_DIR:?set SAQ_BUILD_DIR to a built libsaq tree (with pkgconfig/libsaq.pc)}"
+: "${SAQ_PREFIX:?set SAQ_PREFIX to an installed libsaq prefix}"
+SAQ_BUILD_DIR=$(cd "$SAQ_BUILD_DIR" && pwd)
+SAQ_PREFIX=$(cd "$SAQ_PREFIX" && pwd)
+[ -f "$SAQ_BUILD_DIR/pkgconfig/libsaq.pc" ] || fail "no $SAQ_BUILD_DIR/pkgconfig/libsaq.pc"
+installed_pc=$(find "$SAQ_PREFIX" -path '*pkgconfig*' -name libsaq.pc -print -quit)
+[ -n "$installed_pc" ] || fail "no libsaq.pc under $SAQ_PREFIX"
+
+py_note="python interop: run"
+if [ -z "${SAQ_PYTHON:-}" ]; then
+  if [ "${SAQ_RUBY_SKIP_PYTHON:-}" = 1 ]; then
+    py_note="python interop: SKIPPED (no SAQ_PYTHON)"
+  else
+    fail "SAQ_PYTHON is not set (python with saq[redis]==0.26.3; or SAQ_RUBY_SKIP_PYTHON=1)"
+  fi
+else
+  "$SAQ_PYTHON" -c 'import saq' 2>/dev/null || fail "SAQ_PYTHON=$SAQ_PYTHON cannot import saq"
+  export SAQ_PYTHON
+fi
+
+work=$(mktemp -d /tmp/saq-ruby-tests-XXXXXX)
+cleanup() { rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "== ruby: building the extension against $SAQ_BUILD_DIR"
+PKG_CONFIG_PATH="$SAQ_BUILD_DIR/pkgconfig" "$here/build-ext.sh" "$work/ext" || fail "extension build"
+
+echo "== ruby: minitest (under with-redis)"
+set +e
+"$with_redis" -- ruby -I"$here/lib" -I"$work/ext/lib" \
+  -e 'Dir[ARGV[0] + "/test_*.rb"].sort.each { |f| require f }' "$here/test" 2>&1 | tee "$work/minitest.log"
+rc=${PIPESTATUS[0]}
+set -e
+tests_line=$(grep -E '^[0-9]+ runs, ' "$work/minitest.log" | tail -n1 || true)
+[ "$rc" -eq 0 ] || fail "minitest: ${tests_line:-no summary} (exit $rc)"
+[ -n "$tests_line" ] || fail "minitest printed no summary"
+if [ -n "${SAQ_PYTHON:-}" ] && ! grep -q ' 0 skips' <<<"$tests_line"; then
+  fail "minitest skipped tests although SAQ_PYTHON is set: $tests_line"
+fi
+
+echo "== ruby: gem build"
+gem_file=$("$here/build-gem.sh" "$work/pkg" | tail -n1)
+[ -f "$gem_file" ] || fail "gem build produced no gem"
+gem_files=$(gem spec "$gem_file" files)
+grep -q 'ext/saq/saq_ruby_wrap.c' <<<"$gem_files" || fail "the gem lacks the generated wrapper"
+grep -q 'ext/saq/saq.h' <<<"$gem_files" || fail "the gem lacks saq.h"
+
+echo "== ruby: gem install --local into a clean GEM_HOME (libsaq from $SAQ_PREFIX, no swig)"
+gem_home="$work/gemhome"
+noswig="$work/noswig"
+mkdir -p "$gem_home" "$noswig"
+printf '#!/bin/sh\necho "swig must not be needed to install the gem" >&2\nexit 127\n' > "$noswig/swig"
+chmod +x "$noswig/swig"
+env -u RUBYLIB -u RUBYOPT -u LD_LIBRARY_PATH \
+  GEM_HOME="$gem_home" GEM_PATH="$gem_home" PATH="$noswig:$PATH" \
+  PKG_CONFIG_PATH="$(dirname "$installed_pc")" \
+  gem install --local --no-document "$gem_file" > "$work/gem-install.log" 2>&1 ||
+  { cat "$work/gem-install.log" >&2; find "$gem_home" -name mkmf.log -exec cat {} + >&2 || true; fail "gem install"; }
+native=$(find "$gem_home" -path '*saq*' -name native.so -print -quit)
+[ -n "$native" ] || fail "the installed gem has no native.so"
+linked=$(ldd "$native" | grep 'libsaq' || true)
+case "$linked" in
+  *"$SAQ_PREFIX/"*) ;;
+  *) fail "native.so does not load libsaq from $SAQ_PREFIX: ${linked:-libsaq not linked}" ;;
+esac
+
+echo "== ruby: out-of-repo round trip with the installed gem"
+outside="$work/outside"
+mkdir -p "$outside"
+cp "$repo/examples/ruby/roundtrip.rb" "$outside/"
+set +e
+(cd "$outside" && env -u RUBYLIB -u RUBYOPT -u LD_LIBRARY_PATH -u SAQ_PYTHON \
+  GEM_HOME="$gem_home" GEM_PATH="$gem_home" \
+  "$with_redis" -- ruby roundtrip.rb) 2>&1 | tee "$work/roundtrip.log"
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" -eq 0 ] || fail "out-of-repo round trip (exit $rc)"
+grep -q "from $gem_home" "$work/roundtrip.log" || fail "the round trip did not load the installed gem"
+grep -q '^round trip OK$' "$work/roundtrip.log" || fail "the round trip did not report OK"
+
+echo "ruby bindings: OK: minitest $tests_line; $(basename "$gem_file") built and installed into a clean GEM_HOME against $SAQ_PREFIX; out-of-repo round trip OK; $py_note"

@@ -1,0 +1,68 @@
+# frozen_string_literal: true
+
+# Run under tests/support/with-redis (it exports REDIS_URL), with the
+# extension built by build-ext.sh on the load path; see run-tests.sh.
+require "minitest/autorun"
+require "securerandom"
+require "timeout"
+require "socket"
+require "logger"
+require "saq"
+
+REDIS_URL = ENV.fetch("REDIS_URL") do
+  abort "REDIS_URL is not set: run the tests through tests/support/with-redis (see bindings/ruby/run-tests.sh)"
+end
+
+module SaqTestHelper
+  # Fast upkeep timers, so aborts and scheduled jobs are seen within ~0.2 s.
+  FAST_TIMERS = { schedule: 0.1, abort: 0.1, worker_info: 1, sweep: 60 }.freeze
+
+  def setup
+    super
+    @queues = []
+    @workers = []
+  end
+
+  def teardown
+    @workers.each { |w| w.stop(grace: 0, timeout: 10) }
+    @queues.each(&:close)
+    super
+  end
+
+  # A queue with a name no other test uses.
+  def new_queue(**opts)
+    name = "rb-#{self.class.name.downcase.gsub(/\W/, "")}-#{SecureRandom.hex(4)}"
+    q = Saq::Queue.from_url(REDIS_URL, name: name, **opts)
+    @queues << q
+    q
+  end
+
+  def start_worker(queue, **opts)
+    opts = { concurrency: 4, timers: FAST_TIMERS, logger: Logger.new(nil) }.merge(opts)
+    w = Saq::Worker.new(queue, **opts)
+    @workers << w
+    w.start
+  end
+
+  # Poll until the block returns a truthy value (returned), or fail.
+  def wait_for(what, timeout: 5)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    loop do
+      v = yield
+      return v if v
+      flunk "timed out after #{timeout}s waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      sleep 0.02
+    end
+  end
+
+  def wait_terminal(queue, key, timeout: 5)
+    wait_for("job #{key} to end", timeout: timeout) do
+      j = queue.job(key)
+      j if j&.terminal?
+    end
+  end
+
+  def monotonic
+    Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+end

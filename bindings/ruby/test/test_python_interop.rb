@@ -1,0 +1,63 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "open3"
+
+# A job enqueued by Python saq 0.26 is run by the Ruby worker, and Python
+# reads the outcome. SAQ_PYTHON is a python with saq[redis]==0.26.x.
+class TestPythonInterop < Minitest::Test
+  include SaqTestHelper
+
+  PY = <<~PY
+    import asyncio, json, sys
+    from saq import Queue
+
+    async def main(url, name, mode, arg):
+        q = Queue.from_url(url, name=name)
+        await q.connect()
+        try:
+            if mode == "enqueue":
+                job = await q.enqueue("add", a=1, b=2, retries=2, timeout=7)
+                print(job.key)
+            else:
+                job = await q.job(arg)
+                print(json.dumps({"status": job.status.value, "result": job.result,
+                                  "attempts": job.attempts, "worker_id": job.worker_id}))
+        finally:
+            await q.disconnect()
+
+    asyncio.run(main(*sys.argv[1:5]))
+  PY
+
+  def python
+    py = ENV["SAQ_PYTHON"]
+    skip "SAQ_PYTHON is not set (a python with saq[redis]==0.26.3)" if py.nil? || py.empty?
+    py
+  end
+
+  def run_py(*args)
+    out, err, st = Open3.capture3(python, "-c", PY, REDIS_URL, *args)
+    assert st.success?, "python failed: #{err}"
+    out.strip
+  end
+
+  def test_python_enqueued_job_runs_on_ruby_worker
+    py = python
+    version, = Open3.capture2(py, "-c", "import importlib.metadata as m; print(m.version('saq'))")
+    assert_match(/\A0\.26\./, version.strip)
+
+    q = new_queue
+    key = run_py(q.name, "enqueue", "")
+    queued = q.job(key)
+    assert_equal({ "a" => 1, "b" => 2 }, queued.kwargs)
+    assert_equal 7.0, queued.timeout
+
+    seen = Queue.new
+    w = start_worker(q, functions: { "add" => ->(job) { seen << job.kwargs; job.kwargs["a"] + job.kwargs["b"] } })
+    assert_equal({ "a" => 1, "b" => 2 }, Timeout.timeout(5) { seen.pop })
+    wait_terminal(q, key)
+
+    outcome = JSON.parse(run_py(q.name, "job", key))
+    assert_equal({ "status" => "complete", "result" => 3, "attempts" => 1, "worker_id" => w.id }, outcome)
+  end
+end

@@ -1,0 +1,256 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "rbconfig"
+
+class TestWorker < Minitest::Test
+  include SaqTestHelper
+
+  ADD = ->(job) { job.kwargs["a"] + job.kwargs["b"] }
+
+  def test_round_trip_enqueue_apply_map
+    q = new_queue
+    w = start_worker(q, functions: { "add" => ADD, "mul" => ->(_job, a:, b:) { a * b } })
+    assert w.running?
+    job = q.enqueue("add", a: 1, b: 2)
+    done = wait_terminal(q, job.key)
+    assert_equal :complete, done.status
+    assert_equal 3, done.result
+    assert_equal 1.0, done.progress
+    assert_equal 1, done.attempts
+    assert_equal w.id, done.worker_id
+    assert_operator done.completed, :>=, done.started
+
+    assert_equal 42, q.apply("mul", a: 6, b: 7, timeout: 5) # keyword handler
+    assert_equal [2, 5, 9], q.map("add", [{ a: 1 }, { a: 2, b: 3 }, { a: 3, b: 6 }], timeout: 5, b: 1)
+    assert_operator w.stats["complete"], :>=, 5
+    assert w.stop(timeout: 5)
+    refute w.running?
+  end
+
+  def test_exception_fails_job_with_message_and_backtrace
+    q = new_queue
+    start_worker(q, functions: { "boom" => ->(_job) { raise ArgumentError, "bad input" } })
+    err = assert_raises(Saq::JobError) { q.apply("boom", timeout: 5) }
+    job = err.job
+    assert_equal :failed, job.status
+    assert_match(/\AArgumentError: bad input\n/, job.error)
+    assert_includes job.error, "test_worker.rb" # the backtrace
+    assert_includes err.message, "bad input"
+  end
+
+  def test_map_return_exceptions
+    q = new_queue
+    start_worker(q, functions: { "div" => ->(job) { 10 / job.kwargs["d"] } })
+    results = q.map("div", [{ d: 2 }, { d: 0 }, { d: 5 }], timeout: 5, return_exceptions: true)
+    assert_equal 5, results[0]
+    assert_instance_of Saq::JobError, results[1]
+    assert_match(/ZeroDivisionError/, results[1].job.error)
+    assert_equal 2, results[2]
+    assert_raises(Saq::JobError) { q.map("div", [{ d: 1 }, { d: 0 }], timeout: 5) }
+  end
+
+  def test_retry_then_success
+    q = new_queue
+    attempts = Queue.new
+    flaky = lambda do |job|
+      attempts << job.attempts
+      raise "transient" if job.attempts == 1
+
+      "ok after #{job.attempts}"
+    end
+    start_worker(q, functions: { "flaky" => flaky })
+    job = q.enqueue("flaky", retries: 2)
+    done = wait_terminal(q, job.key)
+    assert_equal :complete, done.status
+    assert_equal "ok after 2", done.result
+    assert_equal 2, done.attempts
+    assert_equal [1, 2], [attempts.pop, attempts.pop]
+
+    once = q.enqueue("flaky", retries: 1, key: "no-retry")
+    attempts.clear
+    failed = wait_terminal(q, once.key)
+    assert_equal :failed, failed.status
+    assert_match(/RuntimeError: transient/, failed.error)
+  end
+
+  def test_timeout_cancels_handler
+    q = new_queue
+    seen = Queue.new
+    slow = lambda do |job|
+      sleep 10
+    rescue Saq::Cancelled => e
+      seen << [e.reason, job.timed_out?, job.cancelled?]
+      raise
+    end
+    start_worker(q, functions: { "slow" => slow })
+    t0 = monotonic
+    job = q.enqueue("slow", timeout: 1)
+    done = wait_terminal(q, job.key, timeout: 6)
+    assert_operator monotonic - t0, :<, 4
+    assert_equal :failed, done.status
+    assert_match(/TimeoutError/, done.error)
+    assert_equal [:timeout, true, true], seen.pop
+  end
+
+  def test_abort_cancels_running_handler
+    q = new_queue
+    seen = Queue.new
+    started = Queue.new
+    slow = lambda do |job|
+      started << true
+      sleep 10
+    rescue Saq::Cancelled => e
+      seen << [e.reason, job.aborted?]
+      raise
+    end
+    start_worker(q, functions: { "slow" => slow })
+    job = q.enqueue("slow", timeout: 30)
+    started.pop
+    wait_for("active") { q.job(job).status == :active }
+    assert_equal :aborting, q.abort(job, "stop it").status
+    done = wait_terminal(q, job.key)
+    assert_equal :aborted, done.status
+    assert_equal "stop it", done.error
+    assert_equal [:aborted, true], seen.pop
+  end
+
+  def test_cooperative_cancellation_without_interrupts
+    q = new_queue
+    seen = Queue.new
+    poller = lambda do |job|
+      sleep 0.02 until job.cancelled?
+      seen << job.cancel_reason
+      "ignored"
+    end
+    start_worker(q, functions: { "poll" => poller }, interrupt: false)
+    job = q.enqueue("poll", timeout: 30)
+    wait_for("active") { q.job(job).status == :active }
+    q.abort(job, "bye")
+    done = wait_terminal(q, job.key)
+    assert_equal :aborted, done.status # aborted wins over the late result
+    assert_equal :aborted, seen.pop
+  end
+
+  def test_touch_reports_progress
+    q = new_queue
+    go = Queue.new
+    handler = lambda do |job|
+      job.touch(progress: 0.5, meta: { "stage" => "half" })
+      go.pop
+      :done
+    end
+    start_worker(q, functions: { "work" => handler })
+    job = q.enqueue("work")
+    mid = wait_for("progress") { (j = q.job(job)).progress == 0.5 && j }
+    assert_equal :active, mid.status
+    assert_equal({ "stage" => "half" }, mid.meta)
+    assert_operator mid.touched, :>, 0
+    go << true
+    assert_equal "done", wait_terminal(q, job.key).result
+  end
+
+  def test_hooks_and_context
+    q = new_queue
+    log = Queue.new
+    w = start_worker(
+      q,
+      functions: { "add" => ->(job) { job.ctx[:db] + job.kwargs["a"] }, "bad" => ->(_j) { raise "x" } },
+      startup: ->(ctx) { ctx[:db] = 100; log << [:startup, ctx[:worker].class] },
+      shutdown: [->(ctx) { log << [:shutdown, ctx[:db]] }],
+      before_process: ->(ctx) { log << [:before, ctx[:job].function] },
+      after_process: ->(ctx) { log << [:after, ctx[:job].status, ctx[:job].result, ctx[:exception]&.class] }
+    )
+    assert_equal 101, q.apply("add", a: 1, timeout: 5)
+    assert_raises(Saq::JobError) { q.apply("bad", timeout: 5) }
+    w.stop(timeout: 5)
+    entries = []
+    entries << log.pop until log.empty?
+    assert_equal [:startup, Saq::Worker], entries[0]
+    assert_includes entries, [:before, "add"]
+    assert_includes entries, [:after, :complete, 101, nil]
+    assert_includes entries, [:after, :failed, nil, RuntimeError]
+    assert_equal [:shutdown, 100], entries.last
+  end
+
+  def test_before_process_error_fails_job
+    q = new_queue
+    start_worker(q, functions: { "add" => ADD }, before_process: ->(_ctx) { raise IOError, "no db" })
+    err = assert_raises(Saq::JobError) { q.apply("add", a: 1, b: 1, timeout: 5) }
+    assert_match(/IOError: no db/, err.job.error)
+  end
+
+  def test_result_must_be_json
+    q = new_queue
+    start_worker(q, functions: { "nan" => ->(_j) { Float::NAN }, "sym" => ->(_j) { { a: :b } } })
+    assert q.apply("nan", timeout: 5).nan?
+    assert_equal({ "a" => "b" }, q.apply("sym", timeout: 5))
+  end
+
+  def test_cron_job_runs
+    q = new_queue
+    runs = Queue.new
+    start_worker(q, functions: {},
+                    cron_jobs: [Saq::CronJob.new("tick", "* * * * * *", ->(job) { runs << job.key; 1 }, timeout: 5),
+                                { function: "tock", cron: "0 0 1 1 *", handler: ->(_j) {} }])
+    key = Timeout.timeout(4) { runs.pop }
+    assert_equal "cron:tick", key
+  end
+
+  def test_bad_cron_and_unknown_option
+    q = new_queue
+    err = assert_raises(Saq::CronError) do
+      Saq::Worker.new(q, functions: { "f" => ->(_j) {} }, cron_jobs: [Saq::CronJob.new("f", "not a cron")])
+    end
+    assert_includes err.message, "not a cron"
+    assert_raises(ArgumentError) { Saq::Worker.new(q, functions: { "f" => ->(_j) {} }, colour: 1) }
+    assert_raises(ArgumentError) { Saq::Worker.new(q, functions: { "f" => 42 }) }
+  end
+
+  def test_graceful_stop_waits_for_running_job
+    q = new_queue
+    w = start_worker(q, functions: { "slow" => ->(_j) { sleep 0.5; "finished" } })
+    job = q.enqueue("slow")
+    wait_for("active") { q.job(job).status == :active }
+    assert w.stop(grace: 5, timeout: 10)
+    assert_equal "finished", q.job(job).result
+  end
+
+  def test_stop_without_grace_retries_running_job
+    q = new_queue
+    w = start_worker(q, functions: { "slow" => ->(_j) { sleep 10 } }, cancellation_hard_deadline: 0.5)
+    job = q.enqueue("slow", retries: 1)
+    wait_for("active") { q.job(job).status == :active }
+    t0 = monotonic
+    assert w.stop(grace: 0, timeout: 10)
+    assert_operator monotonic - t0, :<, 3
+    back = q.job(job)
+    assert_equal :queued, back.status
+    assert_equal "cancelled", back.error
+  end
+
+  def test_run_stops_on_sigterm
+    q = new_queue
+    lib = File.expand_path("../lib", __dir__)
+    script = <<~RUBY
+      require "saq"
+      q = Saq::Queue.from_url(ENV["REDIS_URL"], name: #{q.name.dump})
+      w = Saq::Worker.new(q, functions: { "slow" => ->(_j) { sleep 0.5; "done" } }, shutdown_grace_period: 5,
+                             shutdown: ->(_ctx) { puts "shutdown hook" })
+      w.run
+      puts "stopped cleanly"
+    RUBY
+    load_path = $LOAD_PATH.select { |p| File.exist?(File.join(p, "saq", "native.so")) }
+    args = [RbConfig.ruby, "-I", lib, *load_path.flat_map { |p| ["-I", p] }, "-e", script]
+    r, wr = IO.pipe
+    pid = Process.spawn(*args, out: wr)
+    wr.close
+    job = q.enqueue("slow")
+    wait_for("the child worker to take the job", timeout: 10) { q.job(job).status == :active }
+    Process.kill("TERM", pid)
+    _, status = Process.wait2(pid)
+    assert status.success?, "worker exited with #{status.inspect}"
+    assert_equal "shutdown hook\nstopped cleanly\n", r.read
+    assert_equal "done", q.job(job).result
+  end
+end
