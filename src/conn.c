@@ -468,6 +468,12 @@ static void on_connect(const redisAsyncContext *ac, int status)
         const char *av[2] = {"SELECT", db};
         handshake_cmd(c, 0, 2, av);
     }
+    /* name the connection so operators (and tests) can tell them apart */
+    char cname[300];
+    snprintf(cname, sizeof cname, "libsaq:%s:%s",
+             c->role == ROLE_CMD ? "cmd" : c->role == ROLE_SUB ? "sub" : "block", c->q->set.name);
+    const char *sn[3] = {"CLIENT", "SETNAME", cname};
+    handshake_cmd(c, 0, 3, sn);
     if (c->role == ROLE_CMD) {
         const char *info[2] = {"INFO", "server"};
         handshake_cmd(c, 1, 2, info);

@@ -556,9 +556,109 @@ static void test_concurrency_bound(void **state)
     saq_queue_free(q);
 }
 
+/* dump/load: a byte transform around the canonical JSON (here a "Z:" prefix
+ * and reversed bytes). The Lua scripts cannot read such records, so they run
+ * in their opaque mode; the worker must still run jobs end to end. */
+static int t_dump(const char *in, size_t n, char **out, size_t *outn, void *ud)
+{
+    (void)ud;
+    char *o = saq_alloc(n + 2);
+    o[0] = 'Z', o[1] = ':';
+    for (size_t i = 0; i < n; i++)
+        o[2 + i] = in[n - 1 - i];
+    *out = o;
+    *outn = n + 2;
+    return 0;
+}
+
+static int t_load(const char *in, size_t n, char **out, size_t *outn, void *ud)
+{
+    (void)ud;
+    if (n < 2 || in[0] != 'Z' || in[1] != ':')
+        return -1;
+    char *o = saq_alloc(n - 2);
+    for (size_t i = 0; i < n - 2; i++)
+        o[i] = in[n - 1 - i];
+    *out = o;
+    *outn = n - 2;
+    return 0;
+}
+
+static void test_dump_load_transform(void **state)
+{
+    (void)state;
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", R->url);
+    saq_conf_set(c, "name", rh_queue_name("transform"));
+    assert_int_equal(saq_conf_set_transform(c, t_dump, NULL, NULL), SAQ_EINVAL); /* both or neither */
+    assert_int_equal(saq_conf_set_transform(c, t_dump, t_load, NULL), 0);
+    saq_queue_t *q = saq_queue_new(c);
+    saq_conf_free(c);
+    saq_job_t *j = enq(q, "dict", "{\"x\": 1}");
+    char *raw = stored(q, saq_job_key(j));
+    assert_memory_equal(raw, "Z:}", 3); /* stored transformed */
+    free(raw);
+    saq_job_t *g = getjob(q, saq_job_key(j));
+    assert_non_null(g);
+    assert_string_equal(saq_job_kwargs(g), "{\"x\": 1}");
+    saq_job_free(g);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_t *d = wait_status(q, saq_job_key(j), "complete", TMO);
+    assert_string_equal(saq_job_result(d), "{\"a\": 1, \"b\": []}");
+    saq_job_free(d);
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+/* listen, apply and map on one queue share ONE pattern subscription */
+static void test_one_pattern_subscription(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("psub", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_cq_t *cq = saq_cq_new();
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(saq_queue_listen(q, "[\"x\", \"y\"]", 0, cq, 100 + (uint64_t)i), 0);
+    for (int i = 0; i < 3; i++) {
+        saq_job_t *j = saq_job_new("sleep");
+        saq_job_set_kwargs(j, "{\"ms\": 300}");
+        assert_int_equal(saq_queue_apply(q, j, 5, cq, (uint64_t)i), 0);
+        saq_job_free(j);
+    }
+    assert_int_equal(saq_queue_map(q, "noop", "[{}, {}]", NULL, 5, 0, cq, 50), 0);
+    sleep_ms(150);
+    /* exactly one pub/sub connection for this queue (connections are named
+     * libsaq:<role>:<queue>), subscribed to one pattern */
+    char *list = rh_str(RC, "CLIENT LIST TYPE pubsub");
+    char want[200];
+    snprintf(want, sizeof want, "name=libsaq:sub:%s ", saq_queue_name(q));
+    int n = 0;
+    for (const char *p = list; (p = strstr(p, want)); p++)
+        n++;
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(strstr(list, want), "psub=1"));
+    free(list);
+    for (int i = 0; i < 4; i++) { /* the three applies and the map complete */
+        saq_event_t *ev = saq_cq_poll(cq, TMO);
+        assert_non_null(ev);
+        assert_int_equal(saq_event_status(ev), 0);
+        saq_event_free(ev);
+    }
+    for (int i = 0; i < 5; i++)
+        saq_queue_listen_stop(q, cq, 100 + (uint64_t)i);
+    saq_cq_free(cq);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dump_load_transform),
+        cmocka_unit_test(test_one_pattern_subscription),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_retries_and_backoff),
         cmocka_unit_test(test_timeout),
