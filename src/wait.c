@@ -901,6 +901,18 @@ static void sweep_missing_done(saq__op_t *op, saq__req_t *req, redisReply *r, in
         sweep_advance(op);
 }
 
+/* Drop a stale id from active/incomplete (saq's pipeline for missing records). */
+static void sweep_drop(saq__op_t *op, const char *id)
+{
+    saq_queue_t *q = op->q;
+    sweep_mark_swept((sweep_op_t *)op, id);
+    op->pending = 2;
+    const char *a1[4] = {"LREM", q->k_active, "0", id};
+    const char *a2[3] = {"ZREM", q->k_incomplete, id};
+    saq__op_cmd(op, sweep_missing_done, 0, 4, a1, NULL);
+    saq__op_cmd(op, sweep_missing_done, 0, 3, a2, NULL);
+}
+
 static void sweep_eval_item(saq__op_t *op)
 {
     sweep_op_t *s = (sweep_op_t *)op;
@@ -908,12 +920,7 @@ static void sweep_eval_item(saq__op_t *op)
     const char *id = s->ids[s->i];
     char e2[240];
     if (!s->recs[s->i]) { /* the record is gone: drop the id */
-        sweep_mark_swept(s, id);
-        op->pending = 2;
-        const char *a1[4] = {"LREM", q->k_active, "0", id};
-        const char *a2[3] = {"ZREM", q->k_incomplete, id};
-        saq__op_cmd(op, sweep_missing_done, 0, 4, a1, NULL);
-        saq__op_cmd(op, sweep_missing_done, 0, 3, a2, NULL);
+        sweep_drop(op, id);
         return;
     }
     saq_job_t *j = saq__malloc(sizeof *j);
@@ -932,12 +939,7 @@ static void sweep_eval_item(saq__op_t *op)
          * record (saq aborts and re-finishes it, rewriting a finished job:
          * spec 7 U3, "refuse to abort terminal jobs") */
         saq_job_free(j);
-        sweep_mark_swept(s, id);
-        op->pending = 2;
-        const char *a1[4] = {"LREM", q->k_active, "0", id};
-        const char *a2[3] = {"ZREM", q->k_incomplete, id};
-        saq__op_cmd(op, sweep_missing_done, 0, 4, a1, NULL);
-        saq__op_cmd(op, sweep_missing_done, 0, 3, a2, NULL);
+        sweep_drop(op, id);
         return;
     }
     saq_job_free(s->cur);
