@@ -164,8 +164,9 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         dropped and re-established.
  *   - connect_timeout_ms  >= 1, default 2000.
  *   - reconnect_max_ms    >= 10, default 2000: cap of the reconnect backoff.
- *   - max_payload_bytes   >= 1024, default 536870912 (Redis's limit): larger
- *                         records are refused with SAQ_ETOOBIG before sending.
+ *   - max_payload_bytes   1024..536870912 (Redis's limit), default 16777216
+ *                         (16 MiB): larger records are refused with
+ *                         SAQ_ETOOBIG before anything is sent.
  *  Worker keys (read by saq_worker_new; seconds unless the name says ms):
  *   - concurrency (10), dequeue_timeout (0 = block until a job or stop),
  *     timers.schedule (1), timers.worker_info (10; alias timers.stats),
@@ -358,9 +359,9 @@ SAQ_API saq_job_t *saq_job_from_json(const char *json);
 /** Deep copy (without any worker lease). NULL on OOM. */
 SAQ_API saq_job_t *saq_job_dup(const saq_job_t *job);
 
-/** Release a job. For a leased job that was never finished, the lease is
- *  given back: the job is retried with error "lease released" as saq does
- *  for a cancelled job. Never blocks. */
+/** Release a job. For a leased job that was never settled, the lease is
+ *  given back: the job is retried with error "cancelled", as saq does for a
+ *  job whose worker is cancelled. Never blocks. */
 SAQ_API void saq_job_free(saq_job_t *job);
 
 /* Getters. Strings are borrowed (valid until the job changes or is freed).
@@ -723,11 +724,14 @@ SAQ_API void saq_batch_free(saq_batch_t *b);
 typedef void (*saq_handler_fn)(saq_job_t *job, void *userdata);
 
 /** Worker hooks (C only), saq's startup/shutdown/before_process/
- *  after_process. STARTUP and SHUTDOWN run on the thread that called
- *  saq_worker_start / that stops the worker (job NULL); BEFORE and AFTER run
- *  on the handler thread around each job (AFTER sees the final status, also
- *  for failed and aborted jobs). A non-zero return from a BEFORE hook is a
- *  job error; other return values are ignored. */
+ *  after_process. STARTUP runs on the thread that calls saq_worker_start,
+ *  before processing starts; SHUTDOWN runs once on the thread that calls
+ *  saq_worker_wait (or saq_worker_run) after the worker stopped and its
+ *  running jobs were settled (job NULL for both). BEFORE and AFTER run on a
+ *  handler thread around each job of a C handler; AFTER sees the job as
+ *  stored at the end (complete, failed, aborted or queued for a retry). A
+ *  non-zero return from a BEFORE hook is a job error; other return values
+ *  are ignored. Pull-mode hosts run their own hooks. */
 typedef int (*saq_hook_fn)(saq_worker_t *w, saq_job_t *job, void *userdata);
 #define SAQ_HOOK_STARTUP 1
 #define SAQ_HOOK_SHUTDOWN 2
