@@ -1,0 +1,3 @@
+module github.com/libsaq/libsaq/bindings/go
+
+go 1.19

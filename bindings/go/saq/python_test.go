@@ -1,0 +1,90 @@
+package saq_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libsaq/libsaq/bindings/go/saq"
+)
+
+// The Python peer: saq 0.26 enqueues "add", waits for the job to end and
+// prints the record it reads back with queue.job(key).
+const pythonEnqueue = `
+import asyncio, json, sys
+from saq import Queue
+
+async def main(url, name):
+    queue = Queue.from_url(url, name=name)
+    job = await queue.enqueue("add", a=1, b=2, timeout=10)
+    for _ in range(400):
+        got = await queue.job(job.key)
+        if got is not None and got.status in ("complete", "failed", "aborted"):
+            break
+        await asyncio.sleep(0.025)
+    status = getattr(got.status, "value", got.status)
+    print(json.dumps({"key": job.key, "status": status, "result": got.result,
+                      "attempts": got.attempts, "worker_id": got.worker_id}))
+    await queue.disconnect()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+`
+
+// TestPythonEnqueueGoWorker: a job enqueued by Python saq 0.26 is run by the
+// Go worker, and Python reads the result.
+func TestPythonEnqueueGoWorker(t *testing.T) {
+	t.Parallel()
+	url := redisURL(t)
+	python := os.Getenv("SAQ_PYTHON")
+	if python == "" {
+		t.Fatal("SAQ_PYTHON is not set: it must name a python with saq[redis]==0.26.3 installed " +
+			"(python3 -m venv /tmp/venv-saq026 && /tmp/venv-saq026/bin/pip install 'saq[redis]==0.26.3'; SAQ_PYTHON=/tmp/venv-saq026/bin/python)")
+	}
+	q := newQueue(t)
+	seenCh := make(chan *saq.Job, 1)
+	w := startWorker(t, q, map[string]saq.HandlerFunc{
+		"add": func(ctx context.Context, job *saq.Job) (any, error) {
+			select {
+			case seenCh <- job:
+			default:
+			}
+			return add(ctx, job)
+		},
+	})
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(c, python, "-c", pythonEnqueue, url, q.Name())
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("python peer: %v\n%s", err, stderr)
+	}
+	var got struct {
+		Key      string  `json:"key"`
+		Status   string  `json:"status"`
+		Result   float64 `json:"result"`
+		Attempts int     `json:"attempts"`
+		WorkerID string  `json:"worker_id"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(string(out))), &got); err != nil {
+		t.Fatalf("python output %q: %v", out, err)
+	}
+	if got.Status != "complete" || got.Result != 3 || got.Attempts != 1 || got.WorkerID != w.ID() {
+		t.Fatalf("python read back %+v (worker %s)", got, w.ID())
+	}
+	var seen *saq.Job
+	select {
+	case seen = <-seenCh:
+	default:
+	}
+	if seen == nil || seen.Key != got.Key || seen.Kwargs["a"] != float64(1) || seen.Timeout != 10*time.Second {
+		t.Fatalf("the Go handler saw %+v", seen)
+	}
+}

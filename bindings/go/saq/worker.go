@@ -1,0 +1,909 @@
+package saq
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libsaq/libsaq/bindings/go/internal/saqraw"
+)
+
+// HandlerFunc runs one job. Its return value becomes the job's result
+// (marshalled with encoding/json; nil means no result); an error fails the
+// job (retried while attempts remain), with err.Error() as the job's error
+// text. A panic fails the job with the panic value and the stack.
+//
+// ctx is cancelled when the job times out, is aborted, misses its heartbeat,
+// is lost, or the worker is stopping; job.CancelReason says which. Handlers
+// should return promptly then; whatever they return, libsaq records the
+// outcome saq would (failed or retried with a TimeoutError, aborted, ...).
+type HandlerFunc func(ctx context.Context, job *Job) (any, error)
+
+// CancelReason tells why a running job's context was cancelled.
+type CancelReason int
+
+// Cancel reasons (SAQ_CANCEL_*).
+const (
+	CancelNone      CancelReason = 0 // not cancelled
+	CancelAborted   CancelReason = 1 // the job was aborted
+	CancelTimeout   CancelReason = 2 // it ran longer than its timeout
+	CancelShutdown  CancelReason = 3 // the worker is stopping
+	CancelHeartbeat CancelReason = 4 // it missed its heartbeat
+	CancelLost      CancelReason = 5 // its lease was lost (swept by another process)
+)
+
+// String returns the reason's name.
+func (r CancelReason) String() string {
+	switch r {
+	case CancelNone:
+		return "none"
+	case CancelAborted:
+		return "aborted"
+	case CancelTimeout:
+		return "timeout"
+	case CancelShutdown:
+		return "shutdown"
+	case CancelHeartbeat:
+		return "heartbeat"
+	case CancelLost:
+		return "lost"
+	}
+	return "CancelReason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// ---- worker options ----
+
+// WorkerOption configures a Worker (NewWorker): the With* options and
+// Functions.
+type WorkerOption interface {
+	applyWorker(*workerConfig)
+}
+
+type workerOptionFunc func(*workerConfig)
+
+func (f workerOptionFunc) applyWorker(c *workerConfig) { f(c) }
+
+type workerConfig struct {
+	kv        [][2]string
+	grace     time.Duration // < 0: unset
+	hard      time.Duration
+	errOnSet  error
+	functions map[string]HandlerFunc
+}
+
+// Functions maps function names to their handlers. Passed to NewWorker, it
+// registers each of them, as Register does:
+//
+//	w, err := saq.NewWorker(q, saq.Functions{"add": add, "send_email": sendEmail})
+type Functions map[string]HandlerFunc
+
+func (f Functions) applyWorker(c *workerConfig) {
+	for name, h := range f {
+		c.functions[name] = h
+	}
+}
+
+func (c *workerConfig) set(key, value string) { c.kv = append(c.kv, [2]string{key, value}) }
+
+func secString(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
+
+// WithConcurrency sets how many jobs the worker runs at once (default 10).
+func WithConcurrency(n int) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.set("concurrency", strconv.Itoa(n)) })
+}
+
+// WithDequeueTimeout bounds each blocking dequeue (default 0: block until a
+// job comes or the worker stops). Burst mode needs it > 0.
+func WithDequeueTimeout(d time.Duration) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.set("dequeue_timeout", secString(d)) })
+}
+
+// WithBurst makes the worker stop on its own once the queue is empty or
+// maxJobs jobs have run (0: no limit), as saq's burst mode.
+func WithBurst(maxJobs int) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) {
+		c.set("burst", "true")
+		c.set("max_burst_jobs", strconv.Itoa(maxJobs))
+	})
+}
+
+// WithShutdownGracePeriod limits how long Stop lets running jobs finish
+// before cancelling them (default: until Stop's context is done).
+func WithShutdownGracePeriod(d time.Duration) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) {
+		c.set("shutdown_grace_period", secString(d))
+		c.grace = d
+	})
+}
+
+// WithCancellationHardDeadline sets how long a cancelled job may take to
+// return before it is settled without its handler (default 1 s).
+func WithCancellationHardDeadline(d time.Duration) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) {
+		c.set("cancellation_hard_deadline", secString(d))
+		c.hard = d
+	})
+}
+
+// WithWorkerID sets the worker id (default: a uuid1).
+func WithWorkerID(id string) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.set("id", id) })
+}
+
+// WithMetadata sets the metadata shown in the worker registry (saq's info
+// and web UI).
+func WithMetadata(meta map[string]any) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) {
+		b, err := json.Marshal(meta)
+		if err != nil {
+			if c.errOnSet == nil {
+				c.errOnSet = errorf(saqraw.SAQ_EJSON, "metadata: %v", err)
+			}
+			return
+		}
+		c.set("metadata", string(b))
+	})
+}
+
+// Timers are the periods of the worker's upkeep tasks; zero fields keep
+// saq's defaults (schedule 1 s, worker info 10 s, sweep 60 s, abort 1 s).
+type Timers struct {
+	Schedule   time.Duration // promote scheduled jobs and enqueue cron jobs
+	WorkerInfo time.Duration // refresh the worker registry
+	Sweep      time.Duration // recover stuck jobs
+	Abort      time.Duration // look for aborted running jobs
+}
+
+// WithTimers sets the upkeep periods.
+func WithTimers(t Timers) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) {
+		if t.Schedule > 0 {
+			c.set("timers.schedule", secString(t.Schedule))
+		}
+		if t.WorkerInfo > 0 {
+			c.set("timers.worker_info", secString(t.WorkerInfo))
+		}
+		if t.Sweep > 0 {
+			c.set("timers.sweep", secString(t.Sweep))
+		}
+		if t.Abort > 0 {
+			c.set("timers.abort", secString(t.Abort))
+		}
+	})
+}
+
+// WithWorkerConfig sets any worker key of libsaq's configuration (see
+// saq_conf_set in saq.h).
+func WithWorkerConfig(key, value string) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.set(key, value) })
+}
+
+// ---- cron options ----
+
+// CronOption configures a cron job (Worker.Cron).
+type CronOption func(map[string]any)
+
+// CronKwargs sets the keyword arguments of each cron run.
+func CronKwargs(kwargs map[string]any) CronOption {
+	return func(m map[string]any) { m["kwargs"] = kwargs }
+}
+
+// CronTimeout sets the timeout of each cron run.
+func CronTimeout(d time.Duration) CronOption {
+	return func(m map[string]any) { m["timeout"] = d.Seconds() }
+}
+
+// CronHeartbeat sets the heartbeat of each cron run.
+func CronHeartbeat(d time.Duration) CronOption {
+	return func(m map[string]any) { m["heartbeat"] = d.Seconds() }
+}
+
+// CronRetries sets the retries of each cron run.
+func CronRetries(n int) CronOption { return func(m map[string]any) { m["retries"] = n } }
+
+// CronTTL sets the ttl (whole seconds) of each cron run's record.
+func CronTTL(d time.Duration) CronOption {
+	return func(m map[string]any) { m["ttl"] = int(d / time.Second) }
+}
+
+// CronUnique sets whether runs share the key cron:<function> (default true,
+// as saq), so that a run is not enqueued while the previous one is pending.
+func CronUnique(unique bool) CronOption { return func(m map[string]any) { m["unique"] = unique } }
+
+// ---- Worker ----
+
+// Worker runs jobs of one queue with Go handlers. libsaq leases the jobs
+// (dequeue, concurrency, timeouts, heartbeats, aborts, sweeps, cron) on its
+// I/O thread and hands each to a goroutine running its handler.
+//
+// Register handlers, cron jobs and hooks, then Start; Stop stops gracefully.
+// Its methods are safe for concurrent use.
+type Worker struct {
+	held int64 // atomic: leased C jobs not yet freed; first for 64-bit alignment
+
+	q     *Queue
+	grace time.Duration // < 0: until Stop's ctx is done
+	hard  time.Duration
+
+	lifeMu   sync.Mutex // serializes Start with Stop's state change
+	mu       sync.Mutex
+	raw      saqraw.Struct_SS_saq_worker // nil once freed
+	cq       rawCQ
+	id       string
+	state    int
+	handlers map[string]HandlerFunc
+	startup  []func(context.Context) error
+	shutdown []func(context.Context)
+	before   []func(context.Context, *Job) error
+	after    []func(context.Context, *Job, error)
+
+	leasesMu sync.Mutex
+	leases   map[string]*lease
+
+	forcing    int32          // atomic: Stop's context ended, running jobs are given back
+	handles    sync.WaitGroup // the same count, waited for once the poller is done
+	stopped    chan struct{}  // closed on WORKER_STOPPED
+	pollerDone chan struct{}
+	stopOnce   sync.Once
+	finalOnce  sync.Once
+	finalDone  chan struct{}
+}
+
+const (
+	workerNew = iota
+	workerStarting
+	workerRunning
+	workerClosed
+)
+
+const workerTag = 1
+
+// NewWorker makes a worker for q. It uses one extra Redis connection and
+// q's I/O thread; q must stay open while the worker runs (Queue.Close stops
+// it).
+func NewWorker(q *Queue, opts ...WorkerOption) (*Worker, error) {
+	if q == nil {
+		return nil, errorf(saqraw.SAQ_EINVAL, "NewWorker: the queue is nil")
+	}
+	cfg := &workerConfig{grace: -1, hard: time.Second, functions: map[string]HandlerFunc{}}
+	for _, o := range opts {
+		if o != nil {
+			o.applyWorker(cfg)
+		}
+	}
+	if cfg.errOnSet != nil {
+		return nil, cfg.errOnSet
+	}
+	conf, err := newConf(cfg.kv)
+	if err != nil {
+		return nil, err
+	}
+	defer saqraw.Saq_conf_free(conf)
+	// Hold the queue open until the worker is in q.workers, so that Close
+	// sees it.
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		return nil, ErrClosed
+	}
+	raw := saqraw.Saq_worker_new(q.raw, conf)
+	if isNil(raw) {
+		return nil, newError(saqraw.SAQ_EINVAL, saqraw.Saq_conf_errmsg(conf))
+	}
+	w := &Worker{
+		q:          q,
+		grace:      cfg.grace,
+		hard:       cfg.hard,
+		raw:        raw,
+		id:         saqraw.Saq_worker_id(raw),
+		handlers:   make(map[string]HandlerFunc),
+		leases:     make(map[string]*lease),
+		stopped:    make(chan struct{}),
+		pollerDone: make(chan struct{}),
+		finalDone:  make(chan struct{}),
+	}
+	q.workersMu.Lock()
+	q.workers[w] = struct{}{}
+	q.workersMu.Unlock()
+	names := make([]string, 0, len(cfg.functions))
+	for name := range cfg.functions {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := w.Register(name, cfg.functions[name]); err != nil {
+			w.finalize(false)
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// ID returns the worker id (it appears in jobs' WorkerID and saq's info).
+func (w *Worker) ID() string { return w.id }
+
+func (w *Worker) errLocked(code int) error {
+	return newError(code, saqraw.Saq_worker_errmsg(w.raw))
+}
+
+func (w *Worker) checkNew() error {
+	switch w.state {
+	case workerStarting, workerRunning:
+		return errorf(saqraw.SAQ_ESTATE, "the worker has already started")
+	case workerClosed:
+		return ErrClosed
+	}
+	return nil
+}
+
+// Register makes h the handler of jobs whose function is function. Before
+// Start only.
+func (w *Worker) Register(function string, h HandlerFunc) error {
+	if h == nil {
+		return errorf(saqraw.SAQ_EINVAL, "handler must not be nil")
+	}
+	if err := checkName("function name", function); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.checkNew(); err != nil {
+		return err
+	}
+	if rc := saqraw.Saq_worker_register_pull(w.raw, function); rc != saqraw.SAQ_OK {
+		return w.errLocked(rc)
+	}
+	w.handlers[function] = h
+	return nil
+}
+
+// Cron adds a cron job (saq's CronJob): function runs on the schedule expr,
+// 5 fields (minute hour day month weekday) or 6 with seconds last, or an
+// alias such as @hourly, in UTC. The function must be registered before
+// Start. ErrCron for a bad expression. Before Start only.
+func (w *Worker) Cron(function, expr string, opts ...CronOption) error {
+	if err := checkName("function name", function); err != nil {
+		return err
+	}
+	if err := checkName("cron expression", expr); err != nil {
+		return err
+	}
+	m := map[string]any{}
+	for _, o := range opts {
+		if o != nil {
+			o(m)
+		}
+	}
+	js, err := marshalObject("cron options", m)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.checkNew(); err != nil {
+		return err
+	}
+	if rc := saqraw.Saq_worker_add_cron(w.raw, function, expr, js); rc != saqraw.SAQ_OK {
+		return w.errLocked(rc)
+	}
+	return nil
+}
+
+// OnStartup adds a hook that Start runs (in order) before the worker takes
+// jobs; an error aborts Start. Before Start only.
+func (w *Worker) OnStartup(fn func(ctx context.Context) error) error {
+	return w.addHook(func() { w.startup = append(w.startup, fn) }, fn == nil)
+}
+
+// OnShutdown adds a hook that runs once after the worker has stopped (from
+// Stop or Wait). Before Start only.
+func (w *Worker) OnShutdown(fn func(ctx context.Context)) error {
+	return w.addHook(func() { w.shutdown = append(w.shutdown, fn) }, fn == nil)
+}
+
+// BeforeProcess adds a hook that runs before each job's handler, with the
+// job's context; an error (or panic) fails the job without running the
+// handler. Before Start only.
+func (w *Worker) BeforeProcess(fn func(ctx context.Context, job *Job) error) error {
+	return w.addHook(func() { w.before = append(w.before, fn) }, fn == nil)
+}
+
+// AfterProcess adds a hook that runs after each job, also failed and
+// cancelled ones, with the handler's error (nil on success). Its panics are
+// recovered and ignored. Before Start only.
+func (w *Worker) AfterProcess(fn func(ctx context.Context, job *Job, err error)) error {
+	return w.addHook(func() { w.after = append(w.after, fn) }, fn == nil)
+}
+
+func (w *Worker) addHook(add func(), isNil bool) error {
+	if isNil {
+		return errorf(saqraw.SAQ_EINVAL, "hook must not be nil")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.checkNew(); err != nil {
+		return err
+	}
+	add()
+	return nil
+}
+
+// Start runs the startup hooks with ctx, then starts taking jobs. It returns
+// at once; the worker runs until Stop (or, in burst mode, until the queue is
+// empty). Start may be called once.
+func (w *Worker) Start(ctx context.Context) error {
+	w.lifeMu.Lock()
+	defer w.lifeMu.Unlock()
+	w.mu.Lock()
+	if err := w.checkNew(); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	w.state = workerStarting // registrations are closed from here on
+	hooks := w.startup
+	w.mu.Unlock()
+	err := w.start(ctx, hooks)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.state = workerNew
+		return err
+	}
+	w.state = workerRunning
+	go w.poll(w.cq)
+	return nil
+}
+
+// start runs the startup hooks (without holding w.mu, so that they may use
+// the worker) and starts the C worker.
+func (w *Worker) start(ctx context.Context, hooks []func(context.Context) error) error {
+	for _, h := range hooks {
+		if err := callStartup(ctx, h); err != nil {
+			return fmt.Errorf("saq: worker startup hook: %w", err)
+		}
+	}
+	cq := saqraw.Saq_cq_new()
+	if isNil(cq) {
+		return newError(saqraw.SAQ_ENOMEM, "")
+	}
+	w.q.mu.RLock()
+	rc := saqraw.SAQ_ECLOSED
+	if !w.q.closed {
+		rc = saqraw.Saq_worker_start(w.raw, cq, workerTag)
+	}
+	w.q.mu.RUnlock()
+	if rc != saqraw.SAQ_OK {
+		saqraw.Saq_cq_free(cq)
+		if rc == saqraw.SAQ_ECLOSED {
+			return ErrClosed
+		}
+		return newError(rc, saqraw.Saq_worker_errmsg(w.raw))
+	}
+	w.mu.Lock()
+	w.cq = cq
+	w.mu.Unlock()
+	return nil
+}
+
+func callStartup(ctx context.Context, h func(context.Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return h(ctx)
+}
+
+// Done returns a channel closed once the worker has stopped taking and
+// running jobs (after Stop, or on its own in burst mode).
+func (w *Worker) Done() <-chan struct{} { return w.stopped }
+
+// poll is the worker's poller goroutine: LEASE events start handlers,
+// CANCEL events cancel their contexts, WORKER_STOPPED ends it.
+func (w *Worker) poll(cq rawCQ) {
+	defer close(w.pollerDone)
+	for {
+		ev := saqraw.Saq_cq_poll(cq, -1)
+		if isNil(ev) {
+			continue
+		}
+		switch saqraw.Saq_event_type(ev) {
+		case saqraw.SAQ_EVENT_LEASE:
+			job := saqraw.Saq_event_take_job(ev)
+			saqraw.Saq_event_free(ev)
+			if !isNil(job) {
+				w.startLease(job)
+			}
+		case saqraw.SAQ_EVENT_CANCEL:
+			key := saqraw.Saq_event_key(ev)
+			why := CancelReason(saqraw.Saq_event_int(ev))
+			saqraw.Saq_event_free(ev)
+			w.leasesMu.Lock()
+			l := w.leases[key]
+			w.leasesMu.Unlock()
+			if l != nil {
+				l.cancelWith(why)
+			}
+		case saqraw.SAQ_EVENT_WORKER_STOPPED:
+			saqraw.Saq_event_free(ev)
+			close(w.stopped)
+			return
+		default:
+			saqraw.Saq_event_free(ev)
+		}
+	}
+}
+
+// lease is a job handed to a handler; it owns the C job handle.
+type lease struct {
+	w      *Worker
+	key    string
+	cancel context.CancelFunc
+	reason int32 // atomic CancelReason
+
+	mu      sync.Mutex
+	raw     rawJob // nil once freed
+	settled bool
+}
+
+func (l *lease) cancelWith(why CancelReason) {
+	atomic.CompareAndSwapInt32(&l.reason, 0, int32(why))
+	l.cancel()
+}
+
+// settle completes or fails the job once (nothing when the lease has
+// already been given back).
+func (l *lease) settle(result any, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.raw == nil || l.settled {
+		return
+	}
+	l.settled = true
+	if err == nil {
+		b, merr := json.Marshal(result)
+		if merr == nil {
+			saqraw.Saq_job_complete(l.raw, string(b))
+			return
+		}
+		err = fmt.Errorf("TypeError: the job's result cannot be marshalled to JSON: %v", merr)
+	}
+	text := err.Error()
+	if text == "" {
+		text = fmt.Sprintf("%T", err)
+	}
+	saqraw.Saq_job_fail(l.raw, text)
+}
+
+// free releases the C job; unsettled, the job is retried with error
+// "cancelled" as saq does for jobs cancelled by a shutdown.
+func (l *lease) free() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.raw == nil {
+		return
+	}
+	saqraw.Saq_job_free(l.raw)
+	l.raw = nil
+	atomic.AddInt64(&l.w.held, -1)
+	l.w.handles.Done()
+}
+
+func (l *lease) touch(fields string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.raw == nil || l.settled {
+		return errorf(saqraw.SAQ_ESTATE, "the job has already been settled")
+	}
+	if rc := saqraw.Saq_job_touch(l.raw, fields); rc != saqraw.SAQ_OK {
+		return newError(rc, saqraw.Saq_job_errmsg(l.raw))
+	}
+	return nil
+}
+
+func (w *Worker) startLease(raw rawJob) {
+	job := jobFromC(raw)
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &lease{w: w, key: job.Key, cancel: cancel, raw: raw}
+	job.lease = l
+	w.handles.Add(1)
+	atomic.AddInt64(&w.held, 1)
+	w.leasesMu.Lock()
+	w.leases[job.Key] = l
+	w.leasesMu.Unlock()
+	if why := saqraw.Saq_job_cancelled(raw); why != 0 {
+		l.cancelWith(CancelReason(why))
+	}
+	if atomic.LoadInt32(&w.forcing) != 0 {
+		l.cancelWith(CancelShutdown)
+	}
+	w.mu.Lock()
+	h := w.handlers[job.Function]
+	w.mu.Unlock()
+	go w.runLease(ctx, l, job, h)
+}
+
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v\n\n%s", p.value, p.stack) }
+
+func recoverPanic(err *error) {
+	if r := recover(); r != nil {
+		*err = &panicError{value: r, stack: debug.Stack()}
+	}
+}
+
+func callBefore(ctx context.Context, h func(context.Context, *Job) error, job *Job) (err error) {
+	defer recoverPanic(&err)
+	return h(ctx, job)
+}
+
+func callHandler(ctx context.Context, h HandlerFunc, job *Job) (res any, err error) {
+	defer recoverPanic(&err)
+	return h(ctx, job)
+}
+
+func callAfter(ctx context.Context, h func(context.Context, *Job, error), job *Job, herr error) {
+	defer func() { _ = recover() }()
+	h(ctx, job, herr)
+}
+
+func (w *Worker) runLease(ctx context.Context, l *lease, job *Job, h HandlerFunc) {
+	defer l.cancel()
+	var result any
+	var err error
+	for _, b := range w.before {
+		if err = callBefore(ctx, b, job); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		if h == nil { // cannot happen: libsaq only leases registered functions
+			err = fmt.Errorf("KeyError: no Go handler for function %q", job.Function)
+		} else {
+			result, err = callHandler(ctx, h, job)
+		}
+	}
+	if err != nil && atomic.LoadInt32(&w.forcing) != 0 && CancelReason(atomic.LoadInt32(&l.reason)) == CancelShutdown {
+		// Stop's context ended: give the job back (retried as "cancelled").
+	} else {
+		l.settle(result, err)
+	}
+	w.leasesMu.Lock()
+	if w.leases[l.key] == l {
+		delete(w.leases, l.key)
+	}
+	w.leasesMu.Unlock()
+	l.free()
+	for _, a := range w.after {
+		callAfter(ctx, a, job, err)
+	}
+}
+
+// CancelReason tells why the context of a running job was cancelled
+// (CancelNone if it was not, or for jobs not handed to a handler).
+func (j *Job) CancelReason() CancelReason {
+	if j.lease == nil {
+		return CancelNone
+	}
+	return CancelReason(atomic.LoadInt32(&j.lease.reason))
+}
+
+// Touch records a heartbeat for a running job (touched = now). Only for the
+// job handed to a handler, while the handler runs.
+func (j *Job) Touch() error {
+	if j.lease == nil {
+		return errorf(saqraw.SAQ_EINVAL, "Touch: the job is not running in this process")
+	}
+	return j.lease.touch("{}")
+}
+
+// Update touches a running job and applies fields to its record (saq's
+// job.update(progress=..., meta=...)); the stored status is kept. Only for
+// the job handed to a handler, while the handler runs.
+func (j *Job) Update(fields map[string]any) error {
+	if j.lease == nil {
+		return errorf(saqraw.SAQ_EINVAL, "Update: the job is not running in this process")
+	}
+	if p, ok := fields["progress"].(float64); ok && (math.IsNaN(p) || p < 0 || p > 1) {
+		return errorf(saqraw.SAQ_EINVAL, "progress must be within 0..1")
+	}
+	js, err := marshalObject("fields", fields)
+	if err != nil {
+		return err
+	}
+	return j.lease.touch(js)
+}
+
+// Stop stops the worker gracefully: it takes no new jobs and lets running
+// jobs finish until ctx is done (or the shutdown grace period, if one was
+// set, has passed). Then running jobs are cancelled: their contexts end and
+// they are retried with error "cancelled", as saq does. Stop returns once
+// the worker has stopped and run its shutdown hooks; it returns ctx.Err()
+// if jobs had to be cancelled because ctx ended. Stop is idempotent.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.lifeMu.Lock()
+	w.mu.Lock()
+	w.lifeMu.Unlock()
+	switch w.state {
+	case workerNew:
+		w.state = workerClosed
+		w.mu.Unlock()
+		w.finalize(false)
+		return nil
+	case workerClosed:
+		w.mu.Unlock()
+		<-w.finalDone
+		return nil
+	}
+	raw := w.raw
+	w.mu.Unlock()
+	w.stopOnce.Do(func() {
+		grace := math.MaxInt32
+		if w.grace >= 0 {
+			grace = int(w.grace.Milliseconds())
+		}
+		saqraw.Saq_worker_stop(raw, grace)
+	})
+	var err error
+	select {
+	case <-w.stopped:
+	case <-ctx.Done():
+		err = ctx.Err()
+		w.force(raw)
+		<-w.stopped
+	}
+	w.finalize(true)
+	return err
+}
+
+// Wait waits until the worker stops on its own (burst mode) or through
+// Stop, then runs the shutdown hooks; ctx bounds the wait.
+func (w *Worker) Wait(ctx context.Context) error {
+	w.mu.Lock()
+	st := w.state
+	w.mu.Unlock()
+	if st == workerNew {
+		return errorf(saqraw.SAQ_ESTATE, "the worker was never started")
+	}
+	select {
+	case <-w.stopped:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.finalize(true)
+	return nil
+}
+
+// Run starts the worker and runs it until ctx is cancelled (or the worker
+// stops on its own in burst mode), then stops it, letting running jobs
+// finish for the shutdown grace period (0 unless set, as saq). It is the Go
+// form of saq's worker main loop; wire ctx to signal.NotifyContext for
+// SIGINT/SIGTERM handling.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-w.stopped:
+	}
+	grace := w.grace
+	if grace < 0 {
+		grace = 0
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := w.Stop(sctx); err != nil && err != context.DeadlineExceeded {
+		return err
+	}
+	return nil
+}
+
+// force cancels every running job and, after the hard deadline, gives back
+// the leases of handlers that did not return.
+func (w *Worker) force(raw saqraw.Struct_SS_saq_worker) {
+	atomic.StoreInt32(&w.forcing, 1)
+	saqraw.Saq_worker_stop(raw, 0) // a second stop ends the grace period at once
+	w.leasesMu.Lock()
+	ls := make([]*lease, 0, len(w.leases))
+	for _, l := range w.leases {
+		ls = append(ls, l)
+	}
+	w.leasesMu.Unlock()
+	for _, l := range ls {
+		l.cancelWith(CancelShutdown)
+	}
+	deadline := time.Now().Add(w.hard)
+	for atomic.LoadInt64(&w.held) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if atomic.LoadInt64(&w.held) > 0 {
+		w.leasesMu.Lock()
+		ls = ls[:0]
+		for _, l := range w.leases {
+			ls = append(ls, l)
+		}
+		w.leasesMu.Unlock()
+		for _, l := range ls {
+			l.free()
+		}
+	}
+}
+
+// finalize releases the worker once it has stopped: it waits for the poller
+// and the leased jobs, frees the C worker and runs the shutdown hooks.
+func (w *Worker) finalize(started bool) {
+	w.finalOnce.Do(func() {
+		defer close(w.finalDone)
+		if started {
+			<-w.pollerDone
+			w.handles.Wait()
+		}
+		w.mu.Lock()
+		w.state = workerClosed
+		if started {
+			saqraw.Saq_worker_wait(w.raw, 0)
+		}
+		saqraw.Saq_worker_free(w.raw)
+		w.raw = nil
+		if w.cq != nil {
+			saqraw.Saq_cq_free(w.cq)
+			w.cq = nil
+		}
+		hooks := w.shutdown
+		w.mu.Unlock()
+		w.q.workersMu.Lock()
+		delete(w.q.workers, w)
+		w.q.workersMu.Unlock()
+		if started {
+			for _, h := range hooks {
+				func() {
+					defer func() { _ = recover() }()
+					h(context.Background())
+				}()
+			}
+		}
+	})
+}
+
+// stopNow is Queue.Close's stop: running jobs are cancelled at once.
+func (w *Worker) stopNow() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = w.Stop(ctx)
+}
+
+// WorkerStats are the counters of a worker's queue object.
+type WorkerStats struct {
+	Complete int64 `json:"complete"`
+	Failed   int64 `json:"failed"`
+	Retried  int64 `json:"retried"`
+	Aborted  int64 `json:"aborted"`
+	Running  int64 `json:"running"`
+	UptimeMS int64 `json:"uptime"`
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() (*WorkerStats, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.raw == nil {
+		return nil, ErrClosed
+	}
+	st := &WorkerStats{}
+	if err := json.Unmarshal([]byte(saqraw.Saq_worker_stats_json(w.raw)), st); err != nil {
+		return nil, errorf(saqraw.SAQ_EPROTO, "worker stats: %v", err)
+	}
+	return st, nil
+}
