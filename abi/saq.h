@@ -274,9 +274,10 @@ SAQ_API int saq_cq_fd(const saq_cq_t *cq);
  *  the fd, such as Node's net.Socket). -1 on error. */
 SAQ_API int saq_cq_fd_dup(const saq_cq_t *cq);
 
-/** Make every blocked saq_cq_poll/saq_cq_wait on this cq return NULL once.
- *  Thread-safe (not async-signal-safe). Used as Ruby's unblocking function
- *  and by Go's Close. */
+/** Make the blocked saq_cq_poll/saq_cq_wait calls on this cq return NULL;
+ *  when none is blocked, the next one that finds no event returns NULL at
+ *  once (the wakeup is not lost). Thread-safe (not async-signal-safe). Used
+ *  as Ruby's unblocking function and by Go's Close. */
 SAQ_API void saq_cq_wakeup(saq_cq_t *cq);
 
 /** Release the caller's reference. Events still to come for this cq are
@@ -621,6 +622,15 @@ SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeo
  *  SAQ_OK. Returns SAQ_OK once the request is queued (a listen that already
  *  ended is left alone), SAQ_EINVAL, SAQ_ECLOSED, SAQ_EFORKED. */
 SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
+/** Stop waiting for the apply, map or listen submitted with (cq, tag): an
+ *  apply or map completes with SAQ_ECLOSED ("cancelled"), a listen ends with
+ *  LISTEN_END SAQ_OK. Jobs already enqueued are left alone (saq's
+ *  asyncio cancellation of apply/map behaves the same). Other operations are
+ *  short and are not affected. Returns SAQ_OK once the request is queued
+ *  (nothing happens when the operation already completed), SAQ_EINVAL,
+ *  SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. Any thread. */
+SAQ_API int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.apply(job, timeout): enqueue the job (after subscribing) and
  *  wait for it to end. timeout_s > 0 bounds the wait and also becomes the

@@ -20,6 +20,7 @@ struct saq_cq {
     int fds[2];
     int armed;           /* a byte sits in the pipe */
     unsigned wakeups;    /* generation bumped by saq_cq_wakeup */
+    int wake_pending;    /* a wakeup no blocked poll consumed yet */
     atomic_int closed;   /* user freed it */
     saq_event_cb cb;
     void *ud;
@@ -252,7 +253,13 @@ static saq_event_t *wait_event(saq_cq_t *cq, int by_tag, uint64_t tag, int timeo
     unsigned gen = cq->wakeups;
     saq_event_t *ev;
     for (;;) {
-        if ((ev = take(cq, by_tag, tag)) || cq->closed || cq->wakeups != gen || timeout_ms == 0)
+        if ((ev = take(cq, by_tag, tag)) || cq->closed)
+            break;
+        if (cq->wakeups != gen || cq->wake_pending) {
+            cq->wake_pending = 0;
+            break;
+        }
+        if (timeout_ms == 0)
             break;
         if (timeout_ms < 0)
             pthread_cond_wait(&cq->cv, &cq->mu);
@@ -299,6 +306,7 @@ SAQ_API void saq_cq_wakeup(saq_cq_t *cq)
         return;
     pthread_mutex_lock(&cq->mu);
     cq->wakeups++;
+    cq->wake_pending = 1;
     pthread_cond_broadcast(&cq->cv);
     pthread_mutex_unlock(&cq->mu);
 }

@@ -199,8 +199,15 @@ static void stop_run(saq_queue_t *q, saq__msg_t *m)
 {
     stop_msg_t *s = (stop_msg_t *)m;
     for (saq__op_t *op = q->ops; op; op = op->next) {
-        if (op->cq == s->cq && op->tag == s->tag && op->ev && op->ev->type == SAQ_EVENT_LISTEN_END) {
+        if (op->cq != s->cq || op->tag != s->tag || !op->ev)
+            continue;
+        int type = op->ev->type;
+        if (type == SAQ_EVENT_LISTEN_END) {
             saq__op_complete(op);
+            break;
+        }
+        if (type == SAQ_EVENT_APPLY || type == SAQ_EVENT_MAP) {
+            saq__op_fail(op, SAQ_ECLOSED, "cancelled by the caller");
             break;
         }
     }
@@ -209,6 +216,11 @@ static void stop_run(saq_queue_t *q, saq__msg_t *m)
 }
 
 SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
+{
+    return saq_queue_cancel(q, cq, tag);
+}
+
+SAQ_API int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
 {
     int err = saq__check_handle(q);
     if (err)

@@ -131,7 +131,34 @@ static void test_wakeup(void **state)
     assert_null(saq_cq_poll(cq, -1)); /* returns on the wakeup, not never */
     assert_true(now_s() - t0 < 3);
     pthread_join(t, NULL);
+    /* a wakeup sent while nobody polls is not lost: the next poll returns */
+    saq_cq_wakeup(cq);
+    t0 = now_s();
+    assert_null(saq_cq_poll(cq, 5000));
+    assert_true(now_s() - t0 < 1);
     saq_cq_free(cq);
+}
+
+static void test_cancel_apply(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("cancel", NULL, NULL);
+    saq_cq_t *cq = saq_cq_new();
+    saq_job_t *j = saq_job_new("noop");
+    assert_int_equal(saq_queue_apply(q, j, 0, cq, 5), 0); /* no worker: waits forever */
+    saq_job_free(j);
+    assert_null(saq_cq_poll(cq, 200));
+    assert_int_equal(saq_queue_cancel(q, cq, 5), 0);
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_status(ev), SAQ_ECLOSED);
+    assert_non_null(strstr(saq_event_errmsg(ev), "cancelled"));
+    saq_event_free(ev);
+    assert_int_equal(qcount(q, "queued"), 1); /* the job itself stays enqueued */
+    assert_int_equal(saq_queue_cancel(q, cq, 5), 0); /* already done: nothing happens */
+    assert_null(saq_cq_poll(cq, 100));
+    saq_cq_free(cq);
+    saq_queue_free(q);
 }
 
 static void test_free_never_blocks_and_completes_everything(void **state)
@@ -238,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_cq_fd_readiness),
         cmocka_unit_test(test_callback_cq),
         cmocka_unit_test(test_wakeup),
+        cmocka_unit_test(test_cancel_apply),
         cmocka_unit_test(test_free_never_blocks_and_completes_everything),
         cmocka_unit_test(test_close_drains_with_deadline),
         cmocka_unit_test(test_fork),

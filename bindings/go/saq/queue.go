@@ -334,7 +334,8 @@ func (q *Queue) do(ctx context.Context, fn func(raw rawQueue, cq rawCQ, tag uint
 		return nil, err
 	}
 	w := newWaiter()
-	if _, err := q.submit(w, fn); err != nil {
+	tag, err := q.submit(w, fn)
+	if err != nil {
 		return nil, err
 	}
 	select {
@@ -345,7 +346,19 @@ func (q *Queue) do(ctx context.Context, fn func(raw rawQueue, cq rawCQ, tag uint
 		return ev, nil
 	case <-ctx.Done():
 		w.abandon() // the tag stays registered: the poller frees the late event
+		q.cancel(tag)
 		return nil, ctx.Err()
+	}
+}
+
+// cancel tells the core to stop waiting for the apply, map or listen with
+// this tag (saq_queue_cancel); it then completes at once and the poller frees
+// its event. Other operations are short and are left to finish.
+func (q *Queue) cancel(tag uint64) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if !q.closed {
+		saqraw.Saq_queue_cancel(q.raw, q.cq, tag)
 	}
 }
 

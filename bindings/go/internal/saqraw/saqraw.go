@@ -107,23 +107,24 @@ typedef _gostring_ swig_type_77;
 typedef long long swig_type_78;
 typedef long long swig_type_79;
 typedef long long swig_type_80;
-typedef _gostring_ swig_type_81;
+typedef long long swig_type_81;
 typedef _gostring_ swig_type_82;
 typedef _gostring_ swig_type_83;
-typedef long long swig_type_84;
+typedef _gostring_ swig_type_84;
 typedef long long swig_type_85;
 typedef long long swig_type_86;
 typedef long long swig_type_87;
-typedef _gostring_ swig_type_88;
-typedef long long swig_type_89;
-typedef _gostring_ swig_type_90;
+typedef long long swig_type_88;
+typedef _gostring_ swig_type_89;
+typedef long long swig_type_90;
 typedef _gostring_ swig_type_91;
 typedef _gostring_ swig_type_92;
 typedef _gostring_ swig_type_93;
 typedef _gostring_ swig_type_94;
 typedef _gostring_ swig_type_95;
-typedef long long swig_type_96;
-typedef _gostring_ swig_type_97;
+typedef _gostring_ swig_type_96;
+typedef long long swig_type_97;
+typedef _gostring_ swig_type_98;
 extern void _wrap_Swig_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_saqraw_4df11438b5f6367e(swig_intgo arg1);
 
@@ -245,25 +246,26 @@ extern swig_intgo _wrap_saq_queue_info_saqraw_4df11438b5f6367e(uintptr_t arg1, s
 extern swig_intgo _wrap_saq_queue_stats_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_76 arg4);
 extern swig_intgo _wrap_saq_queue_listen_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_77 arg2, double arg3, uintptr_t arg4, swig_type_78 arg5);
 extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, swig_type_79 arg3);
-extern swig_intgo _wrap_saq_queue_apply_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_80 arg5);
-extern swig_intgo _wrap_saq_queue_map_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_81 arg2, swig_type_82 arg3, swig_type_83 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_84 arg8);
-extern swig_intgo _wrap_saq_queue_schedule_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_85 arg4);
-extern swig_intgo _wrap_saq_queue_sweep_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_86 arg5);
+extern swig_intgo _wrap_saq_queue_cancel_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, swig_type_80 arg3);
+extern swig_intgo _wrap_saq_queue_apply_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_81 arg5);
+extern swig_intgo _wrap_saq_queue_map_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_82 arg2, swig_type_83 arg3, swig_type_84 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_85 arg8);
+extern swig_intgo _wrap_saq_queue_schedule_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_86 arg4);
+extern swig_intgo _wrap_saq_queue_sweep_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_87 arg5);
 extern swig_intgo _wrap_saq_queue_close_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
 extern void _wrap_saq_queue_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
 extern uintptr_t _wrap_saq_queue_batch_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_87 _wrap_saq_batch_size_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_batch_abort_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_88 arg2, uintptr_t arg3, swig_type_89 arg4);
+extern swig_type_88 _wrap_saq_batch_size_saqraw_4df11438b5f6367e(uintptr_t arg1);
+extern swig_intgo _wrap_saq_batch_abort_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_89 arg2, uintptr_t arg3, swig_type_90 arg4);
 extern void _wrap_saq_batch_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
 extern uintptr_t _wrap_saq_worker_new_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2);
-extern swig_type_90 _wrap_saq_worker_id_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_91 _wrap_saq_worker_errmsg_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_92 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_93 arg2, swig_type_94 arg3, swig_type_95 arg4);
-extern swig_intgo _wrap_saq_worker_start_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, swig_type_96 arg3);
+extern swig_type_91 _wrap_saq_worker_id_saqraw_4df11438b5f6367e(uintptr_t arg1);
+extern swig_type_92 _wrap_saq_worker_errmsg_saqraw_4df11438b5f6367e(uintptr_t arg1);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_93 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_94 arg2, swig_type_95 arg3, swig_type_96 arg4);
+extern swig_intgo _wrap_saq_worker_start_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, swig_type_97 arg3);
 extern swig_intgo _wrap_saq_worker_stop_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_saq_worker_wait_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_97 _wrap_saq_worker_stats_json_saqraw_4df11438b5f6367e(uintptr_t arg1);
+extern swig_type_98 _wrap_saq_worker_stats_json_saqraw_4df11438b5f6367e(uintptr_t arg1);
 extern void _wrap_saq_worker_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
 #undef intgo
 */
@@ -1392,6 +1394,15 @@ func Saq_queue_listen_stop(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3
 	return swig_r
 }
 
+func Saq_queue_cancel(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_80(_swig_i_2)))
+	return swig_r
+}
+
 func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 float64, arg4 Struct_SS_saq_cq, arg5 uint64) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
@@ -1399,7 +1410,7 @@ func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 floa
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_80(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_81(_swig_i_4)))
 	return swig_r
 }
 
@@ -1413,7 +1424,7 @@ func Saq_queue_map(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 stri
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_saq_queue_map_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_81)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_82)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_83)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_84(_swig_i_7)))
+	swig_r = (int)(C._wrap_saq_queue_map_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_82)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_83)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_85(_swig_i_7)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1432,7 +1443,7 @@ func Saq_queue_schedule(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_85(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_86(_swig_i_3)))
 	return swig_r
 }
 
@@ -1443,7 +1454,7 @@ func Saq_queue_sweep(arg1 Struct_SS_saq_queue, arg2 int, arg3 float64, arg4 Stru
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_86(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_87(_swig_i_4)))
 	return swig_r
 }
 
@@ -1480,7 +1491,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_88)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_89(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_89)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_90(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1528,7 +1539,7 @@ func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_92)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1541,7 +1552,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1559,7 +1570,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_96(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_97(_swig_i_2)))
 	return swig_r
 }
 
