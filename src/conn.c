@@ -15,6 +15,7 @@ static void conn_timer_cb(uv_timer_t *t);
 static void conn_connect(saq__conn_t *c);
 static void conn_flush(saq__conn_t *c);
 static void conn_arm(saq__conn_t *c);
+static void conn_arm_sent(saq__conn_t *c, uint64_t deadline);
 
 static const char *role_name(int role)
 {
@@ -127,7 +128,7 @@ static void req_submit(saq__conn_t *c, saq__req_t *r)
     if ((c->state == CONN_READY || (r->handshake && c->state == CONN_HANDSHAKE)) && c->ac &&
         !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         if (req_send(c, r) == 0) {
-            conn_arm(c);
+            conn_arm_sent(c, r->deadline);
             return;
         }
     }
@@ -263,10 +264,28 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         r->cb(r, rep, SAQ_OK, NULL);
     }
     req_free(r);
-    conn_arm(c);
+    /* an answered request can only make the deadline timer later: when ready,
+     * leave it (an early fire re-arms, see conn_timer_cb) instead of walking
+     * every request in flight for each reply */
+    if (c->state != CONN_READY)
+        conn_arm(c);
 }
 
 /* ---- timers: connect deadline, request deadlines, reconnect ---- */
+
+/* A request with `deadline` (0 = none) was sent: the timer only has to move
+ * when it would fire after that deadline. Firing early is harmless
+ * (conn_timer_cb checks every deadline and re-arms), so most sends skip
+ * conn_arm's walk over every request in flight. */
+static void conn_arm_sent(saq__conn_t *c, uint64_t deadline)
+{
+    if (c->closing || !deadline)
+        return;
+    if (c->timer_init && uv_is_active((uv_handle_t *)&c->timer) &&
+        saq__mono_ms() + uv_timer_get_due_in(&c->timer) <= deadline)
+        return;
+    conn_arm(c);
+}
 
 static void conn_arm(saq__conn_t *c)
 {

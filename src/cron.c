@@ -125,10 +125,50 @@ static int parse_step(const char *s, size_t n, int f, int *out, const err_ctx *e
     return 0;
 }
 
+/* Day-of-week "n#k" / "Ln" and day-of-month "L" items (croniter extensions).
+ * Returns 1 when the item was one of them (parsed into *x), 0 when it is a
+ * plain item, -1 on error. */
+static int parse_special(const char *s, size_t n, int f, saq__cron_t *x, const err_ctx *e)
+{
+    const field_spec *fs = &specs[f];
+    if (f == F_MDAY && n == 1 && lower(s[0]) == 'l') {
+        x->mday_last = 1;
+        return 1;
+    }
+    if (f != F_WDAY)
+        return 0;
+    const char *hash = memchr(s, '#', n);
+    if (hash) {
+        int wd, k;
+        size_t an = (size_t)(hash - s), kn = n - an - 1;
+        if (parse_value(s, an, f, &wd, e))
+            return -1;
+        if (kn != 1 || hash[1] < '1' || hash[1] > '5')
+            return fail(e, "%s: '%.*s' needs a weekday and an occurrence 1-5 (e.g. 1#2)", fs->name,
+                        (int)(n > 32 ? 32 : n), s);
+        k = hash[1] - '0';
+        x->wday_nth[wd == 7 ? 0 : wd] |= (uint8_t)(1u << k);
+        return 1;
+    }
+    if (n >= 2 && lower(s[0]) == 'l') { /* croniter's "L5": the last Friday */
+        int wd;
+        for (size_t i = 1; i < n; i++)
+            if (s[i] < '0' || s[i] > '9')
+                return fail(e, "%s: '%.*s' must be L followed by a weekday number 0-7", fs->name,
+                            (int)(n > 32 ? 32 : n), s);
+        if (parse_value(s + 1, n - 1, f, &wd, e))
+            return -1;
+        x->wday_last |= (uint8_t)(1u << (wd == 7 ? 0 : wd));
+        return 1;
+    }
+    return 0;
+}
+
 /* Parse one list item ("*", "v", "a-b", each optionally "/step") of field f,
- * OR-ing its values into *mask. Sets *bare_star for a plain "*". */
+ * OR-ing its values into *mask. Sets *bare_star for a plain "*". A reversed
+ * range wraps around the field, as in croniter 2+. */
 static int parse_item(const char *s, size_t n, int f, uint64_t *mask, int *bare_star,
-                      const err_ctx *e)
+                      saq__cron_t *x, const err_ctx *e)
 {
     const field_spec *fs = &specs[f];
     const char *slash = memchr(s, '/', n);
@@ -137,6 +177,11 @@ static int parse_item(const char *s, size_t n, int f, uint64_t *mask, int *bare_
 
     if (n == 0)
         return fail(e, "%s: empty list item", fs->name);
+    if (!slash) {
+        int sp = parse_special(s, n, f, x, e);
+        if (sp)
+            return sp < 0 ? -1 : 0;
+    }
     if (slash) {
         size_t sn = n - rn - 1;
         if (memchr(slash + 1, '/', sn))
@@ -155,8 +200,20 @@ static int parse_item(const char *s, size_t n, int f, uint64_t *mask, int *bare_
             size_t an = (size_t)(dash - s);
             if (parse_value(s, an, f, &lo, e) || parse_value(dash + 1, rn - an - 1, f, &hi, e))
                 return -1;
-            if (lo > hi)
-                return fail(e, "%s range '%.*s' is reversed", fs->name, (int)rn, s);
+            if (f == F_WDAY) { /* 7 is Sunday: as the start of a range it is 0 */
+                if (lo == 7)
+                    lo = 0;
+                if (hi == 7 && lo > 0)
+                    hi = 6, *mask |= 1; /* "n-7" = n..sat plus sun */
+            }
+            if (lo > hi) { /* wraps: lo..top, then the field's start..hi */
+                int span = (fs->top - lo + 1) + (hi - fs->lo + 1);
+                for (int p = 0; p < span; p += step) {
+                    int v = lo + p <= fs->top ? lo + p : fs->lo + (p - (fs->top - lo + 1));
+                    *mask |= (uint64_t)1 << v;
+                }
+                return 0;
+            }
         } else {
             if (parse_value(s, rn, f, &lo, e))
                 return -1;
@@ -171,7 +228,7 @@ static int parse_item(const char *s, size_t n, int f, uint64_t *mask, int *bare_
 /* Parse field f from s[0..n) into *mask; *bare_star tells if it was '*'/'?'
  * (or listed a bare '*', which croniter also treats as a wildcard). */
 static int parse_field(const char *s, size_t n, int f, uint64_t *mask, int *bare_star,
-                       const err_ctx *e)
+                       saq__cron_t *x, const err_ctx *e)
 {
     *mask = 0;
     *bare_star = 0;
@@ -182,15 +239,29 @@ static int parse_field(const char *s, size_t n, int f, uint64_t *mask, int *bare
         s = "*";
     }
     const char *end = s + n;
+    int nth_before = 0, plain = 0;
+    for (int i = 0; i < 7; i++)
+        nth_before |= x->wday_nth[i];
+    nth_before |= x->wday_last;
     for (const char *p = s;; ) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *q = comma ? comma : end;
-        if (parse_item(p, (size_t)(q - p), f, mask, bare_star, e))
+        uint64_t before = *mask;
+        if (parse_item(p, (size_t)(q - p), f, mask, bare_star, x, e))
             return -1;
+        plain |= *mask != before || *bare_star;
         if (!comma)
-            return 0;
+            break;
         p = comma + 1;
     }
+    if (f == F_WDAY && plain) {
+        int nth = 0;
+        for (int i = 0; i < 7; i++)
+            nth |= x->wday_nth[i];
+        if ((nth | x->wday_last) != nth_before) /* as croniter: no "1#2,3" */
+            return fail(e, "%s: '#' and 'L' items cannot be mixed with plain weekdays", specs[f].name);
+    }
+    return 0;
 }
 
 /* Mask with bits lo..hi set. */
@@ -242,11 +313,11 @@ int saq__cron_parse(const char *expr, saq__cron_t *out, char *err, size_t errlen
 
     uint64_t mask[F_COUNT];
     int star[F_COUNT];
+    saq__cron_t c = {0};
     for (int f = 0; f < nf; f++)
-        if (parse_field(fs[f], fn[f], f, &mask[f], &star[f], &e))
+        if (parse_field(fs[f], fn[f], f, &mask[f], &star[f], &c, &e))
             return -1;
 
-    saq__cron_t c = {0};
     c.minutes = mask[F_MIN];
     c.hours = (uint32_t)mask[F_HOUR];
     c.mdays = (uint32_t)mask[F_MDAY];
@@ -314,7 +385,10 @@ static int day_matches(const saq__cron_t *c, int64_t y, int m, int d)
 {
     int64_t z = days_from_civil(y, m, d);
     int wd = (int)(((z % 7) + 11) % 7); /* 1970-01-01 was a Thursday (4) */
-    int dom = (c->mdays >> d) & 1, dow = (c->wdays >> wd) & 1;
+    int dim = days_in_month(y, m);
+    int dom = ((c->mdays >> d) & 1) || (c->mday_last && d == dim);
+    int dow = ((c->wdays >> wd) & 1) || ((c->wday_nth[wd] >> ((d - 1) / 7 + 1)) & 1) ||
+              (((c->wday_last >> wd) & 1) && d + 7 > dim);
     if (c->mday_star && c->wday_star)
         return 1;
     if (c->mday_star)

@@ -15,6 +15,9 @@ typedef struct saq__cron {
     uint8_t mday_star; /* day-of-month field was '*' (or '?') */
     uint8_t wday_star; /* day-of-week field was '*' (or '?') */
     uint8_t has_seconds; /* a 6th (seconds) field was given */
+    uint8_t mday_last;   /* day-of-month "L": the last day of the month */
+    uint8_t wday_last;   /* bit n: day-of-week "Ln", the last weekday n of the month */
+    uint8_t wday_nth[7]; /* bit k of [n]: day-of-week "n#k", the k-th weekday n (k 1-5) */
 } saq__cron_t;
 
 /* Parse `expr`. Returns 0, or -1 with a one-line reason in err (NUL-terminated,
@@ -22,7 +25,10 @@ typedef struct saq__cron {
  * seconds LAST ("* * * * * *\/10", croniter's order); '*', '?', numbers, ranges
  * a-b, steps *\/n and a-b/n and n/step, lists a,b,c; month names jan-dec and day
  * names sun-sat (case-insensitive); weekday 7 = Sunday; aliases @yearly
- * @annually @monthly @weekly @daily @midnight @hourly. Anything else is an error. */
+ * @annually @monthly @weekly @daily @midnight @hourly; and, as croniter:
+ * "L" in day-of-month (last day), "Ln" and "n#k" in day-of-week (last / k-th
+ * weekday n of the month; not mixed with plain weekdays), and reversed ranges that wrap around ("5-1" in
+ * minutes is 5..59 and 0..1). Anything else is an error. */
 int saq__cron_parse(const char *expr, saq__cron_t *out, char *err, size_t errlen);
 
 /* First fire time strictly after `after_s` (epoch seconds, UTC), as epoch

@@ -70,7 +70,23 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
 
     /* MARK: KEYS active, id, abort marker; ARGV json, check marker ('1'), opaque ('1') */
     [SCRIPT_MARK] =
-        "if not redis.call('LPOS', KEYS[1], KEYS[2]) then return {0} end\n"
+        /* RANK -1: searched from the tail, where the move just put it */
+        "if not redis.call('LPOS', KEYS[1], KEYS[2], 'RANK', -1) then\n"
+        /* gone from `active` after our move: an abort in between (U13) is
+         * reported so the worker finishes it aborted instead of leaving it */
+        "  local cur = redis.call('GET', KEYS[2])\n"
+        "  if not cur then return {0} end\n"
+        "  if ARGV[3] ~= '1' then\n"
+        "    local ok, rec = pcall(cjson.decode, cur)\n"
+        "    if ok and type(rec) == 'table' and\n"
+        "       string.lower(tostring(rec['status'] or 'new')) == 'aborting' then\n"
+        "      return {-1, 'aborting', cur}\n"
+        "    end\n"
+        "  end\n"
+        "  local m = ARGV[2] == '1' and redis.call('GET', KEYS[3])\n"
+        "  if m then return {-1, 'aborting', cur, m} end\n"
+        "  return {0}\n"
+        "end\n"
         "local cur = redis.call('GET', KEYS[2])\n"
         "if not cur then return {0} end\n"
         "if ARGV[3] ~= '1' then\n"
@@ -79,7 +95,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  local st = string.lower(tostring(rec['status'] or 'new'))\n"
         "  if st ~= 'queued' and st ~= 'new' then return {-1, st, cur} end\n"
         "end\n"
-        "if ARGV[2] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {-1, 'aborting', cur} end\n"
+        "local m = ARGV[2] == '1' and redis.call('GET', KEYS[3])\n"
+        "if m then return {-1, 'aborting', cur, m} end\n"
         "redis.call('SET', KEYS[2], ARGV[1])\n"
         "redis.call('PUBLISH', KEYS[2], 'active')\n"
         "return {1}\n",

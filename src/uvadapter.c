@@ -24,10 +24,13 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static void update(uvev_t *p, int add, int ev)
 {
-    if (add)
-        p->events |= ev;
-    else
-        p->events &= ~ev;
+    int events = add ? p->events | ev : p->events & ~ev;
+    /* hiredis asks for write (and read) interest on every command and after
+     * every write; libuv's uv_poll_start removes the fd from epoll and adds
+     * it back each time, so only call it when the interest really changes */
+    if (events == p->events && uv_is_active((uv_handle_t *)&p->handle) == (events != 0))
+        return;
+    p->events = events;
     if (p->events)
         uv_poll_start(&p->handle, p->events, on_poll);
     else

@@ -143,6 +143,7 @@ struct pool {
     pthread_cond_t cv;
     task_t *head, *tail;
     int nthreads, idle, max, quit;
+    int waking; /* a signalled thread has not taken the mutex back yet */
     saq_worker_t *w;
 };
 
@@ -166,6 +167,40 @@ static void pool_unref(pool_t *p)
     }
 }
 
+static void *pool_main(void *arg);
+
+/* With p->mu held and tasks queued: make sure one of them is taken soon. At
+ * most one idle thread is being woken at a time, and each woken thread passes
+ * the wake-up on while tasks remain, so a burst of short jobs is served by the
+ * threads already awake instead of one futex wake and context switch per job;
+ * when no thread is idle, start one (up to max), so a burst of long jobs
+ * still gets a thread per job. Returns 1 when the caller must signal p->cv
+ * once it has released p->mu (so the woken thread does not block on it). */
+static int pool_kick_locked(pool_t *p)
+{
+    if (!p->head || p->quit)
+        return 0;
+    if (p->idle > 0) {
+        if (p->waking)
+            return 0;
+        p->waking = 1; /* reset by whichever idle thread wakes next */
+        return 1;
+    }
+    if (p->nthreads < p->max) {
+        pthread_t th;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        atomic_fetch_add(&p->refs, 1);
+        if (pthread_create(&th, &a, pool_main, p) == 0)
+            p->nthreads++;
+        else
+            atomic_fetch_sub(&p->refs, 1);
+        pthread_attr_destroy(&a);
+    }
+    return 0;
+}
+
 static void *pool_main(void *arg)
 {
     pool_t *p = arg;
@@ -175,6 +210,7 @@ static void *pool_main(void *arg)
             p->idle++;
             pthread_cond_wait(&p->cv, &p->mu);
             p->idle--;
+            p->waking = 0;
         }
         if (!p->head)
             break;
@@ -182,8 +218,11 @@ static void *pool_main(void *arg)
         p->head = t->next;
         if (!p->head)
             p->tail = NULL;
+        int wake = pool_kick_locked(p);
         saq_worker_t *w = p->w;
         pthread_mutex_unlock(&p->mu);
+        if (wake)
+            pthread_cond_signal(&p->cv);
         if (t->kind == 0) {
             saq_job_t *job = t->job;
             int refused = 0;
@@ -219,21 +258,11 @@ static int pool_push(pool_t *p, task_t *t)
     else
         p->head = t;
     p->tail = t;
-    if (!p->idle && p->nthreads < p->max) {
-        pthread_t th;
-        pthread_attr_t a;
-        pthread_attr_init(&a);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        atomic_fetch_add(&p->refs, 1);
-        if (pthread_create(&th, &a, pool_main, p) == 0)
-            p->nthreads++;
-        else
-            atomic_fetch_sub(&p->refs, 1);
-        pthread_attr_destroy(&a);
-    }
-    pthread_cond_signal(&p->cv);
+    int wake = pool_kick_locked(p);
     int ok = p->nthreads > 0;
     pthread_mutex_unlock(&p->mu);
+    if (wake)
+        pthread_cond_signal(&p->cv);
     return ok ? 0 : -1;
 }
 
@@ -729,6 +758,10 @@ static void lease_run(saq__lease_t *l)
     }
     if (l->shadow.timeout > 0)
         lease_timer(l, l->shadow.timeout, timeout_cb);
+    /* marked after the stop's grace period ended (its mark reply came late):
+     * grace_expired did not see it, so cancel it now or the stop waits for it */
+    if (w->stopping && !uv_is_active((uv_handle_t *)&w->t_grace))
+        lease_cancel(l, SAQ_CANCEL_SHUTDOWN, NULL);
     saq_job_t *job = saq_job_dup(&l->shadow);
     if (!job) {
         l->host_done = 1;
@@ -875,7 +908,11 @@ static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
                 saq__job_copy(&l->shadow, cur);
                 saq_job_free(cur);
             }
-            const char *reason = l->shadow.error ? l->shadow.error : "abort";
+            /* the reason: the 0.13 abort marker's text when it was one, else
+             * the record's error */
+            const char *reason = r->elements >= 4 && r->element[3]->type == REDIS_REPLY_STRING
+                                     ? r->element[3]->str
+                                     : l->shadow.error ? l->shadow.error : "abort";
             l->state = L_RUNNING;
             atomic_fetch_add(&w->running, 1);
             l->host_done = 1;

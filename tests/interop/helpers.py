@@ -1,0 +1,131 @@
+"""Small helpers shared by the interop tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable
+
+import pytest
+
+import compat
+from checklist import LIB2PY, PY2LIB, STATE  # noqa: F401  (re-exported for the tests)
+
+Q = "default"
+DIALECT = compat.DIALECT
+IS013 = compat.IS013
+
+checklist = pytest.mark.checklist
+only026 = pytest.mark.dialect("0.26")
+only013 = pytest.mark.dialect("0.13")
+saqbug = pytest.mark.saqbug
+
+
+def jid(key: str, queue: str = Q) -> str:
+    return f"saq:job:{queue}:{key}"
+
+
+def raw(rds, key: str, queue: str = Q) -> dict | None:
+    """The stored record as Redis holds it (plain json.loads, no saq)."""
+    v = rds.get(jid(key, queue))
+    return None if v is None else json.loads(v)
+
+
+def counts(rds, queue: str = Q) -> tuple[int, int, int]:
+    """(queued, incomplete, active) read straight from Redis."""
+    return (rds.llen(f"saq:{queue}:queued"), rds.zcard(f"saq:{queue}:incomplete"),
+            rds.llen(f"saq:{queue}:active"))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 10, interval: float = 0.02, what: str = "") -> Any:
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or pred}")
+        time.sleep(interval)
+
+
+async def await_until(pred: Callable[[], Any], timeout: float = 10, interval: float = 0.02,
+                      what: str = "") -> Any:
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if asyncio.iscoroutine(v):
+            v = await v
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or pred}")
+        await asyncio.sleep(interval)
+
+
+def status_of(rds, key: str, queue: str = Q) -> str | None:
+    r = raw(rds, key, queue)
+    return None if r is None else r.get("status")
+
+
+def wait_status(rds, key: str, statuses, timeout: float = 10, queue: str = Q) -> dict:
+    if isinstance(statuses, str):
+        statuses = {statuses}
+    return wait_until(lambda: (r := raw(rds, key, queue)) and r.get("status") in statuses and r,
+                      timeout, what=f"{key} in {statuses}")
+
+
+async def await_status(rds, key: str, statuses, timeout: float = 10, queue: str = Q) -> dict:
+    if isinstance(statuses, str):
+        statuses = {statuses}
+    return await await_until(lambda: (r := raw(rds, key, queue)) and r.get("status") in statuses and r,
+                             timeout, what=f"{key} in {statuses}")
+
+
+# Fields whose value depends on when or by whom an operation ran.
+VOLATILE = {"key", "queued", "started", "touched", "completed", "worker_id"}
+
+
+def shape(rec: dict, drop: set[str] = frozenset(), error_prefix: bool = False) -> dict:
+    """A record with times replaced by 'set' (non-zero) so that two records
+    made by different sides can be compared field by field."""
+    out = {}
+    for k, v in rec.items():
+        if k in drop:
+            continue
+        if k in ("queued", "started", "touched", "completed"):
+            out[k] = "set" if v else v
+        elif k == "worker_id":
+            out[k] = "set" if v else v
+        elif k == "error" and error_prefix and isinstance(v, str):
+            out[k] = v.splitlines()[-1].split(":")[0] if v else v
+        else:
+            out[k] = v
+    return out
+
+
+def field_diff(a: dict, b: dict) -> dict:
+    keys = set(a) | set(b)
+    return {k: (a.get(k, "<absent>"), b.get(k, "<absent>")) for k in sorted(keys) if a.get(k, "<absent>") != b.get(k, "<absent>")}
+
+
+def pubsub_numpat(rds) -> int:
+    """Subscriptions (pattern and channel) over all clients (CLIENT LIST
+    psub/sub), which unlike PUBSUB NUMPAT counts a pattern once per client."""
+    total = 0
+    for c in rds.client_list():
+        total += int(c.get("psub", 0)) + int(c.get("sub", 0))
+    return total
+
+
+def listeners_ready(rds, before: int, timeout: float = 5) -> None:
+    """Wait until one more pattern subscription is live on the server."""
+    wait_until(lambda: pubsub_numpat(rds) > before, timeout, what="PSUBSCRIBE confirmation")
+
+
+async def alisteners_ready(rds, before: int, timeout: float = 5) -> None:
+    await await_until(lambda: pubsub_numpat(rds) > before, timeout, what="PSUBSCRIBE confirmation")
