@@ -40,6 +40,30 @@ async def test_enqueue_by_libsaq_read_by_python(lq, pyq, rds):
     assert await pyq.count("queued") == 2
 
 
+@checklist(1, direction=LIB2PY)
+async def test_every_field_set_in_c_is_what_python_loads(lq, pyq, rds):
+    """Issue 2's acceptance test: a job enqueued through the C API with every
+    settable field is loaded by Python saq's Queue.job(key) with each field
+    equal to what was set (units as on the wire: seconds, ms)."""
+    when = int(time.time()) + 3600
+    kwargs = {"n": 12345678901234567890, "f": 0.1, "s": "caf\u00e9 \U0001f600", "l": [1, {"x": None}], "b": False}
+    r = lq.enqueue("report", key="every-field", timeout=2.5, heartbeat=3, retries=4, ttl=120,
+                   retry_delay=1.5, retry_backoff=30, scheduled=when, meta={"trace": "t-1", "n": 2},
+                   **kwargs)
+    assert r.int == 1
+    job = await pyq.job("every-field")
+    assert job is not None
+    assert (job.function, job.key, job.queue.name) == ("report", "every-field", pyq.name)
+    assert job.kwargs == kwargs
+    assert (job.timeout, job.heartbeat, job.retries, job.ttl) == (2.5, 3, 4, 120)
+    assert (job.retry_delay, job.retry_backoff, job.scheduled) == (1.5, 30, when)
+    assert job.meta == {"trace": "t-1", "n": 2}
+    assert compat.status_text(job.status) == "queued"
+    assert job.queued == r.job["queued"] and abs(job.queued - time.time() * 1000) < 60_000
+    assert (job.attempts, job.started, job.completed, job.progress) == (0, 0, 0, 0)
+    assert job.result is None and job.error is None
+
+
 @checklist(1, direction=PY2LIB)
 async def test_enqueue_by_python_read_by_libsaq(lq, pyq, rds):
     job = Job(function="noop")
