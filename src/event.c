@@ -19,6 +19,8 @@ struct saq_cq {
     size_t len;
     int fds[2];
     int armed;           /* a byte sits in the pipe */
+    int fd_used;         /* saq_cq_fd was called: keep the pipe armed (else
+                            nobody can poll it, and pushes skip the syscalls) */
     unsigned wakeups;    /* generation bumped by saq_cq_wakeup */
     int wake_pending;    /* a wakeup no blocked poll consumed yet */
     atomic_int closed;   /* user freed it */
@@ -191,7 +193,7 @@ int saq__cq_push(saq_cq_t *cq, saq_event_t *ev)
         cq->head = ev;
     cq->tail = ev;
     cq->len++;
-    if (!cq->armed) {
+    if (cq->fd_used && !cq->armed) {
         cq->armed = 1;
         ssize_t w;
         do
@@ -292,7 +294,25 @@ SAQ_API size_t saq_cq_length(const saq_cq_t *cq)
     return n;
 }
 
-SAQ_API int saq_cq_fd(const saq_cq_t *cq) { return cq && !cq->cb ? cq->fds[0] : -1; }
+SAQ_API int saq_cq_fd(const saq_cq_t *ccq)
+{
+    saq_cq_t *cq = (saq_cq_t *)ccq; /* allocated mutable; the pipe is armed lazily */
+    if (!cq || cq->cb)
+        return -1;
+    pthread_mutex_lock(&cq->mu);
+    if (!cq->fd_used) {
+        cq->fd_used = 1;
+        if (cq->head && !cq->armed) { /* events already wait: readable from now on */
+            cq->armed = 1;
+            ssize_t w;
+            do
+                w = write(cq->fds[1], "!", 1);
+            while (w < 0 && errno == EINTR);
+        }
+    }
+    pthread_mutex_unlock(&cq->mu);
+    return cq->fds[0];
+}
 
 SAQ_API int saq_cq_fd_dup(const saq_cq_t *cq)
 {

@@ -1,0 +1,1142 @@
+#!/usr/bin/env python3
+"""libsaq's benchmark harness: libsaq (C worker, Go/Ruby/Node bindings) side
+by side with Python saq 0.26 and BullMQ on one fresh redis-server, plus the
+limit Redis itself sets (its CPU time per processed job). `bench/run` runs
+this file; see bench/README.md. Standard library only.
+
+Every system gets the same scenarios, the same N, the same concurrency and the
+same Redis; runs are interleaved (for each repetition, for each scenario, for
+each system, in an order rotated every repetition) and the median of the
+repetitions is reported. Drivers live in bench/<system>/ and share one
+protocol (see bench/c/saq_bench.c).
+"""
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+WORK = os.path.join(BENCH, "out", "work")  # build products (git-ignored), reused across runs
+BUILD = os.environ.get("SAQ_BENCH_BUILD_DIR", os.path.join(REPO, "build-bench"))
+QUEUE = "bench"
+
+SYSTEMS = ["c", "go", "ruby", "node", "python", "bullmq"]
+LABEL = {
+    "c": "libsaq C",
+    "go": "libsaq Go",
+    "ruby": "libsaq Ruby",
+    "node": "libsaq Node",
+    "python": "Python saq 0.26",
+    "bullmq": "BullMQ",
+}
+SAQ_FAMILY = {"c", "go", "ruby", "node", "python"}  # share saq's wire format
+
+FULL = dict(reps=5, enqueue=20000, inflight=20, bulk_chunk=1000, noop=20000, conc=(10, 100),
+            sleep=1000, sleep_conc=10, sleep_max=0.05, apply=2000, apply_py_default=20,
+            apply_py_poll=0.001, depth=(1000, 200000), depth_jobs=1000, depth_conc=100,
+            timeout=600, settle=1.0)
+TINY = dict(reps=1, enqueue=200, inflight=20, bulk_chunk=50, noop=200, conc=(10, 100),
+            sleep=20, sleep_conc=10, sleep_max=0.05, apply=20, apply_py_default=2,
+            apply_py_poll=0.001, depth=(50, 500), depth_jobs=50, depth_conc=100, timeout=60,
+            settle=0.05)
+
+# Targets of issue 8 for this machine class (2 cores, Redis on the same host).
+TARGETS = [
+    ("noop100_vs_python", "C worker noop (concurrency 100) / Python saq", ">=", 10.0),
+    ("noop100_vs_bullmq", "C worker noop (concurrency 100) / BullMQ", ">=", 2.0),
+    ("enqueue_vs_python", "C enqueue / Python saq enqueue", ">=", 10.0),
+    ("apply_p50", "C apply p50 (ms)", "<", 0.5),
+    ("apply_p99", "C apply p99 (ms)", "<", 2.0),
+    ("rss", "C worker peak RSS (MB)", "<", 10.0),
+    ("go_vs_c", "Go binding noop / C worker noop (concurrency 100)", ">=", 0.5),
+    ("node_vs_c", "Node binding noop / C worker noop (concurrency 100)", ">=", 0.5),
+    ("ruby_vs_c", "Ruby binding noop / C worker noop (concurrency 100)", ">=", 1 / 3),
+    ("redis_limit", "C worker noop / Redis-core limit", ">=", 0.7),
+]
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class SetupError(Exception):
+    pass
+
+
+class RunError(Exception):
+    pass
+
+
+def sh(cmd, cwd=None, env=None, timeout=600, check=True):
+    r = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if check and r.returncode != 0:
+        tail = "\n".join(r.stdout.strip().splitlines()[-15:])
+        raise SetupError(f"{' '.join(map(str, cmd))} exited {r.returncode}:\n{tail}")
+    return r.stdout
+
+
+def files_hash(paths):
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.encode())
+        if os.path.isdir(p):
+            for root, _, names in sorted(os.walk(p)):
+                for n in sorted(names):
+                    f = os.path.join(root, n)
+                    h.update(f.encode())
+                    with open(f, "rb") as fh:
+                        h.update(fh.read())
+        elif os.path.exists(p):
+            with open(p, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
+def stamp_ok(name, digest):
+    p = os.path.join(WORK, name + ".stamp")
+    return os.path.exists(p) and open(p).read() == digest
+
+
+def stamp_write(name, digest):
+    with open(os.path.join(WORK, name + ".stamp"), "w") as f:
+        f.write(digest)
+
+
+# --------------------------------------------------------------------------
+# Redis: a private server and a minimal RESP client
+# --------------------------------------------------------------------------
+
+class Redis:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.f = self.s.makefile("rb")
+
+    def cmd(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.s.sendall(b"".join(out))
+        return self._read()
+
+    def _read(self):
+        line = self.f.readline()
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.f.read(n + 2)[:-2]
+            return data.decode()
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read() for _ in range(n)]
+        raise RuntimeError(f"bad reply {line!r}")
+
+    def info(self, section):
+        d = {}
+        for line in self.cmd("INFO", section).splitlines():
+            if ":" in line and not line.startswith("#"):
+                k, v = line.split(":", 1)
+                d[k] = v
+        return d
+
+    def cpu(self):
+        i = self.info("cpu")
+        return float(i["used_cpu_sys"]) + float(i["used_cpu_user"])
+
+    def commandstats(self):
+        out = {}
+        for k, v in self.info("commandstats").items():
+            fields = dict(x.split("=") for x in v.split(","))
+            out[k[len("cmdstat_"):]] = {"calls": int(fields["calls"]), "usec": int(fields["usec"])}
+        return out
+
+    def close(self):
+        self.s.close()
+
+
+class RedisServer:
+    def __init__(self, tmp):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.dir = os.path.join(tmp, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.log = open(os.path.join(self.dir, "redis.log"), "w")
+        self.p = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+             "--maxclients", "1000"], stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(200):
+            try:
+                self.r = Redis(self.port)
+                self.r.cmd("PING")
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise SetupError("redis-server did not start")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.version = self.r.info("server")["redis_version"]
+
+    def stop(self):
+        try:
+            self.r.cmd("SHUTDOWN", "NOSAVE")
+        except Exception:
+            pass
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+# --------------------------------------------------------------------------
+# Setting up the systems
+# --------------------------------------------------------------------------
+
+class System:
+    def __init__(self, name):
+        self.name = name
+        self.ok = False
+        self.reason = ""
+        self.env = dict(os.environ)
+        self.cmd = None  # argv prefix of the driver
+        self.version = ""
+
+    def argv(self, *args):
+        return self.cmd + [str(a) for a in args]
+
+
+def go_cmd():
+    for g in (os.environ.get("GO"), shutil.which("go"), "/usr/local/go/bin/go"):
+        if g and os.access(g, os.X_OK):
+            return g
+    return None
+
+
+def setup_libsaq():
+    log(f"libsaq: Release build in {BUILD}")
+    if not os.path.exists(os.path.join(BUILD, "build.ninja")):
+        sh(["cmake", "-S", REPO, "-B", BUILD, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"], timeout=300)
+    sh(["ninja", "-C", BUILD, "saq"], timeout=600)
+    if not os.path.exists(os.path.join(BUILD, "pkgconfig", "libsaq.pc")):
+        raise SetupError(f"{BUILD}/pkgconfig/libsaq.pc is missing")
+
+
+def pc_env():
+    env = dict(os.environ)
+    env["PKG_CONFIG_PATH"] = os.path.join(BUILD, "pkgconfig") + (
+        ":" + env["PKG_CONFIG_PATH"] if env.get("PKG_CONFIG_PATH") else "")
+    return env
+
+
+def setup_c(s):
+    env = pc_env()
+    flags = sh(["pkg-config", "--cflags", "--libs", "libsaq"], env=env).split()
+    exe = os.path.join(WORK, "saq_bench")
+    sh(["cc", "-O2", "-g", "-Wall", "-Wextra", "-o", exe, os.path.join(BENCH, "c", "saq_bench.c")]
+       + flags + ["-lpthread"])
+    s.cmd = [exe]
+    s.version = f"libsaq {read_version()}, C driver bench/c/saq_bench.c (cc -O2)"
+
+
+def read_version():
+    for line in open(os.path.join(REPO, "abi", "saq.h")):
+        if line.startswith("#define SAQ_VERSION_STR"):
+            return line.split('"')[1]
+    return "?"
+
+
+def setup_go(s):
+    go = go_cmd()
+    if not go:
+        raise SetupError("no go command")
+    env = pc_env()
+    env.update(GOTOOLCHAIN="local", GOPROXY="off", GOFLAGS="-mod=mod -buildvcs=false", CGO_ENABLED="1")
+    # cmd/go does not key its cache on pkg-config's output or on saq.h: add an id
+    build_id = files_hash([os.path.join(REPO, "abi", "saq.h"), os.path.join(BUILD, "libsaq.so")])
+    env["CGO_CPPFLAGS"] = (env.get("CGO_CPPFLAGS", "") + f" -DSAQ_BENCH_LIBSAQ_ID={build_id}").strip()
+    exe = os.path.join(WORK, "saq-bench-go")
+    sh([go, "build", "-o", exe, "."], cwd=os.path.join(BENCH, "go"), env=env, timeout=600)
+    s.cmd = [exe]
+    s.version = sh([go, "version"]).strip().replace("go version ", "")
+    if not s.version.startswith("go"):
+        s.version = "Go " + s.version
+
+
+def setup_ruby(s):
+    if not shutil.which("ruby"):
+        raise SetupError("no ruby")
+    out = os.path.join(WORK, "ruby-ext")
+    rb = os.path.join(REPO, "bindings", "ruby")
+    digest = files_hash([os.path.join(REPO, "abi", "saq.h"), os.path.join(REPO, "abi", "saq.i"),
+                         os.path.join(rb, "ext"), os.path.join(rb, "stage.sh"), os.path.join(rb, "build-ext.sh"),
+                         BUILD])
+    if not (stamp_ok("ruby", digest) and os.path.exists(os.path.join(out, "lib", "saq", "native.so"))):
+        sh([os.path.join(rb, "build-ext.sh"), out], env=pc_env(), timeout=600)
+        stamp_write("ruby", digest)
+    s.cmd = ["ruby", "-I", os.path.join(rb, "lib"), "-I", os.path.join(out, "lib"),
+             os.path.join(BENCH, "ruby", "saq_bench.rb")]
+    sh(s.cmd[:5] + ["-e", 'require "saq"'])
+    s.version = "Ruby " + sh(["ruby", "-e", "print RUBY_VERSION"]).strip()
+
+
+def setup_node(s):
+    if not shutil.which("node"):
+        raise SetupError("no node")
+    src = os.path.join(REPO, "bindings", "node")
+    pkg = os.path.join(WORK, "node-libsaq")
+    digest = files_hash([os.path.join(REPO, "abi", "saq.h"), os.path.join(REPO, "abi", "saq.i"),
+                         os.path.join(src, "saq_node.i"), os.path.join(src, "scripts")])
+    # the JavaScript layer is copied every time; the addon is rebuilt when its inputs change
+    for d in ("lib", "scripts"):
+        shutil.rmtree(os.path.join(pkg, d), ignore_errors=True)
+        shutil.copytree(os.path.join(src, d), os.path.join(pkg, d))
+    for f in ("package.json", "saq_node.i", "index.d.ts"):
+        shutil.copy(os.path.join(src, f), pkg)
+    addon = os.path.join(pkg, "build", "saq_native.node")
+    if not (stamp_ok("node", digest) and os.path.exists(addon)):
+        env = pc_env()
+        env["SAQ_ABI_DIR"] = os.path.join(REPO, "abi")
+        os.makedirs(os.path.join(pkg, "src"), exist_ok=True)
+        sh(["node", "scripts/gen.js"], cwd=pkg, env=env, timeout=300)
+        sh(["node", "scripts/build.js"], cwd=pkg, env=env, timeout=600)
+        stamp_write("node", digest)
+    s.env["SAQ_NODE_PKG"] = pkg
+    s.cmd = ["node", os.path.join(BENCH, "node_libsaq", "bench.js")]
+    sh(["node", "-e", "require(process.env.SAQ_NODE_PKG)"], env=s.env)
+    s.version = "Node " + sh(["node", "--version"]).strip()
+
+
+def setup_python(s):
+    venv = os.path.join(BENCH, ".venv")
+    py = os.path.join(venv, "bin", "python")
+    probe = [py, "-c", "import importlib.metadata as m; print(m.version('saq'))"]
+    if not os.path.exists(py):
+        sh([sys.executable, "-m", "venv", venv], timeout=300)
+    if subprocess.run(probe, capture_output=True, text=True).stdout.strip() != "0.26.3":
+        log("python: pip install saq[redis]==0.26.3")
+        sh([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "saq[redis]==0.26.3",
+            "typing_extensions"], timeout=300)
+    ver = sh(probe).strip()
+    redis_ver = sh([py, "-c", "import importlib.metadata as m; print(m.version('redis'))"]).strip()
+    s.cmd = [py, os.path.join(BENCH, "python", "saq_bench.py")]
+    s.version = f"saq {ver} (redis-py {redis_ver}, Python {platform.python_version()})"
+
+
+def setup_bullmq(s):
+    if not shutil.which("node") or not shutil.which("npm"):
+        raise SetupError("no node/npm")
+    d = os.path.join(BENCH, "node_bullmq")
+    pj = os.path.join(d, "node_modules", "bullmq", "package.json")
+    if not os.path.exists(pj):
+        log("bullmq: npm ci")
+        sh(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=d, timeout=300)
+    ver = json.load(open(pj))["version"]
+    iover = json.load(open(os.path.join(d, "node_modules", "ioredis", "package.json")))["version"]
+    s.cmd = ["node", os.path.join(d, "bench.js")]
+    s.version = f"bullmq {ver} (ioredis {iover}, Node {sh(['node', '--version']).strip()})"
+
+
+SETUP = {"c": setup_c, "go": setup_go, "ruby": setup_ruby, "node": setup_node,
+         "python": setup_python, "bullmq": setup_bullmq}
+
+
+# --------------------------------------------------------------------------
+# Running drivers
+# --------------------------------------------------------------------------
+
+class Driver:
+    """A driver process speaking the line protocol of bench/c/saq_bench.c."""
+
+    def __init__(self, system, args, logdir, tag):
+        self.errpath = os.path.join(logdir, f"{tag}.stderr")
+        self.err = open(self.errpath, "w")
+        self.p = subprocess.Popen(system.argv(*args), env=system.env, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=self.err, text=True, bufsize=1,
+                                  start_new_session=True)
+        self.lines = []
+        self.cv = threading.Condition()
+        self.eof = False
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        for line in self.p.stdout:
+            with self.cv:
+                self.lines.append(line.rstrip("\n"))
+                self.cv.notify_all()
+        with self.cv:
+            self.eof = True
+            self.cv.notify_all()
+
+    def expect(self, pred, timeout, what):
+        end = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                for i, l in enumerate(self.lines):
+                    if pred(l):
+                        del self.lines[: i + 1]
+                        return l
+                if self.eof:
+                    raise RunError(f"driver exited ({self.p.wait()}) before {what}: {self.stderr_tail()}")
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise RunError(f"timeout waiting for {what}: {self.stderr_tail()}")
+                self.cv.wait(left)
+
+    def json(self, timeout):
+        return json.loads(self.expect(lambda l: l.startswith("{"), timeout, "a result line"))
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def stderr_tail(self):
+        self.err.flush()
+        try:
+            return " | ".join(open(self.errpath).read().strip().splitlines()[-6:])
+        except OSError:
+            return ""
+
+    def cpu_s(self):
+        """utime + stime of the driver process (all its threads), seconds."""
+        try:
+            f = open(f"/proc/{self.p.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def vm_hwm_kb(self):
+        try:
+            for line in open(f"/proc/{self.p.pid}/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return None
+
+    def finish(self, timeout=15):
+        try:
+            self.send("stop")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = None
+        self.err.close()
+        return rc
+
+    def kill(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.p.wait()
+
+
+def run_once(system, args, logdir, tag, timeout):
+    d = Driver(system, args, logdir, tag)
+    try:
+        res = d.json(timeout)
+        rc = d.p.wait(timeout)
+        if rc != 0:
+            raise RunError(f"exited {rc}: {d.stderr_tail()}")
+        return res
+    finally:
+        if d.p.poll() is None:
+            d.kill()
+        d.err.close()
+
+
+class Bench:
+    def __init__(self, cfg, systems, redis, logdir):
+        self.cfg = cfg
+        self.systems = systems
+        self.rs = redis
+        self.r = redis.r
+        self.logdir = logdir
+        self.sleepfile = os.path.join(logdir, "sleeps.txt")
+        rnd = random.Random(8)
+        self.sleeps = [rnd.uniform(0, cfg["sleep_max"]) for _ in range(cfg["sleep"])]
+        with open(self.sleepfile, "w") as f:
+            f.write("".join(f"{s:.6f}\n" for s in self.sleeps))
+        self.seq = 0
+
+    def tag(self, sysname, scen):
+        self.seq += 1
+        return f"{self.seq:04d}-{sysname}-{scen}"
+
+    def fresh(self):
+        self.r.cmd("FLUSHALL", "SYNC")
+
+    def fill(self, sysname, n, sleeps=False):
+        extra = [self.sleepfile] if sleeps else []
+        filler = self.systems["bullmq"] if sysname == "bullmq" else self.systems["c"]
+        run_once(filler, ["fill", self.rs.url, QUEUE, n] + extra, self.logdir,
+                 self.tag(sysname, "fill"), self.cfg["timeout"])
+        # let Redis finish growing its keyspace table (incremental rehashing in
+        # serverCron) so the measured run does not pay for the fill
+        time.sleep(self.cfg["settle"])
+
+    def redis_before(self):
+        self.r.cmd("CONFIG", "RESETSTAT")
+        return self.r.cpu()
+
+    def redis_after(self, cpu0, jobs):
+        cpu = self.r.cpu() - cpu0
+        stats = self.r.commandstats()
+        for k in ("info", "config|resetstat", "flushall", "ping"):
+            stats.pop(k, None)
+        return {"redis_cpu_s": cpu, "redis_us_per_job": cpu * 1e6 / jobs if jobs else None,
+                "commandstats": {k: {"calls_per_job": v["calls"] / jobs, "us_per_job": v["usec"] / jobs}
+                                 for k, v in sorted(stats.items(), key=lambda kv: -kv[1]["usec"])}}
+
+    # ---- scenarios ----
+
+    def enqueue(self, s):
+        self.fresh()
+        cpu0 = self.redis_before()
+        res = run_once(s, ["enqueue", self.rs.url, QUEUE, self.cfg["enqueue"], self.cfg["inflight"]],
+                       self.logdir, self.tag(s.name, "enqueue"), self.cfg["timeout"])
+        out = {"jobs": res["jobs"], "elapsed": res["elapsed"], "rate": res["jobs"] / res["elapsed"]}
+        out.update(self.redis_after(cpu0, res["jobs"]))
+        return out
+
+    def enqueue_bulk(self, s):
+        self.fresh()
+        cpu0 = self.redis_before()
+        res = run_once(s, ["enqueue-bulk", self.rs.url, QUEUE, self.cfg["enqueue"], self.cfg["bulk_chunk"]],
+                       self.logdir, self.tag(s.name, "enqueue-bulk"), self.cfg["timeout"])
+        out = {"jobs": res["jobs"], "elapsed": res["elapsed"], "rate": res["jobs"] / res["elapsed"]}
+        out.update(self.redis_after(cpu0, res["jobs"]))
+        return out
+
+    def worker_run(self, s, scen, conc, jobs, queued, sleeps=False):
+        """Pre-enqueue `queued` jobs, start the worker, time `jobs` of them."""
+        self.fresh()
+        self.fill(s.name, queued, sleeps)
+        d = Driver(s, ["worker", self.rs.url, QUEUE, conc, jobs, queued - jobs], self.logdir,
+                   self.tag(s.name, scen))
+        try:
+            d.expect(lambda l: l == "ready", 60, "ready")
+            wcpu0 = d.cpu_s()
+            cpu0 = self.redis_before()
+            d.send("go")
+            res = d.json(self.cfg["timeout"])
+            wcpu1 = d.cpu_s()
+            out = {"jobs": jobs, "elapsed": res["elapsed"], "rate": jobs / res["elapsed"],
+                   "rss_mb": (d.vm_hwm_kb() or 0) / 1024}
+            if wcpu0 is not None and wcpu1 is not None:
+                out["worker_us_per_job"] = (wcpu1 - wcpu0) * 1e6 / jobs
+            out.update(self.redis_after(cpu0, jobs))
+            if sleeps:
+                ideal = sum(self.sleeps[:jobs]) / conc
+                out.update(ideal=ideal, efficiency=ideal / res["elapsed"])
+            rc = d.finish()
+            if rc not in (0, None):
+                raise RunError(f"worker exited {rc}: {d.stderr_tail()}")
+            return out
+        finally:
+            if d.p.poll() is None:
+                d.kill()
+
+    def noop(self, s, conc):
+        return self.worker_run(s, f"noop{conc}", conc, self.cfg["noop"], self.cfg["noop"])
+
+    def sleep(self, s):
+        n = self.cfg["sleep"]
+        return self.worker_run(s, "sleep", self.cfg["sleep_conc"], n, n, sleeps=True)
+
+    def depth(self, s, depth):
+        return self.worker_run(s, f"depth{depth}", self.cfg["depth_conc"], self.cfg["depth_jobs"], depth)
+
+    def apply(self, s, n=None, extra=()):
+        self.fresh()
+        n = n or self.cfg["apply"]
+        w = Driver(s, ["worker", self.rs.url, QUEUE, 10, 0, 0], self.logdir, self.tag(s.name, "apply-worker"))
+        try:
+            w.expect(lambda l: l == "ready", 60, "ready")
+            w.send("go")
+            w.expect(lambda l: l == "started", 60, "started")
+            time.sleep(0.3)  # idle worker: registered, blocked in its dequeue
+            res = run_once(s, ["apply", self.rs.url, QUEUE, n] + list(extra), self.logdir,
+                           self.tag(s.name, "apply"), self.cfg["timeout"] + n * 1.0)
+            rc = w.finish()
+            if rc not in (0, None):
+                raise RunError(f"worker exited {rc}: {w.stderr_tail()}")
+        finally:
+            if w.p.poll() is None:
+                w.kill()
+        lat = sorted(res["lat_ms"])
+        return {"calls": len(lat), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+                "mean_ms": statistics.fmean(lat), "max_ms": lat[-1]}
+
+
+def pct(sorted_vals, p):
+    """Nearest-rank percentile."""
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1, int(-(-p * len(sorted_vals) // 100)) - 1))
+    return sorted_vals[k]
+
+
+# --------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------
+
+def median_of(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(raw):
+    """raw[scenario][system] = [run dicts] -> medians."""
+    out = {}
+    for scen, per in raw.items():
+        out[scen] = {}
+        for sysname, runs in per.items():
+            ok = [r for r in runs if "error" not in r]
+            if not ok:
+                out[scen][sysname] = {"error": runs[-1].get("error", "no run") if runs else "no run"}
+                continue
+            m = {"runs": len(ok)}
+            for k in ok[0]:
+                if isinstance(ok[0][k], (int, float)):
+                    m[k] = median_of(ok, k)
+            if "commandstats" in ok[0]:
+                # the commandstats of the run whose rate is the median one
+                mid = sorted(ok, key=lambda r: r.get("rate", 0))[len(ok) // 2]
+                m["commandstats"] = mid["commandstats"]
+            if len(ok) < len(runs):
+                m["failed_runs"] = len(runs) - len(ok)
+            out[scen][sysname] = m
+    return out
+
+
+def fmt(v, kind):
+    if v is None:
+        return "–"
+    if kind == "rate":
+        return f"{v:,.0f}"
+    if kind == "ms":
+        return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+    if kind == "s":
+        return f"{v:.2f}"
+    if kind == "mb":
+        return f"{v:.1f}"
+    if kind == "pct":
+        return f"{v * 100:.0f}%"
+    if kind == "us":
+        return f"{v:.1f}"
+    if kind == "x":
+        return f"{v:.2f}x"
+    return str(v)
+
+
+# rows of the main table: (label, scenario, key, kind, higher_is_better)
+ROWS = [
+    ("enqueue, one call each, ≤20 in flight (jobs/s)", "enqueue", "rate", "rate", True),
+    ("enqueue, bulk form (jobs/s)", "enqueue_bulk", "rate", "rate", True),
+    ("noop, concurrency 10 (jobs/s)", "noop10", "rate", "rate", True),
+    ("noop, concurrency 100 (jobs/s)", "noop100", "rate", "rate", True),
+    ("sleep 0-50 ms, concurrency 10: time (s)", "sleep", "elapsed", "s", False),
+    ("sleep: efficiency (ideal / measured)", "sleep", "efficiency", "pct", True),
+    ("apply p50 (ms)", "apply", "p50_ms", "ms", False),
+    ("apply p99 (ms)", "apply", "p99_ms", "ms", False),
+    ("depth: noop with {d0} queued (jobs/s)", "depth0", "rate", "rate", True),
+    ("depth: noop with {d1} queued (jobs/s)", "depth1", "rate", "rate", True),
+    ("depth: cost per job, {d1} vs {d0} queued", "depth", "growth", "x", False),
+    ("worker peak RSS, noop concurrency 100 (MB)", "noop100", "rss_mb", "mb", False),
+    ("Redis CPU per job, noop concurrency 100 (µs)", "noop100", "redis_us_per_job", "us", False),
+    ("worker process CPU per job, noop concurrency 100 (µs)", "noop100", "worker_us_per_job", "us", False),
+    ("Redis-core limit (jobs/s) = 1 / Redis CPU per job", "noop100", "redis_limit", "rate", True),
+    ("noop c100 as a fraction of its Redis-core limit", "noop100", "limit_fraction", "pct", True),
+    ("Redis CPU per enqueue (µs)", "enqueue", "redis_us_per_job", "us", False),
+]
+
+
+def derive(summary, cfg):
+    """Add derived figures: Redis-core limit, depth growth, apply variants."""
+    for sysname, m in summary.get("noop100", {}).items():
+        if m.get("redis_us_per_job"):
+            m["redis_limit"] = 1e6 / m["redis_us_per_job"]
+            m["limit_fraction"] = m["rate"] / m["redis_limit"]
+    d0, d1 = summary.get("depth0", {}), summary.get("depth1", {})
+    summary["depth"] = {}
+    for sysname in set(d0) | set(d1):
+        a, b = d0.get(sysname, {}), d1.get(sysname, {})
+        if a.get("rate") and b.get("rate"):
+            summary["depth"][sysname] = {"growth": a["rate"] / b["rate"]}
+
+
+def ratio(c, peer, higher):
+    if c is None or peer is None or c == 0 or peer == 0:
+        return None
+    return c / peer if higher else peer / c
+
+
+def targets(summary):
+    g = lambda scen, sysname, key: summary.get(scen, {}).get(sysname, {}).get(key)
+    c100 = g("noop100", "c", "rate")
+    vals = {
+        "noop100_vs_python": ratio(c100, g("noop100", "python", "rate"), True),
+        "noop100_vs_bullmq": ratio(c100, g("noop100", "bullmq", "rate"), True),
+        "enqueue_vs_python": ratio(g("enqueue", "c", "rate"), g("enqueue", "python", "rate"), True),
+        "apply_p50": g("apply", "c", "p50_ms"),
+        "apply_p99": g("apply", "c", "p99_ms"),
+        "rss": g("noop100", "c", "rss_mb"),
+        "go_vs_c": ratio(g("noop100", "go", "rate"), c100, True),
+        "node_vs_c": ratio(g("noop100", "node", "rate"), c100, True),
+        "ruby_vs_c": ratio(g("noop100", "ruby", "rate"), c100, True),
+        "redis_limit": g("noop100", "c", "limit_fraction"),
+    }
+    out = []
+    for key, label, op, goal in TARGETS:
+        v = vals[key]
+        if v is None:
+            out.append({"key": key, "target": label, "goal": f"{op} {goal:.3g}", "value": None,
+                        "met": None, "miss": "not measured"})
+            continue
+        met = v >= goal if op == ">=" else v < goal
+        if met:
+            miss = ""
+        elif op == ">=":
+            miss = f"{(1 - v / goal) * 100:.0f}% short ({v:.3g} vs {goal:.3g}; needs {goal / v:.2f}x)"
+        else:
+            miss = f"{(v / goal - 1) * 100:.0f}% over ({v:.3g} vs {goal:.3g})"
+        out.append({"key": key, "target": label, "goal": f"{op} {goal:.3g}", "value": v, "met": met,
+                    "miss": miss})
+    return out
+
+
+def machine(redis_version, systems):
+    def first(path, prefix):
+        try:
+            for line in open(path):
+                if line.startswith(prefix):
+                    return line.split(":", 1)[1].strip() if ":" in line else line.split("=", 1)[1].strip('"\n')
+        except OSError:
+            return "?"
+        return "?"
+
+    mem_kb = int(first("/proc/meminfo", "MemTotal").split()[0])
+    git = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src", "abi", "bindings"],
+                           capture_output=True, text=True)
+    return {
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "cores": os.cpu_count(),
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": first("/etc/os-release", "PRETTY_NAME="),
+        "redis": redis_version,
+        "libsaq": read_version() + (f" (git {git.stdout.strip()}" + (", uncommitted changes" if dirty.stdout.strip() else "")
+                                    + ")" if git.returncode == 0 else ""),
+        "build": f"{BUILD} (CMAKE_BUILD_TYPE=Release)",
+        "versions": {n: s.version for n, s in systems.items() if s.ok},
+    }
+
+
+def render(result):
+    cfg, summ, sysinfo = result["config"], result["summary"], result["systems"]
+    order = [s for s in SYSTEMS if s in sysinfo]
+    avail = [s for s in order if sysinfo[s]["ok"]]
+    peers = [s for s in avail if s != "c"]
+    m = result["machine"]
+    L = []
+    w = L.append
+    w("# libsaq benchmarks")
+    w("")
+    w(f"Generated by `bench/run{' --tiny' if result['tiny'] else ''}` on {result['started']} "
+      f"(wall time {result['wall_s'] / 60:.1f} min). "
+      + ("**Tiny configuration: a smoke test, not a measurement.**" if result["tiny"] else
+         f"Median of {cfg['reps']} interleaved repetitions."))
+    w("")
+    w("## Machine")
+    w("")
+    w(f"- CPU: {m['cpu']}, {m['cores']} cores; RAM {m['ram_gb']} GB; {m['os']}, kernel {m['kernel']}")
+    w(f"- Redis {m['redis']} on the same host (fresh `redis-server`, no persistence), TCP 127.0.0.1")
+    w(f"- libsaq {m['libsaq']}, built in {m['build']}")
+    for sname in order:
+        info = sysinfo[sname]
+        w(f"- {LABEL[sname]}: " + (info["version"] if info["ok"] else f"**skipped**: {info['reason']}"))
+    la0, la1 = result["load_start"], result["load_end"]
+    w(f"- Load average (1/5/15 min) at start: {la0}; at end: {la1}"
+      + (f" (waited {result['load_wait_s']:.0f} s for the 1-min load to fall below "
+         f"{result['load_threshold']})" if result.get("load_wait_s") else ""))
+    if not result["tiny"]:
+        w(f"- Before each scenario block the harness waited while other processes used more than 0.15 "
+          f"cores: {result.get('quiet_pauses', 0)} pause(s), {result.get('quiet_waited_s', 0):.0f} s in total")
+    w("")
+    w("## Scenarios")
+    w("")
+    w(f"- enqueue: {cfg['enqueue']:,} jobs, one call each, at most {cfg['inflight']} in flight "
+      f"(saq's max_concurrent_ops); bulk form: BullMQ `addBulk` in chunks of {cfg['bulk_chunk']:,} "
+      "(libsaq and Python saq have no bulk enqueue).")
+    w(f"- noop: {cfg['noop']:,} pre-enqueued no-op jobs (return 1) processed by one worker process at "
+      f"concurrency {cfg['conc'][0]} and {cfg['conc'][1]}; throughput = jobs / (worker start → queue drained).")
+    w(f"- sleep: saq's benchmark shape, {cfg['sleep']:,} jobs each sleeping uniform 0-{cfg['sleep_max'] * 1000:.0f} ms "
+      f"(the same seeded durations for every system), concurrency {cfg['sleep_conc']}; "
+      "efficiency = (sum of sleeps / concurrency) / measured time.")
+    w(f"- apply: {cfg['apply']:,} sequential apply calls of a no-op to an idle worker (concurrency 10). "
+      "BullMQ: `Queue.add` + `job.waitUntilFinished(QueueEvents)`.")
+    w(f"- depth: {cfg['depth_jobs']:,} no-op jobs timed at concurrency {cfg['depth_conc']} with "
+      f"{cfg['depth'][0]:,} vs {cfg['depth'][1]:,} jobs queued; cost per job should not grow.")
+    w("- memory: peak RSS (VmHWM) of the worker process after the noop run at concurrency 100.")
+    w("- Redis limit: Redis CPU (INFO cpu, used_cpu_user + used_cpu_sys, whole server) from worker "
+      "start to drain, divided by the jobs processed; one Redis core could serve at most 1 / that "
+      "jobs/s. The saq-family queues are pre-filled by the C driver (same wire format), BullMQ's by "
+      "`addBulk`; filling is not measured.")
+    w("")
+    w("## Results")
+    w("")
+    hdr = ["Scenario"] + [LABEL[s] for s in avail] + [f"C / {LABEL[p]}" for p in peers]
+    w("| " + " | ".join(hdr) + " |")
+    w("|" + "---|" * len(hdr))
+    d0, d1 = cfg["depth"]
+    for label, scen, key, kind, higher in ROWS:
+        label = label.format(d0=f"{d0:,}", d1=f"{d1:,}")
+        vals = {s: summ.get(scen, {}).get(s, {}).get(key) for s in avail}
+        errs = {s: summ.get(scen, {}).get(s, {}).get("error") for s in avail}
+        if all(v is None for v in vals.values()) and scen != "enqueue_bulk":
+            continue
+        cells = []
+        for s in avail:
+            if vals[s] is not None:
+                cells.append(fmt(vals[s], kind))
+            elif errs[s]:
+                cells.append("failed")
+            elif scen == "enqueue_bulk":
+                cells.append("n/a (no bulk form)")
+            else:
+                cells.append("–")
+        rat = []
+        for p in peers:
+            r = ratio(vals.get("c"), vals.get(p), higher) if kind not in ("x",) else (
+                None if not vals.get("c") or not vals.get(p) else vals[p] / vals["c"])
+            rat.append("–" if r is None else f"{r:.2f}x")
+        w("| " + " | ".join([label] + cells + rat) + " |")
+    w("")
+    w("Ratios: how many times better libsaq's C worker is than the peer on that row (higher is better "
+      "for libsaq; for times, latencies, memory and Redis CPU it is peer / C). For the depth row the "
+      "cell is the cost growth (time per job with the deep queue / with the shallow one; 1.00x = "
+      "flat) and the ratio column is peer growth / C growth.")
+    if "apply_py_default" in summ and summ["apply_py_default"].get("python", {}).get("p50_ms"):
+        a = summ["apply_py_default"]["python"]
+        b = summ.get("apply", {}).get("python", {})
+        w("")
+        w(f"Python saq 0.26's `apply` polls the job every `poll_interval` (default 0.5 s). The apply rows above "
+          f"use `poll_interval={cfg['apply_py_poll']}`; with the default it measured p50 "
+          f"{fmt(a['p50_ms'], 'ms')} ms, p99 {fmt(a['p99_ms'], 'ms')} ms over {a.get('calls', 0):.0f} calls "
+          f"(C / Python: {ratio(summ.get('apply', {}).get('c', {}).get('p50_ms'), a['p50_ms'], False) or 0:.0f}x at p50).")
+    w("")
+    w("## Targets (this machine class: 2 cores, Redis on the same host)")
+    w("")
+    w("| Target | Goal | Measured | Met |")
+    w("|---|---|---|---|")
+    for t in result["targets"]:
+        v = t["value"]
+        w(f"| {t['target']} | {t['goal']} | {'–' if v is None else f'{v:.3g}'} | "
+          + ("–" if t["met"] is None else ("yes" if t["met"] else f"**no**: {t['miss']}")) + " |")
+    w("")
+    w("## Where Redis spends its time (noop, concurrency 100)")
+    w("")
+    w("Redis commands per processed job from INFO commandstats (calls per job × µs per job). A script's "
+      "time (evalsha) includes the commands it calls, which are listed again on their own; what "
+      "commands do not account for is network I/O and protocol handling.")
+    w("")
+    for s in avail:
+        cs = summ.get("noop100", {}).get(s, {}).get("commandstats")
+        if not cs:
+            continue
+        top = [(k, v) for k, v in cs.items() if v["calls_per_job"] >= 0.01][:8]
+        w(f"- {LABEL[s]} ({fmt(summ['noop100'][s].get('redis_us_per_job'), 'us')} µs of Redis CPU per job): "
+          + ", ".join(f"{k} {v['calls_per_job']:.2f}×/{v['us_per_job']:.1f} µs" for k, v in top))
+    notes = os.path.join(BENCH, "ANALYSIS.md")
+    if os.path.exists(notes):
+        w("")
+        w(open(notes).read().strip())
+    errors = result.get("errors", [])
+    if errors:
+        w("")
+        w("## Failed runs")
+        w("")
+        for e in errors:
+            w(f"- {e}")
+    w("")
+    return "\n".join(L)
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+def loadavg():
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def busy_cores(seconds=1.0):
+    """CPU cores kept busy by the whole machine over `seconds` (/proc/stat).
+    Called between runs, when this harness and its idle redis-server use
+    next to nothing, so it measures other users of the machine."""
+    def snap():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        idle = f[3] + (f[4] if len(f) > 4 else 0)
+        return sum(f[:8]) - idle, sum(f[:8])
+    b0, t0 = snap()
+    time.sleep(seconds)
+    b1, t1 = snap()
+    return (b1 - b0) / max(1, t1 - t0) * (os.cpu_count() or 1)
+
+
+class Quiet:
+    """Before each scenario block: wait while other processes use more than
+    `limit` cores, so that no system is measured next to someone else's job."""
+
+    def __init__(self, enabled, limit=0.15, max_wait=300):
+        self.enabled, self.limit, self.max_wait = enabled, limit, max_wait
+        self.pauses, self.waited = 0, 0.0
+
+    def __call__(self, what):
+        if not self.enabled:
+            return
+        t0 = time.monotonic()
+        while True:
+            b = busy_cores(1.0)
+            if b < self.limit:
+                break
+            if time.monotonic() - t0 > self.max_wait:
+                log(f"other processes still use {b:.2f} cores before {what}; running anyway")
+                break
+            log(f"other processes use {b:.2f} cores before {what}; waiting")
+            time.sleep(4)
+        w = time.monotonic() - t0
+        if w > 1.5:
+            self.pauses += 1
+            self.waited += w - 1.0
+
+
+def wait_for_quiet(threshold, max_wait):
+    t0 = time.monotonic()
+    while True:
+        la = float(open("/proc/loadavg").read().split()[0])
+        if la < threshold:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 >= max_wait:
+            log(f"load average still {la:.2f} after {max_wait:.0f} s; running anyway")
+            return time.monotonic() - t0
+        log(f"1-min load average {la:.2f} >= {threshold}; waiting 30 s")
+        time.sleep(30)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tiny", action="store_true", help="a few jobs per scenario, 1 repetition, output to a temp dir")
+    ap.add_argument("--reps", type=int, help="repetitions (default 5; tiny 1)")
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
+    ap.add_argument("--out", help="output directory (default: bench/ for a full run, a temp dir for --tiny)")
+    ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
+    ap.add_argument("--max-wait", type=float, default=1200, help="longest wait for the load to drop (s)")
+    ap.add_argument("--load-threshold", type=float, default=0.8)
+    ap.add_argument("--scenarios", default="enqueue,noop,sleep,apply,depth",
+                    help="comma-separated subset of enqueue,noop,sleep,apply,depth (quick experiments)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply job counts (quick experiments)")
+    ap.add_argument("--render", metavar="RESULTS_JSON",
+                    help="only re-render RESULTS.md (next to the JSON) from a previous run's results.json, "
+                         "e.g. after editing ANALYSIS.md")
+    a = ap.parse_args()
+    if a.render:
+        result = json.load(open(a.render))
+        with open(os.path.join(os.path.dirname(os.path.abspath(a.render)), "RESULTS.md"), "w") as f:
+            f.write(render(result))
+        return 0
+    cfg = dict(TINY if a.tiny else FULL)
+    if a.reps:
+        cfg["reps"] = a.reps
+    if a.scale != 1.0:
+        for k in ("enqueue", "noop", "sleep", "apply", "apply_py_default", "depth_jobs"):
+            cfg[k] = max(1, int(cfg[k] * a.scale))
+        cfg["depth"] = tuple(max(cfg["depth_jobs"], int(d * a.scale)) for d in cfg["depth"])
+    want = [s for s in a.systems.split(",") if s]
+    for s in want:
+        if s not in SYSTEMS:
+            sys.exit(f"unknown system {s}")
+    if "c" not in want:
+        want.insert(0, "c")  # the C rows always run (and its driver fills the saq queues)
+    out = a.out or (os.path.join(tempfile.gettempdir(), "saq-bench-tiny") if a.tiny else BENCH)
+    os.makedirs(out, exist_ok=True)
+    os.makedirs(WORK, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="saq-bench-")
+    logdir = os.path.join(tmp, "logs")
+    os.makedirs(logdir)
+    t_start = time.monotonic()
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    log(f"{'tiny' if a.tiny else 'full'} run; logs in {logdir}; results to {out}")
+
+    # ---- setup ----
+    setup_libsaq()  # fatal on failure: the C rows must run
+    systems = {}
+    for name in want:
+        s = System(name)
+        t = time.monotonic()
+        try:
+            SETUP[name](s)
+            s.ok = True
+            log(f"{name}: ready ({s.version}) in {time.monotonic() - t:.1f} s")
+        except (SetupError, OSError, subprocess.TimeoutExpired) as e:
+            if name == "c":
+                raise
+            lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()]
+            why = [l for l in lines[1:] if any(w in l.lower() for w in ("error", "cannot", "not found", "no such"))
+                   and "complete log" not in l and not re.search(r"\bat \S+ \(|\bat node:|^npm error\s+at ", l)]
+            s.reason = (" ... ".join(lines[:1] + (why[:2] or lines[-1:])) if len(lines) > 1 else
+                        lines[0] if lines else type(e).__name__)[:300]
+            log(f"{name}: SKIPPED: {s.reason}")
+        systems[name] = s
+
+    load_wait = 0.0
+    if not a.tiny and not a.no_wait:
+        load_wait = wait_for_quiet(a.load_threshold, a.max_wait)
+    load_start = loadavg()
+    rs = RedisServer(tmp)
+    log(f"redis-server {rs.version} on port {rs.port}")
+    b = Bench(cfg, systems, rs, logdir)
+    quiet = Quiet(not a.tiny and not a.no_wait)
+    raw = {}
+    errors = []
+
+    def record(scen, sysname, fn):
+        try:
+            res = fn()
+        except (RunError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
+            msg = f"{scen} / {LABEL[sysname]}: {e}"
+            log("FAILED " + msg)
+            errors.append(msg)
+            res = {"error": str(e)}
+        raw.setdefault(scen, {}).setdefault(sysname, []).append(res)
+        brief = {k: round(v, 4) for k, v in res.items() if isinstance(v, float) and k in
+                 ("rate", "elapsed", "efficiency", "p50_ms", "p99_ms", "rss_mb", "redis_us_per_job",
+                  "worker_us_per_job")}
+        if brief:
+            log(f"  {scen:<16} {sysname:<7} {brief}")
+
+    try:
+        avail = [n for n in SYSTEMS if n in systems and systems[n].ok]
+        scen = set(a.scenarios.split(","))
+        for rep in range(cfg["reps"]):
+            order = avail[rep % len(avail):] + avail[: rep % len(avail)]
+            log(f"repetition {rep + 1}/{cfg['reps']} (order {', '.join(order)})")
+            quiet(f"enqueue (repetition {rep + 1})")
+            for sysname in order if "enqueue" in scen else []:
+                record("enqueue", sysname, lambda: b.enqueue(systems[sysname]))
+            if "bullmq" in avail and "enqueue" in scen:
+                record("enqueue_bulk", "bullmq", lambda: b.enqueue_bulk(systems["bullmq"]))
+            for conc in cfg["conc"] if "noop" in scen else []:
+                quiet(f"noop{conc} (repetition {rep + 1})")
+                for sysname in order:
+                    record(f"noop{conc}", sysname, lambda: b.noop(systems[sysname], conc))
+            quiet(f"sleep (repetition {rep + 1})")
+            for sysname in order if "sleep" in scen else []:
+                record("sleep", sysname, lambda: b.sleep(systems[sysname]))
+            quiet(f"apply (repetition {rep + 1})")
+            for sysname in order if "apply" in scen else []:
+                if sysname == "python":
+                    extra = ["--poll-interval", str(cfg["apply_py_poll"])]
+                    record("apply", sysname, lambda: b.apply(systems[sysname], extra=extra))
+                else:
+                    record("apply", sysname, lambda: b.apply(systems[sysname]))
+            if "python" in avail and "apply" in scen:
+                record("apply_py_default", "python",
+                       lambda: b.apply(systems["python"], n=cfg["apply_py_default"]))
+            for i, depth in enumerate(cfg["depth"] if "depth" in scen else []):
+                quiet(f"depth {depth} (repetition {rep + 1})")
+                for sysname in order:
+                    record(f"depth{i}", sysname, lambda: b.depth(systems[sysname], depth))
+    finally:
+        rs.stop()
+
+    summary = summarize(raw)
+    derive(summary, cfg)
+    result = {
+        "tiny": a.tiny,
+        "started": started,
+        "wall_s": time.monotonic() - t_start,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        "machine": machine(rs.version, systems),
+        "load_start": load_start,
+        "load_end": loadavg(),
+        "load_wait_s": load_wait,
+        "load_threshold": a.load_threshold,
+        "quiet_pauses": quiet.pauses,
+        "quiet_waited_s": quiet.waited,
+        "systems": {n: {"ok": s.ok, "reason": s.reason, "version": s.version} for n, s in systems.items()},
+        "summary": summary,
+        "ratios": {},
+        "targets": [],
+        "errors": errors,
+        "raw": {scen: {sysname: [{k: v for k, v in r.items() if k != "commandstats"} for r in runs]
+                       for sysname, runs in per.items()} for scen, per in raw.items()},
+    }
+    for scen, per in summary.items():
+        c = per.get("c", {})
+        for p, m in per.items():
+            if p == "c":
+                continue
+            for label, rscen, key, kind, higher in ROWS:
+                if rscen == scen and c.get(key) is not None and m.get(key) is not None:
+                    result["ratios"].setdefault(p, {})[f"{scen}.{key}"] = ratio(c[key], m[key], higher)
+    result["targets"] = targets(summary)
+    md = render(result)
+    with open(os.path.join(out, "RESULTS.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+    log(f"wrote {os.path.join(out, 'RESULTS.md')} and results.json in {result['wall_s']:.0f} s")
+    for t in result["targets"]:
+        v = t["value"]
+        log(f"target {t['target']} {t['goal']}: {'–' if v is None else f'{v:.3g}'} "
+            + ("" if t["met"] is None else ("met" if t["met"] else "MISSED " + t["miss"])))
+    skipped = [n for n, s in systems.items() if not s.ok]
+    if skipped:
+        log("skipped: " + "; ".join(f"{n} ({systems[n].reason})" for n in skipped))
+    if errors:
+        log(f"{len(errors)} run(s) failed (see above; logs in {logdir})")
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SetupError as e:
+        print(f"bench: setup failed: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
