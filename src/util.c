@@ -6,7 +6,6 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-#include <uuid/uuid.h>
 
 void *saq__malloc(size_t n) { return malloc(n ? n : 1); }
 void *saq__calloc(size_t n, size_t m) { return calloc(n ? n : 1, m ? m : 1); }
