@@ -68,13 +68,18 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "end\n"
         "return out\n",
 
-    /* MARK: KEYS active, id, abort marker; ARGV json, check marker ('1'), opaque ('1') */
+    /* MARK: KEYS active, id, abort marker; ARGV json, check marker ('1'),
+     * opaque ('1'), the record as dequeued ('' when it was not queued), resent
+     * ('1' after a lost reply). Fast path: the record is still the bytes we
+     * dequeued, so it is still queued: no cjson.decode. A MARK sent again
+     * after a lost reply finds its own record and succeeds (idempotent). */
     [SCRIPT_MARK] =
+        "local cur = redis.call('GET', KEYS[2])\n"
+        "if ARGV[5] == '1' and cur == ARGV[1] then return {1} end\n"
         /* RANK -1: searched from the tail, where the move just put it */
         "if not redis.call('LPOS', KEYS[1], KEYS[2], 'RANK', -1) then\n"
         /* gone from `active` after our move: an abort in between (U13) is
          * reported so the worker finishes it aborted instead of leaving it */
-        "  local cur = redis.call('GET', KEYS[2])\n"
         "  if not cur then return {0} end\n"
         "  if ARGV[3] ~= '1' then\n"
         "    local ok, rec = pcall(cjson.decode, cur)\n"
@@ -87,9 +92,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  if m then return {-1, 'aborting', cur, m} end\n"
         "  return {0}\n"
         "end\n"
-        "local cur = redis.call('GET', KEYS[2])\n"
         "if not cur then return {0} end\n"
-        "if ARGV[3] ~= '1' then\n"
+        "if ARGV[3] ~= '1' and (ARGV[4] == '' or cur ~= ARGV[4]) then\n"
         "  local ok, rec = pcall(cjson.decode, cur)\n"
         "  if not ok or type(rec) ~= 'table' then return {-3} end\n"
         "  local st = string.lower(tostring(rec['status'] or 'new'))\n"

@@ -70,6 +70,11 @@ struct saq__lease {
     uv_timer_t *deadline;   /* timeout, then hard deadline, then write retries */
     int after_pending;
     int write_tries;
+    char *mark_json;        /* the exact record MARK writes (sent again after a lost reply) */
+    size_t mark_len;
+    char *dequeued;         /* the record as dequeued, when it was queued ('' otherwise) */
+    size_t dequeued_len;
+    int mark_tries;
 };
 
 struct saq_worker {
@@ -119,6 +124,7 @@ struct saq_worker {
 };
 
 static void worker_pump(saq_worker_t *w);
+static int holds_lease(saq_worker_t *w, const char *id);
 static void lease_write(saq__lease_t *l);
 static void lease_maybe_release(saq__lease_t *l);
 static void rewrite_cb(uv_timer_t *t);
@@ -292,6 +298,8 @@ static void lease_unref(saq__lease_t *l)
         saq__job_clear(&l->shadow);
         free(l->settle_text);
         free(l->abort_error);
+        free(l->mark_json);
+        free(l->dequeued);
         saq_worker_t *w = l->w;
         free(l);
         worker_unref(w);
@@ -322,17 +330,13 @@ static void lease_timer(saq__lease_t *l, double seconds, uv_timer_cb cb)
 }
 
 /* Remove from the running list and give the slot back. */
+static void lease_unlink(saq__lease_t *l);
+
 static void lease_release(saq__lease_t *l)
 {
     saq_worker_t *w = l->w;
     lease_stop_timer(l);
-    if (l->prev)
-        l->prev->next = l->next;
-    else if (w->leases == l)
-        w->leases = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    l->prev = l->next = NULL;
+    lease_unlink(l);
     w->slots--;
     atomic_fetch_sub(&w->running, 1);
     atomic_fetch_add(&w->refs, 1);
@@ -740,11 +744,8 @@ static void lease_run(saq__lease_t *l)
     saq_worker_t *w = l->w;
     l->state = L_RUNNING;
     atomic_fetch_add(&w->running, 1);
-    l->prev = NULL;
-    l->next = w->leases;
-    if (w->leases)
-        w->leases->prev = l;
-    w->leases = l;
+    free(l->dequeued);
+    l->dequeued = NULL;
     fn_entry_t *fn = find_fn(w, l->shadow.function);
     if (!fn) {
         char *m = saq__sprintf("KeyError: '%s' (no function of that name is registered on worker %s)",
@@ -801,9 +802,23 @@ static void lease_run(saq__lease_t *l)
     saq__cq_push(w->cq, ev);
 }
 
+static void lease_unlink(saq__lease_t *l)
+{
+    saq_worker_t *w = l->w;
+    if (l->prev)
+        l->prev->next = l->next;
+    else if (w->leases == l)
+        w->leases = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+}
+
 static void lease_abandon(saq__lease_t *l)
 {
     saq_worker_t *w = l->w;
+    lease_stop_timer(l);
+    lease_unlink(l);
     w->slots--;
     atomic_fetch_add(&w->refs, 1);
     lease_unref(l);
@@ -855,24 +870,27 @@ static void send_mark(saq__lease_t *l, int opaque)
     saq_worker_t *w = l->w;
     saq_queue_t *q = w->q;
     int e;
-    size_t len;
-    char *json = saq__dump_job(q, &l->shadow, &len, &e);
-    char *marker = saq__sprintf("saq:abort:%s", l->shadow.key);
-    if (!json || !marker) {
-        free(json);
-        free(marker);
-        lease_abandon(l); /* stays in active; a sweep recovers it */
+    if (!l->mark_json && !(l->mark_json = saq__dump_job(q, &l->shadow, &l->mark_len, &e))) {
+        lease_abandon(l); /* stays in active; the liveness check puts it back */
         return;
     }
-    const char *argv[6] = {q->k_active, l->shadow.id, marker, json,
-                           q->set.dialect == SAQ__DIALECT_013 ? "1" : "0",
-                           opaque || q->set.dump ? "1" : "0"};
-    size_t lens[6] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), len, 1, 1};
-    if (!saq__eval(&q->cmd, SCRIPT_MARK, mark_reply, l, 3, 6, argv, lens))
+    char *marker = saq__sprintf("saq:abort:%s", l->shadow.key);
+    if (!marker) {
         lease_abandon(l);
-    free(json);
+        return;
+    }
+    const char *argv[8] = {q->k_active, l->shadow.id, marker, l->mark_json,
+                           q->set.dialect == SAQ__DIALECT_013 ? "1" : "0",
+                           opaque || q->set.dump ? "1" : "0", l->dequeued ? l->dequeued : "",
+                           l->mark_tries ? "1" : "0"};
+    size_t lens[8] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), l->mark_len, 1, 1,
+                      l->dequeued ? l->dequeued_len : 0, 1};
+    if (!saq__eval(&q->cmd, SCRIPT_MARK, mark_reply, l, 3, 8, argv, lens))
+        lease_abandon(l);
     free(marker);
 }
+
+static void remark_cb(uv_timer_t *t) { send_mark(t->data, 0); }
 
 static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
@@ -881,9 +899,16 @@ static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
     saq_queue_t *q = w->q;
     (void)msg;
     long long v = 0;
+    if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->mark_tries < 20 && !w->stopping) {
+        /* the reply was lost with the connection: the mark may or may not have
+         * happened; sending the same MARK again finds out (it is idempotent) */
+        l->mark_tries++;
+        lease_timer(l, 0.25, remark_cb);
+        return;
+    }
     if (err || !r || r->type != REDIS_REPLY_ARRAY || !r->elements ||
         r->element[0]->type != REDIS_REPLY_INTEGER) {
-        /* unknown outcome (connection lost): the job stays in active for a sweep */
+        /* unknown outcome: the liveness check recovers the job from active */
         w->errors++;
         lease_abandon(l);
         return;
@@ -919,11 +944,6 @@ static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
             atomic_store(&l->settled, 1);
             atomic_store(&l->cancelled, SAQ_CANCEL_ABORTED);
             l->abort_error = strdup(reason);
-            l->prev = NULL;
-            l->next = w->leases;
-            if (w->leases)
-                w->leases->prev = l;
-            w->leases = l;
             l->writing = 1;
             atomic_fetch_add(&l->refs, 1);
             saq__finish_job(q, &l->shadow, SAQ_STATUS_ABORTED, NULL, l->abort_error, NULL,
@@ -937,6 +957,16 @@ static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
     lease_abandon(l); /* swept or removed meanwhile: not ours to run (#277) */
 }
 
+static void dup_entry_done(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    (void)r, (void)err, (void)msg;
+    w->slots--;
+    worker_pump(w);
+    worker_check_stopped(w);
+    worker_unref(w);
+}
+
 /* A dequeued id with its record: build the lease and mark it active. */
 static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
 {
@@ -947,6 +977,18 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
         w->slots--;
         return;
     }
+    char *id = saq__strndup(idr->str, idr->len);
+    if (id && holds_lease(w, id)) {
+        /* the same job twice in `queued` (saq's U1): this worker already holds
+         * it, so this move is a stale duplicate entry: drop it from active */
+        if (!saq__cmdf(&q->cmd, dup_entry_done, w, "LREM %s 1 %s", q->k_active, id))
+            w->slots--;
+        else
+            atomic_fetch_add(&w->refs, 1);
+        free(id);
+        return;
+    }
+    free(id);
     saq__lease_t *l = saq__calloc(1, sizeof *l);
     if (!l) {
         w->slots--;
@@ -970,6 +1012,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
     l->id = ++w->next_lease;
     l->state = L_MARKING;
     saq_job_t *j = &l->shadow;
+    int was_queued = j->status == SAQ_STATUS_QUEUED || j->status == SAQ_STATUS_NEW;
     int64_t now = saq__now_ms();
     j->started = now;
     j->touched = now;
@@ -980,6 +1023,13 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
     l->touched_ms = now;
     l->guard.attempts = j->attempts;
     l->guard.started = j->started;
+    if (was_queued && (l->dequeued = saq__strndup(rec->str, rec->len)))
+        l->dequeued_len = rec->len;
+    l->prev = NULL; /* every lease is listed from now until it is released */
+    l->next = w->leases;
+    if (w->leases)
+        w->leases->prev = l;
+    w->leases = l;
     w->burst_taken++;
     send_mark(l, 0);
 }
@@ -1306,6 +1356,14 @@ static void dead_free(dead_ctx_t *d)
     free(d);
 }
 
+static int holds_lease(saq_worker_t *w, const char *id)
+{
+    for (saq__lease_t *l = w->leases; l; l = l->next)
+        if (l->shadow.id && !strcmp(l->shadow.id, id))
+            return 1;
+    return 0;
+}
+
 static int in_list(char **l, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
@@ -1339,6 +1397,19 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
                 char *tag = saq__sprintf("%s\n%.*s", d->ids[i], (int)e->len, e->str);
                 if (tag && in_list(w->orphans, w->norphans, tag))
                     saq__requeue_unmarked(w->q, d->ids[i], e->str, e->len);
+                else if (tag)
+                    orphans[norphans++] = tag, tag = NULL;
+                free(tag);
+            }
+            if (j->status == SAQ_STATUS_ACTIVE && wid && !strcmp(wid, w->id) &&
+                !holds_lease(w, d->ids[i]) && orphans) {
+                /* marked active by this worker, but no lease holds it: a reply
+                 * was lost after the write. Seen twice: recover it */
+                char *tag = saq__sprintf("own\n%s\n%.*s", d->ids[i], (int)e->len, e->str);
+                if (tag && in_list(w->orphans, w->norphans, tag))
+                    saq__recover_job(w->q, e->str, e->len, j,
+                                     "worker lost track of the job (a reply was lost); job recovered",
+                                     NULL, NULL);
                 else if (tag)
                     orphans[norphans++] = tag, tag = NULL;
                 free(tag);
