@@ -250,6 +250,8 @@ int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
 typedef struct saq__guard {
     int attempts;
     int64_t started;
+    const char *expect; /* the record the lease last wrote, or NULL (then Lua decodes) */
+    size_t expect_len;
 } saq__guard_t;
 typedef void (*saq__done_fn)(void *ud, int err, const char *msg, long long result);
 #define SAQ__DEL_MARKER 1

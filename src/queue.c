@@ -729,14 +729,15 @@ void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *resul
     snprintf(att, sizeof att, "%d", guard ? guard->attempts : 0);
     snprintf(st, sizeof st, "%lld", guard ? (long long)guard->started : 0LL);
     char *marker = saq__sprintf("saq:abort:%s", j->key);
-    const char *argv[12] = {q->k_active, q->k_incomplete, j->id, marker ? marker : "",
+    const char *argv[13] = {q->k_active, q->k_incomplete, j->id, marker ? marker : "",
                             json, ttl, saq__status_name(status), guard ? "1" : "0", att, st,
                             guard && q->set.dialect == SAQ__DIALECT_013 ? "1" : "0",
-                            (flags & SAQ__DEL_MARKER) ? "1" : "0"};
-    size_t lens[12];
-    for (int i = 0; i < 12; i++)
-        lens[i] = i == 4 ? len : strlen(argv[i]);
-    if (!saq__eval(&q->cmd, SCRIPT_FINISH, prim_reply, p, 4, 12, argv, lens)) {
+                            (flags & SAQ__DEL_MARKER) ? "1" : "0",
+                            guard && guard->expect ? guard->expect : ""};
+    size_t lens[13];
+    for (int i = 0; i < 13; i++)
+        lens[i] = i == 4 ? len : i == 12 && guard && guard->expect ? guard->expect_len : strlen(argv[i]);
+    if (!saq__eval(&q->cmd, SCRIPT_FINISH, prim_reply, p, 4, 13, argv, lens)) {
         free(p);
         if (done)
             done(ud, SAQ_ENOMEM, "out of memory", 0);
@@ -782,13 +783,14 @@ void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__
     snprintf(att, sizeof att, "%d", guard ? guard->attempts : 0);
     snprintf(st, sizeof st, "%lld", guard ? (long long)guard->started : 0LL);
     char *marker = saq__sprintf("saq:abort:%s", j->key);
-    const char *argv[12] = {q->k_active, q->k_queued, q->k_incomplete, j->id, marker ? marker : "",
+    const char *argv[13] = {q->k_active, q->k_queued, q->k_incomplete, j->id, marker ? marker : "",
                             json, score, delay > 0 ? "0" : "1", guard ? "1" : "0", att, st,
-                            guard && q->set.dialect == SAQ__DIALECT_013 ? "1" : "0"};
-    size_t lens[12];
-    for (int i = 0; i < 12; i++)
-        lens[i] = i == 5 ? len : strlen(argv[i]);
-    if (!saq__eval(&q->cmd, SCRIPT_RETRY, prim_reply, p, 5, 12, argv, lens)) {
+                            guard && q->set.dialect == SAQ__DIALECT_013 ? "1" : "0",
+                            guard && guard->expect ? guard->expect : ""};
+    size_t lens[13];
+    for (int i = 0; i < 13; i++)
+        lens[i] = i == 5 ? len : i == 12 && guard && guard->expect ? guard->expect_len : strlen(argv[i]);
+    if (!saq__eval(&q->cmd, SCRIPT_RETRY, prim_reply, p, 5, 13, argv, lens)) {
         free(p);
         if (done)
             done(ud, SAQ_ENOMEM, "out of memory", 0);

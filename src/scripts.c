@@ -20,21 +20,25 @@
 #include "core.h"
 
 #define GUARD                                                                                      \
-    "local function guard(id, mode, attempts, started, marker_key, target)\n"                      \
+    "local function guard(id, mode, attempts, started, marker_key, target, expect)\n"              \
     "  if mode ~= '1' then return nil end\n"                                                       \
     "  local cur = redis.call('GET', id)\n"                                                        \
     "  if not cur then return nil end\n"                                                           \
-    "  local ok, rec = pcall(cjson.decode, cur)\n"                                                 \
-    "  if not ok or type(rec) ~= 'table' then return nil end\n"                                    \
-    "  if (tonumber(rec['attempts']) or 0) ~= tonumber(attempts) or\n"                             \
-    "     (tonumber(rec['started']) or 0) ~= tonumber(started) then return {-2} end\n"             \
-    "  local st = string.lower(tostring(rec['status'] or 'new'))\n"                                \
-    "  if st == target then return {3} end\n"                                                      \
-    "  if target == 'aborted' then return nil end\n"                                               \
-    "  if st == 'aborting' or st == 'aborted' then\n"                                              \
-    "    local e = rec['error']\n"                                                                 \
-    "    if type(e) ~= 'string' then e = '' end\n"                                                 \
-    "    return {-1, e}\n"                                                                         \
+    "  if expect == '' or cur ~= expect then\n"                                                    \
+    "    local ok, rec = pcall(cjson.decode, cur)\n"                                               \
+    "    if not ok or type(rec) ~= 'table' then return nil end\n"                                  \
+    "    if (tonumber(rec['attempts']) or 0) ~= tonumber(attempts) or\n"                           \
+    "       (tonumber(rec['started']) or 0) ~= tonumber(started) then return {-2} end\n"           \
+    "    local st = string.lower(tostring(rec['status'] or 'new'))\n"                              \
+    "    if st == target then return {3} end\n"                                                    \
+    "    if target == 'aborted' then return nil end\n"                                             \
+    "    if st == 'aborting' or st == 'aborted' then\n"                                            \
+    "      local e = rec['error']\n"                                                               \
+    "      if type(e) ~= 'string' then e = '' end\n"                                               \
+    "      return {-1, e}\n"                                                                       \
+    "    end\n"                                                                                    \
+    "  elseif target == 'aborted' then\n"                                                          \
+    "    return nil\n"                                                                             \
     "  end\n"                                                                                      \
     "  if marker_key ~= '' then\n"                                                                 \
     "    local m = redis.call('GET', marker_key)\n"                                                \
@@ -106,9 +110,11 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "return {1}\n",
 
     /* FINISH: KEYS active, incomplete, id, abort marker;
-     * ARGV json, ttl, status, guarded, attempts, started, check marker, delete marker */
+     * ARGV json, ttl, status, guarded, attempts, started, check marker, delete marker,
+     * the record this lease last wrote ('' = unknown; equal = fast path, no decode) */
     [SCRIPT_FINISH] = GUARD
-        "local g = guard(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[4] or '', ARGV[3])\n"
+        "local g = guard(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[4] or '', ARGV[3],\n"
+        "                ARGV[9] or '')\n"
         "if g then return g end\n"
         "redis.call('LREM', KEYS[1], 1, KEYS[3])\n"
         "redis.call('ZREM', KEYS[2], KEYS[3])\n"
@@ -121,9 +127,11 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "return {1}\n",
 
     /* RETRY: KEYS active, queued, incomplete, id, abort marker;
-     * ARGV json, score, push ('1'), guarded, attempts, started, check marker */
+     * ARGV json, score, push ('1'), guarded, attempts, started, check marker,
+     * the record this lease last wrote ('' = unknown) */
     [SCRIPT_RETRY] = GUARD
-        "local g = guard(KEYS[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[5] or '', 'queued')\n"
+        "local g = guard(KEYS[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[5] or '', 'queued',\n"
+        "                ARGV[8] or '')\n"
         "if g then return g end\n"
         "redis.call('LREM', KEYS[1], 1, KEYS[4])\n"
         "redis.call('LREM', KEYS[2], 1, KEYS[4])\n"

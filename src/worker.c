@@ -660,6 +660,7 @@ static void touch_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     (void)msg;
     if (!err && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
         l->touched_ms = (int64_t)req->idata;
+    l->guard.expect = NULL; /* rewritten (or maybe): the outcome write decodes */
     lease_unref(l);
 }
 
@@ -915,6 +916,8 @@ static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
     }
     v = r->element[0]->integer;
     if (v == 1) {
+        l->guard.expect = l->mark_json; /* the record as this lease wrote it */
+        l->guard.expect_len = l->mark_len;
         lease_run(l);
         return;
     }
