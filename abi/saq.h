@@ -811,7 +811,8 @@ SAQ_API int saq_worker_wait(saq_worker_t *w, int timeout_ms);
 
 /** saq's Worker.start for a C main(): start, stop on SIGINT/SIGTERM (the
  *  handlers are installed for the duration and restored after), wait, run
- *  the shutdown hooks. Returns SAQ_OK after a clean stop or a start error. */
+ *  the shutdown hooks. Blocking. Returns SAQ_OK after a clean stop, or the
+ *  error code of saq_worker_start when the worker could not start. */
 SAQ_API int saq_worker_run(saq_worker_t *w);
 
 /** Counters of this worker: JSON {"complete", "failed", "retried",

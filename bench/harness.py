@@ -989,7 +989,7 @@ def main():
             sys.exit(f"unknown system {s}")
     if "c" not in want:
         want.insert(0, "c")  # the C rows always run (and its driver fills the saq queues)
-    out = a.out or (os.path.join(tempfile.gettempdir(), "saq-bench-tiny") if a.tiny else BENCH)
+    out = a.out or (tempfile.mkdtemp(prefix="saq-bench-tiny-") if a.tiny else BENCH)
     os.makedirs(out, exist_ok=True)
     os.makedirs(WORK, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="saq-bench-")
@@ -1121,7 +1121,8 @@ def main():
     for t in result["targets"]:
         v = t["value"]
         log(f"target {t['target']} {t['goal']}: {'–' if v is None else f'{v:.3g}'} "
-            + ("" if t["met"] is None else ("met" if t["met"] else "MISSED " + t["miss"])))
+            + ("" if t["met"] is None else ("met" if t["met"] else
+               ("(tiny run: not meaningful) " if a.tiny else "MISSED ") + t["miss"])))
     skipped = [n for n, s in systems.items() if not s.ok]
     if skipped:
         log("skipped: " + "; ".join(f"{n} ({systems[n].reason})" for n in skipped))

@@ -865,7 +865,7 @@ SAQ_API int saq_queue_ping(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
 
 typedef struct sched_op {
     saq__op_t op;
-    int lock;
+    long long lock_ms;
 } sched_op_t;
 
 static char *ids_json(redisReply *r)
@@ -900,22 +900,28 @@ static void sched_start(saq__op_t *op)
 {
     saq_queue_t *q = op->q;
     char lock[24], now[40];
-    snprintf(lock, sizeof lock, "%d", ((sched_op_t *)op)->lock);
+    snprintf(lock, sizeof lock, "%lld", ((sched_op_t *)op)->lock_ms);
     saq__fmt_double(now, saq__now_s());
     const char *argv[5] = {q->k_schedule, q->k_incomplete, q->k_queued, lock, now};
     saq__op_eval(op, SCRIPT_SCHEDULE, sched_reply, 0, 3, 5, argv, NULL);
 }
 
-SAQ_API int saq_queue_schedule(saq_queue_t *q, int lock_s, saq_cq_t *cq, uint64_t tag)
+/* The worker's form: the lock in milliseconds (a little under its period). */
+int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag)
 {
     int err;
     saq__op_t *op = new_op(q, sizeof(sched_op_t), SAQ_EVENT_SCHEDULE, cq, tag, sched_start, NULL, &err);
     if (!op)
         return err;
-    ((sched_op_t *)op)->lock = lock_s;
-    if (lock_s < 1)
+    ((sched_op_t *)op)->lock_ms = lock_ms;
+    if (lock_ms < 1)
         REJECT(op, SAQ_EINVAL, "schedule lock must be >= 1 second");
     return saq__op_submit(op);
+}
+
+SAQ_API int saq_queue_schedule(saq_queue_t *q, int lock_s, saq_cq_t *cq, uint64_t tag)
+{
+    return saq__queue_schedule_ms(q, lock_s < 1 ? 0 : (long long)lock_s * 1000, cq, tag);
 }
 
 /* ======================================================================== */

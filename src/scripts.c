@@ -178,10 +178,10 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "if dequeued == 0 then redis.call('LREM', KEYS[5], 0, KEYS[3]) end\n"
         "return dequeued\n",
 
-    /* SCHEDULE: KEYS lock, incomplete, queued; ARGV lock seconds, now seconds */
+    /* SCHEDULE: KEYS lock, incomplete, queued; ARGV lock milliseconds, now seconds */
     [SCRIPT_SCHEDULE] =
         "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
-        "  redis.call('SETEX', KEYS[1], ARGV[1], 1)\n"
+        "  redis.call('PSETEX', KEYS[1], ARGV[1], 1)\n"
         "  local jobs = redis.call('ZRANGEBYSCORE', KEYS[2], 1, ARGV[2])\n"
         "  for _, v in ipairs(jobs) do\n"
         "    redis.call('ZADD', KEYS[2], 0, v)\n"
@@ -190,11 +190,11 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  return jobs\n"
         "end\n",
 
-    /* SWEEP: KEYS lock, active; ARGV lock seconds */
+    /* SWEEP: KEYS lock, active; ARGV lock milliseconds */
     [SCRIPT_SWEEP] =
         "local id_jobs = {}\n"
         "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
-        "  redis.call('SETEX', KEYS[1], ARGV[1], 1)\n"
+        "  redis.call('PSETEX', KEYS[1], ARGV[1], 1)\n"
         "  for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do\n"
         "    id_jobs[i] = {v, redis.call('GET', v)}\n"
         "  end\n"

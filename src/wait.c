@@ -650,7 +650,7 @@ SAQ_API int saq_queue_map(saq_queue_t *q, const char *function, const char *iter
 
 typedef struct sweep_op {
     saq__op_t op;
-    int lock;
+    long long lock_ms;
     double abort_s;
     char **ids, **recs;
     size_t *reclens;
@@ -1025,12 +1025,20 @@ static void sweep_start(saq__op_t *op)
 {
     sweep_op_t *s = (sweep_op_t *)op;
     char lock[24];
-    snprintf(lock, sizeof lock, "%d", s->lock);
+    snprintf(lock, sizeof lock, "%lld", s->lock_ms);
     const char *argv[3] = {op->q->k_sweep, op->q->k_active, lock};
     saq__op_eval(op, SCRIPT_SWEEP, sweep_listed, 0, 2, 3, argv, NULL);
 }
 
+int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, saq_cq_t *cq, uint64_t tag);
+
 SAQ_API int saq_queue_sweep(saq_queue_t *q, int lock_s, double abort_s, saq_cq_t *cq, uint64_t tag)
+{
+    return saq__queue_sweep_ms(q, lock_s < 1 ? 0 : (long long)lock_s * 1000, abort_s, cq, tag);
+}
+
+/* The worker's form: the lock in milliseconds (a little under its period). */
+int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, saq_cq_t *cq, uint64_t tag)
 {
     int err = saq__check_handle(q);
     if (err)
@@ -1042,9 +1050,9 @@ SAQ_API int saq_queue_sweep(saq_queue_t *q, int lock_s, double abort_s, saq_cq_t
     if (!op)
         return SAQ_ENOMEM;
     sweep_op_t *s = (sweep_op_t *)op;
-    s->lock = lock_s;
+    s->lock_ms = lock_ms;
     s->abort_s = abort_s;
-    if (lock_s < 1)
+    if (lock_ms < 1)
         saq__event_error(op->ev, SAQ_EINVAL, "sweep lock must be >= 1 second");
     else if (isnan(abort_s) || abort_s < 0)
         saq__event_error(op->ev, SAQ_EINVAL, "sweep abort wait must be >= 0 seconds");

@@ -1218,7 +1218,19 @@ static void enqueue_cron(saq_worker_t *w, cron_entry_t *c, int64_t now_s)
     saq_job_free(j);
 }
 
+int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag);
+int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, saq_cq_t *cq, uint64_t tag);
+
 static int lock_s(double t) { return t < 1 ? 1 : (int)ceil(t); }
+
+/* A lock a little shorter than the timer period: with a lock as long as the
+ * period (saq's choice), a tick that lands a hair before the previous lock
+ * expires is skipped, and the work happens every other period. */
+static long long lock_ms_for(double period_s)
+{
+    long long ms = (long long)(period_s * 1000 * 0.9);
+    return ms < 50 ? 50 : ms;
+}
 
 static void schedule_tick(uv_timer_t *t)
 {
@@ -1226,7 +1238,7 @@ static void schedule_tick(uv_timer_t *t)
     int64_t now_s = (int64_t)floor(saq__now_s());
     for (size_t i = 0; i < w->ncrons; i++)
         enqueue_cron(w, &w->crons[i], now_s);
-    saq_queue_schedule(w->q, lock_s(w->set.t_schedule), w->icq, 0);
+    saq__queue_schedule_ms(w->q, lock_ms_for(w->set.t_schedule), w->icq, 0);
 }
 
 static void info_tick(uv_timer_t *t)
@@ -1243,7 +1255,7 @@ static void info_tick(uv_timer_t *t)
 static void sweep_tick(uv_timer_t *t)
 {
     saq_worker_t *w = t->data;
-    saq_queue_sweep(w->q, lock_s(w->set.t_sweep), 5.0, w->icq, 0);
+    saq__queue_sweep_ms(w->q, lock_ms_for(w->set.t_sweep), 5.0, w->icq, 0);
 }
 
 /* ---- abort and heartbeat checks ---- */
