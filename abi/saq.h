@@ -554,7 +554,8 @@ SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_
  *  as a JSON array (null where missing). */
 SAQ_API int saq_queue_jobs(saq_queue_t *q, const char *keys_json, saq_cq_t *cq, uint64_t tag);
 
-/** saq's Queue.abort(job, error, ttl): a waiting job ends aborted at once
+/** saq's Queue.abort(job, error, ttl): `error` (the reason, required: NULL is
+ *  SAQ_EINVAL in the event) becomes the job's error; a waiting job ends aborted at once
  *  (int 2); a scheduled or running job is marked aborting (0.26) and its
  *  worker stops it (int 1); the abort marker saq:abort:<key> holds `error`
  *  for `ttl_s` seconds (saq's default 5) and blocks re-enqueue meanwhile.
@@ -774,7 +775,8 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
 
 /** Add a cron job (saq's CronJob): `cron` is 5 fields (minute hour day month
  *  weekday) or 6 with seconds last, as croniter accepts, or an alias
- *  (@hourly ...), evaluated in UTC. `options_json` (NULL = none) may set
+ *  (@hourly ...), evaluated in UTC; an expression that can never fire (e.g.
+ *  "0 0 31 2 *") is refused too. `options_json` (NULL = none) may set
  *  kwargs, timeout, heartbeat, retries, ttl and "unique" (default true: key
  *  cron:<function>). The function must be registered (either mode), before
  *  or after this call. SAQ_ECRON with a message (saq_worker_errmsg) for a

@@ -9,12 +9,15 @@
  * context); requests answered early are "detached" and only freed then. */
 #include "core.h"
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netdb.h>
 
 static void conn_timer_cb(uv_timer_t *t);
 static void conn_connect(saq__conn_t *c);
 static void conn_flush(saq__conn_t *c);
 static void conn_arm(saq__conn_t *c);
+static void conn_open(saq__conn_t *c, const char *ip);
 static void conn_arm_sent(saq__conn_t *c, uint64_t deadline);
 
 static const char *role_name(int role)
@@ -174,9 +177,7 @@ static void req_submit(saq__conn_t *c, saq__req_t *r)
     /* not connected, or hiredis is tearing the connection down: wait for the
      * reconnect (or fail at the request's deadline) */
     list_push(&c->wait_head, &c->wait_tail, r);
-    if (c->state == CONN_DOWN)
-        saq__conn_kick(c);
-    conn_arm(c);
+    conn_arm(c); /* a connection, if needed, is started from the loop's timer */
 }
 
 saq__req_t *saq__cmd(saq__conn_t *c, saq__reply_fn cb, void *data, int timeout_ms, int argc,
@@ -430,9 +431,10 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
 {
     saq__conn_t *c = r->conn;
     int what = (int)r->idata;
-    if (c->state != CONN_HANDSHAKE)
-        return;
+    if (c->state != CONN_HANDSHAKE || c->handshake_failed)
+        return; /* closing this connection answers the other handshake requests: ignore them */
     if (err) {
+        c->handshake_failed = 1;
         saq__debug("%s conn: handshake failed: %s", role_name(c->role), msg ? msg : "");
         set_last_error(c, "redis handshake failed (%s): %s", r->aux ? (const char *)r->aux : "?",
                        msg ? msg : saq_strerror(err));
@@ -495,6 +497,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (!c || c->ac != ac)
         return;
     saq__debug("%s conn: connect %s %s", role_name(c->role), status == REDIS_OK ? "ok" : "failed", ac->errstr);
+    if (status != REDIS_OK && c->next_addr < c->naddrs && !c->q->set.url.path) {
+        /* this address refused: try the host name's next one */
+        c->ac = NULL; /* hiredis frees the context after this callback */
+        c->state = CONN_DOWN;
+        conn_open(c, c->addrs[c->next_addr++]);
+        return;
+    }
     if (status != REDIS_OK) {
         const saq__url_t *u = &c->q->set.url;
         if (u->path)
@@ -515,6 +524,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     c->state = CONN_HANDSHAKE;
     c->handshake_left = 0;
+    c->handshake_failed = 0;
     const saq__url_t *u = &c->q->set.url;
     char db[16];
     if (u->password) {
@@ -572,34 +582,46 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     conn_arm(c);
 }
 
-static void conn_connect(saq__conn_t *c)
+/* The connect attempt failed before hiredis had a socket (refused path,
+ * unresolvable name, no memory). Runs on the loop, never inside a submit. */
+static void connect_failed(saq__conn_t *c, int err)
 {
-    if (c->state != CONN_DOWN || c->closing)
-        return;
+    c->state = CONN_DOWN;
+    schedule_retry(c);
+    fail_waiting(c, err, c->last_error, 0);
+    if (c->on_down)
+        c->on_down(c, err, c->last_error);
+    conn_arm(c);
+}
+
+/* Open the hiredis connection to a numeric address (or a unix socket). */
+static void conn_open(saq__conn_t *c, const char *ip)
+{
     const saq__url_t *u = &c->q->set.url;
-    redisAsyncContext *ac = u->path ? redisAsyncConnectUnix(u->path)
-                                    : redisAsyncConnect(u->host, u->port);
+    redisAsyncContext *ac = u->path ? redisAsyncConnectUnix(u->path) : redisAsyncConnect(ip, u->port);
     if (!ac) {
         set_last_error(c, "cannot connect to redis: out of memory");
-        schedule_retry(c);
-        fail_waiting(c, SAQ_ENOMEM, c->last_error, 0);
+        connect_failed(c, SAQ_ENOMEM);
+        return;
+    }
+    if (ac->err && !u->path && c->next_addr < c->naddrs) {
+        redisAsyncFree(ac);
+        conn_open(c, c->addrs[c->next_addr++]);
         return;
     }
     if (ac->err) {
-        set_last_error(c, "cannot connect to redis at %s: %s", u->path ? u->path : u->host,
-                       ac->errstr);
+        if (u->path)
+            set_last_error(c, "cannot connect to redis at %s: %s", u->path, ac->errstr);
+        else
+            set_last_error(c, "cannot connect to redis at %s:%d: %s", u->host, u->port, ac->errstr);
         redisAsyncFree(ac);
-        schedule_retry(c);
-        fail_waiting(c, SAQ_ECONN, c->last_error, 0);
-        if (c->on_down)
-            c->on_down(c, SAQ_ECONN, c->last_error);
+        connect_failed(c, SAQ_ECONN);
         return;
     }
     if (saq__redis_uv_attach(ac, &c->q->loop) != REDIS_OK) {
         set_last_error(c, "cannot attach redis connection to the event loop");
         redisAsyncFree(ac);
-        schedule_retry(c);
-        fail_waiting(c, SAQ_ECONN, c->last_error, 0);
+        connect_failed(c, SAQ_ECONN);
         return;
     }
     if (!u->path)
@@ -607,18 +629,103 @@ static void conn_connect(saq__conn_t *c)
     ac->data = c;
     c->ac = ac;
     c->state = CONN_CONNECTING;
-    c->connect_deadline = saq__mono_ms() + (uint64_t)c->q->set.connect_timeout_ms;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     conn_arm(c);
 }
 
-void saq__conn_kick(saq__conn_t *c)
+typedef struct resolve_req {
+    uv_getaddrinfo_t req;
+    saq__conn_t *c;
+    uint64_t attempt; /* the connect attempt it belongs to */
+} resolve_req_t;
+
+static void on_resolved(uv_getaddrinfo_t *r, int status, struct addrinfo *res)
 {
-    if (c->state == CONN_DOWN && !c->closing && saq__mono_ms() >= c->retry_at)
-        conn_connect(c);
+    resolve_req_t *rr = (resolve_req_t *)r;
+    saq__conn_t *c = rr->c;
+    char ip[INET6_ADDRSTRLEN] = "";
+    /* keep every address, IPv4 first: a failed connect tries the next one */
+    c->naddrs = c->next_addr = 0;
+    for (int pass = 0; pass < 2 && !status; pass++) {
+        for (struct addrinfo *ai = res; ai && c->naddrs < SAQ__MAX_ADDRS; ai = ai->ai_next) {
+            if ((ai->ai_family == AF_INET) != (pass == 0) ||
+                (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
+                continue;
+            const void *a = ai->ai_family == AF_INET6
+                                ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+                                : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+            if (inet_ntop(ai->ai_family, a, c->addrs[c->naddrs], sizeof c->addrs[0]))
+                c->naddrs++;
+        }
+    }
+    if (c->naddrs)
+        strcpy(ip, c->addrs[c->next_addr++]);
+    uv_freeaddrinfo(res);
+    /* a stale answer (timed out, closed, or a newer attempt) is dropped */
+    if (c && !c->closing && c->state == CONN_CONNECTING && !c->ac && c->resolving == rr) {
+        c->resolving = NULL;
+        if (status == UV_ECANCELED) {
+            free(rr);
+            return;
+        }
+        if (!ip[0]) {
+            set_last_error(c, "cannot connect to redis at %s:%d: cannot resolve the host name (%s)",
+                           c->q->set.url.host, c->q->set.url.port,
+                           status ? uv_strerror(status) : "no address");
+            connect_failed(c, SAQ_ECONN);
+        } else {
+            c->state = CONN_DOWN;
+            conn_open(c, ip);
+        }
+    } else if (c && c->resolving == rr) {
+        c->resolving = NULL;
+    }
+    free(rr);
+}
+
+/* Start a connect attempt. Host names are resolved with uv_getaddrinfo (off
+ * the loop thread): hiredis 0.14 would call a blocking getaddrinfo here. */
+static void conn_connect(saq__conn_t *c)
+{
+    if (c->state != CONN_DOWN || c->closing)
+        return;
+    const saq__url_t *u = &c->q->set.url;
+    c->connect_deadline = saq__mono_ms() + (uint64_t)c->q->set.connect_timeout_ms;
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (u->path || inet_pton(AF_INET, u->host, buf) == 1 || inet_pton(AF_INET6, u->host, buf) == 1) {
+        c->naddrs = c->next_addr = 0;
+        conn_open(c, u->host);
+        return;
+    }
+    resolve_req_t *rr = saq__calloc(1, sizeof *rr);
+    if (!rr) {
+        set_last_error(c, "cannot connect to redis: out of memory");
+        connect_failed(c, SAQ_ENOMEM);
+        return;
+    }
+    rr->c = c;
+    char port[16];
+    snprintf(port, sizeof port, "%d", u->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->state = CONN_CONNECTING; /* no hiredis context yet: the deadline covers the lookup */
+    c->resolving = rr;
+    int e = uv_getaddrinfo(&c->q->loop, &rr->req, on_resolved, u->host, port, &hints);
+    if (e) {
+        c->resolving = NULL;
+        free(rr);
+        set_last_error(c, "cannot connect to redis at %s:%d: cannot resolve the host name (%s)",
+                       u->host, u->port, uv_strerror(e));
+        connect_failed(c, SAQ_ECONN);
+        return;
+    }
     conn_arm(c);
 }
+
+/* Ask for a connection: it is started from the loop's timer, never inside
+ * the caller's submit, so a connect that fails at once (no such socket, no
+ * such host) answers waiting requests asynchronously, like any other. */
+void saq__conn_kick(saq__conn_t *c) { conn_arm(c); }
 
 /* Send what waited for the connection, in order. A request that cannot be
  * handed to hiredis stays queued for the next connection. */
@@ -668,6 +775,7 @@ void saq__conn_close(saq__conn_t *c, int err, const char *msg)
     redisAsyncContext *ac = c->ac;
     int was = c->state;
     c->ac = NULL;
+    c->resolving = NULL; /* a lookup still in flight is dropped when it answers */
     c->state = CONN_DOWN;
     if (ac) {
         ac->data = NULL;

@@ -69,12 +69,17 @@ struct saq__conn {
     saq__req_t *fly_head, *fly_tail;       /* sent, awaiting reply */
     size_t nfly;
     int handshake_left;
+    int handshake_failed;
     unsigned failures;     /* consecutive failed attempts (backoff exponent) */
     uint64_t retry_at;     /* mono ms before which no reconnect happens */
     uint64_t connect_deadline;
     char *last_error;
     long long client_id;   /* CLIENT ID, for CLIENT UNBLOCK */
     int persistent;        /* reconnect on loss even without pending requests */
+    void *resolving;       /* the host name lookup in flight, if any */
+#define SAQ__MAX_ADDRS 8
+    char addrs[SAQ__MAX_ADDRS][46]; /* the host name's addresses, IPv4 first */
+    int naddrs, next_addr;
     void (*on_ready)(saq__conn_t *c);
     void (*on_down)(saq__conn_t *c, int err, const char *msg);
     void *owner;
@@ -165,6 +170,7 @@ struct saq__listener {
     char **ids;
     size_t nids;
     int confirmed;
+    saq__listener_t **home; /* the list it is on (NULL: not listening) */
 };
 int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids);
 void saq__listen_remove(saq_queue_t *q, saq__listener_t *l);
@@ -208,6 +214,7 @@ struct saq_queue {
     int have_lmove;
     char sha[SCRIPT_COUNT_][41];
     saq__listener_t *listeners;
+    saq__listener_t *to_notify; /* listeners not yet told of a (re)subscription */
     saq__chan_t **chans;
     size_t nchans_buckets, nchans;
     int sub_confirmed;
@@ -230,9 +237,11 @@ void saq__queue_unref(saq_queue_t *q);
 char *saq__stats_json(saq_queue_t *q);
 char *saq__id_of(saq_queue_t *q, const char *key);
 const char *saq__key_of(saq_queue_t *q, const char *id); /* pointer into id */
-/* Load (transform + parse) a record; fills err on failure and returns a code. */
-int saq__load_job(saq_queue_t *q, const char *data, size_t len, saq_job_t *out, char *err,
-                  size_t errlen);
+/* Load (transform + parse) a record; fills err on failure and returns a code.
+ * With `id` (where it was read from), a record whose key names another job
+ * is refused (SAQ_EPROTO) and a missing key is taken from the id. */
+int saq__load_job(saq_queue_t *q, const char *id, const char *data, size_t len, saq_job_t *out,
+                  char *err, size_t errlen);
 /* Decode a GET/MGET element: SAQ_ENOTFOUND for nil, SAQ_EPROTO/EWRONGQUEUE with a message. */
 int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t **out, char *err,
                         size_t errlen);

@@ -72,6 +72,8 @@ const char *saq__json_ws(const char *p, const char *end);
 /* Validate that [s, s+n) is exactly one JSON value (surrounding whitespace
  * allowed). kind: 0 any, 'o' object, 'a' array. */
 int saq__json_validate(const char *s, size_t n, int kind, char *err, size_t errlen);
+/* Is [s, s+n) valid UTF-8? */
+int saq__utf8_valid(const char *s, size_t n);
 /* Decode a JSON string token (with quotes) into a malloc'd UTF-8 string. */
 char *saq__json_unquote(const char *tok, size_t n);
 /* Is this value token an empty object ("{ }")? */
@@ -233,7 +235,8 @@ int saq__cq_internal(const saq_cq_t *cq);
 /* ------------------------------------------------------------------------ */
 
 typedef struct saq__twaiter {
-    struct saq__twaiter *next;
+    struct saq__twaiter *next, *prev;
+    int queued;
     void (*grant)(struct saq__twaiter *w);
 } saq__twaiter_t;
 

@@ -191,6 +191,16 @@ static int take_num(double *dst, const char *v, size_t n, const char *name, char
     return 0;
 }
 
+/* A double as int64 without undefined behaviour for huge values. */
+static int64_t clamp64(double d)
+{
+    if (d >= 9.2e18)
+        return INT64_MAX;
+    if (d <= -9.2e18)
+        return INT64_MIN;
+    return (int64_t)d;
+}
+
 /* Set one field from its JSON value. `user` = the value comes from the API
  * (stricter checks, SAQ_EINVAL/SAQ_EJSON codes) rather than from Redis. */
 static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, char *err, size_t errlen)
@@ -326,11 +336,11 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
     case F_ATTEMPTS:
         j->attempts = d > INT32_MAX ? INT32_MAX : d < 0 ? 0 : (int)d;
         break;
-    case F_COMPLETED: j->completed = (int64_t)d; break;
-    case F_QUEUED: j->queued = (int64_t)d; break;
-    case F_STARTED: j->started = (int64_t)d; break;
-    case F_TOUCHED: j->touched = (int64_t)d; break;
-    case F_PRIORITY: j->priority = (int64_t)d; break;
+    case F_COMPLETED: j->completed = clamp64(d); break;
+    case F_QUEUED: j->queued = clamp64(d); break;
+    case F_STARTED: j->started = clamp64(d); break;
+    case F_TOUCHED: j->touched = clamp64(d); break;
+    case F_PRIORITY: j->priority = clamp64(d); break;
     }
     return 0;
 neg:
@@ -882,6 +892,10 @@ SAQ_API int saq_job_set_key(saq_job_t *job, const char *key)
     SETTER_PROLOGUE
     if (!key || !*key) {
         saq__job_seterr(job, "key must be a non-empty string");
+        return SAQ_EINVAL;
+    }
+    if (!saq__utf8_valid(key, strlen(key))) { /* Python would read another key */
+        saq__job_seterr(job, "key must be valid UTF-8");
         return SAQ_EINVAL;
     }
     char *k = strdup(key), *id = job->queue ? saq__job_make_id(job->queue, key) : NULL;

@@ -69,6 +69,18 @@ static int utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+int saq__utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        int l = utf8_len(p, end);
+        if (!l)
+            return 0;
+        p += l;
+    }
+    return 1;
+}
+
 static int skip_string(const char **pp, const char *end, int strict, const char *start, char *err,
                        size_t errlen)
 {

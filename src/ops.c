@@ -52,19 +52,11 @@ int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t
         return SAQ_ENOMEM;
     saq__job_init(j);
     char e2[240];
-    int e = saq__load_job(q, r->str, r->len, j, e2, sizeof e2);
+    int e = saq__load_job(q, id, r->str, r->len, j, e2, sizeof e2);
     if (e) {
         snprintf(err, errlen, "%s: %s", id, e2);
         saq_job_free(j);
         return e;
-    }
-    if (!j->key) { /* saq would invent a key (U15); take it from the id instead */
-        if (!(j->key = strdup(saq__key_of(q, id)))) {
-            saq_job_free(j);
-            return SAQ_ENOMEM;
-        }
-        free(j->id);
-        j->id = saq__job_make_id(q->set.name, j->key);
     }
     *out = j;
     return 0;

@@ -115,31 +115,45 @@ static void chan_del(saq_queue_t *q, const char *id, saq__listener_t *l)
 
 /* ---- subscription ---- */
 
+static void list_link(saq__listener_t **home, saq__listener_t *l)
+{
+    l->prev = NULL;
+    l->next = *home;
+    if (*home)
+        (*home)->prev = l;
+    *home = l;
+    l->home = home;
+}
+
+static void list_unlink(saq__listener_t *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        *l->home = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+    l->home = NULL;
+}
+
+/* Tell every listener the subscription is live. Callbacks may add listeners
+ * (told at once, since sub_confirmed is set) or remove any listener: the ones
+ * still to be told wait on their own list, so each is told once, in O(n). */
 static void notify_subscribed(saq_queue_t *q)
 {
-    /* listeners may remove themselves while being told: walk a snapshot */
-    size_t n = 0;
-    for (saq__listener_t *l = q->listeners; l; l = l->next)
-        n++;
-    saq__listener_t **snap = n ? saq__malloc(n * sizeof *snap) : NULL;
-    if (n && !snap)
-        return;
-    n = 0;
-    for (saq__listener_t *l = q->listeners; l; l = l->next)
-        snap[n++] = l;
-    for (size_t i = 0; i < n; i++) {
-        saq__listener_t *l = snap[i];
-        int alive = 0;
-        for (saq__listener_t *x = q->listeners; x; x = x->next)
-            if (x == l)
-                alive = 1;
-        if (!alive)
-            continue;
+    saq__listener_t *l;
+    while ((l = q->listeners)) { /* move everyone to the to-notify list */
+        list_unlink(l);
+        list_link(&q->to_notify, l);
+    }
+    while ((l = q->to_notify)) {
+        list_unlink(l);
+        list_link(&q->listeners, l);
         l->confirmed = 1;
         if (l->on_subscribed)
             l->on_subscribed(l);
     }
-    free(snap);
 }
 
 static void route(saq_queue_t *q, const char *id, const char *status)
@@ -215,7 +229,7 @@ static void sub_down(saq__conn_t *c, int err, const char *msg)
 static void linger_cb(uv_timer_t *t)
 {
     saq_queue_t *q = t->data;
-    if (q->listeners)
+    if (q->listeners || q->to_notify)
         return;
     q->sub.persistent = 0;
     q->sub_confirmed = 0;
@@ -245,11 +259,7 @@ int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids)
             return SAQ_ENOMEM;
         }
     }
-    l->prev = NULL;
-    l->next = q->listeners;
-    if (q->listeners)
-        q->listeners->prev = l;
-    q->listeners = l;
+    list_link(&q->listeners, l);
     uv_timer_stop(&q->sub_linger);
     q->sub.persistent = 1;
     if (q->sub_confirmed) {
@@ -264,22 +274,12 @@ int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids)
 
 void saq__listen_remove(saq_queue_t *q, saq__listener_t *l)
 {
-    int found = 0;
-    for (saq__listener_t *x = q->listeners; x; x = x->next)
-        if (x == l)
-            found = 1;
-    if (!found)
-        return;
+    if (!l->home)
+        return; /* not listening */
     for (size_t i = 0; i < l->nids; i++)
         chan_del(q, l->ids[i], l);
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        q->listeners = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    l->prev = l->next = NULL;
-    if (!q->listeners && q->sub_linger_init)
+    list_unlink(l);
+    if (!q->listeners && !q->to_notify && q->sub_linger_init)
         uv_timer_start(&q->sub_linger, linger_cb, LINGER_MS, 0);
 }
 
@@ -289,6 +289,8 @@ void saq__pubsub_shutdown(saq_queue_t *q)
 {
     while (q->listeners)
         saq__listen_remove(q, q->listeners);
+    while (q->to_notify)
+        saq__listen_remove(q, q->to_notify);
     if (q->sub_linger_init) {
         uv_timer_stop(&q->sub_linger);
         uv_close((uv_handle_t *)&q->sub_linger, linger_closed);

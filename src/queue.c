@@ -267,9 +267,31 @@ SAQ_API int saq_queue_close(saq_queue_t *q, int timeout_ms)
     }
     pthread_mutex_unlock(&q->mu);
     request_teardown(q);
+    /* the teardown itself is quick; still, never wait past the deadline by
+     * more than a moment (a user callback might be stuck on the I/O thread) */
     pthread_mutex_lock(&q->mu);
-    while (!q->io_done)
-        pthread_cond_wait(&q->cv, &q->mu);
+    uint64_t hard = deadline ? (saq__mono_ms() > deadline ? saq__mono_ms() : deadline) + 2000 : 0;
+    while (!q->io_done) {
+        if (!hard) {
+            pthread_cond_wait(&q->cv, &q->mu);
+            continue;
+        }
+        uint64_t now = saq__mono_ms();
+        if (now >= hard) {
+            rc = SAQ_ETIMEDOUT;
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t left = hard - now;
+        ts.tv_sec += (time_t)(left / 1000);
+        ts.tv_nsec += (long)(left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+    }
     pthread_mutex_unlock(&q->mu);
     atomic_store(&q->state, Q_DEAD);
     return rc;
@@ -382,8 +404,8 @@ int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg)
 
 /* ---- records ---- */
 
-int saq__load_job(saq_queue_t *q, const char *data, size_t len, saq_job_t *out, char *err,
-                  size_t errlen)
+int saq__load_job(saq_queue_t *q, const char *id, const char *data, size_t len, saq_job_t *out,
+                  char *err, size_t errlen)
 {
     int e;
     if (q->set.load) {
@@ -408,6 +430,20 @@ int saq__load_job(saq_queue_t *q, const char *data, size_t len, saq_job_t *out, 
         snprintf(err, errlen, "job record %s belongs to queue '%.100s', not '%.100s'",
                  out->key ? out->key : "?", out->queue, q->set.name);
         return SAQ_EWRONGQUEUE;
+    }
+    if (id) { /* the record must be the one its key names */
+        const char *key = saq__key_of(q, id);
+        if (!out->key) { /* saq would invent a new key (U15): take the id's */
+            if (!(out->key = strdup(key)))
+                return SAQ_ENOMEM;
+        } else if (strcmp(out->key, key)) {
+            snprintf(err, errlen, "the record stored under %.200s says its key is '%.100s'", id,
+                     out->key);
+            return SAQ_EPROTO;
+        }
+        free(out->id);
+        if (!(out->id = saq__job_make_id(q->set.name, out->key)))
+            return SAQ_ENOMEM;
     }
     return 0;
 }

@@ -50,6 +50,12 @@
 const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* ENQUEUE: KEYS incomplete, id, queued, abort marker; ARGV json, score */
     [SCRIPT_ENQUEUE] =
+        /* not saq's: refuse before writing anything when `queued` is not a list
+         * (a key of another type there would make the RPUSH fail after the SET) */
+        "local t = redis.call('TYPE', KEYS[3])['ok']\n"
+        "if t ~= 'list' and t ~= 'none' then\n"
+        "  return redis.error_reply('WRONGTYPE ' .. KEYS[3] .. ' is a ' .. t .. ', not a list')\n"
+        "end\n"
         "if not redis.call('ZSCORE', KEYS[1], KEYS[2]) and redis.call('EXISTS', KEYS[4]) == 0 then\n"
         "  redis.call('SET', KEYS[2], ARGV[1])\n"
         "  redis.call('ZADD', KEYS[1], ARGV[2], KEYS[2])\n"
@@ -68,7 +74,10 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  else id = redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) end\n"
         "  if not id then break end\n"
         "  out[#out + 1] = id\n"
-        "  out[#out + 1] = redis.call('GET', id)\n"
+        /* an id whose key is not a string reads as missing (never aborts the batch) */
+        "  local rec = redis.pcall('GET', id)\n"
+        "  if type(rec) == 'table' then rec = false end\n"
+        "  out[#out + 1] = rec\n"
         "end\n"
         "return out\n",
 
@@ -196,7 +205,10 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
         "  redis.call('PSETEX', KEYS[1], ARGV[1], 1)\n"
         "  for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do\n"
-        "    id_jobs[i] = {v, redis.call('GET', v)}\n"
+        /* not a string key: reported as missing, so the sweep drops the id */
+        "    local rec = redis.pcall('GET', v)\n"
+        "    if type(rec) == 'table' then rec = false end\n"
+        "    id_jobs[i] = {v, rec}\n"
         "  end\n"
         "end\n"
         "return id_jobs\n",

@@ -17,30 +17,36 @@ int saq__throttle_acquire(saq__throttle_t *t, saq__twaiter_t *w)
         return 1;
     }
     w->next = NULL;
+    w->prev = t->tail;
     if (t->tail)
         t->tail->next = w;
     else
         t->head = w;
     t->tail = w;
+    w->queued = 1;
     return 0;
+}
+
+static void unlink_waiter(saq__throttle_t *t, saq__twaiter_t *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        t->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        t->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->queued = 0;
 }
 
 int saq__throttle_cancel(saq__throttle_t *t, saq__twaiter_t *w)
 {
-    saq__twaiter_t *prev = NULL;
-    for (saq__twaiter_t *x = t->head; x; prev = x, x = x->next) {
-        if (x != w)
-            continue;
-        if (prev)
-            prev->next = x->next;
-        else
-            t->head = x->next;
-        if (t->tail == x)
-            t->tail = prev;
-        x->next = NULL;
-        return 1;
-    }
-    return 0;
+    if (!w->queued) /* O(1): thousands of waiters may give up at once (close) */
+        return 0;
+    unlink_waiter(t, w);
+    return 1;
 }
 
 void saq__throttle_release(saq__throttle_t *t)
@@ -52,9 +58,6 @@ void saq__throttle_release(saq__throttle_t *t)
         return;
     }
     /* the permit passes straight to the oldest waiter */
-    t->head = w->next;
-    if (!t->head)
-        t->tail = NULL;
-    w->next = NULL;
+    unlink_waiter(t, w);
     w->grant(w);
 }

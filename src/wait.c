@@ -349,7 +349,7 @@ static void map_resolve(saq__op_t *op, size_t i, redisReply *r)
             return;
         }
         saq__job_init(j);
-        int e = saq__load_job(op->q, r->str, r->len, j, e2, sizeof e2);
+        int e = saq__load_job(op->q, m->ids[i], r->str, r->len, j, e2, sizeof e2);
         if (e) {
             saq_job_free(j);
             saq__op_fail(op, e, "%s: %s", m->ids[i], e2);
@@ -941,7 +941,7 @@ static void sweep_eval_item(saq__op_t *op)
         return;
     }
     saq__job_init(j);
-    if (saq__load_job(q, s->recs[s->i], s->reclens[s->i], j, e2, sizeof e2)) {
+    if (saq__load_job(q, id, s->recs[s->i], s->reclens[s->i], j, e2, sizeof e2)) {
         saq_job_free(j); /* unreadable record: leave it alone, change nothing */
         sweep_advance(op);
         return;

@@ -48,7 +48,9 @@ typedef struct hook_entry {
 typedef struct pool pool_t;
 
 enum { L_MARKING, L_RUNNING };
-enum { SETTLE_NONE, SETTLE_COMPLETE, SETTLE_FAIL, SETTLE_RELEASE };
+/* SETTLE_RELEASE: libsaq could not hand the job over (retried "cancelled");
+ * SETTLE_DROPPED: the host freed the job without settling it (a job error) */
+enum { SETTLE_NONE, SETTLE_COMPLETE, SETTLE_FAIL, SETTLE_RELEASE, SETTLE_DROPPED };
 
 struct saq__lease {
     atomic_int refs;
@@ -56,6 +58,7 @@ struct saq__lease {
     uint64_t id;
     atomic_int cancelled;   /* SAQ_CANCEL_*, read by handlers */
     atomic_int settled;     /* the host settled it (complete/fail/free) */
+    atomic_int given_back;  /* the stopping worker settled it without the host */
     /* loop thread */
     saq__lease_t *prev, *next;
     saq_job_t shadow;       /* the worker's copy of the record */
@@ -70,6 +73,7 @@ struct saq__lease {
     uv_timer_t *deadline;   /* timeout, then hard deadline, then write retries */
     int after_pending;
     int write_tries;
+    int too_big;
     char *mark_json;        /* the exact record MARK writes (sent again after a lost reply) */
     size_t mark_len;
     char *dequeued;         /* the record as dequeued, when it was queued ('' otherwise) */
@@ -120,7 +124,7 @@ struct saq_worker {
     char **orphans;         /* "id\nrecord" of unmarked jobs seen in active last time */
     size_t norphans;
     pool_t *pool;
-    long long errors;
+    atomic_llong errors;
 };
 
 static void worker_pump(saq_worker_t *w);
@@ -407,9 +411,35 @@ static void lease_written(void *ud, int err, const char *msg, long long result)
         lease_unref(l);
         return;
     }
+    if (err == SAQ_ETOOBIG && l->settle_kind == SETTLE_COMPLETE && !l->too_big) {
+        /* the result does not fit in max_payload_bytes: fail the job instead */
+        l->too_big = 1;
+        l->settle_kind = SETTLE_FAIL;
+        free(l->settle_text);
+        l->settle_text = saq__sprintf("ValueError: the job's result is larger than max_payload_bytes (%zu)",
+                                      w->q->set.max_payload);
+        l->writing = 0;
+        lease_write(l);
+        lease_unref(l);
+        return;
+    }
     if (err) /* the job stays where it is in Redis; a sweep or another worker recovers it */
         w->errors++;
     l->written = 1;
+    if (!l->host_done && w->stopping && l->state == L_RUNNING) {
+        /* stopping, and the handler still holds the job past the hard
+         * deadline: the job is settled in Redis, so the worker lets go of it
+         * (the handler's late settle returns SAQ_ESTATE) instead of waiting */
+        atomic_store(&l->given_back, 1);
+        lease_stop_timer(l);
+        lease_unlink(l);
+        w->slots--;
+        atomic_fetch_sub(&w->running, 1);
+        lease_unref(l); /* the worker's reference; the host's job keeps the memory */
+        lease_unref(l); /* this write's reference */
+        worker_check_stopped(w);
+        return;
+    }
     lease_maybe_release(l);
     lease_unref(l);
 }
@@ -476,6 +506,16 @@ static void lease_write(saq__lease_t *l)
     case SETTLE_RELEASE:
         saq__retry_job(q, j, "cancelled", &l->guard, lease_written, l);
         return;
+    case SETTLE_DROPPED:
+        if (w->stopping) { /* as saq does for a job cancelled by a shutdown */
+            saq__retry_job(q, j, "cancelled", &l->guard, lease_written, l);
+            return;
+        }
+        /* a handler bug, not a shutdown: counts against retries (no hot loop) */
+        free(l->settle_text);
+        l->settle_text = strdup("RuntimeError: the handler released the job without settling it "
+                                "(saq_job_free before saq_job_complete or saq_job_fail)");
+        /* fall through */
     default: {
         const char *err = l->settle_text ? l->settle_text : "job failed";
         if (j->retries > j->attempts)
@@ -558,6 +598,12 @@ static void settle_run(saq_queue_t *q, saq__msg_t *m)
     settle_msg_t *s = (settle_msg_t *)m;
     saq__lease_t *l = s->lease;
     (void)q;
+    if (atomic_load(&l->given_back)) { /* settled already by the stopping worker */
+        free(s->text);
+        free(s);
+        lease_unref(l);
+        return;
+    }
     l->host_done = 1;
     l->settle_kind = s->kind;
     free(l->settle_text);
@@ -580,8 +626,14 @@ static int settle(saq_job_t *job, int kind, const char *text)
     if (l->w->q->fork_gen != saq__fork_gen())
         return SAQ_EFORKED;
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&l->settled, &expected, 1))
+    if (!atomic_compare_exchange_strong(&l->settled, &expected, 1)) {
+        saq__job_seterr(job, "the job was already settled");
         return SAQ_ESTATE;
+    }
+    if (atomic_load(&l->given_back)) {
+        saq__job_seterr(job, "the stopping worker already gave this job back (retried as cancelled)");
+        return SAQ_ESTATE;
+    }
     settle_msg_t *s = saq__calloc(1, sizeof *s);
     if (!s)
         return SAQ_ENOMEM;
@@ -604,8 +656,18 @@ SAQ_API int saq_job_complete(saq_job_t *job, const char *result_json)
     char err[200];
     if (!job || !job->lease)
         return SAQ_EINVAL;
-    if (result_json && saq__json_validate(result_json, strlen(result_json), 0, err, sizeof err)) {
+    size_t n = result_json ? strlen(result_json) : 0;
+    size_t cap = job->lease->w->q->set.max_payload;
+    if (n && n + 4096 > cap) {
+        char *m = saq__sprintf("ValueError: the job's result is %zu bytes, over max_payload_bytes (%zu)", n, cap);
+        saq__job_seterr(job, "%s", m ? m : "result too large");
+        int e = settle(job, SETTLE_FAIL, m ? m : "result too large");
+        free(m);
+        return e ? e : SAQ_ETOOBIG;
+    }
+    if (result_json && saq__json_validate(result_json, n, 0, err, sizeof err)) {
         char *m = saq__sprintf("ValueError: the job's result is not valid JSON: %s", err);
+        saq__job_seterr(job, "%s", m ? m : "invalid result JSON");
         int e = settle(job, SETTLE_FAIL, m ? m : "invalid result JSON");
         free(m);
         return e ? e : SAQ_EINVAL;
@@ -641,7 +703,7 @@ void saq__lease_release(saq_job_t *job)
         saq_job_t tmp;
         saq__job_init(&tmp);
         tmp.lease = l;
-        settle(&tmp, SETTLE_RELEASE, NULL);
+        settle(&tmp, SETTLE_DROPPED, NULL);
     }
     lease_unref(l);
 }
@@ -998,7 +1060,9 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
         return;
     }
     saq__job_init(&l->shadow);
-    int e = saq__load_job(q, rec->str, rec->len, &l->shadow, e2, sizeof e2);
+    char *rid = saq__strndup(idr->str, idr->len);
+    int e = rid ? saq__load_job(q, rid, rec->str, rec->len, &l->shadow, e2, sizeof e2) : SAQ_ENOMEM;
+    free(rid);
     if (e || !l->shadow.key) {
         /* malformed or foreign record: change nothing, count it */
         w->errors++;
@@ -1674,6 +1738,10 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
         worker_seterr(w, "%s", err);
         return SAQ_ECRON;
     }
+    if (saq__cron_next(&c.c, (int64_t)saq__now_s()) < 0) {
+        worker_seterr(w, "cron '%.64s' never fires (no matching date in the next 8 years)", cron);
+        return SAQ_ECRON;
+    }
     if (options_json) {
         saq__jobj_iter_t it;
         const char *k, *v;
@@ -1986,6 +2054,8 @@ SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms)
 {
     if (!w)
         return SAQ_EINVAL;
+    if (w->q->fork_gen != saq__fork_gen())
+        return SAQ_EFORKED;
     if (grace_ms >= 0)
         atomic_store(&w->grace_ms, grace_ms);
     int again = atomic_exchange(&w->stop_req, 1);
@@ -2008,6 +2078,8 @@ SAQ_API int saq_worker_wait(saq_worker_t *w, int timeout_ms)
 {
     if (!w)
         return SAQ_EINVAL;
+    if (w->q->fork_gen != saq__fork_gen())
+        return SAQ_EFORKED;
     if (!atomic_load(&w->started))
         return SAQ_ESTATE;
     if (saq__on_loop(w->q))
@@ -2070,8 +2142,8 @@ SAQ_API const char *saq_worker_stats_json(saq_worker_t *w)
     if (!w)
         return NULL;
     char *base = saq__stats_json(w->q);
-    char *s = base ? saq__sprintf("%.*s, \"running\": %d}", (int)strlen(base) - 1, base,
-                                  atomic_load(&w->running))
+    char *s = base ? saq__sprintf("%.*s, \"running\": %d, \"errors\": %lld}", (int)strlen(base) - 1,
+                                  base, atomic_load(&w->running), (long long)atomic_load(&w->errors))
                    : NULL;
     free(base);
     pthread_mutex_lock(&w->mu);

@@ -447,6 +447,23 @@ static void test_bad_records_in_redis(void **state)
     assert_int_equal(saq_event_status(ev), SAQ_EPROTO);
     assert_non_null(saq_event_errmsg(ev));
     saq_event_free(ev);
+    /* a record whose "key" names another job is refused, not half-trusted */
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:b11 %s", n, "{\"function\": \"f\", \"key\": \"WRONG\"}"));
+    ev = saq_queue_job_sync(q, "b11", TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EPROTO);
+    assert_non_null(strstr(saq_event_errmsg(ev), "WRONG"));
+    saq_event_free(ev);
+    /* a key of another type in `queued`: enqueue writes nothing at all */
+    saq_queue_t *q2 = mkqueue("wrongtype", NULL, NULL);
+    const char *n2 = saq_queue_name(q2);
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:queued a b", n2));
+    ev = saq_queue_enqueue_call_sync(q2, "noop", "{\"key\": \"w1\"}", TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EREDIS);
+    assert_non_null(strstr(saq_event_errmsg(ev), "WRONGTYPE"));
+    saq_event_free(ev);
+    assert_int_equal(rh_int(RC, "EXISTS saq:job:%s:w1", n2), 0);
+    assert_int_equal(rh_int(RC, "EXISTS saq:%s:incomplete", n2), 0);
+    saq_queue_free(q2);
     ev = saq_queue_job_sync(q, "foreign", TMO);
     assert_int_equal(saq_event_status(ev), SAQ_EWRONGQUEUE);
     assert_non_null(strstr(saq_event_errmsg(ev), "elsewhere"));
@@ -674,6 +691,23 @@ static void test_dead_redis_and_auth(void **state)
     assert_true(now_s() - t0 < 3);
     saq_event_free(ev);
     saq_queue_free(q);
+    /* connects that fail at once (no such socket, no such host) answer through
+     * the event like any other failure (they used to crash the I/O thread) */
+    const char *fast_fail[] = {"unix:///nonexistent/saq.sock", "redis://no-such-host.invalid:6379"};
+    for (int i = 0; i < 2; i++) {
+        q = saq_queue_from_url(fast_fail[i], "dead");
+        ev = saq_queue_count_sync(q, "queued", TMO);
+        assert_int_equal(saq_event_status(ev), SAQ_ECONN);
+        assert_non_null(strstr(saq_event_errmsg(ev), i ? "resolve" : "No such file"));
+        saq_event_free(ev);
+        saq_queue_free(q);
+    }
+    /* a host name is resolved off the I/O thread, every address tried */
+    char lh[128];
+    snprintf(lh, sizeof lh, "redis://localhost:%d/0", R->port);
+    q = saq_queue_from_url(lh, "byname");
+    assert_int_equal(qcount(q, "queued"), 0);
+    saq_queue_free(q);
     /* unix socket, a non-zero db, and AUTH with a password */
     char url[512];
     snprintf(url, sizeof url, "unix://%s?db=3", R->sock);
@@ -694,7 +728,9 @@ static void test_dead_redis_and_auth(void **state)
     q = saq_queue_from_url(url, "authq");
     ev = saq_queue_count_sync(q, "queued", TMO);
     assert_int_equal(saq_event_status(ev), SAQ_EREDIS);
-    assert_non_null(strstr(saq_event_errmsg(ev), "AUTH"));
+    assert_non_null(strstr(saq_event_errmsg(ev), "(AUTH): WRONGPASS"));
+    /* one cause, said once (the failed handshake used to wrap itself) */
+    assert_null(strstr(strstr(saq_event_errmsg(ev), "handshake failed") + 1, "handshake failed"));
     saq_event_free(ev);
     saq_queue_free(q);
     freeReplyObject(rh_cmd(RC, "CONFIG SET requirepass \"\""));

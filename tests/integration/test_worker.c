@@ -513,11 +513,20 @@ static void test_pull_mode(void **state)
     assert_non_null(strstr(saq_job_error(d), "TimeoutError"));
     saq_job_free(d);
     saq_job_free(j);
-    /* a lease freed without settling is given back (retried), not lost */
+    /* a lease freed without settling is not lost: it counts as a failed
+     * attempt (retried while retries remain, never a hot retry loop) */
     j = enq(q, "remote", "{\"retries\": 1}");
     ev = saq_cq_poll(cq, TMO);
-    saq_event_free(ev); /* frees the job inside: the lease is released */
-    ev = saq_cq_poll(cq, TMO); /* ... and comes back */
+    saq_event_free(ev); /* frees the job inside without settling it */
+    d = wait_status(q, saq_job_key(j), "failed", TMO);
+    assert_non_null(strstr(saq_job_error(d), "without settling"));
+    assert_int_equal(saq_job_attempts(d), 1);
+    saq_job_free(d);
+    saq_job_free(j);
+    j = enq(q, "remote", "{\"retries\": 2}");
+    ev = saq_cq_poll(cq, TMO);
+    saq_event_free(ev);
+    ev = saq_cq_poll(cq, TMO); /* ... retried once */
     assert_int_equal(saq_event_type(ev), SAQ_EVENT_LEASE);
     lease = saq_event_take_job(ev);
     saq_event_free(ev);
@@ -654,9 +663,82 @@ static void test_one_pattern_subscription(void **state)
     saq_queue_free(q);
 }
 
+static saq_job_t *kept;
+static void h_keep(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    kept = job; /* never settles it */
+}
+
+static void h_huge(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    size_t n = 20u << 20;
+    char *r = malloc(n + 3);
+    r[0] = '"';
+    memset(r + 1, 'x', n);
+    strcpy(r + 1 + n, "\"");
+    assert_int_equal(saq_job_complete(job, r), SAQ_ETOOBIG);
+    free(r);
+    saq_job_free(job);
+}
+
+/* Found by break-testing: handlers that keep or drop their job, oversized
+ * results, and wrong-type keys among the queue's ids. */
+static void test_misbehaving_handlers_and_keys(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("misbehave", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    const char *kv[] = {"cancellation_hard_deadline", "0.3", "timers.sweep", "0.5", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    saq_worker_register(w, "keep", h_keep, NULL);
+    saq_worker_register(w, "huge", h_huge, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    /* a result larger than max_payload_bytes: SAQ_ETOOBIG, and the job fails */
+    saq_job_t *j = enq(q, "huge", NULL);
+    saq_job_t *d = wait_status(q, saq_job_key(j), "failed", TMO);
+    assert_non_null(strstr(saq_job_error(d), "max_payload_bytes"));
+    saq_job_free(d);
+    saq_job_free(j);
+    /* a wrong-type key listed in queued neither strands the jobs around it
+     * nor breaks the sweep */
+    saq_job_t *a = enq(q, "noop", NULL);
+    freeReplyObject(rh_cmd(RC, "HSET saq:job:%s:ahash f v", n));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:ahash", n, n));
+    saq_job_t *b = enq(q, "noop", NULL);
+    saq_job_free(wait_status(q, saq_job_key(a), "complete", TMO));
+    saq_job_free(wait_status(q, saq_job_key(b), "complete", TMO));
+    double end = now_s() + 5;
+    while (qcount(q, "active") > 0 && now_s() < end)
+        sleep_ms(50);
+    assert_int_equal(qcount(q, "active"), 0); /* the sweep dropped the bogus id */
+    assert_int_equal(rh_int(RC, "EXISTS saq:job:%s:ahash", n), 1); /* and deleted nothing */
+    saq_job_free(a);
+    saq_job_free(b);
+    /* a handler that keeps its job: the stop still ends after the hard
+     * deadline, the job is retried "cancelled", the late settle is refused */
+    j = enq(q, "keep", "{\"timeout\": 0}");
+    saq_job_free(wait_status(q, saq_job_key(j), "active", TMO));
+    saq_worker_stop(w, 0);
+    double t0 = now_s();
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    assert_true(now_s() - t0 < 5);
+    d = getjob(q, saq_job_key(j));
+    assert_string_equal(saq_job_status(d), "queued");
+    assert_string_equal(saq_job_error(d), "cancelled");
+    saq_job_free(d);
+    assert_int_equal(saq_job_complete(kept, "1"), SAQ_ESTATE);
+    saq_job_free(kept);
+    saq_job_free(j);
+    saq_worker_free(w);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_misbehaving_handlers_and_keys),
         cmocka_unit_test(test_dump_load_transform),
         cmocka_unit_test(test_one_pattern_subscription),
         cmocka_unit_test(test_round_trip),
