@@ -491,6 +491,18 @@ static void handshake_cmd(saq__conn_t *c, int what, int argc, const char **argv)
     }
 }
 
+/* The connect attempt failed before hiredis had a socket (refused path,
+ * unresolvable name, no memory). Runs on the loop, never inside a submit. */
+static void connect_failed(saq__conn_t *c, int err)
+{
+    c->state = CONN_DOWN;
+    schedule_retry(c);
+    fail_waiting(c, err, c->last_error, 0);
+    if (c->on_down)
+        c->on_down(c, err, c->last_error);
+    conn_arm(c);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     saq__conn_t *c = ac->data;
@@ -514,12 +526,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
                            ac->errstr[0] ? ac->errstr : "connection failed");
         /* hiredis frees the context after this callback */
         c->ac = NULL;
-        c->state = CONN_DOWN;
-        schedule_retry(c);
-        fail_waiting(c, SAQ_ECONN, c->last_error, 0);
-        if (c->on_down)
-            c->on_down(c, SAQ_ECONN, c->last_error);
-        conn_arm(c);
+        connect_failed(c, SAQ_ECONN);
         return;
     }
     c->state = CONN_HANDSHAKE;
@@ -579,18 +586,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         c->retry_at = saq__mono_ms() + 20;
     if (c->on_down)
         c->on_down(c, SAQ_ECONN, c->last_error);
-    conn_arm(c);
-}
-
-/* The connect attempt failed before hiredis had a socket (refused path,
- * unresolvable name, no memory). Runs on the loop, never inside a submit. */
-static void connect_failed(saq__conn_t *c, int err)
-{
-    c->state = CONN_DOWN;
-    schedule_retry(c);
-    fail_waiting(c, err, c->last_error, 0);
-    if (c->on_down)
-        c->on_down(c, err, c->last_error);
     conn_arm(c);
 }
 

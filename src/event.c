@@ -242,15 +242,8 @@ static saq_event_t *wait_event(saq_cq_t *cq, int by_tag, uint64_t tag, int timeo
     if (!cq || cq->cb || cq->fork_gen != saq__fork_gen())
         return NULL;
     struct timespec dl;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += timeout_ms / 1000;
-        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-        if (dl.tv_nsec >= 1000000000) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000;
-        }
-    }
+    if (timeout_ms > 0)
+        saq__abstime(&dl, CLOCK_MONOTONIC, (uint64_t)timeout_ms);
     pthread_mutex_lock(&cq->mu);
     unsigned gen = cq->wakeups;
     saq_event_t *ev;

@@ -38,6 +38,8 @@ int saq__set_str(char **dst, const char *src);
 int64_t saq__now_ms(void);   /* wall clock, epoch ms (what goes to Redis) */
 double saq__now_s(void);     /* wall clock, epoch seconds */
 uint64_t saq__mono_ms(void); /* monotonic ms (timers, deadlines) */
+/* *ts = the time on `clock` ms milliseconds from now (for pthread_cond_timedwait) */
+void saq__abstime(struct timespec *ts, clockid_t clock, uint64_t ms);
 void saq__uuid1(char out[37]);
 double saq__random01(void);  /* uniform [0, 1) */
 

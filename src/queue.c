@@ -231,6 +231,30 @@ static void request_teardown(saq_queue_t *q)
     pthread_mutex_unlock(&q->mu);
 }
 
+/* Wait until the I/O thread is done (and, with `inflight`, until no operation
+ * is in flight either), or until `deadline` (monotonic ms, 0 = none).
+ * Returns 0, or -1 when the deadline passed first. */
+static int wait_io(saq_queue_t *q, int inflight, uint64_t deadline)
+{
+    int rc = 0;
+    pthread_mutex_lock(&q->mu);
+    while ((!inflight || q->inflight > 0) && !q->io_done) {
+        uint64_t now = saq__mono_ms();
+        if (!deadline) {
+            pthread_cond_wait(&q->cv, &q->mu);
+        } else if (now >= deadline) {
+            rc = -1;
+            break;
+        } else {
+            struct timespec ts;
+            saq__abstime(&ts, CLOCK_REALTIME, deadline - now);
+            pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
 SAQ_API int saq_queue_close(saq_queue_t *q, int timeout_ms)
 {
     if (!q)
@@ -243,56 +267,14 @@ SAQ_API int saq_queue_close(saq_queue_t *q, int timeout_ms)
     atomic_compare_exchange_strong(&q->state, &expected, Q_CLOSING);
     int rc = SAQ_OK;
     uint64_t deadline = timeout_ms < 0 ? 0 : saq__mono_ms() + (uint64_t)timeout_ms;
-    pthread_mutex_lock(&q->mu);
-    while (q->inflight > 0 && !q->io_done) {
-        if (!deadline) {
-            pthread_cond_wait(&q->cv, &q->mu);
-            continue;
-        }
-        uint64_t now = saq__mono_ms();
-        if (now >= deadline) {
-            rc = SAQ_ETIMEDOUT;
-            break;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t left = deadline - now;
-        ts.tv_sec += (time_t)(left / 1000);
-        ts.tv_nsec += (long)(left % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-    }
-    pthread_mutex_unlock(&q->mu);
+    if (wait_io(q, 1, deadline))
+        rc = SAQ_ETIMEDOUT;
     request_teardown(q);
     /* the teardown itself is quick; still, never wait past the deadline by
      * more than a moment (a user callback might be stuck on the I/O thread) */
-    pthread_mutex_lock(&q->mu);
-    uint64_t hard = deadline ? (saq__mono_ms() > deadline ? saq__mono_ms() : deadline) + 2000 : 0;
-    while (!q->io_done) {
-        if (!hard) {
-            pthread_cond_wait(&q->cv, &q->mu);
-            continue;
-        }
-        uint64_t now = saq__mono_ms();
-        if (now >= hard) {
-            rc = SAQ_ETIMEDOUT;
-            break;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t left = hard - now;
-        ts.tv_sec += (time_t)(left / 1000);
-        ts.tv_nsec += (long)(left % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-    }
-    pthread_mutex_unlock(&q->mu);
+    uint64_t now = saq__mono_ms();
+    if (wait_io(q, 0, deadline ? (now > deadline ? now : deadline) + 2000 : 0))
+        rc = SAQ_ETIMEDOUT;
     atomic_store(&q->state, Q_DEAD);
     return rc;
 }

@@ -71,6 +71,17 @@ uint64_t saq__mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void saq__abstime(struct timespec *ts, clockid_t clock, uint64_t ms)
+{
+    clock_gettime(clock, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
 /* uuid1 text as Python's str(uuid.uuid1()). Not libuuid's uuid_generate_time:
  * without the uuidd daemon it tries two socket connects and then locks and
  * rewrites a clock file on every call (40% of an enqueue's CPU, and tens of

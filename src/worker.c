@@ -2085,15 +2085,7 @@ SAQ_API int saq_worker_wait(saq_worker_t *w, int timeout_ms)
     if (saq__on_loop(w->q))
         return SAQ_ESTATE;
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (timeout_ms > 0) {
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-    }
+    saq__abstime(&ts, CLOCK_REALTIME, timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
     pthread_mutex_lock(&w->mu);
     while (!w->stopped) {
         if (timeout_ms == 0)
