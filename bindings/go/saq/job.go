@@ -120,8 +120,20 @@ func secToDur(s float64) time.Duration {
 	if math.IsNaN(s) || math.IsInf(s, 0) {
 		return 0
 	}
-	return time.Duration(math.Round(s * float64(time.Second)))
+	ns := math.Round(s * float64(time.Second))
+	// float64(math.MaxInt64) rounds up to 2^63, which does not convert back.
+	if ns >= float64(math.MaxInt64) {
+		return time.Duration(math.MaxInt64)
+	}
+	if ns <= float64(math.MinInt64) {
+		return time.Duration(math.MinInt64)
+	}
+	return time.Duration(ns)
 }
+
+// maxCInt is the largest value libsaq's C int parameters take; the SWIG
+// layer would silently truncate a larger Go int.
+const maxCInt = math.MaxInt32
 
 func rawJSON(s string) json.RawMessage {
 	if s == "" {
@@ -252,8 +264,8 @@ func WithHeartbeat(d time.Duration) JobOption {
 // WithRetries sets the maximum total number of attempts (default 1).
 func WithRetries(n int) JobOption {
 	return func(s *jobSpec) {
-		if n < 0 {
-			s.fail("retries must be >= 0")
+		if n < 0 || n > maxCInt {
+			s.fail("retries must be within 0..%d", maxCInt)
 			return
 		}
 		s.retries = &n
@@ -265,9 +277,14 @@ func WithRetries(n int) JobOption {
 // it at once.
 func WithTTL(d time.Duration) JobOption {
 	return func(s *jobSpec) {
-		v := int(d / time.Second)
-		if d < 0 && v == 0 {
-			v = -1
+		secs := d / time.Second
+		if secs > maxCInt {
+			s.fail("ttl must be at most %d s (0 keeps the record forever)", maxCInt)
+			return
+		}
+		v := int(secs)
+		if d < 0 {
+			v = -1 // any negative ttl deletes the record at once
 		}
 		s.ttl = &v
 	}

@@ -599,6 +599,9 @@ func (q *Queue) Abort(ctx context.Context, key, reason string, opts ...AbortOpti
 			o(&cfg)
 		}
 	}
+	if cfg.ttl > maxCInt {
+		return 0, nil, errorf(saqraw.SAQ_EINVAL, "abort marker ttl must be at most %d s", maxCInt)
+	}
 	var out AbortOutcome
 	var job *Job
 	err := q.run(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
@@ -719,8 +722,8 @@ type QueueInfo struct {
 // Info returns the queue's counters, its workers and optionally its jobs
 // (saq's Queue.info).
 func (q *Queue) Info(ctx context.Context, opts InfoOptions) (*QueueInfo, error) {
-	if opts.Offset < 0 || opts.Limit < 0 {
-		return nil, errorf(saqraw.SAQ_EINVAL, "info offset and limit must be >= 0")
+	if opts.Offset < 0 || opts.Limit < 0 || opts.Offset > maxCInt || opts.Limit > maxCInt {
+		return nil, errorf(saqraw.SAQ_EINVAL, "info offset and limit must be within 0..%d", maxCInt)
 	}
 	limit := opts.Limit
 	if limit == 0 {
@@ -760,6 +763,8 @@ func (q *Queue) Stats(ctx context.Context, ttl time.Duration) (*Stats, error) {
 	secs := int(ttl / time.Second)
 	if secs < 1 {
 		secs = 1
+	} else if secs > maxCInt {
+		secs = maxCInt
 	}
 	var st *Stats
 	err := q.run(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
@@ -779,6 +784,9 @@ func (q *Queue) Stats(ctx context.Context, ttl time.Duration) (*Stats, error) {
 // process did within lock, and returns their ids. Workers do this on their
 // own; it is exposed for tools.
 func (q *Queue) Schedule(ctx context.Context, lock time.Duration) ([]string, error) {
+	if lock/time.Second > maxCInt {
+		return nil, errorf(saqraw.SAQ_EINVAL, "schedule lock must be at most %d s", maxCInt)
+	}
 	return q.ids(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
 		return saqraw.Saq_queue_schedule(raw, int(lock/time.Second), cq, tag)
 	})
@@ -788,6 +796,9 @@ func (q *Queue) Schedule(ctx context.Context, lock time.Duration) ([]string, err
 // within lock, waiting up to abortWait for their workers, and returns their
 // ids. Workers do this on their own; it is exposed for tools.
 func (q *Queue) Sweep(ctx context.Context, lock, abortWait time.Duration) ([]string, error) {
+	if lock/time.Second > maxCInt {
+		return nil, errorf(saqraw.SAQ_EINVAL, "sweep lock must be at most %d s", maxCInt)
+	}
 	return q.ids(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
 		return saqraw.Saq_queue_sweep(raw, int(lock/time.Second), abortWait.Seconds(), cq, tag)
 	})
@@ -855,7 +866,9 @@ func (q *Queue) Apply(ctx context.Context, function string, kwargs map[string]an
 }
 
 // Map enqueues one job of function per element of items and waits for all
-// of them (saq's Queue.map); results are in item order. Each item holds
+// of them (saq's Queue.map); results are in item order, one per distinct
+// job key (items sharing a key, e.g. through WithKey, make one job and one
+// result, as saq's map does). Each item holds
 // keyword arguments split the saq way: job field names (key, timeout,
 // retries, ...) set job options, the rest are kwargs. WithDefaults gives
 // kwargs shared by all items; the other options apply to every job, and
@@ -871,15 +884,16 @@ func (q *Queue) Map(ctx context.Context, function string, items []map[string]any
 	if err := checkName("function name", function); err != nil {
 		return nil, err
 	}
-	if items == nil {
-		items = []map[string]any{}
-	}
+	// A copy: nil items become {} (json.Marshal writes null) without
+	// writing to the caller's slice, which other goroutines may be reading.
+	objs := make([]map[string]any, len(items))
 	for i, it := range items {
 		if it == nil {
-			items[i] = map[string]any{}
+			it = map[string]any{}
 		}
+		objs[i] = it
 	}
-	itemsJSON, err := json.Marshal(items)
+	itemsJSON, err := json.Marshal(objs)
 	if err != nil {
 		return nil, errorf(saqraw.SAQ_EJSON, "items: %v", err)
 	}

@@ -493,12 +493,17 @@ func (w *Worker) start(ctx context.Context, hooks []func(context.Context) error)
 }
 
 func callStartup(ctx context.Context, h func(context.Context) error) (err error) {
+	returned := false
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
+		} else if !returned {
+			err = fmt.Errorf("panic: %v", errNoReturn)
 		}
 	}()
-	return h(ctx)
+	err = h(ctx)
+	returned = true
+	return err
 }
 
 // Done returns a channel closed once the worker has stopped taking and
@@ -568,18 +573,41 @@ func (l *lease) settle(result any, err error) {
 	}
 	l.settled = true
 	if err == nil {
-		b, merr := json.Marshal(result)
+		b, merr := marshalResult(result)
 		if merr == nil {
 			saqraw.Saq_job_complete(l.raw, string(b))
 			return
 		}
 		err = fmt.Errorf("TypeError: the job's result cannot be marshalled to JSON: %v", merr)
 	}
-	text := err.Error()
+	saqraw.Saq_job_fail(l.raw, errorText(err))
+}
+
+// marshalResult is json.Marshal that turns a panic of a MarshalJSON or
+// MarshalText method into an error: it runs on the worker's goroutine, where
+// a panic would end the process.
+func marshalResult(v any) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("panic in MarshalJSON: %v", r)
+		}
+	}()
+	return json.Marshal(v)
+}
+
+// errorText is err.Error() for the job's error text, safe for errors whose
+// Error method panics (such as a typed nil pointer returned as error).
+func errorText(err error) (text string) {
+	defer func() {
+		if r := recover(); r != nil {
+			text = fmt.Sprintf("%T (its Error method panicked: %v)", err, r)
+		}
+	}()
+	text = err.Error()
 	if text == "" {
 		text = fmt.Sprintf("%T", err)
 	}
-	saqraw.Saq_job_fail(l.raw, text)
+	return text
 }
 
 // free releases the C job; unsettled, the job is retried with error
@@ -637,20 +665,37 @@ type panicError struct {
 
 func (p *panicError) Error() string { return fmt.Sprintf("panic: %v\n\n%s", p.value, p.stack) }
 
-func recoverPanic(err *error) {
+// errNoReturn is the error of a handler or hook that did not return: it
+// called runtime.Goexit (t.FailNow, log.Fatal's cousins in tests), or
+// panicked with a nil value under GODEBUG=panicnil=1 (the default of main
+// modules older than go 1.21), where recover returns nil.
+var errNoReturn = fmt.Errorf("the handler did not return (runtime.Goexit, or panic(nil) with GODEBUG=panicnil=1)")
+
+// recoverPanic turns a panic into the call's error. returned is set by the
+// call once the function came back normally; without it, a panic(nil) that
+// recover reports as nil would pass as success.
+func recoverPanic(err *error, returned *bool) {
 	if r := recover(); r != nil {
 		*err = &panicError{value: r, stack: debug.Stack()}
+	} else if !*returned {
+		*err = &panicError{value: errNoReturn, stack: debug.Stack()}
 	}
 }
 
 func callBefore(ctx context.Context, h func(context.Context, *Job) error, job *Job) (err error) {
-	defer recoverPanic(&err)
-	return h(ctx, job)
+	returned := false
+	defer recoverPanic(&err, &returned)
+	err = h(ctx, job)
+	returned = true
+	return err
 }
 
 func callHandler(ctx context.Context, h HandlerFunc, job *Job) (res any, err error) {
-	defer recoverPanic(&err)
-	return h(ctx, job)
+	returned := false
+	defer recoverPanic(&err, &returned)
+	res, err = h(ctx, job)
+	returned = true
+	return res, err
 }
 
 func callAfter(ctx context.Context, h func(context.Context, *Job, error), job *Job, herr error) {
@@ -662,6 +707,15 @@ func (w *Worker) runLease(ctx context.Context, l *lease, job *Job, h HandlerFunc
 	defer l.cancel()
 	var result any
 	var err error
+	finished := false
+	defer func() {
+		// runtime.Goexit in a handler or hook unwinds through here without
+		// running the code below: settle and release the job all the same,
+		// or Stop would wait for it forever.
+		if !finished {
+			w.endLease(ctx, l, job, nil, errNoReturn)
+		}
+	}()
 	for _, b := range w.before {
 		if err = callBefore(ctx, b, job); err != nil {
 			break
@@ -674,6 +728,13 @@ func (w *Worker) runLease(ctx context.Context, l *lease, job *Job, h HandlerFunc
 			result, err = callHandler(ctx, h, job)
 		}
 	}
+	finished = true
+	w.endLease(ctx, l, job, result, err)
+}
+
+// endLease settles the job (unless it is being given back by a forced
+// stop), releases it and runs the after-process hooks.
+func (w *Worker) endLease(ctx context.Context, l *lease, job *Job, result any, err error) {
 	if err != nil && atomic.LoadInt32(&w.forcing) != 0 && CancelReason(atomic.LoadInt32(&l.reason)) == CancelShutdown {
 		// Stop's context ended: give the job back (retried as "cancelled").
 	} else {
@@ -746,25 +807,38 @@ func (w *Worker) Stop(ctx context.Context) error {
 		<-w.finalDone
 		return nil
 	}
-	raw := w.raw
 	w.mu.Unlock()
 	w.stopOnce.Do(func() {
 		grace := math.MaxInt32
-		if w.grace >= 0 {
+		if w.grace >= 0 && w.grace.Milliseconds() < math.MaxInt32 {
 			grace = int(w.grace.Milliseconds())
 		}
-		saqraw.Saq_worker_stop(raw, grace)
+		w.stopRaw(grace)
 	})
 	var err error
 	select {
 	case <-w.stopped:
 	case <-ctx.Done():
-		err = ctx.Err()
-		w.force(raw)
-		<-w.stopped
+		select {
+		case <-w.stopped: // stopped anyway: nothing to cancel
+		default:
+			err = ctx.Err()
+			w.force()
+			<-w.stopped
+		}
 	}
 	w.finalize(true)
 	return err
+}
+
+// stopRaw asks the C worker to stop, unless it has already been freed (by a
+// concurrent Stop, Wait or Queue.Close that saw it stopped).
+func (w *Worker) stopRaw(graceMS int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.raw != nil {
+		saqraw.Saq_worker_stop(w.raw, graceMS)
+	}
 }
 
 // Wait waits until the worker stops on its own (burst mode) or through
@@ -812,9 +886,9 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // force cancels every running job and, after the hard deadline, gives back
 // the leases of handlers that did not return.
-func (w *Worker) force(raw saqraw.Struct_SS_saq_worker) {
+func (w *Worker) force() {
 	atomic.StoreInt32(&w.forcing, 1)
-	saqraw.Saq_worker_stop(raw, 0) // a second stop ends the grace period at once
+	w.stopRaw(0) // a second stop ends the grace period at once
 	w.leasesMu.Lock()
 	ls := make([]*lease, 0, len(w.leases))
 	for _, l := range w.leases {
@@ -849,6 +923,10 @@ func (w *Worker) finalize(started bool) {
 		if started {
 			<-w.pollerDone
 			w.handles.Wait()
+		} else {
+			// Never started (Stop or Queue.Close before Start): no poller
+			// will close stopped, and Done and Wait must not block.
+			close(w.stopped)
 		}
 		w.mu.Lock()
 		w.state = workerClosed
