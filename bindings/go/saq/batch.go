@@ -71,6 +71,9 @@ func (b *Batch) Abort(ctx context.Context, reason string) (int, error) {
 	if reason == "" {
 		reason = "cancelled"
 	}
+	if err := checkText("abort reason", reason); err != nil {
+		return 0, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.raw == nil {

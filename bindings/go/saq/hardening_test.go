@@ -51,9 +51,13 @@ func TestWorkerHostileReturnsFailTheJob(t *testing.T) {
 		"panicnil": func(ctx context.Context, job *saq.Job) (any, error) {
 			panic(nil)
 		},
+		"nulerror": func(ctx context.Context, job *saq.Job) (any, error) {
+			return nil, errors.New("before\x00after")
+		},
 		"add": add,
 	})
 	want := map[string]string{
+		"nulerror":      `before\x00after`,
 		"typednil":      "its Error method panicked",
 		"errorpanics":   "Error() panicked",
 		"marshalpanics": "MarshalJSON panicked",
@@ -186,5 +190,29 @@ func TestOutOfRangeValues(t *testing.T) {
 	}
 	if j, err = q.Job(c, j.Key); err != nil || j.Timeout != time.Duration(math.MaxInt64) {
 		t.Errorf("Job(max timeout).Timeout = %v, %v", j, err)
+	}
+}
+
+// Free texts are passed to C as C strings: a NUL byte cut them short
+// silently.
+func TestNulInTexts(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	c := ctx(t)
+	j, err := q.Enqueue(c, "f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.Abort(c, j.Key, "before\x00after"); !errors.Is(err, saq.ErrInvalid) {
+		t.Errorf("Abort(reason with NUL) = %v, want ErrInvalid", err)
+	}
+	if _, err := q.Retry(c, j.Key, "a\x00b"); !errors.Is(err, saq.ErrInvalid) {
+		t.Errorf("Retry(reason with NUL) = %v, want ErrInvalid", err)
+	}
+	if _, err := q.Finish(c, j.Key, saq.StatusFailed, nil, "a\x00b"); !errors.Is(err, saq.ErrInvalid) {
+		t.Errorf("Finish(error text with NUL) = %v, want ErrInvalid", err)
+	}
+	if _, err := q.Finish(c, j.Key, "complete\x00junk", nil, ""); !errors.Is(err, saq.ErrInvalid) {
+		t.Errorf("Finish(status with NUL) = %v, want ErrInvalid", err)
 	}
 }

@@ -370,6 +370,15 @@ func checkName(what, s string) error {
 	return nil
 }
 
+// checkText refuses NUL bytes in a free text (a reason, an error text),
+// which C would cut short silently; "" is allowed.
+func checkText(what, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return errorf(saqraw.SAQ_EINVAL, "%s must not contain NUL bytes", what)
+	}
+	return nil
+}
+
 func marshalObject(what string, m map[string]any) (string, error) {
 	b, err := json.Marshal(m)
 	if err != nil {

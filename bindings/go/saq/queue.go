@@ -593,6 +593,9 @@ func (q *Queue) Abort(ctx context.Context, key, reason string, opts ...AbortOpti
 	if err := checkName("job key", key); err != nil {
 		return 0, nil, err
 	}
+	if err := checkText("abort reason", reason); err != nil {
+		return 0, nil, err
+	}
 	cfg := abortConfig{ttl: 5}
 	for _, o := range opts {
 		if o != nil {
@@ -621,6 +624,9 @@ func (q *Queue) Retry(ctx context.Context, key, reason string) (bool, error) {
 	if err := checkName("job key", key); err != nil {
 		return false, err
 	}
+	if err := checkText("retry reason", reason); err != nil {
+		return false, err
+	}
 	var n int64
 	err := q.run(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
 		return saqraw.Saq_queue_retry(raw, key, reason, cq, tag)
@@ -636,6 +642,9 @@ func (q *Queue) Retry(ctx context.Context, key, reason string) (bool, error) {
 // text (saq's Queue.finish). It reports whether anything was written.
 func (q *Queue) Finish(ctx context.Context, key string, status Status, result any, errText string) (bool, error) {
 	if err := checkName("job key", key); err != nil {
+		return false, err
+	}
+	if err := checkText("status and error text", string(status)+errText); err != nil {
 		return false, err
 	}
 	res, err := json.Marshal(result)

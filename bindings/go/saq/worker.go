@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -607,7 +608,7 @@ func errorText(err error) (text string) {
 	if text == "" {
 		text = fmt.Sprintf("%T", err)
 	}
-	return text
+	return strings.ReplaceAll(text, "\x00", "\\x00") // C would cut the text at a NUL
 }
 
 // free releases the C job; unsettled, the job is retried with error
