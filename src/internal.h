@@ -38,6 +38,10 @@ int saq__set_str(char **dst, const char *src);
 int64_t saq__now_ms(void);   /* wall clock, epoch ms (what goes to Redis) */
 double saq__now_s(void);     /* wall clock, epoch seconds */
 uint64_t saq__mono_ms(void); /* monotonic ms (timers, deadlines) */
+/* A duration in seconds (from a job record: any double) as a libuv timer's
+ * ms: 0 for <= 0 or NaN, rounded up, at most 9e15 ms (~285,000 years) so the
+ * conversion never overflows. */
+uint64_t saq__timer_ms(double seconds);
 /* *ts = the time on `clock` ms milliseconds from now (for pthread_cond_timedwait) */
 void saq__abstime(struct timespec *ts, clockid_t clock, uint64_t ms);
 void saq__uuid1(char out[37]);

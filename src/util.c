@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +70,15 @@ uint64_t saq__mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t saq__timer_ms(double seconds)
+{
+    if (!(seconds > 0))
+        return 0;
+    if (seconds * 1000 > 9e15)
+        return (uint64_t)9e15;
+    return (uint64_t)ceil(seconds * 1000);
 }
 
 void saq__abstime(struct timespec *ts, clockid_t clock, uint64_t ms)

@@ -33,15 +33,14 @@ static optimer_t *optimer_start(saq__op_t *op, double seconds, void (*fn)(saq__o
     ot->fn = fn;
     uv_timer_init(&op->q->loop, &ot->t);
     ot->t.data = ot;
-    uint64_t ms = seconds <= 0 ? 0 : seconds * 1000 > 9e15 ? (uint64_t)9e15 : (uint64_t)ceil(seconds * 1000);
-    uv_timer_start(&ot->t, optimer_cb, ms, 0);
+    uv_timer_start(&ot->t, optimer_cb, saq__timer_ms(seconds), 0);
     return ot;
 }
 
 static void optimer_restart(optimer_t *ot, double seconds)
 {
     if (ot)
-        uv_timer_start(&ot->t, optimer_cb, (uint64_t)ceil(seconds * 1000), 0);
+        uv_timer_start(&ot->t, optimer_cb, saq__timer_ms(seconds), 0);
 }
 
 static void optimer_stop(optimer_t **pot)

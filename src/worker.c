@@ -330,7 +330,7 @@ static void lease_timer(saq__lease_t *l, double seconds, uv_timer_cb cb)
         uv_timer_init(&l->w->q->loop, l->deadline);
         l->deadline->data = l;
     }
-    uv_timer_start(l->deadline, cb, seconds <= 0 ? 0 : (uint64_t)ceil(seconds * 1000), 0);
+    uv_timer_start(l->deadline, cb, saq__timer_ms(seconds), 0);
 }
 
 /* Remove from the running list and give the slot back. */
@@ -1924,7 +1924,7 @@ static void begin_stop(saq_worker_t *w)
     unblock_dequeue(w);
     int g = atomic_load(&w->grace_ms);
     double grace = g >= 0 ? g / 1000.0 : w->set.grace_s;
-    uv_timer_start(&w->t_grace, grace_expired, (uint64_t)(grace * 1000), 0);
+    uv_timer_start(&w->t_grace, grace_expired, saq__timer_ms(grace), 0);
     worker_check_stopped(w);
 }
 
@@ -1956,7 +1956,7 @@ static void start_timer(saq_worker_t *w, uv_timer_t *t, uv_timer_cb cb, double e
     t->data = w;
     w->handles_open++;
     if (cb && every_s > 0)
-        uv_timer_start(t, cb, 0, (uint64_t)ceil(every_s * 1000)); /* immediately, then every period */
+        uv_timer_start(t, cb, 0, saq__timer_ms(every_s)); /* immediately, then every period */
 }
 
 typedef struct start_msg {

@@ -716,6 +716,17 @@ static void test_misbehaving_handlers_and_keys(void **state)
     assert_int_equal(rh_int(RC, "EXISTS saq:job:%s:ahash", n), 1); /* and deleted nothing */
     saq_job_free(a);
     saq_job_free(b);
+    /* a record written by another client with a timeout and heartbeat far
+     * beyond any timer (1e300 s) runs once, with no limit in effect (the ms
+     * conversion used to overflow: the job timed out at once, over and over) */
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:far %s", n,
+                           "{\"function\": \"noop\", \"kwargs\": {}, \"key\": \"far\", \"timeout\": 1e300, "
+                           "\"heartbeat\": 1e300, \"retries\": 5, \"status\": \"queued\"}"));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:far", n, n));
+    d = wait_status(q, "far", "complete", TMO);
+    assert_int_equal(saq_job_attempts(d), 1);
+    assert_string_equal(saq_job_result(d), "1");
+    saq_job_free(d);
     /* a handler that keeps its job: the stop still ends after the hard
      * deadline, the job is retried "cancelled", the late settle is refused */
     j = enq(q, "keep", "{\"timeout\": 0}");
