@@ -613,9 +613,11 @@ SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t ta
  *  published for one of the keys (`keys_json`, a JSON array) becomes a
  *  LISTEN event (key, status). Ends with one LISTEN_END: SAQ_OK when
  *  stopped (callback returned non-zero, or saq_queue_listen_stop), or
- *  SAQ_ETIMEDOUT when no message came for `timeout_s` seconds (0 = never).
- *  The pattern subscription is confirmed before the listen starts, and
- *  all listens share one subscription per queue. */
+ *  SAQ_ETIMEDOUT when no message came for `timeout_s` seconds (0 = never),
+ *  or SAQ_ECONN when the pub/sub connection fails before the subscription
+ *  is confirmed (Redis unreachable). The pattern subscription is confirmed
+ *  before the listen starts, and all listens share one subscription per
+ *  queue; once confirmed, a lost connection is re-subscribed, not an error. */
 SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeout_s,
                              saq_cq_t *cq, uint64_t tag);
 
@@ -637,8 +639,11 @@ SAQ_API int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  wait for it to end. timeout_s > 0 bounds the wait and also becomes the
  *  job's timeout (as saq's map does); 0 waits forever and stores
  *  "timeout": null. Event APPLY: json = the result; SAQ_EJOB with the job
- *  when it failed or was aborted; SAQ_ETIMEDOUT. An existing incomplete
- *  job with the same key is waited on, not enqueued again. */
+ *  when it failed or was aborted; SAQ_ETIMEDOUT; SAQ_ECONN when Redis cannot
+ *  be reached before the job is enqueued (the subscription comes first; a
+ *  connection lost after that is recovered and the wait goes on). An
+ *  existing incomplete job with the same key is waited on, not enqueued
+ *  again. */
 SAQ_API int saq_queue_apply(saq_queue_t *q, const saq_job_t *job, double timeout_s,
                             saq_cq_t *cq, uint64_t tag);
 
@@ -650,7 +655,7 @@ SAQ_API int saq_queue_apply(saq_queue_t *q, const saq_job_t *job, double timeout
  *  item order, jobs = final records. Without return_exceptions the first
  *  failed/aborted job ends the map with SAQ_EJOB (event job = that job);
  *  with it, failed entries are null in json and their jobs tell why.
- *  Duplicate keys collapse into one job. */
+ *  Duplicate keys collapse into one job. Errors as saq_queue_apply. */
 SAQ_API int saq_queue_map(saq_queue_t *q, const char *function, const char *iter_kwargs_json,
                           const char *defaults_json, double timeout_s, int return_exceptions,
                           saq_cq_t *cq, uint64_t tag);

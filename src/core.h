@@ -160,16 +160,22 @@ saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_
 
 /* A listener on a set of job ids. on_message runs for every status published
  * on one of them; on_subscribed when the pattern subscription is confirmed
- * (again after every reconnect); on_lost when the subscription dropped. */
+ * (again after every reconnect); on_lost when the subscription dropped;
+ * on_failed (once) when the pub/sub connection failed before the
+ * subscription was ever confirmed for this listener: it never will be on
+ * that attempt, and the owner gives up (as a command waiting for that
+ * connection would). A listener once confirmed outlives reconnects. */
 struct saq__listener {
     saq__listener_t *prev, *next; /* all listeners of the queue */
     void *owner;
     void (*on_message)(saq__listener_t *l, const char *id, const char *status);
     void (*on_subscribed)(saq__listener_t *l);
     void (*on_lost)(saq__listener_t *l, int err, const char *msg);
+    void (*on_failed)(saq__listener_t *l, int err, const char *msg);
     char **ids;
     size_t nids;
     int confirmed;
+    int ever_confirmed, failed;
     saq__listener_t **home; /* the list it is on (NULL: not listening) */
 };
 int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids);

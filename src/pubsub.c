@@ -150,7 +150,7 @@ static void notify_subscribed(saq_queue_t *q)
     while ((l = q->to_notify)) {
         list_unlink(l);
         list_link(&q->listeners, l);
-        l->confirmed = 1;
+        l->confirmed = l->ever_confirmed = 1;
         if (l->on_subscribed)
             l->on_subscribed(l);
     }
@@ -212,18 +212,41 @@ static void sub_ready(saq__conn_t *c)
     redisAsyncCommand(c->ac, on_psub, q, "PSUBSCRIBE %s", q->k_pattern);
 }
 
+/* The connection failed: listeners that were never confirmed are told it
+ * failed. Callbacks may remove any listener: the ones still to be told wait
+ * on a list of their own, so each is told once, in O(n). */
+static void fail_unconfirmed(saq_queue_t *q, int err, const char *msg)
+{
+    saq__listener_t *failing = NULL, *l, *n;
+    for (l = q->listeners; l; l = n) {
+        n = l->next;
+        if (!l->ever_confirmed && !l->failed && l->on_failed) {
+            list_unlink(l);
+            list_link(&failing, l);
+        }
+    }
+    while ((l = failing)) {
+        list_unlink(l);
+        list_link(&q->listeners, l);
+        l->failed = 1;
+        l->on_failed(l, err, msg);
+    }
+}
+
 static void sub_down(saq__conn_t *c, int err, const char *msg)
 {
     saq_queue_t *q = c->q;
     int was = q->sub_confirmed;
     q->sub_confirmed = 0;
-    if (!was)
-        return;
-    for (saq__listener_t *l = q->listeners; l; l = l->next) {
-        l->confirmed = 0;
-        if (l->on_lost)
-            l->on_lost(l, err, msg);
+    if (was) {
+        for (saq__listener_t *l = q->listeners; l; l = l->next) {
+            l->confirmed = 0;
+            if (l->on_lost)
+                l->on_lost(l, err, msg);
+        }
     }
+    if (err != SAQ_ECLOSED)
+        fail_unconfirmed(q, err, msg ? msg : saq_strerror(err));
 }
 
 static void linger_cb(uv_timer_t *t)
@@ -251,7 +274,7 @@ int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids)
 {
     l->ids = ids;
     l->nids = nids;
-    l->confirmed = 0;
+    l->confirmed = l->ever_confirmed = l->failed = 0;
     for (size_t i = 0; i < nids; i++) {
         if (chan_add(q, ids[i], l)) {
             while (i-- > 0)
@@ -263,7 +286,7 @@ int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids)
     uv_timer_stop(&q->sub_linger);
     q->sub.persistent = 1;
     if (q->sub_confirmed) {
-        l->confirmed = 1;
+        l->confirmed = l->ever_confirmed = 1;
         if (l->on_subscribed)
             l->on_subscribed(l);
     } else {

@@ -108,11 +108,23 @@ static void listen_message(saq__listener_t *l, const char *id, const char *statu
     saq__op_unref(op);
 }
 
+/* The pub/sub connection failed before the subscription was made (a
+ * listen, apply or map waiting for it): the operation fails as a command
+ * waiting for a connection does. Once subscribed, a lost connection is
+ * recovered instead (re-subscribed; the operation's timeout bounds it). */
+static void wait_sub_failed(saq__listener_t *l, int err, const char *msg)
+{
+    saq__op_t *op = l->owner;
+    if (!op->done)
+        saq__op_fail(op, err, "cannot subscribe to job updates: %s", msg);
+}
+
 static void listen_start(saq__op_t *op)
 {
     listen_op_t *o = (listen_op_t *)op;
     o->l.owner = o;
     o->l.on_message = listen_message;
+    o->l.on_failed = wait_sub_failed;
     if (o->timeout_s > 0 && !(o->timer = optimer_start(op, o->timeout_s, listen_idle))) {
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;
@@ -473,6 +485,7 @@ static void map_start(saq__op_t *op)
     m->l.owner = m;
     m->l.on_message = map_message;
     m->l.on_subscribed = map_subscribed;
+    m->l.on_failed = wait_sub_failed;
     if (m->timeout_s > 0 && !(m->timer = optimer_start(op, m->timeout_s, map_timeout))) {
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;

@@ -690,6 +690,27 @@ static void test_dead_redis_and_auth(void **state)
         fail_msg("message: %s", saq_event_errmsg(ev));
     assert_true(now_s() - t0 < 3);
     saq_event_free(ev);
+    /* apply, map and listen subscribe first: they fail the same way instead
+     * of waiting for a subscription that cannot be made (no timeout given) */
+    saq_job_t *j = saq_job_new("noop");
+    t0 = now_s();
+    ev = saq_queue_apply_sync(q, j, 0, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_ECONN);
+    assert_non_null(strstr(saq_event_errmsg(ev), "subscribe"));
+    saq_event_free(ev);
+    saq_job_free(j);
+    ev = saq_queue_map_sync(q, "noop", "[{}, {}]", NULL, 0, 0, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_ECONN);
+    saq_event_free(ev);
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_queue_listen(q, "[\"a\"]", 0, cq, 7), SAQ_OK);
+    ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LISTEN_END);
+    assert_int_equal(saq_event_status(ev), SAQ_ECONN);
+    saq_event_free(ev);
+    saq_cq_free(cq);
+    assert_true(now_s() - t0 < 5);
     saq_queue_free(q);
     /* connects that fail at once (no such socket, no such host) answer through
      * the event like any other failure (they used to crash the I/O thread) */
