@@ -90,7 +90,7 @@ export interface ListenMessage {
 }
 
 export interface ListenOptions {
-  /** seconds without a message before the listen fails with SAQ_ETIMEDOUT; 0 = never; default 10 */
+  /** seconds without a message before the listen fails with SAQ_ETIMEDOUT; 0 or Infinity = never; default 10 */
   timeout?: number;
 }
 
@@ -123,7 +123,7 @@ export class Queue {
   /** Resolves to the job, or null when a job with the same key is still incomplete. */
   enqueue(fn: string, kwargs?: EnqueueKwargs): Promise<Job | null>;
   job(key: string | Job): Promise<Job | null>;
-  jobs(keys: Iterable<string | Job>): Promise<Array<Job | null>>;
+  jobs(keys: string | Job | Iterable<string | Job>): Promise<Array<Job | null>>;
   abort(job: string | Job, error?: string, options?: { ttl?: number }): Promise<Job | null>;
   retry(job: string | Job, error?: string): Promise<Job | null>;
   finish(job: string | Job, status: 'complete' | 'failed' | 'aborted', options?: { result?: unknown; error?: string }): Promise<Job | null>;
@@ -134,17 +134,17 @@ export class Queue {
   schedule(options?: { lock?: number }): Promise<string[]>;
   sweep(options?: { lock?: number; abort?: number }): Promise<string[]>;
   /** Status messages of the given jobs; break out of the loop to stop. */
-  listen(keys: Iterable<string | Job>, options?: ListenOptions): AsyncIterableIterator<ListenMessage>;
+  listen(keys: string | Job | Iterable<string | Job>, options?: ListenOptions): AsyncIterableIterator<ListenMessage>;
   /** saq's callback form: a truthy return value stops the listen. */
-  listen(keys: Iterable<string | Job>, callback: (key: string, status: JobStatus) => unknown, options?: ListenOptions): Promise<void>;
-  /** Enqueue and wait for the result. timeout (seconds; 0 = none; defaults to kwargs.timeout) also becomes the job's timeout. */
+  listen(keys: string | Job | Iterable<string | Job>, callback: (key: string, status: JobStatus) => unknown, options?: ListenOptions): Promise<void>;
+  /** Enqueue and wait for the result. timeout (seconds; 0 or Infinity = none; defaults to kwargs.timeout) also becomes the job's timeout. */
   apply<T = any>(fn: string, kwargs?: EnqueueKwargs, options?: { timeout?: number }): Promise<T>;
   /** One job per element; results in order. Extra options are defaults merged under each element. */
   map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs>, options?: { timeout?: number; returnExceptions?: false; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<T[]>;
   map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs>, options: { timeout?: number; returnExceptions: true; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<Array<T | JobError>>;
   /** If fn throws, the jobs enqueued meanwhile are aborted and the error rethrown. */
   batch<T>(fn: (queue: this) => Promise<T> | T): Promise<T>;
-  /** Stop workers and listens, wait up to timeout ms for operations in flight, release the connections. */
+  /** Stop workers (one still running timeout ms after its grace period and hard deadline is stopped at once) and listens, wait up to timeout ms for operations in flight, release the connections. */
   close(options?: { timeout?: number }): Promise<void>;
 }
 

@@ -133,7 +133,7 @@ class Engine {
     });
   }
 
-  close(err) {
+  close(err, { keepCq = false } = {}) {
     if (this.closed) return;
     this.drain();
     this.closed = true;
@@ -147,7 +147,7 @@ class Engine {
       }
     }
     this.sock.destroy();
-    raw.saq_cq_free(this.cq);
+    if (!keepCq) raw.saq_cq_free(this.cq); // else libsaq may still post to it
     this.cq = null;
     for (const f of this.idleWaiters.splice(0)) f();
   }

@@ -21,12 +21,19 @@ function makeConf(pairs) {
   const conf = raw.saq_conf_new();
   if (!conf) throw new SaqError(codes.ENOMEM);
   for (const [k, v] of pairs) {
-    const value = typeof v === 'object' && v !== null ? json.stringify(v) : String(v);
+    let value;
+    try {
+      value = cstr(typeof v === 'object' && v !== null ? json.stringify(v) : String(v), k);
+    } catch (err) {
+      raw.saq_conf_free(conf);
+      throw err;
+    }
     const rc = raw.saq_conf_set(conf, k, value);
     if (rc !== 0) {
       const msg = raw.saq_conf_errmsg(conf);
       raw.saq_conf_free(conf);
-      throw new SaqError(rc, `${k}: ${msg || raw.saq_strerror(rc)}`);
+      // libsaq's message usually names the key already ("url: redis url: ...")
+      throw new SaqError(rc, msg && msg.startsWith(k) ? msg : `${k}: ${msg || raw.saq_strerror(rc)}`);
     }
   }
   return conf;
@@ -41,10 +48,32 @@ function confPairs(options, table) {
   return pairs;
 }
 
+/** Text that crosses into C as a NUL-terminated string: an embedded NUL
+ *  would silently cut it short there (another function, another key). */
+function cstr(s, what) {
+  if (s.includes('\0')) throw new TypeError(`${what} must not contain a NUL character`);
+  return s;
+}
+
 function keyOf(jobOrKey) {
-  if (typeof jobOrKey === 'string') return jobOrKey;
-  if (jobOrKey && typeof jobOrKey.key === 'string') return jobOrKey.key;
+  if (typeof jobOrKey === 'string') return cstr(jobOrKey, 'a job key');
+  if (jobOrKey && typeof jobOrKey.key === 'string') return cstr(jobOrKey.key, 'a job key');
   throw new TypeError('expected a job key (string) or a Job');
+}
+
+/** Job keys from a key, a Job, or an iterable of them. */
+function keysOf(keys, what) {
+  if (typeof keys === 'string' || (keys && typeof keys === 'object' && typeof keys.key === 'string')) return [keyOf(keys)];
+  if (keys === null || keys === undefined || typeof keys[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${what} must be a job key, a Job or an iterable of them`);
+  }
+  return Array.from(keys, keyOf);
+}
+
+/** A wait timeout in seconds: Infinity means none (0), as absent does. */
+function waitTimeout(v, what) {
+  const t = num(v, what, 0);
+  return t === Infinity ? 0 : t;
 }
 
 function num(v, what, dflt) {
@@ -60,9 +89,9 @@ function kwargsJson(kwargs, what = 'kwargs') {
 }
 
 function fnName(fn) {
-  if (typeof fn === 'function' && fn.name) return fn.name;
+  if (typeof fn === 'function' && fn.name) return cstr(fn.name, 'the job function');
   if (typeof fn !== 'string' || fn === '') throw new TypeError('the job function must be a non-empty string');
-  return fn;
+  return cstr(fn, 'the job function');
 }
 
 /** The error of a completion event, or null when it succeeded. */
@@ -100,6 +129,7 @@ class Queue {
     this._q = q;
     this._engine = new Engine();
     this._closing = null;
+    this._keepNative = false;
     this._workers = new Set();
     this._listeners = new Set();
     /** Queue name. */
@@ -168,7 +198,7 @@ class Queue {
 
   /** saq's Queue.jobs(keys): records in order, null where missing. */
   async jobs(keys) {
-    const ks = json.stringify(Array.from(keys, keyOf));
+    const ks = json.stringify(keysOf(keys, 'jobs(keys)'));
     return this._op((q, cq, tag) => raw.saq_queue_jobs(q, ks, cq, tag), (ev) => {
       const n = raw.saq_event_job_count(ev);
       const out = [];
@@ -293,7 +323,7 @@ class Queue {
     const text = kwargsJson(kwargs);
     // saq's apply(func, timeout=None, **kwargs): a `timeout` among the kwargs
     // is apply's timeout there, so it counts as one here too
-    const t = num(timeout ?? (kwargs && kwargs.timeout), 'timeout', 0);
+    const t = waitTimeout(timeout ?? (kwargs && kwargs.timeout), 'timeout');
     const job = raw.saq_job_new(name);
     if (!job) throw new SaqError(codes.ENOMEM);
     try {
@@ -314,11 +344,15 @@ class Queue {
    *  **defaults). */
   async map(fn, iterKwargs, { timeout = 0, returnExceptions = false, defaults, ...rest } = {}) {
     const name = fnName(fn);
-    const items = Array.from(iterKwargs || []);
+    if (iterKwargs === null || iterKwargs === undefined || typeof iterKwargs[Symbol.iterator] !== 'function' ||
+        typeof iterKwargs === 'string') {
+      throw new TypeError('map(fn, iterKwargs): iterKwargs must be an iterable of kwargs objects');
+    }
+    const items = Array.from(iterKwargs);
     for (const it of items) kwargsJson(it, 'each element of iterKwargs');
     const itemsJson = json.stringify(items);
     const defaultsJson = kwargsJson({ ...(defaults || {}), ...rest }, 'defaults');
-    const t = num(timeout, 'timeout', 0);
+    const t = waitTimeout(timeout, 'timeout');
     return this._op(
       (q, cq, tag) => raw.saq_queue_map(q, name, itemsJson, defaultsJson, t, returnExceptions ? 1 : 0, cq, tag),
       (ev) => {
@@ -372,20 +406,30 @@ class Queue {
   close({ timeout = 5000 } = {}) {
     if (this._closing) return this._closing;
     this._closing = (async () => {
-      for (const w of [...this._workers]) {
-        try {
-          await w.stop();
-        } catch (_) {
-          /* keep closing */
-        }
-      }
+      // Workers stop gracefully. One that has not stopped `timeout` ms after
+      // its grace period and hard deadline (Redis gone: a job's outcome can
+      // never be written) is stopped at once, so close always finishes.
+      await Promise.all([...this._workers].map(async (w) => {
+        const stopped = w.stop().then(() => true, () => true);
+        if (!(timeout >= 0)) return stopped;
+        let timer = null;
+        const inTime = await Promise.race([stopped, new Promise((resolve) => {
+          timer = setTimeout(() => resolve(false), w._graceMs + w._hardDeadlineMs + timeout);
+        })]);
+        clearTimeout(timer);
+        if (!inTime) await w._hardStop().catch(() => {});
+        return true;
+      }));
       for (const w of [...this._workers]) w._free(); // defensive: workers go before their queue
       for (const l of [...this._listeners]) l._stop();
       await this._engine.idle(timeout);
       const q = this._q;
       this._q = null;
-      raw.saq_queue_free(q); // never blocks; the I/O thread drains and exits on its own
-      this._engine.close(new SaqError(codes.ECLOSED, 'the queue was closed'));
+      // never blocks; the I/O thread drains and exits on its own. After a
+      // worker had to be stopped at once, the native queue (and the cq its
+      // I/O thread may still post to) are left alive: see Worker._hardStop.
+      if (!this._keepNative) raw.saq_queue_free(q);
+      this._engine.close(new SaqError(codes.ECLOSED, 'the queue was closed'), { keepCq: !!this._keepNative });
     })();
     return this._closing;
   }
@@ -394,8 +438,8 @@ class Queue {
 /** The async iterator behind Queue.listen. */
 class Listener {
   constructor(queue, keys, { timeout = 10 } = {}) {
-    const ks = json.stringify(Array.from(typeof keys === 'string' ? [keys] : keys || [], keyOf));
-    const t = num(timeout, 'timeout', 10);
+    const ks = json.stringify(keysOf(keys, 'listen(keys)'));
+    const t = timeout === Infinity ? 0 : num(timeout, 'timeout', 10);
     this._queue = queue;
     this._buf = [];
     this._waiters = [];

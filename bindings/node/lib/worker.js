@@ -33,17 +33,50 @@ function hooks(h, what) {
   return list;
 }
 
-/** Text stored as the job's error: the stack (which starts with
- *  "Name: message"), plus causes, as saq stores a Python traceback. */
-function errorText(err) {
-  if (!(err instanceof Error)) return typeof err === 'string' ? err : util.inspect(err);
-  let text = typeof err.stack === 'string' && err.stack.includes(err.message) ? err.stack : `${err.name}: ${err.message}\n${err.stack || ''}`;
-  let cause = err.cause;
-  for (let depth = 0; cause !== undefined && depth < 5; depth++) {
-    text += `\n\nThe above error was caused by:\n${cause instanceof Error ? cause.stack || String(cause) : util.inspect(cause)}`;
-    cause = cause instanceof Error ? cause.cause : undefined;
+/** util.inspect that never throws (a revoked Proxy, a throwing getter). */
+function describe(value) {
+  try {
+    return typeof value === 'string' ? value : util.inspect(value);
+  } catch (_) {
+    try {
+      return Object.prototype.toString.call(value);
+    } catch (__) {
+      return '<uninspectable value>';
+    }
   }
-  return text;
+}
+
+/** Text stored as the job's error: the stack (which starts with
+ *  "Name: message"), plus causes, as saq stores a Python traceback. Never
+ *  throws, whatever the handler threw (a revoked Proxy, an Error whose
+ *  `message` or `stack` getter throws, ...). */
+function errorText(err) {
+  try {
+    if (!(err instanceof Error)) return describe(err);
+    const stack = err.stack;
+    const message = err.message;
+    let text = typeof stack === 'string' && stack.includes(message) ? stack : `${err.name}: ${message}\n${stack || ''}`;
+    const seen = new Set([err]);
+    let cause = err.cause;
+    for (let depth = 0; cause !== undefined && !seen.has(cause) && depth < 5; depth++) {
+      seen.add(cause);
+      text += `\n\nThe above error was caused by:\n${cause instanceof Error ? cause.stack || String(cause) : describe(cause)}`;
+      cause = cause instanceof Error ? cause.cause : undefined;
+    }
+    return text;
+  } catch (_) {
+    return describe(err);
+  }
+}
+
+/** A short description of a thrown value for messages; never throws. */
+function errorMessage(err) {
+  try {
+    if (err instanceof Error) return String(err.message);
+  } catch (_) {
+    /* fall through */
+  }
+  return describe(err);
 }
 
 class Worker {
@@ -121,6 +154,7 @@ class Worker {
     /** Worker id (uuid1 unless set); shown in saq's info() and web UI. */
     this.id = raw.saq_worker_id(w);
     this._hardDeadlineMs = 1000 * Number(options.cancellationHardDeadline ?? 1);
+    this._graceMs = 1000 * (Number(options.shutdownGracePeriod ?? 0) || 0);
     this._leases = new Map(); // job key -> lease
     this._afterRuns = new Set();
     this._state = 'new'; // new -> starting -> running -> stopping -> stopped
@@ -143,7 +177,11 @@ class Worker {
   /** Run the startup hooks, then start leasing jobs. Resolves once started;
    *  `done()` resolves when the worker has stopped. */
   async start() {
-    if (this._state !== 'new') throw new SaqError(codes.ESTATE, 'the worker was already started');
+    if (this._state !== 'new') {
+      throw new SaqError(codes.ESTATE, this._state === 'stopped' && this._tag === 0 && !this._ctx
+        ? 'the worker was stopped before it started (stop() or its queue was closed); create a new Worker'
+        : 'the worker was already started');
+    }
     this._state = 'starting';
     const engine = this.queue._engine;
     try {
@@ -189,6 +227,36 @@ class Worker {
     return this._done;
   }
 
+  /** Stop at once, without waiting for libsaq to report the worker stopped:
+   *  the native worker is released (running jobs are retried with
+   *  "cancelled" by libsaq, as far as Redis can still be reached), the
+   *  handlers' signals fire with reason "shutdown", then the shutdown hooks
+   *  run. For when a graceful stop cannot finish, e.g. Redis is gone and a
+   *  job's outcome can never be written. Resolves when stopped. */
+  _hardStop() {
+    if (this._state === 'new' || this._state === 'stopped' || !this._w) return this.stop();
+    if (this._state === 'starting') {
+      this._state = 'stopping';
+      return this._done;
+    }
+    this._state = 'stopping';
+    if (this._tag) this.queue._engine.remove(this._tag);
+    this._tag = 0;
+    for (const lease of this._leases.values()) {
+      if (!lease.settled && !lease.ac.signal.aborted) lease.ac.abort(new CancelledError(3, lease.job.key));
+    }
+    this._free(); // saq_worker_free: stops without grace, never blocks
+    // A job outcome libsaq could not write yet (Redis gone) is still queued
+    // on the queue's I/O thread. Freeing the native queue now would run
+    // libsaq's teardown over that lease, which drops the worker's lease
+    // reference twice (heap use-after-free in libsaq 0.1.0); close() leaves
+    // the native queue to the I/O thread instead, which still writes the
+    // outcome if Redis comes back before the process exits.
+    this.queue._keepNative = true;
+    this._finish();
+    return this._done;
+  }
+
   /** Resolves when the worker has stopped (rejects if it failed to start). */
   done() {
     return this._done;
@@ -197,8 +265,12 @@ class Worker {
   /** saq's Worker.start() for a program's main: start, stop gracefully on
    *  SIGINT/SIGTERM (shutdownGracePeriod applies), resolve when stopped. */
   async run() {
+    // the first signal stops gracefully; a second one stops at once (a
+    // graceful stop can wait forever when Redis is gone)
+    let signals = 0;
     const onSignal = () => {
-      this.stop();
+      if (signals++ === 0) this.stop();
+      else this._hardStop();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -281,11 +353,11 @@ class Worker {
         text = json.stringify(value);
       } catch (err) {
         ok = false;
-        value = new TypeError(`the job's result cannot be stored as JSON: ${err.message}`);
+        value = new TypeError(`the job's result cannot be stored as JSON: ${errorMessage(err)}`);
       }
       if (ok) raw.saq_job_complete(lease.p, text);
     }
-    if (!ok) raw.saq_job_fail(lease.p, errorText(value));
+    if (!ok) raw.saq_job_fail(lease.p, errorText(value)); // errorText never throws
     raw.saq_job_free(lease.p);
     lease.p = null;
     if (ok) lease.ctx.result = value;
@@ -296,7 +368,7 @@ class Worker {
           try {
             await h(lease.ctx);
           } catch (err) {
-            process.emitWarning(`libsaq: afterProcess hook failed: ${err && err.message}`);
+            process.emitWarning(`libsaq: afterProcess hook failed: ${errorMessage(err)}`);
           }
         }
       })();
