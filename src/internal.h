@@ -82,6 +82,8 @@ int saq__json_validate(const char *s, size_t n, int kind, char *err, size_t errl
 int saq__utf8_valid(const char *s, size_t n);
 /* Decode a JSON string token (with quotes) into a malloc'd UTF-8 string. */
 char *saq__json_unquote(const char *tok, size_t n);
+/* The same, with the decoded length in *len (it can hold \u0000). */
+char *saq__json_unquote_len(const char *tok, size_t n, size_t *len);
 /* Is this value token an empty object ("{ }")? */
 int saq__json_is_empty_object(const char *s, size_t n);
 /* Iterate the members of a JSON object. Returns 1 with key/value spans, 0 at

@@ -160,10 +160,24 @@ static int take_string(char **dst, const char *v, size_t n, int allow_null, cons
         snprintf(err, errlen, "field '%s' must be a string", name);
         return SAQ_EPROTO;
     }
-    char *s = saq__json_unquote(v, n);
+    size_t len = 0;
+    char *s = saq__json_unquote_len(v, n, &len);
     if (!s) {
         snprintf(err, errlen, "field '%s' is not a valid JSON string", name);
         return SAQ_EPROTO;
+    }
+    /* names that select something (a handler, a record, a queue, a state)
+     * must be read in full and be non-empty; free texts (error, worker_id)
+     * are kept up to a NUL, as C reads them */
+    if (!allow_null || !strcmp(name, "queue")) {
+        const char *why = strlen(s) != len ? "contains a NUL character (\\u0000)"
+                          : !len           ? "must be a non-empty string"
+                                           : NULL;
+        if (why) {
+            snprintf(err, errlen, "field '%s' %s", name, why);
+            free(s);
+            return SAQ_EPROTO;
+        }
     }
     free(*dst);
     *dst = s;

@@ -304,7 +304,9 @@ static void put_utf8(saq__buf_t *b, unsigned cp)
     }
 }
 
-char *saq__json_unquote(const char *tok, size_t n)
+char *saq__json_unquote(const char *tok, size_t n) { return saq__json_unquote_len(tok, n, NULL); }
+
+char *saq__json_unquote_len(const char *tok, size_t n, size_t *len)
 {
     if (n < 2 || tok[0] != '"' || tok[n - 1] != '"')
         return NULL;
@@ -359,6 +361,8 @@ char *saq__json_unquote(const char *tok, size_t n)
             saq__buf_putc(&b, e);
         }
     }
+    if (len)
+        *len = b.len;
     return saq__buf_take(&b);
 bad:
     saq__buf_free(&b);

@@ -258,6 +258,7 @@ char *saq__buf_take(saq__buf_t *b)
     }
     if (!b->p && buf_grow(b, 0))
         return NULL;
+    b->p[b->len] = 0; /* an empty buffer has had nothing appended to end it */
     char *p = b->p;
     b->p = NULL;
     b->len = b->cap = 0;

@@ -104,7 +104,11 @@ static void test_reader_errors(void **state)
     const char *bad[] = {"", "[]", "{\"key\": \"a\"}" /* no function */, "{\"function\": 1}",
                          "{\"function\": \"f\", \"status\": \"deferred\"}", "{\"function\": \"f\"",
                          "{\"function\": \"f\", \"attempts\": \"x\"}", "{\"function\": \"f\"} x",
-                         "{\"function\": \"f\", \"kwargs\": [1]}"};
+                         "{\"function\": \"f\", \"kwargs\": [1]}",
+                         /* names C would read short, or empty */
+                         "{\"function\": \"f\\u0000g\"}", "{\"function\": \"\"}",
+                         "{\"function\": \"f\", \"key\": \"\"}", "{\"function\": \"f\", \"key\": \"a\\u0000b\"}",
+                         "{\"function\": \"f\", \"queue\": \"q\\u0000x\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
         saq_job_t j;
@@ -155,6 +159,12 @@ static void test_keyword_split(void **state)
     assert_int_equal(saq_job_set_call_kwargs(j, "{broken"), SAQ_EJSON);
     assert_int_equal(saq_job_set_call_kwargs(j, "{\"retries\": 2.5}"), SAQ_EINVAL);
     assert_int_equal(saq_job_set_call_kwargs(j, "{\"scheduled\": 0.5}"), SAQ_EINVAL); /* saq U6 */
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"key\": \"\"}"), SAQ_EINVAL); /* was random bytes */
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"key\": \"a\\u0000b\"}"), SAQ_EINVAL);
+    assert_string_equal(saq_job_key(j), "k");
+    /* an empty text is an empty text (its buffer was never terminated) */
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"y\": \"\", \"key\": \"k2\"}"), 0);
+    assert_string_equal(saq_job_kwargs(j), "{\"y\": \"\", \"z\": 3}");
     saq_job_free(j);
 }
 

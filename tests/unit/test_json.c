@@ -58,6 +58,15 @@ static void test_unquote(void **state)
     s = saq__json_unquote(t, strlen(t));
     assert_string_equal(s, "x\xef\xbf\xbdy");
     free(s);
+    /* the empty string is terminated (it used to be 64 uninitialised bytes) */
+    s = saq__json_unquote("\"\"", 2);
+    assert_non_null(s);
+    assert_string_equal(s, "");
+    free(s);
+    size_t len = 9;
+    s = saq__json_unquote_len("\"a\\u0000b\"", 10, &len);
+    assert_int_equal(len, 3);
+    free(s);
 }
 
 static char *wr(const char *s, size_t n)
