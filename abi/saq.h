@@ -806,7 +806,11 @@ SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
  *  at the head of the queue); running jobs get `grace_ms` (negative = the
  *  conf's shutdown_grace_period) to finish, then they are cancelled
  *  (SAQ_CANCEL_SHUTDOWN) and, after cancellation_hard_deadline, retried with
- *  error "cancelled" as saq does. Returns at once; any thread (not a signal
+ *  error "cancelled" as saq does. An outcome that cannot be written
+ *  because Redis is unreachable is retried until the grace period is over,
+ *  then given up: the job stays active under this worker's id and another
+ *  worker recovers it once this one's registry entry expires, so a stop
+ *  with Redis gone still ends. Returns at once; any thread (not a signal
  *  handler: use saq_worker_run, or set a flag and call this from a thread).
  *  Idempotent. Returns SAQ_OK, SAQ_EINVAL or SAQ_ENOMEM. */
 SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms);

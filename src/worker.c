@@ -73,6 +73,7 @@ struct saq__lease {
     uv_timer_t *deadline;   /* timeout, then hard deadline, then write retries */
     int after_pending;
     int write_tries;
+    int detached;           /* the queue's teardown dropped the worker's reference */
     int too_big;
     char *mark_json;        /* the exact record MARK writes (sent again after a lost reply) */
     size_t mark_len;
@@ -115,6 +116,7 @@ struct saq_worker {
     int slots;              /* leases + reserved dequeues */
     int dequeuing, blocking;
     int stopping;
+    int grace_over;         /* stopping, and the grace period has passed */
     int burst_done;
     long burst_taken;
     uint64_t next_lease;
@@ -393,6 +395,10 @@ static void lease_written(void *ud, int err, const char *msg, long long result)
     saq__lease_t *l = ud;
     saq_worker_t *w = l->w;
     l->writing = 0;
+    if (l->detached) { /* the queue is being torn down: nothing more to do */
+        lease_unref(l);
+        return;
+    }
     if (!err && result == -1) {
         /* aborted while it ran: one aborted finish with the stored reason (U2) */
         if (!l->abort_error)
@@ -403,9 +409,13 @@ static void lease_written(void *ud, int err, const char *msg, long long result)
                         SAQ__DEL_MARKER, lease_written, l);
         return;
     }
-    if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->write_tries < 40) {
+    if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->write_tries < 40 &&
+        !(w->stopping && w->grace_over)) {
         /* the reply was lost with the connection: write again once it is back
-         * (the guard makes a second write of the same outcome a no-op) */
+         * (the guard makes a second write of the same outcome a no-op). A
+         * stopping worker past its grace period gives up instead of waiting
+         * for Redis: the job stays active under this worker's id, and another
+         * worker recovers it once this one's registry entry expires. */
         l->write_tries++;
         lease_timer(l, 0.25, rewrite_cb);
         lease_unref(l);
@@ -558,7 +568,7 @@ static int post_after_done(saq__lease_t *l)
 static void lease_maybe_release(saq__lease_t *l)
 {
     saq_worker_t *w = l->w;
-    if (!l->host_done || !l->written || l->after_pending)
+    if (l->detached || !l->host_done || !l->written || l->after_pending)
         return;
     int has_after = 0;
     for (size_t i = 0; i < w->nhooks; i++)
@@ -1883,6 +1893,7 @@ static void worker_check_stopped(saq_worker_t *w)
 static void grace_expired(uv_timer_t *t)
 {
     saq_worker_t *w = t->data;
+    w->grace_over = 1;
     for (saq__lease_t *l = w->leases; l; l = l->next)
         if (l->state == L_RUNNING && !l->written && !l->writing)
             lease_cancel(l, SAQ_CANCEL_SHUTDOWN, NULL);
@@ -2155,6 +2166,7 @@ void saq__workers_shutdown(saq_queue_t *q)
             saq__lease_t *l = w->leases;
             w->leases = l->next;
             l->prev = l->next = NULL;
+            l->detached = 1; /* a write still in flight only drops its own reference */
             lease_stop_timer(l);
             lease_unref(l);
         }

@@ -302,12 +302,88 @@ static void test_command_timeout_and_recovery(void **state)
     rh_stop(r);
 }
 
+/* Lease one job of a fresh queue on `r` through a pull-mode worker. */
+static saq_job_t *lease_one(rh_t *r, const char *name, saq_queue_t **qp, saq_worker_t **wp, saq_cq_t *cq)
+{
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", r->url);
+    saq_conf_set(c, "name", name);
+    saq_conf_set(c, "shutdown_grace_period", "0.2");
+    saq_conf_set(c, "cancellation_hard_deadline", "0.2");
+    saq_queue_t *q = saq_queue_new(c);
+    saq_worker_t *w = saq_worker_new(q, c);
+    saq_conf_free(c);
+    assert_int_equal(saq_worker_register_pull(w, "f"), 0);
+    assert_int_equal(saq_worker_start(w, cq, 1), 0);
+    saq_job_free(enq(q, "f", NULL));
+    saq_job_t *leased = NULL;
+    while (!leased) {
+        saq_event_t *ev = saq_cq_poll(cq, TMO);
+        assert_non_null(ev);
+        if (saq_event_type(ev) == SAQ_EVENT_LEASE)
+            leased = saq_event_take_job(ev);
+        saq_event_free(ev);
+    }
+    *qp = q;
+    *wp = w;
+    return leased;
+}
+
+static void drain(saq_cq_t *cq)
+{
+    saq_event_t *ev;
+    while ((ev = saq_cq_poll(cq, 0)))
+        saq_event_free(ev);
+}
+
+static void test_redis_gone_while_an_outcome_is_pending(void **state)
+{
+    (void)state;
+    /* a job settled while Redis is gone: its outcome cannot be written */
+    rh_t *r = rh_start(0);
+    saq_queue_t *q;
+    saq_worker_t *w;
+    saq_cq_t *cq = saq_cq_new();
+    saq_job_t *j = lease_one(r, "gone1", &q, &w, cq);
+    rh_kill(r);
+    assert_int_equal(saq_job_complete(j, "1"), SAQ_OK);
+    saq_job_free(j);
+    sleep_ms(1000); /* reconnect backoff grows: the rewrite waits for a connection */
+    /* freeing the worker and then the queue with the write still pending
+     * (the teardown used to drop the lease twice: heap corruption, ASan
+     * heap-use-after-free) */
+    saq_worker_free(w);
+    sleep_ms(300);
+    saq_queue_free(q);
+    drain(cq);
+    /* a graceful stop ends after the grace period and hard deadline even
+     * though the outcome can never be written (it used to retry for minutes) */
+    rh_restart(r);
+    j = lease_one(r, "gone2", &q, &w, cq);
+    rh_kill(r);
+    assert_int_equal(saq_job_complete(j, "1"), SAQ_OK);
+    saq_job_free(j);
+    double t0 = now_s();
+    assert_int_equal(saq_worker_stop(w, -1), SAQ_OK);
+    assert_int_equal(saq_worker_wait(w, 30000), SAQ_OK);
+    double took = now_s() - t0;
+    if (took > 12)
+        fail_msg("stop took %.1f s with redis gone", took);
+    saq_worker_free(w);
+    saq_queue_free(q);
+    drain(cq);
+    saq_cq_free(cq);
+    rh_restart(r);
+    rh_stop(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_worker_jobs_still_finish),
         cmocka_unit_test(test_exactly_once_10k),
         cmocka_unit_test(test_redis_restart_under_load),
+        cmocka_unit_test(test_redis_gone_while_an_outcome_is_pending),
         cmocka_unit_test(test_command_timeout_and_recovery),
     };
     return cmocka_run_group_tests_name("faults", tests, suite_setup, suite_teardown);
