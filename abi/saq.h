@@ -637,7 +637,7 @@ SAQ_API int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.apply(job, timeout): enqueue the job (after subscribing) and
  *  wait for it to end. timeout_s > 0 bounds the wait and also becomes the
- *  job's timeout (as saq's map does); 0 waits forever and stores
+ *  job's timeout (as saq's map does); 0 (or +infinity) waits forever and stores
  *  "timeout": null. Event APPLY: json = the result; SAQ_EJOB with the job
  *  when it failed or was aborted; SAQ_ETIMEDOUT; SAQ_ECONN when Redis cannot
  *  be reached before the job is enqueued (the subscription comes first; a

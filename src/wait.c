@@ -181,6 +181,8 @@ static int keys_to_ids(saq_queue_t *q, const char *keys_json, char ***ids, size_
 SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeout_s,
                              saq_cq_t *cq, uint64_t tag)
 {
+    if (isinf(timeout_s) && timeout_s > 0)
+        timeout_s = 0; /* no limit */
     int err = saq__check_handle(q);
     char e2[200];
     if (err)
@@ -577,6 +579,8 @@ static int map_finish_submit(saq__op_t *op)
 SAQ_API int saq_queue_apply(saq_queue_t *q, const saq_job_t *job, double timeout_s,
                             saq_cq_t *cq, uint64_t tag)
 {
+    if (isinf(timeout_s) && timeout_s > 0)
+        timeout_s = 0; /* no limit */
     int err;
     saq__op_t *op = map_new(q, SAQ_EVENT_APPLY, cq, tag, &err);
     if (!op)
@@ -591,8 +595,15 @@ SAQ_API int saq_queue_apply(saq_queue_t *q, const saq_job_t *job, double timeout
     } else {
         saq_job_t *j = saq_job_dup(job);
         /* saq's map makes the wait timeout the job's timeout (null = none) */
-        if (!j || saq_job_set_timeout(j, timeout_s > 0 ? timeout_s : -1) || map_add(m, j))
-            saq__event_error(op->ev, SAQ_ENOMEM, "out of memory");
+        int e = !j ? SAQ_ENOMEM : saq_job_set_timeout(j, timeout_s > 0 ? timeout_s : -1);
+        if (!e && map_add(m, j))
+            e = SAQ_ENOMEM;
+        else if (!e)
+            j = NULL; /* the map owns it */
+        if (e) {
+            saq__event_error(op->ev, e, "%s", e == SAQ_ENOMEM || !j ? "out of memory" : saq_job_errmsg(j));
+            saq_job_free(j);
+        }
     }
     return map_finish_submit(op);
 }
@@ -601,6 +612,8 @@ SAQ_API int saq_queue_map(saq_queue_t *q, const char *function, const char *iter
                           const char *defaults_json, double timeout_s, int return_exceptions,
                           saq_cq_t *cq, uint64_t tag)
 {
+    if (isinf(timeout_s) && timeout_s > 0)
+        timeout_s = 0; /* no limit */
     int err;
     char e2[200];
     saq__op_t *op = map_new(q, SAQ_EVENT_MAP, cq, tag, &err);

@@ -116,6 +116,11 @@ static void test_round_trip(void **state)
     saq_event_t *ev = OK_EV(saq_queue_apply_sync(q, j, 5, TMO));
     assert_string_equal(saq_event_json(ev), "1");
     saq_event_free(ev);
+    ev = OK_EV(saq_queue_apply_sync(q, j, INFINITY, TMO)); /* = no limit (was "out of memory") */
+    assert_string_equal(saq_event_json(ev), "1");
+    assert_non_null(saq_event_job(ev));
+    assert_true(saq_job_timeout(saq_event_job(ev)) == 0);
+    saq_event_free(ev);
     saq_job_set_key(j, "gone");
     saq_job_set_ttl(j, -1);
     ev = OK_EV(saq_queue_apply_sync(q, j, 5, TMO)); /* ttl -1: deleted on finish -> null */
