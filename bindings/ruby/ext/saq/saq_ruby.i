@@ -64,6 +64,22 @@ SAQ_RB_HANDLE(saq_batch, BatchHandle, saq_batch_free)
   $1 = ($ltype)argp;
 }
 
+/* A Ruby String may hold NUL bytes; libsaq reads C strings, so "k\0x" would
+ * silently name the job "k" (another job). Such strings are refused: SWIG's
+ * own `const char *` conversion, plus that check (same locals, so SWIG's
+ * freearg typemap still matches). */
+%typemap(in, noblock=1, fragment="SWIG_AsCharPtrAndSize") const char * (int res, char *buf = 0, size_t size = 0, int alloc = 0) {
+  res = SWIG_AsCharPtrAndSize($input, &buf, &size, &alloc);
+  if (!SWIG_IsOK(res)) {
+    %argument_fail(res, "$type", $symname, $argnum);
+  }
+  if (buf && size > 0 && strlen(buf) + 1 != size) {
+    if (alloc == SWIG_NEWOBJ) free(buf);
+    rb_raise(rb_eArgError, "string contains null byte (argument %d of %s)", $argnum, "$symname");
+  }
+  $1 = ($1_ltype)buf;
+}
+
 %include "saq.i"
 
 %{

@@ -40,8 +40,8 @@ module Saq
 
       conf = Native.saq_conf_new or raise OutOfMemoryError
       begin
-        conf_set(conf, "url", url)
-        conf_set(conf, "name", name) unless name.nil?
+        conf_set(conf, "url", url.nil? ? nil : url.to_s) # URI objects, Symbols
+        conf_set(conf, "name", name.to_s) unless name.nil?
         options.each { |k, v| conf_set(conf, k.to_s, v.to_s) }
         @raw = Native.saq_queue_new(conf)
         raise Error.new("cannot create the queue: #{Native.saq_conf_errmsg(conf)}", code: Native::SAQ_EINVAL) unless @raw
@@ -278,7 +278,7 @@ module Saq
       b = Native.saq_queue_batch(@raw) or raise null_error("batch")
       begin
         yield self
-      rescue StandardError
+      rescue Exception # rubocop:disable Lint/RescueException -- saq's bare `except:`: Interrupt, Timeout, ... too
         begin
           execute(->(cq) { Native.saq_batch_abort(b, "cancelled", cq, TAG) }) { |ev| Native.saq_event_int(ev) }
         rescue Saq::Error
@@ -297,7 +297,7 @@ module Saq
       return true if @closed
       return (@closed = true) if Process.pid != @pid # nothing to drain in a forked child
 
-      rc = Native.saq_rb_queue_close(@raw, (timeout.to_f * 1000).round)
+      rc = Native.saq_rb_queue_close(@raw, Saq.__ms(timeout))
       @closed = true
       Saq.check!(rc) unless rc == Native::SAQ_ETIMEDOUT
       rc.zero?
@@ -331,7 +331,7 @@ module Saq
 
     def conf_set(conf, key, value)
       rc = Native.saq_conf_set(conf, key, value)
-      Saq.check!(rc, "#{key}: #{Native.saq_conf_errmsg(conf)}")
+      Saq.check!(rc, Saq.__conf_message(key, Native.saq_conf_errmsg(conf)))
     end
 
     def key_of(job_or_key)
@@ -344,6 +344,8 @@ module Saq
 
       hash.each_with_object({}) do |(k, v), out|
         v = v.to_f if k.to_s == "scheduled" && v.is_a?(Time)
+        # libsaq keeps the key as a C string: "k\0x" would become "k"
+        raise ArgumentError, "key contains a null byte: #{v.inspect}" if k.to_s == "key" && v.is_a?(String) && v.include?("\0")
         out[k.to_s] = v
       end
     end
@@ -390,8 +392,10 @@ module Saq
     def execute(submit, not_found: :raise)
       cq = new_cq
       ev = nil
+      submitted = false
       begin
         submit!(submit.call(cq))
+        submitted = true
         ev = Saq.__wait(cq)
         st = Native.saq_event_status(ev)
         return nil if st == Native::SAQ_ENOTFOUND && not_found.nil?
@@ -399,10 +403,31 @@ module Saq
         raise_event_error(ev) unless st.zero?
         yield ev
       ensure
-        Native.saq_rb_event_release(ev) if ev
+        if ev
+          Native.saq_rb_event_release(ev)
+        elsif submitted
+          # Interrupted (Thread#raise/kill, Timeout, a signal): an apply or
+          # map would otherwise keep waiting inside libsaq for its job (for
+          # ever without a timeout) and hold up close. No-op for the others.
+          Native.saq_queue_cancel(@raw, cq, TAG)
+        end
         Native.saq_rb_cq_release(cq)
       end
     end
+  end
+
+  # @api private: seconds (nil = 0) as libsaq's int milliseconds, clamped
+  # (Float::INFINITY or a huge value means "as long as possible").
+  def self.__ms(seconds)
+    ms = seconds.to_f * 1000
+    raise ArgumentError, "invalid timeout #{seconds.inspect}" if ms.nan?
+
+    ms.clamp(0, 2**31 - 1).round
+  end
+
+  # @api private: libsaq's configuration messages already name the key.
+  def self.__conf_message(key, msg)
+    msg.nil? || msg.empty? ? key : (msg.start_with?("#{key}:") ? msg : "#{key}: #{msg}")
   end
 
   # @api private: wait for the next event of a cq with the GVL released.

@@ -73,6 +73,8 @@ module Saq
       @running = {}
       @running_lock = Mutex.new
       @threads = []
+      @threads_lock = Mutex.new
+      @dead = 0 # handler threads killed (Thread#kill, Thread.exit) and not replaced yet
     end
 
     # Start taking jobs in background threads and return. Runs the startup hooks first.
@@ -82,7 +84,7 @@ module Saq
 
         @state = :starting
       end
-      raise ForkedError.new("this Saq::Worker was created in process #{@pid}", code: Native::SAQ_EFORKED) if Process.pid != @pid
+      raise forked_error if Process.pid != @pid
 
       begin
         @startup.each { |h| h.call(@context) }
@@ -123,7 +125,9 @@ module Saq
     # seconds (nil = shutdown_grace_period) before they are cancelled and
     # retried. Returns at once. Safe from a signal trap.
     def request_stop(grace: nil)
-      Native.saq_worker_stop(@raw, grace.nil? ? -1 : (grace.to_f * 1000).round)
+      raise forked_error if Process.pid != @pid
+
+      Native.saq_worker_stop(@raw, grace.nil? ? -1 : Saq.__ms(grace))
       self
     end
 
@@ -139,9 +143,16 @@ module Saq
     # `timeout` seconds passed first.
     def join(timeout = nil)
       return true if @state == :new || @state == :stopped
-      return false unless @poller.join(timeout)
+      raise forked_error if Process.pid != @pid
 
-      @threads.each(&:join)
+      deadline = timeout && (Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout.to_f)
+      return false unless @poller.join(remaining(deadline))
+
+      # a handler that ignores its cancellation keeps its thread: the timeout
+      # bounds this wait too (the stop completes in a later join)
+      @threads_lock.synchronize { @threads.dup }.each do |t|
+        return false unless t.join(remaining(deadline))
+      end
       finish
       true
     end
@@ -162,6 +173,15 @@ module Saq
     alias to_s inspect
 
     private
+
+    def forked_error
+      ForkedError.new("this Saq::Worker was created in process #{@pid} and cannot be used in the " \
+                      "forked child #{Process.pid}; start workers after forking", code: Native::SAQ_EFORKED)
+    end
+
+    def remaining(deadline)
+      deadline && [deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max
+    end
 
     def build_raw(options, timers)
       conf = Native.saq_conf_new or raise OutOfMemoryError
@@ -201,7 +221,7 @@ module Saq
 
     def conf_set(conf, key, value)
       rc = Native.saq_conf_set(conf, key, value.to_s)
-      Saq.check!(rc, "#{key}: #{Native.saq_conf_errmsg(conf)}")
+      Saq.check!(rc, Saq.__conf_message(key, Native.saq_conf_errmsg(conf)))
     end
 
     def hook_list(value)
@@ -243,6 +263,7 @@ module Saq
         begin
           case Native.saq_event_type(ev)
           when Native::SAQ_EVENT_LEASE
+            respawn_handlers if @dead.positive?
             @jobs << Job.leased(Native.saq_event_take_job(ev), self)
           when Native::SAQ_EVENT_CANCEL
             cancel(Native.saq_event_key(ev), Native.saq_event_int(ev))
@@ -274,6 +295,7 @@ module Saq
     # Handler threads: Saq::Cancelled is only let in while the handler (and
     # its before_process hooks) run; one that arrives later is dropped.
     def handler_loop
+      done = false
       Thread.handle_interrupt(Cancelled => :never) do
         while (job = @jobs.pop) != :stop
           begin
@@ -283,6 +305,21 @@ module Saq
           end
         end
       end
+      done = true
+    ensure
+      # Thread#kill / Thread.exit in a handler ends this thread without an
+      # exception: the poller replaces it before the next lease, or the pool
+      # would shrink and leased jobs would wait in @jobs for no thread.
+      @threads_lock.synchronize { @dead += 1 } unless done
+    end
+
+    # On the poller thread (so nothing is respawned while Ruby kills all
+    # threads at exit: the poller is killed too).
+    def respawn_handlers
+      n = @threads_lock.synchronize { @dead.tap { @dead = 0 } }
+      @logger.warn("saq worker #{@id}: #{n} handler thread(s) killed; starting new ones")
+      fresh = Array.new(n) { |i| Thread.new { handler_loop }.tap { |t| t.name = "saq-handler-r#{i}" } }
+      @threads_lock.synchronize { @threads.concat(fresh) }
     end
 
     def process(job)
@@ -290,6 +327,7 @@ module Saq
       job.__set_ctx(ctx)
       result = error = nil
       @running_lock.synchronize { @running[job.key] = Thread.current }
+      settled = false
       begin
         reason = job.cancel_reason
         raise Cancelled, reason if reason
@@ -314,12 +352,18 @@ module Saq
         @running_lock.synchronize { @running.delete(job.key) if @running[job.key] == Thread.current }
       end
       drop_late_cancel
+      settled = true
       settle(job, outcome, result, error, ctx)
       @after_process.each do |h|
         h.call(ctx)
       rescue StandardError => e
         @logger.warn("saq worker #{@id}: after_process hook failed: #{e.class}: #{e.message}")
       end
+    ensure
+      # reached unsettled only when the thread is being killed (Thread#kill,
+      # Thread.exit in the handler): fail the attempt now instead of leaving
+      # the lease to the GC
+      settle(job, :error, nil, ThreadError.new("the handler's thread was killed before the job finished"), ctx) unless settled
     end
 
     def drop_late_cancel
