@@ -325,11 +325,15 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
     case F_RETRIES:
         if (user && (d < 0 || d != floor(d)))
             goto nonint;
+        if (user && d > INT32_MAX)
+            goto range; /* a stored record is clamped; a caller's value is refused */
         j->retries = d > INT32_MAX ? INT32_MAX : (int)d;
         break;
     case F_TTL:
         if (user && d != floor(d))
             goto nonint;
+        if (user && (d > INT32_MAX || d < INT32_MIN))
+            goto range;
         j->ttl = d > INT32_MAX ? INT32_MAX : d < INT32_MIN ? INT32_MIN : (int)d;
         break;
     case F_RETRY_DELAY:
@@ -362,6 +366,9 @@ neg:
     return bad;
 nonint:
     snprintf(err, errlen, "field '%s' must be a non-negative integer", name);
+    return bad;
+range:
+    snprintf(err, errlen, "field '%s' is out of range (at most 2147483647 in magnitude)", name);
     return bad;
 }
 

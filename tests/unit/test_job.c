@@ -160,6 +160,8 @@ static void test_keyword_split(void **state)
     assert_int_equal(saq_job_set_call_kwargs(j, "{\"retries\": 2.5}"), SAQ_EINVAL);
     assert_int_equal(saq_job_set_call_kwargs(j, "{\"scheduled\": 0.5}"), SAQ_EINVAL); /* saq U6 */
     assert_int_equal(saq_job_set_call_kwargs(j, "{\"key\": \"\"}"), SAQ_EINVAL); /* was random bytes */
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"retries\": 1e21}"), SAQ_EINVAL); /* was clamped */
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"ttl\": -3000000000}"), SAQ_EINVAL);
     assert_int_equal(saq_job_set_call_kwargs(j, "{\"key\": \"a\\u0000b\"}"), SAQ_EINVAL);
     assert_string_equal(saq_job_key(j), "k");
     /* an empty text is an empty text (its buffer was never terminated) */
