@@ -19,6 +19,9 @@ mkdir "$tmp/outside" && cp "$here/consumer.c" "$tmp/outside/"
 cd "$tmp/outside"
 # shellcheck disable=SC2046
 cc -Wall -o consumer consumer.c $(pkg-config --cflags --libs libsaq) -Wl,-rpath,"$(pkg-config --variable=libdir libsaq)"
-ldd ./consumer | grep -q "$tmp/prefix" || { echo "FAIL: consumer does not load the installed libsaq"; ldd ./consumer; exit 1; }
+# (ldd's output is read whole: `ldd | grep -q` under pipefail fails when grep
+# stops reading early and ldd gets SIGPIPE)
+libs=$(ldd ./consumer)
+grep -q "$tmp/prefix" <<<"$libs" || { echo "FAIL: consumer does not load the installed libsaq"; echo "$libs"; exit 1; }
 "$here/../support/with-redis" -- ./consumer
 echo "OK: installed libsaq (SONAME $soname, pkg-config $(pkg-config --modversion libsaq)) builds and runs a program outside the tree"
