@@ -1120,9 +1120,10 @@ def main():
     log(f"wrote {os.path.join(out, 'RESULTS.md')} and results.json in {result['wall_s']:.0f} s")
     for t in result["targets"]:
         v = t["value"]
-        log(f"target {t['target']} {t['goal']}: {'–' if v is None else f'{v:.3g}'} "
-            + ("" if t["met"] is None else ("met" if t["met"] else
-               ("(tiny run: not meaningful) " if a.tiny else "MISSED ") + t["miss"])))
+        verdict = "" if t["met"] is None else ("met" if t["met"] else "MISSED " + t["miss"])
+        if a.tiny and verdict:
+            verdict = "(tiny run: not meaningful)"
+        log(f"target {t['target']} {t['goal']}: {'–' if v is None else f'{v:.3g}'} {verdict}")
     skipped = [n for n, s in systems.items() if not s.ok]
     if skipped:
         log("skipped: " + "; ".join(f"{n} ({systems[n].reason})" for n in skipped))

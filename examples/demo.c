@@ -267,8 +267,12 @@ int main(int argc, char **argv)
           r && saq_job_result(r) ? saq_job_result(r) : "-");
     saq_job_free(r);
 
+    /* the worker writes its stats to the registry every timers.worker_info
+     * (1 s): let one write pass so info() counts the outcomes printed above */
+    usleep(1200 * 1000);
     ev = saq_queue_info_sync(q, 1, 0, 10, 5000);
-    printf("\nqueue info (what saq's info() and web UI show):\n%s\n", saq_event_json(ev) ? saq_event_json(ev) : saq_event_errmsg(ev));
+    printf("\nqueue info (what saq's info() and web UI show; worker stats as of its last\n"
+           "registry write, every timers.worker_info = 1 s):\n%s\n", saq_event_json(ev) ? saq_event_json(ev) : saq_event_errmsg(ev));
     int has_worker = saq_event_json(ev) && strstr(saq_event_json(ev), saq_worker_id(w));
     saq_event_free(ev);
     check(has_worker, "registry", "this worker is listed in info()");
