@@ -365,7 +365,7 @@ neg:
     snprintf(err, errlen, "field '%s' must be >= 0", name);
     return bad;
 nonint:
-    snprintf(err, errlen, "field '%s' must be a non-negative integer", name);
+    snprintf(err, errlen, "field '%s' must be %s integer", name, f == F_TTL ? "an" : "a non-negative");
     return bad;
 range:
     snprintf(err, errlen, "field '%s' is out of range (at most 2147483647 in magnitude)", name);
