@@ -23,7 +23,15 @@
  *            arguments that can be explained (an unknown count kind, JSON that
  *            does not parse, ...) are reported through the event, with a
  *            message; a submit itself fails only when there is nowhere to
- *            deliver an event (NULL queue or cq, closed queue, fork, OOM).
+ *            deliver an event: SAQ_EINVAL (NULL queue; NULL cq, or a cq
+ *            already freed or inherited across fork), SAQ_ECLOSED (queue
+ *            closing or closed), SAQ_EFORKED or SAQ_ENOMEM. Besides the codes
+ *            each operation lists, any event may carry SAQ_ECONN (Redis
+ *            unreachable or the connection lost), SAQ_ETIMEDOUT (a command
+ *            unanswered for command_timeout_ms), SAQ_EREDIS (an error reply),
+ *            SAQ_EPROTO (an unexpected reply, or a failed dump/load
+ *            transform), SAQ_ECLOSED (the queue was closed or freed before the
+ *            operation ended) and SAQ_ENOMEM.
  *            Tags are opaque to libsaq; keep them below 2^53 if JavaScript
  *            must see them exactly.
  * Threads    Every function is safe to call from any thread, except that
@@ -52,7 +60,9 @@
  *            (including NaN and Infinity) and keeps such values byte for byte.
  * Fork       A handle used in a forked child returns SAQ_EFORKED (the threads
  *            behind it do not exist there); the child makes its own handles.
- *            Freeing an inherited handle in the child only releases memory.
+ *            Freeing an inherited conf, cq, event or job in the child only
+ *            releases memory; freeing an inherited queue, worker or batch
+ *            releases nothing (the parent's threads may have held its locks).
  */
 #ifndef SAQ_H
 #define SAQ_H
@@ -76,6 +86,7 @@ extern "C" {
 /* Versions                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/** Version of these headers (compile time); compare with saq_version() at run time. */
 #define SAQ_VERSION_MAJOR 0
 #define SAQ_VERSION_MINOR 1
 #define SAQ_VERSION_PATCH 0
@@ -88,17 +99,19 @@ extern "C" {
  *  Any thread. Never fails. */
 SAQ_API unsigned saq_version(void);
 
-/** Version of the loaded library as static text, e.g. "0.1.0". Any thread. */
+/** Version of the loaded library as static text, e.g. "0.1.0" (never NULL, never freed). Any
+ *  thread. */
 SAQ_API const char *saq_version_str(void);
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-#define SAQ_OK 0
+/** Error codes (negative; SAQ_OK is 0). Values never change; new codes are added at the end. */
+#define SAQ_OK 0             /**< success */
 #define SAQ_EINVAL (-1)      /**< an argument is NULL, out of range or of the wrong type */
 #define SAQ_ENOMEM (-2)      /**< out of memory */
-#define SAQ_ETIMEDOUT (-3)   /**< a deadline passed (command, connect, listen, apply, map, close) */
+#define SAQ_ETIMEDOUT (-3)   /**< a deadline passed (command, listen, apply, map, close, wait) */
 #define SAQ_ECLOSED (-4)     /**< the queue or worker is closing or closed */
 #define SAQ_EFORKED (-5)     /**< a handle inherited across fork() was used in the child */
 #define SAQ_EREDIS (-6)      /**< Redis answered with an error reply */
@@ -112,7 +125,7 @@ SAQ_API const char *saq_version_str(void);
 #define SAQ_EUNKNOWN_KEY (-14) /**< saq_conf_set: no such configuration key */
 #define SAQ_ECRON (-15)      /**< a cron expression does not parse */
 #define SAQ_ESTATE (-16)     /**< the call is not valid in the object's current state */
-#define SAQ_ETOOBIG (-17)    /**< a payload exceeds Redis's 512 MiB string limit */
+#define SAQ_ETOOBIG (-17)    /**< a record or result exceeds max_payload_bytes */
 #define SAQ_EUVVERSION (-18) /**< the process's libuv is older than the one libsaq was built against */
 
 /** Static English description of an error code; "unknown error" for codes
@@ -139,12 +152,15 @@ typedef struct saq_batch saq_batch_t;   /**< a batch scope (saq's Queue.batch) *
 /* Configuration                                                            */
 /* ------------------------------------------------------------------------ */
 
-/** New empty configuration. Owned by the caller (saq_conf_free); the queue
- *  and worker constructors copy what they need, so a conf can be freed or
- *  reused right after. Returns NULL only when out of memory. Any thread. */
+/** New empty configuration (every key at its default). Owned by the caller (saq_conf_free); the
+ *  queue and worker constructors copy what they need, so a conf can be freed or reused right
+ *  after. Returns NULL only when out of memory. Any thread. A conf is not thread-safe: use one
+ *  from one thread at a time (saq_conf_set, saq_conf_get, saq_conf_errmsg, saq_queue_new and
+ *  saq_worker_new all read or write it). */
 SAQ_API saq_conf_t *saq_conf_new(void);
 
-/** Release a configuration. NULL is a no-op. */
+/** Release a configuration and every string borrowed from it. NULL is a no-op. Never blocks;
+ *  queues and workers made from it are not affected. */
 SAQ_API void saq_conf_free(saq_conf_t *conf);
 
 /** Set `key` to `value` (text; numbers in decimal). The value is checked at
@@ -153,56 +169,74 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         or unix://[[user]:password@]/path/to.sock[?db=N]
  *                         (default redis://localhost:6379/0). rediss:// is
  *                         refused (no TLS in this build).
- *   - name                queue name (default "default"); no ':' and no glob
- *                         characters * ? [ ] (saq #8 of spec 7).
+ *   - name                queue name (default "default"), 1..1000 bytes; no
+ *                         ':', no glob characters * ? [ ] (saq #8 of spec 7),
+ *                         no spaces and no control characters.
  *   - dialect             "0.26" (default) or "0.13": which Python saq the
  *                         records, registry keys and aborts are written for.
  *   - max_concurrent_ops  >= 1, default 20: saq's throttle on enqueue, single
  *                         job reads and abort.
- *   - command_timeout_ms  >= 1, default 5000: a Redis command unanswered this
- *                         long fails with SAQ_ETIMEDOUT and its connection is
- *                         dropped and re-established.
- *   - connect_timeout_ms  >= 1, default 2000.
- *   - reconnect_max_ms    >= 10, default 2000: cap of the reconnect backoff.
+ *   - command_timeout_ms  1..86400000 ms, default 5000: a Redis command
+ *                         unanswered this long fails with SAQ_ETIMEDOUT and its
+ *                         connection is dropped and re-established.
+ *   - connect_timeout_ms  1..86400000 ms, default 2000.
+ *   - reconnect_max_ms    10..86400000 ms, default 2000: cap of the reconnect
+ *                         backoff.
  *   - max_payload_bytes   1024..536870912 (Redis's limit), default 16777216
  *                         (16 MiB): larger records are refused with
  *                         SAQ_ETOOBIG before anything is sent.
- *  Worker keys (read by saq_worker_new; seconds unless the name says ms):
- *   - concurrency (10), dequeue_timeout (0 = block until a job or stop),
- *     timers.schedule (1), timers.worker_info (10; alias timers.stats),
- *     timers.sweep (60), timers.abort (1), burst (false), max_burst_jobs (0 =
- *     none), shutdown_grace_period (0), cancellation_hard_deadline (1),
- *     id (a uuid1), metadata (JSON object or null), swept_error_message
- *     ("swept"), dead_worker_check (10; 0 disables liveness recovery).
+ *  Worker keys (read by saq_worker_new; all durations in seconds, fractions
+ *  allowed, at most 86400; defaults in parentheses):
+ *   - concurrency (10; 1..100000), dequeue_timeout (0 = block until a job or
+ *     stop), timers.schedule (1), timers.worker_info (10; alias timers.stats),
+ *     timers.sweep (60), timers.abort (1) (timers >= 0.001), burst (false;
+ *     true/false, 1/0, yes/no, on/off), max_burst_jobs (0 = none; also caps
+ *     concurrency, as saq), shutdown_grace_period (0), cancellation_hard_deadline
+ *     (1), id (a uuid1; 1..200 characters without ':'), metadata (JSON object
+ *     or null), swept_error_message ("swept"; also read by saq_queue_new for
+ *     saq_queue_sweep, which the worker's sweep timer runs, so set it on the
+ *     queue's conf too), dead_worker_check (10; 0 disables liveness recovery).
+ *  Setting a key again replaces its value; on failure the conf is unchanged.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
- *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why. Not
- *  thread-safe for concurrent calls on the same conf. */
+ *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why (except for
+ *  SAQ_ENOMEM and a NULL conf). */
 SAQ_API int saq_conf_set(saq_conf_t *conf, const char *key, const char *value);
 
-/** Current text value of `key` (borrowed, valid until the next set on this
- *  conf), or NULL when unset or unknown. */
+/** Current text value of `key` as last set (borrowed, valid until the next saq_conf_set of that
+ *  key or saq_conf_free), or NULL when unset (defaults are not reported), unknown, or when conf or
+ *  key is NULL. "timers.stats" reads timers.worker_info. */
 SAQ_API const char *saq_conf_get(const saq_conf_t *conf, const char *key);
 
-/** Message of the last failed call made with this conf (saq_conf_set,
- *  saq_queue_new, saq_worker_new), or "" if none. Borrowed. */
+/** Message of the last failed call made with this conf (saq_conf_set, saq_conf_set_transform,
+ *  saq_queue_new, saq_worker_new), or "" if none or conf is NULL. Never NULL. Borrowed: valid
+ *  until the next failing call with this conf or saq_conf_free. A successful call does not clear
+ *  it. */
 SAQ_API const char *saq_conf_errmsg(const saq_conf_t *conf);
 
 /** Byte transform applied around the canonical job JSON (saq's dump/load).
- *  `in` is `in_len` bytes; the function stores a buffer obtained from
- *  saq_alloc() in *out and its length in *out_len and returns 0, or returns
- *  non-zero to fail the operation with SAQ_EPROTO. Called on the I/O thread
- *  (load) or on the calling thread (dump). Records written through a custom
- *  dump are not readable by Python saq unless Python uses the same
- *  transform. C only (ignored by the bindings). */
+ *  `in` is `in_len` bytes (borrowed for the call, not NUL-terminated); the
+ *  function stores a buffer obtained from saq_alloc() in *out (libsaq frees
+ *  it) and its length in *out_len and returns 0, or returns non-zero (or
+ *  leaves *out NULL) to fail the operation with SAQ_EPROTO. A dumped record
+ *  larger than max_payload_bytes fails with SAQ_ETOOBIG. load runs on the I/O
+ *  thread; dump runs on the thread that submits an enqueue, apply or map, and
+ *  on the I/O thread for every other write (abort, retry, finish, update, a
+ *  worker's outcomes and cron jobs), so both may run concurrently and must be
+ *  thread-safe and must not block. Records written through a custom dump are
+ *  not readable by Python saq unless Python uses the same transform. C only
+ *  (ignored by the bindings). */
 typedef int (*saq_transform_fn)(const char *in, size_t in_len, char **out, size_t *out_len,
                                 void *userdata);
 
-/** Install a dump/load pair on a conf (both or neither; NULL, NULL removes).
- *  Returns SAQ_OK or SAQ_EINVAL. C only. */
+/** Install a dump/load pair on a conf (both or neither; NULL, NULL removes) for the queues
+ *  created from it afterwards. `userdata` is passed to both and must stay valid until those
+ *  queues are freed. Returns SAQ_OK, or SAQ_EINVAL (NULL conf, or only one of the pair, with a
+ *  message in saq_conf_errmsg). Same thread rule as saq_conf_set. C only. */
 SAQ_API int saq_conf_set_transform(saq_conf_t *conf, saq_transform_fn dump, saq_transform_fn load,
                                    void *userdata);
 
-/** Memory for saq_transform_fn outputs; freed by libsaq. NULL on OOM. */
+/** Memory for saq_transform_fn outputs (malloc; size 0 allowed); libsaq frees it once it is
+ *  handed over in *out. NULL on OOM. Any thread. */
 SAQ_API void *saq_alloc(size_t size);
 
 /* ------------------------------------------------------------------------ */
@@ -227,8 +261,8 @@ SAQ_API void *saq_alloc(size_t size);
 #define SAQ_EVENT_SCHEDULE 15    /**< saq_queue_schedule */
 #define SAQ_EVENT_SWEEP 16       /**< saq_queue_sweep */
 #define SAQ_EVENT_BATCH_ABORT 17 /**< saq_batch_abort */
-#define SAQ_EVENT_LEASE 18       /**< worker: a job to run (saq_event_take_job) */
-#define SAQ_EVENT_CANCEL 19      /**< worker: a leased job was aborted, timed out or is being shut down */
+#define SAQ_EVENT_LEASE 18       /**< worker: a job to run (saq_event_take_job); int = lease id */
+#define SAQ_EVENT_CANCEL 19      /**< worker: a leased job must stop (key; int = SAQ_CANCEL_*) */
 #define SAQ_EVENT_WORKER_STOPPED 20 /**< worker: it stopped; no more lease events follow */
 #define SAQ_EVENT_PING 21        /**< saq_queue_ping */
 
@@ -243,46 +277,62 @@ typedef int (*saq_event_cb)(saq_event_t *ev, void *userdata);
 
 /** New polling completion queue. Events wait in it until saq_cq_poll or
  *  saq_cq_wait takes them. A cq may collect events of many queues and
- *  workers. Owned by the caller; returns NULL only when out of memory. */
+ *  workers. Owned by the caller (saq_cq_free); returns NULL when out of
+ *  memory or out of file descriptors (it owns a pipe). Any thread. */
 SAQ_API saq_cq_t *saq_cq_new(void);
 
 /** New callback completion queue: each event is handed to `cb` on the I/O
- *  thread instead of being queued; poll/wait/fd do not apply to it. C only.
- *  Returns NULL when `cb` is NULL or out of memory. */
+ *  thread instead of being queued; poll/wait/fd/length/wakeup do not apply to
+ *  it. `userdata` must stay valid until the cq is freed and its pending
+ *  operations have ended. C only. Returns NULL when `cb` is NULL or out of
+ *  memory. Any thread. */
 SAQ_API saq_cq_t *saq_cq_new_callback(saq_event_cb cb, void *userdata);
 
 /** Take the oldest event, waiting up to `timeout_ms` (0 = do not wait,
- *  -1 = forever). Returns an owned event, or NULL on timeout, on
- *  saq_cq_wakeup, for a callback cq, or after saq_cq_free began. Blocking;
+ *  -1 or any negative value = forever). Returns an owned event (saq_event_free),
+ *  or NULL on timeout, on saq_cq_wakeup, for a NULL or callback cq, in a
+ *  forked child, or after saq_cq_free began. Blocking unless timeout_ms is 0;
  *  any thread (several threads may poll one cq). */
 SAQ_API saq_event_t *saq_cq_poll(saq_cq_t *cq, int timeout_ms);
 
-/** Take the oldest event carrying `tag`, leaving other events queued; waits
- *  like saq_cq_poll. Used by the blocking convenience forms. */
+/** Take the oldest event carrying `tag`, leaving other events queued (the fd
+ *  stays readable for them); waits and returns NULL like saq_cq_poll. Any
+ *  thread. */
 SAQ_API saq_event_t *saq_cq_wait(saq_cq_t *cq, uint64_t tag, int timeout_ms);
 
-/** Number of events waiting in the cq. */
+/** Number of events waiting in the cq (a snapshot); 0 for a NULL or callback cq. Any thread. */
 SAQ_API size_t saq_cq_length(const saq_cq_t *cq);
 
 /** Read end of a non-blocking pipe that is readable while the cq holds
- *  events (librdkafka's IO-event idea). Drain with saq_cq_poll(cq, 0) until
- *  NULL; libsaq empties the pipe itself. Owned by the cq: do not close it.
- *  Returns -1 for a callback cq or NULL. */
+ *  events (librdkafka's IO-event idea; the first call turns the signalling
+ *  on). Drain with saq_cq_poll(cq, 0) until NULL; libsaq empties the pipe
+ *  itself. Owned by the cq and valid until saq_cq_free: do not close or read
+ *  it. Returns -1 for a callback cq or NULL. Any thread. */
 SAQ_API int saq_cq_fd(const saq_cq_t *cq);
 
-/** dup() of saq_cq_fd, owned by the caller (for hosts whose fd wrapper closes
- *  the fd, such as Node's net.Socket). -1 on error. */
+/** Close-on-exec dup() of saq_cq_fd, owned by the caller, who closes it (for hosts whose fd
+ *  wrapper closes the fd, such as Node's net.Socket). -1 for a callback or NULL cq, or when dup
+ *  fails (errno tells why). Any thread. */
 SAQ_API int saq_cq_fd_dup(const saq_cq_t *cq);
 
 /** Make the blocked saq_cq_poll/saq_cq_wait calls on this cq return NULL;
  *  when none is blocked, the next one that finds no event returns NULL at
- *  once (the wakeup is not lost). Thread-safe (not async-signal-safe). Used
- *  as Ruby's unblocking function and by Go's Close. */
+ *  once (the wakeup is not lost). No-op for a NULL or callback cq. Any thread
+ *  (not async-signal-safe). Used as Ruby's unblocking function and by Go's
+ *  Close. */
 SAQ_API void saq_cq_wakeup(saq_cq_t *cq);
 
-/** Release the caller's reference. Events still to come for this cq are
- *  discarded when they arrive; pending polls return NULL. Never blocks. */
+/** Release the caller's reference. Queued events are freed; events still to
+ *  come for this cq are discarded when they arrive (a callback cq's callback
+ *  is not called again); pending polls return NULL. Operations in flight keep
+ *  the memory alive, so this may be called at any time. NULL is a no-op.
+ *  Never blocks; any thread. */
 SAQ_API void saq_cq_free(saq_cq_t *cq);
+
+/* Event getters. Any thread; they only read the event, so concurrent getters are fine, but not
+ * concurrently with saq_event_take_job or saq_event_free. Strings and jobs they return are
+ * borrowed from the event and stay valid until saq_event_free (a job: until it is taken). A NULL
+ * event gives 0 / NULL (saq_event_status: SAQ_EINVAL). */
 
 /** SAQ_EVENT_* of an event. */
 SAQ_API int saq_event_type(const saq_event_t *ev);
@@ -291,43 +341,55 @@ SAQ_API int saq_event_type(const saq_event_t *ev);
 SAQ_API uint64_t saq_event_tag(const saq_event_t *ev);
 /** SAQ_OK or the negative error code of the operation. */
 SAQ_API int saq_event_status(const saq_event_t *ev);
-/** Human-readable error message (borrowed), or NULL when status is SAQ_OK. */
+/** Human-readable error message (borrowed), or NULL when status is SAQ_OK; never NULL when the
+ *  status is an error. */
 SAQ_API const char *saq_event_errmsg(const saq_event_t *ev);
 /** Integer result. ENQUEUE: 1 enqueued, 0 already enqueued (saq returns
  *  None). COUNT: the count. ABORT: 1 abort requested, 2 aborted at once (it
  *  was waiting), 0 already terminal (nothing changed). RETRY, FINISH,
  *  UPDATE: 1 written, 0 nothing written (job gone or already terminal).
  *  SCHEDULE, SWEEP: number of ids. CANCEL: the SAQ_CANCEL_* reason. MAP:
- *  number of items. LEASE: the lease id. 0 otherwise. */
+ *  number of distinct jobs (duplicate keys collapse). BATCH_ABORT: jobs
+ *  aborted. PING: the server version. LEASE: the lease id. 0 otherwise. */
 SAQ_API int64_t saq_event_int(const saq_event_t *ev);
-/** JSON document (borrowed) or NULL. INFO and STATS: the object saq returns.
- *  APPLY: the job's result (JSON null when it has none). MAP: array of
- *  results in item order (failed entries null when return_exceptions).
- *  SCHEDULE, SWEEP: array of job ids. JOBS: array of job records or null. */
+/** JSON document (borrowed) or NULL (always NULL on error). INFO and STATS:
+ *  the object saq returns. APPLY: the job's result (JSON null when it has
+ *  none). MAP: array of results, one per distinct job in item order (failed
+ *  entries null when return_exceptions). SCHEDULE, SWEEP: array of job ids.
+ *  JOBS: array with the record of each key, in the queue's dialect, or null
+ *  where missing or unreadable. */
 SAQ_API const char *saq_event_json(const saq_event_t *ev);
-/** Job key (borrowed) for LISTEN, CANCEL and per-job events, else NULL. */
+/** Job key (borrowed) for LISTEN, LEASE, CANCEL, JOB, ABORT, RETRY, FINISH and UPDATE events,
+ *  else NULL. */
 SAQ_API const char *saq_event_key(const saq_event_t *ev);
 /** Status text for LISTEN events ("active", "complete", ...), else NULL. */
 SAQ_API const char *saq_event_job_status(const saq_event_t *ev);
-/** The job the event is about (borrowed), or NULL. ENQUEUE: the job as
- *  submitted (queue, queued, status set). JOB, ABORT, RETRY, FINISH, UPDATE:
- *  the stored record after the operation. APPLY: the final record (also on
- *  SAQ_EJOB). LEASE: the leased job. */
+/** The job the event is about (borrowed), or NULL. ENQUEUE: the copy that
+ *  was submitted (queue, queued, status and hook changes applied). JOB, ABORT,
+ *  RETRY, FINISH, UPDATE: the stored record after the operation. APPLY: the
+ *  final record (also on SAQ_EJOB). MAP: the failed job on SAQ_EJOB. LEASE:
+ *  the leased job; take it to run it past the event's life (freeing the event
+ *  with the job still in it releases the lease as saq_job_free does). */
 SAQ_API saq_job_t *saq_event_job(const saq_event_t *ev);
-/** Move the job out of the event; the caller owns it. NULL when none. */
+/** Move saq_event_job's job out of the event; the caller owns it (saq_job_free) and
+ *  saq_event_job returns NULL afterwards. NULL when none. Jobs of saq_event_job_at cannot be
+ *  taken (use saq_job_dup). Not concurrently with other use of the event. */
 SAQ_API saq_job_t *saq_event_take_job(saq_event_t *ev);
-/** Number of jobs carried (JOBS and MAP: one per item, some may be NULL). */
+/** Number of jobs carried (JOBS: one per key; MAP: one per distinct job; entries may be NULL);
+ *  0 for other events. */
 SAQ_API size_t saq_event_job_count(const saq_event_t *ev);
 /** i-th job (borrowed) or NULL when missing or out of range. */
 SAQ_API saq_job_t *saq_event_job_at(const saq_event_t *ev, size_t i);
-/** Release an event and everything borrowed from it. */
+/** Release an event and everything borrowed from it (a leased job still in it gives its lease
+ *  back, as saq_job_free). NULL is a no-op. Never blocks; any thread. */
 SAQ_API void saq_event_free(saq_event_t *ev);
 
 /* ------------------------------------------------------------------------ */
 /* Jobs                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/** Job statuses as returned by saq_job_status_code. */
+/** Job statuses as returned by saq_job_status_code (saq's Status; the text forms are
+ *  "new", "queued", "active", "aborting", "aborted", "failed", "complete"). */
 #define SAQ_STATUS_NEW 0
 #define SAQ_STATUS_QUEUED 1
 #define SAQ_STATUS_ACTIVE 2
@@ -346,27 +408,37 @@ SAQ_API void saq_event_free(saq_event_t *ev);
 
 /** New job for `function` with saq's defaults (timeout 10 s, heartbeat 0,
  *  retries 1, ttl 600 s, retry_delay 0, no backoff, scheduled 0) and a fresh
- *  uuid1 key. Owned by the caller. NULL when function is NULL or empty, or
- *  out of memory. */
+ *  uuid1 key. Owned by the caller (saq_job_free). NULL when function is NULL
+ *  or empty, or out of memory. Any thread. A job is not thread-safe: a job
+ *  may be read (getters, saq_job_dup) from several threads at once, but
+ *  setters, saq_job_to_json and saq_job_free need exclusive use. */
 SAQ_API saq_job_t *saq_job_new(const char *function);
 
 /** Job decoded from a record's JSON (the tolerant reader used for Redis:
- *  unknown fields are kept and ignored, missing fields take saq's defaults,
- *  "timeout": null means no limit, status in any case). Returns NULL when
- *  the text is not a JSON object or lacks "function"; saq_job_errmsg cannot
- *  be used then, so call saq_job_new + saq_job_set_json for a message. */
+ *  unknown fields are kept and ignored, missing or null fields take saq's
+ *  defaults, "timeout": null means no limit, status in any case; a record
+ *  without "key" gets a fresh uuid1 key). Owned by the caller. Returns NULL
+ *  when json is NULL, is not a JSON object, lacks "function", has a known
+ *  field of the wrong type, or on OOM; saq_job_errmsg cannot be used then,
+ *  so call saq_job_new + saq_job_set_json for a message. Any thread. */
 SAQ_API saq_job_t *saq_job_from_json(const char *json);
 
-/** Deep copy (without any worker lease). NULL on OOM. */
+/** Deep copy (without any worker lease), owned by the caller. NULL when job is NULL or on OOM.
+ *  Any thread. */
 SAQ_API saq_job_t *saq_job_dup(const saq_job_t *job);
 
-/** Release a job. For a leased job that was never settled, the lease is
- *  given back: the job is retried with error "cancelled", as saq does for a
- *  job whose worker is cancelled. Never blocks. */
+/** Release a job. NULL is a no-op. Never blocks; any thread. For a leased
+ *  job that was never settled, the lease is given back: while its worker is
+ *  stopping, the job is retried with error "cancelled" (as saq does for a job
+ *  whose worker is cancelled); otherwise this is a handler bug and the job
+ *  fails with a RuntimeError text (retried if retries > attempts, as
+ *  saq_job_fail). */
 SAQ_API void saq_job_free(saq_job_t *job);
 
-/* Getters. Strings are borrowed (valid until the job changes or is freed).
- * Returns NULL / 0 for a NULL job. */
+/* Getters. Any thread (see saq_job_new for concurrent use). Strings are borrowed (valid until
+ * the job changes or is freed). Returns NULL / 0 for a NULL job. For a leased job they read the
+ * host's copy, which settling and touching do not change. Units follow the wire: seconds for
+ * durations and scheduled, epoch milliseconds for the *_ms timestamps. */
 SAQ_API const char *saq_job_function(const saq_job_t *job);
 SAQ_API const char *saq_job_key(const saq_job_t *job);
 /** "saq:job:<queue>:<key>", or NULL until the job has a queue. */
@@ -383,27 +455,27 @@ SAQ_API const char *saq_job_error(const saq_job_t *job);
 SAQ_API const char *saq_job_meta(const saq_job_t *job);
 /** worker_id (0.26.1+), or NULL. */
 SAQ_API const char *saq_job_worker_id(const saq_job_t *job);
-/** Status as lower-case saq text ("new", "queued", "active", ...). */
+/** Status as lower-case saq text ("new", "queued", "active", ...), static. */
 SAQ_API const char *saq_job_status(const saq_job_t *job);
-/** Status as SAQ_STATUS_*. */
+/** Status as SAQ_STATUS_* (SAQ_STATUS_NEW, i.e. 0, for a NULL job). */
 SAQ_API int saq_job_status_code(const saq_job_t *job);
 /** Timeout in seconds; 0 means no limit (also for "timeout": null). */
 SAQ_API double saq_job_timeout(const saq_job_t *job);
 /** Heartbeat in seconds; 0 = off. */
 SAQ_API double saq_job_heartbeat(const saq_job_t *job);
-/** Maximum total attempts (saq's "retries"). */
+/** Maximum total attempts (saq's "retries": the job runs at most this many times). */
 SAQ_API int saq_job_retries(const saq_job_t *job);
 /** Seconds to keep the record after it ends; 0 forever, < 0 delete at once. */
 SAQ_API int saq_job_ttl(const saq_job_t *job);
 /** Base retry delay in seconds. */
 SAQ_API double saq_job_retry_delay(const saq_job_t *job);
-/** 0 = no backoff; 1 = exponential backoff (see saq_job_retry_backoff_cap). */
+/** 0 = no backoff; 1 = exponential backoff, capped or not (see saq_job_retry_backoff_cap). */
 SAQ_API int saq_job_retry_backoff(const saq_job_t *job);
 /** Cap of the backoff in seconds; 0 = no cap. */
 SAQ_API double saq_job_retry_backoff_cap(const saq_job_t *job);
 /** Due time in epoch seconds; 0 = now. */
 SAQ_API double saq_job_scheduled(const saq_job_t *job);
-/** Progress 0..1. */
+/** Progress as stored (0..1 by saq's convention; not checked). */
 SAQ_API double saq_job_progress(const saq_job_t *job);
 /** Processing attempts started. */
 SAQ_API int saq_job_attempts(const saq_job_t *job);
@@ -415,283 +487,398 @@ SAQ_API int64_t saq_job_completed_ms(const saq_job_t *job);
 SAQ_API int64_t saq_job_touched_ms(const saq_job_t *job);
 
 /** The record as JSON in the 0.26 dialect (what saq's to_dict + json.dumps
- *  would store, compact). Borrowed, valid until the job changes. NULL on
- *  OOM. */
+ *  would store, compact), without any dump transform. Borrowed, valid until
+ *  the job changes or is freed. NULL for a NULL job or on OOM. Not const: it
+ *  caches the text in the job, so it needs exclusive use of the job. */
 SAQ_API const char *saq_job_to_json(saq_job_t *job);
 
-/* Setters for job options, used before enqueue. Each returns SAQ_OK or
- * SAQ_EINVAL (NULL job, NaN, a negative value where saq forbids it); on
- * failure saq_job_errmsg says why and the job is unchanged. Not
- * thread-safe for concurrent use of one job. */
+/* Setters for job options, used before enqueue. Each returns SAQ_OK,
+ * SAQ_EINVAL (NULL job, NaN or infinity, a value out of the range below) or
+ * SAQ_ENOMEM; on failure saq_job_errmsg says why (not for a NULL job or OOM)
+ * and the job is unchanged. Any thread, with exclusive use of the job. On a
+ * leased job they change only the host's copy, never Redis. Ranges: key
+ * non-empty valid UTF-8; heartbeat, retry_delay >= 0 s; retries >= 0; ttl any
+ * (0 = keep forever, < 0 = delete at once); progress any finite number. */
 SAQ_API int saq_job_set_key(saq_job_t *job, const char *key);
-/** kwargs_json: a JSON object, or NULL to clear. SAQ_EJSON if malformed. */
+/** kwargs_json: a JSON object, or NULL to clear. SAQ_EJSON if malformed or not an object. */
 SAQ_API int saq_job_set_kwargs(saq_job_t *job, const char *kwargs_json);
-/** Seconds (fractions allowed); 0 = no limit. < 0 writes "timeout": null. */
+/** Seconds (fractions allowed); 0 = no limit. < 0 writes "timeout": null (also no limit). */
 SAQ_API int saq_job_set_timeout(saq_job_t *job, double seconds);
 SAQ_API int saq_job_set_heartbeat(saq_job_t *job, double seconds);
 SAQ_API int saq_job_set_retries(saq_job_t *job, int retries);
 SAQ_API int saq_job_set_ttl(saq_job_t *job, int seconds);
 SAQ_API int saq_job_set_retry_delay(saq_job_t *job, double seconds);
-/** enabled 0: no backoff. enabled 1: exponential backoff capped at cap_s
- *  seconds, or uncapped (JSON true) when cap_s <= 0. */
+/** enabled 0: no backoff. enabled non-zero: exponential backoff capped at cap_s
+ *  seconds, or uncapped (JSON true) when cap_s <= 0. cap_s must be finite. */
 SAQ_API int saq_job_set_retry_backoff(saq_job_t *job, int enabled, double cap_s);
-/** Epoch seconds (fractions allowed); 0 = now. */
+/** Epoch seconds (fractions allowed); 0 = now. Must be 0 or >= 1 (SAQ_EINVAL otherwise). */
 SAQ_API int saq_job_set_scheduled(saq_job_t *job, double epoch_s);
-/** meta_json: a JSON object, or NULL to clear. SAQ_EJSON if malformed. */
+/** meta_json: a JSON object, or NULL (or {}) to clear. SAQ_EJSON if malformed or not an
+ *  object. */
 SAQ_API int saq_job_set_meta(saq_job_t *job, const char *meta_json);
 SAQ_API int saq_job_set_progress(saq_job_t *job, double progress);
 
 /** saq's keyword split: `kwargs_json` is a JSON object of keyword arguments
  *  as given to Python's Queue.enqueue(func, **kwargs). Names that are job
  *  fields (key, timeout, heartbeat, retries, ttl, retry_delay, retry_backoff,
- *  scheduled, meta, progress) set those options; every other name is merged
- *  into the job's kwargs. SAQ_EJSON / SAQ_EINVAL with a message on a bad
- *  value; the job is unchanged then. */
+ *  scheduled, meta, progress, kwargs) set those options, checked as the
+ *  setters check them (timeout >= 0 or null; retries and ttl integers within
+ *  32 bits); every other name is merged into the job's kwargs. Job fields
+ *  that cannot be set this way (function, queue, status, result, error,
+ *  attempts, ...) are SAQ_EINVAL. Returns SAQ_OK, SAQ_EJSON (malformed, not an
+ *  object, or kwargs/meta not an object), SAQ_EINVAL (NULL argument, bad
+ *  value) or SAQ_ENOMEM, with a message; the job is unchanged then. Same
+ *  thread rule as the setters. */
 SAQ_API int saq_job_set_call_kwargs(saq_job_t *job, const char *kwargs_json);
 
-/** Replace every field from a record JSON (strict about types, tolerant of
- *  unknown fields). SAQ_EJSON with a message when malformed. */
+/** Replace every field from a record JSON, read exactly as saq_job_from_json
+ *  reads Redis records (a known field of the wrong type is refused, unknown
+ *  fields are kept and ignored, missing fields take saq's defaults; the
+ *  setters' range checks do not apply). The job keeps its key when the record
+ *  has none, and keeps its lease. Returns SAQ_OK, SAQ_EINVAL (NULL argument),
+ *  SAQ_EJSON (malformed, not an object, no "function", a bad field) or
+ *  SAQ_ENOMEM, with a message; the job is unchanged on failure. Same thread
+ *  rule as the setters. */
 SAQ_API int saq_job_set_json(saq_job_t *job, const char *json);
 
-/** Message of the last failed setter on this job, or "". Borrowed. */
+/** Message of the last failed call on this job (setters, saq_job_complete, saq_job_fail,
+ *  saq_job_touch), or "" if none or job is NULL. Never NULL. Borrowed: valid until the next
+ *  failing call on the job or saq_job_free. */
 SAQ_API const char *saq_job_errmsg(const saq_job_t *job);
 
 /* Leased jobs (inside a worker). A job handed out by a worker (C handler
  * argument or SAQ_EVENT_LEASE) carries a lease; these calls settle it. They
- * are thread-safe, never block, and may be called from any thread, once. */
+ * are thread-safe, never block, and may be called from any thread; a job is
+ * settled once (complete or fail). They do not free the job (saq_job_free
+ * still must). Besides the codes listed, settling returns SAQ_EFORKED in a
+ * forked child, SAQ_ECLOSED when the queue is already torn down, and
+ * SAQ_ENOMEM. Once the worker has cancelled the job (saq_job_cancelled != 0)
+ * the cancellation decides the outcome (abort: aborted; timeout: failed or
+ * retried; missed heartbeat: retried or aborted with swept_error_message;
+ * shutdown: retried; lost lease: nothing written) and the settle only
+ * releases the lease. */
 
 /** Finish the leased job successfully with `result_json` (NULL or "null" =
  *  no result, which saq stores by omitting the field). If the job was
  *  aborted meanwhile it ends aborted instead (once). Returns SAQ_OK,
- *  SAQ_EINVAL (not leased; or malformed JSON, in which case the job is
- *  failed with that message), SAQ_ESTATE (already settled), SAQ_ECLOSED. */
+ *  SAQ_EINVAL (NULL or not leased; or malformed JSON, in which case the job
+ *  is failed with a ValueError message), SAQ_ETOOBIG (the result does not fit
+ *  in max_payload_bytes with 4 KiB to spare: the job is failed with a
+ *  ValueError message), SAQ_ESTATE (already settled, or the stopping worker
+ *  gave the job back after its hard deadline), SAQ_ECLOSED, SAQ_EFORKED,
+ *  SAQ_ENOMEM. */
 SAQ_API int saq_job_complete(saq_job_t *job, const char *result_json);
 
-/** Report a job error with `error_text` (a traceback or message). The
- *  worker retries it if retries > attempts (retry_delay, backoff with
- *  jitter), otherwise finishes it failed, exactly as saq does for an
- *  exception. SAQ_EINVAL (not leased), SAQ_ESTATE (already settled). */
+/** Report a job error with `error_text` (a traceback or message; NULL =
+ *  "job failed"). The worker retries it if retries > attempts (retry_delay,
+ *  backoff with jitter), otherwise finishes it failed, exactly as saq does
+ *  for an exception. Returns SAQ_OK, SAQ_EINVAL (NULL or not leased),
+ *  SAQ_ESTATE (already settled, or given back by the stopping worker),
+ *  SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. */
 SAQ_API int saq_job_fail(saq_job_t *job, const char *error_text);
 
 /** Non-zero SAQ_CANCEL_* when the worker wants this leased job to stop
- *  (abort, timeout, shutdown, missed heartbeat, lost lease); 0 otherwise.
- *  Cheap (an atomic load); poll it in long handlers. */
+ *  (abort, timeout, shutdown, missed heartbeat, lost lease); 0 otherwise,
+ *  and for a NULL or unleased job. Cheap (an atomic load); any thread; poll
+ *  it in long handlers. */
 SAQ_API int saq_job_cancelled(const saq_job_t *job);
 
-/** Heartbeat and progress for a leased job: touches it (touched = now) and,
- *  when `fields_json` is not NULL, applies {"progress": x, "meta": {...}}
- *  first. Fire-and-forget, status-preserving (never overwrites aborting).
- *  SAQ_EINVAL (not leased or bad JSON), SAQ_ESTATE (settled). */
+/** Heartbeat and progress for a leased job (saq's Job.update from inside
+ *  the job): touches the stored record (touched = now ms) and, when
+ *  `fields_json` is not NULL, applies its fields ({"progress": x, "meta":
+ *  {...}}, or any field saq_queue_update accepts) first. Fire-and-forget on
+ *  the I/O thread, status-preserving (never overwrites aborting); the host's
+ *  job object is not changed. Only the JSON shape is checked here: a field
+ *  name or value refused on the I/O thread drops the whole touch silently,
+ *  as does a touch arriving once the outcome is being written. Returns
+ *  SAQ_OK, SAQ_EINVAL (NULL or not leased, or fields_json not a JSON object),
+ *  SAQ_ESTATE (settled), SAQ_ECLOSED, SAQ_ENOMEM. With a dump transform
+ *  installed nothing is written. */
 SAQ_API int saq_job_touch(saq_job_t *job, const char *fields_json);
 
-/** Lease id of a leased job (the int of its LEASE and CANCEL events), below
- *  2^53; 0 when not leased. */
+/** Lease id of a leased job (the int of its LEASE event; CANCEL events name the job by key),
+ *  below 2^53; 0 for a NULL or unleased job. Any thread. */
 SAQ_API uint64_t saq_job_lease_id(const saq_job_t *job);
 
 /* ------------------------------------------------------------------------ */
 /* Queue                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/** New queue from a conf (url, name, dialect, ...). Starts the I/O thread;
- *  connects lazily (the first operation connects, and every operation
- *  reconnects with backoff after a loss). Returns NULL with a message in
- *  saq_conf_errmsg(conf) (bad URL, bad name, libuv too old, no memory,
- *  thread creation failed). conf may be freed afterwards. */
+/** New queue from a conf (url, name, dialect, ...; NULL = all defaults). Starts the I/O
+ *  thread; connects lazily (the first operation connects, and every operation reconnects with
+ *  backoff after a loss). Owned by the caller (saq_queue_close, then saq_queue_free). Returns
+ *  NULL with a message in saq_conf_errmsg(conf) (bad URL, the process's libuv older than the
+ *  one libsaq was built against (SAQ_EUVVERSION's case), no memory, loop or thread creation
+ *  failed). Worker keys in conf other than swept_error_message (used by
+ *  saq_queue_sweep) are ignored here. conf is only read (and its message written)
+ *  and may be freed afterwards. Any thread. */
 SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf);
 
 /** saq's Queue.from_url(url, name=...): shorthand for a conf with url and
- *  name (name NULL = "default"). NULL on any error; use saq_queue_new for a
- *  message. */
+ *  name (url NULL = redis://localhost:6379/0, name NULL = "default"). Owned by
+ *  the caller. NULL on any error; use saq_queue_new for a message. Any
+ *  thread. */
 SAQ_API saq_queue_t *saq_queue_from_url(const char *url, const char *name);
 
-/** Queue name (borrowed from the queue). */
+/** Queue name (borrowed from the queue, valid until saq_queue_free), or NULL for a NULL queue.
+ *  Any thread. */
 SAQ_API const char *saq_queue_name(const saq_queue_t *q);
 
-/** Dialect in use: "0.26" or "0.13" (static). */
+/** Dialect in use: "0.26" or "0.13" (static), or NULL for a NULL queue. Any thread. */
 SAQ_API const char *saq_queue_dialect(const saq_queue_t *q);
 
-/** Before-enqueue hook (C only): called for every enqueue on this queue, on
- *  the calling thread, after queue/queued/status are set and before the
- *  record is written, also for enqueues that turn out to be duplicates. It
- *  may change the job (meta, ...). A non-zero return fails that enqueue
- *  with SAQ_EINVAL. */
+/** Before-enqueue hook (C only; saq's register_before_enqueue): called for
+ *  every enqueue on this queue (saq_queue_enqueue*, each job of apply and
+ *  map, a worker's cron jobs), after queue/queued/status are set and before
+ *  the record is written, also for enqueues that turn out to be duplicates.
+ *  It runs on the thread that submits the enqueue, which is the I/O thread
+ *  for cron jobs, so it must not block or call blocking libsaq functions.
+ *  `job` is libsaq's copy, borrowed for the call: the hook may change it
+ *  (meta, ...) but must not free it. A non-zero return fails that enqueue
+ *  with SAQ_EINVAL; a hook that moves the job to another queue fails it with
+ *  SAQ_EWRONGQUEUE. */
 typedef int (*saq_job_hook_fn)(saq_job_t *job, void *userdata);
 
 /** Register a before-enqueue hook; hooks run in registration order. Adding
  *  the same (fn, userdata) twice is a no-op (saq keys hooks by identity).
- *  SAQ_EINVAL, SAQ_ENOMEM. */
+ *  `userdata` must stay valid until the hook is removed or the queue freed.
+ *  Returns SAQ_OK, SAQ_EINVAL (NULL queue or fn), SAQ_ENOMEM. Any thread,
+ *  including from a hook; enqueues already past their hooks are not
+ *  affected. */
 SAQ_API int saq_queue_add_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *userdata);
-/** Remove a hook added with the same pair; SAQ_ENOTFOUND if absent. */
+/** Remove a hook added with the same (fn, userdata) pair. Returns SAQ_OK, SAQ_EINVAL (NULL
+ *  queue or fn) or SAQ_ENOTFOUND if absent. Any thread; a hook being run by another thread may
+ *  still be called once after this returns. */
 SAQ_API int saq_queue_remove_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *userdata);
 
 /** Round trip to Redis (connects if needed). Event PING, int = the server's
- *  version as (major << 16) | (minor << 8) | patch. */
+ *  version as (major << 16) | (minor << 8) | patch. Errors: only the common
+ *  ones (see Async ops). */
 SAQ_API int saq_queue_ping(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
-/** saq's Queue.enqueue(job): write the job (copied) to Redis unless a job
- *  with its key is still incomplete or its abort marker exists (then
- *  int 0: "already enqueued", not an error). Sets queue, queued = now ms and
- *  status queued, runs the before-enqueue hooks, then the ENQUEUE script; a
+/** saq's Queue.enqueue(job): write the job to Redis unless a job with its
+ *  key is still incomplete or its abort marker exists (then int 0: "already
+ *  enqueued", not an error). The job is copied (the caller's job is not
+ *  changed); on the copy it sets queue, queued = now ms and status queued,
+ *  runs the before-enqueue hooks (on this thread), then the ENQUEUE script; a
  *  job with scheduled > now waits in incomplete until due. Event ENQUEUE
- *  with the job as sent. Errors: SAQ_EWRONGQUEUE (job of another queue),
- *  SAQ_ETOOBIG, SAQ_EINVAL (hook refused), connection errors. Holds one of
+ *  with the job as sent. Errors in the event: SAQ_EINVAL (job NULL, or a hook
+ *  refused), SAQ_EWRONGQUEUE (job of another queue), SAQ_ETOOBIG (record over
+ *  max_payload_bytes; nothing written), the common ones. Holds one of
  *  max_concurrent_ops. */
 SAQ_API int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.enqueue("function", **kwargs): `kwargs_json` (NULL = {}) is
  *  split as in saq_job_set_call_kwargs. Event ENQUEUE as above; SAQ_EJSON or
- *  SAQ_EINVAL in the event for bad arguments. */
+ *  SAQ_EINVAL (also for a NULL or empty function) in the event for bad
+ *  arguments. */
 SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const char *kwargs_json,
                                    saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.job(key): read one record. Event JOB with the job, or
- *  SAQ_ENOTFOUND; SAQ_EPROTO for a malformed record, SAQ_EWRONGQUEUE for a
- *  record of another queue. Holds one of max_concurrent_ops. */
+ *  SAQ_ENOTFOUND; SAQ_EINVAL for a NULL or empty key, SAQ_EPROTO for a
+ *  malformed record, SAQ_EWRONGQUEUE for a record of another queue. Holds one
+ *  of max_concurrent_ops. */
 SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_t tag);
 
-/** saq's Queue.jobs(keys): `keys_json` is a JSON array of job keys. Event
- *  JOBS: jobs in order (NULL where missing or unreadable), and the records
- *  as a JSON array (null where missing). */
+/** saq's Queue.jobs(keys): `keys_json` is a JSON array of job keys (non-empty
+ *  strings). Event JOBS: jobs in order (saq_event_job_at; NULL where missing
+ *  or unreadable), and the records as a JSON array (null where missing or
+ *  unreadable). One MGET; does not hold a max_concurrent_ops slot. Errors in
+ *  the event: SAQ_EINVAL (keys_json NULL), SAQ_EJSON (not an array of
+ *  non-empty strings), the common ones. */
 SAQ_API int saq_queue_jobs(saq_queue_t *q, const char *keys_json, saq_cq_t *cq, uint64_t tag);
 
-/** saq's Queue.abort(job, error, ttl): `error` (the reason, required: NULL is
- *  SAQ_EINVAL in the event) becomes the job's error; a waiting job ends aborted at once
- *  (int 2); a scheduled or running job is marked aborting (0.26) and its
- *  worker stops it (int 1); the abort marker saq:abort:<key> holds `error`
- *  for `ttl_s` seconds (saq's default 5) and blocks re-enqueue meanwhile.
- *  Unlike saq (bug U3) it patches the current record instead of writing a
- *  stale copy, and leaves terminal jobs alone (int 0). 0.13 dialect: saq
- *  0.13's abort (marker + EXPIRE, no aborting status). Event ABORT with the
- *  record after; SAQ_ENOTFOUND when there is no such job. Holds one of
- *  max_concurrent_ops for the whole operation. */
+/** saq's Queue.abort(job, error, ttl): `error` (the reason, required)
+ *  becomes the job's error; a waiting job ends aborted at once (int 2); a
+ *  scheduled or running job is marked aborting (0.26) and its worker stops it
+ *  (int 1); the abort marker saq:abort:<key> holds `error` for `ttl_s`
+ *  seconds (>= 1; saq's default 5) and blocks re-enqueue meanwhile. Unlike
+ *  saq (bug U3) it patches the current record instead of writing a stale
+ *  copy, and leaves terminal jobs alone (int 0). 0.13 dialect: saq 0.13's
+ *  abort (marker + EXPIRE, no aborting status). Event ABORT with the record
+ *  after. Errors in the event: SAQ_EINVAL (NULL or empty key, NULL error,
+ *  ttl_s < 1), SAQ_ENOTFOUND (no such job), SAQ_EPROTO / SAQ_EWRONGQUEUE (bad
+ *  record), SAQ_ETIMEDOUT (the record kept changing: gave up after 8
+ *  compare-and-set tries), the common ones. Holds one of max_concurrent_ops
+ *  for the whole operation. */
 SAQ_API int saq_queue_abort(saq_queue_t *q, const char *key, const char *error, int ttl_s,
                             saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.retry(job, error): put the job back (status queued, error
- *  set, started/completed/progress reset) after retry_delay/backoff from
- *  its attempts, raising the retried counter. Never checks retries (as
- *  saq). Immediate retries get incomplete score 0 (fix for saq's U1).
- *  Event RETRY; SAQ_ENOTFOUND. */
+ *  set to `error`, NULL clears it, started/completed/progress reset) after
+ *  retry_delay/backoff from its attempts, raising the retried counter. Never
+ *  checks retries (as saq). Immediate retries get incomplete score 0 (fix
+ *  for saq's U1). Does not hold a max_concurrent_ops slot (as saq). Event
+ *  RETRY; errors in the event: SAQ_EINVAL (NULL or empty key),
+ *  SAQ_ENOTFOUND, SAQ_EPROTO / SAQ_EWRONGQUEUE (bad record), SAQ_ETOOBIG, the
+ *  common ones. */
 SAQ_API int saq_queue_retry(saq_queue_t *q, const char *key, const char *error, saq_cq_t *cq,
                             uint64_t tag);
 
 /** saq's Queue.finish(job, status, result, error): end the job with status
- *  "complete", "failed" or "aborted", optional result JSON and error text,
- *  completed = now, kept for its ttl, and publish the status. Event FINISH;
- *  SAQ_EINVAL (bad status), SAQ_EJSON, SAQ_ENOTFOUND. */
+ *  "complete", "failed" or "aborted", optional result JSON (NULL or "null" =
+ *  none) and error text (NULL = none), completed = now ms, kept for its ttl
+ *  (seconds), and publish the status. Does not hold a max_concurrent_ops
+ *  slot. Event FINISH; errors in the event: SAQ_EINVAL (NULL or empty key,
+ *  bad or NULL status), SAQ_EJSON (result), SAQ_ENOTFOUND, SAQ_EPROTO /
+ *  SAQ_EWRONGQUEUE (bad record), SAQ_ETOOBIG, the common ones. */
 SAQ_API int saq_queue_finish(saq_queue_t *q, const char *key, const char *status,
                              const char *result_json, const char *error, saq_cq_t *cq,
                              uint64_t tag);
 
-/** saq's Job.update(**fields): apply `fields_json` (progress, meta, ...,
- *  NULL = none) to the stored record, set touched = now, keep the stored
- *  status (a heartbeat never overwrites aborting), and publish the status.
- *  Unlike saq (U4) it never re-creates a deleted or terminal record (int 0).
- *  Event UPDATE; SAQ_ENOTFOUND, SAQ_EJSON, SAQ_EINVAL (unknown field). */
+/** saq's Job.update(**fields): apply `fields_json` (a JSON object of job
+ *  fields: the ones saq_job_set_call_kwargs sets, plus result, error and
+ *  attempts; NULL = none) to the stored record, set touched = now ms, keep the
+ *  stored status (a heartbeat never overwrites aborting), and publish the
+ *  status. Unlike saq (U4) it never re-creates a deleted or terminal record
+ *  (int 0). With a dump transform the write is saq's plain GET then SET (not
+ *  atomic). Event UPDATE; errors in the event: SAQ_EINVAL (NULL or empty key,
+ *  unknown or unsettable field, bad value), SAQ_EJSON (not an object),
+ *  SAQ_ENOTFOUND, SAQ_EPROTO / SAQ_EWRONGQUEUE (bad record), SAQ_ETOOBIG, the
+ *  common ones. */
 SAQ_API int saq_queue_update(saq_queue_t *q, const char *key, const char *fields_json,
                              saq_cq_t *cq, uint64_t tag);
 
-/** saq's Queue.count(kind): kind "queued", "active" or "incomplete". Event
- *  COUNT with the number; SAQ_EINVAL (in the event) for another kind. */
+/** saq's Queue.count(kind): kind "queued", "active" or "incomplete" (queued,
+ *  scheduled and active jobs). Event COUNT with the number; SAQ_EINVAL (in
+ *  the event) for another kind or NULL. */
 SAQ_API int saq_queue_count(saq_queue_t *q, const char *kind, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.info(jobs, offset, limit): event INFO with the JSON object
  *  {"workers": {...}, "name", "queued", "active", "scheduled", "jobs": [...]}
  *  that saq returns, workers read from the dialect's registry. With jobs,
  *  lists active then incomplete jobs, de-duplicated, from `offset`, at most
- *  `limit` (offset + limit paginates correctly, unlike saq's U7). */
+ *  `limit` (offset + limit paginates correctly, unlike saq's U7); records in
+ *  the queue's dialect, unreadable ones skipped. `offset` and `limit` are
+ *  ignored when `jobs` is 0. Errors in the event: SAQ_EINVAL (jobs with
+ *  offset < 0 or limit < 1), the common ones. */
 SAQ_API int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_cq_t *cq,
                            uint64_t tag);
 
 /** saq's Queue.stats(ttl): write this queue object's counters to the worker
- *  registry (saq:<q>:stats, with the dialect's record key, `ttl_s` seconds)
- *  and return them. Event STATS with {"complete", "failed", "retried",
- *  "aborted", "uptime"} (uptime in ms). */
+ *  registry (saq:<q>:stats, with the dialect's record key, under this queue
+ *  object's own uuid, for `ttl_s` seconds, >= 1) and return them. Event STATS
+ *  with {"complete", "failed", "retried", "aborted", "uptime"} (uptime in ms
+ *  since saq_queue_new). Errors in the event: SAQ_EINVAL (ttl_s < 1), the
+ *  common ones. */
 SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.listen(job_keys, callback, timeout): every status message
- *  published for one of the keys (`keys_json`, a JSON array) becomes a
- *  LISTEN event (key, status). Ends with one LISTEN_END: SAQ_OK when
+ *  published for one of the keys (`keys_json`, a JSON array of non-empty
+ *  strings) becomes a LISTEN event (key, job_status, the listen's tag), on
+ *  the I/O thread for a callback cq. Ends with one LISTEN_END: SAQ_OK when
  *  stopped (callback returned non-zero, or saq_queue_listen_stop), or
- *  SAQ_ETIMEDOUT when no message came for `timeout_s` seconds (0 = never),
- *  or SAQ_ECONN when the pub/sub connection fails before the subscription
- *  is confirmed (Redis unreachable). The pattern subscription is confirmed
+ *  SAQ_ETIMEDOUT when no message came for `timeout_s` seconds (fractions
+ *  allowed; 0 or +infinity = never), or SAQ_ECONN when the pub/sub
+ *  connection fails before the subscription is confirmed (Redis
+ *  unreachable); SAQ_EINVAL (keys_json NULL, timeout_s negative or NaN) or
+ *  SAQ_EJSON (bad keys) at once. The pattern subscription is confirmed
  *  before the listen starts, and all listens share one subscription per
  *  queue; once confirmed, a lost connection is re-subscribed, not an error. */
 SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeout_s,
                              saq_cq_t *cq, uint64_t tag);
 
 /** Stop the listen submitted with (cq, tag); it ends with LISTEN_END
- *  SAQ_OK. Returns SAQ_OK once the request is queued (a listen that already
- *  ended is left alone), SAQ_EINVAL, SAQ_ECLOSED, SAQ_EFORKED. */
+ *  SAQ_OK. The same call as saq_queue_cancel (so it also cancels an apply or
+ *  map submitted with that pair). Returns SAQ_OK once the request is queued
+ *  (a listen that already ended is left alone), SAQ_EINVAL (NULL queue or
+ *  cq), SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. Any thread, including an event
+ *  callback. */
 SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** Stop waiting for the apply, map or listen submitted with (cq, tag): an
  *  apply or map completes with SAQ_ECLOSED ("cancelled"), a listen ends with
  *  LISTEN_END SAQ_OK. Jobs already enqueued are left alone (saq's
  *  asyncio cancellation of apply/map behaves the same). Other operations are
- *  short and are not affected. Returns SAQ_OK once the request is queued
- *  (nothing happens when the operation already completed), SAQ_EINVAL,
- *  SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. Any thread. */
+ *  short and are not affected. When several such operations share (cq, tag)
+ *  only the oldest still pending is stopped. Returns SAQ_OK once the request
+ *  is queued (nothing happens when the operation already completed),
+ *  SAQ_EINVAL (NULL queue or cq), SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. Any
+ *  thread, including an event callback; never blocks. */
 SAQ_API int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
-/** saq's Queue.apply(job, timeout): enqueue the job (after subscribing) and
- *  wait for it to end. timeout_s > 0 bounds the wait and also becomes the
- *  job's timeout (as saq's map does); 0 (or +infinity) waits forever and stores
- *  "timeout": null. Event APPLY: json = the result; SAQ_EJOB with the job
- *  when it failed or was aborted; SAQ_ETIMEDOUT; SAQ_ECONN when Redis cannot
- *  be reached before the job is enqueued (the subscription comes first; a
- *  connection lost after that is recovered and the wait goes on). An
- *  existing incomplete job with the same key is waited on, not enqueued
- *  again. */
+/** saq's Queue.apply(job, timeout): enqueue a copy of the job (after
+ *  subscribing; before-enqueue hooks run on this thread at submit) and wait
+ *  for it to end. timeout_s (seconds, fractions allowed) > 0 bounds the wait
+ *  and also becomes the job's timeout (as saq's map does); 0 (or +infinity)
+ *  waits forever and stores "timeout": null. Event APPLY: json = the result,
+ *  job = the final record; SAQ_EJOB with the job when it failed or was
+ *  aborted; SAQ_ETIMEDOUT; SAQ_ECLOSED when cancelled (saq_queue_cancel);
+ *  SAQ_ECONN when Redis cannot be reached before the job is enqueued (the
+ *  subscription comes first; a connection lost after that is recovered and
+ *  the wait goes on); SAQ_EINVAL (job NULL, timeout_s negative or NaN, a hook
+ *  refused), SAQ_EWRONGQUEUE, SAQ_ETOOBIG as saq_queue_enqueue; SAQ_EPROTO for
+ *  an unreadable record. A job whose record is gone when it ends (ttl < 0)
+ *  gives a JSON null result and no job. An existing incomplete job with the
+ *  same key is waited on, not enqueued again. Holds one of
+ *  max_concurrent_ops while enqueuing. */
 SAQ_API int saq_queue_apply(saq_queue_t *q, const saq_job_t *job, double timeout_s,
                             saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.map(function, iter_kwargs, timeout, return_exceptions,
  *  **defaults): one job per element of `iter_kwargs_json` (a JSON array of
  *  objects), each built from `defaults_json` (object or NULL) overridden by
- *  the element, split as saq_job_set_call_kwargs. Waits for all under one
- *  deadline of `timeout_s` (0 = none). Event MAP: json = results array in
- *  item order, jobs = final records. Without return_exceptions the first
- *  failed/aborted job ends the map with SAQ_EJOB (event job = that job);
- *  with it, failed entries are null in json and their jobs tell why.
- *  Duplicate keys collapse into one job. Errors as saq_queue_apply. */
+ *  the element, split as saq_job_set_call_kwargs; each job's timeout is
+ *  timeout_s (null when 0) unless the element or defaults set "timeout".
+ *  Waits for all under one deadline of `timeout_s` seconds (0 or +infinity =
+ *  none). Event MAP: json = results array in item order, jobs = final
+ *  records (saq_event_job_at), one entry per distinct job. Without
+ *  return_exceptions the first failed/aborted job ends the map with SAQ_EJOB
+ *  (event job = that job); with it, failed entries are null in json and
+ *  their jobs tell why. Duplicate keys collapse into one job. An empty array
+ *  completes at once with []. Errors as saq_queue_apply, plus SAQ_EJSON
+ *  (iter_kwargs_json NULL or not an array of objects, defaults_json not an
+ *  object) and SAQ_EINVAL (NULL or empty function, an element or the
+ *  defaults refused by saq_job_set_call_kwargs). */
 SAQ_API int saq_queue_map(saq_queue_t *q, const char *function, const char *iter_kwargs_json,
                           const char *defaults_json, double timeout_s, int return_exceptions,
                           saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.schedule(lock): promote due scheduled jobs to queued unless
- *  another process did within `lock_s` seconds. Event SCHEDULE: json = the
- *  promoted ids. */
+ *  another process did within `lock_s` seconds (>= 1). Event SCHEDULE: json =
+ *  the promoted ids, int = their number; SAQ_EINVAL in the event for
+ *  lock_s < 1. */
 SAQ_API int saq_queue_schedule(saq_queue_t *q, int lock_s, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.sweep(lock, abort): recover stuck jobs of the active list
  *  (missing records, not marked active, past timeout or heartbeat) unless
  *  another process swept within `lock_s` seconds: abort each, wait up to
  *  `abort_s` seconds for its worker, then retry it or finish it aborted with
- *  the swept message. A job dequeued but not yet marked active gets a short
- *  grace before it counts as stuck (saq #277). Event SWEEP: json = ids. */
+ *  the swept message (swept_error_message of the queue's conf, default
+ *  "swept"). A job dequeued but not yet marked active gets a short grace before
+ *  it counts as stuck (saq #277). Event SWEEP: json = ids, int = their number;
+ *  SAQ_EINVAL in the event for lock_s < 1 or abort_s negative or NaN. */
 SAQ_API int saq_queue_sweep(saq_queue_t *q, int lock_s, double abort_s, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.disconnect, as a graceful drain: stop accepting operations
- *  (new submits return SAQ_ECLOSED), wait up to `timeout_ms` (-1 forever)
- *  for in-flight ones, then close the connections and stop the I/O thread.
- *  Operations still pending at the deadline complete with SAQ_ECLOSED.
- *  Returns SAQ_OK, SAQ_ETIMEDOUT (deadline hit) or SAQ_EFORKED. Blocking;
- *  not from an event callback or hook. Idempotent. saq_queue_free is still
- *  needed afterwards. */
+ *  (new submits return SAQ_ECLOSED), wait up to `timeout_ms` (any negative
+ *  value = forever) for in-flight ones (a listen, apply or map waits until it
+ *  ends), then close the connections and stop the I/O thread (up to about 2 s
+ *  more). Operations still pending at the deadline complete with SAQ_ECLOSED;
+ *  workers on the queue are stopped at once. Returns SAQ_OK, SAQ_ETIMEDOUT
+ *  (deadline hit), SAQ_EINVAL (NULL queue), SAQ_ESTATE (called on the queue's
+ *  I/O thread) or SAQ_EFORKED. Blocking; not from an event callback or hook.
+ *  Idempotent. saq_queue_free is still needed afterwards. */
 SAQ_API int saq_queue_close(saq_queue_t *q, int timeout_ms);
 
-/** Release the queue. Never blocks: pending operations complete with
- *  SAQ_ECLOSED on the I/O thread, which then exits on its own. Workers built
- *  on this queue must be freed first. */
+/** Release the queue. NULL is a no-op. Never blocks: pending operations
+ *  complete with SAQ_ECLOSED on the I/O thread, which then exits on its own.
+ *  Workers built on this queue must be freed first; an open batch may be
+ *  freed later (it keeps the memory). Strings borrowed from the queue become
+ *  invalid. Any thread except the queue's own I/O thread is fine. */
 SAQ_API void saq_queue_free(saq_queue_t *q);
 
 /* Blocking convenience forms (C only). Each submits the operation to a
- * private cq and waits up to `timeout_ms` (-1 = forever) for its event,
- * which it returns (owned; check saq_event_status). On a timeout the event
- * has status SAQ_ETIMEDOUT. Returns NULL only when out of memory. Not from
- * an event callback or hook. */
+ * private cq and waits up to `timeout_ms` (any negative value = forever) for
+ * its event, which it returns (owned: saq_event_free; tag 1; check
+ * saq_event_status). A submit that fails returns an event with that status
+ * (SAQ_EINVAL, SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM). On a timeout the event
+ * has status SAQ_ETIMEDOUT; the operation itself is not cancelled: it runs
+ * on and its event is discarded. Returns NULL only when the private cq or
+ * the event cannot be created (out of memory or file descriptors). Any
+ * thread except an event callback or hook (blocking). Other arguments,
+ * units and event contents as in the asynchronous form of the same name. */
 SAQ_API saq_event_t *saq_queue_enqueue_sync(saq_queue_t *q, const saq_job_t *job, int timeout_ms);
 SAQ_API saq_event_t *saq_queue_enqueue_call_sync(saq_queue_t *q, const char *function,
                                                  const char *kwargs_json, int timeout_ms);
@@ -714,19 +901,30 @@ SAQ_API saq_event_t *saq_queue_map_sync(saq_queue_t *q, const char *function,
 
 /** Begin a batch scope on `q` (saq's `async with queue.batch()`): from now
  *  until saq_batch_free or saq_batch_abort, every enqueue made on `q` (by
- *  any thread, duplicates included, as saq's hook does) is recorded. NULL
- *  on OOM, NULL queue or fork. */
+ *  any thread, duplicates included, as saq's hook does) is recorded (best
+ *  effort: a key that cannot be copied for lack of memory is not). Several
+ *  batches may be open at once; each records every enqueue. Owned by the
+ *  caller (saq_batch_free, also after saq_batch_abort); it keeps the queue's
+ *  memory alive until then. NULL on OOM, NULL queue, closed queue or fork.
+ *  Any thread. */
 SAQ_API saq_batch_t *saq_queue_batch(saq_queue_t *q);
 
-/** Number of jobs recorded so far. */
+/** Number of jobs recorded so far (0 for NULL, and after saq_batch_abort took them). Any
+ *  thread. */
 SAQ_API size_t saq_batch_size(const saq_batch_t *b);
 
 /** The scope failed: stop recording and abort every recorded job with
- *  `reason` (NULL = "cancelled"), ignoring individual failures. Event
- *  BATCH_ABORT, int = jobs aborted. SAQ_ESTATE when already ended. */
+ *  `reason` (NULL = "cancelled"), as saq_queue_abort with saq's marker ttl of
+ *  5 s, ignoring individual failures. Event BATCH_ABORT, int = jobs whose
+ *  abort changed something (int > 0). Returns SAQ_OK, SAQ_EINVAL (NULL batch,
+ *  or cq NULL/freed/forked), SAQ_ECLOSED, SAQ_EFORKED, SAQ_ESTATE (already
+ *  aborted), SAQ_ENOMEM (the scope has ended anyway). Any thread, but not
+ *  concurrently with another saq_batch_abort or saq_batch_free of the same
+ *  batch. The batch must still be freed. */
 SAQ_API int saq_batch_abort(saq_batch_t *b, const char *reason, saq_cq_t *cq, uint64_t tag);
 
-/** End the scope (successfully, if not aborted) and release it. */
+/** End the scope (successfully, if not aborted; recorded jobs are left alone) and release it.
+ *  NULL is a no-op; never blocks; any thread. In a forked child it does nothing. */
 SAQ_API void saq_batch_free(saq_batch_t *b);
 
 /* ------------------------------------------------------------------------ */
@@ -734,9 +932,12 @@ SAQ_API void saq_batch_free(saq_batch_t *b);
 /* ------------------------------------------------------------------------ */
 
 /** C job handler: runs on one of the worker's handler threads (never the
- *  I/O thread) with a leased job, which it owns: it must settle it once with
- *  saq_job_complete or saq_job_fail, now or later from any thread, and free
- *  it with saq_job_free. Check saq_job_cancelled in long handlers. */
+ *  I/O thread; at most `concurrency` at once) with a leased job, which it
+ *  owns: it must settle it once with saq_job_complete or saq_job_fail, now
+ *  or later from any thread, and free it with saq_job_free (freeing it
+ *  unsettled fails it, see saq_job_free). Check saq_job_cancelled in long
+ *  handlers. It must not call saq_worker_wait or saq_worker_run of its own
+ *  worker (the worker waits for it). */
 typedef void (*saq_handler_fn)(saq_job_t *job, void *userdata);
 
 /** Worker hooks (C only), saq's startup/shutdown/before_process/
@@ -744,61 +945,89 @@ typedef void (*saq_handler_fn)(saq_job_t *job, void *userdata);
  *  before processing starts; SHUTDOWN runs once on the thread that calls
  *  saq_worker_wait (or saq_worker_run) after the worker stopped and its
  *  running jobs were settled (job NULL for both). BEFORE and AFTER run on a
- *  handler thread around each job of a C handler; AFTER sees the job as
- *  stored at the end (complete, failed, aborted or queued for a retry). A
- *  non-zero return from a BEFORE hook is a job error; other return values
- *  are ignored. Pull-mode hosts run their own hooks. */
+ *  handler thread around each job of a C handler; BEFORE gets the leased job
+ *  (borrowed: do not settle or free it), AFTER a copy of the job as stored at
+ *  the end (complete, failed, aborted or queued for a retry), borrowed for
+ *  the call. A non-zero return from a BEFORE hook is a job error ("before_process
+ *  hook failed", retried or failed as saq_job_fail; the handler is not
+ *  called); other return values are ignored. Hooks of one kind run in the
+ *  order added. Pull-mode hosts run their own hooks (but AFTER hooks also
+ *  run for pull-mode jobs of a worker that has C handlers too). */
 typedef int (*saq_hook_fn)(saq_worker_t *w, saq_job_t *job, void *userdata);
+/** Hook kinds for saq_worker_add_hook (saq's startup, shutdown, before_process,
+ *  after_process). */
 #define SAQ_HOOK_STARTUP 1
 #define SAQ_HOOK_SHUTDOWN 2
 #define SAQ_HOOK_BEFORE_PROCESS 3
 #define SAQ_HOOK_AFTER_PROCESS 4
 
 /** New worker for queue `q` configured by the worker keys of `conf` (NULL =
- *  saq's defaults). It shares q's I/O thread and uses one extra Redis
- *  connection for the blocking dequeue. NULL with a message in
- *  saq_conf_errmsg(conf) on a bad setting (burst needs dequeue_timeout > 0,
- *  as saq). */
+ *  saq's defaults; queue keys are ignored; conf may be freed afterwards). It
+ *  shares q's I/O thread and uses one extra Redis connection for the
+ *  blocking dequeue. Owned by the caller (saq_worker_free, before
+ *  saq_queue_free). NULL with a message in saq_conf_errmsg(conf) on a bad
+ *  setting (burst needs dequeue_timeout > 0, as saq), a NULL, closed or
+ *  inherited queue, or OOM. Any thread. The setup calls below (register,
+ *  add_cron, add_hook, start) must come from one thread at a time. */
 SAQ_API saq_worker_t *saq_worker_new(saq_queue_t *q, saq_conf_t *conf);
 
-/** Worker id (uuid1 unless set), borrowed. Appears in the job's worker_id
- *  and in saq's info()/web UI. */
+/** Worker id (uuid1 unless set by the conf's "id"), borrowed until saq_worker_free; NULL for
+ *  a NULL worker. Appears in the job's worker_id and in saq's info()/web UI. Any thread. */
 SAQ_API const char *saq_worker_id(const saq_worker_t *w);
 
-/** Message of the last failed call on this worker, or "". Borrowed. */
+/** Message of the last failed call on this worker (register, add_cron, start), or "" if none
+ *  or w is NULL. Never NULL. Borrowed: valid until the next failing call on the worker or
+ *  saq_worker_free. */
 SAQ_API const char *saq_worker_errmsg(const saq_worker_t *w);
 
-/** Register a C handler for jobs whose function is `function`. Before
- *  start only. SAQ_EINVAL, SAQ_ESTATE (started), SAQ_ENOMEM. C only. */
+/** Register a C handler for jobs whose function is `function` (saq's
+ *  functions list). Registering a name again replaces its handler (or its
+ *  pull registration). `userdata` must outlive the worker. Before start
+ *  only. Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, NULL or empty
+ *  function), SAQ_ESTATE (started), SAQ_ENOMEM. C only. */
 SAQ_API int saq_worker_register(saq_worker_t *w, const char *function, saq_handler_fn fn,
                                 void *userdata);
 
 /** Register `function` for pull mode: its jobs are delivered as LEASE
- *  events to the cq given to saq_worker_start; the host runs them and
- *  settles each with saq_job_complete/saq_job_fail. Before start only. */
+ *  events to the cq given to saq_worker_start; the host takes each job
+ *  (saq_event_take_job), runs it, settles it with saq_job_complete or
+ *  saq_job_fail and frees it. Registering a name again replaces its C handler.
+ *  Before start only. Returns SAQ_OK, SAQ_EINVAL (NULL worker, NULL or empty
+ *  function), SAQ_ESTATE (started), SAQ_ENOMEM. */
 SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
 
 /** Add a cron job (saq's CronJob): `cron` is 5 fields (minute hour day month
  *  weekday) or 6 with seconds last, as croniter accepts, or an alias
  *  (@hourly ...), evaluated in UTC; an expression that can never fire (e.g.
  *  "0 0 31 2 *") is refused too. `options_json` (NULL = none) may set
- *  kwargs, timeout, heartbeat, retries, ttl and "unique" (default true: key
- *  cron:<function>). The function must be registered (either mode), before
- *  or after this call. SAQ_ECRON with a message (saq_worker_errmsg) for a
- *  bad expression; SAQ_EJSON for bad options; SAQ_ESTATE after start. */
+ *  kwargs (object or null), timeout and heartbeat (seconds >= 0), retries
+ *  (integer >= 0), ttl (integer seconds) and "unique" (bool, default true:
+ *  key cron:<function>). The worker enqueues each run itself (on the I/O
+ *  thread, with scheduled = the next fire time in epoch seconds). The
+ *  function must be registered (either mode), before or after this call.
+ *  Returns SAQ_OK, SAQ_ECRON for a bad expression, SAQ_EJSON for options
+ *  that are not an object or a bad option value, SAQ_EINVAL (NULL worker,
+ *  NULL or empty function or cron, unknown option), SAQ_ESTATE after start,
+ *  SAQ_ENOMEM; with a message in saq_worker_errmsg. */
 SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron,
                                 const char *options_json);
 
-/** Add a hook (SAQ_HOOK_*). Before start only. C only. */
+/** Add a hook of kind SAQ_HOOK_*; `userdata` must outlive the worker. Before start only.
+ *  Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, unknown kind), SAQ_ESTATE (started),
+ *  SAQ_ENOMEM. C only. */
 SAQ_API int saq_worker_add_hook(saq_worker_t *w, int kind, saq_hook_fn fn, void *userdata);
 
 /** Start processing: run the STARTUP hooks on this thread, then register the
  *  worker, start the timers (schedule, worker_info, sweep, abort) and the
  *  dequeue on the I/O thread. `cq` receives LEASE, CANCEL and
- *  WORKER_STOPPED events (with `tag`); it may be NULL when every function
- *  has a C handler. SAQ_EINVAL (a pull function without cq, a cron job
- *  whose function is unregistered), SAQ_ESTATE (already started),
- *  SAQ_EFORKED. */
+ *  WORKER_STOPPED events (with `tag`; CANCEL events for C-handler jobs
+ *  too); it may be NULL when every function has a C handler, and may be a
+ *  callback cq (events then arrive on the I/O thread). Any thread; the worker
+ *  runs once (it cannot be restarted). Returns SAQ_OK,
+ *  SAQ_EINVAL (NULL worker, a pull function without a usable cq, a cron job
+ *  whose function is unregistered), SAQ_ESTATE (already started), SAQ_ECLOSED
+ *  (queue closing or closed), SAQ_EFORKED, SAQ_ENOMEM; with a message in
+ *  saq_worker_errmsg for the first three. */
 SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
 
 /** Ask the worker to stop: no new jobs are taken (a blocked dequeue is
@@ -812,26 +1041,43 @@ SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
  *  worker recovers it once this one's registry entry expires, so a stop
  *  with Redis gone still ends. Returns at once; any thread (not a signal
  *  handler: use saq_worker_run, or set a flag and call this from a thread).
- *  Idempotent. Returns SAQ_OK, SAQ_EINVAL or SAQ_ENOMEM. */
+ *  Before saq_worker_start it makes the worker stop as soon as it starts.
+ *  Idempotent; a later call with grace_ms >= 0 replaces the grace period.
+ *  Returns SAQ_OK, SAQ_EINVAL (NULL worker), SAQ_EFORKED or SAQ_ENOMEM. */
 SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms);
 
-/** Wait up to `timeout_ms` (-1 forever) until the worker has stopped, then
- *  run the SHUTDOWN hooks (once). SAQ_OK, SAQ_ETIMEDOUT, SAQ_ESTATE (never
- *  started). Blocking. */
+/** Wait up to `timeout_ms` (0 = just check, any negative value = forever)
+ *  until the worker has stopped (after saq_worker_stop, the end of a burst,
+ *  or the queue's close), then run the SHUTDOWN hooks once, on the first
+ *  thread that sees the stop. Returns SAQ_OK, SAQ_ETIMEDOUT, SAQ_EINVAL
+ *  (NULL worker), SAQ_ESTATE (never started, or called on the I/O thread),
+ *  SAQ_EFORKED. Blocking; not from an event callback, hook or handler. */
 SAQ_API int saq_worker_wait(saq_worker_t *w, int timeout_ms);
 
-/** saq's Worker.start for a C main(): start, stop on SIGINT/SIGTERM (the
- *  handlers are installed for the duration and restored after), wait, run
- *  the shutdown hooks. Blocking. Returns SAQ_OK after a clean stop, or the
- *  error code of saq_worker_start when the worker could not start. */
+/** saq's Worker.start for a C main(): start without a cq (so every function
+ *  needs a C handler), stop on SIGINT/SIGTERM with the conf's
+ *  shutdown_grace_period (the process-wide handlers are installed for the
+ *  duration and restored after), wait, run the shutdown hooks. Blocking; call
+ *  it from one thread (normally the main thread); not from a callback, hook
+ *  or handler. Returns SAQ_OK after a clean stop, or the error code of
+ *  saq_worker_start (or saq_worker_wait) when the worker could not start. */
 SAQ_API int saq_worker_run(saq_worker_t *w);
 
-/** Counters of this worker: JSON {"complete", "failed", "retried",
- *  "aborted", "uptime", "running"} (borrowed until the next call). */
+/** Counters as JSON {"complete", "failed", "retried", "aborted", "uptime",
+ *  "running", "errors"}: the first five are the queue object's (shared by
+ *  every worker and operation on it; uptime in ms since saq_queue_new),
+ *  "running" is this worker's jobs in progress and "errors" the Redis errors
+ *  its own writes and upkeep operations met. Borrowed until the next call on this worker or
+ *  saq_worker_free; NULL for a NULL worker or on OOM. Any thread, but the
+ *  previous text is freed by each call, so one thread at a time. */
 SAQ_API const char *saq_worker_stats_json(saq_worker_t *w);
 
 /** Release a worker. If it is running it is stopped without a grace period
- *  first (jobs are retried with "cancelled"); never blocks. */
+ *  first (running jobs are cancelled with SAQ_CANCEL_SHUTDOWN and retried with
+ *  "cancelled"; leased jobs the host still holds stay valid until freed).
+ *  SHUTDOWN hooks that no saq_worker_wait ran are not run. NULL is a no-op;
+ *  never blocks; not concurrently with other calls on the worker. In a forked
+ *  child it does nothing. */
 SAQ_API void saq_worker_free(saq_worker_t *w);
 
 #ifdef __cplusplus
