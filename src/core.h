@@ -114,6 +114,7 @@ enum {
     SCRIPT_SCHEDULE,
     SCRIPT_SWEEP,
     SCRIPT_RECOVER,
+    SCRIPT_REPLACE,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];

@@ -215,6 +215,18 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
 
     /* RECOVER: KEYS active, queued, incomplete, id;
      * ARGV record as read, new record, 'retry'|'finish', score, push, ttl, status */
+    /* REPLACE: KEYS id; ARGV new record, status to publish, the record as
+     * last written ('' = unknown). Rewrites an opaque record (a queue with a
+     * dump transform, which Lua cannot read) only if it is still there and,
+     * when known, still exactly what this worker wrote: an abort or a sweep
+     * in between is never overwritten. */
+    [SCRIPT_REPLACE] =
+        "local cur = redis.call('GET', KEYS[1])\n"
+        "if not cur or (ARGV[3] ~= '' and cur ~= ARGV[3]) then return 0 end\n"
+        "redis.call('SET', KEYS[1], ARGV[1])\n"
+        "redis.call('PUBLISH', KEYS[1], ARGV[2])\n"
+        "return 1\n",
+
     [SCRIPT_RECOVER] =
         "if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end\n"
         "if redis.call('LREM', KEYS[1], 1, KEYS[4]) == 0 then return 0 end\n"

@@ -736,6 +736,30 @@ static void touch_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     lease_unref(l);
 }
 
+/* The touch of an opaque record (dump transform): the new bytes replace the
+ * ones this lease last wrote, which the next touch and the outcome compare. */
+static void touch_opaque_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq__lease_t *l = req->data;
+    saq__buf_t *b = req->aux; /* the bytes written (a dump transform's output may hold NULs) */
+    char *json = b->p;
+    (void)msg;
+    if (!err && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        l->touched_ms = (int64_t)req->idata;
+        free(l->mark_json);
+        l->mark_json = json;
+        l->mark_len = b->len;
+        l->guard.expect = l->mark_json;
+        l->guard.expect_len = l->mark_len;
+        json = NULL;
+    } else if (!err) {
+        l->guard.expect = NULL; /* changed by someone else: the outcome write decodes */
+    }
+    free(json);
+    free(b);
+    lease_unref(l);
+}
+
 static void touch_run(saq_queue_t *q, saq__msg_t *m)
 {
     touch_msg_t *t = (touch_msg_t *)m;
@@ -748,7 +772,34 @@ static void touch_run(saq_queue_t *q, saq__msg_t *m)
             j->touched = now;
             saq__job_invalidate(j);
             char *head = NULL, *errm = NULL, *tail = NULL;
-            if (!q->set.dump && !saq__job_dump_split(j, q->set.dialect, &head, &errm, &tail)) {
+            size_t len;
+            int e;
+            char *json = q->set.dump ? saq__dump_job(q, j, &len, &e) : NULL;
+            if (json) {
+                /* Lua cannot read an opaque record: compare-and-set on the
+                 * bytes this lease last wrote (saq's own update is a blind SET) */
+                const char *argv[4] = {j->id, json, saq__status_name(j->status),
+                                       l->guard.expect ? l->guard.expect : ""};
+                size_t lens[4] = {strlen(j->id), len, strlen(argv[2]),
+                                  l->guard.expect ? l->guard.expect_len : 0};
+                saq__buf_t *b = saq__calloc(1, sizeof *b);
+                saq__req_t *r = NULL;
+                if (b) {
+                    b->p = json;
+                    b->len = len;
+                    atomic_fetch_add(&l->refs, 1);
+                    r = saq__eval(&q->cmd, SCRIPT_REPLACE, touch_opaque_reply, l, 1, 4, argv, lens);
+                }
+                if (r) {
+                    r->idata = (intptr_t)now;
+                    r->aux = b;
+                } else {
+                    if (b)
+                        atomic_fetch_sub(&l->refs, 1);
+                    free(json);
+                    free(b);
+                }
+            } else if (!q->set.dump && !saq__job_dump_split(j, q->set.dialect, &head, &errm, &tail)) {
                 char att[24], st[24];
                 snprintf(att, sizeof att, "%d", l->guard.attempts);
                 snprintf(st, sizeof st, "%lld", (long long)l->guard.started);
