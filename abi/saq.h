@@ -874,8 +874,9 @@ SAQ_API void saq_queue_free(saq_queue_t *q);
  * its event, which it returns (owned: saq_event_free; tag 1; check
  * saq_event_status). A submit that fails returns an event with that status
  * (SAQ_EINVAL, SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM). On a timeout the event
- * has status SAQ_ETIMEDOUT; the operation itself is not cancelled: it runs
- * on and its event is discarded. Returns NULL only when the private cq or
+ * has status SAQ_ETIMEDOUT: an apply or map stops waiting (as
+ * saq_queue_cancel; a job already enqueued is left alone), a short operation
+ * runs on and its event is discarded. Returns NULL only when the private cq or
  * the event cannot be created (out of memory or file descriptors). Any
  * thread except an event callback or hook (blocking). Other arguments,
  * units and event contents as in the asynchronous form of the same name. */

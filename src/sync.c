@@ -2,11 +2,11 @@
  * event with a deadline. */
 #include "core.h"
 
-static saq_event_t *sync_wait(saq_cq_t *cq, int rc, int type, int timeout_ms)
+static saq_event_t *sync_wait(saq_queue_t *q, saq_cq_t *cq, int rc, int type, int timeout_ms)
 {
     saq_event_t *ev = NULL;
-    if (!rc)
-        ev = saq_cq_wait(cq, 1, timeout_ms);
+    if (!rc && !(ev = saq_cq_wait(cq, 1, timeout_ms)))
+        saq_queue_cancel(q, cq, 1); /* an apply/map/listen stops waiting (and subscribing) */
     if (!ev && (ev = saq__event_new(type, 1))) {
         if (rc)
             saq__event_error(ev, rc, "%s", saq_strerror(rc));
@@ -22,7 +22,7 @@ static saq_event_t *sync_wait(saq_cq_t *cq, int rc, int type, int timeout_ms)
     if (!cq)                                                                                       \
         return NULL;                                                                               \
     int rc = (call);                                                                               \
-    return sync_wait(cq, rc, type, timeout_ms)
+    return sync_wait(q, cq, rc, type, timeout_ms)
 
 SAQ_API saq_event_t *saq_queue_enqueue_sync(saq_queue_t *q, const saq_job_t *job, int timeout_ms)
 {

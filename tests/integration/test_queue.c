@@ -677,6 +677,26 @@ static void test_sweep_missing_and_grace(void **state)
     saq_queue_free(q);
 }
 
+static void test_sync_timeout_cancels_the_wait(void **state)
+{
+    (void)state;
+    /* a blocking apply that gives up (timeout_ms) stops the wait inside
+     * libsaq too: it no longer holds the queue's close for its whole life */
+    saq_queue_t *q = mkqueue("synccancel", NULL, NULL);
+    saq_job_t *j = saq_job_new("nobody_runs_this");
+    saq_event_t *ev = saq_queue_apply_sync(q, j, 0, 300);
+    if (saq_event_status(ev) != SAQ_ETIMEDOUT) fail_msg("%s: %s", saq_err_name(saq_event_status(ev)), saq_event_errmsg(ev));
+    saq_event_free(ev);
+    ev = saq_queue_map_sync(q, "nobody_runs_this", "[{}]", NULL, 0, 0, 300);
+    assert_int_equal(saq_event_status(ev), SAQ_ETIMEDOUT);
+    saq_event_free(ev);
+    saq_job_free(j);
+    double t0 = now_s();
+    assert_int_equal(saq_queue_close(q, 3000), SAQ_OK);
+    assert_true(now_s() - t0 < 2);
+    saq_queue_free(q);
+}
+
 static void test_dead_redis_and_auth(void **state)
 {
     (void)state;
@@ -775,7 +795,8 @@ int main(void)
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_before_enqueue_hook),
         cmocka_unit_test(test_sweep_missing_and_grace),
-        cmocka_unit_test(test_dead_redis_and_auth),
+        cmocka_unit_test(test_sync_timeout_cancels_the_wait),
+        cmocka_unit_test(test_dead_redis_and_auth), /* leaves the server requiring a password */
     };
     return cmocka_run_group_tests_name("queue", tests, suite_setup, suite_teardown);
 }
