@@ -1828,9 +1828,11 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
             else if (!strcmp(name, "heartbeat"))
                 ok = num && d >= 0, c.heartbeat = d, c.has_heartbeat = 1;
             else if (!strcmp(name, "retries"))
-                ok = num && d >= 0 && d == floor(d), c.retries = (int)d, c.has_retries = 1;
+                ok = num && d >= 0 && d <= INT32_MAX && d == floor(d),
+                c.retries = ok ? (int)d : 0, c.has_retries = 1;
             else if (!strcmp(name, "ttl"))
-                ok = num && d == floor(d), c.ttl = (int)d, c.has_ttl = 1;
+                ok = num && d >= INT32_MIN && d <= INT32_MAX && d == floor(d),
+                c.ttl = ok ? (int)d : 0, c.has_ttl = 1;
             else if (!strcmp(name, "unique"))
                 ok = (vn == 4 && !memcmp(v, "true", 4)) || (vn == 5 && !memcmp(v, "false", 5)),
                 c.unique = v[0] == 't';
