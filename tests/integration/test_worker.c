@@ -399,8 +399,8 @@ static void test_cron(void **state)
     assert_non_null(strstr(saq_worker_errmsg(w), "x"));
     assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"bogus\": 1}"), SAQ_EINVAL);
     /* beyond an int: refused (the conversion was undefined behaviour) */
-    assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"retries\": 1e20}"), SAQ_EINVAL);
-    assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"ttl\": -1e20}"), SAQ_EINVAL);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"retries\": 1e20}"), SAQ_EJSON);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"ttl\": -1e20}"), SAQ_EJSON);
     /* checklists 30, 31: a per-second cron job runs; kwargs and options are stored */
     assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * * */1", "{\"kwargs\": {\"x\": 1}, \"timeout\": 5}"), 0);
     atomic_store(&runs, 0);
