@@ -2050,6 +2050,18 @@ static void start_run(saq_queue_t *q, saq__msg_t *m)
     worker_unref(w); /* the start message's reference */
 }
 
+/* A start that could not reach the I/O thread: the worker counts as stopped,
+ * so saq_worker_wait returns instead of waiting for a loop that never ran. */
+static void start_failed(saq_worker_t *w, int startup_ran)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stopped = 1;
+    if (!startup_ran)
+        w->shutdown_ran = 1; /* no SHUTDOWN hooks without STARTUP ones */
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag)
 {
     if (!w)
@@ -2096,19 +2108,22 @@ SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag)
             w->pool->w = w;
         }
     }
-    run_hooks(w, SAQ_HOOK_STARTUP, NULL);
     start_msg_t *m = saq__calloc(1, sizeof *m);
     if (!w->icq || (need_pool && !w->pool) || !m) {
         free(m);
         worker_seterr(w, "out of memory");
+        start_failed(w, 0);
         return SAQ_ENOMEM;
     }
+    run_hooks(w, SAQ_HOOK_STARTUP, NULL);
     m->msg.run = start_run;
     m->w = w;
     atomic_fetch_add(&w->refs, 1);
     if ((e = saq__post(w->q, &m->msg))) {
         atomic_fetch_sub(&w->refs, 1);
         free(m);
+        worker_seterr(w, "the queue was closed while the worker started");
+        start_failed(w, 1); /* its SHUTDOWN hooks run in saq_worker_wait, after the STARTUP ones */
         return e;
     }
     return SAQ_OK;
