@@ -588,12 +588,14 @@ SAQ_API int saq_job_cancelled(const saq_job_t *job);
  *  `fields_json` is not NULL, applies its fields ({"progress": x, "meta":
  *  {...}}, or any field saq_queue_update accepts) first. Fire-and-forget on
  *  the I/O thread, status-preserving (never overwrites aborting); the host's
- *  job object is not changed. Only the JSON shape is checked here: a field
- *  name or value refused on the I/O thread drops the whole touch silently,
- *  as does a touch arriving once the outcome is being written. Returns
- *  SAQ_OK, SAQ_EINVAL (NULL or not leased, or fields_json not a JSON object),
- *  SAQ_ESTATE (settled), SAQ_ECLOSED, SAQ_ENOMEM. With a dump transform
- *  installed nothing is written. */
+ *  job object is not changed. Field names and values are checked here
+ *  (SAQ_EINVAL with saq_job_errmsg); a touch arriving once the outcome is
+ *  being written is dropped. With a dump transform installed (records Lua
+ *  cannot read) the record is replaced only while it is still exactly what
+ *  this worker last wrote, so an abort in between is never overwritten.
+ *  Returns SAQ_OK, SAQ_EINVAL (NULL or not leased, fields_json not a JSON
+ *  object, or a field refused), SAQ_ESTATE (settled), SAQ_EFORKED,
+ *  SAQ_ECLOSED, SAQ_ENOMEM. */
 SAQ_API int saq_job_touch(saq_job_t *job, const char *fields_json);
 
 /** Lease id of a leased job (the int of its LEASE event; CANCEL events name the job by key),

@@ -827,11 +827,23 @@ SAQ_API int saq_job_touch(saq_job_t *job, const char *fields_json)
     saq__lease_t *l = job ? job->lease : NULL;
     if (!l)
         return SAQ_EINVAL;
+    if (l->w->q->fork_gen != saq__fork_gen())
+        return SAQ_EFORKED; /* the parent's I/O thread does not exist here */
     if (atomic_load(&l->settled))
         return SAQ_ESTATE;
     if (fields_json && saq__json_validate(fields_json, strlen(fields_json), 'o', err, sizeof err)) {
         saq__job_seterr(job, "fields: %s", err);
         return SAQ_EINVAL;
+    }
+    if (fields_json) { /* names and values too, here rather than silently on the I/O thread */
+        saq_job_t scratch;
+        saq__job_init(&scratch);
+        int e = saq__job_apply_fields(&scratch, fields_json, strlen(fields_json), 0, NULL, err, sizeof err);
+        saq__job_clear(&scratch);
+        if (e) {
+            saq__job_seterr(job, "fields: %s", err);
+            return e == SAQ_ENOMEM ? e : SAQ_EINVAL;
+        }
     }
     touch_msg_t *t = saq__calloc(1, sizeof *t);
     if (!t || (fields_json && !(t->fields = strdup(fields_json)))) {

@@ -513,6 +513,9 @@ static void test_pull_mode(void **state)
     saq_event_free(ev);
     assert_string_equal(saq_job_kwargs(lease), "{\"x\": 5}");
     assert_int_equal(saq_job_touch(lease, "{\"progress\": 0.5}"), 0);
+    /* a refused field is an error here (it used to drop the touch silently) */
+    assert_int_equal(saq_job_touch(lease, "{\"progress\": \"half\"}"), SAQ_EINVAL);
+    assert_non_null(strstr(saq_job_errmsg(lease), "progress"));
     assert_int_equal(saq_job_complete(lease, "[1, 2]"), 0);
     assert_int_equal(saq_job_complete(lease, "[1, 2]"), SAQ_ESTATE); /* settled once */
     saq_job_free(lease);
