@@ -163,6 +163,8 @@ static void worker_unref(saq_worker_t *w);
 static void run_hooks(saq_worker_t *w, int kind, saq_job_t *job);
 static int post_after_done(saq__lease_t *l);
 
+static void lease_unref(saq__lease_t *l);
+
 static void pool_unref(pool_t *p)
 {
     if (atomic_fetch_sub(&p->refs, 1) == 1) {
@@ -170,6 +172,8 @@ static void pool_unref(pool_t *p)
         while (t) {
             task_t *n = t->next;
             saq_job_free(t->job);
+            if (t->lease)
+                lease_unref(t->lease);
             free(t);
             t = n;
         }
@@ -250,7 +254,8 @@ static void *pool_main(void *arg)
         } else {
             run_hooks(w, SAQ_HOOK_AFTER_PROCESS, t->job);
             saq_job_free(t->job);
-            post_after_done(t->lease);
+            if (post_after_done(t->lease))
+                lease_unref(t->lease); /* the queue is gone: the task's reference */
         }
         free(t);
         pthread_mutex_lock(&p->mu);
@@ -272,6 +277,19 @@ static int pool_push(pool_t *p, task_t *t)
     p->tail = t;
     int wake = pool_kick_locked(p);
     int ok = p->nthreads > 0;
+    if (!ok) { /* no thread to run it (pthread_create failed): take it back */
+        task_t **pp = &p->head;
+        while (*pp != t)
+            pp = &(*pp)->next;
+        *pp = NULL;
+        p->tail = p->head ? p->tail : NULL;
+        if (p->head) {
+            task_t *last = p->head;
+            while (last->next)
+                last = last->next;
+            p->tail = last;
+        }
+    }
     pthread_mutex_unlock(&p->mu);
     if (wake)
         pthread_cond_signal(&p->cv);
@@ -547,7 +565,9 @@ static void after_done_run(saq_queue_t *q, saq__msg_t *m)
     (void)q;
     free(m);
     l->after_pending = 0;
-    lease_release(l);
+    if (!l->detached)
+        lease_release(l);
+    lease_unref(l); /* the after task's reference */
 }
 
 static int post_after_done(saq__lease_t *l)
@@ -584,8 +604,10 @@ static void lease_maybe_release(saq__lease_t *l)
             t->job = snap;
             t->lease = l;
             l->after_pending = 1;
+            atomic_fetch_add(&l->refs, 1); /* the task's: a teardown may drop the list's */
             if (pool_push(w->pool, t) == 0)
                 return;
+            atomic_fetch_sub(&l->refs, 1);
             l->after_pending = 0;
         }
         free(t);
@@ -714,6 +736,8 @@ void saq__lease_release(saq_job_t *job)
         saq__job_init(&tmp);
         tmp.lease = l;
         settle(&tmp, SETTLE_DROPPED, NULL);
+        tmp.lease = NULL;
+        saq__job_clear(&tmp); /* settle may have left a message on it */
     }
     lease_unref(l);
 }
@@ -995,8 +1019,11 @@ static void give_back(saq_worker_t *w, const char *id, size_t idlen)
 
 static void stale_entry_done(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
+    saq__lease_t *l = req->data;
     (void)r, (void)err, (void)msg;
-    lease_abandon(req->data);
+    if (!l->detached)
+        lease_abandon(l);
+    lease_unref(l); /* the request's reference */
 }
 
 static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg);
@@ -1021,19 +1048,31 @@ static void send_mark(saq__lease_t *l, int opaque)
                            l->mark_tries ? "1" : "0"};
     size_t lens[8] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), l->mark_len, 1, 1,
                       l->dequeued ? l->dequeued_len : 0, 1};
-    if (!saq__eval(&q->cmd, SCRIPT_MARK, mark_reply, l, 3, 8, argv, lens))
+    atomic_fetch_add(&l->refs, 1); /* the request's: a teardown may drop the list's first */
+    if (!saq__eval(&q->cmd, SCRIPT_MARK, mark_reply, l, 3, 8, argv, lens)) {
+        atomic_fetch_sub(&l->refs, 1);
         lease_abandon(l);
+    }
     free(marker);
 }
 
 static void remark_cb(uv_timer_t *t) { send_mark(t->data, 0); }
 
+static void mark_reply_run(saq__lease_t *l, redisReply *r, int err);
+
 static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     saq__lease_t *l = req->data;
+    (void)msg;
+    if (!l->detached) /* else the queue's teardown already dropped the lease */
+        mark_reply_run(l, r, err);
+    lease_unref(l); /* the request's reference */
+}
+
+static void mark_reply_run(saq__lease_t *l, redisReply *r, int err)
+{
     saq_worker_t *w = l->w;
     saq_queue_t *q = w->q;
-    (void)msg;
     long long v = 0;
     if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->mark_tries < 20 && !w->stopping) {
         /* the reply was lost with the connection: the mark may or may not have
@@ -1089,8 +1128,10 @@ static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
             return;
         }
         /* already running elsewhere or finished: drop this stale entry of `active` */
+        atomic_fetch_add(&l->refs, 1);
         if (saq__cmdf(&q->cmd, stale_entry_done, l, "LREM %s 1 %s", q->k_active, l->shadow.id))
             return;
+        atomic_fetch_sub(&l->refs, 1);
     }
     lease_abandon(l); /* swept or removed meanwhile: not ours to run (#277) */
 }

@@ -4,6 +4,7 @@
 #include "itest.h"
 
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 /* ---- handlers ---- */
 
@@ -790,6 +791,95 @@ static void test_misbehaving_handlers_and_keys(void **state)
     saq_queue_free(q);
 }
 
+/* Tearing down a worker and its queue right after leases were handed out,
+ * in the documented order (worker first): some leases are still being
+ * marked active, and after_process hooks are still running. The queue's
+ * teardown dropped those leases while their MARK reply (and the hook's
+ * completion message) still pointed at them: a use-after-free under ASan. */
+static atomic_int nslow_after;
+static int hook_slow_after(saq_worker_t *w, saq_job_t *job, void *ud)
+{
+    (void)w, (void)job, (void)ud;
+    atomic_fetch_add(&nslow_after, 1);
+    sleep_ms(20);
+    return 0;
+}
+
+static void test_teardown_while_marking_and_hooks(void **state)
+{
+    (void)state;
+    for (int it = 0; it < 6; it++) {
+        saq_queue_t *q = mkqueue("tdmark", NULL, NULL);
+        const char *kv[] = {"concurrency", "100", NULL};
+        saq_worker_t *w = mkworker(q, kv);
+        assert_int_equal(saq_worker_register_pull(w, "remote"), 0);
+        if (it % 2)
+            assert_int_equal(saq_worker_add_hook(w, SAQ_HOOK_AFTER_PROCESS, hook_slow_after, NULL), 0);
+        for (int i = 0; i < 100; i++)
+            saq_job_free(enq(q, i % 2 ? "remote" : "noop", NULL));
+        saq_cq_t *cq = saq_cq_new();
+        assert_int_equal(saq_worker_start(w, cq, 1), 0);
+        saq_event_t *ev = saq_cq_poll(cq, TMO); /* the first lease: others are being marked */
+        assert_non_null(ev);
+        saq_event_free(ev);
+        if (it % 2)
+            sleep_ms(10); /* let after hooks start */
+        saq_worker_free(w);
+        saq_queue_free(q);
+        sleep_ms(50);
+        while ((ev = saq_cq_poll(cq, 0)))
+            saq_event_free(ev);
+        saq_cq_free(cq);
+    }
+    sleep_ms(300); /* handler threads and hooks finish with the memory they hold */
+}
+
+/* A pull lease the stopping worker gave back (the host held it past the hard
+ * deadline) and the host then freed without settling: the job stays retried
+ * "cancelled", and nothing leaks (the refused settle left its message on a
+ * temporary job that was never cleared: LeakSanitizer). A leased job used in
+ * a forked child is refused with SAQ_EFORKED (touch posted to the parent's
+ * inbox, taking a lock another parent thread may have held at the fork). */
+static void test_given_back_lease_freed_and_forked(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("giveback", NULL, NULL);
+    const char *kv[] = {"cancellation_hard_deadline", "0.2", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    assert_int_equal(saq_worker_register_pull(w, "remote"), 0);
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_worker_start(w, cq, 5), 0);
+    saq_job_t *j = enq(q, "remote", "{\"timeout\": 0}");
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LEASE);
+    saq_job_t *lease = saq_event_take_job(ev);
+    saq_event_free(ev);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(saq_job_touch(lease, "{\"progress\": 0.1}") == SAQ_EFORKED &&
+                      saq_job_complete(lease, "1") == SAQ_EFORKED
+                  ? 0
+                  : 1);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    saq_worker_stop(w, 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_job_t *d = getjob(q, saq_job_key(j));
+    assert_string_equal(saq_job_status(d), "queued");
+    assert_string_equal(saq_job_error(d), "cancelled");
+    saq_job_free(d);
+    saq_job_free(lease); /* unsettled, after the worker gave it back */
+    saq_job_free(j);
+    while ((ev = saq_cq_poll(cq, 0)))
+        saq_event_free(ev);
+    saq_worker_free(w);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -809,6 +899,10 @@ int main(void)
         cmocka_unit_test(test_dead_worker_recovery),
         cmocka_unit_test(test_pull_mode),
         cmocka_unit_test(test_concurrency_bound),
+        cmocka_unit_test(test_teardown_while_marking_and_hooks),
+        cmocka_unit_test(test_given_back_lease_freed_and_forked),
     };
+    if (getenv("SAQ_TEST_FILTER")) /* run one test: SAQ_TEST_FILTER=test_name */
+        cmocka_set_test_filter(getenv("SAQ_TEST_FILTER"));
     return cmocka_run_group_tests_name("worker", tests, suite_setup, suite_teardown);
 }
