@@ -866,9 +866,12 @@ SAQ_API int saq_queue_close(saq_queue_t *q, int timeout_ms);
 
 /** Release the queue. NULL is a no-op. Never blocks: pending operations
  *  complete with SAQ_ECLOSED on the I/O thread, which then exits on its own.
- *  Workers built on this queue must be freed first; an open batch may be
- *  freed later (it keeps the memory). Strings borrowed from the queue become
- *  invalid. Any thread except the queue's own I/O thread is fine. */
+ *  Workers built on this queue must be freed first; a worker still stopping
+ *  (its running jobs are retried "cancelled") is let finish first on the I/O
+ *  thread, for at most its cancellation_hard_deadline plus twice
+ *  command_timeout_ms and a second (saq_queue_close waits for that too). An
+ *  open batch may be freed later (it keeps the memory). Strings borrowed from
+ *  the queue become invalid. Any thread except the queue's own I/O thread. */
 SAQ_API void saq_queue_free(saq_queue_t *q);
 
 /* Blocking convenience forms (C only). Each submits the operation to a

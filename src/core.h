@@ -208,6 +208,9 @@ struct saq_queue {
     saq__msg_t *in_head, *in_tail;
     int teardown;     /* under mu: the loop must tear down */
     int io_done;      /* under mu: the loop has exited */
+    int inbox_closed; /* under mu: the teardown is past the workers' drain; posts are refused */
+    uv_timer_t td_timer; /* loop: caps how long the teardown waits for stopping workers */
+    int td_timer_on, td_forced;
     size_t inflight;  /* under mu: submitted, not completed ops */
     /* key names */
     char *k_jobprefix, *k_incomplete, *k_queued, *k_active, *k_schedule, *k_sweep, *k_stats;
@@ -287,5 +290,8 @@ void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, con
 
 /* worker hooks into the queue (worker.c) */
 void saq__workers_shutdown(saq_queue_t *q);
+int saq__workers_drain(saq_queue_t *q);
+uint64_t saq__workers_drain_ms(saq_queue_t *q);
+void saq__queue_workers_gone(saq_queue_t *q);
 
 #endif

@@ -36,7 +36,7 @@ int saq__post(saq_queue_t *q, saq__msg_t *m)
 {
     m->next = NULL;
     pthread_mutex_lock(&q->mu);
-    if (q->teardown) {
+    if (q->inbox_closed) {
         pthread_mutex_unlock(&q->mu);
         return SAQ_ECLOSED;
     }
@@ -71,10 +71,55 @@ static void wake_cb(uv_async_t *a)
 
 static void handle_closed(uv_handle_t *h) { (void)h; }
 
+static void td_timer_cb(uv_timer_t *t)
+{
+    saq_queue_t *q = t->data;
+    q->td_forced = 1; /* the workers did not finish stopping in time (Redis frozen?) */
+    teardown(q);
+}
+
+/* Called when the last attached worker detached: resume a waiting teardown. */
+void saq__queue_workers_gone(saq_queue_t *q)
+{
+    if (!uv_is_closing((uv_handle_t *)&q->wake))
+        uv_async_send(&q->wake);
+}
+
 static void teardown(saq_queue_t *q)
 {
     if (uv_is_closing((uv_handle_t *)&q->wake))
         return;
+    /* Workers still attached (saq_worker_free returns at once, so the usual
+     * saq_worker_free + saq_queue_free ends up here): stop them without a
+     * grace period and let them write their jobs' outcomes (retried
+     * "cancelled") before the connections close, instead of leaving the jobs
+     * active under a worker id nobody renews. Bounded by the hard deadline
+     * and the command timeout; settles from handlers are still accepted. */
+    if (!q->td_forced && saq__workers_drain(q)) {
+        if (!q->td_timer_on) {
+            uv_timer_init(&q->loop, &q->td_timer);
+            q->td_timer.data = q;
+            q->td_timer_on = 1;
+            uv_timer_start(&q->td_timer, td_timer_cb, saq__workers_drain_ms(q), 0);
+        }
+        return;
+    }
+    if (q->td_timer_on) {
+        uv_timer_stop(&q->td_timer);
+        uv_close((uv_handle_t *)&q->td_timer, handle_closed);
+        q->td_timer_on = 0;
+    }
+    /* refuse posts from now on, and run the ones that came in meanwhile */
+    pthread_mutex_lock(&q->mu);
+    q->inbox_closed = 1;
+    saq__msg_t *m = q->in_head;
+    q->in_head = q->in_tail = NULL;
+    pthread_mutex_unlock(&q->mu);
+    while (m) {
+        saq__msg_t *n = m->next;
+        m->run(q, m);
+        m = n;
+    }
     saq__workers_shutdown(q);
     while (q->ops)
         saq__op_fail(q->ops, SAQ_ECLOSED, "queue closed");

@@ -1982,6 +1982,8 @@ static void worker_finish(saq_worker_t *w)
     w->stopped = 1;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    if (!q->workers)
+        saq__queue_workers_gone(q); /* a teardown may be waiting for this */
 }
 
 static void worker_check_stopped(saq_worker_t *w)
@@ -2275,6 +2277,32 @@ SAQ_API const char *saq_worker_stats_json(saq_worker_t *w)
     w->stats_cache = s;
     pthread_mutex_unlock(&w->mu);
     return w->stats_cache;
+}
+
+/* Queue teardown with workers still attached: ask each to stop with no grace
+ * period (jobs are cancelled, then written back "cancelled" after the hard
+ * deadline). Returns 1 while some worker is still attached. */
+int saq__workers_drain(saq_queue_t *q)
+{
+    for (saq_worker_t *w = q->workers, *next; w; w = next) {
+        next = w->next_worker; /* begin_stop may detach w */
+        atomic_store(&w->grace_ms, 0);
+        if (!w->stopping)
+            begin_stop(w);
+        else if (w->attached && !w->grace_over)
+            uv_timer_start(&w->t_grace, grace_expired, 0, 0);
+    }
+    return q->workers != NULL;
+}
+
+/* How long a teardown waits for the drain before dropping the workers. */
+uint64_t saq__workers_drain_ms(saq_queue_t *q)
+{
+    double hard = 0;
+    for (saq_worker_t *w = q->workers; w; w = w->next_worker)
+        if (w->set.hard_deadline_s > hard)
+            hard = w->set.hard_deadline_s;
+    return saq__timer_ms(hard) + 2 * (uint64_t)q->set.command_timeout_ms + 1000;
 }
 
 /* Queue teardown with workers still attached: stop them at once. */

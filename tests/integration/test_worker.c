@@ -880,6 +880,49 @@ static void test_given_back_lease_freed_and_forked(void **state)
     saq_queue_free(q);
 }
 
+/* The documented teardown, saq_worker_free then saq_queue_free (or a
+ * saq_queue_close while the worker runs), with jobs running: saq_worker_free
+ * returns at once, so the queue's teardown used to drop the worker's leases
+ * and close the connections before the stop could write anything: the jobs
+ * stayed in `active`, marked active by a worker that no longer exists, until
+ * another worker's liveness check or sweep found them. Now the teardown lets
+ * the stop finish (bounded): the jobs are retried "cancelled" as
+ * saq_worker_free promises. */
+static void test_worker_then_queue_free_retries_running_jobs(void **state)
+{
+    (void)state;
+    for (int how = 0; how < 2; how++) {
+        saq_queue_t *q = mkqueue("tdorder", NULL, NULL);
+        char name[128];
+        snprintf(name, sizeof name, "%s", saq_queue_name(q));
+        const char *kv[] = {"cancellation_hard_deadline", "0.3", NULL};
+        saq_worker_t *w = mkworker(q, kv);
+        saq_job_t *j = enq(q, "stubborn", "{\"timeout\": 0}");
+        assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+        saq_job_free(wait_status(q, saq_job_key(j), "active", TMO));
+        if (how == 0) {
+            saq_worker_free(w);
+            saq_queue_free(q);
+        } else {
+            assert_int_equal(saq_queue_close(q, TMO), SAQ_OK);
+            saq_worker_free(w);
+            saq_queue_free(q);
+        }
+        saq_conf_t *c = saq_conf_new();
+        assert_int_equal(saq_conf_set(c, "url", R->url), 0);
+        assert_int_equal(saq_conf_set(c, "name", name), 0);
+        saq_queue_t *q2 = saq_queue_new(c);
+        saq_conf_free(c);
+        saq_job_t *d = wait_status(q2, saq_job_key(j), "queued", TMO);
+        assert_string_equal(saq_job_error(d), "cancelled");
+        assert_int_equal(qcount(q2, "active"), 0);
+        saq_job_free(d);
+        saq_job_free(j);
+        saq_queue_free(q2);
+    }
+    sleep_ms(500); /* the stubborn handler finishes with the memory it holds */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -901,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_concurrency_bound),
         cmocka_unit_test(test_teardown_while_marking_and_hooks),
         cmocka_unit_test(test_given_back_lease_freed_and_forked),
+        cmocka_unit_test(test_worker_then_queue_free_retries_running_jobs),
     };
     if (getenv("SAQ_TEST_FILTER")) /* run one test: SAQ_TEST_FILTER=test_name */
         cmocka_set_test_filter(getenv("SAQ_TEST_FILTER"));
