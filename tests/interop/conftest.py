@@ -176,6 +176,19 @@ def testworker_path() -> str:
     return p
 
 
+def all_threads_stopped(pid: int) -> bool:
+    """Every thread of the process is in job-control stop (state T), read
+    from /proc/<pid>/task/*/stat."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # a thread that just ended
+        states.append(text[text.rindex(")") + 2])
+    return bool(states) and all(s in "Tt" for s in states)
+
+
 class Proc:
     """A worker process (C test worker or Python pyworker) that printed
     'ready <id>'."""
@@ -227,6 +240,22 @@ class Proc:
             self.proc.kill()
             self.proc.wait()
             raise
+
+    def pause(self, timeout: float = 10) -> None:
+        """SIGSTOP the process and wait until every one of its threads has
+        stopped. kill() only queues the stop: one thread takes the signal and
+        then stops the others, so for some milliseconds (tens of them on a
+        loaded machine) another thread, e.g. a libsaq worker's event loop
+        reading a reply, still runs after kill() has returned."""
+        self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.time() + timeout
+        while not all_threads_stopped(self.proc.pid):
+            if time.time() > deadline:
+                raise AssertionError(f"{self.argv[0]} did not stop within {timeout}s of SIGSTOP")
+            time.sleep(0.001)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

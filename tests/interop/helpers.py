@@ -129,3 +129,9 @@ def listeners_ready(rds, before: int, timeout: float = 5) -> None:
 
 async def alisteners_ready(rds, before: int, timeout: float = 5) -> None:
     await await_until(lambda: pubsub_numpat(rds) > before, timeout, what="PSUBSCRIBE confirmation")
+
+
+def blocked_dequeues(rds) -> int:
+    """Clients blocked in a dequeue (BLMOVE / BRPOPLPUSH) on the server."""
+    return sum(1 for c in rds.client_list()
+               if c.get("cmd") in ("blmove", "brpoplpush") and "b" in c.get("flags", ""))

@@ -130,7 +130,9 @@ async def test_libsaq_aborts_active_job_python_listens(lq, pyq, rds):
     assert await pyq.enqueue(Job(function="sleep", key=job.key)) is None
     assert lq.enqueue("sleep", key=job.key).int == 0
     assert rds.get(jid(job.key)) == before and counts(rds) == (0, 0, 0)
-    await asyncio.sleep(0.3)
+    if not IS013:
+        await await_until(lambda: lis.got, 10, what="the `aborting` message")
+    await asyncio.sleep(0.3)  # a window for any further message
     lis.task.cancel()
     assert lis.error is None or isinstance(lis.error, asyncio.CancelledError)
     # 0.26: `aborting` is published; 0.13 listeners never get it (they'd raise)
@@ -143,6 +145,7 @@ async def test_python_aborts_active_job_libsaq_listens(lq, pyq, rds):
     before = pubsub_numpat(rds)
     lis = lq.listen_start([job.key], timeout=0)
     await alisteners_ready(rds, before)
+    collecting = asyncio.create_task(asyncio.to_thread(lis.collect, None, 20000))
     await job.refresh()
     await pyq.abort(job, "test")
     _check_after_active_abort(rds, job.key)
@@ -151,9 +154,11 @@ async def test_python_aborts_active_job_libsaq_listens(lq, pyq, rds):
     before = rds.get(jid(job.key))
     assert lq.enqueue("sleep", key=job.key).int == 0
     assert rds.get(jid(job.key)) == before and lq.counts() == (0, 0, 0)
-    await asyncio.sleep(0.3)
+    if not IS013:
+        await await_until(lambda: lis.messages, 10, what="the `aborting` message")
+    await asyncio.sleep(0.3)  # a window for any further message
     lis.stop()
-    msgs = await asyncio.to_thread(lis.collect, None, 2000)
+    msgs = await asyncio.wait_for(collecting, 20)
     lis.close()
     assert msgs == ([] if IS013 else [(job.key, "aborting")])
 
@@ -322,8 +327,10 @@ async def test_python_refresh_survives_libsaq_abort(lq, pyq, rds, cworker):
     cworker({"timers.abort": "0.1"})
     job = await pyq.enqueue("sleep", s=10)
     await await_status(rds, job.key, "active", 5)
+    before = pubsub_numpat(rds)
     waiter = asyncio.create_task(job.refresh(8))
-    await asyncio.sleep(0.3)
+    # saq's refresh reads, then subscribes (U11): abort once it listens
+    await alisteners_ready(rds, before, 10)
     await lq.a.abort(job.key, "test")
     await asyncio.wait_for(waiter, 8)
     assert compat.status_text(job.status) == "aborted" and job.error == "test"

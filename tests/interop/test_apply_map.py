@@ -10,7 +10,7 @@ from saq import Status
 
 import compat
 import libsaq
-from helpers import LIB2PY, PY2LIB, STATE, checklist, field_diff, only026, raw, shape
+from helpers import LIB2PY, PY2LIB, STATE, await_until, checklist, field_diff, only026, raw, shape
 
 # Python's apply/map: 0.26 polls (every 0.5 s by default), 0.13 listens
 PI = {} if compat.IS013 else {"poll_interval": 0.05}
@@ -80,10 +80,10 @@ async def test_apply_map_records_match(lq, pyq, rds):
         await pyq.map("add", [{"a": 1}], timeout=0.1, key="py-t", **PI)
     lq.map("add", [{"a": 1}], timeout=0.1, check=False, key="lib-t")
     task = asyncio.create_task(pyq.apply("add", a=1, key="py-n"))
-    await asyncio.sleep(0.2)
+    await await_until(lambda: raw(rds, "py-n"), 10, what="py-n written")
     task.cancel()
     ltask = asyncio.create_task(lq.a.apply("add", 0.0, check=False, a=1, key="lib-n"))
-    await asyncio.sleep(0.2)
+    await await_until(lambda: raw(rds, "lib-n"), 10, what="lib-n written")
     for k in ("py-t", "lib-t", "py-n", "lib-n"):
         assert raw(rds, k) is not None, k
     a, b = shape(raw(rds, "lib-t"), {"key"}), shape(raw(rds, "py-t"), {"key"})

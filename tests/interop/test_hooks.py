@@ -15,7 +15,7 @@ import redis as redis_sync
 
 import compat
 import libsaq
-from helpers import IS013, LIB2PY, PY2LIB, await_status, checklist, jid, raw
+from helpers import IS013, LIB2PY, PY2LIB, await_status, await_until, checklist, jid, raw
 
 
 @checklist(42, direction=PY2LIB)
@@ -78,7 +78,7 @@ async def test_libsaq_worker_hooks_on_python_jobs(redis_url, pyq, rds):
 
 
 @checklist(42, direction=LIB2PY)
-async def test_python_worker_hooks_on_libsaq_jobs(redis_url, lq, rds, pyworker):
+async def test_python_worker_hooks_on_libsaq_jobs(redis_url, lq, rds, pyworker, pylog):
     events = []
 
     async def before(ctx):
@@ -102,6 +102,8 @@ async def test_python_worker_hooks_on_libsaq_jobs(redis_url, lq, rds, pyworker):
     await await_status(rds, "bad", "failed", 5)
     lq.enqueue("sleep", key="slow", s=10)
     await await_status(rds, "slow", "active", 5)
+    # running, not just marked (see test_worker.python_job_running)
+    await await_until(lambda: ("sleep", "slow", 1) in pylog.runs(), 10, what="slow running")
     await w.stop()
     assert events[0] == ("startup",)
     assert ("before", "ok", "active") in events and ("after", "ok", "complete") in events

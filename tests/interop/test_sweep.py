@@ -1,9 +1,9 @@
 """Checklist items 32-35: sweeping stuck jobs.
 
 saq's sweep test mocks the clock (setup at 1 s, sweep at 3 s). Here the
-same setup is made in real time and the sweep runs 1.3 s later: timeout-1 and
-heartbeat-1 jobs are then past their limit, timeout-2 and heartbeat-2 jobs
-are not (strict >)."""
+same setup is made with the marked jobs' started/touched written 1.3 s in the
+past, right before the sweep: timeout-1 and heartbeat-1 jobs are then past
+their limit, timeout-2 and heartbeat-2 jobs are not (strict >)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ import time
 from saq import Status
 
 import compat
-from helpers import (IS013, LIB2PY, PY2LIB, STATE, await_status, checklist, field_diff, jid,
-                     now_ms, raw, saqbug, shape)
+from helpers import (IS013, LIB2PY, PY2LIB, STATE, await_status, await_until, checklist, field_diff,
+                     jid, now_ms, raw, saqbug, shape)
 
 ACTIVE = "saq:default:active"
 INC = "saq:default:incomplete"
 
 
 async def _mark(job, **fields):
-    """Mark a dequeued job active the way saq's sweep test does (status and
-    times, attempts untouched)."""
+    """Mark a dequeued job active the way saq's sweep test does (status,
+    attempts untouched)."""
     await job.update(status=Status.ACTIVE, **fields)
 
 
@@ -33,14 +33,23 @@ async def _setup_32(pyq, rds, enqueue):
     for key, opts in (("job1", {"heartbeat": 1, "retries": 0}), ("job2", {"timeout": 1}),
                       ("t2", {"timeout": 2}), ("h2", {"heartbeat": 2, "timeout": 0}), ("job3", {"timeout": 1})):
         await enqueue(key, opts)
-    now = now_ms()
-    for _ in range(4):
-        job = await pyq.dequeue(1)
-        await _mark(job, started=now, touched=now)
+    jobs = [await pyq.dequeue(1) for _ in range(4)]
     job3 = await pyq.dequeue(1)
     assert job3.key == "job3"
     rds.rpush(ACTIVE, "saq:job:default:fake")
     assert rds.llen(ACTIVE) == 6
+    for job in jobs:
+        await _mark(job)
+    # started and touched 1.3 s ago, written as the last step before the
+    # sweep: the sweep sees them 1.3 s old plus a few round trips (sleeping
+    # 1.3 s instead can be stretched past t2/h2's 2 s limit on a loaded
+    # machine). Written into the stored records because saq 0.13's update()
+    # stamps `touched` with the current time.
+    then = now_ms() - 1300
+    for job in jobs:
+        rec = raw(rds, job.key)
+        rec["started"] = rec["touched"] = then
+        rds.set(jid(job.key), json.dumps(rec))
 
 
 def _check_32(swept, rds):
@@ -57,7 +66,6 @@ def _check_32(swept, rds):
 @checklist(32, direction=PY2LIB)
 async def test_libsaq_sweeps_python_state(lq, pyq, rds):
     await _setup_32(pyq, rds, lambda k, o: pyq.enqueue("noop", key=k, **o))
-    await asyncio.sleep(1.3)
     swept = await lq.a.sweep(lock=60, abort=0.01)
     _check_32(swept, rds)
     for k in ("job1", "job2", "job3"):
@@ -70,7 +78,6 @@ async def test_python_sweeps_libsaq_jobs(lq, pyq, rds):
         assert lq.enqueue("noop", key=k, **o).int == 1
 
     await _setup_32(pyq, rds, enq)
-    await asyncio.sleep(1.3)
     swept = await pyq.sweep(lock=60, abort=0.01)
     swept = [s.decode() if isinstance(s, bytes) else s for s in swept]
     _check_32(swept, rds)
@@ -84,7 +91,6 @@ async def test_sweep_outcomes_match(lq, pyq, rds):
     for side in ("py", "lib"):
         rds.flushdb()
         await _setup_32(pyq, rds, lambda k, o: pyq.enqueue("noop", key=k, **o))
-        await asyncio.sleep(1.3)
         if side == "py":
             await pyq.sweep(lock=60, abort=0.01)
         else:
@@ -182,7 +188,9 @@ async def test_sweep_grace_for_just_dequeued_job(lq, pyq, rds):
     await pyq.enqueue("noop", key="j")
     job = await pyq.dequeue(1)
     sweep = asyncio.create_task(lq.a.sweep(lock=60, abort=0.01))
-    await asyncio.sleep(0.3)
+    # the sweep has listed `active` (it takes its lock in the same step) and
+    # is in its grace period for the unmarked job: mark it now
+    await await_until(lambda: rds.exists("saq:default:sweep"), 10, what="the sweep's listing")
     await compat.mark_active(job, "w1")
     assert await sweep == []
     assert raw(rds, "j")["status"] == "active" and rds.lrange(ACTIVE, 0, -1) == [jid("j")]

@@ -10,8 +10,8 @@ from saq import Status
 
 import compat
 import libsaq
-from helpers import (IS013, LIB2PY, PY2LIB, STATE, alisteners_ready, checklist, field_diff, jid,
-                     pubsub_numpat, raw, saqbug, shape)
+from helpers import (IS013, LIB2PY, PY2LIB, STATE, alisteners_ready, await_until, checklist, field_diff,
+                     jid, pubsub_numpat, raw, saqbug, shape)
 from test_abort import PyListener
 
 # ---- 36 --------------------------------------------------------------------
@@ -23,12 +23,14 @@ async def test_python_updates_libsaq_listens(lq, pyq, rds):
     before = pubsub_numpat(rds)
     lis = lq.listen_start([job.key], timeout=0)
     await alisteners_ready(rds, before)
+    collecting = asyncio.create_task(asyncio.to_thread(lis.collect, None, 20000))
     await job.update(progress=0.1)
     job.status = Status.ACTIVE  # in memory only
     await job.update(progress=0.2)
-    await asyncio.sleep(0.2)
+    await await_until(lambda: len(lis.messages) >= 2, 10, what="two update messages")
+    await asyncio.sleep(0.2)  # a window for any further message
     lis.stop()
-    msgs = await asyncio.to_thread(lis.collect, None, 2000)
+    msgs = await asyncio.wait_for(collecting, 20)
     lis.close()
     if IS013:
         # 0.13's update writes (and publishes) the in-memory status
@@ -47,7 +49,8 @@ async def test_libsaq_updates_python_listens(lq, pyq, rds):
     lis = await PyListener(pyq, [key], until_terminal=False).start(rds)
     assert lq.update(key, progress=0.1).int == 1
     assert lq.update(key, progress=0.2).int == 1
-    await asyncio.sleep(0.2)
+    await await_until(lambda: len(lis.got) >= 2, 10, what="two update messages")
+    await asyncio.sleep(0.2)  # a window for any further message
     lis.task.cancel()
     assert lis.got == [(key, "queued"), (key, "queued")]
     assert raw(rds, key)["status"] == "queued"

@@ -17,8 +17,8 @@ import pytest
 
 import compat
 import libsaq
-from helpers import (LIB2PY, PY2LIB, STATE, await_status, await_until, checklist, counts,
-                     field_diff, jid, only026, only013, raw, shape)
+from helpers import (LIB2PY, PY2LIB, STATE, await_status, await_until, blocked_dequeues, checklist,
+                     counts, field_diff, jid, only026, only013, raw, shape)
 
 # one-job-at-a-time libsaq worker: stops after one job (burst), so the state
 # after each attempt can be read (the Python side calls process() once)
@@ -42,8 +42,9 @@ def pyrec(job) -> dict:
 
 @checklist(5, direction=PY2LIB)
 async def test_blocked_libsaq_dequeue_wakes_up(pyq, rds, cworker):
+    blocked = blocked_dequeues(rds)
     w = cworker({"concurrency": "1"})
-    await asyncio.sleep(0.2)  # the worker is now blocked in its dequeue
+    await await_until(lambda: blocked_dequeues(rds) > blocked, 10, what="the worker's blocked dequeue")
     job = await pyq.enqueue("sleep", s=0.6)
     await await_status(rds, job.key, "active", 5)
     assert (await pyq.count("queued"), await pyq.count("incomplete"), await pyq.count("active")) == (0, 1, 1)
@@ -54,8 +55,9 @@ async def test_blocked_libsaq_dequeue_wakes_up(pyq, rds, cworker):
 
 @checklist(5, direction=LIB2PY)
 async def test_blocked_python_dequeue_wakes_up(lq, rds, pyworker, pylog):
+    blocked = blocked_dequeues(rds)
     await (await pyworker(concurrency=1)).start()
-    await asyncio.sleep(0.2)
+    await await_until(lambda: blocked_dequeues(rds) > blocked, 10, what="the worker's blocked dequeue")
     key = lq.enqueue("sleep", s=0.6).job["key"]
     await await_status(rds, key, "active", 5)
     assert lq.counts() == (0, 1, 1)
@@ -368,11 +370,20 @@ async def test_libsaq_worker_stop_requeues(pyq, rds, cworker):
     assert (await pyq.count("queued"), await pyq.count("incomplete"), await pyq.count("active")) == (1, 1, 0)
 
 
+async def python_job_running(pylog, key: str) -> None:
+    """Wait until a Python worker's job function has started: saq 0.26 marks
+    the job active before it creates the job's task, and a stop() in between
+    fails on its own assertion and leaves the job `active` (a saq race that a
+    loaded machine makes likely; these tests are about a running job)."""
+    await await_until(lambda: any(k == key for _f, k, _a in pylog.runs()), 10, what=f"{key} running")
+
+
 @checklist(41, direction=LIB2PY)
-async def test_python_worker_stop_requeues(lq, rds, pyworker):
+async def test_python_worker_stop_requeues(lq, rds, pyworker, pylog):
     w = await (await pyworker()).start()
     key = lq.enqueue("sleep", s=5).job["key"]
     await await_status(rds, key, "active", 5)
+    await python_job_running(pylog, key)
     await w.stop()
     _check_cancelled(raw(rds, key))
     v = lq.job(key).job_view
@@ -381,10 +392,11 @@ async def test_python_worker_stop_requeues(lq, rds, pyworker):
 
 
 @checklist(41, direction=STATE)
-async def test_stop_records_match(pyq, rds, cworker, pyworker):
+async def test_stop_records_match(pyq, rds, cworker, pyworker, pylog):
     await pyq.enqueue("sleep", key="py", s=5)
     w = await (await pyworker()).start()
     await await_status(rds, "py", "active", 5)
+    await python_job_running(pylog, "py")
     await w.stop()
     py = raw(rds, "py")
     py_lists = (rds.lrange("saq:default:queued", 0, -1), rds.zscore("saq:default:incomplete", jid("py")))
