@@ -193,9 +193,9 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     true/false, 1/0, yes/no, on/off), max_burst_jobs (0 = none; also caps
  *     concurrency, as saq), shutdown_grace_period (0), cancellation_hard_deadline
  *     (1), id (a uuid1; 1..200 characters without ':'), metadata (JSON object
- *     or null), swept_error_message ("swept"; also read by saq_queue_new for
- *     saq_queue_sweep, which the worker's sweep timer runs, so set it on the
- *     queue's conf too), dead_worker_check (10; 0 disables liveness recovery).
+ *     or null), swept_error_message ("swept"; a worker uses its own for its
+ *     missed heartbeats and its sweep timer; saq_queue_new reads it for
+ *     saq_queue_sweep called directly), dead_worker_check (10; 0 disables liveness recovery).
  *  Setting a key again replaces its value; on failure the conf is unchanged.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
  *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why (except for
@@ -612,7 +612,7 @@ SAQ_API uint64_t saq_job_lease_id(const saq_job_t *job);
  *  NULL with a message in saq_conf_errmsg(conf) (bad URL, the process's libuv older than the
  *  one libsaq was built against (SAQ_EUVVERSION's case), no memory, loop or thread creation
  *  failed). Worker keys in conf other than swept_error_message (used by
- *  saq_queue_sweep) are ignored here. conf is only read (and its message written)
+ *  saq_queue_sweep called directly) are ignored here. conf is only read (and its message written)
  *  and may be freed afterwards. Any thread. */
 SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf);
 

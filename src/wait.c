@@ -677,6 +677,7 @@ typedef struct sweep_op {
     saq__op_t op;
     long long lock_ms;
     double abort_s;
+    char *swept_msg; /* the worker's swept_error_message, or NULL: the queue's */
     char **ids, **recs;
     size_t *reclens;
     size_t n, i;
@@ -698,6 +699,7 @@ static void sweep_eval_item(saq__op_t *op);
 static void sweep_destroy(saq__op_t *op)
 {
     sweep_op_t *s = (sweep_op_t *)op;
+    free(s->swept_msg);
     if (s->listening)
         saq__listen_remove(op->q, &s->l);
     optimer_stop(&s->timer);
@@ -760,9 +762,11 @@ static void sweep_refreshed(saq__op_t *op, saq__req_t *req, redisReply *r, int e
     s->cur = j;
     saq__op_ref(op);
     if (j->retries > j->attempts)
-        saq__retry_job(op->q, j, op->q->set.swept_msg, NULL, sweep_prim_done, op);
+        saq__retry_job(op->q, j, s->swept_msg ? s->swept_msg : op->q->set.swept_msg, NULL,
+                       sweep_prim_done, op);
     else
-        saq__finish_job(op->q, j, SAQ_STATUS_ABORTED, NULL, op->q->set.swept_msg, NULL, 0,
+        saq__finish_job(op->q, j, SAQ_STATUS_ABORTED, NULL,
+                        s->swept_msg ? s->swept_msg : op->q->set.swept_msg, NULL, 0,
                         sweep_prim_done, op);
 }
 
@@ -1055,15 +1059,18 @@ static void sweep_start(saq__op_t *op)
     saq__op_eval(op, SCRIPT_SWEEP, sweep_listed, 0, 2, 3, argv, NULL);
 }
 
-int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, saq_cq_t *cq, uint64_t tag);
+int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const char *swept_msg,
+                        saq_cq_t *cq, uint64_t tag);
 
 SAQ_API int saq_queue_sweep(saq_queue_t *q, int lock_s, double abort_s, saq_cq_t *cq, uint64_t tag)
 {
-    return saq__queue_sweep_ms(q, lock_s < 1 ? 0 : (long long)lock_s * 1000, abort_s, cq, tag);
+    return saq__queue_sweep_ms(q, lock_s < 1 ? 0 : (long long)lock_s * 1000, abort_s, NULL, cq, tag);
 }
 
-/* The worker's form: the lock in milliseconds (a little under its period). */
-int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, saq_cq_t *cq, uint64_t tag)
+/* The worker's form: the lock in milliseconds (a little under its period),
+ * and the worker's swept_error_message (NULL: the queue's). */
+int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const char *swept_msg,
+                        saq_cq_t *cq, uint64_t tag)
 {
     int err = saq__check_handle(q);
     if (err)
@@ -1077,6 +1084,8 @@ int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, saq_c
     sweep_op_t *s = (sweep_op_t *)op;
     s->lock_ms = lock_ms;
     s->abort_s = abort_s;
+    if (swept_msg && !(s->swept_msg = strdup(swept_msg)))
+        saq__event_error(op->ev, SAQ_ENOMEM, "out of memory");
     if (lock_ms < 1)
         saq__event_error(op->ev, SAQ_EINVAL, "sweep lock must be >= 1 second");
     else if (isnan(abort_s) || abort_s < 0)

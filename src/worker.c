@@ -1397,7 +1397,8 @@ static void enqueue_cron(saq_worker_t *w, cron_entry_t *c, int64_t now_s)
 }
 
 int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag);
-int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, saq_cq_t *cq, uint64_t tag);
+int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const char *swept_msg,
+                        saq_cq_t *cq, uint64_t tag);
 
 static int lock_s(double t) { return t < 1 ? 1 : (int)ceil(t); }
 
@@ -1433,7 +1434,7 @@ static void info_tick(uv_timer_t *t)
 static void sweep_tick(uv_timer_t *t)
 {
     saq_worker_t *w = t->data;
-    saq__queue_sweep_ms(w->q, lock_ms_for(w->set.t_sweep), 5.0, w->icq, 0);
+    saq__queue_sweep_ms(w->q, lock_ms_for(w->set.t_sweep), 5.0, w->set.swept_msg, w->icq, 0);
 }
 
 /* ---- abort and heartbeat checks ---- */

@@ -459,6 +459,34 @@ static void test_heartbeat_enforced(void **state)
     saq_queue_free(q);
 }
 
+static void test_worker_sweep_uses_its_swept_message(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("sweptmsg", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    /* a job stuck active (its heartbeat long missed) is swept by the worker's
+     * sweep timer with the worker's swept_error_message (the sweep used the
+     * queue conf's, so a message set on the worker only applied to its own
+     * missed heartbeats) */
+    long long old = (long long)(now_s() * 1000) - 60000;
+    char rec[512];
+    snprintf(rec, sizeof rec,
+             "{\"function\": \"noop\", \"key\": \"stuck\", \"queue\": \"%s\", \"heartbeat\": 1, "
+             "\"retries\": 0, \"attempts\": 1, \"started\": %lld, \"touched\": %lld, "
+             "\"status\": \"active\", \"worker_id\": \"ghost\"}", n, old, old);
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:stuck %s", n, rec));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:active saq:job:%s:stuck", n, n));
+    const char *kv[] = {"dead_worker_check", "0", "timers.sweep", "0.3", "swept_error_message",
+                        "gone fishing", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_t *d = wait_status(q, "stuck", "aborted", TMO);
+    assert_string_equal(saq_job_error(d), "gone fishing");
+    saq_job_free(d);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
 static void test_dead_worker_recovery(void **state)
 {
     (void)state;
@@ -940,6 +968,7 @@ int main(void)
         cmocka_unit_test(test_mark_refuses_swept_and_duplicates),
         cmocka_unit_test(test_heartbeat_enforced),
         cmocka_unit_test(test_dead_worker_recovery),
+        cmocka_unit_test(test_worker_sweep_uses_its_swept_message),
         cmocka_unit_test(test_pull_mode),
         cmocka_unit_test(test_concurrency_bound),
         cmocka_unit_test(test_teardown_while_marking_and_hooks),
