@@ -648,12 +648,15 @@ SAQ_API int saq_queue_map(saq_queue_t *q, const char *function, const char *iter
                 saq__event_error(ev, SAQ_ENOMEM, "out of memory");
                 break;
             }
+            int e = 0;
             if (v[0] != '{') {
                 saq__event_error(ev, SAQ_EJSON, "iter_kwargs[%zu] is not a JSON object", idx);
-            } else if (saq_job_set_timeout(j, timeout_s > 0 ? timeout_s : -1) ||
-                       (defaults_json && saq_job_set_call_kwargs(j, defaults_json)) ||
-                       saq_job_set_call_kwargs(j, item)) {
-                saq__event_error(ev, SAQ_EINVAL, "iter_kwargs[%zu]: %s", idx, saq_job_errmsg(j));
+            } else if ((e = saq_job_set_timeout(j, timeout_s > 0 ? timeout_s : -1)) ||
+                       (defaults_json && (e = saq_job_set_call_kwargs(j, defaults_json))) ||
+                       (e = saq_job_set_call_kwargs(j, item))) {
+                /* the setter's own code: SAQ_EJSON for malformed JSON (a
+                 * non-object meta), SAQ_EINVAL for a refused value */
+                saq__event_error(ev, e, "iter_kwargs[%zu]: %s", idx, saq_job_errmsg(j));
             } else if (map_add(m, j) == 0) {
                 j = NULL;
             } else {

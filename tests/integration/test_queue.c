@@ -580,6 +580,14 @@ static void test_map_timeout_without_worker(void **state)
     ev = OK_EV(saq_queue_map_sync(q, "noop", "[]", NULL, 0, 0, TMO));
     assert_string_equal(saq_event_json(ev), "[]");
     saq_event_free(ev);
+    /* an item's error carries the setter's code: malformed meta is EJSON,
+     * a refused value EINVAL (both were EINVAL) */
+    ev = saq_queue_map_sync(q, "noop", "[{\"meta\": 5}]", NULL, 0, 0, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EJSON);
+    saq_event_free(ev);
+    ev = saq_queue_map_sync(q, "noop", "[{\"retries\": -1}]", NULL, 0, 0, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EINVAL);
+    saq_event_free(ev);
     saq_queue_free(q);
 }
 
