@@ -138,11 +138,11 @@ SAQ_API int saq_batch_abort(saq_batch_t *b, const char *reason, saq_cq_t *cq, ui
         return SAQ_EINVAL;
     if (b->ended)
         return SAQ_ESTATE;
-    batch_end(b);
     saq__op_t *op = saq__op_new(b->q, sizeof(babort_op_t), SAQ_EVENT_BATCH_ABORT, cq, tag,
                                 babort_start, babort_destroy);
     if (!op)
-        return SAQ_ENOMEM;
+        return SAQ_ENOMEM; /* the scope stays open: the call can be made again */
+    batch_end(b);
     babort_op_t *a = (babort_op_t *)op;
     pthread_mutex_lock(&b->q->mu);
     a->keys = b->keys;
