@@ -147,11 +147,17 @@ static int field_lookup(const char *k, size_t n)
 
 static int is_null(const char *v, size_t n) { return n == 4 && !memcmp(v, "null", 4); }
 
-/* Parse a string-or-null value into *dst (NULL for null). */
-static int take_string(char **dst, const char *v, size_t n, int allow_null, const char *name,
-                       char *err, size_t errlen)
+/* How a string field is read: a free text (error, worker_id, group_key: null
+ * allowed, kept up to a NUL as C reads it) or a name that selects something
+ * (a handler, a record, a queue, a state: read in full and non-empty, so C
+ * never acts on a shorter one), with or without null. */
+enum { STR_TEXT, STR_NAME, STR_NAME_OR_NULL };
+
+/* Parse a string (or null, when the kind allows it) into *dst (NULL for null). */
+static int take_string(char **dst, const char *v, size_t n, int kind, const char *name, char *err,
+                       size_t errlen)
 {
-    if (is_null(v, n) && allow_null) {
+    if (kind != STR_NAME && is_null(v, n)) {
         free(*dst);
         *dst = NULL;
         return 0;
@@ -166,18 +172,14 @@ static int take_string(char **dst, const char *v, size_t n, int allow_null, cons
         snprintf(err, errlen, "field '%s' is not a valid JSON string", name);
         return SAQ_EPROTO;
     }
-    /* names that select something (a handler, a record, a queue, a state)
-     * must be read in full and be non-empty; free texts (error, worker_id)
-     * are kept up to a NUL, as C reads them */
-    if (!allow_null || !strcmp(name, "queue")) {
-        const char *why = strlen(s) != len ? "contains a NUL character (\\u0000)"
-                          : !len           ? "must be a non-empty string"
-                                           : NULL;
-        if (why) {
-            snprintf(err, errlen, "field '%s' %s", name, why);
-            free(s);
-            return SAQ_EPROTO;
-        }
+    const char *why = kind == STR_TEXT     ? NULL
+                      : strlen(s) != len ? "contains a NUL character (\\u0000)"
+                      : !len             ? "must be a non-empty string"
+                                         : NULL;
+    if (why) {
+        snprintf(err, errlen, "field '%s' %s", name, why);
+        free(s);
+        return SAQ_EPROTO;
     }
     free(*dst);
     *dst = s;
@@ -225,22 +227,22 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
     int r;
     switch (f) {
     case F_FUNCTION:
-        r = take_string(&j->function, v, n, 0, name, err, errlen);
+        r = take_string(&j->function, v, n, STR_NAME, name, err, errlen);
         return r ? bad : 0;
     case F_QUEUE:
-        r = take_string(&j->queue, v, n, 1, name, err, errlen);
+        r = take_string(&j->queue, v, n, STR_NAME_OR_NULL, name, err, errlen);
         return r ? bad : 0;
     case F_KEY:
-        r = take_string(&j->key, v, n, 0, name, err, errlen);
+        r = take_string(&j->key, v, n, STR_NAME, name, err, errlen);
         return r ? bad : 0;
     case F_ERROR:
-        r = take_string(&j->error, v, n, 1, name, err, errlen);
+        r = take_string(&j->error, v, n, STR_TEXT, name, err, errlen);
         return r ? bad : 0;
     case F_WORKER_ID:
-        r = take_string(&j->worker_id, v, n, 1, name, err, errlen);
+        r = take_string(&j->worker_id, v, n, STR_TEXT, name, err, errlen);
         return r ? bad : 0;
     case F_GROUP_KEY:
-        r = take_string(&j->group_key, v, n, 1, name, err, errlen);
+        r = take_string(&j->group_key, v, n, STR_TEXT, name, err, errlen);
         return r ? bad : 0;
     case F_STATUS: {
         char *s = NULL;
@@ -248,7 +250,7 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
             j->status = SAQ_STATUS_NEW;
             return 0;
         }
-        if (take_string(&s, v, n, 0, name, err, errlen))
+        if (take_string(&s, v, n, STR_NAME, name, err, errlen))
             return bad;
         int st = saq__status_parse(s, strlen(s));
         if (st < 0) {
