@@ -519,23 +519,20 @@ class Bench:
 
     # ---- scenarios ----
 
-    def enqueue(self, s):
+    def _enqueue_run(self, s, cmd, per_call):
         self.fresh()
         cpu0 = self.redis_before()
-        res = run_once(s, ["enqueue", self.rs.url, QUEUE, self.cfg["enqueue"], self.cfg["inflight"]],
-                       self.logdir, self.tag(s.name, "enqueue"), self.cfg["timeout"])
+        res = run_once(s, [cmd, self.rs.url, QUEUE, self.cfg["enqueue"], per_call],
+                       self.logdir, self.tag(s.name, cmd), self.cfg["timeout"])
         out = {"jobs": res["jobs"], "elapsed": res["elapsed"], "rate": res["jobs"] / res["elapsed"]}
         out.update(self.redis_after(cpu0, res["jobs"]))
         return out
 
+    def enqueue(self, s):
+        return self._enqueue_run(s, "enqueue", self.cfg["inflight"])
+
     def enqueue_bulk(self, s):
-        self.fresh()
-        cpu0 = self.redis_before()
-        res = run_once(s, ["enqueue-bulk", self.rs.url, QUEUE, self.cfg["enqueue"], self.cfg["bulk_chunk"]],
-                       self.logdir, self.tag(s.name, "enqueue-bulk"), self.cfg["timeout"])
-        out = {"jobs": res["jobs"], "elapsed": res["elapsed"], "rate": res["jobs"] / res["elapsed"]}
-        out.update(self.redis_after(cpu0, res["jobs"]))
-        return out
+        return self._enqueue_run(s, "enqueue-bulk", self.cfg["bulk_chunk"])
 
     def worker_run(self, s, scen, conc, jobs, queued, sleeps=False):
         """Pre-enqueue `queued` jobs, start the worker, time `jobs` of them."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from typing import Any, Callable
 
 import pytest
+import redis as redis_sync
 
 import compat
 from checklist import LIB2PY, PY2LIB, STATE  # noqa: F401  (re-exported for the tests)
@@ -135,3 +137,30 @@ def blocked_dequeues(rds) -> int:
     """Clients blocked in a dequeue (BLMOVE / BRPOPLPUSH) on the server."""
     return sum(1 for c in rds.client_list()
                if c.get("cmd") in ("blmove", "brpoplpush") and "b" in c.get("flags", ""))
+
+
+class RawPublishes(threading.Thread):
+    """Every status message published on the default queue's job channels, as
+    (channel, status) pairs: a raw PSUBSCRIBE, confirmed before start returns."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.r = redis_sync.Redis.from_url(url, decode_responses=True)
+        self.ps = self.r.pubsub()
+        self.ps.psubscribe("saq:job:default*")
+        self.got: list[tuple[str, str]] = []
+        self.stop_flag = False
+        while self.ps.get_message(timeout=1) is None:
+            pass  # the psubscribe confirmation
+
+    def run(self):
+        while not self.stop_flag:
+            m = self.ps.get_message(timeout=0.05)
+            if m and m["type"] == "pmessage":
+                self.got.append((m["channel"], m["data"]))
+
+    def stop(self):
+        self.stop_flag = True
+        self.join(2)
+        self.ps.close()
+        self.r.close()

@@ -27,17 +27,21 @@ import os
 import time
 
 
+def _append(path: str, line: str) -> None:
+    """One line, appended with a single write (workers of several processes share the file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
 def _record(ctx: dict) -> None:
     path = os.environ.get("SAQ_PYWORKER_LOG")
     job = ctx.get("job")
     if not path or job is None:
         return
-    line = f"{job.function} {job.key} {job.attempts}\n".encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    _append(path, f"{job.function} {job.key} {job.attempts}\n")
 
 
 async def noop(ctx, **_kw):
@@ -106,9 +110,4 @@ async def after_process(ctx):
     if not path or job is None:
         return
     status = job.status.value if hasattr(job.status, "value") else str(job.status)
-    line = f"after {job.function} {job.key} {status}\n".encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    _append(path, f"after {job.function} {job.key} {status}\n")

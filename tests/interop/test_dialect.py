@@ -19,44 +19,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import threading
 import time
 
-import redis as redis_sync
 from saq import Job
 
 import libsaq
-from helpers import (IS013, LIB2PY, await_status, await_until, checklist, jid)
+from helpers import (IS013, LIB2PY, RawPublishes, await_status, await_until, checklist, jid)
 
 STATUSES_013 = {"new", "deferred", "queued", "active", "aborted", "failed", "complete"}
 STATUSES_026 = {"new", "queued", "active", "aborting", "aborted", "failed", "complete"}
 
 
-class RawListener(threading.Thread):
-    def __init__(self, url):
-        super().__init__(daemon=True)
-        self.r = redis_sync.Redis.from_url(url, decode_responses=True)
-        self.ps = self.r.pubsub()
-        self.ps.psubscribe("saq:job:default*")
-        self.got: list[tuple[str, str]] = []
-        self.stop_flag = False
-
-    def run(self):
-        while not self.stop_flag:
-            m = self.ps.get_message(timeout=0.05)
-            if m and m["type"] == "pmessage":
-                self.got.append((m["channel"], m["data"]))
-
-    def stop(self):
-        self.stop_flag = True
-        self.join(2)
-        self.ps.close()
-        self.r.close()
-
-
 @checklist(8, 18, 49, direction=LIB2PY)
 async def test_every_libsaq_record_reads_in_its_dialect(redis_url, lq, pyq, rds, cworker):
-    lis = RawListener(redis_url)
+    lis = RawPublishes(redis_url)
     lis.start()
     await asyncio.sleep(0.1)
     w = cworker({"timers.abort": "0.1", "timers.schedule": "0.2"}, cron=["cron_tick=* * * * * */1"])

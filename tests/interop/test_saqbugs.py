@@ -11,38 +11,11 @@ import random
 import threading
 import time
 
-import redis as redis_sync
 
 import compat
 import libsaq
-from helpers import (IS013, STATE, await_status, await_until, blocked_dequeues, checklist, jid, raw,
+from helpers import (IS013, STATE, RawPublishes, await_status, await_until, blocked_dequeues, checklist, jid, raw,
                      saqbug)
-
-
-class Publishes(threading.Thread):
-    """Counts status messages per job id (a raw PSUBSCRIBE)."""
-
-    def __init__(self, url):
-        super().__init__(daemon=True)
-        self.r = redis_sync.Redis.from_url(url, decode_responses=True)
-        self.ps = self.r.pubsub()
-        self.ps.psubscribe("saq:job:default*")
-        self.got: list[tuple[str, str]] = []
-        self.stop_flag = False
-        while self.ps.get_message(timeout=1) is None:
-            pass  # the psubscribe confirmation
-
-    def run(self):
-        while not self.stop_flag:
-            m = self.ps.get_message(timeout=0.05)
-            if m and m["type"] == "pmessage":
-                self.got.append((m["channel"], m["data"]))
-
-    def stop(self):
-        self.stop_flag = True
-        self.join(2)
-        self.ps.close()
-        self.r.close()
 
 
 @checklist(20, direction=STATE)
@@ -54,7 +27,7 @@ async def test_abort_finishes_once(redis_url, lq, pyq, rds, cworker, pyworker):
     counts_ = {}
     for side in ("lib", "py"):
         rds.flushdb()
-        pub = Publishes(redis_url)
+        pub = RawPublishes(redis_url)
         pub.start()
         if side == "lib":
             w = cworker({"timers.abort": "0.1"})
