@@ -858,7 +858,9 @@ SAQ_API int saq_queue_sweep(saq_queue_t *q, int lock_s, double abort_s, saq_cq_t
  *  value = forever) for in-flight ones (a listen, apply or map waits until it
  *  ends), then close the connections and stop the I/O thread (up to about 2 s
  *  more). Operations still pending at the deadline complete with SAQ_ECLOSED;
- *  workers on the queue are stopped at once. Returns SAQ_OK, SAQ_ETIMEDOUT
+ *  workers on the queue are stopped at once and first put their running jobs
+ *  back (see saq_queue_free); when that outlasts the extra 2 s (a frozen
+ *  Redis) close returns SAQ_ETIMEDOUT and the I/O thread finishes on its own. Returns SAQ_OK, SAQ_ETIMEDOUT
  *  (deadline hit), SAQ_EINVAL (NULL queue), SAQ_ESTATE (called on the queue's
  *  I/O thread) or SAQ_EFORKED. Blocking; not from an event callback or hook.
  *  Idempotent. saq_queue_free is still needed afterwards. */
@@ -869,7 +871,7 @@ SAQ_API int saq_queue_close(saq_queue_t *q, int timeout_ms);
  *  Workers built on this queue must be freed first; a worker still stopping
  *  (its running jobs are retried "cancelled") is let finish first on the I/O
  *  thread, for at most its cancellation_hard_deadline plus twice
- *  command_timeout_ms and a second (saq_queue_close waits for that too). An
+ *  command_timeout_ms and a second. An
  *  open batch may be freed later (it keeps the memory). Strings borrowed from
  *  the queue become invalid. Any thread except the queue's own I/O thread. */
 SAQ_API void saq_queue_free(saq_queue_t *q);
