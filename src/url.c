@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 /* Write "redis url: <message>" into err (if any). Never echoes the URL,
  * which may carry a password. */
@@ -239,6 +240,12 @@ int saq__url_parse(const char *url, saq__url_t *out, char *err, size_t errlen)
         }
         if (decode(path, pathn, &u.path, "path", err, errlen))
             goto fail;
+        if (strlen(u.path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            /* the kernel would connect to a shorter path: another socket, or a wrong error */
+            fail(err, errlen, "unix socket path is longer than %zu bytes",
+                 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+            goto fail;
+        }
     } else {
         if (memchr(aend, '@', (size_t)(end - aend))) { /* likely an unencoded password */
             fail(err, errlen, "'@' after the host (percent-encode '/', '?' and '@' in "

@@ -1197,7 +1197,8 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
     int64_t now = saq__now_ms();
     j->started = now;
     j->touched = now;
-    j->attempts++;
+    if (j->attempts < INT32_MAX) /* a record can hold any number: the reader caps it there */
+        j->attempts++;
     j->status = SAQ_STATUS_ACTIVE;
     saq__set_str(&j->worker_id, w->id);
     saq__job_invalidate(j);

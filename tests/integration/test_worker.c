@@ -800,6 +800,15 @@ static void test_misbehaving_handlers_and_keys(void **state)
     assert_int_equal(saq_job_attempts(d), 1);
     assert_string_equal(saq_job_result(d), "1");
     saq_job_free(d);
+    /* attempts beyond an int (read capped at INT32_MAX) are not incremented
+     * past it (signed overflow: UBSan stops the old code here) */
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:many %s", n,
+                           "{\"function\": \"noop\", \"kwargs\": {}, \"key\": \"many\", "
+                           "\"attempts\": 9223372036854775808, \"status\": \"queued\"}"));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:many", n, n));
+    d = wait_status(q, "many", "complete", TMO);
+    assert_int_equal(saq_job_attempts(d), 2147483647);
+    saq_job_free(d);
     /* a handler that keeps its job: the stop still ends after the hard
      * deadline, the job is retried "cancelled", the late settle is refused */
     j = enq(q, "keep", "{\"timeout\": 0}");

@@ -103,6 +103,9 @@ static void test_reject(void **state)
 {
     (void)state;
     expect_fail(NULL, "url is NULL");
+    /* longer than sun_path (108): the kernel would use a shorter path */
+    expect_fail("unix:///tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
+                "unix socket path is longer than 107 bytes");
     expect_fail("", "empty url");
     expect_fail("localhost:6379", "unsupported or missing scheme");
     expect_fail("http://x", "unsupported or missing scheme");
