@@ -195,7 +195,14 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     (1), id (a uuid1; 1..200 characters without ':'), metadata (JSON object
  *     or null), swept_error_message ("swept"; a worker uses its own for its
  *     missed heartbeats and its sweep timer; saq_queue_new reads it for
- *     saq_queue_sweep called directly), dead_worker_check (10; 0 disables liveness recovery).
+ *     saq_queue_sweep called directly), dead_worker_check (10; 0 disables the
+ *     registry-based recovery of jobs whose worker's saq registry entry expired,
+ *     e.g. Python workers), timers.liveness (0.5; 0..3600, 0 = off): how often
+ *     a libsaq worker refreshes its liveness entry (saq:<q>:libsaq:alive, which
+ *     lives 4 periods) and looks for libsaq workers whose entry expired: their
+ *     running jobs are recovered (retried, or aborted when out of retries) about
+ *     2-3 s after the worker died, and so are the sweep's jobs whose sweeping
+ *     process died between the abort and the retry.
  *  Setting a key again replaces its value; on failure the conf is unchanged.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
  *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why (except for

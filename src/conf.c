@@ -46,6 +46,7 @@ static const struct keydef {
     {"metadata", T_JSONOBJ, 0, 0},
     {"swept_error_message", T_STR, 0, 0},
     {"dead_worker_check", T_NUM, 0, 86400},
+    {"timers.liveness", T_NUM, 0, 3600},
 };
 
 void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...)
@@ -286,6 +287,7 @@ void saq__settings_defaults(saq__settings_t *s)
     s->t_abort = 1;
     s->hard_deadline_s = 1;
     s->dead_worker_check = 10;
+    s->t_alive = 0.5;
 }
 
 void saq__settings_free(saq__settings_t *s)
@@ -353,6 +355,8 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf)
             s->t_sweep = d;
         else if (!strcmp(k, "timers.abort"))
             s->t_abort = d;
+        else if (!strcmp(k, "timers.liveness"))
+            s->t_alive = d;
         else if (!strcmp(k, "burst"))
             s->burst = b;
         else if (!strcmp(k, "max_burst_jobs"))

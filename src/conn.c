@@ -786,16 +786,19 @@ void saq__conn_close(saq__conn_t *c, int err, const char *msg)
 
 static void timer_closed(uv_handle_t *h) { (void)h; }
 
-void saq__conn_shutdown(saq__conn_t *c)
+int saq__conn_shutdown(saq__conn_t *c, uv_close_cb on_closed)
 {
+    int closing = 0;
     saq__conn_close(c, SAQ_ECLOSED, "queue closed");
     fail_waiting(c, SAQ_ECLOSED, "queue closed", 0);
     c->closing = 1;
     if (c->timer_init) {
         uv_timer_stop(&c->timer);
-        uv_close((uv_handle_t *)&c->timer, timer_closed);
+        uv_close((uv_handle_t *)&c->timer, on_closed ? on_closed : timer_closed);
         c->timer_init = 0;
+        closing = 1;
     }
     free(c->last_error);
     c->last_error = NULL;
+    return closing;
 }

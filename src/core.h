@@ -99,7 +99,11 @@ saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, 
 int saq__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop); /* uvadapter.c */
 void saq__conn_kick(saq__conn_t *c);        /* connect now if down and allowed */
 void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everything, disconnect */
-void saq__conn_shutdown(saq__conn_t *c);     /* final: close + timer handle */
+/* Final: close the connection and its timer handle. The timer is part of the
+ * connection's memory, so an owner that frees it must wait for `on_closed`
+ * (called on the loop thread; NULL when the memory outlives the loop).
+ * Returns 1 when a timer close was started (on_closed will be called). */
+int saq__conn_shutdown(saq__conn_t *c, uv_close_cb on_closed);
 void saq__conn_pubsub_send(saq__conn_t *c, const char *cmd, const char *arg);
 
 /* ---- scripts (scripts.c) ---- */
@@ -115,6 +119,8 @@ enum {
     SCRIPT_SWEEP,
     SCRIPT_RECOVER,
     SCRIPT_REPLACE,
+    SCRIPT_ALIVE,
+    SCRIPT_UNREADABLE,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
@@ -215,6 +221,10 @@ struct saq_queue {
     /* key names */
     char *k_jobprefix, *k_incomplete, *k_queued, *k_active, *k_schedule, *k_sweep, *k_stats;
     char *k_wiprefix, *k_statsprefix, *k_pattern;
+    /* libsaq's own keys (extensions saq ignores; under the queue's namespace):
+     * libsaq workers' liveness (zset wid -> expiry ms, server clock) and the
+     * sweep's jobs between their abort and their retry (zset id -> deadline ms) */
+    char *k_alive, *k_watch;
     size_t jobprefix_len;
     /* loop thread */
     saq__conn_t cmd, sub;
@@ -281,9 +291,17 @@ void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__
                     saq__done_fn done, void *ud);
 /* Put back in the queue a job moved to `active` but never marked (lost move). */
 void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size_t reclen);
-/* Recover a job whose record was `old` (compare-and-set): retry or finish aborted. */
+/* Recover a job whose record was `old` (compare-and-set): retry or finish
+ * aborted. It must be in `active`, unless flags has SAQ__RECOVER_UNLISTED (a
+ * sweep's job after its abort, in no list; also dropped from the watch set). */
+#define SAQ__RECOVER_UNLISTED 1
 void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
-                      const char *error, saq__done_fn done, void *ud);
+                      const char *error, int flags, saq__done_fn done, void *ud);
+/* Settle failed a record a worker dequeued but cannot use (`why` says why),
+ * keeping the original bytes in saq:<q>:libsaq:unreadable:<key> for a day.
+ * Compare-and-set on the record as read. */
+void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
+                            const char *why);
 void saq__count_finish(saq_queue_t *q, int status);
 void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
                          int ttl, int dual, saq__done_fn done, void *ud);

@@ -200,6 +200,7 @@ typedef struct saq__settings {
     char *metadata; /* raw JSON object or NULL */
     char *swept_msg;
     double dead_worker_check;
+    double t_alive;         /* libsaq liveness period, s (0: off); the entry lives 4 periods */
 } saq__settings_t;
 
 void saq__settings_defaults(saq__settings_t *s);

@@ -124,8 +124,8 @@ static void teardown(saq_queue_t *q)
     while (q->ops)
         saq__op_fail(q->ops, SAQ_ECLOSED, "queue closed");
     saq__pubsub_shutdown(q);
-    saq__conn_shutdown(&q->cmd);
-    saq__conn_shutdown(&q->sub);
+    saq__conn_shutdown(&q->cmd, NULL);
+    saq__conn_shutdown(&q->sub, NULL);
     uv_close((uv_handle_t *)&q->wake, handle_closed);
 }
 
@@ -156,6 +156,8 @@ static void queue_destroy(saq_queue_t *q)
     free(q->k_schedule);
     free(q->k_sweep);
     free(q->k_stats);
+    free(q->k_alive);
+    free(q->k_watch);
     free(q->k_wiprefix);
     free(q->k_statsprefix);
     free(q->k_pattern);
@@ -197,11 +199,13 @@ SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
     q->k_schedule = saq__sprintf("saq:%s:schedule", n);
     q->k_sweep = saq__sprintf("saq:%s:sweep", n);
     q->k_stats = saq__sprintf("saq:%s:stats", n);
+    q->k_alive = saq__sprintf("saq:%s:libsaq:alive", n);
+    q->k_watch = saq__sprintf("saq:%s:libsaq:sweeping", n);
     q->k_wiprefix = saq__sprintf("saq:%s:worker_info:", n);
     q->k_statsprefix = saq__sprintf("saq:%s:stats:", n);
     q->k_pattern = saq__sprintf("saq:job:%s*", n);
     if (!q->k_jobprefix || !q->k_incomplete || !q->k_queued || !q->k_active || !q->k_schedule ||
-        !q->k_sweep || !q->k_stats || !q->k_wiprefix || !q->k_statsprefix || !q->k_pattern) {
+        !q->k_sweep || !q->k_stats || !q->k_alive || !q->k_watch || !q->k_wiprefix || !q->k_statsprefix || !q->k_pattern) {
         saq__conf_seterr(conf, "out of memory");
         pthread_mutex_init(&q->mu, NULL);
         pthread_cond_init(&q->cv, NULL);
@@ -879,7 +883,7 @@ void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size
 }
 
 void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
-                      const char *error, saq__done_fn done, void *ud)
+                      const char *error, int flags, saq__done_fn done, void *ud)
 {
     int e, retry = j->retries > j->attempts;
     size_t len;
@@ -920,15 +924,64 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
     }
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%d", j->ttl);
-    const char *argv[11] = {q->k_active, q->k_queued, q->k_incomplete, j->id, old, json,
-                            retry ? "retry" : "finish", score, push ? "1" : "0", ttl, "aborted"};
-    size_t lens[11];
-    for (int i = 0; i < 11; i++)
-        lens[i] = i == 4 ? oldlen : i == 5 ? len : strlen(argv[i]);
-    if (!saq__eval(&q->cmd, SCRIPT_RECOVER, prim_reply, p, 4, 11, argv, lens)) {
+    int unlisted = flags & SAQ__RECOVER_UNLISTED;
+    const char *argv[13] = {q->k_active, q->k_queued, q->k_incomplete, j->id, q->k_watch, old, json,
+                            retry ? "retry" : "finish", score, push ? "1" : "0", ttl, "aborted", "1"};
+    size_t lens[13];
+    for (int i = 0; i < 13; i++)
+        lens[i] = i == 5 ? oldlen : i == 6 ? len : strlen(argv[i]);
+    /* without UNLISTED: 4 keys and 7 arguments (the watch set is not touched) */
+    const char *argv4[11];
+    size_t lens4[11];
+    for (int i = 0, k = 0; i < 13; i++)
+        if (i != 4 && i != 12)
+            argv4[k] = argv[i], lens4[k++] = lens[i];
+    if (!(unlisted ? saq__eval(&q->cmd, SCRIPT_RECOVER, prim_reply, p, 5, 13, argv, lens)
+                   : saq__eval(&q->cmd, SCRIPT_RECOVER, prim_reply, p, 4, 11, argv4, lens4))) {
         free(p);
         if (done)
             done(ud, SAQ_ENOMEM, "out of memory", 0);
     }
     free(json);
+}
+
+void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
+                            const char *why)
+{
+    enum { KEEP_S = 86400 };
+    saq_job_t j;
+    saq__job_init(&j);
+    const char *key = strncmp(id, q->k_jobprefix, q->jobprefix_len) ? id : id + q->jobprefix_len;
+    char *msg = saq__sprintf("libsaq: the job's record cannot be read (%s); it was failed instead of "
+                             "being left in active. The record as it was is kept for %d s in "
+                             "saq:%s:libsaq:unreadable:%s",
+                             why, KEEP_S, q->set.name, key);
+    char *keep = saq__sprintf("saq:%s:libsaq:unreadable:%s", q->set.name, key);
+    int e = 0;
+    size_t len = 0;
+    char *json = NULL;
+    if (msg && keep && !saq__set_str(&j.id, id) && !saq__set_str(&j.key, key) &&
+        !saq__set_str(&j.function, "?") && !saq__set_str(&j.error, msg)) {
+        j.status = SAQ_STATUS_FAILED;
+        j.completed = j.touched = saq__now_ms();
+        j.ttl = KEEP_S;
+        json = saq__dump_job(q, &j, &len, &e);
+    }
+    prim_t *p = json ? prim_new(q, NULL, NULL, SAQ_STATUS_FAILED) : NULL;
+    if (p) {
+        char ttl[16];
+        snprintf(ttl, sizeof ttl, "%d", (int)KEEP_S);
+        const char *argv[7] = {q->k_active, q->k_incomplete, id, keep, rec, json, ttl};
+        size_t lens[7];
+        for (int i = 0; i < 7; i++)
+            lens[i] = i == 4 ? reclen : i == 5 ? len : strlen(argv[i]);
+        if (!saq__eval(&q->cmd, SCRIPT_UNREADABLE, prim_reply, p, 4, 7, argv, lens))
+            free(p);
+    }
+    fprintf(stderr, "libsaq: warning: queue %s: job %s: %s%s\n", q->set.name, id, msg ? msg : why,
+            p ? "" : " (could not be settled: out of memory)");
+    free(json);
+    free(msg);
+    free(keep);
+    saq__job_clear(&j);
 }

@@ -15,6 +15,8 @@
  *   ABORT    saq's abort pipeline applied to the record as currently stored
  *            (compare-and-set) instead of the caller's stale copy (U3);
  *   RECOVER  compare-and-set retry/finish of a job whose worker died.
+ *   ALIVE    libsaq workers' liveness entries (an extension saq ignores).
+ *   UNREADABLE  settle failed a record a worker cannot use.
  * Records are read with cjson.decode only to look at status/attempts/started;
  * they are never re-encoded in Lua, so user data keeps its exact bytes. */
 #include "core.h"
@@ -27,9 +29,20 @@
     "  if expect == '' or cur ~= expect then\n"                                                    \
     "    local ok, rec = pcall(cjson.decode, cur)\n"                                               \
     "    if not ok or type(rec) ~= 'table' then return nil end\n"                                  \
-    "    if (tonumber(rec['attempts']) or 0) ~= tonumber(attempts) or\n"                           \
-    "       (tonumber(rec['started']) or 0) ~= tonumber(started) then return {-2} end\n"           \
     "    local st = string.lower(tostring(rec['status'] or 'new'))\n"                              \
+    "    if (tonumber(rec['attempts']) or 0) ~= tonumber(attempts) or\n"                           \
+    "       (tonumber(rec['started']) or 0) ~= tonumber(started) then\n"                           \
+    /* an abort written from a stale copy of this run (saq's job.abort on the   \
+     * enqueue-time Job: fewer attempts, no started) still aborts this run;    \
+     * a record with more attempts belongs to a later run elsewhere */          \
+    "      if st ~= 'aborting' or (tonumber(rec['attempts']) or 0) > tonumber(attempts) then\n"   \
+    "        return {-2}\n"                                                                      \
+    "      end\n"                                                                                 \
+    "      if target == 'aborted' then return nil end\n"                                          \
+    "      local e = rec['error']\n"                                                               \
+    "      if type(e) ~= 'string' then e = '' end\n"                                              \
+    "      return {-1, e}\n"                                                                       \
+    "    end\n"                                                                                   \
     "    if st == target then return {3} end\n"                                                    \
     "    if target == 'aborted' then return nil end\n"                                             \
     "    if st == 'aborting' or st == 'aborted' then\n"                                            \
@@ -175,16 +188,29 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "redis.call('PUBLISH', KEYS[1], st)\n"
         "return 1\n",
 
-    /* ABORT: KEYS queued, incomplete, id, abort marker, active;
-     * ARGV record as read, new record, marker ttl, reason */
+    /* ABORT: KEYS queued, incomplete, id, abort marker, active[, watch];
+     * ARGV record as read, new record, marker ttl, reason[, watch ms ('' =
+     * none), '013' (saq 0.13's form: no compare-and-set, no status change,
+     * the record expires after ttl + 1 s)] */
     [SCRIPT_ABORT] =
-        "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end\n"
+        "if ARGV[6] ~= '013' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end\n"
         "local dequeued = redis.call('LREM', KEYS[1], 0, KEYS[3])\n"
         "redis.call('ZREM', KEYS[2], KEYS[3])\n"
-        "redis.call('SET', KEYS[3], ARGV[2])\n"
+        "if ARGV[6] == '013' then\n" /* saq 0.13's sweep abort: the record expires */
+        "  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[3]) + 1)\n"
+        "else\n"
+        "  redis.call('SET', KEYS[3], ARGV[2])\n"
+        "end\n"
         "redis.call('SETEX', KEYS[4], ARGV[3], ARGV[4])\n"
-        "redis.call('PUBLISH', KEYS[3], 'aborting')\n"
+        "if ARGV[6] ~= '013' then redis.call('PUBLISH', KEYS[3], 'aborting') end\n"
         "if dequeued == 0 then redis.call('LREM', KEYS[5], 0, KEYS[3]) end\n"
+        /* the sweep's abort: watched until its retry, so that the job is
+         * retried even when the sweeping process dies in between */
+        "if KEYS[6] and ARGV[5] ~= '' then\n"
+        "  local t = redis.call('TIME')\n"
+        "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "  redis.call('ZADD', KEYS[6], now + tonumber(ARGV[5]), KEYS[3])\n"
+        "end\n"
         "return dequeued\n",
 
     /* SCHEDULE: KEYS lock, incomplete, queued; ARGV lock milliseconds, now seconds */
@@ -213,8 +239,9 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "end\n"
         "return id_jobs\n",
 
-    /* RECOVER: KEYS active, queued, incomplete, id;
-     * ARGV record as read, new record, 'retry'|'finish', score, push, ttl, status */
+    /* RECOVER: KEYS active, queued, incomplete, id[, watch];
+     * ARGV record as read, new record, 'retry'|'finish', score, push, ttl, status
+     * [, '1' = also when the id is in no list (a sweep's job after its abort)] */
     /* REPLACE: KEYS id; ARGV new record, status to publish, the record as
      * last written ('' = unknown). Rewrites an opaque record (a queue with a
      * dump transform, which Lua cannot read) only if it is still there and,
@@ -229,7 +256,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
 
     [SCRIPT_RECOVER] =
         "if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end\n"
-        "if redis.call('LREM', KEYS[1], 1, KEYS[4]) == 0 then return 0 end\n"
+        "if redis.call('LREM', KEYS[1], 1, KEYS[4]) == 0 and ARGV[8] ~= '1' then return 0 end\n"
+        "if KEYS[5] then redis.call('ZREM', KEYS[5], KEYS[4]) end\n"
         "if ARGV[3] == 'retry' then\n"
         "  redis.call('LREM', KEYS[2], 1, KEYS[4])\n"
         "  redis.call('ZADD', KEYS[3], ARGV[4], KEYS[4])\n"
@@ -244,5 +272,36 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  else redis.call('DEL', KEYS[4]) end\n"
         "  redis.call('PUBLISH', KEYS[4], ARGV[7])\n"
         "end\n"
+        "return 1\n",
+
+    /* ALIVE: KEYS alive, watch; ARGV worker id, entry ms, then ids to forget.
+     * Refreshes this worker's liveness entry (server clock) and returns the
+     * libsaq workers whose entry expired, the watched sweep aborts that are
+     * past their deadline, and the server time. An id to forget is removed
+     * only if it is still expired (a worker that came back stays). */
+    [SCRIPT_ALIVE] =
+        "local t = redis.call('TIME')\n"
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "for i = 3, #ARGV do\n"
+        "  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])\n"
+        "  if s and tonumber(s) < now then redis.call('ZREM', KEYS[1], ARGV[i]) end\n"
+        "end\n"
+        "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+        "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
+        "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)\n"
+        "return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100),\n"
+        "        redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100), now}\n",
+
+    /* UNREADABLE: KEYS active, incomplete, id, keep; ARGV record as read,
+     * failed record, ttl s. A record a worker dequeued but cannot use (not
+     * JSON, another transform, too large) is settled failed instead of being
+     * left in `active`; the original bytes are kept beside it for the ttl. */
+    [SCRIPT_UNREADABLE] =
+        "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end\n"
+        "redis.call('LREM', KEYS[1], 1, KEYS[3])\n"
+        "redis.call('ZREM', KEYS[2], KEYS[3])\n"
+        "redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])\n"
+        "redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])\n"
+        "redis.call('PUBLISH', KEYS[3], 'failed')\n"
         "return 1\n",
 };

@@ -764,13 +764,11 @@ static void sweep_refreshed(saq__op_t *op, saq__req_t *req, redisReply *r, int e
     saq_job_free(s->cur);
     s->cur = j;
     saq__op_ref(op);
-    if (j->retries > j->attempts)
-        saq__retry_job(op->q, j, s->swept_msg ? s->swept_msg : op->q->set.swept_msg, NULL,
-                       sweep_prim_done, op);
-    else
-        saq__finish_job(op->q, j, SAQ_STATUS_ABORTED, NULL,
-                        s->swept_msg ? s->swept_msg : op->q->set.swept_msg, NULL, 0,
-                        sweep_prim_done, op);
+    /* retried (or finished aborted) only if it is still what was just read:
+     * a libsaq worker that found this sweep's watch entry past its deadline
+     * (this process stalled) may have done it already */
+    saq__recover_job(op->q, r->str, r->len, j, s->swept_msg ? s->swept_msg : op->q->set.swept_msg,
+                     SAQ__RECOVER_UNLISTED, sweep_prim_done, op);
 }
 
 static void sweep_refresh(saq__op_t *op)
@@ -866,24 +864,28 @@ static void sweep_abort(saq__op_t *op)
     saq_queue_t *q = op->q;
     saq_job_t *j = s->cur;
     const char *id = s->ids[s->i];
-    char ttl[8] = "5", ttl1[8] = "6";
+    char ttl[8] = "5", watch_ms[24];
     char *marker = saq__sprintf("saq:abort:%s", j->key);
     if (!marker) {
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;
     }
     if (q->set.dialect == SAQ__DIALECT_013) {
+        /* saq 0.13's abort (the record expires after ttl + 1 s), watched
+         * until a little after the wait, before it expires */
+        double ms = s->abort_s * 1000 + 250;
+        snprintf(watch_ms, sizeof watch_ms, "%.0f", ms < 5250 ? ms : 5250);
         sweep_mark_swept(s, id);
-        const char *a[][4] = {{"MULTI"}, {"LREM", q->k_queued, "0", id}, {"ZREM", q->k_incomplete, id},
-                              {"EXPIRE", id, ttl1}, {"SETEX", marker, ttl, q->set.swept_msg},
-                              {"EXEC"}, {"LREM", q->k_active, "0", id}};
-        int argc[] = {1, 4, 3, 3, 4, 1, 4};
-        for (int k = 0; k < 7; k++)
-            saq__cmd(&q->cmd, NULL, NULL, 0, argc[k], a[k], NULL);
+        const char *argv[12] = {q->k_queued, q->k_incomplete, id, marker, q->k_active, q->k_watch,
+                                "", "", ttl, q->set.swept_msg, watch_ms, "013"};
+        saq__eval(&q->cmd, SCRIPT_ABORT, NULL, NULL, 6, 12, argv, NULL);
         free(marker);
         sweep_wait(op);
         return;
     }
+    /* watched until a while after the wait: another worker retries it if
+     * this process dies in between */
+    snprintf(watch_ms, sizeof watch_ms, "%.0f", s->abort_s * 1000 + 2000);
     saq_job_t tmp;
     size_t len;
     int e;
@@ -901,12 +903,12 @@ static void sweep_abort(saq__op_t *op)
         sweep_advance(op);
         return;
     }
-    const char *argv[9] = {q->k_queued, q->k_incomplete, id, marker, q->k_active,
-                           s->recs[s->i], json, ttl, q->set.swept_msg};
-    size_t lens[9];
-    for (int i = 0; i < 9; i++)
-        lens[i] = i == 5 ? s->reclens[s->i] : i == 6 ? len : strlen(argv[i]);
-    saq__op_eval(op, SCRIPT_ABORT, sweep_aborted, 0, 5, 9, argv, lens);
+    const char *argv[12] = {q->k_queued, q->k_incomplete, id, marker, q->k_active, q->k_watch,
+                            s->recs[s->i], json, ttl, q->set.swept_msg, watch_ms, ""};
+    size_t lens[12];
+    for (int i = 0; i < 12; i++)
+        lens[i] = i == 6 ? s->reclens[s->i] : i == 7 ? len : strlen(argv[i]);
+    saq__op_eval(op, SCRIPT_ABORT, sweep_aborted, 0, 6, 12, argv, lens);
     free(json);
     free(marker);
 }

@@ -109,7 +109,7 @@ struct saq_worker {
     /* loop thread */
     saq_worker_t *next_worker;
     int attached;
-    uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry;
+    uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive;
     int handles_open;
     saq__conn_t block;
     saq__lease_t *leases;
@@ -124,7 +124,15 @@ struct saq_worker {
     char **suspects;        /* dead-worker check: ids missing last time */
     size_t nsuspects;
     char **orphans;         /* "id\nrecord" of unmarked jobs seen in active last time */
+    int64_t *orphan_ms;     /* when each was first seen */
     size_t norphans;
+    int pass_running;       /* a dead-worker pass is under way */
+    char **forget;          /* expired liveness entries dealt with: dropped by the next refresh */
+    size_t nforget;
+    int alive_pending;      /* a liveness refresh is under way */
+    int64_t alive_ok_ms;    /* mono ms of the last good refresh */
+    int64_t alive_trust_ms; /* expired entries are trusted from then on */
+    int64_t fast_until_ms;  /* liveness passes go on until then after a death */
     pool_t *pool;
     atomic_llong errors;
 };
@@ -1175,13 +1183,26 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
     }
     saq__job_init(&l->shadow);
     char *rid = saq__strndup(idr->str, idr->len);
-    int e = rid ? saq__load_job(q, rid, rec->str, rec->len, &l->shadow, e2, sizeof e2) : SAQ_ENOMEM;
+    int e = !rid ? SAQ_ENOMEM
+            : rec->len > q->set.max_payload
+                ? (snprintf(e2, sizeof e2, "it is larger than max_payload_bytes (%zu bytes)", q->set.max_payload),
+                   SAQ_ETOOBIG)
+                : saq__load_job(q, rid, rec->str, rec->len, &l->shadow, e2, sizeof e2);
     free(rid);
     if (e || !l->shadow.key) {
-        /* malformed or foreign record: change nothing, count it */
-        w->errors++;
         saq__job_clear(&l->shadow);
         free(l);
+        w->errors++;
+        if (e == SAQ_ENOMEM) { /* not the record's fault: put it back for later */
+            give_back(w, idr->str, idr->len);
+            return;
+        }
+        /* a record this worker cannot use (not JSON, another transform, too
+         * large, not a job): settle it failed, visibly, never leave it in active */
+        id = saq__strndup(idr->str, idr->len);
+        if (id)
+            saq__settle_unreadable(q, id, rec->str, rec->len, e ? e2 : "the record has no key");
+        free(id);
         w->slots--;
         return;
     }
@@ -1529,24 +1550,46 @@ out:
     free(ids);
 }
 
-/* ---- dead-worker recovery ---- */
+/* ---- dead-worker recovery ----
+ * Two ways to tell that a worker is gone:
+ *   - libsaq workers refresh an entry in saq:<q>:libsaq:alive every
+ *     timers.liveness (0.5 s); one not refreshed for 4 periods is dead, and
+ *     every live libsaq worker recovers its running jobs at once (a "fast"
+ *     pass). A worker trusts what it sees only after its own refreshes have
+ *     succeeded without a gap for 4 periods, so a frozen or restarted Redis
+ *     does not make live workers look dead;
+ *   - any worker (Python saq ones too) whose saq registry entry is missing in
+ *     two checks dead_worker_check (10 s) apart (a "slow" pass).
+ * Both passes also put back moves that were never marked (a worker that died
+ * between its dequeue and its mark) once the same unmarked record has been
+ * seen for a second, and recover this worker's own jobs that no lease holds. */
+
+#define SEEN_AGAIN_MS 1000 /* an unmarked move seen this long ago is recovered */
 
 typedef struct dead_ctx {
     saq_worker_t *w;
-    char **live;
+    int fast;               /* a liveness pass: `dead` holds the expired libsaq workers */
+    char **live;            /* slow pass: the registry's live worker ids */
     size_t nlive;
+    char **dead;
+    size_t ndead;
     char **ids;
     size_t nids;
 } dead_ctx_t;
 
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 static void dead_free(dead_ctx_t *d)
 {
-    for (size_t i = 0; i < d->nlive; i++)
-        free(d->live[i]);
-    free(d->live);
-    for (size_t i = 0; i < d->nids; i++)
-        free(d->ids[i]);
-    free(d->ids);
+    strv_free(d->live, d->nlive);
+    strv_free(d->ids, d->nids);
+    strv_free(d->dead, d->ndead);
+    d->w->pass_running = 0;
     worker_unref(d->w);
     free(d);
 }
@@ -1567,71 +1610,112 @@ static int in_list(char **l, size_t n, const char *s)
     return 0;
 }
 
+/* An unmarked move (or an own job no lease holds) seen in this pass: 1 when
+ * it was already seen SEEN_AGAIN_MS ago (recover it now); else it is
+ * remembered in the next list (taking `tag`) with the time first seen. */
+static int seen_before(saq_worker_t *w, char *tag, char **next, int64_t *next_ms, size_t *n,
+                       int64_t now)
+{
+    for (size_t i = 0; i < w->norphans; i++) {
+        if (w->orphans[i] && !strcmp(w->orphans[i], tag)) {
+            if (now - w->orphan_ms[i] >= SEEN_AGAIN_MS)
+                return 1;
+            next[*n] = tag;
+            next_ms[(*n)++] = w->orphan_ms[i];
+            return 0;
+        }
+    }
+    next[*n] = tag;
+    next_ms[(*n)++] = now;
+    return 0;
+}
+
 static void dead_records(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     dead_ctx_t *d = req->data;
     saq_worker_t *w = d->w;
     (void)msg;
     char **missing = NULL, **orphans = NULL;
+    int64_t *orphan_ms = NULL;
     size_t nmissing = 0, norphans = 0;
-    if (!err && r && r->type == REDIS_REPLY_ARRAY && !w->stopping) {
-        missing = saq__calloc(r->elements + 1, sizeof *missing);
-        orphans = saq__calloc(r->elements + 1, sizeof *orphans);
-        for (size_t i = 0; missing && i < r->elements && i < d->nids; i++) {
-            redisReply *e = r->element[i];
-            saq_job_t *j = NULL;
-            char e2[200];
-            if (saq__job_from_reply(w->q, e, d->ids[i], &j, e2, sizeof e2))
-                continue;
-            const char *wid = j->worker_id;
-            if (j->status == SAQ_STATUS_QUEUED && orphans) {
-                /* moved to active but never marked: a move whose reply was lost
-                 * (a crash or a dropped connection between the move and the
-                 * mark). Unchanged across two checks: put it back in the queue,
-                 * unchanged (no attempt was used). */
-                char *tag = saq__sprintf("%s\n%.*s", d->ids[i], (int)e->len, e->str);
-                if (tag && in_list(w->orphans, w->norphans, tag))
-                    saq__requeue_unmarked(w->q, d->ids[i], e->str, e->len);
-                else if (tag)
-                    orphans[norphans++] = tag, tag = NULL;
-                free(tag);
-            }
-            if (j->status == SAQ_STATUS_ACTIVE && wid && !strcmp(wid, w->id) &&
-                !holds_lease(w, d->ids[i]) && orphans) {
-                /* marked active by this worker, but no lease holds it: a reply
-                 * was lost after the write. Seen twice: recover it */
-                char *tag = saq__sprintf("own\n%s\n%.*s", d->ids[i], (int)e->len, e->str);
-                if (tag && in_list(w->orphans, w->norphans, tag))
-                    saq__recover_job(w->q, e->str, e->len, j,
-                                     "worker lost track of the job (a reply was lost); job recovered",
-                                     NULL, NULL);
-                else if (tag)
-                    orphans[norphans++] = tag, tag = NULL;
-                free(tag);
-            }
-            if (j->status == SAQ_STATUS_ACTIVE && wid && strcmp(wid, w->id) &&
-                !in_list(d->live, d->nlive, wid)) {
-                if (!in_list(missing, nmissing, wid))
-                    missing[nmissing++] = strdup(wid);
-                /* gone twice in a row: its jobs come back now, not after their timeout */
-                if (in_list(w->suspects, w->nsuspects, wid)) {
-                    char *why = saq__sprintf("worker %s is gone (its registry entry expired); job recovered", wid);
-                    saq__recover_job(w->q, e->str, e->len, j, why ? why : "worker gone", NULL, NULL);
-                    free(why);
-                }
-            }
-            saq_job_free(j);
-        }
+    int64_t now = saq__now_ms();
+    if (err || !r || r->type != REDIS_REPLY_ARRAY || w->stopping) {
+        dead_free(d);
+        return;
     }
-    for (size_t i = 0; i < w->nsuspects; i++)
-        free(w->suspects[i]);
-    free(w->suspects);
-    w->suspects = missing;
-    w->nsuspects = nmissing;
-    for (size_t i = 0; i < w->norphans; i++)
-        free(w->orphans[i]);
-    free(w->orphans);
+    missing = saq__calloc(r->elements + 1, sizeof *missing);
+    orphans = saq__calloc(r->elements + 1, sizeof *orphans);
+    orphan_ms = saq__calloc(r->elements + 1, sizeof *orphan_ms);
+    if (!missing || !orphans || !orphan_ms) {
+        free(missing), free(orphans), free(orphan_ms);
+        dead_free(d);
+        return;
+    }
+    for (size_t i = 0; i < r->elements && i < d->nids; i++) {
+        redisReply *e = r->element[i];
+        saq_job_t *j = NULL;
+        char e2[200];
+        if (saq__job_from_reply(w->q, e, d->ids[i], &j, e2, sizeof e2))
+            continue;
+        const char *wid = j->worker_id;
+        if (j->status == SAQ_STATUS_QUEUED) {
+            /* moved to active but never marked: a move whose reply was lost
+             * (a crash or a dropped connection between the move and the
+             * mark). Unchanged a second later: put it back in the queue,
+             * unchanged (no attempt was used). */
+            char *tag = saq__sprintf("%s\n%.*s", d->ids[i], (int)e->len, e->str);
+            if (tag && seen_before(w, tag, orphans, orphan_ms, &norphans, now)) {
+                saq__requeue_unmarked(w->q, d->ids[i], e->str, e->len);
+                free(tag);
+            }
+        } else if (j->status == SAQ_STATUS_ACTIVE && wid && !strcmp(wid, w->id) &&
+                   !holds_lease(w, d->ids[i])) {
+            /* marked active by this worker, but no lease holds it: a reply
+             * was lost after the write. Seen again a second later: recover it */
+            char *tag = saq__sprintf("own\n%s\n%.*s", d->ids[i], (int)e->len, e->str);
+            if (tag && seen_before(w, tag, orphans, orphan_ms, &norphans, now)) {
+                saq__recover_job(w->q, e->str, e->len, j,
+                                 "worker lost track of the job (a reply was lost); job recovered", 0,
+                                 NULL, NULL);
+                free(tag);
+            }
+        } else if (j->status == SAQ_STATUS_ACTIVE && wid && strcmp(wid, w->id) && d->fast &&
+                   in_list(d->dead, d->ndead, wid)) {
+            /* a libsaq worker whose liveness entry expired: recover now */
+            char *why = saq__sprintf("worker %s is gone (its liveness entry expired); job recovered", wid);
+            saq__recover_job(w->q, e->str, e->len, j, why ? why : "worker gone", 0, NULL, NULL);
+            free(why);
+        } else if (j->status == SAQ_STATUS_ACTIVE && wid && strcmp(wid, w->id) && !d->fast &&
+                   !in_list(d->live, d->nlive, wid)) {
+            if (!in_list(missing, nmissing, wid))
+                missing[nmissing++] = strdup(wid);
+            /* gone twice in a row: its jobs come back now, not after their timeout */
+            if (in_list(w->suspects, w->nsuspects, wid)) {
+                char *why = saq__sprintf("worker %s is gone (its registry entry expired); job recovered", wid);
+                saq__recover_job(w->q, e->str, e->len, j, why ? why : "worker gone", 0, NULL, NULL);
+                free(why);
+            }
+        }
+        saq_job_free(j);
+    }
+    if (!d->fast) {
+        strv_free(w->suspects, w->nsuspects);
+        w->suspects = missing;
+        w->nsuspects = nmissing;
+        missing = NULL;
+    } else {
+        /* the dead ones are dealt with: the next refresh forgets them */
+        strv_free(w->forget, w->nforget);
+        w->forget = d->dead;
+        w->nforget = d->ndead;
+        d->dead = NULL;
+        d->ndead = 0;
+    }
+    strv_free(missing, nmissing);
+    strv_free(w->orphans, w->norphans);
+    free(w->orphan_ms);
     w->orphans = orphans;
+    w->orphan_ms = orphan_ms;
     w->norphans = norphans;
     dead_free(d);
 }
@@ -1641,6 +1725,14 @@ static void dead_active(saq__req_t *req, redisReply *r, int err, const char *msg
     dead_ctx_t *d = req->data;
     (void)msg;
     if (err || !r || r->type != REDIS_REPLY_ARRAY || !r->elements) {
+        if (!err && r && r->type == REDIS_REPLY_ARRAY && d->fast) {
+            /* nothing in active: the dead ones have nothing left to recover */
+            strv_free(d->w->forget, d->w->nforget);
+            d->w->forget = d->dead;
+            d->w->nforget = d->ndead;
+            d->dead = NULL;
+            d->ndead = 0;
+        }
         dead_free(d);
         return;
     }
@@ -1680,19 +1772,153 @@ static void dead_registry(saq__req_t *req, redisReply *r, int err, const char *m
         dead_free(d);
 }
 
-static void dead_tick(uv_timer_t *t)
+/* Start a pass (one at a time: passes share the orphan lists). A fast pass
+ * takes `dead` (the expired libsaq workers). Returns 0 when started. */
+static int dead_pass(saq_worker_t *w, int fast, char **dead, size_t ndead)
 {
-    saq_worker_t *w = t->data;
-    if (w->stopping)
-        return;
+    if (w->stopping || w->pass_running)
+        return -1;
     dead_ctx_t *d = saq__calloc(1, sizeof *d);
     if (!d)
-        return;
+        return -1;
     d->w = w;
+    d->fast = fast;
+    d->dead = dead;
+    d->ndead = ndead;
+    w->pass_running = 1;
     atomic_fetch_add(&w->refs, 1);
-    if (!saq__cmdf(&w->q->cmd, dead_registry, d, "ZRANGEBYSCORE %s %lld +inf", w->q->k_stats,
-                   (long long)saq__now_ms()))
+    int ok = fast ? saq__cmdf(&w->q->cmd, dead_active, d, "LRANGE %s 0 -1", w->q->k_active) != NULL
+                  : saq__cmdf(&w->q->cmd, dead_registry, d, "ZRANGEBYSCORE %s %lld +inf", w->q->k_stats,
+                              (long long)saq__now_ms()) != NULL;
+    if (!ok) {
+        d->dead = NULL, d->ndead = 0; /* the caller keeps them */
         dead_free(d);
+        return -1;
+    }
+    return 0;
+}
+
+static void dead_tick(uv_timer_t *t)
+{
+    dead_pass(t->data, 0, NULL, 0);
+}
+
+/* ---- watched sweep aborts ----
+ * The sweep aborts a stuck job (it leaves every list, status `aborting`),
+ * waits for its worker to let go, then retries it. A sweeper that dies in
+ * between would strand the job; the abort also put it in saq:<q>:libsaq:
+ * sweeping with a deadline, and past that deadline any libsaq worker does
+ * what the sweeper would have done (compare-and-set: one of them wins). */
+
+static void watch_got(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    char *id = req->aux;
+    saq_queue_t *q = w->q;
+    saq_job_t *j = NULL;
+    char e2[200];
+    (void)msg;
+    req->aux = NULL;
+    if (!err && r) {
+        int unusable = r->type != REDIS_REPLY_STRING ||
+                       saq__job_from_reply(q, r, id, &j, e2, sizeof e2) != 0;
+        int dangling = !unusable && (j->status == SAQ_STATUS_ABORTING ||
+                                     (q->set.dialect == SAQ__DIALECT_013 && j->status == SAQ_STATUS_ACTIVE));
+        if (dangling)
+            saq__recover_job(q, r->str, r->len, j, w->set.swept_msg ? w->set.swept_msg : q->set.swept_msg,
+                             SAQ__RECOVER_UNLISTED, NULL, NULL);
+        else /* gone, retried or finished meanwhile: nothing to do */
+            saq__cmdf(&q->cmd, NULL, NULL, "ZREM %s %s", q->k_watch, id);
+        saq_job_free(j);
+    }
+    free(id);
+    worker_unref(w);
+}
+
+static void watch_check(saq_worker_t *w, const char *id, size_t len)
+{
+    char *c = saq__strndup(id, len);
+    if (!c)
+        return;
+    const char *argv[2] = {"GET", c};
+    atomic_fetch_add(&w->refs, 1);
+    saq__req_t *g = saq__cmd(&w->q->cmd, watch_got, w, 0, 2, argv, NULL);
+    if (g) {
+        g->aux = c;
+        return;
+    }
+    free(c);
+    atomic_fetch_sub(&w->refs, 1);
+}
+
+/* ---- liveness ---- */
+
+static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    (void)msg;
+    w->alive_pending = 0;
+    if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || w->stopping ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        worker_unref(w);
+        return;
+    }
+    int64_t now = (int64_t)saq__mono_ms();
+    int64_t period = (int64_t)saq__timer_ms(w->set.t_alive);
+    /* a gap in this worker's own refreshes (Redis frozen, restarted or out of
+     * reach, or this process stalled): others may not have refreshed either,
+     * so what looks expired is trusted only after 4 good periods */
+    if (!w->alive_ok_ms || now - w->alive_ok_ms > 2 * period + 250)
+        w->alive_trust_ms = now + 4 * period;
+    w->alive_ok_ms = now;
+    strv_free(w->forget, w->nforget); /* sent with this refresh */
+    w->forget = NULL;
+    w->nforget = 0;
+    redisReply *dead = r->element[0], *due = r->element[1];
+    if (now >= w->alive_trust_ms) {
+        char **ids = dead->elements ? saq__calloc(dead->elements, sizeof *ids) : NULL;
+        size_t n = 0;
+        for (size_t i = 0; ids && i < dead->elements; i++)
+            if (dead->element[i]->type == REDIS_REPLY_STRING && strcmp(dead->element[i]->str, w->id))
+                ids[n++] = saq__strndup(dead->element[i]->str, dead->element[i]->len);
+        if (n)
+            w->fast_until_ms = now + 3 * SEEN_AGAIN_MS;
+        /* keep passing for a while after a death: its unmarked moves are
+         * recovered once seen for a second */
+        if ((n || now < w->fast_until_ms) && dead_pass(w, 1, ids, n) == 0)
+            ids = NULL;
+        strv_free(ids, n);
+        for (size_t i = 0; i < due->elements; i++)
+            if (due->element[i]->type == REDIS_REPLY_STRING)
+                watch_check(w, due->element[i]->str, due->element[i]->len);
+    }
+    worker_unref(w);
+}
+
+static void alive_tick(uv_timer_t *t)
+{
+    saq_worker_t *w = t->data;
+    if (w->stopping || w->alive_pending)
+        return;
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(4 * saq__timer_ms(w->set.t_alive)));
+    size_t argc = 4 + w->nforget;
+    const char **argv = saq__malloc(argc * sizeof *argv);
+    if (!argv)
+        return;
+    argv[0] = w->q->k_alive;
+    argv[1] = w->q->k_watch;
+    argv[2] = w->id;
+    argv[3] = ttl;
+    for (size_t i = 0; i < w->nforget; i++)
+        argv[4 + i] = w->forget[i] ? w->forget[i] : "";
+    atomic_fetch_add(&w->refs, 1);
+    w->alive_pending = 1;
+    if (!saq__eval(&w->q->cmd, SCRIPT_ALIVE, alive_reply, w, 2, (int)argc, argv, NULL)) {
+        w->alive_pending = 0;
+        atomic_fetch_sub(&w->refs, 1);
+    }
+    free(argv);
 }
 
 /* ======================================================================== */
@@ -1720,6 +1946,10 @@ static void worker_destroy(saq_worker_t *w)
     for (size_t i = 0; i < w->norphans; i++)
         free(w->orphans[i]);
     free(w->orphans);
+    free(w->orphan_ms);
+    for (size_t i = 0; i < w->nforget; i++)
+        free(w->forget[i]);
+    free(w->forget);
     saq__settings_free(&w->set);
     if (w->cq)
         saq__cq_unref(w->cq);
@@ -1942,12 +2172,20 @@ static void worker_handle_closed(uv_handle_t *h)
         worker_unref(w); /* the loop's reference */
 }
 
+static void block_timer_closed(uv_handle_t *h)
+{
+    saq_worker_t *w = (saq_worker_t *)((char *)h - offsetof(saq_worker_t, block.timer));
+    if (--w->handles_open == 0)
+        worker_unref(w); /* the loop's reference */
+}
+
 static void close_handles(saq_worker_t *w)
 {
     uv_handle_t *hs[] = {(uv_handle_t *)&w->t_schedule,
                          (uv_handle_t *)&w->t_info,   (uv_handle_t *)&w->t_sweep,
                          (uv_handle_t *)&w->t_abort,  (uv_handle_t *)&w->t_dead,
-                         (uv_handle_t *)&w->t_grace,  (uv_handle_t *)&w->t_retry};
+                         (uv_handle_t *)&w->t_grace,  (uv_handle_t *)&w->t_retry,
+                         (uv_handle_t *)&w->t_alive};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], worker_handle_closed);
@@ -1966,7 +2204,10 @@ static void worker_finish(saq_worker_t *w)
             break;
         }
     }
-    saq__conn_shutdown(&w->block);
+    /* the dequeue connection's timer lives inside the worker: count its close
+     * like the worker's own handles, so the worker outlives it */
+    if (saq__conn_shutdown(&w->block, block_timer_closed))
+        w->handles_open++;
     if (w->icq) {
         saq_cq_free(w->icq);
         w->icq = NULL;
@@ -2041,6 +2282,7 @@ static void begin_stop(saq_worker_t *w)
     uv_timer_stop(&w->t_info);
     uv_timer_stop(&w->t_sweep);
     uv_timer_stop(&w->t_dead);
+    uv_timer_stop(&w->t_alive);
     uv_timer_stop(&w->t_retry);
     unblock_dequeue(w);
     int g = atomic_load(&w->grace_ms);
@@ -2098,6 +2340,7 @@ static void start_run(saq_queue_t *q, saq__msg_t *m)
     start_timer(w, &w->t_sweep, sweep_tick, w->set.t_sweep);
     start_timer(w, &w->t_abort, abort_tick, w->set.t_abort);
     start_timer(w, &w->t_dead, dead_tick, w->set.dead_worker_check);
+    start_timer(w, &w->t_alive, alive_tick, w->set.t_alive);
     start_timer(w, &w->t_grace, NULL, 0);
     start_timer(w, &w->t_retry, NULL, 0);
     if (atomic_load(&w->stop_req))

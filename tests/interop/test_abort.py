@@ -212,6 +212,25 @@ async def test_python_aborts_job_on_libsaq_worker(lq, pyq, rds, cworker, fn):
     assert w.runs() == [(fn, job.key, 1)]
 
 
+@checklist(20, direction=PY2LIB)
+@pytest.mark.parametrize("fn", ["sleep", "sleep_uncancellable"])
+async def test_python_aborts_with_its_stale_copy_on_libsaq_worker(lq, pyq, rds, cworker, fn):
+    """saq's documented `job = await q.enqueue(...)`, then `await job.abort(...)`
+    without a refresh: 0.26 writes that enqueue-time copy (no attempts, no
+    started) over the running job's record. The libsaq worker still ends the
+    job aborted, with a TTL and in no list (it used to stay `aborting` for good)."""
+    cworker({"timers.abort": "0.1"})
+    job = await pyq.enqueue(fn, s=1.0 if fn == "sleep_uncancellable" else 10)
+    await await_status(rds, job.key, "active", 5)
+    await job.abort("x")
+    rec = await await_status(rds, job.key, "aborted", 5)
+    assert rec["error"] == "x" and rec["attempts"] == 1 and rec["completed"] > 0
+    assert 0 < rds.ttl(jid(job.key)) <= 600
+    assert counts(rds) == (0, 0, 0)
+    await job.refresh()
+    assert compat.status_text(job.status) == "aborted"
+
+
 # ---- 20 / 21 / 22 / 24: a Python worker stops a job libsaq aborted --------
 
 

@@ -14,6 +14,9 @@
  *   fail(message)             fails with "RuntimeError: <message>" (default "oops")
  *   heartbeat(n, s)           n rounds of: sleep s, touch with progress
  *   cron_tick()               completes with the current epoch second
+ * With --sweep-once ABORT_S it runs no worker: it prints "ready sweeping", runs
+ * one saq_queue_sweep (lock 1 s, abort wait ABORT_S) and exits (fault tests
+ * kill it during the abort wait).
  * With --log FILE every run appends "<function> <key> <attempt>\n" to FILE
  * (O_APPEND, one write per line) so tests can count executions exactly.
  * Prints "ready <worker id>" once started; exits 0 after SIGINT/SIGTERM. */
@@ -126,6 +129,7 @@ int main(int argc, char **argv)
     saq_conf_t *conf = saq_conf_new();
     const char *crons[32];
     int ncrons = 0;
+    double sweep_once = -1;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -150,7 +154,9 @@ int main(int argc, char **argv)
             memcpy(key, v, (size_t)(eq - v));
             key[eq - v] = 0;
             rc = saq_conf_set(conf, key, eq + 1);
-        } else if (!strcmp(a, "--cron") && ncrons < 32)
+        } else if (!strcmp(a, "--sweep-once"))
+            sweep_once = atof(v);
+        else if (!strcmp(a, "--cron") && ncrons < 32)
             crons[ncrons++] = v;
         else if (!strcmp(a, "--log")) {
             log_fd = open(v, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -169,6 +175,23 @@ int main(int argc, char **argv)
     if (!q) {
         fprintf(stderr, "saq-testworker: %s\n", saq_conf_errmsg(conf));
         return 2;
+    }
+    if (sweep_once >= 0) {
+        printf("ready sweeping\n");
+        saq_cq_t *cq = saq_cq_new();
+        int e = saq_queue_sweep(q, 1, sweep_once, cq, 0);
+        saq_event_t *ev = e ? NULL : saq_cq_poll(cq, -1);
+        if (!ev) {
+            fprintf(stderr, "saq-testworker: sweep: %s\n", saq_strerror(e));
+            return 1;
+        }
+        printf("swept %s %s\n", saq_event_status(ev) ? saq_event_errmsg(ev) : "ok",
+               saq_event_json(ev) ? saq_event_json(ev) : "");
+        saq_event_free(ev);
+        saq_cq_free(cq);
+        saq_queue_free(q);
+        saq_conf_free(conf);
+        return 0;
     }
     saq_worker_t *w = saq_worker_new(q, conf);
     if (!w) {
