@@ -1866,10 +1866,13 @@ static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     int64_t now = (int64_t)saq__mono_ms();
     int64_t period = (int64_t)saq__timer_ms(w->set.t_alive);
     /* a gap in this worker's own refreshes (Redis frozen, restarted or out of
-     * reach, or this process stalled): others may not have refreshed either,
-     * so what looks expired is trusted only after 4 good periods */
-    if (!w->alive_ok_ms || now - w->alive_ok_ms > 2 * period + 250)
-        w->alive_trust_ms = now + 4 * period;
+     * reach, or this process stalled): others may not have refreshed either
+     * (they may still be in their reconnect backoff), so what looks expired
+     * is trusted only after 4 good periods and a whole reconnect backoff */
+    if (!w->alive_ok_ms || now - w->alive_ok_ms > 2 * period + 250) {
+        int64_t wait = 4 * period, backoff = (int64_t)w->q->set.reconnect_max_ms + 1000;
+        w->alive_trust_ms = now + (wait > backoff ? wait : backoff);
+    }
     w->alive_ok_ms = now;
     strv_free(w->forget, w->nforget); /* sent with this refresh */
     w->forget = NULL;

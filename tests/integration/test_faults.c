@@ -419,7 +419,7 @@ static void test_kill9_recovery_within_seconds(void **state)
         sleep_ms(10);
     assert_int_equal(qcount(q, "active"), N);
     pid_t rescuer = spawn_worker(R->url, saq_queue_name(q), log, a1);
-    sleep_ms(2500); /* the rescuer trusts what it sees after 4 good liveness periods */
+    sleep_ms(3500); /* a new worker trusts what it sees after reconnect_max_ms + 1 s */
     kill(victim, SIGKILL);
     waitpid(victim, NULL, 0);
     double killed = now_s();
