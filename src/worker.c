@@ -447,13 +447,28 @@ static void lease_written(void *ud, int err, const char *msg, long long result)
         lease_unref(l);
         return;
     }
-    if (err == SAQ_ETOOBIG && l->settle_kind == SETTLE_COMPLETE && !l->too_big) {
-        /* the result does not fit in max_payload_bytes: fail the job instead */
-        l->too_big = 1;
-        l->settle_kind = SETTLE_FAIL;
+    if (err == SAQ_ETOOBIG && l->too_big < 2 && l->host_done) {
+        /* the outcome does not fit in max_payload_bytes: a result fails the
+         * job instead; an error text is cut to fit (then replaced by a short
+         * one), so the job always ends instead of staying active */
+        size_t max = w->q->set.max_payload, used = l->mark_len + 512;
+        char *text;
+        if (l->settle_kind == SETTLE_COMPLETE && !l->too_big)
+            text = saq__sprintf("ValueError: the job's result is larger than max_payload_bytes (%zu)", max);
+        else if (!l->too_big && l->settle_text && max > used + 64) {
+            size_t n = max - used - 64; /* escapes can double it: a quarter is safe */
+            n = n / 4 < strlen(l->settle_text) ? n / 4 : strlen(l->settle_text);
+            while (n && ((unsigned char)l->settle_text[n] & 0xC0) == 0x80)
+                n--; /* not inside a UTF-8 sequence */
+            text = saq__sprintf("%.*s [... cut to fit max_payload_bytes (%zu)]", (int)n, l->settle_text, max);
+        }
+        else
+            text = saq__sprintf("ValueError: the job's error text is larger than max_payload_bytes (%zu)", max);
+        l->too_big = l->too_big || l->settle_kind == SETTLE_COMPLETE ? 2 : 1;
+        if (l->settle_kind == SETTLE_COMPLETE)
+            l->settle_kind = SETTLE_FAIL;
         free(l->settle_text);
-        l->settle_text = saq__sprintf("ValueError: the job's result is larger than max_payload_bytes (%zu)",
-                                      w->q->set.max_payload);
+        l->settle_text = text;
         l->writing = 0;
         lease_write(l);
         lease_unref(l);

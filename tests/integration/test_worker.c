@@ -756,6 +756,19 @@ static void h_huge(saq_job_t *job, void *ud)
     saq_job_free(job);
 }
 
+static void h_hugefail(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    size_t n = 20u << 20;
+    char *r = malloc(n + 1);
+    memset(r, 'e', n);
+    r[n] = 0;
+    memcpy(r, "RuntimeError: \xc3\xa9", 16); /* a two-byte character near the start */
+    saq_job_fail(job, r);
+    free(r);
+    saq_job_free(job);
+}
+
 /* Found by break-testing: handlers that keep or drop their job, oversized
  * results, and wrong-type keys among the queue's ids. */
 static void test_misbehaving_handlers_and_keys(void **state)
@@ -767,7 +780,18 @@ static void test_misbehaving_handlers_and_keys(void **state)
     saq_worker_t *w = mkworker(q, kv);
     saq_worker_register(w, "keep", h_keep, NULL);
     saq_worker_register(w, "huge", h_huge, NULL);
+    saq_worker_register(w, "hugefail", h_hugefail, NULL);
     assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    /* an error text larger than max_payload_bytes is cut to fit (the job
+     * used to stay active), at a character boundary */
+    saq_job_t *hf = enq(q, "hugefail", "{\"retries\": 2}");
+    saq_job_t *hd = wait_status(q, saq_job_key(hf), "failed", TMO);
+    assert_int_equal(saq_job_attempts(hd), 2);
+    assert_non_null(strstr(saq_job_error(hd), "RuntimeError: \xc3\xa9" "eee"));
+    assert_non_null(strstr(saq_job_error(hd), "cut to fit max_payload_bytes"));
+    assert_true(strlen(saq_job_error(hd)) < (16u << 20));
+    saq_job_free(hd);
+    saq_job_free(hf);
     /* a result larger than max_payload_bytes: SAQ_ETOOBIG, and the job fails */
     saq_job_t *j = enq(q, "huge", NULL);
     saq_job_t *d = wait_status(q, saq_job_key(j), "failed", TMO);
