@@ -17,7 +17,10 @@ import (
 )
 
 // HandlerFunc runs one job. Its return value becomes the job's result
-// (marshalled with encoding/json; nil means no result); an error fails the
+// (marshalled with encoding/json; nil means no result). As Python saq
+// workers may, a handler can return math.NaN() or math.Inf (written as
+// NaN/Infinity) or a json.RawMessage, stored as it is (any document
+// Python's json accepts, such as {"x": NaN}); an error fails the
 // job (retried while attempts remain), with err.Error() as the job's error
 // text. A panic fails the job with the panic value and the stack.
 //
@@ -584,16 +587,17 @@ func (l *lease) settle(result any, err error) {
 	saqraw.Saq_job_fail(l.raw, errorText(err))
 }
 
-// marshalResult is json.Marshal that turns a panic of a MarshalJSON or
-// MarshalText method into an error: it runs on the worker's goroutine, where
-// a panic would end the process.
+// marshalResult is encodeResult (json.Marshal that also writes NaN and
+// Infinity as Python does and passes a json.RawMessage through) turning a
+// panic of a MarshalJSON or MarshalText method into an error: it runs on the
+// worker's goroutine, where a panic would end the process.
 func marshalResult(v any) (b []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b, err = nil, fmt.Errorf("panic in MarshalJSON: %v", r)
 		}
 	}()
-	return json.Marshal(v)
+	return encodeResult(v)
 }
 
 // errorText is err.Error() for the job's error text, safe for errors whose
