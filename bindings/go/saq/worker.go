@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libsaq/libsaq/bindings/go/internal/saqraw"
 )
@@ -584,7 +585,38 @@ func (l *lease) settle(result any, err error) {
 		}
 		err = fmt.Errorf("TypeError: the job's result cannot be marshalled to JSON: %v", merr)
 	}
-	saqraw.Saq_job_fail(l.raw, errorText(err))
+	saqraw.Saq_job_fail(l.raw, fitErrorText(errorText(err), l.w.q.maxPayload, func() int {
+		return len(saqraw.Saq_job_to_json(l.raw))
+	}))
+}
+
+// fitErrorText cuts an error text that would make the failed job's record
+// larger than max_payload_bytes: libsaq could not write that record, and
+// the job would stay active until a sweep found it. recordLen gives the
+// size of the record without the text (computed only for long texts).
+func fitErrorText(text string, maxPayload int, recordLen func() int) string {
+	if len(text) <= 1024 {
+		return text
+	}
+	escLen := func(s string) int { b, _ := json.Marshal(s); return len(b) } // an upper bound of libsaq's escaping
+	budget := maxPayload - recordLen() - 4096
+	n := escLen(text)
+	if n <= budget {
+		return text
+	}
+	const tail = "\n... [the error text was %d bytes and was cut to fit max_payload_bytes]"
+	budget -= len(tail) + 20
+	cut := 0
+	if budget > 0 {
+		cut = int(int64(len(text)) * int64(budget) / int64(n))
+		for cut > 0 && escLen(text[:cut]) > budget {
+			cut = cut * 9 / 10
+		}
+	}
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + fmt.Sprintf(tail, len(text))
 }
 
 // marshalResult is encodeResult (json.Marshal that also writes NaN and
