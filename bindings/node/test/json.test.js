@@ -6,8 +6,9 @@ const { test, describe } = require('node:test');
 const assert = require('assert');
 const { execFile } = require('child_process');
 const { REDIS_URL, uniqueName, waitStatus } = require('./helpers');
-const { Queue, Worker, rawJson } = require('..');
+const { Queue, Worker, JobError, rawJson } = require('..');
 const json = require('../lib/json');
+const { fitErrorText } = require('../lib/worker');
 
 const PY = process.env.SAQ_PYTHON;
 const EXACT = '{"n": 12345678901234567890, "z": -0.0, "o": 1.0}';
@@ -55,6 +56,14 @@ describe('the NaN-aware codec', () => {
     assert.deepEqual(json.parse(EXACT, null, { bigint: true }), { n: 12345678901234567890n, z: -0, o: 1 });
     assert.equal(typeof json.parse('[9007199254740993, 9007199254740991]', null, { bigint: true })[1], 'number');
     assert.throws(() => rawJson('1\u0000'), TypeError);
+  });
+
+  test('a huge error text is cut to fit max_payload_bytes', () => {
+    const text = 'é<\u0001'.repeat(100000);
+    const cut = fitErrorText(text, 64 * 1024, () => 1000);
+    assert.ok(Buffer.byteLength(JSON.stringify(cut)) <= 64 * 1024 - 1000 - 4096, `${cut.length}`);
+    assert.ok(cut.startsWith('é<\u0001é<') && cut.includes('cut to fit max_payload_bytes'));
+    assert.equal(fitErrorText('short', 1024, () => 1e9), 'short');
   });
 });
 
@@ -149,4 +158,27 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
         await q.close();
       }
     });
+});
+
+test('a handler error larger than max_payload_bytes fails the job at once', async () => {
+  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('hugeerr'), maxPayloadBytes: 64 * 1024 });
+  const w = new Worker(q, {
+    functions: {
+      boom: async () => {
+        throw new Error('x'.repeat(100 * 1024));
+      },
+    },
+  });
+  await w.start();
+  try {
+    await assert.rejects(q.apply('boom', {}, { timeout: 10 }), (err) => {
+      assert.ok(err instanceof JobError, String(err));
+      assert.equal(err.job.status, 'failed');
+      assert.match(err.job.error, /^Error: xxxx[\s\S]*cut to fit max_payload_bytes/);
+      return true;
+    });
+  } finally {
+    await w.stop();
+    await q.close();
+  }
 });
