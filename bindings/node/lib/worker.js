@@ -377,8 +377,9 @@ class Worker {
       if (ok) raw.saq_job_complete(lease.p, text);
     }
     if (!ok) {
-      // errorText never throws
-      raw.saq_job_fail(lease.p, fitErrorText(errorText(value), this.queue._maxPayload,
+      // errorText never throws; C would cut the text at a NUL
+      const text = errorText(value).replace(/\0/g, '\\x00');
+      raw.saq_job_fail(lease.p, fitErrorText(text, this.queue._maxPayload,
         () => Buffer.byteLength(raw.saq_job_to_json(lease.p) || '')));
     }
     raw.saq_job_free(lease.p);

@@ -182,3 +182,25 @@ test('a handler error larger than max_payload_bytes fails the job at once', asyn
     await q.close();
   }
 });
+
+test('a NUL character in a thrown error does not cut the stored error text short', async () => {
+  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('nulerr') });
+  const w = new Worker(q, {
+    functions: {
+      boom: async () => {
+        throw new Error('before\u0000after');
+      },
+    },
+  });
+  await w.start();
+  try {
+    await assert.rejects(q.apply('boom', {}, { timeout: 10 }), (err) => {
+      assert.ok(err instanceof JobError, String(err));
+      assert.match(err.job.error, /^Error: before\\x00after\n {4}at /);
+      return true;
+    });
+  } finally {
+    await w.stop();
+    await q.close();
+  }
+});
