@@ -32,6 +32,15 @@ export interface EnqueueKwargs {
   [kwarg: string]: unknown;
 }
 
+/** JSON text passed exactly as written: as kwargs of enqueue/apply/map, as
+ *  a handler's result or finish's result. Make one with rawJson(text). */
+export class RawJson {
+  constructor(text: string);
+  readonly text: string;
+}
+/** JSON text passed exactly (integers beyond 2^53, -0.0, 1.0 as a float). */
+export function rawJson(text: string | RawJson): RawJson;
+
 export class Job {
   readonly function: string;
   readonly key: string;
@@ -57,6 +66,12 @@ export class Job {
   started: number;
   completed: number;
   touched: number;
+  /** kwargs exactly as stored (JSON text), or null. JSON.parse rounds integers beyond 2^53 and turns -0.0/1.0 into 0/1; this keeps them. */
+  readonly kwargsJson: string | null;
+  /** the result exactly as stored (JSON text), or null when there is none */
+  readonly resultJson: string | null;
+  /** meta exactly as stored (JSON text), or null */
+  readonly metaJson: string | null;
   /** Re-read the record from Redis. */
   refresh(): Promise<this>;
   abort(error?: string, options?: { ttl?: number }): Promise<Job | null>;
@@ -80,6 +95,8 @@ export interface QueueOptions {
   connectTimeoutMs?: number;
   reconnectMaxMs?: number;
   maxPayloadBytes?: number;
+  /** read integers beyond 2^53 in kwargs, results, meta and info as BigInts (default false: rounded doubles) */
+  bigint?: boolean;
   /** raw libsaq configuration keys (saq_conf_set) */
   conf?: Record<string, string | number | boolean>;
 }
@@ -118,10 +135,12 @@ export class Queue {
   constructor(options?: QueueOptions);
   readonly name: string;
   readonly dialect: '0.26' | '0.13';
+  /** the bigint option */
+  readonly bigint: boolean;
   /** Redis server version, e.g. "7.0.15". */
   ping(): Promise<string>;
   /** Resolves to the job, or null when a job with the same key is still incomplete. */
-  enqueue(fn: string, kwargs?: EnqueueKwargs): Promise<Job | null>;
+  enqueue(fn: string, kwargs?: EnqueueKwargs | RawJson): Promise<Job | null>;
   job(key: string | Job): Promise<Job | null>;
   jobs(keys: string | Job | Iterable<string | Job>): Promise<Array<Job | null>>;
   abort(job: string | Job, error?: string, options?: { ttl?: number }): Promise<Job | null>;
@@ -138,10 +157,12 @@ export class Queue {
   /** saq's callback form: a truthy return value stops the listen. */
   listen(keys: string | Job | Iterable<string | Job>, callback: (key: string, status: JobStatus) => unknown, options?: ListenOptions): Promise<void>;
   /** Enqueue and wait for the result. timeout (seconds; 0 or Infinity = none; defaults to kwargs.timeout) also becomes the job's timeout. */
-  apply<T = any>(fn: string, kwargs?: EnqueueKwargs, options?: { timeout?: number }): Promise<T>;
+  apply<T = any>(fn: string, kwargs?: EnqueueKwargs | RawJson, options?: { timeout?: number; rawJson?: false }): Promise<T>;
+  /** rawJson: resolves to the result's exact JSON text ("null" for none). */
+  apply(fn: string, kwargs: EnqueueKwargs | RawJson | undefined, options: { timeout?: number; rawJson: true }): Promise<string>;
   /** One job per element; results in order. Extra options are defaults merged under each element. */
-  map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs>, options?: { timeout?: number; returnExceptions?: false; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<T[]>;
-  map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs>, options: { timeout?: number; returnExceptions: true; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<Array<T | JobError>>;
+  map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs | RawJson>, options?: { timeout?: number; returnExceptions?: false; rawJson?: boolean; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<T[]>;
+  map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs | RawJson>, options: { timeout?: number; returnExceptions: true; rawJson?: boolean; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<Array<T | JobError>>;
   /** If fn throws, the jobs enqueued meanwhile are aborted and the error rethrown. */
   batch<T>(fn: (queue: this) => Promise<T> | T): Promise<T>;
   /** Stop workers (one still running timeout ms after its grace period and hard deadline is stopped at once) and listens, wait up to timeout ms for operations in flight, release the connections. */

@@ -25,7 +25,9 @@
 //
 // Keyword arguments, results and metadata travel as JSON through
 // encoding/json: decoded values use float64 for numbers, and Job keeps the
-// exact JSON text too (KwargsJSON, ResultJSON, MetaJSON).
+// exact JSON text too (KwargsJSON, ResultJSON, MetaJSON). NaN and Infinity,
+// which Python's json writes as bare tokens, decode as math.NaN() and
+// math.Inf; a handler may return them, or a json.RawMessage kept as it is.
 //
 // Errors reported by libsaq are *Error values carrying libsaq's stable code;
 // compare them with errors.Is against ErrTimeout, ErrNotFound, ErrClosed and

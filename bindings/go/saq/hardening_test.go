@@ -216,3 +216,43 @@ func TestNulInTexts(t *testing.T) {
 		t.Errorf("Finish(status with NUL) = %v, want ErrInvalid", err)
 	}
 }
+
+// An error text too large for max_payload_bytes left the job active (libsaq
+// could not write the failed record) until a sweep found it; the text is cut
+// to fit now, and the job fails at once.
+func TestHugeErrorTextFailsTheJob(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		max  int
+		size int
+	}{{"default", 0, 20 << 20}, {"small", 64 << 10, 100 << 10}} {
+		tc := tc
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var opts []saq.QueueOption
+			if tc.max > 0 {
+				opts = append(opts, saq.WithMaxPayloadBytes(tc.max))
+			}
+			q := newQueue(t, opts...)
+			c := ctx(t)
+			text := strings.Repeat("é<\x01", tc.size/4)
+			startWorker(t, q, map[string]saq.HandlerFunc{
+				"boom": func(context.Context, *saq.Job) (any, error) { return nil, errors.New(text) },
+			})
+			j, err := q.Enqueue(c, "boom", map[string]any{"pad": strings.Repeat("k", 1000)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := waitJob(t, q, j.Key, "failed", func(j *saq.Job) bool { return j.Status.Terminal() })
+			if done.Status != saq.StatusFailed || !strings.HasPrefix(done.Error, "é<\x01é<") ||
+				!strings.Contains(done.Error, "cut to fit max_payload_bytes") {
+				e := done.Error
+				if len(e) > 100 {
+					e = e[:100]
+				}
+				t.Fatalf("job %s: %q", done.Status, e)
+			}
+		})
+	}
+}

@@ -44,14 +44,17 @@ type Job struct {
 	ID       string // Redis key of the record: "saq:job:<queue>:<key>"
 	Queue    string // queue name
 
-	// Kwargs are the keyword arguments decoded with encoding/json (numbers
-	// become float64); nil when the job has none or when they cannot be
-	// decoded (e.g. NaN written by Python). KwargsJSON keeps the exact text.
+	// Kwargs are the keyword arguments decoded as encoding/json decodes an
+	// any (numbers become float64, so integers beyond 2^53 are rounded);
+	// NaN and Infinity written by Python become math.NaN() and math.Inf, and
+	// a number beyond float64's range a json.Number. nil when the job has
+	// none. KwargsJSON keeps the exact text (DecodeKwargs into an int64 or
+	// uint64 field reads big integers exactly).
 	Kwargs     map[string]any
 	KwargsJSON json.RawMessage
 
 	Status Status
-	// Result is the job's result decoded with encoding/json (nil when it has
+	// Result is the job's result decoded as Kwargs are (nil when it has
 	// none); ResultJSON keeps the exact text.
 	Result     any
 	ResultJSON json.RawMessage
@@ -82,21 +85,25 @@ type Job struct {
 }
 
 // DecodeKwargs unmarshals the job's keyword arguments into v (a pointer to a
-// struct or map), the way json.Unmarshal does.
+// struct or map), the way json.Unmarshal does. encoding/json cannot put
+// Python's NaN or Infinity into a struct or map field: such kwargs decode
+// into an *any (as Kwargs holds them), or read KwargsJSON.
 func (j *Job) DecodeKwargs(v any) error {
 	if len(j.KwargsJSON) == 0 {
 		return json.Unmarshal([]byte("{}"), v)
 	}
-	return json.Unmarshal(j.KwargsJSON, v)
+	return decodeInto(j.KwargsJSON, v)
 }
 
 // DecodeResult unmarshals the job's result into v, the way json.Unmarshal
-// does. A job without a result decodes as JSON null.
+// does. A job without a result decodes as JSON null. A result that is
+// Python's NaN or ±Infinity decodes into a *float64, *float32 or *any; one
+// holding them deeper only into an *any.
 func (j *Job) DecodeResult(v any) error {
 	if len(j.ResultJSON) == 0 {
 		return json.Unmarshal([]byte("null"), v)
 	}
-	return json.Unmarshal(j.ResultJSON, v)
+	return decodeInto(j.ResultJSON, v)
 }
 
 func isNil(p interface{ Swigcptr() uintptr }) bool { return p == nil || p.Swigcptr() == 0 }
@@ -174,20 +181,17 @@ func jobFromC(c saqraw.Struct_SS_saq_job) *Job {
 		Touched:         msToTime(saqraw.Saq_job_touched_ms(c)),
 	}
 	if j.KwargsJSON != nil {
-		var m map[string]any
-		if json.Unmarshal(j.KwargsJSON, &m) == nil {
-			j.Kwargs = m
+		if v, err := decodeJSON(j.KwargsJSON); err == nil {
+			j.Kwargs, _ = v.(map[string]any)
 		}
 	}
 	if j.MetaJSON != nil {
-		var m map[string]any
-		if json.Unmarshal(j.MetaJSON, &m) == nil {
-			j.Meta = m
+		if v, err := decodeJSON(j.MetaJSON); err == nil {
+			j.Meta, _ = v.(map[string]any)
 		}
 	}
 	if j.ResultJSON != nil {
-		var v any
-		if json.Unmarshal(j.ResultJSON, &v) == nil {
+		if v, err := decodeJSON(j.ResultJSON); err == nil {
 			j.Result = v
 		}
 	}

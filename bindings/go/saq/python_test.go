@@ -3,6 +3,8 @@ package saq_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -86,5 +88,47 @@ func TestPythonEnqueueGoWorker(t *testing.T) {
 	}
 	if seen == nil || seen.Key != got.Key || seen.Kwargs["a"] != float64(1) || seen.Timeout != 10*time.Second {
 		t.Fatalf("the Go handler saw %+v", seen)
+	}
+}
+
+const pythonNonFinite = `
+import asyncio, json, sys
+from saq import Queue
+
+async def main(url, name):
+    queue = Queue.from_url(url, name=name)
+    got = await queue.apply("echo", x=float("nan"), y=float("-inf"), n=12345678901234567890, timeout=10)
+    print(json.dumps(got))
+    await queue.disconnect()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+`
+
+// Python's NaN and Infinity reach a Go handler, which hands them back
+// exactly (json.RawMessage), and Python reads them as floats again.
+func TestPythonNaNThroughGoWorker(t *testing.T) {
+	t.Parallel()
+	url := redisURL(t)
+	python := os.Getenv("SAQ_PYTHON")
+	if python == "" {
+		t.Fatal("SAQ_PYTHON is not set: it must name a python with saq[redis]==0.26.3 installed")
+	}
+	q := newQueue(t)
+	startWorker(t, q, map[string]saq.HandlerFunc{
+		"echo": func(ctx context.Context, job *saq.Job) (any, error) {
+			if x, _ := job.Kwargs["x"].(float64); !math.IsNaN(x) {
+				return nil, fmt.Errorf("kwargs x = %#v, want NaN", job.Kwargs["x"])
+			}
+			return job.KwargsJSON, nil
+		},
+	})
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(c, python, "-c", pythonNonFinite, url, q.Name()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python peer: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != `{"x": NaN, "y": -Infinity, "n": 12345678901234567890}` {
+		t.Fatalf("python read back %s", got)
 	}
 }

@@ -85,6 +85,8 @@ func WithMaxPayloadBytes(n int) QueueOption {
 	return func(c *queueConfig) { c.set("max_payload_bytes", strconv.Itoa(n)) }
 }
 
+const defaultMaxPayload = 16 << 20 // libsaq's default max_payload_bytes
+
 // WithDrainTimeout sets how long Close waits for operations in flight
 // before failing them with ErrClosed (default 5 s).
 func WithDrainTimeout(d time.Duration) QueueOption { return func(c *queueConfig) { c.drain = d } }
@@ -125,10 +127,11 @@ func newConf(kv [][2]string) (saqraw.Struct_SS_saq_conf, error) {
 type Queue struct {
 	nextTag uint64 // atomic; first for 64-bit alignment on 32-bit platforms
 
-	raw   rawQueue
-	cq    rawCQ
-	name  string
-	drain time.Duration
+	raw        rawQueue
+	cq         rawCQ
+	name       string
+	drain      time.Duration
+	maxPayload int // max_payload_bytes
 
 	mu     sync.RWMutex // held shared while raw is used, exclusively to close it
 	closed bool
@@ -225,11 +228,20 @@ func NewQueue(url string, opts ...QueueOption) (*Queue, error) {
 		saqraw.Saq_queue_free(raw)
 		return nil, newError(saqraw.SAQ_ENOMEM, "")
 	}
+	maxPayload := defaultMaxPayload
+	for _, p := range cfg.kv {
+		if p[0] == "max_payload_bytes" {
+			if n, err := strconv.Atoi(p[1]); err == nil {
+				maxPayload = n // saq_conf_set checked it
+			}
+		}
+	}
 	q := &Queue{
 		raw:        raw,
 		cq:         cq,
 		name:       saqraw.Saq_queue_name(raw),
 		drain:      cfg.drain,
+		maxPayload: maxPayload,
 		pollerDone: make(chan struct{}),
 		workers:    make(map[*Worker]struct{}),
 		batches:    make(map[*Batch]struct{}),
@@ -638,7 +650,8 @@ func (q *Queue) Retry(ctx context.Context, key, reason string) (bool, error) {
 }
 
 // Finish ends the job with status (complete, failed or aborted), an
-// optional result (marshalled with encoding/json; nil for none) and error
+// optional result (nil for none; encoded as a handler's result is, so
+// math.NaN() and a json.RawMessage are allowed) and error
 // text (saq's Queue.finish). It reports whether anything was written.
 func (q *Queue) Finish(ctx context.Context, key string, status Status, result any, errText string) (bool, error) {
 	if err := checkName("job key", key); err != nil {
@@ -647,7 +660,7 @@ func (q *Queue) Finish(ctx context.Context, key string, status Status, result an
 	if err := checkText("status and error text", string(status)+errText); err != nil {
 		return false, err
 	}
-	res, err := json.Marshal(result)
+	res, err := encodeResult(result)
 	if err != nil {
 		return false, errorf(saqraw.SAQ_EJSON, "result: %v", err)
 	}
@@ -746,14 +759,42 @@ func (q *Queue) Info(ctx context.Context, opts InfoOptions) (*QueueInfo, error) 
 	err := q.run(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
 		return saqraw.Saq_queue_info(raw, jobs, opts.Offset, limit, cq, tag)
 	}, func(ev rawEvent) error {
-		doc := saqraw.Saq_event_json(ev)
-		info = &QueueInfo{Raw: json.RawMessage(doc)}
-		if err := json.Unmarshal([]byte(doc), info); err != nil {
-			return errorf(saqraw.SAQ_EPROTO, "info: %v", err)
-		}
-		return nil
+		var err error
+		info, err = parseInfo(saqraw.Saq_event_json(ev))
+		return err
 	})
 	return info, err
+}
+
+// parseInfo decodes an info document. Listed jobs may hold NaN or Infinity
+// (Python's json writes them as bare tokens): they decode as in Job.Kwargs
+// instead of failing the whole call.
+func parseInfo(doc string) (*QueueInfo, error) {
+	v, err := decodeJSON([]byte(doc))
+	if err != nil {
+		return nil, errorf(saqraw.SAQ_EPROTO, "info: %v", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errorf(saqraw.SAQ_EPROTO, "info: not a JSON object")
+	}
+	info := &QueueInfo{Raw: json.RawMessage(doc)}
+	info.Name, _ = m["name"].(string)
+	count := func(k string) int64 { f, _ := m[k].(float64); return int64(f) }
+	info.Queued, info.Active, info.Scheduled = count("queued"), count("active"), count("scheduled")
+	if ws, ok := m["workers"].(map[string]any); ok {
+		info.Workers = make(map[string]map[string]any, len(ws))
+		for id, w := range ws {
+			info.Workers[id], _ = w.(map[string]any)
+		}
+	}
+	if js, ok := m["jobs"].([]any); ok {
+		info.Jobs = make([]map[string]any, len(js))
+		for i, j := range js {
+			info.Jobs[i], _ = j.(map[string]any)
+		}
+	}
+	return info, nil
 }
 
 // Stats are the counters of one queue object (saq's Queue.stats).
@@ -831,15 +872,16 @@ func decodeAny(doc string) any {
 	if doc == "" {
 		return nil
 	}
-	var v any
-	if json.Unmarshal([]byte(doc), &v) != nil {
-		return json.RawMessage(doc) // e.g. NaN written by Python: keep the text
+	v, err := decodeJSON([]byte(doc))
+	if err != nil {
+		return json.RawMessage(doc) // cannot happen for what libsaq returns: keep the text
 	}
 	return v
 }
 
 // Apply enqueues a job and waits for its result (saq's Queue.apply). The
-// result is decoded with encoding/json (numbers become float64). A job that
+// result is decoded as Job.Result is (numbers become float64; Python's NaN
+// and Infinity become math.NaN() and math.Inf). A job that
 // fails or is aborted gives a *JobError (errors.Is(err, ErrJob)).
 // WithTimeout bounds both the job and the wait (ErrTimeout); without it the
 // job has no timeout, as in saq. Cancelling ctx stops waiting but not the
@@ -931,14 +973,16 @@ func (q *Queue) Map(ctx context.Context, function string, items []map[string]any
 		}
 		return nil, e
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal([]byte(saqraw.Saq_event_json(ev)), &raws); err != nil {
+	doc, err := decodeJSON([]byte(saqraw.Saq_event_json(ev)))
+	if err != nil {
 		return nil, errorf(saqraw.SAQ_EPROTO, "map results: %v", err)
 	}
-	out := make([]any, len(raws))
+	out, ok := doc.([]any)
+	if !ok {
+		return nil, errorf(saqraw.SAQ_EPROTO, "map results: not a JSON array")
+	}
 	n := saqraw.Saq_event_job_count(ev)
-	for i, r := range raws {
-		out[i] = decodeAny(string(r))
+	for i := range out {
 		if int64(i) < n {
 			if j := saqraw.Saq_event_job_at(ev, int64(i)); !isNil(j) {
 				if st := Status(saqraw.Saq_job_status(j)); st == StatusFailed || st == StatusAborted {

@@ -12,12 +12,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libsaq/libsaq/bindings/go/internal/saqraw"
 )
 
 // HandlerFunc runs one job. Its return value becomes the job's result
-// (marshalled with encoding/json; nil means no result); an error fails the
+// (marshalled with encoding/json; nil means no result). As Python saq
+// workers may, a handler can return math.NaN() or math.Inf (written as
+// NaN/Infinity) or a json.RawMessage, stored as it is (any document
+// Python's json accepts, such as {"x": NaN}); an error fails the
 // job (retried while attempts remain), with err.Error() as the job's error
 // text. A panic fails the job with the panic value and the stack.
 //
@@ -581,19 +585,51 @@ func (l *lease) settle(result any, err error) {
 		}
 		err = fmt.Errorf("TypeError: the job's result cannot be marshalled to JSON: %v", merr)
 	}
-	saqraw.Saq_job_fail(l.raw, errorText(err))
+	saqraw.Saq_job_fail(l.raw, fitErrorText(errorText(err), l.w.q.maxPayload, func() int {
+		return len(saqraw.Saq_job_to_json(l.raw))
+	}))
 }
 
-// marshalResult is json.Marshal that turns a panic of a MarshalJSON or
-// MarshalText method into an error: it runs on the worker's goroutine, where
-// a panic would end the process.
+// fitErrorText cuts an error text that would make the failed job's record
+// larger than max_payload_bytes: libsaq could not write that record, and
+// the job would stay active until a sweep found it. recordLen gives the
+// size of the record without the text (computed only for long texts).
+func fitErrorText(text string, maxPayload int, recordLen func() int) string {
+	if len(text) <= 1024 {
+		return text
+	}
+	escLen := func(s string) int { b, _ := json.Marshal(s); return len(b) } // an upper bound of libsaq's escaping
+	budget := maxPayload - recordLen() - 4096
+	n := escLen(text)
+	if n <= budget {
+		return text
+	}
+	const tail = "\n... [the error text was %d bytes and was cut to fit max_payload_bytes]"
+	budget -= len(tail) + 20
+	cut := 0
+	if budget > 0 {
+		cut = int(int64(len(text)) * int64(budget) / int64(n))
+		for cut > 0 && escLen(text[:cut]) > budget {
+			cut = cut * 9 / 10
+		}
+	}
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + fmt.Sprintf(tail, len(text))
+}
+
+// marshalResult is encodeResult (json.Marshal that also writes NaN and
+// Infinity as Python does and passes a json.RawMessage through) turning a
+// panic of a MarshalJSON or MarshalText method into an error: it runs on the
+// worker's goroutine, where a panic would end the process.
 func marshalResult(v any) (b []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b, err = nil, fmt.Errorf("panic in MarshalJSON: %v", r)
 		}
 	}()
-	return json.Marshal(v)
+	return encodeResult(v)
 }
 
 // errorText is err.Error() for the job's error text, safe for errors whose

@@ -7,6 +7,7 @@ const { Queue } = require('./queue');
 const { Worker } = require('./worker');
 const { Job } = require('./job');
 const { SaqError, JobError, CancelledError, codes } = require('./errors');
+const { rawJson, RawJson } = require('./json');
 
 module.exports = {
   Queue,
@@ -16,6 +17,9 @@ module.exports = {
   JobError,
   CancelledError,
   codes,
+  /** rawJson(text): JSON text passed exactly (kwargs, a handler's result). */
+  rawJson,
+  RawJson,
   /** Version of the loaded libsaq ("0.1.0"). */
   libsaqVersion: raw.saq_version_str(),
   /** Version of this package. */

@@ -7,10 +7,33 @@ const { SaqError, codes } = require('./errors');
  *  retryDelay and scheduled are seconds (scheduled: epoch seconds); queued,
  *  started, completed and touched are epoch milliseconds. */
 class Job {
-  constructor(fields, queue) {
+  constructor(fields, queue, rawText = null) {
     Object.assign(this, fields);
     Object.defineProperty(this, '_queue', { value: queue || null, writable: true, enumerable: false });
     Object.defineProperty(this, '_lease', { value: null, writable: true, enumerable: false });
+    Object.defineProperty(this, '_raw', { value: rawText || {}, writable: true, enumerable: false });
+  }
+
+  /** The job's kwargs exactly as stored (JSON text), or null. JSON.parse
+   *  turns integers beyond 2^53 into nearby doubles, -0.0 into 0 and 1.0
+   *  into 1; this text keeps them. */
+  get kwargsJson() {
+    return this._raw.kwargs ?? null;
+  }
+
+  /** The result exactly as stored (JSON text), or null when there is none. */
+  get resultJson() {
+    return this._raw.result ?? null;
+  }
+
+  /** The meta exactly as stored (JSON text), or null. */
+  get metaJson() {
+    return this._raw.meta ?? null;
+  }
+
+  _assign(other) {
+    Object.assign(this, other);
+    this._raw = other._raw;
   }
 
   /** Re-read the record from Redis (throws SAQ_ENOTFOUND when it is gone). */
@@ -18,7 +41,7 @@ class Job {
     const q = needQueue(this);
     const fresh = await q.job(this.key);
     if (!fresh) throw new SaqError(codes.ENOTFOUND, `job ${this.id} does not exist`);
-    Object.assign(this, fresh);
+    this._assign(fresh);
     return this;
   }
 
@@ -35,12 +58,15 @@ class Job {
       const rc = raw.saq_job_touch(this._lease.p, json.stringify(fields));
       if (rc !== 0) throw new SaqError(rc, raw.saq_job_errmsg(this._lease.p) || undefined);
       if ('progress' in fields) this.progress = fields.progress;
-      if ('meta' in fields) this.meta = fields.meta;
+      if ('meta' in fields) {
+        this.meta = fields.meta;
+        this._raw = { ...this._raw, meta: json.stringify(fields.meta) };
+      }
       this.touched = Date.now();
       return this;
     }
     const after = await needQueue(this).update(this.key, fields);
-    if (after) Object.assign(this, after);
+    if (after) this._assign(after);
     return this;
   }
 
@@ -63,17 +89,19 @@ function needQueue(job) {
 function jobFromRaw(p, queue) {
   const backoff = raw.saq_job_retry_backoff(p);
   const cap = raw.saq_job_retry_backoff_cap(p);
+  const text = { kwargs: raw.saq_job_kwargs(p), result: raw.saq_job_result(p), meta: raw.saq_job_meta(p) };
+  const opts = { bigint: !!(queue && queue.bigint) };
   return new Job(
     {
       function: raw.saq_job_function(p),
       key: raw.saq_job_key(p),
       id: raw.saq_job_id(p) ?? null,
       queue: raw.saq_job_queue(p) ?? null,
-      kwargs: json.parse(raw.saq_job_kwargs(p), null),
+      kwargs: json.parse(text.kwargs, null, opts),
       status: raw.saq_job_status(p),
-      result: json.parse(raw.saq_job_result(p), null),
+      result: json.parse(text.result, null, opts),
       error: raw.saq_job_error(p) ?? null,
-      meta: json.parse(raw.saq_job_meta(p), {}),
+      meta: json.parse(text.meta, {}, opts),
       workerId: raw.saq_job_worker_id(p) ?? null,
       timeout: raw.saq_job_timeout(p),
       heartbeat: raw.saq_job_heartbeat(p),
@@ -90,6 +118,7 @@ function jobFromRaw(p, queue) {
       touched: raw.saq_job_touched_ms(p),
     },
     queue,
+    text,
   );
 }
 

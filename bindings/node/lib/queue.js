@@ -84,6 +84,7 @@ function num(v, what, dflt) {
 
 function kwargsJson(kwargs, what = 'kwargs') {
   if (kwargs === undefined || kwargs === null) return '{}';
+  if (kwargs instanceof json.RawJson) return kwargs.text; // libsaq checks it is a JSON object
   if (typeof kwargs !== 'object' || Array.isArray(kwargs)) throw new TypeError(`${what} must be an object`);
   return json.stringify(kwargs);
 }
@@ -136,6 +137,15 @@ class Queue {
     this.name = raw.saq_queue_name(q);
     /** Wire dialect: "0.26" or "0.13". */
     this.dialect = raw.saq_queue_dialect(q);
+    /** Integers beyond 2^53 in kwargs, results, meta and info are read as
+     *  BigInts (option `bigint`); otherwise they are rounded to doubles. */
+    this.bigint = !!options.bigint;
+    const extra = options.conf || {};
+    this._maxPayload = Number(extra.max_payload_bytes ?? options.maxPayloadBytes ?? 16 * 1024 * 1024);
+  }
+
+  get _jsonOpts() {
+    return { bigint: this.bigint };
   }
 
   _live() {
@@ -267,7 +277,7 @@ class Queue {
     const o = num(offset, 'offset', 0);
     const l = num(limit, 'limit', 10);
     return this._op((q, cq, tag) => raw.saq_queue_info(q, jobs ? 1 : 0, o, l, cq, tag), (ev) =>
-      json.parse(raw.saq_event_json(ev)));
+      json.parse(raw.saq_event_json(ev), null, this._jsonOpts));
   }
 
   /** saq's Queue.stats(ttl): this queue object's counters, also written to the
@@ -316,21 +326,26 @@ class Queue {
 
   /** saq's Queue.apply(func, timeout, **kwargs): enqueue and wait for the
    *  result. `timeout` (seconds; 0/absent = none; defaults to kwargs.timeout)
-   *  bounds the wait and becomes the job's timeout, as in saq. Rejects with JobError when the job failed
+   *  bounds the wait and becomes the job's timeout, as in saq. `rawJson:
+   *  true` resolves to the result's exact JSON text instead ("null" for
+   *  none). Rejects with JobError when the job failed
    *  or was aborted, SaqError SAQ_ETIMEDOUT on timeout. */
-  async apply(fn, kwargs = {}, { timeout } = {}) {
+  async apply(fn, kwargs = {}, { timeout, rawJson = false } = {}) {
     const name = fnName(fn);
     const text = kwargsJson(kwargs);
     // saq's apply(func, timeout=None, **kwargs): a `timeout` among the kwargs
     // is apply's timeout there, so it counts as one here too
-    const t = waitTimeout(timeout ?? (kwargs && kwargs.timeout), 'timeout');
+    const kw = kwargs instanceof json.RawJson ? json.parse(text) : kwargs;
+    const t = waitTimeout(timeout ?? (kw && kw.timeout), 'timeout');
     const job = raw.saq_job_new(name);
     if (!job) throw new SaqError(codes.ENOMEM);
     try {
       const rc = raw.saq_job_set_call_kwargs(job, text);
       if (rc !== 0) throw new SaqError(rc, raw.saq_job_errmsg(job));
-      return await this._op((q, cq, tag) => raw.saq_queue_apply(q, job, t, cq, tag), (ev) =>
-        json.parse(raw.saq_event_json(ev)));
+      return await this._op((q, cq, tag) => raw.saq_queue_apply(q, job, t, cq, tag), (ev) => {
+        const res = raw.saq_event_json(ev);
+        return rawJson ? res ?? 'null' : json.parse(res, null, this._jsonOpts);
+      });
     } finally {
       raw.saq_job_free(job); // the submit copied it
     }
@@ -339,10 +354,10 @@ class Queue {
   /** saq's Queue.map(func, iter_kwargs, timeout, return_exceptions,
    *  **defaults): one job per element, results in order. Options: timeout
    *  (seconds, one deadline for all), returnExceptions (failed/aborted jobs
-   *  become JobError values in the array instead of rejecting), and every
-   *  other option is a default merged under each element (saq's
-   *  **defaults). */
-  async map(fn, iterKwargs, { timeout = 0, returnExceptions = false, defaults, ...rest } = {}) {
+   *  become JobError values in the array instead of rejecting), rawJson
+   *  (each result is its exact JSON text), and every other option is a
+   *  default merged under each element (saq's **defaults). */
+  async map(fn, iterKwargs, { timeout = 0, returnExceptions = false, rawJson = false, defaults, ...rest } = {}) {
     const name = fnName(fn);
     if (iterKwargs === null || iterKwargs === undefined || typeof iterKwargs[Symbol.iterator] !== 'function' ||
         typeof iterKwargs === 'string') {
@@ -356,7 +371,8 @@ class Queue {
     return this._op(
       (q, cq, tag) => raw.saq_queue_map(q, name, itemsJson, defaultsJson, t, returnExceptions ? 1 : 0, cq, tag),
       (ev) => {
-        const results = json.parse(raw.saq_event_json(ev), []);
+        const doc = raw.saq_event_json(ev);
+        const results = doc === null || doc === undefined ? [] : rawJson ? json.elements(doc) : json.parse(doc, [], this._jsonOpts);
         if (returnExceptions) {
           const n = raw.saq_event_job_count(ev);
           for (let i = 0; i < n && i < results.length; i++) {

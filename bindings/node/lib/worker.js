@@ -79,6 +79,25 @@ function errorMessage(err) {
   return describe(err);
 }
 
+/** An error text cut to fit the failed job's record in max_payload_bytes:
+ *  libsaq cannot write a larger record, and the job would stay active until
+ *  a sweep found it. `recordLen` gives the record's size without the text
+ *  (asked only for long texts). */
+function fitErrorText(text, maxPayload, recordLen) {
+  if (text.length <= 256) return text;
+  const escLen = (s) => Buffer.byteLength(JSON.stringify(s)); // an upper bound of libsaq's escaping
+  let budget = maxPayload - recordLen() - 4096;
+  const n = escLen(text);
+  if (n <= budget) return text;
+  const note = `\n... [the error text was ${Buffer.byteLength(text)} bytes and was cut to fit max_payload_bytes]`;
+  budget -= escLen(note);
+  let cut = budget > 0 ? Math.floor((text.length * budget) / n) : 0;
+  while (cut > 0 && escLen(text.slice(0, cut)) > budget) cut = Math.floor(cut * 0.9);
+  // do not split a surrogate pair
+  if (cut > 0 && text.charCodeAt(cut - 1) >= 0xd800 && text.charCodeAt(cut - 1) < 0xdc00) cut--;
+  return text.slice(0, cut) + note;
+}
+
 class Worker {
   /**
    * @param queue a Queue
@@ -357,7 +376,12 @@ class Worker {
       }
       if (ok) raw.saq_job_complete(lease.p, text);
     }
-    if (!ok) raw.saq_job_fail(lease.p, errorText(value)); // errorText never throws
+    if (!ok) {
+      // errorText never throws; C would cut the text at a NUL
+      const text = errorText(value).replace(/\0/g, '\\x00');
+      raw.saq_job_fail(lease.p, fitErrorText(text, this.queue._maxPayload,
+        () => Buffer.byteLength(raw.saq_job_to_json(lease.p) || '')));
+    }
     raw.saq_job_free(lease.p);
     lease.p = null;
     if (ok) lease.ctx.result = value;
@@ -402,4 +426,4 @@ class Worker {
   }
 }
 
-module.exports = { Worker, errorText };
+module.exports = { Worker, errorText, fitErrorText };
