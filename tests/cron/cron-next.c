@@ -4,7 +4,7 @@
  * Each input line is "<start epoch seconds> <count> <expression...>" (the
  * expression is the rest of the line after one space). Each output line is
  *   OK t1 t2 ...   up to <count> consecutive fire times (epoch seconds, UTC),
- *                  ending early with "-" where saq__cron_next found none
+ *                  ending early with "-" where saq__cron_next found none (-1)
  *   ERR <message>  when the expression is refused
  * Tabs in the expression are written as \t, newlines as \n (escapes are
  * undone before parsing), so one expression is always one line. */
@@ -68,7 +68,7 @@ int main(void)
         fputs("OK", stdout);
         for (long i = 0; i < count; i++) {
             t = saq__cron_next(&c, t);
-            if (t < 0) {
+            if (t == -1) {
                 fputs(" -", stdout);
                 break;
             }

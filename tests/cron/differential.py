@@ -74,6 +74,7 @@ RANDOM_RE = re.compile(r"^r(\(\d+-\d+\))?(/\d+)?$", re.ASCII)
 class Gen:
     def __init__(self, seed):
         self.r = random.Random(seed)
+        self.messy = True  # per expression: whether invalid parts may be generated
 
     def case(self, s):
         r = self.r.random()
@@ -86,7 +87,7 @@ class Gen:
     def num(self, f, wide=False):
         lo, hi, _ = FIELDS[f]
         r = self.r.random()
-        if wide and r < 0.06:  # out of range, around the edges
+        if wide and self.messy and r < 0.06:  # out of range, around the edges
             return self.r.choice([lo - 1, hi + 1, hi + 2, 0, 99, 100]) if lo > 0 else \
                 self.r.choice([hi + 1, hi + 2, 99])
         if f == "dom" and r < 0.25:
@@ -109,7 +110,7 @@ class Gen:
 
     def step(self):
         r = self.r.random()
-        if r < 0.05:
+        if r < 0.05 and self.messy:
             return self.r.choice(["0", "", "x", "00"])
         if r < 0.15:
             return str(self.r.choice([60, 100, 7, 13, 31, 24]))
@@ -139,7 +140,7 @@ class Gen:
                 return self.case("l")
             if c < 0.8:
                 return self.case(self.r.choice([f"{self.num(f, True)}w", f"w{self.num(f, True)}"]))
-            return self.r.choice(["?", "l5", "1#2", "lw"])
+            return self.r.choice(["?", "l5", "1#2", "lw"]) if self.messy else "l"
         if f == "dow":
             c = self.r.random()
             k = self.r.choice([1, 2, 3, 4, 5, 5, 0, 6, "05"])
@@ -150,12 +151,14 @@ class Gen:
             if c < 0.7:
                 a, b = self.r.choice(DAYS), self.r.choice(DAYS)
                 return self.case(f"{a}-{b}#{k}")
-            if c < 0.8:
+            if c < 0.8 and self.messy:
                 return self.r.choice(["?", "l", "1#", "#2", "1-5#2", "jan#1", "1w"])
+            return self.value(f)
+        if not self.messy:
             return self.value(f)
         if self.r.random() < 0.5:
             return self.r.choice(["?", "l", "h", "1#2", "-1", "1-", "1-2-3", "1/2/3", "*/2/2",
-                                  "*-5", ""])
+                                  "*-5", "", "h/5", "r/5", "R(0-3)"])
         return "".join(self.r.choice(JUNK) for _ in range(self.r.randint(1, 4))).strip() or "*"
 
     def field(self, f):
@@ -167,8 +170,24 @@ class Gen:
         n = 1 if r < 0.75 else self.r.randint(2, 4)
         return ",".join(self.item(f) for _ in range(n))
 
+    def sparse(self):
+        """Rare schedules: both day fields special, leap days, far years."""
+        dom = self.r.choice(["29", "30", "31", "l", "29-31", "1", "15w", "w1", "31w", "*", "?",
+                             "1-7", "8-14", "l,1"])
+        dow = self.r.choice(["1#5", "0#5", "5#1", "l1", "l0", "mon#5,fri#5", "*", "?", "0",
+                             "6", "1-5", "sat,sun", "sun-sat#5"])
+        mon = self.r.choice(["2", "2,3", "*", "feb", "2-2", "12", "jan-feb", "4,6,9,11"])
+        e = f"{self.r.choice(['0', '30'])} {self.r.choice(['0', '12'])} {dom} {mon} {dow}"
+        if self.r.random() < 0.25:
+            lo = self.r.randint(2000, 2099)
+            e += f" 0 {self.r.choice([str(lo), f'{lo}-{self.r.randint(1970, 2099)}', f'*/{self.r.randint(2, 60)}', f'{lo}/{self.r.randint(3, 40)}'])}"
+        return e
+
     def expr(self):
+        self.messy = self.r.random() < 0.4
         r = self.r.random()
+        if r < 0.08:
+            return self.sparse()
         if r < 0.02:
             a = self.r.choice(ALIASES)
             return self.case(a) if self.r.random() < 0.9 else a + " "
