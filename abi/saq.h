@@ -1012,9 +1012,11 @@ SAQ_API int saq_worker_register(saq_worker_t *w, const char *function, saq_handl
 SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
 
 /** Add a cron job (saq's CronJob): `cron` is 5 fields (minute hour day month
- *  weekday) or 6 with seconds last, as croniter accepts, or an alias
- *  (@hourly ...), evaluated in UTC; an expression that can never fire (e.g.
- *  "0 0 31 2 *") is refused too. `options_json` (NULL = none) may set
+ *  weekday), 6 with seconds last or 7 with seconds and then the year, or an
+ *  alias (@hourly ...), read and evaluated exactly as croniter 7.0.0 (saq
+ *  0.26.3's parser) does, in UTC, except that croniter's random "R" values
+ *  are refused; an expression that never fires within croniter's 50-year
+ *  horizon (e.g. "0 0 31 2 *") is refused too. `options_json` (NULL = none) may set
  *  kwargs (object or null), timeout and heartbeat (seconds >= 0), retries
  *  (integer >= 0), ttl (integer seconds) and "unique" (bool, default true:
  *  key cron:<function>). The worker enqueues each run itself (on the I/O

@@ -1,5 +1,7 @@
-/* Cron expressions as saq's croniter accepts them, evaluated in UTC.
- * Pure logic: no I/O, no allocation after parse. Internal (not exported). */
+/* Cron expressions exactly as saq's croniter (7.0.0) accepts and evaluates
+ * them, in UTC. Pure logic: no I/O, no allocation. Internal (not exported).
+ * tests/cron/ compares this against croniter itself; its README lists where
+ * libsaq knowingly differs (croniter's random "R" values are refused). */
 #ifndef SAQ_CRON_H
 #define SAQ_CRON_H
 #include <stdint.h>
@@ -12,30 +14,38 @@ typedef struct saq__cron {
     uint32_t mdays;    /* bit n: day-of-month n (1-31) */
     uint16_t months;   /* bit n: month n (1-12) */
     uint8_t wdays;     /* bit n: weekday n (0 = Sunday .. 6 = Saturday) */
-    uint8_t mday_star; /* day-of-month field was '*' (or '?') */
-    uint8_t wday_star; /* day-of-week field was '*' (or '?') */
+    uint8_t mday_star; /* day-of-month counts as '*' (croniter's expanded "*") */
+    uint8_t wday_star; /* day-of-week counts as '*' */
     uint8_t has_seconds; /* a 6th (seconds) field was given */
     uint8_t mday_last;   /* day-of-month "L": the last day of the month */
     uint8_t wday_last;   /* bit n: day-of-week "Ln", the last weekday n of the month */
     uint8_t wday_nth[7]; /* bit k of [n]: day-of-week "n#k", the k-th weekday n (k 1-5) */
+    uint8_t mday_nearest; /* day-of-month "nW" / "Wn": the weekday nearest day n (0 = none) */
+    uint8_t has_years;    /* a 7th (year) field was given and is not '*' */
+    uint64_t years[3];    /* bit n: year 1970 + n (1970-2099) */
 } saq__cron_t;
 
 /* Parse `expr`. Returns 0, or -1 with a one-line reason in err (NUL-terminated,
- * truncated to errlen). Accepts: 5 fields "min hour mday month wday", or 6 with
- * seconds LAST ("* * * * * *\/10", croniter's order); '*', '?', numbers, ranges
- * a-b, steps *\/n and a-b/n and n/step, lists a,b,c; month names jan-dec and day
- * names sun-sat (case-insensitive); weekday 7 = Sunday; aliases @yearly
- * @annually @monthly @weekly @daily @midnight @hourly; and, as croniter:
- * "L" in day-of-month (last day), "Ln" and "n#k" in day-of-week (last / k-th
- * weekday n of the month; not mixed with plain weekdays), and reversed ranges that wrap around ("5-1" in
- * minutes is 5..59 and 0..1). Anything else is an error. */
+ * truncated to errlen). Accepts what croniter.is_valid accepts (saq's check):
+ * 5 fields "min hour mday month wday", 6 with seconds LAST, 7 with seconds
+ * and then the year (1970-2099); '*', '?' (day fields), numbers, ranges a-b,
+ * steps *\/n, a-b/n and n/step, lists; month and day names (3 letters,
+ * case-insensitive); weekday 7 = Sunday; the aliases @yearly @annually
+ * @monthly @weekly @daily @midnight @hourly; "L" and "nW"/"Wn" in
+ * day-of-month; "Ln" and "n#k" in day-of-week. With croniter's readings of
+ * the corner cases: a range written with equal ends ("5-5") is the whole
+ * field, a reversed range wraps around ("5-1/2" in minutes is 5,7,..,59),
+ * "n/step" starting at the field's top is just n. Refused: croniter's
+ * hashed "H" (saq passes no hash id) and random "R" values. */
 int saq__cron_parse(const char *expr, saq__cron_t *out, char *err, size_t errlen);
 
 /* First fire time strictly after `after_s` (epoch seconds, UTC), as epoch
- * seconds; -1 if none within 5 years (e.g. "0 0 30 2 *"). Day matching as
- * croniter/vixie cron: when both mday and wday are restricted, a day matches
- * if EITHER matches; otherwise both must. Without a seconds field, fire times
- * are at second 0. */
+ * seconds, found as croniter's get_next finds it: -1 if there is none within
+ * 50 years (croniter raises CroniterBadDateError; e.g. "0 0 30 2 *"). Day
+ * matching: when both day fields are restricted, a day matches if either
+ * does (and, as croniter, none is found at all when one side is "n#k"/"Ln"
+ * or "W" and the other side can never match together with it); otherwise
+ * both must. Without a seconds field, fire times are at second 0. */
 int64_t saq__cron_next(const saq__cron_t *c, int64_t after_s);
 
 #endif

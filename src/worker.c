@@ -2103,7 +2103,7 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
         return SAQ_ECRON;
     }
     if (saq__cron_next(&c.c, (int64_t)saq__now_s()) < 0) {
-        worker_seterr(w, "cron '%.64s' never fires (no matching date in the next 8 years)", cron);
+        worker_seterr(w, "cron '%.64s' never fires (no matching date in the next 50 years)", cron);
         return SAQ_ECRON;
     }
     if (options_json) {

@@ -283,28 +283,35 @@ static void test_reject(void **state)
 {
     (void)state;
     static const char *const bad[][2] = {
-        {"", "expected 5 or 6 fields, got 0"},
-        {"   ", "expected 5 or 6 fields, got 0"},
-        {"x", "cron 'x': expected 5 or 6 fields, got 1"},
+        {"", "expected 5, 6 or 7 fields, got 0"},
+        {"   ", "expected 5, 6 or 7 fields, got 0"},
+        {"x", "cron 'x': expected 5, 6 or 7 fields, got 1"},
         {"* * * *", "got 4"},
-        {"* * * * * * *", "got 7"},
+        {"* * * * * * * *", "got 8"},
         {"@daily ", "got 1"},
         {"@every 5m", "got 2"},
-        {"60 * * * *", "minute value '60' out of range 0-59"},
-        {"* 24 * * *", "hour value '24' out of range 0-23"},
-        {"* * 0 * *", "day-of-month value '0' out of range 1-31"},
-        {"* * 32 * *", "day-of-month value '32'"},
-        {"* * * 0 *", "month value '0' out of range 1-12"},
-        {"* * * 13 *", "month value '13'"},
-        {"* * * * 8", "day-of-week value '8' out of range 0-7"},
-        {"* * * * * 60", "second value '60' out of range 0-59"},
-        {"99999999999999999999 * * * *", "minute value '99999999999999999999' out of range"},
+        {"60 * * * *", "minute value 60 out of range 0-59"},
+        {"* 24 * * *", "hour value 24 out of range 0-23"},
+        {"* * 0 * *", "day-of-month value 0 out of range 1-31"},
+        {"* * 32 * *", "day-of-month value 32"},
+        {"* * * 0 *", "month value 0 out of range 1-12"},
+        {"* * * 13 *", "month value 13"},
+        {"* * * * 8", "day-of-week value 8 out of range 0-7"},
+        {"* * * * * 60", "second value 60 out of range 0-59"},
+        {"* * * * * * 1969", "year value 1969 out of range 1970-2099"},
+        {"* * * * * * 2100", "year value 2100"},
+        {"* * * * * * 1960-1980", "year value 1960 out of range"},
+        {"99999999999999999999 * * * *", "minute value 1000000 out of range"},
+        {"0 0 0-5 * *", "day-of-month value 0 out of range"}, /* croniter checks each value */
+        {"0 0 1 0-2 *", "month value 0 out of range"},
+        {"5-60 * * * *", "minute: range 5-60 out of range 0-59"},
         {"*/0 * * * *", "minute: step must be at least 1"},
         {"1-5/0 * * * *", "minute: step must be at least 1"},
         {"* * 5/0 * *", "day-of-month: step must be at least 1"},
-        {"*/ * * * *", "minute: missing step"},
-        {"*/x * * * *", "minute: invalid step 'x'"},
-        {"1/2/3 * * * *", "minute: invalid item '1/2/3'"},
+        {"*/ * * * *", "minute: invalid item '*/'"},
+        {"*/x * * * *", "minute: invalid item '*/x'"},
+        {"1/2/3 * * * *", "minute: invalid value '1/2'"},
+        {"*/5/2 * * * *", "minute: invalid value '*/5'"},
         {"x * * * *", "minute: invalid value 'x'"},
         {"5x * * * *", "minute: invalid value '5x'"},
         {"jan * * * *", "minute: invalid value 'jan'"},
@@ -313,18 +320,30 @@ static void test_reject(void **state)
         {"* * * * mon,", "day-of-week: empty list item"},
         {",5 * * * *", "minute: empty list item"},
         {"1,,2 * * * *", "minute: empty list item"},
-        {"-5 * * * *", "minute: missing value"},
-        {"5- * * * *", "minute: missing value"},
+        {"-5 * * * *", "minute: negative value '-5'"},
+        {"5- * * * *", "minute: invalid value '5-'"},
+        {"1-2-3 * * * *", "minute: invalid value '1-2-3'"},
         {"*-5 * * * *", "minute: invalid value '*'"},
         {"? * * * *", "minute: '?' is only allowed"},
-        {"* * ?/2 * *", "day-of-month: invalid value '?'"},
-        {"0 0 L-2 * *", "day-of-month: invalid value 'L'"},
+        {"* * ?/2 * *", "day-of-month: '?' cannot be combined"},
+        {"0 0 L-2 * *", "day-of-month: 'L' cannot start a range"},
+        {"0 0 L/2 * *", "day-of-month: 'L' cannot take a step"},
+        {"0 0 * * L", "day-of-week: invalid value 'L'"},
         {"0 0 * * 5L", "day-of-week: invalid value '5L'"},
-        {"0 0 * * Lfri", "must be L followed by a weekday number"},
+        {"0 0 * * Lfri", "day-of-week: invalid value 'Lfri'"},
+        {"0 0 * * L8", "day-of-week value 8 out of range 0-7"},
         {"0 0 * * 1#6", "occurrence 1-5"},
-        {"0 0 * * 1#2,3", "cannot be mixed with plain weekdays"},
-        {"0 0 15W * *", "day-of-month: invalid value '15W'"},
-        {"H * * * *", "minute: invalid value 'H'"},
+        {"0 0 * * 1#0", "occurrence 1-5"},
+        {"0 0 * * 1-5#2", "day-of-week: invalid value '5#2'"},
+        {"0 0 * * jan#2", "day-of-week: invalid value 'jan'"},
+        {"0 0 * * 1#2,3", "cannot be mixed with other plain weekdays"},
+        {"0 0 15W,1 * *", "'W' must be the only item"},
+        {"0 0 32W * *", "'W' day 32 out of range 1-31"},
+        {"0 0 0W * *", "'W' day 0 out of range"},
+        {"0 0 W * *", "day-of-month: invalid value 'W'"},
+        {"H * * * *", "hashed 'H' values need a hash id"},
+        {"h(0-29)/5 * * * *", "hashed 'H' values"},
+        {"R * * * *", "random 'R' values are not supported"},
         {"0 0 * * * jan", "second: invalid value 'jan'"},
         {"*\x01 * * * *", "minute: invalid value '*?'"},
     };
@@ -358,7 +377,7 @@ static void test_error_buffer(void **state)
     memset(expr, '1', sizeof expr - 1);
     expr[sizeof expr - 1] = '\0';
     assert_int_equal(saq__cron_parse(expr, &c, big, sizeof big), -1);
-    assert_non_null(strstr(big, "...': expected 5 or 6 fields, got 1"));
+    assert_non_null(strstr(big, "...': expected 5, 6 or 7 fields, got 1"));
     assert_int_equal(saq__cron_parse(" \t0 0\t* * *\n", &c, big, sizeof big), 0);
     assert_int_equal(saq__cron_parse("0 0 * * *", NULL, NULL, 0), 0); /* validate only */
 }
@@ -642,6 +661,78 @@ static const struct cron_case cases[] = {
     {"0 0 * * 6/2", -3600LL, {172800LL, 777600LL, 1382400LL}}, /* 1970-01-03 00:00:00 */
 };
 
+/* Corner cases where libsaq read an expression differently from croniter
+ * 7.0.0 (found by outside testers and by tests/cron/differential.py). Each
+ * row: three consecutive fire times from `start` as croniter computes them
+ * (-1: croniter raises CroniterBadDateError, i.e. no next time). */
+static const struct cron_case croniter_corners[] = {
+    /* a reversed range with a step: croniter restarts past the field's start */
+    {"0 0 * * 2-7/2", 1704499200LL, {1704758400LL, 1704931200LL, 1705104000LL}}, /* Sat -> Tue (not Sun) */
+    {"5-1/2 * * * *", 1704070680LL, {1704070740LL, 1704071100LL, 1704071220LL}}, /* :59 then :05 */
+    {"50-10/20 * * * *", 1704070680LL, {1704073800LL, 1704077400LL, 1704081000LL}}, /* :50 only */
+    {"4-1/3 * * * *", 1704070680LL, {1704071040LL, 1704071220LL, 1704071400LL}},
+    {"0 0 * 11-2/2 *", 1704067200LL, {1704153600LL, 1704240000LL, 1704326400LL}}, /* Nov, Jan */
+    /* a range with equal ends is the whole field */
+    {"5-5 * * * *", 1704067200LL, {1704067260LL, 1704067320LL, 1704067380LL}},
+    {"0 0 * jan-jan *", 1706659200LL, {1706745600LL, 1706832000LL, 1706918400LL}}, /* Feb too */
+    {"0 0 * * mon-mon", 1704067200LL, {1704153600LL, 1704240000LL, 1704326400LL}},
+    {"0 17-17 * * *", 1704067200LL, {1704070800LL, 1704074400LL, 1704078000LL}},
+    /* weekday 7 (Sunday) starting "n/step": 0,2,4,6 / every day */
+    {"0 0 * * 7/2", 1704067200LL, {1704153600LL, 1704326400LL, 1704499200LL}},
+    {"0 0 * * 07/1", 1704067200LL, {1704153600LL, 1704240000LL, 1704326400LL}},
+    /* 7 fields: seconds, then the year (1970-2099) */
+    {"0 0 1 1 * 0 2030", 1704067200LL, {1893456000LL, -1LL, -1LL}},
+    {"0 0 1 1 * 0 2090", 1704067200LL, {-1LL, -1LL, -1LL}}, /* past croniter's 50 years */
+    {"0 0 29 2 * 0 2028-2027/4", 1704067200LL, {1835395200LL, 1961625600LL, 2087856000LL}},
+    /* "nW" / "Wn": the weekday nearest day n, in the month */
+    {"0 0 15W * *", 1704067200LL, {1705276800LL, 1707955200LL, 1710460800LL}},
+    {"0 0 W1 6 *", 1704067200LL, {1717372800LL, 1748822400LL, 1780272000LL}},
+    {"0 0 31w 2 *", 1704067200LL, {1709164800LL, 1740700800LL, 1772150400LL}},
+    {"0 0 15w * 1", 1704067200LL, {1705276800LL, 1707955200LL, 1710460800LL}},
+    {"0 0 15w * 0", 1704067200LL, {-1LL, -1LL, -1LL}}, /* no nearest weekday is a Sunday */
+    /* "n-L" runs to the 31st; a range ending at 0 wraps */
+    {"0 0 25-L * *", 1704067200LL, {1706140800LL, 1706227200LL, 1706313600LL}},
+    {"0 0 28-0 * *", 1704067200LL, {1706400000LL, 1706486400LL, 1706572800LL}},
+    {"0 0 1 11-0 *", 1704067200LL, {1730419200LL, 1733011200LL, 1761955200LL}},
+    /* "#": any number of digits, weekday-name ranges, the same weekday plain */
+    {"0 0 * * 1#05", 1704067200LL, {1706486400LL, 1714348800LL, 1722211200LL}},
+    {"0 0 * * mon-wed#2", 1704067200LL, {1704672000LL, 1704758400LL, 1704844800LL}},
+    {"0 0 * * 1#2,1", 1704067200LL, {1704672000LL, 1707696000LL, 1710115200LL}},
+    /* "#" with a restricted day-of-month: the k-th weekday, but nothing at all
+     * when the two never coincide (croniter raises) */
+    {"0 0 1 * 1#2", 1704067200LL, {-1LL, -1LL, -1LL}},
+    {"0 0 8 * 1#2", 1704067200LL, {1704672000LL, 1707696000LL, 1710115200LL}},
+    /* 30 days and L are 31 values: a '*' for croniter, so the weekdays decide */
+    {"0 0 2-31,L * */2", 1704067200LL, {1704153600LL, 1704326400LL, 1704499200LL}},
+    /* OR of both day fields before 1970 (negative epoch seconds) */
+    {"0 0 26 * 2", -3628800LL, {-3196800LL, -3110400LL, -2592000LL}}, /* 1969-11-25 Tue, 26th */
+    /* searched 50 years ahead, as croniter: the 5th Monday of February 2044 */
+    {"0 0 * 2 1#5", 1488326400LL, {2340316800LL, 3223929600LL, 4486147200LL}},
+};
+
+static void test_croniter_corners(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof croniter_corners / sizeof croniter_corners[0]; i++) {
+        const struct cron_case *k = &croniter_corners[i];
+        saq__cron_t c;
+        char err[256];
+        if (saq__cron_parse(k->expr, &c, err, sizeof err))
+            fail_msg("'%s': refused (%s), croniter accepts it", k->expr, err);
+        int64_t t = k->start;
+        for (int n = 0; n < 3 && t != -1; n++) {
+            int64_t got = saq__cron_next(&c, t);
+            if (got != k->next[n])
+                fail_msg("'%s' after %lld (step %d): got %lld, croniter %lld", k->expr,
+                         (long long)t, n, (long long)got, (long long)k->next[n]);
+            t = got;
+        }
+    }
+    /* "@weekly" with a Kelvin sign (U+212A), which Python lower-cases to 'k' */
+    saq__cron_t a = parse_ok("@wee\xe2\x84\xaaly"), b = parse_ok("0 0 * * 0");
+    assert_memory_equal(&a, &b, sizeof a);
+}
+
 /* Every croniter-generated row: three consecutive fire times. */
 static void test_croniter_table(void **state)
 {
@@ -669,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_strictly_after),   cmocka_unit_test(test_impossible),
         cmocka_unit_test(test_reject),           cmocka_unit_test(test_error_buffer),
         cmocka_unit_test(test_croniter_table),   cmocka_unit_test(test_croniter_extensions),
+        cmocka_unit_test(test_croniter_corners),
     };
     return cmocka_run_group_tests_name("cron", tests, NULL, NULL);
 }
