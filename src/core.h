@@ -121,6 +121,7 @@ enum {
     SCRIPT_REPLACE,
     SCRIPT_ALIVE,
     SCRIPT_UNREADABLE,
+    SCRIPT_ABORT_DUE,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
@@ -224,7 +225,7 @@ struct saq_queue {
     /* libsaq's own keys (extensions saq ignores; under the queue's namespace):
      * libsaq workers' liveness (zset wid -> expiry ms, server clock) and the
      * sweep's jobs between their abort and their retry (zset id -> deadline ms) */
-    char *k_alive, *k_watch;
+    char *k_alive, *k_watch, *k_abortwatch;
     size_t jobprefix_len;
     /* loop thread */
     saq__conn_t cmd, sub;
@@ -295,6 +296,9 @@ void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size
  * aborted. It must be in `active`, unless flags has SAQ__RECOVER_UNLISTED (a
  * sweep's job after its abort, in no list; also dropped from the watch set). */
 #define SAQ__RECOVER_UNLISTED 1
+/* ...or finish it aborted (error NULL: keep the record's), whatever its
+ * retries: an abort whose worker died (dropped from the abort watch set) */
+#define SAQ__RECOVER_ABORTED 2
 void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
                       const char *error, int flags, saq__done_fn done, void *ud);
 /* Settle failed a record a worker dequeued but cannot use (`why` says why),

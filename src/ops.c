@@ -550,12 +550,14 @@ static void rmw_apply(saq__op_t *op)
             saq__op_fail(op, e, "cannot serialize job %s", m->id);
             return;
         }
-        const char *argv[9] = {q->k_queued, q->k_incomplete, m->id, marker, q->k_active,
-                               m->old, json, ttl, m->error};
-        size_t lens[9];
-        for (int i = 0; i < 9; i++)
-            lens[i] = i == 5 ? m->oldlen : i == 6 ? len : strlen(argv[i]);
-        saq__op_eval(op, SCRIPT_ABORT, abort_cas_reply, 0, 5, 9, argv, lens);
+        /* a job that was not waiting (running or scheduled) is watched: if no
+         * live worker ends it, a libsaq worker finishes it aborted */
+        const char *argv[12] = {q->k_queued, q->k_incomplete, m->id, marker, q->k_active,
+                                q->k_abortwatch, m->old, json, ttl, m->error, "2000", ""};
+        size_t lens[12];
+        for (int i = 0; i < 12; i++)
+            lens[i] = i == 6 ? m->oldlen : i == 7 ? len : strlen(argv[i]);
+        saq__op_eval(op, SCRIPT_ABORT, abort_cas_reply, 0, 6, 12, argv, lens);
         free(json);
         free(marker);
         return;

@@ -158,6 +158,7 @@ static void queue_destroy(saq_queue_t *q)
     free(q->k_stats);
     free(q->k_alive);
     free(q->k_watch);
+    free(q->k_abortwatch);
     free(q->k_wiprefix);
     free(q->k_statsprefix);
     free(q->k_pattern);
@@ -201,11 +202,12 @@ SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
     q->k_stats = saq__sprintf("saq:%s:stats", n);
     q->k_alive = saq__sprintf("saq:%s:libsaq:alive", n);
     q->k_watch = saq__sprintf("saq:%s:libsaq:sweeping", n);
+    q->k_abortwatch = saq__sprintf("saq:%s:libsaq:aborting", n);
     q->k_wiprefix = saq__sprintf("saq:%s:worker_info:", n);
     q->k_statsprefix = saq__sprintf("saq:%s:stats:", n);
     q->k_pattern = saq__sprintf("saq:job:%s*", n);
     if (!q->k_jobprefix || !q->k_incomplete || !q->k_queued || !q->k_active || !q->k_schedule ||
-        !q->k_sweep || !q->k_stats || !q->k_alive || !q->k_watch || !q->k_wiprefix || !q->k_statsprefix || !q->k_pattern) {
+        !q->k_sweep || !q->k_stats || !q->k_alive || !q->k_watch || !q->k_abortwatch || !q->k_wiprefix || !q->k_statsprefix || !q->k_pattern) {
         saq__conf_seterr(conf, "out of memory");
         pthread_mutex_init(&q->mu, NULL);
         pthread_cond_init(&q->cv, NULL);
@@ -885,11 +887,11 @@ void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size
 void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
                       const char *error, int flags, saq__done_fn done, void *ud)
 {
-    int e, retry = j->retries > j->attempts;
+    int e, retry = j->retries > j->attempts && !(flags & SAQ__RECOVER_ABORTED);
     size_t len;
     char score[40] = "0";
     int push = 1;
-    if (saq__set_str(&j->error, error)) {
+    if (error && saq__set_str(&j->error, error)) {
         if (done)
             done(ud, SAQ_ENOMEM, "out of memory", 0);
         return;
@@ -924,8 +926,9 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
     }
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%d", j->ttl);
-    int unlisted = flags & SAQ__RECOVER_UNLISTED;
-    const char *argv[13] = {q->k_active, q->k_queued, q->k_incomplete, j->id, q->k_watch, old, json,
+    int unlisted = flags & (SAQ__RECOVER_UNLISTED | SAQ__RECOVER_ABORTED);
+    const char *watch = flags & SAQ__RECOVER_ABORTED ? q->k_abortwatch : q->k_watch;
+    const char *argv[13] = {q->k_active, q->k_queued, q->k_incomplete, j->id, watch, old, json,
                             retry ? "retry" : "finish", score, push ? "1" : "0", ttl, "aborted", "1"};
     size_t lens[13];
     for (int i = 0; i < 13; i++)

@@ -206,7 +206,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "if dequeued == 0 then redis.call('LREM', KEYS[5], 0, KEYS[3]) end\n"
         /* the sweep's abort: watched until its retry, so that the job is
          * retried even when the sweeping process dies in between */
-        "if KEYS[6] and ARGV[5] ~= '' then\n"
+        "if dequeued == 0 and KEYS[6] and ARGV[5] ~= '' then\n"
         "  local t = redis.call('TIME')\n"
         "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
         "  redis.call('ZADD', KEYS[6], now + tonumber(ARGV[5]), KEYS[3])\n"
@@ -274,7 +274,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "end\n"
         "return 1\n",
 
-    /* ALIVE: KEYS alive, watch; ARGV worker id, entry ms, then ids to forget.
+    /* ALIVE: KEYS alive, watch, abort watch; ARGV worker id, entry ms, then ids to forget.
      * Refreshes this worker's liveness entry (server clock) and returns the
      * libsaq workers whose entry expired, the watched sweep aborts that are
      * past their deadline, and the server time. An id to forget is removed
@@ -290,7 +290,37 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
         "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)\n"
         "return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100),\n"
-        "        redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100), now}\n",
+        "        redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100), now,\n"
+        "        redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)}\n",
+
+    /* ABORT_DUE: KEYS abort watch, id, alive, registry; ARGV 0.26 and 0.13
+     * registry member prefixes. An aborted job past its watch deadline: done
+     * (dropped from the set), still with a live worker (watched 2 s more), or
+     * aborting with no live worker: {1, record} for the caller to finish it
+     * aborted (compare-and-set). */
+    [SCRIPT_ABORT_DUE] =
+        "local t = redis.call('TIME')\n"
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "local cur = redis.call('GET', KEYS[2])\n"
+        "local ok, rec = false, nil\n"
+        "if cur then ok, rec = pcall(cjson.decode, cur) end\n"
+        "if not ok or type(rec) ~= 'table' or\n"
+        "   string.lower(tostring(rec['status'] or '')) ~= 'aborting' then\n"
+        "  redis.call('ZREM', KEYS[1], KEYS[2])\n"
+        "  return {0}\n"
+        "end\n"
+        "local wid = rec['worker_id']\n"
+        "if type(wid) == 'string' then\n"
+        "  local a = redis.call('ZSCORE', KEYS[3], wid)\n"
+        "  local r1 = redis.call('ZSCORE', KEYS[4], ARGV[1] .. wid)\n"
+        "  local r2 = redis.call('ZSCORE', KEYS[4], ARGV[2] .. wid)\n"
+        "  if (a and tonumber(a) >= now) or (r1 and tonumber(r1) >= now) or\n"
+        "     (r2 and tonumber(r2) >= now) then\n"
+        "    redis.call('ZADD', KEYS[1], now + 2000, KEYS[2])\n"
+        "    return {0}\n"
+        "  end\n"
+        "end\n"
+        "return {1, cur}\n",
 
     /* UNREADABLE: KEYS active, incomplete, id, keep; ARGV record as read,
      * failed record, ttl s. A record a worker dequeued but cannot use (not

@@ -1866,6 +1866,45 @@ static void watch_check(saq_worker_t *w, const char *id, size_t len)
     atomic_fetch_sub(&w->refs, 1);
 }
 
+/* An abort (saq_queue_abort of a job that was not waiting) past its watch
+ * deadline: finished aborted when no live worker holds the job (its worker
+ * died, or it was scheduled), else watched a little longer. */
+static void abort_due_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    char *id = req->aux;
+    saq_job_t *j = NULL;
+    char e2[200];
+    (void)msg;
+    req->aux = NULL;
+    if (!err && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1 &&
+        saq__job_from_reply(w->q, r->element[1], id, &j, e2, sizeof e2) == 0) {
+        saq__recover_job(w->q, r->element[1]->str, r->element[1]->len, j, NULL, SAQ__RECOVER_ABORTED,
+                         NULL, NULL);
+        saq_job_free(j);
+    }
+    free(id);
+    worker_unref(w);
+}
+
+static void abort_due(saq_worker_t *w, const char *id, size_t len)
+{
+    saq_queue_t *q = w->q;
+    char *c = saq__strndup(id, len);
+    if (!c)
+        return;
+    const char *argv[6] = {q->k_abortwatch, c, q->k_alive, q->k_stats, q->k_wiprefix, q->k_statsprefix};
+    atomic_fetch_add(&w->refs, 1);
+    saq__req_t *g = saq__eval(&q->cmd, SCRIPT_ABORT_DUE, abort_due_reply, w, 4, 6, argv, NULL);
+    if (g) {
+        g->aux = c;
+        return;
+    }
+    free(c);
+    atomic_fetch_sub(&w->refs, 1);
+}
+
 /* ---- liveness ---- */
 
 static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -1873,8 +1912,9 @@ static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     saq_worker_t *w = req->data;
     (void)msg;
     w->alive_pending = 0;
-    if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || w->stopping ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_ARRAY) {
+    if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 4 || w->stopping ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_ARRAY ||
+        r->element[3]->type != REDIS_REPLY_ARRAY) {
         worker_unref(w);
         return;
     }
@@ -1892,7 +1932,7 @@ static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     strv_free(w->forget, w->nforget); /* sent with this refresh */
     w->forget = NULL;
     w->nforget = 0;
-    redisReply *dead = r->element[0], *due = r->element[1];
+    redisReply *dead = r->element[0], *due = r->element[1], *aborts = r->element[3];
     if (now >= w->alive_trust_ms) {
         char **ids = dead->elements ? saq__calloc(dead->elements, sizeof *ids) : NULL;
         size_t n = 0;
@@ -1909,6 +1949,9 @@ static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg
         for (size_t i = 0; i < due->elements; i++)
             if (due->element[i]->type == REDIS_REPLY_STRING)
                 watch_check(w, due->element[i]->str, due->element[i]->len);
+        for (size_t i = 0; i < aborts->elements; i++)
+            if (aborts->element[i]->type == REDIS_REPLY_STRING)
+                abort_due(w, aborts->element[i]->str, aborts->element[i]->len);
     }
     worker_unref(w);
 }
@@ -1920,19 +1963,20 @@ static void alive_tick(uv_timer_t *t)
         return;
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(4 * saq__timer_ms(w->set.t_alive)));
-    size_t argc = 4 + w->nforget;
+    size_t argc = 5 + w->nforget;
     const char **argv = saq__malloc(argc * sizeof *argv);
     if (!argv)
         return;
     argv[0] = w->q->k_alive;
     argv[1] = w->q->k_watch;
-    argv[2] = w->id;
-    argv[3] = ttl;
+    argv[2] = w->q->k_abortwatch;
+    argv[3] = w->id;
+    argv[4] = ttl;
     for (size_t i = 0; i < w->nforget; i++)
-        argv[4 + i] = w->forget[i] ? w->forget[i] : "";
+        argv[5 + i] = w->forget[i] ? w->forget[i] : "";
     atomic_fetch_add(&w->refs, 1);
     w->alive_pending = 1;
-    if (!saq__eval(&w->q->cmd, SCRIPT_ALIVE, alive_reply, w, 2, (int)argc, argv, NULL)) {
+    if (!saq__eval(&w->q->cmd, SCRIPT_ALIVE, alive_reply, w, 3, (int)argc, argv, NULL)) {
         w->alive_pending = 0;
         atomic_fetch_sub(&w->refs, 1);
     }

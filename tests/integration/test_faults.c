@@ -552,6 +552,44 @@ static void test_unreadable_records_are_settled(void **state)
     saq_queue_free(q);
 }
 
+static void test_abort_whose_worker_dies(void **state)
+{
+    (void)state;
+    /* saq_queue_abort of a running job, then its worker is killed before it
+     * notices (saq leaves such a job `aborting` in no list for good), and of
+     * a scheduled job (no worker will ever see it): a libsaq worker finishes
+     * both aborted once no live worker holds them */
+    saq_queue_t *q = mkqueue("abortdie", NULL, NULL);
+    pid_t victim = spawn_worker(R->url, saq_queue_name(q), "/dev/null", NULL);
+    saq_job_t *j = enq(q, "sleep_uncancellable", "{\"s\": 60, \"timeout\": 600}");
+    saq_job_free(wait_status(q, saq_job_key(j), "active", 10000));
+    saq_event_t *ev = OK_EV(saq_queue_abort_sync(q, saq_job_key(j), "stop it", 5, TMO));
+    assert_int_equal(saq_event_int(ev), 1); /* running: its worker would stop it */
+    saq_event_free(ev);
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+    pid_t rescuer = spawn_worker(R->url, saq_queue_name(q), "/dev/null", NULL);
+    saq_job_t *s = saq_job_new("noop");
+    saq_job_set_scheduled(s, now_s() + 3600);
+    saq_event_free(OK_EV(saq_queue_enqueue_sync(q, s, TMO)));
+    ev = OK_EV(saq_queue_abort_sync(q, saq_job_key(s), "not needed", 5, TMO));
+    assert_int_equal(saq_event_int(ev), 1);
+    saq_event_free(ev);
+    saq_job_t *d = wait_status(q, saq_job_key(j), "aborted", 20000);
+    assert_string_equal(saq_job_error(d), "stop it");
+    saq_job_free(d);
+    d = wait_status(q, saq_job_key(s), "aborted", 20000);
+    assert_string_equal(saq_job_error(d), "not needed");
+    saq_job_free(d);
+    ASSERT_COUNTS(q, 0, 0, 0);
+    assert_int_equal(rh_int(RC, "ZCARD saq:%s:libsaq:aborting", saq_queue_name(q)), 0);
+    kill(rescuer, SIGTERM);
+    waitpid(rescuer, NULL, 0);
+    saq_job_free(j);
+    saq_job_free(s);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_kill9_recovery_within_seconds),
         cmocka_unit_test(test_sweeper_killed_during_abort),
         cmocka_unit_test(test_unreadable_records_are_settled),
+        cmocka_unit_test(test_abort_whose_worker_dies),
     };
     return cmocka_run_group_tests_name("faults", tests, suite_setup, suite_teardown);
 }
