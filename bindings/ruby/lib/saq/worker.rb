@@ -264,12 +264,16 @@ module Saq
           case Native.saq_event_type(ev)
           when Native::SAQ_EVENT_LEASE
             respawn_handlers if @dead.positive?
-            @jobs << Job.leased(Native.saq_event_take_job(ev), self)
+            lease(Native.saq_event_take_job(ev))
           when Native::SAQ_EVENT_CANCEL
             cancel(Native.saq_event_key(ev), Native.saq_event_int(ev))
           when Native::SAQ_EVENT_WORKER_STOPPED
             break
           end
+        rescue StandardError => e
+          # one event's trouble must not end the loop (the worker would stay
+          # registered and take no job again)
+          @logger.error("saq worker #{@id}: event: #{e.class}: #{e.message}")
         ensure
           Native.saq_rb_event_release(ev)
         end
@@ -279,6 +283,26 @@ module Saq
       Native.saq_worker_stop(@raw, 0)
     ensure
       @concurrency.times { @jobs << :stop }
+    end
+
+    # A leased job goes to the pool. One that Ruby cannot decode (kwargs,
+    # meta) is failed at once with the reason, so it is visible and the
+    # loop goes on.
+    def lease(raw)
+      return unless raw
+
+      job = begin
+        Job.leased(raw, self)
+      rescue StandardError, SystemStackError => e
+        text = "Saq::DecodeError: the Ruby worker cannot decode job #{Native.saq_job_key(raw)}: " \
+               "#{e.class}: #{e.message}"
+        @logger.error("saq worker #{@id}: #{text}")
+        rc = Native.saq_job_fail(raw, Saq.__c_text(text))
+        @logger.warn("saq worker #{@id}: cannot fail the job: #{Native.saq_err_name(rc)}") unless rc.zero?
+        Native.saq_rb_job_release(raw)
+        return
+      end
+      @jobs << job
     end
 
     def cancel(key, code)

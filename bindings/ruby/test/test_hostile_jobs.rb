@@ -1,0 +1,98 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# Payloads and exceptions that a Python or C producer, or a careless
+# handler, can legitimately produce: none may stop the worker's loop or
+# leave a job unsettled.
+class TestHostileJobs < Minitest::Test
+  include SaqTestHelper
+
+  def nested(depth)
+    depth.times.inject(1) { |acc, _| [acc] }
+  end
+
+  def depth_of(value)
+    d = 0
+    while value.is_a?(Array)
+      d += 1
+      value = value.first
+    end
+    d
+  end
+
+  # Ruby's JSON stops at 100 levels by default: such a job used to end the
+  # worker's event loop (JSON::NestingError), and the worker took no job again.
+  def test_jobs_deeper_than_100_levels_run_and_the_worker_goes_on
+    q = new_queue
+    start_worker(q, functions: { "depth" => ->(job) { depth_of(job.kwargs["v"]) }, "ok" => ->(_job) { 1 } })
+    key = enqueue_raw(q, "depth", JSON.generate({ "v" => nested(300) }, max_nesting: false))
+    job = wait_terminal(q, key)
+    assert_equal :complete, job.status, job.error
+    assert_equal 300, job.result
+    assert_equal 1, q.apply("ok", timeout: 5)
+  end
+
+  # A Python producer sends a lone surrogate as "\udbff" (json.dumps of
+  # "\udbff"); Ruby's parser refused it and the worker's loop died. Now the
+  # handler gets the surrogate as WTF-8 bytes and an echo stores the very
+  # same escapes.
+  def test_lone_surrogates_reach_the_handler_and_round_trip
+    q = new_queue
+    seen = ::Queue.new
+    start_worker(q, functions: { "echo" => ->(job) { seen << job.kwargs; job.kwargs }, "ok" => ->(_job) { 1 } })
+    text = '{"s":"a\udbffb","t":"\ud800\udbff\udc00","u":"\udc00","k":{"\udbff":"\\\\ud800"}}'
+    key = enqueue_raw(q, "echo", text)
+    kwargs = Timeout.timeout(5) { seen.pop }
+    assert_equal "a\xED\xAF\xBFb".b, kwargs["s"].b
+    assert_equal "\xED\xA0\x80\u{10FC00}".b, kwargs["t"].b # a high surrogate, then a valid pair
+    assert_equal "\xED\xB0\x80".b, kwargs["u"].b
+    assert_equal "\\ud800", kwargs["k"]["\xED\xAF\xBF"]
+    job = wait_terminal(q, key)
+    assert_equal :complete, job.status, job.error
+    assert_equal kwargs, job.result
+    # the record holds the escapes Python wrote, not U+FFFD
+    record = job.to_json
+    assert_includes record, '"s":"a\udbffb"'
+    assert_includes record, '"u":"\udc00"'
+    assert_includes record, '{"\udbff":"\\\\ud800"}'
+    assert_equal 1, q.apply("ok", timeout: 5)
+  end
+
+  # A job that Ruby cannot decode at all is failed with the reason (it used
+  # to end the event loop instead).
+  def test_a_job_ruby_cannot_decode_is_failed_visibly
+    q = new_queue
+    start_worker(q, functions: { "f" => ->(_job) { 1 } })
+    hook = Module.new do
+      def load(text)
+        raise JSON::ParserError, "test: refused" if text&.include?("__undecodable__") && Thread.current.name == "saq-poller"
+
+        super
+      end
+    end
+    Saq::Codec.singleton_class.prepend(hook)
+    begin
+      key = enqueue_raw(q, "f", '{"x":"__undecodable__"}')
+      job = wait_terminal(q, key)
+    ensure
+      hook.send(:remove_method, :load)
+    end
+    assert_equal :failed, job.status
+    assert_match(/\ASaq::DecodeError: the Ruby worker cannot decode job .*test: refused/, job.error)
+    assert_equal 1, q.apply("f", timeout: 5)
+  end
+
+  # apply and map raised JSON::NestingError / ParserError on results that
+  # Python or C wrote; Ruby handlers could not even return them.
+  def test_apply_and_map_return_deep_and_surrogate_results
+    q = new_queue
+    start_worker(q, functions: { "echo" => ->(job) { job.kwargs["v"] } })
+    deep = nested(200)
+    assert_equal deep, q.apply("echo", v: deep, timeout: 5)
+    lone = "x\xED\xAF\xBFy".dup.force_encoding(Encoding::UTF_8)
+    r = q.map("echo", [{ v: deep }, { v: lone }], timeout: 5)
+    assert_equal deep, r[0]
+    assert_equal lone.b, r[1].b
+  end
+end
