@@ -83,6 +83,40 @@ class TestHostileJobs < Minitest::Test
     assert_equal 1, q.apply("f", timeout: 5)
   end
 
+  # saq_job_fail takes a C string: a NUL in the message raised ArgumentError
+  # and the job stayed active.
+  def test_an_exception_message_with_a_nul_byte_fails_the_job
+    q = new_queue
+    start_worker(q, functions: { "nul" => ->(_job) { raise "a\0b" } })
+    e = assert_raises(Saq::JobError) { q.apply("nul", timeout: 5) }
+    assert_equal :failed, e.job.status
+    assert_match(/\ARuntimeError: a\\u0000b\n/, e.job.error)
+  end
+
+  def test_exception_messages_in_any_encoding_or_unreadable_fail_the_job
+    q = new_queue
+    bad = RuntimeError.new("x")
+    def bad.message = raise(NoMethodError, "no message today")
+    start_worker(q, concurrency: 1, functions: {
+                   "utf16" => ->(_job) { raise ArgumentError, "h\u00e9llo\0".encode("UTF-16LE") },
+                   "sjis" => ->(_job) { raise "\u3042".encode("Shift_JIS") },
+                   "binary" => ->(_job) { raise "caf\xC3\xA9 \xff".b },
+                   "unreadable" => ->(_job) { raise bad },
+                   "ok" => ->(_job) { 1 }
+                 })
+    {
+      "utf16" => /\AArgumentError: h\u00e9llo\\u0000\n/,
+      "sjis" => /\ARuntimeError: \u3042\n/,
+      "binary" => /\ARuntimeError: caf\u00e9 \uFFFD\n/,
+      "unreadable" => /\ARuntimeError: \(the message could not be read: NoMethodError\)/
+    }.each do |fn, want|
+      e = assert_raises(Saq::JobError, fn) { q.apply(fn, timeout: 5) }
+      assert_equal :failed, e.job.status, fn
+      assert_match want, e.job.error, fn
+    end
+    assert_equal 1, q.apply("ok", timeout: 5)
+  end
+
   # apply and map raised JSON::NestingError / ParserError on results that
   # Python or C wrote; Ruby handlers could not even return them.
   def test_apply_and_map_return_deep_and_surrogate_results
@@ -94,5 +128,29 @@ class TestHostileJobs < Minitest::Test
     r = q.map("echo", [{ v: deep }, { v: lone }], timeout: 5)
     assert_equal deep, r[0]
     assert_equal lone.b, r[1].b
+  end
+
+  def test_bigints_nan_infinity_frozen_and_unencodable_results
+    q = new_queue
+    cyclic = []
+    cyclic << cyclic
+    start_worker(q, concurrency: 1, functions: {
+                   "echo" => ->(job) { job.kwargs["v"] },
+                   "special" => ->(_job) { [Float::NAN, Float::INFINITY, -Float::INFINITY, 2**70, -(2**80)] },
+                   "frozen" => ->(_job) { { "a" => "b".freeze }.freeze },
+                   "cyclic" => ->(_job) { cyclic },
+                   "binary" => ->(_job) { "\xff".b },
+                   "ok" => ->(_job) { 1 }
+                 })
+    assert_equal 2**70, q.apply("echo", v: 2**70, timeout: 5)
+    r = q.apply("special", timeout: 5)
+    assert r[0].nan?
+    assert_equal [Float::INFINITY, -Float::INFINITY, 2**70, -(2**80)], r[1..]
+    assert_equal({ "a" => "b" }, q.apply("frozen", timeout: 5))
+    e = assert_raises(Saq::JobError) { q.apply("cyclic", timeout: 5) }
+    assert_match(/JSON::NestingError/, e.job.error)
+    e = assert_raises(Saq::JobError) { q.apply("binary", timeout: 5) }
+    assert_match(/JSON::GeneratorError/, e.job.error)
+    assert_equal 1, q.apply("ok", timeout: 5)
   end
 end

@@ -376,8 +376,7 @@ module Saq
         @running_lock.synchronize { @running.delete(job.key) if @running[job.key] == Thread.current }
       end
       drop_late_cancel
-      settled = true
-      settle(job, outcome, result, error, ctx)
+      settle(job, outcome, result, error, ctx) { settled = true }
       @after_process.each do |h|
         h.call(ctx)
       rescue StandardError => e
@@ -398,33 +397,47 @@ module Saq
       nil
     end
 
+    # Store the outcome in libsaq (yields once that call was made), then
+    # note it for the after_process hooks. Nothing in the result or the
+    # exception (unencodable values, NUL bytes, odd encodings, a message
+    # method that raises) may leave the job unsettled.
     def settle(job, outcome, result, error, ctx)
       raw = job.__raw
-      json = nil
+      json = text = nil
       if outcome == :complete
         begin
           json = Codec.dump(result)
-        rescue StandardError => e
+        rescue Exception => e # rubocop:disable Lint/RescueException -- SystemStackError, a to_json raising anything
           outcome = :error
           error = e
         end
       end
-      rc = case outcome
-           when :complete then Native.saq_job_complete(raw, json)
-           when :cancelled then Native.saq_job_fail(raw, "Saq::Cancelled: #{error.message}")
-           else
-             ctx[:exception] = error
-             Native.saq_job_fail(raw, Worker.error_text(error))
-           end
-      unless rc.zero?
+      begin
+        unless outcome == :complete
+          text = outcome == :cancelled ? Saq.__c_text("Saq::Cancelled: #{error.message}") : Worker.error_text(error)
+        end
+        ctx[:exception] = error if outcome == :error
+        rc = outcome == :complete ? Native.saq_job_complete(raw, json) : Native.saq_job_fail(raw, text)
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        outcome = :error
+        text = "Saq::Error: the job's outcome could not be reported (#{e.class})"
+        rc = Native.saq_job_fail(raw, text)
+      end
+      yield if block_given?
+      if outcome == :complete && [Native::SAQ_ETOOBIG, Native::SAQ_EINVAL].include?(rc)
+        # libsaq refused the result and fails the job with the reason
+        outcome = :error
+        text = Native.saq_job_errmsg(raw)
+        @logger.warn("saq worker #{@id}: job #{job.key}: result refused: #{text}")
+      elsif !rc.zero?
         @logger.warn("saq worker #{@id}: job #{job.key}: cannot settle: #{Native.saq_err_name(rc)}")
       end
-      note_outcome(job, outcome, result, error)
+      note_outcome(job, outcome, result, text)
     end
 
     # What libsaq will store, for the after_process hooks (libsaq decides it
     # on its I/O thread; pull mode has no event for the final write).
-    def note_outcome(job, outcome, result, error)
+    def note_outcome(job, outcome, result, error_text)
       retryable = job.retries > job.attempts
       case job.cancel_reason
       when :aborted then job.__settled(:aborted, error: "abort")
@@ -438,7 +451,7 @@ module Saq
         if outcome == :complete
           job.__settled(:complete, result: result)
         else
-          job.__settled(retryable ? :queued : :failed, error: Worker.error_text(error))
+          job.__settled(retryable ? :queued : :failed, error: error_text)
         end
       end
     end
@@ -462,11 +475,22 @@ module Saq
       @cq = nil
     end
 
-    # The error text stored for an exception: "Class: message" and the backtrace.
+    # The error text stored for an exception: "Class: message" and the
+    # backtrace, as UTF-8 without NUL bytes (libsaq takes a C string): see
+    # Saq.__c_text. A message that cannot be read at all is named as such.
     def self.error_text(error)
-      text = "#{error.class}: #{error.message}"
-      bt = error.backtrace
-      bt && !bt.empty? ? "#{text}\n#{bt.join("\n")}" : text
+      message = begin
+        Saq.__c_text(error.message)
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        "(the message could not be read: #{e.class})"
+      end
+      text = "#{Saq.__c_text(error.class.name || error.class.inspect)}: #{message}"
+      bt = begin
+        Array(error.backtrace).map { |line| Saq.__c_text(line) }
+      rescue Exception # rubocop:disable Lint/RescueException
+        []
+      end
+      bt.empty? ? text : "#{text}\n#{bt.join("\n")}"
     end
   end
 end
