@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "rbconfig"
+require "open3"
 
 # Payloads and exceptions that a Python or C producer, or a careless
 # handler, can legitimately produce: none may stop the worker's loop or
@@ -152,5 +154,66 @@ class TestHostileJobs < Minitest::Test
     e = assert_raises(Saq::JobError) { q.apply("binary", timeout: 5) }
     assert_match(/JSON::GeneratorError/, e.job.error)
     assert_equal 1, q.apply("ok", timeout: 5)
+  end
+
+  EXIT_SCRIPT = <<~'RUBY'
+    require "saq"
+    q = Saq::Queue.from_url(ENV.fetch("REDIS_URL"), name: ARGV[0])
+    w = Saq::Worker.new(q, concurrency: 2, interrupt: ARGV[1] != "no-interrupt",
+                           cancellation_hard_deadline: 0.5, logger: Logger.new(nil),
+                           shutdown: ->(_ctx) { $stdout.puts "shutdown hook"; $stdout.flush },
+                           functions: { "slow" => ->(_job) { sleep 60 } })
+    w.start
+    key = q.enqueue("slow", retries: 1).key
+    $stdout.puts key
+    $stdout.flush
+    sleep 0.05 until q.job(key).active?
+    case ARGV[1]
+    when "sigterm" then sleep # until the test's SIGTERM (no trap: Ruby's default)
+    when "raise" then raise "the script fails"
+    end
+    # otherwise the script ends here, without w.stop
+  RUBY
+
+  # A script that ended without stopping its worker failed the running jobs
+  # ("the handler's thread was killed"), ending them (retries 1). Now the
+  # worker is stopped at exit like a saq worker on SIGTERM: the job is put
+  # back in the queue, error "cancelled", and the shutdown hooks run.
+  def test_exiting_without_stop_puts_running_jobs_back
+    lib = $LOAD_PATH.find { |d| File.exist?(File.join(d, "saq.rb")) }
+    ext = $LOAD_PATH.find { |d| File.exist?(File.join(d, "saq", "native.so")) }
+    %w[end no-interrupt raise sigterm].each do |mode|
+      q = new_queue
+      t0 = monotonic
+      Open3.popen3({ "REDIS_URL" => REDIS_URL }, RbConfig.ruby, "-I#{lib}", "-I#{ext}",
+                   "-e", EXIT_SCRIPT, q.name, mode) do |stdin, stdout, stderr, thr|
+        stdin.close
+        key = stdout.gets&.chomp
+        refute_nil key, -> { "#{mode}: #{stderr.read}" } # read only on failure: the child may still run
+        if mode == "sigterm"
+          wait_for("the job to start") { q.job(key).active? }
+          Process.kill("TERM", thr.pid)
+        end
+        rest = stdout.read
+        st = thr.value
+      rescue Exception # rubocop:disable Lint/RescueException -- never leave the child behind
+        Process.kill("KILL", thr.pid) if thr.alive?
+        raise
+      else
+        elapsed = monotonic - t0
+        job = q.job(key)
+        assert_equal :queued, job.status, "#{mode}: #{job.error}"
+        assert_equal "cancelled", job.error, mode
+        assert_equal 1, job.attempts, mode
+        assert_equal 1, q.count(:queued), mode
+        assert_equal "shutdown hook\n", rest, mode
+        assert_operator elapsed, :<, 15, mode
+        case mode
+        when "sigterm" then assert_equal "TERM", Signal.signame(st.termsig.to_i), "#{mode}: #{st.inspect}"
+        when "raise" then assert_equal 1, st.exitstatus, mode
+        else assert st.success?, -> { "#{mode}: #{stderr.read}" }
+        end
+      end
+    end
   end
 end
