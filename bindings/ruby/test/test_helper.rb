@@ -62,6 +62,25 @@ module SaqTestHelper
     end
   end
 
+  # Enqueue a job whose kwargs are the JSON text given, bypassing Ruby's
+  # JSON (what a Python or C producer may send). Returns the job's key.
+  def enqueue_raw(queue, function, kwargs_json)
+    n = Saq::Native
+    cq = n.saq_cq_new
+    begin
+      assert_equal 0, n.saq_queue_enqueue_call(queue.raw, function, kwargs_json, cq, 1)
+      ev = Saq.__wait(cq)
+      begin
+        assert_equal 0, n.saq_event_status(ev), n.saq_event_errmsg(ev).to_s
+        n.saq_job_key(n.saq_event_job(ev))
+      ensure
+        n.saq_rb_event_release(ev)
+      end
+    ensure
+      n.saq_rb_cq_release(cq)
+    end
+  end
+
   def monotonic
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end

@@ -29,6 +29,32 @@ class TestPythonInterop < Minitest::Test
     asyncio.run(main(*sys.argv[1:5]))
   PY
 
+  # A Python worker (burst: it stops once the queue is empty) whose results
+  # Ruby's JSON refused by default: 300 levels deep, lone surrogates.
+  PY_WORKER = <<~'PY'
+    import asyncio, sys
+    from saq import Queue, Worker
+
+    async def deep(ctx, *, n):
+        v = 1
+        for _ in range(n):
+            v = [v]
+        return v
+
+    async def surrogate(ctx, *, s):
+        return s + "\udbff" + "\ud800\udbff\udc00"
+
+    async def main(url, name):
+        q = Queue.from_url(url, name=name)
+        await q.connect()
+        try:
+            await Worker(q, functions=[deep, surrogate], burst=True, dequeue_timeout=0.5).start()
+        finally:
+            await q.disconnect()
+
+    asyncio.run(main(*sys.argv[1:3]))
+  PY
+
   def python
     py = ENV["SAQ_PYTHON"]
     skip "SAQ_PYTHON is not set (a python with saq[redis]==0.26.3)" if py.nil? || py.empty?
@@ -59,5 +85,22 @@ class TestPythonInterop < Minitest::Test
 
     outcome = JSON.parse(run_py(q.name, "job", key))
     assert_equal({ "status" => "complete", "result" => 3, "attempts" => 1, "worker_id" => w.id }, outcome)
+  end
+
+  def test_apply_and_map_return_what_a_python_worker_returns
+    py = python
+    q = new_queue
+    applied = Thread.new { q.apply("deep", n: 300, timeout: 30) }
+    mapped = Thread.new { q.map("surrogate", [{ s: "a" }, { s: "\u00e9" }], timeout: 30) }
+    wait_for("3 queued jobs") { q.count(:queued) == 3 }
+    _out, err, st = Open3.capture3(py, "-c", PY_WORKER, REDIS_URL, q.name)
+    assert st.success?, "python worker failed: #{err}"
+    deep = applied.value
+    depth = 0
+    (depth += 1; deep = deep.first) while deep.is_a?(Array)
+    assert_equal [300, 1], [depth, deep]
+    tail = "\xED\xAF\xBF\xED\xA0\x80\u{10FC00}".b
+    assert_equal ["a".b + tail, "\u00e9".b + tail], mapped.value.map(&:b)
+    assert_equal "\"a\\udbff\\ud800\u{10FC00}\"", Saq::Codec.dump(mapped.value[0]) # Python's text again
   end
 end

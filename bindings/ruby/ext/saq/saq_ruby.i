@@ -80,6 +80,14 @@ SAQ_RB_HANDLE(saq_batch, BatchHandle, saq_batch_free)
   $1 = ($1_ltype)buf;
 }
 
+/* libsaq's strings are UTF-8 (JSON texts, keys, names, error texts: it
+ * writes U+FFFD for bytes that are not); SWIG's default makes ASCII-8BIT
+ * Strings, so a job's error text with "é" in it was binary in Ruby and
+ * raised Encoding::CompatibilityError against UTF-8 strings and regexps. */
+%typemap(out) const char * {
+  $result = $1 ? rb_utf8_str_new_cstr($1) : Qnil;
+}
+
 %include "saq.i"
 
 %{

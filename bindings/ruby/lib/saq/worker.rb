@@ -29,6 +29,49 @@ module Saq
     TIMERS = %i[schedule worker_info stats sweep abort].freeze
     TAG = 1
 
+    @live = {}.compare_by_identity # started and not yet finished, for the at_exit stop
+    @live_lock = Mutex.new
+    @exiting = false
+    @at_exit_installed = false
+
+    class << self
+      # @api private: true once the process runs its at_exit hooks.
+      def __exiting?
+        @exiting
+      end
+
+      # @api private
+      def __live(worker, alive)
+        @live_lock.synchronize do
+          if alive
+            @live[worker] = true
+            unless @at_exit_installed
+              @at_exit_installed = true
+              at_exit { Worker.__stop_all_at_exit }
+            end
+          else
+            @live.delete(worker)
+          end
+        end
+      end
+
+      # @api private: a script that ends (or dies of an exception or an
+      # untrapped SIGTERM) without stopping its workers stops them here, as
+      # saq does on SIGTERM: no new jobs, running ones get the grace period,
+      # then are cancelled and put back in the queue ("cancelled", whatever
+      # their retries: not failed). Ruby kills the remaining threads only
+      # after this returns. A second ^C during the wait ends it.
+      def __stop_all_at_exit
+        workers = @live_lock.synchronize do
+          @exiting = true
+          @live.keys
+        end
+        workers.select!(&:__own_process?)
+        workers.each { |w| w.__stop_for_exit }
+        workers.each { |w| w.__join_for_exit }
+      end
+    end
+
     attr_reader :queue, :id, :concurrency, :context, :functions, :logger
 
     # functions: Hash of name => callable (or an Array of [name, callable]
@@ -75,6 +118,9 @@ module Saq
       @threads = []
       @threads_lock = Mutex.new
       @dead = 0 # handler threads killed (Thread#kill, Thread.exit) and not replaced yet
+      @stop_requested = false
+      # how long the at_exit stop waits: grace, hard deadline, and a margin
+      @exit_wait = exit_wait(options)
     end
 
     # Start taking jobs in background threads and return. Runs the startup hooks first.
@@ -103,6 +149,7 @@ module Saq
       end
       @poller = Thread.new { poll_loop }.tap { |t| t.name = "saq-poller" }
       @state = :running
+      Worker.__live(self, true)
       self
     end
 
@@ -112,7 +159,10 @@ module Saq
       previous = {}
       %w[INT TERM].each do |sig|
         # trap context: only a non-blocking libsaq call, no locks, no logging
-        previous[sig] = Signal.trap(sig) { Native.saq_worker_stop(@raw, -1) }
+        previous[sig] = Signal.trap(sig) do
+          @stop_requested = true
+          Native.saq_worker_stop(@raw, -1)
+        end
       end
       start
       join
@@ -127,6 +177,7 @@ module Saq
     def request_stop(grace: nil)
       raise forked_error if Process.pid != @pid
 
+      @stop_requested = true
       Native.saq_worker_stop(@raw, grace.nil? ? -1 : Saq.__ms(grace))
       self
     end
@@ -172,11 +223,51 @@ module Saq
     end
     alias to_s inspect
 
+    # @api private (the at_exit stop)
+    def __own_process?
+      Process.pid == @pid
+    end
+
+    # @api private
+    def __stop_for_exit
+      request_stop
+    rescue StandardError => e
+      @logger.warn("saq worker #{@id}: stop at exit failed: #{e.class}: #{e.message}")
+    end
+
+    # @api private
+    # Once libsaq's worker stopped (after the grace period and the hard
+    # deadline every job is settled or given back), the shutdown hooks run
+    # even if a handler that ignores its cancellation still holds a thread,
+    # as saq runs them after the hard deadline.
+    def __join_for_exit
+      return if join(@exit_wait)
+
+      if @poller.alive?
+        @logger.warn("saq worker #{@id}: not stopped #{@exit_wait} s after the stop at exit; " \
+                     "its running jobs are left for a sweep to recover")
+      else
+        @logger.warn("saq worker #{@id}: handlers still running after the stop at exit " \
+                     "(their jobs were put back); running the shutdown hooks")
+        finish
+      end
+    rescue StandardError => e
+      @logger.warn("saq worker #{@id}: stop at exit failed: #{e.class}: #{e.message}")
+    end
+
     private
 
     def forked_error
       ForkedError.new("this Saq::Worker was created in process #{@pid} and cannot be used in the " \
                       "forked child #{Process.pid}; start workers after forking", code: Native::SAQ_EFORKED)
+    end
+
+    def exit_wait(options)
+      grace = Float(options[:shutdown_grace_period] || 0)
+      hard = Float(options[:cancellation_hard_deadline] || 1)
+      [grace, 0].max + [hard, 0].max + 2
+    rescue ArgumentError, TypeError, FloatDomainError
+      10
     end
 
     def remaining(deadline)
@@ -264,12 +355,16 @@ module Saq
           case Native.saq_event_type(ev)
           when Native::SAQ_EVENT_LEASE
             respawn_handlers if @dead.positive?
-            @jobs << Job.leased(Native.saq_event_take_job(ev), self)
+            lease(Native.saq_event_take_job(ev))
           when Native::SAQ_EVENT_CANCEL
             cancel(Native.saq_event_key(ev), Native.saq_event_int(ev))
           when Native::SAQ_EVENT_WORKER_STOPPED
             break
           end
+        rescue StandardError => e
+          # one event's trouble must not end the loop (the worker would stay
+          # registered and take no job again)
+          @logger.error("saq worker #{@id}: event: #{e.class}: #{e.message}")
         ensure
           Native.saq_rb_event_release(ev)
         end
@@ -279,6 +374,26 @@ module Saq
       Native.saq_worker_stop(@raw, 0)
     ensure
       @concurrency.times { @jobs << :stop }
+    end
+
+    # A leased job goes to the pool. One that Ruby cannot decode (kwargs,
+    # meta) is failed at once with the reason, so it is visible and the
+    # loop goes on.
+    def lease(raw)
+      return unless raw
+
+      job = begin
+        Job.leased(raw, self)
+      rescue StandardError, SystemStackError => e
+        text = "Saq::DecodeError: the Ruby worker cannot decode job #{Native.saq_job_key(raw)}: " \
+               "#{e.class}: #{e.message}"
+        @logger.error("saq worker #{@id}: #{text}")
+        rc = Native.saq_job_fail(raw, Saq.__c_text(text))
+        @logger.warn("saq worker #{@id}: cannot fail the job: #{Native.saq_err_name(rc)}") unless rc.zero?
+        Native.saq_rb_job_release(raw)
+        return
+      end
+      @jobs << job
     end
 
     def cancel(key, code)
@@ -352,18 +467,26 @@ module Saq
         @running_lock.synchronize { @running.delete(job.key) if @running[job.key] == Thread.current }
       end
       drop_late_cancel
-      settled = true
-      settle(job, outcome, result, error, ctx)
+      settle(job, outcome, result, error, ctx) { settled = true }
       @after_process.each do |h|
         h.call(ctx)
       rescue StandardError => e
         @logger.warn("saq worker #{@id}: after_process hook failed: #{e.class}: #{e.message}")
       end
     ensure
-      # reached unsettled only when the thread is being killed (Thread#kill,
-      # Thread.exit in the handler): fail the attempt now instead of leaving
-      # the lease to the GC
-      settle(job, :error, nil, ThreadError.new("the handler's thread was killed before the job finished"), ctx) unless settled
+      # Reached unsettled only when the thread is being killed. While the
+      # worker stops (#stop, the process exiting) that is the shutdown: the
+      # lease is given back and libsaq puts the job back in the queue
+      # ("cancelled", as saq does for a shutdown, whatever its retries).
+      # Otherwise (Thread#kill, Thread.exit in the handler) the attempt
+      # fails now instead of leaving the lease to the GC.
+      unless settled
+        if @stop_requested || Worker.__exiting?
+          Native.saq_rb_job_release(job.__raw) if job.__raw
+        else
+          settle(job, :error, nil, ThreadError.new("the handler's thread was killed before the job finished"), ctx)
+        end
+      end
     end
 
     def drop_late_cancel
@@ -374,33 +497,47 @@ module Saq
       nil
     end
 
+    # Store the outcome in libsaq (yields once that call was made), then
+    # note it for the after_process hooks. Nothing in the result or the
+    # exception (unencodable values, NUL bytes, odd encodings, a message
+    # method that raises) may leave the job unsettled.
     def settle(job, outcome, result, error, ctx)
       raw = job.__raw
-      json = nil
+      json = text = nil
       if outcome == :complete
         begin
           json = Codec.dump(result)
-        rescue StandardError => e
+        rescue Exception => e # rubocop:disable Lint/RescueException -- SystemStackError, a to_json raising anything
           outcome = :error
           error = e
         end
       end
-      rc = case outcome
-           when :complete then Native.saq_job_complete(raw, json)
-           when :cancelled then Native.saq_job_fail(raw, "Saq::Cancelled: #{error.message}")
-           else
-             ctx[:exception] = error
-             Native.saq_job_fail(raw, Worker.error_text(error))
-           end
-      unless rc.zero?
+      begin
+        unless outcome == :complete
+          text = outcome == :cancelled ? Saq.__c_text("Saq::Cancelled: #{error.message}") : Worker.error_text(error)
+        end
+        ctx[:exception] = error if outcome == :error
+        rc = outcome == :complete ? Native.saq_job_complete(raw, json) : Native.saq_job_fail(raw, text)
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        outcome = :error
+        text = "Saq::Error: the job's outcome could not be reported (#{e.class})"
+        rc = Native.saq_job_fail(raw, text)
+      end
+      yield if block_given?
+      if outcome == :complete && [Native::SAQ_ETOOBIG, Native::SAQ_EINVAL].include?(rc)
+        # libsaq refused the result and fails the job with the reason
+        outcome = :error
+        text = Native.saq_job_errmsg(raw)
+        @logger.warn("saq worker #{@id}: job #{job.key}: result refused: #{text}")
+      elsif !rc.zero?
         @logger.warn("saq worker #{@id}: job #{job.key}: cannot settle: #{Native.saq_err_name(rc)}")
       end
-      note_outcome(job, outcome, result, error)
+      note_outcome(job, outcome, result, text)
     end
 
     # What libsaq will store, for the after_process hooks (libsaq decides it
     # on its I/O thread; pull mode has no event for the final write).
-    def note_outcome(job, outcome, result, error)
+    def note_outcome(job, outcome, result, error_text)
       retryable = job.retries > job.attempts
       case job.cancel_reason
       when :aborted then job.__settled(:aborted, error: "abort")
@@ -414,7 +551,7 @@ module Saq
         if outcome == :complete
           job.__settled(:complete, result: result)
         else
-          job.__settled(retryable ? :queued : :failed, error: Worker.error_text(error))
+          job.__settled(retryable ? :queued : :failed, error: error_text)
         end
       end
     end
@@ -428,6 +565,8 @@ module Saq
       end
       return unless first
 
+      Worker.__live(self, false)
+
       Native.saq_rb_worker_wait(@raw, 1000)
       @shutdown.each do |h|
         h.call(@context)
@@ -438,11 +577,22 @@ module Saq
       @cq = nil
     end
 
-    # The error text stored for an exception: "Class: message" and the backtrace.
+    # The error text stored for an exception: "Class: message" and the
+    # backtrace, as UTF-8 without NUL bytes (libsaq takes a C string): see
+    # Saq.__c_text. A message that cannot be read at all is named as such.
     def self.error_text(error)
-      text = "#{error.class}: #{error.message}"
-      bt = error.backtrace
-      bt && !bt.empty? ? "#{text}\n#{bt.join("\n")}" : text
+      message = begin
+        Saq.__c_text(error.message)
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        "(the message could not be read: #{e.class})"
+      end
+      text = "#{Saq.__c_text(error.class.name || error.class.inspect)}: #{message}"
+      bt = begin
+        Array(error.backtrace).map { |line| Saq.__c_text(line) }
+      rescue Exception # rubocop:disable Lint/RescueException
+        []
+      end
+      bt.empty? ? text : "#{text}\n#{bt.join("\n")}"
     end
   end
 end
