@@ -18,8 +18,9 @@ static void h_noop(saq_job_t *job, void *ud)
     saq_job_free(job);
 }
 
-/* 1 once q's worker connection ("libsaq:block:<queue>") is blocked in BLMOVE */
-static int blmove_blocked(saq_queue_t *q)
+/* q's worker connection ("libsaq:block:<queue>") in CLIENT LIST: 0 absent,
+ * 1 present, 2 blocked in BLMOVE */
+static int block_conn(saq_queue_t *q)
 {
     char name[300];
     snprintf(name, sizeof name, " name=libsaq:block:%s ", saq_queue_name(q));
@@ -29,20 +30,21 @@ static int blmove_blocked(saq_queue_t *q)
         char *eol = strchr(line, '\n');
         if (eol)
             *eol = 0;
-        found = strstr(line, name) && strstr(line, " flags=b ") && strstr(line, " cmd=blmove ");
+        if (strstr(line, name))
+            found = strstr(line, " flags=b ") && strstr(line, " cmd=blmove ") ? 2 : 1;
         line = eol ? eol + 1 : NULL;
     }
     freeReplyObject(r);
     return found;
 }
 
-/* wait until the worker of q is idle in its blocking dequeue */
-static void wait_blocked(saq_queue_t *q)
+/* wait until q's worker connection is in `state` (block_conn) */
+static void wait_block_conn(saq_queue_t *q, int state)
 {
     double end = now_s() + TMO / 1000.0;
-    while (!blmove_blocked(q)) {
+    while (block_conn(q) != state) {
         if (now_s() > end)
-            fail_msg("the worker did not block in BLMOVE within %d ms", TMO);
+            fail_msg("the worker's connection did not reach state %d within %d ms", state, TMO);
         sleep_ms(10);
     }
 }
@@ -65,8 +67,9 @@ static int perturb_teardown(void **state)
  * connection), released with saq_worker_free while it runs, then the queue
  * freed: the worker stops, its connection and timers close, and the memory
  * is freed only after libuv has finished closing every handle in it. The
- * jobs enqueued afterwards show the queue's I/O thread survived the
- * teardown and the worker really stopped (nothing took them). */
+ * job enqueued once the worker's connection is gone shows the queue's I/O
+ * thread survived the teardown and the worker really stopped (nothing takes
+ * the job). */
 static void test_free_running_idle_worker(void **state)
 {
     (void)state;
@@ -78,9 +81,9 @@ static void test_free_running_idle_worker(void **state)
         saq_conf_free(c);
         assert_int_equal(saq_worker_register(w, "noop", h_noop, NULL), 0);
         assert_int_equal(saq_worker_start(w, NULL, 0), 0);
-        wait_blocked(q);
+        wait_block_conn(q, 2);
         saq_worker_free(w); /* running, blocked in BLMOVE: stopped and released */
-        sleep_ms(200);      /* the stop completes on the I/O thread meanwhile */
+        wait_block_conn(q, 0); /* the stop completed on the I/O thread */
         saq_job_t *j = enq(q, "noop", NULL);
         sleep_ms(200);
         assert_int_equal(qcount(q, "queued"), 1); /* no worker took it */
@@ -103,7 +106,7 @@ static void test_free_running_idle_worker_then_queue(void **state)
         saq_conf_free(c);
         assert_int_equal(saq_worker_register(w, "noop", h_noop, NULL), 0);
         assert_int_equal(saq_worker_start(w, NULL, 0), 0);
-        wait_blocked(q);
+        wait_block_conn(q, 2);
         saq_worker_free(w);
         saq_queue_free(q);
     }
