@@ -237,6 +237,7 @@ static void test_fork(void **state)
     assert_int_equal(qcount(q, "queued"), 0);
     pid_t pid = fork();
     if (pid == 0) {
+        forked_child_no_leak_check();
         /* the parent's handle is unusable here, with a clear code; a new one works */
         saq_cq_t *cq = saq_cq_new();
         int rc = saq_queue_count(q, "queued", cq, 1);

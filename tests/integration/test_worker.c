@@ -917,11 +917,13 @@ static void test_given_back_lease_freed_and_forked(void **state)
     saq_job_t *lease = saq_event_take_job(ev);
     saq_event_free(ev);
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        forked_child_no_leak_check();
         _exit(saq_job_touch(lease, "{\"progress\": 0.1}") == SAQ_EFORKED &&
                       saq_job_complete(lease, "1") == SAQ_EFORKED
                   ? 0
                   : 1);
+    }
     int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
