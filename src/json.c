@@ -9,7 +9,13 @@
 
 #include <math.h>
 
-#define MAX_DEPTH 512
+/* Containers open at once in a JSON text. Python's json reads about 990
+ * levels on 3.11 (its recursion limit) and more on later versions; Redis's
+ * cjson decodes 1000; Go's encoding/json stops at 10000. Deeper input is
+ * refused with an error, never a stack overflow (the scanner is iterative). */
+#define MAX_DEPTH 10000
+#define SAQ__STR_(x) #x
+#define SAQ__STR(x) SAQ__STR_(x)
 
 static void seterr(char *err, size_t errlen, const char *msg, const char *at, const char *start)
 {
@@ -104,7 +110,7 @@ static int skip_string(const char **pp, const char *end, int strict, const char 
                 p += 6;
                 continue;
             }
-            if (!strchr("\"\\/bfnrt", e)) {
+            if (!e || !strchr("\"\\/bfnrt", e)) { /* strchr finds the NUL terminator */
                 seterr(err, errlen, "bad escape", p, start);
                 return -1;
             }
@@ -176,75 +182,95 @@ static int skip_number(const char **pp, const char *end)
     return 0;
 }
 
+/* Move past an object key and its ':' (at p: optional whitespace, then the key). */
+static int skip_member_key(const char **pp, const char *end, int strict, const char *start,
+                           char *err, size_t errlen)
+{
+    const char *p = saq__json_ws(*pp, end);
+    if (p >= end || *p != '"') {
+        seterr(err, errlen, "expected object key", p, start);
+        return -1;
+    }
+    if (skip_string(&p, end, strict, start, err, errlen))
+        return -1;
+    p = saq__json_ws(p, end);
+    if (p >= end || *p != ':') {
+        seterr(err, errlen, "expected ':'", p, start);
+        return -1;
+    }
+    *pp = p + 1;
+    return 0;
+}
+
+/* Skip one value. Iterative: the only state per open container is one bit
+ * (object or array), so the nesting limit costs MAX_DEPTH / 8 bytes of stack
+ * whatever the thread's stack size. `depth` = containers already open around
+ * the value (the record object for a member value). */
 static int skip_value(const char **pp, const char *end, int strict, int depth, const char *start,
                       char *err, size_t errlen)
 {
-    const char *p = saq__json_ws(*pp, end);
-    if (p >= end) {
-        seterr(err, errlen, "unexpected end of JSON", p, start);
-        return -1;
-    }
-    if (depth > MAX_DEPTH) {
-        seterr(err, errlen, "JSON nested too deeply", p, start);
-        return -1;
-    }
-    switch (*p) {
-    case '"':
-        if (skip_string(&p, end, strict, start, err, errlen))
+    unsigned char is_obj[MAX_DEPTH / 8 + 1];
+    int top = 0; /* containers opened here and not yet closed */
+    const char *p = *pp;
+    for (;;) {
+        /* a value starts at p */
+        p = saq__json_ws(p, end);
+        if (p >= end) {
+            seterr(err, errlen, "unexpected end of JSON", p, start);
             return -1;
-        break;
-    case '{':
-    case '[': {
-        char close = *p == '{' ? '}' : ']';
-        int obj = *p == '{';
-        p = saq__json_ws(p + 1, end);
-        if (p < end && *p == close) {
-            p++;
-            break;
         }
-        for (;;) {
-            if (obj) {
-                p = saq__json_ws(p, end);
-                if (p >= end || *p != '"') {
-                    seterr(err, errlen, "expected object key", p, start);
-                    return -1;
-                }
-                if (skip_string(&p, end, strict, start, err, errlen))
-                    return -1;
-                p = saq__json_ws(p, end);
-                if (p >= end || *p != ':') {
-                    seterr(err, errlen, "expected ':'", p, start);
-                    return -1;
-                }
-                p++;
-            }
-            if (skip_value(&p, end, strict, depth + 1, start, err, errlen))
+        if (*p == '{' || *p == '[') {
+            int obj = *p == '{';
+            if (depth + top >= MAX_DEPTH) {
+                seterr(err, errlen, "JSON nested too deeply (more than " SAQ__STR(MAX_DEPTH)
+                       " levels)", p, start);
                 return -1;
+            }
+            if (obj)
+                is_obj[top / 8] |= (unsigned char)(1u << (top % 8));
+            else
+                is_obj[top / 8] &= (unsigned char)~(1u << (top % 8));
+            top++;
+            p = saq__json_ws(p + 1, end);
+            if (p < end && *p == (obj ? '}' : ']')) {
+                p++;
+                top--;
+            } else {
+                if (obj && skip_member_key(&p, end, strict, start, err, errlen))
+                    return -1;
+                continue; /* the first element */
+            }
+        } else if (*p == '"') {
+            if (skip_string(&p, end, strict, start, err, errlen))
+                return -1;
+        } else if (!lit(&p, end, "true") && !lit(&p, end, "false") && !lit(&p, end, "null") &&
+                   !lit(&p, end, "NaN") && skip_number(&p, end)) {
+            seterr(err, errlen, "invalid JSON value", p, start);
+            return -1;
+        }
+        /* a value ended at p: close containers until one has another element */
+        for (;;) {
+            if (!top) {
+                *pp = p;
+                return 0;
+            }
+            int obj = (is_obj[(top - 1) / 8] >> ((top - 1) % 8)) & 1;
             p = saq__json_ws(p, end);
             if (p < end && *p == ',') {
                 p++;
-                continue;
+                if (obj && skip_member_key(&p, end, strict, start, err, errlen))
+                    return -1;
+                break; /* the next element */
             }
-            if (p < end && *p == close) {
+            if (p < end && *p == (obj ? '}' : ']')) {
                 p++;
-                break;
+                top--;
+                continue;
             }
             seterr(err, errlen, obj ? "expected ',' or '}'" : "expected ',' or ']'", p, start);
             return -1;
         }
-        break;
     }
-    default:
-        if (lit(&p, end, "true") || lit(&p, end, "false") || lit(&p, end, "null") ||
-            lit(&p, end, "NaN"))
-            break;
-        if (skip_number(&p, end)) {
-            seterr(err, errlen, "invalid JSON value", p, start);
-            return -1;
-        }
-    }
-    *pp = p;
-    return 0;
 }
 
 int saq__json_skip(const char **p, const char *end, int strict_utf8, char *err, size_t errlen)
@@ -494,16 +520,24 @@ int saq__json_number(const char *s, size_t n, double *out)
         *out = -INFINITY;
         return 0;
     }
-    if (n == 0 || n >= sizeof tmp)
+    if (n == 0)
         return -1;
     const char *p = s;
     if (skip_number(&p, s + n) || p != s + n)
         return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    *out = strtod(tmp, NULL);
+    /* a long token (Python writes any number of digits, e.g. 0.1000...0001) is
+     * read from a heap copy: refusing it would refuse a record Python reads */
+    char *c = n < sizeof tmp ? tmp : malloc(n + 1);
+    if (!c)
+        return -1;
+    memcpy(c, s, n);
+    c[n] = 0;
+    *out = strtod(c, NULL);
+    if (c != tmp)
+        free(c);
     return 0;
 }
+
 
 /* ---- writer ---- */
 

@@ -209,6 +209,46 @@ static void test_retry_delays(void **state)
     saq_job_free(j);
 }
 
+static void test_deep_kwargs(void **state)
+{
+    (void)state;
+    int rc;
+    char err[256];
+    /* 990 levels in all (record, kwargs, 988 arrays): Python 3.11 reads and
+     * writes it; libsaq loads it and dumps it back byte for byte */
+    saq__buf_t b = {0};
+    saq__buf_puts(&b, "{\"function\": \"f\", \"kwargs\": {\"a\": ");
+    for (int i = 0; i < 988; i++)
+        saq__buf_putc(&b, '[');
+    for (int i = 0; i < 988; i++)
+        saq__buf_putc(&b, ']');
+    saq__buf_puts(&b, "}, \"key\": \"k\"}");
+    saq_job_t *j = parse(b.p, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(saq_job_to_json(j), b.p);
+    saq_job_free(j);
+    saq__buf_free(&b);
+    /* hostile: 100000 levels in kwargs get a clear error, no crash */
+    saq__buf_puts(&b, "{\"function\": \"f\", \"key\": \"k\", \"kwargs\": {\"a\": ");
+    for (int i = 0; i < 100000; i++)
+        saq__buf_putc(&b, '[');
+    for (int i = 0; i < 100000; i++)
+        saq__buf_putc(&b, ']');
+    saq__buf_puts(&b, "}}");
+    saq_job_t jj;
+    saq__job_init(&jj);
+    err[0] = 0;
+    assert_int_equal(saq__job_parse(&jj, b.p, b.len, err, sizeof err), SAQ_EPROTO);
+    assert_non_null(strstr(err, "nested too deeply"));
+    saq__job_clear(&jj);
+    j = saq_job_new("f");
+    assert_int_equal(saq_job_set_json(j, b.p), SAQ_EJSON);
+    assert_non_null(strstr(saq_job_errmsg(j), "nested too deeply"));
+    assert_null(saq_job_from_json(b.p));
+    saq_job_free(j);
+    saq__buf_free(&b);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -231,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_setters_validate),
         cmocka_unit_test(test_retry_delays),
         cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_deep_kwargs),
     };
     return cmocka_run_group_tests_name("job", tests, NULL, NULL);
 }

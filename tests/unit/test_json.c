@@ -37,7 +37,7 @@ static void test_validate_rejects(void **state)
     }
     assert_false(valid("[1]", 'o'));
     assert_false(valid("{}", 'a'));
-    /* nesting deeper than the limit is refused, not a stack overflow */
+    /* an unbalanced deep text is refused */
     char deep[3000];
     memset(deep, '[', 1500);
     memset(deep + 1500, ']', 1500);
@@ -45,6 +45,113 @@ static void test_validate_rejects(void **state)
     deep[2999] = 0;
     assert_int_not_equal(saq__json_validate(deep, 2999, 0, NULL, 0), 0);
 }
+
+/* n nested arrays around `inner` (NULL: nothing), malloc'd */
+static char *nested(size_t n, const char *inner)
+{
+    size_t il = inner ? strlen(inner) : 0;
+    char *s = malloc(2 * n + il + 1);
+    memset(s, '[', n);
+    memcpy(s + n, inner ? inner : "", il);
+    memset(s + n + il, ']', n);
+    s[2 * n + il] = 0;
+    return s;
+}
+
+struct deep_arg {
+    const char *s;
+    int rc;
+    char err[160];
+};
+
+static void *validate_thread(void *a)
+{
+    struct deep_arg *d = a;
+    d->rc = saq__json_validate(d->s, strlen(d->s), 0, d->err, sizeof d->err);
+    return NULL;
+}
+
+static void test_nesting_limit(void **state)
+{
+    (void)state;
+    char err[160];
+    /* what Python's json reads (about 990 levels on 3.11, more later) is read:
+     * the limit is 10000 levels, as Go's encoding/json */
+    char *s = nested(10000, NULL);
+    assert_int_equal(saq__json_validate(s, strlen(s), 'a', err, sizeof err), 0);
+    free(s);
+    s = nested(9999, "{\"a\": 1}"); /* objects count as levels too */
+    assert_int_equal(saq__json_validate(s, strlen(s), 'a', err, sizeof err), 0);
+    free(s);
+    s = nested(10001, NULL);
+    assert_int_equal(saq__json_validate(s, strlen(s), 'a', err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    free(s);
+    s = nested(10000, "{}");
+    assert_int_equal(saq__json_validate(s, strlen(s), 'a', err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    free(s);
+    /* hostile: 100000 levels (and unclosed) get an error, no crash */
+    s = nested(100000, "1");
+    assert_int_equal(saq__json_validate(s, strlen(s), 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    s[100000] = 0;
+    assert_int_equal(saq__json_validate(s, strlen(s), 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    free(s);
+    /* the scanner is iterative: the full depth on a 64 KiB thread stack (libsaq's
+     * I/O and handler threads, or a binding's, may have small stacks) */
+    struct deep_arg d = {.s = nested(9997, "{\"k\": [\"v\", {}]}"), .rc = 99}; /* 10000 levels */
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 65536), 0);
+    assert_int_equal(pthread_create(&th, &attr, validate_thread, &d), 0);
+    pthread_join(th, NULL);
+    pthread_attr_destroy(&attr);
+    assert_int_equal(d.rc, 0);
+    free((char *)d.s);
+}
+
+static void test_escape_then_nul(void **state)
+{
+    (void)state;
+    char err[160];
+    /* a backslash followed by a NUL byte is not an escape (strchr matched the
+     * terminator): Python refuses such a text */
+    const char s[] = "\"a\\\0b\"";
+    assert_int_equal(saq__json_validate(s, sizeof s - 1, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bad escape"));
+    const char *k;
+    size_t kn;
+    const char *v;
+    size_t vn;
+    saq__jobj_iter_t it;
+    const char o[] = "{\"a\": \"x\\\0\"}";
+    assert_int_equal(saq__jobj_begin(&it, o, sizeof o - 1, NULL, 0), 0);
+    assert_int_equal(saq__jobj_next(&it, &k, &kn, &v, &vn, err, sizeof err), -1);
+    const char o2[] = "{\"a\\\0\": 1}"; /* in a member name */
+    assert_int_equal(saq__jobj_begin(&it, o2, sizeof o2 - 1, NULL, 0), 0);
+    assert_int_equal(saq__jobj_next(&it, &k, &kn, &v, &vn, err, sizeof err), -1);
+}
+
+static void test_long_number_token(void **state)
+{
+    (void)state;
+    /* Python writes and reads numbers of any length; a long token is a number */
+    char t[200] = "0.1";
+    memset(t + 3, '0', 150);
+    strcpy(t + 153, "1");
+    double d = 0;
+    assert_int_equal(saq__json_number(t, strlen(t), &d), 0);
+    assert_true(d == 0.1);
+    memset(t, '9', 120);
+    t[120] = 0;
+    assert_int_equal(saq__json_number(t, strlen(t), &d), 0);
+    assert_true(d > 9.99e119 && d < 1.0001e120);
+    assert_int_not_equal(saq__json_number("1.0x", 4, &d), 0);
+}
+
 
 static void test_unquote(void **state)
 {
@@ -150,6 +257,9 @@ int main(void)
         cmocka_unit_test(test_writer_escapes),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_object_iteration),
+        cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_escape_then_nul),
+        cmocka_unit_test(test_long_number_token),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }
