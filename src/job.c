@@ -232,9 +232,27 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
     case F_QUEUE:
         r = take_string(&j->queue, v, n, STR_NAME_OR_NULL, name, err, errlen);
         return r ? bad : 0;
-    case F_KEY:
+    case F_KEY: {
+        /* saq takes any key: Python's key=42 is stored as "key": 42 under the
+         * id saq:job:<queue>:42 (its f-string), so a number reads as Python's
+         * str() of it and is written back as the same number */
+        char *s = NULL;
+        int kind = n && v[0] != '"' && !is_null(v, n) ? saq__json_pystr(v, n, &s) : 0;
+        if (kind < 0)
+            return SAQ_ENOMEM;
+        if (kind) {
+            free(j->key);
+            j->key = s;
+            j->key_num = kind;
+            return 0;
+        }
         r = take_string(&j->key, v, n, STR_NAME, name, err, errlen);
+        if (r && (!n || v[0] != '"'))
+            snprintf(err, errlen, "field 'key' must be a string or a number");
+        else if (!r)
+            j->key_num = SAQ__KEY_STR;
         return r ? bad : 0;
+    }
     case F_ERROR:
         r = take_string(&j->error, v, n, STR_TEXT, name, err, errlen);
         return r ? bad : 0;
@@ -466,7 +484,13 @@ static void dump_into(saq__buf_t *b, const saq_job_t *j, int dialect, int split,
         saq__buf_json_str(b, j->queue);
     }
     member(b, &first, "key");
-    saq__buf_json_str(b, j->key);
+    if (j->key_num && j->key) /* a number stays a number (what Python's json.dumps writes) */
+        saq__buf_puts(b, !strcmp(j->key, "inf")    ? "Infinity"
+                         : !strcmp(j->key, "-inf") ? "-Infinity"
+                         : !strcmp(j->key, "nan")  ? "NaN"
+                                                   : j->key);
+    else
+        saq__buf_json_str(b, j->key);
     if (j->timeout_null) {
         member(b, &first, "timeout");
         saq__buf_puts(b, "null");
@@ -930,6 +954,7 @@ SAQ_API int saq_job_set_key(saq_job_t *job, const char *key)
     free(job->key);
     free(job->id);
     job->key = k;
+    job->key_num = SAQ__KEY_STR;
     job->id = id;
     saq__job_invalidate(job);
     return 0;

@@ -538,6 +538,159 @@ int saq__json_number(const char *s, size_t n, double *out)
     return 0;
 }
 
+/* The shortest decimal digits that read back as v (finite, > 0): digits
+ * without trailing zeros into dig, v = 0.dig * 10^*decpt. Like Python's
+ * repr (David Gay's mode 0): among the shortest, the nearest to v. */
+static void shortest_digits(double v, char dig[20], int *decpt)
+{
+    char t[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(t, sizeof t, "%.*e", prec - 1, v); /* the nearest prec-digit decimal */
+        double r = strtod(t, NULL);
+        int ok = r == v;
+        /* d.ddd e X -> digits and exponent */
+        char d[20];
+        int nd = 0;
+        const char *q = t;
+        for (; *q && *q != 'e'; q++)
+            if (*q >= '0' && *q <= '9')
+                d[nd++] = *q;
+        int e = atoi(q + 1);
+        if (!ok && prec < 17) {
+            /* at a power of two the interval that reads back as v is lopsided:
+             * the nearest decimal may miss it on the short side while its
+             * neighbour on the other side of v is inside */
+            char d2[20];
+            int e2 = e;
+            memcpy(d2, d, (size_t)nd);
+            int i = nd - 1;
+            if (r < v) { /* next one up */
+                while (i >= 0 && d2[i] == '9')
+                    d2[i--] = '0';
+                if (i < 0) {
+                    d2[0] = '1';
+                    e2++;
+                } else
+                    d2[i]++;
+            } else { /* next one down */
+                while (i >= 0 && d2[i] == '0')
+                    d2[i--] = '9';
+                d2[i]--; /* d[0] is 1-9, so i >= 0 here */
+                if (d2[0] == '0') {
+                    memmove(d2, d2 + 1, (size_t)nd - 1);
+                    d2[nd - 1] = '9';
+                    e2--;
+                }
+            }
+            char t2[48];
+            snprintf(t2, sizeof t2, "%c.%.*se%d", d2[0], nd - 1, d2 + 1, e2);
+            if (nd == 1)
+                snprintf(t2, sizeof t2, "%ce%d", d2[0], e2);
+            if (strtod(t2, NULL) == v) {
+                memcpy(d, d2, (size_t)nd);
+                e = e2;
+                ok = 1;
+            }
+        }
+        if (ok || prec == 17) {
+            while (nd > 1 && d[nd - 1] == '0')
+                nd--;
+            memcpy(dig, d, (size_t)nd);
+            dig[nd] = 0;
+            *decpt = e + 1;
+            return;
+        }
+    }
+}
+
+void saq__fmt_pyfloat(char out[40], double v)
+{
+    if (isnan(v)) {
+        strcpy(out, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        strcpy(out, v > 0 ? "inf" : "-inf");
+        return;
+    }
+    char *o = out;
+    if (signbit(v))
+        *o++ = '-';
+    v = fabs(v);
+    if (v == 0) {
+        strcpy(o, "0.0");
+        return;
+    }
+    char dig[20];
+    int decpt, nd;
+    shortest_digits(v, dig, &decpt);
+    nd = (int)strlen(dig);
+    if (decpt > -4 && decpt <= 16) { /* fixed notation, as float_repr_style 'short' */
+        if (decpt <= 0) {
+            *o++ = '0';
+            *o++ = '.';
+            for (int i = 0; i < -decpt; i++)
+                *o++ = '0';
+            memcpy(o, dig, (size_t)nd);
+            o += nd;
+        } else if (decpt >= nd) {
+            memcpy(o, dig, (size_t)nd);
+            o += nd;
+            for (int i = nd; i < decpt; i++)
+                *o++ = '0';
+            *o++ = '.';
+            *o++ = '0';
+        } else {
+            memcpy(o, dig, (size_t)decpt);
+            o += decpt;
+            *o++ = '.';
+            memcpy(o, dig + decpt, (size_t)(nd - decpt));
+            o += nd - decpt;
+        }
+        *o = 0;
+        return;
+    }
+    *o++ = dig[0];
+    if (nd > 1) {
+        *o++ = '.';
+        memcpy(o, dig + 1, (size_t)nd - 1);
+        o += nd - 1;
+    }
+    int e = decpt - 1;
+    *o++ = 'e';
+    *o++ = e < 0 ? '-' : '+';
+    e = e < 0 ? -e : e; /* at most 308 */
+    if (e >= 100)
+        *o++ = (char)('0' + e / 100);
+    *o++ = (char)('0' + e / 10 % 10);
+    *o++ = (char)('0' + e % 10);
+    *o = 0;
+}
+
+int saq__json_pystr(const char *v, size_t n, char **out)
+{
+    *out = NULL;
+    double d;
+    const char *p = v;
+    if (n == 3 && !memcmp(v, "NaN", 3))
+        d = NAN;
+    else if (n == 8 && !memcmp(v, "Infinity", 8))
+        d = INFINITY;
+    else if (n == 9 && !memcmp(v, "-Infinity", 9))
+        d = -INFINITY;
+    else if (!n || skip_number(&p, v + n) || p != v + n)
+        return 0;
+    else if (!memchr(v, '.', n) && !memchr(v, 'e', n) && !memchr(v, 'E', n)) {
+        /* an int: JSON's digits are Python's str() of it, but for -0 */
+        *out = n == 2 && v[0] == '-' && v[1] == '0' ? strdup("0") : saq__strndup(v, n);
+        return *out ? SAQ__KEY_INT : -1;
+    } else if (saq__json_number(v, n, &d))
+        return 0;
+    char t[40];
+    saq__fmt_pyfloat(t, d);
+    *out = strdup(t);
+    return *out ? SAQ__KEY_FLOAT : -1;
+}
 
 /* ---- writer ---- */
 

@@ -249,6 +249,89 @@ static void test_deep_kwargs(void **state)
     saq__buf_free(&b);
 }
 
+static void test_number_keys(void **state)
+{
+    (void)state;
+    int rc;
+    /* Python's enqueue("f", key=42) writes "key": 42 under saq:job:<queue>:42
+     * (f-string: str() of the key); the key reads as that text and is written
+     * back as the same number, so a Python reader sees the record it wrote */
+    static const struct {
+        const char *json, *key, *back;
+    } cases[] = {
+        {"42", "42", "42"},
+        {"-7", "-7", "-7"},
+        {"0", "0", "0"},
+        {"-0", "0", "0"}, /* int("-0") */
+        {"123456789012345678901234567890", "123456789012345678901234567890",
+         "123456789012345678901234567890"},
+        {"4.2", "4.2", "4.2"},
+        {"4.20", "4.2", "4.2"},
+        {"1E2", "100.0", "100.0"},
+        {"1e16", "1e+16", "1e+16"},
+        {"0.00001", "1e-05", "1e-05"},
+        {"1e400", "inf", "Infinity"},
+        {"-1e400", "-inf", "-Infinity"},
+        {"Infinity", "inf", "Infinity"},
+        {"NaN", "nan", "NaN"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char rec[256], want[256], id[128];
+        snprintf(rec, sizeof rec, "{\"function\": \"echo\", \"queue\": \"default\", \"key\": %s, "
+                                  "\"status\": \"queued\"}", cases[i].json);
+        snprintf(want, sizeof want, "{\"function\": \"echo\", \"queue\": \"default\", \"key\": %s, "
+                                    "\"status\": \"queued\"}", cases[i].back);
+        snprintf(id, sizeof id, "saq:job:default:%s", cases[i].key);
+        saq_job_t *j = parse(rec, &rc);
+        assert_int_equal(rc, 0);
+        assert_string_equal(saq_job_key(j), cases[i].key);
+        assert_string_equal(saq_job_id(j), id);
+        assert_string_equal(saq_job_to_json(j), want);
+        /* the status-preserving update writes the key the same way */
+        char *head, *e, *tail;
+        assert_int_equal(saq__job_dump_split(j, SAQ__DIALECT_026, &head, &e, &tail), 0);
+        char kw[64];
+        snprintf(kw, sizeof kw, "\"key\": %s", cases[i].back);
+        assert_non_null(strstr(head, kw));
+        free(head);
+        free(e);
+        free(tail);
+        /* and a copy keeps it a number */
+        saq_job_t *d = saq_job_dup(j);
+        assert_string_equal(saq_job_to_json(d), want);
+        saq_job_free(d);
+        /* a key set through the API is a string again */
+        assert_int_equal(saq_job_set_key(j, cases[i].key), 0);
+        snprintf(want, sizeof want, "\"key\": \"%s\"", cases[i].key);
+        assert_non_null(strstr(saq_job_to_json(j), want));
+        saq_job_free(j);
+    }
+    /* the 0.13 dialect too */
+    saq_job_t *j = parse("{\"function\": \"f\", \"key\": 42}", &rc);
+    assert_int_equal(rc, 0);
+    char *s13 = saq__job_dump(j, SAQ__DIALECT_013);
+    assert_string_equal(s13, "{\"function\": \"f\", \"key\": 42}");
+    free(s13);
+    saq_job_free(j);
+    /* enqueue keywords: Python's enqueue("f", key=42) */
+    j = saq_job_new("f");
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"key\": 42, \"x\": 1}"), 0);
+    assert_string_equal(saq_job_key(j), "42");
+    assert_string_equal(saq_job_to_json(j), "{\"function\": \"f\", \"kwargs\": {\"x\": 1}, \"key\": 42}");
+    saq_job_free(j);
+    /* other non-strings stay refused with a message */
+    const char *bad[] = {"true", "null", "[42]", "{}", "\"\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char rec[128], err[256] = "";
+        snprintf(rec, sizeof rec, "{\"function\": \"f\", \"key\": %s}", bad[i]);
+        saq_job_t jj;
+        saq__job_init(&jj);
+        assert_int_equal(saq__job_parse(&jj, rec, strlen(rec), err, sizeof err), SAQ_EPROTO);
+        assert_non_null(strstr(err, "'key'"));
+        saq__job_clear(&jj);
+    }
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -272,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_retry_delays),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_deep_kwargs),
+        cmocka_unit_test(test_number_keys),
     };
     return cmocka_run_group_tests_name("job", tests, NULL, NULL);
 }

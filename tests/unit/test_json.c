@@ -152,6 +152,62 @@ static void test_long_number_token(void **state)
     assert_int_not_equal(saq__json_number("1.0x", 4, &d), 0);
 }
 
+static void test_python_float_str(void **state)
+{
+    (void)state;
+    /* Python's repr(float), values and texts from CPython 3.11 */
+    static const struct {
+        double v;
+        const char *s;
+    } cases[] = {
+        {0x1.0cccccccccccdp+2, "4.2"}, {100.0, "100.0"}, {1e16, "1e+16"},
+        {1e15, "1000000000000000.0"}, {0x1.4f8b588e368f1p-17, "1e-05"},
+        {0x1.a36e2eb1c432dp-14, "0.0001"}, {-0.0, "-0.0"}, {0.0, "0.0"}, {0.1, "0.1"},
+        {1.0 / 3, "0.3333333333333333"}, {0x0.0000000000001p-1022, "5e-324"},
+        {0x1.fffffffffffffp+1023, "1.7976931348623157e+308"},
+        /* a power of two whose nearest 16-digit decimal does not read back: the
+         * 16-digit one above it does (Python's shortest, not 17 digits) */
+        {0x1.0p-1017, "7.120236347223045e-307"}, {123456789.125, "123456789.125"},
+        {-0x1.0c6f7a0b5ed8dp-22, "-2.5e-07"}, {1e22, "1e+22"},
+        {9007199254740992.0, "9007199254740992.0"}, {INFINITY, "inf"}, {-INFINITY, "-inf"},
+        {NAN, "nan"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[40];
+        saq__fmt_pyfloat(out, cases[i].v);
+        assert_string_equal(out, cases[i].s);
+    }
+    char *s = NULL;
+    assert_int_equal(saq__json_pystr("42", 2, &s), SAQ__KEY_INT);
+    assert_string_equal(s, "42");
+    free(s);
+    assert_int_equal(saq__json_pystr("-0", 2, &s), SAQ__KEY_INT); /* int(-0) is 0 */
+    assert_string_equal(s, "0");
+    free(s);
+    assert_int_equal(saq__json_pystr("123456789012345678901234567890", 30, &s), SAQ__KEY_INT);
+    assert_string_equal(s, "123456789012345678901234567890");
+    free(s);
+    assert_int_equal(saq__json_pystr("4.20", 4, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "4.2");
+    free(s);
+    assert_int_equal(saq__json_pystr("1E2", 3, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "100.0");
+    free(s);
+    assert_int_equal(saq__json_pystr("1e400", 5, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "inf");
+    free(s);
+    assert_int_equal(saq__json_pystr("-Infinity", 9, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "-inf");
+    free(s);
+    assert_int_equal(saq__json_pystr("NaN", 3, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "nan");
+    free(s);
+    assert_int_equal(saq__json_pystr("true", 4, &s), 0);
+    assert_null(s);
+    assert_int_equal(saq__json_pystr("\"1\"", 3, &s), 0);
+    assert_int_equal(saq__json_pystr("01", 2, &s), 0);
+    assert_int_equal(saq__json_pystr("", 0, &s), 0);
+}
 
 static void test_unquote(void **state)
 {
@@ -260,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_escape_then_nul),
         cmocka_unit_test(test_long_number_token),
+        cmocka_unit_test(test_python_float_str),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }
