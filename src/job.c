@@ -207,9 +207,11 @@ static int take_num(double *dst, const char *v, size_t n, const char *name, char
     return 0;
 }
 
-/* A double as int64 without undefined behaviour for huge values. */
+/* A double as int64 without undefined behaviour for huge values or NaN. */
 static int64_t clamp64(double d)
 {
+    if (isnan(d))
+        return 0;
     if (d >= 9.2e18)
         return INT64_MAX;
     if (d <= -9.2e18)
@@ -347,7 +349,8 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
             goto nonint;
         if (user && d > INT32_MAX)
             goto range; /* a stored record is clamped; a caller's value is refused */
-        j->retries = d > INT32_MAX ? INT32_MAX : (int)d;
+        /* a stored record is clamped to int (both ways: (int)-3e9 is undefined) */
+        j->retries = d > INT32_MAX ? INT32_MAX : d < INT32_MIN ? INT32_MIN : (int)d;
         break;
     case F_TTL:
         if (user && d != floor(d))

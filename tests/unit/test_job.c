@@ -332,6 +332,58 @@ static void test_number_keys(void **state)
     }
 }
 
+static void test_number_field_bounds(void **state)
+{
+    (void)state;
+    int rc;
+    /* stored records: out-of-range integers are clamped both ways (a cast of
+     * -3e9 to int is undefined behaviour), non-finite ones are refused */
+    static const struct {
+        const char *field, *value;
+        int ok;
+        long long want;
+    } cases[] = {
+        {"retries", "-3e9", 1, INT32_MIN}, {"retries", "3e9", 1, INT32_MAX},
+        {"retries", "-3000000000", 1, INT32_MIN}, {"retries", "1e400", 0, 0},
+        {"retries", "-1e400", 0, 0}, {"retries", "NaN", 0, 0}, {"retries", "-Infinity", 0, 0},
+        {"ttl", "-3e9", 1, INT32_MIN}, {"ttl", "3e9", 1, INT32_MAX}, {"ttl", "1e400", 0, 0},
+        {"ttl", "NaN", 0, 0}, {"attempts", "-3e9", 1, 0}, {"attempts", "3e9", 1, INT32_MAX},
+        {"attempts", "-1e400", 0, 0}, {"attempts", "NaN", 0, 0},
+        {"queued", "-3e30", 1, INT64_MIN}, {"queued", "3e30", 1, INT64_MAX},
+        {"queued", "1e400", 0, 0}, {"queued", "NaN", 0, 0}, {"priority", "-1e19", 1, INT64_MIN},
+        {"started", "1e19", 1, INT64_MAX}, {"touched", "-1e400", 0, 0},
+        {"completed", "NaN", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char rec[160];
+        snprintf(rec, sizeof rec, "{\"function\": \"f\", \"key\": \"k\", \"%s\": %s}", cases[i].field,
+                 cases[i].value);
+        saq_job_t *j = parse(rec, &rc);
+        if (!cases[i].ok) {
+            assert_int_equal(rc, SAQ_EPROTO);
+            saq_job_free(j);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        long long got = !strcmp(cases[i].field, "retries")    ? saq_job_retries(j)
+                        : !strcmp(cases[i].field, "ttl")      ? saq_job_ttl(j)
+                        : !strcmp(cases[i].field, "attempts") ? saq_job_attempts(j)
+                        : !strcmp(cases[i].field, "queued")   ? saq_job_queued_ms(j)
+                        : !strcmp(cases[i].field, "started")  ? saq_job_started_ms(j)
+                                                              : j->priority;
+        assert_true(got == cases[i].want);
+        saq_job_free(j);
+    }
+    /* a caller's values are refused, not clamped */
+    saq_job_t *j = saq_job_new("f");
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"retries\": -3e9}"), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"retries\": 3e9}"), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"ttl\": 1e400}"), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"ttl\": NaN}"), SAQ_EINVAL);
+    assert_int_equal(saq_job_retries(j), 1);
+    saq_job_free(j);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -356,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_deep_kwargs),
         cmocka_unit_test(test_number_keys),
+        cmocka_unit_test(test_number_field_bounds),
     };
     return cmocka_run_group_tests_name("job", tests, NULL, NULL);
 }
