@@ -149,8 +149,8 @@ static int is_null(const char *v, size_t n) { return n == 4 && !memcmp(v, "null"
 
 /* How a string field is read: a free text (error, worker_id, group_key: null
  * allowed, kept up to a NUL as C reads it) or a name that selects something
- * (a handler, a record, a queue, a state: read in full and non-empty, so C
- * never acts on a shorter one), with or without null. */
+ * (a handler, a record, a queue, a state: read in full, non-empty and valid
+ * UTF-8, so C never acts on a shorter or another one), with or without null. */
 enum { STR_TEXT, STR_NAME, STR_NAME_OR_NULL };
 
 /* Parse a string (or null, when the kind allows it) into *dst (NULL for null). */
@@ -172,10 +172,13 @@ static int take_string(char **dst, const char *v, size_t n, int kind, const char
         snprintf(err, errlen, "field '%s' is not a valid JSON string", name);
         return SAQ_EPROTO;
     }
-    const char *why = kind == STR_TEXT     ? NULL
-                      : strlen(s) != len ? "contains a NUL character (\\u0000)"
-                      : !len             ? "must be a non-empty string"
-                                         : NULL;
+    /* a name is used as it is read: invalid UTF-8 would be written back as
+     * U+FFFD (another key, another id), and Python cannot read it at all */
+    const char *why = kind == STR_TEXT            ? NULL
+                      : strlen(s) != len        ? "contains a NUL character (\\u0000)"
+                      : !len                    ? "must be a non-empty string"
+                      : !saq__utf8_valid(s, len) ? "is not valid UTF-8"
+                                                : NULL;
     if (why) {
         snprintf(err, errlen, "field '%s' %s", name, why);
         free(s);

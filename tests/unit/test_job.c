@@ -108,7 +108,13 @@ static void test_reader_errors(void **state)
                          /* names C would read short, or empty */
                          "{\"function\": \"f\\u0000g\"}", "{\"function\": \"\"}",
                          "{\"function\": \"f\", \"key\": \"\"}", "{\"function\": \"f\", \"key\": \"a\\u0000b\"}",
-                         "{\"function\": \"f\", \"queue\": \"q\\u0000x\"}"};
+                         "{\"function\": \"f\", \"queue\": \"q\\u0000x\"}",
+                         /* names in invalid UTF-8 (fuzz_job): written back as U+FFFD they
+                          * would name another record; Python cannot read them at all */
+                         "{\"function\": \"f\", \"key\": \"\xbf\xff" "800\"}",
+                         "{\"function\": \"f\xff\", \"key\": \"k\"}",
+                         "{\"function\": \"f\", \"queue\": \"q\xed\xa0\x80\"}",
+                         "{\"function\": \"f\", \"status\": \"queued\xc3\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
         saq_job_t j;
