@@ -413,13 +413,15 @@ int saq__job_parse(saq_job_t *j, const char *s, size_t n, char *err, size_t errl
         return SAQ_EPROTO;
     }
     while ((r = saq__jobj_next(&it, &k, &kn, &v, &vn, kerr, sizeof kerr)) == 1) {
-        char *name = saq__json_unquote(k, kn);
+        size_t nl;
+        char *name = saq__json_unquote_len(k, kn, &nl);
         if (!name) {
             r = -1;
             snprintf(kerr, sizeof kerr, "bad member name");
             break;
         }
-        int f = field_lookup(name, strlen(name));
+        /* the full name: "function\u0000x" is another member, as in Python */
+        int f = field_lookup(name, nl);
         free(name);
         if (f < 0) { /* unknown field: kept verbatim, otherwise ignored */
             if (extra.len)
@@ -657,10 +659,11 @@ int saq__job_apply_fields(saq_job_t *j, const char *json, size_t n, int call_mod
     }
     saq__jobj_begin(&it, json, n, NULL, 0);
     while ((r = saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0)) == 1) {
-        char *name = saq__json_unquote(k, kn);
+        size_t nl;
+        char *name = saq__json_unquote_len(k, kn, &nl);
         if (!name)
             return SAQ_ENOMEM;
-        int f = field_lookup(name, strlen(name));
+        int f = field_lookup(name, nl);
         if (f < 0 && call_mode) { /* a plain keyword argument of the function */
             free(name);
             if (rest) {
@@ -692,6 +695,7 @@ static char *merge_objects(const char *const *parts, const size_t *lens, int npa
 {
     struct m {
         char *key;
+        size_t keylen; /* decoded: a key can hold \u0000 */
         const char *k, *v;
         size_t kn, vn;
     } *ms = NULL;
@@ -706,12 +710,13 @@ static char *merge_objects(const char *const *parts, const size_t *lens, int npa
         if (saq__jobj_begin(&it, parts[i], lens[i], NULL, 0))
             goto done;
         while (saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0) == 1) {
-            char *key = saq__json_unquote(k, kn);
+            size_t keylen;
+            char *key = saq__json_unquote_len(k, kn, &keylen);
             if (!key)
                 goto done;
             size_t x;
             for (x = 0; x < cnt; x++)
-                if (!strcmp(ms[x].key, key))
+                if (ms[x].keylen == keylen && !memcmp(ms[x].key, key, keylen))
                     break;
             if (x == cnt) {
                 if (cnt == cap) {
@@ -723,7 +728,7 @@ static char *merge_objects(const char *const *parts, const size_t *lens, int npa
                     }
                     ms = nm;
                 }
-                ms[cnt++] = (struct m){key, k, v, kn, vn};
+                ms[cnt++] = (struct m){key, keylen, k, v, kn, vn};
             } else {
                 free(key);
                 ms[x].k = k, ms[x].kn = kn, ms[x].v = v, ms[x].vn = vn;

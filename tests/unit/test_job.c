@@ -390,6 +390,37 @@ static void test_number_field_bounds(void **state)
     saq_job_free(j);
 }
 
+static void test_member_names_with_nul(void **state)
+{
+    (void)state;
+    int rc;
+    /* a member name is compared in full: "function\u0000x" is another member
+     * (Python's dict keeps both), not the function (it was cut at the NUL) */
+    saq_job_t *j = parse("{\"function\": \"f\", \"key\": \"k\", \"function\\u0000x\": \"g\", "
+                         "\"key\\u0000\": 5}", &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(saq_job_function(j), "f");
+    assert_string_equal(saq_job_key(j), "k");
+    assert_string_equal(saq_job_to_json(j), "{\"function\": \"f\", \"key\": \"k\", "
+                                            "\"function\\u0000x\": \"g\", \"key\\u0000\": 5}");
+    saq_job_free(j);
+    /* enqueue keywords: "key\u0000" is a plain keyword argument, not the key */
+    j = saq_job_new("f");
+    saq_job_set_key(j, "k");
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"key\\u0000\": \"x\", \"y\": 1}"), 0);
+    assert_string_equal(saq_job_key(j), "k");
+    assert_string_equal(saq_job_kwargs(j), "{\"key\\u0000\": \"x\", \"y\": 1}");
+    /* and keys differing after a NUL are different keys when merged */
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"a\\u0000b\": 1}"), 0);
+    assert_int_equal(saq_job_set_call_kwargs(j, "{\"a\\u0000c\": 2}"), 0);
+    assert_string_equal(saq_job_kwargs(j),
+                        "{\"key\\u0000\": \"x\", \"y\": 1, \"a\\u0000b\": 1, \"a\\u0000c\": 2}");
+    saq_job_free(j);
+    char *m = saq__merge_kwargs("{\"a\\u0000b\": 1, \"z\": 0}", "{\"a\\u0000c\": 2, \"z\": 3}");
+    assert_string_equal(m, "{\"a\\u0000b\": 1, \"z\": 3, \"a\\u0000c\": 2}");
+    free(m);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -415,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_deep_kwargs),
         cmocka_unit_test(test_number_keys),
         cmocka_unit_test(test_number_field_bounds),
+        cmocka_unit_test(test_member_names_with_nul),
     };
     return cmocka_run_group_tests_name("job", tests, NULL, NULL);
 }
