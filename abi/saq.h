@@ -447,6 +447,9 @@ SAQ_API void saq_job_free(saq_job_t *job);
  * host's copy, which settling and touching do not change. Units follow the wire: seconds for
  * durations and scheduled, epoch milliseconds for the *_ms timestamps. */
 SAQ_API const char *saq_job_function(const saq_job_t *job);
+/* The key. A record whose key is a JSON number (Python's enqueue(..., key=42)) gives Python's
+ * str() of it ("42", "4.2", "1e+16"), the text in its id saq:job:<queue>:<key>; the job writes it
+ * back as the same number, until saq_job_set_key makes it a string. */
 SAQ_API const char *saq_job_key(const saq_job_t *job);
 /** "saq:job:<queue>:<key>", or NULL until the job has a queue. */
 SAQ_API const char *saq_job_id(const saq_job_t *job);

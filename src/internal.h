@@ -100,6 +100,12 @@ int saq__jarr_begin(saq__jobj_iter_t *it, const char *s, size_t n, char *err, si
 int saq__jarr_next(saq__jobj_iter_t *it, const char **v, size_t *vn, char *err, size_t errlen);
 /* Parse a number token (also true/false as 1/0). Returns 0 or -1. */
 int saq__json_number(const char *s, size_t n, double *out);
+/* Python's str() of what json.loads makes of the number token [v, v+n)
+ * ("42", "4.2", "1e+16", "inf", "nan"): SAQ__KEY_INT or SAQ__KEY_FLOAT with a
+ * malloc'd *out, 0 when the token is not a number, -1 when out of memory. */
+int saq__json_pystr(const char *v, size_t n, char **out);
+/* Python's repr(float) of v: "4.2", "100.0", "1e+16", "1e-05", "inf", "nan". */
+void saq__fmt_pyfloat(char out[40], double v);
 
 /* Writer helpers */
 void saq__buf_json_str(saq__buf_t *b, const char *s);            /* quoted, escaped, ASCII-only */
@@ -119,6 +125,8 @@ typedef struct saq__lease saq__lease_t;
 
 struct saq_job {
     char *function, *key, *queue, *id;
+    int key_num;    /* the record's key was a JSON number: SAQ__KEY_INT or SAQ__KEY_FLOAT
+                     * (key holds Python's str() of it; it is written back as a number) */
     char *kwargs;   /* raw JSON object or NULL */
     char *result;   /* raw JSON or NULL (None) */
     char *error;    /* text or NULL */
@@ -144,6 +152,8 @@ struct saq_job {
     char *errmsg;
     saq__lease_t *lease;
 };
+
+enum { SAQ__KEY_STR, SAQ__KEY_INT, SAQ__KEY_FLOAT };
 
 void saq__job_init(saq_job_t *j);
 void saq__job_clear(saq_job_t *j); /* free owned strings, keep the struct */

@@ -149,8 +149,8 @@ static int is_null(const char *v, size_t n) { return n == 4 && !memcmp(v, "null"
 
 /* How a string field is read: a free text (error, worker_id, group_key: null
  * allowed, kept up to a NUL as C reads it) or a name that selects something
- * (a handler, a record, a queue, a state: read in full and non-empty, so C
- * never acts on a shorter one), with or without null. */
+ * (a handler, a record, a queue, a state: read in full, non-empty and valid
+ * UTF-8, so C never acts on a shorter or another one), with or without null. */
 enum { STR_TEXT, STR_NAME, STR_NAME_OR_NULL };
 
 /* Parse a string (or null, when the kind allows it) into *dst (NULL for null). */
@@ -172,10 +172,13 @@ static int take_string(char **dst, const char *v, size_t n, int kind, const char
         snprintf(err, errlen, "field '%s' is not a valid JSON string", name);
         return SAQ_EPROTO;
     }
-    const char *why = kind == STR_TEXT     ? NULL
-                      : strlen(s) != len ? "contains a NUL character (\\u0000)"
-                      : !len             ? "must be a non-empty string"
-                                         : NULL;
+    /* a name is used as it is read: invalid UTF-8 would be written back as
+     * U+FFFD (another key, another id), and Python cannot read it at all */
+    const char *why = kind == STR_TEXT            ? NULL
+                      : strlen(s) != len        ? "contains a NUL character (\\u0000)"
+                      : !len                    ? "must be a non-empty string"
+                      : !saq__utf8_valid(s, len) ? "is not valid UTF-8"
+                                                : NULL;
     if (why) {
         snprintf(err, errlen, "field '%s' %s", name, why);
         free(s);
@@ -207,9 +210,11 @@ static int take_num(double *dst, const char *v, size_t n, const char *name, char
     return 0;
 }
 
-/* A double as int64 without undefined behaviour for huge values. */
+/* A double as int64 without undefined behaviour for huge values or NaN. */
 static int64_t clamp64(double d)
 {
+    if (isnan(d))
+        return 0;
     if (d >= 9.2e18)
         return INT64_MAX;
     if (d <= -9.2e18)
@@ -232,9 +237,27 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
     case F_QUEUE:
         r = take_string(&j->queue, v, n, STR_NAME_OR_NULL, name, err, errlen);
         return r ? bad : 0;
-    case F_KEY:
+    case F_KEY: {
+        /* saq takes any key: Python's key=42 is stored as "key": 42 under the
+         * id saq:job:<queue>:42 (its f-string), so a number reads as Python's
+         * str() of it and is written back as the same number */
+        char *s = NULL;
+        int kind = n && v[0] != '"' && !is_null(v, n) ? saq__json_pystr(v, n, &s) : 0;
+        if (kind < 0)
+            return SAQ_ENOMEM;
+        if (kind) {
+            free(j->key);
+            j->key = s;
+            j->key_num = kind;
+            return 0;
+        }
         r = take_string(&j->key, v, n, STR_NAME, name, err, errlen);
+        if (r && (!n || v[0] != '"'))
+            snprintf(err, errlen, "field 'key' must be a string or a number");
+        else if (!r)
+            j->key_num = SAQ__KEY_STR;
         return r ? bad : 0;
+    }
     case F_ERROR:
         r = take_string(&j->error, v, n, STR_TEXT, name, err, errlen);
         return r ? bad : 0;
@@ -329,7 +352,8 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
             goto nonint;
         if (user && d > INT32_MAX)
             goto range; /* a stored record is clamped; a caller's value is refused */
-        j->retries = d > INT32_MAX ? INT32_MAX : (int)d;
+        /* a stored record is clamped to int (both ways: (int)-3e9 is undefined) */
+        j->retries = d > INT32_MAX ? INT32_MAX : d < INT32_MIN ? INT32_MIN : (int)d;
         break;
     case F_TTL:
         if (user && d != floor(d))
@@ -389,13 +413,15 @@ int saq__job_parse(saq_job_t *j, const char *s, size_t n, char *err, size_t errl
         return SAQ_EPROTO;
     }
     while ((r = saq__jobj_next(&it, &k, &kn, &v, &vn, kerr, sizeof kerr)) == 1) {
-        char *name = saq__json_unquote(k, kn);
+        size_t nl;
+        char *name = saq__json_unquote_len(k, kn, &nl);
         if (!name) {
             r = -1;
             snprintf(kerr, sizeof kerr, "bad member name");
             break;
         }
-        int f = field_lookup(name, strlen(name));
+        /* the full name: "function\u0000x" is another member, as in Python */
+        int f = field_lookup(name, nl);
         free(name);
         if (f < 0) { /* unknown field: kept verbatim, otherwise ignored */
             if (extra.len)
@@ -466,7 +492,13 @@ static void dump_into(saq__buf_t *b, const saq_job_t *j, int dialect, int split,
         saq__buf_json_str(b, j->queue);
     }
     member(b, &first, "key");
-    saq__buf_json_str(b, j->key);
+    if (j->key_num && j->key) /* a number stays a number (what Python's json.dumps writes) */
+        saq__buf_puts(b, !strcmp(j->key, "inf")    ? "Infinity"
+                         : !strcmp(j->key, "-inf") ? "-Infinity"
+                         : !strcmp(j->key, "nan")  ? "NaN"
+                                                   : j->key);
+    else
+        saq__buf_json_str(b, j->key);
     if (j->timeout_null) {
         member(b, &first, "timeout");
         saq__buf_puts(b, "null");
@@ -627,10 +659,11 @@ int saq__job_apply_fields(saq_job_t *j, const char *json, size_t n, int call_mod
     }
     saq__jobj_begin(&it, json, n, NULL, 0);
     while ((r = saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0)) == 1) {
-        char *name = saq__json_unquote(k, kn);
+        size_t nl;
+        char *name = saq__json_unquote_len(k, kn, &nl);
         if (!name)
             return SAQ_ENOMEM;
-        int f = field_lookup(name, strlen(name));
+        int f = field_lookup(name, nl);
         if (f < 0 && call_mode) { /* a plain keyword argument of the function */
             free(name);
             if (rest) {
@@ -662,6 +695,7 @@ static char *merge_objects(const char *const *parts, const size_t *lens, int npa
 {
     struct m {
         char *key;
+        size_t keylen; /* decoded: a key can hold \u0000 */
         const char *k, *v;
         size_t kn, vn;
     } *ms = NULL;
@@ -676,12 +710,13 @@ static char *merge_objects(const char *const *parts, const size_t *lens, int npa
         if (saq__jobj_begin(&it, parts[i], lens[i], NULL, 0))
             goto done;
         while (saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0) == 1) {
-            char *key = saq__json_unquote(k, kn);
+            size_t keylen;
+            char *key = saq__json_unquote_len(k, kn, &keylen);
             if (!key)
                 goto done;
             size_t x;
             for (x = 0; x < cnt; x++)
-                if (!strcmp(ms[x].key, key))
+                if (ms[x].keylen == keylen && !memcmp(ms[x].key, key, keylen))
                     break;
             if (x == cnt) {
                 if (cnt == cap) {
@@ -693,7 +728,7 @@ static char *merge_objects(const char *const *parts, const size_t *lens, int npa
                     }
                     ms = nm;
                 }
-                ms[cnt++] = (struct m){key, k, v, kn, vn};
+                ms[cnt++] = (struct m){key, keylen, k, v, kn, vn};
             } else {
                 free(key);
                 ms[x].k = k, ms[x].kn = kn, ms[x].v = v, ms[x].vn = vn;
@@ -930,6 +965,7 @@ SAQ_API int saq_job_set_key(saq_job_t *job, const char *key)
     free(job->key);
     free(job->id);
     job->key = k;
+    job->key_num = SAQ__KEY_STR;
     job->id = id;
     saq__job_invalidate(job);
     return 0;

@@ -9,7 +9,13 @@
 
 #include <math.h>
 
-#define MAX_DEPTH 512
+/* Containers open at once in a JSON text. Python's json reads about 990
+ * levels on 3.11 (its recursion limit) and more on later versions; Redis's
+ * cjson decodes 1000; Go's encoding/json stops at 10000. Deeper input is
+ * refused with an error, never a stack overflow (the scanner is iterative). */
+#define MAX_DEPTH 10000
+#define SAQ__STR_(x) #x
+#define SAQ__STR(x) SAQ__STR_(x)
 
 static void seterr(char *err, size_t errlen, const char *msg, const char *at, const char *start)
 {
@@ -104,7 +110,7 @@ static int skip_string(const char **pp, const char *end, int strict, const char 
                 p += 6;
                 continue;
             }
-            if (!strchr("\"\\/bfnrt", e)) {
+            if (!e || !strchr("\"\\/bfnrt", e)) { /* strchr finds the NUL terminator */
                 seterr(err, errlen, "bad escape", p, start);
                 return -1;
             }
@@ -176,75 +182,95 @@ static int skip_number(const char **pp, const char *end)
     return 0;
 }
 
+/* Move past an object key and its ':' (at p: optional whitespace, then the key). */
+static int skip_member_key(const char **pp, const char *end, int strict, const char *start,
+                           char *err, size_t errlen)
+{
+    const char *p = saq__json_ws(*pp, end);
+    if (p >= end || *p != '"') {
+        seterr(err, errlen, "expected object key", p, start);
+        return -1;
+    }
+    if (skip_string(&p, end, strict, start, err, errlen))
+        return -1;
+    p = saq__json_ws(p, end);
+    if (p >= end || *p != ':') {
+        seterr(err, errlen, "expected ':'", p, start);
+        return -1;
+    }
+    *pp = p + 1;
+    return 0;
+}
+
+/* Skip one value. Iterative: the only state per open container is one bit
+ * (object or array), so the nesting limit costs MAX_DEPTH / 8 bytes of stack
+ * whatever the thread's stack size. `depth` = containers already open around
+ * the value (the record object for a member value). */
 static int skip_value(const char **pp, const char *end, int strict, int depth, const char *start,
                       char *err, size_t errlen)
 {
-    const char *p = saq__json_ws(*pp, end);
-    if (p >= end) {
-        seterr(err, errlen, "unexpected end of JSON", p, start);
-        return -1;
-    }
-    if (depth > MAX_DEPTH) {
-        seterr(err, errlen, "JSON nested too deeply", p, start);
-        return -1;
-    }
-    switch (*p) {
-    case '"':
-        if (skip_string(&p, end, strict, start, err, errlen))
+    unsigned char is_obj[MAX_DEPTH / 8 + 1];
+    int top = 0; /* containers opened here and not yet closed */
+    const char *p = *pp;
+    for (;;) {
+        /* a value starts at p */
+        p = saq__json_ws(p, end);
+        if (p >= end) {
+            seterr(err, errlen, "unexpected end of JSON", p, start);
             return -1;
-        break;
-    case '{':
-    case '[': {
-        char close = *p == '{' ? '}' : ']';
-        int obj = *p == '{';
-        p = saq__json_ws(p + 1, end);
-        if (p < end && *p == close) {
-            p++;
-            break;
         }
-        for (;;) {
-            if (obj) {
-                p = saq__json_ws(p, end);
-                if (p >= end || *p != '"') {
-                    seterr(err, errlen, "expected object key", p, start);
-                    return -1;
-                }
-                if (skip_string(&p, end, strict, start, err, errlen))
-                    return -1;
-                p = saq__json_ws(p, end);
-                if (p >= end || *p != ':') {
-                    seterr(err, errlen, "expected ':'", p, start);
-                    return -1;
-                }
-                p++;
-            }
-            if (skip_value(&p, end, strict, depth + 1, start, err, errlen))
+        if (*p == '{' || *p == '[') {
+            int obj = *p == '{';
+            if (depth + top >= MAX_DEPTH) {
+                seterr(err, errlen, "JSON nested too deeply (more than " SAQ__STR(MAX_DEPTH)
+                       " levels)", p, start);
                 return -1;
+            }
+            if (obj)
+                is_obj[top / 8] |= (unsigned char)(1u << (top % 8));
+            else
+                is_obj[top / 8] &= (unsigned char)~(1u << (top % 8));
+            top++;
+            p = saq__json_ws(p + 1, end);
+            if (p < end && *p == (obj ? '}' : ']')) {
+                p++;
+                top--;
+            } else {
+                if (obj && skip_member_key(&p, end, strict, start, err, errlen))
+                    return -1;
+                continue; /* the first element */
+            }
+        } else if (*p == '"') {
+            if (skip_string(&p, end, strict, start, err, errlen))
+                return -1;
+        } else if (!lit(&p, end, "true") && !lit(&p, end, "false") && !lit(&p, end, "null") &&
+                   !lit(&p, end, "NaN") && skip_number(&p, end)) {
+            seterr(err, errlen, "invalid JSON value", p, start);
+            return -1;
+        }
+        /* a value ended at p: close containers until one has another element */
+        for (;;) {
+            if (!top) {
+                *pp = p;
+                return 0;
+            }
+            int obj = (is_obj[(top - 1) / 8] >> ((top - 1) % 8)) & 1;
             p = saq__json_ws(p, end);
             if (p < end && *p == ',') {
                 p++;
-                continue;
+                if (obj && skip_member_key(&p, end, strict, start, err, errlen))
+                    return -1;
+                break; /* the next element */
             }
-            if (p < end && *p == close) {
+            if (p < end && *p == (obj ? '}' : ']')) {
                 p++;
-                break;
+                top--;
+                continue;
             }
             seterr(err, errlen, obj ? "expected ',' or '}'" : "expected ',' or ']'", p, start);
             return -1;
         }
-        break;
     }
-    default:
-        if (lit(&p, end, "true") || lit(&p, end, "false") || lit(&p, end, "null") ||
-            lit(&p, end, "NaN"))
-            break;
-        if (skip_number(&p, end)) {
-            seterr(err, errlen, "invalid JSON value", p, start);
-            return -1;
-        }
-    }
-    *pp = p;
-    return 0;
 }
 
 int saq__json_skip(const char **p, const char *end, int strict_utf8, char *err, size_t errlen)
@@ -494,15 +520,176 @@ int saq__json_number(const char *s, size_t n, double *out)
         *out = -INFINITY;
         return 0;
     }
-    if (n == 0 || n >= sizeof tmp)
+    if (n == 0)
         return -1;
     const char *p = s;
     if (skip_number(&p, s + n) || p != s + n)
         return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    *out = strtod(tmp, NULL);
+    /* a long token (Python writes any number of digits, e.g. 0.1000...0001) is
+     * read from a heap copy: refusing it would refuse a record Python reads */
+    char *c = n < sizeof tmp ? tmp : malloc(n + 1);
+    if (!c)
+        return -1;
+    memcpy(c, s, n);
+    c[n] = 0;
+    *out = strtod(c, NULL);
+    if (c != tmp)
+        free(c);
     return 0;
+}
+
+/* The shortest decimal digits that read back as v (finite, > 0): digits
+ * without trailing zeros into dig, v = 0.dig * 10^*decpt. Like Python's
+ * repr (David Gay's mode 0): among the shortest, the nearest to v. */
+static void shortest_digits(double v, char dig[20], int *decpt)
+{
+    char t[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(t, sizeof t, "%.*e", prec - 1, v); /* the nearest prec-digit decimal */
+        double r = strtod(t, NULL);
+        int ok = r == v;
+        /* d.ddd e X -> digits and exponent */
+        char d[20];
+        int nd = 0;
+        const char *q = t;
+        for (; *q && *q != 'e'; q++)
+            if (*q >= '0' && *q <= '9')
+                d[nd++] = *q;
+        int e = atoi(q + 1);
+        if (!ok && prec < 17) {
+            /* at a power of two the interval that reads back as v is lopsided:
+             * the nearest decimal may miss it on the short side while its
+             * neighbour on the other side of v is inside */
+            char d2[20];
+            int e2 = e;
+            memcpy(d2, d, (size_t)nd);
+            int i = nd - 1;
+            if (r < v) { /* next one up */
+                while (i >= 0 && d2[i] == '9')
+                    d2[i--] = '0';
+                if (i < 0) {
+                    d2[0] = '1';
+                    e2++;
+                } else
+                    d2[i]++;
+            } else { /* next one down */
+                while (i >= 0 && d2[i] == '0')
+                    d2[i--] = '9';
+                d2[i]--; /* d[0] is 1-9, so i >= 0 here */
+                if (d2[0] == '0') {
+                    memmove(d2, d2 + 1, (size_t)nd - 1);
+                    d2[nd - 1] = '9';
+                    e2--;
+                }
+            }
+            char t2[48];
+            snprintf(t2, sizeof t2, "%c.%.*se%d", d2[0], nd - 1, d2 + 1, e2);
+            if (nd == 1)
+                snprintf(t2, sizeof t2, "%ce%d", d2[0], e2);
+            if (strtod(t2, NULL) == v) {
+                memcpy(d, d2, (size_t)nd);
+                e = e2;
+                ok = 1;
+            }
+        }
+        if (ok || prec == 17) {
+            while (nd > 1 && d[nd - 1] == '0')
+                nd--;
+            memcpy(dig, d, (size_t)nd);
+            dig[nd] = 0;
+            *decpt = e + 1;
+            return;
+        }
+    }
+}
+
+void saq__fmt_pyfloat(char out[40], double v)
+{
+    if (isnan(v)) {
+        strcpy(out, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        strcpy(out, v > 0 ? "inf" : "-inf");
+        return;
+    }
+    char *o = out;
+    if (signbit(v))
+        *o++ = '-';
+    v = fabs(v);
+    if (v == 0) {
+        strcpy(o, "0.0");
+        return;
+    }
+    char dig[20];
+    int decpt, nd;
+    shortest_digits(v, dig, &decpt);
+    nd = (int)strlen(dig);
+    if (decpt > -4 && decpt <= 16) { /* fixed notation, as float_repr_style 'short' */
+        if (decpt <= 0) {
+            *o++ = '0';
+            *o++ = '.';
+            for (int i = 0; i < -decpt; i++)
+                *o++ = '0';
+            memcpy(o, dig, (size_t)nd);
+            o += nd;
+        } else if (decpt >= nd) {
+            memcpy(o, dig, (size_t)nd);
+            o += nd;
+            for (int i = nd; i < decpt; i++)
+                *o++ = '0';
+            *o++ = '.';
+            *o++ = '0';
+        } else {
+            memcpy(o, dig, (size_t)decpt);
+            o += decpt;
+            *o++ = '.';
+            memcpy(o, dig + decpt, (size_t)(nd - decpt));
+            o += nd - decpt;
+        }
+        *o = 0;
+        return;
+    }
+    *o++ = dig[0];
+    if (nd > 1) {
+        *o++ = '.';
+        memcpy(o, dig + 1, (size_t)nd - 1);
+        o += nd - 1;
+    }
+    int e = decpt - 1;
+    *o++ = 'e';
+    *o++ = e < 0 ? '-' : '+';
+    e = e < 0 ? -e : e; /* at most 308 */
+    if (e >= 100)
+        *o++ = (char)('0' + e / 100);
+    *o++ = (char)('0' + e / 10 % 10);
+    *o++ = (char)('0' + e % 10);
+    *o = 0;
+}
+
+int saq__json_pystr(const char *v, size_t n, char **out)
+{
+    *out = NULL;
+    double d;
+    const char *p = v;
+    if (n == 3 && !memcmp(v, "NaN", 3))
+        d = NAN;
+    else if (n == 8 && !memcmp(v, "Infinity", 8))
+        d = INFINITY;
+    else if (n == 9 && !memcmp(v, "-Infinity", 9))
+        d = -INFINITY;
+    else if (!n || skip_number(&p, v + n) || p != v + n)
+        return 0;
+    else if (!memchr(v, '.', n) && !memchr(v, 'e', n) && !memchr(v, 'E', n)) {
+        /* an int: JSON's digits are Python's str() of it, but for -0 */
+        *out = n == 2 && v[0] == '-' && v[1] == '0' ? strdup("0") : saq__strndup(v, n);
+        return *out ? SAQ__KEY_INT : -1;
+    } else if (saq__json_number(v, n, &d))
+        return 0;
+    char t[40];
+    saq__fmt_pyfloat(t, d);
+    *out = strdup(t);
+    return *out ? SAQ__KEY_FLOAT : -1;
 }
 
 /* ---- writer ---- */

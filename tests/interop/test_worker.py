@@ -129,6 +129,27 @@ async def test_complete_by_libsaq_worker(pyq, rds, cworker):
     assert (await pyq.count("queued"), await pyq.count("incomplete"), await pyq.count("active")) == (0, 0, 0)
 
 
+@checklist(3, 10, direction=PY2LIB)
+@pytest.mark.parametrize("key", [42, -7, 10**20, 4.2, 1e16])
+async def test_number_key_completed_by_libsaq_worker(pyq, rds, cworker, key):
+    """saq takes any key: enqueue("echo", key=42) stores "key": 42 under
+    saq:job:default:42 (an f-string of the key). A libsaq worker runs the job
+    (it used to refuse the record and leave the job in `active`) and writes
+    the key back as the same JSON number, so Python reads the same record."""
+    w = cworker()
+    job = await pyq.enqueue("echo", key=key, a=1)
+    assert job.id == f"saq:job:default:{key}"
+    assert type(raw(rds, str(key))["key"]) is type(key)
+    await await_status(rds, str(key), "complete", 10)
+    rec = raw(rds, str(key))
+    assert rec["key"] == key and type(rec["key"]) is type(key)
+    assert rec["result"] == {"a": 1}
+    await job.refresh()
+    assert compat.status_text(job.status) == "complete" and job.key == key
+    assert counts(rds) == (0, 0, 0)
+    assert w.runs() == [("echo", str(key), 1)]
+
+
 @checklist(10, 39, direction=LIB2PY)
 async def test_complete_by_python_worker(lq, rds, pyworker):
     await (await pyworker()).start()

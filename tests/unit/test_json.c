@@ -37,13 +37,176 @@ static void test_validate_rejects(void **state)
     }
     assert_false(valid("[1]", 'o'));
     assert_false(valid("{}", 'a'));
-    /* nesting deeper than the limit is refused, not a stack overflow */
+    /* an unbalanced deep text is refused */
     char deep[3000];
     memset(deep, '[', 1500);
     memset(deep + 1500, ']', 1500);
     deep[3000 - 1] = 0;
     deep[2999] = 0;
     assert_int_not_equal(saq__json_validate(deep, 2999, 0, NULL, 0), 0);
+}
+
+/* n nested arrays around `inner` (NULL: nothing), malloc'd */
+static char *nested(size_t n, const char *inner)
+{
+    size_t il = inner ? strlen(inner) : 0;
+    char *s = malloc(2 * n + il + 1);
+    memset(s, '[', n);
+    memcpy(s + n, inner ? inner : "", il);
+    memset(s + n + il, ']', n);
+    s[2 * n + il] = 0;
+    return s;
+}
+
+struct deep_arg {
+    const char *s;
+    int rc;
+    char err[160];
+};
+
+static void *validate_thread(void *a)
+{
+    struct deep_arg *d = a;
+    d->rc = saq__json_validate(d->s, strlen(d->s), 0, d->err, sizeof d->err);
+    return NULL;
+}
+
+static void test_nesting_limit(void **state)
+{
+    (void)state;
+    char err[160];
+    /* what Python's json reads (about 990 levels on 3.11, more later) is read:
+     * the limit is 10000 levels, as Go's encoding/json */
+    char *s = nested(10000, NULL);
+    assert_int_equal(saq__json_validate(s, strlen(s), 'a', err, sizeof err), 0);
+    free(s);
+    s = nested(9999, "{\"a\": 1}"); /* objects count as levels too */
+    assert_int_equal(saq__json_validate(s, strlen(s), 'a', err, sizeof err), 0);
+    free(s);
+    s = nested(10001, NULL);
+    assert_int_equal(saq__json_validate(s, strlen(s), 'a', err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    free(s);
+    s = nested(10000, "{}");
+    assert_int_equal(saq__json_validate(s, strlen(s), 'a', err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    free(s);
+    /* hostile: 100000 levels (and unclosed) get an error, no crash */
+    s = nested(100000, "1");
+    assert_int_equal(saq__json_validate(s, strlen(s), 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    s[100000] = 0;
+    assert_int_equal(saq__json_validate(s, strlen(s), 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    free(s);
+    /* the scanner is iterative: the full depth on a 64 KiB thread stack (libsaq's
+     * I/O and handler threads, or a binding's, may have small stacks) */
+    struct deep_arg d = {.s = nested(9997, "{\"k\": [\"v\", {}]}"), .rc = 99}; /* 10000 levels */
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 65536), 0);
+    assert_int_equal(pthread_create(&th, &attr, validate_thread, &d), 0);
+    pthread_join(th, NULL);
+    pthread_attr_destroy(&attr);
+    assert_int_equal(d.rc, 0);
+    free((char *)d.s);
+}
+
+static void test_escape_then_nul(void **state)
+{
+    (void)state;
+    char err[160];
+    /* a backslash followed by a NUL byte is not an escape (strchr matched the
+     * terminator): Python refuses such a text */
+    const char s[] = "\"a\\\0b\"";
+    assert_int_equal(saq__json_validate(s, sizeof s - 1, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bad escape"));
+    const char *k;
+    size_t kn;
+    const char *v;
+    size_t vn;
+    saq__jobj_iter_t it;
+    const char o[] = "{\"a\": \"x\\\0\"}";
+    assert_int_equal(saq__jobj_begin(&it, o, sizeof o - 1, NULL, 0), 0);
+    assert_int_equal(saq__jobj_next(&it, &k, &kn, &v, &vn, err, sizeof err), -1);
+    const char o2[] = "{\"a\\\0\": 1}"; /* in a member name */
+    assert_int_equal(saq__jobj_begin(&it, o2, sizeof o2 - 1, NULL, 0), 0);
+    assert_int_equal(saq__jobj_next(&it, &k, &kn, &v, &vn, err, sizeof err), -1);
+}
+
+static void test_long_number_token(void **state)
+{
+    (void)state;
+    /* Python writes and reads numbers of any length; a long token is a number */
+    char t[200] = "0.1";
+    memset(t + 3, '0', 150);
+    strcpy(t + 153, "1");
+    double d = 0;
+    assert_int_equal(saq__json_number(t, strlen(t), &d), 0);
+    assert_true(d == 0.1);
+    memset(t, '9', 120);
+    t[120] = 0;
+    assert_int_equal(saq__json_number(t, strlen(t), &d), 0);
+    assert_true(d > 9.99e119 && d < 1.0001e120);
+    assert_int_not_equal(saq__json_number("1.0x", 4, &d), 0);
+}
+
+static void test_python_float_str(void **state)
+{
+    (void)state;
+    /* Python's repr(float), values and texts from CPython 3.11 */
+    static const struct {
+        double v;
+        const char *s;
+    } cases[] = {
+        {0x1.0cccccccccccdp+2, "4.2"}, {100.0, "100.0"}, {1e16, "1e+16"},
+        {1e15, "1000000000000000.0"}, {0x1.4f8b588e368f1p-17, "1e-05"},
+        {0x1.a36e2eb1c432dp-14, "0.0001"}, {-0.0, "-0.0"}, {0.0, "0.0"}, {0.1, "0.1"},
+        {1.0 / 3, "0.3333333333333333"}, {0x0.0000000000001p-1022, "5e-324"},
+        {0x1.fffffffffffffp+1023, "1.7976931348623157e+308"},
+        /* a power of two whose nearest 16-digit decimal does not read back: the
+         * 16-digit one above it does (Python's shortest, not 17 digits) */
+        {0x1.0p-1017, "7.120236347223045e-307"}, {123456789.125, "123456789.125"},
+        {-0x1.0c6f7a0b5ed8dp-22, "-2.5e-07"}, {1e22, "1e+22"},
+        {9007199254740992.0, "9007199254740992.0"}, {INFINITY, "inf"}, {-INFINITY, "-inf"},
+        {NAN, "nan"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[40];
+        saq__fmt_pyfloat(out, cases[i].v);
+        assert_string_equal(out, cases[i].s);
+    }
+    char *s = NULL;
+    assert_int_equal(saq__json_pystr("42", 2, &s), SAQ__KEY_INT);
+    assert_string_equal(s, "42");
+    free(s);
+    assert_int_equal(saq__json_pystr("-0", 2, &s), SAQ__KEY_INT); /* int(-0) is 0 */
+    assert_string_equal(s, "0");
+    free(s);
+    assert_int_equal(saq__json_pystr("123456789012345678901234567890", 30, &s), SAQ__KEY_INT);
+    assert_string_equal(s, "123456789012345678901234567890");
+    free(s);
+    assert_int_equal(saq__json_pystr("4.20", 4, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "4.2");
+    free(s);
+    assert_int_equal(saq__json_pystr("1E2", 3, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "100.0");
+    free(s);
+    assert_int_equal(saq__json_pystr("1e400", 5, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "inf");
+    free(s);
+    assert_int_equal(saq__json_pystr("-Infinity", 9, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "-inf");
+    free(s);
+    assert_int_equal(saq__json_pystr("NaN", 3, &s), SAQ__KEY_FLOAT);
+    assert_string_equal(s, "nan");
+    free(s);
+    assert_int_equal(saq__json_pystr("true", 4, &s), 0);
+    assert_null(s);
+    assert_int_equal(saq__json_pystr("\"1\"", 3, &s), 0);
+    assert_int_equal(saq__json_pystr("01", 2, &s), 0);
+    assert_int_equal(saq__json_pystr("", 0, &s), 0);
 }
 
 static void test_unquote(void **state)
@@ -150,6 +313,10 @@ int main(void)
         cmocka_unit_test(test_writer_escapes),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_object_iteration),
+        cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_escape_then_nul),
+        cmocka_unit_test(test_long_number_token),
+        cmocka_unit_test(test_python_float_str),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }
