@@ -84,6 +84,9 @@ int saq__utf8_valid(const char *s, size_t n);
 char *saq__json_unquote(const char *tok, size_t n);
 /* The same, with the decoded length in *len (it can hold \u0000). */
 char *saq__json_unquote_len(const char *tok, size_t n, size_t *len);
+/* A JSON string token as a C string name: NULL when it is not a string,
+ * holds \u0000 (a C string would cut it short: another name) or on ENOMEM. */
+char *saq__json_name(const char *tok, size_t n);
 /* Is this value token an empty object ("{ }")? */
 int saq__json_is_empty_object(const char *s, size_t n);
 /* Iterate the members of a JSON object. Returns 1 with key/value spans, 0 at

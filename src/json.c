@@ -797,3 +797,14 @@ void saq__buf_json_float(saq__buf_t *b, double v)
     if (isfinite(v) && !strpbrk(t, ".eE"))
         saq__buf_puts(b, ".0");
 }
+
+char *saq__json_name(const char *tok, size_t n)
+{
+    size_t len = 0;
+    char *s = n && tok[0] == '"' ? saq__json_unquote_len(tok, n, &len) : NULL;
+    if (s && strlen(s) != len) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}

@@ -268,10 +268,10 @@ static int parse_keys(saq_queue_t *q, const char *json, char ***out, size_t *n, 
     saq__jarr_begin(&it, json, strlen(json), NULL, 0);
     size_t cap = 0;
     while ((r = saq__jarr_next(&it, &v, &vn, NULL, 0)) == 1) {
-        char *k = vn && v[0] == '"' ? saq__json_unquote(v, vn) : NULL;
+        char *k = saq__json_name(v, vn);
         if (!k || !*k) {
             free(k);
-            snprintf(err, errlen, "keys must be a JSON array of non-empty strings");
+            snprintf(err, errlen, "keys must be a JSON array of non-empty strings without \\u0000");
             goto bad;
         }
         if (*n == cap) {
@@ -521,7 +521,7 @@ static void rmw_apply(saq__op_t *op)
         }
         if (q->set.dialect == SAQ__DIALECT_013) {
             char ttl1[24];
-            snprintf(ttl1, sizeof ttl1, "%d", m->ttl + 1);
+            snprintf(ttl1, sizeof ttl1, "%lld", (long long)m->ttl + 1);
             const char *a1[1] = {"MULTI"};
             const char *a2[4] = {"LREM", q->k_queued, "0", m->id};
             const char *a3[3] = {"ZREM", q->k_incomplete, m->id};

@@ -149,13 +149,13 @@ static int keys_to_ids(saq_queue_t *q, const char *keys_json, char ***ids, size_
         return SAQ_EJSON;
     saq__jarr_begin(&it, keys_json, strlen(keys_json), NULL, 0);
     while (saq__jarr_next(&it, &v, &vn, NULL, 0) == 1) {
-        char *k = vn && v[0] == '"' ? saq__json_unquote(v, vn) : NULL;
+        char *k = saq__json_name(v, vn);
         if (!k || !*k) {
             free(k);
             free_ids(*ids, *n);
             *ids = NULL;
             *n = 0;
-            snprintf(err, errlen, "keys must be a JSON array of non-empty strings");
+            snprintf(err, errlen, "keys must be a JSON array of non-empty strings without \\u0000");
             return SAQ_EJSON;
         }
         if (*n == cap) {

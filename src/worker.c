@@ -2160,12 +2160,15 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
         }
         saq__jobj_begin(&it, options_json, strlen(options_json), NULL, 0);
         while (saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0) == 1) {
-            char *name = saq__json_unquote(k, kn);
+            char *name = saq__json_name(k, kn);
             double d = 0;
             int num = saq__json_number(v, vn, &d) == 0 && isfinite(d);
             int ok = 1;
-            if (!name)
-                return SAQ_ENOMEM;
+            if (!name) { /* or out of memory */
+                worker_seterr(w, "cron option names must be strings without \\u0000");
+                free(c.kwargs);
+                return SAQ_EINVAL;
+            }
             if (!strcmp(name, "kwargs")) {
                 ok = v[0] == '{' || (vn == 4 && !memcmp(v, "null", 4));
                 if (ok && v[0] == '{' && !(c.kwargs = saq__strndup(v, vn)))

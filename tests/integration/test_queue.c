@@ -425,6 +425,11 @@ static void test_jobs_and_get(void **state)
     ev = saq_cq_wait(cq, 2, TMO);
     assert_int_equal(saq_event_status(ev), SAQ_EJSON);
     saq_event_free(ev);
+    /* a key holding \u0000 is not the key before it ("a" exists) */
+    assert_int_equal(saq_queue_jobs(q, "[\"a\\u0000b\"]", cq, 3), 0);
+    ev = saq_cq_wait(cq, 3, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EJSON);
+    saq_event_free(ev);
     ev = saq_queue_job_sync(q, "missing", TMO);
     assert_int_equal(saq_event_status(ev), SAQ_ENOTFOUND);
     assert_non_null(strstr(saq_event_errmsg(ev), "missing"));

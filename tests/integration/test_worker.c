@@ -402,6 +402,8 @@ static void test_cron(void **state)
     /* beyond an int: refused (the conversion was undefined behaviour) */
     assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"retries\": 1e20}"), SAQ_EJSON);
     assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"ttl\": -1e20}"), SAQ_EJSON);
+    /* an option name is read whole: "timeout\u0000x" is not timeout */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * *", "{\"timeout\\u0000x\": 5}"), SAQ_EINVAL);
     /* checklists 30, 31: a per-second cron job runs; kwargs and options are stored */
     assert_int_equal(saq_worker_add_cron(w, "noop", "* * * * * */1", "{\"kwargs\": {\"x\": 1}, \"timeout\": 5}"), 0);
     atomic_store(&runs, 0);
