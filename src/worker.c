@@ -1850,6 +1850,18 @@ static void watch_got(saq__req_t *req, redisReply *r, int err, const char *msg)
     worker_unref(w);
 }
 
+/* A request about one job id (`id`, owned, handed to the reply as req->aux)
+ * holding a worker reference: or, when it could not be sent, both dropped. */
+static void id_request(saq_worker_t *w, char *id, saq__req_t *sent)
+{
+    if (sent) {
+        sent->aux = id;
+        return;
+    }
+    free(id);
+    worker_unref(w);
+}
+
 static void watch_check(saq_worker_t *w, const char *id, size_t len)
 {
     char *c = saq__strndup(id, len);
@@ -1857,13 +1869,7 @@ static void watch_check(saq_worker_t *w, const char *id, size_t len)
         return;
     const char *argv[2] = {"GET", c};
     atomic_fetch_add(&w->refs, 1);
-    saq__req_t *g = saq__cmd(&w->q->cmd, watch_got, w, 0, 2, argv, NULL);
-    if (g) {
-        g->aux = c;
-        return;
-    }
-    free(c);
-    atomic_fetch_sub(&w->refs, 1);
+    id_request(w, c, saq__cmd(&w->q->cmd, watch_got, w, 0, 2, argv, NULL));
 }
 
 /* An abort (saq_queue_abort of a job that was not waiting) past its watch
@@ -1896,13 +1902,7 @@ static void abort_due(saq_worker_t *w, const char *id, size_t len)
         return;
     const char *argv[6] = {q->k_abortwatch, c, q->k_alive, q->k_stats, q->k_wiprefix, q->k_statsprefix};
     atomic_fetch_add(&w->refs, 1);
-    saq__req_t *g = saq__eval(&q->cmd, SCRIPT_ABORT_DUE, abort_due_reply, w, 4, 6, argv, NULL);
-    if (g) {
-        g->aux = c;
-        return;
-    }
-    free(c);
-    atomic_fetch_sub(&w->refs, 1);
+    id_request(w, c, saq__eval(&q->cmd, SCRIPT_ABORT_DUE, abort_due_reply, w, 4, 6, argv, NULL));
 }
 
 /* ---- liveness ---- */
