@@ -508,7 +508,7 @@ static void test_unreadable_records_are_settled(void **state)
      * saying why, leave active, and their bytes are kept beside them */
     saq_queue_t *q = mkqueue("unread", NULL, NULL);
     const char *n = saq_queue_name(q);
-    size_t deep_n = 3000;
+    size_t deep_n = 12000; /* deeper than the reader's 10000 levels */
     char *deep = malloc(2 * deep_n + 64);
     int off = sprintf(deep, "{\"function\": \"noop\", \"kwargs\": {\"x\": ");
     for (size_t i = 0; i < deep_n; i++)
@@ -516,13 +516,14 @@ static void test_unreadable_records_are_settled(void **state)
     for (size_t i = 0; i < deep_n; i++)
         deep[off++] = ']';
     strcpy(deep + off, "}}");
-    char *big = malloc(10200);
+    char *big = malloc(70200);
     off = sprintf(big, "{\"function\": \"noop\", \"kwargs\": {\"pad\": \"");
-    memset(big + off, 'x', 9000);
-    strcpy(big + off + 9000, "\"}}");
+    memset(big + off, 'x', 69000);
+    strcpy(big + off + 69000, "\"}}");
     struct {
         const char *key, *rec;
-    } recs[] = {{"garbage", "not json {"}, {"deep", deep}, {"big", big}, {"array", "[1, 2, 3]"}};
+    } recs[] = {{"garbage", "not json {"}, {"deep", deep}, {"big", big}, {"array", "[1, 2, 3]"},
+                {"kwarr", "{\"function\": \"noop\", \"kwargs\": [1]}"}};
     enum { NR = sizeof recs / sizeof recs[0] };
     for (int i = 0; i < NR; i++) {
         freeReplyObject(rh_cmd(RC, "SET saq:job:%s:%s %s", n, recs[i].key, recs[i].rec));
@@ -530,7 +531,7 @@ static void test_unreadable_records_are_settled(void **state)
         freeReplyObject(rh_cmd(RC, "ZADD saq:%s:incomplete 0 saq:job:%s:%s", n, n, recs[i].key));
     }
     saq_job_t *ok = enq(q, "noop", NULL);
-    const char *a1[] = {"--conf", "max_payload_bytes=8192", NULL};
+    const char *a1[] = {"--conf", "max_payload_bytes=65536", NULL};
     pid_t worker = spawn_worker(R->url, n, "/dev/null", a1);
     saq_job_free(wait_status(q, saq_job_key(ok), "complete", 10000));
     for (int i = 0; i < NR; i++) {
