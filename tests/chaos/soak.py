@@ -353,6 +353,27 @@ def snapshot_leases(srv: RedisServer, wid: str) -> list[dict]:
     return srv.call(f, [])
 
 
+def busy_workers(srv: RedisServer) -> set[str]:
+    """Worker ids named by the records in the active list."""
+    def f(c):
+        ids = c.lrange(f"saq:{QUEUE}:active", 0, -1)
+        return {json.loads(raw).get("worker_id") for raw in (c.mget(ids) if ids else []) if raw}
+    return srv.call(f, set())
+
+
+def list_membership(srv: RedisServer) -> dict[str, list[str]]:
+    """key -> the queue structures that hold its id (queued, active, incomplete)."""
+    out: dict[str, list[str]] = {}
+    prefix = f"saq:job:{QUEUE}:"
+    for name, fn in (("queued", lambda c: c.lrange(f"saq:{QUEUE}:queued", 0, -1)),
+                     ("active", lambda c: c.lrange(f"saq:{QUEUE}:active", 0, -1)),
+                     ("incomplete", lambda c: c.zrange(f"saq:{QUEUE}:incomplete", 0, -1))):
+        for jid in srv.call(fn, []) or []:
+            if jid.startswith(prefix):
+                out.setdefault(jid[len(prefix):], []).append(name)
+    return out
+
+
 def read_records(srv: RedisServer, keys: list[str]) -> dict[str, dict | None]:
     recs: dict[str, dict | None] = {}
     for i in range(0, len(keys), 1000):
@@ -427,7 +448,7 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
                   f"+{t_rkill - t0:.0f} s and a {cfg['stop_s']:.0f} s SIGSTOP at +{t_rstop - t0:.0f} s")
 
         next_print = t0 + 5
-        last_restart_fix: list[tuple[float, str]] = []
+        kind_cycle: list[str] = []
         while True:
             now = time.time()
             fleet.check_ready()
@@ -440,7 +461,22 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
             while sched and sched[0][0] <= now:
                 _, what, arg = sched.pop(0)
                 if what == "worker-kill":
-                    slot = rnd.choice(sorted(fleet.live))
+                    # the kinds take turns (in a shuffled cycle); within the kind, a worker that
+                    # holds a job (so that the kill leaves jobs to recover), waiting up to 1 s
+                    # for one; else any worker of that kind
+                    if not kind_cycle:
+                        kind_cycle = sorted(set(fleet.slots.values()))
+                        rnd.shuffle(kind_cycle)
+                    kind = kind_cycle.pop()
+                    of_kind = sorted(s for s, i in fleet.live.items() if i.kind == kind) or sorted(fleet.live)
+                    wait_until = time.time() + 1.0
+                    while True:
+                        busy = busy_workers(srv)
+                        cands = [s for s in of_kind if fleet.live[s].wid in busy]
+                        if cands or time.time() >= wait_until:
+                            break
+                        time.sleep(0.02)
+                    slot = rnd.choice(cands or of_kind)
                     inc = fleet.kill(slot)
                     leases = snapshot_leases(srv, inc.wid)
                     kills.append(dict(slot=slot, kind=inc.kind, wid=inc.wid, t=inc.killed,
@@ -489,7 +525,7 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
         keys = sorted(acked_keys)
         log(name, f"chaos over; draining (deadline {cfg['drain_s']:.0f} s)")
         drained_at = None
-        next_full = 0.0
+        next_full = last_full = 0.0
         while time.time() < t_drain + cfg["drain_s"]:
             for inc in fleet.reap():
                 unexpected.append(dict(slot=inc.slot, wid=inc.wid, t=inc.exited, rc=inc.rc, output=tail(inc.out)))
@@ -498,12 +534,13 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
             fleet.check_ready()
             counts = srv.call(lambda c: (c.zcard(f"saq:{QUEUE}:incomplete"), c.llen(f"saq:{QUEUE}:queued"),
                                          c.llen(f"saq:{QUEUE}:active")))
-            if (counts == (0, 0, 0)) or time.time() >= next_full:
+            if time.time() >= next_full and (counts == (0, 0, 0) or time.time() >= last_full + 5):
+                last_full = time.time()
                 recs = read_records(srv, keys)
                 if all(r is not None and r.get("status") in TERMINAL for r in recs.values()):
                     drained_at = time.time()
                     break
-                next_full = time.time() + 5
+                next_full = time.time() + 2
             if time.time() >= next_print:
                 log(name, f"draining +{time.time() - t_drain:4.0f} s  incomplete/queued/active {counts}")
                 next_print = time.time() + 5
@@ -511,6 +548,7 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
         log(name, "drained" if drained_at else f"NOT drained after {cfg['drain_s']:.0f} s")
         stop_notes = fleet.stop_all()
         records = read_records(srv, [j["key"] for j in plan])
+        lists = list_membership(srv)
         redis_info = srv.call(lambda c: c.info("server"), {})
     finally:
         for _, p, _, _ in producers:
@@ -522,7 +560,7 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
             inc.proc.wait()
         srv.shutdown()
 
-    return analyse(name, cfg, plan, records, fleet, kills, outages, events, unexpected, stop_notes,
+    return analyse(name, cfg, plan, records, lists, fleet, kills, outages, events, unexpected, stop_notes,
                    acked_keys, prod_info, t0, t_drain, drained_at, progress,
                    redis_info.get("redis_version", "?"))
 
@@ -585,7 +623,7 @@ class Run:
 def read_runs(fleet: Fleet) -> dict[str, list[Run]]:
     runs: dict[str, list[Run]] = {}
     for inc in fleet.incs:
-        open_runs: dict[tuple[str, int], Run] = {}
+        open_runs: dict[tuple[str, int], list[Run]] = {}
         try:
             f = open(inc.log)
         except OSError:
@@ -597,18 +635,20 @@ def read_runs(fleet: Fleet) -> dict[str, list[Run]]:
                     continue
                 if p[0] == "S":
                     r = Run(p[1], int(p[2]), int(p[3]) / 1000, inc)
-                    open_runs[(r.key, r.attempt)] = r
+                    # one process may run the same attempt twice (a duplicate queue entry)
+                    open_runs.setdefault((r.key, r.attempt), []).append(r)
                     runs.setdefault(r.key, []).append(r)
                 elif p[0] == "E" and len(p) >= 5:
-                    r = open_runs.pop((p[1], int(p[2])), None)
-                    if r:
+                    pending = open_runs.get((p[1], int(p[2])))
+                    if pending:
+                        r = pending.pop(0)
                         r.end, r.outcome = int(p[3]) / 1000, p[4]
     for rs in runs.values():
         rs.sort(key=lambda r: r.start)
     return runs
 
 
-def analyse(name, cfg, plan, records, fleet, kills, outages, events, unexpected, stop_notes,
+def analyse(name, cfg, plan, records, lists, fleet, kills, outages, events, unexpected, stop_notes,
             acked, prod, t0, t_drain, drained_at, progress, redis_version) -> dict:
     runs = read_runs(fleet)
     byjob = {j["key"]: j for j in plan}
@@ -673,7 +713,7 @@ def analyse(name, cfg, plan, records, fleet, kills, outages, events, unexpected,
                                   runs=[x.describe() for x in rs],
                                   record=summarize_record(records.get(key))))
 
-    # job states
+    # job states ("lists": where each non-terminal job's id is at the end, read before the analysis)
     status_counts: dict[str, int] = {}
     stuck, lost = [], []
     never_ran_terminal = 0
@@ -685,7 +725,8 @@ def analyse(name, cfg, plan, records, fleet, kills, outages, events, unexpected,
         st = rec.get("status")
         status_counts[st] = status_counts.get(st, 0) + 1
         if st not in TERMINAL:
-            stuck.append(dict(key=key, status=st, record=summarize_record(rec), worker=owner(rec, fleet),
+            stuck.append(dict(key=key, status=st, lists=lists.get(key, []), record=summarize_record(rec),
+                              worker=owner(rec, fleet),
                               runs=[r.describe() for r in runs.get(key, [])]))
         elif key not in runs:
             never_ran_terminal += 1
