@@ -735,7 +735,7 @@ def analyse(name, cfg, plan, records, lists, fleet, kills, outages, events, unex
     for key in acked:
         rec = records.get(key)
         if rec and rec.get("status") == "aborted":
-            e = (rec.get("error") or "").splitlines()[0][:60] if rec.get("error") else ""
+            e = (rec.get("error") or "").splitlines()[0][:100] if rec.get("error") else ""
             aborted_errors[e] = aborted_errors.get(e, 0) + 1
         if rec and rec.get("status") == "failed" and byjob[key]["fail_until"] < byjob[key]["retries"]:
             failed_unplanned += 1
