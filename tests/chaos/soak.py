@@ -583,6 +583,7 @@ def read_producer_logs(paths: list[str]) -> tuple[set[str], dict]:
                 if parts[0] in ("A", "N"):
                     acked.add(parts[1])
                     info["acks"].append(int(parts[2]) / 1000)
+                    info.setdefault("ack_at", {})[parts[1]] = int(parts[2]) / 1000
                     if parts[0] == "N":
                         info.setdefault("already_present", []).append(parts[1])
                 elif parts[0] == "X":
@@ -675,7 +676,11 @@ def analyse(name, cfg, plan, records, lists, fleet, kills, outages, events, unex
     for key, rs in runs.items():
         job = byjob.get(key)
         retries = job["retries"] if job else 0
+        # times at which the producer (re)sent this key after a failed attempt: any of them may
+        # have stored the job again
         reenq = prod["retried_keys"].get(key, [])
+        if reenq and key in prod.get("ack_at", {}):
+            reenq = reenq + [prod["ack_at"][key]]
         for i, r in enumerate(rs):
             if job is None:
                 r.category, r.reasons = "extra", ["a key the producer never sent"]
