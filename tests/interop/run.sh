@@ -62,18 +62,7 @@ export SAQ_TESTWORKER
 
 # ---- 3. virtual environments -------------------------------------------------
 venv_for() {  # dialect -> venv path (created/updated when its requirements changed)
-  local d=$1 v req stamp
-  v=$venv_dir/.venv-interop-${d/./}
-  req=$here/requirements-$d.txt
-  stamp=$(sha256sum "$req" | cut -d' ' -f1)
-  if [ ! -x "$v/bin/python" ] || [ "$(cat "$v/.interop-stamp" 2>/dev/null)" != "$stamp" ]; then
-    log "creating $v (saq for dialect $d)"
-    rm -rf "$v"
-    "$python" -m venv "$v"
-    "$v/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
-    echo "$stamp" >"$v/.interop-stamp"
-  fi
-  echo "$v"
+  SAQ_VENV_DIR=$venv_dir PYTHON=$python "$repo/tests/support/interop-venv" "$1"
 }
 
 # ---- 4. pytest per dialect ---------------------------------------------------
