@@ -195,9 +195,12 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     (1), id (a uuid1; 1..200 characters without ':'), metadata (JSON object
  *     or null), swept_error_message ("swept"; a worker uses its own for its
  *     missed heartbeats and its sweep timer; saq_queue_new reads it for
- *     saq_queue_sweep called directly), dead_worker_check (10; 0 disables the
- *     registry-based recovery of jobs whose worker's saq registry entry expired,
- *     e.g. Python workers), timers.liveness (0.5; 0..3600, 0 = off): how often
+ *     saq_queue_sweep called directly), dead_worker_check (1; 0 disables it): how
+ *     often saq's worker registry is checked; a worker whose entry has been
+ *     missing for 2 s is gone (e.g. a killed Python worker: its entry lives
+ *     11 s after its last write) and its running jobs are recovered (retried,
+ *     or aborted when out of retries); the active jobs are read only when a
+ *     worker left the registry, or every 10 s; timers.liveness (0.5; 0..3600, 0 = off): how often
  *     a libsaq worker refreshes its liveness entry (saq:<q>:libsaq:alive, which
  *     lives 4 periods) and looks for libsaq workers whose entry expired: their
  *     running jobs are recovered (retried, or aborted when out of retries) about

@@ -286,7 +286,7 @@ void saq__settings_defaults(saq__settings_t *s)
     s->t_sweep = 60;
     s->t_abort = 1;
     s->hard_deadline_s = 1;
-    s->dead_worker_check = 10;
+    s->dead_worker_check = 1;
     s->t_alive = 0.5;
 }
 

@@ -121,8 +121,12 @@ struct saq_worker {
     long burst_taken;
     uint64_t next_lease;
     saq_cq_t *icq;
-    char **suspects;        /* dead-worker check: ids missing last time */
+    char **suspects;        /* dead-worker check: ids missing from the registry */
+    int64_t *suspect_ms;    /* since when */
     size_t nsuspects;
+    char **prev_live;       /* the registry's live ids at the last check */
+    size_t nprev_live;
+    int64_t last_full_ms;   /* the last registry pass that read the active jobs */
     char **orphans;         /* "id\nrecord" of unmarked jobs seen in active last time */
     int64_t *orphan_ms;     /* when each was first seen */
     size_t norphans;
@@ -1580,6 +1584,8 @@ out:
  * seen for a second, and recover this worker's own jobs that no lease holds. */
 
 #define SEEN_AGAIN_MS 1000 /* an unmarked move seen this long ago is recovered */
+#define SUSPECT_MS 2000    /* a worker missing from saq's registry this long is gone */
+#define FULL_PASS_MS 10000 /* registry passes read the active jobs at least this often */
 
 typedef struct dead_ctx {
     saq_worker_t *w;
@@ -1625,23 +1631,27 @@ static int in_list(char **l, size_t n, const char *s)
     return 0;
 }
 
-/* An unmarked move (or an own job no lease holds) seen in this pass: 1 when
- * it was already seen SEEN_AGAIN_MS ago (recover it now); else it is
- * remembered in the next list (taking `tag`) with the time first seen. */
-static int seen_before(saq_worker_t *w, char *tag, char **next, int64_t *next_ms, size_t *n,
-                       int64_t now)
+/* When `tag` (an unmarked move, an own job no lease holds, a worker missing
+ * from the registry) was first seen, by the previous pass's list; now if new. */
+static int64_t first_seen(char **prev, const int64_t *prev_ms, size_t nprev, const char *tag, int64_t now)
 {
-    for (size_t i = 0; i < w->norphans; i++) {
-        if (w->orphans[i] && !strcmp(w->orphans[i], tag)) {
-            if (now - w->orphan_ms[i] >= SEEN_AGAIN_MS)
-                return 1;
-            next[*n] = tag;
-            next_ms[(*n)++] = w->orphan_ms[i];
-            return 0;
-        }
+    for (size_t i = 0; i < nprev; i++)
+        if (prev[i] && !strcmp(prev[i], tag))
+            return prev_ms[i];
+    return now;
+}
+
+/* Keep `tag` (taken) in the next pass's list with the time first seen; 1 when
+ * it was seen SEEN_AGAIN_MS ago or more (then it is freed: act on it now). */
+static int seen_again(saq_worker_t *w, char *tag, char **next, int64_t *next_ms, size_t *n, int64_t now)
+{
+    int64_t t = first_seen(w->orphans, w->orphan_ms, w->norphans, tag, now);
+    if (now - t >= SEEN_AGAIN_MS) {
+        free(tag);
+        return 1;
     }
     next[*n] = tag;
-    next_ms[(*n)++] = now;
+    next_ms[(*n)++] = t;
     return 0;
 }
 
@@ -1651,7 +1661,7 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
     saq_worker_t *w = d->w;
     (void)msg;
     char **missing = NULL, **orphans = NULL;
-    int64_t *orphan_ms = NULL;
+    int64_t *orphan_ms = NULL, *missing_ms = NULL;
     size_t nmissing = 0, norphans = 0;
     int64_t now = saq__now_ms();
     if (err || !r || r->type != REDIS_REPLY_ARRAY || w->stopping) {
@@ -1661,8 +1671,9 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
     missing = saq__calloc(r->elements + 1, sizeof *missing);
     orphans = saq__calloc(r->elements + 1, sizeof *orphans);
     orphan_ms = saq__calloc(r->elements + 1, sizeof *orphan_ms);
-    if (!missing || !orphans || !orphan_ms) {
-        free(missing), free(orphans), free(orphan_ms);
+    missing_ms = saq__calloc(r->elements + 1, sizeof *missing_ms);
+    if (!missing || !orphans || !orphan_ms || !missing_ms) {
+        free(missing), free(orphans), free(orphan_ms), free(missing_ms);
         dead_free(d);
         return;
     }
@@ -1679,21 +1690,17 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
              * mark). Unchanged a second later: put it back in the queue,
              * unchanged (no attempt was used). */
             char *tag = saq__sprintf("%s\n%.*s", d->ids[i], (int)e->len, e->str);
-            if (tag && seen_before(w, tag, orphans, orphan_ms, &norphans, now)) {
+            if (tag && seen_again(w, tag, orphans, orphan_ms, &norphans, now))
                 saq__requeue_unmarked(w->q, d->ids[i], e->str, e->len);
-                free(tag);
-            }
         } else if (j->status == SAQ_STATUS_ACTIVE && wid && !strcmp(wid, w->id) &&
                    !holds_lease(w, d->ids[i])) {
             /* marked active by this worker, but no lease holds it: a reply
              * was lost after the write. Seen again a second later: recover it */
             char *tag = saq__sprintf("own\n%s\n%.*s", d->ids[i], (int)e->len, e->str);
-            if (tag && seen_before(w, tag, orphans, orphan_ms, &norphans, now)) {
+            if (tag && seen_again(w, tag, orphans, orphan_ms, &norphans, now))
                 saq__recover_job(w->q, e->str, e->len, j,
                                  "worker lost track of the job (a reply was lost); job recovered", 0,
                                  NULL, NULL);
-                free(tag);
-            }
         } else if (j->status == SAQ_STATUS_ACTIVE && wid && strcmp(wid, w->id) && d->fast &&
                    in_list(d->dead, d->ndead, wid)) {
             /* a libsaq worker whose liveness entry expired: recover now */
@@ -1702,10 +1709,14 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
             free(why);
         } else if (j->status == SAQ_STATUS_ACTIVE && wid && strcmp(wid, w->id) && !d->fast &&
                    !in_list(d->live, d->nlive, wid)) {
-            if (!in_list(missing, nmissing, wid))
-                missing[nmissing++] = strdup(wid);
-            /* gone twice in a row: its jobs come back now, not after their timeout */
-            if (in_list(w->suspects, w->nsuspects, wid)) {
+            size_t k = 0;
+            while (k < nmissing && strcmp(missing[k], wid))
+                k++;
+            if (k == nmissing && (missing[k] = strdup(wid)))
+                missing_ms[nmissing++] = first_seen(w->suspects, w->suspect_ms, w->nsuspects, wid, now);
+            /* missing for a while (not just late with its write): its jobs
+             * come back now, not after their timeout */
+            if (k < nmissing && now - missing_ms[k] >= SUSPECT_MS) {
                 char *why = saq__sprintf("worker %s is gone (its registry entry expired); job recovered", wid);
                 saq__recover_job(w->q, e->str, e->len, j, why ? why : "worker gone", 0, NULL, NULL);
                 free(why);
@@ -1715,9 +1726,12 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
     }
     if (!d->fast) {
         strv_free(w->suspects, w->nsuspects);
+        free(w->suspect_ms);
         w->suspects = missing;
+        w->suspect_ms = missing_ms;
         w->nsuspects = nmissing;
         missing = NULL;
+        missing_ms = NULL;
     } else {
         /* the dead ones are dealt with: the next refresh forgets them */
         strv_free(w->forget, w->nforget);
@@ -1727,6 +1741,7 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
         d->ndead = 0;
     }
     strv_free(missing, nmissing);
+    free(missing_ms);
     strv_free(w->orphans, w->norphans);
     free(w->orphan_ms);
     w->orphans = orphans;
@@ -1777,13 +1792,35 @@ static void dead_registry(saq__req_t *req, redisReply *r, int err, const char *m
         dead_free(d);
         return;
     }
+    saq_worker_t *w = d->w;
     d->live = saq__calloc(r->elements + 1, sizeof *d->live);
     for (size_t i = 0; d->live && i < r->elements; i++) {
         const char *m = r->element[i]->str ? r->element[i]->str : "";
         const char *c = strrchr(m, ':');
         d->live[d->nlive++] = strdup(c ? c + 1 : m);
     }
-    if (!saq__cmdf(&d->w->q->cmd, dead_active, d, "LRANGE %s 0 -1", d->w->q->k_active))
+    /* the active jobs are read only when a worker left the registry since the
+     * last check, while one is suspected, or every FULL_PASS_MS */
+    int gone = 0;
+    for (size_t i = 0; i < w->nprev_live && !gone; i++)
+        gone = w->prev_live[i] && !in_list(d->live, d->nlive, w->prev_live[i]);
+    strv_free(w->prev_live, w->nprev_live);
+    w->prev_live = NULL;
+    w->nprev_live = 0;
+    char **copy = d->live ? saq__calloc(d->nlive + 1, sizeof *copy) : NULL;
+    for (size_t i = 0; copy && i < d->nlive; i++)
+        copy[i] = d->live[i] ? strdup(d->live[i]) : NULL;
+    if (copy) {
+        w->prev_live = copy;
+        w->nprev_live = d->nlive;
+    }
+    int64_t now = saq__now_ms();
+    if (!gone && !w->nsuspects && now - w->last_full_ms < FULL_PASS_MS) {
+        dead_free(d);
+        return;
+    }
+    w->last_full_ms = now;
+    if (!saq__cmdf(&w->q->cmd, dead_active, d, "LRANGE %s 0 -1", w->q->k_active))
         dead_free(d);
 }
 
@@ -2005,6 +2042,10 @@ static void worker_destroy(saq_worker_t *w)
     for (size_t i = 0; i < w->nsuspects; i++)
         free(w->suspects[i]);
     free(w->suspects);
+    free(w->suspect_ms);
+    for (size_t i = 0; i < w->nprev_live; i++)
+        free(w->prev_live[i]);
+    free(w->prev_live);
     for (size_t i = 0; i < w->norphans; i++)
         free(w->orphans[i]);
     free(w->orphans);
