@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # ABI checks run by ctest (label "abi"):
 #   check-abi.sh symbols LIB   exported symbols == abi/libsaq.symbols, and every
 #                              SAQ_API declaration == version-script global ==

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libsaq: the SAQ ("Simple Async Queue") job queue as a C library.
  *

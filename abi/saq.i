@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The SWIG interface every binding includes (Go, Ruby, Node). It exposes the
  * binding-facing part of abi/saq.h: handles, completion queues and events,
  * jobs, queue operations, batch and the pull-mode worker. The C-only parts

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """libsaq's benchmark harness: libsaq (C worker, Go/Ruby/Node bindings) side
 by side with Python saq 0.26 and BullMQ on one fresh redis-server, plus the
 limit Redis itself sets (its CPU time per processed job). `bench/run` runs

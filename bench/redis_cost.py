@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Redis's own cost of libsaq's worker protocol, without any worker: a
 synthetic client replays exactly what the C worker sends per job (the
 DEQUEUE batch script, MARK, FINISH, with the scripts taken from src/scripts.c)

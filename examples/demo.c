@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* saq-demo: libsaq's main job. A real worker processes a realistic mix of
  * jobs on a Redis server, and the program checks every outcome:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* saq's Queue.batch(): a scope that records every job enqueued on the queue
  * while it is open and aborts them all when the scope fails. */
 #include "core.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* saq_conf_t: string key/value configuration, validated on set (the librdkafka
  * pass-through model: new keys need no binding release). */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Redis connections on the queue's loop: hiredis 0.14's async API with its
  * libuv adapter, plus what 0.14 lacks: connect and command timeouts (libuv
  * timers), reconnect with backoff, a handshake (AUTH, SELECT, INFO, SCRIPT

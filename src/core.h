@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The queue's I/O core: the libuv loop thread, Redis connections, requests,
  * operations, the pub/sub multiplexer. Everything marked "loop thread" must
  * only be touched from the queue's I/O thread. */

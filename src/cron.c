@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Cron expressions (croniter dialect), evaluated in UTC. See cron.h.
  *
  * The parser follows croniter 7.0.0's reading of an expression item by item

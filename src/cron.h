@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Cron expressions exactly as saq's croniter (7.0.0) accepts and evaluates
  * them, in UTC. Pure logic: no I/O, no allocation. Internal (not exported).
  * tests/cron/ compares this against croniter itself; its README lists where

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Events and completion queues. A polling cq is a mutex-protected FIFO with a
  * condition variable for blocking polls and a non-blocking pipe that is
  * readable while the FIFO is non-empty (a pipe, not an eventfd: Node's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal declarations shared by libsaq's sources. Nothing here is API:
  * every non-static symbol is saq__-prefixed and hidden by the version script. */
 #ifndef SAQ_INTERNAL_H

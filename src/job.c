@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The job record: saq's Job dataclass, its JSON codec (both dialects) and the
  * public job accessors. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A small lossless JSON scanner and writer.
  *
  * Why not cJSON for job records: saq records may hold values cJSON cannot keep

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* saq's Queue operations over the core: enqueue, job, jobs, abort, retry,
  * finish, update, count, info, stats, schedule, ping. (listen, apply, map and
  * sweep are in wait.c.) Each submit function validates what it can on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The PubSubMultiplexer: one pub/sub connection per queue with ONE pattern
  * subscription (PSUBSCRIBE saq:job:<q>*, as saq), routed in-process by the
  * exact channel (job id) to listeners. The subscription is confirmed before

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The queue object: its I/O thread and private libuv loop, the message inbox
  * other threads post to, the operation framework (one completion per
  * operation, exactly once), record loading/dumping, and saq's finish and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Lua scripts libsaq runs in Redis. ENQUEUE, SCHEDULE and SWEEP are
  * semantically identical to saq's (spec 3.2, 3.10, 3.11). The others make
  * saq's multi-command steps atomic so the races listed in spec 7 cannot

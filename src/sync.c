@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Blocking convenience forms for C: submit to a private cq, wait for the
  * event with a deadline. */
 #include "core.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* saq's max_concurrent_ops: a counting semaphore with a FIFO of waiters. It
  * lives on the I/O thread, so it needs no locking; a waiter's grant callback
  * runs when a permit is handed to it. */

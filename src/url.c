@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Redis URL parsing (redis-py from_url subset). See url.h. */
 #include "url.h"
 

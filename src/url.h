@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Redis URL parsing (redis-py's from_url subset). Pure logic. Internal. */
 #ifndef SAQ_URL_H
 #define SAQ_URL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small utilities: allocation, strings, clocks, uuid1, buffers, fork generation,
  * error names and versions. */
 #include "internal.h"

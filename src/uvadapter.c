@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hiredis <-> libuv glue. hiredis 0.14's adapters/libuv.h drops poll errors
  * (`if (status != 0) return;`), so a refused connect or a reset socket is only
  * noticed when a timeout fires, and it leaks its state when uv_poll_init

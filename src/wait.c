@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Operations that wait on job status messages: listen, apply, map and sweep.
  * All of them subscribe first (and wait for the confirmation), then act, then
  * read the record again, so no status message can slip between a read and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The SAQ worker (spec 4): dequeue, mark active, run, then complete, retry or
  * fail; timeouts, heartbeats, aborts, cron, the upkeep timers (schedule,
  * worker_info, sweep, abort) and graceful stop. Everything that touches Redis

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* saq_bench: the C side of libsaq's benchmark harness (bench/run).
  *
  *   saq_bench enqueue URL QUEUE N INFLIGHT      N x saq_queue_enqueue_call("noop"),

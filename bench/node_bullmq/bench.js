@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // BullMQ side of libsaq's benchmark harness (bench/run).
 //

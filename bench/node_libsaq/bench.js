@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Node binding (libsaq) side of libsaq's benchmark harness (bench/run); the
 // protocol is that of bench/c/saq_bench.c:

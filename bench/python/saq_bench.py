@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python saq side of libsaq's benchmark harness (bench/run).
 
     python saq_bench.py enqueue URL QUEUE N INFLIGHT

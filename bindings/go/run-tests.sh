@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Test entry point of the Go binding, called by the top-level test command.
 #
 # Environment (all required):

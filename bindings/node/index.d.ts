@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Type declarations for libsaq (Node.js binding of the libsaq C core).
 // Units follow the SAQ wire: job timeout, heartbeat, ttl, retry_delay and
 // scheduled are seconds (scheduled: epoch seconds); queued, started,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Node binding: build the addon, run the node --test suite against a private
 # redis-server, then check the npm package: `npm pack`, `npm install
 # --offline` of the tarball in a fresh directory against the INSTALLED libsaq,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Node.js addon of libsaq (SWIG 4.1, `swig -javascript -node`).
  *
  * Everything comes from the shared interface abi/saq.i; this file only names

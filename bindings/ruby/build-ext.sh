@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Build the extension for development and tests, out of the source tree:
 #   bindings/ruby/build-ext.sh BUILDDIR
 # Uses the libsaq that pkg-config finds (for a build tree:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Build the gem: bindings/ruby/build-gem.sh [OUTDIR]   (default: bindings/ruby/pkg)
 # Stages a SWIG-free source tree (stage.sh) and runs `gem build` in it. The
 # resulting saq-<version>.gem contains the generated wrapper and saq.h, so

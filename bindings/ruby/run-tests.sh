@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Ruby binding checks, the entry point used by the top-level test command.
 #
 # Environment (set by the caller):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # frozen_string_literal: true
 
 require_relative "lib/saq/version"
@@ -19,10 +20,11 @@ Gem::Specification.new do |spec|
     (found with pkg-config).
   DESC
   spec.authors = ["libsaq contributors"]
+  spec.license = "MIT"
   spec.homepage = "https://github.com/libsaq/libsaq"
   spec.required_ruby_version = ">= 3.1"
   spec.files = Dir.chdir(__dir__) do
-    Dir["lib/**/*.rb", "ext/saq/*.{rb,c,h,i}", "README.md", "CHANGELOG.md", "saq.gemspec"]
+    Dir["lib/**/*.rb", "ext/saq/*.{rb,c,h,i}", "README.md", "CHANGELOG.md", "LICENSE", "saq.gemspec"]
   end
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/saq/extconf.rb"]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Stage a complete, SWIG-free gem source tree in OUTDIR:
 #   bindings/ruby/stage.sh OUTDIR
 # Copies the gemspec, lib/, ext/saq/extconf.rb and docs, generates
@@ -13,7 +14,7 @@ out=${1:?usage: stage.sh OUTDIR}
 command -v swig >/dev/null || { echo "stage.sh: swig (4.1) is needed to generate the wrapper" >&2; exit 2; }
 rm -rf "$out"
 mkdir -p "$out/ext/saq" "$out/lib"
-cp "$here/saq.gemspec" "$here/README.md" "$here/CHANGELOG.md" "$out/"
+cp "$here/saq.gemspec" "$here/README.md" "$here/CHANGELOG.md" "$here/LICENSE" "$out/"
 cp -R "$here/lib/." "$out/lib/"
 find "$out/lib" -name '*.so' -delete
 cp "$here/ext/saq/extconf.rb" "$here/ext/saq/saq_ruby.i" "$out/ext/saq/"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # frozen_string_literal: true
 
 # libsaq for Ruby: enqueue jobs and run them with a worker in the same process.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The producer of the chaos soak (tests/chaos/soak): enqueues its shard of
 the job plan at a fixed pace, with Python saq 0.26 or libsaq (through the
 interop suite's ctypes wrapper, tests/interop/libsaq.py).

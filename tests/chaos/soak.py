@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The chaos soak: one queue, a fleet of worker processes, a paced producer,
 and kill -9 / Redis restarts / a Redis freeze, then a drain and an audit of
 every job. Run it through tests/chaos/soak (it builds the workers and picks

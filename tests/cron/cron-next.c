@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cron-next: libsaq's cron parser/evaluator as a line-oriented filter, for
  * the croniter differential test (tests/cron/differential.py).
  *

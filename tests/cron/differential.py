@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Differential test: libsaq's cron parser against croniter (saq's parser).
 
 Generates a seeded set of cron expressions (5, 6 and 7 fields, '*', lists,

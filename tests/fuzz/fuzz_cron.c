@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for the cron parser and evaluator (src/cron.c).
  *
  * Input: 5 bytes of start time (little-endian, mapped to about 1426..2514;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the job record decoder and encoder (src/job.c).
  *
  * Properties, for every input the decoder accepts, in both dialects:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the JSON scanner and string writer alone (src/json.c).
  *
  * For any input: validation, skipping and member iteration never crash, read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the Redis URL parser (src/url.c), which saq_conf_set("url")
  * and saq_queue_from_url run on the caller's text.
  *

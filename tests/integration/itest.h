@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared helpers for the integration tests: every test talks to a real
  * redis-server started by tests/support/redis_harness.c, and checks the
  * Redis state directly with a plain hiredis client. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault tests against real processes: a worker process killed with SIGKILL in
  * the middle of jobs, redis-server restarted under load (appendonly), redis
  * frozen (command timeouts), and 10,000 jobs at concurrency 50 counted

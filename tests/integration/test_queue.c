@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Integration tests of the Queue operations against a real redis-server:
  * the spec's checklist items that need no worker, plus bad input. Each test
  * checks the Redis state directly. */

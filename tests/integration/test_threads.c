@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Threading, completion and lifetime rules of the C API (abi/saq.h header
  * notes): calls from many threads, the cq's fd, callback cqs, wakeup, free
  * never blocking, close draining with a deadline, exactly one completion per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Integration tests of the worker against a real redis-server: saq's
  * processing rules (spec 4), the fixes of spec 7, hooks, cron, burst, stop,
  * and pull mode. */

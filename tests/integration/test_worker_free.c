@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Integration tests of a worker's teardown against a real redis-server:
  * releasing a worker that is still running (saq_worker_free without a stop
  * and wait first) must not leave libuv with handles inside the freed worker.

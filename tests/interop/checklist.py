@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The conformance checklist of ../shared/spec/saq-redis-protocol.md section 6,
 and the written reasons for every (item, direction) the suite does not test.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The few places where the Python saq API differs between 0.13.3 and 0.26.3.
 
 The suite runs once per dialect, each time in a virtual environment holding

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures and the checklist reporter of the interop suite.
 
 Each test is tagged with the checklist items it checks and its direction:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Small helpers shared by the interop tests."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Thin ctypes wrapper over libsaq.so, for the interop tests only.
 
 This is test tooling, not a product binding: every operation uses the blocking

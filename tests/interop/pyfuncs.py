@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Job functions of the Python saq workers used by the interop tests.
 
 They mirror tests/tools/saq-testworker.c (same names, same kwargs, same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A Python saq worker process for the interop tests (the peer of
 tests/tools/saq-testworker.c):
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The interop conformance suite: Python saq (0.26.3 and 0.13.3) as the peer of
 # libsaq. From a clean clone:
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Final table of the interop suite: per dialect and direction, how many
 checklist items (spec 6) passed, failed, are known libsaq bugs (strict
 xfail), were skipped, or are not applicable (with a written reason in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 17-24: aborts across the line, of waiting and running jobs."""
 
 from __future__ import annotations

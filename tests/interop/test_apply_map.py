@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 52-54: apply, map and iter_jobs across the line."""
 
 from __future__ import annotations

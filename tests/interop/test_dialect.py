@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Records written in one dialect never break a reader of that dialect.
 
 libsaq (queue and C worker in this run's dialect) goes through every kind of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 1-4, 7-9, 49, 51: enqueue, ids and the job JSON."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The mixed fleet: one queue, two Python saq workers and two libsaq workers
 (separate processes), 2,000 jobs enqueued half by Python and half by libsaq.
 Every job must complete exactly once, and both sides must read every result."""

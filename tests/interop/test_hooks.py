@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist item 42: worker hooks, around jobs of the other side.
 
 What crosses the line here is the Redis state the hooks observe: the job each

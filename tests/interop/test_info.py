@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 16 and 45-48: counters, info(), the worker registry and
 saq's web UI (the aiohttp app of saq.web) over libsaq workers and jobs."""
 

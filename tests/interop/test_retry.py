@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 12 and 15: retry and its delay, field by field."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """saq bugs of spec section 7 that libsaq fixes without changing the wire,
 checked against the same situation in Python saq where it can be built.
 (Further ones live next to their checklist items: U1 in test_retry, U3 in

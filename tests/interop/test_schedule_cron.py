@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 25-31: promotion of scheduled jobs and cron jobs.
 
 saq's own tests mock the clock (now = 1 s, 2 s, 60 s); here the same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 32-35: sweeping stuck jobs.
 
 saq's sweep test mocks the clock (setup at 1 s, sweep at 3 s). Here the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 36-38: update, listen (pub/sub) and refresh."""
 
 from __future__ import annotations

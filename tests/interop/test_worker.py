@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checklist items 5, 6, 10, 11, 13, 14, 26, 39-41, 43, 44, 50: jobs run by
 the other side's worker.
 

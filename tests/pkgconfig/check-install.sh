@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `cmake --install` into a temporary prefix, then build a C program outside the
 # tree with `pkg-config --cflags --libs libsaq` against the installed copy and
 # run it against a private redis-server.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Built outside the source tree against an installed libsaq, with nothing but
  * `pkg-config --cflags --libs libsaq`: enqueue a job, read it back, count. */
 #include <saq.h>

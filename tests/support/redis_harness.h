@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test harness: a real redis-server started on a free loopback port (and a
  * unix socket) in a private temporary directory, plus a synchronous hiredis
  * client for assertions about Redis state. No mock of Redis anywhere. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linked into the test programs of the ThreadSanitizer build only
  * (-DSAQ_SANITIZE=thread), which export it so that it is found before libc's.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* saq-testworker: a C worker process with a fixed set of job functions, used
  * by the interop, fault and benchmark suites (they start it, kill it, and
  * compare what Python saq sees).

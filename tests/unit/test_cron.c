@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for the cron parser/evaluator (src/cron.c). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the job record codec (src/job.c): saq's to_dict omission rules,
  * the tolerant reader, the 0.13 dialect, saq's keyword split and retry delays. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the lossless JSON scanner and writer (src/json.c). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: saq's max_concurrent_ops throttle, the reconnect backoff and
  * configuration validation. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for Redis URL parsing (src/url.c). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Package saq is the Go binding of libsaq, a C implementation of the Python
 // "saq" Redis job queue, wire-compatible with Python saq 0.26: Go and Python
 // processes can enqueue, run and inspect each other's jobs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 package saq_test
 
 import "runtime"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 package saq_test
 
 // Regression tests from break-testing the Go binding: hostile handler

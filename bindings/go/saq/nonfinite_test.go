@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 package saq_test
 
 // NaN and Infinity as Python's json writes them (bare tokens, which

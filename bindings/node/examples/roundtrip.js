@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 'use strict';
 // A job round trip with libsaq: a worker and a client in one process.
 //   REDIS_URL=redis://127.0.0.1:6379/0 node examples/roundtrip.js

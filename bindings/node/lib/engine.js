@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // The completion pump: one libsaq completion queue (cq) per Queue, watched
 // through a dup of its notification pipe wrapped in a net.Socket. libsaq makes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // libsaq for Node.js: saq's Queue and Worker (wire-compatible with Python saq
 // 0.26) on top of the libsaq C core. Every operation returns a Promise and

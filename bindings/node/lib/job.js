@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 const raw = require('./native');
 const json = require('./json');

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // JSON as Python's json module writes and reads it: NaN, Infinity and
 // -Infinity are accepted (Python saq stores them for non-finite floats) and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Loads the SWIG-generated addon (the raw `saq_*` functions). Internal: the
 // public API is in index.js.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // The worker: libsaq leases the jobs (pull mode) and owns everything that
 // touches Redis: the blocking dequeue on its own connection, concurrency

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 'use strict';
 // Generate src/saq_native_wrap.cxx from saq_node.i (which %includes the shared
 // abi/saq.i) with SWIG 4.1. Runs in a libsaq checkout only: `npm pack` calls

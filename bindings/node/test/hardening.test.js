@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Regressions from break-testing the binding with hostile and careless usage.
 const { test, describe } = require('node:test');

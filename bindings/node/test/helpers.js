@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Shared test helpers. The suite needs a redis-server: run it through
 // tests/support/with-redis (run-tests.sh does), which exports REDIS_URL.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // JSON values JavaScript cannot hold exactly (integers beyond 2^53, -0.0, 1.0
 // as a float) and the NaN/Infinity codec: the exact paths (rawJson, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Event-loop behaviour: nothing blocks, an idle client lets the process exit,
 // a running worker keeps it alive until SIGTERM, worker_threads are refused.

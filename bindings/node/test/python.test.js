@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Interop with Python saq 0.26: a job enqueued by Python is run by the Node
 // worker, and Python reads the outcome. SAQ_PYTHON names a python with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 const { test, describe } = require('node:test');
 const assert = require('assert');

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # frozen_string_literal: true
 
 # libsaq for Ruby: the Python "saq" job queue (Redis), wire-compatible with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # frozen_string_literal: true
 
 # Run under tests/support/with-redis (it exports REDIS_URL), with the

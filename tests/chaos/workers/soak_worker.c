@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The C worker of the chaos soak (tests/chaos/soak): one function, "soak".
  *
  *   soak_worker --url URL --queue NAME --id ID --concurrency N --log FILE

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // The Node worker of the chaos soak (tests/chaos/soak), on the libsaq binding
 // (bindings/node; the orchestrator sets SAQ_NODE_PKG to its directory).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Python saq 0.26 worker of the chaos soak (tests/chaos/soak).
 
     python soak_worker.py --url URL --queue NAME --id ID --concurrency N --log FILE

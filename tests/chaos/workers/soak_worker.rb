@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # frozen_string_literal: true
 
 # The Ruby worker of the chaos soak (tests/chaos/soak), on the libsaq binding.

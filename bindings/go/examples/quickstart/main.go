@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Command quickstart is the smallest complete libsaq program in Go: it
 // enqueues jobs on a Redis queue and runs them with a Go worker in the same
 // process, then checks the results.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Package saqraw is the SWIG-generated (SWIG 4.1, -go -cgo) low-level layer
 // of the libsaq Go binding: one Go function per C function of abi/saq.h,
 // minus the C-only parts that abi/saq.i ignores.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Regenerate the SWIG layer of the Go binding (saqraw.go, saqraw_wrap.c).
 #   internal/saqraw/generate.sh [OUTDIR]
 # OUTDIR defaults to this directory; run-tests.sh generates into a temporary

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # frozen_string_literal: true
 
 # Builds Saq::Native (saq/native.so) from the SWIG-generated saq_ruby_wrap.c

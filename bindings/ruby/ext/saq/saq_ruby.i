@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Ruby extension of libsaq: Saq::Native, the raw layer under lib/saq/*.rb.
  *
  * It %includes the shared interface (abi/saq.i, found through -I<repo>/abi)

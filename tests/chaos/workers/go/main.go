@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Command soak-worker is the Go worker of the chaos soak (tests/chaos/soak),
 // on the libsaq Go binding.
 //
