@@ -1705,7 +1705,7 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
         } else if (j->status == SAQ_STATUS_ACTIVE && wid && strcmp(wid, w->id) && d->fast &&
                    in_list(d->dead, d->ndead, wid)) {
             /* a libsaq worker whose liveness entry expired: recover now */
-            char *why = saq__sprintf("worker %s is gone (its liveness entry expired); job recovered", wid);
+            char *why = saq__sprintf("worker %s is gone (its liveness entry expired)", wid);
             saq__recover_job(w->q, e->str, e->len, j, why ? why : "worker gone", 0, NULL, NULL);
             free(why);
         } else if (j->status == SAQ_STATUS_ACTIVE && wid && strcmp(wid, w->id) && !d->fast &&
@@ -1718,7 +1718,7 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
             /* missing for a while (not just late with its write): its jobs
              * come back now, not after their timeout */
             if (k < nmissing && now - missing_ms[k] >= SUSPECT_MS) {
-                char *why = saq__sprintf("worker %s is gone (its registry entry expired); job recovered", wid);
+                char *why = saq__sprintf("worker %s is gone (its registry entry expired)", wid);
                 saq__recover_job(w->q, e->str, e->len, j, why ? why : "worker gone", 0, NULL, NULL);
                 free(why);
             }
