@@ -1584,7 +1584,7 @@ out:
  * between its dequeue and its mark) once the same unmarked record has been
  * seen for a second, and recover this worker's own jobs that no lease holds. */
 
-#define SEEN_AGAIN_MS 1000 /* an unmarked move seen this long ago is recovered */
+#define SEEN_AGAIN_MS 1500 /* an unmarked move seen this long ago is recovered */
 #define SUSPECT_MS 2000    /* a worker missing from saq's registry this long is gone */
 #define FULL_PASS_MS 10000 /* registry passes read the active jobs at least this often */
 
@@ -1632,6 +1632,17 @@ static int in_list(char **l, size_t n, const char *s)
     return 0;
 }
 
+/* Whether what this worker sees of others can be acted on: not while Redis
+ * (or this worker's view of it) has just had a gap, which delays every
+ * worker's marks and writes alike (a frozen or restarted Redis). */
+static int worker_trusts(const saq_worker_t *w)
+{
+    if (!(w->set.t_alive > 0))
+        return 1; /* no liveness refreshes to tell a gap by */
+    int64_t now = (int64_t)saq__mono_ms(), period = (int64_t)saq__timer_ms(w->set.t_alive);
+    return w->alive_ok_ms && now - w->alive_ok_ms <= 2 * period + 250 && now >= w->alive_trust_ms;
+}
+
 /* When `tag` (an unmarked move, an own job no lease holds, a worker missing
  * from the registry) was first seen, by the previous pass's list; now if new. */
 static int64_t first_seen(char **prev, const int64_t *prev_ms, size_t nprev, const char *tag, int64_t now)
@@ -1647,7 +1658,7 @@ static int64_t first_seen(char **prev, const int64_t *prev_ms, size_t nprev, con
 static int seen_again(saq_worker_t *w, char *tag, char **next, int64_t *next_ms, size_t *n, int64_t now)
 {
     int64_t t = first_seen(w->orphans, w->orphan_ms, w->norphans, tag, now);
-    if (now - t >= SEEN_AGAIN_MS) {
+    if (now - t >= SEEN_AGAIN_MS && worker_trusts(w)) {
         free(tag);
         return 1;
     }
@@ -1717,7 +1728,7 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
                 missing_ms[nmissing++] = first_seen(w->suspects, w->suspect_ms, w->nsuspects, wid, now);
             /* missing for a while (not just late with its write): its jobs
              * come back now, not after their timeout */
-            if (k < nmissing && now - missing_ms[k] >= SUSPECT_MS) {
+            if (k < nmissing && now - missing_ms[k] >= SUSPECT_MS && worker_trusts(w)) {
                 char *why = saq__sprintf("worker %s is gone (its registry entry expired)", wid);
                 saq__recover_job(w->q, e->str, e->len, j, why ? why : "worker gone", 0, NULL, NULL);
                 free(why);
@@ -1965,6 +1976,18 @@ static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     if (!w->alive_ok_ms || now - w->alive_ok_ms > 2 * period + 250) {
         int64_t wait = 4 * period, backoff = (int64_t)w->q->set.reconnect_max_ms + 1000;
         w->alive_trust_ms = now + (wait > backoff ? wait : backoff);
+        /* what was seen before the gap is timed again after it: a move whose
+         * mark the gap delayed is not an orphan */
+        strv_free(w->orphans, w->norphans);
+        free(w->orphan_ms);
+        w->orphans = NULL;
+        w->orphan_ms = NULL;
+        w->norphans = 0;
+        strv_free(w->suspects, w->nsuspects);
+        free(w->suspect_ms);
+        w->suspects = NULL;
+        w->suspect_ms = NULL;
+        w->nsuspects = 0;
     }
     w->alive_ok_ms = now;
     strv_free(w->forget, w->nforget); /* sent with this refresh */
