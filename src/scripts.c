@@ -277,7 +277,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
 
     /* ALIVE: KEYS alive, watch, abort watch; ARGV worker id, entry ms, then ids to forget.
      * Refreshes this worker's liveness entry (server clock) and returns the
-     * libsaq workers whose entry expired, the watched sweep aborts that are
+     * libsaq workers whose entry expired (with their expiry), the watched sweep aborts that are
      * past their deadline, and the server time. An id to forget is removed
      * only if it is still expired (a worker that came back stays). */
     [SCRIPT_ALIVE] =
@@ -290,7 +290,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
         "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
         "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)\n"
-        "return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100),\n"
+        "return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100),\n"
         "        redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100), now,\n"
         "        redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)}\n",
 

@@ -137,6 +137,8 @@ struct saq_worker {
     int alive_pending;      /* a liveness refresh is under way */
     int64_t alive_ok_ms;    /* mono ms of the last good refresh */
     int64_t alive_trust_ms; /* expired entries are trusted from then on */
+    int64_t alive_ok_server; /* Redis's clock (ms) at the last good refresh */
+    int64_t gap_server_ms;  /* ... at the last good refresh before the latest gap, or 0 */
     int64_t fast_until_ms;  /* liveness passes go on until then after a death */
     pool_t *pool;
     atomic_llong errors;
@@ -1976,6 +1978,7 @@ static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     if (!w->alive_ok_ms || now - w->alive_ok_ms > 2 * period + 250) {
         int64_t wait = 4 * period, backoff = (int64_t)w->q->set.reconnect_max_ms + 1000;
         w->alive_trust_ms = now + (wait > backoff ? wait : backoff);
+        w->gap_server_ms = w->alive_ok_server;
         /* what was seen before the gap is timed again after it: a move whose
          * mark the gap delayed is not an orphan */
         strv_free(w->orphans, w->norphans);
@@ -1990,23 +1993,33 @@ static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg
         w->nsuspects = 0;
     }
     w->alive_ok_ms = now;
+    if (r->element[2]->type == REDIS_REPLY_INTEGER)
+        w->alive_ok_server = r->element[2]->integer;
     strv_free(w->forget, w->nforget); /* sent with this refresh */
     w->forget = NULL;
     w->nforget = 0;
     redisReply *dead = r->element[0], *due = r->element[1], *aborts = r->element[3];
-    if (now >= w->alive_trust_ms) {
-        char **ids = dead->elements ? saq__calloc(dead->elements, sizeof *ids) : NULL;
-        size_t n = 0;
-        for (size_t i = 0; ids && i < dead->elements; i++)
-            if (dead->element[i]->type == REDIS_REPLY_STRING && strcmp(dead->element[i]->str, w->id))
-                ids[n++] = saq__strndup(dead->element[i]->str, dead->element[i]->len);
-        if (n)
-            w->fast_until_ms = now + 3 * SEEN_AGAIN_MS;
-        /* keep passing for a while after a death: its unmarked moves are
-         * recovered once seen for a second */
-        if ((n || now < w->fast_until_ms) && dead_pass(w, 1, ids, n) == 0)
-            ids = NULL;
-        strv_free(ids, n);
+    int trusted = now >= w->alive_trust_ms;
+    /* right after a gap, an entry whose worker had stopped refreshing it 2
+     * periods before this worker's last good refresh (the entry lives 4) is
+     * dead all the same: a live worker refreshed within a period of the gap */
+    double early = w->gap_server_ms ? (double)w->gap_server_ms + 2.0 * (double)period : 0;
+    char **ids = dead->elements ? saq__calloc(dead->elements, sizeof *ids) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; ids && i + 1 < dead->elements; i += 2) {
+        redisReply *m = dead->element[i], *sc = dead->element[i + 1];
+        double expiry = sc->type == REDIS_REPLY_STRING ? strtod(sc->str, NULL) : early;
+        if (m->type == REDIS_REPLY_STRING && strcmp(m->str, w->id) && (trusted || expiry < early))
+            ids[n++] = saq__strndup(m->str, m->len);
+    }
+    if (n)
+        w->fast_until_ms = now + 3 * SEEN_AGAIN_MS;
+    /* keep passing for a while after a death: its unmarked moves are
+     * recovered once seen for a while */
+    if ((n || (trusted && now < w->fast_until_ms)) && dead_pass(w, 1, ids, n) == 0)
+        ids = NULL;
+    strv_free(ids, n);
+    if (trusted) {
         for (size_t i = 0; i < due->elements; i++)
             if (due->element[i]->type == REDIS_REPLY_STRING)
                 watch_check(w, due->element[i]->str, due->element[i]->len);
