@@ -198,7 +198,7 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     missed heartbeats and its sweep timer; saq_queue_new reads it for
  *     saq_queue_sweep called directly), dead_worker_check (1; 0 disables it): how
  *     often saq's worker registry is checked; a worker whose entry has been
- *     missing for 2 s is gone (e.g. a killed Python worker: its entry lives
+ *     missing for 10 checks (10 s) is gone (e.g. a killed Python worker: its entry lives
  *     11 s after its last write) and its running jobs are recovered (retried,
  *     or aborted when out of retries); the active jobs are read only when a
  *     worker left the registry, or every 10 s; timers.liveness (0.5; 0..3600, 0 = off): how often

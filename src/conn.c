@@ -279,6 +279,18 @@ oom:
 
 /* ---- replies ---- */
 
+/* An error reply that says the server cannot answer yet (loading its data
+ * set, running a long script, no master): the same command works later, so
+ * it is answered as a connection error, which every caller retries. */
+static int transient_error(const char *s)
+{
+    static const char *const words[] = {"LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN "};
+    for (size_t i = 0; s && i < sizeof words / sizeof words[0]; i++)
+        if (!strncmp(s, words[i], strlen(words[i])))
+            return 1;
+    return 0;
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     saq__req_t *r = privdata;
@@ -300,7 +312,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             conn_arm(c);
             return; /* re-sent as EVAL; answered later */
         }
-        req_answer_err(r, SAQ_EREDIS, rep->str ? rep->str : "redis error");
+        req_answer_err(r, transient_error(rep->str) ? SAQ_ECONN : SAQ_EREDIS,
+                       rep->str ? rep->str : "redis error");
     } else if (r->cb) {
         r->cb(r, rep, SAQ_OK, NULL);
     }
@@ -440,10 +453,14 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
         set_last_error(c, "redis handshake failed (%s): %s", r->aux ? (const char *)r->aux : "?",
                        msg ? msg : saq_strerror(err));
         char *m = saq__strdup(c->last_error);
-        int code = err == SAQ_EREDIS ? SAQ_EREDIS : err;
+        if (err == SAQ_ECONN) { /* not ready yet (e.g. LOADING): try again later */
+            saq__conn_close(c, SAQ_ECONN, m ? m : "redis handshake failed");
+            free(m);
+            return;
+        }
         /* fail everything waiting: retrying a wrong password would not help */
-        saq__conn_close(c, code, m ? m : "redis handshake failed");
-        fail_waiting(c, code, m ? m : "redis handshake failed", 0);
+        saq__conn_close(c, err, m ? m : "redis handshake failed");
+        fail_waiting(c, err, m ? m : "redis handshake failed", 0);
         free(m);
         return;
     }

@@ -916,6 +916,8 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
     saq__job_invalidate(j);
     char *json = saq__dump_job(q, j, &len, &e);
     if (!json) {
+        if (e == SAQ_ETOOBIG) /* the recovered record would not fit: settle it failed */
+            saq__settle_unreadable(q, j->id, old, oldlen, "it does not fit in max_payload_bytes once recovered");
         if (done)
             done(ud, e, saq_strerror(e), 0);
         return;
@@ -953,9 +955,17 @@ void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, siz
                             const char *why)
 {
     enum { KEEP_S = 86400 };
+    if (strncmp(id, q->k_jobprefix, q->jobprefix_len) || !id[q->jobprefix_len]) {
+        /* not one of this queue's job ids (pushed into the list by hand, or
+         * another queue's): drop it from active, touch the key not */
+        saq__cmdf(&q->cmd, NULL, NULL, "LREM %s 1 %s", q->k_active, id);
+        fprintf(stderr, "libsaq: warning: queue %s: '%s' in its list is not one of its job ids; dropped\n",
+                q->set.name, id);
+        return;
+    }
     saq_job_t j;
     saq__job_init(&j);
-    const char *key = strncmp(id, q->k_jobprefix, q->jobprefix_len) ? id : id + q->jobprefix_len;
+    const char *key = id + q->jobprefix_len;
     char *msg = saq__sprintf("libsaq: the job's record cannot be read (%s); it was failed instead of "
                              "being left in active. The record as it was is kept for %d s in "
                              "saq:%s:libsaq:unreadable:%s",
@@ -965,7 +975,8 @@ void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, siz
     size_t len = 0;
     char *json = NULL;
     if (msg && keep && !saq__set_str(&j.id, id) && !saq__set_str(&j.key, key) &&
-        !saq__set_str(&j.function, "?") && !saq__set_str(&j.error, msg)) {
+        !saq__set_str(&j.queue, q->set.name) && !saq__set_str(&j.function, "?") &&
+        !saq__set_str(&j.error, msg)) {
         j.status = SAQ_STATUS_FAILED;
         j.completed = j.touched = saq__now_ms();
         j.ttl = KEEP_S;

@@ -124,7 +124,17 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  local ok, rec = pcall(cjson.decode, cur)\n"
         "  if not ok or type(rec) ~= 'table' then return {-3} end\n"
         "  local st = string.lower(tostring(rec['status'] or 'new'))\n"
-        "  if st ~= 'queued' and st ~= 'new' then return {-1, st, cur} end\n"
+        "  if st ~= 'queued' and st ~= 'new' then\n"
+        /* running or finished elsewhere: this move is a stale entry of
+         * `active`, to drop only if it is one of two (U1: the same id twice)
+         * or the job is finished. A single entry of a running job is its
+         * worker's: ours was taken back while this process was stalled. */
+        "    if st ~= 'aborting' and (st == 'complete' or st == 'failed' or st == 'aborted' or\n"
+        "       #redis.call('LPOS', KEYS[1], KEYS[2], 'COUNT', 0) >= 2) then\n"
+        "      redis.call('LREM', KEYS[1], 1, KEYS[2])\n"
+        "    end\n"
+        "    return {-1, st, cur}\n"
+        "  end\n"
         "end\n"
         "local m = ARGV[2] == '1' and redis.call('GET', KEYS[3])\n"
         "if m then return {-1, 'aborting', cur, m} end\n"
@@ -208,9 +218,13 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         /* the sweep's abort: watched until its retry, so that the job is
          * retried even when the sweeping process dies in between */
         "if dequeued == 0 and KEYS[6] and ARGV[5] ~= '' then\n"
+        /* libsaq's own key: a value of another type written there by hand is
+         * replaced, or the job would go unwatched */
+        "  local ty = redis.call('TYPE', KEYS[6])['ok']\n"
+        "  if ty ~= 'zset' and ty ~= 'none' then redis.call('DEL', KEYS[6]) end\n"
         "  local t = redis.call('TIME')\n"
         "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-        "  redis.call('ZADD', KEYS[6], now + tonumber(ARGV[5]), KEYS[3])\n"
+        "  redis.pcall('ZADD', KEYS[6], now + tonumber(ARGV[5]), KEYS[3])\n"
         "end\n"
         "return dequeued\n",
 
@@ -258,7 +272,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     [SCRIPT_RECOVER] =
         "if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end\n"
         "if redis.call('LREM', KEYS[1], 1, KEYS[4]) == 0 and ARGV[8] ~= '1' then return 0 end\n"
-        "if KEYS[5] then redis.call('ZREM', KEYS[5], KEYS[4]) end\n"
+        "if KEYS[5] then redis.pcall('ZREM', KEYS[5], KEYS[4]) end\n"
         "if ARGV[3] == 'retry' then\n"
         "  redis.call('LREM', KEYS[2], 1, KEYS[4])\n"
         "  redis.call('ZADD', KEYS[3], ARGV[4], KEYS[4])\n"
@@ -281,18 +295,29 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * past their deadline, and the server time. An id to forget is removed
      * only if it is still expired (a worker that came back stays). */
     [SCRIPT_ALIVE] =
+        /* a libsaq key of the wrong type (written by hand) reads as empty
+         * instead of failing the whole refresh */
+        "local function z(...)\n"
+        "  local r = redis.pcall(...)\n"
+        "  if type(r) == 'table' and r['err'] then return {} end\n"
+        "  return r\n"
+        "end\n"
+        "for i = 1, 3 do\n" /* libsaq's own keys: another type written by hand is replaced */
+        "  local ty = redis.call('TYPE', KEYS[i])['ok']\n"
+        "  if ty ~= 'zset' and ty ~= 'none' then redis.call('DEL', KEYS[i]) end\n"
+        "end\n"
         "local t = redis.call('TIME')\n"
         "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
         "for i = 3, #ARGV do\n"
-        "  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])\n"
-        "  if s and tonumber(s) < now then redis.call('ZREM', KEYS[1], ARGV[i]) end\n"
+        "  local s = z('ZSCORE', KEYS[1], ARGV[i])\n"
+        "  if type(s) == 'string' and tonumber(s) < now then z('ZREM', KEYS[1], ARGV[i]) end\n"
         "end\n"
-        "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
-        "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
-        "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)\n"
-        "return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100),\n"
-        "        redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100), now,\n"
-        "        redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)}\n",
+        "z('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+        "z('PEXPIRE', KEYS[1], 86400000)\n"
+        "z('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)\n"
+        "return {z('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 100),\n"
+        "        z('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100), now,\n"
+        "        z('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)}\n",
 
     /* ABORT_DUE: KEYS abort watch, id, alive, registry; ARGV 0.26 and 0.13
      * registry member prefixes. An aborted job past its watch deadline: done
@@ -302,22 +327,28 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     [SCRIPT_ABORT_DUE] =
         "local t = redis.call('TIME')\n"
         "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-        "local cur = redis.call('GET', KEYS[2])\n"
+        "local cur = redis.pcall('GET', KEYS[2])\n"
+        "if type(cur) ~= 'string' then cur = false end\n"
         "local ok, rec = false, nil\n"
         "if cur then ok, rec = pcall(cjson.decode, cur) end\n"
         "if not ok or type(rec) ~= 'table' or\n"
         "   string.lower(tostring(rec['status'] or '')) ~= 'aborting' then\n"
-        "  redis.call('ZREM', KEYS[1], KEYS[2])\n"
+        "  redis.pcall('ZREM', KEYS[1], KEYS[2])\n"
         "  return {0}\n"
         "end\n"
+        "local function num(x) if type(x) == 'string' then return tonumber(x) end end\n"
         "local wid = rec['worker_id']\n"
         "if type(wid) == 'string' then\n"
-        "  local a = redis.call('ZSCORE', KEYS[3], wid)\n"
-        "  local r1 = redis.call('ZSCORE', KEYS[4], ARGV[1] .. wid)\n"
-        "  local r2 = redis.call('ZSCORE', KEYS[4], ARGV[2] .. wid)\n"
-        "  if (a and tonumber(a) >= now) or (r1 and tonumber(r1) >= now) or\n"
-        "     (r2 and tonumber(r2) >= now) then\n"
-        "    redis.call('ZADD', KEYS[1], now + 2000, KEYS[2])\n"
+        /* a libsaq worker by its liveness entry; any other by saq's registry */
+        "  local a = num(redis.pcall('ZSCORE', KEYS[3], wid))\n"
+        "  local live\n"
+        "  if a then live = a >= now else\n"
+        "    local r1 = num(redis.pcall('ZSCORE', KEYS[4], ARGV[1] .. wid))\n"
+        "    local r2 = num(redis.pcall('ZSCORE', KEYS[4], ARGV[2] .. wid))\n"
+        "    live = (r1 and r1 >= now) or (r2 and r2 >= now)\n"
+        "  end\n"
+        "  if live then\n"
+        "    redis.pcall('ZADD', KEYS[1], now + 2000, KEYS[2])\n"
         "    return {0}\n"
         "  end\n"
         "end\n"

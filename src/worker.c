@@ -454,7 +454,17 @@ static void lease_written(void *ud, int err, const char *msg, long long result)
         lease_unref(l);
         return;
     }
-    if (err == SAQ_ETOOBIG && l->too_big < 2 && l->host_done) {
+    if (err == SAQ_ETOOBIG && (l->too_big >= 2 || !l->host_done)) {
+        /* nothing smaller to write (the record itself is near the limit): the
+         * job is settled failed, its bytes kept, instead of staying active */
+        const char *cur = l->guard.expect ? l->guard.expect : l->mark_json;
+        size_t n = l->guard.expect ? l->guard.expect_len : l->mark_len;
+        if (cur)
+            saq__settle_unreadable(w->q, l->shadow.id, cur, n,
+                                   "its outcome does not fit in max_payload_bytes");
+        err = 0;
+    }
+    if (err == SAQ_ETOOBIG) {
         /* the outcome does not fit in max_payload_bytes: a result fails the
          * job instead; an error text is cut to fit (then replaced by a short
          * one), so the job always ends instead of staying active */
@@ -1047,15 +1057,6 @@ static void give_back(saq_worker_t *w, const char *id, size_t idlen)
     free(c);
 }
 
-static void stale_entry_done(saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    saq__lease_t *l = req->data;
-    (void)r, (void)err, (void)msg;
-    if (!l->detached)
-        lease_abandon(l);
-    lease_unref(l); /* the request's reference */
-}
-
 static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg);
 
 static void send_mark(saq__lease_t *l, int opaque)
@@ -1064,7 +1065,10 @@ static void send_mark(saq__lease_t *l, int opaque)
     saq_queue_t *q = w->q;
     int e;
     if (!l->mark_json && !(l->mark_json = saq__dump_job(q, &l->shadow, &l->mark_len, &e))) {
-        lease_abandon(l); /* stays in active; the liveness check puts it back */
+        if (e == SAQ_ETOOBIG && l->dequeued) /* readable, but too large once marked */
+            saq__settle_unreadable(q, l->shadow.id, l->dequeued, l->dequeued_len,
+                                   "it is too large to mark active under max_payload_bytes");
+        lease_abandon(l); /* else it stays in active; the liveness check puts it back */
         return;
     }
     char *marker = saq__sprintf("saq:abort:%s", l->shadow.key);
@@ -1157,11 +1161,8 @@ static void mark_reply_run(saq__lease_t *l, redisReply *r, int err)
                             SAQ__DEL_MARKER, lease_written, l);
             return;
         }
-        /* already running elsewhere or finished: drop this stale entry of `active` */
-        atomic_fetch_add(&l->refs, 1);
-        if (saq__cmdf(&q->cmd, stale_entry_done, l, "LREM %s 1 %s", q->k_active, l->shadow.id))
-            return;
-        atomic_fetch_sub(&l->refs, 1);
+        /* already running elsewhere or finished: MARK dropped our stale
+         * entry of `active` where it was one */
     }
     lease_abandon(l); /* swept or removed meanwhile: not ours to run (#277) */
 }
@@ -1587,7 +1588,10 @@ out:
  * seen for a second, and recover this worker's own jobs that no lease holds. */
 
 #define SEEN_AGAIN_MS 1500 /* an unmarked move seen this long ago is recovered */
-#define SUSPECT_MS 2000    /* a worker missing from saq's registry this long is gone */
+/* a worker missing from saq's registry for 10 checks (10 s by default) is
+ * gone: an asyncio worker whose handler blocks its loop misses its 10 s
+ * write for a while, and that is not death */
+#define SUSPECT_CHECKS 10
 #define FULL_PASS_MS 10000 /* registry passes read the active jobs at least this often */
 
 typedef struct dead_ctx {
@@ -1730,7 +1734,8 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
                 missing_ms[nmissing++] = first_seen(w->suspects, w->suspect_ms, w->nsuspects, wid, now);
             /* missing for a while (not just late with its write): its jobs
              * come back now, not after their timeout */
-            if (k < nmissing && now - missing_ms[k] >= SUSPECT_MS && worker_trusts(w)) {
+            if (k < nmissing && now - missing_ms[k] >= SUSPECT_CHECKS * 1000.0 * w->set.dead_worker_check &&
+                worker_trusts(w)) {
                 char *why = saq__sprintf("worker %s is gone (its registry entry expired)", wid);
                 saq__recover_job(w->q, e->str, e->len, j, why ? why : "worker gone", 0, NULL, NULL);
                 free(why);
@@ -1885,7 +1890,9 @@ static void watch_got(saq__req_t *req, redisReply *r, int err, const char *msg)
     char e2[200];
     (void)msg;
     req->aux = NULL;
-    if (!err && r) {
+    if (err == SAQ_EREDIS) { /* not a string key: nothing to retry there */
+        saq__cmdf(&q->cmd, NULL, NULL, "ZREM %s %s", q->k_watch, id);
+    } else if (!err && r) {
         int unusable = r->type != REDIS_REPLY_STRING ||
                        saq__job_from_reply(q, r, id, &j, e2, sizeof e2) != 0;
         int dangling = !unusable && (j->status == SAQ_STATUS_ABORTING ||
@@ -1936,10 +1943,17 @@ static void abort_due_reply(saq__req_t *req, redisReply *r, int err, const char 
     req->aux = NULL;
     if (!err && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1 &&
-        saq__job_from_reply(w->q, r->element[1], id, &j, e2, sizeof e2) == 0) {
-        saq__recover_job(w->q, r->element[1]->str, r->element[1]->len, j, NULL, SAQ__RECOVER_ABORTED,
-                         NULL, NULL);
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        if (saq__job_from_reply(w->q, r->element[1], id, &j, e2, sizeof e2) == 0)
+            saq__recover_job(w->q, r->element[1]->str, r->element[1]->len, j, NULL,
+                             SAQ__RECOVER_ABORTED, NULL, NULL);
+        else { /* aborting, and unreadable to libsaq: failed, visibly, and unwatched */
+            saq__settle_unreadable(w->q, id, r->element[1]->str, r->element[1]->len, e2);
+            saq__cmdf(&w->q->cmd, NULL, NULL, "ZREM %s %s", w->q->k_abortwatch, id);
+        }
         saq_job_free(j);
+    } else if (err == SAQ_EREDIS) {
+        saq__cmdf(&w->q->cmd, NULL, NULL, "ZREM %s %s", w->q->k_abortwatch, id);
     }
     free(id);
     worker_unref(w);

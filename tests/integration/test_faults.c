@@ -538,6 +538,7 @@ static void test_unreadable_records_are_settled(void **state)
     for (int i = 0; i < NR; i++) {
         saq_job_t *j = wait_status(q, recs[i].key, "failed", 10000);
         assert_non_null(strstr(saq_job_error(j), "cannot be read"));
+        assert_string_equal(saq_job_queue(j), n); /* Python's Queue.job() needs it */
         saq_job_free(j);
         char *kept = rh_str(RC, "GET saq:%s:libsaq:unreadable:%s", n, recs[i].key);
         assert_non_null(kept);
@@ -592,6 +593,122 @@ static void test_abort_whose_worker_dies(void **state)
     saq_queue_free(q);
 }
 
+static void test_stalled_worker_never_drops_anothers_entry(void **state)
+{
+    (void)state;
+    /* a worker frozen (SIGSTOP) with a move in flight: its move is put back,
+     * another worker runs the job; when the frozen one resumes, its stale mark
+     * must not remove the runner's entry from `active` (the job would then be
+     * in no list, and a later death of the runner would strand it) */
+    saq_queue_t *q = mkqueue("stall", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    pid_t a = spawn_worker(R->url, n, "/dev/null", NULL);
+    sleep_ms(1500); /* a is idle, blocked in its dequeue */
+    kill(a, SIGSTOP);
+    saq_job_t *j = enq(q, "sleep", "{\"s\": 3, \"timeout\": 600, \"retries\": 3}");
+    pid_t b = spawn_worker(R->url, n, "/dev/null", NULL);
+    saq_job_free(wait_status(q, saq_job_key(j), "active", 15000)); /* put back, then run by b */
+    kill(a, SIGCONT);
+    sleep_ms(1000);
+    assert_int_equal(qcount(q, "active"), 1); /* b's entry is still there */
+    kill(b, SIGKILL);
+    waitpid(b, NULL, 0);
+    saq_job_t *d = wait_status(q, saq_job_key(j), "complete", 20000); /* a recovers it */
+    assert_true(saq_job_attempts(d) >= 2);
+    saq_job_free(d);
+    ASSERT_COUNTS(q, 0, 0, 0);
+    kill(a, SIGTERM);
+    waitpid(a, NULL, 0);
+    saq_job_free(j);
+    saq_queue_free(q);
+}
+
+static void test_records_near_max_payload_end(void **state)
+{
+    (void)state;
+    /* records just under max_payload_bytes: readable, but the marked record,
+     * the timeout's failed record or the recovered one no longer fits. Each
+     * job must still end (failed with a reason), never stay in active */
+    saq_queue_t *q = mkqueue("nearmax", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    enum { N = 12 };
+    char *keys[N];
+    for (int i = 0; i < N; i++) {
+        int pad = 560 + 30 * i; /* records of about 700 to 1030 bytes */
+        char *kw = malloc((size_t)pad + 128);
+        int off = sprintf(kw, "{\"s\": 3, \"timeout\": 1, \"retries\": 1, \"pad\": \"");
+        memset(kw + off, 'p', (size_t)pad);
+        strcpy(kw + off + pad, "\"}");
+        saq_job_t *j = enq(q, "sleep", kw);
+        keys[i] = strdup(saq_job_key(j));
+        saq_job_free(j);
+        free(kw);
+    }
+    const char *a1[] = {"--conf", "max_payload_bytes=1024", NULL};
+    pid_t w = spawn_worker(R->url, n, "/dev/null", a1);
+    for (int i = 0; i < N; i++) {
+        double end = now_s() + 30;
+        char *raw = NULL;
+        while (now_s() < end) {
+            free(raw);
+            raw = stored(q, keys[i]);
+            if (raw && (strstr(raw, "\"status\": \"failed\"") || strstr(raw, "\"status\": \"aborted\"")))
+                break;
+            sleep_ms(100);
+        }
+        if (!raw || !(strstr(raw, "\"status\": \"failed\"") || strstr(raw, "\"status\": \"aborted\"")))
+            fail_msg("job %d (%s) did not end: %.300s", i, keys[i], raw ? raw : "missing");
+        free(raw);
+        free(keys[i]);
+    }
+    ASSERT_COUNTS(q, 0, 0, 0);
+    kill(w, SIGTERM);
+    waitpid(w, NULL, 0);
+    saq_queue_free(q);
+}
+
+static void test_hostile_values_in_libsaq_keys(void **state)
+{
+    (void)state;
+    /* libsaq's own keys holding another type, and ids in the queue's list
+     * that are not its job ids: nothing is overwritten that is not a job of
+     * the queue, and aborts and recovery still work */
+    saq_queue_t *q = mkqueue("hostile", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    freeReplyObject(rh_cmd(RC, "SET saq:%s:libsaq:aborting garbage", n));
+    freeReplyObject(rh_cmd(RC, "SET saq:%s:libsaq:sweeping garbage", n));
+    freeReplyObject(rh_cmd(RC, "SET saq:%s:libsaq:alive garbage", n));
+    freeReplyObject(rh_cmd(RC, "SET plainkey-%s hello", n));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued plainkey-%s", n, n));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:%s:sweep", n, n));
+    pid_t w = spawn_worker(R->url, n, "/dev/null", NULL);
+    saq_job_t *s = saq_job_new("noop");
+    saq_job_set_scheduled(s, now_s() + 3600);
+    saq_event_free(OK_EV(saq_queue_enqueue_sync(q, s, TMO)));
+    saq_event_t *ev = OK_EV(saq_queue_abort_sync(q, saq_job_key(s), "not needed", 5, TMO));
+    saq_event_free(ev);
+    saq_job_free(wait_status(q, saq_job_key(s), "aborted", 20000));
+    char *v = rh_str(RC, "GET plainkey-%s", n);
+    assert_string_equal(v, "hello");
+    free(v);
+    assert_int_equal(rh_int(RC, "TTL saq:%s:sweep", n) > 3600, 0); /* the sweep lock was not turned into a record */
+    char *t = rh_str(RC, "TYPE saq:%s:libsaq:alive", n);
+    assert_string_equal(t, "zset"); /* the liveness refresh works again */
+    free(t);
+    /* the plain key's id was dropped from active (the lock's id, whose key
+     * expires, is a missing record: the sweep drops it, as saq's) */
+    double end = now_s() + 10;
+    while (rh_int(RC, "LPOS saq:%s:active plainkey-%s", n, n) >= 0 && now_s() < end)
+        sleep_ms(50);
+    redisReply *pos = rh_cmd(RC, "LPOS saq:%s:active plainkey-%s", n, n);
+    assert_int_equal(pos->type, REDIS_REPLY_NIL);
+    freeReplyObject(pos);
+    kill(w, SIGTERM);
+    waitpid(w, NULL, 0);
+    saq_job_free(s);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,6 +721,9 @@ int main(void)
         cmocka_unit_test(test_sweeper_killed_during_abort),
         cmocka_unit_test(test_unreadable_records_are_settled),
         cmocka_unit_test(test_abort_whose_worker_dies),
+        cmocka_unit_test(test_stalled_worker_never_drops_anothers_entry),
+        cmocka_unit_test(test_records_near_max_payload_end),
+        cmocka_unit_test(test_hostile_values_in_libsaq_keys),
     };
     return cmocka_run_group_tests_name("faults", tests, suite_setup, suite_teardown);
 }
