@@ -125,148 +125,148 @@ typedef _gostring_ swig_type_95;
 typedef _gostring_ swig_type_96;
 typedef long long swig_type_97;
 typedef _gostring_ swig_type_98;
-extern void _wrap_Swig_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_Swig_malloc_saqraw_4df11438b5f6367e(swig_intgo arg1);
+extern void _wrap_Swig_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_Swig_malloc_saqraw_45c772aff977664a(swig_intgo arg1);
 
 #cgo pkg-config: libsaq
 
-extern swig_intgo _wrap_SAQ_VERSION_NUMBER_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_saq_version_saqraw_4df11438b5f6367e(void);
-extern swig_type_1 _wrap_saq_version_str_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EINVAL_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_ENOMEM_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_ETIMEDOUT_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_ECLOSED_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EFORKED_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EREDIS_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EPROTO_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_ECONN_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EURL_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EJSON_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_ENOTFOUND_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EWRONGQUEUE_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EJOB_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EUNKNOWN_KEY_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_ECRON_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_ESTATE_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_ETOOBIG_saqraw_4df11438b5f6367e(void);
-extern swig_intgo _wrap_SAQ_EUVVERSION_saqraw_4df11438b5f6367e(void);
-extern swig_type_2 _wrap_saq_strerror_saqraw_4df11438b5f6367e(swig_intgo arg1);
-extern swig_type_3 _wrap_saq_err_name_saqraw_4df11438b5f6367e(swig_intgo arg1);
-extern uintptr_t _wrap_saq_conf_new_saqraw_4df11438b5f6367e(void);
-extern void _wrap_saq_conf_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_conf_set_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_4 arg2, swig_type_5 arg3);
-extern swig_type_6 _wrap_saq_conf_get_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_7 arg2);
-extern swig_type_8 _wrap_saq_conf_errmsg_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_cq_new_saqraw_4df11438b5f6367e(void);
-extern uintptr_t _wrap_saq_cq_poll_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_saq_cq_wait_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_9 arg2, swig_intgo arg3);
-extern swig_type_10 _wrap_saq_cq_length_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_cq_fd_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_cq_fd_dup_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern void _wrap_saq_cq_wakeup_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern void _wrap_saq_cq_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_event_type_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_11 _wrap_saq_event_tag_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_event_status_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_12 _wrap_saq_event_errmsg_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_13 _wrap_saq_event_int_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_14 _wrap_saq_event_json_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_15 _wrap_saq_event_key_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_16 _wrap_saq_event_job_status_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_event_job_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_event_take_job_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_17 _wrap_saq_event_job_count_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_event_job_at_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_18 arg2);
-extern void _wrap_saq_event_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_job_new_saqraw_4df11438b5f6367e(swig_type_19 arg1);
-extern uintptr_t _wrap_saq_job_from_json_saqraw_4df11438b5f6367e(swig_type_20 arg1);
-extern uintptr_t _wrap_saq_job_dup_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern void _wrap_saq_job_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_21 _wrap_saq_job_function_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_22 _wrap_saq_job_key_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_23 _wrap_saq_job_id_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_24 _wrap_saq_job_queue_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_25 _wrap_saq_job_kwargs_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_26 _wrap_saq_job_result_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_27 _wrap_saq_job_error_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_28 _wrap_saq_job_meta_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_29 _wrap_saq_job_worker_id_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_30 _wrap_saq_job_status_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_status_code_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern double _wrap_saq_job_timeout_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern double _wrap_saq_job_heartbeat_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_retries_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_ttl_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern double _wrap_saq_job_retry_delay_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_retry_backoff_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern double _wrap_saq_job_retry_backoff_cap_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern double _wrap_saq_job_scheduled_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern double _wrap_saq_job_progress_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_attempts_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_31 _wrap_saq_job_queued_ms_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_32 _wrap_saq_job_started_ms_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_33 _wrap_saq_job_completed_ms_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_34 _wrap_saq_job_touched_ms_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_35 _wrap_saq_job_to_json_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_set_key_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_36 arg2);
-extern swig_intgo _wrap_saq_job_set_kwargs_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_37 arg2);
-extern swig_intgo _wrap_saq_job_set_timeout_saqraw_4df11438b5f6367e(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_heartbeat_saqraw_4df11438b5f6367e(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_retries_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_saq_job_set_ttl_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_saq_job_set_retry_delay_saqraw_4df11438b5f6367e(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_retry_backoff_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, double arg3);
-extern swig_intgo _wrap_saq_job_set_scheduled_saqraw_4df11438b5f6367e(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_meta_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_38 arg2);
-extern swig_intgo _wrap_saq_job_set_progress_saqraw_4df11438b5f6367e(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_call_kwargs_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_39 arg2);
-extern swig_intgo _wrap_saq_job_set_json_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_40 arg2);
-extern swig_type_41 _wrap_saq_job_errmsg_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_complete_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_42 arg2);
-extern swig_intgo _wrap_saq_job_fail_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_43 arg2);
-extern swig_intgo _wrap_saq_job_cancelled_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_touch_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_44 arg2);
-extern swig_type_45 _wrap_saq_job_lease_id_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_queue_new_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_queue_from_url_saqraw_4df11438b5f6367e(swig_type_46 arg1, swig_type_47 arg2);
-extern swig_type_48 _wrap_saq_queue_name_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_49 _wrap_saq_queue_dialect_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_queue_ping_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, swig_type_50 arg3);
-extern swig_intgo _wrap_saq_queue_enqueue_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_51 arg4);
-extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_52 arg2, swig_type_53 arg3, uintptr_t arg4, swig_type_54 arg5);
-extern swig_intgo _wrap_saq_queue_job_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_55 arg2, uintptr_t arg3, swig_type_56 arg4);
-extern swig_intgo _wrap_saq_queue_jobs_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_57 arg2, uintptr_t arg3, swig_type_58 arg4);
-extern swig_intgo _wrap_saq_queue_abort_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_59 arg2, swig_type_60 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_61 arg6);
-extern swig_intgo _wrap_saq_queue_retry_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_62 arg2, swig_type_63 arg3, uintptr_t arg4, swig_type_64 arg5);
-extern swig_intgo _wrap_saq_queue_finish_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_65 arg2, swig_type_66 arg3, swig_type_67 arg4, swig_type_68 arg5, uintptr_t arg6, swig_type_69 arg7);
-extern swig_intgo _wrap_saq_queue_update_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_70 arg2, swig_type_71 arg3, uintptr_t arg4, swig_type_72 arg5);
-extern swig_intgo _wrap_saq_queue_count_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_73 arg2, uintptr_t arg3, swig_type_74 arg4);
-extern swig_intgo _wrap_saq_queue_info_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_75 arg6);
-extern swig_intgo _wrap_saq_queue_stats_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_76 arg4);
-extern swig_intgo _wrap_saq_queue_listen_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_77 arg2, double arg3, uintptr_t arg4, swig_type_78 arg5);
-extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, swig_type_79 arg3);
-extern swig_intgo _wrap_saq_queue_cancel_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, swig_type_80 arg3);
-extern swig_intgo _wrap_saq_queue_apply_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_81 arg5);
-extern swig_intgo _wrap_saq_queue_map_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_82 arg2, swig_type_83 arg3, swig_type_84 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_85 arg8);
-extern swig_intgo _wrap_saq_queue_schedule_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_86 arg4);
-extern swig_intgo _wrap_saq_queue_sweep_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_87 arg5);
-extern swig_intgo _wrap_saq_queue_close_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
-extern void _wrap_saq_queue_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_queue_batch_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_88 _wrap_saq_batch_size_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_batch_abort_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_89 arg2, uintptr_t arg3, swig_type_90 arg4);
-extern void _wrap_saq_batch_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern uintptr_t _wrap_saq_worker_new_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2);
-extern swig_type_91 _wrap_saq_worker_id_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_type_92 _wrap_saq_worker_errmsg_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_93 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_type_94 arg2, swig_type_95 arg3, swig_type_96 arg4);
-extern swig_intgo _wrap_saq_worker_start_saqraw_4df11438b5f6367e(uintptr_t arg1, uintptr_t arg2, swig_type_97 arg3);
-extern swig_intgo _wrap_saq_worker_stop_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_saq_worker_wait_saqraw_4df11438b5f6367e(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_98 _wrap_saq_worker_stats_json_saqraw_4df11438b5f6367e(uintptr_t arg1);
-extern void _wrap_saq_worker_free_saqraw_4df11438b5f6367e(uintptr_t arg1);
+extern swig_intgo _wrap_SAQ_VERSION_NUMBER_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_saq_version_saqraw_45c772aff977664a(void);
+extern swig_type_1 _wrap_saq_version_str_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EINVAL_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ENOMEM_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ETIMEDOUT_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ECLOSED_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EFORKED_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EREDIS_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EPROTO_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ECONN_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EURL_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EJSON_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ENOTFOUND_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EWRONGQUEUE_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EJOB_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EUNKNOWN_KEY_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ECRON_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ESTATE_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ETOOBIG_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_EUVVERSION_saqraw_45c772aff977664a(void);
+extern swig_type_2 _wrap_saq_strerror_saqraw_45c772aff977664a(swig_intgo arg1);
+extern swig_type_3 _wrap_saq_err_name_saqraw_45c772aff977664a(swig_intgo arg1);
+extern uintptr_t _wrap_saq_conf_new_saqraw_45c772aff977664a(void);
+extern void _wrap_saq_conf_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_conf_set_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_4 arg2, swig_type_5 arg3);
+extern swig_type_6 _wrap_saq_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_7 arg2);
+extern swig_type_8 _wrap_saq_conf_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_cq_new_saqraw_45c772aff977664a(void);
+extern uintptr_t _wrap_saq_cq_poll_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_saq_cq_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_9 arg2, swig_intgo arg3);
+extern swig_type_10 _wrap_saq_cq_length_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_cq_fd_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_cq_fd_dup_saqraw_45c772aff977664a(uintptr_t arg1);
+extern void _wrap_saq_cq_wakeup_saqraw_45c772aff977664a(uintptr_t arg1);
+extern void _wrap_saq_cq_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_event_type_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_11 _wrap_saq_event_tag_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_event_status_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_12 _wrap_saq_event_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_13 _wrap_saq_event_int_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_14 _wrap_saq_event_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_15 _wrap_saq_event_key_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_16 _wrap_saq_event_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_event_job_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_event_take_job_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_17 _wrap_saq_event_job_count_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_event_job_at_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_18 arg2);
+extern void _wrap_saq_event_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_job_new_saqraw_45c772aff977664a(swig_type_19 arg1);
+extern uintptr_t _wrap_saq_job_from_json_saqraw_45c772aff977664a(swig_type_20 arg1);
+extern uintptr_t _wrap_saq_job_dup_saqraw_45c772aff977664a(uintptr_t arg1);
+extern void _wrap_saq_job_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_21 _wrap_saq_job_function_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_22 _wrap_saq_job_key_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_23 _wrap_saq_job_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_24 _wrap_saq_job_queue_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_25 _wrap_saq_job_kwargs_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_26 _wrap_saq_job_result_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_27 _wrap_saq_job_error_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_28 _wrap_saq_job_meta_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_29 _wrap_saq_job_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_30 _wrap_saq_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_status_code_saqraw_45c772aff977664a(uintptr_t arg1);
+extern double _wrap_saq_job_timeout_saqraw_45c772aff977664a(uintptr_t arg1);
+extern double _wrap_saq_job_heartbeat_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_retries_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_ttl_saqraw_45c772aff977664a(uintptr_t arg1);
+extern double _wrap_saq_job_retry_delay_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_retry_backoff_saqraw_45c772aff977664a(uintptr_t arg1);
+extern double _wrap_saq_job_retry_backoff_cap_saqraw_45c772aff977664a(uintptr_t arg1);
+extern double _wrap_saq_job_scheduled_saqraw_45c772aff977664a(uintptr_t arg1);
+extern double _wrap_saq_job_progress_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_attempts_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_31 _wrap_saq_job_queued_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_32 _wrap_saq_job_started_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_33 _wrap_saq_job_completed_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_34 _wrap_saq_job_touched_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_35 _wrap_saq_job_to_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_set_key_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_36 arg2);
+extern swig_intgo _wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_37 arg2);
+extern swig_intgo _wrap_saq_job_set_timeout_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
+extern swig_intgo _wrap_saq_job_set_heartbeat_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
+extern swig_intgo _wrap_saq_job_set_retries_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_saq_job_set_ttl_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_saq_job_set_retry_delay_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
+extern swig_intgo _wrap_saq_job_set_retry_backoff_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3);
+extern swig_intgo _wrap_saq_job_set_scheduled_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
+extern swig_intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_38 arg2);
+extern swig_intgo _wrap_saq_job_set_progress_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
+extern swig_intgo _wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_39 arg2);
+extern swig_intgo _wrap_saq_job_set_json_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_40 arg2);
+extern swig_type_41 _wrap_saq_job_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_complete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_42 arg2);
+extern swig_intgo _wrap_saq_job_fail_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_43 arg2);
+extern swig_intgo _wrap_saq_job_cancelled_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_touch_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_44 arg2);
+extern swig_type_45 _wrap_saq_job_lease_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_queue_new_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_queue_from_url_saqraw_45c772aff977664a(swig_type_46 arg1, swig_type_47 arg2);
+extern swig_type_48 _wrap_saq_queue_name_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_49 _wrap_saq_queue_dialect_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_50 arg3);
+extern swig_intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_51 arg4);
+extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_52 arg2, swig_type_53 arg3, uintptr_t arg4, swig_type_54 arg5);
+extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_55 arg2, uintptr_t arg3, swig_type_56 arg4);
+extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_57 arg2, uintptr_t arg3, swig_type_58 arg4);
+extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_59 arg2, swig_type_60 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_61 arg6);
+extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_62 arg2, swig_type_63 arg3, uintptr_t arg4, swig_type_64 arg5);
+extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_65 arg2, swig_type_66 arg3, swig_type_67 arg4, swig_type_68 arg5, uintptr_t arg6, swig_type_69 arg7);
+extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_70 arg2, swig_type_71 arg3, uintptr_t arg4, swig_type_72 arg5);
+extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_73 arg2, uintptr_t arg3, swig_type_74 arg4);
+extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_75 arg6);
+extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_76 arg4);
+extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_77 arg2, double arg3, uintptr_t arg4, swig_type_78 arg5);
+extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_79 arg3);
+extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_80 arg3);
+extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_81 arg5);
+extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_82 arg2, swig_type_83 arg3, swig_type_84 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_85 arg8);
+extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_86 arg4);
+extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_87 arg5);
+extern swig_intgo _wrap_saq_queue_close_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
+extern void _wrap_saq_queue_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_queue_batch_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_88 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_89 arg2, uintptr_t arg3, swig_type_90 arg4);
+extern void _wrap_saq_batch_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_worker_new_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2);
+extern swig_type_91 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_92 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_93 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_94 arg2, swig_type_95 arg3, swig_type_96 arg4);
+extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_97 arg3);
+extern swig_intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_98 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern void _wrap_saq_worker_free_saqraw_45c772aff977664a(uintptr_t arg1);
 #undef intgo
 */
 import "C"
@@ -309,13 +309,13 @@ func swigCopyString(s string) string {
 
 func Swig_free(arg1 uintptr) {
 	_swig_i_0 := arg1
-	C._wrap_Swig_free_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_Swig_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 func Swig_malloc(arg1 int) (_swig_ret uintptr) {
 	var swig_r uintptr
 	_swig_i_0 := arg1
-	swig_r = (uintptr)(C._wrap_Swig_malloc_saqraw_4df11438b5f6367e(C.swig_intgo(_swig_i_0)))
+	swig_r = (uintptr)(C._wrap_Swig_malloc_saqraw_45c772aff977664a(C.swig_intgo(_swig_i_0)))
 	return swig_r
 }
 
@@ -325,20 +325,20 @@ const SAQ_VERSION_PATCH int = 0
 const SAQ_VERSION_STR string = "0.1.0"
 func _swig_getSAQ_VERSION_NUMBER() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_VERSION_NUMBER_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_VERSION_NUMBER_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_VERSION_NUMBER int = _swig_getSAQ_VERSION_NUMBER()
 func Saq_version() (_swig_ret uint) {
 	var swig_r uint
-	swig_r = (uint)(C._wrap_saq_version_saqraw_4df11438b5f6367e())
+	swig_r = (uint)(C._wrap_saq_version_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 func Saq_version_str() (_swig_ret string) {
 	var swig_r string
-	swig_r_p := C._wrap_saq_version_str_saqraw_4df11438b5f6367e()
+	swig_r_p := C._wrap_saq_version_str_saqraw_45c772aff977664a()
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -348,126 +348,126 @@ func Saq_version_str() (_swig_ret string) {
 const SAQ_OK int = 0
 func _swig_getSAQ_EINVAL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EINVAL_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EINVAL_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EINVAL int = _swig_getSAQ_EINVAL()
 func _swig_getSAQ_ENOMEM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_ENOMEM_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_ENOMEM_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_ENOMEM int = _swig_getSAQ_ENOMEM()
 func _swig_getSAQ_ETIMEDOUT() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_ETIMEDOUT_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_ETIMEDOUT_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_ETIMEDOUT int = _swig_getSAQ_ETIMEDOUT()
 func _swig_getSAQ_ECLOSED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_ECLOSED_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_ECLOSED_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_ECLOSED int = _swig_getSAQ_ECLOSED()
 func _swig_getSAQ_EFORKED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EFORKED_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EFORKED_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EFORKED int = _swig_getSAQ_EFORKED()
 func _swig_getSAQ_EREDIS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EREDIS_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EREDIS_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EREDIS int = _swig_getSAQ_EREDIS()
 func _swig_getSAQ_EPROTO() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EPROTO_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EPROTO_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EPROTO int = _swig_getSAQ_EPROTO()
 func _swig_getSAQ_ECONN() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_ECONN_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_ECONN_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_ECONN int = _swig_getSAQ_ECONN()
 func _swig_getSAQ_EURL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EURL_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EURL_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EURL int = _swig_getSAQ_EURL()
 func _swig_getSAQ_EJSON() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EJSON_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EJSON_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EJSON int = _swig_getSAQ_EJSON()
 func _swig_getSAQ_ENOTFOUND() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_ENOTFOUND_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_ENOTFOUND_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_ENOTFOUND int = _swig_getSAQ_ENOTFOUND()
 func _swig_getSAQ_EWRONGQUEUE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EWRONGQUEUE_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EWRONGQUEUE_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EWRONGQUEUE int = _swig_getSAQ_EWRONGQUEUE()
 func _swig_getSAQ_EJOB() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EJOB_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EJOB_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EJOB int = _swig_getSAQ_EJOB()
 func _swig_getSAQ_EUNKNOWN_KEY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EUNKNOWN_KEY_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EUNKNOWN_KEY_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_EUNKNOWN_KEY int = _swig_getSAQ_EUNKNOWN_KEY()
 func _swig_getSAQ_ECRON() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_ECRON_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_ECRON_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_ECRON int = _swig_getSAQ_ECRON()
 func _swig_getSAQ_ESTATE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_ESTATE_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_ESTATE_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_ESTATE int = _swig_getSAQ_ESTATE()
 func _swig_getSAQ_ETOOBIG() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_ETOOBIG_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_ETOOBIG_saqraw_45c772aff977664a())
 	return swig_r
 }
 
 var SAQ_ETOOBIG int = _swig_getSAQ_ETOOBIG()
 func _swig_getSAQ_EUVVERSION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_SAQ_EUVVERSION_saqraw_4df11438b5f6367e())
+	swig_r = (int)(C._wrap_SAQ_EUVVERSION_saqraw_45c772aff977664a())
 	return swig_r
 }
 
@@ -475,7 +475,7 @@ var SAQ_EUVVERSION int = _swig_getSAQ_EUVVERSION()
 func Saq_strerror(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_saq_strerror_saqraw_4df11438b5f6367e(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_saq_strerror_saqraw_45c772aff977664a(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -485,7 +485,7 @@ func Saq_strerror(arg1 int) (_swig_ret string) {
 func Saq_err_name(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_saq_err_name_saqraw_4df11438b5f6367e(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_saq_err_name_saqraw_45c772aff977664a(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -494,13 +494,13 @@ func Saq_err_name(arg1 int) (_swig_ret string) {
 
 func Saq_conf_new() (_swig_ret Struct_SS_saq_conf) {
 	var swig_r Struct_SS_saq_conf
-	swig_r = (Struct_SS_saq_conf)(SwigcptrStruct_SS_saq_conf(C._wrap_saq_conf_new_saqraw_4df11438b5f6367e()))
+	swig_r = (Struct_SS_saq_conf)(SwigcptrStruct_SS_saq_conf(C._wrap_saq_conf_new_saqraw_45c772aff977664a()))
 	return swig_r
 }
 
 func Saq_conf_free(arg1 Struct_SS_saq_conf) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_saq_conf_free_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_saq_conf_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 func Saq_conf_set(arg1 Struct_SS_saq_conf, arg2 string, arg3 string) (_swig_ret int) {
@@ -508,7 +508,7 @@ func Saq_conf_set(arg1 Struct_SS_saq_conf, arg2 string, arg3 string) (_swig_ret 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_conf_set_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_4)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_5)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_saq_conf_set_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_4)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_5)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -522,7 +522,7 @@ func Saq_conf_get(arg1 Struct_SS_saq_conf, arg2 string) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_saq_conf_get_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_7)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_saq_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_7)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -535,7 +535,7 @@ func Saq_conf_get(arg1 Struct_SS_saq_conf, arg2 string) (_swig_ret string) {
 func Saq_conf_errmsg(arg1 Struct_SS_saq_conf) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_conf_errmsg_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_conf_errmsg_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -565,7 +565,7 @@ const SAQ_EVENT_WORKER_STOPPED int = 20
 const SAQ_EVENT_PING int = 21
 func Saq_cq_new() (_swig_ret Struct_SS_saq_cq) {
 	var swig_r Struct_SS_saq_cq
-	swig_r = (Struct_SS_saq_cq)(SwigcptrStruct_SS_saq_cq(C._wrap_saq_cq_new_saqraw_4df11438b5f6367e()))
+	swig_r = (Struct_SS_saq_cq)(SwigcptrStruct_SS_saq_cq(C._wrap_saq_cq_new_saqraw_45c772aff977664a()))
 	return swig_r
 }
 
@@ -573,7 +573,7 @@ func Saq_cq_poll(arg1 Struct_SS_saq_cq, arg2 int) (_swig_ret Struct_SS_saq_event
 	var swig_r Struct_SS_saq_event
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_saq_event)(SwigcptrStruct_SS_saq_event(C._wrap_saq_cq_poll_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_saq_event)(SwigcptrStruct_SS_saq_event(C._wrap_saq_cq_poll_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -582,66 +582,66 @@ func Saq_cq_wait(arg1 Struct_SS_saq_cq, arg2 uint64, arg3 int) (_swig_ret Struct
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_saq_event)(SwigcptrStruct_SS_saq_event(C._wrap_saq_cq_wait_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_type_9(_swig_i_1), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_saq_event)(SwigcptrStruct_SS_saq_event(C._wrap_saq_cq_wait_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_type_9(_swig_i_1), C.swig_intgo(_swig_i_2))))
 	return swig_r
 }
 
 func Saq_cq_length(arg1 Struct_SS_saq_cq) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_saq_cq_length_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_saq_cq_length_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_cq_fd(arg1 Struct_SS_saq_cq) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_cq_fd_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_cq_fd_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_cq_fd_dup(arg1 Struct_SS_saq_cq) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_cq_fd_dup_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_cq_fd_dup_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_cq_wakeup(arg1 Struct_SS_saq_cq) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_saq_cq_wakeup_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_saq_cq_wakeup_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 func Saq_cq_free(arg1 Struct_SS_saq_cq) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_saq_cq_free_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_saq_cq_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 func Saq_event_type(arg1 Struct_SS_saq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_event_type_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_event_type_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_event_tag(arg1 Struct_SS_saq_event) (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (uint64)(C._wrap_saq_event_tag_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_saq_event_tag_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_event_status(arg1 Struct_SS_saq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_event_status_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_event_status_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_event_errmsg(arg1 Struct_SS_saq_event) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_event_errmsg_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_event_errmsg_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -651,14 +651,14 @@ func Saq_event_errmsg(arg1 Struct_SS_saq_event) (_swig_ret string) {
 func Saq_event_int(arg1 Struct_SS_saq_event) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_saq_event_int_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_saq_event_int_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_event_json(arg1 Struct_SS_saq_event) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_event_json_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_event_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -668,7 +668,7 @@ func Saq_event_json(arg1 Struct_SS_saq_event) (_swig_ret string) {
 func Saq_event_key(arg1 Struct_SS_saq_event) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_event_key_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_event_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -678,7 +678,7 @@ func Saq_event_key(arg1 Struct_SS_saq_event) (_swig_ret string) {
 func Saq_event_job_status(arg1 Struct_SS_saq_event) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_event_job_status_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_event_job_status_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -688,21 +688,21 @@ func Saq_event_job_status(arg1 Struct_SS_saq_event) (_swig_ret string) {
 func Saq_event_job(arg1 Struct_SS_saq_event) (_swig_ret Struct_SS_saq_job) {
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_event_job_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_event_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func Saq_event_take_job(arg1 Struct_SS_saq_event) (_swig_ret Struct_SS_saq_job) {
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_event_take_job_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_event_take_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func Saq_event_job_count(arg1 Struct_SS_saq_event) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_saq_event_job_count_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_saq_event_job_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -710,13 +710,13 @@ func Saq_event_job_at(arg1 Struct_SS_saq_event, arg2 int64) (_swig_ret Struct_SS
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_event_job_at_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_type_18(_swig_i_1))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_event_job_at_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_type_18(_swig_i_1))))
 	return swig_r
 }
 
 func Saq_event_free(arg1 Struct_SS_saq_event) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_saq_event_free_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_saq_event_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 const SAQ_STATUS_NEW int = 0
@@ -735,7 +735,7 @@ const SAQ_CANCEL_LOST int = 5
 func Saq_job_new(arg1 string) (_swig_ret Struct_SS_saq_job) {
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_new_saqraw_4df11438b5f6367e(*(*C.swig_type_19)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_new_saqraw_45c772aff977664a(*(*C.swig_type_19)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -745,7 +745,7 @@ func Saq_job_new(arg1 string) (_swig_ret Struct_SS_saq_job) {
 func Saq_job_from_json(arg1 string) (_swig_ret Struct_SS_saq_job) {
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_from_json_saqraw_4df11438b5f6367e(*(*C.swig_type_20)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_from_json_saqraw_45c772aff977664a(*(*C.swig_type_20)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -755,19 +755,19 @@ func Saq_job_from_json(arg1 string) (_swig_ret Struct_SS_saq_job) {
 func Saq_job_dup(arg1 Struct_SS_saq_job) (_swig_ret Struct_SS_saq_job) {
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_dup_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_dup_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func Saq_job_free(arg1 Struct_SS_saq_job) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_saq_job_free_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_saq_job_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 func Saq_job_function(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_function_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_function_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -777,7 +777,7 @@ func Saq_job_function(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_key(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_key_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -787,7 +787,7 @@ func Saq_job_key(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_id(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_id_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_id_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -797,7 +797,7 @@ func Saq_job_id(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_queue(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_queue_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_queue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -807,7 +807,7 @@ func Saq_job_queue(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_kwargs(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_kwargs_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -817,7 +817,7 @@ func Saq_job_kwargs(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_result(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_result_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_result_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -827,7 +827,7 @@ func Saq_job_result(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_error(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_error_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_error_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -837,7 +837,7 @@ func Saq_job_error(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_meta(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_meta_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_meta_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -847,7 +847,7 @@ func Saq_job_meta(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_worker_id(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_worker_id_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_worker_id_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -857,7 +857,7 @@ func Saq_job_worker_id(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_status(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_status_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_status_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -867,112 +867,112 @@ func Saq_job_status(arg1 Struct_SS_saq_job) (_swig_ret string) {
 func Saq_job_status_code(arg1 Struct_SS_saq_job) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_job_status_code_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_job_status_code_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_timeout(arg1 Struct_SS_saq_job) (_swig_ret float64) {
 	var swig_r float64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (float64)(C._wrap_saq_job_timeout_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (float64)(C._wrap_saq_job_timeout_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_heartbeat(arg1 Struct_SS_saq_job) (_swig_ret float64) {
 	var swig_r float64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (float64)(C._wrap_saq_job_heartbeat_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (float64)(C._wrap_saq_job_heartbeat_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_retries(arg1 Struct_SS_saq_job) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_job_retries_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_job_retries_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_ttl(arg1 Struct_SS_saq_job) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_job_ttl_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_job_ttl_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_retry_delay(arg1 Struct_SS_saq_job) (_swig_ret float64) {
 	var swig_r float64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (float64)(C._wrap_saq_job_retry_delay_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (float64)(C._wrap_saq_job_retry_delay_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_retry_backoff(arg1 Struct_SS_saq_job) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_job_retry_backoff_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_job_retry_backoff_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_retry_backoff_cap(arg1 Struct_SS_saq_job) (_swig_ret float64) {
 	var swig_r float64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (float64)(C._wrap_saq_job_retry_backoff_cap_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (float64)(C._wrap_saq_job_retry_backoff_cap_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_scheduled(arg1 Struct_SS_saq_job) (_swig_ret float64) {
 	var swig_r float64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (float64)(C._wrap_saq_job_scheduled_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (float64)(C._wrap_saq_job_scheduled_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_progress(arg1 Struct_SS_saq_job) (_swig_ret float64) {
 	var swig_r float64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (float64)(C._wrap_saq_job_progress_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (float64)(C._wrap_saq_job_progress_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_attempts(arg1 Struct_SS_saq_job) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_job_attempts_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_job_attempts_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_queued_ms(arg1 Struct_SS_saq_job) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_saq_job_queued_ms_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_saq_job_queued_ms_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_started_ms(arg1 Struct_SS_saq_job) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_saq_job_started_ms_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_saq_job_started_ms_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_completed_ms(arg1 Struct_SS_saq_job) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_saq_job_completed_ms_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_saq_job_completed_ms_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_touched_ms(arg1 Struct_SS_saq_job) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_saq_job_touched_ms_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_saq_job_touched_ms_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_job_to_json(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_to_json_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_to_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -983,7 +983,7 @@ func Saq_job_set_key(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_key_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_36)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_36)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -994,7 +994,7 @@ func Saq_job_set_kwargs(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_kwargs_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_37)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_37)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1005,7 +1005,7 @@ func Saq_job_set_timeout(arg1 Struct_SS_saq_job, arg2 float64) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_timeout_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_job_set_timeout_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
 	return swig_r
 }
 
@@ -1013,7 +1013,7 @@ func Saq_job_set_heartbeat(arg1 Struct_SS_saq_job, arg2 float64) (_swig_ret int)
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_heartbeat_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_job_set_heartbeat_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
 	return swig_r
 }
 
@@ -1021,7 +1021,7 @@ func Saq_job_set_retries(arg1 Struct_SS_saq_job, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_retries_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_job_set_retries_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -1029,7 +1029,7 @@ func Saq_job_set_ttl(arg1 Struct_SS_saq_job, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_ttl_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_job_set_ttl_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -1037,7 +1037,7 @@ func Saq_job_set_retry_delay(arg1 Struct_SS_saq_job, arg2 float64) (_swig_ret in
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_retry_delay_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_job_set_retry_delay_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
 	return swig_r
 }
 
@@ -1046,7 +1046,7 @@ func Saq_job_set_retry_backoff(arg1 Struct_SS_saq_job, arg2 int, arg3 float64) (
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_job_set_retry_backoff_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_job_set_retry_backoff_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2)))
 	return swig_r
 }
 
@@ -1054,7 +1054,7 @@ func Saq_job_set_scheduled(arg1 Struct_SS_saq_job, arg2 float64) (_swig_ret int)
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_scheduled_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_job_set_scheduled_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
 	return swig_r
 }
 
@@ -1062,7 +1062,7 @@ func Saq_job_set_meta(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_meta_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_meta_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1073,7 +1073,7 @@ func Saq_job_set_progress(arg1 Struct_SS_saq_job, arg2 float64) (_swig_ret int) 
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_progress_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_job_set_progress_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.double(_swig_i_1)))
 	return swig_r
 }
 
@@ -1081,7 +1081,7 @@ func Saq_job_set_call_kwargs(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_call_kwargs_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_39)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_39)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1092,7 +1092,7 @@ func Saq_job_set_json(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_json_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1102,7 +1102,7 @@ func Saq_job_set_json(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 func Saq_job_errmsg(arg1 Struct_SS_saq_job) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_job_errmsg_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_job_errmsg_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1113,7 +1113,7 @@ func Saq_job_complete(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_complete_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_complete_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1124,7 +1124,7 @@ func Saq_job_fail(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_fail_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_fail_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1134,7 +1134,7 @@ func Saq_job_fail(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 func Saq_job_cancelled(arg1 Struct_SS_saq_job) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_saq_job_cancelled_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_saq_job_cancelled_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1142,7 +1142,7 @@ func Saq_job_touch(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_touch_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_touch_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1152,14 +1152,14 @@ func Saq_job_touch(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 func Saq_job_lease_id(arg1 Struct_SS_saq_job) (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (uint64)(C._wrap_saq_job_lease_id_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_saq_job_lease_id_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Saq_queue_new(arg1 Struct_SS_saq_conf) (_swig_ret Struct_SS_saq_queue) {
 	var swig_r Struct_SS_saq_queue
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_new_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_new_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
@@ -1167,7 +1167,7 @@ func Saq_queue_from_url(arg1 string, arg2 string) (_swig_ret Struct_SS_saq_queue
 	var swig_r Struct_SS_saq_queue
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_from_url_saqraw_4df11438b5f6367e(*(*C.swig_type_46)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_47)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_from_url_saqraw_45c772aff977664a(*(*C.swig_type_46)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_47)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1180,7 +1180,7 @@ func Saq_queue_from_url(arg1 string, arg2 string) (_swig_ret Struct_SS_saq_queue
 func Saq_queue_name(arg1 Struct_SS_saq_queue) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_queue_name_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_queue_name_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1190,7 +1190,7 @@ func Saq_queue_name(arg1 Struct_SS_saq_queue) (_swig_ret string) {
 func Saq_queue_dialect(arg1 Struct_SS_saq_queue) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_queue_dialect_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_queue_dialect_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1202,7 +1202,7 @@ func Saq_queue_ping(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_ping_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_50(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_ping_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_50(_swig_i_2)))
 	return swig_r
 }
 
@@ -1212,7 +1212,7 @@ func Saq_queue_enqueue(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 St
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_enqueue_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_51(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_51(_swig_i_3)))
 	return swig_r
 }
 
@@ -1223,7 +1223,7 @@ func Saq_queue_enqueue_call(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_enqueue_call_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_52)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_53)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_54(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_52)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_53)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_54(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1239,7 +1239,7 @@ func Saq_queue_job(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq,
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_job_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_55)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_56(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_55)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_56(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1252,7 +1252,7 @@ func Saq_queue_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_58(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_58(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1267,7 +1267,7 @@ func Saq_queue_abort(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 in
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_60)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_61(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_60)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_61(_swig_i_5)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1284,7 +1284,7 @@ func Saq_queue_retry(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 St
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_62)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_64(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_62)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_64(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1303,7 +1303,7 @@ func Saq_queue_finish(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 s
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := arg7
-	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_69(_swig_i_6)))
+	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_69(_swig_i_6)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1326,7 +1326,7 @@ func Saq_queue_update(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 S
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_update_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_72(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_72(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1342,7 +1342,7 @@ func Saq_queue_count(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_count_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_74(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_74(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1357,7 +1357,7 @@ func Saq_queue_info(arg1 Struct_SS_saq_queue, arg2 int, arg3 int, arg4 int, arg5
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_info_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_75(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_75(_swig_i_5)))
 	return swig_r
 }
 
@@ -1367,7 +1367,7 @@ func Saq_queue_stats(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_cq, 
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_76(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_76(_swig_i_3)))
 	return swig_r
 }
 
@@ -1378,7 +1378,7 @@ func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_77)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_78(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_77)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_78(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1390,7 +1390,7 @@ func Saq_queue_listen_stop(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_79(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_79(_swig_i_2)))
 	return swig_r
 }
 
@@ -1399,7 +1399,7 @@ func Saq_queue_cancel(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_80(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_80(_swig_i_2)))
 	return swig_r
 }
 
@@ -1410,7 +1410,7 @@ func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 floa
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_81(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_81(_swig_i_4)))
 	return swig_r
 }
 
@@ -1424,7 +1424,7 @@ func Saq_queue_map(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 stri
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_saq_queue_map_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_82)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_83)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_85(_swig_i_7)))
+	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_82)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_83)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_85(_swig_i_7)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1443,7 +1443,7 @@ func Saq_queue_schedule(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_86(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_86(_swig_i_3)))
 	return swig_r
 }
 
@@ -1454,7 +1454,7 @@ func Saq_queue_sweep(arg1 Struct_SS_saq_queue, arg2 int, arg3 float64, arg4 Stru
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_87(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_87(_swig_i_4)))
 	return swig_r
 }
 
@@ -1462,26 +1462,26 @@ func Saq_queue_close(arg1 Struct_SS_saq_queue, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_queue_close_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_queue_close_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
 func Saq_queue_free(arg1 Struct_SS_saq_queue) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_saq_queue_free_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_saq_queue_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 func Saq_queue_batch(arg1 Struct_SS_saq_queue) (_swig_ret Struct_SS_saq_batch) {
 	var swig_r Struct_SS_saq_batch
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_saq_batch)(SwigcptrStruct_SS_saq_batch(C._wrap_saq_queue_batch_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_saq_batch)(SwigcptrStruct_SS_saq_batch(C._wrap_saq_queue_batch_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func Saq_batch_size(arg1 Struct_SS_saq_batch) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_saq_batch_size_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_saq_batch_size_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1491,7 +1491,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_89)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_90(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_89)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_90(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1500,7 +1500,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 
 func Saq_batch_free(arg1 Struct_SS_saq_batch) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_saq_batch_free_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_saq_batch_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 const SAQ_HOOK_STARTUP int = 1
@@ -1511,14 +1511,14 @@ func Saq_worker_new(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_conf) (_swig_re
 	var swig_r Struct_SS_saq_worker
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (Struct_SS_saq_worker)(SwigcptrStruct_SS_saq_worker(C._wrap_saq_worker_new_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1))))
+	swig_r = (Struct_SS_saq_worker)(SwigcptrStruct_SS_saq_worker(C._wrap_saq_worker_new_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1))))
 	return swig_r
 }
 
 func Saq_worker_id(arg1 Struct_SS_saq_worker) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_worker_id_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_worker_id_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1528,7 +1528,7 @@ func Saq_worker_id(arg1 Struct_SS_saq_worker) (_swig_ret string) {
 func Saq_worker_errmsg(arg1 Struct_SS_saq_worker) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_worker_errmsg_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_worker_errmsg_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1539,7 +1539,7 @@ func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1552,7 +1552,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1570,7 +1570,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_97(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_97(_swig_i_2)))
 	return swig_r
 }
 
@@ -1578,7 +1578,7 @@ func Saq_worker_stop(arg1 Struct_SS_saq_worker, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_stop_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_worker_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -1586,14 +1586,14 @@ func Saq_worker_wait(arg1 Struct_SS_saq_worker, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_wait_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_saq_worker_wait_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
 func Saq_worker_stats_json(arg1 Struct_SS_saq_worker) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_saq_worker_stats_json_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_saq_worker_stats_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1602,7 +1602,7 @@ func Saq_worker_stats_json(arg1 Struct_SS_saq_worker) (_swig_ret string) {
 
 func Saq_worker_free(arg1 Struct_SS_saq_worker) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_saq_worker_free_saqraw_4df11438b5f6367e(C.uintptr_t(_swig_i_0))
+	C._wrap_saq_worker_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
 

@@ -190,7 +190,7 @@ static void* Swig_malloc(int c) {
 extern "C" {
 #endif
 
-void _wrap_Swig_free_saqraw_4df11438b5f6367e(void *_swig_go_0) {
+void _wrap_Swig_free_saqraw_45c772aff977664a(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -200,7 +200,7 @@ void _wrap_Swig_free_saqraw_4df11438b5f6367e(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_saqraw_4df11438b5f6367e(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_saqraw_45c772aff977664a(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -213,7 +213,7 @@ void *_wrap_Swig_malloc_saqraw_4df11438b5f6367e(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_SAQ_VERSION_NUMBER_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_VERSION_NUMBER_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -224,7 +224,7 @@ intgo _wrap_SAQ_VERSION_NUMBER_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_saq_version_saqraw_4df11438b5f6367e() {
+intgo _wrap_saq_version_saqraw_45c772aff977664a() {
   unsigned int result;
   intgo _swig_go_result;
   
@@ -235,7 +235,7 @@ intgo _wrap_saq_version_saqraw_4df11438b5f6367e() {
 }
 
 
-_gostring_ _wrap_saq_version_str_saqraw_4df11438b5f6367e() {
+_gostring_ _wrap_saq_version_str_saqraw_45c772aff977664a() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -246,7 +246,7 @@ _gostring_ _wrap_saq_version_str_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EINVAL_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EINVAL_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -257,7 +257,7 @@ intgo _wrap_SAQ_EINVAL_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_ENOMEM_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_ENOMEM_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -268,7 +268,7 @@ intgo _wrap_SAQ_ENOMEM_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_ETIMEDOUT_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_ETIMEDOUT_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -279,7 +279,7 @@ intgo _wrap_SAQ_ETIMEDOUT_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_ECLOSED_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_ECLOSED_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -290,7 +290,7 @@ intgo _wrap_SAQ_ECLOSED_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EFORKED_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EFORKED_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -301,7 +301,7 @@ intgo _wrap_SAQ_EFORKED_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EREDIS_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EREDIS_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -312,7 +312,7 @@ intgo _wrap_SAQ_EREDIS_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EPROTO_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EPROTO_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -323,7 +323,7 @@ intgo _wrap_SAQ_EPROTO_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_ECONN_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_ECONN_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -334,7 +334,7 @@ intgo _wrap_SAQ_ECONN_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EURL_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EURL_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -345,7 +345,7 @@ intgo _wrap_SAQ_EURL_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EJSON_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EJSON_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -356,7 +356,7 @@ intgo _wrap_SAQ_EJSON_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_ENOTFOUND_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_ENOTFOUND_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -367,7 +367,7 @@ intgo _wrap_SAQ_ENOTFOUND_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EWRONGQUEUE_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EWRONGQUEUE_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -378,7 +378,7 @@ intgo _wrap_SAQ_EWRONGQUEUE_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EJOB_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EJOB_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -389,7 +389,7 @@ intgo _wrap_SAQ_EJOB_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EUNKNOWN_KEY_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EUNKNOWN_KEY_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -400,7 +400,7 @@ intgo _wrap_SAQ_EUNKNOWN_KEY_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_ECRON_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_ECRON_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -411,7 +411,7 @@ intgo _wrap_SAQ_ECRON_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_ESTATE_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_ESTATE_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -422,7 +422,7 @@ intgo _wrap_SAQ_ESTATE_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_ETOOBIG_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_ETOOBIG_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -433,7 +433,7 @@ intgo _wrap_SAQ_ETOOBIG_saqraw_4df11438b5f6367e() {
 }
 
 
-intgo _wrap_SAQ_EUVVERSION_saqraw_4df11438b5f6367e() {
+intgo _wrap_SAQ_EUVVERSION_saqraw_45c772aff977664a() {
   int result;
   intgo _swig_go_result;
   
@@ -444,7 +444,7 @@ intgo _wrap_SAQ_EUVVERSION_saqraw_4df11438b5f6367e() {
 }
 
 
-_gostring_ _wrap_saq_strerror_saqraw_4df11438b5f6367e(intgo _swig_go_0) {
+_gostring_ _wrap_saq_strerror_saqraw_45c772aff977664a(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -457,7 +457,7 @@ _gostring_ _wrap_saq_strerror_saqraw_4df11438b5f6367e(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_saq_err_name_saqraw_4df11438b5f6367e(intgo _swig_go_0) {
+_gostring_ _wrap_saq_err_name_saqraw_45c772aff977664a(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -470,7 +470,7 @@ _gostring_ _wrap_saq_err_name_saqraw_4df11438b5f6367e(intgo _swig_go_0) {
 }
 
 
-struct saq_conf *_wrap_saq_conf_new_saqraw_4df11438b5f6367e() {
+struct saq_conf *_wrap_saq_conf_new_saqraw_45c772aff977664a() {
   saq_conf_t *result = 0 ;
   struct saq_conf *_swig_go_result;
   
@@ -481,7 +481,7 @@ struct saq_conf *_wrap_saq_conf_new_saqraw_4df11438b5f6367e() {
 }
 
 
-void _wrap_saq_conf_free_saqraw_4df11438b5f6367e(struct saq_conf *_swig_go_0) {
+void _wrap_saq_conf_free_saqraw_45c772aff977664a(struct saq_conf *_swig_go_0) {
   saq_conf_t *arg1 = (saq_conf_t *) 0 ;
   
   arg1 = *(saq_conf_t **)&_swig_go_0; 
@@ -491,7 +491,7 @@ void _wrap_saq_conf_free_saqraw_4df11438b5f6367e(struct saq_conf *_swig_go_0) {
 }
 
 
-intgo _wrap_saq_conf_set_saqraw_4df11438b5f6367e(struct saq_conf *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_saq_conf_set_saqraw_45c772aff977664a(struct saq_conf *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   saq_conf_t *arg1 = (saq_conf_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -518,7 +518,7 @@ intgo _wrap_saq_conf_set_saqraw_4df11438b5f6367e(struct saq_conf *_swig_go_0, _g
 }
 
 
-_gostring_ _wrap_saq_conf_get_saqraw_4df11438b5f6367e(struct saq_conf *_swig_go_0, _gostring_ _swig_go_1) {
+_gostring_ _wrap_saq_conf_get_saqraw_45c772aff977664a(struct saq_conf *_swig_go_0, _gostring_ _swig_go_1) {
   saq_conf_t *arg1 = (saq_conf_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *result = 0 ;
@@ -538,7 +538,7 @@ _gostring_ _wrap_saq_conf_get_saqraw_4df11438b5f6367e(struct saq_conf *_swig_go_
 }
 
 
-_gostring_ _wrap_saq_conf_errmsg_saqraw_4df11438b5f6367e(struct saq_conf *_swig_go_0) {
+_gostring_ _wrap_saq_conf_errmsg_saqraw_45c772aff977664a(struct saq_conf *_swig_go_0) {
   saq_conf_t *arg1 = (saq_conf_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -551,7 +551,7 @@ _gostring_ _wrap_saq_conf_errmsg_saqraw_4df11438b5f6367e(struct saq_conf *_swig_
 }
 
 
-struct saq_cq *_wrap_saq_cq_new_saqraw_4df11438b5f6367e() {
+struct saq_cq *_wrap_saq_cq_new_saqraw_45c772aff977664a() {
   saq_cq_t *result = 0 ;
   struct saq_cq *_swig_go_result;
   
@@ -562,7 +562,7 @@ struct saq_cq *_wrap_saq_cq_new_saqraw_4df11438b5f6367e() {
 }
 
 
-struct saq_event *_wrap_saq_cq_poll_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0, intgo _swig_go_1) {
+struct saq_event *_wrap_saq_cq_poll_saqraw_45c772aff977664a(struct saq_cq *_swig_go_0, intgo _swig_go_1) {
   saq_cq_t *arg1 = (saq_cq_t *) 0 ;
   int arg2 ;
   saq_event_t *result = 0 ;
@@ -577,7 +577,7 @@ struct saq_event *_wrap_saq_cq_poll_saqraw_4df11438b5f6367e(struct saq_cq *_swig
 }
 
 
-struct saq_event *_wrap_saq_cq_wait_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0, long long _swig_go_1, intgo _swig_go_2) {
+struct saq_event *_wrap_saq_cq_wait_saqraw_45c772aff977664a(struct saq_cq *_swig_go_0, long long _swig_go_1, intgo _swig_go_2) {
   saq_cq_t *arg1 = (saq_cq_t *) 0 ;
   uint64_t arg2 ;
   int arg3 ;
@@ -594,7 +594,7 @@ struct saq_event *_wrap_saq_cq_wait_saqraw_4df11438b5f6367e(struct saq_cq *_swig
 }
 
 
-long long _wrap_saq_cq_length_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
+long long _wrap_saq_cq_length_saqraw_45c772aff977664a(struct saq_cq *_swig_go_0) {
   saq_cq_t *arg1 = (saq_cq_t *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -607,7 +607,7 @@ long long _wrap_saq_cq_length_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0)
 }
 
 
-intgo _wrap_saq_cq_fd_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
+intgo _wrap_saq_cq_fd_saqraw_45c772aff977664a(struct saq_cq *_swig_go_0) {
   saq_cq_t *arg1 = (saq_cq_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -620,7 +620,7 @@ intgo _wrap_saq_cq_fd_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
 }
 
 
-intgo _wrap_saq_cq_fd_dup_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
+intgo _wrap_saq_cq_fd_dup_saqraw_45c772aff977664a(struct saq_cq *_swig_go_0) {
   saq_cq_t *arg1 = (saq_cq_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -633,7 +633,7 @@ intgo _wrap_saq_cq_fd_dup_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
 }
 
 
-void _wrap_saq_cq_wakeup_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
+void _wrap_saq_cq_wakeup_saqraw_45c772aff977664a(struct saq_cq *_swig_go_0) {
   saq_cq_t *arg1 = (saq_cq_t *) 0 ;
   
   arg1 = *(saq_cq_t **)&_swig_go_0; 
@@ -643,7 +643,7 @@ void _wrap_saq_cq_wakeup_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
 }
 
 
-void _wrap_saq_cq_free_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
+void _wrap_saq_cq_free_saqraw_45c772aff977664a(struct saq_cq *_swig_go_0) {
   saq_cq_t *arg1 = (saq_cq_t *) 0 ;
   
   arg1 = *(saq_cq_t **)&_swig_go_0; 
@@ -653,7 +653,7 @@ void _wrap_saq_cq_free_saqraw_4df11438b5f6367e(struct saq_cq *_swig_go_0) {
 }
 
 
-intgo _wrap_saq_event_type_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+intgo _wrap_saq_event_type_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -666,7 +666,7 @@ intgo _wrap_saq_event_type_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0)
 }
 
 
-long long _wrap_saq_event_tag_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+long long _wrap_saq_event_tag_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -679,7 +679,7 @@ long long _wrap_saq_event_tag_saqraw_4df11438b5f6367e(struct saq_event *_swig_go
 }
 
 
-intgo _wrap_saq_event_status_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+intgo _wrap_saq_event_status_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -692,7 +692,7 @@ intgo _wrap_saq_event_status_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_
 }
 
 
-_gostring_ _wrap_saq_event_errmsg_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+_gostring_ _wrap_saq_event_errmsg_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -705,7 +705,7 @@ _gostring_ _wrap_saq_event_errmsg_saqraw_4df11438b5f6367e(struct saq_event *_swi
 }
 
 
-long long _wrap_saq_event_int_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+long long _wrap_saq_event_int_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   int64_t result;
   long long _swig_go_result;
@@ -718,7 +718,7 @@ long long _wrap_saq_event_int_saqraw_4df11438b5f6367e(struct saq_event *_swig_go
 }
 
 
-_gostring_ _wrap_saq_event_json_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+_gostring_ _wrap_saq_event_json_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -731,7 +731,7 @@ _gostring_ _wrap_saq_event_json_saqraw_4df11438b5f6367e(struct saq_event *_swig_
 }
 
 
-_gostring_ _wrap_saq_event_key_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+_gostring_ _wrap_saq_event_key_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -744,7 +744,7 @@ _gostring_ _wrap_saq_event_key_saqraw_4df11438b5f6367e(struct saq_event *_swig_g
 }
 
 
-_gostring_ _wrap_saq_event_job_status_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+_gostring_ _wrap_saq_event_job_status_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -757,7 +757,7 @@ _gostring_ _wrap_saq_event_job_status_saqraw_4df11438b5f6367e(struct saq_event *
 }
 
 
-struct saq_job *_wrap_saq_event_job_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+struct saq_job *_wrap_saq_event_job_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   saq_job_t *result = 0 ;
   struct saq_job *_swig_go_result;
@@ -770,7 +770,7 @@ struct saq_job *_wrap_saq_event_job_saqraw_4df11438b5f6367e(struct saq_event *_s
 }
 
 
-struct saq_job *_wrap_saq_event_take_job_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+struct saq_job *_wrap_saq_event_take_job_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   saq_job_t *result = 0 ;
   struct saq_job *_swig_go_result;
@@ -783,7 +783,7 @@ struct saq_job *_wrap_saq_event_take_job_saqraw_4df11438b5f6367e(struct saq_even
 }
 
 
-long long _wrap_saq_event_job_count_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+long long _wrap_saq_event_job_count_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -796,7 +796,7 @@ long long _wrap_saq_event_job_count_saqraw_4df11438b5f6367e(struct saq_event *_s
 }
 
 
-struct saq_job *_wrap_saq_event_job_at_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0, long long _swig_go_1) {
+struct saq_job *_wrap_saq_event_job_at_saqraw_45c772aff977664a(struct saq_event *_swig_go_0, long long _swig_go_1) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   size_t arg2 ;
   saq_job_t *result = 0 ;
@@ -811,7 +811,7 @@ struct saq_job *_wrap_saq_event_job_at_saqraw_4df11438b5f6367e(struct saq_event 
 }
 
 
-void _wrap_saq_event_free_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) {
+void _wrap_saq_event_free_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
   saq_event_t *arg1 = (saq_event_t *) 0 ;
   
   arg1 = *(saq_event_t **)&_swig_go_0; 
@@ -821,7 +821,7 @@ void _wrap_saq_event_free_saqraw_4df11438b5f6367e(struct saq_event *_swig_go_0) 
 }
 
 
-struct saq_job *_wrap_saq_job_new_saqraw_4df11438b5f6367e(_gostring_ _swig_go_0) {
+struct saq_job *_wrap_saq_job_new_saqraw_45c772aff977664a(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   saq_job_t *result = 0 ;
   struct saq_job *_swig_go_result;
@@ -839,7 +839,7 @@ struct saq_job *_wrap_saq_job_new_saqraw_4df11438b5f6367e(_gostring_ _swig_go_0)
 }
 
 
-struct saq_job *_wrap_saq_job_from_json_saqraw_4df11438b5f6367e(_gostring_ _swig_go_0) {
+struct saq_job *_wrap_saq_job_from_json_saqraw_45c772aff977664a(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   saq_job_t *result = 0 ;
   struct saq_job *_swig_go_result;
@@ -857,7 +857,7 @@ struct saq_job *_wrap_saq_job_from_json_saqraw_4df11438b5f6367e(_gostring_ _swig
 }
 
 
-struct saq_job *_wrap_saq_job_dup_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+struct saq_job *_wrap_saq_job_dup_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   saq_job_t *result = 0 ;
   struct saq_job *_swig_go_result;
@@ -870,7 +870,7 @@ struct saq_job *_wrap_saq_job_dup_saqraw_4df11438b5f6367e(struct saq_job *_swig_
 }
 
 
-void _wrap_saq_job_free_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+void _wrap_saq_job_free_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   
   arg1 = *(saq_job_t **)&_swig_go_0; 
@@ -880,7 +880,7 @@ void _wrap_saq_job_free_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_saq_job_function_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_function_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -893,7 +893,7 @@ _gostring_ _wrap_saq_job_function_saqraw_4df11438b5f6367e(struct saq_job *_swig_
 }
 
 
-_gostring_ _wrap_saq_job_key_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_key_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -906,7 +906,7 @@ _gostring_ _wrap_saq_job_key_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0)
 }
 
 
-_gostring_ _wrap_saq_job_id_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_id_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -919,7 +919,7 @@ _gostring_ _wrap_saq_job_id_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) 
 }
 
 
-_gostring_ _wrap_saq_job_queue_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_queue_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -932,7 +932,7 @@ _gostring_ _wrap_saq_job_queue_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_
 }
 
 
-_gostring_ _wrap_saq_job_kwargs_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_kwargs_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -945,7 +945,7 @@ _gostring_ _wrap_saq_job_kwargs_saqraw_4df11438b5f6367e(struct saq_job *_swig_go
 }
 
 
-_gostring_ _wrap_saq_job_result_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_result_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -958,7 +958,7 @@ _gostring_ _wrap_saq_job_result_saqraw_4df11438b5f6367e(struct saq_job *_swig_go
 }
 
 
-_gostring_ _wrap_saq_job_error_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_error_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -971,7 +971,7 @@ _gostring_ _wrap_saq_job_error_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_
 }
 
 
-_gostring_ _wrap_saq_job_meta_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_meta_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -984,7 +984,7 @@ _gostring_ _wrap_saq_job_meta_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0
 }
 
 
-_gostring_ _wrap_saq_job_worker_id_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_worker_id_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -997,7 +997,7 @@ _gostring_ _wrap_saq_job_worker_id_saqraw_4df11438b5f6367e(struct saq_job *_swig
 }
 
 
-_gostring_ _wrap_saq_job_status_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_status_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1010,7 +1010,7 @@ _gostring_ _wrap_saq_job_status_saqraw_4df11438b5f6367e(struct saq_job *_swig_go
 }
 
 
-intgo _wrap_saq_job_status_code_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+intgo _wrap_saq_job_status_code_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1023,7 +1023,7 @@ intgo _wrap_saq_job_status_code_saqraw_4df11438b5f6367e(struct saq_job *_swig_go
 }
 
 
-double _wrap_saq_job_timeout_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+double _wrap_saq_job_timeout_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double result;
   double _swig_go_result;
@@ -1036,7 +1036,7 @@ double _wrap_saq_job_timeout_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0)
 }
 
 
-double _wrap_saq_job_heartbeat_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+double _wrap_saq_job_heartbeat_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double result;
   double _swig_go_result;
@@ -1049,7 +1049,7 @@ double _wrap_saq_job_heartbeat_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_
 }
 
 
-intgo _wrap_saq_job_retries_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+intgo _wrap_saq_job_retries_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1062,7 +1062,7 @@ intgo _wrap_saq_job_retries_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) 
 }
 
 
-intgo _wrap_saq_job_ttl_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+intgo _wrap_saq_job_ttl_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1075,7 +1075,7 @@ intgo _wrap_saq_job_ttl_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
 }
 
 
-double _wrap_saq_job_retry_delay_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+double _wrap_saq_job_retry_delay_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double result;
   double _swig_go_result;
@@ -1088,7 +1088,7 @@ double _wrap_saq_job_retry_delay_saqraw_4df11438b5f6367e(struct saq_job *_swig_g
 }
 
 
-intgo _wrap_saq_job_retry_backoff_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+intgo _wrap_saq_job_retry_backoff_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1101,7 +1101,7 @@ intgo _wrap_saq_job_retry_backoff_saqraw_4df11438b5f6367e(struct saq_job *_swig_
 }
 
 
-double _wrap_saq_job_retry_backoff_cap_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+double _wrap_saq_job_retry_backoff_cap_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double result;
   double _swig_go_result;
@@ -1114,7 +1114,7 @@ double _wrap_saq_job_retry_backoff_cap_saqraw_4df11438b5f6367e(struct saq_job *_
 }
 
 
-double _wrap_saq_job_scheduled_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+double _wrap_saq_job_scheduled_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double result;
   double _swig_go_result;
@@ -1127,7 +1127,7 @@ double _wrap_saq_job_scheduled_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_
 }
 
 
-double _wrap_saq_job_progress_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+double _wrap_saq_job_progress_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double result;
   double _swig_go_result;
@@ -1140,7 +1140,7 @@ double _wrap_saq_job_progress_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0
 }
 
 
-intgo _wrap_saq_job_attempts_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+intgo _wrap_saq_job_attempts_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1153,7 +1153,7 @@ intgo _wrap_saq_job_attempts_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0)
 }
 
 
-long long _wrap_saq_job_queued_ms_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+long long _wrap_saq_job_queued_ms_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int64_t result;
   long long _swig_go_result;
@@ -1166,7 +1166,7 @@ long long _wrap_saq_job_queued_ms_saqraw_4df11438b5f6367e(struct saq_job *_swig_
 }
 
 
-long long _wrap_saq_job_started_ms_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+long long _wrap_saq_job_started_ms_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int64_t result;
   long long _swig_go_result;
@@ -1179,7 +1179,7 @@ long long _wrap_saq_job_started_ms_saqraw_4df11438b5f6367e(struct saq_job *_swig
 }
 
 
-long long _wrap_saq_job_completed_ms_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+long long _wrap_saq_job_completed_ms_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int64_t result;
   long long _swig_go_result;
@@ -1192,7 +1192,7 @@ long long _wrap_saq_job_completed_ms_saqraw_4df11438b5f6367e(struct saq_job *_sw
 }
 
 
-long long _wrap_saq_job_touched_ms_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+long long _wrap_saq_job_touched_ms_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int64_t result;
   long long _swig_go_result;
@@ -1205,7 +1205,7 @@ long long _wrap_saq_job_touched_ms_saqraw_4df11438b5f6367e(struct saq_job *_swig
 }
 
 
-_gostring_ _wrap_saq_job_to_json_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_to_json_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1218,7 +1218,7 @@ _gostring_ _wrap_saq_job_to_json_saqraw_4df11438b5f6367e(struct saq_job *_swig_g
 }
 
 
-intgo _wrap_saq_job_set_key_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_job_set_key_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1238,7 +1238,7 @@ intgo _wrap_saq_job_set_key_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, 
 }
 
 
-intgo _wrap_saq_job_set_kwargs_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1258,7 +1258,7 @@ intgo _wrap_saq_job_set_kwargs_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_
 }
 
 
-intgo _wrap_saq_job_set_timeout_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, double _swig_go_1) {
+intgo _wrap_saq_job_set_timeout_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, double _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double arg2 ;
   int result;
@@ -1273,7 +1273,7 @@ intgo _wrap_saq_job_set_timeout_saqraw_4df11438b5f6367e(struct saq_job *_swig_go
 }
 
 
-intgo _wrap_saq_job_set_heartbeat_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, double _swig_go_1) {
+intgo _wrap_saq_job_set_heartbeat_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, double _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double arg2 ;
   int result;
@@ -1288,7 +1288,7 @@ intgo _wrap_saq_job_set_heartbeat_saqraw_4df11438b5f6367e(struct saq_job *_swig_
 }
 
 
-intgo _wrap_saq_job_set_retries_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_saq_job_set_retries_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, intgo _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int arg2 ;
   int result;
@@ -1303,7 +1303,7 @@ intgo _wrap_saq_job_set_retries_saqraw_4df11438b5f6367e(struct saq_job *_swig_go
 }
 
 
-intgo _wrap_saq_job_set_ttl_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_saq_job_set_ttl_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, intgo _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int arg2 ;
   int result;
@@ -1318,7 +1318,7 @@ intgo _wrap_saq_job_set_ttl_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, 
 }
 
 
-intgo _wrap_saq_job_set_retry_delay_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, double _swig_go_1) {
+intgo _wrap_saq_job_set_retry_delay_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, double _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double arg2 ;
   int result;
@@ -1333,7 +1333,7 @@ intgo _wrap_saq_job_set_retry_delay_saqraw_4df11438b5f6367e(struct saq_job *_swi
 }
 
 
-intgo _wrap_saq_job_set_retry_backoff_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, intgo _swig_go_1, double _swig_go_2) {
+intgo _wrap_saq_job_set_retry_backoff_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, intgo _swig_go_1, double _swig_go_2) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int arg2 ;
   double arg3 ;
@@ -1350,7 +1350,7 @@ intgo _wrap_saq_job_set_retry_backoff_saqraw_4df11438b5f6367e(struct saq_job *_s
 }
 
 
-intgo _wrap_saq_job_set_scheduled_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, double _swig_go_1) {
+intgo _wrap_saq_job_set_scheduled_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, double _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double arg2 ;
   int result;
@@ -1365,7 +1365,7 @@ intgo _wrap_saq_job_set_scheduled_saqraw_4df11438b5f6367e(struct saq_job *_swig_
 }
 
 
-intgo _wrap_saq_job_set_meta_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1385,7 +1385,7 @@ intgo _wrap_saq_job_set_meta_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0,
 }
 
 
-intgo _wrap_saq_job_set_progress_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, double _swig_go_1) {
+intgo _wrap_saq_job_set_progress_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, double _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double arg2 ;
   int result;
@@ -1400,7 +1400,7 @@ intgo _wrap_saq_job_set_progress_saqraw_4df11438b5f6367e(struct saq_job *_swig_g
 }
 
 
-intgo _wrap_saq_job_set_call_kwargs_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1420,7 +1420,7 @@ intgo _wrap_saq_job_set_call_kwargs_saqraw_4df11438b5f6367e(struct saq_job *_swi
 }
 
 
-intgo _wrap_saq_job_set_json_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_job_set_json_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1440,7 +1440,7 @@ intgo _wrap_saq_job_set_json_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0,
 }
 
 
-_gostring_ _wrap_saq_job_errmsg_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+_gostring_ _wrap_saq_job_errmsg_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1453,7 +1453,7 @@ _gostring_ _wrap_saq_job_errmsg_saqraw_4df11438b5f6367e(struct saq_job *_swig_go
 }
 
 
-intgo _wrap_saq_job_complete_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_job_complete_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1473,7 +1473,7 @@ intgo _wrap_saq_job_complete_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0,
 }
 
 
-intgo _wrap_saq_job_fail_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_job_fail_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1493,7 +1493,7 @@ intgo _wrap_saq_job_fail_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _go
 }
 
 
-intgo _wrap_saq_job_cancelled_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+intgo _wrap_saq_job_cancelled_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1506,7 +1506,7 @@ intgo _wrap_saq_job_cancelled_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0
 }
 
 
-intgo _wrap_saq_job_touch_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_job_touch_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1526,7 +1526,7 @@ intgo _wrap_saq_job_touch_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0, _g
 }
 
 
-long long _wrap_saq_job_lease_id_saqraw_4df11438b5f6367e(struct saq_job *_swig_go_0) {
+long long _wrap_saq_job_lease_id_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1539,7 +1539,7 @@ long long _wrap_saq_job_lease_id_saqraw_4df11438b5f6367e(struct saq_job *_swig_g
 }
 
 
-struct saq_queue *_wrap_saq_queue_new_saqraw_4df11438b5f6367e(struct saq_conf *_swig_go_0) {
+struct saq_queue *_wrap_saq_queue_new_saqraw_45c772aff977664a(struct saq_conf *_swig_go_0) {
   saq_conf_t *arg1 = (saq_conf_t *) 0 ;
   saq_queue_t *result = 0 ;
   struct saq_queue *_swig_go_result;
@@ -1552,7 +1552,7 @@ struct saq_queue *_wrap_saq_queue_new_saqraw_4df11438b5f6367e(struct saq_conf *_
 }
 
 
-struct saq_queue *_wrap_saq_queue_from_url_saqraw_4df11438b5f6367e(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
+struct saq_queue *_wrap_saq_queue_from_url_saqraw_45c772aff977664a(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   saq_queue_t *result = 0 ;
@@ -1577,7 +1577,7 @@ struct saq_queue *_wrap_saq_queue_from_url_saqraw_4df11438b5f6367e(_gostring_ _s
 }
 
 
-_gostring_ _wrap_saq_queue_name_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0) {
+_gostring_ _wrap_saq_queue_name_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1590,7 +1590,7 @@ _gostring_ _wrap_saq_queue_name_saqraw_4df11438b5f6367e(struct saq_queue *_swig_
 }
 
 
-_gostring_ _wrap_saq_queue_dialect_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0) {
+_gostring_ _wrap_saq_queue_dialect_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1603,7 +1603,7 @@ _gostring_ _wrap_saq_queue_dialect_saqraw_4df11438b5f6367e(struct saq_queue *_sw
 }
 
 
-intgo _wrap_saq_queue_ping_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_cq_t *arg2 = (saq_cq_t *) 0 ;
   uint64_t arg3 ;
@@ -1620,7 +1620,7 @@ intgo _wrap_saq_queue_ping_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0,
 }
 
 
-intgo _wrap_saq_queue_enqueue_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, struct saq_job *_swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_job *_swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_job_t *arg2 = (saq_job_t *) 0 ;
   saq_cq_t *arg3 = (saq_cq_t *) 0 ;
@@ -1639,7 +1639,7 @@ intgo _wrap_saq_queue_enqueue_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go
 }
 
 
-intgo _wrap_saq_queue_enqueue_call_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
+intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1670,7 +1670,7 @@ intgo _wrap_saq_queue_enqueue_call_saqraw_4df11438b5f6367e(struct saq_queue *_sw
 }
 
 
-intgo _wrap_saq_queue_job_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   saq_cq_t *arg3 = (saq_cq_t *) 0 ;
@@ -1694,7 +1694,7 @@ intgo _wrap_saq_queue_job_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, 
 }
 
 
-intgo _wrap_saq_queue_jobs_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   saq_cq_t *arg3 = (saq_cq_t *) 0 ;
@@ -1718,7 +1718,7 @@ intgo _wrap_saq_queue_jobs_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0,
 }
 
 
-intgo _wrap_saq_queue_abort_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, struct saq_cq *_swig_go_4, long long _swig_go_5) {
+intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, struct saq_cq *_swig_go_4, long long _swig_go_5) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1751,7 +1751,7 @@ intgo _wrap_saq_queue_abort_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0
 }
 
 
-intgo _wrap_saq_queue_retry_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
+intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1782,7 +1782,7 @@ intgo _wrap_saq_queue_retry_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0
 }
 
 
-intgo _wrap_saq_queue_finish_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, struct saq_cq *_swig_go_5, long long _swig_go_6) {
+intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, struct saq_cq *_swig_go_5, long long _swig_go_6) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1827,7 +1827,7 @@ intgo _wrap_saq_queue_finish_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_
 }
 
 
-intgo _wrap_saq_queue_update_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
+intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1858,7 +1858,7 @@ intgo _wrap_saq_queue_update_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_
 }
 
 
-intgo _wrap_saq_queue_count_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   saq_cq_t *arg3 = (saq_cq_t *) 0 ;
@@ -1882,7 +1882,7 @@ intgo _wrap_saq_queue_count_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0
 }
 
 
-intgo _wrap_saq_queue_info_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3, struct saq_cq *_swig_go_4, long long _swig_go_5) {
+intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3, struct saq_cq *_swig_go_4, long long _swig_go_5) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1905,7 +1905,7 @@ intgo _wrap_saq_queue_info_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0,
 }
 
 
-intgo _wrap_saq_queue_stats_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, intgo _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, intgo _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   int arg2 ;
   saq_cq_t *arg3 = (saq_cq_t *) 0 ;
@@ -1924,7 +1924,7 @@ intgo _wrap_saq_queue_stats_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0
 }
 
 
-intgo _wrap_saq_queue_listen_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
+intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   double arg3 ;
@@ -1950,7 +1950,7 @@ intgo _wrap_saq_queue_listen_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_
 }
 
 
-intgo _wrap_saq_queue_listen_stop_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_cq_t *arg2 = (saq_cq_t *) 0 ;
   uint64_t arg3 ;
@@ -1967,7 +1967,7 @@ intgo _wrap_saq_queue_listen_stop_saqraw_4df11438b5f6367e(struct saq_queue *_swi
 }
 
 
-intgo _wrap_saq_queue_cancel_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_cq_t *arg2 = (saq_cq_t *) 0 ;
   uint64_t arg3 ;
@@ -1984,7 +1984,7 @@ intgo _wrap_saq_queue_cancel_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_
 }
 
 
-intgo _wrap_saq_queue_apply_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, struct saq_job *_swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
+intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_job *_swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_job_t *arg2 = (saq_job_t *) 0 ;
   double arg3 ;
@@ -2005,7 +2005,7 @@ intgo _wrap_saq_queue_apply_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0
 }
 
 
-intgo _wrap_saq_queue_map_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, double _swig_go_4, intgo _swig_go_5, struct saq_cq *_swig_go_6, long long _swig_go_7) {
+intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, double _swig_go_4, intgo _swig_go_5, struct saq_cq *_swig_go_6, long long _swig_go_7) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -2047,7 +2047,7 @@ intgo _wrap_saq_queue_map_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, 
 }
 
 
-intgo _wrap_saq_queue_schedule_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, intgo _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, intgo _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   int arg2 ;
   saq_cq_t *arg3 = (saq_cq_t *) 0 ;
@@ -2066,7 +2066,7 @@ intgo _wrap_saq_queue_schedule_saqraw_4df11438b5f6367e(struct saq_queue *_swig_g
 }
 
 
-intgo _wrap_saq_queue_sweep_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, intgo _swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
+intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, intgo _swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   int arg2 ;
   double arg3 ;
@@ -2087,7 +2087,7 @@ intgo _wrap_saq_queue_sweep_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0
 }
 
 
-intgo _wrap_saq_queue_close_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_saq_queue_close_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, intgo _swig_go_1) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   int arg2 ;
   int result;
@@ -2102,7 +2102,7 @@ intgo _wrap_saq_queue_close_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0
 }
 
 
-void _wrap_saq_queue_free_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0) {
+void _wrap_saq_queue_free_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   
   arg1 = *(saq_queue_t **)&_swig_go_0; 
@@ -2112,7 +2112,7 @@ void _wrap_saq_queue_free_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0) 
 }
 
 
-struct saq_batch *_wrap_saq_queue_batch_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0) {
+struct saq_batch *_wrap_saq_queue_batch_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_batch_t *result = 0 ;
   struct saq_batch *_swig_go_result;
@@ -2125,7 +2125,7 @@ struct saq_batch *_wrap_saq_queue_batch_saqraw_4df11438b5f6367e(struct saq_queue
 }
 
 
-long long _wrap_saq_batch_size_saqraw_4df11438b5f6367e(struct saq_batch *_swig_go_0) {
+long long _wrap_saq_batch_size_saqraw_45c772aff977664a(struct saq_batch *_swig_go_0) {
   saq_batch_t *arg1 = (saq_batch_t *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2138,7 +2138,7 @@ long long _wrap_saq_batch_size_saqraw_4df11438b5f6367e(struct saq_batch *_swig_g
 }
 
 
-intgo _wrap_saq_batch_abort_saqraw_4df11438b5f6367e(struct saq_batch *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(struct saq_batch *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
   saq_batch_t *arg1 = (saq_batch_t *) 0 ;
   char *arg2 = (char *) 0 ;
   saq_cq_t *arg3 = (saq_cq_t *) 0 ;
@@ -2162,7 +2162,7 @@ intgo _wrap_saq_batch_abort_saqraw_4df11438b5f6367e(struct saq_batch *_swig_go_0
 }
 
 
-void _wrap_saq_batch_free_saqraw_4df11438b5f6367e(struct saq_batch *_swig_go_0) {
+void _wrap_saq_batch_free_saqraw_45c772aff977664a(struct saq_batch *_swig_go_0) {
   saq_batch_t *arg1 = (saq_batch_t *) 0 ;
   
   arg1 = *(saq_batch_t **)&_swig_go_0; 
@@ -2172,7 +2172,7 @@ void _wrap_saq_batch_free_saqraw_4df11438b5f6367e(struct saq_batch *_swig_go_0) 
 }
 
 
-struct saq_worker *_wrap_saq_worker_new_saqraw_4df11438b5f6367e(struct saq_queue *_swig_go_0, struct saq_conf *_swig_go_1) {
+struct saq_worker *_wrap_saq_worker_new_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_conf *_swig_go_1) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_conf_t *arg2 = (saq_conf_t *) 0 ;
   saq_worker_t *result = 0 ;
@@ -2187,7 +2187,7 @@ struct saq_worker *_wrap_saq_worker_new_saqraw_4df11438b5f6367e(struct saq_queue
 }
 
 
-_gostring_ _wrap_saq_worker_id_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0) {
+_gostring_ _wrap_saq_worker_id_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2200,7 +2200,7 @@ _gostring_ _wrap_saq_worker_id_saqraw_4df11438b5f6367e(struct saq_worker *_swig_
 }
 
 
-_gostring_ _wrap_saq_worker_errmsg_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0) {
+_gostring_ _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2213,7 +2213,7 @@ _gostring_ _wrap_saq_worker_errmsg_saqraw_4df11438b5f6367e(struct saq_worker *_s
 }
 
 
-intgo _wrap_saq_worker_register_pull_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, _gostring_ _swig_go_1) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2233,7 +2233,7 @@ intgo _wrap_saq_worker_register_pull_saqraw_4df11438b5f6367e(struct saq_worker *
 }
 
 
-intgo _wrap_saq_worker_add_cron_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
+intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -2267,7 +2267,7 @@ intgo _wrap_saq_worker_add_cron_saqraw_4df11438b5f6367e(struct saq_worker *_swig
 }
 
 
-intgo _wrap_saq_worker_start_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   saq_cq_t *arg2 = (saq_cq_t *) 0 ;
   uint64_t arg3 ;
@@ -2284,7 +2284,7 @@ intgo _wrap_saq_worker_start_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go
 }
 
 
-intgo _wrap_saq_worker_stop_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, intgo _swig_go_1) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   int arg2 ;
   int result;
@@ -2299,7 +2299,7 @@ intgo _wrap_saq_worker_stop_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_
 }
 
 
-intgo _wrap_saq_worker_wait_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, intgo _swig_go_1) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   int arg2 ;
   int result;
@@ -2314,7 +2314,7 @@ intgo _wrap_saq_worker_wait_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_
 }
 
 
-_gostring_ _wrap_saq_worker_stats_json_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0) {
+_gostring_ _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2327,7 +2327,7 @@ _gostring_ _wrap_saq_worker_stats_json_saqraw_4df11438b5f6367e(struct saq_worker
 }
 
 
-void _wrap_saq_worker_free_saqraw_4df11438b5f6367e(struct saq_worker *_swig_go_0) {
+void _wrap_saq_worker_free_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   
   arg1 = *(saq_worker_t **)&_swig_go_0; 
