@@ -64,6 +64,19 @@ static int perturb_teardown(void **state)
     return 0;
 }
 
+/* A started worker with one handler, idle: blocked in its dequeue. */
+static saq_worker_t *start_idle_worker(saq_queue_t *q)
+{
+    saq_conf_t *c = saq_conf_new();
+    saq_worker_t *w = saq_worker_new(q, c);
+    assert_non_null(w);
+    saq_conf_free(c);
+    assert_int_equal(saq_worker_register(w, "noop", h_noop, NULL), 0);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    wait_block_conn(q, 2);
+    return w;
+}
+
 /* A started worker idle in its blocking dequeue (BLMOVE on its own
  * connection), released with saq_worker_free while it runs, then the queue
  * freed: the worker stops, its connection and timers close, and the memory
@@ -76,13 +89,7 @@ static void test_free_running_idle_worker(void **state)
     (void)state;
     for (int round = 0; round < 3; round++) {
         saq_queue_t *q = mkqueue("freeidle", NULL, NULL);
-        saq_conf_t *c = saq_conf_new();
-        saq_worker_t *w = saq_worker_new(q, c);
-        assert_non_null(w);
-        saq_conf_free(c);
-        assert_int_equal(saq_worker_register(w, "noop", h_noop, NULL), 0);
-        assert_int_equal(saq_worker_start(w, NULL, 0), 0);
-        wait_block_conn(q, 2);
+        saq_worker_t *w = start_idle_worker(q);
         saq_worker_free(w); /* running, blocked in BLMOVE: stopped and released */
         wait_block_conn(q, 0); /* the stop completed on the I/O thread */
         saq_job_t *j = enq(q, "noop", NULL);
@@ -101,13 +108,7 @@ static void test_free_running_idle_worker_then_queue(void **state)
     (void)state;
     for (int round = 0; round < 3; round++) {
         saq_queue_t *q = mkqueue("freeidle2", NULL, NULL);
-        saq_conf_t *c = saq_conf_new();
-        saq_worker_t *w = saq_worker_new(q, c);
-        assert_non_null(w);
-        saq_conf_free(c);
-        assert_int_equal(saq_worker_register(w, "noop", h_noop, NULL), 0);
-        assert_int_equal(saq_worker_start(w, NULL, 0), 0);
-        wait_block_conn(q, 2);
+        saq_worker_t *w = start_idle_worker(q);
         saq_worker_free(w);
         saq_queue_free(q);
     }
