@@ -46,6 +46,16 @@ uint64_t saq__timer_ms(double seconds);
 /* *ts = the time on `clock` ms milliseconds from now (for pthread_cond_timedwait) */
 void saq__abstime(struct timespec *ts, clockid_t clock, uint64_t ms);
 void saq__uuid1(char out[37]);
+
+/* Reference counts (atomic_int, any thread): take one; drop one, returning 1
+ * when it was the last (the caller then frees the object). */
+static inline void saq__ref(atomic_int *r) { atomic_fetch_add_explicit(r, 1, memory_order_relaxed); }
+static inline int saq__unref(atomic_int *r)
+{
+    return atomic_fetch_sub_explicit(r, 1, memory_order_acq_rel) == 1;
+}
+/* The struct holding `member` at address ptr. */
+#define saq__container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 double saq__random01(void);  /* uniform [0, 1) */
 
 /* fork detection: incremented in every forked child (pthread_atfork) */
@@ -125,7 +135,12 @@ void saq__fmt_double(char out[40], double v);                    /* shortest rou
 #define SAQ__DIALECT_026 0
 #define SAQ__DIALECT_013 1
 
-typedef struct saq__lease saq__lease_t;
+/* Who holds a job handed to a handler (a worker's lease). saq_job_free of
+ * such a job calls release(owner, job) on the freeing thread; the owner clears
+ * job->owner. job.c knows nothing else of it. */
+typedef struct saq__job_owner {
+    void (*release)(struct saq__job_owner *o, saq_job_t *job);
+} saq__job_owner_t;
 
 struct saq_job {
     char *function, *key, *queue, *id;
@@ -154,7 +169,7 @@ struct saq_job {
     int64_t priority;
     char *json_cache;
     char *errmsg;
-    saq__lease_t *lease;
+    saq__job_owner_t *owner; /* NULL unless leased to a handler */
 };
 
 enum { SAQ__KEY_STR, SAQ__KEY_INT, SAQ__KEY_FLOAT };

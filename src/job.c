@@ -55,9 +55,9 @@ void saq__job_clear(saq_job_t *j)
     free(j->extra);
     free(j->json_cache);
     free(j->errmsg);
-    saq__lease_t *l = j->lease;
+    saq__job_owner_t *o = j->owner;
     saq__job_init(j);
-    j->lease = l;
+    j->owner = o;
 }
 
 #define DUPSTR(f)                                                                                  \
@@ -72,7 +72,7 @@ int saq__job_copy(saq_job_t *dst, const saq_job_t *src)
     dst->function = dst->key = dst->queue = dst->id = dst->kwargs = dst->result = NULL;
     dst->error = dst->meta = dst->worker_id = dst->group_key = dst->extra = NULL;
     dst->json_cache = dst->errmsg = NULL;
-    dst->lease = NULL;
+    dst->owner = NULL;
     DUPSTR(function);
     DUPSTR(key);
     DUPSTR(queue);
@@ -785,12 +785,12 @@ static int call_kwargs(saq_job_t *j, const char *json)
         saq__job_seterr(j, "%s", err[0] ? err : saq_strerror(e));
         return e;
     }
-    saq__lease_t *l = j->lease;
+    saq__job_owner_t *o = j->owner;
     char *id = tmp.id;
     tmp.id = NULL;
     saq__job_clear(j);
     *j = tmp;
-    j->lease = l;
+    j->owner = o;
     j->id = id;
     if (j->queue && j->key) {
         free(j->id);
@@ -879,14 +879,12 @@ SAQ_API saq_job_t *saq_job_dup(const saq_job_t *job)
     return j;
 }
 
-void saq__lease_release(saq_job_t *job); /* worker.c */
-
 SAQ_API void saq_job_free(saq_job_t *job)
 {
     if (!job)
         return;
-    if (job->lease)
-        saq__lease_release(job);
+    if (job->owner)
+        job->owner->release(job->owner, job); /* a leased job: its owner lets go of it */
     saq__job_clear(job);
     free(job);
 }
@@ -1139,9 +1137,9 @@ SAQ_API int saq_job_set_json(saq_job_t *job, const char *json)
     }
     if (tmp.queue && tmp.key && !tmp.id)
         tmp.id = saq__job_make_id(tmp.queue, tmp.key);
-    saq__lease_t *l = job->lease;
+    saq__job_owner_t *o = job->owner;
     saq__job_clear(job);
     *job = tmp;
-    job->lease = l;
+    job->owner = o;
     return 0;
 }

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/* Taking jobs (spec 4.1-4.2): the pump fills the worker's free slots with
+ * one DEQUEUE script (LMOVE queued -> active, with the records), and when the
+ * queue is drained blocks on a dedicated connection (BLMOVE). Each job moved
+ * is marked active by MARK, which refuses jobs swept or aborted after the
+ * move (#277, U13) and duplicates already running elsewhere (U1), and is
+ * then handed to its lease. A blocked dequeue is interrupted with CLIENT
+ * UNBLOCK, so no move is ever lost (U9); moves that arrive while stopping
+ * are given back to the head of `queued`. */
+#include "core.h"
+
+/* A job moved to `active` while the worker is stopping: put it back at the
+ * head of `queued`, exactly where it was (its record was not touched yet). */
+static void give_back_done(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    (void)r, (void)err, (void)msg;
+    w->slots--;
+    saq__worker_poke(w, SAQ__POKE_CHECK);
+    saq__worker_unref(w);
+}
+
+static void give_back(saq_worker_t *w, const char *id, size_t idlen)
+{
+    saq_queue_t *q = w->q;
+    char *c = saq__strndup(id, idlen);
+    if (!c) {
+        w->slots--;
+        return;
+    }
+    saq__worker_ref(w);
+    saq__cmdf(&q->cmd, NULL, NULL, "MULTI");
+    saq__cmdf(&q->cmd, NULL, NULL, "LREM %s 1 %s", q->k_active, c);
+    saq__cmdf(&q->cmd, NULL, NULL, "LPUSH %s %s", q->k_queued, c);
+    if (!saq__cmdf(&q->cmd, give_back_done, w, "EXEC")) {
+        w->slots--;
+        saq__unref(&w->refs); /* never the last: the caller holds one */
+    }
+    free(c);
+}
+
+static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg);
+
+static void send_mark(saq__lease_t *l, int opaque)
+{
+    saq_worker_t *w = l->w;
+    saq_queue_t *q = w->q;
+    int e;
+    if (!l->mark_json && !(l->mark_json = saq__dump_job(q, &l->shadow, &l->mark_len, &e))) {
+        if (e == SAQ_ETOOBIG && l->dequeued) /* readable, but too large once marked */
+            saq__settle_unreadable(q, l->shadow.id, l->dequeued, l->dequeued_len,
+                                   "it is too large to mark active under max_payload_bytes");
+        saq__lease_abandon(l); /* else it stays in active; the liveness check puts it back */
+        return;
+    }
+    char *marker = saq__sprintf("saq:abort:%s", l->shadow.key);
+    if (!marker) {
+        saq__lease_abandon(l);
+        return;
+    }
+    const char *argv[8] = {q->k_active, l->shadow.id, marker, l->mark_json,
+                           q->set.dialect == SAQ__DIALECT_013 ? "1" : "0",
+                           opaque || q->set.dump ? "1" : "0", l->dequeued ? l->dequeued : "",
+                           l->mark_tries ? "1" : "0"};
+    size_t lens[8] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), l->mark_len, 1, 1,
+                      l->dequeued ? l->dequeued_len : 0, 1};
+    saq__lease_ref(l); /* the request's: a teardown may drop the list's first */
+    if (!saq__eval(&q->cmd, SCRIPT_MARK, mark_reply, l, 3, 8, argv, lens)) {
+        saq__unref(&l->refs); /* never the last: the list holds one */
+        saq__lease_abandon(l);
+    }
+    free(marker);
+}
+
+static void remark_cb(uv_timer_t *t) { send_mark(t->data, 0); }
+
+static void mark_reply_run(saq__lease_t *l, redisReply *r, int err);
+
+static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq__lease_t *l = req->data;
+    (void)msg;
+    if (l->state != SAQ__LEASE_DETACHED) /* else the queue's teardown already dropped the lease */
+        mark_reply_run(l, r, err);
+    saq__lease_unref(l); /* the request's reference */
+}
+
+static void mark_reply_run(saq__lease_t *l, redisReply *r, int err)
+{
+    saq_worker_t *w = l->w;
+    saq_queue_t *q = w->q;
+    long long v = 0;
+    if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->mark_tries < 20 && !w->stopping) {
+        /* the reply was lost with the connection: the mark may or may not have
+         * happened; sending the same MARK again finds out (it is idempotent) */
+        l->mark_tries++;
+        saq__lease_timer(l, 0.25, remark_cb);
+        return;
+    }
+    if (err || !r || r->type != REDIS_REPLY_ARRAY || !r->elements ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        /* unknown outcome: the liveness check recovers the job from active */
+        w->errors++;
+        saq__lease_abandon(l);
+        return;
+    }
+    v = r->element[0]->integer;
+    if (v == 1) {
+        l->guard.expect = l->mark_json; /* the record as this lease wrote it */
+        l->guard.expect_len = l->mark_len;
+        saq__lease_run(l);
+        return;
+    }
+    if (v == -3) { /* Lua could not decode the record: mark without the status check */
+        send_mark(l, 1);
+        return;
+    }
+    if (v == -1 && r->elements >= 3 && r->element[1]->str) {
+        const char *st = r->element[1]->str;
+        if (!strcmp(st, "aborting")) {
+            /* aborted between the move and the mark (U13): finish it aborted, once */
+            saq_job_t *cur = NULL;
+            char e2[200];
+            if (saq__job_from_reply(q, r->element[2], l->shadow.id, &cur, e2, sizeof e2) == 0) {
+                saq__job_clear(&l->shadow);
+                saq__job_copy(&l->shadow, cur);
+                saq_job_free(cur);
+            }
+            /* the reason: the 0.13 abort marker's text when it was one, else
+             * the record's error */
+            const char *reason = r->elements >= 4 && r->element[3]->type == REDIS_REPLY_STRING
+                                     ? r->element[3]->str
+                                     : l->shadow.error ? l->shadow.error : "abort";
+            saq__lease_finish_aborted(l, reason);
+            return;
+        }
+        /* already running elsewhere or finished: MARK dropped our stale
+         * entry of `active` where it was one */
+    }
+    saq__lease_abandon(l); /* swept or removed meanwhile: not ours to run (#277) */
+}
+
+static void dup_entry_done(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    (void)r, (void)err, (void)msg;
+    w->slots--;
+    saq__dequeue_pump(w);
+    saq__worker_poke(w, SAQ__POKE_CHECK);
+    saq__worker_unref(w);
+}
+
+/* A dequeued id with its record: build the lease and mark it active. */
+static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
+{
+    saq_queue_t *q = w->q;
+    char e2[240];
+    if (!idr || idr->type != REDIS_REPLY_STRING || !rec || rec->type != REDIS_REPLY_STRING) {
+        /* record missing: leave the id in active, the sweeper drops it (saq 3.3) */
+        w->slots--;
+        return;
+    }
+    char *id = saq__strndup(idr->str, idr->len);
+    if (id && saq__lease_find(w, id)) {
+        /* the same job twice in `queued` (saq's U1): this worker already holds
+         * it, so this move is a stale duplicate entry: drop it from active */
+        if (!saq__cmdf(&q->cmd, dup_entry_done, w, "LREM %s 1 %s", q->k_active, id))
+            w->slots--;
+        else
+            saq__worker_ref(w);
+        free(id);
+        return;
+    }
+    free(id);
+    saq_job_t shadow;
+    saq__job_init(&shadow);
+    char *rid = saq__strndup(idr->str, idr->len);
+    int e = !rid ? SAQ_ENOMEM
+            : rec->len > q->set.max_payload
+                ? (snprintf(e2, sizeof e2, "it is larger than max_payload_bytes (%zu bytes)", q->set.max_payload),
+                   SAQ_ETOOBIG)
+                : saq__load_job(q, rid, rec->str, rec->len, &shadow, e2, sizeof e2);
+    free(rid);
+    if (e || !shadow.key) {
+        saq__job_clear(&shadow);
+        w->errors++;
+        if (e == SAQ_ENOMEM) { /* not the record's fault: put it back for later */
+            give_back(w, idr->str, idr->len);
+            return;
+        }
+        /* a record this worker cannot use (not JSON, another transform, too
+         * large, not a job): settle it failed, visibly, never leave it in active */
+        id = saq__strndup(idr->str, idr->len);
+        if (id)
+            saq__settle_unreadable(q, id, rec->str, rec->len, e ? e2 : "the record has no key");
+        free(id);
+        w->slots--;
+        return;
+    }
+    free(shadow.id);
+    shadow.id = saq__strndup(idr->str, idr->len);
+    saq__lease_t *l = saq__lease_new(w, &shadow, rec->str, rec->len);
+    if (!l) {
+        saq__job_clear(&shadow);
+        give_back(w, idr->str, idr->len); /* out of memory: put it back for later */
+        return;
+    }
+    w->burst_taken++;
+    send_mark(l, 0);
+}
+
+static void retry_pump_cb(uv_timer_t *t) { saq__dequeue_pump(t->data); }
+
+static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    redisReply idr = {.type = REDIS_REPLY_STRING, .str = (char *)req->aux, .len = strlen((char *)req->aux)};
+    (void)msg;
+    if (w->stopping && !err && r && r->type == REDIS_REPLY_STRING)
+        give_back(w, idr.str, idr.len);
+    else
+        start_job(w, &idr, err ? NULL : r);
+    free(req->aux);
+    req->aux = NULL;
+    saq__dequeue_pump(w);
+    saq__worker_poke(w, SAQ__POKE_CHECK);
+    saq__worker_unref(w);
+}
+
+static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    saq_queue_t *q = w->q;
+    (void)msg;
+    w->blocking = 0;
+    saq__debug("worker: BLMOVE -> %s %s", err ? saq_err_name(err) : "ok", msg ? msg : "");
+    if (err || !r || r->type != REDIS_REPLY_STRING) {
+        w->slots--;
+        if (err && !w->stopping) /* connection trouble: back off a little */
+            uv_timer_start(&w->t_retry, retry_pump_cb, 200 + (uint64_t)(saq__random01() * 300), 0);
+        else if (!err && w->set.burst)
+            w->burst_done = 1; /* nothing dequeued: burst mode ends */
+        else
+            saq__dequeue_pump(w);
+        saq__worker_poke(w, SAQ__POKE_CHECK);
+        saq__worker_unref(w);
+        return;
+    }
+    /* we own this move now, even when stopping: fetch the record and run it
+     * (saq U9 loses such moves) */
+    char *id = saq__strndup(r->str, r->len);
+    const char *argv[2] = {"GET", id ? id : ""};
+    saq__req_t *g = id ? saq__cmd(&q->cmd, get_after_move, w, 0, 2, argv, NULL) : NULL;
+    if (g) {
+        g->aux = id;
+        return; /* keeps the worker ref */
+    }
+    free(id);
+    w->slots--;
+    saq__worker_unref(w);
+}
+
+static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    int asked = (int)req->idata;
+    w->dequeuing = 0;
+    saq__debug("worker: DEQUEUE(%d) -> %s %s slots=%d", asked, err ? saq_err_name(err) : "ok", msg ? msg : "", w->slots);
+    size_t pairs = !err && r && r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    w->slots -= asked - (int)pairs; /* give back what was not filled */
+    if (w->stopping) { /* reverse order: LPUSH restores the original FIFO order */
+        for (size_t i = pairs; i-- > 0;)
+            if (r->element[2 * i]->type == REDIS_REPLY_STRING)
+                give_back(w, r->element[2 * i]->str, r->element[2 * i]->len);
+            else
+                w->slots--;
+    } else {
+        for (size_t i = 0; i < pairs; i++)
+            start_job(w, r->element[2 * i], r->element[2 * i + 1]);
+    }
+    if (err && !w->stopping) {
+        uv_timer_start(&w->t_retry, retry_pump_cb, 200 + (uint64_t)(saq__random01() * 300), 0);
+    } else if ((int)pairs < asked && !w->stopping && !w->burst_done) {
+        /* drained: block for the next one on the dedicated connection */
+        if (w->set.max_burst_jobs && w->burst_taken >= w->set.max_burst_jobs) {
+            w->burst_done = 1;
+        } else if (w->slots < w->set.concurrency && !w->blocking) {
+            double t = w->set.dequeue_timeout;
+            char ts[40];
+            saq__fmt_double(ts, t);
+            const char *argv[6] = {"BLMOVE", w->q->k_queued, w->q->k_active, "LEFT", "RIGHT", ts};
+            const char *argv2[4] = {"BRPOPLPUSH", w->q->k_queued, w->q->k_active, ts};
+            int tmo = t > 0 ? (int)(t * 1000) + w->q->set.command_timeout_ms : -1;
+            w->blocking = 1;
+            w->slots++;
+            saq__worker_ref(w);
+            saq__req_t *b = w->q->have_lmove || !w->q->server_version
+                                ? saq__cmd(&w->block, blmove_reply, w, tmo, 6, argv, NULL)
+                                : saq__cmd(&w->block, blmove_reply, w, tmo, 4, argv2, NULL);
+            if (!b) {
+                w->blocking = 0;
+                w->slots--;
+                saq__unref(&w->refs); /* never the last: the caller holds one */
+            }
+        }
+    } else {
+        saq__dequeue_pump(w);
+    }
+    saq__worker_poke(w, SAQ__POKE_CHECK);
+    saq__worker_unref(w);
+}
+
+void saq__dequeue_pump(saq_worker_t *w)
+{
+    saq__debug("worker: pump stopping=%d burst=%d dequeuing=%d blocking=%d slots=%d attached=%d", w->stopping,
+               w->burst_done, w->dequeuing, w->blocking, w->slots, w->attached);
+    if (w->stopping || w->burst_done || w->dequeuing || w->blocking || !w->attached)
+        return;
+    int free_slots = w->set.concurrency - w->slots;
+    if (w->set.max_burst_jobs) {
+        long left = w->set.max_burst_jobs - w->burst_taken;
+        if (left <= 0) {
+            w->burst_done = 1;
+            saq__worker_poke(w, SAQ__POKE_CHECK);
+            return;
+        }
+        if (free_slots > left)
+            free_slots = (int)left;
+    }
+    if (free_slots <= 0)
+        return;
+    saq_queue_t *q = w->q;
+    char n[16];
+    snprintf(n, sizeof n, "%d", free_slots);
+    const char *argv[4] = {q->k_queued, q->k_active, n, q->have_lmove || !q->server_version ? "1" : "0"};
+    w->dequeuing = 1;
+    w->slots += free_slots;
+    saq__worker_ref(w);
+    saq__req_t *r = saq__eval(&q->cmd, SCRIPT_DEQUEUE, dequeue_reply, w, 2, 4, argv, NULL);
+    if (r) {
+        r->idata = free_slots;
+    } else {
+        w->dequeuing = 0;
+        w->slots -= free_slots;
+        saq__unref(&w->refs); /* never the last: the caller holds one */
+    }
+}
+
+static void unblock_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    (void)req, (void)r, (void)err, (void)msg;
+}
+
+/* Interrupt the blocked dequeue without losing a move: CLIENT UNBLOCK makes
+ * BLMOVE return nil unless it already moved a job (which we then run). The
+ * UNBLOCK goes out on the command connection, so it can reach Redis before
+ * the BLMOVE does, and the dequeue connection may not know its client id
+ * yet: repeat it until the BLMOVE has returned. */
+static void unblock_retry_cb(uv_timer_t *t) { saq__dequeue_unblock(t->data); }
+
+void saq__dequeue_unblock(saq_worker_t *w)
+{
+    if (!w->blocking || !w->attached)
+        return;
+    if (w->block.client_id >= 0)
+        saq__cmdf(&w->q->cmd, unblock_reply, NULL, "CLIENT UNBLOCK %lld", w->block.client_id);
+    uv_timer_start(&w->t_retry, unblock_retry_cb, 50, 0); /* t_retry is idle while stopping */
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker object shared by the worker's files (core.h's layers): its
+ * references and destruction, its error message, the registered functions
+ * and hooks, and saq__worker_poke, through which leases and dequeues tell
+ * the worker's lifecycle (worker.c) that a slot freed or something ended,
+ * without depending on it. */
+#include "core.h"
+
+void saq__strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void worker_destroy(saq_worker_t *w)
+{
+    for (size_t i = 0; i < w->nfns; i++)
+        free(w->fns[i].name);
+    free(w->fns);
+    for (size_t i = 0; i < w->ncrons; i++) {
+        free(w->crons[i].function);
+        free(w->crons[i].expr);
+        free(w->crons[i].kwargs);
+    }
+    free(w->crons);
+    free(w->hooks);
+    free(w->id);
+    free(w->errmsg);
+    free(w->stats_cache);
+    saq__strv_free(w->suspects, w->nsuspects);
+    free(w->suspect_ms);
+    saq__strv_free(w->prev_live, w->nprev_live);
+    saq__strv_free(w->orphans, w->norphans);
+    free(w->orphan_ms);
+    saq__strv_free(w->forget, w->nforget);
+    saq__settings_free(&w->set);
+    if (w->cq)
+        saq__cq_unref(w->cq);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    saq_queue_t *q = w->q;
+    free(w);
+    saq__queue_unref(q); /* the worker held a reference on its queue */
+}
+
+void saq__worker_ref(saq_worker_t *w) { saq__ref(&w->refs); }
+
+void saq__worker_unref(saq_worker_t *w)
+{
+    if (saq__unref(&w->refs))
+        worker_destroy(w);
+}
+
+void saq__worker_seterr(saq_worker_t *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = saq__vsprintf(fmt, ap);
+    va_end(ap);
+    free(w->errmsg);
+    w->errmsg = m;
+}
+
+saq__fn_entry_t *saq__worker_find_fn(saq_worker_t *w, const char *name)
+{
+    for (size_t i = 0; i < w->nfns; i++)
+        if (!strcmp(w->fns[i].name, name))
+            return &w->fns[i];
+    return NULL;
+}
+
+void saq__worker_run_hooks(saq_worker_t *w, int kind, saq_job_t *job)
+{
+    for (size_t i = 0; i < w->nhooks; i++)
+        if (w->hooks[i].kind == kind)
+            w->hooks[i].fn(w, job, w->hooks[i].ud);
+}
+
+int saq__worker_has_hooks(const saq_worker_t *w, int kind)
+{
+    for (size_t i = 0; i < w->nhooks; i++)
+        if (w->hooks[i].kind == kind)
+            return 1;
+    return 0;
+}
+
+void saq__worker_poke(saq_worker_t *w, int what) { w->poke(w, what); }
