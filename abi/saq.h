@@ -14,9 +14,13 @@
  *            SAQ_E* code. Codes never change value. saq_strerror() and
  *            saq_err_name() describe a code. Details of a failed synchronous
  *            call are kept on the object it was made on (saq_conf_errmsg,
- *            saq_job_errmsg, saq_worker_errmsg); details of a failed
+ *            saq_job_errmsg, saq_worker_errmsg; the constructors
+ *            saq_queue_open and saq_worker_open write theirs to their conf,
+ *            saq_job_parse to a buffer of the caller); details of a failed
  *            asynchronous operation travel in its event (saq_event_errmsg).
- *            There is no thread-local "last error".
+ *            There is no thread-local "last error". The older constructors
+ *            that return NULL on failure (saq_queue_new, saq_worker_new,
+ *            saq_job_from_json) are kept; they report no code.
  * Async ops  An operation on a queue takes (saq_cq_t *cq, uint64_t tag). If it
  *            returns SAQ_OK, exactly one completion event carrying `tag` is
  *            delivered to `cq` later (on disconnect, timeout and close too).
@@ -46,8 +50,9 @@
  *            Strings returned by getters are borrowed from the object they
  *            were read from and stay valid until that object is freed or
  *            changed. Objects returned by *_new, *_dup, saq_cq_poll,
- *            saq_cq_wait and saq_event_take_job belong to the caller and are
- *            released with their type's *_free. libsaq never frees caller
+ *            saq_cq_wait and saq_event_take_job, and those stored in *out by
+ *            saq_queue_open, saq_worker_open and saq_job_parse, belong to the
+ *            caller and are released with their type's *_free. libsaq never frees caller
  *            memory; callers never free() libsaq memory. *_free(NULL) is a
  *            no-op; no *_free ever blocks.
  * Units      Durations and times carry their unit in the name or the comment.
@@ -89,9 +94,9 @@ extern "C" {
 
 /** Version of these headers (compile time); compare with saq_version() at run time. */
 #define SAQ_VERSION_MAJOR 0
-#define SAQ_VERSION_MINOR 1
+#define SAQ_VERSION_MINOR 2
 #define SAQ_VERSION_PATCH 0
-#define SAQ_VERSION_STR "0.1.0"
+#define SAQ_VERSION_STR "0.2.0"
 /** (major << 16) | (minor << 8) | patch of these headers. */
 #define SAQ_VERSION_NUMBER ((SAQ_VERSION_MAJOR << 16) | (SAQ_VERSION_MINOR << 8) | SAQ_VERSION_PATCH)
 
@@ -100,7 +105,7 @@ extern "C" {
  *  Any thread. Never fails. */
 SAQ_API unsigned saq_version(void);
 
-/** Version of the loaded library as static text, e.g. "0.1.0" (never NULL, never freed). Any
+/** Version of the loaded library as static text, e.g. "0.2.0" (never NULL, never freed). Any
  *  thread. */
 SAQ_API const char *saq_version_str(void);
 
@@ -156,8 +161,8 @@ typedef struct saq_batch saq_batch_t;   /**< a batch scope (saq's Queue.batch) *
 /** New empty configuration (every key at its default). Owned by the caller (saq_conf_free); the
  *  queue and worker constructors copy what they need, so a conf can be freed or reused right
  *  after. Returns NULL only when out of memory. Any thread. A conf is not thread-safe: use one
- *  from one thread at a time (saq_conf_set, saq_conf_get, saq_conf_errmsg, saq_queue_new and
- *  saq_worker_new all read or write it). */
+ *  from one thread at a time (saq_conf_set, saq_conf_get, saq_conf_errmsg and the queue and
+ *  worker constructors all read or write it). */
 SAQ_API saq_conf_t *saq_conf_new(void);
 
 /** Release a configuration and every string borrowed from it. NULL is a no-op. Never blocks;
@@ -186,7 +191,7 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *   - max_payload_bytes   1024..536870912 (Redis's limit), default 16777216
  *                         (16 MiB): larger records are refused with
  *                         SAQ_ETOOBIG before anything is sent.
- *  Worker keys (read by saq_worker_new; all durations in seconds, fractions
+ *  Worker keys (read by saq_worker_open; all durations in seconds, fractions
  *  allowed, at most 86400; defaults in parentheses):
  *   - concurrency (10; 1..100000), dequeue_timeout (0 = block until a job or
  *     stop), timers.schedule (1), timers.worker_info (10; alias timers.stats),
@@ -195,7 +200,7 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     concurrency, as saq), shutdown_grace_period (0), cancellation_hard_deadline
  *     (1), id (a uuid1; 1..200 characters without ':'), metadata (JSON object
  *     or null), swept_error_message ("swept"; a worker uses its own for its
- *     missed heartbeats and its sweep timer; saq_queue_new reads it for
+ *     missed heartbeats and its sweep timer; saq_queue_open reads it for
  *     saq_queue_sweep called directly), dead_worker_check (1; 0 disables it): how
  *     often saq's worker registry is checked; a worker whose entry has been
  *     missing for 10 checks (10 s) is gone (e.g. a killed Python worker: its entry lives
@@ -219,7 +224,7 @@ SAQ_API int saq_conf_set(saq_conf_t *conf, const char *key, const char *value);
 SAQ_API const char *saq_conf_get(const saq_conf_t *conf, const char *key);
 
 /** Message of the last failed call made with this conf (saq_conf_set, saq_conf_set_transform,
- *  saq_queue_new, saq_worker_new), or "" if none or conf is NULL. Never NULL. Borrowed: valid
+ *  saq_queue_open, saq_worker_open and their older forms), or "" if none or conf is NULL. Never NULL. Borrowed: valid
  *  until the next failing call with this conf or saq_conf_free. A successful call does not clear
  *  it. */
 SAQ_API const char *saq_conf_errmsg(const saq_conf_t *conf);
@@ -425,13 +430,22 @@ SAQ_API void saq_event_free(saq_event_t *ev);
  *  setters, saq_job_to_json and saq_job_free need exclusive use. */
 SAQ_API saq_job_t *saq_job_new(const char *function);
 
-/** Job decoded from a record's JSON (the tolerant reader used for Redis:
+/** Decode a job from a record's JSON (the tolerant reader used for Redis:
  *  unknown fields are kept and ignored, missing or null fields take saq's
  *  defaults, "timeout": null means no limit, status in any case; a record
- *  without "key" gets a fresh uuid1 key). Owned by the caller. Returns NULL
- *  when json is NULL, is not a JSON object, lacks "function", has a known
- *  field of the wrong type, or on OOM; saq_job_errmsg cannot be used then,
- *  so call saq_job_new + saq_job_set_json for a message. Any thread. */
+ *  without "key" gets a fresh uuid1 key) and store it in *out, owned by the
+ *  caller (saq_job_free). On failure *out is set to NULL (when out is not
+ *  NULL) and nothing is allocated. Returns SAQ_OK, SAQ_EINVAL (out or json
+ *  NULL), SAQ_EJSON (json does not parse, is not an object, lacks
+ *  "function", or has a known field of the wrong type) or SAQ_ENOMEM. Unless
+ *  errbuf is NULL or errbuf_size is 0, the message of a failure (which field
+ *  is wrong, ...) is written to errbuf, truncated to errbuf_size bytes and
+ *  NUL-terminated, and "" on success; 200 bytes hold every message. Any
+ *  thread. Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_job_parse(saq_job_t **out, const char *json, char *errbuf, size_t errbuf_size);
+
+/** saq_job_parse without the code and the message: the job, or NULL on any failure. Any
+ *  thread. */
 SAQ_API saq_job_t *saq_job_from_json(const char *json);
 
 /** Deep copy (without any worker lease), owned by the caller. NULL when job is NULL or on OOM.
@@ -545,7 +559,7 @@ SAQ_API int saq_job_set_progress(saq_job_t *job, double progress);
  *  thread rule as the setters. */
 SAQ_API int saq_job_set_call_kwargs(saq_job_t *job, const char *kwargs_json);
 
-/** Replace every field from a record JSON, read exactly as saq_job_from_json
+/** Replace every field from a record JSON, read exactly as saq_job_parse
  *  reads Redis records (a known field of the wrong type is refused, unknown
  *  fields are kept and ignored, missing fields take saq's defaults; the
  *  setters' range checks do not apply). The job keeps its key when the record
@@ -620,20 +634,28 @@ SAQ_API uint64_t saq_job_lease_id(const saq_job_t *job);
 /* Queue                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/** New queue from a conf (url, name, dialect, ...; NULL = all defaults). Starts the I/O
- *  thread; connects lazily (the first operation connects, and every operation reconnects with
- *  backoff after a loss). Owned by the caller (saq_queue_close, then saq_queue_free). Returns
- *  NULL with a message in saq_conf_errmsg(conf) (bad URL, the process's libuv older than the
- *  one libsaq was built against (SAQ_EUVVERSION's case), no memory, loop or thread creation
- *  failed). Worker keys in conf other than swept_error_message (used by
- *  saq_queue_sweep called directly) are ignored here. conf is only read (and its message written)
- *  and may be freed afterwards. Any thread. */
+/** Make a queue from a conf (url, name, dialect, ...; NULL = all defaults) and store it in
+ *  *out, owned by the caller (saq_queue_close, then saq_queue_free). Starts the I/O thread;
+ *  connects lazily (the first operation connects, and every operation reconnects with backoff
+ *  after a loss), so an unreachable Redis is not an error here. Worker keys in conf other than
+ *  swept_error_message (used by saq_queue_sweep called directly) are ignored here. conf is
+ *  only read (and its message written) and may be freed afterwards. On failure *out is set to
+ *  NULL (when out is not NULL), nothing is left running, and saq_conf_errmsg(conf) says why
+ *  (when conf is not NULL). Returns SAQ_OK, SAQ_EINVAL (out is NULL), SAQ_EUVVERSION (the
+ *  process's libuv is older than the one libsaq was built against), or SAQ_ENOMEM (out of
+ *  memory, or the event loop or the I/O thread could not be created: no file descriptors or
+ *  threads left; the message names which). The conf's values were checked by saq_conf_set
+ *  (a bad url is its SAQ_EURL). Any thread. Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_queue_open(saq_queue_t **out, saq_conf_t *conf);
+
+/** saq_queue_open without the code: the queue, or NULL (with the message in
+ *  saq_conf_errmsg(conf)). Any thread. */
 SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf);
 
 /** saq's Queue.from_url(url, name=...): shorthand for a conf with url and
  *  name (url NULL = redis://localhost:6379/0, name NULL = "default"). Owned by
- *  the caller. NULL on any error; use saq_queue_new for a message. Any
- *  thread. */
+ *  the caller. NULL on any error; use saq_conf_set and saq_queue_open for the
+ *  code and a message. Any thread. */
 SAQ_API saq_queue_t *saq_queue_from_url(const char *url, const char *name);
 
 /** Queue name (borrowed from the queue, valid until saq_queue_free), or NULL for a NULL queue.
@@ -776,7 +798,7 @@ SAQ_API int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_
  *  registry (saq:<q>:stats, with the dialect's record key, under this queue
  *  object's own uuid, for `ttl_s` seconds, >= 1) and return them. Event STATS
  *  with {"complete", "failed", "retried", "aborted", "uptime"} (uptime in ms
- *  since saq_queue_new). Errors in the event: SAQ_EINVAL (ttl_s < 1), the
+ *  since the queue was made). Errors in the event: SAQ_EINVAL (ttl_s < 1), the
  *  common ones. */
 SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
 
@@ -983,14 +1005,22 @@ typedef int (*saq_hook_fn)(saq_worker_t *w, saq_job_t *job, void *userdata);
 #define SAQ_HOOK_BEFORE_PROCESS 3
 #define SAQ_HOOK_AFTER_PROCESS 4
 
-/** New worker for queue `q` configured by the worker keys of `conf` (NULL =
- *  saq's defaults; queue keys are ignored; conf may be freed afterwards). It
- *  shares q's I/O thread and uses one extra Redis connection for the
- *  blocking dequeue. Owned by the caller (saq_worker_free, before
- *  saq_queue_free). NULL with a message in saq_conf_errmsg(conf) on a bad
- *  setting (burst needs dequeue_timeout > 0, as saq), a NULL, closed or
- *  inherited queue, or OOM. Any thread. The setup calls below (register,
- *  add_cron, add_hook, start) must come from one thread at a time. */
+/** Make a worker for queue `q` configured by the worker keys of `conf` (NULL
+ *  = saq's defaults; queue keys are ignored; conf may be freed afterwards)
+ *  and store it in *out, owned by the caller (saq_worker_free, before
+ *  saq_queue_free). It shares q's I/O thread and uses one extra Redis
+ *  connection for the blocking dequeue (connected when the worker starts).
+ *  On failure *out is set to NULL (when out is not NULL) and
+ *  saq_conf_errmsg(conf) says why (when conf is not NULL). Returns SAQ_OK,
+ *  SAQ_EINVAL (out or q NULL, or a setting the worker refuses: burst needs
+ *  dequeue_timeout > 0, as saq), SAQ_ECLOSED (q is closing or closed),
+ *  SAQ_EFORKED (q was inherited across fork) or SAQ_ENOMEM. Any thread. The
+ *  setup calls below (register, add_cron, add_hook, start) must come from one
+ *  thread at a time. Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_worker_open(saq_worker_t **out, saq_queue_t *q, saq_conf_t *conf);
+
+/** saq_worker_open without the code: the worker, or NULL (with the message in
+ *  saq_conf_errmsg(conf)). Any thread. */
 SAQ_API saq_worker_t *saq_worker_new(saq_queue_t *q, saq_conf_t *conf);
 
 /** Worker id (uuid1 unless set by the conf's "id"), borrowed until saq_worker_free; NULL for
@@ -1089,7 +1119,7 @@ SAQ_API int saq_worker_run(saq_worker_t *w);
 
 /** Counters as JSON {"complete", "failed", "retried", "aborted", "uptime",
  *  "running", "errors"}: the first five are the queue object's (shared by
- *  every worker and operation on it; uptime in ms since saq_queue_new),
+ *  every worker and operation on it; uptime in ms since the queue was made),
  *  "running" is this worker's jobs in progress and "errors" the Redis errors
  *  its own writes and upkeep operations met. Borrowed until the next call on this worker or
  *  saq_worker_free; NULL for a NULL worker or on OOM. Any thread, but the

@@ -41,6 +41,60 @@
 %ignore saq_queue_apply_sync;
 %ignore saq_queue_map_sync;
 
+/* ---- constructors that return a code: int saq_*_open(T **out, ...) ----
+ * The handle comes back as each language returns a second result:
+ *   Go    rc := Saq_queue_open(&q, conf)         (q a Struct_SS_saq_queue)
+ *   Ruby  rc, q = Native.saq_queue_open(conf)    (q owned by Ruby's GC, nil on failure)
+ *   Node  rc = saq_queue_open(out, conf)         (out an Array; out[0] is the handle or null)
+ * (Node takes an array because SWIG 4.1's JavaScript back-end miscounts the arguments
+ * after one that takes no input.) saq_job_parse's message buffer is a []byte in Go
+ * (the message ends at the first NUL) and a further result elsewhere:
+ *   Ruby  rc, job, msg = Native.saq_job_parse(json);   Node  [rc, msg] = saq_job_parse(out, json)
+ */
+%define SAQ_OUT_HANDLE(TYPE, GOTYPE)
+#if defined(SWIGGO)
+%typemap(gotype) TYPE **out "*GOTYPE"
+%typemap(imtype) TYPE **out "*uintptr"
+%typemap(goin) TYPE **out %{ $result = new(uintptr) %}
+%typemap(in) TYPE **out %{ $1 = (TYPE **)$input; %}
+%typemap(goargout) TYPE **out %{ if $1 != nil { *$1 = Swigcptr##GOTYPE(*$input) } %}
+#elif defined(SWIGJAVASCRIPT)
+%typemap(in) TYPE **out (TYPE *handle = NULL) {
+  if (!$input->IsArray())
+    SWIG_exception_fail(SWIG_TypeError, "in method '$symname', argument $argnum must be an Array (it receives the handle)");
+  $1 = &handle;
+}
+%typemap(argout) TYPE **out {
+  SWIGV8_ARRAY_SET(SWIGV8_ARRAY::Cast($input), 0, SWIG_NewPointerObj(handle$argnum, $*1_descriptor, SWIG_POINTER_OWN));
+}
+#else
+%typemap(in, numinputs=0) TYPE **out (TYPE *handle = NULL) "$1 = &handle;"
+%typemap(argout) TYPE **out { %append_output(SWIG_NewPointerObj(handle$argnum, $*1_descriptor, SWIG_POINTER_OWN)); }
+#endif
+%enddef
+SAQ_OUT_HANDLE(saq_queue_t, Struct_SS_saq_queue)
+SAQ_OUT_HANDLE(saq_worker_t, Struct_SS_saq_worker)
+SAQ_OUT_HANDLE(saq_job_t, Struct_SS_saq_job)
+
+#if defined(SWIGGO)
+%typemap(gotype) (char *errbuf, size_t errbuf_size) "[]byte"
+%typemap(in) (char *errbuf, size_t errbuf_size) %{
+  $1 = (char *)$input.array;
+  $2 = (size_t)$input.len;
+%}
+#else
+%typemap(in, numinputs=0) (char *errbuf, size_t errbuf_size) (char msg[256]) %{
+  msg[0] = 0;
+  $1 = msg;
+  $2 = sizeof msg;
+%}
+#if defined(SWIGRUBY)
+%typemap(argout) (char *errbuf, size_t errbuf_size) { %append_output(rb_utf8_str_new_cstr(msg$argnum)); }
+#else
+%typemap(argout) (char *errbuf, size_t errbuf_size) { %append_output(SWIG_FromCharPtr(msg$argnum)); }
+#endif
+#endif
+
 /* ---- ownership: what the caller must free ---- */
 %newobject saq_conf_new;
 %newobject saq_queue_new;

@@ -843,27 +843,47 @@ SAQ_API saq_job_t *saq_job_new(const char *function)
     return j;
 }
 
-SAQ_API saq_job_t *saq_job_from_json(const char *json)
+SAQ_API int saq_job_parse(saq_job_t **out, const char *json, char *errbuf, size_t errbuf_size)
 {
-    char err[200];
-    if (!json)
-        return NULL;
-    saq_job_t *j = saq__malloc(sizeof *j);
-    if (!j)
-        return NULL;
-    saq__job_init(j);
-    if (saq__job_parse(j, json, strlen(json), err, sizeof err)) {
-        free(j);
-        return NULL;
-    }
-    if (!j->key) {
-        char key[37];
-        saq__uuid1(key);
-        if (!(j->key = strdup(key))) {
-            saq_job_free(j);
-            return NULL;
+    char err[200] = "";
+    saq_job_t *j = NULL;
+    int e = SAQ_OK;
+    if (!out || !json) {
+        snprintf(err, sizeof err, "%s is NULL", out ? "json" : "out");
+        e = SAQ_EINVAL;
+    } else if (!(j = saq__malloc(sizeof *j))) {
+        e = SAQ_ENOMEM;
+    } else {
+        saq__job_init(j);
+        e = saq__job_parse(j, json, strlen(json), err, sizeof err);
+        if (e) {
+            free(j); /* saq__job_parse cleared it */
+            j = NULL;
+        } else if (!j->key) {
+            char key[37];
+            saq__uuid1(key);
+            if (!(j->key = strdup(key))) {
+                saq_job_free(j);
+                j = NULL;
+                e = SAQ_ENOMEM;
+            }
         }
     }
+    if (e == SAQ_ENOMEM)
+        snprintf(err, sizeof err, "out of memory");
+    else if (e == SAQ_EPROTO) /* a record the caller gave, not one read from Redis */
+        e = SAQ_EJSON;
+    if (out)
+        *out = j;
+    if (errbuf && errbuf_size)
+        snprintf(errbuf, errbuf_size, "%s", err);
+    return e;
+}
+
+SAQ_API saq_job_t *saq_job_from_json(const char *json)
+{
+    saq_job_t *j = NULL;
+    saq_job_parse(&j, json, NULL, 0);
     return j;
 }
 

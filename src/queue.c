@@ -177,21 +177,27 @@ void saq__queue_unref(saq_queue_t *q)
         queue_destroy(q);
 }
 
-SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
+SAQ_API int saq_queue_open(saq_queue_t **out, saq_conf_t *conf)
 {
+    if (!out) {
+        saq__conf_seterr(conf, "out must not be NULL");
+        return SAQ_EINVAL;
+    }
+    *out = NULL;
     if (uv_version() < UV_VERSION_HEX) {
         saq__conf_seterr(conf, "libuv %s in this process is older than %d.%d.%d, which libsaq needs",
                          uv_version_string(), UV_VERSION_MAJOR, UV_VERSION_MINOR, UV_VERSION_PATCH);
-        return NULL;
+        return SAQ_EUVVERSION;
     }
     saq_queue_t *q = saq__calloc(1, sizeof *q);
     if (!q) {
         saq__conf_seterr(conf, "out of memory");
-        return NULL;
+        return SAQ_ENOMEM;
     }
-    if (saq__settings_from_conf(&q->set, conf)) {
+    int e = saq__settings_from_conf(&q->set, conf);
+    if (e) {
         free(q);
-        return NULL;
+        return e;
     }
     const char *n = q->set.name;
     q->k_jobprefix = saq__sprintf("saq:job:%s:", n);
@@ -213,7 +219,7 @@ SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
         pthread_mutex_init(&q->mu, NULL);
         pthread_cond_init(&q->cv, NULL);
         queue_destroy(q);
-        return NULL;
+        return SAQ_ENOMEM;
     }
     q->jobprefix_len = strlen(q->k_jobprefix);
     q->fork_gen = saq__fork_gen();
@@ -226,14 +232,13 @@ SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
     saq__throttle_init(&q->throttle, q->set.max_concurrent_ops);
     saq__conn_init(&q->cmd, q, ROLE_CMD);
     saq__conn_init(&q->sub, q, ROLE_SUB);
-    int e = uv_loop_init(&q->loop);
-    if (!e)
-        e = uv_async_init(&q->loop, &q->wake, wake_cb);
+    e = uv_loop_init(&q->loop);
+    if (!e && (e = uv_async_init(&q->loop, &q->wake, wake_cb)))
+        uv_loop_close(&q->loop); /* only a loop that was made (a failed init undoes itself) */
     if (e) {
         saq__conf_seterr(conf, "cannot create the event loop: %s", uv_strerror(e));
-        uv_loop_close(&q->loop);
         queue_destroy(q);
-        return NULL;
+        return SAQ_ENOMEM;
     }
     q->wake.data = q;
     saq__pubsub_init(q);
@@ -248,8 +253,16 @@ SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
         uv_run(&q->loop, UV_RUN_NOWAIT);
         uv_loop_close(&q->loop);
         queue_destroy(q);
-        return NULL;
+        return SAQ_ENOMEM;
     }
+    *out = q;
+    return SAQ_OK;
+}
+
+SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
+{
+    saq_queue_t *q = NULL;
+    saq_queue_open(&q, conf);
     return q;
 }
 

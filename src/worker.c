@@ -26,27 +26,32 @@ static void worker_poke(saq_worker_t *w, int what)
         worker_check_stopped(w);
 }
 
-SAQ_API saq_worker_t *saq_worker_new(saq_queue_t *q, saq_conf_t *conf)
+SAQ_API int saq_worker_open(saq_worker_t **out, saq_queue_t *q, saq_conf_t *conf)
 {
+    if (!out) {
+        saq__conf_seterr(conf, "out must not be NULL");
+        return SAQ_EINVAL;
+    }
+    *out = NULL;
     int e = saq__check_handle(q);
     if (e) {
         saq__conf_seterr(conf, "%s", saq_strerror(e));
-        return NULL;
+        return e;
     }
     saq_worker_t *w = saq__calloc(1, sizeof *w);
     if (!w) {
         saq__conf_seterr(conf, "out of memory");
-        return NULL;
+        return SAQ_ENOMEM;
     }
-    if (saq__settings_from_conf(&w->set, conf)) {
+    if ((e = saq__settings_from_conf(&w->set, conf))) {
         free(w);
-        return NULL;
+        return e;
     }
     if (w->set.burst && !(w->set.dequeue_timeout > 0)) {
         saq__conf_seterr(conf, "burst mode needs dequeue_timeout > 0 (as saq)");
         saq__settings_free(&w->set);
         free(w);
-        return NULL;
+        return SAQ_EINVAL;
     }
     if (w->set.max_burst_jobs && w->set.concurrency > w->set.max_burst_jobs)
         w->set.concurrency = w->set.max_burst_jobs; /* saq caps concurrency in burst mode */
@@ -54,9 +59,10 @@ SAQ_API saq_worker_t *saq_worker_new(saq_queue_t *q, saq_conf_t *conf)
     saq__uuid1(id);
     w->id = saq__strdup(w->set.worker_id ? w->set.worker_id : id);
     if (!w->id) {
+        saq__conf_seterr(conf, "out of memory");
         saq__settings_free(&w->set);
         free(w);
-        return NULL;
+        return SAQ_ENOMEM;
     }
     w->q = q;
     atomic_fetch_add(&q->refs, 1);
@@ -66,6 +72,14 @@ SAQ_API saq_worker_t *saq_worker_new(saq_queue_t *q, saq_conf_t *conf)
     pthread_cond_init(&w->cv, NULL);
     saq__conn_init(&w->block, q, ROLE_BLOCK);
     w->poke = worker_poke;
+    *out = w;
+    return SAQ_OK;
+}
+
+SAQ_API saq_worker_t *saq_worker_new(saq_queue_t *q, saq_conf_t *conf)
+{
+    saq_worker_t *w = NULL;
+    saq_worker_open(&w, q, conf);
     return w;
 }
 

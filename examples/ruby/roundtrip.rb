@@ -3,7 +3,7 @@
 
 # libsaq for Ruby: enqueue jobs and run them with a worker in the same process.
 #
-#   gem install saq-0.1.0.gem            # needs libsaq installed (pkg-config libsaq)
+#   gem install saq-0.2.0.gem            # needs libsaq installed (pkg-config libsaq)
 #   REDIS_URL=redis://localhost:6379/0 ruby roundtrip.rb
 #
 # A Python saq 0.26 worker or client on the same Redis and queue name would

@@ -14,7 +14,7 @@ rescue LoadError => e
 end
 
 module Saq
-  # Version of the libsaq library loaded into this process ("0.1.0").
+  # Version of the libsaq library loaded into this process ("0.2.0").
   def self.libsaq_version
     Native.saq_version_str
   end

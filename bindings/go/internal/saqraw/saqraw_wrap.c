@@ -218,7 +218,7 @@ intgo _wrap_SAQ_VERSION_NUMBER_saqraw_45c772aff977664a() {
   intgo _swig_go_result;
   
   
-  result = (int)(((0 << 16)|(1 << 8)|0));
+  result = (int)(((0 << 16)|(2 << 8)|0));
   _swig_go_result = result; 
   return _swig_go_result;
 }
@@ -835,6 +835,32 @@ struct saq_job *_wrap_saq_job_new_saqraw_45c772aff977664a(_gostring_ _swig_go_0)
   result = (saq_job_t *)saq_job_new((char const *)arg1);
   *(saq_job_t **)&_swig_go_result = (saq_job_t *)result; 
   free(arg1); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_job_parse_saqraw_45c772aff977664a(saq_job_t **_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2) {
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  size_t arg4 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = (saq_job_t **)_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)_swig_go_2.array;
+  arg4 = (size_t)_swig_go_2.len;
+  
+  
+  result = (int)saq_job_parse(arg1,(char const *)arg2,arg3,arg4);
+  _swig_go_result = result; 
+  free(arg2); 
   return _swig_go_result;
 }
 
@@ -1539,6 +1565,21 @@ long long _wrap_saq_job_lease_id_saqraw_45c772aff977664a(struct saq_job *_swig_g
 }
 
 
+intgo _wrap_saq_queue_open_saqraw_45c772aff977664a(saq_queue_t **_swig_go_0, struct saq_conf *_swig_go_1) {
+  saq_queue_t **arg1 = (saq_queue_t **) 0 ;
+  saq_conf_t *arg2 = (saq_conf_t *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = (saq_queue_t **)_swig_go_0; 
+  arg2 = *(saq_conf_t **)&_swig_go_1; 
+  
+  result = (int)saq_queue_open(arg1,arg2);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct saq_queue *_wrap_saq_queue_new_saqraw_45c772aff977664a(struct saq_conf *_swig_go_0) {
   saq_conf_t *arg1 = (saq_conf_t *) 0 ;
   saq_queue_t *result = 0 ;
@@ -2169,6 +2210,23 @@ void _wrap_saq_batch_free_saqraw_45c772aff977664a(struct saq_batch *_swig_go_0) 
   
   saq_batch_free(arg1);
   
+}
+
+
+intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(saq_worker_t **_swig_go_0, struct saq_queue *_swig_go_1, struct saq_conf *_swig_go_2) {
+  saq_worker_t **arg1 = (saq_worker_t **) 0 ;
+  saq_queue_t *arg2 = (saq_queue_t *) 0 ;
+  saq_conf_t *arg3 = (saq_conf_t *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = (saq_worker_t **)_swig_go_0; 
+  arg2 = *(saq_queue_t **)&_swig_go_1; 
+  arg3 = *(saq_conf_t **)&_swig_go_2; 
+  
+  result = (int)saq_worker_open(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
 }
 
 

@@ -3,5 +3,5 @@
 
 module Saq
   # Version of this gem. It follows the version of libsaq it is released with.
-  VERSION = "0.1.0"
+  VERSION = "0.2.0"
 end
