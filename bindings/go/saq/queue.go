@@ -213,16 +213,9 @@ func NewQueue(url string, opts ...QueueOption) (*Queue, error) {
 		return nil, err
 	}
 	defer saqraw.Saq_conf_free(conf)
-	raw := saqraw.Saq_queue_new(conf)
-	if isNil(raw) {
-		// saq_queue_new reports no code; the settings were checked by
-		// saq_conf_set, so what remains is libuv's version or resources.
-		msg := saqraw.Saq_conf_errmsg(conf)
-		code := saqraw.SAQ_ENOMEM
-		if strings.HasPrefix(msg, "libuv") {
-			code = saqraw.SAQ_EUVVERSION
-		}
-		return nil, newError(code, msg)
+	var raw saqraw.Struct_SS_saq_queue
+	if rc := saqraw.Saq_queue_open(&raw, conf); rc != 0 {
+		return nil, newError(rc, saqraw.Saq_conf_errmsg(conf))
 	}
 	cq := saqraw.Saq_cq_new()
 	if isNil(cq) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +72,45 @@ func TestBadArguments(t *testing.T) {
 	}
 	if _, err := q.Job(c, "missing"); !errors.Is(err, saq.ErrNotFound) {
 		t.Fatalf("Job(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// A queue that cannot be made reports libsaq's code and message: with no file
+// descriptor left for its event loop that is ErrNoMemory (out of a resource).
+func TestNewQueueFailureCarriesCCode(t *testing.T) {
+	q, err := saq.NewQueue("redis://localhost") // libuv's one-time set-up needs descriptors
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	var old, low syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	low = old
+	if low.Cur > 1024 {
+		low.Cur = 1024
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		fds = append(fds, fd)
+	}
+	_, err = saq.NewQueue("redis://localhost")
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, saq.ErrNoMemory) || !strings.Contains(err.Error(), "cannot create the event loop") {
+		t.Fatalf("NewQueue without file descriptors = %v, want ErrNoMemory from the event loop", err)
 	}
 }
 

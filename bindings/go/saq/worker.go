@@ -299,9 +299,9 @@ func NewWorker(q *Queue, opts ...WorkerOption) (*Worker, error) {
 	if q.closed {
 		return nil, ErrClosed
 	}
-	raw := saqraw.Saq_worker_new(q.raw, conf)
-	if isNil(raw) {
-		return nil, newError(saqraw.SAQ_EINVAL, saqraw.Saq_conf_errmsg(conf))
+	var raw saqraw.Struct_SS_saq_worker
+	if rc := saqraw.Saq_worker_open(&raw, q.raw, conf); rc != 0 {
+		return nil, newError(rc, saqraw.Saq_conf_errmsg(conf))
 	}
 	w := &Worker{
 		q:          q,

@@ -354,8 +354,9 @@ func TestWorkerBadConfig(t *testing.T) {
 	if _, err := saq.NewWorker(q, saq.WithConcurrency(0)); !errors.Is(err, saq.ErrInvalid) {
 		t.Fatalf("NewWorker(concurrency 0) = %v", err)
 	}
-	if _, err := saq.NewWorker(q, saq.WithBurst(0)); err == nil {
-		t.Fatal("NewWorker(burst without dequeue timeout) succeeded")
+	if _, err := saq.NewWorker(q, saq.WithBurst(0)); !errors.Is(err, saq.ErrInvalid) ||
+		!strings.Contains(err.Error(), "burst mode needs dequeue_timeout > 0") {
+		t.Fatalf("NewWorker(burst without dequeue timeout) = %v, want libsaq's ErrInvalid", err)
 	}
 	if _, err := saq.NewWorker(q, saq.Functions{"f": nil}); !errors.Is(err, saq.ErrInvalid) {
 		t.Fatalf("NewWorker(Functions with a nil handler) = %v", err)
