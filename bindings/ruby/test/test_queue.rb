@@ -219,6 +219,32 @@ class TestQueue < Minitest::Test
     q.close
   end
 
+  # A failed open raises the code libsaq reports, with its message (the gem
+  # used to say EINVAL for every queue that could not be made).
+  def test_a_failed_open_raises_libsaqs_code
+    Saq::Queue.from_url(REDIS_URL, name: "fds").close # libuv's one-time set-up needs descriptors
+    old = Process.getrlimit(:NOFILE)
+    files = []
+    begin
+      Process.setrlimit(:NOFILE, [old[0], 1024].min, old[1])
+      loop { files << File.open(File::NULL) }
+    rescue Errno::EMFILE
+      err = assert_raises(Saq::OutOfMemoryError) { Saq::Queue.from_url(REDIS_URL, name: "fds") }
+    ensure
+      files.each(&:close)
+      Process.setrlimit(:NOFILE, *old)
+    end
+    assert_equal Saq::Native::SAQ_ENOMEM, err.code
+    assert_match(/cannot create the event loop/, err.message)
+
+    q = new_queue
+    err = assert_raises(Saq::InvalidArgumentError) { Saq::Worker.new(q, functions: {}, burst: true) }
+    assert_match(/burst mode needs dequeue_timeout > 0/, err.message)
+    q.close
+    err = assert_raises(Saq::ClosedError) { Saq::Worker.new(q, functions: {}) }
+    assert_equal "cannot create the worker: #{Saq::Native.saq_strerror(Saq::Native::SAQ_ECLOSED)}", err.message
+  end
+
   def test_close_then_use_raises_closed
     q = Saq::Queue.from_url(REDIS_URL, name: "closing") { |qq| qq.ping && qq }
     assert q.closed?

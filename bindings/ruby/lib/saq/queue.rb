@@ -44,8 +44,8 @@ module Saq
         conf_set(conf, "url", url.nil? ? nil : url.to_s) # URI objects, Symbols
         conf_set(conf, "name", name.to_s) unless name.nil?
         options.each { |k, v| conf_set(conf, k.to_s, v.to_s) }
-        @raw = Native.saq_queue_new(conf)
-        raise Error.new("cannot create the queue: #{Native.saq_conf_errmsg(conf)}", code: Native::SAQ_EINVAL) unless @raw
+        rc, @raw = Native.saq_queue_open(conf)
+        Saq.check!(rc, "cannot create the queue: #{Native.saq_conf_errmsg(conf)}")
       ensure
         Native.saq_rb_conf_release(conf)
       end
@@ -316,7 +316,8 @@ module Saq
     private
 
     def enqueue_job(job, kwargs)
-      raw_job = Native.saq_job_from_json(job.to_json) or raise InvalidArgumentError, "cannot copy #{job.inspect}"
+      rc, raw_job, msg = Native.saq_job_parse(job.to_json)
+      Saq.check!(rc, "cannot copy #{job.inspect}: #{msg}")
       begin
         unless kwargs.empty?
           rc = Native.saq_job_set_call_kwargs(raw_job, Codec.dump(call_kwargs(kwargs)))

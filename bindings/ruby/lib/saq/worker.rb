@@ -290,14 +290,8 @@ module Saq
 
           conf_set(conf, "timers.#{k}", v)
         end
-        raw = Native.saq_worker_new(@queue.raw, conf)
-        unless raw
-          msg = "cannot create the worker: #{Native.saq_conf_errmsg(conf)}"
-          raise ForkedError.new(msg, code: Native::SAQ_EFORKED) if @queue.forked?
-          raise ClosedError.new(msg, code: Native::SAQ_ECLOSED) if @queue.closed?
-
-          raise InvalidArgumentError.new(msg, code: Native::SAQ_EINVAL)
-        end
+        rc, raw = Native.saq_worker_open(@queue.raw, conf)
+        Saq.check!(rc, "cannot create the worker: #{Native.saq_conf_errmsg(conf)}")
       ensure
         Native.saq_rb_conf_release(conf)
       end
