@@ -124,10 +124,12 @@ class Queue {
 
   constructor(options = {}) {
     const conf = makeConf(confPairs(options, QUEUE_CONF));
-    const q = raw.saq_queue_new(conf);
-    const msg = q ? null : raw.saq_conf_errmsg(conf);
+    const out = [];
+    const rc = raw.saq_queue_open(out, conf);
+    const msg = raw.saq_conf_errmsg(conf);
     raw.saq_conf_free(conf);
-    if (!q) throw new SaqError(codes.EINVAL, `cannot create the queue: ${msg || 'unknown error'}`);
+    if (rc !== 0) throw new SaqError(rc, `cannot create the queue: ${msg}`);
+    const q = out[0];
     this._q = q;
     this._engine = new Engine();
     this._closing = null;

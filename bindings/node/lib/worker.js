@@ -152,10 +152,12 @@ class Worker {
     }
     for (const [k, v] of Object.entries(options.conf || {})) pairs.push([k, v]);
     const conf = makeConf(pairs);
-    const w = raw.saq_worker_new(queue._live(), conf);
-    const msg = w ? null : raw.saq_conf_errmsg(conf);
+    const out = [];
+    const rc = raw.saq_worker_open(out, queue._live(), conf);
+    const msg = raw.saq_conf_errmsg(conf);
     raw.saq_conf_free(conf);
-    if (!w) throw new SaqError(codes.EINVAL, `cannot create the worker: ${msg || 'unknown error'}`);
+    if (rc !== 0) throw new SaqError(rc, `cannot create the worker: ${msg}`);
+    const w = out[0];
     this._w = w;
     try {
       for (const name of this._functions.keys()) {

@@ -9,11 +9,13 @@ const path = require('path');
 const { REDIS_URL, uniqueName, pkgDir } = require('./helpers');
 const { Queue, Worker } = require('..');
 
-/** Run `node -e script`; resolves to { code, signal, stdout, stderr, ms }. */
-function runNode(script, { timeoutMs = 10000, onStdout } = {}) {
+/** Run `node -e script` (with `fds`: under `ulimit -n fds`); resolves to { code, signal, stdout, stderr, ms }. */
+function runNode(script, { timeoutMs = 10000, onStdout, fds } = {}) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['-e', script], {
+    const [cmd, args] = fds ? ['sh', ['-c', `ulimit -n ${fds} && exec "$0" -e "$1"`, process.execPath, script]]
+      : [process.execPath, ['-e', script]];
+    const child = spawn(cmd, args, {
       cwd: pkgDir,
       env: { ...process.env, SAQ_PKG: pkgDir },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -34,6 +36,31 @@ function runNode(script, { timeoutMs = 10000, onStdout } = {}) {
     });
   });
 }
+
+test('a failed open throws the code libsaq reports, with its message', async () => {
+  // no file descriptor left for the queue's event loop: ENOMEM (out of a resource), not EINVAL
+  const r = await runNode(`
+    const fs = require('fs');
+    const { Queue } = require(process.env.SAQ_PKG);
+    Queue.fromUrl(process.env.REDIS_URL).close(); // libuv's one-time set-up needs descriptors
+    const fds = [];
+    try { for (;;) fds.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+    let err = null;
+    try { Queue.fromUrl(process.env.REDIS_URL); } catch (e) { err = e; }
+    fds.forEach((fd) => fs.closeSync(fd));
+    console.log(JSON.stringify({ name: err && err.name, code: err && err.code, message: err && err.message }));
+  `, { fds: 256 });
+  assert.equal(r.code, 0, r.stderr);
+  const err = JSON.parse(r.stdout);
+  assert.equal(err.name, 'SaqError');
+  assert.equal(err.code, 'SAQ_ENOMEM');
+  assert.match(err.message, /^cannot create the queue: cannot create the event loop: /);
+
+  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('open') });
+  assert.throws(() => new Worker(q, { functions: { f() {} }, burst: true }),
+    (e) => e.code === 'SAQ_EINVAL' && /burst mode needs dequeue_timeout > 0/.test(e.message));
+  await q.close();
+});
 
 test('the event loop keeps running during a long apply (a timer keeps firing)', async () => {
   const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('loop') });
