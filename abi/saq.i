@@ -50,7 +50,8 @@
  * after one that takes no input.) saq_job_parse's message buffer is a []byte in Go
  * (the message ends at the first NUL) and a further result elsewhere:
  *   Ruby  rc, job, msg = Native.saq_job_parse(json);   Node  [rc, msg] = saq_job_parse(out, json)
- */
+ * Their older forms (saq_queue_new, saq_worker_new, saq_job_from_json: NULL without a code)
+ * are not offered, so no binding goes back to guessing the code. */
 %define SAQ_OUT_HANDLE(TYPE, GOTYPE)
 #if defined(SWIGGO)
 %typemap(gotype) TYPE **out "*GOTYPE"
@@ -95,18 +96,19 @@ SAQ_OUT_HANDLE(saq_job_t, Struct_SS_saq_job)
 #endif
 #endif
 
+%ignore saq_queue_new;
+%ignore saq_worker_new;
+%ignore saq_job_from_json;
+
 /* ---- ownership: what the caller must free ---- */
 %newobject saq_conf_new;
-%newobject saq_queue_new;
 %newobject saq_queue_from_url;
 %newobject saq_cq_new;
 %newobject saq_cq_poll;
 %newobject saq_cq_wait;
 %newobject saq_event_take_job;
 %newobject saq_job_new;
-%newobject saq_job_from_json;
 %newobject saq_job_dup;
-%newobject saq_worker_new;
 %newobject saq_queue_batch;
 
 %delobject saq_conf_free;

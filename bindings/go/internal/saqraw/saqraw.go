@@ -58,11 +58,11 @@ typedef _gostring_ swig_type_28;
 typedef _gostring_ swig_type_29;
 typedef _gostring_ swig_type_30;
 typedef _gostring_ swig_type_31;
-typedef _gostring_ swig_type_32;
+typedef long long swig_type_32;
 typedef long long swig_type_33;
 typedef long long swig_type_34;
 typedef long long swig_type_35;
-typedef long long swig_type_36;
+typedef _gostring_ swig_type_36;
 typedef _gostring_ swig_type_37;
 typedef _gostring_ swig_type_38;
 typedef _gostring_ swig_type_39;
@@ -72,61 +72,60 @@ typedef _gostring_ swig_type_42;
 typedef _gostring_ swig_type_43;
 typedef _gostring_ swig_type_44;
 typedef _gostring_ swig_type_45;
-typedef _gostring_ swig_type_46;
-typedef long long swig_type_47;
+typedef long long swig_type_46;
+typedef _gostring_ swig_type_47;
 typedef _gostring_ swig_type_48;
 typedef _gostring_ swig_type_49;
 typedef _gostring_ swig_type_50;
-typedef _gostring_ swig_type_51;
+typedef long long swig_type_51;
 typedef long long swig_type_52;
-typedef long long swig_type_53;
+typedef _gostring_ swig_type_53;
 typedef _gostring_ swig_type_54;
-typedef _gostring_ swig_type_55;
-typedef long long swig_type_56;
-typedef _gostring_ swig_type_57;
-typedef long long swig_type_58;
-typedef _gostring_ swig_type_59;
-typedef long long swig_type_60;
+typedef long long swig_type_55;
+typedef _gostring_ swig_type_56;
+typedef long long swig_type_57;
+typedef _gostring_ swig_type_58;
+typedef long long swig_type_59;
+typedef _gostring_ swig_type_60;
 typedef _gostring_ swig_type_61;
-typedef _gostring_ swig_type_62;
-typedef long long swig_type_63;
+typedef long long swig_type_62;
+typedef _gostring_ swig_type_63;
 typedef _gostring_ swig_type_64;
-typedef _gostring_ swig_type_65;
-typedef long long swig_type_66;
+typedef long long swig_type_65;
+typedef _gostring_ swig_type_66;
 typedef _gostring_ swig_type_67;
 typedef _gostring_ swig_type_68;
 typedef _gostring_ swig_type_69;
-typedef _gostring_ swig_type_70;
-typedef long long swig_type_71;
+typedef long long swig_type_70;
+typedef _gostring_ swig_type_71;
 typedef _gostring_ swig_type_72;
-typedef _gostring_ swig_type_73;
-typedef long long swig_type_74;
-typedef _gostring_ swig_type_75;
+typedef long long swig_type_73;
+typedef _gostring_ swig_type_74;
+typedef long long swig_type_75;
 typedef long long swig_type_76;
 typedef long long swig_type_77;
-typedef long long swig_type_78;
-typedef _gostring_ swig_type_79;
+typedef _gostring_ swig_type_78;
+typedef long long swig_type_79;
 typedef long long swig_type_80;
 typedef long long swig_type_81;
 typedef long long swig_type_82;
-typedef long long swig_type_83;
+typedef _gostring_ swig_type_83;
 typedef _gostring_ swig_type_84;
 typedef _gostring_ swig_type_85;
-typedef _gostring_ swig_type_86;
+typedef long long swig_type_86;
 typedef long long swig_type_87;
 typedef long long swig_type_88;
 typedef long long swig_type_89;
-typedef long long swig_type_90;
-typedef _gostring_ swig_type_91;
-typedef long long swig_type_92;
+typedef _gostring_ swig_type_90;
+typedef long long swig_type_91;
+typedef _gostring_ swig_type_92;
 typedef _gostring_ swig_type_93;
 typedef _gostring_ swig_type_94;
 typedef _gostring_ swig_type_95;
 typedef _gostring_ swig_type_96;
 typedef _gostring_ swig_type_97;
-typedef _gostring_ swig_type_98;
-typedef long long swig_type_99;
-typedef _gostring_ swig_type_100;
+typedef long long swig_type_98;
+typedef _gostring_ swig_type_99;
 extern void _wrap_Swig_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_saqraw_45c772aff977664a(swig_intgo arg1);
 
@@ -183,19 +182,18 @@ extern uintptr_t _wrap_saq_event_job_at_saqraw_45c772aff977664a(uintptr_t arg1, 
 extern void _wrap_saq_event_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_job_new_saqraw_45c772aff977664a(swig_type_19 arg1);
 extern swig_intgo _wrap_saq_job_parse_saqraw_45c772aff977664a(swig_voidp arg1, swig_type_20 arg2, swig_type_21 arg3);
-extern uintptr_t _wrap_saq_job_from_json_saqraw_45c772aff977664a(swig_type_22 arg1);
 extern uintptr_t _wrap_saq_job_dup_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_job_free_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_23 _wrap_saq_job_function_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_24 _wrap_saq_job_key_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_25 _wrap_saq_job_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_26 _wrap_saq_job_queue_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_27 _wrap_saq_job_kwargs_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_28 _wrap_saq_job_result_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_29 _wrap_saq_job_error_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_30 _wrap_saq_job_meta_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_31 _wrap_saq_job_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_32 _wrap_saq_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_22 _wrap_saq_job_function_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_23 _wrap_saq_job_key_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_24 _wrap_saq_job_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_25 _wrap_saq_job_queue_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_26 _wrap_saq_job_kwargs_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_27 _wrap_saq_job_result_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_28 _wrap_saq_job_error_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_29 _wrap_saq_job_meta_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_30 _wrap_saq_job_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_31 _wrap_saq_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_job_status_code_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_timeout_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_heartbeat_saqraw_45c772aff977664a(uintptr_t arg1);
@@ -207,13 +205,13 @@ extern double _wrap_saq_job_retry_backoff_cap_saqraw_45c772aff977664a(uintptr_t 
 extern double _wrap_saq_job_scheduled_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_progress_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_job_attempts_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_33 _wrap_saq_job_queued_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_34 _wrap_saq_job_started_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_35 _wrap_saq_job_completed_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_36 _wrap_saq_job_touched_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_37 _wrap_saq_job_to_json_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_set_key_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_38 arg2);
-extern swig_intgo _wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_39 arg2);
+extern swig_type_32 _wrap_saq_job_queued_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_33 _wrap_saq_job_started_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_34 _wrap_saq_job_completed_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_35 _wrap_saq_job_touched_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_36 _wrap_saq_job_to_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_set_key_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_37 arg2);
+extern swig_intgo _wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_38 arg2);
 extern swig_intgo _wrap_saq_job_set_timeout_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_heartbeat_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_retries_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
@@ -221,56 +219,54 @@ extern swig_intgo _wrap_saq_job_set_ttl_saqraw_45c772aff977664a(uintptr_t arg1, 
 extern swig_intgo _wrap_saq_job_set_retry_delay_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_retry_backoff_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3);
 extern swig_intgo _wrap_saq_job_set_scheduled_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_40 arg2);
+extern swig_intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_39 arg2);
 extern swig_intgo _wrap_saq_job_set_progress_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_41 arg2);
-extern swig_intgo _wrap_saq_job_set_json_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_42 arg2);
-extern swig_type_43 _wrap_saq_job_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_complete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_44 arg2);
-extern swig_intgo _wrap_saq_job_fail_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_45 arg2);
+extern swig_intgo _wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_40 arg2);
+extern swig_intgo _wrap_saq_job_set_json_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_41 arg2);
+extern swig_type_42 _wrap_saq_job_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_complete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_43 arg2);
+extern swig_intgo _wrap_saq_job_fail_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_44 arg2);
 extern swig_intgo _wrap_saq_job_cancelled_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_touch_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_46 arg2);
-extern swig_type_47 _wrap_saq_job_lease_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_touch_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_45 arg2);
+extern swig_type_46 _wrap_saq_job_lease_id_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_queue_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2);
-extern uintptr_t _wrap_saq_queue_new_saqraw_45c772aff977664a(uintptr_t arg1);
-extern uintptr_t _wrap_saq_queue_from_url_saqraw_45c772aff977664a(swig_type_48 arg1, swig_type_49 arg2);
-extern swig_type_50 _wrap_saq_queue_name_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_51 _wrap_saq_queue_dialect_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_52 arg3);
-extern swig_intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_53 arg4);
-extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_54 arg2, swig_type_55 arg3, uintptr_t arg4, swig_type_56 arg5);
-extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_57 arg2, uintptr_t arg3, swig_type_58 arg4);
-extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_59 arg2, uintptr_t arg3, swig_type_60 arg4);
-extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_61 arg2, swig_type_62 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_63 arg6);
-extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_64 arg2, swig_type_65 arg3, uintptr_t arg4, swig_type_66 arg5);
-extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_67 arg2, swig_type_68 arg3, swig_type_69 arg4, swig_type_70 arg5, uintptr_t arg6, swig_type_71 arg7);
-extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_72 arg2, swig_type_73 arg3, uintptr_t arg4, swig_type_74 arg5);
-extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_75 arg2, uintptr_t arg3, swig_type_76 arg4);
-extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_77 arg6);
-extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_78 arg4);
-extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_79 arg2, double arg3, uintptr_t arg4, swig_type_80 arg5);
-extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_81 arg3);
-extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_82 arg3);
-extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_83 arg5);
-extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_84 arg2, swig_type_85 arg3, swig_type_86 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_87 arg8);
-extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_88 arg4);
-extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_89 arg5);
+extern uintptr_t _wrap_saq_queue_from_url_saqraw_45c772aff977664a(swig_type_47 arg1, swig_type_48 arg2);
+extern swig_type_49 _wrap_saq_queue_name_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_50 _wrap_saq_queue_dialect_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_51 arg3);
+extern swig_intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_52 arg4);
+extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_53 arg2, swig_type_54 arg3, uintptr_t arg4, swig_type_55 arg5);
+extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_56 arg2, uintptr_t arg3, swig_type_57 arg4);
+extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_58 arg2, uintptr_t arg3, swig_type_59 arg4);
+extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_60 arg2, swig_type_61 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_62 arg6);
+extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_63 arg2, swig_type_64 arg3, uintptr_t arg4, swig_type_65 arg5);
+extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_66 arg2, swig_type_67 arg3, swig_type_68 arg4, swig_type_69 arg5, uintptr_t arg6, swig_type_70 arg7);
+extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_71 arg2, swig_type_72 arg3, uintptr_t arg4, swig_type_73 arg5);
+extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_74 arg2, uintptr_t arg3, swig_type_75 arg4);
+extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_76 arg6);
+extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_77 arg4);
+extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_78 arg2, double arg3, uintptr_t arg4, swig_type_79 arg5);
+extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_80 arg3);
+extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_81 arg3);
+extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_82 arg5);
+extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_83 arg2, swig_type_84 arg3, swig_type_85 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_86 arg8);
+extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_87 arg4);
+extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_88 arg5);
 extern swig_intgo _wrap_saq_queue_close_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern void _wrap_saq_queue_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_queue_batch_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_90 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_91 arg2, uintptr_t arg3, swig_type_92 arg4);
+extern swig_type_89 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_90 arg2, uintptr_t arg3, swig_type_91 arg4);
 extern void _wrap_saq_batch_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3);
-extern uintptr_t _wrap_saq_worker_new_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2);
-extern swig_type_93 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_94 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_95 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_96 arg2, swig_type_97 arg3, swig_type_98 arg4);
-extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_99 arg3);
+extern swig_type_92 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_93 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_94 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_95 arg2, swig_type_96 arg3, swig_type_97 arg4);
+extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_98 arg3);
 extern swig_intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_100 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_99 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_worker_free_saqraw_45c772aff977664a(uintptr_t arg1);
 #undef intgo
 */
@@ -764,16 +760,6 @@ func Saq_job_parse(arg1 *Struct_SS_saq_job, arg2 string, arg3 []byte) (_swig_ret
 	return swig_r
 }
 
-func Saq_job_from_json(arg1 string) (_swig_ret Struct_SS_saq_job) {
-	var swig_r Struct_SS_saq_job
-	_swig_i_0 := arg1
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_from_json_saqraw_45c772aff977664a(*(*C.swig_type_22)(unsafe.Pointer(&_swig_i_0)))))
-	if Swig_escape_always_false {
-		Swig_escape_val = arg1
-	}
-	return swig_r
-}
-
 func Saq_job_dup(arg1 Struct_SS_saq_job) (_swig_ret Struct_SS_saq_job) {
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := getSwigcptr(arg1)
@@ -1005,7 +991,7 @@ func Saq_job_set_key(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_37)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1016,7 +1002,7 @@ func Saq_job_set_kwargs(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_39)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1084,7 +1070,7 @@ func Saq_job_set_meta(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_meta_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_meta_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_39)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1103,7 +1089,7 @@ func Saq_job_set_call_kwargs(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1114,7 +1100,7 @@ func Saq_job_set_json(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1135,7 +1121,7 @@ func Saq_job_complete(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_complete_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_complete_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1146,7 +1132,7 @@ func Saq_job_fail(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_fail_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_fail_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1164,7 +1150,7 @@ func Saq_job_touch(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_touch_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_46)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_touch_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1188,18 +1174,11 @@ func Saq_queue_open(arg1 *Struct_SS_saq_queue, arg2 Struct_SS_saq_conf) (_swig_r
 	return swig_r
 }
 
-func Saq_queue_new(arg1 Struct_SS_saq_conf) (_swig_ret Struct_SS_saq_queue) {
-	var swig_r Struct_SS_saq_queue
-	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_new_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))))
-	return swig_r
-}
-
 func Saq_queue_from_url(arg1 string, arg2 string) (_swig_ret Struct_SS_saq_queue) {
 	var swig_r Struct_SS_saq_queue
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_from_url_saqraw_45c772aff977664a(*(*C.swig_type_48)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_49)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_from_url_saqraw_45c772aff977664a(*(*C.swig_type_47)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_48)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1234,7 +1213,7 @@ func Saq_queue_ping(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_ping_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_52(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_ping_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_51(_swig_i_2)))
 	return swig_r
 }
 
@@ -1244,7 +1223,7 @@ func Saq_queue_enqueue(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 St
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_enqueue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_53(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_52(_swig_i_3)))
 	return swig_r
 }
 
@@ -1255,7 +1234,7 @@ func Saq_queue_enqueue_call(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_54)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_55)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_56(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_53)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_54)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_55(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1271,7 +1250,7 @@ func Saq_queue_job(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq,
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_58(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_56)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_57(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1284,7 +1263,7 @@ func Saq_queue_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_60(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_58)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_59(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1299,7 +1278,7 @@ func Saq_queue_abort(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 in
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_62)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_63(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_60)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_62(_swig_i_5)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1316,7 +1295,7 @@ func Saq_queue_retry(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 St
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_64)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_66(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_64)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_65(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1335,7 +1314,7 @@ func Saq_queue_finish(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 s
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := arg7
-	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_71(_swig_i_6)))
+	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_70(_swig_i_6)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1358,7 +1337,7 @@ func Saq_queue_update(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 S
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_74(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_73(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1374,7 +1353,7 @@ func Saq_queue_count(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_75)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_76(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_74)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_75(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1389,7 +1368,7 @@ func Saq_queue_info(arg1 Struct_SS_saq_queue, arg2 int, arg3 int, arg4 int, arg5
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_77(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_76(_swig_i_5)))
 	return swig_r
 }
 
@@ -1399,7 +1378,7 @@ func Saq_queue_stats(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_cq, 
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_78(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_77(_swig_i_3)))
 	return swig_r
 }
 
@@ -1410,7 +1389,7 @@ func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_79)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_80(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_78)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_79(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1422,7 +1401,7 @@ func Saq_queue_listen_stop(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_81(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_80(_swig_i_2)))
 	return swig_r
 }
 
@@ -1431,7 +1410,7 @@ func Saq_queue_cancel(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_82(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_81(_swig_i_2)))
 	return swig_r
 }
 
@@ -1442,7 +1421,7 @@ func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 floa
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_83(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_82(_swig_i_4)))
 	return swig_r
 }
 
@@ -1456,7 +1435,7 @@ func Saq_queue_map(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 stri
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_85)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_86)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_87(_swig_i_7)))
+	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_83)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_85)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_86(_swig_i_7)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1475,7 +1454,7 @@ func Saq_queue_schedule(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_88(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_87(_swig_i_3)))
 	return swig_r
 }
 
@@ -1486,7 +1465,7 @@ func Saq_queue_sweep(arg1 Struct_SS_saq_queue, arg2 int, arg3 float64, arg4 Stru
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_89(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_88(_swig_i_4)))
 	return swig_r
 }
 
@@ -1523,7 +1502,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_91)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_92(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_90)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_91(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1547,14 +1526,6 @@ func Saq_worker_open(arg1 *Struct_SS_saq_worker, arg2 Struct_SS_saq_queue, arg3 
 	_swig_i_2 := getSwigcptr(arg3)
 	swig_r = (int)(C._wrap_saq_worker_open_saqraw_45c772aff977664a(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2)))
  if arg1 != nil { *arg1 = SwigcptrStruct_SS_saq_worker(*_swig_i_0) } 
-	return swig_r
-}
-
-func Saq_worker_new(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_conf) (_swig_ret Struct_SS_saq_worker) {
-	var swig_r Struct_SS_saq_worker
-	_swig_i_0 := getSwigcptr(arg1)
-	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (Struct_SS_saq_worker)(SwigcptrStruct_SS_saq_worker(C._wrap_saq_worker_new_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1))))
 	return swig_r
 }
 
@@ -1582,7 +1553,7 @@ func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1595,7 +1566,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1613,7 +1584,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_99(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_98(_swig_i_2)))
 	return swig_r
 }
 

@@ -865,24 +865,6 @@ intgo _wrap_saq_job_parse_saqraw_45c772aff977664a(saq_job_t **_swig_go_0, _gostr
 }
 
 
-struct saq_job *_wrap_saq_job_from_json_saqraw_45c772aff977664a(_gostring_ _swig_go_0) {
-  char *arg1 = (char *) 0 ;
-  saq_job_t *result = 0 ;
-  struct saq_job *_swig_go_result;
-  
-  
-  arg1 = (char *)malloc(_swig_go_0.n + 1);
-  memcpy(arg1, _swig_go_0.p, _swig_go_0.n);
-  arg1[_swig_go_0.n] = '\0';
-  
-  
-  result = (saq_job_t *)saq_job_from_json((char const *)arg1);
-  *(saq_job_t **)&_swig_go_result = (saq_job_t *)result; 
-  free(arg1); 
-  return _swig_go_result;
-}
-
-
 struct saq_job *_wrap_saq_job_dup_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   saq_job_t *result = 0 ;
@@ -1580,19 +1562,6 @@ intgo _wrap_saq_queue_open_saqraw_45c772aff977664a(saq_queue_t **_swig_go_0, str
 }
 
 
-struct saq_queue *_wrap_saq_queue_new_saqraw_45c772aff977664a(struct saq_conf *_swig_go_0) {
-  saq_conf_t *arg1 = (saq_conf_t *) 0 ;
-  saq_queue_t *result = 0 ;
-  struct saq_queue *_swig_go_result;
-  
-  arg1 = *(saq_conf_t **)&_swig_go_0; 
-  
-  result = (saq_queue_t *)saq_queue_new(arg1);
-  *(saq_queue_t **)&_swig_go_result = (saq_queue_t *)result; 
-  return _swig_go_result;
-}
-
-
 struct saq_queue *_wrap_saq_queue_from_url_saqraw_45c772aff977664a(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
@@ -2226,21 +2195,6 @@ intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(saq_worker_t **_swig_go_0, s
   
   result = (int)saq_worker_open(arg1,arg2,arg3);
   _swig_go_result = result; 
-  return _swig_go_result;
-}
-
-
-struct saq_worker *_wrap_saq_worker_new_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_conf *_swig_go_1) {
-  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
-  saq_conf_t *arg2 = (saq_conf_t *) 0 ;
-  saq_worker_t *result = 0 ;
-  struct saq_worker *_swig_go_result;
-  
-  arg1 = *(saq_queue_t **)&_swig_go_0; 
-  arg2 = *(saq_conf_t **)&_swig_go_1; 
-  
-  result = (saq_worker_t *)saq_worker_new(arg1,arg2);
-  *(saq_worker_t **)&_swig_go_result = (saq_worker_t *)result; 
   return _swig_go_result;
 }
 
