@@ -167,10 +167,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "saq-demo: %s\n", saq_conf_errmsg(conf));
         return 2;
     }
-    saq_queue_t *q = saq_queue_new(conf);
-    saq_worker_t *w = q ? saq_worker_new(q, conf) : NULL;
-    if (!w) {
-        fprintf(stderr, "saq-demo: %s\n", saq_conf_errmsg(conf));
+    saq_queue_t *q = NULL;
+    saq_worker_t *w = NULL;
+    int orc = saq_queue_open(&q, conf);
+    if (!orc)
+        orc = saq_worker_open(&w, q, conf);
+    if (orc) {
+        fprintf(stderr, "saq-demo: %s (%s)\n", saq_conf_errmsg(conf), saq_err_name(orc));
         return 2;
     }
     printf("libsaq %s demo on %s, queue %s\n", saq_version_str(), url, name);
