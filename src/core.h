@@ -17,15 +17,38 @@ typedef struct saq__op saq__op_t;
 typedef struct saq__msg saq__msg_t;
 typedef struct saq__listener saq__listener_t;
 
-/* ---- messages from any thread to the loop thread ---- */
+/* ---- loop.c: the I/O thread, its inbox, the teardown ---- */
+
+/* A message from any thread to the loop thread. */
 struct saq__msg {
     saq__msg_t *next;
     void (*run)(saq_queue_t *q, saq__msg_t *m);  /* on the loop thread */
     void (*drop)(saq_queue_t *q, saq__msg_t *m); /* loop gone: release without running */
 };
-/* Post a message. Returns 0 or SAQ_ECLOSED (then the caller still owns m). */
+/* Post a message; it runs on the loop thread in posting order. Returns 0 or
+ * SAQ_ECLOSED (the teardown closed the inbox: the caller still owns m). Any
+ * thread. */
 int saq__post(saq_queue_t *q, saq__msg_t *m);
+/* Is the calling thread the queue's I/O thread? */
 int saq__on_loop(const saq_queue_t *q);
+/* Can the queue take work: SAQ_OK, SAQ_EINVAL (NULL), SAQ_EFORKED (a forked
+ * child: the I/O thread is the parent's), SAQ_ECLOSED (closing or freed). Any
+ * thread. */
+int saq__check_handle(const saq_queue_t *q);
+/* Create the loop and its wake-up handle (before saq__loop_start). Returns 0
+ * or a libuv error code (the loop is then closed again). Creating thread. */
+int saq__loop_init(saq_queue_t *q);
+/* Start the I/O thread; `exited` runs on it once the loop has ended and
+ * io_done is set (it drops the thread's reference on the queue). Returns 0 or
+ * the pthread_create error (the loop is then closed). Creating thread. */
+int saq__loop_start(saq_queue_t *q, void (*exited)(saq_queue_t *q));
+/* Ask the loop to tear down (once; later calls do nothing). Any thread but
+ * the loop's own callbacks may call it; it does not wait. */
+void saq__loop_stop(saq_queue_t *q);
+/* Wait until the I/O thread has ended (and, with `inflight`, until no counted
+ * operation is in flight either), or until `deadline` (monotonic ms, 0 =
+ * none). Returns 0, or -1 when the deadline passed first. Not the I/O thread. */
+int saq__loop_wait(saq_queue_t *q, int inflight, uint64_t deadline);
 
 /* ---- Redis requests ---- */
 
@@ -127,8 +150,11 @@ enum {
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
 
-/* ---- operations ---- */
+/* ---- op.c: the operation framework ---- */
 
+/* An operation: one event, completed exactly once (on the loop thread, or by
+ * saq__op_submit when it cannot be posted). Specific operations embed it as
+ * their first member. */
 struct saq__op {
     saq__msg_t msg;             /* first member */
     saq_queue_t *q;
@@ -148,15 +174,32 @@ struct saq__op {
     int pending;                /* generic counter of outstanding replies */
 };
 
+/* A new operation of `size` bytes (>= sizeof(saq__op_t), zeroed) whose event
+ * has `type` and `tag`; it holds a reference on cq. `start` runs on the loop
+ * thread (NULL, or an error already in the event: it completes at once);
+ * `destroy` releases the embedding struct's members when the last reference
+ * goes. NULL when out of memory. Any thread. */
 saq__op_t *saq__op_new(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
                        void (*start)(saq__op_t *), void (*destroy)(saq__op_t *));
-int saq__op_submit(saq__op_t *op); /* frees op and returns an error when it cannot be posted */
+/* saq__op_new after the common checks of a submit function: NULL with *err =
+ * saq__check_handle's code, SAQ_EINVAL (cq not usable) or SAQ_ENOMEM. */
+saq__op_t *saq__op_create(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
+                          void (*start)(saq__op_t *), void (*destroy)(saq__op_t *), int *err);
+/* Post the operation to the loop thread. Returns 0, or the error (queue
+ * closed, forked, cq not usable: the operation is freed, no event). */
+int saq__op_submit(saq__op_t *op);
+/* Complete with an error (code and printf-style message); no-op once done.
+ * Loop thread. */
 void saq__op_fail(saq__op_t *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Complete: release the permit, push the event, drop the operation's own
+ * reference; no-op once done. Loop thread. */
 void saq__op_complete(saq__op_t *op);
+/* Take / drop a reference (loop thread; the last one frees the operation). */
 void saq__op_ref(saq__op_t *op);
 void saq__op_unref(saq__op_t *op);
-/* Take a throttle permit, then call fn (maybe at once). */
+/* Take a throttle permit, then call fn (maybe at once). Loop thread. */
 void saq__op_with_permit(saq__op_t *op, void (*fn)(saq__op_t *op));
+/* Give the permit back (or stop waiting for it); no-op without one. */
 void saq__op_release_permit(saq__op_t *op);
 /* Issue a request bound to the op (holds a ref; callback skipped when the op
  * is done, except for cleanup). */
@@ -192,7 +235,7 @@ void saq__listen_remove(saq_queue_t *q, saq__listener_t *l);
 void saq__pubsub_init(saq_queue_t *q);
 void saq__pubsub_shutdown(saq_queue_t *q);
 
-/* ---- the queue ---- */
+/* ---- queue.c: the queue object ---- */
 
 typedef struct saq__hook {
     saq_job_hook_fn fn;
@@ -209,6 +252,7 @@ struct saq_queue {
     atomic_int refs;
     atomic_int state;
     pthread_t thread;
+    void (*loop_exited)(saq_queue_t *q); /* saq__loop_start's `exited` */
     uv_loop_t loop;
     uv_async_t wake;
     pthread_mutex_t mu;
@@ -254,11 +298,16 @@ struct saq_queue {
     size_t nbatches;
 };
 
-int saq__check_handle(const saq_queue_t *q); /* SAQ_OK, SAQ_EINVAL, SAQ_EFORKED, SAQ_ECLOSED */
+/* Drop a reference on the queue; the last one frees its memory. Any thread. */
 void saq__queue_unref(saq_queue_t *q);
-char *saq__stats_json(saq_queue_t *q);
+
+/* ---- record.c: job records as stored ---- */
+
+/* The job id (saq:job:<queue>:<key>) of a key, malloc'd (NULL on ENOMEM). */
 char *saq__id_of(saq_queue_t *q, const char *key);
-const char *saq__key_of(saq_queue_t *q, const char *id); /* pointer into id */
+/* The key of a job id of this queue: a pointer into id (id itself when it is
+ * not one of this queue's). */
+const char *saq__key_of(saq_queue_t *q, const char *id);
 /* Load (transform + parse) a record; fills err on failure and returns a code.
  * With `id` (where it was read from), a record whose key names another job
  * is refused (SAQ_EPROTO) and a missing key is taken from the id. */
@@ -272,6 +321,7 @@ char *saq__dump_job(saq_queue_t *q, const saq_job_t *j, size_t *len, int *err);
 /* Prepare a job for enqueue on the calling thread (queue, queued, status,
  * hooks, batch record). Returns a code with a message in *msg. */
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
+void saq__batch_record(saq_queue_t *q, const char *key); /* batch.c, mu held */
 
 /* finish/retry primitives used by ops and the worker (loop thread). `j` is
  * updated in place as saq does (status, result, error, completed, ...). With
@@ -310,6 +360,21 @@ void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, siz
 void saq__count_finish(saq_queue_t *q, int status);
 void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
                          int ttl, int dual, saq__done_fn done, void *ud);
+
+/* ---- ops.c: saq's one-shot queue operations ---- */
+
+/* The queue object's counters as saq's stats JSON (malloc'd; NULL on ENOMEM). */
+char *saq__stats_json(saq_queue_t *q);
+/* saq_queue_schedule with the lock in milliseconds (the worker's form: a
+ * little under its period). Returns as saq_queue_schedule. */
+int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag);
+
+/* ---- wait.c ---- */
+
+/* saq_queue_sweep with the lock in milliseconds and the worker's
+ * swept_error_message (NULL: the queue's). Returns as saq_queue_sweep. */
+int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const char *swept_msg,
+                        saq_cq_t *cq, uint64_t tag);
 
 /* worker hooks into the queue (worker.c) */
 void saq__workers_shutdown(saq_queue_t *q);

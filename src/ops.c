@@ -17,51 +17,12 @@ static int reply_int(redisReply *r, long long *v)
     return 0;
 }
 
-static saq__op_t *new_op(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
-                         void (*start)(saq__op_t *), void (*destroy)(saq__op_t *), int *err)
-{
-    *err = saq__check_handle(q);
-    if (!*err && !saq__cq_usable(cq))
-        *err = SAQ_EINVAL;
-    if (*err)
-        return NULL;
-    saq__op_t *op = saq__op_new(q, size, type, cq, tag, start, destroy);
-    if (!op)
-        *err = SAQ_ENOMEM;
-    return op;
-}
-
 /* Record the error in the event; the op completes on the loop thread. */
 #define REJECT(op, code, ...)                                                                      \
     do {                                                                                           \
         saq__event_error((op)->ev, (code), __VA_ARGS__);                                           \
         return saq__op_submit(op);                                                                 \
     } while (0)
-
-int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t **out,
-                        char *err, size_t errlen)
-{
-    *out = NULL;
-    if (!r || r->type == REDIS_REPLY_NIL)
-        return SAQ_ENOTFOUND;
-    if (r->type != REDIS_REPLY_STRING) {
-        snprintf(err, errlen, "%s is not a string key (wrong type in redis)", id);
-        return SAQ_EPROTO;
-    }
-    saq_job_t *j = saq__malloc(sizeof *j);
-    if (!j)
-        return SAQ_ENOMEM;
-    saq__job_init(j);
-    char e2[240];
-    int e = saq__load_job(q, id, r->str, r->len, j, e2, sizeof e2);
-    if (e) {
-        snprintf(err, errlen, "%s: %s", id, e2);
-        saq_job_free(j);
-        return e;
-    }
-    *out = j;
-    return 0;
-}
 
 static int valid_key(const char *key) { return key && *key; }
 
@@ -113,7 +74,8 @@ static void enq_start(saq__op_t *op) { saq__op_with_permit(op, enq_go); }
 static int enqueue_owned(saq_queue_t *q, saq_job_t *j, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(enq_op_t), SAQ_EVENT_ENQUEUE, cq, tag, enq_start, enq_destroy, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(enq_op_t), SAQ_EVENT_ENQUEUE, cq, tag,
+                                   enq_start, enq_destroy, &err);
     if (!op) {
         saq_job_free(j);
         return err;
@@ -152,7 +114,8 @@ SAQ_API int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq
     if (!saq__cq_usable(cq))
         return SAQ_EINVAL;
     if (!job) {
-        saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag, NULL, NULL, &err);
+        saq__op_t *op = saq__op_create(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag,
+                                       NULL, NULL, &err);
         if (!op)
             return err;
         REJECT(op, SAQ_EINVAL, "job is NULL");
@@ -173,7 +136,8 @@ SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const c
         return SAQ_EINVAL;
     saq_job_t *j = function && *function ? saq_job_new(function) : NULL;
     if (!j || (kwargs_json && saq_job_set_call_kwargs(j, kwargs_json))) {
-        saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag, NULL, NULL, &err);
+        saq__op_t *op = saq__op_create(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag,
+                                       NULL, NULL, &err);
         if (!op) {
             saq_job_free(j);
             return err;
@@ -240,7 +204,8 @@ static void get_start(saq__op_t *op) { saq__op_with_permit(op, get_go); }
 SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(get_op_t), SAQ_EVENT_JOB, cq, tag, get_start, get_destroy, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(get_op_t), SAQ_EVENT_JOB, cq, tag,
+                                   get_start, get_destroy, &err);
     if (!op)
         return err;
     if (!valid_key(key))
@@ -367,7 +332,8 @@ SAQ_API int saq_queue_jobs(saq_queue_t *q, const char *keys_json, saq_cq_t *cq, 
 {
     int err;
     char e2[200];
-    saq__op_t *op = new_op(q, sizeof(get_op_t), SAQ_EVENT_JOBS, cq, tag, jobs_start, get_destroy, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(get_op_t), SAQ_EVENT_JOBS, cq, tag,
+                                   jobs_start, get_destroy, &err);
     if (!op)
         return err;
     get_op_t *g = (get_op_t *)op;
@@ -681,7 +647,8 @@ static void rmw_start(saq__op_t *op) { saq__op_with_permit(op, rmw_read); }
 static int rmw_submit(saq_queue_t *q, int kind, int evtype, const char *key, saq_cq_t *cq,
                       uint64_t tag, rmw_op_t **out, int *err)
 {
-    saq__op_t *op = new_op(q, sizeof(rmw_op_t), evtype, cq, tag, rmw_start, rmw_destroy, err);
+    saq__op_t *op = saq__op_create(q, sizeof(rmw_op_t), evtype, cq, tag,
+                                   rmw_start, rmw_destroy, err);
     *out = (rmw_op_t *)op;
     if (!op)
         return -1;
@@ -814,7 +781,8 @@ static void count_start(saq__op_t *op)
 SAQ_API int saq_queue_count(saq_queue_t *q, const char *kind, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(count_op_t), SAQ_EVENT_COUNT, cq, tag, count_start, NULL, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(count_op_t), SAQ_EVENT_COUNT, cq, tag,
+                                   count_start, NULL, &err);
     if (!op)
         return err;
     count_op_t *c = (count_op_t *)op;
@@ -850,7 +818,8 @@ static void ping_start(saq__op_t *op)
 SAQ_API int saq_queue_ping(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_PING, cq, tag, ping_start, NULL, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(saq__op_t), SAQ_EVENT_PING, cq, tag,
+                                   ping_start, NULL, &err);
     return op ? saq__op_submit(op) : err;
 }
 
@@ -905,7 +874,8 @@ static void sched_start(saq__op_t *op)
 int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(sched_op_t), SAQ_EVENT_SCHEDULE, cq, tag, sched_start, NULL, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(sched_op_t), SAQ_EVENT_SCHEDULE, cq, tag,
+                                   sched_start, NULL, &err);
     if (!op)
         return err;
     ((sched_op_t *)op)->lock_ms = lock_ms;
@@ -1172,7 +1142,8 @@ SAQ_API int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_
                            uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(info_op_t), SAQ_EVENT_INFO, cq, tag, info_start, info_destroy, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(info_op_t), SAQ_EVENT_INFO, cq, tag,
+                                   info_start, info_destroy, &err);
     if (!op)
         return err;
     info_op_t *o = (info_op_t *)op;
@@ -1283,7 +1254,8 @@ static void stats_start(saq__op_t *op)
 SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(stats_op_t), SAQ_EVENT_STATS, cq, tag, stats_start, NULL, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(stats_op_t), SAQ_EVENT_STATS, cq, tag,
+                                   stats_start, NULL, &err);
     if (!op)
         return err;
     ((stats_op_t *)op)->ttl = ttl_s;

@@ -1065,9 +1065,6 @@ static void sweep_start(saq__op_t *op)
     saq__op_eval(op, SCRIPT_SWEEP, sweep_listed, 0, 2, 3, argv, NULL);
 }
 
-int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const char *swept_msg,
-                        saq_cq_t *cq, uint64_t tag);
-
 SAQ_API int saq_queue_sweep(saq_queue_t *q, int lock_s, double abort_s, saq_cq_t *cq, uint64_t tag)
 {
     return saq__queue_sweep_ms(q, lock_s < 1 ? 0 : (long long)lock_s * 1000, abort_s, NULL, cq, tag);

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/* The operation framework: one completion per operation, exactly once. An
+ * operation is built on the caller's thread, posted to the I/O thread, takes
+ * an optional throttle permit (saq's max_concurrent_ops), issues requests
+ * bound to it and ends with its event pushed to its completion queue. */
+#include "core.h"
+
+static void op_run(saq_queue_t *q, saq__msg_t *m)
+{
+    saq__op_t *op = (saq__op_t *)m;
+    op->next = q->ops;
+    op->prev = NULL;
+    if (q->ops)
+        q->ops->prev = op;
+    q->ops = op;
+    op->linked = 1;
+    if (op->ev->status || !op->start)
+        saq__op_complete(op);
+    else
+        op->start(op);
+}
+
+saq__op_t *saq__op_new(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
+                       void (*start)(saq__op_t *), void (*destroy)(saq__op_t *))
+{
+    saq__op_t *op = saq__calloc(1, size);
+    if (!op)
+        return NULL;
+    op->ev = saq__event_new(type, tag);
+    if (!op->ev) {
+        free(op);
+        return NULL;
+    }
+    op->q = q;
+    op->cq = cq;
+    op->tag = tag;
+    op->refs = 1;
+    op->start = start;
+    op->destroy = destroy;
+    op->msg.run = op_run;
+    saq__cq_ref(cq);
+    return op;
+}
+
+static void op_free(saq__op_t *op)
+{
+    if (op->destroy)
+        op->destroy(op);
+    saq_event_free(op->ev);
+    if (op->cq)
+        saq__cq_unref(op->cq);
+    free(op);
+}
+
+int saq__op_submit(saq__op_t *op)
+{
+    saq_queue_t *q = op->q;
+    int e = saq__check_handle(q);
+    if (!e && !saq__cq_usable(op->cq))
+        e = SAQ_EINVAL;
+    if (!e) {
+        op->counted = !saq__cq_internal(op->cq);
+        if (op->counted) {
+            pthread_mutex_lock(&q->mu);
+            q->inflight++;
+            pthread_mutex_unlock(&q->mu);
+        }
+        e = saq__post(q, &op->msg);
+        if (e && op->counted) {
+            pthread_mutex_lock(&q->mu);
+            q->inflight--;
+            pthread_cond_broadcast(&q->cv);
+            pthread_mutex_unlock(&q->mu);
+            op->counted = 0;
+        }
+    }
+    if (e)
+        op_free(op);
+    return e;
+}
+
+void saq__op_ref(saq__op_t *op) { op->refs++; }
+
+void saq__op_unref(saq__op_t *op)
+{
+    if (--op->refs == 0)
+        op_free(op);
+}
+
+static void permit_granted(saq__twaiter_t *w)
+{
+    saq__op_t *op = (saq__op_t *)((char *)w - offsetof(saq__op_t, tw));
+    op->permit = 1;
+    op->granted(op);
+}
+
+void saq__op_with_permit(saq__op_t *op, void (*fn)(saq__op_t *op))
+{
+    op->granted = fn;
+    op->tw.grant = permit_granted;
+    if (saq__throttle_acquire(&op->q->throttle, &op->tw)) {
+        op->permit = 1;
+        fn(op);
+    } else {
+        op->permit = -1;
+    }
+}
+
+void saq__op_release_permit(saq__op_t *op)
+{
+    if (op->permit == 1) {
+        op->permit = 0;
+        saq__throttle_release(&op->q->throttle);
+    } else if (op->permit == -1) {
+        op->permit = 0;
+        saq__throttle_cancel(&op->q->throttle, &op->tw);
+    }
+}
+
+void saq__op_complete(saq__op_t *op)
+{
+    if (op->done)
+        return;
+    op->done = 1;
+    saq_queue_t *q = op->q;
+    saq__op_release_permit(op);
+    if (op->linked) {
+        if (op->prev)
+            op->prev->next = op->next;
+        else
+            q->ops = op->next;
+        if (op->next)
+            op->next->prev = op->prev;
+        op->linked = 0;
+    }
+    saq_event_t *ev = op->ev;
+    op->ev = NULL;
+    saq__cq_push(op->cq, ev);
+    saq__cq_unref(op->cq);
+    op->cq = NULL;
+    if (op->counted) {
+        pthread_mutex_lock(&q->mu);
+        q->inflight--;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        op->counted = 0;
+    }
+    saq__op_unref(op);
+}
+
+void saq__op_fail(saq__op_t *op, int err, const char *fmt, ...)
+{
+    if (op->done)
+        return;
+    op->ev->status = err;
+    free(op->ev->errmsg);
+    va_list ap;
+    va_start(ap, fmt);
+    op->ev->errmsg = saq__vsprintf(fmt, ap);
+    va_end(ap);
+    saq__op_complete(op);
+}
+
+static void op_tramp(saq__req_t *req, redisReply *reply, int err, const char *msg)
+{
+    saq__op_t *op = req->data;
+    saq__op_reply_fn fn = (saq__op_reply_fn)req->aux;
+    if (!op->done)
+        fn(op, req, reply, err, msg);
+    saq__op_unref(op);
+}
+
+saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int argc,
+                        const char **argv, const size_t *argvlen)
+{
+    op->refs++;
+    saq__req_t *r = saq__cmd(&op->q->cmd, op_tramp, op, 0, argc, argv, argvlen);
+    if (!r) {
+        op->refs--;
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return NULL;
+    }
+    r->aux = (void *)cb;
+    r->idata = idata;
+    return r;
+}
+
+saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_t idata, int nkeys,
+                         int nargs, const char **argv, const size_t *argvlen)
+{
+    op->refs++;
+    saq__req_t *r = saq__eval(&op->q->cmd, script, op_tramp, op, nkeys, nargs, argv, argvlen);
+    if (!r) {
+        op->refs--;
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return NULL;
+    }
+    r->aux = (void *)cb;
+    r->idata = idata;
+    return r;
+}
+
+saq__op_t *saq__op_create(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
+                          void (*start)(saq__op_t *), void (*destroy)(saq__op_t *), int *err)
+{
+    *err = saq__check_handle(q);
+    if (!*err && !saq__cq_usable(cq))
+        *err = SAQ_EINVAL;
+    if (*err)
+        return NULL;
+    saq__op_t *op = saq__op_new(q, size, type, cq, tag, start, destroy);
+    if (!op)
+        *err = SAQ_ENOMEM;
+    return op;
+}
