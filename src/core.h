@@ -208,6 +208,20 @@ saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int 
 saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_t idata, int nkeys,
                          int nargs, const char **argv, const size_t *argvlen);
 
+/* A one-shot timer bound to an operation: fn runs after `seconds` (rounded
+ * up to ms; <= 0: at the next loop iteration) unless the operation is done by
+ * then. Loop thread. start returns NULL when out of memory; restart re-arms
+ * it (NULL: no-op); stop cancels it, frees it (asynchronously) and sets
+ * *pot = NULL (NULL *pot: no-op). The operation must stop its timers in its
+ * destroy. */
+typedef struct saq__optimer saq__optimer_t;
+saq__optimer_t *saq__optimer_start(saq__op_t *op, double seconds, void (*fn)(saq__op_t *op));
+void saq__optimer_restart(saq__optimer_t *ot, double seconds);
+void saq__optimer_stop(saq__optimer_t **pot);
+/* A saq__listener_t on_failed for listeners whose owner is an operation:
+ * the operation fails with err ("cannot subscribe to job updates: msg"). */
+void saq__op_sub_failed(saq__listener_t *l, int err, const char *msg);
+
 /* ---- pub/sub multiplexer (pubsub.c) ---- */
 
 /* A listener on a set of job ids. on_message runs for every status published
@@ -318,6 +332,17 @@ int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t
                         size_t errlen);
 /* Dump a job for Redis (dialect + transform). Returns malloc'd bytes. */
 char *saq__dump_job(saq_queue_t *q, const saq_job_t *j, size_t *len, int *err);
+/* Parse a JSON array of non-empty strings (keys) into malloc'd job ids
+ * (*out, *n; free with saq__ids_free). Returns 0, SAQ_EINVAL (json NULL),
+ * SAQ_EJSON (not an array of non-empty strings) or SAQ_ENOMEM, with a message
+ * in err (then *out is NULL and *n 0). */
+int saq__keys_to_ids(saq_queue_t *q, const char *json, char ***out, size_t *n, char *err,
+                     size_t errlen);
+/* Free n malloc'd strings and their array (NULL ids allowed with n 0). */
+void saq__ids_free(char **ids, size_t n);
+/* Is a published status text terminal ("complete", "failed", "aborted";
+ * exact, as saq publishes them)? */
+int saq__status_text_terminal(const char *st);
 /* Prepare a job for enqueue on the calling thread (queue, queued, status,
  * hooks, batch record). Returns a code with a message in *msg. */
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
@@ -369,7 +394,11 @@ char *saq__stats_json(saq_queue_t *q);
  * little under its period). Returns as saq_queue_schedule. */
 int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag);
 
-/* ---- wait.c ---- */
+/* ---- listen.c: saq_queue_listen, saq_queue_listen_stop, saq_queue_cancel (public only) ---- */
+
+/* ---- apply.c: saq_queue_apply and saq_queue_map (public only) ---- */
+
+/* ---- sweep.c: saq's sweep ---- */
 
 /* saq_queue_sweep with the lock in milliseconds and the worker's
  * swept_error_message (NULL: the queue's). Returns as saq_queue_sweep. */

@@ -213,3 +213,61 @@ saq__op_t *saq__op_create(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, u
         *err = SAQ_ENOMEM;
     return op;
 }
+
+/* ---- timers bound to an operation ---- */
+
+struct saq__optimer {
+    uv_timer_t t;
+    saq__op_t *op;
+    void (*fn)(saq__op_t *op);
+};
+
+static void optimer_cb(uv_timer_t *t)
+{
+    saq__optimer_t *ot = t->data;
+    if (!ot->op->done)
+        ot->fn(ot->op);
+}
+
+static void optimer_closed(uv_handle_t *h) { free(h->data); }
+
+saq__optimer_t *saq__optimer_start(saq__op_t *op, double seconds, void (*fn)(saq__op_t *op))
+{
+    saq__optimer_t *ot = saq__calloc(1, sizeof *ot);
+    if (!ot)
+        return NULL;
+    ot->op = op;
+    ot->fn = fn;
+    uv_timer_init(&op->q->loop, &ot->t);
+    ot->t.data = ot;
+    uv_timer_start(&ot->t, optimer_cb, saq__timer_ms(seconds), 0);
+    return ot;
+}
+
+void saq__optimer_restart(saq__optimer_t *ot, double seconds)
+{
+    if (ot)
+        uv_timer_start(&ot->t, optimer_cb, saq__timer_ms(seconds), 0);
+}
+
+void saq__optimer_stop(saq__optimer_t **pot)
+{
+    if (*pot) {
+        uv_timer_stop(&(*pot)->t);
+        uv_close((uv_handle_t *)&(*pot)->t, optimer_closed);
+        *pot = NULL;
+    }
+}
+
+/* ---- operations that wait on a subscription ---- */
+
+/* The pub/sub connection failed before the subscription was made (a
+ * listen, apply or map waiting for it): the operation fails as a command
+ * waiting for a connection does. Once subscribed, a lost connection is
+ * recovered instead (re-subscribed; the operation's timeout bounds it). */
+void saq__op_sub_failed(saq__listener_t *l, int err, const char *msg)
+{
+    saq__op_t *op = l->owner;
+    if (!op->done)
+        saq__op_fail(op, err, "cannot subscribe to job updates: %s", msg);
+}

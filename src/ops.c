@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* saq's Queue operations over the core: enqueue, job, jobs, abort, retry,
  * finish, update, count, info, stats, schedule, ping. (listen, apply, map and
- * sweep are in wait.c.) Each submit function validates what it can on the
+ * sweep have their own files.) Each submit function validates what it can on the
  * caller's thread and reports problems through the operation's event. */
 #include "core.h"
 
@@ -216,57 +216,6 @@ SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_
     return saq__op_submit(op);
 }
 
-/* Parse a JSON array of non-empty strings into malloc'd job ids. */
-static int parse_keys(saq_queue_t *q, const char *json, char ***out, size_t *n, char *err, size_t errlen)
-{
-    saq__jobj_iter_t it;
-    const char *v;
-    size_t vn;
-    int r;
-    *out = NULL;
-    *n = 0;
-    if (!json) {
-        snprintf(err, errlen, "keys JSON is NULL");
-        return SAQ_EINVAL;
-    }
-    if (saq__json_validate(json, strlen(json), 'a', err, errlen))
-        return SAQ_EJSON;
-    saq__jarr_begin(&it, json, strlen(json), NULL, 0);
-    size_t cap = 0;
-    while ((r = saq__jarr_next(&it, &v, &vn, NULL, 0)) == 1) {
-        char *k = saq__json_name(v, vn);
-        if (!k || !*k) {
-            free(k);
-            snprintf(err, errlen, "keys must be a JSON array of non-empty strings without \\u0000");
-            goto bad;
-        }
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            char **nn = realloc(*out, cap * sizeof *nn);
-            if (!nn) {
-                free(k);
-                goto oom;
-            }
-            *out = nn;
-        }
-        char *id = saq__id_of(q, k);
-        free(k);
-        if (!id)
-            goto oom;
-        (*out)[(*n)++] = id;
-    }
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-bad:
-    for (size_t i = 0; i < *n; i++)
-        free((*out)[i]);
-    free(*out);
-    *out = NULL;
-    *n = 0;
-    return strstr(err, "memory") ? SAQ_ENOMEM : SAQ_EJSON;
-}
-
 static void jobs_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     get_op_t *g = (get_op_t *)op;
@@ -337,7 +286,7 @@ SAQ_API int saq_queue_jobs(saq_queue_t *q, const char *keys_json, saq_cq_t *cq, 
     if (!op)
         return err;
     get_op_t *g = (get_op_t *)op;
-    int e = parse_keys(q, keys_json, &g->ids, &g->nids, e2, sizeof e2);
+    int e = saq__keys_to_ids(q, keys_json, &g->ids, &g->nids, e2, sizeof e2);
     if (e)
         REJECT(op, e, "%s", e2);
     return saq__op_submit(op);

@@ -113,6 +113,69 @@ int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t
     return 0;
 }
 
+/* ---- keys, ids and status texts ---- */
+
+void saq__ids_free(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+int saq__keys_to_ids(saq_queue_t *q, const char *json, char ***out, size_t *n, char *err,
+                     size_t errlen)
+{
+    saq__jobj_iter_t it;
+    const char *v;
+    size_t vn, cap = 0;
+    int code = SAQ_EJSON;
+    *out = NULL;
+    *n = 0;
+    if (!json) {
+        snprintf(err, errlen, "keys JSON is NULL");
+        return SAQ_EINVAL;
+    }
+    if (saq__json_validate(json, strlen(json), 'a', err, errlen))
+        return SAQ_EJSON;
+    saq__jarr_begin(&it, json, strlen(json), NULL, 0);
+    while (saq__jarr_next(&it, &v, &vn, NULL, 0) == 1) {
+        char *k = saq__json_name(v, vn);
+        if (!k || !*k) {
+            free(k);
+            snprintf(err, errlen, "keys must be a JSON array of non-empty strings without \\u0000");
+            goto bad;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **nn = realloc(*out, cap * sizeof *nn);
+            if (!nn) {
+                free(k);
+                goto oom;
+            }
+            *out = nn;
+        }
+        char *id = saq__id_of(q, k);
+        free(k);
+        if (!id)
+            goto oom;
+        (*out)[(*n)++] = id;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    code = SAQ_ENOMEM;
+bad:
+    saq__ids_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+    return code;
+}
+
+int saq__status_text_terminal(const char *st)
+{
+    return !strcmp(st, "complete") || !strcmp(st, "failed") || !strcmp(st, "aborted");
+}
+
 /* ---- enqueue ---- */
 
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg)
