@@ -306,14 +306,24 @@ struct saq_queue {
     int64_t created_ms;
     char uuid[37];
     /* under mu */
-    saq__hook_t *hooks;
+    saq__hook_t *hooks;  /* the user's before-enqueue hooks, in order */
     size_t nhooks;
-    struct saq_batch **batches;
-    size_t nbatches;
+    saq__hook_t *ihooks; /* internal ones (saq__queue_add_hook) */
+    size_t nihooks;
 };
 
 /* Drop a reference on the queue; the last one frees its memory. Any thread. */
 void saq__queue_unref(saq_queue_t *q);
+/* Internal before-enqueue hooks (a batch records the jobs through one): they
+ * run for every job prepared for enqueue (saq__prepare_enqueue), after the
+ * user's hooks, on the job as it will be written (final key, queue and id),
+ * in the enqueuing thread with q->mu held, so they must not block or call
+ * into the queue, and must not change the job; their return value is
+ * ignored. Adding a pair twice is a no-op. add returns SAQ_OK or SAQ_ENOMEM;
+ * remove SAQ_OK or SAQ_ENOTFOUND; once remove returned, the hook is not
+ * running and will not run again. Any thread except from a hook. */
+int saq__queue_add_hook(saq_queue_t *q, saq_job_hook_fn fn, void *ud);
+int saq__queue_remove_hook(saq_queue_t *q, saq_job_hook_fn fn, void *ud);
 
 /* ---- record.c: job records as stored ---- */
 
@@ -344,9 +354,9 @@ void saq__ids_free(char **ids, size_t n);
  * exact, as saq publishes them)? */
 int saq__status_text_terminal(const char *st);
 /* Prepare a job for enqueue on the calling thread (queue, queued, status,
- * hooks, batch record). Returns a code with a message in *msg. */
+ * the user's before-enqueue hooks, id, then the internal hooks). Returns a
+ * code with a message in *msg (malloc'd, may be NULL). */
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
-void saq__batch_record(saq_queue_t *q, const char *key); /* batch.c, mu held */
 
 /* finish/retry primitives used by ops and the worker (loop thread). `j` is
  * updated in place as saq does (status, result, error, completed, ...). With

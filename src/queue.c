@@ -25,7 +25,7 @@ static void queue_destroy(saq_queue_t *q)
     free(q->k_statsprefix);
     free(q->k_pattern);
     free(q->hooks);
-    free(q->batches);
+    free(q->ihooks);
     free(q->chans);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
@@ -163,26 +163,41 @@ SAQ_API void saq_queue_free(saq_queue_t *q)
 
 /* ---- before-enqueue hooks ---- */
 
+/* Add (fn, ud) to a hook list unless it is there already (q->mu held). */
+static int hook_add(saq__hook_t **hooks, size_t *n, saq_job_hook_fn fn, void *ud)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*hooks)[i].fn == fn && (*hooks)[i].ud == ud)
+            return SAQ_OK;
+    saq__hook_t *h = realloc(*hooks, (*n + 1) * sizeof *h);
+    if (!h)
+        return SAQ_ENOMEM;
+    *hooks = h;
+    h[(*n)++] = (saq__hook_t){fn, ud};
+    return SAQ_OK;
+}
+
+/* Remove (fn, ud) from a hook list, keeping the order (q->mu held). */
+static int hook_remove(saq__hook_t *hooks, size_t *n, saq_job_hook_fn fn, void *ud)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (hooks[i].fn == fn && hooks[i].ud == ud) {
+            memmove(&hooks[i], &hooks[i + 1], (*n - i - 1) * sizeof *hooks);
+            (*n)--;
+            return SAQ_OK;
+        }
+    }
+    return SAQ_ENOTFOUND;
+}
+
 SAQ_API int saq_queue_add_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *userdata)
 {
     if (!q || !fn)
         return SAQ_EINVAL;
     pthread_mutex_lock(&q->mu);
-    for (size_t i = 0; i < q->nhooks; i++) {
-        if (q->hooks[i].fn == fn && q->hooks[i].ud == userdata) {
-            pthread_mutex_unlock(&q->mu);
-            return SAQ_OK;
-        }
-    }
-    saq__hook_t *h = realloc(q->hooks, (q->nhooks + 1) * sizeof *h);
-    if (!h) {
-        pthread_mutex_unlock(&q->mu);
-        return SAQ_ENOMEM;
-    }
-    q->hooks = h;
-    q->hooks[q->nhooks++] = (saq__hook_t){fn, userdata};
+    int e = hook_add(&q->hooks, &q->nhooks, fn, userdata);
     pthread_mutex_unlock(&q->mu);
-    return SAQ_OK;
+    return e;
 }
 
 SAQ_API int saq_queue_remove_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *userdata)
@@ -190,16 +205,25 @@ SAQ_API int saq_queue_remove_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, 
     if (!q || !fn)
         return SAQ_EINVAL;
     pthread_mutex_lock(&q->mu);
-    for (size_t i = 0; i < q->nhooks; i++) {
-        if (q->hooks[i].fn == fn && q->hooks[i].ud == userdata) {
-            memmove(&q->hooks[i], &q->hooks[i + 1], (q->nhooks - i - 1) * sizeof *q->hooks);
-            q->nhooks--;
-            pthread_mutex_unlock(&q->mu);
-            return SAQ_OK;
-        }
-    }
+    int e = hook_remove(q->hooks, &q->nhooks, fn, userdata);
     pthread_mutex_unlock(&q->mu);
-    return SAQ_ENOTFOUND;
+    return e;
+}
+
+int saq__queue_add_hook(saq_queue_t *q, saq_job_hook_fn fn, void *ud)
+{
+    pthread_mutex_lock(&q->mu);
+    int e = hook_add(&q->ihooks, &q->nihooks, fn, ud);
+    pthread_mutex_unlock(&q->mu);
+    return e;
+}
+
+int saq__queue_remove_hook(saq_queue_t *q, saq_job_hook_fn fn, void *ud)
+{
+    pthread_mutex_lock(&q->mu);
+    int e = hook_remove(q->ihooks, &q->nihooks, fn, ud);
+    pthread_mutex_unlock(&q->mu);
+    return e;
 }
 
 /* ---- finish / retry / recover primitives ---- */

@@ -219,8 +219,10 @@ int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg)
     if (!(j->id = saq__job_make_id(q->set.name, j->key)))
         return SAQ_ENOMEM;
     saq__job_invalidate(j);
+    /* the internal hooks (a batch's record) see the job as it is written */
     pthread_mutex_lock(&q->mu);
-    saq__batch_record(q, j->key);
+    for (size_t i = 0; i < q->nihooks; i++)
+        q->ihooks[i].fn(j, q->ihooks[i].ud);
     pthread_mutex_unlock(&q->mu);
     return SAQ_OK;
 }
