@@ -45,6 +45,34 @@ int saq__loop_start(saq_queue_t *q, void (*exited)(saq_queue_t *q));
 /* Ask the loop to tear down (once; later calls do nothing). Any thread but
  * the loop's own callbacks may call it; it does not wait. */
 void saq__loop_stop(saq_queue_t *q);
+/* Something attached to the queue's loop that a teardown must end first (a
+ * worker; the pending operations): a list head in saq_queue, walked by the
+ * teardown through the vtable, so the queue calls nothing of its users'. */
+typedef struct saq__attachment saq__attachment_t;
+typedef struct saq__attachment_vt {
+    /* The queue is being torn down: stop now, without a grace period, and
+     * detach once stopped (maybe at once, from inside the call). The
+     * teardown waits until no attachment with a drain is attached, for at
+     * most the largest drain_ms. NULL: nothing to wait for. May run more
+     * than once. Loop thread. */
+    void (*drain)(saq__attachment_t *a);
+    /* How long this attachment's drain may take at most, ms. */
+    uint64_t (*drain_ms)(saq__attachment_t *a);
+    /* The teardown goes on (drained, or the wait is over): end everything
+     * at once, before the connections close. `a` is already detached.
+     * Attachments are shut down newest first. Loop thread. */
+    void (*shutdown)(saq__attachment_t *a);
+} saq__attachment_vt_t;
+struct saq__attachment {
+    saq__attachment_t *next;
+    const saq__attachment_vt_t *vt;
+};
+/* Attach `a` (not attached) with its vtable. Loop thread, or the creating
+ * thread before saq__loop_start. */
+void saq__loop_attach(saq_queue_t *q, saq__attachment_t *a, const saq__attachment_vt_t *vt);
+/* Detach `a` (no-op when it is not attached); a teardown waiting for the
+ * drain goes on once no attachment with a drain is left. Loop thread. */
+void saq__loop_detach(saq_queue_t *q, saq__attachment_t *a);
 /* Wait until the I/O thread has ended (and, with `inflight`, until no counted
  * operation is in flight either), or until `deadline` (monotonic ms, 0 =
  * none). Returns 0, or -1 when the deadline passed first. Not the I/O thread. */
@@ -201,6 +229,11 @@ void saq__op_unref(saq__op_t *op);
 void saq__op_with_permit(saq__op_t *op, void (*fn)(saq__op_t *op));
 /* Give the permit back (or stop waiting for it); no-op without one. */
 void saq__op_release_permit(saq__op_t *op);
+/* Attach the queue's pending operations to its loop (q->ops_att): a
+ * teardown fails those still pending (SAQ_ECLOSED, "queue closed") after
+ * everything attached later has been shut down. Once, at creation, before
+ * anything else attaches. */
+void saq__op_attach_pending(saq_queue_t *q);
 /* Issue a request bound to the op (holds a ref; callback skipped when the op
  * is done, except for cleanup). */
 saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int argc,
@@ -300,7 +333,8 @@ struct saq_queue {
     int sub_confirmed;
     uv_timer_t sub_linger;
     int sub_linger_init;
-    struct saq_worker *workers; /* attached workers (loop thread) */
+    saq__attachment_t *attachments; /* loop thread: newest first */
+    saq__attachment_t ops_att;      /* the pending operations' (op.c) */
     /* counters of this queue object (saq's Queue.complete/...) */
     atomic_llong n_complete, n_failed, n_retried, n_aborted;
     int64_t created_ms;
@@ -414,11 +448,5 @@ int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint
  * swept_error_message (NULL: the queue's). Returns as saq_queue_sweep. */
 int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const char *swept_msg,
                         saq_cq_t *cq, uint64_t tag);
-
-/* worker hooks into the queue (worker.c) */
-void saq__workers_shutdown(saq_queue_t *q);
-int saq__workers_drain(saq_queue_t *q);
-uint64_t saq__workers_drain_ms(saq_queue_t *q);
-void saq__queue_workers_gone(saq_queue_t *q);
 
 #endif

@@ -56,6 +56,61 @@ static void wake_cb(uv_async_t *a)
         teardown(q);
 }
 
+/* ---- attachments ---- */
+
+void saq__loop_attach(saq_queue_t *q, saq__attachment_t *a, const saq__attachment_vt_t *vt)
+{
+    a->vt = vt;
+    a->next = q->attachments;
+    q->attachments = a;
+}
+
+/* Is any attachment with a drain still attached? */
+static int draining(const saq_queue_t *q)
+{
+    for (const saq__attachment_t *a = q->attachments; a; a = a->next)
+        if (a->vt->drain)
+            return 1;
+    return 0;
+}
+
+void saq__loop_detach(saq_queue_t *q, saq__attachment_t *a)
+{
+    for (saq__attachment_t **pp = &q->attachments; *pp; pp = &(*pp)->next) {
+        if (*pp == a) {
+            *pp = a->next;
+            a->next = NULL;
+            /* the last one to drain is gone: resume a waiting teardown */
+            if (a->vt->drain && !draining(q) && !uv_is_closing((uv_handle_t *)&q->wake))
+                uv_async_send(&q->wake);
+            return;
+        }
+    }
+}
+
+/* Drain every attachment; returns 1 while one with a drain is attached. */
+static int drain(saq_queue_t *q)
+{
+    for (saq__attachment_t *a = q->attachments, *next; a; a = next) {
+        next = a->next; /* a drain may detach a */
+        if (a->vt->drain)
+            a->vt->drain(a);
+    }
+    return draining(q);
+}
+
+/* The longest drain_ms of the attachments (how long a teardown waits). */
+static uint64_t drain_ms(saq_queue_t *q)
+{
+    uint64_t ms = 0;
+    for (saq__attachment_t *a = q->attachments; a; a = a->next) {
+        uint64_t m = a->vt->drain && a->vt->drain_ms ? a->vt->drain_ms(a) : 0;
+        if (m > ms)
+            ms = m;
+    }
+    return ms;
+}
+
 /* ---- teardown ---- */
 
 static void handle_closed(uv_handle_t *h) { (void)h; }
@@ -67,29 +122,23 @@ static void td_timer_cb(uv_timer_t *t)
     teardown(q);
 }
 
-/* Called when the last attached worker detached: resume a waiting teardown. */
-void saq__queue_workers_gone(saq_queue_t *q)
-{
-    if (!uv_is_closing((uv_handle_t *)&q->wake))
-        uv_async_send(&q->wake);
-}
-
 static void teardown(saq_queue_t *q)
 {
     if (uv_is_closing((uv_handle_t *)&q->wake))
         return;
     /* Workers still attached (saq_worker_free returns at once, so the usual
-     * saq_worker_free + saq_queue_free ends up here): stop them without a
-     * grace period and let them write their jobs' outcomes (retried
-     * "cancelled") before the connections close, instead of leaving the jobs
-     * active under a worker id nobody renews. Bounded by the hard deadline
-     * and the command timeout; settles from handlers are still accepted. */
-    if (!q->td_forced && saq__workers_drain(q)) {
+     * saq_worker_free + saq_queue_free ends up here): their attachment's
+     * drain stops them without a grace period and lets them write their
+     * jobs' outcomes (retried "cancelled") before the connections close,
+     * instead of leaving the jobs active under a worker id nobody renews.
+     * Bounded by the hard deadline and the command timeout (drain_ms);
+     * settles from handlers are still accepted. */
+    if (!q->td_forced && drain(q)) {
         if (!q->td_timer_on) {
             uv_timer_init(&q->loop, &q->td_timer);
             q->td_timer.data = q;
             q->td_timer_on = 1;
-            uv_timer_start(&q->td_timer, td_timer_cb, saq__workers_drain_ms(q), 0);
+            uv_timer_start(&q->td_timer, td_timer_cb, drain_ms(q), 0);
         }
         return;
     }
@@ -109,9 +158,14 @@ static void teardown(saq_queue_t *q)
         m->run(q, m);
         m = n;
     }
-    saq__workers_shutdown(q);
-    while (q->ops)
-        saq__op_fail(q->ops, SAQ_ECLOSED, "queue closed");
+    /* then end the attachments (the workers, newest first, and last the
+     * pending operations) */
+    while (q->attachments) {
+        saq__attachment_t *a = q->attachments;
+        q->attachments = a->next;
+        a->next = NULL;
+        a->vt->shutdown(a);
+    }
     saq__pubsub_shutdown(q);
     saq__conn_shutdown(&q->cmd, NULL);
     saq__conn_shutdown(&q->sub, NULL);

@@ -271,3 +271,16 @@ void saq__op_sub_failed(saq__listener_t *l, int err, const char *msg)
     if (!op->done)
         saq__op_fail(op, err, "cannot subscribe to job updates: %s", msg);
 }
+
+/* ---- the pending operations at teardown ---- */
+
+static void pending_shutdown(saq__attachment_t *a)
+{
+    saq_queue_t *q = (saq_queue_t *)((char *)a - offsetof(saq_queue_t, ops_att));
+    while (q->ops)
+        saq__op_fail(q->ops, SAQ_ECLOSED, "queue closed");
+}
+
+static const saq__attachment_vt_t pending_vt = {NULL, NULL, pending_shutdown};
+
+void saq__op_attach_pending(saq_queue_t *q) { saq__loop_attach(q, &q->ops_att, &pending_vt); }

@@ -94,6 +94,7 @@ SAQ_API saq_queue_t *saq_queue_new(saq_conf_t *conf)
         return NULL;
     }
     saq__pubsub_init(q);
+    saq__op_attach_pending(q);
     /* the I/O thread's reference is dropped when it ends */
     if ((e = saq__loop_start(q, saq__queue_unref))) {
         saq__conf_seterr(conf, "cannot start the I/O thread: %s", strerror(e));
