@@ -240,6 +240,9 @@ saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int 
                         const char **argv, const size_t *argvlen);
 saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_t idata, int nkeys,
                          int nargs, const char **argv, const size_t *argvlen);
+/* *v = the integer reply r; returns 0, or -1 (v untouched) when r is NULL or
+ * not an integer. */
+int saq__reply_int(const redisReply *r, long long *v);
 
 /* A one-shot timer bound to an operation: fn runs after `seconds` (rounded
  * up to ms; <= 0: at the next loop iteration) unless the operation is done by
@@ -437,6 +440,8 @@ char *saq__stats_json(saq_queue_t *q);
 /* saq_queue_schedule with the lock in milliseconds (the worker's form: a
  * little under its period). Returns as saq_queue_schedule. */
 int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag);
+
+/* ---- rmw.c: saq_queue_abort, _retry, _finish, _update (public only) ---- */
 
 /* ---- listen.c: saq_queue_listen, saq_queue_listen_stop, saq_queue_cancel (public only) ---- */
 

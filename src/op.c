@@ -214,6 +214,14 @@ saq__op_t *saq__op_create(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, u
     return op;
 }
 
+int saq__reply_int(const redisReply *r, long long *v)
+{
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        return -1;
+    *v = r->integer;
+    return 0;
+}
+
 /* ---- timers bound to an operation ---- */
 
 struct saq__optimer {
