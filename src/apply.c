@@ -300,10 +300,13 @@ static int map_prepare(saq_queue_t *q, map_op_t *m, char **msg)
     return 0;
 }
 
+static void map_cancel(saq__op_t *op) { saq__op_fail(op, SAQ_ECLOSED, "cancelled by the caller"); }
+
 static int map_finish_submit(saq__op_t *op)
 {
     map_op_t *m = (map_op_t *)op;
     char *msg = NULL;
+    op->cancel = map_cancel;
     if (!op->ev->status) {
         int e = map_prepare(op->q, m, &msg);
         if (e)

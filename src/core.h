@@ -178,7 +178,7 @@ enum {
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
 
-/* ---- op.c: the operation framework ---- */
+/* ---- op.c: the operation framework (and saq_queue_cancel) ---- */
 
 /* An operation: one event, completed exactly once (on the loop thread, or by
  * saq__op_submit when it cannot be posted). Specific operations embed it as
@@ -199,6 +199,9 @@ struct saq__op {
     void (*granted)(saq__op_t *op);
     void (*start)(saq__op_t *op);
     void (*destroy)(saq__op_t *op);
+    /* What saq_queue_cancel does to it (set before submit; loop thread);
+     * NULL: not cancellable (short operations) */
+    void (*cancel)(saq__op_t *op);
     int pending;                /* generic counter of outstanding replies */
 };
 
@@ -443,7 +446,7 @@ int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint
 
 /* ---- rmw.c: saq_queue_abort, _retry, _finish, _update (public only) ---- */
 
-/* ---- listen.c: saq_queue_listen, saq_queue_listen_stop, saq_queue_cancel (public only) ---- */
+/* ---- listen.c: saq_queue_listen, saq_queue_listen_stop (public only) ---- */
 
 /* ---- apply.c: saq_queue_apply and saq_queue_map (public only) ---- */
 

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* saq's Queue.listen: status messages of a set of jobs as events, until the
- * caller stops it (saq_queue_listen_stop, a callback returning non-zero) or
- * no message came for its idle timeout; and saq_queue_cancel, which stops a
- * listen, apply or map by (cq, tag). */
+ * caller stops it (saq_queue_listen_stop, which is saq_queue_cancel, or a
+ * callback returning non-zero) or no message came for its idle timeout. */
 #include "core.h"
 
 #include <math.h>
@@ -73,6 +72,7 @@ SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeo
     if (!op)
         return err;
     listen_op_t *o = (listen_op_t *)op;
+    op->cancel = saq__op_complete; /* a stopped listen ends with SAQ_OK */
     o->timeout_s = timeout_s;
     if (isnan(timeout_s) || timeout_s < 0)
         saq__event_error(op->ev, SAQ_EINVAL, "listen timeout must be >= 0 seconds");
@@ -81,54 +81,7 @@ SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeo
     return saq__op_submit(op);
 }
 
-typedef struct stop_msg {
-    saq__msg_t msg;
-    saq_cq_t *cq;
-    uint64_t tag;
-} stop_msg_t;
-
-static void stop_run(saq_queue_t *q, saq__msg_t *m)
-{
-    stop_msg_t *s = (stop_msg_t *)m;
-    for (saq__op_t *op = q->ops; op; op = op->next) {
-        if (op->cq != s->cq || op->tag != s->tag || !op->ev)
-            continue;
-        int type = op->ev->type;
-        if (type == SAQ_EVENT_LISTEN_END) {
-            saq__op_complete(op);
-            break;
-        }
-        if (type == SAQ_EVENT_APPLY || type == SAQ_EVENT_MAP) {
-            saq__op_fail(op, SAQ_ECLOSED, "cancelled by the caller");
-            break;
-        }
-    }
-    saq__cq_unref(s->cq);
-    free(s);
-}
-
 SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
 {
     return saq_queue_cancel(q, cq, tag);
-}
-
-SAQ_API int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
-{
-    int err = saq__check_handle(q);
-    if (err)
-        return err;
-    if (!cq)
-        return SAQ_EINVAL;
-    stop_msg_t *s = saq__calloc(1, sizeof *s);
-    if (!s)
-        return SAQ_ENOMEM;
-    s->msg.run = stop_run;
-    s->cq = cq;
-    s->tag = tag;
-    saq__cq_ref(cq);
-    if ((err = saq__post(q, &s->msg))) {
-        saq__cq_unref(cq);
-        free(s);
-    }
-    return err;
 }

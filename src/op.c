@@ -2,7 +2,9 @@
 /* The operation framework: one completion per operation, exactly once. An
  * operation is built on the caller's thread, posted to the I/O thread, takes
  * an optional throttle permit (saq's max_concurrent_ops), issues requests
- * bound to it and ends with its event pushed to its completion queue. */
+ * bound to it and ends with its event pushed to its completion queue.
+ * saq_queue_cancel stops a cancellable one (listen, apply, map) by (cq, tag);
+ * a teardown fails those still pending. */
 #include "core.h"
 
 static void op_run(saq_queue_t *q, saq__msg_t *m)
@@ -220,6 +222,49 @@ int saq__reply_int(const redisReply *r, long long *v)
         return -1;
     *v = r->integer;
     return 0;
+}
+
+/* ---- cancel ---- */
+
+typedef struct cancel_msg {
+    saq__msg_t msg;
+    saq_cq_t *cq;
+    uint64_t tag;
+} cancel_msg_t;
+
+static void cancel_run(saq_queue_t *q, saq__msg_t *m)
+{
+    cancel_msg_t *c = (cancel_msg_t *)m;
+    /* q->ops is newest first: the last match is the oldest still pending */
+    saq__op_t *oldest = NULL;
+    for (saq__op_t *op = q->ops; op; op = op->next)
+        if (op->cancel && op->cq == c->cq && op->tag == c->tag && !op->done)
+            oldest = op;
+    if (oldest)
+        oldest->cancel(oldest);
+    saq__cq_unref(c->cq);
+    free(c);
+}
+
+SAQ_API int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
+{
+    int err = saq__check_handle(q);
+    if (err)
+        return err;
+    if (!cq)
+        return SAQ_EINVAL;
+    cancel_msg_t *c = saq__calloc(1, sizeof *c);
+    if (!c)
+        return SAQ_ENOMEM;
+    c->msg.run = cancel_run;
+    c->cq = cq;
+    c->tag = tag;
+    saq__cq_ref(cq);
+    if ((err = saq__post(q, &c->msg))) {
+        saq__cq_unref(cq);
+        free(c);
+    }
+    return err;
 }
 
 /* ---- timers bound to an operation ---- */
