@@ -78,7 +78,7 @@ void saq__loop_detach(saq_queue_t *q, saq__attachment_t *a);
  * none). Returns 0, or -1 when the deadline passed first. Not the I/O thread. */
 int saq__loop_wait(saq_queue_t *q, int inflight, uint64_t deadline);
 
-/* ---- Redis requests ---- */
+/* ---- conn.c: Redis connections and requests ---- */
 
 /* Reply callback: exactly once per request. `reply` is valid only during the
  * call (NULL on error). err is SAQ_OK, SAQ_EREDIS (error reply, msg = text),
@@ -261,7 +261,7 @@ void saq__optimer_stop(saq__optimer_t **pot);
  * the operation fails with err ("cannot subscribe to job updates: msg"). */
 void saq__op_sub_failed(saq__listener_t *l, int err, const char *msg);
 
-/* ---- pub/sub multiplexer (pubsub.c) ---- */
+/* ---- pubsub.c: the pub/sub multiplexer ---- */
 
 /* A listener on a set of job ids. on_message runs for every status published
  * on one of them; on_subscribed when the pattern subscription is confirmed
@@ -397,6 +397,8 @@ int saq__status_text_terminal(const char *st);
  * the user's before-enqueue hooks, id, then the internal hooks). Returns a
  * code with a message in *msg (malloc'd, may be NULL). */
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
+
+/* ---- queue.c's finish/retry primitives and ops.c's registry write ---- */
 
 /* finish/retry primitives used by ops and the worker (loop thread). `j` is
  * updated in place as saq does (status, result, error, completed, ...). With
