@@ -172,11 +172,10 @@ static void op_tramp(saq__req_t *req, redisReply *reply, int err, const char *ms
     saq__op_unref(op);
 }
 
-saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int argc,
-                        const char **argv, const size_t *argvlen)
+/* Bind a request just issued with op_tramp (which took a reference on the
+ * op) to its callback; NULL r: out of memory, the op fails. */
+static saq__req_t *op_bind(saq__op_t *op, saq__req_t *r, saq__op_reply_fn cb, intptr_t idata)
 {
-    op->refs++;
-    saq__req_t *r = saq__cmd(&op->q->cmd, op_tramp, op, 0, argc, argv, argvlen);
     if (!r) {
         op->refs--;
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
@@ -187,19 +186,19 @@ saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int 
     return r;
 }
 
+saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int argc,
+                        const char **argv, const size_t *argvlen)
+{
+    op->refs++;
+    return op_bind(op, saq__cmd(&op->q->cmd, op_tramp, op, 0, argc, argv, argvlen), cb, idata);
+}
+
 saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_t idata, int nkeys,
                          int nargs, const char **argv, const size_t *argvlen)
 {
     op->refs++;
-    saq__req_t *r = saq__eval(&op->q->cmd, script, op_tramp, op, nkeys, nargs, argv, argvlen);
-    if (!r) {
-        op->refs--;
-        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-        return NULL;
-    }
-    r->aux = (void *)cb;
-    r->idata = idata;
-    return r;
+    return op_bind(op, saq__eval(&op->q->cmd, script, op_tramp, op, nkeys, nargs, argv, argvlen),
+                   cb, idata);
 }
 
 saq__op_t *saq__op_create(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,

@@ -729,6 +729,23 @@ static saq_event_t *publish_until_event(saq_queue_t *q, saq_cq_t *cq, uint64_t t
     return NULL;
 }
 
+/* Wait for the event of `tag` that ends an operation: of `type` with
+ * `status`. LISTEN events before it (published before the stop) must be for
+ * key `live`. */
+static void expect_end(saq_cq_t *cq, uint64_t tag, int type, int status, const char *live)
+{
+    saq_event_t *ev;
+    while ((ev = saq_cq_wait(cq, tag, TMO)) && saq_event_type(ev) == SAQ_EVENT_LISTEN) {
+        assert_non_null(live);
+        assert_string_equal(saq_event_key(ev), live);
+        saq_event_free(ev);
+    }
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), type);
+    assert_int_equal(saq_event_status(ev), status);
+    saq_event_free(ev);
+}
+
 static void test_cancel_stops_the_oldest(void **state)
 {
     (void)state;
@@ -739,24 +756,13 @@ static void test_cancel_stops_the_oldest(void **state)
     assert_int_equal(saq_queue_listen(q, "[\"first\"]", 0, cq, 5), SAQ_OK);
     assert_int_equal(saq_queue_listen(q, "[\"second\"]", 0, cq, 5), SAQ_OK);
     assert_int_equal(saq_queue_listen_stop(q, cq, 5), SAQ_OK);
-    saq_event_t *ev = saq_cq_wait(cq, 5, TMO);
-    assert_non_null(ev);
-    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LISTEN_END);
-    assert_int_equal(saq_event_status(ev), SAQ_OK);
-    saq_event_free(ev);
-    ev = publish_until_event(q, cq, 5, "first", "second");
+    expect_end(cq, 5, SAQ_EVENT_LISTEN_END, SAQ_OK, NULL);
+    saq_event_t *ev = publish_until_event(q, cq, 5, "first", "second");
     assert_int_equal(saq_event_type(ev), SAQ_EVENT_LISTEN);
     assert_string_equal(saq_event_key(ev), "second");
     saq_event_free(ev);
     assert_int_equal(saq_queue_cancel(q, cq, 5), SAQ_OK);
-    while ((ev = saq_cq_wait(cq, 5, TMO)) && saq_event_type(ev) == SAQ_EVENT_LISTEN) {
-        assert_string_equal(saq_event_key(ev), "second"); /* published before the stop */
-        saq_event_free(ev);
-    }
-    assert_non_null(ev);
-    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LISTEN_END);
-    assert_int_equal(saq_event_status(ev), SAQ_OK);
-    saq_event_free(ev);
+    expect_end(cq, 5, SAQ_EVENT_LISTEN_END, SAQ_OK, "second");
     /* across kinds: a listen submitted before an apply with the same pair is
      * stopped first; the next cancel stops the apply (ECLOSED) */
     assert_int_equal(saq_queue_listen(q, "[\"l\"]", 0, cq, 6), SAQ_OK);
@@ -764,17 +770,9 @@ static void test_cancel_stops_the_oldest(void **state)
     assert_int_equal(saq_queue_apply(q, j, 0, cq, 6), SAQ_OK);
     saq_job_free(j);
     assert_int_equal(saq_queue_cancel(q, cq, 6), SAQ_OK);
-    ev = saq_cq_wait(cq, 6, TMO);
-    assert_non_null(ev);
-    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LISTEN_END);
-    assert_int_equal(saq_event_status(ev), SAQ_OK);
-    saq_event_free(ev);
+    expect_end(cq, 6, SAQ_EVENT_LISTEN_END, SAQ_OK, NULL);
     assert_int_equal(saq_queue_cancel(q, cq, 6), SAQ_OK);
-    ev = saq_cq_wait(cq, 6, TMO);
-    assert_non_null(ev);
-    assert_int_equal(saq_event_type(ev), SAQ_EVENT_APPLY);
-    assert_int_equal(saq_event_status(ev), SAQ_ECLOSED);
-    saq_event_free(ev);
+    expect_end(cq, 6, SAQ_EVENT_APPLY, SAQ_ECLOSED, NULL);
     /* nothing is left to stop: a further cancel changes nothing */
     assert_int_equal(saq_queue_cancel(q, cq, 6), SAQ_OK);
     assert_null(saq_cq_poll(cq, 100));
