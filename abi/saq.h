@@ -818,11 +818,12 @@ SAQ_API int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeo
                              saq_cq_t *cq, uint64_t tag);
 
 /** Stop the listen submitted with (cq, tag); it ends with LISTEN_END
- *  SAQ_OK. The same call as saq_queue_cancel (so it also cancels an apply or
- *  map submitted with that pair). Returns SAQ_OK once the request is queued
- *  (a listen that already ended is left alone), SAQ_EINVAL (NULL queue or
- *  cq), SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. Any thread, including an event
- *  callback. */
+ *  SAQ_OK. The same call as saq_queue_cancel: it also cancels an apply or
+ *  map submitted with that pair, and when several of them share the pair it
+ *  stops the oldest still pending (submitted first), one per call. Returns
+ *  SAQ_OK once the request is queued (a listen that already ended is left
+ *  alone), SAQ_EINVAL (NULL queue or cq), SAQ_ECLOSED, SAQ_EFORKED,
+ *  SAQ_ENOMEM. Any thread, including an event callback. */
 SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** Stop waiting for the apply, map or listen submitted with (cq, tag): an
@@ -830,8 +831,9 @@ SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  LISTEN_END SAQ_OK. Jobs already enqueued are left alone (saq's
  *  asyncio cancellation of apply/map behaves the same). Other operations are
  *  short and are not affected. When several such operations share (cq, tag)
- *  only the oldest still pending is stopped. Returns SAQ_OK once the request
- *  is queued (nothing happens when the operation already completed),
+ *  only the oldest still pending (submitted first) is stopped: one call per
+ *  operation, in submission order. Returns SAQ_OK once the request is
+ *  queued (nothing happens when the operation already completed),
  *  SAQ_EINVAL (NULL queue or cq), SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. Any
  *  thread, including an event callback; never blocks. */
 SAQ_API int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* saq's Queue.batch(): a scope that records every job enqueued on the queue
- * while it is open and aborts them all when the scope fails. */
+ * while it is open (through an internal before-enqueue hook, as saq's batch
+ * registers one) and aborts them all when the scope fails. */
 #include "core.h"
 
 struct saq_batch {
@@ -10,23 +11,22 @@ struct saq_batch {
     int ended;
 };
 
-/* Called with q->mu held from saq__prepare_enqueue. */
-void saq__batch_record(saq_queue_t *q, const char *key)
+/* The batch's before-enqueue hook (internal: q->mu held, the job as written). */
+static int batch_record(saq_job_t *j, void *ud)
 {
-    for (size_t i = 0; i < q->nbatches; i++) {
-        saq_batch_t *b = q->batches[i];
-        if (b->n == b->cap) {
-            size_t cap = b->cap ? b->cap * 2 : 8;
-            char **k = realloc(b->keys, cap * sizeof *k);
-            if (!k)
-                continue;
-            b->keys = k;
-            b->cap = cap;
-        }
-        char *c = strdup(key);
-        if (c)
-            b->keys[b->n++] = c;
+    saq_batch_t *b = ud;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        char **k = realloc(b->keys, cap * sizeof *k);
+        if (!k)
+            return 0;
+        b->keys = k;
+        b->cap = cap;
     }
+    char *c = strdup(j->key);
+    if (c)
+        b->keys[b->n++] = c;
+    return 0;
 }
 
 SAQ_API saq_batch_t *saq_queue_batch(saq_queue_t *q)
@@ -38,17 +38,11 @@ SAQ_API saq_batch_t *saq_queue_batch(saq_queue_t *q)
         return NULL;
     b->q = q;
     atomic_fetch_add(&q->refs, 1); /* released by saq_batch_free */
-    pthread_mutex_lock(&q->mu);
-    saq_batch_t **bs = realloc(q->batches, (q->nbatches + 1) * sizeof *bs);
-    if (!bs) {
-        pthread_mutex_unlock(&q->mu);
+    if (saq__queue_add_hook(q, batch_record, b)) {
         saq__queue_unref(q);
         free(b);
         return NULL;
     }
-    q->batches = bs;
-    q->batches[q->nbatches++] = b;
-    pthread_mutex_unlock(&q->mu);
     return b;
 }
 
@@ -64,16 +58,8 @@ SAQ_API size_t saq_batch_size(const saq_batch_t *b)
 
 static void batch_end(saq_batch_t *b)
 {
-    saq_queue_t *q = b->q;
-    pthread_mutex_lock(&q->mu);
-    for (size_t i = 0; i < q->nbatches; i++) {
-        if (q->batches[i] == b) {
-            q->batches[i] = q->batches[--q->nbatches];
-            break;
-        }
-    }
+    saq__queue_remove_hook(b->q, batch_record, b);
     b->ended = 1;
-    pthread_mutex_unlock(&q->mu);
 }
 
 typedef struct babort_op {

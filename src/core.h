@@ -18,17 +18,68 @@ typedef struct saq__op saq__op_t;
 typedef struct saq__msg saq__msg_t;
 typedef struct saq__listener saq__listener_t;
 
-/* ---- messages from any thread to the loop thread ---- */
+/* ---- loop.c: the I/O thread, its inbox, the teardown ---- */
+
+/* A message from any thread to the loop thread. */
 struct saq__msg {
     saq__msg_t *next;
     void (*run)(saq_queue_t *q, saq__msg_t *m);  /* on the loop thread */
     void (*drop)(saq_queue_t *q, saq__msg_t *m); /* loop gone: release without running */
 };
-/* Post a message. Returns 0 or SAQ_ECLOSED (then the caller still owns m). */
+/* Post a message; it runs on the loop thread in posting order. Returns 0 or
+ * SAQ_ECLOSED (the teardown closed the inbox: the caller still owns m). Any
+ * thread. */
 int saq__post(saq_queue_t *q, saq__msg_t *m);
+/* Is the calling thread the queue's I/O thread? */
 int saq__on_loop(const saq_queue_t *q);
+/* Can the queue take work: SAQ_OK, SAQ_EINVAL (NULL), SAQ_EFORKED (a forked
+ * child: the I/O thread is the parent's), SAQ_ECLOSED (closing or freed). Any
+ * thread. */
+int saq__check_handle(const saq_queue_t *q);
+/* Create the loop and its wake-up handle (before saq__loop_start). Returns 0
+ * or a libuv error code (the loop is then closed again). Creating thread. */
+int saq__loop_init(saq_queue_t *q);
+/* Start the I/O thread; `exited` runs on it once the loop has ended and
+ * io_done is set (it drops the thread's reference on the queue). Returns 0 or
+ * the pthread_create error (the loop is then closed). Creating thread. */
+int saq__loop_start(saq_queue_t *q, void (*exited)(saq_queue_t *q));
+/* Ask the loop to tear down (once; later calls do nothing). Any thread but
+ * the loop's own callbacks may call it; it does not wait. */
+void saq__loop_stop(saq_queue_t *q);
+/* Something attached to the queue's loop that a teardown must end first (a
+ * worker; the pending operations): a list head in saq_queue, walked by the
+ * teardown through the vtable, so the queue calls nothing of its users'. */
+typedef struct saq__attachment saq__attachment_t;
+typedef struct saq__attachment_vt {
+    /* The queue is being torn down: stop now, without a grace period, and
+     * detach once stopped (maybe at once, from inside the call). The
+     * teardown waits until no attachment with a drain is attached, for at
+     * most the largest drain_ms. NULL: nothing to wait for. May run more
+     * than once. Loop thread. */
+    void (*drain)(saq__attachment_t *a);
+    /* How long this attachment's drain may take at most, ms. */
+    uint64_t (*drain_ms)(saq__attachment_t *a);
+    /* The teardown goes on (drained, or the wait is over): end everything
+     * at once, before the connections close. `a` is already detached.
+     * Attachments are shut down newest first. Loop thread. */
+    void (*shutdown)(saq__attachment_t *a);
+} saq__attachment_vt_t;
+struct saq__attachment {
+    saq__attachment_t *next;
+    const saq__attachment_vt_t *vt;
+};
+/* Attach `a` (not attached) with its vtable. Loop thread, or the creating
+ * thread before saq__loop_start. */
+void saq__loop_attach(saq_queue_t *q, saq__attachment_t *a, const saq__attachment_vt_t *vt);
+/* Detach `a` (no-op when it is not attached); a teardown waiting for the
+ * drain goes on once no attachment with a drain is left. Loop thread. */
+void saq__loop_detach(saq_queue_t *q, saq__attachment_t *a);
+/* Wait until the I/O thread has ended (and, with `inflight`, until no counted
+ * operation is in flight either), or until `deadline` (monotonic ms, 0 =
+ * none). Returns 0, or -1 when the deadline passed first. Not the I/O thread. */
+int saq__loop_wait(saq_queue_t *q, int inflight, uint64_t deadline);
 
-/* ---- Redis requests ---- */
+/* ---- conn.c: Redis connections and requests ---- */
 
 /* Reply callback: exactly once per request. `reply` is valid only during the
  * call (NULL on error). err is SAQ_OK, SAQ_EREDIS (error reply, msg = text),
@@ -128,8 +179,11 @@ enum {
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
 
-/* ---- operations ---- */
+/* ---- op.c: the operation framework (and saq_queue_cancel) ---- */
 
+/* An operation: one event, completed exactly once (on the loop thread, or by
+ * saq__op_submit when it cannot be posted). Specific operations embed it as
+ * their first member. */
 struct saq__op {
     saq__msg_t msg;             /* first member */
     saq_queue_t *q;
@@ -146,27 +200,69 @@ struct saq__op {
     void (*granted)(saq__op_t *op);
     void (*start)(saq__op_t *op);
     void (*destroy)(saq__op_t *op);
+    /* What saq_queue_cancel does to it (set before submit; loop thread);
+     * NULL: not cancellable (short operations) */
+    void (*cancel)(saq__op_t *op);
     int pending;                /* generic counter of outstanding replies */
 };
 
+/* A new operation of `size` bytes (>= sizeof(saq__op_t), zeroed) whose event
+ * has `type` and `tag`; it holds a reference on cq. `start` runs on the loop
+ * thread (NULL, or an error already in the event: it completes at once);
+ * `destroy` releases the embedding struct's members when the last reference
+ * goes. NULL when out of memory. Any thread. */
 saq__op_t *saq__op_new(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
                        void (*start)(saq__op_t *), void (*destroy)(saq__op_t *));
-int saq__op_submit(saq__op_t *op); /* frees op and returns an error when it cannot be posted */
+/* saq__op_new after the common checks of a submit function: NULL with *err =
+ * saq__check_handle's code, SAQ_EINVAL (cq not usable) or SAQ_ENOMEM. */
+saq__op_t *saq__op_create(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
+                          void (*start)(saq__op_t *), void (*destroy)(saq__op_t *), int *err);
+/* Post the operation to the loop thread. Returns 0, or the error (queue
+ * closed, forked, cq not usable: the operation is freed, no event). */
+int saq__op_submit(saq__op_t *op);
+/* Complete with an error (code and printf-style message); no-op once done.
+ * Loop thread. */
 void saq__op_fail(saq__op_t *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Complete: release the permit, push the event, drop the operation's own
+ * reference; no-op once done. Loop thread. */
 void saq__op_complete(saq__op_t *op);
+/* Take / drop a reference (loop thread; the last one frees the operation). */
 void saq__op_ref(saq__op_t *op);
 void saq__op_unref(saq__op_t *op);
-/* Take a throttle permit, then call fn (maybe at once). */
+/* Take a throttle permit, then call fn (maybe at once). Loop thread. */
 void saq__op_with_permit(saq__op_t *op, void (*fn)(saq__op_t *op));
+/* Give the permit back (or stop waiting for it); no-op without one. */
 void saq__op_release_permit(saq__op_t *op);
+/* Attach the queue's pending operations to its loop (q->ops_att): a
+ * teardown fails those still pending (SAQ_ECLOSED, "queue closed") after
+ * everything attached later has been shut down. Once, at creation, before
+ * anything else attaches. */
+void saq__op_attach_pending(saq_queue_t *q);
 /* Issue a request bound to the op (holds a ref; callback skipped when the op
  * is done, except for cleanup). */
 saq__req_t *saq__op_cmd(saq__op_t *op, saq__op_reply_fn cb, intptr_t idata, int argc,
                         const char **argv, const size_t *argvlen);
 saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_t idata, int nkeys,
                          int nargs, const char **argv, const size_t *argvlen);
+/* *v = the integer reply r; returns 0, or -1 (v untouched) when r is NULL or
+ * not an integer. */
+int saq__reply_int(const redisReply *r, long long *v);
 
-/* ---- pub/sub multiplexer (pubsub.c) ---- */
+/* A one-shot timer bound to an operation: fn runs after `seconds` (rounded
+ * up to ms; <= 0: at the next loop iteration) unless the operation is done by
+ * then. Loop thread. start returns NULL when out of memory; restart re-arms
+ * it (NULL: no-op); stop cancels it, frees it (asynchronously) and sets
+ * *pot = NULL (NULL *pot: no-op). The operation must stop its timers in its
+ * destroy. */
+typedef struct saq__optimer saq__optimer_t;
+saq__optimer_t *saq__optimer_start(saq__op_t *op, double seconds, void (*fn)(saq__op_t *op));
+void saq__optimer_restart(saq__optimer_t *ot, double seconds);
+void saq__optimer_stop(saq__optimer_t **pot);
+/* A saq__listener_t on_failed for listeners whose owner is an operation:
+ * the operation fails with err ("cannot subscribe to job updates: msg"). */
+void saq__op_sub_failed(saq__listener_t *l, int err, const char *msg);
+
+/* ---- pubsub.c: the pub/sub multiplexer ---- */
 
 /* A listener on a set of job ids. on_message runs for every status published
  * on one of them; on_subscribed when the pattern subscription is confirmed
@@ -193,7 +289,7 @@ void saq__listen_remove(saq_queue_t *q, saq__listener_t *l);
 void saq__pubsub_init(saq_queue_t *q);
 void saq__pubsub_shutdown(saq_queue_t *q);
 
-/* ---- the queue ---- */
+/* ---- queue.c: the queue object ---- */
 
 typedef struct saq__hook {
     saq_job_hook_fn fn;
@@ -210,6 +306,7 @@ struct saq_queue {
     atomic_int refs;
     atomic_int state;
     pthread_t thread;
+    void (*loop_exited)(saq_queue_t *q); /* saq__loop_start's `exited` */
     uv_loop_t loop;
     uv_async_t wake;
     pthread_mutex_t mu;
@@ -243,23 +340,39 @@ struct saq_queue {
     int sub_confirmed;
     uv_timer_t sub_linger;
     int sub_linger_init;
-    struct saq_worker *workers; /* attached workers (loop thread) */
+    saq__attachment_t *attachments; /* loop thread: newest first */
+    saq__attachment_t ops_att;      /* the pending operations' (op.c) */
     /* counters of this queue object (saq's Queue.complete/...) */
     atomic_llong n_complete, n_failed, n_retried, n_aborted;
     int64_t created_ms;
     char uuid[37];
     /* under mu */
-    saq__hook_t *hooks;
+    saq__hook_t *hooks;  /* the user's before-enqueue hooks, in order */
     size_t nhooks;
-    struct saq_batch **batches;
-    size_t nbatches;
+    saq__hook_t *ihooks; /* internal ones (saq__queue_add_hook) */
+    size_t nihooks;
 };
 
-int saq__check_handle(const saq_queue_t *q); /* SAQ_OK, SAQ_EINVAL, SAQ_EFORKED, SAQ_ECLOSED */
+/* Drop a reference on the queue; the last one frees its memory. Any thread. */
 void saq__queue_unref(saq_queue_t *q);
-char *saq__stats_json(saq_queue_t *q);
+/* Internal before-enqueue hooks (a batch records the jobs through one): they
+ * run for every job prepared for enqueue (saq__prepare_enqueue), after the
+ * user's hooks, on the job as it will be written (final key, queue and id),
+ * in the enqueuing thread with q->mu held, so they must not block or call
+ * into the queue, and must not change the job; their return value is
+ * ignored. Adding a pair twice is a no-op. add returns SAQ_OK or SAQ_ENOMEM;
+ * remove SAQ_OK or SAQ_ENOTFOUND; once remove returned, the hook is not
+ * running and will not run again. Any thread except from a hook. */
+int saq__queue_add_hook(saq_queue_t *q, saq_job_hook_fn fn, void *ud);
+int saq__queue_remove_hook(saq_queue_t *q, saq_job_hook_fn fn, void *ud);
+
+/* ---- record.c: job records as stored ---- */
+
+/* The job id (saq:job:<queue>:<key>) of a key, malloc'd (NULL on ENOMEM). */
 char *saq__id_of(saq_queue_t *q, const char *key);
-const char *saq__key_of(saq_queue_t *q, const char *id); /* pointer into id */
+/* The key of a job id of this queue: a pointer into id (id itself when it is
+ * not one of this queue's). */
+const char *saq__key_of(saq_queue_t *q, const char *id);
 /* Load (transform + parse) a record; fills err on failure and returns a code.
  * With `id` (where it was read from), a record whose key names another job
  * is refused (SAQ_EPROTO) and a missing key is taken from the id. */
@@ -270,9 +383,23 @@ int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t
                         size_t errlen);
 /* Dump a job for Redis (dialect + transform). Returns malloc'd bytes. */
 char *saq__dump_job(saq_queue_t *q, const saq_job_t *j, size_t *len, int *err);
+/* Parse a JSON array of non-empty strings (keys) into malloc'd job ids
+ * (*out, *n; free with saq__ids_free). Returns 0, SAQ_EINVAL (json NULL),
+ * SAQ_EJSON (not an array of non-empty strings) or SAQ_ENOMEM, with a message
+ * in err (then *out is NULL and *n 0). */
+int saq__keys_to_ids(saq_queue_t *q, const char *json, char ***out, size_t *n, char *err,
+                     size_t errlen);
+/* Free n malloc'd strings and their array (NULL ids allowed with n 0). */
+void saq__ids_free(char **ids, size_t n);
+/* Is a published status text terminal ("complete", "failed", "aborted";
+ * exact, as saq publishes them)? */
+int saq__status_text_terminal(const char *st);
 /* Prepare a job for enqueue on the calling thread (queue, queued, status,
- * hooks, batch record). Returns a code with a message in *msg. */
+ * the user's before-enqueue hooks, id, then the internal hooks). Returns a
+ * code with a message in *msg (malloc'd, may be NULL). */
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
+
+/* ---- queue.c's finish/retry primitives and ops.c's registry write ---- */
 
 /* finish/retry primitives used by ops and the worker (loop thread). `j` is
  * updated in place as saq does (status, result, error, completed, ...). With
@@ -312,17 +439,26 @@ void saq__count_finish(saq_queue_t *q, int status);
 void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
                          int ttl, int dual, saq__done_fn done, void *ud);
 
-/* The schedule and sweep operations with a lock time in ms (the worker's
- * timers use a lock a little shorter than their period). */
+/* ---- ops.c: saq's one-shot queue operations ---- */
+
+/* The queue object's counters as saq's stats JSON (malloc'd; NULL on ENOMEM). */
+char *saq__stats_json(saq_queue_t *q);
+/* saq_queue_schedule with the lock in milliseconds (the worker's form: a
+ * little under its period). Returns as saq_queue_schedule. */
 int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag);
+
+/* ---- rmw.c: saq_queue_abort, _retry, _finish, _update (public only) ---- */
+
+/* ---- listen.c: saq_queue_listen, saq_queue_listen_stop (public only) ---- */
+
+/* ---- apply.c: saq_queue_apply and saq_queue_map (public only) ---- */
+
+/* ---- sweep.c: saq's sweep ---- */
+
+/* saq_queue_sweep with the lock in milliseconds and the worker's
+ * swept_error_message (NULL: the queue's). Returns as saq_queue_sweep. */
 int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const char *swept_msg,
                         saq_cq_t *cq, uint64_t tag);
-
-/* worker hooks into the queue (worker.c) */
-void saq__workers_shutdown(saq_queue_t *q);
-int saq__workers_drain(saq_queue_t *q);
-uint64_t saq__workers_drain_ms(saq_queue_t *q);
-void saq__queue_workers_gone(saq_queue_t *q);
 
 /* ======================================================================== */
 /* The worker (spec 4), in layers: each file uses only the ones above it.   */
@@ -467,7 +603,7 @@ struct saq_worker {
     char *stats_cache;
     void (*poke)(saq_worker_t *w, int what); /* worker.c's (loop thread) */
     /* loop thread */
-    saq_worker_t *next_worker;
+    saq__attachment_t att;  /* on the queue's loop while attached */
     int attached;
     uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive;
     int handles_open;

@@ -1,35 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* saq's Queue operations over the core: enqueue, job, jobs, abort, retry,
- * finish, update, count, info, stats, schedule, ping. (listen, apply, map and
- * sweep are in wait.c.) Each submit function validates what it can on the
- * caller's thread and reports problems through the operation's event. */
+/* saq's one-shot Queue operations over the core: enqueue, job, jobs, count,
+ * ping, schedule, info, stats. (abort, retry, finish and update are in
+ * rmw.c; listen, apply, map and sweep have their own files.) Each submit
+ * function validates what it can on the caller's thread and reports problems
+ * through the operation's event. */
 #include "core.h"
 
 #include <math.h>
 
 /* ---- small helpers ---- */
-
-static int reply_int(redisReply *r, long long *v)
-{
-    if (!r || r->type != REDIS_REPLY_INTEGER)
-        return -1;
-    *v = r->integer;
-    return 0;
-}
-
-static saq__op_t *new_op(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, uint64_t tag,
-                         void (*start)(saq__op_t *), void (*destroy)(saq__op_t *), int *err)
-{
-    *err = saq__check_handle(q);
-    if (!*err && !saq__cq_usable(cq))
-        *err = SAQ_EINVAL;
-    if (*err)
-        return NULL;
-    saq__op_t *op = saq__op_new(q, size, type, cq, tag, start, destroy);
-    if (!op)
-        *err = SAQ_ENOMEM;
-    return op;
-}
 
 /* Record the error in the event; the op completes on the loop thread. */
 #define REJECT(op, code, ...)                                                                      \
@@ -37,31 +16,6 @@ static saq__op_t *new_op(saq_queue_t *q, size_t size, int type, saq_cq_t *cq, ui
         saq__event_error((op)->ev, (code), __VA_ARGS__);                                           \
         return saq__op_submit(op);                                                                 \
     } while (0)
-
-int saq__job_from_reply(saq_queue_t *q, redisReply *r, const char *id, saq_job_t **out,
-                        char *err, size_t errlen)
-{
-    *out = NULL;
-    if (!r || r->type == REDIS_REPLY_NIL)
-        return SAQ_ENOTFOUND;
-    if (r->type != REDIS_REPLY_STRING) {
-        snprintf(err, errlen, "%s is not a string key (wrong type in redis)", id);
-        return SAQ_EPROTO;
-    }
-    saq_job_t *j = saq__malloc(sizeof *j);
-    if (!j)
-        return SAQ_ENOMEM;
-    saq__job_init(j);
-    char e2[240];
-    int e = saq__load_job(q, id, r->str, r->len, j, e2, sizeof e2);
-    if (e) {
-        snprintf(err, errlen, "%s: %s", id, e2);
-        saq_job_free(j);
-        return e;
-    }
-    *out = j;
-    return 0;
-}
 
 static int valid_key(const char *key) { return key && *key; }
 
@@ -113,7 +67,8 @@ static void enq_start(saq__op_t *op) { saq__op_with_permit(op, enq_go); }
 static int enqueue_owned(saq_queue_t *q, saq_job_t *j, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(enq_op_t), SAQ_EVENT_ENQUEUE, cq, tag, enq_start, enq_destroy, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(enq_op_t), SAQ_EVENT_ENQUEUE, cq, tag,
+                                   enq_start, enq_destroy, &err);
     if (!op) {
         saq_job_free(j);
         return err;
@@ -152,7 +107,8 @@ SAQ_API int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq
     if (!saq__cq_usable(cq))
         return SAQ_EINVAL;
     if (!job) {
-        saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag, NULL, NULL, &err);
+        saq__op_t *op = saq__op_create(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag,
+                                       NULL, NULL, &err);
         if (!op)
             return err;
         REJECT(op, SAQ_EINVAL, "job is NULL");
@@ -173,7 +129,8 @@ SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const c
         return SAQ_EINVAL;
     saq_job_t *j = function && *function ? saq_job_new(function) : NULL;
     if (!j || (kwargs_json && saq_job_set_call_kwargs(j, kwargs_json))) {
-        saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag, NULL, NULL, &err);
+        saq__op_t *op = saq__op_create(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag,
+                                       NULL, NULL, &err);
         if (!op) {
             saq_job_free(j);
             return err;
@@ -240,7 +197,8 @@ static void get_start(saq__op_t *op) { saq__op_with_permit(op, get_go); }
 SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(get_op_t), SAQ_EVENT_JOB, cq, tag, get_start, get_destroy, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(get_op_t), SAQ_EVENT_JOB, cq, tag,
+                                   get_start, get_destroy, &err);
     if (!op)
         return err;
     if (!valid_key(key))
@@ -249,57 +207,6 @@ SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_
     if (!(g->id = saq__id_of(q, key)) || !(op->ev->key = strdup(key)))
         REJECT(op, SAQ_ENOMEM, "out of memory");
     return saq__op_submit(op);
-}
-
-/* Parse a JSON array of non-empty strings into malloc'd job ids. */
-static int parse_keys(saq_queue_t *q, const char *json, char ***out, size_t *n, char *err, size_t errlen)
-{
-    saq__jobj_iter_t it;
-    const char *v;
-    size_t vn;
-    int r;
-    *out = NULL;
-    *n = 0;
-    if (!json) {
-        snprintf(err, errlen, "keys JSON is NULL");
-        return SAQ_EINVAL;
-    }
-    if (saq__json_validate(json, strlen(json), 'a', err, errlen))
-        return SAQ_EJSON;
-    saq__jarr_begin(&it, json, strlen(json), NULL, 0);
-    size_t cap = 0;
-    while ((r = saq__jarr_next(&it, &v, &vn, NULL, 0)) == 1) {
-        char *k = saq__json_name(v, vn);
-        if (!k || !*k) {
-            free(k);
-            snprintf(err, errlen, "keys must be a JSON array of non-empty strings without \\u0000");
-            goto bad;
-        }
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            char **nn = realloc(*out, cap * sizeof *nn);
-            if (!nn) {
-                free(k);
-                goto oom;
-            }
-            *out = nn;
-        }
-        char *id = saq__id_of(q, k);
-        free(k);
-        if (!id)
-            goto oom;
-        (*out)[(*n)++] = id;
-    }
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-bad:
-    for (size_t i = 0; i < *n; i++)
-        free((*out)[i]);
-    free(*out);
-    *out = NULL;
-    *n = 0;
-    return strstr(err, "memory") ? SAQ_ENOMEM : SAQ_EJSON;
 }
 
 static void jobs_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -367,414 +274,15 @@ SAQ_API int saq_queue_jobs(saq_queue_t *q, const char *keys_json, saq_cq_t *cq, 
 {
     int err;
     char e2[200];
-    saq__op_t *op = new_op(q, sizeof(get_op_t), SAQ_EVENT_JOBS, cq, tag, jobs_start, get_destroy, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(get_op_t), SAQ_EVENT_JOBS, cq, tag,
+                                   jobs_start, get_destroy, &err);
     if (!op)
         return err;
     get_op_t *g = (get_op_t *)op;
-    int e = parse_keys(q, keys_json, &g->ids, &g->nids, e2, sizeof e2);
+    int e = saq__keys_to_ids(q, keys_json, &g->ids, &g->nids, e2, sizeof e2);
     if (e)
         REJECT(op, e, "%s", e2);
     return saq__op_submit(op);
-}
-
-/* ======================================================================== */
-/* read-modify-write operations: abort, retry, finish, update               */
-/* ======================================================================== */
-
-enum { RMW_ABORT, RMW_RETRY, RMW_FINISH, RMW_UPDATE };
-
-typedef struct rmw_op {
-    saq__op_t op;
-    int kind;
-    char *id, *key;
-    char *error;     /* abort reason / retry error / finish error */
-    char *result;    /* finish result */
-    char *fields;    /* update fields */
-    int status;      /* finish status */
-    int ttl;         /* abort marker ttl */
-    char *old;       /* record as read (abort CAS) */
-    size_t oldlen;
-    int tries;
-    int dequeued;
-} rmw_op_t;
-
-static void rmw_destroy(saq__op_t *op)
-{
-    rmw_op_t *m = (rmw_op_t *)op;
-    free(m->id);
-    free(m->key);
-    free(m->error);
-    free(m->result);
-    free(m->fields);
-    free(m->old);
-}
-
-static void rmw_read(saq__op_t *op);
-static void update_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg);
-
-/* completion of a finish/retry primitive run for an op */
-static void rmw_prim_done(void *ud, int err, const char *msg, long long result)
-{
-    saq__op_t *op = ud;
-    if (!op->done) {
-        if (err)
-            saq__op_fail(op, err, "%s", msg ? msg : saq_strerror(err));
-        else {
-            if (op->ev->ival == 0)
-                op->ev->ival = result == 1;
-            saq__op_complete(op);
-        }
-    }
-    saq__op_unref(op);
-}
-
-static void abort_marker_deleted(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    (void)req, (void)r, (void)err, (void)msg;
-    saq__op_complete(op);
-}
-
-/* 0.26 abort: compare-and-set of status/error on the current record */
-static void abort_cas_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    rmw_op_t *m = (rmw_op_t *)op;
-    long long v;
-    (void)req;
-    if (err) {
-        saq__op_fail(op, err, "abort of %s failed: %s", m->id, msg);
-        return;
-    }
-    if (reply_int(r, &v)) {
-        saq__op_fail(op, SAQ_EPROTO, "unexpected abort reply");
-        return;
-    }
-    if (v < 0) { /* the record changed between read and write: read again */
-        if (++m->tries > 8) {
-            saq__op_fail(op, SAQ_ETIMEDOUT, "job %s kept changing; abort gave up after 8 tries", m->id);
-            return;
-        }
-        rmw_read(op);
-        return;
-    }
-    if (v == 0) {
-        op->ev->ival = 1; /* running or scheduled: its worker stops it */
-        saq__op_complete(op);
-        return;
-    }
-    /* it was waiting: finish it aborted now, then drop the marker */
-    op->ev->ival = 2;
-    saq__op_ref(op);
-    saq__finish_job(op->q, op->ev->job, SAQ_STATUS_ABORTED, NULL, m->error, NULL, SAQ__DEL_MARKER,
-                    rmw_prim_done, op);
-}
-
-static void abort13_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    rmw_op_t *m = (rmw_op_t *)op;
-    (void)req;
-    if (err) {
-        saq__op_fail(op, err, "abort of %s failed: %s", m->id, msg);
-        return;
-    }
-    /* EXEC reply: [LREM, ZREM, EXPIRE, SETEX] */
-    long long dequeued = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
-        reply_int(r->element[0], &dequeued);
-    if (dequeued > 0) {
-        op->ev->ival = 2;
-        saq__op_ref(op);
-        saq__finish_job(op->q, op->ev->job, SAQ_STATUS_ABORTED, NULL, m->error, NULL,
-                        SAQ__DEL_MARKER, rmw_prim_done, op);
-        return;
-    }
-    op->ev->ival = 1;
-    const char *argv[4] = {"LREM", op->q->k_active, "0", m->id};
-    saq__op_cmd(op, abort_marker_deleted, 0, 4, argv, NULL);
-}
-
-static void ignore_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    (void)op, (void)req, (void)r, (void)err, (void)msg;
-}
-
-static void rmw_apply(saq__op_t *op)
-{
-    rmw_op_t *m = (rmw_op_t *)op;
-    saq_queue_t *q = op->q;
-    saq_job_t *j = op->ev->job;
-    char e2[240];
-    int e;
-    size_t len;
-    switch (m->kind) {
-    case RMW_ABORT: {
-        if (saq__status_terminal(j->status)) {
-            saq__op_release_permit(op);
-            op->ev->ival = 0; /* already ended: nothing to abort (saq U3 wrote a stale copy) */
-            saq__op_complete(op);
-            return;
-        }
-        char ttl[24];
-        snprintf(ttl, sizeof ttl, "%d", m->ttl);
-        char *marker = saq__sprintf("saq:abort:%s", j->key);
-        if (!marker) {
-            saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-            return;
-        }
-        if (q->set.dialect == SAQ__DIALECT_013) {
-            char ttl1[24];
-            snprintf(ttl1, sizeof ttl1, "%lld", (long long)m->ttl + 1);
-            const char *a1[1] = {"MULTI"};
-            const char *a2[4] = {"LREM", q->k_queued, "0", m->id};
-            const char *a3[3] = {"ZREM", q->k_incomplete, m->id};
-            const char *a4[3] = {"EXPIRE", m->id, ttl1};
-            const char *a5[4] = {"SETEX", marker, ttl, m->error};
-            const char *a6[1] = {"EXEC"};
-            saq__op_cmd(op, ignore_reply, 0, 1, a1, NULL);
-            saq__op_cmd(op, ignore_reply, 0, 4, a2, NULL);
-            saq__op_cmd(op, ignore_reply, 0, 3, a3, NULL);
-            saq__op_cmd(op, ignore_reply, 0, 3, a4, NULL);
-            saq__op_cmd(op, ignore_reply, 0, 4, a5, NULL);
-            saq__op_cmd(op, abort13_reply, 0, 1, a6, NULL);
-            free(marker);
-            return;
-        }
-        j->status = SAQ_STATUS_ABORTING;
-        if (saq__set_str(&j->error, m->error)) {
-            free(marker);
-            saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-            return;
-        }
-        saq__job_invalidate(j);
-        char *json = saq__dump_job(q, j, &len, &e);
-        if (!json) {
-            free(marker);
-            saq__op_fail(op, e, "cannot serialize job %s", m->id);
-            return;
-        }
-        /* a job that was not waiting (running or scheduled) is watched: if no
-         * live worker ends it, a libsaq worker finishes it aborted */
-        const char *argv[12] = {q->k_queued, q->k_incomplete, m->id, marker, q->k_active,
-                                q->k_abortwatch, m->old, json, ttl, m->error, "2000", ""};
-        size_t lens[12];
-        for (int i = 0; i < 12; i++)
-            lens[i] = i == 6 ? m->oldlen : i == 7 ? len : strlen(argv[i]);
-        saq__op_eval(op, SCRIPT_ABORT, abort_cas_reply, 0, 6, 12, argv, lens);
-        free(json);
-        free(marker);
-        return;
-    }
-    case RMW_RETRY:
-        saq__op_release_permit(op);
-        saq__op_ref(op);
-        saq__retry_job(q, j, m->error, NULL, rmw_prim_done, op);
-        return;
-    case RMW_FINISH:
-        saq__op_release_permit(op);
-        saq__op_ref(op);
-        saq__finish_job(q, j, m->status, m->result, m->error, NULL, 0, rmw_prim_done, op);
-        return;
-    case RMW_UPDATE: {
-        saq__op_release_permit(op);
-        if (saq__status_terminal(j->status)) {
-            op->ev->ival = 0; /* never resurrect a finished record (saq U4) */
-            saq__op_complete(op);
-            return;
-        }
-        if (m->fields &&
-            (e = saq__job_apply_fields(j, m->fields, strlen(m->fields), 0, NULL, e2, sizeof e2))) {
-            saq__op_fail(op, e, "%s", e2);
-            return;
-        }
-        j->touched = saq__now_ms();
-        saq__job_invalidate(j);
-        if (q->set.dump) { /* opaque records: saq's GET-then-SET with the stored status */
-            char *json = saq__dump_job(q, j, &len, &e);
-            if (!json) {
-                saq__op_fail(op, e, "cannot serialize job %s", m->id);
-                return;
-            }
-            const char *a1[3] = {"SET", m->id, json};
-            size_t l1[3] = {3, strlen(m->id), len};
-            const char *a2[3] = {"PUBLISH", m->id, saq__status_name(j->status)};
-            saq__op_cmd(op, ignore_reply, 0, 3, a1, l1);
-            op->ev->ival = 1;
-            saq__op_cmd(op, abort_marker_deleted, 0, 3, a2, NULL);
-            free(json);
-            return;
-        }
-        char *head = NULL, *errm = NULL, *tail = NULL;
-        if ((e = saq__job_dump_split(j, q->set.dialect, &head, &errm, &tail))) {
-            saq__op_fail(op, e, "out of memory");
-            return;
-        }
-        size_t total = strlen(head) + strlen(errm) + strlen(tail) + 32;
-        if (total > q->set.max_payload) {
-            free(head);
-            free(errm);
-            free(tail);
-            saq__op_fail(op, SAQ_ETOOBIG, "updated job %s would exceed max_payload_bytes", m->id);
-            return;
-        }
-        const char *argv[8] = {m->id, head, errm, tail, saq__status_name(j->status), "0", "0", "0"};
-        saq__op_eval(op, SCRIPT_UPDATE, update_reply, 0, 1, 8, argv, NULL);
-        free(head);
-        free(errm);
-        free(tail);
-        return;
-    }
-    }
-}
-
-static void update_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    rmw_op_t *m = (rmw_op_t *)op;
-    long long v = 0;
-    (void)req;
-    if (err) {
-        saq__op_fail(op, err, "update of %s failed: %s", m->id, msg);
-        return;
-    }
-    reply_int(r, &v);
-    op->ev->ival = v == 1;
-    saq__op_complete(op);
-}
-
-static void rmw_got(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    rmw_op_t *m = (rmw_op_t *)op;
-    char e2[300];
-    (void)req;
-    if (err) {
-        saq__op_fail(op, err, "cannot read job %s: %s", m->id, msg);
-        return;
-    }
-    saq_job_free(op->ev->job);
-    op->ev->job = NULL;
-    int e = saq__job_from_reply(op->q, r, m->id, &op->ev->job, e2, sizeof e2);
-    if (e == SAQ_ENOTFOUND) {
-        saq__op_fail(op, e, "job %s not found", m->id);
-        return;
-    }
-    if (e) {
-        saq__op_fail(op, e, "%s", e2);
-        return;
-    }
-    free(m->old);
-    m->old = saq__strndup(r->str, r->len);
-    m->oldlen = r->len;
-    if (!m->old) {
-        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-        return;
-    }
-    rmw_apply(op);
-}
-
-static void rmw_read(saq__op_t *op)
-{
-    rmw_op_t *m = (rmw_op_t *)op;
-    const char *argv[2] = {"GET", m->id};
-    saq__op_cmd(op, rmw_got, 0, 2, argv, NULL);
-}
-
-static void rmw_start(saq__op_t *op) { saq__op_with_permit(op, rmw_read); }
-
-static int rmw_submit(saq_queue_t *q, int kind, int evtype, const char *key, saq_cq_t *cq,
-                      uint64_t tag, rmw_op_t **out, int *err)
-{
-    saq__op_t *op = new_op(q, sizeof(rmw_op_t), evtype, cq, tag, rmw_start, rmw_destroy, err);
-    *out = (rmw_op_t *)op;
-    if (!op)
-        return -1;
-    (*out)->kind = kind;
-    if (!valid_key(key)) {
-        saq__event_error(op->ev, SAQ_EINVAL, "job key must be a non-empty string");
-        return 1;
-    }
-    if (!((*out)->id = saq__id_of(q, key)) || !((*out)->key = strdup(key)) ||
-        !(op->ev->key = strdup(key))) {
-        saq__event_error(op->ev, SAQ_ENOMEM, "out of memory");
-        return 1;
-    }
-    return 0;
-}
-
-SAQ_API int saq_queue_abort(saq_queue_t *q, const char *key, const char *error, int ttl_s,
-                            saq_cq_t *cq, uint64_t tag)
-{
-    rmw_op_t *m;
-    int err;
-    int r = rmw_submit(q, RMW_ABORT, SAQ_EVENT_ABORT, key, cq, tag, &m, &err);
-    if (r < 0)
-        return err;
-    if (r == 0) {
-        if (!error)
-            saq__event_error(m->op.ev, SAQ_EINVAL, "abort reason must not be NULL");
-        else if (ttl_s < 1)
-            saq__event_error(m->op.ev, SAQ_EINVAL, "abort marker ttl must be >= 1 second");
-        else if (!(m->error = strdup(error)))
-            saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
-        m->ttl = ttl_s;
-    }
-    return saq__op_submit(&m->op);
-}
-
-SAQ_API int saq_queue_retry(saq_queue_t *q, const char *key, const char *error, saq_cq_t *cq,
-                            uint64_t tag)
-{
-    rmw_op_t *m;
-    int err;
-    int r = rmw_submit(q, RMW_RETRY, SAQ_EVENT_RETRY, key, cq, tag, &m, &err);
-    if (r < 0)
-        return err;
-    if (r == 0 && error && !(m->error = strdup(error)))
-        saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
-    m->op.start = rmw_read; /* saq's retry does not hold the semaphore */
-    return saq__op_submit(&m->op);
-}
-
-SAQ_API int saq_queue_finish(saq_queue_t *q, const char *key, const char *status,
-                             const char *result_json, const char *error, saq_cq_t *cq,
-                             uint64_t tag)
-{
-    rmw_op_t *m;
-    int err;
-    char e2[200];
-    int r = rmw_submit(q, RMW_FINISH, SAQ_EVENT_FINISH, key, cq, tag, &m, &err);
-    if (r < 0)
-        return err;
-    m->op.start = rmw_read;
-    if (r == 0) {
-        int st = status ? saq__status_parse(status, strlen(status)) : -1;
-        if (!saq__status_terminal(st))
-            saq__event_error(m->op.ev, SAQ_EINVAL,
-                             "finish status must be complete, failed or aborted, got '%.40s'",
-                             status ? status : "(null)");
-        else if (result_json && saq__json_validate(result_json, strlen(result_json), 0, e2, sizeof e2))
-            saq__event_error(m->op.ev, SAQ_EJSON, "result: %s", e2);
-        else if ((error && !(m->error = strdup(error))) ||
-                 (result_json && strcmp(result_json, "null") && !(m->result = strdup(result_json))))
-            saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
-        m->status = st;
-    }
-    return saq__op_submit(&m->op);
-}
-
-SAQ_API int saq_queue_update(saq_queue_t *q, const char *key, const char *fields_json,
-                             saq_cq_t *cq, uint64_t tag)
-{
-    rmw_op_t *m;
-    int err;
-    char e2[200];
-    int r = rmw_submit(q, RMW_UPDATE, SAQ_EVENT_UPDATE, key, cq, tag, &m, &err);
-    if (r < 0)
-        return err;
-    if (r == 0 && fields_json) {
-        if (saq__json_validate(fields_json, strlen(fields_json), 'o', e2, sizeof e2))
-            saq__event_error(m->op.ev, SAQ_EJSON, "fields: %s", e2);
-        else if (!(m->fields = strdup(fields_json)))
-            saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
-    }
-    return saq__op_submit(&m->op);
 }
 
 /* ======================================================================== */
@@ -789,7 +297,7 @@ static void int_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, co
         saq__op_fail(op, err, "%s", msg);
         return;
     }
-    if (reply_int(r, &v)) {
+    if (saq__reply_int(r, &v)) {
         saq__op_fail(op, SAQ_EPROTO, "unexpected reply type");
         return;
     }
@@ -814,7 +322,8 @@ static void count_start(saq__op_t *op)
 SAQ_API int saq_queue_count(saq_queue_t *q, const char *kind, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(count_op_t), SAQ_EVENT_COUNT, cq, tag, count_start, NULL, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(count_op_t), SAQ_EVENT_COUNT, cq, tag,
+                                   count_start, NULL, &err);
     if (!op)
         return err;
     count_op_t *c = (count_op_t *)op;
@@ -850,7 +359,8 @@ static void ping_start(saq__op_t *op)
 SAQ_API int saq_queue_ping(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(saq__op_t), SAQ_EVENT_PING, cq, tag, ping_start, NULL, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(saq__op_t), SAQ_EVENT_PING, cq, tag,
+                                   ping_start, NULL, &err);
     return op ? saq__op_submit(op) : err;
 }
 
@@ -905,7 +415,8 @@ static void sched_start(saq__op_t *op)
 int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(sched_op_t), SAQ_EVENT_SCHEDULE, cq, tag, sched_start, NULL, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(sched_op_t), SAQ_EVENT_SCHEDULE, cq, tag,
+                                   sched_start, NULL, &err);
     if (!op)
         return err;
     ((sched_op_t *)op)->lock_ms = lock_ms;
@@ -978,7 +489,7 @@ static void info_count(saq__op_t *op, saq__req_t *req, redisReply *r, int err, c
         saq__op_fail(op, err, "info failed: %s", msg);
         return;
     }
-    reply_int(r, &v);
+    saq__reply_int(r, &v);
     if (req->idata == 0)
         o->queued = v;
     else if (req->idata == 1)
@@ -1172,7 +683,8 @@ SAQ_API int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_
                            uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(info_op_t), SAQ_EVENT_INFO, cq, tag, info_start, info_destroy, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(info_op_t), SAQ_EVENT_INFO, cq, tag,
+                                   info_start, info_destroy, &err);
     if (!op)
         return err;
     info_op_t *o = (info_op_t *)op;
@@ -1283,7 +795,8 @@ static void stats_start(saq__op_t *op)
 SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag)
 {
     int err;
-    saq__op_t *op = new_op(q, sizeof(stats_op_t), SAQ_EVENT_STATS, cq, tag, stats_start, NULL, &err);
+    saq__op_t *op = saq__op_create(q, sizeof(stats_op_t), SAQ_EVENT_STATS, cq, tag,
+                                   stats_start, NULL, &err);
     if (!op)
         return err;
     ((stats_op_t *)op)->ttl = ttl_s;

@@ -222,12 +222,7 @@ static void worker_finish(saq_worker_t *w)
         return;
     w->attached = 0;
     saq_queue_t *q = w->q;
-    for (saq_worker_t **pp = &q->workers; *pp; pp = &(*pp)->next_worker) {
-        if (*pp == w) {
-            *pp = w->next_worker;
-            break;
-        }
-    }
+    saq__loop_detach(q, &w->att); /* a teardown may be waiting for this */
     /* the dequeue connection's timer lives inside the worker: count its close
      * like the worker's own handles, so the worker outlives it */
     if (saq__conn_shutdown(&w->block, block_timer_closed))
@@ -249,8 +244,6 @@ static void worker_finish(saq_worker_t *w)
     w->stopped = 1;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    if (!q->workers)
-        saq__queue_workers_gone(q); /* a teardown may be waiting for this */
 }
 
 static void worker_check_stopped(saq_worker_t *w)
@@ -328,13 +321,17 @@ typedef struct start_msg {
     saq_worker_t *w;
 } start_msg_t;
 
+static void worker_drain(saq__attachment_t *a);
+static uint64_t worker_drain_ms(saq__attachment_t *a);
+static void worker_shutdown(saq__attachment_t *a);
+static const saq__attachment_vt_t worker_attachment = {worker_drain, worker_drain_ms, worker_shutdown};
+
 static void start_run(saq_queue_t *q, saq__msg_t *m)
 {
     saq_worker_t *w = ((start_msg_t *)m)->w;
     free(m);
     w->attached = 1;
-    w->next_worker = q->workers;
-    q->workers = w;
+    saq__loop_attach(q, &w->att, &worker_attachment);
     saq__worker_ref(w); /* the loop's reference, dropped when handles are closed */
     start_timer(w, &w->t_schedule, saq__upkeep_schedule_tick, w->set.t_schedule);
     start_timer(w, &w->t_info, saq__upkeep_info_tick, w->set.t_worker_info);
@@ -517,43 +514,38 @@ SAQ_API const char *saq_worker_stats_json(saq_worker_t *w)
     return w->stats_cache;
 }
 
-/* Queue teardown with workers still attached: ask each to stop with no grace
+/* The worker's attachment to its queue's loop (loop.c's teardown). */
+static saq_worker_t *worker_of(saq__attachment_t *a) { return saq__container_of(a, saq_worker_t, att); }
+
+/* Queue teardown with the worker still attached: ask it to stop with no grace
  * period (jobs are cancelled, then written back "cancelled" after the hard
- * deadline). Returns 1 while some worker is still attached. */
-int saq__workers_drain(saq_queue_t *q)
+ * deadline); it detaches once stopped. */
+static void worker_drain(saq__attachment_t *a)
 {
-    for (saq_worker_t *w = q->workers, *next; w; w = next) {
-        next = w->next_worker; /* begin_stop may detach w */
-        atomic_store(&w->grace_ms, 0);
-        if (!w->stopping)
-            begin_stop(w);
-        else if (w->attached && !w->grace_over)
-            uv_timer_start(&w->t_grace, grace_expired, 0, 0);
-    }
-    return q->workers != NULL;
+    saq_worker_t *w = worker_of(a);
+    atomic_store(&w->grace_ms, 0);
+    if (!w->stopping)
+        begin_stop(w);
+    else if (w->attached && !w->grace_over)
+        uv_timer_start(&w->t_grace, grace_expired, 0, 0);
 }
 
-/* How long a teardown waits for the drain before dropping the workers. */
-uint64_t saq__workers_drain_ms(saq_queue_t *q)
+/* How long a teardown waits for the drain before dropping the worker. */
+static uint64_t worker_drain_ms(saq__attachment_t *a)
 {
-    double hard = 0;
-    for (saq_worker_t *w = q->workers; w; w = w->next_worker)
-        if (w->set.hard_deadline_s > hard)
-            hard = w->set.hard_deadline_s;
-    return saq__timer_ms(hard) + 2 * (uint64_t)q->set.command_timeout_ms + 1000;
+    saq_worker_t *w = worker_of(a);
+    return saq__timer_ms(w->set.hard_deadline_s) + 2 * (uint64_t)w->q->set.command_timeout_ms + 1000;
 }
 
-/* Queue teardown with workers still attached: stop them at once. */
-void saq__workers_shutdown(saq_queue_t *q)
+/* Queue teardown with the worker still attached: stop it at once. */
+static void worker_shutdown(saq__attachment_t *a)
 {
-    while (q->workers) {
-        saq_worker_t *w = q->workers;
-        w->stopping = 1;
-        saq__leases_detach(w);
-        w->slots = 0;
-        w->dequeuing = w->blocking = 0;
-        worker_finish(w);
-    }
+    saq_worker_t *w = worker_of(a);
+    w->stopping = 1;
+    saq__leases_detach(w);
+    w->slots = 0;
+    w->dequeuing = w->blocking = 0;
+    worker_finish(w);
 }
 
 SAQ_API void saq_worker_free(saq_worker_t *w)

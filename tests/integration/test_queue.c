@@ -711,6 +711,75 @@ static void test_sync_timeout_cancels_the_wait(void **state)
     saq_queue_free(q);
 }
 
+/* The next event carrying `tag`, publishing `status` on the channels of
+ * keys k1 and k2 every 50 ms until one comes (a listen's subscription is
+ * confirmed some time after it is submitted). */
+static saq_event_t *publish_until_event(saq_queue_t *q, saq_cq_t *cq, uint64_t tag,
+                                        const char *k1, const char *k2)
+{
+    double end = now_s() + TMO / 1000.0;
+    while (now_s() < end) {
+        freeReplyObject(rh_cmd(RC, "PUBLISH saq:job:%s:%s queued", saq_queue_name(q), k1));
+        freeReplyObject(rh_cmd(RC, "PUBLISH saq:job:%s:%s queued", saq_queue_name(q), k2));
+        saq_event_t *ev = saq_cq_wait(cq, tag, 50);
+        if (ev)
+            return ev;
+    }
+    fail_msg("no event for tag %llu", (unsigned long long)tag);
+    return NULL;
+}
+
+/* Wait for the event of `tag` that ends an operation: of `type` with
+ * `status`. LISTEN events before it (published before the stop) must be for
+ * key `live`. */
+static void expect_end(saq_cq_t *cq, uint64_t tag, int type, int status, const char *live)
+{
+    saq_event_t *ev;
+    while ((ev = saq_cq_wait(cq, tag, TMO)) && saq_event_type(ev) == SAQ_EVENT_LISTEN) {
+        assert_non_null(live);
+        assert_string_equal(saq_event_key(ev), live);
+        saq_event_free(ev);
+    }
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), type);
+    assert_int_equal(saq_event_status(ev), status);
+    saq_event_free(ev);
+}
+
+static void test_cancel_stops_the_oldest(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("cancel", NULL, NULL);
+    saq_cq_t *cq = saq_cq_new();
+    /* two listens share (cq, 5): the cancel (listen_stop is the same call)
+     * stops the one submitted first; the second one still listens */
+    assert_int_equal(saq_queue_listen(q, "[\"first\"]", 0, cq, 5), SAQ_OK);
+    assert_int_equal(saq_queue_listen(q, "[\"second\"]", 0, cq, 5), SAQ_OK);
+    assert_int_equal(saq_queue_listen_stop(q, cq, 5), SAQ_OK);
+    expect_end(cq, 5, SAQ_EVENT_LISTEN_END, SAQ_OK, NULL);
+    saq_event_t *ev = publish_until_event(q, cq, 5, "first", "second");
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LISTEN);
+    assert_string_equal(saq_event_key(ev), "second");
+    saq_event_free(ev);
+    assert_int_equal(saq_queue_cancel(q, cq, 5), SAQ_OK);
+    expect_end(cq, 5, SAQ_EVENT_LISTEN_END, SAQ_OK, "second");
+    /* across kinds: a listen submitted before an apply with the same pair is
+     * stopped first; the next cancel stops the apply (ECLOSED) */
+    assert_int_equal(saq_queue_listen(q, "[\"l\"]", 0, cq, 6), SAQ_OK);
+    saq_job_t *j = saq_job_new("nobody_runs_this");
+    assert_int_equal(saq_queue_apply(q, j, 0, cq, 6), SAQ_OK);
+    saq_job_free(j);
+    assert_int_equal(saq_queue_cancel(q, cq, 6), SAQ_OK);
+    expect_end(cq, 6, SAQ_EVENT_LISTEN_END, SAQ_OK, NULL);
+    assert_int_equal(saq_queue_cancel(q, cq, 6), SAQ_OK);
+    expect_end(cq, 6, SAQ_EVENT_APPLY, SAQ_ECLOSED, NULL);
+    /* nothing is left to stop: a further cancel changes nothing */
+    assert_int_equal(saq_queue_cancel(q, cq, 6), SAQ_OK);
+    assert_null(saq_cq_poll(cq, 100));
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
 static void test_dead_redis_and_auth(void **state)
 {
     (void)state;
@@ -810,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_before_enqueue_hook),
         cmocka_unit_test(test_sweep_missing_and_grace),
         cmocka_unit_test(test_sync_timeout_cancels_the_wait),
+        cmocka_unit_test(test_cancel_stops_the_oldest),
         cmocka_unit_test(test_dead_redis_and_auth), /* leaves the server requiring a password */
     };
     return cmocka_run_group_tests_name("queue", tests, suite_setup, suite_teardown);
