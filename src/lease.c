@@ -130,7 +130,7 @@ static void timeout_cb(uv_timer_t *t) { saq__lease_cancel(t->data, SAQ_CANCEL_TI
 static void rewrite_cb(uv_timer_t *t) { lease_write(t->data); }
 
 /* The outcome write finished (primitive callback). */
-static void lease_written(void *ud, int err, const char *msg, long long result)
+static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
 {
     saq__lease_t *l = ud;
     saq_worker_t *w = l->w;
@@ -139,7 +139,7 @@ static void lease_written(void *ud, int err, const char *msg, long long result)
         return;
     }
     l->state = SAQ__LEASE_RUNNING;
-    if (!err && result == -1) {
+    if (!err && result == SAQ__TX_ABORTED) {
         /* aborted while it ran: one aborted finish with the stored reason (U2) */
         if (!l->abort_error)
             l->abort_error = saq__strdup(msg && *msg ? msg : "abort");
@@ -243,7 +243,7 @@ static void lease_write(saq__lease_t *l)
     saq__lease_ref(l); /* the write's */
     switch (out.action) {
     case SAQ__OUTCOME_NONE:
-        lease_written(l, 0, NULL, -2);
+        lease_written(l, 0, NULL, SAQ__TX_LOST);
         return;
     case SAQ__OUTCOME_RETRY:
         saq__retry_job(q, j, out.error, &l->guard, lease_written, l);

@@ -413,7 +413,7 @@ static void rmw_read(saq__op_t *op);
 static void update_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg);
 
 /* completion of a finish/retry primitive run for an op */
-static void rmw_prim_done(void *ud, int err, const char *msg, long long result)
+static void rmw_prim_done(void *ud, int err, const char *msg, saq__tx_t result)
 {
     saq__op_t *op = ud;
     if (!op->done) {
@@ -421,7 +421,7 @@ static void rmw_prim_done(void *ud, int err, const char *msg, long long result)
             saq__op_fail(op, err, "%s", msg ? msg : saq_strerror(err));
         else {
             if (op->ev->ival == 0)
-                op->ev->ival = result == 1;
+                op->ev->ival = result == SAQ__TX_OK;
             saq__op_complete(op);
         }
     }
@@ -1194,67 +1194,12 @@ char *saq__stats_json(saq_queue_t *q)
                         (long long)(saq__now_ms() - q->created_ms));
 }
 
-static void registry_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    saq__done_fn done = (saq__done_fn)req->aux;
-    (void)r;
-    if (done)
-        done(req->data, err, msg, 0);
-}
-
-/* Write the registry entry for `wid`: both key families when dual (the worker
- * makes itself visible to 0.13 and 0.26 readers with one zset member). */
-void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
-                         int ttl, int dual, saq__done_fn done, void *ud)
-{
-    char ttls[24], score[32], now[32];
-    int64_t nowms = saq__now_ms();
-    snprintf(ttls, sizeof ttls, "%d", ttl);
-    snprintf(now, sizeof now, "%lld", (long long)nowms);
-    snprintf(score, sizeof score, "%lld", (long long)nowms + (long long)ttl * 1000);
-    char *k26 = saq__sprintf("%s%s", q->k_wiprefix, wid);
-    char *k13 = saq__sprintf("%s%s", q->k_statsprefix, wid);
-    saq__buf_t b = {0};
-    saq__buf_puts(&b, "{\"stats\": ");
-    saq__buf_puts(&b, stats);
-    saq__buf_puts(&b, ", \"queue_key\": ");
-    saq__buf_json_str(&b, q->set.name);
-    saq__buf_puts(&b, ", \"metadata\": ");
-    saq__buf_puts(&b, metadata ? metadata : "null");
-    saq__buf_putc(&b, '}');
-    char *info = saq__buf_take(&b);
-    int is13 = q->set.dialect == SAQ__DIALECT_013;
-    if (!k26 || !k13 || !info) {
-        if (done)
-            done(ud, SAQ_ENOMEM, "out of memory", 0);
-        goto out;
-    }
-    const char *member = is13 ? k13 : k26;
-    saq__cmdf(&q->cmd, registry_reply, NULL, "MULTI");
-    if (!is13 || dual)
-        saq__cmdf(&q->cmd, registry_reply, NULL, "SETEX %s %s %s", k26, ttls, info);
-    if (is13 || dual)
-        saq__cmdf(&q->cmd, registry_reply, NULL, "SETEX %s %s %s", k13, ttls, stats);
-    saq__cmdf(&q->cmd, registry_reply, NULL, "ZREMRANGEBYSCORE %s 0 %s", q->k_stats, now);
-    saq__cmdf(&q->cmd, registry_reply, NULL, "ZADD %s %s %s", q->k_stats, score, member);
-    saq__cmdf(&q->cmd, registry_reply, NULL, "EXPIRE %s %s", q->k_stats, ttls);
-    saq__req_t *r = saq__cmdf(&q->cmd, registry_reply, ud, "EXEC");
-    if (r)
-        r->aux = (void *)done;
-    else if (done)
-        done(ud, SAQ_ENOMEM, "out of memory", 0);
-out:
-    free(k26);
-    free(k13);
-    free(info);
-}
-
 typedef struct stats_op {
     saq__op_t op;
     int ttl;
 } stats_op_t;
 
-static void stats_done(void *ud, int err, const char *msg, long long result)
+static void stats_done(void *ud, int err, const char *msg, saq__tx_t result)
 {
     saq__op_t *op = ud;
     (void)result;

@@ -741,7 +741,7 @@ static void sweep_advance(saq__op_t *op)
     sweep_next(op);
 }
 
-static void sweep_prim_done(void *ud, int err, const char *msg, long long result)
+static void sweep_prim_done(void *ud, int err, const char *msg, saq__tx_t result)
 {
     saq__op_t *op = ud;
     (void)err, (void)msg, (void)result;
