@@ -165,7 +165,7 @@ static void map_enq_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err
         saq__op_release_permit(op);
     if (m->state[i] == 0)
         m->state[i] = 1;
-    if (r->type != REDIS_REPLY_INTEGER && m->state[i] == 1)
+    if (saq__tx_decode(SCRIPT_ENQUEUE, r, NULL) != SAQ__TX_OK && m->state[i] == 1)
         map_get(op, i); /* already enqueued (or abort marker): wait on what is there */
 }
 
@@ -175,20 +175,10 @@ static void map_enqueue_all(saq__op_t *op)
     saq_queue_t *q = op->q;
     op->pending = (int)m->n;
     for (size_t i = 0; i < m->n && !op->done; i++) {
-        saq_job_t *j = m->jobs[i];
-        char score[40] = "0";
-        if (j->scheduled > 0)
-            saq__fmt_double(score, j->scheduled);
-        char *marker = saq__sprintf("saq:abort:%s", j->key);
-        if (!marker) {
-            saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        saq__call_t c;
+        saq__tx_enqueue(q, m->jobs[i], m->jsons[i], m->lens[i], &c);
+        if (!saq__tx_send_op(op, &c, map_enq_reply, (intptr_t)i))
             return;
-        }
-        const char *argv[6] = {q->k_incomplete, j->id, q->k_queued, marker, m->jsons[i], score};
-        size_t lens[6] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]),
-                          m->lens[i], strlen(argv[5])};
-        saq__op_eval(op, SCRIPT_ENQUEUE, map_enq_reply, (intptr_t)i, 4, 6, argv, lens);
-        free(marker);
     }
 }
 

@@ -29,10 +29,7 @@ static void give_back(saq_worker_t *w, const char *id, size_t idlen)
         return;
     }
     saq__worker_ref(w);
-    saq__cmdf(&q->cmd, NULL, NULL, "MULTI");
-    saq__cmdf(&q->cmd, NULL, NULL, "LREM %s 1 %s", q->k_active, c);
-    saq__cmdf(&q->cmd, NULL, NULL, "LPUSH %s %s", q->k_queued, c);
-    if (!saq__cmdf(&q->cmd, give_back_done, w, "EXEC")) {
+    if (!saq__tx_give_back(q, c, give_back_done, w)) {
         w->slots--;
         saq__unref(&w->refs); /* never the last: the caller holds one */
     }
@@ -53,23 +50,18 @@ static void send_mark(saq__lease_t *l, int opaque)
         saq__lease_abandon(l); /* else it stays in active; the liveness check puts it back */
         return;
     }
-    char *marker = saq__sprintf("saq:abort:%s", l->shadow.key);
-    if (!marker) {
-        saq__lease_abandon(l);
-        return;
-    }
-    const char *argv[8] = {q->k_active, l->shadow.id, marker, l->mark_json,
-                           q->set.dialect == SAQ__DIALECT_013 ? "1" : "0",
-                           opaque || q->set.dump ? "1" : "0", l->dequeued ? l->dequeued : "",
-                           l->mark_tries ? "1" : "0"};
-    size_t lens[8] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), l->mark_len, 1, 1,
-                      l->dequeued ? l->dequeued_len : 0, 1};
+    saq__call_t c;
+    saq__tx_mark(q,
+                 &(saq__tx_mark_t){.id = l->shadow.id, .key = l->shadow.key, .json = l->mark_json,
+                                   .len = l->mark_len, .dequeued = l->dequeued,
+                                   .dequeued_len = l->dequeued_len, .opaque = opaque,
+                                   .resent = l->mark_tries > 0},
+                 &c);
     saq__lease_ref(l); /* the request's: a teardown may drop the list's first */
-    if (!saq__eval(&q->cmd, SCRIPT_MARK, mark_reply, l, 3, 8, argv, lens)) {
+    if (!saq__tx_send(q, &c, mark_reply, l)) {
         saq__unref(&l->refs); /* never the last: the list holds one */
         saq__lease_abandon(l);
     }
-    free(marker);
 }
 
 static void remark_cb(uv_timer_t *t) { send_mark(t->data, 0); }
@@ -89,7 +81,7 @@ static void mark_reply_run(saq__lease_t *l, redisReply *r, int err)
 {
     saq_worker_t *w = l->w;
     saq_queue_t *q = w->q;
-    long long v = 0;
+    saq__tx_reply_t x;
     if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->mark_tries < 20 && !w->stopping) {
         /* the reply was lost with the connection: the mark may or may not have
          * happened; sending the same MARK again finds out (it is idempotent) */
@@ -97,47 +89,40 @@ static void mark_reply_run(saq__lease_t *l, redisReply *r, int err)
         saq__lease_timer(l, 0.25, remark_cb);
         return;
     }
-    if (err || !r || r->type != REDIS_REPLY_ARRAY || !r->elements ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
+    saq__tx_t v = err ? SAQ__TX_NONE : saq__tx_decode(SCRIPT_MARK, r, &x);
+    if (v == SAQ__TX_NONE) {
         /* unknown outcome: the liveness check recovers the job from active */
         w->errors++;
         saq__lease_abandon(l);
         return;
     }
-    v = r->element[0]->integer;
-    if (v == 1) {
+    if (v == SAQ__TX_OK) {
         l->guard.expect = l->mark_json; /* the record as this lease wrote it */
         l->guard.expect_len = l->mark_len;
         saq__lease_run(l);
         return;
     }
-    if (v == -3) { /* Lua could not decode the record: mark without the status check */
+    if (v == SAQ__TX_OPAQUE) { /* Lua could not decode the record: mark without the status check */
         send_mark(l, 1);
         return;
     }
-    if (v == -1 && r->elements >= 3 && r->element[1]->str) {
-        const char *st = r->element[1]->str;
-        if (!strcmp(st, "aborting")) {
-            /* aborted between the move and the mark (U13): finish it aborted, once */
-            saq_job_t *cur = NULL;
-            char e2[200];
-            if (saq__job_from_reply(q, r->element[2], l->shadow.id, &cur, e2, sizeof e2) == 0) {
-                saq__job_clear(&l->shadow);
-                saq__job_copy(&l->shadow, cur);
-                saq_job_free(cur);
-            }
-            /* the reason: the 0.13 abort marker's text when it was one, else
-             * the record's error */
-            const char *reason = r->elements >= 4 && r->element[3]->type == REDIS_REPLY_STRING
-                                     ? r->element[3]->str
-                                     : l->shadow.error ? l->shadow.error : "abort";
-            saq__lease_finish_aborted(l, reason);
-            return;
+    if (v == SAQ__TX_ABORTED) {
+        /* aborted between the move and the mark (U13): finish it aborted, once */
+        saq_job_t *cur = NULL;
+        char e2[200];
+        if (saq__job_from_reply(q, x.record, l->shadow.id, &cur, e2, sizeof e2) == 0) {
+            saq__job_clear(&l->shadow);
+            saq__job_copy(&l->shadow, cur);
+            saq_job_free(cur);
         }
-        /* already running elsewhere or finished: MARK dropped our stale
-         * entry of `active` where it was one */
+        /* the reason: the 0.13 abort marker's text when it was one, else
+         * the record's error */
+        saq__lease_finish_aborted(l, x.text ? x.text : l->shadow.error ? l->shadow.error : "abort");
+        return;
     }
-    saq__lease_abandon(l); /* swept or removed meanwhile: not ours to run (#277) */
+    /* TAKEN: running elsewhere or finished (MARK dropped our stale entry of
+     * `active` where it was one); REFUSED: swept or removed meanwhile */
+    saq__lease_abandon(l); /* not ours to run (#277) */
 }
 
 static void dup_entry_done(saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -266,17 +251,19 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
     int asked = (int)req->idata;
     w->dequeuing = 0;
     saq__debug("worker: DEQUEUE(%d) -> %s %s slots=%d", asked, err ? saq_err_name(err) : "ok", msg ? msg : "", w->slots);
-    size_t pairs = !err && r && r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    size_t pairs = err ? 0 : saq__tx_dequeued(r);
     w->slots -= asked - (int)pairs; /* give back what was not filled */
     if (w->stopping) { /* reverse order: LPUSH restores the original FIFO order */
-        for (size_t i = pairs; i-- > 0;)
-            if (r->element[2 * i]->type == REDIS_REPLY_STRING)
-                give_back(w, r->element[2 * i]->str, r->element[2 * i]->len);
+        for (size_t i = pairs; i-- > 0;) {
+            redisReply *id = saq__tx_dequeued_id(r, i);
+            if (id->type == REDIS_REPLY_STRING)
+                give_back(w, id->str, id->len);
             else
                 w->slots--;
+        }
     } else {
         for (size_t i = 0; i < pairs; i++)
-            start_job(w, r->element[2 * i], r->element[2 * i + 1]);
+            start_job(w, saq__tx_dequeued_id(r, i), saq__tx_dequeued_record(r, i));
     }
     if (err && !w->stopping) {
         uv_timer_start(&w->t_retry, retry_pump_cb, 200 + (uint64_t)(saq__random01() * 300), 0);
@@ -330,13 +317,12 @@ void saq__dequeue_pump(saq_worker_t *w)
     if (free_slots <= 0)
         return;
     saq_queue_t *q = w->q;
-    char n[16];
-    snprintf(n, sizeof n, "%d", free_slots);
-    const char *argv[4] = {q->k_queued, q->k_active, n, q->have_lmove || !q->server_version ? "1" : "0"};
+    saq__call_t c;
+    saq__tx_dequeue(q, free_slots, &c);
     w->dequeuing = 1;
     w->slots += free_slots;
     saq__worker_ref(w);
-    saq__req_t *r = saq__eval(&q->cmd, SCRIPT_DEQUEUE, dequeue_reply, w, 2, 4, argv, NULL);
+    saq__req_t *r = saq__tx_send(q, &c, dequeue_reply, w);
     if (r) {
         r->idata = free_slots;
     } else {

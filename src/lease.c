@@ -130,7 +130,7 @@ static void timeout_cb(uv_timer_t *t) { saq__lease_cancel(t->data, SAQ_CANCEL_TI
 static void rewrite_cb(uv_timer_t *t) { lease_write(t->data); }
 
 /* The outcome write finished (primitive callback). */
-static void lease_written(void *ud, int err, const char *msg, long long result)
+static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
 {
     saq__lease_t *l = ud;
     saq_worker_t *w = l->w;
@@ -139,7 +139,7 @@ static void lease_written(void *ud, int err, const char *msg, long long result)
         return;
     }
     l->state = SAQ__LEASE_RUNNING;
-    if (!err && result == -1) {
+    if (!err && result == SAQ__TX_ABORTED) {
         /* aborted while it ran: one aborted finish with the stored reason (U2) */
         if (!l->abort_error)
             l->abort_error = saq__strdup(msg && *msg ? msg : "abort");
@@ -243,7 +243,7 @@ static void lease_write(saq__lease_t *l)
     saq__lease_ref(l); /* the write's */
     switch (out.action) {
     case SAQ__OUTCOME_NONE:
-        lease_written(l, 0, NULL, -2);
+        lease_written(l, 0, NULL, SAQ__TX_LOST);
         return;
     case SAQ__OUTCOME_RETRY:
         saq__retry_job(q, j, out.error, &l->guard, lease_written, l);
@@ -460,7 +460,7 @@ static void touch_reply(saq__req_t *req, redisReply *r, int err, const char *msg
 {
     saq__lease_t *l = req->data;
     (void)msg;
-    if (!err && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+    if (!err && saq__tx_decode(SCRIPT_UPDATE, r, NULL) == SAQ__TX_OK)
         l->touched_ms = (int64_t)req->idata;
     l->guard.expect = NULL; /* rewritten (or maybe): the outcome write decodes */
     saq__lease_unref(l);
@@ -474,7 +474,7 @@ static void touch_opaque_reply(saq__req_t *req, redisReply *r, int err, const ch
     saq__buf_t *b = req->aux; /* the bytes written (a dump transform's output may hold NULs) */
     char *json = b->p;
     (void)msg;
-    if (!err && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+    if (!err && saq__tx_decode(SCRIPT_REPLACE, r, NULL) == SAQ__TX_OK) {
         l->touched_ms = (int64_t)req->idata;
         free(l->mark_json);
         l->mark_json = json;
@@ -508,17 +508,18 @@ static void touch_run(saq_queue_t *q, saq__msg_t *m)
             if (json) {
                 /* Lua cannot read an opaque record: compare-and-set on the
                  * bytes this lease last wrote (saq's own update is a blind SET) */
-                const char *argv[4] = {j->id, json, saq__status_name(j->status),
-                                       l->guard.expect ? l->guard.expect : ""};
-                size_t lens[4] = {strlen(j->id), len, strlen(argv[2]),
-                                  l->guard.expect ? l->guard.expect_len : 0};
+                saq__call_t c;
+                saq__tx_replace(q, j->id, json, len, saq__status_name(j->status), l->guard.expect,
+                                l->guard.expect_len, &c);
                 saq__buf_t *b = saq__calloc(1, sizeof *b);
                 saq__req_t *r = NULL;
                 if (b) {
                     b->p = json;
                     b->len = len;
                     saq__lease_ref(l);
-                    r = saq__eval(&q->cmd, SCRIPT_REPLACE, touch_opaque_reply, l, 1, 4, argv, lens);
+                    r = saq__tx_send(q, &c, touch_opaque_reply, l);
+                } else {
+                    saq__tx_call_free(&c);
                 }
                 if (r) {
                     r->idata = (intptr_t)now;
@@ -530,12 +531,13 @@ static void touch_run(saq_queue_t *q, saq__msg_t *m)
                     free(b);
                 }
             } else if (!q->set.dump && !saq__job_dump_split(j, q->set.dialect, &head, &errm, &tail)) {
-                char att[24], st[24];
-                snprintf(att, sizeof att, "%d", l->guard.attempts);
-                snprintf(st, sizeof st, "%lld", (long long)l->guard.started);
-                const char *argv[8] = {j->id, head, errm, tail, "active", "1", att, st};
+                saq__call_t c;
+                saq__tx_update(q,
+                               &(saq__tx_update_t){.id = j->id, .head = head, .err = errm, .tail = tail,
+                                                   .status = "active", .guard = &l->guard},
+                               &c);
                 saq__lease_ref(l);
-                saq__req_t *r = saq__eval(&q->cmd, SCRIPT_UPDATE, touch_reply, l, 1, 8, argv, NULL);
+                saq__req_t *r = saq__tx_send(q, &c, touch_reply, l);
                 if (r)
                     r->idata = (intptr_t)now;
                 else

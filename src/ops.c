@@ -27,15 +27,12 @@ typedef struct enq_op {
     saq__op_t op;
     char *json;
     size_t len;
-    char score[40];
-    char *marker;
 } enq_op_t;
 
 static void enq_destroy(saq__op_t *op)
 {
     enq_op_t *e = (enq_op_t *)op;
     free(e->json);
-    free(e->marker);
 }
 
 static void enq_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -46,19 +43,16 @@ static void enq_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, co
         saq__op_fail(op, err, "enqueue failed: %s", msg);
         return;
     }
-    op->ev->ival = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    op->ev->ival = saq__tx_decode(SCRIPT_ENQUEUE, r, NULL) == SAQ__TX_OK;
     saq__op_complete(op);
 }
 
 static void enq_go(saq__op_t *op)
 {
     enq_op_t *e = (enq_op_t *)op;
-    saq_queue_t *q = op->q;
-    saq_job_t *j = op->ev->job;
-    const char *argv[6] = {q->k_incomplete, j->id, q->k_queued, e->marker, e->json, e->score};
-    size_t lens[6] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]), e->len,
-                      strlen(argv[5])};
-    saq__op_eval(op, SCRIPT_ENQUEUE, enq_reply, 0, 4, 6, argv, lens);
+    saq__call_t c;
+    saq__tx_enqueue(op->q, op->ev->job, e->json, e->len, &c);
+    saq__tx_send_op(op, &c, enq_reply, 0);
 }
 
 static void enq_start(saq__op_t *op) { saq__op_with_permit(op, enq_go); }
@@ -89,13 +83,6 @@ static int enqueue_owned(saq_queue_t *q, saq_job_t *j, saq_cq_t *cq, uint64_t ta
                    j->key, q->set.max_payload);
         REJECT(op, code, "cannot serialize job %s: %s", j->key, saq_strerror(code));
     }
-    if (j->scheduled > 0)
-        saq__fmt_double(e->score, j->scheduled);
-    else
-        strcpy(e->score, "0"); /* exactly "0": saq's push-now test compares text */
-    e->marker = saq__sprintf("saq:abort:%s", j->key);
-    if (!e->marker)
-        REJECT(op, SAQ_ENOMEM, "out of memory");
     return saq__op_submit(op);
 }
 
@@ -403,12 +390,9 @@ static void sched_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, 
 
 static void sched_start(saq__op_t *op)
 {
-    saq_queue_t *q = op->q;
-    char lock[24], now[40];
-    snprintf(lock, sizeof lock, "%lld", ((sched_op_t *)op)->lock_ms);
-    saq__fmt_double(now, saq__now_s());
-    const char *argv[5] = {q->k_schedule, q->k_incomplete, q->k_queued, lock, now};
-    saq__op_eval(op, SCRIPT_SCHEDULE, sched_reply, 0, 3, 5, argv, NULL);
+    saq__call_t c;
+    saq__tx_schedule(op->q, ((sched_op_t *)op)->lock_ms, saq__now_s(), &c);
+    saq__tx_send_op(op, &c, sched_reply, 0);
 }
 
 /* The worker's form: the lock in milliseconds (a little under its period). */
@@ -706,67 +690,12 @@ char *saq__stats_json(saq_queue_t *q)
                         (long long)(saq__now_ms() - q->created_ms));
 }
 
-static void registry_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    saq__done_fn done = (saq__done_fn)req->aux;
-    (void)r;
-    if (done)
-        done(req->data, err, msg, 0);
-}
-
-/* Write the registry entry for `wid`: both key families when dual (the worker
- * makes itself visible to 0.13 and 0.26 readers with one zset member). */
-void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
-                         int ttl, int dual, saq__done_fn done, void *ud)
-{
-    char ttls[24], score[32], now[32];
-    int64_t nowms = saq__now_ms();
-    snprintf(ttls, sizeof ttls, "%d", ttl);
-    snprintf(now, sizeof now, "%lld", (long long)nowms);
-    snprintf(score, sizeof score, "%lld", (long long)nowms + (long long)ttl * 1000);
-    char *k26 = saq__sprintf("%s%s", q->k_wiprefix, wid);
-    char *k13 = saq__sprintf("%s%s", q->k_statsprefix, wid);
-    saq__buf_t b = {0};
-    saq__buf_puts(&b, "{\"stats\": ");
-    saq__buf_puts(&b, stats);
-    saq__buf_puts(&b, ", \"queue_key\": ");
-    saq__buf_json_str(&b, q->set.name);
-    saq__buf_puts(&b, ", \"metadata\": ");
-    saq__buf_puts(&b, metadata ? metadata : "null");
-    saq__buf_putc(&b, '}');
-    char *info = saq__buf_take(&b);
-    int is13 = q->set.dialect == SAQ__DIALECT_013;
-    if (!k26 || !k13 || !info) {
-        if (done)
-            done(ud, SAQ_ENOMEM, "out of memory", 0);
-        goto out;
-    }
-    const char *member = is13 ? k13 : k26;
-    saq__cmdf(&q->cmd, registry_reply, NULL, "MULTI");
-    if (!is13 || dual)
-        saq__cmdf(&q->cmd, registry_reply, NULL, "SETEX %s %s %s", k26, ttls, info);
-    if (is13 || dual)
-        saq__cmdf(&q->cmd, registry_reply, NULL, "SETEX %s %s %s", k13, ttls, stats);
-    saq__cmdf(&q->cmd, registry_reply, NULL, "ZREMRANGEBYSCORE %s 0 %s", q->k_stats, now);
-    saq__cmdf(&q->cmd, registry_reply, NULL, "ZADD %s %s %s", q->k_stats, score, member);
-    saq__cmdf(&q->cmd, registry_reply, NULL, "EXPIRE %s %s", q->k_stats, ttls);
-    saq__req_t *r = saq__cmdf(&q->cmd, registry_reply, ud, "EXEC");
-    if (r)
-        r->aux = (void *)done;
-    else if (done)
-        done(ud, SAQ_ENOMEM, "out of memory", 0);
-out:
-    free(k26);
-    free(k13);
-    free(info);
-}
-
 typedef struct stats_op {
     saq__op_t op;
     int ttl;
 } stats_op_t;
 
-static void stats_done(void *ud, int err, const char *msg, long long result)
+static void stats_done(void *ud, int err, const char *msg, saq__tx_t result)
 {
     saq__op_t *op = ud;
     (void)result;

@@ -359,16 +359,15 @@ static void abort_due_reply(saq__req_t *req, redisReply *r, int err, const char 
     char *id = req->aux;
     saq_job_t *j = NULL;
     char e2[200];
+    saq__tx_reply_t x;
     (void)msg;
     req->aux = NULL;
-    if (!err && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1 &&
-        r->element[1]->type == REDIS_REPLY_STRING) {
-        if (saq__job_from_reply(w->q, r->element[1], id, &j, e2, sizeof e2) == 0)
-            saq__recover_job(w->q, r->element[1]->str, r->element[1]->len, j, NULL,
+    if (!err && saq__tx_decode(SCRIPT_ABORT_DUE, r, &x) == SAQ__TX_DUE) {
+        if (saq__job_from_reply(w->q, x.record, id, &j, e2, sizeof e2) == 0)
+            saq__recover_job(w->q, x.record->str, x.record->len, j, NULL,
                              SAQ__RECOVER_ABORTED, NULL, NULL);
         else { /* aborting, and unreadable to libsaq: failed, visibly, and unwatched */
-            saq__settle_unreadable(w->q, id, r->element[1]->str, r->element[1]->len, e2);
+            saq__settle_unreadable(w->q, id, x.record->str, x.record->len, e2);
             saq__cmdf(&w->q->cmd, NULL, NULL, "ZREM %s %s", w->q->k_abortwatch, id);
         }
         saq_job_free(j);
@@ -385,9 +384,10 @@ static void abort_due(saq_worker_t *w, const char *id, size_t len)
     char *c = saq__strndup(id, len);
     if (!c)
         return;
-    const char *argv[6] = {q->k_abortwatch, c, q->k_alive, q->k_stats, q->k_wiprefix, q->k_statsprefix};
+    saq__call_t call;
+    saq__tx_abort_due(q, c, &call);
     saq__worker_ref(w);
-    id_request(w, c, saq__eval(&q->cmd, SCRIPT_ABORT_DUE, abort_due_reply, w, 4, 6, argv, NULL));
+    id_request(w, c, saq__tx_send(q, &call, abort_due_reply, w));
 }
 
 /* ---- liveness ---- */
@@ -395,11 +395,10 @@ static void abort_due(saq_worker_t *w, const char *id, size_t len)
 static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     saq_worker_t *w = req->data;
+    saq__tx_alive_reply_t x;
     (void)msg;
     w->alive_pending = 0;
-    if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 4 || w->stopping ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_ARRAY ||
-        r->element[3]->type != REDIS_REPLY_ARRAY) {
+    if (err || saq__tx_alive_decode(r, &x) || w->stopping) {
         saq__worker_unref(w);
         return;
     }
@@ -427,12 +426,12 @@ static void alive_reply(saq__req_t *req, redisReply *r, int err, const char *msg
         w->nsuspects = 0;
     }
     w->alive_ok_ms = now;
-    if (r->element[2]->type == REDIS_REPLY_INTEGER)
-        w->alive_ok_server = r->element[2]->integer;
+    if (x.has_now)
+        w->alive_ok_server = x.now;
     saq__strv_free(w->forget, w->nforget); /* sent with this refresh */
     w->forget = NULL;
     w->nforget = 0;
-    redisReply *dead = r->element[0], *due = r->element[1], *aborts = r->element[3];
+    redisReply *dead = x.dead, *due = x.due, *aborts = x.aborts;
     int trusted = now >= w->alive_trust_ms;
     /* right after a gap, an entry whose worker had stopped refreshing it 2
      * periods before this worker's last good refresh (the entry lives 4) is
@@ -469,24 +468,13 @@ void saq__recovery_alive_tick(uv_timer_t *t)
     saq_worker_t *w = t->data;
     if (w->stopping || w->alive_pending)
         return;
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(4 * saq__timer_ms(w->set.t_alive)));
-    size_t argc = 5 + w->nforget;
-    const char **argv = saq__malloc(argc * sizeof *argv);
-    if (!argv)
-        return;
-    argv[0] = w->q->k_alive;
-    argv[1] = w->q->k_watch;
-    argv[2] = w->q->k_abortwatch;
-    argv[3] = w->id;
-    argv[4] = ttl;
-    for (size_t i = 0; i < w->nforget; i++)
-        argv[5 + i] = w->forget[i] ? w->forget[i] : "";
+    saq__call_t c;
+    saq__tx_alive(w->q, w->id, (unsigned long long)(4 * saq__timer_ms(w->set.t_alive)), w->forget,
+                  w->nforget, &c);
     saq__worker_ref(w);
     w->alive_pending = 1;
-    if (!saq__eval(&w->q->cmd, SCRIPT_ALIVE, alive_reply, w, 3, (int)argc, argv, NULL)) {
+    if (!saq__tx_send(w->q, &c, alive_reply, w)) {
         w->alive_pending = 0;
         saq__unref(&w->refs); /* never the last: the timer's holds one */
     }
-    free(argv);
 }

@@ -36,7 +36,7 @@ static void rmw_read(saq__op_t *op);
 static void update_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg);
 
 /* completion of a finish/retry primitive run for an op */
-static void rmw_prim_done(void *ud, int err, const char *msg, long long result)
+static void rmw_prim_done(void *ud, int err, const char *msg, saq__tx_t result)
 {
     saq__op_t *op = ud;
     if (!op->done) {
@@ -44,7 +44,7 @@ static void rmw_prim_done(void *ud, int err, const char *msg, long long result)
             saq__op_fail(op, err, "%s", msg ? msg : saq_strerror(err));
         else {
             if (op->ev->ival == 0)
-                op->ev->ival = result == 1;
+                op->ev->ival = result == SAQ__TX_OK;
             saq__op_complete(op);
         }
     }
@@ -61,17 +61,17 @@ static void abort_marker_deleted(saq__op_t *op, saq__req_t *req, redisReply *r, 
 static void abort_cas_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     rmw_op_t *m = (rmw_op_t *)op;
-    long long v;
     (void)req;
     if (err) {
         saq__op_fail(op, err, "abort of %s failed: %s", m->id, msg);
         return;
     }
-    if (saq__reply_int(r, &v)) {
+    saq__tx_t v = saq__tx_decode(SCRIPT_ABORT, r, NULL);
+    if (v == SAQ__TX_NONE) {
         saq__op_fail(op, SAQ_EPROTO, "unexpected abort reply");
         return;
     }
-    if (v < 0) { /* the record changed between read and write: read again */
+    if (v == SAQ__TX_CHANGED) { /* the record changed between read and write: read again */
         if (++m->tries > 8) {
             saq__op_fail(op, SAQ_ETIMEDOUT, "job %s kept changing; abort gave up after 8 tries", m->id);
             return;
@@ -79,7 +79,7 @@ static void abort_cas_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int e
         rmw_read(op);
         return;
     }
-    if (v == 0) {
+    if (v == SAQ__TX_OK) {
         op->ev->ival = 1; /* running or scheduled: its worker stops it */
         saq__op_complete(op);
         return;
@@ -99,11 +99,7 @@ static void abort13_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err
         saq__op_fail(op, err, "abort of %s failed: %s", m->id, msg);
         return;
     }
-    /* EXEC reply: [LREM, ZREM, EXPIRE, SETEX] */
-    long long dequeued = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
-        saq__reply_int(r->element[0], &dequeued);
-    if (dequeued > 0) {
+    if (saq__tx_abort013_decode(r, NULL) == SAQ__TX_DEQUEUED) {
         op->ev->ival = 2;
         saq__op_ref(op);
         saq__finish_job(op->q, op->ev->job, SAQ_STATUS_ABORTED, NULL, m->error, NULL,
@@ -113,11 +109,6 @@ static void abort13_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err
     op->ev->ival = 1;
     const char *argv[4] = {"LREM", op->q->k_active, "0", m->id};
     saq__op_cmd(op, abort_marker_deleted, 0, 4, argv, NULL);
-}
-
-static void ignore_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    (void)op, (void)req, (void)r, (void)err, (void)msg;
 }
 
 static void rmw_apply(saq__op_t *op)
@@ -136,54 +127,31 @@ static void rmw_apply(saq__op_t *op)
             saq__op_complete(op);
             return;
         }
-        char ttl[24];
-        snprintf(ttl, sizeof ttl, "%d", m->ttl);
-        char *marker = saq__sprintf("saq:abort:%s", j->key);
-        if (!marker) {
-            saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-            return;
-        }
         if (q->set.dialect == SAQ__DIALECT_013) {
-            char ttl1[24];
-            snprintf(ttl1, sizeof ttl1, "%lld", (long long)m->ttl + 1);
-            const char *a1[1] = {"MULTI"};
-            const char *a2[4] = {"LREM", q->k_queued, "0", m->id};
-            const char *a3[3] = {"ZREM", q->k_incomplete, m->id};
-            const char *a4[3] = {"EXPIRE", m->id, ttl1};
-            const char *a5[4] = {"SETEX", marker, ttl, m->error};
-            const char *a6[1] = {"EXEC"};
-            saq__op_cmd(op, ignore_reply, 0, 1, a1, NULL);
-            saq__op_cmd(op, ignore_reply, 0, 4, a2, NULL);
-            saq__op_cmd(op, ignore_reply, 0, 3, a3, NULL);
-            saq__op_cmd(op, ignore_reply, 0, 3, a4, NULL);
-            saq__op_cmd(op, ignore_reply, 0, 4, a5, NULL);
-            saq__op_cmd(op, abort13_reply, 0, 1, a6, NULL);
-            free(marker);
+            saq__tx_abort013_op(op, m->id, j->key, m->ttl, m->error, abort13_reply);
             return;
         }
         j->status = SAQ_STATUS_ABORTING;
         if (saq__set_str(&j->error, m->error)) {
-            free(marker);
             saq__op_fail(op, SAQ_ENOMEM, "out of memory");
             return;
         }
         saq__job_invalidate(j);
         char *json = saq__dump_job(q, j, &len, &e);
         if (!json) {
-            free(marker);
             saq__op_fail(op, e, "cannot serialize job %s", m->id);
             return;
         }
         /* a job that was not waiting (running or scheduled) is watched: if no
          * live worker ends it, a libsaq worker finishes it aborted */
-        const char *argv[12] = {q->k_queued, q->k_incomplete, m->id, marker, q->k_active,
-                                q->k_abortwatch, m->old, json, ttl, m->error, "2000", ""};
-        size_t lens[12];
-        for (int i = 0; i < 12; i++)
-            lens[i] = i == 6 ? m->oldlen : i == 7 ? len : strlen(argv[i]);
-        saq__op_eval(op, SCRIPT_ABORT, abort_cas_reply, 0, 6, 12, argv, lens);
+        saq__call_t c;
+        saq__tx_abort(q,
+                      &(saq__tx_abort_t){.id = m->id, .key = j->key, .old = m->old, .oldlen = m->oldlen,
+                                         .json = json, .len = len, .ttl = m->ttl, .reason = m->error,
+                                         .watch = SAQ__TX_WATCH_ABORT, .watch_ms = 2000},
+                      &c);
+        saq__tx_send_op(op, &c, abort_cas_reply, 0);
         free(json);
-        free(marker);
         return;
     }
     case RMW_RETRY:
@@ -216,12 +184,8 @@ static void rmw_apply(saq__op_t *op)
                 saq__op_fail(op, e, "cannot serialize job %s", m->id);
                 return;
             }
-            const char *a1[3] = {"SET", m->id, json};
-            size_t l1[3] = {3, strlen(m->id), len};
-            const char *a2[3] = {"PUBLISH", m->id, saq__status_name(j->status)};
-            saq__op_cmd(op, ignore_reply, 0, 3, a1, l1);
             op->ev->ival = 1;
-            saq__op_cmd(op, abort_marker_deleted, 0, 3, a2, NULL);
+            saq__tx_overwrite_op(op, m->id, json, len, saq__status_name(j->status), abort_marker_deleted);
             free(json);
             return;
         }
@@ -238,8 +202,12 @@ static void rmw_apply(saq__op_t *op)
             saq__op_fail(op, SAQ_ETOOBIG, "updated job %s would exceed max_payload_bytes", m->id);
             return;
         }
-        const char *argv[8] = {m->id, head, errm, tail, saq__status_name(j->status), "0", "0", "0"};
-        saq__op_eval(op, SCRIPT_UPDATE, update_reply, 0, 1, 8, argv, NULL);
+        saq__call_t c;
+        saq__tx_update(q,
+                       &(saq__tx_update_t){.id = m->id, .head = head, .err = errm, .tail = tail,
+                                           .status = saq__status_name(j->status)},
+                       &c);
+        saq__tx_send_op(op, &c, update_reply, 0);
         free(head);
         free(errm);
         free(tail);
@@ -251,14 +219,12 @@ static void rmw_apply(saq__op_t *op)
 static void update_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     rmw_op_t *m = (rmw_op_t *)op;
-    long long v = 0;
     (void)req;
     if (err) {
         saq__op_fail(op, err, "update of %s failed: %s", m->id, msg);
         return;
     }
-    saq__reply_int(r, &v);
-    op->ev->ival = v == 1;
+    op->ev->ival = saq__tx_decode(SCRIPT_UPDATE, r, NULL) == SAQ__TX_OK;
     saq__op_complete(op);
 }
 

@@ -19,7 +19,11 @@
  *   ALIVE    libsaq workers' liveness entries (an extension saq ignores).
  *   UNREADABLE  settle failed a record a worker cannot use.
  * Records are read with cjson.decode only to look at status/attempts/started;
- * they are never re-encoded in Lua, so user data keeps its exact bytes. */
+ * they are never re-encoded in Lua, so user data keeps its exact bytes.
+ * Each script's KEYS/ARGV are documented above its text; its builder in
+ * transition.c (saq__tx_<script>) is the only code that lays them out, and
+ * saq__tx_decode the only code that reads its status reply (the "Reply:"
+ * lines name the saq__tx_t each answer decodes to). */
 #include "core.h"
 
 #define GUARD                                                                                      \
@@ -62,7 +66,8 @@
     "end\n"
 
 const char *const saq__script_text[SCRIPT_COUNT_] = {
-    /* ENQUEUE: KEYS incomplete, id, queued, abort marker; ARGV json, score */
+    /* ENQUEUE: KEYS incomplete, id, queued, abort marker; ARGV json, score.
+     * Reply: 1 (OK) or nil (REFUSED) */
     [SCRIPT_ENQUEUE] =
         /* not saq's: refuse before writing anything when `queued` is not a list
          * (a key of another type there would make the RPUSH fail after the SET) */
@@ -79,7 +84,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  return nil\n"
         "end\n",
 
-    /* DEQUEUE: KEYS queued, active; ARGV max jobs, '1' = LMOVE (FIFO) else RPOPLPUSH */
+    /* DEQUEUE: KEYS queued, active; ARGV max jobs, '1' = LMOVE (FIFO) else RPOPLPUSH.
+     * Reply: {id, record or nil, ...} */
     [SCRIPT_DEQUEUE] =
         "local out = {}\n"
         "for i = 1, tonumber(ARGV[1]) do\n"
@@ -99,7 +105,9 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * opaque ('1'), the record as dequeued ('' when it was not queued), resent
      * ('1' after a lost reply). Fast path: the record is still the bytes we
      * dequeued, so it is still queued: no cjson.decode. A MARK sent again
-     * after a lost reply finds its own record and succeeds (idempotent). */
+     * after a lost reply finds its own record and succeeds (idempotent).
+     * Reply: {1} OK, {0} REFUSED, {-3} OPAQUE, {-1, 'aborting', record[,
+     * marker text]} ABORTED, {-1, other status, record} TAKEN */
     [SCRIPT_MARK] =
         "local cur = redis.call('GET', KEYS[2])\n"
         "if ARGV[5] == '1' and cur == ARGV[1] then return {1} end\n"
@@ -144,7 +152,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
 
     /* FINISH: KEYS active, incomplete, id, abort marker;
      * ARGV json, ttl, status, guarded, attempts, started, check marker, delete marker,
-     * the record this lease last wrote ('' = unknown; equal = fast path, no decode) */
+     * the record this lease last wrote ('' = unknown; equal = fast path, no decode).
+     * Reply (from GUARD): {1} OK, {3} SAME, {-1, error} ABORTED, {-2} LOST */
     [SCRIPT_FINISH] = GUARD
         "local g = guard(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[4] or '', ARGV[3],\n"
         "                ARGV[9] or '')\n"
@@ -161,7 +170,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
 
     /* RETRY: KEYS active, queued, incomplete, id, abort marker;
      * ARGV json, score, push ('1'), guarded, attempts, started, check marker,
-     * the record this lease last wrote ('' = unknown) */
+     * the record this lease last wrote ('' = unknown). Reply: as FINISH */
     [SCRIPT_RETRY] = GUARD
         "local g = guard(KEYS[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[5] or '', 'queued',\n"
         "                ARGV[8] or '')\n"
@@ -177,7 +186,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* UPDATE: KEYS id; ARGV json head, error member, json tail, fallback status,
      * guarded, attempts, started. Writes head..error..status..tail with the
      * stored status; while the job is aborting the stored error (the abort
-     * reason) is kept as well. */
+     * reason) is kept as well. Reply: 1 OK, 0 REFUSED */
     [SCRIPT_UPDATE] =
         "local cur = redis.call('GET', KEYS[1])\n"
         "if not cur then return 0 end\n"
@@ -202,7 +211,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* ABORT: KEYS queued, incomplete, id, abort marker, active[, watch];
      * ARGV record as read, new record, marker ttl, reason[, watch ms ('' =
      * none), '013' (saq 0.13's form: no compare-and-set, no status change,
-     * the record expires after ttl + 1 s)] */
+     * the record expires after ttl + 1 s)]. Reply: -1 CHANGED, 0 OK (it was
+     * not waiting), n > 0 DEQUEUED (taken out of queued) */
     [SCRIPT_ABORT] =
         "if ARGV[6] ~= '013' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end\n"
         "local dequeued = redis.call('LREM', KEYS[1], 0, KEYS[3])\n"
@@ -228,7 +238,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "end\n"
         "return dequeued\n",
 
-    /* SCHEDULE: KEYS lock, incomplete, queued; ARGV lock milliseconds, now seconds */
+    /* SCHEDULE: KEYS lock, incomplete, queued; ARGV lock milliseconds, now seconds.
+     * Reply: the ids moved (nil when the lock was held) */
     [SCRIPT_SCHEDULE] =
         "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
         "  redis.call('PSETEX', KEYS[1], ARGV[1], 1)\n"
@@ -240,7 +251,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  return jobs\n"
         "end\n",
 
-    /* SWEEP: KEYS lock, active; ARGV lock milliseconds */
+    /* SWEEP: KEYS lock, active; ARGV lock milliseconds. Reply: {{id, record or nil}, ...} */
     [SCRIPT_SWEEP] =
         "local id_jobs = {}\n"
         "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
@@ -254,14 +265,11 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "end\n"
         "return id_jobs\n",
 
-    /* RECOVER: KEYS active, queued, incomplete, id[, watch];
-     * ARGV record as read, new record, 'retry'|'finish', score, push, ttl, status
-     * [, '1' = also when the id is in no list (a sweep's job after its abort)] */
     /* REPLACE: KEYS id; ARGV new record, status to publish, the record as
      * last written ('' = unknown). Rewrites an opaque record (a queue with a
      * dump transform, which Lua cannot read) only if it is still there and,
      * when known, still exactly what this worker wrote: an abort or a sweep
-     * in between is never overwritten. */
+     * in between is never overwritten. Reply: 1 OK, 0 REFUSED */
     [SCRIPT_REPLACE] =
         "local cur = redis.call('GET', KEYS[1])\n"
         "if not cur or (ARGV[3] ~= '' and cur ~= ARGV[3]) then return 0 end\n"
@@ -269,6 +277,10 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "redis.call('PUBLISH', KEYS[1], ARGV[2])\n"
         "return 1\n",
 
+    /* RECOVER: KEYS active, queued, incomplete, id[, watch];
+     * ARGV record as read, new record, 'retry'|'finish', score, push, ttl, status
+     * [, '1' = also when the id is in no list (a sweep's job after its abort)].
+     * Reply: 1 OK, 0 REFUSED */
     [SCRIPT_RECOVER] =
         "if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end\n"
         "if redis.call('LREM', KEYS[1], 1, KEYS[4]) == 0 and ARGV[8] ~= '1' then return 0 end\n"
@@ -293,7 +305,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * Refreshes this worker's liveness entry (server clock) and returns the
      * libsaq workers whose entry expired (with their expiry), the watched sweep aborts that are
      * past their deadline, and the server time. An id to forget is removed
-     * only if it is still expired (a worker that came back stays). */
+     * only if it is still expired (a worker that came back stays).
+     * Reply: {expired {wid, expiry, ...}, sweep watch due, now ms, abort watch due} */
     [SCRIPT_ALIVE] =
         /* a libsaq key of the wrong type (written by hand) reads as empty
          * instead of failing the whole refresh */
@@ -323,7 +336,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * registry member prefixes. An aborted job past its watch deadline: done
      * (dropped from the set), still with a live worker (watched 2 s more), or
      * aborting with no live worker: {1, record} for the caller to finish it
-     * aborted (compare-and-set). */
+     * aborted (compare-and-set). Reply: {0} OK, {1, record} DUE */
     [SCRIPT_ABORT_DUE] =
         "local t = redis.call('TIME')\n"
         "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -357,7 +370,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* UNREADABLE: KEYS active, incomplete, id, keep; ARGV record as read,
      * failed record, ttl s. A record a worker dequeued but cannot use (not
      * JSON, another transform, too large) is settled failed instead of being
-     * left in `active`; the original bytes are kept beside it for the ttl. */
+     * left in `active`; the original bytes are kept beside it for the ttl.
+     * Reply: 1 OK, 0 REFUSED */
     [SCRIPT_UNREADABLE] =
         "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end\n"
         "redis.call('LREM', KEYS[1], 1, KEYS[3])\n"

@@ -73,7 +73,7 @@ static void sweep_advance(saq__op_t *op)
     sweep_next(op);
 }
 
-static void sweep_prim_done(void *ud, int err, const char *msg, long long result)
+static void sweep_prim_done(void *ud, int err, const char *msg, saq__tx_t result)
 {
     saq__op_t *op = ud;
     (void)err, (void)msg, (void)result;
@@ -169,15 +169,13 @@ static void sweep_regot(saq__op_t *op, saq__req_t *req, redisReply *r, int err, 
 static void sweep_aborted(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     sweep_op_t *s = (sweep_op_t *)op;
-    long long v = 0;
     (void)req, (void)msg;
     if (err) {
         sweep_advance(op);
         return;
     }
-    if (r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    if (v < 0) { /* the record changed since it was listed: read it again and decide again */
+    if (saq__tx_decode(SCRIPT_ABORT, r, NULL) == SAQ__TX_CHANGED) {
+        /* the record changed since it was listed: read it again and decide again */
         if (++s->tries >= 5) {
             sweep_advance(op);
             return;
@@ -197,33 +195,28 @@ static void sweep_abort(saq__op_t *op)
     saq_queue_t *q = op->q;
     saq_job_t *j = s->cur;
     const char *id = s->ids[s->i];
-    char ttl[8] = "5", watch_ms[24];
-    char *marker = saq__sprintf("saq:abort:%s", j->key);
-    if (!marker) {
-        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-        return;
-    }
+    saq__call_t c;
+    saq__tx_abort_t a = {.id = id, .key = j->key, .ttl = 5, .reason = q->set.swept_msg,
+                         .watch = SAQ__TX_WATCH_SWEEP};
     if (q->set.dialect == SAQ__DIALECT_013) {
         /* saq 0.13's abort (the record expires after ttl + 1 s), watched
          * until a little after the wait, before it expires */
         double ms = s->abort_s * 1000 + 250;
-        snprintf(watch_ms, sizeof watch_ms, "%.0f", ms < 5250 ? ms : 5250);
+        a.watch_ms = ms < 5250 ? ms : 5250;
+        a.form013 = 1;
         sweep_mark_swept(s, id);
-        const char *argv[12] = {q->k_queued, q->k_incomplete, id, marker, q->k_active, q->k_watch,
-                                "", "", ttl, q->set.swept_msg, watch_ms, "013"};
-        saq__eval(&q->cmd, SCRIPT_ABORT, NULL, NULL, 6, 12, argv, NULL);
-        free(marker);
+        saq__tx_abort(q, &a, &c);
+        saq__tx_send(q, &c, NULL, NULL);
         sweep_wait(op);
         return;
     }
     /* watched until a while after the wait: another worker retries it if
      * this process dies in between */
-    snprintf(watch_ms, sizeof watch_ms, "%.0f", s->abort_s * 1000 + 2000);
+    a.watch_ms = s->abort_s * 1000 + 2000;
     saq_job_t tmp;
     size_t len;
     int e;
     if (saq__job_copy(&tmp, j)) {
-        free(marker);
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;
     }
@@ -232,18 +225,16 @@ static void sweep_abort(saq__op_t *op)
     char *json = saq__dump_job(q, &tmp, &len, &e);
     saq__job_clear(&tmp);
     if (!json) {
-        free(marker);
         sweep_advance(op);
         return;
     }
-    const char *argv[12] = {q->k_queued, q->k_incomplete, id, marker, q->k_active, q->k_watch,
-                            s->recs[s->i], json, ttl, q->set.swept_msg, watch_ms, ""};
-    size_t lens[12];
-    for (int i = 0; i < 12; i++)
-        lens[i] = i == 6 ? s->reclens[s->i] : i == 7 ? len : strlen(argv[i]);
-    saq__op_eval(op, SCRIPT_ABORT, sweep_aborted, 0, 6, 12, argv, lens);
+    a.old = s->recs[s->i];
+    a.oldlen = s->reclens[s->i];
+    a.json = json;
+    a.len = len;
+    saq__tx_abort(q, &a, &c);
+    saq__tx_send_op(op, &c, sweep_aborted, 0);
     free(json);
-    free(marker);
 }
 
 static void sweep_regot(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -390,11 +381,9 @@ static void sweep_listed(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
 
 static void sweep_start(saq__op_t *op)
 {
-    sweep_op_t *s = (sweep_op_t *)op;
-    char lock[24];
-    snprintf(lock, sizeof lock, "%lld", s->lock_ms);
-    const char *argv[3] = {op->q->k_sweep, op->q->k_active, lock};
-    saq__op_eval(op, SCRIPT_SWEEP, sweep_listed, 0, 2, 3, argv, NULL);
+    saq__call_t c;
+    saq__tx_sweep(op->q, ((sweep_op_t *)op)->lock_ms, &c);
+    saq__tx_send_op(op, &c, sweep_listed, 0);
 }
 
 SAQ_API int saq_queue_sweep(saq_queue_t *q, int lock_s, double abort_s, saq_cq_t *cq, uint64_t tag)

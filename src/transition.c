@@ -1,0 +1,821 @@
+/* SPDX-License-Identifier: MIT */
+/* The typed Redis transitions (core.h, section transition.c): a builder per
+ * script that lays out its KEYS and ARGV (the only place that knows the
+ * order; scripts.c has the same layout by the Lua text), one decoder of the
+ * scripts' status replies, and the primitives that update a job record and
+ * write it: finish, retry, recover, requeue, settle-unreadable, the registry
+ * write. */
+#include "core.h"
+
+/* ---- building a call ---- */
+
+static void call_init(saq__call_t *c, int script, int nkeys)
+{
+    c->script = script;
+    c->nkeys = nkeys;
+    c->argc = 0;
+    c->oom = 0;
+    c->argv = c->av;
+    c->len = c->al;
+    c->cap = SAQ__TX_INLINE;
+    c->nnum = 0;
+    c->own[0] = c->own[1] = NULL;
+}
+
+/* Make room for n more arguments (beyond the inline arrays: on the heap). */
+static int call_reserve(saq__call_t *c, int n)
+{
+    if (c->argc + n <= c->cap)
+        return 0;
+    int cap = c->argc + n;
+    const char **av = saq__malloc((size_t)cap * sizeof *av);
+    size_t *al = saq__malloc((size_t)cap * sizeof *al);
+    if (!av || !al) {
+        free(av);
+        free(al);
+        c->oom = 1;
+        return -1;
+    }
+    memcpy(av, c->argv, (size_t)c->argc * sizeof *av);
+    memcpy(al, c->len, (size_t)c->argc * sizeof *al);
+    if (c->argv != c->av) {
+        free(c->argv);
+        free(c->len);
+    }
+    c->argv = av;
+    c->len = al;
+    c->cap = cap;
+    return 0;
+}
+
+/* Append bytes s[0 .. n) (s NULL: out of memory upstream, sent as ''). */
+static void putn(saq__call_t *c, const char *s, size_t n)
+{
+    if (call_reserve(c, 1))
+        return;
+    if (!s) {
+        c->oom = 1;
+        s = "", n = 0;
+    }
+    c->argv[c->argc] = s;
+    c->len[c->argc++] = n;
+}
+
+static void put(saq__call_t *c, const char *s) { putn(c, s, s ? strlen(s) : 0); }
+
+static void put_flag(saq__call_t *c, int on) { putn(c, on ? "1" : "0", 1); }
+
+/* A number formatted into the call's own storage. */
+static void put_fmt(saq__call_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_fmt(saq__call_t *c, const char *fmt, ...)
+{
+    char *b = c->num[c->nnum++];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof c->num[0], fmt, ap);
+    va_end(ap);
+    put(c, b);
+}
+
+/* A score: epoch seconds as saq writes them, or exactly "0" (due now). */
+static void put_score(saq__call_t *c, double score)
+{
+    char *b = c->num[c->nnum++];
+    if (score > 0)
+        saq__fmt_double(b, score);
+    else
+        strcpy(b, "0"); /* saq's push-now test compares the text */
+    put(c, b);
+}
+
+/* A string the call allocated (freed with the call). */
+static void put_own(saq__call_t *c, char *s)
+{
+    for (int i = 0; i < 2; i++)
+        if (!c->own[i]) {
+            c->own[i] = s;
+            break;
+        }
+    put(c, s);
+}
+
+void saq__tx_call_free(saq__call_t *c)
+{
+    for (int i = 0; i < 2; i++) {
+        free(c->own[i]);
+        c->own[i] = NULL;
+    }
+    if (c->argv != c->av) {
+        free(c->argv);
+        free(c->len);
+        c->argv = c->av;
+        c->len = c->al;
+    }
+}
+
+saq__req_t *saq__tx_send(saq_queue_t *q, saq__call_t *c, saq__reply_fn cb, void *data)
+{
+    saq__req_t *r = c->oom ? NULL
+                           : saq__eval(&q->cmd, c->script, cb, data, c->nkeys, c->argc, c->argv, c->len);
+    saq__tx_call_free(c);
+    return r;
+}
+
+saq__req_t *saq__tx_send_op(saq__op_t *op, saq__call_t *c, saq__op_reply_fn cb, intptr_t idata)
+{
+    saq__req_t *r = NULL;
+    if (c->oom)
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+    else
+        r = saq__op_eval(op, c->script, cb, idata, c->nkeys, c->argc, c->argv, c->len);
+    saq__tx_call_free(c);
+    return r;
+}
+
+char *saq__tx_marker(const char *key) { return saq__sprintf("saq:abort:%s", key); }
+
+char *saq__tx_unreadable_key(saq_queue_t *q, const char *key)
+{
+    return saq__sprintf("saq:%s:libsaq:unreadable:%s", q->set.name, key);
+}
+
+static const char *watch_key(saq_queue_t *q, int watch)
+{
+    return watch == SAQ__TX_WATCH_ABORT ? q->k_abortwatch : q->k_watch;
+}
+
+/* ---- the builders: each script's KEYS, then its ARGV ---- */
+
+void saq__tx_enqueue(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
+                     saq__call_t *c)
+{
+    call_init(c, SCRIPT_ENQUEUE, 4);
+    put(c, q->k_incomplete);
+    put(c, j->id);
+    put(c, q->k_queued);
+    put_own(c, saq__tx_marker(j->key));
+    putn(c, json, len);
+    put_score(c, j->scheduled);
+}
+
+void saq__tx_dequeue(saq_queue_t *q, int max, saq__call_t *c)
+{
+    call_init(c, SCRIPT_DEQUEUE, 2);
+    put(c, q->k_queued);
+    put(c, q->k_active);
+    put_fmt(c, "%d", max);
+    put_flag(c, q->have_lmove || !q->server_version);
+}
+
+void saq__tx_mark(saq_queue_t *q, const saq__tx_mark_t *a, saq__call_t *c)
+{
+    call_init(c, SCRIPT_MARK, 3);
+    put(c, q->k_active);
+    put(c, a->id);
+    put_own(c, saq__tx_marker(a->key));
+    putn(c, a->json, a->len);
+    put_flag(c, q->set.dialect == SAQ__DIALECT_013);
+    put_flag(c, a->opaque || q->set.dump);
+    putn(c, a->dequeued ? a->dequeued : "", a->dequeued ? a->dequeued_len : 0);
+    put_flag(c, a->resent);
+}
+
+/* The guard's three ARGV (guarded, attempts, started). */
+static void put_guard(saq__call_t *c, const saq__guard_t *g)
+{
+    put_flag(c, g != NULL);
+    put_fmt(c, "%d", g ? g->attempts : 0);
+    put_fmt(c, "%lld", g ? (long long)g->started : 0LL);
+}
+
+static void put_expect(saq__call_t *c, const saq__guard_t *g)
+{
+    putn(c, g && g->expect ? g->expect : "", g && g->expect ? g->expect_len : 0);
+}
+
+void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
+                    const saq__guard_t *guard, int del_marker, saq__call_t *c)
+{
+    call_init(c, SCRIPT_FINISH, 4);
+    put(c, q->k_active);
+    put(c, q->k_incomplete);
+    put(c, j->id);
+    put_own(c, saq__tx_marker(j->key));
+    putn(c, json, len);
+    put_fmt(c, "%d", j->ttl);
+    put(c, saq__status_name(j->status));
+    put_guard(c, guard);
+    put_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
+    put_flag(c, del_marker);
+    put_expect(c, guard);
+}
+
+void saq__tx_retry(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len, double score,
+                   const saq__guard_t *guard, saq__call_t *c)
+{
+    call_init(c, SCRIPT_RETRY, 5);
+    put(c, q->k_active);
+    put(c, q->k_queued);
+    put(c, q->k_incomplete);
+    put(c, j->id);
+    put_own(c, saq__tx_marker(j->key));
+    putn(c, json, len);
+    put_score(c, score);
+    put_flag(c, !(score > 0)); /* push: due now */
+    put_guard(c, guard);
+    put_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
+    put_expect(c, guard);
+}
+
+void saq__tx_update(saq_queue_t *q, const saq__tx_update_t *a, saq__call_t *c)
+{
+    (void)q;
+    call_init(c, SCRIPT_UPDATE, 1);
+    put(c, a->id);
+    put(c, a->head);
+    put(c, a->err);
+    put(c, a->tail);
+    put(c, a->status);
+    put_guard(c, a->guard);
+}
+
+void saq__tx_replace(saq_queue_t *q, const char *id, const char *json, size_t len,
+                     const char *status, const char *expect, size_t expect_len, saq__call_t *c)
+{
+    (void)q;
+    call_init(c, SCRIPT_REPLACE, 1);
+    put(c, id);
+    putn(c, json, len);
+    put(c, status);
+    putn(c, expect ? expect : "", expect ? expect_len : 0);
+}
+
+void saq__tx_abort(saq_queue_t *q, const saq__tx_abort_t *a, saq__call_t *c)
+{
+    call_init(c, SCRIPT_ABORT, 6);
+    put(c, q->k_queued);
+    put(c, q->k_incomplete);
+    put(c, a->id);
+    put_own(c, saq__tx_marker(a->key));
+    put(c, q->k_active);
+    put(c, watch_key(q, a->watch));
+    putn(c, a->form013 ? "" : a->old, a->form013 ? 0 : a->oldlen);
+    putn(c, a->form013 ? "" : a->json, a->form013 ? 0 : a->len);
+    put_fmt(c, "%d", a->ttl);
+    put(c, a->reason);
+    if (a->watch_ms < 0)
+        put(c, "");
+    else
+        put_fmt(c, "%.0f", a->watch_ms);
+    put(c, a->form013 ? "013" : "");
+}
+
+void saq__tx_abort_due(saq_queue_t *q, const char *id, saq__call_t *c)
+{
+    call_init(c, SCRIPT_ABORT_DUE, 4);
+    put(c, q->k_abortwatch);
+    put(c, id);
+    put(c, q->k_alive);
+    put(c, q->k_stats);
+    put(c, q->k_wiprefix);
+    put(c, q->k_statsprefix);
+}
+
+void saq__tx_schedule(saq_queue_t *q, long long lock_ms, double now_s, saq__call_t *c)
+{
+    call_init(c, SCRIPT_SCHEDULE, 3);
+    put(c, q->k_schedule);
+    put(c, q->k_incomplete);
+    put(c, q->k_queued);
+    put_fmt(c, "%lld", lock_ms);
+    char *b = c->num[c->nnum++];
+    saq__fmt_double(b, now_s);
+    put(c, b);
+}
+
+void saq__tx_sweep(saq_queue_t *q, long long lock_ms, saq__call_t *c)
+{
+    call_init(c, SCRIPT_SWEEP, 2);
+    put(c, q->k_sweep);
+    put(c, q->k_active);
+    put_fmt(c, "%lld", lock_ms);
+}
+
+void saq__tx_recover(saq_queue_t *q, const saq__tx_recover_t *a, saq__call_t *c)
+{
+    int watched = a->watch != SAQ__TX_WATCH_NONE;
+    call_init(c, SCRIPT_RECOVER, watched ? 5 : 4);
+    put(c, q->k_active);
+    put(c, q->k_queued);
+    put(c, q->k_incomplete);
+    put(c, a->id);
+    if (watched)
+        put(c, watch_key(q, a->watch));
+    putn(c, a->old, a->oldlen);
+    putn(c, a->json, a->len);
+    put(c, a->retry ? "retry" : "finish");
+    put_score(c, a->retry ? a->score : 0);
+    put_flag(c, !(a->retry && a->score > 0)); /* push: due now */
+    put_fmt(c, "%d", a->ttl);
+    put(c, a->status);
+    if (watched)
+        put(c, "1"); /* also when the id is in no list */
+}
+
+void saq__tx_alive(saq_queue_t *q, const char *wid, unsigned long long entry_ms,
+                   char *const *forget, size_t nforget, saq__call_t *c)
+{
+    call_init(c, SCRIPT_ALIVE, 3);
+    if (nforget > (size_t)(1 << 20) || call_reserve(c, 5 + (int)nforget)) {
+        c->oom = 1;
+        return;
+    }
+    put(c, q->k_alive);
+    put(c, q->k_watch);
+    put(c, q->k_abortwatch);
+    put(c, wid);
+    put_fmt(c, "%llu", entry_ms);
+    for (size_t i = 0; i < nforget; i++)
+        put(c, forget[i] ? forget[i] : "");
+}
+
+void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
+                        const char *json, size_t len, int ttl, saq__call_t *c)
+{
+    call_init(c, SCRIPT_UNREADABLE, 4);
+    put(c, q->k_active);
+    put(c, q->k_incomplete);
+    put(c, id);
+    put_own(c, saq__tx_unreadable_key(q, id + q->jobprefix_len));
+    putn(c, rec, reclen);
+    putn(c, json, len);
+    put_fmt(c, "%d", ttl);
+}
+
+saq__req_t *saq__tx_give_back(saq_queue_t *q, const char *id, saq__reply_fn cb, void *data)
+{
+    saq__cmdf(&q->cmd, NULL, NULL, "MULTI");
+    saq__cmdf(&q->cmd, NULL, NULL, "LREM %s 1 %s", q->k_active, id);
+    saq__cmdf(&q->cmd, NULL, NULL, "LPUSH %s %s", q->k_queued, id);
+    return saq__cmdf(&q->cmd, cb, data, "EXEC");
+}
+
+/* ---- pipelines of an operation (MULTI/EXEC and plain commands) ---- */
+
+static void ignore_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    (void)op, (void)req, (void)r, (void)err, (void)msg;
+}
+
+void saq__tx_abort013_op(saq__op_t *op, const char *id, const char *key, int ttl, const char *reason,
+                         saq__op_reply_fn cb)
+{
+    saq_queue_t *q = op->q;
+    char *marker = saq__tx_marker(key);
+    if (!marker) {
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    char ttls[24], ttl1[24];
+    snprintf(ttls, sizeof ttls, "%d", ttl);
+    snprintf(ttl1, sizeof ttl1, "%lld", (long long)ttl + 1);
+    const char *a1[1] = {"MULTI"};
+    const char *a2[4] = {"LREM", q->k_queued, "0", id};
+    const char *a3[3] = {"ZREM", q->k_incomplete, id};
+    const char *a4[3] = {"EXPIRE", id, ttl1};
+    const char *a5[4] = {"SETEX", marker, ttls, reason};
+    const char *a6[1] = {"EXEC"};
+    saq__op_cmd(op, ignore_reply, 0, 1, a1, NULL);
+    saq__op_cmd(op, ignore_reply, 0, 4, a2, NULL);
+    saq__op_cmd(op, ignore_reply, 0, 3, a3, NULL);
+    saq__op_cmd(op, ignore_reply, 0, 3, a4, NULL);
+    saq__op_cmd(op, ignore_reply, 0, 4, a5, NULL);
+    saq__op_cmd(op, cb, 0, 1, a6, NULL);
+    free(marker);
+}
+
+void saq__tx_overwrite_op(saq__op_t *op, const char *id, const char *json, size_t len,
+                          const char *status, saq__op_reply_fn cb)
+{
+    const char *a1[3] = {"SET", id, json};
+    size_t l1[3] = {3, strlen(id), len};
+    const char *a2[3] = {"PUBLISH", id, status};
+    saq__op_cmd(op, ignore_reply, 0, 3, a1, l1);
+    saq__op_cmd(op, cb, 0, 3, a2, NULL);
+}
+
+/* ---- decoding the replies ---- */
+
+static int is_int(const redisReply *r) { return r && r->type == REDIS_REPLY_INTEGER; }
+static int is_str(const redisReply *r) { return r && r->type == REDIS_REPLY_STRING; }
+
+/* {code, ...}: the leading integer of an array reply */
+static int lead_int(const redisReply *r, long long *v)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || !is_int(r->element[0]))
+        return -1;
+    *v = r->element[0]->integer;
+    return 0;
+}
+
+saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out)
+{
+    saq__tx_reply_t x = {SAQ__TX_NONE, 0, NULL, NULL};
+    long long v;
+    if (!r)
+        goto out;
+    switch (script) {
+    case SCRIPT_ENQUEUE: /* 1, or nil */
+        if (is_int(r) && r->integer == 1)
+            x.code = SAQ__TX_OK;
+        else if (r->type == REDIS_REPLY_NIL)
+            x.code = SAQ__TX_REFUSED;
+        break;
+    case SCRIPT_MARK: /* {1}, {0}, {-3}, {-1, status, record[, marker text]} */
+        if (lead_int(r, &v))
+            break;
+        if (v == 1)
+            x.code = SAQ__TX_OK;
+        else if (v == 0)
+            x.code = SAQ__TX_REFUSED;
+        else if (v == -3)
+            x.code = SAQ__TX_OPAQUE;
+        else if (v == -1) {
+            const char *st = r->elements >= 2 && is_str(r->element[1]) ? r->element[1]->str : NULL;
+            x.record = r->elements >= 3 ? r->element[2] : NULL;
+            if (st && x.record && !strcmp(st, "aborting")) {
+                x.code = SAQ__TX_ABORTED;
+                x.text = r->elements >= 4 && is_str(r->element[3]) ? r->element[3]->str : NULL;
+            } else {
+                x.code = SAQ__TX_TAKEN;
+                x.text = st;
+            }
+        }
+        break;
+    case SCRIPT_FINISH: /* {1}, {3}, {-2}, {-1, error} */
+    case SCRIPT_RETRY:
+        if (lead_int(r, &v))
+            break;
+        if (v == 1)
+            x.code = SAQ__TX_OK;
+        else if (v == 3)
+            x.code = SAQ__TX_SAME;
+        else if (v == -2)
+            x.code = SAQ__TX_LOST;
+        else if (v == -1) {
+            x.code = SAQ__TX_ABORTED;
+            x.text = r->elements >= 2 && is_str(r->element[1]) ? r->element[1]->str : NULL;
+        }
+        break;
+    case SCRIPT_UPDATE: /* 1 or 0 */
+    case SCRIPT_REPLACE:
+    case SCRIPT_RECOVER:
+    case SCRIPT_UNREADABLE:
+        if (is_int(r) && (r->integer == 1 || r->integer == 0))
+            x.code = r->integer == 1 ? SAQ__TX_OK : SAQ__TX_REFUSED;
+        break;
+    case SCRIPT_ABORT: /* -1, or the entries removed from queued */
+        if (!is_int(r))
+            break;
+        x.n = r->integer;
+        x.code = r->integer < 0 ? SAQ__TX_CHANGED : r->integer == 0 ? SAQ__TX_OK : SAQ__TX_DEQUEUED;
+        if (x.n < 0)
+            x.n = 0;
+        break;
+    case SCRIPT_ABORT_DUE: /* {0}, or {1, record} */
+        if (lead_int(r, &v))
+            break;
+        if (v == 0)
+            x.code = SAQ__TX_OK;
+        else if (v == 1 && r->elements == 2 && is_str(r->element[1])) {
+            x.code = SAQ__TX_DUE;
+            x.record = r->element[1];
+        }
+        break;
+    default:
+        break;
+    }
+out:
+    if (out)
+        *out = x;
+    return x.code;
+}
+
+saq__tx_t saq__tx_abort013_decode(const redisReply *r, saq__tx_reply_t *out)
+{
+    saq__tx_reply_t x = {SAQ__TX_OK, 0, NULL, NULL};
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && is_int(r->element[0]) &&
+        r->element[0]->integer > 0) {
+        x.code = SAQ__TX_DEQUEUED;
+        x.n = r->element[0]->integer;
+    }
+    if (out)
+        *out = x;
+    return x.code;
+}
+
+size_t saq__tx_dequeued(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+}
+
+redisReply *saq__tx_dequeued_id(const redisReply *r, size_t i) { return r->element[2 * i]; }
+
+redisReply *saq__tx_dequeued_record(const redisReply *r, size_t i) { return r->element[2 * i + 1]; }
+
+int saq__tx_alive_decode(const redisReply *r, saq__tx_alive_reply_t *out)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_ARRAY ||
+        r->element[3]->type != REDIS_REPLY_ARRAY)
+        return -1;
+    out->dead = r->element[0];
+    out->due = r->element[1];
+    out->aborts = r->element[3];
+    out->has_now = is_int(r->element[2]);
+    out->now = out->has_now ? r->element[2]->integer : 0;
+    return 0;
+}
+
+/* ---- the primitives ---- */
+
+/* What a primitive's write counts in the queue's counters once it is done. */
+typedef enum count {
+    COUNT_NONE,     /* a requeue: the job was never run */
+    COUNT_RETRIED,  /* n_retried */
+    COUNT_FINISHED, /* the finish status's counter */
+} count_t;
+
+typedef struct prim {
+    saq_queue_t *q;
+    saq__done_fn done;
+    void *ud;
+    int script;
+    count_t count;
+    int status; /* COUNT_FINISHED: the status written */
+} prim_t;
+
+void saq__count_finish(saq_queue_t *q, int status)
+{
+    if (status == SAQ_STATUS_COMPLETE)
+        atomic_fetch_add(&q->n_complete, 1);
+    else if (status == SAQ_STATUS_FAILED)
+        atomic_fetch_add(&q->n_failed, 1);
+    else if (status == SAQ_STATUS_ABORTED)
+        atomic_fetch_add(&q->n_aborted, 1);
+}
+
+static void prim_reply(saq__req_t *req, redisReply *rep, int err, const char *msg)
+{
+    prim_t *p = req->data;
+    saq__tx_reply_t x = {SAQ__TX_NONE, 0, NULL, NULL};
+    saq__tx_t result = err ? SAQ__TX_NONE : saq__tx_decode(p->script, rep, &x);
+    if (result == SAQ__TX_ABORTED && x.text)
+        msg = x.text;
+    if (result == SAQ__TX_OK) {
+        if (p->count == COUNT_FINISHED)
+            saq__count_finish(p->q, p->status);
+        else if (p->count == COUNT_RETRIED)
+            atomic_fetch_add(&p->q->n_retried, 1);
+    }
+    if (p->done)
+        p->done(p->ud, err, msg, result);
+    free(p);
+}
+
+/* Send a built call for a primitive; done learns of a failure to send. */
+static void prim_send(saq_queue_t *q, saq__call_t *c, saq__done_fn done, void *ud, count_t count,
+                      int status)
+{
+    prim_t *p = saq__malloc(sizeof *p);
+    if (p) {
+        *p = (prim_t){q, done, ud, c->script, count, status};
+        if (saq__tx_send(q, c, prim_reply, p))
+            return;
+        free(p);
+    } else {
+        saq__tx_call_free(c);
+    }
+    if (done)
+        done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
+}
+
+void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *result,
+                     const char *error, const saq__guard_t *guard, int flags, saq__done_fn done,
+                     void *ud)
+{
+    int e;
+    size_t len;
+    j->status = status;
+    if (saq__set_str(&j->result, result) || saq__set_str(&j->error, error)) {
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
+        return;
+    }
+    j->completed = saq__now_ms();
+    if (status == SAQ_STATUS_COMPLETE)
+        j->progress = 1.0;
+    saq__job_invalidate(j);
+    char *json = saq__dump_job(q, j, &len, &e);
+    if (!json) {
+        if (done)
+            done(ud, e, e == SAQ_ETOOBIG ? "job result exceeds max_payload_bytes" : saq_strerror(e),
+                 SAQ__TX_NONE);
+        return;
+    }
+    saq__call_t c;
+    saq__tx_finish(q, j, json, len, guard, flags & SAQ__DEL_MARKER, &c);
+    prim_send(q, &c, done, ud, COUNT_FINISHED, status);
+    free(json);
+}
+
+void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,
+                    saq__done_fn done, void *ud)
+{
+    int e;
+    size_t len;
+    j->status = SAQ_STATUS_QUEUED;
+    if (saq__set_str(&j->error, error)) {
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
+        return;
+    }
+    j->completed = 0;
+    j->started = 0;
+    j->progress = 0;
+    j->touched = saq__now_ms();
+    saq__job_invalidate(j);
+    double delay = saq__retry_delay(j, saq__random01());
+    /* pushed now: score 0, never promoted twice (saq U1) */
+    double score = delay > 0 ? saq__now_s() + delay : 0;
+    char *json = saq__dump_job(q, j, &len, &e);
+    if (!json) {
+        if (done)
+            done(ud, e, saq_strerror(e), SAQ__TX_NONE);
+        return;
+    }
+    saq__call_t c;
+    saq__tx_retry(q, j, json, len, score, guard, &c);
+    prim_send(q, &c, done, ud, COUNT_RETRIED, 0);
+    free(json);
+}
+
+void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size_t reclen)
+{
+    saq__call_t c;
+    saq__tx_recover(q,
+                    &(saq__tx_recover_t){.id = id, .old = rec, .oldlen = reclen, .json = rec,
+                                         .len = reclen, .retry = 1, .score = 0, .ttl = 0,
+                                         .status = "queued", .watch = SAQ__TX_WATCH_NONE},
+                    &c);
+    prim_send(q, &c, NULL, NULL, COUNT_NONE, 0);
+}
+
+void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
+                      const char *error, int flags, saq__done_fn done, void *ud)
+{
+    int e, retry = j->retries > j->attempts && !(flags & SAQ__RECOVER_ABORTED);
+    size_t len;
+    double score = 0;
+    if (error && saq__set_str(&j->error, error)) {
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
+        return;
+    }
+    if (retry) {
+        j->status = SAQ_STATUS_QUEUED;
+        j->completed = j->started = 0;
+        j->progress = 0;
+        j->touched = saq__now_ms();
+        double delay = saq__retry_delay(j, saq__random01());
+        if (delay > 0)
+            score = saq__now_s() + delay;
+    } else {
+        j->status = SAQ_STATUS_ABORTED;
+        free(j->result);
+        j->result = NULL;
+        j->completed = saq__now_ms();
+    }
+    saq__job_invalidate(j);
+    char *json = saq__dump_job(q, j, &len, &e);
+    if (!json) {
+        if (e == SAQ_ETOOBIG) /* the recovered record would not fit: settle it failed */
+            saq__settle_unreadable(q, j->id, old, oldlen, "it does not fit in max_payload_bytes once recovered");
+        if (done)
+            done(ud, e, saq_strerror(e), SAQ__TX_NONE);
+        return;
+    }
+    int watch = flags & SAQ__RECOVER_ABORTED    ? SAQ__TX_WATCH_ABORT
+                : flags & SAQ__RECOVER_UNLISTED ? SAQ__TX_WATCH_SWEEP
+                                                : SAQ__TX_WATCH_NONE;
+    saq__call_t c;
+    saq__tx_recover(q,
+                    &(saq__tx_recover_t){.id = j->id, .old = old, .oldlen = oldlen, .json = json,
+                                         .len = len, .retry = retry, .score = score, .ttl = j->ttl,
+                                         .status = "aborted", .watch = watch},
+                    &c);
+    prim_send(q, &c, done, ud, retry ? COUNT_RETRIED : COUNT_FINISHED, SAQ_STATUS_ABORTED);
+    free(json);
+}
+
+void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
+                            const char *why)
+{
+    enum { KEEP_S = 86400 };
+    if (strncmp(id, q->k_jobprefix, q->jobprefix_len) || !id[q->jobprefix_len]) {
+        /* not one of this queue's job ids (pushed into the list by hand, or
+         * another queue's): drop it from active, touch the key not */
+        saq__cmdf(&q->cmd, NULL, NULL, "LREM %s 1 %s", q->k_active, id);
+        fprintf(stderr, "libsaq: warning: queue %s: '%s' in its list is not one of its job ids; dropped\n",
+                q->set.name, id);
+        return;
+    }
+    saq_job_t j;
+    saq__job_init(&j);
+    const char *key = id + q->jobprefix_len;
+    char *keep = saq__tx_unreadable_key(q, key);
+    char *msg = saq__sprintf("libsaq: the job's record cannot be read (%s); it was failed instead of "
+                             "being left in active. The record as it was is kept for %d s in %s",
+                             why, KEEP_S, keep ? keep : "?");
+    int e = 0, settling = 0;
+    size_t len = 0;
+    char *json = NULL;
+    if (msg && keep && !saq__set_str(&j.id, id) && !saq__set_str(&j.key, key) &&
+        !saq__set_str(&j.queue, q->set.name) && !saq__set_str(&j.function, "?") &&
+        !saq__set_str(&j.error, msg)) {
+        j.status = SAQ_STATUS_FAILED;
+        j.completed = j.touched = saq__now_ms();
+        j.ttl = KEEP_S;
+        json = saq__dump_job(q, &j, &len, &e);
+    }
+    prim_t *p = json ? saq__malloc(sizeof *p) : NULL;
+    if (p) {
+        *p = (prim_t){q, NULL, NULL, SCRIPT_UNREADABLE, COUNT_FINISHED, SAQ_STATUS_FAILED};
+        settling = 1;
+        saq__call_t c;
+        saq__tx_unreadable(q, id, rec, reclen, json, len, KEEP_S, &c);
+        if (!saq__tx_send(q, &c, prim_reply, p))
+            free(p);
+    }
+    fprintf(stderr, "libsaq: warning: queue %s: job %s: %s%s\n", q->set.name, id, msg ? msg : why,
+            settling ? "" : " (could not be settled: out of memory)");
+    free(json);
+    free(msg);
+    free(keep);
+    saq__job_clear(&j);
+}
+
+/* ---- the worker registry write (MULTI/EXEC) ---- */
+
+static void registry_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq__done_fn done = (saq__done_fn)req->aux;
+    (void)r;
+    if (done)
+        done(req->data, err, msg, err ? SAQ__TX_NONE : SAQ__TX_OK);
+}
+
+void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
+                         int ttl, int dual, saq__done_fn done, void *ud)
+{
+    char ttls[24], score[32], now[32];
+    int64_t nowms = saq__now_ms();
+    snprintf(ttls, sizeof ttls, "%d", ttl);
+    snprintf(now, sizeof now, "%lld", (long long)nowms);
+    snprintf(score, sizeof score, "%lld", (long long)nowms + (long long)ttl * 1000);
+    char *k26 = saq__sprintf("%s%s", q->k_wiprefix, wid);
+    char *k13 = saq__sprintf("%s%s", q->k_statsprefix, wid);
+    saq__buf_t b = {0};
+    saq__buf_puts(&b, "{\"stats\": ");
+    saq__buf_puts(&b, stats);
+    saq__buf_puts(&b, ", \"queue_key\": ");
+    saq__buf_json_str(&b, q->set.name);
+    saq__buf_puts(&b, ", \"metadata\": ");
+    saq__buf_puts(&b, metadata ? metadata : "null");
+    saq__buf_putc(&b, '}');
+    char *info = saq__buf_take(&b);
+    int is13 = q->set.dialect == SAQ__DIALECT_013;
+    if (!k26 || !k13 || !info) {
+        if (done)
+            done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
+        goto out;
+    }
+    const char *member = is13 ? k13 : k26;
+    saq__cmdf(&q->cmd, registry_reply, NULL, "MULTI");
+    if (!is13 || dual)
+        saq__cmdf(&q->cmd, registry_reply, NULL, "SETEX %s %s %s", k26, ttls, info);
+    if (is13 || dual)
+        saq__cmdf(&q->cmd, registry_reply, NULL, "SETEX %s %s %s", k13, ttls, stats);
+    saq__cmdf(&q->cmd, registry_reply, NULL, "ZREMRANGEBYSCORE %s 0 %s", q->k_stats, now);
+    saq__cmdf(&q->cmd, registry_reply, NULL, "ZADD %s %s %s", q->k_stats, score, member);
+    saq__cmdf(&q->cmd, registry_reply, NULL, "EXPIRE %s %s", q->k_stats, ttls);
+    saq__req_t *r = saq__cmdf(&q->cmd, registry_reply, ud, "EXEC");
+    if (r)
+        r->aux = (void *)done;
+    else if (done)
+        done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
+out:
+    free(k26);
+    free(k13);
+    free(info);
+}
