@@ -361,15 +361,16 @@ int saq__cq_internal(const saq_cq_t *cq);
 /* throttle.c: saq's max_concurrent_ops semaphore (FIFO, loop thread)       */
 /* ------------------------------------------------------------------------ */
 
+/* A waiter for a permit, embedded in what waits (zeroed before its first
+ * acquire). */
 typedef struct saq__twaiter {
-    struct saq__twaiter *next, *prev;
-    int queued;
+    saq__link_t link; /* on the throttle's waiters while queued */
     void (*grant)(struct saq__twaiter *w);
 } saq__twaiter_t;
 
 typedef struct saq__throttle {
     int max, used;
-    saq__twaiter_t *head, *tail;
+    saq__list_t waiters; /* oldest first */
 } saq__throttle_t;
 
 void saq__throttle_init(saq__throttle_t *t, int max);
