@@ -39,7 +39,7 @@ typedef void (*saq__op_reply_fn)(saq__op_t *op, saq__req_t *req, redisReply *rep
                                  const char *msg);
 
 struct saq__req {
-    saq__req_t *prev, *next;
+    saq__link_t link; /* on its connection's wait or fly list */
     saq__conn_t *conn;
     saq__reply_fn cb;
     void *data;
@@ -67,8 +67,8 @@ struct saq__conn {
     redisAsyncContext *ac;
     uv_timer_t timer;      /* connect deadline, command deadlines, reconnect backoff */
     int timer_init;
-    saq__req_t *wait_head, *wait_tail;     /* not yet sent */
-    saq__req_t *fly_head, *fly_tail;       /* sent, awaiting reply */
+    saq__list_t wait;      /* requests not yet sent, in order (saq__req.link) */
+    saq__list_t fly;       /* requests sent, awaiting their reply, in order */
     size_t nfly;
     int handshake_left;
     int handshake_failed;
