@@ -29,7 +29,7 @@ static size_t ids(saq__list_t *l, int *out, size_t max)
         out[n++] = item_of(k)->id;
     }
     size_t back = 0;
-    for (k = l->head.prev; k != &l->head; k = k->prev, back++)
+    for (k = l->prev; k != l; k = k->prev, back++)
         assert_int_equal(item_of(k)->id, out[n - 1 - back]);
     assert_int_equal(back, n);
     return n;
@@ -197,12 +197,48 @@ static void test_each_safe(void **state)
     assert_true(saq__list_empty(&l));
 }
 
+/* Two lists in one struct, as a queue's listeners and to-notify lists. */
+typedef struct two {
+    int pad;
+    saq__list_t a, b;
+} two_t;
+
+/* Move every member of t->a to the front of t->b, then back: the loop GCC
+ * 12.2 -O2 turned into an endless one when a head was a struct wrapping a
+ * link (see saq__list_t). noinline: compiled as a loop of its own. */
+__attribute__((noinline)) static void move_all_and_back(two_t *t)
+{
+    item_t *x;
+    while ((x = saq__list_first_entry(&t->a, item_t, link))) {
+        saq__list_remove(&x->link);
+        saq__list_push_front(&t->b, &x->link);
+    }
+    while ((x = saq__list_first_entry(&t->b, item_t, link))) {
+        saq__list_remove(&x->link);
+        saq__list_push_front(&t->a, &x->link);
+    }
+}
+
+static void test_move_all_and_back(void **state)
+{
+    (void)state;
+    two_t t;
+    saq__list_init(&t.a);
+    saq__list_init(&t.b);
+    item_t it[3] = {{.id = 0}, {.id = 1}, {.id = 2}};
+    for (int i = 0; i < 3; i++)
+        saq__list_push_back(&t.a, &it[i].link);
+    move_all_and_back(&t); /* reversed twice: the same order */
+    ASSERT_IDS(&t.a, 0, 1, 2);
+    assert_true(saq__list_empty(&t.b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),          cmocka_unit_test(test_order),
         cmocka_unit_test(test_remove),         cmocka_unit_test(test_remove_unlinked),
-        cmocka_unit_test(test_each_safe),
+        cmocka_unit_test(test_each_safe),      cmocka_unit_test(test_move_all_and_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
