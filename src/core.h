@@ -168,7 +168,7 @@ saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_
 
 /* ---- pub/sub multiplexer (pubsub.c) ---- */
 
-/* A listener on a set of job ids. on_message runs for every status published
+/* A listener on a set of job ids (zeroed before its first saq__listen_add). on_message runs for every status published
  * on one of them; on_subscribed when the pattern subscription is confirmed
  * (again after every reconnect); on_lost when the subscription dropped;
  * on_failed (once) when the pub/sub connection failed before the
@@ -176,7 +176,7 @@ saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_
  * that attempt, and the owner gives up (as a command waiting for that
  * connection would). A listener once confirmed outlives reconnects. */
 struct saq__listener {
-    saq__listener_t *prev, *next; /* all listeners of the queue */
+    saq__link_t link; /* on q->listeners or q->to_notify; unlinked: not listening */
     void *owner;
     void (*on_message)(saq__listener_t *l, const char *id, const char *status);
     void (*on_subscribed)(saq__listener_t *l);
@@ -186,7 +186,6 @@ struct saq__listener {
     size_t nids;
     int confirmed;
     int ever_confirmed, failed;
-    saq__listener_t **home; /* the list it is on (NULL: not listening) */
 };
 int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids);
 void saq__listen_remove(saq_queue_t *q, saq__listener_t *l);
@@ -236,8 +235,8 @@ struct saq_queue {
     int server_version;
     int have_lmove;
     char sha[SCRIPT_COUNT_][41];
-    saq__listener_t *listeners;
-    saq__listener_t *to_notify; /* listeners not yet told of a (re)subscription */
+    saq__list_t listeners;      /* saq__listener.link, newest first (saq__pubsub_init) */
+    saq__list_t to_notify;      /* listeners not yet told of a (re)subscription */
     saq__chan_t **chans;
     size_t nchans_buckets, nchans;
     int sub_confirmed;
