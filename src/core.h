@@ -471,7 +471,7 @@ struct saq_worker {
     uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive;
     int handles_open;
     saq__conn_t block;
-    saq__lease_t *leases;
+    saq__list_t leases;     /* saq__lease.link, newest first (saq_worker_new sets it up) */
     int slots;              /* leases + reserved dequeues */
     int dequeuing, blocking;
     int stopping;
@@ -539,7 +539,7 @@ struct saq__lease {
     atomic_int settled;     /* the host settled it (complete/fail/free) */
     atomic_int given_back;  /* the stopping worker settled it without the host */
     /* loop thread */
-    saq__lease_t *prev, *next;
+    saq__link_t link;       /* on w->leases from saq__lease_new until released */
     saq__lease_state_t state;
     saq_job_t shadow;       /* the worker's copy of the record */
     saq__guard_t guard;
