@@ -397,7 +397,8 @@ static void conn_timer_cb(uv_timer_t *t)
                      c->last_error ? c->last_error : m ? m : "redis is not reachable", 1);
         free(m);
     }
-    if (c->state == CONN_DOWN && (!saq__list_empty(&c->wait) || c->persistent) && c->retry_at <= now)
+    if (c->state == CONN_DOWN && (!saq__list_empty(&c->wait) || c->persistent) &&
+        c->retry_at <= now)
         conn_connect(c);
     conn_arm(c);
 }
@@ -463,7 +464,8 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
     if (--c->handshake_left > 0)
         return;
     c->state = CONN_READY;
-    saq__debug("%s conn: ready (%zu waiting)", role_name(c->role), (size_t)!saq__list_empty(&c->wait));
+    saq__debug("%s conn: ready (%zu waiting)", role_name(c->role),
+               (size_t)!saq__list_empty(&c->wait));
     c->failures = 0;
     c->retry_at = 0;
     free(c->last_error);

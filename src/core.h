@@ -168,13 +168,15 @@ saq__req_t *saq__op_eval(saq__op_t *op, int script, saq__op_reply_fn cb, intptr_
 
 /* ---- pub/sub multiplexer (pubsub.c) ---- */
 
-/* A listener on a set of job ids (zeroed before its first saq__listen_add). on_message runs for every status published
+/* A listener on a set of job ids. on_message runs for every status published
  * on one of them; on_subscribed when the pattern subscription is confirmed
  * (again after every reconnect); on_lost when the subscription dropped;
  * on_failed (once) when the pub/sub connection failed before the
  * subscription was ever confirmed for this listener: it never will be on
  * that attempt, and the owner gives up (as a command waiting for that
- * connection would). A listener once confirmed outlives reconnects. */
+ * connection would). A listener once confirmed outlives reconnects. It is
+ * zeroed before its first saq__listen_add (saq__listen_remove of a listener
+ * never added is then a no-op). */
 struct saq__listener {
     saq__link_t link; /* on q->listeners or q->to_notify; unlinked: not listening */
     void *owner;
