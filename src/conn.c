@@ -33,6 +33,8 @@ void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role)
     c->role = role;
     c->state = CONN_DOWN;
     c->client_id = -1;
+    saq__list_init(&c->wait);
+    saq__list_init(&c->fly);
 }
 
 static void ensure_timer(saq__conn_t *c)
@@ -44,29 +46,7 @@ static void ensure_timer(saq__conn_t *c)
     }
 }
 
-static void list_push(saq__req_t **head, saq__req_t **tail, saq__req_t *r)
-{
-    r->next = NULL;
-    r->prev = *tail;
-    if (*tail)
-        (*tail)->next = r;
-    else
-        *head = r;
-    *tail = r;
-}
-
-static void list_del(saq__req_t **head, saq__req_t **tail, saq__req_t *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        *head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        *tail = r->prev;
-    r->prev = r->next = NULL;
-}
+static saq__req_t *req_of(saq__link_t *k) { return saq__container_of(k, saq__req_t, link); }
 
 static void req_free(saq__req_t *r)
 {
@@ -96,7 +76,7 @@ static int req_send(saq__conn_t *c, saq__req_t *r)
     redisFreeCommand(r->cmd);
     r->cmd = NULL;
     r->state = 1;
-    list_push(&c->fly_head, &c->fly_tail, r);
+    saq__list_push_back(&c->fly, &r->link);
     c->nfly++;
     return 0;
 }
@@ -177,7 +157,7 @@ static void req_submit(saq__conn_t *c, saq__req_t *r)
     }
     /* not connected, or hiredis is tearing the connection down: wait for the
      * reconnect (or fail at the request's deadline) */
-    list_push(&c->wait_head, &c->wait_tail, r);
+    saq__list_push_back(&c->wait, &r->link);
     conn_arm(c); /* a connection, if needed, is started from the loop's timer */
 }
 
@@ -301,7 +281,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     saq__conn_t *c = r->conn;
-    list_del(&c->fly_head, &c->fly_tail, r);
+    saq__list_remove(&r->link);
     c->nfly--;
     if (!rep) {
         req_answer_err(r, SAQ_ECONN,
@@ -350,13 +330,14 @@ static void conn_arm(saq__conn_t *c)
 #define CONSIDER(t)                                                                                \
     if ((t) && (!next || (t) < next))                                                              \
     next = (t)
-    for (saq__req_t *r = c->fly_head; r; r = r->next)
-        CONSIDER(r->deadline);
-    for (saq__req_t *r = c->wait_head; r; r = r->next)
-        CONSIDER(r->deadline);
+    saq__link_t *k;
+    saq__list_each(k, &c->fly)
+        CONSIDER(req_of(k)->deadline);
+    saq__list_each(k, &c->wait)
+        CONSIDER(req_of(k)->deadline);
     if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE)
         CONSIDER(c->connect_deadline);
-    if (c->state == CONN_DOWN && (c->wait_head || c->persistent))
+    if (c->state == CONN_DOWN && (!saq__list_empty(&c->wait) || c->persistent))
         CONSIDER(c->retry_at ? c->retry_at : now);
 #undef CONSIDER
     if (!next) {
@@ -369,15 +350,14 @@ static void conn_arm(saq__conn_t *c)
 static void fail_waiting(saq__conn_t *c, int err, const char *msg, int only_expired)
 {
     uint64_t now = saq__mono_ms();
-    saq__req_t *r = c->wait_head;
-    while (r) {
-        saq__req_t *n = r->next;
+    saq__link_t *k, *n;
+    saq__list_each_safe(k, n, &c->wait) {
+        saq__req_t *r = req_of(k);
         if (!only_expired || (r->deadline && r->deadline <= now)) {
-            list_del(&c->wait_head, &c->wait_tail, r);
+            saq__list_remove(&r->link);
             req_answer_err(r, err, msg);
             req_free(r);
         }
-        r = n;
     }
 }
 
@@ -396,7 +376,9 @@ static void conn_timer_cb(uv_timer_t *t)
         free(m);
         return;
     }
-    for (saq__req_t *r = c->fly_head; r; r = r->next) {
+    saq__link_t *k;
+    saq__list_each(k, &c->fly) {
+        saq__req_t *r = req_of(k);
         if (r->deadline && r->deadline <= now) {
             char *m = saq__sprintf("redis did not answer within %d ms; the %s connection was reset",
                                    c->q->set.command_timeout_ms, role_name(c->role));
@@ -405,7 +387,7 @@ static void conn_timer_cb(uv_timer_t *t)
             return;
         }
     }
-    if (c->wait_head) {
+    if (!saq__list_empty(&c->wait)) {
         const saq__url_t *u = &c->q->set.url;
         char *m = c->last_error ? NULL
                                 : saq__sprintf("no connection to redis at %s%s%d within %d ms",
@@ -415,7 +397,8 @@ static void conn_timer_cb(uv_timer_t *t)
                      c->last_error ? c->last_error : m ? m : "redis is not reachable", 1);
         free(m);
     }
-    if (c->state == CONN_DOWN && (c->wait_head || c->persistent) && c->retry_at <= now)
+    if (c->state == CONN_DOWN && (!saq__list_empty(&c->wait) || c->persistent) &&
+        c->retry_at <= now)
         conn_connect(c);
     conn_arm(c);
 }
@@ -481,7 +464,8 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
     if (--c->handshake_left > 0)
         return;
     c->state = CONN_READY;
-    saq__debug("%s conn: ready (%zu waiting)", role_name(c->role), (size_t)(c->wait_head != NULL));
+    saq__debug("%s conn: ready (%zu waiting)", role_name(c->role),
+               (size_t)!saq__list_empty(&c->wait));
     c->failures = 0;
     c->retry_at = 0;
     free(c->last_error);
@@ -744,24 +728,17 @@ void saq__conn_kick(saq__conn_t *c) { conn_arm(c); }
  * handed to hiredis stays queued for the next connection. */
 static void conn_flush(saq__conn_t *c)
 {
-    while (c->wait_head && c->state == CONN_READY && c->ac &&
+    while (!saq__list_empty(&c->wait) && c->state == CONN_READY && c->ac &&
            !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
-        saq__req_t *r = c->wait_head;
+        saq__req_t *r = saq__list_first_entry(&c->wait, saq__req_t, link);
+        saq__list_remove(&r->link);
         if (r->script >= 0 && !r->cmd && build_eval(c, r, 0)) {
-            list_del(&c->wait_head, &c->wait_tail, r);
             req_answer_err(r, SAQ_ENOMEM, "out of memory");
             req_free(r);
             continue;
         }
-        list_del(&c->wait_head, &c->wait_tail, r);
         if (req_send(c, r)) { /* back to the front: order is kept */
-            r->prev = NULL;
-            r->next = c->wait_head;
-            if (c->wait_head)
-                c->wait_head->prev = r;
-            else
-                c->wait_tail = r;
-            c->wait_head = r;
+            saq__list_push_front(&c->wait, &r->link);
             break;
         }
     }
@@ -775,9 +752,9 @@ void saq__conn_close(saq__conn_t *c, int err, const char *msg)
     if (!c->last_error || strcmp(c->last_error, msg))
         set_last_error(c, "%s", msg);
     /* answer everything in flight now; hiredis frees them later */
-    while (c->fly_head) {
-        saq__req_t *r = c->fly_head;
-        list_del(&c->fly_head, &c->fly_tail, r);
+    while (!saq__list_empty(&c->fly)) {
+        saq__req_t *r = saq__list_first_entry(&c->fly, saq__req_t, link);
+        saq__list_remove(&r->link);
         c->nfly--;
         r->state = 2;
         req_answer_err(r, err == SAQ_ETIMEDOUT && r->deadline && r->deadline <= saq__mono_ms()

@@ -90,7 +90,7 @@ typedef void (*saq__op_reply_fn)(saq__op_t *op, saq__req_t *req, redisReply *rep
                                  const char *msg);
 
 struct saq__req {
-    saq__req_t *prev, *next;
+    saq__link_t link; /* on its connection's wait or fly list */
     saq__conn_t *conn;
     saq__reply_fn cb;
     void *data;
@@ -118,8 +118,8 @@ struct saq__conn {
     redisAsyncContext *ac;
     uv_timer_t timer;      /* connect deadline, command deadlines, reconnect backoff */
     int timer_init;
-    saq__req_t *wait_head, *wait_tail;     /* not yet sent */
-    saq__req_t *fly_head, *fly_tail;       /* sent, awaiting reply */
+    saq__list_t wait;      /* requests not yet sent, in order (saq__req.link) */
+    saq__list_t fly;       /* requests sent, awaiting their reply, in order */
     size_t nfly;
     int handshake_left;
     int handshake_failed;
@@ -270,9 +270,11 @@ void saq__op_sub_failed(saq__listener_t *l, int err, const char *msg);
  * on_failed (once) when the pub/sub connection failed before the
  * subscription was ever confirmed for this listener: it never will be on
  * that attempt, and the owner gives up (as a command waiting for that
- * connection would). A listener once confirmed outlives reconnects. */
+ * connection would). A listener once confirmed outlives reconnects. It is
+ * zeroed before its first saq__listen_add (saq__listen_remove of a listener
+ * never added is then a no-op). */
 struct saq__listener {
-    saq__listener_t *prev, *next; /* all listeners of the queue */
+    saq__link_t link; /* on q->listeners or q->to_notify; unlinked: not listening */
     void *owner;
     void (*on_message)(saq__listener_t *l, const char *id, const char *status);
     void (*on_subscribed)(saq__listener_t *l);
@@ -282,7 +284,6 @@ struct saq__listener {
     size_t nids;
     int confirmed;
     int ever_confirmed, failed;
-    saq__listener_t **home; /* the list it is on (NULL: not listening) */
 };
 int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids);
 void saq__listen_remove(saq_queue_t *q, saq__listener_t *l);
@@ -333,8 +334,8 @@ struct saq_queue {
     int server_version;
     int have_lmove;
     char sha[SCRIPT_COUNT_][41];
-    saq__listener_t *listeners;
-    saq__listener_t *to_notify; /* listeners not yet told of a (re)subscription */
+    saq__list_t listeners;      /* saq__listener.link, newest first (saq__pubsub_init) */
+    saq__list_t to_notify;      /* listeners not yet told of a (re)subscription */
     saq__chan_t **chans;
     size_t nchans_buckets, nchans;
     int sub_confirmed;
@@ -895,7 +896,7 @@ struct saq_worker {
     uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive;
     int handles_open;
     saq__conn_t block;
-    saq__lease_t *leases;
+    saq__list_t leases;     /* saq__lease.link, newest first (saq_worker_new sets it up) */
     int slots;              /* leases + reserved dequeues */
     int dequeuing, blocking;
     int stopping;
@@ -963,7 +964,7 @@ struct saq__lease {
     atomic_int settled;     /* the host settled it (complete/fail/free) */
     atomic_int given_back;  /* the stopping worker settled it without the host */
     /* loop thread */
-    saq__lease_t *prev, *next;
+    saq__link_t link;       /* on w->leases from saq__lease_new until released */
     saq__lease_state_t state;
     saq_job_t shadow;       /* the worker's copy of the record */
     saq__guard_t guard;

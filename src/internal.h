@@ -78,6 +78,97 @@ char *saq__buf_take(saq__buf_t *b);
 void saq__buf_free(saq__buf_t *b);
 
 /* ------------------------------------------------------------------------ */
+/* list: the one intrusive list (header only)                               */
+/* ------------------------------------------------------------------------ */
+
+/* A doubly linked, circular list threaded through the listed structs: each
+ * embeds a saq__link_t and is found again from it with saq__container_of.
+ * No allocation, O(1) insert and remove. Not thread-safe: each list says
+ * which thread (or lock) owns it. A link is either on exactly one list or
+ * unlinked ({NULL, NULL}, which is what calloc or `= {0}` makes); unlinking
+ * resets it, so removing an unlinked link is a harmless no-op. */
+typedef struct saq__link {
+    struct saq__link *prev, *next;
+} saq__link_t;
+
+/* A list head: a link of its own that the first and last members point back
+ * to. Unlike a link, a head must be set up with saq__list_init before use
+ * (a zeroed head is not an empty list), and it must not move in memory while
+ * anything is listed on it. It is the link type itself, not a struct wrapping
+ * one: GCC 12.2 at -O2 miscompiles a loop that moves every member of one
+ * wrapped head to another (loop invariant motion takes the stores through a
+ * member's link for ones that cannot touch the wrapper's head, and the loop
+ * never ends); tests/unit/test_list.c has that loop. */
+typedef saq__link_t saq__list_t;
+
+/* Make `l` an empty list (what it holds, if anything, is forgotten). */
+static inline void saq__list_init(saq__list_t *l) { l->prev = l->next = l; }
+
+/* 1 when nothing is listed on `l`, else 0. */
+static inline int saq__list_empty(const saq__list_t *l) { return l->next == l; }
+
+/* 1 when `k` is on a list, 0 when it is unlinked (never linked or removed). */
+static inline int saq__link_linked(const saq__link_t *k) { return k->next != NULL; }
+
+/* Link `k` between `prev` and `next`, which are adjacent (internal). */
+static inline void saq__link_between(saq__link_t *k, saq__link_t *prev, saq__link_t *next)
+{
+    k->prev = prev;
+    k->next = next;
+    prev->next = k;
+    next->prev = k;
+}
+
+/* Put the unlinked `k` first on `l` (it is the next saq__list_first). */
+static inline void saq__list_push_front(saq__list_t *l, saq__link_t *k)
+{
+    saq__link_between(k, l, l->next);
+}
+
+/* Put the unlinked `k` last on `l` (FIFO order with saq__list_first). */
+static inline void saq__list_push_back(saq__list_t *l, saq__link_t *k)
+{
+    saq__link_between(k, l->prev, l);
+}
+
+/* Take `k` off whatever list it is on (no need to know which) and leave it
+ * unlinked. Returns 1 when it was linked, 0 when it was not (then nothing is
+ * touched: safe on a zeroed, never-linked link and twice in a row). */
+static inline int saq__list_remove(saq__link_t *k)
+{
+    if (!k->next)
+        return 0;
+    k->prev->next = k->next;
+    k->next->prev = k->prev;
+    k->prev = k->next = NULL;
+    return 1;
+}
+
+/* The first link on `l`, or NULL when it is empty. */
+static inline saq__link_t *saq__list_first(const saq__list_t *l)
+{
+    return saq__list_empty(l) ? NULL : l->next;
+}
+
+/* The struct of `type` whose `member` (a saq__link_t) is on `l` first, or
+ * NULL when `l` is empty. `l` is evaluated twice. */
+#define saq__list_first_entry(l, type, member)                                                     \
+    (saq__list_empty(l) ? (type *)NULL : saq__container_of((l)->next, type, member))
+
+/* for (each link `pos` (a saq__link_t *, declared by the caller) of the list
+ * at `l`, first to last). The body must not unlink `pos` (see
+ * saq__list_each_safe); links added meanwhile are visited when they land
+ * after `pos`. */
+#define saq__list_each(pos, l) for ((pos) = (l)->next; (pos) != (l); (pos) = (pos)->next)
+
+/* The same, where the body may unlink (and free) `pos`: `tmp` (another
+ * saq__link_t *) holds the next link, fetched before the body runs, so the
+ * body must not unlink that one. */
+#define saq__list_each_safe(pos, tmp, l)                                                           \
+    for ((pos) = (l)->next, (tmp) = (pos)->next; (pos) != (l);                                  \
+         (pos) = (tmp), (tmp) = (pos)->next)
+
+/* ------------------------------------------------------------------------ */
 /* json.c: a lossless scanner for records and a writer                      */
 /* ------------------------------------------------------------------------ */
 
@@ -272,15 +363,16 @@ int saq__cq_internal(const saq_cq_t *cq);
 /* throttle.c: saq's max_concurrent_ops semaphore (FIFO, loop thread)       */
 /* ------------------------------------------------------------------------ */
 
+/* A waiter for a permit, embedded in what waits (zeroed before its first
+ * acquire). */
 typedef struct saq__twaiter {
-    struct saq__twaiter *next, *prev;
-    int queued;
+    saq__link_t link; /* on the throttle's waiters while queued */
     void (*grant)(struct saq__twaiter *w);
 } saq__twaiter_t;
 
 typedef struct saq__throttle {
     int max, used;
-    saq__twaiter_t *head, *tail;
+    saq__list_t waiters; /* oldest first */
 } saq__throttle_t;
 
 void saq__throttle_init(saq__throttle_t *t, int max);

@@ -58,25 +58,13 @@ void saq__lease_timer(saq__lease_t *l, double seconds, uv_timer_cb cb)
     uv_timer_start(l->deadline, cb, saq__timer_ms(seconds), 0);
 }
 
-static void lease_unlink(saq__lease_t *l)
-{
-    saq_worker_t *w = l->w;
-    if (l->prev)
-        l->prev->next = l->next;
-    else if (w->leases == l)
-        w->leases = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    l->prev = l->next = NULL;
-}
-
 /* Remove from the worker's list and give the slot back (`ran`: it was
  * counted running). */
 static void lease_drop(saq__lease_t *l, int ran)
 {
     saq_worker_t *w = l->w;
     saq__lease_stop_timer(l);
-    lease_unlink(l);
+    saq__list_remove(&l->link);
     w->slots--;
     if (ran)
         atomic_fetch_sub(&w->running, 1);
@@ -90,9 +78,12 @@ void saq__lease_abandon(saq__lease_t *l) { lease_drop(l, 0); }
 
 saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id)
 {
-    for (saq__lease_t *l = w->leases; l; l = l->next)
+    saq__link_t *k;
+    saq__list_each(k, &w->leases) {
+        saq__lease_t *l = saq__container_of(k, saq__lease_t, link);
         if (l->shadow.id && !strcmp(l->shadow.id, id))
             return l;
+    }
     return NULL;
 }
 
@@ -195,7 +186,7 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
          * (the handler's late settle returns SAQ_ESTATE) instead of waiting */
         atomic_store(&l->given_back, 1);
         saq__lease_stop_timer(l);
-        lease_unlink(l);
+        saq__list_remove(&l->link);
         w->slots--;
         atomic_fetch_sub(&w->running, 1);
         saq__lease_unref(l); /* the worker's reference; the host's job keeps the memory */
@@ -624,11 +615,7 @@ saq__lease_t *saq__lease_new(saq_worker_t *w, saq_job_t *shadow, const char *rec
     l->guard.started = j->started;
     if (was_queued && (l->dequeued = saq__strndup(rec, reclen)))
         l->dequeued_len = reclen;
-    l->prev = NULL; /* every lease is listed from now until it is released */
-    l->next = w->leases;
-    if (w->leases)
-        w->leases->prev = l;
-    w->leases = l;
+    saq__list_push_front(&w->leases, &l->link); /* listed from now until it is released */
     return l;
 }
 
@@ -748,10 +735,9 @@ void saq__lease_finish_aborted(saq__lease_t *l, const char *reason)
 
 void saq__leases_detach(saq_worker_t *w)
 {
-    while (w->leases) {
-        saq__lease_t *l = w->leases;
-        w->leases = l->next;
-        l->prev = l->next = NULL;
+    saq__lease_t *l;
+    while ((l = saq__list_first_entry(&w->leases, saq__lease_t, link))) {
+        saq__list_remove(&l->link);
         l->state = SAQ__LEASE_DETACHED; /* a write still in flight only drops its own reference */
         saq__lease_stop_timer(l);
         saq__lease_unref(l);

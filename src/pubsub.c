@@ -116,26 +116,17 @@ static void chan_del(saq_queue_t *q, const char *id, saq__listener_t *l)
 
 /* ---- subscription ---- */
 
-static void list_link(saq__listener_t **home, saq__listener_t *l)
+/* The first listener on `list`, or NULL. */
+static saq__listener_t *first(saq__list_t *list)
 {
-    l->prev = NULL;
-    l->next = *home;
-    if (*home)
-        (*home)->prev = l;
-    *home = l;
-    l->home = home;
+    return saq__list_first_entry(list, saq__listener_t, link);
 }
 
-static void list_unlink(saq__listener_t *l)
+/* Move l (from whatever list it is on) to the front of `to`. */
+static void move_front(saq__list_t *to, saq__listener_t *l)
 {
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        *l->home = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    l->prev = l->next = NULL;
-    l->home = NULL;
+    saq__list_remove(&l->link);
+    saq__list_push_front(to, &l->link);
 }
 
 /* Tell every listener the subscription is live. Callbacks may add listeners
@@ -144,13 +135,10 @@ static void list_unlink(saq__listener_t *l)
 static void notify_subscribed(saq_queue_t *q)
 {
     saq__listener_t *l;
-    while ((l = q->listeners)) { /* move everyone to the to-notify list */
-        list_unlink(l);
-        list_link(&q->to_notify, l);
-    }
-    while ((l = q->to_notify)) {
-        list_unlink(l);
-        list_link(&q->listeners, l);
+    while ((l = first(&q->listeners))) /* move everyone to the to-notify list */
+        move_front(&q->to_notify, l);
+    while ((l = first(&q->to_notify))) {
+        move_front(&q->listeners, l);
         l->confirmed = l->ever_confirmed = 1;
         if (l->on_subscribed)
             l->on_subscribed(l);
@@ -218,17 +206,17 @@ static void sub_ready(saq__conn_t *c)
  * on a list of their own, so each is told once, in O(n). */
 static void fail_unconfirmed(saq_queue_t *q, int err, const char *msg)
 {
-    saq__listener_t *failing = NULL, *l, *n;
-    for (l = q->listeners; l; l = n) {
-        n = l->next;
-        if (!l->ever_confirmed && !l->failed && l->on_failed) {
-            list_unlink(l);
-            list_link(&failing, l);
-        }
+    saq__list_t failing;
+    saq__listener_t *l;
+    saq__link_t *k, *n;
+    saq__list_init(&failing);
+    saq__list_each_safe(k, n, &q->listeners) {
+        l = saq__container_of(k, saq__listener_t, link);
+        if (!l->ever_confirmed && !l->failed && l->on_failed)
+            move_front(&failing, l);
     }
-    while ((l = failing)) {
-        list_unlink(l);
-        list_link(&q->listeners, l);
+    while ((l = first(&failing))) {
+        move_front(&q->listeners, l);
         l->failed = 1;
         l->on_failed(l, err, msg);
     }
@@ -240,7 +228,9 @@ static void sub_down(saq__conn_t *c, int err, const char *msg)
     int was = q->sub_confirmed;
     q->sub_confirmed = 0;
     if (was) {
-        for (saq__listener_t *l = q->listeners; l; l = l->next) {
+        saq__link_t *k;
+        saq__list_each(k, &q->listeners) {
+            saq__listener_t *l = saq__container_of(k, saq__listener_t, link);
             l->confirmed = 0;
             if (l->on_lost)
                 l->on_lost(l, err, msg);
@@ -253,7 +243,7 @@ static void sub_down(saq__conn_t *c, int err, const char *msg)
 static void linger_cb(uv_timer_t *t)
 {
     saq_queue_t *q = t->data;
-    if (q->listeners || q->to_notify)
+    if (!saq__list_empty(&q->listeners) || !saq__list_empty(&q->to_notify))
         return;
     q->sub.persistent = 0;
     q->sub_confirmed = 0;
@@ -266,6 +256,8 @@ void saq__pubsub_init(saq_queue_t *q)
 {
     q->sub.on_ready = sub_ready;
     q->sub.on_down = sub_down;
+    saq__list_init(&q->listeners);
+    saq__list_init(&q->to_notify);
     uv_timer_init(&q->loop, &q->sub_linger);
     q->sub_linger.data = q;
     q->sub_linger_init = 1;
@@ -283,7 +275,7 @@ int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids)
             return SAQ_ENOMEM;
         }
     }
-    list_link(&q->listeners, l);
+    saq__list_push_front(&q->listeners, &l->link);
     uv_timer_stop(&q->sub_linger);
     q->sub.persistent = 1;
     if (q->sub_confirmed) {
@@ -298,12 +290,12 @@ int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids)
 
 void saq__listen_remove(saq_queue_t *q, saq__listener_t *l)
 {
-    if (!l->home)
+    if (!saq__link_linked(&l->link))
         return; /* not listening */
     for (size_t i = 0; i < l->nids; i++)
         chan_del(q, l->ids[i], l);
-    list_unlink(l);
-    if (!q->listeners && !q->to_notify && q->sub_linger_init)
+    saq__list_remove(&l->link);
+    if (saq__list_empty(&q->listeners) && saq__list_empty(&q->to_notify) && q->sub_linger_init)
         uv_timer_start(&q->sub_linger, linger_cb, LINGER_MS, 0);
 }
 
@@ -311,10 +303,11 @@ static void linger_closed(uv_handle_t *h) { (void)h; }
 
 void saq__pubsub_shutdown(saq_queue_t *q)
 {
-    while (q->listeners)
-        saq__listen_remove(q, q->listeners);
-    while (q->to_notify)
-        saq__listen_remove(q, q->to_notify);
+    saq__listener_t *l;
+    while ((l = first(&q->listeners)))
+        saq__listen_remove(q, l);
+    while ((l = first(&q->to_notify)))
+        saq__listen_remove(q, l);
     if (q->sub_linger_init) {
         uv_timer_stop(&q->sub_linger);
         uv_close((uv_handle_t *)&q->sub_linger, linger_closed);

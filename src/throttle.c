@@ -8,57 +8,35 @@ void saq__throttle_init(saq__throttle_t *t, int max)
 {
     t->max = max > 0 ? max : 1;
     t->used = 0;
-    t->head = t->tail = NULL;
+    saq__list_init(&t->waiters);
 }
 
 int saq__throttle_acquire(saq__throttle_t *t, saq__twaiter_t *w)
 {
-    if (t->used < t->max && !t->head) {
+    if (t->used < t->max && saq__list_empty(&t->waiters)) {
         t->used++;
         return 1;
     }
-    w->next = NULL;
-    w->prev = t->tail;
-    if (t->tail)
-        t->tail->next = w;
-    else
-        t->head = w;
-    t->tail = w;
-    w->queued = 1;
+    saq__list_push_back(&t->waiters, &w->link);
     return 0;
-}
-
-static void unlink_waiter(saq__throttle_t *t, saq__twaiter_t *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        t->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        t->tail = w->prev;
-    w->next = w->prev = NULL;
-    w->queued = 0;
 }
 
 int saq__throttle_cancel(saq__throttle_t *t, saq__twaiter_t *w)
 {
-    if (!w->queued) /* O(1): thousands of waiters may give up at once (close) */
-        return 0;
-    unlink_waiter(t, w);
-    return 1;
+    (void)t;
+    /* O(1): thousands of waiters may give up at once (close) */
+    return saq__list_remove(&w->link);
 }
 
 void saq__throttle_release(saq__throttle_t *t)
 {
-    saq__twaiter_t *w = t->head;
+    saq__twaiter_t *w = saq__list_first_entry(&t->waiters, saq__twaiter_t, link);
     if (!w) {
         if (t->used > 0)
             t->used--;
         return;
     }
     /* the permit passes straight to the oldest waiter */
-    unlink_waiter(t, w);
+    saq__list_remove(&w->link);
     w->grant(w);
 }

@@ -86,6 +86,18 @@ void saq__upkeep_sweep_tick(uv_timer_t *t)
 
 /* ---- abort and heartbeat checks ---- */
 
+/* The lease of w numbered `id` (saq__lease.id), or NULL when it is gone. */
+static saq__lease_t *lease_by_id(saq_worker_t *w, uint64_t id)
+{
+    saq__link_t *k;
+    saq__list_each(k, &w->leases) {
+        saq__lease_t *l = saq__container_of(k, saq__lease_t, link);
+        if (l->id == id)
+            return l;
+    }
+    return NULL;
+}
+
 static void abort_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     saq_worker_t *w = req->data;
@@ -94,9 +106,7 @@ static void abort_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     (void)msg;
     if (!err && r && r->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < r->elements && i < n; i++) {
-            saq__lease_t *l;
-            for (l = w->leases; l && l->id != ids[i]; l = l->next)
-                ;
+            saq__lease_t *l = lease_by_id(w, ids[i]);
             redisReply *e = r->element[i];
             if (!l || e->type != REDIS_REPLY_STRING || l->state != SAQ__LEASE_RUNNING)
                 continue;
@@ -124,7 +134,9 @@ void saq__upkeep_abort_tick(uv_timer_t *t)
     saq_worker_t *w = t->data;
     int64_t now = saq__now_ms();
     size_t n = 0;
-    for (saq__lease_t *l = w->leases; l; l = l->next) {
+    saq__link_t *lk;
+    saq__list_each(lk, &w->leases) {
+        saq__lease_t *l = saq__container_of(lk, saq__lease_t, link);
         if (l->state != SAQ__LEASE_RUNNING)
             continue;
         /* heartbeat enforced locally: the handler must touch within `heartbeat` s */
@@ -145,7 +157,10 @@ void saq__upkeep_abort_tick(uv_timer_t *t)
         goto out;
     argv[0] = "MGET";
     size_t k = 0;
-    for (saq__lease_t *l = w->leases; l && k < n; l = l->next) {
+    saq__list_each(lk, &w->leases) {
+        saq__lease_t *l = saq__container_of(lk, saq__lease_t, link);
+        if (k >= n)
+            break;
         if (l->state != SAQ__LEASE_RUNNING ||
             now - l->guard.started < w->set.t_abort * 1000 ||
             (l->shadow.heartbeat > 0 && atomic_load(&l->cancelled) == SAQ_CANCEL_HEARTBEAT))

@@ -43,6 +43,7 @@ SAQ_API int saq_worker_open(saq_worker_t **out, saq_queue_t *q, saq_conf_t *conf
         saq__conf_seterr(conf, "out of memory");
         return SAQ_ENOMEM;
     }
+    saq__list_init(&w->leases);
     if ((e = saq__settings_from_conf(&w->set, conf))) {
         free(w);
         return e;
@@ -250,11 +251,11 @@ static void worker_check_stopped(saq_worker_t *w)
 {
     if (!w->attached)
         return;
-    if (w->burst_done && !w->stopping && !w->leases && !w->slots) {
+    if (w->burst_done && !w->stopping && saq__list_empty(&w->leases) && !w->slots) {
         begin_stop(w); /* burst: drained and everything finished */
         return;
     }
-    if (w->stopping && !w->leases && !w->slots && !w->dequeuing && !w->blocking)
+    if (w->stopping && saq__list_empty(&w->leases) && !w->slots && !w->dequeuing && !w->blocking)
         worker_finish(w);
 }
 
@@ -262,9 +263,12 @@ static void grace_expired(uv_timer_t *t)
 {
     saq_worker_t *w = t->data;
     w->grace_over = 1;
-    for (saq__lease_t *l = w->leases; l; l = l->next)
+    saq__link_t *k;
+    saq__list_each(k, &w->leases) {
+        saq__lease_t *l = saq__container_of(k, saq__lease_t, link);
         if (l->state == SAQ__LEASE_RUNNING)
             saq__lease_cancel(l, SAQ_CANCEL_SHUTDOWN, NULL);
+    }
 }
 
 static void begin_stop(saq_worker_t *w)
