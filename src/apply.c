@@ -72,7 +72,7 @@ static void map_done(saq__op_t *op)
     saq_event_t *ev = op->ev;
     if (m->is_apply) {
         saq_job_t *j = m->final[0];
-        ev->json = strdup(j && j->result ? j->result : "null");
+        ev->json = saq__strdup(j && j->result ? j->result : "null");
         ev->job = j;
         m->final[0] = NULL;
     } else {
@@ -246,7 +246,7 @@ static int map_add(map_op_t *m, saq_job_t *j)
         }
     }
     size_t n = m->n + 1;
-    saq_job_t **jobs = realloc(m->jobs, n * sizeof *jobs);
+    saq_job_t **jobs = saq__realloc(m->jobs, n * sizeof *jobs);
     if (!jobs)
         return SAQ_ENOMEM;
     m->jobs = jobs;
@@ -279,7 +279,7 @@ static int map_prepare(saq_queue_t *q, map_op_t *m, char **msg)
                                     m->jobs[i]->key);
             return e;
         }
-        if (!(m->ids[i] = strdup(m->jobs[i]->id)))
+        if (!(m->ids[i] = saq__strdup(m->jobs[i]->id)))
             return SAQ_ENOMEM;
         size_t h = hstr(m->ids[i]) & (m->hcap - 1);
         while (m->hidx[h])

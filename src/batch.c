@@ -17,13 +17,13 @@ static int batch_record(saq_job_t *j, void *ud)
     saq_batch_t *b = ud;
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 8;
-        char **k = realloc(b->keys, cap * sizeof *k);
+        char **k = saq__realloc(b->keys, cap * sizeof *k);
         if (!k)
             return 0;
         b->keys = k;
         b->cap = cap;
     }
-    char *c = strdup(j->key);
+    char *c = saq__strdup(j->key);
     if (c)
         b->keys[b->n++] = c;
     return 0;
@@ -37,7 +37,7 @@ SAQ_API saq_batch_t *saq_queue_batch(saq_queue_t *q)
     if (!b)
         return NULL;
     b->q = q;
-    atomic_fetch_add(&q->refs, 1); /* released by saq_batch_free */
+    saq__ref(&q->refs); /* released by saq_batch_free */
     if (saq__queue_add_hook(q, batch_record, b)) {
         saq__queue_unref(q);
         free(b);
@@ -137,7 +137,7 @@ SAQ_API int saq_batch_abort(saq_batch_t *b, const char *reason, saq_cq_t *cq, ui
     b->keys = NULL;
     b->n = b->cap = 0;
     pthread_mutex_unlock(&b->q->mu);
-    a->reason = strdup(reason ? reason : "cancelled");
+    a->reason = saq__strdup(reason ? reason : "cancelled");
     a->icq = saq_cq_new_callback(babort_one, a);
     if (a->icq)
         saq__cq_set_internal(a->icq);

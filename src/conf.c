@@ -214,7 +214,7 @@ SAQ_API int saq_conf_set(saq_conf_t *conf, const char *key, const char *value)
         key = "timers.worker_info";
     for (size_t i = 0; i < conf->n; i++) {
         if (!strcmp(conf->items[i].key, key)) {
-            char *v = strdup(value);
+            char *v = saq__strdup(value);
             if (!v)
                 return SAQ_ENOMEM;
             free(conf->items[i].value);
@@ -224,13 +224,13 @@ SAQ_API int saq_conf_set(saq_conf_t *conf, const char *key, const char *value)
     }
     if (conf->n == conf->cap) {
         size_t cap = conf->cap ? conf->cap * 2 : 8;
-        kv_t *it = realloc(conf->items, cap * sizeof *it);
+        kv_t *it = saq__realloc(conf->items, cap * sizeof *it);
         if (!it)
             return SAQ_ENOMEM;
         conf->items = it;
         conf->cap = cap;
     }
-    kv_t kv = {strdup(key), strdup(value)};
+    kv_t kv = {saq__strdup(key), saq__strdup(value)};
     if (!kv.key || !kv.value) {
         free(kv.key);
         free(kv.value);
@@ -313,9 +313,9 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf)
         saq__conf_seterr(conf, "url: %s", err);
         return SAQ_EURL;
     }
-    s->url_text = strdup(url);
-    s->name = strdup("default");
-    s->swept_msg = strdup("swept");
+    s->url_text = saq__strdup(url);
+    s->name = saq__strdup("default");
+    s->swept_msg = saq__strdup("swept");
     if (!s->url_text || !s->name || !s->swept_msg)
         goto oom;
     if (!conf)

@@ -104,7 +104,7 @@ static int build_cmd(saq__req_t *r, int argc, const char **argv, const size_t *a
         size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
         total += 1 + 20 + 2 + len + 2;
     }
-    char *cmd = malloc(total + 1);
+    char *cmd = saq__malloc(total + 1);
     if (!cmd)
         return -1;
     size_t pos = 0;

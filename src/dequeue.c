@@ -7,7 +7,7 @@
  * then handed to its lease. A blocked dequeue is interrupted with CLIENT
  * UNBLOCK, so no move is ever lost (U9); moves that arrive while stopping
  * are given back to the head of `queued`. */
-#include "core.h"
+#include "worker.h"
 
 /* A job moved to `active` while the worker is stopping: put it back at the
  * head of `queued`, exactly where it was (its record was not touched yet). */

@@ -137,7 +137,7 @@ SAQ_API saq_cq_t *saq_cq_new_callback(saq_event_cb cb, void *userdata)
     return cq;
 }
 
-void saq__cq_ref(saq_cq_t *cq) { atomic_fetch_add(&cq->refs, 1); }
+void saq__cq_ref(saq_cq_t *cq) { saq__ref(&cq->refs); }
 
 static void cq_destroy(saq_cq_t *cq)
 {
@@ -158,7 +158,7 @@ static void cq_destroy(saq_cq_t *cq)
 
 void saq__cq_unref(saq_cq_t *cq)
 {
-    if (cq && atomic_fetch_sub(&cq->refs, 1) == 1)
+    if (cq && saq__unref(&cq->refs))
         cq_destroy(cq);
 }
 
@@ -331,7 +331,7 @@ SAQ_API void saq_cq_free(saq_cq_t *cq)
         return;
     if (cq->fork_gen != saq__fork_gen()) {
         /* forked child: no other thread exists; just drop the memory */
-        if (atomic_fetch_sub(&cq->refs, 1) == 1)
+        if (saq__unref(&cq->refs))
             cq_destroy(cq);
         return;
     }

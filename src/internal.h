@@ -287,8 +287,13 @@ void saq__job_invalidate(saq_job_t *j);
 /* Apply {"progress":..,"meta":..,...} (saq's Job.update keywords). */
 int saq__job_apply_fields(saq_job_t *j, const char *json, size_t n, int call_mode, saq__buf_t *rest,
                           char *err, size_t errlen);
-/* saq's retry delay for the job's current attempts (U in [0,1) supplied). */
+/* Merge two JSON objects (the item's members win). Returns malloc'd JSON or NULL. */
 char *saq__merge_kwargs(const char *defaults, const char *item);
+/* saq's enqueue keyword split (saq_job_set_call_kwargs): the Job fields in
+ * `json` set the job, the rest merge into its kwargs; all or nothing.
+ * SAQ_OK, or a code with the job's errmsg set. */
+int saq__job_call_kwargs(saq_job_t *j, const char *json);
+/* saq's retry delay for the job's current attempts (U in [0,1) supplied). */
 double saq__retry_delay(const saq_job_t *j, double u);
 
 /* ------------------------------------------------------------------------ */

@@ -528,7 +528,7 @@ int saq__json_number(const char *s, size_t n, double *out)
         return -1;
     /* a long token (Python writes any number of digits, e.g. 0.1000...0001) is
      * read from a heap copy: refusing it would refuse a record Python reads */
-    char *c = n < sizeof tmp ? tmp : malloc(n + 1);
+    char *c = n < sizeof tmp ? tmp : saq__malloc(n + 1);
     if (!c)
         return -1;
     memcpy(c, s, n);
@@ -683,13 +683,13 @@ int saq__json_pystr(const char *v, size_t n, char **out)
         return 0;
     else if (!memchr(v, '.', n) && !memchr(v, 'e', n) && !memchr(v, 'E', n)) {
         /* an int: JSON's digits are Python's str() of it, but for -0 */
-        *out = n == 2 && v[0] == '-' && v[1] == '0' ? strdup("0") : saq__strndup(v, n);
+        *out = n == 2 && v[0] == '-' && v[1] == '0' ? saq__strdup("0") : saq__strndup(v, n);
         return *out ? SAQ__KEY_INT : -1;
     } else if (saq__json_number(v, n, &d))
         return 0;
     char t[40];
     saq__fmt_pyfloat(t, d);
-    *out = strdup(t);
+    *out = saq__strdup(t);
     return *out ? SAQ__KEY_FLOAT : -1;
 }
 

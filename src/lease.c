@@ -9,7 +9,7 @@
  * refused when the lease was lost, one aborted finish when an abort came in
  * while it ran (U2). The lease is released once both the host and Redis are
  * done, after the after_process hooks. */
-#include "core.h"
+#include "worker.h"
 
 static void lease_write(saq__lease_t *l);
 static void lease_maybe_release(saq__lease_t *l);

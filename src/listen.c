@@ -36,8 +36,8 @@ static void listen_message(saq__listener_t *l, const char *id, const char *statu
     saq_event_t *ev = saq__event_new(SAQ_EVENT_LISTEN, op->tag);
     if (!ev)
         return;
-    ev->key = strdup(saq__key_of(op->q, id));
-    ev->jstatus = strdup(status);
+    ev->key = saq__strdup(saq__key_of(op->q, id));
+    ev->jstatus = saq__strdup(status);
     saq__optimer_restart(o->timer, o->timeout_s);
     saq__op_ref(op);
     int stop = saq__cq_push(op->cq, ev);

@@ -61,38 +61,36 @@ static void wake_cb(uv_async_t *a)
 void saq__loop_attach(saq_queue_t *q, saq__attachment_t *a, const saq__attachment_vt_t *vt)
 {
     a->vt = vt;
-    a->next = q->attachments;
-    q->attachments = a;
+    saq__list_push_front(&q->attachments, &a->link); /* newest first */
 }
+
+static saq__attachment_t *att_of(saq__link_t *k) { return saq__container_of(k, saq__attachment_t, link); }
 
 /* Is any attachment with a drain still attached? */
 static int draining(const saq_queue_t *q)
 {
-    for (const saq__attachment_t *a = q->attachments; a; a = a->next)
-        if (a->vt->drain)
+    saq__link_t *k;
+    saq__list_each(k, &q->attachments)
+        if (att_of(k)->vt->drain)
             return 1;
     return 0;
 }
 
 void saq__loop_detach(saq_queue_t *q, saq__attachment_t *a)
 {
-    for (saq__attachment_t **pp = &q->attachments; *pp; pp = &(*pp)->next) {
-        if (*pp == a) {
-            *pp = a->next;
-            a->next = NULL;
-            /* the last one to drain is gone: resume a waiting teardown */
-            if (a->vt->drain && !draining(q) && !uv_is_closing((uv_handle_t *)&q->wake))
-                uv_async_send(&q->wake);
-            return;
-        }
-    }
+    if (!saq__list_remove(&a->link))
+        return;
+    /* the last one to drain is gone: resume a waiting teardown */
+    if (a->vt->drain && !draining(q) && !uv_is_closing((uv_handle_t *)&q->wake))
+        uv_async_send(&q->wake);
 }
 
 /* Drain every attachment; returns 1 while one with a drain is attached. */
 static int drain(saq_queue_t *q)
 {
-    for (saq__attachment_t *a = q->attachments, *next; a; a = next) {
-        next = a->next; /* a drain may detach a */
+    saq__link_t *k, *tmp;
+    saq__list_each_safe(k, tmp, &q->attachments) { /* a drain may detach its attachment */
+        saq__attachment_t *a = att_of(k);
         if (a->vt->drain)
             a->vt->drain(a);
     }
@@ -103,7 +101,9 @@ static int drain(saq_queue_t *q)
 static uint64_t drain_ms(saq_queue_t *q)
 {
     uint64_t ms = 0;
-    for (saq__attachment_t *a = q->attachments; a; a = a->next) {
+    saq__link_t *k;
+    saq__list_each(k, &q->attachments) {
+        saq__attachment_t *a = att_of(k);
         uint64_t m = a->vt->drain && a->vt->drain_ms ? a->vt->drain_ms(a) : 0;
         if (m > ms)
             ms = m;
@@ -160,10 +160,9 @@ static void teardown(saq_queue_t *q)
     }
     /* then end the attachments (the workers, newest first, and last the
      * pending operations) */
-    while (q->attachments) {
-        saq__attachment_t *a = q->attachments;
-        q->attachments = a->next;
-        a->next = NULL;
+    while (!saq__list_empty(&q->attachments)) {
+        saq__attachment_t *a = att_of(saq__list_first(&q->attachments));
+        saq__list_remove(&a->link);
         a->vt->shutdown(a);
     }
     saq__pubsub_shutdown(q);
@@ -202,6 +201,7 @@ static void *io_main(void *arg)
 
 int saq__loop_init(saq_queue_t *q)
 {
+    saq__list_init(&q->attachments);
     int e = uv_loop_init(&q->loop);
     if (e)
         return e; /* a failed init undoes itself: no loop to close */

@@ -10,12 +10,7 @@
 static void op_run(saq_queue_t *q, saq__msg_t *m)
 {
     saq__op_t *op = (saq__op_t *)m;
-    op->next = q->ops;
-    op->prev = NULL;
-    if (q->ops)
-        q->ops->prev = op;
-    q->ops = op;
-    op->linked = 1;
+    saq__list_push_back(&q->ops, &op->link); /* oldest first */
     if (op->ev->status || !op->start)
         saq__op_complete(op);
     else
@@ -126,15 +121,7 @@ void saq__op_complete(saq__op_t *op)
     op->done = 1;
     saq_queue_t *q = op->q;
     saq__op_release_permit(op);
-    if (op->linked) {
-        if (op->prev)
-            op->prev->next = op->next;
-        else
-            q->ops = op->next;
-        if (op->next)
-            op->next->prev = op->prev;
-        op->linked = 0;
-    }
+    saq__list_remove(&op->link);
     saq_event_t *ev = op->ev;
     op->ev = NULL;
     saq__cq_push(op->cq, ev);
@@ -234,13 +221,15 @@ typedef struct cancel_msg {
 static void cancel_run(saq_queue_t *q, saq__msg_t *m)
 {
     cancel_msg_t *c = (cancel_msg_t *)m;
-    /* q->ops is newest first: the last match is the oldest still pending */
-    saq__op_t *oldest = NULL;
-    for (saq__op_t *op = q->ops; op; op = op->next)
-        if (op->cancel && op->cq == c->cq && op->tag == c->tag && !op->done)
-            oldest = op;
-    if (oldest)
-        oldest->cancel(oldest);
+    /* q->ops is oldest first: the first match is the oldest still pending */
+    saq__link_t *k;
+    saq__list_each(k, &q->ops) {
+        saq__op_t *op = saq__container_of(k, saq__op_t, link);
+        if (op->cancel && op->cq == c->cq && op->tag == c->tag && !op->done) {
+            op->cancel(op);
+            break;
+        }
+    }
     saq__cq_unref(c->cq);
     free(c);
 }
@@ -328,11 +317,15 @@ void saq__op_sub_failed(saq__listener_t *l, int err, const char *msg)
 
 static void pending_shutdown(saq__attachment_t *a)
 {
-    saq_queue_t *q = (saq_queue_t *)((char *)a - offsetof(saq_queue_t, ops_att));
-    while (q->ops)
-        saq__op_fail(q->ops, SAQ_ECLOSED, "queue closed");
+    saq_queue_t *q = saq__container_of(a, saq_queue_t, ops_att);
+    while (!saq__list_empty(&q->ops))
+        saq__op_fail(saq__list_first_entry(&q->ops, saq__op_t, link), SAQ_ECLOSED, "queue closed");
 }
 
 static const saq__attachment_vt_t pending_vt = {NULL, NULL, pending_shutdown};
 
-void saq__op_attach_pending(saq_queue_t *q) { saq__loop_attach(q, &q->ops_att, &pending_vt); }
+void saq__op_attach_pending(saq_queue_t *q)
+{
+    saq__list_init(&q->ops);
+    saq__loop_attach(q, &q->ops_att, &pending_vt);
+}

@@ -191,7 +191,7 @@ SAQ_API int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_
     if (!valid_key(key))
         REJECT(op, SAQ_EINVAL, "job key must be a non-empty string");
     get_op_t *g = (get_op_t *)op;
-    if (!(g->id = saq__id_of(q, key)) || !(op->ev->key = strdup(key)))
+    if (!(g->id = saq__id_of(q, key)) || !(op->ev->key = saq__strdup(key)))
         REJECT(op, SAQ_ENOMEM, "out of memory");
     return saq__op_submit(op);
 }
@@ -241,7 +241,7 @@ static void jobs_start(saq__op_t *op)
 {
     get_op_t *g = (get_op_t *)op;
     if (!g->nids) {
-        op->ev->json = strdup("[]");
+        op->ev->json = saq__strdup("[]");
         saq__op_complete(op);
         return;
     }
@@ -537,7 +537,7 @@ static void info_registry(saq__op_t *op, saq__req_t *req, redisReply *r, int err
     for (size_t i = 0; i < n; i++) {
         const char *m = r->element[i]->str ? r->element[i]->str : "";
         const char *c = strrchr(m, ':');
-        o->wids[i] = strdup(c ? c + 1 : m);
+        o->wids[i] = saq__strdup(c ? c + 1 : m);
         keys[i] = saq__sprintf("%s%s", q->set.dialect == SAQ__DIALECT_013 ? q->k_statsprefix
                                                                           : q->k_wiprefix,
                                o->wids[i] ? o->wids[i] : "");
@@ -610,7 +610,7 @@ static void info_ids(saq__op_t *op, saq__req_t *req, redisReply *r, int err, con
     }
     /* req->idata 0: active list, 1: incomplete zset; collected in that order */
     size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-    char **ids = realloc(o->jids, (o->njids + n + 1) * sizeof *ids);
+    char **ids = saq__realloc(o->jids, (o->njids + n + 1) * sizeof *ids);
     if (!ids) {
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;
@@ -618,7 +618,7 @@ static void info_ids(saq__op_t *op, saq__req_t *req, redisReply *r, int err, con
     o->jids = ids;
     for (size_t i = 0; i < n; i++)
         if (r->element[i]->str)
-            o->jids[o->njids++] = strdup(r->element[i]->str);
+            o->jids[o->njids++] = saq__strdup(r->element[i]->str);
     if (req->idata == 1) {
         if (!o->njids) {
             info_finish(op);

@@ -4,7 +4,7 @@
  * stopping, what to write: finish (with which status and text), retry, or
  * nothing. Pure: no I/O, no state; tests/unit/test_outcome.c covers it. The
  * texts are saq's (spec 4.3), so every binding shows what saq would. */
-#include "core.h"
+#include "worker.h"
 
 static void fail_or_retry(const saq__outcome_in_t *in, saq__outcome_t *out, const char *error)
 {

@@ -5,13 +5,13 @@
  * queued when the last reference goes is handed to its `cancel` instead.
  * It knows nothing of jobs or workers: the lease code submits its handler
  * runs and after-hooks as tasks. */
-#include "core.h"
+#include "worker.h"
 
 struct saq__pool {
     atomic_int refs;        /* the owner's + one per thread */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    saq__task_t *head, *tail;
+    saq__list_t tasks;      /* FIFO */
     int nthreads, idle, max, quit;
     int waking;             /* a signalled thread has not taken the mutex back yet */
 };
@@ -25,6 +25,7 @@ saq__pool_t *saq__pool_new(int max)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->max = max > 0 ? max : 1;
+    saq__list_init(&p->tasks);
     return p;
 }
 
@@ -32,11 +33,11 @@ static void pool_unref(saq__pool_t *p)
 {
     if (!saq__unref(&p->refs))
         return;
-    saq__task_t *t = p->head;
-    while (t) {
-        saq__task_t *n = t->next;
+    saq__link_t *k, *tmp;
+    saq__list_each_safe(k, tmp, &p->tasks) {
+        saq__task_t *t = saq__container_of(k, saq__task_t, link);
+        saq__list_remove(k);
         t->cancel(t);
-        t = n;
     }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
@@ -54,7 +55,7 @@ static void *pool_main(void *arg);
  * once it has released p->mu (so the woken thread does not block on it). */
 static int pool_kick_locked(saq__pool_t *p)
 {
-    if (!p->head || p->quit)
+    if (saq__list_empty(&p->tasks) || p->quit)
         return 0;
     if (p->idle > 0) {
         if (p->waking)
@@ -82,18 +83,16 @@ static void *pool_main(void *arg)
     saq__pool_t *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->head && !p->quit) {
+        while (saq__list_empty(&p->tasks) && !p->quit) {
             p->idle++;
             pthread_cond_wait(&p->cv, &p->mu);
             p->idle--;
             p->waking = 0;
         }
-        if (!p->head)
+        if (saq__list_empty(&p->tasks))
             break;
-        saq__task_t *t = p->head;
-        p->head = t->next;
-        if (!p->head)
-            p->tail = NULL;
+        saq__task_t *t = saq__list_first_entry(&p->tasks, saq__task_t, link);
+        saq__list_remove(&t->link);
         int wake = pool_kick_locked(p);
         pthread_mutex_unlock(&p->mu);
         if (wake)
@@ -110,22 +109,11 @@ static void *pool_main(void *arg)
 int saq__pool_submit(saq__pool_t *p, saq__task_t *t)
 {
     pthread_mutex_lock(&p->mu);
-    t->next = NULL;
-    saq__task_t *prev_tail = p->tail;
-    if (p->tail)
-        p->tail->next = t;
-    else
-        p->head = t;
-    p->tail = t;
+    saq__list_push_back(&p->tasks, &t->link);
     int wake = pool_kick_locked(p);
     int ok = p->nthreads > 0;
-    if (!ok) { /* no thread to run it (pthread_create failed): take it back */
-        if (prev_tail)
-            prev_tail->next = NULL;
-        else
-            p->head = NULL;
-        p->tail = prev_tail;
-    }
+    if (!ok) /* no thread to run it (pthread_create failed): take it back */
+        saq__list_remove(&t->link);
     pthread_mutex_unlock(&p->mu);
     if (wake)
         pthread_cond_signal(&p->cv);

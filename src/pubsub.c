@@ -68,7 +68,7 @@ static int chan_add(saq_queue_t *q, const char *id, saq__listener_t *l)
     saq__chan_t *c = chan_find(q, id);
     if (!c) {
         c = saq__calloc(1, sizeof *c);
-        if (!c || !(c->id = strdup(id))) {
+        if (!c || !(c->id = saq__strdup(id))) {
             free(c);
             return -1;
         }
@@ -79,7 +79,7 @@ static int chan_add(saq_queue_t *q, const char *id, saq__listener_t *l)
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 2;
-        saq__listener_t **ls = realloc(c->ls, cap * sizeof *ls);
+        saq__listener_t **ls = saq__realloc(c->ls, cap * sizeof *ls);
         if (!ls)
             return -1;
         c->ls = ls;

@@ -34,7 +34,7 @@ static void queue_destroy(saq_queue_t *q)
 
 void saq__queue_unref(saq_queue_t *q)
 {
-    if (atomic_fetch_sub(&q->refs, 1) == 1)
+    if (saq__unref(&q->refs))
         queue_destroy(q);
 }
 
@@ -184,7 +184,7 @@ static int hook_add(saq__hook_t **hooks, size_t *n, saq_job_hook_fn fn, void *ud
     for (size_t i = 0; i < *n; i++)
         if ((*hooks)[i].fn == fn && (*hooks)[i].ud == ud)
             return SAQ_OK;
-    saq__hook_t *h = realloc(*hooks, (*n + 1) * sizeof *h);
+    saq__hook_t *h = saq__realloc(*hooks, (*n + 1) * sizeof *h);
     if (!h)
         return SAQ_ENOMEM;
     *hooks = h;

@@ -43,7 +43,7 @@ int saq__load_job(saq_queue_t *q, const char *id, const char *data, size_t len, 
     if (id) { /* the record must be the one its key names */
         const char *key = saq__key_of(q, id);
         if (!out->key) { /* saq would invent a new key (U15): take the id's */
-            if (!(out->key = strdup(key)))
+            if (!(out->key = saq__strdup(key)))
                 return SAQ_ENOMEM;
         } else if (strcmp(out->key, key)) {
             snprintf(err, errlen, "the record stored under %.200s says its key is '%.100s'", id,
@@ -147,7 +147,7 @@ int saq__keys_to_ids(saq_queue_t *q, const char *json, char ***out, size_t *n, c
         }
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
-            char **nn = realloc(*out, cap * sizeof *nn);
+            char **nn = saq__realloc(*out, cap * sizeof *nn);
             if (!nn) {
                 free(k);
                 goto oom;

@@ -6,7 +6,7 @@
  * dead ones within seconds, and the watched sweep aborts and aborts whose
  * worker died. Every write here is a compare-and-set primitive, so several
  * workers recovering the same job end it once. */
-#include "core.h"
+#include "worker.h"
 
 /* ---- dead-worker recovery ----
  * Two ways to tell that a worker is gone:

@@ -280,8 +280,8 @@ static int rmw_submit(saq_queue_t *q, int kind, int evtype, const char *key, saq
         saq__event_error(op->ev, SAQ_EINVAL, "job key must be a non-empty string");
         return 1;
     }
-    if (!((*out)->id = saq__id_of(q, key)) || !((*out)->key = strdup(key)) ||
-        !(op->ev->key = strdup(key))) {
+    if (!((*out)->id = saq__id_of(q, key)) || !((*out)->key = saq__strdup(key)) ||
+        !(op->ev->key = saq__strdup(key))) {
         saq__event_error(op->ev, SAQ_ENOMEM, "out of memory");
         return 1;
     }
@@ -301,7 +301,7 @@ SAQ_API int saq_queue_abort(saq_queue_t *q, const char *key, const char *error, 
             saq__event_error(m->op.ev, SAQ_EINVAL, "abort reason must not be NULL");
         else if (ttl_s < 1)
             saq__event_error(m->op.ev, SAQ_EINVAL, "abort marker ttl must be >= 1 second");
-        else if (!(m->error = strdup(error)))
+        else if (!(m->error = saq__strdup(error)))
             saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
         m->ttl = ttl_s;
     }
@@ -316,7 +316,7 @@ SAQ_API int saq_queue_retry(saq_queue_t *q, const char *key, const char *error, 
     int r = rmw_submit(q, RMW_RETRY, SAQ_EVENT_RETRY, key, cq, tag, &m, &err);
     if (r < 0)
         return err;
-    if (r == 0 && error && !(m->error = strdup(error)))
+    if (r == 0 && error && !(m->error = saq__strdup(error)))
         saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
     m->op.start = rmw_read; /* saq's retry does not hold the semaphore */
     return saq__op_submit(&m->op);
@@ -341,8 +341,8 @@ SAQ_API int saq_queue_finish(saq_queue_t *q, const char *key, const char *status
                              status ? status : "(null)");
         else if (result_json && saq__json_validate(result_json, strlen(result_json), 0, e2, sizeof e2))
             saq__event_error(m->op.ev, SAQ_EJSON, "result: %s", e2);
-        else if ((error && !(m->error = strdup(error))) ||
-                 (result_json && strcmp(result_json, "null") && !(m->result = strdup(result_json))))
+        else if ((error && !(m->error = saq__strdup(error))) ||
+                 (result_json && strcmp(result_json, "null") && !(m->result = saq__strdup(result_json))))
             saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
         m->status = st;
     }
@@ -361,7 +361,7 @@ SAQ_API int saq_queue_update(saq_queue_t *q, const char *key, const char *fields
     if (r == 0 && fields_json) {
         if (saq__json_validate(fields_json, strlen(fields_json), 'o', e2, sizeof e2))
             saq__event_error(m->op.ev, SAQ_EJSON, "fields: %s", e2);
-        else if (!(m->fields = strdup(fields_json)))
+        else if (!(m->fields = saq__strdup(fields_json)))
             saq__event_error(m->op.ev, SAQ_ENOMEM, "out of memory");
     }
     return saq__op_submit(&m->op);

@@ -404,7 +404,7 @@ int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const
     sweep_op_t *s = (sweep_op_t *)op;
     s->lock_ms = lock_ms;
     s->abort_s = abort_s;
-    if (swept_msg && !(s->swept_msg = strdup(swept_msg)))
+    if (swept_msg && !(s->swept_msg = saq__strdup(swept_msg)))
         saq__event_error(op->ev, SAQ_ENOMEM, "out of memory");
     if (lock_ms < 1)
         saq__event_error(op->ev, SAQ_EINVAL, "sweep lock must be >= 1 second");

@@ -5,7 +5,7 @@
  * Each is a timer callback with the worker in t->data; what they enqueue or
  * run goes through the queue's ordinary operations on the worker's internal
  * completion queue, whose failures are counted in the worker's errors. */
-#include "core.h"
+#include "worker.h"
 
 #include <math.h>
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Redis URL parsing (redis-py from_url subset). See url.h. */
-#include "url.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,7 +56,7 @@ static int decode(const char *s, size_t n, char **out, const char *what, char *e
     *out = NULL;
     if (n == 0)
         return 0;
-    char *r = malloc(n + 1), *w = r;
+    char *r = saq__malloc(n + 1), *w = r;
     if (!r)
         return fail(err, errlen, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -110,7 +110,7 @@ static int host_char(char ch)
 /* Copy s[0..n) into a new NUL-terminated string. */
 static char *copy_str(const char *s, size_t n)
 {
-    char *r = malloc(n + 1);
+    char *r = saq__malloc(n + 1);
     if (r) {
         memcpy(r, s, n);
         r[n] = '\0';

@@ -9,7 +9,7 @@
  * Redis runs on the queue's I/O thread; handlers never do: C handlers run on
  * the worker's pool threads (pool.c), pull-mode jobs are LEASE events on a
  * completion queue, and both settle from any thread. */
-#include "core.h"
+#include "worker.h"
 
 #include <signal.h>
 #include <time.h>
@@ -66,7 +66,7 @@ SAQ_API int saq_worker_open(saq_worker_t **out, saq_queue_t *q, saq_conf_t *conf
         return SAQ_ENOMEM;
     }
     w->q = q;
-    atomic_fetch_add(&q->refs, 1);
+    saq__ref(&q->refs); /* the worker holds one on its queue */
     atomic_init(&w->refs, 1);
     atomic_init(&w->grace_ms, -1);
     pthread_mutex_init(&w->mu, NULL);

@@ -4,7 +4,7 @@
  * and hooks, and saq__worker_poke, through which leases and dequeues tell
  * the worker's lifecycle (worker.c) that a slot freed or something ended,
  * without depending on it. */
-#include "core.h"
+#include "worker.h"
 
 void saq__strv_free(char **v, size_t n)
 {

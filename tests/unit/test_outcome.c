@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "core.h"
+#include "worker.h"
 
 static saq__outcome_in_t base(void)
 {

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker's internal header: a section per file of the worker (spec 4),
+ * on top of the queue's I/O core (core.h). Everything here is loop-thread
+ * state unless a comment says otherwise. */
+#ifndef SAQ_WORKER_H
+#define SAQ_WORKER_H
+
+#include "core.h"
+#include "cron.h"
+
+/* ======================================================================== */
+/* The worker (spec 4), in layers: each file uses only the ones above it.   */
+/*   pool.c, outcome.c   generic thread pool; the pure outcome decision     */
+/*   wstate.c            the worker object: state, references, registry     */
+/*   lease.c             one dequeued job from mark to written outcome      */
+/*   dequeue.c           pump, DEQUEUE/BLMOVE, MARK, give-back, UNBLOCK     */
+/*   upkeep.c            cron, schedule/info/sweep timers, abort+heartbeat  */
+/*   recovery.c          dead workers, lost moves, liveness, watched aborts */
+/*   worker.c            the public saq_worker_* API and the lifecycle      */
+/* Lower layers tell the worker that something changed through             */
+/* saq__worker_poke (a function pointer worker.c installs).                 */
+/* ======================================================================== */
+
+/* ---- pool.c: the handler thread pool ---- */
+
+typedef struct saq__pool saq__pool_t;
+typedef struct saq__task saq__task_t;
+/* A unit of work. `work` runs on a pool thread and owns the task from then
+ * on; `cancel` runs instead (on the thread dropping the pool's last
+ * reference) when the pool goes away with the task still queued. */
+struct saq__task {
+    saq__link_t link;       /* on the pool's FIFO while queued */
+    void (*work)(saq__task_t *t);
+    void (*cancel)(saq__task_t *t);
+};
+/* A pool of up to `max` threads, started on demand. NULL on ENOMEM. */
+saq__pool_t *saq__pool_new(int max);
+/* Queue a task (any thread). 0, or -1 when no thread could be started to run
+ * it (the caller keeps the task). */
+int saq__pool_submit(saq__pool_t *p, saq__task_t *t);
+/* Stop taking tasks once the queue is empty and drop the owner's reference;
+ * the threads exit after the tasks already queued. */
+void saq__pool_quit(saq__pool_t *p);
+
+/* ---- outcome.c: what to write when a lease ends (pure) ---- */
+
+/* How the host settled a job. RELEASE: libsaq could not hand the job over
+ * (retried "cancelled"); DROPPED: the host freed the job without settling it. */
+typedef enum {
+    SAQ__SETTLE_NONE,
+    SAQ__SETTLE_COMPLETE,
+    SAQ__SETTLE_FAIL,
+    SAQ__SETTLE_RELEASE,
+    SAQ__SETTLE_DROPPED
+} saq__settle_t;
+
+typedef enum {
+    SAQ__OUTCOME_FINISH, /* finish with `status` (and `result` or `error`) */
+    SAQ__OUTCOME_RETRY,  /* retry with `error` */
+    SAQ__OUTCOME_NONE    /* the lease was lost: write nothing */
+} saq__outcome_action_t;
+
+typedef struct saq__outcome_in {
+    int cancelled;           /* SAQ_CANCEL_* */
+    saq__settle_t settle;    /* what the host said (when cancelled is NONE) */
+    const char *settle_text; /* the result JSON (COMPLETE) or error text (FAIL), or NULL */
+    const char *abort_error; /* the abort's reason, or NULL ("abort") */
+    const char *swept_msg;   /* the configured swept_error_message */
+    const char *key;         /* the job's key (timeout text) */
+    double timeout;          /* the job's timeout, s (timeout text) */
+    int retries, attempts;   /* the job's (attempts counts this run) */
+    int stopping;            /* the worker is stopping */
+} saq__outcome_in_t;
+
+typedef struct saq__outcome {
+    saq__outcome_action_t action;
+    int status;              /* FINISH: SAQ_STATUS_COMPLETE, FAILED or ABORTED */
+    const char *result;      /* FINISH complete: the result JSON (borrowed from in), or NULL */
+    const char *error;       /* the error text (borrowed from in, static, or `text`), or NULL */
+    int flags;               /* for saq__finish_job: SAQ__DEL_MARKER for aborts */
+    int settle_as_fail;      /* DROPPED outside a stop: from now on a failure with `error` */
+    char text[240];          /* storage for a formatted error (timeouts) */
+} saq__outcome_t;
+
+/* Decide the outcome of a lease (spec 4.3 steps 6-8): the cancel reason
+ * first (abort, lost, shutdown, missed heartbeat, timeout), then what the
+ * host said; failures retry while retries > attempts. Pure. */
+void saq__outcome_decide(const saq__outcome_in_t *in, saq__outcome_t *out);
+/* An outcome that did not fit in max_payload_bytes (`max`, with `used` bytes
+ * taken by the rest of the record): the smaller text to write instead, as a
+ * failure. `shrunk` says how often this happened before (0, 1, 2): a result
+ * becomes an error; an error text is cut to fit, then replaced by a short
+ * one. Returns a malloc'd text (NULL on ENOMEM). Pure. */
+char *saq__outcome_shrink(saq__settle_t settle, const char *settle_text, int shrunk, size_t max,
+                          size_t used);
+
+/* ---- wstate.c: the worker object ---- */
+
+typedef struct saq__lease saq__lease_t;
+
+typedef struct saq__fn_entry {
+    char *name;
+    saq_handler_fn fn; /* NULL: pull mode */
+    void *ud;
+} saq__fn_entry_t;
+
+typedef struct saq__cron_entry {
+    char *function;
+    char *expr;
+    saq__cron_t c;
+    char *kwargs;
+    double timeout, heartbeat;
+    int retries, ttl;
+    int has_timeout, has_heartbeat, has_retries, has_ttl;
+    int unique;
+} saq__cron_entry_t;
+
+typedef struct saq__hook_entry {
+    int kind;
+    saq_hook_fn fn;
+    void *ud;
+} saq__hook_entry_t;
+
+/* what saq__worker_poke asks for */
+#define SAQ__POKE_PUMP 1  /* a slot may be free: dequeue more */
+#define SAQ__POKE_CHECK 2 /* something ended: stop when stopping and idle */
+
+struct saq_worker {
+    saq_queue_t *q;
+    saq__settings_t set;
+    atomic_int refs;
+    char *id;
+    char *errmsg;
+    saq__fn_entry_t *fns;
+    size_t nfns;
+    saq__cron_entry_t *crons;
+    size_t ncrons;
+    saq__hook_entry_t *hooks;
+    size_t nhooks;
+    atomic_int started;
+    atomic_int running;     /* leases handed to handlers, for stats */
+    atomic_int stop_req;
+    atomic_int freed;       /* saq_worker_free was called: no more host hooks */
+    atomic_int grace_ms;
+    saq_cq_t *cq;
+    uint64_t tag;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stopped;            /* under mu */
+    int shutdown_ran;       /* under mu */
+    char *stats_cache;
+    void (*poke)(saq_worker_t *w, int what); /* worker.c's (loop thread) */
+    /* loop thread */
+    saq__attachment_t att;  /* on the queue's loop while attached */
+    int attached;
+    uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive;
+    int handles_open;
+    saq__conn_t block;
+    saq__list_t leases;     /* saq__lease.link, newest first (saq_worker_new sets it up) */
+    int slots;              /* leases + reserved dequeues */
+    int dequeuing, blocking;
+    int stopping;
+    int grace_over;         /* stopping, and the grace period has passed */
+    int burst_done;
+    long burst_taken;
+    uint64_t next_lease;
+    saq_cq_t *icq;
+    char **suspects;        /* dead-worker check: ids missing from the registry */
+    int64_t *suspect_ms;    /* since when */
+    size_t nsuspects;
+    char **prev_live;       /* the registry's live ids at the last check */
+    size_t nprev_live;
+    int64_t last_full_ms;   /* the last registry pass that read the active jobs */
+    char **orphans;         /* "id\nrecord" of unmarked jobs seen in active last time */
+    int64_t *orphan_ms;     /* when each was first seen */
+    size_t norphans;
+    int pass_running;       /* a dead-worker pass is under way */
+    char **forget;          /* expired liveness entries dealt with: dropped by the next refresh */
+    size_t nforget;
+    int alive_pending;      /* a liveness refresh is under way */
+    int64_t alive_ok_ms;    /* mono ms of the last good refresh */
+    int64_t alive_trust_ms; /* expired entries are trusted from then on */
+    int64_t alive_ok_server; /* Redis's clock (ms) at the last good refresh */
+    int64_t gap_server_ms;  /* ... at the last good refresh before the latest gap, or 0 */
+    int64_t fast_until_ms;  /* liveness passes go on until then after a death */
+    saq__pool_t *pool;
+    atomic_llong errors;
+};
+
+/* References (any thread); the last one frees the worker and drops its
+ * reference on the queue. */
+void saq__worker_ref(saq_worker_t *w);
+void saq__worker_unref(saq_worker_t *w);
+/* Set the worker's error message (saq_worker_errmsg). */
+void saq__worker_seterr(saq_worker_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The registered function `name`, or NULL. */
+saq__fn_entry_t *saq__worker_find_fn(saq_worker_t *w, const char *name);
+/* Run the hooks of `kind` (SAQ_HOOK_*) on the calling thread. */
+void saq__worker_run_hooks(saq_worker_t *w, int kind, saq_job_t *job);
+int saq__worker_has_hooks(const saq_worker_t *w, int kind);
+/* Tell the worker that something changed (SAQ__POKE_*; loop thread). */
+void saq__worker_poke(saq_worker_t *w, int what);
+/* A vector of strings: free each, then the vector. */
+void saq__strv_free(char **v, size_t n);
+
+/* ---- lease.c: a dequeued job, from its mark to its written outcome ---- */
+
+/* Where a lease is. Cancel reasons (SAQ_CANCEL_*) and what the host said
+ * are kept apart (saq__lease.cancelled, .settle_kind). */
+typedef enum {
+    SAQ__LEASE_MARKING,  /* MARK sent, not yet running */
+    SAQ__LEASE_RUNNING,  /* handed to its handler (or being handed) */
+    SAQ__LEASE_WRITING,  /* its outcome write is in flight */
+    SAQ__LEASE_WRITTEN,  /* its outcome is in Redis (or given up on) */
+    SAQ__LEASE_DETACHED  /* the queue's teardown dropped it */
+} saq__lease_state_t;
+
+struct saq__lease {
+    atomic_int refs;
+    saq__job_owner_t owner; /* the host's copy of the job points here */
+    saq_worker_t *w;
+    uint64_t id;
+    atomic_int cancelled;   /* SAQ_CANCEL_*, read by handlers */
+    atomic_int settled;     /* the host settled it (complete/fail/free) */
+    atomic_int given_back;  /* the stopping worker settled it without the host */
+    /* loop thread */
+    saq__link_t link;       /* on w->leases from saq__lease_new until released */
+    saq__lease_state_t state;
+    saq_job_t shadow;       /* the worker's copy of the record */
+    saq__guard_t guard;
+    int64_t touched_ms;
+    saq__settle_t settle_kind; /* what the host said */
+    char *settle_text;
+    int host_done;          /* the host's settle reached the loop */
+    int after_pending;      /* the after_process hooks are running */
+    char *abort_error;
+    uv_timer_t *deadline;   /* timeout, then hard deadline, then write retries */
+    int write_tries;
+    int too_big;            /* times the outcome did not fit (saq__outcome_shrink) */
+    char *mark_json;        /* the exact record MARK writes (sent again after a lost reply) */
+    size_t mark_len;
+    char *dequeued;         /* the record as dequeued, when it was queued (NULL otherwise) */
+    size_t dequeued_len;
+    int mark_tries;
+};
+
+/* A new lease of w for the record just dequeued (loaded into *shadow by the
+ * caller, then marked here: attempts, started, status active). Listed on
+ * w->leases and holding one reference on w. NULL on ENOMEM (shadow kept). */
+saq__lease_t *saq__lease_new(saq_worker_t *w, saq_job_t *shadow, const char *rec, size_t reclen);
+void saq__lease_ref(saq__lease_t *l);
+void saq__lease_unref(saq__lease_t *l);
+/* (Re)arm the lease's one timer for `seconds`; stop it. */
+void saq__lease_timer(saq__lease_t *l, double seconds, uv_timer_cb cb);
+void saq__lease_stop_timer(saq__lease_t *l);
+/* Ask the handler to stop (once; SAQ_CANCEL_*, error: an abort's reason).
+ * The outcome is written when it settles, or after the hard deadline. */
+void saq__lease_cancel(saq__lease_t *l, int why, const char *error);
+/* The lease was marked active: hand the job to its handler. */
+void saq__lease_run(saq__lease_t *l);
+/* Aborted between its move and its mark (U13): finish it aborted, once. */
+void saq__lease_finish_aborted(saq__lease_t *l, const char *reason);
+/* Give up on a lease that never ran (its job stays where it is). */
+void saq__lease_abandon(saq__lease_t *l);
+/* The lease of w holding job `id`, or NULL. */
+saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id);
+/* The queue's teardown: drop every lease of w without writing anything. */
+void saq__leases_detach(saq_worker_t *w);
+
+/* ---- dequeue.c: taking jobs ---- */
+
+/* Dequeue as many jobs as there are free slots (loop thread). */
+void saq__dequeue_pump(saq_worker_t *w);
+/* Interrupt a blocked dequeue without losing its move (CLIENT UNBLOCK). */
+void saq__dequeue_unblock(saq_worker_t *w);
+
+/* ---- upkeep.c: the periodic duties ---- */
+
+/* Timer callbacks (t->data is the worker): cron + scheduled jobs, the
+ * worker_info registry write, the sweep, the abort and heartbeat checks. */
+void saq__upkeep_schedule_tick(uv_timer_t *t);
+void saq__upkeep_info_tick(uv_timer_t *t);
+void saq__upkeep_sweep_tick(uv_timer_t *t);
+void saq__upkeep_abort_tick(uv_timer_t *t);
+/* Read a cron job's options JSON into c (kwargs, timeout, heartbeat,
+ * retries, ttl, unique). SAQ_OK, or SAQ_EJSON/SAQ_EINVAL/SAQ_ENOMEM with a
+ * message in err. */
+int saq__cron_options(saq__cron_entry_t *c, const char *options_json, char *err, size_t errlen);
+/* The internal cq's callback: counts failed upkeep operations. */
+int saq__upkeep_icq_cb(saq_event_t *ev, void *ud);
+
+/* ---- recovery.c: no job left behind by a dead worker ---- */
+
+/* Timer callbacks: the registry check (dead_worker_check) and the liveness
+ * refresh (timers.liveness), which also drives the fast passes and the
+ * watched sweeps and aborts. */
+void saq__recovery_dead_tick(uv_timer_t *t);
+void saq__recovery_alive_tick(uv_timer_t *t);
+
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The shape of src/ (issue 13), checked on every run of the C stage:
+#   - every file compiles clean with -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
+#     (gcc, and clang when installed): no function without a declaration in a header;
+#   - no local prototypes: a .c file declares no non-static function at file scope
+#     (cross-file functions are declared in their file's section of core.h/internal.h);
+#   - no file in src/ over 900 lines.
+# Usage: check-src.sh [REPO]
+set -uo pipefail
+repo=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
+cd "$repo"
+hiredis=$(pkg-config --cflags hiredis 2>/dev/null || echo -I/usr/include/hiredis)
+uv=$(pkg-config --cflags libuv 2>/dev/null)
+rc=0
+for cc in gcc clang; do
+  command -v $cc >/dev/null || continue
+  for f in src/*.c; do
+    if ! out=$($cc -std=c11 -fsyntax-only -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter \
+               -Werror -Iabi -Isrc $hiredis $uv "$f" 2>&1); then
+      echo "FAIL: $cc warns on $f:"; echo "$out" | head -20; rc=1
+    fi
+  done
+done
+# a file-scope declaration of a function in a .c file (not static, not a
+# definition; it may span lines and end in a comment)
+local_protos=$(perl -0777 -ne 'while (/^(?!static|typedef|return)([A-Za-z_][\w \*]*?\b(saq_\w+)\s*\([^;{}]*\)\s*(?:__attribute__\s*\(\(.*?\)\))?\s*;)/mg) { my $d = $1; $d =~ s/\s+/ /g; print "$ARGV: $d\n" }' src/*.c)
+if [ -n "$local_protos" ]; then
+  echo "FAIL: local prototypes (declare them in the file's header section):"; echo "$local_protos"; rc=1
+fi
+big=$(wc -l src/*.c src/*.h | awk '$2 != "total" && $1 > 900 {print "  " $2 ": " $1 " lines"}')
+if [ -n "$big" ]; then
+  echo "FAIL: files over 900 lines:"; echo "$big"; rc=1
+fi
+[ $rc = 0 ] && echo "OK: $(ls src/*.c | wc -l) source files: no warnings (-Wmissing-prototypes -Werror), no local prototypes, none over 900 lines"
+exit $rc
