@@ -148,7 +148,9 @@ saq__req_t *saq__cmdf(saq__conn_t *c, saq__reply_fn cb, void *data, const char *
 /* EVALSHA a built-in script (SCRIPT_*), falling back to EVAL on NOSCRIPT. */
 saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, int nkeys,
                       int nargs, const char **argv, const size_t *argvlen);
-int saq__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop); /* uvadapter.c */
+/* ---- uvadapter.c: hiredis's async context on the queue's libuv loop ---- */
+/* Attach ac to loop (its reads, writes and cleanup). REDIS_OK or REDIS_ERR. */
+int saq__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
 void saq__conn_kick(saq__conn_t *c);        /* connect now if down and allowed */
 void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everything, disconnect */
 /* Final: close the connection and its timer handle. The timer is part of the
@@ -158,7 +160,7 @@ void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everythi
 int saq__conn_shutdown(saq__conn_t *c, uv_close_cb on_closed);
 void saq__conn_pubsub_send(saq__conn_t *c, const char *cmd, const char *arg);
 
-/* ---- scripts (scripts.c) ---- */
+/* ---- scripts.c: the Lua scripts' text (their KEYS/ARGV: transition.c) ---- */
 enum {
     SCRIPT_ENQUEUE,
     SCRIPT_DEQUEUE,
@@ -745,5 +747,10 @@ int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint
  * swept_error_message (NULL: the queue's). Returns as saq_queue_sweep. */
 int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const char *swept_msg,
                         saq_cq_t *cq, uint64_t tag);
+
+/* ---- batch.c: saq_batch_* (public only; a batch records its jobs through an
+ * internal before-enqueue hook, saq__queue_add_hook) ---- */
+
+/* ---- sync.c: the blocking _sync forms of the queue API (public only) ---- */
 
 #endif

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "url.h"
+#include "url.h" /* url.c's section: the URL parser (pure, also built alone by the fuzzers) */
 
 /* ------------------------------------------------------------------------ */
 /* util.c                                                                   */
@@ -295,6 +295,10 @@ char *saq__merge_kwargs(const char *defaults, const char *item);
 int saq__job_call_kwargs(saq_job_t *j, const char *json);
 /* saq's retry delay for the job's current attempts (U in [0,1) supplied). */
 double saq__retry_delay(const saq_job_t *j, double u);
+
+/* ------------------------------------------------------------------------ */
+/* jobapi.c: the public saq_job_* API (saq.h "Jobs"; nothing internal)      */
+/* ------------------------------------------------------------------------ */
 
 /* ------------------------------------------------------------------------ */
 /* conf.c                                                                   */

@@ -6,7 +6,7 @@
 #define SAQ_WORKER_H
 
 #include "core.h"
-#include "cron.h"
+#include "cron.h" /* cron.c's section: cron expressions as croniter (pure; also built by the cron tests) */
 
 /* ======================================================================== */
 /* The worker (spec 4), in layers: each file uses only the ones above it.   */
@@ -296,5 +296,8 @@ int saq__upkeep_icq_cb(saq_event_t *ev, void *ud);
  * watched sweeps and aborts. */
 void saq__recovery_dead_tick(uv_timer_t *t);
 void saq__recovery_alive_tick(uv_timer_t *t);
+
+/* ---- worker.c: the public saq_worker_* API and the lifecycle (public only;
+ * it installs saq__worker_poke and attaches the worker to the queue's loop) ---- */
 
 #endif
