@@ -134,8 +134,8 @@ void saq__upkeep_abort_tick(uv_timer_t *t)
     saq_worker_t *w = t->data;
     int64_t now = saq__now_ms();
     size_t n = 0;
-    saq__link_t *lk;
-    saq__list_each(lk, &w->leases) {
+    saq__link_t *lk, *tmp;
+    saq__list_each_safe(lk, tmp, &w->leases) { /* a cancel may end the lease at once */
         saq__lease_t *l = saq__container_of(lk, saq__lease_t, link);
         if (l->state != SAQ__LEASE_RUNNING)
             continue;

@@ -263,8 +263,8 @@ static void grace_expired(uv_timer_t *t)
 {
     saq_worker_t *w = t->data;
     w->grace_over = 1;
-    saq__link_t *k;
-    saq__list_each(k, &w->leases) {
+    saq__link_t *k, *tmp;
+    saq__list_each_safe(k, tmp, &w->leases) { /* a cancel may end the lease at once */
         saq__lease_t *l = saq__container_of(k, saq__lease_t, link);
         if (l->state == SAQ__LEASE_RUNNING)
             saq__lease_cancel(l, SAQ_CANCEL_SHUTDOWN, NULL);
