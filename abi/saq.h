@@ -414,6 +414,11 @@ SAQ_API void saq_event_free(saq_event_t *ev);
 #define SAQ_STATUS_FAILED 5
 #define SAQ_STATUS_COMPLETE 6
 
+/** Non-zero when `status` (a status text as saq_job_status returns it, any case) is a final
+ *  one: "complete", "failed" or "aborted"; 0 for the others, unknown texts and NULL. Pure; any
+ *  thread. Since 0.2. */
+SAQ_API int saq_status_terminal(const char *status);
+
 /** Why a leased job was cancelled (saq_job_cancelled, SAQ_EVENT_CANCEL). */
 #define SAQ_CANCEL_NONE 0
 #define SAQ_CANCEL_ABORTED 1   /**< aborted (status aborting/aborted in Redis) */
@@ -1033,6 +1038,16 @@ SAQ_API const char *saq_worker_id(const saq_worker_t *w);
  *  or w is NULL. Never NULL. Borrowed: valid until the next failing call on the worker or
  *  saq_worker_free. */
 SAQ_API const char *saq_worker_errmsg(const saq_worker_t *w);
+
+/** Effective value of configuration `key` for this worker, as text: what the worker runs with,
+ *  defaults included, after its own adjustments (the generated id; concurrency capped by
+ *  max_burst_jobs). Worker keys come from the worker's conf, queue keys (url, name, dialect,
+ *  max_concurrent_ops, *_timeout_ms, reconnect_max_ms, max_payload_bytes) from its queue's.
+ *  Numbers in their shortest exact form ("1", "0.25"), booleans "true"/"false", metadata
+ *  "null" when unset; "timers.stats" reads timers.worker_info. Borrowed: valid until
+ *  saq_worker_free (the values never change). NULL for a NULL worker or key or an unknown key.
+ *  Any thread. Since 0.2. */
+SAQ_API const char *saq_worker_conf_get(const saq_worker_t *w, const char *key);
 
 /** Register a C handler for jobs whose function is `function` (saq's
  *  functions list). Registering a name again replaces its handler (or its

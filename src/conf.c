@@ -384,3 +384,38 @@ oom:
     saq__conf_seterr(conf, "out of memory");
     return SAQ_ENOMEM;
 }
+
+/* The settings in effect as a conf (saq_worker_conf_get): queue keys from `q`, worker keys from
+ * `w`, every key set, numbers in their shortest exact form. NULL on OOM. */
+saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t *w,
+                                 const char *worker_id)
+{
+    saq_conf_t *c = saq_conf_new();
+    char n[16][40];
+    const double nums[16] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
+                             q->reconnect_max_ms, (double)q->max_payload, w->concurrency,
+                             w->dequeue_timeout, w->t_schedule, w->t_worker_info, w->t_sweep,
+                             w->t_abort, w->max_burst_jobs, w->grace_s, w->hard_deadline_s,
+                             w->dead_worker_check, w->t_alive};
+    for (int i = 0; i < 16; i++)
+        saq__fmt_double(n[i], nums[i]);
+    const char *kv[][2] = {
+        {"url", q->url_text}, {"name", q->name},
+        {"dialect", q->dialect == SAQ__DIALECT_013 ? "0.13" : "0.26"},
+        {"max_concurrent_ops", n[0]}, {"command_timeout_ms", n[1]}, {"connect_timeout_ms", n[2]},
+        {"reconnect_max_ms", n[3]}, {"max_payload_bytes", n[4]}, {"concurrency", n[5]},
+        {"dequeue_timeout", n[6]}, {"timers.schedule", n[7]}, {"timers.worker_info", n[8]},
+        {"timers.sweep", n[9]}, {"timers.abort", n[10]}, {"burst", w->burst ? "true" : "false"},
+        {"max_burst_jobs", n[11]}, {"shutdown_grace_period", n[12]},
+        {"cancellation_hard_deadline", n[13]}, {"id", worker_id},
+        {"metadata", w->metadata ? w->metadata : "null"}, {"swept_error_message", w->swept_msg},
+        {"dead_worker_check", n[14]}, {"timers.liveness", n[15]},
+    };
+    for (size_t i = 0; c && i < sizeof kv / sizeof kv[0]; i++) {
+        if (kv[i][1] && saq_conf_set(c, kv[i][0], kv[i][1])) {
+            saq_conf_free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}

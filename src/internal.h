@@ -337,6 +337,10 @@ void saq__settings_free(saq__settings_t *s);
 /* Build settings from a conf (NULL = defaults); message in the conf on error. */
 int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf);
 void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The settings in effect as a conf, every key set (saq_worker_conf_get): queue keys from `q`,
+ * worker keys from `w`, the id `worker_id`. Owned by the caller; NULL on OOM. */
+saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t *w,
+                                 const char *worker_id);
 
 /* ------------------------------------------------------------------------ */
 /* event.c: events and completion queues                                    */

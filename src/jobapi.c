@@ -108,6 +108,10 @@ SAQ_API const char *saq_job_status(const saq_job_t *job)
     return job ? saq__status_name(job->status) : NULL;
 }
 SAQ_API int saq_job_status_code(const saq_job_t *job) { return job ? job->status : 0; }
+SAQ_API int saq_status_terminal(const char *status)
+{
+    return status && saq__status_terminal(saq__status_parse(status, strlen(status)));
+}
 SAQ_API double saq_job_timeout(const saq_job_t *job) { return job ? job->timeout : 0; }
 SAQ_API double saq_job_heartbeat(const saq_job_t *job) { return job ? job->heartbeat : 0; }
 SAQ_API int saq_job_retries(const saq_job_t *job) { return job ? job->retries : 0; }

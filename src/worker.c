@@ -59,7 +59,8 @@ SAQ_API int saq_worker_open(saq_worker_t **out, saq_queue_t *q, saq_conf_t *conf
     char id[37];
     saq__uuid1(id);
     w->id = saq__strdup(w->set.worker_id ? w->set.worker_id : id);
-    if (!w->id) {
+    if (!w->id || !(w->eff = saq__settings_export(&q->set, &w->set, w->id))) {
+        free(w->id);
         saq__conf_seterr(conf, "out of memory");
         saq__settings_free(&w->set);
         free(w);
@@ -86,6 +87,10 @@ SAQ_API saq_worker_t *saq_worker_new(saq_queue_t *q, saq_conf_t *conf)
 
 SAQ_API const char *saq_worker_id(const saq_worker_t *w) { return w ? w->id : NULL; }
 SAQ_API const char *saq_worker_errmsg(const saq_worker_t *w) { return w && w->errmsg ? w->errmsg : ""; }
+SAQ_API const char *saq_worker_conf_get(const saq_worker_t *w, const char *key)
+{
+    return w ? saq_conf_get(w->eff, key) : NULL;
+}
 
 static int add_fn(saq_worker_t *w, const char *function, saq_handler_fn fn, void *ud)
 {

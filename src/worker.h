@@ -185,6 +185,7 @@ struct saq_worker {
     int64_t fast_until_ms;  /* liveness passes go on until then after a death */
     saq__pool_t *pool;
     atomic_llong errors;
+    saq_conf_t *eff;        /* the settings in effect (saq_worker_conf_get) */
 };
 
 /* References (any thread); the last one frees the worker and drops its

@@ -35,6 +35,7 @@ static void worker_destroy(saq_worker_t *w)
     free(w->orphan_ms);
     saq__strv_free(w->forget, w->nforget);
     saq__settings_free(&w->set);
+    saq_conf_free(w->eff);
     if (w->cq)
         saq__cq_unref(w->cq);
     pthread_mutex_destroy(&w->mu);

@@ -604,6 +604,53 @@ static void test_pull_mode(void **state)
     saq_queue_free(q);
 }
 
+/* saq_worker_conf_get: the settings the worker runs with, defaults and its
+ * own adjustments included, so the bindings need no copy of the defaults. */
+static void test_worker_conf_get(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("confget", "max_payload_bytes", "65536");
+    saq_worker_t *w = saq_worker_new(q, NULL);
+    assert_non_null(w);
+    const char *defaults[][2] = {
+        {"cancellation_hard_deadline", "1"}, {"shutdown_grace_period", "0"},
+        {"swept_error_message", "swept"},    {"concurrency", "10"},
+        {"dequeue_timeout", "0"},            {"burst", "false"},
+        {"max_burst_jobs", "0"},             {"metadata", "null"},
+        {"timers.schedule", "1"},            {"timers.stats", "10"},
+        {"timers.sweep", "60"},              {"timers.liveness", "0.5"},
+        {"dead_worker_check", "1"},          {"max_payload_bytes", "65536"},
+        {"dialect", "0.26"},                 {"max_concurrent_ops", "20"},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        const char *v = saq_worker_conf_get(w, defaults[i][0]);
+        if (!v || strcmp(v, defaults[i][1]))
+            fail_msg("%s = %s, expected %s", defaults[i][0], v ? v : "NULL", defaults[i][1]);
+    }
+    assert_string_equal(saq_worker_conf_get(w, "id"), saq_worker_id(w));
+    assert_string_equal(saq_worker_conf_get(w, "url"), R->url);
+    assert_string_equal(saq_worker_conf_get(w, "name"), saq_queue_name(q));
+    assert_null(saq_worker_conf_get(w, "nope"));
+    assert_null(saq_worker_conf_get(w, NULL));
+    assert_null(saq_worker_conf_get(NULL, "id"));
+    saq_worker_free(w);
+    const char *kv[] = {"cancellation_hard_deadline", "0.250", "shutdown_grace_period", "2.5",
+                        "concurrency", "50", "burst", "on", "dequeue_timeout", "1",
+                        "max_burst_jobs", "3", "swept_error_message", "gone fishing", "id", "w-1",
+                        "metadata", "{\"a\": 1}", NULL};
+    w = mkworker(q, kv);
+    const char *set[][2] = {
+        {"cancellation_hard_deadline", "0.25"}, {"shutdown_grace_period", "2.5"},
+        {"concurrency", "3"}, /* capped by max_burst_jobs, as saq does */
+        {"burst", "true"}, {"swept_error_message", "gone fishing"}, {"id", "w-1"},
+        {"metadata", "{\"a\": 1}"},
+    };
+    for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+        assert_string_equal(saq_worker_conf_get(w, set[i][0]), set[i][1]);
+    saq_worker_free(w);
+    saq_queue_free(q);
+}
+
 static void test_concurrency_bound(void **state)
 {
     (void)state;
@@ -1008,6 +1055,7 @@ int main(void)
         cmocka_unit_test(test_dead_worker_recovery),
         cmocka_unit_test(test_worker_sweep_uses_its_swept_message),
         cmocka_unit_test(test_pull_mode),
+        cmocka_unit_test(test_worker_conf_get),
         cmocka_unit_test(test_concurrency_bound),
         cmocka_unit_test(test_teardown_while_marking_and_hooks),
         cmocka_unit_test(test_given_back_lease_freed_and_forked),

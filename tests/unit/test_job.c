@@ -432,6 +432,18 @@ static void test_status_names(void **state)
     assert_false(saq__status_terminal(SAQ_STATUS_ABORTING));
 }
 
+/* The exported predicate the bindings use instead of their own lists. */
+static void test_status_terminal(void **state)
+{
+    (void)state;
+    const char *yes[] = {"complete", "failed", "aborted", "COMPLETE", "Aborted"};
+    const char *no[] = {"new", "queued", "active", "aborting", "deferred", "", "complete ", NULL};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        assert_true(saq_status_terminal(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_false(saq_status_terminal(no[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_setters_validate),
         cmocka_unit_test(test_retry_delays),
         cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_status_terminal),
         cmocka_unit_test(test_deep_kwargs),
         cmocka_unit_test(test_number_keys),
         cmocka_unit_test(test_number_field_bounds),
