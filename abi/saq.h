@@ -281,6 +281,12 @@ SAQ_API void *saq_alloc(size_t size);
 #define SAQ_EVENT_CANCEL 19      /**< worker: a leased job must stop (key; int = SAQ_CANCEL_*) */
 #define SAQ_EVENT_WORKER_STOPPED 20 /**< worker: it stopped; no more lease events follow */
 #define SAQ_EVENT_PING 21        /**< saq_queue_ping */
+/** worker, pull mode: the outcome libsaq stored for a leased job (key; int = lease id; job = the
+ *  record as stored, or NULL with an error status when nothing was stored). Since 0.2. */
+#define SAQ_EVENT_OUTCOME 22
+/** worker, pull mode: libsaq let go of a leased job its host still holds (key; int = lease id):
+ *  past the hard deadline it stored the outcome without the host. Since 0.2. */
+#define SAQ_EVENT_GIVEN_BACK 23
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -352,10 +358,16 @@ SAQ_API void saq_cq_free(saq_cq_t *cq);
 
 /** SAQ_EVENT_* of an event. */
 SAQ_API int saq_event_type(const saq_event_t *ev);
-/** The tag given at submission (for LEASE/CANCEL/WORKER_STOPPED: the tag
- *  given to saq_worker_start). */
+/** The tag given at submission (for LEASE, CANCEL, OUTCOME, GIVEN_BACK and WORKER_STOPPED: the
+ *  tag given to saq_worker_start). */
 SAQ_API uint64_t saq_event_tag(const saq_event_t *ev);
-/** SAQ_OK or the negative error code of the operation. */
+/** SAQ_OK or the negative error code of the operation. OUTCOME: SAQ_OK when the outcome was
+ *  stored; otherwise nothing was stored and the job stays where it is in Redis for a sweep or
+ *  another worker to recover: SAQ_ESTATE (the job is no longer this lease's: swept, recovered
+ *  or run again elsewhere), SAQ_ECONN / SAQ_ETIMEDOUT (Redis unreachable; given up after about
+ *  10 s, or once a stopping worker's grace period is over), SAQ_ETOOBIG (even the shortest
+ *  outcome does not fit in max_payload_bytes: the record is failed with its bytes kept as they
+ *  were), or another Redis error; SAQ_ENOMEM: stored, but no memory for the event's copy. */
 SAQ_API int saq_event_status(const saq_event_t *ev);
 /** Human-readable error message (borrowed), or NULL when status is SAQ_OK; never NULL when the
  *  status is an error. */
@@ -366,7 +378,8 @@ SAQ_API const char *saq_event_errmsg(const saq_event_t *ev);
  *  UPDATE: 1 written, 0 nothing written (job gone or already terminal).
  *  SCHEDULE, SWEEP: number of ids. CANCEL: the SAQ_CANCEL_* reason. MAP:
  *  number of distinct jobs (duplicate keys collapse). BATCH_ABORT: jobs
- *  aborted. PING: the server version. LEASE: the lease id. 0 otherwise. */
+ *  aborted. PING: the server version. LEASE, OUTCOME, GIVEN_BACK: the lease id
+ *  (saq_job_lease_id of the leased job). 0 otherwise. */
 SAQ_API int64_t saq_event_int(const saq_event_t *ev);
 /** JSON document (borrowed) or NULL (always NULL on error). INFO and STATS:
  *  the object saq returns. APPLY: the job's result (JSON null when it has
@@ -375,8 +388,8 @@ SAQ_API int64_t saq_event_int(const saq_event_t *ev);
  *  JOBS: array with the record of each key, in the queue's dialect, or null
  *  where missing or unreadable. */
 SAQ_API const char *saq_event_json(const saq_event_t *ev);
-/** Job key (borrowed) for LISTEN, LEASE, CANCEL, JOB, ABORT, RETRY, FINISH and UPDATE events,
- *  else NULL. */
+/** Job key (borrowed) for LISTEN, LEASE, CANCEL, OUTCOME, GIVEN_BACK, JOB, ABORT, RETRY, FINISH
+ *  and UPDATE events, else NULL. */
 SAQ_API const char *saq_event_key(const saq_event_t *ev);
 /** Status text for LISTEN events ("active", "complete", ...), else NULL. */
 SAQ_API const char *saq_event_job_status(const saq_event_t *ev);
@@ -385,7 +398,10 @@ SAQ_API const char *saq_event_job_status(const saq_event_t *ev);
  *  RETRY, FINISH, UPDATE: the stored record after the operation. APPLY: the
  *  final record (also on SAQ_EJOB). MAP: the failed job on SAQ_EJOB. LEASE:
  *  the leased job; take it to run it past the event's life (freeing the event
- *  with the job still in it releases the lease as saq_job_free does). */
+ *  with the job still in it releases the lease as saq_job_free does).
+ *  OUTCOME: a copy of the record exactly as stored (not leased): its status
+ *  (complete, failed, aborted, or queued for a retry), error, result, attempts
+ *  and times; NULL when nothing was stored (saq_event_status says why). */
 SAQ_API saq_job_t *saq_event_job(const saq_event_t *ev);
 /** Move saq_event_job's job out of the event; the caller owns it (saq_job_free) and
  *  saq_event_job returns NULL afterwards. NULL when none. Jobs of saq_event_job_at cannot be
@@ -589,7 +605,14 @@ SAQ_API const char *saq_job_errmsg(const saq_job_t *job);
  * the cancellation decides the outcome (abort: aborted; timeout: failed or
  * retried; missed heartbeat: retried or aborted with swept_error_message;
  * shutdown: retried; lost lease: nothing written) and the settle only
- * releases the lease. */
+ * releases the lease. A job cancelled for a timeout, a missed heartbeat or a
+ * shutdown that its handler has not settled within cancellation_hard_deadline
+ * is settled without the handler, and the lease is given back (the job no
+ * longer counts against concurrency; a late settle returns SAQ_ESTATE): in
+ * pull mode at once, with SAQ_EVENT_GIVEN_BACK, as saq lets go of a task that
+ * ignores its cancellation; for a C handler, whose thread stays taken, only
+ * once the worker is stopping. Pull mode reports every stored outcome with
+ * SAQ_EVENT_OUTCOME. */
 
 /** Finish the leased job successfully with `result_json` (NULL or "null" =
  *  no result, which saq stores by omitting the field). If the job was
@@ -597,16 +620,15 @@ SAQ_API const char *saq_job_errmsg(const saq_job_t *job);
  *  SAQ_EINVAL (NULL or not leased; or malformed JSON, in which case the job
  *  is failed with a ValueError message), SAQ_ETOOBIG (the result does not fit
  *  in max_payload_bytes with 4 KiB to spare: the job is failed with a
- *  ValueError message), SAQ_ESTATE (already settled, or the stopping worker
- *  gave the job back after its hard deadline), SAQ_ECLOSED, SAQ_EFORKED,
- *  SAQ_ENOMEM. */
+ *  ValueError message), SAQ_ESTATE (already settled, or the worker gave the
+ *  job back after its hard deadline), SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. */
 SAQ_API int saq_job_complete(saq_job_t *job, const char *result_json);
 
 /** Report a job error with `error_text` (a traceback or message; NULL =
  *  "job failed"). The worker retries it if retries > attempts (retry_delay,
  *  backoff with jitter), otherwise finishes it failed, exactly as saq does
  *  for an exception. Returns SAQ_OK, SAQ_EINVAL (NULL or not leased),
- *  SAQ_ESTATE (already settled, or given back by the stopping worker),
+ *  SAQ_ESTATE (already settled, or given back after the hard deadline),
  *  SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. */
 SAQ_API int saq_job_fail(saq_job_t *job, const char *error_text);
 
@@ -1090,9 +1112,12 @@ SAQ_API int saq_worker_add_hook(saq_worker_t *w, int kind, saq_hook_fn fn, void 
 
 /** Start processing: run the STARTUP hooks on this thread, then register the
  *  worker, start the timers (schedule, worker_info, sweep, abort) and the
- *  dequeue on the I/O thread. `cq` receives LEASE, CANCEL and
- *  WORKER_STOPPED events (with `tag`; CANCEL events for C-handler jobs
- *  too); it may be NULL when every function has a C handler, and may be a
+ *  dequeue on the I/O thread. `cq` receives LEASE, CANCEL, OUTCOME,
+ *  GIVEN_BACK and WORKER_STOPPED events (with `tag`; CANCEL events for
+ *  C-handler jobs too). For each LEASE, OUTCOME follows once the outcome is
+ *  written (or could not be), GIVEN_BACK when libsaq settled it without the
+ *  host (see the leased jobs above); a queue torn down first ends the stream
+ *  with WORKER_STOPPED without them. It may be NULL when every function has a C handler, and may be a
  *  callback cq (events then arrive on the I/O thread). Any thread; the worker
  *  runs once (it cannot be restarted). Returns SAQ_OK,
  *  SAQ_EINVAL (NULL worker, a pull function without a usable cq, a cron job

@@ -51,6 +51,34 @@ void saq__event_error(saq_event_t *ev, int status, const char *fmt, ...)
     va_end(ap);
 }
 
+void saq__event_outcome(saq_cq_t *cq, uint64_t tag, uint64_t lease_id, const saq_job_t *job,
+                        int stored, int err, const char *msg)
+{
+    saq_event_t *ev = saq__event_new(SAQ_EVENT_OUTCOME, tag);
+    if (!ev)
+        return;
+    ev->ival = (int64_t)lease_id;
+    ev->key = saq__strdup(job->key);
+    if (stored && !(ev->job = saq_job_dup(job)))
+        saq__event_error(ev, SAQ_ENOMEM, "stored, but out of memory for the copy");
+    else if (!stored && err)
+        saq__event_error(ev, err, "nothing stored: %s", msg && *msg ? msg : saq_strerror(err));
+    else if (!stored)
+        saq__event_error(ev, SAQ_ESTATE, "nothing stored: the job is no longer this lease's "
+                                         "(swept, recovered or run again elsewhere)");
+    saq__cq_push(cq, ev);
+}
+
+void saq__event_given_back(saq_cq_t *cq, uint64_t tag, uint64_t lease_id, const char *key)
+{
+    saq_event_t *ev = saq__event_new(SAQ_EVENT_GIVEN_BACK, tag);
+    if (ev) {
+        ev->ival = (int64_t)lease_id;
+        ev->key = saq__strdup(key);
+        saq__cq_push(cq, ev);
+    }
+}
+
 SAQ_API void saq_event_free(saq_event_t *ev)
 {
     if (!ev)

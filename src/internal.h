@@ -363,6 +363,14 @@ struct saq_event {
 
 saq_event_t *saq__event_new(int type, uint64_t tag);
 void saq__event_error(saq_event_t *ev, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A pull-mode worker's OUTCOME event for lease `lease_id` of `job` (the worker's copy, read only):
+ * with a copy of `job` when `stored`, else with error `err` (SAQ_ESTATE when 0) and `msg` (may
+ * be NULL). Pushed on cq; dropped on OOM. Loop thread. */
+void saq__event_outcome(saq_cq_t *cq, uint64_t tag, uint64_t lease_id, const saq_job_t *job,
+                        int stored, int err, const char *msg);
+/* A pull-mode worker's GIVEN_BACK event for lease `lease_id` of job `key`. Pushed on cq;
+ * dropped on OOM. Loop thread. */
+void saq__event_given_back(saq_cq_t *cq, uint64_t tag, uint64_t lease_id, const char *key);
 void saq__cq_ref(saq_cq_t *cq);
 void saq__cq_unref(saq_cq_t *cq);
 /* Deliver an event (takes ownership). Returns the callback's return value

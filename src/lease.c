@@ -152,6 +152,7 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
         saq__lease_unref(l);
         return;
     }
+    int werr = err; /* for the OUTCOME event (the branch below clears err) */
     if (err == SAQ_ETOOBIG && (l->too_big >= 2 || !l->host_done)) {
         /* nothing smaller to write (the record itself is near the limit): the
          * job is settled failed, its bytes kept, instead of staying active */
@@ -180,18 +181,20 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
     if (err) /* the job stays where it is in Redis; a sweep or another worker recovers it */
         w->errors++;
     l->state = SAQ__LEASE_WRITTEN;
-    if (!l->host_done && w->stopping) {
-        /* stopping, and the handler still holds the job past the hard
-         * deadline: the job is settled in Redis, so the worker lets go of it
-         * (the handler's late settle returns SAQ_ESTATE) instead of waiting */
+    if (l->pulled)
+        saq__event_outcome(w->cq, w->tag, l->id, &l->shadow,
+                           !werr && (result == SAQ__TX_OK || result == SAQ__TX_SAME), werr, msg);
+    if (!l->host_done && (w->stopping || l->pulled)) {
+        /* the handler still holds the job past the hard deadline: the job is
+         * settled in Redis, so the worker lets go of it (the handler's late
+         * settle returns SAQ_ESTATE) instead of waiting: in pull mode always,
+         * as saq lets go of a task that ignores its cancellation; a C
+         * handler's thread stays taken, so only when stopping */
         atomic_store(&l->given_back, 1);
-        saq__lease_stop_timer(l);
-        saq__list_remove(&l->link);
-        w->slots--;
-        atomic_fetch_sub(&w->running, 1);
-        saq__lease_unref(l); /* the worker's reference; the host's job keeps the memory */
-        saq__lease_unref(l); /* this write's reference */
-        saq__worker_poke(w, SAQ__POKE_CHECK);
+        if (l->pulled)
+            saq__event_given_back(w->cq, w->tag, l->id, l->shadow.key);
+        saq__lease_unref(l); /* this write's reference; the host's job keeps the memory */
+        lease_drop(l, 1);
         return;
     }
     lease_maybe_release(l);
@@ -331,7 +334,7 @@ static void settle_run(saq_queue_t *q, saq__msg_t *m)
     settle_msg_t *s = saq__container_of(m, settle_msg_t, msg);
     saq__lease_t *l = s->lease;
     (void)q;
-    if (atomic_load(&l->given_back)) { /* settled already by the stopping worker */
+    if (atomic_load(&l->given_back)) { /* settled already by the worker at the hard deadline */
         free(s->text);
         free(s);
         saq__lease_unref(l);
@@ -361,7 +364,8 @@ static int settle(saq_job_t *job, saq__lease_t *l, saq__settle_t kind, const cha
         return SAQ_ESTATE;
     }
     if (atomic_load(&l->given_back)) {
-        saq__job_seterr(job, "the stopping worker already gave this job back (retried as cancelled)");
+        saq__job_seterr(job, "the worker already gave this job back: its outcome was stored without the "
+                             "handler after the hard deadline");
         return SAQ_ESTATE;
     }
     settle_msg_t *s = saq__calloc(1, sizeof *s);
@@ -716,6 +720,7 @@ void saq__lease_run(saq__lease_t *l)
     ev->job = job;
     ev->ival = (int64_t)l->id;
     ev->key = saq__strdup(l->shadow.key);
+    l->pulled = 1;
     saq__cq_push(w->cq, ev);
 }
 

@@ -223,7 +223,7 @@ struct saq__lease {
     uint64_t id;
     atomic_int cancelled;   /* SAQ_CANCEL_*, read by handlers */
     atomic_int settled;     /* the host settled it (complete/fail/free) */
-    atomic_int given_back;  /* the stopping worker settled it without the host */
+    atomic_int given_back;  /* the worker settled it without the host (hard deadline) */
     /* loop thread */
     saq__link_t link;       /* on w->leases from saq__lease_new until released */
     saq__lease_state_t state;
@@ -243,6 +243,7 @@ struct saq__lease {
     char *dequeued;         /* the record as dequeued, when it was queued (NULL otherwise) */
     size_t dequeued_len;
     int mark_tries;
+    int pulled;             /* handed to the host as a LEASE event (pull mode) */
 };
 
 /* A new lease of w for the record just dequeued (loaded into *shadow by the

@@ -525,6 +525,15 @@ static void test_dead_worker_recovery(void **state)
 
 /* ---- pull mode ---- */
 
+/* The next pull-mode event other than OUTCOME (which follows every settled lease). */
+static saq_event_t *poll_no_outcome(saq_cq_t *cq)
+{
+    saq_event_t *ev;
+    while ((ev = saq_cq_poll(cq, TMO)) && saq_event_type(ev) == SAQ_EVENT_OUTCOME)
+        saq_event_free(ev);
+    return ev;
+}
+
 static void test_pull_mode(void **state)
 {
     (void)state;
@@ -535,7 +544,7 @@ static void test_pull_mode(void **state)
     assert_int_equal(saq_worker_start(w, cq, 77), 0);
     assert_int_equal(saq_worker_register_pull(w, "late"), SAQ_ESTATE);
     saq_job_t *j = enq(q, "remote", "{\"x\": 5}");
-    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    saq_event_t *ev = poll_no_outcome(cq);
     assert_non_null(ev);
     assert_int_equal(saq_event_type(ev), SAQ_EVENT_LEASE);
     assert_int_equal(saq_event_tag(ev), 77);
@@ -557,10 +566,10 @@ static void test_pull_mode(void **state)
     saq_job_free(j);
     /* a timeout sends a CANCEL event for the lease */
     j = enq(q, "remote", "{\"timeout\": 0.1}");
-    ev = saq_cq_poll(cq, TMO);
+    ev = poll_no_outcome(cq);
     lease = saq_event_take_job(ev);
     saq_event_free(ev);
-    ev = saq_cq_poll(cq, TMO);
+    ev = poll_no_outcome(cq);
     assert_int_equal(saq_event_type(ev), SAQ_EVENT_CANCEL);
     assert_int_equal(saq_event_int(ev), SAQ_CANCEL_TIMEOUT);
     assert_string_equal(saq_event_key(ev), saq_job_key(j));
@@ -575,7 +584,7 @@ static void test_pull_mode(void **state)
     /* a lease freed without settling is not lost: it counts as a failed
      * attempt (retried while retries remain, never a hot retry loop) */
     j = enq(q, "remote", "{\"retries\": 1}");
-    ev = saq_cq_poll(cq, TMO);
+    ev = poll_no_outcome(cq);
     saq_event_free(ev); /* frees the job inside without settling it */
     d = wait_status(q, saq_job_key(j), "failed", TMO);
     assert_non_null(strstr(saq_job_error(d), "without settling"));
@@ -583,9 +592,9 @@ static void test_pull_mode(void **state)
     saq_job_free(d);
     saq_job_free(j);
     j = enq(q, "remote", "{\"retries\": 2}");
-    ev = saq_cq_poll(cq, TMO);
+    ev = poll_no_outcome(cq);
     saq_event_free(ev);
-    ev = saq_cq_poll(cq, TMO); /* ... retried once */
+    ev = poll_no_outcome(cq); /* ... retried once */
     assert_int_equal(saq_event_type(ev), SAQ_EVENT_LEASE);
     lease = saq_event_take_job(ev);
     saq_event_free(ev);
@@ -595,9 +604,146 @@ static void test_pull_mode(void **state)
     saq_job_free(wait_status(q, saq_job_key(j), "complete", TMO));
     saq_job_free(j);
     saq_worker_stop(w, 0);
-    ev = saq_cq_poll(cq, TMO);
+    ev = poll_no_outcome(cq);
     assert_int_equal(saq_event_type(ev), SAQ_EVENT_WORKER_STOPPED);
     saq_event_free(ev);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
+/* The next event, which must be of `type`. */
+static saq_event_t *expect_event(saq_cq_t *cq, int type)
+{
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    if (saq_event_type(ev) != type)
+        fail_msg("event type %d (key %s, status %d), expected %d", saq_event_type(ev),
+                 saq_event_key(ev) ? saq_event_key(ev) : "-", saq_event_status(ev), type);
+    return ev;
+}
+
+/* The next LEASE: its job (taken), its lease id in *id. */
+static saq_job_t *expect_lease(saq_cq_t *cq, int64_t *id)
+{
+    saq_event_t *ev = expect_event(cq, SAQ_EVENT_LEASE);
+    saq_job_t *job = saq_event_take_job(ev);
+    *id = saq_event_int(ev);
+    saq_event_free(ev);
+    return job;
+}
+
+/* The next OUTCOME, for lease `id` of job `key`, stored: asserts status and error of the
+ * stored copy it carries and that it is the record in Redis, byte for byte. */
+static void expect_outcome(saq_queue_t *q, saq_cq_t *cq, int64_t id, const char *key,
+                           const char *status, const char *error, int attempts)
+{
+    saq_event_t *ev = expect_event(cq, SAQ_EVENT_OUTCOME);
+    if (saq_event_status(ev) != SAQ_OK)
+        fail_msg("OUTCOME %s: %s", key, saq_event_errmsg(ev));
+    assert_int_equal(saq_event_int(ev), id);
+    assert_int_equal(saq_event_tag(ev), 9);
+    assert_string_equal(saq_event_key(ev), key);
+    saq_job_t *o = saq_event_job(ev);
+    assert_non_null(o);
+    assert_int_equal(saq_job_lease_id(o), 0); /* a copy, not the lease */
+    assert_string_equal(saq_job_status(o), status);
+    if (error)
+        assert_string_equal(saq_job_error(o), error);
+    else
+        assert_null(saq_job_error(o));
+    assert_int_equal(saq_job_attempts(o), attempts);
+    char *rec = stored(q, key);
+    assert_string_equal(saq_job_to_json(o), rec);
+    free(rec);
+    saq_event_free(ev);
+}
+
+/* A pull-mode host is told each outcome as libsaq stored it (OUTCOME: the
+ * abort reason, the configured swept message, the timeout text as C writes
+ * it), and a lease its handler keeps past the hard deadline is let go of
+ * (GIVEN_BACK), freeing its slot, as saq lets go of a task that ignores its
+ * cancellation. Before, pull mode had neither event, the bindings predicted
+ * both, and such a lease held its slot until the host returned. */
+static void test_pull_outcome_and_given_back(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("outcome", NULL, NULL);
+    const char *kv[] = {"concurrency", "1", "cancellation_hard_deadline", "0.2", "timers.abort", "0.05",
+                        "swept_error_message", "gone fishing", NULL};
+    saq_worker_t *w = mkworker(q, kv);
+    assert_int_equal(saq_worker_register_pull(w, "remote"), 0);
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_worker_start(w, cq, 9), 0);
+    int64_t id;
+    /* complete */
+    saq_job_t *j = enq(q, "remote", NULL);
+    saq_job_t *lease = expect_lease(cq, &id);
+    assert_int_equal(saq_job_complete(lease, "[1]"), 0);
+    saq_job_free(lease);
+    expect_outcome(q, cq, id, saq_job_key(j), "complete", NULL, 1);
+    saq_job_free(j);
+    /* a failure retried, then failed */
+    j = enq(q, "remote", "{\"retries\": 2}");
+    lease = expect_lease(cq, &id);
+    saq_job_fail(lease, "boom");
+    saq_job_free(lease);
+    expect_outcome(q, cq, id, saq_job_key(j), "queued", "boom", 1);
+    lease = expect_lease(cq, &id);
+    saq_job_fail(lease, "boom again");
+    saq_job_free(lease);
+    expect_outcome(q, cq, id, saq_job_key(j), "failed", "boom again", 2);
+    saq_job_free(j);
+    /* a timeout whose handler keeps the job: failed with C's text after the
+     * hard deadline, then given back */
+    j = enq(q, "remote", "{\"timeout\": 1}");
+    lease = expect_lease(cq, &id);
+    saq_event_t *ev = expect_event(cq, SAQ_EVENT_CANCEL);
+    assert_int_equal(saq_event_int(ev), SAQ_CANCEL_TIMEOUT);
+    saq_event_free(ev);
+    char text[200];
+    snprintf(text, sizeof text, "TimeoutError: job %s timed out after 1 seconds", saq_job_key(j));
+    expect_outcome(q, cq, id, saq_job_key(j), "failed", text, 1);
+    ev = expect_event(cq, SAQ_EVENT_GIVEN_BACK);
+    assert_int_equal(saq_event_int(ev), id);
+    assert_string_equal(saq_event_key(ev), saq_job_key(j));
+    saq_event_free(ev);
+    /* its slot is free (concurrency 1) while the host still holds the job */
+    saq_job_t *j2 = enq(q, "remote", NULL);
+    int64_t id2;
+    saq_job_t *lease2 = expect_lease(cq, &id2);
+    saq_job_complete(lease2, NULL);
+    saq_job_free(lease2);
+    expect_outcome(q, cq, id2, saq_job_key(j2), "complete", NULL, 1);
+    saq_job_free(j2);
+    assert_int_equal(saq_job_complete(lease, "\"late\""), SAQ_ESTATE);
+    assert_non_null(strstr(saq_job_errmsg(lease), "gave this job back"));
+    saq_job_free(lease);
+    saq_job_free(j);
+    /* a missed heartbeat: aborted with the worker's swept message */
+    j = enq(q, "remote", "{\"timeout\": 0, \"heartbeat\": 0.2}");
+    lease = expect_lease(cq, &id);
+    ev = expect_event(cq, SAQ_EVENT_CANCEL);
+    assert_int_equal(saq_event_int(ev), SAQ_CANCEL_HEARTBEAT);
+    saq_event_free(ev);
+    expect_outcome(q, cq, id, saq_job_key(j), "aborted", "gone fishing", 1);
+    saq_event_free(expect_event(cq, SAQ_EVENT_GIVEN_BACK));
+    saq_job_free(lease);
+    saq_job_free(j);
+    /* an abort: the reason given to it */
+    j = enq(q, "remote", NULL);
+    lease = expect_lease(cq, &id);
+    saq_event_free(OK_EV(saq_queue_abort_sync(q, saq_job_key(j), "stop it", 5, TMO)));
+    ev = expect_event(cq, SAQ_EVENT_CANCEL);
+    assert_int_equal(saq_event_int(ev), SAQ_CANCEL_ABORTED);
+    saq_event_free(ev);
+    saq_job_fail(lease, "CancelledError");
+    saq_job_free(lease);
+    expect_outcome(q, cq, id, saq_job_key(j), "aborted", "stop it", 1);
+    saq_job_free(j);
+    saq_worker_stop(w, 0);
+    saq_event_free(expect_event(cq, SAQ_EVENT_WORKER_STOPPED));
     assert_int_equal(saq_worker_wait(w, TMO), 0);
     saq_worker_free(w);
     saq_cq_free(cq);
@@ -1055,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_dead_worker_recovery),
         cmocka_unit_test(test_worker_sweep_uses_its_swept_message),
         cmocka_unit_test(test_pull_mode),
+        cmocka_unit_test(test_pull_outcome_and_given_back),
         cmocka_unit_test(test_worker_conf_get),
         cmocka_unit_test(test_concurrency_bound),
         cmocka_unit_test(test_teardown_while_marking_and_hooks),
