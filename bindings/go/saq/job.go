@@ -24,9 +24,10 @@ const (
 	StatusComplete Status = "complete"
 )
 
-// Terminal reports whether s is a final status (complete, failed, aborted).
+// Terminal reports whether s is a final status (complete, failed, aborted),
+// as libsaq decides it.
 func (s Status) Terminal() bool {
-	return s == StatusComplete || s == StatusFailed || s == StatusAborted
+	return strings.IndexByte(string(s), 0) < 0 && saqraw.Saq_status_terminal(string(s)) != 0
 }
 
 // Job is a snapshot of a saq job record. Values returned by Queue methods are
@@ -392,109 +393,16 @@ func marshalObject(what string, m map[string]any) (string, error) {
 	return string(b), nil
 }
 
-// newCJob builds an owned C job for function with kwargs and the options of
-// s. The caller frees it with saq_job_free.
-func newCJob(function string, kwargs map[string]any, s *jobSpec) (saqraw.Struct_SS_saq_job, error) {
-	if err := checkName("function name", function); err != nil {
-		return nil, err
-	}
-	c := saqraw.Saq_job_new(function)
-	if isNil(c) {
-		return nil, newError(saqraw.SAQ_ENOMEM, "")
-	}
-	check := func(code int) error {
-		if code != saqraw.SAQ_OK {
-			return newError(code, saqraw.Saq_job_errmsg(c))
-		}
-		return nil
-	}
-	err := func() error {
-		all := kwargs
-		if len(s.defaults) > 0 {
-			all = make(map[string]any, len(s.defaults)+len(kwargs))
-			for k, v := range s.defaults {
-				all[k] = v
-			}
-			for k, v := range kwargs {
-				all[k] = v
-			}
-		}
-		if all != nil {
-			js, err := marshalObject("kwargs", all)
-			if err != nil {
-				return err
-			}
-			if err := check(saqraw.Saq_job_set_kwargs(c, js)); err != nil {
-				return err
-			}
-		}
-		if s.meta != nil {
-			js, err := marshalObject("meta", s.meta)
-			if err != nil {
-				return err
-			}
-			if err := check(saqraw.Saq_job_set_meta(c, js)); err != nil {
-				return err
-			}
-		}
-		if s.key != nil {
-			if err := check(saqraw.Saq_job_set_key(c, *s.key)); err != nil {
-				return err
-			}
-		}
-		if s.timeout != nil {
-			if err := check(saqraw.Saq_job_set_timeout(c, *s.timeout)); err != nil {
-				return err
-			}
-		}
-		if s.heartbeat != nil {
-			if err := check(saqraw.Saq_job_set_heartbeat(c, *s.heartbeat)); err != nil {
-				return err
-			}
-		}
-		if s.retries != nil {
-			if err := check(saqraw.Saq_job_set_retries(c, *s.retries)); err != nil {
-				return err
-			}
-		}
-		if s.ttl != nil {
-			if err := check(saqraw.Saq_job_set_ttl(c, *s.ttl)); err != nil {
-				return err
-			}
-		}
-		if s.retryDelay != nil {
-			if err := check(saqraw.Saq_job_set_retry_delay(c, *s.retryDelay)); err != nil {
-				return err
-			}
-		}
-		if s.backoff != nil {
-			if err := check(saqraw.Saq_job_set_retry_backoff(c, 1, *s.backoff)); err != nil {
-				return err
-			}
-		}
-		if s.scheduled != nil {
-			if err := check(saqraw.Saq_job_set_scheduled(c, *s.scheduled)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}()
-	if err != nil {
-		saqraw.Saq_job_free(c)
-		return nil, err
-	}
-	return c, nil
-}
-
-// mapDefaults renders the options of s as saq keyword arguments (job fields
-// plus shared kwargs) for saq_queue_map.
-func mapDefaults(s *jobSpec) (string, error) {
-	m := make(map[string]any, len(s.defaults)+8)
-	for k, v := range s.defaults {
-		m[k] = v
-	}
+// jobFields renders the options of s as saq keyword arguments (job field
+// names), the one form both ways of making jobs take: a C job for Enqueue
+// and Apply (saq_job_set_call_kwargs), Map's defaults (saq_queue_map).
+func jobFields(s *jobSpec) map[string]any {
+	m := make(map[string]any, 9)
 	if s.key != nil {
 		m["key"] = *s.key
+	}
+	if s.timeout != nil {
+		m["timeout"] = *s.timeout
 	}
 	if s.heartbeat != nil {
 		m["heartbeat"] = *s.heartbeat
@@ -520,6 +428,55 @@ func mapDefaults(s *jobSpec) (string, error) {
 	}
 	if s.meta != nil {
 		m["meta"] = s.meta
+	}
+	return m
+}
+
+// newCJob builds an owned C job for function with kwargs (over the
+// WithDefaults kwargs) and the options of s. The caller frees it with
+// saq_job_free.
+func newCJob(function string, kwargs map[string]any, s *jobSpec) (saqraw.Struct_SS_saq_job, error) {
+	if err := checkName("function name", function); err != nil {
+		return nil, err
+	}
+	fields := jobFields(s)
+	if kwargs != nil || len(s.defaults) > 0 {
+		all := make(map[string]any, len(s.defaults)+len(kwargs))
+		for k, v := range s.defaults {
+			all[k] = v
+		}
+		for k, v := range kwargs {
+			all[k] = v
+		}
+		fields["kwargs"] = all
+	}
+	js, err := marshalObject("job options and kwargs", fields)
+	if err != nil {
+		return nil, err
+	}
+	c := saqraw.Saq_job_new(function)
+	if isNil(c) {
+		return nil, newError(saqraw.SAQ_ENOMEM, "")
+	}
+	if rc := saqraw.Saq_job_set_call_kwargs(c, js); rc != saqraw.SAQ_OK {
+		err := newError(rc, saqraw.Saq_job_errmsg(c))
+		saqraw.Saq_job_free(c)
+		return nil, err
+	}
+	return c, nil
+}
+
+// mapDefaults renders the options of s and the shared kwargs as the
+// defaults of saq_queue_map (its timeout is an argument of its own).
+func mapDefaults(s *jobSpec) (string, error) {
+	m := make(map[string]any, len(s.defaults)+9)
+	for k, v := range s.defaults {
+		m[k] = v
+	}
+	for k, v := range jobFields(s) {
+		if k != "timeout" {
+			m[k] = v
+		}
 	}
 	return marshalObject("defaults", m)
 }

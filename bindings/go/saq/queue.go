@@ -86,8 +86,6 @@ func WithMaxPayloadBytes(n int) QueueOption {
 	return func(c *queueConfig) { c.set("max_payload_bytes", strconv.Itoa(n)) }
 }
 
-const defaultMaxPayload = 16 << 20 // libsaq's default max_payload_bytes
-
 // WithDrainTimeout sets how long Close waits for operations in flight
 // before failing them with ErrClosed (default 5 s).
 func WithDrainTimeout(d time.Duration) QueueOption { return func(c *queueConfig) { c.drain = d } }
@@ -128,11 +126,10 @@ func newConf(kv [][2]string) (saqraw.Struct_SS_saq_conf, error) {
 type Queue struct {
 	nextTag uint64 // atomic; first for 64-bit alignment on 32-bit platforms
 
-	raw        rawQueue
-	cq         rawCQ
-	name       string
-	drain      time.Duration
-	maxPayload int // max_payload_bytes
+	raw   rawQueue
+	cq    rawCQ
+	name  string
+	drain time.Duration
 
 	mu     sync.RWMutex // held shared while raw is used, exclusively to close it
 	closed bool
@@ -222,20 +219,11 @@ func NewQueue(url string, opts ...QueueOption) (*Queue, error) {
 		saqraw.Saq_queue_free(raw)
 		return nil, newError(saqraw.SAQ_ENOMEM, "")
 	}
-	maxPayload := defaultMaxPayload
-	for _, p := range cfg.kv {
-		if p[0] == "max_payload_bytes" {
-			if n, err := strconv.Atoi(p[1]); err == nil {
-				maxPayload = n // saq_conf_set checked it
-			}
-		}
-	}
 	q := &Queue{
 		raw:        raw,
 		cq:         cq,
 		name:       saqraw.Saq_queue_name(raw),
 		drain:      cfg.drain,
-		maxPayload: maxPayload,
 		pollerDone: make(chan struct{}),
 		workers:    make(map[*Worker]struct{}),
 		batches:    make(map[*Batch]struct{}),

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/libsaq/libsaq/bindings/go/internal/saqraw"
 )
@@ -78,8 +77,6 @@ func (f workerOptionFunc) applyWorker(c *workerConfig) { f(c) }
 
 type workerConfig struct {
 	kv        [][2]string
-	grace     time.Duration // < 0: unset
-	hard      time.Duration
 	errOnSet  error
 	functions map[string]HandlerFunc
 }
@@ -123,19 +120,14 @@ func WithBurst(maxJobs int) WorkerOption {
 // WithShutdownGracePeriod limits how long Stop lets running jobs finish
 // before cancelling them (default: until Stop's context is done).
 func WithShutdownGracePeriod(d time.Duration) WorkerOption {
-	return workerOptionFunc(func(c *workerConfig) {
-		c.set("shutdown_grace_period", secString(d))
-		c.grace = d
-	})
+	return workerOptionFunc(func(c *workerConfig) { c.set("shutdown_grace_period", secString(d)) })
 }
 
 // WithCancellationHardDeadline sets how long a cancelled job may take to
-// return before it is settled without its handler (default 1 s).
+// return before libsaq settles it without its handler and gives its slot to
+// the next job (default 1 s).
 func WithCancellationHardDeadline(d time.Duration) WorkerOption {
-	return workerOptionFunc(func(c *workerConfig) {
-		c.set("cancellation_hard_deadline", secString(d))
-		c.hard = d
-	})
+	return workerOptionFunc(func(c *workerConfig) { c.set("cancellation_hard_deadline", secString(d)) })
 }
 
 // WithWorkerID sets the worker id (default: a uuid1).
@@ -232,11 +224,8 @@ func CronUnique(unique bool) CronOption { return func(m map[string]any) { m["uni
 // Register handlers, cron jobs and hooks, then Start; Stop stops gracefully.
 // Its methods are safe for concurrent use.
 type Worker struct {
-	held int64 // atomic: leased C jobs not yet freed; first for 64-bit alignment
-
-	q     *Queue
-	grace time.Duration // < 0: until Stop's ctx is done
-	hard  time.Duration
+	q        *Queue
+	graceSet bool // shutdown_grace_period is set (else Stop waits until its ctx is done)
 
 	lifeMu   sync.Mutex // serializes Start with Stop's state change
 	mu       sync.Mutex
@@ -253,8 +242,7 @@ type Worker struct {
 	leasesMu sync.Mutex
 	leases   map[string]*lease
 
-	forcing    int32          // atomic: Stop's context ended, running jobs are given back
-	handles    sync.WaitGroup // the same count, waited for once the poller is done
+	handles    sync.WaitGroup // leased C jobs not yet freed, waited for once the poller is done
 	stopped    chan struct{}  // closed on WORKER_STOPPED
 	pollerDone chan struct{}
 	stopOnce   sync.Once
@@ -278,7 +266,7 @@ func NewWorker(q *Queue, opts ...WorkerOption) (*Worker, error) {
 	if q == nil {
 		return nil, errorf(saqraw.SAQ_EINVAL, "NewWorker: the queue is nil")
 	}
-	cfg := &workerConfig{grace: -1, hard: time.Second, functions: map[string]HandlerFunc{}}
+	cfg := &workerConfig{functions: map[string]HandlerFunc{}}
 	for _, o := range opts {
 		if o != nil {
 			o.applyWorker(cfg)
@@ -305,8 +293,7 @@ func NewWorker(q *Queue, opts ...WorkerOption) (*Worker, error) {
 	}
 	w := &Worker{
 		q:          q,
-		grace:      cfg.grace,
-		hard:       cfg.hard,
+		graceSet:   saqraw.Saq_conf_get(conf, "shutdown_grace_period") != "",
 		raw:        raw,
 		id:         saqraw.Saq_worker_id(raw),
 		handlers:   make(map[string]HandlerFunc),
@@ -517,7 +504,8 @@ func callStartup(ctx context.Context, h func(context.Context) error) (err error)
 func (w *Worker) Done() <-chan struct{} { return w.stopped }
 
 // poll is the worker's poller goroutine: LEASE events start handlers,
-// CANCEL events cancel their contexts, WORKER_STOPPED ends it.
+// CANCEL events cancel their contexts, GIVEN_BACK events release the C job
+// of a handler libsaq stopped waiting for, WORKER_STOPPED ends it.
 func (w *Worker) poll(cq rawCQ) {
 	defer close(w.pollerDone)
 	for {
@@ -532,15 +520,16 @@ func (w *Worker) poll(cq rawCQ) {
 			if !isNil(job) {
 				w.startLease(job)
 			}
-		case saqraw.SAQ_EVENT_CANCEL:
-			key := saqraw.Saq_event_key(ev)
-			why := CancelReason(saqraw.Saq_event_int(ev))
+		case saqraw.SAQ_EVENT_CANCEL, saqraw.SAQ_EVENT_GIVEN_BACK:
+			typ, key, n := saqraw.Saq_event_type(ev), saqraw.Saq_event_key(ev), saqraw.Saq_event_int(ev)
 			saqraw.Saq_event_free(ev)
 			w.leasesMu.Lock()
 			l := w.leases[key]
 			w.leasesMu.Unlock()
-			if l != nil {
-				l.cancelWith(why)
+			if l != nil && typ == saqraw.SAQ_EVENT_CANCEL {
+				l.cancelWith(CancelReason(n))
+			} else if l != nil {
+				l.free() // libsaq stored the outcome without the handler; its late settle is a no-op
 			}
 		case saqraw.SAQ_EVENT_WORKER_STOPPED:
 			saqraw.Saq_event_free(ev)
@@ -586,38 +575,7 @@ func (l *lease) settle(result any, err error) {
 		}
 		err = fmt.Errorf("TypeError: the job's result cannot be marshalled to JSON: %v", merr)
 	}
-	saqraw.Saq_job_fail(l.raw, fitErrorText(errorText(err), l.w.q.maxPayload, func() int {
-		return len(saqraw.Saq_job_to_json(l.raw))
-	}))
-}
-
-// fitErrorText cuts an error text that would make the failed job's record
-// larger than max_payload_bytes: libsaq could not write that record, and
-// the job would stay active until a sweep found it. recordLen gives the
-// size of the record without the text (computed only for long texts).
-func fitErrorText(text string, maxPayload int, recordLen func() int) string {
-	if len(text) <= 1024 {
-		return text
-	}
-	escLen := func(s string) int { b, _ := json.Marshal(s); return len(b) } // an upper bound of libsaq's escaping
-	budget := maxPayload - recordLen() - 4096
-	n := escLen(text)
-	if n <= budget {
-		return text
-	}
-	const tail = "\n... [the error text was %d bytes and was cut to fit max_payload_bytes]"
-	budget -= len(tail) + 20
-	cut := 0
-	if budget > 0 {
-		cut = int(int64(len(text)) * int64(budget) / int64(n))
-		for cut > 0 && escLen(text[:cut]) > budget {
-			cut = cut * 9 / 10
-		}
-	}
-	for cut > 0 && !utf8.RuneStart(text[cut]) {
-		cut--
-	}
-	return text[:cut] + fmt.Sprintf(tail, len(text))
+	saqraw.Saq_job_fail(l.raw, errorText(err)) // libsaq cuts a text too large for max_payload_bytes
 }
 
 // marshalResult is encodeResult (json.Marshal that also writes NaN and
@@ -658,7 +616,6 @@ func (l *lease) free() {
 	}
 	saqraw.Saq_job_free(l.raw)
 	l.raw = nil
-	atomic.AddInt64(&l.w.held, -1)
 	l.w.handles.Done()
 }
 
@@ -680,15 +637,11 @@ func (w *Worker) startLease(raw rawJob) {
 	l := &lease{w: w, key: job.Key, cancel: cancel, raw: raw}
 	job.lease = l
 	w.handles.Add(1)
-	atomic.AddInt64(&w.held, 1)
 	w.leasesMu.Lock()
 	w.leases[job.Key] = l
 	w.leasesMu.Unlock()
 	if why := saqraw.Saq_job_cancelled(raw); why != 0 {
 		l.cancelWith(CancelReason(why))
-	}
-	if atomic.LoadInt32(&w.forcing) != 0 {
-		l.cancelWith(CancelShutdown)
 	}
 	w.mu.Lock()
 	h := w.handlers[job.Function]
@@ -770,14 +723,10 @@ func (w *Worker) runLease(ctx context.Context, l *lease, job *Job, h HandlerFunc
 	w.endLease(ctx, l, job, result, err)
 }
 
-// endLease settles the job (unless it is being given back by a forced
-// stop), releases it and runs the after-process hooks.
+// endLease settles the job (libsaq decides what a cancelled job's outcome
+// is), releases it and runs the after-process hooks.
 func (w *Worker) endLease(ctx context.Context, l *lease, job *Job, result any, err error) {
-	if err != nil && atomic.LoadInt32(&w.forcing) != 0 && CancelReason(atomic.LoadInt32(&l.reason)) == CancelShutdown {
-		// Stop's context ended: give the job back (retried as "cancelled").
-	} else {
-		l.settle(result, err)
-	}
+	l.settle(result, err)
 	w.leasesMu.Lock()
 	if w.leases[l.key] == l {
 		delete(w.leases, l.key)
@@ -847,9 +796,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 	w.stopOnce.Do(func() {
-		grace := math.MaxInt32
-		if w.grace >= 0 && w.grace.Milliseconds() < math.MaxInt32 {
-			grace = int(w.grace.Milliseconds())
+		grace := math.MaxInt32 // until ctx is done
+		if w.graceSet {
+			grace = -1 // the configured grace period
 		}
 		w.stopRaw(grace)
 	})
@@ -860,8 +809,11 @@ func (w *Worker) Stop(ctx context.Context) error {
 		select {
 		case <-w.stopped: // stopped anyway: nothing to cancel
 		default:
+			// no grace left: libsaq cancels the running jobs, retries them
+			// ("cancelled") and gives back those still running after the
+			// hard deadline
 			err = ctx.Err()
-			w.force()
+			w.stopRaw(0)
 			<-w.stopped
 		}
 	}
@@ -910,47 +862,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-w.stopped:
 	}
-	grace := w.grace
-	if grace < 0 {
-		grace = 0
+	sctx, cancel := context.Background(), context.CancelFunc(func() {}) // libsaq applies the grace period
+	if !w.graceSet {
+		sctx, cancel = context.WithTimeout(sctx, 0)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := w.Stop(sctx); err != nil && err != context.DeadlineExceeded {
 		return err
 	}
 	return nil
-}
-
-// force cancels every running job and, after the hard deadline, gives back
-// the leases of handlers that did not return.
-func (w *Worker) force() {
-	atomic.StoreInt32(&w.forcing, 1)
-	w.stopRaw(0) // a second stop ends the grace period at once
-	w.leasesMu.Lock()
-	ls := make([]*lease, 0, len(w.leases))
-	for _, l := range w.leases {
-		ls = append(ls, l)
-	}
-	w.leasesMu.Unlock()
-	for _, l := range ls {
-		l.cancelWith(CancelShutdown)
-	}
-	deadline := time.Now().Add(w.hard)
-	for atomic.LoadInt64(&w.held) > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if atomic.LoadInt64(&w.held) > 0 {
-		w.leasesMu.Lock()
-		ls = ls[:0]
-		for _, l := range w.leases {
-			ls = append(ls, l)
-		}
-		w.leasesMu.Unlock()
-		for _, l := range ls {
-			l.free()
-		}
-	}
 }
 
 // finalize releases the worker once it has stopped: it waits for the poller

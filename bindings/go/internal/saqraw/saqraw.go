@@ -47,8 +47,8 @@ typedef long long swig_type_17;
 typedef long long swig_type_18;
 typedef _gostring_ swig_type_19;
 typedef _gostring_ swig_type_20;
-typedef _goslice_ swig_type_21;
-typedef _gostring_ swig_type_22;
+typedef _gostring_ swig_type_21;
+typedef _goslice_ swig_type_22;
 typedef _gostring_ swig_type_23;
 typedef _gostring_ swig_type_24;
 typedef _gostring_ swig_type_25;
@@ -58,11 +58,11 @@ typedef _gostring_ swig_type_28;
 typedef _gostring_ swig_type_29;
 typedef _gostring_ swig_type_30;
 typedef _gostring_ swig_type_31;
-typedef long long swig_type_32;
+typedef _gostring_ swig_type_32;
 typedef long long swig_type_33;
 typedef long long swig_type_34;
 typedef long long swig_type_35;
-typedef _gostring_ swig_type_36;
+typedef long long swig_type_36;
 typedef _gostring_ swig_type_37;
 typedef _gostring_ swig_type_38;
 typedef _gostring_ swig_type_39;
@@ -72,60 +72,63 @@ typedef _gostring_ swig_type_42;
 typedef _gostring_ swig_type_43;
 typedef _gostring_ swig_type_44;
 typedef _gostring_ swig_type_45;
-typedef long long swig_type_46;
-typedef _gostring_ swig_type_47;
+typedef _gostring_ swig_type_46;
+typedef long long swig_type_47;
 typedef _gostring_ swig_type_48;
 typedef _gostring_ swig_type_49;
 typedef _gostring_ swig_type_50;
-typedef long long swig_type_51;
+typedef _gostring_ swig_type_51;
 typedef long long swig_type_52;
-typedef _gostring_ swig_type_53;
+typedef long long swig_type_53;
 typedef _gostring_ swig_type_54;
-typedef long long swig_type_55;
-typedef _gostring_ swig_type_56;
-typedef long long swig_type_57;
-typedef _gostring_ swig_type_58;
-typedef long long swig_type_59;
-typedef _gostring_ swig_type_60;
+typedef _gostring_ swig_type_55;
+typedef long long swig_type_56;
+typedef _gostring_ swig_type_57;
+typedef long long swig_type_58;
+typedef _gostring_ swig_type_59;
+typedef long long swig_type_60;
 typedef _gostring_ swig_type_61;
-typedef long long swig_type_62;
-typedef _gostring_ swig_type_63;
+typedef _gostring_ swig_type_62;
+typedef long long swig_type_63;
 typedef _gostring_ swig_type_64;
-typedef long long swig_type_65;
-typedef _gostring_ swig_type_66;
+typedef _gostring_ swig_type_65;
+typedef long long swig_type_66;
 typedef _gostring_ swig_type_67;
 typedef _gostring_ swig_type_68;
 typedef _gostring_ swig_type_69;
-typedef long long swig_type_70;
-typedef _gostring_ swig_type_71;
+typedef _gostring_ swig_type_70;
+typedef long long swig_type_71;
 typedef _gostring_ swig_type_72;
-typedef long long swig_type_73;
-typedef _gostring_ swig_type_74;
-typedef long long swig_type_75;
+typedef _gostring_ swig_type_73;
+typedef long long swig_type_74;
+typedef _gostring_ swig_type_75;
 typedef long long swig_type_76;
 typedef long long swig_type_77;
-typedef _gostring_ swig_type_78;
-typedef long long swig_type_79;
+typedef long long swig_type_78;
+typedef _gostring_ swig_type_79;
 typedef long long swig_type_80;
 typedef long long swig_type_81;
 typedef long long swig_type_82;
-typedef _gostring_ swig_type_83;
+typedef long long swig_type_83;
 typedef _gostring_ swig_type_84;
 typedef _gostring_ swig_type_85;
-typedef long long swig_type_86;
+typedef _gostring_ swig_type_86;
 typedef long long swig_type_87;
 typedef long long swig_type_88;
 typedef long long swig_type_89;
-typedef _gostring_ swig_type_90;
-typedef long long swig_type_91;
-typedef _gostring_ swig_type_92;
+typedef long long swig_type_90;
+typedef _gostring_ swig_type_91;
+typedef long long swig_type_92;
 typedef _gostring_ swig_type_93;
 typedef _gostring_ swig_type_94;
 typedef _gostring_ swig_type_95;
 typedef _gostring_ swig_type_96;
 typedef _gostring_ swig_type_97;
-typedef long long swig_type_98;
+typedef _gostring_ swig_type_98;
 typedef _gostring_ swig_type_99;
+typedef _gostring_ swig_type_100;
+typedef long long swig_type_101;
+typedef _gostring_ swig_type_102;
 extern void _wrap_Swig_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_saqraw_45c772aff977664a(swig_intgo arg1);
 
@@ -180,20 +183,21 @@ extern uintptr_t _wrap_saq_event_take_job_saqraw_45c772aff977664a(uintptr_t arg1
 extern swig_type_17 _wrap_saq_event_job_count_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_event_job_at_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_18 arg2);
 extern void _wrap_saq_event_free_saqraw_45c772aff977664a(uintptr_t arg1);
-extern uintptr_t _wrap_saq_job_new_saqraw_45c772aff977664a(swig_type_19 arg1);
-extern swig_intgo _wrap_saq_job_parse_saqraw_45c772aff977664a(swig_voidp arg1, swig_type_20 arg2, swig_type_21 arg3);
+extern swig_intgo _wrap_saq_status_terminal_saqraw_45c772aff977664a(swig_type_19 arg1);
+extern uintptr_t _wrap_saq_job_new_saqraw_45c772aff977664a(swig_type_20 arg1);
+extern swig_intgo _wrap_saq_job_parse_saqraw_45c772aff977664a(swig_voidp arg1, swig_type_21 arg2, swig_type_22 arg3);
 extern uintptr_t _wrap_saq_job_dup_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_job_free_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_22 _wrap_saq_job_function_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_23 _wrap_saq_job_key_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_24 _wrap_saq_job_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_25 _wrap_saq_job_queue_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_26 _wrap_saq_job_kwargs_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_27 _wrap_saq_job_result_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_28 _wrap_saq_job_error_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_29 _wrap_saq_job_meta_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_30 _wrap_saq_job_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_31 _wrap_saq_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_23 _wrap_saq_job_function_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_24 _wrap_saq_job_key_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_25 _wrap_saq_job_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_26 _wrap_saq_job_queue_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_27 _wrap_saq_job_kwargs_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_28 _wrap_saq_job_result_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_29 _wrap_saq_job_error_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_30 _wrap_saq_job_meta_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_31 _wrap_saq_job_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_32 _wrap_saq_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_job_status_code_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_timeout_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_heartbeat_saqraw_45c772aff977664a(uintptr_t arg1);
@@ -205,13 +209,13 @@ extern double _wrap_saq_job_retry_backoff_cap_saqraw_45c772aff977664a(uintptr_t 
 extern double _wrap_saq_job_scheduled_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_progress_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_job_attempts_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_32 _wrap_saq_job_queued_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_33 _wrap_saq_job_started_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_34 _wrap_saq_job_completed_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_35 _wrap_saq_job_touched_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_36 _wrap_saq_job_to_json_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_set_key_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_37 arg2);
-extern swig_intgo _wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_38 arg2);
+extern swig_type_33 _wrap_saq_job_queued_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_34 _wrap_saq_job_started_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_35 _wrap_saq_job_completed_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_36 _wrap_saq_job_touched_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_37 _wrap_saq_job_to_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_set_key_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_38 arg2);
+extern swig_intgo _wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_39 arg2);
 extern swig_intgo _wrap_saq_job_set_timeout_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_heartbeat_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_retries_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
@@ -219,54 +223,55 @@ extern swig_intgo _wrap_saq_job_set_ttl_saqraw_45c772aff977664a(uintptr_t arg1, 
 extern swig_intgo _wrap_saq_job_set_retry_delay_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_retry_backoff_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3);
 extern swig_intgo _wrap_saq_job_set_scheduled_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_39 arg2);
+extern swig_intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_40 arg2);
 extern swig_intgo _wrap_saq_job_set_progress_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_40 arg2);
-extern swig_intgo _wrap_saq_job_set_json_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_41 arg2);
-extern swig_type_42 _wrap_saq_job_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_complete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_43 arg2);
-extern swig_intgo _wrap_saq_job_fail_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_44 arg2);
+extern swig_intgo _wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_41 arg2);
+extern swig_intgo _wrap_saq_job_set_json_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_42 arg2);
+extern swig_type_43 _wrap_saq_job_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_complete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_44 arg2);
+extern swig_intgo _wrap_saq_job_fail_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_45 arg2);
 extern swig_intgo _wrap_saq_job_cancelled_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_touch_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_45 arg2);
-extern swig_type_46 _wrap_saq_job_lease_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_touch_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_46 arg2);
+extern swig_type_47 _wrap_saq_job_lease_id_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_queue_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2);
-extern uintptr_t _wrap_saq_queue_from_url_saqraw_45c772aff977664a(swig_type_47 arg1, swig_type_48 arg2);
-extern swig_type_49 _wrap_saq_queue_name_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_50 _wrap_saq_queue_dialect_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_51 arg3);
-extern swig_intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_52 arg4);
-extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_53 arg2, swig_type_54 arg3, uintptr_t arg4, swig_type_55 arg5);
-extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_56 arg2, uintptr_t arg3, swig_type_57 arg4);
-extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_58 arg2, uintptr_t arg3, swig_type_59 arg4);
-extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_60 arg2, swig_type_61 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_62 arg6);
-extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_63 arg2, swig_type_64 arg3, uintptr_t arg4, swig_type_65 arg5);
-extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_66 arg2, swig_type_67 arg3, swig_type_68 arg4, swig_type_69 arg5, uintptr_t arg6, swig_type_70 arg7);
-extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_71 arg2, swig_type_72 arg3, uintptr_t arg4, swig_type_73 arg5);
-extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_74 arg2, uintptr_t arg3, swig_type_75 arg4);
-extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_76 arg6);
-extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_77 arg4);
-extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_78 arg2, double arg3, uintptr_t arg4, swig_type_79 arg5);
-extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_80 arg3);
-extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_81 arg3);
-extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_82 arg5);
-extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_83 arg2, swig_type_84 arg3, swig_type_85 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_86 arg8);
-extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_87 arg4);
-extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_88 arg5);
+extern uintptr_t _wrap_saq_queue_from_url_saqraw_45c772aff977664a(swig_type_48 arg1, swig_type_49 arg2);
+extern swig_type_50 _wrap_saq_queue_name_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_51 _wrap_saq_queue_dialect_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_52 arg3);
+extern swig_intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_53 arg4);
+extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_54 arg2, swig_type_55 arg3, uintptr_t arg4, swig_type_56 arg5);
+extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_57 arg2, uintptr_t arg3, swig_type_58 arg4);
+extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_59 arg2, uintptr_t arg3, swig_type_60 arg4);
+extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_61 arg2, swig_type_62 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_63 arg6);
+extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_64 arg2, swig_type_65 arg3, uintptr_t arg4, swig_type_66 arg5);
+extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_67 arg2, swig_type_68 arg3, swig_type_69 arg4, swig_type_70 arg5, uintptr_t arg6, swig_type_71 arg7);
+extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_72 arg2, swig_type_73 arg3, uintptr_t arg4, swig_type_74 arg5);
+extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_75 arg2, uintptr_t arg3, swig_type_76 arg4);
+extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_77 arg6);
+extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_78 arg4);
+extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_79 arg2, double arg3, uintptr_t arg4, swig_type_80 arg5);
+extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_81 arg3);
+extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_82 arg3);
+extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_83 arg5);
+extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_84 arg2, swig_type_85 arg3, swig_type_86 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_87 arg8);
+extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_88 arg4);
+extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_89 arg5);
 extern swig_intgo _wrap_saq_queue_close_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern void _wrap_saq_queue_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_queue_batch_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_89 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_90 arg2, uintptr_t arg3, swig_type_91 arg4);
+extern swig_type_90 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_91 arg2, uintptr_t arg3, swig_type_92 arg4);
 extern void _wrap_saq_batch_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3);
-extern swig_type_92 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_93 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_94 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_95 arg2, swig_type_96 arg3, swig_type_97 arg4);
-extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_98 arg3);
+extern swig_type_93 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_94 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_95 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_96 arg2);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_97 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_98 arg2, swig_type_99 arg3, swig_type_100 arg4);
+extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_101 arg3);
 extern swig_intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_99 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_102 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_worker_free_saqraw_45c772aff977664a(uintptr_t arg1);
 #undef intgo
 */
@@ -564,6 +569,8 @@ const SAQ_EVENT_LEASE int = 18
 const SAQ_EVENT_CANCEL int = 19
 const SAQ_EVENT_WORKER_STOPPED int = 20
 const SAQ_EVENT_PING int = 21
+const SAQ_EVENT_OUTCOME int = 22
+const SAQ_EVENT_GIVEN_BACK int = 23
 func Saq_cq_new() (_swig_ret Struct_SS_saq_cq) {
 	var swig_r Struct_SS_saq_cq
 	swig_r = (Struct_SS_saq_cq)(SwigcptrStruct_SS_saq_cq(C._wrap_saq_cq_new_saqraw_45c772aff977664a()))
@@ -727,6 +734,16 @@ const SAQ_STATUS_ABORTING int = 3
 const SAQ_STATUS_ABORTED int = 4
 const SAQ_STATUS_FAILED int = 5
 const SAQ_STATUS_COMPLETE int = 6
+func Saq_status_terminal(arg1 string) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := arg1
+	swig_r = (int)(C._wrap_saq_status_terminal_saqraw_45c772aff977664a(*(*C.swig_type_19)(unsafe.Pointer(&_swig_i_0))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg1
+	}
+	return swig_r
+}
+
 const SAQ_CANCEL_NONE int = 0
 const SAQ_CANCEL_ABORTED int = 1
 const SAQ_CANCEL_TIMEOUT int = 2
@@ -736,7 +753,7 @@ const SAQ_CANCEL_LOST int = 5
 func Saq_job_new(arg1 string) (_swig_ret Struct_SS_saq_job) {
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_new_saqraw_45c772aff977664a(*(*C.swig_type_19)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_new_saqraw_45c772aff977664a(*(*C.swig_type_20)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -749,7 +766,7 @@ func Saq_job_parse(arg1 *Struct_SS_saq_job, arg2 string, arg3 []byte) (_swig_ret
  _swig_i_0 = new(uintptr) 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_job_parse_saqraw_45c772aff977664a(C.swig_voidp(_swig_i_0), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_saq_job_parse_saqraw_45c772aff977664a(C.swig_voidp(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_2))))
  if arg1 != nil { *arg1 = SwigcptrStruct_SS_saq_job(*_swig_i_0) } 
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -991,7 +1008,7 @@ func Saq_job_set_key(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_37)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1002,7 +1019,7 @@ func Saq_job_set_kwargs(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_39)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1070,7 +1087,7 @@ func Saq_job_set_meta(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_meta_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_39)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_meta_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1089,7 +1106,7 @@ func Saq_job_set_call_kwargs(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1100,7 +1117,7 @@ func Saq_job_set_json(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1121,7 +1138,7 @@ func Saq_job_complete(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_complete_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_complete_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1132,7 +1149,7 @@ func Saq_job_fail(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_fail_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_fail_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1150,7 +1167,7 @@ func Saq_job_touch(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_touch_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_touch_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_46)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1178,7 +1195,7 @@ func Saq_queue_from_url(arg1 string, arg2 string) (_swig_ret Struct_SS_saq_queue
 	var swig_r Struct_SS_saq_queue
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_from_url_saqraw_45c772aff977664a(*(*C.swig_type_47)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_48)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_from_url_saqraw_45c772aff977664a(*(*C.swig_type_48)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_49)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1213,7 +1230,7 @@ func Saq_queue_ping(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_ping_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_51(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_ping_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_52(_swig_i_2)))
 	return swig_r
 }
 
@@ -1223,7 +1240,7 @@ func Saq_queue_enqueue(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 St
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_enqueue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_52(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_53(_swig_i_3)))
 	return swig_r
 }
 
@@ -1234,7 +1251,7 @@ func Saq_queue_enqueue_call(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_53)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_54)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_55(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_54)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_55)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_56(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1250,7 +1267,7 @@ func Saq_queue_job(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq,
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_56)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_57(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_58(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1263,7 +1280,7 @@ func Saq_queue_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_58)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_59(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_60(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1278,7 +1295,7 @@ func Saq_queue_abort(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 in
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_60)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_62(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_62)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_63(_swig_i_5)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1295,7 +1312,7 @@ func Saq_queue_retry(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 St
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_64)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_65(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_64)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_66(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1314,7 +1331,7 @@ func Saq_queue_finish(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 s
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := arg7
-	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_70(_swig_i_6)))
+	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_71(_swig_i_6)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1337,7 +1354,7 @@ func Saq_queue_update(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 S
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_73(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_74(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1353,7 +1370,7 @@ func Saq_queue_count(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_74)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_75(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_75)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_76(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1368,7 +1385,7 @@ func Saq_queue_info(arg1 Struct_SS_saq_queue, arg2 int, arg3 int, arg4 int, arg5
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_76(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_77(_swig_i_5)))
 	return swig_r
 }
 
@@ -1378,7 +1395,7 @@ func Saq_queue_stats(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_cq, 
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_77(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_78(_swig_i_3)))
 	return swig_r
 }
 
@@ -1389,7 +1406,7 @@ func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_78)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_79(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_79)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_80(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1401,7 +1418,7 @@ func Saq_queue_listen_stop(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_80(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_81(_swig_i_2)))
 	return swig_r
 }
 
@@ -1410,7 +1427,7 @@ func Saq_queue_cancel(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_81(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_82(_swig_i_2)))
 	return swig_r
 }
 
@@ -1421,7 +1438,7 @@ func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 floa
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_82(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_83(_swig_i_4)))
 	return swig_r
 }
 
@@ -1435,7 +1452,7 @@ func Saq_queue_map(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 stri
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_83)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_85)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_86(_swig_i_7)))
+	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_85)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_86)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_87(_swig_i_7)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1454,7 +1471,7 @@ func Saq_queue_schedule(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_87(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_88(_swig_i_3)))
 	return swig_r
 }
 
@@ -1465,7 +1482,7 @@ func Saq_queue_sweep(arg1 Struct_SS_saq_queue, arg2 int, arg3 float64, arg4 Stru
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_88(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_89(_swig_i_4)))
 	return swig_r
 }
 
@@ -1502,7 +1519,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_90)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_91(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_91)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_92(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1549,11 +1566,25 @@ func Saq_worker_errmsg(arg1 Struct_SS_saq_worker) (_swig_ret string) {
 	return swig_r_1
 }
 
+func Saq_worker_conf_get(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret string) {
+	var swig_r string
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_1)))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	var swig_r_1 string
+ swig_r_1 = swigCopyString(swig_r) 
+	return swig_r_1
+}
+
 func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1566,7 +1597,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_99)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_100)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1584,7 +1615,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_98(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_101(_swig_i_2)))
 	return swig_r
 }
 

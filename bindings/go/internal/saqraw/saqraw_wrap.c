@@ -821,6 +821,24 @@ void _wrap_saq_event_free_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) 
 }
 
 
+intgo _wrap_saq_status_terminal_saqraw_45c772aff977664a(_gostring_ _swig_go_0) {
+  char *arg1 = (char *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  
+  arg1 = (char *)malloc(_swig_go_0.n + 1);
+  memcpy(arg1, _swig_go_0.p, _swig_go_0.n);
+  arg1[_swig_go_0.n] = '\0';
+  
+  
+  result = (int)saq_status_terminal((char const *)arg1);
+  _swig_go_result = result; 
+  free(arg1); 
+  return _swig_go_result;
+}
+
+
 struct saq_job *_wrap_saq_job_new_saqraw_45c772aff977664a(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   saq_job_t *result = 0 ;
@@ -2221,6 +2239,26 @@ _gostring_ _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(struct saq_worker *_s
   
   result = (char *)saq_worker_errmsg((struct saq_worker const *)arg1);
   _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, _gostring_ _swig_go_1) {
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(saq_worker_t **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  result = (char *)saq_worker_conf_get((struct saq_worker const *)arg1,(char const *)arg2);
+  _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  free(arg2); 
   return _swig_go_result;
 }
 
