@@ -143,8 +143,6 @@ class Queue {
     /** Integers beyond 2^53 in kwargs, results, meta and info are read as
      *  BigInts (option `bigint`); otherwise they are rounded to doubles. */
     this.bigint = !!options.bigint;
-    const extra = options.conf || {};
-    this._maxPayload = Number(extra.max_payload_bytes ?? options.maxPayloadBytes ?? 16 * 1024 * 1024);
   }
 
   get _jsonOpts() {
@@ -433,7 +431,7 @@ class Queue {
         if (!(timeout >= 0)) return stopped;
         let timer = null;
         const inTime = await Promise.race([stopped, new Promise((resolve) => {
-          timer = setTimeout(() => resolve(false), w._graceMs + w._hardDeadlineMs + timeout);
+          timer = setTimeout(() => resolve(false), w._stopMs + timeout);
         })]);
         clearTimeout(timer);
         if (!inTime) await w._hardStop().catch(() => {});

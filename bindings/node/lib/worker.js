@@ -80,25 +80,6 @@ function errorMessage(err) {
   return describe(err);
 }
 
-/** An error text cut to fit the failed job's record in max_payload_bytes:
- *  libsaq cannot write a larger record, and the job would stay active until
- *  a sweep found it. `recordLen` gives the record's size without the text
- *  (asked only for long texts). */
-function fitErrorText(text, maxPayload, recordLen) {
-  if (text.length <= 256) return text;
-  const escLen = (s) => Buffer.byteLength(JSON.stringify(s)); // an upper bound of libsaq's escaping
-  let budget = maxPayload - recordLen() - 4096;
-  const n = escLen(text);
-  if (n <= budget) return text;
-  const note = `\n... [the error text was ${Buffer.byteLength(text)} bytes and was cut to fit max_payload_bytes]`;
-  budget -= escLen(note);
-  let cut = budget > 0 ? Math.floor((text.length * budget) / n) : 0;
-  while (cut > 0 && escLen(text.slice(0, cut)) > budget) cut = Math.floor(cut * 0.9);
-  // do not split a surrogate pair
-  if (cut > 0 && text.charCodeAt(cut - 1) >= 0xd800 && text.charCodeAt(cut - 1) < 0xdc00) cut--;
-  return text.slice(0, cut) + note;
-}
-
 class Worker {
   /**
    * @param queue a Queue
@@ -175,8 +156,10 @@ class Worker {
     }
     /** Worker id (uuid1 unless set); shown in saq's info() and web UI. */
     this.id = raw.saq_worker_id(w);
-    this._hardDeadlineMs = 1000 * Number(options.cancellationHardDeadline ?? 1);
-    this._graceMs = 1000 * (Number(options.shutdownGracePeriod ?? 0) || 0);
+    // how long a stop may take before Queue.close stops at once: the grace
+    // period and hard deadline libsaq runs with (however they were set)
+    const setting = (key) => Number(raw.saq_worker_conf_get(w, key));
+    this._stopMs = 1000 * (setting('shutdown_grace_period') + setting('cancellation_hard_deadline'));
     this._leases = new Map(); // job key -> lease
     this._afterRuns = new Set();
     this._state = 'new'; // new -> starting -> running -> stopping -> stopped
@@ -323,7 +306,14 @@ class Worker {
       }
       case raw.SAQ_EVENT_CANCEL: {
         const lease = this._leases.get(raw.saq_event_key(ev));
-        if (lease) this._cancel(lease, raw.saq_event_int(ev));
+        if (lease && !lease.settled) lease.ac.abort(new CancelledError(raw.saq_event_int(ev), lease.job.key));
+        break;
+      }
+      case raw.SAQ_EVENT_GIVEN_BACK: {
+        // past the hard deadline libsaq stored the outcome without the handler
+        // and freed its slot; the handler's late result is discarded
+        const lease = this._leases.get(raw.saq_event_key(ev));
+        if (lease) this._settle(lease, false, lease.ac.signal.reason);
         break;
       }
       case raw.SAQ_EVENT_WORKER_STOPPED:
@@ -339,7 +329,7 @@ class Worker {
     const job = jobFromRaw(p, this.queue);
     const ac = new AbortController();
     const ctx = { ...this._ctx, job, signal: ac.signal };
-    const lease = { p, job, ac, ctx, settled: false, timer: null };
+    const lease = { p, job, ac, ctx, settled: false };
     job._lease = lease;
     this._leases.set(job.key, lease);
     const fn = this._functions.get(job.function);
@@ -354,20 +344,9 @@ class Worker {
     })();
   }
 
-  _cancel(lease, why) {
-    if (lease.settled) return;
-    const reason = new CancelledError(why, lease.job.key);
-    lease.ac.abort(reason);
-    // a handler that ignores its signal cannot hold the slot forever: after
-    // the hard deadline libsaq has written the outcome; give the lease back
-    lease.timer = setTimeout(() => this._settle(lease, false, reason), this._hardDeadlineMs + 50);
-    lease.timer.unref();
-  }
-
   _settle(lease, ok, value) {
     if (lease.settled) return;
     lease.settled = true;
-    if (lease.timer) clearTimeout(lease.timer);
     if (this._leases.get(lease.job.key) === lease) this._leases.delete(lease.job.key);
     if (ok) {
       let text;
@@ -380,10 +359,9 @@ class Worker {
       if (ok) raw.saq_job_complete(lease.p, text);
     }
     if (!ok) {
-      // errorText never throws; C would cut the text at a NUL
-      const text = errorText(value).replace(/\0/g, '\\x00');
-      raw.saq_job_fail(lease.p, fitErrorText(text, this.queue._maxPayload,
-        () => Buffer.byteLength(raw.saq_job_to_json(lease.p) || '')));
+      // errorText never throws; C would cut the text at a NUL (and cuts one
+      // too large for max_payload_bytes itself)
+      raw.saq_job_fail(lease.p, errorText(value).replace(/\0/g, '\\x00'));
     }
     raw.saq_job_free(lease.p);
     lease.p = null;
@@ -429,4 +407,4 @@ class Worker {
   }
 }
 
-module.exports = { Worker, errorText, fitErrorText };
+module.exports = { Worker, errorText };

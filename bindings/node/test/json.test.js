@@ -9,7 +9,6 @@ const { execFile } = require('child_process');
 const { REDIS_URL, uniqueName, waitStatus } = require('./helpers');
 const { Queue, Worker, JobError, rawJson } = require('..');
 const json = require('../lib/json');
-const { fitErrorText } = require('../lib/worker');
 
 const PY = process.env.SAQ_PYTHON;
 const EXACT = '{"n": 12345678901234567890, "z": -0.0, "o": 1.0}';
@@ -57,14 +56,6 @@ describe('the NaN-aware codec', () => {
     assert.deepEqual(json.parse(EXACT, null, { bigint: true }), { n: 12345678901234567890n, z: -0, o: 1 });
     assert.equal(typeof json.parse('[9007199254740993, 9007199254740991]', null, { bigint: true })[1], 'number');
     assert.throws(() => rawJson('1\u0000'), TypeError);
-  });
-
-  test('a huge error text is cut to fit max_payload_bytes', () => {
-    const text = 'é<\u0001'.repeat(100000);
-    const cut = fitErrorText(text, 64 * 1024, () => 1000);
-    assert.ok(Buffer.byteLength(JSON.stringify(cut)) <= 64 * 1024 - 1000 - 4096, `${cut.length}`);
-    assert.ok(cut.startsWith('é<\u0001é<') && cut.includes('cut to fit max_payload_bytes'));
-    assert.equal(fitErrorText('short', 1024, () => 1e9), 'short');
   });
 });
 

@@ -208,6 +208,48 @@ describe('Worker', () => {
     await q.close();
   });
 
+  test('the hard deadline and grace period are libsaq\'s, also when set through conf', async () => {
+    // a handler that ignores its signal after a timeout: libsaq stores the
+    // outcome (its text) after the 0.2 s hard deadline and gives the slot to
+    // the next job at once (the binding used its own 1 s and ignored conf)
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('hardconf') });
+    let release;
+    const stuck = new Promise((r) => { release = r; });
+    const w = new Worker(q, {
+      concurrency: 1,
+      conf: { cancellation_hard_deadline: '0.2' },
+      functions: { stubborn: async () => stuck, quick: async () => 'quick' },
+    });
+    await w.start();
+    try {
+      const job = await q.enqueue('stubborn', { timeout: 1 });
+      const failed = await waitStatus(q, job.key, 'failed');
+      assert.equal(failed.error, `TimeoutError: job ${job.key} timed out after 1 seconds`);
+      const t0 = Date.now();
+      assert.equal(await q.apply('quick', {}, { timeout: 5 }), 'quick');
+      assert.ok(Date.now() - t0 < 600, `the next job waited ${Date.now() - t0} ms for the slot`);
+    } finally {
+      release();
+      await w.stop({ graceMs: 0 });
+    }
+    // close waits for the grace period set through conf (the binding counted 0 s)
+    const w2 = new Worker(q, {
+      conf: { shutdown_grace_period: '5' },
+      functions: { slow: async () => { await sleep(2000); return 'slow'; } },
+    });
+    await w2.start();
+    const job = await q.enqueue('slow', {});
+    await waitStatus(q, job.key, 'active');
+    await q.close({ timeout: 100 });
+    const q2 = Queue.fromUrl(REDIS_URL, { name: q.name });
+    try {
+      const done = await q2.job(job.key);
+      assert.equal(done.status, 'complete', `${done.status} ${done.error}`);
+    } finally {
+      await q2.close();
+    }
+  });
+
   test('a handler that ignores its signal cannot hold the worker after the hard deadline', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('stubborn') });
     let started = false;
