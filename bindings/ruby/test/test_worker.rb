@@ -230,6 +230,53 @@ class TestWorker < Minitest::Test
     assert_equal "cancelled", back.error
   end
 
+  # after_process sees the record libsaq stored (its OUTCOME event) instead
+  # of a prediction: the timeout text as C writes it ("1 seconds"; Ruby wrote
+  # "1.0"), the worker's swept message (Ruby wrote "swept"), the abort
+  # reason (Ruby wrote "abort"), and the attempts of a retry.
+  def test_after_process_sees_the_stored_outcome
+    q = new_queue
+    seen = Queue.new
+    start_worker(q, timers: { abort: 0.05, schedule: 0.1 }, swept_error_message: "gone fishing",
+                    after_process: ->(ctx) { seen << ctx[:job] },
+                    functions: { "slow" => ->(_job) { sleep 5 }, "boom" => ->(_job) { raise "boom" } })
+    check = lambda do |key, status, error, attempts|
+      job = wait_for("after_process") { seen.pop(true) rescue nil }
+      stored = q.job(key)
+      assert_equal [key, status, error, attempts], [job.key, job.status, job.error, job.attempts]
+      assert_equal [stored.status, stored.error, stored.attempts], [job.status, job.error, job.attempts]
+    end
+    t = q.enqueue("slow", timeout: 1)
+    check.call(t.key, :failed, "TimeoutError: job #{t.key} timed out after 1 seconds", 1)
+    h = q.enqueue("slow", timeout: 0, heartbeat: 0.3)
+    check.call(h.key, :aborted, "gone fishing", 1)
+    a = q.enqueue("slow", timeout: 0)
+    wait_for("active") { q.job(a.key).active? }
+    q.abort(a, "stop it")
+    check.call(a.key, :aborted, "stop it", 1)
+    r = q.enqueue("boom", retries: 2)
+    job = wait_for("after_process") { seen.pop(true) rescue nil }
+    assert_equal [r.key, :queued, 1], [job.key, job.status, job.attempts]
+    assert_match(/\ARuntimeError: boom/, job.error)
+    job = wait_for("after_process") { seen.pop(true) rescue nil }
+    assert_equal [:failed, 2], [job.status, job.attempts]
+  end
+
+  # A handler that ignores its cancellation past the hard deadline gives up
+  # its slot: libsaq gives the job back and a fresh thread runs the next job
+  # (before, the stuck thread kept the slot until its handler returned).
+  def test_a_stuck_handler_gives_up_its_slot_after_the_hard_deadline
+    q = new_queue
+    gate = Queue.new
+    w = start_worker(q, concurrency: 1, interrupt: false, cancellation_hard_deadline: 0.2,
+                        functions: { "stuck" => ->(_job) { gate.pop }, "add" => ADD })
+    stuck = q.enqueue("stuck", timeout: 1)
+    assert_equal :failed, wait_terminal(q, stuck.key).status
+    assert_equal 3, q.apply("add", a: 1, b: 2, timeout: 5)
+    gate << :go
+    assert w.stop(timeout: 5)
+  end
+
   def test_run_stops_on_sigterm
     q = new_queue
     lib = File.expand_path("../lib", __dir__)

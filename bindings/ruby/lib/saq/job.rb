@@ -11,7 +11,6 @@ module Saq
   # #cancelled?, #aborted?, #timed_out? and #touch for the running attempt.
   class Job
     STATUSES = %i[new queued active aborting aborted failed complete].freeze
-    TERMINAL = %i[complete failed aborted].freeze
     CANCEL_REASONS = {
       Native::SAQ_CANCEL_ABORTED => :aborted,
       Native::SAQ_CANCEL_TIMEOUT => :timeout,
@@ -95,7 +94,7 @@ module Saq
     end
 
     def terminal?
-      TERMINAL.include?(@status)
+      Native.saq_status_terminal(@status.to_s) != 0
     end
 
     # Time helpers for the millisecond fields (nil when unset).
@@ -164,12 +163,12 @@ module Saq
       @raw
     end
 
-    # @api private: what libsaq is about to store, for after_process hooks.
-    def __settled(status, result: nil, error: nil)
-      @status = status
-      @result = result
-      @error = error
-      @progress = 1.0 if status == :complete
+    # @api private: the record libsaq stored at the end (a Job copied from
+    # its OUTCOME event), for the after_process hooks.
+    def __stored(job)
+      (job.instance_variables - %i[@raw @worker @ctx]).each do |v|
+        instance_variable_set(v, job.instance_variable_get(v))
+      end
     end
 
     private

@@ -83,8 +83,8 @@ module Saq
     #   jobs and after it stopped.
     # before_process, after_process: called with the job's context
     #   ({..., job:}); an error in before_process fails the job; after_process
-    #   sees the outcome libsaq was asked to store (status, result, error) and
-    #   its errors are logged and ignored.
+    #   runs once libsaq has stored the outcome and sees the job as stored
+    #   (status, result, error, attempts, ...); its errors are logged and ignored.
     # timers: {schedule:, worker_info:, sweep:, abort:} in seconds.
     # Other options as libsaq's worker keys: dequeue_timeout, burst,
     # max_burst_jobs, shutdown_grace_period, cancellation_hard_deadline, id,
@@ -120,8 +120,13 @@ module Saq
       @threads_lock = Mutex.new
       @dead = 0 # handler threads killed (Thread#kill, Thread.exit) and not replaced yet
       @stop_requested = false
-      # how long the at_exit stop waits: grace, hard deadline, and a margin
-      @exit_wait = exit_wait(options)
+      @outcomes = {} # lease id => Thread::Queue of the stored record, for after_process
+      @outcomes_lock = Mutex.new
+      # how long the at_exit stop waits: the grace period and hard deadline
+      # libsaq runs with, and a margin
+      @exit_wait = %w[shutdown_grace_period cancellation_hard_deadline].sum do |key|
+        Float(Native.saq_worker_conf_get(@raw, key))
+      end + 2
     end
 
     # Start taking jobs in background threads and return. Runs the startup hooks first.
@@ -263,14 +268,6 @@ module Saq
                       "forked child #{Process.pid}; start workers after forking", code: Native::SAQ_EFORKED)
     end
 
-    def exit_wait(options)
-      grace = Float(options[:shutdown_grace_period] || 0)
-      hard = Float(options[:cancellation_hard_deadline] || 1)
-      [grace, 0].max + [hard, 0].max + 2
-    rescue ArgumentError, TypeError, FloatDomainError
-      10
-    end
-
     def remaining(deadline)
       deadline && [deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max
     end
@@ -340,7 +337,8 @@ module Saq
     end
 
     # The one thread that talks to libsaq's worker: leases go to the pool,
-    # cancellations to the threads running those jobs.
+    # cancellations to the threads running those jobs, stored outcomes to the
+    # threads waiting to run after_process hooks.
     def poll_loop
       loop do
         ev = Native.saq_rb_cq_poll(@cq, -1)
@@ -353,6 +351,11 @@ module Saq
             lease(Native.saq_event_take_job(ev))
           when Native::SAQ_EVENT_CANCEL
             cancel(Native.saq_event_key(ev), Native.saq_event_int(ev))
+          when Native::SAQ_EVENT_OUTCOME
+            box = @outcomes_lock.synchronize { @outcomes[Native.saq_event_int(ev)] }
+            box&.push(Native.saq_event_status(ev).zero? ? Job.from_raw(Native.saq_event_job(ev)) : nil)
+          when Native::SAQ_EVENT_GIVEN_BACK
+            given_back(Native.saq_event_key(ev))
           when Native::SAQ_EVENT_WORKER_STOPPED
             break
           end
@@ -368,6 +371,7 @@ module Saq
       @logger.error("saq worker #{@id}: event loop failed: #{e.class}: #{e.message}")
       Native.saq_worker_stop(@raw, 0)
     ensure
+      @outcomes_lock.synchronize { @outcomes.each_value(&:close) }
       @concurrency.times { @jobs << :stop }
     end
 
@@ -388,6 +392,7 @@ module Saq
         Native.saq_rb_job_release(raw)
         return
       end
+      @outcomes_lock.synchronize { @outcomes[Native.saq_job_lease_id(raw)] = Thread::Queue.new } if @after_process.any?
       @jobs << job
     end
 
@@ -402,12 +407,23 @@ module Saq
       end
     end
 
+    # libsaq stored the outcome of a job whose handler ignored its
+    # cancellation past the hard deadline, and gave its slot to the next job:
+    # a new thread takes the slot; the stuck one ends once its handler returns.
+    def given_back(key)
+      thread = @running_lock.synchronize { @running[key] }
+      return unless thread
+
+      thread[:saq_retire] = true
+      @threads_lock.synchronize { @dead += 1 }
+    end
+
     # Handler threads: Saq::Cancelled is only let in while the handler (and
     # its before_process hooks) run; one that arrives later is dropped.
     def handler_loop
       done = false
       Thread.handle_interrupt(Cancelled => :never) do
-        while (job = @jobs.pop) != :stop
+        while !Thread.current[:saq_retire] && (job = @jobs.pop) != :stop
           begin
             process(job)
           rescue Exception => e # rubocop:disable Lint/RescueException
@@ -427,7 +443,7 @@ module Saq
     # threads at exit: the poller is killed too).
     def respawn_handlers
       n = @threads_lock.synchronize { @dead.tap { @dead = 0 } }
-      @logger.warn("saq worker #{@id}: #{n} handler thread(s) killed; starting new ones")
+      @logger.warn("saq worker #{@id}: #{n} handler thread(s) killed or past the hard deadline; starting new ones")
       fresh = Array.new(n) { |i| Thread.new { handler_loop }.tap { |t| t.name = "saq-handler-r#{i}" } }
       @threads_lock.synchronize { @threads.concat(fresh) }
     end
@@ -463,6 +479,12 @@ module Saq
       end
       drop_late_cancel
       settle(job, outcome, result, error, ctx) { settled = true }
+      unless @after_process.empty? # they see the record as stored: wait for its OUTCOME
+        id = Native.saq_job_lease_id(job.__raw)
+        stored = @outcomes_lock.synchronize { @outcomes[id] }&.pop
+        @outcomes_lock.synchronize { @outcomes.delete(id) }
+        job.__stored(stored) if stored
+      end
       @after_process.each do |h|
         h.call(ctx)
       rescue StandardError => e
@@ -492,63 +514,33 @@ module Saq
       nil
     end
 
-    # Store the outcome in libsaq (yields once that call was made), then
-    # note it for the after_process hooks. Nothing in the result or the
+    # Store the outcome in libsaq (yields once that call was made); libsaq
+    # decides what is stored (OUTCOME tells). Nothing in the result or the
     # exception (unencodable values, NUL bytes, odd encodings, a message
     # method that raises) may leave the job unsettled.
     def settle(job, outcome, result, error, ctx)
       raw = job.__raw
-      json = text = nil
-      if outcome == :complete
-        begin
-          json = Codec.dump(result)
-        rescue Exception => e # rubocop:disable Lint/RescueException -- SystemStackError, a to_json raising anything
-          outcome = :error
-          error = e
-        end
+      begin
+        json = Codec.dump(result) if outcome == :complete
+      rescue Exception => e # rubocop:disable Lint/RescueException -- SystemStackError, a to_json raising anything
+        outcome = :error
+        error = e
       end
       begin
-        unless outcome == :complete
-          text = outcome == :cancelled ? Saq.__c_text("Saq::Cancelled: #{error.message}") : Worker.error_text(error)
-        end
         ctx[:exception] = error if outcome == :error
-        rc = outcome == :complete ? Native.saq_job_complete(raw, json) : Native.saq_job_fail(raw, text)
+        rc = if outcome == :complete then Native.saq_job_complete(raw, json)
+             elsif outcome == :cancelled then Native.saq_job_fail(raw, Saq.__c_text("Saq::Cancelled: #{error.message}"))
+             else Native.saq_job_fail(raw, Worker.error_text(error))
+             end
       rescue Exception => e # rubocop:disable Lint/RescueException
-        outcome = :error
-        text = "Saq::Error: the job's outcome could not be reported (#{e.class})"
-        rc = Native.saq_job_fail(raw, text)
+        rc = Native.saq_job_fail(raw, "Saq::Error: the job's outcome could not be reported (#{e.class})")
       end
       yield if block_given?
-      if outcome == :complete && [Native::SAQ_ETOOBIG, Native::SAQ_EINVAL].include?(rc)
-        # libsaq refused the result and fails the job with the reason
-        outcome = :error
-        text = Native.saq_job_errmsg(raw)
-        @logger.warn("saq worker #{@id}: job #{job.key}: result refused: #{text}")
-      elsif !rc.zero?
-        @logger.warn("saq worker #{@id}: job #{job.key}: cannot settle: #{Native.saq_err_name(rc)}")
-      end
-      note_outcome(job, outcome, result, text)
-    end
+      return if rc.zero?
 
-    # What libsaq will store, for the after_process hooks (libsaq decides it
-    # on its I/O thread; pull mode has no event for the final write).
-    def note_outcome(job, outcome, result, error_text)
-      retryable = job.retries > job.attempts
-      case job.cancel_reason
-      when :aborted then job.__settled(:aborted, error: "abort")
-      when :timeout
-        job.__settled(retryable ? :queued : :failed,
-                      error: "TimeoutError: job #{job.key} timed out after #{job.timeout} seconds")
-      when :shutdown then job.__settled(:queued, error: "cancelled")
-      when :heartbeat then job.__settled(retryable ? :queued : :aborted, error: "swept")
-      when :lost then nil
-      else
-        if outcome == :complete
-          job.__settled(:complete, result: result)
-        else
-          job.__settled(retryable ? :queued : :failed, error: error_text)
-        end
-      end
+      refused = outcome == :complete && [Native::SAQ_ETOOBIG, Native::SAQ_EINVAL].include?(rc) # failed with the reason
+      why = refused ? "result refused: #{Native.saq_job_errmsg(raw)}" : "cannot settle: #{Native.saq_err_name(rc)}"
+      @logger.warn("saq worker #{@id}: job #{job.key}: #{why}")
     end
 
     def finish
