@@ -684,8 +684,9 @@ static void test_pull_outcome_and_given_back(void **state)
     saq_job_free(lease);
     expect_outcome(q, cq, id, saq_job_key(j), "complete", NULL, 1);
     saq_job_free(j);
-    /* a failure retried, then failed */
-    j = enq(q, "remote", "{\"retries\": 2}");
+    /* a failure retried (after a delay, so the record read below is still
+     * the one written, not the next run's), then failed */
+    j = enq(q, "remote", "{\"retries\": 2, \"retry_delay\": 0.3}");
     lease = expect_lease(cq, &id);
     saq_job_fail(lease, "boom");
     saq_job_free(lease);
