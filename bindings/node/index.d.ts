@@ -289,7 +289,7 @@ export const codes: Readonly<{
   EUVVERSION: number;
 }>;
 
-/** Version of the loaded libsaq ("0.1.0"). */
+/** Version of the loaded libsaq ("0.2.0"). */
 export const libsaqVersion: string;
 /** Version of this package. */
 export const version: string;

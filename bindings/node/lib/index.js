@@ -21,7 +21,7 @@ module.exports = {
   /** rawJson(text): JSON text passed exactly (kwargs, a handler's result). */
   rawJson,
   RawJson,
-  /** Version of the loaded libsaq ("0.1.0"). */
+  /** Version of the loaded libsaq ("0.2.0"). */
   libsaqVersion: raw.saq_version_str(),
   /** Version of this package. */
   version: require('../package.json').version,
