@@ -115,7 +115,8 @@ SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const c
     if (!saq__cq_usable(cq))
         return SAQ_EINVAL;
     saq_job_t *j = function && *function ? saq_job_new(function) : NULL;
-    if (!j || (kwargs_json && saq_job_set_call_kwargs(j, kwargs_json))) {
+    int rc = j && kwargs_json ? saq_job_set_call_kwargs(j, kwargs_json) : SAQ_OK;
+    if (!j || rc) {
         saq__op_t *op = saq__op_create(q, sizeof(saq__op_t), SAQ_EVENT_ENQUEUE, cq, tag,
                                        NULL, NULL, &err);
         if (!op) {
@@ -125,7 +126,7 @@ SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const c
         if (!j)
             saq__event_error(op->ev, SAQ_EINVAL, "function name must be a non-empty string");
         else
-            saq__event_error(op->ev, strstr(saq_job_errmsg(j), "JSON") ? SAQ_EJSON : SAQ_EINVAL,
+            saq__event_error(op->ev, rc, /* saq_job_set_call_kwargs's code */
                              "%s", saq_job_errmsg(j));
         saq_job_free(j);
         return saq__op_submit(op);

@@ -35,6 +35,17 @@ static void test_enqueue_and_dedupe(void **state)
     assert_int_equal(saq_event_int(ev), 0);
     saq_event_free(ev);
     saq_job_free(k);
+    /* malformed kwargs are SAQ_EJSON (as saq_job_set_call_kwargs says), a bad
+     * option value SAQ_EINVAL: the code saq_job_set_call_kwargs returned */
+    const char *bad_json[] = {"{bad", "{\"a\": 1,}", "[1]"};
+    for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+        ev = saq_queue_enqueue_call_sync(q, "noop", bad_json[i], TMO);
+        assert_int_equal(saq_event_status(ev), SAQ_EJSON);
+        saq_event_free(ev);
+    }
+    ev = saq_queue_enqueue_call_sync(q, "noop", "{\"timeout\": \"soon\"}", TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EINVAL);
+    saq_event_free(ev);
     saq_job_free(j);
     saq_queue_free(q);
 }
