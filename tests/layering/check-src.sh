@@ -5,7 +5,8 @@
 #     (gcc, and clang when installed): no function without a declaration in a header;
 #   - no local prototypes: a .c file declares no non-static function at file scope
 #     (cross-file functions are declared in their file's section of core.h/internal.h);
-#   - no file in src/ over 900 lines.
+#   - no file in src/ over 900 lines;
+#   - allocations only through util.c's saq__ wrappers, reference counts through saq__ref/unref.
 # Usage: check-src.sh [REPO]
 set -uo pipefail
 repo=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -28,9 +29,18 @@ local_protos=$(perl -0777 -ne 'while (/^(?!static|typedef|return)([A-Za-z_][\w \
 if [ -n "$local_protos" ]; then
   echo "FAIL: local prototypes (declare them in the file's header section):"; echo "$local_protos"; rc=1
 fi
+# every allocation through util.c's wrappers, every reference count through saq__ref/saq__unref
+raw=$(grep -nE '(^|[^_a-zA-Z0-9])(malloc|calloc|realloc|strdup|strndup)\(' src/*.c | grep -v '^src/util.c:' || true)
+if [ -n "$raw" ]; then
+  echo "FAIL: allocations outside the saq__ wrappers:"; echo "$raw"; rc=1
+fi
+rawref=$(grep -nE 'atomic_fetch_(add|sub)\(&[a-z_>.-]*refs' src/*.c || true)
+if [ -n "$rawref" ]; then
+  echo "FAIL: reference counts outside saq__ref/saq__unref:"; echo "$rawref"; rc=1
+fi
 big=$(wc -l src/*.c src/*.h | awk '$2 != "total" && $1 > 900 {print "  " $2 ": " $1 " lines"}')
 if [ -n "$big" ]; then
   echo "FAIL: files over 900 lines:"; echo "$big"; rc=1
 fi
-[ $rc = 0 ] && echo "OK: $(ls src/*.c | wc -l) source files: no warnings (-Wmissing-prototypes -Werror), no local prototypes, none over 900 lines"
+[ $rc = 0 ] && echo "OK: $(ls src/*.c | wc -l) source files: no warnings (-Wmissing-prototypes -Werror), no local prototypes, none over 900 lines, no raw allocations or reference counts"
 exit $rc
