@@ -148,9 +148,6 @@ saq__req_t *saq__cmdf(saq__conn_t *c, saq__reply_fn cb, void *data, const char *
 /* EVALSHA a built-in script (SCRIPT_*), falling back to EVAL on NOSCRIPT. */
 saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, int nkeys,
                       int nargs, const char **argv, const size_t *argvlen);
-/* ---- uvadapter.c: hiredis's async context on the queue's libuv loop ---- */
-/* Attach ac to loop (its reads, writes and cleanup). REDIS_OK or REDIS_ERR. */
-int saq__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
 void saq__conn_kick(saq__conn_t *c);        /* connect now if down and allowed */
 void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everything, disconnect */
 /* Final: close the connection and its timer handle. The timer is part of the
@@ -159,6 +156,10 @@ void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everythi
  * Returns 1 when a timer close was started (on_closed will be called). */
 int saq__conn_shutdown(saq__conn_t *c, uv_close_cb on_closed);
 void saq__conn_pubsub_send(saq__conn_t *c, const char *cmd, const char *arg);
+
+/* ---- uvadapter.c: hiredis's async context on the queue's libuv loop ---- */
+/* Attach ac to loop (its reads, writes and cleanup). REDIS_OK or REDIS_ERR. */
+int saq__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
 
 /* ---- scripts.c: the Lua scripts' text (their KEYS/ARGV: transition.c) ---- */
 enum {

@@ -57,6 +57,9 @@ static inline int saq__unref(atomic_int *r)
 /* The struct holding `member` at address ptr. */
 #define saq__container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 double saq__random01(void);  /* uniform [0, 1) */
+/* Reconnect delay: min(cap, base * 2^attempt) scaled by a jitter in
+ * [0.5, 1.0) given as u in [0,1). */
+uint64_t saq__backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, double u);
 
 /* fork detection: incremented in every forked child (pthread_atfork) */
 unsigned saq__fork_gen(void);
@@ -405,12 +408,5 @@ int saq__throttle_cancel(saq__throttle_t *t, saq__twaiter_t *w);
 /* Release a permit; hands it to the next waiter (calling its grant). */
 void saq__throttle_release(saq__throttle_t *t);
 
-/* ------------------------------------------------------------------------ */
-/* backoff                                                                  */
-/* ------------------------------------------------------------------------ */
-
-/* Reconnect delay: min(cap, base * 2^attempt) scaled by a jitter in
- * [0.5, 1.0) given as u in [0,1). */
-uint64_t saq__backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, double u);
 
 #endif

@@ -4,9 +4,12 @@
 
 Reads the object files of the saq_internal archive with `nm`: file A depends
 on file B when A uses a symbol B defines. Prints the dependency layers and
-fails (exit 1) naming every cycle (a strongly connected set of files).
+fails (exit 1) naming every cycle (a strongly connected set of files). Also
+fails when an internal function is declared in another file's section of the
+internal headers (src/internal.h, core.h, worker.h: a section per file).
 Usage: check-deps.py BUILD_DIR [--graph]"""
 import os
+import re
 import subprocess
 import sys
 
@@ -28,6 +31,25 @@ def objects(build):
         if parts and parts[0] == "U":
             uses.setdefault(left.rsplit(":", 1)[-1], set()).add(parts[1])
     return defs, uses
+
+
+def misplaced(defs):
+    """Declarations of saq__ functions outside the section of their file."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src")
+    where = {sym: name(next(iter(objs))) for sym, objs in defs.items() if sym.startswith("saq__")}
+    bad = []
+    for h in ("internal.h", "core.h", "worker.h"):
+        section = None
+        for n, line in enumerate(open(os.path.join(src, h)), 1):
+            m = re.match(r"/\* (?:-+ )?([a-z_]+\.c)\b", line)
+            if m:
+                section = m.group(1)
+            if line.lstrip().startswith(("/*", "*")):
+                continue
+            for f in re.findall(r"\b(saq__[a-z0-9_]+)\s*\(", line):
+                if section and f in where and where[f] != section:
+                    bad.append(f"{h}:{n}: {f} is in the {section} section but defined in {where[f]}")
+    return bad
 
 
 def name(obj):
@@ -92,13 +114,18 @@ def main():
         layer[v] = 1 + max((depth(d, seen + (v,)) for d in graph[v]), default=-1)
         return layer[v]
 
-    if not cycles:
+    bad = misplaced(defs)
+    for b in bad:
+        print("MISPLACED: " + b)
+    if not cycles and not bad:
         for v in graph:
             depth(v)
         for l in range(max(layer.values()) + 1):
             print(f"  layer {l}: {' '.join(sorted(name(f) for f in graph if layer[f] == l))}")
-        print(f"OK: {len(graph)} source files, no dependency cycles")
+        print(f"OK: {len(graph)} source files, no dependency cycles, every declaration in its file's section")
         return 0
+    if not cycles:
+        return 1
     for c in cycles:
         print("CYCLE: " + " <-> ".join(sorted(name(f) for f in c)))
         for f in sorted(c):
