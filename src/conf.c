@@ -56,10 +56,8 @@ void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    char *m = saq__vsprintf(fmt, ap);
+    saq__set_vfmt(&conf->errmsg, fmt, ap);
     va_end(ap);
-    free(conf->errmsg);
-    conf->errmsg = m;
 }
 
 SAQ_API saq_conf_t *saq_conf_new(void) { return saq__calloc(1, sizeof(saq_conf_t)); }

@@ -409,10 +409,8 @@ static void set_last_error(saq__conn_t *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *m = saq__vsprintf(fmt, ap);
+    saq__set_vfmt(&c->last_error, fmt, ap);
     va_end(ap);
-    free(c->last_error);
-    c->last_error = m;
 }
 
 static void schedule_retry(saq__conn_t *c)

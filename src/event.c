@@ -44,10 +44,9 @@ saq_event_t *saq__event_new(int type, uint64_t tag)
 void saq__event_error(saq_event_t *ev, int status, const char *fmt, ...)
 {
     ev->status = status;
-    free(ev->errmsg);
     va_list ap;
     va_start(ap, fmt);
-    ev->errmsg = saq__vsprintf(fmt, ap);
+    saq__set_vfmt(&ev->errmsg, fmt, ap);
     va_end(ap);
 }
 

@@ -35,6 +35,9 @@ char *saq__sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *saq__vsprintf(const char *fmt, va_list ap);
 /* Replace *dst with a copy of src (NULL allowed). Returns 0 or -1 on OOM. */
 int saq__set_str(char **dst, const char *src);
+/* Replace *dst with the formatted text (formatted first, so the arguments may
+ * point into the old text; NULL when out of memory). */
+void saq__set_vfmt(char **dst, const char *fmt, va_list ap);
 
 int64_t saq__now_ms(void);   /* wall clock, epoch ms (what goes to Redis) */
 double saq__now_s(void);     /* wall clock, epoch seconds */

@@ -119,10 +119,8 @@ void saq__job_seterr(saq_job_t *j, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *m = saq__vsprintf(fmt, ap);
+    saq__set_vfmt(&j->errmsg, fmt, ap);
     va_end(ap);
-    free(j->errmsg);
-    j->errmsg = m;
 }
 
 /* ---- field setters shared by the parser, the kwargs split and update ---- */

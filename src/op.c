@@ -142,10 +142,9 @@ void saq__op_fail(saq__op_t *op, int err, const char *fmt, ...)
     if (op->done)
         return;
     op->ev->status = err;
-    free(op->ev->errmsg);
     va_list ap;
     va_start(ap, fmt);
-    op->ev->errmsg = saq__vsprintf(fmt, ap);
+    saq__set_vfmt(&op->ev->errmsg, fmt, ap);
     va_end(ap);
     saq__op_complete(op);
 }

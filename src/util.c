@@ -33,6 +33,13 @@ char *saq__vsprintf(const char *fmt, va_list ap)
     return out;
 }
 
+void saq__set_vfmt(char **dst, const char *fmt, va_list ap)
+{
+    char *m = saq__vsprintf(fmt, ap);
+    free(*dst);
+    *dst = m;
+}
+
 char *saq__sprintf(const char *fmt, ...)
 {
     va_list ap;

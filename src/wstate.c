@@ -57,10 +57,8 @@ void saq__worker_seterr(saq_worker_t *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *m = saq__vsprintf(fmt, ap);
+    saq__set_vfmt(&w->errmsg, fmt, ap);
     va_end(ap);
-    free(w->errmsg);
-    w->errmsg = m;
 }
 
 saq__fn_entry_t *saq__worker_find_fn(saq_worker_t *w, const char *name)
