@@ -80,11 +80,12 @@ static int64_t first_seen(char **prev, const int64_t *prev_ms, size_t nprev, con
 }
 
 /* Keep `tag` (taken) in the next pass's list with the time first seen; 1 when
- * it was seen SEEN_AGAIN_MS ago or more (then it is freed: act on it now). */
-static int seen_again(saq_worker_t *w, char *tag, char **next, int64_t *next_ms, size_t *n, int64_t now)
+ * it was seen `after_ms` ago or more (then it is freed: act on it now). */
+static int seen_for(saq_worker_t *w, char *tag, int64_t after_ms, char **next, int64_t *next_ms,
+                    size_t *n, int64_t now)
 {
     int64_t t = first_seen(w->orphans, w->orphan_ms, w->norphans, tag, now);
-    if (now - t >= SEEN_AGAIN_MS && worker_trusts(w)) {
+    if (now - t >= after_ms && worker_trusts(w)) {
         free(tag);
         return 1;
     }
@@ -119,8 +120,20 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
         redisReply *e = r->element[i];
         saq_job_t *j = NULL;
         char e2[200];
-        if (saq__job_from_reply(w->q, e, d->ids[i], &j, e2, sizeof e2))
+        if (saq__job_from_reply(w->q, e, d->ids[i], &j, e2, sizeof e2)) {
+            /* a record in active that this worker cannot read (not JSON, not
+             * this job's, another transform): nobody can finish it. The same
+             * bytes still there after as long as a registry suspect gets (10 s
+             * by default; a worker running it would have written them): failed,
+             * visibly, its bytes kept, as the dequeue does with such records */
+            char *tag = e->type == REDIS_REPLY_STRING && !saq__lease_find(w, d->ids[i])
+                            ? saq__sprintf("bad\n%s\n%.*s", d->ids[i], (int)e->len, e->str)
+                            : NULL;
+            if (tag && seen_for(w, tag, (int64_t)(SUSPECT_CHECKS * 1000.0 * w->set.dead_worker_check),
+                                orphans, orphan_ms, &norphans, now))
+                saq__settle_unreadable(w->q, d->ids[i], e->str, e->len, e2);
             continue;
+        }
         const char *wid = j->worker_id;
         if (j->status == SAQ_STATUS_QUEUED) {
             /* moved to active but never marked: a move whose reply was lost
@@ -128,14 +141,14 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
              * mark). Unchanged a second later: put it back in the queue,
              * unchanged (no attempt was used). */
             char *tag = saq__sprintf("%s\n%.*s", d->ids[i], (int)e->len, e->str);
-            if (tag && seen_again(w, tag, orphans, orphan_ms, &norphans, now))
+            if (tag && seen_for(w, tag, SEEN_AGAIN_MS, orphans, orphan_ms, &norphans, now))
                 saq__requeue_unmarked(w->q, d->ids[i], e->str, e->len);
         } else if (j->status == SAQ_STATUS_ACTIVE && wid && !strcmp(wid, w->id) &&
                    !saq__lease_find(w, d->ids[i])) {
             /* marked active by this worker, but no lease holds it: a reply
              * was lost after the write. Seen again a second later: recover it */
             char *tag = saq__sprintf("own\n%s\n%.*s", d->ids[i], (int)e->len, e->str);
-            if (tag && seen_again(w, tag, orphans, orphan_ms, &norphans, now))
+            if (tag && seen_for(w, tag, SEEN_AGAIN_MS, orphans, orphan_ms, &norphans, now))
                 saq__recover_job(w->q, e->str, e->len, j,
                                  "worker lost track of the job (a reply was lost); job recovered", 0,
                                  NULL, NULL);

@@ -555,6 +555,41 @@ static void test_unreadable_records_are_settled(void **state)
     saq_queue_free(q);
 }
 
+static void test_unreadable_records_in_active_are_settled(void **state)
+{
+    (void)state;
+    /* unreadable records already in active (left by a worker that died
+     * holding them, or overwritten meanwhile): no worker can finish them, so
+     * once the same bytes have stayed there for a while they end failed, with
+     * their bytes kept, instead of staying active for good */
+    saq_queue_t *q = mkqueue("unreadact", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    struct {
+        const char *key, *rec;
+    } recs[] = {{"garbage", "not json {"},
+                {"other", "{\"function\": \"noop\", \"key\": \"ZZ\", \"status\": \"active\"}"}};
+    enum { NR = sizeof recs / sizeof recs[0] };
+    for (int i = 0; i < NR; i++) {
+        freeReplyObject(rh_cmd(RC, "SET saq:job:%s:%s %s", n, recs[i].key, recs[i].rec));
+        freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:active saq:job:%s:%s", n, n, recs[i].key));
+    }
+    const char *a1[] = {"--conf", "dead_worker_check=0.1", NULL};
+    pid_t worker = spawn_worker(R->url, n, "/dev/null", a1);
+    for (int i = 0; i < NR; i++) {
+        saq_job_t *j = wait_status(q, recs[i].key, "failed", 40000);
+        assert_non_null(strstr(saq_job_error(j), "cannot be read"));
+        saq_job_free(j);
+        char *kept = rh_str(RC, "GET saq:%s:libsaq:unreadable:%s", n, recs[i].key);
+        assert_non_null(kept);
+        assert_string_equal(kept, recs[i].rec);
+        free(kept);
+    }
+    assert_int_equal(rh_int(RC, "LLEN saq:%s:active", n), 0);
+    kill(worker, SIGTERM);
+    waitpid(worker, NULL, 0);
+    saq_queue_free(q);
+}
+
 static void test_abort_whose_worker_dies(void **state)
 {
     (void)state;
@@ -720,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_kill9_recovery_within_seconds),
         cmocka_unit_test(test_sweeper_killed_during_abort),
         cmocka_unit_test(test_unreadable_records_are_settled),
+        cmocka_unit_test(test_unreadable_records_in_active_are_settled),
         cmocka_unit_test(test_abort_whose_worker_dies),
         cmocka_unit_test(test_stalled_worker_never_drops_anothers_entry),
         cmocka_unit_test(test_records_near_max_payload_end),
