@@ -133,6 +133,8 @@ SAQ_API const char *saq_version_str(void);
 #define SAQ_ESTATE (-16)     /**< the call is not valid in the object's current state */
 #define SAQ_ETOOBIG (-17)    /**< a record or result exceeds max_payload_bytes */
 #define SAQ_EUVVERSION (-18) /**< the process's libuv is older than the one libsaq was built against */
+#define SAQ_ETLS (-19)       /**< TLS failed: a certificate or key file cannot be used, the server's
+                                  certificate was refused, or the TLS handshake failed. Since 0.2. */
 
 /** Static English description of an error code; "unknown error" for codes
  *  this version does not know. Never NULL. Any thread. */

@@ -345,6 +345,7 @@ static const struct {
     {SAQ_ESTATE, "SAQ_ESTATE", "operation not valid in the current state"},
     {SAQ_ETOOBIG, "SAQ_ETOOBIG", "payload too large"},
     {SAQ_EUVVERSION, "SAQ_EUVVERSION", "libuv in this process is older than libsaq needs"},
+    {SAQ_ETLS, "SAQ_ETLS", "TLS failed (certificate, key or handshake)"},
 };
 
 SAQ_API const char *saq_strerror(int err)

@@ -115,7 +115,7 @@ static void test_errors(void **state)
     assert_string_equal(saq_err_name(SAQ_ETIMEDOUT), "SAQ_ETIMEDOUT");
     assert_string_equal(saq_strerror(12345), "unknown error");
     assert_string_equal(saq_err_name(12345), "SAQ_E?");
-    for (int e = 0; e >= SAQ_EUVVERSION; e--)
+    for (int e = 0; e >= SAQ_ETLS; e--)
         assert_string_not_equal(saq_err_name(e), "SAQ_E?"); /* every code has a name */
     assert_int_equal(saq_version(), SAQ_VERSION_NUMBER);
     assert_string_equal(saq_version_str(), SAQ_VERSION_STR);
