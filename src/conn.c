@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Redis connections on the queue's loop: hiredis 0.14's async API with its
- * libuv adapter, plus what 0.14 lacks: connect and command timeouts (libuv
- * timers), reconnect with backoff, a handshake (AUTH, SELECT, INFO, SCRIPT
- * LOAD, CLIENT ID) and EVALSHA with an EVAL fallback.
+/* Redis connections on the queue's loop: requests written as RESP to a byte
+ * stream (sock.c: TCP or unix socket, TLS for rediss://), replies parsed by
+ * hiredis's redisReader and matched to the requests in order. Connect and
+ * command timeouts (libuv timers), reconnect with backoff, a handshake (AUTH,
+ * SELECT, CLIENT SETNAME, INFO, SCRIPT LOAD, CLIENT ID) and EVALSHA with an
+ * EVAL fallback.
  *
  * Requests are answered exactly once: by their reply, or, when the connection
- * times out, fails or closes, with an error. hiredis still calls its own
- * callback for every command it was given (with a NULL reply when it frees the
- * context); requests answered early are "detached" and only freed then. */
+ * times out, fails or closes, with an error. */
 #include "core.h"
 
 #include <arpa/inet.h>
@@ -20,6 +20,8 @@ static void conn_flush(saq__conn_t *c);
 static void conn_arm(saq__conn_t *c);
 static void conn_open(saq__conn_t *c, const char *ip);
 static void conn_arm_sent(saq__conn_t *c, uint64_t deadline);
+static void set_last_error(saq__conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_waiting(saq__conn_t *c, int err, const char *msg, int only_expired);
 
 static const char *role_name(int role)
 {
@@ -66,12 +68,10 @@ static void req_answer_err(saq__req_t *r, int err, const char *msg)
         r->cb(r, NULL, err, msg);
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
-
-/* Hand a request to hiredis. */
+/* Write a request to the stream; it waits for its reply in `fly`. */
 static int req_send(saq__conn_t *c, saq__req_t *r)
 {
-    if (redisAsyncFormattedCommand(c->ac, on_reply, r, r->cmd, r->cmdlen) != REDIS_OK)
+    if (!c->sock || saq__sock_write(c->sock, r->cmd, r->cmdlen))
         return -1;
     redisFreeCommand(r->cmd);
     r->cmd = NULL;
@@ -148,15 +148,13 @@ static saq__req_t *req_new(saq__conn_t *c, saq__reply_fn cb, void *data, int tim
  * may still be setting up the request after this returns. */
 static void req_submit(saq__conn_t *c, saq__req_t *r)
 {
-    if ((c->state == CONN_READY || (r->handshake && c->state == CONN_HANDSHAKE)) && c->ac &&
-        !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
+    if ((c->state == CONN_READY || (r->handshake && c->state == CONN_HANDSHAKE)) && c->sock) {
         if (req_send(c, r) == 0) {
             conn_arm_sent(c, r->deadline);
             return;
         }
     }
-    /* not connected, or hiredis is tearing the connection down: wait for the
-     * reconnect (or fail at the request's deadline) */
+    /* not connected: wait for the connection (or fail at the request's deadline) */
     saq__list_push_back(&c->wait, &r->link);
     conn_arm(c); /* a connection, if needed, is started from the loop's timer */
 }
@@ -271,23 +269,18 @@ static int transient_error(const char *s)
     return 0;
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+/* Answer the oldest request in flight with `rep` (owned by the caller). */
+static void answer(saq__conn_t *c, redisReply *rep)
 {
-    saq__req_t *r = privdata;
-    redisReply *rep = reply;
-    (void)ac;
-    if (r->state == 2) { /* answered already (timeout/close); hiredis is done with it now */
-        req_free(r);
+    if (saq__list_empty(&c->fly)) {
+        saq__debug("%s conn: a reply no request waits for", role_name(c->role));
         return;
     }
-    saq__conn_t *c = r->conn;
+    saq__req_t *r = saq__list_first_entry(&c->fly, saq__req_t, link);
     saq__list_remove(&r->link);
     c->nfly--;
-    if (!rep) {
-        req_answer_err(r, SAQ_ECONN,
-                       c->last_error ? c->last_error : "redis connection lost before the reply");
-    } else if (rep->type == REDIS_REPLY_ERROR) {
-        if (r->script >= 0 && rep->str && !strncmp(rep->str, "NOSCRIPT", 8) && c->ac &&
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (r->script >= 0 && rep->str && !strncmp(rep->str, "NOSCRIPT", 8) && c->sock &&
             build_eval(c, r, 1) == 0 && req_send(c, r) == 0) {
             conn_arm(c);
             return; /* re-sent as EVAL; answered later */
@@ -303,6 +296,58 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
      * every request in flight for each reply */
     if (c->state != CONN_READY)
         conn_arm(c);
+}
+
+static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick);
+
+/* Does a reply parse error look like a TLS record (a plaintext client on a TLS port)? */
+static int tls_bytes(const char *p, size_t n)
+{
+    return n >= 3 && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03 && p[2] <= 0x04;
+}
+
+/* Plaintext from the stream: parse it and answer the requests in order. A
+ * callback may close the connection (or the whole queue's connections):
+ * dispatching stops when the stream it came from is gone. */
+static void conn_on_data(void *ud, const char *p, size_t n)
+{
+    saq__conn_t *c = ud;
+    saq__sock_t *s = c->sock;
+    if (!s || !c->reader)
+        return;
+    if (c->reader->len == 0 && c->state == CONN_HANDSHAKE && tls_bytes(p, n)) {
+        const saq__url_t *u = &c->q->set.url;
+        set_last_error(c, "redis at %s:%d answered in TLS: use a rediss:// url for this port",
+                       u->host ? u->host : "?", u->port);
+        char *m = saq__strdup(c->last_error);
+        conn_drop(c, SAQ_ETLS, m ? m : "TLS port", 0);
+        fail_waiting(c, SAQ_ETLS, m ? m : "TLS port", 0);
+        free(m);
+        return;
+    }
+    if (redisReaderFeed(c->reader, p, n) != REDIS_OK) {
+        conn_drop(c, SAQ_ENOMEM, "out of memory", 0);
+        return;
+    }
+    c->dispatching++;
+    while (c->sock == s) {
+        void *rep = NULL;
+        if (redisReaderGetReply(c->reader, &rep) != REDIS_OK) {
+            char m[200];
+            snprintf(m, sizeof m, "redis sent something that is not RESP: %s", c->reader->errstr);
+            conn_drop(c, SAQ_ECONN, m, 0);
+            break;
+        }
+        if (!rep)
+            break;
+        if (!(c->on_push && c->on_push(c, rep)))
+            answer(c, rep);
+        freeReplyObject(rep);
+    }
+    if (--c->dispatching == 0 && c->sock != s && c->reader) {
+        redisReaderFree(c->reader); /* its connection ended meanwhile */
+        c->reader = NULL;
+    }
 }
 
 /* ---- timers: connect deadline, request deadlines, reconnect ---- */
@@ -491,8 +536,8 @@ static void handshake_cmd(saq__conn_t *c, int what, int argc, const char **argv)
     }
 }
 
-/* The connect attempt failed before hiredis had a socket (refused path,
- * unresolvable name, no memory). Runs on the loop, never inside a submit. */
+/* The connect attempt failed (refused, unresolvable name, TLS handshake, no
+ * memory). Runs on the loop, never inside a submit. */
 static void connect_failed(saq__conn_t *c, int err)
 {
     c->state = CONN_DOWN;
@@ -503,32 +548,21 @@ static void connect_failed(saq__conn_t *c, int err)
     conn_arm(c);
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+/* Where the connection goes, for messages: "host:port" or the socket path. */
+static const char *where(const saq__conn_t *c, char *buf, size_t n)
 {
-    saq__conn_t *c = ac->data;
-    if (!c || c->ac != ac)
-        return;
-    saq__debug("%s conn: connect %s %s", role_name(c->role), status == REDIS_OK ? "ok" : "failed", ac->errstr);
-    if (status != REDIS_OK && c->next_addr < c->naddrs && !c->q->set.url.path) {
-        /* this address refused: try the host name's next one */
-        c->ac = NULL; /* hiredis frees the context after this callback */
-        c->state = CONN_DOWN;
-        conn_open(c, c->addrs[c->next_addr++]);
-        return;
-    }
-    if (status != REDIS_OK) {
-        const saq__url_t *u = &c->q->set.url;
-        if (u->path)
-            set_last_error(c, "cannot connect to redis at %s: %s", u->path,
-                           ac->errstr[0] ? ac->errstr : "connection failed");
-        else
-            set_last_error(c, "cannot connect to redis at %s:%d: %s", u->host, u->port,
-                           ac->errstr[0] ? ac->errstr : "connection failed");
-        /* hiredis frees the context after this callback */
-        c->ac = NULL;
-        connect_failed(c, SAQ_ECONN);
-        return;
-    }
+    const saq__url_t *u = &c->q->set.url;
+    if (u->path)
+        return u->path;
+    snprintf(buf, n, "%s:%d", u->host, u->port);
+    return buf;
+}
+
+/* The stream is up (TLS included): the Redis handshake. */
+static void conn_sock_open(void *ud)
+{
+    saq__conn_t *c = ud;
+    saq__debug("%s conn: connected", role_name(c->role));
     c->state = CONN_HANDSHAKE;
     c->handshake_left = 0;
     c->handshake_failed = 0;
@@ -568,64 +602,75 @@ static void on_connect(const redisAsyncContext *ac, int status)
     conn_arm(c);
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
+/* The stream failed (it is closed already). */
+static void conn_sock_error(void *ud, int err, const char *msg)
 {
-    saq__conn_t *c = ac->data;
-    (void)status;
-    if (!c || c->ac != ac)
+    saq__conn_t *c = ud;
+    char w[300];
+    saq__debug("%s conn: stream failed: %s", role_name(c->role), msg);
+    c->sock = NULL;
+    if (c->state == CONN_CONNECTING) {
+        if (err == SAQ_ECONN && c->next_addr < c->naddrs && !c->q->set.url.path) {
+            /* this address refused: try the host name's next one */
+            c->state = CONN_DOWN;
+            conn_open(c, c->addrs[c->next_addr++]);
+            return;
+        }
+        if (err == SAQ_ETLS)
+            set_last_error(c, "TLS handshake with redis at %s failed: %s", where(c, w, sizeof w), msg);
+        else
+            set_last_error(c, "cannot connect to redis at %s: %s", where(c, w, sizeof w), msg);
+        connect_failed(c, err);
         return;
-    saq__debug("%s conn: disconnected: %s", role_name(c->role), ac->errstr);
-    if (!c->last_error)
-        set_last_error(c, "redis connection lost: %s", ac->errstr[0] ? ac->errstr : "closed by server");
-    c->ac = NULL;
+    }
     int was_ready = c->state == CONN_READY;
-    c->state = CONN_DOWN;
-    if (!was_ready)
-        schedule_retry(c);
+    if (err == SAQ_ETLS)
+        set_last_error(c, "TLS with redis at %s failed: %s", where(c, w, sizeof w), msg);
+    else if (!was_ready)
+        set_last_error(c, "redis at %s closed the connection during the handshake (%s)%s",
+                       where(c, w, sizeof w), msg,
+                       c->q->tls ? "" : "; if this port expects TLS, use a rediss:// url");
     else
-        c->retry_at = saq__mono_ms() + 20;
-    if (c->on_down)
-        c->on_down(c, SAQ_ECONN, c->last_error);
-    conn_arm(c);
+        set_last_error(c, "redis connection lost: %s", msg);
+    char *m = saq__strdup(c->last_error);
+    conn_drop(c, err, m ? m : msg, was_ready && err != SAQ_ETLS);
+    if (err == SAQ_ETLS) /* retrying at once would not help: fail what waits */
+        fail_waiting(c, err, m ? m : msg, 0);
+    free(m);
 }
 
-/* Open the hiredis connection to a numeric address (or a unix socket). */
+static const saq__sock_cb_t conn_sock_cb = {conn_sock_open, conn_on_data, conn_sock_error};
+
+/* Open the stream to a numeric address (or the unix socket). */
 static void conn_open(saq__conn_t *c, const char *ip)
 {
     const saq__url_t *u = &c->q->set.url;
-    redisAsyncContext *ac = u->path ? redisAsyncConnectUnix(u->path) : redisAsyncConnect(ip, u->port);
-    if (!ac) {
+    char w[300];
+    if (c->reader && !c->dispatching)
+        redisReaderFree(c->reader);
+    if (!(c->reader = redisReaderCreate())) {
         set_last_error(c, "cannot connect to redis: out of memory");
         connect_failed(c, SAQ_ENOMEM);
         return;
     }
-    if (ac->err && !u->path && c->next_addr < c->naddrs) {
-        redisAsyncFree(ac);
+    int err;
+    char *m = NULL;
+    saq__sock_t *s = saq__sock_open(&c->q->loop, u->path ? u->path : ip, u->path ? 0 : u->port,
+                                    c->q->tls, u->host, &conn_sock_cb, c, &err, &m);
+    if (!s && err == SAQ_ECONN && !u->path && c->next_addr < c->naddrs) {
+        free(m);
         conn_open(c, c->addrs[c->next_addr++]);
         return;
     }
-    if (ac->err) {
-        if (u->path)
-            set_last_error(c, "cannot connect to redis at %s: %s", u->path, ac->errstr);
-        else
-            set_last_error(c, "cannot connect to redis at %s:%d: %s", u->host, u->port, ac->errstr);
-        redisAsyncFree(ac);
-        connect_failed(c, SAQ_ECONN);
+    if (!s) {
+        set_last_error(c, "cannot connect to redis at %s: %s", where(c, w, sizeof w),
+                       m ? m : "out of memory");
+        free(m);
+        connect_failed(c, err);
         return;
     }
-    if (saq__redis_uv_attach(ac, &c->q->loop) != REDIS_OK) {
-        set_last_error(c, "cannot attach redis connection to the event loop");
-        redisAsyncFree(ac);
-        connect_failed(c, SAQ_ECONN);
-        return;
-    }
-    if (!u->path)
-        redisEnableKeepAlive(&ac->c);
-    ac->data = c;
-    c->ac = ac;
+    c->sock = s;
     c->state = CONN_CONNECTING;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     conn_arm(c);
 }
 
@@ -658,7 +703,7 @@ static void on_resolved(uv_getaddrinfo_t *r, int status, struct addrinfo *res)
         strcpy(ip, c->addrs[c->next_addr++]);
     uv_freeaddrinfo(res);
     /* a stale answer (timed out, closed, or a newer attempt) is dropped */
-    if (c && !c->closing && c->state == CONN_CONNECTING && !c->ac && c->resolving == rr) {
+    if (c && !c->closing && c->state == CONN_CONNECTING && !c->sock && c->resolving == rr) {
         c->resolving = NULL;
         if (status == UV_ECANCELED) {
             free(rr);
@@ -703,7 +748,7 @@ static void conn_connect(saq__conn_t *c)
     char port[16];
     snprintf(port, sizeof port, "%d", u->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    c->state = CONN_CONNECTING; /* no hiredis context yet: the deadline covers the lookup */
+    c->state = CONN_CONNECTING; /* no stream yet: the deadline covers the lookup */
     c->resolving = rr;
     int e = uv_getaddrinfo(&c->q->loop, &rr->req, on_resolved, u->host, port, &hints);
     if (e) {
@@ -723,11 +768,10 @@ static void conn_connect(saq__conn_t *c)
 void saq__conn_kick(saq__conn_t *c) { conn_arm(c); }
 
 /* Send what waited for the connection, in order. A request that cannot be
- * handed to hiredis stays queued for the next connection. */
+ * written stays queued for the next connection. */
 static void conn_flush(saq__conn_t *c)
 {
-    while (!saq__list_empty(&c->wait) && c->state == CONN_READY && c->ac &&
-           !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
+    while (!saq__list_empty(&c->wait) && c->state == CONN_READY && c->sock) {
         saq__req_t *r = saq__list_first_entry(&c->wait, saq__req_t, link);
         saq__list_remove(&r->link);
         if (r->script >= 0 && !r->cmd && build_eval(c, r, 0)) {
@@ -742,40 +786,53 @@ static void conn_flush(saq__conn_t *c)
     }
 }
 
-void saq__conn_close(saq__conn_t *c, int err, const char *msg)
+/* Drop the connection: close the stream, answer every request in flight
+ * with err (ETIMEDOUT only for the ones past their deadline, ECONN for the
+ * others), and reconnect after the backoff (`quick`: in 20 ms, for a
+ * connection that was working). Requests submitted meanwhile (by the
+ * answered callbacks too) wait for the next connection. */
+static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick)
 {
     saq__debug("%s conn: close (%s): %s", role_name(c->role), saq_err_name(err), msg ? msg : "");
     if (!msg)
         msg = saq_strerror(err);
     if (!c->last_error || strcmp(c->last_error, msg))
         set_last_error(c, "%s", msg);
-    /* answer everything in flight now; hiredis frees them later */
-    while (!saq__list_empty(&c->fly)) {
+    char *m = saq__strdup(c->last_error);
+    const char *text = m ? m : saq_strerror(err);
+    int was = c->state;
+    saq__sock_close(c->sock);
+    c->sock = NULL;
+    c->resolving = NULL; /* a lookup still in flight is dropped when it answers */
+    c->state = CONN_DOWN;
+    if (c->reader && !c->dispatching) {
+        redisReaderFree(c->reader);
+        c->reader = NULL;
+    }
+    uint64_t now = saq__mono_ms();
+    while (!saq__list_empty(&c->fly)) { /* no stream: nothing joins it meanwhile */
         saq__req_t *r = saq__list_first_entry(&c->fly, saq__req_t, link);
         saq__list_remove(&r->link);
         c->nfly--;
-        r->state = 2;
-        req_answer_err(r, err == SAQ_ETIMEDOUT && r->deadline && r->deadline <= saq__mono_ms()
+        req_answer_err(r, err == SAQ_ETIMEDOUT && r->deadline && r->deadline <= now
                               ? SAQ_ETIMEDOUT
                               : (err == SAQ_ETIMEDOUT ? SAQ_ECONN : err),
-                       msg);
-    }
-    redisAsyncContext *ac = c->ac;
-    int was = c->state;
-    c->ac = NULL;
-    c->resolving = NULL; /* a lookup still in flight is dropped when it answers */
-    c->state = CONN_DOWN;
-    if (ac) {
-        ac->data = NULL;
-        redisAsyncFree(ac);
+                       text);
+        req_free(r);
     }
     if (was != CONN_DOWN) {
-        schedule_retry(c);
+        if (quick)
+            c->retry_at = saq__mono_ms() + 20;
+        else
+            schedule_retry(c);
         if (c->on_down)
-            c->on_down(c, err, msg);
+            c->on_down(c, err, text);
     }
+    free(m);
     conn_arm(c);
 }
+
+void saq__conn_close(saq__conn_t *c, int err, const char *msg) { conn_drop(c, err, msg, 0); }
 
 static void timer_closed(uv_handle_t *h) { (void)h; }
 

@@ -7,7 +7,6 @@
 
 #include "internal.h"
 
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
@@ -78,6 +77,68 @@ void saq__loop_detach(saq_queue_t *q, saq__attachment_t *a);
  * none). Returns 0, or -1 when the deadline passed first. Not the I/O thread. */
 int saq__loop_wait(saq_queue_t *q, int inflight, uint64_t deadline);
 
+/* ---- tls.c: TLS sessions on memory buffers (OpenSSL) ---- */
+
+typedef struct saq__tls_ctx saq__tls_ctx_t; /* a client context: trust, client certificate */
+typedef struct saq__tls saq__tls_t;         /* one connection's session */
+
+/* A client context from TLS settings: the server's certificate checked
+ * against ssl_ca_certs/ssl_ca_path or, when neither is given, the system's
+ * trusted CAs (unless cert_reqs is none); the host name checked when
+ * check_hostname; a client certificate and key when given; TLS 1.2 or newer.
+ * Files are read now. Returns SAQ_OK with *out set (free with
+ * saq__tls_ctx_free), SAQ_ETLS with *msg (malloc'd) naming the setting, the
+ * file and the cause, or SAQ_ENOMEM (*msg NULL). Any thread. */
+int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg);
+/* Free a context (sessions made from it keep what they need). NULL is a no-op. */
+void saq__tls_ctx_free(saq__tls_ctx_t *x);
+/* A client session: SNI and the checked name from `host` (NULL for none; an
+ * IP literal is checked as an address and sent no SNI). NULL on ENOMEM. The
+ * context must outlive the session. Loop thread (as every call below). */
+saq__tls_t *saq__tls_new(const saq__tls_ctx_t *x, const char *host);
+void saq__tls_free(saq__tls_t *t);
+/* Ciphertext that arrived from the server. SAQ_OK or SAQ_ENOMEM. */
+int saq__tls_feed(saq__tls_t *t, const char *p, size_t n);
+/* Advance the handshake: 1 when done, 0 when it needs more input, or
+ * SAQ_ETLS with *msg (malloc'd) saying why in words a user can act on. */
+int saq__tls_handshake(saq__tls_t *t, char **msg);
+/* Plaintext into buf (at most cap bytes): the count, 0 when no more for now,
+ * SAQ_ECONN (the server ended the session) or SAQ_ETLS, with *msg. */
+long saq__tls_read(saq__tls_t *t, char *buf, size_t cap, char **msg);
+/* Encrypt n bytes of plaintext (after the handshake). SAQ_OK or SAQ_ETLS with *msg. */
+int saq__tls_write(saq__tls_t *t, const char *p, size_t n, char **msg);
+/* Ciphertext waiting to be sent: how much, and take up to cap bytes of it. */
+size_t saq__tls_pending(const saq__tls_t *t);
+size_t saq__tls_take(saq__tls_t *t, char *buf, size_t cap);
+
+/* ---- sock.c: a byte stream to Redis (TCP or unix socket, TLS when asked) ---- */
+
+typedef struct saq__sock saq__sock_t;
+/* The owner's callbacks, on the loop thread. on_open: connected (TLS
+ * handshake done). on_data: n bytes of plaintext, valid during the call.
+ * on_error: the stream failed (err SAQ_ECONN, SAQ_ETLS or SAQ_ENOMEM, msg
+ * the cause); it is already closed and must not be used after (no
+ * saq__sock_close). A callback may call saq__sock_close. */
+typedef struct saq__sock_cb {
+    void (*on_open)(void *ud);
+    void (*on_data)(void *ud, const char *p, size_t n);
+    void (*on_error)(void *ud, int err, const char *msg);
+} saq__sock_cb_t;
+/* Connect to a numeric address `addr` and `port`, or to the unix socket path
+ * `addr` when port is 0; with TLS when `tls` is not NULL (`host`: the name
+ * for SNI and the certificate check). Returns the stream (callbacks follow,
+ * never from inside this call), or NULL with *err (SAQ_ECONN, SAQ_ENOMEM) and
+ * *msg (malloc'd or NULL). `cb` must outlive the stream. Loop thread. */
+saq__sock_t *saq__sock_open(uv_loop_t *loop, const char *addr, int port, const saq__tls_ctx_t *tls,
+                            const char *host, const saq__sock_cb_t *cb, void *ud, int *err,
+                            char **msg);
+/* Queue bytes; they are written before the loop next waits for I/O. SAQ_OK,
+ * SAQ_ENOMEM or SAQ_ECONN (closed). Loop thread. */
+int saq__sock_write(saq__sock_t *s, const char *p, size_t n);
+/* Close now: no callback after this; the memory goes when libuv is done
+ * with the handles. NULL or an already closed stream is a no-op. Loop thread. */
+void saq__sock_close(saq__sock_t *s);
+
 /* ---- conn.c: Redis connections and requests ---- */
 
 /* Reply callback: exactly once per request. `reply` is valid only during the
@@ -103,7 +164,7 @@ struct saq__req {
     int argc;       /* script args kept for the NOSCRIPT fallback */
     char **argv;
     size_t *argvlen;
-    int state;      /* 0 waiting, 1 in flight, 2 detached (answered by us) */
+    int state;      /* 0 waiting, 1 in flight */
     int handshake;  /* sent before the connection is ready */
 };
 
@@ -114,7 +175,9 @@ struct saq__conn {
     saq_queue_t *q;
     int role;
     int state;
-    redisAsyncContext *ac;
+    saq__sock_t *sock;     /* the stream while connecting or connected */
+    redisReader *reader;   /* its replies (hiredis's RESP parser) */
+    int dispatching;       /* inside the reader loop (the reader must stay) */
     uv_timer_t timer;      /* connect deadline, command deadlines, reconnect backoff */
     int timer_init;
     saq__list_t wait;      /* requests not yet sent, in order (saq__req.link) */
@@ -134,6 +197,9 @@ struct saq__conn {
     int naddrs, next_addr;
     void (*on_ready)(saq__conn_t *c);
     void (*on_down)(saq__conn_t *c, int err, const char *msg);
+    /* A reply no request waits for (pub/sub messages): return 1 when taken,
+     * 0 to answer the oldest request in flight with it. NULL: none. */
+    int (*on_push)(saq__conn_t *c, redisReply *r);
     void *owner;
     int closing;
 };
@@ -155,11 +221,6 @@ void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everythi
  * (called on the loop thread; NULL when the memory outlives the loop).
  * Returns 1 when a timer close was started (on_closed will be called). */
 int saq__conn_shutdown(saq__conn_t *c, uv_close_cb on_closed);
-void saq__conn_pubsub_send(saq__conn_t *c, const char *cmd, const char *arg);
-
-/* ---- uvadapter.c: hiredis's async context on the queue's libuv loop ---- */
-/* Attach ac to loop (its reads, writes and cleanup). REDIS_OK or REDIS_ERR. */
-int saq__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
 
 /* ---- scripts.c: the Lua scripts' text (their KEYS/ARGV: transition.c) ---- */
 enum {
@@ -328,6 +389,7 @@ struct saq_queue {
      * sweep's jobs between their abort and their retry (zset id -> deadline ms) */
     char *k_alive, *k_watch, *k_abortwatch;
     size_t jobprefix_len;
+    saq__tls_ctx_t *tls;        /* rediss://: the connections' TLS context (else NULL) */
     /* loop thread */
     saq__conn_t cmd, sub;
     saq__throttle_t throttle;

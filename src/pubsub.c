@@ -168,20 +168,15 @@ static void route(saq_queue_t *q, const char *id, const char *status)
     free(snap);
 }
 
-static void on_psub(redisAsyncContext *ac, void *reply, void *privdata)
+/* A message on the pub/sub connection (["pmessage", pattern, channel,
+ * status]): routed to the listeners of the channel (a job id). */
+static int sub_push(saq__conn_t *c, redisReply *r)
 {
-    saq_queue_t *q = privdata;
-    redisReply *r = reply;
-    if (!r || !ac->data || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
-        return;
-    const char *kind = r->element[0]->str;
-    if (!kind)
-        return;
-    if (!strcmp(kind, "psubscribe")) {
-        q->sub_confirmed = 1;
-        notify_subscribed(q);
-    } else if (!strcmp(kind, "pmessage") && r->elements >= 4 && r->element[2]->str &&
-               r->element[3]->str) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(r->element[0]->str, "pmessage"))
+        return 0; /* the subscription's confirmation: the PSUBSCRIBE request's reply */
+    if (r->elements >= 4 && r->element[2]->type == REDIS_REPLY_STRING &&
+        r->element[3]->type == REDIS_REPLY_STRING) {
         char st[32];
         size_t n = r->element[3]->len < sizeof st - 1 ? r->element[3]->len : sizeof st - 1;
         for (size_t i = 0; i < n; i++)
@@ -189,16 +184,28 @@ static void on_psub(redisAsyncContext *ac, void *reply, void *privdata)
                                ? r->element[3]->str[i] + 32
                                : r->element[3]->str[i]);
         st[n] = 0;
-        route(q, r->element[2]->str, st);
+        route(c->q, r->element[2]->str, st);
     }
+    return 1;
+}
+
+static void psub_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq__conn_t *c = req->conn;
+    if (err == SAQ_EREDIS) { /* e.g. an ACL user without &channel rights: say so to the listeners */
+        saq__conn_close(c, err, msg);
+        return;
+    }
+    if (err || r->type != REDIS_REPLY_ARRAY)
+        return; /* the connection dropped: it subscribes again when it is back */
+    c->q->sub_confirmed = 1;
+    notify_subscribed(c->q);
 }
 
 static void sub_ready(saq__conn_t *c)
 {
-    saq_queue_t *q = c->q;
-    if (!c->ac)
-        return;
-    redisAsyncCommand(c->ac, on_psub, q, "PSUBSCRIBE %s", q->k_pattern);
+    const char *av[2] = {"PSUBSCRIBE", c->q->k_pattern};
+    saq__cmd(c, psub_reply, NULL, 0, 2, av, NULL);
 }
 
 /* The connection failed: listeners that were never confirmed are told it
@@ -256,6 +263,7 @@ void saq__pubsub_init(saq_queue_t *q)
 {
     q->sub.on_ready = sub_ready;
     q->sub.on_down = sub_down;
+    q->sub.on_push = sub_push;
     saq__list_init(&q->listeners);
     saq__list_init(&q->to_notify);
     uv_timer_init(&q->loop, &q->sub_linger);

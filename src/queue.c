@@ -11,6 +11,7 @@
 static void queue_destroy(saq_queue_t *q)
 {
     saq__settings_free(&q->set);
+    saq__tls_ctx_free(q->tls);
     free(q->k_jobprefix);
     free(q->k_incomplete);
     free(q->k_queued);
@@ -59,6 +60,16 @@ SAQ_API int saq_queue_open(saq_queue_t **out, saq_conf_t *conf)
     if (e) {
         free(q);
         return e;
+    }
+    if (q->set.url.tls.enabled) { /* certificate and key files are read now */
+        char *m = NULL;
+        if ((e = saq__tls_ctx_new(&q->set.url.tls, &q->tls, &m))) {
+            saq__conf_seterr(conf, "%s", m ? m : "out of memory");
+            free(m);
+            saq__settings_free(&q->set);
+            free(q);
+            return e;
+        }
     }
     const char *n = q->set.name;
     q->k_jobprefix = saq__sprintf("saq:job:%s:", n);

@@ -179,7 +179,7 @@ static int parse_query(const char *q, size_t n, saq__url_t *u, char *err, size_t
 /* Parse `url`; see url.h. */
 int saq__url_parse(const char *url, saq__url_t *out, char *err, size_t errlen)
 {
-    saq__url_t u = {NULL, 6379, NULL, NULL, NULL, 0};
+    saq__url_t u = {.port = 6379};
     size_t n;
     int is_unix;
 

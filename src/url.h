@@ -4,6 +4,18 @@
 #define SAQ_URL_H
 #include <stddef.h>
 
+/* TLS settings of a rediss:// URL (or of the tls.* conf keys). */
+enum { SAQ__TLS_REQUIRED = 0, SAQ__TLS_OPTIONAL = 1, SAQ__TLS_NONE = 2 };
+typedef struct saq__tls_opts {
+    int enabled;        /* 1: connect with TLS (rediss://) */
+    int cert_reqs;      /* SAQ__TLS_REQUIRED (default), SAQ__TLS_OPTIONAL, SAQ__TLS_NONE */
+    int check_hostname; /* 1: the server certificate must name the host (resolved default, see below) */
+    char *ca_certs;     /* malloc'd PEM file path of trusted CAs, or NULL (system trust store) */
+    char *ca_path;      /* malloc'd directory of hashed CA certificates, or NULL */
+    char *certfile;     /* malloc'd client certificate (chain) PEM path, or NULL */
+    char *keyfile;      /* malloc'd client private key PEM path, or NULL (then taken from certfile) */
+} saq__tls_opts_t;
+
 typedef struct saq__url {
     char *host;      /* malloc'd; NULL for unix sockets */
     int port;        /* default 6379 */
@@ -11,6 +23,7 @@ typedef struct saq__url {
     char *username;  /* malloc'd, percent-decoded, or NULL */
     char *password;  /* malloc'd, percent-decoded, or NULL */
     int db;          /* default 0 */
+    saq__tls_opts_t tls;
 } saq__url_t;
 
 /* Parse `url`. Returns 0, or -1 with a one-line reason in err. Accepted:

@@ -833,7 +833,7 @@ static void test_dead_redis_and_auth(void **state)
         q = saq_queue_from_url(fast_fail[i], "dead");
         ev = saq_queue_count_sync(q, "queued", TMO);
         assert_int_equal(saq_event_status(ev), SAQ_ECONN);
-        assert_non_null(strstr(saq_event_errmsg(ev), i ? "resolve" : "No such file"));
+        assert_non_null(strstr(saq_event_errmsg(ev), i ? "resolve" : "o such file"));
         saq_event_free(ev);
         saq_queue_free(q);
     }

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/* TLS for rediss:// connections: an OpenSSL client context built from the
+ * URL's settings, and sessions that work on memory buffers (two memory BIOs)
+ * so that the socket I/O stays on the connection's libuv stream (sock.c).
+ * Failures are turned into messages that name the cause a user can act on:
+ * the CA, the host name, an expired certificate, a missing client
+ * certificate, a plaintext port. */
+#include "core.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+struct saq__tls_ctx {
+    SSL_CTX *ctx;
+    int verify;       /* the server's certificate is checked */
+    int check_host;   /* ... and must name the host */
+    int has_cert;     /* a client certificate is configured */
+    int own_ca;       /* trust comes from ssl_ca_certs / ssl_ca_path, not the system store */
+};
+
+struct saq__tls {
+    SSL *ssl;
+    BIO *in, *out; /* ciphertext from and to the server */
+    const saq__tls_ctx_t *x;
+    char *host;
+};
+
+/* The first queued OpenSSL error as text (and clear the queue). */
+static void ssl_reason(char *buf, size_t n)
+{
+    unsigned long e = ERR_peek_error();
+    buf[0] = 0;
+    if (e) {
+        const char *r = ERR_reason_error_string(e);
+        if (r)
+            snprintf(buf, n, "%s", r);
+        else
+            ERR_error_string_n(e, buf, n);
+    }
+    ERR_clear_error();
+    if (!buf[0])
+        snprintf(buf, n, "unknown TLS error");
+}
+
+/* Why a file named by the `what` setting cannot be used: the system's reason
+ * when it cannot be read at all, else OpenSSL's. */
+static char *file_error(const char *what, const char *path, int dir)
+{
+    char why[256];
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(why, sizeof why, "%s", strerror(errno));
+    } else if (!dir && S_ISDIR(st.st_mode)) {
+        snprintf(why, sizeof why, "it is a directory");
+    } else if (dir && !S_ISDIR(st.st_mode)) {
+        snprintf(why, sizeof why, "it is not a directory");
+    } else {
+        FILE *f = dir ? NULL : fopen(path, "r");
+        if (!dir && !f) {
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            ERR_clear_error();
+        } else {
+            if (f)
+                fclose(f);
+            ssl_reason(why, sizeof why);
+        }
+    }
+    ERR_clear_error();
+    return saq__sprintf("tls: cannot use %s '%s': %s", what, path, why);
+}
+
+/* A key file with a passphrase is refused instead of prompting on a terminal. */
+static int no_passphrase(char *buf, int size, int rw, void *ud)
+{
+    (void)buf, (void)size, (void)rw, (void)ud;
+    return -1;
+}
+
+int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
+{
+    *out = NULL;
+    *msg = NULL;
+    saq__tls_ctx_t *x = saq__calloc(1, sizeof *x);
+    if (!x)
+        return SAQ_ENOMEM;
+    ERR_clear_error();
+    x->ctx = SSL_CTX_new(TLS_client_method());
+    if (!x->ctx) {
+        free(x);
+        return SAQ_ENOMEM;
+    }
+    SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION);
+    /* idle connections give their buffers back: a worker holds three */
+    SSL_CTX_set_mode(x->ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_default_passwd_cb(x->ctx, no_passphrase);
+    x->verify = o->cert_reqs != SAQ__TLS_NONE;
+    x->check_host = x->verify && o->check_hostname;
+    SSL_CTX_set_verify(x->ctx, x->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    int rc = SAQ_ETLS;
+    if (o->ca_certs || o->ca_path) {
+        x->own_ca = 1;
+        if (o->ca_certs && !SSL_CTX_load_verify_locations(x->ctx, o->ca_certs, NULL)) {
+            *msg = file_error("ssl_ca_certs", o->ca_certs, 0);
+            goto fail;
+        }
+        if (o->ca_path && !SSL_CTX_load_verify_locations(x->ctx, NULL, o->ca_path)) {
+            *msg = file_error("ssl_ca_path", o->ca_path, 1);
+            goto fail;
+        }
+    } else if (x->verify && !SSL_CTX_set_default_verify_paths(x->ctx)) {
+        char why[256];
+        ssl_reason(why, sizeof why);
+        *msg = saq__sprintf("tls: cannot load the system's trusted CAs: %s", why);
+        goto fail;
+    }
+    if (o->keyfile && !o->certfile) {
+        *msg = saq__sprintf("tls: ssl_keyfile is set without ssl_certfile (the client certificate)");
+        goto fail;
+    }
+    if (o->certfile) {
+        x->has_cert = 1;
+        if (!SSL_CTX_use_certificate_chain_file(x->ctx, o->certfile)) {
+            *msg = file_error("ssl_certfile", o->certfile, 0);
+            goto fail;
+        }
+        const char *key = o->keyfile ? o->keyfile : o->certfile;
+        if (!SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM)) {
+            char *m = file_error(o->keyfile ? "ssl_keyfile" : "ssl_certfile (for its key)", key, 0);
+            *msg = m ? saq__sprintf("%s (a key with a passphrase is not supported)", m) : NULL;
+            free(m);
+            goto fail;
+        }
+        if (!SSL_CTX_check_private_key(x->ctx)) {
+            ERR_clear_error();
+            *msg = saq__sprintf("tls: the key in '%s' does not belong to the certificate in '%s'",
+                                key, o->certfile);
+            goto fail;
+        }
+    }
+    *out = x;
+    return SAQ_OK;
+fail:
+    if (!*msg)
+        rc = SAQ_ENOMEM;
+    saq__tls_ctx_free(x);
+    return rc;
+}
+
+void saq__tls_ctx_free(saq__tls_ctx_t *x)
+{
+    if (!x)
+        return;
+    SSL_CTX_free(x->ctx); /* sessions still open keep their own reference */
+    free(x);
+}
+
+/* Is `h` an IPv4 or IPv6 literal? */
+static int is_ip(const char *h)
+{
+    unsigned char b[16];
+    return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
+}
+
+saq__tls_t *saq__tls_new(const saq__tls_ctx_t *x, const char *host)
+{
+    saq__tls_t *t = saq__calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->x = x;
+    ERR_clear_error();
+    if (host && !(t->host = saq__strdup(host)))
+        goto fail;
+    if (!(t->ssl = SSL_new(x->ctx)))
+        goto fail;
+    t->in = BIO_new(BIO_s_mem());
+    t->out = BIO_new(BIO_s_mem());
+    if (!t->in || !t->out) {
+        BIO_free(t->in);
+        BIO_free(t->out);
+        t->in = t->out = NULL;
+        goto fail;
+    }
+    /* an empty input buffer means "wait for more", not end of stream */
+    BIO_set_mem_eof_return(t->in, -1);
+    BIO_set_mem_eof_return(t->out, -1);
+    SSL_set_bio(t->ssl, t->in, t->out);
+    if (host && !is_ip(host) && !SSL_set_tlsext_host_name(t->ssl, host))
+        goto fail;
+    if (host && x->check_host) {
+        int ok = is_ip(host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host)
+                             : SSL_set1_host(t->ssl, host);
+        if (!ok)
+            goto fail;
+    }
+    SSL_set_connect_state(t->ssl);
+    return t;
+fail:
+    ERR_clear_error();
+    saq__tls_free(t);
+    return NULL;
+}
+
+void saq__tls_free(saq__tls_t *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl); /* frees the BIOs */
+    free(t->host);
+    free(t);
+}
+
+int saq__tls_feed(saq__tls_t *t, const char *p, size_t n)
+{
+    return BIO_write(t->in, p, (int)n) == (int)n ? SAQ_OK : SAQ_ENOMEM;
+}
+
+/* Why the server's certificate was refused, in words. */
+static char *verify_error(const saq__tls_t *t, long vr)
+{
+    const char *trust = t->x->own_ca ? "the CA in ssl_ca_certs/ssl_ca_path"
+                                     : "the system's trusted CAs (set ssl_ca_certs to your CA)";
+    switch (vr) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return saq__sprintf("the server's certificate does not name the host '%s' (hostname "
+                            "mismatch; connect by a name the certificate has, or set "
+                            "ssl_check_hostname=false)",
+                            t->host ? t->host : "");
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return saq__sprintf("the server's certificate has expired");
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return saq__sprintf("the server's certificate is not valid yet (check the clocks)");
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+        return saq__sprintf("the server's certificate is not signed by a trusted CA (%s; "
+                            "certificate verify failed: %s)",
+                            trust, X509_verify_cert_error_string(vr));
+    default:
+        return saq__sprintf("the server's certificate was refused: %s",
+                            X509_verify_cert_error_string(vr));
+    }
+}
+
+/* Describe a failed SSL call (its SSL_get_error `se`). */
+static char *failure(saq__tls_t *t, int se)
+{
+    long vr = SSL_get_verify_result(t->ssl);
+    unsigned long e = ERR_peek_error();
+    int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
+    char why[256];
+    if (lib == ERR_LIB_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK) {
+        ERR_clear_error();
+        return verify_error(t, vr);
+    }
+    if (se == SSL_ERROR_SYSCALL && !e)
+        return saq__sprintf("the TLS stream ended unexpectedly");
+    ssl_reason(why, sizeof why);
+    if (lib != ERR_LIB_SSL)
+        return saq__sprintf("TLS error: %s", why);
+    switch (reason) {
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        return saq__sprintf("the server requires a client certificate (set ssl_certfile and "
+                            "ssl_keyfile)");
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+        if (!t->x->has_cert)
+            return saq__sprintf("the server refused the handshake (%s); it may require a client "
+                                "certificate (set ssl_certfile and ssl_keyfile)",
+                                why);
+        return saq__sprintf("the server refused the client certificate (%s)", why);
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_UNEXPECTED_RECORD:
+        return saq__sprintf("the server did not answer in TLS (%s): is this a plaintext port? "
+                            "use redis:// for it",
+                            why);
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+        return saq__sprintf("the server does not offer TLS 1.2 or newer (%s)", why);
+    default:
+        return saq__sprintf("TLS error: %s", why);
+    }
+}
+
+int saq__tls_handshake(saq__tls_t *t, char **msg)
+{
+    *msg = NULL;
+    ERR_clear_error();
+    int r = SSL_do_handshake(t->ssl);
+    if (r == 1)
+        return 1;
+    int se = SSL_get_error(t->ssl, r);
+    if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE)
+        return 0;
+    *msg = failure(t, se);
+    return SAQ_ETLS;
+}
+
+long saq__tls_read(saq__tls_t *t, char *buf, size_t cap, char **msg)
+{
+    *msg = NULL;
+    ERR_clear_error();
+    int r = SSL_read(t->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap);
+    if (r > 0)
+        return r;
+    int se = SSL_get_error(t->ssl, r);
+    if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE)
+        return 0;
+    if (se == SSL_ERROR_ZERO_RETURN) {
+        *msg = saq__sprintf("the server closed the TLS session");
+        return SAQ_ECONN;
+    }
+    *msg = failure(t, se);
+    return SAQ_ETLS;
+}
+
+int saq__tls_write(saq__tls_t *t, const char *p, size_t n, char **msg)
+{
+    *msg = NULL;
+    while (n) {
+        ERR_clear_error();
+        int chunk = n > (1u << 30) ? 1 << 30 : (int)n;
+        int r = SSL_write(t->ssl, p, chunk);
+        if (r <= 0) { /* memory BIOs never ask to retry a write */
+            *msg = failure(t, SSL_get_error(t->ssl, r));
+            return SAQ_ETLS;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return SAQ_OK;
+}
+
+size_t saq__tls_pending(const saq__tls_t *t) { return (size_t)BIO_ctrl_pending(t->out); }
+
+size_t saq__tls_take(saq__tls_t *t, char *buf, size_t cap)
+{
+    int r = BIO_read(t->out, buf, cap > INT_MAX ? INT_MAX : (int)cap);
+    return r > 0 ? (size_t)r : 0;
+}
