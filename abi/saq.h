@@ -174,9 +174,31 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
 /** Set `key` to `value` (text; numbers in decimal). The value is checked at
  *  once. Queue keys:
  *   - url                 redis://[[user]:password@]host[:port][/db][?db=N]
- *                         or unix://[[user]:password@]/path/to.sock[?db=N]
- *                         (default redis://localhost:6379/0). rediss:// is
- *                         refused (no TLS in this build).
+ *                         or rediss://... (the same over TLS; port 6379 by
+ *                         default, as redis-py) or
+ *                         unix://[[user]:password@]/path/to.sock[?db=N]
+ *                         (default redis://localhost:6379/0). Userinfo and
+ *                         path are percent-decoded. A rediss:// url reads
+ *                         redis-py 6.4's TLS query parameters, so one url
+ *                         works in Python saq and libsaq: ssl_cert_reqs,
+ *                         ssl_check_hostname, ssl_ca_certs, ssl_ca_path,
+ *                         ssl_certfile, ssl_keyfile (meanings and defaults:
+ *                         the tls.* keys below; ssl_cert_reqs takes the same
+ *                         three lower-case words; ssl_check_hostname takes
+ *                         1/t/true/y/yes/on or 0/f/false/n/no in any case).
+ *                         Their values are decoded as redis-py does: '+' is
+ *                         a space and escapes are decoded twice (a literal
+ *                         '%' is %2525, '+' is %252B); a parameter with an
+ *                         empty value is skipped; the first of a repeated
+ *                         one counts. Refused with SAQ_EURL: a bad value, an
+ *                         ssl_check_hostname word redis-py would silently
+ *                         read as true ("off"), any other ssl or ssl_*
+ *                         parameter (ssl_ciphers, ssl_password, ...: libsaq
+ *                         does not implement them), and any ssl/ssl_*
+ *                         parameter on redis:// or unix:// (redis-py fails
+ *                         those too). Other query parameters are ignored.
+ *                         Messages never repeat the url (it may hold a
+ *                         password).
  *   - name                queue name (default "default"), 1..1000 bytes; no
  *                         ':', no glob characters * ? [ ] (saq #8 of spec 7),
  *                         no spaces and no control characters.
@@ -193,6 +215,41 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *   - max_payload_bytes   1024..536870912 (Redis's limit), default 16777216
  *                         (16 MiB): larger records are refused with
  *                         SAQ_ETOOBIG before anything is sent.
+ *  TLS keys (queue keys; since 0.2). Each replaces the rediss:// url's query
+ *  parameter of the same meaning; setting any of them with a url that is not
+ *  rediss:// makes saq_queue_open fail with SAQ_EINVAL ("tls.<key> needs a
+ *  rediss:// url"), since only rediss:// turns TLS on. Files are read when the
+ *  queue opens (a missing or unusable one: SAQ_ETLS there), not here. Every
+ *  connection of a rediss:// queue uses TLS 1.2 or later, sends the url's host
+ *  as SNI (server name indication; not for an IP address) and, without
+ *  tls.ca_certs and tls.ca_path, trusts the system's CA store (OpenSSL's
+ *  default paths, e.g. /etc/ssl/certs on Debian).
+ *   - tls.cert_reqs       "required" (default), "optional" or "none" (lower
+ *                         case). required: the server's certificate must
+ *                         verify against the trusted CAs. optional: the same
+ *                         for a client (as in Python's ssl module, which
+ *                         redis-py uses: a server always sends a certificate
+ *                         and one that fails verification ends the
+ *                         handshake). none: the certificate is not verified
+ *                         at all (encrypted, but anyone can pose as the
+ *                         server; also turns tls.check_hostname off).
+ *   - tls.check_hostname  true (default) / false (true/false, 1/0, yes/no,
+ *                         on/off): the server's certificate must name the
+ *                         url's host (its DNS name, or its IP address for an
+ *                         IP host). Always off with cert_reqs none, as
+ *                         redis-py.
+ *   - tls.ca_certs        path of a PEM file of trusted CA certificates
+ *                         (redis-py's ssl_ca_certs); "" = none.
+ *   - tls.ca_path         directory of CA certificates named by subject hash
+ *                         (c_rehash / openssl rehash; ssl_ca_path); "" = none.
+ *   - tls.certfile        path of the client certificate PEM (with its chain),
+ *                         for servers that require one (tls-auth-clients);
+ *                         "" = none.
+ *   - tls.keyfile         path of the client certificate's private key PEM
+ *                         (unencrypted); "" or unset: the key is read from
+ *                         tls.certfile.
+ *  The paths are at most 4095 bytes, taken as given (relative paths from the
+ *  process's working directory when the queue opens).
  *  Worker keys (read by saq_worker_open; all durations in seconds, fractions
  *  allowed, at most 86400; defaults in parentheses):
  *   - concurrency (10; 1..100000), dequeue_timeout (0 = block until a job or
@@ -670,11 +727,12 @@ SAQ_API uint64_t saq_job_lease_id(const saq_job_t *job);
  *  swept_error_message (used by saq_queue_sweep called directly) are ignored here. conf is
  *  only read (and its message written) and may be freed afterwards. On failure *out is set to
  *  NULL (when out is not NULL), nothing is left running, and saq_conf_errmsg(conf) says why
- *  (when conf is not NULL). Returns SAQ_OK, SAQ_EINVAL (out is NULL), SAQ_EUVVERSION (the
- *  process's libuv is older than the one libsaq was built against), or SAQ_ENOMEM (out of
- *  memory, or the event loop or the I/O thread could not be created: no file descriptors or
- *  threads left; the message names which). The conf's values were checked by saq_conf_set
- *  (a bad url is its SAQ_EURL). Any thread. Since 0.2 (SAQ_0.2). */
+ *  (when conf is not NULL). Returns SAQ_OK, SAQ_EINVAL (out is NULL, or tls.* keys set with a
+ *  url that is not rediss://), SAQ_EUVVERSION (the process's libuv is older than the one
+ *  libsaq was built against), or SAQ_ENOMEM (out of memory, or the event loop or the I/O
+ *  thread could not be created: no file descriptors or threads left; the message names
+ *  which). The conf's values were checked by saq_conf_set (a bad url is its SAQ_EURL). Any
+ *  thread. Since 0.2 (SAQ_0.2). */
 SAQ_API int saq_queue_open(saq_queue_t **out, saq_conf_t *conf);
 
 /** saq_queue_open without the code: the queue, or NULL (with the message in
@@ -1066,7 +1124,10 @@ SAQ_API const char *saq_worker_errmsg(const saq_worker_t *w);
 /** Effective value of configuration `key` for this worker, as text: what the worker runs with,
  *  defaults included, after its own adjustments (the generated id; concurrency capped by
  *  max_burst_jobs). Worker keys come from the worker's conf, queue keys (url, name, dialect,
- *  max_concurrent_ops, *_timeout_ms, reconnect_max_ms, max_payload_bytes) from its queue's.
+ *  max_concurrent_ops, *_timeout_ms, reconnect_max_ms, max_payload_bytes, tls.*) from its
+ *  queue's. The tls.* keys are reported for a rediss:// queue only (NULL otherwise), with the
+ *  url's values and the keys over them: tls.check_hostname as in effect ("false" with
+ *  cert_reqs none), a path not given as "".
  *  Numbers in their shortest exact form ("1", "0.25"), booleans "true"/"false", metadata
  *  "null" when unset; "timers.stats" reads timers.worker_info. Borrowed: valid until
  *  saq_worker_free (the values never change). NULL for a NULL worker or key or an unknown key.

@@ -17,7 +17,7 @@ struct saq_conf {
     void *transform_ud;
 };
 
-enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID };
+enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH };
 
 static const struct keydef {
     const char *key;
@@ -48,6 +48,12 @@ static const struct keydef {
     {"swept_error_message", T_STR, 0, 0},
     {"dead_worker_check", T_NUM, 0, 86400},
     {"timers.liveness", T_NUM, 0, 3600},
+    {"tls.cert_reqs", T_CERTREQS, 0, 0},
+    {"tls.check_hostname", T_BOOL, 0, 0},
+    {"tls.ca_certs", T_PATH, 0, 0},
+    {"tls.ca_path", T_PATH, 0, 0},
+    {"tls.certfile", T_PATH, 0, 0},
+    {"tls.keyfile", T_PATH, 0, 0},
 };
 
 void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...)
@@ -181,6 +187,19 @@ static int check_value(saq_conf_t *conf, const struct keydef *kd, const char *va
             return SAQ_EINVAL;
         }
         return 0;
+    case T_CERTREQS:
+        if (saq__tls_cert_reqs(value) < 0) {
+            saq__conf_seterr(conf, "%s must be none, optional or required, got '%.60s'", kd->key,
+                             value);
+            return SAQ_EINVAL;
+        }
+        return 0;
+    case T_PATH:
+        if (strlen(value) >= 4096) {
+            saq__conf_seterr(conf, "%s is longer than 4095 bytes (PATH_MAX)", kd->key);
+            return SAQ_EINVAL;
+        }
+        return 0;
     case T_JSONOBJ:
         if (strcmp(value, "null") && saq__json_validate(value, strlen(value), 'o', err, sizeof err)) {
             saq__conf_seterr(conf, "%s must be a JSON object or null: %s", kd->key, err);
@@ -300,9 +319,27 @@ void saq__settings_free(saq__settings_t *s)
     memset(s, 0, sizeof *s);
 }
 
-int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf)
+/* Apply the conf key "tls.<k>" (value v, checked by saq_conf_set) to t: it replaces what the
+ * url's query said; an empty path means none. -1 when out of memory. */
+static int merge_tls(saq__tls_opts_t *t, const char *k, const char *v)
+{
+    if (!strcmp(k, "cert_reqs"))
+        t->cert_reqs = saq__tls_cert_reqs(v);
+    else if (!strcmp(k, "check_hostname"))
+        parse_bool(v, &t->want_check_hostname);
+    else
+        return saq__set_str(!strcmp(k, "ca_certs")  ? &t->ca_certs
+                            : !strcmp(k, "ca_path") ? &t->ca_path
+                            : !strcmp(k, "certfile") ? &t->certfile
+                                                     : &t->keyfile,
+                            *v ? v : NULL);
+    return 0;
+}
+
+int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
 {
     char err[200];
+    const char *tls_key = NULL; /* the first tls.* key set */
     saq__settings_defaults(s);
     const char *url = conf ? saq_conf_get(conf, "url") : NULL;
     if (!url)
@@ -375,6 +412,19 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf)
                 goto oom;
         } else if (!strcmp(k, "dead_worker_check"))
             s->dead_worker_check = d;
+        else if (!strncmp(k, "tls.", 4)) {
+            tls_key = tls_key ? tls_key : k;
+            if (merge_tls(&s->url.tls, k + 4, v))
+                goto oom;
+        }
+    }
+    saq__tls_opts_t *t = &s->url.tls;
+    t->check_hostname = t->want_check_hostname && t->cert_reqs != SAQ__TLS_NONE;
+    if (queue && tls_key && !t->enabled) {
+        saq__settings_free(s);
+        saq__conf_seterr(conf, "%s needs a rediss:// url (the tls.* keys configure TLS, which "
+                               "only rediss:// turns on)", tls_key);
+        return SAQ_EINVAL;
     }
     return 0;
 oom:
@@ -389,6 +439,7 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
                                  const char *worker_id)
 {
     saq_conf_t *c = saq_conf_new();
+    const saq__tls_opts_t *tls = &q->url.tls;
     char n[16][40];
     const double nums[16] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
                              q->reconnect_max_ms, (double)q->max_payload, w->concurrency,
@@ -408,6 +459,14 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
         {"cancellation_hard_deadline", n[13]}, {"id", worker_id},
         {"metadata", w->metadata ? w->metadata : "null"}, {"swept_error_message", w->swept_msg},
         {"dead_worker_check", n[14]}, {"timers.liveness", n[15]},
+        /* a rediss:// queue's TLS settings in effect ("" for a path not given, which also
+         * stands over the url's); none for another url, which refuses them */
+        {"tls.cert_reqs", tls->enabled ? saq__tls_cert_reqs_name(tls->cert_reqs) : NULL},
+        {"tls.check_hostname", !tls->enabled ? NULL : tls->check_hostname ? "true" : "false"},
+        {"tls.ca_certs", !tls->enabled ? NULL : tls->ca_certs ? tls->ca_certs : ""},
+        {"tls.ca_path", !tls->enabled ? NULL : tls->ca_path ? tls->ca_path : ""},
+        {"tls.certfile", !tls->enabled ? NULL : tls->certfile ? tls->certfile : ""},
+        {"tls.keyfile", !tls->enabled ? NULL : tls->keyfile ? tls->keyfile : ""},
     };
     for (size_t i = 0; c && i < sizeof kv / sizeof kv[0]; i++) {
         if (kv[i][1] && saq_conf_set(c, kv[i][0], kv[i][1])) {

@@ -340,8 +340,12 @@ typedef struct saq__settings {
 
 void saq__settings_defaults(saq__settings_t *s);
 void saq__settings_free(saq__settings_t *s);
-/* Build settings from a conf (NULL = defaults); message in the conf on error. */
-int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf);
+/* Build settings from a conf (NULL = defaults); message in the conf on error. The tls.* keys
+ * replace the url's ssl_* query values in s->url.tls (check_hostname resolved again). `queue`:
+ * 1 for saq_queue_open, where a tls.* key with a url that is not rediss:// fails with
+ * SAQ_EINVAL; 0 for a worker, whose queue keys are ignored. SAQ_OK, SAQ_EURL, SAQ_EINVAL or
+ * SAQ_ENOMEM (s then holds nothing to free). */
+int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue);
 void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The settings in effect as a conf, every key set (saq_worker_conf_get): queue keys from `q`,
  * worker keys from `w`, the id `worker_id`. Owned by the caller; NULL on OOM. */

@@ -56,7 +56,7 @@ SAQ_API int saq_queue_open(saq_queue_t **out, saq_conf_t *conf)
         saq__conf_seterr(conf, "out of memory");
         return SAQ_ENOMEM;
     }
-    int e = saq__settings_from_conf(&q->set, conf);
+    int e = saq__settings_from_conf(&q->set, conf, 1);
     if (e) {
         free(q);
         return e;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 /* Write "redis url: <message>" into err (if any). Never echoes the URL,
@@ -154,32 +155,163 @@ static int parse_hostport(const char *s, size_t n, saq__url_t *u, char *err, siz
     return u->host ? 0 : fail(err, errlen, "out of memory");
 }
 
-/* Take "db=N" from the query q[0..n) into u->db (the first occurrence wins,
- * as in redis-py). Other parameters are ignored. */
+/* Python's unquote (parse_qs's when `plus`: '+' is a space too) of s[0..n):
+ * "%XX" becomes its byte, an invalid escape stays as it is. A new string in
+ * *out (NULL on OOM); -1 when it would hold a NUL byte. */
+static int unquote(const char *s, size_t n, int plus, char **out)
+{
+    char *r = saq__malloc(n + 1), *w = r;
+    *out = r;
+    if (!r)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi = s[i] == '%' && i + 2 < n ? hexval(s[i + 1]) : -1;
+        int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+        if (lo >= 0) {
+            *w++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else
+            *w++ = plus && s[i] == '+' ? ' ' : s[i];
+    }
+    *w = '\0';
+    return strlen(r) == (size_t)(w - r) ? 0 : -1;
+}
+
+/* SAQ__TLS_* of a cert_reqs word; see url.h. */
+int saq__tls_cert_reqs(const char *word)
+{
+    static const char *const words[] = {"required", "optional", "none"};
+    for (int i = 0; word && i < 3; i++)
+        if (!strcmp(word, words[i]))
+            return i; /* SAQ__TLS_REQUIRED, _OPTIONAL, _NONE in this order */
+    return -1;
+}
+
+/* The word of a SAQ__TLS_* value; see url.h. */
+const char *saq__tls_cert_reqs_name(int cert_reqs)
+{
+    return cert_reqs == SAQ__TLS_NONE       ? "none"
+           : cert_reqs == SAQ__TLS_OPTIONAL ? "optional"
+                                            : "required";
+}
+
+/* redis-py's to_bool on a non-empty value, minus its surprises: 1 or 0, or -1
+ * for a word that is neither (redis-py reads every such word as true). */
+static int url_bool(const char *v)
+{
+    static const char *const yes[] = {"1", "t", "true", "y", "yes", "on"};
+    static const char *const no[] = {"0", "f", "false", "n", "no"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!strcasecmp(v, yes[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (!strcasecmp(v, no[i]))
+            return 0;
+    return -1;
+}
+
+/* The ssl_* parameters libsaq reads, in the order of the bits of `seen`. */
+static const char *const tls_params[] = {"ssl_cert_reqs", "ssl_check_hostname", "ssl_ca_certs",
+                                         "ssl_ca_path", "ssl_certfile", "ssl_keyfile"};
+
+/* Apply the TLS query parameter `name` (decoded once) with its raw value
+ * v[0..n) (not empty) to u->tls; *seen marks the ones already applied. */
+static int tls_param(const char *name, const char *v, size_t n, saq__url_t *u, unsigned *seen,
+                     char *err, size_t errlen)
+{
+    size_t i = 0, np = sizeof tls_params / sizeof tls_params[0];
+    while (i < np && strcmp(name, tls_params[i]))
+        i++;
+    if (i == np) {
+        size_t k = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        return fail(err, errlen, "%.40s is not supported (libsaq reads ssl_cert_reqs, "
+                    "ssl_check_hostname, ssl_ca_certs, ssl_ca_path, ssl_certfile and ssl_keyfile)",
+                    name[k] || k > 40 ? "this ssl_* query parameter" : name);
+    }
+    if (!u->tls.enabled)
+        return fail(err, errlen, "%s needs a rediss:// url (TLS)", tls_params[i]);
+    if (*seen & (1u << i))
+        return 0; /* the first occurrence counts, as in redis-py */
+    *seen |= 1u << i;
+    char *once, *val = NULL;
+    int bad = unquote(v, n, 1, &once);
+    if (once && !bad)
+        bad = unquote(once, strlen(once), 0, &val);
+    free(once);
+    if (!once || (!bad && !val))
+        return fail(err, errlen, "out of memory");
+    if (bad) {
+        free(val);
+        return fail(err, errlen, "%s holds a NUL byte (%%00)", tls_params[i]);
+    }
+    int r = 0;
+    char **dst[] = {NULL, NULL, &u->tls.ca_certs, &u->tls.ca_path, &u->tls.certfile,
+                    &u->tls.keyfile};
+    if (i == 0) {
+        if ((u->tls.cert_reqs = saq__tls_cert_reqs(val)) < 0)
+            r = fail(err, errlen, "ssl_cert_reqs must be none, optional or required (lower "
+                                  "case, as redis-py)");
+    } else if (i == 1) {
+        if ((u->tls.want_check_hostname = url_bool(val)) < 0)
+            r = fail(err, errlen, "ssl_check_hostname must be one of 1, t, true, y, yes, on "
+                                  "or 0, f, false, n, no (redis-py reads any other word as "
+                                  "true)");
+    } else {
+        *dst[i] = val;
+        val = NULL;
+    }
+    free(val);
+    return r;
+}
+
+/* Read the query q[0..n) into u: "db=N" (the first occurrence wins, as in
+ * redis-py) and the TLS parameters (see url.h); other parameters are ignored. */
 static int parse_query(const char *q, size_t n, saq__url_t *u, char *err, size_t errlen)
 {
     const char *end = q + n;
+    unsigned seen = 0;
+    int have_db = 0;
     for (const char *p = q; p < end;) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp ? amp : end;
-        if (pe - p >= 3 && memcmp(p, "db=", 3) == 0) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *start = p;
+        const char *pe = amp ? amp : end, *eq = memchr(p, '=', (size_t)(pe - p));
+        p = amp ? amp + 1 : end;
+        if (!have_db && pe - start >= 3 && memcmp(start, "db=", 3) == 0) {
             char *v;
-            if (decode(p + 3, (size_t)(pe - p - 3), &v, "db", err, errlen))
+            have_db = 1;
+            if (decode(start + 3, (size_t)(pe - start - 3), &v, "db", err, errlen))
                 return -1;
             int bad = !v || number(v, strlen(v), 0, 2147483647, &u->db);
             free(v);
-            return bad ? fail(err, errlen, "invalid db= query value (expected 0-2147483647)")
-                       : 0;
+            if (bad)
+                return fail(err, errlen, "invalid db= query value (expected 0-2147483647)");
+            continue;
         }
-        p = amp ? amp + 1 : end;
+        if (!eq || eq + 1 == pe)
+            continue; /* no value: parse_qs skips the parameter */
+        char *name;
+        int bad = unquote(start, (size_t)(eq - start), 1, &name), r = 0;
+        if (!name)
+            return fail(err, errlen, "out of memory");
+        if (bad)
+            r = fail(err, errlen, "a query parameter name holds a NUL byte (%%00)");
+        else if (!strcmp(name, "ssl"))
+            r = fail(err, errlen, "the ssl query parameter is not supported: a rediss:// url "
+                                  "asks for TLS");
+        else if (!strncmp(name, "ssl_", 4))
+            r = tls_param(name, eq + 1, (size_t)(pe - eq - 1), u, &seen, err, errlen);
+        free(name);
+        if (r)
+            return -1;
     }
+    u->tls.check_hostname = u->tls.want_check_hostname && u->tls.cert_reqs != SAQ__TLS_NONE;
     return 0;
 }
 
 /* Parse `url`; see url.h. */
 int saq__url_parse(const char *url, saq__url_t *out, char *err, size_t errlen)
 {
-    saq__url_t u = {.port = 6379};
+    saq__url_t u = {.port = 6379, .tls = {.cert_reqs = SAQ__TLS_REQUIRED, .check_hostname = 1,
+                                          .want_check_hostname = 1}};
     size_t n;
     int is_unix;
 
@@ -199,13 +331,14 @@ int saq__url_parse(const char *url, saq__url_t *out, char *err, size_t errlen)
 
     size_t sl;
     if ((sl = prefix(url, "rediss://")))
-        return fail(err, errlen, "rediss:// (TLS) is not supported");
-    if ((sl = prefix(url, "redis://")))
+        is_unix = 0, u.tls.enabled = 1;
+    else if ((sl = prefix(url, "redis://")))
         is_unix = 0;
     else if ((sl = prefix(url, "unix://")))
         is_unix = 1;
     else
-        return fail(err, errlen, "unsupported or missing scheme (expected redis:// or unix://)");
+        return fail(err, errlen, "unsupported or missing scheme (expected redis://, rediss:// or "
+                                 "unix://)");
 
     /* Split authority / path / query. */
     const char *auth = url + sl, *end = url + n;
@@ -260,7 +393,8 @@ int saq__url_parse(const char *url, saq__url_t *out, char *err, size_t errlen)
             goto fail;
         }
     }
-    if (query && parse_query(query + 1, (size_t)(end - query - 1), &u, err, errlen))
+    if (parse_query(query ? query + 1 : end, query ? (size_t)(end - query - 1) : 0, &u, err,
+                    errlen))
         goto fail;
     *out = u;
     return 0;
@@ -279,5 +413,10 @@ void saq__url_free(saq__url_t *u)
     free(u->path);
     free(u->username);
     free(u->password);
+    free(u->tls.ca_certs);
+    free(u->tls.ca_path);
+    free(u->tls.certfile);
+    free(u->tls.keyfile);
     u->host = u->path = u->username = u->password = NULL;
+    u->tls.ca_certs = u->tls.ca_path = u->tls.certfile = u->tls.keyfile = NULL;
 }

@@ -44,7 +44,7 @@ SAQ_API int saq_worker_open(saq_worker_t **out, saq_queue_t *q, saq_conf_t *conf
         return SAQ_ENOMEM;
     }
     saq__list_init(&w->leases);
-    if ((e = saq__settings_from_conf(&w->set, conf))) {
+    if ((e = saq__settings_from_conf(&w->set, conf, 0))) {
         free(w);
         return e;
     }

@@ -107,6 +107,54 @@ static void test_queue_open_no_fds(void **state)
     saq_conf_free(c);
 }
 
+/* tls.* keys: saq_queue_open refuses them without a rediss:// url (SAQ_EINVAL, nothing left
+ * running); a worker ignores them (queue keys) and reports its queue's TLS settings. */
+static void test_queue_open_tls(void **state)
+{
+    (void)state;
+    saq_conf_t *c = saq_conf_new();
+    saq_queue_t *q = NOT_SET;
+    assert_int_equal(saq_conf_set(c, "tls.cert_reqs", "none"), SAQ_OK);
+    assert_int_equal(saq_queue_open(&q, c), SAQ_EINVAL); /* the default url is redis:// */
+    assert_null(q);
+    assert_string_equal(saq_conf_errmsg(c), "tls.cert_reqs needs a rediss:// url (the tls.* keys "
+                                            "configure TLS, which only rediss:// turns on)");
+    assert_int_equal(saq_conf_set(c, "url", "redis://127.0.0.1:1/0"), SAQ_OK);
+    assert_null(saq_queue_new(c));
+    assert_int_equal(saq_conf_set(c, "url", "rediss://127.0.0.1:1/0?ssl_check_hostname=no"),
+                     SAQ_OK);
+    q = NOT_SET;
+    assert_int_equal(saq_queue_open(&q, c), SAQ_OK); /* connects lazily: no server needed */
+
+    saq_conf_t *wc = saq_conf_new(); /* a worker's tls.* keys are ignored, like its url */
+    assert_int_equal(saq_conf_set(wc, "tls.cert_reqs", "required"), SAQ_OK);
+    assert_int_equal(saq_conf_set(wc, "tls.ca_certs", "/nowhere/ca.pem"), SAQ_OK);
+    saq_worker_t *w = NULL;
+    assert_int_equal(saq_worker_open(&w, q, wc), SAQ_OK);
+    assert_string_equal(saq_worker_conf_get(w, "tls.cert_reqs"), "none");
+    assert_string_equal(saq_worker_conf_get(w, "tls.check_hostname"), "false");
+    assert_string_equal(saq_worker_conf_get(w, "tls.ca_certs"), ""); /* system trust store */
+    assert_string_equal(saq_worker_conf_get(w, "tls.keyfile"), "");
+    saq_worker_free(w);
+    saq_conf_free(wc);
+    assert_int_equal(saq_queue_close(q, 5000), SAQ_OK);
+    saq_queue_free(q);
+
+    /* (the paths in effect are reported too: test_throttle's test_conf_tls; a queue with
+     * paths loads them when it opens) */
+    saq_conf_free(c);
+    c = NULL;
+
+    /* a plain queue has no tls.* settings to report */
+    assert_int_equal(saq_queue_open(&q, NULL), SAQ_OK);
+    assert_int_equal(saq_worker_open(&w, q, NULL), SAQ_OK);
+    assert_null(saq_worker_conf_get(w, "tls.cert_reqs"));
+    assert_null(saq_worker_conf_get(w, "tls.check_hostname"));
+    saq_worker_free(w);
+    assert_int_equal(saq_queue_close(q, 5000), SAQ_OK);
+    saq_queue_free(q);
+}
+
 static void test_worker_open(void **state)
 {
     (void)state;
@@ -215,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_queue_open),
         cmocka_unit_test(test_queue_open_old_libuv),
         cmocka_unit_test(test_queue_open_no_fds),
+        cmocka_unit_test(test_queue_open_tls),
         cmocka_unit_test(test_worker_open),
         cmocka_unit_test(test_job_parse),
     };

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "url.h"
@@ -94,6 +95,11 @@ static void expect_fail(const char *url, const char *want)
     assert_null(u.path);
     assert_null(u.username);
     assert_null(u.password);
+    assert_null(u.tls.ca_certs);
+    assert_null(u.tls.ca_path);
+    assert_null(u.tls.certfile);
+    assert_null(u.tls.keyfile);
+    assert_int_equal(u.tls.enabled, 0);
     assert_null(strstr(err, "hunter2"));
     assert_null(strchr(err, '\n'));
     saq__url_free(&u);
@@ -112,8 +118,11 @@ static void test_reject(void **state)
     expect_fail("http://x", "unsupported or missing scheme");
     expect_fail("redis:/x", "unsupported or missing scheme");
     expect_fail("redis", "unsupported or missing scheme");
-    expect_fail("rediss://x", "TLS");
-    expect_fail("rediss://:hunter2@x", "rediss:// (TLS) is not supported");
+    expect_fail("redi://x", "unsupported or missing scheme (expected redis://, rediss:// or "
+                           "unix://)");
+    expect_fail("rediss:/x", "unsupported or missing scheme");
+    expect_fail("rediss//:hunter2@x", "unsupported or missing scheme");
+    expect_fail("rediss://:hunter2@host:0", "invalid port");
     expect_fail("redis://host:0", "invalid port (expected 1-65535)");
     expect_fail("redis://host:65536", "invalid port");
     expect_fail("redis://host:abc", "invalid port");
@@ -164,6 +173,183 @@ static void test_reject(void **state)
     expect_fail("unix://user:hunter2@/tmp/x.sock?db=x", "invalid db= query value");
 }
 
+/* The TLS settings expected of a parse. */
+typedef struct {
+    int enabled, cert_reqs, check_hostname;
+    const char *ca_certs, *ca_path, *certfile, *keyfile;
+} tls_want_t;
+
+/* Parse `url`, which must succeed with exactly these TLS settings. */
+static void expect_tls(const char *url, tls_want_t want)
+{
+    saq__url_t u;
+    char err[256];
+    if (saq__url_parse(url, &u, err, sizeof err) != 0)
+        fail_msg("%s: unexpected error: %s", url, err);
+    if (u.tls.enabled != want.enabled || u.tls.cert_reqs != want.cert_reqs ||
+        u.tls.check_hostname != want.check_hostname)
+        fail_msg("%s: enabled/cert_reqs/check_hostname = %d/%d/%d, want %d/%d/%d", url,
+                 u.tls.enabled, u.tls.cert_reqs, u.tls.check_hostname, want.enabled,
+                 want.cert_reqs, want.check_hostname);
+    check_str(u.tls.ca_certs, want.ca_certs, "ca_certs", url);
+    check_str(u.tls.ca_path, want.ca_path, "ca_path", url);
+    check_str(u.tls.certfile, want.certfile, "certfile", url);
+    check_str(u.tls.keyfile, want.keyfile, "keyfile", url);
+    saq__url_free(&u);
+    assert_null(u.tls.ca_certs);
+    assert_null(u.tls.keyfile);
+    saq__url_free(&u);
+}
+
+#define REQ SAQ__TLS_REQUIRED
+#define OPT SAQ__TLS_OPTIONAL
+#define NONE SAQ__TLS_NONE
+
+/* rediss://: the redis:// syntax, port 6379 by default, TLS on with redis-py 6.4's defaults
+ * (certificate required, host name checked, system trust store, no client certificate). */
+static void test_rediss_ok(void **state)
+{
+    (void)state;
+    tls_want_t dflt = {1, REQ, 1, NULL, NULL, NULL, NULL};
+    expect_ok("rediss://localhost", "localhost", 6379, NULL, NULL, NULL, 0);
+    expect_ok("rediss://u:p%40w@cache.example.com:6380/3", "cache.example.com", 6380, NULL, "u",
+              "p@w", 3);
+    expect_ok("REDISS://[::1]:7000?db=2", "::1", 7000, NULL, NULL, NULL, 2);
+    expect_ok("rediss://", "localhost", 6379, NULL, NULL, NULL, 0);
+    expect_tls("rediss://localhost", dflt);
+    expect_tls("RediSS://h/1", dflt);
+    expect_tls("rediss://h?socket_timeout=5&health_check_interval=10", dflt); /* ignored */
+    /* plain urls: TLS off, nothing set */
+    expect_tls("redis://h", (tls_want_t){0, REQ, 1, NULL, NULL, NULL, NULL});
+    expect_tls("unix:///tmp/r.sock?db=1", (tls_want_t){0, REQ, 1, NULL, NULL, NULL, NULL});
+}
+
+/* Each ssl_* query parameter, the cert_reqs / check_hostname interplay, and the decoding. */
+static void test_rediss_params(void **state)
+{
+    (void)state;
+    expect_tls("rediss://h?ssl_cert_reqs=required", (tls_want_t){1, REQ, 1, NULL, NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_cert_reqs=optional", (tls_want_t){1, OPT, 1, NULL, NULL, NULL, NULL});
+    /* none: hostname checking ends up off, even when asked for (redis-py 6.4 does the same) */
+    expect_tls("rediss://h?ssl_cert_reqs=none", (tls_want_t){1, NONE, 0, NULL, NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_check_hostname=true&ssl_cert_reqs=none",
+               (tls_want_t){1, NONE, 0, NULL, NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_cert_reqs=optional&ssl_check_hostname=false",
+               (tls_want_t){1, OPT, 0, NULL, NULL, NULL, NULL});
+    /* to_bool's forms, any case; "on" is also true */
+    const char *yes[] = {"1", "t", "T", "true", "TRUE", "True", "y", "Y", "yes", "YES", "on", "On"};
+    const char *no[] = {"0", "f", "F", "false", "FALSE", "False", "n", "N", "no", "NO", "No"};
+    char url[128];
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        snprintf(url, sizeof url, "rediss://h?ssl_check_hostname=%s", yes[i]);
+        expect_tls(url, (tls_want_t){1, REQ, 1, NULL, NULL, NULL, NULL});
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        snprintf(url, sizeof url, "rediss://h?ssl_check_hostname=%s", no[i]);
+        expect_tls(url, (tls_want_t){1, REQ, 0, NULL, NULL, NULL, NULL});
+    }
+    expect_tls("rediss://h?ssl_ca_certs=/etc/ssl/ca.pem&ssl_ca_path=/etc/ssl/certs"
+               "&ssl_certfile=/c/client.crt&ssl_keyfile=/c/client.key",
+               (tls_want_t){1, REQ, 1, "/etc/ssl/ca.pem", "/etc/ssl/certs", "/c/client.crt",
+                            "/c/client.key"});
+    expect_tls("rediss://:pw@h:6380/2?ssl_certfile=/c/both.pem",
+               (tls_want_t){1, REQ, 1, NULL, NULL, "/c/both.pem", NULL});
+    /* percent-decoding, as redis-py: parse_qs ('+' is a space) then unquote again */
+    expect_tls("rediss://h?ssl_ca_certs=/my%20certs/ca+1.pem",
+               (tls_want_t){1, REQ, 1, "/my certs/ca 1.pem", NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_ca_certs=/a%2Bb.pem", /* '+' itself is %2B */
+               (tls_want_t){1, REQ, 1, "/a+b.pem", NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_ca_certs=/a%2526b%2541", /* decoded twice: %2526 -> %26 -> & */
+               (tls_want_t){1, REQ, 1, "/a&bA", NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_ca_certs=/100%25.pem&ssl_keyfile=/k%zz%4", /* invalid escapes stay */
+               (tls_want_t){1, REQ, 1, "/100%.pem", NULL, NULL, "/k%zz%4"});
+    expect_tls("rediss://h?ssl_cert_reqs=%6Eone", (tls_want_t){1, NONE, 0, NULL, NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl%5Fcert_reqs=none", /* names are decoded too */
+               (tls_want_t){1, NONE, 0, NULL, NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_ca_certs=%2Fa%3Fb%3Dc%23d%40e", /* '?', '=', '#', '@' escaped */
+               (tls_want_t){1, REQ, 1, "/a?b=c#d@e", NULL, NULL, NULL});
+    /* the first occurrence counts; a parameter without a value is skipped (parse_qs) */
+    expect_tls("rediss://h?ssl_cert_reqs=none&ssl_cert_reqs=required",
+               (tls_want_t){1, NONE, 0, NULL, NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_cert_reqs=&ssl_cert_reqs=optional",
+               (tls_want_t){1, OPT, 1, NULL, NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_ca_certs=/a&ssl_ca_certs=/b&ssl_keyfile&ssl_certfile=",
+               (tls_want_t){1, REQ, 1, "/a", NULL, NULL, NULL});
+    expect_tls("rediss://h?ssl_cert_reqs=&ssl_check_hostname=", /* blank: the defaults */
+               (tls_want_t){1, REQ, 1, NULL, NULL, NULL, NULL});
+    expect_tls("rediss://h?&&ssl_cert_reqs=none&", (tls_want_t){1, NONE, 0, NULL, NULL, NULL, NULL});
+    /* db and TLS parameters together, in any order */
+    expect_ok("rediss://h?ssl_cert_reqs=none&db=7&db=8", "h", 6379, NULL, NULL, NULL, 7);
+    expect_tls("rediss://h?db=7&ssl_cert_reqs=none&db=8",
+               (tls_want_t){1, NONE, 0, NULL, NULL, NULL, NULL});
+    expect_ok("rediss://h?db=7&ssl_cert_reqs=none", "h", 6379, NULL, NULL, NULL, 7);
+    /* blank ssl_* parameters are skipped before the scheme matters, as in redis-py */
+    expect_tls("redis://h?ssl_cert_reqs=", (tls_want_t){0, REQ, 1, NULL, NULL, NULL, NULL});
+    expect_tls("redis://h?ssl_ca_certs", (tls_want_t){0, REQ, 1, NULL, NULL, NULL, NULL});
+    /* other parameters, even close names, are ignored as before */
+    expect_tls("rediss://h?SSL_CERT_REQS=none&sslx=1&xssl_cert_reqs=none",
+               (tls_want_t){1, REQ, 1, NULL, NULL, NULL, NULL});
+}
+
+/* Refused TLS parameters: each with its own message, never the value or the URL. */
+static void test_rediss_reject(void **state)
+{
+    (void)state;
+    /* cert_reqs: only redis-py's three lower-case words (redis-py raises "Invalid SSL
+     * Certificate Requirements Flag" for anything else) */
+    const char *bad_reqs[] = {"NONE", "Required", "CERT_NONE", "0", "true", "requiredx",
+                              "none%00", "%20none", "none+"};
+    char url[128];
+    for (size_t i = 0; i < sizeof bad_reqs / sizeof bad_reqs[0]; i++) {
+        snprintf(url, sizeof url, "rediss://:hunter2@h?ssl_cert_reqs=%s", bad_reqs[i]);
+        expect_fail(url, strstr(bad_reqs[i], "%00")
+                             ? "ssl_cert_reqs holds a NUL byte (%00)"
+                             : "ssl_cert_reqs must be none, optional or required (lower case, "
+                               "as redis-py)");
+    }
+    /* check_hostname: words redis-py would silently read as true */
+    const char *bad_bool[] = {"off", "OFF", "disable", "2", "truex", "-1", "nope", "%20"};
+    for (size_t i = 0; i < sizeof bad_bool / sizeof bad_bool[0]; i++) {
+        snprintf(url, sizeof url, "rediss://:hunter2@h?ssl_check_hostname=%s", bad_bool[i]);
+        expect_fail(url, "ssl_check_hostname must be one of 1, t, true, y, yes, on or 0, f, "
+                         "false, n, no (redis-py reads any other word as true)");
+    }
+    expect_fail("rediss://h?ssl_ca_certs=/a%00b", "ssl_ca_certs holds a NUL byte (%00)");
+    expect_fail("rediss://h?ssl_ca_path=/a%2500b", "ssl_ca_path holds a NUL byte (%00)");
+    expect_fail("rediss://h?ssl_certfile=%00", "ssl_certfile holds a NUL byte");
+    expect_fail("rediss://h?ssl_keyfile=x%00", "ssl_keyfile holds a NUL byte");
+    expect_fail("rediss://h?ssl%00_x=1", "a query parameter name holds a NUL byte (%00)");
+    /* a later bad value still fails after a good one was stored (no leak under ASan) */
+    expect_fail("rediss://:hunter2@h?ssl_ca_certs=/a&ssl_certfile=/b&ssl_cert_reqs=bad",
+                "ssl_cert_reqs must be");
+    expect_fail("rediss://:hunter2@h?ssl_keyfile=/k&db=x", "invalid db= query value");
+    expect_fail("rediss://:hunter2@h:1/x?ssl_keyfile=/k", "db in path");
+    /* ssl_* parameters libsaq does not implement: refused rather than silently dropped */
+    expect_fail("rediss://h?ssl_ciphers=HIGH",
+                "ssl_ciphers is not supported (libsaq reads ssl_cert_reqs, ssl_check_hostname, "
+                "ssl_ca_certs, ssl_ca_path, ssl_certfile and ssl_keyfile)");
+    expect_fail("rediss://h?ssl_password=hunter2", "ssl_password is not supported");
+    expect_fail("rediss://h?ssl_validate_ocsp=true", "ssl_validate_ocsp is not supported");
+    expect_fail("rediss://h?ssl_min_version=3", "ssl_min_version is not supported");
+    expect_fail("rediss://h?ssl_ca_data=x", "ssl_ca_data is not supported");
+    expect_fail("rediss://h?ssl_hunter2%0A=1", "this ssl_* query parameter is not supported");
+    expect_fail("rediss://h?ssl_Hunter2=1", "this ssl_* query parameter is not supported");
+    expect_fail("rediss://h?ssl=true", "the ssl query parameter is not supported: a rediss:// "
+                                       "url asks for TLS");
+    expect_fail("redis://h?ssl=true", "the ssl query parameter is not supported");
+    /* ssl_* on a url without TLS: redis-py fails those too (TypeError: only its
+     * SSLConnection takes them); libsaq says so at once */
+    expect_fail("redis://h?ssl_cert_reqs=none", "ssl_cert_reqs needs a rediss:// url (TLS)");
+    expect_fail("redis://:hunter2@h?ssl_ca_certs=/ca.pem", "ssl_ca_certs needs a rediss:// url");
+    expect_fail("redis://h?db=1&ssl_check_hostname=false", "ssl_check_hostname needs a rediss://");
+    expect_fail("redis://h?ssl_ca_path=/p", "ssl_ca_path needs a rediss://");
+    expect_fail("redis://h?ssl_certfile=/c", "ssl_certfile needs a rediss://");
+    expect_fail("redis://h?ssl_keyfile=/k", "ssl_keyfile needs a rediss://");
+    expect_fail("unix://:hunter2@/tmp/r.sock?ssl_certfile=/c.pem",
+                "ssl_certfile needs a rediss:// url (TLS)");
+    expect_fail("unix:///tmp/r.sock?ssl_ciphers=x", "ssl_ciphers is not supported");
+}
+
 /* Error buffer handling and freeing a zeroed struct. */
 static void test_edges(void **state)
 {
@@ -193,6 +379,9 @@ int main(void)
         cmocka_unit_test(test_redis_ok),
         cmocka_unit_test(test_unix_ok),
         cmocka_unit_test(test_reject),
+        cmocka_unit_test(test_rediss_ok),
+        cmocka_unit_test(test_rediss_params),
+        cmocka_unit_test(test_rediss_reject),
         cmocka_unit_test(test_edges),
     };
     return cmocka_run_group_tests_name("url", tests, NULL, NULL);

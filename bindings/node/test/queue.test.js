@@ -20,7 +20,9 @@ describe('Queue', () => {
     assert.match(libsaqVersion, /^\d+\.\d+\.\d+$/);
     assert.equal(q.dialect, '0.26');
     assert.match(await q.ping(), /^\d+\.\d+\.\d+$/);
-    assert.throws(() => Queue.fromUrl('rediss://localhost', { name: 'x' }), (e) => e instanceof SaqError && e.code === 'SAQ_EURL');
+    assert.throws(() => Queue.fromUrl('valkeys://localhost', { name: 'x' }), (e) => e instanceof SaqError && e.code === 'SAQ_EURL');
+    assert.throws(() => Queue.fromUrl('rediss://localhost?ssl_cert_reqs=NONE', { name: 'x' }),
+      (e) => e instanceof SaqError && e.code === 'SAQ_EURL' && /ssl_cert_reqs must be none, optional or required/.test(e.message));
     assert.throws(() => new Queue({ url: REDIS_URL, name: 'bad:name' }), SaqError);
   });
 

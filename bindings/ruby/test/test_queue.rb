@@ -211,7 +211,9 @@ class TestQueue < Minitest::Test
   end
 
   def test_bad_configuration
-    assert_raises(Saq::URLError) { Saq::Queue.from_url("rediss://localhost:1/0", name: "x") }
+    assert_raises(Saq::URLError) { Saq::Queue.from_url("valkeys://localhost:1/0", name: "x") }
+    e = assert_raises(Saq::URLError) { Saq::Queue.from_url("redis://localhost:1/0?ssl_cert_reqs=none", name: "x") }
+    assert_match(/ssl_cert_reqs needs a rediss:\/\/ url/, e.message)
     assert_raises(Saq::InvalidArgumentError) { Saq::Queue.from_url(REDIS_URL, name: "bad:name") }
     assert_raises(ArgumentError) { Saq::Queue.from_url(REDIS_URL, name: "x", colour: "red") }
     q = Saq::Queue.from_url(REDIS_URL, name: "x", dialect: "0.13", command_timeout_ms: 1000)
