@@ -352,6 +352,17 @@ static void conn_on_data(void *ud, const char *p, size_t n)
 
 /* ---- timers: connect deadline, request deadlines, reconnect ---- */
 
+/* Where the connection goes, for messages: "host:port" or the socket path. */
+static const char *where(const saq__conn_t *c, char *buf, size_t n)
+{
+    const saq__url_t *u = &c->q->set.url;
+    if (u->path)
+        return u->path;
+    snprintf(buf, n, "%s:%d", u->host, u->port);
+    return buf;
+}
+
+
 /* A request with `deadline` (0 = none) was sent: the timer only has to move
  * when it would fire after that deadline. Firing early is harmless
  * (conn_timer_cb checks every deadline and re-arms), so most sends skip
@@ -412,11 +423,20 @@ static void conn_timer_cb(uv_timer_t *t)
     uint64_t now = saq__mono_ms();
     if ((c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) && c->connect_deadline &&
         c->connect_deadline <= now) {
-        const saq__url_t *u = &c->q->set.url;
-        char *m = u->path ? saq__sprintf("cannot connect to redis at %s (%s connection): no answer within %d ms",
-                                         u->path, role_name(c->role), c->q->set.connect_timeout_ms)
-                          : saq__sprintf("cannot connect to redis at %s:%d (%s connection): no answer within %d ms",
-                                         u->host, u->port, role_name(c->role), c->q->set.connect_timeout_ms);
+        char w[300];
+        if (c->sock && saq__sock_connected(c->sock)) { /* TCP is up, TLS is not */
+            set_last_error(c, "redis at %s accepted the connection but did not answer the TLS "
+                              "handshake within %d ms: is this a plaintext port? (use redis:// "
+                              "for it)", where(c, w, sizeof w), c->q->set.connect_timeout_ms);
+            char *m = saq__strdup(c->last_error);
+            saq__conn_close(c, SAQ_ETLS, m ? m : "TLS handshake timed out");
+            fail_waiting(c, SAQ_ETLS, m ? m : "TLS handshake timed out", 0);
+            free(m);
+            return;
+        }
+        char *m = saq__sprintf("cannot connect to redis at %s (%s connection): no answer within %d ms",
+                               where(c, w, sizeof w), role_name(c->role),
+                               c->q->set.connect_timeout_ms);
         saq__conn_close(c, SAQ_ECONN, m ? m : "connect timeout");
         free(m);
         return;
@@ -546,16 +566,6 @@ static void connect_failed(saq__conn_t *c, int err)
     if (c->on_down)
         c->on_down(c, err, c->last_error);
     conn_arm(c);
-}
-
-/* Where the connection goes, for messages: "host:port" or the socket path. */
-static const char *where(const saq__conn_t *c, char *buf, size_t n)
-{
-    const saq__url_t *u = &c->q->set.url;
-    if (u->path)
-        return u->path;
-    snprintf(buf, n, "%s:%d", u->host, u->port);
-    return buf;
 }
 
 /* The stream is up (TLS included): the Redis handshake. */

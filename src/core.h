@@ -132,6 +132,8 @@ typedef struct saq__sock_cb {
 saq__sock_t *saq__sock_open(uv_loop_t *loop, const char *addr, int port, const saq__tls_ctx_t *tls,
                             const char *host, const saq__sock_cb_t *cb, void *ud, int *err,
                             char **msg);
+/* 1 once the socket is connected (a TLS handshake may still be running). Loop thread. */
+int saq__sock_connected(const saq__sock_t *s);
 /* Queue bytes; they are written before the loop next waits for I/O. SAQ_OK,
  * SAQ_ENOMEM or SAQ_ECONN (closed). Loop thread. */
 int saq__sock_write(saq__sock_t *s, const char *p, size_t n);

@@ -22,6 +22,7 @@ struct saq__sock {
     const saq__sock_cb_t *cb;
     void *ud;
     saq__tls_t *tls;
+    int connected; /* the socket is connected (the TLS handshake may still run) */
     int open;     /* connected, and the TLS handshake is done */
     int closed;   /* no more callbacks; the handles are closing */
     int writing;  /* wreq in flight: wire[0..wlen) is lent to libuv */
@@ -193,6 +194,8 @@ static void arm(saq__sock_t *s)
         uv_prepare_start(&s->prep, on_prepare);
 }
 
+int saq__sock_connected(const saq__sock_t *s) { return s->connected; }
+
 int saq__sock_write(saq__sock_t *s, const char *p, size_t n)
 {
     if (s->closed)
@@ -296,6 +299,7 @@ static void on_connect(uv_connect_t *req, int status)
         sock_fail(s, SAQ_ECONN, uv_strerror(status));
         return;
     }
+    s->connected = 1;
     if (s->tcp) {
         uv_tcp_nodelay(&s->h.tcp, 1);
         uv_tcp_keepalive(&s->h.tcp, 1, 15);
