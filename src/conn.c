@@ -644,7 +644,10 @@ static void conn_sock_error(void *ud, int err, const char *msg)
         set_last_error(c, "redis connection lost: %s", msg);
     char *m = saq__strdup(c->last_error);
     conn_drop(c, err, m ? m : msg, was_ready && err != SAQ_ETLS);
-    if (err == SAQ_ETLS) /* retrying at once would not help: fail what waits */
+    /* TLS refused, or closed before the handshake was answered (e.g. a
+     * plaintext client on a TLS port): as for a refused connect, what waits
+     * fails now instead of at its deadline */
+    if (err == SAQ_ETLS || !was_ready)
         fail_waiting(c, err, m ? m : msg, 0);
     free(m);
 }

@@ -47,9 +47,10 @@ static void ssl_reason(char *buf, size_t n)
 }
 
 /* Why a file named by the `what` setting cannot be used: the system's reason
- * when it cannot be read at all, else OpenSSL's. */
-static char *file_error(const char *what, const char *path, int dir)
+ * when it cannot be read at all, else OpenSSL's followed by `hint`. */
+static char *file_error(const char *what, const char *path, int dir, const char *hint)
 {
+    int readable = 0;
     char why[256];
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -67,10 +68,11 @@ static char *file_error(const char *what, const char *path, int dir)
             if (f)
                 fclose(f);
             ssl_reason(why, sizeof why);
+            readable = 1;
         }
     }
     ERR_clear_error();
-    return saq__sprintf("tls: cannot use %s '%s': %s", what, path, why);
+    return saq__sprintf("tls: cannot use %s '%s': %s%s", what, path, why, readable ? hint : "");
 }
 
 /* A key file with a passphrase is refused instead of prompting on a terminal. */
@@ -104,11 +106,11 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
     if (o->ca_certs || o->ca_path) {
         x->own_ca = 1;
         if (o->ca_certs && !SSL_CTX_load_verify_locations(x->ctx, o->ca_certs, NULL)) {
-            *msg = file_error("ssl_ca_certs", o->ca_certs, 0);
+            *msg = file_error("ssl_ca_certs", o->ca_certs, 0, " (expected PEM certificates)");
             goto fail;
         }
         if (o->ca_path && !SSL_CTX_load_verify_locations(x->ctx, NULL, o->ca_path)) {
-            *msg = file_error("ssl_ca_path", o->ca_path, 1);
+            *msg = file_error("ssl_ca_path", o->ca_path, 1, "");
             goto fail;
         }
     } else if (x->verify && !SSL_CTX_set_default_verify_paths(x->ctx)) {
@@ -124,14 +126,19 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
     if (o->certfile) {
         x->has_cert = 1;
         if (!SSL_CTX_use_certificate_chain_file(x->ctx, o->certfile)) {
-            *msg = file_error("ssl_certfile", o->certfile, 0);
+            *msg = file_error("ssl_certfile", o->certfile, 0, " (expected a PEM certificate)");
             goto fail;
         }
         const char *key = o->keyfile ? o->keyfile : o->certfile;
         if (!SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM)) {
-            char *m = file_error(o->keyfile ? "ssl_keyfile" : "ssl_certfile (for its key)", key, 0);
-            *msg = m ? saq__sprintf("%s (a key with a passphrase is not supported)", m) : NULL;
-            free(m);
+            if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
+                ERR_clear_error();
+                *msg = saq__sprintf("tls: the key in '%s' does not belong to the certificate in "
+                                    "'%s'", key, o->certfile);
+                goto fail;
+            }
+            *msg = file_error(o->keyfile ? "ssl_keyfile" : "ssl_certfile (for its key)", key, 0,
+                              " (expected a PEM private key without a passphrase)");
             goto fail;
         }
         if (!SSL_CTX_check_private_key(x->ctx)) {
@@ -221,8 +228,9 @@ int saq__tls_feed(saq__tls_t *t, const char *p, size_t n)
 /* Why the server's certificate was refused, in words. */
 static char *verify_error(const saq__tls_t *t, long vr)
 {
-    const char *trust = t->x->own_ca ? "the CA in ssl_ca_certs/ssl_ca_path"
-                                     : "the system's trusted CAs (set ssl_ca_certs to your CA)";
+    const char *trust = t->x->own_ca ? "is ssl_ca_certs the CA that signed it?"
+                                     : "no CA given, so the system's trusted CAs were used: set "
+                                       "ssl_ca_certs to the CA that signed it";
     switch (vr) {
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
@@ -240,9 +248,8 @@ static char *verify_error(const saq__tls_t *t, long vr)
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
     case X509_V_ERR_CERT_UNTRUSTED:
-        return saq__sprintf("the server's certificate is not signed by a trusted CA (%s; "
-                            "certificate verify failed: %s)",
-                            trust, X509_verify_cert_error_string(vr));
+        return saq__sprintf("the server's certificate is not signed by a trusted CA (%s); %s",
+                            X509_verify_cert_error_string(vr), trust);
     default:
         return saq__sprintf("the server's certificate was refused: %s",
                             X509_verify_cert_error_string(vr));
