@@ -32,7 +32,11 @@
  *            already freed or inherited across fork), SAQ_ECLOSED (queue
  *            closing or closed), SAQ_EFORKED or SAQ_ENOMEM. Besides the codes
  *            each operation lists, any event may carry SAQ_ECONN (Redis
- *            unreachable or the connection lost), SAQ_ETIMEDOUT (a command
+ *            unreachable or the connection lost), SAQ_ETLS (rediss://: the
+ *            TLS handshake failed or the server refused this client; the
+ *            message says why: untrusted CA, host name mismatch, expired
+ *            certificate, client certificate required or refused, a plaintext
+ *            port), SAQ_ETIMEDOUT (a command
  *            unanswered for command_timeout_ms), SAQ_EREDIS (an error reply),
  *            SAQ_EPROTO (an unexpected reply, or a failed dump/load
  *            transform), SAQ_ECLOSED (the queue was closed or freed before the
@@ -728,7 +732,9 @@ SAQ_API uint64_t saq_job_lease_id(const saq_job_t *job);
  *  only read (and its message written) and may be freed afterwards. On failure *out is set to
  *  NULL (when out is not NULL), nothing is left running, and saq_conf_errmsg(conf) says why
  *  (when conf is not NULL). Returns SAQ_OK, SAQ_EINVAL (out is NULL, or tls.* keys set with a
- *  url that is not rediss://), SAQ_EUVVERSION (the process's libuv is older than the one
+ *  url that is not rediss://), SAQ_ETLS (rediss://: a CA, certificate or key file cannot be
+ *  read or used, or the key does not belong to the certificate; the message names the setting
+ *  and the file), SAQ_EUVVERSION (the process's libuv is older than the one
  *  libsaq was built against), or SAQ_ENOMEM (out of memory, or the event loop or the I/O
  *  thread could not be created: no file descriptors or threads left; the message names
  *  which). The conf's values were checked by saq_conf_set (a bad url is its SAQ_EURL). Any
