@@ -216,6 +216,13 @@ class TestQueue < Minitest::Test
     assert_match(/ssl_cert_reqs needs a rediss:\/\/ url/, e.message)
     assert_raises(Saq::InvalidArgumentError) { Saq::Queue.from_url(REDIS_URL, name: "bad:name") }
     assert_raises(ArgumentError) { Saq::Queue.from_url(REDIS_URL, name: "x", colour: "red") }
+    # tls: is libsaq's tls.* keys: refused on a plaintext url, unknown keys refused, files read at open
+    e = assert_raises(Saq::InvalidArgumentError) { Saq::Queue.from_url(REDIS_URL, name: "x", tls: { cert_reqs: "none" }) }
+    assert_match(/tls.cert_reqs needs a rediss:\/\/ url/, e.message)
+    e = assert_raises(ArgumentError) { Saq::Queue.from_url("rediss://localhost:1/0", name: "x", tls: { ca_file: "x" }) }
+    assert_match(/unknown tls option\(s\): ca_file/, e.message)
+    e = assert_raises(Saq::TLSError) { Saq::Queue.from_url("rediss://localhost:1/0", name: "x", tls: { ca_certs: "/nonexistent/ca.pem" }) }
+    assert_match(%r{ssl_ca_certs '/nonexistent/ca.pem': No such file}, e.message)
     q = Saq::Queue.from_url(REDIS_URL, name: "x", dialect: "0.13", command_timeout_ms: 1000)
     assert_equal "0.13", q.dialect
     q.close

@@ -13,7 +13,10 @@ module Saq
   class Queue
     # Queue keys of libsaq's configuration (see saq_conf_set in saq.h).
     CONF_KEYS = %i[dialect max_concurrent_ops command_timeout_ms connect_timeout_ms
-                   reconnect_max_ms max_payload_bytes].freeze
+                   reconnect_max_ms max_payload_bytes tls].freeze
+    # The keys of the tls: option (libsaq's tls.* conf keys; the same as a
+    # rediss:// url's ssl_* query parameters, which they override).
+    TLS_KEYS = %i[cert_reqs check_hostname ca_certs ca_path certfile keyfile].freeze
 
     # @api private: the tag of the one event each per-call cq receives.
     TAG = 1
@@ -22,8 +25,10 @@ module Saq
 
     # saq's Queue.from_url. Options: dialect ("0.26" or "0.13"),
     # max_concurrent_ops, command_timeout_ms, connect_timeout_ms,
-    # reconnect_max_ms, max_payload_bytes. With a block, yields the queue and
-    # closes it afterwards, returning the block's value.
+    # reconnect_max_ms, max_payload_bytes, and for a rediss:// url
+    # tls: { ca_certs:, ca_path:, certfile:, keyfile:, cert_reqs:, check_hostname: }
+    # (the url's ssl_* query parameters do the same). With a block, yields the
+    # queue and closes it afterwards, returning the block's value.
     def self.from_url(url, name: "default", **options)
       queue = new(url: url, name: name, **options)
       return queue unless block_given?
@@ -43,7 +48,14 @@ module Saq
       begin
         conf_set(conf, "url", url.nil? ? nil : url.to_s) # URI objects, Symbols
         conf_set(conf, "name", name.to_s) unless name.nil?
-        options.each { |k, v| conf_set(conf, k.to_s, v.to_s) }
+        options.each do |k, v|
+          next conf_set(conf, k.to_s, v.to_s) unless k == :tls
+
+          raise ArgumentError, "tls: must be a Hash" unless v.is_a?(Hash)
+          bad = v.keys.map(&:to_sym) - TLS_KEYS
+          raise ArgumentError, "unknown tls option(s): #{bad.join(", ")}" unless bad.empty?
+          v.each { |tk, tv| conf_set(conf, "tls.#{tk}", tv.to_s) }
+        end
         rc, @raw = Native.saq_queue_open(conf)
         Saq.check!(rc, "cannot create the queue: #{Native.saq_conf_errmsg(conf)}")
       ensure
