@@ -48,6 +48,9 @@ static saq_queue_t *open_url(const char *url, const char **kv, int *rc, char *ms
         fail_msg("saq_conf_set(url, %s) -> %s: %s", url, saq_err_name(src), saq_conf_errmsg(c));
     assert_int_equal(saq_conf_set(c, "name", rh_queue_name("tls")), 0);
     assert_int_equal(saq_conf_set(c, "command_timeout_ms", CMD_TIMEOUT_MS), 0);
+    /* a failed connect is tried again soon: the second operation of an error
+     * case must not wait for the default 2 s backoff */
+    assert_int_equal(saq_conf_set(c, "reconnect_max_ms", "300"), 0);
     for (int i = 0; kv && kv[i]; i += 2)
         assert_int_equal(saq_conf_set(c, kv[i], kv[i + 1]), 0);
     saq_queue_t *q = NULL;
@@ -499,6 +502,18 @@ static long long unblock_calls(void)
     return n;
 }
 
+/* A client of the suite's server is blocked (flag b) in BLMOVE/BRPOPLPUSH. */
+static int blocked_in_dequeue(void)
+{
+    char *list = rh_str(RC, "CLIENT LIST");
+    int found = 0;
+    for (char *save = NULL, *line = list ? strtok_r(list, "\n", &save) : NULL; line && !found;
+         line = strtok_r(NULL, "\n", &save))
+        found = strstr(line, " flags=b ") && (strstr(line, " cmd=blmove") || strstr(line, " cmd=brpoplpush"));
+    free(list);
+    return found;
+}
+
 static void test_stop_while_blocked_over_tls(void **state)
 {
     (void)state;
@@ -508,15 +523,9 @@ static void test_stop_while_blocked_over_tls(void **state)
     for (int i = 0; i < 3; i++) {
         saq_worker_t *w = start_worker(q, NULL);
         double end = now_s() + 5;
-        int blocked = 0;
-        while (!blocked && now_s() < end) {
-            char *list = rh_str(RC, "CLIENT LIST");
-            blocked = list && (strstr(list, "cmd=blmove") || strstr(list, "cmd=brpoplpush"));
-            free(list);
-            if (!blocked)
-                sleep_ms(10);
-        }
-        assert_true(blocked);
+        while (!blocked_in_dequeue() && now_s() < end)
+            sleep_ms(10);
+        assert_true(blocked_in_dequeue());
         long long before = unblock_calls();
         double t0 = now_s();
         assert_int_equal(saq_worker_stop(w, 0), 0);
