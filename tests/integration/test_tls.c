@@ -161,13 +161,7 @@ static void expect_open_fails(const char *what, const char *url, const char *fil
 /* A started worker on q running "echo" with C handlers. */
 static saq_worker_t *start_worker(saq_queue_t *q, const char **kv)
 {
-    saq_conf_t *c = saq_conf_new();
-    for (int i = 0; kv && kv[i]; i += 2)
-        assert_int_equal(saq_conf_set(c, kv[i], kv[i + 1]), 0);
-    saq_worker_t *w = saq_worker_new(q, c);
-    if (!w)
-        fail_msg("saq_worker_new: %s", saq_conf_errmsg(c));
-    saq_conf_free(c);
+    saq_worker_t *w = worker_with_conf(q, kv);
     assert_int_equal(saq_worker_register(w, "echo", h_echo, NULL), 0);
     assert_int_equal(saq_worker_start(w, NULL, 0), 0);
     return w;
@@ -210,6 +204,18 @@ static void round_trip(saq_queue_t *q, redisContext *rc)
     ASSERT_COUNTS(q, 0, 0, 0);
 }
 
+/* A TLS server started as o says, after a round trip over its tls_url; *rc
+ * gets its assertion client (plaintext). */
+static rh_t *tls_server_after_round_trip(const rh_opts_t *o, redisContext **rc)
+{
+    rh_t *r = rh_start_opts(o);
+    *rc = rh_client(r);
+    saq_queue_t *q = tls_queue(r->tls_url, NULL);
+    round_trip(q, *rc);
+    saq_queue_free(q);
+    return r;
+}
+
 /* ---- tests ---- */
 
 static void test_round_trip(void **state)
@@ -239,14 +245,11 @@ static void test_round_trip(void **state)
 static void test_mutual_tls(void **state)
 {
     (void)state;
+    /* its tls_url carries ssl_certfile/ssl_keyfile of client.pem */
     rh_opts_t o = {.tls = 1, .auth_clients = "yes"};
-    rh_t *r = rh_start_opts(&o);
-    redisContext *rc = rh_client(r);
-    /* r->tls_url carries ssl_certfile/ssl_keyfile of client.pem */
+    redisContext *rc;
+    rh_t *r = tls_server_after_round_trip(&o, &rc);
     assert_non_null(strstr(r->tls_url, "ssl_certfile="));
-    saq_queue_t *q = tls_queue(r->tls_url, NULL);
-    round_trip(q, rc);
-    saq_queue_free(q);
     /* no client certificate: the server refuses it (with TLS 1.3 after the
      * handshake, on the first read) */
     char *u = rh_tls_url(r, NULL, NULL);
@@ -266,16 +269,14 @@ static void test_mutual_tls(void **state)
 static void test_password_and_acl_user(void **state)
 {
     (void)state;
+    /* the password in the URL: rediss://:s3cret@... */
     rh_opts_t o = {.tls = 1, .requirepass = "s3cret", .acl_user = "alice:wonder-land"};
-    rh_t *r = rh_start_opts(&o);
-    redisContext *rc = rh_client(r);
+    redisContext *rc;
+    rh_t *r = tls_server_after_round_trip(&o, &rc);
     assert_non_null(strstr(r->tls_url, "rediss://:s3cret@"));
-    saq_queue_t *q = tls_queue(r->tls_url, NULL);
-    round_trip(q, rc);
-    saq_queue_free(q);
     /* an ACL user: its connections are seen by Redis as that user */
     char *u = rh_tls_url(r, "alice:wonder-land", NULL);
-    q = tls_queue(u, NULL);
+    saq_queue_t *q = tls_queue(u, NULL);
     saq_job_free(enq(q, "echo", NULL));
     assert_int_equal(rh_int(rc, "LLEN saq:%s:queued", saq_queue_name(q)), 1);
     char *list = rh_str(rc, "CLIENT LIST");
