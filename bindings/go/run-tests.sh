@@ -91,7 +91,7 @@ grep -q 'requires_cgo' "$tmp/nocgo.log" || { cat "$tmp/nocgo.log" >&2; fail "CGO
 echo "go binding: gofmt, go vet, !cgo stub ok"
 
 # ---- 3. go test -race against a private redis-server --------------------------
-"$with_redis" -- "$GO" test -race -count=1 -timeout 180s -v ./... >"$tmp/test.log" 2>&1 || {
+"$with_redis" --tls -- "$GO" test -race -count=1 -timeout 180s -v ./... >"$tmp/test.log" 2>&1 || {
   grep -Ev '^(=== (RUN|PAUSE|CONT)|    --- PASS)' "$tmp/test.log" | tail -n 80 >&2
   fail "go test -race"
 }

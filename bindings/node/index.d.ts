@@ -287,6 +287,8 @@ export const codes: Readonly<{
   ESTATE: number;
   ETOOBIG: number;
   EUVVERSION: number;
+  /** TLS failed: a certificate or key file of a rediss:// URL, the server's certificate, or the handshake */
+  ETLS: number;
 }>;
 
 /** Version of the loaded libsaq ("0.2.0"). */

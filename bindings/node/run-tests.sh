@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Node binding: build the addon, run the node --test suite against a private
-# redis-server, then check the npm package: `npm pack`, `npm install
-# --offline` of the tarball in a fresh directory against the INSTALLED libsaq,
-# and a job round trip from there.
+# redis-server (plaintext and TLS ports: with-redis --tls), then check the npm
+# package: `npm pack`, `npm install --offline` of the tarball in a fresh
+# directory against the INSTALLED libsaq, and a job round trip from there.
 #
 # Environment (the top-level test command sets these):
 #   SAQ_BUILD_DIR  libsaq build tree with pkgconfig/libsaq.pc (uninstalled)
@@ -61,7 +61,7 @@ step "building the addon against $SAQ_BUILD_DIR"
 step "node --test"
 tap="$work/tap.txt"
 set +e
-(cd "$here" && timeout 300 "$with_redis" -- node --test \
+(cd "$here" && timeout 300 "$with_redis" --tls -- node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$tap" \
   test/*.test.js)

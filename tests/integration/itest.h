@@ -72,6 +72,20 @@ static inline saq_queue_t *mkqueue(const char *prefix, const char *k1, const cha
     return q;
 }
 
+/* A worker on q configured with the conf pairs kv (NULL-terminated, may be
+ * NULL), no handler registered yet; fails the test when it is refused. */
+static inline saq_worker_t *worker_with_conf(saq_queue_t *q, const char **kv)
+{
+    saq_conf_t *c = saq_conf_new();
+    for (int i = 0; kv && kv[i]; i += 2)
+        assert_int_equal(saq_conf_set(c, kv[i], kv[i + 1]), 0);
+    saq_worker_t *w = saq_worker_new(q, c);
+    if (!w)
+        fail_msg("saq_worker_new: %s", saq_conf_errmsg(c));
+    saq_conf_free(c);
+    return w;
+}
+
 /* Assert an event succeeded (printing its message otherwise) and return it. */
 #define OK_EV(call)                                                                                \
     ({                                                                                             \

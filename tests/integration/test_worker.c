@@ -84,13 +84,7 @@ static void h_toucher(saq_job_t *job, void *ud)
 
 static saq_worker_t *mkworker(saq_queue_t *q, const char **kv)
 {
-    saq_conf_t *c = saq_conf_new();
-    for (int i = 0; kv && kv[i]; i += 2)
-        assert_int_equal(saq_conf_set(c, kv[i], kv[i + 1]), 0);
-    saq_worker_t *w = saq_worker_new(q, c);
-    if (!w)
-        fail_msg("saq_worker_new: %s", saq_conf_errmsg(c));
-    saq_conf_free(c);
+    saq_worker_t *w = worker_with_conf(q, kv);
     saq_worker_register(w, "noop", h_noop, NULL);
     saq_worker_register(w, "dict", h_dict, NULL);
     saq_worker_register(w, "fail", h_fail, NULL);

@@ -123,6 +123,16 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def tls_url() -> str:
+    """rediss:// URL of the same server's TLS port (with-redis --tls), with
+    redis-py's ssl_ca_certs parameter: the URL Python saq and libsaq share."""
+    url = os.environ.get("REDIS_TLS_URL")
+    if not url:
+        pytest.fail("REDIS_TLS_URL is not set: run under tests/support/with-redis --tls (run.sh does)")
+    return url
+
+
+@pytest.fixture(scope="session")
 def rds_session(redis_url):
     r = redis_sync.Redis.from_url(redis_url, decode_responses=True)
     yield r
@@ -283,14 +293,16 @@ def settle(redis_url: str, queue: str = "default", timeout: float = 3) -> None:
 
 @pytest.fixture
 def cworker(redis_url, tmp_path):
-    """Start the C test worker: cworker(conf={...}, cron=[...], queue=...)."""
+    """Start the C test worker: cworker(conf={...}, cron=[...], queue=...);
+    url= another URL of the same server (the TLS one)."""
     procs: list[Proc] = []
 
     def start(conf: dict | None = None, cron: list[str] | None = None, queue: str | None = None,
-              log: bool = True, wait_ready: bool = True, extra: list[str] | None = None) -> Proc:
+              log: bool = True, wait_ready: bool = True, extra: list[str] | None = None,
+              url: str | None = None) -> Proc:
         conf = dict(conf or {})
         conf.setdefault("dialect", DIALECT)
-        argv = [testworker_path(), "--url", redis_url]
+        argv = [testworker_path(), "--url", url or redis_url]
         if queue:
             argv += ["--queue", queue]
         for k, v in conf.items():
@@ -314,15 +326,16 @@ def cworker(redis_url, tmp_path):
 
 @pytest.fixture
 def pyworker_proc(redis_url, tmp_path):
-    """Start a Python saq worker process (pyworker.py)."""
+    """Start a Python saq worker process (pyworker.py); url= another URL of
+    the same server (the TLS one)."""
     procs: list[Proc] = []
 
     def start(concurrency: int = 10, timers: dict | None = None, queue: str = "default",
-              wid: str | None = None, dequeue_timeout: float = 0) -> Proc:
+              wid: str | None = None, dequeue_timeout: float = 0, url: str | None = None) -> Proc:
         n = len(procs)
         logp = str(tmp_path / f"pyworker{n}.log")
         hookp = str(tmp_path / f"pyworker{n}.hooks")
-        argv = [sys.executable, str(HERE / "pyworker.py"), "--url", redis_url, "--queue", queue,
+        argv = [sys.executable, str(HERE / "pyworker.py"), "--url", url or redis_url, "--queue", queue,
                 "--concurrency", str(concurrency), "--timers", json.dumps(timers or {}),
                 "--log", logp, "--hooklog", hookp, "--dequeue-timeout", str(dequeue_timeout)]
         if wid:

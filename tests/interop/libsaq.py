@@ -45,10 +45,10 @@ ERRORS = {
     -5: "SAQ_EFORKED", -6: "SAQ_EREDIS", -7: "SAQ_EPROTO", -8: "SAQ_ECONN", -9: "SAQ_EURL",
     -10: "SAQ_EJSON", -11: "SAQ_ENOTFOUND", -12: "SAQ_EWRONGQUEUE", -13: "SAQ_EJOB",
     -14: "SAQ_EUNKNOWN_KEY", -15: "SAQ_ECRON", -16: "SAQ_ESTATE", -17: "SAQ_ETOOBIG",
-    -18: "SAQ_EUVVERSION",
+    -18: "SAQ_EUVVERSION", -19: "SAQ_ETLS",
 }
-EINVAL, ETIMEDOUT, ECLOSED, EJSON, ENOTFOUND, EWRONGQUEUE, EJOB, ECRON, ESTATE = (
-    -1, -3, -4, -10, -11, -12, -13, -15, -16,
+EINVAL, ETIMEDOUT, ECLOSED, EJSON, ENOTFOUND, EWRONGQUEUE, EJOB, ECRON, ESTATE, ETLS = (
+    -1, -3, -4, -10, -11, -12, -13, -15, -16, -19,
 )
 
 EV_ENQUEUE, EV_JOB, EV_JOBS, EV_ABORT, EV_RETRY, EV_FINISH, EV_UPDATE, EV_COUNT, EV_INFO = range(1, 10)
@@ -427,8 +427,8 @@ class Queue:
         return r
 
     # -- operations (saq's Queue API) --
-    def ping(self) -> Result:
-        return self._run(lambda cq, t: lib().saq_queue_ping(self.ptr, cq, t))
+    def ping(self, check: bool = True) -> Result:
+        return self._run(lambda cq, t: lib().saq_queue_ping(self.ptr, cq, t), check=check)
 
     def enqueue(self, function: str, _check: bool = True, **kwargs: Any) -> Result:
         """saq's queue.enqueue("function", **kwargs): r.int 1 enqueued / 0 duplicate."""

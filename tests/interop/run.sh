@@ -14,7 +14,8 @@
 #    requirements file is unchanged: $SAQ_VENV_DIR/.venv-interop-026 and
 #    .venv-interop-013 (default SAQ_VENV_DIR = <repo>).
 # 4. pytest once per dialect ($SAQ_INTEROP_DIALECTS, default "0.26 0.13"),
-#    each under tests/support/with-redis (a private redis-server).
+#    each under tests/support/with-redis --tls (a private redis-server with a
+#    plaintext port and a TLS port: REDIS_URL and REDIS_TLS_URL).
 # 5. summary.py: per dialect and direction, how many checklist items passed.
 # Exit status 0 only when every dialect's run and the summary are clean.
 set -euo pipefail
@@ -76,7 +77,7 @@ for d in $dialects; do
   log "dialect $d: $("$v/bin/python" -c 'import saq; print("saq", saq.__version__)')"
   set +e
   (cd "$here" && SAQ_INTEROP_DIALECT=$d SAQ_INTEROP_REPORT=$report \
-     "$repo/tests/support/with-redis" -- "$v/bin/python" -m pytest -q -rfEx "$@")
+     "$repo/tests/support/with-redis" --tls -- "$v/bin/python" -m pytest -q -rfEx "$@")
   rc=$?
   set -e
   [ $rc -eq 0 ] || status=1

@@ -59,6 +59,7 @@ var (
 	ErrState      = sentinel(saqraw.SAQ_ESTATE)       // the call is not valid in the current state
 	ErrTooBig     = sentinel(saqraw.SAQ_ETOOBIG)      // a payload exceeds Redis's 512 MiB limit
 	ErrUVVersion  = sentinel(saqraw.SAQ_EUVVERSION)   // the process's libuv is too old
+	ErrTLS        = sentinel(saqraw.SAQ_ETLS)         // TLS failed: a certificate or key file, the server's certificate, or the handshake
 )
 
 // ErrAlreadyEnqueued is returned by Enqueue when a job with the same key is

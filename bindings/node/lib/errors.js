@@ -22,6 +22,7 @@ const codes = Object.freeze({
   ESTATE: raw.SAQ_ESTATE,
   ETOOBIG: raw.SAQ_ETOOBIG,
   EUVVERSION: raw.SAQ_EUVVERSION,
+  ETLS: raw.SAQ_ETLS,
 });
 
 /** An error reported by libsaq. `code` is the stable name ("SAQ_ETIMEDOUT"),

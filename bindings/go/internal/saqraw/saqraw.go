@@ -155,6 +155,7 @@ extern swig_intgo _wrap_SAQ_ECRON_saqraw_45c772aff977664a(void);
 extern swig_intgo _wrap_SAQ_ESTATE_saqraw_45c772aff977664a(void);
 extern swig_intgo _wrap_SAQ_ETOOBIG_saqraw_45c772aff977664a(void);
 extern swig_intgo _wrap_SAQ_EUVVERSION_saqraw_45c772aff977664a(void);
+extern swig_intgo _wrap_SAQ_ETLS_saqraw_45c772aff977664a(void);
 extern swig_type_2 _wrap_saq_strerror_saqraw_45c772aff977664a(swig_intgo arg1);
 extern swig_type_3 _wrap_saq_err_name_saqraw_45c772aff977664a(swig_intgo arg1);
 extern uintptr_t _wrap_saq_conf_new_saqraw_45c772aff977664a(void);
@@ -478,6 +479,13 @@ func _swig_getSAQ_EUVVERSION() (_swig_ret int) {
 }
 
 var SAQ_EUVVERSION int = _swig_getSAQ_EUVVERSION()
+func _swig_getSAQ_ETLS() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_SAQ_ETLS_saqraw_45c772aff977664a())
+	return swig_r
+}
+
+var SAQ_ETLS int = _swig_getSAQ_ETLS()
 func Saq_strerror(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1

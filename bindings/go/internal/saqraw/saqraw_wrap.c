@@ -444,6 +444,17 @@ intgo _wrap_SAQ_EUVVERSION_saqraw_45c772aff977664a() {
 }
 
 
+intgo _wrap_SAQ_ETLS_saqraw_45c772aff977664a() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = (int)((-19));
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 _gostring_ _wrap_saq_strerror_saqraw_45c772aff977664a(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;

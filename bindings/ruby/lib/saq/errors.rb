@@ -37,7 +37,8 @@ module Saq
     "SAQ_ECRON" => "CronError",
     "SAQ_ESTATE" => "StateError",
     "SAQ_ETOOBIG" => "TooBigError",
-    "SAQ_EUVVERSION" => "LibuvVersionError"
+    "SAQ_EUVVERSION" => "LibuvVersionError",
+    "SAQ_ETLS" => "TLSError"
   }.freeze
 
   ERROR_CLASS_NAMES.each_value { |class_name| const_set(class_name, Class.new(Error)) }
