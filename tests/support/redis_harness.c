@@ -281,8 +281,15 @@ static void make_urls(rh_t *r)
 
 rh_t *rh_start(int appendonly)
 {
-    rh_opts_t o = {.appendonly = appendonly};
-    return rh_start_opts(&o);
+    /* SAQ_TEST_TLS=1 (ctest's *-tls runs): the same server with a TLS port
+     * too, and r->url (what the tests give libsaq) on it, so a whole suite
+     * runs over TLS while its assertion client stays on plaintext */
+    const char *tls = getenv("SAQ_TEST_TLS");
+    rh_opts_t o = {.appendonly = appendonly, .tls = tls && *tls && strcmp(tls, "0")};
+    rh_t *r = rh_start_opts(&o);
+    if (o.tls)
+        snprintf(r->url, sizeof r->url, "%s", r->tls_url);
+    return r;
 }
 
 rh_t *rh_start_opts(const rh_opts_t *o)
