@@ -791,6 +791,36 @@ static void test_cancel_stops_the_oldest(void **state)
     saq_queue_free(q);
 }
 
+/* An ACL user without channel rights (Redis 7's default for new users:
+ * acl-pubsub-default resetchannels) cannot PSUBSCRIBE: a listen fails at
+ * once with Redis's NOPERM error instead of waiting forever for a
+ * subscription that never comes (it did, before issue 14). Commands still
+ * work for that user. */
+static void test_listen_without_channel_rights(void **state)
+{
+    (void)state;
+    freeReplyObject(rh_cmd(RC, "ACL SETUSER nochan on >pw ~* resetchannels +@all"));
+    char url[600];
+    const char *rest = strstr(R->url, "://") + 3; /* redis:// or, over TLS, rediss://...?ssl_... */
+    snprintf(url, sizeof url, "%.*snochan:pw@%s", (int)(rest - R->url), R->url, rest);
+    saq_queue_t *q = saq_queue_from_url(url, rh_queue_name("nochan"));
+    assert_non_null(q);
+    assert_int_equal(qcount(q, "queued"), 0); /* the user can run commands */
+    saq_cq_t *cq = saq_cq_new();
+    double t0 = now_s();
+    assert_int_equal(saq_queue_listen(q, "[\"a\"]", 0, cq, 7), SAQ_OK);
+    saq_event_t *ev = saq_cq_wait(cq, 7, TMO);
+    assert_non_null(ev); /* it used to wait forever */
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LISTEN_END);
+    assert_int_equal(saq_event_status(ev), SAQ_EREDIS);
+    assert_non_null(strstr(saq_event_errmsg(ev), "NOPERM"));
+    assert_true(now_s() - t0 < 3);
+    saq_event_free(ev);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+    freeReplyObject(rh_cmd(RC, "ACL DELUSER nochan"));
+}
+
 static void test_dead_redis_and_auth(void **state)
 {
     (void)state;
@@ -891,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_sweep_missing_and_grace),
         cmocka_unit_test(test_sync_timeout_cancels_the_wait),
         cmocka_unit_test(test_cancel_stops_the_oldest),
+        cmocka_unit_test(test_listen_without_channel_rights),
         cmocka_unit_test(test_dead_redis_and_auth), /* leaves the server requiring a password */
     };
     return cmocka_run_group_tests_name("queue", tests, suite_setup, suite_teardown);
