@@ -19,9 +19,16 @@ var queueSeq int64
 // tests/support/with-redis (run-tests.sh), or skips the test.
 func redisURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
+	return envURL(t, "REDIS_URL", "tests/support/with-redis -- go test ./...")
+}
+
+// envURL returns the URL in the environment variable name, or skips the test
+// (run-tests.sh fails on skips) saying how to get one.
+func envURL(t testing.TB, name, how string) string {
+	t.Helper()
+	url := os.Getenv(name)
 	if url == "" {
-		t.Skip("REDIS_URL is not set: run the suite through bindings/go/run-tests.sh or tests/support/with-redis -- go test ./...")
+		t.Skip(name + " is not set: run the suite through bindings/go/run-tests.sh or " + how)
 	}
 	return url
 }

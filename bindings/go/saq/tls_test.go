@@ -3,7 +3,6 @@ package saq_test
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -15,11 +14,7 @@ import (
 // skips).
 func tlsURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("REDIS_TLS_URL")
-	if url == "" {
-		t.Skip("REDIS_TLS_URL is not set: run the suite through bindings/go/run-tests.sh or tests/support/with-redis --tls")
-	}
-	return url
+	return envURL(t, "REDIS_TLS_URL", "tests/support/with-redis --tls -- go test ./...")
 }
 
 // TestTLSRoundTrip: the rediss:// URL with redis-py's ssl_ca_certs parameter,
