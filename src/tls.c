@@ -12,7 +12,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct saq__tls_ctx {
     SSL_CTX *ctx;
@@ -46,33 +48,45 @@ static void ssl_reason(char *buf, size_t n)
         snprintf(buf, n, "unknown TLS error");
 }
 
-/* Why a file named by the `what` setting cannot be used: the system's reason
- * when it cannot be read at all, else OpenSSL's followed by `hint`. */
-static char *file_error(const char *what, const char *path, int dir, const char *hint)
+#define MAX_FILE_BYTES (16 << 20) /* more than any certificate, CA bundle or key */
+
+/* Why the file (or, with `dir`, the directory) the `what` setting names
+ * cannot be read, checked before OpenSSL opens it; NULL when it can. A FIFO
+ * or a device is refused: opening or reading it could block or never end. */
+static char *unreadable(const char *what, const char *path, int dir)
 {
-    int readable = 0;
-    char why[256];
+    char why[256] = "";
     struct stat st;
     if (stat(path, &st) != 0) {
         snprintf(why, sizeof why, "%s", strerror(errno));
-    } else if (!dir && S_ISDIR(st.st_mode)) {
-        snprintf(why, sizeof why, "it is a directory");
-    } else if (dir && !S_ISDIR(st.st_mode)) {
-        snprintf(why, sizeof why, "it is not a directory");
-    } else {
-        FILE *f = dir ? NULL : fopen(path, "r");
-        if (!dir && !f) {
+    } else if (dir) {
+        if (!S_ISDIR(st.st_mode))
+            snprintf(why, sizeof why, "it is not a directory");
+        else if (access(path, R_OK | X_OK) != 0)
             snprintf(why, sizeof why, "%s", strerror(errno));
-            ERR_clear_error();
-        } else {
-            if (f)
-                fclose(f);
-            ssl_reason(why, sizeof why);
-            readable = 1;
-        }
+    } else if (S_ISDIR(st.st_mode)) {
+        snprintf(why, sizeof why, "it is a directory");
+    } else if (!S_ISREG(st.st_mode)) {
+        snprintf(why, sizeof why, "it is not a regular file");
+    } else if (st.st_size > MAX_FILE_BYTES) {
+        snprintf(why, sizeof why, "it is larger than %d MiB", MAX_FILE_BYTES >> 20);
+    } else {
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            snprintf(why, sizeof why, "%s", strerror(errno));
+        else
+            close(fd);
     }
-    ERR_clear_error();
-    return saq__sprintf("tls: cannot use %s '%s': %s%s", what, path, why, readable ? hint : "");
+    return why[0] ? saq__sprintf("tls: cannot use %s '%s': %s", what, path, why) : NULL;
+}
+
+/* OpenSSL could read the file the `what` setting names but refused it: its
+ * reason, then `hint`. */
+static char *refused(const char *what, const char *path, const char *hint)
+{
+    char why[256];
+    ssl_reason(why, sizeof why);
+    return saq__sprintf("tls: cannot use %s '%s': %s%s", what, path, why, hint);
 }
 
 /* A key file with a passphrase is refused instead of prompting on a terminal. */
@@ -105,12 +119,16 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
     int rc = SAQ_ETLS;
     if (o->ca_certs || o->ca_path) {
         x->own_ca = 1;
-        if (o->ca_certs && !SSL_CTX_load_verify_locations(x->ctx, o->ca_certs, NULL)) {
-            *msg = file_error("ssl_ca_certs", o->ca_certs, 0, " (expected PEM certificates)");
+        if (o->ca_certs && ((*msg = unreadable("ssl_ca_certs", o->ca_certs, 0)) ||
+                            !SSL_CTX_load_verify_locations(x->ctx, o->ca_certs, NULL))) {
+            if (!*msg)
+                *msg = refused("ssl_ca_certs", o->ca_certs, " (expected PEM certificates)");
             goto fail;
         }
-        if (o->ca_path && !SSL_CTX_load_verify_locations(x->ctx, NULL, o->ca_path)) {
-            *msg = file_error("ssl_ca_path", o->ca_path, 1, "");
+        if (o->ca_path && ((*msg = unreadable("ssl_ca_path", o->ca_path, 1)) ||
+                           !SSL_CTX_load_verify_locations(x->ctx, NULL, o->ca_path))) {
+            if (!*msg)
+                *msg = refused("ssl_ca_path", o->ca_path, "");
             goto fail;
         }
     } else if (x->verify && !SSL_CTX_set_default_verify_paths(x->ctx)) {
@@ -125,11 +143,16 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
     }
     if (o->certfile) {
         x->has_cert = 1;
-        if (!SSL_CTX_use_certificate_chain_file(x->ctx, o->certfile)) {
-            *msg = file_error("ssl_certfile", o->certfile, 0, " (expected a PEM certificate)");
+        if ((*msg = unreadable("ssl_certfile", o->certfile, 0)) ||
+            !SSL_CTX_use_certificate_chain_file(x->ctx, o->certfile)) {
+            if (!*msg)
+                *msg = refused("ssl_certfile", o->certfile, " (expected a PEM certificate)");
             goto fail;
         }
         const char *key = o->keyfile ? o->keyfile : o->certfile;
+        const char *kwhat = o->keyfile ? "ssl_keyfile" : "ssl_certfile (for its key)";
+        if ((*msg = unreadable(kwhat, key, 0)))
+            goto fail;
         if (!SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM)) {
             if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
                 ERR_clear_error();
@@ -137,8 +160,7 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
                                     "'%s'", key, o->certfile);
                 goto fail;
             }
-            *msg = file_error(o->keyfile ? "ssl_keyfile" : "ssl_certfile (for its key)", key, 0,
-                              " (expected a PEM private key without a passphrase)");
+            *msg = refused(kwhat, key, " (expected a PEM private key without a passphrase)");
             goto fail;
         }
         if (!SSL_CTX_check_private_key(x->ctx)) {

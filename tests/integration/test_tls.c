@@ -428,6 +428,23 @@ static void test_unusable_files_fail_the_open(void **state)
     u = rh_tls_url(R, NULL, "ssl_ca_certs=%s", garbage);
     expect_open_fails("garbage CA file", u, garbage);
     free(u);
+    /* a FIFO nobody writes to (opening it would block for good) and an endless
+     * device: refused as not regular files, never read */
+    char fifo[300];
+    snprintf(fifo, sizeof fifo, "%s/ca.fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *endless[] = {fifo, "/dev/zero"};
+    for (int i = 0; i < 2; i++) {
+        double t0 = now_s();
+        u = rh_tls_url(R, NULL, "ssl_ca_certs=%s", endless[i]);
+        expect_open_fails(i ? "CA file /dev/zero" : "CA file a FIFO", u, "not a regular file");
+        free(u);
+        u = rh_tls_url(R, NULL, "ssl_ca_certs=%s&ssl_certfile=%s&ssl_keyfile=%s", ca, rh_cert("client.pem"),
+                       endless[i]);
+        expect_open_fails(i ? "key file /dev/zero" : "key file a FIFO", u, "not a regular file");
+        free(u);
+        assert_true(now_s() - t0 < 2);
+    }
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
