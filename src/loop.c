@@ -4,6 +4,8 @@
  * teardown, and waiting for the thread to end. */
 #include "core.h"
 
+#include <signal.h>
+
 int saq__check_handle(const saq_queue_t *q)
 {
     if (!q)
@@ -219,7 +221,14 @@ int saq__loop_start(saq_queue_t *q, void (*exited)(saq_queue_t *q))
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* the I/O thread runs with every signal blocked: the host's handlers run
+     * on its own threads, and a write to a socket the server reset fails
+     * with EPIPE instead of killing the process with SIGPIPE */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int e = pthread_create(&q->thread, &attr, io_main, q);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (e) {
         uv_close((uv_handle_t *)&q->wake, NULL);
