@@ -1066,6 +1066,12 @@ def render(result):
           "over TLS that takes in the part of libcrypto and libssl that OpenSSL runs (code that every "
           "process using OpenSSL, redis-server among them, shares); the private-memory row is what the "
           "worker alone holds (smaps_rollup Private_Clean + Private_Dirty).")
+        if "python" in bases:
+            w("")
+            w("Python saq over TLS pays for redis-py's connection set-up: every connection builds its own "
+              "SSL context with `ssl.create_default_context()`, which loads the system's CA store (about "
+              "50 ms of CPU and 1 MB each on the reference machine), and a worker at concurrency 100 "
+              "opens up to one connection per running job; a short run is mostly that.")
     if "apply_py_default" in summ and summ["apply_py_default"].get("python", {}).get("p50_ms"):
         a = summ["apply_py_default"]["python"]
         b = summ.get("apply", {}).get("python", {})
