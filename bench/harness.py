@@ -18,6 +18,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -45,6 +47,18 @@ LABEL = {
     "bullmq": "BullMQ",
 }
 SAQ_FAMILY = {"c", "go", "ruby", "node", "python"}  # share saq's wire format
+
+# Systems that also run over TLS (rediss://, a second port of the same
+# redis-server), and the scenarios they run there: issue 14 asks for noop
+# concurrency 100 and enqueue over TLS beside plaintext. A TLS variant is a
+# system of its own in the rotation ("c_tls" next to "c").
+TLS_OF = {"c": "c_tls", "python": "python_tls"}
+TLS_SCENARIOS = ("enqueue", "noop100")
+LABEL.update({"c_tls": "libsaq C over TLS", "python_tls": "Python saq 0.26 over TLS"})
+# The run's certificates: a CA and a server certificate (SAN IP:127.0.0.1)
+# signed by it. The key type sets the handshake's cost (a few per run, at
+# connect), not the steady-state cost per record (the negotiated cipher).
+TLS_KEY = ("rsa:2048", "RSA 2048")
 
 FULL = dict(reps=5, enqueue=20000, inflight=20, bulk_chunk=1000, noop=20000, conc=(10, 100),
             sleep=1000, sleep_conc=10, sleep_max=0.05, apply=2000, apply_py_default=20,
@@ -67,6 +81,10 @@ TARGETS = [
     ("node_vs_c", "Node binding noop / C worker noop (concurrency 100)", ">=", 0.5),
     ("ruby_vs_c", "Ruby binding noop / C worker noop (concurrency 100)", ">=", 1 / 3),
     ("redis_limit", "C worker noop / Redis-core limit", ">=", 0.7),
+    # issue 14: TLS within 25% of plaintext throughput, the worker still small
+    ("tls_noop100", "C worker noop (concurrency 100) over TLS / plaintext", ">=", 0.75),
+    ("tls_enqueue", "C enqueue over TLS / plaintext", ">=", 0.75),
+    ("tls_rss", "C worker peak RSS over TLS (MB)", "<", 10.0),
 ]
 
 
@@ -123,8 +141,13 @@ def stamp_write(name, digest):
 # --------------------------------------------------------------------------
 
 class Redis:
-    def __init__(self, port):
+    def __init__(self, port, tls_ca=None):
+        """Connect to 127.0.0.1:port; over TLS, verifying the server against
+        the CA file tls_ca, when it is given."""
         self.s = socket.create_connection(("127.0.0.1", port))
+        if tls_ca:
+            import ssl
+            self.s = ssl.create_default_context(cafile=tls_ca).wrap_socket(self.s, server_hostname="127.0.0.1")
         self.f = self.s.makefile("rb")
 
     def cmd(self, *args):
@@ -178,30 +201,111 @@ class Redis:
         self.s.close()
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def make_certs(d):
+    """A CA and a server certificate for 127.0.0.1 (subjectAltName IP) signed
+    by it, made with the openssl command in `d`. Returns the paths (ca, cert,
+    key). Raises SetupError when openssl is missing or fails."""
+    if not shutil.which("openssl"):
+        raise SetupError("no openssl command")
+    os.makedirs(d, exist_ok=True)
+    f = lambda n: os.path.join(d, n)
+    with open(f("server.ext"), "w") as fh:
+        fh.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                 "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    sh(["openssl", "req", "-x509", "-newkey", TLS_KEY[0], "-nodes", "-keyout", f("ca.key"),
+        "-out", f("ca.pem"), "-days", "2", "-subj", "/CN=libsaq bench CA"], timeout=60)
+    sh(["openssl", "req", "-newkey", TLS_KEY[0], "-nodes", "-keyout", f("server.key"),
+        "-out", f("server.csr"), "-subj", "/CN=127.0.0.1"], timeout=60)
+    sh(["openssl", "x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"),
+        "-CAcreateserial", "-out", f("server.pem"), "-days", "2", "-extfile", f("server.ext")], timeout=60)
+    return f("ca.pem"), f("server.pem"), f("server.key")
+
+
 class RedisServer:
-    def __init__(self, tmp):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
+    """A private redis-server on 127.0.0.1 (url: redis://). With tls=True the
+    same process also listens on a TLS port (tls_url: rediss://, the CA given
+    by redis-py's ssl_ca_certs parameter) with certificates made for this run
+    in <tmp>/redis/tls; if that cannot be set up, tls_url is None and
+    tls_error says why (the plaintext server runs regardless)."""
+
+    def __init__(self, tmp, tls=False):
+        self.port = free_port()
         self.dir = os.path.join(tmp, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.log = open(os.path.join(self.dir, "redis.log"), "w")
-        self.p = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
-             "--maxclients", "1000"], stdout=self.log, stderr=subprocess.STDOUT)
+        self.tls_url = self.tls_port = self.tls_ca = None
+        self.tls_error = None if tls else "not requested"
+        self.tls_info = {}
+        base = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no", "--maxclients", "1000"]
+        extra = []
+        if tls:
+            try:
+                ca, cert, key = make_certs(os.path.join(self.dir, "tls"))
+                self.tls_port = free_port()
+                extra = ["--tls-port", str(self.tls_port), "--tls-cert-file", cert, "--tls-key-file", key,
+                         "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]
+            except (SetupError, OSError, subprocess.TimeoutExpired) as e:
+                self.tls_error = f"certificates: {e}"
+        if extra and not self._start(base + extra):
+            self.tls_error = "redis-server did not start with --tls-port (built without TLS?): " + \
+                self._log_tail()
+            self.tls_port, extra = None, []
+        if not extra and not self._start(base):
+            raise SetupError("redis-server did not start: " + self._log_tail())
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.version = self.r.info("server")["redis_version"]
+        if self.tls_port:
+            try:
+                self.tls_info = self._probe_tls(ca)
+                self.tls_ca = ca
+                self.tls_url = (f"rediss://127.0.0.1:{self.tls_port}/0?ssl_ca_certs="
+                                + urllib.parse.quote(ca, safe="/"))
+            except (OSError, RuntimeError) as e:
+                self.tls_error = f"TLS port {self.tls_port} does not answer: {e}"
+
+    def _start(self, argv):
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(200):
+            if self.p.poll() is not None:
+                return False
             try:
                 self.r = Redis(self.port)
                 self.r.cmd("PING")
-                break
+                return True
             except OSError:
                 time.sleep(0.05)
-        else:
-            raise SetupError("redis-server did not start")
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.version = self.r.info("server")["redis_version"]
+        self.p.kill()
+        self.p.wait()
+        return False
+
+    def _log_tail(self):
+        self.log.flush()
+        try:
+            lines = open(os.path.join(self.dir, "redis.log")).read().strip().splitlines()
+            return " | ".join(l for l in lines[-3:])[:300]
+        except OSError:
+            return ""
+
+    def _probe_tls(self, ca):
+        """PING over TLS, verifying the server against the run's CA; returns
+        the protocol and cipher a default OpenSSL client negotiates."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=ca)
+        with socket.create_connection(("127.0.0.1", self.tls_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+                t.sendall(b"PING\r\n")
+                if not t.recv(64).startswith(b"+PONG"):
+                    raise RuntimeError("no PONG")
+                return {"protocol": t.version(), "cipher": t.cipher()[0], "key": TLS_KEY[1]}
 
     def stop(self):
         try:
@@ -226,6 +330,13 @@ class System:
         self.env = dict(os.environ)
         self.cmd = None  # argv prefix of the driver
         self.version = ""
+        self.tls = False  # runs against the rediss:// url
+
+    def tls_variant(self):
+        """The same driver over TLS, as the system TLS_OF[name]."""
+        t = System(TLS_OF[self.name])
+        t.ok, t.env, t.cmd, t.version, t.tls = self.ok, self.env, self.cmd, self.version, True
+        return t
 
     def argv(self, *args):
         return self.cmd + [str(a) for a in args]
@@ -439,6 +550,16 @@ class Driver:
             pass
         return None
 
+    def private_kb(self):
+        """Memory only this process maps (Private_Clean + Private_Dirty of
+        smaps_rollup), kB: its RSS without the shared libraries' pages that
+        other processes have in memory too (libcrypto's code, for TLS)."""
+        try:
+            return sum(int(line.split()[1]) for line in open(f"/proc/{self.p.pid}/smaps_rollup")
+                       if line.startswith(("Private_Clean:", "Private_Dirty:")))
+        except (OSError, ValueError, IndexError):
+            return None
+
     def finish(self, timeout=15):
         try:
             self.send("stop")
@@ -496,6 +617,10 @@ class Bench:
     def fresh(self):
         self.r.cmd("FLUSHALL", "SYNC")
 
+    def url(self, s):
+        """The url a system's driver runs against (filling is always plaintext)."""
+        return self.rs.tls_url if s.tls else self.rs.url
+
     def fill(self, sysname, n, sleeps=False):
         extra = [self.sleepfile] if sleeps else []
         filler = self.systems["bullmq"] if sysname == "bullmq" else self.systems["c"]
@@ -523,9 +648,14 @@ class Bench:
     def _enqueue_run(self, s, cmd, per_call):
         self.fresh()
         cpu0 = self.redis_before()
-        res = run_once(s, [cmd, self.rs.url, QUEUE, self.cfg["enqueue"], per_call],
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the driver is the only child reaped
+        res = run_once(s, [cmd, self.url(s), QUEUE, self.cfg["enqueue"], per_call],
                        self.logdir, self.tag(s.name, cmd), self.cfg["timeout"])
-        out = {"jobs": res["jobs"], "elapsed": res["elapsed"], "rate": res["jobs"] / res["elapsed"]}
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = {"jobs": res["jobs"], "elapsed": res["elapsed"], "rate": res["jobs"] / res["elapsed"],
+               # the whole process: start, connecting (TLS handshakes) and the timed enqueues
+               "client_us_per_job": ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime))
+               * 1e6 / res["jobs"]}
         out.update(self.redis_after(cpu0, res["jobs"]))
         return out
 
@@ -539,7 +669,7 @@ class Bench:
         """Pre-enqueue `queued` jobs, start the worker, time `jobs` of them."""
         self.fresh()
         self.fill(s.name, queued, sleeps)
-        d = Driver(s, ["worker", self.rs.url, QUEUE, conc, jobs, queued - jobs], self.logdir,
+        d = Driver(s, ["worker", self.url(s), QUEUE, conc, jobs, queued - jobs], self.logdir,
                    self.tag(s.name, scen))
         try:
             d.expect(lambda l: l == "ready", 60, "ready")
@@ -550,6 +680,9 @@ class Bench:
             wcpu1 = d.cpu_s()
             out = {"jobs": jobs, "elapsed": res["elapsed"], "rate": jobs / res["elapsed"],
                    "rss_mb": (d.vm_hwm_kb() or 0) / 1024}
+            priv = d.private_kb()
+            if priv is not None:
+                out["private_mb"] = priv / 1024
             if wcpu0 is not None and wcpu1 is not None:
                 out["worker_us_per_job"] = (wcpu1 - wcpu0) * 1e6 / jobs
             out.update(self.redis_after(cpu0, jobs))
@@ -577,13 +710,13 @@ class Bench:
     def apply(self, s, n=None, extra=()):
         self.fresh()
         n = n or self.cfg["apply"]
-        w = Driver(s, ["worker", self.rs.url, QUEUE, 10, 0, 0], self.logdir, self.tag(s.name, "apply-worker"))
+        w = Driver(s, ["worker", self.url(s), QUEUE, 10, 0, 0], self.logdir, self.tag(s.name, "apply-worker"))
         try:
             w.expect(lambda l: l == "ready", 60, "ready")
             w.send("go")
             w.expect(lambda l: l == "started", 60, "started")
             time.sleep(0.3)  # idle worker: registered, blocked in its dequeue
-            res = run_once(s, ["apply", self.rs.url, QUEUE, n] + list(extra), self.logdir,
+            res = run_once(s, ["apply", self.url(s), QUEUE, n] + list(extra), self.logdir,
                            self.tag(s.name, "apply"), self.cfg["timeout"] + n * 1.0)
             rc = w.finish()
             if rc not in (0, None):
@@ -660,9 +793,11 @@ def fmt(v, kind):
 # rows of the main table: (label, scenario, key, kind, higher_is_better)
 ROWS = [
     ("enqueue, one call each, ≤20 in flight (jobs/s)", "enqueue", "rate", "rate", True),
+    ("enqueue over TLS (rediss://), ≤20 in flight (jobs/s)", "enqueue@tls", "rate", "rate", True),
     ("enqueue, bulk form (jobs/s)", "enqueue_bulk", "rate", "rate", True),
     ("noop, concurrency 10 (jobs/s)", "noop10", "rate", "rate", True),
     ("noop, concurrency 100 (jobs/s)", "noop100", "rate", "rate", True),
+    ("noop, concurrency 100, over TLS (rediss://) (jobs/s)", "noop100@tls", "rate", "rate", True),
     ("sleep 0-50 ms, concurrency 10: time (s)", "sleep", "elapsed", "s", False),
     ("sleep: efficiency (ideal / measured)", "sleep", "efficiency", "pct", True),
     ("apply p50 (ms)", "apply", "p50_ms", "ms", False),
@@ -671,12 +806,46 @@ ROWS = [
     ("depth: noop with {d1} queued (jobs/s)", "depth1", "rate", "rate", True),
     ("depth: cost per job, {d1} vs {d0} queued", "depth", "growth", "x", False),
     ("worker peak RSS, noop concurrency 100 (MB)", "noop100", "rss_mb", "mb", False),
+    ("worker peak RSS, noop concurrency 100 over TLS (MB)", "noop100@tls", "rss_mb", "mb", False),
     ("Redis CPU per job, noop concurrency 100 (µs)", "noop100", "redis_us_per_job", "us", False),
     ("worker process CPU per job, noop concurrency 100 (µs)", "noop100", "worker_us_per_job", "us", False),
     ("Redis-core limit (jobs/s) = 1 / Redis CPU per job", "noop100", "redis_limit", "rate", True),
     ("noop c100 as a fraction of its Redis-core limit", "noop100", "limit_fraction", "pct", True),
     ("Redis CPU per enqueue (µs)", "enqueue", "redis_us_per_job", "us", False),
 ]
+
+
+def row_stats(summ, scen, sysname):
+    """The medians a table row shows for a system: a scenario "X@tls" is X
+    run by the system's TLS variant ({} when it has none)."""
+    if scen.endswith("@tls"):
+        scen, sysname = scen[:-4], TLS_OF.get(sysname)
+    return summ.get(scen, {}).get(sysname, {}) if sysname else {}
+
+
+# the TLS table: (label, scenario, key, kind); the ratio is always TLS / plaintext
+TLS_ROWS = [
+    ("enqueue, ≤20 in flight (jobs/s)", "enqueue", "rate", "rate"),
+    ("noop, concurrency 100 (jobs/s)", "noop100", "rate", "rate"),
+    ("worker peak RSS, noop concurrency 100 (MB)", "noop100", "rss_mb", "mb"),
+    ("worker private memory (not shared with other processes) at the end (MB)", "noop100", "private_mb", "mb"),
+    ("worker process CPU per job, noop concurrency 100 (µs)", "noop100", "worker_us_per_job", "us"),
+    ("Redis CPU per job, noop concurrency 100 (µs)", "noop100", "redis_us_per_job", "us"),
+    ("Redis CPU per enqueue (µs)", "enqueue", "redis_us_per_job", "us"),
+    ("enqueue driver process CPU per enqueue, connecting included (µs)", "enqueue", "client_us_per_job", "us"),
+]
+
+
+def tls_ratios(summary):
+    """{system: {"scenario.key": TLS figure / plaintext figure}} for TLS_ROWS."""
+    out = {}
+    for base, t in TLS_OF.items():
+        for _, scen, key, _ in TLS_ROWS:
+            per = summary.get(scen, {})
+            a, b = per.get(base, {}).get(key), per.get(t, {}).get(key)
+            if a and b:
+                out.setdefault(base, {})[f"{scen}.{key}"] = b / a
+    return out
 
 
 def derive(summary, cfg):
@@ -713,6 +882,9 @@ def targets(summary):
         "node_vs_c": ratio(g("noop100", "node", "rate"), c100, True),
         "ruby_vs_c": ratio(g("noop100", "ruby", "rate"), c100, True),
         "redis_limit": g("noop100", "c", "limit_fraction"),
+        "tls_noop100": ratio(g("noop100", "c_tls", "rate"), c100, True),
+        "tls_enqueue": ratio(g("enqueue", "c_tls", "rate"), g("enqueue", "c", "rate"), True),
+        "tls_rss": g("noop100", "c_tls", "rss_mb"),
     }
     out = []
     for key, label, op, goal in TARGETS:
@@ -779,7 +951,10 @@ def render(result):
     w("## Machine")
     w("")
     w(f"- CPU: {m['cpu']}, {m['cores']} cores; RAM {m['ram_gb']} GB; {m['os']}, kernel {m['kernel']}")
-    w(f"- Redis {m['redis']} on the same host (fresh `redis-server`, no persistence), TCP 127.0.0.1")
+    tls = result.get("tls") or {}
+    w(f"- Redis {m['redis']} on the same host (fresh `redis-server`, no persistence), TCP 127.0.0.1"
+      + (f"; the same server also on a TLS port ({tls['key']} certificates, {tls['protocol']} "
+         f"{tls['cipher']})" if tls.get("url") else ""))
     w(f"- libsaq {m['libsaq']}, built in {m['build']}")
     for sname in order:
         info = sysinfo[sname]
@@ -807,6 +982,11 @@ def render(result):
     w(f"- depth: {cfg['depth_jobs']:,} no-op jobs timed at concurrency {cfg['depth_conc']} with "
       f"{cfg['depth'][0]:,} vs {cfg['depth'][1]:,} jobs queued; cost per job should not grow.")
     w("- memory: peak RSS (VmHWM) of the worker process after the noop run at concurrency 100.")
+    if tls.get("url") or (tls.get("skipped") and tls["skipped"] != "not requested"):
+        w("- TLS: enqueue and noop at concurrency 100 again over `rediss://` (the libsaq C driver, and "
+          "Python saq where it runs), against a TLS port of the same redis-server, in the rotation "
+          "right after the same system over plaintext (see \"TLS\" below)."
+          + (f" **Skipped**: {tls['skipped']}" if not tls.get("url") else ""))
     w("- Redis limit: Redis CPU (INFO cpu, used_cpu_user + used_cpu_sys, whole server) from worker "
       "start to drain, divided by the jobs processed; one Redis core could serve at most 1 / that "
       "jobs/s. The saq-family queues are pre-filled by the C driver (same wire format), BullMQ's by "
@@ -820,8 +1000,8 @@ def render(result):
     d0, d1 = cfg["depth"]
     for label, scen, key, kind, higher in ROWS:
         label = label.format(d0=f"{d0:,}", d1=f"{d1:,}")
-        vals = {s: summ.get(scen, {}).get(s, {}).get(key) for s in avail}
-        errs = {s: summ.get(scen, {}).get(s, {}).get("error") for s in avail}
+        vals = {s: row_stats(summ, scen, s).get(key) for s in avail}
+        errs = {s: row_stats(summ, scen, s).get("error") for s in avail}
         if all(v is None for v in vals.values()) and scen != "enqueue_bulk":
             continue
         cells = []
@@ -832,6 +1012,8 @@ def render(result):
                 cells.append("failed")
             elif scen == "enqueue_bulk":
                 cells.append("n/a (no bulk form)")
+            elif scen.endswith("@tls") and s not in TLS_OF:
+                cells.append("not run")
             else:
                 cells.append("–")
         rat = []
@@ -844,7 +1026,52 @@ def render(result):
     w("Ratios: how many times better libsaq's C worker is than the peer on that row (higher is better "
       "for libsaq; for times, latencies, memory and Redis CPU it is peer / C). For the depth row the "
       "cell is the cost growth (time per job with the deep queue / with the shallow one; 1.00x = "
-      "flat) and the ratio column is peer growth / C growth.")
+      "flat) and the ratio column is peer growth / C growth."
+      + (" The TLS rows compare libsaq C over TLS with the peer over TLS." if tls.get("url") else ""))
+    if tls.get("url"):
+        w("")
+        w("## TLS (rediss://)")
+        w("")
+        w(f"The redis-server above also listens on a TLS port (`--tls-port`, `--tls-auth-clients no`) with "
+          f"certificates made for the run by the openssl command: a CA and a server certificate for "
+          f"IP 127.0.0.1 (subjectAltName), {tls['key']} keys. The key type sets the cost of a handshake "
+          f"(once per connection: the enqueue driver connects before its clock starts, a worker opens "
+          f"its connections at its start, inside its timed run) "
+          f"not the cost per record, which is the cipher's: a default OpenSSL client negotiates "
+          f"{tls['protocol']} with {tls['cipher']}. The drivers verify the server against the CA "
+          f"(`{tls['url']}`, redis-py's parameter, so one URL serves both libsaq and Python saq). "
+          f"Plaintext and TLS runs alternate in the rotation; the figures are medians of the same "
+          f"repetitions as above.")
+        w("")
+        bases = [b for b in TLS_OF if any(summ.get(sc, {}).get(TLS_OF[b]) for _, sc, _, _ in TLS_ROWS)]
+        hdr = ["Scenario"]
+        for b in bases:
+            hdr += [f"{LABEL[b]}, plaintext", f"{LABEL[b]}, TLS", "TLS / plaintext"]
+        w("| " + " | ".join(hdr) + " |")
+        w("|" + "---|" * len(hdr))
+        for label, sc, key, kind in TLS_ROWS:
+            cells = []
+            for b in bases:
+                pm, tm = summ.get(sc, {}).get(b, {}), summ.get(sc, {}).get(TLS_OF[b], {})
+                pv, tv = pm.get(key), tm.get(key)
+                cells += [fmt(pv, kind) if pv is not None else ("failed" if pm.get("error") else "–"),
+                          fmt(tv, kind) if tv is not None else ("failed" if tm.get("error") else "–"),
+                          f"{tv / pv:.2f}" if pv and tv else "–"]
+            if any(c not in ("–",) for c in cells):
+                w("| " + " | ".join([label] + cells) + " |")
+        w("")
+        w("TLS / plaintext is the TLS figure divided by the plaintext one: for throughput the target is "
+          "≥ 0.75 (TLS within 25% of plaintext); for CPU and memory it is how many times the plaintext "
+          "cost TLS costs. Peak RSS counts every page the process touched, shared libraries' included: "
+          "over TLS that takes in the part of libcrypto and libssl that OpenSSL runs (code that every "
+          "process using OpenSSL, redis-server among them, shares); the private-memory row is what the "
+          "worker alone holds (smaps_rollup Private_Clean + Private_Dirty).")
+        if "python" in bases:
+            w("")
+            w("Python saq over TLS pays for redis-py's connection set-up: every connection builds its own "
+              "SSL context with `ssl.create_default_context()`, which loads the system's CA store (about "
+              "50 ms of CPU and 1 MB each on the reference machine), and a worker at concurrency 100 "
+              "opens up to one connection per running job; a short run is mostly that.")
     if "apply_py_default" in summ and summ["apply_py_default"].get("python", {}).get("p50_ms"):
         a = summ["apply_py_default"]["python"]
         b = summ.get("apply", {}).get("python", {})
@@ -965,6 +1192,9 @@ def main():
     ap.add_argument("--scenarios", default="enqueue,noop,sleep,apply,depth",
                     help="comma-separated subset of enqueue,noop,sleep,apply,depth (quick experiments)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply job counts (quick experiments)")
+    ap.add_argument("--no-tls", action="store_true",
+                    help="no TLS rows (by default the C and Python saq drivers also run enqueue and "
+                         "noop c100 over rediss:// on a TLS port of the same redis-server)")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only re-render RESULTS.md (next to the JSON) from a previous run's results.json, "
                          "e.g. after editing ANALYSIS.md")
@@ -1022,8 +1252,12 @@ def main():
     if not a.tiny and not a.no_wait:
         load_wait = wait_for_quiet(a.load_threshold, a.max_wait)
     load_start = loadavg()
-    rs = RedisServer(tmp)
-    log(f"redis-server {rs.version} on port {rs.port}")
+    rs = RedisServer(tmp, tls=not a.no_tls)
+    log(f"redis-server {rs.version} on port {rs.port}"
+        + (f", TLS on port {rs.tls_port} ({rs.tls_info['key']} certificates; a default client negotiates "
+           f"{rs.tls_info['protocol']} {rs.tls_info['cipher']})" if rs.tls_url else ""))
+    if rs.tls_error and not a.no_tls:
+        log(f"TLS rows SKIPPED: {rs.tls_error}")
     b = Bench(cfg, systems, rs, logdir)
     quiet = Quiet(not a.tiny and not a.no_wait)
     raw = {}
@@ -1039,26 +1273,35 @@ def main():
             res = {"error": str(e)}
         raw.setdefault(scen, {}).setdefault(sysname, []).append(res)
         brief = {k: round(v, 4) for k, v in res.items() if isinstance(v, float) and k in
-                 ("rate", "elapsed", "efficiency", "p50_ms", "p99_ms", "rss_mb", "redis_us_per_job",
-                  "worker_us_per_job")}
+                 ("rate", "elapsed", "efficiency", "p50_ms", "p99_ms", "rss_mb", "private_mb",
+                  "redis_us_per_job", "client_us_per_job", "worker_us_per_job")}
         if brief:
             log(f"  {scen:<16} {sysname:<7} {brief}")
 
     try:
         avail = [n for n in SYSTEMS if n in systems and systems[n].ok]
+        # the rotation: each TLS variant right after its plaintext system, so
+        # that from one repetition to the next either goes first
+        lineup, runners = [], dict(systems)
+        for n in avail:
+            lineup.append(n)
+            if rs.tls_url and n in TLS_OF:
+                runners[TLS_OF[n]] = systems[n].tls_variant()
+                lineup.append(TLS_OF[n])
         scen = set(a.scenarios.split(","))
         for rep in range(cfg["reps"]):
-            order = avail[rep % len(avail):] + avail[: rep % len(avail)]
-            log(f"repetition {rep + 1}/{cfg['reps']} (order {', '.join(order)})")
+            full = lineup[rep % len(lineup):] + lineup[: rep % len(lineup)]
+            order = [n for n in full if not runners[n].tls]
+            log(f"repetition {rep + 1}/{cfg['reps']} (order {', '.join(full)})")
             quiet(f"enqueue (repetition {rep + 1})")
-            for sysname in order if "enqueue" in scen else []:
-                record("enqueue", sysname, lambda: b.enqueue(systems[sysname]))
+            for sysname in full if "enqueue" in scen else []:
+                record("enqueue", sysname, lambda: b.enqueue(runners[sysname]))
             if "bullmq" in avail and "enqueue" in scen:
                 record("enqueue_bulk", "bullmq", lambda: b.enqueue_bulk(systems["bullmq"]))
             for conc in cfg["conc"] if "noop" in scen else []:
                 quiet(f"noop{conc} (repetition {rep + 1})")
-                for sysname in order:
-                    record(f"noop{conc}", sysname, lambda: b.noop(systems[sysname], conc))
+                for sysname in full if f"noop{conc}" in TLS_SCENARIOS else order:
+                    record(f"noop{conc}", sysname, lambda: b.noop(runners[sysname], conc))
             quiet(f"sleep (repetition {rep + 1})")
             for sysname in order if "sleep" in scen else []:
                 record("sleep", sysname, lambda: b.sleep(systems[sysname]))
@@ -1094,6 +1337,8 @@ def main():
         "quiet_pauses": quiet.pauses,
         "quiet_waited_s": quiet.waited,
         "systems": {n: {"ok": s.ok, "reason": s.reason, "version": s.version} for n, s in systems.items()},
+        "tls": {"url": rs.tls_url and re.sub(r"ssl_ca_certs=.*", "ssl_ca_certs=<run dir>/ca.pem", rs.tls_url),
+                "skipped": rs.tls_error, **rs.tls_info, "vs_plaintext": tls_ratios(summary)},
         "summary": summary,
         "ratios": {},
         "targets": [],
@@ -1102,10 +1347,10 @@ def main():
                        for sysname, runs in per.items()} for scen, per in raw.items()},
     }
     for scen, per in summary.items():
-        c = per.get("c", {})
         for p, m in per.items():
-            if p == "c":
+            if p in ("c", "c_tls"):
                 continue
+            c = per.get("c_tls" if p.endswith("_tls") else "c", {})  # TLS against TLS
             for label, rscen, key, kind, higher in ROWS:
                 if rscen == scen and c.get(key) is not None and m.get(key) is not None:
                     result["ratios"].setdefault(p, {})[f"{scen}.{key}"] = ratio(c[key], m[key], higher)

@@ -8,7 +8,11 @@ commandstats) per job are read. This is the Redis side of the "physical
 limit" with no client in the way, and it makes script changes measurable
 without the noise of a full worker.
 
-    python3 bench/redis_cost.py [--jobs 20000] [--batch 100] [--variant NAME ...]
+    python3 bench/redis_cost.py [--jobs 20000] [--batch 100] [--variant NAME ...] [--tls]
+
+The client speaks plain RESP over TCP; with --tls it talks to a TLS port of
+the same redis-server (certificates made for the run, as bench/run does for
+its TLS rows), which adds Redis's TLS record work to its CPU time per job.
 
 Variants rewrite the scripts in memory to show what each part costs (they
 are experiments, not libsaq behaviour): see VARIANTS below.
@@ -182,6 +186,7 @@ def main():
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--variant", action="append")
+    ap.add_argument("--tls", action="store_true", help="the client talks to a TLS port of the server")
     a = ap.parse_args()
     variants = a.variant or ["current"]
     scripts = load_scripts()
@@ -189,11 +194,14 @@ def main():
         if k not in scripts:
             raise SystemExit(f"could not read SCRIPT_{k} from {SRC}")
     tmp = tempfile.mkdtemp(prefix="saq-cost-")
-    rs = h.RedisServer(tmp)
+    rs = h.RedisServer(tmp, tls=a.tls)
+    if a.tls and not rs.tls_url:
+        rs.stop()
+        raise SystemExit(f"no TLS: {rs.tls_error}")
     c = h.System("c")
     h.setup_c(c)
     try:
-        r = Client(rs.port)
+        r = Client(rs.tls_port, tls_ca=rs.tls_ca) if a.tls else Client(rs.port)
         results = {v: [] for v in variants}
         for rep in range(a.reps):
             for v in variants:
