@@ -107,6 +107,10 @@ int saq__tls_handshake(saq__tls_t *t, char **msg);
 long saq__tls_read(saq__tls_t *t, char *buf, size_t cap, char **msg);
 /* Encrypt n bytes of plaintext (after the handshake). SAQ_OK or SAQ_ETLS with *msg. */
 int saq__tls_write(saq__tls_t *t, const char *p, size_t n, char **msg);
+/* Is anything left to decrypt (plaintext buffered, or ciphertext not yet
+ * processed)? When not, saq__tls_read would only say "0": skipping that call
+ * spares OpenSSL a read buffer it allocates and frees each time. */
+int saq__tls_has_input(const saq__tls_t *t);
 /* Ciphertext waiting to be sent: how much, and take up to cap bytes of it. */
 size_t saq__tls_pending(const saq__tls_t *t);
 size_t saq__tls_take(saq__tls_t *t, char *buf, size_t cap);

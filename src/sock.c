@@ -258,6 +258,8 @@ static void tls_input(saq__sock_t *s, const char *p, size_t n)
         s->cb->on_data(s->ud, s->rbuf, (size_t)got);
         if (s->closed)
             return;
+        if (!saq__tls_has_input(s->tls))
+            break;
     }
     if (saq__tls_pending(s->tls))
         arm(s);

@@ -374,6 +374,11 @@ int saq__tls_write(saq__tls_t *t, const char *p, size_t n, char **msg)
 
 size_t saq__tls_pending(const saq__tls_t *t) { return (size_t)BIO_ctrl_pending(t->out); }
 
+int saq__tls_has_input(const saq__tls_t *t)
+{
+    return SSL_pending(t->ssl) > 0 || BIO_ctrl_pending(t->in) > 0;
+}
+
 size_t saq__tls_take(saq__tls_t *t, char *buf, size_t cap)
 {
     int r = BIO_read(t->out, buf, cap > INT_MAX ? INT_MAX : (int)cap);
