@@ -236,7 +236,7 @@ class RedisServer:
     in <tmp>/redis/tls; if that cannot be set up, tls_url is None and
     tls_error says why (the plaintext server runs regardless)."""
 
-    def __init__(self, tmp, tls=False):
+    def __init__(self, tmp, tls=False, unix=False):
         self.port = free_port()
         self.dir = os.path.join(tmp, "redis")
         os.makedirs(self.dir, exist_ok=True)
@@ -246,6 +246,9 @@ class RedisServer:
         self.tls_info = {}
         base = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.dir, "--daemonize", "no", "--maxclients", "1000"]
+        sock = os.path.join(self.dir, "redis.sock")
+        if unix:  # the libsaq systems then use unix:// (bench/compare COMPARE_UNIX=1)
+            base += ["--unixsocket", sock, "--unixsocketperm", "700"]
         extra = []
         if tls:
             try:
@@ -261,7 +264,7 @@ class RedisServer:
             self.tls_port, extra = None, []
         if not extra and not self._start(base):
             raise SetupError("redis-server did not start: " + self._log_tail())
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"unix://{sock}?db=0" if unix else f"redis://127.0.0.1:{self.port}/0"
         self.version = self.r.info("server")["redis_version"]
         if self.tls_port:
             try:
@@ -952,7 +955,8 @@ def render(result):
     w("")
     w(f"- CPU: {m['cpu']}, {m['cores']} cores; RAM {m['ram_gb']} GB; {m['os']}, kernel {m['kernel']}")
     tls = result.get("tls") or {}
-    w(f"- Redis {m['redis']} on the same host (fresh `redis-server`, no persistence), TCP 127.0.0.1"
+    w(f"- Redis {m['redis']} on the same host (fresh `redis-server`, no persistence), "
+      f"{result.get('transport', 'TCP 127.0.0.1')}"
       + (f"; the same server also on a TLS port ({tls['key']} certificates, {tls['protocol']} "
          f"{tls['cipher']})" if tls.get("url") else ""))
     w(f"- libsaq {m['libsaq']}, built in {m['build']}")
@@ -1192,6 +1196,9 @@ def main():
     ap.add_argument("--scenarios", default="enqueue,noop,sleep,apply,depth",
                     help="comma-separated subset of enqueue,noop,sleep,apply,depth (quick experiments)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply job counts (quick experiments)")
+    ap.add_argument("--unix", action="store_true",
+                    help="the systems connect over the server's unix socket (only the C driver "
+                         "is known to take unix:// urls: use with --systems c)")
     ap.add_argument("--no-tls", action="store_true",
                     help="no TLS rows (by default the C and Python saq drivers also run enqueue and "
                          "noop c100 over rediss:// on a TLS port of the same redis-server)")
@@ -1252,7 +1259,7 @@ def main():
     if not a.tiny and not a.no_wait:
         load_wait = wait_for_quiet(a.load_threshold, a.max_wait)
     load_start = loadavg()
-    rs = RedisServer(tmp, tls=not a.no_tls)
+    rs = RedisServer(tmp, tls=not a.no_tls, unix=a.unix)
     log(f"redis-server {rs.version} on port {rs.port}"
         + (f", TLS on port {rs.tls_port} ({rs.tls_info['key']} certificates; a default client negotiates "
            f"{rs.tls_info['protocol']} {rs.tls_info['cipher']})" if rs.tls_url else ""))
@@ -1337,6 +1344,7 @@ def main():
         "quiet_pauses": quiet.pauses,
         "quiet_waited_s": quiet.waited,
         "systems": {n: {"ok": s.ok, "reason": s.reason, "version": s.version} for n, s in systems.items()},
+        "transport": "unix socket" if a.unix else "TCP 127.0.0.1",
         "tls": {"url": rs.tls_url and re.sub(r"ssl_ca_certs=.*", "ssl_ca_certs=<run dir>/ca.pem", rs.tls_url),
                 "skipped": rs.tls_error, **rs.tls_info, "vs_plaintext": tls_ratios(summary)},
         "summary": summary,
