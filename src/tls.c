@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -21,7 +22,8 @@ struct saq__tls_ctx {
     int verify;       /* the server's certificate is checked */
     int check_host;   /* ... and must name the host */
     int has_cert;     /* a client certificate is configured */
-    int own_ca;       /* trust comes from ssl_ca_certs / ssl_ca_path, not the system store */
+    int own_ca;       /* trust comes from ssl_ca_certs / ssl_ca_path, not the system store:
+                         1 ssl_ca_certs, 2 ssl_ca_path, 3 both */
 };
 
 struct saq__tls {
@@ -96,6 +98,34 @@ static int no_passphrase(char *buf, int size, int rw, void *ud)
     return -1;
 }
 
+/* The system's trusted CAs: OpenSSL's default file and directory (or the
+ * SSL_CERT_FILE / SSL_CERT_DIR it honours). When neither exists, as when
+ * libsaq runs inside a process whose OpenSSL was built with another
+ * OPENSSLDIR (Node.js's official builds bundle one), the bundle the
+ * distribution keeps is loaded instead, the first found of the usual
+ * places. Returns 0, or -1 with the reason on OpenSSL's error queue. */
+static int system_trust(SSL_CTX *ctx)
+{
+    if (!SSL_CTX_set_default_verify_paths(ctx))
+        return -1;
+    const char *f = getenv(X509_get_default_cert_file_env());
+    const char *d = getenv(X509_get_default_cert_dir_env());
+    struct stat st;
+    if (f || d || stat(X509_get_default_cert_file(), &st) == 0 ||
+        stat(X509_get_default_cert_dir(), &st) == 0)
+        return 0;
+    static const char *const bundles[] = {
+        "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu, Alpine */
+        "/etc/pki/tls/certs/ca-bundle.crt",   /* Fedora, RHEL */
+        "/etc/ssl/ca-bundle.pem",             /* openSUSE */
+        "/etc/ssl/cert.pem",                  /* Alpine, macOS */
+    };
+    for (size_t i = 0; i < sizeof bundles / sizeof bundles[0]; i++)
+        if (stat(bundles[i], &st) == 0 && S_ISREG(st.st_mode))
+            return SSL_CTX_load_verify_locations(ctx, bundles[i], NULL) ? 0 : -1;
+    return 0; /* no store at all: the handshake will say the CA is not trusted */
+}
+
 int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
 {
     *out = NULL;
@@ -118,7 +148,7 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
     SSL_CTX_set_verify(x->ctx, x->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     int rc = SAQ_ETLS;
     if (o->ca_certs || o->ca_path) {
-        x->own_ca = 1;
+        x->own_ca = (o->ca_certs ? 1 : 0) | (o->ca_path ? 2 : 0);
         if (o->ca_certs && ((*msg = unreadable("ssl_ca_certs", o->ca_certs, 0)) ||
                             !SSL_CTX_load_verify_locations(x->ctx, o->ca_certs, NULL))) {
             if (!*msg)
@@ -131,7 +161,7 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
                 *msg = refused("ssl_ca_path", o->ca_path, "");
             goto fail;
         }
-    } else if (x->verify && !SSL_CTX_set_default_verify_paths(x->ctx)) {
+    } else if (x->verify && system_trust(x->ctx)) {
         char why[256];
         ssl_reason(why, sizeof why);
         *msg = saq__sprintf("tls: cannot load the system's trusted CAs: %s", why);
@@ -160,7 +190,22 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
                                     "'%s'", key, o->certfile);
                 goto fail;
             }
-            *msg = refused(kwhat, key, " (expected a PEM private key without a passphrase)");
+            int r = ERR_GET_REASON(ERR_peek_error());
+            if (r == ERR_R_INTERRUPTED_OR_CANCELLED || r == PEM_R_BAD_PASSWORD_READ ||
+                r == PEM_R_PROBLEMS_GETTING_PASSWORD) {
+                ERR_clear_error();
+                *msg = saq__sprintf("tls: the key in '%s' is encrypted (it has a passphrase): "
+                                    "libsaq takes unencrypted keys only; decrypt it with `openssl "
+                                    "pkey -in KEY -out PLAIN.key` and keep that file private",
+                                    key);
+            } else if (!o->keyfile) {
+                ERR_clear_error();
+                *msg = saq__sprintf("tls: '%s' holds no private key for its certificate: set "
+                                    "ssl_keyfile to the key's file (or append the key to it)",
+                                    key);
+            } else {
+                *msg = refused(kwhat, key, " (expected a PEM private key)");
+            }
             goto fail;
         }
         if (!SSL_CTX_check_private_key(x->ctx)) {
@@ -250,9 +295,13 @@ int saq__tls_feed(saq__tls_t *t, const char *p, size_t n)
 /* Why the server's certificate was refused, in words. */
 static char *verify_error(const saq__tls_t *t, long vr)
 {
-    const char *trust = t->x->own_ca ? "is ssl_ca_certs the CA that signed it?"
-                                     : "no CA given, so the system's trusted CAs were used: set "
-                                       "ssl_ca_certs to the CA that signed it";
+    const char *trust =
+        t->x->own_ca == 1   ? "is ssl_ca_certs the CA that signed it?"
+        : t->x->own_ca == 2 ? "is the CA that signed it in ssl_ca_path, named by its hash "
+                              "(openssl rehash DIR)?"
+        : t->x->own_ca == 3 ? "is the CA that signed it in ssl_ca_certs or ssl_ca_path?"
+                            : "no CA given, so the system's trusted CAs were used: set "
+                              "ssl_ca_certs to the CA that signed it";
     switch (vr) {
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:

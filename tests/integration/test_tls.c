@@ -428,6 +428,19 @@ static void test_unusable_files_fail_the_open(void **state)
     u = rh_tls_url(R, NULL, "ssl_ca_certs=%s", garbage);
     expect_open_fails("garbage CA file", u, garbage);
     free(u);
+    /* a key with a passphrase (refused, never prompted for), and a
+     * certificate file without its key and no ssl_keyfile: each says so */
+    char enc[300], cmdline[1200];
+    snprintf(enc, sizeof enc, "%s/enc.key", dir);
+    snprintf(cmdline, sizeof cmdline, "openssl pkey -in '%s' -aes256 -passout pass:secret -out '%s'",
+             rh_cert("client.key"), enc);
+    assert_int_equal(system(cmdline), 0);
+    u = rh_tls_url(R, NULL, "ssl_ca_certs=%s&ssl_certfile=%s&ssl_keyfile=%s", ca, rh_cert("client.pem"), enc);
+    expect_open_fails("key with a passphrase", u, "is encrypted");
+    free(u);
+    u = rh_tls_url(R, NULL, "ssl_ca_certs=%s&ssl_certfile=%s", ca, rh_cert("client.pem"));
+    expect_open_fails("certificate without its key", u, "holds no private key");
+    free(u);
     /* a FIFO nobody writes to (opening it would block for good) and an endless
      * device: refused as not regular files, never read */
     char fifo[300];
