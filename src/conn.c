@@ -269,11 +269,16 @@ static int transient_error(const char *s)
     return 0;
 }
 
+static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick);
+
 /* Answer the oldest request in flight with `rep` (owned by the caller). */
 static void answer(saq__conn_t *c, redisReply *rep)
 {
     if (saq__list_empty(&c->fly)) {
-        saq__debug("%s conn: a reply no request waits for", role_name(c->role));
+        /* replies are matched to requests by order alone: one too many means
+         * the stream is out of step (a proxy, a broken server), and every
+         * later reply would answer the wrong request; start again */
+        conn_drop(c, SAQ_ECONN, "redis sent a reply no request was waiting for", 0);
         return;
     }
     saq__req_t *r = saq__list_first_entry(&c->fly, saq__req_t, link);
@@ -297,8 +302,6 @@ static void answer(saq__conn_t *c, redisReply *rep)
     if (c->state != CONN_READY)
         conn_arm(c);
 }
-
-static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick);
 
 /* Does a reply parse error look like a TLS record (a plaintext client on a TLS port)? */
 static int tls_bytes(const char *p, size_t n)
