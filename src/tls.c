@@ -31,6 +31,7 @@ struct saq__tls {
     BIO *in, *out; /* ciphertext from and to the server */
     const saq__tls_ctx_t *x;
     char *host;
+    int established; /* the handshake completed */
 };
 
 /* The first queued OpenSSL error as text (and clear the queue). */
@@ -142,6 +143,9 @@ int saq__tls_ctx_new(const saq__tls_opts_t *o, saq__tls_ctx_t **out, char **msg)
     SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION);
     /* idle connections give their buffers back: a worker holds three */
     SSL_CTX_set_mode(x->ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* no TLS 1.2 renegotiation (TLS 1.3 has none; Redis never asks): a
+     * renegotiating server would make a write wait for a read */
+    SSL_CTX_set_options(x->ctx, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_default_passwd_cb(x->ctx, no_passphrase);
     x->verify = o->cert_reqs != SAQ__TLS_NONE;
     x->check_host = x->verify && o->check_hostname;
@@ -348,6 +352,13 @@ static char *failure(saq__tls_t *t, int se)
         return saq__sprintf("the server requires a client certificate (set ssl_certfile and "
                             "ssl_keyfile)");
     case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+        if (t->established) /* after the handshake: a refused renegotiation */
+            return saq__sprintf("the server ended the TLS session after the handshake (%s): "
+                                "%sit asked to renegotiate, which libsaq does not do (Redis "
+                                "never asks; a proxy in between may)",
+                                why, t->x->has_cert ? "" : "it may require a client certificate "
+                                                           "(set ssl_certfile and ssl_keyfile), or ");
+        /* fall through */
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
     case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
@@ -377,8 +388,10 @@ int saq__tls_handshake(saq__tls_t *t, char **msg)
     *msg = NULL;
     ERR_clear_error();
     int r = SSL_do_handshake(t->ssl);
-    if (r == 1)
+    if (r == 1) {
+        t->established = 1;
         return 1;
+    }
     int se = SSL_get_error(t->ssl, r);
     if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE)
         return 0;
