@@ -433,7 +433,7 @@ static void conn_timer_cb(uv_timer_t *t)
     if ((c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) && c->connect_deadline &&
         c->connect_deadline <= now) {
         char w[300];
-        if (c->sock && saq__sock_connected(c->sock)) { /* TCP is up, TLS is not */
+        if (c->q->tls && c->sock && saq__sock_connected(c->sock)) { /* TCP is up, TLS is not */
             set_last_error(c, "redis at %s accepted the connection but did not answer the TLS "
                               "handshake within %d ms: is this a plaintext port? (use redis:// "
                               "for it)", where(c, w, sizeof w), c->q->set.connect_timeout_ms);
@@ -887,6 +887,8 @@ static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick)
 }
 
 void saq__conn_close(saq__conn_t *c, int err, const char *msg) { conn_drop(c, err, msg, 0); }
+
+int saq__conn_lost(int err) { return err == SAQ_ECONN || err == SAQ_ETIMEDOUT || err == SAQ_ETLS; }
 
 static void timer_closed(uv_handle_t *h) { (void)h; }
 

@@ -221,6 +221,10 @@ saq__req_t *saq__cmdf(saq__conn_t *c, saq__reply_fn cb, void *data, const char *
 saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, int nkeys,
                       int nargs, const char **argv, const size_t *argvlen);
 void saq__conn_kick(saq__conn_t *c);        /* connect now if down and allowed */
+/* Does a request's err mean "the connection failed, the command may or may
+ * not have run" (SAQ_ECONN, SAQ_ETIMEDOUT, SAQ_ETLS), so that an idempotent
+ * write should be sent again once it is back? Any thread. */
+int saq__conn_lost(int err);
 void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everything, disconnect */
 /* Final: close the connection and its timer handle. The timer is part of the
  * connection's memory, so an owner that frees it must wait for `on_closed`

@@ -82,7 +82,7 @@ static void mark_reply_run(saq__lease_t *l, redisReply *r, int err)
     saq_worker_t *w = l->w;
     saq_queue_t *q = w->q;
     saq__tx_reply_t x;
-    if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->mark_tries < 20 && !w->stopping) {
+    if (saq__conn_lost(err) && l->mark_tries < 20 && !w->stopping) {
         /* the reply was lost with the connection: the mark may or may not have
          * happened; sending the same MARK again finds out (it is idempotent) */
         l->mark_tries++;

@@ -140,7 +140,7 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
                         SAQ__DEL_MARKER, lease_written, l);
         return;
     }
-    if ((err == SAQ_ECONN || err == SAQ_ETIMEDOUT) && l->write_tries < 40 &&
+    if (saq__conn_lost(err) && l->write_tries < 40 &&
         !(w->stopping && w->grace_over)) {
         /* the reply was lost with the connection: write again once it is back
          * (the guard makes a second write of the same outcome a no-op). A

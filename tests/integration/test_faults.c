@@ -390,6 +390,67 @@ static int stored_attempts(saq_queue_t *q, const char *key, char *status, size_t
     return a;
 }
 
+/* sleeps 3 s, then completes */
+static void h_slow(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    sleep_ms(3000);
+    saq_job_complete(job, "1");
+    saq_job_free(job);
+}
+
+static void test_redis_frozen_while_jobs_run(void **state)
+{
+    (void)state;
+    /* Redis frozen (SIGSTOP) for longer than the command and connect
+     * timeouts while jobs run, and the jobs finish during the freeze: their
+     * outcomes are written once Redis is back, and they end complete. A
+     * connection to a frozen server connects (the kernel accepts) but
+     * nothing answers: that once made a plaintext url's connect timeout a
+     * "TLS" error that the outcome writes gave up on, so the worker lost
+     * track of its jobs and they ended aborted. Over TLS (overtls-faults) the
+     * handshake times out instead: the writes wait all the same. */
+    rh_t *r = rh_start(0);
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", r->url);
+    saq_conf_set(c, "name", "frozen");
+    saq_conf_set(c, "command_timeout_ms", "1500");
+    saq_conf_set(c, "connect_timeout_ms", "1000");
+    saq_conf_set(c, "concurrency", "4");
+    saq_queue_t *q = saq_queue_new(c);
+    saq_worker_t *w = saq_worker_new(q, c);
+    saq_conf_free(c);
+    saq_worker_register(w, "slow", h_slow, NULL);
+    char keys[4][64];
+    for (int i = 0; i < 4; i++) {
+        saq_job_t *j = saq_job_new("slow");
+        saq_job_set_retries(j, 1); /* a recovery would end it aborted, not retried */
+        saq_event_t *ev = OK_EV(saq_queue_enqueue_sync(q, j, TMO));
+        saq_job_t *sent = saq_event_take_job(ev);
+        assert_non_null(sent);
+        snprintf(keys[i], sizeof keys[i], "%s", saq_job_key(sent));
+        saq_job_free(sent);
+        saq_event_free(ev);
+        saq_job_free(j);
+    }
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    sleep_ms(1000); /* running */
+    kill(r->pid, SIGSTOP);
+    sleep_ms(5000); /* the jobs finish meanwhile; their writes time out */
+    kill(r->pid, SIGCONT);
+    char st[32] = "";
+    double end = now_s() + 30;
+    for (int i = 0; i < 4; i++) {
+        while (now_s() < end && (!stored_attempts(q, keys[i], st, sizeof st) || saq_status_terminal(st) != 1))
+            sleep_ms(100);
+        if (strcmp(st, "complete"))
+            fail_msg("job %d ended %s", i, st);
+    }
+    saq_worker_free(w);
+    saq_queue_free(q);
+    rh_stop(r);
+}
+
 static int cmp_dbl(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -751,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_exactly_once_10k),
         cmocka_unit_test(test_redis_restart_under_load),
         cmocka_unit_test(test_redis_gone_while_an_outcome_is_pending),
+        cmocka_unit_test(test_redis_frozen_while_jobs_run),
         cmocka_unit_test(test_command_timeout_and_recovery),
         cmocka_unit_test(test_kill9_recovery_within_seconds),
         cmocka_unit_test(test_sweeper_killed_during_abort),
