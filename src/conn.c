@@ -14,11 +14,6 @@
 #include <math.h>
 #include <netdb.h>
 
-/* No reply libsaq asks for has an array this long; a header claiming more
- * ("*2000000000") would have hiredis allocate (and later walk, to free) a
- * slot per element before a single one arrives. */
-#define MAX_REPLY_ELEMENTS (1 << 24)
-
 static void conn_timer_cb(uv_timer_t *t);
 static void conn_connect(saq__conn_t *c);
 static void conn_flush(saq__conn_t *c);
@@ -343,7 +338,7 @@ static void conn_on_data(void *ud, const char *p, size_t n)
         if (redisReaderGetReply(c->reader, &rep) != REDIS_OK) {
             char m[320];
             snprintf(m, sizeof m, "redis sent something that is not RESP (or an array of more "
-                                  "than %d elements): %s", MAX_REPLY_ELEMENTS, c->reader->errstr);
+                                  "than %d elements): %s", SAQ__MAX_REPLY_ELEMENTS, c->reader->errstr);
             conn_drop(c, SAQ_ECONN, m, 0);
             break;
         }
@@ -663,38 +658,6 @@ static void conn_sock_error(void *ud, int err, const char *msg)
 
 static const saq__sock_cb_t conn_sock_cb = {conn_sock_open, conn_on_data, conn_sock_error};
 
-/* ---- the reply parser ---- */
-
-static redisReplyObjectFunctions reply_fns;
-static void *(*default_array)(const redisReadTask *, int);
-static pthread_once_t reply_fns_once = PTHREAD_ONCE_INIT;
-
-static void *create_array(const redisReadTask *t, int elements)
-{
-    return elements > MAX_REPLY_ELEMENTS ? NULL : default_array(t, elements); /* NULL: an error */
-}
-
-static void reply_fns_init(void)
-{
-    redisReader *r = redisReaderCreate(); /* hiredis's own functions, to wrap */
-    if (!r)
-        return;
-    reply_fns = *r->fn;
-    default_array = reply_fns.createArray;
-    reply_fns.createArray = create_array;
-    redisReaderFree(r);
-}
-
-/* A reply parser with hiredis's reply objects and the array limit. NULL on ENOMEM. */
-static redisReader *reader_new(void)
-{
-    pthread_once(&reply_fns_once, reply_fns_init);
-    redisReader *r = redisReaderCreate();
-    if (r && default_array)
-        r->fn = &reply_fns;
-    return r;
-}
-
 /* Open the stream to a numeric address (or the unix socket). */
 static void conn_open(saq__conn_t *c, const char *ip)
 {
@@ -702,7 +665,7 @@ static void conn_open(saq__conn_t *c, const char *ip)
     char w[300];
     if (c->reader && !c->dispatching)
         redisReaderFree(c->reader);
-    if (!(c->reader = reader_new())) {
+    if (!(c->reader = saq__reader_new())) {
         set_last_error(c, "cannot connect to redis: out of memory");
         connect_failed(c, SAQ_ENOMEM);
         return;

@@ -145,6 +145,19 @@ int saq__sock_write(saq__sock_t *s, const char *p, size_t n);
  * with the handles. NULL or an already closed stream is a no-op. Loop thread. */
 void saq__sock_close(saq__sock_t *s);
 
+/* ---- reader.c: the reply parser ---- */
+
+/* No reply libsaq asks for has an array this long; a header claiming more
+ * ("*2000000000") would have hiredis allocate (and later walk, to free) a
+ * slot per element before a single one arrives. */
+#define SAQ__MAX_REPLY_ELEMENTS (1 << 24)
+
+/* A redisReader making hiredis's reply objects (freeReplyObject), that fails
+ * (REDIS_ERR from redisReaderGetReply) on an array of more than
+ * SAQ__MAX_REPLY_ELEMENTS. Free with redisReaderFree. NULL on ENOMEM. Any
+ * thread. */
+redisReader *saq__reader_new(void);
+
 /* ---- conn.c: Redis connections and requests ---- */
 
 /* Reply callback: exactly once per request. `reply` is valid only during the
