@@ -193,6 +193,7 @@ static void *io_main(void *arg)
     /* run once more so close callbacks of late handles complete */
     while (uv_loop_close(&q->loop) == UV_EBUSY)
         uv_run(&q->loop, UV_RUN_NOWAIT);
+    saq__tls_thread_end();
     pthread_mutex_lock(&q->mu);
     q->io_done = 1;
     pthread_cond_broadcast(&q->cv);

@@ -446,3 +446,5 @@ size_t saq__tls_take(saq__tls_t *t, char *buf, size_t cap)
     int r = BIO_read(t->out, buf, cap > INT_MAX ? INT_MAX : (int)cap);
     return r > 0 ? (size_t)r : 0;
 }
+
+void saq__tls_thread_end(void) { OPENSSL_thread_stop(); }
