@@ -532,7 +532,8 @@ typedef enum saq__tx {
     /* a precondition did not hold, nothing written: ENQUEUE nil (the id is
      * incomplete already, or its abort marker is set); MARK {0} (gone from
      * `active`, or no record); UPDATE, REPLACE, RECOVER, UNREADABLE 0 (gone,
-     * finished, another run's, or not the record expected) */
+     * finished, another run's, or not the record expected); ABORT -2 (the
+     * sweep's abort of a job no longer in `active`) */
     SAQ__TX_REFUSED,
     /* ABORT -1: the record is no longer the one read: read it again */
     SAQ__TX_CHANGED,

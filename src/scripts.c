@@ -211,10 +211,16 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* ABORT: KEYS queued, incomplete, id, abort marker, active[, watch];
      * ARGV record as read, new record, marker ttl, reason[, watch ms ('' =
      * none), '013' (saq 0.13's form: no compare-and-set, no status change,
-     * the record expires after ttl + 1 s)]. Reply: -1 CHANGED, 0 OK (it was
+     * the record expires after ttl + 1 s), 'sweep' (the sweep's abort)].
+     * Reply: -1 CHANGED, -2 REFUSED
+     * (the sweep's abort, 0.26 form, of a job no longer in `active`: given
+     * back or finished since the sweep listed it, so not stuck; aborting it
+     * out of `queued` would leave it in no list, unwatched), 0 OK (it was
      * not waiting), n > 0 DEQUEUED (taken out of queued) */
     [SCRIPT_ABORT] =
         "if ARGV[6] ~= '013' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end\n"
+        "if ARGV[7] == 'sweep' and ARGV[6] ~= '013' and\n"
+        "   not redis.call('LPOS', KEYS[5], KEYS[3]) then return -2 end\n"
         "local dequeued = redis.call('LREM', KEYS[1], 0, KEYS[3])\n"
         "redis.call('ZREM', KEYS[2], KEYS[3])\n"
         "if ARGV[6] == '013' then\n" /* saq 0.13's sweep abort: the record expires */

@@ -174,7 +174,12 @@ static void sweep_aborted(saq__op_t *op, saq__req_t *req, redisReply *r, int err
         sweep_advance(op);
         return;
     }
-    if (saq__tx_decode(SCRIPT_ABORT, r, NULL) == SAQ__TX_CHANGED) {
+    saq__tx_t v = saq__tx_decode(SCRIPT_ABORT, r, NULL);
+    if (v == SAQ__TX_REFUSED) { /* not in active any more: not stuck, left alone */
+        sweep_advance(op);
+        return;
+    }
+    if (v == SAQ__TX_CHANGED) {
         /* the record changed since it was listed: read it again and decide again */
         if (++s->tries >= 5) {
             sweep_advance(op);

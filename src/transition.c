@@ -268,6 +268,7 @@ void saq__tx_abort(saq_queue_t *q, const saq__tx_abort_t *a, saq__call_t *c)
     else
         put_fmt(c, "%.0f", a->watch_ms);
     put(c, a->form013 ? "013" : "");
+    put(c, a->watch == SAQ__TX_WATCH_SWEEP ? "sweep" : "");
 }
 
 void saq__tx_abort_due(saq_queue_t *q, const char *id, saq__call_t *c)
@@ -474,11 +475,14 @@ saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out)
         if (is_int(r) && (r->integer == 1 || r->integer == 0))
             x.code = r->integer == 1 ? SAQ__TX_OK : SAQ__TX_REFUSED;
         break;
-    case SCRIPT_ABORT: /* -1, or the entries removed from queued */
+    case SCRIPT_ABORT: /* -1, -2, or the entries removed from queued */
         if (!is_int(r))
             break;
         x.n = r->integer;
-        x.code = r->integer < 0 ? SAQ__TX_CHANGED : r->integer == 0 ? SAQ__TX_OK : SAQ__TX_DEQUEUED;
+        x.code = r->integer == -2  ? SAQ__TX_REFUSED
+                 : r->integer < 0  ? SAQ__TX_CHANGED
+                 : r->integer == 0 ? SAQ__TX_OK
+                                   : SAQ__TX_DEQUEUED;
         if (x.n < 0)
             x.n = 0;
         break;

@@ -212,25 +212,25 @@ static void test_abort(void **state)
                          .json = "NEW", .len = 3, .ttl = 60, .reason = "stop",
                          .watch = SAQ__TX_WATCH_ABORT, .watch_ms = 2000};
     saq__tx_abort(&Q, &a, &c);
-    expect_call(&c, SCRIPT_ABORT, 6, 12, "saq:default:queued", "saq:default:incomplete",
+    expect_call(&c, SCRIPT_ABORT, 6, 13, "saq:default:queued", "saq:default:incomplete",
                 "saq:job:default:k", "saq:abort:k", "saq:default:active", "saq:default:libsaq:aborting",
-                "OLD", "NEW", "60", "stop", "2000", "");
+                "OLD", "NEW", "60", "stop", "2000", "", "");
     /* the sweep's 0.13 abort: no records, watched in the sweep set */
     a = (saq__tx_abort_t){.id = "saq:job:default:k", .key = "k", .old = "OLD", .oldlen = 3, .ttl = 5,
                           .reason = "swept", .watch = SAQ__TX_WATCH_SWEEP, .watch_ms = 1250.4,
                           .form013 = 1};
     saq__tx_abort(&Q, &a, &c);
-    expect_call(&c, SCRIPT_ABORT, 6, 12, "saq:default:queued", "saq:default:incomplete",
+    expect_call(&c, SCRIPT_ABORT, 6, 13, "saq:default:queued", "saq:default:incomplete",
                 "saq:job:default:k", "saq:abort:k", "saq:default:active", "saq:default:libsaq:sweeping",
-                "", "", "5", "swept", "1250", "013");
+                "", "", "5", "swept", "1250", "013", "sweep");
     a.watch_ms = -1; /* not watched */
     a.form013 = 0;
     a.json = "N";
     a.len = 1;
     saq__tx_abort(&Q, &a, &c);
-    expect_call(&c, SCRIPT_ABORT, 6, 12, "saq:default:queued", "saq:default:incomplete",
+    expect_call(&c, SCRIPT_ABORT, 6, 13, "saq:default:queued", "saq:default:incomplete",
                 "saq:job:default:k", "saq:abort:k", "saq:default:active", "saq:default:libsaq:sweeping",
-                "OLD", "N", "5", "swept", "", "");
+                "OLD", "N", "5", "swept", "", "", "sweep");
 }
 
 static void test_recover(void **state)
@@ -425,8 +425,9 @@ static void test_decode_status_replies(void **state)
         assert_int_equal(saq__tx_decode(flat[i], &nil, NULL), SAQ__TX_NONE);
     }
 
-    /* ABORT: -1, 0, n > 0 */
+    /* ABORT: -1, -2, 0, n > 0 */
     assert_int_equal(saq__tx_decode(SCRIPT_ABORT, &m1, &x), SAQ__TX_CHANGED);
+    assert_int_equal(saq__tx_decode(SCRIPT_ABORT, &m2, &x), SAQ__TX_REFUSED);
     assert_int_equal(saq__tx_decode(SCRIPT_ABORT, &zero, &x), SAQ__TX_OK);
     assert_int_equal(saq__tx_decode(SCRIPT_ABORT, &two, &x), SAQ__TX_DEQUEUED);
     assert_int_equal(x.n, 2);
