@@ -54,6 +54,10 @@ static const struct keydef {
     {"tls.ca_path", T_PATH, 0, 0},
     {"tls.certfile", T_PATH, 0, 0},
     {"tls.keyfile", T_PATH, 0, 0},
+    {"sentinel.username", T_STR, 0, 0},
+    {"sentinel.password", T_STR, 0, 0},
+    {"min_replicas", T_INT, 0, 1000},
+    {"min_replicas_timeout_ms", T_INT, 1, 86400000},
 };
 
 void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...)
@@ -306,6 +310,7 @@ void saq__settings_defaults(saq__settings_t *s)
     s->hard_deadline_s = 1;
     s->dead_worker_check = 1;
     s->t_alive = 0.5;
+    s->min_replicas_timeout_ms = 1000;
 }
 
 void saq__settings_free(saq__settings_t *s)
@@ -340,6 +345,7 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
 {
     char err[200];
     const char *tls_key = NULL; /* the first tls.* key set */
+    const char *sentinel_key = NULL; /* the first sentinel.* key set */
     saq__settings_defaults(s);
     const char *url = conf ? saq_conf_get(conf, "url") : NULL;
     if (!url)
@@ -416,14 +422,28 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
             tls_key = tls_key ? tls_key : k;
             if (merge_tls(&s->url.tls, k + 4, v))
                 goto oom;
-        }
+        } else if (!strncmp(k, "sentinel.", 9)) {
+            sentinel_key = sentinel_key ? sentinel_key : k;
+            if (saq__set_str(k[9] == 'u' ? &s->url.sentinel_username : &s->url.sentinel_password,
+                             *v ? v : NULL))
+                goto oom;
+        } else if (!strcmp(k, "min_replicas"))
+            s->min_replicas = (int)d;
+        else if (!strcmp(k, "min_replicas_timeout_ms"))
+            s->min_replicas_timeout_ms = (int)d;
+    }
+    if (queue && sentinel_key && s->url.topo != SAQ__TOPO_SENTINEL) {
+        saq__settings_free(s);
+        saq__conf_seterr(conf, "%s needs a redis+sentinel:// url", sentinel_key);
+        return SAQ_EINVAL;
     }
     saq__tls_opts_t *t = &s->url.tls;
     t->check_hostname = t->want_check_hostname && t->cert_reqs != SAQ__TLS_NONE;
     if (queue && tls_key && !t->enabled) {
         saq__settings_free(s);
         saq__conf_seterr(conf, "%s needs a rediss:// url (the tls.* keys configure TLS, which "
-                               "only rediss:// turns on)", tls_key);
+                               "only rediss://, rediss+sentinel:// and rediss+cluster:// turn "
+                               "on)", tls_key);
         return SAQ_EINVAL;
     }
     return 0;
@@ -440,13 +460,14 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
 {
     saq_conf_t *c = saq_conf_new();
     const saq__tls_opts_t *tls = &q->url.tls;
-    char n[16][40];
-    const double nums[16] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
+    char n[18][40];
+    const double nums[18] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
                              q->reconnect_max_ms, (double)q->max_payload, w->concurrency,
                              w->dequeue_timeout, w->t_schedule, w->t_worker_info, w->t_sweep,
                              w->t_abort, w->max_burst_jobs, w->grace_s, w->hard_deadline_s,
-                             w->dead_worker_check, w->t_alive};
-    for (int i = 0; i < 16; i++)
+                             w->dead_worker_check, w->t_alive, q->min_replicas,
+                             q->min_replicas_timeout_ms};
+    for (int i = 0; i < 18; i++)
         saq__fmt_double(n[i], nums[i]);
     const char *kv[][2] = {
         {"url", q->url_text}, {"name", q->name},
@@ -459,6 +480,9 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
         {"cancellation_hard_deadline", n[13]}, {"id", worker_id},
         {"metadata", w->metadata ? w->metadata : "null"}, {"swept_error_message", w->swept_msg},
         {"dead_worker_check", n[14]}, {"timers.liveness", n[15]},
+        {"min_replicas", n[16]}, {"min_replicas_timeout_ms", n[17]},
+        {"sentinel.username", q->url.topo == SAQ__TOPO_SENTINEL && q->url.sentinel_username
+                                  ? q->url.sentinel_username : NULL},
         /* a rediss:// queue's TLS settings in effect ("" for a path not given, which also
          * stands over the url's); none for another url, which refuses them */
         {"tls.cert_reqs", tls->enabled ? saq__tls_cert_reqs_name(tls->cert_reqs) : NULL},

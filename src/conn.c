@@ -23,9 +23,21 @@ static void conn_arm_sent(saq__conn_t *c, uint64_t deadline);
 static void set_last_error(saq__conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail_waiting(saq__conn_t *c, int err, const char *msg, int only_expired);
 
+/* Where the connection goes, for messages: "host:port" or the socket path. */
+static const char *where(const saq__conn_t *c, char *buf, size_t n)
+{
+    const saq__url_t *u = &c->q->set.url;
+    if (u->path)
+        return u->path;
+    snprintf(buf, n, "%s:%d", c->host ? c->host : u->host, c->host ? c->port : u->port);
+    return buf;
+}
+
 static const char *role_name(int role)
 {
-    return role == ROLE_CMD ? "command" : role == ROLE_SUB ? "pub/sub" : "dequeue";
+    return role == ROLE_CMD ? "command" : role == ROLE_SUB ? "pub/sub" : role == ROLE_BLOCK
+                                                                               ? "dequeue"
+                                                                               : "discovery";
 }
 
 void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role)
@@ -37,6 +49,7 @@ void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role)
     c->client_id = -1;
     saq__list_init(&c->wait);
     saq__list_init(&c->fly);
+    saq__list_init(&c->redo);
 }
 
 static void ensure_timer(saq__conn_t *c)
@@ -52,6 +65,8 @@ static saq__req_t *req_of(saq__link_t *k) { return saq__container_of(k, saq__req
 
 static void req_free(saq__req_t *r)
 {
+    if (r->held)
+        freeReplyObject(r->held);
     if (r->cmd)
         redisFreeCommand(r->cmd);
     for (int i = 0; i < r->argc; i++)
@@ -73,59 +88,13 @@ static int req_send(saq__conn_t *c, saq__req_t *r)
 {
     if (!c->sock || saq__sock_write(c->sock, r->cmd, r->cmdlen))
         return -1;
-    redisFreeCommand(r->cmd);
-    r->cmd = NULL;
+    if (!r->keep_cmd) {
+        redisFreeCommand(r->cmd);
+        r->cmd = NULL;
+    }
     r->state = 1;
     saq__list_push_back(&c->fly, &r->link);
     c->nfly++;
-    return 0;
-}
-
-/* Decimal digits of n written at p; returns the count. */
-static size_t put_uint(char *p, size_t n)
-{
-    char t[24];
-    size_t k = 0;
-    do
-        t[k++] = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
-    for (size_t i = 0; i < k; i++)
-        p[i] = t[k - 1 - i];
-    return k;
-}
-
-/* The RESP request hiredis's redisFormatCommandArgv builds (same bytes, a
- * malloc'd buffer released by redisFreeCommand), without its sprintf per
- * argument, which showed in the I/O thread's profile. */
-static int build_cmd(saq__req_t *r, int argc, const char **argv, const size_t *argvlen)
-{
-    size_t total = 1 + 20 + 2;
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-        total += 1 + 20 + 2 + len + 2;
-    }
-    char *cmd = saq__malloc(total + 1);
-    if (!cmd)
-        return -1;
-    size_t pos = 0;
-    cmd[pos++] = '*';
-    pos += put_uint(cmd + pos, (size_t)argc);
-    cmd[pos++] = '\r';
-    cmd[pos++] = '\n';
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-        cmd[pos++] = '$';
-        pos += put_uint(cmd + pos, len);
-        cmd[pos++] = '\r';
-        cmd[pos++] = '\n';
-        memcpy(cmd + pos, argv[i], len);
-        pos += len;
-        cmd[pos++] = '\r';
-        cmd[pos++] = '\n';
-    }
-    cmd[pos] = 0;
-    r->cmd = cmd;
-    r->cmdlen = pos;
     return 0;
 }
 
@@ -138,6 +107,7 @@ static saq__req_t *req_new(saq__conn_t *c, saq__reply_fn cb, void *data, int tim
     r->cb = cb;
     r->data = data;
     r->script = -1;
+    r->keep_cmd = c->q->route != NULL;
     if (timeout_ms == 0)
         timeout_ms = c->q->set.command_timeout_ms;
     r->deadline = timeout_ms > 0 ? saq__mono_ms() + (uint64_t)timeout_ms : 0;
@@ -148,7 +118,8 @@ static saq__req_t *req_new(saq__conn_t *c, saq__reply_fn cb, void *data, int tim
  * may still be setting up the request after this returns. */
 static void req_submit(saq__conn_t *c, saq__req_t *r)
 {
-    if ((c->state == CONN_READY || (r->handshake && c->state == CONN_HANDSHAKE)) && c->sock) {
+    if ((c->state == CONN_READY || (r->handshake && c->state == CONN_HANDSHAKE)) && c->sock &&
+        !c->rerouting && saq__list_empty(&c->wait)) {
         if (req_send(c, r) == 0) {
             conn_arm_sent(c, r->deadline);
             return;
@@ -165,7 +136,7 @@ saq__req_t *saq__cmd(saq__conn_t *c, saq__reply_fn cb, void *data, int timeout_m
     saq__req_t *r = req_new(c, cb, data, timeout_ms);
     if (!r)
         return NULL;
-    if (build_cmd(r, argc, argv, argvlen)) {
+    if (saq__resp_cmd(r, argc, argv, argvlen)) {
         free(r);
         return NULL;
     }
@@ -191,40 +162,6 @@ saq__req_t *saq__cmdf(saq__conn_t *c, saq__reply_fn cb, void *data, const char *
     return r;
 }
 
-/* Build EVALSHA (or EVAL when `text`) for a script request. */
-static int build_eval(saq__conn_t *c, saq__req_t *r, int use_text)
-{
-    int argc = r->argc + 3;
-    const char **av = saq__malloc((size_t)argc * sizeof *av);
-    size_t *al = saq__malloc((size_t)argc * sizeof *al);
-    char nk[16];
-    int rc = -1;
-    if (!av || !al)
-        goto out;
-    int nkeys = r->nkeys;
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    const char *body = use_text ? saq__script_text[r->script] : c->q->sha[r->script];
-    av[0] = use_text ? "EVAL" : "EVALSHA";
-    al[0] = strlen(av[0]);
-    av[1] = body;
-    al[1] = strlen(body);
-    av[2] = nk;
-    al[2] = strlen(nk);
-    for (int i = 0; i < r->argc; i++) {
-        av[3 + i] = r->argv[i];
-        al[3 + i] = r->argvlen[i];
-    }
-    if (r->cmd) {
-        redisFreeCommand(r->cmd);
-        r->cmd = NULL;
-    }
-    rc = build_cmd(r, argc, av, al);
-out:
-    free(av);
-    free(al);
-    return rc;
-}
-
 saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, int nkeys,
                       int nargs, const char **argv, const size_t *argvlen)
 {
@@ -233,6 +170,8 @@ saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, 
         return NULL;
     r->script = script;
     r->nkeys = nkeys;
+    if (c->q->set.min_replicas && c->role == ROLE_CMD)
+        r->wait_replicas = script == SCRIPT_ENQUEUE ? 1 : script == SCRIPT_FINISH ? 2 : 0;
     r->argc = nargs;
     r->argv = saq__calloc((size_t)nargs, sizeof *r->argv);
     r->argvlen = saq__calloc((size_t)nargs, sizeof *r->argvlen);
@@ -246,7 +185,7 @@ saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, 
     }
     /* scripts are loaded during the handshake; until then the sha is empty,
      * so the command is built when it is sent (see conn_flush) */
-    if (c->q->sha[script][0] && build_eval(c, r, 0))
+    if (c->q->sha[script][0] && saq__resp_eval(c->q, r, 0))
         goto oom;
     req_submit(c, r);
     return r;
@@ -270,28 +209,101 @@ static int transient_error(const char *s)
 }
 
 static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick);
+/* conn_drop's message when the route moved: not a trouble to report */
+static const char moved_msg[] = "redis moved: reconnecting";
 
-/* Answer the oldest request in flight with `rep` (owned by the caller). */
-static void answer(saq__conn_t *c, redisReply *rep)
+/* An error reply that means "not here, or not now" for a queue on Sentinel or
+ * Cluster: the command did not run, and runs once the connection goes where
+ * the route says (MOVED: the slot's new master; READONLY, UNBLOCKED: a master
+ * turned replica; ASK, TRYAGAIN: a slot being moved; CLUSTERDOWN, MASTERDOWN,
+ * LOADING: a failover in progress). */
+static int routing_error(const char *s)
+{
+    static const char *const words[] = {"MOVED ", "ASK ", "TRYAGAIN ", "READONLY ",
+                                        "UNBLOCKED ", "CLUSTERDOWN ", "MASTERDOWN ", "LOADING "};
+    for (size_t i = 0; s && i < sizeof words / sizeof words[0]; i++)
+        if (!strncmp(s, words[i], strlen(words[i])))
+            return 1;
+    return 0;
+}
+
+/* A rerouting connection reconnects once its replies are in; what was
+ * refused is sent again first (conn_drop puts `redo` back in front). */
+static void reroute_if_idle(saq__conn_t *c)
+{
+    if (c->rerouting && c->nfly == 0 && c->state == CONN_READY)
+        conn_drop(c, SAQ_ECONN, moved_msg, 1);
+}
+
+static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg);
+
+/* min_replicas: a write was answered; ask WAIT before its callback runs. 1
+ * when `rep` is kept for then (the caller must not free it). */
+static int wait_for_replicas(saq__conn_t *c, saq__req_t *r, redisReply *rep)
+{
+    char n[16], ms[16];
+    snprintf(n, sizeof n, "%d", c->q->set.min_replicas);
+    snprintf(ms, sizeof ms, "%d", c->q->set.min_replicas_timeout_ms);
+    const char *av[3] = {"WAIT", n, ms};
+    r->held = rep;
+    if (saq__cmd(c, wait_reply, r, c->q->set.min_replicas_timeout_ms + c->q->set.command_timeout_ms,
+                 3, av, NULL))
+        return 1;
+    r->held = NULL;
+    return 0;
+}
+
+static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg)
+{
+    saq__req_t *r = w->data;
+    saq_queue_t *q = w->conn->q;
+    char m[200];
+    if (!err && rep->type == REDIS_REPLY_INTEGER && rep->integer < q->set.min_replicas &&
+        r->wait_replicas == 1) {
+        snprintf(m, sizeof m, "written on the master, but only %lld of min_replicas=%d replicas "
+                 "acknowledged it within %d ms", rep->integer, q->set.min_replicas,
+                 q->set.min_replicas_timeout_ms);
+        err = SAQ_ETIMEDOUT;
+        msg = m;
+    }
+    if (r->cb)
+        r->cb(r, err ? NULL : r->held, err, msg);
+    req_free(r);
+}
+
+/* Answer the oldest request in flight with `rep` (owned by the caller
+ * unless this returns 1: then a request keeps it). */
+static int answer(saq__conn_t *c, redisReply *rep)
 {
     if (saq__list_empty(&c->fly)) {
         /* replies are matched to requests by order alone: one too many means
          * the stream is out of step (a proxy, a broken server), and every
          * later reply would answer the wrong request; start again */
         conn_drop(c, SAQ_ECONN, "redis sent a reply no request was waiting for", 0);
-        return;
+        return 0;
     }
     saq__req_t *r = saq__list_first_entry(&c->fly, saq__req_t, link);
     saq__list_remove(&r->link);
     c->nfly--;
     if (rep->type == REDIS_REPLY_ERROR) {
         if (r->script >= 0 && rep->str && !strncmp(rep->str, "NOSCRIPT", 8) && c->sock &&
-            build_eval(c, r, 1) == 0 && req_send(c, r) == 0) {
+            saq__resp_eval(c->q, r, 1) == 0 && req_send(c, r) == 0) {
             conn_arm(c);
-            return; /* re-sent as EVAL; answered later */
+            return 0; /* re-sent as EVAL; answered later */
+        }
+        if (c->q->route && c->role != ROLE_DISC && !r->handshake && routing_error(rep->str)) {
+            saq__debug("%s conn: %s", role_name(c->role), rep->str);
+            saq__list_push_back(&c->redo, &r->link); /* sent again, in order */
+            c->rerouting = 1;
+            c->q->route->trouble(c, rep->str);
+            reroute_if_idle(c);
+            return 0;
         }
         req_answer_err(r, transient_error(rep->str) ? SAQ_ECONN : SAQ_EREDIS,
                        rep->str ? rep->str : "redis error");
+    } else if (r->wait_replicas && wait_for_replicas(c, r, rep)) {
+        reroute_if_idle(c);
+        return 1; /* answered with the WAIT */
     } else if (r->cb) {
         r->cb(r, rep, SAQ_OK, NULL);
     }
@@ -301,6 +313,8 @@ static void answer(saq__conn_t *c, redisReply *rep)
      * every request in flight for each reply */
     if (c->state != CONN_READY)
         conn_arm(c);
+    reroute_if_idle(c);
+    return 0;
 }
 
 /* Does a reply parse error look like a TLS record (a plaintext client on a TLS port)? */
@@ -319,9 +333,9 @@ static void conn_on_data(void *ud, const char *p, size_t n)
     if (!s || !c->reader)
         return;
     if (c->reader->len == 0 && c->state == CONN_HANDSHAKE && tls_bytes(p, n)) {
-        const saq__url_t *u = &c->q->set.url;
-        set_last_error(c, "redis at %s:%d answered in TLS: use a rediss:// url for this port",
-                       u->host ? u->host : "?", u->port);
+        char w[300];
+        set_last_error(c, "redis at %s answered in TLS: use a rediss:// url for this port",
+                       where(c, w, sizeof w));
         char *m = saq__strdup(c->last_error);
         conn_drop(c, SAQ_ETLS, m ? m : "TLS port", 0);
         fail_waiting(c, SAQ_ETLS, m ? m : "TLS port", 0);
@@ -344,9 +358,8 @@ static void conn_on_data(void *ud, const char *p, size_t n)
         }
         if (!rep)
             break;
-        if (!(c->on_push && c->on_push(c, rep)))
-            answer(c, rep);
-        freeReplyObject(rep);
+        if ((c->on_push && c->on_push(c, rep)) || !answer(c, rep))
+            freeReplyObject(rep);
     }
     if (--c->dispatching == 0 && c->sock != s && c->reader) {
         redisReaderFree(c->reader); /* its connection ended meanwhile */
@@ -355,17 +368,6 @@ static void conn_on_data(void *ud, const char *p, size_t n)
 }
 
 /* ---- timers: connect deadline, request deadlines, reconnect ---- */
-
-/* Where the connection goes, for messages: "host:port" or the socket path. */
-static const char *where(const saq__conn_t *c, char *buf, size_t n)
-{
-    const saq__url_t *u = &c->q->set.url;
-    if (u->path)
-        return u->path;
-    snprintf(buf, n, "%s:%d", u->host, u->port);
-    return buf;
-}
-
 
 /* A request with `deadline` (0 = none) was sent: the timer only has to move
  * when it would fire after that deadline. Firing early is harmless
@@ -457,11 +459,10 @@ static void conn_timer_cb(uv_timer_t *t)
         }
     }
     if (!saq__list_empty(&c->wait)) {
-        const saq__url_t *u = &c->q->set.url;
+        char w[300];
         char *m = c->last_error ? NULL
-                                : saq__sprintf("no connection to redis at %s%s%d within %d ms",
-                                               u->path ? u->path : u->host, u->path ? "" : ":",
-                                               u->path ? 0 : u->port, c->q->set.command_timeout_ms);
+                                : saq__sprintf("no connection to redis at %s within %d ms",
+                                               where(c, w, sizeof w), c->q->set.command_timeout_ms);
         fail_waiting(c, c->last_error ? SAQ_ECONN : SAQ_ETIMEDOUT,
                      c->last_error ? c->last_error : m ? m : "redis is not reachable", 1);
         free(m);
@@ -514,7 +515,7 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
         free(m);
         return;
     }
-    if (what == 1 && rep->type == REDIS_REPLY_STRING) { /* INFO server */
+    if (what == SAQ__HELLO_INFO && rep->type == REDIS_REPLY_STRING) {
         const char *v = strstr(rep->str, "redis_version:");
         if (v) {
             int a = 0, b = 0, d = 0;
@@ -522,11 +523,23 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
             c->q->server_version = (a << 16) | (b << 8) | d;
             c->q->have_lmove = c->q->server_version >= 0x060200;
         }
-    } else if (what >= 100 && rep->type == REDIS_REPLY_STRING && rep->len == 40) {
-        memcpy(c->q->sha[what - 100], rep->str, 40);
-        c->q->sha[what - 100][40] = 0;
-    } else if (what == 2 && rep->type == REDIS_REPLY_INTEGER) {
+    } else if (what >= SAQ__HELLO_SCRIPT && rep->type == REDIS_REPLY_STRING && rep->len == 40) {
+        memcpy(c->q->sha[what - SAQ__HELLO_SCRIPT], rep->str, 40);
+        c->q->sha[what - SAQ__HELLO_SCRIPT][40] = 0;
+    } else if (what == SAQ__HELLO_CLIENT_ID && rep->type == REDIS_REPLY_INTEGER) {
         c->client_id = rep->integer;
+    } else if (what == SAQ__HELLO_ROLE && !(rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+                              rep->element[0]->type == REDIS_REPLY_STRING &&
+                              !strcmp(rep->element[0]->str, "master"))) {
+        char w[300];
+        c->handshake_failed = 1;
+        set_last_error(c, "redis at %s is not a master (any more): asking the sentinels again",
+                       where(c, w, sizeof w));
+        char *m = saq__strdup(c->last_error);
+        c->q->route->trouble(c, "READONLY");
+        saq__conn_close(c, SAQ_ECONN, m ? m : "not a master");
+        free(m);
+        return;
     }
     if (--c->handshake_left > 0)
         return;
@@ -546,7 +559,7 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
 static void handshake_cmd(saq__conn_t *c, int what, int argc, const char **argv)
 {
     saq__req_t *r = req_new(c, handshake_reply, NULL, c->q->set.connect_timeout_ms);
-    if (!r || build_cmd(r, argc, argv, NULL)) {
+    if (!r || saq__resp_cmd(r, argc, argv, NULL)) {
         free(r);
         return;
     }
@@ -566,7 +579,10 @@ static void connect_failed(saq__conn_t *c, int err)
 {
     c->state = CONN_DOWN;
     schedule_retry(c);
-    fail_waiting(c, err, c->last_error, 0);
+    if (c->q->route && c->role != ROLE_DISC)
+        c->q->route->trouble(c, NULL); /* the requests wait for the route's next server */
+    else
+        fail_waiting(c, err, c->last_error, 0);
     if (c->on_down)
         c->on_down(c, err, c->last_error);
     conn_arm(c);
@@ -580,35 +596,10 @@ static void conn_sock_open(void *ud)
     c->state = CONN_HANDSHAKE;
     c->handshake_left = 0;
     c->handshake_failed = 0;
-    const saq__url_t *u = &c->q->set.url;
-    char db[16];
-    if (u->password) {
-        const char *av[3] = {"AUTH", u->username ? u->username : u->password, u->password};
-        handshake_cmd(c, 0, u->username ? 3 : 2, av);
-    }
-    if (u->db) {
-        snprintf(db, sizeof db, "%d", u->db);
-        const char *av[2] = {"SELECT", db};
-        handshake_cmd(c, 0, 2, av);
-    }
-    /* name the connection so operators (and tests) can tell them apart */
-    char cname[300];
-    snprintf(cname, sizeof cname, "libsaq:%s:%s",
-             c->role == ROLE_CMD ? "cmd" : c->role == ROLE_SUB ? "sub" : "block", c->q->set.name);
-    const char *sn[3] = {"CLIENT", "SETNAME", cname};
-    handshake_cmd(c, 0, 3, sn);
-    if (c->role == ROLE_CMD) {
-        const char *info[2] = {"INFO", "server"};
-        handshake_cmd(c, 1, 2, info);
-        for (int i = 0; i < SCRIPT_COUNT_; i++) {
-            const char *av[3] = {"SCRIPT", "LOAD", saq__script_text[i]};
-            handshake_cmd(c, 100 + i, 3, av);
-        }
-    }
-    if (c->role == ROLE_BLOCK) {
-        const char *av[2] = {"CLIENT", "ID"};
-        handshake_cmd(c, 2, 2, av);
-    }
+    saq__hello_t h;
+    saq__hello_build(c->q, c->role, &h);
+    for (int i = 0; i < h.n; i++)
+        handshake_cmd(c, h.cmd[i].what, h.cmd[i].argc, h.cmd[i].argv);
     if (!c->handshake_left) { /* nothing to negotiate: ping to make sure it answers */
         const char *av[1] = {"PING"};
         handshake_cmd(c, 0, 1, av);
@@ -624,10 +615,10 @@ static void conn_sock_error(void *ud, int err, const char *msg)
     saq__debug("%s conn: stream failed: %s", role_name(c->role), msg);
     c->sock = NULL;
     if (c->state == CONN_CONNECTING) {
-        if (err == SAQ_ECONN && c->next_addr < c->naddrs && !c->q->set.url.path) {
+        if (err == SAQ_ECONN && c->next_addr < c->addrs.n && !c->q->set.url.path) {
             /* this address refused: try the host name's next one */
             c->state = CONN_DOWN;
-            conn_open(c, c->addrs[c->next_addr++]);
+            conn_open(c, c->addrs.a[c->next_addr++]);
             return;
         }
         if (err == SAQ_ETLS)
@@ -651,7 +642,7 @@ static void conn_sock_error(void *ud, int err, const char *msg)
     /* TLS refused, or closed before the handshake was answered (e.g. a
      * plaintext client on a TLS port): as for a refused connect, what waits
      * fails now instead of at its deadline */
-    if (err == SAQ_ETLS || !was_ready)
+    if ((err == SAQ_ETLS || !was_ready) && !(c->q->route && err != SAQ_ETLS))
         fail_waiting(c, err, m ? m : msg, 0);
     free(m);
 }
@@ -665,6 +656,7 @@ static void conn_open(saq__conn_t *c, const char *ip)
     char w[300];
     if (c->reader && !c->dispatching)
         redisReaderFree(c->reader);
+    c->reader = NULL;
     if (!(c->reader = saq__reader_new())) {
         set_last_error(c, "cannot connect to redis: out of memory");
         connect_failed(c, SAQ_ENOMEM);
@@ -672,11 +664,11 @@ static void conn_open(saq__conn_t *c, const char *ip)
     }
     int err;
     char *m = NULL;
-    saq__sock_t *s = saq__sock_open(&c->q->loop, u->path ? u->path : ip, u->path ? 0 : u->port,
-                                    c->q->tls, u->host, &conn_sock_cb, c, &err, &m);
-    if (!s && err == SAQ_ECONN && !u->path && c->next_addr < c->naddrs) {
+    saq__sock_t *s = saq__sock_open(&c->q->loop, u->path ? u->path : ip, u->path ? 0 : c->port,
+                                    c->q->tls, c->host, &conn_sock_cb, c, &err, &m);
+    if (!s && err == SAQ_ECONN && !u->path && c->next_addr < c->addrs.n) {
         free(m);
-        conn_open(c, c->addrs[c->next_addr++]);
+        conn_open(c, c->addrs.a[c->next_addr++]);
         return;
     }
     if (!s) {
@@ -691,54 +683,22 @@ static void conn_open(saq__conn_t *c, const char *ip)
     conn_arm(c);
 }
 
-typedef struct resolve_req {
-    uv_getaddrinfo_t req;
-    saq__conn_t *c;
-    uint64_t attempt; /* the connect attempt it belongs to */
-} resolve_req_t;
-
-static void on_resolved(uv_getaddrinfo_t *r, int status, struct addrinfo *res)
+static void on_resolved(void *data, int status, const saq__addrs_t *a)
 {
-    resolve_req_t *rr = (resolve_req_t *)r;
-    saq__conn_t *c = rr->c;
-    char ip[INET6_ADDRSTRLEN] = "";
-    /* keep every address, IPv4 first: a failed connect tries the next one */
-    c->naddrs = c->next_addr = 0;
-    for (int pass = 0; pass < 2 && !status; pass++) {
-        for (struct addrinfo *ai = res; ai && c->naddrs < SAQ__MAX_ADDRS; ai = ai->ai_next) {
-            if ((ai->ai_family == AF_INET) != (pass == 0) ||
-                (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
-                continue;
-            const void *a = ai->ai_family == AF_INET6
-                                ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
-                                : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
-            if (inet_ntop(ai->ai_family, a, c->addrs[c->naddrs], sizeof c->addrs[0]))
-                c->naddrs++;
-        }
+    saq__conn_t *c = data;
+    c->resolving = NULL;
+    if (c->closing || c->state != CONN_CONNECTING || c->sock)
+        return;
+    c->addrs = *a;
+    c->next_addr = 0;
+    if (!c->addrs.n) {
+        set_last_error(c, "cannot connect to redis at %s:%d: cannot resolve the host name (%s)",
+                       c->host, c->port, status ? uv_strerror(status) : "no address");
+        connect_failed(c, SAQ_ECONN);
+        return;
     }
-    if (c->naddrs)
-        strcpy(ip, c->addrs[c->next_addr++]);
-    uv_freeaddrinfo(res);
-    /* a stale answer (timed out, closed, or a newer attempt) is dropped */
-    if (c && !c->closing && c->state == CONN_CONNECTING && !c->sock && c->resolving == rr) {
-        c->resolving = NULL;
-        if (status == UV_ECANCELED) {
-            free(rr);
-            return;
-        }
-        if (!ip[0]) {
-            set_last_error(c, "cannot connect to redis at %s:%d: cannot resolve the host name (%s)",
-                           c->q->set.url.host, c->q->set.url.port,
-                           status ? uv_strerror(status) : "no address");
-            connect_failed(c, SAQ_ECONN);
-        } else {
-            c->state = CONN_DOWN;
-            conn_open(c, ip);
-        }
-    } else if (c && c->resolving == rr) {
-        c->resolving = NULL;
-    }
-    free(rr);
+    c->state = CONN_DOWN;
+    conn_open(c, c->addrs.a[c->next_addr++]);
 }
 
 /* Start a connect attempt. Host names are resolved with uv_getaddrinfo (off
@@ -748,32 +708,35 @@ static void conn_connect(saq__conn_t *c)
     if (c->state != CONN_DOWN || c->closing)
         return;
     const saq__url_t *u = &c->q->set.url;
-    c->connect_deadline = saq__mono_ms() + (uint64_t)c->q->set.connect_timeout_ms;
-    unsigned char buf[sizeof(struct in6_addr)];
-    if (u->path || inet_pton(AF_INET, u->host, buf) == 1 || inet_pton(AF_INET6, u->host, buf) == 1) {
-        c->naddrs = c->next_addr = 0;
-        conn_open(c, u->host);
+    const char *host = u->host, *why = NULL;
+    int port = u->port;
+    if (!saq__link_linked(&c->qlink))
+        saq__list_push_back(&c->q->conns, &c->qlink);
+    if (c->q->route && !c->q->route->target(c, &host, &port, &why)) {
+        /* not known yet: the route retargets this connection once it is */
+        set_last_error(c, "%s", why ? why : "no redis server known yet");
+        c->retry_at = saq__mono_ms() + 1000;
         return;
     }
-    resolve_req_t *rr = saq__calloc(1, sizeof *rr);
-    if (!rr) {
+    if (host && (!c->host || strcmp(c->host, host)) && saq__set_str(&c->host, host)) {
         set_last_error(c, "cannot connect to redis: out of memory");
         connect_failed(c, SAQ_ENOMEM);
         return;
     }
-    rr->c = c;
-    char port[16];
-    snprintf(port, sizeof port, "%d", u->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->port = port;
+    c->connect_deadline = saq__mono_ms() + (uint64_t)c->q->set.connect_timeout_ms;
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (u->path || inet_pton(AF_INET, c->host, buf) == 1 || inet_pton(AF_INET6, c->host, buf) == 1) {
+        c->addrs.n = c->next_addr = 0;
+        conn_open(c, u->path ? u->path : c->host);
+        return;
+    }
+    int e;
     c->state = CONN_CONNECTING; /* no stream yet: the deadline covers the lookup */
-    c->resolving = rr;
-    int e = uv_getaddrinfo(&c->q->loop, &rr->req, on_resolved, u->host, port, &hints);
-    if (e) {
-        c->resolving = NULL;
-        free(rr);
+    if (!(c->resolving = saq__lookup_start(&c->q->loop, c->host, c->port, on_resolved, c, &e))) {
         set_last_error(c, "cannot connect to redis at %s:%d: cannot resolve the host name (%s)",
-                       u->host, u->port, uv_strerror(e));
-        connect_failed(c, SAQ_ECONN);
+                       c->host, c->port, uv_strerror(e));
+        connect_failed(c, e == UV_ENOMEM ? SAQ_ENOMEM : SAQ_ECONN);
         return;
     }
     conn_arm(c);
@@ -788,10 +751,10 @@ void saq__conn_kick(saq__conn_t *c) { conn_arm(c); }
  * written stays queued for the next connection. */
 static void conn_flush(saq__conn_t *c)
 {
-    while (!saq__list_empty(&c->wait) && c->state == CONN_READY && c->sock) {
+    while (!saq__list_empty(&c->wait) && c->state == CONN_READY && c->sock && !c->rerouting) {
         saq__req_t *r = saq__list_first_entry(&c->wait, saq__req_t, link);
         saq__list_remove(&r->link);
-        if (r->script >= 0 && !r->cmd && build_eval(c, r, 0)) {
+        if (r->script >= 0 && !r->cmd && saq__resp_eval(c->q, r, 0)) {
             req_answer_err(r, SAQ_ENOMEM, "out of memory");
             req_free(r);
             continue;
@@ -820,7 +783,8 @@ static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick)
     int was = c->state;
     saq__sock_close(c->sock);
     c->sock = NULL;
-    c->resolving = NULL; /* a lookup still in flight is dropped when it answers */
+    saq__lookup_cancel(c->resolving); /* a lookup still in flight is dropped */
+    c->resolving = NULL;
     c->state = CONN_DOWN;
     if (c->reader && !c->dispatching) {
         redisReaderFree(c->reader);
@@ -837,6 +801,15 @@ static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick)
                        text);
         req_free(r);
     }
+    while (!saq__list_empty(&c->redo)) { /* refused by a routing error: first on the next one */
+        saq__link_t *k = c->redo.prev;
+        saq__list_remove(k);
+        saq__list_push_front(&c->wait, k);
+    }
+    c->rerouting = 0;
+    if (was != CONN_DOWN && c->q->route && c->role != ROLE_DISC && err != SAQ_ECLOSED &&
+        msg != moved_msg)
+        c->q->route->trouble(c, NULL);
     if (was != CONN_DOWN) {
         if (quick)
             c->retry_at = saq__mono_ms() + 20;
@@ -869,5 +842,41 @@ int saq__conn_shutdown(saq__conn_t *c, uv_close_cb on_closed)
     }
     free(c->last_error);
     c->last_error = NULL;
+    free(c->host);
+    c->host = NULL;
+    if (saq__link_linked(&c->qlink))
+        saq__list_remove(&c->qlink);
     return closing;
+}
+
+void saq__conn_fail_waiting(saq__conn_t *c, int err, const char *msg)
+{
+    fail_waiting(c, err, msg, 0);
+}
+
+void saq__conn_retarget(saq__conn_t *c)
+{
+    const char *host = NULL, *why = NULL;
+    int port = 0;
+    if (c->closing || !c->q->route)
+        return;
+    if (c->state == CONN_DOWN) {
+        c->retry_at = 0;
+        c->failures = 0;
+        conn_arm(c);
+        return;
+    }
+    if (!c->q->route->target(c, &host, &port, &why) ||
+        (c->host && !strcmp(c->host, host) && c->port == port))
+        return; /* still right (or nowhere better known) */
+    /* a blocked dequeue would wait on the old server for its whole timeout
+     * (a demoted master keeps it blocked): it goes at once; a move it made
+     * unseen is recovered as any lost move (recovery.c) */
+    if (c->state != CONN_READY || c->nfly == 0 || c->role == ROLE_BLOCK) {
+        conn_drop(c, SAQ_ECONN, moved_msg, 1);
+        c->failures = 0;
+        c->retry_at = 0;
+        conn_arm(c);
+    } else
+        c->rerouting = 1; /* reconnects once the replies are in (reroute_if_idle) */
 }

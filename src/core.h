@@ -15,6 +15,7 @@ typedef struct saq__req saq__req_t;
 typedef struct saq__op saq__op_t;
 typedef struct saq__msg saq__msg_t;
 typedef struct saq__listener saq__listener_t;
+typedef struct saq__topo saq__topo_t;
 
 /* ---- loop.c: the I/O thread, its inbox, the teardown ---- */
 
@@ -163,6 +164,36 @@ void saq__sock_close(saq__sock_t *s);
  * thread. */
 redisReader *saq__reader_new(void);
 
+/* ---- resp.c: requests as RESP bytes ---- */
+
+/* Build r->cmd/r->cmdlen: the RESP array of argv (argvlen NULL: strlen of
+ * each), the bytes hiredis's redisFormatCommandArgv makes, in a buffer freed
+ * by redisFreeCommand. 0, or -1 on ENOMEM. Any thread. */
+int saq__resp_cmd(saq__req_t *r, int argc, const char **argv, const size_t *argvlen);
+/* Build a script request's command from its kept arguments: EVALSHA with
+ * q->sha, or EVAL with the script's text when `use_text` (after NOSCRIPT).
+ * Replaces r->cmd. 0, or -1 on ENOMEM. Loop thread (reads q->sha). */
+int saq__resp_eval(saq_queue_t *q, saq__req_t *r, int use_text);
+
+/* ---- resolve.c: host names to addresses ---- */
+
+#define SAQ__MAX_ADDRS 8
+typedef struct saq__addrs {
+    char a[SAQ__MAX_ADDRS][46]; /* numeric addresses, IPv4 first */
+    int n;
+} saq__addrs_t;
+typedef struct saq__lookup saq__lookup_t;
+/* A lookup's answer: status 0 (a->n may still be 0: no usable address) or a
+ * libuv error code; `a` is valid during the call only. Loop thread. */
+typedef void (*saq__lookup_fn)(void *data, int status, const saq__addrs_t *a);
+/* Look `host` up for TCP `port`. Returns the lookup (cb is called once,
+ * later, unless cancelled), or NULL with *err a libuv error code. Loop thread. */
+saq__lookup_t *saq__lookup_start(uv_loop_t *loop, const char *host, int port, saq__lookup_fn cb,
+                                 void *data, int *err);
+/* Never call the lookup's callback (its memory is freed when the answer
+ * comes). NULL is a no-op. Loop thread. */
+void saq__lookup_cancel(saq__lookup_t *l);
+
 /* ---- conn.c: Redis connections and requests ---- */
 
 /* Reply callback: exactly once per request. `reply` is valid only during the
@@ -190,10 +221,32 @@ struct saq__req {
     size_t *argvlen;
     int state;      /* 0 waiting, 1 in flight */
     int handshake;  /* sent before the connection is ready */
+    int keep_cmd;   /* keep `cmd` after sending (a routing error may send it again) */
+    int wait_replicas; /* min_replicas: 1 = the reply waits for WAIT, fewer replicas fail it
+                        * (enqueue); 2 = it waits, fewer replicas do not fail it (finish) */
+    redisReply *held;  /* the reply kept while its WAIT is answered */
 };
 
 enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY };
-enum { ROLE_CMD, ROLE_SUB, ROLE_BLOCK };
+/* ROLE_DISC: a sentinel, or a cluster node asked for the slot map (topo.c) */
+enum { ROLE_CMD, ROLE_SUB, ROLE_BLOCK, ROLE_DISC };
+
+/* Where a queue's connections go when that is not the url's one server
+ * (Sentinel, Cluster): installed by topo.c in saq_queue.route, called by
+ * conn.c, which so does not depend on topo.c. Loop thread. */
+typedef struct saq__route {
+    /* The server `c` should connect to now: 1 with *host (borrowed until the
+     * route changes) and *port; 0 when not known yet, with *why (borrowed,
+     * may be NULL): the route calls saq__conn_retarget on every listed
+     * connection once it knows. */
+    int (*target)(saq__conn_t *c, const char **host, int *port, const char **why);
+    /* `c` (not ROLE_DISC) lost its server, could not reach it, or had a
+     * request refused with a routing error (`err`: its text, "MOVED ...",
+     * "READONLY ..."; NULL for a lost or refused connection). */
+    void (*trouble)(saq__conn_t *c, const char *err);
+    const char *disc_user, *disc_pass; /* ROLE_DISC connections' AUTH (NULL: none) */
+    int check_role;  /* data connections check ROLE = master in their handshake */
+} saq__route_t;
 
 struct saq__conn {
     saq_queue_t *q;
@@ -215,10 +268,9 @@ struct saq__conn {
     char *last_error;
     long long client_id;   /* CLIENT ID, for CLIENT UNBLOCK */
     int persistent;        /* reconnect on loss even without pending requests */
-    void *resolving;       /* the host name lookup in flight, if any */
-#define SAQ__MAX_ADDRS 8
-    char addrs[SAQ__MAX_ADDRS][46]; /* the host name's addresses, IPv4 first */
-    int naddrs, next_addr;
+    saq__lookup_t *resolving; /* the host name lookup in flight, if any */
+    saq__addrs_t addrs;       /* the host name's addresses */
+    int next_addr;
     void (*on_ready)(saq__conn_t *c);
     void (*on_down)(saq__conn_t *c, int err, const char *msg);
     /* A reply no request waits for (pub/sub messages): return 1 when taken,
@@ -226,9 +278,22 @@ struct saq__conn {
     int (*on_push)(saq__conn_t *c, redisReply *r);
     void *owner;
     int closing;
+    char *host;            /* the server of the current or last attempt (malloc'd), or NULL */
+    int port;
+    saq__link_t qlink;     /* on q->conns once it connected first (loop thread) */
+    saq__list_t redo;      /* refused by a routing error: sent again first on the next connection */
+    int rerouting;         /* a routing error or a new route: send nothing more, reconnect once
+                            * nothing is in flight */
 };
 
 void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role);
+/* The route changed: a connection to another server than the route's target
+ * reconnects (at once when nothing is in flight, else once the replies are
+ * in); a connection waiting to connect tries now. Loop thread. */
+void saq__conn_retarget(saq__conn_t *c);
+/* Fail the requests waiting to be sent with err/msg (the route found no
+ * server for them). Loop thread. */
+void saq__conn_fail_waiting(saq__conn_t *c, int err, const char *msg);
 /* Send a command. Returns the request (owned by the conn until its callback
  * ran) or NULL when out of memory (the callback is then not called).
  * timeout_ms: 0 = the queue's command timeout, < 0 = no deadline. */
@@ -269,6 +334,48 @@ enum {
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
+
+/* ---- hello.c: what a connection says first ---- */
+
+/* What a handshake reply is read for: nothing, INFO server (the version),
+ * CLIENT ID, ROLE (must be master), or SCRIPT LOAD of script `what - SCRIPT`. */
+enum { SAQ__HELLO_PLAIN, SAQ__HELLO_INFO, SAQ__HELLO_CLIENT_ID, SAQ__HELLO_ROLE,
+       SAQ__HELLO_SCRIPT = 100 };
+typedef struct saq__hello_cmd {
+    int what; /* SAQ__HELLO_* */
+    int argc;
+    const char *argv[3]; /* static strings, the url's, or the saq__hello_t's buffers */
+} saq__hello_cmd_t;
+typedef struct saq__hello {
+    saq__hello_cmd_t cmd[8 + SCRIPT_COUNT_];
+    int n;
+    char db[16], cname[300];
+} saq__hello_t;
+/* The commands a connection of `role` (ROLE_*) sends before any request, in
+ * order: ROLE_DISC: AUTH with the route's credentials, PING; the others: AUTH,
+ * SELECT, CLIENT SETNAME libsaq:<role>:<queue>, then INFO and SCRIPT LOAD
+ * (ROLE_CMD), CLIENT ID (ROLE_BLOCK), ROLE (when the route checks it). `h`
+ * holds the strings they point to. Pure; any thread. */
+void saq__hello_build(const saq_queue_t *q, int role, saq__hello_t *h);
+
+/* ---- topo.c: where a queue's connections go (Sentinel, Cluster) ---- */
+
+/* A queue name's hash tag: the bytes between its first '{' and the next
+ * '}' (*len of them), or NULL when it has none (or an empty one), as Redis
+ * Cluster reads keys. Pure. */
+const char *saq__topo_hashtag(const char *name, size_t *len);
+/* The Redis Cluster hash slot (0-16383) of a key: CRC16 of its hash tag, or
+ * of the whole key without one. Pure. */
+int saq__topo_slot(const char *key);
+/* Set up q->topo and q->route for a redis+sentinel:// or redis+cluster://
+ * url (nothing for one server). SAQ_OK; SAQ_EINVAL with *msg (malloc'd) for
+ * a cluster queue whose name has no hash tag; SAQ_ENOMEM (*msg NULL).
+ * Creating thread, before the loop starts. */
+int saq__topo_init(saq_queue_t *q, char **msg);
+/* The teardown: close the discovery connection and the timer. Loop thread. */
+void saq__topo_shutdown(saq_queue_t *q);
+/* Free q->topo (after the loop ended). No-op without one. */
+void saq__topo_free(saq_queue_t *q);
 
 /* ---- op.c: the operation framework (and saq_queue_cancel) ---- */
 
@@ -418,8 +525,11 @@ struct saq_queue {
     char *k_alive, *k_watch, *k_abortwatch;
     size_t jobprefix_len;
     saq__tls_ctx_t *tls;        /* rediss://: the connections' TLS context (else NULL) */
+    const saq__route_t *route;  /* Sentinel/Cluster (topo.c), NULL for one server */
+    saq__topo_t *topo;          /* topo.c's state, NULL for one server */
     /* loop thread */
     saq__conn_t cmd, sub;
+    saq__list_t conns;          /* every connection that connected once (saq__conn.qlink) */
     saq__throttle_t throttle;
     saq__list_t ops;            /* pending operations, oldest first (op.c) */
     int server_version;
@@ -491,334 +601,6 @@ int saq__status_text_terminal(const char *st);
  * code with a message in *msg (malloc'd, may be NULL). */
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
 
-/* ---- transition.c: the typed Redis transitions ----
- * Every state change libsaq makes in Redis goes through one function here:
- * enqueue, dequeue, mark, give-back, finish, retry, recover, requeue, update,
- * replace, abort, abort-due, schedule, sweep, alive, unreadable, and the
- * worker registry write. A script's KEYS and ARGV are laid out by its
- * builder (saq__tx_<script>) and nowhere else; scripts.c documents the same
- * layout next to the Lua text. A script's status reply is decoded by
- * saq__tx_decode and nowhere else, into a saq__tx_t instead of the scripts'
- * numbers. (librdkafka's typed requests, src/rdkafka_request.h, are the
- * model: one builder per wire request, one decoder per reply.)
- * Builders and decoders are pure: any thread (they read only the queue's key
- * names and settings, fixed at open). Sending and the primitives: loop thread. */
-
-/* What a transition's script answered. */
-typedef enum saq__tx {
-    /* no usable reply: the request failed (err), or the reply has a shape the
-     * script never sends */
-    SAQ__TX_NONE = 0,
-    /* done as asked. ABORT 0: written, and the job was not waiting (its worker
-     * or the abort watch ends it); ABORT_DUE {0}: nothing for the caller (it
-     * was done, or is watched a little longer) */
-    SAQ__TX_OK,
-    /* FINISH/RETRY {3}: the same outcome is stored already (a write sent again
-     * after a lost reply): nothing written */
-    SAQ__TX_SAME,
-    /* FINISH/RETRY {-1, error}, MARK {-1, 'aborting', record[, marker text]}:
-     * the job was aborted meanwhile, nothing written; the reason is in the
-     * reply's text (NULL from MARK: the record's own error is the reason) */
-    SAQ__TX_ABORTED,
-    /* FINISH/RETRY {-2}: the record belongs to another run of the job (the
-     * lease was lost): nothing written */
-    SAQ__TX_LOST,
-    /* MARK {-1, status, record}: running elsewhere or finished, not this
-     * worker's to run (MARK dropped this move's entry of `active` when it was
-     * a duplicate or the job is finished); text = the stored status */
-    SAQ__TX_TAKEN,
-    /* MARK {-3}: Lua cannot decode the stored record: mark it again opaque */
-    SAQ__TX_OPAQUE,
-    /* a precondition did not hold, nothing written: ENQUEUE nil (the id is
-     * incomplete already, or its abort marker is set); MARK {0} (gone from
-     * `active`, or no record); UPDATE, REPLACE, RECOVER, UNREADABLE 0 (gone,
-     * finished, another run's, or not the record expected); ABORT -2 (the
-     * sweep's abort of a job no longer in `active`) */
-    SAQ__TX_REFUSED,
-    /* ABORT -1: the record is no longer the one read: read it again */
-    SAQ__TX_CHANGED,
-    /* ABORT n > 0: written, and the job was waiting in `queued` (taken out,
-     * n entries): the caller finishes it aborted */
-    SAQ__TX_DEQUEUED,
-    /* ABORT_DUE {1, record}: aborting, and no live worker holds it: the
-     * caller finishes it aborted (compare-and-set on the record) */
-    SAQ__TX_DUE,
-} saq__tx_t;
-
-/* A decoded status reply. The pointers are into the redisReply: valid during
- * the reply callback only. */
-typedef struct saq__tx_reply {
-    saq__tx_t code;
-    long long n;        /* DEQUEUED: the entries taken out of `queued` */
-    const char *text;   /* ABORTED: the reason (or NULL); TAKEN: the stored status */
-    redisReply *record; /* MARK's ABORTED/TAKEN, ABORT_DUE's DUE: the record as stored */
-} saq__tx_reply_t;
-
-/* Decode the reply of `script` (SCRIPT_ENQUEUE, MARK, FINISH, RETRY, UPDATE,
- * REPLACE, ABORT, RECOVER, UNREADABLE, ABORT_DUE; any other gives
- * SAQ__TX_NONE). r may be NULL (SAQ__TX_NONE); out may be NULL. Pure. */
-saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out);
-
-/* A script call as its builder laid it out: `nkeys` KEYS, then the ARGV, in
- * argv[0 .. argc) with their lengths. Lives on the caller's stack between a
- * builder and saq__tx_send / saq__tx_send_op (or saq__tx_call_free); argv
- * may point into the struct, so it is never copied. */
-#define SAQ__TX_INLINE 13 /* the most any script but ALIVE takes */
-typedef struct saq__call {
-    int script;
-    int nkeys, argc;
-    int oom;            /* a builder ran out of memory: sending fails as saq__eval does */
-    const char **argv;  /* av, or the heap beyond SAQ__TX_INLINE */
-    size_t *len;
-    int cap;
-    const char *av[SAQ__TX_INLINE];
-    size_t al[SAQ__TX_INLINE];
-    char num[4][40];    /* numbers formatted for the call */
-    int nnum;
-    char *own[2];       /* names the call allocated (abort marker, kept record) */
-} saq__call_t;
-
-/* Send a built call on the queue's command connection (EVALSHA, EVAL on
- * NOSCRIPT). The call is consumed. Returns the request, or NULL when out of
- * memory (then cb is not called). */
-saq__req_t *saq__tx_send(saq_queue_t *q, saq__call_t *c, saq__reply_fn cb, void *data);
-/* The same for an operation (saq__op_eval: holds an op reference; out of
- * memory fails the op and returns NULL). */
-saq__req_t *saq__tx_send_op(saq__op_t *op, saq__call_t *c, saq__op_reply_fn cb, intptr_t idata);
-/* Release a built call that is not sent. */
-void saq__tx_call_free(saq__call_t *c);
-
-/* "saq:abort:<key>": saq's abort marker of the job with this key (malloc'd,
- * NULL when out of memory). */
-char *saq__tx_marker(const char *key);
-
-/* Which watch set an abort (or the recovery of one) uses. */
-enum {
-    SAQ__TX_WATCH_NONE,  /* RECOVER: the job is in `active` (4 keys, no watch) */
-    SAQ__TX_WATCH_SWEEP, /* the sweep's aborts until their retry (q->k_watch) */
-    SAQ__TX_WATCH_ABORT, /* saq_queue_abort of a job that was not waiting (q->k_abortwatch) */
-};
-
-/* ENQUEUE j (its id and key; scheduled <= 0: pushed to `queued` now, with
- * score "0" exactly, saq's push-now test) as the record json[0 .. len).
- * KEYS incomplete, id, queued, abort marker; ARGV json, score.
- * Reply: OK, or REFUSED (already there, or its abort marker is set). */
-void saq__tx_enqueue(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
-                     saq__call_t *c);
-
-/* DEQUEUE up to max jobs (LMOVE when the server has it, or its version is not
- * known yet; RPOPLPUSH before Redis 6.2). KEYS queued, active; ARGV max,
- * '1' = LMOVE. Reply: {id, record, id, record, ...} (a record is nil when
- * missing or not a string): read with saq__tx_dequeued*. */
-void saq__tx_dequeue(saq_queue_t *q, int max, saq__call_t *c);
-/* The jobs a DEQUEUE reply moved (0 for anything but an array). */
-size_t saq__tx_dequeued(const redisReply *r);
-/* The i-th moved job's id and record (i < saq__tx_dequeued(r)). */
-redisReply *saq__tx_dequeued_id(const redisReply *r, size_t i);
-redisReply *saq__tx_dequeued_record(const redisReply *r, size_t i);
-
-/* MARK a dequeued job active. */
-typedef struct saq__tx_mark {
-    const char *id, *key;
-    const char *json;     /* the record as active */
-    size_t len;
-    const char *dequeued; /* the record as dequeued; NULL when it was not queued */
-    size_t dequeued_len;
-    int opaque;           /* mark without decoding (after SAQ__TX_OPAQUE); a queue with a
-                           * dump transform always does */
-    int resent;           /* sent again after a lost reply (a MARK that finds its own record succeeds) */
-} saq__tx_mark_t;
-/* KEYS active, id, abort marker; ARGV json, check marker ('1': the 0.13
- * dialect), opaque, dequeued ('' when not queued), resent.
- * Reply: OK, REFUSED, ABORTED, TAKEN or OPAQUE. */
-void saq__tx_mark(saq_queue_t *q, const saq__tx_mark_t *a, saq__call_t *c);
-
-/* Put a job moved to `active` back at the head of `queued` (a worker that
- * stops before it marked it: exactly where it was, its record untouched):
- * MULTI, LREM active 1 id, LPUSH queued id, EXEC. Returns the EXEC's request
- * (cb gets the EXEC reply) or NULL when out of memory. Loop thread. */
-saq__req_t *saq__tx_give_back(saq_queue_t *q, const char *id, saq__reply_fn cb, void *data);
-
-/* A lease's guard on an outcome write: the run (attempts, started) the
- * record must still belong to, and the record as the lease last wrote it
- * (expect, or NULL: then Lua decodes the record to compare). */
-typedef struct saq__guard {
-    int attempts;
-    int64_t started;
-    const char *expect;
-    size_t expect_len;
-} saq__guard_t;
-
-/* FINISH j with its status and ttl as the record json[0 .. len). guard NULL:
- * unguarded (saq's own finish). del_marker: also delete the abort marker.
- * KEYS active, incomplete, id, abort marker; ARGV json, ttl, status, guarded,
- * attempts, started, check marker (guarded in the 0.13 dialect), delete
- * marker, expect ('' = unknown). Reply: OK, or guarded SAME, ABORTED, LOST. */
-void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
-                    const saq__guard_t *guard, int del_marker, saq__call_t *c);
-
-/* RETRY j as the record json[0 .. len), due at `score` (epoch s; <= 0: now,
- * pushed to `queued` with score "0"). KEYS active, queued, incomplete, id,
- * abort marker; ARGV json, score, push, guarded, attempts, started, check
- * marker, expect. Reply: as FINISH. */
-void saq__tx_retry(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len, double score,
-                   const saq__guard_t *guard, saq__call_t *c);
-
-/* UPDATE a record keeping its stored status (and, while it is aborting, its
- * stored error): head .. err .. status .. tail (saq__job_dump_split). */
-typedef struct saq__tx_update {
-    const char *id;
-    const char *head, *err, *tail;
-    const char *status;         /* written when the stored one cannot be read */
-    const saq__guard_t *guard;  /* a lease's (refused when the record is another run's), or NULL */
-} saq__tx_update_t;
-/* KEYS id; ARGV head, err, tail, fallback status, guarded, attempts, started.
- * Reply: OK or REFUSED (gone, finished, another run's). */
-void saq__tx_update(saq_queue_t *q, const saq__tx_update_t *a, saq__call_t *c);
-
-/* REPLACE an opaque record (a dump transform's, which Lua cannot read) with
- * json[0 .. len) only if it is still there and, when expect is known, still
- * exactly expect[0 .. expect_len). KEYS id; ARGV json, status to publish,
- * expect ('' = unknown). Reply: OK or REFUSED. */
-void saq__tx_replace(saq_queue_t *q, const char *id, const char *json, size_t len,
-                     const char *status, const char *expect, size_t expect_len, saq__call_t *c);
-
-/* ABORT a job: saq's abort pipeline, atomic. */
-typedef struct saq__tx_abort {
-    const char *id, *key;
-    const char *old;   /* the record as read (compare-and-set); unused in the 0.13 form */
-    size_t oldlen;
-    const char *json;  /* the record as aborting; unused in the 0.13 form */
-    size_t len;
-    int ttl;           /* the abort marker's ttl, s */
-    const char *reason;/* the abort marker's text */
-    int watch;         /* SAQ__TX_WATCH_SWEEP or _ABORT: where a job that was not waiting is watched */
-    double watch_ms;   /* for how long ("%.0f" ms; < 0: not watched) */
-    int form013;       /* saq 0.13's form: no compare-and-set, no status change, the
-                        * record expires after ttl + 1 s */
-} saq__tx_abort_t;
-/* KEYS queued, incomplete, id, abort marker, active, watch; ARGV old, json,
- * marker ttl, reason, watch ms ('' = none), '013' or ''. Reply: OK (it was
- * not waiting), DEQUEUED (it was waiting) or CHANGED (0.26 form: the record
- * is no longer `old`). */
-void saq__tx_abort(saq_queue_t *q, const saq__tx_abort_t *a, saq__call_t *c);
-
-/* saq 0.13's abort of a job, as saq 0.13 writes it (not a script): MULTI,
- * LREM queued 0 id, ZREM incomplete id, EXPIRE id ttl + 1, SETEX marker ttl
- * reason, EXEC; issued by op, cb gets the EXEC reply (read it with
- * saq__tx_abort013_decode). Out of memory fails the op. */
-void saq__tx_abort013_op(saq__op_t *op, const char *id, const char *key, int ttl, const char *reason,
-                         saq__op_reply_fn cb);
-/* The EXEC reply of saq__tx_abort013_op: DEQUEUED (it was waiting: n entries
- * taken out of `queued`) or OK (it was not). Pure. */
-saq__tx_t saq__tx_abort013_decode(const redisReply *r, saq__tx_reply_t *out);
-
-/* saq's blind update of an opaque record (a dump transform's, which Lua
- * cannot read): SET id json[0 .. len), PUBLISH id status; issued by op, cb
- * gets the PUBLISH reply. */
-void saq__tx_overwrite_op(saq__op_t *op, const char *id, const char *json, size_t len,
-                          const char *status, saq__op_reply_fn cb);
-
-/* ABORT_DUE: an abort past its watch deadline (id from the abort watch set).
- * KEYS abort watch, id, alive, registry; ARGV the 0.26 and 0.13 registry
- * member prefixes. Reply: OK or DUE (with the record). */
-void saq__tx_abort_due(saq_queue_t *q, const char *id, saq__call_t *c);
-
-/* SCHEDULE: move the scheduled jobs due at now_s (epoch s) to `queued`,
- * under a lock of lock_ms. KEYS schedule lock, incomplete, queued; ARGV lock
- * ms, now. Reply: the ids moved (an array; nil when the lock was held). */
-void saq__tx_schedule(saq_queue_t *q, long long lock_ms, double now_s, saq__call_t *c);
-
-/* SWEEP: list `active` with the records, under a lock of lock_ms. KEYS sweep
- * lock, active; ARGV lock ms. Reply: {{id, record or nil}, ...} (empty when
- * the lock was held). */
-void saq__tx_sweep(saq_queue_t *q, long long lock_ms, saq__call_t *c);
-
-/* RECOVER a job whose record was `old` (compare-and-set): back to the queue,
- * or finished. */
-typedef struct saq__tx_recover {
-    const char *id;
-    const char *old;    /* the record as read */
-    size_t oldlen;
-    const char *json;   /* the new record */
-    size_t len;
-    int retry;          /* 1: back to the queue, due at score; 0: finished with status and ttl */
-    double score;       /* retry: epoch s; <= 0: pushed now (score "0") */
-    int ttl;            /* finish: the record's ttl (> 0 expires, 0 kept, < 0 deleted) */
-    const char *status; /* finish: the status published */
-    int watch;          /* SAQ__TX_WATCH_NONE: the job is in `active`; _SWEEP or _ABORT:
-                         * also when it is in no list, and dropped from that watch set */
-} saq__tx_recover_t;
-/* KEYS active, queued, incomplete, id[, watch]; ARGV old, json,
- * 'retry'|'finish', score, push, ttl, status[, '1']. Reply: OK or REFUSED. */
-void saq__tx_recover(saq_queue_t *q, const saq__tx_recover_t *a, saq__call_t *c);
-
-/* ALIVE: refresh worker wid's liveness entry for entry_ms, forgetting the
- * expired entries of forget[0 .. nforget) (NULL entries are sent as '').
- * KEYS alive, sweep watch, abort watch; ARGV wid, entry ms, forget...
- * Reply: read with saq__tx_alive_decode. */
-void saq__tx_alive(saq_queue_t *q, const char *wid, unsigned long long entry_ms,
-                   char *const *forget, size_t nforget, saq__call_t *c);
-typedef struct saq__tx_alive_reply {
-    redisReply *dead;   /* {wid, expiry ms, ...}: libsaq workers whose entry expired */
-    redisReply *due;    /* sweep aborts past their watch deadline (ids) */
-    redisReply *aborts; /* aborts past their watch deadline (ids) */
-    int has_now;
-    long long now;      /* the server's time, ms (when has_now) */
-} saq__tx_alive_reply_t;
-/* 0 when r is an ALIVE reply (then out is filled), -1 otherwise. Pure. */
-int saq__tx_alive_decode(const redisReply *r, saq__tx_alive_reply_t *out);
-
-/* "saq:<queue>:libsaq:unreadable:<key>": where UNREADABLE keeps a record's
- * original bytes (malloc'd, NULL when out of memory). */
-char *saq__tx_unreadable_key(saq_queue_t *q, const char *key);
-/* UNREADABLE: settle failed a record `id` (one of this queue's job ids) that
- * a worker cannot use: json[0 .. len) replaces rec[0 .. reclen) (compare-and-
- * set), the original bytes are kept for ttl s. KEYS active, incomplete, id,
- * kept; ARGV rec, json, ttl. Reply: OK or REFUSED. */
-void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
-                        const char *json, size_t len, int ttl, saq__call_t *c);
-
-/* ---- the primitives: the transitions with their record updates ----
- * `j` is updated in place as saq does (status, result, error, completed,
- * ...), dumped and written; the queue's counters follow what was written.
- * done (may be NULL) runs once, on the loop thread: err is 0 or a SAQ_E*
- * code with msg; result is what the script answered (SAQ__TX_NONE on err;
- * SAQ__TX_ABORTED has msg = the abort reason). */
-typedef void (*saq__done_fn)(void *ud, int err, const char *msg, saq__tx_t result);
-#define SAQ__DEL_MARKER 1
-void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *result,
-                     const char *error, const saq__guard_t *guard, int flags, saq__done_fn done,
-                     void *ud);
-void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,
-                    saq__done_fn done, void *ud);
-/* Put back in the queue a job moved to `active` but never marked (lost move),
- * byte for byte as it is (compare-and-set on the record as read). */
-void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size_t reclen);
-/* Recover a job whose record was `old` (compare-and-set): retry or finish
- * aborted. It must be in `active`, unless flags has SAQ__RECOVER_UNLISTED (a
- * sweep's job after its abort, in no list; also dropped from the watch set). */
-#define SAQ__RECOVER_UNLISTED 1
-/* ...or finish it aborted (error NULL: keep the record's), whatever its
- * retries: an abort whose worker died (dropped from the abort watch set) */
-#define SAQ__RECOVER_ABORTED 2
-void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
-                      const char *error, int flags, saq__done_fn done, void *ud);
-/* Settle failed a record a worker dequeued but cannot use (`why` says why),
- * keeping the original bytes in saq:<q>:libsaq:unreadable:<key> for a day.
- * Compare-and-set on the record as read. An id that is not one of this
- * queue's job ids is only dropped from `active`. */
-void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
-                            const char *why);
-/* Count a finished job in the queue's counters (complete, failed, aborted). */
-void saq__count_finish(saq_queue_t *q, int status);
-/* Write the registry entry for `wid` (spec 3.13): both key families when
- * dual (a worker makes itself visible to 0.13 and 0.26 readers with one zset
- * member). stats and metadata are raw JSON (metadata NULL: null); ttl in s.
- * done gets the EXEC's outcome (SAQ__TX_OK). */
-void saq__write_registry(saq_queue_t *q, const char *wid, const char *stats, const char *metadata,
-                         int ttl, int dual, saq__done_fn done, void *ud);
-
 /* ---- ops.c: saq's one-shot queue operations ---- */
 
 /* The queue object's counters as saq's stats JSON (malloc'd; NULL on ENOMEM). */
@@ -844,5 +626,7 @@ int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const
  * internal before-enqueue hook, saq__queue_add_hook) ---- */
 
 /* ---- sync.c: the blocking _sync forms of the queue API (public only) ---- */
+
+#include "transition.h" /* transition.c's section: the typed Redis transitions */
 
 #endif

@@ -321,6 +321,8 @@ typedef struct saq__settings {
     int connect_timeout_ms;
     int reconnect_max_ms;
     size_t max_payload;
+    int min_replicas;            /* enqueue and finish wait for this many replicas (WAIT); 0: no */
+    int min_replicas_timeout_ms; /* how long they wait, ms */
     saq_transform_fn dump, load;
     void *transform_ud;
     /* worker */

@@ -170,6 +170,7 @@ static void teardown(saq_queue_t *q)
     saq__pubsub_shutdown(q);
     saq__conn_shutdown(&q->cmd, NULL);
     saq__conn_shutdown(&q->sub, NULL);
+    saq__topo_shutdown(q);
     uv_close((uv_handle_t *)&q->wake, handle_closed);
 }
 
@@ -205,6 +206,7 @@ static void *io_main(void *arg)
 int saq__loop_init(saq_queue_t *q)
 {
     saq__list_init(&q->attachments);
+    saq__list_init(&q->conns);
     int e = uv_loop_init(&q->loop);
     if (e)
         return e; /* a failed init undoes itself: no loop to close */

@@ -243,7 +243,10 @@ static void sub_down(saq__conn_t *c, int err, const char *msg)
                 l->on_lost(l, err, msg);
         }
     }
-    if (err != SAQ_ECLOSED)
+    /* on Sentinel or Cluster a lost or refused connection is a failover
+     * under way: the listeners wait for the next master (to their own
+     * deadlines) instead of failing now */
+    if (err != SAQ_ECLOSED && !(q->route && saq__conn_lost(err)))
         fail_unconfirmed(q, err, msg ? msg : saq_strerror(err));
 }
 

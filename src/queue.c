@@ -10,6 +10,7 @@
 
 static void queue_destroy(saq_queue_t *q)
 {
+    saq__topo_free(q);
     saq__settings_free(&q->set);
     saq__tls_ctx_free(q->tls);
     free(q->k_jobprefix);
@@ -104,6 +105,13 @@ SAQ_API int saq_queue_open(saq_queue_t **out, saq_conf_t *conf)
     saq__throttle_init(&q->throttle, q->set.max_concurrent_ops);
     saq__conn_init(&q->cmd, q, ROLE_CMD);
     saq__conn_init(&q->sub, q, ROLE_SUB);
+    char *tm = NULL;
+    if ((e = saq__topo_init(q, &tm))) {
+        saq__conf_seterr(conf, "%s", tm ? tm : "out of memory");
+        free(tm);
+        queue_destroy(q);
+        return e;
+    }
     e = saq__loop_init(q);
     if (e) {
         saq__conf_seterr(conf, "cannot create the event loop: %s", uv_strerror(e));

@@ -132,7 +132,14 @@ saq__req_t *saq__tx_send_op(saq__op_t *op, saq__call_t *c, saq__op_reply_fn cb, 
     return r;
 }
 
-char *saq__tx_marker(const char *key) { return saq__sprintf("saq:abort:%s", key); }
+char *saq__tx_marker(saq_queue_t *q, const char *key)
+{
+    /* Redis Cluster: in the queue's namespace, so that it shares the queue's
+     * hash slot (saq's own name holds no tag, and would cross slots) */
+    if (q->set.url.topo == SAQ__TOPO_CLUSTER)
+        return saq__sprintf("saq:%s:abort:%s", q->set.name, key);
+    return saq__sprintf("saq:abort:%s", key);
+}
 
 char *saq__tx_unreadable_key(saq_queue_t *q, const char *key)
 {
@@ -153,7 +160,7 @@ void saq__tx_enqueue(saq_queue_t *q, const saq_job_t *j, const char *json, size_
     put(c, q->k_incomplete);
     put(c, j->id);
     put(c, q->k_queued);
-    put_own(c, saq__tx_marker(j->key));
+    put_own(c, saq__tx_marker(q, j->key));
     putn(c, json, len);
     put_score(c, j->scheduled);
 }
@@ -172,7 +179,7 @@ void saq__tx_mark(saq_queue_t *q, const saq__tx_mark_t *a, saq__call_t *c)
     call_init(c, SCRIPT_MARK, 3);
     put(c, q->k_active);
     put(c, a->id);
-    put_own(c, saq__tx_marker(a->key));
+    put_own(c, saq__tx_marker(q, a->key));
     putn(c, a->json, a->len);
     put_flag(c, q->set.dialect == SAQ__DIALECT_013);
     put_flag(c, a->opaque || q->set.dump);
@@ -200,7 +207,7 @@ void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t
     put(c, q->k_active);
     put(c, q->k_incomplete);
     put(c, j->id);
-    put_own(c, saq__tx_marker(j->key));
+    put_own(c, saq__tx_marker(q, j->key));
     putn(c, json, len);
     put_fmt(c, "%d", j->ttl);
     put(c, saq__status_name(j->status));
@@ -218,7 +225,7 @@ void saq__tx_retry(saq_queue_t *q, const saq_job_t *j, const char *json, size_t 
     put(c, q->k_queued);
     put(c, q->k_incomplete);
     put(c, j->id);
-    put_own(c, saq__tx_marker(j->key));
+    put_own(c, saq__tx_marker(q, j->key));
     putn(c, json, len);
     put_score(c, score);
     put_flag(c, !(score > 0)); /* push: due now */
@@ -256,7 +263,7 @@ void saq__tx_abort(saq_queue_t *q, const saq__tx_abort_t *a, saq__call_t *c)
     put(c, q->k_queued);
     put(c, q->k_incomplete);
     put(c, a->id);
-    put_own(c, saq__tx_marker(a->key));
+    put_own(c, saq__tx_marker(q, a->key));
     put(c, q->k_active);
     put(c, watch_key(q, a->watch));
     putn(c, a->form013 ? "" : a->old, a->form013 ? 0 : a->oldlen);
@@ -372,7 +379,7 @@ void saq__tx_abort013_op(saq__op_t *op, const char *id, const char *key, int ttl
                          saq__op_reply_fn cb)
 {
     saq_queue_t *q = op->q;
-    char *marker = saq__tx_marker(key);
+    char *marker = saq__tx_marker(q, key);
     if (!marker) {
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;

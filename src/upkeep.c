@@ -165,7 +165,7 @@ void saq__upkeep_abort_tick(uv_timer_t *t)
             now - l->guard.started < w->set.t_abort * 1000 ||
             (l->shadow.heartbeat > 0 && atomic_load(&l->cancelled) == SAQ_CANCEL_HEARTBEAT))
             continue;
-        keys[k] = w->q->set.dialect == SAQ__DIALECT_013 ? saq__tx_marker(l->shadow.key)
+        keys[k] = w->q->set.dialect == SAQ__DIALECT_013 ? saq__tx_marker(w->q, l->shadow.key)
                                                          : saq__strdup(l->shadow.id);
         argv[k + 1] = keys[k] ? keys[k] : "";
         ids[k] = l->id;

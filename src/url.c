@@ -155,6 +155,52 @@ static int parse_hostport(const char *s, size_t n, saq__url_t *u, char *err, siz
     return u->host ? 0 : fail(err, errlen, "out of memory");
 }
 
+/* Parse the comma-separated "host[:port]" list s[0..n) of a sentinel or
+ * cluster url into u->seeds (each port defaulting to defport); u->host and
+ * u->port are the first one's. */
+static int parse_seeds(const char *s, size_t n, int defport, saq__url_t *u, char *err,
+                       size_t errlen)
+{
+    if (!(u->seeds = saq__calloc(SAQ__MAX_SEEDS, sizeof *u->seeds)))
+        return fail(err, errlen, "out of memory");
+    const char *p = s, *end = s + n;
+    while (1) {
+        const char *comma = memchr(p, ',', (size_t)(end - p)), *e = comma ? comma : end;
+        if (e == p)
+            return fail(err, errlen, "empty host in the host list");
+        if (u->nseeds == SAQ__MAX_SEEDS)
+            return fail(err, errlen, "more than %d hosts", SAQ__MAX_SEEDS);
+        saq__url_t one = {.port = defport};
+        if (parse_hostport(p, (size_t)(e - p), &one, err, errlen))
+            return -1;
+        u->seeds[u->nseeds++] = (saq__hostport_t){one.host, one.port};
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    u->port = u->seeds[0].port;
+    u->host = copy_str(u->seeds[0].host, strlen(u->seeds[0].host));
+    return u->host ? 0 : fail(err, errlen, "out of memory");
+}
+
+/* The path of a sentinel url, "/master-name[/db]" (pathn > 0): the name into
+ * u->master_name, the db into u->db. */
+static int parse_master(const char *path, size_t pathn, saq__url_t *u, char *err, size_t errlen)
+{
+    const char *name = path + 1, *end = path + pathn;
+    const char *slash = memchr(name, '/', (size_t)(end - name));
+    const char *ne = slash ? slash : end;
+    if (ne == name)
+        return fail(err, errlen, "the master name is missing (redis+sentinel://host:port/"
+                                 "master-name)");
+    if (decode(name, (size_t)(ne - name), &u->master_name, "master name", err, errlen))
+        return -1;
+    if (slash && end - slash > 1 && number(slash + 1, (size_t)(end - slash - 1), 0, 2147483647,
+                                           &u->db))
+        return fail(err, errlen, "db after the master name is not a number in 0-2147483647");
+    return 0;
+}
+
 /* Python's unquote (parse_qs's when `plus`: '+' is a space too) of s[0..n):
  * "%XX" becomes its byte, an invalid escape stays as it is. A new string in
  * *out (NULL on OOM); -1 when it would hold a NUL byte. */
@@ -229,7 +275,8 @@ static int tls_param(const char *name, const char *v, size_t n, saq__url_t *u, u
                     name[k] || k > 40 ? "this ssl_* query parameter" : name);
     }
     if (!u->tls.enabled)
-        return fail(err, errlen, "%s needs a rediss:// url (TLS)", tls_params[i]);
+        return fail(err, errlen, "%s needs TLS (a rediss://, rediss+sentinel:// or "
+                    "rediss+cluster:// url)", tls_params[i]);
     if (*seen & (1u << i))
         return 0; /* the first occurrence counts, as in redis-py */
     *seen |= 1u << i;
@@ -262,6 +309,19 @@ static int tls_param(const char *name, const char *v, size_t n, saq__url_t *u, u
     }
     free(val);
     return r;
+}
+
+/* sentinel_username= / sentinel_password= (value v[0..n), not empty):
+ * percent-decoded once ('+' stays a '+'); the first occurrence counts. */
+static int sentinel_param(const char *name, const char *v, size_t n, saq__url_t *u, char *err,
+                          size_t errlen)
+{
+    if (u->topo != SAQ__TOPO_SENTINEL)
+        return fail(err, errlen, "%s needs a redis+sentinel:// url", name);
+    char **dst = name[9] == 'u' ? &u->sentinel_username : &u->sentinel_password;
+    if (*dst)
+        return 0;
+    return decode(v, n, dst, name, err, errlen);
 }
 
 /* Read the query q[0..n) into u: "db=N" (the first occurrence wins, as in
@@ -299,6 +359,8 @@ static int parse_query(const char *q, size_t n, saq__url_t *u, char *err, size_t
                                   "asks for TLS");
         else if (!strncmp(name, "ssl_", 4))
             r = tls_param(name, eq + 1, (size_t)(pe - eq - 1), u, &seen, err, errlen);
+        else if (!strcmp(name, "sentinel_username") || !strcmp(name, "sentinel_password"))
+            r = sentinel_param(name, eq + 1, (size_t)(pe - eq - 1), u, err, errlen);
         free(name);
         if (r)
             return -1;
@@ -330,15 +392,25 @@ int saq__url_parse(const char *url, saq__url_t *out, char *err, size_t errlen)
         return fail(err, errlen, "unexpected '#' (percent-encode it as %%23)");
 
     size_t sl;
+    is_unix = 0;
     if ((sl = prefix(url, "rediss://")))
-        is_unix = 0, u.tls.enabled = 1;
+        u.tls.enabled = 1;
     else if ((sl = prefix(url, "redis://")))
-        is_unix = 0;
+        ;
     else if ((sl = prefix(url, "unix://")))
         is_unix = 1;
+    else if ((sl = prefix(url, "redis+sentinel://")) || (sl = prefix(url, "sentinel://")))
+        u.topo = SAQ__TOPO_SENTINEL;
+    else if ((sl = prefix(url, "rediss+sentinel://")))
+        u.topo = SAQ__TOPO_SENTINEL, u.tls.enabled = 1;
+    else if ((sl = prefix(url, "redis+cluster://")) || (sl = prefix(url, "cluster://")))
+        u.topo = SAQ__TOPO_CLUSTER;
+    else if ((sl = prefix(url, "rediss+cluster://")))
+        u.topo = SAQ__TOPO_CLUSTER, u.tls.enabled = 1;
     else
-        return fail(err, errlen, "unsupported or missing scheme (expected redis://, rediss:// or "
-                                 "unix://)");
+        return fail(err, errlen, "unsupported or missing scheme (expected redis://, rediss://, "
+                                 "unix://, redis+sentinel://, rediss+sentinel://, "
+                                 "redis+cluster:// or rediss+cluster://)");
 
     /* Split authority / path / query. */
     const char *auth = url + sl, *end = url + n;
@@ -386,7 +458,21 @@ int saq__url_parse(const char *url, saq__url_t *out, char *err, size_t errlen)
                               "credentials)");
             goto fail;
         }
-        if (parse_hostport(auth, (size_t)(aend - auth), &u, err, errlen))
+        if (u.topo == SAQ__TOPO_SENTINEL) {
+            if (parse_seeds(auth, (size_t)(aend - auth), 26379, &u, err, errlen))
+                goto fail;
+            if (pathn <= 1) {
+                fail(err, errlen, "the master name is missing (redis+sentinel://host:port/"
+                                  "master-name)");
+                goto fail;
+            }
+            if (parse_master(path, pathn, &u, err, errlen))
+                goto fail;
+            pathn = 0; /* read */
+        } else if (u.topo == SAQ__TOPO_CLUSTER) {
+            if (parse_seeds(auth, (size_t)(aend - auth), 6379, &u, err, errlen))
+                goto fail;
+        } else if (parse_hostport(auth, (size_t)(aend - auth), &u, err, errlen))
             goto fail;
         if (pathn > 1 && number(path + 1, pathn - 1, 0, 2147483647, &u.db)) {
             fail(err, errlen, "db in path is not a number in 0-2147483647");
@@ -396,6 +482,10 @@ int saq__url_parse(const char *url, saq__url_t *out, char *err, size_t errlen)
     if (parse_query(query ? query + 1 : end, query ? (size_t)(end - query - 1) : 0, &u, err,
                     errlen))
         goto fail;
+    if (u.topo == SAQ__TOPO_CLUSTER && u.db != 0) {
+        fail(err, errlen, "redis cluster has only db 0");
+        goto fail;
+    }
     *out = u;
     return 0;
 
@@ -417,6 +507,15 @@ void saq__url_free(saq__url_t *u)
     free(u->tls.ca_path);
     free(u->tls.certfile);
     free(u->tls.keyfile);
+    for (int i = 0; i < u->nseeds; i++)
+        free(u->seeds[i].host);
+    free(u->seeds);
+    free(u->master_name);
+    free(u->sentinel_username);
+    free(u->sentinel_password);
+    u->seeds = NULL;
+    u->nseeds = 0;
+    u->master_name = u->sentinel_username = u->sentinel_password = NULL;
     u->host = u->path = u->username = u->password = NULL;
     u->tls.ca_certs = u->tls.ca_path = u->tls.certfile = u->tls.keyfile = NULL;
 }

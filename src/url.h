@@ -27,8 +27,24 @@ typedef struct saq__tls_opts {
     char *keyfile;      /* malloc'd client private key PEM path, or NULL (then taken from certfile) */
 } saq__tls_opts_t;
 
+/* Where the data lives: one server (redis://, rediss://, unix://), a master
+ * found through Redis Sentinel, or a Redis Cluster. */
+enum { SAQ__TOPO_SINGLE = 0, SAQ__TOPO_SENTINEL = 1, SAQ__TOPO_CLUSTER = 2 };
+#define SAQ__MAX_SEEDS 16
+typedef struct saq__hostport {
+    char *host; /* malloc'd host name or IP (without brackets) */
+    int port;
+} saq__hostport_t;
+
 typedef struct saq__url {
-    char *host;      /* malloc'd; NULL for unix sockets */
+    int topo;        /* SAQ__TOPO_* */
+    saq__hostport_t *seeds; /* SENTINEL: the sentinels; CLUSTER: the nodes to ask first.
+                             * malloc'd array of nseeds (1..SAQ__MAX_SEEDS); NULL for SINGLE */
+    int nseeds;
+    char *master_name;       /* SENTINEL: the monitored master's name (malloc'd, decoded) */
+    char *sentinel_username; /* SENTINEL: the sentinels' own credentials (malloc'd) or NULL; */
+    char *sentinel_password; /* username/password of the url are the data nodes' */
+    char *host;      /* malloc'd; NULL for unix sockets; the first seed's for SENTINEL/CLUSTER */
     int port;        /* default 6379 (also for rediss://) */
     char *path;      /* malloc'd unix socket path, or NULL for TCP */
     char *username;  /* malloc'd, percent-decoded, or NULL */
@@ -42,6 +58,15 @@ typedef struct saq__url {
  *   redis://[[username]:password@]host[:port][/db][?db=N]
  *   rediss://... (the same, with TLS; the ssl_* parameters below)
  *   unix://[[username]:password@]/absolute/path.sock[?db=N]
+ *   redis+sentinel://[[username]:password@]h1[:p1],h2[:p2].../master-name[/db][?db=N]
+ *       (also sentinel://; rediss+sentinel:// with TLS to the sentinels and the
+ *       data nodes): ports default to 26379; the master name is required and
+ *       percent-decoded; query sentinel_username= and sentinel_password= are
+ *       the sentinels' own credentials (decoded as the ssl_* values)
+ *   redis+cluster://[[username]:password@]h1[:p1],h2[:p2]...[/0]
+ *       (also cluster://; rediss+cluster:// with TLS): ports default to 6379;
+ *       only db 0 (Redis Cluster has no other)
+ * At most SAQ__MAX_SEEDS hosts; each as the host of redis:// (name, IPv4 or [IPv6]).
  * host may be a name, IPv4, or [IPv6]; port 1-65535; db 0-2147483647 (from
  * the path "/N" or the query "db=N"; a path that is not a number is an error);
  * userinfo and path are percent-decoded; an empty host means localhost.

@@ -6,7 +6,7 @@ Reads the object files of the saq_internal archive with `nm`: file A depends
 on file B when A uses a symbol B defines. Prints the dependency layers and
 fails (exit 1) naming every cycle (a strongly connected set of files). Also
 fails when an internal function is declared in another file's section of the
-internal headers (src/internal.h, core.h, worker.h: a section per file).
+internal headers (src/internal.h, core.h, transition.h, worker.h: a section per file).
 Usage: check-deps.py BUILD_DIR [--graph]"""
 import os
 import re
@@ -38,7 +38,7 @@ def misplaced(defs):
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src")
     where = {sym: name(next(iter(objs))) for sym, objs in defs.items() if sym.startswith("saq__")}
     bad = []
-    for h in ("internal.h", "core.h", "worker.h"):
+    for h in ("internal.h", "core.h", "transition.h", "worker.h"):
         section = None
         for n, line in enumerate(open(os.path.join(src, h)), 1):
             m = re.match(r"/\* (?:-+ )?([a-z_]+\.c)\b", line)

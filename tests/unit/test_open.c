@@ -118,7 +118,8 @@ static void test_queue_open_tls(void **state)
     assert_int_equal(saq_queue_open(&q, c), SAQ_EINVAL); /* the default url is redis:// */
     assert_null(q);
     assert_string_equal(saq_conf_errmsg(c), "tls.cert_reqs needs a rediss:// url (the tls.* keys "
-                                            "configure TLS, which only rediss:// turns on)");
+                                            "configure TLS, which only rediss://, "
+                                            "rediss+sentinel:// and rediss+cluster:// turn on)");
     assert_int_equal(saq_conf_set(c, "url", "redis://127.0.0.1:1/0"), SAQ_OK);
     assert_null(saq_queue_new(c));
     assert_int_equal(saq_conf_set(c, "url", "rediss://127.0.0.1:1/0?ssl_check_hostname=no"),

@@ -94,7 +94,8 @@ static void test_conf(void **state)
                                             "or required (lower case, as redis-py)");
     assert_int_equal(saq_conf_set(c, "url", "redis://x?ssl_ca_certs=/ca.pem"), SAQ_EURL);
     assert_string_equal(saq_conf_errmsg(c),
-                        "url: redis url: ssl_ca_certs needs a rediss:// url (TLS)");
+                        "url: redis url: ssl_ca_certs needs TLS (a rediss://, "
+                        "rediss+sentinel:// or rediss+cluster:// url)");
     assert_int_equal(saq_conf_set(c, "max_concurrent_ops", "0"), SAQ_EINVAL);
     assert_int_equal(saq_conf_set(c, "concurrency", "2.5"), SAQ_EINVAL);
     assert_int_equal(saq_conf_set(c, "dialect", "0.14"), SAQ_EINVAL);
@@ -271,7 +272,8 @@ static void test_conf_tls(void **state)
                                   "none", "tls.ca_certs", "/ca.pem", NULL),
                      SAQ_EINVAL);
     assert_string_equal(msg, "tls.cert_reqs needs a rediss:// url (the tls.* keys configure TLS, "
-                             "which only rediss:// turns on)");
+                             "which only rediss://, rediss+sentinel:// and rediss+cluster:// "
+                             "turn on)");
     assert_int_equal(tls_settings(&s, 1, msg, sizeof msg, "tls.keyfile", "", NULL), SAQ_EINVAL);
     assert_non_null(strstr(msg, "tls.keyfile needs a rediss:// url")); /* the default url */
     assert_int_equal(tls_settings(&s, 1, msg, sizeof msg, "url", "unix:///tmp/r.sock",

@@ -118,8 +118,9 @@ static void test_reject(void **state)
     expect_fail("http://x", "unsupported or missing scheme");
     expect_fail("redis:/x", "unsupported or missing scheme");
     expect_fail("redis", "unsupported or missing scheme");
-    expect_fail("redi://x", "unsupported or missing scheme (expected redis://, rediss:// or "
-                           "unix://)");
+    expect_fail("redi://x", "unsupported or missing scheme (expected redis://, rediss://, "
+                            "unix://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or "
+                            "rediss+cluster://)");
     expect_fail("rediss:/x", "unsupported or missing scheme");
     expect_fail("rediss//:hunter2@x", "unsupported or missing scheme");
     expect_fail("rediss://:hunter2@host:0", "invalid port");
@@ -339,14 +340,14 @@ static void test_rediss_reject(void **state)
     expect_fail("redis://h?ssl=true", "the ssl query parameter is not supported");
     /* ssl_* on a url without TLS: redis-py fails those too (TypeError: only its
      * SSLConnection takes them); libsaq says so at once */
-    expect_fail("redis://h?ssl_cert_reqs=none", "ssl_cert_reqs needs a rediss:// url (TLS)");
-    expect_fail("redis://:hunter2@h?ssl_ca_certs=/ca.pem", "ssl_ca_certs needs a rediss:// url");
-    expect_fail("redis://h?db=1&ssl_check_hostname=false", "ssl_check_hostname needs a rediss://");
-    expect_fail("redis://h?ssl_ca_path=/p", "ssl_ca_path needs a rediss://");
-    expect_fail("redis://h?ssl_certfile=/c", "ssl_certfile needs a rediss://");
-    expect_fail("redis://h?ssl_keyfile=/k", "ssl_keyfile needs a rediss://");
+    expect_fail("redis://h?ssl_cert_reqs=none", "ssl_cert_reqs needs TLS (a rediss://, rediss+sentinel:// or rediss+cluster:// url)");
+    expect_fail("redis://:hunter2@h?ssl_ca_certs=/ca.pem", "ssl_ca_certs needs TLS (a rediss://");
+    expect_fail("redis://h?db=1&ssl_check_hostname=false", "ssl_check_hostname needs TLS (a rediss://");
+    expect_fail("redis://h?ssl_ca_path=/p", "ssl_ca_path needs TLS (a rediss://");
+    expect_fail("redis://h?ssl_certfile=/c", "ssl_certfile needs TLS (a rediss://");
+    expect_fail("redis://h?ssl_keyfile=/k", "ssl_keyfile needs TLS (a rediss://");
     expect_fail("unix://:hunter2@/tmp/r.sock?ssl_certfile=/c.pem",
-                "ssl_certfile needs a rediss:// url (TLS)");
+                "ssl_certfile needs TLS (a rediss://, rediss+sentinel:// or rediss+cluster:// url)");
     expect_fail("unix:///tmp/r.sock?ssl_ciphers=x", "ssl_ciphers is not supported");
 }
 
@@ -373,6 +374,81 @@ static void test_edges(void **state)
     saq__url_free(&u);
 }
 
+/* redis+sentinel:// and redis+cluster:// (issue 15): the host lists, the
+ * master name, the sentinels' own credentials, TLS by scheme, and what is
+ * refused. */
+static void test_multinode(void **state)
+{
+    (void)state;
+    saq__url_t u;
+    char err[256];
+    assert_int_equal(saq__url_parse("redis+sentinel://u:p%40w@s1:26380,[::1],s3:1/my%2Fmaster/3"
+                                    "?sentinel_password=sp+w%21&sentinel_username=su",
+                                    &u, err, sizeof err), 0);
+    assert_int_equal(u.topo, SAQ__TOPO_SENTINEL);
+    assert_int_equal(u.nseeds, 3);
+    assert_string_equal(u.seeds[0].host, "s1");
+    assert_int_equal(u.seeds[0].port, 26380);
+    assert_string_equal(u.seeds[1].host, "::1");
+    assert_int_equal(u.seeds[1].port, 26379); /* the sentinel default */
+    assert_string_equal(u.seeds[2].host, "s3");
+    assert_int_equal(u.seeds[2].port, 1);
+    assert_string_equal(u.master_name, "my/master");
+    assert_int_equal(u.db, 3);
+    assert_string_equal(u.username, "u");
+    assert_string_equal(u.password, "p@w");
+    assert_string_equal(u.sentinel_password, "sp+w!"); /* '+' stays a '+' */
+    assert_string_equal(u.sentinel_username, "su");
+    assert_false(u.tls.enabled);
+    saq__url_free(&u);
+    assert_null(u.seeds);
+    assert_null(u.master_name);
+    saq__url_free(&u);
+
+    assert_int_equal(saq__url_parse("sentinel://h/m", &u, err, sizeof err), 0);
+    assert_int_equal(u.topo, SAQ__TOPO_SENTINEL);
+    assert_int_equal(u.nseeds, 1);
+    assert_int_equal(u.db, 0);
+    saq__url_free(&u);
+    assert_int_equal(saq__url_parse("rediss+sentinel://h:5/m?ssl_ca_certs=/ca.pem", &u, err,
+                                    sizeof err), 0);
+    assert_true(u.tls.enabled);
+    assert_string_equal(u.tls.ca_certs, "/ca.pem");
+    saq__url_free(&u);
+
+    assert_int_equal(saq__url_parse("redis+cluster://:pw@n1:7000,n2", &u, err, sizeof err), 0);
+    assert_int_equal(u.topo, SAQ__TOPO_CLUSTER);
+    assert_int_equal(u.nseeds, 2);
+    assert_int_equal(u.seeds[1].port, 6379);
+    assert_string_equal(u.host, "n1"); /* the first host stands for the url in messages */
+    assert_int_equal(u.port, 7000);
+    assert_string_equal(u.password, "pw");
+    saq__url_free(&u);
+    assert_int_equal(saq__url_parse("cluster://n1/0", &u, err, sizeof err), 0);
+    saq__url_free(&u);
+    assert_int_equal(saq__url_parse("rediss+cluster://n1?ssl_cert_reqs=none", &u, err, sizeof err),
+                     0);
+    assert_true(u.tls.enabled);
+    assert_int_equal(u.tls.cert_reqs, SAQ__TLS_NONE);
+    saq__url_free(&u);
+
+    expect_fail("redis+sentinel://h1,h2", "the master name is missing");
+    expect_fail("redis+sentinel://h1/", "the master name is missing");
+    expect_fail("redis+sentinel://h1//2", "the master name is missing");
+    expect_fail("redis+sentinel://h1/m/x", "db after the master name is not a number");
+    expect_fail("redis+sentinel://h1,,h2/m", "empty host in the host list");
+    expect_fail("redis+sentinel://h1,/m", "empty host in the host list");
+    expect_fail("redis+sentinel://h1:0/m", "invalid port");
+    expect_fail("redis+sentinel://:hunter2@h1/m?ssl_ca_certs=/x", "needs TLS");
+    expect_fail("redis+cluster://h1/1", "redis cluster has only db 0");
+    expect_fail("redis+cluster://h1?db=2", "redis cluster has only db 0");
+    expect_fail("redis+cluster://h1?sentinel_password=hunter2", "needs a redis+sentinel:// url");
+    expect_fail("redis://h1?sentinel_password=hunter2", "needs a redis+sentinel:// url");
+    expect_fail("redis+cluster://h1,h2,h3,h4,h5,h6,h7,h8,h9,h10,h11,h12,h13,h14,h15,h16,h17",
+                "more than 16 hosts");
+    expect_fail("redis+cluster://h1,h2,h%31", "invalid character in host");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_rediss_params),
         cmocka_unit_test(test_rediss_reject),
         cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_multinode),
     };
     return cmocka_run_group_tests_name("url", tests, NULL, NULL);
 }
