@@ -17,7 +17,7 @@ struct saq_conf {
     void *transform_ud;
 };
 
-enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH };
+enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH, T_ORDER };
 
 static const struct keydef {
     const char *key;
@@ -48,6 +48,7 @@ static const struct keydef {
     {"swept_error_message", T_STR, 0, 0},
     {"dead_worker_check", T_NUM, 0, 86400},
     {"timers.liveness", T_NUM, 0, 3600},
+    {"queue_order", T_ORDER, 0, 0},
     {"tls.cert_reqs", T_CERTREQS, 0, 0},
     {"tls.check_hostname", T_BOOL, 0, 0},
     {"tls.ca_certs", T_PATH, 0, 0},
@@ -184,6 +185,12 @@ static int check_value(saq_conf_t *conf, const struct keydef *kd, const char *va
     case T_DIALECT:
         if (strcmp(value, "0.26") && strcmp(value, "0.13")) {
             saq__conf_seterr(conf, "dialect must be \"0.26\" or \"0.13\", got '%.60s'", value);
+            return SAQ_EINVAL;
+        }
+        return 0;
+    case T_ORDER:
+        if (strcmp(value, "strict") && strcmp(value, "weighted")) {
+            saq__conf_seterr(conf, "queue_order must be \"strict\" or \"weighted\", got '%.60s'", value);
             return SAQ_EINVAL;
         }
         return 0;
@@ -412,6 +419,8 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
                 goto oom;
         } else if (!strcmp(k, "dead_worker_check"))
             s->dead_worker_check = d;
+        else if (!strcmp(k, "queue_order"))
+            s->weighted = !strcmp(v, "weighted");
         else if (!strncmp(k, "tls.", 4)) {
             tls_key = tls_key ? tls_key : k;
             if (merge_tls(&s->url.tls, k + 4, v))
@@ -459,6 +468,7 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
         {"cancellation_hard_deadline", n[13]}, {"id", worker_id},
         {"metadata", w->metadata ? w->metadata : "null"}, {"swept_error_message", w->swept_msg},
         {"dead_worker_check", n[14]}, {"timers.liveness", n[15]},
+        {"queue_order", w->weighted ? "weighted" : "strict"},
         /* a rediss:// queue's TLS settings in effect ("" for a path not given, which also
          * stands over the url's); none for another url, which refuses them */
         {"tls.cert_reqs", tls->enabled ? saq__tls_cert_reqs_name(tls->cert_reqs) : NULL},
