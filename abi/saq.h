@@ -276,7 +276,9 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     2-3 s after the worker died, and so are the sweep's jobs whose sweeping
  *     process died between the abort and the retry.
  *   - queue_order ("strict"; or "weighted"): how a worker serving several
- *     queues (saq_worker_add_queue) shares its concurrency among them.
+ *     queues (saq_worker_add_queue) shares its concurrency among them;
+ *     queue_weight (1; 1..1000000): the weight of the worker's own queue in
+ *     weighted order (added queues take theirs from saq_worker_add_queue).
  *  Setting a key again replaces its value; on failure the conf is unchanged.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
  *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why (except for
@@ -1145,7 +1147,8 @@ SAQ_API const char *saq_worker_conf_get(const saq_worker_t *w, const char *key);
 /** Serve queue `q` too (saq #284: one worker, several queues, in strict or
  *  weighted order). The worker's own queue (saq_worker_open's) comes first;
  *  each call adds the next queue in order, with `weight` (at least 1) used by
- *  queue_order "weighted" and ignored by "strict". Every queue is served with
+ *  queue_order "weighted" and ignored by "strict" (the worker's own queue's
+ *  weight is the conf's queue_weight). Every queue is served with
  *  the worker's functions, hooks and settings; `concurrency` is the total over
  *  all queues (one handler pool, one budget of slots), and queue_order decides
  *  who gets a free slot: "strict" (default) gives it to the first queue in

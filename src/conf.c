@@ -49,6 +49,7 @@ static const struct keydef {
     {"dead_worker_check", T_NUM, 0, 86400},
     {"timers.liveness", T_NUM, 0, 3600},
     {"queue_order", T_ORDER, 0, 0},
+    {"queue_weight", T_INT, 1, 1000000},
     {"tls.cert_reqs", T_CERTREQS, 0, 0},
     {"tls.check_hostname", T_BOOL, 0, 0},
     {"tls.ca_certs", T_PATH, 0, 0},
@@ -313,6 +314,7 @@ void saq__settings_defaults(saq__settings_t *s)
     s->hard_deadline_s = 1;
     s->dead_worker_check = 1;
     s->t_alive = 0.5;
+    s->weight = 1;
 }
 
 void saq__settings_free(saq__settings_t *s)
@@ -421,6 +423,8 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
             s->dead_worker_check = d;
         else if (!strcmp(k, "queue_order"))
             s->weighted = !strcmp(v, "weighted");
+        else if (!strcmp(k, "queue_weight"))
+            s->weight = (int)d;
         else if (!strncmp(k, "tls.", 4)) {
             tls_key = tls_key ? tls_key : k;
             if (merge_tls(&s->url.tls, k + 4, v))
@@ -449,13 +453,13 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
 {
     saq_conf_t *c = saq_conf_new();
     const saq__tls_opts_t *tls = &q->url.tls;
-    char n[16][40];
-    const double nums[16] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
+    char n[17][40];
+    const double nums[17] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
                              q->reconnect_max_ms, (double)q->max_payload, w->concurrency,
                              w->dequeue_timeout, w->t_schedule, w->t_worker_info, w->t_sweep,
                              w->t_abort, w->max_burst_jobs, w->grace_s, w->hard_deadline_s,
-                             w->dead_worker_check, w->t_alive};
-    for (int i = 0; i < 16; i++)
+                             w->dead_worker_check, w->t_alive, w->weight};
+    for (int i = 0; i < 17; i++)
         saq__fmt_double(n[i], nums[i]);
     const char *kv[][2] = {
         {"url", q->url_text}, {"name", q->name},
@@ -468,7 +472,7 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
         {"cancellation_hard_deadline", n[13]}, {"id", worker_id},
         {"metadata", w->metadata ? w->metadata : "null"}, {"swept_error_message", w->swept_msg},
         {"dead_worker_check", n[14]}, {"timers.liveness", n[15]},
-        {"queue_order", w->weighted ? "weighted" : "strict"},
+        {"queue_order", w->weighted ? "weighted" : "strict"}, {"queue_weight", n[16]},
         /* a rediss:// queue's TLS settings in effect ("" for a path not given, which also
          * stands over the url's); none for another url, which refuses them */
         {"tls.cert_reqs", tls->enabled ? saq__tls_cert_reqs_name(tls->cert_reqs) : NULL},

@@ -51,7 +51,7 @@ saq__group_t *saq__group_new(saq_worker_t *primary, int weighted)
     atomic_init(&g->refs, 1);
     pthread_mutex_init(&g->mu, NULL);
     g->m[0].w = primary;
-    g->m[0].weight = 1;
+    g->m[0].weight = primary->set.weight;
     g->n = 1;
     g->weighted = weighted;
     g->total = primary->set.concurrency;

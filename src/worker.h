@@ -228,7 +228,7 @@ saq_worker_t *saq__worker_public(saq_worker_t *w);
  * head of its queue (the member is hungry again and waits for a grant). For
  * a worker without a group each call below only keeps w->slots. */
 
-/* Make the group of `primary` (member 0, weight 1; primary->group is set);
+/* Make the group of `primary` (member 0, with its queue_weight; primary->group is set);
  * `weighted`: the queue order. The primary holds its one reference. NULL on
  * ENOMEM. Setup thread. */
 saq__group_t *saq__group_new(saq_worker_t *primary, int weighted);
