@@ -250,18 +250,22 @@ void saq__group_join(saq_worker_t *w, int failed)
     dispatch_unlock(g, poke);
 }
 
-void saq__group_leave(saq_worker_t *w)
+/* w takes no grant for now (found empty) or from now on (`leave`): its grant
+ * goes to the others. */
+static void member_idle(saq_worker_t *w, int leave)
 {
     saq__group_t *g = w->group;
     if (!g)
         return;
     size_t *poke = lock_for_dispatch(g);
     member_t *m = &g->m[w->gidx];
-    m->left = 1;
+    m->left |= leave;
     m->hungry = 0;
     drop_grant(g, m);
     dispatch_unlock(g, poke);
 }
+
+void saq__group_leave(saq_worker_t *w) { member_idle(w, 1); }
 
 int saq__group_finished(saq_worker_t *w)
 {
@@ -323,17 +327,7 @@ int saq__group_hungry(saq_worker_t *w)
     return h;
 }
 
-void saq__group_empty(saq_worker_t *w)
-{
-    saq__group_t *g = w->group;
-    if (!g)
-        return;
-    size_t *poke = lock_for_dispatch(g);
-    member_t *m = &g->m[w->gidx];
-    m->hungry = 0;
-    drop_grant(g, m);
-    dispatch_unlock(g, poke);
-}
+void saq__group_empty(saq_worker_t *w) { member_idle(w, 0); }
 
 void saq__slots_put(saq_worker_t *w, int n)
 {
