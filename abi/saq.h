@@ -275,6 +275,10 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     running jobs are recovered (retried, or aborted when out of retries) about
  *     2-3 s after the worker died, and so are the sweep's jobs whose sweeping
  *     process died between the abort and the retry.
+ *   - queue_order ("strict"; or "weighted"): how a worker serving several
+ *     queues (saq_worker_add_queue) shares its concurrency among them;
+ *     queue_weight (1; 1..1000000): the weight of the worker's own queue in
+ *     weighted order (added queues take theirs from saq_worker_add_queue).
  *  Setting a key again replaces its value; on failure the conf is unchanged.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
  *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why (except for
@@ -1140,6 +1144,38 @@ SAQ_API const char *saq_worker_errmsg(const saq_worker_t *w);
  *  Any thread. Since 0.2. */
 SAQ_API const char *saq_worker_conf_get(const saq_worker_t *w, const char *key);
 
+/** Serve queue `q` too (saq #284: one worker, several queues, in strict or
+ *  weighted order). The worker's own queue (saq_worker_open's) comes first;
+ *  each call adds the next queue in order, with `weight` (at least 1) used by
+ *  queue_order "weighted" and ignored by "strict" (the worker's own queue's
+ *  weight is the conf's queue_weight). Every queue is served with
+ *  the worker's functions, hooks and settings; `concurrency` is the total over
+ *  all queues (one handler pool, one budget of slots), and queue_order decides
+ *  who gets a free slot: "strict" (default) gives it to the first queue in
+ *  order that may have jobs (a later queue only runs jobs while every earlier
+ *  one is found empty); "weighted" shares the free slots among the queues that
+ *  have jobs in proportion to their weights (smooth weighted round robin; a
+ *  queue without jobs never holds slots back). Each queue keeps its own I/O
+ *  thread and connections (in a cluster, to the master owning its hash slot),
+ *  its own blocking dequeue (which holds no slot: a job it takes while every
+ *  slot is busy is put back at the head of its queue until a slot is free),
+ *  registry entry, upkeep timers and recovery, so saq's info() and web UI of
+ *  each queue list the worker, and Python saq workers on any of the queues
+ *  work next to it. On an added queue the worker's id is saq_worker_id() with
+ *  ".<n>" appended (n = 1, 2, ... in the order added): the registry entry and
+ *  jobs' worker_id there carry that id. Cron jobs and the STARTUP and SHUTDOWN
+ *  hooks belong to the worker's own queue and run once; BEFORE and AFTER hooks
+ *  run for every queue's jobs and get `w`. Start, stop, wait, run, free and
+ *  saq_worker_stats_json cover every queue; closing any of the queues stops
+ *  the whole worker without a grace period. max_burst_jobs counts per queue.
+ *  The queue is not owned: it must outlive the worker (free the worker first),
+ *  like the worker's own. Before saq_worker_start only; from the setup thread.
+ *  Returns SAQ_OK, SAQ_EINVAL (NULL worker, the worker's queue or a queue
+ *  already added, weight < 1), SAQ_ESTATE (started), SAQ_ECLOSED or
+ *  SAQ_EFORKED (q unusable), SAQ_ENOMEM; with a message in saq_worker_errmsg
+ *  (except for a NULL worker). Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_worker_add_queue(saq_worker_t *w, saq_queue_t *q, int weight);
+
 /** Register a C handler for jobs whose function is `function` (saq's
  *  functions list). Registering a name again replaces its handler (or its
  *  pull registration). `userdata` must outlive the worker. Before start
@@ -1232,7 +1268,10 @@ SAQ_API int saq_worker_run(saq_worker_t *w);
  *  "running", "errors"}: the first five are the queue object's (shared by
  *  every worker and operation on it; uptime in ms since the queue was made),
  *  "running" is this worker's jobs in progress and "errors" the Redis errors
- *  its own writes and upkeep operations met. Borrowed until the next call on this worker or
+ *  its own writes and upkeep operations met. A worker of several queues
+ *  (saq_worker_add_queue) reports the sums over its queues (uptime: its own
+ *  queue's) and "queues": [{"name", "id", "complete", "failed", "retried",
+ *  "aborted", "running", "errors"}, ...], one object per queue in order. Borrowed until the next call on this worker or
  *  saq_worker_free; NULL for a NULL worker or on OOM. Any thread, but the
  *  previous text is freed by each call, so one thread at a time. */
 SAQ_API const char *saq_worker_stats_json(saq_worker_t *w);

@@ -17,7 +17,7 @@ struct saq_conf {
     void *transform_ud;
 };
 
-enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH };
+enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH, T_ORDER };
 
 static const struct keydef {
     const char *key;
@@ -48,6 +48,8 @@ static const struct keydef {
     {"swept_error_message", T_STR, 0, 0},
     {"dead_worker_check", T_NUM, 0, 86400},
     {"timers.liveness", T_NUM, 0, 3600},
+    {"queue_order", T_ORDER, 0, 0},
+    {"queue_weight", T_INT, 1, 1000000},
     {"tls.cert_reqs", T_CERTREQS, 0, 0},
     {"tls.check_hostname", T_BOOL, 0, 0},
     {"tls.ca_certs", T_PATH, 0, 0},
@@ -191,6 +193,12 @@ static int check_value(saq_conf_t *conf, const struct keydef *kd, const char *va
             return SAQ_EINVAL;
         }
         return 0;
+    case T_ORDER:
+        if (strcmp(value, "strict") && strcmp(value, "weighted")) {
+            saq__conf_seterr(conf, "queue_order must be \"strict\" or \"weighted\", got '%.60s'", value);
+            return SAQ_EINVAL;
+        }
+        return 0;
     case T_CERTREQS:
         if (saq__tls_cert_reqs(value) < 0) {
             saq__conf_seterr(conf, "%s must be none, optional or required, got '%.60s'", kd->key,
@@ -311,6 +319,7 @@ void saq__settings_defaults(saq__settings_t *s)
     s->dead_worker_check = 1;
     s->t_alive = 0.5;
     s->min_replicas_timeout_ms = 1000;
+    s->weight = 1;
 }
 
 void saq__settings_free(saq__settings_t *s)
@@ -418,6 +427,10 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
                 goto oom;
         } else if (!strcmp(k, "dead_worker_check"))
             s->dead_worker_check = d;
+        else if (!strcmp(k, "queue_order"))
+            s->weighted = !strcmp(v, "weighted");
+        else if (!strcmp(k, "queue_weight"))
+            s->weight = (int)d;
         else if (!strncmp(k, "tls.", 4)) {
             tls_key = tls_key ? tls_key : k;
             if (merge_tls(&s->url.tls, k + 4, v))
@@ -460,14 +473,14 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
 {
     saq_conf_t *c = saq_conf_new();
     const saq__tls_opts_t *tls = &q->url.tls;
-    char n[18][40];
-    const double nums[18] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
+    char n[19][40];
+    const double nums[19] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
                              q->reconnect_max_ms, (double)q->max_payload, w->concurrency,
                              w->dequeue_timeout, w->t_schedule, w->t_worker_info, w->t_sweep,
                              w->t_abort, w->max_burst_jobs, w->grace_s, w->hard_deadline_s,
-                             w->dead_worker_check, w->t_alive, q->min_replicas,
+                             w->dead_worker_check, w->t_alive, w->weight, q->min_replicas,
                              q->min_replicas_timeout_ms};
-    for (int i = 0; i < 18; i++)
+    for (int i = 0; i < 19; i++)
         saq__fmt_double(n[i], nums[i]);
     const char *kv[][2] = {
         {"url", q->url_text}, {"name", q->name},
@@ -480,7 +493,8 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
         {"cancellation_hard_deadline", n[13]}, {"id", worker_id},
         {"metadata", w->metadata ? w->metadata : "null"}, {"swept_error_message", w->swept_msg},
         {"dead_worker_check", n[14]}, {"timers.liveness", n[15]},
-        {"min_replicas", n[16]}, {"min_replicas_timeout_ms", n[17]},
+        {"queue_order", w->weighted ? "weighted" : "strict"}, {"queue_weight", n[16]},
+        {"min_replicas", n[17]}, {"min_replicas_timeout_ms", n[18]},
         {"sentinel.username", q->url.topo == SAQ__TOPO_SENTINEL && q->url.sentinel_username
                                   ? q->url.sentinel_username : NULL},
         /* a rediss:// queue's TLS settings in effect ("" for a path not given, which also

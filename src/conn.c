@@ -231,8 +231,14 @@ static int routing_error(const char *s)
  * refused is sent again first (conn_drop puts `redo` back in front). */
 static void reroute_if_idle(saq__conn_t *c)
 {
-    if (c->rerouting && c->nfly == 0 && c->state == CONN_READY)
-        conn_drop(c, SAQ_ECONN, moved_msg, 1);
+    if (!c->rerouting || c->nfly || c->state != CONN_READY)
+        return;
+    conn_drop(c, SAQ_ECONN, moved_msg, 1);
+    /* refused again and again (a slot migration that takes long, a stuck
+     * one): wait longer each time, up to a second */
+    unsigned n = c->reroutes < 6 ? c->reroutes : 6;
+    c->retry_at = saq__mono_ms() + (20u << n);
+    conn_arm(c);
 }
 
 static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg);
@@ -295,6 +301,7 @@ static int answer(saq__conn_t *c, redisReply *rep)
             saq__debug("%s conn: %s", role_name(c->role), rep->str);
             saq__list_push_back(&c->redo, &r->link); /* sent again, in order */
             c->rerouting = 1;
+            c->reroutes++;
             c->q->route->trouble(c, rep->str);
             reroute_if_idle(c);
             return 0;
@@ -307,6 +314,8 @@ static int answer(saq__conn_t *c, redisReply *rep)
     } else if (r->cb) {
         r->cb(r, rep, SAQ_OK, NULL);
     }
+    if (rep->type != REDIS_REPLY_ERROR)
+        c->reroutes = 0;
     req_free(r);
     /* an answered request can only make the deadline timer later: when ready,
      * leave it (an early fire re-arms, see conn_timer_cb) instead of walking

@@ -284,6 +284,7 @@ struct saq__conn {
     saq__list_t redo;      /* refused by a routing error: sent again first on the next connection */
     int rerouting;         /* a routing error or a new route: send nothing more, reconnect once
                             * nothing is in flight */
+    unsigned reroutes;     /* routing errors since the last reply that was not an error */
 };
 
 void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role);

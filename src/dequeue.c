@@ -6,34 +6,44 @@
  * move (#277, U13) and duplicates already running elsewhere (U1), and is
  * then handed to its lease. A blocked dequeue is interrupted with CLIENT
  * UNBLOCK, so no move is ever lost (U9); moves that arrive while stopping
- * are given back to the head of `queued`. */
+ * are given back to the head of `queued`. A member of a multi-queue worker
+ * (group.c) dequeues the slots its group grants it, and blocks without a
+ * slot: a move that finds the shared budget full is given back too. */
 #include "worker.h"
 
-/* A job moved to `active` while the worker is stopping: put it back at the
- * head of `queued`, exactly where it was (its record was not touched yet). */
+/* A job moved to `active` while the worker is stopping (or, in a group,
+ * while the shared budget is full): put it back at the head of `queued`,
+ * exactly where it was (its record was not touched yet). `held`: the move
+ * holds a slot, released once the job is back. */
 static void give_back_done(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     saq_worker_t *w = req->data;
     (void)r, (void)err, (void)msg;
-    w->slots--;
-    saq__worker_poke(w, SAQ__POKE_CHECK);
+    if (req->idata)
+        saq__slots_put(w, 1);
+    else
+        w->giving--;
+    /* a group member without a slot is hungry now: its grant may be waiting */
+    saq__worker_poke(w, req->idata ? SAQ__POKE_CHECK : SAQ__POKE_PUMP | SAQ__POKE_CHECK);
     saq__worker_unref(w);
 }
 
-static void give_back(saq_worker_t *w, const char *id, size_t idlen)
+static void give_back(saq_worker_t *w, const char *id, size_t idlen, int held)
 {
     saq_queue_t *q = w->q;
     char *c = saq__strndup(id, idlen);
-    if (!c) {
-        w->slots--;
-        return;
-    }
-    saq__worker_ref(w);
-    if (!saq__tx_give_back(q, c, give_back_done, w)) {
-        w->slots--;
-        saq__unref(&w->refs); /* never the last: the caller holds one */
+    saq__req_t *r = NULL;
+    if (c) {
+        saq__worker_ref(w);
+        if (!(r = saq__tx_give_back(q, c, give_back_done, w)))
+            saq__unref(&w->refs); /* never the last: the caller holds one */
     }
     free(c);
+    if (r) {
+        r->idata = held;
+        w->giving += !held; /* the stop waits for it */
+    } else if (held)
+        saq__slots_put(w, 1);
 }
 
 static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg);
@@ -129,7 +139,7 @@ static void dup_entry_done(saq__req_t *req, redisReply *r, int err, const char *
 {
     saq_worker_t *w = req->data;
     (void)r, (void)err, (void)msg;
-    w->slots--;
+    saq__slots_put(w, 1);
     saq__dequeue_pump(w);
     saq__worker_poke(w, SAQ__POKE_CHECK);
     saq__worker_unref(w);
@@ -142,7 +152,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
     char e2[240];
     if (!idr || idr->type != REDIS_REPLY_STRING || !rec || rec->type != REDIS_REPLY_STRING) {
         /* record missing: leave the id in active, the sweeper drops it (saq 3.3) */
-        w->slots--;
+        saq__slots_put(w, 1);
         return;
     }
     char *id = saq__strndup(idr->str, idr->len);
@@ -150,7 +160,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
         /* the same job twice in `queued` (saq's U1): this worker already holds
          * it, so this move is a stale duplicate entry: drop it from active */
         if (!saq__cmdf(&q->cmd, dup_entry_done, w, "LREM %s 1 %s", q->k_active, id))
-            w->slots--;
+            saq__slots_put(w, 1);
         else
             saq__worker_ref(w);
         free(id);
@@ -170,7 +180,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
         saq__job_clear(&shadow);
         w->errors++;
         if (e == SAQ_ENOMEM) { /* not the record's fault: put it back for later */
-            give_back(w, idr->str, idr->len);
+            give_back(w, idr->str, idr->len, 1);
             return;
         }
         /* a record this worker cannot use (not JSON, another transform, too
@@ -179,7 +189,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
         if (id)
             saq__settle_unreadable(q, id, rec->str, rec->len, e ? e2 : "the record has no key");
         free(id);
-        w->slots--;
+        saq__slots_put(w, 1);
         return;
     }
     free(shadow.id);
@@ -187,7 +197,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
     saq__lease_t *l = saq__lease_new(w, &shadow, rec->str, rec->len);
     if (!l) {
         saq__job_clear(&shadow);
-        give_back(w, idr->str, idr->len); /* out of memory: put it back for later */
+        give_back(w, idr->str, idr->len, 1); /* out of memory: put it back for later */
         return;
     }
     w->burst_taken++;
@@ -202,7 +212,7 @@ static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *
     redisReply idr = {.type = REDIS_REPLY_STRING, .str = (char *)req->aux, .len = strlen((char *)req->aux)};
     (void)msg;
     if (w->stopping && !err && r && r->type == REDIS_REPLY_STRING)
-        give_back(w, idr.str, idr.len);
+        give_back(w, idr.str, idr.len, 1);
     else
         start_job(w, &idr, err ? NULL : r);
     free(req->aux);
@@ -210,6 +220,14 @@ static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *
     saq__dequeue_pump(w);
     saq__worker_poke(w, SAQ__POKE_CHECK);
     saq__worker_unref(w);
+}
+
+/* The burst is over (nothing more to take): a group member's slots go to the
+ * other queues. */
+static void burst_end(saq_worker_t *w)
+{
+    w->burst_done = 1;
+    saq__group_leave(w);
 }
 
 static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -220,13 +238,23 @@ static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *ms
     w->blocking = 0;
     saq__debug("worker: BLMOVE -> %s %s", err ? saq_err_name(err) : "ok", msg ? msg : "");
     if (err || !r || r->type != REDIS_REPLY_STRING) {
-        w->slots--;
+        if (!w->group) /* a group member blocks without a slot */
+            saq__slots_put(w, 1);
         if (err && !w->stopping) /* connection trouble: back off a little */
             uv_timer_start(&w->t_retry, retry_pump_cb, 200 + (uint64_t)(saq__random01() * 300), 0);
         else if (!err && w->set.burst)
-            w->burst_done = 1; /* nothing dequeued: burst mode ends */
+            burst_end(w); /* nothing dequeued: burst mode ends */
         else
             saq__dequeue_pump(w);
+        saq__worker_poke(w, SAQ__POKE_CHECK);
+        saq__worker_unref(w);
+        return;
+    }
+    if (w->group && (w->stopping || !saq__group_take_one(w))) {
+        /* a group member's move with no free slot in the shared budget (or
+         * while stopping): back to the head of its queue; the member waits,
+         * hungry, for a slot the queue order gives it */
+        give_back(w, r->str, r->len, 0);
         saq__worker_poke(w, SAQ__POKE_CHECK);
         saq__worker_unref(w);
         return;
@@ -241,8 +269,36 @@ static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *ms
         return; /* keeps the worker ref */
     }
     free(id);
-    w->slots--;
+    saq__slots_put(w, 1);
     saq__worker_unref(w);
+}
+
+/* The queue is drained: block for the next job on the dedicated connection.
+ * A worker of one queue reserves a slot for it; a group member holds none
+ * (its move takes one when it comes, or is given back). */
+static void block_dequeue(saq_worker_t *w)
+{
+    if (w->blocking || (!w->group && w->slots >= w->set.concurrency))
+        return;
+    double t = w->set.dequeue_timeout;
+    char ts[40];
+    saq__fmt_double(ts, t);
+    const char *argv[6] = {"BLMOVE", w->q->k_queued, w->q->k_active, "LEFT", "RIGHT", ts};
+    const char *argv2[4] = {"BRPOPLPUSH", w->q->k_queued, w->q->k_active, ts};
+    int tmo = t > 0 ? (int)(t * 1000) + w->q->set.command_timeout_ms : -1;
+    w->blocking = 1;
+    if (!w->group)
+        w->slots++;
+    saq__worker_ref(w);
+    saq__req_t *b = w->q->have_lmove || !w->q->server_version
+                        ? saq__cmd(&w->block, blmove_reply, w, tmo, 6, argv, NULL)
+                        : saq__cmd(&w->block, blmove_reply, w, tmo, 4, argv2, NULL);
+    if (!b) {
+        w->blocking = 0;
+        if (!w->group)
+            w->slots--;
+        saq__unref(&w->refs); /* never the last: the caller holds one */
+    }
 }
 
 static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -252,14 +308,19 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
     w->dequeuing = 0;
     saq__debug("worker: DEQUEUE(%d) -> %s %s slots=%d", asked, err ? saq_err_name(err) : "ok", msg ? msg : "", w->slots);
     size_t pairs = err ? 0 : saq__tx_dequeued(r);
-    w->slots -= asked - (int)pairs; /* give back what was not filled */
+    int drained = (int)pairs < asked;
+    /* a group member found its queue empty (or unreachable: it backs off
+     * blocking): first, so the slots it did not fill go to the other queues */
+    if (w->group && drained && !w->stopping)
+        saq__group_empty(w);
+    saq__slots_put(w, asked - (int)pairs); /* give back what was not filled */
     if (w->stopping) { /* reverse order: LPUSH restores the original FIFO order */
         for (size_t i = pairs; i-- > 0;) {
             redisReply *id = saq__tx_dequeued_id(r, i);
             if (id->type == REDIS_REPLY_STRING)
-                give_back(w, id->str, id->len);
+                give_back(w, id->str, id->len, 1);
             else
-                w->slots--;
+                saq__slots_put(w, 1);
         }
     } else {
         for (size_t i = 0; i < pairs; i++)
@@ -267,29 +328,11 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
     }
     if (err && !w->stopping) {
         uv_timer_start(&w->t_retry, retry_pump_cb, 200 + (uint64_t)(saq__random01() * 300), 0);
-    } else if ((int)pairs < asked && !w->stopping && !w->burst_done) {
-        /* drained: block for the next one on the dedicated connection */
-        if (w->set.max_burst_jobs && w->burst_taken >= w->set.max_burst_jobs) {
-            w->burst_done = 1;
-        } else if (w->slots < w->set.concurrency && !w->blocking) {
-            double t = w->set.dequeue_timeout;
-            char ts[40];
-            saq__fmt_double(ts, t);
-            const char *argv[6] = {"BLMOVE", w->q->k_queued, w->q->k_active, "LEFT", "RIGHT", ts};
-            const char *argv2[4] = {"BRPOPLPUSH", w->q->k_queued, w->q->k_active, ts};
-            int tmo = t > 0 ? (int)(t * 1000) + w->q->set.command_timeout_ms : -1;
-            w->blocking = 1;
-            w->slots++;
-            saq__worker_ref(w);
-            saq__req_t *b = w->q->have_lmove || !w->q->server_version
-                                ? saq__cmd(&w->block, blmove_reply, w, tmo, 6, argv, NULL)
-                                : saq__cmd(&w->block, blmove_reply, w, tmo, 4, argv2, NULL);
-            if (!b) {
-                w->blocking = 0;
-                w->slots--;
-                saq__unref(&w->refs); /* never the last: the caller holds one */
-            }
-        }
+    } else if (drained && !w->stopping && !w->burst_done) {
+        if (w->set.max_burst_jobs && w->burst_taken >= w->set.max_burst_jobs)
+            burst_end(w);
+        else
+            block_dequeue(w);
     } else {
         saq__dequeue_pump(w);
     }
@@ -303,16 +346,31 @@ void saq__dequeue_pump(saq_worker_t *w)
                w->burst_done, w->dequeuing, w->blocking, w->slots, w->attached);
     if (w->stopping || w->burst_done || w->dequeuing || w->blocking || !w->attached)
         return;
-    int free_slots = w->set.concurrency - w->slots;
+    int free_slots;
+    if (w->group) { /* the slots granted to this member (w->slots has them) */
+        free_slots = saq__group_take(w);
+        if (free_slots <= 0) {
+            if (!saq__group_hungry(w))
+                block_dequeue(w); /* found empty: watch it without a slot */
+            return;
+        }
+    } else {
+        free_slots = w->set.concurrency - w->slots;
+    }
     if (w->set.max_burst_jobs) {
         long left = w->set.max_burst_jobs - w->burst_taken;
         if (left <= 0) {
-            w->burst_done = 1;
+            burst_end(w);
+            if (w->group)
+                saq__slots_put(w, free_slots);
             saq__worker_poke(w, SAQ__POKE_CHECK);
             return;
         }
-        if (free_slots > left)
+        if (free_slots > left) {
+            if (w->group)
+                saq__slots_put(w, free_slots - (int)left);
             free_slots = (int)left;
+        }
     }
     if (free_slots <= 0)
         return;
@@ -320,14 +378,15 @@ void saq__dequeue_pump(saq_worker_t *w)
     saq__call_t c;
     saq__tx_dequeue(q, free_slots, &c);
     w->dequeuing = 1;
-    w->slots += free_slots;
+    if (!w->group)
+        w->slots += free_slots;
     saq__worker_ref(w);
     saq__req_t *r = saq__tx_send(q, &c, dequeue_reply, w);
     if (r) {
         r->idata = free_slots;
     } else {
         w->dequeuing = 0;
-        w->slots -= free_slots;
+        saq__slots_put(w, free_slots);
         saq__unref(&w->refs); /* never the last: the caller holds one */
     }
 }

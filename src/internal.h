@@ -338,6 +338,8 @@ typedef struct saq__settings {
     char *swept_msg;
     double dead_worker_check;
     double t_alive;         /* libsaq liveness period, s (0: off); the entry lives 4 periods */
+    int weighted;           /* queue_order: 1 weighted, 0 strict (a worker of several queues) */
+    int weight;             /* queue_weight: the worker's own queue's weight (weighted order) */
 } saq__settings_t;
 
 void saq__settings_defaults(saq__settings_t *s);

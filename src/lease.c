@@ -65,7 +65,7 @@ static void lease_drop(saq__lease_t *l, int ran)
     saq_worker_t *w = l->w;
     saq__lease_stop_timer(l);
     saq__list_remove(&l->link);
-    w->slots--;
+    saq__slots_put(w, 1);
     if (ran)
         atomic_fetch_sub(&w->running, 1);
     saq__worker_ref(w);
@@ -299,7 +299,8 @@ static void lease_maybe_release(saq__lease_t *l)
         return;
     /* after_process also runs for jobs cancelled by a stop (saq runs it in the
      * cancelled process() before the shutdown hooks; spec 6 item 42) */
-    if (saq__worker_has_hooks(w, SAQ_HOOK_AFTER_PROCESS) && w->pool && !atomic_load(&w->freed)) {
+    if (saq__worker_has_hooks(w, SAQ_HOOK_AFTER_PROCESS) && w->pool &&
+        !atomic_load(&saq__worker_public(w)->freed)) {
         after_task_t *a = saq__calloc(1, sizeof *a);
         saq_job_t *snap = saq_job_dup(&l->shadow);
         if (a && snap) {
@@ -602,7 +603,7 @@ saq__lease_t *saq__lease_new(saq_worker_t *w, saq_job_t *shadow, const char *rec
     saq__worker_ref(w);
     l->owner.release = lease_owner_release;
     l->w = w;
-    l->id = ++w->next_lease;
+    l->id = saq__group_lease_id(w);
     l->state = SAQ__LEASE_MARKING;
     saq_job_t *j = &l->shadow;
     int was_queued = j->status == SAQ_STATUS_QUEUED || j->status == SAQ_STATUS_NEW;
@@ -634,7 +635,7 @@ typedef struct run_task {
 static void run_work(saq__task_t *t)
 {
     run_task_t *r = saq__container_of(t, run_task_t, task);
-    saq_worker_t *w = r->w;
+    saq_worker_t *w = saq__worker_public(r->w); /* hooks see the host's handle */
     saq_job_t *job = r->job;
     saq__fn_entry_t *fn = r->fn;
     free(r);

@@ -8,7 +8,10 @@
  * upkeep.c and recovery.c keep the queue healthy. Everything that touches
  * Redis runs on the queue's I/O thread; handlers never do: C handlers run on
  * the worker's pool threads (pool.c), pull-mode jobs are LEASE events on a
- * completion queue, and both settle from any thread. */
+ * completion queue, and both settle from any thread. A worker of several
+ * queues (saq_worker_add_queue) is its primary plus a member worker per added
+ * queue, each on its own queue's thread, sharing one slot budget (group.c):
+ * the calls here cover every member. */
 #include "worker.h"
 
 #include <signal.h>
@@ -221,6 +224,25 @@ static void close_handles(saq_worker_t *w)
             uv_close(hs[i], worker_handle_closed);
 }
 
+/* The whole worker has stopped (every member of several): the pool ends after
+ * its last tasks, the host hears it, saq_worker_wait returns. Any member's
+ * loop thread (the last to stop), or the starting thread. */
+static void worker_end(saq_worker_t *w)
+{
+    if (w->pool) {
+        saq__pool_quit(w->pool);
+        w->pool = NULL;
+    }
+    if (w->cq) {
+        saq_event_t *ev = saq__event_new(SAQ_EVENT_WORKER_STOPPED, w->tag);
+        saq__cq_push(w->cq, ev);
+    }
+    pthread_mutex_lock(&w->mu);
+    w->stopped = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Detach from the queue: the worker has stopped. */
 static void worker_finish(saq_worker_t *w)
 {
@@ -237,19 +259,11 @@ static void worker_finish(saq_worker_t *w)
         saq_cq_free(w->icq);
         w->icq = NULL;
     }
-    if (w->pool) {
-        saq__pool_quit(w->pool);
-        w->pool = NULL;
-    }
-    if (w->cq) {
-        saq_event_t *ev = saq__event_new(SAQ_EVENT_WORKER_STOPPED, w->tag);
-        saq__cq_push(w->cq, ev);
-    }
+    /* a member of several: the whole worker ends with the last one */
+    int last = !w->group || saq__group_finished(w);
     close_handles(w);
-    pthread_mutex_lock(&w->mu);
-    w->stopped = 1;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    if (last)
+        worker_end(saq__worker_public(w));
 }
 
 static void worker_check_stopped(saq_worker_t *w)
@@ -260,7 +274,8 @@ static void worker_check_stopped(saq_worker_t *w)
         begin_stop(w); /* burst: drained and everything finished */
         return;
     }
-    if (w->stopping && saq__list_empty(&w->leases) && !w->slots && !w->dequeuing && !w->blocking)
+    if (w->stopping && saq__list_empty(&w->leases) && !w->slots && !w->dequeuing && !w->blocking &&
+        !w->giving)
         worker_finish(w);
 }
 
@@ -281,6 +296,7 @@ static void begin_stop(saq_worker_t *w)
     if (w->stopping)
         return;
     w->stopping = 1;
+    saq__group_leave(w); /* a member's grant goes to the others */
     uv_timer_stop(&w->t_schedule);
     uv_timer_stop(&w->t_info);
     uv_timer_stop(&w->t_sweep);
@@ -350,6 +366,7 @@ static void start_run(saq_queue_t *q, saq__msg_t *m)
     start_timer(w, &w->t_alive, saq__recovery_alive_tick, w->set.t_alive);
     start_timer(w, &w->t_grace, NULL, 0);
     start_timer(w, &w->t_retry, NULL, 0);
+    saq__group_join(w, 0); /* a member: the budget is shared once all have joined */
     if (atomic_load(&w->stop_req))
         begin_stop(w);
     else
@@ -369,13 +386,42 @@ static void start_failed(saq_worker_t *w, int startup_ran)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* A member that could not start: counted as stopped by its group (the last
+ * one to stop ends the whole worker). */
+static void member_start_failed(saq_worker_t *m)
+{
+    saq__group_join(m, 1);
+    if (saq__group_finished(m))
+        worker_end(saq__worker_public(m));
+}
+
+/* Give member i >= 1 of w's group what it shares with the primary (the cq,
+ * the pool) and its own internal cq. SAQ_ENOMEM, or SAQ_OK. */
+static int member_prepare(saq_worker_t *w, saq_worker_t *m)
+{
+    m->cq = w->cq;
+    m->tag = w->tag;
+    if (m->cq)
+        saq__cq_ref(m->cq);
+    m->pool = w->pool; /* borrowed: the primary's group quits it with its last member */
+    m->icq = saq_cq_new_callback(saq__upkeep_icq_cb, m);
+    if (!m->icq)
+        return SAQ_ENOMEM;
+    saq__cq_set_internal(m->icq);
+    atomic_store(&m->started, 1);
+    return SAQ_OK;
+}
+
 SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag)
 {
     if (!w)
         return SAQ_EINVAL;
-    int e = saq__check_handle(w->q);
-    if (e)
-        return e;
+    size_t n = saq__group_size(w->group);
+    for (size_t i = 0; i < n; i++) { /* every queue must be usable before anything starts */
+        int e = saq__check_handle(i ? saq__group_member(w->group, i)->q : w->q);
+        if (e)
+            return e;
+    }
     int need_cq = 0, need_pool = 0;
     for (size_t i = 0; i < w->nfns; i++) {
         if (!w->fns[i].fn)
@@ -405,35 +451,55 @@ SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag)
     w->icq = saq_cq_new_callback(saq__upkeep_icq_cb, w);
     if (w->icq)
         saq__cq_set_internal(w->icq);
-    if (need_pool)
+    if (need_pool) /* one pool for every queue: concurrency is the total */
         w->pool = saq__pool_new(w->set.concurrency);
-    start_msg_t *m = saq__calloc(1, sizeof *m);
-    if (!w->icq || (need_pool && !w->pool) || !m) {
-        free(m);
+    start_msg_t **ms = saq__calloc(n, sizeof *ms);
+    int oom = !w->icq || (need_pool && !w->pool) || !ms;
+    for (size_t i = 0; !oom && i < n; i++)
+        oom = !(ms[i] = saq__calloc(1, sizeof *ms[i])) ||
+              (i && member_prepare(w, saq__group_member(w->group, i)));
+    if (oom) {
+        for (size_t i = 0; ms && i < n; i++)
+            free(ms[i]);
+        free(ms);
         saq__worker_seterr(w, "out of memory");
+        for (size_t i = 1; i < n; i++) { /* never attached: their internal cqs go now */
+            saq_worker_t *m = saq__group_member(w->group, i);
+            saq_cq_free(m->icq);
+            m->icq = NULL;
+        }
         start_failed(w, 0);
         return SAQ_ENOMEM;
     }
     saq__worker_run_hooks(w, SAQ_HOOK_STARTUP, NULL);
-    m->msg.run = start_run;
-    m->w = w;
-    saq__worker_ref(w);
-    if ((e = saq__post(w->q, &m->msg))) {
-        saq__unref(&w->refs); /* never the last: the caller holds one */
-        free(m);
+    int rc = SAQ_OK;
+    for (size_t i = 0; i < n; i++) {
+        saq_worker_t *m = i ? saq__group_member(w->group, i) : w;
+        ms[i]->msg.run = start_run;
+        ms[i]->w = m;
+        saq__worker_ref(m);
+        int e = saq__post(m->q, &ms[i]->msg);
+        if (!e)
+            continue;
+        saq__unref(&m->refs); /* never the last: the caller (or the group) holds one */
+        free(ms[i]);
+        rc = e;
         saq__worker_seterr(w, "the queue was closed while the worker started");
-        start_failed(w, 1); /* its SHUTDOWN hooks run in saq_worker_wait, after the STARTUP ones */
-        return e;
+        if (!w->group) {
+            start_failed(w, 1); /* its SHUTDOWN hooks run in saq_worker_wait, after the STARTUP ones */
+        } else {
+            member_start_failed(m);
+        }
     }
-    return SAQ_OK;
+    free(ms);
+    if (rc && w->group)
+        saq_worker_stop(w, 0); /* the other queues stop too */
+    return rc;
 }
 
-SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms)
+/* Ask one worker (a member of several, or the only one) to stop. */
+static int stop_one(saq_worker_t *w, int grace_ms)
 {
-    if (!w)
-        return SAQ_EINVAL;
-    if (w->q->fork_gen != saq__fork_gen())
-        return SAQ_EFORKED;
     if (grace_ms >= 0)
         atomic_store(&w->grace_ms, grace_ms);
     int again = atomic_exchange(&w->stop_req, 1);
@@ -452,6 +518,20 @@ SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms)
     return SAQ_OK;
 }
 
+SAQ_API int saq_worker_stop(saq_worker_t *w, int grace_ms)
+{
+    if (!w)
+        return SAQ_EINVAL;
+    if (w->q->fork_gen != saq__fork_gen())
+        return SAQ_EFORKED;
+    int rc = stop_one(w, grace_ms);
+    for (size_t i = 1; i < saq__group_size(w->group); i++) {
+        int e = stop_one(saq__group_member(w->group, i), grace_ms);
+        rc = rc ? rc : e;
+    }
+    return rc;
+}
+
 SAQ_API int saq_worker_wait(saq_worker_t *w, int timeout_ms)
 {
     if (!w)
@@ -460,8 +540,9 @@ SAQ_API int saq_worker_wait(saq_worker_t *w, int timeout_ms)
         return SAQ_EFORKED;
     if (!atomic_load(&w->started))
         return SAQ_ESTATE;
-    if (saq__on_loop(w->q))
-        return SAQ_ESTATE;
+    for (size_t i = 0; i < saq__group_size(w->group); i++)
+        if (saq__on_loop(i ? saq__group_member(w->group, i)->q : w->q))
+            return SAQ_ESTATE;
     struct timespec ts;
     saq__abstime(&ts, CLOCK_REALTIME, timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
     pthread_mutex_lock(&w->mu);
@@ -507,14 +588,53 @@ SAQ_API int saq_worker_run(saq_worker_t *w)
     return e;
 }
 
+/* A multi-queue worker's counters: the sums over its queues, then each
+ * queue's own (name, member id, counters, running, errors). */
+static char *group_stats_json(saq_worker_t *w)
+{
+    saq__buf_t b = {0}, per = {0};
+    long long sum[4] = {0}, errors = 0;
+    int running = 0;
+    saq__buf_putc(&per, '[');
+    for (size_t i = 0; i < saq__group_size(w->group); i++) {
+        saq_worker_t *m = i ? saq__group_member(w->group, i) : w;
+        saq_queue_t *q = m->q;
+        long long c[4] = {atomic_load(&q->n_complete), atomic_load(&q->n_failed), atomic_load(&q->n_retried),
+                          atomic_load(&q->n_aborted)};
+        int r = atomic_load(&m->running);
+        long long e = atomic_load(&m->errors);
+        for (int k = 0; k < 4; k++)
+            sum[k] += c[k];
+        running += r;
+        errors += e;
+        saq__buf_puts(&per, i ? ", {\"name\": " : "{\"name\": ");
+        saq__buf_json_str(&per, q->set.name);
+        saq__buf_puts(&per, ", \"id\": ");
+        saq__buf_json_str(&per, m->id);
+        saq__buf_printf(&per, ", \"complete\": %lld, \"failed\": %lld, \"retried\": %lld, \"aborted\": %lld, "
+                              "\"running\": %d, \"errors\": %lld}",
+                        c[0], c[1], c[2], c[3], r, e);
+    }
+    saq__buf_putc(&per, ']');
+    char *list = saq__buf_take(&per);
+    if (list)
+        saq__buf_printf(&b, "{\"complete\": %lld, \"failed\": %lld, \"retried\": %lld, \"aborted\": %lld, "
+                            "\"uptime\": %lld, \"running\": %d, \"errors\": %lld, \"queues\": %s}",
+                        sum[0], sum[1], sum[2], sum[3], (long long)(saq__now_ms() - w->q->created_ms), running,
+                        errors, list);
+    free(list);
+    return list ? saq__buf_take(&b) : NULL;
+}
+
 SAQ_API const char *saq_worker_stats_json(saq_worker_t *w)
 {
     if (!w)
         return NULL;
-    char *base = saq__stats_json(w->q);
-    char *s = base ? saq__sprintf("%.*s, \"running\": %d, \"errors\": %lld}", (int)strlen(base) - 1,
-                                  base, atomic_load(&w->running), (long long)atomic_load(&w->errors))
-                   : NULL;
+    char *base = w->group ? NULL : saq__stats_json(w->q);
+    char *s = w->group ? group_stats_json(w)
+              : base   ? saq__sprintf("%.*s, \"running\": %d, \"errors\": %lld}", (int)strlen(base) - 1, base,
+                                      atomic_load(&w->running), (long long)atomic_load(&w->errors))
+                       : NULL;
     free(base);
     pthread_mutex_lock(&w->mu);
     free(w->stats_cache);
@@ -537,6 +657,8 @@ static void worker_drain(saq__attachment_t *a)
         begin_stop(w);
     else if (w->attached && !w->grace_over)
         uv_timer_start(&w->t_grace, grace_expired, 0, 0);
+    if (w->group) /* one of its queues closes: the whole worker stops, as this part of it */
+        saq_worker_stop(saq__worker_public(w), 0);
 }
 
 /* How long a teardown waits for the drain before dropping the worker. */
@@ -552,8 +674,9 @@ static void worker_shutdown(saq__attachment_t *a)
     saq_worker_t *w = worker_of(a);
     w->stopping = 1;
     saq__leases_detach(w);
-    w->slots = 0;
-    w->dequeuing = w->blocking = 0;
+    saq__group_leave(w);
+    saq__slots_put(w, w->slots);
+    w->dequeuing = w->blocking = w->giving = 0;
     worker_finish(w);
 }
 
@@ -563,8 +686,58 @@ SAQ_API void saq_worker_free(saq_worker_t *w)
         return;
     if (w->q->fork_gen != saq__fork_gen())
         return;
-    atomic_store(&w->freed, 1);
+    size_t n = saq__group_size(w->group);
+    for (size_t i = 0; i < n; i++)
+        atomic_store(&(i ? saq__group_member(w->group, i) : w)->freed, 1);
     if (atomic_load(&w->started))
         saq_worker_stop(w, 0);
+    /* the members live on while they run (each holds the primary), then go */
+    for (size_t i = 1; i < n; i++)
+        saq__worker_unref(saq__group_member(w->group, i));
     saq__worker_unref(w);
+}
+
+SAQ_API int saq_worker_add_queue(saq_worker_t *w, saq_queue_t *q, int weight)
+{
+    if (!w)
+        return SAQ_EINVAL;
+    if (w->owner)
+        return SAQ_EINVAL; /* not a handle the host holds */
+    if (atomic_load(&w->started)) {
+        saq__worker_seterr(w, "queues must be added before the worker starts");
+        return SAQ_ESTATE;
+    }
+    int e = saq__check_handle(q);
+    if (e) {
+        saq__worker_seterr(w, "queue: %s", saq_strerror(e));
+        return e;
+    }
+    if (weight < 1) {
+        saq__worker_seterr(w, "weight must be at least 1, got %d", weight);
+        return SAQ_EINVAL;
+    }
+    if (q == w->q || saq__group_has_queue(w->group, q)) {
+        saq__worker_seterr(w, "the worker already serves this queue ('%s')", q->set.name);
+        return SAQ_EINVAL;
+    }
+    /* a member with the primary's settings (its effective conf); its id is
+     * the primary's with the member's index, so each queue's registry and job
+     * records name the part of the worker that ran the job */
+    saq_worker_t *m = NULL;
+    char *id = saq__sprintf("%s.%zu", w->id, saq__group_size(w->group));
+    if (!id || (e = saq_worker_open(&m, q, w->eff))) {
+        free(id);
+        saq__worker_seterr(w, "%s", e ? saq_strerror(e) : "out of memory");
+        return e ? e : SAQ_ENOMEM;
+    }
+    free(m->id);
+    m->id = id;
+    m->poke = w->poke;
+    if ((!w->group && !saq__group_new(w, w->set.weighted)) || saq__group_add(w->group, m, weight)) {
+        saq__worker_unref(m);
+        saq__worker_seterr(w, "out of memory");
+        return SAQ_ENOMEM;
+    }
+    saq__worker_ref(w); /* the member's, on its primary (worker_destroy drops it) */
+    return SAQ_OK;
 }

@@ -12,6 +12,7 @@
 /* The worker (spec 4), in layers: each file uses only the ones above it.   */
 /*   pool.c, outcome.c   generic thread pool; the pure outcome decision     */
 /*   wstate.c            the worker object: state, references, registry     */
+/*   group.c             several queues, one slot budget, the queue order   */
 /*   lease.c             one dequeued job from mark to written outcome      */
 /*   dequeue.c           pump, DEQUEUE/BLMOVE, MARK, give-back, UNBLOCK     */
 /*   upkeep.c            cron, schedule/info/sweep timers, abort+heartbeat  */
@@ -97,6 +98,7 @@ char *saq__outcome_shrink(saq__settle_t settle, const char *settle_text, int shr
 /* ---- wstate.c: the worker object ---- */
 
 typedef struct saq__lease saq__lease_t;
+typedef struct saq__group saq__group_t;
 
 typedef struct saq__fn_entry {
     char *name;
@@ -159,6 +161,7 @@ struct saq_worker {
     saq__list_t leases;     /* saq__lease.link, newest first (saq_worker_new sets it up) */
     int slots;              /* leases + reserved dequeues */
     int dequeuing, blocking;
+    int giving;             /* give-backs in flight that hold no slot (a group member's) */
     int stopping;
     int grace_over;         /* stopping, and the grace period has passed */
     int burst_done;
@@ -183,9 +186,15 @@ struct saq_worker {
     int64_t alive_ok_server; /* Redis's clock (ms) at the last good refresh */
     int64_t gap_server_ms;  /* ... at the last good refresh before the latest gap, or 0 */
     int64_t fast_until_ms;  /* liveness passes go on until then after a death */
-    saq__pool_t *pool;
+    saq__pool_t *pool;      /* the primary's, shared by its members (only the primary quits it) */
     atomic_llong errors;
     saq_conf_t *eff;        /* the settings in effect (saq_worker_conf_get) */
+    /* a worker serving several queues (group.c): the primary (the handle the
+     * host holds) and one member worker per added queue share a group;
+     * set before start, then read-only */
+    saq__group_t *group;    /* NULL: a worker of one queue */
+    saq_worker_t *owner;    /* a member's primary (one reference), NULL otherwise */
+    int gidx;               /* this worker's index in its group (0: the primary) */
 };
 
 /* References (any thread); the last one frees the worker and drops its
@@ -198,11 +207,66 @@ void saq__worker_seterr(saq_worker_t *w, const char *fmt, ...) __attribute__((fo
 saq__fn_entry_t *saq__worker_find_fn(saq_worker_t *w, const char *name);
 /* Run the hooks of `kind` (SAQ_HOOK_*) on the calling thread. */
 void saq__worker_run_hooks(saq_worker_t *w, int kind, saq_job_t *job);
-int saq__worker_has_hooks(const saq_worker_t *w, int kind);
+int saq__worker_has_hooks(saq_worker_t *w, int kind);
 /* Tell the worker that something changed (SAQ__POKE_*; loop thread). */
 void saq__worker_poke(saq_worker_t *w, int what);
 /* A vector of strings: free each, then the vector. */
 void saq__strv_free(char **v, size_t n);
+/* The handle the host holds: a member's primary, else w itself. Its
+ * functions, hooks, cq and pool serve every member. Any thread. */
+saq_worker_t *saq__worker_public(saq_worker_t *w);
+
+/* ---- group.c: a worker serving several queues (one shared slot budget) ----
+ * Each queue has its own member worker on its own I/O thread; they share the
+ * primary's `concurrency` as one budget of slots. A member whose queue may
+ * have work is "hungry"; free slots are granted to hungry members in the
+ * queue order (strict: the first hungry member in order takes them all;
+ * weighted: one at a time by smooth weighted round robin over the hungry
+ * members' weights), and each grant pokes the member's loop to dequeue. A
+ * member whose dequeue found its queue empty blocks (BLMOVE) without holding
+ * a slot; a job that move brings runs in a free slot, or is given back to the
+ * head of its queue (the member is hungry again and waits for a grant). For
+ * a worker without a group each call below only keeps w->slots. */
+
+/* Make the group of `primary` (member 0, with its queue_weight; primary->group is set);
+ * `weighted`: the queue order. The primary holds its one reference. NULL on
+ * ENOMEM. Setup thread. */
+saq__group_t *saq__group_new(saq_worker_t *primary, int weighted);
+/* Add member worker m (m->group, ->owner, ->gidx are set; the references
+ * between the primary and m are the caller's to take). SAQ_OK or SAQ_ENOMEM.
+ * Setup thread. */
+int saq__group_add(saq__group_t *g, saq_worker_t *m, int weight);
+/* The members (0: the primary), for the lifecycle's loops. Any thread after setup. */
+size_t saq__group_size(const saq__group_t *g);
+saq_worker_t *saq__group_member(const saq__group_t *g, size_t i);
+/* Whether queue q is already served by the group. Setup thread. */
+int saq__group_has_queue(const saq__group_t *g, const saq_queue_t *q);
+/* Drop a reference (the primary's, when it is destroyed; NULL is a no-op). */
+void saq__group_unref(saq__group_t *g);
+/* A member started on its loop (or could not start: `failed`). Free slots
+ * are granted once every member has joined, so the order holds from the
+ * first job. */
+void saq__group_join(saq_worker_t *w, int failed);
+/* The member takes no more slots (stopping, or its burst is over): its
+ * grant goes to the others. Loop thread. */
+void saq__group_leave(saq_worker_t *w);
+/* The member stopped on its loop: 1 when it was the last one (the caller
+ * then ends the whole worker), else 0. */
+int saq__group_finished(saq_worker_t *w);
+/* Take the slots granted to w (w->slots grows by the count). Loop thread. */
+int saq__group_take(saq_worker_t *w);
+/* A job w's blocking dequeue moved: take a slot for it (1) or not (0: the
+ * budget is full; give the job back). Either way w is hungry again. Loop thread. */
+int saq__group_take_one(saq_worker_t *w);
+/* Whether w may have work (0: it found its queue empty; it blocks). */
+int saq__group_hungry(saq_worker_t *w);
+/* w's queue was found empty: its grant goes back, free slots go to others. */
+void saq__group_empty(saq_worker_t *w);
+/* Give back n slots w holds (w->slots shrinks; in a group they are granted
+ * again). Loop thread. */
+void saq__slots_put(saq_worker_t *w, int n);
+/* A new lease id, unique across the group (LEASE and OUTCOME events). */
+uint64_t saq__group_lease_id(saq_worker_t *w);
 
 /* ---- lease.c: a dequeued job, from its mark to its written outcome ---- */
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The worker object shared by the worker's files (core.h's layers): its
  * references and destruction, its error message, the registered functions
- * and hooks, and saq__worker_poke, through which leases and dequeues tell
+ * and hooks (a member worker of a multi-queue worker uses its primary's),
+ * and saq__worker_poke, through which leases and dequeues tell
  * the worker's lifecycle (worker.c) that a slot freed or something ended,
  * without depending on it. */
 #include "worker.h"
@@ -41,8 +42,13 @@ static void worker_destroy(saq_worker_t *w)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     saq_queue_t *q = w->q;
+    saq_worker_t *owner = w->owner;
+    if (!owner)
+        saq__group_unref(w->group); /* a primary's: its members are gone (they held it) */
     free(w);
     saq__queue_unref(q); /* the worker held a reference on its queue */
+    if (owner)
+        saq__worker_unref(owner); /* a member held one on its primary */
 }
 
 void saq__worker_ref(saq_worker_t *w) { saq__ref(&w->refs); }
@@ -61,8 +67,11 @@ void saq__worker_seterr(saq_worker_t *w, const char *fmt, ...)
     va_end(ap);
 }
 
+saq_worker_t *saq__worker_public(saq_worker_t *w) { return w->owner ? w->owner : w; }
+
 saq__fn_entry_t *saq__worker_find_fn(saq_worker_t *w, const char *name)
 {
+    w = saq__worker_public(w); /* a member runs its primary's functions */
     for (size_t i = 0; i < w->nfns; i++)
         if (!strcmp(w->fns[i].name, name))
             return &w->fns[i];
@@ -71,13 +80,15 @@ saq__fn_entry_t *saq__worker_find_fn(saq_worker_t *w, const char *name)
 
 void saq__worker_run_hooks(saq_worker_t *w, int kind, saq_job_t *job)
 {
+    w = saq__worker_public(w); /* hooks see the handle the host holds */
     for (size_t i = 0; i < w->nhooks; i++)
         if (w->hooks[i].kind == kind)
             w->hooks[i].fn(w, job, w->hooks[i].ud);
 }
 
-int saq__worker_has_hooks(const saq_worker_t *w, int kind)
+int saq__worker_has_hooks(saq_worker_t *w, int kind)
 {
+    w = saq__worker_public(w);
     for (size_t i = 0; i < w->nhooks; i++)
         if (w->hooks[i].kind == kind)
             return 1;

@@ -4,7 +4,11 @@
  * compare what Python saq sees).
  *
  *   saq-testworker --url redis://... [--queue NAME] [--conf key=value ...]
- *                  [--cron FUNCTION=EXPR] [--log FILE] [--verbose]
+ *                  [--also-queue NAME[:WEIGHT] ...] [--cron FUNCTION=EXPR]
+ *                  [--log FILE] [--verbose]
+ *
+ * --also-queue serves another queue of the same server with the same worker
+ * (saq_worker_add_queue), in the order given, after --queue.
  *
  * Functions (kwargs in parentheses):
  *   noop()                    completes with no result
@@ -121,15 +125,15 @@ static const char *functions[] = {"noop", "echo", "add", "sleep", "sleep_uncance
 static int usage(void)
 {
     fprintf(stderr, "usage: saq-testworker --url URL [--queue NAME] [--conf key=value]... "
-                    "[--cron FUNCTION=EXPR]... [--log FILE] [--verbose]\n");
+                    "[--also-queue NAME[:WEIGHT]]... [--cron FUNCTION=EXPR]... [--log FILE] [--verbose]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     saq_conf_t *conf = saq_conf_new();
-    const char *crons[32];
-    int ncrons = 0;
+    const char *crons[32], *also[32];
+    int ncrons = 0, nalso = 0;
     double sweep_once = -1;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
@@ -159,6 +163,8 @@ int main(int argc, char **argv)
             sweep_once = atof(v);
         else if (!strcmp(a, "--cron") && ncrons < 32)
             crons[ncrons++] = v;
+        else if (!strcmp(a, "--also-queue") && nalso < 32)
+            also[nalso++] = v;
         else if (!strcmp(a, "--log")) {
             log_fd = open(v, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (log_fd < 0) {
@@ -201,6 +207,21 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++)
         saq_worker_register(w, functions[i], handler, (void *)functions[i]);
+    saq_queue_t *more[32];
+    for (int i = 0; i < nalso; i++) { /* the same conf, another queue name */
+        char name[256];
+        const char *colon = strchr(also[i], ':');
+        int weight = colon ? atoi(colon + 1) : 1;
+        snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - also[i]) : (int)strlen(also[i]), also[i]);
+        if (saq_conf_set(conf, "name", name) || !(more[i] = saq_queue_new(conf))) {
+            fprintf(stderr, "saq-testworker: %s\n", saq_conf_errmsg(conf));
+            return 2;
+        }
+        if (saq_worker_add_queue(w, more[i], weight)) {
+            fprintf(stderr, "saq-testworker: %s\n", saq_worker_errmsg(w));
+            return 2;
+        }
+    }
     for (int i = 0; i < ncrons; i++) {
         char fn[128];
         const char *eq = strchr(crons[i], '=');
@@ -218,6 +239,10 @@ int main(int argc, char **argv)
     saq_worker_free(w);
     saq_queue_close(q, 2000);
     saq_queue_free(q);
+    for (int i = 0; i < nalso; i++) {
+        saq_queue_close(more[i], 2000);
+        saq_queue_free(more[i]);
+    }
     saq_conf_free(conf);
     if (rc)
         fprintf(stderr, "saq-testworker: %s\n", saq_strerror(rc));
