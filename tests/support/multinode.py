@@ -64,8 +64,16 @@ stdin, each answered by one line "OK ..." or "ERR message" (node indexes as abov
                            owner), keys (MIGRATE every key of the slot), finish (SETSLOT NODE
                            on every master, wait until every node agrees) -> OK
   reshard FROM TO N        (cluster) redis-cli --cluster reshard of N slots -> OK
-  wait_failover SLOT TIMEOUT_MS (cluster) until another live master serves SLOT and every
-                           live node says cluster_state:ok -> OK i ms, or OK -1 ms on timeout
+  slots                    (cluster) the slot map: OK FIRST-LAST:i FIRST-LAST:i ...
+  wait_failover SLOT TIMEOUT_MS (cluster) until a live master serves SLOT (another one when
+                           its master was killed), every live node says cluster_state:ok
+                           and has the same map, all of whose masters are live
+                           -> OK i ms, or OK -1 ms on timeout
+  settle TIMEOUT_MS        (sentinel) until the master the sentinels name has its replica
+                           in sync, known to every live sentinel (a former master is made
+                           its replica at once: the sentinels would do it ~10 s later);
+                           (cluster) until one slot map and every replica in sync -> OK
+                           (restart does it before it answers)
   stop                     stop everything                                 -> OK
 On stop, end of stdin (the test process is gone), SIGTERM or SIGINT, every
 process is killed and the directory removed. Each server also gets
@@ -370,6 +378,9 @@ class Deployment:
         if cmd == "kill":
             self.nodes[int(args[0])].kill()
             return ""
+        if cmd == "settle":
+            self.wait_settled(int(args[0]) / 1000)
+            return ""
         if cmd == "restart":
             n = self.nodes[int(args[0])]
             n.restart()
@@ -553,20 +564,30 @@ class Cluster(Deployment):
                 last = e
         raise Fail("no live node answers CLUSTER SLOTS (%s)" % last)
 
+    def full_map(self, n):
+        """[(first, last, master, (replicas...))] from CLUSTER SLOTS on n, sorted."""
+        return sorted((int(e[0]), int(e[1]), self.node_by_port(e[2][1]),
+                       tuple(sorted(self.node_by_port(r[1]) for r in e[3:]))) for e in n.call("CLUSTER", "SLOTS"))
+
     def agreed(self):
-        """Every live node says cluster_state:ok and has the same slot map: its
-        masters are live."""
+        """Every live node says cluster_state:ok and has the same slot map, with
+        the same replicas; the map covers every slot, its masters are live and
+        its replicas are every other live node."""
         maps = []
         for n in self.live():
             if "cluster_state:ok" not in n.call("CLUSTER", "INFO"):
                 return False
-            maps.append(sorted(self.slot_map(n).items()))
+            maps.append(self.full_map(n))
         if any(m != maps[0] for m in maps):
             return False
-        return all(self.nodes[i].pid for _, i in maps[0]) and sum(b - a + 1 for (a, b), _ in maps[0]) == 16384
+        masters = {e[2] for e in maps[0]}
+        replicas = {r for e in maps[0] for r in e[3]}
+        live = {i for i, n in enumerate(self.nodes) if n.pid}
+        return masters <= live and replicas == live - masters and \
+            sum(e[1] - e[0] + 1 for e in maps[0]) == 16384
 
     def wait_ok(self, timeout):
-        wait_for("cluster_state:ok and one slot map on every node", timeout, self.agreed, self)
+        wait_for("cluster_state:ok and one slot map (masters and replicas) on every node", timeout, self.agreed, self)
 
     def replicas_synced(self):
         masters = {i for _, i in self.slot_map(self.live()[0]).items()}
@@ -615,6 +636,14 @@ class Cluster(Deployment):
              "REDIS_CLUSTER_QUEUES": self.queues(), "REDIS_CLUSTER_DIR": self.dir}
         e.update(self.env("REDIS_CLUSTER", self.nodes, "node"))
         return e
+
+    def cmd_slots(self):
+        for n in self.live():
+            try:
+                return " ".join("%d-%d:%d" % (a, b, i) for (a, b), i in sorted(self.slot_map(n).items()))
+            except (OSError, ReplyError, ValueError):
+                pass
+        raise Fail("no live node answers CLUSTER SLOTS")
 
     def cmd_owner(self, slot):
         return str(self.owner(int(slot)))
@@ -672,12 +701,11 @@ class Cluster(Deployment):
 
     def cmd_wait_failover(self, slot, timeout_ms):
         slot, t0 = int(slot), time.monotonic()
-        old = self.owner(slot)
         end = t0 + int(timeout_ms) / 1000
         while time.monotonic() < end:
             try:
                 o = self.owner(slot)
-                if o != old and self.nodes[o].pid and self.agreed():
+                if o >= 0 and self.nodes[o].pid and self.agreed():
                     return "%d %d" % (o, (time.monotonic() - t0) * 1000)
             except (OSError, ReplyError, ValueError, Fail):
                 pass
