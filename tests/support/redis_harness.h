@@ -8,7 +8,10 @@
  * the assertion client always talks to the plaintext port or the unix
  * socket. Every function here aborts the test program (exit 2, message on
  * stderr) when the server cannot be started or reached. Not thread-safe:
- * call from the test's main thread. */
+ * call from the test's main thread.
+ *
+ * Multi-node deployments (a sentinel set: master, replica, 3 sentinels; a
+ * cluster: 3 masters with a replica each) are at the end of this header. */
 #ifndef SAQ_REDIS_HARNESS_H
 #define SAQ_REDIS_HARNESS_H
 #include <hiredis/hiredis.h>
