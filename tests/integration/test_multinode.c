@@ -79,6 +79,27 @@ static void remember(leftovers_t *l, const rh_node_t *nodes, int n, const char *
     snprintf(l->dir, sizeof l->dir, "%s", dir);
 }
 
+static void assert_nothing_left(const leftovers_t *l);
+
+/* Stop s and check that none of its processes and not its directory is left. */
+static void stop_sentinel_checked(rh_sentinel_t *s)
+{
+    leftovers_t l = {0};
+    remember(&l, s->data, 2, s->dir);
+    remember(&l, s->sentinel, 3, s->dir);
+    rh_sentinel_stop(s);
+    assert_nothing_left(&l);
+}
+
+/* The same for a cluster. */
+static void stop_cluster_checked(rh_cluster_t *c)
+{
+    leftovers_t l = {0};
+    remember(&l, c->node, 6, c->dir);
+    rh_cluster_stop(c);
+    assert_nothing_left(&l);
+}
+
 static void assert_nothing_left(const leftovers_t *l)
 {
     for (int i = 0; i < l->n; i++) {
@@ -197,11 +218,7 @@ static void test_sentinel(void **state)
     redisFree(c);
     assert_replicated(&s->data[0], NULL, "k3", "v3");
 
-    leftovers_t l = {0};
-    remember(&l, s->data, 2, s->dir);
-    remember(&l, s->sentinel, 3, s->dir);
-    rh_sentinel_stop(s);
-    assert_nothing_left(&l);
+    stop_sentinel_checked(s);
 }
 
 static void test_sentinel_tls_passwords(void **state)
@@ -245,11 +262,7 @@ static void test_sentinel_tls_passwords(void **state)
     printf("SENTINEL FAILOVER over TLS: %ld ms\n", ms);
     assert_int_equal(rh_sentinel_master(s), 1);
 
-    leftovers_t l = {0};
-    remember(&l, s->data, 2, s->dir);
-    remember(&l, s->sentinel, 3, s->dir);
-    rh_sentinel_stop(s);
-    assert_nothing_left(&l);
+    stop_sentinel_checked(s);
 }
 
 /* the hook of the manual slot move: at step 2 the source answers -ASK for the moved key */
@@ -378,10 +391,7 @@ static void test_cluster(void **state)
     free(role);
     redisFree(vc);
 
-    leftovers_t l = {0};
-    remember(&l, c->node, 6, c->dir);
-    rh_cluster_stop(c);
-    assert_nothing_left(&l);
+    stop_cluster_checked(c);
 }
 
 static void test_cluster_tls(void **state)
@@ -420,10 +430,7 @@ static void test_cluster_tls(void **state)
     freeReplyObject(rep);
     redisFree(n);
 
-    leftovers_t l = {0};
-    remember(&l, c->node, 6, c->dir);
-    rh_cluster_stop(c);
-    assert_nothing_left(&l);
+    stop_cluster_checked(c);
 }
 
 /* A test program that exits without stopping its deployment leaves nothing

@@ -229,31 +229,45 @@ static void copy(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
+/* A KEY=value line of the script about one group of nodes: the ones whose
+ * keys start with prefix. Sets *url, *tls_url, *dir (when not NULL; each of
+ * 600, 1200 and 256 bytes) from <prefix>_URL, _TLS_URL, _DIR, and the nodes'
+ * fields from _PORTS, _TLS_PORTS, _PIDS. */
+static void group_kv(const char *prefix, const char *k, const char *v, char *url, char *tls_url, char *dir,
+                     rh_node_t *nodes, int n)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(k, prefix, pl) || k[pl] != '_')
+        return;
+    k += pl + 1;
+    if (url && !strcmp(k, "URL"))
+        copy(url, 600, v);
+    else if (tls_url && !strcmp(k, "TLS_URL"))
+        copy(tls_url, 1200, v);
+    else if (dir && !strcmp(k, "DIR"))
+        copy(dir, 256, v);
+    else if (!strcmp(k, "PORTS"))
+        fill(nodes, n, offsetof(rh_node_t, port), v);
+    else if (!strcmp(k, "TLS_PORTS"))
+        fill(nodes, n, offsetof(rh_node_t, tls_port), v);
+    else if (!strcmp(k, "PIDS"))
+        fill(nodes, n, offsetof(rh_node_t, pid), v);
+}
+
 /* ---- sentinel ---- */
+
+_Static_assert(sizeof((rh_sentinel_t *)0)->url == 600 && sizeof((rh_sentinel_t *)0)->tls_url == 1200 &&
+                   sizeof((rh_sentinel_t *)0)->dir == 256 && sizeof((rh_cluster_t *)0)->url == 600 &&
+                   sizeof((rh_cluster_t *)0)->tls_url == 1200 && sizeof((rh_cluster_t *)0)->dir == 256,
+               "group_kv's sizes");
 
 static void sentinel_kv(void *obj, const char *k, char *v)
 {
     rh_sentinel_t *s = obj;
-    if (!strcmp(k, "REDIS_SENTINEL_URL"))
-        copy(s->url, sizeof s->url, v);
-    else if (!strcmp(k, "REDIS_SENTINEL_TLS_URL"))
-        copy(s->tls_url, sizeof s->tls_url, v);
-    else if (!strcmp(k, "REDIS_SENTINEL_MASTER_NAME"))
+    if (!strcmp(k, "REDIS_SENTINEL_MASTER_NAME"))
         copy(s->master_name, sizeof s->master_name, v);
-    else if (!strcmp(k, "REDIS_SENTINEL_DIR"))
-        copy(s->dir, sizeof s->dir, v);
-    else if (!strcmp(k, "REDIS_SENTINEL_PORTS"))
-        fill(s->sentinel, 3, offsetof(rh_node_t, port), v);
-    else if (!strcmp(k, "REDIS_SENTINEL_TLS_PORTS"))
-        fill(s->sentinel, 3, offsetof(rh_node_t, tls_port), v);
-    else if (!strcmp(k, "REDIS_SENTINEL_PIDS"))
-        fill(s->sentinel, 3, offsetof(rh_node_t, pid), v);
-    else if (!strcmp(k, "REDIS_SENTINEL_DATA_PORTS"))
-        fill(s->data, 2, offsetof(rh_node_t, port), v);
-    else if (!strcmp(k, "REDIS_SENTINEL_DATA_TLS_PORTS"))
-        fill(s->data, 2, offsetof(rh_node_t, tls_port), v);
-    else if (!strcmp(k, "REDIS_SENTINEL_DATA_PIDS"))
-        fill(s->data, 2, offsetof(rh_node_t, pid), v);
+    group_kv("REDIS_SENTINEL", k, v, s->url, s->tls_url, s->dir, s->sentinel, 3);
+    group_kv("REDIS_SENTINEL_DATA", k, v, NULL, NULL, NULL, s->data, 2);
 }
 
 rh_sentinel_t *rh_sentinel_start(const rh_opts_t *o)
@@ -356,18 +370,7 @@ redisContext *rh_node_client(const rh_node_t *n, const char *password)
 static void cluster_kv(void *obj, const char *k, char *v)
 {
     rh_cluster_t *c = obj;
-    if (!strcmp(k, "REDIS_CLUSTER_URL"))
-        copy(c->url, sizeof c->url, v);
-    else if (!strcmp(k, "REDIS_CLUSTER_TLS_URL"))
-        copy(c->tls_url, sizeof c->tls_url, v);
-    else if (!strcmp(k, "REDIS_CLUSTER_DIR"))
-        copy(c->dir, sizeof c->dir, v);
-    else if (!strcmp(k, "REDIS_CLUSTER_PORTS"))
-        fill(c->node, 6, offsetof(rh_node_t, port), v);
-    else if (!strcmp(k, "REDIS_CLUSTER_TLS_PORTS"))
-        fill(c->node, 6, offsetof(rh_node_t, tls_port), v);
-    else if (!strcmp(k, "REDIS_CLUSTER_PIDS"))
-        fill(c->node, 6, offsetof(rh_node_t, pid), v);
+    group_kv("REDIS_CLUSTER", k, v, c->url, c->tls_url, c->dir, c->node, 6);
 }
 
 rh_cluster_t *rh_cluster_start(const rh_opts_t *o)
