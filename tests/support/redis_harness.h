@@ -106,7 +106,8 @@ char *rh_tls_url(rh_t *r, const char *userinfo, const char *query_fmt, ...)
  * process: config, redis.log), removed at stop. No process outlives the test
  * program: the script gets SIGTERM when the test program dies
  * (PR_SET_PDEATHSIG) or sees its stdin close, the Redis processes get SIGKILL
- * when the script dies, and an atexit handler stops what is still running.
+ * when the script dies (the harness then removes the directory itself), and
+ * an atexit handler stops what is still running.
  * Every function aborts the test program (rh_die, with the script's message:
  * what it waited for, where the logs are) when a deployment cannot be started
  * or a command fails; the ones that wait say what they return on a timeout.

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "redis_harness.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,10 +21,14 @@
 #define SAQ_MULTINODE_SCRIPT "tests/support/multinode.py"
 #endif
 
-/* The supervising script: its pid, the pipe to its stdin, the one from its stdout. */
+/* The supervising script: its pid, and a socket that is its stdin and its
+ * stdout (a socket, not pipes: a command sent to a script that died fails
+ * with EPIPE instead of killing the test program with SIGPIPE). */
 struct rh_sup {
     pid_t pid;
-    FILE *to, *from;
+    int fd;
+    FILE *from;
+    char dir[256];       /* the deployment's directory, removed here too if the script could not */
     struct rh_sup *next; /* the running ones, for the atexit handler */
 };
 
@@ -43,12 +48,19 @@ static void sup_unlink(struct rh_sup *s)
 static void sup_close(struct rh_sup *s)
 {
     sup_unlink(s);
-    if (s->to)
-        fclose(s->to);
     if (s->from)
-        fclose(s->from);
+        fclose(s->from); /* closes fd */
+    else if (s->fd >= 0)
+        close(s->fd);
     if (s->pid > 0)
         waitpid(s->pid, NULL, 0);
+    struct stat st;
+    if (s->dir[0] && stat(s->dir, &st) == 0) { /* the script was SIGKILLed */
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+        if (system(cmd)) {
+        }
+    }
     free(s);
 }
 
@@ -123,27 +135,28 @@ static struct rh_sup *sup_start(const char *kind, const rh_opts_t *o, void (*kv)
         argv[n++] = timeout;
     }
     argv[n] = NULL;
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-        rh_die("pipe failed");
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        rh_die("socketpair failed");
     pid_t pid = fork();
     if (pid < 0)
         rh_die("fork failed");
     if (pid == 0) {
         /* SIGTERM when the test program dies: the script stops everything */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-        dup2(in[0], 0);
-        dup2(out[1], 1);
+        dup2(sv[1], 0);
+        dup2(sv[1], 1);
         execvp("python3", argv);
         _exit(127);
     }
-    close(in[0]);
-    close(out[1]);
+    close(sv[1]);
     struct rh_sup *s = calloc(1, sizeof *s);
+    if (!s)
+        rh_die("out of memory");
     s->pid = pid;
-    s->to = fdopen(in[1], "w");
-    s->from = fdopen(out[0], "r");
-    if (!s->to || !s->from)
+    s->fd = sv[0];
+    s->from = fdopen(sv[0], "r");
+    if (!s->from)
         rh_die("fdopen failed");
     s->next = running;
     running = s;
@@ -168,12 +181,20 @@ static struct rh_sup *sup_start(const char *kind, const rh_opts_t *o, void (*kv)
 static char *sup_cmd(struct rh_sup *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *sup_cmd(struct rh_sup *s, const char *fmt, ...)
 {
+    char cmd[512];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(s->to, fmt, ap);
+    int n = vsnprintf(cmd, sizeof cmd - 1, fmt, ap);
     va_end(ap);
-    fputc('\n', s->to);
-    fflush(s->to);
+    if (n < 0 || n >= (int)sizeof cmd - 1)
+        rh_die("multinode command too long");
+    cmd[n++] = '\n';
+    for (int off = 0; off < n;) {
+        ssize_t k = send(s->fd, cmd + off, (size_t)(n - off), MSG_NOSIGNAL);
+        if (k <= 0)
+            sup_fail(s, "command not sent", NULL);
+        off += (int)k;
+    }
     char *line = sup_line(s);
     if (!line || strncmp(line, "OK", 2))
         sup_fail(s, "command failed", line);
@@ -278,6 +299,7 @@ rh_sentinel_t *rh_sentinel_start(const rh_opts_t *o)
     copy(s->requirepass, sizeof s->requirepass, o ? o->requirepass : NULL);
     copy(s->sentinel_pass, sizeof s->sentinel_pass, o ? o->sentinel_pass : NULL);
     s->sup = sup_start("sentinel", o, sentinel_kv, s);
+    copy(s->sup->dir, sizeof s->sup->dir, s->dir);
     dirs(s->data, 2, s->dir, "data");
     dirs(s->sentinel, 3, s->dir, "sentinel");
     return s;
@@ -380,6 +402,7 @@ rh_cluster_t *rh_cluster_start(const rh_opts_t *o)
         rh_die("out of memory");
     copy(c->requirepass, sizeof c->requirepass, o ? o->requirepass : NULL);
     c->sup = sup_start("cluster", o, cluster_kv, c);
+    copy(c->sup->dir, sizeof c->sup->dir, c->dir);
     dirs(c->node, 6, c->dir, "node");
     return c;
 }
