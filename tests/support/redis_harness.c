@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char *msg)
+void rh_die(const char *msg)
 {
     fprintf(stderr, "redis harness: %s\n", msg);
     exit(2);
@@ -30,7 +30,7 @@ static int free_port(void)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t l = sizeof a;
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &l))
-        die("cannot find a free port");
+        rh_die("cannot find a free port");
     int p = ntohs(a.sin_port);
     close(fd);
     return p;
@@ -55,11 +55,11 @@ const char *rh_certs_dir(void)
              want && *want ? want : SAQ_TLS_CERTS_DEFAULT_DIR);
     FILE *p = popen(cmd, "r");
     if (!p)
-        die("cannot run tests/support/tls-certs");
+        rh_die("cannot run tests/support/tls-certs");
     if (!fgets(line, sizeof line, p))
         line[0] = 0;
     if (pclose(p) != 0 || !line[0])
-        die("tests/support/tls-certs failed (is openssl installed?)");
+        rh_die("tests/support/tls-certs failed (is openssl installed?)");
     line[strcspn(line, "\n")] = 0;
     snprintf(dir, sizeof dir, "%s", line);
     return dir;
@@ -205,7 +205,7 @@ static int spawn(rh_t *r)
     argv[n] = NULL;
     pid_t pid = fork();
     if (pid < 0)
-        die("fork failed");
+        rh_die("fork failed");
     if (pid == 0) {
         /* die with the test process, and keep the test's stdout/stderr free */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -228,7 +228,7 @@ static int spawn(rh_t *r)
             return -1;
         }
         if (i == 499)
-            die("redis-server did not answer within 5 s");
+            rh_die("redis-server did not answer within 5 s");
         usleep(10000);
     }
     /* the ports are listening once the unix socket answers (Redis opens them
@@ -236,7 +236,7 @@ static int spawn(rh_t *r)
     for (int i = 0; r->tls && !tls_ping(r); i++) {
         if (i == 20) {
             fprintf(stderr, "redis harness: see %s\n", log);
-            die("redis-server does not answer a TLS PING (redis-cli --tls)");
+            rh_die("redis-server does not answer a TLS PING (redis-cli --tls)");
         }
         usleep(50000);
     }
@@ -245,12 +245,12 @@ static int spawn(rh_t *r)
         snprintf(user, sizeof user, "%s", r->acl_user);
         char *colon = strchr(user, ':');
         if (!colon)
-            die("acl_user must be name:password");
+            rh_die("acl_user must be name:password");
         *colon = 0;
         redisContext *c = rh_client(r);
         redisReply *rep = rh_cmd(c, "ACL SETUSER %s on >%s ~* &* +@all", user, colon + 1);
         if (rep->type == REDIS_REPLY_ERROR)
-            die("ACL SETUSER failed");
+            rh_die("ACL SETUSER failed");
         freeReplyObject(rep);
         redisFree(c);
     }
@@ -300,7 +300,7 @@ rh_t *rh_start_opts(const rh_opts_t *o)
     rh_t *r = calloc(1, sizeof *r);
     snprintf(r->dir, sizeof r->dir, "/tmp/saq-test-redis-XXXXXX");
     if (!mkdtemp(r->dir))
-        die("mkdtemp failed");
+        rh_die("mkdtemp failed");
     snprintf(r->sock, sizeof r->sock, "%s/redis.sock", r->dir);
     r->appendonly = o->appendonly;
     r->tls = o->tls;
@@ -320,7 +320,7 @@ rh_t *rh_start_opts(const rh_opts_t *o)
         if (spawn(r) == 0)
             return r;
     }
-    die("could not start redis-server (is it installed? see its log in the temp dir)");
+    rh_die("could not start redis-server (is it installed? see its log in the temp dir)");
     return NULL;
 }
 
@@ -338,7 +338,7 @@ char *rh_tls_url(rh_t *r, const char *userinfo, const char *query_fmt, ...)
     char *u = NULL;
     if (asprintf(&u, "rediss://%s%s127.0.0.1:%d/0%s%s", userinfo ? userinfo : "", userinfo ? "@" : "",
                  r->tls_port, query[0] ? "?" : "", query) < 0)
-        die("out of memory");
+        rh_die("out of memory");
     return u;
 }
 
@@ -359,7 +359,7 @@ void rh_restart(rh_t *r)
             return;
         usleep(100000);
     }
-    die("could not restart redis-server");
+    rh_die("could not restart redis-server");
 }
 
 void rh_stop(rh_t *r)
@@ -381,11 +381,11 @@ redisContext *rh_client(rh_t *r)
 {
     redisContext *c = r->port ? redisConnect("127.0.0.1", r->port) : redisConnectUnix(r->sock);
     if (!c || c->err)
-        die("cannot connect a test client");
+        rh_die("cannot connect a test client");
     if (r->requirepass[0]) {
         redisReply *rep = redisCommand(c, "AUTH %s", r->requirepass);
         if (!rep || rep->type != REDIS_REPLY_STATUS)
-            die("the test client cannot AUTH");
+            rh_die("the test client cannot AUTH");
         freeReplyObject(rep);
     }
     return c;
@@ -395,7 +395,7 @@ static redisReply *vcmd(redisContext *c, const char *fmt, va_list ap)
 {
     redisReply *rep = redisvCommand(c, fmt, ap);
     if (!rep)
-        die("test client lost its connection");
+        rh_die("test client lost its connection");
     return rep;
 }
 
