@@ -228,8 +228,8 @@ static void test_sentinel_tls_passwords(void **state)
     rh_sentinel_t *s = rh_sentinel_start(&o);
     char want[1200];
     snprintf(want, sizeof want,
-             "redis+sentinel://:datapw@127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/mymaster/0"
-             "?ssl=true&ssl_ca_certs=%s",
+             "rediss+sentinel://:datapw@127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/mymaster/0"
+             "?ssl_ca_certs=%s",
              s->sentinel[0].tls_port, s->sentinel[1].tls_port, s->sentinel[2].tls_port, rh_cert("ca.pem"));
     assert_string_equal(s->tls_url, want);
     assert_string_equal(s->url, "");
@@ -402,9 +402,9 @@ static void test_cluster_tls(void **state)
     char *q = strchr(c->tls_url, '?');
     assert_non_null(q);
     char want[600];
-    snprintf(want, sizeof want, "?ssl=true&ssl_ca_certs=%s", rh_cert("ca.pem"));
+    snprintf(want, sizeof want, "?ssl_ca_certs=%s", rh_cert("ca.pem"));
     assert_string_equal(q, want);
-    assert_true(!strncmp(c->tls_url, "redis+cluster://:clpw@127.0.0.1:", 32));
+    assert_true(!strncmp(c->tls_url, "rediss+cluster://:clpw@127.0.0.1:", 33));
     assert_true(!strncmp(c->url, "redis+cluster://:clpw@127.0.0.1:", 32));
     /* over TLS the cluster is ok and hands out TLS ports; over plaintext, plaintext ones */
     char *out = sh("redis-cli --tls --cacert %s -p %d --no-auth-warning -a clpw cluster info | head -1;"

@@ -35,7 +35,7 @@ When ready it prints KEY=value lines (the environment tests/support/with-redis
 exports), then READY. Names (SENTINEL or CLUSTER):
   REDIS_SENTINEL_URL       redis+sentinel://[:pw@]127.0.0.1:S1,...,127.0.0.1:S3/mymaster/0
                            ("" with --tls: the sentinels hand out TLS addresses)
-  REDIS_SENTINEL_TLS_URL   redis+sentinel://...TLS ports.../mymaster/0?ssl=true&ssl_ca_certs=DIR/ca.pem
+  REDIS_SENTINEL_TLS_URL   rediss+sentinel://...TLS ports.../mymaster/0?ssl_ca_certs=DIR/ca.pem
   REDIS_SENTINEL_PORTS, REDIS_SENTINEL_TLS_PORTS, REDIS_SENTINEL_PIDS   the sentinels
   REDIS_SENTINEL_DATA_PORTS, REDIS_SENTINEL_DATA_TLS_PORTS, REDIS_SENTINEL_DATA_PIDS
                            the data nodes (0 the first master, 1 its replica)
@@ -45,7 +45,7 @@ exports), then READY. Names (SENTINEL or CLUSTER):
                            cluster node hands out the ports of the connection's kind,
                            plaintext ones in CLUSTER SLOTS/SHARDS and MOVED/ASK on a
                            plaintext connection, TLS ones on a TLS connection)
-  REDIS_CLUSTER_TLS_URL    redis+cluster://...TLS ports...?ssl=true&ssl_ca_certs=DIR/ca.pem
+  REDIS_CLUSTER_TLS_URL    rediss+cluster://...TLS ports...?ssl_ca_certs=DIR/ca.pem
   REDIS_CLUSTER_PORTS, REDIS_CLUSTER_TLS_PORTS, REDIS_CLUSTER_PIDS   all six nodes
   REDIS_CLUSTER_QUEUES     three hash-tagged queue names ({saq0} ...) whose slots are
                            served by three different masters
@@ -366,7 +366,7 @@ class Deployment:
         return ":%s@" % self.requirepass if self.requirepass else ""
 
     def tls_query(self):
-        return "?ssl=true&ssl_ca_certs=%s/ca.pem" % self.certs
+        return "?ssl_ca_certs=%s/ca.pem" % self.certs
 
     def env(self, prefix, nodes, key):
         return {"%s_PORTS" % prefix: " ".join(str(n.port) for n in nodes),
@@ -478,7 +478,7 @@ class Sentinel(Deployment):
         tls_hosts = ",".join("127.0.0.1:%d" % n.tls_port for n in s)
         e = {"REDIS_SENTINEL_URL": "" if self.tls else
              "redis+sentinel://%s%s/%s/0" % (self.userinfo(), hosts, MASTER_NAME),
-             "REDIS_SENTINEL_TLS_URL": "redis+sentinel://%s%s/%s/0%s" % (
+             "REDIS_SENTINEL_TLS_URL": "rediss+sentinel://%s%s/%s/0%s" % (
                  self.userinfo(), tls_hosts, MASTER_NAME, self.tls_query()) if self.tls else "",
              "REDIS_SENTINEL_MASTER_NAME": MASTER_NAME, "REDIS_SENTINEL_DIR": self.dir}
         e.update(self.env("REDIS_SENTINEL", s, "sentinel"))
@@ -630,7 +630,7 @@ class Cluster(Deployment):
         masters = sorted({i for _, i in self.slot_map(self.nodes[0]).items()})
         e = {"REDIS_CLUSTER_URL": "redis+cluster://%s%s" % (
                  self.userinfo(), ",".join("127.0.0.1:%d" % self.nodes[i].port for i in masters)),
-             "REDIS_CLUSTER_TLS_URL": "redis+cluster://%s%s%s" % (
+             "REDIS_CLUSTER_TLS_URL": "rediss+cluster://%s%s%s" % (
                  self.userinfo(), ",".join("127.0.0.1:%d" % self.nodes[i].tls_port for i in masters),
                  self.tls_query()) if self.tls else "",
              "REDIS_CLUSTER_QUEUES": self.queues(), "REDIS_CLUSTER_DIR": self.dir}

@@ -142,8 +142,8 @@ typedef struct rh_sentinel {
     char url[600];         /* redis+sentinel://[:requirepass@]127.0.0.1:S1,127.0.0.1:S2,127.0.0.1:S3/mymaster/0
                               on the sentinels' plaintext ports; "" with tls (the sentinels
                               would name TLS ports) */
-    char tls_url[1200];    /* redis+sentinel://[:requirepass@]...TLS ports.../mymaster/0
-                              ?ssl=true&ssl_ca_certs=<certs>/ca.pem; "" without tls */
+    char tls_url[1200];    /* rediss+sentinel://[:requirepass@]...TLS ports.../mymaster/0
+                              ?ssl_ca_certs=<certs>/ca.pem; "" without tls */
     char requirepass[64];  /* the data nodes' password, "" for none */
     char sentinel_pass[64];/* the sentinels' password, "" for none */
     char dir[256];         /* the deployment's directory */
@@ -199,7 +199,7 @@ typedef struct rh_cluster {
     char url[600];        /* redis+cluster://[:requirepass@]127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3
                              (the three masters at start, plaintext ports); no db: Cluster
                              has only db 0 */
-    char tls_url[1200];   /* redis+cluster://...TLS ports...?ssl=true&ssl_ca_certs=<certs>/ca.pem;
+    char tls_url[1200];   /* rediss+cluster://...TLS ports...?ssl_ca_certs=<certs>/ca.pem;
                              "" without tls */
     char requirepass[64];
     char dir[256];
