@@ -10,7 +10,8 @@
 #
 # Steps:
 #   1. stage the gem sources (swig -ruby) and build the extension against SAQ_BUILD_DIR
-#   2. run the minitest suite under tests/support/with-redis --tls (plaintext and TLS ports)
+#   2. run the minitest suite under tests/support/with-redis --tls --cluster (plaintext
+#      and TLS ports; a 3-master Redis Cluster for test_cluster.rb)
 #   3. gem build (build-gem.sh)
 #   4. gem install --local into a fresh GEM_HOME against SAQ_PREFIX, with SWIG
 #      made unavailable (the gem must not need it)
@@ -52,7 +53,7 @@ PKG_CONFIG_PATH="$SAQ_BUILD_DIR/pkgconfig" "$here/build-ext.sh" "$work/ext" || f
 
 echo "== ruby: minitest (under with-redis)"
 set +e
-"$with_redis" --tls -- ruby -I"$here/lib" -I"$work/ext/lib" \
+"$with_redis" --tls --cluster -- ruby -I"$here/lib" -I"$work/ext/lib" \
   -e 'Dir[ARGV[0] + "/test_*.rb"].sort.each { |f| require f }' "$here/test" 2>&1 | tee "$work/minitest.log"
 rc=${PIPESTATUS[0]}
 set -e

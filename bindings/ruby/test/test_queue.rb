@@ -213,7 +213,7 @@ class TestQueue < Minitest::Test
   def test_bad_configuration
     assert_raises(Saq::URLError) { Saq::Queue.from_url("valkeys://localhost:1/0", name: "x") }
     e = assert_raises(Saq::URLError) { Saq::Queue.from_url("redis://localhost:1/0?ssl_cert_reqs=none", name: "x") }
-    assert_match(/ssl_cert_reqs needs a rediss:\/\/ url/, e.message)
+    assert_match(%r{ssl_cert_reqs needs TLS \(a rediss://, rediss\+sentinel:// or rediss\+cluster:// url\)}, e.message)
     assert_raises(Saq::InvalidArgumentError) { Saq::Queue.from_url(REDIS_URL, name: "bad:name") }
     assert_raises(ArgumentError) { Saq::Queue.from_url(REDIS_URL, name: "x", colour: "red") }
     # tls: is libsaq's tls.* keys: refused on a plaintext url, unknown keys refused, files read at open

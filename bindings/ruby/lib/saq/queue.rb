@@ -13,22 +13,40 @@ module Saq
   class Queue
     # Queue keys of libsaq's configuration (see saq_conf_set in saq.h).
     CONF_KEYS = %i[dialect max_concurrent_ops command_timeout_ms connect_timeout_ms
-                   reconnect_max_ms max_payload_bytes tls].freeze
+                   reconnect_max_ms max_payload_bytes min_replicas min_replicas_timeout_ms
+                   tls sentinel].freeze
     # The keys of the tls: option (libsaq's tls.* conf keys; the same as a
     # rediss:// url's ssl_* query parameters, which they override).
     TLS_KEYS = %i[cert_reqs check_hostname ca_certs ca_path certfile keyfile].freeze
+    # The keys of the sentinel: option (libsaq's sentinel.* conf keys: the
+    # sentinels' own credentials, over the url's sentinel_username= and
+    # sentinel_password= query parameters; the url's user:pass are the data
+    # nodes'). Only with a redis+sentinel:// or rediss+sentinel:// url.
+    SENTINEL_KEYS = %i[username password].freeze
+    # Options that take a Hash, and the keys each allows (conf key prefix =
+    # option name).
+    NESTED_OPTIONS = { tls: TLS_KEYS, sentinel: SENTINEL_KEYS }.freeze
 
     # @api private: the tag of the one event each per-call cq receives.
     TAG = 1
 
     attr_reader :name
 
-    # saq's Queue.from_url. Options: dialect ("0.26" or "0.13"),
-    # max_concurrent_ops, command_timeout_ms, connect_timeout_ms,
-    # reconnect_max_ms, max_payload_bytes, and for a rediss:// url
-    # tls: { ca_certs:, ca_path:, certfile:, keyfile:, cert_reqs:, check_hostname: }
-    # (the url's ssl_* query parameters do the same). With a block, yields the
-    # queue and closes it afterwards, returning the block's value.
+    # saq's Queue.from_url. The url is redis://, rediss://, unix://, or for
+    # the deployments past one Redis redis+sentinel://h1:26379,h2:26379/master[/db]
+    # and redis+cluster://h1:p1,h2:p2 (rediss+sentinel://, rediss+cluster://
+    # with TLS); in a cluster the queue name must carry a hash tag ("{orders}"),
+    # a name without one raises InvalidArgumentError. Options: dialect ("0.26"
+    # or "0.13"), max_concurrent_ops, command_timeout_ms, connect_timeout_ms,
+    # reconnect_max_ms, max_payload_bytes, min_replicas (enqueue and a
+    # worker's finish wait for that many replicas to acknowledge: WAIT; an
+    # enqueue acknowledged by fewer raises TimeoutError, the job being on the
+    # master only) and min_replicas_timeout_ms (default 1000), for a
+    # rediss... url tls: { ca_certs:, ca_path:, certfile:, keyfile:,
+    # cert_reqs:, check_hostname: } (the url's ssl_* query parameters do the
+    # same), for a sentinel url sentinel: { username:, password: } (the
+    # sentinels' credentials). With a block, yields the queue and closes it
+    # afterwards, returning the block's value.
     def self.from_url(url, name: "default", **options)
       queue = new(url: url, name: name, **options)
       return queue unless block_given?
@@ -49,12 +67,13 @@ module Saq
         conf_set(conf, "url", url.nil? ? nil : url.to_s) # URI objects, Symbols
         conf_set(conf, "name", name.to_s) unless name.nil?
         options.each do |k, v|
-          next conf_set(conf, k.to_s, v.to_s) unless k == :tls
+          allowed = NESTED_OPTIONS[k]
+          next conf_set(conf, k.to_s, v.to_s) unless allowed
 
-          raise ArgumentError, "tls: must be a Hash" unless v.is_a?(Hash)
-          bad = v.keys.map(&:to_sym) - TLS_KEYS
-          raise ArgumentError, "unknown tls option(s): #{bad.join(", ")}" unless bad.empty?
-          v.each { |tk, tv| conf_set(conf, "tls.#{tk}", tv.to_s) }
+          raise ArgumentError, "#{k}: must be a Hash" unless v.is_a?(Hash)
+          bad = v.keys.map(&:to_sym) - allowed
+          raise ArgumentError, "unknown #{k} option(s): #{bad.join(", ")}" unless bad.empty?
+          v.each { |nk, nv| conf_set(conf, "#{k}.#{nk}", nv.to_s) }
         end
         rc, @raw = Native.saq_queue_open(conf)
         Saq.check!(rc, "cannot create the queue: #{Native.saq_conf_errmsg(conf)}")

@@ -26,7 +26,8 @@ module Saq
   class Worker
     # Worker keys of libsaq's configuration (seconds unless the name says ms).
     CONF_KEYS = %i[dequeue_timeout burst max_burst_jobs shutdown_grace_period
-                   cancellation_hard_deadline id metadata swept_error_message dead_worker_check].freeze
+                   cancellation_hard_deadline id metadata swept_error_message dead_worker_check
+                   queue_order queue_weight].freeze
     TIMERS = %i[schedule worker_info stats sweep abort].freeze
     TAG = 1
 
@@ -75,6 +76,10 @@ module Saq
 
     attr_reader :queue, :id, :concurrency, :context, :functions, :logger
 
+    # Every queue the worker serves, in order: its own (#queue) first, then
+    # the ones given in queues:.
+    attr_reader :queues
+
     # functions: Hash of name => callable (or an Array of [name, callable]
     #   pairs and Method objects, named after the method).
     # cron_jobs: Saq::CronJob objects or Hashes (function:, cron:, ...).
@@ -86,16 +91,33 @@ module Saq
     #   runs once libsaq has stored the outcome and sees the job as stored
     #   (status, result, error, attempts, ...); its errors are logged and ignored.
     # timers: {schedule:, worker_info:, sweep:, abort:} in seconds.
+    # queues: more queues to serve after `queue` (saq #284), in order: each a
+    #   Saq::Queue or [Saq::Queue, weight] (or a Hash of Saq::Queue => weight);
+    #   weight (default 1, at least 1) counts in queue_order :weighted.
+    #   `concurrency` is the total over all queues; the functions, hooks and
+    #   settings serve every queue. Each queue keeps its own connections (in a
+    #   cluster, to the master of its hash slot), blocking dequeue and registry
+    #   entry (as "<id>.<n>" on the n-th added queue); the queues must stay
+    #   open while the worker runs (closing one stops the worker).
+    # queue_order: :strict (default: a free slot goes to the first queue in
+    #   order that may have jobs) or :weighted (free slots shared among the
+    #   queues that have jobs in proportion to their weights); queue_weight:
+    #   the weight of `queue` itself (default 1).
+    # A handler's job.ctx[:queue] is the Saq::Queue its job came from.
     # Other options as libsaq's worker keys: dequeue_timeout, burst,
     # max_burst_jobs, shutdown_grace_period, cancellation_hard_deadline, id,
     # metadata (a Hash), swept_error_message, dead_worker_check.
+    # libsaq's refusals raise the matching Saq::Error (a bad queue_order or
+    # weight, a queue given twice: InvalidArgumentError).
     def initialize(queue, functions:, concurrency: 10, cron_jobs: [], startup: nil, shutdown: nil,
                    before_process: nil, after_process: nil, timers: nil, context: nil,
-                   interrupt: true, logger: nil, **options)
+                   interrupt: true, logger: nil, queues: nil, **options)
       unknown = options.keys - CONF_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?
 
       @queue = queue
+      extra = normalize_queues(queues)
+      @queues = [queue, *extra.map(&:first)].freeze
       @concurrency = Integer(concurrency)
       @interrupt = interrupt
       @logger = logger || Logger.new($stderr, level: Logger::WARN, progname: "saq")
@@ -109,8 +131,11 @@ module Saq
       @kw_handlers = @functions.transform_values { |fn| takes_keywords?(fn) }
       @context = (context || {}).merge(worker: self, queue: queue)
 
-      @raw = build_raw(options, timers)
+      @raw = build_raw(options, timers, extra)
       @id = Native.saq_worker_id(@raw)
+      # a leased job's worker_id names its queue: the id on the worker's own,
+      # "<id>.<n>" on the n-th added one
+      @queue_of = @queues.each_with_index.to_h { |q, i| [i.zero? ? @id : "#{@id}.#{i}", q] }
       @pid = Process.pid
       @state = :new
       @lock = Mutex.new
@@ -225,7 +250,8 @@ module Saq
     end
 
     def inspect
-      "#<Saq::Worker #{@id} queue=#{@queue.name} #{@state}>"
+      names = @queues.map(&:name).join(",")
+      "#<Saq::Worker #{@id} #{@queues.size > 1 ? "queues=#{names}" : "queue=#{names}"} #{@state}>"
     end
     alias to_s inspect
 
@@ -272,7 +298,22 @@ module Saq
       deadline && [deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max
     end
 
-    def build_raw(options, timers)
+    # queues: as [[Saq::Queue, weight], ...].
+    def normalize_queues(queues)
+      entries = queues.is_a?(Hash) ? queues.to_a : Array(queues).map { |e| e.is_a?(Array) ? e : [e, 1] }
+      entries.map do |entry|
+        q, weight, *rest = entry
+        weight = 1 if weight.nil?
+        unless q.is_a?(Queue) && weight.is_a?(Integer) && rest.empty?
+          raise ArgumentError, "queues: each entry is a Saq::Queue or [Saq::Queue, Integer weight], " \
+                               "not #{entry.inspect}"
+        end
+
+        [q, weight]
+      end
+    end
+
+    def build_raw(options, timers, extra)
       conf = Native.saq_conf_new or raise OutOfMemoryError
       begin
         conf_set(conf, "concurrency", @concurrency)
@@ -291,6 +332,10 @@ module Saq
         Saq.check!(rc, "cannot create the worker: #{Native.saq_conf_errmsg(conf)}")
       ensure
         Native.saq_rb_conf_release(conf)
+      end
+      extra.each do |q, weight|
+        rc = Native.saq_worker_add_queue(raw, q.raw, weight)
+        Saq.check!(rc, "cannot serve queue #{q.name}: #{Native.saq_worker_errmsg(raw)}")
       end
       @functions.each_key do |name|
         Saq.check!(Native.saq_worker_register_pull(raw, name), "#{name}: #{Native.saq_worker_errmsg(raw)}")
@@ -450,6 +495,7 @@ module Saq
 
     def process(job)
       ctx = @context.merge(job: job)
+      ctx[:queue] = @queue_of.fetch(job.worker_id, @queue) if @queues.size > 1
       job.__set_ctx(ctx)
       result = error = nil
       @running_lock.synchronize { @running[job.key] = Thread.current }
