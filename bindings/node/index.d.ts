@@ -85,7 +85,15 @@ export class Job {
 }
 
 export interface QueueOptions {
-  /** redis://[[user]:password@]host[:port][/db] or unix://...; default redis://localhost:6379/0 */
+  /**
+   * Default redis://localhost:6379/0. Passed to libsaq unchanged:
+   * - redis://[[user]:password@]host[:port][/db], rediss://... (TLS), unix://...;
+   * - Sentinel: redis+sentinel://[user:pass@]h1:26379,h2:26379/<master-name>[/<db>]
+   *   (also sentinel://; rediss+sentinel:// for TLS to the sentinels and the master);
+   *   user:pass are the data nodes' credentials, the sentinels' own go in `sentinel`;
+   * - Cluster: redis+cluster://[user:pass@]h1:p1,h2:p2 (also cluster://; rediss+cluster://
+   *   for TLS); the queue name must carry a hash tag ("{orders}"), else SAQ_EINVAL.
+   */
   url?: string;
   /** queue name, default "default" */
   name?: string;
@@ -96,10 +104,25 @@ export interface QueueOptions {
   connectTimeoutMs?: number;
   reconnectMaxMs?: number;
   maxPayloadBytes?: number;
+  /** enqueue and a job's outcome wait until this many replicas acknowledged the write (Redis WAIT);
+   *  0 (default) = no wait. Fewer in time: the operation rejects with SAQ_ETIMEDOUT (the write is on
+   *  the master all the same). */
+  minReplicas?: number;
+  /** ms the minReplicas wait may take (default 1000) */
+  minReplicasTimeoutMs?: number;
+  /** the sentinels' own credentials (redis+sentinel:// urls only; SAQ_EINVAL with another url) */
+  sentinel?: SentinelOptions;
   /** read integers beyond 2^53 in kwargs, results, meta and info as BigInts (default false: rounded doubles) */
   bigint?: boolean;
   /** raw libsaq configuration keys (saq_conf_set) */
   conf?: Record<string, string | number | boolean>;
+}
+
+export interface SentinelOptions {
+  /** ACL user for the sentinels (conf key sentinel.username; the url's query: sentinel_username) */
+  username?: string;
+  /** password for the sentinels (conf key sentinel.password; the url's query: sentinel_password) */
+  password?: string;
 }
 
 export interface ListenMessage {
@@ -177,6 +200,8 @@ export interface WorkerContext {
 }
 
 export interface JobContext extends WorkerContext {
+  /** the queue the job came from (one of worker.queues) */
+  queue: Queue;
   job: Job;
   /** Fires with a CancelledError on timeout, abort, shutdown, missed heartbeat or lost lease. */
   signal: AbortSignal;
@@ -203,6 +228,14 @@ export interface CronJob {
   unique?: boolean;
 }
 
+/** Another queue for a worker to serve: a Queue (weight 1), or one with its weight. */
+export type WorkerQueue = Queue | { queue: Queue; /** integer >= 1; used by queueOrder 'weighted'; default 1 */ weight?: number };
+
+/** How a worker serving several queues shares its concurrency: 'strict' (default): a free slot
+ *  goes to the first queue in order that may have jobs; 'weighted': the queues that have jobs share
+ *  the free slots in proportion to their weights. */
+export type QueueOrder = 'strict' | 'weighted';
+
 export interface WorkerOptions {
   functions?: Record<string, JobHandler> | Map<string, JobHandler> | JobHandler[];
   concurrency?: number;
@@ -226,17 +259,30 @@ export interface WorkerOptions {
   sweptErrorMessage?: string;
   /** seconds; 0 disables liveness recovery */
   deadWorkerCheck?: number;
+  /** More queues to serve, after the worker's own, in order (saq_worker_add_queue). Each keeps its
+   *  own connections (in a cluster: to the master of its hash slot), registry entry and recovery;
+   *  the worker's functions, hooks and settings apply to all, `concurrency` is the total. On the
+   *  n-th added queue the worker's id is `${id}.${n}`. Closing any of the queues stops the worker. */
+  queues?: Iterable<WorkerQueue>;
+  /** default 'strict' */
+  queueOrder?: QueueOrder;
+  /** weight of the worker's own queue in 'weighted' order (integer 1..1000000, default 1) */
+  queueWeight?: number;
   /** raw libsaq worker configuration keys */
   conf?: Record<string, string | number | boolean>;
 }
 
 export interface WorkerStats extends QueueStats {
   running: number;
+  /** a worker of several queues: each queue's counters (the fields above are their sums) */
+  queues?: Array<{ name: string; id: string; complete: number; failed: number; retried: number; aborted: number; running: number; errors: number }>;
 }
 
 export class Worker {
   constructor(queue: Queue, options?: WorkerOptions);
   readonly queue: Queue;
+  /** every queue the worker serves, its own first, then `queues` in order */
+  readonly queues: ReadonlyArray<Queue>;
   readonly id: string;
   /** Startup hooks, then start leasing jobs. */
   start(): Promise<void>;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Node binding: build the addon, run the node --test suite against a private
-# redis-server (plaintext and TLS ports: with-redis --tls), then check the npm
+# redis-server (plaintext and TLS ports: with-redis --tls) and a private Redis
+# Cluster (3 masters, 3 replicas: with-redis --cluster), then check the npm
 # package: `npm pack`, `npm install --offline` of the tarball in a fresh
 # directory against the INSTALLED libsaq, and a job round trip from there.
 #
@@ -57,11 +58,11 @@ fi
 step "building the addon against $SAQ_BUILD_DIR"
 (cd "$here" && PKG_CONFIG_PATH="$SAQ_BUILD_DIR/pkgconfig" node scripts/build.js) || die "addon build"
 
-# ---- 2. node --test under a private redis-server
-step "node --test"
+# ---- 2. node --test under a private redis-server and Redis Cluster
+step "node --test (with-redis --tls --cluster)"
 tap="$work/tap.txt"
 set +e
-(cd "$here" && timeout 300 "$with_redis" --tls -- node --test \
+(cd "$here" && timeout 300 "$with_redis" --tls --cluster -- node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$tap" \
   test/*.test.js)

@@ -15,7 +15,11 @@ const QUEUE_CONF = {
   connectTimeoutMs: 'connect_timeout_ms',
   reconnectMaxMs: 'reconnect_max_ms',
   maxPayloadBytes: 'max_payload_bytes',
+  minReplicas: 'min_replicas',
+  minReplicasTimeoutMs: 'min_replicas_timeout_ms',
 };
+/** Queue option `sentinel`: the sentinels' own credentials (redis+sentinel:// urls). */
+const SENTINEL_CONF = { username: 'sentinel.username', password: 'sentinel.password' };
 
 /** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message. */
 function makeConf(pairs) {
@@ -45,7 +49,22 @@ function confPairs(options, table) {
   for (const [js, key] of Object.entries(table)) {
     if (options[js] !== undefined && options[js] !== null) pairs.push([key, options[js]]);
   }
-  for (const [k, v] of Object.entries(options.conf || {})) pairs.push([k, v]);
+  return pairs.concat(nestedPairs(options.sentinel, SENTINEL_CONF, 'sentinel'),
+    Object.entries(options.conf || {}));
+}
+
+/** [conf key, value] pairs of a nested option object (`sentinel: { password }`);
+ *  an unknown member is a TypeError naming the known ones. */
+function nestedPairs(obj, table, what) {
+  if (obj === undefined || obj === null) return [];
+  if (typeof obj !== 'object') throw new TypeError(`${what} must be an object`);
+  const pairs = [];
+  for (const [k, v] of Object.entries(obj)) {
+    if (!Object.prototype.hasOwnProperty.call(table, k)) {
+      throw new TypeError(`unknown ${what} option "${k}" (${Object.keys(table).join(', ')})`);
+    }
+    if (v !== undefined && v !== null) pairs.push([table[k], v]);
+  }
   return pairs;
 }
 

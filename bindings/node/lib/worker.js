@@ -23,7 +23,10 @@ const WORKER_CONF = {
   metadata: 'metadata',
   sweptErrorMessage: 'swept_error_message',
   deadWorkerCheck: 'dead_worker_check',
+  queueOrder: 'queue_order',
+  queueWeight: 'queue_weight',
 };
+const INT_MAX = 2147483647;
 const TIMERS = { schedule: 'timers.schedule', workerInfo: 'timers.worker_info', stats: 'timers.worker_info',
   sweep: 'timers.sweep', abort: 'timers.abort', worker_info: 'timers.worker_info' };
 const CRON_OPTIONS = ['kwargs', 'timeout', 'heartbeat', 'retries', 'ttl', 'unique'];
@@ -32,6 +35,27 @@ function hooks(h, what) {
   const list = h === undefined || h === null ? [] : Array.isArray(h) ? h : [h];
   for (const f of list) if (typeof f !== 'function') throw new TypeError(`${what} hooks must be functions`);
   return list;
+}
+
+/** The `queues` option: [Queue, weight] pairs, in order. Each entry is a
+ *  Queue (weight 1) or { queue, weight }; the weight is an integer (libsaq
+ *  refuses one below 1 with SAQ_EINVAL). */
+function queueEntries(list) {
+  if (list === undefined || list === null) return [];
+  if (typeof list === 'string' || typeof list[Symbol.iterator] !== 'function') {
+    throw new TypeError('queues must be an array of Queues or { queue, weight } objects');
+  }
+  return Array.from(list, (e, i) => {
+    const isQueue = (x) => x !== null && typeof x === 'object' && '_q' in x && typeof x._live === 'function';
+    const queue = isQueue(e) ? e : e && typeof e === 'object' ? e.queue : undefined;
+    if (!isQueue(queue)) throw new TypeError(`queues[${i}] must be a Queue or { queue: Queue, weight }`);
+    const weight = isQueue(e) || e.weight === undefined || e.weight === null ? 1 : e.weight;
+    if (typeof weight !== 'number' || !Number.isInteger(weight)) {
+      throw new TypeError(`queues[${i}].weight must be an integer`);
+    }
+    if (weight > INT_MAX) throw new SaqError(codes.EINVAL, `queues[${i}].weight must be at most ${INT_MAX}, got ${weight}`);
+    return [queue, weight];
+  });
 }
 
 /** util.inspect that never throws (a revoked Proxy, a throwing getter). */
@@ -87,11 +111,17 @@ class Worker {
    *   of named functions), concurrency, cronJobs, startup, shutdown,
    *   beforeProcess, afterProcess, dequeueTimeout, timers, burst,
    *   maxBurstJobs, shutdownGracePeriod, cancellationHardDeadline, id,
-   *   metadata, sweptErrorMessage, deadWorkerCheck (seconds, as in saq), conf.
+   *   metadata, sweptErrorMessage, deadWorkerCheck (seconds, as in saq),
+   *   queues (more queues to serve: Queues or { queue, weight }, after
+   *   `queue` in order), queueOrder ('strict' or 'weighted'), queueWeight
+   *   (`queue`'s weight), conf.
    */
   constructor(queue, options = {}) {
     if (!queue || !queue._q) throw new TypeError('new Worker(queue, options): queue must be an open Queue');
     this.queue = queue;
+    const added = queueEntries(options.queues);
+    /** Every queue the worker serves, its own first. */
+    this.queues = Object.freeze([queue, ...added.map(([q]) => q)]);
     this._functions = new Map();
     const fns = options.functions || {};
     if (Array.isArray(fns)) {
@@ -149,6 +179,10 @@ class Worker {
         const rc = raw.saq_worker_add_cron(w, name, expr, opts);
         if (rc !== 0) throw new SaqError(rc, `cron job ${name} (${expr}): ${raw.saq_worker_errmsg(w)}`);
       }
+      added.forEach(([q, weight], i) => {
+        const rc = raw.saq_worker_add_queue(w, q._live(), weight);
+        if (rc !== 0) throw new SaqError(rc, `queues[${i}] ('${q.name}'): ${raw.saq_worker_errmsg(w)}`);
+      });
     } catch (err) {
       raw.saq_worker_free(w);
       this._w = null;
@@ -160,7 +194,7 @@ class Worker {
     // period and hard deadline libsaq runs with (however they were set)
     const setting = (key) => Number(raw.saq_worker_conf_get(w, key));
     this._stopMs = 1000 * (setting('shutdown_grace_period') + setting('cancellation_hard_deadline'));
-    this._leases = new Map(); // job key -> lease
+    this._leases = new Map(); // lease id -> lease
     this._afterRuns = new Set();
     this._state = 'new'; // new -> starting -> running -> stopping -> stopped
     this._tag = 0;
@@ -170,7 +204,8 @@ class Worker {
       this._rejectDone = reject;
     });
     this._done.catch(() => {});
-    queue._workers.add(this);
+    // closing any of its queues stops the worker (libsaq does the same)
+    for (const q of this.queues) q._workers.add(this);
   }
 
   _addFunction(name, f) {
@@ -257,7 +292,7 @@ class Worker {
     // reference twice (heap use-after-free in libsaq 0.1.0); close() leaves
     // the native queue to the I/O thread instead, which still writes the
     // outcome if Redis comes back before the process exits.
-    this.queue._keepNative = true;
+    for (const q of this.queues) q._keepNative = true;
     this._finish();
     return this._done;
   }
@@ -305,14 +340,20 @@ class Worker {
         break;
       }
       case raw.SAQ_EVENT_CANCEL: {
-        const lease = this._leases.get(raw.saq_event_key(ev));
-        if (lease && !lease.settled) lease.ac.abort(new CancelledError(raw.saq_event_int(ev), lease.job.key));
+        // The event names the job key only, which two queues of a worker may
+        // both hold; the lease libsaq cancelled is the one whose job says so.
+        const key = raw.saq_event_key(ev);
+        for (const lease of this._leases.values()) {
+          if (lease.job.key !== key || lease.settled || lease.ac.signal.aborted) continue;
+          const why = raw.saq_job_cancelled(lease.p);
+          if (why !== 0) lease.ac.abort(new CancelledError(why, key));
+        }
         break;
       }
       case raw.SAQ_EVENT_GIVEN_BACK: {
         // past the hard deadline libsaq stored the outcome without the handler
         // and freed its slot; the handler's late result is discarded
-        const lease = this._leases.get(raw.saq_event_key(ev));
+        const lease = this._leases.get(Number(raw.saq_event_int(ev)));
         if (lease) this._settle(lease, false, lease.ac.signal.reason);
         break;
       }
@@ -325,13 +366,27 @@ class Worker {
     }
   }
 
+  /** The Queue a leased job came from: by its queue name, or, when two of
+   *  the worker's queues share a name (on different servers), by the worker
+   *  id libsaq wrote on it ("<id>.<n>" on the n-th added queue). */
+  _queueOf(p) {
+    if (this.queues.length === 1) return this.queue;
+    const name = raw.saq_job_queue(p);
+    const same = this.queues.filter((q) => q.name === name);
+    if (same.length === 1) return same[0];
+    const wid = raw.saq_job_worker_id(p) || '';
+    const n = wid === this.id ? 0 : wid.startsWith(`${this.id}.`) ? Number(wid.slice(this.id.length + 1)) : -1;
+    return this.queues[n] || same[0] || this.queue;
+  }
+
   _run(p) {
-    const job = jobFromRaw(p, this.queue);
+    const queue = this._queueOf(p);
+    const job = jobFromRaw(p, queue);
     const ac = new AbortController();
-    const ctx = { ...this._ctx, job, signal: ac.signal };
-    const lease = { p, job, ac, ctx, settled: false };
+    const ctx = { ...this._ctx, queue, job, signal: ac.signal };
+    const lease = { id: Number(raw.saq_job_lease_id(p)), p, job, ac, ctx, settled: false };
     job._lease = lease;
-    this._leases.set(job.key, lease);
+    this._leases.set(lease.id, lease);
     const fn = this._functions.get(job.function);
     (async () => {
       try {
@@ -347,7 +402,7 @@ class Worker {
   _settle(lease, ok, value) {
     if (lease.settled) return;
     lease.settled = true;
-    if (this._leases.get(lease.job.key) === lease) this._leases.delete(lease.job.key);
+    if (this._leases.get(lease.id) === lease) this._leases.delete(lease.id);
     if (ok) {
       let text;
       try {
@@ -403,7 +458,7 @@ class Worker {
       raw.saq_worker_free(this._w);
       this._w = null;
     }
-    this.queue._workers.delete(this);
+    for (const q of this.queues) q._workers.delete(this);
   }
 }
 

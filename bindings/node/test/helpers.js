@@ -39,6 +39,21 @@ function waitStatus(queue, key, statuses, timeout = 10000) {
   }, { timeout, what: `job ${key} to become ${want.join('/')}` });
 }
 
+/** A worker of several queues: every queue's info() lists it (as "<id>.<n>" on
+ *  the n-th added queue), and its stats reach `complete` jobs; resolves to
+ *  the stats. */
+async function checkMultiWorker(worker, complete) {
+  for (const [i, q] of worker.queues.entries()) {
+    const info = await q.info();
+    const id = i === 0 ? worker.id : `${worker.id}.${i}`;
+    assert.ok(Object.keys(info.workers).includes(id), `${q.name}: workers ${Object.keys(info.workers)}, not ${id}`);
+  }
+  return waitFor(() => {
+    const s = worker.stats();
+    return s.complete === complete ? s : null;
+  }, { what: `stats.complete ${complete}` });
+}
+
 const pkgDir = path.resolve(__dirname, '..');
 
-module.exports = { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, pkgDir };
+module.exports = { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, checkMultiWorker, pkgDir };
