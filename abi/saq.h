@@ -203,9 +203,39 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         those too). Other query parameters are ignored.
  *                         Messages never repeat the url (it may hold a
  *                         password).
+ *                         Since 0.2, Redis Sentinel and Redis Cluster:
+ *                         redis+sentinel://[[user]:password@]h1[:p1],h2[:p2]
+ *                         .../master-name[/db][?db=N] (also sentinel://;
+ *                         rediss+sentinel:// for TLS to the sentinels and the
+ *                         master): sentinel ports default to 26379, at most 16
+ *                         hosts, the master name is required. user:password
+ *                         are the data nodes'; the sentinels' own are the
+ *                         query parameters sentinel_username= and
+ *                         sentinel_password= (percent-decoded once) or the
+ *                         sentinel.* keys. The master is asked with SENTINEL
+ *                         get-master-addr-by-name, followed on +switch-master,
+ *                         and checked with ROLE on each connection.
+ *                         redis+cluster://[[user]:password@]h1[:p1],h2[:p2]...
+ *                         [/0] (also cluster://; rediss+cluster:// for TLS):
+ *                         any nodes of the cluster (db 0 only); each queue
+ *                         goes to the master of its name's hash slot, and its
+ *                         name must hold a hash tag ("{orders}"): saq_queue_open
+ *                         refuses one without (SAQ_EINVAL). In cluster mode
+ *                         the abort marker is saq:<name>:abort:<key> (saq's
+ *                         saq:abort:<key> would hash elsewhere). On both, a
+ *                         failover or resharding moves every connection of
+ *                         the queue and its workers to the new master;
+ *                         commands refused by MOVED, ASK, TRYAGAIN, READONLY,
+ *                         UNBLOCKED, CLUSTERDOWN, MASTERDOWN or LOADING are
+ *                         sent again there (they did not run); commands
+ *                         waiting for a master fail after command_timeout_ms
+ *                         with SAQ_ECONN and the reason.
  *   - name                queue name (default "default"), 1..1000 bytes; no
  *                         ':', no glob characters * ? [ ] (saq #8 of spec 7),
- *                         no spaces and no control characters.
+ *                         no spaces and no control characters. With a
+ *                         redis+cluster:// url it must hold a hash tag: a
+ *                         non-empty part between its first '{' and the next
+ *                         '}'.
  *   - dialect             "0.26" (default) or "0.13": which Python saq the
  *                         records, registry keys and aborts are written for.
  *   - max_concurrent_ops  >= 1, default 20: saq's throttle on enqueue, single
@@ -254,6 +284,23 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         tls.certfile.
  *  The paths are at most 4095 bytes, taken as given (relative paths from the
  *  process's working directory when the queue opens).
+ *  Replication and Sentinel keys (queue keys; since 0.2):
+ *   - min_replicas        0..1000, default 0: enqueue (saq_queue_enqueue and
+ *                         what uses it: apply, map, batches) and a worker's
+ *                         finish wait until this many replicas acknowledged
+ *                         the write (Redis WAIT), so that a failover cannot
+ *                         lose it. An enqueue fewer replicas acknowledged in
+ *                         time fails with SAQ_ETIMEDOUT ("written on the
+ *                         master, but only k of min_replicas=n replicas
+ *                         acknowledged it"): the job exists on the master. A
+ *                         finish goes on regardless.
+ *   - min_replicas_timeout_ms  1..86400000 ms, default 1000: how long WAIT waits.
+ *   - sentinel.username, sentinel.password  the sentinels' own credentials
+ *                         (AUTH to each sentinel; "" = none); they replace
+ *                         the url's sentinel_username/sentinel_password. With
+ *                         a url that is not redis+sentinel:// or
+ *                         rediss+sentinel://, saq_queue_open fails with
+ *                         SAQ_EINVAL.
  *  Worker keys (read by saq_worker_open; all durations in seconds, fractions
  *  allowed, at most 86400; defaults in parentheses):
  *   - concurrency (10; 1..100000), dequeue_timeout (0 = block until a job or
