@@ -392,7 +392,10 @@ SAQ_API void *saq_alloc(size_t size);
 #define SAQ_EVENT_SWEEP 16       /**< saq_queue_sweep */
 #define SAQ_EVENT_BATCH_ABORT 17 /**< saq_batch_abort */
 #define SAQ_EVENT_LEASE 18       /**< worker: a job to run (saq_event_take_job); int = lease id */
-#define SAQ_EVENT_CANCEL 19      /**< worker: a leased job must stop (key; int = SAQ_CANCEL_*) */
+/** worker: a leased job must stop (key; int = SAQ_CANCEL_*). The key alone may name two leases
+ *  of a worker of several queues (saq_worker_add_queue) when their queues hold the same key: the
+ *  lease meant is the one whose job's saq_job_cancelled is already set when the event comes. */
+#define SAQ_EVENT_CANCEL 19
 #define SAQ_EVENT_WORKER_STOPPED 20 /**< worker: it stopped; no more lease events follow */
 #define SAQ_EVENT_PING 21        /**< saq_queue_ping */
 /** worker, pull mode: the outcome libsaq stored for a leased job (key; int = lease id; job = the
