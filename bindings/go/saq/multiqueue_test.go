@@ -58,6 +58,31 @@ func (r *recorder) waitDone(t *testing.T, n int32) {
 	}
 }
 
+// newQueues opens n fresh queues for the test (names ending -a, -b, ...).
+func newQueues(t *testing.T, n int) []*saq.Queue {
+	t.Helper()
+	qs := make([]*saq.Queue, n)
+	for i := range qs {
+		qs[i] = newQueue(t, saq.WithName(fmt.Sprintf("%s-%c", queueName(t), 'a'+i)))
+	}
+	return qs
+}
+
+// enqueueAdds enqueues n "add" jobs (a = 0..n-1, b) on q and returns their
+// keys.
+func enqueueAdds(t *testing.T, q *saq.Queue, n, b int) []string {
+	t.Helper()
+	var keys []string
+	for i := 0; i < n; i++ {
+		j, err := q.Enqueue(ctx(t), "add", map[string]any{"a": i, "b": b})
+		if err != nil {
+			t.Fatalf("Enqueue on %s: %v", q.Name(), err)
+		}
+		keys = append(keys, j.Key)
+	}
+	return keys
+}
+
 // letters maps each queue's name to a letter, for readable start orders.
 func letters(order []string, qs ...*saq.Queue) string {
 	var b strings.Builder
@@ -79,22 +104,15 @@ func letters(order []string, qs ...*saq.Queue) string {
 func TestMultiQueueWorker(t *testing.T) {
 	t.Parallel()
 	c := ctx(t)
-	qa := newQueue(t, saq.WithName(queueName(t)+"-a"))
-	qb := newQueue(t, saq.WithName(queueName(t)+"-b"))
-	qc := newQueue(t, saq.WithName(queueName(t)+"-c"))
+	qs := newQueues(t, 3)
+	qa, qb, qc := qs[0], qs[1], qs[2]
 	rec := &recorder{}
 	w := startWorker(t, qa, map[string]saq.HandlerFunc{"add": rec.handle},
 		saq.WithQueues(qb), saq.WithQueue(qc, 2), saq.WithQueueOrder(saq.Weighted),
 		saq.WithQueueWeight(3), saq.WithConcurrency(4))
 	var keys [3][]string
-	for i, q := range []*saq.Queue{qa, qb, qc} {
-		for n := 0; n < 5; n++ {
-			j, err := q.Enqueue(c, "add", map[string]any{"a": n, "b": i * 100})
-			if err != nil {
-				t.Fatalf("Enqueue on %s: %v", q.Name(), err)
-			}
-			keys[i] = append(keys[i], j.Key)
-		}
+	for i, q := range qs {
+		keys[i] = enqueueAdds(t, q, 5, i*100)
 	}
 	for i, q := range []*saq.Queue{qa, qb, qc} {
 		for n, key := range keys[i] {
@@ -145,16 +163,10 @@ func TestMultiQueueWorker(t *testing.T) {
 // before any of the third.
 func TestMultiQueueStrictOrder(t *testing.T) {
 	t.Parallel()
-	c := ctx(t)
-	qa := newQueue(t, saq.WithName(queueName(t)+"-a"))
-	qb := newQueue(t, saq.WithName(queueName(t)+"-b"))
-	qc := newQueue(t, saq.WithName(queueName(t)+"-c"))
+	qs := newQueues(t, 3)
+	qa, qb, qc := qs[0], qs[1], qs[2]
 	for _, q := range []*saq.Queue{qc, qb, qa} {
-		for n := 0; n < 4; n++ {
-			if _, err := q.Enqueue(c, "add", map[string]any{"a": n, "b": 0}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		enqueueAdds(t, q, 4, 0)
 	}
 	rec := &recorder{sleep: 5 * time.Millisecond}
 	startWorker(t, qa, map[string]saq.HandlerFunc{"add": rec.handle},
@@ -176,15 +188,10 @@ func TestMultiQueueStrictOrder(t *testing.T) {
 // queue gets three slots for every one of the second's.
 func TestMultiQueueWeightedOrder(t *testing.T) {
 	t.Parallel()
-	c := ctx(t)
-	qa := newQueue(t, saq.WithName(queueName(t)+"-a"))
-	qb := newQueue(t, saq.WithName(queueName(t)+"-b"))
-	for _, q := range []*saq.Queue{qa, qb} {
-		for n := 0; n < 20; n++ {
-			if _, err := q.Enqueue(c, "add", map[string]any{"a": n, "b": 0}); err != nil {
-				t.Fatal(err)
-			}
-		}
+	qs := newQueues(t, 2)
+	qa, qb := qs[0], qs[1]
+	for _, q := range qs {
+		enqueueAdds(t, q, 20, 0)
 	}
 	rec := &recorder{}
 	startWorker(t, qa, map[string]saq.HandlerFunc{"add": rec.handle},
@@ -207,8 +214,8 @@ func TestMultiQueueWeightedOrder(t *testing.T) {
 func TestMultiQueueSameKey(t *testing.T) {
 	t.Parallel()
 	c := ctx(t)
-	qa := newQueue(t, saq.WithName(queueName(t)+"-a"))
-	qb := newQueue(t, saq.WithName(queueName(t)+"-b"))
+	qs := newQueues(t, 2)
+	qa, qb := qs[0], qs[1]
 	started := make(chan string, 2)
 	release := make(chan struct{})
 	var releaseOnce sync.Once
@@ -435,13 +442,7 @@ func TestCluster(t *testing.T) {
 		saq.WithQueues(qs[1], qs[2]), saq.WithQueueOrder(saq.Weighted), saq.WithConcurrency(6))
 	var keys [3][]string
 	for i, q := range qs {
-		for n := 0; n < 10; n++ {
-			j, err := q.Enqueue(c, "add", map[string]any{"a": n, "b": i * 100})
-			if err != nil {
-				t.Fatalf("Enqueue on %s: %v", q.Name(), err)
-			}
-			keys[i] = append(keys[i], j.Key)
-		}
+		keys[i] = enqueueAdds(t, q, 10, i*100)
 	}
 	for i, q := range qs {
 		for n, key := range keys[i] {
