@@ -12,7 +12,7 @@
 #
 # Steps: (1) regenerating the SWIG layer gives no diff, (2) gofmt, go vet,
 # and a CGO_ENABLED=0 build fails with the clear message, (3) go test -race
-# against a private redis-server, (4) a Go program in a temporary directory
+# against a private redis-server and Redis Cluster, (4) a Go program in a temporary directory
 # outside the repository imports the module through a replace directive,
 # builds against the installed libsaq and round-trips jobs.
 set -euo pipefail
@@ -91,7 +91,8 @@ grep -q 'requires_cgo' "$tmp/nocgo.log" || { cat "$tmp/nocgo.log" >&2; fail "CGO
 echo "go binding: gofmt, go vet, !cgo stub ok"
 
 # ---- 3. go test -race against a private redis-server --------------------------
-"$with_redis" --tls -- "$GO" test -race -count=1 -timeout 180s -v ./... >"$tmp/test.log" 2>&1 || {
+# (--cluster: also a 3-master Redis Cluster for TestCluster, ready in 2-3 s)
+"$with_redis" --tls --cluster -- "$GO" test -race -count=1 -timeout 180s -v ./... >"$tmp/test.log" 2>&1 || {
   grep -Ev '^(=== (RUN|PAUSE|CONT)|    --- PASS)' "$tmp/test.log" | tail -n 80 >&2
   fail "go test -race"
 }

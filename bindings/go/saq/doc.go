@@ -24,6 +24,15 @@
 //	})
 //	err = w.Run(ctx) // until ctx is cancelled
 //
+// One worker can serve several queues, in strict or weighted order:
+//
+//	w, _ := saq.NewWorker(urgent, fns, saq.WithQueues(normal, bulk))
+//
+// The URL selects the deployment: one server (redis://, rediss://, unix://),
+// Redis Sentinel (redis+sentinel://h1:26379,h2:26379/mymaster) or Redis
+// Cluster (redis+cluster://h1:p1,h2:p2, with hash-tagged queue names such as
+// "{orders}").
+//
 // Keyword arguments, results and metadata travel as JSON through
 // encoding/json: decoded values use float64 for numbers, and Job keeps the
 // exact JSON text too (KwargsJSON, ResultJSON, MetaJSON). NaN and Infinity,

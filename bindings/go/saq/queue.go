@@ -86,6 +86,39 @@ func WithMaxPayloadBytes(n int) QueueOption {
 	return func(c *queueConfig) { c.set("max_payload_bytes", strconv.Itoa(n)) }
 }
 
+// WithMinReplicas makes enqueue and finish wait until n replicas have
+// acknowledged the write (Redis WAIT), for at most timeout (0 keeps libsaq's
+// default, 1 s), so that a job acknowledged to the caller survives a
+// failover to a replica. n is 0..1000 (0, the default, does not wait). When
+// fewer replicas acknowledge an enqueue in time, Enqueue (and Apply, Map)
+// fails with ErrTimeout: the job reached the master but may be lost if the
+// master fails now. A worker's finish waits the same way but is not failed
+// by it. Any deployment with replicas (a plain master, Sentinel or Cluster).
+func WithMinReplicas(n int, timeout time.Duration) QueueOption {
+	return func(c *queueConfig) {
+		c.set("min_replicas", strconv.Itoa(n))
+		if timeout != 0 {
+			c.set("min_replicas_timeout_ms", msString(timeout))
+		}
+	}
+}
+
+// WithSentinelPassword sets the password the Sentinels themselves require
+// (their requirepass; the URL's user:password are the data nodes'). Same as
+// the URL's sentinel_password= query parameter, which it replaces. Only with
+// a redis+sentinel:// or rediss+sentinel:// URL: with another one NewQueue
+// fails with ErrInvalid.
+func WithSentinelPassword(password string) QueueOption {
+	return func(c *queueConfig) { c.set("sentinel.password", password) }
+}
+
+// WithSentinelUsername sets the ACL user for the Sentinels (default: none,
+// i.e. the "default" user), as the URL's sentinel_username= query parameter.
+// Only with a Sentinel URL, as WithSentinelPassword.
+func WithSentinelUsername(username string) QueueOption {
+	return func(c *queueConfig) { c.set("sentinel.username", username) }
+}
+
 // WithDrainTimeout sets how long Close waits for operations in flight
 // before failing them with ErrClosed (default 5 s).
 func WithDrainTimeout(d time.Duration) QueueOption { return func(c *queueConfig) { c.drain = d } }
@@ -190,9 +223,21 @@ func (w *waiter) abandon() {
 	}
 }
 
-// NewQueue makes a queue for the Redis server at url
-// (redis://[[user]:password@]host[:port][/db] or unix:///path.sock). It
-// connects lazily: the first operation connects, and every operation
+// NewQueue makes a queue for the Redis deployment at url, passed to libsaq
+// unchanged:
+//
+//	redis://[[user]:password@]host[:port][/db]      one server (rediss:// over TLS)
+//	unix://[[user]:password@]/path/to.sock[?db=N]
+//	redis+sentinel://[user:pass@]h1:26379,h2:26379/<master-name>[/<db>]
+//	redis+cluster://[user:pass@]h1:p1,h2:p2[/0]
+//
+// (also sentinel:// and cluster://; over TLS rediss+sentinel:// and
+// rediss+cluster://). With Sentinel, libsaq asks the sentinels for the
+// master and follows failovers; in a Cluster, it routes each queue to the
+// master owning its hash slot, so the queue name must carry a hash tag
+// ("{orders}", WithName): a name without one fails with ErrInvalid.
+//
+// It connects lazily: the first operation connects, and every operation
 // reconnects after a loss. See Connect for a queue checked at once.
 func NewQueue(url string, opts ...QueueOption) (*Queue, error) {
 	if err := checkVersion(); err != nil {

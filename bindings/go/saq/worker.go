@@ -79,6 +79,12 @@ type workerConfig struct {
 	kv        [][2]string
 	errOnSet  error
 	functions map[string]HandlerFunc
+	queues    []addedQueue // WithQueue, WithQueues: served after the worker's own, in order
+}
+
+type addedQueue struct {
+	q      *Queue
+	weight int
 }
 
 // Functions maps function names to their handlers. Passed to NewWorker, it
@@ -177,6 +183,63 @@ func WithTimers(t Timers) WorkerOption {
 	})
 }
 
+// QueueOrder decides how a worker serving several queues (WithQueue,
+// WithQueues) shares its concurrency among them.
+type QueueOrder string
+
+// Queue orders (libsaq's queue_order).
+const (
+	// Strict gives a free slot to the first queue in order that may have
+	// jobs: a later queue runs jobs only while every earlier one is found
+	// empty. The default.
+	Strict QueueOrder = "strict"
+	// Weighted shares the free slots among the queues that have jobs in
+	// proportion to their weights (smooth weighted round robin); a queue
+	// without jobs holds none back.
+	Weighted QueueOrder = "weighted"
+)
+
+// WithQueue makes the worker serve q too, after the worker's own queue and
+// the queues added before it, with weight (at least 1) as its share in
+// Weighted order (Strict order ignores weights). The worker runs the same
+// functions, hooks and settings on every queue; WithConcurrency is the total
+// over all of them. Each queue keeps its own connections (in a Redis
+// Cluster, to the master owning its hash slot), blocking dequeue, registry
+// entry (saq's info and web UI of each queue list the worker, as
+// "<ID>.<n>" on the n-th added queue) and recovery duties; cron jobs and
+// the startup and shutdown hooks run once. Job.Queue tells a handler which
+// queue a job came from.
+//
+// q must not be the worker's own queue nor be added twice, and weight must
+// be at least 1 (ErrInvalid); q must be open (ErrClosed). Closing any of
+// the queues stops the whole worker, as Queue.Close stops its own workers.
+func WithQueue(q *Queue, weight int) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.queues = append(c.queues, addedQueue{q, weight}) })
+}
+
+// WithQueues makes the worker serve each of qs too, in this order, each
+// with weight 1 (see WithQueue).
+func WithQueues(qs ...*Queue) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) {
+		for _, q := range qs {
+			c.queues = append(c.queues, addedQueue{q, 1})
+		}
+	})
+}
+
+// WithQueueOrder sets how a worker serving several queues shares its
+// concurrency: Strict (default) or Weighted. Another value makes NewWorker
+// fail with ErrInvalid.
+func WithQueueOrder(order QueueOrder) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.set("queue_order", string(order)) })
+}
+
+// WithQueueWeight sets the weight of the worker's own queue in Weighted
+// order (default 1; 1..1000000). Added queues take theirs from WithQueue.
+func WithQueueWeight(weight int) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.set("queue_weight", strconv.Itoa(weight)) })
+}
+
 // WithWorkerConfig sets any worker key of libsaq's configuration (see
 // saq_conf_set in saq.h).
 func WithWorkerConfig(key, value string) WorkerOption {
@@ -217,15 +280,17 @@ func CronUnique(unique bool) CronOption { return func(m map[string]any) { m["uni
 
 // ---- Worker ----
 
-// Worker runs jobs of one queue with Go handlers. libsaq leases the jobs
-// (dequeue, concurrency, timeouts, heartbeats, aborts, sweeps, cron) on its
-// I/O thread and hands each to a goroutine running its handler.
+// Worker runs jobs of a queue (or several: WithQueue) with Go handlers.
+// libsaq leases the jobs (dequeue, concurrency, timeouts, heartbeats,
+// aborts, sweeps, cron) on its I/O thread and hands each to a goroutine
+// running its handler.
 //
 // Register handlers, cron jobs and hooks, then Start; Stop stops gracefully.
 // Its methods are safe for concurrent use.
 type Worker struct {
 	q        *Queue
-	graceSet bool // shutdown_grace_period is set (else Stop waits until its ctx is done)
+	added    []*Queue // the queues added with WithQueue/WithQueues (each holds w in its workers)
+	graceSet bool     // shutdown_grace_period is set (else Stop waits until its ctx is done)
 
 	lifeMu   sync.Mutex // serializes Start with Stop's state change
 	mu       sync.Mutex
@@ -240,7 +305,7 @@ type Worker struct {
 	after    []func(context.Context, *Job, error)
 
 	leasesMu sync.Mutex
-	leases   map[string]*lease
+	leases   map[string][]*lease // by job key; keys are unique per queue only
 
 	handles    sync.WaitGroup // leased C jobs not yet freed, waited for once the poller is done
 	stopped    chan struct{}  // closed on WORKER_STOPPED
@@ -261,7 +326,8 @@ const workerTag = 1
 
 // NewWorker makes a worker for q. It uses one extra Redis connection and
 // q's I/O thread; q must stay open while the worker runs (Queue.Close stops
-// it).
+// it). With WithQueue or WithQueues it serves those queues too, the same
+// way, each on its own queue's connections and I/O thread.
 func NewWorker(q *Queue, opts ...WorkerOption) (*Worker, error) {
 	if q == nil {
 		return nil, errorf(saqraw.SAQ_EINVAL, "NewWorker: the queue is nil")
@@ -280,8 +346,40 @@ func NewWorker(q *Queue, opts ...WorkerOption) (*Worker, error) {
 		return nil, err
 	}
 	defer saqraw.Saq_conf_free(conf)
-	// Hold the queue open until the worker is in q.workers, so that Close
-	// sees it.
+	for _, a := range cfg.queues {
+		if a.q == nil {
+			return nil, errorf(saqraw.SAQ_EINVAL, "NewWorker: a queue to add is nil")
+		}
+	}
+	w, err := openWorker(q, conf)
+	if err != nil {
+		return nil, err
+	}
+	// From here on a Close of q (or of an added queue) stops and frees w,
+	// and what follows fails with ErrClosed.
+	for _, a := range cfg.queues {
+		if err := w.addQueue(a.q, a.weight); err != nil {
+			w.finalize(false)
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(cfg.functions))
+	for name := range cfg.functions {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := w.Register(name, cfg.functions[name]); err != nil {
+			w.finalize(false)
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// openWorker opens the C worker on q and puts it in q.workers, holding q
+// open meanwhile so that Close sees it.
+func openWorker(q *Queue, conf saqraw.Struct_SS_saq_conf) (*Worker, error) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.closed {
@@ -297,7 +395,7 @@ func NewWorker(q *Queue, opts ...WorkerOption) (*Worker, error) {
 		raw:        raw,
 		id:         saqraw.Saq_worker_id(raw),
 		handlers:   make(map[string]HandlerFunc),
-		leases:     make(map[string]*lease),
+		leases:     make(map[string][]*lease),
 		stopped:    make(chan struct{}),
 		pollerDone: make(chan struct{}),
 		finalDone:  make(chan struct{}),
@@ -305,21 +403,38 @@ func NewWorker(q *Queue, opts ...WorkerOption) (*Worker, error) {
 	q.workersMu.Lock()
 	q.workers[w] = struct{}{}
 	q.workersMu.Unlock()
-	names := make([]string, 0, len(cfg.functions))
-	for name := range cfg.functions {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := w.Register(name, cfg.functions[name]); err != nil {
-			w.finalize(false)
-			return nil, err
-		}
-	}
 	return w, nil
 }
 
-// ID returns the worker id (it appears in jobs' WorkerID and saq's info).
+// addQueue makes the C worker serve q too (saq_worker_add_queue) and puts w
+// in q.workers, holding q open meanwhile: closing q then stops w before q's
+// C handle is freed, as the C worker requires.
+func (w *Worker) addQueue(q *Queue, weight int) error {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		return ErrClosed
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.checkNew(); err != nil {
+		return err
+	}
+	if weight < 1 || weight > math.MaxInt32 {
+		return errorf(saqraw.SAQ_EINVAL, "queue '%s': weight must be at least 1, got %d", q.name, weight)
+	}
+	if rc := saqraw.Saq_worker_add_queue(w.raw, q.raw, weight); rc != saqraw.SAQ_OK {
+		return w.errLocked(rc)
+	}
+	w.added = append(w.added, q)
+	q.workersMu.Lock()
+	q.workers[w] = struct{}{}
+	q.workersMu.Unlock()
+	return nil
+}
+
+// ID returns the worker id (it appears in jobs' WorkerID and saq's info;
+// on the n-th queue added with WithQueue, as ID()+".<n>").
 func (w *Worker) ID() string { return w.id }
 
 func (w *Worker) errLocked(code int) error {
@@ -524,12 +639,21 @@ func (w *Worker) poll(cq rawCQ) {
 			typ, key, n := saqraw.Saq_event_type(ev), saqraw.Saq_event_key(ev), saqraw.Saq_event_int(ev)
 			saqraw.Saq_event_free(ev)
 			w.leasesMu.Lock()
-			l := w.leases[key]
+			ls := append([]*lease(nil), w.leases[key]...)
 			w.leasesMu.Unlock()
-			if l != nil && typ == saqraw.SAQ_EVENT_CANCEL {
-				l.cancelWith(CancelReason(n))
-			} else if l != nil {
-				l.free() // libsaq stored the outcome without the handler; its late settle is a no-op
+			for _, l := range ls {
+				// Several queues may each run a job with this key: the
+				// event is about the one libsaq cancelled (CANCEL) or
+				// whose lease id it carries (GIVEN_BACK).
+				if typ == saqraw.SAQ_EVENT_CANCEL && len(ls) == 1 {
+					l.cancelWith(CancelReason(n))
+				} else if typ == saqraw.SAQ_EVENT_CANCEL {
+					if why := l.cancelled(); why != CancelNone {
+						l.cancelWith(why)
+					}
+				} else if typ == saqraw.SAQ_EVENT_GIVEN_BACK && l.id == uint64(n) {
+					l.free() // libsaq stored the outcome without the handler; its late settle is a no-op
+				}
 			}
 		case saqraw.SAQ_EVENT_WORKER_STOPPED:
 			saqraw.Saq_event_free(ev)
@@ -545,12 +669,24 @@ func (w *Worker) poll(cq rawCQ) {
 type lease struct {
 	w      *Worker
 	key    string
+	id     uint64 // saq_job_lease_id: unique within the worker, over all its queues
 	cancel context.CancelFunc
 	reason int32 // atomic CancelReason
 
 	mu      sync.Mutex
 	raw     rawJob // nil once freed
 	settled bool
+}
+
+// cancelled tells why libsaq has cancelled the job (saq_job_cancelled), or
+// CancelNone.
+func (l *lease) cancelled() CancelReason {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.raw == nil {
+		return CancelNone
+	}
+	return CancelReason(saqraw.Saq_job_cancelled(l.raw))
 }
 
 func (l *lease) cancelWith(why CancelReason) {
@@ -634,11 +770,11 @@ func (l *lease) touch(fields string) error {
 func (w *Worker) startLease(raw rawJob) {
 	job := jobFromC(raw)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &lease{w: w, key: job.Key, cancel: cancel, raw: raw}
+	l := &lease{w: w, key: job.Key, id: saqraw.Saq_job_lease_id(raw), cancel: cancel, raw: raw}
 	job.lease = l
 	w.handles.Add(1)
 	w.leasesMu.Lock()
-	w.leases[job.Key] = l
+	w.leases[job.Key] = append(w.leases[job.Key], l)
 	w.leasesMu.Unlock()
 	if why := saqraw.Saq_job_cancelled(raw); why != 0 {
 		l.cancelWith(CancelReason(why))
@@ -728,8 +864,17 @@ func (w *Worker) runLease(ctx context.Context, l *lease, job *Job, h HandlerFunc
 func (w *Worker) endLease(ctx context.Context, l *lease, job *Job, result any, err error) {
 	l.settle(result, err)
 	w.leasesMu.Lock()
-	if w.leases[l.key] == l {
+	ls := w.leases[l.key]
+	for i := range ls {
+		if ls[i] == l {
+			ls = append(ls[:i:i], ls[i+1:]...)
+			break
+		}
+	}
+	if len(ls) == 0 {
 		delete(w.leases, l.key)
+	} else {
+		w.leases[l.key] = ls
 	}
 	w.leasesMu.Unlock()
 	l.free()
@@ -898,10 +1043,13 @@ func (w *Worker) finalize(started bool) {
 			w.cq = nil
 		}
 		hooks := w.shutdown
+		queues := append([]*Queue{w.q}, w.added...)
 		w.mu.Unlock()
-		w.q.workersMu.Lock()
-		delete(w.q.workers, w)
-		w.q.workersMu.Unlock()
+		for _, q := range queues {
+			q.workersMu.Lock()
+			delete(q.workers, w)
+			q.workersMu.Unlock()
+		}
 		if started {
 			for _, h := range hooks {
 				func() {
@@ -920,14 +1068,32 @@ func (w *Worker) stopNow() {
 	_ = w.Stop(ctx)
 }
 
-// WorkerStats are the counters of a worker's queue object.
+// WorkerStats are the counters of a worker's queue object (for a worker of
+// several queues, the sums over them, and each queue's in Queues).
 type WorkerStats struct {
 	Complete int64 `json:"complete"`
 	Failed   int64 `json:"failed"`
 	Retried  int64 `json:"retried"`
 	Aborted  int64 `json:"aborted"`
-	Running  int64 `json:"running"`
-	UptimeMS int64 `json:"uptime"`
+	Running  int64 `json:"running"` // this worker's jobs in progress
+	Errors   int64 `json:"errors"`  // Redis errors of the worker's own writes and upkeep
+	UptimeMS int64 `json:"uptime"`  // ms since the worker's own queue was made
+	// Queues: one entry per queue in order (the worker's own first) when
+	// the worker serves several queues (WithQueue); nil otherwise.
+	Queues []WorkerQueueStats `json:"queues"`
+}
+
+// WorkerQueueStats are the counters of one queue of a worker that serves
+// several.
+type WorkerQueueStats struct {
+	Name     string `json:"name"` // the queue name
+	ID       string `json:"id"`   // the worker's id on that queue ("<ID>.<n>" on the n-th added queue)
+	Complete int64  `json:"complete"`
+	Failed   int64  `json:"failed"`
+	Retried  int64  `json:"retried"`
+	Aborted  int64  `json:"aborted"`
+	Running  int64  `json:"running"`
+	Errors   int64  `json:"errors"`
 }
 
 // Stats returns the worker's counters.

@@ -267,6 +267,7 @@ extern swig_intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(swig_voidp arg1,
 extern swig_type_93 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_type_94 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_type_95 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_96 arg2);
+extern swig_intgo _wrap_saq_worker_add_queue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_intgo arg3);
 extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_97 arg2);
 extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_98 arg2, swig_type_99 arg3, swig_type_100 arg4);
 extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_101 arg3);
@@ -1586,6 +1587,15 @@ func Saq_worker_conf_get(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret stri
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
 	return swig_r_1
+}
+
+func Saq_worker_add_queue(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_queue, arg3 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_worker_add_queue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_intgo(_swig_i_2)))
+	return swig_r
 }
 
 func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret int) {

@@ -2274,6 +2274,23 @@ _gostring_ _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(struct saq_worker *
 }
 
 
+intgo _wrap_saq_worker_add_queue_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, struct saq_queue *_swig_go_1, intgo _swig_go_2) {
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  saq_queue_t *arg2 = (saq_queue_t *) 0 ;
+  int arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_worker_t **)&_swig_go_0; 
+  arg2 = *(saq_queue_t **)&_swig_go_1; 
+  arg3 = (int)_swig_go_2; 
+  
+  result = (int)saq_worker_add_queue(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, _gostring_ _swig_go_1) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   char *arg2 = (char *) 0 ;
