@@ -72,6 +72,36 @@ class TestMultiQueue < Minitest::Test
     assert_includes 13..17, first.count("a"), "first 20 starts: #{first}"
   end
 
+  # Two queues may hold the same key: an abort of one must cancel that job's
+  # handler, not the other's (the worker used to track running jobs by key,
+  # and cancelled the one that started last).
+  def test_abort_of_a_key_running_on_two_queues_cancels_the_right_one
+    a, b = Array.new(2) { new_queue }
+    started = Queue.new
+    cancelled = Queue.new
+    slow = lambda do |job|
+      started << job.queue
+      sleep 3
+      "done"
+    rescue Saq::Cancelled => e
+      cancelled << [job.queue, e.reason]
+      raise
+    end
+    start_worker(a, concurrency: 2, functions: { "slow" => slow }, queues: [b])
+    jb = b.enqueue("slow", key: "same", timeout: 30)
+    assert_equal b.name, Timeout.timeout(10) { started.pop }
+    ja = a.enqueue("slow", key: "same", timeout: 30) # starts last
+    assert_equal a.name, Timeout.timeout(10) { started.pop }
+    assert_equal :aborting, b.abort(jb, "stop b").status
+    done_b = wait_terminal(b, jb.key)
+    assert_equal :aborted, done_b.status
+    assert_equal [b.name, :aborted], Timeout.timeout(10) { cancelled.pop }
+    done_a = wait_terminal(a, ja.key)
+    assert_equal :complete, done_a.status, "a's job: #{done_a.error}"
+    assert_equal "done", done_a.result
+    assert cancelled.empty?, "cancelled too: #{cancelled.pop.inspect}" unless cancelled.empty?
+  end
+
   def test_refusals_raise_the_binding_errors
     a, b = Array.new(2) { new_queue }
     fns = { "f" => ->(_job) {} }

@@ -400,7 +400,7 @@ module Saq
             box = @outcomes_lock.synchronize { @outcomes[Native.saq_event_int(ev)] }
             box&.push(Native.saq_event_status(ev).zero? ? Job.from_raw(Native.saq_event_job(ev)) : nil)
           when Native::SAQ_EVENT_GIVEN_BACK
-            given_back(Native.saq_event_key(ev))
+            given_back(Native.saq_event_int(ev))
           when Native::SAQ_EVENT_WORKER_STOPPED
             break
           end
@@ -446,17 +446,21 @@ module Saq
       @logger.info("saq worker #{@id}: cancelling job #{key} (#{reason})")
       return unless @interrupt
 
+      # jobs are tracked by lease id: a worker of several queues may run two
+      # jobs with the same key; the one meant is the one libsaq marked
+      # cancelled before it sent the event
       @running_lock.synchronize do
-        thread = @running[key]
-        thread&.raise(Cancelled.new(reason))
+        @running.each_value do |job, thread|
+          thread.raise(Cancelled.new(reason)) if job.key == key && job.cancelled?
+        end
       end
     end
 
     # libsaq stored the outcome of a job whose handler ignored its
     # cancellation past the hard deadline, and gave its slot to the next job:
     # a new thread takes the slot; the stuck one ends once its handler returns.
-    def given_back(key)
-      thread = @running_lock.synchronize { @running[key] }
+    def given_back(lease_id)
+      thread = @running_lock.synchronize { @running[lease_id] }&.last
       return unless thread
 
       thread[:saq_retire] = true
@@ -498,7 +502,8 @@ module Saq
       ctx[:queue] = @queue_of.fetch(job.worker_id, @queue) if @queues.size > 1
       job.__set_ctx(ctx)
       result = error = nil
-      @running_lock.synchronize { @running[job.key] = Thread.current }
+      lease_id = Native.saq_job_lease_id(job.__raw)
+      @running_lock.synchronize { @running[lease_id] = [job, Thread.current] }
       settled = false
       begin
         reason = job.cancel_reason
@@ -521,7 +526,7 @@ module Saq
         outcome = :error
         error = e
       ensure
-        @running_lock.synchronize { @running.delete(job.key) if @running[job.key] == Thread.current }
+        @running_lock.synchronize { @running.delete(lease_id) if @running[lease_id]&.last == Thread.current }
       end
       drop_late_cancel
       settle(job, outcome, result, error, ctx) { settled = true }
