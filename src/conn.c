@@ -244,19 +244,24 @@ static void reroute_if_idle(saq__conn_t *c)
 static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg);
 
 /* min_replicas: a write was answered; ask WAIT before its callback runs. 1
- * when `rep` is kept for then (the caller must not free it). */
+ * when `rep` is kept for then (the caller must not free it). WAIT counts the
+ * replicas having this stream's writes: it goes on this stream now, even while
+ * rerouting (after a reconnect it would count replicas without this write). */
 static int wait_for_replicas(saq__conn_t *c, saq__req_t *r, redisReply *rep)
 {
     char n[16], ms[16];
     snprintf(n, sizeof n, "%d", c->q->set.min_replicas);
     snprintf(ms, sizeof ms, "%d", c->q->set.min_replicas_timeout_ms);
     const char *av[3] = {"WAIT", n, ms};
+    saq__req_t *w = req_new(c, wait_reply, r, c->q->set.min_replicas_timeout_ms +
+                                                  c->q->set.command_timeout_ms);
+    if (w && (saq__resp_cmd(w, 3, av, NULL) || req_send(c, w)))
+        req_free(w), w = NULL;
+    if (!w)
+        return 0;
     r->held = rep;
-    if (saq__cmd(c, wait_reply, r, c->q->set.min_replicas_timeout_ms + c->q->set.command_timeout_ms,
-                 3, av, NULL))
-        return 1;
-    r->held = NULL;
-    return 0;
+    conn_arm_sent(c, w->deadline);
+    return 1;
 }
 
 static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg)
@@ -297,7 +302,8 @@ static int answer(saq__conn_t *c, redisReply *rep)
             conn_arm(c);
             return 0; /* re-sent as EVAL; answered later */
         }
-        if (c->q->route && c->role != ROLE_DISC && !r->handshake && routing_error(rep->str)) {
+        if (c->q->route && c->role != ROLE_DISC && !r->handshake && r->cb != wait_reply &&
+            routing_error(rep->str)) { /* (a WAIT stays: see wait_for_replicas) */
             saq__debug("%s conn: %s", role_name(c->role), rep->str);
             saq__list_push_back(&c->redo, &r->link); /* sent again, in order */
             c->rerouting = 1;
@@ -311,6 +317,9 @@ static int answer(saq__conn_t *c, redisReply *rep)
     } else if (r->wait_replicas && wait_for_replicas(c, r, rep)) {
         reroute_if_idle(c);
         return 1; /* answered with the WAIT */
+    } else if (r->wait_replicas) { /* written, but its replicas cannot be counted */
+        req_answer_err(r, SAQ_ECONN, "written on the master, but WAIT for min_replicas could not "
+                                     "be sent on its connection");
     } else if (r->cb) {
         r->cb(r, rep, SAQ_OK, NULL);
     }
