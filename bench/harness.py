@@ -468,6 +468,16 @@ SETUP = {"c": setup_c, "go": setup_go, "ruby": setup_ruby, "node": setup_node,
 # Running drivers
 # --------------------------------------------------------------------------
 
+def proc_cpu_s(pid):
+    """utime + stime of process pid (all its threads) from /proc/<pid>/stat,
+    seconds (clock ticks: 10 ms); None when it is gone."""
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class Driver:
     """A driver process speaking the line protocol of bench/c/saq_bench.c."""
 
@@ -522,11 +532,7 @@ class Driver:
 
     def cpu_s(self):
         """utime + stime of the driver process (all its threads), seconds."""
-        try:
-            f = open(f"/proc/{self.p.pid}/stat").read().rsplit(")", 1)[1].split()
-            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return None
+        return proc_cpu_s(self.p.pid)
 
     def vm_hwm_kb(self):
         try:

@@ -37,9 +37,10 @@
  * Failover figures: a line "fault MS [QUEUE]" (epoch milliseconds of the fault;
  * once per process) arms the worker, which answers "armed" and from then on
  * notes the time of each handler run (of QUEUE's jobs, when given); a line
- * "report" prints one JSON line with the longest stretch without one from the
- * fault on: {"fault", "runs", "stalled_from", "resumed", "last", "now"} (epoch
- * seconds; "resumed" is the first run after the stall).
+ * "report [FROM_MS [TO_MS]]" prints one JSON line with the longest stretch
+ * without one from the fault (or FROM, if later) to TO (default: no end):
+ * {"fault", "runs", "stalled_from", "resumed", "last", "now"} (epoch seconds;
+ * "resumed" is the first run after the stall, "runs" those in the window).
  * Every measurement line is a JSON object on stdout starting with '{'. */
 #include <saq.h>
 
@@ -189,23 +190,29 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The "report" line: the longest stretch without a handler run of the watched
- * queue from the fault on (the fault time counts as the first point), its
- * end being when work resumed. */
-static void report_gap(void)
+/* The "report [FROM_MS [TO_MS]]" line: the longest stretch without a handler
+ * run of the watched queue between the fault (or FROM, when later; it counts
+ * as the first point) and TO (default: no end), its end being when work
+ * resumed; "last" is the last run noted at all. */
+static void report_gap(double lo, double hi)
 {
     long n = atomic_load(&nmarks);
     n = n > MAX_MARKS ? MAX_MARKS : n;
     double *t = calloc((size_t)n + 1, sizeof *t);
-    t[0] = (double)atomic_load(&fault_ms) / 1000;
+    double fault = (double)atomic_load(&fault_ms) / 1000;
+    t[0] = lo > fault ? lo : fault;
     memcpy(t + 1, marks, (size_t)n * sizeof *t);
     qsort(t + 1, (size_t)n, sizeof *t, cmp_double);
-    double from = t[0], to = t[0];
-    for (long i = 1; i <= n; i++)
+    double last = n ? t[n] : 0, from = t[0], to = t[0];
+    long k = 1;
+    for (long i = 1; i <= n; i++) /* keep the runs in (t[0], hi] */
+        if (t[i] > t[0] && (hi <= 0 || t[i] <= hi))
+            t[k++] = t[i];
+    for (long i = 1; i < k; i++)
         if (t[i] - t[i - 1] > to - from)
             from = t[i - 1], to = t[i];
     printf("{\"fault\": %.6f, \"runs\": %ld, \"stalled_from\": %.6f, \"resumed\": %.6f, \"last\": %.6f, "
-           "\"now\": %.6f}\n", t[0], n, from, to, t[n], now_s());
+           "\"now\": %.6f}\n", fault, k - 1, from, to, last, now_s());
     fflush(stdout);
     free(t);
 }
@@ -343,8 +350,10 @@ static int cmd_worker(const char *url, char *queues, const char *conc, long exp,
             atomic_store(&fault_ms, (int64_t)ms);
             printf("armed\n");
             fflush(stdout);
-        } else if (!strcmp(line, "report") && atomic_load(&fault_ms)) {
-            report_gap();
+        } else if (!strncmp(line, "report", 6) && atomic_load(&fault_ms)) {
+            long long lo = 0, hi = 0;
+            sscanf(line + 6, "%lld %lld", &lo, &hi);
+            report_gap((double)lo / 1000, (double)hi / 1000);
         }
     }
     saq_worker_stop(w, 1000);
