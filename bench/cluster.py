@@ -356,8 +356,9 @@ def spread_reading(s, cfg):
         "system call, replication included), and each master's own upkeep is spread over a third of "
         "the jobs. The wall-clock gain is bounded here: 2 cores run the producer, the worker and "
         "six redis-servers (each write is also replicated), so the machine, not one Redis core, is "
-        "the limit, and the end-to-end rates swing with the other jobs on the machine; on separate "
-        "hosts the aggregate grows with the masters. The plain redis-server has no replica and no "
+        "the limit, and the end-to-end rates swing with the other jobs on the machine (the 3-master "
+        "layout, with three busy Redis processes, loses most to that contention); with a core per "
+        "master (separate hosts), the capacity column is the bound instead. The plain redis-server has no replica and no "
         "cluster bus, which is most of its lower cost per job.")
 
 
