@@ -33,6 +33,8 @@ import urllib.parse
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+import multinode  # noqa: E402  (the tests' deployments and RESP client; the cluster section)
 WORK = os.path.join(BENCH, "out", "work")  # build products (git-ignored), reused across runs
 BUILD = os.environ.get("SAQ_BENCH_BUILD_DIR", os.path.join(REPO, "build-bench"))
 QUEUE = "bench"
@@ -141,6 +143,9 @@ def stamp_write(name, digest):
 # --------------------------------------------------------------------------
 
 class Redis:
+    """A connection to the private redis-server; RESP encoding and replies are
+    tests/support/multinode.py's (error replies raise multinode.ReplyError)."""
+
     def __init__(self, port, tls_ca=None):
         """Connect to 127.0.0.1:port; over TLS, verifying the server against
         the CA file tls_ca, when it is given."""
@@ -151,32 +156,11 @@ class Redis:
         self.f = self.s.makefile("rb")
 
     def cmd(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.s.sendall(b"".join(out))
+        self.s.sendall(multinode.encode(args))
         return self._read()
 
     def _read(self):
-        line = self.f.readline()
-        t, rest = line[:1], line[1:-2]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            raise RuntimeError(rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self.f.read(n + 2)[:-2]
-            return data.decode()
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise RuntimeError(f"bad reply {line!r}")
+        return multinode.read_reply(self.f)
 
     def info(self, section):
         d = {}
@@ -272,7 +256,7 @@ class RedisServer:
                 self.tls_ca = ca
                 self.tls_url = (f"rediss://127.0.0.1:{self.tls_port}/0?ssl_ca_certs="
                                 + urllib.parse.quote(ca, safe="/"))
-            except (OSError, RuntimeError) as e:
+            except (OSError, RuntimeError, multinode.ReplyError) as e:
                 self.tls_error = f"TLS port {self.tls_port} does not answer: {e}"
 
     def _start(self, argv):
@@ -484,6 +468,16 @@ SETUP = {"c": setup_c, "go": setup_go, "ruby": setup_ruby, "node": setup_node,
 # Running drivers
 # --------------------------------------------------------------------------
 
+def proc_cpu_s(pid):
+    """utime + stime of process pid (all its threads) from /proc/<pid>/stat,
+    seconds (clock ticks: 10 ms); None when it is gone."""
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class Driver:
     """A driver process speaking the line protocol of bench/c/saq_bench.c."""
 
@@ -538,11 +532,7 @@ class Driver:
 
     def cpu_s(self):
         """utime + stime of the driver process (all its threads), seconds."""
-        try:
-            f = open(f"/proc/{self.p.pid}/stat").read().rsplit(")", 1)[1].split()
-            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return None
+        return proc_cpu_s(self.p.pid)
 
     def vm_hwm_kb(self):
         try:
@@ -936,7 +926,9 @@ def machine(redis_version, systems):
     }
 
 
-def render(result):
+def render(result, cluster_json=None):
+    """RESULTS.md from a run's result; with the cluster section of
+    cluster_json (results-cluster.json of `bench/run --cluster`) when it exists."""
     cfg, summ, sysinfo = result["config"], result["summary"], result["systems"]
     order = [s for s in SYSTEMS if s in sysinfo]
     avail = [s for s in order if sysinfo[s]["ok"]]
@@ -1107,6 +1099,10 @@ def render(result):
         top = [(k, v) for k, v in cs.items() if v["calls_per_job"] >= 0.01][:8]
         w(f"- {LABEL[s]} ({fmt(summ['noop100'][s].get('redis_us_per_job'), 'us')} µs of Redis CPU per job): "
           + ", ".join(f"{k} {v['calls_per_job']:.2f}×/{v['us_per_job']:.1f} µs" for k, v in top))
+    if cluster_json and os.path.exists(cluster_json):
+        import cluster
+        w("")
+        w(cluster.render(json.load(open(cluster_json))).strip())
     notes = os.path.join(BENCH, "ANALYSIS.md")
     if os.path.exists(notes):
         w("")
@@ -1205,11 +1201,19 @@ def main():
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only re-render RESULTS.md (next to the JSON) from a previous run's results.json, "
                          "e.g. after editing ANALYSIS.md")
+    ap.add_argument("--cluster", action="store_true",
+                    help="run the cluster section only (bench/cluster.py: 1 vs 3 cluster masters, "
+                         "Sentinel and Cluster failover under load), written to results-cluster.json "
+                         "and taken into RESULTS.md; with --tiny a smoke of it")
     a = ap.parse_args()
+    if a.cluster:
+        import cluster
+        return cluster.main(a)
     if a.render:
         result = json.load(open(a.render))
-        with open(os.path.join(os.path.dirname(os.path.abspath(a.render)), "RESULTS.md"), "w") as f:
-            f.write(render(result))
+        d = os.path.dirname(os.path.abspath(a.render))
+        with open(os.path.join(d, "RESULTS.md"), "w") as f:
+            f.write(render(result, os.path.join(d, "results-cluster.json")))
         return 0
     cfg = dict(TINY if a.tiny else FULL)
     if a.reps:
@@ -1363,7 +1367,7 @@ def main():
                 if rscen == scen and c.get(key) is not None and m.get(key) is not None:
                     result["ratios"].setdefault(p, {})[f"{scen}.{key}"] = ratio(c[key], m[key], higher)
     result["targets"] = targets(summary)
-    md = render(result)
+    md = render(result, os.path.join(out, "results-cluster.json"))
     with open(os.path.join(out, "RESULTS.md"), "w") as f:
         f.write(md)
     with open(os.path.join(out, "results.json"), "w") as f:
@@ -1386,6 +1390,7 @@ def main():
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("harness", sys.modules["__main__"])  # bench/cluster.py imports harness
     try:
         sys.exit(main())
     except SetupError as e:

@@ -107,19 +107,13 @@ VARIANTS["batched-no-decode"] = lambda s: batched(VARIANTS["no-decode"](s))
 
 class Client(h.Redis):
     def pipeline(self, cmds):
-        out = []
-        for args in cmds:
-            out.append(b"*%d\r\n" % len(args))
-            for a in args:
-                a = a if isinstance(a, bytes) else str(a).encode()
-                out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.s.sendall(b"".join(out))
+        self.s.sendall(b"".join(h.multinode.encode(args) for args in cmds))
         return [self._read_any() for _ in cmds]
 
     def _read_any(self):
         try:
             return self._read()
-        except RuntimeError as e:
+        except h.multinode.ReplyError as e:
             return e
 
 

@@ -102,26 +102,34 @@ class ReplyError(Exception):
     """An error reply (-ERR ...) from Redis."""
 
 
+def encode(args):
+    """One command as a RESP array of bulk strings (bytes are sent as they
+    are, anything else as str(x) in UTF-8). Also used by bench/harness.py."""
+    out = [b"*%d\r\n" % len(args)]
+    for x in args:
+        x = x if isinstance(x, bytes) else str(x).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(x), x))
+    return b"".join(out)
+
+
 def resp_call(port, args, password=None, timeout=2.0):
     """One command on a new plaintext connection to 127.0.0.1:port: the reply
     (str, int, list, None). Raises OSError when unreachable, ReplyError on an
     error reply."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         f = s.makefile("rb")
-        out = b""
         cmds = ([["AUTH", password]] if password else []) + [args]
-        for a in cmds:
-            out += b"*%d\r\n" % len(a)
-            for x in a:
-                x = str(x).encode()
-                out += b"$%d\r\n%s\r\n" % (len(x), x)
-        s.sendall(out)
+        s.sendall(b"".join(encode(a) for a in cmds))
         if password:
             read_reply(f)
         return read_reply(f)
 
 
 def read_reply(f):
+    """One reply read from the binary file f: str (simple and bulk strings,
+    UTF-8 with replacement), int, list, None (null). Raises ReplyError on an
+    error reply, OSError on a closed connection or a malformed reply. Also
+    used by bench/harness.py."""
     line = f.readline()
     if not line.endswith(b"\r\n"):
         raise OSError("connection closed")
