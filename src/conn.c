@@ -35,9 +35,8 @@ static const char *where(const saq__conn_t *c, char *buf, size_t n)
 
 static const char *role_name(int role)
 {
-    return role == ROLE_CMD ? "command" : role == ROLE_SUB ? "pub/sub" : role == ROLE_BLOCK
-                                                                               ? "dequeue"
-                                                                               : "discovery";
+    static const char *const names[] = {"command", "pub/sub", "dequeue", "discovery"};
+    return names[role];
 }
 
 void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role)
@@ -241,7 +240,25 @@ static void reroute_if_idle(saq__conn_t *c)
     conn_arm(c);
 }
 
-static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg);
+static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg)
+{
+    saq__req_t *r = w->data;
+    saq_queue_t *q = w->conn->q;
+    char m[300];
+    if (err == SAQ_EREDIS) { /* e.g. UNBLOCKED: the master was demoted while WAIT waited */
+        snprintf(m, sizeof m, "written on the master, but WAIT for min_replicas failed: %s", msg);
+        err = SAQ_ECONN, msg = m;
+    } else if (!err && rep->type == REDIS_REPLY_INTEGER && rep->integer < q->set.min_replicas &&
+               r->wait_replicas == 1) {
+        snprintf(m, sizeof m, "written on the master, but only %lld of min_replicas=%d replicas "
+                 "acknowledged it within %d ms", rep->integer, q->set.min_replicas,
+                 q->set.min_replicas_timeout_ms);
+        err = SAQ_ETIMEDOUT, msg = m;
+    }
+    if (r->cb)
+        r->cb(r, err ? NULL : r->held, err, msg);
+    req_free(r);
+}
 
 /* min_replicas: a write was answered; ask WAIT before its callback runs. 1
  * when `rep` is kept for then (the caller must not free it). WAIT counts the
@@ -262,24 +279,6 @@ static int wait_for_replicas(saq__conn_t *c, saq__req_t *r, redisReply *rep)
     r->held = rep;
     conn_arm_sent(c, w->deadline);
     return 1;
-}
-
-static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg)
-{
-    saq__req_t *r = w->data;
-    saq_queue_t *q = w->conn->q;
-    char m[200];
-    if (!err && rep->type == REDIS_REPLY_INTEGER && rep->integer < q->set.min_replicas &&
-        r->wait_replicas == 1) {
-        snprintf(m, sizeof m, "written on the master, but only %lld of min_replicas=%d replicas "
-                 "acknowledged it within %d ms", rep->integer, q->set.min_replicas,
-                 q->set.min_replicas_timeout_ms);
-        err = SAQ_ETIMEDOUT;
-        msg = m;
-    }
-    if (r->cb)
-        r->cb(r, err ? NULL : r->held, err, msg);
-    req_free(r);
 }
 
 /* Answer the oldest request in flight with `rep` (owned by the caller

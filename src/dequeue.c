@@ -238,6 +238,8 @@ static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *ms
     w->blocking = 0;
     saq__debug("worker: BLMOVE -> %s %s", err ? saq_err_name(err) : "ok", msg ? msg : "");
     if (err || !r || r->type != REDIS_REPLY_STRING) {
+        if (saq__conn_lost(err))
+            saq__worker_lost_move(w);
         if (!w->group) /* a group member blocks without a slot */
             saq__slots_put(w, 1);
         if (err && !w->stopping) /* connection trouble: back off a little */
@@ -326,6 +328,8 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
         for (size_t i = 0; i < pairs; i++)
             start_job(w, saq__tx_dequeued_id(r, i), saq__tx_dequeued_record(r, i));
     }
+    if (saq__conn_lost(err))
+        saq__worker_lost_move(w);
     if (err && !w->stopping) {
         uv_timer_start(&w->t_retry, retry_pump_cb, 200 + (uint64_t)(saq__random01() * 300), 0);
     } else if (drained && !w->stopping && !w->burst_done) {

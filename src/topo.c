@@ -38,6 +38,7 @@ struct saq__topo {
     int failed;                /* nodes in a row that could not answer */
     int subscribed;            /* Sentinel: disc is subscribed to +switch-master */
     uint64_t asked_at;         /* mono ms of the last question */
+    uint64_t lost_at;          /* mono ms a connection last lost or missed the master */
     uv_timer_t timer;          /* a question that waits for QUERY_GAP_MS */
     int timer_init;
 };
@@ -78,14 +79,23 @@ int saq__topo_slot(const char *key)
 
 /* ---- the master ---- */
 
+static void ask_later(saq__topo_t *t, uint64_t ms);
+
 /* Every connection of the queue but the discovery one goes to host:port. */
 static void set_master(saq__topo_t *t, const char *host, int port)
 {
     free(t->error);
     t->error = NULL;
     t->failed = 0;
-    if (t->host && !strcmp(t->host, host) && t->port == port)
+    if (t->host && !strcmp(t->host, host) && t->port == port) {
+        /* the same master, while connections cannot reach it (a failover
+         * under way): ask again soon, not only when a reconnect (backing
+         * off up to reconnect_max_ms) fails next */
+        if (t->lost_at &&
+            saq__mono_ms() < t->lost_at + 2 * (uint64_t)t->q->set.reconnect_max_ms + 1000)
+            ask_later(t, QUERY_GAP_MS);
         return;
+    }
     if (saq__set_str(&t->host, host))
         return; /* out of memory: keep the old one; the next trouble asks again */
     t->port = port;
@@ -370,6 +380,8 @@ static void route_trouble(saq__conn_t *c, const char *err)
     }
     if (err && (!strncmp(err, "ASK ", 4) || !strncmp(err, "TRYAGAIN ", 9)))
         return; /* the slot is moving: the same node again, shortly, until MOVED */
+    if (!err)
+        t->lost_at = saq__mono_ms();
     ask(t);
 }
 

@@ -210,6 +210,13 @@ void saq__worker_run_hooks(saq_worker_t *w, int kind, saq_job_t *job);
 int saq__worker_has_hooks(saq_worker_t *w, int kind);
 /* Tell the worker that something changed (SAQ__POKE_*; loop thread). */
 void saq__worker_poke(saq_worker_t *w, int what);
+/* A dequeue's answer was lost with its connection (a failover, a dead or
+ * frozen Redis): it may have moved a job to active that no lease holds. The
+ * liveness passes go on for SAQ__LOST_MOVE_WATCH_MS (recovery.c), and they
+ * put such a move back within seconds of the connection's return, instead of
+ * at the next registry passes (10-20 s later). Loop thread. */
+#define SAQ__LOST_MOVE_WATCH_MS 30000
+void saq__worker_lost_move(saq_worker_t *w);
 /* A vector of strings: free each, then the vector. */
 void saq__strv_free(char **v, size_t n);
 /* The handle the host holds: a member's primary, else w itself. Its

@@ -96,3 +96,10 @@ int saq__worker_has_hooks(saq_worker_t *w, int kind)
 }
 
 void saq__worker_poke(saq_worker_t *w, int what) { w->poke(w, what); }
+
+void saq__worker_lost_move(saq_worker_t *w)
+{
+    int64_t until = (int64_t)saq__mono_ms() + SAQ__LOST_MOVE_WATCH_MS;
+    if (w->fast_until_ms < until)
+        w->fast_until_ms = until;
+}
