@@ -195,36 +195,9 @@ oom:
 
 /* ---- replies ---- */
 
-/* An error reply that says the server cannot answer yet (loading its data
- * set, running a long script, no master): the same command works later, so
- * it is answered as a connection error, which every caller retries. */
-static int transient_error(const char *s)
-{
-    static const char *const words[] = {"LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN "};
-    for (size_t i = 0; s && i < sizeof words / sizeof words[0]; i++)
-        if (!strncmp(s, words[i], strlen(words[i])))
-            return 1;
-    return 0;
-}
-
 static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick);
 /* conn_drop's message when the route moved: not a trouble to report */
 static const char moved_msg[] = "redis moved: reconnecting";
-
-/* An error reply that means "not here, or not now" for a queue on Sentinel or
- * Cluster: the command did not run, and runs once the connection goes where
- * the route says (MOVED: the slot's new master; READONLY, UNBLOCKED: a master
- * turned replica; ASK, TRYAGAIN: a slot being moved; CLUSTERDOWN, MASTERDOWN,
- * LOADING: a failover in progress). */
-static int routing_error(const char *s)
-{
-    static const char *const words[] = {"MOVED ", "ASK ", "TRYAGAIN ", "READONLY ",
-                                        "UNBLOCKED ", "CLUSTERDOWN ", "MASTERDOWN ", "LOADING "};
-    for (size_t i = 0; s && i < sizeof words / sizeof words[0]; i++)
-        if (!strncmp(s, words[i], strlen(words[i])))
-            return 1;
-    return 0;
-}
 
 /* A rerouting connection reconnects once its replies are in; what was
  * refused is sent again first (conn_drop puts `redo` back in front). */
@@ -302,7 +275,7 @@ static int answer(saq__conn_t *c, redisReply *rep)
             return 0; /* re-sent as EVAL; answered later */
         }
         if (c->q->route && c->role != ROLE_DISC && !r->handshake && r->cb != wait_reply &&
-            routing_error(rep->str)) { /* (a WAIT stays: see wait_for_replicas) */
+            saq__resp_error_kind(rep->str) & SAQ__RESP_ROUTING) { /* (a WAIT stays: see wait_for_replicas) */
             saq__debug("%s conn: %s", role_name(c->role), rep->str);
             saq__list_push_back(&c->redo, &r->link); /* sent again, in order */
             c->rerouting = 1;
@@ -311,7 +284,7 @@ static int answer(saq__conn_t *c, redisReply *rep)
             reroute_if_idle(c);
             return 0;
         }
-        req_answer_err(r, transient_error(rep->str) ? SAQ_ECONN : SAQ_EREDIS,
+        req_answer_err(r, saq__resp_error_kind(rep->str) & SAQ__RESP_TRANSIENT ? SAQ_ECONN : SAQ_EREDIS,
                        rep->str ? rep->str : "redis error");
     } else if (r->wait_replicas && wait_for_replicas(c, r, rep)) {
         reroute_if_idle(c);
@@ -418,6 +391,8 @@ static void conn_arm(saq__conn_t *c)
         CONSIDER(c->connect_deadline);
     if (c->state == CONN_DOWN && (!saq__list_empty(&c->wait) || c->persistent))
         CONSIDER(c->retry_at ? c->retry_at : now);
+    if (c->rerouting && c->state == CONN_READY)
+        CONSIDER(c->reroute_by);
 #undef CONSIDER
     if (!next) {
         uv_timer_stop(&c->timer);
@@ -444,6 +419,11 @@ static void conn_timer_cb(uv_timer_t *t)
 {
     saq__conn_t *c = t->data;
     uint64_t now = saq__mono_ms();
+    if (c->rerouting && c->state == CONN_READY && c->reroute_by && c->reroute_by <= now) {
+        /* the old server keeps its replies (frozen, cut off): go without them */
+        conn_drop(c, SAQ_ECONN, "the old redis master did not answer after the route changed", 1);
+        return;
+    }
     if ((c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) && c->connect_deadline &&
         c->connect_deadline <= now) {
         char w[300];
@@ -824,6 +804,7 @@ static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick)
         saq__list_push_front(&c->wait, k);
     }
     c->rerouting = 0;
+    c->reroute_by = 0;
     if (was != CONN_DOWN && c->q->route && c->role != ROLE_DISC && err != SAQ_ECLOSED &&
         msg != moved_msg)
         c->q->route->trouble(c, NULL);
@@ -894,6 +875,9 @@ void saq__conn_retarget(saq__conn_t *c)
         c->failures = 0;
         c->retry_at = 0;
         conn_arm(c);
-    } else
-        c->rerouting = 1; /* reconnects once the replies are in (reroute_if_idle) */
+    } else { /* reconnects once the replies are in (reroute_if_idle), or soon without */
+        c->rerouting = 1;
+        c->reroute_by = saq__mono_ms() + (uint64_t)c->q->set.command_timeout_ms / 4;
+        conn_arm(c);
+    }
 }

@@ -174,6 +174,17 @@ int saq__resp_cmd(saq__req_t *r, int argc, const char **argv, const size_t *argv
  * q->sha, or EVAL with the script's text when `use_text` (after NOSCRIPT).
  * Replaces r->cmd. 0, or -1 on ENOMEM. Loop thread (reads q->sha). */
 int saq__resp_eval(saq_queue_t *q, saq__req_t *r, int use_text);
+/* What an error reply (its text, NULL allowed) means, as flags:
+ * SAQ__RESP_TRANSIENT: the server cannot answer yet (loading its data set, a
+ * long script, no master, a slot being moved): the same command works later,
+ * so it is answered as a connection error, which callers retry;
+ * SAQ__RESP_ROUTING: on Sentinel or Cluster, "not here, or not now": the
+ * command did not run, and runs once the connection goes where the route
+ * says (MOVED: the slot's new master; READONLY, UNBLOCKED: a master turned
+ * replica; ASK, TRYAGAIN: a slot being moved; CLUSTERDOWN, MASTERDOWN,
+ * LOADING: a failover under way). 0: a plain error. Pure. */
+enum { SAQ__RESP_TRANSIENT = 1, SAQ__RESP_ROUTING = 2 };
+int saq__resp_error_kind(const char *s);
 
 /* ---- resolve.c: host names to addresses ---- */
 
@@ -285,6 +296,9 @@ struct saq__conn {
     int rerouting;         /* a routing error or a new route: send nothing more, reconnect once
                             * nothing is in flight */
     unsigned reroutes;     /* routing errors since the last reply that was not an error */
+    uint64_t reroute_by;   /* mono ms: a connection retargeted with requests in flight whose
+                            * replies are not in by then (a quarter of command_timeout_ms)
+                            * reconnects without them (0: no limit, a routing error's) */
 };
 
 void saq__conn_init(saq__conn_t *c, saq_queue_t *q, int role);

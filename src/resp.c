@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Requests in RESP, the bytes a command is sent as: see core.h. */
+/* Requests in RESP, the bytes a command is sent as, and what an error reply
+ * means for the request: see core.h. */
 #include "core.h"
 
 #include <stdio.h>
@@ -85,4 +86,26 @@ out:
     free(av);
     free(al);
     return rc;
+}
+
+int saq__resp_error_kind(const char *s)
+{
+    static const struct {
+        const char *word;
+        int kind;
+    } words[] = {
+        {"LOADING ", SAQ__RESP_TRANSIENT | SAQ__RESP_ROUTING},
+        {"BUSY ", SAQ__RESP_TRANSIENT},
+        {"MASTERDOWN ", SAQ__RESP_TRANSIENT | SAQ__RESP_ROUTING},
+        {"TRYAGAIN ", SAQ__RESP_TRANSIENT | SAQ__RESP_ROUTING},
+        {"MOVED ", SAQ__RESP_ROUTING},
+        {"ASK ", SAQ__RESP_ROUTING},
+        {"READONLY ", SAQ__RESP_ROUTING},
+        {"UNBLOCKED ", SAQ__RESP_ROUTING},
+        {"CLUSTERDOWN ", SAQ__RESP_ROUTING},
+    };
+    for (size_t i = 0; s && i < sizeof words / sizeof words[0]; i++)
+        if (!strncmp(s, words[i].word, strlen(words[i].word)))
+            return words[i].kind;
+    return 0;
 }

@@ -552,6 +552,51 @@ static void test_min_replicas_wait_same_connection(void **state)
     rh_sentinel_stop(s);
 }
 
+/* A master that keeps the replies of requests in flight (paused, frozen, cut
+ * off) while the sentinels fail over: once libsaq hears of the new master,
+ * the connection goes there after a quarter of command_timeout_ms at most,
+ * instead of holding every later command until the old requests time out. */
+static void test_failover_from_a_silent_master(void **state)
+{
+    (void)state;
+    rh_sentinel_t *s = rh_sentinel_start(NULL);
+    rh_sentinel_settle(s, 20000);
+    char name[64];
+    snprintf(name, sizeof name, "%s", rh_queue_name("fo-silent"));
+    saq_queue_t *q = open_queue_kv(s->url, name, 0, "command_timeout_ms", "8000");
+    saq_event_free(OK_EV(saq_queue_count_sync(q, "queued", TMO))); /* connected to the master */
+    int old = rh_sentinel_master(s);
+    redisContext *mc = rh_node_client(&s->data[old], NULL);
+    freeReplyObject(rh_cmd(mc, "CLIENT PAUSE 20000 WRITE"));
+    saq_cq_t *cq = saq_cq_new();
+    saq_job_t *j = saq_job_new("work");
+    int64_t t0 = mono_ms();
+    assert_int_equal(saq_queue_enqueue(q, j, cq, 1), 0);
+    sleep_ms(300); /* the script waits on the paused master */
+    rh_sentinel_failover(s);
+    int64_t switched = mono_ms();
+    sleep_ms(300); /* libsaq has heard +switch-master: later commands wait for the new master */
+    saq_event_t *ev = saq_queue_count_sync(q, "queued", 15000);
+    int64_t took = mono_ms() - t0;
+    printf("  count after the failover from a silent master: %s, %lld ms after the enqueue was "
+           "sent (failover done at %lld ms)\n", saq_err_name(saq_event_status(ev)),
+           (long long)took, (long long)(switched - t0));
+    assert_int_equal(saq_event_status(ev), SAQ_OK);
+    /* before: the count waited for the enqueue's 8 s command timeout */
+    assert_true(took < (switched - t0) + 2000 + 1500);
+    saq_event_free(ev);
+    ev = saq_cq_wait(cq, 1, 15000);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_status(ev), SAQ_ECONN); /* may or may not have run: it did not */
+    saq_event_free(ev);
+    freeReplyObject(rh_cmd(mc, "CLIENT UNPAUSE"));
+    saq_cq_free(cq);
+    saq_job_free(j);
+    redisFree(mc);
+    saq_queue_free(q);
+    rh_sentinel_stop(s);
+}
+
 static void test_sentinel_kill(void **state)
 {
     (void)state;
@@ -910,6 +955,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sentinel_failover),
         cmocka_unit_test(test_min_replicas_wait_same_connection),
+        cmocka_unit_test(test_failover_from_a_silent_master),
         cmocka_unit_test(test_sentinel_kill),
         cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_tls),
