@@ -293,7 +293,12 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         time fails with SAQ_ETIMEDOUT ("written on the
  *                         master, but only k of min_replicas=n replicas
  *                         acknowledged it"): the job exists on the master. A
- *                         finish goes on regardless.
+ *                         finish asks WAIT again, on the connection that wrote
+ *                         it, up to 30 times, and is written again on the new
+ *                         master if that connection drops (a finish lost in a
+ *                         failover makes the job active again, and it would be
+ *                         recovered as lost: retried, or aborted); then it
+ *                         goes on.
  *   - min_replicas_timeout_ms  1..86400000 ms, default 1000: how long WAIT waits.
  *   - sentinel.username, sentinel.password  the sentinels' own credentials
  *                         (AUTH to each sentinel; "" = none); they replace

@@ -213,6 +213,8 @@ static void reroute_if_idle(saq__conn_t *c)
     conn_arm(c);
 }
 
+static int wait_for_replicas(saq__conn_t *c, saq__req_t *r, redisReply *rep);
+
 static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg)
 {
     saq__req_t *r = w->data;
@@ -227,6 +229,13 @@ static void wait_reply(saq__req_t *w, redisReply *rep, int err, const char *msg)
                  "acknowledged it within %d ms", rep->integer, q->set.min_replicas,
                  q->set.min_replicas_timeout_ms);
         err = SAQ_ETIMEDOUT, msg = m;
+    } else if (!err && rep->type == REDIS_REPLY_INTEGER && rep->integer < q->set.min_replicas &&
+               ++r->wait_tries < 30 && wait_for_replicas(w->conn, r, r->held)) {
+        /* a finish: the job is done, and a failover must not lose that (a job
+         * found active again is recovered as lost): ask again, on this
+         * connection, until the replicas have it (or it drops: the finish is
+         * then written again, where the master is now) */
+        return;
     }
     if (r->cb)
         r->cb(r, err ? NULL : r->held, err, msg);
@@ -276,7 +285,8 @@ static int answer(saq__conn_t *c, redisReply *rep)
         }
         if (c->q->route && c->role != ROLE_DISC && !r->handshake && r->cb != wait_reply &&
             saq__resp_error_kind(rep->str) & SAQ__RESP_ROUTING) { /* (a WAIT stays: see wait_for_replicas) */
-            saq__debug("%s conn: %s", role_name(c->role), rep->str);
+            set_last_error(c, "redis answered %.200s (a failover or a slot migration under way)",
+                           rep->str);
             saq__list_push_back(&c->redo, &r->link); /* sent again, in order */
             c->rerouting = 1;
             c->reroutes++;
@@ -295,7 +305,7 @@ static int answer(saq__conn_t *c, redisReply *rep)
     } else if (r->cb) {
         r->cb(r, rep, SAQ_OK, NULL);
     }
-    if (rep->type != REDIS_REPLY_ERROR)
+    if (rep->type != REDIS_REPLY_ERROR && !r->handshake)
         c->reroutes = 0;
     req_free(r);
     /* an answered request can only make the deadline timer later: when ready,
@@ -513,12 +523,15 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
         return;
     }
     if (what == SAQ__HELLO_INFO && rep->type == REDIS_REPLY_STRING) {
-        const char *v = strstr(rep->str, "redis_version:");
-        if (v) {
-            int a = 0, b = 0, d = 0;
-            sscanf(v + 14, "%d.%d.%d", &a, &b, &d);
-            c->q->server_version = (a << 16) | (b << 8) | d;
-            c->q->have_lmove = c->q->server_version >= 0x060200;
+        char why[200], w[300];
+        if (saq__hello_info(c->q, rep->str, why, sizeof why)) { /* the wrong kind of url */
+            c->handshake_failed = 1;
+            set_last_error(c, "redis at %s %s", where(c, w, sizeof w), why);
+            char *m = saq__strdup(c->last_error);
+            saq__conn_close(c, SAQ_EURL, m ? m : why);
+            fail_waiting(c, SAQ_EURL, m ? m : why, 0);
+            free(m);
+            return;
         }
     } else if (what >= SAQ__HELLO_SCRIPT && rep->type == REDIS_REPLY_STRING && rep->len == 40) {
         memcpy(c->q->sha[what - SAQ__HELLO_SCRIPT], rep->str, 40);
@@ -773,7 +786,7 @@ static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick)
     saq__debug("%s conn: close (%s): %s", role_name(c->role), saq_err_name(err), msg ? msg : "");
     if (!msg)
         msg = saq_strerror(err);
-    if (!c->last_error || strcmp(c->last_error, msg))
+    if (!c->last_error || (strcmp(c->last_error, msg) && msg != moved_msg))
         set_last_error(c, "%s", msg);
     char *m = saq__strdup(c->last_error);
     const char *text = m ? m : saq_strerror(err);

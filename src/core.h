@@ -236,6 +236,7 @@ struct saq__req {
     int wait_replicas; /* min_replicas: 1 = the reply waits for WAIT, fewer replicas fail it
                         * (enqueue); 2 = it waits, fewer replicas do not fail it (finish) */
     redisReply *held;  /* the reply kept while its WAIT is answered */
+    int wait_tries;    /* WAITs asked for this write */
 };
 
 enum { CONN_DOWN, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY };
@@ -372,6 +373,12 @@ typedef struct saq__hello {
  * (ROLE_CMD), CLIENT ID (ROLE_BLOCK), ROLE (when the route checks it). `h`
  * holds the strings they point to. Pure; any thread. */
 void saq__hello_build(const saq_queue_t *q, int role, saq__hello_t *h);
+/* Read the command connection's INFO server answer: the server's version
+ * into q->server_version and q->have_lmove; -1 with a reason in why (n
+ * bytes) when the url does not fit the server: a sentinel, or a cluster node
+ * reached without redis+cluster:// (every script would fail with CROSSSLOT).
+ * Loop thread. */
+int saq__hello_info(saq_queue_t *q, const char *info, char *why, size_t n);
 
 /* ---- topo.c: where a queue's connections go (Sentinel, Cluster) ---- */
 

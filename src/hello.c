@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* What a connection says first, by role: see core.h. Pure. */
+/* What a connection says first, by role, and what the command connection
+ * learns from INFO: see core.h. */
 #include "core.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static void add(saq__hello_t *h, int what, int argc, const char *a0, const char *a1,
                 const char *a2)
@@ -42,4 +44,24 @@ void saq__hello_build(const saq_queue_t *q, int role, saq__hello_t *h)
         add(h, SAQ__HELLO_CLIENT_ID, 2, "CLIENT", "ID", NULL);
     if (rt && rt->check_role) /* a sentinel's answer may be a step behind a failover */
         add(h, SAQ__HELLO_ROLE, 1, "ROLE", NULL, NULL);
+}
+
+int saq__hello_info(saq_queue_t *q, const char *info, char *why, size_t n)
+{
+    const char *v = strstr(info, "redis_version:");
+    if (v) {
+        int a = 0, b = 0, d = 0;
+        sscanf(v + 14, "%d.%d.%d", &a, &b, &d);
+        q->server_version = (a << 16) | (b << 8) | d;
+        q->have_lmove = q->server_version >= 0x060200;
+    }
+    int topo = q->set.url.topo;
+    if (strstr(info, "redis_mode:sentinel"))
+        snprintf(why, n, "is a sentinel: use a redis+sentinel://host:26379/master-name url");
+    else if (strstr(info, "redis_mode:cluster") && topo != SAQ__TOPO_CLUSTER)
+        snprintf(why, n, "is a cluster node: use a redis+cluster:// url (with hash-tagged queue "
+                         "names, e.g. '{orders}')");
+    else
+        return 0;
+    return -1;
 }

@@ -79,6 +79,15 @@ int saq__topo_slot(const char *key)
 
 /* ---- the master ---- */
 
+/* An address a server named: a host of 1-255 bytes and a port in 1-65535
+ * (a hostile or broken answer must not send the queue elsewhere: a port of
+ * 93571 would wrap to 28035 at connect time). */
+static int good_addr(const char *host, long port)
+{
+    size_t n = host ? strlen(host) : 0;
+    return n > 0 && n <= 255 && port > 0 && port <= 65535;
+}
+
 static void ask_later(saq__topo_t *t, uint64_t ms);
 
 /* Every connection of the queue but the discovery one goes to host:port. */
@@ -92,8 +101,13 @@ static void set_master(saq__topo_t *t, const char *host, int port)
          * under way): ask again soon, not only when a reconnect (backing
          * off up to reconnect_max_ms) fails next */
         if (t->lost_at &&
-            saq__mono_ms() < t->lost_at + 2 * (uint64_t)t->q->set.reconnect_max_ms + 1000)
+            saq__mono_ms() < t->lost_at + 2 * (uint64_t)t->q->set.reconnect_max_ms + 1000) {
+            /* and ask another node: this one may be a step behind (a node
+             * cut off from the failover, a sentinel out of the quorum) */
+            if (t->nnodes > 1)
+                saq__conn_close(&t->disc, SAQ_ECONN, "asking another node");
             ask_later(t, QUERY_GAP_MS);
+        }
         return;
     }
     if (saq__set_str(&t->host, host))
@@ -161,15 +175,28 @@ static void sentinel_reply(saq__req_t *r, redisReply *rep, int err, const char *
     if (err == SAQ_ECLOSED)
         return;
     if (!err && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-        rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING) {
+        rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING &&
+        good_addr(rep->element[0]->str, strtol(rep->element[1]->str, NULL, 10))) {
         set_master(t, rep->element[0]->str, atoi(rep->element[1]->str));
     } else {
-        if (err)
+        const char *name = t->q->set.url.master_name;
+        if (err == SAQ_EREDIS && msg && strstr(msg, "unknown command"))
+            snprintf(why, sizeof why, "redis at %s:%d is not a sentinel (for one server use a "
+                     "redis:// url, for a cluster redis+cluster://): %s", t->nodes[t->node].host,
+                     t->nodes[t->node].port, msg);
+        else if (err)
             snprintf(why, sizeof why, "sentinel at %s:%d: %s", t->nodes[t->node].host,
                      t->nodes[t->node].port, msg ? msg : saq_strerror(err));
+        else if (rep && rep->type == REDIS_REPLY_ARRAY)
+            snprintf(why, sizeof why, "sentinel at %s:%d named no usable address for master '%s'",
+                     t->nodes[t->node].host, t->nodes[t->node].port, name);
         else
-            snprintf(why, sizeof why, "sentinel at %s:%d does not know a master named '%s'",
-                     t->nodes[t->node].host, t->nodes[t->node].port, t->q->set.url.master_name);
+            snprintf(why, sizeof why, "sentinel at %s:%d does not know a master named '%s'%s",
+                     t->nodes[t->node].host, t->nodes[t->node].port, name,
+                     strspn(name, "0123456789") == strlen(name)
+                         ? " (the master's name comes first, then the db: "
+                           "redis+sentinel://host:26379/mymaster/0)"
+                         : "");
         node_failed(t, why);
         saq__conn_close(&t->disc, SAQ_ECONN, why); /* the next sentinel (disc_down) */
         return;
@@ -188,7 +215,7 @@ static int node_of(const redisReply *n, const char **host, int *port)
         return 0;
     *host = n->element[0]->str;
     *port = (int)n->element[1]->integer;
-    return *port > 0 && *port < 65536;
+    return good_addr(*host, n->element[1]->integer) || (!**host && *port > 0 && *port < 65536);
 }
 
 static void learn_node(saq__topo_t *t, const char *host, int port)
@@ -327,10 +354,10 @@ static int disc_push(saq__conn_t *c, redisReply *r)
         strcmp(r->element[0]->str, "message"))
         return 0;
     if (r->element[2]->type == REDIS_REPLY_STRING) {
-        char name[256], oh[64], nh[64];
+        char name[256], oh[256], nh[256];
         int op, np;
-        if (sscanf(r->element[2]->str, "%255s %63s %d %63s %d", name, oh, &op, nh, &np) == 5 &&
-            !strcmp(name, t->q->set.url.master_name)) {
+        if (sscanf(r->element[2]->str, "%255s %255s %d %255s %d", name, oh, &op, nh, &np) == 5 &&
+            !strcmp(name, t->q->set.url.master_name) && good_addr(nh, np)) {
             saq__debug("topo: +switch-master %s %s:%d -> %s:%d", name, oh, op, nh, np);
             set_master(t, nh, np);
         }
@@ -364,16 +391,18 @@ static void route_trouble(saq__conn_t *c, const char *err)
 {
     saq__topo_t *t = c->q->topo;
     char host[256];
-    int slot, port;
+    int slot;
     if (err && !strncmp(err, "MOVED ", 6)) {
         /* "MOVED <slot> <host>:<port>" (the last ':' splits: IPv6 hosts hold some) */
         const char *a = strchr(err + 6, ' ');
         const char *colon = a ? strrchr(a, ':') : NULL;
         if (colon && sscanf(err + 6, "%d", &slot) == 1 && slot == t->slot &&
-            (size_t)(colon - a - 1) < sizeof host && (port = atoi(colon + 1)) > 0) {
+            (size_t)(colon - a - 1) < sizeof host) {
+            long p = strtol(colon + 1, NULL, 10);
             memcpy(host, a + 1, (size_t)(colon - a - 1));
             host[colon - a - 1] = 0;
-            set_master(t, *host ? host : c->host, port);
+            if (good_addr(*host ? host : c->host, p))
+                set_master(t, *host ? host : c->host, (int)p);
         }
         ask(t); /* the whole map may have changed (a failover, a resharding) */
         return;

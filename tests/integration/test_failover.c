@@ -194,6 +194,10 @@ static saq_queue_t *open_queue(const char *url, const char *name, int min_replic
     return open_queue_kv(url, name, min_replicas, NULL, NULL);
 }
 
+/* Fails unless the next operation on q fails with `code` and both texts. */
+static void expect_error_code(saq_queue_t *q, const char *what, int code, const char *needle,
+                              const char *needle2);
+
 /* One worker on qs[0], serving qs[1..n-1] too. */
 static saq_worker_t *start_worker(saq_queue_t **qs, int n)
 {
@@ -720,6 +724,14 @@ static void test_cluster(void **state)
     assert_int_equal(rh_cluster_owner(c, rh_cluster_slot_of(names[1])), m1);
 
     cluster_pubsub_apply(c, names[0], m1);
+    {   /* a plain redis:// url on a cluster node: said so, not CROSSSLOT on every script */
+        char url[200];
+        snprintf(url, sizeof url, "redis://127.0.0.1:%d", c->node[m1].port);
+        saq_queue_t *q = open_queue(url, names[1], 0);
+        expect_error_code(q, "redis url on a cluster node", SAQ_EURL, "is a cluster node",
+                          "redis+cluster://");
+        saq_queue_free(q);
+    }
 
     /* Scenario 3: one worker over three queues on three masters, a producer
      * on each; min_replicas=1 as in the sentinel runs */
@@ -801,13 +813,19 @@ static void test_cluster(void **state)
  * holding `needle` and `needle2` (may be NULL); printed as `what`. */
 static void expect_error(saq_queue_t *q, const char *what, const char *needle, const char *needle2)
 {
+    expect_error_code(q, what, SAQ_ECONN, needle, needle2);
+}
+
+static void expect_error_code(saq_queue_t *q, const char *what, int code, const char *needle,
+                              const char *needle2)
+{
     int64_t t0 = mono_ms();
     saq_event_t *ev = saq_queue_count_sync(q, "queued", TMO);
     long ms = (long)(mono_ms() - t0);
     assert_non_null(ev);
     printf("  %s: %s after %ld ms: %s\n", what, saq_err_name(saq_event_status(ev)), ms,
            saq_event_errmsg(ev));
-    assert_int_equal(saq_event_status(ev), SAQ_ECONN);
+    assert_int_equal(saq_event_status(ev), code);
     assert_non_null(strstr(saq_event_errmsg(ev), needle));
     if (needle2)
         assert_non_null(strstr(saq_event_errmsg(ev), needle2));
@@ -824,6 +842,21 @@ static void sentinel_bad_input(rh_sentinel_t *s)
     snprintf(url, sizeof url, "%.*s/nosuchmaster/0", (int)(m - s->url), s->url);
     saq_queue_t *q = open_queue(url, rh_queue_name("fo-bad"), 0);
     expect_error(q, "unknown master", "does not know a master named 'nosuchmaster'", NULL);
+    saq_queue_free(q);
+    /* the db where the master's name goes */
+    snprintf(url, sizeof url, "%.*s/0", (int)(m - s->url), s->url);
+    q = open_queue(url, rh_queue_name("fo-bad"), 0);
+    expect_error(q, "db for a master name", "master named '0'", "the master's name comes first");
+    saq_queue_free(q);
+    /* a sentinel url naming a data node, a plain url naming a sentinel */
+    snprintf(url, sizeof url, "redis+sentinel://127.0.0.1:%d/mymaster", s->data[0].port);
+    q = open_queue(url, rh_queue_name("fo-bad"), 0);
+    expect_error(q, "sentinel url on a data node", "is not a sentinel", NULL);
+    saq_queue_free(q);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", s->sentinel[0].port);
+    q = open_queue(url, rh_queue_name("fo-bad"), 0);
+    expect_error_code(q, "redis url on a sentinel", SAQ_EURL, "is a sentinel",
+                      "redis+sentinel://");
     saq_queue_free(q);
 
     /* every sentinel down */
