@@ -976,7 +976,8 @@ static void test_misbehaving_handlers_and_keys(void **state)
     /* an error text larger than max_payload_bytes is cut to fit (the job
      * used to stay active), at a character boundary */
     saq_job_t *hf = enq(q, "hugefail", "{\"retries\": 2}");
-    saq_job_t *hd = wait_status(q, saq_job_key(hf), "failed", TMO);
+    /* two attempts of a 4 MB error text: slow under valgrind on a busy machine */
+    saq_job_t *hd = wait_status(q, saq_job_key(hf), "failed", 3 * TMO);
     assert_int_equal(saq_job_attempts(hd), 2);
     assert_non_null(strstr(saq_job_error(hd), "RuntimeError: \xc3\xa9" "eee"));
     assert_non_null(strstr(saq_job_error(hd), "cut to fit max_payload_bytes"));
