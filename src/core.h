@@ -508,6 +508,12 @@ int saq__listen_add(saq_queue_t *q, saq__listener_t *l, char **ids, size_t nids)
 void saq__listen_remove(saq_queue_t *q, saq__listener_t *l);
 void saq__pubsub_init(saq_queue_t *q);
 void saq__pubsub_shutdown(saq_queue_t *q);
+/* No server can be found for the pub/sub connection (topo.c: no sentinel or
+ * cluster node could name a master, in a whole round): the listeners not
+ * confirmed yet fail now with err and msg, as a refused connection fails
+ * them on one server (on Sentinel and Cluster a lost connection alone does
+ * not: a failover is under way). Loop thread. */
+void saq__pubsub_fail_waiting(saq_queue_t *q, int err, const char *msg);
 
 /* ---- queue.c: the queue object ---- */
 

@@ -229,6 +229,11 @@ static void fail_unconfirmed(saq_queue_t *q, int err, const char *msg)
     }
 }
 
+void saq__pubsub_fail_waiting(saq_queue_t *q, int err, const char *msg)
+{
+    fail_unconfirmed(q, err, msg);
+}
+
 static void sub_down(saq__conn_t *c, int err, const char *msg)
 {
     saq_queue_t *q = c->q;

@@ -145,6 +145,7 @@ static void node_failed(saq__topo_t *t, const char *why)
         if (c->role != ROLE_DISC && c->state == CONN_DOWN)
             saq__conn_fail_waiting(c, SAQ_ECONN, why);
     }
+    saq__pubsub_fail_waiting(t->q, SAQ_ECONN, why); /* apply, listen: the same reason */
 }
 
 /* ---- questions ---- */

@@ -842,6 +842,19 @@ static void sentinel_bad_input(rh_sentinel_t *s)
     snprintf(url, sizeof url, "%.*s/nosuchmaster/0", (int)(m - s->url), s->url);
     saq_queue_t *q = open_queue(url, rh_queue_name("fo-bad"), 0);
     expect_error(q, "unknown master", "does not know a master named 'nosuchmaster'", NULL);
+    {   /* an apply (a listener first) fails with the reason too, not at its own timeout */
+        saq_job_t *j = saq_job_new("work");
+        int64_t t0 = mono_ms();
+        saq_event_t *ev = saq_queue_apply_sync(q, j, 30, 40000);
+        long ms = (long)(mono_ms() - t0);
+        printf("  apply on an unknown master: %s after %ld ms: %s\n",
+               saq_err_name(saq_event_status(ev)), ms, saq_event_errmsg(ev));
+        assert_int_equal(saq_event_status(ev), SAQ_ECONN);
+        assert_non_null(strstr(saq_event_errmsg(ev), "does not know a master named"));
+        assert_true(ms < CMD_TMO_MS);
+        saq_event_free(ev);
+        saq_job_free(j);
+    }
     saq_queue_free(q);
     /* the db where the master's name goes */
     snprintf(url, sizeof url, "%.*s/0", (int)(m - s->url), s->url);
