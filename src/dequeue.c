@@ -101,8 +101,10 @@ static void mark_reply_run(saq__lease_t *l, redisReply *r, int err)
     }
     saq__tx_t v = err ? SAQ__TX_NONE : saq__tx_decode(SCRIPT_MARK, r, &x);
     if (v == SAQ__TX_NONE) {
-        /* unknown outcome: the liveness check recovers the job from active */
+        /* unknown outcome: the liveness check recovers the job from active
+         * (its passes go on for a while from now) */
         w->errors++;
+        saq__worker_lost_move(w);
         saq__lease_abandon(l);
         return;
     }

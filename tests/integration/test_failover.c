@@ -236,6 +236,7 @@ typedef struct phase {
 
 typedef struct figures {
     int sent, acked, lost, run_twice, max_runs, not_run, unacked_ran, stranded, errors;
+    int not_complete; /* ran (the handler always completes), but stored as failed or aborted */
     long resumed_ms, stall_ms;
     long max_wait_ms; /* the longest from an enqueue to the end of the job's first run */
 } figures_t;
@@ -340,6 +341,10 @@ static figures_t audit(const phase_t *ph, saq_queue_t **qs, int nq, master_fn ma
             if (!j || !saq_status_terminal(st)) {
                 f.stranded++;
                 printf("  j%d left %s (runs %d, acked %d)\n", i, st, runs, ack != 0);
+            } else if (runs && strcmp(st, "complete")) {
+                if (++f.not_complete <= 5)
+                    printf("  j%d ran (%d times) but is stored %s: %s\n", i, runs, st,
+                           saq_job_error(j) ? saq_job_error(j) : "");
             }
             saq_job_free(j);
         }
@@ -361,9 +366,10 @@ static figures_t audit(const phase_t *ph, saq_queue_t **qs, int nq, master_fn ma
     if (resumed)
         f.resumed_ms = (long)(resumed - fault_ms);
     printf("failover[%s]: acked=%d lost=%d run_twice=%d not_run=%d resumed_after_ms=%ld "
-           "(stall_ms=%ld max_wait_ms=%ld sent=%d enqueue_errors=%d unacked_ran=%d max_runs=%d stranded=%d)\n",
+           "(stall_ms=%ld max_wait_ms=%ld sent=%d enqueue_errors=%d unacked_ran=%d max_runs=%d stranded=%d "
+           "ran_not_complete=%d)\n",
            ph->label, f.acked, f.lost, f.run_twice, f.not_run, f.resumed_ms, f.stall_ms, f.max_wait_ms, f.sent,
-           f.errors, f.unacked_ran, f.max_runs, f.stranded);
+           f.errors, f.unacked_ran, f.max_runs, f.stranded, f.not_complete);
     if (f.errors)
         printf("  first enqueue error: %s\n", T.first_error);
     if (slowest >= 0)
@@ -483,6 +489,9 @@ static void test_sentinel_failover(void **state)
     /* min_replicas=1: an acknowledged enqueue is on the replica that the
      * failover promotes, so nothing acknowledged can be lost */
     assert_int_equal(f.lost, 0);
+    /* and no completion is lost: a finish waits for a replica too, so a job
+     * that ran to completion stays complete across the failover */
+    assert_int_equal(f.not_complete, 0);
     assert_true(f.run_twice <= 2 * CONCURRENCY);
     sentinel_bad_input(s);
     rh_sentinel_stop(s);
@@ -609,6 +618,9 @@ static void test_sentinel_kill(void **state)
     figures_t f = sentinel_run(s, "sentinel-kill-9 min_replicas=1", FAULT_KILL, 1);
     assert_common(&f);
     assert_int_equal(f.lost, 0);
+    /* and no completion is lost: a finish waits for a replica too, so a job
+     * that ran to completion stays complete across the failover */
+    assert_int_equal(f.not_complete, 0);
     assert_true(f.run_twice <= 2 * CONCURRENCY);
 
     /* the old master back as a replica, then the same without min_replicas:
@@ -766,6 +778,9 @@ static void test_cluster(void **state)
      * (MIGRATE), commands meanwhile are refused (-ASK, -TRYAGAIN, -MOVED)
      * before they run and are sent again to the new owner */
     assert_int_equal(f.lost, 0);
+    /* and no completion is lost: a finish waits for a replica too, so a job
+     * that ran to completion stays complete across the failover */
+    assert_int_equal(f.not_complete, 0);
     assert_int_equal(f.run_twice, 0);
 
     /* kill -9 of m2, which now serves queues 1 and 2 */
@@ -794,6 +809,9 @@ static void test_cluster(void **state)
     f = audit(&ph, pq, 3, cluster_master, c);
     assert_common(&f);
     assert_int_equal(f.lost, 0);
+    /* and no completion is lost: a finish waits for a replica too, so a job
+     * that ran to completion stays complete across the failover */
+    assert_int_equal(f.not_complete, 0);
     assert_true(f.run_twice <= 2 * CONCURRENCY);
 
     stop_worker(w);
