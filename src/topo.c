@@ -37,6 +37,7 @@ struct saq__topo {
     int again;                 /* ask once more when it is answered */
     int failed;                /* nodes in a row that could not answer */
     int subscribed;            /* Sentinel: disc is subscribed to +switch-master */
+    int closing_counted;       /* disc is being closed by topo itself: disc_down counts nothing */
     uint64_t asked_at;         /* mono ms of the last question */
     uint64_t lost_at;          /* mono ms a connection last lost or missed the master */
     uv_timer_t timer;          /* a question that waits for QUERY_GAP_MS */
@@ -104,8 +105,10 @@ static void set_master(saq__topo_t *t, const char *host, int port)
             saq__mono_ms() < t->lost_at + 2 * (uint64_t)t->q->set.reconnect_max_ms + 1000) {
             /* and ask another node: this one may be a step behind (a node
              * cut off from the failover, a sentinel out of the quorum) */
-            if (t->nnodes > 1)
+            if (t->nnodes > 1) {
+                t->closing_counted = t->disc.state != CONN_DOWN;
                 saq__conn_close(&t->disc, SAQ_ECONN, "asking another node");
+            }
             ask_later(t, QUERY_GAP_MS);
         }
         return;
@@ -199,6 +202,7 @@ static void sentinel_reply(saq__req_t *r, redisReply *rep, int err, const char *
                            "redis+sentinel://host:26379/mymaster/0)"
                          : "");
         node_failed(t, why);
+        t->closing_counted = t->disc.state != CONN_DOWN;
         saq__conn_close(&t->disc, SAQ_ECONN, why); /* the next sentinel (disc_down) */
         return;
     }
@@ -337,13 +341,13 @@ static void disc_down(saq__conn_t *c, int err, const char *msg)
     char why[400];
     (void)err;
     t->subscribed = 0;
-    if (!msg || !strstr(msg, "sentinel at")) { /* not already counted by a reply */
-        snprintf(why, sizeof why, "%s %s:%d: %s", t->mode == SAQ__TOPO_SENTINEL ? "sentinel at"
-                 : "cluster node", t->nodes[t->node].host, t->nodes[t->node].port,
-                 msg ? msg : "connection lost");
-        if (t->mode == SAQ__TOPO_SENTINEL)
-            node_failed(t, why);
+    /* a sentinel that failed us (cluster nodes are counted by slots_reply) */
+    if (t->mode == SAQ__TOPO_SENTINEL && !t->closing_counted) {
+        snprintf(why, sizeof why, "sentinel at %s:%d: %s", t->nodes[t->node].host,
+                 t->nodes[t->node].port, msg ? msg : "connection lost");
+        node_failed(t, why);
     }
+    t->closing_counted = 0;
     t->node = (t->node + 1) % t->nnodes;
 }
 
