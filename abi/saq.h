@@ -249,6 +249,11 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *   - max_payload_bytes   1024..536870912 (Redis's limit), default 16777216
  *                         (16 MiB): larger records are refused with
  *                         SAQ_ETOOBIG before anything is sent.
+ *   - log_level           "debug", "info", "warning" (also "warn"), "error" or
+ *                         "off": the least severe log record passed to the
+ *                         queue's log sink (saq_conf_set_log). Default: the
+ *                         environment variable SAQ_LOG_LEVEL when it holds one
+ *                         of these words, else "warning". Since 0.2.
  *  TLS keys (queue keys; since 0.2). Each replaces the rediss:// url's query
  *  parameter of the same meaning; setting any of them with a url that is not
  *  rediss:// makes saq_queue_open fail with SAQ_EINVAL ("tls.<key> needs a
@@ -375,6 +380,46 @@ SAQ_API int saq_conf_set_transform(saq_conf_t *conf, saq_transform_fn dump, saq_
 SAQ_API void *saq_alloc(size_t size);
 
 /* ------------------------------------------------------------------------ */
+/* Logging (since 0.2)                                                      */
+/* ------------------------------------------------------------------------ */
+
+/** Log levels (syslog's numbers: a smaller number is more severe). */
+#define SAQ_LOG_ERROR 3   /**< work was lost or cannot go on: a job or write given up, a
+                               record that cannot be read */
+#define SAQ_LOG_WARNING 4 /**< trouble libsaq is working through: Redis unreachable, a connection
+                               lost, a job recovered from a dead worker or swept, a handler that
+                               raised, a hook that failed */
+#define SAQ_LOG_INFO 6    /**< life cycle: worker started and stopped, a connection recovered
+                               (with the outage's length), a failover followed */
+#define SAQ_LOG_DEBUG 7   /**< details for the curious */
+
+/** A log sink. `level` is a SAQ_LOG_* level; `message` one line of English without a trailing
+ *  newline; `fields_json` a flat JSON object of structured fields with string or number values,
+ *  e.g. {"queue": "default", "worker": "<id>", "job": "<key>", "function": "send_mail",
+ *  "error": "SAQ_ECONN", "code": -8, "address": "10.0.0.7:6379", "outage_ms": 2310}; which fields
+ *  appear depends on the record. Both are borrowed for the call. It runs on the thread that
+ *  logs (mostly the queue's I/O thread; a handler thread or the caller's thread for some
+ *  records), and records of several queues may arrive at once from their I/O threads: the sink
+ *  must be thread-safe, must not block and must not call blocking libsaq functions. */
+typedef void (*saq_log_fn)(int level, const char *message, const char *fields_json,
+                           void *userdata);
+
+/** Send the log records of the queues made from this conf afterwards, and of their workers, to
+ *  `fn` (with `userdata`, which must stay valid until those queues are freed), filtered by the
+ *  conf key log_level. fn NULL restores the default sink: one line per record on stderr,
+ *  "saq: <LEVEL> <message> key=value ...", for warnings and errors unless log_level says
+ *  otherwise (log_level "off" silences every sink). Replaces a log cq set earlier. Returns
+ *  SAQ_OK or SAQ_EINVAL (NULL conf). Same thread rule as saq_conf_set. C only. Since 0.2. */
+SAQ_API int saq_conf_set_log(saq_conf_t *conf, saq_log_fn fn, void *userdata);
+
+/** Deliver the log records of the queues made from this conf afterwards, and of their workers,
+ *  as SAQ_EVENT_LOG events carrying `tag` to `cq` (the form bindings use; status SAQ_OK, int the
+ *  level, text the message, json the fields), filtered by log_level. The cq must outlive those queues.
+ *  cq NULL restores the default sink. Replaces a sink set earlier. Returns SAQ_OK or SAQ_EINVAL
+ *  (NULL conf). Same thread rule as saq_conf_set. Since 0.2. */
+SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
+
+/* ------------------------------------------------------------------------ */
 /* Events and completion queues                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -409,6 +454,12 @@ SAQ_API void *saq_alloc(size_t size);
 /** worker, pull mode: libsaq let go of a leased job its host still holds (key; int = lease id):
  *  past the hard deadline it stored the outcome without the host. Since 0.2. */
 #define SAQ_EVENT_GIVEN_BACK 23
+/** a log record, on the cq given to saq_conf_set_log_cq (not a completion): int = SAQ_LOG_*
+ *  level, text = the message, json = its fields. Since 0.2. */
+#define SAQ_EVENT_LOG 24
+#define SAQ_EVENT_OVERVIEW 25    /**< saq_queue_overview. Since 0.2. */
+#define SAQ_EVENT_METRICS 26     /**< saq_queue_metrics (text = the exposition). Since 0.2. */
+#define SAQ_EVENT_ITER_JOBS 27   /**< saq_queue_iter_jobs. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -510,8 +561,12 @@ SAQ_API int64_t saq_event_int(const saq_event_t *ev);
  *  JOBS: array with the record of each key, in the queue's dialect, or null
  *  where missing or unreadable. */
 SAQ_API const char *saq_event_json(const saq_event_t *ev);
+/** Text document (borrowed) or NULL: LOG: the message (one line, no newline); METRICS: the
+ *  Prometheus text exposition (format 0.0.4). NULL for other events and on error. Since 0.2. */
+SAQ_API const char *saq_event_text(const saq_event_t *ev);
 /** Job key (borrowed) for LISTEN, LEASE, CANCEL, OUTCOME, GIVEN_BACK, JOB, ABORT, RETRY, FINISH
- *  and UPDATE events, else NULL. */
+ *  and UPDATE events; for ITER_JOBS the cursor to pass next ("0" when the scan is over); else
+ *  NULL. */
 SAQ_API const char *saq_event_key(const saq_event_t *ev);
 /** Status text for LISTEN events ("active", "complete", ...), else NULL. */
 SAQ_API const char *saq_event_job_status(const saq_event_t *ev);
@@ -529,8 +584,8 @@ SAQ_API saq_job_t *saq_event_job(const saq_event_t *ev);
  *  saq_event_job returns NULL afterwards. NULL when none. Jobs of saq_event_job_at cannot be
  *  taken (use saq_job_dup). Not concurrently with other use of the event. */
 SAQ_API saq_job_t *saq_event_take_job(saq_event_t *ev);
-/** Number of jobs carried (JOBS: one per key; MAP: one per distinct job; entries may be NULL);
- *  0 for other events. */
+/** Number of jobs carried (JOBS: one per key; MAP: one per distinct job; entries may be NULL;
+ *  ITER_JOBS: the jobs of this page, none NULL); 0 for other events. */
 SAQ_API size_t saq_event_job_count(const saq_event_t *ev);
 /** i-th job (borrowed) or NULL when missing or out of range. */
 SAQ_API saq_job_t *saq_event_job_at(const saq_event_t *ev, size_t i);
@@ -687,6 +742,19 @@ SAQ_API int saq_job_set_scheduled(saq_job_t *job, double epoch_s);
 /** meta_json: a JSON object, or NULL (or {}) to clear. SAQ_EJSON if malformed or not an
  *  object. */
 SAQ_API int saq_job_set_meta(saq_job_t *job, const char *meta_json);
+/** W3C Trace Context: store `traceparent` as the "traceparent" field of the job's meta (other
+ *  meta fields are kept; meta becomes an object if it was null), so that a handler in any
+ *  language can continue the producer's trace; saq keeps meta as it is, so the field travels
+ *  through Python saq too. The value must be a version-00 traceparent,
+ *  "00-<32 lower-case hex trace id>-<16 lower-case hex parent id>-<2 hex flags>", with ids not
+ *  all zeros. NULL removes the field. Returns SAQ_OK, SAQ_EINVAL (NULL job, a malformed value,
+ *  or meta that is not an object or null; saq_job_errmsg says which) or SAQ_ENOMEM. Same thread
+ *  rules as the other setters. Since 0.2. */
+SAQ_API int saq_job_set_traceparent(saq_job_t *job, const char *traceparent);
+/** The job meta's "traceparent" string when it is a well-formed version-00 traceparent, else
+ *  NULL (also for a NULL job). Borrowed: valid until the job is changed or freed. Any thread.
+ *  Since 0.2. */
+SAQ_API const char *saq_job_traceparent(const saq_job_t *job);
 SAQ_API int saq_job_set_progress(saq_job_t *job, double progress);
 
 /** saq's keyword split: `kwargs_json` is a JSON object of keyword arguments
@@ -953,6 +1021,48 @@ SAQ_API int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_
  *  since the queue was made). Errors in the event: SAQ_EINVAL (ttl_s < 1), the
  *  common ones. */
 SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
+
+/** Queue-wide figures read from Redis, the same from any process (a producer, a CLI, a
+ *  worker), built from saq's own keys and worker registry so that Python saq workers count too.
+ *  Event OVERVIEW whose JSON is
+ *  {"queue": name, "time_ms": Redis's clock (epoch ms),
+ *   "jobs": {"queued": n, "active": n, "scheduled": n, "incomplete": n},
+ *   "oldest_queued_age_s": seconds since the oldest queued job was enqueued, or null (none),
+ *   "workers": [{"id", "complete", "failed", "retried", "aborted", "uptime_ms",
+ *                "metadata", "libsaq": true when the worker is a libsaq one}, ...],
+ *   "workers_alive": n,
+ *   "totals": {"complete", "failed", "retried", "aborted"} (sums over the live workers' counters,
+ *             which start at 0 when a worker starts),
+ *   "per_minute": {"complete", "failed", "retried", "aborted", "window_s"} or null}.
+ *  "scheduled" is the incomplete jobs not yet due; per_minute is the rate over the last
+ *  window_s seconds (about 60), from registry samples kept in saq:<q>:libsaq:samples (written
+ *  by libsaq workers and by this call, at most one per 5 s); null until a sample 20 s old
+ *  exists. Finished jobs are not counted by state (saq keeps no index of them: see
+ *  saq_queue_iter_jobs). Errors in the event: the common ones. Since 0.2. */
+SAQ_API int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
+/** The figures of saq_queue_overview as a Prometheus text exposition (format 0.0.4): event
+ *  METRICS, the text in saq_event_text. Metrics (all labelled queue="<name>"):
+ *  saq_queue_jobs{state="queued|active|scheduled"} (gauge), saq_queue_oldest_job_age_seconds
+ *  (gauge; 0 when nothing is queued), saq_queue_workers (gauge, workers alive),
+ *  saq_worker_jobs_total{worker, outcome="complete|failed|retried|aborted"} (counter, per live
+ *  worker, from the registry), saq_worker_uptime_seconds{worker} (gauge). Each metric has its
+ *  # HELP and # TYPE lines; label values are escaped as the format requires. Errors in the
+ *  event: the common ones. Since 0.2. */
+SAQ_API int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
+/** saq 0.26's Queue.iter_jobs, one page at a time: the records of this queue's jobs of any
+ *  status, finished ones included (saq keeps those until their ttl), found by SCAN over the
+ *  queue's job keys. `statuses`: comma-separated statuses to keep ("queued,active,complete",
+ *  ...; NULL or "" = all); `cursor`: "0" (or NULL) to start, then the event's key until it is
+ *  "0"; `count`: SCAN's COUNT hint, 1..10000 (a page may hold fewer or more jobs, or none
+ *  while the scan goes on). Event ITER_JOBS: the page's jobs (saq_event_job_count,
+ *  saq_event_job_at; records that cannot be read are skipped) and the next cursor
+ *  (saq_event_key). As SCAN, a job present during the whole scan is returned at least once.
+ *  Errors in the event: SAQ_EINVAL (count out of range, a cursor that is not a decimal
+ *  number, an unknown status), the common ones. Since 0.2. */
+SAQ_API int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor,
+                                int count, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.listen(job_keys, callback, timeout): every status message
  *  published for one of the keys (`keys_json`, a JSON array of non-empty
@@ -1330,6 +1440,18 @@ SAQ_API int saq_worker_run(saq_worker_t *w);
  *  saq_worker_free; NULL for a NULL worker or on OOM. Any thread, but the
  *  previous text is freed by each call, so one thread at a time. */
 SAQ_API const char *saq_worker_stats_json(saq_worker_t *w);
+
+/** This worker's own metrics, kept in this process, as a Prometheus text exposition (format
+ *  0.0.4), for a host that serves /metrics itself: saq_jobs_processed_total{queue, function,
+ *  outcome="complete|failed|retried|aborted"} (counter), saq_job_duration_seconds{queue,
+ *  function} (histogram of run times in seconds, buckets 0.005 .. 300 and +Inf),
+ *  saq_jobs_running{queue} (gauge), saq_worker_errors_total{queue} (counter: Redis errors met).
+ *  Queue-wide figures come from saq_queue_metrics. Valid before, during and after a run (the
+ *  figures of the last run stay readable after the worker stopped, as saq_worker_stats_json's).
+ *  Borrowed until the next call of this function or saq_worker_stats_json on this worker, or
+ *  saq_worker_free; NULL for a NULL worker or on OOM. Same thread rule as
+ *  saq_worker_stats_json. Since 0.2. */
+SAQ_API const char *saq_worker_metrics(saq_worker_t *w);
 
 /** Release a worker. If it is running it is stopped without a grace period
  *  first (running jobs are cancelled with SAQ_CANCEL_SHUTDOWN and retried with

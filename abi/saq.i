@@ -23,6 +23,8 @@
 %ignore saq_conf_set_transform;
 %ignore saq_transform_fn;
 %ignore saq_alloc;
+%ignore saq_conf_set_log;
+%ignore saq_log_fn;
 %ignore saq_queue_add_before_enqueue;
 %ignore saq_queue_remove_before_enqueue;
 %ignore saq_job_hook_fn;
