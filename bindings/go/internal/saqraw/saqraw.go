@@ -38,19 +38,19 @@ typedef _gostring_ swig_type_8;
 typedef long long swig_type_9;
 typedef long long swig_type_10;
 typedef long long swig_type_11;
-typedef _gostring_ swig_type_12;
-typedef long long swig_type_13;
-typedef _gostring_ swig_type_14;
+typedef long long swig_type_12;
+typedef _gostring_ swig_type_13;
+typedef long long swig_type_14;
 typedef _gostring_ swig_type_15;
 typedef _gostring_ swig_type_16;
-typedef long long swig_type_17;
-typedef long long swig_type_18;
-typedef _gostring_ swig_type_19;
-typedef _gostring_ swig_type_20;
+typedef _gostring_ swig_type_17;
+typedef _gostring_ swig_type_18;
+typedef long long swig_type_19;
+typedef long long swig_type_20;
 typedef _gostring_ swig_type_21;
-typedef _goslice_ swig_type_22;
+typedef _gostring_ swig_type_22;
 typedef _gostring_ swig_type_23;
-typedef _gostring_ swig_type_24;
+typedef _goslice_ swig_type_24;
 typedef _gostring_ swig_type_25;
 typedef _gostring_ swig_type_26;
 typedef _gostring_ swig_type_27;
@@ -59,12 +59,12 @@ typedef _gostring_ swig_type_29;
 typedef _gostring_ swig_type_30;
 typedef _gostring_ swig_type_31;
 typedef _gostring_ swig_type_32;
-typedef long long swig_type_33;
-typedef long long swig_type_34;
+typedef _gostring_ swig_type_33;
+typedef _gostring_ swig_type_34;
 typedef long long swig_type_35;
 typedef long long swig_type_36;
-typedef _gostring_ swig_type_37;
-typedef _gostring_ swig_type_38;
+typedef long long swig_type_37;
+typedef long long swig_type_38;
 typedef _gostring_ swig_type_39;
 typedef _gostring_ swig_type_40;
 typedef _gostring_ swig_type_41;
@@ -73,62 +73,72 @@ typedef _gostring_ swig_type_43;
 typedef _gostring_ swig_type_44;
 typedef _gostring_ swig_type_45;
 typedef _gostring_ swig_type_46;
-typedef long long swig_type_47;
+typedef _gostring_ swig_type_47;
 typedef _gostring_ swig_type_48;
 typedef _gostring_ swig_type_49;
 typedef _gostring_ swig_type_50;
-typedef _gostring_ swig_type_51;
-typedef long long swig_type_52;
-typedef long long swig_type_53;
+typedef long long swig_type_51;
+typedef _gostring_ swig_type_52;
+typedef _gostring_ swig_type_53;
 typedef _gostring_ swig_type_54;
 typedef _gostring_ swig_type_55;
 typedef long long swig_type_56;
-typedef _gostring_ swig_type_57;
-typedef long long swig_type_58;
+typedef long long swig_type_57;
+typedef _gostring_ swig_type_58;
 typedef _gostring_ swig_type_59;
 typedef long long swig_type_60;
 typedef _gostring_ swig_type_61;
-typedef _gostring_ swig_type_62;
-typedef long long swig_type_63;
-typedef _gostring_ swig_type_64;
+typedef long long swig_type_62;
+typedef _gostring_ swig_type_63;
+typedef long long swig_type_64;
 typedef _gostring_ swig_type_65;
-typedef long long swig_type_66;
-typedef _gostring_ swig_type_67;
+typedef _gostring_ swig_type_66;
+typedef long long swig_type_67;
 typedef _gostring_ swig_type_68;
 typedef _gostring_ swig_type_69;
-typedef _gostring_ swig_type_70;
-typedef long long swig_type_71;
+typedef long long swig_type_70;
+typedef _gostring_ swig_type_71;
 typedef _gostring_ swig_type_72;
 typedef _gostring_ swig_type_73;
-typedef long long swig_type_74;
-typedef _gostring_ swig_type_75;
-typedef long long swig_type_76;
-typedef long long swig_type_77;
+typedef _gostring_ swig_type_74;
+typedef long long swig_type_75;
+typedef _gostring_ swig_type_76;
+typedef _gostring_ swig_type_77;
 typedef long long swig_type_78;
 typedef _gostring_ swig_type_79;
 typedef long long swig_type_80;
 typedef long long swig_type_81;
 typedef long long swig_type_82;
 typedef long long swig_type_83;
-typedef _gostring_ swig_type_84;
+typedef long long swig_type_84;
 typedef _gostring_ swig_type_85;
 typedef _gostring_ swig_type_86;
 typedef long long swig_type_87;
-typedef long long swig_type_88;
+typedef _gostring_ swig_type_88;
 typedef long long swig_type_89;
 typedef long long swig_type_90;
-typedef _gostring_ swig_type_91;
+typedef long long swig_type_91;
 typedef long long swig_type_92;
 typedef _gostring_ swig_type_93;
 typedef _gostring_ swig_type_94;
 typedef _gostring_ swig_type_95;
-typedef _gostring_ swig_type_96;
-typedef _gostring_ swig_type_97;
-typedef _gostring_ swig_type_98;
-typedef _gostring_ swig_type_99;
+typedef long long swig_type_96;
+typedef long long swig_type_97;
+typedef long long swig_type_98;
+typedef long long swig_type_99;
 typedef _gostring_ swig_type_100;
 typedef long long swig_type_101;
 typedef _gostring_ swig_type_102;
+typedef _gostring_ swig_type_103;
+typedef _gostring_ swig_type_104;
+typedef _gostring_ swig_type_105;
+typedef _gostring_ swig_type_106;
+typedef _gostring_ swig_type_107;
+typedef _gostring_ swig_type_108;
+typedef _gostring_ swig_type_109;
+typedef long long swig_type_110;
+typedef _gostring_ swig_type_111;
+typedef _gostring_ swig_type_112;
 extern void _wrap_Swig_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_saqraw_45c772aff977664a(swig_intgo arg1);
 
@@ -163,42 +173,44 @@ extern void _wrap_saq_conf_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_conf_set_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_4 arg2, swig_type_5 arg3);
 extern swig_type_6 _wrap_saq_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_7 arg2);
 extern swig_type_8 _wrap_saq_conf_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_conf_set_log_cq_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_9 arg3);
 extern uintptr_t _wrap_saq_cq_new_saqraw_45c772aff977664a(void);
 extern uintptr_t _wrap_saq_cq_poll_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_saq_cq_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_9 arg2, swig_intgo arg3);
-extern swig_type_10 _wrap_saq_cq_length_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_cq_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_10 arg2, swig_intgo arg3);
+extern swig_type_11 _wrap_saq_cq_length_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_cq_fd_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_cq_fd_dup_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_cq_wakeup_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_cq_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_event_type_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_11 _wrap_saq_event_tag_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_12 _wrap_saq_event_tag_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_event_status_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_12 _wrap_saq_event_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_13 _wrap_saq_event_int_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_14 _wrap_saq_event_json_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_15 _wrap_saq_event_key_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_16 _wrap_saq_event_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_13 _wrap_saq_event_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_14 _wrap_saq_event_int_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_15 _wrap_saq_event_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_16 _wrap_saq_event_text_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_17 _wrap_saq_event_key_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_18 _wrap_saq_event_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_event_job_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_event_take_job_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_17 _wrap_saq_event_job_count_saqraw_45c772aff977664a(uintptr_t arg1);
-extern uintptr_t _wrap_saq_event_job_at_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_18 arg2);
+extern swig_type_19 _wrap_saq_event_job_count_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_event_job_at_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_20 arg2);
 extern void _wrap_saq_event_free_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_status_terminal_saqraw_45c772aff977664a(swig_type_19 arg1);
-extern uintptr_t _wrap_saq_job_new_saqraw_45c772aff977664a(swig_type_20 arg1);
-extern swig_intgo _wrap_saq_job_parse_saqraw_45c772aff977664a(swig_voidp arg1, swig_type_21 arg2, swig_type_22 arg3);
+extern swig_intgo _wrap_saq_status_terminal_saqraw_45c772aff977664a(swig_type_21 arg1);
+extern uintptr_t _wrap_saq_job_new_saqraw_45c772aff977664a(swig_type_22 arg1);
+extern swig_intgo _wrap_saq_job_parse_saqraw_45c772aff977664a(swig_voidp arg1, swig_type_23 arg2, swig_type_24 arg3);
 extern uintptr_t _wrap_saq_job_dup_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_job_free_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_23 _wrap_saq_job_function_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_24 _wrap_saq_job_key_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_25 _wrap_saq_job_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_26 _wrap_saq_job_queue_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_27 _wrap_saq_job_kwargs_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_28 _wrap_saq_job_result_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_29 _wrap_saq_job_error_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_30 _wrap_saq_job_meta_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_31 _wrap_saq_job_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_32 _wrap_saq_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_25 _wrap_saq_job_function_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_26 _wrap_saq_job_key_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_27 _wrap_saq_job_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_28 _wrap_saq_job_queue_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_29 _wrap_saq_job_kwargs_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_30 _wrap_saq_job_result_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_31 _wrap_saq_job_error_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_32 _wrap_saq_job_meta_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_33 _wrap_saq_job_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_34 _wrap_saq_job_status_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_job_status_code_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_timeout_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_heartbeat_saqraw_45c772aff977664a(uintptr_t arg1);
@@ -210,13 +222,13 @@ extern double _wrap_saq_job_retry_backoff_cap_saqraw_45c772aff977664a(uintptr_t 
 extern double _wrap_saq_job_scheduled_saqraw_45c772aff977664a(uintptr_t arg1);
 extern double _wrap_saq_job_progress_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_job_attempts_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_33 _wrap_saq_job_queued_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_34 _wrap_saq_job_started_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_35 _wrap_saq_job_completed_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_36 _wrap_saq_job_touched_ms_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_37 _wrap_saq_job_to_json_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_set_key_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_38 arg2);
-extern swig_intgo _wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_39 arg2);
+extern swig_type_35 _wrap_saq_job_queued_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_36 _wrap_saq_job_started_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_37 _wrap_saq_job_completed_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_38 _wrap_saq_job_touched_ms_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_39 _wrap_saq_job_to_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_set_key_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_40 arg2);
+extern swig_intgo _wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_41 arg2);
 extern swig_intgo _wrap_saq_job_set_timeout_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_heartbeat_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_retries_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
@@ -224,56 +236,62 @@ extern swig_intgo _wrap_saq_job_set_ttl_saqraw_45c772aff977664a(uintptr_t arg1, 
 extern swig_intgo _wrap_saq_job_set_retry_delay_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
 extern swig_intgo _wrap_saq_job_set_retry_backoff_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3);
 extern swig_intgo _wrap_saq_job_set_scheduled_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_40 arg2);
+extern swig_intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_42 arg2);
+extern swig_intgo _wrap_saq_job_set_traceparent_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_43 arg2);
+extern swig_type_44 _wrap_saq_job_traceparent_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_job_set_progress_saqraw_45c772aff977664a(uintptr_t arg1, double arg2);
-extern swig_intgo _wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_41 arg2);
-extern swig_intgo _wrap_saq_job_set_json_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_42 arg2);
-extern swig_type_43 _wrap_saq_job_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_complete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_44 arg2);
-extern swig_intgo _wrap_saq_job_fail_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_45 arg2);
+extern swig_intgo _wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_45 arg2);
+extern swig_intgo _wrap_saq_job_set_json_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_46 arg2);
+extern swig_type_47 _wrap_saq_job_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_complete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_48 arg2);
+extern swig_intgo _wrap_saq_job_fail_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_49 arg2);
 extern swig_intgo _wrap_saq_job_cancelled_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_job_touch_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_46 arg2);
-extern swig_type_47 _wrap_saq_job_lease_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_job_touch_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_50 arg2);
+extern swig_type_51 _wrap_saq_job_lease_id_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_queue_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2);
-extern uintptr_t _wrap_saq_queue_from_url_saqraw_45c772aff977664a(swig_type_48 arg1, swig_type_49 arg2);
-extern swig_type_50 _wrap_saq_queue_name_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_51 _wrap_saq_queue_dialect_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_52 arg3);
-extern swig_intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_53 arg4);
-extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_54 arg2, swig_type_55 arg3, uintptr_t arg4, swig_type_56 arg5);
-extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_57 arg2, uintptr_t arg3, swig_type_58 arg4);
-extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_59 arg2, uintptr_t arg3, swig_type_60 arg4);
-extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_61 arg2, swig_type_62 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_63 arg6);
-extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_64 arg2, swig_type_65 arg3, uintptr_t arg4, swig_type_66 arg5);
-extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_67 arg2, swig_type_68 arg3, swig_type_69 arg4, swig_type_70 arg5, uintptr_t arg6, swig_type_71 arg7);
-extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_72 arg2, swig_type_73 arg3, uintptr_t arg4, swig_type_74 arg5);
-extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_75 arg2, uintptr_t arg3, swig_type_76 arg4);
-extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_77 arg6);
-extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_78 arg4);
-extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_79 arg2, double arg3, uintptr_t arg4, swig_type_80 arg5);
-extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_81 arg3);
-extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_82 arg3);
-extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_83 arg5);
-extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_84 arg2, swig_type_85 arg3, swig_type_86 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_87 arg8);
-extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_88 arg4);
-extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_89 arg5);
+extern uintptr_t _wrap_saq_queue_from_url_saqraw_45c772aff977664a(swig_type_52 arg1, swig_type_53 arg2);
+extern swig_type_54 _wrap_saq_queue_name_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_55 _wrap_saq_queue_dialect_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_56 arg3);
+extern swig_intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_57 arg4);
+extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_58 arg2, swig_type_59 arg3, uintptr_t arg4, swig_type_60 arg5);
+extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_61 arg2, uintptr_t arg3, swig_type_62 arg4);
+extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_63 arg2, uintptr_t arg3, swig_type_64 arg4);
+extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_65 arg2, swig_type_66 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_67 arg6);
+extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_68 arg2, swig_type_69 arg3, uintptr_t arg4, swig_type_70 arg5);
+extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_71 arg2, swig_type_72 arg3, swig_type_73 arg4, swig_type_74 arg5, uintptr_t arg6, swig_type_75 arg7);
+extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_76 arg2, swig_type_77 arg3, uintptr_t arg4, swig_type_78 arg5);
+extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_79 arg2, uintptr_t arg3, swig_type_80 arg4);
+extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_81 arg6);
+extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_82 arg4);
+extern swig_intgo _wrap_saq_queue_overview_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_83 arg3);
+extern swig_intgo _wrap_saq_queue_metrics_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_84 arg3);
+extern swig_intgo _wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_85 arg2, swig_type_86 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_87 arg6);
+extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_88 arg2, double arg3, uintptr_t arg4, swig_type_89 arg5);
+extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_90 arg3);
+extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_91 arg3);
+extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_92 arg5);
+extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_93 arg2, swig_type_94 arg3, swig_type_95 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_96 arg8);
+extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_97 arg4);
+extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_98 arg5);
 extern swig_intgo _wrap_saq_queue_close_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern void _wrap_saq_queue_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_queue_batch_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_90 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_91 arg2, uintptr_t arg3, swig_type_92 arg4);
+extern swig_type_99 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_100 arg2, uintptr_t arg3, swig_type_101 arg4);
 extern void _wrap_saq_batch_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3);
-extern swig_type_93 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_94 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_95 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_96 arg2);
+extern swig_type_102 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_103 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_104 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_105 arg2);
 extern swig_intgo _wrap_saq_worker_add_queue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_intgo arg3);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_97 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_98 arg2, swig_type_99 arg3, swig_type_100 arg4);
-extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_101 arg3);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_106 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_107 arg2, swig_type_108 arg3, swig_type_109 arg4);
+extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_110 arg3);
 extern swig_intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_102 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_111 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_112 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_worker_free_saqraw_45c772aff977664a(uintptr_t arg1);
 #undef intgo
 */
@@ -557,6 +575,19 @@ func Saq_conf_errmsg(arg1 Struct_SS_saq_conf) (_swig_ret string) {
 	return swig_r_1
 }
 
+const SAQ_LOG_ERROR int = 3
+const SAQ_LOG_WARNING int = 4
+const SAQ_LOG_INFO int = 6
+const SAQ_LOG_DEBUG int = 7
+func Saq_conf_set_log_cq(arg1 Struct_SS_saq_conf, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_conf_set_log_cq_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_9(_swig_i_2)))
+	return swig_r
+}
+
 const SAQ_EVENT_ENQUEUE int = 1
 const SAQ_EVENT_JOB int = 2
 const SAQ_EVENT_JOBS int = 3
@@ -580,6 +611,10 @@ const SAQ_EVENT_WORKER_STOPPED int = 20
 const SAQ_EVENT_PING int = 21
 const SAQ_EVENT_OUTCOME int = 22
 const SAQ_EVENT_GIVEN_BACK int = 23
+const SAQ_EVENT_LOG int = 24
+const SAQ_EVENT_OVERVIEW int = 25
+const SAQ_EVENT_METRICS int = 26
+const SAQ_EVENT_ITER_JOBS int = 27
 func Saq_cq_new() (_swig_ret Struct_SS_saq_cq) {
 	var swig_r Struct_SS_saq_cq
 	swig_r = (Struct_SS_saq_cq)(SwigcptrStruct_SS_saq_cq(C._wrap_saq_cq_new_saqraw_45c772aff977664a()))
@@ -599,7 +634,7 @@ func Saq_cq_wait(arg1 Struct_SS_saq_cq, arg2 uint64, arg3 int) (_swig_ret Struct
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_saq_event)(SwigcptrStruct_SS_saq_event(C._wrap_saq_cq_wait_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_type_9(_swig_i_1), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_saq_event)(SwigcptrStruct_SS_saq_event(C._wrap_saq_cq_wait_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_type_10(_swig_i_1), C.swig_intgo(_swig_i_2))))
 	return swig_r
 }
 
@@ -682,6 +717,16 @@ func Saq_event_json(arg1 Struct_SS_saq_event) (_swig_ret string) {
 	return swig_r_1
 }
 
+func Saq_event_text(arg1 Struct_SS_saq_event) (_swig_ret string) {
+	var swig_r string
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r_p := C._wrap_saq_event_text_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+	var swig_r_1 string
+ swig_r_1 = swigCopyString(swig_r) 
+	return swig_r_1
+}
+
 func Saq_event_key(arg1 Struct_SS_saq_event) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
@@ -727,7 +772,7 @@ func Saq_event_job_at(arg1 Struct_SS_saq_event, arg2 int64) (_swig_ret Struct_SS
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_event_job_at_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_type_18(_swig_i_1))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_event_job_at_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_type_20(_swig_i_1))))
 	return swig_r
 }
 
@@ -746,7 +791,7 @@ const SAQ_STATUS_COMPLETE int = 6
 func Saq_status_terminal(arg1 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_saq_status_terminal_saqraw_45c772aff977664a(*(*C.swig_type_19)(unsafe.Pointer(&_swig_i_0))))
+	swig_r = (int)(C._wrap_saq_status_terminal_saqraw_45c772aff977664a(*(*C.swig_type_21)(unsafe.Pointer(&_swig_i_0))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -762,7 +807,7 @@ const SAQ_CANCEL_LOST int = 5
 func Saq_job_new(arg1 string) (_swig_ret Struct_SS_saq_job) {
 	var swig_r Struct_SS_saq_job
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_new_saqraw_45c772aff977664a(*(*C.swig_type_20)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_new_saqraw_45c772aff977664a(*(*C.swig_type_22)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -775,7 +820,7 @@ func Saq_job_parse(arg1 *Struct_SS_saq_job, arg2 string, arg3 []byte) (_swig_ret
  _swig_i_0 = new(uintptr) 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_job_parse_saqraw_45c772aff977664a(C.swig_voidp(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_saq_job_parse_saqraw_45c772aff977664a(C.swig_voidp(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_2))))
  if arg1 != nil { *arg1 = SwigcptrStruct_SS_saq_job(*_swig_i_0) } 
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -1017,7 +1062,7 @@ func Saq_job_set_key(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_key_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1028,7 +1073,7 @@ func Saq_job_set_kwargs(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_39)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1096,11 +1141,32 @@ func Saq_job_set_meta(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_meta_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_meta_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
 	return swig_r
+}
+
+func Saq_job_set_traceparent(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int)(C._wrap_saq_job_set_traceparent_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_1))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
+func Saq_job_traceparent(arg1 Struct_SS_saq_job) (_swig_ret string) {
+	var swig_r string
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r_p := C._wrap_saq_job_traceparent_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+	var swig_r_1 string
+ swig_r_1 = swigCopyString(swig_r) 
+	return swig_r_1
 }
 
 func Saq_job_set_progress(arg1 Struct_SS_saq_job, arg2 float64) (_swig_ret int) {
@@ -1115,7 +1181,7 @@ func Saq_job_set_call_kwargs(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_call_kwargs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1126,7 +1192,7 @@ func Saq_job_set_json(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_set_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_set_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_46)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1147,7 +1213,7 @@ func Saq_job_complete(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_complete_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_complete_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_48)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1158,7 +1224,7 @@ func Saq_job_fail(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_fail_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_fail_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_49)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1176,7 +1242,7 @@ func Saq_job_touch(arg1 Struct_SS_saq_job, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_job_touch_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_46)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_job_touch_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_50)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1204,7 +1270,7 @@ func Saq_queue_from_url(arg1 string, arg2 string) (_swig_ret Struct_SS_saq_queue
 	var swig_r Struct_SS_saq_queue
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_from_url_saqraw_45c772aff977664a(*(*C.swig_type_48)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_49)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_saq_queue)(SwigcptrStruct_SS_saq_queue(C._wrap_saq_queue_from_url_saqraw_45c772aff977664a(*(*C.swig_type_52)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_53)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1239,7 +1305,7 @@ func Saq_queue_ping(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_ping_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_52(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_ping_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_56(_swig_i_2)))
 	return swig_r
 }
 
@@ -1249,7 +1315,7 @@ func Saq_queue_enqueue(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 St
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_enqueue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_53(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_57(_swig_i_3)))
 	return swig_r
 }
 
@@ -1260,7 +1326,7 @@ func Saq_queue_enqueue_call(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_54)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_55)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_56(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_58)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_60(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1276,7 +1342,7 @@ func Saq_queue_job(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq,
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_58(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_62(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1289,7 +1355,7 @@ func Saq_queue_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_60(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_64(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1304,7 +1370,7 @@ func Saq_queue_abort(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 in
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_62)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_63(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_67(_swig_i_5)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1321,7 +1387,7 @@ func Saq_queue_retry(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 St
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_64)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_66(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_70(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1340,7 +1406,7 @@ func Saq_queue_finish(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 s
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := arg7
-	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_71(_swig_i_6)))
+	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_74)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_75(_swig_i_6)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1363,7 +1429,7 @@ func Saq_queue_update(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 S
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_74(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_76)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_77)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_78(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1379,7 +1445,7 @@ func Saq_queue_count(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_75)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_76(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_79)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_80(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1394,7 +1460,7 @@ func Saq_queue_info(arg1 Struct_SS_saq_queue, arg2 int, arg3 int, arg4 int, arg5
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_77(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_81(_swig_i_5)))
 	return swig_r
 }
 
@@ -1404,7 +1470,43 @@ func Saq_queue_stats(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_cq, 
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_78(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_82(_swig_i_3)))
+	return swig_r
+}
+
+func Saq_queue_overview(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_overview_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_83(_swig_i_2)))
+	return swig_r
+}
+
+func Saq_queue_metrics(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_metrics_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_84(_swig_i_2)))
+	return swig_r
+}
+
+func Saq_queue_iter_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 int, arg5 Struct_SS_saq_cq, arg6 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := getSwigcptr(arg5)
+	_swig_i_5 := arg6
+	swig_r = (int)(C._wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_85)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_86)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_87(_swig_i_5)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
 	return swig_r
 }
 
@@ -1415,7 +1517,7 @@ func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_79)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_80(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_88)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_89(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1427,7 +1529,7 @@ func Saq_queue_listen_stop(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_81(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_90(_swig_i_2)))
 	return swig_r
 }
 
@@ -1436,7 +1538,7 @@ func Saq_queue_cancel(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_82(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_91(_swig_i_2)))
 	return swig_r
 }
 
@@ -1447,7 +1549,7 @@ func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 floa
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_83(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_92(_swig_i_4)))
 	return swig_r
 }
 
@@ -1461,7 +1563,7 @@ func Saq_queue_map(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 stri
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_85)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_86)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_87(_swig_i_7)))
+	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_96(_swig_i_7)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1480,7 +1582,7 @@ func Saq_queue_schedule(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_88(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_97(_swig_i_3)))
 	return swig_r
 }
 
@@ -1491,7 +1593,7 @@ func Saq_queue_sweep(arg1 Struct_SS_saq_queue, arg2 int, arg3 float64, arg4 Stru
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_89(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_98(_swig_i_4)))
 	return swig_r
 }
 
@@ -1528,7 +1630,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_91)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_92(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_100)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_101(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1579,7 +1681,7 @@ func Saq_worker_conf_get(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret stri
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_105)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -1602,7 +1704,7 @@ func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_106)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1615,7 +1717,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_99)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_100)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_107)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_108)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_109)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1633,7 +1735,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_101(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_110(_swig_i_2)))
 	return swig_r
 }
 
@@ -1657,6 +1759,16 @@ func Saq_worker_stats_json(arg1 Struct_SS_saq_worker) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	swig_r_p := C._wrap_saq_worker_stats_json_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+	var swig_r_1 string
+ swig_r_1 = swigCopyString(swig_r) 
+	return swig_r_1
+}
+
+func Saq_worker_metrics(arg1 Struct_SS_saq_worker) (_swig_ret string) {
+	var swig_r string
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r_p := C._wrap_saq_worker_metrics_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 

@@ -562,6 +562,23 @@ _gostring_ _wrap_saq_conf_errmsg_saqraw_45c772aff977664a(struct saq_conf *_swig_
 }
 
 
+intgo _wrap_saq_conf_set_log_cq_saqraw_45c772aff977664a(struct saq_conf *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+  saq_conf_t *arg1 = (saq_conf_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_conf_t **)&_swig_go_0; 
+  arg2 = *(saq_cq_t **)&_swig_go_1; 
+  arg3 = (uint64_t)_swig_go_2; 
+  
+  result = (int)saq_conf_set_log_cq(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct saq_cq *_wrap_saq_cq_new_saqraw_45c772aff977664a() {
   saq_cq_t *result = 0 ;
   struct saq_cq *_swig_go_result;
@@ -737,6 +754,19 @@ _gostring_ _wrap_saq_event_json_saqraw_45c772aff977664a(struct saq_event *_swig_
   arg1 = *(saq_event_t **)&_swig_go_0; 
   
   result = (char *)saq_event_json((struct saq_event const *)arg1);
+  _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_saq_event_text_saqraw_45c772aff977664a(struct saq_event *_swig_go_0) {
+  saq_event_t *arg1 = (saq_event_t *) 0 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(saq_event_t **)&_swig_go_0; 
+  
+  result = (char *)saq_event_text((struct saq_event const *)arg1);
   _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
   return _swig_go_result;
 }
@@ -1422,6 +1452,39 @@ intgo _wrap_saq_job_set_meta_saqraw_45c772aff977664a(struct saq_job *_swig_go_0,
 }
 
 
+intgo _wrap_saq_job_set_traceparent_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, _gostring_ _swig_go_1) {
+  saq_job_t *arg1 = (saq_job_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_job_t **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  result = (int)saq_job_set_traceparent(arg1,(char const *)arg2);
+  _swig_go_result = result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_saq_job_traceparent_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
+  saq_job_t *arg1 = (saq_job_t *) 0 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(saq_job_t **)&_swig_go_0; 
+  
+  result = (char *)saq_job_traceparent((struct saq_job const *)arg1);
+  _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_saq_job_set_progress_saqraw_45c772aff977664a(struct saq_job *_swig_go_0, double _swig_go_1) {
   saq_job_t *arg1 = (saq_job_t *) 0 ;
   double arg2 ;
@@ -1963,6 +2026,73 @@ intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0
 }
 
 
+intgo _wrap_saq_queue_overview_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  arg2 = *(saq_cq_t **)&_swig_go_1; 
+  arg3 = (uint64_t)_swig_go_2; 
+  
+  result = (int)saq_queue_overview(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_queue_metrics_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  arg2 = *(saq_cq_t **)&_swig_go_1; 
+  arg3 = (uint64_t)_swig_go_2; 
+  
+  result = (int)saq_queue_metrics(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, struct saq_cq *_swig_go_4, long long _swig_go_5) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  int arg4 ;
+  saq_cq_t *arg5 = (saq_cq_t *) 0 ;
+  uint64_t arg6 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  arg4 = (int)_swig_go_3; 
+  arg5 = *(saq_cq_t **)&_swig_go_4; 
+  arg6 = (uint64_t)_swig_go_5; 
+  
+  result = (int)saq_queue_iter_jobs(arg1,(char const *)arg2,(char const *)arg3,arg4,arg5,arg6);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
@@ -2400,6 +2530,19 @@ _gostring_ _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(struct saq_worker
   arg1 = *(saq_worker_t **)&_swig_go_0; 
   
   result = (char *)saq_worker_stats_json(arg1);
+  _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_saq_worker_metrics_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0) {
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(saq_worker_t **)&_swig_go_0; 
+  
+  result = (char *)saq_worker_metrics(arg1);
   _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
   return _swig_go_result;
 }
