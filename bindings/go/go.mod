@@ -1,3 +1,3 @@
 module github.com/libsaq/libsaq/bindings/go
 
-go 1.19
+go 1.23

@@ -109,7 +109,7 @@ cp "$here/examples/quickstart/main.go" "$ext/main.go"
 cat >"$ext/go.mod" <<EOF
 module example.com/saqconsumer
 
-go 1.19
+go 1.23
 
 require github.com/libsaq/libsaq/bindings/go v0.0.0
 

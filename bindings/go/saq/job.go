@@ -83,7 +83,8 @@ type Job struct {
 	Completed time.Time // terminal state reached
 	Touched   time.Time // last update or heartbeat
 
-	lease *lease // set for jobs handed to a worker handler
+	lease       *lease // set for jobs handed to a worker handler
+	traceparent string // saq_job_traceparent: meta's well-formed "traceparent", or ""
 }
 
 // DecodeKwargs unmarshals the job's keyword arguments into v (a pointer to a
@@ -181,6 +182,7 @@ func jobFromC(c saqraw.Struct_SS_saq_job) *Job {
 		Started:         msToTime(saqraw.Saq_job_started_ms(c)),
 		Completed:       msToTime(saqraw.Saq_job_completed_ms(c)),
 		Touched:         msToTime(saqraw.Saq_job_touched_ms(c)),
+		traceparent:     saqraw.Saq_job_traceparent(c),
 	}
 	if j.KwargsJSON != nil {
 		if v, err := decodeJSON(j.KwargsJSON); err == nil {
@@ -216,6 +218,7 @@ type jobSpec struct {
 	scheduled        *float64
 	meta             map[string]any
 	defaults         map[string]any
+	traceparent      *string // WithTraceparent; nil: the context's
 	returnExceptions bool
 	err              error
 }
@@ -466,9 +469,10 @@ func newCJob(function string, kwargs map[string]any, s *jobSpec) (saqraw.Struct_
 	return c, nil
 }
 
-// mapDefaults renders the options of s and the shared kwargs as the
-// defaults of saq_queue_map (its timeout is an argument of its own).
-func mapDefaults(s *jobSpec) (string, error) {
+// mapDefaults renders the options of s, the shared kwargs and the
+// traceparent tp ("" for none; in meta) as the defaults of saq_queue_map
+// (its timeout is an argument of its own).
+func mapDefaults(s *jobSpec, tp string) (string, error) {
 	m := make(map[string]any, len(s.defaults)+9)
 	for k, v := range s.defaults {
 		m[k] = v
@@ -477,6 +481,17 @@ func mapDefaults(s *jobSpec) (string, error) {
 		if k != "timeout" {
 			m[k] = v
 		}
+	}
+	if tp != "" {
+		if err := checkTraceparent(tp); err != nil {
+			return "", err
+		}
+		meta := make(map[string]any, len(s.meta)+1)
+		for k, v := range s.meta {
+			meta[k] = v
+		}
+		meta["traceparent"] = tp
+		m["meta"] = meta
 	}
 	return marshalObject("defaults", m)
 }

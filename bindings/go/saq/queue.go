@@ -4,6 +4,7 @@ package saq
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,8 +38,9 @@ func checkVersion() error {
 type QueueOption func(*queueConfig)
 
 type queueConfig struct {
-	kv    [][2]string
-	drain time.Duration
+	kv     [][2]string
+	drain  time.Duration
+	logger *slog.Logger // WithLogger
 }
 
 func (c *queueConfig) set(key, value string) { c.kv = append(c.kv, [2]string{key, value}) }
@@ -163,6 +165,7 @@ type Queue struct {
 	cq    rawCQ
 	name  string
 	drain time.Duration
+	log   *logSink
 
 	mu     sync.RWMutex // held shared while raw is used, exclusively to close it
 	closed bool
@@ -250,25 +253,36 @@ func NewQueue(url string, opts ...QueueOption) (*Queue, error) {
 			o(cfg)
 		}
 	}
+	sink, level := newLogSink(cfg)
+	if level != "" {
+		cfg.set("log_level", level)
+	}
 	conf, err := newConf(cfg.kv)
 	if err != nil {
 		return nil, err
 	}
 	defer saqraw.Saq_conf_free(conf)
-	var raw saqraw.Struct_SS_saq_queue
-	if rc := saqraw.Saq_queue_open(&raw, conf); rc != 0 {
-		return nil, newError(rc, saqraw.Saq_conf_errmsg(conf))
-	}
 	cq := saqraw.Saq_cq_new()
 	if isNil(cq) {
-		saqraw.Saq_queue_free(raw)
 		return nil, newError(saqraw.SAQ_ENOMEM, "")
+	}
+	// The queue's and its workers' log records come as SAQ_EVENT_LOG events
+	// on the queue's own cq (tag 0: no operation uses it); the poller logs them.
+	if rc := saqraw.Saq_conf_set_log_cq(conf, cq, logTag); rc != saqraw.SAQ_OK {
+		saqraw.Saq_cq_free(cq)
+		return nil, newError(rc, saqraw.Saq_conf_errmsg(conf))
+	}
+	var raw saqraw.Struct_SS_saq_queue
+	if rc := saqraw.Saq_queue_open(&raw, conf); rc != 0 {
+		saqraw.Saq_cq_free(cq)
+		return nil, newError(rc, saqraw.Saq_conf_errmsg(conf))
 	}
 	q := &Queue{
 		raw:        raw,
 		cq:         cq,
 		name:       saqraw.Saq_queue_name(raw),
 		drain:      cfg.drain,
+		log:        sink,
 		pollerDone: make(chan struct{}),
 		workers:    make(map[*Worker]struct{}),
 		batches:    make(map[*Batch]struct{}),
@@ -326,7 +340,16 @@ func (q *Queue) poll() {
 	}
 }
 
+// logTag is the tag of the queue's log records on its cq; operations' tags
+// start at 1.
+const logTag = 0
+
 func (q *Queue) dispatch(ev rawEvent) {
+	if saqraw.Saq_event_type(ev) == saqraw.SAQ_EVENT_LOG {
+		q.log.emitEvent(ev)
+		saqraw.Saq_event_free(ev)
+		return
+	}
 	tag := saqraw.Saq_event_tag(ev)
 	v, ok := q.pending.Load(tag)
 	if !ok {
@@ -492,6 +515,14 @@ func (q *Queue) Close() error {
 			return true
 		})
 		saqraw.Saq_queue_free(q.raw)
+		// The last records (the I/O thread's own, as it ends) came after the
+		// poller had gone.
+		for ev := saqraw.Saq_cq_poll(q.cq, 0); !isNil(ev); ev = saqraw.Saq_cq_poll(q.cq, 0) {
+			if saqraw.Saq_event_type(ev) == saqraw.SAQ_EVENT_LOG {
+				q.log.emitEvent(ev)
+			}
+			saqraw.Saq_event_free(ev)
+		}
 		saqraw.Saq_cq_free(q.cq)
 		if !drained {
 			q.closeErr = errorf(saqraw.SAQ_ETIMEDOUT, "queue close: operations were still running at the drain deadline")
@@ -549,6 +580,9 @@ func (q *Queue) Enqueue(ctx context.Context, function string, kwargs map[string]
 		return nil, err
 	}
 	defer saqraw.Saq_job_free(c)
+	if err := setTraceparent(c, spec.traceparentFor(ctx)); err != nil {
+		return nil, err
+	}
 	var job *Job
 	err = q.run(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
 		return saqraw.Saq_queue_enqueue(raw, c, cq, tag)
@@ -927,6 +961,9 @@ func (q *Queue) Apply(ctx context.Context, function string, kwargs map[string]an
 		return nil, err
 	}
 	defer saqraw.Saq_job_free(c)
+	if err := setTraceparent(c, spec.traceparentFor(ctx)); err != nil {
+		return nil, err
+	}
 	ev, err := q.do(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
 		return saqraw.Saq_queue_apply(raw, c, timeout, cq, tag)
 	})
@@ -975,7 +1012,7 @@ func (q *Queue) Map(ctx context.Context, function string, items []map[string]any
 	if err != nil {
 		return nil, errorf(saqraw.SAQ_EJSON, "items: %v", err)
 	}
-	defaults, err := mapDefaults(spec)
+	defaults, err := mapDefaults(spec, spec.traceparentFor(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"runtime/debug"
 	"sort"
@@ -313,6 +314,11 @@ type Worker struct {
 	stopOnce   sync.Once
 	finalOnce  sync.Once
 	finalDone  chan struct{}
+
+	// The counters and metrics of the last run, read just before the C
+	// worker is freed (Stats and Metrics answer with them afterwards).
+	finalStats   string
+	finalMetrics string
 }
 
 const (
@@ -769,7 +775,11 @@ func (l *lease) touch(fields string) error {
 
 func (w *Worker) startLease(raw rawJob) {
 	job := jobFromC(raw)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
+	if job.traceparent != "" {
+		ctx = ContextWithTraceparent(ctx, job.traceparent)
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	l := &lease{w: w, key: job.Key, id: saqraw.Saq_job_lease_id(raw), cancel: cancel, raw: raw}
 	job.lease = l
 	w.handles.Add(1)
@@ -825,10 +835,36 @@ func callHandler(ctx context.Context, h HandlerFunc, job *Job) (res any, err err
 	return res, err
 }
 
-func callAfter(ctx context.Context, h func(context.Context, *Job, error), job *Job, herr error) {
-	defer func() { _ = recover() }()
+func (w *Worker) callAfter(ctx context.Context, h func(context.Context, *Job, error), job *Job, herr error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.queueLog(job.Queue).logf(slog.LevelWarn, "after_process hook panicked", jobAttrs(job,
+				slog.String("error", fmt.Sprint(r)))...)
+		}
+	}()
 	h(ctx, job, herr)
 }
+
+// queueLog is the log sink of the worker's queue with that name (the
+// worker's own queue's for an unknown name).
+func (w *Worker) queueLog(name string) *logSink {
+	for _, q := range w.added {
+		if q.name == name {
+			return q.log
+		}
+	}
+	return w.q.log
+}
+
+// jobAttrs are the fields of a record about a job, as libsaq names them.
+func jobAttrs(job *Job, more ...slog.Attr) []slog.Attr {
+	return append([]slog.Attr{slog.String("queue", job.Queue), slog.String("worker", job.WorkerID),
+		slog.String("job", job.Key), slog.String("function", job.Function)}, more...)
+}
+
+// workerMetricsLocked is saq_worker_metrics; w.mu is held (the text shares
+// its buffer with saq_worker_stats_json).
+func workerMetricsLocked(w *Worker) string { return saqraw.Saq_worker_metrics(w.raw) }
 
 func (w *Worker) runLease(ctx context.Context, l *lease, job *Job, h HandlerFunc) {
 	defer l.cancel()
@@ -879,7 +915,7 @@ func (w *Worker) endLease(ctx context.Context, l *lease, job *Job, result any, e
 	w.leasesMu.Unlock()
 	l.free()
 	for _, a := range w.after {
-		callAfter(ctx, a, job, err)
+		w.callAfter(ctx, a, job, err)
 	}
 }
 
@@ -1036,6 +1072,8 @@ func (w *Worker) finalize(started bool) {
 		if started {
 			saqraw.Saq_worker_wait(w.raw, 0)
 		}
+		w.finalStats = saqraw.Saq_worker_stats_json(w.raw)
+		w.finalMetrics = workerMetricsLocked(w)
 		saqraw.Saq_worker_free(w.raw)
 		w.raw = nil
 		if w.cq != nil {
@@ -1053,7 +1091,13 @@ func (w *Worker) finalize(started bool) {
 		if started {
 			for _, h := range hooks {
 				func() {
-					defer func() { _ = recover() }()
+					defer func() {
+						if r := recover(); r != nil {
+							w.q.log.logf(slog.LevelWarn, "worker shutdown hook panicked",
+								slog.String("queue", w.q.name), slog.String("worker", w.id),
+								slog.String("error", fmt.Sprint(r)))
+						}
+					}()
 					h(context.Background())
 				}()
 			}
@@ -1096,15 +1140,20 @@ type WorkerQueueStats struct {
 	Errors   int64  `json:"errors"`
 }
 
-// Stats returns the worker's counters.
+// Stats returns the worker's counters: live while it runs, and those of its
+// last run once it has stopped (Stop, Wait, Run, or Queue.Close).
 func (w *Worker) Stats() (*WorkerStats, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.raw == nil {
-		return nil, ErrClosed
+	doc := w.finalStats
+	if w.raw != nil {
+		doc = saqraw.Saq_worker_stats_json(w.raw)
+	}
+	if doc == "" {
+		return nil, ErrNoMemory
 	}
 	st := &WorkerStats{}
-	if err := json.Unmarshal([]byte(saqraw.Saq_worker_stats_json(w.raw)), st); err != nil {
+	if err := json.Unmarshal([]byte(doc), st); err != nil {
 		return nil, errorf(saqraw.SAQ_EPROTO, "worker stats: %v", err)
 	}
 	return st, nil
