@@ -32,8 +32,10 @@ func (panickyResult) MarshalJSON() ([]byte, error) { panic("MarshalJSON panicked
 
 // A handler's return values are user code too: an error whose Error method
 // panics, a result whose MarshalJSON panics, runtime.Goexit and panic(nil)
-// (recover returns nil under this module's go 1.19 GODEBUG defaults) used
-// to crash the process, or pass as success, or leave the job unsettled.
+// (recover returns nil under GODEBUG=panicnil=1, the default of main modules
+// older than go 1.21; with this module's go 1.23 it is a
+// *runtime.PanicNilError) used to crash the process, or pass as success, or
+// leave the job unsettled.
 func TestWorkerHostileReturnsFailTheJob(t *testing.T) {
 	t.Parallel()
 	q := newQueue(t)
@@ -63,7 +65,7 @@ func TestWorkerHostileReturnsFailTheJob(t *testing.T) {
 		"errorpanics":   "Error() panicked",
 		"marshalpanics": "MarshalJSON panicked",
 		"goexit":        "did not return",
-		"panicnil":      "did not return",
+		"panicnil":      "panic called with nil argument", // go >= 1.21 modules: a *runtime.PanicNilError
 	}
 	for fn, text := range want {
 		_, err := q.Apply(c, fn, nil, saq.WithTimeout(5*time.Second))

@@ -264,7 +264,7 @@ func NewQueue(url string, opts ...QueueOption) (*Queue, error) {
 	defer saqraw.Saq_conf_free(conf)
 	cq := saqraw.Saq_cq_new()
 	if isNil(cq) {
-		return nil, newError(saqraw.SAQ_ENOMEM, "")
+		return nil, newError(saqraw.SAQ_ENOMEM, "cannot create the queue's completion queue (no file descriptors or memory left)")
 	}
 	// The queue's and its workers' log records come as SAQ_EVENT_LOG events
 	// on the queue's own cq (tag 0: no operation uses it); the poller logs them.
