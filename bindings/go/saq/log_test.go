@@ -164,7 +164,7 @@ func TestLogLevelFollowsTheHandler(t *testing.T) {
 	}
 	// the warning handler got the hook's panic, and nothing below warning
 	warn.wait(t, 5*time.Second, "the after_process panic", func(r logRecord) bool {
-		return r.Level == slog.LevelWarn && strings.Contains(r.Msg, "after_process") && r.Attrs["error"] == "after hook"
+		return r.Level == slog.LevelWarn && r.Attrs["hook"] == "after_process" && r.Attrs["reason"] == "after hook"
 	})
 	for _, r := range warn.records() {
 		if r.Level < slog.LevelWarn {
@@ -194,19 +194,20 @@ func TestLogGoHookPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.wait(t, 5*time.Second, "the after_process panic", func(r logRecord) bool {
-		return strings.Contains(r.Msg, "after_process")
+		return r.Attrs["hook"] == "after_process"
 	})
 	if r.Level != slog.LevelWarn || r.Attrs["job"] != job.Key || r.Attrs["function"] != "add" ||
-		r.Attrs["queue"] != q.Name() || r.Attrs["worker"] != w.ID() || r.Attrs["error"] != "boom" {
+		r.Attrs["queue"] != q.Name() || r.Attrs["worker"] != w.ID() || r.Attrs["reason"] != "boom" ||
+		!strings.Contains(r.Msg, job.Key) {
 		t.Fatalf("after_process panic record = %v", r)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	must(t, w.Stop(sctx))
 	r = h.wait(t, 5*time.Second, "the shutdown hook panic", func(r logRecord) bool {
-		return strings.Contains(r.Msg, "shutdown hook")
+		return r.Attrs["hook"] == "shutdown"
 	})
-	if r.Level != slog.LevelWarn || r.Attrs["worker"] != w.ID() || r.Attrs["error"] != "bye" {
+	if r.Level != slog.LevelWarn || r.Attrs["worker"] != w.ID() || r.Attrs["reason"] != "bye" {
 		t.Fatalf("shutdown hook panic record = %v", r)
 	}
 }
@@ -237,7 +238,7 @@ func TestLogDefaultIsSlogDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wait(t, 5*time.Second, "the after_process panic on slog.Default()", func(r logRecord) bool {
-		return r.Level == slog.LevelWarn && r.Attrs["error"] == "default"
+		return r.Level == slog.LevelWarn && r.Attrs["reason"] == "default"
 	})
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

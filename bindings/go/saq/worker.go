@@ -838,8 +838,9 @@ func callHandler(ctx context.Context, h HandlerFunc, job *Job) (res any, err err
 func (w *Worker) callAfter(ctx context.Context, h func(context.Context, *Job, error), job *Job, herr error) {
 	defer func() {
 		if r := recover(); r != nil {
-			w.queueLog(job.Queue).logf(slog.LevelWarn, "after_process hook panicked", jobAttrs(job,
-				slog.String("error", fmt.Sprint(r)))...)
+			w.queueLog(job.Queue).logf(slog.LevelWarn,
+				fmt.Sprintf("after_process hook panicked for job %s (%s): %v", job.Key, job.Function, r),
+				jobAttrs(job, slog.String("hook", "after_process"), slog.String("reason", fmt.Sprint(r)))...)
 		}
 	}()
 	h(ctx, job, herr)
@@ -856,7 +857,8 @@ func (w *Worker) queueLog(name string) *logSink {
 	return w.q.log
 }
 
-// jobAttrs are the fields of a record about a job, as libsaq names them.
+// jobAttrs are the fields of a record about a job, named as libsaq names
+// them (a panic's text is its "reason"; libsaq's "error" is an SAQ_E* name).
 func jobAttrs(job *Job, more ...slog.Attr) []slog.Attr {
 	return append([]slog.Attr{slog.String("queue", job.Queue), slog.String("worker", job.WorkerID),
 		slog.String("job", job.Key), slog.String("function", job.Function)}, more...)
@@ -1093,9 +1095,9 @@ func (w *Worker) finalize(started bool) {
 				func() {
 					defer func() {
 						if r := recover(); r != nil {
-							w.q.log.logf(slog.LevelWarn, "worker shutdown hook panicked",
+							w.q.log.logf(slog.LevelWarn, fmt.Sprintf("worker %s: shutdown hook panicked: %v", w.id, r),
 								slog.String("queue", w.q.name), slog.String("worker", w.id),
-								slog.String("error", fmt.Sprint(r)))
+								slog.String("hook", "shutdown"), slog.String("reason", fmt.Sprint(r)))
 						}
 					}()
 					h(context.Background())
