@@ -176,6 +176,40 @@ func TestLogLevelFollowsTheHandler(t *testing.T) {
 	}
 }
 
+// libsaq logs a handler that failed (an error or a panic) as a warning with
+// the job's fields; the binding does not log it a second time.
+func TestLogHandlerFailure(t *testing.T) {
+	t.Parallel()
+	h := &capture{level: slog.LevelDebug}
+	q := newQueue(t, saq.WithLogger(slog.New(h)))
+	startWorker(t, q, map[string]saq.HandlerFunc{
+		"kaput":  func(ctx context.Context, job *saq.Job) (any, error) { return nil, fmt.Errorf("kaput") },
+		"panics": func(ctx context.Context, job *saq.Job) (any, error) { panic("in the handler") },
+	})
+	for fn, text := range map[string]string{"kaput": "kaput", "panics": "in the handler"} {
+		job, err := q.Enqueue(ctx(t), fn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitJob(t, q, job.Key, "failed", func(j *saq.Job) bool { return j.Status.Terminal() })
+		r := h.wait(t, 5*time.Second, "the failed job "+fn, func(r logRecord) bool {
+			return r.Attrs["job"] == job.Key && r.Level >= slog.LevelWarn
+		})
+		if r.Level != slog.LevelWarn || r.Attrs["function"] != fn || !strings.Contains(fmt.Sprint(r.Attrs["reason"]), text) {
+			t.Fatalf("record of the failed job %s = %v", fn, r)
+		}
+		n := 0
+		for _, r := range h.records() {
+			if r.Attrs["job"] == job.Key && r.Level >= slog.LevelWarn {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d warnings for the failed job %s, want 1: %v", n, fn, h.records())
+		}
+	}
+}
+
 // A Go hook that panics is logged by the binding (libsaq does not see Go
 // hooks), with the job's fields.
 func TestLogGoHookPanic(t *testing.T) {
