@@ -39,6 +39,13 @@
 // which Python's json writes as bare tokens, decode as math.NaN() and
 // math.Inf; a handler may return them, or a json.RawMessage kept as it is.
 //
+// Operating it: WithLogger sends libsaq's log records (worker start and
+// stop, Redis unreachable, connections lost and recovered, failed handlers,
+// ...) to a *slog.Logger; Queue.Overview, Queue.Metrics, Worker.Metrics and
+// MetricsHandler give queue-wide figures and Prometheus metrics;
+// Queue.IterJobs lists jobs of any status; ContextWithTraceparent carries a
+// W3C traceparent from Enqueue to the handler's context.
+//
 // Errors reported by libsaq are *Error values carrying libsaq's stable code;
 // compare them with errors.Is against ErrTimeout, ErrNotFound, ErrClosed and
 // the other sentinels. Apply and Map report failed jobs as *JobError.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -73,4 +75,71 @@ func ExampleWorker_Run() {
 	if err := w.Run(ctx); err != nil { // until SIGINT or SIGTERM
 		log.Fatal(err)
 	}
+}
+
+func ExampleWithLogger() {
+	ctx := context.Background()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// libsaq's records (worker started/stopped, Redis unreachable, a failed
+	// handler, ...) for the queue and its workers go to logger
+	q, err := saq.Connect(ctx, "redis://localhost:6379/0", saq.WithLogger(logger))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer q.Close()
+	// silenced: saq.WithLogLevel(saq.LevelOff)
+}
+
+func ExampleMetricsHandler() {
+	ctx := context.Background()
+	q, err := saq.Connect(ctx, "redis://localhost:6379/0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer q.Close()
+	w, err := saq.NewWorker(q, saq.Functions{"noop": func(context.Context, *saq.Job) (any, error) { return nil, nil }})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// queue-wide figures from Redis and this worker's own counters and
+	// duration histograms, for Prometheus to scrape
+	http.Handle("/metrics", saq.MetricsHandler([]*saq.Queue{q}, []*saq.Worker{w}))
+	go func() { log.Fatal(http.ListenAndServe(":9100", nil)) }()
+	if err := w.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func ExampleQueue_IterJobs() {
+	ctx := context.Background()
+	q, err := saq.Connect(ctx, "redis://localhost:6379/0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer q.Close()
+	for job, err := range q.IterJobs(ctx, saq.StatusFailed) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(job.Key, job.Error)
+	}
+}
+
+func ExampleContextWithTraceparent() {
+	ctx := context.Background()
+	q, err := saq.Connect(ctx, "redis://localhost:6379/0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer q.Close()
+	// the producer's trace context (from OpenTelemetry, an incoming request, ...)
+	ctx = saq.ContextWithTraceparent(ctx, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	if _, err := q.Enqueue(ctx, "send", nil); err != nil { // meta["traceparent"] is set
+		log.Fatal(err)
+	}
+	w, _ := saq.NewWorker(q, saq.Functions{"send": func(ctx context.Context, job *saq.Job) (any, error) {
+		fmt.Println(saq.TraceparentFromContext(ctx) == job.Traceparent()) // true
+		return nil, nil
+	}})
+	_ = w.Run(ctx)
 }
