@@ -22,6 +22,14 @@ import (
 // include every pair of labels, or fails the test.
 func sample(t *testing.T, text, name string, labels ...string) float64 {
 	t.Helper()
+	v, err := findSample(text, name, labels...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func findSample(text, name string, labels ...string) (float64, error) {
 	for _, line := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
@@ -37,16 +45,15 @@ func sample(t *testing.T, text, name string, labels ...string) float64 {
 		}
 		f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
 		if len(f) == 0 {
-			t.Fatalf("sample line without a value: %q", line)
+			return 0, fmt.Errorf("sample line without a value: %q", line)
 		}
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			t.Fatalf("sample line %q: %v", line, err)
+			return 0, fmt.Errorf("sample line %q: %v", line, err)
 		}
-		return v
+		return v, nil
 	}
-	t.Fatalf("no %s%v in:\n%s", name, labels, text)
-	return 0
+	return 0, fmt.Errorf("no %s%v in:\n%s", name, labels, text)
 }
 
 // checkExposition fails the test unless every metric family of text has
@@ -233,8 +240,10 @@ func TestMetricsText(t *testing.T) {
 	// may trail the job's record a little
 	all := scrape()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); all = scrape() {
-		if strings.Contains(all, `saq_queue_workers{queue="`+q.Name()+`"} 2`) &&
-			strings.Contains(all, `outcome="failed"`) {
+		done, _ := findSample(all, "saq_jobs_processed_total", "function", "add", "outcome", "complete")
+		failed, _ := findSample(all, "saq_jobs_processed_total", "function", "fail", "outcome", "failed")
+		workers, _ := findSample(all, "saq_queue_workers", "queue", q.Name())
+		if done == 8 && failed == 1 && workers == 2 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
