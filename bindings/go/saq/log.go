@@ -35,7 +35,7 @@ const LevelOff slog.Level = math.MaxInt32
 // them. A logger whose handler is enabled for no level (slog.DiscardHandler)
 // silences the queue.
 //
-// Without WithLogger, records go to slog.Default() (looked up at each
+// Without WithLogger (or with a nil l), records go to slog.Default() (looked up at each
 // record, so slog.SetDefault applies), for warnings and errors, or from the
 // level in the environment variable SAQ_LOG_LEVEL ("debug", "info",
 // "warning", "error", "off"). The records are handed to the handler from the
