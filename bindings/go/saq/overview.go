@@ -18,8 +18,9 @@ type Overview struct {
 	Queue string    // the queue name
 	Time  time.Time // Redis's clock when the figures were read
 	Jobs  JobCounts // jobs not finished yet, by state
-	// OldestQueuedAge is how long the oldest queued job has waited since it
-	// was enqueued; 0 when nothing is queued (Jobs.Queued == 0).
+	// OldestQueuedAge is how long the job at the head of the queue (the
+	// next to run) has waited since it was enqueued; 0 when nothing is
+	// queued (Jobs.Queued == 0).
 	OldestQueuedAge time.Duration
 	Workers         []WorkerInfo // the live workers of the registry
 	WorkersAlive    int          // len(Workers)
@@ -40,7 +41,7 @@ type Overview struct {
 type JobCounts struct {
 	Queued     int64 // waiting to run now
 	Active     int64 // taken by a worker
-	Scheduled  int64 // not due yet
+	Scheduled  int64 // not due yet (a future time or a retry delay)
 	Incomplete int64 // all of the above
 }
 
