@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libsaq/libsaq/bindings/go/internal/saqraw"
 )
@@ -170,8 +172,86 @@ func (s *logSink) logf(level slog.Level, msg string, attrs ...slog.Attr) {
 
 // emitEvent logs a SAQ_EVENT_LOG event (libsaq filtered it already).
 func (s *logSink) emitEvent(ev rawEvent) {
-	s.emit(slogLevel(int(saqraw.Saq_event_int(ev))), saqraw.Saq_event_text(ev),
+	s.emit(slogLevel(int(saqraw.Saq_event_int(ev))), capText(saqraw.Saq_event_text(ev)),
 		fieldAttrs(saqraw.Saq_event_json(ev))...)
+}
+
+// maxLogText caps the message and each string field of a record: a handler's
+// error text, which libsaq puts in the record, may be megabytes long (the
+// job's record keeps it whole).
+const maxLogText = 8 << 10
+
+// capJSONStrings cuts every string of a JSON document longer than
+// maxLogText bytes, before it is decoded (decoding megabytes would hold up
+// the poller), with the note capText writes. The cut falls between escape
+// sequences and UTF-8 characters.
+func capJSONStrings(doc string) string {
+	if len(doc) <= maxLogText {
+		return doc
+	}
+	var b strings.Builder
+	i := 0 // doc[:i] is handled
+	for {
+		open := strings.IndexByte(doc[i:], '"')
+		if open < 0 {
+			b.WriteString(doc[i:])
+			return b.String()
+		}
+		start := i + open + 1 // the string's first byte
+		end := start          // its closing quote
+		for {
+			q := strings.IndexByte(doc[end:], '"')
+			if q < 0 {
+				return doc // malformed: left to the decoder
+			}
+			end += q
+			bs := 0
+			for k := end - 1; k >= start && doc[k] == '\\'; k-- {
+				bs++
+			}
+			if bs%2 == 0 {
+				break
+			}
+			end++
+		}
+		b.WriteString(doc[i:start])
+		if end-start <= maxLogText {
+			b.WriteString(doc[start:end])
+		} else {
+			cut := start
+			for cut < end {
+				n := 1
+				if doc[cut] == '\\' {
+					n = 2
+					if cut+1 < end && doc[cut+1] == 'u' {
+						n = 6
+					}
+				} else if doc[cut] >= utf8.RuneSelf {
+					_, n = utf8.DecodeRuneInString(doc[cut:end])
+				}
+				if cut+n-start > maxLogText {
+					break
+				}
+				cut += n
+			}
+			b.WriteString(doc[start:cut])
+			b.WriteString("[... " + strconv.Itoa(end-cut) + " bytes cut]")
+		}
+		b.WriteByte('"')
+		i = end + 1
+	}
+}
+
+// capText cuts s to maxLogText bytes (on a UTF-8 boundary) with a note.
+func capText(s string) string {
+	if len(s) <= maxLogText {
+		return s
+	}
+	cut := maxLogText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "[... " + strconv.Itoa(len(s)-cut) + " bytes cut]"
 }
 
 // fieldAttrs turns a record's flat JSON object of fields into attributes, in
@@ -181,7 +261,7 @@ func fieldAttrs(doc string) []slog.Attr {
 	if doc == "" {
 		return nil
 	}
-	dec := json.NewDecoder(strings.NewReader(doc))
+	dec := json.NewDecoder(strings.NewReader(capJSONStrings(doc)))
 	dec.UseNumber()
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return []slog.Attr{slog.String("fields", doc)}
@@ -211,7 +291,7 @@ func fieldAttr(key string, raw json.RawMessage) slog.Attr {
 	}
 	switch x := v.(type) {
 	case string:
-		return slog.String(key, x)
+		return slog.String(key, capText(x))
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
 			return slog.Int64(key, i)
