@@ -226,6 +226,22 @@ void saq__buf_json_float(saq__buf_t *b, double v);               /* like num, bu
 void saq__fmt_double(char out[40], double v);                    /* shortest round-trip text, integers without ".0" */
 
 /* ------------------------------------------------------------------------ */
+/* traceparent.c: W3C Trace Context in a job's meta (pure)                  */
+/* ------------------------------------------------------------------------ */
+
+#define SAQ__TRACEPARENT_LEN 55 /* "00-" 32 "-" 16 "-" 2 */
+/* Is [s, s+n) a version-00 traceparent: lower-case hex, trace and parent ids not all zeros? */
+int saq__traceparent_valid(const char *s, size_t n);
+/* The meta object's (JSON text or NULL) "traceparent" string into out when it is a valid one
+ * (the last member of that name counts), else "". */
+void saq__traceparent_scan(const char *meta, char out[SAQ__TRACEPARENT_LEN + 1]);
+/* meta (a JSON object text or NULL) with its "traceparent" member set to `tp` (in its place,
+ * or last when new; later duplicates dropped) or removed (tp NULL): *out is the new text,
+ * malloc'd, or NULL when nothing is left (empty meta). SAQ_OK; SAQ_EINVAL with a message in
+ * err (tp malformed, meta not an object); SAQ_ENOMEM. */
+int saq__traceparent_put(const char *meta, const char *tp, char **out, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------ */
 /* job.c                                                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -247,6 +263,8 @@ struct saq_job {
     char *result;   /* raw JSON or NULL (None) */
     char *error;    /* text or NULL */
     char *meta;     /* raw JSON object or NULL (empty) */
+    char traceparent[SAQ__TRACEPARENT_LEN + 1]; /* meta's valid "traceparent", or "": kept by
+                                                 * every change of meta (saq__traceparent_scan) */
     char *worker_id;
     char *group_key;
     char *extra;    /* raw unknown members ("\"k\": v, ...") or NULL */
