@@ -257,11 +257,11 @@ static void log_life(saq_worker_t *w, int started)
         saq__log_emit(w->q, SAQ_LOG_INFO, 0,
                       SAQ__LF(SAQ__LS("worker", w->id), SAQ__LN("concurrency", p->set.concurrency),
                               SAQ__LS("functions", fns ? fns : "")),
-                      "worker %s started on queue %s (concurrency %d; functions %s)", w->id,
-                      w->q->set.name, p->set.concurrency, fns && *fns ? fns : "none");
+                      "worker started (concurrency %d; functions: %s)", p->set.concurrency,
+                      fns && *fns ? fns : "none");
     else
         saq__log_emit(w->q, SAQ_LOG_INFO, 0, SAQ__LF(SAQ__LS("worker", w->id)),
-                      "worker %s stopped on queue %s", w->id, w->q->set.name);
+                      "worker stopped");
     free(fns);
 }
 

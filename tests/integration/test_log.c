@@ -249,6 +249,25 @@ static void test_lost_and_recovered_with_outage_length(void **state)
     rh_stop(r);
 }
 
+static void test_no_sentinel_answers(void **state)
+{
+    (void)state;
+    char url[100];
+    int p1 = closed_port(), p2 = closed_port();
+    snprintf(url, sizeof url, "redis+sentinel://127.0.0.1:%d,127.0.0.1:%d/mymaster/0", p1, p2);
+    const char *kv[] = {"reconnect_max_ms", "50", NULL};
+    saq_queue_t *q = logq(url, "nosentinel", NULL, 1, kv);
+    saq_event_t *ev = saq_queue_count_sync(q, "queued", 3000);
+    assert_int_not_equal(saq_event_status(ev), SAQ_OK);
+    saq_event_free(ev);
+    cJSON *f = wait_rec(SAQ_LOG_WARNING, "no sentinel could name the queue's redis master (2 asked)",
+                        "SAQ_ECONN", 3000);
+    cJSON_Delete(f);
+    sleep_ms(500); /* asked again and again meanwhile */
+    assert_int_equal(count_recs(SAQ_LOG_WARNING, NULL, NULL), 1);
+    saq_queue_free(q);
+}
+
 /* ---- jobs ---- */
 
 static void test_unreadable_record_is_an_error_naming_its_key(void **state)
@@ -435,9 +454,10 @@ static void test_default_sink_writes_lines_to_stderr(void **state)
     /* SAQ_LOG_LEVEL=info: the worker's start and stop too */
     setenv("SAQ_LOG_LEVEL", "info", 1);
     out = capture_stderr(unreachable_with_default_sink);
-    snprintf(want, sizeof want, "saq: INFO worker ");
+    snprintf(want, sizeof want, "saq: INFO worker started (concurrency 10; functions: noop,failing) "
+             "queue=%s worker=", qname);
     assert_non_null(strstr(out, want));
-    assert_non_null(strstr(out, " started on queue "));
+    assert_non_null(strstr(out, "saq: INFO worker stopped queue="));
     assert_non_null(strstr(out, " functions=noop,failing"));
     free(out);
     /* a word it does not know: the default again */
@@ -536,6 +556,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_unreachable_at_start_warns_once, setup),
         cmocka_unit_test_setup(test_lost_and_recovered_with_outage_length, setup),
+        cmocka_unit_test_setup(test_no_sentinel_answers, setup),
         cmocka_unit_test_setup(test_unreadable_record_is_an_error_naming_its_key, setup),
         cmocka_unit_test_setup(test_job_of_a_dead_worker_recovered, setup),
         cmocka_unit_test_setup(test_failing_handler_names_job_and_function, setup),
