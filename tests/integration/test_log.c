@@ -268,6 +268,25 @@ static void test_no_sentinel_answers(void **state)
     saq_queue_free(q);
 }
 
+static void test_tls_handshake_failure(void **state)
+{
+    (void)state;
+    char url[100];
+    /* a TLS client on the suite's plaintext port: the handshake fails */
+    snprintf(url, sizeof url, "rediss://127.0.0.1:%d/0?ssl_cert_reqs=none", R->port);
+    const char *kv[] = {"connect_timeout_ms", "1000", NULL};
+    saq_queue_t *q = logq(url, "tlsfail", NULL, 1, kv);
+    saq_event_t *ev = saq_queue_count_sync(q, "queued", 3000);
+    assert_int_not_equal(saq_event_status(ev), SAQ_OK);
+    saq_event_free(ev);
+    cJSON *f = wait_rec(SAQ_LOG_WARNING, "TLS", "SAQ_ETLS", 3000);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", R->port);
+    assert_string_equal(jstr(f, "address"), addr);
+    cJSON_Delete(f);
+    saq_queue_free(q);
+}
+
 /* ---- jobs ---- */
 
 static void test_unreadable_record_is_an_error_naming_its_key(void **state)
@@ -557,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup(test_unreachable_at_start_warns_once, setup),
         cmocka_unit_test_setup(test_lost_and_recovered_with_outage_length, setup),
         cmocka_unit_test_setup(test_no_sentinel_answers, setup),
+        cmocka_unit_test_setup(test_tls_handshake_failure, setup),
         cmocka_unit_test_setup(test_unreadable_record_is_an_error_naming_its_key, setup),
         cmocka_unit_test_setup(test_job_of_a_dead_worker_recovered, setup),
         cmocka_unit_test_setup(test_failing_handler_names_job_and_function, setup),
