@@ -730,17 +730,20 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
     int watch = flags & SAQ__RECOVER_ABORTED    ? SAQ__TX_WATCH_ABORT
                 : flags & SAQ__RECOVER_UNLISTED ? SAQ__TX_WATCH_SWEEP
                                                 : SAQ__TX_WATCH_NONE;
-    const char *wid = j->worker_id ? j->worker_id : "?";
+    char of[240] = ""; /* " of worker <id>", when the record names one */
+    if (j->worker_id)
+        snprintf(of, sizeof of, " of worker %.200s", j->worker_id);
     const char *then = retry ? "queued again" : "aborted (no retries left)";
     saq__logrec_t *note = saq__log_prepare(
         q, SAQ_LOG_WARNING, 0,
-        SAQ__LF(SAQ__LS("job", j->key), SAQ__LS("function", j->function), SAQ__LS("worker", wid),
-                SAQ__LS("reason", j->error), SAQ__LN("attempts", j->attempts)),
-        flags & SAQ__RECOVER_UNLISTED  ? "job %s (%s) of worker %s swept: %s; %s"
-        : flags & SAQ__RECOVER_ABORTED ? "job %s (%s) of worker %s finished aborted (%s): the "
-                                         "worker is gone%.0s"
-                                       : "job %s (%s) of worker %s recovered: %s; %s",
-        j->key, j->function, wid, j->error ? j->error : "", then);
+        SAQ__LF(SAQ__LS("job", j->key), SAQ__LS("function", j->function),
+                SAQ__LS("worker", j->worker_id), SAQ__LS("reason", j->error),
+                SAQ__LN("attempts", j->attempts)),
+        flags & SAQ__RECOVER_UNLISTED  ? "job %s (%s)%s was stuck in active: swept%.0s; %s"
+        : flags & SAQ__RECOVER_ABORTED ? "job %s (%s)%s finished aborted (%s): its worker is "
+                                         "gone%.0s"
+                                       : "job %s (%s)%s recovered: %s; %s",
+        j->key, j->function, of, j->error ? j->error : "", then);
     saq__call_t c;
     saq__tx_recover(q,
                     &(saq__tx_recover_t){.id = j->id, .old = old, .oldlen = oldlen, .json = json,

@@ -335,6 +335,25 @@ static void test_job_of_a_dead_worker_recovered(void **state)
     saq_queue_free(q);
 }
 
+static void test_swept_job(void **state)
+{
+    (void)state;
+    saq_queue_t *q = logq(R->url, "swept", NULL, 1, NULL);
+    const char *n = saq_queue_name(q);
+    /* dequeued but never marked: stuck once the sweep's grace is over */
+    saq_job_free(enq(q, "noop", "{\"key\": \"stuck\"}"));
+    freeReplyObject(rh_cmd(RC, "LMOVE saq:%s:queued saq:%s:active LEFT RIGHT", n, n));
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_queue_sweep(q, 60, 0.2, cq, 1), 0);
+    saq_event_free(saq_cq_wait(cq, 1, TMO));
+    cJSON *f = wait_rec(SAQ_LOG_WARNING, "swept", "\"job\": \"stuck\"", TMO);
+    assert_string_equal(jstr(f, "function"), "noop");
+    assert_string_equal(jstr(f, "reason"), "swept");
+    cJSON_Delete(f);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
 static void test_failing_handler_names_job_and_function(void **state)
 {
     (void)state;
@@ -579,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup(test_tls_handshake_failure, setup),
         cmocka_unit_test_setup(test_unreadable_record_is_an_error_naming_its_key, setup),
         cmocka_unit_test_setup(test_job_of_a_dead_worker_recovered, setup),
+        cmocka_unit_test_setup(test_swept_job, setup),
         cmocka_unit_test_setup(test_failing_handler_names_job_and_function, setup),
         cmocka_unit_test_setup(test_failing_before_hook, setup),
         cmocka_unit_test_setup(test_log_level_off_silences, setup),
