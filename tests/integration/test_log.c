@@ -372,6 +372,37 @@ static void test_failing_handler_names_job_and_function(void **state)
     saq_queue_free(q);
 }
 
+static void test_pull_mode_failure(void **state)
+{
+    (void)state;
+    saq_queue_t *q = logq(R->url, "pullf", NULL, 1, NULL);
+    saq_worker_t *w = worker_with_conf(q, NULL);
+    assert_int_equal(saq_worker_register_pull(w, "hosted"), 0);
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_worker_start(w, cq, 5), 0);
+    saq_job_t *j = enq(q, "hosted", NULL);
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LEASE);
+    saq_job_t *leased = saq_event_take_job(ev);
+    saq_event_free(ev);
+    assert_int_equal(saq_job_fail(leased, "RuntimeError: from the host"), SAQ_OK);
+    saq_job_free(leased);
+    cJSON *f = wait_rec(SAQ_LOG_WARNING, "failed", "\"function\": \"hosted\"", TMO);
+    assert_string_equal(jstr(f, "job"), saq_job_key(j));
+    assert_string_equal(jstr(f, "reason"), "RuntimeError: from the host");
+    cJSON_Delete(f);
+    saq_job_free(wait_status(q, saq_job_key(j), "failed", TMO));
+    saq_job_free(j);
+    assert_int_equal(saq_worker_stop(w, 0), 0);
+    assert_int_equal(saq_worker_wait(w, 20000), 0);
+    saq_worker_free(w);
+    while ((ev = saq_cq_poll(cq, 0)))
+        saq_event_free(ev);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
 static int refuse(saq_worker_t *w, saq_job_t *job, void *ud)
 {
     (void)w, (void)job, (void)ud;
@@ -600,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup(test_job_of_a_dead_worker_recovered, setup),
         cmocka_unit_test_setup(test_swept_job, setup),
         cmocka_unit_test_setup(test_failing_handler_names_job_and_function, setup),
+        cmocka_unit_test_setup(test_pull_mode_failure, setup),
         cmocka_unit_test_setup(test_failing_before_hook, setup),
         cmocka_unit_test_setup(test_log_level_off_silences, setup),
         cmocka_unit_test_setup(test_default_sink_writes_lines_to_stderr, setup),
