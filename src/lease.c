@@ -670,16 +670,18 @@ static void run_work(saq__task_t *t)
     const char *wid = r->w->id;
     free(r);
     int refused = 0, rc;
-    for (size_t i = 0; i < w->nhooks; i++)
-        if (w->hooks[i].kind == SAQ_HOOK_BEFORE_PROCESS && (rc = w->hooks[i].fn(w, job, w->hooks[i].ud))) {
-            refused = 1;
-            saq__log(q, SAQ_LOG_WARNING, 0,
-                     SAQ__LF(SAQ__LS("job", job->key), SAQ__LS("function", job->function),
-                             SAQ__LS("worker", wid), SAQ__LS("hook", "before_process"),
-                             SAQ__LN("returned", rc)),
-                     "before_process hook %zu failed (returned %d) for job %s (%s): the job "
-                     "fails as with saq_job_fail", i + 1, rc, job->key, job->function);
-        }
+    for (size_t i = 0; i < w->nhooks; i++) {
+        if (w->hooks[i].kind != SAQ_HOOK_BEFORE_PROCESS ||
+            !(rc = w->hooks[i].fn(w, job, w->hooks[i].ud)))
+            continue; /* not a before_process hook, or it let the job run */
+        refused = 1;
+        saq__log(q, SAQ_LOG_WARNING, 0,
+                 SAQ__LF(SAQ__LS("job", job->key), SAQ__LS("function", job->function),
+                         SAQ__LS("worker", wid), SAQ__LS("hook", "before_process"),
+                         SAQ__LN("returned", rc)),
+                 "before_process hook %zu failed (returned %d) for job %s (%s): the job fails "
+                 "as with saq_job_fail", i + 1, rc, job->key, job->function);
+    }
     if (refused) {
         saq_job_fail(job, "before_process hook failed");
         saq_job_free(job);
