@@ -17,12 +17,6 @@ int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag)
     return conf ? SAQ_OK : SAQ_EINVAL;
 }
 
-const char *saq_event_text(const saq_event_t *ev)
-{
-    (void)ev;
-    return NULL;
-}
-
 int saq_job_set_traceparent(saq_job_t *job, const char *traceparent)
 {
     (void)job;
@@ -33,39 +27,5 @@ int saq_job_set_traceparent(saq_job_t *job, const char *traceparent)
 const char *saq_job_traceparent(const saq_job_t *job)
 {
     (void)job;
-    return NULL;
-}
-
-int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
-{
-    (void)q;
-    (void)cq;
-    (void)tag;
-    return SAQ_ESTATE;
-}
-
-int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
-{
-    (void)q;
-    (void)cq;
-    (void)tag;
-    return SAQ_ESTATE;
-}
-
-int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor, int count,
-                        saq_cq_t *cq, uint64_t tag)
-{
-    (void)q;
-    (void)statuses;
-    (void)cursor;
-    (void)count;
-    (void)cq;
-    (void)tag;
-    return SAQ_ESTATE;
-}
-
-const char *saq_worker_metrics(saq_worker_t *w)
-{
-    (void)w;
     return NULL;
 }
