@@ -258,6 +258,7 @@ typedef struct saq__rpoint {
 } saq__rpoint_t;
 #define SAQ__RATE_WINDOW_MS 65000 /* the oldest point used is at most this old */
 #define SAQ__RATE_MIN_MS 20000    /* no rate until a point is this old */
+#define SAQ__RATE_MAX_MS 300000   /* ... or older, up to this, when none is in the window */
 #define SAQ__RATE_SLACK_MS 2000   /* a new id started within an interval (uptime) */
 /* Parse a sample as the OVERVIEW script writes it ({"t": ms, "w": {"<id>":
  * [c, f, r, a, uptime], ...}}) into *p (zeroed first). 0, or -1 when it is
@@ -268,8 +269,9 @@ int saq__rpoint_add(saq__rpoint_t *p, const char *id, const long long v[5]);
 void saq__rpoint_free(saq__rpoint_t *p);
 /* Rates over pts[0 .. n), oldest first, the last one "now": per minute, of
  * complete, failed, retried, aborted, over the window from the oldest point
- * at most SAQ__RATE_WINDOW_MS old (*window_s, seconds). 0, or -1 when no
- * point is SAQ__RATE_MIN_MS old yet. */
+ * at most SAQ__RATE_WINDOW_MS old, or when that one is younger than
+ * SAQ__RATE_MIN_MS, from the newest older one up to SAQ__RATE_MAX_MS old
+ * (*window_s, seconds). 0, or -1 when no point fits. */
 int saq__rates(const saq__rpoint_t *pts, size_t n, double per_min[4], double *window_s);
 
 /* ------------------------------------------------------------------------ */

@@ -126,6 +126,11 @@ int saq__rates(const saq__rpoint_t *pts, size_t n, double per_min[4], double *wi
             base = i;
             break;
         }
+    /* sparse samples (no libsaq worker writes them, and this is called less
+     * often than every minute): the newest point before the window will do */
+    if (base < n && base > 0 && now - pts[base].t < SAQ__RATE_MIN_MS &&
+        now - pts[base - 1].t <= SAQ__RATE_MAX_MS)
+        base--;
     if (base == n || now - pts[base].t < SAQ__RATE_MIN_MS)
         return -1;
     double sum[4] = {0, 0, 0, 0};
