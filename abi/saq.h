@@ -1046,7 +1046,8 @@ SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t ta
  *  seconds (20 to 65; up to 300 when samples are sparse), rounded to 0.01, from samples of
  *  the registry's counters kept in saq:<q>:libsaq:samples (a list of at most 32, expiring
  *  600 s after the last one), written by libsaq workers at their registry writes and by this
- *  call, at most one per 5 s whoever writes it; null until a sample 20 s old exists. A worker that restarted (its counters or uptime went
+ *  call, at most one per 5 s whoever writes it (best effort: a Redis user that may not write
+ *  gets the rest of the figures); null until a sample 20 s old exists. A worker that restarted (its counters or uptime went
  *  down) counts what it did since; a new worker what it did since it started within the
  *  window; a worker that died what it did up to its last sample. Finished jobs are not
  *  counted by state (saq keeps no index of them: see saq_queue_iter_jobs). Errors in the

@@ -173,6 +173,24 @@ static void test_overview_counts_and_oldest_age(void **state)
     double t = num(ov, "time_ms") / 1000.0;
     assert_true(fabs(t - now_s()) < 5);
     cJSON_Delete(ov);
+
+    /* a user allowed to read only (a dashboard's) gets the same figures; no sample is kept */
+    freeReplyObject(rh_cmd(RC, "DEL saq:%s:libsaq:samples", n));
+    freeReplyObject(rh_cmd(RC, "ACL SETUSER obsro on >pw ~* &* +@all -@write"));
+    char url[128];
+    snprintf(url, sizeof url, "redis://obsro:pw@127.0.0.1:%d/0", R->port);
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "url", url), 0);
+    assert_int_equal(saq_conf_set(c, "name", n), 0);
+    saq_queue_t *ro = saq_queue_new(c);
+    assert_non_null(ro);
+    saq_conf_free(c);
+    ov = overview(ro);
+    assert_int_equal((int)num(ov, "jobs.queued"), 2);
+    assert_int_equal((int)num(ov, "jobs.scheduled"), 1);
+    cJSON_Delete(ov);
+    assert_int_equal(rh_int(RC, "EXISTS saq:%s:libsaq:samples", n), 0);
+    saq_queue_free(ro);
     saq_queue_free(q);
 }
 
