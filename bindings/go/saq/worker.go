@@ -1072,7 +1072,12 @@ func (w *Worker) finalize(started bool) {
 		w.mu.Lock()
 		w.state = workerClosed
 		if started {
-			saqraw.Saq_worker_wait(w.raw, 0)
+			// WORKER_STOPPED came (the poller is done): libsaq marks the
+			// worker stopped right after it, once it has taken the final
+			// figures over every queue of the worker. Freeing it (and then
+			// a queue of it) before that lets the I/O thread read freed
+			// memory, so wait for the mark rather than just check it.
+			saqraw.Saq_worker_wait(w.raw, -1)
 		}
 		w.finalStats = saqraw.Saq_worker_stats_json(w.raw)
 		w.finalMetrics = workerMetricsLocked(w)
