@@ -452,10 +452,7 @@ module Saq
       rescue StandardError, SystemStackError => e
         text = "Saq::DecodeError: the Ruby worker cannot decode job #{Native.saq_job_key(raw)}: " \
                "#{e.class}: #{e.message}"
-        log(:error, "job cannot be decoded; failing it", job: Native.saq_job_key(raw),
-                                                          function: Native.saq_job_function(raw),
-                                                          error: "#{e.class}: #{e.message}")
-        rc = Native.saq_job_fail(raw, Saq.__c_text(text))
+        rc = Native.saq_job_fail(raw, Saq.__c_text(text)) # libsaq logs the failure with this text
         log(:warn, "cannot fail the job", job: Native.saq_job_key(raw), error: Native.saq_err_name(rc)) unless rc.zero?
         Native.saq_rb_job_release(raw)
         return
