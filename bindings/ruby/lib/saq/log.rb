@@ -74,22 +74,26 @@ module Saq
     @pid = nil
 
     class << self
-      # The conf keys and sink for a queue's logger: and log_level: options.
-      # Returns the tag of the sink (nil when silenced), to #release later.
-      def attach(conf, logger, level)
-        if logger.nil?
-          set(conf, "log_level", "off")
-          return nil
-        end
-        level = level_name(level) || (ENV["SAQ_LOG_LEVEL"].to_s.empty? ? level_of(logger) : nil)
-        set(conf, "log_level", level) if level
+      # The conf key log_level for a queue's logger: and log_level: options
+      # (nil: libsaq's default, SAQ_LOG_LEVEL or "warning").
+      def level_for(logger, level)
+        return "off" if logger.nil?
+
+        level_name(level) || (ENV["SAQ_LOG_LEVEL"].to_s.empty? ? level_of(logger) : nil)
+      end
+
+      # Send the records of the queues made from `conf` to `logger` (UNSET:
+      # Saq.logger). Returns the tag of the sink, to #release later; nil for
+      # a nil logger (silenced by log_level "off").
+      def attach(conf, logger)
+        return nil if logger.nil?
+
         LOCK.synchronize do
           start_pump unless @pid == Process.pid
           @sinks.delete(@released.shift) until @released.empty?
           tag = (@next_tag += 1)
           @sinks[tag] = logger
-          rc = Native.saq_conf_set_log_cq(conf, @cq, tag)
-          Saq.check!(rc, "log sink")
+          Saq.check!(Native.saq_conf_set_log_cq(conf, @cq, tag), "log sink")
           tag
         end
       end
@@ -133,11 +137,6 @@ module Saq
       end
 
       private
-
-      def set(conf, key, value)
-        rc = Native.saq_conf_set(conf, key, value)
-        Saq.check!(rc, Saq.__conf_message(key, Native.saq_conf_errmsg(conf)))
-      end
 
       def level_name(level)
         return nil if level.nil?

@@ -73,7 +73,9 @@ module Saq
       begin
         conf_set(conf, "url", url.nil? ? nil : url.to_s) # URI objects, Symbols
         conf_set(conf, "name", name.to_s) unless name.nil?
-        log_tag = Log.attach(conf, logger, log_level)
+        log_level = Log.level_for(logger, log_level)
+        conf_set(conf, "log_level", log_level) if log_level
+        log_tag = Log.attach(conf, logger)
         options.each do |k, v|
           allowed = NESTED_OPTIONS[k]
           next conf_set(conf, k.to_s, v.to_s) unless allowed
