@@ -254,8 +254,10 @@ class TestOperate < Minitest::Test
     q.finish(failed, :failed, error: "no")
     waiting = Array.new(3) { |i| q.enqueue("later", i: i).key }
 
-    calls = count_iter_calls { assert_equal (done + [failed] + waiting).sort, q.iter_jobs(batch_size: 1).map(&:key).uniq.sort }
-    assert_operator calls, :>, 1, "batch_size: 1 reads more than one page"
+    all_calls = count_iter_calls do
+      assert_equal (done + [failed] + waiting).sort, q.iter_jobs(batch_size: 1).map(&:key).uniq.sort
+    end
+    assert_operator all_calls, :>, 1, "batch_size: 1 reads more than one page"
     complete = q.iter_jobs(statuses: :complete, batch_size: 2).to_a
     assert_equal done.sort, complete.map(&:key).uniq.sort
     assert complete.all? { |j| j.status == :complete && j.result == 1 }
@@ -265,7 +267,7 @@ class TestOperate < Minitest::Test
     enum = q.iter_jobs(batch_size: 1)
     assert_kind_of Enumerator, enum
     calls = count_iter_calls { assert_equal 1, enum.first(1).size }
-    assert_operator calls, :<, 9, "first(1) stops paging early"
+    assert_operator calls, :<, all_calls, "first(1) stops paging early" # (the db holds other tests' keys too)
     assert_raises(Saq::InvalidArgumentError) { q.iter_jobs(statuses: :bogus).first }
     assert_raises(Saq::InvalidArgumentError) { q.iter_jobs(batch_size: 0).first }
   end
