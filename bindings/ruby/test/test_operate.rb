@@ -156,6 +156,16 @@ class TestOperate < Minitest::Test
         default.find("WARN") { |m| m.fields[:queue] == "rb-loud" }.any?
       end
       assert_empty default.find { |m| m.fields[:queue] == "rb-quiet" }
+
+      # its level (INFO) when the queue is made is the queue's log_level
+      default.level = Logger::INFO
+      q = new_queue
+      w = Saq::Worker.new(q, functions: { "f" => ->(_) {} }, concurrency: 1) # no logger: its queue's
+      @workers << w
+      w.start
+      wait_for("the worker's start line in Saq.logger") do
+        default.find("INFO") { |m| m.fields[:worker] == w.id }.any?
+      end
     ensure
       Saq.logger = saved
     end

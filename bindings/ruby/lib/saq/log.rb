@@ -74,12 +74,13 @@ module Saq
     @pid = nil
 
     class << self
-      # The conf key log_level for a queue's logger: and log_level: options
-      # (nil: libsaq's default, SAQ_LOG_LEVEL or "warning").
+      # The conf key log_level for a queue's logger: and log_level: options:
+      # log_level:, else SAQ_LOG_LEVEL (libsaq reads it), else the logger's
+      # own level (Saq.logger's without logger:); nil leaves libsaq's default.
       def level_for(logger, level)
         return "off" if logger.nil?
 
-        level_name(level) || (ENV["SAQ_LOG_LEVEL"].to_s.empty? ? level_of(logger) : nil)
+        level_name(level) || (ENV["SAQ_LOG_LEVEL"].to_s.empty? ? level_of(logger.equal?(UNSET) ? Saq.logger : logger) : nil)
       end
 
       # Send the records of the queues made from `conf` to `logger` (UNSET:
@@ -149,7 +150,7 @@ module Saq
 
       # A logger's own threshold, so libsaq does not format records it drops.
       def level_of(logger)
-        return nil if logger.equal?(UNSET) || !logger.respond_to?(:level)
+        return nil unless logger.respond_to?(:level)
 
         lvl = logger.level
         lvl.is_a?(Integer) && lvl >= 0 ? LOG_LEVELS[[lvl, 5].min] : nil

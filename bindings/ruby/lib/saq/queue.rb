@@ -48,9 +48,9 @@ module Saq
     # sentinels' credentials). Logging: logger: (a Logger, or any object
     # with debug/info/warn/error; default Saq.logger, a Logger on $stderr at
     # WARN; nil silences libsaq for this queue and its workers) and
-    # log_level: (:debug, :info, :warn, :error or :off; default: libsaq's,
-    # the environment variable SAQ_LOG_LEVEL, when it is set, else the
-    # logger's own level).
+    # log_level: (:debug, :info, :warn, :error or :off; default: the
+    # environment variable SAQ_LOG_LEVEL when it is set, else the logger's
+    # own level when the queue is made).
     # With a block, yields the queue and closes it afterwards, returning the
     # block's value.
     def self.from_url(url, name: "default", **options)
