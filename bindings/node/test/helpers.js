@@ -57,6 +57,21 @@ async function checkMultiWorker(worker, complete) {
 
 const pkgDir = path.resolve(__dirname, '..');
 
+/** A queue (`queueOptions` added) plus a started worker (`options`, with short
+ *  abort and schedule timers); `fn(q, w)` runs, then both are closed. */
+async function withWorker(options, fn, queueOptions = {}) {
+  const { Queue, Worker } = require('..');
+  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('worker'), ...queueOptions });
+  const w = new Worker(q, { timers: { abort: 0.1, schedule: 0.1 }, ...options });
+  try {
+    await w.start();
+    return await fn(q, w);
+  } finally {
+    await w.stop({ graceMs: 0 });
+    await q.close();
+  }
+}
+
 /** Run `node -e script` (with `fds`: under `ulimit -n fds`; `env`: added variables); resolves to { code, signal, stdout, stderr, ms }. */
 function runNode(script, { timeoutMs = 10000, onStdout, fds, env = {} } = {}) {
   return new Promise((resolve) => {
@@ -85,4 +100,4 @@ function runNode(script, { timeoutMs = 10000, onStdout, fds, env = {} } = {}) {
   });
 }
 
-module.exports = { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, checkMultiWorker, pkgDir, runNode };
+module.exports = { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, checkMultiWorker, pkgDir, runNode, withWorker };

@@ -7,7 +7,7 @@
 const { test, describe } = require('node:test');
 const assert = require('assert');
 const net = require('net');
-const { REDIS_URL, uniqueName, waitFor, waitStatus, runNode } = require('./helpers');
+const { REDIS_URL, uniqueName, waitFor, waitStatus, runNode, withWorker } = require('./helpers');
 const { Queue, Worker, SaqError, JobError, CancelledError, collectMetrics, metricsContentType } = require('..');
 const { merge } = require('../lib/metrics');
 
@@ -32,6 +32,9 @@ async function closedPort() {
   await new Promise((resolve) => srv.close(resolve));
   return port;
 }
+
+/** withWorker on a queue that logs nowhere. */
+const quietWorker = (options, fn) => withWorker(options, fn, { logger: false });
 
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
@@ -122,18 +125,6 @@ describe('logger', () => {
   });
 });
 
-/** A queue with a started worker of `functions`; fn(q, w) runs, then both close. */
-async function withWorker(functions, fn, options = {}) {
-  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('events'), logger: false });
-  const w = new Worker(q, { functions, timers: { abort: 0.1, schedule: 0.1 }, ...options });
-  try {
-    await w.start();
-    return await fn(q, w);
-  } finally {
-    await w.stop({ graceMs: 0 });
-    await q.close();
-  }
-}
 
 /** Resolves to the arguments of the first `event` whose job has `key`. */
 function nextEvent(w, event, key) {
@@ -287,7 +278,7 @@ describe('overview, metrics, iterJobs', () => {
   });
 
   test('metrics: Prometheus text of the queue and of the worker, merged by collectMetrics', async () => {
-    await withWorker({ add: (job) => job.kwargs.a + job.kwargs.b, bad: () => { throw new Error('no'); } }, async (q, w) => {
+    await quietWorker({ functions: { add: (job) => job.kwargs.a + job.kwargs.b, bad: () => { throw new Error('no'); } } }, async (q, w) => {
       for (let i = 0; i < 2; i++) await waitStatus(q, (await q.enqueue('add', { a: i, b: 1 })).key, 'complete');
       await waitStatus(q, (await q.enqueue('bad', {})).key, 'failed');
       await q.enqueue('add', { a: 0, b: 0, scheduled: Date.now() / 1000 + 3600 });
@@ -327,7 +318,7 @@ describe('overview, metrics, iterJobs', () => {
   });
 
   test('iterJobs and jobPages: every job once over several pages, statuses, resume by cursor', async () => {
-    await withWorker({ add: (job) => job.kwargs.a }, async (q) => {
+    await quietWorker({ functions: { add: (job) => job.kwargs.a } }, async (q) => {
       const done = [];
       for (let i = 0; i < 5; i++) done.push((await q.enqueue('add', { a: i })).key);
       for (const k of done) await waitStatus(q, k, 'complete');
@@ -386,10 +377,12 @@ describe('final stats and traceparent', () => {
 
   test('traceparent: from enqueue (and apply) to the handler, kept in meta; malformed is SAQ_EINVAL', async () => {
     const seen = [];
-    await withWorker({
-      traced: async (job) => {
-        seen.push([job.key, job.traceparent, job.meta.traceparent]);
-        return job.traceparent;
+    await quietWorker({
+      functions: {
+        traced: async (job) => {
+          seen.push([job.key, job.traceparent, job.meta.traceparent]);
+          return job.traceparent;
+        },
       },
     }, async (q) => {
       const job = await q.enqueue('traced', { x: 1, meta: { tenant: 'a' } }, { traceparent: TRACEPARENT });
