@@ -397,10 +397,10 @@ export interface WorkerEvents {
   retried: [job: Job, error: Error];
   /** stored aborted */
   aborted: [job: Job];
-  /** emitted only while a listener is attached: a worker-level trouble with its libsaq code (a
-   *  warning or error log record about this worker: Redis unreachable, a connection lost, a hook
-   *  that failed; `fields` holds the record's fields), or a job outcome that could not be stored
-   *  (`key`, `job`) */
+  /** emitted only while a listener is attached: trouble of the worker or of a queue it serves,
+   *  with its libsaq code (a warning or error log record with an error code, not about one job
+   *  nor another worker: Redis unreachable, a connection lost, an unreadable record; `fields`
+   *  holds the record's fields), or a job outcome that could not be stored (`key`, `job`) */
   error: [error: WorkerError];
 }
 

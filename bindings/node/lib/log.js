@@ -64,11 +64,13 @@ function checkLogger(logger) {
 
 const LEVEL_WORDS = { error: 'ERROR', warn: 'WARNING', info: 'INFO', debug: 'DEBUG' };
 
-/** A value of a key=value pair: bare when it has no space, quote, '=' or
- *  control character, else JSON-quoted. */
+/** A value of a key=value pair as libsaq writes it: bare when it is a plain
+ *  word (no space, control character, quote, '=' or backslash), else
+ *  JSON-quoted; numbers as they are. */
 function pairValue(v) {
-  const s = typeof v === 'string' ? v : String(v);
-  return s !== '' && !/[\s"=\\\x00-\x1f]/.test(s) ? s : JSON.stringify(s);
+  if (typeof v === 'number') return String(v);
+  const s = String(v);
+  return s !== '' && !/[\x00-\x20"=\\\x7f]/.test(s) ? s : JSON.stringify(s);
 }
 
 /** One line as libsaq's default sink writes it: "saq: WARNING message key=value ...". */

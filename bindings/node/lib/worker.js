@@ -387,15 +387,15 @@ class Worker extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
-  /** A log record of this worker's queues: warnings and errors about the
-   *  worker itself (not about one job) that carry an error code become
-   *  'error' events (Redis unreachable, a connection lost, a hook failed). */
+  /** A log record of one of this worker's queues: a warning or error that
+   *  carries a libsaq error code and is about this worker or its queue as a
+   *  whole (not about one job, nor another worker) becomes an 'error' event:
+   *  Redis unreachable, a connection lost, a record that cannot be read. */
   _onLog(level, message, fields) {
-    if (level > raw.SAQ_LOG_WARNING || fields.job !== undefined || !ownRecord(fields, this.id)) return;
-    if (typeof fields.code !== 'number' && typeof fields.error !== 'string') return;
-    const errno = typeof fields.code === 'number' && fields.code < 0 ? fields.code : codes.EREDIS;
-    const err = new SaqError(errno, message);
-    if (typeof fields.error === 'string' && /^SAQ_E/.test(fields.error)) err.code = fields.error;
+    if (level > raw.SAQ_LOG_WARNING || fields.job !== undefined) return;
+    if (typeof fields.code !== 'number' || !(fields.code < 0)) return;
+    if (fields.worker !== undefined && !ownRecord(fields, this.id)) return;
+    const err = new SaqError(fields.code, message);
     err.fields = fields;
     this._error(err);
   }

@@ -225,7 +225,8 @@ describe('Worker events', () => {
       const err = await waitFor(() => errors[0], { what: "an 'error' event" });
       assert.ok(err instanceof SaqError, `${err}`);
       assert.match(err.code, /^SAQ_E(CONN|TIMEDOUT)$/, `${err.code}: ${err.message}`);
-      assert.ok(err.fields.worker === w.id || err.fields.worker.startsWith(`${w.id}.`), JSON.stringify(err.fields));
+      assert.equal(err.fields.queue, q.name, JSON.stringify(err.fields));
+      assert.equal(err.fields.error, err.code);
     } finally {
       await q.close({ timeout: 100 });
     }
