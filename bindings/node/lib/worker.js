@@ -392,6 +392,7 @@ class Worker extends EventEmitter {
    *  whole (not about one job, nor another worker) becomes an 'error' event:
    *  Redis unreachable, a connection lost, a record that cannot be read. */
   _onLog(level, message, fields) {
+    if (this._state === 'new' || this._state === 'stopped') return; // not (or no longer) running
     if (level > raw.SAQ_LOG_WARNING || fields.job !== undefined) return;
     if (typeof fields.code !== 'number' || !(fields.code < 0)) return;
     if (fields.worker !== undefined && !ownRecord(fields, this.id)) return;
