@@ -37,7 +37,7 @@ const LOGGER_LEVELS = {
  *  (libsaq's default: SAQ_LOG_LEVEL, else warning). */
 function confLevel(logger, logLevel) {
   if (logLevel !== undefined && logLevel !== null) {
-    if (typeof logLevel !== 'string' || !CONF_LEVELS.has(logLevel)) {
+    if (typeof logLevel !== 'string' || !CONF_LEVELS.has(logLevel.toLowerCase())) {
       throw new TypeError(`logLevel must be one of ${[...CONF_LEVELS].join(', ')}`);
     }
     return logLevel;
