@@ -378,6 +378,8 @@ export interface WorkerOptions {
 
 export interface WorkerStats extends QueueStats {
   running: number;
+  /** Redis errors this worker's own writes and upkeep operations met */
+  errors?: number;
   /** a worker of several queues: each queue's counters (the fields above are their sums) */
   queues?: Array<{ name: string; id: string; complete: number; failed: number; retried: number; aborted: number; running: number; errors: number }>;
 }
