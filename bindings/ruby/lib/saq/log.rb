@@ -66,7 +66,7 @@ module Saq
     # A worker that was given its own logger: its records go there.
     WORKER_ID = /\A(.*?)(?:\.\d+)?\z/.freeze
 
-    @sinks = {}    # tag => [logger or UNSET (Saq.logger)]
+    @sinks = {}    # tag => logger (UNSET: Saq.logger)
     @workers = {}  # worker id => logger (nil: silenced)
     @next_tag = 0
     @released = [] # tags of collected queues, to drop from @sinks
@@ -80,7 +80,10 @@ module Saq
       def level_for(logger, level)
         return "off" if logger.nil?
 
-        level_name(level) || (ENV["SAQ_LOG_LEVEL"].to_s.empty? ? level_of(logger.equal?(UNSET) ? Saq.logger : logger) : nil)
+        return level_name(level) if level
+        return nil unless ENV["SAQ_LOG_LEVEL"].to_s.empty? # libsaq reads it
+
+        level_of(logger.equal?(UNSET) ? Saq.logger : logger)
       end
 
       # Send the records of the queues made from `conf` to `logger` (UNSET:
