@@ -530,6 +530,50 @@ static void unreachable_with_default_sink(void)
     saq_queue_free(q);
 }
 
+static void failing_long(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    char text[4001];
+    memset(text, 'x', 4000);
+    text[4000] = 0;
+    saq_job_fail(job, text);
+    saq_job_free(job);
+}
+
+/* A job failed with a 4000-byte error, with the default sink. */
+static void long_failure_with_default_sink(void)
+{
+    saq_queue_t *q = logq(R->url, "stderrlong", NULL, 0, NULL);
+    saq_worker_t *w = worker_with_conf(q, NULL);
+    assert_int_equal(saq_worker_register(w, "failing_long", failing_long, NULL), 0);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_t *j = enq(q, "failing_long", NULL);
+    saq_job_free(wait_status(q, saq_job_key(j), "failed", TMO));
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+/* the stderr line cuts a long field value (the record itself keeps it whole: see
+ * test_failing_handler_message_is_one_line) */
+static void test_default_sink_cuts_long_values(void **state)
+{
+    (void)state;
+    unsetenv("SAQ_LOG_LEVEL");
+    char *out = capture_stderr(long_failure_with_default_sink);
+    const char *line = strstr(out, "saq: WARNING job ");
+    if (!line)
+        fail_msg("no failure line on stderr: [%s]", out);
+    const char *eol = strchr(line, '\n');
+    assert_non_null(eol);
+    assert_true(eol - line < 1000);
+    char want[220];
+    memset(want, 'x', 200);
+    snprintf(want + 200, sizeof want - 200, "...");
+    assert_non_null(strstr(line, want));
+    free(out);
+}
+
 static void test_default_sink_writes_lines_to_stderr(void **state)
 {
     (void)state;
@@ -665,6 +709,7 @@ int main(void)
         cmocka_unit_test_setup(test_failing_before_hook, setup),
         cmocka_unit_test_setup(test_log_level_off_silences, setup),
         cmocka_unit_test_setup(test_default_sink_writes_lines_to_stderr, setup),
+        cmocka_unit_test_setup(test_default_sink_cuts_long_values, setup),
         cmocka_unit_test_setup(test_cq_sink_delivers_log_events, setup),
         cmocka_unit_test_setup(test_traceparent_reaches_the_handler, setup),
     };
