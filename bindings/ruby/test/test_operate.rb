@@ -185,6 +185,9 @@ class TestOperate < Minitest::Test
     assert_equal({ queue: "a b", code: -8, x: "" }, m.fields)
     assert_equal "connection lost", m.message
     assert_predicate m, :frozen?
+    long = Saq::LogMessage.new(:warn, "job failed", { "reason" => "x" * 5000 })
+    assert_equal "job failed reason=#{"x" * 200}...", long
+    assert_equal "x" * 5000, long.fields[:reason]
   end
 
   # --- overview, metrics, iter_jobs --------------------------------------

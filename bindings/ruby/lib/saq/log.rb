@@ -40,9 +40,14 @@ module Saq
       freeze
     end
 
-    # @api private: logfmt's quoting (bare when it has no space, quote, = or control character).
+    # Longest value the line shows whole (characters); #fields keeps it whole.
+    VALUE_MAX = 200
+
+    # @api private: logfmt's quoting (bare when it has no space, quote, = or control
+    # character); a long value (a backtrace) is cut to VALUE_MAX with "...".
     def self.value(v)
       s = v.to_s
+      s = "#{s[0, VALUE_MAX]}..." if s.length > VALUE_MAX
       s.empty? || s.match?(/[\s"=\\[:cntrl:]]/) ? s.inspect : s
     end
   end
