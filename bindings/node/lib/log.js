@@ -69,7 +69,9 @@ const LEVEL_WORDS = { error: 'ERROR', warn: 'WARNING', info: 'INFO', debug: 'DEB
  *  JSON-quoted; numbers as they are. */
 function pairValue(v) {
   if (typeof v === 'number') return String(v);
-  const s = String(v);
+  let s = String(v);
+  // a long value (a stack trace) is cut, as libsaq's line does; the fields keep it whole
+  if (s.length > 200) s = `${s.slice(0, 200)}...`;
   return s !== '' && !/[\x00-\x20"=\\\x7f]/.test(s) ? s : JSON.stringify(s);
 }
 

@@ -24,6 +24,13 @@ function capture(extra = {}) {
   return logger;
 }
 
+test('the default stderr line cuts a long field value; the fields keep it whole', () => {
+  const { line } = require('../lib/log');
+  const fields = { reason: 'x'.repeat(5000), code: -8 };
+  assert.equal(line('warn', 'job failed', fields), `saq: WARNING job failed reason=${'x'.repeat(200)}... code=-8\n`);
+  assert.equal(fields.reason.length, 5000);
+});
+
 /** A loopback port nothing listens on. */
 async function closedPort() {
   const srv = net.createServer();
