@@ -839,8 +839,8 @@ func (w *Worker) callAfter(ctx context.Context, h func(context.Context, *Job, er
 	defer func() {
 		if r := recover(); r != nil {
 			w.queueLog(job.Queue).logf(slog.LevelWarn,
-				fmt.Sprintf("after_process hook panicked for job %s (%s): %v", job.Key, job.Function, r),
-				jobAttrs(job, slog.String("hook", "after_process"), slog.String("reason", fmt.Sprint(r)))...)
+				capText(fmt.Sprintf("after_process hook panicked for job %s (%s): %v", job.Key, job.Function, r)),
+				jobAttrs(job, slog.String("hook", "after_process"), slog.String("reason", capText(fmt.Sprint(r))))...)
 		}
 	}()
 	h(ctx, job, herr)
@@ -1100,9 +1100,9 @@ func (w *Worker) finalize(started bool) {
 				func() {
 					defer func() {
 						if r := recover(); r != nil {
-							w.q.log.logf(slog.LevelWarn, fmt.Sprintf("worker %s: shutdown hook panicked: %v", w.id, r),
+							w.q.log.logf(slog.LevelWarn, capText(fmt.Sprintf("worker %s: shutdown hook panicked: %v", w.id, r)),
 								slog.String("queue", w.q.name), slog.String("worker", w.id),
-								slog.String("hook", "shutdown"), slog.String("reason", fmt.Sprint(r)))
+								slog.String("hook", "shutdown"), slog.String("reason", capText(fmt.Sprint(r))))
 						}
 					}()
 					h(context.Background())
