@@ -4,6 +4,7 @@
 #ifndef SAQ_CLI_H
 #define SAQ_CLI_H
 
+#include <cjson/cJSON.h>
 #include <saq.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,9 @@ struct option;
  *  argument prints a one-line error and exits CLI_ERR. */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *own,
                const char *usage);
+/** After cli_getopt: exit with a usage error unless exactly `n` operands are left (n 0 or 1);
+ *  `what` names the missing one. Returns the operand (n 1) or NULL. */
+const char *cli_operands(const char *cmd, int argc, char **argv, int n, const char *what);
 /** Print "saq <cmd>: <fmt>", a hint to --help, and exit CLI_ERR. */
 void cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
@@ -71,6 +75,8 @@ int cli_is_conn_error(int status);
 int cli_report(const saq_event_t *ev, const char *what);
 /** The global url with its password replaced by "***" (static buffer). */
 const char *cli_url_redacted(void);
+/** The number member `name` of a JSON object, 0 when absent or not a number. */
+double cli_num(const cJSON *o, const char *name);
 /** Print "saq: <fmt>" and a newline on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -15,12 +15,6 @@
 /* The queue overview (and its fallback on saq_queue_info)                  */
 /* ------------------------------------------------------------------------ */
 
-static double num(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 /* The overview's shape from saq's info document (libsaq before saq_queue_overview): counts
  * and the registry's workers; no oldest job age, no rates, no libsaq flag. */
 static cJSON *overview_from_info(saq_queue_t *q, const char *info_json)
@@ -31,7 +25,7 @@ static cJSON *overview_from_info(saq_queue_t *q, const char *info_json)
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "queue", saq_queue_name(q));
     cJSON_AddNumberToObject(doc, "time_ms", (double)cli_now_ms());
-    double qd = num(info, "queued"), ac = num(info, "active"), sc = num(info, "scheduled");
+    double qd = cli_num(info, "queued"), ac = cli_num(info, "active"), sc = cli_num(info, "scheduled");
     cJSON *jobs = cJSON_AddObjectToObject(doc, "jobs");
     cJSON_AddNumberToObject(jobs, "queued", qd);
     cJSON_AddNumberToObject(jobs, "active", ac);
@@ -50,10 +44,10 @@ static cJSON *overview_from_info(saq_queue_t *q, const char *info_json)
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "id", w->string ? w->string : "");
         for (int i = 0; i < 4; i++) {
-            cJSON_AddNumberToObject(e, outcomes[i], num(st, outcomes[i]));
-            tot[i] += num(st, outcomes[i]);
+            cJSON_AddNumberToObject(e, outcomes[i], cli_num(st, outcomes[i]));
+            tot[i] += cli_num(st, outcomes[i]);
         }
-        cJSON_AddNumberToObject(e, "uptime_ms", num(st, "uptime"));
+        cJSON_AddNumberToObject(e, "uptime_ms", cli_num(st, "uptime"));
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(w, "metadata");
         cJSON_AddItemToObject(e, "metadata", md ? cJSON_Duplicate(md, 1) : cJSON_CreateNull());
         cJSON_AddNullToObject(e, "libsaq");
@@ -125,6 +119,20 @@ static void close_all(saq_queue_t **qs, cJSON **docs)
     }
 }
 
+/* the start of info and check: no options of their own, no operands, every queue's overview */
+static int start_overviews(const char *cmd, int argc, char **argv, const char *usage,
+                           saq_queue_t **qs, cJSON **docs)
+{
+    while (cli_getopt(argc, argv, "", NULL, usage) != -1)
+        ;
+    cli_operands(cmd, argc, argv, 0, NULL);
+    int rc = overviews(qs, docs);
+    if (rc)
+        close_all(qs, docs);
+    return rc;
+}
+
+
 static char *numtxt(double v, char *buf, size_t n)
 {
     snprintf(buf, n, "%.0f", v);
@@ -149,17 +157,11 @@ static const char usage_info[] =
 
 int cmd_info(int argc, char **argv)
 {
-    while (cli_getopt(argc, argv, "", NULL, usage_info) != -1)
-        ;
-    if (optind < argc)
-        cli_usage_error("info", "unexpected argument '%s'", argv[optind]);
     saq_queue_t *qs[CLI_MAX_QUEUES] = {0};
     cJSON *docs[CLI_MAX_QUEUES] = {0};
-    int rc = overviews(qs, docs);
-    if (rc) {
-        close_all(qs, docs);
+    int rc = start_overviews("info", argc, argv, usage_info, qs, docs);
+    if (rc)
         return rc;
-    }
     if (cli_opts.json) {
         cJSON *out = cJSON_CreateObject();
         cJSON *arr = cJSON_AddArrayToObject(out, "queues");
@@ -186,16 +188,16 @@ int cmd_info(int argc, char **argv)
         char b[9][32];
         const char *row[9] = {
             cli_opts.queues[i],
-            numtxt(num(jobs, "queued"), b[1], 32),
-            numtxt(num(jobs, "active"), b[2], 32),
-            numtxt(num(jobs, "scheduled"), b[3], 32),
-            numtxt(num(jobs, "incomplete"), b[4], 32),
+            numtxt(cli_num(jobs, "queued"), b[1], 32),
+            numtxt(cli_num(jobs, "active"), b[2], 32),
+            numtxt(cli_num(jobs, "scheduled"), b[3], 32),
+            numtxt(cli_num(jobs, "incomplete"), b[4], 32),
             cJSON_IsNumber(old) ? cli_fmt_dur(old->valuedouble, b[5], 32) : "-",
-            numtxt(num(d, "workers_alive"), b[6], 32),
+            numtxt(cli_num(d, "workers_alive"), b[6], 32),
             "-", "-"};
         if (cJSON_IsObject(pm)) {
-            snprintf(b[7], 32, "%.1f", num(pm, "complete"));
-            snprintf(b[8], 32, "%.1f", num(pm, "failed"));
+            snprintf(b[7], 32, "%.1f", cli_num(pm, "complete"));
+            snprintf(b[8], 32, "%.1f", cli_num(pm, "failed"));
             row[7] = b[7];
             row[8] = b[8];
         }
@@ -208,11 +210,11 @@ int cmd_info(int argc, char **argv)
             char c[6][32];
             const char *wr[8] = {cJSON_IsString(id) ? id->valuestring : "?",
                                  cli_opts.queues[i],
-                                 numtxt(num(w, "complete"), c[0], 32),
-                                 numtxt(num(w, "failed"), c[1], 32),
-                                 numtxt(num(w, "retried"), c[2], 32),
-                                 numtxt(num(w, "aborted"), c[3], 32),
-                                 cli_fmt_dur(num(w, "uptime_ms") / 1000, c[4], 32),
+                                 numtxt(cli_num(w, "complete"), c[0], 32),
+                                 numtxt(cli_num(w, "failed"), c[1], 32),
+                                 numtxt(cli_num(w, "retried"), c[2], 32),
+                                 numtxt(cli_num(w, "aborted"), c[3], 32),
+                                 cli_fmt_dur(cli_num(w, "uptime_ms") / 1000, c[4], 32),
                                  cJSON_IsTrue(ls) ? "libsaq" : cJSON_IsFalse(ls) ? "saq" : "-"};
             cli_table_row(tw, wr);
         }
@@ -242,22 +244,16 @@ static const char usage_check[] =
 
 int cmd_check(int argc, char **argv)
 {
-    while (cli_getopt(argc, argv, "", NULL, usage_check) != -1)
-        ;
-    if (optind < argc)
-        cli_usage_error("check", "unexpected argument '%s'", argv[optind]);
     saq_queue_t *qs[CLI_MAX_QUEUES] = {0};
     cJSON *docs[CLI_MAX_QUEUES] = {0};
-    int rc = overviews(qs, docs);
-    if (rc) {
-        close_all(qs, docs);
+    int rc = start_overviews("check", argc, argv, usage_check, qs, docs);
+    if (rc)
         return rc;
-    }
     int code = CLI_OK;
     cJSON *out = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(out, "queues");
     for (int i = 0; i < cli_opts.nqueues; i++) {
-        int alive = (int)num(docs[i], "workers_alive");
+        int alive = (int)cli_num(docs[i], "workers_alive");
         if (alive < 1)
             code = CLI_NONE;
         cJSON *e = cJSON_CreateObject();
@@ -401,8 +397,7 @@ int cmd_jobs(int argc, char **argv)
             cursor = optarg;
         }
     }
-    if (optind < argc)
-        cli_usage_error("jobs", "unexpected argument '%s'", argv[optind]);
+    cli_operands("jobs", argc, argv, 0, NULL);
     if (statuses)
         check_statuses(statuses);
     saq_queue_t *q;
@@ -565,11 +560,7 @@ int cmd_job(int argc, char **argv)
 {
     while (cli_getopt(argc, argv, "", NULL, usage_job) != -1)
         ;
-    if (optind >= argc)
-        cli_usage_error("job", "missing the job's KEY");
-    if (optind + 1 < argc)
-        cli_usage_error("job", "unexpected argument '%s'", argv[optind + 1]);
-    const char *key = argv[optind];
+    const char *key = cli_operands("job", argc, argv, 1, "the job's KEY");
     saq_queue_t *q;
     int rc = cli_open(cli_opts.queues[0], &q);
     if (rc)
@@ -861,11 +852,7 @@ int cmd_abort(int argc, char **argv)
     while ((c = cli_getopt(argc, argv, "e:", own, usage_abort)) != -1)
         if (c == 'e')
             error = optarg;
-    if (optind >= argc)
-        cli_usage_error("abort", "missing the job's KEY");
-    if (optind + 1 < argc)
-        cli_usage_error("abort", "unexpected argument '%s'", argv[optind + 1]);
-    const char *key = argv[optind];
+    const char *key = cli_operands("abort", argc, argv, 1, "the job's KEY");
     saq_queue_t *q;
     int rc = cli_open(cli_opts.queues[0], &q);
     if (rc)
@@ -950,11 +937,7 @@ int cmd_retry(int argc, char **argv)
     while ((c = cli_getopt(argc, argv, "f", own, usage_retry)) != -1)
         if (c == 'f')
             force = 1;
-    if (optind >= argc)
-        cli_usage_error("retry", "missing the job's KEY");
-    if (optind + 1 < argc)
-        cli_usage_error("retry", "unexpected argument '%s'", argv[optind + 1]);
-    const char *key = argv[optind];
+    const char *key = cli_operands("retry", argc, argv, 1, "the job's KEY");
     saq_queue_t *q;
     int rc = cli_open(cli_opts.queues[0], &q);
     if (rc)
@@ -1041,8 +1024,7 @@ int cmd_sweep(int argc, char **argv)
         if (c == O_ABORT && (abort_s = cli_parse_seconds(optarg)) < 0)
             cli_usage_error("sweep", "--abort: '%s' is not a number of seconds", optarg);
     }
-    if (optind < argc)
-        cli_usage_error("sweep", "unexpected argument '%s'", argv[optind]);
+    cli_operands("sweep", argc, argv, 0, NULL);
     saq_queue_t *q;
     int rc = cli_open(cli_opts.queues[0], &q);
     if (rc)

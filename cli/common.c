@@ -25,6 +25,12 @@ void cli_errorf(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+double cli_num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
 const char *cli_url_redacted(void)
 {
     static char buf[2048];

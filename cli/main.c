@@ -68,6 +68,25 @@ void cli_usage_error(const char *cmd, const char *fmt, ...)
     exit(CLI_ERR);
 }
 
+const char *cli_operands(const char *cmd, int argc, char **argv, int n, const char *what)
+{
+    if (optind + n < argc)
+        cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + n]);
+    if (optind + n > argc)
+        cli_usage_error(cmd, "missing %s", what);
+    return n ? argv[optind] : NULL;
+}
+
+/* getopt's '?' (unknown option) and ':' (missing value): a usage error */
+static void getopt_error(const char *cmd, int c, char **argv)
+{
+    if (c == '?' && optopt)
+        cli_usage_error(cmd, "unknown option '-%c'", optopt);
+    if (c == '?')
+        cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+    cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+}
+
 static void print_version(void)
 {
     printf("saq %s (libsaq %s)\n", SAQ_VERSION_STR, saq_version_str());
@@ -141,13 +160,8 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
             fputs(usage, stdout);
             exit(CLI_OK);
         }
-        if (c == '?') {
-            if (optopt)
-                cli_usage_error(cmd, "unknown option '-%c'", optopt);
-            cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-        if (c == ':')
-            cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        if (c == '?' || c == ':')
+            getopt_error(cmd, c, argv);
         if (global_opt(cmd, c, optarg))
             continue;
         return c;
@@ -186,13 +200,8 @@ int main(int argc, char **argv)
             fputs(usage_main, stdout);
             return CLI_OK;
         }
-        if (c == '?') {
-            if (optopt)
-                cli_usage_error(NULL, "unknown option '-%c'", optopt);
-            cli_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
-        }
-        if (c == ':')
-            cli_usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
+        if (c == '?' || c == ':')
+            getopt_error(NULL, c, argv);
         global_opt(NULL, c, optarg);
     }
     if (optind >= argc) {

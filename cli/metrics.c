@@ -139,12 +139,6 @@ static void label(char **b, size_t *n, const char *v)
     }
 }
 
-static double num(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 static char *metrics_from_overview(const char *qname, cJSON *doc)
 {
     char *b = NULL;
@@ -156,7 +150,7 @@ static char *metrics_from_overview(const char *qname, cJSON *doc)
     for (int i = 0; i < 3; i++) {
         cli_appendf(&b, &n, "saq_queue_jobs{queue=\"");
         label(&b, &n, qname);
-        cli_appendf(&b, &n, "\",state=\"%s\"} %.0f\n", states[i], num(jobs, states[i]));
+        cli_appendf(&b, &n, "\",state=\"%s\"} %.0f\n", states[i], cli_num(jobs, states[i]));
     }
     const cJSON *old = cJSON_GetObjectItemCaseSensitive(doc, "oldest_queued_age_s");
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(jobs, "queued");
@@ -172,7 +166,7 @@ static char *metrics_from_overview(const char *qname, cJSON *doc)
                         "# TYPE saq_queue_workers gauge\n"
                         "saq_queue_workers{queue=\"");
     label(&b, &n, qname);
-    cli_appendf(&b, &n, "\"} %.0f\n", num(doc, "workers_alive"));
+    cli_appendf(&b, &n, "\"} %.0f\n", cli_num(doc, "workers_alive"));
     const cJSON *ws = cJSON_GetObjectItemCaseSensitive(doc, "workers");
     static const char *const outcomes[] = {"complete", "failed", "retried", "aborted"};
     const cJSON *w;
@@ -186,7 +180,7 @@ static char *metrics_from_overview(const char *qname, cJSON *doc)
             label(&b, &n, qname);
             cli_appendf(&b, &n, "\",worker=\"");
             label(&b, &n, cJSON_IsString(id) ? id->valuestring : "");
-            cli_appendf(&b, &n, "\",outcome=\"%s\"} %.0f\n", outcomes[i], num(w, outcomes[i]));
+            cli_appendf(&b, &n, "\",outcome=\"%s\"} %.0f\n", outcomes[i], cli_num(w, outcomes[i]));
         }
     }
     cli_appendf(&b, &n, "# HELP saq_worker_uptime_seconds Seconds since a live worker started.\n"
@@ -198,7 +192,7 @@ static char *metrics_from_overview(const char *qname, cJSON *doc)
         label(&b, &n, qname);
         cli_appendf(&b, &n, "\",worker=\"");
         label(&b, &n, cJSON_IsString(id) ? id->valuestring : "");
-        cli_appendf(&b, &n, "\"} %g\n", num(w, "uptime_ms") / 1000);
+        cli_appendf(&b, &n, "\"} %g\n", cli_num(w, "uptime_ms") / 1000);
     }
     return b;
 }
@@ -370,8 +364,7 @@ int cmd_metrics(int argc, char **argv)
         else if (c == 'o')
             once = 1;
     }
-    if (optind < argc)
-        cli_usage_error("metrics", "unexpected argument '%s'", argv[optind]);
+    cli_operands("metrics", argc, argv, 0, NULL);
     if (!addr == !once)
         cli_usage_error("metrics", "give either --listen ADDR or --once");
     int rc = CLI_OK;

@@ -56,19 +56,13 @@ typedef struct {
     int have;
 } rates_t;
 
-static double num(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 static void update_rates(rates_t *r, const cJSON *doc, int64_t now)
 {
     static const char *const k[3] = {"complete", "failed", "retried"};
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(doc, "totals");
     double cur[3];
     for (int i = 0; i < 3; i++)
-        cur[i] = num(tot, k[i]);
+        cur[i] = cli_num(tot, k[i]);
     for (int i = 0; i < 3; i++) {
         if (r->have && now > r->at_ms) {
             double d = cur[i] - r->tot[i];
@@ -123,10 +117,10 @@ static char *render(cJSON **docs, rates_t *rates, const char *trouble, int64_t t
         }
         const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(doc, "oldest_queued_age_s");
-        snprintf(c[0], 32, "%.0f", num(jobs, "queued"));
-        snprintf(c[1], 32, "%.0f", num(jobs, "active"));
-        snprintf(c[2], 32, "%.0f", num(jobs, "scheduled"));
-        snprintf(c[4], 32, "%.0f", num(doc, "workers_alive"));
+        snprintf(c[0], 32, "%.0f", cli_num(jobs, "queued"));
+        snprintf(c[1], 32, "%.0f", cli_num(jobs, "active"));
+        snprintf(c[2], 32, "%.0f", cli_num(jobs, "scheduled"));
+        snprintf(c[4], 32, "%.0f", cli_num(doc, "workers_alive"));
         const char *row[9] = {cli_opts.queues[i],
                               c[0],
                               c[1],
@@ -142,13 +136,13 @@ static char *render(cJSON **docs, rates_t *rates, const char *trouble, int64_t t
         {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(w, "id");
             char v[5][32];
-            snprintf(v[0], 32, "%.0f", num(w, "complete"));
-            snprintf(v[1], 32, "%.0f", num(w, "failed"));
-            snprintf(v[2], 32, "%.0f", num(w, "retried"));
-            snprintf(v[3], 32, "%.0f", num(w, "aborted"));
+            snprintf(v[0], 32, "%.0f", cli_num(w, "complete"));
+            snprintf(v[1], 32, "%.0f", cli_num(w, "failed"));
+            snprintf(v[2], 32, "%.0f", cli_num(w, "retried"));
+            snprintf(v[3], 32, "%.0f", cli_num(w, "aborted"));
             const char *wr[7] = {cJSON_IsString(id) ? id->valuestring : "?", cli_opts.queues[i],
                                  v[0], v[1], v[2], v[3],
-                                 cli_fmt_dur(num(w, "uptime_ms") / 1000, v[4], 32)};
+                                 cli_fmt_dur(cli_num(w, "uptime_ms") / 1000, v[4], 32)};
             cli_table_row(tw, wr);
         }
     }
@@ -200,8 +194,7 @@ int cmd_watch(int argc, char **argv)
                                          "0.1 .. 3600", optarg);
         }
     }
-    if (optind < argc)
-        cli_usage_error("watch", "unexpected argument '%s'", argv[optind]);
+    cli_operands("watch", argc, argv, 0, NULL);
     saq_queue_t *qs[CLI_MAX_QUEUES] = {0};
     cJSON *docs[CLI_MAX_QUEUES] = {0};
     rates_t rates[CLI_MAX_QUEUES] = {0};
