@@ -25,6 +25,7 @@ import urllib.request
 
 SAQ = os.environ.get("SAQ_CLI", "build/cli/saq")
 WORKER = os.environ.get("SAQ_TESTWORKER", "build/tests/saq-testworker")
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def free_port():
@@ -208,6 +209,71 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         r = saq("info", env={"REDIS_URL": self.redis.url})
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_environment_and_dialect(self):
+        r = saq("enqueue", "noop", "--key", "e1", env={"SAQ_URL": self.redis.url,
+                                                        "SAQ_QUEUE": "envq"})
+        self.assertEqual((r.returncode, r.stdout), (0, "e1\n"), r.stderr)
+        self.assertEqual(self.redis.cli("EXISTS", "saq:job:envq:e1"), "1")
+        r = saq("--dialect", "0.12", "info", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertTrue(r.stderr.startswith("saq: bad --dialect '0.12': "), r.stderr)
+        r = saq("-q", "a:b", "info", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertTrue(r.stderr.startswith("saq: bad queue name 'a:b': "), r.stderr)
+        # --dialect 0.13 writes a record the tool reads back
+        self.run_ok("--dialect", "0.13", "enqueue", "noop", "--key", "old")
+        self.assertEqual(self.job_json("old")["status"], "queued")
+
+    def test_url_forms_tls_sentinel_cluster(self):
+        """rediss://, redis+sentinel:// (over TLS) and redis+cluster:// as the library takes them,
+        on the deployments tests/support/with-redis starts."""
+        script = r"""
+S="$1"
+q=${REDIS_CLUSTER_QUEUES%% *}
+echo "tls-enqueue $("$S" --url "$REDIS_TLS_URL" enqueue noop --key t1)"
+echo "tls-info $("$S" --url "$REDIS_TLS_URL" --json info | tr -d ' \t\n')"
+echo "sentinel-enqueue $("$S" --url "$REDIS_SENTINEL_TLS_URL" enqueue noop --key s1)"
+echo "sentinel-job $("$S" --url "$REDIS_SENTINEL_TLS_URL" job s1 --json)"
+echo "cluster-enqueue $("$S" --url "$REDIS_CLUSTER_URL" -q "$q" enqueue noop --key c1)"
+echo "cluster-job $("$S" --url "$REDIS_CLUSTER_URL" -q "$q" job c1 --json)"
+"$S" --url "$REDIS_CLUSTER_URL" info 2>&1; echo "cluster-untagged $?"
+bad=${REDIS_TLS_URL%%\?*}
+"$S" --url "$bad?ssl_ca_certs=/nonexistent.pem" info 2>&1; echo "tls-badca $?"
+"""
+        r = subprocess.run([os.path.join(REPO, "tests", "support", "with-redis"), "--tls",
+                            "--sentinel", "--cluster", "--", "bash", "-c", script, "bash",
+                            os.path.abspath(SAQ)], capture_output=True, text=True, timeout=120)
+        out = r.stdout
+        self.assertEqual(r.returncode, 0, out + r.stderr)
+        self.assertIn("tls-enqueue t1\n", out)
+        self.assertRegex(out, r'tls-info \{"queues":\[\{"queue":"default".*"queued":1')
+        self.assertIn("sentinel-enqueue s1\n", out)
+        self.assertRegex(out, r'sentinel-job \{.*"key": ?"s1"')
+        self.assertIn("cluster-enqueue c1\n", out)
+        self.assertRegex(out, r'cluster-job \{.*"key": ?"c1"')
+        self.assertRegex(out, r"saq: cannot open queue 'default': queue name 'default' has no "
+                              r"hash tag.*\ncluster-untagged 2\n")
+        self.assertRegex(out, r"saq: cannot open queue 'default': .*nonexistent\.pem.*\n"
+                              r"tls-badca 2\n")
+
+    def test_installed_with_the_library(self):
+        build = os.path.dirname(os.path.dirname(os.path.abspath(SAQ)))
+        prefix = tempfile.mkdtemp(prefix="saq-cli-prefix-")
+        try:
+            subprocess.run(["cmake", "--install", build, "--prefix", prefix], check=True,
+                           capture_output=True)
+            self.assertTrue(os.path.isfile(os.path.join(prefix, "share", "man", "man1", "saq.1")))
+            env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+            r = subprocess.run([os.path.join(prefix, "bin", "saq"), "--version"],
+                               capture_output=True, text=True, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith("saq "))
+            ldd = subprocess.run(["ldd", os.path.join(prefix, "bin", "saq")], capture_output=True,
+                                 text=True).stdout
+            self.assertRegex(ldd, rf"libsaq\.so\.0 => {re.escape(prefix)}/(bin/\.\./)?lib[^/]*/libsaq\.so\.0")
+        finally:
+            shutil.rmtree(prefix, ignore_errors=True)
 
     # ---------------------------------------------------------------- enqueue, job, jobs
 
