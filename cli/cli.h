@@ -100,6 +100,8 @@ void cli_table_row(cli_table_t *t, const char *const *cells);
 /** Print to a buffer (append) or to stdout (buf NULL); then free the table. */
 void cli_table_emit(cli_table_t *t, char **buf, size_t *len);
 size_t cli_table_rows(const cli_table_t *t);
+/** Free a table without printing it; NULL is a no-op. */
+void cli_table_free(cli_table_t *t);
 
 /** Append printf text to a growable buffer (*buf may be NULL). */
 void cli_appendf(char **buf, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

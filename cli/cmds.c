@@ -224,7 +224,7 @@ int cmd_info(int argc, char **argv)
         putchar('\n');
         cli_table_emit(tw, NULL, NULL);
     } else {
-        cli_table_emit(tw, &(char *){NULL}, &(size_t){0}); /* frees it */
+        cli_table_free(tw);
         printf("\nno worker alive\n");
     }
     close_all(qs, docs);
@@ -413,7 +413,10 @@ int cmd_jobs(int argc, char **argv)
     int code = CLI_OK, fallback = 0;
     do {
         uint64_t tag = cli_tag();
-        int src = saq_queue_iter_jobs(q, statuses, next, 1000, cli_cq(), tag);
+        /* SCAN's COUNT hint near the page size: pages of about --limit jobs on a small
+         * database, more round trips (not more jobs) on a large one */
+        int count = limit < 10 ? 10 : limit > 10000 ? 10000 : (int)limit;
+        int src = saq_queue_iter_jobs(q, statuses, next, count, cli_cq(), tag);
         saq_event_t *ev;
         if (src == SAQ_ESTATE) { /* a libsaq without iter_jobs: unfinished jobs from info */
             fallback = 1;
@@ -479,11 +482,12 @@ int cmd_jobs(int argc, char **argv)
             print_json(out);
             cJSON_Delete(out);
         } else {
-            if (listed)
+            if (listed) {
                 cli_table_emit(t, NULL, NULL);
-            else
+                t = NULL;
+            } else {
                 printf("no jobs\n");
-            t = NULL;
+            }
             if (strcmp(next, "0") != 0)
                 printf("next: --cursor %s\n", next);
             if (fallback)
@@ -491,8 +495,7 @@ int cmd_jobs(int argc, char **argv)
                         saq_version_str());
         }
     }
-    if (t)
-        cli_table_emit(t, &(char *){NULL}, &(size_t){0});
+    cli_table_free(t);
     cJSON_Delete(arr);
     cli_close(q);
     return code;

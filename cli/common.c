@@ -351,6 +351,13 @@ void cli_table_emit(cli_table_t *t, char **buf, size_t *len)
         fputs(local, stdout);
     free(local);
     free(width);
+    cli_table_free(t);
+}
+
+void cli_table_free(cli_table_t *t)
+{
+    if (!t)
+        return;
     for (size_t i = 0; i < t->rows * (size_t)t->ncols; i++)
         free(t->cells[i]);
     free(t->cells);

@@ -151,7 +151,7 @@ static char *render(cJSON **docs, rates_t *rates, const char *trouble, int64_t t
     if (cli_table_rows(tw)) {
         cli_table_emit(tw, &b, &n);
     } else {
-        cli_table_emit(tw, &(char *){NULL}, &(size_t){0});
+        cli_table_free(tw);
         cli_appendf(&b, &n, "no worker alive\n");
     }
     return b;
