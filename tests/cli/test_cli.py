@@ -363,6 +363,28 @@ bad=${REDIS_TLS_URL%%\?*}
         r = self.run_ok("jobs", "-q", "empty")
         self.assertEqual(r.stdout, "no jobs\n")
 
+    def test_jobs_lists_finished_jobs(self):
+        probe = saq("jobs", url=self.redis.url)
+        if "unfinished jobs only" in probe.stderr:
+            self.skipTest("this libsaq has no saq_queue_iter_jobs yet")
+        w = Worker(self.redis.url, "fin")
+        try:
+            ok = self.run_ok("enqueue", "add", '{"a": 1, "b": 2}', "-q", "fin").stdout.strip()
+            bad = self.run_ok("enqueue", "fail", '{"message": "nope"}', "-q", "fin").stdout.strip()
+            wait_for(lambda: (self.job_json(bad, "fin") or {}).get("status") == "failed", 10)
+            wait_for(lambda: (self.job_json(ok, "fin") or {}).get("status") == "complete", 10)
+        finally:
+            w.stop()
+        self.run_ok("enqueue", "noop", "-q", "fin", "--key", "waiting")
+        doc = json.loads(self.run_ok("jobs", "-q", "fin", "--json").stdout)
+        self.assertEqual({j["key"]: j["status"] for j in doc["jobs"]},
+                         {ok: "complete", bad: "failed", "waiting": "queued"})
+        doc = json.loads(self.run_ok("jobs", "-q", "fin", "--json", "--status",
+                                     "failed,complete").stdout)
+        self.assertEqual(sorted(j["key"] for j in doc["jobs"]), sorted([ok, bad]))
+        t = self.run_ok("jobs", "-q", "fin", "-s", "failed").stdout
+        self.assertRegex(t, rf"(?m)^{bad} +fail +failed +1/1 +\S+ +RuntimeError: nope$")
+
     # ---------------------------------------------------------------- with a worker
 
     def test_check_info_with_worker(self):
@@ -464,6 +486,24 @@ bad=${REDIS_TLS_URL%%\?*}
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(p.stdout + p.stderr, "")  # no lint remarks either
 
+    def test_metrics_listen_errors(self):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            r = saq("metrics", "--listen", f"127.0.0.1:{port}", url=self.redis.url)
+            self.assertEqual(r.returncode, 2)
+            self.assertEqual(r.stderr, f"saq: metrics: cannot listen on '127.0.0.1:{port}' (in use, "
+                                       "or not an address of this host)\n")
+        r = saq("metrics", "--listen", "127.0.0.1:99999", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("the port must be a number in 0..65535", r.stderr)
+        r = saq("metrics", "--listen", "[::1:80", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        r = saq("metrics", "--listen", ":0", "--once", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("either --listen ADDR or --once", r.stderr)
+
     def test_metrics_listen_scraped_by_prometheus(self):
         for i in range(4):
             self.run_ok("enqueue", "noop", "-q", "scraped")
@@ -539,6 +579,36 @@ bad=${REDIS_TLS_URL%%\?*}
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ---------------------------------------------------------------- watch in tmux
+
+    def test_watch_workers_and_rates(self):
+        sock = f"saq-cli-test-r{os.getpid()}"
+        tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+        w = Worker(self.redis.url, "rq")
+
+        def screen():
+            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "r"], capture_output=True,
+                                  text=True).stdout
+
+        def complete_rate():
+            m = re.search(r"(?m)^rq +\d+ +\d+ +\d+ +\S+ +1 +([0-9.]+) ", screen())
+            return m and float(m.group(1)) > 0
+
+        try:
+            subprocess.run(tmux + ["new-session", "-d", "-s", "r", "-x", "160", "-y", "40",
+                                   f"env SAQ_URL={self.redis.url} {SAQ} watch -i 0.5 -q rq"],
+                           check=True)
+            wait_for(lambda: re.search(rf"(?m)^{w.id} +rq +0 +0 +0 +0 ", screen()), 15, 0.2,
+                     "the worker's row")
+            # jobs run while the view is on: the completed rate goes up (the registry's
+            # counters are read: they are as fresh as the workers write them)
+            for i in range(20):
+                self.run_ok("enqueue", "add", f'{{"a": {i}, "b": 1}}', "-q", "rq")
+            wait_for(complete_rate, 25, 0.2, "a completed rate above 0")
+            wait_for(lambda: re.search(rf"(?m)^{w.id} +rq +20 +0 +0 +0 ", screen()), 25, 0.2,
+                     "the worker's 20 completed jobs")
+        finally:
+            subprocess.run(tmux + ["kill-server"], capture_output=True)
+            w.stop()
 
     def test_watch_in_tmux(self):
         sock = f"saq-cli-test-{os.getpid()}"
