@@ -204,6 +204,18 @@ class CliTest(unittest.TestCase):
             self.assertNotIn("sekret", r.stderr + r.stdout)
             self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
             self.assertEqual(r.stdout, "")
+        # a frozen Redis: no answer within --timeout is "cannot reach" too, in about that time
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            r = saq("--timeout", "1", "check", url=self.redis.url)
+            took = time.time() - t0
+        finally:
+            self.redis.proc.send_signal(signal.SIGCONT)
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, r"^saq: cannot reach Redis at redis://127\.0\.0\.1:\d+/0: .*"
+                                   r"no answer within 1000 ms\n$")
+        self.assertLess(took, 4)
         # the url from the environment: SAQ_URL first, then REDIS_URL
         r = saq("info", env={"REDIS_URL": self.redis.url, "SAQ_URL": dead})
         self.assertEqual(r.returncode, 2)
