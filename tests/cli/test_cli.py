@@ -443,6 +443,13 @@ bad=${REDIS_TLS_URL%%\?*}
             wait_for(lambda: w.runs(key) == 2, 10, what="the second run")
             wait_for(lambda: (self.job_json(key) or {}).get("status") == "failed", 10)
             self.assertEqual(self.job_json(key)["attempts"], 1)  # a fresh start: attempts 0 -> 1
+            # an abort marker still there (a running job aborted a moment ago) blocks the key
+            self.redis.cli("SETEX", f"saq:abort:{key}", "5", "stop")
+            r = saq("retry", key, url=self.redis.url)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("cannot be enqueued again yet", r.stderr)
+            self.assertEqual(self.job_json(key)["status"], "failed")
+            self.redis.cli("DEL", f"saq:abort:{key}")
             # a complete job runs again too
             k2 = self.run_ok("enqueue", "add", '{"a": 1, "b": 2}').stdout.strip()
             wait_for(lambda: (self.job_json(k2) or {}).get("status") == "complete", 10)
@@ -467,6 +474,12 @@ bad=${REDIS_TLS_URL%%\?*}
             # a waiting job is aborted at once
             r = self.run_ok("abort", k4, "-q", "idle", "--json")
             self.assertEqual(json.loads(r.stdout), {"key": k4, "result": "aborted", "status": "aborted"})
+            # (aborted while waiting: saq removes its abort marker at once) it can run again
+            r = self.run_ok("retry", k4, "-q", "idle")
+            self.assertEqual(r.stdout, f"{k4} enqueued again (was aborted)\n")
+            rec = self.job_json(k4, "idle")
+            self.assertEqual((rec["status"], rec.get("error"), rec["kwargs"]),
+                             ("queued", None, {"s": 30}))
             for cmd in ("abort", "retry"):
                 r = saq(cmd, "missing", url=self.redis.url)
                 self.assertEqual(r.returncode, 1, cmd)
