@@ -830,9 +830,9 @@ static const char usage_abort[] =
     "usage: saq abort KEY [-e TEXT] [-q QUEUE] [--json]\n"
     "\n"
     "Abort a job (saq's Queue.abort): a waiting or scheduled job ends aborted at once; a running\n"
-    "one is marked aborting and its worker stops it. The reason becomes the job's error, and for\n"
-    "5 s the key cannot be enqueued again. Exit 1 when there is no such job or it had already\n"
-    "finished (nothing changed).\n"
+    "one is marked aborting and its worker stops it (until then, at most 5 s, the key cannot be\n"
+    "enqueued again). The reason becomes the job's error. Exit 1 when there is no such job or it\n"
+    "had already finished (nothing changed).\n"
     "  -e, --error TEXT     the reason (default \"aborted with the saq command\")\n";
 
 static void result_json(const char *key, const char *result, saq_job_t *j)
@@ -896,7 +896,8 @@ static const char usage_retry[] =
     "same key, with the same function, kwargs and options (timeout, heartbeat, retries, ttl,\n"
     "retry delay and backoff, meta), its attempts back at 0 and its result and error cleared;\n"
     "it runs now. Exit 1 when there is no such job, when it has not finished (it will run\n"
-    "anyway), or when its abort marker still blocks the key (aborted less than 5 s ago).\n"
+    "anyway), or when saq's abort marker still blocks the key (a running job aborted a moment\n"
+    "ago, until its worker stops it; at most 5 s).\n"
     "  -f, --force          for a job that has not finished: saq's Queue.retry, which puts it\n"
     "                       back in the queue now (after its retry delay) even while a worker\n"
     "                       runs it (for a job stuck in active); counts as a retry\n";
@@ -965,8 +966,9 @@ int cmd_retry(int argc, char **argv)
         if (!rev || saq_event_status(rev) != SAQ_OK) {
             rc = cli_report(rev, "retry");
         } else if (saq_event_int(rev) == 0) {
-            cli_errorf("job '%s' cannot be enqueued again yet: it was aborted less than 5 s ago "
-                       "(its abort marker blocks the key) or was enqueued meanwhile", key);
+            cli_errorf("job '%s' cannot be enqueued again yet: its abort marker is still there (a "
+                       "running job aborted a moment ago; at most 5 s) or it was enqueued meanwhile",
+                       key);
             rc = CLI_NONE;
         } else if (cli_opts.json) {
             result_json(key, "enqueued", saq_event_job(rev));
