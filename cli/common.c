@@ -36,18 +36,33 @@ const char *cli_url_redacted(void)
     static char buf[2048];
     const char *u = cli_opts.url;
     const char *scheme = strstr(u, "://");
-    snprintf(buf, sizeof buf, "%s", u);
-    if (!scheme)
-        return buf;
-    const char *auth = scheme + 3;
-    size_t hostpart = strcspn(auth, "/?#");
-    const char *at = memrchr(auth, '@', hostpart);
-    if (!at)
-        return buf;
-    const char *colon = memchr(auth, ':', (size_t)(at - auth));
-    if (!colon)
-        return buf; /* a user name alone */
-    snprintf(buf, sizeof buf, "%.*s:***%s", (int)(colon - u), u, at);
+    size_t n = 0;
+    buf[0] = '\0';
+    /* userinfo's password */
+    if (scheme) {
+        const char *auth = scheme + 3;
+        size_t hostpart = strcspn(auth, "/?#");
+        const char *at = memrchr(auth, '@', hostpart);
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            n = (size_t)snprintf(buf, sizeof buf, "%.*s:***", (int)(colon - u), u);
+            u = at;
+        }
+    }
+    /* query parameters named *password (sentinel_password=...) */
+    const char *q = strchr(u, '?');
+    while (q && n < sizeof buf) {
+        const char *name = q + 1, *eq = name + strcspn(name, "=&#");
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%.*s", (int)(name - u), u);
+        u = name;
+        if (*eq == '=' && eq - name >= 8 && strncmp(eq - 8, "password", 8) == 0) {
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%.*s=***", (int)(eq - name), name);
+            u = eq + 1 + strcspn(eq + 1, "&#");
+        }
+        q = strchr(u, '&');
+    }
+    if (n < sizeof buf)
+        snprintf(buf + n, sizeof buf - n, "%s", u);
     return buf;
 }
 

@@ -204,6 +204,14 @@ class CliTest(unittest.TestCase):
             self.assertNotIn("sekret", r.stderr + r.stdout)
             self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
             self.assertEqual(r.stdout, "")
+        # the sentinels' password in the query is not shown either
+        r = saq("--timeout", "2", "check", url=f"redis+sentinel://:data@127.0.0.1:{free_port()}/m/0"
+                                              "?sentinel_password=sentpw&sentinel_username=u")
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, r"^saq: cannot reach Redis at redis\+sentinel://:\*\*\*@127\.0\.0\.1:"
+                                   r"\d+/m/0\?sentinel_password=\*\*\*&sentinel_username=u: ")
+        self.assertNotIn("sentpw", r.stderr)
+        self.assertNotIn("data", r.stderr)
         # a frozen Redis: no answer within --timeout is "cannot reach" too, in about that time
         self.redis.proc.send_signal(signal.SIGSTOP)
         try:
@@ -243,6 +251,7 @@ class CliTest(unittest.TestCase):
         script = r"""
 S="$1"
 q=${REDIS_CLUSTER_QUEUES%% *}
+echo "unix-enqueue $("$S" --url "unix://$REDIS_SOCKET" enqueue noop --key u1)"
 echo "tls-enqueue $("$S" --url "$REDIS_TLS_URL" enqueue noop --key t1)"
 echo "tls-info $("$S" --url "$REDIS_TLS_URL" --json info | tr -d ' \t\n')"
 echo "sentinel-enqueue $("$S" --url "$REDIS_SENTINEL_TLS_URL" enqueue noop --key s1)"
@@ -258,8 +267,9 @@ bad=${REDIS_TLS_URL%%\?*}
                             os.path.abspath(SAQ)], capture_output=True, text=True, timeout=120)
         out = r.stdout
         self.assertEqual(r.returncode, 0, out + r.stderr)
+        self.assertIn("unix-enqueue u1\n", out)
         self.assertIn("tls-enqueue t1\n", out)
-        self.assertRegex(out, r'tls-info \{"queues":\[\{"queue":"default".*"queued":1')
+        self.assertRegex(out, r'tls-info \{"queues":\[\{"queue":"default".*"queued":2')  # u1 and t1: one server
         self.assertIn("sentinel-enqueue s1\n", out)
         self.assertRegex(out, r'sentinel-job \{.*"key": ?"s1"')
         self.assertIn("cluster-enqueue c1\n", out)
