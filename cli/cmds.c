@@ -288,7 +288,7 @@ static const char usage_jobs[] =
     "  -c, --cursor C       go on from the cursor a previous page printed\n"
     "The next page's cursor is printed last (\"next: --cursor C\"; in --json, \"cursor\"),\n"
     "none when the scan is over. A scan returns every job present during the whole scan at\n"
-    "least once; the order is Redis's.\n";
+    "least once. Each page is printed in the order its jobs were queued.\n";
 
 static const char *const statuses_known[] = {"new",    "queued", "active",  "aborting",
                                              "aborted", "failed", "complete"};
@@ -376,6 +376,53 @@ static void job_json(cJSON *arr, saq_job_t *j)
         cJSON_AddItemToArray(arr, o);
 }
 
+/* the jobs listed, printed together in the order they were queued (SCAN's is arbitrary) */
+typedef struct {
+    saq_job_t **v;
+    size_t n, cap;
+} joblist_t;
+
+/* takes `j` (owned) */
+static void joblist_add(joblist_t *l, saq_job_t *j)
+{
+    if (!j)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        saq_job_t **nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv) {
+            saq_job_free(j);
+            return;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = j;
+}
+
+static int by_queued(const void *a, const void *b)
+{
+    int64_t x = saq_job_queued_ms(*(saq_job_t *const *)a);
+    int64_t y = saq_job_queued_ms(*(saq_job_t *const *)b);
+    if (x != y)
+        return x < y ? -1 : 1;
+    return strcmp(saq_job_key(*(saq_job_t *const *)a), saq_job_key(*(saq_job_t *const *)b));
+}
+
+/* sort, add to the table and the JSON array, free */
+static void joblist_emit(joblist_t *l, cli_table_t *t, cJSON *arr)
+{
+    if (l->n)
+        qsort(l->v, l->n, sizeof *l->v, by_queued);
+    for (size_t i = 0; i < l->n; i++) {
+        job_row(t, l->v[i]);
+        job_json(arr, l->v[i]);
+        saq_job_free(l->v[i]);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
 int cmd_jobs(int argc, char **argv)
 {
     static const struct option own[] = {{"status", required_argument, NULL, 's'},
@@ -411,6 +458,7 @@ int cmd_jobs(int argc, char **argv)
     snprintf(next, sizeof next, "%s", cursor);
     long listed = 0;
     int code = CLI_OK, fallback = 0;
+    joblist_t found = {0};
     do {
         uint64_t tag = cli_tag();
         /* SCAN's COUNT hint near the page size: pages of about --limit jobs on a small
@@ -434,8 +482,8 @@ int cmd_jobs(int argc, char **argv)
                     saq_job_t *j = NULL;
                     if (txt && saq_job_parse(&j, txt, NULL, 0) == SAQ_OK &&
                         status_in(saq_job_status(j), statuses)) {
-                        job_row(t, j);
-                        job_json(arr, j);
+                        joblist_add(&found, j);
+                        j = NULL;
                         listed++;
                     }
                     saq_job_free(j);
@@ -461,14 +509,14 @@ int cmd_jobs(int argc, char **argv)
             saq_job_t *j = saq_event_job_at(ev, i);
             if (!j)
                 continue;
-            job_row(t, j);
-            job_json(arr, j);
+            joblist_add(&found, saq_job_dup(j));
             listed++;
         }
         const char *k = saq_event_key(ev);
         snprintf(next, sizeof next, "%s", k ? k : "0");
         saq_event_free(ev);
     } while (strcmp(next, "0") != 0 && listed < limit);
+    joblist_emit(&found, t, arr);
     if (code == CLI_OK) {
         if (cli_opts.json) {
             cJSON *out = cJSON_CreateObject();

@@ -363,6 +363,8 @@ bad=${REDIS_TLS_URL%%\?*}
             doc = json.loads(self.run_ok(*args).stdout)
             self.assertEqual(doc["queue"], "pages")
             seen += [j["key"] for j in doc["jobs"]]
+            queued = [(j["queued"], j["key"]) for j in doc["jobs"]]
+            self.assertEqual(queued, sorted(queued))  # a page in the order it was queued
             for j in doc["jobs"]:
                 self.assertEqual(j["status"], "queued")
             pages += 1
