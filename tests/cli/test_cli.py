@@ -506,6 +506,42 @@ bad=${REDIS_TLS_URL%%\?*}
         r = self.run_ok("sweep", "-q", "sweepq", "--lock", "1")
         self.assertIn(r.stdout, ("swept 0 jobs\n",))
 
+    def test_python_saq_worker(self):
+        """A queue served by Python saq 0.26 (tests/interop's venv, made by the interop stage;
+        skipped until it exists): check sees its worker, a job enqueued here runs there, info
+        names the worker as Python saq's."""
+        py = os.environ.get("SAQ_PYTHON") or os.path.join(REPO, ".venv-interop-026", "bin",
+                                                          "python")
+        if not os.path.exists(py) or subprocess.run([py, "-c", "import saq"],
+                                                    capture_output=True).returncode != 0:
+            self.skipTest("no Python with saq (SAQ_PYTHON, or the interop stage's venv)")
+        proc = subprocess.Popen([py, os.path.join(REPO, "tests", "interop", "pyworker.py"),
+                                 "--url", self.redis.url, "--queue", "pyq"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            line = proc.stdout.readline()
+            self.assertTrue(line.startswith("ready "), line)
+            wid = line.split()[1]
+            wait_for(lambda: saq("check", "-q", "pyq", url=self.redis.url).returncode == 0, 15,
+                     0.2, "check to see the Python worker")
+            key = self.run_ok("enqueue", "add", '{"a": 40, "b": 2}', "-q", "pyq").stdout.strip()
+            wait_for(lambda: (self.job_json(key, "pyq") or {}).get("status") == "complete", 10)
+            self.assertEqual(self.job_json(key, "pyq")["result"], 42)
+            d = json.loads(self.run_ok("info", "-q", "pyq", "--json").stdout)["queues"][0]
+            self.assertEqual([w["id"] for w in d["workers"]], [wid])
+            if d["workers"][0]["libsaq"] is not None:  # the overview tells libsaq workers apart
+                self.assertIs(d["workers"][0]["libsaq"], False)
+                self.assertRegex(self.run_ok("info", "-q", "pyq").stdout,
+                                 rf"(?m)^{re.escape(wid)} +pyq +.* saq$")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
     # ---------------------------------------------------------------- metrics
 
     def test_metrics_once_promtool(self):
