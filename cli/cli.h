@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* saq: the command-line tool. Shared declarations of its files (main.c, common.c, cmds.c,
- * watch.c, metrics.c). It uses libsaq's public API (saq.h) only. */
+/* saq: the command-line tool. Shared declarations of its files (main.c, common.c,
+ * queuecmds.c, jobs.c, jobops.c, watch.c, metrics.c). It uses libsaq's public API (saq.h) only. */
 #ifndef SAQ_CLI_H
 #define SAQ_CLI_H
 
@@ -61,7 +61,10 @@ saq_cq_t *cli_cq(void);
  *  --timeout. Returns the event (owned; its status may be an error) or NULL: the submit failed,
  *  or no answer in time; cli_last_status()/cli_last_msg() then tell why. */
 saq_event_t *cli_await(int rc, uint64_t tag);
-/** wait up to `timeout_ms` instead of --timeout */
+/** How long to wait for an operation's event: --timeout and a little more, so that the
+ *  library's own timeout error comes first. */
+int cli_wait_ms(void);
+/** cli_await waiting up to `timeout_ms` instead */
 saq_event_t *cli_await_ms(int rc, uint64_t tag, int timeout_ms);
 int cli_last_status(void);
 const char *cli_last_msg(void);
@@ -75,6 +78,8 @@ int cli_is_conn_error(int status);
 int cli_report(const saq_event_t *ev, const char *what);
 /** The global url with its password replaced by "***" (static buffer). */
 const char *cli_url_redacted(void);
+/** Print a JSON document (indented) and a newline on stdout. */
+void cli_print_json(const cJSON *doc);
 /** The number member `name` of a JSON object, 0 when absent or not a number. */
 double cli_num(const cJSON *o, const char *name);
 /** Print "saq: <fmt>" and a newline on stderr. */
@@ -106,22 +111,30 @@ void cli_table_free(cli_table_t *t);
 /** Append printf text to a growable buffer (*buf may be NULL). */
 void cli_appendf(char **buf, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- cmds.c ---- */
+/* ---- queuecmds.c ---- */
 
 /** A queue's figures: saq_queue_overview's document, or (while the library has no overview)
- *  the same shape made from saq_queue_info and saq_queue_count. Returns the parsed document
- *  (a cJSON *, owned: cJSON_Delete) or NULL with *ev_out holding the failed event (or NULL
- *  after a timeout; see cli_await). */
-void *cli_overview(saq_queue_t *q, saq_event_t **ev_out);
+ *  the same shape made from saq_queue_info. Returns the parsed document (owned: cJSON_Delete)
+ *  or NULL with *ev_out holding the failed event (or NULL after a timeout; see cli_await). */
+cJSON *cli_overview(saq_queue_t *q, saq_event_t **ev_out);
 
 int cmd_info(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+
+/* ---- jobs.c ---- */
+
+/** Read job `key` into *out (the JOB event, owned) and return CLI_OK; else print why (no such
+ *  job: CLI_NONE; Redis: CLI_ERR) with *out NULL. */
+int cli_fetch_job(saq_queue_t *q, const char *key, saq_event_t **out);
+
 int cmd_jobs(int argc, char **argv);
 int cmd_job(int argc, char **argv);
+
+/* ---- jobops.c ---- */
 int cmd_enqueue(int argc, char **argv);
 int cmd_abort(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
-int cmd_sweep(int argc, char **argv);
-int cmd_check(int argc, char **argv);
 
 /* ---- watch.c ---- */
 int cmd_watch(int argc, char **argv);

@@ -25,6 +25,14 @@ void cli_errorf(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+void cli_print_json(const cJSON *doc)
+{
+    char *s = cJSON_Print(doc);
+    if (s)
+        puts(s);
+    free(s);
+}
+
 double cli_num(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -146,10 +154,15 @@ saq_event_t *cli_await_ms(int rc, uint64_t tag, int timeout_ms)
     return ev;
 }
 
-saq_event_t *cli_await(int rc, uint64_t tag)
+int cli_wait_ms(void)
 {
     /* a little over the command timeout, so that the library's own error comes first */
-    return cli_await_ms(rc, tag, (int)lround(cli_opts.timeout_s * 1000) + 250);
+    return (int)lround(cli_opts.timeout_s * 1000) + 250;
+}
+
+saq_event_t *cli_await(int rc, uint64_t tag)
+{
+    return cli_await_ms(rc, tag, cli_wait_ms());
 }
 
 int cli_last_status(void)
