@@ -128,6 +128,10 @@ int cmd_sweep(int argc, char **argv);
  *  job: CLI_NONE; Redis: CLI_ERR) with *out NULL. */
 int cli_fetch_job(saq_queue_t *q, const char *key, saq_event_t **out);
 
+/** Open the first --queue and read job `key` from it (cli_open, cli_fetch_job): CLI_OK with
+ *  both owned by the caller, or the exit code with the failure printed and nothing left open. */
+int cli_open_job(const char *key, saq_queue_t **q, saq_event_t **ev);
+
 int cmd_jobs(int argc, char **argv);
 int cmd_job(int argc, char **argv);
 

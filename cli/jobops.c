@@ -209,8 +209,7 @@ int cmd_abort(int argc, char **argv)
     int rc = cli_open(cli_opts.queues[0], &q);
     if (rc)
         return rc;
-    saq_event_t *ev = saq_queue_abort_sync(q, key, error, 5,
-                                           cli_wait_ms());
+    saq_event_t *ev = saq_queue_abort_sync(q, key, error, 5, cli_wait_ms());
     if (ev && saq_event_status(ev) == SAQ_ENOTFOUND) {
         cli_errorf("no job '%s' in queue '%s'", key, saq_queue_name(q));
         rc = CLI_NONE;
@@ -292,15 +291,10 @@ int cmd_retry(int argc, char **argv)
             force = 1;
     const char *key = cli_operands("retry", argc, argv, 1, "the job's KEY");
     saq_queue_t *q;
-    int rc = cli_open(cli_opts.queues[0], &q);
+    saq_event_t *ev;
+    int rc = cli_open_job(key, &q, &ev);
     if (rc)
         return rc;
-    saq_event_t *ev;
-    rc = cli_fetch_job(q, key, &ev);
-    if (rc) {
-        cli_close(q);
-        return rc;
-    }
     saq_job_t *old = saq_event_job(ev);
     const char *was = saq_job_status(old);
     saq_event_t *rev = NULL;

@@ -313,6 +313,17 @@ int cli_fetch_job(saq_queue_t *q, const char *key, saq_event_t **out)
     return code;
 }
 
+int cli_open_job(const char *key, saq_queue_t **q, saq_event_t **ev)
+{
+    *ev = NULL;
+    int rc = cli_open(cli_opts.queues[0], q);
+    if (rc == CLI_OK && (rc = cli_fetch_job(*q, key, ev)) != CLI_OK) {
+        cli_close(*q);
+        *q = NULL;
+    }
+    return rc;
+}
+
 static void field(char **b, size_t *n, const char *name, const char *value)
 {
     if (!value)
@@ -350,15 +361,10 @@ int cmd_job(int argc, char **argv)
         ;
     const char *key = cli_operands("job", argc, argv, 1, "the job's KEY");
     saq_queue_t *q;
-    int rc = cli_open(cli_opts.queues[0], &q);
+    saq_event_t *ev;
+    int rc = cli_open_job(key, &q, &ev);
     if (rc)
         return rc;
-    saq_event_t *ev;
-    rc = cli_fetch_job(q, key, &ev);
-    if (rc) {
-        cli_close(q);
-        return rc;
-    }
     if (cli_opts.json) {
         /* the record as stored, in the queue's dialect: saq_queue_jobs gives it as text */
         cJSON *keys = cJSON_CreateArray();
