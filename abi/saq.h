@@ -250,10 +250,11 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         (16 MiB): larger records are refused with
  *                         SAQ_ETOOBIG before anything is sent.
  *   - log_level           "debug", "info", "warning" (also "warn"), "error" or
- *                         "off": the least severe log record passed to the
- *                         queue's log sink (saq_conf_set_log). Default: the
- *                         environment variable SAQ_LOG_LEVEL when it holds one
- *                         of these words, else "warning". Since 0.2.
+ *                         "off" (any case): the least severe log record passed
+ *                         to the queue's log sink (saq_conf_set_log). Default:
+ *                         the environment variable SAQ_LOG_LEVEL (read at
+ *                         saq_queue_open) when it holds one of these words,
+ *                         else "warning". Since 0.2.
  *  TLS keys (queue keys; since 0.2). Each replaces the rediss:// url's query
  *  parameter of the same meaning; setting any of them with a url that is not
  *  rediss:// makes saq_queue_open fail with SAQ_EINVAL ("tls.<key> needs a
@@ -397,7 +398,10 @@ SAQ_API void *saq_alloc(size_t size);
  *  newline; `fields_json` a flat JSON object of structured fields with string or number values,
  *  e.g. {"queue": "default", "worker": "<id>", "job": "<key>", "function": "send_mail",
  *  "error": "SAQ_ECONN", "code": -8, "address": "10.0.0.7:6379", "outage_ms": 2310}; which fields
- *  appear depends on the record. Both are borrowed for the call. It runs on the thread that
+ *  appear depends on the record ("queue" always comes first; "reason": the text a job failed or
+ *  was recovered with; "attempts"; "hook"). Both are borrowed for the call. A Redis outage is
+ *  one warning (its first failure), at most one reminder every 30 s while it lasts (with
+ *  "attempts") and one info record when it ends (with "outage_ms"), not one record per retry. It runs on the thread that
  *  logs (mostly the queue's I/O thread; a handler thread or the caller's thread for some
  *  records), and records of several queues may arrive at once from their I/O threads: the sink
  *  must be thread-safe, must not block and must not call blocking libsaq functions. */
@@ -406,9 +410,9 @@ typedef void (*saq_log_fn)(int level, const char *message, const char *fields_js
 
 /** Send the log records of the queues made from this conf afterwards, and of their workers, to
  *  `fn` (with `userdata`, which must stay valid until those queues are freed), filtered by the
- *  conf key log_level. fn NULL restores the default sink: one line per record on stderr,
- *  "saq: <LEVEL> <message> key=value ...", for warnings and errors unless log_level says
- *  otherwise (log_level "off" silences every sink). Replaces a log cq set earlier. Returns
+ *  conf key log_level. fn NULL restores the default sink: one line per record on stderr, written with one
+ *  write(), "saq: <LEVEL> <message> key=value ..." (a value with spaces, quotes or '=' is a JSON
+ *  string), for warnings and errors unless log_level says otherwise (log_level "off" silences every sink). Replaces a log cq set earlier. Returns
  *  SAQ_OK or SAQ_EINVAL (NULL conf). Same thread rule as saq_conf_set. C only. Since 0.2. */
 SAQ_API int saq_conf_set_log(saq_conf_t *conf, saq_log_fn fn, void *userdata);
 
@@ -746,8 +750,8 @@ SAQ_API int saq_job_set_meta(saq_job_t *job, const char *meta_json);
  *  meta fields are kept; meta becomes an object if it was null), so that a handler in any
  *  language can continue the producer's trace; saq keeps meta as it is, so the field travels
  *  through Python saq too. The value must be a version-00 traceparent,
- *  "00-<32 lower-case hex trace id>-<16 lower-case hex parent id>-<2 hex flags>", with ids not
- *  all zeros. NULL removes the field. Returns SAQ_OK, SAQ_EINVAL (NULL job, a malformed value,
+ *  "00-<32 lower-case hex trace id>-<16 lower-case hex parent id>-<2 lower-case hex flags>", with
+ *  ids not all zeros. NULL removes the field. Returns SAQ_OK, SAQ_EINVAL (NULL job, a malformed value,
  *  or meta that is not an object or null; saq_job_errmsg says which) or SAQ_ENOMEM. Same thread
  *  rules as the other setters. Since 0.2. */
 SAQ_API int saq_job_set_traceparent(saq_job_t *job, const char *traceparent);

@@ -15,9 +15,11 @@ struct saq_conf {
     char *errmsg;
     saq_transform_fn dump, load;
     void *transform_ud;
+    saq__log_sink_t log; /* saq_conf_set_log/_cq (its level unused: the key log_level) */
 };
 
-enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH, T_ORDER };
+enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH, T_ORDER,
+       T_LEVEL };
 
 static const struct keydef {
     const char *key;
@@ -60,7 +62,32 @@ static const struct keydef {
     {"sentinel.password", T_STR, 0, 0},
     {"min_replicas", T_INT, 0, 1000},
     {"min_replicas_timeout_ms", T_INT, 1, 86400000},
+    {"log_level", T_LEVEL, 0, 0},
 };
+
+/* The log_level words and their SAQ_LOG_* levels (0: off). */
+static const struct {
+    const char *word;
+    int level;
+} levels[] = {{"debug", SAQ_LOG_DEBUG}, {"info", SAQ_LOG_INFO},   {"warning", SAQ_LOG_WARNING},
+              {"warn", SAQ_LOG_WARNING}, {"error", SAQ_LOG_ERROR}, {"off", 0}};
+
+/* The level of a log_level word, or -1 when it is none of them (NULL too). */
+static int parse_level(const char *v)
+{
+    for (size_t i = 0; v && i < sizeof levels / sizeof levels[0]; i++)
+        if (!strcasecmp(v, levels[i].word))
+            return levels[i].level;
+    return -1;
+}
+
+static const char *level_word(int level)
+{
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (levels[i].level == level)
+            return levels[i].word;
+    return "warning";
+}
 
 void saq__conf_seterr(saq_conf_t *conf, const char *fmt, ...)
 {
@@ -84,6 +111,7 @@ SAQ_API void saq_conf_free(saq_conf_t *conf)
     }
     free(conf->items);
     free(conf->errmsg);
+    saq__cq_unref(conf->log.cq);
     free(conf);
 }
 
@@ -199,6 +227,13 @@ static int check_value(saq_conf_t *conf, const struct keydef *kd, const char *va
             return SAQ_EINVAL;
         }
         return 0;
+    case T_LEVEL:
+        if (parse_level(value) < 0) {
+            saq__conf_seterr(conf, "log_level must be debug, info, warning (or warn), error or off, "
+                                   "got '%.60s'", value);
+            return SAQ_EINVAL;
+        }
+        return 0;
     case T_CERTREQS:
         if (saq__tls_cert_reqs(value) < 0) {
             saq__conf_seterr(conf, "%s must be none, optional or required, got '%.60s'", kd->key,
@@ -301,6 +336,31 @@ SAQ_API int saq_conf_set_transform(saq_conf_t *conf, saq_transform_fn dump, saq_
     return 0;
 }
 
+/* Replace the conf's log sink (a reference on a cq it names). */
+static void set_sink(saq_conf_t *conf, saq_log_fn fn, void *ud, saq_cq_t *cq, uint64_t tag)
+{
+    if (cq)
+        saq__cq_ref(cq);
+    saq__cq_unref(conf->log.cq);
+    conf->log = (saq__log_sink_t){fn, ud, cq, tag, 0};
+}
+
+SAQ_API int saq_conf_set_log(saq_conf_t *conf, saq_log_fn fn, void *userdata)
+{
+    if (!conf)
+        return SAQ_EINVAL;
+    set_sink(conf, fn, fn ? userdata : NULL, NULL, 0);
+    return SAQ_OK;
+}
+
+SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag)
+{
+    if (!conf)
+        return SAQ_EINVAL;
+    set_sink(conf, NULL, NULL, cq, cq ? tag : 0);
+    return SAQ_OK;
+}
+
 void saq__settings_defaults(saq__settings_t *s)
 {
     memset(s, 0, sizeof *s);
@@ -320,6 +380,8 @@ void saq__settings_defaults(saq__settings_t *s)
     s->t_alive = 0.5;
     s->min_replicas_timeout_ms = 1000;
     s->weight = 1;
+    int env = parse_level(getenv("SAQ_LOG_LEVEL"));
+    s->log.level = env >= 0 ? env : SAQ_LOG_WARNING;
 }
 
 void saq__settings_free(saq__settings_t *s)
@@ -330,6 +392,7 @@ void saq__settings_free(saq__settings_t *s)
     free(s->worker_id);
     free(s->metadata);
     free(s->swept_msg);
+    saq__cq_unref(s->log.cq);
     memset(s, 0, sizeof *s);
 }
 
@@ -373,6 +436,12 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
     s->dump = conf->dump;
     s->load = conf->load;
     s->transform_ud = conf->transform_ud;
+    s->log.fn = conf->log.fn;
+    s->log.ud = conf->log.ud;
+    if ((s->log.cq = conf->log.cq)) {
+        saq__cq_ref(s->log.cq);
+        s->log.tag = conf->log.tag;
+    }
     for (size_t i = 0; i < conf->n; i++) {
         const char *k = conf->items[i].key, *v = conf->items[i].value;
         double d = 0;
@@ -444,6 +513,8 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
             s->min_replicas = (int)d;
         else if (!strcmp(k, "min_replicas_timeout_ms"))
             s->min_replicas_timeout_ms = (int)d;
+        else if (!strcmp(k, "log_level"))
+            s->log.level = parse_level(v);
     }
     if (queue && sentinel_key && s->url.topo != SAQ__TOPO_SENTINEL) {
         saq__settings_free(s);
@@ -495,6 +566,7 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
         {"dead_worker_check", n[14]}, {"timers.liveness", n[15]},
         {"queue_order", w->weighted ? "weighted" : "strict"}, {"queue_weight", n[16]},
         {"min_replicas", n[17]}, {"min_replicas_timeout_ms", n[18]},
+        {"log_level", level_word(q->log.level)},
         {"sentinel.username", q->url.topo == SAQ__TOPO_SENTINEL && q->url.sentinel_username
                                   ? q->url.sentinel_username : NULL},
         /* a rediss:// queue's TLS settings in effect ("" for a path not given, which also

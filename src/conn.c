@@ -317,12 +317,6 @@ static int answer(saq__conn_t *c, redisReply *rep)
     return 0;
 }
 
-/* Does a reply parse error look like a TLS record (a plaintext client on a TLS port)? */
-static int tls_bytes(const char *p, size_t n)
-{
-    return n >= 3 && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03 && p[2] <= 0x04;
-}
-
 /* Plaintext from the stream: parse it and answer the requests in order. A
  * callback may close the connection (or the whole queue's connections):
  * dispatching stops when the stream it came from is gone. */
@@ -332,7 +326,7 @@ static void conn_on_data(void *ud, const char *p, size_t n)
     saq__sock_t *s = c->sock;
     if (!s || !c->reader)
         return;
-    if (c->reader->len == 0 && c->state == CONN_HANDSHAKE && tls_bytes(p, n)) {
+    if (c->reader->len == 0 && c->state == CONN_HANDSHAKE && saq__tls_record_like(p, n)) {
         char w[300];
         set_last_error(c, "redis at %s answered in TLS: use a rediss:// url for this port",
                        where(c, w, sizeof w));
@@ -556,6 +550,8 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
     c->state = CONN_READY;
     saq__debug("%s conn: ready (%zu waiting)", role_name(c->role),
                (size_t)!saq__list_empty(&c->wait));
+    char w[300];
+    saq__health_up(c->q, c, where(c, w, sizeof w));
     c->failures = 0;
     c->retry_at = 0;
     free(c->last_error);
@@ -587,6 +583,8 @@ static void handshake_cmd(saq__conn_t *c, int what, int argc, const char **argv)
  * memory). Runs on the loop, never inside a submit. */
 static void connect_failed(saq__conn_t *c, int err)
 {
+    char w[300];
+    saq__health_down(c->q, c, where(c, w, sizeof w), err, c->last_error, 0);
     c->state = CONN_DOWN;
     schedule_retry(c);
     if (c->q->route && c->role != ROLE_DISC)
@@ -821,6 +819,9 @@ static void conn_drop(saq__conn_t *c, int err, const char *msg, int quick)
     if (was != CONN_DOWN && c->q->route && c->role != ROLE_DISC && err != SAQ_ECLOSED &&
         msg != moved_msg)
         c->q->route->trouble(c, NULL);
+    char w[300];
+    if (was != CONN_DOWN && err != SAQ_ECLOSED && msg != moved_msg)
+        saq__health_down(c->q, c, where(c, w, sizeof w), err, text, was == CONN_READY);
     if (was != CONN_DOWN) {
         if (quick)
             c->retry_at = saq__mono_ms() + 20;

@@ -103,6 +103,9 @@ void saq__tls_free(saq__tls_t *t);
  * behind (LeakSanitizer saw them in every process that closed a rediss://
  * queue). A no-op for a thread that never used OpenSSL. */
 void saq__tls_thread_end(void);
+/* Do the first bytes a server sent look like a TLS record (a handshake or an alert: what a
+ * TLS port answers a plaintext client)? Pure. */
+int saq__tls_record_like(const char *p, size_t n);
 /* Ciphertext that arrived from the server. SAQ_OK or SAQ_ENOMEM. */
 int saq__tls_feed(saq__tls_t *t, const char *p, size_t n);
 /* Advance the handshake: 1 when done, 0 when it needs more input, or
@@ -380,6 +383,28 @@ void saq__hello_build(const saq_queue_t *q, int role, saq__hello_t *h);
  * Loop thread. */
 int saq__hello_info(saq_queue_t *q, const char *info, char *why, size_t n);
 
+/* ---- health.c: the queue's Redis outages, told to its log ---- */
+
+/* An outage: from the first failure of a connection of the queue (a working one lost, or a
+ * connect that failed) to the next connection that is ready again. Its first failure is a
+ * warning; while it lasts, a reminder every SAQ__HEALTH_REMIND_MS at most (with the attempts
+ * counted), never one line per retry; its end is an info record with its length (outage_ms).
+ * Discovery connections (Sentinel, Cluster) are not counted: topo.c tells of a whole round
+ * of them that failed through saq__health_down with c NULL. Loop thread. */
+#define SAQ__HEALTH_REMIND_MS 30000
+typedef struct saq__health {
+    uint64_t down_since; /* mono ms of the outage's first failure; 0: no outage */
+    uint64_t told_at;    /* mono ms of its last warning */
+    unsigned attempts;   /* failures counted in it */
+    int ever_up;         /* a connection of the queue was ready once */
+} saq__health_t;
+/* Connection c of q (NULL: the route found no server) at `addr` (NULL: none known) failed
+ * with err and `why` (its message); `lost`: it was working. */
+void saq__health_down(saq_queue_t *q, const saq__conn_t *c, const char *addr, int err,
+                      const char *why, int lost);
+/* Connection c of q at `addr` is ready: the end of an outage, if one is under way. */
+void saq__health_up(saq_queue_t *q, const saq__conn_t *c, const char *addr);
+
 /* ---- topo.c: where a queue's connections go (Sentinel, Cluster) ---- */
 
 /* A queue name's hash tag: the bytes between its first '{' and the next
@@ -572,6 +597,7 @@ struct saq_queue {
     int sub_linger_init;
     saq__list_t attachments; /* loop thread: newest first (loop.c) */
     saq__attachment_t ops_att;      /* the pending operations' (op.c) */
+    saq__health_t health;           /* Redis outages (health.c) */
     /* counters of this queue object (saq's Queue.complete/...) */
     atomic_llong n_complete, n_failed, n_retried, n_aborted;
     int64_t created_ms;

@@ -84,6 +84,7 @@ SAQ_API void saq_event_free(saq_event_t *ev)
         return;
     free(ev->errmsg);
     free(ev->json);
+    free(ev->text);
     free(ev->key);
     free(ev->jstatus);
     saq_job_free(ev->job);
@@ -104,6 +105,7 @@ SAQ_API const char *saq_event_errmsg(const saq_event_t *ev)
 }
 SAQ_API int64_t saq_event_int(const saq_event_t *ev) { return ev ? ev->ival : 0; }
 SAQ_API const char *saq_event_json(const saq_event_t *ev) { return ev ? ev->json : NULL; }
+SAQ_API const char *saq_event_text(const saq_event_t *ev) { return ev ? ev->text : NULL; }
 SAQ_API const char *saq_event_key(const saq_event_t *ev) { return ev ? ev->key : NULL; }
 SAQ_API const char *saq_event_job_status(const saq_event_t *ev) { return ev ? ev->jstatus : NULL; }
 SAQ_API saq_job_t *saq_event_job(const saq_event_t *ev) { return ev ? ev->job : NULL; }

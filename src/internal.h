@@ -226,6 +226,22 @@ void saq__buf_json_float(saq__buf_t *b, double v);               /* like num, bu
 void saq__fmt_double(char out[40], double v);                    /* shortest round-trip text, integers without ".0" */
 
 /* ------------------------------------------------------------------------ */
+/* traceparent.c: W3C Trace Context in a job's meta (pure)                  */
+/* ------------------------------------------------------------------------ */
+
+#define SAQ__TRACEPARENT_LEN 55 /* "00-" 32 "-" 16 "-" 2 */
+/* Is [s, s+n) a version-00 traceparent: lower-case hex, trace and parent ids not all zeros? */
+int saq__traceparent_valid(const char *s, size_t n);
+/* The meta object's (JSON text or NULL) "traceparent" string into out when it is a valid one
+ * (the last member of that name counts), else "". */
+void saq__traceparent_scan(const char *meta, char out[SAQ__TRACEPARENT_LEN + 1]);
+/* meta (a JSON object text or NULL) with its "traceparent" member set to `tp` (in its place,
+ * or last when new; later duplicates dropped) or removed (tp NULL): *out is the new text,
+ * malloc'd, or NULL when nothing is left (empty meta). SAQ_OK; SAQ_EINVAL with a message in
+ * err (tp malformed, meta not an object); SAQ_ENOMEM. */
+int saq__traceparent_put(const char *meta, const char *tp, char **out, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------ */
 /* job.c                                                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -247,6 +263,8 @@ struct saq_job {
     char *result;   /* raw JSON or NULL (None) */
     char *error;    /* text or NULL */
     char *meta;     /* raw JSON object or NULL (empty) */
+    char traceparent[SAQ__TRACEPARENT_LEN + 1]; /* meta's valid "traceparent", or "": kept by
+                                                 * every change of meta (saq__traceparent_scan) */
     char *worker_id;
     char *group_key;
     char *extra;    /* raw unknown members ("\"k\": v, ...") or NULL */
@@ -310,6 +328,18 @@ double saq__retry_delay(const saq_job_t *j, double u);
 /* conf.c                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* Where a queue's log records go (saq_conf_set_log, saq_conf_set_log_cq): to fn(ud), or as
+ * SAQ_EVENT_LOG events with `tag` to cq (a reference held: saq__settings_free drops it), or,
+ * with neither, to stderr (log.c); `level`: the least severe SAQ_LOG_* level passed (0: off;
+ * the conf key log_level, else SAQ_LOG_LEVEL from the environment, else SAQ_LOG_WARNING). */
+typedef struct saq__log_sink {
+    saq_log_fn fn;
+    void *ud;
+    saq_cq_t *cq;
+    uint64_t tag;
+    int level;
+} saq__log_sink_t;
+
 typedef struct saq__settings {
     /* queue */
     saq__url_t url;
@@ -325,6 +355,7 @@ typedef struct saq__settings {
     int min_replicas_timeout_ms; /* how long they wait, ms */
     saq_transform_fn dump, load;
     void *transform_ud;
+    saq__log_sink_t log; /* the queue's log sink and level (a worker logs through its queue's) */
     /* worker */
     int concurrency;
     double dequeue_timeout;
@@ -367,6 +398,7 @@ struct saq_event {
     char *errmsg;
     int64_t ival;
     char *json;
+    char *text;     /* saq_event_text: a LOG record's message, a METRICS exposition */
     char *key;
     char *jstatus;
     saq_job_t *job;
@@ -393,6 +425,53 @@ int saq__cq_push(saq_cq_t *cq, saq_event_t *ev);
 int saq__cq_usable(const saq_cq_t *cq);
 void saq__cq_set_internal(saq_cq_t *cq);
 int saq__cq_internal(const saq_cq_t *cq);
+
+/* ------------------------------------------------------------------------ */
+/* log.c: log records to the queue's sink (saq.h "Logging")                 */
+/* ------------------------------------------------------------------------ */
+
+/* A structured field of a record: a string (NULL: the field is left out) or a number. Write
+ * them with SAQ__LS (string) and SAQ__LN (number) in SAQ__LF(...), the list a record takes
+ * (NULL for none):
+ *     saq__log(q, SAQ_LOG_WARNING, SAQ_ECONN,
+ *              SAQ__LF(SAQ__LS("address", addr), SAQ__LN("attempts", n)),
+ *              "cannot connect to redis at %s: %s", addr, why);
+ * Every record's fields start with "queue" (the queue's name) and end with "error" (the
+ * SAQ_E* name) and "code" (the number) when `err` is not 0. Keys in use: queue, worker, job
+ * (the job's key), function, error, code, address ("host:port" or a socket path), connection
+ * (command, pub/sub, dequeue), outage_ms, attempts, concurrency, functions, reason (the text a
+ * job failed or was recovered with), hook, master. */
+typedef struct saq__logfield {
+    const char *key;
+    const char *str;
+    double num;
+    int is_num;
+} saq__logfield_t;
+#define SAQ__LS(k, v) {(k), (v), 0, 0}
+#define SAQ__LN(k, v) {(k), NULL, (double)(v), 1}
+#define SAQ__LF(...) ((const saq__logfield_t[]){__VA_ARGS__, {NULL, NULL, 0, 0}})
+
+/* Does queue q pass records of `level` (SAQ_LOG_*)? One comparison; a macro, so files that see
+ * struct saq_queue (core.h) only. */
+#define saq__log_on(q_, lv_) ((lv_) <= (q_)->set.log.level)
+/* Log a record (printf-style message) to q's sink, when q passes its level: nothing is
+ * evaluated or formatted otherwise. The sink runs on the calling thread; it must not block
+ * (the default, stderr, is one write()). Any thread; takes no lock of libsaq's but a log cq's. */
+#define saq__log(q_, lv_, err_, fields_, ...)                                                      \
+    do {                                                                                           \
+        if (saq__log_on((q_), (lv_)))                                                              \
+            saq__log_emit((q_), (lv_), (err_), (fields_), __VA_ARGS__);                            \
+    } while (0)
+void saq__log_emit(saq_queue_t *q, int level, int err, const saq__logfield_t *fields,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A record built now and logged later, once what it tells has happened (a recovery whose
+ * compare-and-set won): NULL when q does not pass `level` (or out of memory). commit logs it
+ * and frees it; discard frees it unlogged. Both take NULL. Any thread. */
+typedef struct saq__logrec saq__logrec_t;
+saq__logrec_t *saq__log_prepare(saq_queue_t *q, int level, int err, const saq__logfield_t *fields,
+                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void saq__log_commit(saq_queue_t *q, saq__logrec_t *r);
+void saq__log_discard(saq__logrec_t *r);
 
 /* ------------------------------------------------------------------------ */
 /* throttle.c: saq's max_concurrent_ops semaphore (FIFO, loop thread)       */

@@ -292,7 +292,10 @@ static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, cha
             snprintf(err, errlen, "field '%s' must be a JSON object", name);
             return user ? SAQ_EJSON : SAQ_EPROTO;
         }
-        return take_raw(f == F_KWARGS ? &j->kwargs : &j->meta, v, n, f == F_META);
+        if ((r = take_raw(f == F_KWARGS ? &j->kwargs : &j->meta, v, n, f == F_META)) == 0 &&
+            f == F_META)
+            saq__traceparent_scan(j->meta, j->traceparent);
+        return r;
     case F_RESULT:
         return take_raw(&j->result, v, n, 0);
     case F_TIMEOUT:

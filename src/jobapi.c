@@ -207,7 +207,31 @@ SAQ_API int saq_job_set_kwargs(saq_job_t *job, const char *kwargs_json)
 SAQ_API int saq_job_set_meta(saq_job_t *job, const char *meta_json)
 {
     SETTER_PROLOGUE
-    return set_object(job, &job->meta, meta_json, "meta");
+    int e = set_object(job, &job->meta, meta_json, "meta");
+    if (!e)
+        saq__traceparent_scan(job->meta, job->traceparent);
+    return e;
+}
+
+SAQ_API int saq_job_set_traceparent(saq_job_t *job, const char *traceparent)
+{
+    SETTER_PROLOGUE
+    char err[200], *meta;
+    int e = saq__traceparent_put(job->meta, traceparent, &meta, err, sizeof err);
+    if (e == SAQ_EINVAL)
+        saq__job_seterr(job, "%s", err);
+    if (e)
+        return e;
+    free(job->meta);
+    job->meta = meta;
+    saq__traceparent_scan(job->meta, job->traceparent);
+    saq__job_invalidate(job);
+    return SAQ_OK;
+}
+
+SAQ_API const char *saq_job_traceparent(const saq_job_t *job)
+{
+    return job && job->traceparent[0] ? job->traceparent : NULL;
 }
 
 static int bad_number(saq_job_t *job, const char *field, double v, int allow_neg)

@@ -180,6 +180,15 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
     }
     if (err) /* the job stays where it is in Redis; a sweep or another worker recovers it */
         w->errors++;
+    if (err || result == SAQ__TX_LOST)
+        saq__log(w->q, err ? SAQ_LOG_ERROR : SAQ_LOG_WARNING, err,
+                 SAQ__LF(SAQ__LS("job", l->shadow.key), SAQ__LS("function", l->shadow.function),
+                         SAQ__LS("worker", w->id), SAQ__LS("reason", err ? msg : NULL)),
+                 err ? "job %s (%s): its outcome was given up (%s): the job stays active until "
+                       "a worker or a sweep recovers it"
+                     : "job %s (%s): its outcome was not stored%s: the job is no longer this "
+                       "worker's (swept, recovered or run again elsewhere)",
+                 l->shadow.key, l->shadow.function, err ? (msg ? msg : saq_strerror(err)) : "");
     l->state = SAQ__LEASE_WRITTEN;
     if (l->pulled)
         saq__event_outcome(w->cq, w->tag, l->id, &l->shadow,
@@ -330,6 +339,24 @@ typedef struct settle_msg {
     char *text;
 } settle_msg_t;
 
+/* A handler (or a pull-mode host) failed its job: a warning, unless a cancel decides. */
+static void log_failure(saq__lease_t *l, saq__settle_t kind, const char *text)
+{
+    saq_worker_t *w = l->w;
+    const saq_job_t *j = &l->shadow;
+    if (atomic_load(&l->cancelled) != SAQ_CANCEL_NONE ||
+        !(kind == SAQ__SETTLE_FAIL || (kind == SAQ__SETTLE_DROPPED && !w->stopping)))
+        return;
+    if (!text)
+        text = "the handler freed the job without settling it";
+    saq__log(w->q, SAQ_LOG_WARNING, 0,
+             SAQ__LF(SAQ__LS("job", j->key), SAQ__LS("function", j->function),
+                     SAQ__LS("worker", w->id), SAQ__LS("reason", text),
+                     SAQ__LN("attempts", j->attempts)),
+             "job %s (%s) failed: %s; %s", j->key, j->function, text,
+             j->retries > j->attempts ? "it will be retried" : "no retries left");
+}
+
 static void settle_run(saq_queue_t *q, saq__msg_t *m)
 {
     settle_msg_t *s = saq__container_of(m, settle_msg_t, msg);
@@ -346,6 +373,7 @@ static void settle_run(saq_queue_t *q, saq__msg_t *m)
     free(l->settle_text);
     l->settle_text = s->text;
     free(s);
+    log_failure(l, l->settle_kind, l->settle_text);
     if (l->state == SAQ__LEASE_RUNNING)
         lease_write(l);
     else
@@ -638,11 +666,22 @@ static void run_work(saq__task_t *t)
     saq_worker_t *w = saq__worker_public(r->w); /* hooks see the host's handle */
     saq_job_t *job = r->job;
     saq__fn_entry_t *fn = r->fn;
+    saq_queue_t *q = r->w->q;
+    const char *wid = r->w->id;
     free(r);
-    int refused = 0;
-    for (size_t i = 0; i < w->nhooks; i++)
-        if (w->hooks[i].kind == SAQ_HOOK_BEFORE_PROCESS && w->hooks[i].fn(w, job, w->hooks[i].ud))
-            refused = 1;
+    int refused = 0, rc;
+    for (size_t i = 0; i < w->nhooks; i++) {
+        if (w->hooks[i].kind != SAQ_HOOK_BEFORE_PROCESS ||
+            !(rc = w->hooks[i].fn(w, job, w->hooks[i].ud)))
+            continue; /* not a before_process hook, or it let the job run */
+        refused = 1;
+        saq__log(q, SAQ_LOG_WARNING, 0,
+                 SAQ__LF(SAQ__LS("job", job->key), SAQ__LS("function", job->function),
+                         SAQ__LS("worker", wid), SAQ__LS("hook", "before_process"),
+                         SAQ__LN("returned", rc)),
+                 "before_process hook %zu failed (returned %d) for job %s (%s): the job fails "
+                 "as with saq_job_fail", i + 1, rc, job->key, job->function);
+    }
     if (refused) {
         saq_job_fail(job, "before_process hook failed");
         saq_job_free(job);

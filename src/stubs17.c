@@ -3,39 +3,6 @@
  * replaced by its real implementation in its own file, and this file goes. */
 #include "internal.h"
 
-int saq_conf_set_log(saq_conf_t *conf, saq_log_fn fn, void *userdata)
-{
-    (void)fn;
-    (void)userdata;
-    return conf ? SAQ_OK : SAQ_EINVAL;
-}
-
-int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag)
-{
-    (void)cq;
-    (void)tag;
-    return conf ? SAQ_OK : SAQ_EINVAL;
-}
-
-const char *saq_event_text(const saq_event_t *ev)
-{
-    (void)ev;
-    return NULL;
-}
-
-int saq_job_set_traceparent(saq_job_t *job, const char *traceparent)
-{
-    (void)job;
-    (void)traceparent;
-    return SAQ_EINVAL;
-}
-
-const char *saq_job_traceparent(const saq_job_t *job)
-{
-    (void)job;
-    return NULL;
-}
-
 int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag)
 {
     (void)q;

@@ -448,3 +448,8 @@ size_t saq__tls_take(saq__tls_t *t, char *buf, size_t cap)
 }
 
 void saq__tls_thread_end(void) { OPENSSL_thread_stop(); }
+
+int saq__tls_record_like(const char *p, size_t n)
+{
+    return n >= 3 && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03 && p[2] <= 0x04;
+}

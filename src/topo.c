@@ -113,10 +113,19 @@ static void set_master(saq__topo_t *t, const char *host, int port)
         }
         return;
     }
+    char was[300], now[300];
+    snprintf(was, sizeof was, "%s:%d", t->host ? t->host : "", t->port);
+    snprintf(now, sizeof now, "%s:%d", host, port);
+    int moved = t->host != NULL;
     if (saq__set_str(&t->host, host))
         return; /* out of memory: keep the old one; the next trouble asks again */
     t->port = port;
     saq__debug("topo: the master of queue %s is %s:%d", t->q->set.name, host, port);
+    saq__log(t->q, moved ? SAQ_LOG_INFO : SAQ_LOG_DEBUG, 0,
+             SAQ__LF(SAQ__LS("master", now), SAQ__LS("previous", moved ? was : NULL)),
+             moved ? "the queue's redis master moved from %s to %s (a failover, a resharding): "
+                     "following it" : "%s%s is the queue's redis master",
+             moved ? was : "", now);
     size_t n = 0, i = 0;
     saq__link_t *k;
     saq__list_each(k, &t->q->conns)
@@ -142,6 +151,10 @@ static void node_failed(saq__topo_t *t, const char *why)
     if (++t->failed < t->nnodes || t->host)
         return;
     t->failed = 0;
+    char m[500];
+    snprintf(m, sizeof m, "no %s could name the queue's redis master (%d asked); the last said: %s",
+             t->mode == SAQ__TOPO_SENTINEL ? "sentinel" : "cluster node", t->nnodes, why);
+    saq__health_down(t->q, NULL, NULL, SAQ_ECONN, m, 0);
     saq__link_t *k;
     saq__list_each(k, &t->q->conns) {
         saq__conn_t *c = saq__container_of(k, saq__conn_t, qlink);

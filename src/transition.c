@@ -564,6 +564,7 @@ typedef struct prim {
     int script;
     count_t count;
     int status; /* COUNT_FINISHED: the status written */
+    saq__logrec_t *note; /* logged once the write is done (SAQ__TX_OK), or NULL */
 } prim_t;
 
 void saq__count_finish(saq_queue_t *q, int status)
@@ -584,6 +585,8 @@ static void prim_reply(saq__req_t *req, redisReply *rep, int err, const char *ms
     if (result == SAQ__TX_ABORTED && x.text)
         msg = x.text;
     if (result == SAQ__TX_OK) {
+        saq__log_commit(p->q, p->note);
+        p->note = NULL;
         if (p->count == COUNT_FINISHED)
             saq__count_finish(p->q, p->status);
         else if (p->count == COUNT_RETRIED)
@@ -591,22 +594,25 @@ static void prim_reply(saq__req_t *req, redisReply *rep, int err, const char *ms
     }
     if (p->done)
         p->done(p->ud, err, msg, result);
+    saq__log_discard(p->note);
     free(p);
 }
 
-/* Send a built call for a primitive; done learns of a failure to send. */
+/* Send a built call for a primitive; done learns of a failure to send. `note` (owned; NULL
+ * for none) is logged once the script says it wrote (SAQ__TX_OK), else dropped. */
 static void prim_send(saq_queue_t *q, saq__call_t *c, saq__done_fn done, void *ud, count_t count,
-                      int status)
+                      int status, saq__logrec_t *note)
 {
     prim_t *p = saq__malloc(sizeof *p);
     if (p) {
-        *p = (prim_t){q, done, ud, c->script, count, status};
+        *p = (prim_t){q, done, ud, c->script, count, status, note};
         if (saq__tx_send(q, c, prim_reply, p))
             return;
         free(p);
     } else {
         saq__tx_call_free(c);
     }
+    saq__log_discard(note);
     if (done)
         done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
 }
@@ -636,7 +642,7 @@ void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *resul
     }
     saq__call_t c;
     saq__tx_finish(q, j, json, len, guard, flags & SAQ__DEL_MARKER, &c);
-    prim_send(q, &c, done, ud, COUNT_FINISHED, status);
+    prim_send(q, &c, done, ud, COUNT_FINISHED, status, NULL);
     free(json);
 }
 
@@ -667,7 +673,7 @@ void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__
     }
     saq__call_t c;
     saq__tx_retry(q, j, json, len, score, guard, &c);
-    prim_send(q, &c, done, ud, COUNT_RETRIED, 0);
+    prim_send(q, &c, done, ud, COUNT_RETRIED, 0, NULL);
     free(json);
 }
 
@@ -679,7 +685,12 @@ void saq__requeue_unmarked(saq_queue_t *q, const char *id, const char *rec, size
                                          .len = reclen, .retry = 1, .score = 0, .ttl = 0,
                                          .status = "queued", .watch = SAQ__TX_WATCH_NONE},
                     &c);
-    prim_send(q, &c, NULL, NULL, COUNT_NONE, 0);
+    const char *key = saq__key_of(q, id);
+    prim_send(q, &c, NULL, NULL, COUNT_NONE, 0,
+              saq__log_prepare(q, SAQ_LOG_INFO, 0, SAQ__LF(SAQ__LS("job", key)),
+                               "job %s put back in the queue: it was moved to active, but the "
+                               "reply of that move was lost (a dropped connection or a dead "
+                               "worker)", key));
 }
 
 void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t *j,
@@ -719,13 +730,27 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
     int watch = flags & SAQ__RECOVER_ABORTED    ? SAQ__TX_WATCH_ABORT
                 : flags & SAQ__RECOVER_UNLISTED ? SAQ__TX_WATCH_SWEEP
                                                 : SAQ__TX_WATCH_NONE;
+    char of[240] = ""; /* " of worker <id>", when the record names one */
+    if (j->worker_id)
+        snprintf(of, sizeof of, " of worker %.200s", j->worker_id);
+    const char *then = retry ? "queued again" : "aborted (no retries left)";
+    saq__logrec_t *note = saq__log_prepare(
+        q, SAQ_LOG_WARNING, 0,
+        SAQ__LF(SAQ__LS("job", j->key), SAQ__LS("function", j->function),
+                SAQ__LS("worker", j->worker_id), SAQ__LS("reason", j->error),
+                SAQ__LN("attempts", j->attempts)),
+        flags & SAQ__RECOVER_UNLISTED  ? "job %s (%s)%s was stuck in active: swept%.0s; %s"
+        : flags & SAQ__RECOVER_ABORTED ? "job %s (%s)%s finished aborted (%s): its worker is "
+                                         "gone%.0s"
+                                       : "job %s (%s)%s recovered: %s; %s",
+        j->key, j->function, of, j->error ? j->error : "", then);
     saq__call_t c;
     saq__tx_recover(q,
                     &(saq__tx_recover_t){.id = j->id, .old = old, .oldlen = oldlen, .json = json,
                                          .len = len, .retry = retry, .score = score, .ttl = j->ttl,
                                          .status = "aborted", .watch = watch},
                     &c);
-    prim_send(q, &c, done, ud, retry ? COUNT_RETRIED : COUNT_FINISHED, SAQ_STATUS_ABORTED);
+    prim_send(q, &c, done, ud, retry ? COUNT_RETRIED : COUNT_FINISHED, SAQ_STATUS_ABORTED, note);
     free(json);
 }
 
@@ -737,8 +762,8 @@ void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, siz
         /* not one of this queue's job ids (pushed into the list by hand, or
          * another queue's): drop it from active, touch the key not */
         saq__cmdf(&q->cmd, NULL, NULL, "LREM %s 1 %s", q->k_active, id);
-        fprintf(stderr, "libsaq: warning: queue %s: '%s' in its list is not one of its job ids; dropped\n",
-                q->set.name, id);
+        saq__log(q, SAQ_LOG_WARNING, SAQ_EPROTO, SAQ__LF(SAQ__LS("id", id)),
+                 "'%s' in the queue's active list is not one of its job ids: dropped", id);
         return;
     }
     saq_job_t j;
@@ -761,15 +786,17 @@ void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, siz
     }
     prim_t *p = json ? saq__malloc(sizeof *p) : NULL;
     if (p) {
-        *p = (prim_t){q, NULL, NULL, SCRIPT_UNREADABLE, COUNT_FINISHED, SAQ_STATUS_FAILED};
+        *p = (prim_t){q, NULL, NULL, SCRIPT_UNREADABLE, COUNT_FINISHED, SAQ_STATUS_FAILED, NULL};
         settling = 1;
         saq__call_t c;
         saq__tx_unreadable(q, id, rec, reclen, json, len, KEEP_S, &c);
         if (!saq__tx_send(q, &c, prim_reply, p))
             free(p);
     }
-    fprintf(stderr, "libsaq: warning: queue %s: job %s: %s%s\n", q->set.name, id, msg ? msg : why,
-            settling ? "" : " (could not be settled: out of memory)");
+    saq__log(q, SAQ_LOG_ERROR, SAQ_EPROTO,
+             SAQ__LF(SAQ__LS("job", key), SAQ__LS("reason", why), SAQ__LS("kept", keep)),
+             "job %s: %s%s", key, msg ? msg : why,
+             settling ? "" : " (could not be settled: out of memory)");
     free(json);
     free(msg);
     free(keep);

@@ -243,12 +243,35 @@ static void worker_end(saq_worker_t *w)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* Tell the log that the worker (one queue's member of several) started or stopped. */
+static void log_life(saq_worker_t *w, int started)
+{
+    saq_worker_t *p = saq__worker_public(w);
+    if (!saq__log_on(w->q, SAQ_LOG_INFO))
+        return;
+    saq__buf_t b = {0};
+    for (size_t i = 0; i < p->nfns; i++)
+        saq__buf_printf(&b, "%s%s", i ? "," : "", p->fns[i].name);
+    char *fns = saq__buf_take(&b);
+    if (started)
+        saq__log_emit(w->q, SAQ_LOG_INFO, 0,
+                      SAQ__LF(SAQ__LS("worker", w->id), SAQ__LN("concurrency", p->set.concurrency),
+                              SAQ__LS("functions", fns ? fns : "")),
+                      "worker started (concurrency %d; functions: %s)", p->set.concurrency,
+                      fns && *fns ? fns : "none");
+    else
+        saq__log_emit(w->q, SAQ_LOG_INFO, 0, SAQ__LF(SAQ__LS("worker", w->id)),
+                      "worker stopped");
+    free(fns);
+}
+
 /* Detach from the queue: the worker has stopped. */
 static void worker_finish(saq_worker_t *w)
 {
     if (!w->attached)
         return;
     w->attached = 0;
+    log_life(w, 0);
     saq_queue_t *q = w->q;
     saq__loop_detach(q, &w->att); /* a teardown may be waiting for this */
     /* the dequeue connection's timer lives inside the worker: count its close
@@ -367,6 +390,7 @@ static void start_run(saq_queue_t *q, saq__msg_t *m)
     start_timer(w, &w->t_grace, NULL, 0);
     start_timer(w, &w->t_retry, NULL, 0);
     saq__group_join(w, 0); /* a member: the budget is shared once all have joined */
+    log_life(w, 1);
     if (atomic_load(&w->stop_req))
         begin_stop(w);
     else

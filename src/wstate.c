@@ -80,10 +80,18 @@ saq__fn_entry_t *saq__worker_find_fn(saq_worker_t *w, const char *name)
 
 void saq__worker_run_hooks(saq_worker_t *w, int kind, saq_job_t *job)
 {
+    static const char *const names[] = {"?", "startup", "shutdown", "before_process", "after_process"};
+    const char *name = names[kind >= 1 && kind <= 4 ? kind : 0];
     w = saq__worker_public(w); /* hooks see the handle the host holds */
-    for (size_t i = 0; i < w->nhooks; i++)
-        if (w->hooks[i].kind == kind)
-            w->hooks[i].fn(w, job, w->hooks[i].ud);
+    for (size_t i = 0; i < w->nhooks; i++) {
+        int rc = w->hooks[i].kind == kind ? w->hooks[i].fn(w, job, w->hooks[i].ud) : 0;
+        if (rc) /* ignored, but told */
+            saq__log(w->q, SAQ_LOG_WARNING, 0,
+                     SAQ__LF(SAQ__LS("worker", w->id), SAQ__LS("hook", name),
+                             SAQ__LS("job", job ? job->key : NULL), SAQ__LN("returned", rc)),
+                     "%s hook failed (returned %d)%s%s", name, rc, job ? " for job " : "",
+                     job ? job->key : "");
+    }
 }
 
 int saq__worker_has_hooks(saq_worker_t *w, int kind)
