@@ -315,7 +315,9 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *  Worker keys (read by saq_worker_open; all durations in seconds, fractions
  *  allowed, at most 86400; defaults in parentheses):
  *   - concurrency (10; 1..100000), dequeue_timeout (0 = block until a job or
- *     stop), timers.schedule (1), timers.worker_info (10; alias timers.stats),
+ *     stop), timers.schedule (1), timers.worker_info (10; alias timers.stats: saq's
+ *     registry entry is written every period with saq's ttl, period + 1 s, and
+ *     also within about 1 s of a change of the counters; since 0.2),
  *     timers.sweep (60), timers.abort (1) (timers >= 0.001), burst (false;
  *     true/false, 1/0, yes/no, on/off), max_burst_jobs (0 = none; also caps
  *     concurrency, as saq), shutdown_grace_period (0), cancellation_hard_deadline
@@ -1027,22 +1029,35 @@ SAQ_API int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_
 SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
 
 /** Queue-wide figures read from Redis, the same from any process (a producer, a CLI, a
- *  worker), built from saq's own keys and worker registry so that Python saq workers count too.
- *  Event OVERVIEW whose JSON is
+ *  worker), built from saq's own keys and worker registry so that Python saq workers count too,
+ *  in one script call (one snapshot, on Redis's clock). Event OVERVIEW whose JSON is
  *  {"queue": name, "time_ms": Redis's clock (epoch ms),
  *   "jobs": {"queued": n, "active": n, "scheduled": n, "incomplete": n},
- *   "oldest_queued_age_s": seconds since the oldest queued job was enqueued, or null (none),
+ *   "oldest_queued_age_s": seconds since the job at the head of the queue (the next to run)
+ *                          was enqueued (its record's "queued"), or null (none queued),
  *   "workers": [{"id", "complete", "failed", "retried", "aborted", "uptime_ms",
- *                "metadata", "libsaq": true when the worker is a libsaq one}, ...],
+ *                "metadata" (the registry's, or null), "libsaq": true when the worker is a
+ *                libsaq one}, ...],
  *   "workers_alive": n,
  *   "totals": {"complete", "failed", "retried", "aborted"} (sums over the live workers' counters,
- *             which start at 0 when a worker starts),
+ *             which start at 0 when a worker starts; a worker reports its queue object's
+ *             counters, as saq does, so two workers made on one queue object count its jobs
+ *             twice: give each worker its own queue object),
  *   "per_minute": {"complete", "failed", "retried", "aborted", "window_s"} or null}.
- *  "scheduled" is the incomplete jobs not yet due; per_minute is the rate over the last
- *  window_s seconds (about 60), from registry samples kept in saq:<q>:libsaq:samples (written
- *  by libsaq workers and by this call, at most one per 5 s); null until a sample 20 s old
- *  exists. Finished jobs are not counted by state (saq keeps no index of them: see
- *  saq_queue_iter_jobs). Errors in the event: the common ones. Since 0.2. */
+ *  "incomplete" is every job not finished; "scheduled" the incomplete jobs not yet due (a future
+ *  scheduled time or a retry delay; due ones waiting for the next schedule tick are in
+ *  incomplete only). Workers are the dialect's registry entries alive now (saq's info()); a
+ *  libsaq worker is told apart by what it writes anyway (both registry key families, its
+ *  liveness entry), nothing in saq's wire format. per_minute is the rate over the last window_s
+ *  seconds (20 to 65; up to 300 when samples are sparse), rounded to 0.01, from samples of
+ *  the registry's counters kept in saq:<q>:libsaq:samples (a list of at most 32, expiring
+ *  600 s after the last one), written by libsaq workers at their registry writes and by this
+ *  call, at most one per 5 s whoever writes it (best effort: a Redis user that may not write
+ *  gets the rest of the figures); null until a sample 20 s old exists. A worker that restarted (its counters or uptime went
+ *  down) counts what it did since; a new worker what it did since it started within the
+ *  window; a worker that died what it did up to its last sample. Finished jobs are not
+ *  counted by state (saq keeps no index of them: see saq_queue_iter_jobs). Errors in the
+ *  event: the common ones. Since 0.2. */
 SAQ_API int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** The figures of saq_queue_overview as a Prometheus text exposition (format 0.0.4): event
@@ -1050,9 +1065,11 @@ SAQ_API int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  saq_queue_jobs{state="queued|active|scheduled"} (gauge), saq_queue_oldest_job_age_seconds
  *  (gauge; 0 when nothing is queued), saq_queue_workers (gauge, workers alive),
  *  saq_worker_jobs_total{worker, outcome="complete|failed|retried|aborted"} (counter, per live
- *  worker, from the registry), saq_worker_uptime_seconds{worker} (gauge). Each metric has its
- *  # HELP and # TYPE lines; label values are escaped as the format requires. Errors in the
- *  event: the common ones. Since 0.2. */
+ *  worker, from the registry; a counter that restarts at 0 with its worker),
+ *  saq_worker_uptime_seconds{worker} (gauge). Each metric has its # HELP and # TYPE lines
+ *  (`promtool check metrics` finds nothing to say); label values are escaped as the format
+ *  requires (backslash, double quote, line feed). Rates are left to Prometheus (rate() over the
+ *  counters). Errors in the event: the common ones. Since 0.2. */
 SAQ_API int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** saq 0.26's Queue.iter_jobs, one page at a time: the records of this queue's jobs of any
@@ -1061,8 +1078,11 @@ SAQ_API int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  ...; NULL or "" = all); `cursor`: "0" (or NULL) to start, then the event's key until it is
  *  "0"; `count`: SCAN's COUNT hint, 1..10000 (a page may hold fewer or more jobs, or none
  *  while the scan goes on). Event ITER_JOBS: the page's jobs (saq_event_job_count,
- *  saq_event_job_at; records that cannot be read are skipped) and the next cursor
- *  (saq_event_key). As SCAN, a job present during the whole scan is returned at least once.
+ *  saq_event_job_at; records that cannot be read, or of another queue whose name extends this
+ *  one's, are skipped), their records as a JSON array in the queue's dialect (saq_event_json)
+ *  and the next cursor (saq_event_key). As SCAN, a job present during the whole scan is
+ *  returned at least once (maybe more than once). Redis Cluster: the queue's job keys share its
+ *  hash tag, so the scan of the master owning that slot sees them all.
  *  Errors in the event: SAQ_EINVAL (count out of range, a cursor that is not a decimal
  *  number, an unknown status), the common ones. Since 0.2. */
 SAQ_API int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor,
@@ -1437,7 +1457,10 @@ SAQ_API int saq_worker_run(saq_worker_t *w);
  *  "running", "errors"}: the first five are the queue object's (shared by
  *  every worker and operation on it; uptime in ms since the queue was made),
  *  "running" is this worker's jobs in progress and "errors" the Redis errors
- *  its own writes and upkeep operations met. A worker of several queues
+ *  its own writes and upkeep operations met. Once the worker has stopped
+ *  (saq_worker_wait returned SAQ_OK), the final figures, taken when it stopped,
+ *  are returned unchanged (uptime included; later operations on the queue
+ *  object do not change them) until saq_worker_free (since 0.2). A worker of several queues
  *  (saq_worker_add_queue) reports the sums over its queues (uptime: its own
  *  queue's) and "queues": [{"name", "id", "complete", "failed", "retried",
  *  "aborted", "running", "errors"}, ...], one object per queue in order. Borrowed until the next call on this worker or
@@ -1450,7 +1473,11 @@ SAQ_API const char *saq_worker_stats_json(saq_worker_t *w);
  *  outcome="complete|failed|retried|aborted"} (counter), saq_job_duration_seconds{queue,
  *  function} (histogram of run times in seconds, buckets 0.005 .. 300 and +Inf),
  *  saq_jobs_running{queue} (gauge), saq_worker_errors_total{queue} (counter: Redis errors met).
- *  Queue-wide figures come from saq_queue_metrics. Valid before, during and after a run (the
+ *  An outcome is counted once it is stored in Redis (C handlers and pull mode alike); the run
+ *  time goes from the hand-over to the handler (or the LEASE event) to the outcome's decision
+ *  (a job whose function is not registered is counted failed, without a run time). Every
+ *  registered function has its series from the start (at 0); a worker of several queues labels
+ *  each queue's series with its name. Queue-wide figures come from saq_queue_metrics. Valid before, during and after a run (the
  *  figures of the last run stay readable after the worker stopped, as saq_worker_stats_json's).
  *  Borrowed until the next call of this function or saq_worker_stats_json on this worker, or
  *  saq_worker_free; NULL for a NULL worker or on OOM. Same thread rule as

@@ -350,6 +350,7 @@ enum {
     SCRIPT_ALIVE,
     SCRIPT_UNREADABLE,
     SCRIPT_ABORT_DUE,
+    SCRIPT_OVERVIEW,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
@@ -576,6 +577,7 @@ struct saq_queue {
      * libsaq workers' liveness (zset wid -> expiry ms, server clock) and the
      * sweep's jobs between their abort and their retry (zset id -> deadline ms) */
     char *k_alive, *k_watch, *k_abortwatch;
+    char *k_samples; /* registry samples for saq_queue_overview's rates (list, newest first) */
     size_t jobprefix_len;
     saq__tls_ctx_t *tls;        /* rediss://: the connections' TLS context (else NULL) */
     const saq__route_t *route;  /* Sentinel/Cluster (topo.c), NULL for one server */
@@ -678,6 +680,15 @@ int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const
 
 /* ---- batch.c: saq_batch_* (public only; a batch records its jobs through an
  * internal before-enqueue hook, saq__queue_add_hook) ---- */
+
+/* ---- overview.c: saq_queue_overview and saq_queue_metrics (queue-wide figures) ---- */
+
+/* Push a registry sample for the per-minute rates (at most one per
+ * SAQ__SAMPLE_SPACING_MS, whoever sends it): a libsaq worker's, after its
+ * registry write. Fire and forget. Loop thread. */
+void saq__overview_sample(saq_queue_t *q);
+
+/* ---- iterjobs.c: saq_queue_iter_jobs (public only) ---- */
 
 /* ---- sync.c: the blocking _sync forms of the queue API (public only) ---- */
 

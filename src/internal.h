@@ -498,5 +498,53 @@ int saq__throttle_cancel(saq__throttle_t *t, saq__twaiter_t *w);
 /* Release a permit; hands it to the next waiter (calling its grant). */
 void saq__throttle_release(saq__throttle_t *t);
 
+/* ------------------------------------------------------------------------ */
+/* prom.c: the Prometheus text exposition format 0.0.4 (pure)               */
+/* ------------------------------------------------------------------------ */
+
+/* A metric family's "# HELP name help" and "# TYPE name type" lines (type:
+ * "counter", "gauge", "histogram"; help escaped as the format says). */
+void saq__prom_family(saq__buf_t *b, const char *name, const char *type, const char *help);
+/* A label value, quoted, with backslash, double quote and line feed escaped. */
+void saq__prom_label_value(saq__buf_t *b, const char *v);
+/* A sample value: shortest round-trip decimal, +Inf, -Inf or NaN. */
+void saq__prom_value(saq__buf_t *b, double v);
+/* One sample line: name{labels[0]="labels[1]",...} value, with `npairs`
+ * name/value pairs in labels (0: no braces). */
+void saq__prom_sample(saq__buf_t *b, const char *name, const char *const *labels, size_t npairs,
+                      double v);
+
+/* ------------------------------------------------------------------------ */
+/* rates.c: per-minute rates from registry samples (pure)                   */
+/* ------------------------------------------------------------------------ */
+
+/* A point: the registry's counters at time t (ms, Redis's clock), per
+ * worker id: v = complete, failed, retried, aborted, uptime ms. */
+typedef struct saq__rworker {
+    char *id;
+    long long v[5];
+} saq__rworker_t;
+typedef struct saq__rpoint {
+    int64_t t;
+    saq__rworker_t *w;
+    size_t n;
+} saq__rpoint_t;
+#define SAQ__RATE_WINDOW_MS 65000 /* the oldest point used is at most this old */
+#define SAQ__RATE_MIN_MS 20000    /* no rate until a point is this old */
+#define SAQ__RATE_MAX_MS 300000   /* ... or older, up to this, when none is in the window */
+#define SAQ__RATE_SLACK_MS 2000   /* a new id started within an interval (uptime) */
+/* Parse a sample as the OVERVIEW script writes it ({"t": ms, "w": {"<id>":
+ * [c, f, r, a, uptime], ...}}) into *p (zeroed first). 0, or -1 when it is
+ * malformed or out of memory (p then holds nothing). */
+int saq__rpoint_parse(const char *s, size_t n, saq__rpoint_t *p);
+/* Add worker `id` with counters v to p. 0 or -1 (ENOMEM). */
+int saq__rpoint_add(saq__rpoint_t *p, const char *id, const long long v[5]);
+void saq__rpoint_free(saq__rpoint_t *p);
+/* Rates over pts[0 .. n), oldest first, the last one "now": per minute, of
+ * complete, failed, retried, aborted, over the window from the oldest point
+ * at most SAQ__RATE_WINDOW_MS old, or when that one is younger than
+ * SAQ__RATE_MIN_MS, from the newest older one up to SAQ__RATE_MAX_MS old
+ * (*window_s, seconds). 0, or -1 when no point fits. */
+int saq__rates(const saq__rpoint_t *pts, size_t n, double per_min[4], double *window_s);
 
 #endif

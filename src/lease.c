@@ -136,6 +136,7 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
             l->abort_error = saq__strdup(msg && *msg ? msg : "abort");
         atomic_store(&l->cancelled, SAQ_CANCEL_ABORTED);
         l->state = SAQ__LEASE_WRITING;
+        l->met_outcome = 1 + SAQ__MET_ABORTED;
         saq__finish_job(w->q, &l->shadow, SAQ_STATUS_ABORTED, NULL, l->abort_error, &l->guard,
                         SAQ__DEL_MARKER, lease_written, l);
         return;
@@ -193,6 +194,9 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
     if (l->pulled)
         saq__event_outcome(w->cq, w->tag, l->id, &l->shadow,
                            !werr && (result == SAQ__TX_OK || result == SAQ__TX_SAME), werr, msg);
+    if (!werr && (result == SAQ__TX_OK || result == SAQ__TX_SAME) && l->met_outcome)
+        saq__wmetrics_count(&saq__worker_public(w)->metrics, w->q->set.name, l->shadow.function,
+                            l->met_outcome - 1, l->ran_s);
     if (!l->host_done && (w->stopping || l->pulled)) {
         /* the handler still holds the job past the hard deadline: the job is
          * settled in Redis, so the worker lets go of it (the handler's late
@@ -243,6 +247,13 @@ static void lease_write(saq__lease_t *l)
     }
     saq__lease_stop_timer(l);
     l->state = SAQ__LEASE_WRITING;
+    if (l->ran_s < 0 && l->run_at > 0) /* the run ends with its outcome decided */
+        l->ran_s = saq__wmetrics_now() - l->run_at;
+    l->met_outcome = out.action == SAQ__OUTCOME_RETRY ? 1 + SAQ__MET_RETRIED
+                     : out.action != SAQ__OUTCOME_FINISH ? 0
+                     : out.status == SAQ_STATUS_COMPLETE ? 1 + SAQ__MET_COMPLETE
+                     : out.status == SAQ_STATUS_FAILED   ? 1 + SAQ__MET_FAILED
+                                                         : 1 + SAQ__MET_ABORTED;
     saq__lease_ref(l); /* the write's */
     switch (out.action) {
     case SAQ__OUTCOME_NONE:
@@ -349,12 +360,18 @@ static void log_failure(saq__lease_t *l, saq__settle_t kind, const char *text)
         return;
     if (!text)
         text = "the handler freed the job without settling it";
+    /* the message gets the text's first line (a stack trace stays in the record and, cut to
+     * 8 KiB, in the reason field): a log line, not a payload */
+    size_t line = strcspn(text, "\r\n"), len = strlen(text);
+    char *reason = saq__strndup(text, len > 8192 ? 8192 : len);
     saq__log(w->q, SAQ_LOG_WARNING, 0,
              SAQ__LF(SAQ__LS("job", j->key), SAQ__LS("function", j->function),
-                     SAQ__LS("worker", w->id), SAQ__LS("reason", text),
+                     SAQ__LS("worker", w->id), SAQ__LS("reason", reason ? reason : ""),
                      SAQ__LN("attempts", j->attempts)),
-             "job %s (%s) failed: %s; %s", j->key, j->function, text,
+             "job %s (%s) failed: %.*s%s; %s", j->key, j->function, (int)(line > 300 ? 300 : line), text,
+             line > 300 || line < len ? " ..." : "",
              j->retries > j->attempts ? "it will be retried" : "no retries left");
+    free(reason);
 }
 
 static void settle_run(saq_queue_t *q, saq__msg_t *m)
@@ -633,6 +650,7 @@ saq__lease_t *saq__lease_new(saq_worker_t *w, saq_job_t *shadow, const char *rec
     l->w = w;
     l->id = saq__group_lease_id(w);
     l->state = SAQ__LEASE_MARKING;
+    l->ran_s = -1;
     saq_job_t *j = &l->shadow;
     int was_queued = j->status == SAQ_STATUS_QUEUED || j->status == SAQ_STATUS_NEW;
     int64_t now = saq__now_ms();
@@ -721,6 +739,7 @@ void saq__lease_run(saq__lease_t *l)
                                  l->shadow.function, w->id));
         return;
     }
+    l->run_at = saq__wmetrics_now(); /* its run time starts (a job without a function has none) */
     if (l->shadow.timeout > 0)
         saq__lease_timer(l, l->shadow.timeout, timeout_cb);
     /* marked after the stop's grace period ended (its mark reply came late):
@@ -772,6 +791,7 @@ void saq__lease_finish_aborted(saq__lease_t *l, const char *reason)
     l->host_done = 1;
     atomic_store(&l->settled, 1);
     atomic_store(&l->cancelled, SAQ_CANCEL_ABORTED);
+    l->met_outcome = 1 + SAQ__MET_ABORTED; /* it never ran: no run time */
     l->abort_error = saq__strdup(reason);
     saq__lease_ref(l); /* the write's */
     saq__finish_job(w->q, &l->shadow, SAQ_STATUS_ABORTED, NULL, l->abort_error, NULL,

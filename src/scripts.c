@@ -18,6 +18,8 @@
  *   RECOVER  compare-and-set retry/finish of a job whose worker died.
  *   ALIVE    libsaq workers' liveness entries (an extension saq ignores).
  *   UNREADABLE  settle failed a record a worker cannot use.
+ *   OVERVIEW queue-wide figures in one snapshot (saq_queue_overview), and the
+ *            registry samples behind its per-minute rates (an extension).
  * Records are read with cjson.decode only to look at status/attempts/started;
  * they are never re-encoded in Lua, so user data keeps its exact bytes.
  * Each script's KEYS/ARGV are documented above its text; its builder in
@@ -386,4 +388,71 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])\n"
         "redis.call('PUBLISH', KEYS[3], 'failed')\n"
         "return 1\n",
+
+    /* OVERVIEW: KEYS queued, active, incomplete, registry, alive, samples;
+     * ARGV mode ('o' the figures, 's' the sample only), the dialect's
+     * registry record prefix, the other family's prefix, '1' when records
+     * are flat stats (0.13), sample spacing ms, samples kept, their ttl s.
+     * First a sample of the live registry's counters is pushed onto the
+     * samples list unless the newest one is younger than the spacing:
+     * '{"t": <ms>, "w": {"<wid>": [complete, failed, retried, aborted,
+     * uptime], ...}}', "t" first (read back without decoding). Reply: 's':
+     * the server's time (ms); 'o': {time ms, queued, active, incomplete, not
+     * yet due, {head id, head record}, {wid, ...}, {record, ...}, {libsaq
+     * 1|0, ...}, {sample, ...} newest first}. A libsaq worker writes both
+     * registry families and keeps a liveness entry (either tells). */
+    [SCRIPT_OVERVIEW] =
+        "local function z(...)\n"
+        "  local r = redis.pcall(...)\n"
+        "  if type(r) == 'table' and r['err'] then return false end\n"
+        "  return r\n"
+        "end\n"
+        "local t = redis.call('TIME')\n"
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "local head = z('LINDEX', KEYS[6], 0)\n"
+        "local last = type(head) == 'string' and tonumber(string.match(head, '^{\"t\": (%d+)'))\n"
+        "local due = not last or now - last >= tonumber(ARGV[5]) or last > now\n"
+        "if not due and ARGV[1] ~= 'o' then return now end\n"
+        "local wids, recs = {}, {}\n"
+        "for _, m in ipairs(z('ZRANGEBYSCORE', KEYS[4], now, '+inf') or {}) do\n"
+        "  local wid = string.match(m, '([^:]*)$')\n"
+        "  local rec = z('GET', ARGV[2] .. wid)\n"
+        "  if type(rec) == 'string' then wids[#wids + 1] = wid; recs[#recs + 1] = rec end\n"
+        "end\n"
+        "if due then\n"
+        "  local parts = {}\n"
+        "  for i, wid in ipairs(wids) do\n"
+        "    local ok, v = pcall(cjson.decode, recs[i])\n"
+        "    if ok and type(v) == 'table' and ARGV[4] ~= '1' then v = v['stats'] end\n"
+        "    if ok and type(v) == 'table' then\n"
+        "      local f = {}\n"
+        "      for k, name in ipairs({'complete', 'failed', 'retried', 'aborted', 'uptime'}) do\n"
+        "        local x = tonumber(v[name]) or 0\n"
+        "        if x ~= x or x < 0 or x > 1e15 then x = 0 end\n"
+        "        f[k] = string.format('%d', math.floor(x))\n"
+        "      end\n"
+        "      parts[#parts + 1] = cjson.encode(wid) .. ': [' .. table.concat(f, ', ') .. ']'\n"
+        "    end\n"
+        "  end\n"
+        /* best effort: a user allowed to read only still gets the figures */
+        "  local ty = z('TYPE', KEYS[6])\n"
+        "  if ty and ty['ok'] ~= 'list' and ty['ok'] ~= 'none' then z('DEL', KEYS[6]) end\n"
+        "  if z('LPUSH', KEYS[6], '{\"t\": ' .. string.format('%d', now) .. ', \"w\": {' ..\n"
+        "       table.concat(parts, ', ') .. '}}') then\n"
+        "    z('LTRIM', KEYS[6], 0, tonumber(ARGV[6]) - 1)\n"
+        "    z('EXPIRE', KEYS[6], ARGV[7])\n"
+        "  end\n"
+        "end\n"
+        "if ARGV[1] ~= 'o' then return now end\n"
+        "local flags = {}\n"
+        "for i, wid in ipairs(wids) do\n"
+        "  local lib = z('EXISTS', ARGV[3] .. wid) == 1 or z('ZSCORE', KEYS[5], wid)\n"
+        "  flags[i] = lib and 1 or 0\n"
+        "end\n"
+        "local hid = z('LINDEX', KEYS[1], 0)\n"
+        "local hrec = false\n"
+        "if type(hid) == 'string' then hrec = z('GET', hid) else hid = false end\n"
+        "return {now, z('LLEN', KEYS[1]) or 0, z('LLEN', KEYS[2]) or 0, z('ZCARD', KEYS[3]) or 0,\n"
+        "        z('ZCOUNT', KEYS[3], '(' .. string.format('%.3f', now / 1000), '+inf') or 0,\n"
+        "        {hid, hrec}, wids, recs, flags, z('LRANGE', KEYS[6], 0, -1) or {}}\n",
 };

@@ -347,6 +347,25 @@ void saq__tx_alive(saq_queue_t *q, const char *wid, unsigned long long entry_ms,
         put(c, forget[i] ? forget[i] : "");
 }
 
+void saq__tx_overview(saq_queue_t *q, int figures, saq__call_t *c)
+{
+    int is13 = q->set.dialect == SAQ__DIALECT_013;
+    call_init(c, SCRIPT_OVERVIEW, 6);
+    put(c, q->k_queued);
+    put(c, q->k_active);
+    put(c, q->k_incomplete);
+    put(c, q->k_stats);
+    put(c, q->k_alive);
+    put(c, q->k_samples);
+    put(c, figures ? "o" : "s");
+    put(c, is13 ? q->k_statsprefix : q->k_wiprefix);
+    put(c, is13 ? q->k_wiprefix : q->k_statsprefix);
+    put_flag(c, is13);
+    put_fmt(c, "%d", SAQ__SAMPLE_SPACING_MS);
+    put_fmt(c, "%d", SAQ__SAMPLES_KEPT);
+    put_fmt(c, "%d", SAQ__SAMPLES_TTL_S);
+}
+
 void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
                         const char *json, size_t len, int ttl, saq__call_t *c)
 {

@@ -286,6 +286,18 @@ typedef struct saq__tx_alive_reply {
 /* 0 when r is an ALIVE reply (then out is filled), -1 otherwise. Pure. */
 int saq__tx_alive_decode(const redisReply *r, saq__tx_alive_reply_t *out);
 
+/* OVERVIEW: the queue's figures in one snapshot (`figures` 1) or only the
+ * registry sample behind its rates (0: what workers send at their registry
+ * write). Samples are taken at most every SAQ__SAMPLE_SPACING_MS; the newest
+ * SAQ__SAMPLES_KEPT are kept, for SAQ__SAMPLES_TTL_S after the last one.
+ * KEYS queued, active, incomplete, registry, alive, samples; ARGV mode,
+ * registry prefix, the other family's prefix, flat, spacing, kept, ttl.
+ * Reply: see the script (scripts.c); read by overview.c. */
+#define SAQ__SAMPLE_SPACING_MS 5000
+#define SAQ__SAMPLES_KEPT 32
+#define SAQ__SAMPLES_TTL_S 600
+void saq__tx_overview(saq_queue_t *q, int figures, saq__call_t *c);
+
 /* "saq:<queue>:libsaq:unreadable:<key>": where UNREADABLE keeps a record's
  * original bytes (malloc'd, NULL when out of memory). */
 char *saq__tx_unreadable_key(saq_queue_t *q, const char *key);

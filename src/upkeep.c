@@ -67,15 +67,30 @@ void saq__upkeep_schedule_tick(uv_timer_t *t)
     saq__queue_schedule_ms(w->q, lock_ms_for(w->set.t_schedule), w->icq, 0);
 }
 
+double saq__upkeep_info_every(const saq_worker_t *w)
+{
+    return w->set.t_worker_info > 1 ? 1.0 : w->set.t_worker_info;
+}
+
 void saq__upkeep_info_tick(uv_timer_t *t)
 {
     saq_worker_t *w = t->data;
-    char *stats = saq__stats_json(w->q);
+    saq_queue_t *q = w->q;
+    long long seen[4] = {atomic_load(&q->n_complete), atomic_load(&q->n_failed), atomic_load(&q->n_retried),
+                         atomic_load(&q->n_aborted)};
+    uint64_t now = saq__mono_ms();
+    /* saq's period, or sooner when the counters changed since the last write */
+    if (w->info_at && now - w->info_at + 50 < saq__timer_ms(w->set.t_worker_info) &&
+        !memcmp(seen, w->info_seen, sizeof seen))
+        return;
+    char *stats = saq__stats_json(q);
     if (!stats)
         return;
-    saq__write_registry(w->q, w->id, stats, w->set.metadata, lock_s(w->set.t_worker_info + 1), 1,
-                        NULL, NULL);
+    saq__write_registry(q, w->id, stats, w->set.metadata, lock_s(w->set.t_worker_info + 1), 1, NULL, NULL);
+    saq__overview_sample(q); /* after the write, so the sample has this worker's counters */
     free(stats);
+    w->info_at = now;
+    memcpy(w->info_seen, seen, sizeof seen);
 }
 
 void saq__upkeep_sweep_tick(uv_timer_t *t)

@@ -19,6 +19,7 @@
 
 static void begin_stop(saq_worker_t *w);
 static void worker_check_stopped(saq_worker_t *w);
+static char *stats_text(saq_worker_t *w);
 
 /* saq__worker_poke: the lower layers' news (a slot freed, something ended). */
 static void worker_poke(saq_worker_t *w, int what)
@@ -74,6 +75,7 @@ SAQ_API int saq_worker_open(saq_worker_t **out, saq_queue_t *q, saq_conf_t *conf
     atomic_init(&w->refs, 1);
     atomic_init(&w->grace_ms, -1);
     pthread_mutex_init(&w->mu, NULL);
+    saq__wmetrics_init(&w->metrics);
     pthread_cond_init(&w->cv, NULL);
     saq__conn_init(&w->block, q, ROLE_BLOCK);
     w->poke = worker_poke;
@@ -237,8 +239,11 @@ static void worker_end(saq_worker_t *w)
         saq_event_t *ev = saq__event_new(SAQ_EVENT_WORKER_STOPPED, w->tag);
         saq__cq_push(w->cq, ev);
     }
+    char *fin = stats_text(w); /* what saq_worker_stats_json says from now on */
     pthread_mutex_lock(&w->mu);
     w->stopped = 1;
+    free(w->final_stats);
+    w->final_stats = fin;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
@@ -382,7 +387,7 @@ static void start_run(saq_queue_t *q, saq__msg_t *m)
     saq__loop_attach(q, &w->att, &worker_attachment);
     saq__worker_ref(w); /* the loop's reference, dropped when handles are closed */
     start_timer(w, &w->t_schedule, saq__upkeep_schedule_tick, w->set.t_schedule);
-    start_timer(w, &w->t_info, saq__upkeep_info_tick, w->set.t_worker_info);
+    start_timer(w, &w->t_info, saq__upkeep_info_tick, saq__upkeep_info_every(w));
     start_timer(w, &w->t_sweep, saq__upkeep_sweep_tick, w->set.t_sweep);
     start_timer(w, &w->t_abort, saq__upkeep_abort_tick, w->set.t_abort);
     start_timer(w, &w->t_dead, saq__recovery_dead_tick, w->set.dead_worker_check);
@@ -650,21 +655,66 @@ static char *group_stats_json(saq_worker_t *w)
     return list ? saq__buf_take(&b) : NULL;
 }
 
-SAQ_API const char *saq_worker_stats_json(saq_worker_t *w)
+/* The counters now (saq_worker_stats_json's text while the worker has not stopped). */
+static char *stats_text(saq_worker_t *w)
 {
-    if (!w)
-        return NULL;
     char *base = w->group ? NULL : saq__stats_json(w->q);
     char *s = w->group ? group_stats_json(w)
               : base   ? saq__sprintf("%.*s, \"running\": %d, \"errors\": %lld}", (int)strlen(base) - 1, base,
                                       atomic_load(&w->running), (long long)atomic_load(&w->errors))
                        : NULL;
     free(base);
+    return s;
+}
+
+SAQ_API const char *saq_worker_stats_json(saq_worker_t *w)
+{
+    if (!w)
+        return NULL;
+    pthread_mutex_lock(&w->mu);
+    char *s = w->final_stats ? saq__strdup(w->final_stats) : NULL;
+    int stopped = w->final_stats != NULL;
+    pthread_mutex_unlock(&w->mu);
+    if (!stopped) /* the counters go on; once stopped, the final ones stay */
+        s = stats_text(w);
     pthread_mutex_lock(&w->mu);
     free(w->stats_cache);
     w->stats_cache = s;
     pthread_mutex_unlock(&w->mu);
     return w->stats_cache;
+}
+
+SAQ_API const char *saq_worker_metrics(saq_worker_t *w)
+{
+    if (!w)
+        return NULL;
+    w = saq__worker_public(w);
+    size_t nq = w->group ? saq__group_size(w->group) : 1;
+    saq__buf_t b = {0};
+    for (size_t i = 0; i < nq; i++) /* every registered function has its series from the start */
+        for (size_t f = 0; f < w->nfns; f++)
+            saq__wmetrics_touch(&w->metrics, (i ? saq__group_member(w->group, i) : w)->q->set.name,
+                                w->fns[f].name);
+    saq__wmetrics_render(&w->metrics, &b);
+    saq__prom_family(&b, "saq_jobs_running", "gauge", "Jobs this worker is running now, by queue.");
+    for (size_t i = 0; i < nq; i++) {
+        saq_worker_t *m = i ? saq__group_member(w->group, i) : w;
+        const char *l[] = {"queue", m->q->set.name};
+        saq__prom_sample(&b, "saq_jobs_running", l, 1, (double)atomic_load(&m->running));
+    }
+    saq__prom_family(&b, "saq_worker_errors_total", "counter",
+                     "Redis errors this worker's writes and upkeep operations met, by queue.");
+    for (size_t i = 0; i < nq; i++) {
+        saq_worker_t *m = i ? saq__group_member(w->group, i) : w;
+        const char *l[] = {"queue", m->q->set.name};
+        saq__prom_sample(&b, "saq_worker_errors_total", l, 1, (double)atomic_load(&m->errors));
+    }
+    char *s = saq__buf_take(&b);
+    pthread_mutex_lock(&w->mu);
+    free(w->stats_cache);
+    w->stats_cache = s;
+    pthread_mutex_unlock(&w->mu);
+    return s;
 }
 
 /* The worker's attachment to its queue's loop (loop.c's teardown). */

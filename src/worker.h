@@ -95,6 +95,43 @@ void saq__outcome_decide(const saq__outcome_in_t *in, saq__outcome_t *out);
 char *saq__outcome_shrink(saq__settle_t settle, const char *settle_text, int shrunk, size_t max,
                           size_t used);
 
+/* ---- wmetrics.c: the worker's own metrics (saq_worker_metrics) ---- */
+
+/* Run-time histogram buckets (seconds): 14 upper bounds, then +Inf. */
+#define SAQ__DURATION_BUCKETS 15
+/* One (queue, function) series: outcomes and run times. */
+typedef struct saq__fnstat {
+    char *queue, *function;
+    long long outcome[4];                     /* complete, failed, retried, aborted */
+    long long bucket[SAQ__DURATION_BUCKETS];  /* runs per bucket (not cumulative) */
+    long long runs;
+    double sum;                               /* seconds */
+} saq__fnstat_t;
+/* The series of a worker (every queue's, in the handle the host holds),
+ * under mu: written by the queues' loop threads, read by any thread. */
+typedef struct saq__wmetrics {
+    pthread_mutex_t mu;
+    saq__fnstat_t *s;
+    size_t n;
+} saq__wmetrics_t;
+/* Outcomes counted (saq__wmetrics_count's `outcome`). */
+enum { SAQ__MET_COMPLETE, SAQ__MET_FAILED, SAQ__MET_RETRIED, SAQ__MET_ABORTED };
+void saq__wmetrics_init(saq__wmetrics_t *m);
+void saq__wmetrics_destroy(saq__wmetrics_t *m);
+/* A monotonic clock in seconds (run times). Any thread. */
+double saq__wmetrics_now(void);
+/* A worker wrote the outcome (SAQ__MET_*) of a job of `function` on `queue`;
+ * it ran `seconds` (< 0: it never ran: only the outcome is counted). A worker
+ * of several queues counts in its primary's. Any thread. */
+void saq__wmetrics_count(saq__wmetrics_t *m, const char *queue, const char *function, int outcome,
+                         double seconds);
+/* Make the series of (queue, function) exist (at 0) when it does not yet, so
+ * every registered function is exposed from the start. Any thread. */
+void saq__wmetrics_touch(saq__wmetrics_t *m, const char *queue, const char *function);
+/* Append the series to b: saq_jobs_processed_total and saq_job_duration_seconds,
+ * each with its HELP and TYPE lines. Any thread. */
+void saq__wmetrics_render(saq__wmetrics_t *m, saq__buf_t *b);
+
 /* ---- wstate.c: the worker object ---- */
 
 typedef struct saq__lease saq__lease_t;
@@ -189,6 +226,10 @@ struct saq_worker {
     saq__pool_t *pool;      /* the primary's, shared by its members (only the primary quits it) */
     atomic_llong errors;
     saq_conf_t *eff;        /* the settings in effect (saq_worker_conf_get) */
+    saq__wmetrics_t metrics; /* saq_worker_metrics's series (the primary's cover every queue) */
+    char *final_stats;      /* under mu: saq_worker_stats_json's text when the worker stopped */
+    uint64_t info_at;       /* loop: mono ms of the last registry write (upkeep.c) */
+    long long info_seen[4]; /* loop: the counters it wrote */
     /* a worker serving several queues (group.c): the primary (the handle the
      * host holds) and one member worker per added queue share a group;
      * set before start, then read-only */
@@ -315,6 +356,9 @@ struct saq__lease {
     size_t dequeued_len;
     int mark_tries;
     int pulled;             /* handed to the host as a LEASE event (pull mode) */
+    double run_at;          /* the monotonic clock (wmetrics.c) at the hand-over (0: never) */
+    double ran_s;           /* how long it ran, once its outcome was decided (-1: not yet) */
+    int met_outcome;        /* 1 + SAQ__MET_* of the outcome being written, 0: none */
 };
 
 /* A new lease of w for the record just dequeued (loaded into *shadow by the
@@ -353,6 +397,12 @@ void saq__dequeue_unblock(saq_worker_t *w);
  * worker_info registry write, the sweep, the abort and heartbeat checks. */
 void saq__upkeep_schedule_tick(uv_timer_t *t);
 void saq__upkeep_info_tick(uv_timer_t *t);
+/* The info timer's period, s: 1 s (0 with worker_info off, or saq's period
+ * when it is shorter). The registry entry is written every worker_info period
+ * (ttl that + 1 s, as saq), and on the first tick after the counters changed,
+ * so its copy of them lags by about 1 s at most; then a registry sample is
+ * offered (saq__overview_sample). */
+double saq__upkeep_info_every(const saq_worker_t *w);
 void saq__upkeep_sweep_tick(uv_timer_t *t);
 void saq__upkeep_abort_tick(uv_timer_t *t);
 /* Read a cron job's options JSON into c (kwargs, timeout, heartbeat,

@@ -29,6 +29,8 @@ static void worker_destroy(saq_worker_t *w)
     free(w->id);
     free(w->errmsg);
     free(w->stats_cache);
+    free(w->final_stats);
+    saq__wmetrics_destroy(&w->metrics);
     saq__strv_free(w->suspects, w->nsuspects);
     free(w->suspect_ms);
     saq__strv_free(w->prev_live, w->nprev_live);

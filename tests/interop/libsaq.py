@@ -163,6 +163,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         "saq_queue_count": (I, [V, S, V, U64]),
         "saq_queue_info": (I, [V, I, I, I, V, U64]),
         "saq_queue_stats": (I, [V, I, V, U64]),
+        "saq_queue_overview": (I, [V, V, U64]),
+        "saq_queue_metrics": (I, [V, V, U64]),
+        "saq_queue_iter_jobs": (I, [V, S, S, I, V, U64]),
+        "saq_event_text": (S, [V]),
         "saq_queue_listen": (I, [V, S, D, V, U64]),
         "saq_queue_listen_stop": (I, [V, V, U64]),
         "saq_queue_apply": (I, [V, V, D, V, U64]),
@@ -344,6 +348,7 @@ class Result:
         self.json_text = _s(L.saq_event_json(ev))
         self.json = json.loads(self.json_text) if self.json_text is not None else None
         self.key = _s(L.saq_event_key(ev))
+        self.text = _s(L.saq_event_text(ev))
         self.job_status = _s(L.saq_event_job_status(ev))
         jp = L.saq_event_job(ev)
         self.job = job_dict(jp)
@@ -484,6 +489,23 @@ class Queue:
 
     def stats(self, ttl: int = 60) -> dict:
         return self._run(lambda cq, t: lib().saq_queue_stats(self.ptr, ttl, cq, t)).json
+
+    def overview(self) -> dict:
+        return self._run(lambda cq, t: lib().saq_queue_overview(self.ptr, cq, t)).json
+
+    def metrics(self) -> str:
+        return self._run(lambda cq, t: lib().saq_queue_metrics(self.ptr, cq, t)).text
+
+    def iter_jobs(self, statuses: list[str] | None = None, count: int = 100) -> list[dict]:
+        """Every page of saq_queue_iter_jobs, concatenated (saq's iter_jobs)."""
+        st = _b(",".join(statuses)) if statuses else None
+        cursor, jobs = "0", []
+        while True:
+            r = self._run(lambda cq, t: lib().saq_queue_iter_jobs(self.ptr, st, _b(cursor), count, cq, t))
+            jobs += r.jobs
+            cursor = r.key
+            if cursor == "0":
+                return jobs
 
     def schedule(self, lock: int = 1) -> list[str]:
         return self._run(lambda cq, t: lib().saq_queue_schedule(self.ptr, lock, cq, t)).json

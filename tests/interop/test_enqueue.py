@@ -167,11 +167,12 @@ async def test_scheduled_score_text(lq, pyq, rds, when):
 
 def _queue_keys(rds) -> list[str]:
     """Keys other than the worker registry, the upkeep locks every worker
-    takes at start (saq:<q>:schedule, saq:<q>:sweep) and libsaq's liveness
-    entries (saq:<q>:libsaq:alive, an extension saq ignores)."""
+    takes at start (saq:<q>:schedule, saq:<q>:sweep), libsaq's liveness
+    entries (saq:<q>:libsaq:alive) and its registry samples (saq:<q>:libsaq:samples,
+    behind saq_queue_overview's rates): extensions saq ignores."""
     return sorted(k for k in rds.keys("*")
                   if k not in ("saq:default:stats", "saq:default:sweep", "saq:default:schedule",
-                               "saq:default:libsaq:alive")
+                               "saq:default:libsaq:alive", "saq:default:libsaq:samples")
                   and not k.startswith("saq:default:worker_info:")
                   and not k.startswith("saq:default:stats:"))
 
@@ -203,12 +204,14 @@ async def test_dequeue_timeout_creates_no_keys(lq, pyq, rds, cworker):
     if py_keys is not None:
         # libsaq workers write a dual registry (spec 7, "dual registry"): the
         # 0.13 record saq:<q>:stats:<id> next to the 0.26 worker_info record,
-        # so 0.13 UIs see them too. That key and the liveness set
-        # saq:<q>:libsaq:alive (fast crash recovery) are libsaq's additions.
+        # so 0.13 UIs see them too. That key, the liveness set
+        # saq:<q>:libsaq:alive (fast crash recovery) and the registry samples
+        # saq:<q>:libsaq:samples (the overview's rates) are libsaq's additions.
         # (the upkeep locks expire after 1 s, so whether they are still there
         # depends on timing)
         lib_keys = sorted(k.replace(cw.id, "<id>") for k in rds.keys("*")
-                          if k not in (f"saq:default:stats:{cw.id}", "saq:default:libsaq:alive")
+                          if k not in (f"saq:default:stats:{cw.id}", "saq:default:libsaq:alive",
+                                       "saq:default:libsaq:samples")
                           and k not in LOCKS)
         assert lib_keys == py_keys, (lib_keys, py_keys)
 

@@ -36,7 +36,8 @@ static void test_queue_keys_share_a_slot(void **state)
     const char *keys[] = {"saq:{orders}:queued", "saq:{orders}:active", "saq:{orders}:incomplete",
                           "saq:{orders}:schedule", "saq:{orders}:stats", "saq:{orders}:sweep",
                           "saq:job:{orders}:k1", "saq:{orders}:worker_info:w",
-                          "saq:{orders}:libsaq:alive", "saq:{orders}:abort:k1"};
+                          "saq:{orders}:libsaq:alive", "saq:{orders}:libsaq:samples",
+                          "saq:{orders}:abort:k1"};
     int slot = saq__topo_slot("{orders}");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         assert_int_equal(saq__topo_slot(keys[i]), slot);

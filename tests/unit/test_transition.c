@@ -31,6 +31,7 @@ static int setup(void **state)
     Q.k_alive = "saq:default:libsaq:alive";
     Q.k_watch = "saq:default:libsaq:sweeping";
     Q.k_abortwatch = "saq:default:libsaq:aborting";
+    Q.k_samples = "saq:default:libsaq:samples";
     Q.k_wiprefix = "saq:default:worker_info:";
     Q.k_statsprefix = "saq:default:stats:";
     Q.have_lmove = 1;
@@ -280,6 +281,24 @@ static void test_upkeep(void **state)
                 "86400");
 }
 
+static void test_overview(void **state)
+{
+    (void)state;
+    saq__call_t c;
+    saq__tx_overview(&Q, 1, &c);
+    expect_call(&c, SCRIPT_OVERVIEW, 6, 13, "saq:default:queued", "saq:default:active",
+                "saq:default:incomplete", "saq:default:stats", "saq:default:libsaq:alive",
+                "saq:default:libsaq:samples", "o", "saq:default:worker_info:", "saq:default:stats:", "0",
+                "5000", "32", "600");
+    /* a worker's sample; 0.13 reads the flat stats family first */
+    Q.set.dialect = SAQ__DIALECT_013;
+    saq__tx_overview(&Q, 0, &c);
+    expect_call(&c, SCRIPT_OVERVIEW, 6, 13, "saq:default:queued", "saq:default:active",
+                "saq:default:incomplete", "saq:default:stats", "saq:default:libsaq:alive",
+                "saq:default:libsaq:samples", "s", "saq:default:stats:", "saq:default:worker_info:", "1",
+                "5000", "32", "600");
+}
+
 static void test_alive(void **state)
 {
     (void)state;
@@ -340,6 +359,7 @@ static void test_layouts_match_the_lua(void **state)
     saq__tx_alive(&Q, "w", 1, NULL, 0, &calls[SCRIPT_ALIVE]);
     saq__tx_unreadable(&Q, "saq:job:default:k", "", 0, "", 0, 1, &calls[SCRIPT_UNREADABLE]);
     saq__tx_abort_due(&Q, "i", &calls[SCRIPT_ABORT_DUE]);
+    saq__tx_overview(&Q, 1, &calls[SCRIPT_OVERVIEW]);
     for (int s = 0; s < SCRIPT_COUNT_; s++) {
         int keys, args;
         max_index(saq__script_text[s], "KEYS", &keys);
@@ -507,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup(test_recover, setup),
         cmocka_unit_test_setup(test_upkeep, setup),
         cmocka_unit_test_setup(test_alive, setup),
+        cmocka_unit_test_setup(test_overview, setup),
         cmocka_unit_test_setup(test_layouts_match_the_lua, setup),
         cmocka_unit_test_setup(test_decode_status_replies, setup),
         cmocka_unit_test_setup(test_decode_other_replies, setup),

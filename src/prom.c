@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* The Prometheus text exposition format, version 0.0.4, as a writer: a
+ * metric family's # HELP and # TYPE lines, and its samples with escaped label
+ * values and Prometheus's float syntax. saq_queue_metrics (overview.c) and
+ * saq_worker_metrics (wmetrics.c) write their text with it. Pure. */
+#include "internal.h"
+
+#include <math.h>
+
+/* HELP text: a backslash and a line feed are escaped (not a double quote). */
+static void put_help(saq__buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            saq__buf_puts(b, "\\\\");
+        else if (*s == '\n')
+            saq__buf_puts(b, "\\n");
+        else
+            saq__buf_putc(b, *s);
+    }
+}
+
+void saq__prom_family(saq__buf_t *b, const char *name, const char *type, const char *help)
+{
+    saq__buf_printf(b, "# HELP %s ", name);
+    put_help(b, help);
+    saq__buf_printf(b, "\n# TYPE %s %s\n", name, type);
+}
+
+void saq__prom_label_value(saq__buf_t *b, const char *v)
+{
+    saq__buf_putc(b, '"');
+    for (; v && *v; v++) {
+        if (*v == '\\')
+            saq__buf_puts(b, "\\\\");
+        else if (*v == '"')
+            saq__buf_puts(b, "\\\"");
+        else if (*v == '\n')
+            saq__buf_puts(b, "\\n");
+        else
+            saq__buf_putc(b, *v);
+    }
+    saq__buf_putc(b, '"');
+}
+
+void saq__prom_value(saq__buf_t *b, double v)
+{
+    char t[40];
+    if (isnan(v))
+        saq__buf_puts(b, "NaN");
+    else if (isinf(v))
+        saq__buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+    else {
+        saq__fmt_double(t, v);
+        saq__buf_puts(b, t);
+    }
+}
+
+void saq__prom_sample(saq__buf_t *b, const char *name, const char *const *labels, size_t npairs,
+                      double v)
+{
+    saq__buf_puts(b, name);
+    for (size_t i = 0; i < npairs; i++) {
+        saq__buf_putc(b, i ? ',' : '{');
+        saq__buf_puts(b, labels[2 * i]);
+        saq__buf_putc(b, '=');
+        saq__prom_label_value(b, labels[2 * i + 1]);
+    }
+    if (npairs)
+        saq__buf_putc(b, '}');
+    saq__buf_putc(b, ' ');
+    saq__prom_value(b, v);
+    saq__buf_putc(b, '\n');
+}
