@@ -113,9 +113,8 @@ void cli_appendf(char **buf, size_t *len, const char *fmt, ...) __attribute__((f
 
 /* ---- queuecmds.c ---- */
 
-/** A queue's figures: saq_queue_overview's document, or (while the library has no overview)
- *  the same shape made from saq_queue_info. Returns the parsed document (owned: cJSON_Delete)
- *  or NULL with *ev_out holding the failed event (or NULL after a timeout; see cli_await). */
+/** A queue's figures: saq_queue_overview's document, parsed (owned: cJSON_Delete), or NULL
+ *  with *ev_out holding the failed event (or NULL after a timeout; see cli_await). */
 cJSON *cli_overview(saq_queue_t *q, saq_event_t **ev_out);
 
 int cmd_info(int argc, char **argv);

@@ -48,22 +48,6 @@ static int check_statuses(const char *list)
     return ok;
 }
 
-static int status_in(const char *status, const char *list)
-{
-    if (!list || !*list)
-        return 1;
-    size_t n = strlen(status);
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == n && strncmp(p, status, n) == 0)
-            return 1;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return 0;
-}
-
 static void first_line(const char *s, char *buf, size_t n)
 {
     if (!s) {
@@ -194,49 +178,15 @@ int cmd_jobs(int argc, char **argv)
     char next[64];
     snprintf(next, sizeof next, "%s", cursor);
     long listed = 0;
-    int code = CLI_OK, fallback = 0;
+    int code = CLI_OK;
     joblist_t found = {0};
     do {
         uint64_t tag = cli_tag();
         /* SCAN's COUNT hint near the page size: pages of about --limit jobs on a small
          * database, more round trips (not more jobs) on a large one */
         int count = limit < 10 ? 10 : limit > 10000 ? 10000 : (int)limit;
-        int src = saq_queue_iter_jobs(q, statuses, next, count, cli_cq(), tag);
-        saq_event_t *ev;
-        if (src == SAQ_ESTATE) { /* a libsaq without iter_jobs: unfinished jobs from info */
-            fallback = 1;
-            long off = atol(next);
-            tag = cli_tag();
-            ev = cli_await(saq_queue_info(q, 1, (int)off, (int)limit, cli_cq(), tag), tag);
-            if (ev && saq_event_status(ev) == SAQ_OK) {
-                cJSON *info = cJSON_Parse(saq_event_json(ev));
-                const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(info, "jobs");
-                int n = cJSON_GetArraySize(jobs);
-                const cJSON *r;
-                cJSON_ArrayForEach(r, jobs)
-                {
-                    char *txt = cJSON_PrintUnformatted(r);
-                    saq_job_t *j = NULL;
-                    if (txt && saq_job_parse(&j, txt, NULL, 0) == SAQ_OK &&
-                        status_in(saq_job_status(j), statuses)) {
-                        joblist_add(&found, j);
-                        j = NULL;
-                        listed++;
-                    }
-                    saq_job_free(j);
-                    free(txt);
-                }
-                cJSON_Delete(info);
-                if (n < limit)
-                    snprintf(next, sizeof next, "0");
-                else
-                    snprintf(next, sizeof next, "%ld", off + n);
-                saq_event_free(ev);
-                break;
-            }
-        } else {
-            ev = cli_await(src, tag);
-        }
+        saq_event_t *ev =
+            cli_await(saq_queue_iter_jobs(q, statuses, next, count, cli_cq(), tag), tag);
         if (!ev || saq_event_status(ev) != SAQ_OK) {
             code = cli_report(ev, "jobs");
             saq_event_free(ev);
@@ -275,9 +225,6 @@ int cmd_jobs(int argc, char **argv)
             }
             if (strcmp(next, "0") != 0)
                 printf("next: --cursor %s\n", next);
-            if (fallback)
-                fprintf(stderr, "saq: note: this libsaq (%s) lists unfinished jobs only\n",
-                        saq_version_str());
         }
     }
     cli_table_free(t);

@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
-#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -122,82 +121,6 @@ static char *families_text(families_t *fs)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Fallback: the exposition from the overview (a libsaq before saq_queue_metrics) */
-/* ------------------------------------------------------------------------ */
-
-static void label(char **b, size_t *n, const char *v)
-{
-    for (; *v; v++) {
-        if (*v == '\\')
-            cli_appendf(b, n, "\\\\");
-        else if (*v == '"')
-            cli_appendf(b, n, "\\\"");
-        else if (*v == '\n')
-            cli_appendf(b, n, "\\n");
-        else
-            cli_appendf(b, n, "%c", *v);
-    }
-}
-
-static char *metrics_from_overview(const char *qname, cJSON *doc)
-{
-    char *b = NULL;
-    size_t n = 0;
-    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
-    cli_appendf(&b, &n, "# HELP saq_queue_jobs Jobs of the queue by state.\n"
-                        "# TYPE saq_queue_jobs gauge\n");
-    static const char *const states[] = {"queued", "active", "scheduled"};
-    for (int i = 0; i < 3; i++) {
-        cli_appendf(&b, &n, "saq_queue_jobs{queue=\"");
-        label(&b, &n, qname);
-        cli_appendf(&b, &n, "\",state=\"%s\"} %.0f\n", states[i], cli_num(jobs, states[i]));
-    }
-    const cJSON *old = cJSON_GetObjectItemCaseSensitive(doc, "oldest_queued_age_s");
-    const cJSON *q = cJSON_GetObjectItemCaseSensitive(jobs, "queued");
-    if (cJSON_IsNumber(old) || (cJSON_IsNumber(q) && q->valuedouble == 0)) {
-        cli_appendf(&b, &n, "# HELP saq_queue_oldest_job_age_seconds Age of the oldest queued "
-                            "job (0 when none).\n"
-                            "# TYPE saq_queue_oldest_job_age_seconds gauge\n"
-                            "saq_queue_oldest_job_age_seconds{queue=\"");
-        label(&b, &n, qname);
-        cli_appendf(&b, &n, "\"} %g\n", cJSON_IsNumber(old) ? old->valuedouble : 0.0);
-    }
-    cli_appendf(&b, &n, "# HELP saq_queue_workers Workers alive.\n"
-                        "# TYPE saq_queue_workers gauge\n"
-                        "saq_queue_workers{queue=\"");
-    label(&b, &n, qname);
-    cli_appendf(&b, &n, "\"} %.0f\n", cli_num(doc, "workers_alive"));
-    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(doc, "workers");
-    static const char *const outcomes[] = {"complete", "failed", "retried", "aborted"};
-    const cJSON *w;
-    cli_appendf(&b, &n, "# HELP saq_worker_jobs_total Jobs a live worker finished, by outcome.\n"
-                        "# TYPE saq_worker_jobs_total counter\n");
-    cJSON_ArrayForEach(w, ws)
-    {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(w, "id");
-        for (int i = 0; i < 4; i++) {
-            cli_appendf(&b, &n, "saq_worker_jobs_total{queue=\"");
-            label(&b, &n, qname);
-            cli_appendf(&b, &n, "\",worker=\"");
-            label(&b, &n, cJSON_IsString(id) ? id->valuestring : "");
-            cli_appendf(&b, &n, "\",outcome=\"%s\"} %.0f\n", outcomes[i], cli_num(w, outcomes[i]));
-        }
-    }
-    cli_appendf(&b, &n, "# HELP saq_worker_uptime_seconds Seconds since a live worker started.\n"
-                        "# TYPE saq_worker_uptime_seconds gauge\n");
-    cJSON_ArrayForEach(w, ws)
-    {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(w, "id");
-        cli_appendf(&b, &n, "saq_worker_uptime_seconds{queue=\"");
-        label(&b, &n, qname);
-        cli_appendf(&b, &n, "\",worker=\"");
-        label(&b, &n, cJSON_IsString(id) ? id->valuestring : "");
-        cli_appendf(&b, &n, "\"} %g\n", cli_num(w, "uptime_ms") / 1000);
-    }
-    return b;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Scraping                                                                 */
 /* ------------------------------------------------------------------------ */
 
@@ -210,19 +133,10 @@ static char *scrape(char *err, size_t errlen)
     families_t fs = {0};
     for (int i = 0; i < cli_opts.nqueues; i++) {
         uint64_t tag = cli_tag();
-        int rc = saq_queue_metrics(queues[i], cli_cq(), tag);
+        saq_event_t *ev = cli_await(saq_queue_metrics(queues[i], cli_cq(), tag), tag);
         char *text = NULL;
-        saq_event_t *ev = NULL;
-        if (rc == SAQ_ESTATE) { /* a libsaq without saq_queue_metrics */
-            cJSON *doc = cli_overview(queues[i], &ev);
-            if (doc)
-                text = metrics_from_overview(cli_opts.queues[i], doc);
-            cJSON_Delete(doc);
-        } else {
-            ev = cli_await(rc, tag);
-            if (ev && saq_event_status(ev) == SAQ_OK && saq_event_text(ev))
-                text = strdup(saq_event_text(ev));
-        }
+        if (ev && saq_event_status(ev) == SAQ_OK && saq_event_text(ev))
+            text = strdup(saq_event_text(ev));
         if (!text) {
             int st = cli_ev_status(ev);
             if (cli_is_conn_error(st))

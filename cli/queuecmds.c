@@ -10,72 +10,17 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------ */
-/* The queue overview (and its fallback on saq_queue_info)                  */
+/* The queue overview                                                       */
 /* ------------------------------------------------------------------------ */
-
-/* The overview's shape from saq's info document (libsaq before saq_queue_overview): counts
- * and the registry's workers; no oldest job age, no rates, no libsaq flag. */
-static cJSON *overview_from_info(saq_queue_t *q, const char *info_json)
-{
-    cJSON *info = cJSON_Parse(info_json);
-    if (!info)
-        return NULL;
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "queue", saq_queue_name(q));
-    cJSON_AddNumberToObject(doc, "time_ms", (double)cli_now_ms());
-    double qd = cli_num(info, "queued"), ac = cli_num(info, "active"), sc = cli_num(info, "scheduled");
-    cJSON *jobs = cJSON_AddObjectToObject(doc, "jobs");
-    cJSON_AddNumberToObject(jobs, "queued", qd);
-    cJSON_AddNumberToObject(jobs, "active", ac);
-    cJSON_AddNumberToObject(jobs, "scheduled", sc);
-    cJSON_AddNumberToObject(jobs, "incomplete", qd + ac + sc);
-    cJSON_AddNullToObject(doc, "oldest_queued_age_s");
-    cJSON *workers = cJSON_AddArrayToObject(doc, "workers");
-    double tot[4] = {0};
-    static const char *const outcomes[4] = {"complete", "failed", "retried", "aborted"};
-    const cJSON *w;
-    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(info, "workers"))
-    {
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(w, "stats");
-        if (!cJSON_IsObject(st))
-            st = w; /* 0.13: the stats object itself */
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "id", w->string ? w->string : "");
-        for (int i = 0; i < 4; i++) {
-            cJSON_AddNumberToObject(e, outcomes[i], cli_num(st, outcomes[i]));
-            tot[i] += cli_num(st, outcomes[i]);
-        }
-        cJSON_AddNumberToObject(e, "uptime_ms", cli_num(st, "uptime"));
-        const cJSON *md = cJSON_GetObjectItemCaseSensitive(w, "metadata");
-        cJSON_AddItemToObject(e, "metadata", md ? cJSON_Duplicate(md, 1) : cJSON_CreateNull());
-        cJSON_AddNullToObject(e, "libsaq");
-        cJSON_AddItemToArray(workers, e);
-    }
-    cJSON_AddNumberToObject(doc, "workers_alive", cJSON_GetArraySize(workers));
-    cJSON *totals = cJSON_AddObjectToObject(doc, "totals");
-    for (int i = 0; i < 4; i++)
-        cJSON_AddNumberToObject(totals, outcomes[i], tot[i]);
-    cJSON_AddNullToObject(doc, "per_minute");
-    cJSON_Delete(info);
-    return doc;
-}
 
 cJSON *cli_overview(saq_queue_t *q, saq_event_t **ev_out)
 {
     uint64_t tag = cli_tag();
-    int rc = saq_queue_overview(q, cli_cq(), tag);
-    saq_event_t *ev;
-    if (rc == SAQ_ESTATE) { /* a libsaq without the overview yet */
-        tag = cli_tag();
-        ev = cli_await(saq_queue_info(q, 0, 0, 1, cli_cq(), tag), tag);
-    } else {
-        ev = cli_await(rc, tag);
-    }
+    saq_event_t *ev = cli_await(saq_queue_overview(q, cli_cq(), tag), tag);
     *ev_out = ev;
     if (!ev || saq_event_status(ev) != SAQ_OK)
         return NULL;
-    cJSON *doc = rc == SAQ_ESTATE ? overview_from_info(q, saq_event_json(ev))
-                                  : cJSON_Parse(saq_event_json(ev));
+    cJSON *doc = cJSON_Parse(saq_event_json(ev));
     if (!doc)
         return NULL;
     saq_event_free(ev);
