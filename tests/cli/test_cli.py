@@ -1,0 +1,759 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Tests of the `saq` command-line tool (cli/) against real servers: a redis-server this file
+starts (and stops and restarts for the outage cases), a libsaq worker (saq-testworker), tmux
+for `saq watch`, promtool and a real Prometheus server for `saq metrics`.
+
+Standard library only (unittest). Run by ctest (label cli) as
+    SAQ_CLI=build/cli/saq SAQ_TESTWORKER=build/tests/saq-testworker python3 tests/cli/test_cli.py
+Needs redis-server, tmux, promtool and prometheus on PATH (.ci/setup test installs them).
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+SAQ = os.environ.get("SAQ_CLI", "build/cli/saq")
+WORKER = os.environ.get("SAQ_TESTWORKER", "build/tests/saq-testworker")
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=10.0, step=0.1, what="condition"):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        last = pred()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+class Redis:
+    """A private redis-server on a loopback port; stop() and start() keep the port."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="saq-cli-redis-")
+        self.port = free_port()
+        self.proc = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.cli("PING") == "PONG", 10, what="redis-server")
+
+    def stop(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def cli(self, *args):
+        r = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                           text=True)
+        return r.stdout.strip()
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def saq(*args, url=None, env=None, timeout=30):
+    e = dict(os.environ)
+    for k in ("SAQ_URL", "REDIS_URL", "SAQ_QUEUE", "SAQ_LOG_LEVEL"):
+        e.pop(k, None)
+    if url:
+        e["SAQ_URL"] = url
+    if env:
+        e.update(env)
+    return subprocess.run([SAQ, *args], capture_output=True, text=True, env=e, timeout=timeout)
+
+
+class Worker:
+    """saq-testworker on `queue`; `log` holds one line per run ("function key attempt")."""
+
+    def __init__(self, url, queue="default"):
+        self.log = tempfile.mktemp(prefix="saq-cli-worker-", suffix=".log")
+        self.proc = subprocess.Popen([WORKER, "--url", url, "--queue", queue, "--log", self.log],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("ready "), line
+        self.id = line.split()[1]
+
+    def runs(self, key):
+        try:
+            with open(self.log) as f:
+                return sum(1 for l in f if l.split()[1:2] == [key])
+        except FileNotFoundError:
+            return 0
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        if os.path.exists(self.log):
+            os.unlink(self.log)
+
+
+class CliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis()
+        cls.redis.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.close()
+
+    def setUp(self):
+        self.redis.cli("FLUSHALL")
+
+    def run_ok(self, *args, **kw):
+        r = saq(*args, url=kw.pop("url", self.redis.url), **kw)
+        self.assertEqual(r.returncode, 0, f"saq {' '.join(args)}: {r.stderr}")
+        return r
+
+    def job_json(self, key, queue="default"):
+        r = saq("job", key, "--json", "-q", queue, url=self.redis.url)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    # ---------------------------------------------------------------- usage
+
+    def test_help_version_usage_errors(self):
+        r = saq("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^saq \d+\.\d+\.\d+ \(libsaq \d+\.\d+\.\d+\)$")
+        r = saq("--help")
+        self.assertEqual(r.returncode, 0)
+        for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "sweep", "watch",
+                    "check", "metrics"):
+            self.assertIn(f"  {cmd}", r.stdout)
+            h = saq(cmd, "--help")
+            self.assertEqual(h.returncode, 0, cmd)
+            self.assertTrue(h.stdout.startswith(f"usage: saq {cmd}"), h.stdout)
+        r = saq()
+        self.assertEqual(r.returncode, 2)
+        r = saq("frobnicate")
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr, "saq: unknown command 'frobnicate' (saq --help)\n")
+        r = saq("jobs", "--bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr, "saq jobs: unknown option '--bogus' (saq jobs --help)\n")
+        r = saq("jobs", "--status", "sleeping", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown status 'sleeping'", r.stderr)
+        r = saq("job", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("missing the job's KEY", r.stderr)
+        r = saq("enqueue", "f", "[1, 2]", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("KWARGS_JSON", r.stderr)
+        r = saq("metrics", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--listen ADDR or --once", r.stderr)
+
+    @unittest.skipUnless(shutil.which("groff"), "groff is not installed")
+    def test_man_page_renders_clean(self):
+        page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cli", "saq.1")
+        r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page], capture_output=True,
+                           text=True)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        with open(page) as f:
+            text = f.read()
+        for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "sweep", "watch",
+                    "check", "metrics"):
+            self.assertRegex(text, rf"(?m)^\.(B|BI|TP\n\.B) ?{cmd}\b|^\.BI {cmd}\\ ", cmd)
+
+    def test_bad_url_and_unreachable_redis(self):
+        r = saq("info", url="foo://x")
+        self.assertEqual(r.returncode, 2)
+        self.assertTrue(r.stderr.startswith("saq: bad url 'foo://x': "), r.stderr)
+        self.assertEqual(r.stderr.count("\n"), 1)
+        dead = f"redis://:sekret@127.0.0.1:{free_port()}/0"
+        for args in (["info"], ["jobs"], ["job", "k"], ["enqueue", "f"], ["abort", "k"],
+                     ["retry", "k"], ["sweep"], ["check"], ["metrics", "--once"],
+                     ["--json", "info"]):
+            r = saq("--timeout", "2", *args, url=dead)
+            self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
+            self.assertTrue(r.stderr.startswith("saq: cannot reach Redis at redis://:***@127.0.0.1:"),
+                            f"{args}: {r.stderr}")
+            self.assertIn("connection refused", r.stderr)
+            self.assertNotIn("sekret", r.stderr + r.stdout)
+            self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+            self.assertEqual(r.stdout, "")
+        # the sentinels' password in the query is not shown either
+        r = saq("--timeout", "2", "check", url=f"redis+sentinel://:data@127.0.0.1:{free_port()}/m/0"
+                                              "?sentinel_password=sentpw&sentinel_username=u")
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, r"^saq: cannot reach Redis at redis\+sentinel://:\*\*\*@127\.0\.0\.1:"
+                                   r"\d+/m/0\?sentinel_password=\*\*\*&sentinel_username=u: ")
+        self.assertNotIn("sentpw", r.stderr)
+        self.assertNotIn("data", r.stderr)
+        # a frozen Redis: no answer within --timeout is "cannot reach" too, in about that time
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            r = saq("--timeout", "1", "check", url=self.redis.url)
+            took = time.time() - t0
+        finally:
+            self.redis.proc.send_signal(signal.SIGCONT)
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, r"^saq: cannot reach Redis at redis://127\.0\.0\.1:\d+/0: .*"
+                                   r"no answer within 1000 ms\n$")
+        self.assertLess(took, 4)
+        # the url from the environment: SAQ_URL first, then REDIS_URL
+        r = saq("info", env={"REDIS_URL": self.redis.url, "SAQ_URL": dead})
+        self.assertEqual(r.returncode, 2)
+        r = saq("info", env={"REDIS_URL": self.redis.url})
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_environment_and_dialect(self):
+        r = saq("enqueue", "noop", "--key", "e1", env={"SAQ_URL": self.redis.url,
+                                                        "SAQ_QUEUE": "envq"})
+        self.assertEqual((r.returncode, r.stdout), (0, "e1\n"), r.stderr)
+        self.assertEqual(self.redis.cli("EXISTS", "saq:job:envq:e1"), "1")
+        r = saq("--dialect", "0.12", "info", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertTrue(r.stderr.startswith("saq: bad --dialect '0.12': "), r.stderr)
+        r = saq("-q", "a:b", "info", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertTrue(r.stderr.startswith("saq: bad queue name 'a:b': "), r.stderr)
+        # --dialect 0.13 writes a record the tool reads back
+        self.run_ok("--dialect", "0.13", "enqueue", "noop", "--key", "old")
+        self.assertEqual(self.job_json("old")["status"], "queued")
+
+    def test_url_forms_tls_sentinel_cluster(self):
+        """rediss://, redis+sentinel:// (over TLS) and redis+cluster:// as the library takes them,
+        on the deployments tests/support/with-redis starts."""
+        script = r"""
+S="$1"
+q=${REDIS_CLUSTER_QUEUES%% *}
+echo "unix-enqueue $("$S" --url "unix://$REDIS_SOCKET" enqueue noop --key u1)"
+echo "tls-enqueue $("$S" --url "$REDIS_TLS_URL" enqueue noop --key t1)"
+echo "tls-info $("$S" --url "$REDIS_TLS_URL" --json info | tr -d ' \t\n')"
+echo "sentinel-enqueue $("$S" --url "$REDIS_SENTINEL_TLS_URL" enqueue noop --key s1)"
+echo "sentinel-job $("$S" --url "$REDIS_SENTINEL_TLS_URL" job s1 --json)"
+echo "cluster-enqueue $("$S" --url "$REDIS_CLUSTER_URL" -q "$q" enqueue noop --key c1)"
+echo "cluster-job $("$S" --url "$REDIS_CLUSTER_URL" -q "$q" job c1 --json)"
+"$S" --url "$REDIS_CLUSTER_URL" info 2>&1; echo "cluster-untagged $?"
+bad=${REDIS_TLS_URL%%\?*}
+"$S" --url "$bad?ssl_ca_certs=/nonexistent.pem" info 2>&1; echo "tls-badca $?"
+"""
+        r = subprocess.run([os.path.join(REPO, "tests", "support", "with-redis"), "--tls",
+                            "--sentinel", "--cluster", "--", "bash", "-c", script, "bash",
+                            os.path.abspath(SAQ)], capture_output=True, text=True, timeout=120)
+        out = r.stdout
+        self.assertEqual(r.returncode, 0, out + r.stderr)
+        self.assertIn("unix-enqueue u1\n", out)
+        self.assertIn("tls-enqueue t1\n", out)
+        self.assertRegex(out, r'tls-info \{"queues":\[\{"queue":"default".*"queued":2')  # u1 and t1: one server
+        self.assertIn("sentinel-enqueue s1\n", out)
+        self.assertRegex(out, r'sentinel-job \{.*"key": ?"s1"')
+        self.assertIn("cluster-enqueue c1\n", out)
+        self.assertRegex(out, r'cluster-job \{.*"key": ?"c1"')
+        self.assertRegex(out, r"saq: cannot open queue 'default': queue name 'default' has no "
+                              r"hash tag.*\ncluster-untagged 2\n")
+        self.assertRegex(out, r"saq: cannot open queue 'default': .*nonexistent\.pem.*\n"
+                              r"tls-badca 2\n")
+
+    def test_installed_with_the_library(self):
+        build = os.path.dirname(os.path.dirname(os.path.abspath(SAQ)))
+        prefix = tempfile.mkdtemp(prefix="saq-cli-prefix-")
+        try:
+            subprocess.run(["cmake", "--install", build, "--prefix", prefix], check=True,
+                           capture_output=True)
+            self.assertTrue(os.path.isfile(os.path.join(prefix, "share", "man", "man1", "saq.1")))
+            env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+            r = subprocess.run([os.path.join(prefix, "bin", "saq"), "--version"],
+                               capture_output=True, text=True, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith("saq "))
+            ldd = subprocess.run(["ldd", os.path.join(prefix, "bin", "saq")], capture_output=True,
+                                 text=True).stdout
+            self.assertRegex(ldd, rf"libsaq\.so\.0 => {re.escape(prefix)}/(bin/\.\./)?lib[^/]*/libsaq\.so\.0")
+        finally:
+            shutil.rmtree(prefix, ignore_errors=True)
+
+    # ---------------------------------------------------------------- enqueue, job, jobs
+
+    def test_enqueue_and_job(self):
+        r = self.run_ok("enqueue", "add", '{"a": 1, "b": 2}', "--retries", "3", "--timeout", "7",
+                        "--ttl", "60", "--heartbeat", "2", "--meta", '{"team": "x"}')
+        key = r.stdout.strip()
+        self.assertRegex(key, r"^[0-9a-f-]{36}$")
+        rec = self.job_json(key)
+        self.assertEqual(rec["function"], "add")
+        self.assertEqual(rec["kwargs"], {"a": 1, "b": 2})
+        self.assertEqual(rec["retries"], 3)
+        self.assertEqual(rec["timeout"], 7)
+        self.assertEqual(rec["ttl"], 60)
+        self.assertEqual(rec["heartbeat"], 2)
+        self.assertEqual(rec["meta"], {"team": "x"})
+        self.assertEqual(rec["status"], "queued")
+        self.assertEqual(rec["key"], key)
+        # the record is what Redis holds
+        self.assertEqual(json.loads(self.redis.cli("GET", f"saq:job:default:{key}")), rec)
+        t = self.run_ok("job", key).stdout
+        self.assertRegex(t, r"(?m)^function +add$")
+        self.assertRegex(t, r"(?m)^status +queued$")
+        self.assertRegex(t, r"(?m)^attempts +0 of 3$")
+        self.assertRegex(t, r'(?m)^kwargs +\{"a": ?1, ?"b": ?2\}$')
+        self.assertRegex(t, r"(?m)^queued +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(.* ago\)$")
+        # a given key, and the same key again: nothing written, exit 1
+        self.assertEqual(self.run_ok("enqueue", "noop", "--key", "k1").stdout, "k1\n")
+        r = saq("enqueue", "noop", "--key", "k1", url=self.redis.url)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("'k1' is still unfinished", r.stderr)
+        # --json: the record as sent
+        r = self.run_ok("enqueue", "noop", "--key", "k2", "--json")
+        self.assertEqual(json.loads(r.stdout)["key"], "k2")
+        # scheduled jobs: --delay and --scheduled
+        self.run_ok("enqueue", "noop", "--key", "later", "--delay", "300")
+        self.assertAlmostEqual(self.job_json("later")["scheduled"], time.time() + 300, delta=5)
+        self.run_ok("enqueue", "noop", "--key", "at", "--scheduled", "2099-01-02T03:04:05Z")
+        self.assertEqual(self.job_json("at")["scheduled"], 4071006245)
+        r = saq("enqueue", "noop", "--delay", "5", "--scheduled", "1", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        info = json.loads(self.run_ok("info", "--json").stdout)["queues"][0]
+        self.assertEqual(info["queue"], "default")
+        self.assertEqual(info["jobs"]["queued"], 3)
+        self.assertEqual(info["jobs"]["scheduled"], 2)
+        self.assertEqual(info["jobs"]["incomplete"], 5)
+        self.assertGreaterEqual(info["oldest_queued_age_s"], 0)
+        self.assertLess(info["oldest_queued_age_s"], 60)
+        # unknown job
+        r = saq("job", "nope", url=self.redis.url)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "saq: no job 'nope' in queue 'default'\n")
+        r = saq("job", "nope", "--json", url=self.redis.url)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "")
+
+    def test_jobs_filter_and_pages(self):
+        keys = {f"j{i:02d}" for i in range(25)}
+        for k in sorted(keys):
+            self.run_ok("enqueue", "noop", "--key", k, "-q", "pages")
+        self.run_ok("enqueue", "noop", "--key", "other-queue")
+        seen, cursor, pages = [], None, 0
+        while True:
+            args = ["jobs", "-q", "pages", "--limit", "10", "--json"]
+            if cursor:
+                args += ["--cursor", cursor]
+            doc = json.loads(self.run_ok(*args).stdout)
+            self.assertEqual(doc["queue"], "pages")
+            seen += [j["key"] for j in doc["jobs"]]
+            queued = [(j["queued"], j["key"]) for j in doc["jobs"]]
+            self.assertEqual(queued, sorted(queued))  # a page in the order it was queued
+            for j in doc["jobs"]:
+                self.assertEqual(j["status"], "queued")
+            pages += 1
+            cursor = doc["cursor"]
+            if cursor is None:
+                break
+            self.assertLess(pages, 30)
+        self.assertEqual(set(seen), keys)
+        # the table: a header, one row per job, and the next cursor when there is more
+        t = self.run_ok("jobs", "-q", "pages", "--limit", "5").stdout.splitlines()
+        self.assertEqual(t[0].split(), ["KEY", "FUNCTION", "STATUS", "ATTEMPTS", "QUEUED", "ERROR"])
+        rows = [l for l in t[1:] if re.match(r"^j\d\d ", l)]
+        self.assertGreaterEqual(len(rows), 5)
+        self.assertRegex(rows[0], r"^j\d\d +noop +queued +0/1 +\d{4}-")
+        self.assertRegex(t[-1], r"^next: --cursor \d+$")
+        # --status filters
+        doc = json.loads(self.run_ok("jobs", "-q", "pages", "--status", "active,failed",
+                                     "--json", "--limit", "100").stdout)
+        self.assertEqual(doc["jobs"], [])
+        r = self.run_ok("jobs", "-q", "empty")
+        self.assertEqual(r.stdout, "no jobs\n")
+
+    def test_jobs_lists_finished_jobs(self):
+        w = Worker(self.redis.url, "fin")
+        try:
+            ok = self.run_ok("enqueue", "add", '{"a": 1, "b": 2}', "-q", "fin").stdout.strip()
+            bad = self.run_ok("enqueue", "fail", '{"message": "nope"}', "-q", "fin").stdout.strip()
+            wait_for(lambda: (self.job_json(bad, "fin") or {}).get("status") == "failed", 10)
+            wait_for(lambda: (self.job_json(ok, "fin") or {}).get("status") == "complete", 10)
+        finally:
+            w.stop()
+        self.run_ok("enqueue", "noop", "-q", "fin", "--key", "waiting")
+        doc = json.loads(self.run_ok("jobs", "-q", "fin", "--json").stdout)
+        self.assertEqual({j["key"]: j["status"] for j in doc["jobs"]},
+                         {ok: "complete", bad: "failed", "waiting": "queued"})
+        doc = json.loads(self.run_ok("jobs", "-q", "fin", "--json", "--status",
+                                     "failed,complete").stdout)
+        self.assertEqual(sorted(j["key"] for j in doc["jobs"]), sorted([ok, bad]))
+        t = self.run_ok("jobs", "-q", "fin", "-s", "failed").stdout
+        self.assertRegex(t, rf"(?m)^{bad} +fail +failed +1/1 +\S+ +RuntimeError: nope$")
+
+    # ---------------------------------------------------------------- with a worker
+
+    def test_check_info_with_worker(self):
+        r = saq("check", url=self.redis.url)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "default: 0 workers alive\n")
+        w = Worker(self.redis.url)
+        try:
+            wait_for(lambda: saq("check", url=self.redis.url).returncode == 0, 15,
+                     what="check to see the worker")
+            self.assertEqual(saq("check", url=self.redis.url).stdout, "default: 1 worker alive\n")
+            # several queues: each must have a worker
+            r = saq("check", "-q", "default", "-q", "nobody", url=self.redis.url)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout, "default: 1 worker alive\nnobody: 0 workers alive\n")
+            r = saq("check", "--json", "-q", "default", "-q", "nobody", url=self.redis.url)
+            self.assertEqual(json.loads(r.stdout), {
+                "queues": [{"queue": "default", "workers_alive": 1},
+                           {"queue": "nobody", "workers_alive": 0}], "ok": False})
+            doc = json.loads(self.run_ok("info", "--json", "-q", "default", "-q", "nobody").stdout)
+            self.assertEqual([d["queue"] for d in doc["queues"]], ["default", "nobody"])
+            d = doc["queues"][0]
+            self.assertEqual(d["workers_alive"], 1)
+            self.assertEqual([x["id"] for x in d["workers"]], [w.id])
+            t = self.run_ok("info", "-q", "default", "-q", "nobody").stdout
+            self.assertRegex(t, r"(?m)^QUEUE +QUEUED +ACTIVE +SCHEDULED +INCOMPLETE +OLDEST +WORKERS")
+            self.assertRegex(t, r"(?m)^default +0 +0 +0 +0 +\S+ +1 ")
+            self.assertRegex(t, r"(?m)^nobody +0 +0 +0 +0 +\S+ +0 ")
+            self.assertRegex(t, rf"(?m)^{w.id} +default +\d+ +\d+ +\d+ +\d+ +\S+ +libsaq$")
+            self.assertIs(d["workers"][0]["libsaq"], True)
+        finally:
+            w.stop()
+
+    def test_retry_abort_sweep(self):
+        w = Worker(self.redis.url)
+        try:
+            key = self.run_ok("enqueue", "fail", '{"message": "boom"}').stdout.strip()
+            wait_for(lambda: (self.job_json(key) or {}).get("status") == "failed", 10,
+                     what="the job to fail")
+            jr = self.run_ok("jobs", "--status", "failed")
+            self.assertRegex(jr.stdout, rf"(?m)^{key} +fail +failed +1/1 .*RuntimeError: boom$")
+            r = self.run_ok("retry", key)
+            self.assertEqual(r.stdout, f"{key} enqueued again (was failed)\n")
+            wait_for(lambda: w.runs(key) == 2, 10, what="the second run")
+            wait_for(lambda: (self.job_json(key) or {}).get("status") == "failed", 10)
+            self.assertEqual(self.job_json(key)["attempts"], 1)  # a fresh start: attempts 0 -> 1
+            # an abort marker still there (a running job aborted a moment ago) blocks the key
+            self.redis.cli("SETEX", f"saq:abort:{key}", "5", "stop")
+            r = saq("retry", key, url=self.redis.url)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("cannot be enqueued again yet", r.stderr)
+            self.assertEqual(self.job_json(key)["status"], "failed")
+            self.redis.cli("DEL", f"saq:abort:{key}")
+            # a complete job runs again too
+            k2 = self.run_ok("enqueue", "add", '{"a": 1, "b": 2}').stdout.strip()
+            wait_for(lambda: (self.job_json(k2) or {}).get("status") == "complete", 10)
+            self.assertEqual(json.loads(self.run_ok("retry", k2, "--json").stdout),
+                             {"key": k2, "result": "enqueued", "status": "queued"})
+            wait_for(lambda: w.runs(k2) == 2, 10, what="the complete job's second run")
+            # abort a running job: aborting, then aborted with the reason
+            k3 = self.run_ok("enqueue", "sleep", '{"s": 30}').stdout.strip()
+            wait_for(lambda: (self.job_json(k3) or {}).get("status") == "active", 10)
+            r = self.run_ok("abort", k3, "--error", "operator said so")
+            self.assertEqual(r.stdout, f"{k3} aborting: its worker stops it\n")
+            wait_for(lambda: (self.job_json(k3) or {}).get("status") == "aborted", 10)
+            self.assertEqual(self.job_json(k3)["error"], "operator said so")
+            r = saq("abort", k3, url=self.redis.url)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("already finished (aborted)", r.stderr)
+            # an unfinished job is not retried without --force
+            k4 = self.run_ok("enqueue", "sleep", '{"s": 30}', "-q", "idle").stdout.strip()
+            r = saq("retry", k4, "-q", "idle", url=self.redis.url)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("is queued, not finished", r.stderr)
+            # a waiting job is aborted at once
+            r = self.run_ok("abort", k4, "-q", "idle", "--json")
+            self.assertEqual(json.loads(r.stdout), {"key": k4, "result": "aborted", "status": "aborted"})
+            # (aborted while waiting: saq removes its abort marker at once) it can run again
+            r = self.run_ok("retry", k4, "-q", "idle")
+            self.assertEqual(r.stdout, f"{k4} enqueued again (was aborted)\n")
+            rec = self.job_json(k4, "idle")
+            self.assertEqual((rec["status"], rec.get("error"), rec["kwargs"]),
+                             ("queued", None, {"s": 30}))
+            for cmd in ("abort", "retry"):
+                r = saq(cmd, "missing", url=self.redis.url)
+                self.assertEqual(r.returncode, 1, cmd)
+                self.assertEqual(r.stderr, "saq: no job 'missing' in queue 'default'\n")
+        finally:
+            w.stop()
+        # sweep: an active entry whose record is gone is swept
+        self.redis.cli("RPUSH", "saq:sweepq:active", "saq:job:sweepq:ghost")
+        r = self.run_ok("sweep", "-q", "sweepq", "--json", "--abort", "0")
+        self.assertEqual(json.loads(r.stdout), {"queue": "sweepq", "swept": ["saq:job:sweepq:ghost"]})
+        self.assertEqual(self.redis.cli("LLEN", "saq:sweepq:active"), "0")
+        r = self.run_ok("sweep", "-q", "sweepq", "--lock", "1")
+        self.assertIn(r.stdout, ("swept 0 jobs\n",))
+
+    def test_python_saq_worker(self):
+        """A queue served by Python saq 0.26 (tests/interop's venv, made by the interop stage;
+        skipped until it exists): check sees its worker, a job enqueued here runs there, info
+        names the worker as Python saq's."""
+        py = os.environ.get("SAQ_PYTHON") or os.path.join(REPO, ".venv-interop-026", "bin",
+                                                          "python")
+        if not os.path.exists(py) or subprocess.run([py, "-c", "import saq"],
+                                                    capture_output=True).returncode != 0:
+            self.skipTest("no Python with saq (SAQ_PYTHON, or the interop stage's venv)")
+        proc = subprocess.Popen([py, os.path.join(REPO, "tests", "interop", "pyworker.py"),
+                                 "--url", self.redis.url, "--queue", "pyq"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            line = proc.stdout.readline()
+            self.assertTrue(line.startswith("ready "), line)
+            wid = line.split()[1]
+            wait_for(lambda: saq("check", "-q", "pyq", url=self.redis.url).returncode == 0, 15,
+                     0.2, "check to see the Python worker")
+            # Python saq's first sweep runs as it starts and can abort a job caught between its
+            # dequeue and its mark (saq's sweeper race, saq-redis-protocol.md section 7): let
+            # that sweep (it sets the lock saq:pyq:sweep) be over first
+            wait_for(lambda: self.redis.cli("EXISTS", "saq:pyq:sweep") == "1", 15, 0.1,
+                     "the Python worker's first sweep")
+            time.sleep(0.5)
+            key = self.run_ok("enqueue", "add", '{"a": 40, "b": 2}', "-q", "pyq").stdout.strip()
+            wait_for(lambda: (self.job_json(key, "pyq") or {}).get("status") in
+                     ("complete", "failed", "aborted"), 10, what="the Python worker to run the job")
+            self.assertEqual(self.job_json(key, "pyq")["status"], "complete",
+                             (self.job_json(key, "pyq"), self.redis.cli("KEYS", "*")))
+            self.assertEqual(self.job_json(key, "pyq")["result"], 42)
+            d = json.loads(self.run_ok("info", "-q", "pyq", "--json").stdout)["queues"][0]
+            self.assertEqual([w["id"] for w in d["workers"]], [wid])
+            self.assertIs(d["workers"][0]["libsaq"], False)
+            self.assertRegex(self.run_ok("info", "-q", "pyq").stdout,
+                             rf"(?m)^{re.escape(wid)} +pyq +.* saq$")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
+    # ---------------------------------------------------------------- metrics
+
+    def test_metrics_once_promtool(self):
+        for i in range(3):
+            self.run_ok("enqueue", "noop", "-q", "m1")
+        self.run_ok("enqueue", "noop", "-q", "m2", "--delay", "100")
+        r = self.run_ok("metrics", "--once", "-q", "m1", "-q", "m2")
+        text = r.stdout
+        self.assertIn('saq_queue_jobs{queue="m1",state="queued"} 3\n', text)
+        self.assertIn('saq_queue_jobs{queue="m2",state="scheduled"} 1\n', text)
+        self.assertIn('saq_queue_workers{queue="m1"} 0\n', text)
+        self.assertRegex(text, r'(?m)^saq_queue_oldest_job_age_seconds\{queue="m1"\} [0-9.e+-]+$')
+        self.assertEqual(text.count("# TYPE saq_queue_jobs "), 1)  # one family for both queues
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(p.stdout + p.stderr, "")  # no lint remarks either
+
+    def test_metrics_listen_errors(self):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            r = saq("metrics", "--listen", f"127.0.0.1:{port}", url=self.redis.url)
+            self.assertEqual(r.returncode, 2)
+            self.assertEqual(r.stderr, f"saq: metrics: cannot listen on '127.0.0.1:{port}' (in use, "
+                                       "or not an address of this host)\n")
+        r = saq("metrics", "--listen", "127.0.0.1:99999", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("the port must be a number in 0..65535", r.stderr)
+        r = saq("metrics", "--listen", "[::1:80", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        r = saq("metrics", "--listen", ":0", "--once", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("either --listen ADDR or --once", r.stderr)
+
+    def test_metrics_listen_scraped_by_prometheus(self):
+        for i in range(4):
+            self.run_ok("enqueue", "noop", "-q", "scraped")
+        e = dict(os.environ, SAQ_URL=self.redis.url)
+        srv = subprocess.Popen([SAQ, "metrics", "--listen", "127.0.0.1:0", "-q", "scraped"],
+                               stderr=subprocess.PIPE, text=True, env=e)
+        prom = None
+        tmp = tempfile.mkdtemp(prefix="saq-cli-prom-")
+        try:
+            line = srv.stderr.readline()
+            m = re.match(r"saq: serving metrics on http://127\.0\.0\.1:(\d+)/metrics$", line)
+            self.assertTrue(m, line)
+            port = int(m.group(1))
+            base = f"http://127.0.0.1:{port}"
+            with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
+                self.assertEqual(resp.status, 200)
+                self.assertTrue(resp.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+                body = resp.read().decode()
+            self.assertIn('saq_queue_jobs{queue="scraped",state="queued"} 4\n', body)
+            p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                               text=True)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            with self.assertRaises(urllib.error.HTTPError) as cm:
+                urllib.request.urlopen(base + "/nope", timeout=10)
+            self.assertEqual(cm.exception.code, 404)
+            # a real Prometheus scrapes it
+            pport = free_port()
+            with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
+                f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                        "scrape_configs:\n  - job_name: saq\n    static_configs:\n"
+                        f"      - targets: ['127.0.0.1:{port}']\n")
+            prom = subprocess.Popen(
+                ["prometheus", f"--config.file={tmp}/prometheus.yml",
+                 f"--storage.tsdb.path={tmp}/data", f"--web.listen-address=127.0.0.1:{pport}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            def query(q):
+                url = f"http://127.0.0.1:{pport}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as resp:
+                        doc = json.load(resp)
+                except (urllib.error.URLError, ConnectionError):
+                    return None
+                res = doc.get("data", {}).get("result", [])
+                return res[0]["value"][1] if res else None
+
+            self.assertEqual(wait_for(lambda: query('saq_queue_jobs{queue="scraped",state="queued"}'),
+                                      60, 0.5, "Prometheus to scrape saq_queue_jobs"), "4")
+            self.assertEqual(query('up{job="saq"}'), "1")
+            # a new job shows in the next scrapes
+            self.run_ok("enqueue", "noop", "-q", "scraped")
+            wait_for(lambda: query('saq_queue_jobs{queue="scraped",state="queued"}') == "5", 30,
+                     0.5, "the fifth job in Prometheus")
+            # Redis gone: the scrape fails with 503 and the reason, the server lives on
+            self.redis.stop()
+            try:
+                with self.assertRaises(urllib.error.HTTPError) as cm:
+                    urllib.request.urlopen(base + "/metrics", timeout=15)
+                self.assertEqual(cm.exception.code, 503)
+                self.assertIn("cannot reach Redis at", cm.exception.read().decode())
+                wait_for(lambda: query('up{job="saq"}') == "0", 30, 0.5, "up == 0")
+            finally:
+                self.redis.start()
+            wait_for(lambda: query('up{job="saq"}') == "1", 30, 0.5, "up == 1 again")
+            self.assertIsNone(srv.poll())
+        finally:
+            if prom:
+                prom.terminate()
+                prom.wait(20)
+            srv.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.wait(10), 0)
+            srv.stderr.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ---------------------------------------------------------------- watch in tmux
+
+    def test_watch_workers_and_rates(self):
+        sock = f"saq-cli-test-r{os.getpid()}"
+        tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+        w = Worker(self.redis.url, "rq")
+
+        def screen():
+            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "r"], capture_output=True,
+                                  text=True).stdout
+
+        def complete_rate():
+            m = re.search(r"(?m)^rq +\d+ +\d+ +\d+ +\S+ +1 +([0-9.]+) ", screen())
+            return m and float(m.group(1)) > 0
+
+        try:
+            subprocess.run(tmux + ["new-session", "-d", "-s", "r", "-x", "160", "-y", "40",
+                                   f"env SAQ_URL={self.redis.url} {SAQ} watch -i 0.5 -q rq"],
+                           check=True)
+            wait_for(lambda: re.search(rf"(?m)^{w.id} +rq +0 +0 +0 +0 ", screen()), 15, 0.2,
+                     "the worker's row")
+            # jobs run while the view is on: the completed rate goes up (the registry's
+            # counters are read: they are as fresh as the workers write them)
+            for i in range(20):
+                self.run_ok("enqueue", "add", f'{{"a": {i}, "b": 1}}', "-q", "rq")
+            wait_for(complete_rate, 25, 0.2, "a completed rate above 0")
+            wait_for(lambda: re.search(rf"(?m)^{w.id} +rq +20 +0 +0 +0 ", screen()), 25, 0.2,
+                     "the worker's 20 completed jobs")
+        finally:
+            subprocess.run(tmux + ["kill-server"], capture_output=True)
+            w.stop()
+
+    def test_watch_in_tmux(self):
+        sock = f"saq-cli-test-{os.getpid()}"
+        tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+        env = f"SAQ_URL={self.redis.url}"
+
+        def screen():
+            r = subprocess.run(tmux + ["capture-pane", "-p", "-t", "w"], capture_output=True,
+                               text=True)
+            return r.stdout
+
+        def alive():
+            return subprocess.run(tmux + ["has-session", "-t", "w"],
+                                  capture_output=True).returncode == 0
+
+        def row(q):
+            m = re.search(rf"(?m)^{q} +(\d+) +(\d+) +(\d+) ", screen())
+            return m.groups() if m else None
+
+        try:
+            subprocess.run(tmux + ["new-session", "-d", "-s", "w", "-x", "160", "-y", "40",
+                                   f"env {env} {SAQ} watch --interval 0.3 -q wq -q wq2"],
+                           check=True)
+            self.assertEqual(wait_for(lambda: row("wq"), 10, what="the first frame"), ("0", "0", "0"))
+            self.assertIn("(q quits)", screen())
+            self.assertEqual(row("wq2"), ("0", "0", "0"))
+            first = screen()
+            # a job enqueued shows up, in place (one frame on the screen, not a scroll)
+            self.run_ok("enqueue", "noop", "-q", "wq")
+            self.run_ok("enqueue", "noop", "-q", "wq2", "--delay", "100")
+            wait_for(lambda: row("wq") == ("1", "0", "0"), 5, what="queued 1")
+            wait_for(lambda: row("wq2") == ("0", "0", "1"), 5, what="scheduled 1")
+            self.assertEqual(screen().count("saq watch "), 1)
+            self.assertNotEqual(first, screen())
+            # Redis goes away: the view says so and keeps the last figures
+            self.redis.stop()
+            wait_for(lambda: "Redis unreachable: " in screen(), 10, what="Redis unreachable")
+            self.assertRegex(screen(), r"Redis unreachable: .*connection refused")
+            self.assertEqual(row("wq"), ("1", "0", "0"))
+            time.sleep(1)
+            self.assertTrue(alive())
+            # and comes back (empty: this server keeps nothing): the view follows
+            self.redis.start()
+            wait_for(lambda: "Redis unreachable" not in screen(), 15, what="recovery")
+            wait_for(lambda: row("wq") == ("0", "0", "0"), 5)
+            self.run_ok("enqueue", "noop", "-q", "wq")
+            self.run_ok("enqueue", "noop", "-q", "wq")
+            wait_for(lambda: row("wq") == ("2", "0", "0"), 5, what="queued 2 after the outage")
+            # q quits
+            subprocess.run(tmux + ["send-keys", "-t", "w", "q"], check=True)
+            wait_for(lambda: not alive(), 5, what="q to quit")
+            # Ctrl-C quits too
+            subprocess.run(tmux + ["new-session", "-d", "-s", "w", "-x", "160", "-y", "40",
+                                   f"env {env} {SAQ} watch --interval 0.3 -q wq"], check=True)
+            wait_for(lambda: row("wq"), 10, what="the second watch's first frame")
+            subprocess.run(tmux + ["send-keys", "-t", "w", "C-c"], check=True)
+            wait_for(lambda: not alive(), 5, what="Ctrl-C to quit")
+        finally:
+            subprocess.run(tmux + ["kill-server"], capture_output=True)
+
+
+if __name__ == "__main__":
+    for tool in ("redis-server", "redis-cli", "tmux", "promtool", "prometheus"):
+        if not shutil.which(tool):
+            print(f"test_cli: {tool} is missing (.ci/setup test installs it)", file=sys.stderr)
+            sys.exit(1)
+    unittest.main(verbosity=2)
