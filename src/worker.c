@@ -235,10 +235,13 @@ static void worker_end(saq_worker_t *w)
         saq__pool_quit(w->pool);
         w->pool = NULL;
     }
-    if (w->cq) {
-        saq_event_t *ev = saq__event_new(SAQ_EVENT_WORKER_STOPPED, w->tag);
-        saq__cq_push(w->cq, ev);
-    }
+    /* The final figures first, then the host hears it: a host may free the worker, and close
+     * its queues, as soon as WORKER_STOPPED arrives or saq_worker_wait returns, so w (and the
+     * queues the figures read) are not touched after that; the cq is held for the push. */
+    saq_cq_t *cq = w->cq;
+    uint64_t tag = w->tag;
+    if (cq)
+        saq__cq_ref(cq);
     char *fin = stats_text(w); /* what saq_worker_stats_json says from now on */
     pthread_mutex_lock(&w->mu);
     w->stopped = 1;
@@ -246,6 +249,10 @@ static void worker_end(saq_worker_t *w)
     w->final_stats = fin;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    if (cq) {
+        saq__cq_push(cq, saq__event_new(SAQ_EVENT_WORKER_STOPPED, tag));
+        saq__cq_unref(cq);
+    }
 }
 
 /* Tell the log that the worker (one queue's member of several) started or stopped. */

@@ -329,6 +329,37 @@ static void test_stop_in_flight(void **state)
 
 /* Pull mode over several queues: one cq, lease ids unique across queues,
  * one WORKER_STOPPED at the end. */
+/* WORKER_STOPPED comes after the worker is fully stopped: a host that frees the worker and
+ * closes its queues as soon as the event arrives (the Go binding did) must be safe, and
+ * saq_worker_wait must not have to wait any more. Before the fix the event came first and the
+ * I/O thread then read the freed queues for the final stats (a crash about once in 5-20 runs;
+ * ASan names it). */
+static void test_stopped_event_comes_last(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 20; round++) {
+        saq_queue_t *qs[2] = {mkqueue("mq-end-a", NULL, NULL), mkqueue("mq-end-b", NULL, NULL)};
+        saq_worker_t *w = worker_with_conf(qs[0], NULL);
+        assert_int_equal(saq_worker_register_pull(w, "p"), 0);
+        assert_int_equal(saq_worker_add_queue(w, qs[1], 1), 0);
+        saq_cq_t *cq = saq_cq_new();
+        assert_int_equal(saq_worker_start(w, cq, 9), 0);
+        assert_int_equal(saq_worker_stop(w, 0), 0);
+        int stopped = 0;
+        while (!stopped) {
+            saq_event_t *ev = saq_cq_poll(cq, TMO);
+            assert_non_null(ev);
+            stopped = saq_event_type(ev) == SAQ_EVENT_WORKER_STOPPED;
+            saq_event_free(ev);
+        }
+        assert_int_equal(saq_worker_wait(w, 0), SAQ_OK);
+        saq_worker_free(w);
+        saq_queue_free(qs[1]);
+        saq_queue_free(qs[0]);
+        saq_cq_free(cq);
+    }
+}
+
 static void test_pull_mode(void **state)
 {
     (void)state;
@@ -431,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_concurrency_is_total),
         cmocka_unit_test(test_stop_in_flight),
         cmocka_unit_test(test_pull_mode),
+        cmocka_unit_test(test_stopped_event_comes_last),
         cmocka_unit_test(test_hooks_once),
     };
     return cmocka_run_group_tests_name("multiqueue", tests, suite_setup, suite_teardown);
