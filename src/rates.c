@@ -63,7 +63,7 @@ int saq__rpoint_parse(const char *s, size_t n, saq__rpoint_t *p)
     while (saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0) == 1) {
         double d;
         if (kn == 3 && !memcmp(k, "\"t\"", 3)) {
-            if (saq__json_number(v, vn, &d) || !(d > 0))
+            if (saq__json_number(v, vn, &d) || !(d > 0) || d > 1e15) /* ms; garbage past year 33000 */
                 goto bad;
             p->t = (int64_t)d;
             have_t = 1;

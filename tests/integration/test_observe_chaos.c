@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/* Issue 17's observability calls against hostile data and arguments: registry
+ * records that are not JSON or of the wrong shape, counters as strings,
+ * negative or huge, a registry member without its record, worker ids with
+ * bytes that need escaping (checked by `promtool check metrics`), a samples
+ * ring holding garbage or of the wrong type, the queued list's head missing
+ * or unreadable, every key the overview reads of the wrong Redis type,
+ * iter_jobs over unreadable records and with bad arguments, and a log sink
+ * that calls back into libsaq from several threads. Each call must end with
+ * its event (OK, or a clear SAQ_E* code), valid JSON or a clean exposition. */
+#include "itest.h"
+
+#include <cjson/cJSON.h>
+#include <sys/wait.h>
+
+static saq_event_t *run_ov(saq_queue_t *q, int metrics)
+{
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(metrics ? saq_queue_metrics(q, cq, 3) : saq_queue_overview(q, cq, 3), SAQ_OK);
+    saq_event_t *ev = saq_cq_wait(cq, 3, TMO);
+    assert_non_null(ev);
+    saq_cq_free(cq);
+    return ev;
+}
+
+/* The overview must succeed and be JSON; returns it parsed. */
+static cJSON *ov_json(saq_queue_t *q)
+{
+    saq_event_t *ev = OK_EV(run_ov(q, 0));
+    cJSON *j = cJSON_Parse(saq_event_json(ev));
+    if (!j)
+        fail_msg("overview is not JSON: %s", saq_event_json(ev));
+    saq_event_free(ev);
+    return j;
+}
+
+static int promtool(const char *text)
+{
+    char path[] = "/tmp/saq-chaos-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[512];
+    while (fgets(line, sizeof line, p))
+        fprintf(stderr, "promtool: %s", line);
+    int st = pclose(p);
+    unlink(path);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+        fail_msg("promtool is not installed (Debian package prometheus)");
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *metrics_text(saq_queue_t *q)
+{
+    saq_event_t *ev = OK_EV(run_ov(q, 1));
+    char *s = strdup(saq_event_text(ev));
+    saq_event_free(ev);
+    return s;
+}
+
+static long long redis_ms(void)
+{
+    redisReply *r = rh_cmd(RC, "TIME");
+    long long ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
+    freeReplyObject(r);
+    return ms;
+}
+
+/* A registry member and (when rec is not NULL) its record, binary-safe. */
+static void reg(const char *q, const char *wid, size_t widlen, const char *rec, size_t reclen)
+{
+    char key[512];
+    int kn = snprintf(key, sizeof key, "saq:%s:worker_info:", q);
+    memcpy(key + kn, wid, widlen);
+    size_t klen = (size_t)kn + widlen;
+    char score[32];
+    snprintf(score, sizeof score, "%lld", redis_ms() + 60000);
+    if (rec) {
+        const char *a[] = {"SET", key, rec, "EX", "60"};
+        size_t l[] = {3, klen, reclen, 2, 2};
+        freeReplyObject(redisCommandArgv(RC, 5, a, l));
+    }
+    char zk[256];
+    snprintf(zk, sizeof zk, "saq:%s:stats", q);
+    const char *a[] = {"ZADD", zk, score, key};
+    size_t l[] = {4, strlen(zk), strlen(score), klen};
+    freeReplyObject(redisCommandArgv(RC, 4, a, l));
+}
+
+#define REG(q, wid, rec) reg(q, wid, sizeof(wid) - 1, rec, rec ? strlen(rec) : 0)
+
+static void test_hostile_registry(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("chaos-reg", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    REG(n, "notjson", "this is not json");
+    REG(n, "array", "[1, 2, 3]");
+    REG(n, "strstats", "{\"stats\": \"x\", \"metadata\": {\"a\": [1, {\"b\": null}]}}");
+    REG(n, "strnum", "{\"stats\": {\"complete\": \"5\", \"failed\": -3, \"retried\": 1e300, \"aborted\": NaN, "
+                     "\"uptime\": -Infinity}}");
+    REG(n, "huge", "{\"stats\": {\"complete\": 99999999999999999999999, \"failed\": 1.5, \"uptime\": 7}}");
+    REG(n, "nokey", NULL);
+    REG(n, "quo\"te\\back\nline\xc3\xa9", "{\"stats\": {\"complete\": 1}, \"metadata\": null}");
+    REG(n, "bin\xff\xfe\x01", "{\"stats\": {\"complete\": 2}, \"metadata\": \"\\u0000\"}");
+    REG(n, "dup", "{\"stats\": {\"complete\": 1}, \"stats\": {\"complete\": 3}, \"metadata\": 1, \"metadata\": 2}");
+    REG(n, "deep", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+    /* a 4 MB metadata */
+    size_t big = 4u << 20;
+    char *b = malloc(big + 64);
+    int off = sprintf(b, "{\"stats\": {\"complete\": 4}, \"metadata\": \"");
+    memset(b + off, 'x', big);
+    strcpy(b + off + big, "\"}");
+    reg(n, "big", 3, b, strlen(b));
+    free(b);
+    /* a record of the wrong type */
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:worker_info:hash a b", n));
+    REG(n, "hash", NULL);
+    for (int round = 0; round < 3; round++) { /* the sample it writes is read back */
+        cJSON *j = ov_json(q);
+        cJSON_Delete(j);
+        char *m = metrics_text(q);
+        if (promtool(m)) {
+            fprintf(stderr, "%s\n", m);
+            fail_msg("promtool refused the exposition");
+        }
+        free(m);
+    }
+    saq_queue_free(q);
+}
+
+static void test_hostile_samples(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("chaos-samples", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    long long now = redis_ms();
+    REG(n, "w1", "{\"stats\": {\"complete\": 10, \"uptime\": 100000}}");
+    const char *garbage[] = {
+        "garbage", "{}", "{\"t\": \"x\"}", "{\"t\": -5, \"w\": {}}", "{\"t\": 1e300, \"w\": {}}",
+        "{\"t\": 1, \"w\": []}", "{\"t\": 1, \"w\": {\"w1\": [1, 2]}}", "{\"t\": 1, \"w\": {\"w1\": [1,2,3,4,5,6]}}",
+        "{\"t\": 1, \"w\": {\"w1\": [-1,2,3,4,5]}}", "{\"t\": 1, \"w\": {\"w1\": \"abc\"}}",
+        "{\"t\": 99999999999999999999, \"w\": {}}", "",
+    };
+    for (size_t i = 0; i < sizeof garbage / sizeof *garbage; i++)
+        freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:libsaq:samples %s", n, garbage[i]));
+    /* plausible ones 30 s and 60 s ago, with a worker id needing escapes */
+    char s[256];
+    snprintf(s, sizeof s, "{\"t\": %lld, \"w\": {\"w1\": [0, 0, 0, 0, 40000], \"a\\\"b\": [1,1,1,1,1]}}", now - 60000);
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:libsaq:samples %s", n, s));
+    snprintf(s, sizeof s, "{\"t\": %lld, \"w\": {\"w1\": [5, 0, 0, 0, 70000]}}", now - 30000);
+    freeReplyObject(rh_cmd(RC, "LPUSH saq:%s:libsaq:samples %s", n, s));
+    cJSON *j = ov_json(q);
+    cJSON_Delete(j);
+    /* the samples key of the wrong type: replaced */
+    freeReplyObject(rh_cmd(RC, "DEL saq:%s:libsaq:samples", n));
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:libsaq:samples a b", n));
+    j = ov_json(q);
+    cJSON_Delete(j);
+    saq_queue_free(q);
+}
+
+static void test_wrong_types_and_bad_head(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("chaos-types", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    /* head job missing */
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:gone", n, n));
+    cJSON *j = ov_json(q);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "oldest_queued_age_s")));
+    cJSON_Delete(j);
+    /* head record not JSON, then a queued field that is not a number, then binary */
+    const char *recs[] = {"not json", "{\"function\": \"f\", \"queued\": \"abc\", \"status\": \"queued\"}",
+                          "{\"function\": \"f\", \"queued\": -5, \"status\": \"queued\"}",
+                          "{\"function\": \"f\", \"queued\": 1e308, \"status\": \"queued\"}",
+                          "\xff\xfe\x00\x01"};
+    for (size_t i = 0; i < sizeof recs / sizeof *recs; i++) {
+        const char *a[] = {"SET", NULL, recs[i]};
+        char k[256];
+        snprintf(k, sizeof k, "saq:job:%s:gone", n);
+        a[1] = k;
+        size_t l[] = {3, strlen(k), i == 4 ? 4 : strlen(recs[i])};
+        freeReplyObject(redisCommandArgv(RC, 3, a, l));
+        j = ov_json(q);
+        cJSON_Delete(j);
+    }
+    freeReplyObject(rh_cmd(RC, "DEL saq:job:%s:gone", n));
+    freeReplyObject(rh_cmd(RC, "HSET saq:job:%s:gone a b", n));
+    cJSON_Delete(ov_json(q));
+    /* every key the overview reads, of the wrong type */
+    const char *keys[] = {"queued", "active", "incomplete", "stats", "libsaq:alive", "libsaq:samples"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        freeReplyObject(rh_cmd(RC, "DEL saq:%s:%s", n, keys[i]));
+        freeReplyObject(rh_cmd(RC, "SADD saq:%s:%s x", n, keys[i]));
+    }
+    j = ov_json(q);
+    cJSON_Delete(j);
+    char *m = metrics_text(q);
+    assert_int_equal(promtool(m), 0);
+    free(m);
+    saq_queue_free(q);
+}
+
+static int ev_status(saq_queue_t *q, const char *st, const char *cur, int count)
+{
+    saq_cq_t *cq = saq_cq_new();
+    int rc = saq_queue_iter_jobs(q, st, cur, count, cq, 1);
+    if (rc == SAQ_OK) {
+        saq_event_t *ev = saq_cq_wait(cq, 1, TMO);
+        assert_non_null(ev);
+        rc = saq_event_status(ev);
+        cJSON *j = rc == SAQ_OK ? cJSON_Parse(saq_event_json(ev)) : NULL;
+        if (rc == SAQ_OK && !j)
+            fail_msg("not JSON: %s", saq_event_json(ev));
+        cJSON_Delete(j);
+        if (rc)
+            fprintf(stderr, "iter_jobs(%s, %s, %d): %s %s\n", st ? st : "NULL", cur ? cur : "NULL", count,
+                    saq_err_name(rc), saq_event_errmsg(ev));
+        saq_event_free(ev);
+    }
+    saq_cq_free(cq);
+    return rc;
+}
+
+static void test_iter_jobs_bad_args(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("chaos-iter", NULL, NULL);
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_not_equal(saq_queue_iter_jobs(NULL, NULL, NULL, 10, cq, 1), SAQ_OK);
+    assert_int_not_equal(saq_queue_iter_jobs(q, NULL, NULL, 10, NULL, 1), SAQ_OK);
+    assert_int_not_equal(saq_queue_overview(NULL, cq, 1), SAQ_OK);
+    assert_int_not_equal(saq_queue_overview(q, NULL, 1), SAQ_OK);
+    assert_int_not_equal(saq_queue_metrics(NULL, cq, 1), SAQ_OK);
+    assert_int_not_equal(saq_queue_metrics(q, NULL, 1), SAQ_OK);
+    saq_cq_free(cq);
+    assert_int_equal(ev_status(q, NULL, NULL, 0), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, NULL, NULL, -1), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, NULL, NULL, 10001), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, NULL, NULL, 10000), SAQ_OK);
+    assert_int_equal(ev_status(q, NULL, NULL, 1), SAQ_OK);
+    assert_int_equal(ev_status(q, NULL, "abc", 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, NULL, "-1", 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, NULL, " 1", 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, NULL, "99999999999999999999", 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, NULL, "18446744073709551616", 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, NULL, "18446744073709551615", 10), SAQ_OK);
+    assert_int_equal(ev_status(q, NULL, "000000000000000000000000000000", 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, "bogus", NULL, 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, "queued,bogus", NULL, 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, ",,", NULL, 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, " ", NULL, 10), SAQ_EINVAL);
+    assert_int_equal(ev_status(q, "queued,,complete", NULL, 10), SAQ_OK);
+    assert_int_equal(ev_status(q, " queued , complete ", NULL, 10), SAQ_OK);
+    assert_int_equal(ev_status(q, "QUEUED", NULL, 10), ev_status(q, "QUEUED", NULL, 10));
+    saq_queue_free(q);
+}
+
+static void test_iter_jobs_unreadable_records(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("chaos-iterrec", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    saq_job_free(enq(q, "good", "{}"));
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:nj notjson", n));
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:arr [1]", n));
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:bin %b", n, "\xff\x00\xfe", (size_t)3));
+    freeReplyObject(rh_cmd(RC, "HSET saq:job:%s:hash a b", n));
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:x:other {\"function\": \"f\", \"queue\": \"%s:x\", \"status\": \"queued\"}", n, n));
+    saq_cq_t *cq = saq_cq_new();
+    const char *cur = "0";
+    char *next = NULL;
+    int pages = 0;
+    size_t total = 0;
+    do {
+        assert_int_equal(saq_queue_iter_jobs(q, NULL, cur, 2, cq, 1), SAQ_OK);
+        saq_event_t *ev = OK_EV(saq_cq_wait(cq, 1, TMO));
+        total += saq_event_job_count(ev);
+        free(next);
+        next = strdup(saq_event_key(ev));
+        cur = next;
+        saq_event_free(ev);
+        pages++;
+    } while (strcmp(cur, "0") && pages < 100);
+    free(next);
+    assert_int_equal(total, 1);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hostile_samples),
+        cmocka_unit_test(test_wrong_types_and_bad_head),
+        cmocka_unit_test(test_iter_jobs_unreadable_records),
+    };
+    return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
+}
