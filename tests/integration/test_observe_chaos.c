@@ -297,6 +297,7 @@ static void test_iter_jobs_unreadable_records(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hostile_registry),
         cmocka_unit_test(test_hostile_samples),
         cmocka_unit_test(test_wrong_types_and_bad_head),
         cmocka_unit_test(test_iter_jobs_unreadable_records),
