@@ -300,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_hostile_registry),
         cmocka_unit_test(test_hostile_samples),
         cmocka_unit_test(test_wrong_types_and_bad_head),
+        cmocka_unit_test(test_iter_jobs_bad_args),
         cmocka_unit_test(test_iter_jobs_unreadable_records),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
