@@ -1473,7 +1473,8 @@ SAQ_API const char *saq_worker_stats_json(saq_worker_t *w);
  *  saq_jobs_running{queue} (gauge), saq_worker_errors_total{queue} (counter: Redis errors met).
  *  An outcome is counted once it is stored in Redis (C handlers and pull mode alike); the run
  *  time goes from the hand-over to the handler (or the LEASE event) to the outcome's decision
- *  (a job whose function is not registered is counted failed, without a run time). Every
+ *  (a job whose function is not registered is counted failed, without a run time, under
+ *  function="(unregistered)": one series whatever the names such jobs carry). Every
  *  registered function has its series from the start (at 0); a worker of several queues labels
  *  each queue's series with its name. Queue-wide figures come from saq_queue_metrics. Valid before, during and after a run (the
  *  figures of the last run stay readable after the worker stopped, as saq_worker_stats_json's).

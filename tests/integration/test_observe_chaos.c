@@ -11,6 +11,7 @@
 #include "itest.h"
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 static saq_event_t *run_ov(saq_queue_t *q, int metrics)
@@ -272,7 +273,9 @@ static void test_iter_jobs_unreadable_records(void **state)
     freeReplyObject(rh_cmd(RC, "SET saq:job:%s:arr [1]", n));
     freeReplyObject(rh_cmd(RC, "SET saq:job:%s:bin %b", n, "\xff\x00\xfe", (size_t)3));
     freeReplyObject(rh_cmd(RC, "HSET saq:job:%s:hash a b", n));
-    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:x:other {\"function\": \"f\", \"queue\": \"%s:x\", \"status\": \"queued\"}", n, n));
+    char other[256];
+    snprintf(other, sizeof other, "{\"function\": \"f\", \"key\": \"other\", \"queue\": \"%s:x\", \"status\": \"queued\"}", n);
+    freeReplyObject(rh_cmd(RC, "SET saq:job:%s:x:other %s", n, other));
     saq_cq_t *cq = saq_cq_new();
     const char *cur = "0";
     char *next = NULL;
@@ -294,6 +297,240 @@ static void test_iter_jobs_unreadable_records(void **state)
     saq_queue_free(q);
 }
 
+static void ok_handler(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    saq_job_complete(job, "1");
+    saq_job_free(job);
+}
+
+/* Jobs of functions no worker registered, each with its own name (any Redis
+ * client can write them): the worker's exposition stays one series for all. */
+static void test_worker_metrics_unregistered_names(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("chaos-card", NULL, NULL);
+    saq_worker_t *w = worker_with_conf(q, (const char *[]){"concurrency", "4", NULL});
+    saq_worker_register(w, "known", ok_handler, NULL);
+    for (int i = 0; i < 300; i++) {
+        char fn[64];
+        snprintf(fn, sizeof fn, "random-%d-\xff", i);
+        saq_job_free(enq(q, fn, "{}"));
+    }
+    saq_job_free(enq(q, "known", "{}"));
+    assert_int_equal(saq_worker_start(w, NULL, 0), SAQ_OK);
+    double end = now_s() + 20;
+    while (now_s() < end && (qcount(q, "incomplete") > 0))
+        sleep_ms(50);
+    assert_int_equal(qcount(q, "incomplete"), 0);
+    assert_int_equal(saq_worker_stop(w, 2000), SAQ_OK);
+    const char *m = saq_worker_metrics(w);
+    assert_non_null(m);
+    size_t series = 0;
+    for (const char *p = m; (p = strstr(p, "saq_jobs_processed_total{")); p++)
+        series++;
+    fprintf(stderr, "%zu saq_jobs_processed_total lines, %zu bytes\n", series, strlen(m));
+    assert_true(series <= 8); /* known and the unregistered ones, 4 outcomes each */
+    if (!strstr(m, "function=\"known\",outcome=\"complete\"} 1\n"))
+        fail_msg("no count of the known function in:\n%s", m);
+    assert_int_equal(promtool(m), 0);
+    saq_worker_free(w);
+    saq_queue_free(q);
+}
+
+/* A log sink that calls non-blocking libsaq functions (and is slow), with
+ * records arriving from the I/O thread, handler threads and a Redis restart. */
+static saq_queue_t *sink_q;
+static saq_cq_t *sink_cq;
+static atomic_int sink_calls;
+
+static void reentrant_sink(int level, const char *message, const char *fields, void *ud)
+{
+    (void)level, (void)ud;
+    assert_non_null(message);
+    cJSON *j = cJSON_Parse(fields);
+    assert_non_null(j);
+    cJSON_Delete(j);
+    atomic_fetch_add(&sink_calls, 1);
+    saq_queue_overview(sink_q, sink_cq, 99);
+    saq_queue_metrics(sink_q, sink_cq, 99);
+    saq_queue_iter_jobs(sink_q, NULL, NULL, 10, sink_cq, 99);
+    usleep(2000);
+}
+
+static void failing_handler(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    saq_job_fail(job, "boom\nwith a \"newline\"");
+    saq_job_free(job);
+}
+
+static void test_reentrant_log_sink(void **state)
+{
+    (void)state;
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "url", R->url), 0);
+    assert_int_equal(saq_conf_set(c, "name", rh_queue_name("chaos-log")), 0);
+    assert_int_equal(saq_conf_set(c, "log_level", "DeBuG"), 0);
+    assert_int_not_equal(saq_conf_set(c, "log_level", "verbose"), 0);
+    assert_int_not_equal(saq_conf_set(c, "log_level", ""), 0);
+    assert_int_not_equal(saq_conf_set(c, "log_level", NULL), 0);
+    assert_int_equal(saq_conf_set_log(c, reentrant_sink, NULL), 0);
+    assert_int_not_equal(saq_conf_set_log(NULL, reentrant_sink, NULL), 0);
+    sink_cq = saq_cq_new();
+    saq_queue_t *q = saq_queue_new(c);
+    assert_non_null(q);
+    saq_conf_free(c);
+    sink_q = q;
+    saq_worker_t *w = worker_with_conf(q, (const char *[]){"concurrency", "8", NULL});
+    saq_worker_register(w, "bad", failing_handler, NULL);
+    for (int i = 0; i < 200; i++)
+        saq_job_free(enq(q, "bad", "{}"));
+    assert_int_equal(saq_worker_start(w, NULL, 0), SAQ_OK);
+    sleep_ms(300);
+    rh_restart(R); /* connection lost and recovered, from the I/O thread */
+    redisFree(RC);
+    RC = rh_client(R);
+    for (int i = 0; i < 100; i++)
+        saq_job_free(enq(q, "bad", "{}"));
+    double end = now_s() + 30;
+    while (now_s() < end && qcount(q, "incomplete") > 0)
+        sleep_ms(50);
+    assert_int_equal(saq_worker_stop(w, 2000), SAQ_OK);
+    saq_worker_free(w);
+    assert_true(atomic_load(&sink_calls) > 0);
+    saq_queue_free(q);
+    saq_event_t *ev;
+    while ((ev = saq_cq_poll(sink_cq, 0)))
+        saq_event_free(ev);
+    saq_cq_free(sink_cq);
+}
+
+/* A log cq freed by its owner while the queue still logs to it. */
+static void test_log_cq_freed_early(void **state)
+{
+    (void)state;
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "url", R->url), 0);
+    assert_int_equal(saq_conf_set(c, "name", rh_queue_name("chaos-logcq")), 0);
+    assert_int_equal(saq_conf_set(c, "log_level", "debug"), 0);
+    saq_cq_t *lcq = saq_cq_new();
+    assert_int_equal(saq_conf_set_log_cq(c, lcq, 5), 0);
+    saq_queue_t *q = saq_queue_new(c);
+    saq_conf_free(c);
+    saq_cq_free(lcq);
+    saq_worker_t *w = worker_with_conf(q, NULL);
+    saq_worker_register(w, "bad", failing_handler, NULL);
+    saq_job_free(enq(q, "bad", "{}"));
+    assert_int_equal(saq_worker_start(w, NULL, 0), SAQ_OK);
+    double end = now_s() + 10;
+    while (now_s() < end && qcount(q, "incomplete") > 0)
+        sleep_ms(20);
+    saq_worker_free(w);
+    saq_queue_free(q);
+}
+
+/* Redis killed while overviews, metrics and scans are in flight: each ends
+ * with its event (an error or a result), none hangs. */
+static void test_redis_dies_mid_overview(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("chaos-die", "command_timeout_ms", "2000");
+    saq_cq_t *cq = saq_cq_new();
+    int sent = 0;
+    for (int i = 0; i < 50; i++) {
+        sent += saq_queue_overview(q, cq, 1) == SAQ_OK;
+        sent += saq_queue_metrics(q, cq, 1) == SAQ_OK;
+        sent += saq_queue_iter_jobs(q, NULL, NULL, 100, cq, 1) == SAQ_OK;
+    }
+    rh_kill(R);
+    int got = 0;
+    while (got < sent) {
+        saq_event_t *ev = saq_cq_wait(cq, 1, 15000);
+        if (!ev)
+            fail_msg("%d of %d events after Redis died", got, sent);
+        if (saq_event_status(ev))
+            assert_non_null(saq_event_errmsg(ev));
+        saq_event_free(ev);
+        got++;
+    }
+    assert_int_equal(saq_queue_overview(q, cq, 2), SAQ_OK);
+    saq_event_t *ev = saq_cq_wait(cq, 2, 15000);
+    assert_non_null(ev);
+    assert_int_not_equal(saq_event_status(ev), SAQ_OK);
+    saq_event_free(ev);
+    rh_restart(R);
+    redisFree(RC);
+    RC = rh_client(R);
+    ev = OK_EV(run_ov(q, 0));
+    saq_event_free(ev);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
+static void test_traceparent_edges(void **state)
+{
+    (void)state;
+    saq_job_t *j = saq_job_new("f");
+    const char *good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const char *bad[] = {"00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",
+                         "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                         "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+                         "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+                         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",
+                         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",
+                         "",
+                         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(saq_job_set_traceparent(j, bad[i]), SAQ_EINVAL);
+    assert_int_equal(saq_job_set_traceparent(NULL, good), SAQ_EINVAL);
+    assert_null(saq_job_traceparent(NULL));
+    assert_null(saq_job_traceparent(j));
+    assert_int_equal(saq_job_set_traceparent(j, NULL), SAQ_OK);
+    assert_int_equal(saq_job_set_traceparent(j, good), SAQ_OK);
+    assert_string_equal(saq_job_traceparent(j), good);
+    /* duplicate keys: the last one wins, as json.loads; setting leaves one */
+    assert_int_equal(saq_job_set_meta(j, "{\"traceparent\": \"x\", \"a\": 1, \"traceparent\": \"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00\"}"), SAQ_OK);
+    assert_string_equal(saq_job_traceparent(j), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+    assert_int_equal(saq_job_set_traceparent(j, good), SAQ_OK);
+    assert_string_equal(saq_job_traceparent(j), good);
+    const char *js = saq_job_to_json(j);
+    const char *p = strstr(js, "traceparent");
+    assert_non_null(p);
+    assert_null(strstr(p + 1, "traceparent"));
+    assert_int_equal(saq_job_set_traceparent(j, NULL), SAQ_OK);
+    assert_null(saq_job_traceparent(j));
+    /* a traceparent that is not a string, an escaped key */
+    assert_int_equal(saq_job_set_meta(j, "{\"traceparent\": 5}"), SAQ_OK);
+    assert_null(saq_job_traceparent(j));
+    assert_int_equal(saq_job_set_meta(j, "{\"trace\\u0070arent\": \"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"}"), SAQ_OK);
+    assert_string_equal(saq_job_traceparent(j), good);
+    assert_int_equal(saq_job_set_traceparent(j, "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), SAQ_OK);
+    assert_string_equal(saq_job_traceparent(j), "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    saq_job_free(j);
+    /* meta that is not an object, as a record from Redis */
+    saq_queue_t *q = mkqueue("chaos-tp", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    const char *metas[] = {"[1]", "\"s\"", "5", "null", "{\"traceparent\": null}"};
+    for (size_t i = 0; i < sizeof metas / sizeof *metas; i++) {
+        char rec[256];
+        snprintf(rec, sizeof rec, "{\"function\": \"f\", \"key\": \"m%zu\", \"queue\": \"%s\", \"status\": \"queued\", \"meta\": %s}", i, n, metas[i]);
+        char key[16];
+        snprintf(key, sizeof key, "m%zu", i);
+        freeReplyObject(rh_cmd(RC, "SET saq:job:%s:%s %s", n, key, rec));
+        saq_job_t *jj = getjob(q, key);
+        if (jj) {
+            assert_null(saq_job_traceparent(jj));
+            int rc = saq_job_set_traceparent(jj, good);
+            assert_true(rc == SAQ_OK || rc == SAQ_EINVAL);
+            if (rc == SAQ_OK)
+                assert_string_equal(saq_job_traceparent(jj), good);
+            saq_job_free(jj);
+        }
+    }
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types_and_bad_head),
         cmocka_unit_test(test_iter_jobs_bad_args),
         cmocka_unit_test(test_iter_jobs_unreadable_records),
+        cmocka_unit_test(test_worker_metrics_unregistered_names),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
