@@ -540,6 +540,10 @@ int main(void)
         cmocka_unit_test(test_iter_jobs_bad_args),
         cmocka_unit_test(test_iter_jobs_unreadable_records),
         cmocka_unit_test(test_worker_metrics_unregistered_names),
+        cmocka_unit_test(test_reentrant_log_sink),
+        cmocka_unit_test(test_log_cq_freed_early),
+        cmocka_unit_test(test_redis_dies_mid_overview),
+        cmocka_unit_test(test_traceparent_edges),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
