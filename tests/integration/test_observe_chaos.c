@@ -531,6 +531,43 @@ static void test_traceparent_edges(void **state)
     saq_queue_free(q);
 }
 
+/* Queue and function names saq allows that need escaping in the exposition,
+ * or are not ASCII (Redis refuses such bytes in a connection's name). */
+static void test_names_needing_escapes(void **state)
+{
+    (void)state;
+    const char *names[] = {"q\"uo\\te", "uni\xc3\xa9\xe2\x98\x83", "tab\xff"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s-%s", rh_queue_name("chaos-name"), names[i]);
+        saq_conf_t *c = saq_conf_new();
+        assert_int_equal(saq_conf_set(c, "url", R->url), 0);
+        assert_int_equal(saq_conf_set(c, "name", name), 0);
+        assert_int_equal(saq_conf_set(c, "connect_timeout_ms", "1000"), 0);
+        saq_queue_t *q = saq_queue_new(c);
+        assert_non_null(q);
+        saq_conf_free(c);
+        const char *fn = names[(i + 1) % 3];
+        saq_event_t *ev = OK_EV(saq_queue_enqueue_call_sync(q, fn, "{}", 5000));
+        saq_event_free(ev);
+        saq_worker_t *w = worker_with_conf(q, NULL);
+        saq_worker_register(w, fn, ok_handler, NULL);
+        assert_int_equal(saq_worker_start(w, NULL, 0), SAQ_OK);
+        double end = now_s() + 10;
+        while (now_s() < end && qcount(q, "incomplete") > 0)
+            sleep_ms(20);
+        assert_int_equal(saq_worker_stop(w, 2000), SAQ_OK);
+        cJSON_Delete(ov_json(q));
+        char *m = metrics_text(q);
+        assert_int_equal(promtool(m), 0);
+        free(m);
+        assert_int_equal(promtool(saq_worker_metrics(w)), 0);
+        assert_int_equal(ev_status(q, NULL, NULL, 100), SAQ_OK);
+        saq_worker_free(w);
+        saq_queue_free(q);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_log_cq_freed_early),
         cmocka_unit_test(test_redis_dies_mid_overview),
         cmocka_unit_test(test_traceparent_edges),
+        cmocka_unit_test(test_names_needing_escapes),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
