@@ -232,7 +232,8 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         with SAQ_ECONN and the reason.
  *   - name                queue name (default "default"), 1..1000 bytes; no
  *                         ':', no glob characters * ? [ ] (saq #8 of spec 7),
- *                         no spaces and no control characters. With a
+ *                         no spaces and no control characters, valid UTF-8
+ *                         (a job record names its queue in JSON). With a
  *                         redis+cluster:// url it must hold a hash tag: a
  *                         non-empty part between its first '{' and the next
  *                         '}'.
@@ -1367,7 +1368,7 @@ SAQ_API int saq_worker_add_queue(saq_worker_t *w, saq_queue_t *q, int weight);
  *  functions list). Registering a name again replaces its handler (or its
  *  pull registration). `userdata` must outlive the worker. Before start
  *  only. Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, NULL or empty
- *  function), SAQ_ESTATE (started), SAQ_ENOMEM. C only. */
+ *  function, or not valid UTF-8), SAQ_ESTATE (started), SAQ_ENOMEM. C only. */
 SAQ_API int saq_worker_register(saq_worker_t *w, const char *function, saq_handler_fn fn,
                                 void *userdata);
 

@@ -72,11 +72,13 @@ static long long redis_ms(void)
     return ms;
 }
 
+static const char *reg_family = "worker_info"; /* "stats" in the 0.13 dialect */
+
 /* A registry member and (when rec is not NULL) its record, binary-safe. */
 static void reg(const char *q, const char *wid, size_t widlen, const char *rec, size_t reclen)
 {
     char key[512];
-    int kn = snprintf(key, sizeof key, "saq:%s:worker_info:", q);
+    int kn = snprintf(key, sizeof key, "saq:%s:%s:", q, reg_family);
     memcpy(key + kn, wid, widlen);
     size_t klen = (size_t)kn + widlen;
     char score[32];
@@ -95,10 +97,10 @@ static void reg(const char *q, const char *wid, size_t widlen, const char *rec, 
 
 #define REG(q, wid, rec) reg(q, wid, sizeof(wid) - 1, rec, rec ? strlen(rec) : 0)
 
-static void test_hostile_registry(void **state)
+static void hostile_registry(const char *dialect)
 {
-    (void)state;
-    saq_queue_t *q = mkqueue("chaos-reg", NULL, NULL);
+    saq_queue_t *q = mkqueue("chaos-reg", "dialect", dialect);
+    reg_family = strcmp(dialect, "0.13") ? "worker_info" : "stats";
     const char *n = saq_queue_name(q);
     REG(n, "notjson", "this is not json");
     REG(n, "array", "[1, 2, 3]");
@@ -120,8 +122,10 @@ static void test_hostile_registry(void **state)
     reg(n, "big", 3, b, strlen(b));
     free(b);
     /* a record of the wrong type */
-    freeReplyObject(rh_cmd(RC, "HSET saq:%s:worker_info:hash a b", n));
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:%s:hash a b", n, reg_family));
     REG(n, "hash", NULL);
+    if (!strcmp(dialect, "0.13")) /* flat stats records */
+        REG(n, "flat", "{\"complete\": \"5\", \"failed\": -3, \"retried\": 1e300, \"aborted\": NaN, \"uptime\": 1e15}");
     for (int round = 0; round < 3; round++) { /* the sample it writes is read back */
         cJSON *j = ov_json(q);
         cJSON_Delete(j);
@@ -133,6 +137,14 @@ static void test_hostile_registry(void **state)
         free(m);
     }
     saq_queue_free(q);
+}
+
+static void test_hostile_registry(void **state)
+{
+    (void)state;
+    hostile_registry("0.26");
+    hostile_registry("0.13");
+    reg_family = "worker_info";
 }
 
 static void test_hostile_samples(void **state)
@@ -240,6 +252,10 @@ static void test_iter_jobs_bad_args(void **state)
     assert_int_not_equal(saq_queue_overview(q, NULL, 1), SAQ_OK);
     assert_int_not_equal(saq_queue_metrics(NULL, cq, 1), SAQ_OK);
     assert_int_not_equal(saq_queue_metrics(q, NULL, 1), SAQ_OK);
+    assert_null(saq_worker_metrics(NULL));
+    assert_null(saq_worker_stats_json(NULL));
+    assert_int_equal(saq_conf_set_log_cq(NULL, cq, 1), SAQ_EINVAL);
+    assert_int_equal(saq_conf_set_log(NULL, NULL, NULL), SAQ_EINVAL);
     saq_cq_free(cq);
     assert_int_equal(ev_status(q, NULL, NULL, 0), SAQ_EINVAL);
     assert_int_equal(ev_status(q, NULL, NULL, -1), SAQ_EINVAL);
@@ -536,7 +552,7 @@ static void test_traceparent_edges(void **state)
 static void test_names_needing_escapes(void **state)
 {
     (void)state;
-    const char *names[] = {"q\"uo\\te", "uni\xc3\xa9\xe2\x98\x83", "tab\xff"};
+    const char *names[] = {"q\"uo\\te", "uni\xc3\xa9\xe2\x98\x83", "ls\xe2\x80\xa8x"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char name[64];
         snprintf(name, sizeof name, "%s-%s", rh_queue_name("chaos-name"), names[i]);
@@ -548,8 +564,7 @@ static void test_names_needing_escapes(void **state)
         assert_non_null(q);
         saq_conf_free(c);
         const char *fn = names[(i + 1) % 3];
-        saq_event_t *ev = OK_EV(saq_queue_enqueue_call_sync(q, fn, "{}", 5000));
-        saq_event_free(ev);
+        saq_job_t *j = enq(q, fn, "{}");
         saq_worker_t *w = worker_with_conf(q, NULL);
         saq_worker_register(w, fn, ok_handler, NULL);
         assert_int_equal(saq_worker_start(w, NULL, 0), SAQ_OK);
@@ -557,6 +572,9 @@ static void test_names_needing_escapes(void **state)
         while (now_s() < end && qcount(q, "incomplete") > 0)
             sleep_ms(20);
         assert_int_equal(saq_worker_stop(w, 2000), SAQ_OK);
+        saq_job_t *done = wait_status(q, saq_job_key(j), "complete", 5000);
+        saq_job_free(done);
+        saq_job_free(j);
         cJSON_Delete(ov_json(q));
         char *m = metrics_text(q);
         assert_int_equal(promtool(m), 0);
@@ -566,6 +584,19 @@ static void test_names_needing_escapes(void **state)
         saq_worker_free(w);
         saq_queue_free(q);
     }
+    /* bytes that are not UTF-8: a record names its queue and function in JSON,
+     * where they would read back as U+FFFD and never match */
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "name", "bin\xff"), SAQ_EINVAL);
+    assert_non_null(strstr(saq_conf_errmsg(c), "UTF-8"));
+    saq_conf_free(c);
+    saq_queue_t *q = mkqueue("chaos-fn", NULL, NULL);
+    saq_worker_t *w = worker_with_conf(q, NULL);
+    assert_int_equal(saq_worker_register(w, "bin\xff", ok_handler, NULL), SAQ_EINVAL);
+    assert_int_equal(saq_worker_register_pull(w, "bin\xc3"), SAQ_EINVAL);
+    assert_non_null(strstr(saq_worker_errmsg(w), "UTF-8"));
+    saq_worker_free(w);
+    saq_queue_free(q);
 }
 
 int main(void)
