@@ -1041,7 +1041,9 @@ SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t ta
  *                libsaq one}, ...],
  *   "workers_alive": n,
  *   "totals": {"complete", "failed", "retried", "aborted"} (sums over the live workers' counters,
- *             which start at 0 when a worker starts),
+ *             which start at 0 when a worker starts; a worker reports its queue object's
+ *             counters, as saq does, so two workers made on one queue object count its jobs
+ *             twice: give each worker its own queue object),
  *   "per_minute": {"complete", "failed", "retried", "aborted", "window_s"} or null}.
  *  "incomplete" is every job not finished; "scheduled" the incomplete jobs not yet due (a future
  *  scheduled time or a retry delay; due ones waiting for the next schedule tick are in

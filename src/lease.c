@@ -362,12 +362,18 @@ static void log_failure(saq__lease_t *l, saq__settle_t kind, const char *text)
         return;
     if (!text)
         text = "the handler freed the job without settling it";
+    /* the message gets the text's first line (a stack trace stays in the record and, cut to
+     * 8 KiB, in the reason field): a log line, not a payload */
+    size_t line = strcspn(text, "\r\n"), len = strlen(text);
+    char *reason = saq__strndup(text, len > 8192 ? 8192 : len);
     saq__log(w->q, SAQ_LOG_WARNING, 0,
              SAQ__LF(SAQ__LS("job", j->key), SAQ__LS("function", j->function),
-                     SAQ__LS("worker", w->id), SAQ__LS("reason", text),
+                     SAQ__LS("worker", w->id), SAQ__LS("reason", reason ? reason : ""),
                      SAQ__LN("attempts", j->attempts)),
-             "job %s (%s) failed: %s; %s", j->key, j->function, text,
+             "job %s (%s) failed: %.*s%s; %s", j->key, j->function, (int)(line > 300 ? 300 : line), text,
+             line > 300 || line < len ? " ..." : "",
              j->retries > j->attempts ? "it will be retried" : "no retries left");
+    free(reason);
 }
 
 static void settle_run(saq_queue_t *q, saq__msg_t *m)

@@ -69,6 +69,9 @@ static saq__logrec_t *rec_new(saq_queue_t *q, int level, int err, const saq__log
     return r;
 }
 
+/* The longest field value the stderr line prints whole (bytes); longer ones end in "...". */
+#define SAQ__LOG_STDERR_VALUE_MAX 200
+
 /* A field's value on the stderr line: bare when it is a plain word, else quoted. */
 static void put_value(saq__buf_t *b, const char *v)
 {
@@ -95,6 +98,13 @@ static void to_stderr(const saq__logrec_t *r)
             char *key = saq__json_unquote(k, kn);
             char *val = *v == '"' ? saq__json_unquote(v, vn) : saq__strndup(v, vn);
             if (key && val) {
+                size_t len = strlen(val);
+                if (len > SAQ__LOG_STDERR_VALUE_MAX) { /* a stack trace: the record keeps it whole */
+                    len = SAQ__LOG_STDERR_VALUE_MAX;
+                    while (len && ((unsigned char)val[len] & 0xC0) == 0x80)
+                        len--; /* not inside a UTF-8 sequence */
+                    memcpy(val + len, "...", 4);
+                }
                 saq__buf_printf(&b, " %s=", key);
                 put_value(&b, val);
             }

@@ -4,6 +4,7 @@
 // scheduled are seconds (scheduled: epoch seconds); queued, started,
 // completed and touched are epoch milliseconds.
 /// <reference types="node" />
+import { EventEmitter } from 'events';
 
 export type JobStatus = 'new' | 'queued' | 'active' | 'aborting' | 'aborted' | 'failed' | 'complete';
 export type CountKind = 'queued' | 'active' | 'incomplete';
@@ -67,6 +68,10 @@ export class Job {
   started: number;
   completed: number;
   touched: number;
+  /** The W3C traceparent in the job's meta ("00-<trace id>-<parent id>-<flags>") when it holds a
+   *  well-formed one (enqueue's `traceparent` option, or meta.traceparent set by any language),
+   *  else null. Read when the record was: replacing `meta` in update() drops it unless kept. */
+  traceparent: string | null;
   /** kwargs exactly as stored (JSON text), or null. JSON.parse rounds integers beyond 2^53 and turns -0.0/1.0 into 0/1; this keeps them. */
   readonly kwargsJson: string | null;
   /** the result exactly as stored (JSON text), or null when there is none */
@@ -82,6 +87,36 @@ export class Job {
   /** Heartbeat of a leased job. */
   touch(): Promise<this>;
   toJSON(): Record<string, unknown>;
+}
+
+/** The least severe libsaq log record passed on ('warn' = 'warning'; 'off' = none). */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'warning' | 'error' | 'off';
+
+/** Structured fields of a libsaq log record (a flat object; which fields appear depends on the
+ *  record). */
+export interface LogFields {
+  queue?: string;
+  worker?: string;
+  /** job key */
+  job?: string;
+  function?: string;
+  /** libsaq error name, e.g. "SAQ_ECONN" */
+  error?: string;
+  /** libsaq error number */
+  code?: number;
+  [field: string]: string | number | undefined;
+}
+
+/** A logger libsaq calls as logger[method](fields, message) (pino's and bunyan's order; console
+ *  prints both): error for SAQ_LOG_ERROR, warn for warnings, info, debug. console, pino, bunyan
+ *  and log4js loggers fit as they are; for winston, whose order is (message, meta), wrap it. */
+export interface Logger {
+  debug(fields: LogFields, message: string): unknown;
+  info(fields: LogFields, message: string): unknown;
+  warn(fields: LogFields, message: string): unknown;
+  error(fields: LogFields, message: string): unknown;
+  /** the logger's own level (pino, winston, ...): the default of logLevel when it is one we know */
+  level?: string;
 }
 
 export interface QueueOptions {
@@ -114,8 +149,68 @@ export interface QueueOptions {
   sentinel?: SentinelOptions;
   /** read integers beyond 2^53 in kwargs, results, meta and info as BigInts (default false: rounded doubles) */
   bigint?: boolean;
+  /** Where the log records of this queue and its workers go: a Logger (console, pino, ...);
+   *  undefined (default): stderr, one "saq: WARNING <message> key=value ..." line each, as
+   *  libsaq's own default sink; false or null: nowhere (records still feed Worker 'error'
+   *  events). */
+  logger?: Logger | false | null;
+  /** conf key log_level. Default: the logger's own `level` when it is a known word, else the
+   *  environment variable SAQ_LOG_LEVEL, else 'warning'. 'off' stops the records in libsaq
+   *  (no Worker 'error' events from them either). */
+  logLevel?: LogLevel;
   /** raw libsaq configuration keys (saq_conf_set) */
   conf?: Record<string, string | number | boolean>;
+}
+
+/** Options of enqueue (and apply) besides the job's kwargs. */
+export interface EnqueueOptions {
+  /** W3C trace context: stored as meta.traceparent ("00-<32 hex>-<16 hex>-<2 hex>", lower case;
+   *  SaqError SAQ_EINVAL when malformed), read back as job.traceparent in the handler. */
+  traceparent?: string;
+}
+
+/** Queue-wide figures (Queue.overview), the same from any process; Python saq workers count too. */
+export interface QueueOverview {
+  queue: string;
+  /** Redis's clock, epoch ms */
+  timeMs: number;
+  /** incomplete = queued + active + scheduled (finished jobs are not counted: see iterJobs) */
+  jobs: { queued: number; active: number; scheduled: number; incomplete: number };
+  /** seconds since the oldest queued job was enqueued; null when none is queued */
+  oldestQueuedAgeSeconds: number | null;
+  /** the live workers of the queue's registry, with their counters (from 0 at their start) */
+  workers: Array<{
+    id: string;
+    complete: number;
+    failed: number;
+    retried: number;
+    aborted: number;
+    uptimeMs: number;
+    metadata: unknown;
+    /** a libsaq worker (any language), not a Python saq one */
+    libsaq: boolean;
+  }>;
+  workersAlive: number;
+  /** sums over the live workers' counters */
+  totals: { complete: number; failed: number; retried: number; aborted: number };
+  /** rates over the last windowSeconds (about 60); null until libsaq has a sample 20 s old */
+  perMinute: { complete: number; failed: number; retried: number; aborted: number; windowSeconds: number } | null;
+}
+
+/** One page of a scan over a queue's jobs (Queue.jobPages). */
+export interface JobPage {
+  jobs: Job[];
+  /** where the next page starts (pass it as `cursor` to resume); null once the scan is over */
+  cursor: string | null;
+}
+
+export interface IterJobsOptions {
+  /** statuses to keep (default: all) */
+  statuses?: Iterable<JobStatus> | string;
+  /** SCAN's COUNT hint per page, 1..10000 (default 100) */
+  count?: number;
+  /** resume after a page: its cursor */
+  cursor?: string | null;
 }
 
 export interface SentinelOptions {
@@ -164,7 +259,7 @@ export class Queue {
   /** Redis server version, e.g. "7.0.15". */
   ping(): Promise<string>;
   /** Resolves to the job, or null when a job with the same key is still incomplete. */
-  enqueue(fn: string, kwargs?: EnqueueKwargs | RawJson): Promise<Job | null>;
+  enqueue(fn: string, kwargs?: EnqueueKwargs | RawJson, options?: EnqueueOptions): Promise<Job | null>;
   job(key: string | Job): Promise<Job | null>;
   jobs(keys: string | Job | Iterable<string | Job>): Promise<Array<Job | null>>;
   abort(job: string | Job, error?: string, options?: { ttl?: number }): Promise<Job | null>;
@@ -174,6 +269,15 @@ export class Queue {
   count(kind?: CountKind): Promise<number>;
   info(options?: { jobs?: boolean; offset?: number; limit?: number }): Promise<QueueInfo>;
   stats(options?: { ttl?: number }): Promise<QueueStats>;
+  /** Queue-wide figures read from Redis (saq_queue_overview). */
+  overview(): Promise<QueueOverview>;
+  /** The same figures as a Prometheus text exposition, format 0.0.4 (saq_queue_metrics). */
+  metrics(): Promise<string>;
+  /** Pages of a scan over this queue's job records of any status, finished ones included. As
+   *  with SCAN, a job present during the whole scan comes at least once (rarely twice). */
+  jobPages(options?: IterJobsOptions): AsyncGenerator<JobPage, void, undefined>;
+  /** saq's iter_jobs: every job record of this queue (any status), a page at a time. */
+  iterJobs(options?: IterJobsOptions): AsyncGenerator<Job, void, undefined>;
   schedule(options?: { lock?: number }): Promise<string[]>;
   sweep(options?: { lock?: number; abort?: number }): Promise<string[]>;
   /** Status messages of the given jobs; break out of the loop to stop. */
@@ -181,9 +285,9 @@ export class Queue {
   /** saq's callback form: a truthy return value stops the listen. */
   listen(keys: string | Job | Iterable<string | Job>, callback: (key: string, status: JobStatus) => unknown, options?: ListenOptions): Promise<void>;
   /** Enqueue and wait for the result. timeout (seconds; 0 or Infinity = none; defaults to kwargs.timeout) also becomes the job's timeout. */
-  apply<T = any>(fn: string, kwargs?: EnqueueKwargs | RawJson, options?: { timeout?: number; rawJson?: false }): Promise<T>;
+  apply<T = any>(fn: string, kwargs?: EnqueueKwargs | RawJson, options?: { timeout?: number; rawJson?: false; traceparent?: string }): Promise<T>;
   /** rawJson: resolves to the result's exact JSON text ("null" for none). */
-  apply(fn: string, kwargs: EnqueueKwargs | RawJson | undefined, options: { timeout?: number; rawJson: true }): Promise<string>;
+  apply(fn: string, kwargs: EnqueueKwargs | RawJson | undefined, options: { timeout?: number; rawJson: true; traceparent?: string }): Promise<string>;
   /** One job per element; results in order. Extra options are defaults merged under each element. */
   map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs | RawJson>, options?: { timeout?: number; returnExceptions?: false; rawJson?: boolean; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<T[]>;
   map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs | RawJson>, options: { timeout?: number; returnExceptions: true; rawJson?: boolean; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<Array<T | JobError>>;
@@ -274,12 +378,56 @@ export interface WorkerOptions {
 
 export interface WorkerStats extends QueueStats {
   running: number;
+  /** Redis errors this worker's own writes and upkeep operations met */
+  errors?: number;
   /** a worker of several queues: each queue's counters (the fields above are their sums) */
   queues?: Array<{ name: string; id: string; complete: number; failed: number; retried: number; aborted: number; running: number; errors: number }>;
 }
 
-export class Worker {
+/** The events of a Worker and their arguments. */
+export interface WorkerEvents {
+  /** start() has run the startup hooks and libsaq takes jobs */
+  started: [];
+  /** the worker stopped (after the shutdown hooks); its final counters */
+  stopped: [stats: WorkerStats | null];
+  /** libsaq stored the job complete; the job as stored, its result */
+  completed: [job: Job, result: any];
+  /** stored failed (retries used up): the CancelledError of a timeout/heartbeat/shutdown, what
+   *  the handler threw when it is an Error, else a JobError with the stored error */
+  failed: [job: Job, error: Error];
+  /** stored queued again for a retry; the error as for 'failed' */
+  retried: [job: Job, error: Error];
+  /** stored aborted */
+  aborted: [job: Job];
+  /** emitted only while a listener is attached: trouble of the worker or of a queue it serves,
+   *  with its libsaq code (a warning or error log record with an error code, not about one job
+   *  nor another worker: Redis unreachable, a connection lost, an unreadable record; `fields`
+   *  holds the record's fields), or a job outcome that could not be stored (`key`, `job`) */
+  error: [error: WorkerError];
+}
+
+export interface WorkerError extends SaqError {
+  /** the log record's fields (log-based errors) */
+  fields?: LogFields;
+  /** the job key (an outcome that could not be stored) */
+  key?: string;
+  job?: Job | null;
+}
+
+export class Worker extends EventEmitter {
   constructor(queue: Queue, options?: WorkerOptions);
+  on<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  removeListener<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this;
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): boolean;
+  emit(event: string | symbol, ...args: any[]): boolean;
   readonly queue: Queue;
   /** every queue the worker serves, its own first, then `queues` in order */
   readonly queues: ReadonlyArray<Queue>;
@@ -292,7 +440,13 @@ export class Worker {
   done(): Promise<void>;
   /** start(), stop on SIGINT/SIGTERM, resolve when stopped. */
   run(): Promise<void>;
+  /** Counters; after the worker stopped, its final ones (null only for a worker whose native
+   *  part was never made). */
   stats(): WorkerStats | null;
+  /** This worker's metrics as a Prometheus text exposition, format 0.0.4 (saq_worker_metrics):
+   *  saq_jobs_processed_total, saq_job_duration_seconds, saq_jobs_running,
+   *  saq_worker_errors_total. After the stop: the figures of the run. */
+  metrics(): string;
 }
 
 export class SaqError extends Error {
@@ -336,6 +490,13 @@ export const codes: Readonly<{
   /** TLS failed: a certificate or key file of a rediss:// URL, the server's certificate, or the handshake */
   ETLS: number;
 }>;
+
+/** One Prometheus text exposition of Queues (their queue-wide metrics), Workers (their own) and
+ *  texts (e.g. prom-client's `await register.metrics()`), each metric family once. */
+export function collectMetrics(...sources: Array<Queue | Worker | string>): Promise<string>;
+export function collectMetrics(sources: Array<Queue | Worker | string>): Promise<string>;
+/** "text/plain; version=0.0.4; charset=utf-8" */
+export const metricsContentType: string;
 
 /** Version of the loaded libsaq ("0.2.0"). */
 export const libsaqVersion: string;

@@ -58,6 +58,22 @@ fi
 step "building the addon against $SAQ_BUILD_DIR"
 (cd "$here" && PKG_CONFIG_PATH="$SAQ_BUILD_DIR/pkgconfig" node scripts/build.js) || die "addon build"
 
+# ---- TypeScript for test/types.test.js (index.d.ts under tsc --strict): the
+# versions test/types/package.json pins, installed there (never system-wide)
+types="$here/test/types"
+have_types() {
+  (cd "$types" && node -e '
+    const want = require("./package.json").devDependencies;
+    for (const [n, v] of Object.entries(want)) if (require(`./node_modules/${n}/package.json`).version !== v) process.exit(1);
+  ') 2>/dev/null
+}
+if ! have_types; then
+  step "installing TypeScript and @types/node into test/types (npm)"
+  (cd "$types" && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null) ||
+    die "npm install in test/types (TypeScript for the types test)"
+fi
+export SAQ_REQUIRE_TSC=1
+
 # ---- 2. node --test under a private redis-server and Redis Cluster
 step "node --test (with-redis --tls --cluster)"
 tap="$work/tap.txt"

@@ -150,11 +150,21 @@ static void failing(saq_job_t *job, void *ud)
     saq_job_free(job);
 }
 
+#define TRACEBACK "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: deep"
+
+static void failing_trace(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    saq_job_fail(job, TRACEBACK);
+    saq_job_free(job);
+}
+
 static saq_worker_t *start_worker(saq_queue_t *q, const char **kv)
 {
     saq_worker_t *w = worker_with_conf(q, kv);
     assert_int_equal(saq_worker_register(w, "noop", noop, NULL), 0);
     assert_int_equal(saq_worker_register(w, "failing", failing, NULL), 0);
+    assert_int_equal(saq_worker_register(w, "failing_trace", failing_trace, NULL), 0);
     return w;
 }
 
@@ -202,7 +212,7 @@ static void test_unreachable_at_start_warns_once(void **state)
     f = wait_rec(SAQ_LOG_INFO, "started", NULL, 1000);
     assert_string_equal(jstr(f, "worker"), saq_worker_id(w));
     assert_int_equal((int)jnum(f, "concurrency"), 10);
-    assert_string_equal(jstr(f, "functions"), "noop,failing");
+    assert_string_equal(jstr(f, "functions"), "noop,failing,failing_trace");
     cJSON_Delete(f);
     char *id = strdup(saq_worker_id(w));
     stop_worker(w);
@@ -372,6 +382,25 @@ static void test_failing_handler_names_job_and_function(void **state)
     saq_queue_free(q);
 }
 
+/* a many-line error text (a stack trace): the message has its first line, the field all of it */
+static void test_failing_handler_message_is_one_line(void **state)
+{
+    (void)state;
+    saq_queue_t *q = logq(R->url, "hfailtb", NULL, 1, NULL);
+    saq_worker_t *w = start_worker(q, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_t *j = enq(q, "failing_trace", NULL);
+    cJSON *f = wait_rec(SAQ_LOG_WARNING, "failed: Traceback (most recent call last): ...; ",
+                        "\"function\": \"failing_trace\"", TMO);
+    assert_string_equal(jstr(f, "reason"), TRACEBACK);
+    cJSON_Delete(f);
+    assert_int_equal(count_recs(SAQ_LOG_WARNING, "ValueError: deep", NULL), 0);
+    saq_job_free(wait_status(q, saq_job_key(j), "failed", TMO));
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
 static void test_pull_mode_failure(void **state)
 {
     (void)state;
@@ -501,6 +530,50 @@ static void unreachable_with_default_sink(void)
     saq_queue_free(q);
 }
 
+static void failing_long(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    char text[4001];
+    memset(text, 'x', 4000);
+    text[4000] = 0;
+    saq_job_fail(job, text);
+    saq_job_free(job);
+}
+
+/* A job failed with a 4000-byte error, with the default sink. */
+static void long_failure_with_default_sink(void)
+{
+    saq_queue_t *q = logq(R->url, "stderrlong", NULL, 0, NULL);
+    saq_worker_t *w = worker_with_conf(q, NULL);
+    assert_int_equal(saq_worker_register(w, "failing_long", failing_long, NULL), 0);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_t *j = enq(q, "failing_long", NULL);
+    saq_job_free(wait_status(q, saq_job_key(j), "failed", TMO));
+    saq_job_free(j);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+/* the stderr line cuts a long field value (the record itself keeps it whole: see
+ * test_failing_handler_message_is_one_line) */
+static void test_default_sink_cuts_long_values(void **state)
+{
+    (void)state;
+    unsetenv("SAQ_LOG_LEVEL");
+    char *out = capture_stderr(long_failure_with_default_sink);
+    const char *line = strstr(out, "saq: WARNING job ");
+    if (!line)
+        fail_msg("no failure line on stderr: [%s]", out);
+    const char *eol = strchr(line, '\n');
+    assert_non_null(eol);
+    assert_true(eol - line < 1000);
+    char want[220];
+    memset(want, 'x', 200);
+    snprintf(want + 200, sizeof want - 200, "...");
+    assert_non_null(strstr(line, want));
+    free(out);
+}
+
 static void test_default_sink_writes_lines_to_stderr(void **state)
 {
     (void)state;
@@ -523,11 +596,11 @@ static void test_default_sink_writes_lines_to_stderr(void **state)
     /* SAQ_LOG_LEVEL=info: the worker's start and stop too */
     setenv("SAQ_LOG_LEVEL", "info", 1);
     out = capture_stderr(unreachable_with_default_sink);
-    snprintf(want, sizeof want, "saq: INFO worker started (concurrency 10; functions: noop,failing) "
+    snprintf(want, sizeof want, "saq: INFO worker started (concurrency 10; functions: noop,failing,failing_trace) "
              "queue=%s worker=", qname);
     assert_non_null(strstr(out, want));
     assert_non_null(strstr(out, "saq: INFO worker stopped queue="));
-    assert_non_null(strstr(out, " functions=noop,failing"));
+    assert_non_null(strstr(out, " functions=noop,failing,failing_trace"));
     free(out);
     /* a word it does not know: the default again */
     setenv("SAQ_LOG_LEVEL", "chatty", 1);
@@ -631,10 +704,12 @@ int main(void)
         cmocka_unit_test_setup(test_job_of_a_dead_worker_recovered, setup),
         cmocka_unit_test_setup(test_swept_job, setup),
         cmocka_unit_test_setup(test_failing_handler_names_job_and_function, setup),
+        cmocka_unit_test_setup(test_failing_handler_message_is_one_line, setup),
         cmocka_unit_test_setup(test_pull_mode_failure, setup),
         cmocka_unit_test_setup(test_failing_before_hook, setup),
         cmocka_unit_test_setup(test_log_level_off_silences, setup),
         cmocka_unit_test_setup(test_default_sink_writes_lines_to_stderr, setup),
+        cmocka_unit_test_setup(test_default_sink_cuts_long_values, setup),
         cmocka_unit_test_setup(test_cq_sink_delivers_log_events, setup),
         cmocka_unit_test_setup(test_traceparent_reaches_the_handler, setup),
     };

@@ -18,13 +18,16 @@ const MAX_TAG = 2 ** 53 - 1; // tags must survive the trip through a double
 class Engine {
   constructor() {
     this.cq = raw.saq_cq_new();
-    if (!this.cq) throw new SaqError(codes.ENOMEM);
+    if (!this.cq) throw new SaqError(codes.ENOMEM, 'cannot create its completion queue: out of memory or file descriptors');
     const fd = raw.saq_cq_fd_dup(this.cq);
     if (fd < 0) {
       raw.saq_cq_free(this.cq);
-      throw new SaqError(codes.EINVAL, 'cannot duplicate the completion queue descriptor');
+      throw new SaqError(codes.ENOMEM, 'cannot create its completion queue: no file descriptor left for its notification pipe');
     }
     this.handlers = new Map(); // tag -> { event(ev), abandon(err), hold }
+    // SAQ_EVENT_LOG records (saq_conf_set_log_cq): not completions, so they
+    // neither hold the process nor count as pending work
+    this.onLog = null;
     this.nextTag = 1;
     this.holds = 0;
     this.closed = false;
@@ -101,9 +104,13 @@ class Engine {
   drain() {
     let ev;
     while (!this.closed && (ev = raw.saq_cq_poll(this.cq, 0)) !== null) {
-      const h = this.handlers.get(raw.saq_event_tag(ev));
       try {
-        if (h) h.event(ev);
+        if (raw.saq_event_type(ev) === raw.SAQ_EVENT_LOG) {
+          if (this.onLog) this.onLog(ev);
+        } else {
+          const h = this.handlers.get(raw.saq_event_tag(ev));
+          if (h) h.event(ev);
+        }
       } catch (err) {
         process.nextTick(() => {
           throw err;

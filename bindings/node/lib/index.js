@@ -9,6 +9,7 @@ const { Worker } = require('./worker');
 const { Job } = require('./job');
 const { SaqError, JobError, CancelledError, codes } = require('./errors');
 const { rawJson, RawJson } = require('./json');
+const metrics = require('./metrics');
 
 module.exports = {
   Queue,
@@ -21,6 +22,10 @@ module.exports = {
   /** rawJson(text): JSON text passed exactly (kwargs, a handler's result). */
   rawJson,
   RawJson,
+  /** collectMetrics(...queuesWorkersOrTexts): one Prometheus text exposition. */
+  collectMetrics: metrics.collectMetrics,
+  /** Content-Type of the Prometheus text format 0.0.4 (for a /metrics response). */
+  metricsContentType: metrics.contentType,
   /** Version of the loaded libsaq ("0.2.0"). */
   libsaqVersion: raw.saq_version_str(),
   /** Version of this package. */

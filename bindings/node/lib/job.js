@@ -103,6 +103,7 @@ function jobFromRaw(p, queue) {
       result: json.parse(text.result, null, opts),
       error: raw.saq_job_error(p) ?? null,
       meta: json.parse(text.meta, {}, opts),
+      traceparent: raw.saq_job_traceparent(p) ?? null,
       workerId: raw.saq_job_worker_id(p) ?? null,
       timeout: raw.saq_job_timeout(p),
       heartbeat: raw.saq_job_heartbeat(p),

@@ -5,6 +5,10 @@ const json = require('./json');
 const { Engine } = require('./engine');
 const { Job, jobFromRaw } = require('./job');
 const { SaqError, JobError, codes } = require('./errors');
+const log = require('./log');
+
+/** The tag of the log records on a Queue's cq (operation tags start at 1). */
+const LOG_TAG = 0;
 
 const QUEUE_CONF = {
   url: 'url',
@@ -109,6 +113,14 @@ function kwargsJson(kwargs, what = 'kwargs') {
   return json.stringify(kwargs);
 }
 
+/** The statuses option of jobPages/iterJobs as libsaq's comma-separated text (null: all). */
+function statusList(statuses) {
+  if (statuses === undefined || statuses === null) return null;
+  if (typeof statuses === 'string') return cstr(statuses, 'statuses');
+  if (typeof statuses[Symbol.iterator] !== 'function') throw new TypeError('statuses must be an array of job statuses');
+  return cstr(Array.from(statuses, String).join(','), 'statuses');
+}
+
 function fnName(fn) {
   if (typeof fn === 'function' && fn.name) return cstr(fn.name, 'the job function');
   if (typeof fn !== 'string' || fn === '') throw new TypeError('the job function must be a non-empty string');
@@ -133,6 +145,42 @@ function eventJob(ev, queue) {
   return p ? jobFromRaw(p, queue) : null;
 }
 
+/** A new saq_job_t (owned: saq_job_free) for fn(**kwargs), with the W3C
+ *  traceparent in its meta unless it is null/undefined. Throws SaqError
+ *  (SAQ_EINVAL for a malformed traceparent, with libsaq's message). */
+function callJob(name, kwargsText, traceparent) {
+  if (traceparent !== undefined && traceparent !== null && typeof traceparent !== 'string') {
+    throw new TypeError('traceparent must be a string ("00-<trace id>-<parent id>-<flags>")');
+  }
+  const job = raw.saq_job_new(name);
+  if (!job) throw new SaqError(codes.ENOMEM);
+  try {
+    let rc = raw.saq_job_set_call_kwargs(job, kwargsText);
+    if (rc === 0 && traceparent !== undefined && traceparent !== null) {
+      rc = raw.saq_job_set_traceparent(job, cstr(traceparent, 'traceparent'));
+    }
+    if (rc !== 0) throw new SaqError(rc, raw.saq_job_errmsg(job) || undefined);
+  } catch (err) {
+    raw.saq_job_free(job);
+    throw err;
+  }
+  return job;
+}
+
+/** snake_case keys of libsaq's documents as camelCase, with the unit
+ *  suffix _s spelled out (oldest_queued_age_s -> oldestQueuedAgeSeconds,
+ *  time_ms -> timeMs). `metadata` (the user's own) is kept as it is. */
+function camel(value) {
+  if (Array.isArray(value)) return value.map(camel);
+  if (value === null || typeof value !== 'object') return value;
+  const out = {};
+  for (const [k, v] of Object.entries(value)) {
+    const name = k.replace(/_s$/, '_seconds').replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+    out[name] = k === 'metadata' ? v : camel(v);
+  }
+  return out;
+}
+
 /** saq's Queue: one Redis queue name with its connections. Every operation
  *  returns a Promise and never blocks the event loop. */
 class Queue {
@@ -142,15 +190,39 @@ class Queue {
   }
 
   constructor(options = {}) {
-    const conf = makeConf(confPairs(options, QUEUE_CONF));
+    const { logger, logLevel } = options;
+    log.checkLogger(logger);
+    const pairs = confPairs(options, QUEUE_CONF);
+    const level = log.confLevel(logger, logLevel);
+    if (level !== undefined) pairs.unshift(['log_level', level]);
+    const conf = makeConf(pairs);
+    let engine;
+    try {
+      engine = new Engine();
+    } catch (err) {
+      raw.saq_conf_free(conf);
+      if (err instanceof SaqError) err.message = `cannot create the queue: ${err.message}`;
+      throw err;
+    }
+    // the queue's log records (and its workers') come back through the pump
+    const lrc = raw.saq_conf_set_log_cq(conf, engine.cq, LOG_TAG);
     const out = [];
-    const rc = raw.saq_queue_open(out, conf);
+    const rc = lrc !== 0 ? lrc : raw.saq_queue_open(out, conf);
     const msg = raw.saq_conf_errmsg(conf);
     raw.saq_conf_free(conf);
-    if (rc !== 0) throw new SaqError(rc, `cannot create the queue: ${msg}`);
+    if (rc !== 0) {
+      engine.close(new SaqError(codes.ECLOSED));
+      throw new SaqError(rc, `cannot create the queue: ${msg}`);
+    }
     const q = out[0];
     this._q = q;
-    this._engine = new Engine();
+    this._engine = engine;
+    const sink = log.sinkFor(logger);
+    engine.onLog = (ev) => {
+      const [lvl, message, fields] = log.readEvent(ev);
+      sink(lvl, message, fields);
+      for (const w of this._workers) w._onLog(lvl, message, fields);
+    };
     this._closing = null;
     this._keepNative = false;
     this._workers = new Set();
@@ -208,11 +280,19 @@ class Queue {
    *  ttl, retry_delay, retry_backoff, scheduled, meta, progress), split by
    *  libsaq as saq does. Resolves to the Job, or null when a job with the same
    *  key is still incomplete (already enqueued). */
-  async enqueue(fn, kwargs = {}) {
+  async enqueue(fn, kwargs = {}, { traceparent } = {}) {
     const name = fnName(fn);
     const text = kwargsJson(kwargs);
-    return this._op((q, cq, tag) => raw.saq_queue_enqueue_call(q, name, text, cq, tag), (ev) =>
-      raw.saq_event_int(ev) === 1 ? eventJob(ev, this) : null);
+    const convert = (ev) => (raw.saq_event_int(ev) === 1 ? eventJob(ev, this) : null);
+    if (traceparent === undefined || traceparent === null) {
+      return this._op((q, cq, tag) => raw.saq_queue_enqueue_call(q, name, text, cq, tag), convert);
+    }
+    const job = callJob(name, text, traceparent);
+    try {
+      return await this._op((q, cq, tag) => raw.saq_queue_enqueue(q, job, cq, tag), convert);
+    } finally {
+      raw.saq_job_free(job); // the submit copied it
+    }
   }
 
   /** saq's Queue.job(key): the record, or null when there is none. */
@@ -307,6 +387,60 @@ class Queue {
     return this._op((q, cq, tag) => raw.saq_queue_stats(q, t, cq, tag), (ev) => json.parse(raw.saq_event_json(ev)));
   }
 
+  /** Queue-wide figures read from Redis, the same from any process and
+   *  counting Python saq workers too (saq_queue_overview): job counts by
+   *  state, the age of the oldest queued job, the live workers with their
+   *  counters, totals and per-minute rates. */
+  async overview() {
+    return this._op((q, cq, tag) => raw.saq_queue_overview(q, cq, tag), (ev) =>
+      camel(json.parse(raw.saq_event_json(ev), null, this._jsonOpts)));
+  }
+
+  /** The queue-wide figures of overview() as a Prometheus text exposition
+   *  (format 0.0.4; saq_queue_metrics). */
+  async metrics() {
+    return this._op((q, cq, tag) => raw.saq_queue_metrics(q, cq, tag), (ev) => raw.saq_event_text(ev) ?? '');
+  }
+
+  /** saq's Queue.iter_jobs one page at a time: resolves to { jobs, cursor },
+   *  cursor null when the scan is over (else pass it back as `cursor`). */
+  async _jobsPage(statuses, cursor, count) {
+    return this._op((q, cq, tag) => raw.saq_queue_iter_jobs(q, statuses, cursor, count, cq, tag), (ev) => {
+      const n = raw.saq_event_job_count(ev);
+      const jobs = [];
+      for (let i = 0; i < n; i++) {
+        const p = raw.saq_event_job_at(ev, i);
+        if (p) jobs.push(jobFromRaw(p, this));
+      }
+      const next = raw.saq_event_key(ev);
+      return { jobs, cursor: next === null || next === undefined || next === '0' ? null : next };
+    });
+  }
+
+  /** The pages of a scan over this queue's job records of any status
+   *  (finished ones included, until their ttl), as an async iterator of
+   *  { jobs, cursor }. Options: statuses (an array or comma-separated text;
+   *  default all), count (SCAN's hint, 1..10000, default 100: a page may hold
+   *  fewer or more jobs, or none), cursor (resume after a page: its cursor).
+   *  As with SCAN, a job present during the whole scan comes at least once. */
+  async *jobPages({ statuses, count = 100, cursor } = {}) {
+    const st = statusList(statuses);
+    const n = num(count, 'count', 100);
+    let c = cursor === undefined || cursor === null ? '0' : cstr(String(cursor), 'cursor');
+    do {
+      const page = await this._jobsPage(st, c, n);
+      yield page;
+      c = page.cursor;
+    } while (c !== null);
+  }
+
+  /** saq's Queue.iter_jobs(statuses): every job record of this queue (any
+   *  status, finished ones included), one Job at a time, fetched a page at a
+   *  time (jobPages). */
+  async *iterJobs(options = {}) {
+    for await (const page of this.jobPages(options)) yield* page.jobs;
+  }
+
   /** saq's Queue.schedule(lock): promote due scheduled jobs; resolves to ids. */
   async schedule({ lock = 1 } = {}) {
     const l = num(lock, 'lock', 1);
@@ -350,18 +484,15 @@ class Queue {
    *  true` resolves to the result's exact JSON text instead ("null" for
    *  none). Rejects with JobError when the job failed
    *  or was aborted, SaqError SAQ_ETIMEDOUT on timeout. */
-  async apply(fn, kwargs = {}, { timeout, rawJson = false } = {}) {
+  async apply(fn, kwargs = {}, { timeout, rawJson = false, traceparent } = {}) {
     const name = fnName(fn);
     const text = kwargsJson(kwargs);
     // saq's apply(func, timeout=None, **kwargs): a `timeout` among the kwargs
     // is apply's timeout there, so it counts as one here too
     const kw = kwargs instanceof json.RawJson ? json.parse(text) : kwargs;
     const t = waitTimeout(timeout ?? (kw && kw.timeout), 'timeout');
-    const job = raw.saq_job_new(name);
-    if (!job) throw new SaqError(codes.ENOMEM);
+    const job = callJob(name, text, traceparent);
     try {
-      const rc = raw.saq_job_set_call_kwargs(job, text);
-      if (rc !== 0) throw new SaqError(rc, raw.saq_job_errmsg(job));
       return await this._op((q, cq, tag) => raw.saq_queue_apply(q, job, t, cq, tag), (ev) => {
         const res = raw.saq_event_json(ev);
         return rawJson ? res ?? 'null' : json.parse(res, null, this._jsonOpts);
@@ -553,4 +684,4 @@ class Listener {
   }
 }
 
-module.exports = { Queue, Listener, makeConf, keyOf, eventError, kwargsJson, fnName, Job };
+module.exports = { Queue, Listener, camel, makeConf, keyOf, eventError, kwargsJson, fnName, Job };

@@ -6,11 +6,12 @@
 // heartbeats, aborts, sweeps, the schedule and cron. JavaScript only runs the
 // async handlers on the main thread and settles each lease.
 const util = require('util');
+const { EventEmitter } = require('events');
 const raw = require('./native');
 const json = require('./json');
 const { jobFromRaw } = require('./job');
 const { makeConf } = require('./queue');
-const { SaqError, CancelledError, codes } = require('./errors');
+const { SaqError, JobError, CancelledError, codes } = require('./errors');
 
 const WORKER_CONF = {
   concurrency: 'concurrency',
@@ -104,7 +105,35 @@ function errorMessage(err) {
   return describe(err);
 }
 
-class Worker {
+/** The error a 'failed' or 'retried' event carries: the CancelledError the
+ *  handler's signal fired with (timeout, shutdown, ...), else what the
+ *  handler threw when it is an Error, else a JobError with the stored text. */
+function outcomeError(lease, job) {
+  if (lease) {
+    const sig = lease.ac.signal;
+    if (sig.aborted && isError(sig.reason)) return sig.reason;
+    if (isError(lease.thrown)) return lease.thrown;
+  }
+  const first = job.error ? String(job.error).split('\n', 1)[0] : '';
+  return new JobError(job, first || `job ${job.key} ${job.status}`);
+}
+
+/** instanceof Error that never throws (a revoked Proxy). */
+function isError(v) {
+  try {
+    return v instanceof Error;
+  } catch (_) {
+    return false;
+  }
+}
+
+/** Whether a log record is about worker `id` (or its "<id>.<n>" on an added queue). */
+function ownRecord(fields, id) {
+  const w = fields.worker;
+  return typeof w === 'string' && (w === id || w.startsWith(`${id}.`));
+}
+
+class Worker extends EventEmitter {
   /**
    * @param queue a Queue
    * @param options functions ({ name: async (job, ctx) => result } or an array
@@ -117,7 +146,11 @@ class Worker {
    *   (`queue`'s weight), conf.
    */
   constructor(queue, options = {}) {
+    super();
     if (!queue || !queue._q) throw new TypeError('new Worker(queue, options): queue must be an open Queue');
+    if (options.logger !== undefined || options.logLevel !== undefined) {
+      throw new TypeError('logger and logLevel are Queue options: a worker logs through its queue (new Queue({ logger }))');
+    }
     this.queue = queue;
     const added = queueEntries(options.queues);
     /** Every queue the worker serves, its own first. */
@@ -195,6 +228,9 @@ class Worker {
     const setting = (key) => Number(raw.saq_worker_conf_get(w, key));
     this._stopMs = 1000 * (setting('shutdown_grace_period') + setting('cancellation_hard_deadline'));
     this._leases = new Map(); // lease id -> lease
+    this._settled = new Map(); // lease id -> settled lease whose OUTCOME is still to come
+    this._final = null; // { stats, metrics } read just before the native worker is freed
+    this._started = false;
     this._afterRuns = new Set();
     this._state = 'new'; // new -> starting -> running -> stopping -> stopped
     this._tag = 0;
@@ -246,6 +282,8 @@ class Worker {
       throw err;
     }
     this._state = 'running';
+    this._started = true;
+    this.emit('started');
   }
 
   /** Stop taking jobs; running jobs get `graceMs` (default: the
@@ -324,12 +362,77 @@ class Worker {
   }
 
   /** Counters of this worker: { complete, failed, retried, aborted, uptime,
-   *  running }. */
+   *  running }. After the worker stopped: its final counters. */
   stats() {
-    if (!this._w) return null;
+    if (!this._w) return this._final ? { ...this._final.stats } : null;
     const s = json.parse(raw.saq_worker_stats_json(this._w));
     if (s && s.running === undefined) s.running = this._leases.size; // jobs in JS handlers now
     return s;
+  }
+
+  /** This worker's own metrics as a Prometheus text exposition (format
+   *  0.0.4; saq_worker_metrics): jobs processed per function and outcome,
+   *  the job duration histogram, jobs running, Redis errors met. Valid
+   *  before, during and after a run (then: the figures of the run). */
+  metrics() {
+    if (!this._w) return this._final ? this._final.metrics : '';
+    const text = raw.saq_worker_metrics(this._w);
+    if (text === null || text === undefined) throw new SaqError(codes.ENOMEM, 'cannot read the worker metrics');
+    return text;
+  }
+
+  /** 'error' only when someone listens: an EventEmitter's 'error' without a
+   *  listener would throw, and the same trouble is logged anyway. */
+  _error(err) {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** A log record of one of this worker's queues: a warning or error that
+   *  carries a libsaq error code and is about this worker or its queue as a
+   *  whole (not about one job, nor another worker) becomes an 'error' event:
+   *  Redis unreachable, a connection lost, a record that cannot be read. */
+  _onLog(level, message, fields) {
+    if (this._state === 'new' || this._state === 'stopped') return; // not (or no longer) running
+    if (level > raw.SAQ_LOG_WARNING || fields.job !== undefined) return;
+    if (typeof fields.code !== 'number' || !(fields.code < 0)) return;
+    if (fields.worker !== undefined && !ownRecord(fields, this.id)) return;
+    const err = new SaqError(fields.code, message);
+    err.fields = fields;
+    this._error(err);
+  }
+
+  /** SAQ_EVENT_OUTCOME: what libsaq stored for a lease, as a
+   *  'completed', 'failed', 'retried' or 'aborted' event. */
+  _onOutcome(ev) {
+    const id = Number(raw.saq_event_int(ev));
+    const lease = this._settled.get(id) || this._leases.get(id) || null;
+    this._settled.delete(id);
+    const st = raw.saq_event_status(ev);
+    const p = raw.saq_event_job(ev);
+    if (st !== 0 || !p) {
+      const err = new SaqError(st || codes.ENOMEM, raw.saq_event_errmsg(ev) || undefined);
+      err.key = raw.saq_event_key(ev);
+      err.job = lease ? lease.job : null;
+      this._error(err);
+      return;
+    }
+    const job = jobFromRaw(p, lease ? lease.job._queue : this._queueOf(p));
+    switch (raw.saq_job_status_code(p)) {
+      case raw.SAQ_STATUS_COMPLETE:
+        this.emit('completed', job, job.result);
+        break;
+      case raw.SAQ_STATUS_FAILED:
+        this.emit('failed', job, outcomeError(lease, job));
+        break;
+      case raw.SAQ_STATUS_QUEUED:
+        this.emit('retried', job, outcomeError(lease, job));
+        break;
+      case raw.SAQ_STATUS_ABORTED:
+        this.emit('aborted', job);
+        break;
+      default:
+        break;
+    }
   }
 
   _onEvent(ev) {
@@ -357,6 +460,9 @@ class Worker {
         if (lease) this._settle(lease, false, lease.ac.signal.reason);
         break;
       }
+      case raw.SAQ_EVENT_OUTCOME:
+        this._onOutcome(ev);
+        break;
       case raw.SAQ_EVENT_WORKER_STOPPED:
         this.queue._engine.remove(this._tag);
         this._finish();
@@ -403,6 +509,8 @@ class Worker {
     if (lease.settled) return;
     lease.settled = true;
     if (this._leases.get(lease.id) === lease) this._leases.delete(lease.id);
+    if (!ok) lease.thrown = value;
+    if (this._w) this._settled.set(lease.id, lease); // until its OUTCOME
     if (ok) {
       let text;
       try {
@@ -451,13 +559,26 @@ class Worker {
       this._free();
       this._rejectDone(err);
     }
+    if (this._started) this.emit('stopped', this.stats());
   }
 
   _free() {
     if (this._w) {
+      // the figures of the run stay readable after the stop
+      let stats = null;
+      let metrics = '';
+      try {
+        stats = this.stats();
+        metrics = this.metrics();
+      } catch (_) {
+        /* out of memory: keep what was read */
+      }
+      if (stats) stats.running = 0;
+      this._final = { stats, metrics };
       raw.saq_worker_free(this._w);
       this._w = null;
     }
+    this._settled.clear();
     for (const q of this.queues) q._workers.delete(this);
   }
 }

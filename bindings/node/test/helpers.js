@@ -4,6 +4,7 @@
 // tests/support/with-redis (run-tests.sh does), which exports REDIS_URL.
 const assert = require('assert');
 const path = require('path');
+const { spawn } = require('child_process');
 
 const REDIS_URL = process.env.REDIS_URL;
 if (!REDIS_URL) {
@@ -56,4 +57,47 @@ async function checkMultiWorker(worker, complete) {
 
 const pkgDir = path.resolve(__dirname, '..');
 
-module.exports = { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, checkMultiWorker, pkgDir };
+/** A queue (`queueOptions` added) plus a started worker (`options`, with short
+ *  abort and schedule timers); `fn(q, w)` runs, then both are closed. */
+async function withWorker(options, fn, queueOptions = {}) {
+  const { Queue, Worker } = require('..');
+  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('worker'), ...queueOptions });
+  const w = new Worker(q, { timers: { abort: 0.1, schedule: 0.1 }, ...options });
+  try {
+    await w.start();
+    return await fn(q, w);
+  } finally {
+    await w.stop({ graceMs: 0 });
+    await q.close();
+  }
+}
+
+/** Run `node -e script` (with `fds`: under `ulimit -n fds`; `env`: added variables); resolves to { code, signal, stdout, stderr, ms }. */
+function runNode(script, { timeoutMs = 10000, onStdout, fds, env = {} } = {}) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const [cmd, args] = fds ? ['sh', ['-c', `ulimit -n ${fds} && exec "$0" -e "$1"`, process.execPath, script]]
+      : [process.execPath, ['-e', script]];
+    const child = spawn(cmd, args, {
+      cwd: pkgDir,
+      env: { ...process.env, SAQ_PKG: pkgDir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (onStdout) onStdout(stdout, child);
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+module.exports = { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, checkMultiWorker, pkgDir, runNode, withWorker };

@@ -2,21 +2,9 @@
 'use strict';
 const { test, describe } = require('node:test');
 const assert = require('assert');
-const { REDIS_URL, uniqueName, sleep, waitFor, waitStatus } = require('./helpers');
+const { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, withWorker } = require('./helpers');
 const { Queue, Worker, CancelledError, SaqError } = require('..');
 
-/** A queue plus a started worker; `fn(q, w)` runs, then both are closed. */
-async function withWorker(options, fn) {
-  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('worker') });
-  const w = new Worker(q, { timers: { abort: 0.1, schedule: 0.1 }, ...options });
-  try {
-    await w.start();
-    return await fn(q, w);
-  } finally {
-    await w.stop({ graceMs: 0 });
-    await q.close();
-  }
-}
 
 describe('Worker', () => {
   test('round trip: enqueue, run, complete; progress and hooks', async () => {

@@ -30,6 +30,8 @@ end
 
 require "saq/errors"
 require "saq/codec"
+require "saq/log"
+require "saq/metrics"
 require "saq/job"
 require "saq/queue"
 require "saq/cron_job"

@@ -262,7 +262,7 @@ class TestQueue < Minitest::Test
 
   def test_connection_refused_is_an_error
     port = TCPServer.open("127.0.0.1", 0) { |s| s.addr[1] } rescue 1
-    q = Saq::Queue.from_url("redis://127.0.0.1:#{port}/0", name: "down", connect_timeout_ms: 200,
+    q = Saq::Queue.from_url("redis://127.0.0.1:#{port}/0", name: "down", connect_timeout_ms: 200, logger: nil,
                                                               command_timeout_ms: 500)
     @queues << q
     assert_raises(Saq::ConnectionError, Saq::TimeoutError) { q.count(:queued) }

@@ -23,6 +23,12 @@ module Saq
                 :status, :timeout, :heartbeat, :retries, :ttl, :retry_delay, :retry_backoff,
                 :scheduled, :progress, :attempts, :queued, :started, :completed, :touched
 
+    # The W3C traceparent the producer stored in the job's meta (enqueue's
+    # traceparent: option, or any language's libsaq binding), when it is a
+    # well-formed version-00 one; else nil. Hand it to your tracer's
+    # propagator to continue the producer's trace (see the README).
+    attr_reader :traceparent
+
     # For leased jobs: the handler's context ({worker:, queue:, job:} plus what
     # the startup hooks added), as saq passes `ctx` to its functions.
     attr_reader :ctx
@@ -53,6 +59,7 @@ module Saq
       @result = Codec.load(n.saq_job_result(raw))
       @error = n.saq_job_error(raw)
       @meta = Codec.load(n.saq_job_meta(raw)) || {}
+      @traceparent = n.saq_job_traceparent(raw)
       @worker_id = n.saq_job_worker_id(raw)
       @status = n.saq_job_status(raw).to_sym
       @timeout = n.saq_job_timeout(raw)

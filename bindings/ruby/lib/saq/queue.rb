@@ -45,8 +45,14 @@ module Saq
     # rediss... url tls: { ca_certs:, ca_path:, certfile:, keyfile:,
     # cert_reqs:, check_hostname: } (the url's ssl_* query parameters do the
     # same), for a sentinel url sentinel: { username:, password: } (the
-    # sentinels' credentials). With a block, yields the queue and closes it
-    # afterwards, returning the block's value.
+    # sentinels' credentials). Logging: logger: (a Logger, or any object
+    # with debug/info/warn/error; default Saq.logger, a Logger on $stderr at
+    # WARN; nil silences libsaq for this queue and its workers) and
+    # log_level: (:debug, :info, :warn, :error or :off; default: the
+    # environment variable SAQ_LOG_LEVEL when it is set, else the logger's
+    # own level when the queue is made).
+    # With a block, yields the queue and closes it afterwards, returning the
+    # block's value.
     def self.from_url(url, name: "default", **options)
       queue = new(url: url, name: name, **options)
       return queue unless block_given?
@@ -58,14 +64,18 @@ module Saq
       end
     end
 
-    def initialize(url: "redis://localhost:6379/0", name: "default", **options)
+    def initialize(url: "redis://localhost:6379/0", name: "default", logger: Log::UNSET, log_level: nil, **options)
       unknown = options.keys - CONF_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?
 
       conf = Native.saq_conf_new or raise OutOfMemoryError
+      log_tag = nil
       begin
         conf_set(conf, "url", url.nil? ? nil : url.to_s) # URI objects, Symbols
         conf_set(conf, "name", name.to_s) unless name.nil?
+        log_level = Log.level_for(logger, log_level)
+        conf_set(conf, "log_level", log_level) if log_level
+        log_tag = Log.attach(conf, logger)
         options.each do |k, v|
           allowed = NESTED_OPTIONS[k]
           next conf_set(conf, k.to_s, v.to_s) unless allowed
@@ -77,13 +87,36 @@ module Saq
         end
         rc, @raw = Native.saq_queue_open(conf)
         Saq.check!(rc, "cannot create the queue: #{Native.saq_conf_errmsg(conf)}")
+      rescue Exception # rubocop:disable Lint/RescueException
+        Log.drain # "Redis unreachable" and the like, before the error
+        Log.release(log_tag) if log_tag
+        raise
       ensure
         Native.saq_rb_conf_release(conf)
       end
+      # the sink goes with this object (records of a collected queue are dropped)
+      ObjectSpace.define_finalizer(self, Queue.__release_log(log_tag)) if log_tag
+      @logger = logger
       @name = Native.saq_queue_name(@raw)
       @url = url
       @pid = Process.pid
       @closed = false
+    end
+
+    # @api private: a finalizer that does not hold the queue.
+    def self.__release_log(tag)
+      proc { Log.release(tag) }
+    end
+
+    # The logger this queue's records go to (Saq.logger unless logger: was
+    # given; nil when silenced).
+    def logger
+      @logger.equal?(Log::UNSET) ? Saq.logger : @logger
+    end
+
+    # @api private: the logger: option as given (Log::UNSET: Saq.logger).
+    def __logger_option
+      @logger
     end
 
     # "0.26" or "0.13".
@@ -118,10 +151,21 @@ module Saq
     # enqueued, or nil when a job with that key is still incomplete (saq
     # returns None then).
     #
+    # traceparent: a W3C traceparent ("00-<trace id>-<span id>-<flags>"),
+    # stored in the job's meta (libsaq checks its form: InvalidArgumentError)
+    # so the handler, in any language, continues the trace (Job#traceparent).
+    #
     # A Saq::Job (e.g. read with #job) may be passed instead of a function
     # name: it is enqueued again with its key and settings, kwargs overriding.
-    def enqueue(function, **kwargs)
-      return enqueue_job(function, kwargs) if function.is_a?(Job)
+    def enqueue(function, traceparent: nil, **kwargs)
+      return enqueue_job(function, kwargs, traceparent) if function.is_a?(Job)
+      unless traceparent.nil?
+        return new_job(function, kwargs, traceparent) do |raw_job|
+          execute(->(cq) { Native.saq_queue_enqueue(@raw, raw_job, cq, TAG) }) do |ev|
+            Native.saq_event_int(ev) == 1 ? Job.from_raw(Native.saq_event_job(ev)) : nil
+          end
+        end
+      end
 
       json = Codec.dump(call_kwargs(kwargs))
       execute(->(cq) { Native.saq_queue_enqueue_call(@raw, function.to_s, json, cq, TAG) }) do |ev|
@@ -204,6 +248,68 @@ module Saq
       end
     end
 
+    # Queue-wide figures, the same from any process (built from saq's keys
+    # and worker registry, so Python saq workers count too): a Hash with
+    # Symbol keys
+    #   queue:, time_ms: (Redis's clock),
+    #   jobs: { queued:, active:, scheduled:, incomplete: },
+    #   oldest_queued_age_s: (Float seconds, nil when nothing is queued),
+    #   workers: [{ id:, complete:, failed:, retried:, aborted:, uptime_ms:,
+    #               metadata: (as the worker gave it), libsaq: }, ...],
+    #   workers_alive:, totals: { complete:, failed:, retried:, aborted: },
+    #   per_minute: { complete:, failed:, retried:, aborted:, window_s: }
+    #               (nil until a registry sample 20 s old exists).
+    # Finished jobs are not counted by state (saq keeps no index of them; see
+    # #iter_jobs).
+    def overview
+      execute(->(cq) { Native.saq_queue_overview(@raw, cq, TAG) }) do |ev|
+        Queue.__symbolize_overview(Codec.load(Native.saq_event_json(ev)))
+      end
+    end
+
+    # The figures of #overview as a Prometheus text exposition (format
+    # 0.0.4): saq_queue_jobs{queue,state}, saq_queue_oldest_job_age_seconds,
+    # saq_queue_workers, saq_worker_jobs_total{queue,worker,outcome},
+    # saq_worker_uptime_seconds. Serve it (with Worker#metrics) from a
+    # /metrics endpoint: see Saq::Metrics.
+    def metrics
+      execute(->(cq) { Native.saq_queue_metrics(@raw, cq, TAG) }) { |ev| Native.saq_event_text(ev) }
+    end
+
+    # saq's Queue.iter_jobs(statuses, batch_size): every job record of this
+    # queue, finished ones included (saq keeps them until their ttl), as
+    # Saq::Job snapshots; statuses: a Symbol or an Array of them (:queued,
+    # :active, :complete, ...; nil = all). Pages of about `batch_size` jobs
+    # are read from Redis (SCAN) as the iteration goes, so an Enumerator's
+    # #first(n) or #lazy stops reading early. As with SCAN, a job that exists
+    # during the whole iteration is yielded at least once (rarely twice).
+    # Without a block, returns an Enumerator.
+    def iter_jobs(statuses: nil, batch_size: 100)
+      return enum_for(:iter_jobs, statuses: statuses, batch_size: batch_size) unless block_given?
+
+      list = statuses.nil? ? nil : Array(statuses).map(&:to_s).join(",")
+      count = Integer(batch_size)
+      cursor = "0"
+      loop do
+        page, cursor = execute(->(cq) { Native.saq_queue_iter_jobs(@raw, list, cursor, count, cq, TAG) }) do |ev|
+          [Array.new(Native.saq_event_job_count(ev)) { |i| Job.from_raw(Native.saq_event_job_at(ev, i)) },
+           Native.saq_event_key(ev)]
+        end
+        page.each { |job| yield job }
+        break if cursor.nil? || cursor == "0"
+      end
+      self
+    end
+
+    # @api private: overview's JSON with Symbol keys (a worker's metadata
+    # keeps its own keys).
+    def self.__symbolize_overview(doc)
+      o = doc.transform_keys(&:to_sym)
+      %i[jobs totals per_minute].each { |k| o[k] = o[k].transform_keys(&:to_sym) if o[k].is_a?(Hash) }
+      o[:workers] = Array(o[:workers]).map { |w| w.is_a?(Hash) ? w.transform_keys(&:to_sym) : w }
+      o
+    end
+
     # saq's Queue.schedule(lock=1): promote due scheduled jobs; returns their ids.
     def schedule(lock: 1)
       execute(->(cq) { Native.saq_queue_schedule(@raw, Integer(lock), cq, TAG) }) do |ev|
@@ -260,16 +366,12 @@ module Saq
     # wait for it. Returns its result; raises JobError (with #job) when it
     # failed or was aborted, TimeoutError when `timeout` seconds passed.
     # `timeout` also becomes the job's timeout, as in saq (nil = none).
-    def apply(function, timeout: nil, **kwargs)
-      job = Native.saq_job_new(function.to_s) or raise InvalidArgumentError, "function must be a non-empty name"
-      begin
-        rc = Native.saq_job_set_call_kwargs(job, Codec.dump(call_kwargs(kwargs)))
-        Saq.check!(rc, Native.saq_job_errmsg(job))
+    # traceparent: as for #enqueue.
+    def apply(function, timeout: nil, traceparent: nil, **kwargs)
+      new_job(function, kwargs, traceparent) do |job|
         execute(->(cq) { Native.saq_queue_apply(@raw, job, (timeout || 0).to_f, cq, TAG) }) do |ev|
           Codec.load(Native.saq_event_json(ev))
         end
-      ensure
-        Native.saq_rb_job_release(job)
       end
     end
 
@@ -346,7 +448,7 @@ module Saq
 
     private
 
-    def enqueue_job(job, kwargs)
+    def enqueue_job(job, kwargs, traceparent)
       rc, raw_job, msg = Native.saq_job_parse(job.to_json)
       Saq.check!(rc, "cannot copy #{job.inspect}: #{msg}")
       begin
@@ -354,12 +456,34 @@ module Saq
           rc = Native.saq_job_set_call_kwargs(raw_job, Codec.dump(call_kwargs(kwargs)))
           Saq.check!(rc, Native.saq_job_errmsg(raw_job))
         end
+        set_traceparent(raw_job, traceparent)
         execute(->(cq) { Native.saq_queue_enqueue(@raw, raw_job, cq, TAG) }) do |ev|
           Native.saq_event_int(ev) == 1 ? Job.from_raw(Native.saq_event_job(ev)) : nil
         end
       ensure
         Native.saq_rb_job_release(raw_job)
       end
+    end
+
+    # A new libsaq job for `function` with saq's keyword split of kwargs,
+    # yielded, then freed.
+    def new_job(function, kwargs, traceparent)
+      job = Native.saq_job_new(function.to_s) or raise InvalidArgumentError, "function must be a non-empty name"
+      begin
+        rc = Native.saq_job_set_call_kwargs(job, Codec.dump(call_kwargs(kwargs)))
+        Saq.check!(rc, Native.saq_job_errmsg(job))
+        set_traceparent(job, traceparent)
+        yield job
+      ensure
+        Native.saq_rb_job_release(job)
+      end
+    end
+
+    def set_traceparent(raw_job, traceparent)
+      return if traceparent.nil?
+
+      rc = Native.saq_job_set_traceparent(raw_job, traceparent.to_s)
+      Saq.check!(rc, Native.saq_job_errmsg(raw_job))
     end
 
     def conf_set(conf, key, value)

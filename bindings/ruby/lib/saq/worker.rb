@@ -1,8 +1,6 @@
 # SPDX-License-Identifier: MIT
 # frozen_string_literal: true
 
-require "logger"
-
 module Saq
   # saq's Worker. libsaq leases the jobs (dequeue, concurrency, timeouts,
   # heartbeats, aborts, sweeps, scheduling, cron, the worker registry) on its
@@ -74,7 +72,7 @@ module Saq
       end
     end
 
-    attr_reader :queue, :id, :concurrency, :context, :functions, :logger
+    attr_reader :queue, :id, :concurrency, :context, :functions
 
     # Every queue the worker serves, in order: its own (#queue) first, then
     # the ones given in queues:.
@@ -109,9 +107,13 @@ module Saq
     # metadata (a Hash), swept_error_message, dead_worker_check.
     # libsaq's refusals raise the matching Saq::Error (a bad queue_order or
     # weight, a queue given twice: InvalidArgumentError).
+    # logger: where this worker's lines go: libsaq's records about it (start,
+    # stop, jobs swept or recovered, ...; they pass its queue's log_level) and
+    # the binding's own (a handler that raised, a hook that failed). Default:
+    # its queue's logger; nil silences them.
     def initialize(queue, functions:, concurrency: 10, cron_jobs: [], startup: nil, shutdown: nil,
                    before_process: nil, after_process: nil, timers: nil, context: nil,
-                   interrupt: true, logger: nil, queues: nil, **options)
+                   interrupt: true, logger: Log::UNSET, queues: nil, **options)
       unknown = options.keys - CONF_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?
 
@@ -120,7 +122,8 @@ module Saq
       @queues = [queue, *extra.map(&:first)].freeze
       @concurrency = Integer(concurrency)
       @interrupt = interrupt
-      @logger = logger || Logger.new($stderr, level: Logger::WARN, progname: "saq")
+      @own_logger = !logger.equal?(Log::UNSET)
+      @logger = @own_logger ? logger : queue.__logger_option
       @startup = hook_list(startup)
       @shutdown = hook_list(shutdown)
       @before_process = hook_list(before_process)
@@ -170,12 +173,15 @@ module Saq
         @threads = Array.new(@concurrency) do |i|
           Thread.new { handler_loop }.tap { |t| t.name = "saq-handler-#{i}" }
         end
+        Log.route_worker(@id, @logger) if @own_logger
         rc = Native.saq_worker_start(@raw, @cq, TAG)
         Saq.check!(rc, Native.saq_worker_errmsg(@raw))
       rescue Exception # rubocop:disable Lint/RescueException
         @concurrency.times { @jobs << :stop } if @jobs
         @threads.each(&:join)
         @state = :stopped
+        Log.drain
+        Log.unroute_worker(@id) if @own_logger
         raise
       end
       @poller = Thread.new { poll_loop }.tap { |t| t.name = "saq-poller" }
@@ -244,9 +250,24 @@ module Saq
     end
 
     # This worker's counters: "complete", "failed", "retried", "aborted",
-    # "uptime" (ms), "running".
+    # "uptime" (ms), "running". After the worker stopped they stay readable:
+    # the figures of its run.
     def stats
       Codec.load(Native.saq_worker_stats_json(@raw))
+    end
+
+    # This worker's own metrics as a Prometheus text exposition (format
+    # 0.0.4): saq_jobs_processed_total{queue,function,outcome},
+    # saq_job_duration_seconds{queue,function} (a histogram),
+    # saq_jobs_running{queue}, saq_worker_errors_total{queue}. Readable
+    # before, during and after a run. Serve it with Saq::Metrics.
+    def metrics
+      Native.saq_worker_metrics(@raw) or raise OutOfMemoryError.new("worker metrics", code: Native::SAQ_ENOMEM)
+    end
+
+    # The logger this worker's lines go to (nil when silenced).
+    def logger
+      @logger.equal?(Log::UNSET) ? Saq.logger : @logger
     end
 
     def inspect
@@ -264,7 +285,7 @@ module Saq
     def __stop_for_exit
       request_stop
     rescue StandardError => e
-      @logger.warn("saq worker #{@id}: stop at exit failed: #{e.class}: #{e.message}")
+      log(:warn, "stop at exit failed", error: "#{e.class}: #{e.message}")
     end
 
     # @api private
@@ -276,15 +297,15 @@ module Saq
       return if join(@exit_wait)
 
       if @poller.alive?
-        @logger.warn("saq worker #{@id}: not stopped #{@exit_wait} s after the stop at exit; " \
-                     "its running jobs are left for a sweep to recover")
+        log(:warn, "not stopped #{@exit_wait} s after the stop at exit; its running jobs are left for a " \
+                   "sweep to recover")
       else
-        @logger.warn("saq worker #{@id}: handlers still running after the stop at exit " \
-                     "(their jobs were put back); running the shutdown hooks")
+        log(:warn, "handlers still running after the stop at exit (their jobs were put back); running " \
+                   "the shutdown hooks")
         finish
       end
     rescue StandardError => e
-      @logger.warn("saq worker #{@id}: stop at exit failed: #{e.class}: #{e.message}")
+      log(:warn, "stop at exit failed", error: "#{e.class}: #{e.message}")
     end
 
     private
@@ -407,13 +428,13 @@ module Saq
         rescue StandardError => e
           # one event's trouble must not end the loop (the worker would stay
           # registered and take no job again)
-          @logger.error("saq worker #{@id}: event: #{e.class}: #{e.message}")
+          log(:error, "worker event not handled", error: "#{e.class}: #{e.message}")
         ensure
           Native.saq_rb_event_release(ev)
         end
       end
     rescue Exception => e # rubocop:disable Lint/RescueException
-      @logger.error("saq worker #{@id}: event loop failed: #{e.class}: #{e.message}")
+      log(:error, "worker event loop failed; stopping the worker", error: "#{e.class}: #{e.message}")
       Native.saq_worker_stop(@raw, 0)
     ensure
       @outcomes_lock.synchronize { @outcomes.each_value(&:close) }
@@ -431,9 +452,8 @@ module Saq
       rescue StandardError, SystemStackError => e
         text = "Saq::DecodeError: the Ruby worker cannot decode job #{Native.saq_job_key(raw)}: " \
                "#{e.class}: #{e.message}"
-        @logger.error("saq worker #{@id}: #{text}")
-        rc = Native.saq_job_fail(raw, Saq.__c_text(text))
-        @logger.warn("saq worker #{@id}: cannot fail the job: #{Native.saq_err_name(rc)}") unless rc.zero?
+        rc = Native.saq_job_fail(raw, Saq.__c_text(text)) # libsaq logs the failure with this text
+        log(:warn, "cannot fail the job", job: Native.saq_job_key(raw), error: Native.saq_err_name(rc)) unless rc.zero?
         Native.saq_rb_job_release(raw)
         return
       end
@@ -443,7 +463,7 @@ module Saq
 
     def cancel(key, code)
       reason = Job::CANCEL_REASONS.fetch(code, :cancelled)
-      @logger.info("saq worker #{@id}: cancelling job #{key} (#{reason})")
+      log(:info, "cancelling job", job: key, reason: reason)
       return unless @interrupt
 
       # jobs are tracked by lease id: a worker of several queues may run two
@@ -476,7 +496,7 @@ module Saq
           begin
             process(job)
           rescue Exception => e # rubocop:disable Lint/RescueException
-            @logger.error("saq worker #{@id}: job #{job.key}: #{e.class}: #{e.message}")
+            log(:error, "job handling failed", job: job.key, function: job.function, error: "#{e.class}: #{e.message}")
           end
         end
       end
@@ -492,7 +512,7 @@ module Saq
     # threads at exit: the poller is killed too).
     def respawn_handlers
       n = @threads_lock.synchronize { @dead.tap { @dead = 0 } }
-      @logger.warn("saq worker #{@id}: #{n} handler thread(s) killed or past the hard deadline; starting new ones")
+      log(:warn, "handler threads killed or past the hard deadline; starting new ones", threads: n)
       fresh = Array.new(n) { |i| Thread.new { handler_loop }.tap { |t| t.name = "saq-handler-r#{i}" } }
       @threads_lock.synchronize { @threads.concat(fresh) }
     end
@@ -539,7 +559,8 @@ module Saq
       @after_process.each do |h|
         h.call(ctx)
       rescue StandardError => e
-        @logger.warn("saq worker #{@id}: after_process hook failed: #{e.class}: #{e.message}")
+        log(:warn, "hook failed", hook: "after_process", job: job.key, function: job.function,
+                                  error: "#{e.class}: #{e.message}")
       end
     ensure
       # Reached unsettled only when the thread is being killed. While the
@@ -590,8 +611,11 @@ module Saq
       return if rc.zero?
 
       refused = outcome == :complete && [Native::SAQ_ETOOBIG, Native::SAQ_EINVAL].include?(rc) # failed with the reason
-      why = refused ? "result refused: #{Native.saq_job_errmsg(raw)}" : "cannot settle: #{Native.saq_err_name(rc)}"
-      @logger.warn("saq worker #{@id}: job #{job.key}: #{why}")
+      if refused
+        log(:warn, "result refused; the job failed", job: job.key, function: job.function, error: Native.saq_job_errmsg(raw))
+      else
+        log(:warn, "cannot settle the job", job: job.key, function: job.function, error: Native.saq_err_name(rc))
+      end
     end
 
     def finish
@@ -609,10 +633,17 @@ module Saq
       @shutdown.each do |h|
         h.call(@context)
       rescue StandardError => e
-        @logger.warn("saq worker #{@id}: shutdown hook failed: #{e.class}: #{e.message}")
+        log(:warn, "hook failed", hook: "shutdown", error: "#{e.class}: #{e.message}")
       end
       Native.saq_rb_cq_release(@cq) if @cq
       @cq = nil
+      Log.drain # libsaq's last records about this worker ("worker stopped") before stop returns
+      Log.unroute_worker(@id) if @own_logger
+    end
+
+    # A line of the binding's own about this worker, in libsaq's form.
+    def log(level, message, **fields)
+      Log.emit(@logger, level, message, { queue: @queue.name, worker: @id }.merge(fields))
     end
 
     # The error text stored for an exception: "Class: message" and the
