@@ -399,7 +399,9 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * uptime], ...}}', "t" first (read back without decoding). Reply: 's':
      * the server's time (ms); 'o': {time ms, queued, active, incomplete, not
      * yet due, {head id, head record}, {wid, ...}, {record, ...}, {libsaq
-     * 1|0, ...}, {sample, ...} newest first}. A libsaq worker writes both
+     * 1|0, ...}, {sample, ...} newest first, the kept ones only (a list
+     * grown by another client, or not trimmed for a user that may not write,
+     * is not read whole)}. A libsaq worker writes both
      * registry families and keeps a liveness entry (either tells). */
     [SCRIPT_OVERVIEW] =
         "local function z(...)\n"
@@ -454,5 +456,5 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "if type(hid) == 'string' then hrec = z('GET', hid) else hid = false end\n"
         "return {now, z('LLEN', KEYS[1]) or 0, z('LLEN', KEYS[2]) or 0, z('ZCARD', KEYS[3]) or 0,\n"
         "        z('ZCOUNT', KEYS[3], '(' .. string.format('%.3f', now / 1000), '+inf') or 0,\n"
-        "        {hid, hrec}, wids, recs, flags, z('LRANGE', KEYS[6], 0, -1) or {}}\n",
+        "        {hid, hrec}, wids, recs, flags, z('LRANGE', KEYS[6], 0, tonumber(ARGV[6]) - 1) or {}}\n",
 };

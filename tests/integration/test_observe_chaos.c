@@ -599,6 +599,34 @@ static void test_names_needing_escapes(void **state)
     saq_queue_free(q);
 }
 
+/* A samples ring whose newest sample is fresh (so nothing trims it) over a
+ * million more entries: the overview reads only the samples it keeps. */
+static void test_long_samples_list(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("chaos-long", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    char key[256], fresh[64];
+    snprintf(key, sizeof key, "saq:%s:libsaq:samples", n);
+    for (int i = 0; i < 100; i++) { /* 1,000,000 entries, 10,000 a command */
+        const char *argv[10002];
+        argv[0] = "RPUSH";
+        argv[1] = key;
+        for (int k = 0; k < 10000; k++)
+            argv[k + 2] = "{\"t\": 1, \"w\": {}}";
+        freeReplyObject(redisCommandArgv(RC, 10002, argv, NULL));
+    }
+    snprintf(fresh, sizeof fresh, "{\"t\": %lld, \"w\": {}}", redis_ms());
+    freeReplyObject(rh_cmd(RC, "LPUSH %s %s", key, fresh));
+    double t0 = now_s();
+    cJSON_Delete(ov_json(q));
+    double took = now_s() - t0;
+    fprintf(stderr, "overview over a 1,000,001-entry samples list: %.2f s\n", took);
+    if (took > 1.5)
+        fail_msg("the overview read the whole samples list (%.2f s)", took);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_redis_dies_mid_overview),
         cmocka_unit_test(test_traceparent_edges),
         cmocka_unit_test(test_names_needing_escapes),
+        cmocka_unit_test(test_long_samples_list),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
