@@ -35,27 +35,6 @@ static cJSON *ov_json(saq_queue_t *q)
     return j;
 }
 
-static int promtool(const char *text)
-{
-    char path[] = "/tmp/saq-chaos-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char line[512];
-    while (fgets(line, sizeof line, p))
-        fprintf(stderr, "promtool: %s", line);
-    int st = pclose(p);
-    unlink(path);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-        fail_msg("promtool is not installed (Debian package prometheus)");
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static char *metrics_text(saq_queue_t *q)
 {
     saq_event_t *ev = OK_EV(run_ov(q, 1));
@@ -130,7 +109,7 @@ static void hostile_registry(const char *dialect)
         cJSON *j = ov_json(q);
         cJSON_Delete(j);
         char *m = metrics_text(q);
-        if (promtool(m)) {
+        if (itest_promtool(m)) {
             fprintf(stderr, "%s\n", m);
             fail_msg("promtool refused the exposition");
         }
@@ -215,7 +194,7 @@ static void test_wrong_types_and_bad_head(void **state)
     j = ov_json(q);
     cJSON_Delete(j);
     char *m = metrics_text(q);
-    assert_int_equal(promtool(m), 0);
+    assert_int_equal(itest_promtool(m), 0);
     free(m);
     saq_queue_free(q);
 }
@@ -349,7 +328,7 @@ static void test_worker_metrics_unregistered_names(void **state)
     assert_true(series <= 8); /* known and the unregistered ones, 4 outcomes each */
     if (!strstr(m, "function=\"known\",outcome=\"complete\"} 1\n"))
         fail_msg("no count of the known function in:\n%s", m);
-    assert_int_equal(promtool(m), 0);
+    assert_int_equal(itest_promtool(m), 0);
     saq_worker_free(w);
     saq_queue_free(q);
 }
@@ -577,9 +556,9 @@ static void test_names_needing_escapes(void **state)
         saq_job_free(j);
         cJSON_Delete(ov_json(q));
         char *m = metrics_text(q);
-        assert_int_equal(promtool(m), 0);
+        assert_int_equal(itest_promtool(m), 0);
         free(m);
-        assert_int_equal(promtool(saq_worker_metrics(w)), 0);
+        assert_int_equal(itest_promtool(saq_worker_metrics(w)), 0);
         assert_int_equal(ev_status(q, NULL, NULL, 100), SAQ_OK);
         saq_worker_free(w);
         saq_queue_free(q);
