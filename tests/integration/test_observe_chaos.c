@@ -105,8 +105,20 @@ static void hostile_registry(const char *dialect)
     REG(n, "hash", NULL);
     if (!strcmp(dialect, "0.13")) /* flat stats records */
         REG(n, "flat", "{\"complete\": \"5\", \"failed\": -3, \"retried\": 1e300, \"aborted\": NaN, \"uptime\": 1e15}");
+    /* members of other shapes ending in a listed worker's id: the same worker */
+    char zk[256], score[32];
+    snprintf(zk, sizeof zk, "saq:%s:stats", n);
+    snprintf(score, sizeof score, "%lld", redis_ms() + 60000);
+    freeReplyObject(rh_cmd(RC, "ZADD %s %s junk:dup %s dup", zk, score, score));
     for (int round = 0; round < 3; round++) { /* the sample it writes is read back */
         cJSON *j = ov_json(q);
+        int dups = 0;
+        const cJSON *w;
+        cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(j, "workers")) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(w, "id");
+            dups += cJSON_IsString(id) && !strcmp(id->valuestring, "dup");
+        }
+        assert_int_equal(dups, 1);
         cJSON_Delete(j);
         char *m = metrics_text(q);
         if (itest_promtool(m)) {
