@@ -74,7 +74,9 @@ static void reg(const char *q, const char *wid, size_t widlen, const char *rec, 
     freeReplyObject(redisCommandArgv(RC, 4, a, l));
 }
 
-#define REG(q, wid, rec) reg(q, wid, sizeof(wid) - 1, rec, rec ? strlen(rec) : 0)
+static size_t len_or_0(const char *s) { return s ? strlen(s) : 0; }
+
+#define REG(q, wid, rec) reg(q, wid, sizeof(wid) - 1, rec, len_or_0(rec))
 
 static void hostile_registry(const char *dialect)
 {
