@@ -232,7 +232,8 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         with SAQ_ECONN and the reason.
  *   - name                queue name (default "default"), 1..1000 bytes; no
  *                         ':', no glob characters * ? [ ] (saq #8 of spec 7),
- *                         no spaces and no control characters. With a
+ *                         no spaces and no control characters, valid UTF-8
+ *                         (a job record names its queue in JSON). With a
  *                         redis+cluster:// url it must hold a hash tag: a
  *                         non-empty part between its first '{' and the next
  *                         '}'.
@@ -1369,7 +1370,7 @@ SAQ_API int saq_worker_add_queue(saq_worker_t *w, saq_queue_t *q, int weight);
  *  functions list). Registering a name again replaces its handler (or its
  *  pull registration). `userdata` must outlive the worker. Before start
  *  only. Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, NULL or empty
- *  function), SAQ_ESTATE (started), SAQ_ENOMEM. C only. */
+ *  function, or not valid UTF-8), SAQ_ESTATE (started), SAQ_ENOMEM. C only. */
 SAQ_API int saq_worker_register(saq_worker_t *w, const char *function, saq_handler_fn fn,
                                 void *userdata);
 
@@ -1475,7 +1476,8 @@ SAQ_API const char *saq_worker_stats_json(saq_worker_t *w);
  *  saq_jobs_running{queue} (gauge), saq_worker_errors_total{queue} (counter: Redis errors met).
  *  An outcome is counted once it is stored in Redis (C handlers and pull mode alike); the run
  *  time goes from the hand-over to the handler (or the LEASE event) to the outcome's decision
- *  (a job whose function is not registered is counted failed, without a run time). Every
+ *  (a job whose function is not registered is counted failed, without a run time, under
+ *  function="(unregistered)": one series whatever the names such jobs carry). Every
  *  registered function has its series from the start (at 0); a worker of several queues labels
  *  each queue's series with its name. Queue-wide figures come from saq_queue_metrics. Valid before, during and after a run (the
  *  figures of the last run stay readable after the worker stopped, as saq_worker_stats_json's).

@@ -151,6 +151,8 @@ static const char *bad_name(const char *v)
         return "queue name must not be empty";
     if (strlen(v) > 1000)
         return "queue name is longer than 1000 bytes";
+    if (!saq__utf8_valid(v, strlen(v))) /* its records' "queue" could never match it */
+        return "queue name must be valid UTF-8";
     for (const char *p = v; *p; p++) {
         if (*p == ':')
             return "queue name must not contain ':'";

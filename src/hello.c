@@ -34,6 +34,9 @@ void saq__hello_build(const saq_queue_t *q, int role, saq__hello_t *h)
     /* name the connection so operators (and tests) can tell them apart */
     snprintf(h->cname, sizeof h->cname, "libsaq:%s:%s",
              role == ROLE_CMD ? "cmd" : role == ROLE_SUB ? "sub" : "block", q->set.name);
+    for (char *p = h->cname; *p; p++) /* Redis refuses a name with bytes outside '!'..'~' */
+        if (*p < '!' || *p > '~')
+            *p = '?';
     add(h, SAQ__HELLO_PLAIN, 3, "CLIENT", "SETNAME", h->cname);
     if (role == ROLE_CMD) {
         add(h, SAQ__HELLO_INFO, 2, "INFO", "server", NULL);

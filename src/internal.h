@@ -527,7 +527,7 @@ typedef struct saq__rworker {
 typedef struct saq__rpoint {
     int64_t t;
     saq__rworker_t *w;
-    size_t n;
+    size_t n, cap; /* workers in w, room for */
 } saq__rpoint_t;
 #define SAQ__RATE_WINDOW_MS 65000 /* the oldest point used is at most this old */
 #define SAQ__RATE_MIN_MS 20000    /* no rate until a point is this old */
@@ -544,7 +544,8 @@ void saq__rpoint_free(saq__rpoint_t *p);
  * complete, failed, retried, aborted, over the window from the oldest point
  * at most SAQ__RATE_WINDOW_MS old, or when that one is younger than
  * SAQ__RATE_MIN_MS, from the newest older one up to SAQ__RATE_MAX_MS old
- * (*window_s, seconds). 0, or -1 when no point fits. */
-int saq__rates(const saq__rpoint_t *pts, size_t n, double per_min[4], double *window_s);
+ * (*window_s, seconds). 0, or -1 when no point fits. Sorts each point's
+ * workers by id. */
+int saq__rates(saq__rpoint_t *pts, size_t n, double per_min[4], double *window_s);
 
 #endif

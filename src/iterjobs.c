@@ -190,7 +190,8 @@ SAQ_API int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char
     if (!cursor || !*cursor)
         cursor = "0";
     size_t n = strspn(cursor, "0123456789");
-    if (cursor[n] || n > 20) {
+    /* SCAN's cursor is an unsigned 64-bit number: a longer one is refused here, not by Redis */
+    if (cursor[n] || n > 20 || (n == 20 && strcmp(cursor, "18446744073709551615") > 0)) {
         saq__event_error(op->ev, SAQ_EINVAL, "cursor '%.40s' is not a scan cursor (a decimal number)", cursor);
         return saq__op_submit(op);
     }

@@ -195,7 +195,9 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
         saq__event_outcome(w->cq, w->tag, l->id, &l->shadow,
                            !werr && (result == SAQ__TX_OK || result == SAQ__TX_SAME), werr, msg);
     if (!werr && (result == SAQ__TX_OK || result == SAQ__TX_SAME) && l->met_outcome)
-        saq__wmetrics_count(&saq__worker_public(w)->metrics, w->q->set.name, l->shadow.function,
+        saq__wmetrics_count(&saq__worker_public(w)->metrics, w->q->set.name,
+                            saq__worker_find_fn(w, l->shadow.function) ? l->shadow.function
+                                                                       : SAQ__WMETRICS_UNREGISTERED,
                             l->met_outcome - 1, l->ran_s);
     if (!l->host_done && (w->stopping || l->pulled)) {
         /* the handler still holds the job past the hard deadline: the job is

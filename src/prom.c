@@ -27,18 +27,36 @@ void saq__prom_family(saq__buf_t *b, const char *name, const char *type, const c
     saq__buf_printf(b, "\n# TYPE %s %s\n", name, type);
 }
 
+/* A label value: backslash, double quote and line feed escaped, and a byte
+ * that does not start valid UTF-8 (a worker id any Redis client wrote)
+ * replaced by U+FFFD, since Prometheus refuses the whole exposition for one
+ * label value that is not UTF-8. */
 void saq__prom_label_value(saq__buf_t *b, const char *v)
 {
     saq__buf_putc(b, '"');
-    for (; v && *v; v++) {
+    while (v && *v) {
         if (*v == '\\')
             saq__buf_puts(b, "\\\\");
         else if (*v == '"')
             saq__buf_puts(b, "\\\"");
         else if (*v == '\n')
             saq__buf_puts(b, "\\n");
-        else
+        else if ((unsigned char)*v < 0x80)
             saq__buf_putc(b, *v);
+        else {
+            size_t l = 2;
+            while (l <= 4 && (strnlen(v, l) < l || !saq__utf8_valid(v, l)))
+                l++;
+            if (l > 4) {
+                saq__buf_puts(b, "\xef\xbf\xbd");
+                l = 1;
+            } else {
+                saq__buf_put(b, v, l);
+            }
+            v += l;
+            continue;
+        }
+        v++;
     }
     saq__buf_putc(b, '"');
 }

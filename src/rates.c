@@ -17,15 +17,19 @@ void saq__rpoint_free(saq__rpoint_t *p)
         free(p->w[i].id);
     free(p->w);
     p->w = NULL;
-    p->n = 0;
+    p->n = p->cap = 0;
 }
 
 int saq__rpoint_add(saq__rpoint_t *p, const char *id, const long long v[5])
 {
-    saq__rworker_t *w = saq__realloc(p->w, (p->n + 1) * sizeof *w);
-    if (!w)
-        return -1;
-    p->w = w;
+    saq__rworker_t *w = p->w;
+    if (p->n == p->cap) { /* grown by half: thousands of workers are added one by one */
+        size_t cap = p->cap ? p->cap + p->cap / 2 : 8;
+        if (!(w = saq__realloc(p->w, cap * sizeof *w)))
+            return -1;
+        p->w = w;
+        p->cap = cap;
+    }
     if (!(w[p->n].id = saq__strdup(id)))
         return -1;
     memcpy(w[p->n].v, v, sizeof w[p->n].v);
@@ -63,7 +67,7 @@ int saq__rpoint_parse(const char *s, size_t n, saq__rpoint_t *p)
     while (saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0) == 1) {
         double d;
         if (kn == 3 && !memcmp(k, "\"t\"", 3)) {
-            if (saq__json_number(v, vn, &d) || !(d > 0))
+            if (saq__json_number(v, vn, &d) || !(d > 0) || d > 1e15) /* ms; garbage past year 33000 */
                 goto bad;
             p->t = (int64_t)d;
             have_t = 1;
@@ -87,12 +91,17 @@ bad:
     return -1;
 }
 
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(((const saq__rworker_t *)a)->id, ((const saq__rworker_t *)b)->id);
+}
+
+/* Worker `id` in p (its workers sorted by id: a registry of thousands of
+ * workers is searched, not scanned, on the queue's I/O thread). */
 static const saq__rworker_t *find(const saq__rpoint_t *p, const char *id)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (!strcmp(p->w[i].id, id))
-            return &p->w[i];
-    return NULL;
+    saq__rworker_t key = {.id = (char *)id};
+    return p->n ? bsearch(&key, p->w, p->n, sizeof *p->w, by_id) : NULL;
 }
 
 /* What the workers of `b` did since `a` (b is later), added to sum[4]. */
@@ -115,10 +124,13 @@ static void growth(const saq__rpoint_t *a, const saq__rpoint_t *b, double sum[4]
     }
 }
 
-int saq__rates(const saq__rpoint_t *pts, size_t n, double per_min[4], double *window_s)
+int saq__rates(saq__rpoint_t *pts, size_t n, double per_min[4], double *window_s)
 {
     if (!n)
         return -1;
+    for (size_t i = 0; i < n; i++)
+        if (pts[i].n > 1)
+            qsort(pts[i].w, pts[i].n, sizeof *pts[i].w, by_id);
     int64_t now = pts[n - 1].t;
     size_t base = n;
     for (size_t i = 0; i < n; i++)

@@ -399,7 +399,10 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * uptime], ...}}', "t" first (read back without decoding). Reply: 's':
      * the server's time (ms); 'o': {time ms, queued, active, incomplete, not
      * yet due, {head id, head record}, {wid, ...}, {record, ...}, {libsaq
-     * 1|0, ...}, {sample, ...} newest first}. A libsaq worker writes both
+     * 1|0, ...} (each worker once, however many registry members end in
+     * its id), {sample, ...} newest first, the kept ones only (a list
+     * grown by another client, or not trimmed for a user that may not write,
+     * is not read whole)}. A libsaq worker writes both
      * registry families and keeps a liveness entry (either tells). */
     [SCRIPT_OVERVIEW] =
         "local function z(...)\n"
@@ -413,10 +416,11 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "local last = type(head) == 'string' and tonumber(string.match(head, '^{\"t\": (%d+)'))\n"
         "local due = not last or now - last >= tonumber(ARGV[5]) or last > now\n"
         "if not due and ARGV[1] ~= 'o' then return now end\n"
-        "local wids, recs = {}, {}\n"
+        "local wids, recs, seen = {}, {}, {}\n"
         "for _, m in ipairs(z('ZRANGEBYSCORE', KEYS[4], now, '+inf') or {}) do\n"
         "  local wid = string.match(m, '([^:]*)$')\n"
-        "  local rec = z('GET', ARGV[2] .. wid)\n"
+        "  local rec = not seen[wid] and z('GET', ARGV[2] .. wid)\n"
+        "  seen[wid] = true\n"
         "  if type(rec) == 'string' then wids[#wids + 1] = wid; recs[#recs + 1] = rec end\n"
         "end\n"
         "if due then\n"
@@ -454,5 +458,5 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "if type(hid) == 'string' then hrec = z('GET', hid) else hid = false end\n"
         "return {now, z('LLEN', KEYS[1]) or 0, z('LLEN', KEYS[2]) or 0, z('ZCARD', KEYS[3]) or 0,\n"
         "        z('ZCOUNT', KEYS[3], '(' .. string.format('%.3f', now / 1000), '+inf') or 0,\n"
-        "        {hid, hrec}, wids, recs, flags, z('LRANGE', KEYS[6], 0, -1) or {}}\n",
+        "        {hid, hrec}, wids, recs, flags, z('LRANGE', KEYS[6], 0, tonumber(ARGV[6]) - 1) or {}}\n",
 };

@@ -105,6 +105,10 @@ static int add_fn(saq_worker_t *w, const char *function, saq_handler_fn fn, void
         saq__worker_seterr(w, "function name must be a non-empty string");
         return SAQ_EINVAL;
     }
+    if (!saq__utf8_valid(function, strlen(function))) { /* a job's function, read from JSON, never is */
+        saq__worker_seterr(w, "function name must be valid UTF-8");
+        return SAQ_EINVAL;
+    }
     if (atomic_load(&w->started)) {
         saq__worker_seterr(w, "functions must be registered before the worker starts");
         return SAQ_ESTATE;

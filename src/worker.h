@@ -116,6 +116,10 @@ typedef struct saq__wmetrics {
 } saq__wmetrics_t;
 /* Outcomes counted (saq__wmetrics_count's `outcome`). */
 enum { SAQ__MET_COMPLETE, SAQ__MET_FAILED, SAQ__MET_RETRIED, SAQ__MET_ABORTED };
+/* The function label of the jobs whose function is not registered: one
+ * series for all their names, which any Redis client writes (one series per
+ * name would let them grow the exposition without bound). */
+#define SAQ__WMETRICS_UNREGISTERED "(unregistered)"
 void saq__wmetrics_init(saq__wmetrics_t *m);
 void saq__wmetrics_destroy(saq__wmetrics_t *m);
 /* A monotonic clock in seconds (run times). Any thread. */

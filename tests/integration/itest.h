@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "redis_harness.h"
 #include <saq.h>
@@ -151,6 +152,28 @@ static inline saq_job_t *wait_status(saq_queue_t *q, const char *key, const char
 static inline char *stored(saq_queue_t *q, const char *key)
 {
     return rh_str(RC, "GET saq:job:%s:%s", saq_queue_name(q), key);
+}
+
+/* `promtool check metrics` on text: 0 when it is clean. */
+static inline int itest_promtool(const char *text)
+{
+    char path[] = "/tmp/saq-itest-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[512];
+    while (fgets(line, sizeof line, p))
+        fprintf(stderr, "promtool: %s", line);
+    int st = pclose(p);
+    unlink(path);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+        fail_msg("promtool is not installed (Debian package prometheus; .ci/setup test installs it)");
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static int suite_setup(void **state)

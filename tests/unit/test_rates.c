@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <time.h>
 
 static saq__rpoint_t point(const char *json)
 {
@@ -45,7 +46,7 @@ static void test_parse(void **state)
     saq__rpoint_free(&p);
     const char *bad[] = {"", "[]", "{\"w\": {}}", "{\"t\": 5, \"w\": {\"a\": [1, 2]}}",
                          "{\"t\": 5, \"w\": {\"a\": [1, 2, 3, 4, -5]}}", "{\"t\": 5, \"w\": {\"a\": \"x\"}}",
-                         "{\"t\": 0, \"w\": {}}", "{\"t\": 5, \"w\": {\"a\": [1, 2, 3, 4, 5, 6]}}"};
+                         "{\"t\": 0, \"w\": {}}", "{\"t\": 1e20, \"w\": {}}", "{\"t\": 5, \"w\": {\"a\": [1, 2, 3, 4, 5, 6]}}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(saq__rpoint_parse(bad[i], strlen(bad[i]), &p), -1);
 }
@@ -118,6 +119,35 @@ static void test_prom_writer(void **state)
     free(s);
 }
 
+/* Thousands of workers in every sample: found by id, not scanned (the rates
+ * are computed on the queue's I/O thread). */
+static void test_many_workers_fast(void **state)
+{
+    (void)state;
+    enum { NW = 20000, NP = 10 };
+    saq__rpoint_t pts[NP];
+    char id[32];
+    for (int p = 0; p < NP; p++) {
+        memset(&pts[p], 0, sizeof pts[p]);
+        pts[p].t = 1000 + p * 5000;
+        for (int i = 0; i < NW; i++) {
+            long long v[5] = {p, 0, 0, 0, 1000000};
+            snprintf(id, sizeof id, "w%d", (i * 7919) % NW);
+            assert_int_equal(saq__rpoint_add(&pts[p], id, v), 0);
+        }
+    }
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    double out[4], win;
+    assert_int_equal(rates(pts, NP, out, &win), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    assert_true(fabs(win - 45.0) < 1e-9);
+    assert_true(fabs(out[0] - (double)NW * 9 * 60.0 / 45.0) < 1e-6);
+    if (took > 2.0)
+        fail_msg("rates over %d points of %d workers took %.2f s", NP, NW, took);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -125,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_growth_restart_new_and_gone),
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_prom_writer),
+        cmocka_unit_test(test_many_workers_fast),
     };
     return cmocka_run_group_tests_name("rates", tests, NULL, NULL);
 }
