@@ -499,7 +499,9 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
     int what = (int)r->idata;
     if (c->state != CONN_HANDSHAKE || c->handshake_failed)
         return; /* closing this connection answers the other handshake requests: ignore them */
-    if (err) {
+    if (err && saq__hello_optional(c->q, what, msg)) {
+        rep = NULL; /* a user not allowed CLIENT SETNAME or INFO (an ACL): not needed */
+    } else if (err) {
         c->handshake_failed = 1;
         saq__debug("%s conn: handshake failed: %s", role_name(c->role), msg ? msg : "");
         set_last_error(c, "redis handshake failed (%s): %s", r->aux ? (const char *)r->aux : "?",
@@ -516,7 +518,8 @@ static void handshake_reply(saq__req_t *r, redisReply *rep, int err, const char 
         free(m);
         return;
     }
-    if (what == SAQ__HELLO_INFO && rep->type == REDIS_REPLY_STRING) {
+    if (!rep) {
+    } else if (what == SAQ__HELLO_INFO && rep->type == REDIS_REPLY_STRING) {
         char why[200], w[300];
         if (saq__hello_info(c->q, rep->str, why, sizeof why)) { /* the wrong kind of url */
             c->handshake_failed = 1;

@@ -358,9 +358,10 @@ extern const char *const saq__script_text[SCRIPT_COUNT_];
 /* ---- hello.c: what a connection says first ---- */
 
 /* What a handshake reply is read for: nothing, INFO server (the version),
- * CLIENT ID, ROLE (must be master), or SCRIPT LOAD of script `what - SCRIPT`. */
+ * CLIENT ID, ROLE (must be master), CLIENT SETNAME (nothing), or SCRIPT LOAD
+ * of script `what - SCRIPT`. */
 enum { SAQ__HELLO_PLAIN, SAQ__HELLO_INFO, SAQ__HELLO_CLIENT_ID, SAQ__HELLO_ROLE,
-       SAQ__HELLO_SCRIPT = 100 };
+       SAQ__HELLO_NAME, SAQ__HELLO_SCRIPT = 100 };
 typedef struct saq__hello_cmd {
     int what; /* SAQ__HELLO_* */
     int argc;
@@ -383,6 +384,11 @@ void saq__hello_build(const saq_queue_t *q, int role, saq__hello_t *h);
  * reached without redis+cluster:// (every script would fail with CROSSSLOT).
  * Loop thread. */
 int saq__hello_info(saq_queue_t *q, const char *info, char *why, size_t n);
+/* 1 when the handshake can go on without the reply of a command of kind
+ * `what` refused with `msg`: CLIENT SETNAME or INFO refused by an ACL
+ * (NOPERM; without INFO, BLMOVE is assumed, as ACLs mean Redis 6 or later);
+ * else 0. Loop thread. */
+int saq__hello_optional(saq_queue_t *q, int what, const char *msg);
 
 /* ---- health.c: the queue's Redis outages, told to its log ---- */
 

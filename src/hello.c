@@ -37,7 +37,7 @@ void saq__hello_build(const saq_queue_t *q, int role, saq__hello_t *h)
     for (char *p = h->cname; *p; p++) /* Redis refuses a name with bytes outside '!'..'~' */
         if (*p < '!' || *p > '~')
             *p = '?';
-    add(h, SAQ__HELLO_PLAIN, 3, "CLIENT", "SETNAME", h->cname);
+    add(h, SAQ__HELLO_NAME, 3, "CLIENT", "SETNAME", h->cname);
     if (role == ROLE_CMD) {
         add(h, SAQ__HELLO_INFO, 2, "INFO", "server", NULL);
         for (int i = 0; i < SCRIPT_COUNT_; i++)
@@ -67,4 +67,13 @@ int saq__hello_info(saq_queue_t *q, const char *info, char *why, size_t n)
     else
         return 0;
     return -1;
+}
+
+int saq__hello_optional(saq_queue_t *q, int what, const char *msg)
+{
+    if (!msg || strncmp(msg, "NOPERM", 6) || (what != SAQ__HELLO_NAME && what != SAQ__HELLO_INFO))
+        return 0;
+    if (what == SAQ__HELLO_INFO && !q->server_version)
+        q->have_lmove = 1; /* a server with ACLs is 6.0 or later; 6.2+ is the one in use */
+    return 1;
 }

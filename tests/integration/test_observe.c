@@ -169,6 +169,22 @@ static void test_overview_counts_and_oldest_age(void **state)
     cJSON_Delete(ov);
     assert_int_equal(rh_int(RC, "EXISTS saq:%s:libsaq:samples", n), 0);
     saq_queue_free(ro);
+    /* the README's grant for a watching-only user: no CLIENT SETNAME, no INFO (the handshake
+     * goes on without them), the figures all the same */
+    freeReplyObject(rh_cmd(RC, "ACL SETUSER obsdash on >pw ~* &* +@read +@scripting +time"));
+    snprintf(url, sizeof url, "redis://obsdash:pw@127.0.0.1:%d/0", R->port);
+    c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "url", url), 0);
+    assert_int_equal(saq_conf_set(c, "name", n), 0);
+    saq_queue_t *dash = saq_queue_new(c);
+    assert_non_null(dash);
+    saq_conf_free(c);
+    ov = overview(dash);
+    assert_int_equal((int)num(ov, "jobs.queued"), 2);
+    assert_int_equal((int)num(ov, "jobs.incomplete"), 4);
+    cJSON_Delete(ov);
+    saq_queue_free(dash);
+    freeReplyObject(rh_cmd(RC, "ACL DELUSER obsro obsdash"));
     saq_queue_free(q);
 }
 
