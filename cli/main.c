@@ -4,11 +4,13 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 cli_opts_t cli_opts;
 
@@ -168,6 +170,21 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
     }
 }
 
+/* atexit: output that could not be written (a full disk, a closed pipe with SIGPIPE ignored)
+ * is an error, not a silent success */
+static void check_stdout(void)
+{
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int err = errno;
+    if (bad && err != EPIPE) {
+        fprintf(stderr, "saq: cannot write the output: %s\n", strerror(err));
+        fflush(stderr);
+        _exit(CLI_ERR);
+    }
+    if (bad)
+        _exit(CLI_ERR);
+}
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
@@ -187,6 +204,7 @@ int main(int argc, char **argv)
     cli_opts.queues[0] = (env = getenv("SAQ_QUEUE")) && *env ? env : "default";
     cli_opts.nqueues = 1;
     cli_opts.timeout_s = 5;
+    atexit(check_stdout);
 
     /* the global options before the command ('+': stop at the first operand) */
     static struct option opts[NGLOBAL + 1];

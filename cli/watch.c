@@ -162,7 +162,8 @@ static void draw(const char *frame, int tty)
     if (!tty) {
         fputs(frame, stdout);
         fputc('\n', stdout);
-        fflush(stdout);
+        if (fflush(stdout) != 0)
+            stop = 1; /* the output is gone (a full disk, a closed pipe): main reports it */
         return;
     }
     fputs("\033[H", stdout);
@@ -177,7 +178,8 @@ static void draw(const char *frame, int tty)
         }
     }
     fputs("\033[J", stdout);
-    fflush(stdout);
+    if (fflush(stdout) != 0)
+        stop = 1;
 }
 
 int cmd_watch(int argc, char **argv)

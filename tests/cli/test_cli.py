@@ -750,6 +750,20 @@ bad=${REDIS_TLS_URL%%\?*}
         finally:
             subprocess.run(tmux + ["kill-server"], capture_output=True)
 
+    # ---------------------------------------------------------------- abuse (clibreaker)
+
+    def test_output_to_a_full_disk_is_an_error(self):
+        self.run_ok("enqueue", "f", "--key", "k1")
+        for args in (["jobs"], ["info"], ["job", "k1"], ["--help"], ["metrics", "--once"],
+                     ["watch", "--interval", "0.1"]):
+            with open("/dev/full", "w") as full:
+                e = dict(os.environ, SAQ_URL=self.redis.url)
+                r = subprocess.run([SAQ, *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                                   env=e, timeout=20, stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 2, f"saq {args}: {r.stderr}")
+            self.assertIn("cannot write the output: No space left on device", r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
 
 if __name__ == "__main__":
     for tool in ("redis-server", "redis-cli", "tmux", "promtool", "prometheus"):
