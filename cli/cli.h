@@ -82,7 +82,14 @@ const char *cli_url_redacted(void);
 void cli_print_json(const cJSON *doc);
 /** The number member `name` of a JSON object, 0 when absent or not a number. */
 double cli_num(const cJSON *o, const char *name);
-/** Print "saq: <fmt>" and a newline on stderr. */
+/** `s` made safe to print on a terminal (owned, NULL when out of memory; NULL `s` is ""):
+ *  control characters (ESC, newlines, C1 controls such as CSI) and bytes that are not UTF-8
+ *  become visible escapes ("\\e", "\\n", "\\x9B"), so hostile data in Redis (a key, a
+ *  worker id, an error text) cannot move the cursor, clear the screen or break a table. */
+char *cli_clean(const char *s);
+/** cli_clean of the first `n` bytes of `s` */
+char *cli_clean_n(const char *s, size_t n);
+/** Print "saq: <fmt>" and a newline on stderr, cleaned (cli_clean: one line, no escapes). */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /** A duration in seconds as short text ("850ms", "12.3s", "4m12s", "2h03m", "3d04h"); "-" for a

@@ -9,20 +9,101 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <wchar.h>
 
 static saq_cq_t *the_cq;
 static uint64_t next_tag = 1;
 static int last_status;
 static char last_msg[256];
 
+/* one UTF-8 code point at s (NUL-terminated): its length (1..4) with *cp set, or 0 when the
+ * bytes are not valid UTF-8 (overlong, surrogate, beyond U+10FFFF, cut short) */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+    size_t len;
+    uint32_t c, min;
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    } else if ((s[0] & 0xE0) == 0xC0) {
+        len = 2, c = s[0] & 0x1F, min = 0x80;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        len = 3, c = s[0] & 0x0F, min = 0x800;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        len = 4, c = s[0] & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+char *cli_clean_n(const char *s, size_t n)
+{
+    size_t cap = n * 4 + 1, o = 0; /* "\xNN" is the longest form of one byte */
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    char *tmp = strndup(s, n);
+    if (!tmp) {
+        free(out);
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)tmp;
+    while (*p) {
+        uint32_t cp;
+        size_t len = utf8_decode(p, &cp);
+        if (len == 0) {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02X", *p);
+            p++;
+        } else if (cp == '\n') {
+            memcpy(out + o, "\\n", 2), o += 2, p++;
+        } else if (cp == '\t') {
+            memcpy(out + o, "\\t", 2), o += 2, p++;
+        } else if (cp == '\r') {
+            memcpy(out + o, "\\r", 2), o += 2, p++;
+        } else if (cp == 0x1B) {
+            memcpy(out + o, "\\e", 2), o += 2, p++;
+        } else if (cp < 0x20 || cp == 0x7F) {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02X", (unsigned)cp);
+            p++;
+        } else if (cp >= 0x80 && cp <= 0x9F) { /* C1 controls (CSI U+009B ...): 2 bytes in */
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02X", (unsigned)cp);
+            p += len;
+        } else {
+            memcpy(out + o, p, len);
+            o += len;
+            p += len;
+        }
+    }
+    out[o] = '\0';
+    free(tmp);
+    return out;
+}
+
+char *cli_clean(const char *s)
+{
+    return cli_clean_n(s ? s : "", strlen(s ? s : ""));
+}
+
 void cli_errorf(const char *fmt, ...)
 {
     va_list ap;
-    fputs("saq: ", stderr);
+    char *msg = NULL;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vasprintf(&msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    char *clean = n >= 0 ? cli_clean(msg) : NULL;
+    fprintf(stderr, "saq: %s\n", clean ? clean : "(out of memory)");
+    free(clean);
+    free(msg);
 }
 
 void cli_print_json(const cJSON *doc)
@@ -301,7 +382,7 @@ static void table_add(cli_table_t *t, const char *const *cells)
     }
     for (int i = 0; i < t->ncols; i++) {
         const char *c = cells[i] ? cells[i] : ""; /* a header's '>' is kept: emit reads it */
-        t->cells[t->rows * (size_t)t->ncols + (size_t)i] = strdup(c);
+        t->cells[t->rows * (size_t)t->ncols + (size_t)i] = cli_clean(c);
     }
     t->rows++;
 }
@@ -327,13 +408,23 @@ size_t cli_table_rows(const cli_table_t *t)
     return t && t->rows ? t->rows - 1 : 0;
 }
 
-/* display width of UTF-8 text: code points, not bytes */
+/* display width of cleaned UTF-8 text (cli_clean): columns on a terminal, wide (East Asian)
+ * characters 2, combining marks 0, per wcwidth in a UTF-8 LC_CTYPE (main sets one) */
 static size_t text_width(const char *s)
 {
     size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            w++;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t cp;
+        size_t len = utf8_decode(p, &cp);
+        if (!len) {
+            w++, p++;
+            continue;
+        }
+        int cw = cp < 0x80 ? 1 : wcwidth((wchar_t)cp);
+        w += cw < 0 ? 1 : (size_t)cw;
+        p += len;
+    }
     return w;
 }
 

@@ -279,7 +279,9 @@ static void field(char **b, size_t *n, const char *name, const char *value)
     /* multi-line values (tracebacks) go on indented lines */
     for (const char *p = value;;) {
         size_t len = strcspn(p, "\n");
-        cli_appendf(b, n, "%.*s\n", (int)len, p);
+        char *clean = cli_clean_n(p, len);
+        cli_appendf(b, n, "%s\n", clean ? clean : "");
+        free(clean);
         if (!p[len] || !p[len + 1])
             break;
         p += len + 1;

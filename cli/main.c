@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,11 +63,15 @@ static const struct option global_opts[] = {
 void cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "saq%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    char *msg = NULL;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vasprintf(&msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (saq %s%s--help)\n", cmd ? cmd : "", cmd ? " " : "");
+    char *clean = n >= 0 ? cli_clean(msg) : NULL;
+    fprintf(stderr, "saq%s%s: %s (saq %s%s--help)\n", cmd ? " " : "", cmd ? cmd : "",
+            clean ? clean : "usage error", cmd ? cmd : "", cmd ? " " : "");
+    free(clean);
+    free(msg);
     exit(CLI_ERR);
 }
 
@@ -205,6 +210,9 @@ int main(int argc, char **argv)
     cli_opts.nqueues = 1;
     cli_opts.timeout_s = 5;
     atexit(check_stdout);
+    /* a UTF-8 LC_CTYPE for wcwidth (table alignment of wide characters); numbers keep "C" */
+    if (!setlocale(LC_CTYPE, "") || MB_CUR_MAX == 1)
+        setlocale(LC_CTYPE, "C.UTF-8");
 
     /* the global options before the command ('+': stop at the first operand) */
     static struct option opts[NGLOBAL + 1];

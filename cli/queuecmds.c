@@ -260,8 +260,11 @@ int cmd_sweep(int argc, char **argv)
             const cJSON *id;
             cJSON_ArrayForEach(id, ids)
             {
-                if (cJSON_IsString(id))
-                    printf("%s\n", id->valuestring);
+                if (cJSON_IsString(id)) {
+                    char *clean = cli_clean(id->valuestring);
+                    printf("%s\n", clean ? clean : "");
+                    free(clean);
+                }
             }
             cJSON_Delete(ids);
         }

@@ -94,9 +94,12 @@ static char *render(cJSON **docs, rates_t *rates, const char *trouble, int64_t t
     int64_t now = cli_now_ms();
     cli_appendf(&b, &n, "saq watch  %s  every %gs  %s  (q quits)\n", cli_url_redacted(), interval,
                 cli_fmt_time_ms(now, t, sizeof t));
-    if (trouble)
+    if (trouble) {
+        char *clean = cli_clean(trouble);
         cli_appendf(&b, &n, "Redis unreachable: %s\n  for %s; the figures below are the last read\n",
-                    trouble, cli_fmt_dur((double)(now - trouble_since) / 1000, d, sizeof d));
+                    clean ? clean : "", cli_fmt_dur((double)(now - trouble_since) / 1000, d, sizeof d));
+        free(clean);
+    }
     else
         cli_appendf(&b, &n, "\n\n");
     cli_appendf(&b, &n, "\n");

@@ -764,6 +764,32 @@ bad=${REDIS_TLS_URL%%\?*}
             self.assertIn("cannot write the output: No space left on device", r.stderr)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
+    def test_hostile_data_does_not_reach_the_terminal_raw(self):
+        # keys and function names with escape sequences, newlines, C1 controls, wide characters
+        evil_key = "k\x1b]0;pwned\x07"
+        self.run_ok("enqueue", "evil\x1b[2Jfn", "--key", evil_key)
+        self.run_ok("enqueue", "new\nline\u009b31m", "--key", "wide漢字漢字")
+        self.run_ok("enqueue", "plain", "--key", "a")
+        for args in (["jobs"], ["job", evil_key], ["job", "wide漢字漢字"], ["info"]):
+            r = self.run_ok(*args, env={"LC_ALL": "C"})
+            for bad in ("\x1b", "\x07", "\u009b"):
+                self.assertNotIn(bad, r.stdout, f"saq {args}: {r.stdout!r}")
+        r = self.run_ok("jobs")
+        self.assertIn("k\\e]0;pwned\\x07", r.stdout)
+        self.assertIn("new\\nline\\x9B31m", r.stdout)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 4, r.stdout)  # a newline in a name does not break a row
+
+        def col(line, word):  # display column of `word` (wide characters count 2)
+            i = line.index(word)
+            return sum(2 if "\u4e00" <= ch <= "\u9fff" else 1 for ch in line[:i])
+        for line in lines[1:]:
+            self.assertEqual(col(line, "queued"), col(lines[0], "STATUS"), r.stdout)
+        # error lines: one line, no escapes
+        r = saq("job", "x\x1b[2J\ny", url=self.redis.url)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "saq: no job 'x\\e[2J\\ny' in queue 'default'\n")
+
 
 if __name__ == "__main__":
     for tool in ("redis-server", "redis-cli", "tmux", "promtool", "prometheus"):
