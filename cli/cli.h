@@ -89,6 +89,9 @@ double cli_num(const cJSON *o, const char *name);
 char *cli_clean(const char *s);
 /** cli_clean of the first `n` bytes of `s` */
 char *cli_clean_n(const char *s, size_t n);
+/** How many bytes of UTF-8 text `s` (at most `n` bytes) fit in `cols` terminal columns (wide
+ *  characters take 2), whole characters only; *used (may be NULL) gets their columns. */
+size_t cli_fit_cols(const char *s, size_t n, size_t cols, size_t *used);
 /** Print "saq: <fmt>" and a newline on stderr, cleaned (cli_clean: one line, no escapes). */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -408,23 +408,41 @@ size_t cli_table_rows(const cli_table_t *t)
     return t && t->rows ? t->rows - 1 : 0;
 }
 
+/* columns of the code point at p (length *len, at least 1) on a terminal */
+static size_t char_width(const unsigned char *p, size_t *len)
+{
+    uint32_t cp;
+    *len = utf8_decode(p, &cp);
+    if (!*len) {
+        *len = 1;
+        return 1;
+    }
+    int cw = cp < 0x80 ? 1 : wcwidth((wchar_t)cp);
+    return cw < 0 ? 1 : (size_t)cw;
+}
+
+size_t cli_fit_cols(const char *s, size_t n, size_t cols, size_t *used)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, w = 0;
+    while (i < n && p[i]) {
+        size_t len, cw = char_width(p + i, &len);
+        if (w + cw > cols || i + len > n)
+            break;
+        w += cw;
+        i += len;
+    }
+    if (used)
+        *used = w;
+    return i;
+}
+
 /* display width of cleaned UTF-8 text (cli_clean): columns on a terminal, wide (East Asian)
  * characters 2, combining marks 0, per wcwidth in a UTF-8 LC_CTYPE (main sets one) */
 static size_t text_width(const char *s)
 {
-    size_t w = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        uint32_t cp;
-        size_t len = utf8_decode(p, &cp);
-        if (!len) {
-            w++, p++;
-            continue;
-        }
-        int cw = cp < 0x80 ? 1 : wcwidth((wchar_t)cp);
-        w += cw < 0 ? 1 : (size_t)cw;
-        p += len;
-    }
+    size_t w;
+    cli_fit_cols(s, strlen(s), (size_t)-1, &w);
     return w;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -26,14 +27,16 @@ static const char usage_watch[] =
     "it recovers by itself when Redis is back.\n"
     "  -i, --interval S     seconds between refreshes (0.1 .. 3600; default 1)\n";
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, resized;
 static struct termios saved_tio;
 static int tio_saved, screen_on;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop = 1;
+    if (sig == SIGWINCH)
+        resized = 1;
+    else
+        stop = 1;
 }
 
 static void restore_terminal(void)
@@ -169,16 +172,23 @@ static void draw(const char *frame, int tty)
             stop = 1; /* the output is gone (a full disk, a closed pipe): main reports it */
         return;
     }
+    /* the frame cut to the terminal's size: a line wider than the terminal would wrap and a
+     * frame taller would scroll, and the next frame, drawn from the top, would mix with it */
+    struct winsize ws = {0};
+    size_t cols = 80, rows = 24;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row)
+        cols = ws.ws_col, rows = ws.ws_row;
     fputs("\033[H", stdout);
-    for (const char *p = frame; *p;) {
+    size_t row = 0;
+    for (const char *p = frame; *p && row < rows; row++) {
         size_t len = strcspn(p, "\n");
-        fwrite(p, 1, len, stdout);
+        fwrite(p, 1, cli_fit_cols(p, len, cols, NULL), stdout);
         fputs("\033[K", stdout);
         p += len;
-        if (*p == '\n') {
-            fputs("\r\n", stdout);
+        if (*p == '\n')
             p++;
-        }
+        if (*p && row + 1 < rows)
+            fputs("\r\n", stdout);
     }
     fputs("\033[J", stdout);
     if (fflush(stdout) != 0)
@@ -214,6 +224,7 @@ int cmd_watch(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGWINCH, &sa, NULL); /* no SA_RESTART: the wait below wakes up and redraws */
     int tty_in = isatty(STDIN_FILENO), tty_out = isatty(STDOUT_FILENO);
     if (tty_in && tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
         struct termios raw = saved_tio;
@@ -258,6 +269,13 @@ int cmd_watch(int argc, char **argv)
         /* wait for the next refresh, a key, or a signal */
         int64_t until = cli_now_ms() + (int64_t)llround(interval * 1000);
         while (!stop) {
+            if (resized) {
+                resized = 0;
+                frame = render(docs, rates, trouble[0] ? trouble : NULL, trouble_since, interval);
+                if (frame)
+                    draw(frame, tty_out);
+                free(frame);
+            }
             int64_t left = until - cli_now_ms();
             if (left <= 0)
                 break;

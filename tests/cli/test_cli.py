@@ -790,6 +790,34 @@ bad=${REDIS_TLS_URL%%\?*}
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stderr, "saq: no job 'x\\e[2J\\ny' in queue 'default'\n")
 
+    def test_watch_in_a_small_pane_and_on_resize(self):
+        self.run_ok("enqueue", "f")
+        sock = f"saq-cli-small-{os.getpid()}"
+        tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+
+        def screen():
+            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "w"], capture_output=True,
+                                  text=True).stdout
+
+        try:
+            # a long interval: what changes on the screen comes from the resize, not a refresh
+            subprocess.run(tmux + ["new-session", "-d", "-s", "w", "-x", "20", "-y", "5",
+                                   f"env SAQ_URL={self.redis.url} {SAQ} watch --interval 60"],
+                           check=True)
+            wait_for(lambda: "QUEUE" in screen(), 10, what="the first frame")
+            time.sleep(0.3)
+            lines = screen().split("\n")
+            # cut to the pane, not wrapped nor scrolled: the title stays on the first line
+            self.assertTrue(lines[0].startswith("saq watch  redis://"), lines)
+            self.assertEqual(lines[4].split()[0], "QUEUE", lines)
+            subprocess.run(tmux + ["resize-window", "-t", "w", "-x", "100", "-y", "12"],
+                           check=True)
+            wait_for(lambda: re.search(r"(?m)^default +1 +0 +0 ", screen()), 5,
+                     what="a redraw on resize")
+            self.assertIn("(q quits)", screen())
+        finally:
+            subprocess.run(tmux + ["kill-server"], capture_output=True)
+
 
 if __name__ == "__main__":
     for tool in ("redis-server", "redis-cli", "tmux", "promtool", "prometheus"):
