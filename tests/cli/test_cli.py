@@ -818,6 +818,46 @@ bad=${REDIS_TLS_URL%%\?*}
         finally:
             subprocess.run(tmux + ["kill-server"], capture_output=True)
 
+    def test_metrics_concurrent_scrapes_while_redis_is_frozen(self):
+        import concurrent.futures
+        frozen = Redis()  # its own server: SIGSTOP would stall the other tests
+        frozen.start()
+        e = dict(os.environ, SAQ_URL=frozen.url)
+        srv = subprocess.Popen([SAQ, "--timeout", "1", "metrics", "--listen", "127.0.0.1:0"],
+                               stderr=subprocess.PIPE, text=True, env=e)
+        try:
+            m = re.match(r"saq: serving metrics on http://127\.0\.0\.1:(\d+)/metrics$",
+                         srv.stderr.readline())
+            url = f"http://127.0.0.1:{m.group(1)}/metrics"
+            self.assertEqual(urllib.request.urlopen(url, timeout=10).status, 200)
+            frozen.proc.send_signal(signal.SIGSTOP)
+
+            def scrape(_):
+                t = time.time()
+                try:
+                    urllib.request.urlopen(url, timeout=30)
+                    code = 200
+                except urllib.error.HTTPError as err:
+                    code = err.code
+                return code, time.time() - t
+            with concurrent.futures.ThreadPoolExecutor(6) as ex:
+                got = list(ex.map(scrape, range(6)))
+            # every scrape ends with 503 within about --timeout, none queues behind the others
+            self.assertEqual([c for c, _ in got], [503] * 6, got)
+            self.assertLess(max(t for _, t in got), 2.5, got)
+            frozen.proc.send_signal(signal.SIGCONT)
+            wait_for(lambda: scrape(0)[0] == 200, 10, what="200 again")
+            srv.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.wait(10), 0)
+        finally:
+            if frozen.proc:
+                frozen.proc.send_signal(signal.SIGCONT)
+            if srv.poll() is None:
+                srv.kill()
+                srv.wait()
+            srv.stderr.close()
+            frozen.close()
+
 
 if __name__ == "__main__":
     for tool in ("redis-server", "redis-cli", "tmux", "promtool", "prometheus"):
