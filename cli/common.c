@@ -344,6 +344,15 @@ int cli_parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* the allocated size of a cli_appendf buffer holding `len` bytes and its NUL */
+static size_t buf_cap(size_t len)
+{
+    size_t c = 64;
+    while (c < len + 1)
+        c *= 2;
+    return c;
+}
+
 void cli_appendf(char **buf, size_t *len, const char *fmt, ...)
 {
     va_list ap;
@@ -353,10 +362,17 @@ void cli_appendf(char **buf, size_t *len, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    char *nb = realloc(*buf, *len + (size_t)n + 1);
-    if (!nb) {
-        free(s);
-        return;
+    /* the buffer's size is the power of two above its length (64 at least), so a table of
+     * many rows is not copied at every append (quadratic: minutes and gigabytes for jobs
+     * --limit 100000 under ASan, whose realloc always moves) */
+    size_t have = *buf ? buf_cap(*len) : 0, need = *len + (size_t)n + 1;
+    char *nb = *buf;
+    if (need > have) {
+        nb = realloc(*buf, buf_cap(need - 1));
+        if (!nb) {
+            free(s);
+            return;
+        }
     }
     memcpy(nb + *len, s, (size_t)n + 1);
     *buf = nb;

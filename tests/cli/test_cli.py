@@ -858,6 +858,19 @@ bad=${REDIS_TLS_URL%%\?*}
             srv.stderr.close()
             frozen.close()
 
+    def test_jobs_long_listing_is_not_quadratic(self):
+        # 20000 records copied from one: building the table must not copy the whole output at
+        # every cell (under the ASan stage that took minutes and gigabytes)
+        self.run_ok("enqueue", "f", "--key", "seed")
+        self.redis.cli("EVAL", "local v=redis.call('GET',KEYS[1]) for i=1,20000 do "
+                       "redis.call('SET','saq:job:default:c'..i,(string.gsub(v,'seed','c'..i))) "
+                       "end return 1", "1", "saq:job:default:seed")
+        t = time.time()
+        r = saq("jobs", "--limit", "100000", url=self.redis.url, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 20002)
+        self.assertLess(time.time() - t, 30)
+
 
 if __name__ == "__main__":
     for tool in ("redis-server", "redis-cli", "tmux", "promtool", "prometheus"):
