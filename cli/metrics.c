@@ -246,6 +246,11 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     return r;
 }
 
+/* the daemon's options: 4 polling threads, up to 4096 connections, idle ones closed after 30 s */
+#define HTTPD_OPTIONS                                                                           \
+    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,      \
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END
+
 /* start the daemon on ADDR; NULL with a message printed on failure */
 static struct MHD_Daemon *listen_on(const char *addr)
 {
@@ -272,14 +277,17 @@ static struct MHD_Daemon *listen_on(const char *addr)
         cli_errorf("metrics: --listen '%s': the port must be a number in 0..65535", addr);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* epoll with a few threads, not a thread per connection: idle connections (a slowloris
+     * client holding a thousand sockets open) cost a descriptor, not a thread, and do not
+     * use up the ~1000 connections select() allows before real scrapes are refused */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
     struct MHD_Daemon *d;
     if (!host[0]) {
         d = MHD_start_daemon(flags | MHD_USE_DUAL_STACK, (uint16_t)p, NULL, NULL, answer, NULL,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+                             HTTPD_OPTIONS);
         if (!d) /* no IPv6 here */
             d = MHD_start_daemon(flags, (uint16_t)p, NULL, NULL, answer, NULL,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+                                 HTTPD_OPTIONS);
     } else {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                                  .ai_flags = AI_NUMERICSERV};
@@ -291,7 +299,7 @@ static struct MHD_Daemon *listen_on(const char *addr)
         }
         d = MHD_start_daemon(flags | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0), (uint16_t)p,
                              NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+                             HTTPD_OPTIONS);
         freeaddrinfo(ai);
     }
     if (!d)

@@ -871,6 +871,37 @@ bad=${REDIS_TLS_URL%%\?*}
         self.assertEqual(len(r.stdout.splitlines()), 20002)
         self.assertLess(time.time() - t, 30)
 
+    def test_metrics_slowloris_does_not_lock_out_scrapes(self):
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < 1400:
+            self.skipTest("needs 1400 open files")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400) if hard ==
+                           resource.RLIM_INFINITY else min(max(soft, 1400), hard), hard))
+        e = dict(os.environ, SAQ_URL=self.redis.url)
+        srv = subprocess.Popen([SAQ, "metrics", "--listen", "127.0.0.1:0"],
+                               stderr=subprocess.PIPE, text=True, env=e)
+        socks = []
+        try:
+            m = re.match(r"saq: serving metrics on http://127\.0\.0\.1:(\d+)/metrics$",
+                         srv.stderr.readline())
+            port = int(m.group(1))
+            # 1200 connections that never send a request (more than select() can watch)
+            for _ in range(1200):
+                socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            time.sleep(0.5)
+            self.assertLess(len(os.listdir(f"/proc/{srv.pid}/task")), 50)  # not a thread each
+            r = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10)
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"saq_queue_jobs", r.read())
+        finally:
+            for so in socks:
+                so.close()
+            srv.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.wait(10), 0)
+            srv.stderr.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
 
 if __name__ == "__main__":
     for tool in ("redis-server", "redis-cli", "tmux", "promtool", "prometheus"):
