@@ -72,15 +72,25 @@ static void first_line(const char *s, char *buf, size_t n)
         s = last + 1;
         len = strlen(s);
     }
-    if (len > 60)
-        snprintf(buf, n, "%.57s...", s);
-    else
-        snprintf(buf, n, "%.*s", (int)len, s);
+    /* cleaned first (an escape sequence becomes visible text), then cut at 60 columns on a
+     * character boundary: cutting bytes split UTF-8 characters and let the escapes widen it */
+    char *clean = cli_clean_n(s, len);
+    if (!clean) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    size_t cl = strlen(clean), w, fit = cli_fit_cols(clean, cl, 60, &w);
+    if (fit < cl)
+        fit = cli_fit_cols(clean, cl, 57, NULL);
+    if (fit + 4 > n)
+        fit = cli_fit_cols(clean, n - 4 < fit ? n - 4 : fit, (size_t)-1, NULL);
+    snprintf(buf, n, "%.*s%s", (int)fit, clean, fit < cl ? "..." : "");
+    free(clean);
 }
 
 static void job_row(cli_table_t *t, saq_job_t *j)
 {
-    char att[32], queued[48], err[128];
+    char att[32], queued[48], err[256];
     snprintf(att, sizeof att, "%d/%d", saq_job_attempts(j), saq_job_retries(j));
     cli_fmt_time_ms(saq_job_queued_ms(j), queued, sizeof queued);
     first_line(saq_job_error(j), err, sizeof err);

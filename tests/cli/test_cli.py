@@ -902,6 +902,16 @@ bad=${REDIS_TLS_URL%%\?*}
             srv.stderr.close()
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
+    def test_jobs_error_column_cut_on_characters(self):
+        self.run_ok("enqueue", "f", "--key", "e1")
+        rec = json.loads(self.redis.cli("GET", "saq:job:default:e1"))
+        rec["error"] = "漢" * 100
+        self.redis.cli("SET", "saq:job:default:e1", json.dumps(rec, ensure_ascii=False))
+        r = self.run_ok("jobs")
+        cell = r.stdout.splitlines()[1].split("  ")[-1].strip()
+        # 28 wide characters and "...": 59 columns, not a UTF-8 character cut in two ("\xE6")
+        self.assertEqual(cell, "漢" * 28 + "...", r.stdout)
+
 
 if __name__ == "__main__":
     for tool in ("redis-server", "redis-cli", "tmux", "promtool", "prometheus"):
