@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 static const char usage_metrics[] =
     "usage: saq metrics (--listen ADDR | --once) [-q QUEUE]...\n"
@@ -160,7 +161,8 @@ static char *scrape(char *err, size_t errlen)
 
 static int failing; /* the last scrape failed (log changes of state, not every scrape) */
 
-/* Scrapes that arrive while one reads Redis share its result instead of queueing behind it:
+/* Scrapes that arrive while one reads Redis share its result instead of queueing behind it
+ * (and one under a second old is reused):
  * with Redis frozen, the fifth of five concurrent scrapes would otherwise wait five times
  * --timeout. Guarded by scrape_lock. */
 static pthread_cond_t scrape_done = PTHREAD_COND_INITIALIZER;
@@ -168,6 +170,14 @@ static int scrape_running;
 static unsigned long scrape_gen;
 static char *shared_body; /* the last scrape's body (owned), its status */
 static unsigned shared_status;
+static int64_t shared_at; /* when it was read (mono_ms) */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* one scrape, or the result of the one in flight: the body (owned) and its HTTP status */
 static char *scrape_shared(unsigned *status)
@@ -177,6 +187,9 @@ static char *scrape_shared(unsigned *status)
         unsigned long gen = scrape_gen;
         while (scrape_running && scrape_gen == gen)
             pthread_cond_wait(&scrape_done, &scrape_lock);
+    } else if (shared_body && mono_ms() - shared_at < 1000) {
+        /* a result under a second old: a request that waited on a polling thread busy with
+         * that scrape is answered now rather than starting another --timeout */
     } else {
         scrape_running = 1;
         pthread_mutex_unlock(&scrape_lock);
@@ -199,6 +212,7 @@ static char *scrape_shared(unsigned *status)
         free(shared_body);
         shared_body = body;
         shared_status = st;
+        shared_at = mono_ms();
         scrape_gen++;
         scrape_running = 0;
         pthread_cond_broadcast(&scrape_done);
