@@ -162,7 +162,7 @@ static char *scrape(char *err, size_t errlen)
 static int failing; /* the last scrape failed (log changes of state, not every scrape) */
 
 /* Scrapes that arrive while one reads Redis share its result instead of queueing behind it
- * (and one under a second old is reused):
+ * (and a failure under a second old is reused):
  * with Redis frozen, the fifth of five concurrent scrapes would otherwise wait five times
  * --timeout. Guarded by scrape_lock. */
 static pthread_cond_t scrape_done = PTHREAD_COND_INITIALIZER;
@@ -187,9 +187,10 @@ static char *scrape_shared(unsigned *status)
         unsigned long gen = scrape_gen;
         while (scrape_running && scrape_gen == gen)
             pthread_cond_wait(&scrape_done, &scrape_lock);
-    } else if (shared_body && mono_ms() - shared_at < 1000) {
-        /* a result under a second old: a request that waited on a polling thread busy with
-         * that scrape is answered now rather than starting another --timeout */
+    } else if (shared_body && shared_status != MHD_HTTP_OK && mono_ms() - shared_at < 1000) {
+        /* a failure under a second old: a request that waited on a polling thread busy with
+         * that scrape (Redis frozen) is answered now rather than after another --timeout;
+         * figures are always read afresh */
     } else {
         scrape_running = 1;
         pthread_mutex_unlock(&scrape_lock);

@@ -830,7 +830,7 @@ bad=${REDIS_TLS_URL%%\?*}
                          srv.stderr.readline())
             url = f"http://127.0.0.1:{m.group(1)}/metrics"
             self.assertEqual(urllib.request.urlopen(url, timeout=10).status, 200)
-            time.sleep(1.2)  # past the second a result is reused for
+            time.sleep(1.2)
             frozen.proc.send_signal(signal.SIGSTOP)
 
             def scrape(_):
