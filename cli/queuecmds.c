@@ -256,7 +256,10 @@ int cmd_sweep(int argc, char **argv)
             cJSON_Delete(o);
         } else {
             int n = cJSON_GetArraySize(ids);
-            printf("swept %d job%s\n", n, n == 1 ? "" : "s");
+            if (n > 0)
+                printf("swept %d job%s\n", n, n == 1 ? "" : "s");
+            else /* saq's sweep tells "nothing stuck" and "skipped under the lock" apart by nothing */
+                printf("swept 0 jobs (none stuck, or another process swept within %ld s)\n", lock);
             const cJSON *id;
             cJSON_ArrayForEach(id, ids)
             {

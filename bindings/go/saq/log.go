@@ -34,7 +34,7 @@ const LevelOff slog.Level = math.MaxInt32
 // least severe level l's handler is enabled for (WithLogLevel overrides
 // it): a handler whose level is later lowered through a slog.LevelVar does
 // not get libsaq's records below the first level until WithLogLevel asks for
-// them. A logger whose handler is enabled for no level (slog.DiscardHandler)
+// them. A logger whose handler is enabled for no level
 // silences the queue.
 //
 // Without WithLogger (or with a nil l), records go to slog.Default() (looked up at each

@@ -47,7 +47,7 @@ func MetricsText(ctx context.Context, queues []*Queue, workers []*Worker) (strin
 
 // MetricsHandler serves MetricsText of the queues and workers for a
 // Prometheus scrape (Content-Type text/plain; version=0.0.4). When a queue's
-// figures cannot be read it answers 500 with the errors, so the scrape fails
+// figures cannot be read it answers 503 with the errors, so the scrape fails
 // visibly (up == 0) instead of serving partial figures. The slices are read
 // at each request and must not change afterwards.
 //
@@ -56,7 +56,7 @@ func MetricsHandler(queues []*Queue, workers []*Worker) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		text, err := MetricsText(r.Context(), queues, workers)
 		if err != nil {
-			http.Error(rw, "saq metrics: "+err.Error(), http.StatusInternalServerError)
+			http.Error(rw, "saq metrics: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		rw.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

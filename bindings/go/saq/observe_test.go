@@ -266,7 +266,7 @@ func TestMetricsText(t *testing.T) {
 		t.Errorf("saq_queue_workers = %v, want 2", v)
 	}
 
-	// a closed queue fails the scrape (500), it does not serve partial figures
+	// a closed queue fails the scrape (503), it does not serve partial figures
 	q2, err := saq.NewQueue(redisURL(t), saq.WithName(queueName(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +274,7 @@ func TestMetricsText(t *testing.T) {
 	q2.Close()
 	rec := httptest.NewRecorder()
 	saq.MetricsHandler([]*saq.Queue{q, q2}, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "SAQ_ECLOSED") {
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "SAQ_ECLOSED") {
 		t.Fatalf("scrape with a closed queue = %d %s", rec.Code, rec.Body)
 	}
 }

@@ -110,7 +110,8 @@ module Saq
     # logger: where this worker's lines go: libsaq's records about it (start,
     # stop, jobs swept or recovered, ...; they pass its queue's log_level) and
     # the binding's own (a handler that raised, a hook that failed). Default:
-    # its queue's logger; nil silences them.
+    # its queue's logger; nil silences them. The queue's own lines (Redis
+    # unreachable, a connection lost and recovered) go to the queue's logger.
     def initialize(queue, functions:, concurrency: 10, cron_jobs: [], startup: nil, shutdown: nil,
                    before_process: nil, after_process: nil, timers: nil, context: nil,
                    interrupt: true, logger: Log::UNSET, queues: nil, **options)
