@@ -1,28 +1,135 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# `cmake --install` into a temporary prefix, then build a C program outside the
-# tree with `pkg-config --cflags --libs libsaq` against the installed copy and
-# run it against a private redis-server.
+# `cmake --install` into a temporary prefix, then build C programs outside the
+# tree against the installed copy and run each against a private redis-server:
+#   check-install.sh BUILD          libsaq.so: a program built with
+#                                   `pkg-config --cflags --libs libsaq`, and one with
+#                                   CMake's find_package(libsaq CONFIG) -> saq::saq;
+#                                   the package's version checks
+#   check-install.sh BUILD static   libsaq.a (a build with -DSAQ_STATIC=ON):
+#                                   find_package -> saq::saq_static from a full prefix,
+#                                   and from a prefix holding only the archive (install
+#                                   components dev + static) `pkg-config --static` and
+#                                   find_package(... COMPONENTS static)
+# The libsaq.a programs also define names libsaq.a uses inside (clash.c).
 set -euo pipefail
 build=${1:?build dir}
+mode=${2:-shared}
 here=$(cd "$(dirname "$0")" && pwd)
+with_redis="$here/../support/with-redis"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 libdir=$(find "$tmp/prefix" -name 'libsaq.pc' -printf '%h\n' | head -n1)
-[ -n "$libdir" ] || { echo "FAIL: libsaq.pc was not installed"; exit 1; }
-export PKG_CONFIG_PATH="$libdir"
-real=$(find "$tmp/prefix" -name 'libsaq.so.*.*' | head -n1)
-soname=$(objdump -p "$real" | awk '/SONAME/{print $2}')
-[ "$soname" = "libsaq.so.0" ] || { echo "FAIL: SONAME is '$soname', expected libsaq.so.0"; exit 1; }
-test -f "$tmp/prefix/include/saq.h" || { echo "FAIL: saq.h not installed"; exit 1; }
-mkdir "$tmp/outside" && cp "$here/consumer.c" "$tmp/outside/"
-cd "$tmp/outside"
-# shellcheck disable=SC2046
-cc -Wall -o consumer consumer.c $(pkg-config --cflags --libs libsaq) -Wl,-rpath,"$(pkg-config --variable=libdir libsaq)"
+[ -n "$libdir" ] || fail "libsaq.pc was not installed"
+libdir=$(dirname "$libdir")
+test -f "$tmp/prefix/include/saq.h" || fail "saq.h not installed"
+test -f "$libdir/cmake/libsaq/libsaqConfig.cmake" || fail "libsaqConfig.cmake not installed"
+test -f "$libdir/cmake/libsaq/libsaqConfigVersion.cmake" || fail "libsaqConfigVersion.cmake not installed"
+# the consumers' sources, outside the tree (cmake-consumer/ uses ../consumer.c)
+mkdir "$tmp/outside"
+cp -r "$here/consumer.c" "$here/clash.c" "$here/cmake-consumer" "$tmp/outside/"
+
+# loads PROGRAM [yes|no]: whether PROGRAM loads a libsaq.so from the prefix
 # (ldd's output is read whole: `ldd | grep -q` under pipefail fails when grep
 # stops reading early and ldd gets SIGPIPE)
-libs=$(ldd ./consumer)
-grep -q "$tmp/prefix" <<<"$libs" || { echo "FAIL: consumer does not load the installed libsaq"; echo "$libs"; exit 1; }
-"$here/../support/with-redis" -- ./consumer
-echo "OK: installed libsaq (SONAME $soname, pkg-config $(pkg-config --modversion libsaq)) builds and runs a program outside the tree"
+loads() {
+  local libs
+  libs=$(ldd "$1")
+  if [ "$2" = yes ]; then
+    grep -q "$tmp/prefix/.*libsaq.so" <<<"$libs" || { echo "$libs"; fail "$1 does not load the installed libsaq.so"; }
+  else
+    ! grep -q 'libsaq' <<<"$libs" || { echo "$libs"; fail "$1 loads a libsaq.so: libsaq.a was not linked"; }
+  fi
+}
+
+# cmake_consumer DIR PREFIX -D...: configure and build cmake-consumer in DIR
+# against PREFIX; prints the configure output
+cmake_consumer() {
+  local dir=$1 prefix=$2; shift 2
+  cmake -S "$tmp/outside/cmake-consumer" -B "$dir" "${gen[@]}" -DCMAKE_PREFIX_PATH="$prefix" "$@" 2>&1
+}
+
+if [ "$mode" = shared ]; then
+  real=$(find "$tmp/prefix" -name 'libsaq.so.*.*' | head -n1)
+  soname=$(objdump -p "$real" | awk '/SONAME/{print $2}')
+  [ "$soname" = "libsaq.so.0" ] || fail "SONAME is '$soname', expected libsaq.so.0"
+
+  # pkg-config
+  export PKG_CONFIG_PATH="$libdir/pkgconfig"
+  (cd "$tmp/outside" &&
+    # shellcheck disable=SC2046
+    cc -Wall -o consumer consumer.c $(pkg-config --cflags --libs libsaq) -Wl,-rpath,"$(pkg-config --variable=libdir libsaq)")
+  loads "$tmp/outside/consumer" yes
+  "$with_redis" -- "$tmp/outside/consumer"
+  echo "OK: pkg-config: installed libsaq (SONAME $soname, pkg-config $(pkg-config --modversion libsaq)) builds and runs a program outside the tree"
+  unset PKG_CONFIG_PATH
+
+  # find_package(libsaq 0.1 CONFIG) -> saq::saq; CMake sets the build rpath to the prefix
+  out=$(cmake_consumer "$tmp/cm-shared" "$tmp/prefix" -DSAQ_WANT_VERSION=0.1) || { echo "$out"; fail "find_package(libsaq 0.1 CONFIG) failed"; }
+  grep -q "libsaq 0.2.0 from $libdir/cmake/libsaq" <<<"$out" || { echo "$out"; fail "find_package did not find the installed copy"; }
+  cmake --build "$tmp/cm-shared" >/dev/null || fail "the saq::saq consumer does not build"
+  loads "$tmp/cm-shared/consumer" yes
+  "$with_redis" -- "$tmp/cm-shared/consumer"
+  echo "OK: find_package(libsaq 0.1 CONFIG): saq::saq builds and runs a program outside the tree"
+
+  # the version file: any 0.x at least the one asked for (SONAME libsaq.so.0)
+  for want in 0.3 1.0; do
+    if out=$(cmake_consumer "$tmp/cm-v$want" "$tmp/prefix" -DSAQ_WANT_VERSION=$want); then
+      fail "find_package(libsaq $want) accepted the installed 0.2.0"
+    fi
+    grep -q 'version: 0.2.0' <<<"$out" || { echo "$out"; fail "find_package(libsaq $want) failed for another reason"; }
+  done
+  echo "OK: find_package(libsaq 0.3) and (libsaq 1.0) reject the installed 0.2.0"
+  if [ ! -f "$libdir/libsaq.a" ]; then
+    if out=$(cmake_consumer "$tmp/cm-nostatic" "$tmp/prefix" -DSAQ_COMPONENTS=static); then
+      fail "find_package(libsaq COMPONENTS static) succeeded without libsaq.a"
+    fi
+    grep -q 'component static: libsaq.a is not installed' <<<"$out" || { echo "$out"; fail "find_package(libsaq COMPONENTS static) failed for another reason"; }
+    echo "OK: without libsaq.a, find_package(libsaq COMPONENTS static) is refused"
+  fi
+  exit 0
+fi
+
+[ "$mode" = static ] || fail "unknown mode '$mode'"
+[ -f "$libdir/libsaq.a" ] || fail "libsaq.a was not installed (configure the build with -DSAQ_STATIC=ON)"
+leaked=$(nm -g --defined-only "$libdir/libsaq.a" | awk 'NF == 3 && $3 !~ /^saq_/ {print $3}' | sort -u)
+[ -z "$leaked" ] || fail "libsaq.a has global symbols besides saq_*: $(head -5 <<<"$leaked" | tr '\n' ' ')"
+nm -g --defined-only "$libdir/libsaq.a" | awk 'NF == 3 {print $3}' | sort > "$tmp/static-globals"
+diff -u <(sed 's/@.*//' "$here/../../abi/libsaq.symbols" | sort -u) "$tmp/static-globals" ||
+  fail "libsaq.a's global symbols differ from abi/libsaq.symbols"
+echo "OK: libsaq.a defines the $(wc -l < "$tmp/static-globals") saq_* functions of abi/libsaq.symbols and no other global"
+
+# find_package -> saq::saq_static, from the full prefix (libsaq.so beside it)
+out=$(cmake_consumer "$tmp/cm-static" "$tmp/prefix" -DSAQ_TARGET=saq::saq_static) || { echo "$out"; fail "find_package(libsaq CONFIG) failed"; }
+cmake --build "$tmp/cm-static" >/dev/null || fail "the saq::saq_static consumer does not build"
+loads "$tmp/cm-static/consumer" no
+"$with_redis" -- "$tmp/cm-static/consumer"
+echo "OK: find_package(libsaq CONFIG): saq::saq_static links libsaq.a (libuv, OpenSSL from its interface) into a program that runs"
+
+# a prefix holding libsaq.a alone: install components dev and static
+for c in dev static; do cmake --install "$build" --prefix "$tmp/static" --component $c >/dev/null; done
+slibdir=$(dirname "$(find "$tmp/static" -name 'libsaq.pc' -printf '%h\n' | head -n1)")
+[ -f "$slibdir/libsaq.a" ] || fail "--component static did not install libsaq.a"
+! ls "$slibdir"/libsaq.so* >/dev/null 2>&1 || fail "--component dev/static installed libsaq.so"
+export PKG_CONFIG_PATH="$slibdir/pkgconfig"
+(cd "$tmp/outside" &&
+  # shellcheck disable=SC2046
+  cc -Wall -DSAQ_CLASH_CHECK -o consumer-static consumer.c clash.c $(pkg-config --cflags --libs --static libsaq))
+loads "$tmp/outside/consumer-static" no
+"$with_redis" -- "$tmp/outside/consumer-static"
+echo "OK: pkg-config --static: libsaq.a with its Requires.private/Libs.private builds a program that runs"
+unset PKG_CONFIG_PATH
+
+out=$(cmake_consumer "$tmp/cm-static-only" "$tmp/static" -DSAQ_TARGET=saq::saq_static -DSAQ_COMPONENTS=static) ||
+  { echo "$out"; fail "find_package(libsaq CONFIG COMPONENTS static) failed on the static-only prefix"; }
+cmake --build "$tmp/cm-static-only" >/dev/null || fail "the static-only consumer does not build"
+"$with_redis" -- "$tmp/cm-static-only/consumer"
+if out=$(cmake_consumer "$tmp/cm-noshared" "$tmp/static" -DSAQ_COMPONENTS=shared); then
+  fail "find_package(libsaq COMPONENTS shared) succeeded on a prefix without libsaq.so"
+fi
+grep -q 'component shared: libsaq.so is not installed' <<<"$out" || { echo "$out"; fail "find_package(libsaq COMPONENTS shared) failed for another reason"; }
+echo "OK: a static-only prefix: find_package(... COMPONENTS static) links libsaq.a; COMPONENTS shared is refused"

@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* Built outside the source tree against an installed libsaq, with nothing but
- * `pkg-config --cflags --libs libsaq`: enqueue a job, read it back, count. */
+ * `pkg-config --cflags --libs [--static] libsaq` or CMake's find_package(libsaq)
+ * (tests/pkgconfig/check-install.sh): enqueue a job, read it back, count.
+ * With SAQ_CLASH_CHECK (the libsaq.a builds) it also calls clash.c's functions. */
 #include <saq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef SAQ_CLASH_CHECK
+/* clash.c: the program's own functions under names libsaq.a uses inside */
+int sdsempty(int x);
+int redisReaderCreate(int x);
+int saq__buf_put(int x);
+#endif
 
 int main(void)
 {
@@ -25,6 +34,10 @@ int main(void)
     ok = ok && saq_event_int(ev) == 1;
     saq_event_free(ev);
     saq_queue_free(q);
-    printf("libsaq %s from pkg-config: %s\n", saq_version_str(), ok ? "round trip ok" : "FAILED");
+#ifdef SAQ_CLASH_CHECK
+    if (sdsempty(1) != 2 || redisReaderCreate(1) != 3 || saq__buf_put(1) != 4)
+        return fprintf(stderr, "the program's own sdsempty/redisReaderCreate/saq__buf_put were not called\n"), 1;
+#endif
+    printf("libsaq %s: %s\n", saq_version_str(), ok ? "round trip ok" : "FAILED");
     return ok ? 0 : 1;
 }
