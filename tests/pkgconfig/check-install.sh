@@ -10,7 +10,8 @@
 #                                   find_package -> saq::saq_static from a full prefix,
 #                                   and from a prefix holding only the archive (install
 #                                   components dev + static) `pkg-config --static` and
-#                                   find_package(... COMPONENTS static)
+#                                   find_package(... COMPONENTS static); find_package
+#                                   without pkg-config
 # The libsaq.a programs also define names libsaq.a uses inside (clash.c).
 set -euo pipefail
 build=${1:?build dir}
@@ -109,6 +110,15 @@ cmake --build "$tmp/cm-static" >/dev/null || fail "the saq::saq_static consumer 
 loads "$tmp/cm-static/consumer" no
 "$with_redis" -- "$tmp/cm-static/consumer"
 echo "OK: find_package(libsaq CONFIG): saq::saq_static links libsaq.a (libuv, OpenSSL from its interface) into a program that runs"
+
+# without pkg-config (libsaq.a's dependencies are found with it) saq::saq stays usable
+out=$(cmake_consumer "$tmp/cm-nopc" "$tmp/prefix" -DPKG_CONFIG_EXECUTABLE=/nonexistent) ||
+  { echo "$out"; fail "find_package(libsaq CONFIG) failed without pkg-config although libsaq.so is there"; }
+if out=$(cmake_consumer "$tmp/cm-nopc-static" "$tmp/prefix" -DPKG_CONFIG_EXECUTABLE=/nonexistent -DSAQ_COMPONENTS=static); then
+  fail "find_package(libsaq COMPONENTS static) succeeded without pkg-config"
+fi
+grep -q 'component static: libsaq.a needs pkg-config' <<<"$out" || { echo "$out"; fail "COMPONENTS static without pkg-config failed for another reason"; }
+echo "OK: without pkg-config, find_package(libsaq) gives saq::saq and refuses COMPONENTS static with a reason"
 
 # a prefix holding libsaq.a alone: install components dev and static
 for c in dev static; do cmake --install "$build" --prefix "$tmp/static" --component $c >/dev/null; done
