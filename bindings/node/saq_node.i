@@ -11,6 +11,11 @@
  *   swig -javascript -node -I../../abi -o src/saq_native_wrap.cxx saq_node.i
  */
 %module saq_native
+/* The generated wrapper is committed (packages install without SWIG); it
+ * carries the project's license line: */
+%begin %{
+/* SPDX-License-Identifier: MIT */
+%}
 
 /* JavaScript null and undefined pass as a NULL `const char *` (SWIG's default
  * typemap refuses them), so optional text arguments of the C API (a job

@@ -3,10 +3,11 @@
 
 require_relative "lib/saq/version"
 
-wrapper = File.join(__dir__, "ext/saq/saq_ruby_wrap.c")
-unless File.exist?(wrapper)
-  raise "ext/saq/saq_ruby_wrap.c is missing: build the gem with bindings/ruby/build-gem.sh, " \
-        "which generates it with SWIG before `gem build`"
+# The committed SWIG wrapper (ext/saq/saq_ruby_wrap.c) ships with the header it
+# was generated from, which stage.sh copies from abi/ next to it.
+unless File.exist?(File.join(__dir__, "ext/saq/saq.h"))
+  raise "ext/saq/saq.h is missing: build the gem with bindings/ruby/build-gem.sh, " \
+        "which stages the sources with abi/saq.h before `gem build` (no SWIG needed)"
 end
 
 Gem::Specification.new do |spec|

@@ -6,15 +6,16 @@
 // Compiles src/saq_native_wrap.cxx (SWIG 4.1 output, shipped in the tarball)
 // into build/saq_native.node with the C++ compiler directly: no node-gyp, no
 // download of Node headers, no network. Inputs:
-//   - Node's headers: $SAQ_NODE_INCLUDE, else $npm_config_nodedir/include/node,
-//     else <prefix of process.execPath>/include/node (/usr/include/node for
-//     Debian's and NodeSource's node);
+//   - Node's headers: $SAQ_NODE_INCLUDE, else those of <prefix of
+//     process.execPath>/include/node (/usr/include/node for Debian's and
+//     NodeSource's node) or $npm_config_nodedir/include/node, the first for
+//     the running node's module ABI;
 //   - libsaq: `pkg-config libsaq` ($PKG_CONFIG_PATH is honoured; $PKG_CONFIG
 //     names another pkg-config). The addon records an rpath to libsaq's libdir,
 //     so no LD_LIBRARY_PATH is needed at run time.
 //   - $CXX (default c++), extra $CXXFLAGS / $LDFLAGS.
-// In a libsaq checkout the wrapper is (re)generated with SWIG when missing or
-// older than saq_node.i / abi/saq.i / abi/saq.h.
+// Never runs SWIG: the wrapper is committed (regenerate it with `npm run gen`
+// after a change of saq_node.i or abi/; run-tests.sh fails while it is stale).
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -38,25 +39,39 @@ function splitFlags(s) {
   return (s || '').trim().split(/\s+/).filter(Boolean);
 }
 
-// 1. the SWIG wrapper
-const checkout = fs.existsSync(path.join(pkgDir, '..', '..', 'abi', 'saq.i')) &&
-  fs.existsSync(path.join(pkgDir, 'saq_node.i'));
-if (checkout && (!fs.existsSync(wrapper) || run(process.env.SWIG || 'swig', ['-version']).status === 0)) {
-  const g = run(process.execPath, [path.join(__dirname, 'gen.js'), '--if-stale'], { stdio: 'inherit' });
-  if (g.status !== 0) fail('generating the SWIG wrapper failed (see above)');
-}
+// 1. the SWIG wrapper (committed; shipped in the tarball)
 if (!fs.existsSync(wrapper)) {
-  fail(`${path.relative(process.cwd(), wrapper)} is missing. The npm tarball ships it; in a git checkout run ` +
-    '"npm run gen" (needs SWIG 4.1: apt-get install swig).');
+  fail(`${path.relative(process.cwd(), wrapper)} is missing. The npm tarball and the repository ship it; ` +
+    'in a checkout, "npm run gen" regenerates it (needs SWIG 4.1: apt-get install swig).');
 }
 
-// 2. Node's headers (never downloaded)
+// 2. Node's headers (never downloaded). $SAQ_NODE_INCLUDE wins; otherwise the
+// first of the running node's own (<prefix>/include/node) and npm's nodedir
+// whose NODE_MODULE_VERSION is the running node's ABI: npm's nodedir (often
+// /usr, from a system npmrc) may belong to another node than the one that
+// runs this script, and an addon built against it would not load.
+const hasHeaders = (d) => fs.existsSync(path.join(d, 'node.h')) && fs.existsSync(path.join(d, 'v8.h'));
+const abiOf = (d) => {
+  try {
+    return (/#define NODE_MODULE_VERSION (\d+)/.exec(fs.readFileSync(path.join(d, 'node_version.h'), 'utf8')) || [])[1];
+  } catch (e) {
+    return undefined;
+  }
+};
 const nodeIncCandidates = [
-  process.env.SAQ_NODE_INCLUDE,
-  process.env.npm_config_nodedir && path.join(process.env.npm_config_nodedir, 'include', 'node'),
   path.resolve(process.execPath, '..', '..', 'include', 'node'),
+  process.env.npm_config_nodedir && path.join(process.env.npm_config_nodedir, 'include', 'node'),
 ].filter(Boolean);
-const nodeInc = nodeIncCandidates.find((d) => fs.existsSync(path.join(d, 'node.h')) && fs.existsSync(path.join(d, 'v8.h')));
+if (process.env.SAQ_NODE_INCLUDE && !hasHeaders(process.env.SAQ_NODE_INCLUDE)) {
+  fail(`SAQ_NODE_INCLUDE=${process.env.SAQ_NODE_INCLUDE} does not hold Node's headers (node.h, v8.h).`);
+}
+const nodeInc = process.env.SAQ_NODE_INCLUDE ||
+  nodeIncCandidates.find((d) => hasHeaders(d) && abiOf(d) === process.versions.modules) ||
+  nodeIncCandidates.find(hasHeaders);
+if (nodeInc && !process.env.SAQ_NODE_INCLUDE && abiOf(nodeInc) !== process.versions.modules) {
+  console.warn(`libsaq: warning: the Node headers in ${nodeInc} are for module ABI ${abiOf(nodeInc) || '?'}, ` +
+    `this node (${process.version}) is ABI ${process.versions.modules}; the addon may not load`);
+}
 if (!nodeInc) {
   fail(`Node's C++ headers (node.h, v8.h) were not found in ${nodeIncCandidates.join(', ')}.\n` +
     '  Install them (Debian: the nodejs package of NodeSource ships /usr/include/node; or apt-get install libnode-dev)\n' +

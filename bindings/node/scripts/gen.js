@@ -2,10 +2,11 @@
 // SPDX-License-Identifier: MIT
 'use strict';
 // Generate src/saq_native_wrap.cxx from saq_node.i (which %includes the shared
-// abi/saq.i) with SWIG 4.1. Runs in a libsaq checkout only: `npm pack` calls
-// it (prepack), so the published tarball carries the wrapper and installing it
-// needs no SWIG. Options: --if-stale (regenerate only when an input is newer),
-// --check (regenerate into a temp file and fail if it differs).
+// abi/saq.i) with SWIG 4.1 (`npm run gen`, in a libsaq checkout). The wrapper
+// is committed and shipped in the tarball: building, packing and installing
+// never run SWIG. run-tests.sh runs --check (regenerate into a temp file and
+// fail if it differs from the committed one). --if-stale regenerates only
+// when an input is newer than the wrapper.
 // Environment: SWIG (default "swig"), SAQ_ABI_DIR (default ../../abi).
 const { spawnSync } = require('child_process');
 const fs = require('fs');

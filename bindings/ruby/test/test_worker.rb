@@ -262,6 +262,65 @@ class TestWorker < Minitest::Test
     assert_equal [:failed, 2], [job.status, job.attempts]
   end
 
+  # after_process gets the final status with the exception that caused a
+  # timeout, an abort or a failure in ctx[:exception] (before: only a
+  # handler's own exception; nil for a timeout or an abort).
+  def test_after_process_sees_the_exception_of_a_timeout_abort_or_failure
+    q = new_queue
+    seen = Queue.new
+    start_worker(q, timers: { abort: 0.05, schedule: 0.1 },
+                    after_process: ->(ctx) { seen << [ctx[:job].key, ctx[:job].status, ctx[:exception]] },
+                    functions: {
+                      "slow" => ->(_job) { sleep 5 },
+                      "deaf" => lambda do |_job| # swallows its cancellation and returns
+                        sleep 5
+                      rescue Saq::Cancelled
+                        "ignored"
+                      end,
+                      "boom" => ->(_job) { raise IOError, "disk on fire" },
+                      "ok" => ->(_job) { 1 }
+                    })
+    next_seen = -> { wait_for("after_process") { seen.pop(true) rescue nil } }
+    check = lambda do |job, status, klass, reason|
+      key, got_status, exc = next_seen.call
+      assert_equal [job.key, status], [key, got_status]
+      assert_instance_of klass, exc
+      assert_equal reason, exc.reason if reason
+      assert_equal status, q.job(job.key).status unless status == :queued # a retry may have started
+      exc
+    end
+    check.call(q.enqueue("slow", timeout: 1), :failed, Saq::Cancelled, :timeout)
+    check.call(q.enqueue("deaf", timeout: 1), :failed, Saq::Cancelled, :timeout)
+    a = q.enqueue("slow", timeout: 0)
+    wait_for("active") { q.job(a.key).active? }
+    q.abort(a, "stop it")
+    check.call(a, :aborted, Saq::Cancelled, :aborted)
+    exc = check.call(q.enqueue("boom"), :failed, IOError, nil)
+    assert_equal "disk on fire", exc.message
+    r = q.enqueue("slow", timeout: 1, retries: 2) # a timeout that will be retried
+    check.call(r, :queued, Saq::Cancelled, :timeout)
+    key, status, exc = next_seen.call # the second attempt
+    assert_equal [r.key, :failed, :timeout], [key, status, exc.reason]
+    ok = q.enqueue("ok")
+    assert_equal [ok.key, :complete, nil], next_seen.call # nothing to report
+  end
+
+  # interrupt: false: the handler never sees its timeout and returns a result
+  # late; libsaq stored the timeout, and after_process says so.
+  def test_after_process_sees_a_timeout_the_handler_never_saw
+    q = new_queue
+    seen = Queue.new
+    start_worker(q, interrupt: false, cancellation_hard_deadline: 0.2,
+                    after_process: ->(ctx) { seen << [ctx[:job].status, ctx[:exception]] },
+                    functions: { "late" => ->(_job) { sleep 1.5; "too late" } })
+    job = q.enqueue("late", timeout: 1)
+    status, exc = wait_for("after_process", timeout: 8) { seen.pop(true) rescue nil }
+    assert_equal :failed, status
+    assert_instance_of Saq::Cancelled, exc
+    assert_equal :timeout, exc.reason
+    assert_equal :failed, q.job(job.key).status
+  end
+
   # A handler that ignores its cancellation past the hard deadline gives up
   # its slot: libsaq gives the job back and a fresh thread runs the next job
   # (before, the stuck thread kept the slot until its handler returned).

@@ -16,6 +16,11 @@
  *
  * Not user API: the idiomatic layer in lib/ is. */
 %module "saq::native"
+/* The generated wrapper is committed (packages install without SWIG); it
+ * carries the project's license line: */
+%begin %{
+/* SPDX-License-Identifier: MIT */
+%}
 
 %{
 #include <ruby.h>

@@ -87,7 +87,11 @@ module Saq
     # before_process, after_process: called with the job's context
     #   ({..., job:}); an error in before_process fails the job; after_process
     #   runs once libsaq has stored the outcome and sees the job as stored
-    #   (status, result, error, attempts, ...); its errors are logged and ignored.
+    #   (status, result, error, attempts, ...) and, when the job did not
+    #   complete, ctx[:exception]: the exception the handler (or a
+    #   before_process hook) raised, or the Saq::Cancelled whose #reason
+    #   (:timeout, :aborted, ...) stopped it, also when the handler swallowed it
+    #   or never saw it; its errors are logged and ignored.
     # timers: {schedule:, worker_info:, sweep:, abort:} in seconds.
     # queues: more queues to serve after `queue` (saq #284), in order: each a
     #   Saq::Queue or [Saq::Queue, weight] (or a Hash of Saq::Queue => weight);
@@ -550,12 +554,18 @@ module Saq
         @running_lock.synchronize { @running.delete(lease_id) if @running[lease_id]&.last == Thread.current }
       end
       drop_late_cancel
+      # a cancellation the handler did not see or swallowed (interrupt: false,
+      # a rescue of Saq::Cancelled, one that came as it returned)
+      unseen = job.cancel_reason if outcome == :complete
       settle(job, outcome, result, error, ctx) { settled = true }
       unless @after_process.empty? # they see the record as stored: wait for its OUTCOME
         id = Native.saq_job_lease_id(job.__raw)
         stored = @outcomes_lock.synchronize { @outcomes[id] }&.pop
         @outcomes_lock.synchronize { @outcomes.delete(id) }
         job.__stored(stored) if stored
+        # libsaq stored a timeout, abort, ... instead of the result: the hooks
+        # get the cause as an exception, as for a handler that raised
+        ctx[:exception] ||= Cancelled.new(unseen) if unseen && job.status != :complete
       end
       @after_process.each do |h|
         h.call(ctx)
@@ -600,7 +610,7 @@ module Saq
         error = e
       end
       begin
-        ctx[:exception] = error if outcome == :error
+        ctx[:exception] = error unless outcome == :complete # the handler's, or Saq::Cancelled
         rc = if outcome == :complete then Native.saq_job_complete(raw, json)
              elsif outcome == :cancelled then Native.saq_job_fail(raw, Saq.__c_text("Saq::Cancelled: #{error.message}"))
              else Native.saq_job_fail(raw, Worker.error_text(error))
