@@ -68,11 +68,7 @@ func (q *Queue) ApplyInto(ctx context.Context, function string, kwargs map[strin
 		return err
 	}
 	defer saqraw.Saq_event_free(ev)
-	key := ""
-	if j := saqraw.Saq_event_job(ev); !isNil(j) {
-		key = saqraw.Saq_job_key(j)
-	}
-	return decodeEntry([]byte(saqraw.Saq_event_json(ev)), key, 0, out)
+	return decodeEntry([]byte(saqraw.Saq_event_json(ev)), jobKey(saqraw.Saq_event_job(ev)), 0, out)
 }
 
 // ApplyAs is Apply with the result decoded into a T:
@@ -102,20 +98,17 @@ func MapAs[T any](ctx context.Context, q *Queue, function string, items []map[st
 	if spec.returnExceptions {
 		return nil, errorf(saqraw.SAQ_EINVAL, "MapAs does not take ReturnExceptions: MapResults returns every job's outcome")
 	}
-	ev, err := q.mapEvent(ctx, function, items, spec, false)
-	if err != nil {
-		return nil, err
-	}
-	defer saqraw.Saq_event_free(ev)
-	texts, err := mapTexts(ev)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]T, len(texts))
-	for i, text := range texts {
-		if err := decodeEntry(text, mapKeyAt(ev, i), i, &out[i]); err != nil {
-			return nil, err
+	out := []T{}
+	err = q.mapEntries(ctx, function, items, spec, false, func(i int, text []byte, j saqraw.Struct_SS_saq_job) error {
+		var v T
+		if err := decodeEntry(text, jobKey(j), i, &v); err != nil {
+			return err
 		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -131,50 +124,55 @@ func MapResults[T any](ctx context.Context, q *Queue, function string, items []m
 	if err != nil {
 		return nil, err
 	}
-	ev, err := q.mapEvent(ctx, function, items, spec, true)
-	if err != nil {
-		return nil, err
-	}
-	defer saqraw.Saq_event_free(ev)
-	texts, err := mapTexts(ev)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]MapResult[T], len(texts))
-	for i, text := range texts {
-		r := &out[i]
-		key := ""
-		if j := mapJobAt(ev, i); !isNil(j) {
+	out := []MapResult[T]{}
+	err = q.mapEntries(ctx, function, items, spec, true, func(i int, text []byte, j saqraw.Struct_SS_saq_job) error {
+		var r MapResult[T]
+		if !isNil(j) {
 			r.Job = jobFromC(j)
-			key = r.Job.Key
-			if failedStatus(r.Job.Status) {
-				r.Err = jobFailure(r.Job)
-				continue
-			}
 		}
-		if err := decodeEntry(text, key, i, &r.Value); err != nil {
+		if r.Job != nil && failedStatus(r.Job.Status) {
+			r.Err = jobFailure(r.Job)
+		} else if err := decodeEntry(text, jobKey(j), i, &r.Value); err != nil {
 			var zero T
 			r.Value, r.Err = zero, err
 		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// mapTexts splits a MAP event's results array into each entry's JSON text.
-func mapTexts(ev rawEvent) ([]json.RawMessage, error) {
+// mapEntries runs Map and calls each, in item order, with every entry's
+// index, result text and job (borrowed: nil when its record is gone); an
+// error from each ends it.
+func (q *Queue) mapEntries(ctx context.Context, function string, items []map[string]any, spec *jobSpec, returnExceptions bool,
+	each func(i int, text []byte, j saqraw.Struct_SS_saq_job) error) error {
+	ev, err := q.mapEvent(ctx, function, items, spec, returnExceptions)
+	if err != nil {
+		return err
+	}
+	defer saqraw.Saq_event_free(ev)
 	texts, err := splitArray([]byte(saqraw.Saq_event_json(ev)))
 	if err != nil {
-		return nil, errorf(saqraw.SAQ_EPROTO, "map results: %v", err)
+		return errorf(saqraw.SAQ_EPROTO, "map results: %v", err)
 	}
-	return texts, nil
+	for i, text := range texts {
+		if err := each(i, text, mapJobAt(ev, i)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// mapKeyAt is the key of a MAP event's i-th job, "" when its record is gone.
-func mapKeyAt(ev rawEvent, i int) string {
-	if j := mapJobAt(ev, i); !isNil(j) {
-		return saqraw.Saq_job_key(j)
+// jobKey is a job's key, "" for a nil job.
+func jobKey(j saqraw.Struct_SS_saq_job) string {
+	if isNil(j) {
+		return ""
 	}
-	return ""
+	return saqraw.Saq_job_key(j)
 }
 
 // decodeEntry decodes one result (text "" is null) into out, or returns a
