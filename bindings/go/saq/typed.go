@@ -52,13 +52,13 @@ type MapResult[T any] struct {
 }
 
 // ApplyInto is Apply that decodes the job's result into out, a non-nil
-// pointer, as json.Unmarshal does (a result of None/null leaves out as it
-// is). It returns nil, or Apply's errors (a *JobError when the job failed
-// or was aborted, ErrTimeout, ctx.Err(), ...), or a *DecodeError when the
-// job completed but its result does not fit out (out may then be partly
-// written). An out that is not a
-// non-nil pointer is ErrInvalid, before anything is enqueued. Blocks like
-// Apply; safe for concurrent use.
+// pointer, as json.Unmarshal does (a None/null result sets a pointer, map,
+// slice or interface to nil and leaves other values as they are). It
+// returns nil, or Apply's errors (a *JobError when the job failed or was
+// aborted, ErrTimeout, ctx.Err(), ...), or a *DecodeError when the job
+// completed but its result does not fit out (out may then be partly
+// written). An out that is not a non-nil pointer is ErrInvalid, before
+// anything is enqueued. Blocks like Apply; safe for concurrent use.
 func (q *Queue) ApplyInto(ctx context.Context, function string, kwargs map[string]any, out any, opts ...JobOption) error {
 	if v := reflect.ValueOf(out); v.Kind() != reflect.Pointer || v.IsNil() {
 		return errorf(saqraw.SAQ_EINVAL, "ApplyInto: out must be a non-nil pointer, not %T", out)
