@@ -12,9 +12,10 @@
 #
 # Steps: (1) regenerating the SWIG layer gives no diff, (2) gofmt, go vet,
 # and a CGO_ENABLED=0 build fails with the clear message, (3) go test -race
-# against a private redis-server and Redis Cluster, (4) a Go program in a temporary directory
-# outside the repository imports the module through a replace directive,
-# builds against the installed libsaq and round-trips jobs.
+# against a private redis-server and Redis Cluster, (4) outside the repository,
+# against the installed libsaq and with LD_LIBRARY_PATH unset: the README's
+# Quickstart pasted as it is (a replace directive) and examples/quickstart in a
+# go.work workspace, each built with the rpath libsaq.pc gives and run.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,7 +54,7 @@ if [ "$pc_prefix" != "$SAQ_PREFIX" ]; then
   PKG_CONFIG_CMD="pkg-config --define-prefix"
 fi
 installed_libdir=$(PKG_CONFIG_PATH="$installed_pcdir" $PKG_CONFIG_CMD --variable=libdir libsaq)
-installed_libdir=$(cd "$installed_libdir" && pwd) || fail "libdir $installed_libdir of $installed_pc does not exist"
+installed_libdir=$(cd "$installed_libdir" && pwd -P) || fail "libdir $installed_libdir of $installed_pc does not exist"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/saq-go-tests-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -102,44 +103,74 @@ skipped=$(grep -c -- '^--- SKIP' "$tmp/test.log" || true)
 [ "$skipped" = 0 ] || { grep -A2 -- '^--- SKIP' "$tmp/test.log" >&2; fail "$skipped tests were skipped"; }
 echo "go binding: go test -race: $passed tests passed"
 
-# ---- 4. a program outside the repository, against the installed libsaq ----------
-ext="$tmp/consumer"
-mkdir "$ext"
-cp "$here/examples/quickstart/main.go" "$ext/main.go"
-cat >"$ext/go.mod" <<EOF
-module example.com/saqconsumer
-
-go 1.23
-
-require github.com/libsaq/libsaq/bindings/go v0.0.0
-
-replace github.com/libsaq/libsaq/bindings/go => $here
-EOF
+# ---- 4. programs outside the repository, against the installed libsaq ----------
+# From a fresh prefix (tests/run installs one), with LD_LIBRARY_PATH unset:
+# (a) the README's Quickstart block, pasted as it is (a `replace` directive),
+# (b) examples/quickstart in a go.work workspace (the README's other recipe).
+# Each binary must find the installed libsaq through the rpath that the
+# installed libsaq.pc gives cgo.
 printf '#!/bin/sh\nexec %s "$@"\n' "$PKG_CONFIG_CMD" >"$tmp/pkg-config"
 chmod +x "$tmp/pkg-config"
-(
-  cd "$ext"
-  export PKG_CONFIG="$tmp/pkg-config" PKG_CONFIG_PATH="$installed_pcdir"
-  # cmd/go does not key its build cache on pkg-config's output: a private
-  # cache (and an id of the installed copy, as above) makes sure the binding
-  # is really compiled against the installed headers and linked against the
-  # installed library.
-  export GOCACHE="$tmp/gocache"
+# check_binary BIN: its RUNPATH names the installed libdir, and the loader
+# resolves libsaq there with LD_LIBRARY_PATH unset
+check_binary() {
+  local runpath resolved
+  runpath=$(readelf -d "$1" | sed -n 's/.*R\(UN\)\{0,1\}PATH.*\[\(.*\)\]/\2/p')
+  if [[ ":$runpath:" == *":$SAQ_BUILD_DIR:"* ]]; then
+    echo "go binding: $1 has an rpath into the build tree $SAQ_BUILD_DIR" >&2; return 1
+  fi
+  resolved=$(env -u LD_LIBRARY_PATH ldd "$1" | awk '/libsaq\.so/ {print $3}')
+  [ -n "$resolved" ] && [ "$(realpath -m "$(dirname "$resolved")")" = "$installed_libdir" ] || {
+    echo "go binding: $1 (RUNPATH '$runpath') resolves libsaq to '$resolved', not $installed_libdir" >&2; return 1; }
+  echo "go binding: $(basename "$1"): RUNPATH $runpath; libsaq from $installed_libdir"
+}
+# cmd/go does not key its build cache on pkg-config's output: a private
+# cache (and an id of the installed copy, as above) makes sure the binding is
+# really compiled against the installed headers and linked against the
+# installed library, with its rpath.
+outside_env() {
+  export PKG_CONFIG="$tmp/pkg-config" PKG_CONFIG_PATH="$installed_pcdir" GOCACHE="$tmp/gocache"
+  local id
   id=$( { $PKG_CONFIG --cflags --libs libsaq; cat "$($PKG_CONFIG --variable=includedir libsaq)/saq.h"; } | sha256sum | cut -c1-16)
   export CGO_CPPFLAGS="-DSAQ_GO_LIBSAQ_ID=$id"
-  "$GO" build -o consumer .
-  if readelf -d consumer | grep -E 'R(UN)?PATH' | grep -qF "$SAQ_BUILD_DIR"; then
-    echo "go binding: the consumer has an rpath into the build tree $SAQ_BUILD_DIR" >&2; exit 1
-  fi
-  export LD_LIBRARY_PATH="$installed_libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  resolved=$(ldd ./consumer | awk '/libsaq\.so/ {print $3}')
-  case "$resolved" in
-    "$installed_libdir"/*) ;;
-    *) echo "go binding: consumer resolves libsaq to '$resolved', not $installed_libdir" >&2; exit 1 ;;
-  esac
-  SAQ_QUEUE=consumer "$with_redis" -- ./consumer
-) >"$tmp/consumer.log" 2>&1 || { cat "$tmp/consumer.log" >&2; fail "the out-of-tree program against $SAQ_PREFIX"; }
-tail -n 1 "$tmp/consumer.log"
-echo "go binding: out-of-tree program built against $installed_libdir and round-tripped jobs"
+  unset LD_LIBRARY_PATH GOWORK
+}
 
-echo "go binding: OK (SWIG regen clean, vet clean, $passed tests passed with -race, installed-libsaq consumer ok)"
+# (a) the Quickstart: the first ```sh block under "## Quickstart", with
+# LIBSAQ set to this checkout and the URL to the private Redis
+awk '/^## Quickstart/ {q=1} q && /^```sh$/ {b=1; next} b && /^```$/ {exit} b' "$here/README.md" >"$tmp/quickstart.sh"
+grep -q '^LIBSAQ=' "$tmp/quickstart.sh" && grep -q 'go run \.' "$tmp/quickstart.sh" ||
+  fail "README.md: no Quickstart sh block with LIBSAQ= and go run ."
+sed -i "s|^LIBSAQ=.*|LIBSAQ=$root|" "$tmp/quickstart.sh"
+echo 'go build -o hello . && check_binary ./hello' >>"$tmp/quickstart.sh"
+mkdir "$tmp/paste"
+(
+  cd "$tmp/paste"
+  outside_env
+  export -f check_binary
+  export SAQ_BUILD_DIR installed_libdir
+  "$with_redis" -- bash -c 'sed -i "s|redis://localhost:6379/0|$REDIS_URL|" "$1" && bash -e "$1"' _ "$tmp/quickstart.sh"
+) >"$tmp/paste.log" 2>&1 || { cat "$tmp/paste.log" >&2; fail "the README's Quickstart, pasted outside the repository against $SAQ_PREFIX"; }
+grep -qx '42 <nil>' "$tmp/paste.log" || { cat "$tmp/paste.log" >&2; fail "the README's Quickstart did not print '42 <nil>'"; }
+grep '^go binding:' "$tmp/paste.log"
+echo "go binding: the README's Quickstart ran outside the repository (replace directive): 42 <nil>"
+
+# (b) a workspace: go.work uses the app and the checkout's module; the app's
+# go.mod has no require or replace line
+mkdir -p "$tmp/work/app"
+cp "$here/examples/quickstart/main.go" "$tmp/work/app/main.go"
+(
+  cd "$tmp/work/app"
+  outside_env
+  "$GO" mod init example.com/saqconsumer
+  cd .. && "$GO" work init ./app "$here" && cd app
+  if grep -q 'libsaq' go.mod; then echo "go.mod names libsaq" >&2; exit 1; fi
+  "$GO" build -o consumer .
+  check_binary ./consumer
+  SAQ_QUEUE=consumer "$with_redis" -- ./consumer
+) >"$tmp/consumer.log" 2>&1 || { cat "$tmp/consumer.log" >&2; fail "the out-of-tree workspace program against $SAQ_PREFIX"; }
+grep '^go binding:' "$tmp/consumer.log"
+tail -n 1 "$tmp/consumer.log"
+echo "go binding: examples/quickstart built in a go.work workspace outside the repository and round-tripped jobs"
+
+echo "go binding: OK (SWIG regen clean, vet clean, $passed tests passed with -race, README Quickstart and workspace program run without LD_LIBRARY_PATH)"

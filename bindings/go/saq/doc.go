@@ -38,6 +38,11 @@
 // exact JSON text too (KwargsJSON, ResultJSON, MetaJSON). NaN and Infinity,
 // which Python's json writes as bare tokens, decode as math.NaN() and
 // math.Inf; a handler may return them, or a json.RawMessage kept as it is.
+// ApplyAs, ApplyInto, MapAs and MapResults decode results into your own
+// types instead:
+//
+//	sum, err := saq.ApplyAs[int](ctx, q, "add", map[string]any{"a": 1, "b": 2})
+//	results, err := saq.MapResults[int](ctx, q, "add", items) // each: Value, Err, Job
 //
 // Operating it: WithLogger sends libsaq's log records (worker start and
 // stop, Redis unreachable, connections lost and recovered, failed handlers,
@@ -48,7 +53,8 @@
 //
 // Errors reported by libsaq are *Error values carrying libsaq's stable code;
 // compare them with errors.Is against ErrTimeout, ErrNotFound, ErrClosed and
-// the other sentinels. Apply and Map report failed jobs as *JobError.
+// the other sentinels. Apply and Map report failed jobs as *JobError, and
+// the typed forms a result that does not decode as *DecodeError.
 //
 // Under the hood each Queue owns a libsaq completion queue and one poller
 // goroutine that blocks in saq_cq_poll and routes each completion to the

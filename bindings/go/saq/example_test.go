@@ -143,3 +143,51 @@ func ExampleContextWithTraceparent() {
 	}})
 	_ = w.Run(ctx)
 }
+
+func ExampleApplyAs() {
+	ctx := context.Background()
+	q, err := saq.Connect(ctx, "redis://localhost:6379/0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer q.Close()
+	sum, err := saq.ApplyAs[int](ctx, q, "add", map[string]any{"a": 40, "b": 2}, saq.WithTimeout(10*time.Second))
+	var decodeErr *saq.DecodeError
+	switch {
+	case errors.As(err, &decodeErr): // the job completed with a result that is not an int
+		log.Printf("job %s returned %s", decodeErr.Key, decodeErr.Result)
+	case err != nil: // a *saq.JobError, saq.ErrTimeout, ...
+		log.Fatal(err)
+	default:
+		fmt.Println(sum + 1) // an int: no float64 to convert
+	}
+}
+
+func ExampleMapResults() {
+	ctx := context.Background()
+	q, err := saq.Connect(ctx, "redis://localhost:6379/0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer q.Close()
+	type thumb struct {
+		URL   string `json:"url"`
+		Bytes int64  `json:"bytes"`
+	}
+	results, err := saq.MapResults[thumb](ctx, q, "thumbnail",
+		[]map[string]any{{"image": "a.png"}, {"image": "b.png"}}, saq.WithTimeout(time.Minute))
+	if err != nil { // the call as a whole: saq.ErrTimeout, ctx.Err(), ...
+		log.Fatal(err)
+	}
+	for _, r := range results {
+		var jobErr *saq.JobError
+		switch {
+		case errors.As(r.Err, &jobErr): // the job failed or was aborted
+			fmt.Println(jobErr.Job.Key, jobErr.Job.Status, jobErr.Job.Error)
+		case r.Err != nil: // a *saq.DecodeError (its Key and Result say which and what)
+			fmt.Println(r.Err)
+		default:
+			fmt.Println(r.Value.URL, r.Value.Bytes)
+		}
+	}
+}

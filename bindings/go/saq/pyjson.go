@@ -147,20 +147,31 @@ func (d *pyDecoder) object(depth int) (any, error) {
 }
 
 func (d *pyDecoder) array(depth int) (any, error) {
-	d.pos++ // '['
 	a := []any{}
+	err := d.elements(depth, func(v any, _ []byte) { a = append(a, v) })
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// elements reads the array at d.pos ('['), calling each with every
+// element's value and its text.
+func (d *pyDecoder) elements(depth int, each func(v any, text []byte)) error {
+	d.pos++ // '['
 	d.ws()
 	if d.pos < len(d.data) && d.data[d.pos] == ']' {
 		d.pos++
-		return a, nil
+		return nil
 	}
 	for {
 		d.ws()
+		start := d.pos
 		v, err := d.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		a = append(a, v)
+		each(v, d.data[start:d.pos])
 		d.ws()
 		if d.pos < len(d.data) && d.data[d.pos] == ',' {
 			d.pos++
@@ -168,10 +179,33 @@ func (d *pyDecoder) array(depth int) (any, error) {
 		}
 		if d.pos < len(d.data) && d.data[d.pos] == ']' {
 			d.pos++
-			return a, nil
+			return nil
 		}
-		return nil, d.errorf("',' or ']' expected")
+		return d.errorf("',' or ']' expected")
 	}
+}
+
+// splitArray returns the text of each element of a JSON array, Python's
+// NaN and Infinity tokens allowed inside.
+func splitArray(data []byte) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	err := json.Unmarshal(data, &out)
+	if err == nil {
+		return out, nil
+	}
+	d := &pyDecoder{data: data}
+	d.ws()
+	if d.pos >= len(d.data) || d.data[d.pos] != '[' {
+		return nil, err
+	}
+	out = []json.RawMessage{}
+	if perr := d.elements(0, func(_ any, text []byte) { out = append(out, json.RawMessage(text)) }); perr != nil {
+		return nil, err
+	}
+	if d.ws(); d.pos != len(d.data) {
+		return nil, err
+	}
+	return out, nil
 }
 
 // str decodes the string literal at d.pos with encoding/json itself, so

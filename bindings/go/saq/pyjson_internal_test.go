@@ -40,3 +40,29 @@ func TestDecodePythonJSON(t *testing.T) {
 		t.Fatalf("encodeResult = %s, %v", b, err)
 	}
 }
+
+// splitArray keeps each element's text, Python's tokens included, and
+// refuses what is not one array.
+func TestSplitArray(t *testing.T) {
+	got, err := splitArray([]byte(` [1, NaN, {"a": [-Infinity, "x,]"]}, null, "s"] `))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`1`, `NaN`, `{"a": [-Infinity, "x,]"]}`, `null`, `"s"`}
+	if len(got) != len(want) {
+		t.Fatalf("splitArray = %q", got)
+	}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Errorf("element %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if got, err := splitArray([]byte(`[]`)); err != nil || len(got) != 0 {
+		t.Fatalf("splitArray([]) = %q, %v", got, err)
+	}
+	for _, bad := range []string{`{"a": 1}`, `[NaN`, `[NaN] 1`, `NaN`, `[NaN,]`, ``} {
+		if v, err := splitArray([]byte(bad)); err == nil {
+			t.Errorf("splitArray(%q) = %q, want an error", bad, v)
+		}
+	}
+}

@@ -946,8 +946,19 @@ func decodeAny(doc string) any {
 // fails or is aborted gives a *JobError (errors.Is(err, ErrJob)).
 // WithTimeout bounds both the job and the wait (ErrTimeout); without it the
 // job has no timeout, as in saq. Cancelling ctx stops waiting but not the
-// job.
+// job. ApplyInto and ApplyAs decode the result into a type of yours.
 func (q *Queue) Apply(ctx context.Context, function string, kwargs map[string]any, opts ...JobOption) (any, error) {
+	ev, err := q.applyEvent(ctx, function, kwargs, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer saqraw.Saq_event_free(ev)
+	return decodeAny(saqraw.Saq_event_json(ev)), nil
+}
+
+// applyEvent runs saq_queue_apply and returns its successful event (the
+// caller frees it); a failed or aborted job is a *JobError.
+func (q *Queue) applyEvent(ctx context.Context, function string, kwargs map[string]any, opts []JobOption) (rawEvent, error) {
 	spec, err := buildSpec(opts)
 	if err != nil {
 		return nil, err
@@ -970,14 +981,24 @@ func (q *Queue) Apply(ctx context.Context, function string, kwargs map[string]an
 	if err != nil {
 		return nil, err
 	}
-	defer saqraw.Saq_event_free(ev)
-	if e := eventErr(ev); e != nil {
-		if e.Code == saqraw.SAQ_EJOB {
-			return nil, &JobError{Job: jobFromC(saqraw.Saq_event_job(ev)), Err: e}
-		}
-		return nil, e
+	if err := jobEventErr(ev); err != nil {
+		saqraw.Saq_event_free(ev)
+		return nil, err
 	}
-	return decodeAny(saqraw.Saq_event_json(ev)), nil
+	return ev, nil
+}
+
+// jobEventErr is the error of an APPLY or MAP event: a *JobError for
+// SAQ_EJOB (the event's job), the *Error otherwise, nil on success.
+func jobEventErr(ev rawEvent) error {
+	e := eventErr(ev)
+	if e == nil {
+		return nil
+	}
+	if e.Code == saqraw.SAQ_EJOB {
+		return &JobError{Job: jobFromC(saqraw.Saq_event_job(ev)), Err: e}
+	}
+	return e
 }
 
 // Map enqueues one job of function per element of items and waits for all
@@ -991,11 +1012,38 @@ func (q *Queue) Apply(ctx context.Context, function string, kwargs map[string]an
 //
 // Without ReturnExceptions the first failed or aborted job ends Map with a
 // *JobError; with it, such entries of the result are *JobError values.
+// MapAs and MapResults give typed results instead, and MapResults each
+// job's failure in a field of its own.
 func (q *Queue) Map(ctx context.Context, function string, items []map[string]any, opts ...JobOption) ([]any, error) {
 	spec, err := buildSpec(opts)
 	if err != nil {
 		return nil, err
 	}
+	ev, err := q.mapEvent(ctx, function, items, spec, spec.returnExceptions)
+	if err != nil {
+		return nil, err
+	}
+	defer saqraw.Saq_event_free(ev)
+	doc, err := decodeJSON([]byte(saqraw.Saq_event_json(ev)))
+	if err != nil {
+		return nil, errorf(saqraw.SAQ_EPROTO, "map results: %v", err)
+	}
+	out, ok := doc.([]any)
+	if !ok {
+		return nil, errorf(saqraw.SAQ_EPROTO, "map results: not a JSON array")
+	}
+	for i := range out {
+		if j := mapJobAt(ev, i); !isNil(j) && failedStatus(Status(saqraw.Saq_job_status(j))) {
+			out[i] = jobFailure(jobFromC(j))
+		}
+	}
+	return out, nil
+}
+
+// mapEvent runs saq_queue_map and returns its successful event (the caller
+// frees it); without returnExceptions a failed or aborted job is a
+// *JobError.
+func (q *Queue) mapEvent(ctx context.Context, function string, items []map[string]any, spec *jobSpec, returnExceptions bool) (rawEvent, error) {
 	if err := checkName("function name", function); err != nil {
 		return nil, err
 	}
@@ -1021,7 +1069,7 @@ func (q *Queue) Map(ctx context.Context, function string, items []map[string]any
 		timeout = *spec.timeout
 	}
 	retExc := 0
-	if spec.returnExceptions {
+	if returnExceptions {
 		retExc = 1
 	}
 	ev, err := q.do(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
@@ -1030,31 +1078,25 @@ func (q *Queue) Map(ctx context.Context, function string, items []map[string]any
 	if err != nil {
 		return nil, err
 	}
-	defer saqraw.Saq_event_free(ev)
-	if e := eventErr(ev); e != nil {
-		if e.Code == saqraw.SAQ_EJOB {
-			return nil, &JobError{Job: jobFromC(saqraw.Saq_event_job(ev)), Err: e}
-		}
-		return nil, e
+	if err := jobEventErr(ev); err != nil {
+		saqraw.Saq_event_free(ev)
+		return nil, err
 	}
-	doc, err := decodeJSON([]byte(saqraw.Saq_event_json(ev)))
-	if err != nil {
-		return nil, errorf(saqraw.SAQ_EPROTO, "map results: %v", err)
+	return ev, nil
+}
+
+// mapJobAt is the i-th job of a MAP event (borrowed), or a nil one.
+func mapJobAt(ev rawEvent, i int) saqraw.Struct_SS_saq_job {
+	if int64(i) >= saqraw.Saq_event_job_count(ev) {
+		return nil
 	}
-	out, ok := doc.([]any)
-	if !ok {
-		return nil, errorf(saqraw.SAQ_EPROTO, "map results: not a JSON array")
-	}
-	n := saqraw.Saq_event_job_count(ev)
-	for i := range out {
-		if int64(i) < n {
-			if j := saqraw.Saq_event_job_at(ev, int64(i)); !isNil(j) {
-				if st := Status(saqraw.Saq_job_status(j)); st == StatusFailed || st == StatusAborted {
-					job := jobFromC(j)
-					out[i] = &JobError{Job: job, Err: errorf(saqraw.SAQ_EJOB, "job %s %s", job.ID, st)}
-				}
-			}
-		}
-	}
-	return out, nil
+	return saqraw.Saq_event_job_at(ev, int64(i))
+}
+
+// failedStatus: a Map entry whose job ended this way is a failure.
+func failedStatus(st Status) bool { return st == StatusFailed || st == StatusAborted }
+
+// jobFailure is the *JobError of a Map entry whose job failed or was aborted.
+func jobFailure(job *Job) *JobError {
+	return &JobError{Job: job, Err: errorf(saqraw.SAQ_EJOB, "job %s %s", job.ID, job.Status)}
 }

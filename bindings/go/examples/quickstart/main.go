@@ -107,6 +107,17 @@ func run(ctx context.Context, url, name string) error {
 		return fmt.Errorf("map: %w", err)
 	}
 	fmt.Printf("map: %v\n", results)
+
+	// The same with typed results: each job's int, or its failure on its own
+	// (the second job fails: "x" is not a number).
+	typed, err := saq.MapResults[int](ctx, q, "add", []map[string]any{{"a": 1, "b": 1}, {"a": "x", "b": 2}}, saq.WithTimeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("map results: %w", err)
+	}
+	if typed[0].Err != nil || typed[0].Value != 2 || !errors.As(typed[1].Err, &jobErr) {
+		return fmt.Errorf("map results: %+v", typed)
+	}
+	fmt.Printf("map results: %d; job %s %s: %s\n", typed[0].Value, jobErr.Job.Key, jobErr.Job.Status, jobErr.Job.Error)
 	return nil
 }
 
