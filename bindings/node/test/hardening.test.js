@@ -70,7 +70,7 @@ describe('hostile handlers and arguments', () => {
       assert.deepEqual(unhandled, []);
       assert.ok(warnings.some((m) => m.includes('afterProcess hook failed')), warnings.join('; '));
     } finally {
-      await w.stop({ graceMs: 0 });
+      await w.stop({ grace: 0 });
       await q.close();
       process.removeListener('unhandledRejection', onUnhandled);
       process.removeListener('warning', onWarning);
@@ -113,7 +113,7 @@ describe('hostile handlers and arguments', () => {
       assert.equal(await q.apply('add', { a: 1, b: 2 }, { timeout: Infinity }), 3);
       assert.deepEqual(await q.map('add', [{ a: 1, b: 1 }], { timeout: Infinity }), [2]);
     } finally {
-      await w.stop({ graceMs: 0 });
+      await w.stop({ grace: 0 });
       await q.close();
     }
   });
@@ -158,7 +158,7 @@ test('close() finishes when Redis died under a busy worker, and the process exit
       process.stdin.once('data', async () => {
         process.stdin.pause();
         await new Promise((r) => setTimeout(r, 1200));
-        await q.close({ timeout: 300 });
+        await q.close({ timeout: 0.3 });
         console.log('closed');
       });
       (async () => {

@@ -67,7 +67,7 @@ async function withWorker(options, fn, queueOptions = {}) {
     await w.start();
     return await fn(q, w);
   } finally {
-    await w.stop({ graceMs: 0 });
+    await w.stop({ grace: 0 });
     await q.close();
   }
 }
