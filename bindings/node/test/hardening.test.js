@@ -3,9 +3,8 @@
 // Regressions from break-testing the binding with hostile and careless usage.
 const { test, describe } = require('node:test');
 const assert = require('assert');
-const net = require('net');
-const { spawn, spawnSync } = require('child_process');
-const { REDIS_URL, uniqueName, pkgDir } = require('./helpers');
+const { spawn } = require('child_process');
+const { REDIS_URL, uniqueName, pkgDir, privateRedis } = require('./helpers');
 const { Queue, Worker, SaqError, JobError } = require('..');
 
 describe('hostile handlers and arguments', () => {
@@ -119,32 +118,14 @@ describe('hostile handlers and arguments', () => {
   });
 });
 
-/** A free loopback TCP port. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 test('close() finishes when Redis died under a busy worker, and the process exits cleanly', async (t) => {
-  if (spawnSync('redis-server', ['--version']).status !== 0) {
+  const redis = await privateRedis();
+  if (!redis) {
     t.skip('redis-server is not on PATH');
     return;
   }
-  const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   try {
-    const url = `redis://127.0.0.1:${port}/0`;
-    for (let i = 0; ; i++) {
-      if (spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().includes('PONG')) break;
-      if (i > 100) throw new Error('the private redis-server did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const { url } = redis;
     // The child runs two jobs (one finishes after Redis is gone, so its
     // outcome can never be written; one never finishes), then the parent
     // kills Redis and the child closes its queue.
@@ -185,7 +166,7 @@ test('close() finishes when Redis died under a busy worker, and the process exit
       stdout += d;
       if (stdout.includes('running') && !child.told) {
         child.told = true;
-        redis.kill('SIGKILL');
+        redis.stop();
         child.stdin.end('go\n');
       }
     });
@@ -195,6 +176,6 @@ test('close() finishes when Redis died under a busy worker, and the process exit
     assert.equal(code, 0, stderr);
     assert.match(stdout, /closed/);
   } finally {
-    redis.kill('SIGKILL');
+    redis.stop();
   }
 });
