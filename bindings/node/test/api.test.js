@@ -86,11 +86,8 @@ describe('AbortSignal', () => {
   });
 
   test('enqueue: libsaq withdraws one still waiting for a maxConcurrentOps slot', async (t) => {
-    const redis = await privateRedis();
-    if (!redis) {
-      t.skip('redis-server is not on PATH');
-      return;
-    }
+    const redis = await privateRedis(t);
+    if (!redis) return;
     const q = Queue.fromUrl(redis.url, { name: uniqueName('sigenq'), maxConcurrentOps: 1 });
     try {
       assert.equal(await q.count('queued'), 0); // connected
@@ -140,11 +137,8 @@ describe('options', () => {
   });
 
   test('durations are seconds; the millisecond names still work with a DeprecationWarning', async (t) => {
-    const redis = await privateRedis();
-    if (!redis) {
-      t.skip('redis-server is not on PATH');
-      return;
-    }
+    const redis = await privateRedis(t);
+    if (!redis) return;
     const warnings = [];
     const onWarning = (w) => warnings.push(w);
     process.on('warning', onWarning);

@@ -119,11 +119,8 @@ describe('hostile handlers and arguments', () => {
 });
 
 test('close() finishes when Redis died under a busy worker, and the process exits cleanly', async (t) => {
-  const redis = await privateRedis();
-  if (!redis) {
-    t.skip('redis-server is not on PATH');
-    return;
-  }
+  const redis = await privateRedis(t);
+  if (!redis) return;
   try {
     const { url } = redis;
     // The child runs two jobs (one finishes after Redis is gone, so its

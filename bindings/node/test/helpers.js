@@ -116,9 +116,13 @@ function freePort() {
 /** A private redis-server on a free loopback port, for tests that pause or
  *  kill it (the suite's own server is shared by test files running at the
  *  same time). Resolves to { url, port, process, cli(...args) (redis-cli's
- *  output), stop() }, or null when redis-server is not on PATH. */
-async function privateRedis() {
-  if (spawnSync('redis-server', ['--version']).status !== 0) return null;
+ *  output), stop() }, or null when redis-server is not on PATH (the test `t`
+ *  is then skipped, saying so). */
+async function privateRedis(t) {
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    t.skip('redis-server is not on PATH');
+    return null;
+  }
   const port = await freePort();
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: 'ignore' });
