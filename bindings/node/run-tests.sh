@@ -4,7 +4,8 @@
 # redis-server (plaintext and TLS ports: with-redis --tls) and a private Redis
 # Cluster (3 masters, 3 replicas: with-redis --cluster), then check the npm
 # package: `npm pack`, `npm install --offline` of the tarball in a fresh
-# directory against the INSTALLED libsaq, and a job round trip from there.
+# directory against the INSTALLED libsaq, and a job round trip from there;
+# then README.md's quickstart, compiled there by tsc --strict and run.
 #
 # Environment (the top-level test command sets these):
 #   SAQ_BUILD_DIR  libsaq build tree with pkgconfig/libsaq.pc (uninstalled)
@@ -125,5 +126,19 @@ case "$out" in
   *) die "round trip did not report ok" ;;
 esac
 
+step "README quickstart: tsc --strict against the fresh install, then run"
+# the first ```js block of README.md, as a TypeScript user saves it (quickstart.mts);
+# the types come from the installed package (node_modules/libsaq/index.d.ts)
+awk '/^```js$/ { f = 1; next } /^```$/ { if (f) exit } f' "$here/README.md" >"$app/quickstart.mts"
+cat >"$app/tsconfig.json" <<JSON
+{ "compilerOptions": { "strict": true, "module": "nodenext", "target": "es2022",
+    "types": ["node"], "typeRoots": ["$types/node_modules/@types"] },
+  "files": ["quickstart.mts"] }
+JSON
+node "$types/node_modules/typescript/bin/tsc" -p "$app" || die "the README quickstart does not compile under tsc --strict"
+quick=$(cd "$app" && "$with_redis" -- node quickstart.mjs) || die "the README quickstart failed"
+echo "$quick"
+[ "$quick" = "1 + 2 = 3" ] || die "the README quickstart printed '$quick', not '1 + 2 = 3'"
+
 echo
-echo "node bindings: OK (node --test: $pass passed, $fail failed, $skipped skipped; npm pack + offline install + round trip: ok)"
+echo "node bindings: OK (node --test: $pass passed, $fail failed, $skipped skipped; npm pack + offline install + round trip + README quickstart: ok)"
