@@ -214,6 +214,9 @@ describe('afterProcess and jobs', () => {
         retried: async () => {
           throw new Error('again');
         },
+        aborted: (job, { signal }) => new Promise((resolve, reject) => {
+          signal.addEventListener('abort', () => reject(signal.reason));
+        }),
       },
       afterProcess: (ctx) => {
         if (seen.has(ctx.job.function)) return; // 'retried' runs twice: keep its first attempt
@@ -229,7 +232,10 @@ describe('afterProcess and jobs', () => {
       await q.enqueue('fails');
       await q.enqueue('slow', { timeout: 0.3 });
       await q.enqueue('retried', { retries: 2 });
-      await waitFor(() => seen.size === 4, { timeout: 10000, what: 'four afterProcess calls' });
+      const victim = await q.enqueue('aborted', { timeout: 60 });
+      await waitFor(async () => (await q.job(victim.key)).status === 'active', { what: 'the job to run' });
+      await q.abort(victim.key, 'not wanted');
+      await waitFor(() => seen.size === 5, { timeout: 10000, what: 'five afterProcess calls' });
       const ok = seen.get('ok');
       assert.equal(ok.status, 'complete');
       assert.equal(ok.result, 42);
@@ -247,6 +253,10 @@ describe('afterProcess and jobs', () => {
       assert.equal(retried.status, 'queued'); // stored for a retry
       assert.equal(retried.exception.message, 'again');
       assert.equal(retried.attempts, 1);
+      const aborted = seen.get('aborted');
+      assert.equal(aborted.status, 'aborted');
+      assert.ok(aborted.exception instanceof CancelledError, String(aborted.exception));
+      assert.equal(aborted.exception.reason, 'aborted');
     } finally {
       await w.stop({ grace: 0 });
       await q.close();
