@@ -208,6 +208,7 @@ export interface ApplyOptions {
   timeout?: number;
   /** resolve to the result's exact JSON text */
   rawJson?: boolean;
+  /** W3C trace context stored as meta.traceparent, as EnqueueOptions.traceparent */
   traceparent?: string;
   /** Stops the wait in libsaq (saq_queue_cancel) and rejects with the signal's reason; the job,
    *  once enqueued, stays (as saq's asyncio cancellation of apply). */
