@@ -930,7 +930,9 @@ SAQ_API int saq_queue_ping(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  with the job as sent. Errors in the event: SAQ_EINVAL (job NULL, or a hook
  *  refused), SAQ_EWRONGQUEUE (job of another queue), SAQ_ETOOBIG (record over
  *  max_payload_bytes; nothing written), the common ones. Holds one of
- *  max_concurrent_ops. */
+ *  max_concurrent_ops. saq_queue_cancel withdraws an enqueue still waiting
+ *  for that permit: SAQ_ECLOSED in the event, nothing written (since 0.2);
+ *  once the script is sent the enqueue completes as usual. */
 SAQ_API int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.enqueue("function", **kwargs): `kwargs_json` (NULL = {}) is
@@ -1116,8 +1118,10 @@ SAQ_API int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 /** Stop waiting for the apply, map or listen submitted with (cq, tag): an
  *  apply or map completes with SAQ_ECLOSED ("cancelled"), a listen ends with
  *  LISTEN_END SAQ_OK. Jobs already enqueued are left alone (saq's
- *  asyncio cancellation of apply/map behaves the same). Other operations are
- *  short and are not affected. When several such operations share (cq, tag)
+ *  asyncio cancellation of apply/map behaves the same). An enqueue still
+ *  waiting for its max_concurrent_ops permit is withdrawn (SAQ_ECLOSED,
+ *  nothing written; since 0.2); one already sent, and other operations,
+ *  are short and are not affected. When several such operations share (cq, tag)
  *  only the oldest still pending (submitted first) is stopped: one call per
  *  operation, in submission order. Returns SAQ_OK once the request is
  *  queued (nothing happens when the operation already completed),

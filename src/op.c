@@ -3,7 +3,8 @@
  * operation is built on the caller's thread, posted to the I/O thread, takes
  * an optional throttle permit (saq's max_concurrent_ops), issues requests
  * bound to it and ends with its event pushed to its completion queue.
- * saq_queue_cancel stops a cancellable one (listen, apply, map) by (cq, tag);
+ * saq_queue_cancel stops a cancellable one (listen, apply, map, an enqueue
+ * waiting for its permit) by (cq, tag);
  * a teardown fails those still pending. */
 #include "core.h"
 

@@ -47,10 +47,18 @@ static void enq_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, co
     saq__op_complete(op);
 }
 
+/* saq_queue_cancel of an enqueue still waiting for its max_concurrent_ops
+ * permit: withdrawn, nothing written. enq_go makes it uncancellable. */
+static void enq_cancel(saq__op_t *op)
+{
+    saq__op_fail(op, SAQ_ECLOSED, "enqueue cancelled before it was sent; nothing was written");
+}
+
 static void enq_go(saq__op_t *op)
 {
     enq_op_t *e = (enq_op_t *)op;
     saq__call_t c;
+    op->cancel = NULL; /* sent from here on: it completes */
     saq__tx_enqueue(op->q, op->ev->job, e->json, e->len, &c);
     saq__tx_send_op(op, &c, enq_reply, 0);
 }
@@ -69,6 +77,7 @@ static int enqueue_owned(saq_queue_t *q, saq_job_t *j, saq_cq_t *cq, uint64_t ta
     }
     enq_op_t *e = (enq_op_t *)op;
     op->ev->job = j;
+    op->cancel = enq_cancel;
     char *msg = NULL;
     int code = saq__prepare_enqueue(q, j, &msg);
     if (code) {

@@ -70,7 +70,7 @@ async function worker(url, name, concurrency, expect, remaining) {
     const l = await next();
     if (l === 'stop' || l === '') break;
   }
-  await w.stop({ graceMs: 1000 });
+  await w.stop({ grace: 1 });
   await q.close();
 }
 

@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: MIT
 // Type declarations for libsaq (Node.js binding of the libsaq C core).
-// Units follow the SAQ wire: job timeout, heartbeat, ttl, retry_delay and
-// scheduled are seconds (scheduled: epoch seconds); queued, started,
-// completed and touched are epoch milliseconds.
+// Units: every duration you pass is in seconds (job timeout, heartbeat, ttl,
+// retry_delay, the timeouts of apply/map/listen/close, stop's grace, the
+// Queue's commandTimeout, ...); a job's scheduled is epoch seconds. Read-only
+// figures keep saq's units and say them: a Job's queued, started, completed
+// and touched are epoch milliseconds, stats' uptime and overview's uptimeMs
+// milliseconds.
+//
+// Typed functions: a Queue<F> and Worker<F> take the type of a functions map
+// (`typeof functions`); the kwargs and result types of each handler then flow
+// to enqueue, apply and map. Without F (the default) any name, any kwargs and
+// an `unknown` result are accepted.
 /// <reference types="node" />
 import { EventEmitter } from 'events';
 
@@ -10,10 +18,12 @@ export type JobStatus = 'new' | 'queued' | 'active' | 'aborting' | 'aborted' | '
 export type CountKind = 'queued' | 'active' | 'incomplete';
 export type CancelReason = 'aborted' | 'timeout' | 'shutdown' | 'heartbeat' | 'lost';
 
-/** Keyword arguments of a job function. Names that are job options (key,
- *  timeout, heartbeat, retries, ttl, retry_delay, retry_backoff, scheduled,
- *  meta, progress) set those options instead, as Python saq does. */
-export interface EnqueueKwargs {
+/** The kwargs of a job whose function is not typed: a JSON object. */
+export type Kwargs = Record<string, any>;
+
+/** The job options enqueue, apply and map split off the kwargs, as Python saq
+ *  does (snake_case, as on the wire). */
+export interface JobOptions {
   key?: string;
   /** seconds; 0 = no limit */
   timeout?: number;
@@ -31,6 +41,10 @@ export interface EnqueueKwargs {
   scheduled?: number;
   meta?: Record<string, unknown>;
   progress?: number;
+}
+
+/** Keyword arguments of an untyped job function, with the job options. */
+export interface EnqueueKwargs extends JobOptions {
   [kwarg: string]: unknown;
 }
 
@@ -43,15 +57,19 @@ export class RawJson {
 /** JSON text passed exactly (integers beyond 2^53, -0.0, 1.0 as a float). */
 export function rawJson(text: string | RawJson): RawJson;
 
-export class Job {
+/** A job record. `K` is the type of its kwargs and `R` of its result (a job
+ *  handler declares them: `async (job: Job<{ a: number }>) => ...`). */
+export class Job<K extends object = Kwargs, R = any> {
   readonly function: string;
   readonly key: string;
   /** "saq:job:<queue>:<key>" */
   readonly id: string | null;
   readonly queue: string | null;
-  kwargs: Record<string, any> | null;
+  /** the function's keyword arguments (`{}` when the record stores none; job options are not in it) */
+  kwargs: K;
   status: JobStatus;
-  result: any;
+  /** null until the job completed */
+  result: R | null;
   error: string | null;
   meta: Record<string, any>;
   workerId: string | null;
@@ -135,15 +153,26 @@ export interface QueueOptions {
   /** "0.26" (default) or "0.13" */
   dialect?: '0.26' | '0.13';
   maxConcurrentOps?: number;
+  /** seconds a Redis command may take (conf command_timeout_ms) */
+  commandTimeout?: number;
+  /** seconds a connection attempt may take (conf connect_timeout_ms) */
+  connectTimeout?: number;
+  /** longest pause between reconnection attempts, seconds (conf reconnect_max_ms) */
+  reconnectMax?: number;
+  /** @deprecated milliseconds: use commandTimeout (seconds) */
   commandTimeoutMs?: number;
+  /** @deprecated milliseconds: use connectTimeout (seconds) */
   connectTimeoutMs?: number;
+  /** @deprecated milliseconds: use reconnectMax (seconds) */
   reconnectMaxMs?: number;
   maxPayloadBytes?: number;
   /** enqueue and a job's outcome wait until this many replicas acknowledged the write (Redis WAIT);
    *  0 (default) = no wait. Fewer in time: the operation rejects with SAQ_ETIMEDOUT (the write is on
    *  the master all the same). */
   minReplicas?: number;
-  /** ms the minReplicas wait may take (default 1000) */
+  /** seconds the minReplicas wait may take (default 1) */
+  minReplicasTimeout?: number;
+  /** @deprecated milliseconds: use minReplicasTimeout (seconds) */
   minReplicasTimeoutMs?: number;
   /** the sentinels' own credentials (redis+sentinel:// urls only; SAQ_EINVAL with another url) */
   sentinel?: SentinelOptions;
@@ -167,7 +196,62 @@ export interface EnqueueOptions {
   /** W3C trace context: stored as meta.traceparent ("00-<32 hex>-<16 hex>-<2 hex>", lower case;
    *  SaqError SAQ_EINVAL when malformed), read back as job.traceparent in the handler. */
   traceparent?: string;
+  /** Aborted before the call: nothing is sent. Aborted while the enqueue waits for a
+   *  maxConcurrentOps slot: libsaq withdraws it (saq_queue_cancel). Once sent it may still be
+   *  stored. The Promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
+
+/** Options of apply. */
+export interface ApplyOptions {
+  /** seconds the wait may take, also the job's timeout; 0 or Infinity = none; default kwargs.timeout */
+  timeout?: number;
+  /** resolve to the result's exact JSON text */
+  rawJson?: boolean;
+  /** W3C trace context stored as meta.traceparent, as EnqueueOptions.traceparent */
+  traceparent?: string;
+  /** Stops the wait in libsaq (saq_queue_cancel) and rejects with the signal's reason; the job,
+   *  once enqueued, stays (as saq's asyncio cancellation of apply). */
+  signal?: AbortSignal;
+}
+
+/** Options of map. Job defaults (saq's **defaults) go in `defaults`. */
+export interface MapOptions<K extends object = Kwargs> {
+  /** seconds, one deadline for every job, also each job's timeout; 0 or Infinity = none */
+  timeout?: number;
+  /** failed or aborted jobs become JobError values in the results instead of rejecting */
+  returnExceptions?: boolean;
+  /** each result as its exact JSON text */
+  rawJson?: boolean;
+  /** merged under each element (saq's **defaults) */
+  defaults?: Partial<K> & JobOptions;
+  /** Stops the wait in libsaq (saq_queue_cancel) and rejects with the signal's reason; jobs
+   *  already enqueued stay. */
+  signal?: AbortSignal;
+}
+
+/** A job function: `job.kwargs` is K, its resolved value the job's result R. */
+export type JobFunction<K extends object = any, R = unknown> = (job: Job<K>, ctx: JobContext) => R | Promise<R>;
+/** A map of job functions by name (a Worker's `functions`). */
+export type Functions = { [name: string]: JobFunction<any, any> };
+/** The functions of an untyped Queue/Worker: any name, any kwargs, an unknown result. */
+export type AnyFunctions = { [name: string]: (job: Job<Kwargs>, ctx: JobContext) => unknown };
+/** The kwargs type of a job function. */
+export type KwargsOf<Fn> = Fn extends (job: Job<infer K, any>, ...rest: any[]) => any
+  ? (K extends object ? K : Kwargs) : Kwargs;
+/** The result type of a job function (what its Promise resolves to). */
+export type ResultOf<Fn> = Fn extends (...args: any[]) => infer R ? Awaited<R> : unknown;
+/** An element of map's iterKwargs for function Fn: its kwargs (each may come from `defaults`)
+ *  plus job options, or raw JSON. */
+export type MapItem<Fn> = (Partial<KwargsOf<Fn>> & JobOptions) | RawJson;
+/** What enqueue/apply take as kwargs for function Fn: its kwargs plus job options, or raw JSON. */
+export type CallKwargs<Fn> = (KwargsOf<Fn> & JobOptions) | RawJson;
+/** [kwargs, options] of enqueue/apply: kwargs may be left out when every one is optional. */
+export type CallArgs<Fn, O> = {} extends KwargsOf<Fn>
+  ? [kwargs?: CallKwargs<Fn>, options?: O]
+  : [kwargs: CallKwargs<Fn>, options?: O];
+/** The function names of a functions map. */
+export type FunctionName<F> = Extract<keyof F, string>;
 
 /** Queue-wide figures (Queue.overview), the same from any process; Python saq workers count too. */
 export interface QueueOverview {
@@ -228,6 +312,9 @@ export interface ListenMessage {
 export interface ListenOptions {
   /** seconds without a message before the listen fails with SAQ_ETIMEDOUT; 0 or Infinity = never; default 10 */
   timeout?: number;
+  /** Stops the listen in libsaq and ends it with the signal's reason (the iteration throws it,
+   *  the callback form rejects with it). */
+  signal?: AbortSignal;
 }
 
 export interface QueueInfo {
@@ -249,8 +336,10 @@ export interface QueueStats {
   uptime: number;
 }
 
-export class Queue {
-  static fromUrl(url: string, options?: Omit<QueueOptions, 'url'>): Queue;
+/** saq's Queue. `F` is the type of the functions its jobs run (`typeof functions`): their
+ *  names, kwargs and results then type enqueue, apply and map. */
+export class Queue<F extends Functions = AnyFunctions> {
+  static fromUrl<F extends Functions = AnyFunctions>(url: string, options?: Omit<QueueOptions, 'url'>): Queue<F>;
   constructor(options?: QueueOptions);
   readonly name: string;
   readonly dialect: '0.26' | '0.13';
@@ -259,7 +348,7 @@ export class Queue {
   /** Redis server version, e.g. "7.0.15". */
   ping(): Promise<string>;
   /** Resolves to the job, or null when a job with the same key is still incomplete. */
-  enqueue(fn: string, kwargs?: EnqueueKwargs | RawJson, options?: EnqueueOptions): Promise<Job | null>;
+  enqueue<N extends FunctionName<F>>(fn: N, ...args: CallArgs<F[N], EnqueueOptions>): Promise<Job<KwargsOf<F[N]>, ResultOf<F[N]>> | null>;
   job(key: string | Job): Promise<Job | null>;
   jobs(keys: string | Job | Iterable<string | Job>): Promise<Array<Job | null>>;
   abort(job: string | Job, error?: string, options?: { ttl?: number }): Promise<Job | null>;
@@ -284,37 +373,53 @@ export class Queue {
   listen(keys: string | Job | Iterable<string | Job>, options?: ListenOptions): AsyncIterableIterator<ListenMessage>;
   /** saq's callback form: a truthy return value stops the listen. */
   listen(keys: string | Job | Iterable<string | Job>, callback: (key: string, status: JobStatus) => unknown, options?: ListenOptions): Promise<void>;
-  /** Enqueue and wait for the result. timeout (seconds; 0 or Infinity = none; defaults to kwargs.timeout) also becomes the job's timeout. */
-  apply<T = any>(fn: string, kwargs?: EnqueueKwargs | RawJson, options?: { timeout?: number; rawJson?: false; traceparent?: string }): Promise<T>;
   /** rawJson: resolves to the result's exact JSON text ("null" for none). */
-  apply(fn: string, kwargs: EnqueueKwargs | RawJson | undefined, options: { timeout?: number; rawJson: true; traceparent?: string }): Promise<string>;
-  /** One job per element; results in order. Extra options are defaults merged under each element. */
-  map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs | RawJson>, options?: { timeout?: number; returnExceptions?: false; rawJson?: boolean; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<T[]>;
-  map<T = any>(fn: string, iterKwargs: Iterable<EnqueueKwargs | RawJson>, options: { timeout?: number; returnExceptions: true; rawJson?: boolean; defaults?: EnqueueKwargs; [dflt: string]: unknown }): Promise<Array<T | JobError>>;
+  apply<N extends FunctionName<F>>(fn: N, kwargs: CallKwargs<F[N]> | undefined, options: ApplyOptions & { rawJson: true }): Promise<string>;
+  /** Enqueue and wait for the result: the function's result type. timeout (seconds; 0 or
+   *  Infinity = none; defaults to kwargs.timeout) also becomes the job's timeout. Rejects with
+   *  JobError when the job failed or was aborted. */
+  apply<N extends FunctionName<F>>(fn: N, ...args: CallArgs<F[N], ApplyOptions & { rawJson?: false }>): Promise<ResultOf<F[N]>>;
+  /** rawJson: each result's exact JSON text. */
+  map<N extends FunctionName<F>>(fn: N, iterKwargs: Iterable<MapItem<F[N]>>, options: MapOptions<KwargsOf<F[N]>> & { rawJson: true; returnExceptions?: false }): Promise<string[]>;
+  map<N extends FunctionName<F>>(fn: N, iterKwargs: Iterable<MapItem<F[N]>>, options: MapOptions<KwargsOf<F[N]>> & { rawJson: true; returnExceptions: true }): Promise<Array<string | JobError>>;
+  /** returnExceptions: a failed or aborted job is a JobError in the results. */
+  map<N extends FunctionName<F>>(fn: N, iterKwargs: Iterable<MapItem<F[N]>>, options: MapOptions<KwargsOf<F[N]>> & { returnExceptions: true; rawJson?: false }): Promise<Array<ResultOf<F[N]> | JobError>>;
+  /** One job per element (merged over `defaults`); the results in order. Rejects with JobError
+   *  for the first job that failed or was aborted. */
+  map<N extends FunctionName<F>>(fn: N, iterKwargs: Iterable<MapItem<F[N]>>, options?: MapOptions<KwargsOf<F[N]>> & { returnExceptions?: false; rawJson?: false }): Promise<Array<ResultOf<F[N]>>>;
   /** If fn throws, the jobs enqueued meanwhile are aborted and the error rethrown. */
   batch<T>(fn: (queue: this) => Promise<T> | T): Promise<T>;
-  /** Stop workers (one still running timeout ms after its grace period and hard deadline is stopped at once) and listens, wait up to timeout ms for operations in flight, release the connections. */
+  /** Stop workers (one still running `timeout` seconds after its grace period and hard deadline
+   *  is stopped at once) and listens, wait up to `timeout` seconds (default 5; Infinity = no
+   *  limit) for operations in flight, release the connections. (Before 0.2 the timeout was in
+   *  milliseconds; a value of 300 or more warns once.) */
   close(options?: { timeout?: number }): Promise<void>;
 }
 
 export interface WorkerContext {
-  worker: Worker;
-  queue: Queue;
+  worker: Worker<any>;
+  queue: Queue<any>;
   [entry: string]: any;
 }
 
 export interface JobContext extends WorkerContext {
   /** the queue the job came from (one of worker.queues) */
-  queue: Queue;
+  queue: Queue<any>;
+  /** the handler's job; in afterProcess, the record as libsaq stored it: its final status
+   *  ('complete', 'failed', 'aborted', or 'queued' for a retry), error, result and attempts */
   job: Job;
   /** Fires with a CancelledError on timeout, abort, shutdown, missed heartbeat or lost lease. */
   signal: AbortSignal;
-  /** afterProcess: the handler's result, or the error it threw */
+  /** afterProcess: the handler's result (a job that completed) */
   result?: unknown;
+  /** afterProcess: what ended the job when it did not complete: the CancelledError of a timeout,
+   *  abort, shutdown or missed heartbeat (even when the handler ignored its signal), else what
+   *  the handler threw, else a JobError with the stored error */
   exception?: unknown;
 }
 
-export type JobHandler = (job: Job, ctx: JobContext) => unknown | Promise<unknown>;
+/** An untyped job handler. */
+export type JobHandler = JobFunction<any, unknown>;
 export type Hook<C> = ((ctx: C) => unknown | Promise<unknown>) | Array<(ctx: C) => unknown | Promise<unknown>>;
 
 export interface CronJob {
@@ -333,15 +438,17 @@ export interface CronJob {
 }
 
 /** Another queue for a worker to serve: a Queue (weight 1), or one with its weight. */
-export type WorkerQueue = Queue | { queue: Queue; /** integer >= 1; used by queueOrder 'weighted'; default 1 */ weight?: number };
+export type WorkerQueue = Queue<any> | { queue: Queue<any>; /** integer >= 1; used by queueOrder 'weighted'; default 1 */ weight?: number };
 
 /** How a worker serving several queues shares its concurrency: 'strict' (default): a free slot
  *  goes to the first queue in order that may have jobs; 'weighted': the queues that have jobs share
  *  the free slots in proportion to their weights. */
 export type QueueOrder = 'strict' | 'weighted';
 
-export interface WorkerOptions {
-  functions?: Record<string, JobHandler> | Map<string, JobHandler> | JobHandler[];
+export interface WorkerOptions<F extends Functions = AnyFunctions> {
+  /** the job functions by name (their types type a Queue<typeof functions>), or a Map, or an
+   *  array of named functions */
+  functions?: F | Map<string, JobHandler> | JobHandler[];
   concurrency?: number;
   cronJobs?: CronJob[];
   startup?: Hook<WorkerContext>;
@@ -414,8 +521,9 @@ export interface WorkerError extends SaqError {
   job?: Job | null;
 }
 
-export class Worker extends EventEmitter {
-  constructor(queue: Queue, options?: WorkerOptions);
+/** saq's Worker. `F` is its functions map's type (inferred from `functions`). */
+export class Worker<F extends Functions = AnyFunctions> extends EventEmitter {
+  constructor(queue: Queue<any>, options?: WorkerOptions<F>);
   on<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once<E extends keyof WorkerEvents>(event: E, listener: (...args: WorkerEvents[E]) => void): this;
@@ -428,14 +536,18 @@ export class Worker extends EventEmitter {
   removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
   emit<E extends keyof WorkerEvents>(event: E, ...args: WorkerEvents[E]): boolean;
   emit(event: string | symbol, ...args: any[]): boolean;
-  readonly queue: Queue;
+  readonly queue: Queue<any>;
   /** every queue the worker serves, its own first, then `queues` in order */
-  readonly queues: ReadonlyArray<Queue>;
+  readonly queues: ReadonlyArray<Queue<any>>;
   readonly id: string;
   /** Startup hooks, then start leasing jobs. */
   start(): Promise<void>;
-  /** Graceful stop; graceMs defaults to shutdownGracePeriod. */
-  stop(options?: { graceMs?: number }): Promise<void>;
+  /** Graceful stop: running jobs get `grace` seconds (default shutdownGracePeriod) to finish. */
+  stop(options?: {
+    grace?: number;
+    /** @deprecated milliseconds: use grace (seconds) */
+    graceMs?: number;
+  }): Promise<void>;
   /** Resolves when the worker has stopped. */
   done(): Promise<void>;
   /** start(), stop on SIGINT/SIGTERM, resolve when stopped. */
@@ -493,8 +605,8 @@ export const codes: Readonly<{
 
 /** One Prometheus text exposition of Queues (their queue-wide metrics), Workers (their own) and
  *  texts (e.g. prom-client's `await register.metrics()`), each metric family once. */
-export function collectMetrics(...sources: Array<Queue | Worker | string>): Promise<string>;
-export function collectMetrics(sources: Array<Queue | Worker | string>): Promise<string>;
+export function collectMetrics(...sources: Array<Queue<any> | Worker<any> | string>): Promise<string>;
+export function collectMetrics(sources: Array<Queue<any> | Worker<any> | string>): Promise<string>;
 /** "text/plain; version=0.0.4; charset=utf-8" */
 export const metricsContentType: string;
 

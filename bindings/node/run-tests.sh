@@ -4,7 +4,8 @@
 # redis-server (plaintext and TLS ports: with-redis --tls) and a private Redis
 # Cluster (3 masters, 3 replicas: with-redis --cluster), then check the npm
 # package: `npm pack`, `npm install --offline` of the tarball in a fresh
-# directory against the INSTALLED libsaq, and a job round trip from there.
+# directory against the INSTALLED libsaq, and a job round trip from there;
+# then README.md's quickstart, compiled there by tsc --strict and run.
 # The committed SWIG wrapper (src/saq_native_wrap.cxx) must be what a fresh
 # SWIG run makes of saq_node.i and abi/saq.i (scripts/gen.js --check; fails
 # when it is stale); packing and installing run with SWIG hidden from PATH, and
@@ -161,5 +162,20 @@ if [ "${SAQ_NODE22:-1}" != 0 ]; then
   node22_note="node 22: install + round trip ok"
 fi
 
+app="$work/app"
+step "README quickstart: tsc --strict against the fresh install, then run"
+# the first ```js block of README.md, as a TypeScript user saves it (quickstart.mts);
+# the types come from the installed package (node_modules/libsaq/index.d.ts)
+awk '/^```js$/ { f = 1; next } /^```$/ { if (f) exit } f' "$here/README.md" >"$app/quickstart.mts"
+cat >"$app/tsconfig.json" <<JSON
+{ "compilerOptions": { "strict": true, "module": "nodenext", "target": "es2022",
+    "types": ["node"], "typeRoots": ["$types/node_modules/@types"] },
+  "files": ["quickstart.mts"] }
+JSON
+node "$types/node_modules/typescript/bin/tsc" -p "$app" || die "the README quickstart does not compile under tsc --strict"
+quick=$(cd "$app" && "$with_redis" -- node quickstart.mjs) || die "the README quickstart failed"
+echo "$quick"
+[ "$quick" = "1 + 2 = 3" ] || die "the README quickstart printed '$quick', not '1 + 2 = 3'"
+
 echo
-echo "node bindings: OK (committed SWIG wrapper up to date; node --test: $pass passed, $fail failed, $skipped skipped; npm pack + offline install without swig + round trip: ok; $node22_note)"
+echo "node bindings: OK (committed SWIG wrapper up to date; node --test: $pass passed, $fail failed, $skipped skipped; npm pack + offline install without swig + round trip + README quickstart: ok; $node22_note)"

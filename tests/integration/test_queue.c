@@ -791,6 +791,42 @@ static void test_cancel_stops_the_oldest(void **state)
     saq_queue_free(q);
 }
 
+/* saq_queue_cancel withdraws an enqueue still waiting for its
+ * max_concurrent_ops permit (since 0.2: enqueue was not cancellable): with
+ * one permit held by an enqueue that Redis keeps waiting (CLIENT PAUSE
+ * WRITE), a second enqueue is cancelled with SAQ_ECLOSED and never written;
+ * the cancel of the one already sent changes nothing. */
+static void test_cancel_withdraws_a_waiting_enqueue(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("cancelenq", "max_concurrent_ops", "1");
+    assert_int_equal(qcount(q, "queued"), 0); /* connected, scripts loaded */
+    saq_cq_t *cq = saq_cq_new();
+    freeReplyObject(rh_cmd(RC, "CLIENT PAUSE 1500 WRITE"));
+    assert_int_equal(saq_queue_enqueue_call(q, "sent", "{\"key\": \"sent\"}", cq, 1), SAQ_OK);
+    assert_int_equal(saq_queue_enqueue_call(q, "waiting", "{\"key\": \"waiting\"}", cq, 2), SAQ_OK);
+    usleep(200 * 1000); /* the first one holds the permit, blocked in Redis */
+    double t0 = now_s();
+    assert_int_equal(saq_queue_cancel(q, cq, 2), SAQ_OK);
+    assert_int_equal(saq_queue_cancel(q, cq, 1), SAQ_OK); /* sent: not affected */
+    saq_event_t *ev = saq_cq_wait(cq, 2, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_ENQUEUE);
+    assert_int_equal(saq_event_status(ev), SAQ_ECLOSED);
+    assert_true(now_s() - t0 < 1); /* at once, not after the pause */
+    saq_event_free(ev);
+    ev = OK_EV(saq_cq_wait(cq, 1, TMO));
+    assert_int_equal(saq_event_int(ev), 1);
+    saq_event_free(ev);
+    freeReplyObject(rh_cmd(RC, "CLIENT UNPAUSE"));
+    assert_int_equal(qcount(q, "queued"), 1);
+    redisReply *r = rh_cmd(RC, "EXISTS saq:job:%s:waiting", saq_queue_name(q));
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
 /* An ACL user without channel rights (Redis 7's default for new users:
  * acl-pubsub-default resetchannels) cannot PSUBSCRIBE: a listen fails at
  * once with Redis's NOPERM error instead of waiting forever for a
@@ -921,6 +957,7 @@ int main(void)
         cmocka_unit_test(test_sweep_missing_and_grace),
         cmocka_unit_test(test_sync_timeout_cancels_the_wait),
         cmocka_unit_test(test_cancel_stops_the_oldest),
+        cmocka_unit_test(test_cancel_withdraws_a_waiting_enqueue),
         cmocka_unit_test(test_listen_without_channel_rights),
         cmocka_unit_test(test_dead_redis_and_auth), /* leaves the server requiring a password */
     };

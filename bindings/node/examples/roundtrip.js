@@ -36,7 +36,7 @@ async function main() {
 
   const job = await queue.enqueue('add', { a: 1, b: 2, timeout: 5 }); // timeout is a job option (seconds)
   const sum = await queue.apply('add', { a: 20, b: 22 }, { timeout: 5 });
-  const many = await queue.map('add', [{ a: 1 }, { a: 2 }], { b: 100, timeout: 5 });
+  const many = await queue.map('add', [{ a: 1 }, { a: 2 }], { defaults: { b: 100 }, timeout: 5 });
   let failure = null;
   try {
     await queue.apply('broken', {}, { timeout: 5 });

@@ -77,9 +77,15 @@ class Engine {
 
   /** One asynchronous operation: `submit(tag)` calls a saq_queue_* function
    *  and returns its int; `convert(ev)` turns the completion into a value or
-   *  throws. Returns a Promise. */
-  op(submit, convert) {
+   *  throws. Returns a Promise. With an AbortSignal: an aborted signal
+   *  rejects with its reason before anything is submitted; an abort while
+   *  the operation is pending calls `cancel(tag)` (saq_queue_cancel) and
+   *  rejects at once with the reason. The handler stays registered until
+   *  libsaq's own completion comes (keeping close() and the process's
+   *  reference count right); that late event is discarded. */
+  op(submit, convert, signal = null, cancel = null) {
     if (this.closed) return Promise.reject(new SaqError(codes.ECLOSED, 'the queue is closed'));
+    if (signal && signal.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const tag = this.newTag();
       const rc = submit(tag); // SWIG argument errors throw here, inside the executor
@@ -87,17 +93,34 @@ class Engine {
         reject(new SaqError(rc));
         return;
       }
+      let onAbort = null;
+      const unlisten = () => {
+        if (onAbort) signal.removeEventListener('abort', onAbort);
+        onAbort = null;
+      };
       this.add(tag, {
         event: (ev) => {
           this.remove(tag);
+          unlisten();
           try {
             resolve(convert(ev));
           } catch (err) {
             reject(err);
           }
         },
-        abandon: (err) => reject(err),
+        abandon: (err) => {
+          unlisten();
+          reject(err);
+        },
       });
+      if (signal) {
+        onAbort = () => {
+          onAbort = null;
+          if (cancel && !this.closed) cancel(tag);
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
     });
   }
 

@@ -98,7 +98,8 @@ function jobFromRaw(p, queue) {
       key: raw.saq_job_key(p),
       id: raw.saq_job_id(p) ?? null,
       queue: raw.saq_job_queue(p) ?? null,
-      kwargs: json.parse(text.kwargs, null, opts),
+      // saq calls a function with **(job.kwargs or {}): never null here either
+      kwargs: json.parse(text.kwargs, null, opts) ?? {},
       status: raw.saq_job_status(p),
       result: json.parse(text.result, null, opts),
       error: raw.saq_job_error(p) ?? null,

@@ -6,6 +6,7 @@ const { Engine } = require('./engine');
 const { Job, jobFromRaw } = require('./job');
 const { SaqError, JobError, codes } = require('./errors');
 const log = require('./log');
+const { checkOptions, checkSignal, seconds, deprecate } = require('./options');
 
 /** The tag of the log records on a Queue's cq (operation tags start at 1). */
 const LOG_TAG = 0;
@@ -15,13 +16,19 @@ const QUEUE_CONF = {
   name: 'name',
   dialect: 'dialect',
   maxConcurrentOps: 'max_concurrent_ops',
-  commandTimeoutMs: 'command_timeout_ms',
-  connectTimeoutMs: 'connect_timeout_ms',
-  reconnectMaxMs: 'reconnect_max_ms',
   maxPayloadBytes: 'max_payload_bytes',
   minReplicas: 'min_replicas',
-  minReplicasTimeoutMs: 'min_replicas_timeout_ms',
 };
+/** Queue options that are durations: the option (seconds), its deprecated
+ *  form (milliseconds, before 0.2), the libsaq conf key (milliseconds). */
+const QUEUE_DURATIONS = [
+  ['commandTimeout', 'commandTimeoutMs', 'command_timeout_ms'],
+  ['connectTimeout', 'connectTimeoutMs', 'connect_timeout_ms'],
+  ['reconnectMax', 'reconnectMaxMs', 'reconnect_max_ms'],
+  ['minReplicasTimeout', 'minReplicasTimeoutMs', 'min_replicas_timeout_ms'],
+];
+const QUEUE_OPTIONS = [...Object.keys(QUEUE_CONF), ...QUEUE_DURATIONS.flatMap(([s, ms]) => [s, ms]),
+  'sentinel', 'bigint', 'logger', 'logLevel', 'conf'];
 /** Queue option `sentinel`: the sentinels' own credentials (redis+sentinel:// urls). */
 const SENTINEL_CONF = { username: 'sentinel.username', password: 'sentinel.password' };
 
@@ -52,6 +59,10 @@ function confPairs(options, table) {
   const pairs = [];
   for (const [js, key] of Object.entries(table)) {
     if (options[js] !== undefined && options[js] !== null) pairs.push([key, options[js]]);
+  }
+  for (const [js, old, key] of QUEUE_DURATIONS) {
+    const s = seconds(options, js, old, `LIBSAQ_DEP_${old.toUpperCase()}`, 'new Queue()');
+    if (s !== undefined) pairs.push([key, Number.isFinite(s) ? Math.round(s * 1000) : s]);
   }
   return pairs.concat(nestedPairs(options.sentinel, SENTINEL_CONF, 'sentinel'),
     Object.entries(options.conf || {}));
@@ -186,10 +197,11 @@ function camel(value) {
 class Queue {
   /** saq's Queue.from_url(url, name=...). */
   static fromUrl(url, options = {}) {
-    return new Queue({ ...options, url });
+    return new Queue({ ...checkOptions(options, QUEUE_OPTIONS, 'Queue.fromUrl()'), url });
   }
 
   constructor(options = {}) {
+    options = checkOptions(options, QUEUE_OPTIONS, 'new Queue()');
     const { logger, logLevel } = options;
     log.checkLogger(logger);
     const pairs = confPairs(options, QUEUE_CONF);
@@ -245,7 +257,9 @@ class Queue {
     return this._q;
   }
 
-  _op(submit, convert) {
+  /** An operation of this queue (Engine.op); with `signal`, an abort
+   *  cancels it in libsaq (saq_queue_cancel) and rejects with its reason. */
+  _op(submit, convert, signal = null) {
     let q;
     try {
       q = this._live();
@@ -256,6 +270,7 @@ class Queue {
     const site = {};
     Error.captureStackTrace(site, Queue.prototype._op);
     const cq = this._engine.cq;
+    const cancel = (tag) => raw.saq_queue_cancel(q, cq, tag);
     return this._engine.op((tag) => submit(q, cq, tag), (ev) => {
       const err = eventError(ev, this);
       if (err) {
@@ -264,7 +279,7 @@ class Queue {
         throw err;
       }
       return convert(ev);
-    });
+    }, signal, cancel);
   }
 
   /** Round trip to Redis; resolves to the server's version ("7.0.15"). */
@@ -279,17 +294,22 @@ class Queue {
    *  keyword arguments and any job options (key, timeout, heartbeat, retries,
    *  ttl, retry_delay, retry_backoff, scheduled, meta, progress), split by
    *  libsaq as saq does. Resolves to the Job, or null when a job with the same
-   *  key is still incomplete (already enqueued). */
-  async enqueue(fn, kwargs = {}, { traceparent } = {}) {
+   *  key is still incomplete (already enqueued). Options: traceparent, signal
+   *  (an AbortSignal: aborted first, nothing is sent; aborted while the
+   *  enqueue waits for a maxConcurrentOps slot, libsaq withdraws it; once
+   *  sent it may still be stored; the Promise rejects with the reason). */
+  async enqueue(fn, kwargs = {}, options = {}) {
+    const { traceparent, signal } = checkOptions(options, ['traceparent', 'signal'], 'enqueue()');
+    const sig = checkSignal(signal, 'enqueue()');
     const name = fnName(fn);
     const text = kwargsJson(kwargs);
     const convert = (ev) => (raw.saq_event_int(ev) === 1 ? eventJob(ev, this) : null);
     if (traceparent === undefined || traceparent === null) {
-      return this._op((q, cq, tag) => raw.saq_queue_enqueue_call(q, name, text, cq, tag), convert);
+      return this._op((q, cq, tag) => raw.saq_queue_enqueue_call(q, name, text, cq, tag), convert, sig);
     }
     const job = callJob(name, text, traceparent);
     try {
-      return await this._op((q, cq, tag) => raw.saq_queue_enqueue(q, job, cq, tag), convert);
+      return await this._op((q, cq, tag) => raw.saq_queue_enqueue(q, job, cq, tag), convert, sig);
     } finally {
       raw.saq_job_free(job); // the submit copied it
     }
@@ -323,7 +343,8 @@ class Queue {
   /** saq's Queue.abort(job, error, ttl): a waiting job ends aborted at once, a
    *  running one is marked aborting and its worker stops it. Resolves to the
    *  record after the abort, or null when there is no such job. */
-  async abort(jobOrKey, error = 'aborted', { ttl = 5 } = {}) {
+  async abort(jobOrKey, error = 'aborted', options = {}) {
+    const { ttl = 5 } = checkOptions(options, ['ttl'], 'abort()');
     const k = keyOf(jobOrKey);
     const t = num(ttl, 'ttl', 5);
     try {
@@ -343,7 +364,8 @@ class Queue {
 
   /** saq's Queue.finish(job, status, result, error); status is "complete",
    *  "failed" or "aborted". Resolves to the record after, or null. */
-  async finish(jobOrKey, status, { result, error } = {}) {
+  async finish(jobOrKey, status, options = {}) {
+    const { result, error } = checkOptions(options, ['result', 'error'], 'finish()');
     const k = keyOf(jobOrKey);
     const r = json.stringify(result === undefined ? null : result);
     const e = error === undefined || error === null ? null : String(error);
@@ -373,7 +395,8 @@ class Queue {
 
   /** saq's Queue.info(jobs, offset, limit): workers, counts and (with
    *  `jobs: true`) job records, as saq returns them (snake_case records). */
-  async info({ jobs = false, offset = 0, limit = 10 } = {}) {
+  async info(options = {}) {
+    const { jobs = false, offset = 0, limit = 10 } = checkOptions(options, ['jobs', 'offset', 'limit'], 'info()');
     const o = num(offset, 'offset', 0);
     const l = num(limit, 'limit', 10);
     return this._op((q, cq, tag) => raw.saq_queue_info(q, jobs ? 1 : 0, o, l, cq, tag), (ev) =>
@@ -382,7 +405,8 @@ class Queue {
 
   /** saq's Queue.stats(ttl): this queue object's counters, also written to the
    *  worker registry for `ttl` seconds. */
-  async stats({ ttl = 60 } = {}) {
+  async stats(options = {}) {
+    const { ttl = 60 } = checkOptions(options, ['ttl'], 'stats()');
     const t = num(ttl, 'ttl', 60);
     return this._op((q, cq, tag) => raw.saq_queue_stats(q, t, cq, tag), (ev) => json.parse(raw.saq_event_json(ev)));
   }
@@ -423,7 +447,8 @@ class Queue {
    *  default all), count (SCAN's hint, 1..10000, default 100: a page may hold
    *  fewer or more jobs, or none), cursor (resume after a page: its cursor).
    *  As with SCAN, a job present during the whole scan comes at least once. */
-  async *jobPages({ statuses, count = 100, cursor } = {}) {
+  async *jobPages(options = {}) {
+    const { statuses, count = 100, cursor } = checkOptions(options, ['statuses', 'count', 'cursor'], 'jobPages()');
     const st = statusList(statuses);
     const n = num(count, 'count', 100);
     let c = cursor === undefined || cursor === null ? '0' : cstr(String(cursor), 'cursor');
@@ -438,17 +463,20 @@ class Queue {
    *  status, finished ones included), one Job at a time, fetched a page at a
    *  time (jobPages). */
   async *iterJobs(options = {}) {
+    checkOptions(options, ['statuses', 'count', 'cursor'], 'iterJobs()');
     for await (const page of this.jobPages(options)) yield* page.jobs;
   }
 
   /** saq's Queue.schedule(lock): promote due scheduled jobs; resolves to ids. */
-  async schedule({ lock = 1 } = {}) {
+  async schedule(options = {}) {
+    const { lock = 1 } = checkOptions(options, ['lock'], 'schedule()');
     const l = num(lock, 'lock', 1);
     return this._op((q, cq, tag) => raw.saq_queue_schedule(q, l, cq, tag), (ev) => json.parse(raw.saq_event_json(ev), []));
   }
 
   /** saq's Queue.sweep(lock, abort): recover stuck jobs; resolves to ids. */
-  async sweep({ lock = 60, abort = 5 } = {}) {
+  async sweep(options = {}) {
+    const { lock = 60, abort = 5 } = checkOptions(options, ['lock', 'abort'], 'sweep()');
     const l = num(lock, 'lock', 60);
     const a = num(abort, 'abort', 5);
     return this._op((q, cq, tag) => raw.saq_queue_sweep(q, l, a, cq, tag), (ev) => json.parse(raw.saq_event_json(ev), []));
@@ -460,10 +488,11 @@ class Queue {
    *  - listen(keys, callback, { timeout }) calls callback(key, status) and
    *    resolves once it returns (or resolves to) a truthy value.
    *  `timeout` (seconds, default 10; 0 = none) is the longest wait for a
-   *  message; it ends the listen with a SaqError SAQ_ETIMEDOUT. */
+   *  message; it ends the listen with a SaqError SAQ_ETIMEDOUT. `signal` (an
+   *  AbortSignal) stops it in libsaq and ends it with the signal's reason. */
   listen(keys, callback, options) {
     if (typeof callback !== 'function') {
-      return new Listener(this, keys, callback || {});
+      return new Listener(this, keys, callback);
     }
     let it;
     try {
@@ -484,7 +513,10 @@ class Queue {
    *  true` resolves to the result's exact JSON text instead ("null" for
    *  none). Rejects with JobError when the job failed
    *  or was aborted, SaqError SAQ_ETIMEDOUT on timeout. */
-  async apply(fn, kwargs = {}, { timeout, rawJson = false, traceparent } = {}) {
+  async apply(fn, kwargs = {}, options = {}) {
+    const { timeout, rawJson = false, traceparent, signal } =
+      checkOptions(options, ['timeout', 'rawJson', 'traceparent', 'signal'], 'apply()');
+    const sig = checkSignal(signal, 'apply()');
     const name = fnName(fn);
     const text = kwargsJson(kwargs);
     // saq's apply(func, timeout=None, **kwargs): a `timeout` among the kwargs
@@ -496,7 +528,7 @@ class Queue {
       return await this._op((q, cq, tag) => raw.saq_queue_apply(q, job, t, cq, tag), (ev) => {
         const res = raw.saq_event_json(ev);
         return rawJson ? res ?? 'null' : json.parse(res, null, this._jsonOpts);
-      });
+      }, sig);
     } finally {
       raw.saq_job_free(job); // the submit copied it
     }
@@ -506,9 +538,13 @@ class Queue {
    *  **defaults): one job per element, results in order. Options: timeout
    *  (seconds, one deadline for all), returnExceptions (failed/aborted jobs
    *  become JobError values in the array instead of rejecting), rawJson
-   *  (each result is its exact JSON text), and every other option is a
-   *  default merged under each element (saq's **defaults). */
-  async map(fn, iterKwargs, { timeout = 0, returnExceptions = false, rawJson = false, defaults, ...rest } = {}) {
+   *  (each result is its exact JSON text), defaults (saq's **defaults:
+   *  merged under each element), signal (an AbortSignal: cancels the wait
+   *  in libsaq and rejects with its reason; jobs already enqueued stay). */
+  async map(fn, iterKwargs, options = {}) {
+    const { timeout = 0, returnExceptions = false, rawJson = false, defaults, signal } = checkOptions(options,
+      ['timeout', 'returnExceptions', 'rawJson', 'defaults', 'signal'], 'map() (job defaults go in `defaults`)');
+    const sig = checkSignal(signal, 'map()');
     const name = fnName(fn);
     if (iterKwargs === null || iterKwargs === undefined || typeof iterKwargs[Symbol.iterator] !== 'function' ||
         typeof iterKwargs === 'string') {
@@ -517,7 +553,7 @@ class Queue {
     const items = Array.from(iterKwargs);
     for (const it of items) kwargsJson(it, 'each element of iterKwargs');
     const itemsJson = json.stringify(items);
-    const defaultsJson = kwargsJson({ ...(defaults || {}), ...rest }, 'defaults');
+    const defaultsJson = kwargsJson(defaults, 'defaults');
     const t = waitTimeout(timeout, 'timeout');
     return this._op(
       (q, cq, tag) => raw.saq_queue_map(q, name, itemsJson, defaultsJson, t, returnExceptions ? 1 : 0, cq, tag),
@@ -537,6 +573,7 @@ class Queue {
         }
         return results;
       },
+      sig,
     );
   }
 
@@ -568,10 +605,18 @@ class Queue {
   }
 
   /** saq's Queue.disconnect: stop the workers built on this queue, end the
-   *  listens, wait up to `timeout` ms for operations in flight (they reject
-   *  with SAQ_ECLOSED after that), then release the connections. Idempotent. */
-  close({ timeout = 5000 } = {}) {
+   *  listens, wait up to `timeout` seconds (default 5) for operations in
+   *  flight (they reject with SAQ_ECLOSED after that), then release the
+   *  connections. Idempotent. */
+  close(options = {}) {
     if (this._closing) return this._closing;
+    const { timeout: t = 5 } = checkOptions(options, ['timeout'], 'close()');
+    const secs = num(t, 'close(): timeout', 5);
+    if (secs >= 300) {
+      deprecate('LIBSAQ_CLOSE_TIMEOUT_SECONDS', `libsaq: queue.close({ timeout: ${secs} }) waits up to ${secs} seconds: ` +
+        'the timeout is in seconds since 0.2 (it was milliseconds)');
+    }
+    const timeout = secs === Infinity ? -1 : secs * 1000; // ms from here on; < 0: no limit
     this._closing = (async () => {
       // Workers stop gracefully. One that has not stopped `timeout` ms after
       // its grace period and hard deadline (Redis gone: a job's outcome can
@@ -604,7 +649,9 @@ class Queue {
 
 /** The async iterator behind Queue.listen. */
 class Listener {
-  constructor(queue, keys, { timeout = 10 } = {}) {
+  constructor(queue, keys, options) {
+    const { timeout = 10, signal } = checkOptions(options, ['timeout', 'signal'], 'listen()');
+    const sig = checkSignal(signal, 'listen()');
     const ks = json.stringify(keysOf(keys, 'listen(keys)'));
     const t = timeout === Infinity ? 0 : num(timeout, 'timeout', 10);
     this._queue = queue;
@@ -612,6 +659,15 @@ class Listener {
     this._waiters = [];
     this._done = false;
     this._error = null;
+    this._signal = null;
+    this._onAbort = null;
+    if (sig && sig.aborted) {
+      // nothing is submitted: the iteration ends with the reason
+      this._done = true;
+      this._stopped = true;
+      this._error = sig.reason;
+      return;
+    }
     const q = queue._live();
     const engine = queue._engine;
     this._tag = engine.newTag();
@@ -630,6 +686,16 @@ class Listener {
       },
       abandon: (err) => this._end(err),
     });
+    if (sig) {
+      // libsaq stops the listen (saq_queue_listen_stop = saq_queue_cancel);
+      // the iteration ends at once with the reason, buffered messages dropped
+      this._signal = sig;
+      this._onAbort = () => {
+        this._onAbort = null;
+        this._stop(sig.reason);
+      };
+      sig.addEventListener('abort', this._onAbort, { once: true });
+    }
   }
 
   _push(msg) {
@@ -641,6 +707,8 @@ class Listener {
 
   _end(err) {
     this._queue._listeners.delete(this);
+    if (this._onAbort) this._signal.removeEventListener('abort', this._onAbort);
+    this._onAbort = null;
     if (this._done) return;
     this._done = true;
     this._error = err;
@@ -652,13 +720,14 @@ class Listener {
     }
   }
 
-  _stop() {
+  /** Stop the listen in libsaq; the iteration ends (with `err` if given). */
+  _stop(err = null) {
     if (this._stopped) return;
     this._stopped = true;
     const q = this._queue._q;
     if (q && !this._done) raw.saq_queue_listen_stop(q, this._queue._engine.cq, this._tag);
     this._buf = [];
-    this._end(null);
+    this._end(err);
   }
 
   next() {

@@ -12,6 +12,7 @@ const json = require('./json');
 const { jobFromRaw } = require('./job');
 const { makeConf } = require('./queue');
 const { SaqError, JobError, CancelledError, codes } = require('./errors');
+const { checkOptions, seconds } = require('./options');
 
 const WORKER_CONF = {
   concurrency: 'concurrency',
@@ -31,6 +32,8 @@ const INT_MAX = 2147483647;
 const TIMERS = { schedule: 'timers.schedule', workerInfo: 'timers.worker_info', stats: 'timers.worker_info',
   sweep: 'timers.sweep', abort: 'timers.abort', worker_info: 'timers.worker_info' };
 const CRON_OPTIONS = ['kwargs', 'timeout', 'heartbeat', 'retries', 'ttl', 'unique'];
+const WORKER_OPTIONS = [...Object.keys(WORKER_CONF), 'functions', 'cronJobs', 'startup', 'shutdown',
+  'beforeProcess', 'afterProcess', 'timers', 'queues', 'conf'];
 
 function hooks(h, what) {
   const list = h === undefined || h === null ? [] : Array.isArray(h) ? h : [h];
@@ -148,9 +151,10 @@ class Worker extends EventEmitter {
   constructor(queue, options = {}) {
     super();
     if (!queue || !queue._q) throw new TypeError('new Worker(queue, options): queue must be an open Queue');
-    if (options.logger !== undefined || options.logLevel !== undefined) {
+    if (options && (options.logger !== undefined || options.logLevel !== undefined)) {
       throw new TypeError('logger and logLevel are Queue options: a worker logs through its queue (new Queue({ logger }))');
     }
+    options = checkOptions(options, WORKER_OPTIONS, 'new Worker()');
     this.queue = queue;
     const added = queueEntries(options.queues);
     /** Every queue the worker serves, its own first. */
@@ -167,6 +171,7 @@ class Worker extends EventEmitter {
     const crons = [];
     for (const c of options.cronJobs || []) {
       if (!c || typeof c.cron !== 'string') throw new TypeError('each cron job needs a cron expression (cron: "* * * * *")');
+      checkOptions(c, ['function', 'cron', 'name', ...CRON_OPTIONS], `cron job ${c.cron}`);
       let name = c.function;
       if (typeof name === 'function') {
         const f = name;
@@ -286,11 +291,14 @@ class Worker extends EventEmitter {
     this.emit('started');
   }
 
-  /** Stop taking jobs; running jobs get `graceMs` (default: the
+  /** Stop taking jobs; running jobs get `grace` seconds (default: the
    *  shutdownGracePeriod setting) to finish, then their AbortSignal fires
    *  (reason "shutdown") and they are retried, as saq does. Then the shutdown
-   *  hooks run. Resolves when the worker has stopped. Idempotent. */
-  stop({ graceMs } = {}) {
+   *  hooks run. Resolves when the worker has stopped. Idempotent.
+   *  `graceMs` (milliseconds) is the deprecated form of `grace`. */
+  stop(options = {}) {
+    const o = checkOptions(options, ['grace', 'graceMs'], 'stop()');
+    const grace = seconds(o, 'grace', 'graceMs', 'LIBSAQ_DEP_GRACEMS', 'stop()');
     if (this._state === 'new') {
       this._state = 'stopped';
       this._free();
@@ -299,7 +307,7 @@ class Worker extends EventEmitter {
       const starting = this._state === 'starting';
       this._state = 'stopping';
       if (starting) return this._done;
-      const g = graceMs === undefined || graceMs === null ? -1 : Math.max(0, Math.round(graceMs));
+      const g = grace === undefined ? -1 : Math.min(INT_MAX, Math.max(0, Math.round(grace * 1000)));
       if (this._tag) raw.saq_worker_stop(this._w, g);
     }
     return this._done;
@@ -413,24 +421,33 @@ class Worker extends EventEmitter {
       const err = new SaqError(st || codes.ENOMEM, raw.saq_event_errmsg(ev) || undefined);
       err.key = raw.saq_event_key(ev);
       err.job = lease ? lease.job : null;
+      if (lease) this._afterProcess(lease, null, null);
       this._error(err);
       return;
     }
     const job = jobFromRaw(p, lease ? lease.job._queue : this._queueOf(p));
+    let error = null;
     switch (raw.saq_job_status_code(p)) {
       case raw.SAQ_STATUS_COMPLETE:
+        if (lease) this._afterProcess(lease, job, null);
         this.emit('completed', job, job.result);
         break;
       case raw.SAQ_STATUS_FAILED:
-        this.emit('failed', job, outcomeError(lease, job));
+        error = outcomeError(lease, job);
+        if (lease) this._afterProcess(lease, job, error);
+        this.emit('failed', job, error);
         break;
       case raw.SAQ_STATUS_QUEUED:
-        this.emit('retried', job, outcomeError(lease, job));
+        error = outcomeError(lease, job);
+        if (lease) this._afterProcess(lease, job, error);
+        this.emit('retried', job, error);
         break;
       case raw.SAQ_STATUS_ABORTED:
+        if (lease) this._afterProcess(lease, job, outcomeError(lease, job));
         this.emit('aborted', job);
         break;
       default:
+        if (lease) this._afterProcess(lease, job, null);
         break;
     }
   }
@@ -530,19 +547,39 @@ class Worker extends EventEmitter {
     lease.p = null;
     if (ok) lease.ctx.result = value;
     else lease.ctx.exception = value;
-    if (this._after.length) {
-      const run = (async () => {
-        for (const h of this._after) {
-          try {
-            await h(lease.ctx);
-          } catch (err) {
-            process.emitWarning(`libsaq: afterProcess hook failed: ${errorMessage(err)}`);
-          }
-        }
-      })();
-      this._afterRuns.add(run);
-      run.finally(() => this._afterRuns.delete(run));
+    // afterProcess runs once libsaq reports the stored outcome (_onOutcome),
+    // as saq runs after_process after job.finish/retry; with the native
+    // worker gone no outcome comes
+    if (!this._w) this._afterProcess(lease, null, null);
+  }
+
+  /** The afterProcess hooks of a lease, once (fire-and-forget; the stop
+   *  waits for them). `job`: the record as stored (its final status), or
+   *  null when nothing was stored (the lease's job stays as leased). */
+  _afterProcess(lease, job, error) {
+    if (lease.afterDone) return;
+    lease.afterDone = true;
+    const { ctx } = lease;
+    if (job) lease.job._assign(job); // ctx.job is the handler's job: now as stored
+    if (error) {
+      // the cause: the signal's CancelledError (timeout, abort, ...), what
+      // the handler threw (any value), else the stored error as a JobError
+      const thrown = lease.thrown !== undefined && !lease.ac.signal.aborted;
+      ctx.exception = thrown ? lease.thrown : error;
+      delete ctx.result;
     }
+    if (!this._after.length) return;
+    const run = (async () => {
+      for (const h of this._after) {
+        try {
+          await h(ctx);
+        } catch (err) {
+          process.emitWarning(`libsaq: afterProcess hook failed: ${errorMessage(err)}`);
+        }
+      }
+    })();
+    this._afterRuns.add(run);
+    run.finally(() => this._afterRuns.delete(run));
   }
 
   async _finish() {
@@ -550,6 +587,8 @@ class Worker extends EventEmitter {
     this._state = 'stopped';
     // leases cannot outlive WORKER_STOPPED; settle any the engine abandoned
     for (const lease of [...this._leases.values()]) this._settle(lease, false, new CancelledError(3, lease.job.key));
+    // no OUTCOME comes after WORKER_STOPPED: the hooks see what is known
+    for (const lease of [...this._settled.values()]) this._afterProcess(lease, null, null);
     try {
       await Promise.allSettled([...this._afterRuns]);
       for (const h of this._shutdown) await h(this._ctx);
@@ -578,6 +617,8 @@ class Worker extends EventEmitter {
       raw.saq_worker_free(this._w);
       this._w = null;
     }
+    // no OUTCOME comes any more: the hooks see what is known
+    for (const lease of this._settled.values()) this._afterProcess(lease, null, null);
     this._settled.clear();
     for (const q of this.queues) q._workers.delete(this);
   }

@@ -53,7 +53,7 @@ describe('Redis Cluster (redis+cluster://)', () => {
       const stats = await checkMultiWorker(w, 12);
       assert.deepEqual(stats.queues.map((s) => s.complete), [4, 4, 4]);
     } finally {
-      await w.stop({ graceMs: 0 });
+      await w.stop({ grace: 0 });
       await Promise.all(qs.map((q) => q.close()));
     }
   });

@@ -3,9 +3,8 @@
 // Regressions from break-testing the binding with hostile and careless usage.
 const { test, describe } = require('node:test');
 const assert = require('assert');
-const net = require('net');
-const { spawn, spawnSync } = require('child_process');
-const { REDIS_URL, uniqueName, pkgDir } = require('./helpers');
+const { spawn } = require('child_process');
+const { REDIS_URL, uniqueName, pkgDir, privateRedis } = require('./helpers');
 const { Queue, Worker, SaqError, JobError } = require('..');
 
 describe('hostile handlers and arguments', () => {
@@ -70,7 +69,7 @@ describe('hostile handlers and arguments', () => {
       assert.deepEqual(unhandled, []);
       assert.ok(warnings.some((m) => m.includes('afterProcess hook failed')), warnings.join('; '));
     } finally {
-      await w.stop({ graceMs: 0 });
+      await w.stop({ grace: 0 });
       await q.close();
       process.removeListener('unhandledRejection', onUnhandled);
       process.removeListener('warning', onWarning);
@@ -113,38 +112,17 @@ describe('hostile handlers and arguments', () => {
       assert.equal(await q.apply('add', { a: 1, b: 2 }, { timeout: Infinity }), 3);
       assert.deepEqual(await q.map('add', [{ a: 1, b: 1 }], { timeout: Infinity }), [2]);
     } finally {
-      await w.stop({ graceMs: 0 });
+      await w.stop({ grace: 0 });
       await q.close();
     }
   });
 });
 
-/** A free loopback TCP port. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 test('close() finishes when Redis died under a busy worker, and the process exits cleanly', async (t) => {
-  if (spawnSync('redis-server', ['--version']).status !== 0) {
-    t.skip('redis-server is not on PATH');
-    return;
-  }
-  const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const redis = await privateRedis(t);
+  if (!redis) return;
   try {
-    const url = `redis://127.0.0.1:${port}/0`;
-    for (let i = 0; ; i++) {
-      if (spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().includes('PONG')) break;
-      if (i > 100) throw new Error('the private redis-server did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const { url } = redis;
     // The child runs two jobs (one finishes after Redis is gone, so its
     // outcome can never be written; one never finishes), then the parent
     // kills Redis and the child closes its queue.
@@ -158,7 +136,7 @@ test('close() finishes when Redis died under a busy worker, and the process exit
       process.stdin.once('data', async () => {
         process.stdin.pause();
         await new Promise((r) => setTimeout(r, 1200));
-        await q.close({ timeout: 300 });
+        await q.close({ timeout: 0.3 });
         console.log('closed');
       });
       (async () => {
@@ -185,7 +163,7 @@ test('close() finishes when Redis died under a busy worker, and the process exit
       stdout += d;
       if (stdout.includes('running') && !child.told) {
         child.told = true;
-        redis.kill('SIGKILL');
+        redis.stop();
         child.stdin.end('go\n');
       }
     });
@@ -195,6 +173,6 @@ test('close() finishes when Redis died under a busy worker, and the process exit
     assert.equal(code, 0, stderr);
     assert.match(stdout, /closed/);
   } finally {
-    redis.kill('SIGKILL');
+    redis.stop();
   }
 });

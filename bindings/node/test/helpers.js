@@ -4,7 +4,8 @@
 // tests/support/with-redis (run-tests.sh does), which exports REDIS_URL.
 const assert = require('assert');
 const path = require('path');
-const { spawn } = require('child_process');
+const net = require('net');
+const { spawn, spawnSync } = require('child_process');
 
 const REDIS_URL = process.env.REDIS_URL;
 if (!REDIS_URL) {
@@ -67,7 +68,7 @@ async function withWorker(options, fn, queueOptions = {}) {
     await w.start();
     return await fn(q, w);
   } finally {
-    await w.stop({ graceMs: 0 });
+    await w.stop({ grace: 0 });
     await q.close();
   }
 }
@@ -100,4 +101,41 @@ function runNode(script, { timeoutMs = 10000, onStdout, fds, env = {} } = {}) {
   });
 }
 
-module.exports = { REDIS_URL, uniqueName, sleep, waitFor, waitStatus, checkMultiWorker, pkgDir, runNode, withWorker };
+/** A free loopback TCP port. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A private redis-server on a free loopback port, for tests that pause or
+ *  kill it (the suite's own server is shared by test files running at the
+ *  same time). Resolves to { url, port, process, cli(...args) (redis-cli's
+ *  output), stop() }, or null when redis-server is not on PATH (the test `t`
+ *  is then skipped, saying so). */
+async function privateRedis(t) {
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    t.skip('redis-server is not on PATH');
+    return null;
+  }
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' });
+  const cli = (...args) => (spawnSync('redis-cli', ['-p', String(port), ...args]).stdout || '').toString().trim();
+  const stop = () => proc.kill('SIGKILL');
+  for (let i = 0; cli('ping') !== 'PONG'; i++) {
+    if (i > 100) {
+      stop();
+      throw new Error('the private redis-server did not start');
+    }
+    await sleep(50);
+  }
+  return { url: `redis://127.0.0.1:${port}/0`, port, process: proc, cli, stop };
+}
+
+module.exports = { freePort, privateRedis, REDIS_URL, uniqueName, sleep, waitFor, waitStatus, checkMultiWorker, pkgDir, runNode, withWorker };

@@ -14,7 +14,7 @@ function openQueues(n, prefix) {
 }
 
 async function closeAll(worker, queues) {
-  if (worker) await worker.stop({ graceMs: 0 });
+  if (worker) await worker.stop({ grace: 0 });
   await Promise.all(queues.map((q) => q.close()));
 }
 
@@ -170,7 +170,7 @@ describe('Worker serving several queues', () => {
 
 describe('queue options minReplicas and sentinel', () => {
   test('minReplicas: 1 on a server without replicas rejects the enqueue with SAQ_ETIMEDOUT after the wait', async () => {
-    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('minrep'), minReplicas: 1, minReplicasTimeoutMs: 100 });
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('minrep'), minReplicas: 1, minReplicasTimeout: 0.1 });
     const plain = Queue.fromUrl(REDIS_URL, { name: q.name });
     try {
       const t0 = Date.now();

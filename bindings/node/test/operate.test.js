@@ -50,7 +50,7 @@ describe('logger', () => {
     const port = await closedPort();
     const logger = capture();
     const name = uniqueName('unreach');
-    const q = Queue.fromUrl(`redis://127.0.0.1:${port}/0`, { name, logger, connectTimeoutMs: 200, commandTimeoutMs: 500 });
+    const q = Queue.fromUrl(`redis://127.0.0.1:${port}/0`, { name, logger, connectTimeout: 0.2, commandTimeout: 0.5 });
     try {
       await assert.rejects(q.ping(), (e) => e instanceof SaqError);
       const rec = await waitFor(() => logger.records.find((r) => r.method === 'warn' && r.fields.queue === name),
@@ -109,7 +109,7 @@ describe('logger', () => {
     const port = await closedPort();
     let calls = 0;
     const thrower = { debug() {}, info() {}, warn() { calls++; throw new Error('logger down'); }, error() {} };
-    const bad = Queue.fromUrl(`redis://127.0.0.1:${port}/0`, { logger: thrower, connectTimeoutMs: 200 });
+    const bad = Queue.fromUrl(`redis://127.0.0.1:${port}/0`, { logger: thrower, connectTimeout: 0.2 });
     await assert.rejects(bad.ping(), SaqError);
     await waitFor(() => calls > 0, { what: 'the throwing logger to be called' });
     await assert.rejects(bad.ping(), SaqError); // the pump still delivers completions
@@ -120,7 +120,7 @@ describe('logger', () => {
     const port = await closedPort();
     const script = (opts) => `
       const { Queue } = require(process.env.SAQ_PKG);
-      const q = Queue.fromUrl('redis://127.0.0.1:${port}/0', { name: 'stderrq', connectTimeoutMs: 200, ${opts} });
+      const q = Queue.fromUrl('redis://127.0.0.1:${port}/0', { name: 'stderrq', connectTimeout: 0.2, ${opts} });
       q.ping().catch(() => {}).then(() => new Promise((r) => setTimeout(r, 300))).then(() => q.close());`;
     const env = { SAQ_LOG_LEVEL: '' };
     const dflt = await runNode(script(''), { env });
@@ -223,7 +223,7 @@ describe('Worker events', () => {
 
   test("'error': a worker on an unreachable Redis reports it with its code, only to a listener", async () => {
     const port = await closedPort();
-    const q = Queue.fromUrl(`redis://127.0.0.1:${port}/0`, { name: uniqueName('werr'), logger: false, connectTimeoutMs: 200 });
+    const q = Queue.fromUrl(`redis://127.0.0.1:${port}/0`, { name: uniqueName('werr'), logger: false, connectTimeout: 0.2 });
     const w = new Worker(q, { functions: { noop: () => null } });
     const errors = [];
     w.on('error', (e) => errors.push(e));
@@ -235,14 +235,14 @@ describe('Worker events', () => {
       assert.equal(err.fields.queue, q.name, JSON.stringify(err.fields));
       assert.equal(err.fields.error, err.code);
     } finally {
-      await q.close({ timeout: 100 });
+      await q.close({ timeout: 0.1 });
     }
     // without a listener nothing throws (an EventEmitter's unheard 'error' would)
     const r = await runNode(`
       const { Queue, Worker } = require(process.env.SAQ_PKG);
-      const q = Queue.fromUrl('redis://127.0.0.1:${port}/0', { logger: false, connectTimeoutMs: 200 });
+      const q = Queue.fromUrl('redis://127.0.0.1:${port}/0', { logger: false, connectTimeout: 0.2 });
       const w = new Worker(q, { functions: { noop: () => null } });
-      w.start().then(() => new Promise((r) => setTimeout(r, 1500))).then(() => q.close({ timeout: 100 }))
+      w.start().then(() => new Promise((r) => setTimeout(r, 1500))).then(() => q.close({ timeout: 0.1 }))
         .then(() => console.log('closed'));`);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'closed');

@@ -207,7 +207,7 @@ describe('Queue', () => {
       assert.match(e.job.error, /Error: nope/);
       return true;
     });
-    assert.deepEqual(await q.map('add', [{ a: 1 }, { a: 2 }, { a: 3 }], { timeout: 5, b: 10 }), [11, 12, 13]);
+    assert.deepEqual(await q.map('add', [{ a: 1 }, { a: 2 }, { a: 3 }], { timeout: 5, defaults: { b: 10 } }), [11, 12, 13]);
     const mixed = await q.map('fail', [{ x: 1 }], { timeout: 5, returnExceptions: true });
     assert.equal(mixed.length, 1);
     assert.ok(mixed[0] instanceof JobError);

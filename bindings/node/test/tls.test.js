@@ -31,7 +31,7 @@ describe('TLS (rediss://)', () => {
         await plain.close();
       }
     } finally {
-      await w.stop({ graceMs: 0 });
+      await w.stop({ grace: 0 });
       await q.close();
     }
   });

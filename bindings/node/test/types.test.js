@@ -2,7 +2,9 @@
 'use strict';
 // index.d.ts as a TypeScript user meets it: test/types/usage.ts (the 0.2 API:
 // logger, worker events, overview, metrics, jobPages/iterJobs, traceparent)
-// must compile with tsc --strict, and its @ts-expect-error misuses must fail.
+// and test/types/typed.ts (a functions map's kwargs and results typing
+// enqueue/apply/map, AbortSignal, seconds) must compile with tsc --strict,
+// and their @ts-expect-error misuses must fail.
 // run-tests.sh installs TypeScript and @types/node into test/types
 // (npm install there) and sets SAQ_REQUIRE_TSC=1; elsewhere the test is
 // skipped when they are missing.

@@ -187,7 +187,7 @@ describe('Worker', () => {
     const job = await q.enqueue('long', { timeout: 30 });
     await waitFor(() => started, { what: 'the job to start' });
     const t0 = Date.now();
-    await w.stop({ graceMs: 200 });
+    await w.stop({ grace: 0.2 });
     assert.ok(Date.now() - t0 >= 150, 'the grace period was honoured');
     assert.equal(reason.reason, 'shutdown');
     const rec = await q.job(job.key);
@@ -218,7 +218,7 @@ describe('Worker', () => {
       assert.ok(Date.now() - t0 < 600, `the next job waited ${Date.now() - t0} ms for the slot`);
     } finally {
       release();
-      await w.stop({ graceMs: 0 });
+      await w.stop({ grace: 0 });
     }
     // close waits for the grace period set through conf (the binding counted 0 s)
     const w2 = new Worker(q, {
@@ -228,7 +228,7 @@ describe('Worker', () => {
     await w2.start();
     const job = await q.enqueue('slow', {});
     await waitStatus(q, job.key, 'active');
-    await q.close({ timeout: 100 });
+    await q.close({ timeout: 0.1 });
     const q2 = Queue.fromUrl(REDIS_URL, { name: q.name });
     try {
       const done = await q2.job(job.key);
@@ -257,7 +257,7 @@ describe('Worker', () => {
     const failed = await waitStatus(q, job.key, 'failed');
     assert.match(failed.error, /TimeoutError/);
     const t0 = Date.now();
-    await w.stop({ graceMs: 0 });
+    await w.stop({ grace: 0 });
     assert.ok(Date.now() - t0 < 1000, 'stop did not wait for the stubborn handler');
     await q.close();
   });
