@@ -341,6 +341,27 @@ void test_raii_order() {
     CHECK(reason.load() == SAQ_CANCEL_SHUTDOWN);
     std::optional<saq::job> j = producer.get_job(key);
     CHECK(j && j->status() == "queued" && j->error() == "cancelled");
+
+    // a handler that ignores its cancellation past cancellation_hard_deadline: libsaq settles
+    // the job without it and the worker stops, but the destructor still waits for the handler
+    // (what it captured may go right after)
+    saq::queue q2(R->url, qname("cpp-raii-stubborn"));
+    started = 0;
+    returned = 0;
+    {
+        saq::worker w(q2, saq::config{{"cancellation_hard_deadline", "0.2"}});
+        w.handle("stubborn", [&](saq::job &) {
+            started = 1;
+            std::this_thread::sleep_for(1500ms);
+            returned = 1;
+        });
+        w.start();
+        key = q2.enqueue("stubborn", R"({"timeout": 60})")->key();
+        CHECK(eventually([&] { return started.load() == 1; }));
+    }
+    CHECK(returned.load() == 1);
+    j = q2.get_job(key);
+    CHECK(j && j->status() == "queued" && j->error() == "cancelled");
 }
 
 void test_pull_mode() {
