@@ -97,6 +97,13 @@ inline std::optional<std::string> opt(const char *s) {
 }
 inline std::string str(const char *s) { return s ? std::string(s) : std::string(); }
 inline const char *cstr(const std::optional<std::string> &s) { return s ? s->c_str() : nullptr; }
+/* A C handle owned through its *_free function: move-only, freed once. */
+template <class T, void (*Free)(T *)>
+struct free_fn {
+    void operator()(T *p) const noexcept { Free(p); }
+};
+template <class T, void (*Free)(T *)>
+using owned = std::unique_ptr<T, free_fn<T, Free>>;
 /** Throw saq::error(rc, message) unless rc is SAQ_OK. */
 inline void check(int rc, const char *message) {
     if (rc != SAQ_OK)
@@ -156,31 +163,24 @@ public:
         for (const auto &p : kv)
             set(p.first, p.second);
     }
-    config(config &&o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
-    config &operator=(config &&o) noexcept {
-        std::swap(c_, o.c_);
-        return *this;
-    }
-    config(const config &) = delete;
-    config &operator=(const config &) = delete;
-    ~config() { saq_conf_free(c_); }
 
     /** Set `key` to `value` (text; numbers in decimal), checked at once. Returns *this.
      *  Throws saq::error: SAQ_EUNKNOWN_KEY, SAQ_EINVAL (bad value), SAQ_EURL (bad url),
      *  SAQ_ENOMEM, with saq_conf_errmsg's message; the config is unchanged then. */
     config &set(const std::string &key, const std::string &value) {
-        detail::check(saq_conf_set(c_, key.c_str(), value.c_str()), saq_conf_errmsg(c_));
+        detail::check(saq_conf_set(c_.get(), key.c_str(), value.c_str()),
+                      saq_conf_errmsg(c_.get()));
         return *this;
     }
     /** The value last set for `key`, or nullopt when unset (defaults are not reported). */
     std::optional<std::string> get(const std::string &key) const {
-        return detail::opt(saq_conf_get(c_, key.c_str()));
+        return detail::opt(saq_conf_get(c_.get(), key.c_str()));
     }
     /** The C handle, still owned by this config. */
-    saq_conf_t *native() const noexcept { return c_; }
+    saq_conf_t *native() const noexcept { return c_.get(); }
 
 private:
-    saq_conf_t *c_;
+    detail::owned<saq_conf_t, saq_conf_free> c_;
 };
 
 // ---------------------------------------------------------------------------
@@ -415,46 +415,38 @@ class event {
 public:
     /** Take ownership of `ev`. */
     explicit event(saq_event_t *ev) noexcept : ev_(ev) {}
-    event(event &&o) noexcept : ev_(std::exchange(o.ev_, nullptr)) {}
-    event &operator=(event &&o) noexcept {
-        std::swap(ev_, o.ev_);
-        return *this;
-    }
-    event(const event &) = delete;
-    event &operator=(const event &) = delete;
-    ~event() { saq_event_free(ev_); }
 
     /** SAQ_EVENT_*. */
-    int type() const noexcept { return saq_event_type(ev_); }
+    int type() const noexcept { return saq_event_type(ev_.get()); }
     /** The tag given at submission (or to worker::start). */
-    uint64_t tag() const noexcept { return saq_event_tag(ev_); }
+    uint64_t tag() const noexcept { return saq_event_tag(ev_.get()); }
     /** SAQ_OK or the operation's SAQ_E* code. */
-    int status() const noexcept { return saq_event_status(ev_); }
+    int status() const noexcept { return saq_event_status(ev_.get()); }
     /** True when status() is SAQ_OK. */
     bool ok() const noexcept { return status() == SAQ_OK; }
     /** The error message ("" when ok). */
-    std::string errmsg() const { return detail::str(saq_event_errmsg(ev_)); }
+    std::string errmsg() const { return detail::str(saq_event_errmsg(ev_.get())); }
     /** The integer result (saq_event_int: enqueued 1/0, a count, a lease id, ...). */
-    int64_t integer() const noexcept { return saq_event_int(ev_); }
+    int64_t integer() const noexcept { return saq_event_int(ev_.get()); }
     /** The JSON document, or nullopt. */
-    std::optional<std::string> json() const { return detail::opt(saq_event_json(ev_)); }
+    std::optional<std::string> json() const { return detail::opt(saq_event_json(ev_.get())); }
     /** The text document (LOG, METRICS), or nullopt. */
-    std::optional<std::string> text() const { return detail::opt(saq_event_text(ev_)); }
+    std::optional<std::string> text() const { return detail::opt(saq_event_text(ev_.get())); }
     /** The job key (or ITER_JOBS' next cursor), or nullopt. */
-    std::optional<std::string> key() const { return detail::opt(saq_event_key(ev_)); }
+    std::optional<std::string> key() const { return detail::opt(saq_event_key(ev_.get())); }
     /** LISTEN's status text, or nullopt. */
-    std::optional<std::string> job_status() const { return detail::opt(saq_event_job_status(ev_)); }
+    std::optional<std::string> job_status() const { return detail::opt(saq_event_job_status(ev_.get())); }
     /** The job the event is about, borrowed (an empty view when none). */
-    job_view job() const noexcept { return job_view(saq_event_job(ev_)); }
+    job_view job() const noexcept { return job_view(saq_event_job(ev_.get())); }
     /** Move the event's job out (LEASE: the job to run), or nullopt when none. */
     std::optional<saq::job> take_job() noexcept {
-        saq_job_t *j = saq_event_take_job(ev_);
+        saq_job_t *j = saq_event_take_job(ev_.get());
         return j ? std::optional<saq::job>(saq::job::adopt(j)) : std::nullopt;
     }
     /** Number of jobs carried (JOBS, MAP, ITER_JOBS). */
-    size_t job_count() const noexcept { return saq_event_job_count(ev_); }
+    size_t job_count() const noexcept { return saq_event_job_count(ev_.get()); }
     /** The i-th job, borrowed (an empty view when missing). */
-    job_view job_at(size_t i) const noexcept { return job_view(saq_event_job_at(ev_, i)); }
+    job_view job_at(size_t i) const noexcept { return job_view(saq_event_job_at(ev_.get(), i)); }
     /** Throw the event's failure: saq::job_error for SAQ_EJOB (with a copy of its job),
      *  saq::error otherwise. Nothing when ok. */
     void check() const {
@@ -462,19 +454,19 @@ public:
         if (st == SAQ_OK)
             return;
         if (st == SAQ_EJOB) {
-            saq_job_t *j = saq_job_dup(saq_event_job(ev_));
+            saq_job_t *j = saq_job_dup(saq_event_job(ev_.get()));
             throw job_error(st, errmsg(),
                             j ? std::make_shared<const saq::job>(saq::job::adopt(j)) : nullptr);
         }
         throw saq::error(st, errmsg());
     }
     /** The C handle, still owned by this event. */
-    saq_event_t *native() const noexcept { return ev_; }
+    saq_event_t *native() const noexcept { return ev_.get(); }
     /** Give up ownership (the caller frees with saq_event_free). */
-    saq_event_t *release() noexcept { return std::exchange(ev_, nullptr); }
+    saq_event_t *release() noexcept { return ev_.release(); }
 
 private:
-    saq_event_t *ev_;
+    detail::owned<saq_event_t, saq_event_free> ev_;
 };
 
 /** A polling completion queue (saq_cq_new), for pull-mode workers and hosts that drive
@@ -487,37 +479,29 @@ public:
         if (!cq_)
             throw saq::error(SAQ_ENOMEM, "no memory or file descriptors for a completion queue");
     }
-    completion_queue(completion_queue &&o) noexcept : cq_(std::exchange(o.cq_, nullptr)) {}
-    completion_queue &operator=(completion_queue &&o) noexcept {
-        std::swap(cq_, o.cq_);
-        return *this;
-    }
-    completion_queue(const completion_queue &) = delete;
-    completion_queue &operator=(const completion_queue &) = delete;
-    ~completion_queue() { saq_cq_free(cq_); }
 
     /** The oldest event, waiting up to timeout_ms (0 = not at all, -1 = forever); nullopt on
      *  timeout or wakeup(). Blocking. */
     std::optional<event> poll(int timeout_ms = -1) {
-        saq_event_t *ev = saq_cq_poll(cq_, timeout_ms);
+        saq_event_t *ev = saq_cq_poll(cq_.get(), timeout_ms);
         return ev ? std::optional<event>(event(ev)) : std::nullopt;
     }
     /** The oldest event carrying `tag`, as poll(). */
     std::optional<event> wait(uint64_t tag, int timeout_ms = -1) {
-        saq_event_t *ev = saq_cq_wait(cq_, tag, timeout_ms);
+        saq_event_t *ev = saq_cq_wait(cq_.get(), tag, timeout_ms);
         return ev ? std::optional<event>(event(ev)) : std::nullopt;
     }
     /** Events waiting (a snapshot). */
-    size_t size() const noexcept { return saq_cq_length(cq_); }
+    size_t size() const noexcept { return saq_cq_length(cq_.get()); }
     /** A file descriptor readable while events wait (owned by the cq; drain with poll(0)). */
-    int fd() const noexcept { return saq_cq_fd(cq_); }
+    int fd() const noexcept { return saq_cq_fd(cq_.get()); }
     /** Make blocked poll()/wait() calls return nullopt. */
-    void wakeup() noexcept { saq_cq_wakeup(cq_); }
+    void wakeup() noexcept { saq_cq_wakeup(cq_.get()); }
     /** The C handle, still owned by this object. */
-    saq_cq_t *native() const noexcept { return cq_; }
+    saq_cq_t *native() const noexcept { return cq_.get(); }
 
 private:
-    saq_cq_t *cq_;
+    detail::owned<saq_cq_t, saq_cq_free> cq_;
 };
 
 // ---------------------------------------------------------------------------
@@ -1173,36 +1157,27 @@ private:
  */
 class batch {
 public:
-    batch(batch &&o) noexcept : b_(std::exchange(o.b_, nullptr)), q_(std::move(o.q_)) {}
-    batch &operator=(batch &&o) noexcept {
-        std::swap(b_, o.b_);
-        std::swap(q_, o.q_);
-        return *this;
-    }
-    batch(const batch &) = delete;
-    batch &operator=(const batch &) = delete;
-    ~batch() { saq_batch_free(b_); }
     /** Jobs recorded so far. */
-    size_t size() const noexcept { return saq_batch_size(b_); }
+    size_t size() const noexcept { return saq_batch_size(b_.get()); }
     /** The scope failed: abort every recorded job with `reason`; the number of jobs whose abort
      *  changed something. */
     std::future<int64_t> abort_async(const std::string &reason = "cancelled") {
         return detail::submit<int64_t>(
             q_, [](event &e) { e.check(); return e.integer(); },
-            [b = b_, &reason](saq_cq_t *cq, uint64_t t) {
+            [b = b_.get(), &reason](saq_cq_t *cq, uint64_t t) {
                 return saq_batch_abort(b, reason.c_str(), cq, t);
             });
     }
     /** Blocking abort_async(). */
     int64_t abort(const std::string &reason = "cancelled") { return abort_async(reason).get(); }
     /** The C handle, owned by this object. */
-    saq_batch_t *native() const noexcept { return b_; }
+    saq_batch_t *native() const noexcept { return b_.get(); }
 
 private:
     friend class queue;
-    batch(saq_batch_t *b, std::shared_ptr<saq_queue_t> q) : b_(b), q_(std::move(q)) {}
-    saq_batch_t *b_;
-    std::shared_ptr<saq_queue_t> q_;
+    batch(saq_batch_t *b, std::shared_ptr<saq_queue_t> q) : q_(std::move(q)), b_(b) {}
+    std::shared_ptr<saq_queue_t> q_; // declared first: the batch goes before the queue
+    detail::owned<saq_batch_t, saq_batch_free> b_;
 };
 
 inline saq::batch queue::batch() {
