@@ -726,24 +726,24 @@ enum class abort_result { unchanged = 0, requested = 1, aborted = 2 };
 /** apply's outcome: the result as JSON ("null" when none) and the final job (nullopt when its
  *  record was already gone, ttl < 0). */
 struct apply_result {
-    std::string json;
-    std::optional<saq::job> final_job;
+    std::string json;                 /**< the result as JSON text ("null" when none) */
+    std::optional<saq::job> final_job; /**< the job as stored at the end, owned */
 };
 
 /** map's outcome: the results as a JSON array in item order (null for failed entries with
  *  return_exceptions) and the final jobs, one per distinct job in item order (nullopt where a
  *  record was gone). */
 struct map_result {
-    std::string json;
-    std::vector<std::optional<saq::job>> jobs;
+    std::string json;                          /**< a JSON array of the results, in item order */
+    std::vector<std::optional<saq::job>> jobs; /**< the final jobs, one per distinct job, owned */
 };
 
 /** One page of queue::iter_jobs: its jobs, their records as a JSON array, and the cursor to
  *  pass next ("0" when the scan is over). */
 struct job_page {
-    std::vector<std::optional<saq::job>> jobs;
-    std::string json;
-    std::string cursor;
+    std::vector<std::optional<saq::job>> jobs; /**< the page's jobs, owned (never nullopt) */
+    std::string json;                          /**< their records as a JSON array */
+    std::string cursor;                        /**< pass it next; "0" when the scan is over */
 };
 
 class batch;
