@@ -269,7 +269,8 @@ protected:
 
 /** A job this object owns (saq_job_new, a copy, a job taken from an event, or the leased job a
  *  handler gets). Move-only; the destructor frees it (for a leased job never settled: saq.h's
- *  saq_job_free, the job fails as a handler bug). Setters return *this for chaining and throw
+ *  saq_job_free, the job fails as a handler bug). Setters return *this (a job&: chain them on a
+ *  named job, or pass `saq::job("f").set_retries(3)` straight to enqueue/apply) and throw
  *  saq::error (SAQ_EINVAL, SAQ_EJSON, SAQ_ENOMEM with saq_job_errmsg) leaving the job
  *  unchanged. Setters, json() and destruction need exclusive use of the job. */
 class job : public job_view {
