@@ -34,6 +34,13 @@ python)
     echo "$stamp" >"$venv/.ffi-stamp"
   fi
   "$repo/tests/support/with-redis" -- "$venv/bin/python" "$here/python/saq_asyncio.py"
+  # the top README's snippet (the first python block of its FFI section), as a user pastes it
+  awk '/^## Other languages through FFI/{s=1} s&&/^```python$/{p=1;next} p&&/^```$/{exit} p' \
+    "$repo/README.md" > "$tmp/readme.py"
+  [ -s "$tmp/readme.py" ] || { echo "FAIL: no python snippet in the README's FFI section"; exit 1; }
+  out=$("$repo/tests/support/with-redis" -- "$venv/bin/python" "$tmp/readme.py")
+  echo "README snippet: $out"
+  [ "$out" = "status 0, 0 queued" ] || { echo "FAIL: the README's snippet printed '$out'"; exit 1; }
   ;;
 rust)
   command -v cargo >/dev/null || { echo "FAIL: cargo is not installed (.ci/setup test installs it)"; exit 1; }
