@@ -18,31 +18,18 @@ use std::time::{Duration, Instant};
 
 // ---- the C API (saq.h) ----------------------------------------------------------------------
 
-/// Opaque handles: only ever used behind raw pointers.
-#[repr(C)]
-pub struct SaqConf {
-    _private: [u8; 0],
+/// Opaque handles (saq_conf_t, saq_queue_t, ...): only ever used behind raw pointers.
+macro_rules! opaque {
+    ($($name:ident),*) => {
+        $(
+            #[repr(C)]
+            pub struct $name {
+                _private: [u8; 0],
+            }
+        )*
+    };
 }
-#[repr(C)]
-pub struct SaqQueue {
-    _private: [u8; 0],
-}
-#[repr(C)]
-pub struct SaqWorker {
-    _private: [u8; 0],
-}
-#[repr(C)]
-pub struct SaqJob {
-    _private: [u8; 0],
-}
-#[repr(C)]
-pub struct SaqEvent {
-    _private: [u8; 0],
-}
-#[repr(C)]
-pub struct SaqCq {
-    _private: [u8; 0],
-}
+opaque!(SaqConf, SaqQueue, SaqWorker, SaqJob, SaqEvent, SaqCq);
 
 /// saq_handler_fn: runs on a worker handler thread with a leased job it owns.
 type SaqHandlerFn = extern "C" fn(job: *mut SaqJob, userdata: *mut c_void);
