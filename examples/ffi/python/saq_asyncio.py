@@ -14,7 +14,8 @@ hands each job over as a SAQ_EVENT_LEASE event and the coroutine registered for 
 runs as an asyncio task, then settles the job with saq_job_complete or saq_job_fail.
 
 Run as a script it enqueues a job and sees the worker complete it, applies one that succeeds
-and one that fails, maps two, and exits 0 only when every outcome is the expected one.
+and one that fails, maps two, aborts a running one (its task is cancelled), and exits 0 only
+when every outcome is the expected one.
 """
 import asyncio
 import itertools
@@ -137,6 +138,12 @@ class Queue:
         """saq's queue.job(key): the record as a dict (SaqError SAQ_ENOTFOUND when gone)."""
         return await self._submit(lambda ev: _record(lib.saq_event_job(ev)),
                                   lib.saq_queue_job, key.encode())
+
+    async def abort(self, key, error="aborted", ttl=5):
+        """saq's queue.abort: 2 aborted at once (it was waiting), 1 its worker is stopping it,
+        0 already over."""
+        return await self._submit(lambda ev: lib.saq_event_int(ev), lib.saq_queue_abort,
+                                  key.encode(), error.encode(), ttl)
 
     async def apply(self, function, timeout=0, **kwargs):
         """saq's queue.apply(function, timeout, **kwargs): the job's result; SaqError with
@@ -273,7 +280,7 @@ class Worker:
 
 
 # ---------------------------------------------------------------------------------------------
-# The example: enqueue, work, apply, map.
+# The example: enqueue, work, apply, map, abort.
 
 async def add(a, b):
     await asyncio.sleep(0.01)
@@ -284,10 +291,24 @@ async def boom(message):
     raise ValueError(message)
 
 
+started = cancelled = None     # asyncio.Event()s, made in main() (on its loop)
+
+
+async def slow():
+    started.set()
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:   # the worker's SAQ_EVENT_CANCEL cancelled this task
+        cancelled.set()
+        raise
+
+
 async def main():
+    global started, cancelled
+    started, cancelled = asyncio.Event(), asyncio.Event()
     url = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
     queue = Queue(url, name="ffi-python-%d" % os.getpid())
-    worker = Worker(queue, {"add": add, "boom": boom})
+    worker = Worker(queue, {"add": add, "boom": boom, "slow": slow})
     worker.start()
     failures = []
 
@@ -317,6 +338,14 @@ async def main():
 
     results = await queue.map("add", [{"a": 1, "b": 1}, {"a": 2, "b": 2}], timeout=10)
     expect("map add over 2 items", results == [2, 4], results)
+
+    key = await queue.enqueue("slow", timeout=60)
+    await asyncio.wait_for(started.wait(), 15)
+    how = await queue.abort(key, "changed my mind")
+    record = await asyncio.wait_for(worker.outcome(key), 15)
+    expect("abort a running job: its task cancelled", how == 1 and cancelled.is_set() and
+           record["status"] == "aborted" and record["error"] == "changed my mind",
+           "abort %d, %s: %s" % (how, record["status"], record.get("error")))
 
     await worker.stop()
     await queue.close()
