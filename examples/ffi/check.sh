@@ -7,10 +7,11 @@
 #                                            the checkout), then python/saq_asyncio.py
 #   examples/ffi/check.sh rust BUILD_DIR     cargo (no crates) builds rust/ in a copy outside
 #                                            the tree, then runs it
-# ctest runs both (label ffi; tests/run's C stage). Exits non-zero when the example does.
+#   examples/ffi/check.sh luajit BUILD_DIR   luajit runs luajit/saq_example.lua
+# ctest runs all three (label ffi; tests/run's C stage). Exits non-zero when the example does.
 set -euo pipefail
-lang=${1:?usage: check.sh python|rust BUILD_DIR}
-build=$(cd "${2:?usage: check.sh python|rust BUILD_DIR}" && pwd)
+lang=${1:?usage: check.sh python|rust|luajit BUILD_DIR}
+build=$(cd "${2:?usage: check.sh python|rust|luajit BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 tmp=$(mktemp -d /tmp/saq-ffi-XXXXXX)
@@ -54,5 +55,9 @@ rust)
     { echo "FAIL: the Rust example does not load the installed libsaq"; echo "$libs"; exit 1; }
   "$repo/tests/support/with-redis" -- "$bin"
   ;;
-*) echo "usage: check.sh python|rust BUILD_DIR" >&2; exit 2 ;;
+luajit)
+  command -v luajit >/dev/null || { echo "FAIL: luajit is not installed (.ci/setup test installs it)"; exit 1; }
+  "$repo/tests/support/with-redis" -- luajit "$here/luajit/saq_example.lua"
+  ;;
+*) echo "usage: check.sh python|rust|luajit BUILD_DIR" >&2; exit 2 ;;
 esac
