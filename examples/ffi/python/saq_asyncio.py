@@ -68,8 +68,9 @@ def _record(job):
 
 
 class Queue:
-    """A saq Queue on one asyncio loop: each operation is a coroutine that submits the
-    asynchronous libsaq call with a fresh tag and awaits its completion event."""
+    """A saq Queue on the running asyncio loop (make it inside a coroutine): each operation is a
+    coroutine that submits the asynchronous libsaq call with a fresh tag and awaits its
+    completion event."""
 
     def __init__(self, url, name="default"):
         conf = lib.saq_conf_new()
@@ -211,7 +212,9 @@ class Worker:
         for name in functions:
             rc = lib.saq_worker_register_pull(self.w, name.encode())
             if rc != lib.SAQ_OK:
-                raise SaqError(rc, _text(lib.saq_worker_errmsg(self.w)))
+                err = SaqError(rc, _text(lib.saq_worker_errmsg(self.w)))
+                lib.saq_worker_free(self.w)
+                raise err
         self.tag = next(queue._tags)
         self._running = {}      # lease id -> (task, job)
         self._outcomes = {}     # key -> future of the stored record (see outcome())
