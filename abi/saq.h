@@ -1389,15 +1389,25 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
 /** Add a cron job (saq's CronJob): `cron` is 5 fields (minute hour day month
  *  weekday), 6 with seconds last or 7 with seconds and then the year, or an
  *  alias (@hourly ...), read and evaluated exactly as croniter 7.0.0 (saq
- *  0.26.3's parser) does, in UTC, except that croniter's random "R" values
- *  are refused; an expression that never fires within croniter's 50-year
- *  horizon (e.g. "0 0 31 2 *") is refused too. `options_json` (NULL = none) may set
- *  kwargs (object or null), timeout and heartbeat (seconds >= 0), retries
- *  (integer >= 0), ttl (integer seconds) and "unique" (bool, default true:
- *  key cron:<function>). The worker enqueues each run itself (on the I/O
+ *  0.26.3's parser) does, in UTC unless cron_tz is set, except that
+ *  croniter's random "R" values are refused; an expression that never fires
+ *  within croniter's 50-year horizon (e.g. "0 0 31 2 *") is refused too.
+ *  `options_json` (NULL = none) may set kwargs (object or null), timeout and
+ *  heartbeat (seconds >= 0), retries (integer >= 0), ttl (integer seconds),
+ *  "unique" (bool, default true: key cron:<function>) and "cron_tz" (string
+ *  or null = UTC): the IANA time zone whose wall clock the fields are read
+ *  in ("America/New_York"; aliases such as "US/Eastern" and "UTC" too), as
+ *  saq 0.26's Worker(cron_tz=ZoneInfo(...)), with croniter's behaviour on
+ *  clock changes: a time in a spring-forward gap fires at the first existing
+ *  minute after it (02:30 -> 03:00), except that with '*' hours the gap's
+ *  times are skipped; a time that occurs twice (fall back) fires at both
+ *  occurrences. Zones come from ICU (its tz data: libicu's own, or .res
+ *  files in $ICU_TIMEZONE_FILES_DIR), never from the process's TZ. The
+ *  worker enqueues each run itself (on the I/O
  *  thread, with scheduled = the next fire time in epoch seconds). The
  *  function must be registered (either mode), before or after this call.
- *  Returns SAQ_OK, SAQ_ECRON for a bad expression, SAQ_EJSON for options
+ *  Returns SAQ_OK, SAQ_ECRON for a bad expression or a cron_tz that names
+ *  no zone ICU knows, SAQ_EJSON for options
  *  that are not an object or a bad option value, SAQ_EINVAL (NULL worker,
  *  NULL or empty function or cron, unknown option), SAQ_ESTATE after start,
  *  SAQ_ENOMEM; with a message in saq_worker_errmsg. */

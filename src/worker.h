@@ -7,6 +7,7 @@
 
 #include "core.h"
 #include "cron.h" /* cron.c's section: cron expressions as croniter (pure; also built by the cron tests) */
+#include "tz.h"   /* tz.c's section: IANA time zones through ICU (cron_tz) */
 
 /* ======================================================================== */
 /* The worker (spec 4), in layers: each file uses only the ones above it.   */
@@ -156,6 +157,7 @@ typedef struct saq__cron_entry {
     int retries, ttl;
     int has_timeout, has_heartbeat, has_retries, has_ttl;
     int unique;
+    saq__tz_t *tz; /* cron_tz, or NULL: UTC */
 } saq__cron_entry_t;
 
 typedef struct saq__hook_entry {

@@ -23,6 +23,7 @@ static void worker_destroy(saq_worker_t *w)
         free(w->crons[i].function);
         free(w->crons[i].expr);
         free(w->crons[i].kwargs);
+        saq__tz_free(w->crons[i].tz);
     }
     free(w->crons);
     free(w->hooks);

@@ -419,6 +419,56 @@ static void test_cron(void **state)
     saq_queue_free(q);
 }
 
+/* The next epoch second after t at wall time hh:00 in a zone whose offset
+ * is always off_s (no DST). */
+static long long next_wall_hour(long long t, int hh, int off_s)
+{
+    long long day = (t + off_s) / 86400 * 86400 - off_s + hh * 3600LL;
+    return day > t ? day : day + 86400;
+}
+
+static void test_cron_tz(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("crontz", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    /* a name that is no zone: SAQ_ECRON, saying so */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"Mars/Olympus\"}"),
+                     SAQ_ECRON);
+    assert_non_null(strstr(saq_worker_errmsg(w), "unknown time zone 'Mars/Olympus'"));
+    /* not a string: a bad option value */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": 5}"), SAQ_EJSON);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"\"}"), SAQ_ECRON);
+    /* null is UTC; a zone never makes an impossible date possible */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 0 31 2 *", "{\"cron_tz\": \"Asia/Kolkata\"}"),
+                     SAQ_ECRON);
+    assert_non_null(strstr(saq_worker_errmsg(w), "never fires"));
+    saq_worker_free(w);
+
+    /* 03:00 in Kolkata (+05:30, no DST) is 21:30 UTC: the worker schedules
+     * the run there, where UTC would give 03:00 UTC */
+    w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *",
+                                         "{\"cron_tz\": \"Asia/Kolkata\", \"unique\": true}"), 0);
+    long long before = (long long)now_s();
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    char *raw = NULL;
+    for (double end = now_s() + 5; !raw && now_s() < end; sleep_ms(20))
+        raw = stored(q, "cron:noop");
+    long long after = (long long)now_s();
+    assert_non_null(raw);
+    const char *sch = strstr(raw, "\"scheduled\": ");
+    assert_non_null(sch);
+    long long got = atoll(sch + 13);
+    long long want1 = next_wall_hour(before, 3, 19800), want2 = next_wall_hour(after, 3, 19800);
+    if (got != want1 && got != want2)
+        fail_msg("scheduled %lld, want %lld (03:00 Asia/Kolkata)", got, want1);
+    assert_int_not_equal(got, next_wall_hour(before, 3, 0)); /* not 03:00 UTC */
+    free(raw);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
 static void test_mark_refuses_swept_and_duplicates(void **state)
 {
     (void)state;
@@ -1192,6 +1242,7 @@ int main(void)
         cmocka_unit_test(test_stop_while_blocked_loses_nothing),
         cmocka_unit_test(test_burst),
         cmocka_unit_test(test_cron),
+        cmocka_unit_test(test_cron_tz),
         cmocka_unit_test(test_mark_refuses_swept_and_duplicates),
         cmocka_unit_test(test_heartbeat_enforced),
         cmocka_unit_test(test_dead_worker_recovery),
