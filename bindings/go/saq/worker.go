@@ -279,6 +279,34 @@ func CronTTL(d time.Duration) CronOption {
 // as saq), so that a run is not enqueued while the previous one is pending.
 func CronUnique(unique bool) CronOption { return func(m map[string]any) { m["unique"] = unique } }
 
+// CronTZ reads the expression in the wall clock of an IANA time zone
+// ("America/New_York"), as saq 0.26's Worker(cron_tz=ZoneInfo(name)); ""
+// means UTC (the default). On the days the clock changes it does what
+// croniter does: a time in a spring-forward gap fires at the first minute
+// after the gap (02:30 -> 03:00), except that with '*' hours the gap's times
+// are skipped, and a time that occurs twice (fall back) fires twice. The
+// zones are libsaq's (ICU's tz data), not Go's time package's; a name ICU
+// does not know makes Worker.Cron return ErrCron.
+func CronTZ(name string) CronOption {
+	return func(m map[string]any) {
+		if name == "" {
+			m["cron_tz"] = nil
+		} else {
+			m["cron_tz"] = name
+		}
+	}
+}
+
+// CronLocation is CronTZ(loc.String()): loc must be an IANA zone loaded with
+// time.LoadLocation (time.UTC is UTC; time.Local is refused unless it was
+// loaded from a zone name).
+func CronLocation(loc *time.Location) CronOption {
+	if loc == nil || loc == time.UTC {
+		return CronTZ("")
+	}
+	return CronTZ(loc.String())
+}
+
 // ---- Worker ----
 
 // Worker runs jobs of a queue (or several: WithQueue) with Go handlers.
@@ -480,8 +508,9 @@ func (w *Worker) Register(function string, h HandlerFunc) error {
 
 // Cron adds a cron job (saq's CronJob): function runs on the schedule expr,
 // 5 fields (minute hour day month weekday) or 6 with seconds last, or an
-// alias such as @hourly, in UTC. The function must be registered before
-// Start. ErrCron for a bad expression. Before Start only.
+// alias such as @hourly, in UTC or in the zone of CronTZ. The function must
+// be registered before Start. ErrCron for a bad expression or zone. Before
+// Start only.
 func (w *Worker) Cron(function, expr string, opts ...CronOption) error {
 	if err := checkName("function name", function); err != nil {
 		return err
