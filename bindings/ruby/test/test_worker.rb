@@ -198,6 +198,27 @@ class TestWorker < Minitest::Test
     assert_equal "cron:tick", key
   end
 
+  # cron_tz: 03:00 in Kolkata (+05:30, no DST) is 21:30 UTC, not 03:00 UTC
+  def test_cron_job_in_a_time_zone
+    q = new_queue
+    err = assert_raises(Saq::CronError) do
+      Saq::Worker.new(q, functions: { "f" => ->(_j) {} },
+                         cron_jobs: [Saq::CronJob.new("f", "0 3 * * *", cron_tz: "Mars/Olympus")])
+    end
+    assert_includes err.message, "unknown time zone 'Mars/Olympus'"
+    before = Time.now.to_i
+    start_worker(q, functions: { "tz" => ->(_j) {} },
+                    cron_jobs: [{ function: "tz", cron: "0 3 * * *", cron_tz: "Asia/Kolkata" }])
+    job = nil
+    Timeout.timeout(5) { sleep 0.02 until (job = q.job("cron:tz")) }
+    after = Time.now.to_i
+    want = [before, after].map do |t|
+      day = (t + 19_800) / 86_400 * 86_400 - 19_800 + 3 * 3600
+      day > t ? day : day + 86_400
+    end
+    assert_includes want, job.scheduled.to_i
+  end
+
   def test_bad_cron_and_unknown_option
     q = new_queue
     err = assert_raises(Saq::CronError) do
