@@ -425,7 +425,7 @@ export type Hook<C> = ((ctx: C) => unknown | Promise<unknown>) | Array<(ctx: C) 
 export interface CronJob {
   /** a registered function name, or a named function (registered under its name) */
   function: string | JobHandler;
-  /** 5 fields (minute hour day month weekday), 6 with seconds last, or @hourly-style aliases; UTC */
+  /** 5 fields (minute hour day month weekday), 6 with seconds last, or @hourly-style aliases; UTC unless cronTz */
   cron: string;
   name?: string;
   kwargs?: Record<string, unknown>;
@@ -435,6 +435,11 @@ export interface CronJob {
   ttl?: number;
   /** default true: key "cron:<function>" */
   unique?: boolean;
+  /** an IANA time zone ("America/New_York") whose wall clock `cron` is read in, as saq 0.26's
+   *  Worker(cron_tz=...); default UTC. On clock changes as croniter: a time in a spring-forward gap
+   *  fires at the first minute after it (with '*' hours the gap's times are skipped), a time that
+   *  occurs twice fires twice. A zone libsaq (ICU) does not know: SaqError SAQ_ECRON. */
+  cronTz?: string;
 }
 
 /** Another queue for a worker to serve: a Queue (weight 1), or one with its weight. */

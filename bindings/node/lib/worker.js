@@ -31,7 +31,9 @@ const WORKER_CONF = {
 const INT_MAX = 2147483647;
 const TIMERS = { schedule: 'timers.schedule', workerInfo: 'timers.worker_info', stats: 'timers.worker_info',
   sweep: 'timers.sweep', abort: 'timers.abort', worker_info: 'timers.worker_info' };
-const CRON_OPTIONS = ['kwargs', 'timeout', 'heartbeat', 'retries', 'ttl', 'unique'];
+const CRON_OPTIONS = ['kwargs', 'timeout', 'heartbeat', 'retries', 'ttl', 'unique', 'cronTz'];
+// the option names libsaq's saq_worker_add_cron reads, where they differ
+const CRON_OPTION_NAMES = { cronTz: 'cron_tz' };
 const WORKER_OPTIONS = [...Object.keys(WORKER_CONF), 'functions', 'cronJobs', 'startup', 'shutdown',
   'beforeProcess', 'afterProcess', 'timers', 'queues', 'conf'];
 
@@ -182,7 +184,7 @@ class Worker extends EventEmitter {
         throw new TypeError(`cron job ${c.cron}: its function must be registered in functions (or be a named function)`);
       }
       const opts = {};
-      for (const k of CRON_OPTIONS) if (c[k] !== undefined && c[k] !== null) opts[k] = c[k];
+      for (const k of CRON_OPTIONS) if (c[k] !== undefined && c[k] !== null) opts[CRON_OPTION_NAMES[k] || k] = c[k];
       crons.push([name, c.cron, json.stringify(opts)]);
     }
     this._startup = hooks(options.startup, 'startup');

@@ -168,6 +168,29 @@ describe('Worker', () => {
     }), (e) => e instanceof SaqError && e.code === 'SAQ_ECRON');
   });
 
+  test('cronTz: the expression is read in an IANA time zone (saq\'s cron_tz)', async () => {
+    assert.throws(() => new Worker(Queue.fromUrl(REDIS_URL, { name: uniqueName('crontz') }), {
+      functions: { f: async () => 1 },
+      cronJobs: [{ function: 'f', cron: '0 3 * * *', cronTz: 'Mars/Olympus' }],
+    }), (e) => e instanceof SaqError && e.code === 'SAQ_ECRON' && /unknown time zone 'Mars\/Olympus'/.test(e.message));
+    // 03:00 in Kolkata (+05:30, no DST) is 21:30 UTC, not 03:00 UTC
+    const next0300 = (t) => {
+      const day = Math.floor((t + 19800) / 86400) * 86400 - 19800 + 3 * 3600;
+      return day > t ? day : day + 86400;
+    };
+    const before = Math.floor(Date.now() / 1000);
+    await withWorker({
+      functions: { tz: async () => 1 },
+      cronJobs: [{ function: 'tz', cron: '0 3 * * *', cronTz: 'Asia/Kolkata' }],
+    }, async (q) => {
+      let rec = null;
+      await waitFor(async () => (rec = await q.job('cron:tz')) !== null, { timeout: 5000, what: 'the cron job to be enqueued' });
+      const after = Math.floor(Date.now() / 1000);
+      const scheduled = Math.floor(rec.scheduled);
+      assert.ok([next0300(before), next0300(after)].includes(scheduled), `scheduled ${scheduled}, want ${next0300(before)}`);
+    });
+  });
+
   test('stop: running jobs get their grace, then the signal fires with "shutdown" and the job is retried', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('stop') });
     let reason = null;
