@@ -10,7 +10,6 @@ in Redis that a Python worker reads."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,29 +18,12 @@ from croniter import croniter
 from saq import CronJob
 
 import compat
-import libsaq
 import pyfuncs
-from helpers import await_until, jid, only026, raw
+from helpers import await_until, jid, libsaq_cron_tick, only026, raw
 
 INC = "saq:default:incomplete"
 ZONE = "America/New_York"
 EXPR = "30 2 * * *"  # 02:30 New York time: never 02:30 UTC
-
-
-async def _libsaq_tick(make_lq, rds, options: dict) -> dict:
-    """One schedule tick of a libsaq worker with the cron job echo/EXPR; the
-    record it wrote (the worker is stopped before the run is due)."""
-    q = make_lq()
-    w = libsaq.Worker(q, {"echo": lambda job, c: job["kwargs"]}, **{"timers.schedule": "60"})
-    assert w.add_cron("echo", EXPR, options) == 0, w.errmsg()
-    w.start()
-    try:
-        await await_until(lambda: rds.exists(jid("cron:echo")), 3)
-    finally:
-        w.stop(0)
-        await asyncio.to_thread(w.wait, 5000)
-        w.free()
-    return raw(rds, "cron:echo")
 
 
 @only026
@@ -53,7 +35,7 @@ async def test_cron_tz_record_matches_saq(pyq, rds, make_lq):
     await pw.schedule()
     py = raw(rds, "cron:echo")
     rds.flushdb()
-    lib = await _libsaq_tick(make_lq, rds, {**opts, "cron_tz": ZONE})
+    lib = await libsaq_cron_tick(make_lq, rds, "echo", EXPR, {**opts, "cron_tz": ZONE})
     want = int(croniter(EXPR, datetime.now(tz)).get_next())
     assert lib["scheduled"] == want and py["scheduled"] == want
     assert want != int(croniter(EXPR, time.time()).get_next())  # not UTC
@@ -64,7 +46,7 @@ async def test_cron_tz_record_matches_saq(pyq, rds, make_lq):
 async def test_python_worker_runs_cron_tz_jobs(pyq, rds, make_lq, pyworker):
     """The run a libsaq worker enqueued with cron_tz, made due, is promoted and
     run by a Python saq worker (0.26.3 and 0.13.3), next to an ordinary job."""
-    lib = await _libsaq_tick(make_lq, rds, {"kwargs": {"x": 1}, "cron_tz": ZONE})
+    lib = await libsaq_cron_tick(make_lq, rds, "echo", EXPR, {"kwargs": {"x": 1}, "cron_tz": ZONE})
     tz = ZoneInfo(ZONE)
     assert lib["scheduled"] == int(croniter(EXPR, datetime.now(tz)).get_next())
     rds.zadd(INC, {jid("cron:echo"): time.time() - 1})  # due now

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _DEFAULT_SOURCE /* timegm */
 /* Unit tests for cron jobs in IANA time zones: src/tz.c (ICU's zones) and
  * saq__cron_next_in (src/cron.c). The expected times are croniter 7.0.0's
  * with a zoneinfo.ZoneInfo start (tests/cron/differential.py compares many
@@ -11,22 +12,17 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cron.h"
 #include "tz.h"
 
-/* Epoch seconds of a civil time at a fixed UTC offset (minutes east), by
- * plain day counting. Years >= 1970. */
+/* Epoch seconds of a civil time at a fixed UTC offset (minutes east);
+ * timegm does not depend on TZ. */
 static int64_t at(int y, int mo, int d, int h, int mi, int off_min)
 {
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t days = 0;
-    for (int yy = 1970; yy < y; yy++)
-        days += (yy % 4 == 0 && (yy % 100 != 0 || yy % 400 == 0)) ? 366 : 365;
-    for (int m = 1; m < mo; m++)
-        days += dim[m - 1] + (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
-    days += d - 1;
-    return days * 86400 + h * 3600 + mi * 60 - off_min * 60;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
+    return (int64_t)timegm(&tm) - off_min * 60;
 }
 
 static saq__tz_t *zone(const char *name)
@@ -38,22 +34,41 @@ static saq__tz_t *zone(const char *name)
     return z;
 }
 
-/* The next n fire times of expr in zone from start must be want[0..n). */
-static void expect(const char *zname, const char *expr, int64_t start, const int64_t *want, int n)
+/* A zone, an expression, a start and the fire times expected after it. */
+typedef struct wall {
+    int y, mo, d, h, mi, off; /* off: minutes east of UTC; y = 0 ends a list */
+} wall;
+typedef struct zcase {
+    const char *zone, *expr, *why;
+    wall start, want[7];
+} zcase;
+
+static int64_t at_wall(wall w)
 {
-    saq__cron_t c;
-    char err[256];
-    if (saq__cron_parse(expr, &c, err, sizeof err))
-        fail_msg("parse '%s': %s", expr, err);
-    saq__tz_t *z = zone(zname);
-    int64_t t = start;
-    for (int i = 0; i < n; i++) {
-        t = saq__cron_next_in(&c, t, saq__tz_offset, z);
-        if (t != want[i])
-            fail_msg("'%s' in %s, fire %d: got %lld, want %lld", expr, zname, i, (long long)t,
-                     (long long)want[i]);
+    return at(w.y, w.mo, w.d, w.h, w.mi, w.off);
+}
+
+#define W(y, mo, d, h, mi, off) {y, mo, d, h, mi, off}
+
+/* Each case's fire times, consecutively from its start, must be its want[] (up to a 0). */
+static void expect_all(const zcase *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const zcase *k = &cases[i];
+        saq__cron_t c;
+        char err[256];
+        if (saq__cron_parse(k->expr, &c, err, sizeof err))
+            fail_msg("parse '%s': %s", k->expr, err);
+        saq__tz_t *z = zone(k->zone);
+        int64_t t = at_wall(k->start);
+        for (int j = 0; j < 7 && k->want[j].y; j++) {
+            t = saq__cron_next_in(&c, t, saq__tz_offset, z);
+            if (t != at_wall(k->want[j]))
+                fail_msg("'%s' in %s (%s), fire %d: got %lld, want %lld", k->expr, k->zone, k->why, j,
+                         (long long)t, (long long)at_wall(k->want[j]));
+        }
+        saq__tz_free(z);
     }
-    saq__tz_free(z);
 }
 
 static void test_offsets(void **state)
@@ -101,50 +116,46 @@ static void test_bad_names(void **state)
     assert_null(saq__tz_open("Nowhere/Atall", NULL, 0)); /* no buffer: still refused */
 }
 
-/* New York springs forward at 02:00 EST to 03:00 EDT, falls back at 02:00 EDT to 01:00 EST */
-static void test_new_york(void **state)
+enum { EST = -300, EDT = -240, GMT = 0, BST = 60, LHST = 630, LHDT = 660 };
+
+/* New York springs forward at 02:00 EST to 03:00 EDT, falls back at 02:00 EDT to 01:00 EST;
+ * London at 01:00 GMT / 02:00 BST; Lord Howe by 30 minutes, 02:00 -> 02:30 and 02:00 -> 01:30 */
+static const zcase dst_cases[] = {
+    {"America/New_York", "30 2 * * *", "a time in the gap fires at the first minute after it",
+     W(2024, 3, 9, 12, 0, EST), {W(2024, 3, 10, 3, 0, EDT), W(2024, 3, 11, 2, 30, EDT)}},
+    {"America/New_York", "*/15 * * * *", "with every hour, the gap's times are skipped",
+     W(2024, 3, 10, 1, 40, EST), {W(2024, 3, 10, 1, 45, EST), W(2024, 3, 10, 3, 0, EDT),
+                                   W(2024, 3, 10, 3, 15, EDT)}},
+    {"America/New_York", "0 1 * * *", "a time that occurs twice fires twice",
+     W(2024, 11, 2, 12, 0, EDT), {W(2024, 11, 3, 1, 0, EDT), W(2024, 11, 3, 1, 0, EST),
+                                   W(2024, 11, 4, 1, 0, EST)}},
+    {"America/New_York", "*/20 * * * *", "the repeated hour runs twice",
+     W(2024, 11, 3, 0, 50, EDT), {W(2024, 11, 3, 1, 0, EDT), W(2024, 11, 3, 1, 20, EDT),
+                                   W(2024, 11, 3, 1, 40, EDT), W(2024, 11, 3, 1, 0, EST),
+                                   W(2024, 11, 3, 1, 20, EST), W(2024, 11, 3, 1, 40, EST),
+                                   W(2024, 11, 3, 2, 0, EST)}},
+    {"Europe/London", "30 1 * * *", "spring gap", W(2024, 3, 30, 12, 0, GMT),
+     {W(2024, 3, 31, 2, 0, BST), W(2024, 4, 1, 1, 30, BST)}},
+    {"Europe/London", "30 1 * * *", "autumn overlap", W(2024, 10, 26, 12, 0, BST),
+     {W(2024, 10, 27, 1, 30, BST), W(2024, 10, 27, 1, 30, GMT), W(2024, 10, 28, 1, 30, GMT)}},
+    {"Australia/Lord_Howe", "*/10 * * * *", "a 30-minute gap, every hour",
+     W(2024, 10, 6, 1, 45, LHST), {W(2024, 10, 6, 1, 50, LHST), W(2024, 10, 6, 2, 30, LHDT),
+                                    W(2024, 10, 6, 2, 40, LHDT)}},
+    {"Australia/Lord_Howe", "15 2 * * *", "a 30-minute gap", W(2024, 10, 5, 12, 0, LHST),
+     {W(2024, 10, 6, 2, 30, LHDT), W(2024, 10, 7, 2, 15, LHDT)}},
+    {"Australia/Lord_Howe", "45 1 * * *", "a 30-minute overlap", W(2024, 4, 6, 12, 0, LHDT),
+     {W(2024, 4, 7, 1, 45, LHDT), W(2024, 4, 7, 1, 45, LHST), W(2024, 4, 8, 1, 45, LHST)}},
+};
+
+static void test_dst_days(void **state)
 {
     (void)state;
-    const int EST = -300, EDT = -240;
-    /* a time in the gap fires at the first minute after it */
-    const int64_t daily_gap[] = {at(2024, 3, 10, 3, 0, EDT), at(2024, 3, 11, 2, 30, EDT),
-                                 at(2024, 3, 12, 2, 30, EDT)};
-    expect("America/New_York", "30 2 * * *", at(2024, 3, 9, 12, 0, EST), daily_gap, 3);
-    /* but with every hour in the expression, the gap's times are skipped */
-    const int64_t quarter[] = {at(2024, 3, 10, 1, 45, EST), at(2024, 3, 10, 3, 0, EDT),
-                               at(2024, 3, 10, 3, 15, EDT)};
-    expect("America/New_York", "*/15 * * * *", at(2024, 3, 10, 1, 40, EST), quarter, 3);
-    /* a time that occurs twice fires twice */
-    const int64_t daily_overlap[] = {at(2024, 11, 3, 1, 0, EDT), at(2024, 11, 3, 1, 0, EST),
-                                     at(2024, 11, 4, 1, 0, EST)};
-    expect("America/New_York", "0 1 * * *", at(2024, 11, 2, 12, 0, EDT), daily_overlap, 3);
-    const int64_t twenty[] = {at(2024, 11, 3, 1, 0, EDT),  at(2024, 11, 3, 1, 20, EDT),
-                              at(2024, 11, 3, 1, 40, EDT), at(2024, 11, 3, 1, 0, EST),
-                              at(2024, 11, 3, 1, 20, EST), at(2024, 11, 3, 1, 40, EST),
-                              at(2024, 11, 3, 2, 0, EST)};
-    expect("America/New_York", "*/20 * * * *", at(2024, 11, 3, 0, 50, EDT), twenty, 7);
+    expect_all(dst_cases, sizeof dst_cases / sizeof dst_cases[0]);
 }
 
-static void test_london_and_lord_howe(void **state)
+static void test_no_zone_is_utc(void **state)
 {
     (void)state;
-    const int GMT = 0, BST = 60, LHST = 630, LHDT = 660;
-    const int64_t spring[] = {at(2024, 3, 31, 2, 0, BST), at(2024, 4, 1, 1, 30, BST)};
-    expect("Europe/London", "30 1 * * *", at(2024, 3, 30, 12, 0, GMT), spring, 2);
-    const int64_t autumn[] = {at(2024, 10, 27, 1, 30, BST), at(2024, 10, 27, 1, 30, GMT),
-                              at(2024, 10, 28, 1, 30, GMT)};
-    expect("Europe/London", "30 1 * * *", at(2024, 10, 26, 12, 0, BST), autumn, 3);
-    /* Lord Howe's clock moves by 30 minutes: 02:00 -> 02:30 in October */
-    const int64_t ten[] = {at(2024, 10, 6, 1, 50, LHST), at(2024, 10, 6, 2, 30, LHDT),
-                           at(2024, 10, 6, 2, 40, LHDT)};
-    expect("Australia/Lord_Howe", "*/10 * * * *", at(2024, 10, 6, 1, 45, LHST), ten, 3);
-    const int64_t gap[] = {at(2024, 10, 6, 2, 30, LHDT), at(2024, 10, 7, 2, 15, LHDT)};
-    expect("Australia/Lord_Howe", "15 2 * * *", at(2024, 10, 5, 12, 0, LHST), gap, 2);
-    /* and back, 02:00 -> 01:30 in April: 01:45 occurs twice */
-    const int64_t twice[] = {at(2024, 4, 7, 1, 45, LHDT), at(2024, 4, 7, 1, 45, LHST),
-                             at(2024, 4, 8, 1, 45, LHST)};
-    expect("Australia/Lord_Howe", "45 1 * * *", at(2024, 4, 6, 12, 0, LHDT), twice, 3);
-    /* no zone is UTC, the same as saq__cron_next */
     saq__cron_t c;
     char err[128];
     assert_int_equal(saq__cron_parse("0 3 * * *", &c, err, sizeof err), 0);
@@ -158,8 +169,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offsets),
         cmocka_unit_test(test_bad_names),
-        cmocka_unit_test(test_new_york),
-        cmocka_unit_test(test_london_and_lord_howe),
+        cmocka_unit_test(test_dst_days),
+        cmocka_unit_test(test_no_zone_is_utc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
