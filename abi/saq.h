@@ -1414,6 +1414,20 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
 SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron,
                                 const char *options_json);
 
+/** The fire times of a cron job as a worker schedules them (saq_worker_add_cron with the same
+ *  expression and "cron_tz"), to preview a schedule: the first `n` times strictly after
+ *  `after_s` (epoch seconds), each found from the one before it, into times[0..n) (epoch
+ *  seconds) and, when `utc_offsets` is not NULL, the zone's UTC offset at each (seconds east of
+ *  UTC; 0 in UTC) into utc_offsets[0..n). `cron_tz`: an IANA zone name, or NULL or "" for UTC.
+ *  Pure computation (no Redis); any thread. Returns how many times were written (0..n: fewer
+ *  when the expression has no later fire time within croniter's 50-year horizon), or a negative
+ *  SAQ_ECRON (the expression does not parse, or cron_tz names no zone ICU knows) or SAQ_EINVAL
+ *  (NULL expr, n < 0, or NULL times with n > 0), with a one-line message in err
+ *  (NUL-terminated, truncated to errlen; err may be NULL with errlen 0). C and C++ only (the
+ *  `saq cron` command prints it). */
+SAQ_API int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s, int n,
+                          int64_t *times, int32_t *utc_offsets, char *err, size_t errlen);
+
 /** Add a hook of kind SAQ_HOOK_*; `userdata` must outlive the worker. Before start only.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, unknown kind), SAQ_ESTATE (started),
  *  SAQ_ENOMEM. C only. */

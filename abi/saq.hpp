@@ -147,6 +147,21 @@ inline std::string json_array(const std::vector<std::string> &items, bool quote)
 // Configuration
 // ---------------------------------------------------------------------------
 
+/** The next `n` fire times (epoch seconds) of a cron job after `after_s`, as a worker with the
+ *  same expression and cron_tz ("" = UTC) schedules them (saq_cron_next); fewer when it stops
+ *  firing. Throws saq::error (SAQ_ECRON: bad expression or zone; SAQ_EINVAL: n < 0). */
+inline std::vector<std::int64_t> cron_next(const std::string &expr, const std::string &cron_tz,
+                                           std::int64_t after_s, int n) {
+    std::vector<std::int64_t> times(n > 0 ? static_cast<std::size_t>(n) : 0);
+    char err[256];
+    int k = saq_cron_next(expr.c_str(), cron_tz.c_str(), after_s, n, times.data(), nullptr, err,
+                          sizeof err);
+    if (k < 0)
+        throw saq::error(k, err);
+    times.resize(static_cast<std::size_t>(k));
+    return times;
+}
+
 /** A saq_conf_t: string keys and values (saq_conf_set documents every key and its unit). The
  *  queue and worker constructors copy what they need, so a config may be destroyed or reused
  *  right after. Not thread-safe: one thread at a time. */
@@ -1279,8 +1294,9 @@ public:
         return *this;
     }
     /** saq's CronJob: enqueue `function` on the schedule `cron` (5, 6 or 7 fields, or an
-     *  alias; UTC), with options_json ({"kwargs", "timeout", "retries", "ttl", "unique"}; "" =
-     *  none). Throws saq::error (SAQ_ECRON, SAQ_EJSON, SAQ_EINVAL, SAQ_ESTATE). */
+     *  alias; UTC unless "cron_tz"), with options_json ({"kwargs", "timeout", "retries", "ttl",
+     *  "unique", "cron_tz": "Europe/London"}; "" = none). Throws saq::error (SAQ_ECRON,
+     *  SAQ_EJSON, SAQ_EINVAL, SAQ_ESTATE). */
     worker &cron(const std::string &function, const std::string &cron,
                  const std::string &options_json = "") {
         detail::check(saq_worker_add_cron(w_, function.c_str(), cron.c_str(),

@@ -18,6 +18,8 @@
 %include <stdint.i>
 
 /* ---- C-only API ---- */
+/* a schedule preview with an output array and an error buffer: C, C++ and `saq cron` */
+%ignore saq_cron_next;
 %ignore saq_cq_new_callback;
 %ignore saq_event_cb;
 %ignore saq_conf_set_transform;

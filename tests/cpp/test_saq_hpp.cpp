@@ -415,6 +415,20 @@ void test_batch_and_close() {
     CHECK_THROWS(SAQ_ECLOSED, q.count_async("queued").get());
 }
 
+/* saq::cron_next: a cron job's fire times in a zone (issue 19's cron_tz) */
+void test_cron_next() {
+    // 2024-03-09 12:00 EST; New York springs forward the next night: 02:30 fires at 03:00 EDT
+    const std::int64_t start = 1710003600;
+    auto t = saq::cron_next("30 2 * * *", "America/New_York", start, 2);
+    CHECK(t.size() == 2);
+    CHECK(t[0] == 1710054000); // 2024-03-10 07:00 UTC = 03:00 EDT
+    CHECK(t[1] == 1710138600); // 2024-03-11 06:30 UTC = 02:30 EDT
+    CHECK(saq::cron_next("30 2 * * *", "", start, 1).at(0) == 1710037800); // 02:30 UTC
+    CHECK(saq::cron_next("0 0 31 2 *", "", start, 3).empty());
+    std::string msg = CHECK_THROWS(SAQ_ECRON, saq::cron_next("30 2 * * *", "Mars/Olympus", start, 1));
+    CHECK(msg.find("unknown time zone") != std::string::npos);
+}
+
 } // namespace
 
 int main() {
@@ -437,6 +451,7 @@ int main() {
         {"raii_order", test_raii_order},
         {"pull_mode", test_pull_mode},
         {"batch_and_close", test_batch_and_close},
+        {"cron_next", test_cron_next},
     };
     int failed = 0, n = 0;
     for (auto &t : tests) {

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cron.h"
+#include "saq.h"
 #include "tz.h"
 
 /* Epoch seconds of a civil time at a fixed UTC offset (minutes east);
@@ -164,6 +165,39 @@ static void test_no_zone_is_utc(void **state)
     assert_int_equal(saq__cron_next(&c, s), at(2024, 6, 2, 3, 0, 0));
 }
 
+/* saq_cron_next: the public preview (saq.h) */
+static void test_saq_cron_next(void **state)
+{
+    (void)state;
+    int64_t times[4] = {0};
+    int32_t offs[4] = {1, 1, 1, 1};
+    char err[200];
+    assert_int_equal(saq_cron_next("30 2 * * *", "America/New_York", at(2024, 3, 9, 12, 0, EST), 3,
+                                   times, offs, err, sizeof err), 3);
+    assert_int_equal(times[0], at(2024, 3, 10, 3, 0, EDT));
+    assert_int_equal(times[1], at(2024, 3, 11, 2, 30, EDT));
+    assert_int_equal(times[2], at(2024, 3, 12, 2, 30, EDT));
+    assert_int_equal(offs[0], -4 * 3600);
+    assert_int_equal(offs[3], 1); /* only n written */
+    /* UTC: NULL or "" */
+    assert_int_equal(saq_cron_next("30 2 * * *", NULL, at(2024, 3, 9, 12, 0, 0), 1, times, offs, NULL, 0), 1);
+    assert_int_equal(times[0], at(2024, 3, 10, 2, 30, 0));
+    assert_int_equal(offs[0], 0);
+    assert_int_equal(saq_cron_next("30 2 * * *", "", at(2024, 3, 9, 12, 0, 0), 1, times, NULL, NULL, 0), 1);
+    assert_int_equal(times[0], at(2024, 3, 10, 2, 30, 0));
+    /* no fire time at all: 0; n = 0: nothing to do */
+    assert_int_equal(saq_cron_next("0 0 31 2 *", "Europe/London", 0, 4, times, NULL, err, sizeof err), 0);
+    assert_int_equal(saq_cron_next("* * * * *", NULL, 0, 0, NULL, NULL, err, sizeof err), 0);
+    /* refusals, with a message */
+    assert_int_equal(saq_cron_next("30 2 * * *", "Mars/Olympus", 0, 1, times, NULL, err, sizeof err), SAQ_ECRON);
+    assert_non_null(strstr(err, "unknown time zone 'Mars/Olympus'"));
+    assert_int_equal(saq_cron_next("61 * * * *", NULL, 0, 1, times, NULL, err, sizeof err), SAQ_ECRON);
+    assert_non_null(strstr(err, "out of range"));
+    assert_int_equal(saq_cron_next(NULL, NULL, 0, 1, times, NULL, err, sizeof err), SAQ_EINVAL);
+    assert_int_equal(saq_cron_next("* * * * *", NULL, 0, -1, times, NULL, err, sizeof err), SAQ_EINVAL);
+    assert_int_equal(saq_cron_next("* * * * *", NULL, 0, 1, NULL, NULL, NULL, 0), SAQ_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_dst_days),
         cmocka_unit_test(test_no_zone_is_utc),
+        cmocka_unit_test(test_saq_cron_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
