@@ -149,7 +149,7 @@ class CliTest(unittest.TestCase):
         r = saq("--help")
         self.assertEqual(r.returncode, 0)
         for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "sweep", "watch",
-                    "check", "metrics"):
+                    "check", "metrics", "cron"):
             self.assertIn(f"  {cmd}", r.stdout)
             h = saq(cmd, "--help")
             self.assertEqual(h.returncode, 0, cmd)
@@ -175,6 +175,45 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--listen ADDR or --once", r.stderr)
 
+    def test_cron_preview_in_a_time_zone(self):
+        # no Redis: a dead url is never used
+        dead = f"redis://127.0.0.1:{free_port()}/0"
+        r = saq("cron", "30 2 * * *", "--tz", "America/New_York", "--after", "2024-03-09T12:00:00Z",
+                "-n", "2", url=dead)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], "cron '30 2 * * *' in America/New_York:")
+        # 02:30 does not exist on 2024-03-10 in New York: 03:00 EDT, as croniter
+        self.assertEqual(lines[2].split(), ["2024-03-10", "03:00:00", "-04:00", "2024-03-10T07:00:00Z",
+                                            "1710054000"])
+        self.assertEqual(lines[3].split()[:3], ["2024-03-11", "02:30:00", "-04:00"])
+        r = saq("cron", "0 1 * * *", "--tz", "Europe/London", "--after", "1729900800", "-n", "3",
+                "--json", url=dead)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["cron_tz"], "Europe/London")
+        # 2024-10-27: 01:00 BST and again 01:00 GMT (the hour repeats), then 01:00 GMT
+        self.assertEqual([(f["local"], f["utc_offset"]) for f in doc["fire_times"]],
+                         [("2024-10-27 01:00:00", 3600), ("2024-10-27 01:00:00", 0),
+                          ("2024-10-28 01:00:00", 0)])
+        r = saq("cron", "0 0 * * *", url=dead)
+        self.assertEqual((r.returncode, len(r.stdout.splitlines())), (0, 7))  # UTC, 5 by default
+        self.assertIn(" in UTC:", r.stdout)
+        r = saq("cron", "0 0 31 2 *", url=dead)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no later fire time", r.stdout)
+        r = saq("cron", "0 0 * * *", "--tz", "Mars/Olympus", url=dead)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown time zone 'Mars/Olympus'", r.stderr)
+        r = saq("cron", "61 * * * *", url=dead)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("out of range", r.stderr)
+        r = saq("cron", url=dead)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("missing the cron EXPR", r.stderr)
+        r = saq("cron", "* * * * *", "-n", "0", url=dead)
+        self.assertEqual(r.returncode, 2)
+
     @unittest.skipUnless(shutil.which("groff"), "groff is not installed")
     def test_man_page_renders_clean(self):
         page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cli", "saq.1")
@@ -184,7 +223,7 @@ class CliTest(unittest.TestCase):
         with open(page) as f:
             text = f.read()
         for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "sweep", "watch",
-                    "check", "metrics"):
+                    "check", "metrics", "cron"):
             self.assertRegex(text, rf"(?m)^\.(B|BI|TP\n\.B) ?{cmd}\b|^\.BI {cmd}\\ ", cmd)
 
     def test_bad_url_and_unreachable_redis(self):
