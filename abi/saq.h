@@ -340,6 +340,11 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     queues (saq_worker_add_queue) shares its concurrency among them;
  *     queue_weight (1; 1..1000000): the weight of the worker's own queue in
  *     weighted order (added queues take theirs from saq_worker_add_queue).
+ *   - cron_tz ("" = UTC): the IANA time zone of the worker's cron jobs, as
+ *     saq 0.26's Worker(cron_tz=...): each saq_worker_add_cron without its own
+ *     "cron_tz" option reads its expression in this zone's wall clock (see
+ *     there). A name ICU does not know: SAQ_EINVAL ("cron_tz: unknown time
+ *     zone '...'").
  *  Setting a key again replaces its value; on failure the conf is unchanged.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
  *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why (except for
@@ -1394,8 +1399,9 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
  *  within croniter's 50-year horizon (e.g. "0 0 31 2 *") is refused too.
  *  `options_json` (NULL = none) may set kwargs (object or null), timeout and
  *  heartbeat (seconds >= 0), retries (integer >= 0), ttl (integer seconds),
- *  "unique" (bool, default true: key cron:<function>) and "cron_tz" (string
- *  or null = UTC): the IANA time zone whose wall clock the fields are read
+ *  "unique" (bool, default true: key cron:<function>) and "cron_tz" (string,
+ *  or null = UTC; default the worker's conf key cron_tz, else UTC): the IANA
+ *  time zone whose wall clock the fields are read
  *  in ("America/New_York"; aliases such as "US/Eastern" and "UTC" too), as
  *  saq 0.26's Worker(cron_tz=ZoneInfo(...)), with croniter's behaviour on
  *  clock changes: a time in a spring-forward gap fires at the first existing

@@ -371,6 +371,7 @@ typedef struct saq__settings {
     double t_alive;         /* libsaq liveness period, s (0: off); the entry lives 4 periods */
     int weighted;           /* queue_order: 1 weighted, 0 strict (a worker of several queues) */
     int weight;             /* queue_weight: the worker's own queue's weight (weighted order) */
+    char *cron_tz;          /* the cron jobs' default time zone (NULL: UTC) */
 } saq__settings_t;
 
 void saq__settings_defaults(saq__settings_t *s);

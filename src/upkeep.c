@@ -211,6 +211,7 @@ static int cron_tz_option(saq__cron_entry_t *c, const char *v, size_t vn, char *
 {
     saq__tz_free(c->tz);
     c->tz = NULL;
+    c->tz_given = 1;
     if (vn == 4 && !memcmp(v, "null", 4))
         return 1;
     char *zone = saq__json_name(v, vn);

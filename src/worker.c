@@ -171,6 +171,11 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
         saq__tz_free(c.tz);
         return e;
     }
+    if (!c.tz_given && w->set.cron_tz && !(c.tz = saq__tz_open(w->set.cron_tz, err, sizeof err))) {
+        saq__worker_seterr(w, "%s", err); /* (the conf checked it) */
+        free(c.kwargs);
+        return SAQ_ECRON;
+    }
     if (saq__cron_next_in(&c.c, (int64_t)saq__now_s(), c.tz ? saq__tz_offset : NULL, c.tz) < 0) {
         saq__worker_seterr(w, "cron '%.64s' never fires (no matching date in the next 50 years)", cron);
         free(c.kwargs);

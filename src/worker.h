@@ -158,6 +158,7 @@ typedef struct saq__cron_entry {
     int has_timeout, has_heartbeat, has_retries, has_ttl;
     int unique;
     saq__tz_t *tz; /* cron_tz, or NULL: UTC */
+    int tz_given;  /* the options set cron_tz (else the worker's conf key cron_tz applies) */
 } saq__cron_entry_t;
 
 typedef struct saq__hook_entry {

@@ -466,6 +466,41 @@ static void test_cron_tz(void **state)
     assert_int_not_equal(got, next_wall_hour(before, 3, 0)); /* not 03:00 UTC */
     free(raw);
     stop_worker(w);
+
+    /* the worker's conf key cron_tz (saq's Worker(cron_tz=...)): the default of its cron jobs */
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "cron_tz", "Mars/Olympus"), SAQ_EINVAL);
+    assert_non_null(strstr(saq_conf_errmsg(c), "unknown time zone 'Mars/Olympus'"));
+    saq_conf_free(c);
+    const char *kv[] = {"cron_tz", "Asia/Kolkata", NULL};
+    w = mkworker(q, kv);
+    assert_string_equal(saq_worker_conf_get(w, "cron_tz"), "Asia/Kolkata");
+    /* forget the run above (a unique key is not enqueued again while it is incomplete) */
+    freeReplyObject(rh_cmd(RC, "DEL saq:job:%s:cron:noop", saq_queue_name(q)));
+    freeReplyObject(rh_cmd(RC, "ZREM saq:%s:incomplete saq:job:%s:cron:noop", saq_queue_name(q),
+                           saq_queue_name(q)));
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", NULL), 0);
+    /* its own cron_tz (null: UTC) overrides the worker's */
+    assert_int_equal(saq_worker_add_cron(w, "dict", "0 3 * * *", "{\"cron_tz\": null}"), 0);
+    before = (long long)now_s();
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    char *r1 = NULL, *r2 = NULL;
+    for (double end = now_s() + 5; (!r1 || !r2) && now_s() < end; sleep_ms(20)) {
+        if (!r1)
+            r1 = stored(q, "cron:noop");
+        if (!r2)
+            r2 = stored(q, "cron:dict");
+    }
+    after = (long long)now_s();
+    assert_non_null(r1);
+    assert_non_null(r2);
+    got = atoll(strstr(r1, "\"scheduled\": ") + 13);
+    assert_true(got == next_wall_hour(before, 3, 19800) || got == next_wall_hour(after, 3, 19800));
+    got = atoll(strstr(r2, "\"scheduled\": ") + 13);
+    assert_true(got == next_wall_hour(before, 3, 0) || got == next_wall_hour(after, 3, 0));
+    free(r1);
+    free(r2);
+    stop_worker(w);
     saq_queue_free(q);
 }
 

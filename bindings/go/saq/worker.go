@@ -241,6 +241,14 @@ func WithQueueWeight(weight int) WorkerOption {
 	return workerOptionFunc(func(c *workerConfig) { c.set("queue_weight", strconv.Itoa(weight)) })
 }
 
+// WithCronTZ sets the IANA time zone of the worker's cron jobs, as saq 0.26's
+// Worker(cron_tz=ZoneInfo(name)): each Cron without its own CronTZ reads its
+// expression in that zone's wall clock ("" = UTC, the default). A name
+// libsaq (ICU) does not know makes NewWorker fail with ErrInvalid.
+func WithCronTZ(name string) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.set("cron_tz", name) })
+}
+
 // WithWorkerConfig sets any worker key of libsaq's configuration (see
 // saq_conf_set in saq.h).
 func WithWorkerConfig(key, value string) WorkerOption {
@@ -281,7 +289,7 @@ func CronUnique(unique bool) CronOption { return func(m map[string]any) { m["uni
 
 // CronTZ reads the expression in the wall clock of an IANA time zone
 // ("America/New_York"), as saq 0.26's Worker(cron_tz=ZoneInfo(name)); ""
-// means UTC (the default). On the days the clock changes it does what
+// means UTC (the default: the worker's WithCronTZ, else UTC). On the days the clock changes it does what
 // croniter does: a time in a spring-forward gap fires at the first minute
 // after the gap (02:30 -> 03:00), except that with '*' hours the gap's times
 // are skipped, and a time that occurs twice (fall back) fires twice. The

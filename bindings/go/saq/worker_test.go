@@ -367,6 +367,48 @@ func TestWorkerCronTZ(t *testing.T) {
 	}
 }
 
+// WithCronTZ: the worker's zone (saq's Worker(cron_tz=...)) for cron jobs without their own.
+func TestWorkerCronTZDefault(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	c := ctx(t)
+	if _, err := saq.NewWorker(q, saq.WithCronTZ("Mars/Olympus")); !errors.Is(err, saq.ErrInvalid) ||
+		!strings.Contains(err.Error(), "unknown time zone") {
+		t.Fatalf("NewWorker(WithCronTZ(unknown)) = %v, want ErrInvalid", err)
+	}
+	w, err := saq.NewWorker(q, fastTimers, saq.WithCronTZ("Asia/Kolkata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noop := func(ctx context.Context, job *saq.Job) (any, error) { return nil, nil }
+	_ = w.Register("ist", noop)
+	_ = w.Register("utc", noop)
+	if err := w.Cron("ist", "0 3 * * *"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Cron("utc", "0 3 * * *", saq.CronLocation(time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if err := w.Start(c); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop(context.Background())
+	for fn, loc := range map[string]*time.Location{"ist": time.FixedZone("IST", 5*3600+1800), "utc": time.UTC} {
+		var j *saq.Job
+		for end := time.Now().Add(5 * time.Second); j == nil && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			j, _ = q.Job(c, "cron:"+fn)
+		}
+		if j == nil {
+			t.Fatalf("cron job %s not enqueued", fn)
+		}
+		w1, w2 := nextWallHour(before, 3, loc), nextWallHour(time.Now(), 3, loc)
+		if got := j.Scheduled.Unix(); got != w1.Unix() && got != w2.Unix() {
+			t.Fatalf("%s scheduled %v, want %v", fn, j.Scheduled.UTC(), w1.UTC())
+		}
+	}
+}
+
 func TestWorkerBurst(t *testing.T) {
 	t.Parallel()
 	q := newQueue(t)
