@@ -436,7 +436,7 @@ export interface CronJob {
   /** default true: key "cron:<function>" */
   unique?: boolean;
   /** an IANA time zone ("America/New_York") whose wall clock `cron` is read in, as saq 0.26's
-   *  Worker(cron_tz=...); default UTC. On clock changes as croniter: a time in a spring-forward gap
+   *  Worker(cron_tz=...); default the worker's cronTz, else UTC. On clock changes as croniter: a time in a spring-forward gap
    *  fires at the first minute after it (with '*' hours the gap's times are skipped), a time that
    *  occurs twice fires twice. A zone libsaq (ICU) does not know: SaqError SAQ_ECRON. */
   cronTz?: string;
@@ -473,6 +473,9 @@ export interface WorkerOptions<F extends Functions = AnyFunctions> {
   id?: string;
   metadata?: Record<string, unknown> | null;
   sweptErrorMessage?: string;
+  /** the IANA time zone of the cron jobs that set no cronTz, as saq 0.26's Worker(cron_tz=...);
+   *  default UTC. A zone libsaq (ICU) does not know: SaqError SAQ_EINVAL from new Worker. */
+  cronTz?: string;
   /** seconds; 0 disables liveness recovery */
   deadWorkerCheck?: number;
   /** More queues to serve, after the worker's own, in order (saq_worker_add_queue). Each keeps its

@@ -27,6 +27,7 @@ const WORKER_CONF = {
   deadWorkerCheck: 'dead_worker_check',
   queueOrder: 'queue_order',
   queueWeight: 'queue_weight',
+  cronTz: 'cron_tz',
 };
 const INT_MAX = 2147483647;
 const TIMERS = { schedule: 'timers.schedule', workerInfo: 'timers.worker_info', stats: 'timers.worker_info',

@@ -174,8 +174,8 @@ describe('Worker', () => {
       cronJobs: [{ function: 'f', cron: '0 3 * * *', cronTz: 'Mars/Olympus' }],
     }), (e) => e instanceof SaqError && e.code === 'SAQ_ECRON' && /unknown time zone 'Mars\/Olympus'/.test(e.message));
     // 03:00 in Kolkata (+05:30, no DST) is 21:30 UTC, not 03:00 UTC
-    const next0300 = (t) => {
-      const day = Math.floor((t + 19800) / 86400) * 86400 - 19800 + 3 * 3600;
+    const next0300 = (t, off = 19800) => { // the next 03:00 at UTC offset `off` (seconds) after t
+      const day = Math.floor((t + off) / 86400) * 86400 - off + 3 * 3600;
       return day > t ? day : day + 86400;
     };
     const before = Math.floor(Date.now() / 1000);
@@ -188,6 +188,22 @@ describe('Worker', () => {
       const after = Math.floor(Date.now() / 1000);
       const scheduled = Math.floor(rec.scheduled);
       assert.ok([next0300(before), next0300(after)].includes(scheduled), `scheduled ${scheduled}, want ${next0300(before)}`);
+    });
+    // the worker's cronTz (saq's Worker(cron_tz=...)) for the cron jobs that set none
+    assert.throws(() => new Worker(Queue.fromUrl(REDIS_URL, { name: uniqueName('crontz') }), {
+      functions: { f: async () => 1 }, cronTz: 'Mars/Olympus',
+    }), (e) => e instanceof SaqError && e.code === 'SAQ_EINVAL' && /unknown time zone/.test(e.message));
+    const start = Math.floor(Date.now() / 1000);
+    await withWorker({
+      functions: { ist: async () => 1, utc: async () => 1 },
+      cronTz: 'Asia/Kolkata',
+      cronJobs: [{ function: 'ist', cron: '0 3 * * *' }, { function: 'utc', cron: '0 3 * * *', cronTz: 'UTC' }],
+    }, async (q) => {
+      const ist = await waitFor(() => q.job('cron:ist'), { timeout: 5000, what: 'cron:ist' });
+      const utc = await waitFor(() => q.job('cron:utc'), { timeout: 5000, what: 'cron:utc' });
+      const end = Math.floor(Date.now() / 1000);
+      assert.ok([next0300(start), next0300(end)].includes(Math.floor(ist.scheduled)), `ist ${ist.scheduled}`);
+      assert.ok([next0300(start, 0), next0300(end, 0)].includes(Math.floor(utc.scheduled)), `utc ${utc.scheduled}`);
     });
   });
 

@@ -25,7 +25,7 @@ module Saq
     # Worker keys of libsaq's configuration (seconds unless the name says ms).
     CONF_KEYS = %i[dequeue_timeout burst max_burst_jobs shutdown_grace_period
                    cancellation_hard_deadline id metadata swept_error_message dead_worker_check
-                   queue_order queue_weight].freeze
+                   queue_order queue_weight cron_tz].freeze
     TIMERS = %i[schedule worker_info stats sweep abort].freeze
     TAG = 1
 
@@ -108,7 +108,9 @@ module Saq
     # A handler's job.ctx[:queue] is the Saq::Queue its job came from.
     # Other options as libsaq's worker keys: dequeue_timeout, burst,
     # max_burst_jobs, shutdown_grace_period, cancellation_hard_deadline, id,
-    # metadata (a Hash), swept_error_message, dead_worker_check.
+    # metadata (a Hash), swept_error_message, dead_worker_check, cron_tz (the
+    # IANA time zone of the cron jobs that set none, as saq's
+    # Worker(cron_tz=...); an unknown zone raises InvalidArgumentError).
     # libsaq's refusals raise the matching Saq::Error (a bad queue_order or
     # weight, a queue given twice: InvalidArgumentError).
     # logger: where this worker's lines go: libsaq's records about it (start,
