@@ -1300,7 +1300,9 @@ public:
         return hook(SAQ_HOOK_BEFORE_PROCESS, std::move(fn));
     }
     /** saq's after_process: runs on a handler thread after each job with the job as stored at
-     *  the end (status complete, failed, aborted or queued for a retry; its error). */
+     *  the end (status complete, failed, aborted or queued for a retry; its error). It may run
+     *  after the apply/map that waited on the job has returned: whatever a hook or handler
+     *  captures by reference must outlive the worker (declare it before the saq::worker). */
     worker &after_process(std::function<void(const job_view &)> fn) {
         return hook(SAQ_HOOK_AFTER_PROCESS, std::move(fn));
     }

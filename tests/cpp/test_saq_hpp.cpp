@@ -129,10 +129,12 @@ void test_enqueue_and_read() {
 }
 
 void test_handlers_apply_map() {
-    saq::queue q(R->url, qname("cpp-handlers"));
-    saq::worker w(q, saq::config{{"concurrency", "4"}});
+    // declared before the worker: its hooks may still run until its destructor has stopped it
+    // (the after_process of the last failed map job can come after the map returned)
     std::mutex mu;
     std::vector<std::string> after; // "<function> <status> <error>"
+    saq::queue q(R->url, qname("cpp-handlers"));
+    saq::worker w(q, saq::config{{"concurrency", "4"}});
     w.handle("answer", [](saq::job &) { return std::string("42"); })
         .handle("echo", [](saq::job &job) { return job.kwargs(); })
         .handle("nothing", [](saq::job &) {})
