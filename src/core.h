@@ -351,6 +351,7 @@ enum {
     SCRIPT_UNREADABLE,
     SCRIPT_ABORT_DUE,
     SCRIPT_OVERVIEW,
+    SCRIPT_DELETE,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
@@ -695,6 +696,8 @@ int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const
 void saq__overview_sample(saq_queue_t *q);
 
 /* ---- iterjobs.c: saq_queue_iter_jobs (public only) ---- */
+
+/* ---- delete.c: saq_queue_delete (public only) ---- */
 
 /* ---- sync.c: the blocking _sync forms of the queue API (public only) ---- */
 
