@@ -199,6 +199,31 @@ module Saq
       end
     end
 
+    # What #delete did (libsaq's saq_queue_delete int).
+    DELETE_OUTCOMES = { 1 => :deleted, 2 => :deleted_after_stop, 3 => :deleted_unconfirmed }.freeze
+
+    # Delete a job: its record and every entry of it in Redis (queued,
+    # incomplete/scheduled, active, libsaq's own), so the key can be enqueued
+    # again at once (an extension: Python saq has no delete; its workers never
+    # see a deleted job again). A running job raises StateError (nothing
+    # changes) unless force: true, which aborts it first (reason "deleted") so
+    # that its worker stops it, and deletes it once it ended or after `wait`
+    # seconds (default 5; 0 = no wait). Returns :deleted (it did not run),
+    # :deleted_after_stop (its worker stopped it) or :deleted_unconfirmed (the
+    # wait ran out; a worker that ends it later writes its finished record
+    # again, in no list). Raises NotFoundError when there is no record (stray
+    # list entries of the key are removed all the same).
+    def delete(job_or_key, force: false, wait: 5)
+      key = key_of(job_or_key)
+      wait_s = Float(wait)
+      raise InvalidArgumentError.new("wait must be 0..3600 seconds", code: Native::SAQ_EINVAL) unless wait_s.between?(0, 3600)
+
+      wait_ms = (wait_s * 1000).round
+      execute(->(cq) { Native.saq_queue_delete(@raw, key, force ? 1 : 0, wait_ms, cq, TAG) }) do |ev|
+        DELETE_OUTCOMES.fetch(Native.saq_event_int(ev))
+      end
+    end
+
     # saq's Queue.retry(job, error): put the job back in the queue.
     def retry(job_or_key, error = nil)
       key = key_of(job_or_key)
