@@ -164,29 +164,9 @@ static void del_abort(saq__op_t *op)
         saq__tx_abort013_op(op, d->id, d->key, ttl, DELETE_REASON, del_aborted);
         return;
     }
-    int e;
-    size_t len;
-    j->status = SAQ_STATUS_ABORTING;
-    if (saq__set_str(&j->error, DELETE_REASON)) {
-        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-        return;
-    }
-    saq__job_invalidate(j);
-    char *json = saq__dump_job(q, j, &len, &e);
-    if (!json) {
-        saq__op_fail(op, e, "cannot serialize job %s", d->key);
-        return;
-    }
     /* watched as saq_queue_abort's: if no live worker ends it, a libsaq worker
      * finishes it aborted (and the delete drops it from the watch) */
-    saq__call_t c;
-    saq__tx_abort(q,
-                  &(saq__tx_abort_t){.id = d->id, .key = d->key, .old = d->rec, .oldlen = d->reclen,
-                                     .json = json, .len = len, .ttl = ttl, .reason = DELETE_REASON,
-                                     .watch = SAQ__TX_WATCH_ABORT, .watch_ms = d->wait_ms + 2000.0},
-                  &c);
-    saq__tx_send_op(op, &c, del_aborted, 0);
-    free(json);
+    saq__abort_send(op, j, d->id, d->rec, d->reclen, DELETE_REASON, ttl, d->wait_ms + 2000.0, del_aborted);
 }
 
 /* ---- read, then delete ---- */
