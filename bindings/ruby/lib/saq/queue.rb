@@ -312,18 +312,29 @@ module Saq
     def iter_jobs(statuses: nil, batch_size: 100)
       return enum_for(:iter_jobs, statuses: statuses, batch_size: batch_size) unless block_given?
 
-      list = statuses.nil? ? nil : Array(statuses).map(&:to_s).join(",")
-      count = Integer(batch_size)
-      cursor = "0"
+      cursor = nil
       loop do
-        page, cursor = execute(->(cq) { Native.saq_queue_iter_jobs(@raw, list, cursor, count, cq, TAG) }) do |ev|
-          [Array.new(Native.saq_event_job_count(ev)) { |i| Job.from_raw(Native.saq_event_job_at(ev, i)) },
-           Native.saq_event_key(ev)]
-        end
+        page, cursor = jobs_page(statuses: statuses, cursor: cursor, count: batch_size)
         page.each { |job| yield job }
-        break if cursor.nil? || cursor == "0"
+        break if cursor.nil?
       end
       self
+    end
+
+    # One page of #iter_jobs's scan (for a web page or a tool that pages on
+    # request): returns [jobs, next_cursor]; start with cursor nil (or "0")
+    # and pass next_cursor back until it is nil (the scan is over). `count`
+    # is SCAN's hint (1..10000): a page may hold fewer or more jobs, or none
+    # while the scan goes on.
+    def jobs_page(statuses: nil, cursor: nil, count: 100)
+      list = statuses.nil? ? nil : Array(statuses).map(&:to_s).join(",")
+      c = cursor.nil? ? "0" : cursor.to_s
+      n = Integer(count)
+      execute(->(cq) { Native.saq_queue_iter_jobs(@raw, list, c, n, cq, TAG) }) do |ev|
+        nxt = Native.saq_event_key(ev)
+        [Array.new(Native.saq_event_job_count(ev)) { |i| Job.from_raw(Native.saq_event_job_at(ev, i)) },
+         nxt.nil? || nxt == "0" ? nil : nxt]
+      end
     end
 
     # @api private: overview's JSON with Symbol keys (a worker's metadata
