@@ -467,6 +467,7 @@ SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
 #define SAQ_EVENT_OVERVIEW 25    /**< saq_queue_overview. Since 0.2. */
 #define SAQ_EVENT_METRICS 26     /**< saq_queue_metrics (text = the exposition). Since 0.2. */
 #define SAQ_EVENT_ITER_JOBS 27   /**< saq_queue_iter_jobs. Since 0.2. */
+#define SAQ_EVENT_DELETE 28      /**< saq_queue_delete. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -559,7 +560,8 @@ SAQ_API const char *saq_event_errmsg(const saq_event_t *ev);
  *  SCHEDULE, SWEEP: number of ids. CANCEL: the SAQ_CANCEL_* reason. MAP:
  *  number of distinct jobs (duplicate keys collapse). BATCH_ABORT: jobs
  *  aborted. PING: the server version. LEASE, OUTCOME, GIVEN_BACK: the lease id
- *  (saq_job_lease_id of the leased job). 0 otherwise. */
+ *  (saq_job_lease_id of the leased job). DELETE: 1, 2 or 3 (see saq_queue_delete; with
+ *  SAQ_ENOTFOUND the stray entries removed). 0 otherwise. */
 SAQ_API int64_t saq_event_int(const saq_event_t *ev);
 /** JSON document (borrowed) or NULL (always NULL on error). INFO and STATS:
  *  the object saq returns. APPLY: the job's result (JSON null when it has
@@ -571,8 +573,8 @@ SAQ_API const char *saq_event_json(const saq_event_t *ev);
 /** Text document (borrowed) or NULL: LOG: the message (one line, no newline); METRICS: the
  *  Prometheus text exposition (format 0.0.4). NULL for other events and on error. Since 0.2. */
 SAQ_API const char *saq_event_text(const saq_event_t *ev);
-/** Job key (borrowed) for LISTEN, LEASE, CANCEL, OUTCOME, GIVEN_BACK, JOB, ABORT, RETRY, FINISH
- *  and UPDATE events; for ITER_JOBS the cursor to pass next ("0" when the scan is over); else
+/** Job key (borrowed) for LISTEN, LEASE, CANCEL, OUTCOME, GIVEN_BACK, JOB, ABORT, RETRY, FINISH,
+ *  UPDATE and DELETE events; for ITER_JOBS the cursor to pass next ("0" when the scan is over); else
  *  NULL. */
 SAQ_API const char *saq_event_key(const saq_event_t *ev);
 /** Status text for LISTEN events ("active", "complete", ...), else NULL. */
@@ -585,7 +587,8 @@ SAQ_API const char *saq_event_job_status(const saq_event_t *ev);
  *  with the job still in it releases the lease as saq_job_free does).
  *  OUTCOME: a copy of the record exactly as stored (not leased): its status
  *  (complete, failed, aborted, or queued for a retry), error, result, attempts
- *  and times; NULL when nothing was stored (saq_event_status says why). */
+ *  and times; NULL when nothing was stored (saq_event_status says why). DELETE: the record as
+ *  last read before it was deleted. */
 SAQ_API saq_job_t *saq_event_job(const saq_event_t *ev);
 /** Move saq_event_job's job out of the event; the caller owns it (saq_job_free) and
  *  saq_event_job returns NULL afterwards. NULL when none. Jobs of saq_event_job_at cannot be
@@ -1090,6 +1093,29 @@ SAQ_API int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  number, an unknown status), the common ones. Since 0.2. */
 SAQ_API int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor,
                                 int count, saq_cq_t *cq, uint64_t tag);
+
+/** Delete a job: its record and every entry of it in Redis (`queued`, `incomplete` (which is
+ *  also the schedule), `active`, libsaq's sweep and abort watch sets, the bytes kept of an
+ *  unreadable record, and its abort marker), in one script call, compare-and-set on the record
+ *  as read (an extension: saq has no delete; a Python saq worker never sees a deleted job
+ *  again). A job that runs (status active or aborting, or in `active`: handed to a worker) is
+ *  refused, SAQ_ESTATE, unless `force`: then it is aborted first (as saq_queue_abort with the
+ *  reason "deleted", unless it is aborting already), so that its worker stops it (a libsaq or
+ *  Python saq worker notices within its abort check, 1 s by default), and deleted once its
+ *  record is terminal (its worker finished it aborted), or after `wait_ms` milliseconds
+ *  (0..3600000; 0 = do not wait) in any case; the abort marker of a job that did not end in
+ *  that time is left to expire, and a worker that ends that job later writes its terminal
+ *  record again (kept for the job's ttl; in no list). No status is published: a listen or
+ *  apply on a deleted job waits for its own timeout. Event DELETE: key = the job's key, job =
+ *  the record as last read (NULL when it could not be read), int = 1 deleted (it did not run),
+ *  2 deleted after its worker stopped it, 3 deleted after wait_ms without its worker ending
+ *  it. Errors in the event: SAQ_EINVAL (NULL or empty key, wait_ms out of range),
+ *  SAQ_ENOTFOUND (no record; entries of the key left in the lists are removed all the same,
+ *  int = how many), SAQ_ESTATE (it runs and force is 0; nothing changed), SAQ_ETIMEDOUT (the
+ *  record kept changing: gave up after 8 compare-and-set tries), the common ones. Holds one of
+ *  max_concurrent_ops until it deletes or starts waiting. Since 0.2. */
+SAQ_API int saq_queue_delete(saq_queue_t *q, const char *key, int force, int wait_ms, saq_cq_t *cq,
+                             uint64_t tag);
 
 /** saq's Queue.listen(job_keys, callback, timeout): every status message
  *  published for one of the keys (`keys_json`, a JSON array of non-empty

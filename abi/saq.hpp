@@ -724,6 +724,9 @@ inline std::vector<std::optional<saq::job>> dup_all(const event &e) {
  *  once). */
 enum class abort_result { unchanged = 0, requested = 1, aborted = 2 };
 
+/** queue::delete_job's outcome (saq_queue_delete's int). */
+enum class delete_result { deleted = 1, deleted_after_stop = 2, deleted_after_wait = 3 };
+
 /** apply's outcome: the result as JSON ("null" when none) and the final job (nullopt when its
  *  record was already gone, ttl < 0). */
 struct apply_result {
@@ -999,6 +1002,22 @@ public:
     job_page iter_jobs(const std::string &statuses = "", const std::string &cursor = "0",
                        int count = 100) {
         return iter_jobs_async(statuses, cursor, count).get();
+    }
+
+    /** Delete a job, its record and every entry (saq_queue_delete): a running job throws
+     *  saq::error SAQ_ESTATE unless `force` (then it is aborted first and deleted once it ended,
+     *  or after `wait_ms`); a missing one SAQ_ENOTFOUND. */
+    std::future<delete_result> delete_job_async(const std::string &key, bool force = false,
+                                                int wait_ms = 5000) {
+        return detail::submit<delete_result>(
+            q_, [](event &e) { e.check(); return static_cast<delete_result>(e.integer()); },
+            [q = q_.get(), &key, force, wait_ms](saq_cq_t *cq, uint64_t t) {
+                return saq_queue_delete(q, key.c_str(), force, wait_ms, cq, t);
+            });
+    }
+    /** Blocking delete_job_async(). */
+    delete_result delete_job(const std::string &key, bool force = false, int wait_ms = 5000) {
+        return delete_job_async(key, force, wait_ms).get();
     }
 
     /** saq's Queue.apply(job, timeout): enqueue a copy of `j` and wait until it ends.

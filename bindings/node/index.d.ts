@@ -281,6 +281,20 @@ export interface QueueOverview {
   perMinute: { complete: number; failed: number; retried: number; aborted: number; windowSeconds: number } | null;
 }
 
+export interface DeleteOptions {
+  /** delete a running job too: it is aborted first, its worker stops it */
+  force?: boolean;
+  /** seconds a forced delete waits for the worker to stop the job, 0..3600 (default 5) */
+  wait?: number;
+}
+
+/** What Queue.delete did: 'deleted' (it did not run), 'stopped' (its worker stopped it, then
+ *  deleted), 'unconfirmed' (deleted after the wait); job: the record as last read. */
+export interface DeleteResult {
+  outcome: 'deleted' | 'stopped' | 'unconfirmed';
+  job: Job | null;
+}
+
 /** One page of a scan over a queue's jobs (Queue.jobPages). */
 export interface JobPage {
   jobs: Job[];
@@ -353,6 +367,8 @@ export class Queue<F extends Functions = AnyFunctions> {
   jobs(keys: string | Job | Iterable<string | Job>): Promise<Array<Job | null>>;
   abort(job: string | Job, error?: string, options?: { ttl?: number }): Promise<Job | null>;
   retry(job: string | Job, error?: string): Promise<Job | null>;
+  /** delete a job, record and every entry (an extension); a running one rejects (ESTATE) unless `force`; null when missing */
+  delete(job: string | Job, options?: DeleteOptions): Promise<DeleteResult | null>;
   finish(job: string | Job, status: 'complete' | 'failed' | 'aborted', options?: { result?: unknown; error?: string }): Promise<Job | null>;
   update(job: string | Job, fields?: Record<string, unknown>): Promise<Job | null>;
   count(kind?: CountKind): Promise<number>;

@@ -126,6 +126,9 @@ void test_enqueue_and_read() {
     CHECK(q.update(j->key(), R"({"progress": 0.5})"));
     CHECK(q.get_job(j->key())->progress() == 0.5);
     CHECK_THROWS(SAQ_EINVAL, q.count("nonsense"));
+    CHECK(q.delete_job("fixed-key") == saq::delete_result::deleted); // issue 19
+    CHECK(!q.get_job("fixed-key"));
+    CHECK_THROWS(SAQ_ENOTFOUND, q.delete_job("fixed-key", true));
 }
 
 void test_handlers_apply_map() {

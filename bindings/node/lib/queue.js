@@ -356,6 +356,33 @@ class Queue {
     }
   }
 
+  /** Delete a job: its record and every entry of it in Redis (queued,
+   *  incomplete/scheduled, active, libsaq's own), so the key can be enqueued
+   *  again at once (an extension: Python saq has no delete; its workers never
+   *  see a deleted job again). A running job rejects with SaqError ESTATE
+   *  (nothing changes) unless `force`: then it is aborted first (reason
+   *  "deleted") so that its worker stops it, and deleted once it ended or
+   *  after `wait` seconds (default 5; 0 = no wait). Resolves to
+   *  { outcome, job }: outcome 'deleted' (it did not run), 'stopped' (its
+   *  worker stopped it) or 'unconfirmed' (the wait ran out; a worker that ends
+   *  it later writes its finished record again, in no list), job the record
+   *  as last read (null when unreadable); null when there is no such job
+   *  (stray list entries of the key are removed all the same). */
+  async delete(jobOrKey, options = {}) {
+    const { force = false, wait = 5 } = checkOptions(options, ['force', 'wait'], 'delete()');
+    const k = keyOf(jobOrKey);
+    const w = num(wait, 'wait', 5);
+    if (!(w >= 0 && w <= 3600)) throw new RangeError('wait must be 0..3600 seconds');
+    const outcomes = { 1: 'deleted', 2: 'stopped', 3: 'unconfirmed' };
+    try {
+      return await this._op((q, cq, tag) => raw.saq_queue_delete(q, k, force ? 1 : 0, Math.round(w * 1000), cq, tag),
+        (ev) => ({ outcome: outcomes[Number(raw.saq_event_int(ev))], job: eventJob(ev, this) }));
+    } catch (err) {
+      if (err.errno === codes.ENOTFOUND) return null;
+      throw err;
+    }
+  }
+
   /** saq's Queue.retry(job, error). Resolves to the record after, or null. */
   async retry(jobOrKey, error = 'retried') {
     const k = keyOf(jobOrKey);

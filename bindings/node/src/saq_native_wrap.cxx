@@ -2830,6 +2830,21 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_SAQ_EVENT_DELETE(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  
+  jsresult = SWIG_From_int((int)(28));
+  
+  SWIGV8_RETURN_INFO(jsresult, info);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN_INFO(SWIGV8_UNDEFINED(), info);
+}
+
+
 static SwigV8ReturnValue _wrap_saq_cq_new(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -6622,6 +6637,88 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_queue_delete(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  int arg4 ;
+  saq_cq_t *arg5 = (saq_cq_t *) 0 ;
+  uint64_t arg6 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  int val4 ;
+  int ecode4 = 0 ;
+  void *argp5 = 0 ;
+  int res5 = 0 ;
+  unsigned long long val6 ;
+  int ecode6 = 0 ;
+  int result;
+  
+  if(args.Length() != 6) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_delete.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_delete" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  {
+    if (args[1]->IsNullOrUndefined()) {
+      arg2 = NULL;
+    } else {
+      res2 = SWIG_AsCharPtrAndSize(args[1], &buf2, NULL, &alloc2);
+      if (!SWIG_IsOK(res2)) {
+        SWIG_exception_fail(SWIG_ArgError(res2), "in method 'saq_queue_delete', argument 2 of type 'char const *'");
+      }
+      arg2 = (char *)buf2;
+    }
+  }
+  ecode3 = SWIG_AsVal_int(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_queue_delete" "', argument " "3"" of type '" "int""'");
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_int(args[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), "in method '" "saq_queue_delete" "', argument " "4"" of type '" "int""'");
+  } 
+  arg4 = (int)(val4);
+  res5 = SWIG_ConvertPtr(args[4], &argp5,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res5)) {
+    SWIG_exception_fail(SWIG_ArgError(res5), "in method '" "saq_queue_delete" "', argument " "5"" of type '" "saq_cq_t *""'"); 
+  }
+  arg5 = (saq_cq_t *)(argp5);
+  ecode6 = SWIG_AsVal_unsigned_SS_long_SS_long(args[5], &val6);
+  if (!SWIG_IsOK(ecode6)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode6), "in method '" "saq_queue_delete" "', argument " "6"" of type '" "uint64_t""'");
+  } 
+  arg6 = (uint64_t)(val6);
+  result = (int)saq_queue_delete(arg1,(char const *)arg2,arg3,arg4,arg5,arg6);
+  jsresult = SWIG_From_int((int)(result));
+  
+  {
+    if (alloc2 == SWIG_NEWOBJ) free((char *)buf2);
+  }
+  
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_queue_listen(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -8338,6 +8435,7 @@ SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_LOG", _wrap_SAQ_EVENT_LOG, JS_v
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_OVERVIEW", _wrap_SAQ_EVENT_OVERVIEW, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_METRICS", _wrap_SAQ_EVENT_METRICS, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_ITER_JOBS", _wrap_SAQ_EVENT_ITER_JOBS, JS_veto_set_variable, context);
+SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_DELETE", _wrap_SAQ_EVENT_DELETE, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_NEW", _wrap_SAQ_STATUS_NEW, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_QUEUED", _wrap_SAQ_STATUS_QUEUED, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_ACTIVE", _wrap_SAQ_STATUS_ACTIVE, JS_veto_set_variable, context);
@@ -8467,6 +8565,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_queue_stats", _wrap_saq_queue_stats, 
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_overview", _wrap_saq_queue_overview, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_metrics", _wrap_saq_queue_metrics, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_delete", _wrap_saq_queue_delete, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_listen", _wrap_saq_queue_listen, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_listen_stop", _wrap_saq_queue_listen_stop, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_cancel", _wrap_saq_queue_cancel, context);

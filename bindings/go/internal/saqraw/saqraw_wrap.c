@@ -2093,6 +2093,34 @@ intgo _wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(struct saq_queue *_swig_
 }
 
 
+intgo _wrap_saq_queue_delete_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, intgo _swig_go_3, struct saq_cq *_swig_go_4, long long _swig_go_5) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  int arg4 ;
+  saq_cq_t *arg5 = (saq_cq_t *) 0 ;
+  uint64_t arg6 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (int)_swig_go_2; 
+  arg4 = (int)_swig_go_3; 
+  arg5 = *(saq_cq_t **)&_swig_go_4; 
+  arg6 = (uint64_t)_swig_go_5; 
+  
+  result = (int)saq_queue_delete(arg1,(char const *)arg2,arg3,arg4,arg5,arg6);
+  _swig_go_result = result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;

@@ -5617,6 +5617,78 @@ fail:
 
 
 SWIGINTERN VALUE
+_wrap_saq_queue_delete(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  int arg4 ;
+  saq_cq_t *arg5 = (saq_cq_t *) 0 ;
+  uint64_t arg6 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  size_t size2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  int val4 ;
+  int ecode4 = 0 ;
+  void *argp5 = 0 ;
+  int res5 = 0 ;
+  unsigned long long val6 ;
+  int ecode6 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 6) || (argc > 6)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 6)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_delete", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_AsCharPtrAndSize(argv[1], &buf2, &size2, &alloc2);
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "char const *","saq_queue_delete", 2, argv[1] ));
+  }
+  if (buf2 && size2 > 0 && strlen(buf2) + 1 != size2) {
+    if (alloc2 == SWIG_NEWOBJ) free(buf2);
+    rb_raise(rb_eArgError, "string contains null byte (argument %d of %s)", 2, "saq_queue_delete");
+  }
+  arg2 = (char *)buf2;
+  ecode3 = SWIG_AsVal_int(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "int","saq_queue_delete", 3, argv[2] ));
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_int(argv[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), Ruby_Format_TypeError( "", "int","saq_queue_delete", 4, argv[3] ));
+  } 
+  arg4 = (int)(val4);
+  res5 = SWIG_ConvertPtr(argv[4], &argp5,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res5)) {
+    SWIG_exception_fail(SWIG_ArgError(res5), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_delete", 5, argv[4] )); 
+  }
+  arg5 = (saq_cq_t *)(argp5);
+  ecode6 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[5], &val6);
+  if (!SWIG_IsOK(ecode6)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode6), Ruby_Format_TypeError( "", "uint64_t","saq_queue_delete", 6, argv[5] ));
+  } 
+  arg6 = (uint64_t)(val6);
+  result = (int)saq_queue_delete(arg1,(char const *)arg2,arg3,arg4,arg5,arg6);
+  vresult = SWIG_From_int((int)(result));
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
+  return vresult;
+fail:
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
 _wrap_saq_queue_listen(int argc, VALUE *argv, VALUE self) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
@@ -7292,6 +7364,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_const(mNative, "SAQ_EVENT_OVERVIEW", SWIG_From_int((int)(25)));
   rb_define_const(mNative, "SAQ_EVENT_METRICS", SWIG_From_int((int)(26)));
   rb_define_const(mNative, "SAQ_EVENT_ITER_JOBS", SWIG_From_int((int)(27)));
+  rb_define_const(mNative, "SAQ_EVENT_DELETE", SWIG_From_int((int)(28)));
   rb_define_module_function(mNative, "saq_cq_new", _wrap_saq_cq_new, -1);
   rb_define_module_function(mNative, "saq_cq_length", _wrap_saq_cq_length, -1);
   rb_define_module_function(mNative, "saq_cq_fd", _wrap_saq_cq_fd, -1);
@@ -7393,6 +7466,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_queue_overview", _wrap_saq_queue_overview, -1);
   rb_define_module_function(mNative, "saq_queue_metrics", _wrap_saq_queue_metrics, -1);
   rb_define_module_function(mNative, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, -1);
+  rb_define_module_function(mNative, "saq_queue_delete", _wrap_saq_queue_delete, -1);
   rb_define_module_function(mNative, "saq_queue_listen", _wrap_saq_queue_listen, -1);
   rb_define_module_function(mNative, "saq_queue_listen_stop", _wrap_saq_queue_listen_stop, -1);
   rb_define_module_function(mNative, "saq_queue_cancel", _wrap_saq_queue_cancel, -1);

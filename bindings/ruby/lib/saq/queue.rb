@@ -199,6 +199,31 @@ module Saq
       end
     end
 
+    # What #delete did (libsaq's saq_queue_delete int).
+    DELETE_OUTCOMES = { 1 => :deleted, 2 => :deleted_after_stop, 3 => :deleted_unconfirmed }.freeze
+
+    # Delete a job: its record and every entry of it in Redis (queued,
+    # incomplete/scheduled, active, libsaq's own), so the key can be enqueued
+    # again at once (an extension: Python saq has no delete; its workers never
+    # see a deleted job again). A running job raises StateError (nothing
+    # changes) unless force: true, which aborts it first (reason "deleted") so
+    # that its worker stops it, and deletes it once it ended or after `wait`
+    # seconds (default 5; 0 = no wait). Returns :deleted (it did not run),
+    # :deleted_after_stop (its worker stopped it) or :deleted_unconfirmed (the
+    # wait ran out; a worker that ends it later writes its finished record
+    # again, in no list). Raises NotFoundError when there is no record (stray
+    # list entries of the key are removed all the same).
+    def delete(job_or_key, force: false, wait: 5)
+      key = key_of(job_or_key)
+      wait_s = Float(wait)
+      raise InvalidArgumentError.new("wait must be 0..3600 seconds", code: Native::SAQ_EINVAL) unless wait_s.between?(0, 3600)
+
+      wait_ms = (wait_s * 1000).round
+      execute(->(cq) { Native.saq_queue_delete(@raw, key, force ? 1 : 0, wait_ms, cq, TAG) }) do |ev|
+        DELETE_OUTCOMES.fetch(Native.saq_event_int(ev))
+      end
+    end
+
     # saq's Queue.retry(job, error): put the job back in the queue.
     def retry(job_or_key, error = nil)
       key = key_of(job_or_key)
@@ -287,18 +312,29 @@ module Saq
     def iter_jobs(statuses: nil, batch_size: 100)
       return enum_for(:iter_jobs, statuses: statuses, batch_size: batch_size) unless block_given?
 
-      list = statuses.nil? ? nil : Array(statuses).map(&:to_s).join(",")
-      count = Integer(batch_size)
-      cursor = "0"
+      cursor = nil
       loop do
-        page, cursor = execute(->(cq) { Native.saq_queue_iter_jobs(@raw, list, cursor, count, cq, TAG) }) do |ev|
-          [Array.new(Native.saq_event_job_count(ev)) { |i| Job.from_raw(Native.saq_event_job_at(ev, i)) },
-           Native.saq_event_key(ev)]
-        end
+        page, cursor = jobs_page(statuses: statuses, cursor: cursor, count: batch_size)
         page.each { |job| yield job }
-        break if cursor.nil? || cursor == "0"
+        break if cursor.nil?
       end
       self
+    end
+
+    # One page of #iter_jobs's scan (for a web page or a tool that pages on
+    # request): returns [jobs, next_cursor]; start with cursor nil (or "0")
+    # and pass next_cursor back until it is nil (the scan is over). `count`
+    # is SCAN's hint (1..10000): a page may hold fewer or more jobs, or none
+    # while the scan goes on.
+    def jobs_page(statuses: nil, cursor: nil, count: 100)
+      list = statuses.nil? ? nil : Array(statuses).map(&:to_s).join(",")
+      c = cursor.nil? ? "0" : cursor.to_s
+      n = Integer(count)
+      execute(->(cq) { Native.saq_queue_iter_jobs(@raw, list, c, n, cq, TAG) }) do |ev|
+        nxt = Native.saq_event_key(ev)
+        [Array.new(Native.saq_event_job_count(ev)) { |i| Job.from_raw(Native.saq_event_job_at(ev, i)) },
+         nxt.nil? || nxt == "0" ? nil : nxt]
+      end
     end
 
     # @api private: overview's JSON with Symbol keys (a worker's metadata
