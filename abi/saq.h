@@ -468,6 +468,7 @@ SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
 #define SAQ_EVENT_METRICS 26     /**< saq_queue_metrics (text = the exposition). Since 0.2. */
 #define SAQ_EVENT_ITER_JOBS 27   /**< saq_queue_iter_jobs. Since 0.2. */
 #define SAQ_EVENT_DELETE 28      /**< saq_queue_delete. Since 0.2. */
+#define SAQ_EVENT_ENQUEUE_MANY 29 /**< saq_queue_enqueue_many. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -944,6 +945,31 @@ SAQ_API int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq
  *  arguments. */
 SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const char *kwargs_json,
                                    saq_cq_t *cq, uint64_t tag);
+
+/** Bulk enqueue (BullMQ's addBulk, Sidekiq's push_bulk): the `n` jobs of
+ *  `jobs` in one operation, each exactly as saq_queue_enqueue would (copied,
+ *  queue/queued/status set, before-enqueue hooks run on this thread, then
+ *  saq's ENQUEUE script, atomic per job), their scripts pipelined on the
+ *  queue's connection (many jobs per round trip). The caller's jobs are not
+ *  changed and may be freed on return. A job that cannot be sent (NULL, of
+ *  another queue, refused by a hook, over max_payload_bytes) refuses the whole
+ *  call with SAQ_EINVAL, SAQ_EWRONGQUEUE or SAQ_ETOOBIG naming its index:
+ *  nothing is written. Jobs with the same key: the first is enqueued, the
+ *  others are duplicates. Event ENQUEUE_MANY: saq_event_job_at(i) = job i as
+ *  sent; json = an array of n outcomes in job order: 1 enqueued, 0 already
+ *  enqueued (its key was still incomplete or its abort marker existed, as
+ *  saq_queue_enqueue's int 0; not an error), null not known; int = how many
+ *  were enqueued. A Redis error while the replies come in (connection lost,
+ *  command_timeout_ms) gives that error with a message counting what was
+ *  enqueued, and null for every job whose reply did not come (it may or may
+ *  not have been written: read it with saq_queue_job). n 0 completes at once
+ *  with []. Holds one max_concurrent_ops permit for the whole call;
+ *  saq_queue_cancel withdraws it while it waits for the permit (SAQ_ECLOSED,
+ *  nothing written). Returns SAQ_OK (the event follows) or the common submit
+ *  errors (SAQ_EINVAL for a NULL queue or unusable cq, SAQ_ECLOSED, SAQ_ENOMEM).
+ *  Since 0.2. */
+SAQ_API int saq_queue_enqueue_many(saq_queue_t *q, saq_job_t *const *jobs, size_t n, saq_cq_t *cq,
+                                   uint64_t tag);
 
 /** saq's Queue.job(key): read one record. Event JOB with the job, or
  *  SAQ_ENOTFOUND; SAQ_EINVAL for a NULL or empty key, SAQ_EPROTO for a

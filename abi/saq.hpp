@@ -831,6 +831,34 @@ public:
                 return saq_queue_enqueue_call(q, function.c_str(), kwargs_json.c_str(), cq, t);
             });
     }
+    /** Bulk enqueue (saq_queue_enqueue_many): the jobs in one pipelined operation, each as
+     *  enqueue_async(job) would (copied). One entry per job, in order: true enqueued, false
+     *  already enqueued. Throws saq::error: SAQ_EINVAL / SAQ_EWRONGQUEUE / SAQ_ETOOBIG naming
+     *  the job that refused the call (nothing written), or the Redis error that cut the
+     *  replies short (then some jobs may have been written: read them back). */
+    std::future<std::vector<bool>> enqueue_many_async(const std::vector<saq::job> &jobs) {
+        std::vector<saq_job_t *> raw;
+        raw.reserve(jobs.size());
+        for (const auto &j : jobs)
+            raw.push_back(j.native());
+        return detail::submit<std::vector<bool>>(
+            q_,
+            [](event &e) {
+                e.check();
+                std::vector<bool> out;
+                for (char c : e.json().value_or("[]"))
+                    if (c == '0' || c == '1')
+                        out.push_back(c == '1');
+                return out;
+            },
+            [q = q_.get(), &raw](saq_cq_t *cq, uint64_t t) {
+                return saq_queue_enqueue_many(q, raw.data(), raw.size(), cq, t);
+            });
+    }
+    /** Blocking enqueue_many_async(jobs). */
+    std::vector<bool> enqueue_many(const std::vector<saq::job> &jobs) {
+        return enqueue_many_async(jobs).get();
+    }
     /** Blocking enqueue_async(job). */
     std::optional<saq::job> enqueue(const saq::job &j) { return enqueue_async(j).get(); }
     /** Blocking enqueue_async(function, kwargs_json). */

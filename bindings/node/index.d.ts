@@ -250,6 +250,11 @@ export type CallKwargs<Fn> = (KwargsOf<Fn> & JobOptions) | RawJson;
 export type CallArgs<Fn, O> = {} extends KwargsOf<Fn>
   ? [kwargs?: CallKwargs<Fn>, options?: O]
   : [kwargs: CallKwargs<Fn>, options?: O];
+/** One job of Queue.enqueueMany: a function of F, its kwargs (plus job options) as enqueue takes
+ *  them, and an optional W3C traceparent. */
+export type BulkJob<F, N extends FunctionName<F> = FunctionName<F>> = {
+  [K in N]: { fn: K; kwargs?: CallKwargs<F[K]>; traceparent?: string };
+}[N];
 /** The function names of a functions map. */
 export type FunctionName<F> = Extract<keyof F, string>;
 
@@ -363,6 +368,9 @@ export class Queue<F extends Functions = AnyFunctions> {
   ping(): Promise<string>;
   /** Resolves to the job, or null when a job with the same key is still incomplete. */
   enqueue<N extends FunctionName<F>>(fn: N, ...args: CallArgs<F[N], EnqueueOptions>): Promise<Job<KwargsOf<F[N]>, ResultOf<F[N]>> | null>;
+  /** Bulk enqueue: one entry per job, in order: the job as sent, or null when a job with its key
+   *  was already enqueued. Pipelined: many jobs per round trip. */
+  enqueueMany<N extends FunctionName<F>>(jobs: Iterable<BulkJob<F, N>>, options?: { signal?: AbortSignal }): Promise<Array<Job<KwargsOf<F[N]>, ResultOf<F[N]>> | null>>;
   job(key: string | Job): Promise<Job | null>;
   jobs(keys: string | Job | Iterable<string | Job>): Promise<Array<Job | null>>;
   abort(job: string | Job, error?: string, options?: { ttl?: number }): Promise<Job | null>;

@@ -116,6 +116,16 @@ void test_enqueue_and_read() {
     std::vector<std::optional<saq::job>> many = q.get_jobs({j->key(), "missing", "fixed-key"});
     CHECK(many.size() == 3 && many[0] && !many[1] && many[2] && many[2]->key() == "fixed-key");
 
+    std::vector<saq::job> bulk;
+    bulk.emplace_back("add");
+    bulk.back().set_key("fixed-key"); // already enqueued
+    bulk.emplace_back("add");
+    bulk.back().set_key("bulk-1");
+    std::vector<bool> outcomes = q.enqueue_many(bulk);
+    CHECK(outcomes.size() == 2 && !outcomes[0] && outcomes[1]);
+    CHECK(q.count("queued") == 3);
+    CHECK(q.enqueue_many({}).empty());
+
     CHECK_THROWS(SAQ_ENOTFOUND, q.abort("missing", "why"));
     CHECK(q.abort("fixed-key", "not wanted") == saq::abort_result::aborted);
     std::optional<saq::job> gone = q.get_job("fixed-key");

@@ -173,6 +173,39 @@ module Saq
       end
     end
 
+    # Bulk enqueue (BullMQ's addBulk, Sidekiq's push_bulk): many jobs in one
+    # operation, each as #enqueue would (saq's keyword split of kwargs), their
+    # scripts pipelined, many per round trip. Each element of +jobs+ is a
+    # Saq::Job or a pair [function, kwargs]. Returns one entry per job, in
+    # order: the job as sent, or nil when a job with its key was already
+    # enqueued. A job that cannot be sent (a bad option, a record over the
+    # payload limit) raises before anything is written, naming its index; a
+    # Redis error while the replies come in raises (its message counts what was
+    # enqueued; read the others back with #job).
+    #   queue.enqueue_many([["add", {a: 1, b: 2}], ["add", {a: 3, b: 4, key: "x"}]])
+    def enqueue_many(jobs)
+      raise ArgumentError, "jobs must be an Array, not #{jobs.class}" unless jobs.is_a?(Array)
+
+      raws = []
+      begin
+        jobs.each_with_index do |spec, i|
+          raws << bulk_job(spec, i)
+        end
+        arr = raws.empty? ? nil : Native.new_saq_job_array(raws.size)
+        begin
+          raws.each_with_index { |r, i| Native.saq_job_array_setitem(arr, i, r) }
+          execute(->(cq) { Native.saq_queue_enqueue_many(@raw, arr, raws.size, cq, TAG) }) do |ev|
+            outcomes = Codec.load(Native.saq_event_json(ev))
+            Array.new(raws.size) { |i| outcomes[i] == 1 ? Job.from_raw(Native.saq_event_job_at(ev, i)) : nil }
+          end
+        ensure
+          Native.delete_saq_job_array(arr) if arr
+        end
+      ensure
+        raws.each { |r| Native.saq_rb_job_release(r) }
+      end
+    end
+
     # saq's Queue.job(key): the stored record, or nil when there is none.
     def job(job_or_key)
       key = key_of(job_or_key)
@@ -513,6 +546,29 @@ module Saq
       ensure
         Native.saq_rb_job_release(job)
       end
+    end
+
+    # One job of #enqueue_many as a new libsaq job (the caller releases it).
+    def bulk_job(spec, index)
+      if spec.is_a?(Job)
+        rc, raw, msg = Native.saq_job_parse(spec.to_json)
+        Saq.check!(rc, "jobs[#{index}]: cannot copy #{spec.inspect}: #{msg}")
+        return raw
+      end
+      function, kwargs = spec if spec.is_a?(Array) && spec.size.between?(1, 2)
+      unless function.is_a?(String) || function.is_a?(Symbol)
+        raise ArgumentError, "jobs[#{index}] must be a Saq::Job or [function, kwargs], not #{spec.inspect}"
+      end
+
+      raw = Native.saq_job_new(function.to_s) or raise InvalidArgumentError, "jobs[#{index}]: function must be a non-empty name"
+      begin
+        rc = Native.saq_job_set_call_kwargs(raw, Codec.dump(call_kwargs(kwargs || {})))
+        Saq.check!(rc, "jobs[#{index}]: #{Native.saq_job_errmsg(raw)}")
+      rescue StandardError
+        Native.saq_rb_job_release(raw)
+        raise
+      end
+      raw
     end
 
     def set_traceparent(raw_job, traceparent)
