@@ -1486,6 +1486,12 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
 SAQ_API int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s, int n,
                           int64_t *times, int32_t *utc_offsets, char *err, size_t errlen);
 
+/** The version of the time zone data that cron_tz and saq_cron_next use (ICU's, e.g. "2022e"
+ *  for Debian 12's libicu72, or that of the .res files in $ICU_TIMEZONE_FILES_DIR), or "?"
+ *  when ICU cannot tell. A zone whose rules changed after it follows its old rules. Static
+ *  string; any thread. C and C++ only (`saq cron` prints it). */
+SAQ_API const char *saq_tzdata_version(void);
+
 /** Add a hook of kind SAQ_HOOK_*; `userdata` must outlive the worker. Before start only.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, unknown kind), SAQ_ESTATE (started),
  *  SAQ_ENOMEM. C only. */

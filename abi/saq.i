@@ -23,8 +23,10 @@
 %array_functions(saq_job_t *, saq_job_array);
 
 /* ---- C-only API ---- */
-/* a schedule preview with an output array and an error buffer: C, C++ and `saq cron` */
+/* a schedule preview with an output array and an error buffer, and the tz data's version:
+ * C, C++ and `saq cron` */
 %ignore saq_cron_next;
+%ignore saq_tzdata_version;
 %ignore saq_cq_new_callback;
 %ignore saq_event_cb;
 %ignore saq_conf_set_transform;

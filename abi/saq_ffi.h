@@ -271,6 +271,7 @@ int saq_worker_register(saq_worker_t *w, const char *function, saq_handler_fn fn
 int saq_worker_register_pull(saq_worker_t *w, const char *function);
 int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron, const char *options_json);
 int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s, int n, int64_t *times, int32_t *utc_offsets, char *err, size_t errlen);
+const char *saq_tzdata_version(void);
 int saq_worker_add_hook(saq_worker_t *w, int kind, saq_hook_fn fn, void *userdata);
 int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
 int saq_worker_stop(saq_worker_t *w, int grace_ms);

@@ -16,6 +16,7 @@ static const char usage_cron[] =
     "Print the next fire times of the cron expression EXPR as a libsaq worker schedules a cron\n"
     "job (croniter's reading, as Python saq 0.26), in ZONE's wall clock and in UTC: a check of a\n"
     "schedule before a worker runs it, e.g. across a daylight-saving change. No Redis needed.\n"
+    "The first line names the version of the time zone data (ICU's).\n"
     "      --tz ZONE        an IANA time zone, the cron job's cron_tz (America/New_York);\n"
     "                       default UTC\n"
     "  -n, --count N        how many fire times (default 5, at most 1000)\n"
@@ -85,7 +86,7 @@ int cmd_cron(int argc, char **argv)
     }
     if (t) {
         char *clean = cli_clean(expr);
-        printf("cron '%s' in %s:\n", clean ? clean : "", zone);
+        printf("cron '%s' in %s (tz data %s):\n", clean ? clean : "", zone, saq_tzdata_version());
         free(clean);
         if (n > 0)
             cli_table_emit(t, NULL, NULL);
@@ -97,6 +98,7 @@ int cmd_cron(int argc, char **argv)
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "cron", expr);
         cJSON_AddStringToObject(doc, "cron_tz", zone);
+        cJSON_AddStringToObject(doc, "tzdata", saq_tzdata_version());
         cJSON_AddItemToObject(doc, "fire_times", arr);
         arr = NULL;
         cli_print_json(doc);

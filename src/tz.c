@@ -106,6 +106,11 @@ const char *saq__tz_data_version(void)
     return U_FAILURE(st) || !v ? "?" : v;
 }
 
+SAQ_API const char *saq_tzdata_version(void)
+{
+    return saq__tz_data_version();
+}
+
 SAQ_API int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s, int n,
                           int64_t *times, int32_t *utc_offsets, char *err, size_t errlen)
 {
