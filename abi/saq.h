@@ -1451,8 +1451,8 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
  *  within croniter's 50-year horizon (e.g. "0 0 31 2 *") is refused too.
  *  `options_json` (NULL = none) may set kwargs (object or null), timeout and
  *  heartbeat (seconds >= 0), retries (integer >= 0), ttl (integer seconds),
- *  "unique" (bool, default true: key cron:<function>) and "cron_tz" (string,
- *  or null = UTC; default the worker's conf key cron_tz, else UTC): the IANA
+ *  "unique" (bool, default true: key cron:<function>) and "cron_tz" (string;
+ *  null or "" = UTC; default the worker's conf key cron_tz, else UTC): the IANA
  *  time zone whose wall clock the fields are read
  *  in ("America/New_York"; aliases such as "US/Eastern" and "UTC" too), as
  *  saq 0.26's Worker(cron_tz=ZoneInfo(...)), with croniter's behaviour on

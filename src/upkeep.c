@@ -205,8 +205,8 @@ out:
     free(ids);
 }
 
-/* The cron_tz option: a zone name (string), or null for UTC. 1, 0 for a bad
- * value, -2 for a name that is no zone (the reason in err). */
+/* The cron_tz option: a zone name (string), or null or "" for UTC. 1, 0 for a
+ * bad value, -2 for a name that is no zone (the reason in err). */
 static int cron_tz_option(saq__cron_entry_t *c, const char *v, size_t vn, char *err, size_t errlen)
 {
     saq__tz_free(c->tz);
@@ -217,6 +217,10 @@ static int cron_tz_option(saq__cron_entry_t *c, const char *v, size_t vn, char *
     char *zone = saq__json_name(v, vn);
     if (!zone)
         return 0;
+    if (!*zone) {
+        free(zone);
+        return 1;
+    }
     c->tz = saq__tz_open(zone, err, errlen);
     free(zone);
     return c->tz ? 1 : -2;

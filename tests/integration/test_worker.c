@@ -438,8 +438,10 @@ static void test_cron_tz(void **state)
     assert_non_null(strstr(saq_worker_errmsg(w), "unknown time zone 'Mars/Olympus'"));
     /* not a string: a bad option value */
     assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": 5}"), SAQ_EJSON);
-    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"\"}"), SAQ_ECRON);
-    /* null is UTC; a zone never makes an impossible date possible */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"UTC \"}"), SAQ_ECRON);
+    /* null is UTC */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": null}"), 0);
+    /* a zone never makes an impossible date possible */
     assert_int_equal(saq_worker_add_cron(w, "noop", "0 0 31 2 *", "{\"cron_tz\": \"Asia/Kolkata\"}"),
                      SAQ_ECRON);
     assert_non_null(strstr(saq_worker_errmsg(w), "never fires"));
@@ -481,8 +483,8 @@ static void test_cron_tz(void **state)
     freeReplyObject(rh_cmd(RC, "ZREM saq:%s:incomplete saq:job:%s:cron:noop", saq_queue_name(q),
                            saq_queue_name(q)));
     assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", NULL), 0);
-    /* its own cron_tz (null: UTC) overrides the worker's */
-    assert_int_equal(saq_worker_add_cron(w, "dict", "0 3 * * *", "{\"cron_tz\": null}"), 0);
+    /* its own cron_tz (null or "": UTC) overrides the worker's */
+    assert_int_equal(saq_worker_add_cron(w, "dict", "0 3 * * *", "{\"cron_tz\": \"\"}"), 0);
     before = (long long)now_s();
     assert_int_equal(saq_worker_start(w, NULL, 0), 0);
     char *r1 = NULL, *r2 = NULL;
