@@ -546,7 +546,7 @@ class Queue:
 
     # -- batch --
     def enqueue_flow(self, members: list[Job], callback: Job, ttl: int | None = None,
-                     check: bool = True) -> Result:
+                     check: bool = True, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Result:
         """saq_queue_enqueue_flow: r.int 1 written / 0 the flow exists; r.json its keys."""
         L = lib()
         f = L.saq_flow_new(callback.ptr)
@@ -559,7 +559,8 @@ class Queue:
                 rc = L.saq_flow_add(f, m.ptr)
                 if rc:
                     raise SaqError(rc, f"saq_flow_add refused {m.key}")
-            return self._run(lambda cq, t: L.saq_queue_enqueue_flow(self.ptr, f, cq, t), check=check)
+            return self._run(lambda cq, t: L.saq_queue_enqueue_flow(self.ptr, f, cq, t), timeout_ms=timeout_ms,
+                             check=check)
         finally:
             L.saq_flow_free(f)
 
