@@ -155,4 +155,7 @@ int cmd_watch(int argc, char **argv);
 /* ---- metrics.c ---- */
 int cmd_metrics(int argc, char **argv);
 
+/* ---- flow.c ---- */
+int cmd_flow(int argc, char **argv);
+
 #endif

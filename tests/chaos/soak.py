@@ -560,7 +560,8 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
                 inc_n = srv.call(lambda c: c.zcard(f"saq:{QUEUE}:incomplete"))
                 acked = sum(count_acks(pl) for _, _, pl, _ in producers)
                 progress.append(dict(t=now - t0, acked=acked, incomplete=inc_n, kills=len(kills)))
-                log(name, f"+{now - t0:4.0f} s  acked {acked}/{cfg['jobs']}  incomplete {inc_n}  "
+                log(name, f"+{now - t0:4.0f} s  acked {acked}/{cfg['jobs'] + len(flows) * (FLOW_MEMBERS + 1)}  "
+                          f"incomplete {inc_n}  "
                           f"worker kills {len(kills)}")
                 next_print = now + 5
             if not producing and now >= chaos_end and not sched:
