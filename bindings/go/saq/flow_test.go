@@ -4,6 +4,8 @@ package saq_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,5 +139,48 @@ func TestFlowFinishedElsewhereAndRefusals(t *testing.T) {
 	bad := saq.FlowJob{Function: "cb", Kwargs: map[string]any{"flow": 1}}
 	if _, err := q.EnqueueFlow(ctx(t), members[:1], bad); !errors.Is(err, saq.ErrInvalid) {
 		t.Fatalf("callback kwargs with flow: %v", err)
+	}
+}
+
+// A flow on a Redis Cluster queue: every key of the flow is in the queue's
+// hash slot, so the one script runs on its master (no CROSSSLOT).
+func TestFlowCluster(t *testing.T) {
+	t.Parallel()
+	url := envURL(t, "REDIS_CLUSTER_URL", "tests/support/with-redis --cluster -- go test ./...")
+	tags := strings.Fields(os.Getenv("REDIS_CLUSTER_QUEUES"))
+	if len(tags) == 0 {
+		t.Fatalf("REDIS_CLUSTER_QUEUES is empty")
+	}
+	q, err := saq.Connect(ctx(t), url, saq.WithName(queueName(t)+"-"+tags[0]))
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(func() { q.Close() })
+	done := make(chan saq.FlowOutcome, 2)
+	startWorker(t, q, map[string]saq.HandlerFunc{
+		"add": add,
+		"done": func(ctx context.Context, j *saq.Job) (any, error) {
+			out, _ := saq.FlowOutcomeOf(j)
+			done <- out
+			return nil, nil
+		},
+	})
+	members := []saq.FlowJob{
+		{Function: "add", Kwargs: map[string]any{"a": 1, "b": 1}, Options: []saq.JobOption{saq.WithKey("c1")}},
+		{Function: "add", Kwargs: map[string]any{"a": 2, "b": 2}, Options: []saq.JobOption{saq.WithKey("c2")}},
+	}
+	if _, err := q.EnqueueFlow(ctx(t), members, saq.FlowJob{Function: "done", Options: []saq.JobOption{saq.WithKey("cl-flow")}}); err != nil {
+		t.Fatalf("EnqueueFlow: %v", err)
+	}
+	select {
+	case out := <-done:
+		if len(out.Members) != 2 || string(out.Members[1].Result) != "4" {
+			t.Fatalf("outcome: %+v", out)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the callback did not run")
+	}
+	if info, err := q.Flow(ctx(t), "cl-flow"); err != nil || info.State != "done" {
+		t.Fatalf("Flow: %+v %v", info, err)
 	}
 }
