@@ -269,7 +269,9 @@ static void test_members_finished_elsewhere(void **state)
     cJSON *ms = cJSON_GetObjectItem(o, "members");
     assert_string_equal(member_field(ms, 0, "status"), "complete");
     assert_string_equal(member_field(ms, 1, "status"), "missing");
-    assert_string_equal(cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 0), "result")), "[1,2]");
+    char *res = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 0), "result"));
+    assert_string_equal(res, "[1,2]");
+    free(res);
     cJSON_Delete(o);
     saq_job_t *cb = getjob(q, "cb-p");
     assert_non_null(cb);
