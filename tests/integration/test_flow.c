@@ -322,6 +322,58 @@ static void test_member_without_record(void **state)
     saq_queue_free(q);
 }
 
+/* A member's worker process is killed (SIGKILL) while the member runs: another
+ * worker recovers the member (no attempts left: it ends), its periodic check
+ * records it, and the callback runs once. */
+static void test_member_worker_killed(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("flowkill", NULL, NULL);
+    char log[] = "/tmp/saq-flowkill-XXXXXX";
+    int fd = mkstemp(log);
+    close(fd);
+    const char *a1[] = {"--conf", "timers.worker_info=0.5", "--conf", "dead_worker_check=0.5", NULL};
+    pid_t victim = itest_spawn_worker(R->url, saq_queue_name(q), log, a1);
+    saq_job_t *cb = mkjob("noop", "cb-kill", NULL);
+    saq_flow_t *f = saq_flow_new(cb);
+    saq_job_free(cb);
+    saq_job_t *m = mkjob("sleep", "k1", "{\"s\": 60, \"timeout\": 600, \"retries\": 1}");
+    assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+    saq_job_free(m);
+    m = mkjob("noop", "k2", NULL);
+    assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+    saq_job_free(m);
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    saq_job_free(wait_status(q, "k1", "active", TMO));
+    saq_job_free(wait_status(q, "k2", "complete", TMO));
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+    pid_t rescuer = itest_spawn_worker(R->url, saq_queue_name(q), log, a1);
+    saq_job_free(wait_status(q, "cb-kill", "complete", 30000));
+    cJSON *o = flow_json(q, "cb-kill");
+    cJSON *ms = cJSON_GetObjectItem(o, "members");
+    const char *st = member_field(ms, 0, "status");
+    assert_true(!strcmp(st, "aborted") || !strcmp(st, "failed"));
+    assert_non_null(member_field(ms, 0, "error"));
+    assert_string_equal(member_field(ms, 1, "status"), "complete");
+    cJSON_Delete(o);
+    sleep_ms(2500); /* a periodic check or two more */
+    kill(rescuer, SIGTERM);
+    waitpid(rescuer, NULL, 0);
+    /* the callback ran once: one line for it in the workers' run log */
+    FILE *lf = fopen(log, "r");
+    assert_non_null(lf);
+    char line[256];
+    int runs = 0;
+    while (fgets(line, sizeof line, lf))
+        runs += strstr(line, " cb-kill ") != NULL;
+    fclose(lf);
+    assert_int_equal(runs, 1);
+    unlink(log);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_refusals_write_nothing),
         cmocka_unit_test(test_members_finished_elsewhere),
         cmocka_unit_test(test_member_without_record),
+        cmocka_unit_test(test_member_worker_killed),
     };
     if (getenv("SAQ_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SAQ_TEST_FILTER"));
