@@ -1322,8 +1322,10 @@ SAQ_API void saq_flow_free(saq_flow_t *f);
  *  refused, the callback's kwargs have "flow", the queue has a dump
  *  transform), SAQ_ESTATE (a member key is already incomplete or has an abort
  *  marker: nothing written; the message names it), SAQ_EWRONGQUEUE,
- *  SAQ_ETOOBIG (a record over max_payload_bytes), the common ones. Returns as
- *  saq_queue_enqueue. Holds one of max_concurrent_ops. */
+ *  SAQ_ETOOBIG (a record over max_payload_bytes), SAQ_ETIMEDOUT with
+ *  min_replicas as saq_queue_enqueue (written, not acknowledged by enough
+ *  replicas in time), the common ones. Returns as saq_queue_enqueue. Holds
+ *  one of max_concurrent_ops. */
 SAQ_API int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t *cq,
                                    uint64_t tag);
 

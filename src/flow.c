@@ -178,11 +178,15 @@ static void flow_destroy(saq__op_t *op)
     args_free(&f->a);
 }
 
-static void flow_send(saq__op_t *op, saq__op_reply_fn cb)
+/* Send the op's call. A create waits for min_replicas as an enqueue does (conn.c decides
+ * that by script for the others; FLOW's ops share one script). */
+static void flow_send(saq__op_t *op, saq__op_reply_fn cb, int create)
 {
     flow_op_t *f = (flow_op_t *)op;
     op->cancel = NULL;
-    saq__op_eval(op, SCRIPT_FLOW, cb, 0, 4, f->a.n, (const char **)f->a.v, f->a.len);
+    saq__req_t *r = saq__op_eval(op, SCRIPT_FLOW, cb, 0, 4, f->a.n, (const char **)f->a.v, f->a.len);
+    if (r && create && op->q->set.min_replicas)
+        r->wait_replicas = 1; /* read when the reply comes, on this thread */
 }
 
 static void enqf_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -212,7 +216,7 @@ static void enqf_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, c
     saq__op_complete(op);
 }
 
-static void enqf_go(saq__op_t *op) { flow_send(op, enqf_reply); }
+static void enqf_go(saq__op_t *op) { flow_send(op, enqf_reply, 1); }
 static void enqf_start(saq__op_t *op) { saq__op_with_permit(op, enqf_go); }
 
 static void enqf_cancel(saq__op_t *op)
@@ -396,7 +400,7 @@ static void getf_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, c
     saq__op_complete(op);
 }
 
-static void getf_go(saq__op_t *op) { flow_send(op, getf_reply); }
+static void getf_go(saq__op_t *op) { flow_send(op, getf_reply, 0); }
 static void getf_start(saq__op_t *op) { saq__op_with_permit(op, getf_go); }
 
 SAQ_API int saq_queue_flow(saq_queue_t *q, const char *id, saq_cq_t *cq, uint64_t tag)

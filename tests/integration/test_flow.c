@@ -247,6 +247,22 @@ static void test_refusals_write_nothing(void **state)
     assert_int_equal(saq_event_status(ev), SAQ_EINVAL);
     saq_event_free(ev);
     saq_queue_free(q);
+
+    /* min_replicas: a flow enqueue waits for replicas as an enqueue does (this server has none) */
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "url", R->url), 0);
+    assert_int_equal(saq_conf_set(c, "name", rh_queue_name("flowrep")), 0);
+    assert_int_equal(saq_conf_set(c, "min_replicas", "1"), 0);
+    assert_int_equal(saq_conf_set(c, "min_replicas_timeout_ms", "100"), 0);
+    assert_int_equal(saq_queue_open(&q, c), SAQ_OK);
+    saq_conf_free(c);
+    f = mkflow("cb-r", NULL, members);
+    ev = saq_queue_enqueue_flow_sync(q, f, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_ETIMEDOUT);
+    assert_non_null(strstr(saq_event_errmsg(ev), "min_replicas"));
+    saq_event_free(ev);
+    saq_flow_free(f);
+    saq_queue_free(q);
 }
 
 /* Members finished without a libsaq worker's note (saq_queue_finish writes as

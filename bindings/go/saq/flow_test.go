@@ -143,7 +143,8 @@ func TestFlowFinishedElsewhereAndRefusals(t *testing.T) {
 }
 
 // A flow on a Redis Cluster queue: every key of the flow is in the queue's
-// hash slot, so the one script runs on its master (no CROSSSLOT).
+// hash slot, so the one script runs on its master (no CROSSSLOT); with
+// min_replicas the flow enqueue waits for a replica as an enqueue does.
 func TestFlowCluster(t *testing.T) {
 	t.Parallel()
 	url := envURL(t, "REDIS_CLUSTER_URL", "tests/support/with-redis --cluster -- go test ./...")
@@ -151,7 +152,7 @@ func TestFlowCluster(t *testing.T) {
 	if len(tags) == 0 {
 		t.Fatalf("REDIS_CLUSTER_QUEUES is empty")
 	}
-	q, err := saq.Connect(ctx(t), url, saq.WithName(queueName(t)+"-"+tags[0]))
+	q, err := saq.Connect(ctx(t), url, saq.WithName(queueName(t)+"-"+tags[0]), saq.WithMinReplicas(1, 5*time.Second))
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
