@@ -1280,10 +1280,10 @@ SAQ_API void saq_batch_free(saq_batch_t *b);
  * were added]}. The flow id is the callback's key. Bookkeeping is in Redis
  * (Lua; keys saq:<queue>:libsaq:flow:<id>, :flow:<id>:pending,
  * :libsaq:flows, :libsaq:flowof, in the queue's hash slot): a libsaq worker
- * that stores a member's terminal outcome records it at once; every libsaq
- * worker also re-checks open flows about once a second (members finished by
- * Python saq workers, by a sweep, or by a worker that died before recording),
- * and saq_queue_flow checks the flow it reads. Python saq workers run members
+ * that stores a member's terminal outcome records it at once; libsaq workers
+ * also re-check each open flow about every 2 s (members finished by Python saq
+ * workers, by a sweep, by saq_queue_finish or saq_queue_abort, or by a worker
+ * that died before recording), and saq_queue_flow checks the flow it reads. Python saq workers run members
  * and the callback as ordinary jobs but do not record outcomes themselves: a
  * queue served only by Python saq workers completes its flows only when
  * saq_queue_flow (or `saq flow`) is called. Members' records must be read in
