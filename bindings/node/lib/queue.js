@@ -329,6 +329,49 @@ class Queue {
     }
   }
 
+  /** Bulk enqueue (BullMQ's addBulk, Sidekiq's push_bulk): every `{ fn, kwargs, traceparent }`
+   *  of `jobs` as enqueue would, in one operation whose scripts are pipelined (many per round
+   *  trip). Resolves to one entry per job, in order: the job as sent, or null when a job with
+   *  its key was already enqueued. A job that cannot be sent rejects the whole call before
+   *  anything is written (its index in the message); a Redis error while the replies come in
+   *  rejects (the message counts what was enqueued; read the others back with job()). */
+  async enqueueMany(jobs, options = {}) {
+    const { signal } = checkOptions(options, ['signal'], 'enqueueMany()');
+    const sig = checkSignal(signal, 'enqueueMany()');
+    if (jobs === null || typeof jobs !== 'object' || typeof jobs[Symbol.iterator] !== 'function') {
+      throw new TypeError('enqueueMany(jobs): jobs must be an array of { fn, kwargs } objects');
+    }
+    const specs = Array.from(jobs);
+    const made = [];
+    let arr = null;
+    try {
+      specs.forEach((spec, i) => {
+        const what = `enqueueMany(jobs): jobs[${i}]`;
+        if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+          throw new TypeError(`${what} must be a { fn, kwargs } object`);
+        }
+        const { fn, kwargs, traceparent } = checkOptions(spec, ['fn', 'kwargs', 'traceparent'], what);
+        try {
+          made.push(callJob(fnName(fn), kwargsJson(kwargs, `${what}.kwargs`), traceparent));
+        } catch (err) {
+          err.message = `${what}: ${err.message}`;
+          throw err;
+        }
+      });
+      if (made.length) {
+        arr = raw.new_saq_job_array(made.length);
+        made.forEach((job, i) => raw.saq_job_array_setitem(arr, i, job));
+      }
+      return await this._op((q, cq, tag) => raw.saq_queue_enqueue_many(q, arr, made.length, cq, tag), (ev) => {
+        const outcomes = JSON.parse(raw.saq_event_json(ev));
+        return made.map((_, i) => (outcomes[i] === 1 ? jobFromRaw(raw.saq_event_job_at(ev, i), this) : null));
+      }, sig);
+    } finally {
+      if (arr) raw.delete_saq_job_array(arr);
+      for (const job of made) raw.saq_job_free(job); // the submit copied them
+    }
+  }
+
   /** saq's Queue.job(key): the record, or null when there is none. */
   async job(key) {
     const k = keyOf(key);
@@ -364,6 +407,33 @@ class Queue {
     try {
       return await this._op((q, cq, tag) => raw.saq_queue_abort(q, k, String(error), t, cq, tag), (ev) =>
         eventJob(ev, this));
+    } catch (err) {
+      if (err.errno === codes.ENOTFOUND) return null;
+      throw err;
+    }
+  }
+
+  /** Delete a job: its record and every entry of it in Redis (queued,
+   *  incomplete/scheduled, active, libsaq's own), so the key can be enqueued
+   *  again at once (an extension: Python saq has no delete; its workers never
+   *  see a deleted job again). A running job rejects with SaqError ESTATE
+   *  (nothing changes) unless `force`: then it is aborted first (reason
+   *  "deleted") so that its worker stops it, and deleted once it ended or
+   *  after `wait` seconds (default 5; 0 = no wait). Resolves to
+   *  { outcome, job }: outcome 'deleted' (it did not run), 'stopped' (its
+   *  worker stopped it) or 'unconfirmed' (the wait ran out; a worker that ends
+   *  it later writes its finished record again, in no list), job the record
+   *  as last read (null when unreadable); null when there is no such job
+   *  (stray list entries of the key are removed all the same). */
+  async delete(jobOrKey, options = {}) {
+    const { force = false, wait = 5 } = checkOptions(options, ['force', 'wait'], 'delete()');
+    const k = keyOf(jobOrKey);
+    const w = num(wait, 'wait', 5);
+    if (!(w >= 0 && w <= 3600)) throw new RangeError('wait must be 0..3600 seconds');
+    const outcomes = { 1: 'deleted', 2: 'stopped', 3: 'unconfirmed' };
+    try {
+      return await this._op((q, cq, tag) => raw.saq_queue_delete(q, k, force ? 1 : 0, Math.round(w * 1000), cq, tag),
+        (ev) => ({ outcome: outcomes[Number(raw.saq_event_int(ev))], job: eventJob(ev, this) }));
     } catch (err) {
       if (err.errno === codes.ENOTFOUND) return null;
       throw err;
