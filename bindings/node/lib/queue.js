@@ -8,6 +8,9 @@ const { SaqError, JobError, codes } = require('./errors');
 const log = require('./log');
 const { checkOptions, checkSignal, seconds, deprecate } = require('./options');
 
+/** The longest delay setTimeout keeps (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The tag of the log records on a Queue's cq (operation tags start at 1). */
 const LOG_TAG = 0;
 
@@ -616,14 +619,16 @@ class Queue {
       deprecate('LIBSAQ_CLOSE_TIMEOUT_SECONDS', `libsaq: queue.close({ timeout: ${secs} }) waits up to ${secs} seconds: ` +
         'the timeout is in seconds since 0.2 (it was milliseconds)');
     }
-    const timeout = secs === Infinity ? -1 : secs * 1000; // ms from here on; < 0: no limit
+    // ms from here on; < 0: no limit. A wait past what setTimeout can hold
+    // (2^31-1 ms, 24.8 days) is no limit too: Node would fire it after 1 ms.
+    const timeout = secs * 1000 >= MAX_TIMER_MS ? -1 : secs * 1000;
     this._closing = (async () => {
       // Workers stop gracefully. One that has not stopped `timeout` ms after
       // its grace period and hard deadline (Redis gone: a job's outcome can
       // never be written) is stopped at once, so close always finishes.
       await Promise.all([...this._workers].map(async (w) => {
         const stopped = w.stop().then(() => true, () => true);
-        if (!(timeout >= 0)) return stopped;
+        if (!(timeout >= 0) || w._stopMs + timeout >= MAX_TIMER_MS) return stopped;
         let timer = null;
         const inTime = await Promise.race([stopped, new Promise((resolve) => {
           timer = setTimeout(() => resolve(false), w._stopMs + timeout);
