@@ -11,6 +11,16 @@ const { checkOptions, checkSignal, seconds, deprecate } = require('./options');
 /** The longest delay setTimeout keeps (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Whether `promise` (which never rejects) settles within `ms`. */
+async function within(promise, ms) {
+  let timer = null;
+  const inTime = await Promise.race([promise.then(() => true), new Promise((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  })]);
+  clearTimeout(timer);
+  return inTime;
+}
+
 /** The tag of the log records on a Queue's cq (operation tags start at 1). */
 const LOG_TAG = 0;
 
@@ -629,12 +639,14 @@ class Queue {
       await Promise.all([...this._workers].map(async (w) => {
         const stopped = w.stop().then(() => true, () => true);
         if (!(timeout >= 0) || w._stopMs + timeout >= MAX_TIMER_MS) return stopped;
-        let timer = null;
-        const inTime = await Promise.race([stopped, new Promise((resolve) => {
-          timer = setTimeout(() => resolve(false), w._stopMs + timeout);
-        })]);
-        clearTimeout(timer);
-        if (!inTime) await w._hardStop().catch(() => {});
+        if (await within(stopped, w._stopMs + timeout)) return true;
+        // hooks (afterProcess, shutdown) that still have not settled
+        // `timeout` ms after the hard stop are no longer waited for
+        const hard = w._hardStop().then(() => true, () => true);
+        if (!(await within(hard, timeout))) {
+          w._abandonHooks();
+          await hard;
+        }
         return true;
       }));
       for (const w of [...this._workers]) w._free(); // defensive: workers go before their queue

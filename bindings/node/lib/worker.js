@@ -245,6 +245,12 @@ class Worker extends EventEmitter {
       this._rejectDone = reject;
     });
     this._done.catch(() => {});
+    // _abandonHooks(): the stop no longer waits for the afterProcess and
+    // shutdown hooks that have not settled (Queue.close, after its timeout
+    // twice: one that never settles would hold it forever)
+    this._hooksAbandoned = new Promise((resolve) => {
+      this._abandonHooks = resolve;
+    });
     // closing any of its queues stops the worker (libsaq does the same)
     for (const q of this.queues) q._workers.add(this);
   }
@@ -589,9 +595,13 @@ class Worker extends EventEmitter {
     for (const lease of [...this._leases.values()]) this._settle(lease, false, new CancelledError(3, lease.job.key));
     // no OUTCOME comes after WORKER_STOPPED: the hooks see what is known
     for (const lease of [...this._settled.values()]) this._afterProcess(lease, null, null);
-    try {
+    const hooks = (async () => {
       await Promise.allSettled([...this._afterRuns]);
       for (const h of this._shutdown) await h(this._ctx);
+    })();
+    hooks.catch(() => {}); // its error is the stop's, unless the hooks were abandoned
+    try {
+      await Promise.race([hooks, this._hooksAbandoned]);
       this._free();
       this._resolveDone();
     } catch (err) {

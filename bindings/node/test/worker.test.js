@@ -238,6 +238,24 @@ describe('Worker', () => {
     }
   });
 
+  test('close({ timeout }) finishes when an afterProcess hook never settles', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('hanghook'), logger: false });
+    const shutdown = [];
+    const w = new Worker(q, {
+      functions: { ok: async () => 1 },
+      afterProcess: () => new Promise(() => {}),
+      shutdown: () => { shutdown.push('ran'); },
+    });
+    await w.start();
+    assert.equal(await q.apply('ok', {}, { timeout: 5 }), 1);
+    const t0 = Date.now();
+    const closed = q.close({ timeout: 0.2 }).then(() => 'closed');
+    const late = sleep(6000).then(() => 'still waiting after 6 s');
+    assert.equal(await Promise.race([closed, late]), 'closed');
+    assert.ok(Date.now() - t0 < 4000, `close took ${Date.now() - t0} ms`);
+    await w.done();
+  });
+
   test('close({ timeout }) beyond what setTimeout holds waits (no TimeoutOverflowWarning, no stop at once)', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('closehuge'), logger: false });
     const w = new Worker(q, { shutdownGracePeriod: 5, functions: { slow: async () => { await sleep(800); return 'slow'; } } });
