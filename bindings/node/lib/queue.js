@@ -45,11 +45,13 @@ const QUEUE_OPTIONS = [...Object.keys(QUEUE_CONF), ...QUEUE_DURATIONS.flatMap(([
 /** Queue option `sentinel`: the sentinels' own credentials (redis+sentinel:// urls). */
 const SENTINEL_CONF = { username: 'sentinel.username', password: 'sentinel.password' };
 
-/** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message. */
+/** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message
+ *  (after a pair's optional third element, which names the option the user
+ *  gave when it is not the key itself, e.g. a duration in seconds). */
 function makeConf(pairs) {
   const conf = raw.saq_conf_new();
   if (!conf) throw new SaqError(codes.ENOMEM);
-  for (const [k, v] of pairs) {
+  for (const [k, v, given] of pairs) {
     let value;
     try {
       value = cstr(typeof v === 'object' && v !== null ? json.stringify(v) : String(v), k);
@@ -62,7 +64,8 @@ function makeConf(pairs) {
       const msg = raw.saq_conf_errmsg(conf);
       raw.saq_conf_free(conf);
       // libsaq's message usually names the key already ("url: redis url: ...")
-      throw new SaqError(rc, msg && msg.startsWith(k) ? msg : `${k}: ${msg || raw.saq_strerror(rc)}`);
+      const text = msg && msg.startsWith(k) ? msg : `${k}: ${msg || raw.saq_strerror(rc)}`;
+      throw new SaqError(rc, given ? `${given}: ${text}` : text);
     }
   }
   return conf;
@@ -75,7 +78,11 @@ function confPairs(options, table) {
   }
   for (const [js, old, key] of QUEUE_DURATIONS) {
     const s = seconds(options, js, old, `LIBSAQ_DEP_${old.toUpperCase()}`, 'new Queue()');
-    if (s !== undefined) pairs.push([key, Number.isFinite(s) ? Math.round(s * 1000) : s]);
+    if (s !== undefined) {
+      const ms = Number.isFinite(s) ? Math.round(s * 1000) : s;
+      const [name, unit] = options[js] === undefined || options[js] === null ? [old, 'ms'] : [js, 'seconds'];
+      pairs.push([key, ms, `${name} ${options[name]} (${unit}; ${key} ${ms})`]);
+    }
   }
   return pairs.concat(nestedPairs(options.sentinel, SENTINEL_CONF, 'sentinel'),
     Object.entries(options.conf || {}));

@@ -167,6 +167,14 @@ describe('options', () => {
     }
   });
 
+  test('a duration libsaq refuses is reported as the option given, in its unit', () => {
+    // libsaq checks the millisecond key; the message names what the user wrote
+    assert.throws(() => new Queue({ url: REDIS_URL, commandTimeout: 0.0001 }),
+      /^SaqError: commandTimeout 0\.0001 \(seconds; command_timeout_ms 0\): command_timeout_ms must be/);
+    assert.throws(() => new Queue({ url: REDIS_URL, reconnectMax: -1 }),
+      /reconnectMax -1 \(seconds; reconnect_max_ms -1000\): reconnect_max_ms must be/);
+  });
+
   test('stop({ grace }) is in seconds; graceMs warns', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('grace') });
     const warnings = [];
