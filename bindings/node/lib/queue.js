@@ -630,8 +630,13 @@ class Queue {
    *  connections. Idempotent. */
   close(options = {}) {
     if (this._closing) return this._closing;
-    const { timeout: t = 5 } = checkOptions(options, ['timeout'], 'close()');
-    const secs = num(t, 'close(): timeout', 5);
+    let secs;
+    try {
+      const { timeout: t = 5 } = checkOptions(options, ['timeout'], 'close()');
+      secs = num(t, 'close(): timeout', 5);
+    } catch (err) {
+      return Promise.reject(err); // as every other operation: a rejection, not a throw
+    }
     if (secs >= 300) {
       deprecate('LIBSAQ_CLOSE_TIMEOUT_SECONDS', `libsaq: queue.close({ timeout: ${secs} }) waits up to ${secs} seconds: ` +
         'the timeout is in seconds since 0.2 (it was milliseconds)');

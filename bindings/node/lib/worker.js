@@ -303,8 +303,13 @@ class Worker extends EventEmitter {
    *  hooks run. Resolves when the worker has stopped. Idempotent.
    *  `graceMs` (milliseconds) is the deprecated form of `grace`. */
   stop(options = {}) {
-    const o = checkOptions(options, ['grace', 'graceMs'], 'stop()');
-    const grace = seconds(o, 'grace', 'graceMs', 'LIBSAQ_DEP_GRACEMS', 'stop()');
+    let grace;
+    try {
+      const o = checkOptions(options, ['grace', 'graceMs'], 'stop()');
+      grace = seconds(o, 'grace', 'graceMs', 'LIBSAQ_DEP_GRACEMS', 'stop()');
+    } catch (err) {
+      return Promise.reject(err); // a rejection, not a throw, as the Promise it returns says
+    }
     if (this._state === 'new') {
       this._state = 'stopped';
       this._free();

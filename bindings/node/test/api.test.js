@@ -167,6 +167,20 @@ describe('options', () => {
     }
   });
 
+  test('close() and stop() reject bad options (no synchronous throw); the queue stays usable', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('badclose') });
+    const w = new Worker(q, { functions: { f: () => 1 } });
+    let p;
+    assert.doesNotThrow(() => { p = q.close({ timout: 1 }); });
+    await assert.rejects(p, /close\(\): unknown option "timout"/);
+    assert.doesNotThrow(() => { p = q.close({ timeout: 'soon' }); });
+    await assert.rejects(p, TypeError);
+    assert.doesNotThrow(() => { p = w.stop({ grace: NaN }); });
+    await assert.rejects(p, TypeError);
+    assert.equal(await q.count('queued'), 0);
+    await q.close();
+  });
+
   test('a duration libsaq refuses is reported as the option given, in its unit', () => {
     // libsaq checks the millisecond key; the message names what the user wrote
     assert.throws(() => new Queue({ url: REDIS_URL, commandTimeout: 0.0001 }),
