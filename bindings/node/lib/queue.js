@@ -6,7 +6,7 @@ const { Engine } = require('./engine');
 const { Job, jobFromRaw } = require('./job');
 const { SaqError, JobError, codes } = require('./errors');
 const log = require('./log');
-const { checkOptions, checkSignal, seconds, deprecate } = require('./options');
+const { checkOptions, checkSignal, onAbort, seconds, deprecate } = require('./options');
 
 /** The longest delay setTimeout keeps (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -688,8 +688,7 @@ class Listener {
     this._waiters = [];
     this._done = false;
     this._error = null;
-    this._signal = null;
-    this._onAbort = null;
+    this._unlisten = null; // unregisters the abort of `signal`
     if (sig && sig.aborted) {
       // nothing is submitted: the iteration ends with the reason
       this._done = true;
@@ -718,12 +717,10 @@ class Listener {
     if (sig) {
       // libsaq stops the listen (saq_queue_listen_stop = saq_queue_cancel);
       // the iteration ends at once with the reason, buffered messages dropped
-      this._signal = sig;
-      this._onAbort = () => {
-        this._onAbort = null;
+      this._unlisten = onAbort(sig, () => {
+        this._unlisten = null;
         this._stop(sig.reason);
-      };
-      sig.addEventListener('abort', this._onAbort, { once: true });
+      });
     }
   }
 
@@ -736,8 +733,8 @@ class Listener {
 
   _end(err) {
     this._queue._listeners.delete(this);
-    if (this._onAbort) this._signal.removeEventListener('abort', this._onAbort);
-    this._onAbort = null;
+    if (this._unlisten) this._unlisten();
+    this._unlisten = null;
     if (this._done) return;
     this._done = true;
     this._error = err;

@@ -107,6 +107,36 @@ describe('AbortSignal', () => {
     }
   });
 
+  test('one signal shared by many concurrent calls: one listener, no MaxListenersExceededWarning', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('sigshared') });
+    const { getEventListeners } = require('events');
+    const warnings = [];
+    const onWarning = (w) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const ac = new AbortController();
+    try {
+      const listens = Array.from({ length: 15 }, (_, i) => q.listen([`k${i}`], { timeout: 0, signal: ac.signal }));
+      const applies = Array.from({ length: 15 }, () => q.apply('nobody_runs_this', {}, { signal: ac.signal }).catch((e) => e));
+      const enqueues = Array.from({ length: 15 }, (_, i) => q.enqueue('f', { i }, { signal: ac.signal }));
+      assert.ok(getEventListeners(ac.signal, 'abort').length <= 1, `${getEventListeners(ac.signal, 'abort').length} listeners`);
+      assert.equal((await Promise.all(enqueues)).filter(Boolean).length, 15);
+      ac.abort();
+      for (const e of await Promise.all(applies)) assert.equal(e.name, 'AbortError');
+      for (const it of listens) await assert.rejects(it.next(), { name: 'AbortError' });
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+      await sleep(10); // a warning is emitted on the next tick
+      assert.ok(!warnings.includes('MaxListenersExceededWarning'), warnings.join(', '));
+      // a long-lived signal keeps no listener once its operations are over
+      const keep = new AbortController();
+      await Promise.all(Array.from({ length: 15 }, () => q.count('queued')));
+      await Promise.all(Array.from({ length: 15 }, (_, i) => q.enqueue('f', { j: i }, { signal: keep.signal })));
+      assert.equal(getEventListeners(keep.signal, 'abort').length, 0);
+    } finally {
+      process.removeListener('warning', onWarning);
+    }
+    await closesAtOnce(q);
+  });
+
   test('a signal that is not an AbortSignal is a TypeError', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('sigbad') });
     await assert.rejects(q.apply('f', {}, { signal: new AbortController() }), TypeError);
