@@ -531,7 +531,10 @@ def setup_asynq(s):
         if "GOPROXY=off" not in r.stdout and "module lookup disabled" not in r.stdout:
             raise SetupError(f"go build of bench/go_asynq failed:\n{r.stdout.strip()}")
         log("asynq: go mod download (github.com/hibiken/asynq v0.26.0 into the Go module cache)")
-        sh([go, "mod", "download"], cwd=d, env=env, timeout=600)
+        try:
+            sh([go, "mod", "download"], cwd=d, env=env, timeout=600)
+        except SetupError as e:
+            raise SetupError(f"asynq v0.26.0 could not be fetched from the Go module proxy: {e}") from None
         sh(build, cwd=d, env=env, timeout=600)
     mods = dict(re.findall(r"^\s*(?:require\s+)?(\S+)\s+(v\S+)", open(os.path.join(d, "go.mod")).read(), re.M))
     s.cmd = [exe]
