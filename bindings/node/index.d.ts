@@ -454,7 +454,8 @@ export class Queue<F extends Functions = AnyFunctions> {
   /** If fn throws, the jobs enqueued meanwhile are aborted and the error rethrown. */
   batch<T>(fn: (queue: this) => Promise<T> | T): Promise<T>;
   /** Stop workers (one still running `timeout` seconds after its grace period and hard deadline
-   *  is stopped at once) and listens, wait up to `timeout` seconds (default 5; Infinity = no
+   *  is stopped at once; its afterProcess and shutdown hooks still pending `timeout` seconds
+   *  later are no longer waited for) and listens, wait up to `timeout` seconds (default 5; Infinity = no
    *  limit) for operations in flight, release the connections. (Before 0.2 the timeout was in
    *  milliseconds; a value of 300 or more warns once.) */
   close(options?: { timeout?: number }): Promise<void>;
