@@ -159,6 +159,7 @@ typedef struct saq_cq saq_cq_t;         /**< a completion queue: where asynchron
 typedef struct saq_event saq_event_t;   /**< one completion or notification */
 typedef struct saq_worker saq_worker_t; /**< a SAQ worker bound to one queue */
 typedef struct saq_batch saq_batch_t;   /**< a batch scope (saq's Queue.batch) */
+typedef struct saq_flow saq_flow_t;     /**< a flow being built: member jobs and a callback job */
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */
@@ -474,6 +475,8 @@ SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
 #define SAQ_EVENT_ITER_JOBS 27   /**< saq_queue_iter_jobs. Since 0.2. */
 #define SAQ_EVENT_DELETE 28      /**< saq_queue_delete. Since 0.2. */
 #define SAQ_EVENT_ENQUEUE_MANY 29 /**< saq_queue_enqueue_many. Since 0.2. */
+#define SAQ_EVENT_FLOW_ENQUEUE 30 /**< saq_queue_enqueue_flow. Since 0.2. */
+#define SAQ_EVENT_FLOW 31        /**< saq_queue_flow. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -1320,6 +1323,84 @@ SAQ_API int saq_batch_abort(saq_batch_t *b, const char *reason, saq_cq_t *cq, ui
 /** End the scope (successfully, if not aborted; recorded jobs are left alone) and release it.
  *  NULL is a no-op; never blocks; any thread. In a forked child it does nothing. */
 SAQ_API void saq_batch_free(saq_batch_t *b);
+
+/* ------------------------------------------------------------------------ */
+/* Flows: member jobs and a completion callback (an extension; since 0.2)   */
+/* ------------------------------------------------------------------------ */
+
+/* A flow is a group of member jobs and a callback job, all on one queue. The
+ * callback is enqueued exactly once, when every member is terminal (complete,
+ * failed or aborted; a member whose record is gone, deleted or expired, counts
+ * as terminal with status "missing"), with the members' outcomes merged into
+ * its kwargs as "flow": {"id": <flow id>, "members": [{"key", "status",
+ * "result" (the stored JSON value, exact), "error"}, ... in the order they
+ * were added]}. The flow id is the callback's key. Bookkeeping is in Redis
+ * (Lua; keys saq:<queue>:libsaq:flow:<id>, :flow:<id>:pending,
+ * :libsaq:flows, :libsaq:flowof, in the queue's hash slot): a libsaq worker
+ * that stores a member's terminal outcome records it at once; libsaq workers
+ * also re-check each open flow about every 2 s (members finished by Python saq
+ * workers, by a sweep, by saq_queue_finish or saq_queue_abort, or by a worker
+ * that died before recording), and saq_queue_flow checks the flow it reads. Python saq workers run members
+ * and the callback as ordinary jobs but do not record outcomes themselves: a
+ * queue served only by Python saq workers completes its flows only when
+ * saq_queue_flow (or `saq flow`) is called. Members' records must be read in
+ * time: a member whose ttl expires before any check is "missing". A queue
+ * with a dump transform cannot use flows (Lua cannot read its records). */
+
+/** A new flow whose callback is a copy of `callback` (its key, which becomes
+ *  the flow id, function, kwargs and options; its kwargs must not have a
+ *  "flow" member). Owned by the caller (saq_flow_free). NULL when callback is
+ *  NULL or out of memory. Any thread; a flow is not thread-safe. */
+SAQ_API saq_flow_t *saq_flow_new(const saq_job_t *callback);
+
+/** Add a copy of `member` to the flow (its key must differ from the
+ *  callback's and the other members'). Returns SAQ_OK, SAQ_EINVAL (NULL
+ *  argument, or a key already in the flow) or SAQ_ENOMEM. */
+SAQ_API int saq_flow_add(saq_flow_t *f, const saq_job_t *member);
+
+/** Seconds the flow's record (its outcomes, for saq_queue_flow) is kept
+ *  after the callback was enqueued (default 86400; 0 = forever). Returns
+ *  SAQ_OK or SAQ_EINVAL (NULL flow, negative seconds). */
+SAQ_API int saq_flow_set_ttl(saq_flow_t *f, int seconds);
+
+/** Number of members added (0 for NULL). */
+SAQ_API size_t saq_flow_size(const saq_flow_t *f);
+
+/** Release a flow. NULL is a no-op. */
+SAQ_API void saq_flow_free(saq_flow_t *f);
+
+/** Enqueue the flow's members (each as saq_queue_enqueue would: queue,
+ *  queued = now, status queued, the before-enqueue hooks) and record the flow,
+ *  all in one Lua script: either everything is written or nothing. The flow
+ *  is copied: it may be freed at once. Event FLOW_ENQUEUE: key = the flow id;
+ *  int = 1 when enqueued, 0 when a flow with that id is already recorded
+ *  (nothing written); json = {"id": ..., "callback": <key>, "members":
+ *  [<keys>]}. Errors in the event: SAQ_EINVAL (f NULL, no member, a hook
+ *  refused, the callback's kwargs have "flow", the queue has a dump
+ *  transform), SAQ_ESTATE (a member key is already incomplete or has an abort
+ *  marker: nothing written; the message names it), SAQ_EWRONGQUEUE,
+ *  SAQ_ETOOBIG (a record over max_payload_bytes), SAQ_ETIMEDOUT with
+ *  min_replicas as saq_queue_enqueue (written, not acknowledged by enough
+ *  replicas in time), the common ones. Returns as saq_queue_enqueue. Holds
+ *  one of max_concurrent_ops. */
+SAQ_API int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t *cq,
+                                   uint64_t tag);
+
+/** Read a flow (after recording the outcome of any member found terminal,
+ *  and enqueuing the callback when that was the last one). Event FLOW: key =
+ *  the id, json = {"id", "state": "open"|"done", "callback": <key>,
+ *  "total": n, "pending": members not terminal yet, "created_ms",
+ *  "done_ms" (0 while open), "members": [{"key", "status", "result",
+ *  "error"}, ...]} (a pending member has its current status and null result
+ *  and error). SAQ_ENOTFOUND when no flow has that id (never enqueued, or
+ *  expired after its ttl); SAQ_EINVAL for a NULL or empty id. Holds one of
+ *  max_concurrent_ops. */
+SAQ_API int saq_queue_flow(saq_queue_t *q, const char *id, saq_cq_t *cq, uint64_t tag);
+
+/** Blocking forms of the two above (see the other _sync forms). */
+SAQ_API saq_event_t *saq_queue_enqueue_flow_sync(saq_queue_t *q, const saq_flow_t *f,
+                                                 int timeout_ms);
+SAQ_API saq_event_t *saq_queue_flow_sync(saq_queue_t *q, const char *id, int timeout_ms);
 
 /* ------------------------------------------------------------------------ */
 /* Worker                                                                   */

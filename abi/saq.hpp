@@ -885,6 +885,57 @@ public:
         return enqueue_async(function, kwargs_json).get();
     }
 
+    /** Flows (saq.h "Flows"): enqueue `members` and record `callback`, which libsaq enqueues
+     *  once every member is terminal, with their outcomes in its kwargs ("flow"); the flow id is
+     *  the callback's key; `ttl_s` keeps the flow's record that long after (0: forever). The
+     *  value: {"id", "callback", "members": [keys]} as JSON, or nullopt when a flow with that id
+     *  is recorded already. Throws saq::error SAQ_EINVAL (no member, a key twice, callback kwargs
+     *  with "flow"), SAQ_ESTATE (a member key already enqueued; nothing written). */
+    std::future<std::optional<std::string>> enqueue_flow_async(const std::vector<saq::job> &members,
+                                                               const saq::job &callback,
+                                                               int ttl_s = 86400) {
+        std::unique_ptr<saq_flow_t, void (*)(saq_flow_t *)> f(saq_flow_new(callback.native()),
+                                                              saq_flow_free);
+        if (!f)
+            throw saq::error(SAQ_ENOMEM, "");
+        detail::check(saq_flow_set_ttl(f.get(), ttl_s), "flow ttl must be >= 0");
+        for (const auto &m : members)
+            detail::check(saq_flow_add(f.get(), m.native()),
+                          "a flow member's key is the callback's or another member's");
+        return detail::submit<std::optional<std::string>>(
+            q_,
+            [](event &e) {
+                e.check();
+                return e.integer() ? e.json() : std::optional<std::string>();
+            },
+            [q = q_.get(), fp = f.get()](saq_cq_t *cq, uint64_t t) {
+                return saq_queue_enqueue_flow(q, fp, cq, t); /* copies the flow */
+            });
+    }
+    /** Blocking enqueue_flow_async(). */
+    std::optional<std::string> enqueue_flow(const std::vector<saq::job> &members,
+                                            const saq::job &callback, int ttl_s = 86400) {
+        return enqueue_flow_async(members, callback, ttl_s).get();
+    }
+    /** A flow as JSON ({"id", "state", "callback", "total", "pending", "created_ms", "done_ms",
+     *  "members"}; reading it records members that ended outside a libsaq worker), or nullopt
+     *  when no flow has that id. */
+    std::future<std::optional<std::string>> flow_async(const std::string &id) {
+        return detail::submit<std::optional<std::string>>(
+            q_,
+            [](event &e) {
+                if (e.status() == SAQ_ENOTFOUND)
+                    return std::optional<std::string>();
+                e.check();
+                return e.json();
+            },
+            [q = q_.get(), &id](saq_cq_t *cq, uint64_t t) {
+                return saq_queue_flow(q, id.c_str(), cq, t);
+            });
+    }
+    /** Blocking flow_async(). */
+    std::optional<std::string> flow(const std::string &id) { return flow_async(id).get(); }
+
     /** saq's Queue.job(key): the stored job, or nullopt when there is none. */
     std::future<std::optional<saq::job>> get_job_async(const std::string &key) {
         return detail::submit<std::optional<saq::job>>(

@@ -54,6 +54,7 @@ typedef struct saq_cq saq_cq_t;
 typedef struct saq_event saq_event_t;
 typedef struct saq_worker saq_worker_t;
 typedef struct saq_batch saq_batch_t;
+typedef struct saq_flow saq_flow_t;
 saq_conf_t *saq_conf_new(void);
 void saq_conf_free(saq_conf_t *conf);
 int saq_conf_set(saq_conf_t *conf, const char *key, const char *value);
@@ -103,7 +104,9 @@ enum {
     SAQ_EVENT_METRICS = 26,
     SAQ_EVENT_ITER_JOBS = 27,
     SAQ_EVENT_DELETE = 28,
-    SAQ_EVENT_ENQUEUE_MANY = 29
+    SAQ_EVENT_ENQUEUE_MANY = 29,
+    SAQ_EVENT_FLOW_ENQUEUE = 30,
+    SAQ_EVENT_FLOW = 31
 };
 
 typedef int (*saq_event_cb)(saq_event_t *ev, void *userdata);
@@ -251,6 +254,15 @@ saq_batch_t *saq_queue_batch(saq_queue_t *q);
 size_t saq_batch_size(const saq_batch_t *b);
 int saq_batch_abort(saq_batch_t *b, const char *reason, saq_cq_t *cq, uint64_t tag);
 void saq_batch_free(saq_batch_t *b);
+saq_flow_t *saq_flow_new(const saq_job_t *callback);
+int saq_flow_add(saq_flow_t *f, const saq_job_t *member);
+int saq_flow_set_ttl(saq_flow_t *f, int seconds);
+size_t saq_flow_size(const saq_flow_t *f);
+void saq_flow_free(saq_flow_t *f);
+int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t *cq, uint64_t tag);
+int saq_queue_flow(saq_queue_t *q, const char *id, saq_cq_t *cq, uint64_t tag);
+saq_event_t *saq_queue_enqueue_flow_sync(saq_queue_t *q, const saq_flow_t *f, int timeout_ms);
+saq_event_t *saq_queue_flow_sync(saq_queue_t *q, const char *id, int timeout_ms);
 typedef void (*saq_handler_fn)(saq_job_t *job, void *userdata);
 typedef int (*saq_hook_fn)(saq_worker_t *w, saq_job_t *job, void *userdata);
 

@@ -158,6 +158,9 @@ int cmd_watch(int argc, char **argv);
 /* ---- metrics.c ---- */
 int cmd_metrics(int argc, char **argv);
 
+/* ---- flow.c ---- */
+int cmd_flow(int argc, char **argv);
+
 /* ---- cron.c ---- */
 int cmd_cron(int argc, char **argv);
 

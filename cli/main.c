@@ -32,6 +32,7 @@ static const char usage_main[] =
     "  watch                a live view of the queues (q or Ctrl-C quits)\n"
     "  check                exit 0 when a worker of each queue is alive, 1 when none\n"
     "  metrics              Prometheus metrics: --listen ADDR serves /metrics, --once prints\n"
+    "  flow ID              a flow: its state, callback and members' outcomes\n"
     "  cron EXPR            the next fire times of a cron job, in UTC or --tz ZONE (no Redis)\n"
     "\n"
     "Global options (also accepted after the command):\n"
@@ -199,7 +200,7 @@ static const struct {
     {"info", cmd_info},       {"jobs", cmd_jobs},   {"job", cmd_job},
     {"enqueue", cmd_enqueue}, {"abort", cmd_abort}, {"retry", cmd_retry},
     {"sweep", cmd_sweep},     {"watch", cmd_watch}, {"check", cmd_check},
-    {"metrics", cmd_metrics}, {"delete", cmd_delete}, {"cron", cmd_cron},
+    {"metrics", cmd_metrics}, {"delete", cmd_delete}, {"flow", cmd_flow}, {"cron", cmd_cron},
 };
 
 int main(int argc, char **argv)

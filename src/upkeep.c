@@ -76,6 +76,7 @@ void saq__upkeep_info_tick(uv_timer_t *t)
 {
     saq_worker_t *w = t->data;
     saq_queue_t *q = w->q;
+    saq__flow_tick(q); /* flows' periodic check (about once a second) */
     long long seen[4] = {atomic_load(&q->n_complete), atomic_load(&q->n_failed), atomic_load(&q->n_retried),
                          atomic_load(&q->n_aborted)};
     uint64_t now = saq__mono_ms();

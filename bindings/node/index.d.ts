@@ -57,6 +57,39 @@ export class RawJson {
 /** JSON text passed exactly (integers beyond 2^53, -0.0, 1.0 as a float). */
 export function rawJson(text: string | RawJson): RawJson;
 
+/** A job of a flow: [fn, kwargs] or { fn, kwargs } (kwargs split as enqueue splits them). */
+export type FlowJobSpec = [string, Kwargs?] | { fn: string; kwargs?: Kwargs };
+/** What enqueueFlow wrote. */
+export interface EnqueuedFlow {
+  id: string;
+  callback: string;
+  members: string[];
+}
+/** A flow member as the flow records it: status "complete", "failed", "aborted" or "missing"
+ *  once terminal, else its current status. */
+export interface FlowMember {
+  key: string;
+  status: string;
+  result: any;
+  error: string | null;
+}
+/** The members' outcomes in a flow callback's kwargs ("flow"). */
+export interface FlowOutcome {
+  id: string;
+  members: FlowMember[];
+}
+/** A flow read with Queue.flow. */
+export interface FlowInfo extends FlowOutcome {
+  state: 'open' | 'done';
+  callback: string;
+  total: number;
+  pending: number;
+  createdMs: number;
+  doneMs: number;
+}
+/** The members' outcomes a flow's callback received, or null when the job is not one. */
+export function flowOutcome(job: Job<any, any> | Kwargs): FlowOutcome | null;
+
 /** A job record. `K` is the type of its kwargs and `R` of its result (a job
  *  handler declares them: `async (job: Job<{ a: number }>) => ...`). */
 export class Job<K extends object = Kwargs, R = any> {
@@ -411,10 +444,18 @@ export class Queue<F extends Functions = AnyFunctions> {
   /** One job per element (merged over `defaults`); the results in order. Rejects with JobError
    *  for the first job that failed or was aborted. */
   map<N extends FunctionName<F>>(fn: N, iterKwargs: Iterable<MapItem<F[N]>>, options?: MapOptions<KwargsOf<F[N]>> & { returnExceptions?: false; rawJson?: false }): Promise<Array<ResultOf<F[N]>>>;
+  /** Enqueue member jobs and record a callback job that libsaq enqueues exactly once, when
+   *  every member is terminal, with the members' outcomes in its kwargs under "flow" (read them
+   *  with flowOutcome). The flow id is the callback's key. Resolves to null when a flow with
+   *  that id is recorded already. */
+  enqueueFlow(members: FlowJobSpec[], callback: FlowJobSpec, options?: { ttl?: number }): Promise<EnqueuedFlow | null>;
+  /** Read a flow (recording members that ended outside a libsaq worker); null when unknown. */
+  flow(id: string): Promise<FlowInfo | null>;
   /** If fn throws, the jobs enqueued meanwhile are aborted and the error rethrown. */
   batch<T>(fn: (queue: this) => Promise<T> | T): Promise<T>;
   /** Stop workers (one still running `timeout` seconds after its grace period and hard deadline
-   *  is stopped at once) and listens, wait up to `timeout` seconds (default 5; Infinity = no
+   *  is stopped at once; its afterProcess and shutdown hooks still pending `timeout` seconds
+   *  later are no longer waited for) and listens, wait up to `timeout` seconds (default 5; Infinity = no
    *  limit) for operations in flight, release the connections. (Before 0.2 the timeout was in
    *  milliseconds; a value of 300 or more warns once.) */
   close(options?: { timeout?: number }): Promise<void>;

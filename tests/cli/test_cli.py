@@ -620,6 +620,38 @@ bad=${REDIS_TLS_URL%%\?*}
                 proc.wait()
             proc.stdout.close()
 
+    def test_flow(self):
+        # a flow made through libsaq (ctypes, tests/interop/libsaq.py): two members and a callback
+        os.environ.setdefault("SAQ_LIB", os.path.join(os.path.dirname(os.path.abspath(SAQ)), "..", "libsaq.so"))
+        sys.path.insert(0, os.path.join(REPO, "tests", "interop"))
+        import libsaq  # noqa: E402 (needs SAQ_LIB)
+        q = libsaq.Queue(self.redis.url, name="flows")
+        try:
+            r = q.enqueue_flow([libsaq.Job("noop", key="f1"), libsaq.Job("fail", key="f2", message="bad\nline 2")],
+                               libsaq.Job("noop", key="fl"))
+            self.assertEqual(r.int, 1)
+        finally:
+            q.close()
+        t = self.run_ok("flow", "fl", "-q", "flows").stdout
+        self.assertRegex(t, r"(?m)^state +open$")
+        self.assertRegex(t, r"(?m)^members +2 \(2 pending\)$")
+        self.assertRegex(t, r"(?m)^  f1 +queued")
+        w = Worker(self.redis.url, "flows")
+        try:
+            wait_for(lambda: w.runs("fl") == 1, what="the callback's run")
+        finally:
+            w.stop()
+        doc = json.loads(self.run_ok("flow", "fl", "-q", "flows", "--json").stdout)
+        self.assertEqual((doc["state"], doc["pending"], doc["callback"]), ("done", 0, "fl"))
+        self.assertEqual([(m["key"], m["status"]) for m in doc["members"]], [("f1", "complete"), ("f2", "failed")])
+        t = self.run_ok("flow", "fl", "-q", "flows").stdout
+        self.assertRegex(t, r"(?m)^state +done$")
+        self.assertRegex(t, r"(?m)^  f2 +failed +.*bad$")  # the error's first line
+        r = saq("flow", "nope", "-q", "flows", url=self.redis.url)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("nope", r.stderr)
+        self.assertEqual(saq("flow", url=self.redis.url).returncode, 2)
+
     # ---------------------------------------------------------------- metrics
 
     def test_metrics_once_promtool(self):

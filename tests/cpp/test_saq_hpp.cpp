@@ -430,6 +430,52 @@ void test_batch_and_close() {
     CHECK_THROWS(SAQ_ECLOSED, q.count_async("queued").get());
 }
 
+void test_flow() {
+    saq::queue q(R->url, qname("cpp-flow"));
+    saq::worker w(q, saq::config{{"concurrency", "4"}});
+    std::mutex mu;
+    std::vector<std::string> callbacks; // the callback's kwargs, once per run
+    w.handle("answer", [](saq::job &) { return std::string("42"); })
+        .handle("boom", [](saq::job &) -> std::string { throw std::runtime_error("boom"); })
+        .handle("done", [&](saq::job &job) {
+            std::lock_guard<std::mutex> g(mu);
+            callbacks.push_back(job.kwargs().value_or(""));
+        });
+    std::vector<saq::job> members;
+    members.reserve(2);
+    members.emplace_back("answer");
+    members.back().set_key("c1");
+    members.emplace_back("boom");
+    members.back().set_key("c2");
+    saq::job cb("done");
+    cb.set_key("cpp-flow-cb");
+    auto doc = q.enqueue_flow(members, cb, 60);
+    CHECK(contains(doc, "\"members\": [\"c1\", \"c2\"]"));
+    CHECK(!q.enqueue_flow(members, cb)); /* recorded already */
+    CHECK(contains(q.flow("cpp-flow-cb"), "\"state\":\"open\""));
+    CHECK(!q.flow("nope"));
+    CHECK_THROWS(SAQ_EINVAL, q.enqueue_flow({}, saq::job("done")));
+    w.start();
+    for (int i = 0; i < 500; i++) {
+        {
+            std::lock_guard<std::mutex> g(mu);
+            if (!callbacks.empty())
+                break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    {
+        std::lock_guard<std::mutex> g(mu);
+        CHECK(callbacks.size() == 1);
+        CHECK(callbacks[0].find("\"key\":\"c1\",\"status\":\"complete\",\"result\":42") !=
+              std::string::npos);
+        CHECK(callbacks[0].find("\"key\":\"c2\",\"status\":\"failed\"") != std::string::npos);
+    }
+    CHECK(contains(q.flow("cpp-flow-cb"), "\"state\":\"done\""));
+    w.stop(1000);
+    CHECK(w.wait(10000));
+}
+
 /* saq::cron_next: a cron job's fire times in a zone (issue 19's cron_tz) */
 void test_cron_next() {
     // 2024-03-09 12:00 EST; New York springs forward the next night: 02:30 fires at 03:00 EDT
@@ -467,6 +513,7 @@ int main() {
         {"raii_order", test_raii_order},
         {"pull_mode", test_pull_mode},
         {"batch_and_close", test_batch_and_close},
+        {"flow", test_flow},
         {"cron_next", test_cron_next},
     };
     int failed = 0, n = 0;

@@ -385,6 +385,13 @@ static void test_layouts_match_the_lua(void **state)
         int keys, args;
         max_index(saq__script_text[s], "KEYS", &keys);
         max_index(saq__script_text[s], "ARGV", &args);
+        if (s == SCRIPT_FLOW) {
+            /* flow.c lays FLOW out (4 KEYS; create's fixed ARGV end at 11, its
+             * members follow in fours): integration-flow runs every op */
+            assert_int_equal(keys, 4);
+            assert_int_equal(args, 11);
+            continue;
+        }
         if (calls[s].script != s || calls[s].nkeys != keys || calls[s].argc - calls[s].nkeys != args)
             fail_msg("script %d: builder has %d KEYS and %d ARGV, the Lua reads KEYS[%d] and ARGV[%d]",
                      s, calls[s].nkeys, calls[s].argc - calls[s].nkeys, keys, args);

@@ -6,7 +6,20 @@ const { Engine } = require('./engine');
 const { Job, jobFromRaw } = require('./job');
 const { SaqError, JobError, codes } = require('./errors');
 const log = require('./log');
-const { checkOptions, checkSignal, seconds, deprecate } = require('./options');
+const { checkOptions, checkSignal, onAbort, seconds, deprecate } = require('./options');
+
+/** The longest delay setTimeout keeps (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Whether `promise` (which never rejects) settles within `ms`. */
+async function within(promise, ms) {
+  let timer = null;
+  const inTime = await Promise.race([promise.then(() => true), new Promise((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  })]);
+  clearTimeout(timer);
+  return inTime;
+}
 
 /** The tag of the log records on a Queue's cq (operation tags start at 1). */
 const LOG_TAG = 0;
@@ -32,11 +45,13 @@ const QUEUE_OPTIONS = [...Object.keys(QUEUE_CONF), ...QUEUE_DURATIONS.flatMap(([
 /** Queue option `sentinel`: the sentinels' own credentials (redis+sentinel:// urls). */
 const SENTINEL_CONF = { username: 'sentinel.username', password: 'sentinel.password' };
 
-/** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message. */
+/** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message
+ *  (after a pair's optional third element, which names the option the user
+ *  gave when it is not the key itself, e.g. a duration in seconds). */
 function makeConf(pairs) {
   const conf = raw.saq_conf_new();
   if (!conf) throw new SaqError(codes.ENOMEM);
-  for (const [k, v] of pairs) {
+  for (const [k, v, given] of pairs) {
     let value;
     try {
       value = cstr(typeof v === 'object' && v !== null ? json.stringify(v) : String(v), k);
@@ -49,7 +64,8 @@ function makeConf(pairs) {
       const msg = raw.saq_conf_errmsg(conf);
       raw.saq_conf_free(conf);
       // libsaq's message usually names the key already ("url: redis url: ...")
-      throw new SaqError(rc, msg && msg.startsWith(k) ? msg : `${k}: ${msg || raw.saq_strerror(rc)}`);
+      const text = msg && msg.startsWith(k) ? msg : `${k}: ${msg || raw.saq_strerror(rc)}`;
+      throw new SaqError(rc, given ? `${given}: ${text}` : text);
     }
   }
   return conf;
@@ -62,7 +78,11 @@ function confPairs(options, table) {
   }
   for (const [js, old, key] of QUEUE_DURATIONS) {
     const s = seconds(options, js, old, `LIBSAQ_DEP_${old.toUpperCase()}`, 'new Queue()');
-    if (s !== undefined) pairs.push([key, Number.isFinite(s) ? Math.round(s * 1000) : s]);
+    if (s !== undefined) {
+      const ms = Number.isFinite(s) ? Math.round(s * 1000) : s;
+      const [name, unit] = options[js] === undefined || options[js] === null ? [old, 'ms'] : [js, 'seconds'];
+      pairs.push([key, ms, `${name} ${options[name]} (${unit}; ${key} ${ms})`]);
+    }
   }
   return pairs.concat(nestedPairs(options.sentinel, SENTINEL_CONF, 'sentinel'),
     Object.entries(options.conf || {}));
@@ -176,6 +196,20 @@ function callJob(name, kwargsText, traceparent) {
     throw err;
   }
   return job;
+}
+
+/** A flow's job from [fn, kwargs] or { fn, kwargs } (owned: raw.saq_job_free). */
+function flowJob(spec, what) {
+  const [fn, kwargs] = Array.isArray(spec) ? spec : spec && typeof spec === 'object' ? [spec.fn, spec.kwargs] : [];
+  if (fn === undefined) throw new TypeError(`${what} must be [fn, kwargs] or { fn, kwargs }`);
+  return callJob(fnName(fn), kwargsJson(kwargs), null);
+}
+
+/** The members' outcomes a flow's callback job received ({ id, members }), or
+ *  null when the job (or kwargs object) is not a flow's callback. */
+function flowOutcome(job) {
+  const kw = job && job.kwargs !== undefined ? job.kwargs : job;
+  return kw && typeof kw === 'object' && kw.flow && typeof kw.flow === 'object' ? kw.flow : null;
 }
 
 /** snake_case keys of libsaq's documents as camelCase, with the unit
@@ -647,6 +681,62 @@ class Queue {
     );
   }
 
+  /** Flows (an extension Python saq ignores): enqueue member jobs and record a
+   *  callback job that libsaq enqueues exactly once, when every member is
+   *  terminal (complete, failed or aborted), with the members' outcomes in its
+   *  kwargs under "flow": { id, members: [{ key, status, result, error }] }
+   *  (flowOutcome(job) reads them). Each of `members` and `callback` is
+   *  [fn, kwargs] or { fn, kwargs }, kwargs split as enqueue() splits them
+   *  (key, timeout, retries, ... set the job). The flow id is the callback's
+   *  key. Everything is written in one step, or nothing. Options: ttl
+   *  (seconds the flow's record is kept after its callback was enqueued;
+   *  default 86400, 0 forever). Resolves to { id, callback, members: [keys] },
+   *  or null when a flow with that id is recorded already. Rejects with
+   *  SAQ_ESTATE when a member's key is already enqueued, SAQ_EINVAL for no
+   *  member, a key used twice, or callback kwargs with "flow". */
+  async enqueueFlow(members, callback, options = {}) {
+    const { ttl } = checkOptions(options, ['ttl'], 'enqueueFlow()');
+    if (!Array.isArray(members)) throw new TypeError('members must be an array of [fn, kwargs] or { fn, kwargs }');
+    const cb = flowJob(callback, 'callback');
+    const f = raw.saq_flow_new(cb);
+    raw.saq_job_free(cb);
+    if (!f) throw new SaqError(codes.ENOMEM);
+    try {
+      if (ttl !== undefined && ttl !== null) {
+        const rc = raw.saq_flow_set_ttl(f, num(ttl, 'ttl', 86400));
+        if (rc !== 0) throw new SaqError(rc, 'flow ttl must be >= 0');
+      }
+      members.forEach((m, i) => {
+        const j = flowJob(m, `members[${i}]`);
+        const rc = raw.saq_flow_add(f, j);
+        raw.saq_job_free(j);
+        if (rc !== 0) throw new SaqError(rc, `flow member ${i}: its key is the callback's or another member's`);
+      });
+      return await this._op((q, cq, tag) => raw.saq_queue_enqueue_flow(q, f, cq, tag), (ev) =>
+        raw.saq_event_int(ev) === 0 ? null : json.parse(raw.saq_event_json(ev), null));
+    } finally {
+      raw.saq_flow_free(f); // the submit copied it
+    }
+  }
+
+  /** Read a flow (after recording any member found terminal, and enqueuing
+   *  the callback when that was the last one): { id, state ("open" or
+   *  "done"), callback, total, pending, createdMs, doneMs, members: [{ key,
+   *  status, result, error }] }, or null when no flow has that id. */
+  async flow(id) {
+    const k = cstr(String(id), 'a flow id');
+    try {
+      return await this._op((q, cq, tag) => raw.saq_queue_flow(q, k, cq, tag), (ev) => {
+        const d = json.parse(raw.saq_event_json(ev), {});
+        return { id: d.id, state: d.state, callback: d.callback, total: d.total, pending: d.pending,
+          createdMs: d.created_ms, doneMs: d.done_ms, members: d.members };
+      });
+    } catch (err) {
+      if (err.errno === codes.ENOTFOUND) return null;
+      throw err;
+    }
+  }
+
   /** saq's `async with queue.batch()`: runs `fn`; if it throws, every job
    *  enqueued on this queue meanwhile is aborted ("cancelled") and the error
    *  is rethrown. Resolves to fn's result. */
@@ -680,26 +770,35 @@ class Queue {
    *  connections. Idempotent. */
   close(options = {}) {
     if (this._closing) return this._closing;
-    const { timeout: t = 5 } = checkOptions(options, ['timeout'], 'close()');
-    const secs = num(t, 'close(): timeout', 5);
+    let secs;
+    try {
+      const { timeout: t = 5 } = checkOptions(options, ['timeout'], 'close()');
+      secs = num(t, 'close(): timeout', 5);
+    } catch (err) {
+      return Promise.reject(err); // as every other operation: a rejection, not a throw
+    }
     if (secs >= 300) {
       deprecate('LIBSAQ_CLOSE_TIMEOUT_SECONDS', `libsaq: queue.close({ timeout: ${secs} }) waits up to ${secs} seconds: ` +
         'the timeout is in seconds since 0.2 (it was milliseconds)');
     }
-    const timeout = secs === Infinity ? -1 : secs * 1000; // ms from here on; < 0: no limit
+    // ms from here on; < 0: no limit. A wait past what setTimeout can hold
+    // (2^31-1 ms, 24.8 days) is no limit too: Node would fire it after 1 ms.
+    const timeout = secs * 1000 >= MAX_TIMER_MS ? -1 : secs * 1000;
     this._closing = (async () => {
       // Workers stop gracefully. One that has not stopped `timeout` ms after
       // its grace period and hard deadline (Redis gone: a job's outcome can
       // never be written) is stopped at once, so close always finishes.
       await Promise.all([...this._workers].map(async (w) => {
         const stopped = w.stop().then(() => true, () => true);
-        if (!(timeout >= 0)) return stopped;
-        let timer = null;
-        const inTime = await Promise.race([stopped, new Promise((resolve) => {
-          timer = setTimeout(() => resolve(false), w._stopMs + timeout);
-        })]);
-        clearTimeout(timer);
-        if (!inTime) await w._hardStop().catch(() => {});
+        if (!(timeout >= 0) || w._stopMs + timeout >= MAX_TIMER_MS) return stopped;
+        if (await within(stopped, w._stopMs + timeout)) return true;
+        // hooks (afterProcess, shutdown) that still have not settled
+        // `timeout` ms after the hard stop are no longer waited for
+        const hard = w._hardStop().then(() => true, () => true);
+        if (!(await within(hard, timeout))) {
+          w._abandonHooks();
+          await hard;
+        }
         return true;
       }));
       for (const w of [...this._workers]) w._free(); // defensive: workers go before their queue
@@ -729,8 +828,7 @@ class Listener {
     this._waiters = [];
     this._done = false;
     this._error = null;
-    this._signal = null;
-    this._onAbort = null;
+    this._unlisten = null; // unregisters the abort of `signal`
     if (sig && sig.aborted) {
       // nothing is submitted: the iteration ends with the reason
       this._done = true;
@@ -759,12 +857,10 @@ class Listener {
     if (sig) {
       // libsaq stops the listen (saq_queue_listen_stop = saq_queue_cancel);
       // the iteration ends at once with the reason, buffered messages dropped
-      this._signal = sig;
-      this._onAbort = () => {
-        this._onAbort = null;
+      this._unlisten = onAbort(sig, () => {
+        this._unlisten = null;
         this._stop(sig.reason);
-      };
-      sig.addEventListener('abort', this._onAbort, { once: true });
+      });
     }
   }
 
@@ -777,8 +873,8 @@ class Listener {
 
   _end(err) {
     this._queue._listeners.delete(this);
-    if (this._onAbort) this._signal.removeEventListener('abort', this._onAbort);
-    this._onAbort = null;
+    if (this._unlisten) this._unlisten();
+    this._unlisten = null;
     if (this._done) return;
     this._done = true;
     this._error = err;
@@ -823,4 +919,4 @@ class Listener {
   }
 }
 
-module.exports = { Queue, Listener, camel, makeConf, keyOf, eventError, kwargsJson, fnName, Job };
+module.exports = { Queue, Listener, camel, makeConf, keyOf, eventError, kwargsJson, fnName, Job, flowOutcome };

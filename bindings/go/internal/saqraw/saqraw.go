@@ -132,17 +132,21 @@ typedef long long swig_type_102;
 typedef long long swig_type_103;
 typedef _gostring_ swig_type_104;
 typedef long long swig_type_105;
-typedef _gostring_ swig_type_106;
-typedef _gostring_ swig_type_107;
+typedef long long swig_type_106;
+typedef long long swig_type_107;
 typedef _gostring_ swig_type_108;
-typedef _gostring_ swig_type_109;
+typedef long long swig_type_109;
 typedef _gostring_ swig_type_110;
 typedef _gostring_ swig_type_111;
 typedef _gostring_ swig_type_112;
 typedef _gostring_ swig_type_113;
-typedef long long swig_type_114;
+typedef _gostring_ swig_type_114;
 typedef _gostring_ swig_type_115;
 typedef _gostring_ swig_type_116;
+typedef _gostring_ swig_type_117;
+typedef long long swig_type_118;
+typedef _gostring_ swig_type_119;
+typedef _gostring_ swig_type_120;
 extern void _wrap_Swig_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_saqraw_45c772aff977664a(swig_intgo arg1);
 
@@ -290,18 +294,25 @@ extern uintptr_t _wrap_saq_queue_batch_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_type_103 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_104 arg2, uintptr_t arg3, swig_type_105 arg4);
 extern void _wrap_saq_batch_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_flow_new_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_flow_add_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2);
+extern swig_intgo _wrap_saq_flow_set_ttl_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_106 _wrap_saq_flow_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern void _wrap_saq_flow_free_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_queue_enqueue_flow_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_107 arg4);
+extern swig_intgo _wrap_saq_queue_flow_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_108 arg2, uintptr_t arg3, swig_type_109 arg4);
 extern swig_intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3);
-extern swig_type_106 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_107 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_108 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_109 arg2);
+extern swig_type_110 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_111 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_112 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_113 arg2);
 extern swig_intgo _wrap_saq_worker_add_queue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_intgo arg3);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_110 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_111 arg2, swig_type_112 arg3, swig_type_113 arg4);
-extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_114 arg3);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_114 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_115 arg2, swig_type_116 arg3, swig_type_117 arg4);
+extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_118 arg3);
 extern swig_intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_115 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_116 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_119 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_120 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_worker_free_saqraw_45c772aff977664a(uintptr_t arg1);
 #undef intgo
 */
@@ -654,6 +665,8 @@ const SAQ_EVENT_METRICS int = 26
 const SAQ_EVENT_ITER_JOBS int = 27
 const SAQ_EVENT_DELETE int = 28
 const SAQ_EVENT_ENQUEUE_MANY int = 29
+const SAQ_EVENT_FLOW_ENQUEUE int = 30
+const SAQ_EVENT_FLOW int = 31
 func Saq_cq_new() (_swig_ret Struct_SS_saq_cq) {
 	var swig_r Struct_SS_saq_cq
 	swig_r = (Struct_SS_saq_cq)(SwigcptrStruct_SS_saq_cq(C._wrap_saq_cq_new_saqraw_45c772aff977664a()))
@@ -1707,6 +1720,64 @@ func Saq_batch_free(arg1 Struct_SS_saq_batch) {
 	C._wrap_saq_batch_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
 }
 
+func Saq_flow_new(arg1 Struct_SS_saq_job) (_swig_ret Struct_SS_saq_flow) {
+	var swig_r Struct_SS_saq_flow
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (Struct_SS_saq_flow)(SwigcptrStruct_SS_saq_flow(C._wrap_saq_flow_new_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))))
+	return swig_r
+}
+
+func Saq_flow_add(arg1 Struct_SS_saq_flow, arg2 Struct_SS_saq_job) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	swig_r = (int)(C._wrap_saq_flow_add_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
+	return swig_r
+}
+
+func Saq_flow_set_ttl(arg1 Struct_SS_saq_flow, arg2 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int)(C._wrap_saq_flow_set_ttl_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	return swig_r
+}
+
+func Saq_flow_size(arg1 Struct_SS_saq_flow) (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (int64)(C._wrap_saq_flow_size_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func Saq_flow_free(arg1 Struct_SS_saq_flow) {
+	_swig_i_0 := getSwigcptr(arg1)
+	C._wrap_saq_flow_free_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
+}
+
+func Saq_queue_enqueue_flow(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_flow, arg3 Struct_SS_saq_cq, arg4 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := getSwigcptr(arg3)
+	_swig_i_3 := arg4
+	swig_r = (int)(C._wrap_saq_queue_enqueue_flow_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_107(_swig_i_3)))
+	return swig_r
+}
+
+func Saq_queue_flow(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq, arg4 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := getSwigcptr(arg3)
+	_swig_i_3 := arg4
+	swig_r = (int)(C._wrap_saq_queue_flow_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_108)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_109(_swig_i_3)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
 const SAQ_HOOK_STARTUP int = 1
 const SAQ_HOOK_SHUTDOWN int = 2
 const SAQ_HOOK_BEFORE_PROCESS int = 3
@@ -1746,7 +1817,7 @@ func Saq_worker_conf_get(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret stri
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_109)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_113)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -1769,7 +1840,7 @@ func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_110)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_114)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1782,7 +1853,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_111)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_112)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_113)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_115)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_116)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_117)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1800,7 +1871,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_114(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_118(_swig_i_2)))
 	return swig_r
 }
 
@@ -1867,6 +1938,14 @@ type Struct_SS_saq_conf interface {
 	Swigcptr() uintptr;
 }
 func (p SwigcptrStruct_SS_saq_conf) Swigcptr() uintptr {
+	return uintptr(p)
+}
+
+type SwigcptrStruct_SS_saq_flow uintptr
+type Struct_SS_saq_flow interface {
+	Swigcptr() uintptr;
+}
+func (p SwigcptrStruct_SS_saq_flow) Swigcptr() uintptr {
 	return uintptr(p)
 }
 
