@@ -1404,6 +1404,35 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
 SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron,
                                 const char *options_json);
 
+/** Limit the jobs of `function` (NULL or "": every job of the queue) to at
+ *  most `max_jobs` starts per `period` seconds (a sliding window: never more
+ *  than max_jobs in any period; 0 = no rate limit) and at most `max_running`
+ *  running at once (0 = no concurrency limit), counted over every libsaq
+ *  worker of the queue that sets the same limit (an extension: the state is
+ *  kept in Redis, in saq:<queue>:libsaq:limit:*, by Lua scripts; give every
+ *  worker of the queue the same limits, each enforces the numbers it was
+ *  given). A job over a limit waits and is never failed: over the queue's
+ *  limit it stays at the head of `queued` and the worker dequeues again when
+ *  the limit has room; over its function's rate it is deferred to its next
+ *  free start (a score in saq's `incomplete` set, which saq's schedule
+ *  brings back like any scheduled job; its record is not changed); over its
+ *  function's max_running it waits in saq:<queue>:libsaq:limit:fn:<name>:waiting
+ *  and comes back to the head of `queued` when a slot of the function frees
+ *  (and by itself after 30 s at the latest, from `incomplete`). The slots of
+ *  a worker that died are freed once its liveness entry expires (about
+ *  4 x timers.liveness), so max_running needs timers.liveness > 0. A worker
+ *  serving several queues applies its limits to each queue separately.
+ *  Python saq workers on the same queue do not honour the limits (their jobs
+ *  are not counted). Setting a function's limit again replaces it; both 0
+ *  removes it. Before saq_worker_start only (on the worker saq_worker_open
+ *  returned). Returns SAQ_OK, SAQ_EINVAL (NULL worker, max_jobs or
+ *  max_running < 0, max_jobs > 0 with a period not in 0.001..31622400,
+ *  max_running > 0 with timers.liveness 0), SAQ_ESTATE (started),
+ *  SAQ_ENOMEM; with a message in saq_worker_errmsg (except for a NULL
+ *  worker). Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_worker_set_limit(saq_worker_t *w, const char *function, int max_jobs, double period,
+                                 int max_running);
+
 /** Add a hook of kind SAQ_HOOK_*; `userdata` must outlive the worker. Before start only.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, unknown kind), SAQ_ESTATE (started),
  *  SAQ_ENOMEM. C only. */

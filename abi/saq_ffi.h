@@ -266,6 +266,7 @@ int saq_worker_add_queue(saq_worker_t *w, saq_queue_t *q, int weight);
 int saq_worker_register(saq_worker_t *w, const char *function, saq_handler_fn fn, void *userdata);
 int saq_worker_register_pull(saq_worker_t *w, const char *function);
 int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron, const char *options_json);
+int saq_worker_set_limit(saq_worker_t *w, const char *function, int max_jobs, double period, int max_running);
 int saq_worker_add_hook(saq_worker_t *w, int kind, saq_hook_fn fn, void *userdata);
 int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
 int saq_worker_stop(saq_worker_t *w, int grace_ms);

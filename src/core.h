@@ -351,6 +351,8 @@ enum {
     SCRIPT_UNREADABLE,
     SCRIPT_ABORT_DUE,
     SCRIPT_OVERVIEW,
+    SCRIPT_LIMIT,
+    SCRIPT_LIMIT_RELEASE,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
