@@ -7683,6 +7683,79 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_worker_set_limit(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  double arg4 ;
+  int arg5 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  double val4 ;
+  int ecode4 = 0 ;
+  int val5 ;
+  int ecode5 = 0 ;
+  int result;
+  
+  if(args.Length() != 5) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_worker_set_limit.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_worker, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_worker_set_limit" "', argument " "1"" of type '" "saq_worker_t *""'"); 
+  }
+  arg1 = (saq_worker_t *)(argp1);
+  {
+    if (args[1]->IsNullOrUndefined()) {
+      arg2 = NULL;
+    } else {
+      res2 = SWIG_AsCharPtrAndSize(args[1], &buf2, NULL, &alloc2);
+      if (!SWIG_IsOK(res2)) {
+        SWIG_exception_fail(SWIG_ArgError(res2), "in method 'saq_worker_set_limit', argument 2 of type 'char const *'");
+      }
+      arg2 = (char *)buf2;
+    }
+  }
+  ecode3 = SWIG_AsVal_int(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_worker_set_limit" "', argument " "3"" of type '" "int""'");
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_double(args[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), "in method '" "saq_worker_set_limit" "', argument " "4"" of type '" "double""'");
+  } 
+  arg4 = (double)(val4);
+  ecode5 = SWIG_AsVal_int(args[4], &val5);
+  if (!SWIG_IsOK(ecode5)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode5), "in method '" "saq_worker_set_limit" "', argument " "5"" of type '" "int""'");
+  } 
+  arg5 = (int)(val5);
+  result = (int)saq_worker_set_limit(arg1,(char const *)arg2,arg3,arg4,arg5);
+  jsresult = SWIG_From_int((int)(result));
+  
+  {
+    if (alloc2 == SWIG_NEWOBJ) free((char *)buf2);
+  }
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_worker_start(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -8487,6 +8560,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_worker_conf_get", _wrap_saq_worker_co
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_add_queue", _wrap_saq_worker_add_queue, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_register_pull", _wrap_saq_worker_register_pull, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_add_cron", _wrap_saq_worker_add_cron, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_worker_set_limit", _wrap_saq_worker_set_limit, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_start", _wrap_saq_worker_start, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_stop", _wrap_saq_worker_stop, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_wait", _wrap_saq_worker_wait, context);
