@@ -445,6 +445,15 @@ export type WorkerQueue = Queue<any> | { queue: Queue<any>; /** integer >= 1; us
  *  the free slots in proportion to their weights. */
 export type QueueOrder = 'strict' | 'weighted';
 
+/** A rate limit and a concurrency limit (WorkerOptions.limits): at most maxJobs starts per period
+ *  seconds (a sliding window; 0 = none) and at most maxRunning running at once (0 = none). */
+export interface Limit {
+  maxJobs?: number;
+  /** seconds */
+  period?: number;
+  maxRunning?: number;
+}
+
 export interface WorkerOptions<F extends Functions = AnyFunctions> {
   /** the job functions by name (their types type a Queue<typeof functions>), or a Map, or an
    *  array of named functions */
@@ -479,6 +488,13 @@ export interface WorkerOptions<F extends Functions = AnyFunctions> {
   queueOrder?: QueueOrder;
   /** weight of the worker's own queue in 'weighted' order (integer 1..1000000, default 1) */
   queueWeight?: number;
+  /** Rate limits and global concurrency over every libsaq worker of the queue (an extension kept
+   *  in Redis; Python saq workers do not honour it), by function name ('' = every job of the
+   *  queue). A job over a limit waits, never fails: over the queue's limit it stays at the head
+   *  of the queue; over its function's rate it is deferred (scheduled) to its next free start;
+   *  over its function's maxRunning it waits until a slot frees (at most 30 s, then it is tried
+   *  again). A dead worker's slots are freed when its liveness entry expires. */
+  limits?: Record<string, Limit> | Map<string, Limit>;
   /** raw libsaq worker configuration keys */
   conf?: Record<string, string | number | boolean>;
 }
