@@ -15,6 +15,7 @@
 #define LIMIT_POLL_MS 200    /* how soon a full concurrency limit is asked again */
 #define LIMIT_SAFETY_MS 30000 /* a job on a waiting list comes back by itself after this */
 #define LIMIT_RELEASE_TRIES 10
+#define LIMIT_TICK_MS 1000   /* how often a worker tops up the running slots from the waiting lists */
 
 SAQ_API int saq_worker_set_limit(saq_worker_t *w, const char *function, int max_jobs, double period,
                                  int max_running)
@@ -217,13 +218,13 @@ int saq__limit_cap(saq_worker_t *w, int free_slots)
 
 typedef struct release {
     saq_worker_t *w;
-    char *v[7]; /* the script's keys and args */
+    char *v[8]; /* the script's keys and args */
     int tries;
 } release_t;
 
 static void release_free(release_t *x)
 {
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 8; i++)
         free(x->v[i]);
     saq__worker_unref(x->w);
     free(x);
@@ -244,8 +245,33 @@ static void release_reply(saq__req_t *req, redisReply *r, int err, const char *m
 
 static int release_send(release_t *x)
 {
-    return saq__eval(&x->w->q->cmd, SCRIPT_LIMIT_RELEASE, release_reply, x, 5, 7, (const char **)x->v,
+    return saq__eval(&x->w->q->cmd, SCRIPT_LIMIT_RELEASE, release_reply, x, 5, 8, (const char **)x->v,
                      NULL) != NULL;
+}
+
+/* Send LIMIT_RELEASE for `member` holding `held` of the function fn's
+ * limit (NULL: the queue's), with the top-up of max_running. */
+static void release_send_new(saq_worker_t *w, const char *fn, const char *member, int held, int max_running)
+{
+    saq_queue_t *q = w->q;
+    release_t *x = saq__calloc(1, sizeof *x);
+    if (!x)
+        return; /* out of memory: a slot stays until this worker's liveness entry expires */
+    x->w = w;
+    saq__worker_ref(w);
+    x->v[0] = saq__strdup(q->k_incomplete);
+    x->v[1] = saq__strdup(q->k_queued);
+    x->v[2] = limit_key(q, NULL, "running");
+    x->v[3] = limit_key(q, fn, "running");
+    x->v[4] = limit_key(q, fn, "waiting");
+    x->v[5] = saq__strdup(member);
+    x->v[6] = saq__sprintf("%d", held);
+    x->v[7] = saq__sprintf("%d", max_running);
+    int ok = 1;
+    for (int i = 0; i < 8; i++)
+        ok &= x->v[i] != NULL;
+    if (!ok || !release_send(x))
+        release_free(x);
 }
 
 void saq__limit_release(saq__lease_t *l)
@@ -257,23 +283,20 @@ void saq__limit_release(saq__lease_t *l)
     l->limit_held = 0;
     if (held & SAQ__LIMIT_HELD_QUEUE)
         w->limit_until = 0; /* a slot of the queue's limit is free now: no need to wait */
-    const char *fn = held & SAQ__LIMIT_HELD_FN ? l->shadow.function : NULL;
-    saq_queue_t *q = w->q;
-    release_t *x = saq__calloc(1, sizeof *x);
-    if (!x)
-        return; /* out of memory: the slot stays until this worker's liveness entry expires */
-    x->w = w;
-    saq__worker_ref(w);
-    x->v[0] = saq__strdup(q->k_incomplete);
-    x->v[1] = saq__strdup(q->k_queued);
-    x->v[2] = limit_key(q, NULL, "running");
-    x->v[3] = limit_key(q, fn, "running");
-    x->v[4] = limit_key(q, fn, "waiting");
-    x->v[5] = saq__sprintf("%s:%s", w->id, l->shadow.id);
-    x->v[6] = saq__sprintf("%d", held);
-    int ok = 1;
-    for (int i = 0; i < 7; i++)
-        ok &= x->v[i] != NULL;
-    if (!ok || !release_send(x))
-        release_free(x);
+    char *member = saq__sprintf("%s:%s", w->id, l->shadow.id);
+    if (member)
+        release_send_new(w, held & SAQ__LIMIT_HELD_FN ? l->shadow.function : NULL, member, held, 0);
+    free(member);
+}
+
+void saq__limit_tick(saq_worker_t *w)
+{
+    saq_worker_t *p = saq__worker_public(w);
+    uint64_t now = saq__mono_ms();
+    if (!p->nlimits || now < w->limit_tick_at)
+        return;
+    w->limit_tick_at = now + LIMIT_TICK_MS;
+    for (size_t i = 0; i < p->nlimits; i++)
+        if (p->limits[i].function && p->limits[i].max_running)
+            release_send_new(w, p->limits[i].function, "", 0, p->limits[i].max_running);
 }

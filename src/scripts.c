@@ -490,8 +490,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * its id and its function's max_jobs, period, max_running (0 0 0: none).
      * Each job in order: over the queue's limit it goes back to the head of
      * `queued` (the batch's order kept); over its function's rate it is
-     * deferred to its next free start (spread over the period for the jobs
-     * deferred after it) as a score in `incomplete`; over its function's
+     * deferred to its next free start (spread over the period after it by a
+     * counter in the `next` key) as a score in `incomplete`; over its function's
      * concurrency it goes on the waiting list and in `incomplete` ARGV[7] ms
      * ahead; else its starts and running slots are taken. A job no longer in
      * `active` is left alone. Reply: {queue room after (-1: no queue limit),
@@ -588,12 +588,13 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "      redis.call('PEXPIRE', fw, safety + 60000)\n"
         "      due = now + safety\n"
         "    else\n"
-        "      due = now + wait\n"
-        "      local nx = redis.pcall('GET', fnext)\n"
-        "      nx = type(nx) == 'string' and tonumber(nx) or 0\n"
-        "      if nx > due then due = nx end\n"
-        "      redis.call('SET', fnext, string.format('%d', due + math.ceil(fperiod / frate)), 'PX',\n"
-        "                 string.format('%d', due - now + fperiod))\n"
+        /* spread over the period after the first free start: the k-th job
+         * deferred lands k/max_jobs periods later, modulo one period (those
+         * that find no room then are deferred again; nothing drifts away) */
+        "      local c = redis.pcall('INCR', fnext)\n"
+        "      if type(c) ~= 'number' then redis.call('DEL', fnext); c = 1 end\n"
+        "      redis.call('PEXPIRE', fnext, fperiod * 2)\n"
+        "      due = now + wait + ((c - 1) % frate) * math.floor(fperiod / frate)\n"
         "    end\n"
         "    redis.call('ZADD', incomplete, string.format('%.3f', due / 1000), id)\n"
         "    wait = due - now\n"
@@ -608,13 +609,21 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* LIMIT_RELEASE: KEYS incomplete, queued, the queue limit's running set,
      * the function limit's running set and waiting list; ARGV the slot
      * ("<worker id>:<job id>"), which ones it holds (1 the queue's, 2 the
-     * function's). Freeing a function's slot puts one of its waiting jobs
-     * back at the head of `queued`. Reply: 0 */
+     * function's), the function's max_running (0: none). Freeing a function's
+     * slot puts one of its waiting jobs back at the head of `queued`; with
+     * max_running (the workers' periodic top-up, held 0: a job the waiting
+     * list missed, e.g. one a Python worker ran), as many as it has room for.
+     * Reply: 0 */
     [SCRIPT_LIMIT_RELEASE] =
         "local incomplete, queued = KEYS[1], KEYS[2]\n"
         LIMIT_WAKE
         "local held = tonumber(ARGV[2])\n"
         "if held % 2 == 1 then redis.pcall('ZREM', KEYS[3], ARGV[1]) end\n"
         "if held >= 2 and redis.pcall('ZREM', KEYS[4], ARGV[1]) == 1 then wake(KEYS[5], 1) end\n"
+        "local max = tonumber(ARGV[3])\n"
+        "if max > 0 then\n"
+        "  local n = redis.pcall('ZCARD', KEYS[4])\n"
+        "  if type(n) == 'number' and n < max then wake(KEYS[5], max - n) end\n"
+        "end\n"
         "return 0\n",
 };

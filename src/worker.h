@@ -257,6 +257,7 @@ struct saq_worker {
     uint64_t limit_until;   /* loop: mono ms; the queue's limit is full until then */
     int limit_room;         /* loop: jobs the queue's limit had room for at the last take */
     int limit_pending;      /* loop: takes in flight */
+    uint64_t limit_tick_at; /* loop: mono ms of the next saq__limit_tick */
 };
 
 /* References (any thread); the last one frees the worker and drops its
@@ -440,6 +441,11 @@ int saq__limit_cap(saq_worker_t *w, int free_slots);
 /* The lease ends: free the running slots it holds (a waiting job of its
  * function is put back at the head of `queued`). Loop thread. */
 void saq__limit_release(saq__lease_t *l);
+/* Every second at most (called from the liveness tick): for each function
+ * limit with max_running, put back as many waiting jobs as it has room for
+ * (the wake-ups a release could not give: a job of the function that a
+ * Python worker ran, a worker that died). Loop thread. */
+void saq__limit_tick(saq_worker_t *w);
 
 /* ---- dequeue.c: taking jobs ---- */
 
