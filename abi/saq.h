@@ -467,6 +467,7 @@ SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
 #define SAQ_EVENT_OVERVIEW 25    /**< saq_queue_overview. Since 0.2. */
 #define SAQ_EVENT_METRICS 26     /**< saq_queue_metrics (text = the exposition). Since 0.2. */
 #define SAQ_EVENT_ITER_JOBS 27   /**< saq_queue_iter_jobs. Since 0.2. */
+#define SAQ_EVENT_LIMITS 28      /**< saq_queue_limits. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -1062,6 +1063,19 @@ SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t ta
  *  counted by state (saq keeps no index of them: see saq_queue_iter_jobs). Errors in the
  *  event: the common ones. Since 0.2. */
 SAQ_API int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
+/** The rate limits and global concurrency of the queue (saq_worker_set_limit)
+ *  as its libsaq workers publish them (saq:<queue>:libsaq:limits, refreshed
+ *  every second by each running worker that has limits and kept 30 s after
+ *  the last one stopped), with their state now, read in one Lua script: event
+ *  SAQ_EVENT_LIMITS whose saq_event_json() is {"queue": name, "limits":
+ *  [{"function": name or null (the whole queue), "max_jobs", "period"
+ *  (seconds), "max_running", "running" (slots held now, a dead worker's
+ *  until they are freed), "started" (starts in the last period; 0 without a
+ *  rate limit), "waiting" (jobs of the function waiting for a running slot)},
+ *  ...]} (an empty list when no worker publishes limits). Errors in the
+ *  event: the common ones. Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_queue_limits(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** The figures of saq_queue_overview as a Prometheus text exposition (format 0.0.4): event
  *  METRICS, the text in saq_event_text. Metrics (all labelled queue="<name>"):

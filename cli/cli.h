@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* saq: the command-line tool. Shared declarations of its files (main.c, common.c,
- * queuecmds.c, jobs.c, jobops.c, watch.c, metrics.c). It uses libsaq's public API (saq.h) only. */
+ * queuecmds.c, jobs.c, jobops.c, watch.c, metrics.c, limits.c). It uses libsaq's public API (saq.h) only. */
 #ifndef SAQ_CLI_H
 #define SAQ_CLI_H
 
@@ -154,5 +154,8 @@ int cmd_watch(int argc, char **argv);
 
 /* ---- metrics.c ---- */
 int cmd_metrics(int argc, char **argv);
+
+/* ---- limits.c ---- */
+int cmd_limits(int argc, char **argv);
 
 #endif

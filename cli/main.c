@@ -31,6 +31,7 @@ static const char usage_main[] =
     "  watch                a live view of the queues (q or Ctrl-C quits)\n"
     "  check                exit 0 when a worker of each queue is alive, 1 when none\n"
     "  metrics              Prometheus metrics: --listen ADDR serves /metrics, --once prints\n"
+    "  limits               the rate limits and global concurrency libsaq workers enforce\n"
     "\n"
     "Global options (also accepted after the command):\n"
     "  -u, --url URL        Redis url: redis://, rediss://, unix://, redis+sentinel://,\n"
@@ -197,7 +198,7 @@ static const struct {
     {"info", cmd_info},       {"jobs", cmd_jobs},   {"job", cmd_job},
     {"enqueue", cmd_enqueue}, {"abort", cmd_abort}, {"retry", cmd_retry},
     {"sweep", cmd_sweep},     {"watch", cmd_watch}, {"check", cmd_check},
-    {"metrics", cmd_metrics},
+    {"metrics", cmd_metrics}, {"limits", cmd_limits},
 };
 
 int main(int argc, char **argv)

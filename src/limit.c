@@ -15,6 +15,7 @@
 #define LIMIT_POLL_MS 200    /* how soon a full concurrency limit is asked again */
 #define LIMIT_SAFETY_MS 30000 /* a job on a waiting list comes back by itself after this */
 #define LIMIT_RELEASE_TRIES 10
+#define LIMIT_PUBLISH_TTL_MS 30000 /* the published limits outlive the last worker this long */
 #define LIMIT_TICK_MS 1000   /* how often a worker tops up the running slots from the waiting lists */
 
 SAQ_API int saq_worker_set_limit(saq_worker_t *w, const char *function, int max_jobs, double period,
@@ -296,7 +297,19 @@ void saq__limit_tick(saq_worker_t *w)
     if (!p->nlimits || now < w->limit_tick_at)
         return;
     w->limit_tick_at = now + LIMIT_TICK_MS;
-    for (size_t i = 0; i < p->nlimits; i++)
-        if (p->limits[i].function && p->limits[i].max_running)
-            release_send_new(w, p->limits[i].function, "", 0, p->limits[i].max_running);
+    saq_queue_t *q = w->q;
+    char *k = saq__sprintf("saq:%s:libsaq:limits", q->set.name);
+    for (size_t i = 0; k && i < p->nlimits; i++) {
+        const saq__limit_t *l = &p->limits[i];
+        if (l->function && l->max_running)
+            release_send_new(w, l->function, "", 0, l->max_running);
+        /* published for operators (saq_queue_limits, `saq limits`) */
+        char v[80];
+        snprintf(v, sizeof v, "%d %lld %d", l->max_jobs, (long long)l->period_ms, l->max_running);
+        const char *argv[4] = {"HSET", k, l->function ? l->function : "", v};
+        saq__cmd(&q->cmd, NULL, NULL, 0, 4, argv, NULL);
+    }
+    if (k)
+        saq__cmdf(&q->cmd, NULL, NULL, "PEXPIRE %s %d", k, LIMIT_PUBLISH_TTL_MS);
+    free(k);
 }

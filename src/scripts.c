@@ -21,7 +21,8 @@
  *   OVERVIEW queue-wide figures in one snapshot (saq_queue_overview), and the
  *            registry samples behind its per-minute rates (an extension).
  *   LIMIT / LIMIT_RELEASE  rate limits and global concurrency (an extension
- *            in libsaq's own keys; limit.c lays out their KEYS/ARGV).
+ *            in libsaq's own keys; limit.c lays out their KEYS/ARGV);
+ *   LIMIT_INFO  the published limits and their state (limitinfo.c).
  * Records are read with cjson.decode only to look at status/attempts/started;
  * they are never re-encoded in Lua, so user data keeps its exact bytes.
  * Each script's KEYS/ARGV are documented above its text; its builder in
@@ -626,4 +627,30 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  if type(n) == 'number' and n < max then wake(KEYS[5], max - n) end\n"
         "end\n"
         "return 0\n",
+
+    /* LIMIT_INFO: KEYS the published limits (hash: "" or a function => "<max_jobs>
+     * <period ms> <max_running>"); ARGV the limit keys' prefix. The keys read
+     * are the prefix's, in the queue's hash slot (as OVERVIEW's registry keys).
+     * Reply: {{function ("": the queue), max_jobs, period ms, max_running,
+     * running, started in the current period, waiting}, ...} */
+    [SCRIPT_LIMIT_INFO] =
+        "local t = redis.call('TIME')\n"
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "local function n(r) if type(r) == 'number' then return r end return 0 end\n"
+        "local h = redis.pcall('HGETALL', KEYS[1])\n"
+        "if type(h) ~= 'table' or h['err'] then return {} end\n"
+        "local out = {}\n"
+        "for i = 1, #h, 2 do\n"
+        "  local base = ARGV[1] .. (h[i] == '' and 'queue' or ('fn:' .. h[i])) .. ':'\n"
+        "  local mj, per, mr = string.match(h[i + 1], '^(%d+) (%d+) (%d+)$')\n"
+        "  if mj then\n"
+        "    local started = 0\n"
+        "    if tonumber(mj) > 0 then\n"
+        "      started = n(redis.pcall('ZCOUNT', base .. 'starts', '(' .. string.format('%d', now - tonumber(per)), '+inf'))\n"
+        "    end\n"
+        "    out[#out + 1] = {h[i], tonumber(mj), tonumber(per), tonumber(mr), n(redis.pcall('ZCARD', base .. 'running')),\n"
+        "                     started, n(redis.pcall('LLEN', base .. 'waiting'))}\n"
+        "  end\n"
+        "end\n"
+        "return out\n",
 };

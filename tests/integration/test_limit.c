@@ -315,6 +315,22 @@ static void test_function_concurrency_4_workers(void **state)
     run_fleet(q, log, extra, pids);
     double t0 = now_s();
     enq_timed(q, 20, 0.2);
+    /* what an operator sees meanwhile (saq_queue_limits, `saq limits`) */
+    sleep_ms(1200); /* the workers publish their limits every second */
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_queue_limits(q, cq, 7), SAQ_OK);
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LIMITS);
+    assert_int_equal(saq_event_status(ev), SAQ_OK);
+    const char *js = saq_event_json(ev);
+    fprintf(stderr, "saq_queue_limits: %s\n", js);
+    assert_non_null(strstr(js, "{\"function\": \"timed\", \"max_jobs\": 0, \"period\": 0, \"max_running\": 2, "
+                               "\"running\": "));
+    const char *r = strstr(js, "\"running\": ");
+    assert_true(atoi(r + 11) <= 2);
+    saq_event_free(ev);
+    saq_cq_free(cq);
     run_t runs[200];
     int n = wait_runs(log, runs, 20, 20000);
     double took = now_s() - t0;
