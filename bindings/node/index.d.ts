@@ -360,6 +360,9 @@ export class Queue<F extends Functions = AnyFunctions> {
   stats(options?: { ttl?: number }): Promise<QueueStats>;
   /** Queue-wide figures read from Redis (saq_queue_overview). */
   overview(): Promise<QueueOverview>;
+  /** the rate limits and global concurrency the queue's libsaq workers enforce, with their state
+   *  now (published every second while a worker with limits runs); [] when none */
+  limits(): Promise<LimitState[]>;
   /** The same figures as a Prometheus text exposition, format 0.0.4 (saq_queue_metrics). */
   metrics(): Promise<string>;
   /** Pages of a scan over this queue's job records of any status, finished ones included. As
@@ -444,6 +447,22 @@ export type WorkerQueue = Queue<any> | { queue: Queue<any>; /** integer >= 1; us
  *  goes to the first queue in order that may have jobs; 'weighted': the queues that have jobs share
  *  the free slots in proportion to their weights. */
 export type QueueOrder = 'strict' | 'weighted';
+
+/** A limit the queue's libsaq workers enforce, with its state now (Queue.limits()). */
+export interface LimitState {
+  /** null: the whole queue */
+  function: string | null;
+  maxJobs: number;
+  /** seconds */
+  period: number;
+  maxRunning: number;
+  /** running slots held now */
+  running: number;
+  /** starts in the last period */
+  started: number;
+  /** jobs of the function waiting for a running slot */
+  waiting: number;
+}
 
 /** A rate limit and a concurrency limit (WorkerOptions.limits): at most maxJobs starts per period
  *  seconds (a sliding window; 0 = none) and at most maxRunning running at once (0 = none). */

@@ -141,6 +141,24 @@ func TestLimitQueueConcurrencyTwoWorkers(t *testing.T) {
 	if n, err := q.Count(ctx(t), saq.CountQueued); err != nil || n != 0 {
 		t.Fatalf("queued after: %d %v", n, err)
 	}
+	// the limit as the workers publish it (every second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ls, err := q.Limits(ctx(t))
+		if err != nil {
+			t.Fatalf("Limits: %v", err)
+		}
+		if len(ls) == 1 {
+			if want := (saq.LimitState{MaxRunning: 2}); ls[0] != want {
+				t.Fatalf("Limits: %+v, want %+v", ls[0], want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Limits: %+v after 5 s", ls)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // A function's rate (5 per second over two workers): its jobs wait, another

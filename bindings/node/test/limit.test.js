@@ -71,6 +71,13 @@ describe('limits', () => {
       for (const j of jobs) await waitStatus(q, j.key, 'complete', 15000);
       assert.ok(p.max <= 2 && p.max >= 1, `at most ${p.max} running at once`);
       assert.equal(await q.count('queued'), 0);
+      // the limit as the workers publish it (every second)
+      let ls = [];
+      for (let i = 0; i < 50 && ls.length === 0; i++) {
+        ls = await q.limits();
+        if (!ls.length) await sleep(100);
+      }
+      assert.deepEqual(ls, [{ function: null, maxJobs: 0, period: 0, maxRunning: 2, running: 0, started: 0, waiting: 0 }]);
     } finally {
       await f.close();
       await q.close();

@@ -62,6 +62,9 @@ class TestLimit < Minitest::Test
     keys.each { |k| assert_equal :complete, wait_terminal(q, k, timeout: 15).status }
     assert_operator probe.max, :<=, 2
     assert_equal 0, q.count(:queued)
+    # the limit as the workers publish it (every second)
+    limits = wait_for("the published limits") { (l = q.limits).empty? ? nil : l }
+    assert_equal [{ function: nil, max_jobs: 0, period: 0, max_running: 2, running: 0, started: 0, waiting: 0 }], limits
   end
 
   def test_function_rate_shared_by_two_workers
