@@ -7,42 +7,11 @@
  * once and none left behind, and the slots of a SIGKILLed worker freed. */
 #include "itest.h"
 
-#include <signal.h>
-#include <sys/prctl.h>
 
-static const char *testworker(void)
-{
-    const char *p = getenv("SAQ_TESTWORKER");
-    if (!p)
-        fail_msg("SAQ_TESTWORKER is not set (path of the saq-testworker binary)");
-    return p;
-}
-
-/* saq-testworker on queue with the extra args; waits for its "ready" line. */
+/* saq-testworker on queue with the extra args (itest.h's spawn_worker) */
 static pid_t spawn(const char *queue, const char *log, const char **extra)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        dup2(fds[1], 1);
-        close(fds[0]);
-        const char *argv[40] = {testworker(), "--url", R->url, "--queue", queue, "--log", log};
-        int n = 7;
-        for (int i = 0; extra && extra[i] && n < 38; i++)
-            argv[n++] = extra[i];
-        argv[n] = NULL;
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[256] = "";
-    ssize_t r = read(fds[0], buf, sizeof buf - 1);
-    close(fds[0]);
-    if (r <= 0 || strncmp(buf, "ready", 5))
-        fail_msg("saq-testworker did not start: %s", buf);
-    return pid;
+    return spawn_worker(R->url, queue, log, extra);
 }
 
 static void stop(pid_t pid)
