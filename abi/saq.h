@@ -1432,7 +1432,11 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
  *  brings back like any scheduled job; its record is not changed); over its
  *  function's max_running it waits in saq:<queue>:libsaq:limit:fn:<name>:waiting
  *  and comes back to the head of `queued` when a slot of the function frees
- *  (and by itself after 30 s at the latest, from `incomplete`). The slots of
+ *  (each worker also tops the slots up from that list every second, for the
+ *  wake-ups a release could not give, e.g. a waiting job a Python worker
+ *  ran; and it comes back by itself after 30 s at the latest, from
+ *  `incomplete`). Each worker publishes its limits every second for
+ *  saq_queue_limits (both ride on its liveness timer). The slots of
  *  a worker that died are freed once its liveness entry expires (about
  *  4 x timers.liveness), so max_running needs timers.liveness > 0. A worker
  *  serving several queues applies its limits to each queue separately.
