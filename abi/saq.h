@@ -1427,7 +1427,8 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
  *  worker of the queue the same limits, each enforces the numbers it was
  *  given). A job over a limit waits and is never failed: over the queue's
  *  limit it stays at the head of `queued` and the worker dequeues again when
- *  the limit has room; over its function's rate it is deferred to its next
+ *  the limit has room (it asks the limit, moving no job, at the rate's next
+ *  free start or every 200 ms while the running slots are full); over its function's rate it is deferred to its next
  *  free start (a score in saq's `incomplete` set, which saq's schedule
  *  brings back like any scheduled job; its record is not changed); over its
  *  function's max_running it waits in saq:<queue>:libsaq:limit:fn:<name>:waiting

@@ -287,6 +287,33 @@ static void gate(saq_worker_t *w, saq__lease_t **ls, size_t n)
 
 static void retry_pump_cb(uv_timer_t *t) { saq__dequeue_pump(t->data); }
 
+static void probe_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    (void)msg;
+    w->limit_pending--;
+    if (err || saq__limit_room_reply(w, err ? NULL : r) < 0) {
+        w->errors += !err;
+        if (!w->stopping) /* connection trouble or a bad answer: back off a little */
+            uv_timer_start(&w->t_retry, retry_pump_cb, 200 + (uint64_t)(saq__random01() * 300), 0);
+    } else {
+        saq__dequeue_pump(w);
+    }
+    saq__worker_poke(w, SAQ__POKE_CHECK);
+    saq__worker_unref(w);
+}
+
+/* Ask the queue's limit for its room without taking a job (a LIMIT for no
+ * job): a worker waiting on a full limit moves no job back and forth. */
+static void limit_probe(saq_worker_t *w)
+{
+    saq__worker_ref(w);
+    if (saq__limit_take(w, NULL, 0, probe_reply, w))
+        w->limit_pending++;
+    else
+        saq__unref(&w->refs); /* never the last: the caller holds one */
+}
+
 static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     saq_worker_t *w = req->data;
@@ -450,6 +477,10 @@ void saq__dequeue_pump(saq_worker_t *w)
             return;
         if (saq__limit_waiting(w)) {
             uv_timer_start(&w->t_retry, retry_pump_cb, w->limit_until - saq__mono_ms() + 1, 0);
+            return;
+        }
+        if (w->limit_room <= 0 && (w->group || w->slots < w->set.concurrency)) {
+            limit_probe(w); /* its room is not known: ask before moving a job */
             return;
         }
     }

@@ -170,6 +170,31 @@ static long long reply_int(const redisReply *e)
     return -1;
 }
 
+/* The queue's limit is full: no dequeue before `qwait` ms from now (with a
+ * little jitter, so the workers waiting on it do not ask all at once). */
+static void limit_wait(saq_worker_t *w, long long qwait)
+{
+    if (qwait < 1)
+        qwait = 1;
+    uint64_t until = saq__mono_ms() + (uint64_t)qwait + (uint64_t)(saq__random01() * (double)(qwait / 4 + 5));
+    if (until > w->limit_until)
+        w->limit_until = until;
+    w->limit_room = 0;
+}
+
+int saq__limit_room_reply(saq_worker_t *w, redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+        return -1;
+    long long room = reply_int(r->element[0]), qwait = reply_int(r->element[1]);
+    if (room < 0)
+        return -1;
+    w->limit_room = room > INT32_MAX ? INT32_MAX : (int)room;
+    if (!room)
+        limit_wait(w, qwait);
+    return w->limit_room;
+}
+
 int saq__limit_reply(saq_worker_t *w, redisReply *r, size_t n, size_t i, saq__lease_t *l)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 + 2 * n)
@@ -184,14 +209,7 @@ int saq__limit_reply(saq_worker_t *w, redisReply *r, size_t n, size_t i, saq__le
         l->limit_held = (ql && ql->max_running ? SAQ__LIMIT_HELD_QUEUE : 0) |
                         (fl && fl->max_running ? SAQ__LIMIT_HELD_FN : 0);
     } else if (code == SAQ__LIMIT_BACK) {
-        /* the queue's limit is full: no dequeue before then (with a little
-         * jitter, so the workers waiting on it do not ask all at once) */
-        if (qwait < 1)
-            qwait = 1;
-        uint64_t until = saq__mono_ms() + (uint64_t)qwait + (uint64_t)(saq__random01() * (double)(qwait / 4 + 5));
-        if (until > w->limit_until)
-            w->limit_until = until;
-        w->limit_room = 0;
+        limit_wait(w, qwait);
     }
     return code >= SAQ__LIMIT_BACK && code <= SAQ__LIMIT_GONE ? (int)code : -1;
 }
@@ -209,10 +227,9 @@ int saq__limit_waiting(saq_worker_t *w)
 
 int saq__limit_cap(saq_worker_t *w, int free_slots)
 {
-    if (!saq__limit_find(w, NULL))
+    if (!saq__limit_find(w, NULL) || w->limit_room <= 0)
         return free_slots;
-    int room = w->limit_room > 0 ? w->limit_room : 1;
-    return free_slots < room ? free_slots : room;
+    return free_slots < w->limit_room ? free_slots : w->limit_room;
 }
 
 /* ---- release ---- */

@@ -255,7 +255,8 @@ struct saq_worker {
     saq__limit_t *limits;
     size_t nlimits;
     uint64_t limit_until;   /* loop: mono ms; the queue's limit is full until then */
-    int limit_room;         /* loop: jobs the queue's limit had room for at the last take */
+    int limit_room;         /* loop: jobs the queue's limit had room for at the last take or
+                             * probe (0: unknown or none: probe before dequeuing) */
     int limit_pending;      /* loop: takes in flight */
     uint64_t limit_tick_at; /* loop: mono ms of the next saq__limit_tick */
 };
@@ -433,10 +434,13 @@ saq__req_t *saq__limit_take(saq_worker_t *w, saq__lease_t **ls, size_t n, saq__r
 /* Read a LIMIT reply: the i-th lease's SAQ__LIMIT_* code (-1: not a reply
  * of n jobs), and sets its limit_held; on BACK, w->limit_until and room. */
 int saq__limit_reply(saq_worker_t *w, redisReply *r, size_t n, size_t i, saq__lease_t *l);
+/* Read the reply of a LIMIT sent for no job (a probe of the queue's
+ * limit): its room (w->limit_room; at 0, w->limit_until too), or -1. */
+int saq__limit_room_reply(saq_worker_t *w, redisReply *r);
 /* Whether the queue's limit holds the pump back now (loop thread). */
 int saq__limit_waiting(saq_worker_t *w);
-/* How many jobs the pump may ask for with `free_slots` free (the queue's
- * limit's room from the last take, at least 1). */
+/* How many jobs the pump may ask for with `free_slots` free (at most the
+ * queue's limit's room, when it is known: > 0). */
 int saq__limit_cap(saq_worker_t *w, int free_slots);
 /* The lease ends: free the running slots it holds (a waiting job of its
  * function is put back at the head of `queued`). Loop thread. */
