@@ -240,6 +240,7 @@ static void gate_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
                                     (fl && fl->max_running ? SAQ__LIMIT_HELD_FN : 0);
                     w->errors++;
                 }
+                w->burst_taken--; /* not taken: max_burst_jobs counts the jobs run */
                 saq__lease_abandon(l); /* back in queued, deferred, or gone: not ours */
             }
         }
