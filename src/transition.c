@@ -278,6 +278,23 @@ void saq__tx_abort(saq_queue_t *q, const saq__tx_abort_t *a, saq__call_t *c)
     put(c, a->watch == SAQ__TX_WATCH_SWEEP ? "sweep" : "");
 }
 
+void saq__tx_delete(saq_queue_t *q, const char *id, const char *key, const char *rec, size_t reclen,
+                    int check_active, int del_marker, saq__call_t *c)
+{
+    call_init(c, SCRIPT_DELETE, 8);
+    put(c, id);
+    put(c, q->k_queued);
+    put(c, q->k_incomplete);
+    put(c, q->k_active);
+    put(c, q->k_watch);
+    put(c, q->k_abortwatch);
+    put_own(c, saq__tx_marker(q, key));
+    put_own(c, saq__tx_unreadable_key(q, key));
+    putn(c, rec ? rec : "", rec ? reclen : 0);
+    put_flag(c, check_active);
+    put_flag(c, del_marker);
+}
+
 void saq__tx_abort_due(saq_queue_t *q, const char *id, saq__call_t *c)
 {
     call_init(c, SCRIPT_ABORT_DUE, 4);
@@ -501,7 +518,8 @@ saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out)
         if (is_int(r) && (r->integer == 1 || r->integer == 0))
             x.code = r->integer == 1 ? SAQ__TX_OK : SAQ__TX_REFUSED;
         break;
-    case SCRIPT_ABORT: /* -1, -2, or the entries removed from queued */
+    case SCRIPT_DELETE: /* -1, -2, or the keys and entries removed (OK or DEQUEUED) */
+    case SCRIPT_ABORT:  /* -1, -2, or the entries removed from queued */
         if (!is_int(r))
             break;
         x.n = r->integer;
