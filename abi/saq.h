@@ -477,6 +477,7 @@ SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
 #define SAQ_EVENT_ENQUEUE_MANY 29 /**< saq_queue_enqueue_many. Since 0.2. */
 #define SAQ_EVENT_FLOW_ENQUEUE 30 /**< saq_queue_enqueue_flow. Since 0.2. */
 #define SAQ_EVENT_FLOW 31        /**< saq_queue_flow. Since 0.2. */
+#define SAQ_EVENT_LIMITS 32      /**< saq_queue_limits. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -1100,6 +1101,19 @@ SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t ta
  *  event: the common ones. Since 0.2. */
 SAQ_API int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
+/** The rate limits and global concurrency of the queue (saq_worker_set_limit)
+ *  as its libsaq workers publish them (saq:<queue>:libsaq:limits, refreshed
+ *  every second by each running worker that has limits and kept 30 s after
+ *  the last one stopped), with their state now, read in one Lua script: event
+ *  SAQ_EVENT_LIMITS whose saq_event_json() is {"queue": name, "limits":
+ *  [{"function": name or null (the whole queue), "max_jobs", "period"
+ *  (seconds), "max_running", "running" (slots held now, a dead worker's
+ *  until they are freed), "started" (starts in the last period; 0 without a
+ *  rate limit), "waiting" (jobs of the function waiting for a running slot)},
+ *  ...]} (an empty list when no worker publishes limits). Errors in the
+ *  event: the common ones. Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_queue_limits(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
 /** The figures of saq_queue_overview as a Prometheus text exposition (format 0.0.4): event
  *  METRICS, the text in saq_event_text. Metrics (all labelled queue="<name>"):
  *  saq_queue_jobs{state="queued|active|scheduled"} (gauge), saq_queue_oldest_job_age_seconds
@@ -1572,6 +1586,39 @@ SAQ_API int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s
  *  when ICU cannot tell. A zone whose rules changed after it follows its old rules. Static
  *  string; any thread. C and C++ only (`saq cron` prints it). */
 SAQ_API const char *saq_tzdata_version(void);
+/** Limit the jobs of `function` (NULL or "": every job of the queue) to at
+ *  most `max_jobs` starts per `period` seconds (a sliding window: never more
+ *  than max_jobs in any period; 0 = no rate limit) and at most `max_running`
+ *  running at once (0 = no concurrency limit), counted over every libsaq
+ *  worker of the queue that sets the same limit (an extension: the state is
+ *  kept in Redis, in saq:<queue>:libsaq:limit:*, by Lua scripts; give every
+ *  worker of the queue the same limits, each enforces the numbers it was
+ *  given). A job over a limit waits and is never failed: over the queue's
+ *  limit it stays at the head of `queued` and the worker dequeues again when
+ *  the limit has room (it asks the limit, moving no job, at the rate's next
+ *  free start or every 200 ms while the running slots are full); over its function's rate it is deferred to its next
+ *  free start (a score in saq's `incomplete` set, which saq's schedule
+ *  brings back like any scheduled job; its record is not changed); over its
+ *  function's max_running it waits in saq:<queue>:libsaq:limit:fn:<name>:waiting
+ *  and comes back to the head of `queued` when a slot of the function frees
+ *  (each worker also tops the slots up from that list every second, for the
+ *  wake-ups a release could not give, e.g. a waiting job a Python worker
+ *  ran; and it comes back by itself after 30 s at the latest, from
+ *  `incomplete`). Each worker publishes its limits every second for
+ *  saq_queue_limits (both ride on its liveness timer). The slots of
+ *  a worker that died are freed once its liveness entry expires (about
+ *  4 x timers.liveness), so max_running needs timers.liveness > 0. A worker
+ *  serving several queues applies its limits to each queue separately.
+ *  Python saq workers on the same queue do not honour the limits (their jobs
+ *  are not counted). Setting a function's limit again replaces it; both 0
+ *  removes it. Before saq_worker_start only (on the worker saq_worker_open
+ *  returned). Returns SAQ_OK, SAQ_EINVAL (NULL worker, max_jobs or
+ *  max_running < 0, max_jobs > 0 with a period not in 0.001..31622400,
+ *  max_running > 0 with timers.liveness 0), SAQ_ESTATE (started),
+ *  SAQ_ENOMEM; with a message in saq_worker_errmsg (except for a NULL
+ *  worker). Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_worker_set_limit(saq_worker_t *w, const char *function, int max_jobs, double period,
+                                 int max_running);
 
 /** Add a hook of kind SAQ_HOOK_*; `userdata` must outlive the worker. Before start only.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, unknown kind), SAQ_ESTATE (started),

@@ -1071,6 +1071,16 @@ public:
     /** Blocking overview_async(). */
     std::string overview() { return overview_async().get(); }
 
+    /** The rate limits and global concurrency the queue's libsaq workers publish, with their
+     *  state, as JSON (saq_queue_limits). */
+    std::future<std::string> limits_async() {
+        return detail::submit<std::string>(
+            q_, conv_json,
+            [q = q_.get()](saq_cq_t *cq, uint64_t t) { return saq_queue_limits(q, cq, t); });
+    }
+    /** Blocking limits_async(). */
+    std::string limits() { return limits_async().get(); }
+
     /** The overview as a Prometheus text exposition (saq_queue_metrics). */
     std::future<std::string> metrics_async() {
         return detail::submit<std::string>(
@@ -1392,6 +1402,15 @@ public:
     worker &add_queue(queue &q, int weight = 1) {
         detail::check(saq_worker_add_queue(w_, q.native(), weight), saq_worker_errmsg(w_));
         queues_.push_back(q.q_);
+        return *this;
+    }
+    /** At most max_jobs starts per `period` seconds and max_running at once for the jobs of
+     *  `function` ("" = the whole queue), over every libsaq worker of the queue
+     *  (saq_worker_set_limit; 0 = none). Throws saq::error (SAQ_EINVAL, SAQ_ESTATE). Before
+     *  start only. */
+    worker &limit(const std::string &function, int max_jobs, double period, int max_running) {
+        detail::check(saq_worker_set_limit(w_, function.c_str(), max_jobs, period, max_running),
+                      saq_worker_errmsg(w_));
         return *this;
     }
     /** saq's CronJob: enqueue `function` on the schedule `cron` (5, 6 or 7 fields, or an

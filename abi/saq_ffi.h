@@ -106,7 +106,8 @@ enum {
     SAQ_EVENT_DELETE = 28,
     SAQ_EVENT_ENQUEUE_MANY = 29,
     SAQ_EVENT_FLOW_ENQUEUE = 30,
-    SAQ_EVENT_FLOW = 31
+    SAQ_EVENT_FLOW = 31,
+    SAQ_EVENT_LIMITS = 32
 };
 
 typedef int (*saq_event_cb)(saq_event_t *ev, void *userdata);
@@ -229,6 +230,7 @@ int saq_queue_count(saq_queue_t *q, const char *kind, saq_cq_t *cq, uint64_t tag
 int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_cq_t *cq, uint64_t tag);
 int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
 int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+int saq_queue_limits(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor, int count, saq_cq_t *cq, uint64_t tag);
 int saq_queue_delete(saq_queue_t *q, const char *key, int force, int wait_ms, saq_cq_t *cq, uint64_t tag);
@@ -284,6 +286,7 @@ int saq_worker_register_pull(saq_worker_t *w, const char *function);
 int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron, const char *options_json);
 int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s, int n, int64_t *times, int32_t *utc_offsets, char *err, size_t errlen);
 const char *saq_tzdata_version(void);
+int saq_worker_set_limit(saq_worker_t *w, const char *function, int max_jobs, double period, int max_running);
 int saq_worker_add_hook(saq_worker_t *w, int kind, saq_hook_fn fn, void *userdata);
 int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
 int saq_worker_stop(saq_worker_t *w, int grace_ms);

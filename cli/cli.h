@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* saq: the command-line tool. Shared declarations of its files (main.c, common.c,
- * queuecmds.c, jobs.c, jobops.c, watch.c, metrics.c, cron.c). It uses libsaq's public API (saq.h) only. */
+ * queuecmds.c, jobs.c, jobops.c, watch.c, metrics.c, cron.c, limits.c). It uses libsaq's public API (saq.h) only. */
 #ifndef SAQ_CLI_H
 #define SAQ_CLI_H
 
@@ -163,5 +163,8 @@ int cmd_flow(int argc, char **argv);
 
 /* ---- cron.c ---- */
 int cmd_cron(int argc, char **argv);
+
+/* ---- limits.c ---- */
+int cmd_limits(int argc, char **argv);
 
 #endif

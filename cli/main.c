@@ -34,6 +34,7 @@ static const char usage_main[] =
     "  metrics              Prometheus metrics: --listen ADDR serves /metrics, --once prints\n"
     "  flow ID              a flow: its state, callback and members' outcomes\n"
     "  cron EXPR            the next fire times of a cron job, in UTC or --tz ZONE (no Redis)\n"
+    "  limits               the rate limits and global concurrency libsaq workers enforce\n"
     "\n"
     "Global options (also accepted after the command):\n"
     "  -u, --url URL        Redis url: redis://, rediss://, unix://, redis+sentinel://,\n"
@@ -201,6 +202,7 @@ static const struct {
     {"enqueue", cmd_enqueue}, {"abort", cmd_abort}, {"retry", cmd_retry},
     {"sweep", cmd_sweep},     {"watch", cmd_watch}, {"check", cmd_check},
     {"metrics", cmd_metrics}, {"delete", cmd_delete}, {"flow", cmd_flow}, {"cron", cmd_cron},
+    {"limits", cmd_limits},
 };
 
 int main(int argc, char **argv)

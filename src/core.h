@@ -353,6 +353,9 @@ enum {
     SCRIPT_OVERVIEW,
     SCRIPT_DELETE,
     SCRIPT_FLOW,
+    SCRIPT_LIMIT,
+    SCRIPT_LIMIT_RELEASE,
+    SCRIPT_LIMIT_INFO,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];

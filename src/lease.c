@@ -65,6 +65,7 @@ static void lease_drop(saq__lease_t *l, int ran)
     saq_worker_t *w = l->w;
     saq__lease_stop_timer(l);
     saq__list_remove(&l->link);
+    saq__limit_release(l); /* the running slots of its limits (limit.c) */
     saq__slots_put(w, 1);
     if (ran)
         atomic_fetch_sub(&w->running, 1);

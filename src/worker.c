@@ -323,7 +323,7 @@ static void worker_check_stopped(saq_worker_t *w)
         return;
     }
     if (w->stopping && saq__list_empty(&w->leases) && !w->slots && !w->dequeuing && !w->blocking &&
-        !w->giving)
+        !w->giving && !w->limit_pending)
         worker_finish(w);
 }
 

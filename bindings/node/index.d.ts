@@ -417,6 +417,9 @@ export class Queue<F extends Functions = AnyFunctions> {
   stats(options?: { ttl?: number }): Promise<QueueStats>;
   /** Queue-wide figures read from Redis (saq_queue_overview). */
   overview(): Promise<QueueOverview>;
+  /** the rate limits and global concurrency the queue's libsaq workers enforce, with their state
+   *  now (published every second while a worker with limits runs); [] when none */
+  limits(): Promise<LimitState[]>;
   /** The same figures as a Prometheus text exposition, format 0.0.4 (saq_queue_metrics). */
   metrics(): Promise<string>;
   /** Pages of a scan over this queue's job records of any status, finished ones included. As
@@ -515,6 +518,31 @@ export type WorkerQueue = Queue<any> | { queue: Queue<any>; /** integer >= 1; us
  *  the free slots in proportion to their weights. */
 export type QueueOrder = 'strict' | 'weighted';
 
+/** A limit the queue's libsaq workers enforce, with its state now (Queue.limits()). */
+export interface LimitState {
+  /** null: the whole queue */
+  function: string | null;
+  maxJobs: number;
+  /** seconds */
+  period: number;
+  maxRunning: number;
+  /** running slots held now */
+  running: number;
+  /** starts in the last period */
+  started: number;
+  /** jobs of the function waiting for a running slot */
+  waiting: number;
+}
+
+/** A rate limit and a concurrency limit (WorkerOptions.limits): at most maxJobs starts per period
+ *  seconds (a sliding window; 0 = none) and at most maxRunning running at once (0 = none). */
+export interface Limit {
+  maxJobs?: number;
+  /** seconds */
+  period?: number;
+  maxRunning?: number;
+}
+
 export interface WorkerOptions<F extends Functions = AnyFunctions> {
   /** the job functions by name (their types type a Queue<typeof functions>), or a Map, or an
    *  array of named functions */
@@ -552,6 +580,13 @@ export interface WorkerOptions<F extends Functions = AnyFunctions> {
   queueOrder?: QueueOrder;
   /** weight of the worker's own queue in 'weighted' order (integer 1..1000000, default 1) */
   queueWeight?: number;
+  /** Rate limits and global concurrency over every libsaq worker of the queue (an extension kept
+   *  in Redis; Python saq workers do not honour it), by function name ('' = every job of the
+   *  queue). A job over a limit waits, never fails: over the queue's limit it stays at the head
+   *  of the queue; over its function's rate it is deferred (scheduled) to its next free start;
+   *  over its function's maxRunning it waits until a slot frees (at most 30 s, then it is tried
+   *  again). A dead worker's slots are freed when its liveness entry expires. */
+  limits?: Record<string, Limit> | Map<string, Limit>;
   /** raw libsaq worker configuration keys */
   conf?: Record<string, string | number | boolean>;
 }

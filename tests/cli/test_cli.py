@@ -91,9 +91,9 @@ def saq(*args, url=None, env=None, timeout=30):
 class Worker:
     """saq-testworker on `queue`; `log` holds one line per run ("function key attempt")."""
 
-    def __init__(self, url, queue="default"):
+    def __init__(self, url, queue="default", extra=()):
         self.log = tempfile.mktemp(prefix="saq-cli-worker-", suffix=".log")
-        self.proc = subprocess.Popen([WORKER, "--url", url, "--queue", queue, "--log", self.log],
+        self.proc = subprocess.Popen([WORKER, "--url", url, "--queue", queue, "--log", self.log, *extra],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("ready "), line
@@ -149,7 +149,7 @@ class CliTest(unittest.TestCase):
         r = saq("--help")
         self.assertEqual(r.returncode, 0)
         for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "delete", "sweep", "watch",
-                    "check", "metrics", "cron"):
+                    "check", "metrics", "cron", "limits"):
             self.assertIn(f"  {cmd}", r.stdout)
             h = saq(cmd, "--help")
             self.assertEqual(h.returncode, 0, cmd)
@@ -478,6 +478,31 @@ bad=${REDIS_TLS_URL%%\?*}
             self.assertRegex(t, r"(?m)^nobody +0 +0 +0 +0 +\S+ +0 ")
             self.assertRegex(t, rf"(?m)^{w.id} +default +\d+ +\d+ +\d+ +\d+ +\S+ +libsaq$")
             self.assertIs(d["workers"][0]["libsaq"], True)
+        finally:
+            w.stop()
+
+    def test_limits(self):
+        r = saq("limits", "-q", "lim", url=self.redis.url)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no limits published", r.stdout)
+        w = Worker(self.redis.url, queue="lim", extra=["--limit", "*=20/60,0", "--limit", "sleep=0/0,1"])
+        try:
+            for _ in range(3):
+                self.run_ok("enqueue", "-q", "lim", "sleep", '{"s": 3}')
+            def waiting():
+                r = saq("limits", "-q", "lim", "--json", url=self.redis.url)
+                return r.returncode == 0 and any(d["waiting"] == 2 for d in json.loads(r.stdout)["limits"])
+            wait_for(waiting, 10, what="two sleeps waiting")
+            doc = json.loads(self.run_ok("limits", "-q", "lim", "--json").stdout)
+            by_fn = {d["function"]: d for d in doc["limits"]}
+            self.assertEqual(by_fn[None], {"function": None, "max_jobs": 20, "period": 60, "max_running": 0,
+                                           "running": 0, "started": 1, "waiting": 0})
+            self.assertEqual(by_fn["sleep"], {"function": "sleep", "max_jobs": 0, "period": 0, "max_running": 1,
+                                              "running": 1, "started": 0, "waiting": 2})
+            t = self.run_ok("limits", "-q", "lim").stdout
+            self.assertRegex(t, r"(?m)^FUNCTION +MAX_JOBS +PERIOD +MAX_RUNNING +RUNNING +STARTED +WAITING$")
+            self.assertRegex(t, r"(?m)^\* +20 +60s +- +0 +1 +0$")
+            self.assertRegex(t, r"(?m)^sleep +- +- +1 +1 +0 +2$")
         finally:
             w.stop()
 

@@ -157,8 +157,11 @@ void test_handlers_apply_map() {
             after.push_back(job.function() + " " + job.status() + " " + job.error().value_or(""));
         });
     CHECK_THROWS(SAQ_EINVAL, w.handle("", [](saq::job &) {}));
+    CHECK_THROWS(SAQ_EINVAL, w.limit("answer", 5, 0, 0)); /* a rate needs a period */
+    w.limit("answer", 100, 1.0, 2);
     w.start();
     CHECK_THROWS(SAQ_ESTATE, w.handle("late", [](saq::job &) {}));
+    CHECK_THROWS(SAQ_ESTATE, w.limit("", 0, 0, 1));
 
     saq::apply_result r = q.apply("answer", "{}", 10);
     CHECK(r.json == "42");
@@ -166,6 +169,7 @@ void test_handlers_apply_map() {
     r = q.apply("echo", R"({"x": 7})", 10);
     CHECK(r.json.find("\"x\"") != std::string::npos && r.json.find('7') != std::string::npos);
     CHECK(q.apply("nothing", "{}", 10).json == "null");
+    CHECK(contains(q.limits(), "\"limits\": ["));
 
     try {
         q.apply(saq::job("boom").set_retries(1), 10);

@@ -547,6 +547,40 @@ func (w *Worker) Cron(function, expr string, opts ...CronOption) error {
 	return nil
 }
 
+// Limit is a rate limit and a concurrency limit (SetLimit): at most MaxJobs
+// starts per Period (a sliding window; 0 = no rate limit) and at most
+// MaxRunning jobs running at once (0 = no concurrency limit).
+type Limit struct {
+	MaxJobs    int
+	Period     time.Duration
+	MaxRunning int
+}
+
+// SetLimit limits the jobs of function ("" = every job of the queue) over
+// every libsaq worker of the queue that sets the same limit (an extension
+// kept in Redis, in saq:<queue>:libsaq:limit:*; Python saq workers do not
+// honour it). A job over a limit waits, never fails: over the queue's limit
+// it stays at the head of the queue; over its function's rate it is deferred
+// (scheduled) to its next free start; over its function's MaxRunning it
+// waits until a slot frees (at most 30 s, then it is tried again). The slots
+// of a worker that died are freed when its liveness entry expires. Setting a
+// function's limit again replaces it; a zero Limit removes it. MaxRunning
+// needs the timers.liveness setting > 0. Before Start only.
+func (w *Worker) SetLimit(function string, l Limit) error {
+	if l.MaxJobs < 0 || l.MaxRunning < 0 || l.MaxJobs > math.MaxInt32 || l.MaxRunning > math.MaxInt32 {
+		return errorf(saqraw.SAQ_EINVAL, "SetLimit: MaxJobs and MaxRunning must be between 0 and %d", math.MaxInt32)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.checkNew(); err != nil {
+		return err
+	}
+	if rc := saqraw.Saq_worker_set_limit(w.raw, function, l.MaxJobs, l.Period.Seconds(), l.MaxRunning); rc != saqraw.SAQ_OK {
+		return w.errLocked(rc)
+	}
+	return nil
+}
+
 // OnStartup adds a hook that Start runs (in order) before the worker takes
 // jobs; an error aborts Start. Before Start only.
 func (w *Worker) OnStartup(fn func(ctx context.Context) error) error {

@@ -524,6 +524,18 @@ class Queue {
       camel(json.parse(raw.saq_event_json(ev), null, this._jsonOpts)));
   }
 
+  /** The rate limits and global concurrency the queue's libsaq workers
+   *  enforce (the worker option limits; published every second while a
+   *  worker with limits runs, kept 30 s after the last one stopped), with
+   *  their state now (saq_queue_limits): [{ function (null: the whole
+   *  queue), maxJobs, period (seconds), maxRunning, running (slots held
+   *  now), started (in the last period), waiting (jobs waiting for a running
+   *  slot) }]; [] when no worker publishes limits. */
+  async limits() {
+    return this._op((q, cq, tag) => raw.saq_queue_limits(q, cq, tag), (ev) =>
+      camel(json.parse(raw.saq_event_json(ev), null, this._jsonOpts)).limits);
+  }
+
   /** The queue-wide figures of overview() as a Prometheus text exposition
    *  (format 0.0.4; saq_queue_metrics). */
   async metrics() {

@@ -3055,6 +3055,21 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_SAQ_EVENT_LIMITS(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  
+  jsresult = SWIG_From_int((int)(32));
+  
+  SWIGV8_RETURN_INFO(jsresult, info);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN_INFO(SWIGV8_UNDEFINED(), info);
+}
+
+
 static SwigV8ReturnValue _wrap_saq_cq_new(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -6774,6 +6789,52 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_queue_limits(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  
+  if(args.Length() != 3) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_limits.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_limits" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(args[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), "in method '" "saq_queue_limits" "', argument " "2"" of type '" "saq_cq_t *""'"); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_queue_limits" "', argument " "3"" of type '" "uint64_t""'");
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_limits(arg1,arg2,arg3);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_queue_metrics(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -8330,6 +8391,79 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_worker_set_limit(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  double arg4 ;
+  int arg5 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  double val4 ;
+  int ecode4 = 0 ;
+  int val5 ;
+  int ecode5 = 0 ;
+  int result;
+  
+  if(args.Length() != 5) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_worker_set_limit.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_worker, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_worker_set_limit" "', argument " "1"" of type '" "saq_worker_t *""'"); 
+  }
+  arg1 = (saq_worker_t *)(argp1);
+  {
+    if (args[1]->IsNullOrUndefined()) {
+      arg2 = NULL;
+    } else {
+      res2 = SWIG_AsCharPtrAndSize(args[1], &buf2, NULL, &alloc2);
+      if (!SWIG_IsOK(res2)) {
+        SWIG_exception_fail(SWIG_ArgError(res2), "in method 'saq_worker_set_limit', argument 2 of type 'char const *'");
+      }
+      arg2 = (char *)buf2;
+    }
+  }
+  ecode3 = SWIG_AsVal_int(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_worker_set_limit" "', argument " "3"" of type '" "int""'");
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_double(args[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), "in method '" "saq_worker_set_limit" "', argument " "4"" of type '" "double""'");
+  } 
+  arg4 = (double)(val4);
+  ecode5 = SWIG_AsVal_int(args[4], &val5);
+  if (!SWIG_IsOK(ecode5)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode5), "in method '" "saq_worker_set_limit" "', argument " "5"" of type '" "int""'");
+  } 
+  arg5 = (int)(val5);
+  result = (int)saq_worker_set_limit(arg1,(char const *)arg2,arg3,arg4,arg5);
+  jsresult = SWIG_From_int((int)(result));
+  
+  {
+    if (alloc2 == SWIG_NEWOBJ) free((char *)buf2);
+  }
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_worker_start(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -8993,6 +9127,7 @@ SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_DELETE", _wrap_SAQ_EVENT_DELETE
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_ENQUEUE_MANY", _wrap_SAQ_EVENT_ENQUEUE_MANY, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_FLOW_ENQUEUE", _wrap_SAQ_EVENT_FLOW_ENQUEUE, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_FLOW", _wrap_SAQ_EVENT_FLOW, JS_veto_set_variable, context);
+SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_LIMITS", _wrap_SAQ_EVENT_LIMITS, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_NEW", _wrap_SAQ_STATUS_NEW, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_QUEUED", _wrap_SAQ_STATUS_QUEUED, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_ACTIVE", _wrap_SAQ_STATUS_ACTIVE, JS_veto_set_variable, context);
@@ -9125,6 +9260,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_queue_count", _wrap_saq_queue_count, 
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_info", _wrap_saq_queue_info, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_stats", _wrap_saq_queue_stats, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_overview", _wrap_saq_queue_overview, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_limits", _wrap_saq_queue_limits, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_metrics", _wrap_saq_queue_metrics, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_delete", _wrap_saq_queue_delete, context);
@@ -9155,6 +9291,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_worker_conf_get", _wrap_saq_worker_co
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_add_queue", _wrap_saq_worker_add_queue, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_register_pull", _wrap_saq_worker_register_pull, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_add_cron", _wrap_saq_worker_add_cron, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_worker_set_limit", _wrap_saq_worker_set_limit, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_start", _wrap_saq_worker_start, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_stop", _wrap_saq_worker_stop, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_wait", _wrap_saq_worker_wait, context);

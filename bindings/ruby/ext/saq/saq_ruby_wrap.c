@@ -5687,6 +5687,46 @@ fail:
 
 
 SWIGINTERN VALUE
+_wrap_saq_queue_limits(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 3) || (argc > 3)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 3)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_limits", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(argv[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_limits", 2, argv[1] )); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "uint64_t","saq_queue_limits", 3, argv[2] ));
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_limits(arg1,arg2,arg3);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
 _wrap_saq_queue_metrics(int argc, VALUE *argv, VALUE self) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_cq_t *arg2 = (saq_cq_t *) 0 ;
@@ -6891,6 +6931,70 @@ fail:
 
 
 SWIGINTERN VALUE
+_wrap_saq_worker_set_limit(int argc, VALUE *argv, VALUE self) {
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  double arg4 ;
+  int arg5 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  size_t size2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  double val4 ;
+  int ecode4 = 0 ;
+  int val5 ;
+  int ecode5 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 5) || (argc > 5)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 5)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_worker, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_worker_t *","saq_worker_set_limit", 1, argv[0] )); 
+  }
+  arg1 = (saq_worker_t *)(argp1);
+  res2 = SWIG_AsCharPtrAndSize(argv[1], &buf2, &size2, &alloc2);
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "char const *","saq_worker_set_limit", 2, argv[1] ));
+  }
+  if (buf2 && size2 > 0 && strlen(buf2) + 1 != size2) {
+    if (alloc2 == SWIG_NEWOBJ) free(buf2);
+    rb_raise(rb_eArgError, "string contains null byte (argument %d of %s)", 2, "saq_worker_set_limit");
+  }
+  arg2 = (char *)buf2;
+  ecode3 = SWIG_AsVal_int(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "int","saq_worker_set_limit", 3, argv[2] ));
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_double(argv[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), Ruby_Format_TypeError( "", "double","saq_worker_set_limit", 4, argv[3] ));
+  } 
+  arg4 = (double)(val4);
+  ecode5 = SWIG_AsVal_int(argv[4], &val5);
+  if (!SWIG_IsOK(ecode5)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode5), Ruby_Format_TypeError( "", "int","saq_worker_set_limit", 5, argv[4] ));
+  } 
+  arg5 = (int)(val5);
+  result = (int)saq_worker_set_limit(arg1,(char const *)arg2,arg3,arg4,arg5);
+  vresult = SWIG_From_int((int)(result));
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
+  return vresult;
+fail:
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
 _wrap_saq_worker_start(int argc, VALUE *argv, VALUE self) {
   saq_worker_t *arg1 = (saq_worker_t *) 0 ;
   saq_cq_t *arg2 = (saq_cq_t *) 0 ;
@@ -7810,6 +7914,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_const(mNative, "SAQ_EVENT_ENQUEUE_MANY", SWIG_From_int((int)(29)));
   rb_define_const(mNative, "SAQ_EVENT_FLOW_ENQUEUE", SWIG_From_int((int)(30)));
   rb_define_const(mNative, "SAQ_EVENT_FLOW", SWIG_From_int((int)(31)));
+  rb_define_const(mNative, "SAQ_EVENT_LIMITS", SWIG_From_int((int)(32)));
   rb_define_module_function(mNative, "saq_cq_new", _wrap_saq_cq_new, -1);
   rb_define_module_function(mNative, "saq_cq_length", _wrap_saq_cq_length, -1);
   rb_define_module_function(mNative, "saq_cq_fd", _wrap_saq_cq_fd, -1);
@@ -7910,6 +8015,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_queue_info", _wrap_saq_queue_info, -1);
   rb_define_module_function(mNative, "saq_queue_stats", _wrap_saq_queue_stats, -1);
   rb_define_module_function(mNative, "saq_queue_overview", _wrap_saq_queue_overview, -1);
+  rb_define_module_function(mNative, "saq_queue_limits", _wrap_saq_queue_limits, -1);
   rb_define_module_function(mNative, "saq_queue_metrics", _wrap_saq_queue_metrics, -1);
   rb_define_module_function(mNative, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, -1);
   rb_define_module_function(mNative, "saq_queue_delete", _wrap_saq_queue_delete, -1);
@@ -7940,6 +8046,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_worker_add_queue", _wrap_saq_worker_add_queue, -1);
   rb_define_module_function(mNative, "saq_worker_register_pull", _wrap_saq_worker_register_pull, -1);
   rb_define_module_function(mNative, "saq_worker_add_cron", _wrap_saq_worker_add_cron, -1);
+  rb_define_module_function(mNative, "saq_worker_set_limit", _wrap_saq_worker_set_limit, -1);
   rb_define_module_function(mNative, "saq_worker_start", _wrap_saq_worker_start, -1);
   rb_define_module_function(mNative, "saq_worker_stop", _wrap_saq_worker_stop, -1);
   rb_define_module_function(mNative, "saq_worker_stats_json", _wrap_saq_worker_stats_json, -1);
