@@ -688,8 +688,10 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "    if redis.call('EXISTS', fk) == 0 then\n"
         "      redis.call('ZREM', KEYS[1], fid)\n"
         "    else\n"
-        "      fired = fired + check(fid, fk)\n"
-        "      if redis.call('HGET', fk, 'state') == 'open' then\n"
+        /* a malformed flow fails its own check only: the others are still checked */
+        "      local ok, r = pcall(check, fid, fk)\n"
+        "      if ok then fired = fired + r end\n"
+        "      if not ok or redis.pcall('HGET', fk, 'state') == 'open' then\n"
         "        redis.call('ZADD', KEYS[1], now + recheck, fid)\n"
         "      end\n"
         "    end\n"

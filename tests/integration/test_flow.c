@@ -390,6 +390,37 @@ static void test_member_worker_killed(void **state)
     saq_queue_free(q);
 }
 
+/* A malformed flow hash (its "n" gone, its pending set a string) makes its
+ * own check fail but must not stop a worker's periodic check of the other
+ * flows: they still complete. */
+static void test_malformed_flow_isolated(void **state)
+{
+    (void)state;
+    atomic_store(&cb_runs, 0);
+    saq_queue_t *q = mkqueue("flowbad", NULL, NULL);
+    const char *mb[] = {"py", "b1", NULL}, *mc[] = {"py", "c1", NULL}, *ma[] = {"py", "a1", NULL};
+    saq_flow_t *f = mkflow("cb-bad", NULL, mb);
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    f = mkflow("cb-bad2", NULL, mc);
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    sleep_ms(20); /* the good flow is due after the malformed ones */
+    f = mkflow("cb-good", NULL, ma);
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    finish(q, "b1", "complete", NULL);
+    finish(q, "a1", "complete", NULL);
+    assert_int_equal(rh_int(RC, "HDEL saq:%s:libsaq:flow:cb-bad n", saq_queue_name(q)), 1);
+    rh_int(RC, "DEL saq:%s:libsaq:flow:cb-bad2:pending", saq_queue_name(q));
+    freeReplyObject(rh_cmd(RC, "SET saq:%s:libsaq:flow:cb-bad2:pending x", saq_queue_name(q)));
+    saq_worker_t *w = start_worker(q);
+    saq_job_free(wait_status(q, "cb-good", "complete", TMO));
+    assert_int_equal(atomic_load(&cb_runs), 1);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_members_finished_elsewhere),
         cmocka_unit_test(test_member_without_record),
         cmocka_unit_test(test_member_worker_killed),
+        cmocka_unit_test(test_malformed_flow_isolated),
     };
     if (getenv("SAQ_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SAQ_TEST_FILTER"));
