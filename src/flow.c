@@ -12,6 +12,7 @@
 #define FLOW_SLOT "@@libsaq.flow.outcomes@@"
 #define FLOW_RECHECK_MS "2000" /* an open flow is checked again after this long */
 #define FLOW_SWEEP_MAX "50"    /* flows checked per periodic call at most */
+#define FLOW_SWEEP_LOOKS "2000" /* members read per periodic call (about): bounds its time in Redis */
 #define FLOW_TICK_MS 1000
 
 struct saq_flow {
@@ -461,6 +462,7 @@ void saq__flow_tick(saq_queue_t *q)
     args_t a = {0};
     args_head(&a, q, "sweep");
     args_put(&a, FLOW_SWEEP_MAX);
+    args_put(&a, FLOW_SWEEP_LOOKS);
     if (!a.oom)
         saq__eval(&q->cmd, SCRIPT_FLOW, tick_reply, q, 4, a.n, (const char **)a.v, a.len);
     args_free(&a);

@@ -513,7 +513,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      *   note    member id, its status as the worker stored it (used when the
      *           record is already gone: ttl < 0). Reply 0 not a member, 1
      *           noted, 2 the callback was enqueued
-     *   sweep   max flows. Reply {open flows left, callbacks enqueued}
+     *   sweep   max flows, members read (about). Reply {open flows left, fired}
      *   get     flow id. Reply the flow as JSON (saq_queue_flow), or nil
      * A flow's hash flow:<id>: state (open|done), cb (callback id), head/tail
      * (the callback's record around its outcomes), score and marker (its
@@ -634,9 +634,15 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  if tonumber(h[6]) > 0 then redis.call('EXPIRE', fk, tonumber(h[6])) end\n"
         "  return 1\n"
         "end\n"
-        "local function check(fid, fk)\n"
-        "  for _, id in ipairs(redis.call('SMEMBERS', fk .. ':pending')) do settle(fid, fk, id, nil) end\n"
-        "  return fire(fid, fk)\n"
+        /* all pending members, or ~budget more by SSCAN (cursor in field scan): the sweep reads a
+         * big flow a share per call. Returns fired, members read, true = not through */
+        "local function check(fid, fk, budget)\n"
+        "  local r = {'0', nil}; if budget then\n"
+        "    r = redis.call('SSCAN', fk .. ':pending', redis.call('HGET', fk, 'scan') or '0', 'COUNT', budget)\n"
+        "    redis.call('HSET', fk, 'scan', r[1])\n"
+        "  else r[2] = redis.call('SMEMBERS', fk .. ':pending') end\n"
+        "  for _, id in ipairs(r[2]) do settle(fid, fk, id, nil) end\n"
+        "  return fire(fid, fk), #r[2], r[1] ~= '0'\n"
         "end\n"
         "if op == 'create' then\n"
         "  local fid = ARGV[5]\n"
@@ -682,17 +688,17 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  return 1 + fire(fid, fk)\n"
         "elseif op == 'sweep' then\n"
         "  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))\n"
-        "  local fired = 0\n"
+        "  local fired, budget = 0, tonumber(ARGV[6])\n"
         "  for _, fid in ipairs(due) do\n"
+        "    if budget <= 0 then break end\n"
         "    local fk = pfx .. fid\n"
         "    if redis.call('EXISTS', fk) == 0 then\n"
         "      redis.call('ZREM', KEYS[1], fid)\n"
         "    else\n"
-        /* a malformed flow fails its own check only: the others are still checked */
-        "      local ok, r = pcall(check, fid, fk)\n"
-        "      if ok then fired = fired + r end\n"
+        "      local ok, r, looked, more = pcall(check, fid, fk, math.max(budget, 10))\n"
+        "      if ok then fired, budget = fired + r, budget - looked end\n"
         "      if not ok or redis.pcall('HGET', fk, 'state') == 'open' then\n"
-        "        redis.call('ZADD', KEYS[1], now + recheck, fid)\n"
+        "        redis.call('ZADD', KEYS[1], (ok and more) and now or now + recheck, fid)\n"
         "      end\n"
         "    end\n"
         "  end\n"

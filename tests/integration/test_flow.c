@@ -421,6 +421,43 @@ static void test_malformed_flow_isolated(void **state)
     saq_queue_free(q);
 }
 
+/* A flow of thousands of members: a worker's periodic check reads a share of
+ * its pending members per call (one call must not hold Redis for long), and
+ * the callback still runs once every member is terminal. */
+static void test_huge_flow_checked_in_shares(void **state)
+{
+    (void)state;
+    atomic_store(&cb_runs, 0);
+    enum { N = 6000 };
+    saq_queue_t *q = mkqueue("flowhuge", NULL, NULL);
+    saq_job_t *cb = mkjob("cb", "cb-huge", NULL);
+    saq_flow_t *f = saq_flow_new(cb);
+    saq_job_free(cb);
+    char key[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "h%d", i);
+        saq_job_t *m = mkjob("py", key, NULL);
+        assert_int_equal(saq_job_set_scheduled(m, 4000000000.0), SAQ_OK); /* never run here */
+        assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+        saq_job_free(m);
+    }
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    for (int i = 0; i < N; i++) /* gone: "missing", terminal */
+        assert_int_equal(rh_int(RC, "DEL saq:job:%s:h%d", saq_queue_name(q), i), 1);
+    saq_worker_t *w = start_worker(q);
+    long long left = N;
+    for (int t = 0; t < 1000 && left == N; t++) {
+        sleep_ms(10);
+        left = rh_int(RC, "SCARD saq:%s:libsaq:flow:cb-huge:pending", saq_queue_name(q));
+    }
+    assert_true(left > 1000); /* the first check read a share only */
+    saq_job_free(wait_status(q, "cb-huge", "complete", 30000));
+    assert_int_equal(atomic_load(&cb_runs), 1);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_member_without_record),
         cmocka_unit_test(test_member_worker_killed),
         cmocka_unit_test(test_malformed_flow_isolated),
+        cmocka_unit_test(test_huge_flow_checked_in_shares),
     };
     if (getenv("SAQ_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SAQ_TEST_FILTER"));
