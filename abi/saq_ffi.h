@@ -101,7 +101,8 @@ enum {
     SAQ_EVENT_LOG = 24,
     SAQ_EVENT_OVERVIEW = 25,
     SAQ_EVENT_METRICS = 26,
-    SAQ_EVENT_ITER_JOBS = 27
+    SAQ_EVENT_ITER_JOBS = 27,
+    SAQ_EVENT_PAUSE = 28
 };
 
 typedef int (*saq_event_cb)(saq_event_t *ev, void *userdata);
@@ -225,6 +226,9 @@ int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
 int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor, int count, saq_cq_t *cq, uint64_t tag);
+int saq_queue_pause(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+int saq_queue_resume(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+int saq_queue_paused(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeout_s, saq_cq_t *cq, uint64_t tag);
 int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);

@@ -209,7 +209,8 @@ void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t
     put(c, j->id);
     put_own(c, saq__tx_marker(q, j->key));
     putn(c, json, len);
-    put_fmt(c, "%d", j->ttl);
+    /* failed_ttl: how long this queue keeps a failed job's record (saq #268) */
+    put_fmt(c, "%d", j->status == SAQ_STATUS_FAILED && q->set.has_failed_ttl ? q->set.failed_ttl : j->ttl);
     put(c, saq__status_name(j->status));
     put_guard(c, guard);
     put_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
@@ -350,13 +351,14 @@ void saq__tx_alive(saq_queue_t *q, const char *wid, unsigned long long entry_ms,
 void saq__tx_overview(saq_queue_t *q, int figures, saq__call_t *c)
 {
     int is13 = q->set.dialect == SAQ__DIALECT_013;
-    call_init(c, SCRIPT_OVERVIEW, 6);
+    call_init(c, SCRIPT_OVERVIEW, 7);
     put(c, q->k_queued);
     put(c, q->k_active);
     put(c, q->k_incomplete);
     put(c, q->k_stats);
     put(c, q->k_alive);
     put(c, q->k_samples);
+    put(c, q->k_paused);
     put(c, figures ? "o" : "s");
     put(c, is13 ? q->k_statsprefix : q->k_wiprefix);
     put(c, is13 ? q->k_wiprefix : q->k_statsprefix);
@@ -665,6 +667,13 @@ void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *resul
     free(json);
 }
 
+/* saq's retry delay with the queue's retry.jitter (off: the whole backoff) and retry.min_delay. */
+static double retry_delay(const saq_queue_t *q, const saq_job_t *j)
+{
+    double d = saq__retry_delay(j, q->set.retry_jitter ? saq__random01() : 1.0);
+    return d < q->set.retry_min_delay ? q->set.retry_min_delay : d;
+}
+
 void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,
                     saq__done_fn done, void *ud)
 {
@@ -681,7 +690,7 @@ void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__
     j->progress = 0;
     j->touched = saq__now_ms();
     saq__job_invalidate(j);
-    double delay = saq__retry_delay(j, saq__random01());
+    double delay = retry_delay(q, j);
     /* pushed now: score 0, never promoted twice (saq U1) */
     double score = delay > 0 ? saq__now_s() + delay : 0;
     char *json = saq__dump_job(q, j, &len, &e);
@@ -728,7 +737,7 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
         j->completed = j->started = 0;
         j->progress = 0;
         j->touched = saq__now_ms();
-        double delay = saq__retry_delay(j, saq__random01());
+        double delay = retry_delay(q, j);
         if (delay > 0)
             score = saq__now_s() + delay;
     } else {
