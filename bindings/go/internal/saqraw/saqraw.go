@@ -114,31 +114,34 @@ typedef long long swig_type_84;
 typedef _gostring_ swig_type_85;
 typedef _gostring_ swig_type_86;
 typedef long long swig_type_87;
-typedef _gostring_ swig_type_88;
+typedef long long swig_type_88;
 typedef long long swig_type_89;
 typedef long long swig_type_90;
-typedef long long swig_type_91;
+typedef _gostring_ swig_type_91;
 typedef long long swig_type_92;
-typedef _gostring_ swig_type_93;
-typedef _gostring_ swig_type_94;
-typedef _gostring_ swig_type_95;
-typedef long long swig_type_96;
-typedef long long swig_type_97;
-typedef long long swig_type_98;
+typedef long long swig_type_93;
+typedef long long swig_type_94;
+typedef long long swig_type_95;
+typedef _gostring_ swig_type_96;
+typedef _gostring_ swig_type_97;
+typedef _gostring_ swig_type_98;
 typedef long long swig_type_99;
-typedef _gostring_ swig_type_100;
+typedef long long swig_type_100;
 typedef long long swig_type_101;
-typedef _gostring_ swig_type_102;
+typedef long long swig_type_102;
 typedef _gostring_ swig_type_103;
-typedef _gostring_ swig_type_104;
+typedef long long swig_type_104;
 typedef _gostring_ swig_type_105;
 typedef _gostring_ swig_type_106;
 typedef _gostring_ swig_type_107;
 typedef _gostring_ swig_type_108;
 typedef _gostring_ swig_type_109;
-typedef long long swig_type_110;
+typedef _gostring_ swig_type_110;
 typedef _gostring_ swig_type_111;
 typedef _gostring_ swig_type_112;
+typedef long long swig_type_113;
+typedef _gostring_ swig_type_114;
+typedef _gostring_ swig_type_115;
 extern void _wrap_Swig_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_saqraw_45c772aff977664a(swig_intgo arg1);
 
@@ -267,31 +270,34 @@ extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, 
 extern swig_intgo _wrap_saq_queue_overview_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_83 arg3);
 extern swig_intgo _wrap_saq_queue_metrics_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_84 arg3);
 extern swig_intgo _wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_85 arg2, swig_type_86 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_87 arg6);
-extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_88 arg2, double arg3, uintptr_t arg4, swig_type_89 arg5);
-extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_90 arg3);
-extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_91 arg3);
-extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_92 arg5);
-extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_93 arg2, swig_type_94 arg3, swig_type_95 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_96 arg8);
-extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_97 arg4);
-extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_98 arg5);
+extern swig_intgo _wrap_saq_queue_pause_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_88 arg3);
+extern swig_intgo _wrap_saq_queue_resume_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_89 arg3);
+extern swig_intgo _wrap_saq_queue_paused_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_90 arg3);
+extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_91 arg2, double arg3, uintptr_t arg4, swig_type_92 arg5);
+extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_93 arg3);
+extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_94 arg3);
+extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_95 arg5);
+extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_96 arg2, swig_type_97 arg3, swig_type_98 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_99 arg8);
+extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_100 arg4);
+extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_101 arg5);
 extern swig_intgo _wrap_saq_queue_close_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern void _wrap_saq_queue_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_queue_batch_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_99 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_100 arg2, uintptr_t arg3, swig_type_101 arg4);
+extern swig_type_102 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_103 arg2, uintptr_t arg3, swig_type_104 arg4);
 extern void _wrap_saq_batch_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3);
-extern swig_type_102 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_103 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_104 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_105 arg2);
+extern swig_type_105 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_106 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_107 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_108 arg2);
 extern swig_intgo _wrap_saq_worker_add_queue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_intgo arg3);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_106 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_107 arg2, swig_type_108 arg3, swig_type_109 arg4);
-extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_110 arg3);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_109 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_110 arg2, swig_type_111 arg3, swig_type_112 arg4);
+extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_113 arg3);
 extern swig_intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_111 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_112 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_114 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_115 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_worker_free_saqraw_45c772aff977664a(uintptr_t arg1);
 #undef intgo
 */
@@ -615,6 +621,7 @@ const SAQ_EVENT_LOG int = 24
 const SAQ_EVENT_OVERVIEW int = 25
 const SAQ_EVENT_METRICS int = 26
 const SAQ_EVENT_ITER_JOBS int = 27
+const SAQ_EVENT_PAUSE int = 28
 func Saq_cq_new() (_swig_ret Struct_SS_saq_cq) {
 	var swig_r Struct_SS_saq_cq
 	swig_r = (Struct_SS_saq_cq)(SwigcptrStruct_SS_saq_cq(C._wrap_saq_cq_new_saqraw_45c772aff977664a()))
@@ -1510,6 +1517,33 @@ func Saq_queue_iter_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg
 	return swig_r
 }
 
+func Saq_queue_pause(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_pause_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_88(_swig_i_2)))
+	return swig_r
+}
+
+func Saq_queue_resume(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_resume_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_89(_swig_i_2)))
+	return swig_r
+}
+
+func Saq_queue_paused(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_paused_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_90(_swig_i_2)))
+	return swig_r
+}
+
 func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 Struct_SS_saq_cq, arg5 uint64) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
@@ -1517,7 +1551,7 @@ func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_88)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_89(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_91)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_92(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1529,7 +1563,7 @@ func Saq_queue_listen_stop(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_90(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_93(_swig_i_2)))
 	return swig_r
 }
 
@@ -1538,7 +1572,7 @@ func Saq_queue_cancel(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_91(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_94(_swig_i_2)))
 	return swig_r
 }
 
@@ -1549,7 +1583,7 @@ func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 floa
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_92(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_95(_swig_i_4)))
 	return swig_r
 }
 
@@ -1563,7 +1597,7 @@ func Saq_queue_map(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 stri
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_96(_swig_i_7)))
+	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_99(_swig_i_7)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1582,7 +1616,7 @@ func Saq_queue_schedule(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_97(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_100(_swig_i_3)))
 	return swig_r
 }
 
@@ -1593,7 +1627,7 @@ func Saq_queue_sweep(arg1 Struct_SS_saq_queue, arg2 int, arg3 float64, arg4 Stru
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_98(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_101(_swig_i_4)))
 	return swig_r
 }
 
@@ -1630,7 +1664,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_100)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_101(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_103)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_104(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1681,7 +1715,7 @@ func Saq_worker_conf_get(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret stri
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_105)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_108)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -1704,7 +1738,7 @@ func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_106)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_109)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1717,7 +1751,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_107)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_108)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_109)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_110)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_111)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_112)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1735,7 +1769,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_110(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_113(_swig_i_2)))
 	return swig_r
 }
 
