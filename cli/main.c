@@ -31,6 +31,8 @@ static const char usage_main[] =
     "  watch                a live view of the queues (q or Ctrl-C quits)\n"
     "  check                exit 0 when a worker of each queue is alive, 1 when none\n"
     "  metrics              Prometheus metrics: --listen ADDR serves /metrics, --once prints\n"
+    "  pause [QUEUE]        pause a queue: libsaq workers take no more of its jobs\n"
+    "  resume [QUEUE]       resume a paused queue\n"
     "\n"
     "Global options (also accepted after the command):\n"
     "  -u, --url URL        Redis url: redis://, rediss://, unix://, redis+sentinel://,\n"
@@ -197,7 +199,7 @@ static const struct {
     {"info", cmd_info},       {"jobs", cmd_jobs},   {"job", cmd_job},
     {"enqueue", cmd_enqueue}, {"abort", cmd_abort}, {"retry", cmd_retry},
     {"sweep", cmd_sweep},     {"watch", cmd_watch}, {"check", cmd_check},
-    {"metrics", cmd_metrics},
+    {"metrics", cmd_metrics}, {"pause", cmd_pause}, {"resume", cmd_resume},
 };
 
 int main(int argc, char **argv)
