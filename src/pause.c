@@ -128,9 +128,10 @@ static void watch_reply(saq__req_t *req, redisReply *r, int err, const char *msg
     saq_worker_t *w = req->data;
     (void)msg;
     w->pause_reading = 0;
-    if (w->attached && !w->stopping && w->group && !w->pause_joined) {
-        /* a member joins its group once its first read is answered (even with an error: the
-         * others must not wait for it), so the queue order holds from the first job */
+    if (w->group && !w->pause_joined) {
+        /* a member joins its group once its first read is answered (even with an error, or
+         * stopping: the others must not wait for it), so the queue order holds from the first
+         * job (a member that stopped left already: it takes no slot) */
         w->pause_joined = 1;
         saq__group_join(w, 0);
     }

@@ -173,30 +173,35 @@ func TestFailedTTLAndRetryTiming(t *testing.T) {
 		t.Fatalf("the complete job: %v (kept for its ttl)", err)
 	}
 
-	// no jitter: a 2 s backoff delay is 2 s; a minimum of 2 s lifts a 0 delay
+	// no jitter: a 4 s backoff delay is 4 s (full jitter would make three such retries all due
+	// after 2 s one time in eight); a minimum of 4 s lifts a 0 delay. Generous margins: the
+	// suite runs in parallel under -race.
 	for _, tc := range []struct {
 		name string
 		opt  saq.QueueOption
 		job  []saq.JobOption
 	}{
-		{"nojitter", saq.WithRetryJitter(false), []saq.JobOption{saq.WithRetryDelay(2 * time.Second), saq.WithRetryBackoff(0)}},
-		{"mindelay", saq.WithRetryMinDelay(2 * time.Second), nil},
+		{"nojitter", saq.WithRetryJitter(false), []saq.JobOption{saq.WithRetryDelay(4 * time.Second), saq.WithRetryBackoff(0)}},
+		{"mindelay", saq.WithRetryMinDelay(4 * time.Second), nil},
 	} {
 		rq := newQueue(t, saq.WithName(queueName(t)+"-"+tc.name), tc.opt)
-		j, err := rq.Enqueue(c, "f", nil, tc.job...)
-		if err != nil {
-			t.Fatal(err)
+		t0 := time.Now()
+		for i := 0; i < 3; i++ {
+			j, err := rq.Enqueue(c, "f", nil, tc.job...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := rq.Retry(c, j.Key, "again"); err != nil || !ok {
+				t.Fatalf("%s: Retry = %v, %v", tc.name, ok, err)
+			}
 		}
-		if ok, err := rq.Retry(c, j.Key, "again"); err != nil || !ok {
-			t.Fatalf("%s: Retry = %v, %v", tc.name, ok, err)
+		time.Sleep(2*time.Second - time.Since(t0))
+		if o, err := rq.Overview(c); err != nil || o.Jobs.Scheduled != 3 {
+			t.Fatalf("%s: a retry is due within 2 s (%+v, %v)", tc.name, o, err)
 		}
-		time.Sleep(1500 * time.Millisecond)
-		if o, err := rq.Overview(c); err != nil || o.Jobs.Scheduled != 1 {
-			t.Fatalf("%s: the retry is due before 2 s (%+v, %v)", tc.name, o, err)
-		}
-		time.Sleep(800 * time.Millisecond)
-		if o, err := rq.Overview(c); err != nil || o.Jobs.Scheduled != 0 || o.Jobs.Incomplete != 1 {
-			t.Fatalf("%s: the retry is not due after 2.3 s (%+v, %v)", tc.name, o, err)
+		time.Sleep(5*time.Second - time.Since(t0))
+		if o, err := rq.Overview(c); err != nil || o.Jobs.Scheduled != 0 || o.Jobs.Incomplete != 3 {
+			t.Fatalf("%s: the retries are not due after 5 s (%+v, %v)", tc.name, o, err)
 		}
 	}
 }

@@ -95,16 +95,18 @@ test('failedTtl, retry.minDelay and retry.jitter', async () => {
     await waitFor(async () => (await q.job(bad.key)) === null, { what: 'the failed job to be deleted' });
     assert.ok(await q.job(good.key));
   }, { failedTtl: -1, logger: false });
-  for (const [opts, kwargs] of [[{ retry: { jitter: false } }, { retry_delay: 2, retry_backoff: true }],
-    [{ retry: { minDelay: 2 } }, {}]]) {
+  // no jitter: a 4 s backoff delay is 4 s (full jitter would make three such retries all due
+  // after 2 s one time in eight); a minimum of 4 s lifts a 0 delay
+  for (const [opts, kwargs] of [[{ retry: { jitter: false } }, { retry_delay: 4, retry_backoff: true }],
+    [{ retry: { minDelay: 4 } }, {}]]) {
     await withQueue(opts, async (q) => {
-      const j = await q.enqueue('f', kwargs);
-      await q.retry(j, 'again');
-      await sleep(1500);
-      assert.equal((await q.overview()).jobs.scheduled, 1, `${JSON.stringify(opts)}: due before 2 s`);
-      await sleep(800);
+      const t0 = Date.now();
+      for (let i = 0; i < 3; i++) await q.retry(await q.enqueue('f', kwargs), 'again');
+      await sleep(2000 - (Date.now() - t0));
+      assert.equal((await q.overview()).jobs.scheduled, 3, `${JSON.stringify(opts)}: a retry is due within 2 s`);
+      await sleep(5000 - (Date.now() - t0));
       const { scheduled, incomplete } = (await q.overview()).jobs;
-      assert.deepEqual([scheduled, incomplete], [0, 1], `${JSON.stringify(opts)}: not due after 2.3 s`);
+      assert.deepEqual([scheduled, incomplete], [0, 3], `${JSON.stringify(opts)}: not due after 5 s`);
     });
   }
 });

@@ -79,16 +79,18 @@ class TestPause < Minitest::Test
     wait_for("the failed job to be deleted") { q.job(bad.key).nil? }
     refute_nil q.job(good.key)
 
-    [[{ retry: { jitter: false } }, { retry_delay: 2, retry_backoff: true }],
-     [{ retry: { min_delay: 2 } }, {}]].each do |opts, job_opts|
+    # no jitter: a 4 s backoff delay is 4 s (full jitter would make three such retries all due
+    # after 2 s one time in eight); a minimum of 4 s lifts a 0 delay
+    [[{ retry: { jitter: false } }, { retry_delay: 4, retry_backoff: true }],
+     [{ retry: { min_delay: 4 } }, {}]].each do |opts, job_opts|
       rq = new_queue(**opts)
-      j = rq.enqueue("f", **job_opts)
-      rq.retry(j, "again")
-      sleep 1.5
-      assert_equal 1, rq.overview[:jobs][:scheduled], "#{opts}: the retry is due before 2 s"
-      sleep 0.8
+      t0 = monotonic
+      3.times { rq.retry(rq.enqueue("f", **job_opts), "again") }
+      sleep(2 - (monotonic - t0))
+      assert_equal 3, rq.overview[:jobs][:scheduled], "#{opts}: a retry is due within 2 s"
+      sleep(5 - (monotonic - t0))
       o = rq.overview[:jobs]
-      assert_equal [0, 1], [o[:scheduled], o[:incomplete]], "#{opts}: the retry is not due after 2.3 s"
+      assert_equal [0, 3], [o[:scheduled], o[:incomplete]], "#{opts}: the retries are not due after 5 s"
     end
   end
 end
