@@ -495,7 +495,9 @@ SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
 #define SAQ_EVENT_OVERVIEW 25    /**< saq_queue_overview. Since 0.2. */
 #define SAQ_EVENT_METRICS 26     /**< saq_queue_metrics (text = the exposition). Since 0.2. */
 #define SAQ_EVENT_ITER_JOBS 27   /**< saq_queue_iter_jobs. Since 0.2. */
-#define SAQ_EVENT_PAUSE 28       /**< saq_queue_pause, saq_queue_resume, saq_queue_paused. Since 0.2. */
+#define SAQ_EVENT_DELETE 28      /**< saq_queue_delete. Since 0.2. */
+#define SAQ_EVENT_ENQUEUE_MANY 29 /**< saq_queue_enqueue_many. Since 0.2. */
+#define SAQ_EVENT_PAUSE 30       /**< saq_queue_pause, saq_queue_resume, saq_queue_paused. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -588,7 +590,8 @@ SAQ_API const char *saq_event_errmsg(const saq_event_t *ev);
  *  SCHEDULE, SWEEP: number of ids. CANCEL: the SAQ_CANCEL_* reason. MAP:
  *  number of distinct jobs (duplicate keys collapse). BATCH_ABORT: jobs
  *  aborted. PING: the server version. LEASE, OUTCOME, GIVEN_BACK: the lease id
- *  (saq_job_lease_id of the leased job). 0 otherwise. */
+ *  (saq_job_lease_id of the leased job). DELETE: 1, 2 or 3 (see saq_queue_delete; with
+ *  SAQ_ENOTFOUND the stray entries removed). 0 otherwise. */
 SAQ_API int64_t saq_event_int(const saq_event_t *ev);
 /** JSON document (borrowed) or NULL (always NULL on error). INFO and STATS:
  *  the object saq returns. APPLY: the job's result (JSON null when it has
@@ -600,8 +603,8 @@ SAQ_API const char *saq_event_json(const saq_event_t *ev);
 /** Text document (borrowed) or NULL: LOG: the message (one line, no newline); METRICS: the
  *  Prometheus text exposition (format 0.0.4). NULL for other events and on error. Since 0.2. */
 SAQ_API const char *saq_event_text(const saq_event_t *ev);
-/** Job key (borrowed) for LISTEN, LEASE, CANCEL, OUTCOME, GIVEN_BACK, JOB, ABORT, RETRY, FINISH
- *  and UPDATE events; for ITER_JOBS the cursor to pass next ("0" when the scan is over); else
+/** Job key (borrowed) for LISTEN, LEASE, CANCEL, OUTCOME, GIVEN_BACK, JOB, ABORT, RETRY, FINISH,
+ *  UPDATE and DELETE events; for ITER_JOBS the cursor to pass next ("0" when the scan is over); else
  *  NULL. */
 SAQ_API const char *saq_event_key(const saq_event_t *ev);
 /** Status text for LISTEN events ("active", "complete", ...), else NULL. */
@@ -614,7 +617,8 @@ SAQ_API const char *saq_event_job_status(const saq_event_t *ev);
  *  with the job still in it releases the lease as saq_job_free does).
  *  OUTCOME: a copy of the record exactly as stored (not leased): its status
  *  (complete, failed, aborted, or queued for a retry), error, result, attempts
- *  and times; NULL when nothing was stored (saq_event_status says why). */
+ *  and times; NULL when nothing was stored (saq_event_status says why). DELETE: the record as
+ *  last read before it was deleted. */
 SAQ_API saq_job_t *saq_event_job(const saq_event_t *ev);
 /** Move saq_event_job's job out of the event; the caller owns it (saq_job_free) and
  *  saq_event_job returns NULL afterwards. NULL when none. Jobs of saq_event_job_at cannot be
@@ -971,6 +975,31 @@ SAQ_API int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq
 SAQ_API int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const char *kwargs_json,
                                    saq_cq_t *cq, uint64_t tag);
 
+/** Bulk enqueue (BullMQ's addBulk, Sidekiq's push_bulk): the `n` jobs of
+ *  `jobs` in one operation, each exactly as saq_queue_enqueue would (copied,
+ *  queue/queued/status set, before-enqueue hooks run on this thread, then
+ *  saq's ENQUEUE script, atomic per job), their scripts pipelined on the
+ *  queue's connection (many jobs per round trip). The caller's jobs are not
+ *  changed and may be freed on return. A job that cannot be sent (NULL, of
+ *  another queue, refused by a hook, over max_payload_bytes) refuses the whole
+ *  call with SAQ_EINVAL, SAQ_EWRONGQUEUE or SAQ_ETOOBIG naming its index:
+ *  nothing is written. Jobs with the same key: the first is enqueued, the
+ *  others are duplicates. Event ENQUEUE_MANY: saq_event_job_at(i) = job i as
+ *  sent; json = an array of n outcomes in job order: 1 enqueued, 0 already
+ *  enqueued (its key was still incomplete or its abort marker existed, as
+ *  saq_queue_enqueue's int 0; not an error), null not known; int = how many
+ *  were enqueued. A Redis error while the replies come in (connection lost,
+ *  command_timeout_ms) gives that error with a message counting what was
+ *  enqueued, and null for every job whose reply did not come (it may or may
+ *  not have been written: read it with saq_queue_job). n 0 completes at once
+ *  with []. Holds one max_concurrent_ops permit for the whole call;
+ *  saq_queue_cancel withdraws it while it waits for the permit (SAQ_ECLOSED,
+ *  nothing written). Returns SAQ_OK (the event follows) or the common submit
+ *  errors (SAQ_EINVAL for a NULL queue or unusable cq, SAQ_ECLOSED, SAQ_ENOMEM).
+ *  Since 0.2. */
+SAQ_API int saq_queue_enqueue_many(saq_queue_t *q, saq_job_t *const *jobs, size_t n, saq_cq_t *cq,
+                                   uint64_t tag);
+
 /** saq's Queue.job(key): read one record. Event JOB with the job, or
  *  SAQ_ENOTFOUND; SAQ_EINVAL for a NULL or empty key, SAQ_EPROTO for a
  *  malformed record, SAQ_EWRONGQUEUE for a record of another queue. Holds one
@@ -1121,6 +1150,29 @@ SAQ_API int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  number, an unknown status), the common ones. Since 0.2. */
 SAQ_API int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor,
                                 int count, saq_cq_t *cq, uint64_t tag);
+
+/** Delete a job: its record and every entry of it in Redis (`queued`, `incomplete` (which is
+ *  also the schedule), `active`, libsaq's sweep and abort watch sets, the bytes kept of an
+ *  unreadable record, and its abort marker), in one script call, compare-and-set on the record
+ *  as read (an extension: saq has no delete; a Python saq worker never sees a deleted job
+ *  again). A job that runs (status active or aborting, or in `active`: handed to a worker) is
+ *  refused, SAQ_ESTATE, unless `force`: then it is aborted first (as saq_queue_abort with the
+ *  reason "deleted", unless it is aborting already), so that its worker stops it (a libsaq or
+ *  Python saq worker notices within its abort check, 1 s by default), and deleted once its
+ *  record is terminal (its worker finished it aborted), or after `wait_ms` milliseconds
+ *  (0..3600000; 0 = do not wait) in any case; the abort marker of a job that did not end in
+ *  that time is left to expire, and a worker that ends that job later writes its terminal
+ *  record again (kept for the job's ttl; in no list). No status is published: a listen or
+ *  apply on a deleted job waits for its own timeout. Event DELETE: key = the job's key, job =
+ *  the record as last read (NULL when it could not be read), int = 1 deleted (it did not run),
+ *  2 deleted after its worker stopped it, 3 deleted after wait_ms without its worker ending
+ *  it. Errors in the event: SAQ_EINVAL (NULL or empty key, wait_ms out of range),
+ *  SAQ_ENOTFOUND (no record; entries of the key left in the lists are removed all the same,
+ *  int = how many), SAQ_ESTATE (it runs and force is 0; nothing changed), SAQ_ETIMEDOUT (the
+ *  record kept changing: gave up after 8 compare-and-set tries), the common ones. Holds one of
+ *  max_concurrent_ops until it deletes or starts waiting. Since 0.2. */
+SAQ_API int saq_queue_delete(saq_queue_t *q, const char *key, int force, int wait_ms, saq_cq_t *cq,
+                             uint64_t tag);
 
 /** Pause the queue (an extension: Python saq does not know it). Every libsaq worker of the
  *  queue, in any process, reads the queue's pause flag every timers.pause (0.5 s by default):

@@ -724,6 +724,9 @@ inline std::vector<std::optional<saq::job>> dup_all(const event &e) {
  *  once). */
 enum class abort_result { unchanged = 0, requested = 1, aborted = 2 };
 
+/** queue::delete_job's outcome (saq_queue_delete's int). */
+enum class delete_result { deleted = 1, deleted_after_stop = 2, deleted_after_wait = 3 };
+
 /** apply's outcome: the result as JSON ("null" when none) and the final job (nullopt when its
  *  record was already gone, ttl < 0). */
 struct apply_result {
@@ -827,6 +830,34 @@ public:
             [q = q_.get(), &function, &kwargs_json](saq_cq_t *cq, uint64_t t) {
                 return saq_queue_enqueue_call(q, function.c_str(), kwargs_json.c_str(), cq, t);
             });
+    }
+    /** Bulk enqueue (saq_queue_enqueue_many): the jobs in one pipelined operation, each as
+     *  enqueue_async(job) would (copied). One entry per job, in order: true enqueued, false
+     *  already enqueued. Throws saq::error: SAQ_EINVAL / SAQ_EWRONGQUEUE / SAQ_ETOOBIG naming
+     *  the job that refused the call (nothing written), or the Redis error that cut the
+     *  replies short (then some jobs may have been written: read them back). */
+    std::future<std::vector<bool>> enqueue_many_async(const std::vector<saq::job> &jobs) {
+        std::vector<saq_job_t *> raw;
+        raw.reserve(jobs.size());
+        for (const auto &j : jobs)
+            raw.push_back(j.native());
+        return detail::submit<std::vector<bool>>(
+            q_,
+            [](event &e) {
+                e.check();
+                std::vector<bool> out;
+                for (char c : e.json().value_or("[]"))
+                    if (c == '0' || c == '1')
+                        out.push_back(c == '1');
+                return out;
+            },
+            [q = q_.get(), &raw](saq_cq_t *cq, uint64_t t) {
+                return saq_queue_enqueue_many(q, raw.data(), raw.size(), cq, t);
+            });
+    }
+    /** Blocking enqueue_many_async(jobs). */
+    std::vector<bool> enqueue_many(const std::vector<saq::job> &jobs) {
+        return enqueue_many_async(jobs).get();
     }
     /** Blocking enqueue_async(job). */
     std::optional<saq::job> enqueue(const saq::job &j) { return enqueue_async(j).get(); }
@@ -1026,6 +1057,22 @@ public:
     job_page iter_jobs(const std::string &statuses = "", const std::string &cursor = "0",
                        int count = 100) {
         return iter_jobs_async(statuses, cursor, count).get();
+    }
+
+    /** Delete a job, its record and every entry (saq_queue_delete): a running job throws
+     *  saq::error SAQ_ESTATE unless `force` (then it is aborted first and deleted once it ended,
+     *  or after `wait_ms`); a missing one SAQ_ENOTFOUND. */
+    std::future<delete_result> delete_job_async(const std::string &key, bool force = false,
+                                                int wait_ms = 5000) {
+        return detail::submit<delete_result>(
+            q_, [](event &e) { e.check(); return static_cast<delete_result>(e.integer()); },
+            [q = q_.get(), &key, force, wait_ms](saq_cq_t *cq, uint64_t t) {
+                return saq_queue_delete(q, key.c_str(), force, wait_ms, cq, t);
+            });
+    }
+    /** Blocking delete_job_async(). */
+    delete_result delete_job(const std::string &key, bool force = false, int wait_ms = 5000) {
+        return delete_job_async(key, force, wait_ms).get();
     }
 
     /** saq's Queue.apply(job, timeout): enqueue a copy of `j` and wait until it ends.
@@ -1327,7 +1374,9 @@ public:
         return hook(SAQ_HOOK_BEFORE_PROCESS, std::move(fn));
     }
     /** saq's after_process: runs on a handler thread after each job with the job as stored at
-     *  the end (status complete, failed, aborted or queued for a retry; its error). */
+     *  the end (status complete, failed, aborted or queued for a retry; its error). It may run
+     *  after the apply/map that waited on the job has returned: whatever a hook or handler
+     *  captures by reference must outlive the worker (declare it before the saq::worker). */
     worker &after_process(std::function<void(const job_view &)> fn) {
         return hook(SAQ_HOOK_AFTER_PROCESS, std::move(fn));
     }

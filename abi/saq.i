@@ -17,6 +17,11 @@
 
 %include <stdint.i>
 
+/* saq_queue_enqueue_many's job array, built by the bindings:
+ * new_saq_job_array(n), saq_job_array_setitem(a, i, job), delete_saq_job_array(a). */
+%include <carrays.i>
+%array_functions(saq_job_t *, saq_job_array);
+
 /* ---- C-only API ---- */
 %ignore saq_cq_new_callback;
 %ignore saq_event_cb;

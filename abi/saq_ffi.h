@@ -102,7 +102,9 @@ enum {
     SAQ_EVENT_OVERVIEW = 25,
     SAQ_EVENT_METRICS = 26,
     SAQ_EVENT_ITER_JOBS = 27,
-    SAQ_EVENT_PAUSE = 28
+    SAQ_EVENT_DELETE = 28,
+    SAQ_EVENT_ENQUEUE_MANY = 29,
+    SAQ_EVENT_PAUSE = 30
 };
 
 typedef int (*saq_event_cb)(saq_event_t *ev, void *userdata);
@@ -214,6 +216,7 @@ int saq_queue_remove_before_enqueue(saq_queue_t *q, saq_job_hook_fn fn, void *us
 int saq_queue_ping(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_enqueue(saq_queue_t *q, const saq_job_t *job, saq_cq_t *cq, uint64_t tag);
 int saq_queue_enqueue_call(saq_queue_t *q, const char *function, const char *kwargs_json, saq_cq_t *cq, uint64_t tag);
+int saq_queue_enqueue_many(saq_queue_t *q, saq_job_t *const *jobs, size_t n, saq_cq_t *cq, uint64_t tag);
 int saq_queue_job(saq_queue_t *q, const char *key, saq_cq_t *cq, uint64_t tag);
 int saq_queue_jobs(saq_queue_t *q, const char *keys_json, saq_cq_t *cq, uint64_t tag);
 int saq_queue_abort(saq_queue_t *q, const char *key, const char *error, int ttl_s, saq_cq_t *cq, uint64_t tag);
@@ -226,6 +229,7 @@ int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
 int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor, int count, saq_cq_t *cq, uint64_t tag);
+int saq_queue_delete(saq_queue_t *q, const char *key, int force, int wait_ms, saq_cq_t *cq, uint64_t tag);
 int saq_queue_pause(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_resume(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_paused(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);

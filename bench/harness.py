@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """libsaq's benchmark harness: libsaq (C worker, Go/Ruby/Node bindings) side
-by side with Python saq 0.26 and BullMQ on one fresh redis-server, plus the
-limit Redis itself sets (its CPU time per processed job). `bench/run` runs
-this file; see bench/README.md. Standard library only.
+by side with Python saq 0.26 and BullMQ, and each binding beside its
+language's leader (asynq for Go, Sidekiq for Ruby, BullMQ for Node), on one
+fresh redis-server, plus the limit Redis itself sets (its CPU time per
+processed job). `bench/run` runs this file; see bench/README.md. Standard
+library only.
 
 Every system gets the same scenarios, the same N, the same concurrency and the
 same Redis; runs are interleaved (for each repetition, for each scenario, for
@@ -39,7 +41,7 @@ WORK = os.path.join(BENCH, "out", "work")  # build products (git-ignored), reuse
 BUILD = os.environ.get("SAQ_BENCH_BUILD_DIR", os.path.join(REPO, "build-bench"))
 QUEUE = "bench"
 
-SYSTEMS = ["c", "go", "ruby", "node", "python", "bullmq"]
+SYSTEMS = ["c", "go", "ruby", "node", "python", "bullmq", "asynq", "sidekiq"]
 LABEL = {
     "c": "libsaq C",
     "go": "libsaq Go",
@@ -47,8 +49,27 @@ LABEL = {
     "node": "libsaq Node",
     "python": "Python saq 0.26",
     "bullmq": "BullMQ",
+    "asynq": "asynq 0.26 (Go)",
+    "sidekiq": "Sidekiq 6.4 (Ruby)",
 }
 SAQ_FAMILY = {"c", "go", "ruby", "node", "python"}  # share saq's wire format
+# Each libsaq system beside the peers its language's users would pick instead
+# (issue 16): one results table per language.
+LANGUAGES = [("C", "c", ["python", "bullmq"]), ("Go", "go", ["asynq"]),
+             ("Ruby", "ruby", ["sidekiq"]), ("Node", "node", ["bullmq"])]
+# Bulk enqueue: the call each system's driver makes for `enqueue-bulk`, and why
+# the others have none.
+BULK = {"c": "saq_queue_enqueue_many", "go": "Queue.EnqueueMany", "ruby": "Queue#enqueue_many",
+        "node": "queue.enqueueMany", "bullmq": "Queue.addBulk", "sidekiq": "Sidekiq::Client.push_bulk"}
+NO_BULK = {"python": "Python saq 0.26 has no bulk enqueue",
+           "asynq": "asynq 0.26's Client has Enqueue only; its task groups aggregate on the server, "
+                    "they do not batch the client's writes"}
+# Systems without an apply (enqueue and wait for the result): not run there.
+NO_APPLY = {"asynq": "asynq has no call that waits for a task's result (one would poll "
+                     "Inspector.GetTaskInfo with a Retention)",
+            "sidekiq": "Sidekiq has no job results (a successful job leaves nothing in Redis)"}
+# Systems that fill their own queues (the saq family is filled by the C driver)
+OWN_FILLER = {"bullmq", "asynq", "sidekiq"}
 
 # Systems that also run over TLS (rediss://, a second port of the same
 # redis-server), and the scenarios they run there: issue 14 asks for noop
@@ -65,11 +86,11 @@ TLS_KEY = ("rsa:2048", "RSA 2048")
 FULL = dict(reps=5, enqueue=20000, inflight=20, bulk_chunk=1000, noop=20000, conc=(10, 100),
             sleep=1000, sleep_conc=10, sleep_max=0.05, apply=2000, apply_py_default=20,
             apply_py_poll=0.001, depth=(1000, 200000), depth_jobs=1000, depth_conc=100,
-            timeout=600, settle=1.0)
+            workers=(1, 2, 4), workers_jobs=40000, workers_conc=100, timeout=600, settle=1.0)
 TINY = dict(reps=1, enqueue=200, inflight=20, bulk_chunk=50, noop=200, conc=(10, 100),
             sleep=20, sleep_conc=10, sleep_max=0.05, apply=20, apply_py_default=2,
-            apply_py_poll=0.001, depth=(50, 500), depth_jobs=50, depth_conc=100, timeout=60,
-            settle=0.05)
+            apply_py_poll=0.001, depth=(50, 500), depth_jobs=50, depth_conc=100,
+            workers=(1, 2, 4), workers_jobs=300, workers_conc=100, timeout=60, settle=0.05)
 
 # Targets of issue 8 for this machine class (2 cores, Redis on the same host).
 TARGETS = [
@@ -88,6 +109,37 @@ TARGETS = [
     ("tls_enqueue", "C enqueue over TLS / plaintext", ">=", 0.75),
     ("tls_rss", "C worker peak RSS over TLS (MB)", "<", 10.0),
 ]
+
+# The bindings' worker peak RSS (noop, concurrency 100) in the last full run
+# before issue 16 (bench/results.json of 2026-12-02): "no higher than today".
+# 5% is allowed for run-to-run noise.
+RSS_BASELINE = {"go": 13.35, "ruby": 24.04, "node": 90.63}
+RSS_NOISE = 1.05
+
+# Targets of issue 16 (its item 5), as ratios measured in one run: (key,
+# label, op, goal). Where the issue says "Go binding >= 2x asynq" etc. without
+# a concurrency, both noop rows must meet it; "flat" cost per job is read as
+# at most 10% more per job with the deep queue.
+TARGETS16 = [
+    ("noop10_vs_bullmq", "C worker noop, concurrency 10 / BullMQ", ">=", 1.5),
+    ("noop100_vs_bullmq", "C worker noop, concurrency 100 / BullMQ", ">=", 3.0),
+    ("redis_cpu_vs_bullmq", "Redis CPU per job, noop c100: C / BullMQ", "<=", 1 / 3),
+    ("redis_limit", "C worker noop c100 / its own Redis-core limit", ">=", 0.85),
+    ("enqueue_vs_python", "C enqueue, one call each, ≤20 in flight / Python saq", ">=", 10.0),
+    ("bulk_vs_bullmq", "C bulk enqueue (saq_queue_enqueue_many) / BullMQ addBulk", ">=", 2.0),
+    ("apply_p50_vs_bullmq", "C apply p50 / BullMQ apply p50", "<=", 0.6),
+    ("apply_p99_vs_bullmq", "C apply p99 / BullMQ apply p99", "<=", 0.5),
+    ("go_vs_asynq10", "Go binding noop / asynq, concurrency 10", ">=", 2.0),
+    ("go_vs_asynq100", "Go binding noop / asynq, concurrency 100", ">=", 2.0),
+    ("ruby_vs_sidekiq10", "Ruby binding noop / Sidekiq, concurrency 10", ">=", 2.0),
+    ("ruby_vs_sidekiq100", "Ruby binding noop / Sidekiq, concurrency 100", ">=", 2.0),
+    ("node_vs_bullmq100", "Node binding noop / BullMQ, concurrency 100", ">=", 1.5),
+    ("node_vs_bullmq10", "Node binding noop / BullMQ, concurrency 10", ">=", 1.2),
+    ("sleep_efficiency", "C worker sleep efficiency (no regression)", ">=", 0.96),
+    ("depth_growth", "C cost per job, deep / shallow queue (flat: no regression)", "<=", 1.10),
+    ("rss", "C worker peak RSS, noop c100 (MB)", "<", 10.0),
+] + [(f"rss_{b}", f"{LABEL[b]} worker peak RSS, noop c100 (MB; {v} on 2026-12-02, +5% noise)", "<=",
+      round(v * RSS_NOISE, 2)) for b, v in RSS_BASELINE.items()]
 
 
 def log(msg):
@@ -460,8 +512,62 @@ def setup_bullmq(s):
     s.version = f"bullmq {ver} (ioredis {iover}, Node {sh(['node', '--version']).strip()})"
 
 
+def setup_asynq(s):
+    """bench/go_asynq: asynq v0.26.0 (pinned by go.mod/go.sum). Built offline
+    from the module cache when it has the modules; otherwise `go mod download`
+    fetches them into it (GOMODCACHE, by default $GOPATH/pkg/mod) from the Go
+    module proxy the environment names (GOPROXY)."""
+    go = go_cmd()
+    if not go:
+        raise SetupError("no go command")
+    d = os.path.join(BENCH, "go_asynq")
+    env = dict(os.environ)
+    env.update(GOTOOLCHAIN="local", GOFLAGS="-mod=readonly -buildvcs=false", CGO_ENABLED="0")
+    exe = os.path.join(WORK, "saq-bench-asynq")
+    build = [go, "build", "-o", exe, "."]
+    r = subprocess.run(build, cwd=d, env=dict(env, GOPROXY="off"), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=600)
+    if r.returncode != 0:
+        if "GOPROXY=off" not in r.stdout and "module lookup disabled" not in r.stdout:
+            raise SetupError(f"go build of bench/go_asynq failed:\n{r.stdout.strip()}")
+        log("asynq: go mod download (github.com/hibiken/asynq v0.26.0 into the Go module cache)")
+        try:
+            sh([go, "mod", "download"], cwd=d, env=env, timeout=600)
+        except SetupError as e:
+            raise SetupError(f"asynq v0.26.0 could not be fetched from the Go module proxy: {e}") from None
+        sh(build, cwd=d, env=env, timeout=600)
+    mods = dict(re.findall(r"^\s*(?:require\s+)?(\S+)\s+(v\S+)", open(os.path.join(d, "go.mod")).read(), re.M))
+    s.cmd = [exe]
+    s.version = (f"asynq {mods.get('github.com/hibiken/asynq', '?')} (go-redis "
+                 f"{mods.get('github.com/redis/go-redis/v9', '?')}, "
+                 f"{sh([go, 'version']).strip().replace('go version ', '').split()[0]})")
+
+
+def setup_sidekiq(s):
+    """bench/ruby_sidekiq: Debian's ruby-sidekiq (6.4.1 on Debian 12), which
+    `.ci/setup bench` installs when it is missing (as root, or with sudo that
+    needs no password)."""
+    if not shutil.which("ruby"):
+        raise SetupError("no ruby")
+    probe = ["ruby", "-e", 'require "sidekiq"; require "redis"; print Sidekiq::VERSION, " ", Redis::VERSION']
+    r = subprocess.run(probe, capture_output=True, text=True)
+    if r.returncode != 0:
+        root = os.geteuid() == 0 or (shutil.which("sudo") and subprocess.run(
+            ["sudo", "-n", "true"], capture_output=True).returncode == 0)
+        if not root:
+            raise SetupError("Sidekiq is not installed (Debian's ruby-sidekiq): run .ci/setup bench as root")
+        log("sidekiq: not installed; .ci/setup bench (Debian's ruby-sidekiq)")
+        sh(["bash", os.path.join(REPO, ".ci", "setup"), "bench"], timeout=900)
+        r = subprocess.run(probe, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SetupError(f"Sidekiq still cannot be loaded after .ci/setup bench: {r.stderr.strip()}")
+    ver, redis_ver = r.stdout.split()
+    s.cmd = ["ruby", os.path.join(BENCH, "ruby_sidekiq", "sidekiq_bench.rb")]
+    s.version = f"Sidekiq {ver} (redis-rb {redis_ver}, Ruby {sh(['ruby', '-e', 'print RUBY_VERSION']).strip()})"
+
+
 SETUP = {"c": setup_c, "go": setup_go, "ruby": setup_ruby, "node": setup_node,
-         "python": setup_python, "bullmq": setup_bullmq}
+         "python": setup_python, "bullmq": setup_bullmq, "asynq": setup_asynq, "sidekiq": setup_sidekiq}
 
 
 # --------------------------------------------------------------------------
@@ -616,7 +722,7 @@ class Bench:
 
     def fill(self, sysname, n, sleeps=False):
         extra = [self.sleepfile] if sleeps else []
-        filler = self.systems["bullmq"] if sysname == "bullmq" else self.systems["c"]
+        filler = self.systems[sysname if sysname in OWN_FILLER else "c"]
         run_once(filler, ["fill", self.rs.url, QUEUE, n] + extra, self.logdir,
                  self.tag(sysname, "fill"), self.cfg["timeout"])
         # let Redis finish growing its keyspace table (incremental rehashing in
@@ -699,6 +805,51 @@ class Bench:
 
     def depth(self, s, depth):
         return self.worker_run(s, f"depth{depth}", self.cfg["depth_conc"], self.cfg["depth_jobs"], depth)
+
+    def workers(self, n):
+        """The workers row: n libsaq C worker processes (each at concurrency
+        workers_conc) on one pre-filled queue; throughput = jobs / (first
+        process's start -> the first to see the queue drained)."""
+        s = self.systems["c"]
+        jobs, conc = self.cfg["workers_jobs"], self.cfg["workers_conc"]
+        self.fresh()
+        self.fill("c", jobs)
+        ds = []
+        try:
+            for i in range(n):
+                ds.append(Driver(s, ["worker", self.url(s), QUEUE, conc, -1, 0], self.logdir,
+                                 self.tag("c", f"workers{n}.{i}")))
+            for d in ds:
+                d.expect(lambda l: l == "ready", 60, "ready")
+            wcpu0 = [d.cpu_s() for d in ds]
+            cpu0 = self.redis_before()
+            h0 = time.monotonic()
+            for d in ds:
+                d.send("go")
+            res = [d.json(self.cfg["timeout"]) for d in ds]
+            h1 = time.monotonic()
+            wcpu1 = [d.cpu_s() for d in ds]
+            elapsed = min(r["t1"] for r in res) - min(r["t0"] for r in res)
+            handled = [r["jobs"] for r in res]
+            if sum(handled) < jobs:
+                raise RunError(f"{n} workers ran {sum(handled)} of {jobs} jobs")
+            out = {"processes": n, "jobs": jobs, "elapsed": elapsed, "rate": jobs / elapsed,
+                   "share_min": min(handled) / jobs, "share_max": max(handled) / jobs}
+            if None not in wcpu0 + wcpu1:
+                out["worker_us_per_job"] = (sum(wcpu1) - sum(wcpu0)) * 1e6 / jobs
+            out.update(self.redis_after(cpu0, jobs))
+            out["redis_busy"] = out["redis_cpu_s"] / (h1 - h0)  # cores (of one)
+            out["redis_limit"] = 1e6 / out["redis_us_per_job"] if out["redis_us_per_job"] else None
+            out["limit_fraction"] = out["rate"] / out["redis_limit"] if out["redis_limit"] else None
+            for d in ds:
+                rc = d.finish()
+                if rc not in (0, None):
+                    raise RunError(f"worker exited {rc}: {d.stderr_tail()}")
+            return out
+        finally:
+            for d in ds:
+                if d.p.poll() is None:
+                    d.kill()
 
     def apply(self, s, n=None, extra=()):
         self.fresh()
@@ -861,6 +1012,58 @@ def ratio(c, peer, higher):
     return c / peer if higher else peer / c
 
 
+def verdicts(specs, vals):
+    """[(key, label, op, goal)] and {key: measured value} -> target rows, each
+    met or missed and by how much."""
+    out = []
+    for key, label, op, goal in specs:
+        v = vals.get(key)
+        if v is None:
+            out.append({"key": key, "target": label, "goal": f"{op} {goal:.3g}", "value": None,
+                        "met": None, "miss": "not measured"})
+            continue
+        met = v >= goal if op == ">=" else v <= goal if op == "<=" else v < goal
+        if met:
+            miss = ""
+        elif op == ">=":
+            miss = f"{(1 - v / goal) * 100:.0f}% short ({v:.3g} vs {goal:.3g}; needs {goal / v:.2f}x)"
+        else:
+            miss = f"{(v / goal - 1) * 100:.0f}% over ({v:.3g} vs {goal:.3g}; needs {v / goal:.2f}x less)"
+        out.append({"key": key, "target": label, "goal": f"{op} {goal:.3g}", "value": v, "met": met,
+                    "miss": miss})
+    return out
+
+
+def targets16(summary):
+    """Issue 16's targets as measured in this run."""
+    g = lambda scen, sysname, key: summary.get(scen, {}).get(sysname, {}).get(key)
+    rate = lambda scen, a, b: ratio(g(scen, a, "rate"), g(scen, b, "rate"), True)
+    low = lambda scen, key, a, b: (g(scen, a, key) / g(scen, b, key)
+                                   if g(scen, a, key) is not None and g(scen, b, key) else None)
+    vals = {
+        "noop10_vs_bullmq": rate("noop10", "c", "bullmq"),
+        "noop100_vs_bullmq": rate("noop100", "c", "bullmq"),
+        "redis_cpu_vs_bullmq": low("noop100", "redis_us_per_job", "c", "bullmq"),
+        "redis_limit": g("noop100", "c", "limit_fraction"),
+        "enqueue_vs_python": rate("enqueue", "c", "python"),
+        "bulk_vs_bullmq": rate("enqueue_bulk", "c", "bullmq"),
+        "apply_p50_vs_bullmq": low("apply", "p50_ms", "c", "bullmq"),
+        "apply_p99_vs_bullmq": low("apply", "p99_ms", "c", "bullmq"),
+        "go_vs_asynq10": rate("noop10", "go", "asynq"),
+        "go_vs_asynq100": rate("noop100", "go", "asynq"),
+        "ruby_vs_sidekiq10": rate("noop10", "ruby", "sidekiq"),
+        "ruby_vs_sidekiq100": rate("noop100", "ruby", "sidekiq"),
+        "node_vs_bullmq100": rate("noop100", "node", "bullmq"),
+        "node_vs_bullmq10": rate("noop10", "node", "bullmq"),
+        "sleep_efficiency": g("sleep", "c", "efficiency"),
+        "depth_growth": g("depth", "c", "growth"),
+        "rss": g("noop100", "c", "rss_mb"),
+    }
+    for b in RSS_BASELINE:
+        vals[f"rss_{b}"] = g("noop100", b, "rss_mb")
+    return verdicts(TARGETS16, vals)
+
+
 def targets(summary):
     g = lambda scen, sysname, key: summary.get(scen, {}).get(sysname, {}).get(key)
     c100 = g("noop100", "c", "rate")
@@ -879,23 +1082,7 @@ def targets(summary):
         "tls_enqueue": ratio(g("enqueue", "c_tls", "rate"), g("enqueue", "c", "rate"), True),
         "tls_rss": g("noop100", "c_tls", "rss_mb"),
     }
-    out = []
-    for key, label, op, goal in TARGETS:
-        v = vals[key]
-        if v is None:
-            out.append({"key": key, "target": label, "goal": f"{op} {goal:.3g}", "value": None,
-                        "met": None, "miss": "not measured"})
-            continue
-        met = v >= goal if op == ">=" else v < goal
-        if met:
-            miss = ""
-        elif op == ">=":
-            miss = f"{(1 - v / goal) * 100:.0f}% short ({v:.3g} vs {goal:.3g}; needs {goal / v:.2f}x)"
-        else:
-            miss = f"{(v / goal - 1) * 100:.0f}% over ({v:.3g} vs {goal:.3g})"
-        out.append({"key": key, "target": label, "goal": f"{op} {goal:.3g}", "value": v, "met": met,
-                    "miss": miss})
-    return out
+    return verdicts(TARGETS, vals)
 
 
 def machine(redis_version, systems):
@@ -932,7 +1119,6 @@ def render(result, cluster_json=None):
     cfg, summ, sysinfo = result["config"], result["summary"], result["systems"]
     order = [s for s in SYSTEMS if s in sysinfo]
     avail = [s for s in order if sysinfo[s]["ok"]]
-    peers = [s for s in avail if s != "c"]
     m = result["machine"]
     L = []
     w = L.append
@@ -966,18 +1152,26 @@ def render(result, cluster_json=None):
     w("## Scenarios")
     w("")
     w(f"- enqueue: {cfg['enqueue']:,} jobs, one call each, at most {cfg['inflight']} in flight "
-      f"(saq's max_concurrent_ops); bulk form: BullMQ `addBulk` in chunks of {cfg['bulk_chunk']:,} "
-      "(libsaq and Python saq have no bulk enqueue).")
+      f"(saq's max_concurrent_ops). Bulk form: the same {cfg['enqueue']:,} jobs in calls of "
+      f"{cfg['bulk_chunk']:,}, one call at a time: "
+      + ", ".join(f"{LABEL[k]} `{v}`" for k, v in BULK.items())
+      + "; " + "; ".join(f"{LABEL[k]}: none ({v})" for k, v in NO_BULK.items()) + ".")
     w(f"- noop: {cfg['noop']:,} pre-enqueued no-op jobs (return 1) processed by one worker process at "
       f"concurrency {cfg['conc'][0]} and {cfg['conc'][1]}; throughput = jobs / (worker start → queue drained).")
     w(f"- sleep: saq's benchmark shape, {cfg['sleep']:,} jobs each sleeping uniform 0-{cfg['sleep_max'] * 1000:.0f} ms "
       f"(the same seeded durations for every system), concurrency {cfg['sleep_conc']}; "
       "efficiency = (sum of sleeps / concurrency) / measured time.")
     w(f"- apply: {cfg['apply']:,} sequential apply calls of a no-op to an idle worker (concurrency 10). "
-      "BullMQ: `Queue.add` + `job.waitUntilFinished(QueueEvents)`.")
+      "BullMQ: `Queue.add` + `job.waitUntilFinished(QueueEvents)`. Not run for "
+      + "; ".join(f"{LABEL[k]}: {v}" for k, v in NO_APPLY.items()) + ".")
     w(f"- depth: {cfg['depth_jobs']:,} no-op jobs timed at concurrency {cfg['depth_conc']} with "
       f"{cfg['depth'][0]:,} vs {cfg['depth'][1]:,} jobs queued; cost per job should not grow.")
     w("- memory: peak RSS (VmHWM) of the worker process after the noop run at concurrency 100.")
+    if cfg.get("workers"):
+        w(f"- workers: {cfg['workers_jobs']:,} pre-enqueued no-op jobs drained by "
+          + ", ".join(map(str, cfg["workers"][:-1])) + f" and {cfg['workers'][-1]} libsaq C worker processes "
+          f"(concurrency {cfg['workers_conc']} each) on one queue, started together; throughput = jobs / "
+          "(first start → queue drained). Shows where Redis, one core, becomes the limit.")
     if tls.get("url") or (tls.get("skipped") and tls["skipped"] != "not requested"):
         w("- TLS: enqueue and noop at concurrency 100 again over `rediss://` (the libsaq C driver, and "
           "Python saq where it runs), against a TLS port of the same redis-server, in the rotation "
@@ -985,45 +1179,135 @@ def render(result, cluster_json=None):
           + (f" **Skipped**: {tls['skipped']}" if not tls.get("url") else ""))
     w("- Redis limit: Redis CPU (INFO cpu, used_cpu_user + used_cpu_sys, whole server) from worker "
       "start to drain, divided by the jobs processed; one Redis core could serve at most 1 / that "
-      "jobs/s. The saq-family queues are pre-filled by the C driver (same wire format), BullMQ's by "
-      "`addBulk`; filling is not measured.")
+      "jobs/s. The saq-family queues are pre-filled by the C driver (same wire format); BullMQ, asynq "
+      "and Sidekiq fill their own (`addBulk`, 100 concurrent `Enqueue` calls, `push_bulk`); filling "
+      "is not measured.")
+    if "asynq" in sysinfo or "sidekiq" in sysinfo:
+        w("- Drained: for the saq family `count(\"incomplete\")`, for BullMQ the completed set; asynq "
+          "deletes a finished task (no Retention, its default), so its queue's pending and active lists "
+          "empty; Sidekiq stores nothing for a successful job, so the handler runs and its queue list "
+          "tell. asynq's server runs with a Redis pool of concurrency + 10 connections (go-redis's "
+          "default, 10 per core, would make 100 slots share 20); Sidekiq runs its own Launcher in the "
+          "driver process as its load test `bin/sidekiqload` does (logger at ERROR, pool of "
+          "concurrency + 5).")
     w("")
     w("## Results")
     w("")
-    hdr = ["Scenario"] + [LABEL[s] for s in avail] + [f"C / {LABEL[p]}" for p in peers]
-    w("| " + " | ".join(hdr) + " |")
-    w("|" + "---|" * len(hdr))
-    d0, d1 = cfg["depth"]
-    for label, scen, key, kind, higher in ROWS:
-        label = label.format(d0=f"{d0:,}", d1=f"{d1:,}")
-        vals = {s: row_stats(summ, scen, s).get(key) for s in avail}
-        errs = {s: row_stats(summ, scen, s).get("error") for s in avail}
-        if all(v is None for v in vals.values()) and scen != "enqueue_bulk":
-            continue
-        cells = []
-        for s in avail:
-            if vals[s] is not None:
-                cells.append(fmt(vals[s], kind))
-            elif errs[s]:
-                cells.append("failed")
-            elif scen == "enqueue_bulk":
-                cells.append("n/a (no bulk form)")
-            elif scen.endswith("@tls") and s not in TLS_OF:
-                cells.append("not run")
-            else:
-                cells.append("–")
-        rat = []
-        for p in peers:
-            r = ratio(vals.get("c"), vals.get(p), higher) if kind not in ("x",) else (
-                None if not vals.get("c") or not vals.get(p) else vals[p] / vals["c"])
-            rat.append("–" if r is None else f"{r:.2f}x")
-        w("| " + " | ".join([label] + cells + rat) + " |")
-    w("")
-    w("Ratios: how many times better libsaq's C worker is than the peer on that row (higher is better "
-      "for libsaq; for times, latencies, memory and Redis CPU it is peer / C). For the depth row the "
-      "cell is the cost growth (time per job with the deep queue / with the shallow one; 1.00x = "
-      "flat) and the ratio column is peer growth / C growth."
+    w("One table per language: each libsaq system beside the library that language's users would "
+      "pick instead (issue 16). Ratio columns: how many times better the libsaq system is than the "
+      "peer on that row (higher is better for libsaq; for times, latencies, memory and Redis CPU it is "
+      "peer / libsaq). For the depth row the cell is the cost growth (time per job with the deep queue "
+      "/ with the shallow one; 1.00x = flat) and the ratio is peer growth / libsaq growth."
       + (" The TLS rows compare libsaq C over TLS with the peer over TLS." if tls.get("url") else ""))
+    d0, d1 = cfg["depth"]
+
+    def cell(sname, scen, key, kind):
+        st = row_stats(summ, scen, sname)
+        v = st.get(key)
+        if v is not None:
+            return fmt(v, kind)
+        if st.get("error"):
+            return "failed"
+        if scen == "enqueue_bulk" and sname in NO_BULK:
+            return "n/a (no bulk form)"
+        if scen == "apply" and sname in NO_APPLY:
+            return "n/a (no apply)"
+        if scen.endswith("@tls") and sname not in TLS_OF:
+            return "not run"
+        return "–"
+
+    for lang, lead, lpeers in LANGUAGES:
+        cols = [x for x in [lead] + lpeers if x in avail]
+        c_peers = LANGUAGES[0][2]
+        if lead not in avail and all(x in c_peers for x in cols):
+            continue  # nothing here that the C table does not show
+        ref = ["c"] if lead != "c" and "c" in avail else []
+        w("")
+        w(f"### {lang}: {LABEL[lead]} beside " + " and ".join(LABEL[p] for p in lpeers))
+        w("")
+        for p in [lead] + lpeers:
+            if p in sysinfo and not sysinfo[p]["ok"]:
+                w(f"{LABEL[p]} was **skipped**: {sysinfo[p]['reason']}")
+                w("")
+            elif p not in sysinfo:
+                w(f"{LABEL[p]} was not in this run (`--systems`).")
+                w("")
+        short = LABEL[lead].replace("libsaq ", "")
+        rcols = cols[1:] if lead in avail else []
+        hdr = (["Scenario"] + [LABEL[c] for c in cols] + [f"{short} / {LABEL[p]}" for p in rcols]
+               + [f"{LABEL[r]} (for reference)" for r in ref])
+        w("| " + " | ".join(hdr) + " |")
+        w("|" + "---|" * len(hdr))
+        for label, scen, key, kind, higher in ROWS:
+            label = label.format(d0=f"{d0:,}", d1=f"{d1:,}")
+            cells = [cell(c, scen, key, kind) for c in cols]
+            if all(c in ("–", "not run") for c in cells):
+                continue
+            vals = {c: row_stats(summ, scen, c).get(key) for c in cols}
+            rat = []
+            for p in rcols:
+                a, b = vals.get(lead), vals.get(p)
+                r = ratio(a, b, higher) if kind != "x" else (None if not a or not b else b / a)
+                rat.append("–" if r is None else f"{r:.2f}x")
+            w("| " + " | ".join([label] + cells + rat + [cell(r, scen, key, kind) for r in ref]) + " |")
+    bulk_rows = [sn for sn in SYSTEMS if sn in avail]
+    if any(summ.get("enqueue_bulk", {}).get(sn) for sn in bulk_rows):
+        w("")
+        w("### Bulk enqueue")
+        w("")
+        w(f"{cfg['enqueue']:,} jobs in calls of {cfg['bulk_chunk']:,}, one call at a time, beside the same "
+          f"jobs enqueued one call each (at most {cfg['inflight']} in flight). The leader column compares "
+          "each libsaq system's bulk rate with its language's leader's bulk form.")
+        w("")
+        w("| System | Bulk call | Bulk (jobs/s) | One call each (jobs/s) | Bulk / one call each | "
+          "Redis CPU per job, bulk (µs) | Bulk vs the leader's bulk |")
+        w("|---|---|---|---|---|---|---|")
+        leader_of = {lead: [p for p in lp if p in BULK] for _, lead, lp in LANGUAGES}
+        for sn in bulk_rows:
+            bm, em = summ.get("enqueue_bulk", {}).get(sn, {}), summ.get("enqueue", {}).get(sn, {})
+            if sn in NO_BULK:
+                w(f"| {LABEL[sn]} | none: {NO_BULK[sn]} | – | {fmt(em.get('rate'), 'rate')} | – | – | – |")
+                continue
+            br, er = bm.get("rate"), em.get("rate")
+            vs = []
+            for p in leader_of.get(sn, []):
+                pr = summ.get("enqueue_bulk", {}).get(p, {}).get("rate")
+                if br and pr:
+                    vs.append(f"{br / pr:.2f}x {LABEL[p]}")
+            if sn in ("go",) and "asynq" in avail:
+                vs.append("asynq has none")
+            w(f"| {LABEL[sn]} | `{BULK.get(sn, '?')}` | "
+              + (fmt(br, "rate") if br else ("failed" if bm.get("error") else "–"))
+              + f" | {fmt(er, 'rate')} | " + (f"{br / er:.2f}x" if br and er else "–")
+              + f" | {fmt(bm.get('redis_us_per_job'), 'us')} | " + ("; ".join(vs) or "–") + " |")
+    wk = [(n, summ.get(f"workers{n}", {}).get("c", {})) for n in cfg.get("workers", ())]
+    if any(m for _, m in wk):
+        w("")
+        w("### Workers: 1, 2 and 4 libsaq C worker processes on one queue")
+        w("")
+        w(f"{cfg['workers_jobs']:,} no-op jobs, each process at concurrency {cfg['workers_conc']}. Redis "
+          "busy = Redis CPU seconds / wall seconds over the run (1.00 = one core, all Redis can use); "
+          "the Redis-core limit is 1 / Redis CPU per job. Where throughput stops growing with processes "
+          f"while Redis nears 1.00, Redis is the limit (this machine has {result['machine']['cores']} "
+          "cores for Redis and every worker process together).")
+        w("")
+        w("| Processes | Jobs/s | vs 1 process | Redis CPU per job (µs) | Redis busy (cores) | "
+          "Fraction of the Redis-core limit | Worker CPU per job, all processes (µs) | Jobs per process (share) |")
+        w("|---|---|---|---|---|---|---|---|")
+        one = wk[0][1].get("rate") if wk else None
+        for n, m in wk:
+            if not m:
+                continue
+            if m.get("error"):
+                w(f"| {n} | failed | – | – | – | – | – | – |")
+                continue
+            share = (f"{m['share_min'] * 100:.0f}-{m['share_max'] * 100:.0f}%" if n > 1 and m.get("share_min")
+                     is not None else "100%")
+            w(f"| {n} | {fmt(m.get('rate'), 'rate')} | "
+              + (f"{m['rate'] / one:.2f}x" if one and m.get("rate") else "–")
+              + f" | {fmt(m.get('redis_us_per_job'), 'us')} | "
+              + (f"{m['redis_busy']:.2f}" if m.get("redis_busy") is not None else "–")
+              + f" | {fmt(m.get('limit_fraction'), 'pct')} | {fmt(m.get('worker_us_per_job'), 'us')} | {share} |")
     if tls.get("url"):
         w("")
         w("## TLS (rediss://)")
@@ -1077,14 +1361,30 @@ def render(result, cluster_json=None):
           f"{fmt(a['p50_ms'], 'ms')} ms, p99 {fmt(a['p99_ms'], 'ms')} ms over {a.get('calls', 0):.0f} calls "
           f"(C / Python: {ratio(summ.get('apply', {}).get('c', {}).get('p50_ms'), a['p50_ms'], False) or 0:.0f}x at p50).")
     w("")
-    w("## Targets (this machine class: 2 cores, Redis on the same host)")
+    def target_table(rows):
+        w("| Target | Goal | Measured | Met |")
+        w("|---|---|---|---|")
+        for t in rows:
+            v = t["value"]
+            w(f"| {t['target']} | {t['goal']} | {'–' if v is None else f'{v:.3g}'} | "
+              + ("–" if t["met"] is None else ("yes" if t["met"] else f"**no**: {t['miss']}")) + " |")
+
+    if result.get("targets16"):
+        w("## Targets of issue 16 (ratios measured in this run)")
+        w("")
+        w("Ratios from this run's medians (absolute figures drift between machines). \"a / b\" divides "
+          "the first system's figure by the second's: for throughput higher is better, for Redis CPU "
+          "and latencies lower. Where the issue names no concurrency for a binding's target, both noop "
+          "rows must meet it. A miss says by how much; bench/ANALYSIS.md has the profiles."
+          + (" **Tiny configuration: the verdicts mean nothing.**" if result["tiny"] else ""))
+        w("")
+        target_table(result["targets16"])
+        w("")
+        w("## Earlier targets (issues 8 and 14; this machine class: 2 cores, Redis on the same host)")
+    else:
+        w("## Targets (this machine class: 2 cores, Redis on the same host)")
     w("")
-    w("| Target | Goal | Measured | Met |")
-    w("|---|---|---|---|")
-    for t in result["targets"]:
-        v = t["value"]
-        w(f"| {t['target']} | {t['goal']} | {'–' if v is None else f'{v:.3g}'} | "
-          + ("–" if t["met"] is None else ("yes" if t["met"] else f"**no**: {t['miss']}")) + " |")
+    target_table(result["targets"])
     w("")
     w("## Where Redis spends its time (noop, concurrency 100)")
     w("")
@@ -1189,8 +1489,9 @@ def main():
     ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     ap.add_argument("--max-wait", type=float, default=1200, help="longest wait for the load to drop (s)")
     ap.add_argument("--load-threshold", type=float, default=0.8)
-    ap.add_argument("--scenarios", default="enqueue,noop,sleep,apply,depth",
-                    help="comma-separated subset of enqueue,noop,sleep,apply,depth (quick experiments)")
+    ap.add_argument("--scenarios", default="enqueue,noop,sleep,apply,depth,workers",
+                    help="comma-separated subset of enqueue,noop,sleep,apply,depth,workers (quick "
+                         "experiments; enqueue includes the bulk rows)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply job counts (quick experiments)")
     ap.add_argument("--unix", action="store_true",
                     help="the systems connect over the server's unix socket (only the C driver "
@@ -1219,7 +1520,7 @@ def main():
     if a.reps:
         cfg["reps"] = a.reps
     if a.scale != 1.0:
-        for k in ("enqueue", "noop", "sleep", "apply", "apply_py_default", "depth_jobs"):
+        for k in ("enqueue", "noop", "sleep", "apply", "apply_py_default", "depth_jobs", "workers_jobs"):
             cfg[k] = max(1, int(cfg[k] * a.scale))
         cfg["depth"] = tuple(max(cfg["depth_jobs"], int(d * a.scale)) for d in cfg["depth"])
     want = [s for s in a.systems.split(",") if s]
@@ -1285,7 +1586,7 @@ def main():
         raw.setdefault(scen, {}).setdefault(sysname, []).append(res)
         brief = {k: round(v, 4) for k, v in res.items() if isinstance(v, float) and k in
                  ("rate", "elapsed", "efficiency", "p50_ms", "p99_ms", "rss_mb", "private_mb",
-                  "redis_us_per_job", "client_us_per_job", "worker_us_per_job")}
+                  "redis_us_per_job", "client_us_per_job", "worker_us_per_job", "redis_busy")}
         if brief:
             log(f"  {scen:<16} {sysname:<7} {brief}")
 
@@ -1307,8 +1608,9 @@ def main():
             quiet(f"enqueue (repetition {rep + 1})")
             for sysname in full if "enqueue" in scen else []:
                 record("enqueue", sysname, lambda: b.enqueue(runners[sysname]))
-            if "bullmq" in avail and "enqueue" in scen:
-                record("enqueue_bulk", "bullmq", lambda: b.enqueue_bulk(systems["bullmq"]))
+            for sysname in order if "enqueue" in scen else []:
+                if sysname in BULK:
+                    record("enqueue_bulk", sysname, lambda: b.enqueue_bulk(systems[sysname]))
             for conc in cfg["conc"] if "noop" in scen else []:
                 quiet(f"noop{conc} (repetition {rep + 1})")
                 for sysname in full if f"noop{conc}" in TLS_SCENARIOS else order:
@@ -1318,6 +1620,8 @@ def main():
                 record("sleep", sysname, lambda: b.sleep(systems[sysname]))
             quiet(f"apply (repetition {rep + 1})")
             for sysname in order if "apply" in scen else []:
+                if sysname in NO_APPLY:
+                    continue
                 if sysname == "python":
                     extra = ["--poll-interval", str(cfg["apply_py_poll"])]
                     record("apply", sysname, lambda: b.apply(systems[sysname], extra=extra))
@@ -1330,6 +1634,11 @@ def main():
                 quiet(f"depth {depth} (repetition {rep + 1})")
                 for sysname in order:
                     record(f"depth{i}", sysname, lambda: b.depth(systems[sysname], depth))
+            if "workers" in scen:
+                quiet(f"workers (repetition {rep + 1})")
+                ns = list(cfg["workers"])
+                for n in ns[rep % len(ns):] + ns[: rep % len(ns)]:
+                    record(f"workers{n}", "c", lambda: b.workers(n))
     finally:
         rs.stop()
 
@@ -1353,6 +1662,8 @@ def main():
                 "skipped": rs.tls_error, **rs.tls_info, "vs_plaintext": tls_ratios(summary)},
         "summary": summary,
         "ratios": {},
+        "lang_ratios": {},
+        "targets16": [],
         "targets": [],
         "errors": errors,
         "raw": {scen: {sysname: [{k: v for k, v in r.items() if k != "commandstats"} for r in runs]
@@ -1366,15 +1677,27 @@ def main():
             for label, rscen, key, kind, higher in ROWS:
                 if rscen == scen and c.get(key) is not None and m.get(key) is not None:
                     result["ratios"].setdefault(p, {})[f"{scen}.{key}"] = ratio(c[key], m[key], higher)
+    for lang, lead, lpeers in LANGUAGES:
+        for p in lpeers:
+            per = {}
+            for label, rscen, key, kind, higher in ROWS:
+                mine, theirs = row_stats(summary, rscen, lead).get(key), row_stats(summary, rscen, p).get(key)
+                if mine is not None and theirs is not None and kind != "x":
+                    per[f"{rscen}.{key}"] = ratio(mine, theirs, higher)
+            if per:
+                result["lang_ratios"].setdefault(lang, {})[p] = per
     result["targets"] = targets(summary)
+    result["targets16"] = targets16(summary)
     md = render(result, os.path.join(out, "results-cluster.json"))
     with open(os.path.join(out, "RESULTS.md"), "w") as f:
         f.write(md)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(result, f, indent=1, sort_keys=False)
     log(f"wrote {os.path.join(out, 'RESULTS.md')} and results.json in {result['wall_s']:.0f} s")
-    for t in result["targets"]:
+    for t in result["targets16"] + result["targets"]:
         v = t["value"]
+        if v is None:
+            continue  # not measured (a system or scenario not in this run)
         verdict = "" if t["met"] is None else ("met" if t["met"] else "MISSED " + t["miss"])
         if a.tiny and verdict:
             verdict = "(tiny run: not meaningful)"

@@ -150,6 +150,7 @@ int cmd_job(int argc, char **argv);
 int cmd_enqueue(int argc, char **argv);
 int cmd_abort(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
 
 /* ---- watch.c ---- */
 int cmd_watch(int argc, char **argv);

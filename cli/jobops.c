@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* saq: changing jobs (enqueue, abort, retry). */
+/* saq: changing jobs (enqueue, abort, retry, delete). */
 #define _GNU_SOURCE
 #include "cli.h"
 
@@ -343,3 +343,66 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* delete                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static const char usage_delete[] =
+    "usage: saq delete KEY [--force [--wait S]] [-q QUEUE] [--json]\n"
+    "\n"
+    "Delete a job: its record and every entry of it (queued, incomplete/scheduled, active, and\n"
+    "libsaq's own), whatever its status; the key can be enqueued again at once. A running job\n"
+    "is refused (exit 1, nothing changed) unless --force. Exit 1 when there is no such job\n"
+    "(stray entries of the key are removed all the same).\n"
+    "  -f, --force          delete a running job too: it is aborted first (its worker, libsaq\n"
+    "                       or Python saq, stops it), and deleted once it ended or after --wait\n"
+    "      --wait S         seconds to wait for its worker to stop it (default 5; 0: none)\n";
+
+int cmd_delete(int argc, char **argv)
+{
+    enum { O_WAIT = 0x200 };
+    static const struct option own[] = {{"force", no_argument, NULL, 'f'},
+                                        {"wait", required_argument, NULL, O_WAIT},
+                                        {NULL, 0, NULL, 0}};
+    int force = 0, c;
+    double wait_s = 5;
+    while ((c = cli_getopt(argc, argv, "f", own, usage_delete)) != -1) {
+        if (c == 'f')
+            force = 1;
+        else if (c == O_WAIT && ((wait_s = cli_parse_seconds(optarg)) < 0 || wait_s > 3600))
+            cli_usage_error("delete", "--wait: '%s' is not a number of seconds (0..3600)", optarg);
+    }
+    const char *key = cli_operands("delete", argc, argv, 1, "the job's KEY");
+    saq_queue_t *q;
+    int rc = cli_open(cli_opts.queues[0], &q);
+    if (rc)
+        return rc;
+    int wait_ms = (int)(wait_s * 1000);
+    uint64_t tag = cli_tag();
+    saq_event_t *ev = cli_await_ms(saq_queue_delete(q, key, force, wait_ms, cli_cq(), tag), tag,
+                                   cli_wait_ms() + (force ? wait_ms : 0));
+    int st = cli_ev_status(ev);
+    if (st == SAQ_ENOTFOUND) {
+        cli_errorf("no job '%s' in queue '%s'", key, saq_queue_name(q));
+        rc = CLI_NONE;
+    } else if (st == SAQ_ESTATE) {
+        cli_errorf("job '%s' is running: not deleted (--force aborts it first)", key);
+        rc = CLI_NONE;
+    } else if (st != SAQ_OK) {
+        rc = cli_report(ev, "delete");
+    } else {
+        int64_t r = saq_event_int(ev);
+        const char *what = r == 3 ? "deleted-unconfirmed" : r == 2 ? "deleted-after-abort" : "deleted";
+        if (cli_opts.json)
+            result_json(key, what, saq_event_job(ev));
+        else if (r == 1)
+            printf("%s deleted\n", key);
+        else if (r == 2)
+            printf("%s aborted, stopped by its worker, deleted\n", key);
+        else
+            printf("%s aborted and deleted; its worker had not stopped it within %g s\n", key, wait_s);
+    }
+    saq_event_free(ev);
+    cli_close(q);
+    return rc;
+}

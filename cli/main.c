@@ -27,6 +27,7 @@ static const char usage_main[] =
     "  enqueue FUNCTION [KWARGS_JSON]   enqueue a job, print its key\n"
     "  abort KEY            abort a job\n"
     "  retry KEY            run a finished job again (failed, aborted or complete)\n"
+    "  delete KEY           delete a job, record and every entry (--force: a running one)\n"
     "  sweep                recover stuck active jobs now\n"
     "  watch                a live view of the queues (q or Ctrl-C quits)\n"
     "  check                exit 0 when a worker of each queue is alive, 1 when none\n"
@@ -199,7 +200,8 @@ static const struct {
     {"info", cmd_info},       {"jobs", cmd_jobs},   {"job", cmd_job},
     {"enqueue", cmd_enqueue}, {"abort", cmd_abort}, {"retry", cmd_retry},
     {"sweep", cmd_sweep},     {"watch", cmd_watch}, {"check", cmd_check},
-    {"metrics", cmd_metrics}, {"pause", cmd_pause}, {"resume", cmd_resume},
+    {"metrics", cmd_metrics}, {"delete", cmd_delete},
+    {"pause", cmd_pause},     {"resume", cmd_resume},
 };
 
 int main(int argc, char **argv)

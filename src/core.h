@@ -351,6 +351,7 @@ enum {
     SCRIPT_UNREADABLE,
     SCRIPT_ABORT_DUE,
     SCRIPT_OVERVIEW,
+    SCRIPT_DELETE,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
@@ -672,7 +673,15 @@ char *saq__stats_json(saq_queue_t *q);
  * little under its period). Returns as saq_queue_schedule. */
 int saq__queue_schedule_ms(saq_queue_t *q, long long lock_ms, saq_cq_t *cq, uint64_t tag);
 
-/* ---- rmw.c: saq_queue_abort, _retry, _finish, _update (public only) ---- */
+/* ---- rmw.c: saq_queue_abort, _retry, _finish, _update ---- */
+
+/* saq 0.26's abort of j for op: j (the record read as old[0 .. oldlen), of
+ * job id) marked aborting with reason as its error, written by the ABORT
+ * transition (compare-and-set on old; the marker for ttl s; a job that was
+ * not waiting watched for watch_ms); cb gets the script's reply. Failures
+ * fail op. Loop thread. */
+void saq__abort_send(saq__op_t *op, saq_job_t *j, const char *id, const char *old, size_t oldlen,
+                     const char *reason, int ttl, double watch_ms, saq__op_reply_fn cb);
 
 /* ---- listen.c: saq_queue_listen, saq_queue_listen_stop (public only) ---- */
 
@@ -696,6 +705,8 @@ int saq__queue_sweep_ms(saq_queue_t *q, long long lock_ms, double abort_s, const
 void saq__overview_sample(saq_queue_t *q);
 
 /* ---- iterjobs.c: saq_queue_iter_jobs (public only) ---- */
+
+/* ---- delete.c: saq_queue_delete (public only) ---- */
 
 /* ---- sync.c: the blocking _sync forms of the queue API (public only) ---- */
 

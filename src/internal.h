@@ -329,6 +329,9 @@ char *saq__merge_kwargs(const char *defaults, const char *item);
 int saq__job_call_kwargs(saq_job_t *j, const char *json);
 /* saq's retry delay for the job's current attempts (U in [0,1) supplied). */
 double saq__retry_delay(const saq_job_t *j, double u);
+/* The delay of a retry a queue schedules: saq__retry_delay with its retry.jitter (0: u = 1, the
+ * whole backoff delay) and no less than its retry.min_delay (seconds). */
+double saq__retry_delay_with(const saq_job_t *j, int jitter, double min_delay);
 
 /* ------------------------------------------------------------------------ */
 /* jobapi.c: the public saq_job_* API (saq.h "Jobs"; nothing internal)      */

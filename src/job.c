@@ -840,3 +840,9 @@ double saq__retry_delay(const saq_job_t *j, double u)
         d = cap;
     return d * u;
 }
+
+double saq__retry_delay_with(const saq_job_t *j, int jitter, double min_delay)
+{
+    double d = saq__retry_delay(j, jitter ? saq__random01() : 1.0);
+    return d < min_delay ? min_delay : d;
+}

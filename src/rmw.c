@@ -111,6 +111,33 @@ static void abort13_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err
     saq__op_cmd(op, abort_marker_deleted, 0, 4, argv, NULL);
 }
 
+void saq__abort_send(saq__op_t *op, saq_job_t *j, const char *id, const char *old, size_t oldlen,
+                     const char *reason, int ttl, double watch_ms, saq__op_reply_fn cb)
+{
+    saq_queue_t *q = op->q;
+    size_t len;
+    int e;
+    j->status = SAQ_STATUS_ABORTING;
+    if (saq__set_str(&j->error, reason)) {
+        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
+        return;
+    }
+    saq__job_invalidate(j);
+    char *json = saq__dump_job(q, j, &len, &e);
+    if (!json) {
+        saq__op_fail(op, e, "cannot serialize job %s", j->key);
+        return;
+    }
+    saq__call_t c;
+    saq__tx_abort(q,
+                  &(saq__tx_abort_t){.id = id, .key = j->key, .old = old, .oldlen = oldlen, .json = json,
+                                     .len = len, .ttl = ttl, .reason = reason,
+                                     .watch = SAQ__TX_WATCH_ABORT, .watch_ms = watch_ms},
+                  &c);
+    saq__tx_send_op(op, &c, cb, 0);
+    free(json);
+}
+
 static void rmw_apply(saq__op_t *op)
 {
     rmw_op_t *m = (rmw_op_t *)op;
@@ -131,27 +158,9 @@ static void rmw_apply(saq__op_t *op)
             saq__tx_abort013_op(op, m->id, j->key, m->ttl, m->error, abort13_reply);
             return;
         }
-        j->status = SAQ_STATUS_ABORTING;
-        if (saq__set_str(&j->error, m->error)) {
-            saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-            return;
-        }
-        saq__job_invalidate(j);
-        char *json = saq__dump_job(q, j, &len, &e);
-        if (!json) {
-            saq__op_fail(op, e, "cannot serialize job %s", m->id);
-            return;
-        }
         /* a job that was not waiting (running or scheduled) is watched: if no
          * live worker ends it, a libsaq worker finishes it aborted */
-        saq__call_t c;
-        saq__tx_abort(q,
-                      &(saq__tx_abort_t){.id = m->id, .key = j->key, .old = m->old, .oldlen = m->oldlen,
-                                         .json = json, .len = len, .ttl = m->ttl, .reason = m->error,
-                                         .watch = SAQ__TX_WATCH_ABORT, .watch_ms = 2000},
-                      &c);
-        saq__tx_send_op(op, &c, abort_cas_reply, 0);
-        free(json);
+        saq__abort_send(op, j, m->id, m->old, m->oldlen, m->error, m->ttl, 2000, abort_cas_reply);
         return;
     }
     case RMW_RETRY:

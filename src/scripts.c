@@ -20,6 +20,8 @@
  *   UNREADABLE  settle failed a record a worker cannot use.
  *   OVERVIEW queue-wide figures in one snapshot (saq_queue_overview), and the
  *            registry samples behind its per-minute rates (an extension).
+ *   DELETE   remove a job's record and every entry of it (saq_queue_delete, an
+ *            extension), compare-and-set on the record as read.
  * Records are read with cjson.decode only to look at status/attempts/started;
  * they are never re-encoded in Lua, so user data keeps its exact bytes.
  * Each script's KEYS/ARGV are documented above its text; its builder in
@@ -460,4 +462,22 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "        z('ZCOUNT', KEYS[3], '(' .. string.format('%.3f', now / 1000), '+inf') or 0,\n"
         "        {hid, hrec}, wids, recs, flags, z('LRANGE', KEYS[6], 0, tonumber(ARGV[6]) - 1) or {},\n"
         "        z('GET', KEYS[7]) or false}\n",
+
+    /* DELETE: KEYS id, queued, incomplete, active, sweep watch, abort watch,
+     * abort marker, kept unreadable bytes; ARGV the record as read ('' = none),
+     * '1' = refuse when the job is in `active`, '1' = delete the abort marker.
+     * The watch sets are libsaq's own keys: a value of another type there is
+     * left alone. Reply: -1 CHANGED (the record is no longer the one read),
+     * -2 REFUSED (in `active`), n >= 0 OK: the keys and entries removed */
+    [SCRIPT_DELETE] =
+        "if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return -1 end\n"
+        "if ARGV[2] == '1' and redis.call('LPOS', KEYS[4], KEYS[1]) then return -2 end\n"
+        "local n = redis.call('DEL', KEYS[1], KEYS[8]) + redis.call('LREM', KEYS[2], 0, KEYS[1]) +\n"
+        "  redis.call('ZREM', KEYS[3], KEYS[1]) + redis.call('LREM', KEYS[4], 0, KEYS[1])\n"
+        "for _, w in ipairs({KEYS[5], KEYS[6]}) do\n"
+        "  local r = redis.pcall('ZREM', w, KEYS[1])\n"
+        "  if type(r) == 'number' then n = n + r end\n"
+        "end\n"
+        "if ARGV[3] == '1' then n = n + redis.call('DEL', KEYS[7]) end\n"
+        "return n\n",
 };

@@ -279,6 +279,23 @@ void saq__tx_abort(saq_queue_t *q, const saq__tx_abort_t *a, saq__call_t *c)
     put(c, a->watch == SAQ__TX_WATCH_SWEEP ? "sweep" : "");
 }
 
+void saq__tx_delete(saq_queue_t *q, const char *id, const char *key, const char *rec, size_t reclen,
+                    int check_active, int del_marker, saq__call_t *c)
+{
+    call_init(c, SCRIPT_DELETE, 8);
+    put(c, id);
+    put(c, q->k_queued);
+    put(c, q->k_incomplete);
+    put(c, q->k_active);
+    put(c, q->k_watch);
+    put(c, q->k_abortwatch);
+    put_own(c, saq__tx_marker(q, key));
+    put_own(c, saq__tx_unreadable_key(q, key));
+    putn(c, rec ? rec : "", rec ? reclen : 0);
+    put_flag(c, check_active);
+    put_flag(c, del_marker);
+}
+
 void saq__tx_abort_due(saq_queue_t *q, const char *id, saq__call_t *c)
 {
     call_init(c, SCRIPT_ABORT_DUE, 4);
@@ -503,7 +520,8 @@ saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out)
         if (is_int(r) && (r->integer == 1 || r->integer == 0))
             x.code = r->integer == 1 ? SAQ__TX_OK : SAQ__TX_REFUSED;
         break;
-    case SCRIPT_ABORT: /* -1, -2, or the entries removed from queued */
+    case SCRIPT_DELETE: /* -1, -2, or the keys and entries removed (OK or DEQUEUED) */
+    case SCRIPT_ABORT:  /* -1, -2, or the entries removed from queued */
         if (!is_int(r))
             break;
         x.n = r->integer;
@@ -667,13 +685,6 @@ void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *resul
     free(json);
 }
 
-/* saq's retry delay with the queue's retry.jitter (off: the whole backoff) and retry.min_delay. */
-static double retry_delay(const saq_queue_t *q, const saq_job_t *j)
-{
-    double d = saq__retry_delay(j, q->set.retry_jitter ? saq__random01() : 1.0);
-    return d < q->set.retry_min_delay ? q->set.retry_min_delay : d;
-}
-
 void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,
                     saq__done_fn done, void *ud)
 {
@@ -690,7 +701,7 @@ void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__
     j->progress = 0;
     j->touched = saq__now_ms();
     saq__job_invalidate(j);
-    double delay = retry_delay(q, j);
+    double delay = saq__retry_delay_with(j, q->set.retry_jitter, q->set.retry_min_delay);
     /* pushed now: score 0, never promoted twice (saq U1) */
     double score = delay > 0 ? saq__now_s() + delay : 0;
     char *json = saq__dump_job(q, j, &len, &e);
@@ -737,7 +748,7 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
         j->completed = j->started = 0;
         j->progress = 0;
         j->touched = saq__now_ms();
-        double delay = retry_delay(q, j);
+        double delay = saq__retry_delay_with(j, q->set.retry_jitter, q->set.retry_min_delay);
         if (delay > 0)
             score = saq__now_s() + delay;
     } else {

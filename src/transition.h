@@ -10,7 +10,7 @@
 /* ---- transition.c: the typed Redis transitions ----
  * Every state change libsaq makes in Redis goes through one function here:
  * enqueue, dequeue, mark, give-back, finish, retry, recover, requeue, update,
- * replace, abort, abort-due, schedule, sweep, alive, unreadable, and the
+ * replace, abort, abort-due, schedule, sweep, alive, unreadable, delete, and the
  * worker registry write. A script's KEYS and ARGV are laid out by its
  * builder (saq__tx_<script>) and nowhere else; scripts.c documents the same
  * layout next to the Lua text. A script's status reply is decoded by
@@ -71,7 +71,7 @@ typedef struct saq__tx_reply {
 } saq__tx_reply_t;
 
 /* Decode the reply of `script` (SCRIPT_ENQUEUE, MARK, FINISH, RETRY, UPDATE,
- * REPLACE, ABORT, RECOVER, UNREADABLE, ABORT_DUE; any other gives
+ * REPLACE, ABORT, RECOVER, UNREADABLE, ABORT_DUE, DELETE; any other gives
  * SAQ__TX_NONE). r may be NULL (SAQ__TX_NONE); out may be NULL. Pure. */
 saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out);
 
@@ -235,6 +235,17 @@ saq__tx_t saq__tx_abort013_decode(const redisReply *r, saq__tx_reply_t *out);
  * gets the PUBLISH reply. */
 void saq__tx_overwrite_op(saq__op_t *op, const char *id, const char *json, size_t len,
                           const char *status, saq__op_reply_fn cb);
+
+/* DELETE job id (its key: the abort marker's and the kept unreadable bytes'
+ * names) whose record was rec[0 .. reclen) (NULL: none): the record, its
+ * entries of queued, incomplete, active and the watch sets, the kept bytes,
+ * and with del_marker its abort marker. check_active: refused while the id is
+ * in `active`. KEYS id, queued, incomplete, active, sweep watch, abort watch,
+ * abort marker, kept; ARGV rec ('' = none), check, del marker. Reply: OK or
+ * DEQUEUED (n: the keys and entries removed), REFUSED (in `active`), CHANGED
+ * (the record is no longer rec). */
+void saq__tx_delete(saq_queue_t *q, const char *id, const char *key, const char *rec, size_t reclen,
+                    int check_active, int del_marker, saq__call_t *c);
 
 /* ABORT_DUE: an abort past its watch deadline (id from the abort watch set).
  * KEYS abort watch, id, alive, registry; ARGV the 0.26 and 0.13 registry

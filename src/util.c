@@ -283,15 +283,19 @@ void saq__buf_free(saq__buf_t *b)
 
 /* ---- debug trace (SAQ_DEBUG=1 in the environment) ---- */
 
-int saq__debug_on = -1;
+/* -1 until SAQ_DEBUG is read; atomic: the first trace lines may come from
+ * several I/O threads at once */
+static atomic_int debug_on = -1;
 
 void saq__debug(const char *fmt, ...)
 {
-    if (saq__debug_on < 0) {
+    int on = atomic_load_explicit(&debug_on, memory_order_relaxed);
+    if (on < 0) {
         const char *e = getenv("SAQ_DEBUG");
-        saq__debug_on = e && *e && strcmp(e, "0");
+        on = e && *e && strcmp(e, "0");
+        atomic_store_explicit(&debug_on, on, memory_order_relaxed);
     }
-    if (!saq__debug_on)
+    if (!on)
         return;
     char buf[512];
     va_list ap;

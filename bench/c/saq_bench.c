@@ -3,6 +3,8 @@
  *
  *   saq_bench enqueue URL QUEUE N INFLIGHT      N x saq_queue_enqueue_call("noop"),
  *                                               at most INFLIGHT in flight
+ *   saq_bench enqueue-bulk URL QUEUE N CHUNK    N "noop" jobs by saq_queue_enqueue_many,
+ *                                               CHUNK per call, one call at a time
  *   saq_bench fill URL QUEUE N [SLEEPFILE]      pre-enqueue N noop jobs (or one "sleep"
  *                                               job per line of SLEEPFILE, kwargs {"s": x})
  *                                               as fast as possible (not a measurement)
@@ -34,6 +36,10 @@
  * is drained of the jobs under test), take t1 and print one JSON line with
  * t0/t1 (epoch seconds) and the elapsed time; then wait for "stop" (or EOF)
  * and stop the worker. EXPECT 0 just runs the worker (apply scenario).
+ * EXPECT -1 (the workers row: several worker processes on one queue, none of
+ * which knows its share): poll count("incomplete") every millisecond from the
+ * start until it is <= REMAINING, then print the line as above with "jobs" =
+ * the handler runs of this process.
  * Failover figures: a line "fault MS [QUEUE]" (epoch milliseconds of the fault;
  * once per process) arms the worker, which answers "armed" and from then on
  * notes the time of each handler run (of QUEUE's jobs, when given); a line
@@ -132,6 +138,42 @@ static int cmd_enqueue(const char *url, const char *name, long n, int inflight)
     saq_queue_t *q = open_queue(url, name, inflight);
     double el = run_enqueues(q, n, inflight, "noop", NULL);
     printf("{\"jobs\": %ld, \"elapsed\": %.6f}\n", n, el);
+    saq_queue_close(q, 5000);
+    saq_queue_free(q);
+    return 0;
+}
+
+static int cmd_enqueue_bulk(const char *url, const char *name, long n, long chunk)
+{
+    saq_queue_t *q = open_queue(url, name, 20);
+    saq_cq_t *cq = saq_cq_new();
+    if (chunk < 1)
+        chunk = 1;
+    saq_job_t **jobs = calloc((size_t)chunk, sizeof *jobs);
+    double t0 = mono_s();
+    for (long i = 0; i < n; i += chunk) {
+        long k = n - i < chunk ? n - i : chunk;
+        for (long j = 0; j < k; j++)
+            if (!(jobs[j] = saq_job_new("noop")))
+                die("enqueue-bulk", "out of memory");
+        int rc = saq_queue_enqueue_many(q, jobs, (size_t)k, cq, 0);
+        if (rc)
+            die("enqueue-bulk", saq_strerror(rc));
+        for (long j = 0; j < k; j++) /* copied by the submit */
+            saq_job_free(jobs[j]);
+        saq_event_t *ev = saq_cq_poll(cq, -1);
+        if (!ev)
+            die("enqueue-bulk", "poll returned nothing");
+        if (saq_event_status(ev))
+            die("enqueue-bulk", saq_event_errmsg(ev));
+        if (saq_event_int(ev) != k)
+            die("enqueue-bulk", "a job was not enqueued");
+        saq_event_free(ev);
+    }
+    double el = mono_s() - t0;
+    printf("{\"jobs\": %ld, \"elapsed\": %.6f}\n", n, el);
+    free(jobs);
+    saq_cq_free(cq);
     saq_queue_close(q, 5000);
     saq_queue_free(q);
     return 0;
@@ -320,9 +362,9 @@ static int cmd_worker(const char *url, char *queues, const char *conc, long exp,
         die("worker start", saq_strerror(rc));
     printf("started\n");
     fflush(stdout);
-    if (exp > 0) {
+    if (exp != 0) {
         pthread_mutex_lock(&mu);
-        while (atomic_load(&handled) < expect)
+        while (exp > 0 && atomic_load(&handled) < expect)
             pthread_cond_wait(&cv, &mu);
         pthread_mutex_unlock(&mu);
         for (;;) {
@@ -334,10 +376,11 @@ static int cmd_worker(const char *url, char *queues, const char *conc, long exp,
             }
             if (left >= 0 && left <= remaining)
                 break;
-            usleep(200);
+            usleep(exp > 0 ? 200 : 1000);
         }
         double t1 = now_s();
-        printf("{\"jobs\": %ld, \"t0\": %.6f, \"t1\": %.6f, \"elapsed\": %.6f}\n", exp, t0, t1, t1 - t0);
+        printf("{\"jobs\": %ld, \"t0\": %.6f, \"t1\": %.6f, \"elapsed\": %.6f}\n",
+               exp > 0 ? exp : atomic_load(&handled), t0, t1, t1 - t0);
         fflush(stdout);
     }
     while (read_line(line, sizeof line) == 0 && strcmp(line, "stop")) {
@@ -535,6 +578,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 6 && !strcmp(argv[1], "enqueue"))
         return cmd_enqueue(argv[2], argv[3], atol(argv[4]), atoi(argv[5]));
+    if (argc >= 6 && !strcmp(argv[1], "enqueue-bulk"))
+        return cmd_enqueue_bulk(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
     if (argc >= 5 && !strcmp(argv[1], "fill"))
         return cmd_fill(argv[2], argv[3], atol(argv[4]), argc > 5 ? argv[5] : NULL);
     if (argc >= 7 && !strcmp(argv[1], "worker"))
@@ -543,7 +588,8 @@ int main(int argc, char **argv)
         return cmd_apply(argv[2], argv[3], atol(argv[4]));
     if (argc >= 7 && !strcmp(argv[1], "produce"))
         return cmd_produce(argv[2], argv[3], atol(argv[4]), atoi(argv[5]), atof(argv[6]));
-    fprintf(stderr, "usage: saq_bench enqueue URL QUEUE N INFLIGHT | fill URL QUEUE N [SLEEPFILE] |\n"
+    fprintf(stderr, "usage: saq_bench enqueue URL QUEUE N INFLIGHT | enqueue-bulk URL QUEUE N CHUNK |\n"
+                    "       fill URL QUEUE N [SLEEPFILE] |\n"
                     "       worker URL QUEUE[,QUEUE...] CONCURRENCY EXPECT REMAINING | apply URL QUEUE N |\n"
                     "       produce URL QUEUE[,QUEUE...] N INFLIGHT RATE\n");
     return 2;

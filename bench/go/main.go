@@ -3,6 +3,7 @@
 // that of bench/c/saq_bench.c:
 //
 //	saq-bench-go enqueue URL QUEUE N INFLIGHT
+//	saq-bench-go enqueue-bulk URL QUEUE N CHUNK   Queue.EnqueueMany of CHUNK jobs, sequentially
 //	saq-bench-go worker  URL QUEUE CONCURRENCY EXPECT REMAINING
 //	saq-bench-go apply   URL QUEUE N
 package main
@@ -69,6 +70,26 @@ func enqueue(ctx context.Context, url, name string, n, inflight int) {
 		}()
 	}
 	wg.Wait()
+	emit(map[string]any{"jobs": n, "elapsed": time.Since(t0).Seconds()})
+}
+
+func enqueueBulk(ctx context.Context, url, name string, n, chunk int) {
+	q := connect(ctx, url, name, 20)
+	defer q.Close()
+	t0 := time.Now()
+	for i := 0; i < n; i += chunk {
+		k := chunk
+		if n-i < k {
+			k = n - i
+		}
+		jobs := make([]saq.BulkJob, k)
+		for j := range jobs {
+			jobs[j].Function = "noop"
+		}
+		if _, err := q.EnqueueMany(ctx, jobs); err != nil {
+			die("enqueue-bulk", err)
+		}
+	}
 	emit(map[string]any{"jobs": n, "elapsed": time.Since(t0).Seconds()})
 }
 
@@ -146,12 +167,14 @@ func main() {
 	switch {
 	case len(a) >= 5 && a[0] == "enqueue":
 		enqueue(ctx, a[1], a[2], atoi(a[3]), atoi(a[4]))
+	case len(a) >= 5 && a[0] == "enqueue-bulk":
+		enqueueBulk(ctx, a[1], a[2], atoi(a[3]), atoi(a[4]))
 	case len(a) >= 6 && a[0] == "worker":
 		worker(ctx, a[1], a[2], atoi(a[3]), atoi(a[4]), int64(atoi(a[5])))
 	case len(a) >= 4 && a[0] == "apply":
 		apply(ctx, a[1], a[2], atoi(a[3]))
 	default:
-		fmt.Fprintln(os.Stderr, "usage: saq-bench-go enqueue|worker|apply ...")
+		fmt.Fprintln(os.Stderr, "usage: saq-bench-go enqueue|enqueue-bulk|worker|apply ...")
 		os.Exit(2)
 	}
 }

@@ -3,6 +3,7 @@
 // Node binding (libsaq) side of libsaq's benchmark harness (bench/run); the
 // protocol is that of bench/c/saq_bench.c:
 //   node bench.js enqueue URL QUEUE N INFLIGHT
+//   node bench.js enqueue-bulk URL QUEUE N CHUNK   queue.enqueueMany of CHUNK jobs, sequentially
 //   node bench.js worker  URL QUEUE CONCURRENCY EXPECT REMAINING
 //   node bench.js apply   URL QUEUE N
 // The package is loaded from $SAQ_NODE_PKG (a built copy of bindings/node that
@@ -37,6 +38,16 @@ async function enqueue(url, name, n, inflight) {
   };
   const t0 = performance.now();
   await Promise.all(Array.from({ length: inflight }, lane));
+  console.log(JSON.stringify({ jobs: n, elapsed: (performance.now() - t0) / 1000 }));
+  await q.close();
+}
+
+async function enqueueBulk(url, name, n, chunk) {
+  const q = await connect(url, name);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += chunk) {
+    await q.enqueueMany(Array.from({ length: Math.min(chunk, n - i) }, () => ({ fn: 'noop' })));
+  }
   console.log(JSON.stringify({ jobs: n, elapsed: (performance.now() - t0) / 1000 }));
   await q.close();
 }
@@ -89,10 +100,11 @@ async function apply(url, name, n) {
 async function main() {
   const [cmd, url, name, a, b, c] = process.argv.slice(2);
   if (cmd === 'enqueue') await enqueue(url, name, Number(a), Number(b));
+  else if (cmd === 'enqueue-bulk') await enqueueBulk(url, name, Number(a), Number(b));
   else if (cmd === 'worker') await worker(url, name, Number(a), Number(b), Number(c));
   else if (cmd === 'apply') await apply(url, name, Number(a));
   else {
-    console.error('usage: bench.js enqueue|worker|apply ...');
+    console.error('usage: bench.js enqueue|enqueue-bulk|worker|apply ...');
     process.exit(2);
   }
 }

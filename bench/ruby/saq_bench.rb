@@ -2,6 +2,7 @@
 # Ruby binding side of libsaq's benchmark harness (bench/run); the protocol
 # is that of bench/c/saq_bench.c:
 #   ruby saq_bench.rb enqueue URL QUEUE N INFLIGHT
+#   ruby saq_bench.rb enqueue-bulk URL QUEUE N CHUNK   Queue#enqueue_many of CHUNK jobs, sequentially
 #   ruby saq_bench.rb worker  URL QUEUE CONCURRENCY EXPECT REMAINING
 #   ruby saq_bench.rb apply   URL QUEUE N
 require "json"
@@ -30,6 +31,16 @@ def enqueue(url, name, n, inflight)
       end
     end
   end.each(&:join)
+  puts JSON.generate(jobs: n, elapsed: mono - t0)
+  q.close
+end
+
+def enqueue_bulk(url, name, n, chunk)
+  q = connect(url, name)
+  t0 = mono
+  (0...n).step(chunk) do |i|
+    q.enqueue_many(Array.new([chunk, n - i].min) { ["noop", nil] })
+  end
   puts JSON.generate(jobs: n, elapsed: mono - t0)
   q.close
 end
@@ -76,7 +87,8 @@ end
 cmd, url, name, a, b, c = ARGV
 case cmd
 when "enqueue" then enqueue(url, name, Integer(a), Integer(b))
+when "enqueue-bulk" then enqueue_bulk(url, name, Integer(a), Integer(b))
 when "worker" then worker(url, name, Integer(a), Integer(b), Integer(c))
 when "apply" then apply(url, name, Integer(a))
-else abort "usage: saq_bench.rb enqueue|worker|apply ..."
+else abort "usage: saq_bench.rb enqueue|enqueue-bulk|worker|apply ..."
 end

@@ -260,6 +260,11 @@ export type CallKwargs<Fn> = (KwargsOf<Fn> & JobOptions) | RawJson;
 export type CallArgs<Fn, O> = {} extends KwargsOf<Fn>
   ? [kwargs?: CallKwargs<Fn>, options?: O]
   : [kwargs: CallKwargs<Fn>, options?: O];
+/** One job of Queue.enqueueMany: a function of F, its kwargs (plus job options) as enqueue takes
+ *  them, and an optional W3C traceparent. */
+export type BulkJob<F, N extends FunctionName<F> = FunctionName<F>> = {
+  [K in N]: { fn: K; kwargs?: CallKwargs<F[K]>; traceparent?: string };
+}[N];
 /** The function names of a functions map. */
 export type FunctionName<F> = Extract<keyof F, string>;
 
@@ -293,6 +298,20 @@ export interface QueueOverview {
   paused: boolean;
   /** epoch ms of the pause; null when not paused */
   pausedSinceMs: number | null;
+}
+
+export interface DeleteOptions {
+  /** delete a running job too: it is aborted first, its worker stops it */
+  force?: boolean;
+  /** seconds a forced delete waits for the worker to stop the job, 0..3600 (default 5) */
+  wait?: number;
+}
+
+/** What Queue.delete did: 'deleted' (it did not run), 'stopped' (its worker stopped it, then
+ *  deleted), 'unconfirmed' (deleted after the wait); job: the record as last read. */
+export interface DeleteResult {
+  outcome: 'deleted' | 'stopped' | 'unconfirmed';
+  job: Job | null;
 }
 
 /** One page of a scan over a queue's jobs (Queue.jobPages). */
@@ -365,10 +384,15 @@ export class Queue<F extends Functions = AnyFunctions> {
   ping(): Promise<string>;
   /** Resolves to the job, or null when a job with the same key is still incomplete. */
   enqueue<N extends FunctionName<F>>(fn: N, ...args: CallArgs<F[N], EnqueueOptions>): Promise<Job<KwargsOf<F[N]>, ResultOf<F[N]>> | null>;
+  /** Bulk enqueue: one entry per job, in order: the job as sent, or null when a job with its key
+   *  was already enqueued. Pipelined: many jobs per round trip. */
+  enqueueMany<N extends FunctionName<F>>(jobs: Iterable<BulkJob<F, N>>, options?: { signal?: AbortSignal }): Promise<Array<Job<KwargsOf<F[N]>, ResultOf<F[N]>> | null>>;
   job(key: string | Job): Promise<Job | null>;
   jobs(keys: string | Job | Iterable<string | Job>): Promise<Array<Job | null>>;
   abort(job: string | Job, error?: string, options?: { ttl?: number }): Promise<Job | null>;
   retry(job: string | Job, error?: string): Promise<Job | null>;
+  /** delete a job, record and every entry (an extension); a running one rejects (ESTATE) unless `force`; null when missing */
+  delete(job: string | Job, options?: DeleteOptions): Promise<DeleteResult | null>;
   finish(job: string | Job, status: 'complete' | 'failed' | 'aborted', options?: { result?: unknown; error?: string }): Promise<Job | null>;
   update(job: string | Job, fields?: Record<string, unknown>): Promise<Job | null>;
   count(kind?: CountKind): Promise<number>;
@@ -412,7 +436,8 @@ export class Queue<F extends Functions = AnyFunctions> {
   /** If fn throws, the jobs enqueued meanwhile are aborted and the error rethrown. */
   batch<T>(fn: (queue: this) => Promise<T> | T): Promise<T>;
   /** Stop workers (one still running `timeout` seconds after its grace period and hard deadline
-   *  is stopped at once) and listens, wait up to `timeout` seconds (default 5; Infinity = no
+   *  is stopped at once; its afterProcess and shutdown hooks still pending `timeout` seconds
+   *  later are no longer waited for) and listens, wait up to `timeout` seconds (default 5; Infinity = no
    *  limit) for operations in flight, release the connections. (Before 0.2 the timeout was in
    *  milliseconds; a value of 300 or more warns once.) */
   close(options?: { timeout?: number }): Promise<void>;

@@ -148,7 +148,7 @@ class CliTest(unittest.TestCase):
         self.assertRegex(r.stdout, r"^saq \d+\.\d+\.\d+ \(libsaq \d+\.\d+\.\d+\)$")
         r = saq("--help")
         self.assertEqual(r.returncode, 0)
-        for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "sweep", "watch",
+        for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "delete", "sweep", "watch",
                     "check", "metrics"):
             self.assertIn(f"  {cmd}", r.stdout)
             h = saq(cmd, "--help")
@@ -183,7 +183,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual((r.returncode, r.stderr), (0, ""))
         with open(page) as f:
             text = f.read()
-        for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "sweep", "watch",
+        for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "delete", "sweep", "watch",
                     "check", "metrics"):
             self.assertRegex(text, rf"(?m)^\.(B|BI|TP\n\.B) ?{cmd}\b|^\.BI {cmd}\\ ", cmd)
 
@@ -194,7 +194,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.stderr.count("\n"), 1)
         dead = f"redis://:sekret@127.0.0.1:{free_port()}/0"
         for args in (["info"], ["jobs"], ["job", "k"], ["enqueue", "f"], ["abort", "k"],
-                     ["retry", "k"], ["sweep"], ["check"], ["metrics", "--once"],
+                     ["retry", "k"], ["delete", "k"], ["sweep"], ["check"], ["metrics", "--once"],
                      ["--json", "info"]):
             r = saq("--timeout", "2", *args, url=dead)
             self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
@@ -531,6 +531,37 @@ bad=${REDIS_TLS_URL%%\?*}
         self.assertEqual(self.redis.cli("LLEN", "saq:sweepq:active"), "0")
         r = self.run_ok("sweep", "-q", "sweepq", "--lock", "1")
         self.assertEqual(r.stdout, "swept 0 jobs (none stuck, or another process swept within 1 s)\n")
+
+    def test_delete(self):
+        """issue 19: delete a finished job, refuse a running one, --force aborts it first."""
+        w = Worker(self.redis.url, "delq")
+        try:
+            k1 = self.run_ok("enqueue", "add", '{"a": 1, "b": 2}', "-q", "delq").stdout.strip()
+            wait_for(lambda: (self.job_json(k1, "delq") or {}).get("status") == "complete", 10)
+            self.assertIn(k1, self.run_ok("jobs", "-q", "delq", "--status", "complete").stdout)
+            r = self.run_ok("delete", k1, "-q", "delq")
+            self.assertEqual(r.stdout, f"{k1} deleted\n")
+            self.assertIsNone(self.job_json(k1, "delq"))
+            self.assertNotIn(k1, self.run_ok("jobs", "-q", "delq").stdout)
+            k2 = self.run_ok("enqueue", "sleep", '{"s": 30}', "-q", "delq").stdout.strip()
+            wait_for(lambda: (self.job_json(k2, "delq") or {}).get("status") == "active", 10)
+            r = saq("delete", k2, "-q", "delq", url=self.redis.url)
+            self.assertEqual((r.returncode, r.stderr),
+                             (1, f"saq: job '{k2}' is running: not deleted (--force aborts it first)\n"))
+            self.assertEqual(self.job_json(k2, "delq")["status"], "active")
+            r = self.run_ok("delete", k2, "-q", "delq", "--force", "--json")
+            self.assertEqual(json.loads(r.stdout),
+                             {"key": k2, "result": "deleted-after-abort", "status": "aborted"})
+            self.assertIsNone(self.job_json(k2, "delq"))
+            for k in ("queued", "active"):
+                self.assertEqual(self.redis.cli("LLEN", f"saq:delq:{k}"), "0", k)
+            self.assertEqual(self.redis.cli("ZCARD", "saq:delq:incomplete"), "0")
+            r = saq("delete", "missing", url=self.redis.url)
+            self.assertEqual((r.returncode, r.stderr), (1, "saq: no job 'missing' in queue 'default'\n"))
+            r = saq("delete", "k", "--wait", "x", url=self.redis.url)
+            self.assertEqual(r.returncode, 2)
+        finally:
+            w.stop()
 
     def test_python_saq_worker(self):
         """A queue served by Python saq 0.26 (tests/interop's venv, made by the interop stage;

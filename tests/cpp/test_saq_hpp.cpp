@@ -116,6 +116,16 @@ void test_enqueue_and_read() {
     std::vector<std::optional<saq::job>> many = q.get_jobs({j->key(), "missing", "fixed-key"});
     CHECK(many.size() == 3 && many[0] && !many[1] && many[2] && many[2]->key() == "fixed-key");
 
+    std::vector<saq::job> bulk;
+    bulk.emplace_back("add");
+    bulk.back().set_key("fixed-key"); // already enqueued
+    bulk.emplace_back("add");
+    bulk.back().set_key("bulk-1");
+    std::vector<bool> outcomes = q.enqueue_many(bulk);
+    CHECK(outcomes.size() == 2 && !outcomes[0] && outcomes[1]);
+    CHECK(q.count("queued") == 3);
+    CHECK(q.enqueue_many({}).empty());
+
     CHECK_THROWS(SAQ_ENOTFOUND, q.abort("missing", "why"));
     CHECK(q.abort("fixed-key", "not wanted") == saq::abort_result::aborted);
     std::optional<saq::job> gone = q.get_job("fixed-key");
@@ -129,13 +139,18 @@ void test_enqueue_and_read() {
     CHECK(q.update(j->key(), R"({"progress": 0.5})"));
     CHECK(q.get_job(j->key())->progress() == 0.5);
     CHECK_THROWS(SAQ_EINVAL, q.count("nonsense"));
+    CHECK(q.delete_job("fixed-key") == saq::delete_result::deleted); // issue 19
+    CHECK(!q.get_job("fixed-key"));
+    CHECK_THROWS(SAQ_ENOTFOUND, q.delete_job("fixed-key", true));
 }
 
 void test_handlers_apply_map() {
-    saq::queue q(R->url, qname("cpp-handlers"));
-    saq::worker w(q, saq::config{{"concurrency", "4"}});
+    // declared before the worker: its hooks may still run until its destructor has stopped it
+    // (the after_process of the last failed map job can come after the map returned)
     std::mutex mu;
     std::vector<std::string> after; // "<function> <status> <error>"
+    saq::queue q(R->url, qname("cpp-handlers"));
+    saq::worker w(q, saq::config{{"concurrency", "4"}});
     w.handle("answer", [](saq::job &) { return std::string("42"); })
         .handle("echo", [](saq::job &job) { return job.kwargs(); })
         .handle("nothing", [](saq::job &) {})

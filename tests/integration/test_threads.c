@@ -24,6 +24,22 @@ static void *producer(void *p)
     return NULL;
 }
 
+/* The first debug-trace line of the process (SAQ_DEBUG is read then) may
+ * come from two I/O threads at once: here a queue freed before it connected
+ * (its detached I/O thread traces the teardown) and the next queue's connect.
+ * The lazy read raced (a ThreadSanitizer report); it must not. Runs first. */
+static void test_first_trace_from_two_io_threads(void **state)
+{
+    (void)state;
+    saq_queue_free(mkqueue("trace1", NULL, NULL));
+    saq_queue_t *q = mkqueue("trace2", NULL, NULL);
+    saq_event_t *ev = saq_queue_count_sync(q, "queued", TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_status(ev), SAQ_OK);
+    saq_event_free(ev);
+    saq_queue_free(q);
+}
+
 static void test_many_threads_one_queue(void **state)
 {
     (void)state;
@@ -273,6 +289,7 @@ static void test_fork(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_trace_from_two_io_threads),
         cmocka_unit_test(test_many_threads_one_queue),
         cmocka_unit_test(test_cq_fd_readiness),
         cmocka_unit_test(test_callback_cq),

@@ -169,6 +169,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "saq_queue_pause": (I, [V, V, U64]),
         "saq_queue_resume": (I, [V, V, U64]),
         "saq_queue_paused": (I, [V, V, U64]),
+        "saq_queue_delete": (I, [V, S, I, I, V, U64]),
         "saq_event_text": (S, [V]),
         "saq_queue_listen": (I, [V, S, D, V, U64]),
         "saq_queue_listen_stop": (I, [V, V, U64]),
@@ -466,6 +467,12 @@ class Queue:
     def abort(self, key: str, error: str, ttl: int = 5, check: bool = True) -> Result:
         return self._run(lambda cq, t: lib().saq_queue_abort(self.ptr, _b(key), _b(error), ttl, cq, t),
                          check=check)
+
+    def delete(self, key: str, force: bool = False, wait_ms: int = 5000, check: bool = True) -> Result:
+        """saq_queue_delete (an extension): r.int 1 deleted, 2 after its worker stopped it, 3 after
+        wait_ms without that."""
+        return self._run(lambda cq, t: lib().saq_queue_delete(self.ptr, _b(key), int(force), wait_ms, cq, t),
+                         timeout_ms=DEFAULT_TIMEOUT_MS + wait_ms, check=check)
 
     def retry(self, key: str, error: str | None) -> Result:
         return self._run(lambda cq, t: lib().saq_queue_retry(self.ptr, _b(key), _b(error), cq, t))

@@ -63,9 +63,15 @@ if [ "$mode" = shared ]; then
   export PKG_CONFIG_PATH="$libdir/pkgconfig"
   (cd "$tmp/outside" &&
     # shellcheck disable=SC2046
-    cc -Wall -o consumer consumer.c $(pkg-config --cflags --libs libsaq) -Wl,-rpath,"$(pkg-config --variable=libdir libsaq)")
+    cc -Wall -o consumer consumer.c $(pkg-config --cflags --libs libsaq))
   loads "$tmp/outside/consumer" yes
+  # the rpath libsaq.pc gives is the absolute libdir (cmake --install wrote the
+  # prefix), not a path through lib/pkgconfig/.., which a runtime-only install lacks
+  runpath=$(readelf -d "$tmp/outside/consumer" | sed -n 's/.*RUNPATH.*\[\(.*\)\]/\1/p')
+  [ "$runpath" = "$(cd "$libdir" && pwd)" ] || fail "the program's RUNPATH is '$runpath', not the installed libdir $libdir"
+  mv "$libdir/pkgconfig" "$libdir/pkgconfig.away"
   "$with_redis" -- "$tmp/outside/consumer"
+  mv "$libdir/pkgconfig.away" "$libdir/pkgconfig"
   echo "OK: pkg-config: installed libsaq (SONAME $soname, pkg-config $(pkg-config --modversion libsaq)) builds and runs a program outside the tree"
   unset PKG_CONFIG_PATH
 
@@ -142,4 +148,10 @@ if out=$(cmake_consumer "$tmp/cm-noshared" "$tmp/static" -DSAQ_COMPONENTS=shared
   fail "find_package(libsaq COMPONENTS shared) succeeded on a prefix without libsaq.so"
 fi
 grep -q 'component shared: libsaq.so is not installed' <<<"$out" || { echo "$out"; fail "find_package(libsaq COMPONENTS shared) failed for another reason"; }
-echo "OK: a static-only prefix: find_package(... COMPONENTS static) links libsaq.a; COMPONENTS shared is refused"
+# no components asked, saq::saq: the alias of saq::saq_static there
+out=$(cmake_consumer "$tmp/cm-static-alias" "$tmp/static") ||
+  { echo "$out"; fail "find_package(libsaq CONFIG) failed on the static-only prefix"; }
+cmake --build "$tmp/cm-static-alias" >/dev/null || fail "saq::saq does not build on the static-only prefix"
+loads "$tmp/cm-static-alias/consumer" no
+"$with_redis" -- "$tmp/cm-static-alias/consumer"
+echo "OK: a static-only prefix: find_package(... COMPONENTS static) links libsaq.a, so does saq::saq (its alias there); COMPONENTS shared is refused"

@@ -282,6 +282,26 @@ static void test_upkeep(void **state)
                 "86400");
 }
 
+/* issue 19: DELETE's KEYS (the record, every list and set, the marker, the
+ * kept bytes) and ARGV (the record as read, check active, delete marker) */
+static void test_delete(void **state)
+{
+    (void)state;
+    saq__call_t c;
+    saq__tx_delete(&Q, "saq:job:default:k", "k", "{\"a\"}", 5, 1, 1, &c);
+    expect_call(&c, SCRIPT_DELETE, 8, 11, "saq:job:default:k", "saq:default:queued",
+                "saq:default:incomplete", "saq:default:active", "saq:default:libsaq:sweeping",
+                "saq:default:libsaq:aborting", "saq:abort:k", "saq:default:libsaq:unreadable:k",
+                "{\"a\"}", "1", "1");
+    /* no record read; in a cluster the marker is in the queue's slot */
+    Q.set.url.topo = SAQ__TOPO_CLUSTER;
+    saq__tx_delete(&Q, "saq:job:default:k", "k", NULL, 0, 0, 0, &c);
+    expect_call(&c, SCRIPT_DELETE, 8, 11, "saq:job:default:k", "saq:default:queued",
+                "saq:default:incomplete", "saq:default:active", "saq:default:libsaq:sweeping",
+                "saq:default:libsaq:aborting", "saq:default:abort:k", "saq:default:libsaq:unreadable:k",
+                "", "0", "0");
+}
+
 static void test_overview(void **state)
 {
     (void)state;
@@ -361,6 +381,7 @@ static void test_layouts_match_the_lua(void **state)
     saq__tx_unreadable(&Q, "saq:job:default:k", "", 0, "", 0, 1, &calls[SCRIPT_UNREADABLE]);
     saq__tx_abort_due(&Q, "i", &calls[SCRIPT_ABORT_DUE]);
     saq__tx_overview(&Q, 1, &calls[SCRIPT_OVERVIEW]);
+    saq__tx_delete(&Q, "i", "k", "{}", 2, 1, 1, &calls[SCRIPT_DELETE]);
     for (int s = 0; s < SCRIPT_COUNT_; s++) {
         int keys, args;
         max_index(saq__script_text[s], "KEYS", &keys);
@@ -453,6 +474,14 @@ static void test_decode_status_replies(void **state)
     assert_int_equal(saq__tx_decode(SCRIPT_ABORT, &two, &x), SAQ__TX_DEQUEUED);
     assert_int_equal(x.n, 2);
     assert_int_equal(saq__tx_decode(SCRIPT_ABORT, &nil, &x), SAQ__TX_NONE);
+    /* DELETE: -1 changed, -2 in `active`, n >= 0 the keys and entries removed */
+    assert_int_equal(saq__tx_decode(SCRIPT_DELETE, &m1, &x), SAQ__TX_CHANGED);
+    assert_int_equal(saq__tx_decode(SCRIPT_DELETE, &m2, &x), SAQ__TX_REFUSED);
+    assert_int_equal(saq__tx_decode(SCRIPT_DELETE, &zero, &x), SAQ__TX_OK);
+    assert_int_equal(x.n, 0);
+    assert_int_equal(saq__tx_decode(SCRIPT_DELETE, &two, &x), SAQ__TX_DEQUEUED);
+    assert_int_equal(x.n, 2);
+    assert_int_equal(saq__tx_decode(SCRIPT_DELETE, &nil, &x), SAQ__TX_NONE);
 
     /* ABORT_DUE: {0}, {1, record} */
     {
@@ -529,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup(test_upkeep, setup),
         cmocka_unit_test_setup(test_alive, setup),
         cmocka_unit_test_setup(test_overview, setup),
+        cmocka_unit_test_setup(test_delete, setup),
         cmocka_unit_test_setup(test_layouts_match_the_lua, setup),
         cmocka_unit_test_setup(test_decode_status_replies, setup),
         cmocka_unit_test_setup(test_decode_other_replies, setup),

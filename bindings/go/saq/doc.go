@@ -48,7 +48,8 @@
 // stop, Redis unreachable, connections lost and recovered, failed handlers,
 // ...) to a *slog.Logger; Queue.Overview, Queue.Metrics, Worker.Metrics and
 // MetricsHandler give queue-wide figures and Prometheus metrics;
-// Queue.IterJobs lists jobs of any status; ContextWithTraceparent carries a
+// Queue.IterJobs lists jobs of any status (ScanJobs one page at a time) and
+// Queue.Delete deletes one; ContextWithTraceparent carries a
 // W3C traceparent from Enqueue to the handler's context.
 //
 // Errors reported by libsaq are *Error values carrying libsaq's stable code;

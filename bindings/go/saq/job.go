@@ -101,7 +101,7 @@ func (j *Job) DecodeKwargs(v any) error {
 // DecodeResult unmarshals the job's result into v, the way json.Unmarshal
 // does. A job without a result decodes as JSON null. A result that is
 // Python's NaN or ±Infinity decodes into a *float64, *float32 or *any; one
-// holding them deeper only into an *any.
+// holding them deeper only into an *any, or as it is into a *json.RawMessage.
 func (j *Job) DecodeResult(v any) error {
 	if len(j.ResultJSON) == 0 {
 		return json.Unmarshal([]byte("null"), v)

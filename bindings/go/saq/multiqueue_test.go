@@ -454,6 +454,13 @@ func TestCluster(t *testing.T) {
 		if res, err := q.Apply(c, "add", map[string]any{"a": 40, "b": 2}); err != nil || res != q.Name()+":42" {
 			t.Fatalf("Apply on %s = %v, %v", q.Name(), res, err)
 		}
+		// issue 19: Delete's script touches only keys of the queue's hash slot
+		if out, _, err := q.Delete(c, keys[i][0]); err != nil || out != saq.Deleted {
+			t.Fatalf("Delete on %s = %v, %v", q.Name(), out, err)
+		}
+		if _, err := q.Job(c, keys[i][0]); !errors.Is(err, saq.ErrNotFound) {
+			t.Fatalf("Job after Delete on %s: %v, want ErrNotFound", q.Name(), err)
+		}
 	}
 	st, err := w.Stats()
 	if err != nil || len(st.Queues) != 3 || st.Complete != 33 {

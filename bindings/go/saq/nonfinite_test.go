@@ -184,3 +184,34 @@ func TestHandlerReturnsNaNAndInfinity(t *testing.T) {
 		t.Fatalf("after Finish(NaN): %q, %v, %v", got.ResultJSON, f, err)
 	}
 }
+
+// A result holding NaN or Infinity did not decode into a json.RawMessage
+// (ApplyInto, ApplyAs, MapResults, Job.DecodeResult), though the error said
+// to read the raw JSON: it now comes as it is stored.
+func TestRawMessageTakesNaN(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	c := ctx(t)
+	const doc = `{"x": NaN, "y": [Infinity, -Infinity]}`
+	startWorker(t, q, map[string]saq.HandlerFunc{
+		"raw": func(context.Context, *saq.Job) (any, error) { return json.RawMessage(doc), nil },
+	})
+	opt := saq.WithTimeout(10 * time.Second)
+	var raw json.RawMessage
+	if err := q.ApplyInto(c, "raw", nil, &raw, opt); err != nil || string(raw) != doc {
+		t.Errorf("ApplyInto(*json.RawMessage) = %q, %v", raw, err)
+	}
+	if r, err := saq.ApplyAs[json.RawMessage](c, q, "raw", nil, opt); err != nil || string(r) != doc {
+		t.Errorf("ApplyAs[json.RawMessage] = %q, %v", r, err)
+	}
+	rs, err := saq.MapResults[json.RawMessage](c, q, "raw", []map[string]any{{}, {}}, opt)
+	if err != nil || len(rs) != 2 || rs[1].Err != nil || string(rs[1].Value) != doc {
+		t.Errorf("MapResults[json.RawMessage] = %+v, %v", rs, err)
+	}
+	if len(rs) > 0 && rs[0].Job != nil {
+		var from json.RawMessage
+		if err := rs[0].Job.DecodeResult(&from); err != nil || string(from) != doc {
+			t.Errorf("DecodeResult(*json.RawMessage) = %q, %v", from, err)
+		}
+	}
+}

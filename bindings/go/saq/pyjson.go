@@ -272,9 +272,9 @@ func (d *pyDecoder) number() (any, error) {
 }
 
 // decodeInto is json.Unmarshal that also takes Python's NaN and Infinity
-// where the target can hold them: into an *any (math.NaN(), math.Inf) and
-// into a *float64 or *float32 for a bare token. Elsewhere it returns an
-// error naming the problem.
+// where the target can hold them: into an *any (math.NaN(), math.Inf), into
+// a *float64 or *float32 for a bare token, and into a *json.RawMessage (the
+// text as it is). Elsewhere it returns an error naming the problem.
 func decodeInto(data []byte, v any) error {
 	err := json.Unmarshal(data, v)
 	if err == nil {
@@ -291,6 +291,9 @@ func decodeInto(data []byte, v any) error {
 	switch p := v.(type) {
 	case *any:
 		*p = val
+		return nil
+	case *json.RawMessage:
+		*p = append((*p)[:0], data...)
 		return nil
 	case *float64:
 		if f, ok := val.(float64); ok {

@@ -413,9 +413,11 @@ func (q *Queue) do(ctx context.Context, fn func(raw rawQueue, cq rawCQ, tag uint
 	}
 }
 
-// cancel tells the core to stop waiting for the apply, map or listen with
-// this tag (saq_queue_cancel); it then completes at once and the poller frees
-// its event. Other operations are short and are left to finish.
+// cancel tells the core to stop the apply, map or listen with this tag, or
+// to withdraw an enqueue still waiting for its max_concurrent_ops slot
+// (saq_queue_cancel); it then completes at once and the poller frees its
+// event. Other operations (an enqueue already sent, ...) are short and are
+// left to finish.
 func (q *Queue) cancel(tag uint64) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()

@@ -26,10 +26,15 @@ type DecodeError struct {
 	Index  int             // the position in Map's results; 0 for Apply
 	Result json.RawMessage // the result as stored (JSON, maybe with Python's NaN or Infinity)
 	Err    error           // why it does not decode
+
+	mapped bool // from Map: Index says which result
 }
 
 // Error implements the error interface.
 func (e *DecodeError) Error() string {
+	if !e.mapped {
+		return fmt.Sprintf("saq: the result of job %q does not decode: %v", e.Key, e.Err)
+	}
 	return fmt.Sprintf("saq: result %d of job %q does not decode: %v", e.Index, e.Key, e.Err)
 }
 
@@ -68,7 +73,7 @@ func (q *Queue) ApplyInto(ctx context.Context, function string, kwargs map[strin
 		return err
 	}
 	defer saqraw.Saq_event_free(ev)
-	return decodeEntry([]byte(saqraw.Saq_event_json(ev)), jobKey(saqraw.Saq_event_job(ev)), 0, out)
+	return decodeEntry([]byte(saqraw.Saq_event_json(ev)), jobKey(saqraw.Saq_event_job(ev)), -1, out)
 }
 
 // ApplyAs is Apply with the result decoded into a T:
@@ -176,13 +181,13 @@ func jobKey(j saqraw.Struct_SS_saq_job) string {
 }
 
 // decodeEntry decodes one result (text "" is null) into out, or returns a
-// *DecodeError naming the job.
+// *DecodeError naming the job; index is Map's result index, -1 for Apply.
 func decodeEntry(text []byte, key string, index int, out any) error {
 	if len(text) == 0 {
 		text = []byte("null")
 	}
 	if err := decodeInto(text, out); err != nil {
-		return &DecodeError{Key: key, Index: index, Result: json.RawMessage(text), Err: err}
+		return &DecodeError{Key: key, Index: max(index, 0), Result: json.RawMessage(text), Err: err, mapped: index >= 0}
 	}
 	return nil
 }

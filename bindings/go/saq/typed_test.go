@@ -88,6 +88,9 @@ func TestApplyTyped(t *testing.T) {
 	if de.Key != "typed-text" || de.Index != 0 || string(de.Result) != `"not a number"` || !strings.Contains(err.Error(), "typed-text") {
 		t.Fatalf("DecodeError = %+v (%v)", de, err)
 	}
+	if !strings.HasPrefix(err.Error(), `saq: the result of job "typed-text" does not decode`) {
+		t.Fatalf("Apply's DecodeError reads as a Map's: %v", err) // was "result 0 of job ..."
+	}
 	// a failed job: the *JobError of Apply
 	_, err = saq.ApplyAs[int](c, q, "fail", nil)
 	var je *saq.JobError
@@ -137,7 +140,8 @@ func TestMapTyped(t *testing.T) {
 		t.Fatalf("MapAs with a failing job = %v, %v", out, err)
 	}
 	var de *saq.DecodeError
-	if out, err := saq.MapAs[int](c, q, "check", []map[string]any{{"x": 1}, {"x": "s", "key": "typed-s"}}); out != nil || !errors.As(err, &de) || de.Index != 1 || de.Key != "typed-s" {
+	if out, err := saq.MapAs[int](c, q, "check", []map[string]any{{"x": 1}, {"x": "s", "key": "typed-s"}}); out != nil || !errors.As(err, &de) || de.Index != 1 || de.Key != "typed-s" ||
+		!strings.HasPrefix(err.Error(), `saq: result 1 of job "typed-s" does not decode`) {
 		t.Fatalf("MapAs with a string result = %v, %v", out, err)
 	}
 	if _, err := saq.MapAs[int](c, q, "check", items, saq.ReturnExceptions()); !errors.Is(err, saq.ErrInvalid) || !strings.Contains(err.Error(), "MapResults") {

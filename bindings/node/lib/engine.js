@@ -12,6 +12,7 @@
 const net = require('net');
 const raw = require('./native');
 const { SaqError, codes } = require('./errors');
+const { onAbort } = require('./options');
 
 const MAX_TAG = 2 ** 53 - 1; // tags must survive the trip through a double
 
@@ -93,10 +94,10 @@ class Engine {
         reject(new SaqError(rc));
         return;
       }
-      let onAbort = null;
+      let stopListening = null;
       const unlisten = () => {
-        if (onAbort) signal.removeEventListener('abort', onAbort);
-        onAbort = null;
+        if (stopListening) stopListening();
+        stopListening = null;
       };
       this.add(tag, {
         event: (ev) => {
@@ -114,12 +115,11 @@ class Engine {
         },
       });
       if (signal) {
-        onAbort = () => {
-          onAbort = null;
+        stopListening = onAbort(signal, () => {
+          stopListening = null;
           if (cancel && !this.closed) cancel(tag);
           reject(signal.reason);
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
+        });
       }
     });
   }

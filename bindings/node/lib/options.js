@@ -37,6 +37,45 @@ function checkSignal(signal, what) {
   return signal;
 }
 
+/** signal -> { fns, listener }: the one 'abort' listener of a signal, shared
+ *  by every pending operation given it. */
+const aborters = new WeakMap();
+
+/** Call fn() when `signal` aborts. Every operation pending on one signal
+ *  shares one listener, so a signal reused by many concurrent calls does not
+ *  grow its listener list (nor trip Node's MaxListenersExceededWarning, which
+ *  says "possible memory leak" at 11). Returns the function that unregisters
+ *  fn (the listener goes with the last one). */
+function onAbort(signal, fn) {
+  let entry = aborters.get(signal);
+  if (!entry) {
+    const fns = new Set();
+    const listener = () => {
+      aborters.delete(signal);
+      let first = null;
+      for (const f of [...fns]) {
+        try {
+          f();
+        } catch (err) {
+          first = first || { err };
+        }
+      }
+      fns.clear();
+      if (first) throw first.err;
+    };
+    entry = { fns, listener };
+    aborters.set(signal, entry);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  entry.fns.add(fn);
+  const e = entry;
+  return () => {
+    if (!e.fns.delete(fn) || e.fns.size > 0 || aborters.get(signal) !== e) return;
+    aborters.delete(signal);
+    signal.removeEventListener('abort', e.listener);
+  };
+}
+
 /** A number of seconds from the option `name` (seconds) or its deprecated
  *  form `oldName` (milliseconds; a DeprecationWarning with `code`): the value
  *  in seconds, or undefined when neither is set. Both set is a TypeError. */
@@ -55,4 +94,4 @@ function seconds(options, name, oldName, code, what) {
   return v;
 }
 
-module.exports = { deprecate, checkOptions, checkSignal, seconds };
+module.exports = { deprecate, checkOptions, checkSignal, onAbort, seconds };

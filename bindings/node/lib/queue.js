@@ -6,7 +6,20 @@ const { Engine } = require('./engine');
 const { Job, jobFromRaw } = require('./job');
 const { SaqError, JobError, codes } = require('./errors');
 const log = require('./log');
-const { checkOptions, checkSignal, seconds, deprecate } = require('./options');
+const { checkOptions, checkSignal, onAbort, seconds, deprecate } = require('./options');
+
+/** The longest delay setTimeout keeps (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Whether `promise` (which never rejects) settles within `ms`. */
+async function within(promise, ms) {
+  let timer = null;
+  const inTime = await Promise.race([promise.then(() => true), new Promise((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  })]);
+  clearTimeout(timer);
+  return inTime;
+}
 
 /** The tag of the log records on a Queue's cq (operation tags start at 1). */
 const LOG_TAG = 0;
@@ -39,11 +52,13 @@ const DEFAULTS_CONF = { timeout: 'defaults.timeout', retries: 'defaults.retries'
 /** Queue option `retry` (saq #289): the minimum delay of a retry, saq's jitter on or off. */
 const RETRY_CONF = { minDelay: 'retry.min_delay', jitter: 'retry.jitter' };
 
-/** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message. */
+/** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message
+ *  (after a pair's optional third element, which names the option the user
+ *  gave when it is not the key itself, e.g. a duration in seconds). */
 function makeConf(pairs) {
   const conf = raw.saq_conf_new();
   if (!conf) throw new SaqError(codes.ENOMEM);
-  for (const [k, v] of pairs) {
+  for (const [k, v, given] of pairs) {
     let value;
     try {
       value = cstr(typeof v === 'object' && v !== null ? json.stringify(v) : String(v), k);
@@ -56,7 +71,8 @@ function makeConf(pairs) {
       const msg = raw.saq_conf_errmsg(conf);
       raw.saq_conf_free(conf);
       // libsaq's message usually names the key already ("url: redis url: ...")
-      throw new SaqError(rc, msg && msg.startsWith(k) ? msg : `${k}: ${msg || raw.saq_strerror(rc)}`);
+      const text = msg && msg.startsWith(k) ? msg : `${k}: ${msg || raw.saq_strerror(rc)}`;
+      throw new SaqError(rc, given ? `${given}: ${text}` : text);
     }
   }
   return conf;
@@ -69,7 +85,11 @@ function confPairs(options, table) {
   }
   for (const [js, old, key] of QUEUE_DURATIONS) {
     const s = seconds(options, js, old, `LIBSAQ_DEP_${old.toUpperCase()}`, 'new Queue()');
-    if (s !== undefined) pairs.push([key, Number.isFinite(s) ? Math.round(s * 1000) : s]);
+    if (s !== undefined) {
+      const ms = Number.isFinite(s) ? Math.round(s * 1000) : s;
+      const [name, unit] = options[js] === undefined || options[js] === null ? [old, 'ms'] : [js, 'seconds'];
+      pairs.push([key, ms, `${name} ${options[name]} (${unit}; ${key} ${ms})`]);
+    }
   }
   return pairs.concat(nestedPairs(options.sentinel, SENTINEL_CONF, 'sentinel'),
     nestedPairs(options.defaults, DEFAULTS_CONF, 'defaults'), nestedPairs(options.retry, RETRY_CONF, 'retry'),
@@ -323,6 +343,49 @@ class Queue {
     }
   }
 
+  /** Bulk enqueue (BullMQ's addBulk, Sidekiq's push_bulk): every `{ fn, kwargs, traceparent }`
+   *  of `jobs` as enqueue would, in one operation whose scripts are pipelined (many per round
+   *  trip). Resolves to one entry per job, in order: the job as sent, or null when a job with
+   *  its key was already enqueued. A job that cannot be sent rejects the whole call before
+   *  anything is written (its index in the message); a Redis error while the replies come in
+   *  rejects (the message counts what was enqueued; read the others back with job()). */
+  async enqueueMany(jobs, options = {}) {
+    const { signal } = checkOptions(options, ['signal'], 'enqueueMany()');
+    const sig = checkSignal(signal, 'enqueueMany()');
+    if (jobs === null || typeof jobs !== 'object' || typeof jobs[Symbol.iterator] !== 'function') {
+      throw new TypeError('enqueueMany(jobs): jobs must be an array of { fn, kwargs } objects');
+    }
+    const specs = Array.from(jobs);
+    const made = [];
+    let arr = null;
+    try {
+      specs.forEach((spec, i) => {
+        const what = `enqueueMany(jobs): jobs[${i}]`;
+        if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+          throw new TypeError(`${what} must be a { fn, kwargs } object`);
+        }
+        const { fn, kwargs, traceparent } = checkOptions(spec, ['fn', 'kwargs', 'traceparent'], what);
+        try {
+          made.push(callJob(fnName(fn), kwargsJson(kwargs, `${what}.kwargs`), traceparent));
+        } catch (err) {
+          err.message = `${what}: ${err.message}`;
+          throw err;
+        }
+      });
+      if (made.length) {
+        arr = raw.new_saq_job_array(made.length);
+        made.forEach((job, i) => raw.saq_job_array_setitem(arr, i, job));
+      }
+      return await this._op((q, cq, tag) => raw.saq_queue_enqueue_many(q, arr, made.length, cq, tag), (ev) => {
+        const outcomes = JSON.parse(raw.saq_event_json(ev));
+        return made.map((_, i) => (outcomes[i] === 1 ? jobFromRaw(raw.saq_event_job_at(ev, i), this) : null));
+      }, sig);
+    } finally {
+      if (arr) raw.delete_saq_job_array(arr);
+      for (const job of made) raw.saq_job_free(job); // the submit copied them
+    }
+  }
+
   /** saq's Queue.job(key): the record, or null when there is none. */
   async job(key) {
     const k = keyOf(key);
@@ -358,6 +421,33 @@ class Queue {
     try {
       return await this._op((q, cq, tag) => raw.saq_queue_abort(q, k, String(error), t, cq, tag), (ev) =>
         eventJob(ev, this));
+    } catch (err) {
+      if (err.errno === codes.ENOTFOUND) return null;
+      throw err;
+    }
+  }
+
+  /** Delete a job: its record and every entry of it in Redis (queued,
+   *  incomplete/scheduled, active, libsaq's own), so the key can be enqueued
+   *  again at once (an extension: Python saq has no delete; its workers never
+   *  see a deleted job again). A running job rejects with SaqError ESTATE
+   *  (nothing changes) unless `force`: then it is aborted first (reason
+   *  "deleted") so that its worker stops it, and deleted once it ended or
+   *  after `wait` seconds (default 5; 0 = no wait). Resolves to
+   *  { outcome, job }: outcome 'deleted' (it did not run), 'stopped' (its
+   *  worker stopped it) or 'unconfirmed' (the wait ran out; a worker that ends
+   *  it later writes its finished record again, in no list), job the record
+   *  as last read (null when unreadable); null when there is no such job
+   *  (stray list entries of the key are removed all the same). */
+  async delete(jobOrKey, options = {}) {
+    const { force = false, wait = 5 } = checkOptions(options, ['force', 'wait'], 'delete()');
+    const k = keyOf(jobOrKey);
+    const w = num(wait, 'wait', 5);
+    if (!(w >= 0 && w <= 3600)) throw new RangeError('wait must be 0..3600 seconds');
+    const outcomes = { 1: 'deleted', 2: 'stopped', 3: 'unconfirmed' };
+    try {
+      return await this._op((q, cq, tag) => raw.saq_queue_delete(q, k, force ? 1 : 0, Math.round(w * 1000), cq, tag),
+        (ev) => ({ outcome: outcomes[Number(raw.saq_event_int(ev))], job: eventJob(ev, this) }));
     } catch (err) {
       if (err.errno === codes.ENOTFOUND) return null;
       throw err;
@@ -639,26 +729,35 @@ class Queue {
    *  connections. Idempotent. */
   close(options = {}) {
     if (this._closing) return this._closing;
-    const { timeout: t = 5 } = checkOptions(options, ['timeout'], 'close()');
-    const secs = num(t, 'close(): timeout', 5);
+    let secs;
+    try {
+      const { timeout: t = 5 } = checkOptions(options, ['timeout'], 'close()');
+      secs = num(t, 'close(): timeout', 5);
+    } catch (err) {
+      return Promise.reject(err); // as every other operation: a rejection, not a throw
+    }
     if (secs >= 300) {
       deprecate('LIBSAQ_CLOSE_TIMEOUT_SECONDS', `libsaq: queue.close({ timeout: ${secs} }) waits up to ${secs} seconds: ` +
         'the timeout is in seconds since 0.2 (it was milliseconds)');
     }
-    const timeout = secs === Infinity ? -1 : secs * 1000; // ms from here on; < 0: no limit
+    // ms from here on; < 0: no limit. A wait past what setTimeout can hold
+    // (2^31-1 ms, 24.8 days) is no limit too: Node would fire it after 1 ms.
+    const timeout = secs * 1000 >= MAX_TIMER_MS ? -1 : secs * 1000;
     this._closing = (async () => {
       // Workers stop gracefully. One that has not stopped `timeout` ms after
       // its grace period and hard deadline (Redis gone: a job's outcome can
       // never be written) is stopped at once, so close always finishes.
       await Promise.all([...this._workers].map(async (w) => {
         const stopped = w.stop().then(() => true, () => true);
-        if (!(timeout >= 0)) return stopped;
-        let timer = null;
-        const inTime = await Promise.race([stopped, new Promise((resolve) => {
-          timer = setTimeout(() => resolve(false), w._stopMs + timeout);
-        })]);
-        clearTimeout(timer);
-        if (!inTime) await w._hardStop().catch(() => {});
+        if (!(timeout >= 0) || w._stopMs + timeout >= MAX_TIMER_MS) return stopped;
+        if (await within(stopped, w._stopMs + timeout)) return true;
+        // hooks (afterProcess, shutdown) that still have not settled
+        // `timeout` ms after the hard stop are no longer waited for
+        const hard = w._hardStop().then(() => true, () => true);
+        if (!(await within(hard, timeout))) {
+          w._abandonHooks();
+          await hard;
+        }
         return true;
       }));
       for (const w of [...this._workers]) w._free(); // defensive: workers go before their queue
@@ -688,8 +787,7 @@ class Listener {
     this._waiters = [];
     this._done = false;
     this._error = null;
-    this._signal = null;
-    this._onAbort = null;
+    this._unlisten = null; // unregisters the abort of `signal`
     if (sig && sig.aborted) {
       // nothing is submitted: the iteration ends with the reason
       this._done = true;
@@ -718,12 +816,10 @@ class Listener {
     if (sig) {
       // libsaq stops the listen (saq_queue_listen_stop = saq_queue_cancel);
       // the iteration ends at once with the reason, buffered messages dropped
-      this._signal = sig;
-      this._onAbort = () => {
-        this._onAbort = null;
+      this._unlisten = onAbort(sig, () => {
+        this._unlisten = null;
         this._stop(sig.reason);
-      };
-      sig.addEventListener('abort', this._onAbort, { once: true });
+      });
     }
   }
 
@@ -736,8 +832,8 @@ class Listener {
 
   _end(err) {
     this._queue._listeners.delete(this);
-    if (this._onAbort) this._signal.removeEventListener('abort', this._onAbort);
-    this._onAbort = null;
+    if (this._unlisten) this._unlisten();
+    this._unlisten = null;
     if (this._done) return;
     this._done = true;
     this._error = err;

@@ -245,6 +245,12 @@ class Worker extends EventEmitter {
       this._rejectDone = reject;
     });
     this._done.catch(() => {});
+    // _abandonHooks(): the stop no longer waits for the afterProcess and
+    // shutdown hooks that have not settled (Queue.close, after its timeout
+    // twice: one that never settles would hold it forever)
+    this._hooksAbandoned = new Promise((resolve) => {
+      this._abandonHooks = resolve;
+    });
     // closing any of its queues stops the worker (libsaq does the same)
     for (const q of this.queues) q._workers.add(this);
   }
@@ -297,8 +303,13 @@ class Worker extends EventEmitter {
    *  hooks run. Resolves when the worker has stopped. Idempotent.
    *  `graceMs` (milliseconds) is the deprecated form of `grace`. */
   stop(options = {}) {
-    const o = checkOptions(options, ['grace', 'graceMs'], 'stop()');
-    const grace = seconds(o, 'grace', 'graceMs', 'LIBSAQ_DEP_GRACEMS', 'stop()');
+    let grace;
+    try {
+      const o = checkOptions(options, ['grace', 'graceMs'], 'stop()');
+      grace = seconds(o, 'grace', 'graceMs', 'LIBSAQ_DEP_GRACEMS', 'stop()');
+    } catch (err) {
+      return Promise.reject(err); // a rejection, not a throw, as the Promise it returns says
+    }
     if (this._state === 'new') {
       this._state = 'stopped';
       this._free();
@@ -589,9 +600,13 @@ class Worker extends EventEmitter {
     for (const lease of [...this._leases.values()]) this._settle(lease, false, new CancelledError(3, lease.job.key));
     // no OUTCOME comes after WORKER_STOPPED: the hooks see what is known
     for (const lease of [...this._settled.values()]) this._afterProcess(lease, null, null);
-    try {
+    const hooks = (async () => {
       await Promise.allSettled([...this._afterRuns]);
       for (const h of this._shutdown) await h(this._ctx);
+    })();
+    hooks.catch(() => {}); // its error is the stop's, unless the hooks were abandoned
+    try {
+      await Promise.race([hooks, this._hooksAbandoned]);
       this._free();
       this._resolveDone();
     } catch (err) {

@@ -1379,6 +1379,45 @@ static swig_module_info swig_module = {swig_types, 19, 0, 0, 0, 0};
 #include <stdint.h>		// Use the C99 official header
 
 
+#include <stdlib.h>
+#ifdef _MSC_VER
+# ifndef strtoull
+#  define strtoull _strtoui64
+# endif
+# ifndef strtoll
+#  define strtoll _strtoi64
+# endif
+#endif
+
+
+static saq_job_t * *new_saq_job_array(int nelements) { 
+  return (saq_job_t * *) calloc(nelements,sizeof(saq_job_t *)); 
+}
+
+static void delete_saq_job_array(saq_job_t * *ary) { 
+  free(ary); 
+}
+
+static saq_job_t * saq_job_array_getitem(saq_job_t * *ary, int index) {
+    return ary[index];
+}
+static void saq_job_array_setitem(saq_job_t * *ary, int index, saq_job_t * value) {
+    ary[index] = value;
+}
+
+
+SWIGINTERN
+int SWIG_AsVal_int (SWIGV8_VALUE valRef, int* val)
+{
+  if (!valRef->IsNumber()) {
+    return SWIG_TypeError;
+  }
+  if(val) *val = SWIGV8_INTEGER_VALUE(valRef);
+
+  return SWIG_OK;
+}
+
+
 SWIGINTERNINLINE
 SWIGV8_VALUE SWIG_From_int  (int value)
 {
@@ -1441,18 +1480,6 @@ SWIGINTERNINLINE SWIGV8_VALUE
 SWIG_From_unsigned_SS_int  (unsigned int value)
 {    
   return SWIG_From_unsigned_SS_long  (value);
-}
-
-
-SWIGINTERN
-int SWIG_AsVal_int (SWIGV8_VALUE valRef, int* val)
-{
-  if (!valRef->IsNumber()) {
-    return SWIG_TypeError;
-  }
-  if(val) *val = SWIGV8_INTEGER_VALUE(valRef);
-
-  return SWIG_OK;
 }
 
 
@@ -1664,6 +1691,143 @@ SWIGV8_VALUE SWIG_From_double   (double val)
 #define SWIGV8_INIT saq_native_initialize
 
 
+
+
+static SwigV8ReturnValue _wrap_new_saq_job_array(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  int arg1 ;
+  int val1 ;
+  int ecode1 = 0 ;
+  saq_job_t **result = 0 ;
+  
+  if(args.Length() != 1) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_new_saq_job_array.");
+  
+  ecode1 = SWIG_AsVal_int(args[0], &val1);
+  if (!SWIG_IsOK(ecode1)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode1), "in method '" "new_saq_job_array" "', argument " "1"" of type '" "int""'");
+  } 
+  arg1 = (int)(val1);
+  result = (saq_job_t **)new_saq_job_array(arg1);
+  jsresult = SWIG_NewPointerObj(SWIG_as_voidptr(result), SWIGTYPE_p_p_saq_job, 0 |  0 );
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_delete_saq_job_array(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  
+  if(args.Length() != 1) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_delete_saq_job_array.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "delete_saq_job_array" "', argument " "1"" of type '" "saq_job_t **""'"); 
+  }
+  arg1 = (saq_job_t **)(argp1);
+  delete_saq_job_array(arg1);
+  jsresult = SWIGV8_UNDEFINED();
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_job_array_getitem(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  int arg2 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int val2 ;
+  int ecode2 = 0 ;
+  saq_job_t *result = 0 ;
+  
+  if(args.Length() != 2) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_job_array_getitem.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_job_array_getitem" "', argument " "1"" of type '" "saq_job_t **""'"); 
+  }
+  arg1 = (saq_job_t **)(argp1);
+  ecode2 = SWIG_AsVal_int(args[1], &val2);
+  if (!SWIG_IsOK(ecode2)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode2), "in method '" "saq_job_array_getitem" "', argument " "2"" of type '" "int""'");
+  } 
+  arg2 = (int)(val2);
+  result = (saq_job_t *)saq_job_array_getitem(arg1,arg2);
+  jsresult = SWIG_NewPointerObj(SWIG_as_voidptr(result), SWIGTYPE_p_saq_job, 0 |  0 );
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_job_array_setitem(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  int arg2 ;
+  saq_job_t *arg3 = (saq_job_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int val2 ;
+  int ecode2 = 0 ;
+  void *argp3 = 0 ;
+  int res3 = 0 ;
+  
+  if(args.Length() != 3) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_job_array_setitem.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_job_array_setitem" "', argument " "1"" of type '" "saq_job_t **""'"); 
+  }
+  arg1 = (saq_job_t **)(argp1);
+  ecode2 = SWIG_AsVal_int(args[1], &val2);
+  if (!SWIG_IsOK(ecode2)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode2), "in method '" "saq_job_array_setitem" "', argument " "2"" of type '" "int""'");
+  } 
+  arg2 = (int)(val2);
+  res3 = SWIG_ConvertPtr(args[2], &argp3,SWIGTYPE_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res3)) {
+    SWIG_exception_fail(SWIG_ArgError(res3), "in method '" "saq_job_array_setitem" "', argument " "3"" of type '" "saq_job_t *""'"); 
+  }
+  arg3 = (saq_job_t *)(argp3);
+  saq_job_array_setitem(arg1,arg2,arg3);
+  jsresult = SWIGV8_UNDEFINED();
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
 
 
 static SwigV8ReturnValue _wrap_SAQ_VERSION_MAJOR(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
@@ -2830,12 +2994,42 @@ fail:
 }
 
 
-static SwigV8ReturnValue _wrap_SAQ_EVENT_PAUSE(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+static SwigV8ReturnValue _wrap_SAQ_EVENT_DELETE(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
   SWIGV8_HANDLESCOPE();
   
   SWIGV8_VALUE jsresult;
   
   jsresult = SWIG_From_int((int)(28));
+  
+  SWIGV8_RETURN_INFO(jsresult, info);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN_INFO(SWIGV8_UNDEFINED(), info);
+}
+
+
+static SwigV8ReturnValue _wrap_SAQ_EVENT_ENQUEUE_MANY(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  
+  jsresult = SWIG_From_int((int)(29));
+  
+  SWIGV8_RETURN_INFO(jsresult, info);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN_INFO(SWIGV8_UNDEFINED(), info);
+}
+
+
+static SwigV8ReturnValue _wrap_SAQ_EVENT_PAUSE(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  
+  jsresult = SWIG_From_int((int)(30));
   
   SWIGV8_RETURN_INFO(jsresult, info);
   
@@ -5761,6 +5955,70 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_queue_enqueue_many(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_job_t **arg2 = (saq_job_t **) 0 ;
+  size_t arg3 ;
+  saq_cq_t *arg4 = (saq_cq_t *) 0 ;
+  uint64_t arg5 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  size_t val3 ;
+  int ecode3 = 0 ;
+  void *argp4 = 0 ;
+  int res4 = 0 ;
+  unsigned long long val5 ;
+  int ecode5 = 0 ;
+  int result;
+  
+  if(args.Length() != 5) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_enqueue_many.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_enqueue_many" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(args[1], &argp2,SWIGTYPE_p_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), "in method '" "saq_queue_enqueue_many" "', argument " "2"" of type '" "saq_job_t *const *""'"); 
+  }
+  arg2 = (saq_job_t **)(argp2);
+  ecode3 = SWIG_AsVal_size_t(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_queue_enqueue_many" "', argument " "3"" of type '" "size_t""'");
+  } 
+  arg3 = (size_t)(val3);
+  res4 = SWIG_ConvertPtr(args[3], &argp4,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res4)) {
+    SWIG_exception_fail(SWIG_ArgError(res4), "in method '" "saq_queue_enqueue_many" "', argument " "4"" of type '" "saq_cq_t *""'"); 
+  }
+  arg4 = (saq_cq_t *)(argp4);
+  ecode5 = SWIG_AsVal_unsigned_SS_long_SS_long(args[4], &val5);
+  if (!SWIG_IsOK(ecode5)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode5), "in method '" "saq_queue_enqueue_many" "', argument " "5"" of type '" "uint64_t""'");
+  } 
+  arg5 = (uint64_t)(val5);
+  result = (int)saq_queue_enqueue_many(arg1,(struct saq_job *const *)arg2,arg3,arg4,arg5);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_queue_job(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -6625,6 +6883,88 @@ static SwigV8ReturnValue _wrap_saq_queue_iter_jobs(const SwigV8Arguments &args) 
   {
     if (alloc3 == SWIG_NEWOBJ) free((char *)buf3);
   }
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_queue_delete(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  int arg4 ;
+  saq_cq_t *arg5 = (saq_cq_t *) 0 ;
+  uint64_t arg6 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  int val4 ;
+  int ecode4 = 0 ;
+  void *argp5 = 0 ;
+  int res5 = 0 ;
+  unsigned long long val6 ;
+  int ecode6 = 0 ;
+  int result;
+  
+  if(args.Length() != 6) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_delete.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_delete" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  {
+    if (args[1]->IsNullOrUndefined()) {
+      arg2 = NULL;
+    } else {
+      res2 = SWIG_AsCharPtrAndSize(args[1], &buf2, NULL, &alloc2);
+      if (!SWIG_IsOK(res2)) {
+        SWIG_exception_fail(SWIG_ArgError(res2), "in method 'saq_queue_delete', argument 2 of type 'char const *'");
+      }
+      arg2 = (char *)buf2;
+    }
+  }
+  ecode3 = SWIG_AsVal_int(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_queue_delete" "', argument " "3"" of type '" "int""'");
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_int(args[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), "in method '" "saq_queue_delete" "', argument " "4"" of type '" "int""'");
+  } 
+  arg4 = (int)(val4);
+  res5 = SWIG_ConvertPtr(args[4], &argp5,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res5)) {
+    SWIG_exception_fail(SWIG_ArgError(res5), "in method '" "saq_queue_delete" "', argument " "5"" of type '" "saq_cq_t *""'"); 
+  }
+  arg5 = (saq_cq_t *)(argp5);
+  ecode6 = SWIG_AsVal_unsigned_SS_long_SS_long(args[5], &val6);
+  if (!SWIG_IsOK(ecode6)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode6), "in method '" "saq_queue_delete" "', argument " "6"" of type '" "uint64_t""'");
+  } 
+  arg6 = (uint64_t)(val6);
+  result = (int)saq_queue_delete(arg1,(char const *)arg2,arg3,arg4,arg5,arg6);
+  jsresult = SWIG_From_int((int)(result));
+  
+  {
+    if (alloc2 == SWIG_NEWOBJ) free((char *)buf2);
+  }
+  
   
   
   
@@ -8491,6 +8831,8 @@ SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_LOG", _wrap_SAQ_EVENT_LOG, JS_v
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_OVERVIEW", _wrap_SAQ_EVENT_OVERVIEW, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_METRICS", _wrap_SAQ_EVENT_METRICS, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_ITER_JOBS", _wrap_SAQ_EVENT_ITER_JOBS, JS_veto_set_variable, context);
+SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_DELETE", _wrap_SAQ_EVENT_DELETE, JS_veto_set_variable, context);
+SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_ENQUEUE_MANY", _wrap_SAQ_EVENT_ENQUEUE_MANY, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_PAUSE", _wrap_SAQ_EVENT_PAUSE, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_NEW", _wrap_SAQ_STATUS_NEW, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_QUEUED", _wrap_SAQ_STATUS_QUEUED, JS_veto_set_variable, context);
@@ -8518,7 +8860,11 @@ SWIGV8_AddStaticVariable(exports_obj, "SAQ_HOOK_AFTER_PROCESS", _wrap_SAQ_HOOK_A
   
 
   /* add static class functions and variables */
-  SWIGV8_AddStaticFunction(exports_obj, "saq_version", _wrap_saq_version, context);
+  SWIGV8_AddStaticFunction(exports_obj, "new_saq_job_array", _wrap_new_saq_job_array, context);
+SWIGV8_AddStaticFunction(exports_obj, "delete_saq_job_array", _wrap_delete_saq_job_array, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_job_array_getitem", _wrap_saq_job_array_getitem, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_job_array_setitem", _wrap_saq_job_array_setitem, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_version", _wrap_saq_version, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_version_str", _wrap_saq_version_str, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_strerror", _wrap_saq_strerror, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_err_name", _wrap_saq_err_name, context);
@@ -8609,6 +8955,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_queue_dialect", _wrap_saq_queue_diale
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_ping", _wrap_saq_queue_ping, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_enqueue", _wrap_saq_queue_enqueue, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_enqueue_call", _wrap_saq_queue_enqueue_call, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_enqueue_many", _wrap_saq_queue_enqueue_many, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_job", _wrap_saq_queue_job, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_jobs", _wrap_saq_queue_jobs, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_abort", _wrap_saq_queue_abort, context);
@@ -8621,6 +8968,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_queue_stats", _wrap_saq_queue_stats, 
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_overview", _wrap_saq_queue_overview, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_metrics", _wrap_saq_queue_metrics, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_delete", _wrap_saq_queue_delete, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_pause", _wrap_saq_queue_pause, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_resume", _wrap_saq_queue_resume, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_paused", _wrap_saq_queue_paused, context);

@@ -107,6 +107,36 @@ describe('AbortSignal', () => {
     }
   });
 
+  test('one signal shared by many concurrent calls: one listener, no MaxListenersExceededWarning', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('sigshared') });
+    const { getEventListeners } = require('events');
+    const warnings = [];
+    const onWarning = (w) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const ac = new AbortController();
+    try {
+      const listens = Array.from({ length: 15 }, (_, i) => q.listen([`k${i}`], { timeout: 0, signal: ac.signal }));
+      const applies = Array.from({ length: 15 }, () => q.apply('nobody_runs_this', {}, { signal: ac.signal }).catch((e) => e));
+      const enqueues = Array.from({ length: 15 }, (_, i) => q.enqueue('f', { i }, { signal: ac.signal }));
+      assert.ok(getEventListeners(ac.signal, 'abort').length <= 1, `${getEventListeners(ac.signal, 'abort').length} listeners`);
+      assert.equal((await Promise.all(enqueues)).filter(Boolean).length, 15);
+      ac.abort();
+      for (const e of await Promise.all(applies)) assert.equal(e.name, 'AbortError');
+      for (const it of listens) await assert.rejects(it.next(), { name: 'AbortError' });
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+      await sleep(10); // a warning is emitted on the next tick
+      assert.ok(!warnings.includes('MaxListenersExceededWarning'), warnings.join(', '));
+      // a long-lived signal keeps no listener once its operations are over
+      const keep = new AbortController();
+      await Promise.all(Array.from({ length: 15 }, () => q.count('queued')));
+      await Promise.all(Array.from({ length: 15 }, (_, i) => q.enqueue('f', { j: i }, { signal: keep.signal })));
+      assert.equal(getEventListeners(keep.signal, 'abort').length, 0);
+    } finally {
+      process.removeListener('warning', onWarning);
+    }
+    await closesAtOnce(q);
+  });
+
   test('a signal that is not an AbortSignal is a TypeError', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('sigbad') });
     await assert.rejects(q.apply('f', {}, { signal: new AbortController() }), TypeError);
@@ -165,6 +195,28 @@ describe('options', () => {
       await Promise.all([fast.close({ timeout: 1 }), old.close({ timeout: 1 })]);
       redis.stop();
     }
+  });
+
+  test('close() and stop() reject bad options (no synchronous throw); the queue stays usable', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('badclose') });
+    const w = new Worker(q, { functions: { f: () => 1 } });
+    let p;
+    assert.doesNotThrow(() => { p = q.close({ timout: 1 }); });
+    await assert.rejects(p, /close\(\): unknown option "timout"/);
+    assert.doesNotThrow(() => { p = q.close({ timeout: 'soon' }); });
+    await assert.rejects(p, TypeError);
+    assert.doesNotThrow(() => { p = w.stop({ grace: NaN }); });
+    await assert.rejects(p, TypeError);
+    assert.equal(await q.count('queued'), 0);
+    await q.close();
+  });
+
+  test('a duration libsaq refuses is reported as the option given, in its unit', () => {
+    // libsaq checks the millisecond key; the message names what the user wrote
+    assert.throws(() => new Queue({ url: REDIS_URL, commandTimeout: 0.0001 }),
+      /^SaqError: commandTimeout 0\.0001 \(seconds; command_timeout_ms 0\): command_timeout_ms must be/);
+    assert.throws(() => new Queue({ url: REDIS_URL, reconnectMax: -1 }),
+      /reconnectMax -1 \(seconds; reconnect_max_ms -1000\): reconnect_max_ms must be/);
   });
 
   test('stop({ grace }) is in seconds; graceMs warns', async () => {

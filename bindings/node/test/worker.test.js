@@ -238,6 +238,48 @@ describe('Worker', () => {
     }
   });
 
+  test('close({ timeout }) finishes when an afterProcess hook never settles', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('hanghook'), logger: false });
+    const shutdown = [];
+    const w = new Worker(q, {
+      functions: { ok: async () => 1 },
+      afterProcess: () => new Promise(() => {}),
+      shutdown: () => { shutdown.push('ran'); },
+    });
+    await w.start();
+    assert.equal(await q.apply('ok', {}, { timeout: 5 }), 1);
+    const t0 = Date.now();
+    const closed = q.close({ timeout: 0.2 }).then(() => 'closed');
+    const late = sleep(6000).then(() => 'still waiting after 6 s');
+    assert.equal(await Promise.race([closed, late]), 'closed');
+    assert.ok(Date.now() - t0 < 4000, `close took ${Date.now() - t0} ms`);
+    await w.done();
+  });
+
+  test('close({ timeout }) beyond what setTimeout holds waits (no TimeoutOverflowWarning, no stop at once)', async () => {
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('closehuge'), logger: false });
+    const w = new Worker(q, { shutdownGracePeriod: 5, functions: { slow: async () => { await sleep(800); return 'slow'; } } });
+    await w.start();
+    const job = await q.enqueue('slow', {});
+    await waitStatus(q, job.key, 'active');
+    const warnings = [];
+    const onWarning = (wr) => warnings.push(wr.name);
+    process.on('warning', onWarning);
+    try {
+      await q.close({ timeout: 1e7 }); // 115 days: more than 2^31-1 ms
+    } finally {
+      process.removeListener('warning', onWarning);
+    }
+    assert.ok(!warnings.includes('TimeoutOverflowWarning'), warnings.join(', '));
+    const q2 = Queue.fromUrl(REDIS_URL, { name: q.name });
+    try {
+      const done = await q2.job(job.key);
+      assert.equal(done.status, 'complete', `${done.status} ${done.error}`);
+    } finally {
+      await q2.close();
+    }
+  });
+
   test('a handler that ignores its signal cannot hold the worker after the hard deadline', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('stubborn') });
     let started = false;

@@ -281,6 +281,19 @@ class TestOperate < Minitest::Test
     assert_kind_of Enumerator, enum
     calls = count_iter_calls { assert_equal 1, enum.first(1).size }
     assert_operator calls, :<, all_calls, "first(1) stops paging early" # (the db holds other tests' keys too)
+    # page by page on request (issue 19): every job once the cursor comes back nil
+    seen = []
+    cursor = nil
+    pages = 0
+    loop do
+      jobs, cursor = q.jobs_page(statuses: %i[complete failed], cursor: cursor, count: 2)
+      seen.concat(jobs.map(&:key))
+      pages += 1
+      break if cursor.nil?
+    end
+    assert_equal (done + [failed]).sort, seen.uniq.sort
+    assert_operator pages, :>, 1
+    assert_raises(Saq::InvalidArgumentError) { q.jobs_page(cursor: "x") }
     assert_raises(Saq::InvalidArgumentError) { q.iter_jobs(statuses: :bogus).first }
     assert_raises(Saq::InvalidArgumentError) { q.iter_jobs(batch_size: 0).first }
   end

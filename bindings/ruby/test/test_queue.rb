@@ -44,6 +44,32 @@ class TestQueue < Minitest::Test
     assert_nil q.enqueue("add", key: "k1")
   end
 
+  def test_enqueue_many
+    q = new_queue
+    q.enqueue("add", key: "old")
+    specs = [["add", { a: 1, key: "k1", retries: 3 }], ["add", { key: "old" }], [:mul, { a: 2 }], ["add", { key: "k1" }]]
+    jobs = q.enqueue_many(specs)
+    assert_equal 4, jobs.size
+    assert_nil jobs[1]
+    assert_nil jobs[3]
+    assert_equal "k1", jobs[0].key
+    assert_equal 3, jobs[0].retries
+    assert_equal :queued, jobs[0].status
+    assert_equal "mul", jobs[2].to_h["function"]
+    assert_equal({ "a" => 2 }, q.job(jobs[2].key).kwargs)
+    assert_equal 3, q.count(:queued)
+    assert_equal [], q.enqueue_many([])
+    assert_equal [nil], q.enqueue_many([q.job("old")]) # a Saq::Job: still incomplete
+
+    # a bad element refuses the whole call, nothing written
+    err = assert_raises(ArgumentError) { q.enqueue_many([["add", { key: "nope" }], 42]) }
+    assert_match(/jobs\[1\]/, err.message)
+    err = assert_raises(Saq::InvalidArgumentError) { q.enqueue_many([["add", { key: "nope" }], ["add", { timeout: "soon" }]]) }
+    assert_match(/jobs\[1\]/, err.message)
+    assert_nil q.job("nope")
+    assert_raises(ArgumentError) { q.enqueue_many("add") }
+  end
+
   def test_enqueue_a_job_object_again
     q = new_queue
     job = q.enqueue("f", a: 1, timeout: 3, key: "again")

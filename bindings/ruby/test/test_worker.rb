@@ -321,6 +321,21 @@ class TestWorker < Minitest::Test
     assert_equal :failed, q.job(job.key).status
   end
 
+  # A result libsaq refuses (over max_payload_bytes) fails the job: after_process
+  # sees the failure's cause in ctx[:exception] (before: nil, as for a success).
+  def test_after_process_sees_why_a_refused_result_failed_the_job
+    q = new_queue(max_payload_bytes: 10_000)
+    seen = Queue.new
+    start_worker(q, after_process: ->(ctx) { seen << [ctx[:job].status, ctx[:exception]] },
+                    functions: { "big" => ->(_job) { "x" * 20_000 } })
+    job = q.enqueue("big")
+    status, exc = wait_for("after_process") { seen.pop(true) rescue nil }
+    assert_equal :failed, status
+    assert_kind_of Saq::TooBigError, exc
+    assert_match(/max_payload_bytes/, exc.message)
+    assert_match(/max_payload_bytes/, q.job(job.key).error)
+  end
+
   # A handler that ignores its cancellation past the hard deadline gives up
   # its slot: libsaq gives the job back and a fresh thread runs the next job
   # (before, the stuck thread kept the slot until its handler returned).

@@ -87,66 +87,74 @@ typedef long long swig_type_57;
 typedef _gostring_ swig_type_58;
 typedef _gostring_ swig_type_59;
 typedef long long swig_type_60;
-typedef _gostring_ swig_type_61;
+typedef long long swig_type_61;
 typedef long long swig_type_62;
 typedef _gostring_ swig_type_63;
 typedef long long swig_type_64;
 typedef _gostring_ swig_type_65;
-typedef _gostring_ swig_type_66;
-typedef long long swig_type_67;
+typedef long long swig_type_66;
+typedef _gostring_ swig_type_67;
 typedef _gostring_ swig_type_68;
-typedef _gostring_ swig_type_69;
-typedef long long swig_type_70;
+typedef long long swig_type_69;
+typedef _gostring_ swig_type_70;
 typedef _gostring_ swig_type_71;
-typedef _gostring_ swig_type_72;
+typedef long long swig_type_72;
 typedef _gostring_ swig_type_73;
 typedef _gostring_ swig_type_74;
-typedef long long swig_type_75;
+typedef _gostring_ swig_type_75;
 typedef _gostring_ swig_type_76;
-typedef _gostring_ swig_type_77;
-typedef long long swig_type_78;
+typedef long long swig_type_77;
+typedef _gostring_ swig_type_78;
 typedef _gostring_ swig_type_79;
 typedef long long swig_type_80;
-typedef long long swig_type_81;
+typedef _gostring_ swig_type_81;
 typedef long long swig_type_82;
 typedef long long swig_type_83;
 typedef long long swig_type_84;
-typedef _gostring_ swig_type_85;
-typedef _gostring_ swig_type_86;
-typedef long long swig_type_87;
-typedef long long swig_type_88;
+typedef long long swig_type_85;
+typedef long long swig_type_86;
+typedef _gostring_ swig_type_87;
+typedef _gostring_ swig_type_88;
 typedef long long swig_type_89;
-typedef long long swig_type_90;
-typedef _gostring_ swig_type_91;
+typedef _gostring_ swig_type_90;
+typedef long long swig_type_91;
 typedef long long swig_type_92;
 typedef long long swig_type_93;
 typedef long long swig_type_94;
-typedef long long swig_type_95;
-typedef _gostring_ swig_type_96;
-typedef _gostring_ swig_type_97;
-typedef _gostring_ swig_type_98;
+typedef _gostring_ swig_type_95;
+typedef long long swig_type_96;
+typedef long long swig_type_97;
+typedef long long swig_type_98;
 typedef long long swig_type_99;
-typedef long long swig_type_100;
-typedef long long swig_type_101;
-typedef long long swig_type_102;
-typedef _gostring_ swig_type_103;
+typedef _gostring_ swig_type_100;
+typedef _gostring_ swig_type_101;
+typedef _gostring_ swig_type_102;
+typedef long long swig_type_103;
 typedef long long swig_type_104;
-typedef _gostring_ swig_type_105;
-typedef _gostring_ swig_type_106;
+typedef long long swig_type_105;
+typedef long long swig_type_106;
 typedef _gostring_ swig_type_107;
-typedef _gostring_ swig_type_108;
+typedef long long swig_type_108;
 typedef _gostring_ swig_type_109;
 typedef _gostring_ swig_type_110;
 typedef _gostring_ swig_type_111;
 typedef _gostring_ swig_type_112;
-typedef long long swig_type_113;
+typedef _gostring_ swig_type_113;
 typedef _gostring_ swig_type_114;
 typedef _gostring_ swig_type_115;
+typedef _gostring_ swig_type_116;
+typedef long long swig_type_117;
+typedef _gostring_ swig_type_118;
+typedef _gostring_ swig_type_119;
 extern void _wrap_Swig_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_saqraw_45c772aff977664a(swig_intgo arg1);
 
 #cgo pkg-config: libsaq
 
+extern uintptr_t _wrap_new_saq_job_array_saqraw_45c772aff977664a(swig_intgo arg1);
+extern void _wrap_delete_saq_job_array_saqraw_45c772aff977664a(uintptr_t arg1);
+extern uintptr_t _wrap_saq_job_array_getitem_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
+extern void _wrap_saq_job_array_setitem_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
 extern swig_intgo _wrap_SAQ_VERSION_NUMBER_saqraw_45c772aff977664a(void);
 extern swig_intgo _wrap_saq_version_saqraw_45c772aff977664a(void);
 extern swig_type_1 _wrap_saq_version_str_saqraw_45c772aff977664a(void);
@@ -258,46 +266,48 @@ extern swig_type_55 _wrap_saq_queue_dialect_saqraw_45c772aff977664a(uintptr_t ar
 extern swig_intgo _wrap_saq_queue_ping_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_56 arg3);
 extern swig_intgo _wrap_saq_queue_enqueue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_57 arg4);
 extern swig_intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_58 arg2, swig_type_59 arg3, uintptr_t arg4, swig_type_60 arg5);
-extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_61 arg2, uintptr_t arg3, swig_type_62 arg4);
-extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_63 arg2, uintptr_t arg3, swig_type_64 arg4);
-extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_65 arg2, swig_type_66 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_67 arg6);
-extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_68 arg2, swig_type_69 arg3, uintptr_t arg4, swig_type_70 arg5);
-extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_71 arg2, swig_type_72 arg3, swig_type_73 arg4, swig_type_74 arg5, uintptr_t arg6, swig_type_75 arg7);
-extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_76 arg2, swig_type_77 arg3, uintptr_t arg4, swig_type_78 arg5);
-extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_79 arg2, uintptr_t arg3, swig_type_80 arg4);
-extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_81 arg6);
-extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_82 arg4);
-extern swig_intgo _wrap_saq_queue_overview_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_83 arg3);
-extern swig_intgo _wrap_saq_queue_metrics_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_84 arg3);
-extern swig_intgo _wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_85 arg2, swig_type_86 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_87 arg6);
-extern swig_intgo _wrap_saq_queue_pause_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_88 arg3);
-extern swig_intgo _wrap_saq_queue_resume_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_89 arg3);
-extern swig_intgo _wrap_saq_queue_paused_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_90 arg3);
-extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_91 arg2, double arg3, uintptr_t arg4, swig_type_92 arg5);
-extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_93 arg3);
-extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_94 arg3);
-extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_95 arg5);
-extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_96 arg2, swig_type_97 arg3, swig_type_98 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_99 arg8);
-extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_100 arg4);
-extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_101 arg5);
+extern swig_intgo _wrap_saq_queue_enqueue_many_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_61 arg3, uintptr_t arg4, swig_type_62 arg5);
+extern swig_intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_63 arg2, uintptr_t arg3, swig_type_64 arg4);
+extern swig_intgo _wrap_saq_queue_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_65 arg2, uintptr_t arg3, swig_type_66 arg4);
+extern swig_intgo _wrap_saq_queue_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_67 arg2, swig_type_68 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_69 arg6);
+extern swig_intgo _wrap_saq_queue_retry_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_70 arg2, swig_type_71 arg3, uintptr_t arg4, swig_type_72 arg5);
+extern swig_intgo _wrap_saq_queue_finish_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_73 arg2, swig_type_74 arg3, swig_type_75 arg4, swig_type_76 arg5, uintptr_t arg6, swig_type_77 arg7);
+extern swig_intgo _wrap_saq_queue_update_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_78 arg2, swig_type_79 arg3, uintptr_t arg4, swig_type_80 arg5);
+extern swig_intgo _wrap_saq_queue_count_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_81 arg2, uintptr_t arg3, swig_type_82 arg4);
+extern swig_intgo _wrap_saq_queue_info_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_83 arg6);
+extern swig_intgo _wrap_saq_queue_stats_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_84 arg4);
+extern swig_intgo _wrap_saq_queue_overview_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_85 arg3);
+extern swig_intgo _wrap_saq_queue_metrics_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_86 arg3);
+extern swig_intgo _wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_87 arg2, swig_type_88 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_89 arg6);
+extern swig_intgo _wrap_saq_queue_delete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_90 arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_91 arg6);
+extern swig_intgo _wrap_saq_queue_pause_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_92 arg3);
+extern swig_intgo _wrap_saq_queue_resume_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_93 arg3);
+extern swig_intgo _wrap_saq_queue_paused_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_94 arg3);
+extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_95 arg2, double arg3, uintptr_t arg4, swig_type_96 arg5);
+extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_97 arg3);
+extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_98 arg3);
+extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_99 arg5);
+extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_100 arg2, swig_type_101 arg3, swig_type_102 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_103 arg8);
+extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_104 arg4);
+extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_105 arg5);
 extern swig_intgo _wrap_saq_queue_close_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern void _wrap_saq_queue_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_queue_batch_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_102 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_103 arg2, uintptr_t arg3, swig_type_104 arg4);
+extern swig_type_106 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_107 arg2, uintptr_t arg3, swig_type_108 arg4);
 extern void _wrap_saq_batch_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3);
-extern swig_type_105 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_106 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_107 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_108 arg2);
+extern swig_type_109 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_110 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_111 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_112 arg2);
 extern swig_intgo _wrap_saq_worker_add_queue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_intgo arg3);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_109 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_110 arg2, swig_type_111 arg3, swig_type_112 arg4);
-extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_113 arg3);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_113 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_114 arg2, swig_type_115 arg3, swig_type_116 arg4);
+extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_117 arg3);
 extern swig_intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_114 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_115 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_118 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_119 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_worker_free_saqraw_45c772aff977664a(uintptr_t arg1);
 #undef intgo
 */
@@ -349,6 +359,33 @@ func Swig_malloc(arg1 int) (_swig_ret uintptr) {
 	_swig_i_0 := arg1
 	swig_r = (uintptr)(C._wrap_Swig_malloc_saqraw_45c772aff977664a(C.swig_intgo(_swig_i_0)))
 	return swig_r
+}
+
+func New_saq_job_array(arg1 int) (_swig_ret Struct_SS_saq_job) {
+	var swig_r Struct_SS_saq_job
+	_swig_i_0 := arg1
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_new_saq_job_array_saqraw_45c772aff977664a(C.swig_intgo(_swig_i_0))))
+	return swig_r
+}
+
+func Delete_saq_job_array(arg1 Struct_SS_saq_job) {
+	_swig_i_0 := getSwigcptr(arg1)
+	C._wrap_delete_saq_job_array_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0))
+}
+
+func Saq_job_array_getitem(arg1 Struct_SS_saq_job, arg2 int) (_swig_ret Struct_SS_saq_job) {
+	var swig_r Struct_SS_saq_job
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (Struct_SS_saq_job)(SwigcptrStruct_SS_saq_job(C._wrap_saq_job_array_getitem_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	return swig_r
+}
+
+func Saq_job_array_setitem(arg1 Struct_SS_saq_job, arg2 int, arg3 Struct_SS_saq_job) {
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := getSwigcptr(arg3)
+	C._wrap_saq_job_array_setitem_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2))
 }
 
 const SAQ_VERSION_MAJOR int = 0
@@ -621,7 +658,9 @@ const SAQ_EVENT_LOG int = 24
 const SAQ_EVENT_OVERVIEW int = 25
 const SAQ_EVENT_METRICS int = 26
 const SAQ_EVENT_ITER_JOBS int = 27
-const SAQ_EVENT_PAUSE int = 28
+const SAQ_EVENT_DELETE int = 28
+const SAQ_EVENT_ENQUEUE_MANY int = 29
+const SAQ_EVENT_PAUSE int = 30
 func Saq_cq_new() (_swig_ret Struct_SS_saq_cq) {
 	var swig_r Struct_SS_saq_cq
 	swig_r = (Struct_SS_saq_cq)(SwigcptrStruct_SS_saq_cq(C._wrap_saq_cq_new_saqraw_45c772aff977664a()))
@@ -1343,13 +1382,24 @@ func Saq_queue_enqueue_call(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, 
 	return swig_r
 }
 
+func Saq_queue_enqueue_many(arg1 Struct_SS_saq_queue, arg2 uintptr, arg3 int64, arg4 Struct_SS_saq_cq, arg5 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := getSwigcptr(arg4)
+	_swig_i_4 := arg5
+	swig_r = (int)(C._wrap_saq_queue_enqueue_many_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_61(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_62(_swig_i_4)))
+	return swig_r
+}
+
 func Saq_queue_job(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq, arg4 uint64) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_62(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_job_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_64(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1362,7 +1412,7 @@ func Saq_queue_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_64(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_66(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1377,7 +1427,7 @@ func Saq_queue_abort(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 in
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_67(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_69(_swig_i_5)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1394,7 +1444,7 @@ func Saq_queue_retry(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 St
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_70(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_retry_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_72(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1413,7 +1463,7 @@ func Saq_queue_finish(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 s
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := arg7
-	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_74)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_75(_swig_i_6)))
+	swig_r = (int)(C._wrap_saq_queue_finish_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_74)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_75)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_76)(unsafe.Pointer(&_swig_i_4)), C.uintptr_t(_swig_i_5), C.swig_type_77(_swig_i_6)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1436,7 +1486,7 @@ func Saq_queue_update(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 S
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_76)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_77)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_78(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_update_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_78)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_79)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), C.swig_type_80(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1452,7 +1502,7 @@ func Saq_queue_count(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_79)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_80(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_count_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_81)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_82(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1467,7 +1517,7 @@ func Saq_queue_info(arg1 Struct_SS_saq_queue, arg2 int, arg3 int, arg4 int, arg5
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_81(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_info_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_83(_swig_i_5)))
 	return swig_r
 }
 
@@ -1477,7 +1527,7 @@ func Saq_queue_stats(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_cq, 
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_82(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_stats_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_84(_swig_i_3)))
 	return swig_r
 }
 
@@ -1486,7 +1536,7 @@ func Saq_queue_overview(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 ui
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_overview_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_83(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_overview_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_85(_swig_i_2)))
 	return swig_r
 }
 
@@ -1495,7 +1545,7 @@ func Saq_queue_metrics(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_metrics_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_84(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_metrics_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_86(_swig_i_2)))
 	return swig_r
 }
 
@@ -1507,7 +1557,7 @@ func Saq_queue_iter_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg
 	_swig_i_3 := arg4
 	_swig_i_4 := getSwigcptr(arg5)
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_85)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_86)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_87(_swig_i_5)))
+	swig_r = (int)(C._wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_87)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_88)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_89(_swig_i_5)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1517,12 +1567,27 @@ func Saq_queue_iter_jobs(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg
 	return swig_r
 }
 
+func Saq_queue_delete(arg1 Struct_SS_saq_queue, arg2 string, arg3 int, arg4 int, arg5 Struct_SS_saq_cq, arg6 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := getSwigcptr(arg5)
+	_swig_i_5 := arg6
+	swig_r = (int)(C._wrap_saq_queue_delete_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_90)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3), C.uintptr_t(_swig_i_4), C.swig_type_91(_swig_i_5)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
 func Saq_queue_pause(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_pause_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_88(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_pause_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_92(_swig_i_2)))
 	return swig_r
 }
 
@@ -1531,7 +1596,7 @@ func Saq_queue_resume(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_resume_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_89(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_resume_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_93(_swig_i_2)))
 	return swig_r
 }
 
@@ -1540,7 +1605,7 @@ func Saq_queue_paused(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_paused_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_90(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_paused_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_94(_swig_i_2)))
 	return swig_r
 }
 
@@ -1551,7 +1616,7 @@ func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_91)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_92(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_96(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1563,7 +1628,7 @@ func Saq_queue_listen_stop(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_93(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_97(_swig_i_2)))
 	return swig_r
 }
 
@@ -1572,7 +1637,7 @@ func Saq_queue_cancel(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_94(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_98(_swig_i_2)))
 	return swig_r
 }
 
@@ -1583,7 +1648,7 @@ func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 floa
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_95(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_99(_swig_i_4)))
 	return swig_r
 }
 
@@ -1597,7 +1662,7 @@ func Saq_queue_map(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 stri
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_99(_swig_i_7)))
+	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_100)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_101)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_102)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_103(_swig_i_7)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1616,7 +1681,7 @@ func Saq_queue_schedule(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_100(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_104(_swig_i_3)))
 	return swig_r
 }
 
@@ -1627,7 +1692,7 @@ func Saq_queue_sweep(arg1 Struct_SS_saq_queue, arg2 int, arg3 float64, arg4 Stru
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_101(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_105(_swig_i_4)))
 	return swig_r
 }
 
@@ -1664,7 +1729,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_103)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_104(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_107)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_108(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1715,7 +1780,7 @@ func Saq_worker_conf_get(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret stri
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_108)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_112)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -1738,7 +1803,7 @@ func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_109)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_113)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1751,7 +1816,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_110)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_111)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_112)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_114)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_115)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_116)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1769,7 +1834,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_113(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_117(_swig_i_2)))
 	return swig_r
 }
 

@@ -186,6 +186,33 @@ static void* Swig_malloc(int c) {
 
 #include <stdint.h>		// Use the C99 official header
 
+
+#include <stdlib.h>
+#ifdef _MSC_VER
+# ifndef strtoull
+#  define strtoull _strtoui64
+# endif
+# ifndef strtoll
+#  define strtoll _strtoi64
+# endif
+#endif
+
+
+static saq_job_t * *new_saq_job_array(int nelements) { 
+  return (saq_job_t * *) calloc(nelements,sizeof(saq_job_t *)); 
+}
+
+static void delete_saq_job_array(saq_job_t * *ary) { 
+  free(ary); 
+}
+
+static saq_job_t * saq_job_array_getitem(saq_job_t * *ary, int index) {
+    return ary[index];
+}
+static void saq_job_array_setitem(saq_job_t * *ary, int index, saq_job_t * value) {
+    ary[index] = value;
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -210,6 +237,58 @@ void *_wrap_Swig_malloc_saqraw_45c772aff977664a(intgo _swig_go_0) {
   result = (void *)Swig_malloc(arg1);
   *(void **)&_swig_go_result = (void *)result; 
   return _swig_go_result;
+}
+
+
+struct saq_job **_wrap_new_saq_job_array_saqraw_45c772aff977664a(intgo _swig_go_0) {
+  int arg1 ;
+  saq_job_t **result = 0 ;
+  struct saq_job **_swig_go_result;
+  
+  arg1 = (int)_swig_go_0; 
+  
+  result = (saq_job_t **)new_saq_job_array(arg1);
+  *(saq_job_t ***)&_swig_go_result = (saq_job_t **)result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_delete_saq_job_array_saqraw_45c772aff977664a(struct saq_job **_swig_go_0) {
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  
+  arg1 = *(saq_job_t ***)&_swig_go_0; 
+  
+  delete_saq_job_array(arg1);
+  
+}
+
+
+struct saq_job *_wrap_saq_job_array_getitem_saqraw_45c772aff977664a(struct saq_job **_swig_go_0, intgo _swig_go_1) {
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  int arg2 ;
+  saq_job_t *result = 0 ;
+  struct saq_job *_swig_go_result;
+  
+  arg1 = *(saq_job_t ***)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (saq_job_t *)saq_job_array_getitem(arg1,arg2);
+  *(saq_job_t **)&_swig_go_result = (saq_job_t *)result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_saq_job_array_setitem_saqraw_45c772aff977664a(struct saq_job **_swig_go_0, intgo _swig_go_1, struct saq_job *_swig_go_2) {
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  int arg2 ;
+  saq_job_t *arg3 = (saq_job_t *) 0 ;
+  
+  arg1 = *(saq_job_t ***)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  arg3 = *(saq_job_t **)&_swig_go_2; 
+  
+  saq_job_array_setitem(arg1,arg2,arg3);
+  
 }
 
 
@@ -1772,6 +1851,27 @@ intgo _wrap_saq_queue_enqueue_call_saqraw_45c772aff977664a(struct saq_queue *_sw
 }
 
 
+intgo _wrap_saq_queue_enqueue_many_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, saq_job_t **_swig_go_1, long long _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_job_t **arg2 = (saq_job_t **) 0 ;
+  size_t arg3 ;
+  saq_cq_t *arg4 = (saq_cq_t *) 0 ;
+  uint64_t arg5 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  arg2 = *(saq_job_t ***)&_swig_go_1; 
+  arg3 = (size_t)_swig_go_2; 
+  arg4 = *(saq_cq_t **)&_swig_go_3; 
+  arg5 = (uint64_t)_swig_go_4; 
+  
+  result = (int)saq_queue_enqueue_many(arg1,(struct saq_job *const *)arg2,arg3,arg4,arg5);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_saq_queue_job_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
@@ -2089,6 +2189,34 @@ intgo _wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(struct saq_queue *_swig_
   _swig_go_result = result; 
   free(arg2); 
   free(arg3); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_queue_delete_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, intgo _swig_go_3, struct saq_cq *_swig_go_4, long long _swig_go_5) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  int arg4 ;
+  saq_cq_t *arg5 = (saq_cq_t *) 0 ;
+  uint64_t arg6 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (int)_swig_go_2; 
+  arg4 = (int)_swig_go_3; 
+  arg5 = *(saq_cq_t **)&_swig_go_4; 
+  arg6 = (uint64_t)_swig_go_5; 
+  
+  result = (int)saq_queue_delete(arg1,(char const *)arg2,arg3,arg4,arg5,arg6);
+  _swig_go_result = result; 
+  free(arg2); 
   return _swig_go_result;
 }
 

@@ -55,6 +55,15 @@ async function typed(): Promise<void> {
   // @ts-expect-error: a map element's kwargs are checked too
   await queue.map('add', [{ a: 'one' }]);
 
+  // enqueueMany: each element's kwargs are checked against its function
+  const bulk = await queue.enqueueMany([{ fn: 'add', kwargs: { a: 1, b: 2 } }, { fn: 'greet', kwargs: { name: 'n', key: 'k' } }]);
+  const firstKey: string | undefined = bulk[0]?.key;
+  void firstKey;
+  // @ts-expect-error: add's b must be a number, in a bulk element too
+  await queue.enqueueMany([{ fn: 'add', kwargs: { a: 1, b: '2' } }]);
+  // @ts-expect-error: no such function
+  await queue.enqueueMany([{ fn: 'sub', kwargs: {} }]);
+
   // AbortSignal on enqueue, apply, map and listen
   const ac = new AbortController();
   const signal = AbortSignal.timeout(1000);

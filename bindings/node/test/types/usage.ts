@@ -52,6 +52,8 @@ async function main(): Promise<void> {
   new Queue({ defaults: { heartbeat: 1 } });
   const text: string = await q.metrics();
   const own: string = w.metrics();
+  const del = await q.delete('k', { force: true, wait: 1 });
+  if (del !== null && del.outcome !== 'deleted') lines.push(del.outcome, del.job?.status ?? '');
   for await (const page of q.jobPages({ statuses: ['complete', 'failed'], count: 50 })) {
     const p: JobPage = page;
     if (p.cursor !== null) await q.jobPages({ cursor: p.cursor }).next();

@@ -1902,6 +1902,59 @@ static VALUE mNative;
 #include <stdint.h>		// Use the C99 official header
 
 
+  static saq_job_t * *new_saq_job_array(size_t nelements) { 
+    return (saq_job_t * *)calloc(nelements, sizeof(saq_job_t *));
+  }
+
+  static void delete_saq_job_array(saq_job_t * *ary) {
+    free((char*)ary);
+  }
+
+  static saq_job_t * saq_job_array_getitem(saq_job_t * *ary, size_t index) {
+    return ary[index];
+  }
+  static void saq_job_array_setitem(saq_job_t * *ary, size_t index, saq_job_t * value) {
+    ary[index] = value;
+  }
+
+
+SWIGINTERN VALUE
+SWIG_ruby_failed(VALUE SWIGUNUSEDPARM(arg1), VALUE SWIGUNUSEDPARM(arg2))
+{
+  return Qnil;
+} 
+
+
+/*@SWIG:/usr/share/swig4.0/ruby/rubyprimtypes.swg,19,%ruby_aux_method@*/
+SWIGINTERN VALUE SWIG_AUX_NUM2ULONG(VALUE arg)
+{
+  VALUE *args = (VALUE *)arg;
+  VALUE obj = args[0];
+  VALUE type = TYPE(obj);
+  unsigned long *res = (unsigned long *)(args[1]);
+  *res = type == T_FIXNUM ? NUM2ULONG(obj) : rb_big2ulong(obj);
+  return obj;
+}
+/*@SWIG@*/
+
+SWIGINTERN int
+SWIG_AsVal_unsigned_SS_long (VALUE obj, unsigned long *val) 
+{
+  VALUE type = TYPE(obj);
+  if ((type == T_FIXNUM) || (type == T_BIGNUM)) {
+    unsigned long v;
+    VALUE a[2];
+    a[0] = obj;
+    a[1] = (VALUE)(&v);
+    if (rb_rescue(VALUEFUNC(SWIG_AUX_NUM2ULONG), (VALUE)a, VALUEFUNC(SWIG_ruby_failed), 0) != Qnil) {
+      if (val) *val = v;
+      return SWIG_OK;
+    }
+  }
+  return SWIG_TypeError;
+}
+
+
 #include <limits.h>
 #if !defined(SWIG_NO_LLONG_MAX)
 # if !defined(LLONG_MAX) && defined(__GNUC__) && defined (__LONG_LONG_MAX__)
@@ -1910,6 +1963,64 @@ static VALUE mNative;
 #   define ULLONG_MAX (LLONG_MAX * 2ULL + 1ULL)
 # endif
 #endif
+
+
+#if defined(LLONG_MAX) && !defined(SWIG_LONG_LONG_AVAILABLE)
+#  define SWIG_LONG_LONG_AVAILABLE
+#endif
+
+
+#ifdef SWIG_LONG_LONG_AVAILABLE
+/*@SWIG:/usr/share/swig4.0/ruby/rubyprimtypes.swg,19,%ruby_aux_method@*/
+SWIGINTERN VALUE SWIG_AUX_NUM2ULL(VALUE arg)
+{
+  VALUE *args = (VALUE *)arg;
+  VALUE obj = args[0];
+  VALUE type = TYPE(obj);
+  long long *res = (long long *)(args[1]);
+  *res = type == T_FIXNUM ? NUM2ULL(obj) : rb_big2ull(obj);
+  return obj;
+}
+/*@SWIG@*/
+
+SWIGINTERN int
+SWIG_AsVal_unsigned_SS_long_SS_long (VALUE obj, unsigned long long *val)
+{ 
+  VALUE type = TYPE(obj);
+  if ((type == T_FIXNUM) || (type == T_BIGNUM)) {
+    unsigned long long v;
+    VALUE a[2];
+    a[0] = obj;
+    a[1] = (VALUE)(&v);
+    if (rb_rescue(VALUEFUNC(SWIG_AUX_NUM2ULL), (VALUE)a, VALUEFUNC(SWIG_ruby_failed), 0) != Qnil) {
+      if (val) *val = v;
+      return SWIG_OK;
+    }
+  }
+  return SWIG_TypeError;
+}
+#endif
+
+
+SWIGINTERNINLINE int
+SWIG_AsVal_size_t (VALUE obj, size_t *val)
+{
+  int res = SWIG_TypeError;
+#ifdef SWIG_LONG_LONG_AVAILABLE
+  if (sizeof(size_t) <= sizeof(unsigned long)) {
+#endif
+    unsigned long v;
+    res = SWIG_AsVal_unsigned_SS_long (obj, val ? &v : 0);
+    if (SWIG_IsOK(res) && val) *val = (size_t)(v);
+#ifdef SWIG_LONG_LONG_AVAILABLE
+  } else if (sizeof(size_t) <= sizeof(unsigned long long)) {
+    unsigned long long v;
+    res = SWIG_AsVal_unsigned_SS_long_SS_long (obj, val ? &v : 0);
+    if (SWIG_IsOK(res) && val) *val = (size_t)(v);
+  }
+#endif
+  return res;
+}
 
 
   #define SWIG_From_long   LONG2NUM 
@@ -1971,13 +2082,6 @@ SWIG_From_unsigned_SS_int  (unsigned int value)
 {    
   return SWIG_From_unsigned_SS_long  (value);
 }
-
-
-SWIGINTERN VALUE
-SWIG_ruby_failed(VALUE SWIGUNUSEDPARM(arg1), VALUE SWIGUNUSEDPARM(arg2))
-{
-  return Qnil;
-} 
 
 
 /*@SWIG:/usr/share/swig4.0/ruby/rubyprimtypes.swg,19,%ruby_aux_method@*/
@@ -2063,43 +2167,6 @@ SWIG_AsCharPtrAndSize(VALUE obj, char** cptr, size_t* psize, int *alloc)
 
 
 
-#if defined(LLONG_MAX) && !defined(SWIG_LONG_LONG_AVAILABLE)
-#  define SWIG_LONG_LONG_AVAILABLE
-#endif
-
-
-#ifdef SWIG_LONG_LONG_AVAILABLE
-/*@SWIG:/usr/share/swig4.0/ruby/rubyprimtypes.swg,19,%ruby_aux_method@*/
-SWIGINTERN VALUE SWIG_AUX_NUM2ULL(VALUE arg)
-{
-  VALUE *args = (VALUE *)arg;
-  VALUE obj = args[0];
-  VALUE type = TYPE(obj);
-  long long *res = (long long *)(args[1]);
-  *res = type == T_FIXNUM ? NUM2ULL(obj) : rb_big2ull(obj);
-  return obj;
-}
-/*@SWIG@*/
-
-SWIGINTERN int
-SWIG_AsVal_unsigned_SS_long_SS_long (VALUE obj, unsigned long long *val)
-{ 
-  VALUE type = TYPE(obj);
-  if ((type == T_FIXNUM) || (type == T_BIGNUM)) {
-    unsigned long long v;
-    VALUE a[2];
-    a[0] = obj;
-    a[1] = (VALUE)(&v);
-    if (rb_rescue(VALUEFUNC(SWIG_AUX_NUM2ULL), (VALUE)a, VALUEFUNC(SWIG_ruby_failed), 0) != Qnil) {
-      if (val) *val = v;
-      return SWIG_OK;
-    }
-  }
-  return SWIG_TypeError;
-}
-#endif
-
-
 #ifdef SWIG_LONG_LONG_AVAILABLE
 SWIGINTERNINLINE VALUE 
 SWIG_From_unsigned_SS_long_SS_long  (unsigned long long value)
@@ -2132,57 +2199,6 @@ SWIG_From_long_SS_long  (long long value)
   return LL2NUM(value);
 }
 #endif
-
-
-/*@SWIG:/usr/share/swig4.0/ruby/rubyprimtypes.swg,19,%ruby_aux_method@*/
-SWIGINTERN VALUE SWIG_AUX_NUM2ULONG(VALUE arg)
-{
-  VALUE *args = (VALUE *)arg;
-  VALUE obj = args[0];
-  VALUE type = TYPE(obj);
-  unsigned long *res = (unsigned long *)(args[1]);
-  *res = type == T_FIXNUM ? NUM2ULONG(obj) : rb_big2ulong(obj);
-  return obj;
-}
-/*@SWIG@*/
-
-SWIGINTERN int
-SWIG_AsVal_unsigned_SS_long (VALUE obj, unsigned long *val) 
-{
-  VALUE type = TYPE(obj);
-  if ((type == T_FIXNUM) || (type == T_BIGNUM)) {
-    unsigned long v;
-    VALUE a[2];
-    a[0] = obj;
-    a[1] = (VALUE)(&v);
-    if (rb_rescue(VALUEFUNC(SWIG_AUX_NUM2ULONG), (VALUE)a, VALUEFUNC(SWIG_ruby_failed), 0) != Qnil) {
-      if (val) *val = v;
-      return SWIG_OK;
-    }
-  }
-  return SWIG_TypeError;
-}
-
-
-SWIGINTERNINLINE int
-SWIG_AsVal_size_t (VALUE obj, size_t *val)
-{
-  int res = SWIG_TypeError;
-#ifdef SWIG_LONG_LONG_AVAILABLE
-  if (sizeof(size_t) <= sizeof(unsigned long)) {
-#endif
-    unsigned long v;
-    res = SWIG_AsVal_unsigned_SS_long (obj, val ? &v : 0);
-    if (SWIG_IsOK(res) && val) *val = (size_t)(v);
-#ifdef SWIG_LONG_LONG_AVAILABLE
-  } else if (sizeof(size_t) <= sizeof(unsigned long long)) {
-    unsigned long long v;
-    res = SWIG_AsVal_unsigned_SS_long_SS_long (obj, val ? &v : 0);
-    if (SWIG_IsOK(res) && val) *val = (size_t)(v);
-  }
-#endif
-  return res;
-}
 
 
   #define SWIG_From_double   rb_float_new 
@@ -2345,6 +2361,120 @@ static swig_class SwigClassEventHandle;
 static swig_class SwigClassWorkerHandle;
 
 static swig_class SwigClassBatchHandle;
+
+SWIGINTERN VALUE
+_wrap_new_saq_job_array(int argc, VALUE *argv, VALUE self) {
+  size_t arg1 ;
+  size_t val1 ;
+  int ecode1 = 0 ;
+  saq_job_t **result = 0 ;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 1) || (argc > 1)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 1)",argc); SWIG_fail;
+  }
+  ecode1 = SWIG_AsVal_size_t(argv[0], &val1);
+  if (!SWIG_IsOK(ecode1)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode1), Ruby_Format_TypeError( "", "size_t","new_saq_job_array", 1, argv[0] ));
+  } 
+  arg1 = (size_t)(val1);
+  result = (saq_job_t **)new_saq_job_array(arg1);
+  vresult = SWIG_NewPointerObj(SWIG_as_voidptr(result), SWIGTYPE_p_p_saq_job, 0 |  0 );
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_delete_saq_job_array(int argc, VALUE *argv, VALUE self) {
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  
+  if ((argc < 1) || (argc > 1)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 1)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_job_t **","delete_saq_job_array", 1, argv[0] )); 
+  }
+  arg1 = (saq_job_t **)(argp1);
+  delete_saq_job_array(arg1);
+  return Qnil;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_job_array_getitem(int argc, VALUE *argv, VALUE self) {
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  size_t arg2 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  size_t val2 ;
+  int ecode2 = 0 ;
+  saq_job_t *result = 0 ;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 2) || (argc > 2)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 2)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_job_t **","saq_job_array_getitem", 1, argv[0] )); 
+  }
+  arg1 = (saq_job_t **)(argp1);
+  ecode2 = SWIG_AsVal_size_t(argv[1], &val2);
+  if (!SWIG_IsOK(ecode2)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode2), Ruby_Format_TypeError( "", "size_t","saq_job_array_getitem", 2, argv[1] ));
+  } 
+  arg2 = (size_t)(val2);
+  result = (saq_job_t *)saq_job_array_getitem(arg1,arg2);
+  vresult = SWIG_NewPointerObj(SWIG_as_voidptr(result), SWIGTYPE_p_saq_job, 0 |  0 );
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_job_array_setitem(int argc, VALUE *argv, VALUE self) {
+  saq_job_t **arg1 = (saq_job_t **) 0 ;
+  size_t arg2 ;
+  saq_job_t *arg3 = (saq_job_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  size_t val2 ;
+  int ecode2 = 0 ;
+  void *argp3 = 0 ;
+  int res3 = 0 ;
+  
+  if ((argc < 3) || (argc > 3)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 3)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_job_t **","saq_job_array_setitem", 1, argv[0] )); 
+  }
+  arg1 = (saq_job_t **)(argp1);
+  ecode2 = SWIG_AsVal_size_t(argv[1], &val2);
+  if (!SWIG_IsOK(ecode2)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode2), Ruby_Format_TypeError( "", "size_t","saq_job_array_setitem", 2, argv[1] ));
+  } 
+  arg2 = (size_t)(val2);
+  res3 = SWIG_ConvertPtr(argv[2], &argp3,SWIGTYPE_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res3)) {
+    SWIG_exception_fail(SWIG_ArgError(res3), Ruby_Format_TypeError( "", "saq_job_t *","saq_job_array_setitem", 3, argv[2] )); 
+  }
+  arg3 = (saq_job_t *)(argp3);
+  saq_job_array_setitem(arg1,arg2,arg3);
+  return Qnil;
+fail:
+  return Qnil;
+}
+
 
 SWIGINTERN VALUE
 _wrap_saq_version(int argc, VALUE *argv, VALUE self) {
@@ -4849,6 +4979,62 @@ fail:
 
 
 SWIGINTERN VALUE
+_wrap_saq_queue_enqueue_many(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_job_t **arg2 = (saq_job_t **) 0 ;
+  size_t arg3 ;
+  saq_cq_t *arg4 = (saq_cq_t *) 0 ;
+  uint64_t arg5 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  size_t val3 ;
+  int ecode3 = 0 ;
+  void *argp4 = 0 ;
+  int res4 = 0 ;
+  unsigned long long val5 ;
+  int ecode5 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 5) || (argc > 5)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 5)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_enqueue_many", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(argv[1], &argp2,SWIGTYPE_p_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "saq_job_t *const *","saq_queue_enqueue_many", 2, argv[1] )); 
+  }
+  arg2 = (saq_job_t **)(argp2);
+  ecode3 = SWIG_AsVal_size_t(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "size_t","saq_queue_enqueue_many", 3, argv[2] ));
+  } 
+  arg3 = (size_t)(val3);
+  res4 = SWIG_ConvertPtr(argv[3], &argp4,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res4)) {
+    SWIG_exception_fail(SWIG_ArgError(res4), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_enqueue_many", 4, argv[3] )); 
+  }
+  arg4 = (saq_cq_t *)(argp4);
+  ecode5 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[4], &val5);
+  if (!SWIG_IsOK(ecode5)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode5), Ruby_Format_TypeError( "", "uint64_t","saq_queue_enqueue_many", 5, argv[4] ));
+  } 
+  arg5 = (uint64_t)(val5);
+  result = (int)saq_queue_enqueue_many(arg1,(struct saq_job *const *)arg2,arg3,arg4,arg5);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
 _wrap_saq_queue_job(int argc, VALUE *argv, VALUE self) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
@@ -5612,6 +5798,78 @@ _wrap_saq_queue_iter_jobs(int argc, VALUE *argv, VALUE self) {
 fail:
   if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
   if (alloc3 == SWIG_NEWOBJ) free((char*)buf3);
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_queue_delete(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  int arg4 ;
+  saq_cq_t *arg5 = (saq_cq_t *) 0 ;
+  uint64_t arg6 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  size_t size2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  int val4 ;
+  int ecode4 = 0 ;
+  void *argp5 = 0 ;
+  int res5 = 0 ;
+  unsigned long long val6 ;
+  int ecode6 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 6) || (argc > 6)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 6)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_delete", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_AsCharPtrAndSize(argv[1], &buf2, &size2, &alloc2);
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "char const *","saq_queue_delete", 2, argv[1] ));
+  }
+  if (buf2 && size2 > 0 && strlen(buf2) + 1 != size2) {
+    if (alloc2 == SWIG_NEWOBJ) free(buf2);
+    rb_raise(rb_eArgError, "string contains null byte (argument %d of %s)", 2, "saq_queue_delete");
+  }
+  arg2 = (char *)buf2;
+  ecode3 = SWIG_AsVal_int(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "int","saq_queue_delete", 3, argv[2] ));
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_int(argv[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), Ruby_Format_TypeError( "", "int","saq_queue_delete", 4, argv[3] ));
+  } 
+  arg4 = (int)(val4);
+  res5 = SWIG_ConvertPtr(argv[4], &argp5,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res5)) {
+    SWIG_exception_fail(SWIG_ArgError(res5), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_delete", 5, argv[4] )); 
+  }
+  arg5 = (saq_cq_t *)(argp5);
+  ecode6 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[5], &val6);
+  if (!SWIG_IsOK(ecode6)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode6), Ruby_Format_TypeError( "", "uint64_t","saq_queue_delete", 6, argv[5] ));
+  } 
+  arg6 = (uint64_t)(val6);
+  result = (int)saq_queue_delete(arg1,(char const *)arg2,arg3,arg4,arg5,arg6);
+  vresult = SWIG_From_int((int)(result));
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
+  return vresult;
+fail:
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
   return Qnil;
 }
 
@@ -7347,6 +7605,10 @@ SWIGEXPORT void Init_native(void) {
   SwigClassBatchHandle.mark = 0;
   SwigClassBatchHandle.destroy = (void (*)(void *)) saq_batch_free;
   SwigClassBatchHandle.trackObjects = 0;
+  rb_define_module_function(mNative, "new_saq_job_array", _wrap_new_saq_job_array, -1);
+  rb_define_module_function(mNative, "delete_saq_job_array", _wrap_delete_saq_job_array, -1);
+  rb_define_module_function(mNative, "saq_job_array_getitem", _wrap_saq_job_array_getitem, -1);
+  rb_define_module_function(mNative, "saq_job_array_setitem", _wrap_saq_job_array_setitem, -1);
   rb_define_const(mNative, "SAQ_VERSION_MAJOR", SWIG_From_int((int)(0)));
   rb_define_const(mNative, "SAQ_VERSION_MINOR", SWIG_From_int((int)(2)));
   rb_define_const(mNative, "SAQ_VERSION_PATCH", SWIG_From_int((int)(0)));
@@ -7412,7 +7674,9 @@ SWIGEXPORT void Init_native(void) {
   rb_define_const(mNative, "SAQ_EVENT_OVERVIEW", SWIG_From_int((int)(25)));
   rb_define_const(mNative, "SAQ_EVENT_METRICS", SWIG_From_int((int)(26)));
   rb_define_const(mNative, "SAQ_EVENT_ITER_JOBS", SWIG_From_int((int)(27)));
-  rb_define_const(mNative, "SAQ_EVENT_PAUSE", SWIG_From_int((int)(28)));
+  rb_define_const(mNative, "SAQ_EVENT_DELETE", SWIG_From_int((int)(28)));
+  rb_define_const(mNative, "SAQ_EVENT_ENQUEUE_MANY", SWIG_From_int((int)(29)));
+  rb_define_const(mNative, "SAQ_EVENT_PAUSE", SWIG_From_int((int)(30)));
   rb_define_module_function(mNative, "saq_cq_new", _wrap_saq_cq_new, -1);
   rb_define_module_function(mNative, "saq_cq_length", _wrap_saq_cq_length, -1);
   rb_define_module_function(mNative, "saq_cq_fd", _wrap_saq_cq_fd, -1);
@@ -7502,6 +7766,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_queue_ping", _wrap_saq_queue_ping, -1);
   rb_define_module_function(mNative, "saq_queue_enqueue", _wrap_saq_queue_enqueue, -1);
   rb_define_module_function(mNative, "saq_queue_enqueue_call", _wrap_saq_queue_enqueue_call, -1);
+  rb_define_module_function(mNative, "saq_queue_enqueue_many", _wrap_saq_queue_enqueue_many, -1);
   rb_define_module_function(mNative, "saq_queue_job", _wrap_saq_queue_job, -1);
   rb_define_module_function(mNative, "saq_queue_jobs", _wrap_saq_queue_jobs, -1);
   rb_define_module_function(mNative, "saq_queue_abort", _wrap_saq_queue_abort, -1);
@@ -7514,6 +7779,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_queue_overview", _wrap_saq_queue_overview, -1);
   rb_define_module_function(mNative, "saq_queue_metrics", _wrap_saq_queue_metrics, -1);
   rb_define_module_function(mNative, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, -1);
+  rb_define_module_function(mNative, "saq_queue_delete", _wrap_saq_queue_delete, -1);
   rb_define_module_function(mNative, "saq_queue_pause", _wrap_saq_queue_pause, -1);
   rb_define_module_function(mNative, "saq_queue_resume", _wrap_saq_queue_resume, -1);
   rb_define_module_function(mNative, "saq_queue_paused", _wrap_saq_queue_paused, -1);

@@ -188,6 +188,39 @@ module Saq
       end
     end
 
+    # Bulk enqueue (BullMQ's addBulk, Sidekiq's push_bulk): many jobs in one
+    # operation, each as #enqueue would (saq's keyword split of kwargs), their
+    # scripts pipelined, many per round trip. Each element of +jobs+ is a
+    # Saq::Job or a pair [function, kwargs]. Returns one entry per job, in
+    # order: the job as sent, or nil when a job with its key was already
+    # enqueued. A job that cannot be sent (a bad option, a record over the
+    # payload limit) raises before anything is written, naming its index; a
+    # Redis error while the replies come in raises (its message counts what was
+    # enqueued; read the others back with #job).
+    #   queue.enqueue_many([["add", {a: 1, b: 2}], ["add", {a: 3, b: 4, key: "x"}]])
+    def enqueue_many(jobs)
+      raise ArgumentError, "jobs must be an Array, not #{jobs.class}" unless jobs.is_a?(Array)
+
+      raws = []
+      begin
+        jobs.each_with_index do |spec, i|
+          raws << bulk_job(spec, i)
+        end
+        arr = raws.empty? ? nil : Native.new_saq_job_array(raws.size)
+        begin
+          raws.each_with_index { |r, i| Native.saq_job_array_setitem(arr, i, r) }
+          execute(->(cq) { Native.saq_queue_enqueue_many(@raw, arr, raws.size, cq, TAG) }) do |ev|
+            outcomes = Codec.load(Native.saq_event_json(ev))
+            Array.new(raws.size) { |i| outcomes[i] == 1 ? Job.from_raw(Native.saq_event_job_at(ev, i)) : nil }
+          end
+        ensure
+          Native.delete_saq_job_array(arr) if arr
+        end
+      ensure
+        raws.each { |r| Native.saq_rb_job_release(r) }
+      end
+    end
+
     # saq's Queue.job(key): the stored record, or nil when there is none.
     def job(job_or_key)
       key = key_of(job_or_key)
@@ -211,6 +244,31 @@ module Saq
       key = key_of(job_or_key)
       execute(->(cq) { Native.saq_queue_abort(@raw, key, error.to_s, Integer(ttl), cq, TAG) }) do |ev|
         Job.from_raw(Native.saq_event_job(ev))
+      end
+    end
+
+    # What #delete did (libsaq's saq_queue_delete int).
+    DELETE_OUTCOMES = { 1 => :deleted, 2 => :deleted_after_stop, 3 => :deleted_unconfirmed }.freeze
+
+    # Delete a job: its record and every entry of it in Redis (queued,
+    # incomplete/scheduled, active, libsaq's own), so the key can be enqueued
+    # again at once (an extension: Python saq has no delete; its workers never
+    # see a deleted job again). A running job raises StateError (nothing
+    # changes) unless force: true, which aborts it first (reason "deleted") so
+    # that its worker stops it, and deletes it once it ended or after `wait`
+    # seconds (default 5; 0 = no wait). Returns :deleted (it did not run),
+    # :deleted_after_stop (its worker stopped it) or :deleted_unconfirmed (the
+    # wait ran out; a worker that ends it later writes its finished record
+    # again, in no list). Raises NotFoundError when there is no record (stray
+    # list entries of the key are removed all the same).
+    def delete(job_or_key, force: false, wait: 5)
+      key = key_of(job_or_key)
+      wait_s = Float(wait)
+      raise InvalidArgumentError.new("wait must be 0..3600 seconds", code: Native::SAQ_EINVAL) unless wait_s.between?(0, 3600)
+
+      wait_ms = (wait_s * 1000).round
+      execute(->(cq) { Native.saq_queue_delete(@raw, key, force ? 1 : 0, wait_ms, cq, TAG) }) do |ev|
+        DELETE_OUTCOMES.fetch(Native.saq_event_int(ev))
       end
     end
 
@@ -325,18 +383,29 @@ module Saq
     def iter_jobs(statuses: nil, batch_size: 100)
       return enum_for(:iter_jobs, statuses: statuses, batch_size: batch_size) unless block_given?
 
-      list = statuses.nil? ? nil : Array(statuses).map(&:to_s).join(",")
-      count = Integer(batch_size)
-      cursor = "0"
+      cursor = nil
       loop do
-        page, cursor = execute(->(cq) { Native.saq_queue_iter_jobs(@raw, list, cursor, count, cq, TAG) }) do |ev|
-          [Array.new(Native.saq_event_job_count(ev)) { |i| Job.from_raw(Native.saq_event_job_at(ev, i)) },
-           Native.saq_event_key(ev)]
-        end
+        page, cursor = jobs_page(statuses: statuses, cursor: cursor, count: batch_size)
         page.each { |job| yield job }
-        break if cursor.nil? || cursor == "0"
+        break if cursor.nil?
       end
       self
+    end
+
+    # One page of #iter_jobs's scan (for a web page or a tool that pages on
+    # request): returns [jobs, next_cursor]; start with cursor nil (or "0")
+    # and pass next_cursor back until it is nil (the scan is over). `count`
+    # is SCAN's hint (1..10000): a page may hold fewer or more jobs, or none
+    # while the scan goes on.
+    def jobs_page(statuses: nil, cursor: nil, count: 100)
+      list = statuses.nil? ? nil : Array(statuses).map(&:to_s).join(",")
+      c = cursor.nil? ? "0" : cursor.to_s
+      n = Integer(count)
+      execute(->(cq) { Native.saq_queue_iter_jobs(@raw, list, c, n, cq, TAG) }) do |ev|
+        nxt = Native.saq_event_key(ev)
+        [Array.new(Native.saq_event_job_count(ev)) { |i| Job.from_raw(Native.saq_event_job_at(ev, i)) },
+         nxt.nil? || nxt == "0" ? nil : nxt]
+      end
     end
 
     # @api private: overview's JSON with Symbol keys (a worker's metadata
@@ -515,6 +584,29 @@ module Saq
       ensure
         Native.saq_rb_job_release(job)
       end
+    end
+
+    # One job of #enqueue_many as a new libsaq job (the caller releases it).
+    def bulk_job(spec, index)
+      if spec.is_a?(Job)
+        rc, raw, msg = Native.saq_job_parse(spec.to_json)
+        Saq.check!(rc, "jobs[#{index}]: cannot copy #{spec.inspect}: #{msg}")
+        return raw
+      end
+      function, kwargs = spec if spec.is_a?(Array) && spec.size.between?(1, 2)
+      unless function.is_a?(String) || function.is_a?(Symbol)
+        raise ArgumentError, "jobs[#{index}] must be a Saq::Job or [function, kwargs], not #{spec.inspect}"
+      end
+
+      raw = Native.saq_job_new(function.to_s) or raise InvalidArgumentError, "jobs[#{index}]: function must be a non-empty name"
+      begin
+        rc = Native.saq_job_set_call_kwargs(raw, Codec.dump(call_kwargs(kwargs || {})))
+        Saq.check!(rc, "jobs[#{index}]: #{Native.saq_job_errmsg(raw)}")
+      rescue StandardError
+        Native.saq_rb_job_release(raw)
+        raise
+      end
+      raw
     end
 
     def set_traceparent(raw_job, traceparent)

@@ -624,7 +624,9 @@ module Saq
 
       refused = outcome == :complete && [Native::SAQ_ETOOBIG, Native::SAQ_EINVAL].include?(rc) # failed with the reason
       if refused
-        log(:warn, "result refused; the job failed", job: job.key, function: job.function, error: Native.saq_job_errmsg(raw))
+        why = Native.saq_job_errmsg(raw)
+        ctx[:exception] = Saq.error_for(rc, why) # after_process: what failed the job
+        log(:warn, "result refused; the job failed", job: job.key, function: job.function, error: why)
       else
         log(:warn, "cannot settle the job", job: job.key, function: job.function, error: Native.saq_err_name(rc))
       end
