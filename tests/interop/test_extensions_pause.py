@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from helpers import jid, raw, wait_status, wait_until
 
 
+@pytest.mark.scenario("pause (extension): a libsaq worker takes nothing from a paused queue, a Python saq "
+                      "worker on it processes its jobs correctly")
 async def test_python_worker_processes_a_paused_queue(lq, pyq, rds, pyworker_proc, cworker):
     cworker()
     assert lq.pause() == 1
@@ -39,6 +43,7 @@ async def test_python_worker_processes_a_paused_queue(lq, pyq, rds, pyworker_pro
         wait_status(rds, k, "complete")
 
 
+@pytest.mark.scenario("job defaults (extension): a Python saq worker honours the queue's defaults (in the records)")
 async def test_python_worker_honours_the_queues_job_defaults(make_lq, rds, pyworker_proc):
     lq = make_lq(defaults__retries=2, defaults__ttl=1234, defaults__timeout=1, defaults__retry_delay=0.2)
     pyworker_proc()
@@ -56,6 +61,8 @@ async def test_python_worker_honours_the_queues_job_defaults(make_lq, rds, pywor
     assert rec["attempts"] == 1
 
 
+@pytest.mark.scenario("failed_ttl, retry.min_delay (extension): applied where libsaq writes; a Python saq "
+                      "worker keeps its own")
 async def test_failed_ttl_and_min_delay_where_libsaq_writes_the_outcome(make_lq, rds, pyworker_proc, cworker):
     # a libsaq worker's queue with failed_ttl keeps its failures that long
     cworker(queue="libft", conf={"failed_ttl": 5000})
