@@ -159,6 +159,7 @@ typedef struct saq_cq saq_cq_t;         /**< a completion queue: where asynchron
 typedef struct saq_event saq_event_t;   /**< one completion or notification */
 typedef struct saq_worker saq_worker_t; /**< a SAQ worker bound to one queue */
 typedef struct saq_batch saq_batch_t;   /**< a batch scope (saq's Queue.batch) */
+typedef struct saq_flow saq_flow_t;     /**< a flow being built: member jobs and a callback job */
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */
@@ -368,6 +369,11 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     queues (saq_worker_add_queue) shares its concurrency among them;
  *     queue_weight (1; 1..1000000): the weight of the worker's own queue in
  *     weighted order (added queues take theirs from saq_worker_add_queue).
+ *   - cron_tz ("" = UTC): the IANA time zone of the worker's cron jobs, as
+ *     saq 0.26's Worker(cron_tz=...): each saq_worker_add_cron without its own
+ *     "cron_tz" option reads its expression in this zone's wall clock (see
+ *     there). A name ICU does not know: SAQ_EINVAL ("cron_tz: unknown time
+ *     zone '...'").
  *  Setting a key again replaces its value; on failure the conf is unchanged.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
  *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why (except for
@@ -497,7 +503,10 @@ SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
 #define SAQ_EVENT_ITER_JOBS 27   /**< saq_queue_iter_jobs. Since 0.2. */
 #define SAQ_EVENT_DELETE 28      /**< saq_queue_delete. Since 0.2. */
 #define SAQ_EVENT_ENQUEUE_MANY 29 /**< saq_queue_enqueue_many. Since 0.2. */
-#define SAQ_EVENT_PAUSE 30       /**< saq_queue_pause, saq_queue_resume, saq_queue_paused. Since 0.2. */
+#define SAQ_EVENT_FLOW_ENQUEUE 30 /**< saq_queue_enqueue_flow. Since 0.2. */
+#define SAQ_EVENT_FLOW 31        /**< saq_queue_flow. Since 0.2. */
+#define SAQ_EVENT_LIMITS 32      /**< saq_queue_limits. Since 0.2. */
+#define SAQ_EVENT_PAUSE 33       /**< saq_queue_pause, saq_queue_resume, saq_queue_paused. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -1122,6 +1131,19 @@ SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t ta
  *  event: the common ones. Since 0.2. */
 SAQ_API int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
+/** The rate limits and global concurrency of the queue (saq_worker_set_limit)
+ *  as its libsaq workers publish them (saq:<queue>:libsaq:limits, refreshed
+ *  every second by each running worker that has limits and kept 30 s after
+ *  the last one stopped), with their state now, read in one Lua script: event
+ *  SAQ_EVENT_LIMITS whose saq_event_json() is {"queue": name, "limits":
+ *  [{"function": name or null (the whole queue), "max_jobs", "period"
+ *  (seconds), "max_running", "running" (slots held now, a dead worker's
+ *  until they are freed), "started" (starts in the last period; 0 without a
+ *  rate limit), "waiting" (jobs of the function waiting for a running slot)},
+ *  ...]} (an empty list when no worker publishes limits). Errors in the
+ *  event: the common ones. Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_queue_limits(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
 /** The figures of saq_queue_overview as a Prometheus text exposition (format 0.0.4): event
  *  METRICS, the text in saq_event_text. Metrics (all labelled queue="<name>"):
  *  saq_queue_jobs{state="queued|active|scheduled"} (gauge), saq_queue_oldest_job_age_seconds
@@ -1373,6 +1395,84 @@ SAQ_API int saq_batch_abort(saq_batch_t *b, const char *reason, saq_cq_t *cq, ui
 SAQ_API void saq_batch_free(saq_batch_t *b);
 
 /* ------------------------------------------------------------------------ */
+/* Flows: member jobs and a completion callback (an extension; since 0.2)   */
+/* ------------------------------------------------------------------------ */
+
+/* A flow is a group of member jobs and a callback job, all on one queue. The
+ * callback is enqueued exactly once, when every member is terminal (complete,
+ * failed or aborted; a member whose record is gone, deleted or expired, counts
+ * as terminal with status "missing"), with the members' outcomes merged into
+ * its kwargs as "flow": {"id": <flow id>, "members": [{"key", "status",
+ * "result" (the stored JSON value, exact), "error"}, ... in the order they
+ * were added]}. The flow id is the callback's key. Bookkeeping is in Redis
+ * (Lua; keys saq:<queue>:libsaq:flow:<id>, :flow:<id>:pending,
+ * :libsaq:flows, :libsaq:flowof, in the queue's hash slot): a libsaq worker
+ * that stores a member's terminal outcome records it at once; libsaq workers
+ * also re-check each open flow about every 2 s (members finished by Python saq
+ * workers, by a sweep, by saq_queue_finish or saq_queue_abort, or by a worker
+ * that died before recording), and saq_queue_flow checks the flow it reads. Python saq workers run members
+ * and the callback as ordinary jobs but do not record outcomes themselves: a
+ * queue served only by Python saq workers completes its flows only when
+ * saq_queue_flow (or `saq flow`) is called. Members' records must be read in
+ * time: a member whose ttl expires before any check is "missing". A queue
+ * with a dump transform cannot use flows (Lua cannot read its records). */
+
+/** A new flow whose callback is a copy of `callback` (its key, which becomes
+ *  the flow id, function, kwargs and options; its kwargs must not have a
+ *  "flow" member). Owned by the caller (saq_flow_free). NULL when callback is
+ *  NULL or out of memory. Any thread; a flow is not thread-safe. */
+SAQ_API saq_flow_t *saq_flow_new(const saq_job_t *callback);
+
+/** Add a copy of `member` to the flow (its key must differ from the
+ *  callback's and the other members'). Returns SAQ_OK, SAQ_EINVAL (NULL
+ *  argument, or a key already in the flow) or SAQ_ENOMEM. */
+SAQ_API int saq_flow_add(saq_flow_t *f, const saq_job_t *member);
+
+/** Seconds the flow's record (its outcomes, for saq_queue_flow) is kept
+ *  after the callback was enqueued (default 86400; 0 = forever). Returns
+ *  SAQ_OK or SAQ_EINVAL (NULL flow, negative seconds). */
+SAQ_API int saq_flow_set_ttl(saq_flow_t *f, int seconds);
+
+/** Number of members added (0 for NULL). */
+SAQ_API size_t saq_flow_size(const saq_flow_t *f);
+
+/** Release a flow. NULL is a no-op. */
+SAQ_API void saq_flow_free(saq_flow_t *f);
+
+/** Enqueue the flow's members (each as saq_queue_enqueue would: queue,
+ *  queued = now, status queued, the before-enqueue hooks) and record the flow,
+ *  all in one Lua script: either everything is written or nothing. The flow
+ *  is copied: it may be freed at once. Event FLOW_ENQUEUE: key = the flow id;
+ *  int = 1 when enqueued, 0 when a flow with that id is already recorded
+ *  (nothing written); json = {"id": ..., "callback": <key>, "members":
+ *  [<keys>]}. Errors in the event: SAQ_EINVAL (f NULL, no member, a hook
+ *  refused, the callback's kwargs have "flow", the queue has a dump
+ *  transform), SAQ_ESTATE (a member key is already incomplete or has an abort
+ *  marker: nothing written; the message names it), SAQ_EWRONGQUEUE,
+ *  SAQ_ETOOBIG (a record over max_payload_bytes), SAQ_ETIMEDOUT with
+ *  min_replicas as saq_queue_enqueue (written, not acknowledged by enough
+ *  replicas in time), the common ones. Returns as saq_queue_enqueue. Holds
+ *  one of max_concurrent_ops. */
+SAQ_API int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t *cq,
+                                   uint64_t tag);
+
+/** Read a flow (after recording the outcome of any member found terminal,
+ *  and enqueuing the callback when that was the last one). Event FLOW: key =
+ *  the id, json = {"id", "state": "open"|"done", "callback": <key>,
+ *  "total": n, "pending": members not terminal yet, "created_ms",
+ *  "done_ms" (0 while open), "members": [{"key", "status", "result",
+ *  "error"}, ...]} (a pending member has its current status and null result
+ *  and error). SAQ_ENOTFOUND when no flow has that id (never enqueued, or
+ *  expired after its ttl); SAQ_EINVAL for a NULL or empty id. Holds one of
+ *  max_concurrent_ops. */
+SAQ_API int saq_queue_flow(saq_queue_t *q, const char *id, saq_cq_t *cq, uint64_t tag);
+
+/** Blocking forms of the two above (see the other _sync forms). */
+SAQ_API saq_event_t *saq_queue_enqueue_flow_sync(saq_queue_t *q, const saq_flow_t *f,
+                                                 int timeout_ms);
+SAQ_API saq_event_t *saq_queue_flow_sync(saq_queue_t *q, const char *id, int timeout_ms);
+
+/* ------------------------------------------------------------------------ */
 /* Worker                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -1497,20 +1597,84 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
 /** Add a cron job (saq's CronJob): `cron` is 5 fields (minute hour day month
  *  weekday), 6 with seconds last or 7 with seconds and then the year, or an
  *  alias (@hourly ...), read and evaluated exactly as croniter 7.0.0 (saq
- *  0.26.3's parser) does, in UTC, except that croniter's random "R" values
- *  are refused; an expression that never fires within croniter's 50-year
- *  horizon (e.g. "0 0 31 2 *") is refused too. `options_json` (NULL = none) may set
- *  kwargs (object or null), timeout and heartbeat (seconds >= 0), retries
- *  (integer >= 0), ttl (integer seconds) and "unique" (bool, default true:
- *  key cron:<function>). The worker enqueues each run itself (on the I/O
+ *  0.26.3's parser) does, in UTC unless cron_tz is set, except that
+ *  croniter's random "R" values are refused; an expression that never fires
+ *  within croniter's 50-year horizon (e.g. "0 0 31 2 *") is refused too.
+ *  `options_json` (NULL = none) may set kwargs (object or null), timeout and
+ *  heartbeat (seconds >= 0), retries (integer >= 0), ttl (integer seconds),
+ *  "unique" (bool, default true: key cron:<function>) and "cron_tz" (string;
+ *  null or "" = UTC; default the worker's conf key cron_tz, else UTC): the IANA
+ *  time zone whose wall clock the fields are read
+ *  in ("America/New_York"; aliases such as "US/Eastern" and "UTC" too), as
+ *  saq 0.26's Worker(cron_tz=ZoneInfo(...)), with croniter's behaviour on
+ *  clock changes: a time in a spring-forward gap fires at the first existing
+ *  minute after it (02:30 -> 03:00), except that with '*' hours the gap's
+ *  times are skipped; a time that occurs twice (fall back) fires at both
+ *  occurrences. Zones come from ICU (its tz data: libicu's own, or .res
+ *  files in $ICU_TIMEZONE_FILES_DIR), never from the process's TZ. The
+ *  worker enqueues each run itself (on the I/O
  *  thread, with scheduled = the next fire time in epoch seconds). The
  *  function must be registered (either mode), before or after this call.
- *  Returns SAQ_OK, SAQ_ECRON for a bad expression, SAQ_EJSON for options
+ *  Returns SAQ_OK, SAQ_ECRON for a bad expression or a cron_tz that names
+ *  no zone ICU knows, SAQ_EJSON for options
  *  that are not an object or a bad option value, SAQ_EINVAL (NULL worker,
  *  NULL or empty function or cron, unknown option), SAQ_ESTATE after start,
  *  SAQ_ENOMEM; with a message in saq_worker_errmsg. */
 SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron,
                                 const char *options_json);
+
+/** The fire times of a cron job as a worker schedules them (saq_worker_add_cron with the same
+ *  expression and "cron_tz"), to preview a schedule: the first `n` times strictly after
+ *  `after_s` (epoch seconds), each found from the one before it, into times[0..n) (epoch
+ *  seconds) and, when `utc_offsets` is not NULL, the zone's UTC offset at each (seconds east of
+ *  UTC; 0 in UTC) into utc_offsets[0..n). `cron_tz`: an IANA zone name, or NULL or "" for UTC.
+ *  Pure computation (no Redis); any thread. Returns how many times were written (0..n: fewer
+ *  when the expression has no later fire time within croniter's 50-year horizon), or a negative
+ *  SAQ_ECRON (the expression does not parse, or cron_tz names no zone ICU knows) or SAQ_EINVAL
+ *  (NULL expr, n < 0, or NULL times with n > 0), with a one-line message in err
+ *  (NUL-terminated, truncated to errlen; err may be NULL with errlen 0). C and C++ only (the
+ *  `saq cron` command prints it). */
+SAQ_API int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s, int n,
+                          int64_t *times, int32_t *utc_offsets, char *err, size_t errlen);
+
+/** The version of the time zone data that cron_tz and saq_cron_next use (ICU's, e.g. "2022e"
+ *  for Debian 12's libicu72, or that of the .res files in $ICU_TIMEZONE_FILES_DIR), or "?"
+ *  when ICU cannot tell. A zone whose rules changed after it follows its old rules. Static
+ *  string; any thread. C and C++ only (`saq cron` prints it). */
+SAQ_API const char *saq_tzdata_version(void);
+/** Limit the jobs of `function` (NULL or "": every job of the queue) to at
+ *  most `max_jobs` starts per `period` seconds (a sliding window: never more
+ *  than max_jobs in any period; 0 = no rate limit) and at most `max_running`
+ *  running at once (0 = no concurrency limit), counted over every libsaq
+ *  worker of the queue that sets the same limit (an extension: the state is
+ *  kept in Redis, in saq:<queue>:libsaq:limit:*, by Lua scripts; give every
+ *  worker of the queue the same limits, each enforces the numbers it was
+ *  given). A job over a limit waits and is never failed: over the queue's
+ *  limit it stays at the head of `queued` and the worker dequeues again when
+ *  the limit has room (it asks the limit, moving no job, at the rate's next
+ *  free start or every 200 ms while the running slots are full); over its function's rate it is deferred to its next
+ *  free start (a score in saq's `incomplete` set, which saq's schedule
+ *  brings back like any scheduled job; its record is not changed); over its
+ *  function's max_running it waits in saq:<queue>:libsaq:limit:fn:<name>:waiting
+ *  and comes back to the head of `queued` when a slot of the function frees
+ *  (each worker also tops the slots up from that list every second, for the
+ *  wake-ups a release could not give, e.g. a waiting job a Python worker
+ *  ran; and it comes back by itself after 30 s at the latest, from
+ *  `incomplete`). Each worker publishes its limits every second for
+ *  saq_queue_limits (both ride on its liveness timer). The slots of
+ *  a worker that died are freed once its liveness entry expires (about
+ *  4 x timers.liveness), so max_running needs timers.liveness > 0. A worker
+ *  serving several queues applies its limits to each queue separately.
+ *  Python saq workers on the same queue do not honour the limits (their jobs
+ *  are not counted). Setting a function's limit again replaces it; both 0
+ *  removes it. Before saq_worker_start only (on the worker saq_worker_open
+ *  returned). Returns SAQ_OK, SAQ_EINVAL (NULL worker, max_jobs or
+ *  max_running < 0, max_jobs > 0 with a period not in 0.001..31622400,
+ *  max_running > 0 with timers.liveness 0), SAQ_ESTATE (started),
+ *  SAQ_ENOMEM; with a message in saq_worker_errmsg (except for a NULL
+ *  worker). Since 0.2 (SAQ_0.2). */
+SAQ_API int saq_worker_set_limit(saq_worker_t *w, const char *function, int max_jobs, double period,
+                                 int max_running);
 
 /** Add a hook of kind SAQ_HOOK_*; `userdata` must outlive the worker. Before start only.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL worker or fn, unknown kind), SAQ_ESTATE (started),

@@ -147,6 +147,24 @@ inline std::string json_array(const std::vector<std::string> &items, bool quote)
 // Configuration
 // ---------------------------------------------------------------------------
 
+/** The version of the time zone data of cron_tz (ICU's, e.g. "2022e"; saq_tzdata_version). */
+inline std::string tzdata_version() { return saq_tzdata_version(); }
+
+/** The next `n` fire times (epoch seconds) of a cron job after `after_s`, as a worker with the
+ *  same expression and cron_tz ("" = UTC) schedules them (saq_cron_next); fewer when it stops
+ *  firing. Throws saq::error (SAQ_ECRON: bad expression or zone; SAQ_EINVAL: n < 0). */
+inline std::vector<std::int64_t> cron_next(const std::string &expr, const std::string &cron_tz,
+                                           std::int64_t after_s, int n) {
+    std::vector<std::int64_t> times(n > 0 ? static_cast<std::size_t>(n) : 0);
+    char err[256];
+    int k = saq_cron_next(expr.c_str(), cron_tz.c_str(), after_s, n, times.data(), nullptr, err,
+                          sizeof err);
+    if (k < 0)
+        throw saq::error(k, err);
+    times.resize(static_cast<std::size_t>(k));
+    return times;
+}
+
 /** A saq_conf_t: string keys and values (saq_conf_set documents every key and its unit). The
  *  queue and worker constructors copy what they need, so a config may be destroyed or reused
  *  right after. Not thread-safe: one thread at a time. */
@@ -867,6 +885,57 @@ public:
         return enqueue_async(function, kwargs_json).get();
     }
 
+    /** Flows (saq.h "Flows"): enqueue `members` and record `callback`, which libsaq enqueues
+     *  once every member is terminal, with their outcomes in its kwargs ("flow"); the flow id is
+     *  the callback's key; `ttl_s` keeps the flow's record that long after (0: forever). The
+     *  value: {"id", "callback", "members": [keys]} as JSON, or nullopt when a flow with that id
+     *  is recorded already. Throws saq::error SAQ_EINVAL (no member, a key twice, callback kwargs
+     *  with "flow"), SAQ_ESTATE (a member key already enqueued; nothing written). */
+    std::future<std::optional<std::string>> enqueue_flow_async(const std::vector<saq::job> &members,
+                                                               const saq::job &callback,
+                                                               int ttl_s = 86400) {
+        std::unique_ptr<saq_flow_t, void (*)(saq_flow_t *)> f(saq_flow_new(callback.native()),
+                                                              saq_flow_free);
+        if (!f)
+            throw saq::error(SAQ_ENOMEM, "");
+        detail::check(saq_flow_set_ttl(f.get(), ttl_s), "flow ttl must be >= 0");
+        for (const auto &m : members)
+            detail::check(saq_flow_add(f.get(), m.native()),
+                          "a flow member's key is the callback's or another member's");
+        return detail::submit<std::optional<std::string>>(
+            q_,
+            [](event &e) {
+                e.check();
+                return e.integer() ? e.json() : std::optional<std::string>();
+            },
+            [q = q_.get(), fp = f.get()](saq_cq_t *cq, uint64_t t) {
+                return saq_queue_enqueue_flow(q, fp, cq, t); /* copies the flow */
+            });
+    }
+    /** Blocking enqueue_flow_async(). */
+    std::optional<std::string> enqueue_flow(const std::vector<saq::job> &members,
+                                            const saq::job &callback, int ttl_s = 86400) {
+        return enqueue_flow_async(members, callback, ttl_s).get();
+    }
+    /** A flow as JSON ({"id", "state", "callback", "total", "pending", "created_ms", "done_ms",
+     *  "members"}; reading it records members that ended outside a libsaq worker), or nullopt
+     *  when no flow has that id. */
+    std::future<std::optional<std::string>> flow_async(const std::string &id) {
+        return detail::submit<std::optional<std::string>>(
+            q_,
+            [](event &e) {
+                if (e.status() == SAQ_ENOTFOUND)
+                    return std::optional<std::string>();
+                e.check();
+                return e.json();
+            },
+            [q = q_.get(), &id](saq_cq_t *cq, uint64_t t) {
+                return saq_queue_flow(q, id.c_str(), cq, t);
+            });
+    }
+    /** Blocking flow_async(). */
+    std::optional<std::string> flow(const std::string &id) { return flow_async(id).get(); }
+
     /** saq's Queue.job(key): the stored job, or nullopt when there is none. */
     std::future<std::optional<saq::job>> get_job_async(const std::string &key) {
         return detail::submit<std::optional<saq::job>>(
@@ -1001,6 +1070,16 @@ public:
     }
     /** Blocking overview_async(). */
     std::string overview() { return overview_async().get(); }
+
+    /** The rate limits and global concurrency the queue's libsaq workers publish, with their
+     *  state, as JSON (saq_queue_limits). */
+    std::future<std::string> limits_async() {
+        return detail::submit<std::string>(
+            q_, conv_json,
+            [q = q_.get()](saq_cq_t *cq, uint64_t t) { return saq_queue_limits(q, cq, t); });
+    }
+    /** Blocking limits_async(). */
+    std::string limits() { return limits_async().get(); }
 
     /** The overview as a Prometheus text exposition (saq_queue_metrics). */
     std::future<std::string> metrics_async() {
@@ -1352,9 +1431,19 @@ public:
         queues_.push_back(q.q_);
         return *this;
     }
+    /** At most max_jobs starts per `period` seconds and max_running at once for the jobs of
+     *  `function` ("" = the whole queue), over every libsaq worker of the queue
+     *  (saq_worker_set_limit; 0 = none). Throws saq::error (SAQ_EINVAL, SAQ_ESTATE). Before
+     *  start only. */
+    worker &limit(const std::string &function, int max_jobs, double period, int max_running) {
+        detail::check(saq_worker_set_limit(w_, function.c_str(), max_jobs, period, max_running),
+                      saq_worker_errmsg(w_));
+        return *this;
+    }
     /** saq's CronJob: enqueue `function` on the schedule `cron` (5, 6 or 7 fields, or an
-     *  alias; UTC), with options_json ({"kwargs", "timeout", "retries", "ttl", "unique"}; "" =
-     *  none). Throws saq::error (SAQ_ECRON, SAQ_EJSON, SAQ_EINVAL, SAQ_ESTATE). */
+     *  alias; UTC unless "cron_tz"), with options_json ({"kwargs", "timeout", "retries", "ttl",
+     *  "unique", "cron_tz": "Europe/London"}; "" = none). Throws saq::error (SAQ_ECRON,
+     *  SAQ_EJSON, SAQ_EINVAL, SAQ_ESTATE). */
     worker &cron(const std::string &function, const std::string &cron,
                  const std::string &options_json = "") {
         detail::check(saq_worker_add_cron(w_, function.c_str(), cron.c_str(),

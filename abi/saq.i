@@ -23,6 +23,10 @@
 %array_functions(saq_job_t *, saq_job_array);
 
 /* ---- C-only API ---- */
+/* a schedule preview with an output array and an error buffer, and the tz data's version:
+ * C, C++ and `saq cron` */
+%ignore saq_cron_next;
+%ignore saq_tzdata_version;
 %ignore saq_cq_new_callback;
 %ignore saq_event_cb;
 %ignore saq_conf_set_transform;
@@ -47,6 +51,8 @@
 %ignore saq_queue_stats_sync;
 %ignore saq_queue_apply_sync;
 %ignore saq_queue_map_sync;
+%ignore saq_queue_enqueue_flow_sync;
+%ignore saq_queue_flow_sync;
 
 /* ---- constructors that return a code: int saq_*_open(T **out, ...) ----
  * The handle comes back as each language returns a second result:
@@ -117,6 +123,7 @@ SAQ_OUT_HANDLE(saq_job_t, Struct_SS_saq_job)
 %newobject saq_job_new;
 %newobject saq_job_dup;
 %newobject saq_queue_batch;
+%newobject saq_flow_new;
 
 %delobject saq_conf_free;
 %delobject saq_queue_free;
@@ -125,5 +132,6 @@ SAQ_OUT_HANDLE(saq_job_t, Struct_SS_saq_job)
 %delobject saq_job_free;
 %delobject saq_worker_free;
 %delobject saq_batch_free;
+%delobject saq_flow_free;
 
 %include "saq.h"

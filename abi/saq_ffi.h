@@ -54,6 +54,7 @@ typedef struct saq_cq saq_cq_t;
 typedef struct saq_event saq_event_t;
 typedef struct saq_worker saq_worker_t;
 typedef struct saq_batch saq_batch_t;
+typedef struct saq_flow saq_flow_t;
 saq_conf_t *saq_conf_new(void);
 void saq_conf_free(saq_conf_t *conf);
 int saq_conf_set(saq_conf_t *conf, const char *key, const char *value);
@@ -104,7 +105,10 @@ enum {
     SAQ_EVENT_ITER_JOBS = 27,
     SAQ_EVENT_DELETE = 28,
     SAQ_EVENT_ENQUEUE_MANY = 29,
-    SAQ_EVENT_PAUSE = 30
+    SAQ_EVENT_FLOW_ENQUEUE = 30,
+    SAQ_EVENT_FLOW = 31,
+    SAQ_EVENT_LIMITS = 32,
+    SAQ_EVENT_PAUSE = 33
 };
 
 typedef int (*saq_event_cb)(saq_event_t *ev, void *userdata);
@@ -227,6 +231,7 @@ int saq_queue_count(saq_queue_t *q, const char *kind, saq_cq_t *cq, uint64_t tag
 int saq_queue_info(saq_queue_t *q, int jobs, int offset, int limit, saq_cq_t *cq, uint64_t tag);
 int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t tag);
 int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+int saq_queue_limits(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor, int count, saq_cq_t *cq, uint64_t tag);
 int saq_queue_delete(saq_queue_t *q, const char *key, int force, int wait_ms, saq_cq_t *cq, uint64_t tag);
@@ -255,6 +260,15 @@ saq_batch_t *saq_queue_batch(saq_queue_t *q);
 size_t saq_batch_size(const saq_batch_t *b);
 int saq_batch_abort(saq_batch_t *b, const char *reason, saq_cq_t *cq, uint64_t tag);
 void saq_batch_free(saq_batch_t *b);
+saq_flow_t *saq_flow_new(const saq_job_t *callback);
+int saq_flow_add(saq_flow_t *f, const saq_job_t *member);
+int saq_flow_set_ttl(saq_flow_t *f, int seconds);
+size_t saq_flow_size(const saq_flow_t *f);
+void saq_flow_free(saq_flow_t *f);
+int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t *cq, uint64_t tag);
+int saq_queue_flow(saq_queue_t *q, const char *id, saq_cq_t *cq, uint64_t tag);
+saq_event_t *saq_queue_enqueue_flow_sync(saq_queue_t *q, const saq_flow_t *f, int timeout_ms);
+saq_event_t *saq_queue_flow_sync(saq_queue_t *q, const char *id, int timeout_ms);
 typedef void (*saq_handler_fn)(saq_job_t *job, void *userdata);
 typedef int (*saq_hook_fn)(saq_worker_t *w, saq_job_t *job, void *userdata);
 
@@ -274,6 +288,9 @@ int saq_worker_add_queue(saq_worker_t *w, saq_queue_t *q, int weight);
 int saq_worker_register(saq_worker_t *w, const char *function, saq_handler_fn fn, void *userdata);
 int saq_worker_register_pull(saq_worker_t *w, const char *function);
 int saq_worker_add_cron(saq_worker_t *w, const char *function, const char *cron, const char *options_json);
+int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s, int n, int64_t *times, int32_t *utc_offsets, char *err, size_t errlen);
+const char *saq_tzdata_version(void);
+int saq_worker_set_limit(saq_worker_t *w, const char *function, int max_jobs, double period, int max_running);
 int saq_worker_add_hook(saq_worker_t *w, int kind, saq_hook_fn fn, void *userdata);
 int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
 int saq_worker_stop(saq_worker_t *w, int grace_ms);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* saq: the command-line tool. Shared declarations of its files (main.c, common.c,
- * queuecmds.c, jobs.c, jobops.c, watch.c, metrics.c). It uses libsaq's public API (saq.h) only. */
+ * queuecmds.c, jobs.c, jobops.c, watch.c, metrics.c, cron.c, limits.c). It uses libsaq's public API (saq.h) only. */
 #ifndef SAQ_CLI_H
 #define SAQ_CLI_H
 
@@ -104,6 +104,8 @@ char *cli_fmt_time_ms(int64_t ms, char *buf, size_t n);
 int64_t cli_now_ms(void);
 /** Parse a non-negative number of seconds ("1.5"); -1 when it is not one. */
 double cli_parse_seconds(const char *s);
+/** A time: epoch seconds, or UTC "YYYY-MM-DDTHH:MM:SS[Z]" (or with a space); -1 when neither. */
+double cli_parse_when(const char *s);
 /** Parse an integer in [lo, hi] into *out; 0 on success, -1 otherwise. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 
@@ -157,5 +159,14 @@ int cmd_watch(int argc, char **argv);
 
 /* ---- metrics.c ---- */
 int cmd_metrics(int argc, char **argv);
+
+/* ---- flow.c ---- */
+int cmd_flow(int argc, char **argv);
+
+/* ---- cron.c ---- */
+int cmd_cron(int argc, char **argv);
+
+/* ---- limits.c ---- */
+int cmd_limits(int argc, char **argv);
 
 #endif

@@ -308,6 +308,20 @@ char *cli_fmt_dur(double s, char *buf, size_t n)
     return buf;
 }
 
+double cli_parse_when(const char *s)
+{
+    double v = cli_parse_seconds(s);
+    if (v >= 0)
+        return v;
+    struct tm tm = {0};
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        end = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+    if (!end || (*end && strcmp(end, "Z") != 0))
+        return -1;
+    return (double)timegm(&tm);
+}
+
 char *cli_fmt_time_ms(int64_t ms, char *buf, size_t n)
 {
     if (ms <= 0) {

@@ -30,20 +30,6 @@ static const char usage_enqueue[] =
     "      --heartbeat S    the job must touch its record every S seconds (0: off)\n"
     "  -m, --meta JSON      the job's meta (a JSON object)\n";
 
-static double parse_when(const char *s)
-{
-    double v = cli_parse_seconds(s);
-    if (v >= 0)
-        return v;
-    struct tm tm = {0};
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end)
-        end = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-    if (!end || (*end && strcmp(end, "Z") != 0))
-        return -1;
-    return (double)timegm(&tm);
-}
-
 static int job_fail(saq_job_t *j, const char *opt)
 {
     cli_usage_error("enqueue", "%s: %s", opt, saq_job_errmsg(j));
@@ -95,7 +81,7 @@ int cmd_enqueue(int argc, char **argv)
             o.has_rd = 1;
             break;
         case O_SCHED:
-            if ((o.scheduled = parse_when(optarg)) < 0)
+            if ((o.scheduled = cli_parse_when(optarg)) < 0)
                 cli_usage_error("enqueue", "--scheduled: '%s' is neither epoch seconds nor "
                                            "YYYY-MM-DDTHH:MM:SSZ", optarg);
             break;

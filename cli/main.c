@@ -32,6 +32,9 @@ static const char usage_main[] =
     "  watch                a live view of the queues (q or Ctrl-C quits)\n"
     "  check                exit 0 when a worker of each queue is alive, 1 when none\n"
     "  metrics              Prometheus metrics: --listen ADDR serves /metrics, --once prints\n"
+    "  flow ID              a flow: its state, callback and members' outcomes\n"
+    "  cron EXPR            the next fire times of a cron job, in UTC or --tz ZONE (no Redis)\n"
+    "  limits               the rate limits and global concurrency libsaq workers enforce\n"
     "  pause [QUEUE]        pause a queue: libsaq workers take no more of its jobs\n"
     "  resume [QUEUE]       resume a paused queue\n"
     "\n"
@@ -200,7 +203,8 @@ static const struct {
     {"info", cmd_info},       {"jobs", cmd_jobs},   {"job", cmd_job},
     {"enqueue", cmd_enqueue}, {"abort", cmd_abort}, {"retry", cmd_retry},
     {"sweep", cmd_sweep},     {"watch", cmd_watch}, {"check", cmd_check},
-    {"metrics", cmd_metrics}, {"delete", cmd_delete},
+    {"metrics", cmd_metrics}, {"delete", cmd_delete}, {"flow", cmd_flow}, {"cron", cmd_cron},
+    {"limits", cmd_limits},
     {"pause", cmd_pause},     {"resume", cmd_resume},
 };
 

@@ -2,6 +2,7 @@
 /* saq_conf_t: string key/value configuration, validated on set (the librdkafka
  * pass-through model: new keys need no binding release). */
 #include "internal.h"
+#include "tz.h"
 
 #include <math.h>
 
@@ -19,7 +20,7 @@ struct saq_conf {
 };
 
 enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH, T_ORDER,
-       T_LEVEL, T_BACKOFF };
+       T_LEVEL, T_BACKOFF, T_TZ };
 
 static const struct keydef {
     const char *key;
@@ -63,6 +64,7 @@ static const struct keydef {
     {"min_replicas", T_INT, 0, 1000},
     {"min_replicas_timeout_ms", T_INT, 1, 86400000},
     {"log_level", T_LEVEL, 0, 0},
+    {"cron_tz", T_TZ, 0, 0},
     {"defaults.timeout", T_NUM, 0, 31536000},
     {"defaults.retries", T_INT, 0, 2147483647},
     {"defaults.ttl", T_INT, -1, 2147483647},
@@ -238,6 +240,15 @@ static int check_value(saq_conf_t *conf, const struct keydef *kd, const char *va
             return SAQ_EINVAL;
         }
         return 0;
+    case T_TZ: { /* "" = UTC */
+        saq__tz_t *z = *value ? saq__tz_open(value, err, sizeof err) : NULL;
+        if (*value && !z) {
+            saq__conf_seterr(conf, "%s", err);
+            return SAQ_EINVAL;
+        }
+        saq__tz_free(z);
+        return 0;
+    }
     case T_LEVEL:
         if (parse_level(value) < 0) {
             saq__conf_seterr(conf, "log_level must be debug, info, warning (or warn), error or off, "
@@ -412,6 +423,7 @@ void saq__settings_free(saq__settings_t *s)
     free(s->worker_id);
     free(s->metadata);
     free(s->swept_msg);
+    free(s->cron_tz);
     saq__cq_unref(s->log.cq);
     memset(s, 0, sizeof *s);
 }
@@ -575,6 +587,10 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
             s->retry_jitter = b;
         else if (!strcmp(k, "timers.pause"))
             s->t_pause = d;
+        else if (!strcmp(k, "cron_tz")) {
+            if (saq__set_str(&s->cron_tz, *v ? v : NULL))
+                goto oom;
+        }
     }
     if (queue && sentinel_key && s->url.topo != SAQ__TOPO_SENTINEL) {
         saq__settings_free(s);
@@ -628,7 +644,7 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
         {"dead_worker_check", n[14]}, {"timers.liveness", n[15]},
         {"queue_order", w->weighted ? "weighted" : "strict"}, {"queue_weight", n[16]},
         {"min_replicas", n[17]}, {"min_replicas_timeout_ms", n[18]},
-        {"log_level", level_word(q->log.level)},
+        {"log_level", level_word(q->log.level)}, {"cron_tz", w->cron_tz ? w->cron_tz : ""},
         {"timers.pause", n[19]}, {"retry.min_delay", n[20]},
         {"retry.jitter", q->retry_jitter ? "true" : "false"},
         {"failed_ttl", q->has_failed_ttl ? n[21] : NULL},

@@ -352,6 +352,10 @@ enum {
     SCRIPT_ABORT_DUE,
     SCRIPT_OVERVIEW,
     SCRIPT_DELETE,
+    SCRIPT_FLOW,
+    SCRIPT_LIMIT,
+    SCRIPT_LIMIT_RELEASE,
+    SCRIPT_LIMIT_INFO,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
@@ -617,6 +621,9 @@ struct saq_queue {
     size_t nhooks;
     saq__hook_t *ihooks; /* internal ones (saq__queue_add_hook) */
     size_t nihooks;
+    /* flows (flow.c) */
+    atomic_int flows_seen;  /* the queue had open flows at the last look (or this process made one) */
+    uint64_t flow_tick_at;  /* loop thread: mono ms of the last periodic check */
 };
 
 /* Drop a reference on the queue; the last one frees its memory. Any thread. */
@@ -707,6 +714,17 @@ void saq__overview_sample(saq_queue_t *q);
 /* ---- iterjobs.c: saq_queue_iter_jobs (public only) ---- */
 
 /* ---- delete.c: saq_queue_delete (public only) ---- */
+/* ---- flow.c: saq_flow_*, saq_queue_enqueue_flow, saq_queue_flow, a worker's notes ---- */
+
+/* A libsaq worker stored the terminal outcome (`status`: "complete", "failed"
+ * or "aborted") of job `id`: record it in its flow if it is a member of one.
+ * Fire and forget (the periodic check covers a lost note); nothing is sent
+ * while the queue object has seen no open flow. Loop thread. */
+void saq__flow_note(saq_queue_t *q, const char *id, const char *status);
+/* Check the open flows that are due and learn whether the queue has any; at
+ * most once a second per queue object (a worker's upkeep calls it more
+ * often). Fire and forget. Loop thread. */
+void saq__flow_tick(saq_queue_t *q);
 
 /* ---- sync.c: the blocking _sync forms of the queue API (public only) ---- */
 

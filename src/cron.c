@@ -704,24 +704,105 @@ static int64_t search(const saq__cron_t *c, int64_t t, int64_t ylast, int use_do
     return NONE;
 }
 
+/* Where croniter starts looking after `after` (a start time, read as UTC or
+ * as a naive wall time): the next second with a seconds field, else the next
+ * whole minute. Then the first match from there, with croniter's horizon of
+ * 50 years after that start's year; NONE if there is none. */
+static int64_t naive_next(const saq__cron_t *c, int64_t after, int use_dom, int use_dow)
+{
+    int64_t t = c->has_seconds ? after + 1 : (after >= 0 ? after / 60 : (after - 59) / 60) * 60 + 60;
+    int64_t z = (t >= 0 ? t : t - 86399) / 86400, y0;
+    int mo, d;
+    civil_from_days(z, &y0, &mo, &d);
+    return search(c, t, y0 + 50, use_dom, use_dow);
+}
+
+/* ---- time zones (croniter's _calc with an aware start) ---- */
+
+typedef struct zone {
+    saq__utcoff_fn off;
+    const void *z;
+} zone;
+
+/* A wall time in the zone with the instant it stands for; exists = 0 when it
+ * was moved forward out of a gap. */
+typedef struct aware {
+    int64_t wall, inst;
+    int exists;
+} aware;
+
+/* The instants whose wall time is w: *t0 the earlier (Python's fold=0), *t1
+ * the later (fold=1, the same unless w occurs twice). 0 when w is in a gap. */
+static int wall_instants(const zone *z, int64_t w, int64_t *t0, int64_t *t1)
+{
+    int32_t before = z->off(z->z, w - 86400), after = z->off(z->z, w + 86400);
+    int vb = z->off(z->z, w - before) == before, va = z->off(z->z, w - after) == after;
+    if (!vb && !va)
+        return 0;
+    *t0 = vb ? w - before : w - after;
+    *t1 = va ? w - after : w - before;
+    return 1;
+}
+
+/* croniter's _add_tzinfo(w, now) for a zoneinfo zone: in a gap, the first
+ * existing wall time a whole number of minutes later (exists = 0); a wall
+ * time that occurs twice is its first occurrence unless that is not after
+ * now, then its second. */
+static aware add_tz(const zone *z, int64_t w, int64_t now)
+{
+    int64_t t0, t1;
+    if (!wall_instants(z, w, &t0, &t1)) {
+        do
+            w += 60;
+        while (!wall_instants(z, w, &t0, &t1));
+        return (aware){w, t0, 0};
+    }
+    return (aware){w, t0 > now || t0 == t1 ? t0 : t1, 1};
+}
+
+/* croniter's _calc from the aware time `now` (one half of its day OR when
+ * use_dom/use_dow say so): the naive match after now's wall time, placed in
+ * the zone, then croniter's corrections for gaps and for a change of UTC
+ * offset between now and it. 0 and *out, or -1 where croniter raises. */
+static int calc_in(const saq__cron_t *c, const zone *z, int64_t now, int use_dom, int use_dow,
+                   aware *out)
+{
+    int32_t now_off = z->off(z->z, now);
+    int64_t w = naive_next(c, now + now_off, use_dom, use_dow);
+    if (w == NONE)
+        return -1;
+    aware a = add_tz(z, w, now), alt;
+    if (!a.exists && (a.inst <= now || c->hours == 0xFFFFFFu)) {
+        while (!a.exists) { /* skip the times in the gap */
+            if ((w = naive_next(c, w, use_dom, use_dow)) == NONE)
+                return -1;
+            a = add_tz(z, w, now);
+        }
+    }
+    int64_t delta = (a.wall - a.inst) - now_off;
+    *out = a;
+    if (delta == 0)
+        return 0;
+    /* the offset changed: is there an earlier match under the other offset? */
+    if ((w = naive_next(c, now + now_off + delta, use_dom, use_dow)) == NONE)
+        return -1;
+    alt = add_tz(z, w, now);
+    if (alt.exists && alt.inst > now && a.inst > alt.inst)
+        *out = alt;
+    return 0;
+}
+
 /* First fire time strictly after after_s; see cron.h. As croniter: the
  * search starts at the next second (with a seconds field) or the next whole
  * minute, and gives up past 50 years after that start's year. */
-int64_t saq__cron_next(const saq__cron_t *c, int64_t after_s)
+int64_t saq__cron_next_in(const saq__cron_t *c, int64_t after_s, saq__utcoff_fn off,
+                          const void *zone_ud)
 {
     const int64_t lim = (int64_t)1 << 52; /* keep the arithmetic far from overflow */
     if (!c || after_s < -lim || after_s > lim)
         return -1;
-    int64_t t = c->has_seconds ? after_s + 1 : (after_s >= 0 ? after_s / 60 : (after_s - 59) / 60) * 60 + 60;
-    int64_t z = (t >= 0 ? t : t - 86399) / 86400, y0;
-    int mo, d;
-    civil_from_days(z, &y0, &mo, &d);
-    const int64_t ylast = y0 + 50;
-
-    if (c->mday_star || c->wday_star) {
-        int64_t r = search(c, t, ylast, 1, 1);
-        return r == NONE ? -1 : r;
-    }
+    zone z = {off, zone_ud};
+    int both = !c->mday_star && !c->wday_star;
     /* Both day fields restricted: croniter's OR, as the earlier of a search
      * with the weekday list as '*' and one with the day-of-month list as '*'.
      * With "W" or "#"/"L" weekdays, each half is still an intersection, and
@@ -729,12 +810,26 @@ int64_t saq__cron_next(const saq__cron_t *c, int64_t after_s)
     int special = c->mday_nearest || c->wday_last;
     for (int i = 0; i < 7; i++)
         special |= c->wday_nth[i];
-    int64_t t1 = search(c, t, ylast, 1, 0), t2 = search(c, t, ylast, 0, 1);
-    if (special && (t1 == NONE || t2 == NONE))
+    int64_t r[2] = {NONE, NONE}, wall[2] = {0, 0};
+    for (int half = 0; half < (both ? 2 : 1); half++) {
+        int use_dom = !both || half == 0, use_dow = !both || half == 1;
+        if (!off) {
+            r[half] = wall[half] = naive_next(c, after_s, use_dom, use_dow);
+        } else {
+            aware a;
+            if (calc_in(c, &z, after_s, use_dom, use_dow, &a) == 0)
+                r[half] = a.inst, wall[half] = a.wall;
+        }
+    }
+    if (both && special && (r[0] == NONE || r[1] == NONE))
         return -1;
-    if (t1 == NONE)
-        return t2 == NONE ? -1 : t2;
-    if (t2 == NONE)
-        return t1;
-    return t1 < t2 ? t1 : t2;
+    /* croniter compares the halves as datetimes of one zone: by wall time,
+     * the second on a tie */
+    int64_t best = r[0] == NONE ? r[1] : r[1] == NONE ? r[0] : wall[0] < wall[1] ? r[0] : r[1];
+    return best == NONE ? -1 : best;
+}
+
+int64_t saq__cron_next(const saq__cron_t *c, int64_t after_s)
+{
+    return saq__cron_next_in(c, after_s, NULL, NULL);
 }

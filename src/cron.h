@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Cron expressions exactly as saq's croniter (7.0.0) accepts and evaluates
- * them, in UTC. Pure logic: no I/O, no allocation. Internal (not exported).
+ * them, in UTC or in a time zone given as a function (saq's cron_tz; tz.c
+ * has ICU's zones). Pure logic: no I/O, no allocation. Internal (not exported).
  * tests/cron/ compares this against croniter itself; its README lists where
  * libsaq knowingly differs (croniter's random "R" values are refused). */
 #ifndef SAQ_CRON_H
@@ -48,5 +49,26 @@ int saq__cron_parse(const char *expr, saq__cron_t *out, char *err, size_t errlen
  * or "W" and the other side can never match together with it); otherwise
  * both must. Without a seconds field, fire times are at second 0. */
 int64_t saq__cron_next(const saq__cron_t *c, int64_t after_s);
+
+/* A time zone for saq__cron_next_in: the UTC offset (seconds east of UTC,
+ * DST included) in force at epoch second t. */
+typedef int32_t (*saq__utcoff_fn)(const void *zone, int64_t t);
+
+/* saq__cron_next with the fields read as wall-clock time in a zone (off NULL:
+ * UTC, the same as saq__cron_next), as croniter 7.0.0 computes get_next from
+ * a start that is an aware datetime in a zoneinfo.ZoneInfo (saq 0.26's
+ * croniter(expr, datetime.now(cron_tz))). On the days the clock changes:
+ * - a wall time in a gap (spring forward) fires at the first existing minute
+ *   after it (02:30 in New York on a spring day fires at 03:00 EDT), unless
+ *   the hour field is '*' (all hours): then that time is skipped;
+ * - a wall time that occurs twice (fall back) fires at its first occurrence,
+ *   and also at its second when the next fire time would otherwise be later
+ *   (croniter's "alternative" under the other UTC offset): "0 1 * * *" in New
+ *   York fires at 01:00 EDT and again at 01:00 EST on a fall-back day;
+ * - day matching, the 50-year horizon and -1 for "none" are as saq__cron_next.
+ * Assumes a zone changes its offset at most once within any two days (every
+ * IANA zone since 1970). */
+int64_t saq__cron_next_in(const saq__cron_t *c, int64_t after_s, saq__utcoff_fn off,
+                          const void *zone);
 
 #endif

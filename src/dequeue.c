@@ -8,7 +8,9 @@
  * UNBLOCK, so no move is ever lost (U9); moves that arrive while stopping
  * are given back to the head of `queued`. A member of a multi-queue worker
  * (group.c) dequeues the slots its group grants it, and blocks without a
- * slot: a move that finds the shared budget full is given back too. */
+ * slot: a move that finds the shared budget full is given back too. Jobs a
+ * rate or concurrency limit applies to take their slots before they are
+ * marked (limit.c); the pump waits while the queue's limit is full. */
 #include "worker.h"
 
 /* A job moved to `active` while the worker is stopping (or, in a group,
@@ -147,15 +149,16 @@ static void dup_entry_done(saq__req_t *req, redisReply *r, int err, const char *
     saq__worker_unref(w);
 }
 
-/* A dequeued id with its record: build the lease and mark it active. */
-static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
+/* A dequeued id with its record: build the lease (the caller gates it, then
+ * marks it active). NULL when there is nothing to mark. */
+static saq__lease_t *start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
 {
     saq_queue_t *q = w->q;
     char e2[240];
     if (!idr || idr->type != REDIS_REPLY_STRING || !rec || rec->type != REDIS_REPLY_STRING) {
         /* record missing: leave the id in active, the sweeper drops it (saq 3.3) */
         saq__slots_put(w, 1);
-        return;
+        return NULL;
     }
     char *id = saq__strndup(idr->str, idr->len);
     if (id && saq__lease_find(w, id)) {
@@ -166,7 +169,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
         else
             saq__worker_ref(w);
         free(id);
-        return;
+        return NULL;
     }
     free(id);
     saq_job_t shadow;
@@ -183,7 +186,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
         w->errors++;
         if (e == SAQ_ENOMEM) { /* not the record's fault: put it back for later */
             give_back(w, idr->str, idr->len, 1);
-            return;
+            return NULL;
         }
         /* a record this worker cannot use (not JSON, another transform, too
          * large, not a job): settle it failed, visibly, never leave it in active */
@@ -192,7 +195,7 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
             saq__settle_unreadable(q, id, rec->str, rec->len, e ? e2 : "the record has no key");
         free(id);
         saq__slots_put(w, 1);
-        return;
+        return NULL;
     }
     free(shadow.id);
     shadow.id = saq__strndup(idr->str, idr->len);
@@ -200,23 +203,129 @@ static void start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
     if (!l) {
         saq__job_clear(&shadow);
         give_back(w, idr->str, idr->len, 1); /* out of memory: put it back for later */
-        return;
+        return NULL;
     }
     w->burst_taken++;
-    send_mark(l, 0);
+    return l;
+}
+
+/* ---- rate limits and global concurrency (limit.c) ---- */
+
+typedef struct gate {
+    saq_worker_t *w;
+    size_t n;
+    saq__lease_t *l[];
+} gate_t;
+
+static void gate_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    gate_t *g = req->data;
+    saq_worker_t *w = g->w;
+    (void)msg;
+    w->limit_pending--;
+    if (saq__conn_lost(err))
+        saq__worker_lost_move(w);
+    for (size_t i = 0; i < g->n; i++) {
+        saq__lease_t *l = g->l[i];
+        if (l->state != SAQ__LEASE_DETACHED) {
+            int code = err ? -1 : saq__limit_reply(w, r, g->n, i, l);
+            if (code == SAQ__LIMIT_TAKEN) {
+                send_mark(l, 0);
+            } else {
+                if (code < 0) { /* unknown: it may hold slots (freed now) and stay in active,
+                                 * where the liveness check finds it */
+                    const saq__limit_t *ql = saq__limit_find(w, NULL);
+                    const saq__limit_t *fl = l->shadow.function ? saq__limit_find(w, l->shadow.function) : NULL;
+                    l->limit_held = (ql && ql->max_running ? SAQ__LIMIT_HELD_QUEUE : 0) |
+                                    (fl && fl->max_running ? SAQ__LIMIT_HELD_FN : 0);
+                    w->errors++;
+                }
+                w->burst_taken--; /* not taken: max_burst_jobs counts the jobs run */
+                saq__lease_abandon(l); /* back in queued, deferred, or gone: not ours */
+            }
+        }
+        saq__lease_unref(l);
+    }
+    free(g);
+    saq__worker_poke(w, SAQ__POKE_PUMP | SAQ__POKE_CHECK);
+    saq__worker_unref(w);
+}
+
+/* Mark the leases of a dequeued batch (in dequeue order; NULL entries
+ * skipped): those a limit applies to take their slots first, in one script. */
+static void gate(saq_worker_t *w, saq__lease_t **ls, size_t n)
+{
+    gate_t *g = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ls[i])
+            continue;
+        if (!saq__limit_applies(w, ls[i])) {
+            send_mark(ls[i], 0);
+            continue;
+        }
+        if (!g && !(g = saq__calloc(1, sizeof *g + n * sizeof g->l[0]))) {
+            send_mark(ls[i], 0); /* out of memory: unlimited rather than stuck */
+            continue;
+        }
+        g->l[k++] = ls[i];
+    }
+    if (!g)
+        return;
+    g->w = w;
+    g->n = k;
+    if (!saq__limit_take(w, g->l, k, gate_reply, g)) {
+        for (size_t i = 0; i < k; i++)
+            saq__lease_abandon(g->l[i]); /* out of memory: the liveness check puts them back */
+        free(g);
+        return;
+    }
+    for (size_t i = 0; i < k; i++)
+        saq__lease_ref(g->l[i]); /* the request's: a teardown may drop the list's */
+    saq__worker_ref(w);
+    w->limit_pending++;
 }
 
 static void retry_pump_cb(uv_timer_t *t) { saq__dequeue_pump(t->data); }
+
+static void probe_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    saq_worker_t *w = req->data;
+    (void)msg;
+    w->limit_pending--;
+    if (err || saq__limit_room_reply(w, err ? NULL : r) < 0) {
+        w->errors += !err;
+        if (!w->stopping) /* connection trouble or a bad answer: back off a little */
+            uv_timer_start(&w->t_retry, retry_pump_cb, 200 + (uint64_t)(saq__random01() * 300), 0);
+    } else {
+        saq__dequeue_pump(w);
+    }
+    saq__worker_poke(w, SAQ__POKE_CHECK);
+    saq__worker_unref(w);
+}
+
+/* Ask the queue's limit for its room without taking a job (a LIMIT for no
+ * job): a worker waiting on a full limit moves no job back and forth. */
+static void limit_probe(saq_worker_t *w)
+{
+    saq__worker_ref(w);
+    if (saq__limit_take(w, NULL, 0, probe_reply, w))
+        w->limit_pending++;
+    else
+        saq__unref(&w->refs); /* never the last: the caller holds one */
+}
 
 static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     saq_worker_t *w = req->data;
     redisReply idr = {.type = REDIS_REPLY_STRING, .str = (char *)req->aux, .len = strlen((char *)req->aux)};
     (void)msg;
-    if ((w->stopping || w->paused) && !err && r && r->type == REDIS_REPLY_STRING)
+    if ((w->stopping || w->paused) && !err && r && r->type == REDIS_REPLY_STRING) {
         give_back(w, idr.str, idr.len, 1); /* stopping, or its queue was paused meanwhile */
-    else
-        start_job(w, &idr, err ? NULL : r);
+    } else {
+        saq__lease_t *l = start_job(w, &idr, err ? NULL : r);
+        gate(w, &l, 1);
+    }
     free(req->aux);
     req->aux = NULL;
     saq__dequeue_pump(w);
@@ -284,6 +393,8 @@ static void block_dequeue(saq_worker_t *w)
 {
     if (w->blocking || w->paused || (!w->group && w->slots >= w->set.concurrency))
         return;
+    if (w->limit_pending && saq__limit_find(w, NULL))
+        return; /* the queue's limit answers first (its reply pumps again) */
     double t = w->set.dequeue_timeout;
     char ts[40];
     saq__fmt_double(ts, t);
@@ -326,9 +437,19 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
             else
                 saq__slots_put(w, 1);
         }
-    } else {
-        for (size_t i = 0; i < pairs; i++)
-            start_job(w, saq__tx_dequeued_id(r, i), saq__tx_dequeued_record(r, i));
+    } else if (pairs) {
+        saq__lease_t *one, **ls = pairs > 1 ? saq__calloc(pairs, sizeof *ls) : &one;
+        for (size_t i = 0; i < pairs; i++) {
+            saq__lease_t *l = start_job(w, saq__tx_dequeued_id(r, i), saq__tx_dequeued_record(r, i));
+            if (ls)
+                ls[i] = l;
+            else if (l)
+                gate(w, &l, 1); /* out of memory for the batch: one by one */
+        }
+        if (ls)
+            gate(w, ls, pairs);
+        if (ls && ls != &one)
+            free(ls);
     }
     if (saq__conn_lost(err))
         saq__worker_lost_move(w);
@@ -359,6 +480,18 @@ void saq__dequeue_pump(saq_worker_t *w)
             saq__group_empty(w); /* its grant goes to the other queues */
         return;
     }
+    if (saq__limit_find(w, NULL)) { /* the queue's limit: wait while it is full or being asked */
+        if (w->limit_pending)
+            return;
+        if (saq__limit_waiting(w)) {
+            uv_timer_start(&w->t_retry, retry_pump_cb, w->limit_until - saq__mono_ms() + 1, 0);
+            return;
+        }
+        if (w->limit_room <= 0 && (w->group || w->slots < w->set.concurrency)) {
+            limit_probe(w); /* its room is not known: ask before moving a job */
+            return;
+        }
+    }
     int free_slots;
     if (w->group) { /* the slots granted to this member (w->slots has them) */
         free_slots = saq__group_take(w);
@@ -387,6 +520,10 @@ void saq__dequeue_pump(saq_worker_t *w)
     }
     if (free_slots <= 0)
         return;
+    int cap = saq__limit_cap(w, free_slots);
+    if (cap < free_slots && w->group)
+        saq__slots_put(w, free_slots - cap);
+    free_slots = cap;
     saq_queue_t *q = w->q;
     saq__call_t c;
     saq__tx_dequeue(q, free_slots, &c);

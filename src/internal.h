@@ -395,6 +395,7 @@ typedef struct saq__settings {
     int weighted;           /* queue_order: 1 weighted, 0 strict (a worker of several queues) */
     int weight;             /* queue_weight: the worker's own queue's weight (weighted order) */
     double t_pause;         /* timers.pause: how often a worker reads its queue's pause flag (0: never) */
+    char *cron_tz;          /* the cron jobs' default time zone (NULL: UTC) */
 } saq__settings_t;
 
 void saq__settings_defaults(saq__settings_t *s);

@@ -65,6 +65,7 @@ static void lease_drop(saq__lease_t *l, int ran)
     saq_worker_t *w = l->w;
     saq__lease_stop_timer(l);
     saq__list_remove(&l->link);
+    saq__limit_release(l); /* the running slots of its limits (limit.c) */
     saq__slots_put(w, 1);
     if (ran)
         atomic_fetch_sub(&w->running, 1);
@@ -194,6 +195,11 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
     if (l->pulled)
         saq__event_outcome(w->cq, w->tag, l->id, &l->shadow,
                            !werr && (result == SAQ__TX_OK || result == SAQ__TX_SAME), werr, msg);
+    if (!werr && (result == SAQ__TX_OK || result == SAQ__TX_SAME) && l->met_outcome &&
+        l->met_outcome - 1 != SAQ__MET_RETRIED) /* a terminal outcome: its flow's, if any */
+        saq__flow_note(w->q, l->shadow.id, l->met_outcome - 1 == SAQ__MET_COMPLETE ? "complete"
+                                           : l->met_outcome - 1 == SAQ__MET_FAILED ? "failed"
+                                                                                   : "aborted");
     if (!werr && (result == SAQ__TX_OK || result == SAQ__TX_SAME) && l->met_outcome)
         saq__wmetrics_count(&saq__worker_public(w)->metrics, w->q->set.name,
                             saq__worker_find_fn(w, l->shadow.function) ? l->shadow.function

@@ -481,6 +481,7 @@ void saq__recovery_alive_tick(uv_timer_t *t)
     saq_worker_t *w = t->data;
     if (w->stopping || w->alive_pending)
         return;
+    saq__limit_tick(w); /* limit.c's waiting lists: topped up every second */
     saq__call_t c;
     saq__tx_alive(w->q, w->id, (unsigned long long)(4 * saq__timer_ms(w->set.t_alive)), w->forget,
                   w->nforget, &c);

@@ -22,6 +22,9 @@
  *            registry samples behind its per-minute rates (an extension).
  *   DELETE   remove a job's record and every entry of it (saq_queue_delete, an
  *            extension), compare-and-set on the record as read.
+ *   LIMIT / LIMIT_RELEASE  rate limits and global concurrency (an extension
+ *            in libsaq's own keys; limit.c lays out their KEYS/ARGV);
+ *   LIMIT_INFO  the published limits and their state (limitinfo.c).
  * Records are read with cjson.decode only to look at status/attempts/started;
  * they are never re-encoded in Lua, so user data keeps its exact bytes.
  * Each script's KEYS/ARGV are documented above its text; its builder in
@@ -67,6 +70,25 @@
     "    if m then return {-1, m} end\n"                                                           \
     "  end\n"                                                                                      \
     "  return nil\n"                                                                               \
+    "end\n"
+
+/* Put back at the head of `queued` up to n jobs of a function's waiting list
+ * that are still deferred (a positive score in `incomplete`; an aborted or
+ * already rescued one is skipped). Needs `incomplete` and `queued`. */
+#define LIMIT_WAKE                                                                                 \
+    "local function wake(waiting, n)\n"                                                            \
+    "  local woke = 0\n"                                                                           \
+    "  for _ = 1, 100 do\n"                                                                        \
+    "    if woke >= n then break end\n"                                                            \
+    "    local id = redis.pcall('LPOP', waiting)\n"                                                \
+    "    if type(id) ~= 'string' then break end\n"                                                 \
+    "    local s = redis.call('ZSCORE', incomplete, id)\n"                                         \
+    "    if s and tonumber(s) > 0 then\n"                                                          \
+    "      redis.call('ZADD', incomplete, 0, id)\n"                                                \
+    "      redis.call('LPUSH', queued, id)\n"                                                      \
+    "      woke = woke + 1\n"                                                                      \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
     "end\n"
 
 const char *const saq__script_text[SCRIPT_COUNT_] = {
@@ -480,4 +502,392 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "end\n"
         "if ARGV[3] == '1' then n = n + redis.call('DEL', KEYS[7]) end\n"
         "return n\n",
+
+    /* FLOW: flows' bookkeeping (an extension saq ignores; flow.c). KEYS flows
+     * (zset flow id -> next check, ms), flowof (hash member id -> flow id),
+     * incomplete, queued; ARGV op, flow key prefix (saq:<q>:libsaq:flow:),
+     * job id prefix, recheck ms, then the op's:
+     *   create  flow id, callback id, head, tail, ttl, callback score, callback
+     *           marker ('' none), then per member: id, record, score, marker.
+     *           Reply {1} written, {0} the flow exists, {-1, id} that job is
+     *           incomplete already or has an abort marker (nothing written)
+     *   note    member id, its status as the worker stored it (used when the
+     *           record is already gone: ttl < 0). Reply 0 not a member, 1
+     *           noted, 2 the callback was enqueued
+     *   sweep   max flows. Reply {open flows left, callbacks enqueued}
+     *   get     flow id. Reply the flow as JSON (saq_queue_flow), or nil
+     * A flow's hash flow:<id>: state (open|done), cb (callback id), head/tail
+     * (the callback's record around its outcomes), score and marker (its
+     * ENQUEUE arguments), ttl, n, m:<i> (member ids in order), o:<member id>
+     * (its outcome JSON), created, done; flow:<id>:pending: the member ids not
+     * terminal yet. A member's result is copied from its record's bytes, never
+     * re-encoded (cjson would round numbers). */
+    [SCRIPT_FLOW] =
+        "if redis.replicate_commands then redis.replicate_commands() end\n"
+        "local op, pfx, jpfx, recheck = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
+        "local tm = redis.call('TIME')\n"
+        "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
+        "local TERMINAL = {complete = true, failed = true, aborted = true}\n"
+        /* the end (one past) of the JSON string starting at i, or nil */
+        "local function skip_str(s, i)\n"
+        "  i = i + 1\n"
+        "  while true do\n"
+        "    local c = string.find(s, '[\"\\\\]', i)\n"
+        "    if not c then return nil end\n"
+        "    if string.sub(s, c, c) == '\\\\' then i = c + 2 else return c + 1 end\n"
+        "  end\n"
+        "end\n"
+        /* the end (one past) of the JSON value starting at i, or nil */
+        "local function skip_val(s, i)\n"
+        "  local c = string.sub(s, i, i)\n"
+        "  if c == '\"' then return skip_str(s, i) end\n"
+        "  if c == '{' or c == '[' then\n"
+        "    local depth = 0\n"
+        "    while true do\n"
+        "      local p = string.find(s, '[\"{}%[%]]', i)\n"
+        "      if not p then return nil end\n"
+        "      local ch = string.sub(s, p, p)\n"
+        "      if ch == '\"' then\n"
+        "        i = skip_str(s, p)\n"
+        "        if not i then return nil end\n"
+        "      else\n"
+        "        if ch == '{' or ch == '[' then depth = depth + 1 else depth = depth - 1 end\n"
+        "        i = p + 1\n"
+        "        if depth == 0 then return i end\n"
+        "      end\n"
+        "    end\n"
+        "  end\n"
+        "  return string.find(s, '[,}%]%s]', i) or (#s + 1)\n"
+        "end\n"
+        /* the bytes of a top-level member's value of the object s, or nil */
+        "local function raw_field(s, name)\n"
+        "  local i = string.find(s, '%S')\n"
+        "  if not i or string.sub(s, i, i) ~= '{' then return nil end\n"
+        "  i = i + 1\n"
+        "  while true do\n"
+        "    i = string.find(s, '[^%s,]', i)\n"
+        "    if not i or string.sub(s, i, i) ~= '\"' then return nil end\n"
+        "    local ke = skip_str(s, i)\n"
+        "    if not ke then return nil end\n"
+        "    local key = string.sub(s, i + 1, ke - 2)\n"
+        "    i = string.find(s, ':', ke, true)\n"
+        "    if not i then return nil end\n"
+        "    i = string.find(s, '%S', i + 1)\n"
+        "    if not i then return nil end\n"
+        "    local ve = skip_val(s, i)\n"
+        "    if not ve then return nil end\n"
+        "    if key == name then return string.sub(s, i, ve - 1) end\n"
+        "    i = ve\n"
+        "  end\n"
+        "end\n"
+        "local function keyof(id) return cjson.encode(string.sub(id, #jpfx + 1)) end\n"
+        "local function entry(id, st, res, err)\n"
+        "  return '{\"key\":' .. keyof(id) .. ',\"status\":' .. cjson.encode(st) ..\n"
+        "    ',\"result\":' .. res .. ',\"error\":' .. err .. '}'\n"
+        "end\n"
+        /* is the member terminal: true, status, outcome; or false, status */
+        "local function look(id, hint)\n"
+        "  local rec = redis.call('GET', id)\n"
+        "  if not rec then\n"
+        "    local st = 'missing'\n"
+        "    if hint and TERMINAL[hint] then st = hint end\n"
+        "    return true, st, entry(id, st, 'null', 'null')\n"
+        "  end\n"
+        "  local ok, r = pcall(cjson.decode, rec)\n"
+        "  if not ok or type(r) ~= 'table' then return false, 'unknown' end\n"
+        "  local st = string.lower(tostring(r['status'] or 'new'))\n"
+        "  if not TERMINAL[st] then return false, st end\n"
+        "  local e = r['error']\n"
+        "  if type(e) == 'string' then e = cjson.encode(e) else e = 'null' end\n"
+        "  return true, st, entry(id, st, raw_field(rec, 'result') or 'null', e)\n"
+        "end\n"
+        "local function settle(fid, fk, id, hint)\n"
+        "  local done, st, o = look(id, hint)\n"
+        "  if not done then return false, st end\n"
+        "  redis.call('HSET', fk, 'o:' .. id, o)\n"
+        "  redis.call('SREM', fk .. ':pending', id)\n"
+        "  if redis.call('HGET', KEYS[2], id) == fid then redis.call('HDEL', KEYS[2], id) end\n"
+        "  return true, st\n"
+        "end\n"
+        /* every member terminal: enqueue the callback (as ENQUEUE does), once */
+        "local function fire(fid, fk)\n"
+        "  if redis.call('HGET', fk, 'state') ~= 'open' then return 0 end\n"
+        "  if redis.call('SCARD', fk .. ':pending') > 0 then return 0 end\n"
+        "  local n = tonumber(redis.call('HGET', fk, 'n'))\n"
+        "  local parts = {}\n"
+        "  for i = 1, n do\n"
+        "    local id = redis.call('HGET', fk, 'm:' .. i)\n"
+        "    parts[i] = redis.call('HGET', fk, 'o:' .. id) or entry(id, 'missing', 'null', 'null')\n"
+        "  end\n"
+        "  local h = redis.call('HMGET', fk, 'cb', 'head', 'tail', 'score', 'marker', 'ttl')\n"
+        "  local rec = h[2] .. '{\"id\":' .. cjson.encode(fid) .. ',\"members\":[' ..\n"
+        "    table.concat(parts, ',') .. ']}' .. h[3]\n"
+        "  if not redis.call('ZSCORE', KEYS[3], h[1]) and\n"
+        "     (h[5] == '' or redis.call('EXISTS', h[5]) == 0) then\n"
+        "    redis.call('SET', h[1], rec)\n"
+        "    redis.call('ZADD', KEYS[3], h[4], h[1])\n"
+        "    if h[4] == '0' then redis.call('RPUSH', KEYS[4], h[1]) end\n"
+        "  end\n"
+        "  redis.call('HSET', fk, 'state', 'done', 'done', now)\n"
+        "  redis.call('HDEL', fk, 'head', 'tail')\n"
+        "  redis.call('DEL', fk .. ':pending')\n"
+        "  redis.call('ZREM', KEYS[1], fid)\n"
+        "  if tonumber(h[6]) > 0 then redis.call('EXPIRE', fk, tonumber(h[6])) end\n"
+        "  return 1\n"
+        "end\n"
+        "local function check(fid, fk)\n"
+        "  for _, id in ipairs(redis.call('SMEMBERS', fk .. ':pending')) do settle(fid, fk, id, nil) end\n"
+        "  return fire(fid, fk)\n"
+        "end\n"
+        "if op == 'create' then\n"
+        "  local fid = ARGV[5]\n"
+        "  local fk = pfx .. fid\n"
+        "  if redis.call('EXISTS', fk) == 1 then return {0} end\n"
+        "  local t = redis.call('TYPE', KEYS[4])['ok']\n"
+        "  if t ~= 'list' and t ~= 'none' then\n"
+        "    return redis.error_reply('WRONGTYPE ' .. KEYS[4] .. ' is a ' .. t .. ', not a list')\n"
+        "  end\n"
+        "  if redis.call('ZSCORE', KEYS[3], ARGV[6]) then return {-1, ARGV[6]} end\n"
+        "  for i = 12, #ARGV, 4 do\n"
+        "    if redis.call('ZSCORE', KEYS[3], ARGV[i]) or\n"
+        "       (ARGV[i + 3] ~= '' and redis.call('EXISTS', ARGV[i + 3]) == 1) then\n"
+        "      return {-1, ARGV[i]}\n"
+        "    end\n"
+        "  end\n"
+        "  redis.call('HSET', fk, 'state', 'open', 'cb', ARGV[6], 'head', ARGV[7], 'tail', ARGV[8],\n"
+        "    'ttl', ARGV[9], 'score', ARGV[10], 'marker', ARGV[11], 'n', (#ARGV - 11) / 4,\n"
+        "    'created', now, 'done', 0)\n"
+        "  local k = 0\n"
+        "  for i = 12, #ARGV, 4 do\n"
+        "    k = k + 1\n"
+        "    local id = ARGV[i]\n"
+        "    redis.call('HSET', fk, 'm:' .. k, id)\n"
+        "    redis.call('SADD', fk .. ':pending', id)\n"
+        "    redis.call('HSET', KEYS[2], id, fid)\n"
+        "    redis.call('SET', id, ARGV[i + 1])\n"
+        "    redis.call('ZADD', KEYS[3], ARGV[i + 2], id)\n"
+        "    if ARGV[i + 2] == '0' then redis.call('RPUSH', KEYS[4], id) end\n"
+        "  end\n"
+        "  redis.call('ZADD', KEYS[1], now + recheck, fid)\n"
+        "  return {1}\n"
+        "elseif op == 'note' then\n"
+        "  local id = ARGV[5]\n"
+        "  local fid = redis.call('HGET', KEYS[2], id)\n"
+        "  if not fid then return 0 end\n"
+        "  local fk = pfx .. fid\n"
+        "  if redis.call('EXISTS', fk) == 0 then\n"
+        "    redis.call('HDEL', KEYS[2], id)\n"
+        "    return 0\n"
+        "  end\n"
+        "  if not settle(fid, fk, id, ARGV[6]) then return 1 end\n"
+        "  return 1 + fire(fid, fk)\n"
+        "elseif op == 'sweep' then\n"
+        "  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))\n"
+        "  local fired = 0\n"
+        "  for _, fid in ipairs(due) do\n"
+        "    local fk = pfx .. fid\n"
+        "    if redis.call('EXISTS', fk) == 0 then\n"
+        "      redis.call('ZREM', KEYS[1], fid)\n"
+        "    else\n"
+        "      fired = fired + check(fid, fk)\n"
+        "      if redis.call('HGET', fk, 'state') == 'open' then\n"
+        "        redis.call('ZADD', KEYS[1], now + recheck, fid)\n"
+        "      end\n"
+        "    end\n"
+        "  end\n"
+        "  return {redis.call('ZCARD', KEYS[1]), fired}\n"
+        "elseif op == 'get' then\n"
+        "  local fid = ARGV[5]\n"
+        "  local fk = pfx .. fid\n"
+        "  if redis.call('EXISTS', fk) == 0 then return false end\n"
+        "  if redis.call('HGET', fk, 'state') == 'open' then check(fid, fk) end\n"
+        "  local h = redis.call('HMGET', fk, 'state', 'cb', 'n', 'created', 'done')\n"
+        "  local parts, pending = {}, 0\n"
+        "  for i = 1, tonumber(h[3]) do\n"
+        "    local id = redis.call('HGET', fk, 'm:' .. i)\n"
+        "    local o = redis.call('HGET', fk, 'o:' .. id)\n"
+        "    if not o then\n"
+        "      local _, st = look(id, nil)\n"
+        "      pending = pending + 1\n"
+        "      o = entry(id, st, 'null', 'null')\n"
+        "    end\n"
+        "    parts[i] = o\n"
+        "  end\n"
+        "  return '{\"id\":' .. cjson.encode(fid) .. ',\"state\":' .. cjson.encode(h[1]) ..\n"
+        "    ',\"callback\":' .. keyof(h[2]) .. ',\"total\":' .. h[3] .. ',\"pending\":' .. pending ..\n"
+        "    ',\"created_ms\":' .. h[4] .. ',\"done_ms\":' .. h[5] .. ',\"members\":[' ..\n"
+        "    table.concat(parts, ',') .. ']}'\n"
+        "end\n"
+        "return redis.error_reply('ERR unknown flow op')\n",
+    /* LIMIT: KEYS active, queued, incomplete, alive, the queue limit's starts
+     * and running sets, then per job its function limit's starts, running,
+     * next and waiting keys; ARGV worker id, the queue's max_jobs, period
+     * (ms), max_running, the grace (ms) of a slot whose worker has no
+     * liveness entry yet, the wait hint (ms) of a full concurrency limit, how
+     * long (ms) a job on a waiting list stays deferred at most, then per job
+     * its id and its function's max_jobs, period, max_running (0 0 0: none).
+     * Each job in order: over the queue's limit it goes back to the head of
+     * `queued` (the batch's order kept); over its function's rate it is
+     * deferred to its next free start (spread over the period after it by a
+     * counter in the `next` key) as a score in `incomplete`; over its function's
+     * concurrency it goes on the waiting list and in `incomplete` ARGV[7] ms
+     * ahead; else its starts and running slots are taken. A job no longer in
+     * `active` is left alone. Reply: {queue room after (-1: no queue limit),
+     * its wait (ms), then per job {code, wait ms}}: 0 back, 1 taken,
+     * 2 deferred, 3 gone. */
+    [SCRIPT_LIMIT] =
+        "local t = redis.call('TIME')\n"
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "local active, queued, incomplete, alive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+        "local wid, grace, poll, safety = ARGV[1], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+        LIMIT_WAKE
+        "local function zkey(k)\n"
+        "  local ty = redis.call('TYPE', k)['ok']\n"
+        "  if ty ~= 'zset' and ty ~= 'none' then redis.call('DEL', k) end\n"
+        "end\n"
+        /* the running slots of workers whose liveness entry expired */
+        "local function prune(running, waiting)\n"
+        "  local m = redis.call('ZRANGE', running, 0, -1, 'WITHSCORES')\n"
+        "  local dead = 0\n"
+        "  for i = 1, #m, 2 do\n"
+        "    local w = string.match(m[i], '^([^:]*):') or ''\n"
+        "    if w ~= wid and tonumber(m[i + 1]) < now - grace then\n"
+        "      local e = redis.pcall('ZSCORE', alive, w)\n"
+        "      if type(e) ~= 'string' or tonumber(e) < now then\n"
+        "        redis.call('ZREM', running, m[i])\n"
+        "        dead = dead + 1\n"
+        "      end\n"
+        "    end\n"
+        "  end\n"
+        "  if dead > 0 and waiting then wake(waiting, dead) end\n"
+        "end\n"
+        "local function room(starts, running, waiting, rate, period, conc)\n"
+        "  local free, wait = 1e15, 0\n"
+        "  if rate > 0 then\n"
+        "    zkey(starts)\n"
+        "    redis.call('ZREMRANGEBYSCORE', starts, '-inf', '(' .. string.format('%d', now - period))\n"
+        "    local n = redis.call('ZCARD', starts)\n"
+        "    if n >= rate then\n"
+        "      local e = redis.call('ZRANGE', starts, n - rate, n - rate, 'WITHSCORES')\n"
+        "      wait = tonumber(e[2]) + period - now + 1\n"
+        "    end\n"
+        "    free = rate - n\n"
+        "  end\n"
+        "  if conc > 0 then\n"
+        "    zkey(running)\n"
+        "    if redis.call('ZCARD', running) >= conc then prune(running, waiting) end\n"
+        "    local c = conc - redis.call('ZCARD', running)\n"
+        "    if c < free then free = c end\n"
+        "    if c <= 0 and wait < poll then wait = poll end\n"
+        "  end\n"
+        "  return free, wait\n"
+        "end\n"
+        "local function take(starts, running, rate, period, conc, member)\n"
+        "  if rate > 0 then\n"
+        "    redis.call('ZADD', starts, now, t[1] .. '.' .. t[2] .. ':' .. member)\n"
+        "    redis.call('PEXPIRE', starts, period + 1000)\n"
+        "  end\n"
+        "  if conc > 0 then redis.call('ZADD', running, now, member) end\n"
+        "end\n"
+        "local qrate, qperiod, qconc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+        "local qlim = qrate > 0 or qconc > 0\n"
+        "local qfree, qwait = -1, 0\n"
+        "if qlim then qfree, qwait = room(KEYS[5], KEYS[6], nil, qrate, qperiod, qconc) end\n"
+        "local out, back = {0, 0}, {}\n"
+        "for j = 0, (#ARGV - 7) / 4 - 1 do\n"
+        "  local id = ARGV[8 + 4 * j]\n"
+        "  local frate, fperiod, fconc = tonumber(ARGV[9 + 4 * j]), tonumber(ARGV[10 + 4 * j]),\n"
+        "                                tonumber(ARGV[11 + 4 * j])\n"
+        "  local fs, fr, fnext, fw = KEYS[7 + 4 * j], KEYS[8 + 4 * j], KEYS[9 + 4 * j], KEYS[10 + 4 * j]\n"
+        "  local flim = frate > 0 or fconc > 0\n"
+        "  local member = wid .. ':' .. id\n"
+        "  local code, wait = 1, 0\n"
+        "  if qlim and qfree <= 0 then\n"
+        "    code, wait = 0, qwait\n"
+        "  elseif flim then\n"
+        "    local ffree, fwait = room(fs, fr, fw, frate, fperiod, fconc)\n"
+        "    if ffree <= 0 then code, wait = 2, fwait end\n"
+        "  end\n"
+        "  if code ~= 1 and redis.call('LREM', active, 1, id) == 0 then code = 3 end\n"
+        "  if code == 1 then\n"
+        "    if qlim then\n"
+        "      take(KEYS[5], KEYS[6], qrate, qperiod, qconc, member)\n"
+        "      qfree, qwait = room(KEYS[5], KEYS[6], nil, qrate, qperiod, qconc)\n"
+        "    end\n"
+        "    if flim then take(fs, fr, frate, fperiod, fconc, member) end\n"
+        "  elseif code == 0 then\n"
+        "    back[#back + 1] = id\n"
+        "  elseif code == 2 then\n"
+        "    local due\n"
+        "    if fconc > 0 and redis.call('ZCARD', fr) >= fconc then\n"
+        "      local ty = redis.call('TYPE', fw)['ok']\n"
+        "      if ty ~= 'list' and ty ~= 'none' then redis.call('DEL', fw) end\n"
+        "      redis.call('RPUSH', fw, id)\n"
+        "      redis.call('PEXPIRE', fw, safety + 60000)\n"
+        "      due = now + safety\n"
+        "    else\n"
+        /* spread over the period after the first free start: the k-th job
+         * deferred lands k/max_jobs periods later, modulo one period (those
+         * that find no room then are deferred again; nothing drifts away) */
+        "      local c = redis.pcall('INCR', fnext)\n"
+        "      if type(c) ~= 'number' then redis.call('DEL', fnext); c = 1 end\n"
+        "      redis.call('PEXPIRE', fnext, fperiod * 2)\n"
+        "      due = now + wait + ((c - 1) % frate) * math.floor(fperiod / frate)\n"
+        "    end\n"
+        "    redis.call('ZADD', incomplete, string.format('%.3f', due / 1000), id)\n"
+        "    wait = due - now\n"
+        "  end\n"
+        "  out[#out + 1] = code\n"
+        "  out[#out + 1] = wait\n"
+        "end\n"
+        "for i = #back, 1, -1 do redis.call('LPUSH', queued, back[i]) end\n"
+        "if qlim then out[1] = math.max(qfree, 0); out[2] = qwait else out[1] = -1 end\n"
+        "return out\n",
+
+    /* LIMIT_RELEASE: KEYS incomplete, queued, the queue limit's running set,
+     * the function limit's running set and waiting list; ARGV the slot
+     * ("<worker id>:<job id>"), which ones it holds (1 the queue's, 2 the
+     * function's), the function's max_running (0: none). Freeing a function's
+     * slot puts one of its waiting jobs back at the head of `queued`; with
+     * max_running (the workers' periodic top-up, held 0: a job the waiting
+     * list missed, e.g. one a Python worker ran), as many as it has room for.
+     * Reply: 0 */
+    [SCRIPT_LIMIT_RELEASE] =
+        "local incomplete, queued = KEYS[1], KEYS[2]\n"
+        LIMIT_WAKE
+        "local held = tonumber(ARGV[2])\n"
+        "if held % 2 == 1 then redis.pcall('ZREM', KEYS[3], ARGV[1]) end\n"
+        "if held >= 2 and redis.pcall('ZREM', KEYS[4], ARGV[1]) == 1 then wake(KEYS[5], 1) end\n"
+        "local max = tonumber(ARGV[3])\n"
+        "if max > 0 then\n"
+        "  local n = redis.pcall('ZCARD', KEYS[4])\n"
+        "  if type(n) == 'number' and n < max then wake(KEYS[5], max - n) end\n"
+        "end\n"
+        "return 0\n",
+
+    /* LIMIT_INFO: KEYS the published limits (hash: "" or a function => "<max_jobs>
+     * <period ms> <max_running>"); ARGV the limit keys' prefix. The keys read
+     * are the prefix's, in the queue's hash slot (as OVERVIEW's registry keys).
+     * Reply: {{function ("": the queue), max_jobs, period ms, max_running,
+     * running, started in the current period, waiting}, ...} */
+    [SCRIPT_LIMIT_INFO] =
+        "local t = redis.call('TIME')\n"
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "local function n(r) if type(r) == 'number' then return r end return 0 end\n"
+        "local h = redis.pcall('HGETALL', KEYS[1])\n"
+        "if type(h) ~= 'table' or h['err'] then return {} end\n"
+        "local out = {}\n"
+        "for i = 1, #h, 2 do\n"
+        "  local base = ARGV[1] .. (h[i] == '' and 'queue' or ('fn:' .. h[i])) .. ':'\n"
+        "  local mj, per, mr = string.match(h[i + 1], '^(%d+) (%d+) (%d+)$')\n"
+        "  if mj then\n"
+        "    local started = 0\n"
+        "    if tonumber(mj) > 0 then\n"
+        "      started = n(redis.pcall('ZCOUNT', base .. 'starts', '(' .. string.format('%d', now - tonumber(per)), '+inf'))\n"
+        "    end\n"
+        "    out[#out + 1] = {h[i], tonumber(mj), tonumber(per), tonumber(mr), n(redis.pcall('ZCARD', base .. 'running')),\n"
+        "                     started, n(redis.pcall('LLEN', base .. 'waiting'))}\n"
+        "  end\n"
+        "end\n"
+        "return out\n",
 };

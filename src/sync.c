@@ -76,3 +76,14 @@ SAQ_API saq_event_t *saq_queue_map_sync(saq_queue_t *q, const char *function,
     SYNC(SAQ_EVENT_MAP, saq_queue_map(q, function, iter_kwargs_json, defaults_json, timeout_s,
                                       return_exceptions, cq, 1));
 }
+
+SAQ_API saq_event_t *saq_queue_enqueue_flow_sync(saq_queue_t *q, const saq_flow_t *f,
+                                                 int timeout_ms)
+{
+    SYNC(SAQ_EVENT_FLOW_ENQUEUE, saq_queue_enqueue_flow(q, f, cq, 1));
+}
+
+SAQ_API saq_event_t *saq_queue_flow_sync(saq_queue_t *q, const char *id, int timeout_ms)
+{
+    SYNC(SAQ_EVENT_FLOW, saq_queue_flow(q, id, cq, 1));
+}

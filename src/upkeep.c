@@ -20,7 +20,7 @@ int saq__upkeep_icq_cb(saq_event_t *ev, void *ud)
 
 static void enqueue_cron(saq_worker_t *w, saq__cron_entry_t *c, int64_t now_s)
 {
-    int64_t next = saq__cron_next(&c->c, now_s);
+    int64_t next = saq__cron_next_in(&c->c, now_s, c->tz ? saq__tz_offset : NULL, c->tz);
     if (next < 0)
         return;
     saq_job_t *j = saq_job_new(c->function);
@@ -76,6 +76,7 @@ void saq__upkeep_info_tick(uv_timer_t *t)
 {
     saq_worker_t *w = t->data;
     saq_queue_t *q = w->q;
+    saq__flow_tick(q); /* flows' periodic check (about once a second) */
     long long seen[4] = {atomic_load(&q->n_complete), atomic_load(&q->n_failed), atomic_load(&q->n_retried),
                          atomic_load(&q->n_aborted)};
     uint64_t now = saq__mono_ms();
@@ -205,6 +206,27 @@ out:
     free(ids);
 }
 
+/* The cron_tz option: a zone name (string), or null or "" for UTC. 1, 0 for a
+ * bad value, -2 for a name that is no zone (the reason in err). */
+static int cron_tz_option(saq__cron_entry_t *c, const char *v, size_t vn, char *err, size_t errlen)
+{
+    saq__tz_free(c->tz);
+    c->tz = NULL;
+    c->tz_given = 1;
+    if (vn == 4 && !memcmp(v, "null", 4))
+        return 1;
+    char *zone = saq__json_name(v, vn);
+    if (!zone)
+        return 0;
+    if (!*zone) {
+        free(zone);
+        return 1;
+    }
+    c->tz = saq__tz_open(zone, err, errlen);
+    free(zone);
+    return c->tz ? 1 : -2;
+}
+
 int saq__cron_options(saq__cron_entry_t *c, const char *options_json, char *err, size_t errlen)
 {
     saq__jobj_iter_t it;
@@ -244,11 +266,17 @@ int saq__cron_options(saq__cron_entry_t *c, const char *options_json, char *err,
         else if (!strcmp(name, "unique"))
             ok = (vn == 4 && !memcmp(v, "true", 4)) || (vn == 5 && !memcmp(v, "false", 5)),
             c->unique = v[0] == 't';
+        else if (!strcmp(name, "cron_tz"))
+            ok = cron_tz_option(c, v, vn, err, errlen);
         else
             ok = -1;
+        if (ok == -2) { /* a string naming no zone: err has the reason */
+            free(name);
+            return SAQ_ECRON;
+        }
         if (ok != 1) {
             snprintf(err, errlen,
-                     ok < 0 ? "cron option '%s' is not one of kwargs, timeout, heartbeat, retries, ttl, unique"
+                     ok < 0 ? "cron option '%s' is not one of kwargs, timeout, heartbeat, retries, ttl, unique, cron_tz"
                             : "cron option '%s' has a bad value",
                      name);
             free(name);

@@ -165,14 +165,22 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
         saq__worker_seterr(w, "%s", err);
         return SAQ_ECRON;
     }
-    if (saq__cron_next(&c.c, (int64_t)saq__now_s()) < 0) {
-        saq__worker_seterr(w, "cron '%.64s' never fires (no matching date in the next 50 years)", cron);
-        return SAQ_ECRON;
-    }
     if (options_json && (e = saq__cron_options(&c, options_json, err, sizeof err))) {
         saq__worker_seterr(w, "%s", err);
         free(c.kwargs);
+        saq__tz_free(c.tz);
         return e;
+    }
+    if (!c.tz_given && w->set.cron_tz && !(c.tz = saq__tz_open(w->set.cron_tz, err, sizeof err))) {
+        saq__worker_seterr(w, "%s", err); /* (the conf checked it) */
+        free(c.kwargs);
+        return SAQ_ECRON;
+    }
+    if (saq__cron_next_in(&c.c, (int64_t)saq__now_s(), c.tz ? saq__tz_offset : NULL, c.tz) < 0) {
+        saq__worker_seterr(w, "cron '%.64s' never fires (no matching date in the next 50 years)", cron);
+        free(c.kwargs);
+        saq__tz_free(c.tz);
+        return SAQ_ECRON;
     }
     c.function = saq__strdup(function);
     c.expr = saq__strdup(cron);
@@ -181,6 +189,7 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
         free(c.function);
         free(c.expr);
         free(c.kwargs);
+        saq__tz_free(c.tz);
         if (n)
             w->crons = n;
         return SAQ_ENOMEM;
@@ -314,7 +323,7 @@ static void worker_check_stopped(saq_worker_t *w)
         return;
     }
     if (w->stopping && saq__list_empty(&w->leases) && !w->slots && !w->dequeuing && !w->blocking &&
-        !w->giving)
+        !w->giving && !w->limit_pending)
         worker_finish(w);
 }
 

@@ -7,12 +7,14 @@
 
 #include "core.h"
 #include "cron.h" /* cron.c's section: cron expressions as croniter (pure; also built by the cron tests) */
+#include "tz.h"   /* tz.c's section: IANA time zones through ICU (cron_tz) */
 
 /* ======================================================================== */
 /* The worker (spec 4), in layers: each file uses only the ones above it.   */
 /*   pool.c, outcome.c   generic thread pool; the pure outcome decision     */
 /*   wstate.c            the worker object: state, references, registry     */
 /*   group.c             several queues, one slot budget, the queue order   */
+/*   limit.c             rate limits and global concurrency (Lua scripts)   */
 /*   lease.c             one dequeued job from mark to written outcome      */
 /*   dequeue.c           pump, DEQUEUE/BLMOVE, MARK, give-back, UNBLOCK     */
 /*   pause.c             saq_queue_pause/resume/paused, a worker's watch    */
@@ -141,6 +143,15 @@ void saq__wmetrics_render(saq__wmetrics_t *m, saq__buf_t *b);
 
 typedef struct saq__lease saq__lease_t;
 typedef struct saq__group saq__group_t;
+/* A rate limit and a concurrency limit (saq_worker_set_limit): at most
+ * max_jobs starts per period_ms (0: no rate limit) and at most max_running
+ * at once (0: none), over every libsaq worker of the queue. */
+typedef struct saq__limit {
+    char *function;         /* NULL: the whole queue */
+    int max_jobs;
+    int64_t period_ms;
+    int max_running;
+} saq__limit_t;
 
 typedef struct saq__fn_entry {
     char *name;
@@ -157,6 +168,8 @@ typedef struct saq__cron_entry {
     int retries, ttl;
     int has_timeout, has_heartbeat, has_retries, has_ttl;
     int unique;
+    saq__tz_t *tz; /* cron_tz, or NULL: UTC */
+    int tz_given;  /* the options set cron_tz (else the worker's conf key cron_tz applies) */
 } saq__cron_entry_t;
 
 typedef struct saq__hook_entry {
@@ -244,6 +257,15 @@ struct saq_worker {
     saq__group_t *group;    /* NULL: a worker of one queue */
     saq_worker_t *owner;    /* a member's primary (one reference), NULL otherwise */
     int gidx;               /* this worker's index in its group (0: the primary) */
+    /* rate limits and global concurrency (limit.c): the public worker's
+     * list (set before start, then read-only), then each member's own state */
+    saq__limit_t *limits;
+    size_t nlimits;
+    uint64_t limit_until;   /* loop: mono ms; the queue's limit is full until then */
+    int limit_room;         /* loop: jobs the queue's limit had room for at the last take or
+                             * probe (0: unknown or none: probe before dequeuing) */
+    int limit_pending;      /* loop: takes in flight */
+    uint64_t limit_tick_at; /* loop: mono ms of the next saq__limit_tick */
 };
 
 /* References (any thread); the last one frees the worker and drops its
@@ -370,6 +392,7 @@ struct saq__lease {
     double run_at;          /* the monotonic clock (wmetrics.c) at the hand-over (0: never) */
     double ran_s;           /* how long it ran, once its outcome was decided (-1: not yet) */
     int met_outcome;        /* 1 + SAQ__MET_* of the outcome being written, 0: none */
+    int limit_held;         /* SAQ__LIMIT_HELD_*: the running slots it took (limit.c) */
 };
 
 /* A new lease of w for the record just dequeued (loaded into *shadow by the
@@ -394,6 +417,49 @@ void saq__lease_abandon(saq__lease_t *l);
 saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id);
 /* The queue's teardown: drop every lease of w without writing anything. */
 void saq__leases_detach(saq_worker_t *w);
+
+/* ---- limit.c: rate limits and global concurrency, enforced in Redis ----
+ * One LIMIT script takes a dequeued batch's slots before the jobs are marked
+ * (scripts.c documents its keys). A job over its queue's limit goes back to
+ * the head of `queued` (the batch keeps its order) and the worker waits; a
+ * job over its function's limit is deferred: its rate's next free start as
+ * a score in `incomplete` (saq's schedule brings it back, as any scheduled
+ * job), or, over the concurrency limit, on the function's waiting list and
+ * in `incomplete` 30 s ahead (a release brings it back at once; the score is
+ * the safety net). A running slot is "<worker id>:<job id>" in a sorted set;
+ * the slots of a worker whose liveness entry expired are dropped. */
+
+#define SAQ__LIMIT_HELD_QUEUE 1 /* a running slot of the queue's limit */
+#define SAQ__LIMIT_HELD_FN 2    /* a running slot of the function's limit */
+/* What the script did with a job (saq__limit_code). */
+enum { SAQ__LIMIT_BACK = 0, SAQ__LIMIT_TAKEN = 1, SAQ__LIMIT_DEFERRED = 2, SAQ__LIMIT_GONE = 3 };
+
+/* The limit of `function` (NULL: the queue's) on w's public worker, or NULL. */
+const saq__limit_t *saq__limit_find(saq_worker_t *w, const char *function);
+/* Whether a limit applies to the job of the lease (the queue's or its function's). */
+int saq__limit_applies(saq_worker_t *w, const saq__lease_t *l);
+/* Send one LIMIT script for the n leases (in dequeue order). The reply goes
+ * to cb (decode it with saq__limit_reply). NULL on ENOMEM. Loop thread. */
+saq__req_t *saq__limit_take(saq_worker_t *w, saq__lease_t **ls, size_t n, saq__reply_fn cb, void *data);
+/* Read a LIMIT reply: the i-th lease's SAQ__LIMIT_* code (-1: not a reply
+ * of n jobs), and sets its limit_held; on BACK, w->limit_until and room. */
+int saq__limit_reply(saq_worker_t *w, redisReply *r, size_t n, size_t i, saq__lease_t *l);
+/* Read the reply of a LIMIT sent for no job (a probe of the queue's
+ * limit): its room (w->limit_room; at 0, w->limit_until too), or -1. */
+int saq__limit_room_reply(saq_worker_t *w, redisReply *r);
+/* Whether the queue's limit holds the pump back now (loop thread). */
+int saq__limit_waiting(saq_worker_t *w);
+/* How many jobs the pump may ask for with `free_slots` free (at most the
+ * queue's limit's room, when it is known: > 0). */
+int saq__limit_cap(saq_worker_t *w, int free_slots);
+/* The lease ends: free the running slots it holds (a waiting job of its
+ * function is put back at the head of `queued`). Loop thread. */
+void saq__limit_release(saq__lease_t *l);
+/* Every second at most (called from the liveness tick): for each function
+ * limit with max_running, put back as many waiting jobs as it has room for
+ * (the wake-ups a release could not give: a job of the function that a
+ * Python worker ran, a worker that died). Loop thread. */
+void saq__limit_tick(saq_worker_t *w);
 
 /* ---- dequeue.c: taking jobs ---- */
 

@@ -23,9 +23,13 @@ static void worker_destroy(saq_worker_t *w)
         free(w->crons[i].function);
         free(w->crons[i].expr);
         free(w->crons[i].kwargs);
+        saq__tz_free(w->crons[i].tz);
     }
     free(w->crons);
     free(w->hooks);
+    for (size_t i = 0; i < w->nlimits; i++)
+        free(w->limits[i].function);
+    free(w->limits);
     free(w->id);
     free(w->errmsg);
     free(w->stats_cache);

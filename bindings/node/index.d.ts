@@ -57,6 +57,39 @@ export class RawJson {
 /** JSON text passed exactly (integers beyond 2^53, -0.0, 1.0 as a float). */
 export function rawJson(text: string | RawJson): RawJson;
 
+/** A job of a flow: [fn, kwargs] or { fn, kwargs } (kwargs split as enqueue splits them). */
+export type FlowJobSpec = [string, Kwargs?] | { fn: string; kwargs?: Kwargs };
+/** What enqueueFlow wrote. */
+export interface EnqueuedFlow {
+  id: string;
+  callback: string;
+  members: string[];
+}
+/** A flow member as the flow records it: status "complete", "failed", "aborted" or "missing"
+ *  once terminal, else its current status. */
+export interface FlowMember {
+  key: string;
+  status: string;
+  result: any;
+  error: string | null;
+}
+/** The members' outcomes in a flow callback's kwargs ("flow"). */
+export interface FlowOutcome {
+  id: string;
+  members: FlowMember[];
+}
+/** A flow read with Queue.flow. */
+export interface FlowInfo extends FlowOutcome {
+  state: 'open' | 'done';
+  callback: string;
+  total: number;
+  pending: number;
+  createdMs: number;
+  doneMs: number;
+}
+/** The members' outcomes a flow's callback received, or null when the job is not one. */
+export function flowOutcome(job: Job<any, any> | Kwargs): FlowOutcome | null;
+
 /** A job record. `K` is the type of its kwargs and `R` of its result (a job
  *  handler declares them: `async (job: Job<{ a: number }>) => ...`). */
 export class Job<K extends object = Kwargs, R = any> {
@@ -406,6 +439,9 @@ export class Queue<F extends Functions = AnyFunctions> {
   isPaused(): Promise<boolean>;
   /** Queue-wide figures read from Redis (saq_queue_overview). */
   overview(): Promise<QueueOverview>;
+  /** the rate limits and global concurrency the queue's libsaq workers enforce, with their state
+   *  now (published every second while a worker with limits runs); [] when none */
+  limits(): Promise<LimitState[]>;
   /** The same figures as a Prometheus text exposition, format 0.0.4 (saq_queue_metrics). */
   metrics(): Promise<string>;
   /** Pages of a scan over this queue's job records of any status, finished ones included. As
@@ -433,6 +469,13 @@ export class Queue<F extends Functions = AnyFunctions> {
   /** One job per element (merged over `defaults`); the results in order. Rejects with JobError
    *  for the first job that failed or was aborted. */
   map<N extends FunctionName<F>>(fn: N, iterKwargs: Iterable<MapItem<F[N]>>, options?: MapOptions<KwargsOf<F[N]>> & { returnExceptions?: false; rawJson?: false }): Promise<Array<ResultOf<F[N]>>>;
+  /** Enqueue member jobs and record a callback job that libsaq enqueues exactly once, when
+   *  every member is terminal, with the members' outcomes in its kwargs under "flow" (read them
+   *  with flowOutcome). The flow id is the callback's key. Resolves to null when a flow with
+   *  that id is recorded already. */
+  enqueueFlow(members: FlowJobSpec[], callback: FlowJobSpec, options?: { ttl?: number }): Promise<EnqueuedFlow | null>;
+  /** Read a flow (recording members that ended outside a libsaq worker); null when unknown. */
+  flow(id: string): Promise<FlowInfo | null>;
   /** If fn throws, the jobs enqueued meanwhile are aborted and the error rethrown. */
   batch<T>(fn: (queue: this) => Promise<T> | T): Promise<T>;
   /** Stop workers (one still running `timeout` seconds after its grace period and hard deadline
@@ -472,7 +515,7 @@ export type Hook<C> = ((ctx: C) => unknown | Promise<unknown>) | Array<(ctx: C) 
 export interface CronJob {
   /** a registered function name, or a named function (registered under its name) */
   function: string | JobHandler;
-  /** 5 fields (minute hour day month weekday), 6 with seconds last, or @hourly-style aliases; UTC */
+  /** 5 fields (minute hour day month weekday), 6 with seconds last, or @hourly-style aliases; UTC unless cronTz */
   cron: string;
   name?: string;
   kwargs?: Record<string, unknown>;
@@ -482,6 +525,11 @@ export interface CronJob {
   ttl?: number;
   /** default true: key "cron:<function>" */
   unique?: boolean;
+  /** an IANA time zone ("America/New_York") whose wall clock `cron` is read in, as saq 0.26's
+   *  Worker(cron_tz=...); default the worker's cronTz, else UTC. On clock changes as croniter: a time in a spring-forward gap
+   *  fires at the first minute after it (with '*' hours the gap's times are skipped), a time that
+   *  occurs twice fires twice. A zone libsaq (ICU) does not know: SaqError SAQ_ECRON. */
+  cronTz?: string;
 }
 
 /** Another queue for a worker to serve: a Queue (weight 1), or one with its weight. */
@@ -491,6 +539,31 @@ export type WorkerQueue = Queue<any> | { queue: Queue<any>; /** integer >= 1; us
  *  goes to the first queue in order that may have jobs; 'weighted': the queues that have jobs share
  *  the free slots in proportion to their weights. */
 export type QueueOrder = 'strict' | 'weighted';
+
+/** A limit the queue's libsaq workers enforce, with its state now (Queue.limits()). */
+export interface LimitState {
+  /** null: the whole queue */
+  function: string | null;
+  maxJobs: number;
+  /** seconds */
+  period: number;
+  maxRunning: number;
+  /** running slots held now */
+  running: number;
+  /** starts in the last period */
+  started: number;
+  /** jobs of the function waiting for a running slot */
+  waiting: number;
+}
+
+/** A rate limit and a concurrency limit (WorkerOptions.limits): at most maxJobs starts per period
+ *  seconds (a sliding window; 0 = none) and at most maxRunning running at once (0 = none). */
+export interface Limit {
+  maxJobs?: number;
+  /** seconds */
+  period?: number;
+  maxRunning?: number;
+}
 
 export interface WorkerOptions<F extends Functions = AnyFunctions> {
   /** the job functions by name (their types type a Queue<typeof functions>), or a Map, or an
@@ -516,6 +589,9 @@ export interface WorkerOptions<F extends Functions = AnyFunctions> {
   id?: string;
   metadata?: Record<string, unknown> | null;
   sweptErrorMessage?: string;
+  /** the IANA time zone of the cron jobs that set no cronTz, as saq 0.26's Worker(cron_tz=...);
+   *  default UTC. A zone libsaq (ICU) does not know: SaqError SAQ_EINVAL from new Worker. */
+  cronTz?: string;
   /** seconds; 0 disables liveness recovery */
   deadWorkerCheck?: number;
   /** More queues to serve, after the worker's own, in order (saq_worker_add_queue). Each keeps its
@@ -527,6 +603,13 @@ export interface WorkerOptions<F extends Functions = AnyFunctions> {
   queueOrder?: QueueOrder;
   /** weight of the worker's own queue in 'weighted' order (integer 1..1000000, default 1) */
   queueWeight?: number;
+  /** Rate limits and global concurrency over every libsaq worker of the queue (an extension kept
+   *  in Redis; Python saq workers do not honour it), by function name ('' = every job of the
+   *  queue). A job over a limit waits, never fails: over the queue's limit it stays at the head
+   *  of the queue; over its function's rate it is deferred (scheduled) to its next free start;
+   *  over its function's maxRunning it waits until a slot frees (at most 30 s, then it is tried
+   *  again). A dead worker's slots are freed when its liveness entry expires. */
+  limits?: Record<string, Limit> | Map<string, Limit>;
   /** raw libsaq worker configuration keys */
   conf?: Record<string, string | number | boolean>;
 }

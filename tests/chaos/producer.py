@@ -5,6 +5,7 @@ interop suite's ctypes wrapper, tests/interop/libsaq.py).
 
     python producer.py --client py|libsaq --url URL --queue NAME --plan FILE
                        --shard I/N --rate JOBS_PER_S --start-at EPOCH_S --log FILE
+                       [--flows FILE]   (libsaq: also these flows, spread over the same span)
 
 Job i of the plan (all shards together) is sent at start-at + i/rate. A call
 that fails (connection refused while Redis is down, a timeout, ...) is tried
@@ -76,7 +77,7 @@ async def run_py(a, jobs) -> None:
         pass
 
 
-def run_libsaq(a, jobs) -> None:
+def run_libsaq(a, jobs, flows: list[dict], plan_len: int) -> None:
     sys.path.insert(0, os.path.join(HERE, "..", "interop"))
     import libsaq
 
@@ -114,10 +115,46 @@ def run_libsaq(a, jobs) -> None:
         q.close()
 
     ts = [threading.Thread(target=thread) for _ in range(8)]
+    if flows:
+        ts.append(threading.Thread(target=run_flows, args=(a, libsaq, flows, plan_len)))
     for t in ts:
         t.start()
     for t in ts:
         t.join()
+
+
+def run_flows(a, libsaq, flows: list[dict], plan_len: int) -> None:
+    """Enqueue the flows (saq_queue_enqueue_flow: members and a callback) spread over the
+    producing phase. An acknowledged flow logs every member key and the callback key ("A", or
+    "N" when a retry found the flow recorded already: an earlier attempt's reply was lost);
+    a failed attempt logs "X <callback key>" and is retried like a job."""
+    q = libsaq.Queue(a.url, name=a.queue)
+    span = plan_len / a.rate
+    for i, fl in enumerate(flows):
+        delay = a.start_at + (i + 0.5) * span / len(flows) - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        first = time.time()
+        keys = [m["key"] for m in fl["members"]] + [fl["key"]]
+        while True:
+            try:
+                members = [libsaq.Job("soak", **job_fields(m)) for m in fl["members"]]
+                r = q.enqueue_flow(members, libsaq.Job("soak", **job_fields(fl["callback"])), check=False,
+                                   timeout_ms=int(CALL_TIMEOUT_S * 1000))
+                if r.ok:
+                    for k in keys:
+                        out("A" if r.int == 1 else "N", k, now_ms())
+                    break
+                err = f"{r.err_name}:{(r.errmsg or '')[:120]}"
+            except libsaq.SaqError as e:
+                err = f"SaqError:{e}"
+            out("X", fl["key"], now_ms(), err.replace("\n", " "))
+            if time.time() - first > RETRY_FOR_S:
+                for k in keys:
+                    out("G", k, now_ms())
+                break
+            time.sleep(0.2)
+    q.close()
 
 
 def main() -> None:
@@ -131,6 +168,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, required=True)
     ap.add_argument("--start-at", type=float, required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--flows", help="flows to enqueue (libsaq client; JSON lines)")
     a = ap.parse_args()
     shard, nshards = map(int, a.shard.split("/"))
     fd = os.open(a.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -140,7 +178,11 @@ def main() -> None:
     if a.client == "py":
         asyncio.run(run_py(a, jobs))
     else:
-        run_libsaq(a, jobs)
+        flows = []
+        if a.flows:
+            with open(a.flows) as f:
+                flows = [json.loads(line) for line in f]
+        run_libsaq(a, jobs, flows, len(plan))
     out("DONE", now_ms())
 
 

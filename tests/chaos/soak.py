@@ -48,7 +48,7 @@ MODES = {
 # Worker slots and producers of each fleet (same total concurrency).
 FLEETS = {
     "mixed": dict(workers=[("py", 2), ("c", 1), ("go", 1), ("node", 1), ("ruby", 1)],
-                  producers=["py", "libsaq"]),
+                  producers=["py", "libsaq"], flows=True),
     "python": dict(workers=[("py", 6)], producers=["py", "py"]),
 }
 CONCURRENCY = 10           # per worker process (saq's default)
@@ -58,6 +58,8 @@ RESTART_AFTER_S = 0.5      # a killed worker is started again after this
 AT_RISK_S = 1.0            # an outcome written this close to a kill / outage may be lost
 FAIL_SHARE = 0.05          # jobs that raise on their first attempt(s)
 ALWAYS_FAIL_SHARE = 0.01   # jobs that raise on every attempt (end failed)
+FLOW_EVERY = 25            # fleets with flows: one flow per this many plan jobs (libsaq producer)
+FLOW_MEMBERS = 4           # member jobs per flow (10 % of them fail on every attempt)
 
 
 def log(fleet: str, msg: str) -> None:
@@ -116,6 +118,47 @@ def make_plan(n: int, seed: int) -> list[dict]:
         plan.append(dict(key=f"soak-{i:05d}", ms=rnd.randint(0, 50), fail_until=fail_until,
                          retries=retries, timeout=JOB_TIMEOUT, ttl=JOB_TTL))
     return plan
+
+
+def make_flows(n: int, seed: int) -> list[dict]:
+    """Flows (saq_queue_enqueue_flow) sent by the libsaq producer next to the plan: each has
+    FLOW_MEMBERS soak jobs (10 % fail on every attempt, retries 2; the rest never raise,
+    retries 3) and a soak callback (never raises, retries 3) that libsaq enqueues once every
+    member is terminal, with their outcomes in its kwargs."""
+    rnd = random.Random(seed * 31 + 1)
+    flows = []
+    for f in range(n // FLOW_EVERY):
+        members = []
+        for m in range(FLOW_MEMBERS):
+            fail_until, retries = (99, 2) if rnd.random() < 0.1 else (0, 3)
+            members.append(dict(key=f"flow-{f:04d}-m{m}", ms=rnd.randint(0, 50), fail_until=fail_until,
+                                retries=retries, timeout=JOB_TIMEOUT, ttl=JOB_TTL))
+        cb = dict(key=f"flow-{f:04d}", ms=rnd.randint(0, 50), fail_until=0, retries=3, timeout=JOB_TIMEOUT,
+                  ttl=JOB_TTL)
+        flows.append(dict(key=cb["key"], members=members, callback=cb))
+    return flows
+
+
+def audit_flows(srv, flows: list[dict], records: dict, acked: set[str]) -> dict:
+    """Every acknowledged flow must be done (its callback enqueued: the callback key is then
+    audited as a job, so a callback never enqueued is "lost" and one enqueued twice has
+    "extra runs"), and its callback must carry every member's final status, in order."""
+    not_done, mismatched = [], []
+    for fl in flows:
+        if fl["key"] not in acked:
+            continue
+        state = srv.call(lambda c: c.hget(f"saq:{QUEUE}:libsaq:flow:{fl['key']}", "state"))
+        if state != "done":
+            not_done.append(dict(flow=fl["key"], state=state))
+            continue
+        cb = records.get(fl["key"]) or {}
+        got = [(m.get("key"), m.get("status")) for m in ((cb.get("kwargs") or {}).get("flow") or {}).get("members", [])]
+        want = [(m["key"], (records.get(m["key"]) or {}).get("status", "missing")) for m in fl["members"]]
+        if got != want:
+            mismatched.append(dict(flow=fl["key"], callback_saw=got, records=want))
+    n = sum(1 for fl in flows if fl["key"] in acked)
+    return dict(flows=len(flows), flows_acknowledged=n, flows_done=n - len(not_done),
+                flows_not_done=not_done, flows_mismatched=mismatched)
 
 
 def planned_runs(job: dict) -> int:
@@ -402,6 +445,12 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
         for j in plan:
             f.write(json.dumps(j) + "\n")
 
+    flows = make_flows(cfg["jobs"], seed) if FLEETS[name].get("flows") else []
+    flows_path = os.path.join(workdir, "flows.jsonl")
+    with open(flows_path, "w") as f:
+        for fl in flows:
+            f.write(json.dumps(fl) + "\n")
+
     srv = RedisServer(workdir)
     srv.start()
     fleet = Fleet(name, workdir, srv.url)
@@ -427,7 +476,8 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
             p = subprocess.Popen([sys.executable, os.path.join(HERE, "producer.py"), "--client", client,
                                   "--url", srv.url, "--queue", QUEUE, "--plan", plan_path,
                                   "--shard", f"{i}/{len(prod_kinds)}", "--rate", str(cfg["rate"]),
-                                  "--start-at", str(t0), "--log", plog],
+                                  "--start-at", str(t0), "--log", plog]
+                                 + (["--flows", flows_path] if client == "libsaq" and flows else []),
                                  stdin=subprocess.DEVNULL, stdout=pout, stderr=subprocess.STDOUT)
             pout.close()
             producers.append((client, p, plog, os.path.join(workdir, f"producer{i + 1}.out")))
@@ -510,7 +560,8 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
                 inc_n = srv.call(lambda c: c.zcard(f"saq:{QUEUE}:incomplete"))
                 acked = sum(count_acks(pl) for _, _, pl, _ in producers)
                 progress.append(dict(t=now - t0, acked=acked, incomplete=inc_n, kills=len(kills)))
-                log(name, f"+{now - t0:4.0f} s  acked {acked}/{cfg['jobs']}  incomplete {inc_n}  "
+                log(name, f"+{now - t0:4.0f} s  acked {acked}/{cfg['jobs'] + len(flows) * (FLOW_MEMBERS + 1)}  "
+                          f"incomplete {inc_n}  "
                           f"worker kills {len(kills)}")
                 next_print = now + 5
             if not producing and now >= chaos_end and not sched:
@@ -548,7 +599,10 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
             time.sleep(0.5)
         log(name, "drained" if drained_at else f"NOT drained after {cfg['drain_s']:.0f} s")
         stop_notes = fleet.stop_all()
+        # the flows' members and callbacks are audited as jobs too
+        plan = plan + [m for fl in flows for m in fl["members"]] + [fl["callback"] for fl in flows]
         records = read_records(srv, [j["key"] for j in plan])
+        flow_audit = audit_flows(srv, flows, records, acked_keys) if flows else None
         lists = list_membership(srv)
         redis_info = srv.call(lambda c: c.info("server"), {})
     finally:
@@ -561,9 +615,15 @@ def run_fleet(name: str, cfg: dict, workroot: str, seed: int) -> dict:
             inc.proc.wait()
         srv.shutdown()
 
-    return analyse(name, cfg, plan, records, lists, fleet, kills, outages, events, unexpected, stop_notes,
-                   acked_keys, prod_info, t0, t_drain, drained_at, progress,
-                   redis_info.get("redis_version", "?"))
+    res = analyse(name, cfg, plan, records, lists, fleet, kills, outages, events, unexpected, stop_notes,
+                  acked_keys, prod_info, t0, t_drain, drained_at, progress,
+                  redis_info.get("redis_version", "?"))
+    if flow_audit is not None:
+        cbs = {fl["key"] for fl in flows}
+        flow_audit["callbacks_with_extra_runs"] = sorted({e["key"] for e in res["extra_run_jobs"] if e["key"] in cbs})
+        flow_audit["callbacks_lost"] = sorted(j["key"] for j in res["lost_jobs"] if j["key"] in cbs)
+        res["flow_audit"] = flow_audit
+    return res
 
 
 def count_acks(path: str) -> int:
@@ -912,6 +972,10 @@ def render(result: dict) -> str:
     row("**stuck**", lambda f: f"**{f['stuck']}**")
     row("**lost**", lambda f: f"**{f['lost']}**")
     row("**extra runs**", lambda f: f"**{f['extra_runs']}**")
+    row("flows: done / acknowledged (callbacks with wrong outcomes, run twice)", lambda f: (
+        "-" if not f.get("flow_audit") else
+        f"{f['flow_audit']['flows_done']} / {f['flow_audit']['flows_acknowledged']} "
+        f"({len(f['flow_audit']['flows_mismatched'])}, {len(f['flow_audit']['callbacks_with_extra_runs'])})"))
     row("runs: total / planned", lambda f: f"{f['runs_total']} / {f['runs_planned']}")
     row("re-runs after a kill or restart", lambda f: str(sum(v for k, v in f["run_categories"].items()
                                                              if k.startswith("recovery"))))
@@ -985,6 +1049,13 @@ def print_summary(result: dict) -> None:
               f"{fmt_s(f['kill_recovery_p50_s'])} max {fmt_s(f['kill_recovery_max_s'])} (libsaq workers: p50 "
               f"{fmt_s(f['kill_recovery_libsaq']['p50'])} max {fmt_s(f['kill_recovery_libsaq']['max'])}), never re-run "
               f"{f['killed_not_restarted']}")
+        fa = f.get("flow_audit")
+        if fa:
+            print(f"   flows done {fa['flows_done']}/{fa['flows_acknowledged']}  callbacks with wrong outcomes "
+                  f"{len(fa['flows_mismatched'])}  callbacks lost {len(fa['callbacks_lost'])}  run twice "
+                  f"{len(fa['callbacks_with_extra_runs'])}")
+            for it in (fa["flows_not_done"] + fa["flows_mismatched"])[:10]:
+                print(f"   FLOW: {json.dumps(it)}")
         for e in f["redis_events"]:
             print(f"   Redis {e['event']}: first completion {fmt_s(e['first_completion_s'])} after it was back")
         if f["unexpected_worker_exits"]:
@@ -1040,15 +1111,21 @@ def main() -> int:
     gate = [n for n in fleets if n != "python"] or fleets
     bad = [(n, result["fleets"][n]["stuck"], result["fleets"][n]["lost"]) for n in gate
            if result["fleets"][n]["stuck"] or result["fleets"][n]["lost"]]
-    ok = not bad
+    flow_bad = [(n, fa) for n in gate if (fa := result["fleets"][n].get("flow_audit")) and
+                (fa["flows_not_done"] or fa["flows_mismatched"] or fa["callbacks_with_extra_runs"])]
+    ok = not bad and not flow_bad
     keep = a.keep or not ok
     if keep:
         print(f"\nworker and producer logs: {workroot}")
     else:
         shutil.rmtree(workroot, ignore_errors=True)
     print(f"results: {stem}.md and {stem}.json")
-    if bad:
-        print("soak: FAIL: " + "; ".join(f"{n} fleet: {s} stuck, {l} lost" for n, s, l in bad))
+    if bad or flow_bad:
+        print("soak: FAIL: " + "; ".join([f"{n} fleet: {s} stuck, {l} lost" for n, s, l in bad] +
+                                         [f"{n} fleet: flows not done {len(fa['flows_not_done'])}, "
+                                          f"callbacks with wrong outcomes {len(fa['flows_mismatched'])}, "
+                                          f"callbacks run twice {len(fa['callbacks_with_extra_runs'])}"
+                                          for n, fa in flow_bad]))
         return 1
     print("soak: PASS (no stuck or lost job in " + ", ".join(gate) + " fleet)")
     return 0

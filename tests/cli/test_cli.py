@@ -91,9 +91,9 @@ def saq(*args, url=None, env=None, timeout=30):
 class Worker:
     """saq-testworker on `queue`; `log` holds one line per run ("function key attempt")."""
 
-    def __init__(self, url, queue="default"):
+    def __init__(self, url, queue="default", extra=()):
         self.log = tempfile.mktemp(prefix="saq-cli-worker-", suffix=".log")
-        self.proc = subprocess.Popen([WORKER, "--url", url, "--queue", queue, "--log", self.log],
+        self.proc = subprocess.Popen([WORKER, "--url", url, "--queue", queue, "--log", self.log, *extra],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("ready "), line
@@ -149,7 +149,7 @@ class CliTest(unittest.TestCase):
         r = saq("--help")
         self.assertEqual(r.returncode, 0)
         for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "delete", "sweep", "watch",
-                    "check", "metrics"):
+                    "check", "metrics", "cron", "limits"):
             self.assertIn(f"  {cmd}", r.stdout)
             h = saq(cmd, "--help")
             self.assertEqual(h.returncode, 0, cmd)
@@ -175,6 +175,46 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--listen ADDR or --once", r.stderr)
 
+    def test_cron_preview_in_a_time_zone(self):
+        # no Redis: a dead url is never used
+        dead = f"redis://127.0.0.1:{free_port()}/0"
+        r = saq("cron", "30 2 * * *", "--tz", "America/New_York", "--after", "2024-03-09T12:00:00Z",
+                "-n", "2", url=dead)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^cron '30 2 \* \* \*' in America/New_York \(tz data 20\d\d[a-z]\):$")
+        # 02:30 does not exist on 2024-03-10 in New York: 03:00 EDT, as croniter
+        self.assertEqual(lines[2].split(), ["2024-03-10", "03:00:00", "-04:00", "2024-03-10T07:00:00Z",
+                                            "1710054000"])
+        self.assertEqual(lines[3].split()[:3], ["2024-03-11", "02:30:00", "-04:00"])
+        r = saq("cron", "0 1 * * *", "--tz", "Europe/London", "--after", "1729900800", "-n", "3",
+                "--json", url=dead)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["cron_tz"], "Europe/London")
+        self.assertRegex(doc["tzdata"], r"^20\d\d[a-z]$")
+        # 2024-10-27: 01:00 BST and again 01:00 GMT (the hour repeats), then 01:00 GMT
+        self.assertEqual([(f["local"], f["utc_offset"]) for f in doc["fire_times"]],
+                         [("2024-10-27 01:00:00", 3600), ("2024-10-27 01:00:00", 0),
+                          ("2024-10-28 01:00:00", 0)])
+        r = saq("cron", "0 0 * * *", url=dead)
+        self.assertEqual((r.returncode, len(r.stdout.splitlines())), (0, 7))  # UTC, 5 by default
+        self.assertIn(" in UTC (tz data ", r.stdout)
+        r = saq("cron", "0 0 31 2 *", url=dead)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no later fire time", r.stdout)
+        r = saq("cron", "0 0 * * *", "--tz", "Mars/Olympus", url=dead)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown time zone 'Mars/Olympus'", r.stderr)
+        r = saq("cron", "61 * * * *", url=dead)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("out of range", r.stderr)
+        r = saq("cron", url=dead)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("missing the cron EXPR", r.stderr)
+        r = saq("cron", "* * * * *", "-n", "0", url=dead)
+        self.assertEqual(r.returncode, 2)
+
     @unittest.skipUnless(shutil.which("groff"), "groff is not installed")
     def test_man_page_renders_clean(self):
         page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cli", "saq.1")
@@ -184,7 +224,7 @@ class CliTest(unittest.TestCase):
         with open(page) as f:
             text = f.read()
         for cmd in ("info", "jobs", "job", "enqueue", "abort", "retry", "delete", "sweep", "watch",
-                    "check", "metrics"):
+                    "check", "metrics", "cron"):
             self.assertRegex(text, rf"(?m)^\.(B|BI|TP\n\.B) ?{cmd}\b|^\.BI {cmd}\\ ", cmd)
 
     def test_bad_url_and_unreachable_redis(self):
@@ -441,6 +481,31 @@ bad=${REDIS_TLS_URL%%\?*}
         finally:
             w.stop()
 
+    def test_limits(self):
+        r = saq("limits", "-q", "lim", url=self.redis.url)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no limits published", r.stdout)
+        w = Worker(self.redis.url, queue="lim", extra=["--limit", "*=20/60,0", "--limit", "sleep=0/0,1"])
+        try:
+            for _ in range(3):
+                self.run_ok("enqueue", "-q", "lim", "sleep", '{"s": 3}')
+            def waiting():
+                r = saq("limits", "-q", "lim", "--json", url=self.redis.url)
+                return r.returncode == 0 and any(d["waiting"] == 2 for d in json.loads(r.stdout)["limits"])
+            wait_for(waiting, 10, what="two sleeps waiting")
+            doc = json.loads(self.run_ok("limits", "-q", "lim", "--json").stdout)
+            by_fn = {d["function"]: d for d in doc["limits"]}
+            self.assertEqual(by_fn[None], {"function": None, "max_jobs": 20, "period": 60, "max_running": 0,
+                                           "running": 0, "started": 1, "waiting": 0})
+            self.assertEqual(by_fn["sleep"], {"function": "sleep", "max_jobs": 0, "period": 0, "max_running": 1,
+                                              "running": 1, "started": 0, "waiting": 2})
+            t = self.run_ok("limits", "-q", "lim").stdout
+            self.assertRegex(t, r"(?m)^FUNCTION +MAX_JOBS +PERIOD +MAX_RUNNING +RUNNING +STARTED +WAITING$")
+            self.assertRegex(t, r"(?m)^\* +20 +60s +- +0 +1 +0$")
+            self.assertRegex(t, r"(?m)^sleep +- +- +1 +1 +0 +2$")
+        finally:
+            w.stop()
+
     def test_pause_resume(self):
         """Issue 19: saq pause/resume; info and metrics show it; a libsaq worker honours it."""
         w = Worker(self.redis.url, queue="pq")
@@ -606,6 +671,38 @@ bad=${REDIS_TLS_URL%%\?*}
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+
+    def test_flow(self):
+        # a flow made through libsaq (ctypes, tests/interop/libsaq.py): two members and a callback
+        os.environ.setdefault("SAQ_LIB", os.path.join(os.path.dirname(os.path.abspath(SAQ)), "..", "libsaq.so"))
+        sys.path.insert(0, os.path.join(REPO, "tests", "interop"))
+        import libsaq  # noqa: E402 (needs SAQ_LIB)
+        q = libsaq.Queue(self.redis.url, name="flows")
+        try:
+            r = q.enqueue_flow([libsaq.Job("noop", key="f1"), libsaq.Job("fail", key="f2", message="bad\nline 2")],
+                               libsaq.Job("noop", key="fl"))
+            self.assertEqual(r.int, 1)
+        finally:
+            q.close()
+        t = self.run_ok("flow", "fl", "-q", "flows").stdout
+        self.assertRegex(t, r"(?m)^state +open$")
+        self.assertRegex(t, r"(?m)^members +2 \(2 pending\)$")
+        self.assertRegex(t, r"(?m)^  f1 +queued")
+        w = Worker(self.redis.url, "flows")
+        try:
+            wait_for(lambda: w.runs("fl") == 1, what="the callback's run")
+        finally:
+            w.stop()
+        doc = json.loads(self.run_ok("flow", "fl", "-q", "flows", "--json").stdout)
+        self.assertEqual((doc["state"], doc["pending"], doc["callback"]), ("done", 0, "fl"))
+        self.assertEqual([(m["key"], m["status"]) for m in doc["members"]], [("f1", "complete"), ("f2", "failed")])
+        t = self.run_ok("flow", "fl", "-q", "flows").stdout
+        self.assertRegex(t, r"(?m)^state +done$")
+        self.assertRegex(t, r"(?m)^  f2 +failed +.*bad$")  # the error's first line
+        r = saq("flow", "nope", "-q", "flows", url=self.redis.url)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("nope", r.stderr)
+        self.assertEqual(saq("flow", url=self.redis.url).returncode, 2)
 
     # ---------------------------------------------------------------- metrics
 

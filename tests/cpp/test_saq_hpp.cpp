@@ -160,8 +160,11 @@ void test_handlers_apply_map() {
             after.push_back(job.function() + " " + job.status() + " " + job.error().value_or(""));
         });
     CHECK_THROWS(SAQ_EINVAL, w.handle("", [](saq::job &) {}));
+    CHECK_THROWS(SAQ_EINVAL, w.limit("answer", 5, 0, 0)); /* a rate needs a period */
+    w.limit("answer", 100, 1.0, 2);
     w.start();
     CHECK_THROWS(SAQ_ESTATE, w.handle("late", [](saq::job &) {}));
+    CHECK_THROWS(SAQ_ESTATE, w.limit("", 0, 0, 1));
 
     saq::apply_result r = q.apply("answer", "{}", 10);
     CHECK(r.json == "42");
@@ -169,6 +172,7 @@ void test_handlers_apply_map() {
     r = q.apply("echo", R"({"x": 7})", 10);
     CHECK(r.json.find("\"x\"") != std::string::npos && r.json.find('7') != std::string::npos);
     CHECK(q.apply("nothing", "{}", 10).json == "null");
+    CHECK(contains(q.limits(), "\"limits\": ["));
 
     try {
         q.apply(saq::job("boom").set_retries(1), 10);
@@ -433,6 +437,67 @@ void test_batch_and_close() {
     CHECK_THROWS(SAQ_ECLOSED, q.count_async("queued").get());
 }
 
+void test_flow() {
+    saq::queue q(R->url, qname("cpp-flow"));
+    saq::worker w(q, saq::config{{"concurrency", "4"}});
+    std::mutex mu;
+    std::vector<std::string> callbacks; // the callback's kwargs, once per run
+    w.handle("answer", [](saq::job &) { return std::string("42"); })
+        .handle("boom", [](saq::job &) -> std::string { throw std::runtime_error("boom"); })
+        .handle("done", [&](saq::job &job) {
+            std::lock_guard<std::mutex> g(mu);
+            callbacks.push_back(job.kwargs().value_or(""));
+        });
+    std::vector<saq::job> members;
+    members.reserve(2);
+    members.emplace_back("answer");
+    members.back().set_key("c1");
+    members.emplace_back("boom");
+    members.back().set_key("c2");
+    saq::job cb("done");
+    cb.set_key("cpp-flow-cb");
+    auto doc = q.enqueue_flow(members, cb, 60);
+    CHECK(contains(doc, "\"members\": [\"c1\", \"c2\"]"));
+    CHECK(!q.enqueue_flow(members, cb)); /* recorded already */
+    CHECK(contains(q.flow("cpp-flow-cb"), "\"state\":\"open\""));
+    CHECK(!q.flow("nope"));
+    CHECK_THROWS(SAQ_EINVAL, q.enqueue_flow({}, saq::job("done")));
+    w.start();
+    for (int i = 0; i < 500; i++) {
+        {
+            std::lock_guard<std::mutex> g(mu);
+            if (!callbacks.empty())
+                break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    {
+        std::lock_guard<std::mutex> g(mu);
+        CHECK(callbacks.size() == 1);
+        CHECK(callbacks[0].find("\"key\":\"c1\",\"status\":\"complete\",\"result\":42") !=
+              std::string::npos);
+        CHECK(callbacks[0].find("\"key\":\"c2\",\"status\":\"failed\"") != std::string::npos);
+    }
+    CHECK(contains(q.flow("cpp-flow-cb"), "\"state\":\"done\""));
+    w.stop(1000);
+    CHECK(w.wait(10000));
+}
+
+/* saq::cron_next: a cron job's fire times in a zone (issue 19's cron_tz) */
+void test_cron_next() {
+    // 2024-03-09 12:00 EST; New York springs forward the next night: 02:30 fires at 03:00 EDT
+    const std::int64_t start = 1710003600;
+    auto t = saq::cron_next("30 2 * * *", "America/New_York", start, 2);
+    CHECK(t.size() == 2);
+    CHECK(t[0] == 1710054000); // 2024-03-10 07:00 UTC = 03:00 EDT
+    CHECK(t[1] == 1710138600); // 2024-03-11 06:30 UTC = 02:30 EDT
+    CHECK(saq::cron_next("30 2 * * *", "", start, 1).at(0) == 1710037800); // 02:30 UTC
+    CHECK(saq::cron_next("0 0 31 2 *", "", start, 3).empty());
+    std::string msg = CHECK_THROWS(SAQ_ECRON, saq::cron_next("30 2 * * *", "Mars/Olympus", start, 1));
+    CHECK(msg.find("unknown time zone") != std::string::npos);
+    CHECK(saq::tzdata_version().size() >= 5);
+}
+
 } // namespace
 
 int main() {
@@ -455,6 +520,8 @@ int main() {
         {"raii_order", test_raii_order},
         {"pull_mode", test_pull_mode},
         {"batch_and_close", test_batch_and_close},
+        {"flow", test_flow},
+        {"cron_next", test_cron_next},
     };
     int failed = 0, n = 0;
     for (auto &t : tests) {

@@ -2,8 +2,9 @@
 /* cron-next: libsaq's cron parser/evaluator as a line-oriented filter, for
  * the croniter differential test (tests/cron/differential.py).
  *
- * Each input line is "<start epoch seconds> <count> <expression...>" (the
- * expression is the rest of the line after one space). Each output line is
+ * Each input line is "<start epoch seconds> <count> [TZ=<zone> ]<expression...>"
+ * (the expression is the rest of the line after one space; with TZ=, it is
+ * evaluated in that IANA zone through tz.c, as saq's cron_tz). Each output line is
  *   OK t1 t2 ...   up to <count> consecutive fire times (epoch seconds, UTC),
  *                  ending early with "-" where saq__cron_next found none (-1)
  *   ERR <message>  when the expression is refused
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "cron.h"
+#include "tz.h"
 
 /* Undo the \t \n \r \v \f \\ escapes of the input in place. */
 static void unescape(char *s)
@@ -59,16 +61,29 @@ int main(void)
             continue;
         }
         p = *end ? end + 1 : end;
+        saq__tz_t *zone = NULL;
+        char err[256];
+        if (!strncmp(p, "TZ=", 3)) {
+            char *sp = strchr(p, ' ');
+            if (sp)
+                *sp = '\0';
+            zone = saq__tz_open(p + 3, err, sizeof err);
+            p = sp ? sp + 1 : p + strlen(p);
+            if (!zone) {
+                printf("ERR %s\n", err);
+                continue;
+            }
+        }
         unescape(p);
         saq__cron_t c;
-        char err[256];
         if (saq__cron_parse(p, &c, err, sizeof err)) {
             printf("ERR %s\n", err);
+            saq__tz_free(zone);
             continue;
         }
         fputs("OK", stdout);
         for (long i = 0; i < count; i++) {
-            t = saq__cron_next(&c, t);
+            t = saq__cron_next_in(&c, t, zone ? saq__tz_offset : NULL, zone);
             if (t == -1) {
                 fputs(" -", stdout);
                 break;
@@ -76,6 +91,7 @@ int main(void)
             printf(" %" PRId64, t);
         }
         putchar('\n');
+        saq__tz_free(zone);
     }
     free(line);
     return 0;

@@ -10,7 +10,15 @@ its next N fire times (UTC) as croniter 7.0.0 computes them (exactly as saq
 0.26.3 calls it: croniter.is_valid(expr), croniter(expr, start).get_next())
 with what tests/cron/cron-next (linked with libsaq's src/cron.c) prints.
 
+Then the same in IANA time zones (saq's Worker(cron_tz=ZoneInfo(zone)):
+croniter(expr, datetime.fromtimestamp(start, ZoneInfo(zone))).get_next(),
+against cron-next's "TZ=zone" lines, evaluated through ICU by src/tz.c):
+--zoned-count expressions biased to the small hours, each started a few
+days before or after one of the zone's clock changes (spring-forward gaps
+and fall-back overlaps) between 1975 and 2095, or at a random time.
+
   differential.py --cron-next PATH [--count 5000] [--seed 1] [--nexts 5]
+                  [--zoned-count 3000] [--zones Z1,Z2,...]
                   [--show 20] [--dump FILE]
 
 Exit status 0 when there is no difference. Runs itself in a virtual
@@ -229,13 +237,89 @@ class Gen:
         return t
 
 
-def croniter_run(expr, start, nexts):
+ZONES = "America/New_York,Europe/London,Australia/Lord_Howe"
+
+
+class ZonedGen:
+    """Starts around a zone's clock changes, and expressions that hit them."""
+
+    def __init__(self, gen, zones):
+        self.g, self.r, self.zones = gen, gen.r, zones
+        self.cache = {}
+
+    def changes(self, zone, year):
+        """The instants (epoch seconds) where zone's UTC offset changes in year."""
+        key = (zone, year)
+        if key in self.cache:
+            return self.cache[key]
+        import calendar
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+        tz = ZoneInfo(zone)
+
+        def off(t):
+            return datetime.fromtimestamp(t, tz).utcoffset()
+
+        out = []
+        t = calendar.timegm((year, 1, 1, 0, 0, 0))
+        end = calendar.timegm((year + 1, 1, 1, 0, 0, 0))
+        while t < end:
+            if off(t) != off(t + 86400):
+                lo, hi = t, t + 86400  # off(lo) != off(hi): bisect to the second
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if off(mid) == off(lo):
+                        lo = mid
+                    else:
+                        hi = mid
+                out.append(hi)
+            t += 86400
+        self.cache[key] = out
+        return out
+
+    def start(self, zone):
+        if self.r.random() < 0.85:
+            for _ in range(5):
+                ch = self.changes(zone, self.r.randint(1975, 2095))
+                if ch:
+                    t = self.r.choice(ch) + self.r.randint(-3 * 86400, 86400)
+                    return t - t % 60 + self.r.choice([0, 0, 30, 59]) if self.r.random() < 0.5 else t
+        return self.g.start()
+
+    def hour(self):
+        return self.r.choice(["0", "1", "2", "3", "1-3", "0-2", "2,3", "*", "*", "*/2",
+                              "1,2", "23", "0-23/3", "2-4"])
+
+    def minute(self):
+        return self.r.choice(["0", "30", "15", "45", "*/15", "*/20", "*/7", "*", "0,30",
+                              "59", "10-40/10", "5"])
+
+    def expr(self):
+        r = self.r.random()
+        if r < 0.25:  # the generic generator's expressions
+            return self.g.expr()
+        dom = self.r.choice(["*", "*", "*", "?", "8-14", "1-7", "l", "25-31", "1,15"])
+        dow = self.r.choice(["*", "*", "*", "?", "0", "sun", "6", "1-5", "0#2", "l0", "sun#1"])
+        if "#" in dow or dow.startswith("l"):
+            dom = self.r.choice(["*", "?"])
+        mon = self.r.choice(["*", "*", "*", "3", "10", "3,10,11", "4", "9-11", "3-4"])
+        e = f"{self.minute()} {self.hour()} {dom} {mon} {dow}"
+        if self.r.random() < 0.2:
+            e += " " + self.r.choice(["0", "30", "*/20", "59", "*"])
+        return e
+
+
+def croniter_run(expr, start, nexts, zone=None):
     """What saq does with expr: is_valid, then consecutive get_next()."""
     from croniter import croniter, CroniterBadDateError
     if not croniter.is_valid(expr):
         return None
     out = []
     try:
+        if zone:
+            from datetime import datetime
+            from zoneinfo import ZoneInfo
+            start = datetime.fromtimestamp(start, ZoneInfo(zone))
         it = croniter(expr, start)
         for _ in range(nexts):
             out.append(int(it.get_next()))
@@ -259,25 +343,33 @@ def main():
     ap.add_argument("--dump", help="write every difference to this file")
     ap.add_argument("--expr", action="append", help="compare these (with --start) instead")
     ap.add_argument("--start", type=int, default=1704067200)
+    ap.add_argument("--zone", help="with --expr: evaluate in this IANA zone")
+    ap.add_argument("--zoned-count", type=int, default=3000,
+                    help="expressions compared in time zones, around their clock changes")
+    ap.add_argument("--zones", default=ZONES, help="comma-separated IANA zones")
     a = ap.parse_args()
 
     import croniter as croniter_mod
     t0 = time.monotonic()
     g = Gen(a.seed)
     if a.expr:
-        cases = [(e, a.start) for e in a.expr]
+        cases = [(e, a.start, a.zone) for e in a.expr]
     else:
-        cases = [(g.expr(), g.start()) for _ in range(a.count)]
+        cases = [(g.expr(), g.start(), None) for _ in range(a.count)]
+        zg, zones = ZonedGen(g, a.zones.split(",")), a.zones.split(",")
+        for i in range(a.zoned_count):
+            z = zones[i % len(zones)]
+            cases.append((zg.expr(), zg.start(z), z))
     # croniter side
     want, skipped = [], 0
-    for e, t in cases:
+    for e, t, z in cases:
         if any(RANDOM_RE.match(tok) for tok in e.lower().split()):
             want.append("skip")
             skipped += 1
             continue
-        want.append(croniter_run(e, t, a.nexts))
+        want.append(croniter_run(e, t, a.nexts, z))
     # libsaq side, one process for all
-    inp = "".join(f"{t} {a.nexts} {escape(e)}\n" for e, t in cases)
+    inp = "".join(f"{t} {a.nexts} {'TZ=' + z + ' ' if z else ''}{escape(e)}\n" for e, t, z in cases)
     res = subprocess.run([a.cron_next], input=inp, capture_output=True, text=True, check=True)
     got_lines = res.stdout.split("\n")[: len(cases)]
     if len(got_lines) != len(cases):
@@ -285,9 +377,11 @@ def main():
         return 2
     diffs = []
     accepted = refused = 0
-    for (e, t), w, g_line in zip(cases, want, got_lines):
+    zoned = 0
+    for (e, t, z), w, g_line in zip(cases, want, got_lines):
         if w == "skip":
             continue
+        zoned += z is not None
         if g_line.startswith("ERR"):
             got, msg = None, g_line[4:]
         else:
@@ -298,7 +392,7 @@ def main():
         else:
             accepted += 1
         if w != got:
-            diffs.append((e, t, w, got, msg))
+            diffs.append((e if z is None else f"{e} (in {z})", t, w, got, msg))
     dt = time.monotonic() - t0
     for e, t, w, got, msg in diffs[: a.show]:
         print(f"DIFF {e!r} start={t}\n  croniter: {'refused' if w is None else w}\n"
@@ -309,7 +403,8 @@ def main():
                 f.write(f"{e!r}\t{t}\t{w}\t{got}\t{msg}\n")
     print(f"cron differential: {len(cases)} expressions (seed {a.seed}, {a.nexts} fire times each, "
           f"croniter {croniter_mod.__version__ if hasattr(croniter_mod, '__version__') else '7.0.0'}): "
-          f"{accepted} accepted and {refused} refused by croniter, {skipped} skipped (random R), "
+          f"{accepted} accepted and {refused} refused by croniter ({zoned} in time zones: {a.zones}), "
+          f"{skipped} skipped (random R), "
           f"{len(diffs)} differences, {dt:.1f}s")
     return 1 if diffs else 0
 

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "redis_harness.h"
@@ -174,6 +176,43 @@ static inline int itest_promtool(const char *text)
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
         fail_msg("promtool is not installed (Debian package prometheus; .ci/setup test installs it)");
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static inline const char *testworker(void)
+{
+    const char *p = getenv("SAQ_TESTWORKER");
+    if (!p)
+        fail_msg("SAQ_TESTWORKER is not set (path of the saq-testworker binary)");
+    return p;
+}
+
+/* Start saq-testworker (its path in $SAQ_TESTWORKER) on `queue` with extra args (NULL-terminated,
+ * may be NULL), its runs logged to `log`; waits for its "ready" line. A child of the test: it
+ * dies with it. */
+static inline pid_t itest_spawn_worker(const char *url, const char *queue, const char *log, const char **extra)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        dup2(fds[1], 1);
+        close(fds[0]);
+        const char *argv[40] = {testworker(), "--url", url, "--queue", queue, "--log", log};
+        int n = 7;
+        for (int i = 0; extra && extra[i] && n < 38; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[256] = "";
+    ssize_t r = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    if (r <= 0 || strncmp(buf, "ready", 5))
+        fail_msg("saq-testworker did not start: %s", buf);
+    return pid;
 }
 
 static int suite_setup(void **state)

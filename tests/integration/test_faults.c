@@ -11,41 +11,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-static const char *testworker(void)
-{
-    const char *p = getenv("SAQ_TESTWORKER");
-    if (!p)
-        fail_msg("SAQ_TESTWORKER is not set (path of the saq-testworker binary)");
-    return p;
-}
-
-/* Start saq-testworker with extra args; waits for its "ready" line. */
-static pid_t spawn_worker(const char *url, const char *queue, const char *log, const char **extra)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        dup2(fds[1], 1);
-        close(fds[0]);
-        const char *argv[40] = {testworker(), "--url", url, "--queue", queue, "--log", log};
-        int n = 7;
-        for (int i = 0; extra && extra[i] && n < 38; i++)
-            argv[n++] = extra[i];
-        argv[n] = NULL;
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[256] = "";
-    ssize_t r = read(fds[0], buf, sizeof buf - 1);
-    close(fds[0]);
-    if (r <= 0 || strncmp(buf, "ready", 5))
-        fail_msg("saq-testworker did not start: %s", buf);
-    return pid;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Count lines per key in a --log file; returns the number of distinct keys
@@ -107,7 +72,7 @@ static void test_kill9_worker_jobs_still_finish(void **state)
     close(fd);
     const char *a1[] = {"--conf", "timers.worker_info=0.5", "--conf", "dead_worker_check=0.5",
                         "--conf", "concurrency=8", NULL};
-    pid_t victim = spawn_worker(R->url, saq_queue_name(q), log, a1);
+    pid_t victim = itest_spawn_worker(R->url, saq_queue_name(q), log, a1);
     enum { N = 24 };
     char *keys[N];
     for (int i = 0; i < N; i++) {
@@ -123,7 +88,7 @@ static void test_kill9_worker_jobs_still_finish(void **state)
     kill(victim, SIGKILL);
     waitpid(victim, NULL, 0);
     double killed = now_s();
-    pid_t rescuer = spawn_worker(R->url, saq_queue_name(q), log, a1);
+    pid_t rescuer = itest_spawn_worker(R->url, saq_queue_name(q), log, a1);
     end = now_s() + 60;
     while (terminal_count(q, keys, N) < N && now_s() < end)
         sleep_ms(50);
@@ -155,7 +120,7 @@ static void test_exactly_once_10k(void **state)
     int fd = mkstemp(log);
     close(fd);
     const char *args[] = {"--conf", "concurrency=50", NULL};
-    pid_t w = spawn_worker(R->url, saq_queue_name(q), log, args);
+    pid_t w = itest_spawn_worker(R->url, saq_queue_name(q), log, args);
     enum { N = 10000 };
     saq_cq_t *cq = saq_cq_new();
     for (int i = 0; i < N; i++) {
@@ -468,7 +433,7 @@ static void test_kill9_recovery_within_seconds(void **state)
     char log[] = "/tmp/saq-fastrec-XXXXXX";
     close(mkstemp(log));
     const char *a1[] = {"--conf", "concurrency=6", NULL};
-    pid_t victim = spawn_worker(R->url, saq_queue_name(q), log, a1);
+    pid_t victim = itest_spawn_worker(R->url, saq_queue_name(q), log, a1);
     enum { N = 6 };
     char *keys[N];
     for (int i = 0; i < N; i++) {
@@ -480,7 +445,7 @@ static void test_kill9_recovery_within_seconds(void **state)
     while (qcount(q, "active") < N && now_s() < end)
         sleep_ms(10);
     assert_int_equal(qcount(q, "active"), N);
-    pid_t rescuer = spawn_worker(R->url, saq_queue_name(q), log, a1);
+    pid_t rescuer = itest_spawn_worker(R->url, saq_queue_name(q), log, a1);
     sleep_ms(3500); /* a new worker trusts what it sees after reconnect_max_ms + 1 s */
     kill(victim, SIGKILL);
     waitpid(victim, NULL, 0);
@@ -546,13 +511,13 @@ static void test_sweeper_killed_during_abort(void **state)
     saq_queue_t *q = mkqueue("sweepdie", NULL, NULL);
     plant_stuck(q, "stuck1");
     const char *a1[] = {"--sweep-once", "5", NULL};
-    pid_t sweeper = spawn_worker(R->url, saq_queue_name(q), "/dev/null", a1);
+    pid_t sweeper = itest_spawn_worker(R->url, saq_queue_name(q), "/dev/null", a1);
     saq_job_free(wait_status(q, "stuck1", "aborting", 10000));
     kill(sweeper, SIGKILL);
     waitpid(sweeper, NULL, 0);
     assert_int_equal(qcount(q, "active"), 0);
     assert_int_equal(qcount(q, "queued"), 0);
-    pid_t worker = spawn_worker(R->url, saq_queue_name(q), "/dev/null", NULL);
+    pid_t worker = itest_spawn_worker(R->url, saq_queue_name(q), "/dev/null", NULL);
     saq_job_t *j = wait_status(q, "stuck1", "complete", 20000);
     assert_int_equal(saq_job_attempts(j), 2);
     saq_job_free(j);
@@ -594,7 +559,7 @@ static void test_unreadable_records_are_settled(void **state)
     }
     saq_job_t *ok = enq(q, "noop", NULL);
     const char *a1[] = {"--conf", "max_payload_bytes=65536", NULL};
-    pid_t worker = spawn_worker(R->url, n, "/dev/null", a1);
+    pid_t worker = itest_spawn_worker(R->url, n, "/dev/null", a1);
     saq_job_free(wait_status(q, saq_job_key(ok), "complete", 10000));
     for (int i = 0; i < NR; i++) {
         saq_job_t *j = wait_status(q, recs[i].key, "failed", 10000);
@@ -635,7 +600,7 @@ static void test_unreadable_records_in_active_are_settled(void **state)
         freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:active saq:job:%s:%s", n, n, recs[i].key));
     }
     const char *a1[] = {"--conf", "dead_worker_check=0.1", NULL};
-    pid_t worker = spawn_worker(R->url, n, "/dev/null", a1);
+    pid_t worker = itest_spawn_worker(R->url, n, "/dev/null", a1);
     for (int i = 0; i < NR; i++) {
         saq_job_t *j = wait_status(q, recs[i].key, "failed", 40000);
         assert_non_null(strstr(saq_job_error(j), "cannot be read"));
@@ -659,7 +624,7 @@ static void test_abort_whose_worker_dies(void **state)
      * a scheduled job (no worker will ever see it): a libsaq worker finishes
      * both aborted once no live worker holds them */
     saq_queue_t *q = mkqueue("abortdie", NULL, NULL);
-    pid_t victim = spawn_worker(R->url, saq_queue_name(q), "/dev/null", NULL);
+    pid_t victim = itest_spawn_worker(R->url, saq_queue_name(q), "/dev/null", NULL);
     saq_job_t *j = enq(q, "sleep_uncancellable", "{\"s\": 60, \"timeout\": 600}");
     saq_job_free(wait_status(q, saq_job_key(j), "active", 10000));
     saq_event_t *ev = OK_EV(saq_queue_abort_sync(q, saq_job_key(j), "stop it", 5, TMO));
@@ -667,7 +632,7 @@ static void test_abort_whose_worker_dies(void **state)
     saq_event_free(ev);
     kill(victim, SIGKILL);
     waitpid(victim, NULL, 0);
-    pid_t rescuer = spawn_worker(R->url, saq_queue_name(q), "/dev/null", NULL);
+    pid_t rescuer = itest_spawn_worker(R->url, saq_queue_name(q), "/dev/null", NULL);
     saq_job_t *s = saq_job_new("noop");
     saq_job_set_scheduled(s, now_s() + 3600);
     saq_event_free(OK_EV(saq_queue_enqueue_sync(q, s, TMO)));
@@ -698,11 +663,11 @@ static void test_stalled_worker_never_drops_anothers_entry(void **state)
      * in no list, and a later death of the runner would strand it) */
     saq_queue_t *q = mkqueue("stall", NULL, NULL);
     const char *n = saq_queue_name(q);
-    pid_t a = spawn_worker(R->url, n, "/dev/null", NULL);
+    pid_t a = itest_spawn_worker(R->url, n, "/dev/null", NULL);
     sleep_ms(1500); /* a is idle, blocked in its dequeue */
     kill(a, SIGSTOP);
     saq_job_t *j = enq(q, "sleep", "{\"s\": 3, \"timeout\": 600, \"retries\": 3}");
-    pid_t b = spawn_worker(R->url, n, "/dev/null", NULL);
+    pid_t b = itest_spawn_worker(R->url, n, "/dev/null", NULL);
     saq_job_free(wait_status(q, saq_job_key(j), "active", 15000)); /* put back, then run by b */
     kill(a, SIGCONT);
     sleep_ms(1000);
@@ -741,7 +706,7 @@ static void test_records_near_max_payload_end(void **state)
         free(kw);
     }
     const char *a1[] = {"--conf", "max_payload_bytes=1024", NULL};
-    pid_t w = spawn_worker(R->url, n, "/dev/null", a1);
+    pid_t w = itest_spawn_worker(R->url, n, "/dev/null", a1);
     for (int i = 0; i < N; i++) {
         double end = now_s() + 30;
         char *raw = NULL;
@@ -777,7 +742,7 @@ static void test_hostile_values_in_libsaq_keys(void **state)
     freeReplyObject(rh_cmd(RC, "SET plainkey-%s hello", n));
     freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued plainkey-%s", n, n));
     freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:%s:sweep", n, n));
-    pid_t w = spawn_worker(R->url, n, "/dev/null", NULL);
+    pid_t w = itest_spawn_worker(R->url, n, "/dev/null", NULL);
     saq_job_t *s = saq_job_new("noop");
     saq_job_set_scheduled(s, now_s() + 3600);
     saq_event_free(OK_EV(saq_queue_enqueue_sync(q, s, TMO)));

@@ -419,6 +419,94 @@ static void test_cron(void **state)
     saq_queue_free(q);
 }
 
+/* The next epoch second after t at wall time hh:00 in a zone whose offset
+ * is always off_s (no DST). */
+static long long next_wall_hour(long long t, int hh, int off_s)
+{
+    long long day = (t + off_s) / 86400 * 86400 - off_s + hh * 3600LL;
+    return day > t ? day : day + 86400;
+}
+
+static void test_cron_tz(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("crontz", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    /* a name that is no zone: SAQ_ECRON, saying so */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"Mars/Olympus\"}"),
+                     SAQ_ECRON);
+    assert_non_null(strstr(saq_worker_errmsg(w), "unknown time zone 'Mars/Olympus'"));
+    /* not a string: a bad option value */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": 5}"), SAQ_EJSON);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"UTC \"}"), SAQ_ECRON);
+    /* null is UTC */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": null}"), 0);
+    /* a zone never makes an impossible date possible */
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 0 31 2 *", "{\"cron_tz\": \"Asia/Kolkata\"}"),
+                     SAQ_ECRON);
+    assert_non_null(strstr(saq_worker_errmsg(w), "never fires"));
+    saq_worker_free(w);
+
+    /* 03:00 in Kolkata (+05:30, no DST) is 21:30 UTC: the worker schedules
+     * the run there, where UTC would give 03:00 UTC */
+    w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *",
+                                         "{\"cron_tz\": \"Asia/Kolkata\", \"unique\": true}"), 0);
+    long long before = (long long)now_s();
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    char *raw = NULL;
+    for (double end = now_s() + 5; !raw && now_s() < end; sleep_ms(20))
+        raw = stored(q, "cron:noop");
+    long long after = (long long)now_s();
+    assert_non_null(raw);
+    const char *sch = strstr(raw, "\"scheduled\": ");
+    assert_non_null(sch);
+    long long got = atoll(sch + 13);
+    long long want1 = next_wall_hour(before, 3, 19800), want2 = next_wall_hour(after, 3, 19800);
+    if (got != want1 && got != want2)
+        fail_msg("scheduled %lld, want %lld (03:00 Asia/Kolkata)", got, want1);
+    assert_int_not_equal(got, next_wall_hour(before, 3, 0)); /* not 03:00 UTC */
+    free(raw);
+    stop_worker(w);
+
+    /* the worker's conf key cron_tz (saq's Worker(cron_tz=...)): the default of its cron jobs */
+    saq_conf_t *c = saq_conf_new();
+    int rc = saq_conf_set(c, "cron_tz", "Mars/Olympus");
+    assert_true(rc == SAQ_EINVAL && strstr(saq_conf_errmsg(c), "unknown time zone 'Mars/Olympus'"));
+    assert_null(saq_conf_get(c, "cron_tz")); /* refused: not set */
+    saq_conf_free(c);
+    const char *kv[] = {"cron_tz", "Asia/Kolkata", NULL};
+    w = mkworker(q, kv);
+    assert_string_equal(saq_worker_conf_get(w, "cron_tz"), "Asia/Kolkata");
+    /* forget the run above (a unique key is not enqueued again while it is incomplete) */
+    freeReplyObject(rh_cmd(RC, "DEL saq:job:%s:cron:noop", saq_queue_name(q)));
+    freeReplyObject(rh_cmd(RC, "ZREM saq:%s:incomplete saq:job:%s:cron:noop", saq_queue_name(q),
+                           saq_queue_name(q)));
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", NULL), 0);
+    /* its own cron_tz (null or "": UTC) overrides the worker's */
+    assert_int_equal(saq_worker_add_cron(w, "dict", "0 3 * * *", "{\"cron_tz\": \"\"}"), 0);
+    before = (long long)now_s();
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    char *r1 = NULL, *r2 = NULL;
+    for (double end = now_s() + 5; (!r1 || !r2) && now_s() < end; sleep_ms(20)) {
+        if (!r1)
+            r1 = stored(q, "cron:noop");
+        if (!r2)
+            r2 = stored(q, "cron:dict");
+    }
+    after = (long long)now_s();
+    assert_non_null(r1);
+    assert_non_null(r2);
+    got = atoll(strstr(r1, "\"scheduled\": ") + 13);
+    assert_true(got == next_wall_hour(before, 3, 19800) || got == next_wall_hour(after, 3, 19800));
+    got = atoll(strstr(r2, "\"scheduled\": ") + 13);
+    assert_true(got == next_wall_hour(before, 3, 0) || got == next_wall_hour(after, 3, 0));
+    free(r1);
+    free(r2);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
 static void test_mark_refuses_swept_and_duplicates(void **state)
 {
     (void)state;
@@ -1192,6 +1280,7 @@ int main(void)
         cmocka_unit_test(test_stop_while_blocked_loses_nothing),
         cmocka_unit_test(test_burst),
         cmocka_unit_test(test_cron),
+        cmocka_unit_test(test_cron_tz),
         cmocka_unit_test(test_mark_refuses_swept_and_duplicates),
         cmocka_unit_test(test_heartbeat_enforced),
         cmocka_unit_test(test_dead_worker_recovery),

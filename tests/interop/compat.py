@@ -43,7 +43,7 @@ def make_worker(queue: Queue, functions: list, *, id: str | None = None, concurr
                 timers: dict | None = None, dequeue_timeout: float = 0, burst: bool = False,
                 max_burst_jobs: int | None = None, metadata: dict | None = None,
                 cron_jobs: list | None = None, before_process=None, after_process=None,
-                startup=None, shutdown=None) -> Worker:
+                startup=None, shutdown=None, cron_tz=None) -> Worker:
     kw: dict[str, t.Any] = dict(concurrency=concurrency, dequeue_timeout=dequeue_timeout)
     timers = dict(timers or {})
     if IS013:
@@ -59,6 +59,8 @@ def make_worker(queue: Queue, functions: list, *, id: str | None = None, concurr
         kw["timers"] = timers
     if cron_jobs:
         kw["cron_jobs"] = cron_jobs
+    if cron_tz is not None:  # saq >= 0.26 (issue 19's cron_tz tests)
+        kw["cron_tz"] = cron_tz
     for name, hook in (("before_process", before_process), ("after_process", after_process),
                        ("startup", startup), ("shutdown", shutdown)):
         if hook is not None:

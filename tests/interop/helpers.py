@@ -165,3 +165,22 @@ class RawPublishes(threading.Thread):
         self.join(2)
         self.ps.close()
         self.r.close()
+
+
+async def libsaq_cron_tick(make_lq, rds, function: str, expr: str, options: dict) -> dict:
+    """One schedule tick of an in-process libsaq worker with the cron job
+    function/expr/options (its handler returns the kwargs); the record it
+    wrote. The worker is stopped before the run is due."""
+    import libsaq
+
+    q = make_lq()
+    w = libsaq.Worker(q, {function: lambda job, c: job["kwargs"]}, **{"timers.schedule": "60"})
+    assert w.add_cron(function, expr, options) == 0, w.errmsg()
+    w.start()
+    try:
+        await await_until(lambda: rds.exists(jid("cron:" + function)), 3)
+    finally:
+        w.stop(0)
+        await asyncio.to_thread(w.wait, 5000)
+        w.free()
+    return raw(rds, "cron:" + function)

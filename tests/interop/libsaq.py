@@ -183,6 +183,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         "saq_batch_size": (Z, [V]),
         "saq_batch_abort": (I, [V, S, V, U64]),
         "saq_batch_free": (None, [V]),
+        "saq_flow_new": (V, [V]),
+        "saq_flow_add": (I, [V, V]),
+        "saq_flow_set_ttl": (I, [V, I]),
+        "saq_flow_free": (None, [V]),
+        "saq_queue_enqueue_flow": (I, [V, V, V, U64]),
+        "saq_queue_flow": (I, [V, S, V, U64]),
         "saq_worker_new": (V, [V, V]),
         "saq_worker_id": (S, [V]),
         "saq_worker_errmsg": (S, [V]),
@@ -559,6 +565,34 @@ class Queue:
         return Listener(self, keys, timeout)
 
     # -- batch --
+    def enqueue_flow(self, members: list[Job], callback: Job, ttl: int | None = None,
+                     check: bool = True, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Result:
+        """saq_queue_enqueue_flow: r.int 1 written / 0 the flow exists; r.json its keys."""
+        L = lib()
+        f = L.saq_flow_new(callback.ptr)
+        if not f:
+            raise SaqError(ENOMEM, "saq_flow_new failed")
+        try:
+            if ttl is not None and L.saq_flow_set_ttl(f, ttl):
+                raise SaqError(EINVAL, "bad flow ttl")
+            for m in members:
+                rc = L.saq_flow_add(f, m.ptr)
+                if rc:
+                    raise SaqError(rc, f"saq_flow_add refused {m.key}")
+            return self._run(lambda cq, t: L.saq_queue_enqueue_flow(self.ptr, f, cq, t), timeout_ms=timeout_ms,
+                             check=check)
+        finally:
+            L.saq_flow_free(f)
+
+    def flow(self, fid: str) -> dict | None:
+        """saq_queue_flow: the flow as a dict, or None when there is none."""
+        r = self._run(lambda cq, t: lib().saq_queue_flow(self.ptr, _b(fid), cq, t), check=False)
+        if r.status == ENOTFOUND:
+            return None
+        if not r.ok:
+            raise SaqError(r.status, r.errmsg, r)
+        return r.json
+
     def batch(self) -> "Batch":
         return Batch(self)
 

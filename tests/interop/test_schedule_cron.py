@@ -17,8 +17,8 @@ from saq import CronJob
 import compat
 import libsaq
 import pyfuncs
-from helpers import (IS013, LIB2PY, PY2LIB, STATE, await_until, checklist, counts, jid, only013,
-                     raw)
+from helpers import (IS013, LIB2PY, PY2LIB, STATE, await_until, checklist, counts, jid,
+                     libsaq_cron_tick, only013, raw)
 
 INC = "saq:default:incomplete"
 
@@ -191,17 +191,7 @@ async def test_cron_records_match(redis_url, pyq, rds, make_lq):
     await pw.schedule()
     py = raw(rds, "cron:echo")
     rds.flushdb()
-    q = make_lq()
-    w = libsaq.Worker(q, {"echo": lambda job, c: job["kwargs"]}, **{"timers.schedule": "60"})
-    assert w.add_cron("echo", expr, opts) == 0
-    w.start()
-    try:
-        await await_until(lambda: rds.exists(jid("cron:echo")), 3)
-    finally:
-        w.stop(0)
-        await asyncio.to_thread(w.wait, 5000)
-        w.free()
-    lib = raw(rds, "cron:echo")
+    lib = await libsaq_cron_tick(make_lq, rds, "echo", expr, opts)
     assert isinstance(lib["scheduled"], int)
     assert lib["scheduled"] == int(croniter(expr, time.time()).get_next())
     py.pop("queued"), lib.pop("queued")

@@ -5,10 +5,13 @@
  *
  *   saq-testworker --url redis://... [--queue NAME] [--conf key=value ...]
  *                  [--also-queue NAME[:WEIGHT] ...] [--cron FUNCTION=EXPR]
+ *                  [--limit FUNCTION=MAX_JOBS/PERIOD,MAX_RUNNING ...]
  *                  [--log FILE] [--verbose]
  *
  * --also-queue serves another queue of the same server with the same worker
  * (saq_worker_add_queue), in the order given, after --queue.
+ * --limit sets saq_worker_set_limit: FUNCTION "*" is the whole queue; e.g.
+ * "*=20/1,0" (20 starts per second) or "sleep=0/0,3" (3 sleep jobs at once).
  *
  * Functions (kwargs in parentheses):
  *   noop()                    completes with no result
@@ -19,6 +22,9 @@
  *   fail(message)             fails with "RuntimeError: <message>" (default "oops")
  *   heartbeat(n, s)           n rounds of: sleep s, touch with progress
  *   cron_tick()               completes with the current epoch second
+ *   timed(s)                  sleeps s seconds; with --log it appends
+ *                             "T <key> <start> <end>\n" (epoch seconds, from
+ *                             the handler's first to its last instruction)
  * With --sweep-once ABORT_S it runs no worker: it prints "ready sweeping", runs
  * one saq_queue_sweep (lock 1 s, abort wait ABORT_S) and exits (fault tests
  * kill it during the abort wait).
@@ -109,6 +115,18 @@ static void handler(saq_job_t *job, void *ud)
             saq_job_fail(job, "CancelledError: cancelled");
         else
             saq_job_complete(job, "true");
+    } else if (!strcmp(fn, "timed")) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_REALTIME, &a);
+        sleep_s(kw_num(kw, "s", 0));
+        clock_gettime(CLOCK_REALTIME, &b);
+        if (log_fd >= 0) {
+            int n = snprintf(buf, sizeof buf, "T %.60s %.6f %.6f\n", saq_job_key(job),
+                             a.tv_sec + a.tv_nsec / 1e9, b.tv_sec + b.tv_nsec / 1e9);
+            if (n > 0 && write(log_fd, buf, (size_t)n) < 0)
+                perror("log");
+        }
+        saq_job_complete(job, "true");
     } else if (!strcmp(fn, "cron_tick")) {
         snprintf(buf, sizeof buf, "%lld", (long long)time(NULL));
         saq_job_complete(job, buf);
@@ -120,7 +138,7 @@ static void handler(saq_job_t *job, void *ud)
 }
 
 static const char *functions[] = {"noop", "echo", "add", "sleep", "sleep_uncancellable",
-                                  "fail", "heartbeat", "cron_tick"};
+                                  "fail", "heartbeat", "cron_tick", "timed"};
 
 static int usage(void)
 {
@@ -132,8 +150,8 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     saq_conf_t *conf = saq_conf_new();
-    const char *crons[32], *also[32];
-    int ncrons = 0, nalso = 0;
+    const char *crons[32], *also[32], *limits[32];
+    int ncrons = 0, nalso = 0, nlimits = 0;
     double sweep_once = -1;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
@@ -163,6 +181,8 @@ int main(int argc, char **argv)
             sweep_once = atof(v);
         else if (!strcmp(a, "--cron") && ncrons < 32)
             crons[ncrons++] = v;
+        else if (!strcmp(a, "--limit") && nlimits < 32)
+            limits[nlimits++] = v;
         else if (!strcmp(a, "--also-queue") && nalso < 32)
             also[nalso++] = v;
         else if (!strcmp(a, "--log")) {
@@ -230,6 +250,20 @@ int main(int argc, char **argv)
         memcpy(fn, crons[i], (size_t)(eq - crons[i]));
         fn[eq - crons[i]] = 0;
         if (saq_worker_add_cron(w, fn, eq + 1, NULL)) {
+            fprintf(stderr, "saq-testworker: %s\n", saq_worker_errmsg(w));
+            return 2;
+        }
+    }
+    for (int i = 0; i < nlimits; i++) {
+        char fn[128];
+        int jobs = 0, running = 0;
+        double period = 0;
+        const char *eq = strchr(limits[i], '=');
+        if (!eq || eq - limits[i] >= (long)sizeof fn || sscanf(eq + 1, "%d/%lf,%d", &jobs, &period, &running) != 3)
+            return usage();
+        memcpy(fn, limits[i], (size_t)(eq - limits[i]));
+        fn[eq - limits[i]] = 0;
+        if (saq_worker_set_limit(w, strcmp(fn, "*") ? fn : NULL, jobs, period, running)) {
             fprintf(stderr, "saq-testworker: %s\n", saq_worker_errmsg(w));
             return 2;
         }

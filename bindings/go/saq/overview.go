@@ -268,3 +268,51 @@ func (q *Queue) IterJobs(ctx context.Context, statuses ...Status) iter.Seq2[*Job
 		}
 	}
 }
+
+// LimitState is one limit a queue's libsaq workers enforce (Worker.SetLimit),
+// as they publish it, with its state now (Queue.Limits).
+type LimitState struct {
+	Function   string        // "" for the whole queue
+	MaxJobs    int           // starts per Period (0: no rate limit)
+	Period     time.Duration //
+	MaxRunning int           // at once (0: no concurrency limit)
+	Running    int           // running slots held now
+	Started    int           // starts in the last Period
+	Waiting    int           // jobs of the function waiting for a running slot
+}
+
+// Limits reads the rate limits and global concurrency the queue's libsaq
+// workers enforce (published every second while a worker with limits runs,
+// kept 30 s after the last one stopped), with how many jobs run against
+// each, started in its current period and wait for a running slot. An empty
+// list when no worker publishes limits.
+func (q *Queue) Limits(ctx context.Context) ([]LimitState, error) {
+	var out []LimitState
+	err := q.run(ctx, func(raw rawQueue, cq rawCQ, tag uint64) int {
+		return saqraw.Saq_queue_limits(raw, cq, tag)
+	}, func(ev rawEvent) error {
+		var doc struct {
+			Limits []struct {
+				Function                  *string
+				MaxJobs                   int     `json:"max_jobs"`
+				Period                    float64 `json:"period"`
+				MaxRunning                int     `json:"max_running"`
+				Running, Started, Waiting int
+			}
+		}
+		if err := json.Unmarshal([]byte(saqraw.Saq_event_json(ev)), &doc); err != nil {
+			return errorf(saqraw.SAQ_EPROTO, "limits: %v", err)
+		}
+		out = make([]LimitState, 0, len(doc.Limits))
+		for _, l := range doc.Limits {
+			s := LimitState{MaxJobs: l.MaxJobs, Period: secToDur(l.Period), MaxRunning: l.MaxRunning,
+				Running: l.Running, Started: l.Started, Waiting: l.Waiting}
+			if l.Function != nil {
+				s.Function = *l.Function
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -247,6 +247,14 @@ func WithQueueWeight(weight int) WorkerOption {
 	return workerOptionFunc(func(c *workerConfig) { c.set("queue_weight", strconv.Itoa(weight)) })
 }
 
+// WithCronTZ sets the IANA time zone of the worker's cron jobs, as saq 0.26's
+// Worker(cron_tz=ZoneInfo(name)): each Cron without its own CronTZ reads its
+// expression in that zone's wall clock ("" = UTC, the default). A name
+// libsaq (ICU) does not know makes NewWorker fail with ErrInvalid.
+func WithCronTZ(name string) WorkerOption {
+	return workerOptionFunc(func(c *workerConfig) { c.set("cron_tz", name) })
+}
+
 // WithWorkerConfig sets any worker key of libsaq's configuration (see
 // saq_conf_set in saq.h).
 func WithWorkerConfig(key, value string) WorkerOption {
@@ -284,6 +292,34 @@ func CronTTL(d time.Duration) CronOption {
 // CronUnique sets whether runs share the key cron:<function> (default true,
 // as saq), so that a run is not enqueued while the previous one is pending.
 func CronUnique(unique bool) CronOption { return func(m map[string]any) { m["unique"] = unique } }
+
+// CronTZ reads the expression in the wall clock of an IANA time zone
+// ("America/New_York"), as saq 0.26's Worker(cron_tz=ZoneInfo(name)); ""
+// means UTC (the default: the worker's WithCronTZ, else UTC). On the days the clock changes it does what
+// croniter does: a time in a spring-forward gap fires at the first minute
+// after the gap (02:30 -> 03:00), except that with '*' hours the gap's times
+// are skipped, and a time that occurs twice (fall back) fires twice. The
+// zones are libsaq's (ICU's tz data), not Go's time package's; a name ICU
+// does not know makes Worker.Cron return ErrCron.
+func CronTZ(name string) CronOption {
+	return func(m map[string]any) {
+		if name == "" {
+			m["cron_tz"] = nil
+		} else {
+			m["cron_tz"] = name
+		}
+	}
+}
+
+// CronLocation is CronTZ(loc.String()): loc must be an IANA zone loaded with
+// time.LoadLocation (time.UTC is UTC; time.Local is refused unless it was
+// loaded from a zone name).
+func CronLocation(loc *time.Location) CronOption {
+	if loc == nil || loc == time.UTC {
+		return CronTZ("")
+	}
+	return CronTZ(loc.String())
+}
 
 // ---- Worker ----
 
@@ -486,8 +522,9 @@ func (w *Worker) Register(function string, h HandlerFunc) error {
 
 // Cron adds a cron job (saq's CronJob): function runs on the schedule expr,
 // 5 fields (minute hour day month weekday) or 6 with seconds last, or an
-// alias such as @hourly, in UTC. The function must be registered before
-// Start. ErrCron for a bad expression. Before Start only.
+// alias such as @hourly, in UTC or in the zone of CronTZ. The function must
+// be registered before Start. ErrCron for a bad expression or zone. Before
+// Start only.
 func (w *Worker) Cron(function, expr string, opts ...CronOption) error {
 	if err := checkName("function name", function); err != nil {
 		return err
@@ -511,6 +548,40 @@ func (w *Worker) Cron(function, expr string, opts ...CronOption) error {
 		return err
 	}
 	if rc := saqraw.Saq_worker_add_cron(w.raw, function, expr, js); rc != saqraw.SAQ_OK {
+		return w.errLocked(rc)
+	}
+	return nil
+}
+
+// Limit is a rate limit and a concurrency limit (SetLimit): at most MaxJobs
+// starts per Period (a sliding window; 0 = no rate limit) and at most
+// MaxRunning jobs running at once (0 = no concurrency limit).
+type Limit struct {
+	MaxJobs    int
+	Period     time.Duration
+	MaxRunning int
+}
+
+// SetLimit limits the jobs of function ("" = every job of the queue) over
+// every libsaq worker of the queue that sets the same limit (an extension
+// kept in Redis, in saq:<queue>:libsaq:limit:*; Python saq workers do not
+// honour it). A job over a limit waits, never fails: over the queue's limit
+// it stays at the head of the queue; over its function's rate it is deferred
+// (scheduled) to its next free start; over its function's MaxRunning it
+// waits until a slot frees (at most 30 s, then it is tried again). The slots
+// of a worker that died are freed when its liveness entry expires. Setting a
+// function's limit again replaces it; a zero Limit removes it. MaxRunning
+// needs the timers.liveness setting > 0. Before Start only.
+func (w *Worker) SetLimit(function string, l Limit) error {
+	if l.MaxJobs < 0 || l.MaxRunning < 0 || l.MaxJobs > math.MaxInt32 || l.MaxRunning > math.MaxInt32 {
+		return errorf(saqraw.SAQ_EINVAL, "SetLimit: MaxJobs and MaxRunning must be between 0 and %d", math.MaxInt32)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.checkNew(); err != nil {
+		return err
+	}
+	if rc := saqraw.Saq_worker_set_limit(w.raw, function, l.MaxJobs, l.Period.Seconds(), l.MaxRunning); rc != saqraw.SAQ_OK {
 		return w.errLocked(rc)
 	}
 	return nil

@@ -318,6 +318,97 @@ func TestWorkerCron(t *testing.T) {
 	}
 }
 
+// The next instant after t at hh:00 on the wall clock of loc (no DST there).
+func nextWallHour(t time.Time, hh int, loc *time.Location) time.Time {
+	l := t.In(loc)
+	n := time.Date(l.Year(), l.Month(), l.Day(), hh, 0, 0, 0, loc)
+	if !n.After(t) {
+		n = n.AddDate(0, 0, 1)
+	}
+	return n
+}
+
+func TestWorkerCronTZ(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	c := ctx(t)
+	w, err := saq.NewWorker(q, fastTimers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Cron("tz", "0 3 * * *", saq.CronTZ("Mars/Olympus")); !errors.Is(err, saq.ErrCron) ||
+		!strings.Contains(err.Error(), "unknown time zone 'Mars/Olympus'") {
+		t.Fatalf("Cron(unknown zone) = %v, want ErrCron naming it", err)
+	}
+	// 03:00 in Kolkata (+05:30, no DST): 21:30 UTC, not 03:00 UTC
+	kolkata := time.FixedZone("IST", 5*3600+1800)
+	if err := w.Cron("tz", "0 3 * * *", saq.CronTZ("Asia/Kolkata")); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Register("tz", func(ctx context.Context, job *saq.Job) (any, error) { return nil, nil })
+	before := time.Now()
+	if err := w.Start(c); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop(context.Background())
+	var j *saq.Job
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if j, err = q.Job(c, "cron:tz"); err == nil && j != nil {
+			break
+		}
+	}
+	if j == nil {
+		t.Fatalf("cron job not enqueued: %v", err)
+	}
+	after := time.Now()
+	w1, w2 := nextWallHour(before, 3, kolkata), nextWallHour(after, 3, kolkata)
+	if got := j.Scheduled.Unix(); got != w1.Unix() && got != w2.Unix() {
+		t.Fatalf("scheduled %v, want %v (03:00 Asia/Kolkata)", j.Scheduled.UTC(), w1.UTC())
+	}
+}
+
+// WithCronTZ: the worker's zone (saq's Worker(cron_tz=...)) for cron jobs without their own.
+func TestWorkerCronTZDefault(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	c := ctx(t)
+	if _, err := saq.NewWorker(q, saq.WithCronTZ("Mars/Olympus")); !errors.Is(err, saq.ErrInvalid) ||
+		!strings.Contains(err.Error(), "unknown time zone") {
+		t.Fatalf("NewWorker(WithCronTZ(unknown)) = %v, want ErrInvalid", err)
+	}
+	w, err := saq.NewWorker(q, fastTimers, saq.WithCronTZ("Asia/Kolkata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noop := func(ctx context.Context, job *saq.Job) (any, error) { return nil, nil }
+	_ = w.Register("ist", noop)
+	_ = w.Register("utc", noop)
+	if err := w.Cron("ist", "0 3 * * *"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Cron("utc", "0 3 * * *", saq.CronLocation(time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if err := w.Start(c); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop(context.Background())
+	for fn, loc := range map[string]*time.Location{"ist": time.FixedZone("IST", 5*3600+1800), "utc": time.UTC} {
+		var j *saq.Job
+		for end := time.Now().Add(5 * time.Second); j == nil && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			j, _ = q.Job(c, "cron:"+fn)
+		}
+		if j == nil {
+			t.Fatalf("cron job %s not enqueued", fn)
+		}
+		w1, w2 := nextWallHour(before, 3, loc), nextWallHour(time.Now(), 3, loc)
+		if got := j.Scheduled.Unix(); got != w1.Unix() && got != w2.Unix() {
+			t.Fatalf("%s scheduled %v, want %v", fn, j.Scheduled.UTC(), w1.UTC())
+		}
+	}
+}
+
 func TestWorkerBurst(t *testing.T) {
 	t.Parallel()
 	q := newQueue(t)

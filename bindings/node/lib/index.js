@@ -4,7 +4,7 @@
 // 0.26) on top of the libsaq C core. Every operation returns a Promise and
 // never blocks the event loop.
 const raw = require('./native');
-const { Queue } = require('./queue');
+const { Queue, flowOutcome } = require('./queue');
 const { Worker } = require('./worker');
 const { Job } = require('./job');
 const { SaqError, JobError, CancelledError, codes } = require('./errors');
@@ -19,6 +19,8 @@ module.exports = {
   JobError,
   CancelledError,
   codes,
+  /** flowOutcome(job): the members' outcomes a flow's callback received ({ id, members }), or null. */
+  flowOutcome,
   /** rawJson(text): JSON text passed exactly (kwargs, a handler's result). */
   rawJson,
   RawJson,

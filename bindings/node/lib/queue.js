@@ -206,6 +206,20 @@ function callJob(name, kwargsText, traceparent) {
   return job;
 }
 
+/** A flow's job from [fn, kwargs] or { fn, kwargs } (owned: raw.saq_job_free). */
+function flowJob(spec, what) {
+  const [fn, kwargs] = Array.isArray(spec) ? spec : spec && typeof spec === 'object' ? [spec.fn, spec.kwargs] : [];
+  if (fn === undefined) throw new TypeError(`${what} must be [fn, kwargs] or { fn, kwargs }`);
+  return callJob(fnName(fn), kwargsJson(kwargs), null);
+}
+
+/** The members' outcomes a flow's callback job received ({ id, members }), or
+ *  null when the job (or kwargs object) is not a flow's callback. */
+function flowOutcome(job) {
+  const kw = job && job.kwargs !== undefined ? job.kwargs : job;
+  return kw && typeof kw === 'object' && kw.flow && typeof kw.flow === 'object' ? kw.flow : null;
+}
+
 /** snake_case keys of libsaq's documents as camelCase, with the unit
  *  suffix _s spelled out (oldest_queued_age_s -> oldestQueuedAgeSeconds,
  *  time_ms -> timeMs). `metadata` (the user's own) is kept as it is. */
@@ -539,6 +553,18 @@ class Queue {
       camel(json.parse(raw.saq_event_json(ev), null, this._jsonOpts)));
   }
 
+  /** The rate limits and global concurrency the queue's libsaq workers
+   *  enforce (the worker option limits; published every second while a
+   *  worker with limits runs, kept 30 s after the last one stopped), with
+   *  their state now (saq_queue_limits): [{ function (null: the whole
+   *  queue), maxJobs, period (seconds), maxRunning, running (slots held
+   *  now), started (in the last period), waiting (jobs waiting for a running
+   *  slot) }]; [] when no worker publishes limits. */
+  async limits() {
+    return this._op((q, cq, tag) => raw.saq_queue_limits(q, cq, tag), (ev) =>
+      camel(json.parse(raw.saq_event_json(ev), null, this._jsonOpts)).limits);
+  }
+
   /** The queue-wide figures of overview() as a Prometheus text exposition
    *  (format 0.0.4; saq_queue_metrics). */
   async metrics() {
@@ -694,6 +720,62 @@ class Queue {
       },
       sig,
     );
+  }
+
+  /** Flows (an extension Python saq ignores): enqueue member jobs and record a
+   *  callback job that libsaq enqueues exactly once, when every member is
+   *  terminal (complete, failed or aborted), with the members' outcomes in its
+   *  kwargs under "flow": { id, members: [{ key, status, result, error }] }
+   *  (flowOutcome(job) reads them). Each of `members` and `callback` is
+   *  [fn, kwargs] or { fn, kwargs }, kwargs split as enqueue() splits them
+   *  (key, timeout, retries, ... set the job). The flow id is the callback's
+   *  key. Everything is written in one step, or nothing. Options: ttl
+   *  (seconds the flow's record is kept after its callback was enqueued;
+   *  default 86400, 0 forever). Resolves to { id, callback, members: [keys] },
+   *  or null when a flow with that id is recorded already. Rejects with
+   *  SAQ_ESTATE when a member's key is already enqueued, SAQ_EINVAL for no
+   *  member, a key used twice, or callback kwargs with "flow". */
+  async enqueueFlow(members, callback, options = {}) {
+    const { ttl } = checkOptions(options, ['ttl'], 'enqueueFlow()');
+    if (!Array.isArray(members)) throw new TypeError('members must be an array of [fn, kwargs] or { fn, kwargs }');
+    const cb = flowJob(callback, 'callback');
+    const f = raw.saq_flow_new(cb);
+    raw.saq_job_free(cb);
+    if (!f) throw new SaqError(codes.ENOMEM);
+    try {
+      if (ttl !== undefined && ttl !== null) {
+        const rc = raw.saq_flow_set_ttl(f, num(ttl, 'ttl', 86400));
+        if (rc !== 0) throw new SaqError(rc, 'flow ttl must be >= 0');
+      }
+      members.forEach((m, i) => {
+        const j = flowJob(m, `members[${i}]`);
+        const rc = raw.saq_flow_add(f, j);
+        raw.saq_job_free(j);
+        if (rc !== 0) throw new SaqError(rc, `flow member ${i}: its key is the callback's or another member's`);
+      });
+      return await this._op((q, cq, tag) => raw.saq_queue_enqueue_flow(q, f, cq, tag), (ev) =>
+        raw.saq_event_int(ev) === 0 ? null : json.parse(raw.saq_event_json(ev), null));
+    } finally {
+      raw.saq_flow_free(f); // the submit copied it
+    }
+  }
+
+  /** Read a flow (after recording any member found terminal, and enqueuing
+   *  the callback when that was the last one): { id, state ("open" or
+   *  "done"), callback, total, pending, createdMs, doneMs, members: [{ key,
+   *  status, result, error }] }, or null when no flow has that id. */
+  async flow(id) {
+    const k = cstr(String(id), 'a flow id');
+    try {
+      return await this._op((q, cq, tag) => raw.saq_queue_flow(q, k, cq, tag), (ev) => {
+        const d = json.parse(raw.saq_event_json(ev), {});
+        return { id: d.id, state: d.state, callback: d.callback, total: d.total, pending: d.pending,
+          createdMs: d.created_ms, doneMs: d.done_ms, members: d.members };
+      });
+    } catch (err) {
+      if (err.errno === codes.ENOTFOUND) return null;
+      throw err;
+    }
   }
 
   /** saq's `async with queue.batch()`: runs `fn`; if it throws, every job
@@ -878,4 +960,4 @@ class Listener {
   }
 }
 
-module.exports = { Queue, Listener, camel, makeConf, keyOf, eventError, kwargsJson, fnName, Job };
+module.exports = { Queue, Listener, camel, makeConf, keyOf, eventError, kwargsJson, fnName, Job, flowOutcome };

@@ -27,13 +27,41 @@ const WORKER_CONF = {
   deadWorkerCheck: 'dead_worker_check',
   queueOrder: 'queue_order',
   queueWeight: 'queue_weight',
+  cronTz: 'cron_tz',
 };
 const INT_MAX = 2147483647;
 const TIMERS = { schedule: 'timers.schedule', workerInfo: 'timers.worker_info', stats: 'timers.worker_info',
   sweep: 'timers.sweep', abort: 'timers.abort', worker_info: 'timers.worker_info', pause: 'timers.pause' };
-const CRON_OPTIONS = ['kwargs', 'timeout', 'heartbeat', 'retries', 'ttl', 'unique'];
+const CRON_OPTIONS = ['kwargs', 'timeout', 'heartbeat', 'retries', 'ttl', 'unique', 'cronTz'];
+// the option names libsaq's saq_worker_add_cron reads, where they differ
+const CRON_OPTION_NAMES = { cronTz: 'cron_tz' };
 const WORKER_OPTIONS = [...Object.keys(WORKER_CONF), 'functions', 'cronJobs', 'startup', 'shutdown',
-  'beforeProcess', 'afterProcess', 'timers', 'queues', 'conf'];
+  'beforeProcess', 'afterProcess', 'timers', 'queues', 'conf', 'limits'];
+
+const LIMIT_KEYS = ['maxJobs', 'period', 'maxRunning'];
+
+/** The `limits` option: [function ('' = the queue), maxJobs, period, maxRunning] entries. */
+function limitEntries(limits) {
+  if (limits === undefined || limits === null) return [];
+  if (typeof limits !== 'object' || Array.isArray(limits)) {
+    throw new TypeError('limits must be an object (or a Map) of function name => { maxJobs, period, maxRunning }');
+  }
+  const entries = limits instanceof Map ? [...limits] : Object.entries(limits);
+  return entries.map(([fn, spec]) => {
+    if (typeof fn !== 'string') throw new TypeError('limits: each function name must be a string (\'\' = the queue)');
+    if (!spec || typeof spec !== 'object') throw new TypeError(`limits['${fn}'] must be { maxJobs, period, maxRunning }`);
+    checkOptions(spec, LIMIT_KEYS, `limits['${fn}']`);
+    const int = (k) => {
+      const v = spec[k] === undefined || spec[k] === null ? 0 : spec[k];
+      if (!Number.isInteger(v)) throw new TypeError(`limits['${fn}'].${k} must be an integer`);
+      if (v < 0 || v > INT_MAX) throw new SaqError(codes.EINVAL, `limits['${fn}'].${k} must be between 0 and ${INT_MAX}, got ${v}`);
+      return v;
+    };
+    const period = spec.period === undefined || spec.period === null ? 0 : spec.period;
+    if (typeof period !== 'number') throw new TypeError(`limits['${fn}'].period must be a number of seconds`);
+    return [fn, int('maxJobs'), period, int('maxRunning')];
+  });
+}
 
 function hooks(h, what) {
   const list = h === undefined || h === null ? [] : Array.isArray(h) ? h : [h];
@@ -146,7 +174,9 @@ class Worker extends EventEmitter {
    *   metadata, sweptErrorMessage, deadWorkerCheck (seconds, as in saq),
    *   queues (more queues to serve: Queues or { queue, weight }, after
    *   `queue` in order), queueOrder ('strict' or 'weighted'), queueWeight
-   *   (`queue`'s weight), conf.
+   *   (`queue`'s weight), conf, limits ({ [function]: { maxJobs, period,
+   *   maxRunning } }, '' = every job of the queue: rate limits and global
+   *   concurrency over every libsaq worker of the queue).
    */
   constructor(queue, options = {}) {
     super();
@@ -157,6 +187,7 @@ class Worker extends EventEmitter {
     options = checkOptions(options, WORKER_OPTIONS, 'new Worker()');
     this.queue = queue;
     const added = queueEntries(options.queues);
+    const limits = limitEntries(options.limits);
     /** Every queue the worker serves, its own first. */
     this.queues = Object.freeze([queue, ...added.map(([q]) => q)]);
     this._functions = new Map();
@@ -182,7 +213,7 @@ class Worker extends EventEmitter {
         throw new TypeError(`cron job ${c.cron}: its function must be registered in functions (or be a named function)`);
       }
       const opts = {};
-      for (const k of CRON_OPTIONS) if (c[k] !== undefined && c[k] !== null) opts[k] = c[k];
+      for (const k of CRON_OPTIONS) if (c[k] !== undefined && c[k] !== null) opts[CRON_OPTION_NAMES[k] || k] = c[k];
       crons.push([name, c.cron, json.stringify(opts)]);
     }
     this._startup = hooks(options.startup, 'startup');
@@ -216,6 +247,10 @@ class Worker extends EventEmitter {
       for (const [name, expr, opts] of crons) {
         const rc = raw.saq_worker_add_cron(w, name, expr, opts);
         if (rc !== 0) throw new SaqError(rc, `cron job ${name} (${expr}): ${raw.saq_worker_errmsg(w)}`);
+      }
+      for (const [fn, maxJobs, period, maxRunning] of limits) {
+        const rc = raw.saq_worker_set_limit(w, fn, maxJobs, period, maxRunning);
+        if (rc !== 0) throw new SaqError(rc, `limits['${fn}']: ${raw.saq_worker_errmsg(w)}`);
       }
       added.forEach(([q, weight], i) => {
         const rc = raw.saq_worker_add_queue(w, q._live(), weight);

@@ -1348,17 +1348,18 @@ fail: ;
 #define SWIGTYPE_p_saq_conf swig_types[7]
 #define SWIGTYPE_p_saq_cq swig_types[8]
 #define SWIGTYPE_p_saq_event swig_types[9]
-#define SWIGTYPE_p_saq_job swig_types[10]
-#define SWIGTYPE_p_saq_queue swig_types[11]
-#define SWIGTYPE_p_saq_worker swig_types[12]
-#define SWIGTYPE_p_short swig_types[13]
-#define SWIGTYPE_p_signed_char swig_types[14]
-#define SWIGTYPE_p_unsigned_char swig_types[15]
-#define SWIGTYPE_p_unsigned_int swig_types[16]
-#define SWIGTYPE_p_unsigned_long_long swig_types[17]
-#define SWIGTYPE_p_unsigned_short swig_types[18]
-static swig_type_info *swig_types[20];
-static swig_module_info swig_module = {swig_types, 19, 0, 0, 0, 0};
+#define SWIGTYPE_p_saq_flow swig_types[10]
+#define SWIGTYPE_p_saq_job swig_types[11]
+#define SWIGTYPE_p_saq_queue swig_types[12]
+#define SWIGTYPE_p_saq_worker swig_types[13]
+#define SWIGTYPE_p_short swig_types[14]
+#define SWIGTYPE_p_signed_char swig_types[15]
+#define SWIGTYPE_p_unsigned_char swig_types[16]
+#define SWIGTYPE_p_unsigned_int swig_types[17]
+#define SWIGTYPE_p_unsigned_long_long swig_types[18]
+#define SWIGTYPE_p_unsigned_short swig_types[19]
+static swig_type_info *swig_types[21];
+static swig_module_info swig_module = {swig_types, 20, 0, 0, 0, 0};
 #define SWIG_TypeQuery(name) SWIG_TypeQueryModule(&swig_module, &swig_module, name)
 #define SWIG_MangledTypeQuery(name) SWIG_MangledTypeQueryModule(&swig_module, &swig_module, name)
 
@@ -3024,12 +3025,57 @@ fail:
 }
 
 
-static SwigV8ReturnValue _wrap_SAQ_EVENT_PAUSE(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+static SwigV8ReturnValue _wrap_SAQ_EVENT_FLOW_ENQUEUE(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
   SWIGV8_HANDLESCOPE();
   
   SWIGV8_VALUE jsresult;
   
   jsresult = SWIG_From_int((int)(30));
+  
+  SWIGV8_RETURN_INFO(jsresult, info);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN_INFO(SWIGV8_UNDEFINED(), info);
+}
+
+
+static SwigV8ReturnValue _wrap_SAQ_EVENT_FLOW(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  
+  jsresult = SWIG_From_int((int)(31));
+  
+  SWIGV8_RETURN_INFO(jsresult, info);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN_INFO(SWIGV8_UNDEFINED(), info);
+}
+
+
+static SwigV8ReturnValue _wrap_SAQ_EVENT_LIMITS(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  
+  jsresult = SWIG_From_int((int)(32));
+  
+  SWIGV8_RETURN_INFO(jsresult, info);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN_INFO(SWIGV8_UNDEFINED(), info);
+}
+
+
+static SwigV8ReturnValue _wrap_SAQ_EVENT_PAUSE(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  
+  jsresult = SWIG_From_int((int)(33));
   
   SWIGV8_RETURN_INFO(jsresult, info);
   
@@ -6758,6 +6804,52 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_queue_limits(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  
+  if(args.Length() != 3) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_limits.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_limits" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(args[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), "in method '" "saq_queue_limits" "', argument " "2"" of type '" "saq_cq_t *""'"); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_queue_limits" "', argument " "3"" of type '" "uint64_t""'");
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_limits(arg1,arg2,arg3);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_queue_metrics(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -7792,6 +7884,282 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_flow_new(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_job_t *arg1 = (saq_job_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  saq_flow_t *result = 0 ;
+  
+  if(args.Length() != 1) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_flow_new.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_flow_new" "', argument " "1"" of type '" "saq_job_t const *""'"); 
+  }
+  arg1 = (saq_job_t *)(argp1);
+  result = (saq_flow_t *)saq_flow_new((struct saq_job const *)arg1);
+  jsresult = SWIG_NewPointerObj(SWIG_as_voidptr(result), SWIGTYPE_p_saq_flow, SWIG_POINTER_OWN |  0 );
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_flow_add(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  saq_job_t *arg2 = (saq_job_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  int result;
+  
+  if(args.Length() != 2) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_flow_add.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_flow_add" "', argument " "1"" of type '" "saq_flow_t *""'"); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  res2 = SWIG_ConvertPtr(args[1], &argp2,SWIGTYPE_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), "in method '" "saq_flow_add" "', argument " "2"" of type '" "saq_job_t const *""'"); 
+  }
+  arg2 = (saq_job_t *)(argp2);
+  result = (int)saq_flow_add(arg1,(struct saq_job const *)arg2);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_flow_set_ttl(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  int arg2 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int val2 ;
+  int ecode2 = 0 ;
+  int result;
+  
+  if(args.Length() != 2) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_flow_set_ttl.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_flow_set_ttl" "', argument " "1"" of type '" "saq_flow_t *""'"); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  ecode2 = SWIG_AsVal_int(args[1], &val2);
+  if (!SWIG_IsOK(ecode2)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode2), "in method '" "saq_flow_set_ttl" "', argument " "2"" of type '" "int""'");
+  } 
+  arg2 = (int)(val2);
+  result = (int)saq_flow_set_ttl(arg1,arg2);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_flow_size(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  size_t result;
+  
+  if(args.Length() != 1) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_flow_size.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_flow_size" "', argument " "1"" of type '" "saq_flow_t const *""'"); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  result = saq_flow_size((struct saq_flow const *)arg1);
+  jsresult = SWIG_From_size_t((size_t)(result));
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_flow_free(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  
+  if(args.Length() != 1) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_flow_free.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_flow, SWIG_POINTER_DISOWN |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_flow_free" "', argument " "1"" of type '" "saq_flow_t *""'"); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  saq_flow_free(arg1);
+  jsresult = SWIGV8_UNDEFINED();
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_queue_enqueue_flow(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_flow_t *arg2 = (saq_flow_t *) 0 ;
+  saq_cq_t *arg3 = (saq_cq_t *) 0 ;
+  uint64_t arg4 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  void *argp3 = 0 ;
+  int res3 = 0 ;
+  unsigned long long val4 ;
+  int ecode4 = 0 ;
+  int result;
+  
+  if(args.Length() != 4) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_enqueue_flow.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_enqueue_flow" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(args[1], &argp2,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), "in method '" "saq_queue_enqueue_flow" "', argument " "2"" of type '" "saq_flow_t const *""'"); 
+  }
+  arg2 = (saq_flow_t *)(argp2);
+  res3 = SWIG_ConvertPtr(args[2], &argp3,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res3)) {
+    SWIG_exception_fail(SWIG_ArgError(res3), "in method '" "saq_queue_enqueue_flow" "', argument " "3"" of type '" "saq_cq_t *""'"); 
+  }
+  arg3 = (saq_cq_t *)(argp3);
+  ecode4 = SWIG_AsVal_unsigned_SS_long_SS_long(args[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), "in method '" "saq_queue_enqueue_flow" "', argument " "4"" of type '" "uint64_t""'");
+  } 
+  arg4 = (uint64_t)(val4);
+  result = (int)saq_queue_enqueue_flow(arg1,(struct saq_flow const *)arg2,arg3,arg4);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_queue_flow(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  saq_cq_t *arg3 = (saq_cq_t *) 0 ;
+  uint64_t arg4 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  int alloc2 = 0 ;
+  void *argp3 = 0 ;
+  int res3 = 0 ;
+  unsigned long long val4 ;
+  int ecode4 = 0 ;
+  int result;
+  
+  if(args.Length() != 4) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_flow.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_flow" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  {
+    if (args[1]->IsNullOrUndefined()) {
+      arg2 = NULL;
+    } else {
+      res2 = SWIG_AsCharPtrAndSize(args[1], &buf2, NULL, &alloc2);
+      if (!SWIG_IsOK(res2)) {
+        SWIG_exception_fail(SWIG_ArgError(res2), "in method 'saq_queue_flow', argument 2 of type 'char const *'");
+      }
+      arg2 = (char *)buf2;
+    }
+  }
+  res3 = SWIG_ConvertPtr(args[2], &argp3,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res3)) {
+    SWIG_exception_fail(SWIG_ArgError(res3), "in method '" "saq_queue_flow" "', argument " "3"" of type '" "saq_cq_t *""'"); 
+  }
+  arg3 = (saq_cq_t *)(argp3);
+  ecode4 = SWIG_AsVal_unsigned_SS_long_SS_long(args[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), "in method '" "saq_queue_flow" "', argument " "4"" of type '" "uint64_t""'");
+  } 
+  arg4 = (uint64_t)(val4);
+  result = (int)saq_queue_flow(arg1,(char const *)arg2,arg3,arg4);
+  jsresult = SWIG_From_int((int)(result));
+  
+  {
+    if (alloc2 == SWIG_NEWOBJ) free((char *)buf2);
+  }
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_SAQ_HOOK_STARTUP(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
   SWIGV8_HANDLESCOPE();
   
@@ -8176,6 +8544,79 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_worker_set_limit(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  double arg4 ;
+  int arg5 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  double val4 ;
+  int ecode4 = 0 ;
+  int val5 ;
+  int ecode5 = 0 ;
+  int result;
+  
+  if(args.Length() != 5) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_worker_set_limit.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_worker, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_worker_set_limit" "', argument " "1"" of type '" "saq_worker_t *""'"); 
+  }
+  arg1 = (saq_worker_t *)(argp1);
+  {
+    if (args[1]->IsNullOrUndefined()) {
+      arg2 = NULL;
+    } else {
+      res2 = SWIG_AsCharPtrAndSize(args[1], &buf2, NULL, &alloc2);
+      if (!SWIG_IsOK(res2)) {
+        SWIG_exception_fail(SWIG_ArgError(res2), "in method 'saq_worker_set_limit', argument 2 of type 'char const *'");
+      }
+      arg2 = (char *)buf2;
+    }
+  }
+  ecode3 = SWIG_AsVal_int(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_worker_set_limit" "', argument " "3"" of type '" "int""'");
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_double(args[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), "in method '" "saq_worker_set_limit" "', argument " "4"" of type '" "double""'");
+  } 
+  arg4 = (double)(val4);
+  ecode5 = SWIG_AsVal_int(args[4], &val5);
+  if (!SWIG_IsOK(ecode5)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode5), "in method '" "saq_worker_set_limit" "', argument " "5"" of type '" "int""'");
+  } 
+  arg5 = (int)(val5);
+  result = (int)saq_worker_set_limit(arg1,(char const *)arg2,arg3,arg4,arg5);
+  jsresult = SWIG_From_int((int)(result));
+  
+  {
+    if (alloc2 == SWIG_NEWOBJ) free((char *)buf2);
+  }
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_worker_start(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -8391,6 +8832,7 @@ static swig_type_info _swigt__p_saq_batch = {"_p_saq_batch", "saq_batch_t *|stru
 static swig_type_info _swigt__p_saq_conf = {"_p_saq_conf", "saq_conf_t *|struct saq_conf *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_cq = {"_p_saq_cq", "saq_cq_t *|struct saq_cq *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_event = {"_p_saq_event", "saq_event_t *|struct saq_event *", 0, 0, (void*)0, 0};
+static swig_type_info _swigt__p_saq_flow = {"_p_saq_flow", "saq_flow_t *|struct saq_flow *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_job = {"_p_saq_job", "saq_job_t *|struct saq_job *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_queue = {"_p_saq_queue", "saq_queue_t *|struct saq_queue *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_worker = {"_p_saq_worker", "saq_worker_t *|struct saq_worker *", 0, 0, (void*)0, 0};
@@ -8412,6 +8854,7 @@ static swig_type_info *swig_type_initial[] = {
   &_swigt__p_saq_conf,
   &_swigt__p_saq_cq,
   &_swigt__p_saq_event,
+  &_swigt__p_saq_flow,
   &_swigt__p_saq_job,
   &_swigt__p_saq_queue,
   &_swigt__p_saq_worker,
@@ -8433,6 +8876,7 @@ static swig_cast_info _swigc__p_saq_batch[] = {  {&_swigt__p_saq_batch, 0, 0, 0}
 static swig_cast_info _swigc__p_saq_conf[] = {  {&_swigt__p_saq_conf, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_cq[] = {  {&_swigt__p_saq_cq, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_event[] = {  {&_swigt__p_saq_event, 0, 0, 0},{0, 0, 0, 0}};
+static swig_cast_info _swigc__p_saq_flow[] = {  {&_swigt__p_saq_flow, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_job[] = {  {&_swigt__p_saq_job, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_queue[] = {  {&_swigt__p_saq_queue, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_worker[] = {  {&_swigt__p_saq_worker, 0, 0, 0},{0, 0, 0, 0}};
@@ -8454,6 +8898,7 @@ static swig_cast_info *swig_cast_initial[] = {
   _swigc__p_saq_conf,
   _swigc__p_saq_cq,
   _swigc__p_saq_event,
+  _swigc__p_saq_flow,
   _swigc__p_saq_job,
   _swigc__p_saq_queue,
   _swigc__p_saq_worker,
@@ -8833,6 +9278,9 @@ SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_METRICS", _wrap_SAQ_EVENT_METRI
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_ITER_JOBS", _wrap_SAQ_EVENT_ITER_JOBS, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_DELETE", _wrap_SAQ_EVENT_DELETE, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_ENQUEUE_MANY", _wrap_SAQ_EVENT_ENQUEUE_MANY, JS_veto_set_variable, context);
+SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_FLOW_ENQUEUE", _wrap_SAQ_EVENT_FLOW_ENQUEUE, JS_veto_set_variable, context);
+SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_FLOW", _wrap_SAQ_EVENT_FLOW, JS_veto_set_variable, context);
+SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_LIMITS", _wrap_SAQ_EVENT_LIMITS, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_PAUSE", _wrap_SAQ_EVENT_PAUSE, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_NEW", _wrap_SAQ_STATUS_NEW, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_QUEUED", _wrap_SAQ_STATUS_QUEUED, JS_veto_set_variable, context);
@@ -8966,6 +9414,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_queue_count", _wrap_saq_queue_count, 
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_info", _wrap_saq_queue_info, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_stats", _wrap_saq_queue_stats, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_overview", _wrap_saq_queue_overview, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_limits", _wrap_saq_queue_limits, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_metrics", _wrap_saq_queue_metrics, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_delete", _wrap_saq_queue_delete, context);
@@ -8985,6 +9434,13 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_queue_batch", _wrap_saq_queue_batch, 
 SWIGV8_AddStaticFunction(exports_obj, "saq_batch_size", _wrap_saq_batch_size, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_batch_abort", _wrap_saq_batch_abort, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_batch_free", _wrap_saq_batch_free, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_flow_new", _wrap_saq_flow_new, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_flow_add", _wrap_saq_flow_add, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_flow_set_ttl", _wrap_saq_flow_set_ttl, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_flow_size", _wrap_saq_flow_size, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_flow_free", _wrap_saq_flow_free, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_enqueue_flow", _wrap_saq_queue_enqueue_flow, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_flow", _wrap_saq_queue_flow, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_open", _wrap_saq_worker_open, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_id", _wrap_saq_worker_id, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_errmsg", _wrap_saq_worker_errmsg, context);
@@ -8992,6 +9448,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_worker_conf_get", _wrap_saq_worker_co
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_add_queue", _wrap_saq_worker_add_queue, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_register_pull", _wrap_saq_worker_register_pull, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_add_cron", _wrap_saq_worker_add_cron, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_worker_set_limit", _wrap_saq_worker_set_limit, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_start", _wrap_saq_worker_start, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_stop", _wrap_saq_worker_stop, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_worker_wait", _wrap_saq_worker_wait, context);

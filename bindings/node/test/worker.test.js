@@ -168,6 +168,45 @@ describe('Worker', () => {
     }), (e) => e instanceof SaqError && e.code === 'SAQ_ECRON');
   });
 
+  test('cronTz: the expression is read in an IANA time zone (saq\'s cron_tz)', async () => {
+    assert.throws(() => new Worker(Queue.fromUrl(REDIS_URL, { name: uniqueName('crontz') }), {
+      functions: { f: async () => 1 },
+      cronJobs: [{ function: 'f', cron: '0 3 * * *', cronTz: 'Mars/Olympus' }],
+    }), (e) => e instanceof SaqError && e.code === 'SAQ_ECRON' && /unknown time zone 'Mars\/Olympus'/.test(e.message));
+    // 03:00 in Kolkata (+05:30, no DST) is 21:30 UTC, not 03:00 UTC
+    const next0300 = (t, off = 19800) => { // the next 03:00 at UTC offset `off` (seconds) after t
+      const day = Math.floor((t + off) / 86400) * 86400 - off + 3 * 3600;
+      return day > t ? day : day + 86400;
+    };
+    const before = Math.floor(Date.now() / 1000);
+    await withWorker({
+      functions: { tz: async () => 1 },
+      cronJobs: [{ function: 'tz', cron: '0 3 * * *', cronTz: 'Asia/Kolkata' }],
+    }, async (q) => {
+      let rec = null;
+      await waitFor(async () => (rec = await q.job('cron:tz')) !== null, { timeout: 5000, what: 'the cron job to be enqueued' });
+      const after = Math.floor(Date.now() / 1000);
+      const scheduled = Math.floor(rec.scheduled);
+      assert.ok([next0300(before), next0300(after)].includes(scheduled), `scheduled ${scheduled}, want ${next0300(before)}`);
+    });
+    // the worker's cronTz (saq's Worker(cron_tz=...)) for the cron jobs that set none
+    assert.throws(() => new Worker(Queue.fromUrl(REDIS_URL, { name: uniqueName('crontz') }), {
+      functions: { f: async () => 1 }, cronTz: 'Mars/Olympus',
+    }), (e) => e instanceof SaqError && e.code === 'SAQ_EINVAL' && /unknown time zone/.test(e.message));
+    const start = Math.floor(Date.now() / 1000);
+    await withWorker({
+      functions: { ist: async () => 1, utc: async () => 1 },
+      cronTz: 'Asia/Kolkata',
+      cronJobs: [{ function: 'ist', cron: '0 3 * * *' }, { function: 'utc', cron: '0 3 * * *', cronTz: 'UTC' }],
+    }, async (q) => {
+      const ist = await waitFor(() => q.job('cron:ist'), { timeout: 5000, what: 'cron:ist' });
+      const utc = await waitFor(() => q.job('cron:utc'), { timeout: 5000, what: 'cron:utc' });
+      const end = Math.floor(Date.now() / 1000);
+      assert.ok([next0300(start), next0300(end)].includes(Math.floor(ist.scheduled)), `ist ${ist.scheduled}`);
+      assert.ok([next0300(start, 0), next0300(end, 0)].includes(Math.floor(utc.scheduled)), `utc ${utc.scheduled}`);
+    });
+  });
+
   test('stop: running jobs get their grace, then the signal fires with "shutdown" and the job is retried', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('stop') });
     let reason = null;

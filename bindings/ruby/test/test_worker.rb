@@ -198,6 +198,49 @@ class TestWorker < Minitest::Test
     assert_equal "cron:tick", key
   end
 
+  # cron_tz: 03:00 in Kolkata (+05:30, no DST) is 21:30 UTC, not 03:00 UTC
+  def test_cron_job_in_a_time_zone
+    q = new_queue
+    err = assert_raises(Saq::CronError) do
+      Saq::Worker.new(q, functions: { "f" => ->(_j) {} },
+                         cron_jobs: [Saq::CronJob.new("f", "0 3 * * *", cron_tz: "Mars/Olympus")])
+    end
+    assert_includes err.message, "unknown time zone 'Mars/Olympus'"
+    before = Time.now.to_i
+    start_worker(q, functions: { "tz" => ->(_j) {} },
+                    cron_jobs: [{ function: "tz", cron: "0 3 * * *", cron_tz: "Asia/Kolkata" }])
+    job = nil
+    Timeout.timeout(5) { sleep 0.02 until (job = q.job("cron:tz")) }
+    after = Time.now.to_i
+    want = [before, after].map do |t|
+      day = (t + 19_800) / 86_400 * 86_400 - 19_800 + 3 * 3600
+      day > t ? day : day + 86_400
+    end
+    assert_includes want, job.scheduled.to_i
+  end
+
+  # the worker's cron_tz: (saq's Worker(cron_tz=...)) for cron jobs that set none
+  def test_worker_cron_tz_default
+    q = new_queue
+    err = assert_raises(Saq::InvalidArgumentError) do
+      Saq::Worker.new(q, functions: { "f" => ->(_j) {} }, cron_tz: "Mars/Olympus")
+    end
+    assert_includes err.message, "unknown time zone"
+    before = Time.now.to_i
+    start_worker(q, functions: { "ist" => ->(_j) {}, "utc" => ->(_j) {} }, cron_tz: "Asia/Kolkata",
+                    cron_jobs: [{ function: "ist", cron: "0 3 * * *" },
+                                { function: "utc", cron: "0 3 * * *", cron_tz: "UTC" }])
+    { "ist" => 19_800, "utc" => 0 }.each do |fn, off|
+      job = nil
+      Timeout.timeout(5) { sleep 0.02 until (job = q.job("cron:#{fn}")) }
+      want = [before, Time.now.to_i].map do |t|
+        day = (t + off) / 86_400 * 86_400 - off + 3 * 3600
+        day > t ? day : day + 86_400
+      end
+      assert_includes want, job.scheduled.to_i, fn
+    end
+  end
+
   def test_bad_cron_and_unknown_option
     q = new_queue
     err = assert_raises(Saq::CronError) do

@@ -2143,6 +2143,23 @@ intgo _wrap_saq_queue_overview_saqraw_45c772aff977664a(struct saq_queue *_swig_g
 }
 
 
+intgo _wrap_saq_queue_limits_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  arg2 = *(saq_cq_t **)&_swig_go_1; 
+  arg3 = (uint64_t)_swig_go_2; 
+  
+  result = (int)saq_queue_limits(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_saq_queue_metrics_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_cq_t *arg2 = (saq_cq_t *) 0 ;
@@ -2520,6 +2537,115 @@ void _wrap_saq_batch_free_saqraw_45c772aff977664a(struct saq_batch *_swig_go_0) 
 }
 
 
+struct saq_flow *_wrap_saq_flow_new_saqraw_45c772aff977664a(struct saq_job *_swig_go_0) {
+  saq_job_t *arg1 = (saq_job_t *) 0 ;
+  saq_flow_t *result = 0 ;
+  struct saq_flow *_swig_go_result;
+  
+  arg1 = *(saq_job_t **)&_swig_go_0; 
+  
+  result = (saq_flow_t *)saq_flow_new((struct saq_job const *)arg1);
+  *(saq_flow_t **)&_swig_go_result = (saq_flow_t *)result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_flow_add_saqraw_45c772aff977664a(struct saq_flow *_swig_go_0, struct saq_job *_swig_go_1) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  saq_job_t *arg2 = (saq_job_t *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_flow_t **)&_swig_go_0; 
+  arg2 = *(saq_job_t **)&_swig_go_1; 
+  
+  result = (int)saq_flow_add(arg1,(struct saq_job const *)arg2);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_flow_set_ttl_saqraw_45c772aff977664a(struct saq_flow *_swig_go_0, intgo _swig_go_1) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  int arg2 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_flow_t **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (int)saq_flow_set_ttl(arg1,arg2);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+long long _wrap_saq_flow_size_saqraw_45c772aff977664a(struct saq_flow *_swig_go_0) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  size_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(saq_flow_t **)&_swig_go_0; 
+  
+  result = saq_flow_size((struct saq_flow const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_saq_flow_free_saqraw_45c772aff977664a(struct saq_flow *_swig_go_0) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  
+  arg1 = *(saq_flow_t **)&_swig_go_0; 
+  
+  saq_flow_free(arg1);
+  
+}
+
+
+intgo _wrap_saq_queue_enqueue_flow_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_flow *_swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_flow_t *arg2 = (saq_flow_t *) 0 ;
+  saq_cq_t *arg3 = (saq_cq_t *) 0 ;
+  uint64_t arg4 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  arg2 = *(saq_flow_t **)&_swig_go_1; 
+  arg3 = *(saq_cq_t **)&_swig_go_2; 
+  arg4 = (uint64_t)_swig_go_3; 
+  
+  result = (int)saq_queue_enqueue_flow(arg1,(struct saq_flow const *)arg2,arg3,arg4);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_queue_flow_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, struct saq_cq *_swig_go_2, long long _swig_go_3) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  saq_cq_t *arg3 = (saq_cq_t *) 0 ;
+  uint64_t arg4 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = *(saq_cq_t **)&_swig_go_2; 
+  arg4 = (uint64_t)_swig_go_3; 
+  
+  result = (int)saq_queue_flow(arg1,(char const *)arg2,arg3,arg4);
+  _swig_go_result = result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(saq_worker_t **_swig_go_0, struct saq_queue *_swig_go_1, struct saq_conf *_swig_go_2) {
   saq_worker_t **arg1 = (saq_worker_t **) 0 ;
   saq_queue_t *arg2 = (saq_queue_t *) 0 ;
@@ -2650,6 +2776,32 @@ intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(struct saq_worker *_swig
   free(arg2); 
   free(arg3); 
   free(arg4); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_worker_set_limit_saqraw_45c772aff977664a(struct saq_worker *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, double _swig_go_3, intgo _swig_go_4) {
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  double arg4 ;
+  int arg5 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_worker_t **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (int)_swig_go_2; 
+  arg4 = (double)_swig_go_3; 
+  arg5 = (int)_swig_go_4; 
+  
+  result = (int)saq_worker_set_limit(arg1,(char const *)arg2,arg3,arg4,arg5);
+  _swig_go_result = result; 
+  free(arg2); 
   return _swig_go_result;
 }
 

@@ -43,6 +43,7 @@ SAQ_RB_HANDLE(saq_cq, CqHandle, saq_cq_free)
 SAQ_RB_HANDLE(saq_event, EventHandle, saq_event_free)
 SAQ_RB_HANDLE(saq_worker, WorkerHandle, saq_worker_free)
 SAQ_RB_HANDLE(saq_batch, BatchHandle, saq_batch_free)
+SAQ_RB_HANDLE(saq_flow, FlowHandle, saq_flow_free)
 
 /* The raw *_free functions would leave a dangling pointer in the Ruby object
  * (SWIG's %delobject only drops ownership); the saq_rb_*_release forms below
@@ -55,6 +56,7 @@ SAQ_RB_HANDLE(saq_batch, BatchHandle, saq_batch_free)
 %ignore saq_event_free;
 %ignore saq_worker_free;
 %ignore saq_batch_free;
+%ignore saq_flow_free;
 
 /* Blocking calls are replaced by the GVL-releasing forms below. */
 %ignore saq_cq_poll;
@@ -214,4 +216,5 @@ void saq_rb_cq_release(saq_cq_t *RELEASED) { saq_cq_free(RELEASED); }
 void saq_rb_event_release(saq_event_t *RELEASED) { saq_event_free(RELEASED); }
 void saq_rb_worker_release(saq_worker_t *RELEASED) { saq_worker_free(RELEASED); }
 void saq_rb_batch_release(saq_batch_t *RELEASED) { saq_batch_free(RELEASED); }
+void saq_rb_flow_release(saq_flow_t *RELEASED) { saq_flow_free(RELEASED); }
 %}

@@ -1863,17 +1863,18 @@ int SWIG_Ruby_arity( VALUE proc, int minimal )
 #define SWIGTYPE_p_saq_conf swig_types[7]
 #define SWIGTYPE_p_saq_cq swig_types[8]
 #define SWIGTYPE_p_saq_event swig_types[9]
-#define SWIGTYPE_p_saq_job swig_types[10]
-#define SWIGTYPE_p_saq_queue swig_types[11]
-#define SWIGTYPE_p_saq_worker swig_types[12]
-#define SWIGTYPE_p_short swig_types[13]
-#define SWIGTYPE_p_signed_char swig_types[14]
-#define SWIGTYPE_p_unsigned_char swig_types[15]
-#define SWIGTYPE_p_unsigned_int swig_types[16]
-#define SWIGTYPE_p_unsigned_long_long swig_types[17]
-#define SWIGTYPE_p_unsigned_short swig_types[18]
-static swig_type_info *swig_types[20];
-static swig_module_info swig_module = {swig_types, 19, 0, 0, 0, 0};
+#define SWIGTYPE_p_saq_flow swig_types[10]
+#define SWIGTYPE_p_saq_job swig_types[11]
+#define SWIGTYPE_p_saq_queue swig_types[12]
+#define SWIGTYPE_p_saq_worker swig_types[13]
+#define SWIGTYPE_p_short swig_types[14]
+#define SWIGTYPE_p_signed_char swig_types[15]
+#define SWIGTYPE_p_unsigned_char swig_types[16]
+#define SWIGTYPE_p_unsigned_int swig_types[17]
+#define SWIGTYPE_p_unsigned_long_long swig_types[18]
+#define SWIGTYPE_p_unsigned_short swig_types[19]
+static swig_type_info *swig_types[21];
+static swig_module_info swig_module = {swig_types, 20, 0, 0, 0, 0};
 #define SWIG_TypeQuery(name) SWIG_TypeQueryModule(&swig_module, &swig_module, name)
 #define SWIG_MangledTypeQuery(name) SWIG_MangledTypeQueryModule(&swig_module, &swig_module, name)
 
@@ -2347,6 +2348,7 @@ void saq_rb_cq_release(saq_cq_t *RELEASED) { saq_cq_free(RELEASED); }
 void saq_rb_event_release(saq_event_t *RELEASED) { saq_event_free(RELEASED); }
 void saq_rb_worker_release(saq_worker_t *RELEASED) { saq_worker_free(RELEASED); }
 void saq_rb_batch_release(saq_batch_t *RELEASED) { saq_batch_free(RELEASED); }
+void saq_rb_flow_release(saq_flow_t *RELEASED) { saq_flow_free(RELEASED); }
 
 static swig_class SwigClassConfHandle;
 
@@ -2361,6 +2363,8 @@ static swig_class SwigClassEventHandle;
 static swig_class SwigClassWorkerHandle;
 
 static swig_class SwigClassBatchHandle;
+
+static swig_class SwigClassFlowHandle;
 
 SWIGINTERN VALUE
 _wrap_new_saq_job_array(int argc, VALUE *argv, VALUE self) {
@@ -5683,6 +5687,46 @@ fail:
 
 
 SWIGINTERN VALUE
+_wrap_saq_queue_limits(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 3) || (argc > 3)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 3)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_limits", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(argv[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_limits", 2, argv[1] )); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "uint64_t","saq_queue_limits", 3, argv[2] ));
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_limits(arg1,arg2,arg3);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
 _wrap_saq_queue_metrics(int argc, VALUE *argv, VALUE self) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   saq_cq_t *arg2 = (saq_cq_t *) 0 ;
@@ -6507,6 +6551,222 @@ fail:
 
 
 SWIGINTERN VALUE
+_wrap_saq_flow_new(int argc, VALUE *argv, VALUE self) {
+  saq_job_t *arg1 = (saq_job_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  saq_flow_t *result = 0 ;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 1) || (argc > 1)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 1)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_job_t const *","saq_flow_new", 1, argv[0] )); 
+  }
+  arg1 = (saq_job_t *)(argp1);
+  result = (saq_flow_t *)saq_flow_new((struct saq_job const *)arg1);
+  vresult = SWIG_NewPointerObj(SWIG_as_voidptr(result), SWIGTYPE_p_saq_flow, SWIG_POINTER_OWN |  0 );
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_flow_add(int argc, VALUE *argv, VALUE self) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  saq_job_t *arg2 = (saq_job_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 2) || (argc > 2)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 2)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_flow_t *","saq_flow_add", 1, argv[0] )); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  res2 = SWIG_ConvertPtr(argv[1], &argp2,SWIGTYPE_p_saq_job, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "saq_job_t const *","saq_flow_add", 2, argv[1] )); 
+  }
+  arg2 = (saq_job_t *)(argp2);
+  result = (int)saq_flow_add(arg1,(struct saq_job const *)arg2);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_flow_set_ttl(int argc, VALUE *argv, VALUE self) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  int arg2 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int val2 ;
+  int ecode2 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 2) || (argc > 2)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 2)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_flow_t *","saq_flow_set_ttl", 1, argv[0] )); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  ecode2 = SWIG_AsVal_int(argv[1], &val2);
+  if (!SWIG_IsOK(ecode2)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode2), Ruby_Format_TypeError( "", "int","saq_flow_set_ttl", 2, argv[1] ));
+  } 
+  arg2 = (int)(val2);
+  result = (int)saq_flow_set_ttl(arg1,arg2);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_flow_size(int argc, VALUE *argv, VALUE self) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  size_t result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 1) || (argc > 1)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 1)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_flow_t const *","saq_flow_size", 1, argv[0] )); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  result = saq_flow_size((struct saq_flow const *)arg1);
+  vresult = SWIG_From_size_t((size_t)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_queue_enqueue_flow(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_flow_t *arg2 = (saq_flow_t *) 0 ;
+  saq_cq_t *arg3 = (saq_cq_t *) 0 ;
+  uint64_t arg4 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  void *argp3 = 0 ;
+  int res3 = 0 ;
+  unsigned long long val4 ;
+  int ecode4 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 4) || (argc > 4)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 4)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_enqueue_flow", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(argv[1], &argp2,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "saq_flow_t const *","saq_queue_enqueue_flow", 2, argv[1] )); 
+  }
+  arg2 = (saq_flow_t *)(argp2);
+  res3 = SWIG_ConvertPtr(argv[2], &argp3,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res3)) {
+    SWIG_exception_fail(SWIG_ArgError(res3), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_enqueue_flow", 3, argv[2] )); 
+  }
+  arg3 = (saq_cq_t *)(argp3);
+  ecode4 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), Ruby_Format_TypeError( "", "uint64_t","saq_queue_enqueue_flow", 4, argv[3] ));
+  } 
+  arg4 = (uint64_t)(val4);
+  result = (int)saq_queue_enqueue_flow(arg1,(struct saq_flow const *)arg2,arg3,arg4);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_queue_flow(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  saq_cq_t *arg3 = (saq_cq_t *) 0 ;
+  uint64_t arg4 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  size_t size2 = 0 ;
+  int alloc2 = 0 ;
+  void *argp3 = 0 ;
+  int res3 = 0 ;
+  unsigned long long val4 ;
+  int ecode4 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 4) || (argc > 4)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 4)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_flow", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_AsCharPtrAndSize(argv[1], &buf2, &size2, &alloc2);
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "char const *","saq_queue_flow", 2, argv[1] ));
+  }
+  if (buf2 && size2 > 0 && strlen(buf2) + 1 != size2) {
+    if (alloc2 == SWIG_NEWOBJ) free(buf2);
+    rb_raise(rb_eArgError, "string contains null byte (argument %d of %s)", 2, "saq_queue_flow");
+  }
+  arg2 = (char *)buf2;
+  res3 = SWIG_ConvertPtr(argv[2], &argp3,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res3)) {
+    SWIG_exception_fail(SWIG_ArgError(res3), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_flow", 3, argv[2] )); 
+  }
+  arg3 = (saq_cq_t *)(argp3);
+  ecode4 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), Ruby_Format_TypeError( "", "uint64_t","saq_queue_flow", 4, argv[3] ));
+  } 
+  arg4 = (uint64_t)(val4);
+  result = (int)saq_queue_flow(arg1,(char const *)arg2,arg3,arg4);
+  vresult = SWIG_From_int((int)(result));
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
+  return vresult;
+fail:
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
 _wrap_saq_worker_open(int argc, VALUE *argv, VALUE self) {
   saq_worker_t **arg1 = (saq_worker_t **) 0 ;
   saq_queue_t *arg2 = (saq_queue_t *) 0 ;
@@ -6786,6 +7046,70 @@ fail:
   if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
   if (alloc3 == SWIG_NEWOBJ) free((char*)buf3);
   if (alloc4 == SWIG_NEWOBJ) free((char*)buf4);
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_worker_set_limit(int argc, VALUE *argv, VALUE self) {
+  saq_worker_t *arg1 = (saq_worker_t *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  double arg4 ;
+  int arg5 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  int res2 ;
+  char *buf2 = 0 ;
+  size_t size2 = 0 ;
+  int alloc2 = 0 ;
+  int val3 ;
+  int ecode3 = 0 ;
+  double val4 ;
+  int ecode4 = 0 ;
+  int val5 ;
+  int ecode5 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 5) || (argc > 5)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 5)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_worker, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_worker_t *","saq_worker_set_limit", 1, argv[0] )); 
+  }
+  arg1 = (saq_worker_t *)(argp1);
+  res2 = SWIG_AsCharPtrAndSize(argv[1], &buf2, &size2, &alloc2);
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "char const *","saq_worker_set_limit", 2, argv[1] ));
+  }
+  if (buf2 && size2 > 0 && strlen(buf2) + 1 != size2) {
+    if (alloc2 == SWIG_NEWOBJ) free(buf2);
+    rb_raise(rb_eArgError, "string contains null byte (argument %d of %s)", 2, "saq_worker_set_limit");
+  }
+  arg2 = (char *)buf2;
+  ecode3 = SWIG_AsVal_int(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "int","saq_worker_set_limit", 3, argv[2] ));
+  } 
+  arg3 = (int)(val3);
+  ecode4 = SWIG_AsVal_double(argv[3], &val4);
+  if (!SWIG_IsOK(ecode4)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode4), Ruby_Format_TypeError( "", "double","saq_worker_set_limit", 4, argv[3] ));
+  } 
+  arg4 = (double)(val4);
+  ecode5 = SWIG_AsVal_int(argv[4], &val5);
+  if (!SWIG_IsOK(ecode5)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode5), Ruby_Format_TypeError( "", "int","saq_worker_set_limit", 5, argv[4] ));
+  } 
+  arg5 = (int)(val5);
+  result = (int)saq_worker_set_limit(arg1,(char const *)arg2,arg3,arg4,arg5);
+  vresult = SWIG_From_int((int)(result));
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
+  return vresult;
+fail:
+  if (alloc2 == SWIG_NEWOBJ) free((char*)buf2);
   return Qnil;
 }
 
@@ -7213,6 +7537,27 @@ fail:
 }
 
 
+SWIGINTERN VALUE
+_wrap_saq_rb_flow_release(int argc, VALUE *argv, VALUE self) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  
+  if ((argc < 1) || (argc > 1)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 1)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1, SWIGTYPE_p_saq_flow, SWIG_POINTER_RELEASE);
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_flow_t *","saq_rb_flow_release", 1, argv[0] ));
+  }
+  arg1 = (saq_flow_t *)argp1;
+  saq_rb_flow_release(arg1);
+  return Qnil;
+fail:
+  return Qnil;
+}
+
+
 
 /* -------- TYPE CONVERSION AND EQUIVALENCE RULES (BEGIN) -------- */
 
@@ -7226,6 +7571,7 @@ static swig_type_info _swigt__p_saq_batch = {"_p_saq_batch", "saq_batch_t *|stru
 static swig_type_info _swigt__p_saq_conf = {"_p_saq_conf", "saq_conf_t *|struct saq_conf *|saq_conf *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_cq = {"_p_saq_cq", "saq_cq_t *|struct saq_cq *|saq_cq *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_event = {"_p_saq_event", "saq_event_t *|struct saq_event *|saq_event *", 0, 0, (void*)0, 0};
+static swig_type_info _swigt__p_saq_flow = {"_p_saq_flow", "saq_flow_t *|struct saq_flow *|saq_flow *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_job = {"_p_saq_job", "saq_job_t *|struct saq_job *|saq_job *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_queue = {"_p_saq_queue", "saq_queue_t *|struct saq_queue *|saq_queue *", 0, 0, (void*)0, 0};
 static swig_type_info _swigt__p_saq_worker = {"_p_saq_worker", "saq_worker_t *|struct saq_worker *|saq_worker *", 0, 0, (void*)0, 0};
@@ -7247,6 +7593,7 @@ static swig_type_info *swig_type_initial[] = {
   &_swigt__p_saq_conf,
   &_swigt__p_saq_cq,
   &_swigt__p_saq_event,
+  &_swigt__p_saq_flow,
   &_swigt__p_saq_job,
   &_swigt__p_saq_queue,
   &_swigt__p_saq_worker,
@@ -7268,6 +7615,7 @@ static swig_cast_info _swigc__p_saq_batch[] = {  {&_swigt__p_saq_batch, 0, 0, 0}
 static swig_cast_info _swigc__p_saq_conf[] = {  {&_swigt__p_saq_conf, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_cq[] = {  {&_swigt__p_saq_cq, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_event[] = {  {&_swigt__p_saq_event, 0, 0, 0},{0, 0, 0, 0}};
+static swig_cast_info _swigc__p_saq_flow[] = {  {&_swigt__p_saq_flow, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_job[] = {  {&_swigt__p_saq_job, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_queue[] = {  {&_swigt__p_saq_queue, 0, 0, 0},{0, 0, 0, 0}};
 static swig_cast_info _swigc__p_saq_worker[] = {  {&_swigt__p_saq_worker, 0, 0, 0},{0, 0, 0, 0}};
@@ -7289,6 +7637,7 @@ static swig_cast_info *swig_cast_initial[] = {
   _swigc__p_saq_conf,
   _swigc__p_saq_cq,
   _swigc__p_saq_event,
+  _swigc__p_saq_flow,
   _swigc__p_saq_job,
   _swigc__p_saq_queue,
   _swigc__p_saq_worker,
@@ -7605,6 +7954,13 @@ SWIGEXPORT void Init_native(void) {
   SwigClassBatchHandle.mark = 0;
   SwigClassBatchHandle.destroy = (void (*)(void *)) saq_batch_free;
   SwigClassBatchHandle.trackObjects = 0;
+  
+  SwigClassFlowHandle.klass = rb_define_class_under(mNative, "FlowHandle", rb_cObject);
+  SWIG_TypeClientData(SWIGTYPE_p_saq_flow, (void *) &SwigClassFlowHandle);
+  rb_undef_alloc_func(SwigClassFlowHandle.klass);
+  SwigClassFlowHandle.mark = 0;
+  SwigClassFlowHandle.destroy = (void (*)(void *)) saq_flow_free;
+  SwigClassFlowHandle.trackObjects = 0;
   rb_define_module_function(mNative, "new_saq_job_array", _wrap_new_saq_job_array, -1);
   rb_define_module_function(mNative, "delete_saq_job_array", _wrap_delete_saq_job_array, -1);
   rb_define_module_function(mNative, "saq_job_array_getitem", _wrap_saq_job_array_getitem, -1);
@@ -7676,7 +8032,10 @@ SWIGEXPORT void Init_native(void) {
   rb_define_const(mNative, "SAQ_EVENT_ITER_JOBS", SWIG_From_int((int)(27)));
   rb_define_const(mNative, "SAQ_EVENT_DELETE", SWIG_From_int((int)(28)));
   rb_define_const(mNative, "SAQ_EVENT_ENQUEUE_MANY", SWIG_From_int((int)(29)));
-  rb_define_const(mNative, "SAQ_EVENT_PAUSE", SWIG_From_int((int)(30)));
+  rb_define_const(mNative, "SAQ_EVENT_FLOW_ENQUEUE", SWIG_From_int((int)(30)));
+  rb_define_const(mNative, "SAQ_EVENT_FLOW", SWIG_From_int((int)(31)));
+  rb_define_const(mNative, "SAQ_EVENT_LIMITS", SWIG_From_int((int)(32)));
+  rb_define_const(mNative, "SAQ_EVENT_PAUSE", SWIG_From_int((int)(33)));
   rb_define_module_function(mNative, "saq_cq_new", _wrap_saq_cq_new, -1);
   rb_define_module_function(mNative, "saq_cq_length", _wrap_saq_cq_length, -1);
   rb_define_module_function(mNative, "saq_cq_fd", _wrap_saq_cq_fd, -1);
@@ -7777,6 +8136,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_queue_info", _wrap_saq_queue_info, -1);
   rb_define_module_function(mNative, "saq_queue_stats", _wrap_saq_queue_stats, -1);
   rb_define_module_function(mNative, "saq_queue_overview", _wrap_saq_queue_overview, -1);
+  rb_define_module_function(mNative, "saq_queue_limits", _wrap_saq_queue_limits, -1);
   rb_define_module_function(mNative, "saq_queue_metrics", _wrap_saq_queue_metrics, -1);
   rb_define_module_function(mNative, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, -1);
   rb_define_module_function(mNative, "saq_queue_delete", _wrap_saq_queue_delete, -1);
@@ -7793,6 +8153,12 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_queue_batch", _wrap_saq_queue_batch, -1);
   rb_define_module_function(mNative, "saq_batch_size", _wrap_saq_batch_size, -1);
   rb_define_module_function(mNative, "saq_batch_abort", _wrap_saq_batch_abort, -1);
+  rb_define_module_function(mNative, "saq_flow_new", _wrap_saq_flow_new, -1);
+  rb_define_module_function(mNative, "saq_flow_add", _wrap_saq_flow_add, -1);
+  rb_define_module_function(mNative, "saq_flow_set_ttl", _wrap_saq_flow_set_ttl, -1);
+  rb_define_module_function(mNative, "saq_flow_size", _wrap_saq_flow_size, -1);
+  rb_define_module_function(mNative, "saq_queue_enqueue_flow", _wrap_saq_queue_enqueue_flow, -1);
+  rb_define_module_function(mNative, "saq_queue_flow", _wrap_saq_queue_flow, -1);
   rb_define_const(mNative, "SAQ_HOOK_STARTUP", SWIG_From_int((int)(1)));
   rb_define_const(mNative, "SAQ_HOOK_SHUTDOWN", SWIG_From_int((int)(2)));
   rb_define_const(mNative, "SAQ_HOOK_BEFORE_PROCESS", SWIG_From_int((int)(3)));
@@ -7804,6 +8170,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_worker_add_queue", _wrap_saq_worker_add_queue, -1);
   rb_define_module_function(mNative, "saq_worker_register_pull", _wrap_saq_worker_register_pull, -1);
   rb_define_module_function(mNative, "saq_worker_add_cron", _wrap_saq_worker_add_cron, -1);
+  rb_define_module_function(mNative, "saq_worker_set_limit", _wrap_saq_worker_set_limit, -1);
   rb_define_module_function(mNative, "saq_worker_start", _wrap_saq_worker_start, -1);
   rb_define_module_function(mNative, "saq_worker_stop", _wrap_saq_worker_stop, -1);
   rb_define_module_function(mNative, "saq_worker_stats_json", _wrap_saq_worker_stats_json, -1);
@@ -7820,5 +8187,6 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_rb_event_release", _wrap_saq_rb_event_release, -1);
   rb_define_module_function(mNative, "saq_rb_worker_release", _wrap_saq_rb_worker_release, -1);
   rb_define_module_function(mNative, "saq_rb_batch_release", _wrap_saq_rb_batch_release, -1);
+  rb_define_module_function(mNative, "saq_rb_flow_release", _wrap_saq_rb_flow_release, -1);
 }
 

@@ -4,14 +4,21 @@
 module Saq
   # saq's CronJob: enqueue `function` on a cron schedule. `cron` has 5 fields
   # (minute hour day month weekday) or 6 with seconds last, or an alias such
-  # as "@hourly", evaluated in UTC. With unique (the default) the job's key is
+  # as "@hourly", evaluated in UTC, or with cron_tz: in the wall clock of an
+  # IANA time zone ("America/New_York", as saq 0.26's Worker(cron_tz=...)),
+  # with croniter's handling of clock changes: a time in a spring-forward gap
+  # fires at the first minute after it (02:30 -> 03:00; with "*" hours the
+  # gap's times are skipped), a time that occurs twice fires twice. A name
+  # libsaq (ICU) does not know raises Saq::CronError when the worker is made.
+  # With unique (the default) the job's key is
   # "cron:<function>", so one run is pending at a time. `handler`, when
   # given, is registered for `function` on the worker.
   class CronJob
-    attr_reader :function, :cron, :handler, :unique, :timeout, :heartbeat, :retries, :ttl, :kwargs
+    attr_reader :function, :cron, :handler, :unique, :timeout, :heartbeat, :retries, :ttl, :kwargs,
+                :cron_tz
 
     def initialize(function, cron, handler = nil, unique: true, timeout: nil, heartbeat: nil,
-                   retries: nil, ttl: nil, kwargs: nil)
+                   retries: nil, ttl: nil, kwargs: nil, cron_tz: nil)
       @function = function.to_s
       @cron = cron.to_s
       @handler = handler
@@ -21,6 +28,7 @@ module Saq
       @retries = retries
       @ttl = ttl
       @kwargs = kwargs
+      @cron_tz = cron_tz&.to_s
     end
 
     # Accepts a CronJob or a Hash of its arguments (function:, cron:, ...).
@@ -43,6 +51,7 @@ module Saq
       opts["retries"] = @retries unless @retries.nil?
       opts["ttl"] = @ttl unless @ttl.nil?
       opts["kwargs"] = @kwargs unless @kwargs.nil?
+      opts["cron_tz"] = @cron_tz unless @cron_tz.nil?
       Codec.dump(opts)
     end
   end

@@ -363,6 +363,19 @@ module Saq
       end
     end
 
+    # The rate limits and global concurrency the queue's libsaq workers
+    # enforce (Worker.new(..., limits:); published every second while a
+    # worker with limits runs, kept 30 s after the last one stopped), with
+    # their state now: an Array of Hashes {function: (nil: the whole queue),
+    # max_jobs:, period: (seconds), max_running:, running: (slots held now),
+    # started: (in the last period), waiting: (jobs waiting for a running
+    # slot)}; [] when no worker publishes limits.
+    def limits
+      execute(->(cq) { Native.saq_queue_limits(@raw, cq, TAG) }) do |ev|
+        Codec.load(Native.saq_event_json(ev))["limits"].map { |l| l.transform_keys(&:to_sym) }
+      end
+    end
+
     # The figures of #overview as a Prometheus text exposition (format
     # 0.0.4): saq_queue_jobs{queue,state}, saq_queue_oldest_job_age_seconds,
     # saq_queue_workers, saq_worker_jobs_total{queue,worker,outcome},

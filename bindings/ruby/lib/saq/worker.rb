@@ -25,7 +25,7 @@ module Saq
     # Worker keys of libsaq's configuration (seconds unless the name says ms).
     CONF_KEYS = %i[dequeue_timeout burst max_burst_jobs shutdown_grace_period
                    cancellation_hard_deadline id metadata swept_error_message dead_worker_check
-                   queue_order queue_weight].freeze
+                   queue_order queue_weight cron_tz].freeze
     TIMERS = %i[schedule worker_info stats sweep abort pause].freeze
     TAG = 1
 
@@ -106,10 +106,24 @@ module Saq
     #   order that may have jobs) or :weighted (free slots shared among the
     #   queues that have jobs in proportion to their weights); queue_weight:
     #   the weight of `queue` itself (default 1).
+    # limits: rate limits and global concurrency over every libsaq worker of
+    #   the queue (an extension kept in Redis; Python saq workers do not
+    #   honour it): a Hash of function name (nil or "" = every job of the
+    #   queue) => {max_jobs:, period:, max_running:}: at most max_jobs starts
+    #   per period seconds (a sliding window) and at most max_running running
+    #   at once (each 0 or absent = none). A job over a limit waits, never
+    #   fails: over the queue's limit it stays at the head of the queue; over
+    #   its function's rate it is deferred (scheduled) to its next free start;
+    #   over its function's max_running it waits until a slot frees (at most
+    #   30 s, then it is tried again). A dead worker's slots are freed when its
+    #   liveness entry expires. Give every worker of the queue the same limits.
+    #   Bad values raise InvalidArgumentError.
     # A handler's job.ctx[:queue] is the Saq::Queue its job came from.
     # Other options as libsaq's worker keys: dequeue_timeout, burst,
     # max_burst_jobs, shutdown_grace_period, cancellation_hard_deadline, id,
-    # metadata (a Hash), swept_error_message, dead_worker_check.
+    # metadata (a Hash), swept_error_message, dead_worker_check, cron_tz (the
+    # IANA time zone of the cron jobs that set none, as saq's
+    # Worker(cron_tz=...); an unknown zone raises InvalidArgumentError).
     # libsaq's refusals raise the matching Saq::Error (a bad queue_order or
     # weight, a queue given twice: InvalidArgumentError).
     # logger: where this worker's lines go: libsaq's records about it (start,
@@ -119,7 +133,7 @@ module Saq
     # unreachable, a connection lost and recovered) go to the queue's logger.
     def initialize(queue, functions:, concurrency: 10, cron_jobs: [], startup: nil, shutdown: nil,
                    before_process: nil, after_process: nil, timers: nil, context: nil,
-                   interrupt: true, logger: Log::UNSET, queues: nil, **options)
+                   interrupt: true, logger: Log::UNSET, queues: nil, limits: nil, **options)
       unknown = options.keys - CONF_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?
 
@@ -135,6 +149,7 @@ module Saq
       @before_process = hook_list(before_process)
       @after_process = hook_list(after_process)
       @crons = Array(cron_jobs).map { |c| CronJob.coerce(c) }
+      @limits = normalize_limits(limits)
       @functions = normalize_functions(functions)
       @crons.each { |c| @functions[c.function] ||= c.handler if c.handler }
       @kw_handlers = @functions.transform_values { |fn| takes_keywords?(fn) }
@@ -371,7 +386,34 @@ module Saq
         rc = Native.saq_worker_add_cron(raw, c.function, c.cron, c.options_json)
         Saq.check!(rc, "cron job #{c.function} (#{c.cron}): #{Native.saq_worker_errmsg(raw)}")
       end
+      @limits.each do |function, max_jobs, period, max_running|
+        rc = Native.saq_worker_set_limit(raw, function, max_jobs, period, max_running)
+        Saq.check!(rc, "limit of #{function.empty? ? "the queue" : function}: #{Native.saq_worker_errmsg(raw)}")
+      end
       raw
+    end
+
+    LIMIT_KEYS = %i[max_jobs period max_running].freeze
+    INT32_MAX = 2**31 - 1
+
+    # [[function ("" = the queue), max_jobs, period, max_running], ...]
+    def normalize_limits(limits)
+      raise ArgumentError, "limits: a Hash of function => {max_jobs:, period:, max_running:}" unless limits.nil? || limits.is_a?(Hash)
+
+      (limits || {}).map do |function, spec|
+        spec = spec.to_h { |k, v| [k.to_sym, v] } if spec.is_a?(Hash)
+        unless spec.is_a?(Hash) && (spec.keys - LIMIT_KEYS).empty?
+          raise ArgumentError, "limits[#{function.inspect}]: a Hash with #{LIMIT_KEYS.join(", ")}, not #{spec.inspect}"
+        end
+
+        jobs, running = [spec[:max_jobs] || 0, spec[:max_running] || 0].map do |v|
+          raise ArgumentError, "limits[#{function.inspect}]: #{v.inspect} is not an Integer" unless v.is_a?(Integer)
+          raise InvalidArgumentError, "limits[#{function.inspect}]: #{v} is out of range" unless v.between?(0, INT32_MAX)
+
+          v
+        end
+        [function.to_s, jobs, Float(spec[:period] || 0), running]
+      end
     end
 
     def conf_set(conf, key, value)

@@ -1,6 +1,6 @@
 module github.com/libsaq/libsaq/tests/chaos/workers/go
 
-go 1.19
+go 1.23
 
 require github.com/libsaq/libsaq/bindings/go v0.0.0
 

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: MIT */
+/* Flows (saq_flow_*, saq_queue_enqueue_flow, saq_queue_flow) against a real
+ * redis-server: the callback runs exactly once, after every member is
+ * terminal, with the members' outcomes in its kwargs; members finished
+ * outside a libsaq worker (as a Python saq worker does) are picked up by
+ * saq_queue_flow and by a worker's periodic check; refusals write nothing. */
+#include "itest.h"
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+
+static atomic_int cb_runs;
+static char *cb_kwargs; /* the last callback's kwargs (malloc'd) */
+static pthread_mutex_t cb_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void h_ok(saq_job_t *j, void *ud)
+{
+    (void)ud;
+    saq_job_complete(j, "{\"big\": 12345678901234567, \"f\": 0.1, \"l\": []}");
+    saq_job_free(j);
+}
+
+static void h_bad(saq_job_t *j, void *ud)
+{
+    (void)ud;
+    saq_job_fail(j, "boom");
+    saq_job_free(j);
+}
+
+static void h_cb(saq_job_t *j, void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&cb_mu);
+    free(cb_kwargs);
+    cb_kwargs = strdup(saq_job_kwargs(j));
+    pthread_mutex_unlock(&cb_mu);
+    atomic_fetch_add(&cb_runs, 1);
+    saq_job_complete(j, "\"done\"");
+    saq_job_free(j);
+}
+
+static saq_job_t *mkjob(const char *function, const char *key, const char *call_kwargs)
+{
+    saq_job_t *j = saq_job_new(function);
+    assert_non_null(j);
+    if (key)
+        assert_int_equal(saq_job_set_key(j, key), SAQ_OK);
+    if (call_kwargs)
+        assert_int_equal(saq_job_set_call_kwargs(j, call_kwargs), SAQ_OK);
+    return j;
+}
+
+/* A flow of members (function, key) pairs, NULL-terminated, and a callback. */
+static saq_flow_t *mkflow(const char *cbkey, const char *cbkwargs, const char **members)
+{
+    saq_job_t *cb = mkjob("cb", cbkey, cbkwargs);
+    saq_flow_t *f = saq_flow_new(cb);
+    saq_job_free(cb);
+    assert_non_null(f);
+    for (int i = 0; members[i]; i += 2) {
+        saq_job_t *m = mkjob(members[i], members[i + 1], NULL);
+        assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+        saq_job_free(m);
+    }
+    return f;
+}
+
+static cJSON *flow_json(saq_queue_t *q, const char *id)
+{
+    saq_event_t *ev = OK_EV(saq_queue_flow_sync(q, id, TMO));
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_FLOW);
+    cJSON *o = cJSON_Parse(saq_event_json(ev));
+    assert_non_null(o);
+    saq_event_free(ev);
+    return o;
+}
+
+static const char *member_field(cJSON *members, int i, const char *name)
+{
+    cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(members, i), name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* saq_queue_finish: writes the outcome as Python saq's finish does (no flow note). */
+static void finish(saq_queue_t *q, const char *key, const char *status, const char *result)
+{
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_queue_finish(q, key, status, result, NULL, cq, 1), SAQ_OK);
+    saq_event_t *ev = saq_cq_wait(cq, 1, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_status(ev), SAQ_OK);
+    saq_event_free(ev);
+    saq_cq_free(cq);
+}
+
+static saq_worker_t *start_worker(saq_queue_t *q)
+{
+    const char *kv[] = {"concurrency", "4", NULL};
+    saq_worker_t *w = worker_with_conf(q, kv);
+    saq_worker_register(w, "ok", h_ok, NULL);
+    saq_worker_register(w, "bad", h_bad, NULL);
+    saq_worker_register(w, "cb", h_cb, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    return w;
+}
+
+static void stop_worker(saq_worker_t *w)
+{
+    assert_int_equal(saq_worker_stop(w, 1000), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+}
+
+static void test_callback_once_with_outcomes(void **state)
+{
+    (void)state;
+    atomic_store(&cb_runs, 0);
+    saq_queue_t *q = mkqueue("flow", NULL, NULL);
+    const char *members[] = {"ok", "m1", "bad", "m2", "ok", "m3", NULL};
+    saq_flow_t *f = mkflow("done-1", "{\"tag\": \"x\", \"retries\": 2}", members);
+    char later[64];
+    snprintf(later, sizeof later, "{\"scheduled\": %.0f}", now_s() + 3600);
+    saq_job_t *m4 = mkjob("ok", "m4", later); /* waits, until aborted below */
+    assert_int_equal(saq_flow_add(f, m4), SAQ_OK);
+    saq_job_free(m4);
+    assert_int_equal(saq_flow_size(f), 4);
+    saq_event_t *ev = OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO));
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_FLOW_ENQUEUE);
+    assert_int_equal(saq_event_int(ev), 1);
+    assert_string_equal(saq_event_key(ev), "done-1");
+    assert_string_equal(saq_event_json(ev),
+                        "{\"id\": \"done-1\", \"callback\": \"done-1\", \"members\": [\"m1\", \"m2\", \"m3\", \"m4\"]}");
+    saq_event_free(ev);
+    /* the same flow again: recorded already, nothing written */
+    ev = OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO));
+    assert_int_equal(saq_event_int(ev), 0);
+    saq_event_free(ev);
+    saq_flow_free(f);
+    assert_int_equal(qcount(q, "queued"), 3);
+    assert_int_equal(qcount(q, "incomplete"), 4);
+    assert_null(getjob(q, "done-1")); /* the callback waits for the members */
+
+    saq_worker_t *w = start_worker(q);
+    saq_job_free(wait_status(q, "m1", "complete", TMO));
+    saq_job_free(wait_status(q, "m2", "failed", TMO));
+    saq_job_free(wait_status(q, "m3", "complete", TMO));
+    cJSON *o = flow_json(q, "done-1");
+    assert_string_equal(cJSON_GetObjectItem(o, "state")->valuestring, "open");
+    assert_int_equal(cJSON_GetObjectItem(o, "pending")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(o, "total")->valueint, 4);
+    assert_string_equal(member_field(cJSON_GetObjectItem(o, "members"), 3, "status"), "queued");
+    assert_string_equal(member_field(cJSON_GetObjectItem(o, "members"), 0, "status"), "complete");
+    cJSON_Delete(o);
+    sleep_ms(300);
+    assert_int_equal(atomic_load(&cb_runs), 0);
+    assert_null(getjob(q, "done-1"));
+
+    /* the last member is aborted while it waits */
+    ev = OK_EV(saq_queue_abort_sync(q, "m4", "not needed", 5, TMO));
+    saq_event_free(ev);
+    saq_job_t *cb = wait_status(q, "done-1", "complete", TMO);
+    saq_job_free(cb);
+    sleep_ms(2500); /* a periodic check or two: still once */
+    assert_int_equal(atomic_load(&cb_runs), 1);
+
+    pthread_mutex_lock(&cb_mu);
+    cJSON *kw = cJSON_Parse(cb_kwargs);
+    pthread_mutex_unlock(&cb_mu);
+    assert_non_null(kw);
+    assert_string_equal(cJSON_GetObjectItem(kw, "tag")->valuestring, "x"); /* the user's kwargs stay */
+    cJSON *fl = cJSON_GetObjectItem(kw, "flow");
+    assert_string_equal(cJSON_GetObjectItem(fl, "id")->valuestring, "done-1");
+    cJSON *ms = cJSON_GetObjectItem(fl, "members");
+    assert_int_equal(cJSON_GetArraySize(ms), 4);
+    const char *want[][2] = {{"m1", "complete"}, {"m2", "failed"}, {"m3", "complete"}, {"m4", "aborted"}};
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(member_field(ms, i, "key"), want[i][0]);
+        assert_string_equal(member_field(ms, i, "status"), want[i][1]);
+    }
+    assert_non_null(strstr(member_field(ms, 1, "error"), "boom"));
+    assert_string_equal(member_field(ms, 3, "error"), "not needed");
+    cJSON_Delete(kw);
+    /* the result's bytes as stored: no rounding through Lua */
+    pthread_mutex_lock(&cb_mu);
+    assert_non_null(strstr(cb_kwargs, "\"result\":{\"big\": 12345678901234567, \"f\": 0.1, \"l\": []}"));
+    pthread_mutex_unlock(&cb_mu);
+
+    o = flow_json(q, "done-1");
+    assert_string_equal(cJSON_GetObjectItem(o, "state")->valuestring, "done");
+    assert_int_equal(cJSON_GetObjectItem(o, "pending")->valueint, 0);
+    assert_true(cJSON_GetObjectItem(o, "done_ms")->valuedouble > 0);
+    assert_string_equal(member_field(cJSON_GetObjectItem(o, "members"), 1, "status"), "failed");
+    cJSON_Delete(o);
+    long long ttl = rh_int(RC, "TTL saq:%s:libsaq:flow:done-1", saq_queue_name(q));
+    assert_true(ttl > 86000 && ttl <= 86400);
+    assert_int_equal(rh_int(RC, "HLEN saq:%s:libsaq:flowof", saq_queue_name(q)), 0);
+    assert_int_equal(rh_int(RC, "ZCARD saq:%s:libsaq:flows", saq_queue_name(q)), 0);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+static void test_refusals_write_nothing(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("flowbad", NULL, NULL);
+    const char *none[] = {NULL};
+    saq_flow_t *f = mkflow("cb-a", NULL, none);
+    saq_event_t *ev = saq_queue_enqueue_flow_sync(q, f, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EINVAL); /* no member */
+    saq_event_free(ev);
+    saq_job_t *dup = mkjob("ok", "cb-a", NULL);
+    assert_int_equal(saq_flow_add(f, dup), SAQ_EINVAL); /* the callback's key */
+    saq_job_free(dup);
+    dup = mkjob("ok", "x1", NULL);
+    assert_int_equal(saq_flow_add(f, dup), SAQ_OK);
+    assert_int_equal(saq_flow_add(f, dup), SAQ_EINVAL); /* twice */
+    saq_job_free(dup);
+    assert_int_equal(saq_flow_set_ttl(f, -1), SAQ_EINVAL);
+    assert_null(saq_flow_new(NULL));
+    saq_flow_free(f);
+
+    const char *members[] = {"ok", "y1", "ok", "y2", NULL};
+    f = mkflow("cb-b", "{\"flow\": 1}", members);
+    ev = saq_queue_enqueue_flow_sync(q, f, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EINVAL); /* the callback's kwargs have "flow" */
+    fprintf(stderr, "refused: %s\n", saq_event_errmsg(ev));
+    saq_event_free(ev);
+    saq_flow_free(f);
+
+    saq_job_free(enq(q, "ok", "{\"key\": \"y2\"}"));
+    f = mkflow("cb-c", NULL, members);
+    ev = saq_queue_enqueue_flow_sync(q, f, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_ESTATE); /* y2 is enqueued already */
+    assert_non_null(strstr(saq_event_errmsg(ev), "y2"));
+    saq_event_free(ev);
+    saq_flow_free(f);
+    assert_null(getjob(q, "y1"));
+    ev = saq_queue_flow_sync(q, "cb-c", TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_ENOTFOUND);
+    saq_event_free(ev);
+    ev = saq_queue_flow_sync(q, "", TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EINVAL);
+    saq_event_free(ev);
+    assert_int_equal(qcount(q, "queued"), 1);
+
+    ev = saq_queue_enqueue_flow_sync(q, NULL, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EINVAL);
+    saq_event_free(ev);
+    saq_queue_free(q);
+
+    /* min_replicas: a flow enqueue waits for replicas as an enqueue does (this server has none) */
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "url", R->url), 0);
+    assert_int_equal(saq_conf_set(c, "name", rh_queue_name("flowrep")), 0);
+    assert_int_equal(saq_conf_set(c, "min_replicas", "1"), 0);
+    assert_int_equal(saq_conf_set(c, "min_replicas_timeout_ms", "100"), 0);
+    assert_int_equal(saq_queue_open(&q, c), SAQ_OK);
+    saq_conf_free(c);
+    f = mkflow("cb-r", NULL, members);
+    ev = saq_queue_enqueue_flow_sync(q, f, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_ETIMEDOUT);
+    assert_non_null(strstr(saq_event_errmsg(ev), "min_replicas"));
+    saq_event_free(ev);
+    saq_flow_free(f);
+    saq_queue_free(q);
+}
+
+/* Members finished without a libsaq worker's note (saq_queue_finish writes as
+ * Python saq does; a record deleted): saq_queue_flow completes the flow, and
+ * a worker's periodic check completes another. */
+static void test_members_finished_elsewhere(void **state)
+{
+    (void)state;
+    atomic_store(&cb_runs, 0);
+    saq_queue_t *q = mkqueue("flowpy", NULL, NULL);
+    const char *members[] = {"py", "p1", "py", "p2", NULL};
+    saq_flow_t *f = mkflow("cb-p", NULL, members);
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    finish(q, "p1", "complete", "[1, 2]");
+    assert_int_equal(rh_int(RC, "DEL saq:job:%s:p2", saq_queue_name(q)), 1);
+    assert_null(getjob(q, "cb-p"));
+    cJSON *o = flow_json(q, "cb-p"); /* the read checks the members: the callback is enqueued */
+    assert_string_equal(cJSON_GetObjectItem(o, "state")->valuestring, "done");
+    cJSON *ms = cJSON_GetObjectItem(o, "members");
+    assert_string_equal(member_field(ms, 0, "status"), "complete");
+    assert_string_equal(member_field(ms, 1, "status"), "missing");
+    char *res = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 0), "result"));
+    assert_string_equal(res, "[1,2]");
+    free(res);
+    cJSON_Delete(o);
+    saq_job_t *cb = getjob(q, "cb-p");
+    assert_non_null(cb);
+    assert_string_equal(saq_job_status(cb), "queued");
+    assert_non_null(strstr(saq_job_kwargs(cb), "\"result\":[1, 2]"));
+    saq_job_free(cb);
+
+    /* a second flow: its members end without notes; a worker's periodic
+     * check finds them and the callback runs */
+    const char *members2[] = {"py", "p3", NULL};
+    f = mkflow("cb-q", NULL, members2);
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    finish(q, "p3", "failed", NULL);
+    saq_worker_t *w = start_worker(q);
+    saq_job_free(wait_status(q, "cb-p", "complete", TMO));
+    saq_job_free(wait_status(q, "cb-q", "complete", TMO));
+    assert_int_equal(atomic_load(&cb_runs), 2);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+/* A member whose record is deleted at once (ttl < 0) still reports the
+ * status its worker stored. */
+static void test_member_without_record(void **state)
+{
+    (void)state;
+    atomic_store(&cb_runs, 0);
+    saq_queue_t *q = mkqueue("flowttl", NULL, NULL);
+    saq_job_t *cb = mkjob("cb", "cb-t", NULL);
+    saq_flow_t *f = saq_flow_new(cb);
+    saq_job_free(cb);
+    assert_int_equal(saq_flow_set_ttl(f, 0), SAQ_OK);
+    saq_job_t *m = mkjob("ok", "t1", "{\"ttl\": -1}");
+    assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+    saq_job_free(m);
+    saq_worker_t *w = start_worker(q);
+    sleep_ms(1200); /* the worker has looked once and seen no flow */
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    saq_job_free(wait_status(q, "cb-t", "complete", TMO));
+    assert_int_equal(atomic_load(&cb_runs), 1);
+    pthread_mutex_lock(&cb_mu);
+    assert_non_null(strstr(cb_kwargs, "\"status\":\"complete\""));
+    pthread_mutex_unlock(&cb_mu);
+    assert_int_equal(rh_int(RC, "TTL saq:%s:libsaq:flow:cb-t", saq_queue_name(q)), -1); /* ttl 0: kept */
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
+/* A member's worker process is killed (SIGKILL) while the member runs: another
+ * worker recovers the member (no attempts left: it ends), its periodic check
+ * records it, and the callback runs once. */
+static void test_member_worker_killed(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("flowkill", NULL, NULL);
+    char log[] = "/tmp/saq-flowkill-XXXXXX";
+    int fd = mkstemp(log);
+    close(fd);
+    const char *a1[] = {"--conf", "timers.worker_info=0.5", "--conf", "dead_worker_check=0.5", NULL};
+    pid_t victim = itest_spawn_worker(R->url, saq_queue_name(q), log, a1);
+    saq_job_t *cb = mkjob("noop", "cb-kill", NULL);
+    saq_flow_t *f = saq_flow_new(cb);
+    saq_job_free(cb);
+    saq_job_t *m = mkjob("sleep", "k1", "{\"s\": 60, \"timeout\": 600, \"retries\": 1}");
+    assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+    saq_job_free(m);
+    m = mkjob("noop", "k2", NULL);
+    assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+    saq_job_free(m);
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    saq_job_free(wait_status(q, "k1", "active", TMO));
+    saq_job_free(wait_status(q, "k2", "complete", TMO));
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+    pid_t rescuer = itest_spawn_worker(R->url, saq_queue_name(q), log, a1);
+    saq_job_free(wait_status(q, "cb-kill", "complete", 30000));
+    cJSON *o = flow_json(q, "cb-kill");
+    cJSON *ms = cJSON_GetObjectItem(o, "members");
+    const char *st = member_field(ms, 0, "status");
+    assert_true(!strcmp(st, "aborted") || !strcmp(st, "failed"));
+    assert_non_null(member_field(ms, 0, "error"));
+    assert_string_equal(member_field(ms, 1, "status"), "complete");
+    cJSON_Delete(o);
+    sleep_ms(2500); /* a periodic check or two more */
+    kill(rescuer, SIGTERM);
+    waitpid(rescuer, NULL, 0);
+    /* the callback ran once: one line for it in the workers' run log */
+    FILE *lf = fopen(log, "r");
+    assert_non_null(lf);
+    char line[256];
+    int runs = 0;
+    while (fgets(line, sizeof line, lf))
+        runs += strstr(line, " cb-kill ") != NULL;
+    fclose(lf);
+    assert_int_equal(runs, 1);
+    unlink(log);
+    saq_queue_free(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_callback_once_with_outcomes),
+        cmocka_unit_test(test_refusals_write_nothing),
+        cmocka_unit_test(test_members_finished_elsewhere),
+        cmocka_unit_test(test_member_without_record),
+        cmocka_unit_test(test_member_worker_killed),
+    };
+    if (getenv("SAQ_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SAQ_TEST_FILTER"));
+    int rc = cmocka_run_group_tests_name("flow", tests, suite_setup, suite_teardown);
+    free(cb_kwargs);
+    return rc;
+}

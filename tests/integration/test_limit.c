@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/* Rate limits and global concurrency (saq_worker_set_limit) against a real
+ * redis-server, with 4 saq-testworker processes sharing each limit: a queue's
+ * rate (at most N starts in any period, within 5%), a queue's concurrency
+ * (never more than M running at once), a function's rate and concurrency
+ * (its jobs wait, the other functions' jobs do not), every job run exactly
+ * once and none left behind, and the slots of a SIGKILLed worker freed. */
+#include "itest.h"
+
+
+/* How much slower this build runs (the sanitizer stages of tests/run): the
+ * deadlines scale with it, and so does the tolerance on starts measured in
+ * the handlers (a start is seen after the take, by a delay that varies). */
+static double slow(void)
+{
+    return getenv("TSAN_OPTIONS") ? 4 : getenv("ASAN_OPTIONS") ? 2 : 1;
+}
+
+/* The most starts allowed in a window for a limit of n: within 5% (more
+ * under a sanitizer). */
+static int allowed(int n)
+{
+    return (int)(n * (1 + 0.05 * slow()));
+}
+
+/* saq-testworker on queue with the extra args (itest.h's spawn_worker) */
+static pid_t spawn(const char *queue, const char *log, const char **extra)
+{
+    return itest_spawn_worker(R->url, queue, log, extra);
+}
+
+static void stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+/* A timed job's run, from the log's "T <key> <start> <end>" lines. */
+typedef struct run {
+    char key[64];
+    double a, b;
+} run_t;
+
+static int read_runs(const char *log, run_t *runs, int max)
+{
+    FILE *f = fopen(log, "r");
+    int n = 0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        run_t r;
+        if (n < max && sscanf(line, "T %63s %lf %lf", r.key, &r.a, &r.b) == 3)
+            runs[n++] = r;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Wait until the log has n timed runs (fails after ms); runs has room for n + 64. */
+static int wait_runs(const char *log, run_t *runs, int n, int ms)
+{
+    double end = now_s() + ms / 1000.0;
+    int got = 0;
+    end += (slow() - 1) * ms / 1000.0;
+    while ((got = read_runs(log, runs, n + 64)) < n && now_s() < end)
+        sleep_ms(50);
+    if (got < n)
+        fail_msg("only %d of %d jobs ran within %d ms", got, n, ms);
+    return got;
+}
+
+/* The most starts in any window [start, start + period). */
+static int max_in_window(const run_t *runs, int n, double period)
+{
+    int best = 0;
+    for (int i = 0; i < n; i++) {
+        int c = 0;
+        for (int j = 0; j < n; j++)
+            c += runs[j].a >= runs[i].a && runs[j].a < runs[i].a + period;
+        if (c > best)
+            best = c;
+    }
+    return best;
+}
+
+static int cmp_start(const void *x, const void *y)
+{
+    const run_t *a = x, *b = y;
+    return a->a < b->a ? -1 : a->a > b->a;
+}
+
+/* The starts, sorted, on stderr (when a window check fails). */
+static void dump_starts(run_t *runs, int n)
+{
+    qsort(runs, (size_t)n, sizeof *runs, cmp_start);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "  start %.3f %s\n", runs[i].a - runs[0].a, runs[i].key);
+}
+
+/* The most runs overlapping at once. */
+static int max_overlap(const run_t *runs, int n)
+{
+    int best = 0;
+    for (int i = 0; i < n; i++) {
+        int c = 0;
+        for (int j = 0; j < n; j++)
+            c += runs[j].a <= runs[i].a && runs[j].b > runs[i].a;
+        if (c > best)
+            best = c;
+    }
+    return best;
+}
+
+/* Every key ran once. */
+static void assert_once(const run_t *runs, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (!strcmp(runs[i].key, runs[j].key))
+                fail_msg("job %s ran twice", runs[i].key);
+}
+
+static void enq_timed(saq_queue_t *q, int n, double s)
+{
+    char kw[64];
+    snprintf(kw, sizeof kw, "{\"s\": %g}", s);
+    for (int i = 0; i < n; i++)
+        saq_job_free(enq(q, "timed", kw));
+}
+
+static void mklog(char *path, size_t size)
+{
+    snprintf(path, size, "/tmp/saq-limit-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+/* Nothing left behind: no job queued, active or deferred. */
+static void assert_drained(saq_queue_t *q)
+{
+    ASSERT_COUNTS(q, 0, 0, 0);
+}
+
+static void run_fleet(saq_queue_t *q, const char *log, const char **extra, pid_t pids[4])
+{
+    for (int i = 0; i < 4; i++)
+        pids[i] = spawn(saq_queue_name(q), log, extra);
+}
+
+static void stop_fleet(pid_t pids[4])
+{
+    for (int i = 0; i < 4; i++)
+        stop(pids[i]);
+}
+
+static void h_noop(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    saq_job_complete(job, NULL);
+    saq_job_free(job);
+}
+
+static void test_set_limit_args(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-args", NULL, NULL);
+    saq_worker_t *w = worker_with_conf(q, NULL);
+    assert_int_equal(saq_worker_set_limit(NULL, NULL, 1, 1, 0), SAQ_EINVAL);
+    assert_int_equal(saq_worker_set_limit(w, NULL, -1, 1, 0), SAQ_EINVAL);
+    assert_int_equal(saq_worker_set_limit(w, NULL, 0, 0, -1), SAQ_EINVAL);
+    assert_int_equal(saq_worker_set_limit(w, "f", 5, 0, 0), SAQ_EINVAL);
+    assert_non_null(strstr(saq_worker_errmsg(w), "period"));
+    assert_int_equal(saq_worker_set_limit(w, "f", 5, 0.5, 2), SAQ_OK);
+    assert_int_equal(saq_worker_set_limit(w, "", 0, 0, 3), SAQ_OK); /* "" = the queue */
+    assert_int_equal(saq_worker_set_limit(w, "f", 0, 0, 0), SAQ_OK);  /* removed */
+    saq_worker_free(w);
+    const char *kv[] = {"timers.liveness", "0", NULL};
+    w = worker_with_conf(q, kv);
+    assert_int_equal(saq_worker_set_limit(w, NULL, 0, 0, 3), SAQ_EINVAL);
+    assert_non_null(strstr(saq_worker_errmsg(w), "timers.liveness"));
+    assert_int_equal(saq_worker_set_limit(w, NULL, 10, 1, 0), SAQ_OK); /* a rate needs no liveness */
+    assert_int_equal(saq_worker_register(w, "noop", h_noop, NULL), 0);
+    assert_int_equal(saq_worker_start(w, NULL, 0), SAQ_OK);
+    assert_int_equal(saq_worker_set_limit(w, NULL, 1, 1, 0), SAQ_ESTATE);
+    saq_worker_stop(w, 0);
+    saq_worker_wait(w, TMO);
+    saq_worker_free(w);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+/* 4 processes, the queue limited to 20 starts per second: at most 21 (5%)
+ * in any 1 s window, every job once, nothing failed or left behind. */
+static void test_queue_rate_4_workers(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-qrate", NULL, NULL);
+    char log[64];
+    mklog(log, sizeof log);
+    const char *extra[] = {"--limit", "*=20/1,0", "--conf", "concurrency=5", NULL};
+    pid_t pids[4];
+    run_fleet(q, log, extra, pids);
+    enq_timed(q, 100, 0);
+    double t0 = now_s();
+    run_t runs[200];
+    int n = wait_runs(log, runs, 100, 30000);
+    double took = now_s() - t0;
+    stop_fleet(pids);
+    assert_int_equal(n, 100);
+    assert_once(runs, n);
+    int most = max_in_window(runs, n, 1.0);
+    fprintf(stderr, "queue rate 20/s: 100 jobs in %.2f s, at most %d starts in a 1 s window\n", took, most);
+    assert_true(most <= allowed(20));
+    assert_true(took >= 3.9); /* 100 jobs at 20/s: the first 20 at once, the last after 4 s */
+    assert_drained(q);
+    unlink(log);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+/* Calls of a Redis command so far (INFO commandstats), in scripts too. */
+static long long cmd_calls(const char *cmd)
+{
+    char *info = rh_str(RC, "INFO commandstats");
+    char pat[64];
+    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmd);
+    const char *p = info ? strstr(info, pat) : NULL;
+    long long n = p ? atoll(p + strlen(pat)) : 0;
+    free(info);
+    return n;
+}
+
+/* 4 processes with 4 slots each, the queue limited to 3 running at once;
+ * a worker waiting on the full limit asks for its room without moving jobs
+ * back and forth (few give-backs: only when two workers raced for a slot). */
+static void test_queue_concurrency_4_workers(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-qconc", NULL, NULL);
+    char log[64];
+    mklog(log, sizeof log);
+    const char *extra[] = {"--limit", "*=0/0,3", "--conf", "concurrency=4", NULL};
+    pid_t pids[4];
+    run_fleet(q, log, extra, pids);
+    long long lpush0 = cmd_calls("lpush");
+    enq_timed(q, 40, 0.1);
+    run_t runs[200];
+    int n = wait_runs(log, runs, 40, 30000);
+    long long backs = cmd_calls("lpush") - lpush0;
+    stop_fleet(pids);
+    fprintf(stderr, "queue concurrency 3: %lld jobs given back for 40 run\n", backs);
+    assert_true(backs < 20);
+    assert_once(runs, n);
+    int most = max_overlap(runs, n);
+    fprintf(stderr, "queue concurrency 3: at most %d running at once\n", most);
+    assert_true(most <= 3);
+    assert_true(most >= (slow() > 1 ? 1 : 2)); /* the limit is used, not just one at a time */
+    assert_drained(q);
+    unlink(log);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+/* A function's rate (40 per second) over 4 processes: at most 42 (5%) in any
+ * 1 s window; its jobs wait (deferred), the other function's do not. */
+static void test_function_rate_4_workers(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-frate", NULL, NULL);
+    char log[64];
+    mklog(log, sizeof log);
+    const char *extra[] = {"--limit", "timed=40/1,0", "--conf", "timers.schedule=0.1", NULL};
+    pid_t pids[4];
+    run_fleet(q, log, extra, pids);
+    saq_job_t *noops[20];
+    for (int i = 0; i < 20; i++) {
+        enq_timed(q, 8, 0);
+        noops[i] = enq(q, "noop", NULL);
+    }
+    double t0 = now_s();
+    for (int i = 0; i < 20; i++) { /* the other function is not held back */
+        saq_job_free(wait_status(q, saq_job_key(noops[i]), "complete", (int)(5000 * slow())));
+        saq_job_free(noops[i]);
+    }
+    double noops_s = now_s() - t0;
+    run_t runs[240];
+    int n = wait_runs(log, runs, 160, 30000);
+    double took = now_s() - t0;
+    stop_fleet(pids);
+    assert_int_equal(n, 160);
+    assert_once(runs, n);
+    int most = max_in_window(runs, n, 1.0);
+    fprintf(stderr, "function rate 40/s: noops done in %.2f s, 160 timed in %.2f s, at most %d in 1 s\n",
+            noops_s, took, most);
+    assert_true(noops_s < 2.0 * slow());
+    if (most > allowed(40))
+        dump_starts(runs, n);
+    assert_true(most <= allowed(40)); /* within 5% */
+    assert_true(took >= 2.9);
+    assert_drained(q);
+    unlink(log);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+/* A function's concurrency: 2 at once over 4 processes; the waiting jobs come
+ * back as slots free, well before the 30 s safety net. */
+static void test_function_concurrency_4_workers(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-fconc", NULL, NULL);
+    char log[64];
+    mklog(log, sizeof log);
+    const char *extra[] = {"--limit", "timed=0/0,2", NULL};
+    pid_t pids[4];
+    run_fleet(q, log, extra, pids);
+    double t0 = now_s();
+    enq_timed(q, 20, 0.2);
+    /* what an operator sees meanwhile (saq_queue_limits, `saq limits`) */
+    sleep_ms(1200); /* the workers publish their limits every second */
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_queue_limits(q, cq, 7), SAQ_OK);
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_type(ev), SAQ_EVENT_LIMITS);
+    assert_int_equal(saq_event_status(ev), SAQ_OK);
+    const char *js = saq_event_json(ev);
+    fprintf(stderr, "saq_queue_limits: %s\n", js);
+    assert_non_null(strstr(js, "{\"function\": \"timed\", \"max_jobs\": 0, \"period\": 0, \"max_running\": 2, "
+                               "\"running\": "));
+    const char *r = strstr(js, "\"running\": ");
+    assert_true(atoi(r + 11) <= 2);
+    saq_event_free(ev);
+    saq_cq_free(cq);
+    run_t runs[200];
+    int n = wait_runs(log, runs, 20, 20000);
+    double took = now_s() - t0;
+    stop_fleet(pids);
+    assert_once(runs, n);
+    int most = max_overlap(runs, n);
+    fprintf(stderr, "function concurrency 2: 20 x 0.2 s in %.2f s, at most %d at once\n", took, most);
+    assert_true(most <= 2);
+    assert_true(took < 10 * slow()); /* woken by releases, not by the 30 s safety net */
+    assert_drained(q);
+    unlink(log);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+/* A worker holding both slots of the queue's limit is SIGKILLed: its slots
+ * are freed once its liveness entry expired, and another worker runs jobs. */
+static void test_dead_worker_slots_freed(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-dead", NULL, NULL);
+    char log[64];
+    mklog(log, sizeof log);
+    const char *extra[] = {"--limit", "*=0/0,2", NULL};
+    pid_t a = spawn(saq_queue_name(q), log, extra);
+    saq_job_t *s1 = enq(q, "sleep", "{\"s\": 60}");
+    saq_job_t *s2 = enq(q, "sleep", "{\"s\": 60}");
+    saq_job_free(wait_status(q, saq_job_key(s1), "active", 5000));
+    saq_job_free(wait_status(q, saq_job_key(s2), "active", 5000));
+    char k[200];
+    snprintf(k, sizeof k, "saq:%s:libsaq:limit:queue:running", saq_queue_name(q));
+    assert_int_equal(rh_int(RC, "ZCARD %s", k), 2);
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    double t0 = now_s();
+    pid_t b = spawn(saq_queue_name(q), log, extra);
+    enq_timed(q, 1, 0);
+    run_t runs[65];
+    wait_runs(log, runs, 1, 20000);
+    double took = now_s() - t0;
+    fprintf(stderr, "dead worker: its slots freed, a job ran %.2f s after the kill\n", took);
+    assert_true(took < 12 * slow()); /* liveness expiry (2 s) + the new-slot grace (5 s) + polling */
+    stop(b);
+    saq_job_free(s1);
+    saq_job_free(s2);
+    unlink(log);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set_limit_args),
+        cmocka_unit_test(test_queue_rate_4_workers),
+        cmocka_unit_test(test_queue_concurrency_4_workers),
+        cmocka_unit_test(test_function_rate_4_workers),
+        cmocka_unit_test(test_function_concurrency_4_workers),
+        cmocka_unit_test(test_dead_worker_slots_freed),
+    };
+    return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
+}
