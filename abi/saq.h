@@ -314,6 +314,31 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *                         a url that is not redis+sentinel:// or
  *                         rediss+sentinel://, saq_queue_open fails with
  *                         SAQ_EINVAL.
+ *  Job defaults and retries (queue keys; since 0.2; extensions, see README "Extensions"):
+ *   - defaults.timeout, defaults.retries, defaults.ttl, defaults.retry_delay,
+ *     defaults.retry_backoff   a value for the job field of that name, given at
+ *                         enqueue (saq_queue_enqueue*, apply, map, batches, a
+ *                         worker's cron jobs) to each job that was not given one
+ *                         (by a saq_job_set_* setter, the enqueue's kwargs, the
+ *                         cron options, or a record that holds the field), before
+ *                         the before-enqueue hooks; the record carries it, so
+ *                         every worker runs the job with it, Python saq's too
+ *                         (saq #302). timeout: seconds 0..31536000 (0 = none);
+ *                         retries: 0..2^31-1; ttl: seconds -1..2^31-1 (0 = kept
+ *                         forever, -1 = deleted at once); retry_delay: seconds
+ *                         0..31536000; retry_backoff: true, false, or a cap in
+ *                         seconds 0..31536000 (0 = false).
+ *   - failed_ttl          -1..2^31-1 seconds (unset: the job's ttl): how long a
+ *                         job that ends failed is kept (saq #268), as ttl (0 =
+ *                         forever, -1 = deleted at once), when this queue writes
+ *                         the failure (its workers, saq_queue_finish). A Python
+ *                         saq worker keeps its failures for the job's ttl.
+ *   - retry.min_delay     0..86400 seconds (default 0): no retry this queue
+ *                         schedules (its workers' retries and recoveries,
+ *                         saq_queue_retry) is due sooner (saq #289).
+ *   - retry.jitter        true (default) / false: saq's full jitter on a
+ *                         backoff delay (a uniform draw from 0 to the delay);
+ *                         false uses the whole delay (saq #289).
  *  Worker keys (read by saq_worker_open; all durations in seconds, fractions
  *  allowed, at most 86400; defaults in parentheses):
  *   - concurrency (10; 1..100000), dequeue_timeout (0 = block until a job or
@@ -337,6 +362,9 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     running jobs are recovered (retried, or aborted when out of retries) about
  *     2-3 s after the worker died, and so are the sweep's jobs whose sweeping
  *     process died between the abort and the retry.
+ *   - timers.pause (0.5; 0..3600, 0 = never): how often the worker reads its
+ *     queue's pause flag (saq_queue_pause; a fifth of it while paused); with 0
+ *     it ignores pauses. Since 0.2.
  *   - queue_order ("strict"; or "weighted"): how a worker serving several
  *     queues (saq_worker_add_queue) shares its concurrency among them;
  *     queue_weight (1; 1..1000000): the weight of the worker's own queue in
@@ -478,6 +506,7 @@ SAQ_API int saq_conf_set_log_cq(saq_conf_t *conf, saq_cq_t *cq, uint64_t tag);
 #define SAQ_EVENT_FLOW_ENQUEUE 30 /**< saq_queue_enqueue_flow. Since 0.2. */
 #define SAQ_EVENT_FLOW 31        /**< saq_queue_flow. Since 0.2. */
 #define SAQ_EVENT_LIMITS 32      /**< saq_queue_limits. Since 0.2. */
+#define SAQ_EVENT_PAUSE 33       /**< saq_queue_pause, saq_queue_resume, saq_queue_paused. Since 0.2. */
 
 /** Event callback for callback-mode completion queues (C only). Runs on the
  *  I/O thread of the queue that produced the event and takes ownership of
@@ -1052,7 +1081,7 @@ SAQ_API int saq_queue_count(saq_queue_t *q, const char *kind, saq_cq_t *cq, uint
 
 /** saq's Queue.info(jobs, offset, limit): event INFO with the JSON object
  *  {"workers": {...}, "name", "queued", "active", "scheduled", "jobs": [...]}
- *  that saq returns, workers read from the dialect's registry. With jobs,
+ *  that saq returns, plus "paused": true|false (saq_queue_pause; since 0.2), workers read from the dialect's registry. With jobs,
  *  lists active then incomplete jobs, de-duplicated, from `offset`, at most
  *  `limit` (offset + limit paginates correctly, unlike saq's U7); records in
  *  the queue's dialect, unreadable ones skipped. `offset` and `limit` are
@@ -1084,7 +1113,8 @@ SAQ_API int saq_queue_stats(saq_queue_t *q, int ttl_s, saq_cq_t *cq, uint64_t ta
  *             which start at 0 when a worker starts; a worker reports its queue object's
  *             counters, as saq does, so two workers made on one queue object count its jobs
  *             twice: give each worker its own queue object),
- *   "per_minute": {"complete", "failed", "retried", "aborted", "window_s"} or null}.
+ *   "per_minute": {"complete", "failed", "retried", "aborted", "window_s"} or null,
+ *   "paused": true|false (saq_queue_pause), "paused_since_ms": epoch ms of the pause or null}.
  *  "incomplete" is every job not finished; "scheduled" the incomplete jobs not yet due (a future
  *  scheduled time or a retry delay; due ones waiting for the next schedule tick are in
  *  incomplete only). Workers are the dialect's registry entries alive now (saq's info()); a
@@ -1120,7 +1150,8 @@ SAQ_API int saq_queue_limits(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  (gauge; 0 when nothing is queued), saq_queue_workers (gauge, workers alive),
  *  saq_worker_jobs_total{worker, outcome="complete|failed|retried|aborted"} (counter, per live
  *  worker, from the registry; a counter that restarts at 0 with its worker),
- *  saq_worker_uptime_seconds{worker} (gauge). Each metric has its # HELP and # TYPE lines
+ *  saq_worker_uptime_seconds{worker} (gauge), saq_queue_paused (gauge: 1 while the queue is
+ *  paused, saq_queue_pause). Each metric has its # HELP and # TYPE lines
  *  (`promtool check metrics` finds nothing to say); label values are escaped as the format
  *  requires (backslash, double quote, line feed). Rates are left to Prometheus (rate() over the
  *  counters). Errors in the event: the common ones. Since 0.2. */
@@ -1164,6 +1195,31 @@ SAQ_API int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char
  *  max_concurrent_ops until it deletes or starts waiting. Since 0.2. */
 SAQ_API int saq_queue_delete(saq_queue_t *q, const char *key, int force, int wait_ms, saq_cq_t *cq,
                              uint64_t tag);
+
+/** Pause the queue (an extension: Python saq does not know it). Every libsaq worker of the
+ *  queue, in any process, reads the queue's pause flag every timers.pause (0.5 s by default):
+ *  once it sees it, it takes no more jobs from the queue (a blocked dequeue is interrupted; a
+ *  job its dequeue still moved is put back at the head of the queue, untouched), lets the jobs
+ *  it is running finish, and waits; a worker started on a paused queue takes no job at all; a
+ *  burst worker ends its burst; a worker of several queues (saq_worker_add_queue) gives its
+ *  slots to its other queues. Everything else goes on: enqueue, scheduled jobs becoming due,
+ *  cron, sweeps, aborts, heartbeats. The flag is the key saq:<q>:libsaq:paused (the epoch ms
+ *  of the pause, no expiry), in the queue's hash slot in Redis Cluster. Python saq workers on
+ *  the queue do not read it: they go on taking its jobs. Event PAUSE, int 1 when this call
+ *  paused the queue, 0 when it was paused already. Errors in the event: the common ones.
+ *  Since 0.2. */
+SAQ_API int saq_queue_pause(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
+/** Resume a paused queue: delete its pause flag. Paused libsaq workers see it within a fifth
+ *  of timers.pause (0.1 s by default) and dequeue at once. Event PAUSE, int 1 when this call
+ *  resumed the queue, 0 when it was not paused. Errors in the event: the common ones. Since
+ *  0.2. */
+SAQ_API int saq_queue_resume(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+
+/** Read the queue's pause flag. Event PAUSE, int 1 when the queue is paused, 0 when not; its
+ *  JSON is {"paused": true|false, "since_ms": epoch ms of the pause, or null}. saq_queue_info
+ *  and saq_queue_overview say "paused" too. Errors in the event: the common ones. Since 0.2. */
+SAQ_API int saq_queue_paused(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** saq's Queue.listen(job_keys, callback, timeout): every status message
  *  published for one of the keys (`keys_json`, a JSON array of non-empty

@@ -1090,6 +1090,33 @@ public:
     /** Blocking metrics_async(). */
     std::string metrics() { return metrics_async().get(); }
 
+    /** Pause the queue (saq_queue_pause: libsaq workers take no more of its jobs): true when this
+     *  call paused it, false when it was paused already. */
+    std::future<bool> pause_async() {
+        return detail::submit<bool>(
+            q_, [](event &e) { e.check(); return e.integer() != 0; },
+            [q = q_.get()](saq_cq_t *cq, uint64_t t) { return saq_queue_pause(q, cq, t); });
+    }
+    /** Blocking pause_async(). */
+    bool pause() { return pause_async().get(); }
+    /** Resume the queue (saq_queue_resume): true when this call resumed it, false when it was not
+     *  paused. */
+    std::future<bool> resume_async() {
+        return detail::submit<bool>(
+            q_, [](event &e) { e.check(); return e.integer() != 0; },
+            [q = q_.get()](saq_cq_t *cq, uint64_t t) { return saq_queue_resume(q, cq, t); });
+    }
+    /** Blocking resume_async(). */
+    bool resume() { return resume_async().get(); }
+    /** Whether the queue is paused (saq_queue_paused). */
+    std::future<bool> paused_async() {
+        return detail::submit<bool>(
+            q_, [](event &e) { e.check(); return e.integer() != 0; },
+            [q = q_.get()](saq_cq_t *cq, uint64_t t) { return saq_queue_paused(q, cq, t); });
+    }
+    /** Blocking paused_async(). */
+    bool paused() { return paused_async().get(); }
+
     /** One page of saq's Queue.iter_jobs: `statuses` comma-separated ("" = all), `cursor` "0"
      *  to start then the page's cursor until it is "0", `count` SCAN's hint (1..10000). */
     std::future<job_page> iter_jobs_async(const std::string &statuses = "",

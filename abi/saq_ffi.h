@@ -107,7 +107,8 @@ enum {
     SAQ_EVENT_ENQUEUE_MANY = 29,
     SAQ_EVENT_FLOW_ENQUEUE = 30,
     SAQ_EVENT_FLOW = 31,
-    SAQ_EVENT_LIMITS = 32
+    SAQ_EVENT_LIMITS = 32,
+    SAQ_EVENT_PAUSE = 33
 };
 
 typedef int (*saq_event_cb)(saq_event_t *ev, void *userdata);
@@ -234,6 +235,9 @@ int saq_queue_limits(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_iter_jobs(saq_queue_t *q, const char *statuses, const char *cursor, int count, saq_cq_t *cq, uint64_t tag);
 int saq_queue_delete(saq_queue_t *q, const char *key, int force, int wait_ms, saq_cq_t *cq, uint64_t tag);
+int saq_queue_pause(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+int saq_queue_resume(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
+int saq_queue_paused(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_listen(saq_queue_t *q, const char *keys_json, double timeout_s, saq_cq_t *cq, uint64_t tag);
 int saq_queue_listen_stop(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 int saq_queue_cancel(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);

@@ -132,6 +132,8 @@ cJSON *cli_overview(saq_queue_t *q, saq_event_t **ev_out);
 int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
 
 /* ---- jobs.c ---- */
 

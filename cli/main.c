@@ -35,6 +35,8 @@ static const char usage_main[] =
     "  flow ID              a flow: its state, callback and members' outcomes\n"
     "  cron EXPR            the next fire times of a cron job, in UTC or --tz ZONE (no Redis)\n"
     "  limits               the rate limits and global concurrency libsaq workers enforce\n"
+    "  pause [QUEUE]        pause a queue: libsaq workers take no more of its jobs\n"
+    "  resume [QUEUE]       resume a paused queue\n"
     "\n"
     "Global options (also accepted after the command):\n"
     "  -u, --url URL        Redis url: redis://, rediss://, unix://, redis+sentinel://,\n"
@@ -203,6 +205,7 @@ static const struct {
     {"sweep", cmd_sweep},     {"watch", cmd_watch}, {"check", cmd_check},
     {"metrics", cmd_metrics}, {"delete", cmd_delete}, {"flow", cmd_flow}, {"cron", cmd_cron},
     {"limits", cmd_limits},
+    {"pause", cmd_pause},     {"resume", cmd_resume},
 };
 
 int main(int argc, char **argv)

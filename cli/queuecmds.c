@@ -89,7 +89,8 @@ static const char usage_info[] =
     "For each queue: jobs queued, active, scheduled (due later) and incomplete (all three), the\n"
     "age of the oldest queued job, the workers alive (Python saq's too) and the jobs each has\n"
     "completed, failed, retried and aborted since it started, with the per-minute rates when\n"
-    "known. --json prints {\"queues\": [overview, ...]} (see saq_queue_overview in saq.h).\n";
+    "known, and whether the queue is paused (saq pause). --json prints {\"queues\": [overview,\n"
+    "...]} (see saq_queue_overview in saq.h).\n";
 
 int cmd_info(int argc, char **argv)
 {
@@ -111,8 +112,8 @@ int cmd_info(int argc, char **argv)
         return CLI_OK;
     }
     static const char *const h1[] = {"QUEUE", ">QUEUED", ">ACTIVE", ">SCHEDULED", ">INCOMPLETE",
-                                     ">OLDEST", ">WORKERS", ">COMPLETE/MIN", ">FAILED/MIN"};
-    cli_table_t *t = cli_table_new(9, h1);
+                                     ">OLDEST", ">WORKERS", ">COMPLETE/MIN", ">FAILED/MIN", "PAUSED"};
+    cli_table_t *t = cli_table_new(10, h1);
     static const char *const h2[] = {"WORKER", "QUEUE", ">COMPLETE", ">FAILED", ">RETRIED",
                                      ">ABORTED", ">UPTIME", "KIND"};
     cli_table_t *tw = cli_table_new(8, h2);
@@ -122,7 +123,7 @@ int cmd_info(int argc, char **argv)
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(d, "oldest_queued_age_s");
         const cJSON *pm = cJSON_GetObjectItemCaseSensitive(d, "per_minute");
         char b[9][32];
-        const char *row[9] = {
+        const char *row[10] = {
             cli_opts.queues[i],
             numtxt(cli_num(jobs, "queued"), b[1], 32),
             numtxt(cli_num(jobs, "active"), b[2], 32),
@@ -130,7 +131,7 @@ int cmd_info(int argc, char **argv)
             numtxt(cli_num(jobs, "incomplete"), b[4], 32),
             cJSON_IsNumber(old) ? cli_fmt_dur(old->valuedouble, b[5], 32) : "-",
             numtxt(cli_num(d, "workers_alive"), b[6], 32),
-            "-", "-"};
+            "-", "-", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "paused")) ? "yes" : "no"};
         if (cJSON_IsObject(pm)) {
             snprintf(b[7], 32, "%.1f", cli_num(pm, "complete"));
             snprintf(b[8], 32, "%.1f", cli_num(pm, "failed"));
@@ -276,3 +277,67 @@ int cmd_sweep(int argc, char **argv)
     cli_close(q);
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* pause, resume                                                            */
+/* ------------------------------------------------------------------------ */
+
+static const char usage_pause[] =
+    "usage: saq pause [QUEUE] [--json]\n"
+    "\n"
+    "Pause the queue (QUEUE, else -q): every libsaq worker of it stops taking jobs within about\n"
+    "half a second, lets the jobs it runs finish, and waits (a libsaq extension: Python saq\n"
+    "workers do not read the flag and go on). Enqueueing, scheduling and cron go on. Exit 1 when\n"
+    "the queue was paused already (--json: {\"queue\", \"paused\": true, \"changed\"}).\n";
+
+static const char usage_resume[] =
+    "usage: saq resume [QUEUE] [--json]\n"
+    "\n"
+    "Resume a paused queue (QUEUE, else -q): its libsaq workers take jobs again at once. Exit 1\n"
+    "when it was not paused (--json: {\"queue\", \"paused\": false, \"changed\"}).\n";
+
+static int pause_cmd(const char *cmd, int argc, char **argv, int resume)
+{
+    while (cli_getopt(argc, argv, "", NULL, resume ? usage_resume : usage_pause) != -1)
+        ;
+    if (argc - optind > 1)
+        cli_usage_error(cmd, "takes at most one queue name");
+    const char *name = argc - optind == 1 ? argv[optind] : cli_opts.queues[0];
+    saq_queue_t *q;
+    int rc = cli_open(name, &q);
+    if (rc)
+        return rc;
+    uint64_t tag = cli_tag();
+    saq_event_t *ev = cli_await(resume ? saq_queue_resume(q, cli_cq(), tag) : saq_queue_pause(q, cli_cq(), tag), tag);
+    if (!ev || saq_event_status(ev) != SAQ_OK) {
+        rc = cli_report(ev, cmd);
+    } else {
+        int changed = saq_event_int(ev) != 0;
+        if (cli_opts.json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "queue", saq_queue_name(q));
+            cJSON_AddBoolToObject(o, "paused", !resume);
+            cJSON_AddBoolToObject(o, "changed", changed);
+            cli_print_json(o);
+            cJSON_Delete(o);
+        } else {
+            char *n = cli_clean(saq_queue_name(q));
+            if (resume)
+                printf(changed ? "queue %s resumed\n" : "queue %s was not paused\n", n ? n : "?");
+            else
+                printf(changed ? "queue %s paused: libsaq workers take no more of its jobs (Python saq "
+                                 "workers do not know pauses)\n"
+                               : "queue %s was paused already\n",
+                       n ? n : "?");
+            free(n);
+        }
+        rc = changed ? CLI_OK : CLI_NONE;
+    }
+    saq_event_free(ev);
+    cli_close(q);
+    return rc;
+}
+
+int cmd_pause(int argc, char **argv) { return pause_cmd("pause", argc, argv, 0); }
+
+int cmd_resume(int argc, char **argv) { return pause_cmd("resume", argc, argv, 1); }

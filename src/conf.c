@@ -20,7 +20,7 @@ struct saq_conf {
 };
 
 enum { T_STR, T_INT, T_NUM, T_BOOL, T_URL, T_NAME, T_DIALECT, T_JSONOBJ, T_ID, T_CERTREQS, T_PATH, T_ORDER,
-       T_LEVEL, T_TZ };
+       T_LEVEL, T_BACKOFF, T_TZ };
 
 static const struct keydef {
     const char *key;
@@ -65,6 +65,15 @@ static const struct keydef {
     {"min_replicas_timeout_ms", T_INT, 1, 86400000},
     {"log_level", T_LEVEL, 0, 0},
     {"cron_tz", T_TZ, 0, 0},
+    {"defaults.timeout", T_NUM, 0, 31536000},
+    {"defaults.retries", T_INT, 0, 2147483647},
+    {"defaults.ttl", T_INT, -1, 2147483647},
+    {"defaults.retry_delay", T_NUM, 0, 31536000},
+    {"defaults.retry_backoff", T_BACKOFF, 0, 31536000},
+    {"failed_ttl", T_INT, -1, 2147483647},
+    {"retry.min_delay", T_NUM, 0, 86400},
+    {"retry.jitter", T_BOOL, 0, 0},
+    {"timers.pause", T_NUM, 0, 3600},
 };
 
 /* The log_level words and their SAQ_LOG_* levels (0: off). */
@@ -247,6 +256,13 @@ static int check_value(saq_conf_t *conf, const struct keydef *kd, const char *va
             return SAQ_EINVAL;
         }
         return 0;
+    case T_BACKOFF:
+        if (parse_num(value, &d) ? parse_bool(value, &b) != 0 : d < kd->min || d > kd->max) {
+            saq__conf_seterr(conf, "%s must be true, false or a cap in seconds from 0 to %.0f, got '%.60s'",
+                             kd->key, kd->max, value);
+            return SAQ_EINVAL;
+        }
+        return 0;
     case T_CERTREQS:
         if (saq__tls_cert_reqs(value) < 0) {
             saq__conf_seterr(conf, "%s must be none, optional or required, got '%.60s'", kd->key,
@@ -393,6 +409,8 @@ void saq__settings_defaults(saq__settings_t *s)
     s->t_alive = 0.5;
     s->min_replicas_timeout_ms = 1000;
     s->weight = 1;
+    s->retry_jitter = 1;
+    s->t_pause = 0.5;
     int env = parse_level(getenv("SAQ_LOG_LEVEL"));
     s->log.level = env >= 0 ? env : SAQ_LOG_WARNING;
 }
@@ -425,6 +443,36 @@ static int merge_tls(saq__tls_opts_t *t, const char *k, const char *v)
                                                      : &t->keyfile,
                             *v ? v : NULL);
     return 0;
+}
+
+/* Apply the conf key "defaults.<k>" (value v, checked by saq_conf_set). */
+static void set_default(saq__settings_t *s, const char *k, const char *v)
+{
+    double d = 0;
+    int b = 0;
+    if (!strcmp(k, "timeout")) {
+        parse_num(v, &d);
+        s->def_timeout = d;
+        s->def_set |= SAQ__GIVEN_TIMEOUT;
+    } else if (!strcmp(k, "retries")) {
+        parse_num(v, &d);
+        s->def_retries = (int)d;
+        s->def_set |= SAQ__GIVEN_RETRIES;
+    } else if (!strcmp(k, "ttl")) {
+        parse_num(v, &d);
+        s->def_ttl = (int)d;
+        s->def_set |= SAQ__GIVEN_TTL;
+    } else if (!strcmp(k, "retry_delay")) {
+        parse_num(v, &d);
+        s->def_retry_delay = d;
+        s->def_set |= SAQ__GIVEN_RETRY_DELAY;
+    } else if (!strcmp(k, "retry_backoff")) {
+        if (parse_num(v, &d) == 0) /* a cap in seconds (0: none) */
+            s->def_backoff = d > 0 ? 2 : 0, s->def_backoff_cap = d;
+        else if (parse_bool(v, &b) == 0) /* true: uncapped; false: none */
+            s->def_backoff = b, s->def_backoff_cap = 0;
+        s->def_set |= SAQ__GIVEN_RETRY_BACKOFF;
+    }
 }
 
 int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
@@ -529,6 +577,16 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
             s->min_replicas_timeout_ms = (int)d;
         else if (!strcmp(k, "log_level"))
             s->log.level = parse_level(v);
+        else if (!strncmp(k, "defaults.", 9))
+            set_default(s, k + 9, v);
+        else if (!strcmp(k, "failed_ttl"))
+            s->has_failed_ttl = 1, s->failed_ttl = (int)d;
+        else if (!strcmp(k, "retry.min_delay"))
+            s->retry_min_delay = d;
+        else if (!strcmp(k, "retry.jitter"))
+            s->retry_jitter = b;
+        else if (!strcmp(k, "timers.pause"))
+            s->t_pause = d;
         else if (!strcmp(k, "cron_tz")) {
             if (saq__set_str(&s->cron_tz, *v ? v : NULL))
                 goto oom;
@@ -562,14 +620,16 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
 {
     saq_conf_t *c = saq_conf_new();
     const saq__tls_opts_t *tls = &q->url.tls;
-    char n[19][40];
-    const double nums[19] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
+    char n[27][40];
+    const double nums[27] = {q->max_concurrent_ops, q->command_timeout_ms, q->connect_timeout_ms,
                              q->reconnect_max_ms, (double)q->max_payload, w->concurrency,
                              w->dequeue_timeout, w->t_schedule, w->t_worker_info, w->t_sweep,
                              w->t_abort, w->max_burst_jobs, w->grace_s, w->hard_deadline_s,
                              w->dead_worker_check, w->t_alive, w->weight, q->min_replicas,
-                             q->min_replicas_timeout_ms};
-    for (int i = 0; i < 19; i++)
+                             q->min_replicas_timeout_ms, w->t_pause, q->retry_min_delay,
+                             q->failed_ttl, q->def_timeout, q->def_retries, q->def_ttl,
+                             q->def_retry_delay, q->def_backoff_cap};
+    for (int i = 0; i < 27; i++)
         saq__fmt_double(n[i], nums[i]);
     const char *kv[][2] = {
         {"url", q->url_text}, {"name", q->name},
@@ -585,6 +645,15 @@ saq_conf_t *saq__settings_export(const saq__settings_t *q, const saq__settings_t
         {"queue_order", w->weighted ? "weighted" : "strict"}, {"queue_weight", n[16]},
         {"min_replicas", n[17]}, {"min_replicas_timeout_ms", n[18]},
         {"log_level", level_word(q->log.level)}, {"cron_tz", w->cron_tz ? w->cron_tz : ""},
+        {"timers.pause", n[19]}, {"retry.min_delay", n[20]},
+        {"retry.jitter", q->retry_jitter ? "true" : "false"},
+        {"failed_ttl", q->has_failed_ttl ? n[21] : NULL},
+        {"defaults.timeout", q->def_set & SAQ__GIVEN_TIMEOUT ? n[22] : NULL},
+        {"defaults.retries", q->def_set & SAQ__GIVEN_RETRIES ? n[23] : NULL},
+        {"defaults.ttl", q->def_set & SAQ__GIVEN_TTL ? n[24] : NULL},
+        {"defaults.retry_delay", q->def_set & SAQ__GIVEN_RETRY_DELAY ? n[25] : NULL},
+        {"defaults.retry_backoff", !(q->def_set & SAQ__GIVEN_RETRY_BACKOFF) ? NULL
+                                   : q->def_backoff == 2 ? n[26] : q->def_backoff ? "true" : "false"},
         {"sentinel.username", q->url.topo == SAQ__TOPO_SENTINEL && q->url.sentinel_username
                                   ? q->url.sentinel_username : NULL},
         /* a rediss:// queue's TLS settings in effect ("" for a path not given, which also

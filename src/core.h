@@ -589,6 +589,7 @@ struct saq_queue {
      * sweep's jobs between their abort and their retry (zset id -> deadline ms) */
     char *k_alive, *k_watch, *k_abortwatch;
     char *k_samples; /* registry samples for saq_queue_overview's rates (list, newest first) */
+    char *k_paused;  /* saq_queue_pause's flag (a string: the epoch ms it was paused at) */
     size_t jobprefix_len;
     saq__tls_ctx_t *tls;        /* rediss://: the connections' TLS context (else NULL) */
     const saq__route_t *route;  /* Sentinel/Cluster (topo.c), NULL for one server */

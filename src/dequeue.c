@@ -320,8 +320,8 @@ static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *
     saq_worker_t *w = req->data;
     redisReply idr = {.type = REDIS_REPLY_STRING, .str = (char *)req->aux, .len = strlen((char *)req->aux)};
     (void)msg;
-    if (w->stopping && !err && r && r->type == REDIS_REPLY_STRING) {
-        give_back(w, idr.str, idr.len, 1);
+    if ((w->stopping || w->paused) && !err && r && r->type == REDIS_REPLY_STRING) {
+        give_back(w, idr.str, idr.len, 1); /* stopping, or its queue was paused meanwhile */
     } else {
         saq__lease_t *l = start_job(w, &idr, err ? NULL : r);
         gate(w, &l, 1);
@@ -363,7 +363,7 @@ static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *ms
         saq__worker_unref(w);
         return;
     }
-    if (w->group && (w->stopping || !saq__group_take_one(w))) {
+    if (w->group && (w->stopping || w->paused || !saq__group_take_one(w))) {
         /* a group member's move with no free slot in the shared budget (or
          * while stopping): back to the head of its queue; the member waits,
          * hungry, for a slot the queue order gives it */
@@ -391,7 +391,7 @@ static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *ms
  * (its move takes one when it comes, or is given back). */
 static void block_dequeue(saq_worker_t *w)
 {
-    if (w->blocking || (!w->group && w->slots >= w->set.concurrency))
+    if (w->blocking || w->paused || (!w->group && w->slots >= w->set.concurrency))
         return;
     if (w->limit_pending && saq__limit_find(w, NULL))
         return; /* the queue's limit answers first (its reply pumps again) */
@@ -429,7 +429,7 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
     if (w->group && drained && !w->stopping)
         saq__group_empty(w);
     saq__slots_put(w, asked - (int)pairs); /* give back what was not filled */
-    if (w->stopping) { /* reverse order: LPUSH restores the original FIFO order */
+    if (w->stopping || w->paused) { /* reverse order: LPUSH restores the original FIFO order */
         for (size_t i = pairs; i-- > 0;) {
             redisReply *id = saq__tx_dequeued_id(r, i);
             if (id->type == REDIS_REPLY_STRING)
@@ -473,6 +473,13 @@ void saq__dequeue_pump(saq_worker_t *w)
                w->burst_done, w->dequeuing, w->blocking, w->slots, w->attached);
     if (w->stopping || w->burst_done || w->dequeuing || w->blocking || !w->attached)
         return;
+    if (w->paused) { /* its queue is paused (pause.c), or not known yet (2) */
+        if (w->paused == 1 && w->set.burst)
+            burst_end(w); /* nothing it may take: the burst is over */
+        else if (w->group)
+            saq__group_empty(w); /* its grant goes to the other queues */
+        return;
+    }
     if (saq__limit_find(w, NULL)) { /* the queue's limit: wait while it is full or being asked */
         if (w->limit_pending)
             return;

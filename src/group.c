@@ -329,6 +329,18 @@ int saq__group_hungry(saq_worker_t *w)
 
 void saq__group_empty(saq_worker_t *w) { member_idle(w, 0); }
 
+void saq__group_wake(saq_worker_t *w)
+{
+    saq__group_t *g = w->group;
+    if (!g)
+        return;
+    size_t *poke = lock_for_dispatch(g);
+    member_t *m = &g->m[w->gidx];
+    if (!m->left && !m->finished)
+        m->hungry = 1;
+    dispatch_unlock(g, poke);
+}
+
 void saq__slots_put(saq_worker_t *w, int n)
 {
     saq__group_t *g = w->group;

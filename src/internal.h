@@ -282,12 +282,22 @@ struct saq_job {
     int64_t completed, queued, started, touched;
     int status;     /* SAQ_STATUS_* */
     int64_t priority;
+    unsigned given; /* SAQ__GIVEN_*: the fields set explicitly (a setter, the caller's kwargs, a
+                     * record that holds them), which a queue's defaults.* keys leave alone */
     char *json_cache;
     char *errmsg;
     saq__job_owner_t *owner; /* NULL unless leased to a handler */
 };
 
 enum { SAQ__KEY_STR, SAQ__KEY_INT, SAQ__KEY_FLOAT };
+/* saq_job.given bits */
+enum {
+    SAQ__GIVEN_TIMEOUT = 1,
+    SAQ__GIVEN_RETRIES = 2,
+    SAQ__GIVEN_TTL = 4,
+    SAQ__GIVEN_RETRY_DELAY = 8,
+    SAQ__GIVEN_RETRY_BACKOFF = 16
+};
 
 void saq__job_init(saq_job_t *j);
 void saq__job_clear(saq_job_t *j); /* free owned strings, keep the struct */
@@ -319,6 +329,9 @@ char *saq__merge_kwargs(const char *defaults, const char *item);
 int saq__job_call_kwargs(saq_job_t *j, const char *json);
 /* saq's retry delay for the job's current attempts (U in [0,1) supplied). */
 double saq__retry_delay(const saq_job_t *j, double u);
+/* The delay of a retry a queue schedules: saq__retry_delay with its retry.jitter (0: u = 1, the
+ * whole backoff delay) and no less than its retry.min_delay (seconds). */
+double saq__retry_delay_with(const saq_job_t *j, int jitter, double min_delay);
 
 /* ------------------------------------------------------------------------ */
 /* jobapi.c: the public saq_job_* API (saq.h "Jobs"; nothing internal)      */
@@ -356,6 +369,16 @@ typedef struct saq__settings {
     saq_transform_fn dump, load;
     void *transform_ud;
     saq__log_sink_t log; /* the queue's log sink and level (a worker logs through its queue's) */
+    /* job defaults (defaults.*): applied at enqueue to the fields a job was not given */
+    unsigned def_set;            /* SAQ__GIVEN_* bits of the defaults.* keys set */
+    double def_timeout;
+    int def_retries, def_ttl;
+    double def_retry_delay;
+    int def_backoff;             /* as saq_job.backoff: 0 false, 1 true, 2 capped */
+    double def_backoff_cap;
+    int has_failed_ttl, failed_ttl; /* failed_ttl: a failed job's record is kept this long */
+    double retry_min_delay;      /* retry.min_delay, s: no retry is scheduled sooner */
+    int retry_jitter;            /* retry.jitter: saq's full jitter on backoff delays (1) or none */
     /* worker */
     int concurrency;
     double dequeue_timeout;
@@ -371,6 +394,7 @@ typedef struct saq__settings {
     double t_alive;         /* libsaq liveness period, s (0: off); the entry lives 4 periods */
     int weighted;           /* queue_order: 1 weighted, 0 strict (a worker of several queues) */
     int weight;             /* queue_weight: the worker's own queue's weight (weighted order) */
+    double t_pause;         /* timers.pause: how often a worker reads its queue's pause flag (0: never) */
     char *cron_tz;          /* the cron jobs' default time zone (NULL: UTC) */
 } saq__settings_t;
 

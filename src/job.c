@@ -225,7 +225,23 @@ static int64_t clamp64(double d)
 
 /* Set one field from its JSON value. `user` = the value comes from the API
  * (stricter checks, SAQ_EINVAL/SAQ_EJSON codes) rather than from Redis. */
+static int set_value(saq_job_t *j, int f, const char *v, size_t n, int user, char *err, size_t errlen);
+
+/* set_value, and note the fields a queue's defaults must leave alone (saq_job.given). */
 static int set_field(saq_job_t *j, int f, const char *v, size_t n, int user, char *err, size_t errlen)
+{
+    int e = set_value(j, f, v, n, user, err, errlen);
+    if (!e)
+        j->given |= f == F_TIMEOUT         ? SAQ__GIVEN_TIMEOUT
+                    : f == F_RETRIES       ? SAQ__GIVEN_RETRIES
+                    : f == F_TTL           ? SAQ__GIVEN_TTL
+                    : f == F_RETRY_DELAY   ? SAQ__GIVEN_RETRY_DELAY
+                    : f == F_RETRY_BACKOFF ? SAQ__GIVEN_RETRY_BACKOFF
+                                           : 0u;
+    return e;
+}
+
+static int set_value(saq_job_t *j, int f, const char *v, size_t n, int user, char *err, size_t errlen)
 {
     const char *name = field_names[f];
     int bad = user ? SAQ_EINVAL : SAQ_EPROTO;
@@ -823,4 +839,10 @@ double saq__retry_delay(const saq_job_t *j, double u)
     if (d > cap)
         d = cap;
     return d * u;
+}
+
+double saq__retry_delay_with(const saq_job_t *j, int jitter, double min_delay)
+{
+    double d = saq__retry_delay(j, jitter ? saq__random01() : 1.0);
+    return d < min_delay ? min_delay : d;
 }

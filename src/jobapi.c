@@ -250,6 +250,7 @@ SAQ_API int saq_job_set_timeout(saq_job_t *job, double seconds)
         return SAQ_EINVAL;
     job->timeout_null = seconds < 0;
     job->timeout = seconds < 0 ? 0 : seconds;
+    job->given |= SAQ__GIVEN_TIMEOUT;
     saq__job_invalidate(job);
     return 0;
 }
@@ -272,6 +273,7 @@ SAQ_API int saq_job_set_retries(saq_job_t *job, int retries)
         return SAQ_EINVAL;
     }
     job->retries = retries;
+    job->given |= SAQ__GIVEN_RETRIES;
     saq__job_invalidate(job);
     return 0;
 }
@@ -280,6 +282,7 @@ SAQ_API int saq_job_set_ttl(saq_job_t *job, int seconds)
 {
     SETTER_PROLOGUE
     job->ttl = seconds;
+    job->given |= SAQ__GIVEN_TTL;
     saq__job_invalidate(job);
     return 0;
 }
@@ -290,6 +293,7 @@ SAQ_API int saq_job_set_retry_delay(saq_job_t *job, double seconds)
     if (bad_number(job, "retry_delay", seconds, 0))
         return SAQ_EINVAL;
     job->retry_delay = seconds;
+    job->given |= SAQ__GIVEN_RETRY_DELAY;
     saq__job_invalidate(job);
     return 0;
 }
@@ -303,6 +307,7 @@ SAQ_API int saq_job_set_retry_backoff(saq_job_t *job, int enabled, double cap_s)
     }
     job->backoff = !enabled ? 0 : cap_s > 0 ? 2 : 1;
     job->backoff_cap = enabled && cap_s > 0 ? cap_s : 0;
+    job->given |= SAQ__GIVEN_RETRY_BACKOFF;
     saq__job_invalidate(job);
     return 0;
 }

@@ -432,6 +432,7 @@ typedef struct info_op {
     saq__op_t op;
     int jobs, offset, limit;
     long long queued, active, incomplete;
+    int paused;
     char **wids;
     size_t nwids;
     redisReply *dummy;
@@ -467,7 +468,7 @@ static void info_finish(saq__op_t *op)
     saq__buf_printf(&b, ", \"queued\": %lld, \"active\": %lld, \"scheduled\": %lld, \"jobs\": ",
                     o->queued, o->active, o->incomplete - o->queued - o->active);
     saq__buf_puts(&b, o->jobs_json ? o->jobs_json : "[]");
-    saq__buf_putc(&b, '}');
+    saq__buf_printf(&b, ", \"paused\": %s}", o->paused ? "true" : "false");
     op->ev->json = saq__buf_take(&b);
     if (!op->ev->json)
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
@@ -484,7 +485,9 @@ static void info_count(saq__op_t *op, saq__req_t *req, redisReply *r, int err, c
         return;
     }
     saq__reply_int(r, &v);
-    if (req->idata == 0)
+    if (req->idata == 3)
+        o->paused = v > 0;
+    else if (req->idata == 0)
         o->queued = v;
     else if (req->idata == 1)
         o->active = v;
@@ -653,7 +656,7 @@ static void info_start(saq__op_t *op)
     saq_queue_t *q = op->q;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)saq__now_ms());
-    op->pending = 4 + (o->jobs ? 1 : 0);
+    op->pending = 5 + (o->jobs ? 1 : 0);
     const char *a0[4] = {"ZRANGEBYSCORE", q->k_stats, now, "inf"};
     saq__op_cmd(op, info_registry, 0, 4, a0, NULL);
     const char *a1[2] = {"LLEN", q->k_queued};
@@ -662,6 +665,8 @@ static void info_start(saq__op_t *op)
     saq__op_cmd(op, info_count, 1, 2, a2, NULL);
     const char *a3[2] = {"ZCARD", q->k_incomplete};
     saq__op_cmd(op, info_count, 2, 2, a3, NULL);
+    const char *a6[2] = {"EXISTS", q->k_paused}; /* saq_queue_pause's flag */
+    saq__op_cmd(op, info_count, 3, 2, a6, NULL);
     if (o->jobs) {
         char from[24], to[24];
         snprintf(from, sizeof from, "%d", o->offset);

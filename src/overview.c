@@ -28,6 +28,8 @@ typedef struct ov_op {
     size_t nw;
     int has_rates;
     double rate[4], window_s;
+    int paused;      /* saq_queue_pause's flag is set */
+    double paused_ms; /* its value (the epoch ms of the pause), 0 when not a number */
 } ov_op_t;
 
 static const char *const outcome_names[4] = {"complete", "failed", "retried", "aborted"};
@@ -167,7 +169,7 @@ static int read_rates(ov_op_t *o, const redisReply *samples)
 
 static int decode(ov_op_t *o, const redisReply *r)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 10)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 11)
         return SAQ_EPROTO;
     redisReply *const *e = r->element;
     for (int i = 0; i < 5; i++)
@@ -182,6 +184,9 @@ static int decode(ov_op_t *o, const redisReply *r)
     o->incomplete = e[3]->integer;
     o->scheduled = e[4]->integer;
     read_head(o, e[5]);
+    if ((o->paused = e[10]->type == REDIS_REPLY_STRING) &&
+        (saq__json_number(e[10]->str, e[10]->len, &o->paused_ms) || !(o->paused_ms > 0)))
+        o->paused_ms = 0;
     int rc = read_workers(o, e[6], e[7], e[8]);
     return rc ? rc : read_rates(o, e[9]);
 }
@@ -228,7 +233,11 @@ static char *render_json(const ov_op_t *o)
     } else {
         saq__buf_puts(&b, "null");
     }
-    saq__buf_putc(&b, '}');
+    saq__buf_printf(&b, ", \"paused\": %s, \"paused_since_ms\": ", o->paused ? "true" : "false");
+    if (o->paused_ms > 0)
+        saq__buf_printf(&b, "%.0f}", o->paused_ms);
+    else
+        saq__buf_puts(&b, "null}");
     return saq__buf_take(&b);
 }
 
@@ -249,6 +258,9 @@ static char *render_metrics(const ov_op_t *o)
     saq__prom_family(&b, "saq_queue_oldest_job_age_seconds", "gauge",
                      "Seconds since the job at the head of the queue was enqueued (0 when none is queued).");
     saq__prom_sample(&b, "saq_queue_oldest_job_age_seconds", lq, 1, o->has_age ? o->age_s : 0.0);
+    saq__prom_family(&b, "saq_queue_paused", "gauge",
+                     "1 while the queue is paused (libsaq workers take no jobs from it), else 0.");
+    saq__prom_sample(&b, "saq_queue_paused", lq, 1, o->paused ? 1.0 : 0.0);
     saq__prom_family(&b, "saq_queue_workers", "gauge", "Workers alive in the queue's registry.");
     saq__prom_sample(&b, "saq_queue_workers", lq, 1, (double)o->nw);
     saq__prom_family(&b, "saq_worker_jobs_total", "counter",

@@ -24,6 +24,7 @@ static void queue_destroy(saq_queue_t *q)
     free(q->k_watch);
     free(q->k_abortwatch);
     free(q->k_samples);
+    free(q->k_paused);
     free(q->k_wiprefix);
     free(q->k_statsprefix);
     free(q->k_pattern);
@@ -85,11 +86,12 @@ SAQ_API int saq_queue_open(saq_queue_t **out, saq_conf_t *conf)
     q->k_watch = saq__sprintf("saq:%s:libsaq:sweeping", n);
     q->k_abortwatch = saq__sprintf("saq:%s:libsaq:aborting", n);
     q->k_samples = saq__sprintf("saq:%s:libsaq:samples", n);
+    q->k_paused = saq__sprintf("saq:%s:libsaq:paused", n);
     q->k_wiprefix = saq__sprintf("saq:%s:worker_info:", n);
     q->k_statsprefix = saq__sprintf("saq:%s:stats:", n);
     q->k_pattern = saq__sprintf("saq:job:%s*", n);
     if (!q->k_jobprefix || !q->k_incomplete || !q->k_queued || !q->k_active || !q->k_schedule ||
-        !q->k_sweep || !q->k_stats || !q->k_alive || !q->k_watch || !q->k_abortwatch || !q->k_samples || !q->k_wiprefix || !q->k_statsprefix || !q->k_pattern) {
+        !q->k_sweep || !q->k_stats || !q->k_alive || !q->k_watch || !q->k_abortwatch || !q->k_samples || !q->k_paused || !q->k_wiprefix || !q->k_statsprefix || !q->k_pattern) {
         saq__conf_seterr(conf, "out of memory");
         pthread_mutex_init(&q->mu, NULL);
         pthread_cond_init(&q->cv, NULL);

@@ -178,6 +178,27 @@ int saq__status_text_terminal(const char *st)
 
 /* ---- enqueue ---- */
 
+/* The queue's defaults.* for the fields the job was not given (saq #302): written into the
+ * record, so every worker, Python saq's too, runs the job with them. */
+static void apply_defaults(const saq__settings_t *s, saq_job_t *j)
+{
+    unsigned use = s->def_set & ~j->given;
+    if (use & SAQ__GIVEN_TIMEOUT) {
+        j->timeout = s->def_timeout;
+        j->timeout_null = 0;
+    }
+    if (use & SAQ__GIVEN_RETRIES)
+        j->retries = s->def_retries;
+    if (use & SAQ__GIVEN_TTL)
+        j->ttl = s->def_ttl;
+    if (use & SAQ__GIVEN_RETRY_DELAY)
+        j->retry_delay = s->def_retry_delay;
+    if (use & SAQ__GIVEN_RETRY_BACKOFF) {
+        j->backoff = s->def_backoff;
+        j->backoff_cap = s->def_backoff_cap;
+    }
+}
+
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg)
 {
     if (j->queue && strcmp(j->queue, q->set.name)) {
@@ -189,6 +210,7 @@ int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg)
         return SAQ_ENOMEM;
     j->queued = saq__now_ms();
     j->status = SAQ_STATUS_QUEUED;
+    apply_defaults(&q->set, j);
     saq__job_invalidate(j);
     pthread_mutex_lock(&q->mu);
     size_t n = q->nhooks;

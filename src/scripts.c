@@ -413,7 +413,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "redis.call('PUBLISH', KEYS[3], 'failed')\n"
         "return 1\n",
 
-    /* OVERVIEW: KEYS queued, active, incomplete, registry, alive, samples;
+    /* OVERVIEW: KEYS queued, active, incomplete, registry, alive, samples, paused;
      * ARGV mode ('o' the figures, 's' the sample only), the dialect's
      * registry record prefix, the other family's prefix, '1' when records
      * are flat stats (0.13), sample spacing ms, samples kept, their ttl s.
@@ -426,7 +426,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * 1|0, ...} (each worker once, however many registry members end in
      * its id), {sample, ...} newest first, the kept ones only (a list
      * grown by another client, or not trimmed for a user that may not write,
-     * is not read whole)}. A libsaq worker writes both
+     * is not read whole), the pause flag or false}. A libsaq worker writes both
      * registry families and keeps a liveness entry (either tells). */
     [SCRIPT_OVERVIEW] =
         "local function z(...)\n"
@@ -482,7 +482,8 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "if type(hid) == 'string' then hrec = z('GET', hid) else hid = false end\n"
         "return {now, z('LLEN', KEYS[1]) or 0, z('LLEN', KEYS[2]) or 0, z('ZCARD', KEYS[3]) or 0,\n"
         "        z('ZCOUNT', KEYS[3], '(' .. string.format('%.3f', now / 1000), '+inf') or 0,\n"
-        "        {hid, hrec}, wids, recs, flags, z('LRANGE', KEYS[6], 0, tonumber(ARGV[6]) - 1) or {}}\n",
+        "        {hid, hrec}, wids, recs, flags, z('LRANGE', KEYS[6], 0, tonumber(ARGV[6]) - 1) or {},\n"
+        "        z('GET', KEYS[7]) or false}\n",
 
     /* DELETE: KEYS id, queued, incomplete, active, sweep watch, abort watch,
      * abort marker, kept unreadable bytes; ARGV the record as read ('' = none),

@@ -209,7 +209,8 @@ void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t
     put(c, j->id);
     put_own(c, saq__tx_marker(q, j->key));
     putn(c, json, len);
-    put_fmt(c, "%d", j->ttl);
+    /* failed_ttl: how long this queue keeps a failed job's record (saq #268) */
+    put_fmt(c, "%d", j->status == SAQ_STATUS_FAILED && q->set.has_failed_ttl ? q->set.failed_ttl : j->ttl);
     put(c, saq__status_name(j->status));
     put_guard(c, guard);
     put_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
@@ -367,13 +368,14 @@ void saq__tx_alive(saq_queue_t *q, const char *wid, unsigned long long entry_ms,
 void saq__tx_overview(saq_queue_t *q, int figures, saq__call_t *c)
 {
     int is13 = q->set.dialect == SAQ__DIALECT_013;
-    call_init(c, SCRIPT_OVERVIEW, 6);
+    call_init(c, SCRIPT_OVERVIEW, 7);
     put(c, q->k_queued);
     put(c, q->k_active);
     put(c, q->k_incomplete);
     put(c, q->k_stats);
     put(c, q->k_alive);
     put(c, q->k_samples);
+    put(c, q->k_paused);
     put(c, figures ? "o" : "s");
     put(c, is13 ? q->k_statsprefix : q->k_wiprefix);
     put(c, is13 ? q->k_wiprefix : q->k_statsprefix);
@@ -699,7 +701,7 @@ void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__
     j->progress = 0;
     j->touched = saq__now_ms();
     saq__job_invalidate(j);
-    double delay = saq__retry_delay(j, saq__random01());
+    double delay = saq__retry_delay_with(j, q->set.retry_jitter, q->set.retry_min_delay);
     /* pushed now: score 0, never promoted twice (saq U1) */
     double score = delay > 0 ? saq__now_s() + delay : 0;
     char *json = saq__dump_job(q, j, &len, &e);
@@ -746,7 +748,7 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
         j->completed = j->started = 0;
         j->progress = 0;
         j->touched = saq__now_ms();
-        double delay = saq__retry_delay(j, saq__random01());
+        double delay = saq__retry_delay_with(j, q->set.retry_jitter, q->set.retry_min_delay);
         if (delay > 0)
             score = saq__now_s() + delay;
     } else {

@@ -233,7 +233,7 @@ static void close_handles(saq_worker_t *w)
                          (uv_handle_t *)&w->t_info,   (uv_handle_t *)&w->t_sweep,
                          (uv_handle_t *)&w->t_abort,  (uv_handle_t *)&w->t_dead,
                          (uv_handle_t *)&w->t_grace,  (uv_handle_t *)&w->t_retry,
-                         (uv_handle_t *)&w->t_alive};
+                         (uv_handle_t *)&w->t_alive,  (uv_handle_t *)&w->t_pause};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], worker_handle_closed);
@@ -350,6 +350,7 @@ static void begin_stop(saq_worker_t *w)
     uv_timer_stop(&w->t_sweep);
     uv_timer_stop(&w->t_dead);
     uv_timer_stop(&w->t_alive);
+    uv_timer_stop(&w->t_pause);
     uv_timer_stop(&w->t_retry);
     saq__dequeue_unblock(w);
     int g = atomic_load(&w->grace_ms);
@@ -414,7 +415,11 @@ static void start_run(saq_queue_t *q, saq__msg_t *m)
     start_timer(w, &w->t_alive, saq__recovery_alive_tick, w->set.t_alive);
     start_timer(w, &w->t_grace, NULL, 0);
     start_timer(w, &w->t_retry, NULL, 0);
-    saq__group_join(w, 0); /* a member: the budget is shared once all have joined */
+    start_timer(w, &w->t_pause, NULL, 0);
+    /* no job before the queue's pause flag was read; a member joins its group then (the
+     * budget is shared once all have joined) */
+    if (!saq__pause_watch(w))
+        saq__group_join(w, 0);
     log_life(w, 1);
     if (atomic_load(&w->stop_req))
         begin_stop(w);

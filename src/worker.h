@@ -17,6 +17,7 @@
 /*   limit.c             rate limits and global concurrency (Lua scripts)   */
 /*   lease.c             one dequeued job from mark to written outcome      */
 /*   dequeue.c           pump, DEQUEUE/BLMOVE, MARK, give-back, UNBLOCK     */
+/*   pause.c             saq_queue_pause/resume/paused, a worker's watch    */
 /*   upkeep.c            cron, schedule/info/sweep timers, abort+heartbeat  */
 /*   recovery.c          dead workers, lost moves, liveness, watched aborts */
 /*   worker.c            the public saq_worker_* API and the lifecycle      */
@@ -209,7 +210,7 @@ struct saq_worker {
     /* loop thread */
     saq__attachment_t att;  /* on the queue's loop while attached */
     int attached;
-    uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive;
+    uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive, t_pause;
     int handles_open;
     saq__conn_t block;
     saq__list_t leases;     /* saq__lease.link, newest first (saq_worker_new sets it up) */
@@ -219,6 +220,9 @@ struct saq_worker {
     int stopping;
     int grace_over;         /* stopping, and the grace period has passed */
     int burst_done;
+    int paused;             /* its queue's pause flag (pause.c): 0 no, 1 yes, 2 not read yet */
+    int pause_reading;      /* a read of the flag is in flight */
+    int pause_joined;       /* a member joined its group after its first read */
     long burst_taken;
     uint64_t next_lease;
     saq_cq_t *icq;
@@ -336,6 +340,9 @@ int saq__group_take_one(saq_worker_t *w);
 int saq__group_hungry(saq_worker_t *w);
 /* w's queue was found empty: its grant goes back, free slots go to others. */
 void saq__group_empty(saq_worker_t *w);
+/* w's queue may have work again (it was resumed): w is hungry, and takes the
+ * next free slot its queue order gives it. Loop thread. */
+void saq__group_wake(saq_worker_t *w);
 /* Give back n slots w holds (w->slots shrinks; in a group they are granted
  * again). Loop thread. */
 void saq__slots_put(saq_worker_t *w, int n);
@@ -460,6 +467,19 @@ void saq__limit_tick(saq_worker_t *w);
 void saq__dequeue_pump(saq_worker_t *w);
 /* Interrupt a blocked dequeue without losing its move (CLIENT UNBLOCK). */
 void saq__dequeue_unblock(saq_worker_t *w);
+
+/* ---- pause.c: a worker's watch of its queue's pause flag ---- */
+
+/* Start the watch (at start; timers.pause 0: none, the worker is never
+ * paused: returns 0). Returns 1 when the first read is on its way: a member
+ * of several queues then joins its group (saq__group_join) once it is
+ * answered, not before. Until then the worker takes no job (w->paused 2); then
+ * every timers.pause (a fifth of it while paused) it reads the flag again.
+ * Paused: the pump takes nothing (a burst ends, a member of several gives
+ * its grant to the other queues), a blocked dequeue is interrupted and a move
+ * that arrives meanwhile is given back. Resumed: it dequeues at once. The
+ * timer is w->t_pause (initialised by the caller). Loop thread. */
+int saq__pause_watch(saq_worker_t *w);
 
 /* ---- upkeep.c: the periodic duties ---- */
 

@@ -220,6 +220,16 @@ export interface QueueOptions {
    *  environment variable SAQ_LOG_LEVEL, else 'warning'. 'off' stops the records in libsaq
    *  (no Worker 'error' events from them either). */
   logLevel?: LogLevel;
+  /** Job defaults (saq #302): given to each job enqueued through this queue that was not given
+   *  the field, and written into its record (Python saq workers honour them too). Seconds;
+   *  retryBackoff: true, false or a cap in seconds. */
+  defaults?: { timeout?: number; retries?: number; ttl?: number; retryDelay?: number; retryBackoff?: boolean | number };
+  /** seconds a job that ends failed is kept when this queue writes the failure (saq #268;
+   *  0 forever, -1 deleted at once); default: the job's ttl */
+  failedTtl?: number;
+  /** retries this queue schedules (saq #289): minDelay seconds at least; jitter false turns saq's
+   *  full jitter on backoff delays off */
+  retry?: { minDelay?: number; jitter?: boolean };
   /** raw libsaq configuration keys (saq_conf_set) */
   conf?: Record<string, string | number | boolean>;
 }
@@ -317,6 +327,10 @@ export interface QueueOverview {
   totals: { complete: number; failed: number; retried: number; aborted: number };
   /** rates over the last windowSeconds (about 60); null until libsaq has a sample 20 s old */
   perMinute: { complete: number; failed: number; retried: number; aborted: number; windowSeconds: number } | null;
+  /** the queue is paused (Queue.pause) */
+  paused: boolean;
+  /** epoch ms of the pause; null when not paused */
+  pausedSinceMs: number | null;
 }
 
 export interface DeleteOptions {
@@ -377,6 +391,8 @@ export interface QueueInfo {
   scheduled: number;
   /** saq records as stored (snake_case) */
   jobs: Array<Record<string, any>>;
+  /** the queue is paused (Queue.pause; libsaq's, not saq's) */
+  paused: boolean;
 }
 
 export interface QueueStats {
@@ -415,6 +431,12 @@ export class Queue<F extends Functions = AnyFunctions> {
   count(kind?: CountKind): Promise<number>;
   info(options?: { jobs?: boolean; offset?: number; limit?: number }): Promise<QueueInfo>;
   stats(options?: { ttl?: number }): Promise<QueueStats>;
+  /** Pause the queue: libsaq workers take no more of its jobs (true: this call paused it). */
+  pause(): Promise<boolean>;
+  /** Resume a paused queue (true: this call resumed it). */
+  resume(): Promise<boolean>;
+  /** Whether the queue is paused. */
+  isPaused(): Promise<boolean>;
   /** Queue-wide figures read from Redis (saq_queue_overview). */
   overview(): Promise<QueueOverview>;
   /** the rate limits and global concurrency the queue's libsaq workers enforce, with their state
@@ -556,7 +578,8 @@ export interface WorkerOptions<F extends Functions = AnyFunctions> {
   /** seconds; 0 = block until a job or stop */
   dequeueTimeout?: number;
   /** seconds */
-  timers?: { schedule?: number; workerInfo?: number; sweep?: number; abort?: number };
+  /** pause: how often the queue's pause flag is read (Queue.pause; default 0.5, 0 ignores it) */
+  timers?: { schedule?: number; workerInfo?: number; sweep?: number; abort?: number; pause?: number };
   burst?: boolean;
   maxBurstJobs?: number;
   /** seconds */

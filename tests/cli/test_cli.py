@@ -506,6 +506,33 @@ bad=${REDIS_TLS_URL%%\?*}
         finally:
             w.stop()
 
+    def test_pause_resume(self):
+        """Issue 19: saq pause/resume; info and metrics show it; a libsaq worker honours it."""
+        w = Worker(self.redis.url, queue="pq")
+        try:
+            r = self.run_ok("pause", "pq")
+            self.assertIn("queue pq paused", r.stdout)
+            r = saq("pause", "pq", url=self.redis.url)
+            self.assertEqual((r.returncode, r.stdout), (1, "queue pq was paused already\n"))
+            d = json.loads(self.run_ok("info", "--json", "-q", "pq").stdout)["queues"][0]
+            self.assertIs(d["paused"], True)
+            self.assertRegex(self.run_ok("info", "-q", "pq").stdout, r"(?m)^pq +0 +.* yes$")
+            self.assertIn('saq_queue_paused{queue="pq"} 1\n', self.run_ok("metrics", "--once", "-q", "pq").stdout)
+            time.sleep(1.0)
+            key = self.run_ok("-q", "pq", "enqueue", "noop").stdout.strip()
+            time.sleep(1.2)
+            self.assertEqual(w.runs(key), 0, "a libsaq worker ran a job of a paused queue")
+            self.assertEqual(json.loads(self.run_ok("resume", "--json", "-q", "pq").stdout),
+                             {"queue": "pq", "paused": False, "changed": True})
+            wait_for(lambda: w.runs(key) == 1, 3, what="the job to run after the resume")
+            r = saq("resume", "pq", url=self.redis.url)
+            self.assertEqual((r.returncode, r.stdout), (1, "queue pq was not paused\n"))
+            self.assertRegex(self.run_ok("info", "-q", "pq").stdout, r"(?m)^pq +.* no$")
+            r = saq("pause", "a", "b", url=self.redis.url)
+            self.assertEqual(r.returncode, 2)
+        finally:
+            w.stop()
+
     def test_retry_abort_sweep(self):
         w = Worker(self.redis.url)
         try:

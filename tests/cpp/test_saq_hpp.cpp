@@ -133,6 +133,9 @@ void test_enqueue_and_read() {
     CHECK(contains(q.info(), "\"queued\""));
     CHECK(contains(q.overview(), "\"workers_alive\""));
     CHECK(contains(q.metrics(), "saq_queue_jobs"));
+    CHECK(!q.paused() && q.pause() && !q.pause() && q.paused()); /* issue 19 */
+    CHECK(contains(q.info(), "\"paused\": true"));
+    CHECK(q.resume() && !q.resume() && !q.paused());
     CHECK(q.update(j->key(), R"({"progress": 0.5})"));
     CHECK(q.get_job(j->key())->progress() == 0.5);
     CHECK_THROWS(SAQ_EINVAL, q.count("nonsense"));

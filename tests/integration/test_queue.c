@@ -374,7 +374,8 @@ static void test_info_stats_registry(void **state)
     saq_event_t *ev = OK_EV(saq_queue_info_sync(q, 1, 0, 10, TMO));
     char want[300];
     snprintf(want, sizeof want,
-             "{\"workers\": {}, \"name\": \"%s\", \"queued\": 0, \"active\": 0, \"scheduled\": 0, \"jobs\": []}", n);
+             "{\"workers\": {}, \"name\": \"%s\", \"queued\": 0, \"active\": 0, \"scheduled\": 0, \"jobs\": [], "
+             "\"paused\": false}", n); /* saq's, plus libsaq's pause flag (issue 19) */
     assert_string_equal(saq_event_json(ev), want);
     saq_event_free(ev);
     /* checklist 47: the registry write */

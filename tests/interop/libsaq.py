@@ -166,6 +166,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         "saq_queue_overview": (I, [V, V, U64]),
         "saq_queue_metrics": (I, [V, V, U64]),
         "saq_queue_iter_jobs": (I, [V, S, S, I, V, U64]),
+        "saq_queue_pause": (I, [V, V, U64]),
+        "saq_queue_resume": (I, [V, V, U64]),
+        "saq_queue_paused": (I, [V, V, U64]),
         "saq_queue_delete": (I, [V, S, I, I, V, U64]),
         "saq_event_text": (S, [V]),
         "saq_queue_listen": (I, [V, S, D, V, U64]),
@@ -508,6 +511,16 @@ class Queue:
 
     def metrics(self) -> str:
         return self._run(lambda cq, t: lib().saq_queue_metrics(self.ptr, cq, t)).text
+
+    def pause(self) -> int:
+        """saq_queue_pause (libsaq's extension): 1 when this call paused the queue."""
+        return self._run(lambda cq, t: lib().saq_queue_pause(self.ptr, cq, t)).int
+
+    def resume(self) -> int:
+        return self._run(lambda cq, t: lib().saq_queue_resume(self.ptr, cq, t)).int
+
+    def paused(self) -> int:
+        return self._run(lambda cq, t: lib().saq_queue_paused(self.ptr, cq, t)).int
 
     def iter_jobs(self, statuses: list[str] | None = None, count: int = 100) -> list[dict]:
         """Every page of saq_queue_iter_jobs, concatenated (saq's iter_jobs)."""

@@ -22,6 +22,13 @@ def reg_key(wid: str) -> str:
     return f"saq:default:stats:{wid}" if IS013 else f"saq:default:worker_info:{wid}"
 
 
+def saq_part(doc: dict) -> dict:
+    """libsaq's info is saq's document plus its pause flag (issue 19: "paused", an extension
+    member saq's info does not have; False on these queues): the rest is compared."""
+    assert doc.pop("paused") is False
+    return doc
+
+
 def worker_stats(entry: dict) -> dict:
     """The stats of one info()['workers'] entry (0.13: flat)."""
     return entry if IS013 else entry["stats"]
@@ -100,7 +107,7 @@ async def test_python_counters_seen_by_libsaq(lq, pyq, rds):
 @checklist(45, direction=STATE)
 async def test_empty_queue_info(lq, pyq):
     expected = {"workers": {}, "name": "default", "queued": 0, "active": 0, "scheduled": 0, "jobs": []}
-    assert lq.info(jobs=True) == expected
+    assert saq_part(lq.info(jobs=True)) == expected
     assert await pyq.info(jobs=True) == expected
 
 
@@ -213,7 +220,7 @@ async def test_info_jobs_pagination(lq, pyq, rds):
     for k in keys:
         await pyq.enqueue("noop", key=k)
     py = await pyq.info(jobs=True)
-    lib = lq.info(jobs=True)
+    lib = saq_part(lq.info(jobs=True))
     assert json.loads(json.dumps(py)) == lib
     assert [j["key"] for j in lq.info(jobs=True, offset=2, limit=2)["jobs"]] == ["k2", "k3"]
     assert (await pyq.info(jobs=True, offset=2, limit=2))["jobs"] == []  # U7
@@ -274,7 +281,7 @@ async def test_info_identical_on_both_sides(lq, pyq, rds, cworker, pyworker):
     await await_until(lambda: rds.zcard("saq:default:stats") == 2, 3)
     for _ in range(3):  # the registry is rewritten every second: retry on a tick in between
         py = json.loads(json.dumps(await pyq.info(jobs=True)))
-        lib = lq.info(jobs=True)
+        lib = saq_part(lq.info(jobs=True))
         if py == lib:
             break
         await asyncio.sleep(0.1)

@@ -32,6 +32,7 @@ static int setup(void **state)
     Q.k_watch = "saq:default:libsaq:sweeping";
     Q.k_abortwatch = "saq:default:libsaq:aborting";
     Q.k_samples = "saq:default:libsaq:samples";
+    Q.k_paused = "saq:default:libsaq:paused";
     Q.k_wiprefix = "saq:default:worker_info:";
     Q.k_statsprefix = "saq:default:stats:";
     Q.have_lmove = 1;
@@ -306,16 +307,16 @@ static void test_overview(void **state)
     (void)state;
     saq__call_t c;
     saq__tx_overview(&Q, 1, &c);
-    expect_call(&c, SCRIPT_OVERVIEW, 6, 13, "saq:default:queued", "saq:default:active",
+    expect_call(&c, SCRIPT_OVERVIEW, 7, 14, "saq:default:queued", "saq:default:active",
                 "saq:default:incomplete", "saq:default:stats", "saq:default:libsaq:alive",
-                "saq:default:libsaq:samples", "o", "saq:default:worker_info:", "saq:default:stats:", "0",
+                "saq:default:libsaq:samples", "saq:default:libsaq:paused", "o", "saq:default:worker_info:", "saq:default:stats:", "0",
                 "5000", "32", "600");
     /* a worker's sample; 0.13 reads the flat stats family first */
     Q.set.dialect = SAQ__DIALECT_013;
     saq__tx_overview(&Q, 0, &c);
-    expect_call(&c, SCRIPT_OVERVIEW, 6, 13, "saq:default:queued", "saq:default:active",
+    expect_call(&c, SCRIPT_OVERVIEW, 7, 14, "saq:default:queued", "saq:default:active",
                 "saq:default:incomplete", "saq:default:stats", "saq:default:libsaq:alive",
-                "saq:default:libsaq:samples", "s", "saq:default:stats:", "saq:default:worker_info:", "1",
+                "saq:default:libsaq:samples", "saq:default:libsaq:paused", "s", "saq:default:stats:", "saq:default:worker_info:", "1",
                 "5000", "32", "600");
 }
 

@@ -31,6 +31,10 @@ type Overview struct {
 	// libsaq's samples span 20 s (a libsaq worker or Overview call samples
 	// the registry at most every 5 s).
 	PerMinute *Rates
+	// Paused tells whether the queue is paused (Queue.Pause), and since
+	// when (zero when not paused).
+	Paused      bool
+	PausedSince time.Time
 	// Raw is the whole document as libsaq returned it.
 	Raw json.RawMessage
 }
@@ -105,6 +109,8 @@ type overviewDoc struct {
 		overviewCounters
 		WindowS float64 `json:"window_s"`
 	} `json:"per_minute"`
+	Paused      bool     `json:"paused"`
+	PausedSince *float64 `json:"paused_since_ms"`
 }
 
 // parseOverview decodes saq_queue_overview's document.
@@ -122,6 +128,10 @@ func parseOverview(doc string) (*Overview, error) {
 		Totals:       d.Totals.counters(),
 		Workers:      make([]WorkerInfo, 0, len(d.Workers)),
 		Raw:          json.RawMessage(doc),
+		Paused:       d.Paused,
+	}
+	if d.PausedSince != nil {
+		o.PausedSince = msToTime(int64(*d.PausedSince))
 	}
 	if d.Oldest != nil {
 		o.OldestQueuedAge = secToDur(*d.Oldest)

@@ -800,6 +800,9 @@ type QueueInfo struct {
 	Scheduled int64                     `json:"scheduled"`
 	Workers   map[string]map[string]any `json:"workers"`
 	Jobs      []map[string]any          `json:"jobs"`
+	// Paused tells whether the queue is paused (Queue.Pause; a libsaq
+	// extension: saq's info has no such member).
+	Paused bool `json:"paused"`
 	// Raw is the whole document as libsaq returned it.
 	Raw json.RawMessage `json:"-"`
 }
@@ -845,6 +848,7 @@ func parseInfo(doc string) (*QueueInfo, error) {
 	info.Name, _ = m["name"].(string)
 	count := func(k string) int64 { f, _ := m[k].(float64); return int64(f) }
 	info.Queued, info.Active, info.Scheduled = count("queued"), count("active"), count("scheduled")
+	info.Paused, _ = m["paused"].(bool)
 	if ws, ok := m["workers"].(map[string]any); ok {
 		info.Workers = make(map[string]map[string]any, len(ws))
 		for id, w := range ws {

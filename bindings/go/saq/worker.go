@@ -164,6 +164,9 @@ type Timers struct {
 	WorkerInfo time.Duration // refresh the worker registry
 	Sweep      time.Duration // recover stuck jobs
 	Abort      time.Duration // look for aborted running jobs
+	// Pause is how often the worker reads its queue's pause flag
+	// (Queue.Pause; default 0.5 s, a fifth of it while paused).
+	Pause time.Duration
 }
 
 // WithTimers sets the upkeep periods.
@@ -180,6 +183,9 @@ func WithTimers(t Timers) WorkerOption {
 		}
 		if t.Abort > 0 {
 			c.set("timers.abort", secString(t.Abort))
+		}
+		if t.Pause > 0 {
+			c.set("timers.pause", secString(t.Pause))
 		}
 	})
 }

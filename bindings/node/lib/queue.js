@@ -31,6 +31,7 @@ const QUEUE_CONF = {
   maxConcurrentOps: 'max_concurrent_ops',
   maxPayloadBytes: 'max_payload_bytes',
   minReplicas: 'min_replicas',
+  failedTtl: 'failed_ttl',
 };
 /** Queue options that are durations: the option (seconds), its deprecated
  *  form (milliseconds, before 0.2), the libsaq conf key (milliseconds). */
@@ -41,9 +42,15 @@ const QUEUE_DURATIONS = [
   ['minReplicasTimeout', 'minReplicasTimeoutMs', 'min_replicas_timeout_ms'],
 ];
 const QUEUE_OPTIONS = [...Object.keys(QUEUE_CONF), ...QUEUE_DURATIONS.flatMap(([s, ms]) => [s, ms]),
-  'sentinel', 'bigint', 'logger', 'logLevel', 'conf'];
+  'sentinel', 'defaults', 'retry', 'bigint', 'logger', 'logLevel', 'conf'];
 /** Queue option `sentinel`: the sentinels' own credentials (redis+sentinel:// urls). */
 const SENTINEL_CONF = { username: 'sentinel.username', password: 'sentinel.password' };
+/** Queue option `defaults` (saq #302): given to the jobs enqueued through the queue that were
+ *  not given the field; the record carries them. */
+const DEFAULTS_CONF = { timeout: 'defaults.timeout', retries: 'defaults.retries', ttl: 'defaults.ttl',
+  retryDelay: 'defaults.retry_delay', retryBackoff: 'defaults.retry_backoff' };
+/** Queue option `retry` (saq #289): the minimum delay of a retry, saq's jitter on or off. */
+const RETRY_CONF = { minDelay: 'retry.min_delay', jitter: 'retry.jitter' };
 
 /** A saq_conf_t from [key, value] pairs; throws SaqError with libsaq's message
  *  (after a pair's optional third element, which names the option the user
@@ -85,6 +92,7 @@ function confPairs(options, table) {
     }
   }
   return pairs.concat(nestedPairs(options.sentinel, SENTINEL_CONF, 'sentinel'),
+    nestedPairs(options.defaults, DEFAULTS_CONF, 'defaults'), nestedPairs(options.retry, RETRY_CONF, 'retry'),
     Object.entries(options.conf || {}));
 }
 
@@ -495,6 +503,27 @@ class Queue {
   /** saq's Queue.count(kind): kind "queued", "active" or "incomplete". */
   async count(kind = 'queued') {
     return this._op((q, cq, tag) => raw.saq_queue_count(q, String(kind), cq, tag), (ev) => raw.saq_event_int(ev));
+  }
+
+  /** Pause the queue (saq_queue_pause, a libsaq extension): every libsaq worker
+   *  of the queue, in any process, stops taking its jobs within about half a
+   *  second (worker timer `pause`), lets the jobs it runs finish and waits; a
+   *  worker started on a paused queue waits too. Python saq workers do not
+   *  know the flag. Resolves to true when this call paused the queue, false
+   *  when it was paused already. */
+  async pause() {
+    return this._op((q, cq, tag) => raw.saq_queue_pause(q, cq, tag), (ev) => raw.saq_event_int(ev) === 1);
+  }
+
+  /** Resume a paused queue: its libsaq workers take jobs again at once.
+   *  Resolves to true when this call resumed it, false when it was not paused. */
+  async resume() {
+    return this._op((q, cq, tag) => raw.saq_queue_resume(q, cq, tag), (ev) => raw.saq_event_int(ev) === 1);
+  }
+
+  /** Whether the queue is paused (pause()). */
+  async isPaused() {
+    return this._op((q, cq, tag) => raw.saq_queue_paused(q, cq, tag), (ev) => raw.saq_event_int(ev) === 1);
   }
 
   /** saq's Queue.info(jobs, offset, limit): workers, counts and (with

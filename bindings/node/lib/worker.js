@@ -31,7 +31,7 @@ const WORKER_CONF = {
 };
 const INT_MAX = 2147483647;
 const TIMERS = { schedule: 'timers.schedule', workerInfo: 'timers.worker_info', stats: 'timers.worker_info',
-  sweep: 'timers.sweep', abort: 'timers.abort', worker_info: 'timers.worker_info' };
+  sweep: 'timers.sweep', abort: 'timers.abort', worker_info: 'timers.worker_info', pause: 'timers.pause' };
 const CRON_OPTIONS = ['kwargs', 'timeout', 'heartbeat', 'retries', 'ttl', 'unique', 'cronTz'];
 // the option names libsaq's saq_worker_add_cron reads, where they differ
 const CRON_OPTION_NAMES = { cronTz: 'cron_tz' };
@@ -227,7 +227,7 @@ class Worker extends EventEmitter {
       if (v !== undefined && v !== null) pairs.push([key, typeof v === 'boolean' ? (v ? 'true' : 'false') : v]);
     }
     for (const [k, v] of Object.entries(options.timers || {})) {
-      if (!TIMERS[k]) throw new TypeError(`unknown timer "${k}" (schedule, workerInfo, sweep, abort)`);
+      if (!TIMERS[k]) throw new TypeError(`unknown timer "${k}" (schedule, workerInfo, sweep, abort, pause)`);
       pairs.push([TIMERS[k], v]);
     }
     for (const [k, v] of Object.entries(options.conf || {})) pairs.push([k, v]);

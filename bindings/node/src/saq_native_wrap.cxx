@@ -3070,6 +3070,21 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_SAQ_EVENT_PAUSE(v8::Local<v8::Name> property, const SwigV8PropertyCallbackInfo &info) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  
+  jsresult = SWIG_From_int((int)(33));
+  
+  SWIGV8_RETURN_INFO(jsresult, info);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN_INFO(SWIGV8_UNDEFINED(), info);
+}
+
+
 static SwigV8ReturnValue _wrap_saq_cq_new(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -7054,6 +7069,144 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_queue_pause(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  
+  if(args.Length() != 3) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_pause.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_pause" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(args[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), "in method '" "saq_queue_pause" "', argument " "2"" of type '" "saq_cq_t *""'"); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_queue_pause" "', argument " "3"" of type '" "uint64_t""'");
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_pause(arg1,arg2,arg3);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_queue_resume(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  
+  if(args.Length() != 3) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_resume.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_resume" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(args[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), "in method '" "saq_queue_resume" "', argument " "2"" of type '" "saq_cq_t *""'"); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_queue_resume" "', argument " "3"" of type '" "uint64_t""'");
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_resume(arg1,arg2,arg3);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
+static SwigV8ReturnValue _wrap_saq_queue_paused(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  
+  if(args.Length() != 3) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_queue_paused.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_queue_paused" "', argument " "1"" of type '" "saq_queue_t *""'"); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(args[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), "in method '" "saq_queue_paused" "', argument " "2"" of type '" "saq_cq_t *""'"); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(args[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), "in method '" "saq_queue_paused" "', argument " "3"" of type '" "uint64_t""'");
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_paused(arg1,arg2,arg3);
+  jsresult = SWIG_From_int((int)(result));
+  
+  
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_queue_listen(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -9128,6 +9281,7 @@ SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_ENQUEUE_MANY", _wrap_SAQ_EVENT_
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_FLOW_ENQUEUE", _wrap_SAQ_EVENT_FLOW_ENQUEUE, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_FLOW", _wrap_SAQ_EVENT_FLOW, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_LIMITS", _wrap_SAQ_EVENT_LIMITS, JS_veto_set_variable, context);
+SWIGV8_AddStaticVariable(exports_obj, "SAQ_EVENT_PAUSE", _wrap_SAQ_EVENT_PAUSE, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_NEW", _wrap_SAQ_STATUS_NEW, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_QUEUED", _wrap_SAQ_STATUS_QUEUED, JS_veto_set_variable, context);
 SWIGV8_AddStaticVariable(exports_obj, "SAQ_STATUS_ACTIVE", _wrap_SAQ_STATUS_ACTIVE, JS_veto_set_variable, context);
@@ -9264,6 +9418,9 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_queue_limits", _wrap_saq_queue_limits
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_metrics", _wrap_saq_queue_metrics, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_delete", _wrap_saq_queue_delete, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_pause", _wrap_saq_queue_pause, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_resume", _wrap_saq_queue_resume, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_queue_paused", _wrap_saq_queue_paused, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_listen", _wrap_saq_queue_listen, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_listen_stop", _wrap_saq_queue_listen_stop, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_cancel", _wrap_saq_queue_cancel, context);

@@ -119,36 +119,39 @@ typedef _gostring_ swig_type_89;
 typedef long long swig_type_90;
 typedef _gostring_ swig_type_91;
 typedef long long swig_type_92;
-typedef _gostring_ swig_type_93;
+typedef long long swig_type_93;
 typedef long long swig_type_94;
 typedef long long swig_type_95;
-typedef long long swig_type_96;
+typedef _gostring_ swig_type_96;
 typedef long long swig_type_97;
-typedef _gostring_ swig_type_98;
-typedef _gostring_ swig_type_99;
-typedef _gostring_ swig_type_100;
-typedef long long swig_type_101;
-typedef long long swig_type_102;
-typedef long long swig_type_103;
+typedef long long swig_type_98;
+typedef long long swig_type_99;
+typedef long long swig_type_100;
+typedef _gostring_ swig_type_101;
+typedef _gostring_ swig_type_102;
+typedef _gostring_ swig_type_103;
 typedef long long swig_type_104;
-typedef _gostring_ swig_type_105;
+typedef long long swig_type_105;
 typedef long long swig_type_106;
 typedef long long swig_type_107;
-typedef long long swig_type_108;
-typedef _gostring_ swig_type_109;
+typedef _gostring_ swig_type_108;
+typedef long long swig_type_109;
 typedef long long swig_type_110;
-typedef _gostring_ swig_type_111;
+typedef long long swig_type_111;
 typedef _gostring_ swig_type_112;
-typedef _gostring_ swig_type_113;
+typedef long long swig_type_113;
 typedef _gostring_ swig_type_114;
 typedef _gostring_ swig_type_115;
 typedef _gostring_ swig_type_116;
 typedef _gostring_ swig_type_117;
 typedef _gostring_ swig_type_118;
 typedef _gostring_ swig_type_119;
-typedef long long swig_type_120;
+typedef _gostring_ swig_type_120;
 typedef _gostring_ swig_type_121;
 typedef _gostring_ swig_type_122;
+typedef long long swig_type_123;
+typedef _gostring_ swig_type_124;
+typedef _gostring_ swig_type_125;
 extern void _wrap_Swig_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_saqraw_45c772aff977664a(swig_intgo arg1);
 
@@ -284,39 +287,42 @@ extern swig_intgo _wrap_saq_queue_limits_saqraw_45c772aff977664a(uintptr_t arg1,
 extern swig_intgo _wrap_saq_queue_metrics_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_87 arg3);
 extern swig_intgo _wrap_saq_queue_iter_jobs_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_88 arg2, swig_type_89 arg3, swig_intgo arg4, uintptr_t arg5, swig_type_90 arg6);
 extern swig_intgo _wrap_saq_queue_delete_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_91 arg2, swig_intgo arg3, swig_intgo arg4, uintptr_t arg5, swig_type_92 arg6);
-extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_93 arg2, double arg3, uintptr_t arg4, swig_type_94 arg5);
-extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_95 arg3);
-extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_96 arg3);
-extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_97 arg5);
-extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_98 arg2, swig_type_99 arg3, swig_type_100 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_101 arg8);
-extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_102 arg4);
-extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_103 arg5);
+extern swig_intgo _wrap_saq_queue_pause_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_93 arg3);
+extern swig_intgo _wrap_saq_queue_resume_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_94 arg3);
+extern swig_intgo _wrap_saq_queue_paused_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_95 arg3);
+extern swig_intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_96 arg2, double arg3, uintptr_t arg4, swig_type_97 arg5);
+extern swig_intgo _wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_98 arg3);
+extern swig_intgo _wrap_saq_queue_cancel_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_99 arg3);
+extern swig_intgo _wrap_saq_queue_apply_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, double arg3, uintptr_t arg4, swig_type_100 arg5);
+extern swig_intgo _wrap_saq_queue_map_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_101 arg2, swig_type_102 arg3, swig_type_103 arg4, double arg5, swig_intgo arg6, uintptr_t arg7, swig_type_104 arg8);
+extern swig_intgo _wrap_saq_queue_schedule_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3, swig_type_105 arg4);
+extern swig_intgo _wrap_saq_queue_sweep_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2, double arg3, uintptr_t arg4, swig_type_106 arg5);
 extern swig_intgo _wrap_saq_queue_close_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern void _wrap_saq_queue_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_queue_batch_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_104 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_105 arg2, uintptr_t arg3, swig_type_106 arg4);
+extern swig_type_107 _wrap_saq_batch_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_intgo _wrap_saq_batch_abort_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_108 arg2, uintptr_t arg3, swig_type_109 arg4);
 extern void _wrap_saq_batch_free_saqraw_45c772aff977664a(uintptr_t arg1);
 extern uintptr_t _wrap_saq_flow_new_saqraw_45c772aff977664a(uintptr_t arg1);
 extern swig_intgo _wrap_saq_flow_add_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2);
 extern swig_intgo _wrap_saq_flow_set_ttl_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_107 _wrap_saq_flow_size_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_110 _wrap_saq_flow_size_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_flow_free_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_intgo _wrap_saq_queue_enqueue_flow_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_108 arg4);
-extern swig_intgo _wrap_saq_queue_flow_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_109 arg2, uintptr_t arg3, swig_type_110 arg4);
+extern swig_intgo _wrap_saq_queue_enqueue_flow_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3, swig_type_111 arg4);
+extern swig_intgo _wrap_saq_queue_flow_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_112 arg2, uintptr_t arg3, swig_type_113 arg4);
 extern swig_intgo _wrap_saq_worker_open_saqraw_45c772aff977664a(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3);
-extern swig_type_111 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_112 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_113 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_114 arg2);
+extern swig_type_114 _wrap_saq_worker_id_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_115 _wrap_saq_worker_errmsg_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_116 _wrap_saq_worker_conf_get_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_117 arg2);
 extern swig_intgo _wrap_saq_worker_add_queue_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_intgo arg3);
-extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_115 arg2);
-extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_116 arg2, swig_type_117 arg3, swig_type_118 arg4);
-extern swig_intgo _wrap_saq_worker_set_limit_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_119 arg2, swig_intgo arg3, double arg4, swig_intgo arg5);
-extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_120 arg3);
+extern swig_intgo _wrap_saq_worker_register_pull_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_118 arg2);
+extern swig_intgo _wrap_saq_worker_add_cron_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_119 arg2, swig_type_120 arg3, swig_type_121 arg4);
+extern swig_intgo _wrap_saq_worker_set_limit_saqraw_45c772aff977664a(uintptr_t arg1, swig_type_122 arg2, swig_intgo arg3, double arg4, swig_intgo arg5);
+extern swig_intgo _wrap_saq_worker_start_saqraw_45c772aff977664a(uintptr_t arg1, uintptr_t arg2, swig_type_123 arg3);
 extern swig_intgo _wrap_saq_worker_stop_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_saq_worker_wait_saqraw_45c772aff977664a(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_121 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
-extern swig_type_122 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_124 _wrap_saq_worker_stats_json_saqraw_45c772aff977664a(uintptr_t arg1);
+extern swig_type_125 _wrap_saq_worker_metrics_saqraw_45c772aff977664a(uintptr_t arg1);
 extern void _wrap_saq_worker_free_saqraw_45c772aff977664a(uintptr_t arg1);
 #undef intgo
 */
@@ -672,6 +678,7 @@ const SAQ_EVENT_ENQUEUE_MANY int = 29
 const SAQ_EVENT_FLOW_ENQUEUE int = 30
 const SAQ_EVENT_FLOW int = 31
 const SAQ_EVENT_LIMITS int = 32
+const SAQ_EVENT_PAUSE int = 33
 func Saq_cq_new() (_swig_ret Struct_SS_saq_cq) {
 	var swig_r Struct_SS_saq_cq
 	swig_r = (Struct_SS_saq_cq)(SwigcptrStruct_SS_saq_cq(C._wrap_saq_cq_new_saqraw_45c772aff977664a()))
@@ -1602,6 +1609,33 @@ func Saq_queue_delete(arg1 Struct_SS_saq_queue, arg2 string, arg3 int, arg4 int,
 	return swig_r
 }
 
+func Saq_queue_pause(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_pause_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_93(_swig_i_2)))
+	return swig_r
+}
+
+func Saq_queue_resume(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_resume_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_94(_swig_i_2)))
+	return swig_r
+}
+
+func Saq_queue_paused(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint64) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_saq_queue_paused_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_95(_swig_i_2)))
+	return swig_r
+}
+
 func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 Struct_SS_saq_cq, arg5 uint64) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
@@ -1609,7 +1643,7 @@ func Saq_queue_listen(arg1 Struct_SS_saq_queue, arg2 string, arg3 float64, arg4 
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_94(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_listen_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_1)), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_97(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1621,7 +1655,7 @@ func Saq_queue_listen_stop(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_95(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_listen_stop_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_98(_swig_i_2)))
 	return swig_r
 }
 
@@ -1630,7 +1664,7 @@ func Saq_queue_cancel(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_cq, arg3 uint
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_96(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_queue_cancel_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_99(_swig_i_2)))
 	return swig_r
 }
 
@@ -1641,7 +1675,7 @@ func Saq_queue_apply(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_job, arg3 floa
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_97(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_apply_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_100(_swig_i_4)))
 	return swig_r
 }
 
@@ -1655,7 +1689,7 @@ func Saq_queue_map(arg1 Struct_SS_saq_queue, arg2 string, arg3 string, arg4 stri
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_99)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_100)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_101(_swig_i_7)))
+	swig_r = (int)(C._wrap_saq_queue_map_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_101)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_102)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_103)(unsafe.Pointer(&_swig_i_3)), C.double(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.swig_type_104(_swig_i_7)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1674,7 +1708,7 @@ func Saq_queue_schedule(arg1 Struct_SS_saq_queue, arg2 int, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_102(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_schedule_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_105(_swig_i_3)))
 	return swig_r
 }
 
@@ -1685,7 +1719,7 @@ func Saq_queue_sweep(arg1 Struct_SS_saq_queue, arg2 int, arg3 float64, arg4 Stru
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_103(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_queue_sweep_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.double(_swig_i_2), C.uintptr_t(_swig_i_3), C.swig_type_106(_swig_i_4)))
 	return swig_r
 }
 
@@ -1722,7 +1756,7 @@ func Saq_batch_abort(arg1 Struct_SS_saq_batch, arg2 string, arg3 Struct_SS_saq_c
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_105)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_106(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_batch_abort_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_108)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_109(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1775,7 +1809,7 @@ func Saq_queue_enqueue_flow(arg1 Struct_SS_saq_queue, arg2 Struct_SS_saq_flow, a
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_enqueue_flow_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_108(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_enqueue_flow_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), C.swig_type_111(_swig_i_3)))
 	return swig_r
 }
 
@@ -1785,7 +1819,7 @@ func Saq_queue_flow(arg1 Struct_SS_saq_queue, arg2 string, arg3 Struct_SS_saq_cq
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_queue_flow_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_109)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_110(_swig_i_3)))
+	swig_r = (int)(C._wrap_saq_queue_flow_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_112)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_type_113(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1831,7 +1865,7 @@ func Saq_worker_conf_get(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret stri
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_114)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_saq_worker_conf_get_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_117)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -1854,7 +1888,7 @@ func Saq_worker_register_pull(arg1 Struct_SS_saq_worker, arg2 string) (_swig_ret
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_115)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_saq_worker_register_pull_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_118)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1867,7 +1901,7 @@ func Saq_worker_add_cron(arg1 Struct_SS_saq_worker, arg2 string, arg3 string, ar
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_116)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_117)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_118)(unsafe.Pointer(&_swig_i_3))))
+	swig_r = (int)(C._wrap_saq_worker_add_cron_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_119)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_120)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_121)(unsafe.Pointer(&_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1887,7 +1921,7 @@ func Saq_worker_set_limit(arg1 Struct_SS_saq_worker, arg2 string, arg3 int, arg4
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_saq_worker_set_limit_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_119)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), C.double(_swig_i_3), C.swig_intgo(_swig_i_4)))
+	swig_r = (int)(C._wrap_saq_worker_set_limit_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), *(*C.swig_type_122)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), C.double(_swig_i_3), C.swig_intgo(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1899,7 +1933,7 @@ func Saq_worker_start(arg1 Struct_SS_saq_worker, arg2 Struct_SS_saq_cq, arg3 uin
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_120(_swig_i_2)))
+	swig_r = (int)(C._wrap_saq_worker_start_saqraw_45c772aff977664a(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_123(_swig_i_2)))
 	return swig_r
 }
 

@@ -2238,6 +2238,57 @@ intgo _wrap_saq_queue_delete_saqraw_45c772aff977664a(struct saq_queue *_swig_go_
 }
 
 
+intgo _wrap_saq_queue_pause_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  arg2 = *(saq_cq_t **)&_swig_go_1; 
+  arg3 = (uint64_t)_swig_go_2; 
+  
+  result = (int)saq_queue_pause(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_queue_resume_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  arg2 = *(saq_cq_t **)&_swig_go_1; 
+  arg3 = (uint64_t)_swig_go_2; 
+  
+  result = (int)saq_queue_resume(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_saq_queue_paused_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, struct saq_cq *_swig_go_1, long long _swig_go_2) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(saq_queue_t **)&_swig_go_0; 
+  arg2 = *(saq_cq_t **)&_swig_go_1; 
+  arg3 = (uint64_t)_swig_go_2; 
+  
+  result = (int)saq_queue_paused(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_saq_queue_listen_saqraw_45c772aff977664a(struct saq_queue *_swig_go_0, _gostring_ _swig_go_1, double _swig_go_2, struct saq_cq *_swig_go_3, long long _swig_go_4) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;

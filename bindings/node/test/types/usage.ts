@@ -43,6 +43,13 @@ async function main(): Promise<void> {
   const libsaqWorkers = o.workers.filter((x) => x.libsaq).map((x) => `${x.id} ${x.uptimeMs}`);
   // @ts-expect-error: no such state
   o.jobs.done;
+  // issue 19: pause/resume, job defaults, failedTtl, retry timing
+  const paused: boolean = (await q.pause()) && (await q.isPaused()) && o.paused && (await q.info()).paused;
+  const since: number | null = o.pausedSinceMs;
+  await q.resume();
+  const tuned = new Queue({ defaults: { timeout: 3, retryBackoff: true }, failedTtl: -1, retry: { minDelay: 1, jitter: false } });
+  // @ts-expect-error: no such default
+  new Queue({ defaults: { heartbeat: 1 } });
   const text: string = await q.metrics();
   const own: string = w.metrics();
   const del = await q.delete('k', { force: true, wait: 1 });

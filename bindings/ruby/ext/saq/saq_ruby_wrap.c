@@ -5919,6 +5919,126 @@ fail:
 
 
 SWIGINTERN VALUE
+_wrap_saq_queue_pause(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 3) || (argc > 3)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 3)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_pause", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(argv[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_pause", 2, argv[1] )); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "uint64_t","saq_queue_pause", 3, argv[2] ));
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_pause(arg1,arg2,arg3);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_queue_resume(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 3) || (argc > 3)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 3)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_resume", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(argv[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_resume", 2, argv[1] )); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "uint64_t","saq_queue_resume", 3, argv[2] ));
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_resume(arg1,arg2,arg3);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
+_wrap_saq_queue_paused(int argc, VALUE *argv, VALUE self) {
+  saq_queue_t *arg1 = (saq_queue_t *) 0 ;
+  saq_cq_t *arg2 = (saq_cq_t *) 0 ;
+  uint64_t arg3 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  void *argp2 = 0 ;
+  int res2 = 0 ;
+  unsigned long long val3 ;
+  int ecode3 = 0 ;
+  int result;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 3) || (argc > 3)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 3)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_queue, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_queue_t *","saq_queue_paused", 1, argv[0] )); 
+  }
+  arg1 = (saq_queue_t *)(argp1);
+  res2 = SWIG_ConvertPtr(argv[1], &argp2,SWIGTYPE_p_saq_cq, 0 |  0 );
+  if (!SWIG_IsOK(res2)) {
+    SWIG_exception_fail(SWIG_ArgError(res2), Ruby_Format_TypeError( "", "saq_cq_t *","saq_queue_paused", 2, argv[1] )); 
+  }
+  arg2 = (saq_cq_t *)(argp2);
+  ecode3 = SWIG_AsVal_unsigned_SS_long_SS_long(argv[2], &val3);
+  if (!SWIG_IsOK(ecode3)) {
+    SWIG_exception_fail(SWIG_ArgError(ecode3), Ruby_Format_TypeError( "", "uint64_t","saq_queue_paused", 3, argv[2] ));
+  } 
+  arg3 = (uint64_t)(val3);
+  result = (int)saq_queue_paused(arg1,arg2,arg3);
+  vresult = SWIG_From_int((int)(result));
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
 _wrap_saq_queue_listen(int argc, VALUE *argv, VALUE self) {
   saq_queue_t *arg1 = (saq_queue_t *) 0 ;
   char *arg2 = (char *) 0 ;
@@ -7915,6 +8035,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_const(mNative, "SAQ_EVENT_FLOW_ENQUEUE", SWIG_From_int((int)(30)));
   rb_define_const(mNative, "SAQ_EVENT_FLOW", SWIG_From_int((int)(31)));
   rb_define_const(mNative, "SAQ_EVENT_LIMITS", SWIG_From_int((int)(32)));
+  rb_define_const(mNative, "SAQ_EVENT_PAUSE", SWIG_From_int((int)(33)));
   rb_define_module_function(mNative, "saq_cq_new", _wrap_saq_cq_new, -1);
   rb_define_module_function(mNative, "saq_cq_length", _wrap_saq_cq_length, -1);
   rb_define_module_function(mNative, "saq_cq_fd", _wrap_saq_cq_fd, -1);
@@ -8019,6 +8140,9 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_queue_metrics", _wrap_saq_queue_metrics, -1);
   rb_define_module_function(mNative, "saq_queue_iter_jobs", _wrap_saq_queue_iter_jobs, -1);
   rb_define_module_function(mNative, "saq_queue_delete", _wrap_saq_queue_delete, -1);
+  rb_define_module_function(mNative, "saq_queue_pause", _wrap_saq_queue_pause, -1);
+  rb_define_module_function(mNative, "saq_queue_resume", _wrap_saq_queue_resume, -1);
+  rb_define_module_function(mNative, "saq_queue_paused", _wrap_saq_queue_paused, -1);
   rb_define_module_function(mNative, "saq_queue_listen", _wrap_saq_queue_listen, -1);
   rb_define_module_function(mNative, "saq_queue_listen_stop", _wrap_saq_queue_listen_stop, -1);
   rb_define_module_function(mNative, "saq_queue_cancel", _wrap_saq_queue_cancel, -1);

@@ -14,7 +14,7 @@ module Saq
     # Queue keys of libsaq's configuration (see saq_conf_set in saq.h).
     CONF_KEYS = %i[dialect max_concurrent_ops command_timeout_ms connect_timeout_ms
                    reconnect_max_ms max_payload_bytes min_replicas min_replicas_timeout_ms
-                   tls sentinel].freeze
+                   tls sentinel defaults failed_ttl retry].freeze
     # The keys of the tls: option (libsaq's tls.* conf keys; the same as a
     # rediss:// url's ssl_* query parameters, which they override).
     TLS_KEYS = %i[cert_reqs check_hostname ca_certs ca_path certfile keyfile].freeze
@@ -25,7 +25,17 @@ module Saq
     SENTINEL_KEYS = %i[username password].freeze
     # Options that take a Hash, and the keys each allows (conf key prefix =
     # option name).
-    NESTED_OPTIONS = { tls: TLS_KEYS, sentinel: SENTINEL_KEYS }.freeze
+    # The keys of the defaults: option (libsaq's defaults.* conf keys, saq
+    # #302): each is given to the jobs enqueued through the queue that were
+    # not given that field, and written into their records (Python saq
+    # workers honour them too). retry_backoff: true, false or a cap in seconds.
+    DEFAULTS_KEYS = %i[timeout retries ttl retry_delay retry_backoff].freeze
+    # The keys of the retry: option (libsaq's retry.* conf keys, saq #289):
+    # min_delay (seconds: no retry this queue schedules is due sooner) and
+    # jitter (true, saq's full jitter on a backoff delay, or false).
+    RETRY_KEYS = %i[min_delay jitter].freeze
+    NESTED_OPTIONS = { tls: TLS_KEYS, sentinel: SENTINEL_KEYS, defaults: DEFAULTS_KEYS,
+                       retry: RETRY_KEYS }.freeze
 
     # @api private: the tag of the one event each per-call cq receives.
     TAG = 1
@@ -45,7 +55,12 @@ module Saq
     # rediss... url tls: { ca_certs:, ca_path:, certfile:, keyfile:,
     # cert_reqs:, check_hostname: } (the url's ssl_* query parameters do the
     # same), for a sentinel url sentinel: { username:, password: } (the
-    # sentinels' credentials). Logging: logger: (a Logger, or any object
+    # sentinels' credentials). Job defaults and retries (libsaq extensions):
+    # defaults: { timeout:, retries:, ttl:, retry_delay:, retry_backoff: }
+    # (given to the jobs enqueued through this queue that were not given the
+    # field; the record carries them), failed_ttl: (seconds a job that ends
+    # failed is kept when this queue writes the failure; 0 forever, -1
+    # deleted at once), retry: { min_delay:, jitter: }. Logging: logger: (a Logger, or any object
     # with debug/info/warn/error; default Saq.logger, a Logger on $stderr at
     # WARN; nil silences libsaq for this queue and its workers) and
     # log_level: (:debug, :info, :warn, :error or :off; default: the
@@ -289,8 +304,30 @@ module Saq
       execute(->(cq) { Native.saq_queue_count(@raw, kind.to_s, cq, TAG) }) { |ev| Native.saq_event_int(ev) }
     end
 
+    # Pause the queue (a libsaq extension): every libsaq worker of the queue,
+    # in any process, stops taking its jobs within about half a second (the
+    # worker timer :pause), lets the jobs it runs finish and waits; a worker
+    # started on a paused queue waits too. Enqueueing, scheduling and cron go
+    # on. Python saq workers do not know the flag and keep taking jobs.
+    # Returns true when this call paused the queue, false when it was paused.
+    def pause
+      execute(->(cq) { Native.saq_queue_pause(@raw, cq, TAG) }) { |ev| Native.saq_event_int(ev) == 1 }
+    end
+
+    # Resume a paused queue: its libsaq workers take jobs again at once.
+    # Returns true when this call resumed it, false when it was not paused.
+    def resume
+      execute(->(cq) { Native.saq_queue_resume(@raw, cq, TAG) }) { |ev| Native.saq_event_int(ev) == 1 }
+    end
+
+    # Whether the queue is paused (#pause).
+    def paused?
+      execute(->(cq) { Native.saq_queue_paused(@raw, cq, TAG) }) { |ev| Native.saq_event_int(ev) == 1 }
+    end
+
     # saq's Queue.info(jobs=False, offset=0, limit=10): a Hash with "workers",
-    # "name", "queued", "active", "scheduled" and "jobs" (Hashes).
+    # "name", "queued", "active", "scheduled" and "jobs" (Hashes), and
+    # libsaq's "paused" (#pause).
     def info(jobs: false, offset: 0, limit: 10)
       execute(lambda { |cq|
         Native.saq_queue_info(@raw, jobs ? 1 : 0, Integer(offset), Integer(limit), cq, TAG)
@@ -316,7 +353,8 @@ module Saq
     #               metadata: (as the worker gave it), libsaq: }, ...],
     #   workers_alive:, totals: { complete:, failed:, retried:, aborted: },
     #   per_minute: { complete:, failed:, retried:, aborted:, window_s: }
-    #               (nil until a registry sample 20 s old exists).
+    #               (nil until a registry sample 20 s old exists),
+    #   paused: (#pause), paused_since_ms: (epoch ms of the pause, or nil).
     # Finished jobs are not counted by state (saq keeps no index of them; see
     # #iter_jobs).
     def overview
@@ -341,7 +379,7 @@ module Saq
     # The figures of #overview as a Prometheus text exposition (format
     # 0.0.4): saq_queue_jobs{queue,state}, saq_queue_oldest_job_age_seconds,
     # saq_queue_workers, saq_worker_jobs_total{queue,worker,outcome},
-    # saq_worker_uptime_seconds. Serve it (with Worker#metrics) from a
+    # saq_worker_uptime_seconds, saq_queue_paused. Serve it (with Worker#metrics) from a
     # /metrics endpoint: see Saq::Metrics.
     def metrics
       execute(->(cq) { Native.saq_queue_metrics(@raw, cq, TAG) }) { |ev| Native.saq_event_text(ev) }

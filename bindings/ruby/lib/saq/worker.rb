@@ -26,7 +26,7 @@ module Saq
     CONF_KEYS = %i[dequeue_timeout burst max_burst_jobs shutdown_grace_period
                    cancellation_hard_deadline id metadata swept_error_message dead_worker_check
                    queue_order queue_weight cron_tz].freeze
-    TIMERS = %i[schedule worker_info stats sweep abort].freeze
+    TIMERS = %i[schedule worker_info stats sweep abort pause].freeze
     TAG = 1
 
     @live = {}.compare_by_identity # started and not yet finished, for the at_exit stop
@@ -92,7 +92,8 @@ module Saq
     #   before_process hook) raised, or the Saq::Cancelled whose #reason
     #   (:timeout, :aborted, ...) stopped it, also when the handler swallowed it
     #   or never saw it; its errors are logged and ignored.
-    # timers: {schedule:, worker_info:, sweep:, abort:} in seconds.
+    # timers: {schedule:, worker_info:, sweep:, abort:, pause:} in seconds
+    # (pause: how often the queue's pause flag is read, Queue#pause; 0 ignores it).
     # queues: more queues to serve after `queue` (saq #284), in order: each a
     #   Saq::Queue or [Saq::Queue, weight] (or a Hash of Saq::Queue => weight);
     #   weight (default 1, at least 1) counts in queue_order :weighted.
