@@ -234,7 +234,9 @@ static long long cmd_calls(const char *cmd)
 
 /* 4 processes with 4 slots each, the queue limited to 3 running at once;
  * a worker waiting on the full limit asks for its room without moving jobs
- * back and forth (few give-backs: only when two workers raced for a slot). */
+ * back and forth (give-backs only when two workers raced for a slot: a few
+ * dozen at most on a loaded machine, where a worker spinning on the full
+ * limit would give jobs back thousands of times in the run). */
 static void test_queue_concurrency_4_workers(void **state)
 {
     (void)state;
@@ -251,7 +253,7 @@ static void test_queue_concurrency_4_workers(void **state)
     long long backs = cmd_calls("lpush") - lpush0;
     stop_fleet(pids);
     fprintf(stderr, "queue concurrency 3: %lld jobs given back for 40 run\n", backs);
-    assert_true(backs < 20);
+    assert_true(backs < 100);
     assert_once(runs, n);
     int most = max_overlap(runs, n);
     fprintf(stderr, "queue concurrency 3: at most %d running at once\n", most);
