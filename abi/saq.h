@@ -372,8 +372,8 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *   - cron_tz ("" = UTC): the IANA time zone of the worker's cron jobs, as
  *     saq 0.26's Worker(cron_tz=...): each saq_worker_add_cron without its own
  *     "cron_tz" option reads its expression in this zone's wall clock (see
- *     there). A name ICU does not know: SAQ_EINVAL ("cron_tz: unknown time
- *     zone '...'").
+ *     there). A name the system's tz database does not have: SAQ_EINVAL
+ *     ("cron_tz: unknown time zone '...'").
  *  Setting a key again replaces its value; on failure the conf is unchanged.
  *  Returns SAQ_OK, SAQ_EINVAL (NULL argument or bad value), SAQ_EUNKNOWN_KEY,
  *  SAQ_EURL (bad url) or SAQ_ENOMEM; saq_conf_errmsg() tells why (except for
@@ -1610,13 +1610,14 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
  *  clock changes: a time in a spring-forward gap fires at the first existing
  *  minute after it (02:30 -> 03:00), except that with '*' hours the gap's
  *  times are skipped; a time that occurs twice (fall back) fires at both
- *  occurrences. Zones come from ICU (its tz data: libicu's own, or .res
- *  files in $ICU_TIMEZONE_FILES_DIR), never from the process's TZ. The
+ *  occurrences. Zones come from the system's tz database (the TZif files in
+ *  $TZDIR or /usr/share/zoneinfo, which Python's zoneinfo reads too), never
+ *  from the process's TZ. The
  *  worker enqueues each run itself (on the I/O
  *  thread, with scheduled = the next fire time in epoch seconds). The
  *  function must be registered (either mode), before or after this call.
  *  Returns SAQ_OK, SAQ_ECRON for a bad expression or a cron_tz that names
- *  no zone ICU knows, SAQ_EJSON for options
+ *  no zone in the system's tz database, SAQ_EJSON for options
  *  that are not an object or a bad option value, SAQ_EINVAL (NULL worker,
  *  NULL or empty function or cron, unknown option), SAQ_ESTATE after start,
  *  SAQ_ENOMEM; with a message in saq_worker_errmsg. */
@@ -1630,17 +1631,17 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
  *  UTC; 0 in UTC) into utc_offsets[0..n). `cron_tz`: an IANA zone name, or NULL or "" for UTC.
  *  Pure computation (no Redis); any thread. Returns how many times were written (0..n: fewer
  *  when the expression has no later fire time within croniter's 50-year horizon), or a negative
- *  SAQ_ECRON (the expression does not parse, or cron_tz names no zone ICU knows) or SAQ_EINVAL
+ *  SAQ_ECRON (the expression does not parse, or cron_tz names no zone in the system's tz database) or SAQ_EINVAL
  *  (NULL expr, n < 0, or NULL times with n > 0), with a one-line message in err
  *  (NUL-terminated, truncated to errlen; err may be NULL with errlen 0). C and C++ only (the
  *  `saq cron` command prints it). */
 SAQ_API int saq_cron_next(const char *expr, const char *cron_tz, int64_t after_s, int n,
                           int64_t *times, int32_t *utc_offsets, char *err, size_t errlen);
 
-/** The version of the time zone data that cron_tz and saq_cron_next use (ICU's, e.g. "2022e"
- *  for Debian 12's libicu72, or that of the .res files in $ICU_TIMEZONE_FILES_DIR), or "?"
- *  when ICU cannot tell. A zone whose rules changed after it follows its old rules. Static
- *  string; any thread. C and C++ only (`saq cron` prints it). */
+/** The version of the time zone data that cron_tz and saq_cron_next use: the system's tz
+ *  database (Debian's tzdata package, e.g. "2025b"; the first line of tzdata.zi in $TZDIR or
+ *  /usr/share/zoneinfo), the data Python saq's zoneinfo reads too, or "?" when it names none.
+ *  Static string, read once; any thread. C and C++ only (`saq cron` prints it). */
 SAQ_API const char *saq_tzdata_version(void);
 /** Limit the jobs of `function` (NULL or "": every job of the queue) to at
  *  most `max_jobs` starts per `period` seconds (a sliding window: never more

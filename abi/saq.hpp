@@ -147,7 +147,7 @@ inline std::string json_array(const std::vector<std::string> &items, bool quote)
 // Configuration
 // ---------------------------------------------------------------------------
 
-/** The version of the time zone data of cron_tz (ICU's, e.g. "2022e"; saq_tzdata_version). */
+/** The version of the time zone data of cron_tz (the system's tzdata, e.g. "2025b"; saq_tzdata_version). */
 inline std::string tzdata_version() { return saq_tzdata_version(); }
 
 /** The next `n` fire times (epoch seconds) of a cron job after `after_s`, as a worker with the

@@ -16,7 +16,7 @@ static const char usage_cron[] =
     "Print the next fire times of the cron expression EXPR as a libsaq worker schedules a cron\n"
     "job (croniter's reading, as Python saq 0.26), in ZONE's wall clock and in UTC: a check of a\n"
     "schedule before a worker runs it, e.g. across a daylight-saving change. No Redis needed.\n"
-    "The first line names the version of the time zone data (ICU's).\n"
+    "The first line names the version of the time zone data (the system's tzdata).\n"
     "      --tz ZONE        an IANA time zone, the cron job's cron_tz (America/New_York);\n"
     "                       default UTC\n"
     "  -n, --count N        how many fire times (default 5, at most 1000)\n"

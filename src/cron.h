@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Cron expressions exactly as saq's croniter (7.0.0) accepts and evaluates
- * them, in UTC or in a time zone given as a function (saq's cron_tz; tz.c
- * has ICU's zones). Pure logic: no I/O, no allocation. Internal (not exported).
+ * them, in UTC or in a time zone given as a function (saq's cron_tz; tz.cc
+ * reads the system's tz database). Pure logic: no I/O, no allocation. Internal (not exported).
  * tests/cron/ compares this against croniter itself; its README lists where
  * libsaq knowingly differs (croniter's random "R" values are refused). */
 #ifndef SAQ_CRON_H

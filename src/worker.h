@@ -7,7 +7,7 @@
 
 #include "core.h"
 #include "cron.h" /* cron.c's section: cron expressions as croniter (pure; also built by the cron tests) */
-#include "tz.h"   /* tz.c's section: IANA time zones through ICU (cron_tz) */
+#include "tz.h"   /* tz.cc's: IANA time zones of the system's tz database (cron_tz) */
 
 /* ======================================================================== */
 /* The worker (spec 4), in layers: each file uses only the ones above it.   */

@@ -528,7 +528,7 @@ export interface CronJob {
   /** an IANA time zone ("America/New_York") whose wall clock `cron` is read in, as saq 0.26's
    *  Worker(cron_tz=...); default the worker's cronTz, else UTC. On clock changes as croniter: a time in a spring-forward gap
    *  fires at the first minute after it (with '*' hours the gap's times are skipped), a time that
-   *  occurs twice fires twice. A zone libsaq (ICU) does not know: SaqError SAQ_ECRON. */
+   *  occurs twice fires twice. A zone the system's tz database lacks: SaqError SAQ_ECRON. */
   cronTz?: string;
 }
 
@@ -590,7 +590,7 @@ export interface WorkerOptions<F extends Functions = AnyFunctions> {
   metadata?: Record<string, unknown> | null;
   sweptErrorMessage?: string;
   /** the IANA time zone of the cron jobs that set no cronTz, as saq 0.26's Worker(cron_tz=...);
-   *  default UTC. A zone libsaq (ICU) does not know: SaqError SAQ_EINVAL from new Worker. */
+   *  default UTC. A zone the system's tz database lacks: SaqError SAQ_EINVAL from new Worker. */
   cronTz?: string;
   /** seconds; 0 disables liveness recovery */
   deadWorkerCheck?: number;

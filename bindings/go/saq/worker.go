@@ -250,7 +250,7 @@ func WithQueueWeight(weight int) WorkerOption {
 // WithCronTZ sets the IANA time zone of the worker's cron jobs, as saq 0.26's
 // Worker(cron_tz=ZoneInfo(name)): each Cron without its own CronTZ reads its
 // expression in that zone's wall clock ("" = UTC, the default). A name
-// libsaq (ICU) does not know makes NewWorker fail with ErrInvalid.
+// the system's tz database lacks makes NewWorker fail with ErrInvalid.
 func WithCronTZ(name string) WorkerOption {
 	return workerOptionFunc(func(c *workerConfig) { c.set("cron_tz", name) })
 }
@@ -299,7 +299,7 @@ func CronUnique(unique bool) CronOption { return func(m map[string]any) { m["uni
 // croniter does: a time in a spring-forward gap fires at the first minute
 // after the gap (02:30 -> 03:00), except that with '*' hours the gap's times
 // are skipped, and a time that occurs twice (fall back) fires twice. The
-// zones are libsaq's (ICU's tz data), not Go's time package's; a name ICU
+// zones are libsaq's (the system's tz database), not Go's time package's; a name it
 // does not know makes Worker.Cron return ErrCron.
 func CronTZ(name string) CronOption {
 	return func(m map[string]any) {

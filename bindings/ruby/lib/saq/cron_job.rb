@@ -9,7 +9,7 @@ module Saq
   # with croniter's handling of clock changes: a time in a spring-forward gap
   # fires at the first minute after it (02:30 -> 03:00; with "*" hours the
   # gap's times are skipped), a time that occurs twice fires twice. A name
-  # libsaq (ICU) does not know raises Saq::CronError when the worker is made.
+  # the system's tz database lacks raises Saq::CronError when the worker is made.
   # With unique (the default) the job's key is
   # "cron:<function>", so one run is pending at a time. `handler`, when
   # given, is registered for `function` on the worker.
