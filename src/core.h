@@ -334,6 +334,9 @@ void saq__conn_close(saq__conn_t *c, int err, const char *msg); /* fail everythi
  * Returns 1 when a timer close was started (on_closed will be called). */
 int saq__conn_shutdown(saq__conn_t *c, uv_close_cb on_closed);
 
+/* ---- flowscript.c: the FLOW script's text (flows' bookkeeping) ---- */
+extern const char saq__flow_script[];
+
 /* ---- scripts.c: the Lua scripts' text (their KEYS/ARGV: transition.c) ---- */
 enum {
     SCRIPT_ENQUEUE,
