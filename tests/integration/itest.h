@@ -215,6 +215,14 @@ static inline pid_t itest_spawn_worker(const char *url, const char *queue, const
     return pid;
 }
 
+/* Stop a started worker (1 s grace), wait for it and free it. */
+static inline void itest_stop_worker(saq_worker_t *w)
+{
+    assert_int_equal(saq_worker_stop(w, 1000), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+}
+
 static int suite_setup(void **state)
 {
     (void)state;

@@ -104,12 +104,6 @@ static saq_worker_t *start_worker(saq_queue_t *q)
     return w;
 }
 
-static void stop_worker(saq_worker_t *w)
-{
-    assert_int_equal(saq_worker_stop(w, 1000), 0);
-    assert_int_equal(saq_worker_wait(w, TMO), 0);
-    saq_worker_free(w);
-}
 
 static void test_callback_once_with_outcomes(void **state)
 {
@@ -195,7 +189,7 @@ static void test_callback_once_with_outcomes(void **state)
     assert_true(ttl > 86000 && ttl <= 86400);
     assert_int_equal(rh_int(RC, "HLEN saq:%s:libsaq:flowof", saq_queue_name(q)), 0);
     assert_int_equal(rh_int(RC, "ZCARD saq:%s:libsaq:flows", saq_queue_name(q)), 0);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_free(q);
 }
 
@@ -306,7 +300,7 @@ static void test_members_finished_elsewhere(void **state)
     saq_job_free(wait_status(q, "cb-p", "complete", TMO));
     saq_job_free(wait_status(q, "cb-q", "complete", TMO));
     assert_int_equal(atomic_load(&cb_runs), 2);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_free(q);
 }
 
@@ -334,7 +328,7 @@ static void test_member_without_record(void **state)
     assert_non_null(strstr(cb_kwargs, "\"status\":\"complete\""));
     pthread_mutex_unlock(&cb_mu);
     assert_int_equal(rh_int(RC, "TTL saq:%s:libsaq:flow:cb-t", saq_queue_name(q)), -1); /* ttl 0: kept */
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_free(q);
 }
 
@@ -417,7 +411,7 @@ static void test_malformed_flow_isolated(void **state)
     saq_worker_t *w = start_worker(q);
     saq_job_free(wait_status(q, "cb-good", "complete", TMO));
     assert_int_equal(atomic_load(&cb_runs), 1);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_free(q);
 }
 
@@ -454,7 +448,7 @@ static void test_huge_flow_checked_in_shares(void **state)
     assert_true(left > 1000); /* the first check read a share only */
     saq_job_free(wait_status(q, "cb-huge", "complete", 30000));
     assert_int_equal(atomic_load(&cb_runs), 1);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_free(q);
 }
 

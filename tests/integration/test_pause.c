@@ -109,12 +109,6 @@ static saq_worker_t *start_worker(saq_queue_t *q)
     return w;
 }
 
-static void stop_worker(saq_worker_t *w)
-{
-    assert_int_equal(saq_worker_stop(w, 1000), 0);
-    assert_int_equal(saq_worker_wait(w, TMO), 0);
-    saq_worker_free(w);
-}
 
 static const char *key_of(saq_job_t *j) { return saq_job_key(j); }
 
@@ -172,7 +166,7 @@ static void test_pause_running_jobs_finish_and_resume_is_immediate(void **state)
     assert_false(info_paused(q));
     assert_int_equal(metrics_paused(q), 0);
     saq_job_free(slow);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_close(q, TMO);
     saq_queue_free(q);
 }
@@ -195,7 +189,7 @@ static void test_worker_started_on_paused_queue_waits(void **state)
     saq_job_free(wait_status(q, key_of(j), "complete", 3000));
     assert_true(now_s() - t0 < 1.0);
     saq_job_free(j);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_close(q2, TMO);
     saq_queue_free(q2);
     saq_queue_close(q, TMO);
@@ -227,7 +221,7 @@ static void test_paused_queue_of_a_multiqueue_worker(void **state)
     assert_int_equal(pause_op(a, saq_queue_resume, NULL), 1);
     saq_job_free(wait_status(a, key_of(ja), "complete", 3000));
     saq_job_free(ja);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_close(a, TMO);
     saq_queue_free(a);
     saq_queue_close(b, TMO);
@@ -247,7 +241,7 @@ static void test_timers_pause_zero_ignores_the_flag(void **state)
     saq_job_t *j = enq(q, "fast", NULL);
     saq_job_free(wait_status(q, key_of(j), "complete", 3000));
     saq_job_free(j);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_close(q, TMO);
     saq_queue_free(q);
 }
@@ -367,7 +361,7 @@ static void test_failed_ttl_keeps_failures_longer(void **state)
     saq_job_free(bad);
     saq_job_free(good);
     saq_job_free(c);
-    stop_worker(w);
+    itest_stop_worker(w);
     saq_queue_close(q, TMO);
     saq_queue_free(q);
 }
