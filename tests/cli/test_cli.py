@@ -677,7 +677,14 @@ bad=${REDIS_TLS_URL%%\?*}
         os.environ.setdefault("SAQ_LIB", os.path.join(os.path.dirname(os.path.abspath(SAQ)), "..", "libsaq.so"))
         sys.path.insert(0, os.path.join(REPO, "tests", "interop"))
         import libsaq  # noqa: E402 (needs SAQ_LIB)
-        q = libsaq.Queue(self.redis.url, name="flows")
+        try:
+            q = libsaq.Queue(self.redis.url, name="flows")
+        except OSError as e:
+            # the sanitizer stages' libsaq.so needs its runtime, which Python was not started
+            # with; the C stage runs this test against the plain build
+            if "__asan" in str(e) or "__tsan" in str(e):
+                self.skipTest("a sanitizer build's libsaq.so cannot be loaded into Python: " + str(e))
+            raise
         try:
             r = q.enqueue_flow([libsaq.Job("noop", key="f1"), libsaq.Job("fail", key="f2", message="bad\nline 2")],
                                libsaq.Job("noop", key="fl"))
