@@ -50,25 +50,38 @@ static void give_back(saq_worker_t *w, const char *id, size_t idlen, int held)
 
 static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg);
 
-static void send_mark(saq__lease_t *l, int opaque)
+/* The record MARK writes (kept for a resend): 0, or -1 when the lease was
+ * settled unreadable or abandoned instead. */
+static int mark_ready(saq__lease_t *l)
 {
-    saq_worker_t *w = l->w;
-    saq_queue_t *q = w->q;
+    saq_queue_t *q = l->w->q;
     int e;
     if (!l->mark_json && !(l->mark_json = saq__dump_job(q, &l->shadow, &l->mark_len, &e))) {
         if (e == SAQ_ETOOBIG && l->dequeued) /* readable, but too large once marked */
             saq__settle_unreadable(q, l->shadow.id, l->dequeued, l->dequeued_len,
                                    "it is too large to mark active under max_payload_bytes");
         saq__lease_abandon(l); /* else it stays in active; the liveness check puts it back */
-        return;
+        return -1;
     }
+    return 0;
+}
+
+static saq__tx_mark_t mark_args(const saq__lease_t *l, int opaque)
+{
+    return (saq__tx_mark_t){.id = l->shadow.id, .key = l->shadow.key, .json = l->mark_json,
+                            .len = l->mark_len, .dequeued = l->dequeued,
+                            .dequeued_len = l->dequeued_len, .opaque = opaque,
+                            .resent = l->mark_tries > 0};
+}
+
+static void send_mark(saq__lease_t *l, int opaque)
+{
+    saq_queue_t *q = l->w->q;
+    if (mark_ready(l))
+        return;
     saq__call_t c;
-    saq__tx_mark(q,
-                 &(saq__tx_mark_t){.id = l->shadow.id, .key = l->shadow.key, .json = l->mark_json,
-                                   .len = l->mark_len, .dequeued = l->dequeued,
-                                   .dequeued_len = l->dequeued_len, .opaque = opaque,
-                                   .resent = l->mark_tries > 0},
-                 &c);
+    saq__tx_mark_t a = mark_args(l, opaque);
+    saq__tx_mark(q, &a, &c);
     saq__lease_ref(l); /* the request's: a teardown may drop the list's first */
     if (!saq__tx_send(q, &c, mark_reply, l)) {
         saq__unref(&l->refs); /* never the last: the list holds one */
@@ -137,6 +150,64 @@ static void mark_reply_run(saq__lease_t *l, redisReply *r, int err)
     /* TAKEN: running elsewhere or finished (MARK dropped our stale entry of
      * `active` where it was one); REFUSED: swept or removed meanwhile */
     saq__lease_abandon(l); /* not ours to run (#277) */
+}
+
+/* ---- the marks of a dequeued batch, in one MARKS call ---- */
+
+typedef struct marks {
+    size_t n;
+    saq__lease_t *l[];
+} marks_t;
+
+static void marks_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
+{
+    marks_t *m = req->data;
+    int whole = !err && r && r->type == REDIS_REPLY_ARRAY && r->elements == m->n;
+    (void)msg;
+    for (size_t i = 0; i < m->n; i++) {
+        saq__lease_t *l = m->l[i];
+        if (l->state != SAQ__LEASE_DETACHED) /* each as its own MARK's reply */
+            mark_reply_run(l, whole ? r->element[i] : NULL, whole ? 0 : err ? err : SAQ_EPROTO);
+        saq__lease_unref(l); /* the request's reference */
+    }
+    free(m);
+}
+
+/* Mark leases ls[0 .. n) active: one MARKS call for all of them (a lease
+ * whose mark is answered by a lost connection is marked again on its own). */
+static void send_marks(saq__lease_t **ls, size_t n)
+{
+    marks_t *m = n > 1 ? saq__calloc(1, sizeof *m + n * sizeof m->l[0]) : NULL;
+    saq__tx_mark_t *a = m ? saq__calloc(n, sizeof *a) : NULL;
+    if (!a) { /* one lease (or out of memory): one MARK each */
+        for (size_t i = 0; i < n; i++)
+            send_mark(ls[i], 0);
+        free(m);
+        return;
+    }
+    saq_queue_t *q = ls[0]->w->q;
+    for (size_t i = 0; i < n; i++)
+        if (!mark_ready(ls[i])) {
+            a[m->n] = mark_args(ls[i], 0);
+            m->l[m->n++] = ls[i];
+        }
+    saq__call_t c;
+    if (m->n)
+        saq__tx_marks(q, a, m->n, &c);
+    free(a);
+    if (!m->n) {
+        free(m);
+        return;
+    }
+    for (size_t i = 0; i < m->n; i++)
+        saq__lease_ref(m->l[i]); /* the request's: a teardown may drop the list's first */
+    if (!saq__tx_send(q, &c, marks_reply, m)) {
+        for (size_t i = 0; i < m->n; i++) {
+            saq__unref(&m->l[i]->refs); /* never the last: the list holds one */
+            saq__lease_abandon(m->l[i]);
+        }
+        free(m);
+    }
 }
 
 static void dup_entry_done(saq__req_t *req, redisReply *r, int err, const char *msg)
@@ -256,12 +327,16 @@ static void gate_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
 static void gate(saq_worker_t *w, saq__lease_t **ls, size_t n)
 {
     gate_t *g = NULL;
-    size_t k = 0;
+    size_t k = 0, nfree = 0;
+    saq__lease_t *one, **unlimited = n > 1 ? saq__calloc(n, sizeof *unlimited) : &one;
     for (size_t i = 0; i < n; i++) {
         if (!ls[i])
             continue;
         if (!saq__limit_applies(w, ls[i])) {
-            send_mark(ls[i], 0);
+            if (unlimited)
+                unlimited[nfree++] = ls[i];
+            else
+                send_mark(ls[i], 0); /* out of memory for the batch: one by one */
             continue;
         }
         if (!g && !(g = saq__calloc(1, sizeof *g + n * sizeof g->l[0]))) {
@@ -270,6 +345,10 @@ static void gate(saq_worker_t *w, saq__lease_t **ls, size_t n)
         }
         g->l[k++] = ls[i];
     }
+    if (nfree)
+        send_marks(unlimited, nfree);
+    if (unlimited != &one)
+        free(unlimited);
     if (!g)
         return;
     g->w = w;
@@ -420,7 +499,7 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
 {
     saq_worker_t *w = req->data;
     int asked = (int)req->idata;
-    w->dequeuing = 0;
+    w->dequeuing--;
     saq__debug("worker: DEQUEUE(%d) -> %s %s slots=%d", asked, err ? saq_err_name(err) : "ok", msg ? msg : "", w->slots);
     size_t pairs = err ? 0 : saq__tx_dequeued(r);
     int drained = (int)pairs < asked;
@@ -471,7 +550,13 @@ void saq__dequeue_pump(saq_worker_t *w)
 {
     saq__debug("worker: pump stopping=%d burst=%d dequeuing=%d blocking=%d slots=%d attached=%d", w->stopping,
                w->burst_done, w->dequeuing, w->blocking, w->slots, w->attached);
-    if (w->stopping || w->burst_done || w->dequeuing || w->blocking || !w->attached)
+    if (w->stopping || w->burst_done || w->blocking || !w->attached)
+        return;
+    /* Several dequeues may be in flight (each holds the slots it asked for),
+     * so a slot freed while one is answered is filled at once; one at a time
+     * where the count of what is taken must be known first: a group's shared
+     * budget, a burst's job count, a limit's room. */
+    if (w->dequeuing && (w->group || w->set.max_burst_jobs || saq__worker_public(w)->nlimits))
         return;
     if (w->paused) { /* its queue is paused (pause.c), or not known yet (2) */
         if (w->paused == 1 && w->set.burst)
@@ -527,7 +612,7 @@ void saq__dequeue_pump(saq_worker_t *w)
     saq_queue_t *q = w->q;
     saq__call_t c;
     saq__tx_dequeue(q, free_slots, &c);
-    w->dequeuing = 1;
+    w->dequeuing++;
     if (!w->group)
         w->slots += free_slots;
     saq__worker_ref(w);
@@ -535,7 +620,7 @@ void saq__dequeue_pump(saq_worker_t *w)
     if (r) {
         r->idata = free_slots;
     } else {
-        w->dequeuing = 0;
+        w->dequeuing--;
         saq__slots_put(w, free_slots);
         saq__unref(&w->refs); /* never the last: the caller holds one */
     }

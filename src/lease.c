@@ -66,7 +66,8 @@ static void lease_drop(saq__lease_t *l, int ran)
     saq__lease_stop_timer(l);
     saq__list_remove(&l->link);
     saq__limit_release(l); /* the running slots of its limits (limit.c) */
-    saq__slots_put(w, 1);
+    if (!l->slot_freed)
+        saq__slots_put(w, 1);
     if (ran)
         atomic_fetch_sub(&w->running, 1);
     saq__worker_ref(w);
@@ -262,17 +263,33 @@ static void lease_write(saq__lease_t *l)
                      : out.status == SAQ_STATUS_COMPLETE ? 1 + SAQ__MET_COMPLETE
                      : out.status == SAQ_STATUS_FAILED   ? 1 + SAQ__MET_FAILED
                                                          : 1 + SAQ__MET_ABORTED;
+    /* The handler is done and nothing runs after the write (no after_process
+     * hooks): the slot goes back now, so the next dequeue follows the write on
+     * the same connection instead of waiting for its reply (one round trip
+     * less per job; Redis runs them in order). The lease stays listed until
+     * the write is answered (its retries, the stop's wait). */
+    int early = l->host_done && out.action != SAQ__OUTCOME_NONE && !l->slot_freed && !w->stopping &&
+                !saq__worker_has_hooks(w, SAQ_HOOK_AFTER_PROCESS);
+    if (early) {
+        l->slot_freed = 1;
+        saq__slots_put(w, 1);
+        saq__worker_ref(w); /* the write may end the lease before the pump below */
+    }
     saq__lease_ref(l); /* the write's */
     switch (out.action) {
     case SAQ__OUTCOME_NONE:
         lease_written(l, 0, NULL, SAQ__TX_LOST);
-        return;
+        break;
     case SAQ__OUTCOME_RETRY:
         saq__retry_job(q, j, out.error, &l->guard, lease_written, l);
-        return;
+        break;
     case SAQ__OUTCOME_FINISH:
         saq__finish_job(q, j, out.status, out.result, out.error, &l->guard, out.flags, lease_written, l);
-        return;
+        break;
+    }
+    if (early) {
+        saq__worker_poke(w, SAQ__POKE_PUMP_SOON);
+        saq__worker_unref(w);
     }
 }
 

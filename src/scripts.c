@@ -6,6 +6,7 @@
  *   DEQUEUE  non-blocking batch of saq's move (LMOVE, FIFO) plus the GETs;
  *   MARK     mark active only if the job is still in `active` and still
  *            queued (saq #277, U13); refuses duplicates already marked (U1);
+ *   MARKS    the MARKs of a dequeued batch in one call;
  *   FINISH / RETRY  saq's finish/retry pipelines; in guarded mode (worker
  *            leases) they refuse when the lease was lost (-2), report an abort
  *            instead of overwriting it (-1: U2, 0.26.0's "avoid race" fix), and
@@ -91,6 +92,51 @@
     "  end\n"                                                                                      \
     "end\n"
 
+/* MARK's body, for one job (SCRIPT_MARK) or a batch (SCRIPT_MARKS). */
+#define MARK_FN                                                                                    \
+    "local function mark(active, id, marker, json, chk, opaque, dq, resent)\n"                    \
+    "  local cur = redis.call('GET', id)\n"                                                        \
+    "  if resent == '1' and cur == json then return {1} end\n"                                     \
+        /* RANK -1: searched from the tail, where the move just put it */                          \
+    "  if not redis.call('LPOS', active, id, 'RANK', -1) then\n"                                   \
+        /* gone from `active` after our move: an abort in between (U13) is                         \
+         * reported so the worker finishes it aborted instead of leaving it */                     \
+    "    if not cur then return {0} end\n"                                                         \
+    "    if opaque ~= '1' then\n"                                                                  \
+    "      local ok, rec = pcall(cjson.decode, cur)\n"                                             \
+    "      if ok and type(rec) == 'table' and\n"                                                   \
+    "         string.lower(tostring(rec['status'] or 'new')) == 'aborting' then\n"                 \
+    "        return {-1, 'aborting', cur}\n"                                                       \
+    "      end\n"                                                                                  \
+    "    end\n"                                                                                    \
+    "    local m = chk == '1' and redis.call('GET', marker)\n"                                     \
+    "    if m then return {-1, 'aborting', cur, m} end\n"                                          \
+    "    return {0}\n"                                                                             \
+    "  end\n"                                                                                      \
+    "  if not cur then return {0} end\n"                                                           \
+    "  if opaque ~= '1' and (dq == '' or cur ~= dq) then\n"                                        \
+    "    local ok, rec = pcall(cjson.decode, cur)\n"                                               \
+    "    if not ok or type(rec) ~= 'table' then return {-3} end\n"                                 \
+    "    local st = string.lower(tostring(rec['status'] or 'new'))\n"                              \
+    "    if st ~= 'queued' and st ~= 'new' then\n"                                                 \
+        /* running or finished elsewhere: this move is a stale entry of                            \
+         * `active`, to drop only if it is one of two (U1: the same id twice)                      \
+         * or the job is finished. A single entry of a running job is its                          \
+         * worker's: ours was taken back while this process was stalled. */                        \
+    "      if st ~= 'aborting' and (st == 'complete' or st == 'failed' or st == 'aborted' or\n"    \
+    "         #redis.call('LPOS', active, id, 'COUNT', 0) >= 2) then\n"                            \
+    "        redis.call('LREM', active, 1, id)\n"                                                  \
+    "      end\n"                                                                                  \
+    "      return {-1, st, cur}\n"                                                                 \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  local m = chk == '1' and redis.call('GET', marker)\n"                                       \
+    "  if m then return {-1, 'aborting', cur, m} end\n"                                            \
+    "  redis.call('SET', id, json)\n"                                                              \
+    "  redis.call('PUBLISH', id, 'active')\n"                                                      \
+    "  return {1}\n"                                                                               \
+    "end\n"
+
 const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* ENQUEUE: KEYS incomplete, id, queued, abort marker; ARGV json, score.
      * Reply: 1 (OK) or nil (REFUSED) */
@@ -134,47 +180,21 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * after a lost reply finds its own record and succeeds (idempotent).
      * Reply: {1} OK, {0} REFUSED, {-3} OPAQUE, {-1, 'aborting', record[,
      * marker text]} ABORTED, {-1, other status, record} TAKEN */
-    [SCRIPT_MARK] =
-        "local cur = redis.call('GET', KEYS[2])\n"
-        "if ARGV[5] == '1' and cur == ARGV[1] then return {1} end\n"
-        /* RANK -1: searched from the tail, where the move just put it */
-        "if not redis.call('LPOS', KEYS[1], KEYS[2], 'RANK', -1) then\n"
-        /* gone from `active` after our move: an abort in between (U13) is
-         * reported so the worker finishes it aborted instead of leaving it */
-        "  if not cur then return {0} end\n"
-        "  if ARGV[3] ~= '1' then\n"
-        "    local ok, rec = pcall(cjson.decode, cur)\n"
-        "    if ok and type(rec) == 'table' and\n"
-        "       string.lower(tostring(rec['status'] or 'new')) == 'aborting' then\n"
-        "      return {-1, 'aborting', cur}\n"
-        "    end\n"
-        "  end\n"
-        "  local m = ARGV[2] == '1' and redis.call('GET', KEYS[3])\n"
-        "  if m then return {-1, 'aborting', cur, m} end\n"
-        "  return {0}\n"
+    [SCRIPT_MARK] = MARK_FN
+        "return mark(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n",
+
+    /* MARKS: a batch of MARKs in one call (the jobs one DEQUEUE moved).
+     * KEYS active, then each job's id and abort marker; ARGV check marker
+     * ('1'), opaque ('1'), then each job's json, record as dequeued, resent.
+     * Reply: {each job's MARK reply, in order} */
+    [SCRIPT_MARKS] = MARK_FN
+        "local out = {}\n"
+        "for i = 1, (#KEYS - 1) / 2 do\n"
+        "  local a = 3 * i\n"
+        "  out[i] = mark(KEYS[1], KEYS[2 * i], KEYS[2 * i + 1], ARGV[a], ARGV[1], ARGV[2], ARGV[a + 1],\n"
+        "                ARGV[a + 2])\n"
         "end\n"
-        "if not cur then return {0} end\n"
-        "if ARGV[3] ~= '1' and (ARGV[4] == '' or cur ~= ARGV[4]) then\n"
-        "  local ok, rec = pcall(cjson.decode, cur)\n"
-        "  if not ok or type(rec) ~= 'table' then return {-3} end\n"
-        "  local st = string.lower(tostring(rec['status'] or 'new'))\n"
-        "  if st ~= 'queued' and st ~= 'new' then\n"
-        /* running or finished elsewhere: this move is a stale entry of
-         * `active`, to drop only if it is one of two (U1: the same id twice)
-         * or the job is finished. A single entry of a running job is its
-         * worker's: ours was taken back while this process was stalled. */
-        "    if st ~= 'aborting' and (st == 'complete' or st == 'failed' or st == 'aborted' or\n"
-        "       #redis.call('LPOS', KEYS[1], KEYS[2], 'COUNT', 0) >= 2) then\n"
-        "      redis.call('LREM', KEYS[1], 1, KEYS[2])\n"
-        "    end\n"
-        "    return {-1, st, cur}\n"
-        "  end\n"
-        "end\n"
-        "local m = ARGV[2] == '1' and redis.call('GET', KEYS[3])\n"
-        "if m then return {-1, 'aborting', cur, m} end\n"
-        "redis.call('SET', KEYS[2], ARGV[1])\n"
-        "redis.call('PUBLISH', KEYS[2], 'active')\n"
-        "return {1}\n",
+        "return out\n",
 
     /* FINISH: KEYS active, incomplete, id, abort marker;
      * ARGV json, ttl, status, guarded, attempts, started, check marker, delete marker,

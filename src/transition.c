@@ -7,130 +7,6 @@
  * write. */
 #include "core.h"
 
-/* ---- building a call ---- */
-
-static void call_init(saq__call_t *c, int script, int nkeys)
-{
-    c->script = script;
-    c->nkeys = nkeys;
-    c->argc = 0;
-    c->oom = 0;
-    c->argv = c->av;
-    c->len = c->al;
-    c->cap = SAQ__TX_INLINE;
-    c->nnum = 0;
-    c->own[0] = c->own[1] = NULL;
-}
-
-/* Make room for n more arguments (beyond the inline arrays: on the heap). */
-static int call_reserve(saq__call_t *c, int n)
-{
-    if (c->argc + n <= c->cap)
-        return 0;
-    int cap = c->argc + n;
-    const char **av = saq__malloc((size_t)cap * sizeof *av);
-    size_t *al = saq__malloc((size_t)cap * sizeof *al);
-    if (!av || !al) {
-        free(av);
-        free(al);
-        c->oom = 1;
-        return -1;
-    }
-    memcpy(av, c->argv, (size_t)c->argc * sizeof *av);
-    memcpy(al, c->len, (size_t)c->argc * sizeof *al);
-    if (c->argv != c->av) {
-        free(c->argv);
-        free(c->len);
-    }
-    c->argv = av;
-    c->len = al;
-    c->cap = cap;
-    return 0;
-}
-
-/* Append bytes s[0 .. n) (s NULL: out of memory upstream, sent as ''). */
-static void putn(saq__call_t *c, const char *s, size_t n)
-{
-    if (call_reserve(c, 1))
-        return;
-    if (!s) {
-        c->oom = 1;
-        s = "", n = 0;
-    }
-    c->argv[c->argc] = s;
-    c->len[c->argc++] = n;
-}
-
-static void put(saq__call_t *c, const char *s) { putn(c, s, s ? strlen(s) : 0); }
-
-static void put_flag(saq__call_t *c, int on) { putn(c, on ? "1" : "0", 1); }
-
-/* A number formatted into the call's own storage. */
-static void put_fmt(saq__call_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(saq__call_t *c, const char *fmt, ...)
-{
-    char *b = c->num[c->nnum++];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof c->num[0], fmt, ap);
-    va_end(ap);
-    put(c, b);
-}
-
-/* A score: epoch seconds as saq writes them, or exactly "0" (due now). */
-static void put_score(saq__call_t *c, double score)
-{
-    char *b = c->num[c->nnum++];
-    if (score > 0)
-        saq__fmt_double(b, score);
-    else
-        strcpy(b, "0"); /* saq's push-now test compares the text */
-    put(c, b);
-}
-
-/* A string the call allocated (freed with the call). */
-static void put_own(saq__call_t *c, char *s)
-{
-    for (int i = 0; i < 2; i++)
-        if (!c->own[i]) {
-            c->own[i] = s;
-            break;
-        }
-    put(c, s);
-}
-
-void saq__tx_call_free(saq__call_t *c)
-{
-    for (int i = 0; i < 2; i++) {
-        free(c->own[i]);
-        c->own[i] = NULL;
-    }
-    if (c->argv != c->av) {
-        free(c->argv);
-        free(c->len);
-        c->argv = c->av;
-        c->len = c->al;
-    }
-}
-
-saq__req_t *saq__tx_send(saq_queue_t *q, saq__call_t *c, saq__reply_fn cb, void *data)
-{
-    saq__req_t *r = c->oom ? NULL
-                           : saq__eval(&q->cmd, c->script, cb, data, c->nkeys, c->argc, c->argv, c->len);
-    saq__tx_call_free(c);
-    return r;
-}
-
-saq__req_t *saq__tx_send_op(saq__op_t *op, saq__call_t *c, saq__op_reply_fn cb, intptr_t idata)
-{
-    saq__req_t *r = NULL;
-    if (c->oom)
-        saq__op_fail(op, SAQ_ENOMEM, "out of memory");
-    else
-        r = saq__op_eval(op, c->script, cb, idata, c->nkeys, c->argc, c->argv, c->len);
-    saq__tx_call_free(c);
-    return r;
-}
 
 char *saq__tx_marker(saq_queue_t *q, const char *key)
 {
@@ -156,94 +32,111 @@ static const char *watch_key(saq_queue_t *q, int watch)
 void saq__tx_enqueue(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
                      saq__call_t *c)
 {
-    call_init(c, SCRIPT_ENQUEUE, 4);
-    put(c, q->k_incomplete);
-    put(c, j->id);
-    put(c, q->k_queued);
-    put_own(c, saq__tx_marker(q, j->key));
-    putn(c, json, len);
-    put_score(c, j->scheduled);
+    saq__call_init(c, SCRIPT_ENQUEUE, 4);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, j->id);
+    saq__call_put(c, q->k_queued);
+    saq__call_own(c, saq__tx_marker(q, j->key));
+    saq__call_putn(c, json, len);
+    saq__call_score(c, j->scheduled);
 }
 
 void saq__tx_dequeue(saq_queue_t *q, int max, saq__call_t *c)
 {
-    call_init(c, SCRIPT_DEQUEUE, 2);
-    put(c, q->k_queued);
-    put(c, q->k_active);
-    put_fmt(c, "%d", max);
-    put_flag(c, q->have_lmove || !q->server_version);
+    saq__call_init(c, SCRIPT_DEQUEUE, 2);
+    saq__call_put(c, q->k_queued);
+    saq__call_put(c, q->k_active);
+    saq__call_fmt(c, "%d", max);
+    saq__call_flag(c, q->have_lmove || !q->server_version);
 }
 
 void saq__tx_mark(saq_queue_t *q, const saq__tx_mark_t *a, saq__call_t *c)
 {
-    call_init(c, SCRIPT_MARK, 3);
-    put(c, q->k_active);
-    put(c, a->id);
-    put_own(c, saq__tx_marker(q, a->key));
-    putn(c, a->json, a->len);
-    put_flag(c, q->set.dialect == SAQ__DIALECT_013);
-    put_flag(c, a->opaque || q->set.dump);
-    putn(c, a->dequeued ? a->dequeued : "", a->dequeued ? a->dequeued_len : 0);
-    put_flag(c, a->resent);
+    saq__call_init(c, SCRIPT_MARK, 3);
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, a->id);
+    saq__call_own(c, saq__tx_marker(q, a->key));
+    saq__call_putn(c, a->json, a->len);
+    saq__call_flag(c, q->set.dialect == SAQ__DIALECT_013);
+    saq__call_flag(c, a->opaque || q->set.dump);
+    saq__call_putn(c, a->dequeued ? a->dequeued : "", a->dequeued ? a->dequeued_len : 0);
+    saq__call_flag(c, a->resent);
+}
+
+void saq__tx_marks(saq_queue_t *q, const saq__tx_mark_t *a, size_t n, saq__call_t *c)
+{
+    saq__call_init(c, SCRIPT_MARKS, 1 + 2 * (int)n);
+    saq__call_put(c, q->k_active);
+    for (size_t i = 0; i < n; i++) {
+        saq__call_put(c, a[i].id);
+        saq__call_own(c, saq__tx_marker(q, a[i].key));
+    }
+    saq__call_flag(c, q->set.dialect == SAQ__DIALECT_013);
+    saq__call_flag(c, q->set.dump != NULL);
+    for (size_t i = 0; i < n; i++) {
+        saq__call_putn(c, a[i].json, a[i].len);
+        saq__call_putn(c, a[i].dequeued ? a[i].dequeued : "", a[i].dequeued ? a[i].dequeued_len : 0);
+        saq__call_flag(c, a[i].resent);
+    }
 }
 
 /* The guard's three ARGV (guarded, attempts, started). */
 static void put_guard(saq__call_t *c, const saq__guard_t *g)
 {
-    put_flag(c, g != NULL);
-    put_fmt(c, "%d", g ? g->attempts : 0);
-    put_fmt(c, "%lld", g ? (long long)g->started : 0LL);
+    saq__call_flag(c, g != NULL);
+    saq__call_fmt(c, "%d", g ? g->attempts : 0);
+    saq__call_fmt(c, "%lld", g ? (long long)g->started : 0LL);
 }
 
 static void put_expect(saq__call_t *c, const saq__guard_t *g)
 {
-    putn(c, g && g->expect ? g->expect : "", g && g->expect ? g->expect_len : 0);
+    saq__call_putn(c, g && g->expect ? g->expect : "", g && g->expect ? g->expect_len : 0);
 }
 
 void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
                     const saq__guard_t *guard, int del_marker, saq__call_t *c)
 {
-    call_init(c, SCRIPT_FINISH, 4);
-    put(c, q->k_active);
-    put(c, q->k_incomplete);
-    put(c, j->id);
-    put_own(c, saq__tx_marker(q, j->key));
-    putn(c, json, len);
+    saq__call_init(c, SCRIPT_FINISH, 4);
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, j->id);
+    saq__call_own(c, saq__tx_marker(q, j->key));
+    saq__call_putn(c, json, len);
     /* failed_ttl: how long this queue keeps a failed job's record (saq #268) */
-    put_fmt(c, "%d", j->status == SAQ_STATUS_FAILED && q->set.has_failed_ttl ? q->set.failed_ttl : j->ttl);
-    put(c, saq__status_name(j->status));
+    saq__call_fmt(c, "%d", j->status == SAQ_STATUS_FAILED && q->set.has_failed_ttl ? q->set.failed_ttl : j->ttl);
+    saq__call_put(c, saq__status_name(j->status));
     put_guard(c, guard);
-    put_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
-    put_flag(c, del_marker);
+    saq__call_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
+    saq__call_flag(c, del_marker);
     put_expect(c, guard);
 }
 
 void saq__tx_retry(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len, double score,
                    const saq__guard_t *guard, saq__call_t *c)
 {
-    call_init(c, SCRIPT_RETRY, 5);
-    put(c, q->k_active);
-    put(c, q->k_queued);
-    put(c, q->k_incomplete);
-    put(c, j->id);
-    put_own(c, saq__tx_marker(q, j->key));
-    putn(c, json, len);
-    put_score(c, score);
-    put_flag(c, !(score > 0)); /* push: due now */
+    saq__call_init(c, SCRIPT_RETRY, 5);
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, q->k_queued);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, j->id);
+    saq__call_own(c, saq__tx_marker(q, j->key));
+    saq__call_putn(c, json, len);
+    saq__call_score(c, score);
+    saq__call_flag(c, !(score > 0)); /* push: due now */
     put_guard(c, guard);
-    put_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
+    saq__call_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
     put_expect(c, guard);
 }
 
 void saq__tx_update(saq_queue_t *q, const saq__tx_update_t *a, saq__call_t *c)
 {
     (void)q;
-    call_init(c, SCRIPT_UPDATE, 1);
-    put(c, a->id);
-    put(c, a->head);
-    put(c, a->err);
-    put(c, a->tail);
-    put(c, a->status);
+    saq__call_init(c, SCRIPT_UPDATE, 1);
+    saq__call_put(c, a->id);
+    saq__call_put(c, a->head);
+    saq__call_put(c, a->err);
+    saq__call_put(c, a->tail);
+    saq__call_put(c, a->status);
     put_guard(c, a->guard);
 }
 
@@ -251,151 +144,151 @@ void saq__tx_replace(saq_queue_t *q, const char *id, const char *json, size_t le
                      const char *status, const char *expect, size_t expect_len, saq__call_t *c)
 {
     (void)q;
-    call_init(c, SCRIPT_REPLACE, 1);
-    put(c, id);
-    putn(c, json, len);
-    put(c, status);
-    putn(c, expect ? expect : "", expect ? expect_len : 0);
+    saq__call_init(c, SCRIPT_REPLACE, 1);
+    saq__call_put(c, id);
+    saq__call_putn(c, json, len);
+    saq__call_put(c, status);
+    saq__call_putn(c, expect ? expect : "", expect ? expect_len : 0);
 }
 
 void saq__tx_abort(saq_queue_t *q, const saq__tx_abort_t *a, saq__call_t *c)
 {
-    call_init(c, SCRIPT_ABORT, 6);
-    put(c, q->k_queued);
-    put(c, q->k_incomplete);
-    put(c, a->id);
-    put_own(c, saq__tx_marker(q, a->key));
-    put(c, q->k_active);
-    put(c, watch_key(q, a->watch));
-    putn(c, a->form013 ? "" : a->old, a->form013 ? 0 : a->oldlen);
-    putn(c, a->form013 ? "" : a->json, a->form013 ? 0 : a->len);
-    put_fmt(c, "%d", a->ttl);
-    put(c, a->reason);
+    saq__call_init(c, SCRIPT_ABORT, 6);
+    saq__call_put(c, q->k_queued);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, a->id);
+    saq__call_own(c, saq__tx_marker(q, a->key));
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, watch_key(q, a->watch));
+    saq__call_putn(c, a->form013 ? "" : a->old, a->form013 ? 0 : a->oldlen);
+    saq__call_putn(c, a->form013 ? "" : a->json, a->form013 ? 0 : a->len);
+    saq__call_fmt(c, "%d", a->ttl);
+    saq__call_put(c, a->reason);
     if (a->watch_ms < 0)
-        put(c, "");
+        saq__call_put(c, "");
     else
-        put_fmt(c, "%.0f", a->watch_ms);
-    put(c, a->form013 ? "013" : "");
-    put(c, a->watch == SAQ__TX_WATCH_SWEEP ? "sweep" : "");
+        saq__call_fmt(c, "%.0f", a->watch_ms);
+    saq__call_put(c, a->form013 ? "013" : "");
+    saq__call_put(c, a->watch == SAQ__TX_WATCH_SWEEP ? "sweep" : "");
 }
 
 void saq__tx_delete(saq_queue_t *q, const char *id, const char *key, const char *rec, size_t reclen,
                     int check_active, int del_marker, saq__call_t *c)
 {
-    call_init(c, SCRIPT_DELETE, 8);
-    put(c, id);
-    put(c, q->k_queued);
-    put(c, q->k_incomplete);
-    put(c, q->k_active);
-    put(c, q->k_watch);
-    put(c, q->k_abortwatch);
-    put_own(c, saq__tx_marker(q, key));
-    put_own(c, saq__tx_unreadable_key(q, key));
-    putn(c, rec ? rec : "", rec ? reclen : 0);
-    put_flag(c, check_active);
-    put_flag(c, del_marker);
+    saq__call_init(c, SCRIPT_DELETE, 8);
+    saq__call_put(c, id);
+    saq__call_put(c, q->k_queued);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, q->k_watch);
+    saq__call_put(c, q->k_abortwatch);
+    saq__call_own(c, saq__tx_marker(q, key));
+    saq__call_own(c, saq__tx_unreadable_key(q, key));
+    saq__call_putn(c, rec ? rec : "", rec ? reclen : 0);
+    saq__call_flag(c, check_active);
+    saq__call_flag(c, del_marker);
 }
 
 void saq__tx_abort_due(saq_queue_t *q, const char *id, saq__call_t *c)
 {
-    call_init(c, SCRIPT_ABORT_DUE, 4);
-    put(c, q->k_abortwatch);
-    put(c, id);
-    put(c, q->k_alive);
-    put(c, q->k_stats);
-    put(c, q->k_wiprefix);
-    put(c, q->k_statsprefix);
+    saq__call_init(c, SCRIPT_ABORT_DUE, 4);
+    saq__call_put(c, q->k_abortwatch);
+    saq__call_put(c, id);
+    saq__call_put(c, q->k_alive);
+    saq__call_put(c, q->k_stats);
+    saq__call_put(c, q->k_wiprefix);
+    saq__call_put(c, q->k_statsprefix);
 }
 
 void saq__tx_schedule(saq_queue_t *q, long long lock_ms, double now_s, saq__call_t *c)
 {
-    call_init(c, SCRIPT_SCHEDULE, 3);
-    put(c, q->k_schedule);
-    put(c, q->k_incomplete);
-    put(c, q->k_queued);
-    put_fmt(c, "%lld", lock_ms);
+    saq__call_init(c, SCRIPT_SCHEDULE, 3);
+    saq__call_put(c, q->k_schedule);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, q->k_queued);
+    saq__call_fmt(c, "%lld", lock_ms);
     char *b = c->num[c->nnum++];
     saq__fmt_double(b, now_s);
-    put(c, b);
+    saq__call_put(c, b);
 }
 
 void saq__tx_sweep(saq_queue_t *q, long long lock_ms, saq__call_t *c)
 {
-    call_init(c, SCRIPT_SWEEP, 2);
-    put(c, q->k_sweep);
-    put(c, q->k_active);
-    put_fmt(c, "%lld", lock_ms);
+    saq__call_init(c, SCRIPT_SWEEP, 2);
+    saq__call_put(c, q->k_sweep);
+    saq__call_put(c, q->k_active);
+    saq__call_fmt(c, "%lld", lock_ms);
 }
 
 void saq__tx_recover(saq_queue_t *q, const saq__tx_recover_t *a, saq__call_t *c)
 {
     int watched = a->watch != SAQ__TX_WATCH_NONE;
-    call_init(c, SCRIPT_RECOVER, watched ? 5 : 4);
-    put(c, q->k_active);
-    put(c, q->k_queued);
-    put(c, q->k_incomplete);
-    put(c, a->id);
+    saq__call_init(c, SCRIPT_RECOVER, watched ? 5 : 4);
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, q->k_queued);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, a->id);
     if (watched)
-        put(c, watch_key(q, a->watch));
-    putn(c, a->old, a->oldlen);
-    putn(c, a->json, a->len);
-    put(c, a->retry ? "retry" : "finish");
-    put_score(c, a->retry ? a->score : 0);
-    put_flag(c, !(a->retry && a->score > 0)); /* push: due now */
-    put_fmt(c, "%d", a->ttl);
-    put(c, a->status);
+        saq__call_put(c, watch_key(q, a->watch));
+    saq__call_putn(c, a->old, a->oldlen);
+    saq__call_putn(c, a->json, a->len);
+    saq__call_put(c, a->retry ? "retry" : "finish");
+    saq__call_score(c, a->retry ? a->score : 0);
+    saq__call_flag(c, !(a->retry && a->score > 0)); /* push: due now */
+    saq__call_fmt(c, "%d", a->ttl);
+    saq__call_put(c, a->status);
     if (watched)
-        put(c, "1"); /* also when the id is in no list */
+        saq__call_put(c, "1"); /* also when the id is in no list */
 }
 
 void saq__tx_alive(saq_queue_t *q, const char *wid, unsigned long long entry_ms,
                    char *const *forget, size_t nforget, saq__call_t *c)
 {
-    call_init(c, SCRIPT_ALIVE, 3);
-    if (nforget > (size_t)(1 << 20) || call_reserve(c, 5 + (int)nforget)) {
+    saq__call_init(c, SCRIPT_ALIVE, 3);
+    if (nforget > (size_t)(1 << 20) || saq__call_reserve(c, 5 + (int)nforget)) {
         c->oom = 1;
         return;
     }
-    put(c, q->k_alive);
-    put(c, q->k_watch);
-    put(c, q->k_abortwatch);
-    put(c, wid);
-    put_fmt(c, "%llu", entry_ms);
+    saq__call_put(c, q->k_alive);
+    saq__call_put(c, q->k_watch);
+    saq__call_put(c, q->k_abortwatch);
+    saq__call_put(c, wid);
+    saq__call_fmt(c, "%llu", entry_ms);
     for (size_t i = 0; i < nforget; i++)
-        put(c, forget[i] ? forget[i] : "");
+        saq__call_put(c, forget[i] ? forget[i] : "");
 }
 
 void saq__tx_overview(saq_queue_t *q, int figures, saq__call_t *c)
 {
     int is13 = q->set.dialect == SAQ__DIALECT_013;
-    call_init(c, SCRIPT_OVERVIEW, 7);
-    put(c, q->k_queued);
-    put(c, q->k_active);
-    put(c, q->k_incomplete);
-    put(c, q->k_stats);
-    put(c, q->k_alive);
-    put(c, q->k_samples);
-    put(c, q->k_paused);
-    put(c, figures ? "o" : "s");
-    put(c, is13 ? q->k_statsprefix : q->k_wiprefix);
-    put(c, is13 ? q->k_wiprefix : q->k_statsprefix);
-    put_flag(c, is13);
-    put_fmt(c, "%d", SAQ__SAMPLE_SPACING_MS);
-    put_fmt(c, "%d", SAQ__SAMPLES_KEPT);
-    put_fmt(c, "%d", SAQ__SAMPLES_TTL_S);
+    saq__call_init(c, SCRIPT_OVERVIEW, 7);
+    saq__call_put(c, q->k_queued);
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, q->k_stats);
+    saq__call_put(c, q->k_alive);
+    saq__call_put(c, q->k_samples);
+    saq__call_put(c, q->k_paused);
+    saq__call_put(c, figures ? "o" : "s");
+    saq__call_put(c, is13 ? q->k_statsprefix : q->k_wiprefix);
+    saq__call_put(c, is13 ? q->k_wiprefix : q->k_statsprefix);
+    saq__call_flag(c, is13);
+    saq__call_fmt(c, "%d", SAQ__SAMPLE_SPACING_MS);
+    saq__call_fmt(c, "%d", SAQ__SAMPLES_KEPT);
+    saq__call_fmt(c, "%d", SAQ__SAMPLES_TTL_S);
 }
 
 void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
                         const char *json, size_t len, int ttl, saq__call_t *c)
 {
-    call_init(c, SCRIPT_UNREADABLE, 4);
-    put(c, q->k_active);
-    put(c, q->k_incomplete);
-    put(c, id);
-    put_own(c, saq__tx_unreadable_key(q, id + q->jobprefix_len));
-    putn(c, rec, reclen);
-    putn(c, json, len);
-    put_fmt(c, "%d", ttl);
+    saq__call_init(c, SCRIPT_UNREADABLE, 4);
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, id);
+    saq__call_own(c, saq__tx_unreadable_key(q, id + q->jobprefix_len));
+    saq__call_putn(c, rec, reclen);
+    saq__call_putn(c, json, len);
+    saq__call_fmt(c, "%d", ttl);
 }
 
 saq__req_t *saq__tx_give_back(saq_queue_t *q, const char *id, saq__reply_fn cb, void *data)

@@ -7,6 +7,57 @@
 
 #include "core.h"
 
+/* ---- txcall.c: a script call's arguments, and sending it ----
+ * The builders of transition.c lay out their calls with these (pure, any
+ * thread); sending: loop thread. */
+
+/* A script call as its builder laid it out: `nkeys` KEYS, then the ARGV, in
+ * argv[0 .. argc) with their lengths. Lives on the caller's stack between a
+ * builder and saq__tx_send / saq__tx_send_op (or saq__tx_call_free); argv
+ * may point into the struct, so it is never copied. */
+#define SAQ__TX_INLINE 13 /* the most any script but ALIVE takes */
+typedef struct saq__call {
+    int script;
+    int nkeys, argc;
+    int oom;            /* a builder ran out of memory: sending fails as saq__eval does */
+    const char **argv;  /* av, or the heap beyond SAQ__TX_INLINE */
+    size_t *len;
+    int cap;
+    const char *av[SAQ__TX_INLINE];
+    size_t al[SAQ__TX_INLINE];
+    char num[4][40];    /* numbers formatted for the call */
+    int nnum;
+    char *own[2];       /* names the call allocated (abort marker, kept record) */
+    char **more;        /* and beyond two (a batch's markers), on the heap */
+    int nmore;
+} saq__call_t;
+
+/* Send a built call on the queue's command connection (EVALSHA, EVAL on
+ * NOSCRIPT). The call is consumed. Returns the request, or NULL when out of
+ * memory (then cb is not called). */
+saq__req_t *saq__tx_send(saq_queue_t *q, saq__call_t *c, saq__reply_fn cb, void *data);
+/* The same for an operation (saq__op_eval: holds an op reference; out of
+ * memory fails the op and returns NULL). */
+saq__req_t *saq__tx_send_op(saq__op_t *op, saq__call_t *c, saq__op_reply_fn cb, intptr_t idata);
+/* Release a built call that is not sent. */
+void saq__tx_call_free(saq__call_t *c);
+/* Start laying out a call of `script` whose first nkeys arguments are KEYS. */
+void saq__call_init(saq__call_t *c, int script, int nkeys);
+/* Make room for n more arguments: 0, or -1 out of memory (the call fails). */
+int saq__call_reserve(saq__call_t *c, int n);
+/* Append bytes s[0 .. n) (s NULL: out of memory upstream; the call fails). */
+void saq__call_putn(saq__call_t *c, const char *s, size_t n);
+/* Append a NUL-terminated string. */
+void saq__call_put(saq__call_t *c, const char *s);
+/* Append "1" or "0". */
+void saq__call_flag(saq__call_t *c, int on);
+/* Append a number formatted into the call's own storage (at most 4 per call). */
+void saq__call_fmt(saq__call_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append a score: epoch seconds as saq writes them, or exactly "0" (due now). */
+void saq__call_score(saq__call_t *c, double score);
+/* Append a string the call allocated (freed with the call; NULL: out of memory). */
+void saq__call_own(saq__call_t *c, char *s);
+
 /* ---- transition.c: the typed Redis transitions ----
  * Every state change libsaq makes in Redis goes through one function here:
  * enqueue, dequeue, mark, give-back, finish, retry, recover, requeue, update,
@@ -75,34 +126,6 @@ typedef struct saq__tx_reply {
  * SAQ__TX_NONE). r may be NULL (SAQ__TX_NONE); out may be NULL. Pure. */
 saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out);
 
-/* A script call as its builder laid it out: `nkeys` KEYS, then the ARGV, in
- * argv[0 .. argc) with their lengths. Lives on the caller's stack between a
- * builder and saq__tx_send / saq__tx_send_op (or saq__tx_call_free); argv
- * may point into the struct, so it is never copied. */
-#define SAQ__TX_INLINE 13 /* the most any script but ALIVE takes */
-typedef struct saq__call {
-    int script;
-    int nkeys, argc;
-    int oom;            /* a builder ran out of memory: sending fails as saq__eval does */
-    const char **argv;  /* av, or the heap beyond SAQ__TX_INLINE */
-    size_t *len;
-    int cap;
-    const char *av[SAQ__TX_INLINE];
-    size_t al[SAQ__TX_INLINE];
-    char num[4][40];    /* numbers formatted for the call */
-    int nnum;
-    char *own[2];       /* names the call allocated (abort marker, kept record) */
-} saq__call_t;
-
-/* Send a built call on the queue's command connection (EVALSHA, EVAL on
- * NOSCRIPT). The call is consumed. Returns the request, or NULL when out of
- * memory (then cb is not called). */
-saq__req_t *saq__tx_send(saq_queue_t *q, saq__call_t *c, saq__reply_fn cb, void *data);
-/* The same for an operation (saq__op_eval: holds an op reference; out of
- * memory fails the op and returns NULL). */
-saq__req_t *saq__tx_send_op(saq__op_t *op, saq__call_t *c, saq__op_reply_fn cb, intptr_t idata);
-/* Release a built call that is not sent. */
-void saq__tx_call_free(saq__call_t *c);
 
 /* "saq:abort:<key>": saq's abort marker of the job with this key; in Redis
  * Cluster "saq:<queue>:abort:<key>", in the queue's hash slot (malloc'd,
@@ -149,6 +172,10 @@ typedef struct saq__tx_mark {
  * dialect), opaque, dequeued ('' when not queued), resent.
  * Reply: OK, REFUSED, ABORTED, TAKEN or OPAQUE. */
 void saq__tx_mark(saq_queue_t *q, const saq__tx_mark_t *a, saq__call_t *c);
+/* MARKS: the MARKs of a[0 .. n) in one call (n >= 1; each a[i].opaque is
+ * ignored: the first mark of a batch is never opaque). Its reply is an array
+ * of n MARK replies, each decoded as SCRIPT_MARK's. */
+void saq__tx_marks(saq_queue_t *q, const saq__tx_mark_t *a, size_t n, saq__call_t *c);
 
 /* Put a job moved to `active` back at the head of `queued` (a worker that
  * stops before it marked it: exactly where it was, its record untouched):

@@ -21,11 +21,22 @@ static void begin_stop(saq_worker_t *w);
 static void worker_check_stopped(saq_worker_t *w);
 static char *stats_text(saq_worker_t *w);
 
+static void pump_soon_cb(uv_prepare_t *p)
+{
+    uv_prepare_stop(p);
+    saq__dequeue_pump(p->data);
+}
+
 /* saq__worker_poke: the lower layers' news (a slot freed, something ended). */
 static void worker_poke(saq_worker_t *w, int what)
 {
     if (what & SAQ__POKE_PUMP)
         saq__dequeue_pump(w);
+    /* started after the connection's own prepare (sock.c) in this turn, so it
+     * runs first (libuv runs the newest first): its dequeue goes out in the
+     * same write as what freed the slot */
+    else if ((what & SAQ__POKE_PUMP_SOON) && w->attached && !uv_is_closing((uv_handle_t *)&w->p_pump))
+        uv_prepare_start(&w->p_pump, pump_soon_cb);
     if (what & SAQ__POKE_CHECK)
         worker_check_stopped(w);
 }
@@ -233,7 +244,8 @@ static void close_handles(saq_worker_t *w)
                          (uv_handle_t *)&w->t_info,   (uv_handle_t *)&w->t_sweep,
                          (uv_handle_t *)&w->t_abort,  (uv_handle_t *)&w->t_dead,
                          (uv_handle_t *)&w->t_grace,  (uv_handle_t *)&w->t_retry,
-                         (uv_handle_t *)&w->t_alive,  (uv_handle_t *)&w->t_pause};
+                         (uv_handle_t *)&w->t_alive,  (uv_handle_t *)&w->t_pause,
+                         (uv_handle_t *)&w->p_pump};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], worker_handle_closed);
@@ -416,6 +428,9 @@ static void start_run(saq_queue_t *q, saq__msg_t *m)
     start_timer(w, &w->t_grace, NULL, 0);
     start_timer(w, &w->t_retry, NULL, 0);
     start_timer(w, &w->t_pause, NULL, 0);
+    uv_prepare_init(&q->loop, &w->p_pump);
+    w->p_pump.data = w;
+    w->handles_open++;
     /* no job before the queue's pause flag was read; a member joins its group then (the
      * budget is shared once all have joined) */
     if (!saq__pause_watch(w))

@@ -181,6 +181,8 @@ typedef struct saq__hook_entry {
 /* what saq__worker_poke asks for */
 #define SAQ__POKE_PUMP 1  /* a slot may be free: dequeue more */
 #define SAQ__POKE_CHECK 2 /* something ended: stop when stopping and idle */
+#define SAQ__POKE_PUMP_SOON 4 /* as PUMP, once, before the loop next polls: the slots
+                               * freed by one turn of the loop go in one dequeue */
 
 struct saq_worker {
     saq_queue_t *q;
@@ -211,11 +213,13 @@ struct saq_worker {
     saq__attachment_t att;  /* on the queue's loop while attached */
     int attached;
     uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive, t_pause;
+    uv_prepare_t p_pump;    /* SAQ__POKE_PUMP_SOON: the pump before the loop next polls */
     int handles_open;
     saq__conn_t block;
     saq__list_t leases;     /* saq__lease.link, newest first (saq_worker_new sets it up) */
     int slots;              /* leases + reserved dequeues */
-    int dequeuing, blocking;
+    int dequeuing;          /* DEQUEUE scripts in flight */
+    int blocking;
     int giving;             /* give-backs in flight that hold no slot (a group member's) */
     int stopping;
     int grace_over;         /* stopping, and the grace period has passed */
@@ -379,6 +383,7 @@ struct saq__lease {
     char *settle_text;
     int host_done;          /* the host's settle reached the loop */
     int after_pending;      /* the after_process hooks are running */
+    int slot_freed;         /* its slot went back when its outcome was sent (lease_write) */
     char *abort_error;
     uv_timer_t *deadline;   /* timeout, then hard deadline, then write retries */
     int write_tries;

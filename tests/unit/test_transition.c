@@ -138,6 +138,42 @@ static void test_mark(void **state)
                 "{\"s\": 1}", "1", "1", "", "1");
 }
 
+/* MARKS: one call for a dequeued batch, each job laid out as MARK lays it
+ * (its per-job KEYS and ARGV), the flags once; the Lua reads them so */
+static void test_marks(void **state)
+{
+    (void)state;
+    saq__call_t c;
+    saq__tx_mark_t a[2] = {{.id = "saq:job:default:a", .key = "a", .json = "{\"a\"}", .len = 5,
+                            .dequeued = "{\"qa\"}", .dequeued_len = 6},
+                           {.id = "saq:job:default:b", .key = "b", .json = "{\"b\"}", .len = 5, .resent = 1,
+                            .opaque = 1}};
+    Q.set.dialect = SAQ__DIALECT_026;
+    Q.set.dump = NULL;
+    saq__tx_marks(&Q, a, 2, &c);
+    expect_call(&c, SCRIPT_MARKS, 5, 13, "saq:default:active", "saq:job:default:a", "saq:abort:a",
+                "saq:job:default:b", "saq:abort:b", "0", "0", "{\"a\"}", "{\"qa\"}", "0", "{\"b\"}", "", "1");
+    Q.set.dialect = SAQ__DIALECT_013;
+    Q.set.dump = fake_dump;
+    saq__tx_marks(&Q, a, 1, &c);
+    expect_call(&c, SCRIPT_MARKS, 3, 8, "saq:default:active", "saq:job:default:a", "saq:abort:a", "1", "1",
+                "{\"a\"}", "{\"qa\"}", "0");
+    Q.set.dialect = SAQ__DIALECT_026;
+    Q.set.dump = NULL;
+    /* the Lua: job i's id and marker are KEYS[2i], KEYS[2i+1]; its ARGV start at 3i */
+    const char *t = saq__script_text[SCRIPT_MARKS];
+    assert_non_null(strstr(t, "for i = 1, (#KEYS - 1) / 2 do"));
+    assert_non_null(strstr(t, "local a = 3 * i"));
+    assert_non_null(strstr(t, "mark(KEYS[1], KEYS[2 * i], KEYS[2 * i + 1], ARGV[a], ARGV[1], ARGV[2], ARGV[a + 1]"));
+    assert_non_null(strstr(t, "ARGV[a + 2])"));
+    /* MARK and MARKS run the same body */
+    assert_memory_equal(saq__script_text[SCRIPT_MARK], t, strlen("local function mark("));
+    const char *end1 = strstr(saq__script_text[SCRIPT_MARK], "\nend\n"), *end2 = strstr(t, "\nend\n");
+    assert_non_null(end1);
+    assert_int_equal(end1 - saq__script_text[SCRIPT_MARK], end2 - t);
+    assert_memory_equal(saq__script_text[SCRIPT_MARK], t, (size_t)(end1 - saq__script_text[SCRIPT_MARK]));
+}
+
 static void test_finish(void **state)
 {
     (void)state;
@@ -559,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup(test_enqueue, setup),
         cmocka_unit_test_setup(test_dequeue, setup),
         cmocka_unit_test_setup(test_mark, setup),
+        cmocka_unit_test_setup(test_marks, setup),
         cmocka_unit_test_setup(test_finish, setup),
         cmocka_unit_test_setup(test_retry, setup),
         cmocka_unit_test_setup(test_update_and_replace, setup),
