@@ -53,12 +53,7 @@ func TestFlowCallbackOnceWithOutcomes(t *testing.T) {
 	if _, err := q.EnqueueFlow(ctx(t), members, cb); !errors.Is(err, saq.ErrAlreadyEnqueued) {
 		t.Fatalf("the same flow again: %v, want ErrAlreadyEnqueued", err)
 	}
-	var out saq.FlowOutcome
-	select {
-	case out = <-got:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the callback did not run")
-	}
+	out := awaitOutcome(t, got)
 	if out.ID != "go-flow" || len(out.Members) != 3 {
 		t.Fatalf("outcome: %+v", out)
 	}
@@ -85,6 +80,18 @@ func TestFlowCallbackOnceWithOutcomes(t *testing.T) {
 	}
 }
 
+// awaitOutcome is the outcome a callback sent on got, within 15 s.
+func awaitOutcome(t *testing.T, got <-chan saq.FlowOutcome) saq.FlowOutcome {
+	t.Helper()
+	select {
+	case out := <-got:
+		return out
+	case <-time.After(15 * time.Second):
+		t.Fatal("the callback did not run")
+	}
+	return saq.FlowOutcome{}
+}
+
 // Outcomes too big for max_payload_bytes: the callback still runs once, told
 // what was left out; Queue.Flow has them all.
 func TestFlowOutcomesOverMaxPayload(t *testing.T) {
@@ -107,12 +114,7 @@ func TestFlowOutcomesOverMaxPayload(t *testing.T) {
 	if _, err := q.EnqueueFlow(ctx(t), members, cb); err != nil {
 		t.Fatalf("EnqueueFlow: %v", err)
 	}
-	var out saq.FlowOutcome
-	select {
-	case out = <-got:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the callback did not run")
-	}
+	out := awaitOutcome(t, got)
 	if len(out.Omitted) != 1 || out.Omitted[0] != "result" || len(out.Members) != 7 ||
 		out.Members[6].Status != "complete" || out.Members[6].Result != nil {
 		t.Fatalf("outcome: %+v", out)
