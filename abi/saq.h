@@ -1478,7 +1478,7 @@ SAQ_API int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t
  *  recorded outcome is malformed in Redis (not a JSON object, not UTF-8, a
  *  status that is not a string, an error that is not a string or null) has
  *  status "unknown", result null and an error saying what is wrong; the
- *  document is always valid JSON in ASCII. SAQ_ENOTFOUND when no flow has that
+ *  document is always valid JSON (UTF-8). SAQ_ENOTFOUND when no flow has that
  *  id (never enqueued, or expired after its ttl); SAQ_EPROTO when the flow's
  *  own fields in Redis are malformed (not a hash, its state, callback, member
  *  count or times; the message names which); SAQ_EINVAL for a NULL or empty

@@ -423,22 +423,22 @@ static void put_member(saq__buf_t *b, saq_queue_t *q, const redisReply *id, cons
         }
     if (!*why && !st)
         snprintf(why, sizeof why, "it has no status string");
-    saq__buf_puts(b, "{\"key\": ");
+    saq__buf_puts(b, "{\"key\":");
     if (id->type == REDIS_REPLY_STRING && id->len)
         saq__buf_json_strn(b, saq__key_of(q, id->str), strlen(saq__key_of(q, id->str)));
     else
         saq__buf_puts(b, "null");
-    saq__buf_puts(b, ", \"status\": ");
+    saq__buf_puts(b, ",\"status\":");
     if (*why) {
-        saq__buf_puts(b, "\"unknown\", \"result\": null, \"error\": ");
+        saq__buf_puts(b, "\"unknown\",\"result\":null,\"error\":");
         char *m = saq__sprintf("libsaq: the flow's record of this member's outcome is malformed (%s)", why);
         saq__buf_json_str(b, m ? m : "libsaq: malformed outcome");
         free(m);
     } else {
         saq__buf_put(b, st, stn);
-        saq__buf_puts(b, ", \"result\": ");
+        saq__buf_puts(b, ",\"result\":");
         saq__buf_put(b, res, resn);
-        saq__buf_puts(b, ", \"error\": ");
+        saq__buf_puts(b, ",\"error\":");
         saq__buf_put(b, er, ern);
     }
     saq__buf_puts(b, "}");
@@ -481,16 +481,16 @@ static char *flow_doc(saq_queue_t *q, const char *fid, redisReply *r, const char
     if (*why)
         return NULL;
     saq__buf_t b = {0};
-    saq__buf_puts(&b, "{\"id\": ");
+    saq__buf_puts(&b, "{\"id\":");
     saq__buf_json_str(&b, fid);
-    saq__buf_puts(&b, open ? ", \"state\": \"open\", \"callback\": " : ", \"state\": \"done\", \"callback\": ");
+    saq__buf_puts(&b, open ? ",\"state\":\"open\",\"callback\":" : ",\"state\":\"done\",\"callback\":");
     saq__buf_json_strn(&b, saq__key_of(q, x[2]->str), strlen(saq__key_of(q, x[2]->str)));
     char t[160];
-    snprintf(t, sizeof t, ", \"total\": %lld, \"pending\": %lld, \"created_ms\": %lld, \"done_ms\": %lld, \"members\": [",
+    snprintf(t, sizeof t, ",\"total\":%lld,\"pending\":%lld,\"created_ms\":%lld,\"done_ms\":%lld,\"members\":[",
              n, pending, created, done);
     saq__buf_puts(&b, t);
     for (long long i = 0; i < n; i++) {
-        saq__buf_puts(&b, i ? ", " : "");
+        saq__buf_puts(&b, i ? "," : "");
         put_member(&b, q, x[7 + 2 * i], x[8 + 2 * i]);
     }
     saq__buf_puts(&b, "]}");

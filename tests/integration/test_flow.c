@@ -603,7 +603,7 @@ static void hostile(saq_queue_t *q, const char *field, const char *val, size_t n
     } else {
         assert_int_equal(saq_event_status(ev), SAQ_OK);
         const char *doc = saq_event_json(ev);
-        for (const char *c = doc; *c; c++) /* ASCII: valid UTF-8 whatever was stored */
+        for (const char *c = doc; *c; c++) /* ASCII here (every input is ASCII or not UTF-8) */
             assert_true((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x80);
         cJSON *o = cJSON_Parse(doc);
         assert_non_null(o);
