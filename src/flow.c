@@ -416,10 +416,12 @@ static void put_member(saq__buf_t *b, saq_queue_t *q, const redisReply *id, cons
                 st = v, stn = vn;
             else if (kn == 8 && !memcmp(k, "\"result\"", 8))
                 res = v, resn = vn;
-            else if (kn == 7 && !memcmp(k, "\"error\"", 7) && (*v == '"' || (vn == 4 && !memcmp(v, "null", 4))))
-                er = v, ern = vn;
-            else if (kn == 7 && !memcmp(k, "\"error\"", 7))
-                snprintf(why, sizeof why, "its error is not a string");
+            else if (kn == 7 && !memcmp(k, "\"error\"", 7)) {
+                if (*v == '"' || (vn == 4 && !memcmp(v, "null", 4)))
+                    er = v, ern = vn;
+                else
+                    snprintf(why, sizeof why, "its error is not a string");
+            }
         }
     if (!*why && !st)
         snprintf(why, sizeof why, "it has no status string");
@@ -486,8 +488,9 @@ static char *flow_doc(saq_queue_t *q, const char *fid, redisReply *r, const char
     saq__buf_puts(&b, open ? ",\"state\":\"open\",\"callback\":" : ",\"state\":\"done\",\"callback\":");
     saq__buf_json_strn(&b, saq__key_of(q, x[2]->str), strlen(saq__key_of(q, x[2]->str)));
     char t[160];
-    snprintf(t, sizeof t, ",\"total\":%lld,\"pending\":%lld,\"created_ms\":%lld,\"done_ms\":%lld,\"members\":[",
-             n, pending, created, done);
+    snprintf(t, sizeof t,
+             ",\"total\":%lld,\"pending\":%lld,\"created_ms\":%lld,\"done_ms\":%lld,\"members\":[", n,
+             pending, created, done);
     saq__buf_puts(&b, t);
     for (long long i = 0; i < n; i++) {
         saq__buf_puts(&b, i ? "," : "");

@@ -24,8 +24,8 @@
  * (the callback's record around its outcomes), score and marker (its
  * ENQUEUE arguments), ttl, limit (over it, the outcomes the callback gets
  * leave out results, then errors, then the members: "omitted"), n, m:<i>
- * (member ids in order), o:<member id> (its outcome JSON), created, done; flow:<id>:pending: the member ids not
- * terminal yet. A member's result is copied from its record's bytes, never
+ * (member ids in order), o:<member id> (its outcome JSON), created, done;
+ * flow:<id>:pending: the member ids not terminal yet. A member's result is copied from its record's bytes, never
  * re-encoded (cjson would round numbers). */
 const char saq__flow_script[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
@@ -147,7 +147,8 @@ const char saq__flow_script[] =
     "      e = (keep_err == 1 and type(e) == 'string') and cjson.encode(e) or 'null'\n"
     "      lean[i] = entry(ids[i], ds[i]['status'], 'null', e)\n"
     "    end\n"
-    "    rec = doc(lean, keep_err == 1 and ',\"omitted\":[\"result\"]' or ',\"omitted\":[\"result\",\"error\"]')\n"
+    "    local om = keep_err == 1 and '[\"result\"]' or '[\"result\",\"error\"]'\n"
+    "    rec = doc(lean, ',\"omitted\":' .. om)\n"
     "    if #rec <= limit then return rec end\n"
     "  end\n"
     "  local cnt = {}\n"
