@@ -1404,7 +1404,17 @@ SAQ_API void saq_batch_free(saq_batch_t *b);
  * as terminal with status "missing"), with the members' outcomes merged into
  * its kwargs as "flow": {"id": <flow id>, "members": [{"key", "status",
  * "result" (the stored JSON value, exact), "error"}, ... in the order they
- * were added]}. The flow id is the callback's key. Bookkeeping is in Redis
+ * were added]}. The flow id is the callback's key. When the outcomes would
+ * make the callback's record larger than the enqueuing queue's
+ * max_payload_bytes less 256 bytes (room for the worker's own fields), the
+ * callback still runs, once, with less: first every "result" is null, then
+ * every "error" too, and last "members" is [] with "total": n and
+ * "statuses": {"complete": count, "failed": ..., ...} (statuses present only);
+ * "flow" then has "omitted": ["result"], ["result", "error"] or ["result",
+ * "error", "members"] (no "omitted" member when nothing was left out). The
+ * full outcomes stay readable with saq_queue_flow until the flow's ttl. A
+ * member whose recorded outcome is malformed (written to Redis by something
+ * else) has status "unknown" and an error saying so. Bookkeeping is in Redis
  * (Lua; keys saq:<queue>:libsaq:flow:<id>, :flow:<id>:pending,
  * :libsaq:flows, :libsaq:flowof, in the queue's hash slot): a libsaq worker
  * that stores a member's terminal outcome records it at once; libsaq workers
@@ -1449,7 +1459,9 @@ SAQ_API void saq_flow_free(saq_flow_t *f);
  *  refused, the callback's kwargs have "flow", the queue has a dump
  *  transform), SAQ_ESTATE (a member key is already incomplete or has an abort
  *  marker: nothing written; the message names it), SAQ_EWRONGQUEUE,
- *  SAQ_ETOOBIG (a record over max_payload_bytes), SAQ_ETIMEDOUT with
+ *  SAQ_ETOOBIG (a record over max_payload_bytes, or a callback whose record
+ *  leaves no room for its outcomes' shortest form: about 512 bytes plus 6 per
+ *  byte of its key under max_payload_bytes), SAQ_ETIMEDOUT with
  *  min_replicas as saq_queue_enqueue (written, not acknowledged by enough
  *  replicas in time), the common ones. Returns as saq_queue_enqueue. Holds
  *  one of max_concurrent_ops. */
@@ -1462,9 +1474,15 @@ SAQ_API int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t
  *  "total": n, "pending": members not terminal yet, "created_ms",
  *  "done_ms" (0 while open), "members": [{"key", "status", "result",
  *  "error"}, ...]} (a pending member has its current status and null result
- *  and error). SAQ_ENOTFOUND when no flow has that id (never enqueued, or
- *  expired after its ttl); SAQ_EINVAL for a NULL or empty id. Holds one of
- *  max_concurrent_ops. */
+ *  and error; all of them, whatever the callback got). A member whose
+ *  recorded outcome is malformed in Redis (not a JSON object, not UTF-8, a
+ *  status that is not a string, an error that is not a string or null) has
+ *  status "unknown", result null and an error saying what is wrong; the
+ *  document is always valid JSON (UTF-8). SAQ_ENOTFOUND when no flow has that
+ *  id (never enqueued, or expired after its ttl); SAQ_EPROTO when the flow's
+ *  own fields in Redis are malformed (not a hash, its state, callback, member
+ *  count or times; the message names which); SAQ_EINVAL for a NULL or empty
+ *  id. Holds one of max_concurrent_ops. */
 SAQ_API int saq_queue_flow(saq_queue_t *q, const char *id, saq_cq_t *cq, uint64_t tag);
 
 /** Blocking forms of the two above (see the other _sync forms). */

@@ -76,6 +76,9 @@ int cli_is_conn_error(int status);
 /** Print the failure of `what` (an event or NULL after cli_await) as one line on stderr and
  *  return the exit code: CLI_NONE for SAQ_ENOTFOUND, CLI_ERR otherwise. */
 int cli_report(const saq_event_t *ev, const char *what);
+/** Print "saq: <what> '<id>' not found in queue '<queue>'" (what: "job" or "flow") on stderr,
+ *  the one form of every command's not-found message, and return CLI_NONE. */
+int cli_not_found(const char *what, const char *id, const char *queue);
 /** The global url with its password replaced by "***" (static buffer). */
 const char *cli_url_redacted(void);
 /** Print a JSON document (indented) and a newline on stdout. */

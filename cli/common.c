@@ -284,6 +284,12 @@ int cli_report(const saq_event_t *ev, const char *what)
     return st == SAQ_ENOTFOUND ? CLI_NONE : CLI_ERR;
 }
 
+int cli_not_found(const char *what, const char *id, const char *queue)
+{
+    cli_errorf("%s '%s' not found in queue '%s'", what, id, queue);
+    return CLI_NONE;
+}
+
 int64_t cli_now_ms(void)
 {
     struct timespec ts;

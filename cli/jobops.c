@@ -197,8 +197,7 @@ int cmd_abort(int argc, char **argv)
         return rc;
     saq_event_t *ev = saq_queue_abort_sync(q, key, error, 5, cli_wait_ms());
     if (ev && saq_event_status(ev) == SAQ_ENOTFOUND) {
-        cli_errorf("no job '%s' in queue '%s'", key, saq_queue_name(q));
-        rc = CLI_NONE;
+        rc = cli_not_found("job", key, saq_queue_name(q));
     } else if (!ev || saq_event_status(ev) != SAQ_OK) {
         rc = cli_report(ev, "abort");
     } else {
@@ -369,8 +368,7 @@ int cmd_delete(int argc, char **argv)
                                    cli_wait_ms() + (force ? wait_ms : 0));
     int st = cli_ev_status(ev);
     if (st == SAQ_ENOTFOUND) {
-        cli_errorf("no job '%s' in queue '%s'", key, saq_queue_name(q));
-        rc = CLI_NONE;
+        rc = cli_not_found("job", key, saq_queue_name(q));
     } else if (st == SAQ_ESTATE) {
         cli_errorf("job '%s' is running: not deleted (--force aborts it first)", key);
         rc = CLI_NONE;

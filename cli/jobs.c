@@ -259,10 +259,9 @@ int cli_fetch_job(saq_queue_t *q, const char *key, saq_event_t **out)
     if (*out && saq_event_status(*out) == SAQ_OK)
         return CLI_OK;
     if (*out && saq_event_status(*out) == SAQ_ENOTFOUND) {
-        cli_errorf("no job '%s' in queue '%s'", key, saq_queue_name(q));
         saq_event_free(*out);
         *out = NULL;
-        return CLI_NONE;
+        return cli_not_found("job", key, saq_queue_name(q));
     }
     int code = cli_report(*out, "job");
     saq_event_free(*out);
@@ -345,8 +344,7 @@ int cmd_job(int argc, char **argv)
                 while (e > b && (e[-1] == ' ' || e[-1] == '\n'))
                     e--;
                 if (e - b == 4 && strncmp(b, "null", 4) == 0) {
-                    cli_errorf("no job '%s' in queue '%s'", key, saq_queue_name(q));
-                    rc = CLI_NONE;
+                    rc = cli_not_found("job", key, saq_queue_name(q));
                 } else {
                     printf("%.*s\n", (int)(e - b), b);
                 }

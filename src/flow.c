@@ -14,6 +14,12 @@
 #define FLOW_SWEEP_MAX "50"    /* flows checked per periodic call at most */
 #define FLOW_SWEEP_LOOKS "2000" /* members read per periodic call (about): bounds its time in Redis */
 #define FLOW_TICK_MS 1000
+/* The callback's record leaves this much of max_payload_bytes to the worker
+ * (started, touched, attempts, worker_id when it marks the job active), and its
+ * outcomes' shortest form (counts only: "omitted") takes at most FLOW_LEAST
+ * bytes plus 6 per byte of the flow id (escapes). */
+#define FLOW_ROOM 256
+#define FLOW_LEAST 256
 
 struct saq_flow {
     saq_job_t *cb;
@@ -269,6 +275,13 @@ static int put_callback(saq_queue_t *q, saq_job_t *cb, args_t *a, char **msg)
         *msg = saq__sprintf("the callback's record holds the text " FLOW_SLOT);
         return SAQ_EINVAL;
     }
+    size_t limit = q->set.max_payload - FLOW_ROOM;
+    if (len - strlen(slot) + FLOW_LEAST + 6 * strlen(cb->key) > limit) {
+        free(json);
+        *msg = saq__sprintf("the callback's record (%zu bytes) leaves no room for the flow's "
+                            "outcomes under max_payload_bytes (%zu)", len, q->set.max_payload);
+        return SAQ_ETOOBIG;
+    }
     args_putn(a, json, (size_t)(p - json));
     args_put(a, p + strlen(slot));
     free(json);
@@ -309,6 +322,9 @@ static int flow_build(saq_queue_t *q, const saq_flow_t *f, flow_op_t *o, saq__bu
         args_put(&o->a, ttl);
         args_score(&o->a, cb->scheduled);
         args_put_own(&o->a, saq__tx_marker(q, cb->key));
+        char limit[24];
+        snprintf(limit, sizeof limit, "%zu", q->set.max_payload - FLOW_ROOM);
+        args_put(&o->a, limit);
         saq__buf_puts(ev, "{\"id\": ");
         saq__buf_json_str(ev, cb->key);
         saq__buf_puts(ev, ", \"callback\": ");
@@ -378,8 +394,115 @@ SAQ_API int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t
 
 /* ---- saq_queue_flow ---- */
 
+/* A member's entry in the flow document: its stored outcome rewritten (key from its id; status,
+ * result and error as stored) when that is a JSON object with a string status and a string or
+ * null error; else status "unknown" and an error saying what is wrong. */
+static void put_member(saq__buf_t *b, saq_queue_t *q, const redisReply *id, const redisReply *o)
+{
+    char why[200] = "", e[160];
+    const char *st = NULL, *res = "null", *er = "null";
+    size_t stn = 0, resn = 4, ern = 4;
+    saq__jobj_iter_t it;
+    const char *k, *v;
+    size_t kn, vn;
+    if (o->type != REDIS_REPLY_STRING || !o->len)
+        snprintf(why, sizeof why, "no outcome recorded");
+    else if (saq__json_validate(o->str, o->len, 'o', e, sizeof e) ||
+             saq__jobj_begin(&it, o->str, o->len, e, sizeof e))
+        snprintf(why, sizeof why, "not a JSON object: %s", e);
+    else
+        while (saq__jobj_next(&it, &k, &kn, &v, &vn, NULL, 0) == 1) {
+            if (kn == 8 && !memcmp(k, "\"status\"", 8) && *v == '"')
+                st = v, stn = vn;
+            else if (kn == 8 && !memcmp(k, "\"result\"", 8))
+                res = v, resn = vn;
+            else if (kn == 7 && !memcmp(k, "\"error\"", 7)) {
+                if (*v == '"' || (vn == 4 && !memcmp(v, "null", 4)))
+                    er = v, ern = vn;
+                else
+                    snprintf(why, sizeof why, "its error is not a string");
+            }
+        }
+    if (!*why && !st)
+        snprintf(why, sizeof why, "it has no status string");
+    saq__buf_puts(b, "{\"key\":");
+    if (id->type == REDIS_REPLY_STRING && id->len)
+        saq__buf_json_strn(b, saq__key_of(q, id->str), strlen(saq__key_of(q, id->str)));
+    else
+        saq__buf_puts(b, "null");
+    saq__buf_puts(b, ",\"status\":");
+    if (*why) {
+        saq__buf_puts(b, "\"unknown\",\"result\":null,\"error\":");
+        char *m = saq__sprintf("libsaq: the flow's record of this member's outcome is malformed (%s)", why);
+        saq__buf_json_str(b, m ? m : "libsaq: malformed outcome");
+        free(m);
+    } else {
+        saq__buf_put(b, st, stn);
+        saq__buf_puts(b, ",\"result\":");
+        saq__buf_put(b, res, resn);
+        saq__buf_puts(b, ",\"error\":");
+        saq__buf_put(b, er, ern);
+    }
+    saq__buf_puts(b, "}");
+}
+
+/* A whole number stored as text (a time in ms), or -1. */
+static long long ms_of(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_STRING || !r->len || r->len > 18)
+        return -1;
+    long long v = 0;
+    for (size_t i = 0; i < r->len; i++) {
+        if (r->str[i] < '0' || r->str[i] > '9')
+            return -1;
+        v = v * 10 + (r->str[i] - '0');
+    }
+    return v;
+}
+
+/* The flow document from the get op's reply {1, state, cb, n, pending, created, done, then id,
+ * outcome per member}; NULL with *why set when the flow's hash is malformed. */
+static char *flow_doc(saq_queue_t *q, const char *fid, redisReply *r, const char **why)
+{
+    redisReply **x = r->element;
+    long long n = -1, pending = -1, created = ms_of(x[5]), done = ms_of(x[6]);
+    int open = x[1]->type == REDIS_REPLY_STRING && !strcmp(x[1]->str, "open");
+    int closed = x[1]->type == REDIS_REPLY_STRING && !strcmp(x[1]->str, "done");
+    saq__reply_int(x[3], &n);
+    saq__reply_int(x[4], &pending);
+    if (!open && !closed)
+        *why = "its state is not open or done";
+    else if (x[2]->type != REDIS_REPLY_STRING || !x[2]->len)
+        *why = "its callback (field cb) is missing";
+    else if (created < 0 || done < 0)
+        *why = "its created or done time is not a number of ms";
+    else if (n < 0 || pending < 0 || r->elements != 7 + 2 * (size_t)n)
+        *why = "its members do not add up";
+    else
+        *why = NULL;
+    if (*why)
+        return NULL;
+    saq__buf_t b = {0};
+    saq__buf_puts(&b, "{\"id\":");
+    saq__buf_json_str(&b, fid);
+    saq__buf_puts(&b, open ? ",\"state\":\"open\",\"callback\":" : ",\"state\":\"done\",\"callback\":");
+    saq__buf_json_strn(&b, saq__key_of(q, x[2]->str), strlen(saq__key_of(q, x[2]->str)));
+    char t[160];
+    snprintf(t, sizeof t,
+             ",\"total\":%lld,\"pending\":%lld,\"created_ms\":%lld,\"done_ms\":%lld,\"members\":[", n,
+             pending, created, done);
+    saq__buf_puts(&b, t);
+    for (long long i = 0; i < n; i++) {
+        saq__buf_puts(&b, i ? "," : "");
+        put_member(&b, q, x[7 + 2 * i], x[8 + 2 * i]);
+    }
+    saq__buf_puts(&b, "]}");
+    return saq__buf_take(&b);
+}
+
 static void getf_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
 {
+    long long v = -1;
     (void)req;
     saq__op_release_permit(op);
     if (err) {
@@ -387,14 +510,23 @@ static void getf_reply(saq__op_t *op, saq__req_t *req, redisReply *r, int err, c
         return;
     }
     if (r && r->type == REDIS_REPLY_NIL) {
-        saq__op_fail(op, SAQ_ENOTFOUND, "flow %s not found", op->ev->key);
+        saq__op_fail(op, SAQ_ENOTFOUND, "flow '%s' not found in queue '%s'", op->ev->key,
+                     op->q->set.name);
         return;
     }
-    if (!r || r->type != REDIS_REPLY_STRING) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || saq__reply_int(r->element[0], &v) ||
+        (v == 0 && r->element[1]->type != REDIS_REPLY_STRING) || (v == 1 && r->elements < 7)) {
         saq__op_fail(op, SAQ_EPROTO, "unexpected reply to the flow read");
         return;
     }
-    if (!(op->ev->json = saq__strndup(r->str, r->len))) {
+    const char *why = v ? NULL : r->element[1]->str;
+    char *doc = v ? flow_doc(op->q, op->ev->key, r, &why) : NULL;
+    if (why) {
+        saq__op_fail(op, SAQ_EPROTO, "flow '%s' in queue '%s' is malformed in Redis: %s", op->ev->key,
+                     op->q->set.name, why);
+        return;
+    }
+    if (!(op->ev->json = doc)) {
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;
     }

@@ -8,19 +8,24 @@
  * incomplete, queued; ARGV op, flow key prefix (saq:<q>:libsaq:flow:),
  * job id prefix, recheck ms, then the op's:
  *   create  flow id, callback id, head, tail, ttl, callback score, callback
- *           marker ('' none), then per member: id, record, score, marker.
+ *           marker ('' none), limit (the callback's record at most, bytes;
+ *           '' none), then per member: id, record, score, marker.
  *           Reply {1} written, {0} the flow exists, {-1, id} that job is
  *           incomplete already or has an abort marker (nothing written)
  *   note    member id, its status as the worker stored it (used when the
  *           record is already gone: ttl < 0). Reply 0 not a member, 1
  *           noted, 2 the callback was enqueued
  *   sweep   max flows, members read (about). Reply {open flows left, fired}
- *   get     flow id. Reply the flow as JSON (saq_queue_flow), or nil
+ *   get     flow id. Reply nil (no flow), {0, what is malformed}, or {1,
+ *           state, callback id, n, pending, created, done, then per member:
+ *           id, outcome JSON ('' when absent)}: flow.c checks and writes the
+ *           document (saq_queue_flow)
  * A flow's hash flow:<id>: state (open|done), cb (callback id), head/tail
  * (the callback's record around its outcomes), score and marker (its
- * ENQUEUE arguments), ttl, n, m:<i> (member ids in order), o:<member id>
- * (its outcome JSON), created, done; flow:<id>:pending: the member ids not
- * terminal yet. A member's result is copied from its record's bytes, never
+ * ENQUEUE arguments), ttl, limit (over it, the outcomes the callback gets
+ * leave out results, then errors, then the members: "omitted"), n, m:<i>
+ * (member ids in order), o:<member id> (its outcome JSON), created, done;
+ * flow:<id>:pending: the member ids not terminal yet. A member's result is copied from its record's bytes, never
  * re-encoded (cjson would round numbers). */
 const char saq__flow_script[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
@@ -80,7 +85,10 @@ const char saq__flow_script[] =
     "    i = ve\n"
     "  end\n"
     "end\n"
-    "local function keyof(id) return cjson.encode(string.sub(id, #jpfx + 1)) end\n"
+    "local function keyof(id)\n"
+    "  if string.sub(id, 1, #jpfx) == jpfx then id = string.sub(id, #jpfx + 1) end\n"
+    "  return cjson.encode(id)\n"
+    "end\n"
     "local function entry(id, st, res, err)\n"
     "  return '{\"key\":' .. keyof(id) .. ',\"status\":' .. cjson.encode(st) ..\n"
     "    ',\"result\":' .. res .. ',\"error\":' .. err .. '}'\n"
@@ -109,19 +117,56 @@ const char saq__flow_script[] =
     "  if redis.call('HGET', KEYS[2], id) == fid then redis.call('HDEL', KEYS[2], id) end\n"
     "  return true, st\n"
     "end\n"
+    /* a stored outcome decoded (a malformed one: status unknown, with why) */
+    "local function outcome(id, o)\n"
+    "  local ok, d = pcall(cjson.decode, o or '')\n"
+    "  if o and ok and type(d) == 'table' and type(d['status']) == 'string' then return o, d end\n"
+    "  local e = 'libsaq: the flow\\'s record of this member\\'s outcome is malformed'\n"
+    "  if not o then e = 'libsaq: the flow has no record of this member\\'s outcome' end\n"
+    "  return entry(id, 'unknown', 'null', cjson.encode(e)), {status = 'unknown', error = e}\n"
+    "end\n"
+    /* the outcomes as the callback gets them: all, or (over limit bytes) without
+     * results, then without errors, then counts only; "omitted" says which */
+    "local function merged(fid, fk, n, head, tail, limit)\n"
+    "  local ids, parts, ds = {}, {}, {}\n"
+    "  for i = 1, n do\n"
+    "    ids[i] = redis.call('HGET', fk, 'm:' .. i) or ('?' .. i)\n"
+    "    parts[i], ds[i] = outcome(ids[i], redis.call('HGET', fk, 'o:' .. ids[i]) or\n"
+    "      entry(ids[i], 'missing', 'null', 'null'))\n"
+    "  end\n"
+    "  local function doc(ms, extra)\n"
+    "    return head .. '{\"id\":' .. cjson.encode(fid) .. ',\"members\":[' .. table.concat(ms, ',') ..\n"
+    "      ']' .. extra .. '}' .. tail\n"
+    "  end\n"
+    "  local rec = doc(parts, '')\n"
+    "  if not limit or #rec <= limit then return rec end\n"
+    "  local lean = {}\n"
+    "  for keep_err = 1, 0, -1 do\n"
+    "    for i = 1, n do\n"
+    "      local e = ds[i]['error']\n"
+    "      e = (keep_err == 1 and type(e) == 'string') and cjson.encode(e) or 'null'\n"
+    "      lean[i] = entry(ids[i], ds[i]['status'], 'null', e)\n"
+    "    end\n"
+    "    local om = keep_err == 1 and '[\"result\"]' or '[\"result\",\"error\"]'\n"
+    "    rec = doc(lean, ',\"omitted\":' .. om)\n"
+    "    if #rec <= limit then return rec end\n"
+    "  end\n"
+    "  local cnt = {}\n"
+    "  for i = 1, n do\n"
+    "    local st = ds[i]['status']\n"
+    "    if not TERMINAL[st] and st ~= 'missing' then st = 'unknown' end\n"
+    "    cnt[st] = (cnt[st] or 0) + 1\n"
+    "  end\n"
+    "  return doc({}, ',\"omitted\":[\"result\",\"error\",\"members\"],\"total\":' .. n ..\n"
+    "    ',\"statuses\":' .. cjson.encode(cnt))\n"
+    "end\n"
     /* every member terminal: enqueue the callback (as ENQUEUE does), once */
     "local function fire(fid, fk)\n"
     "  if redis.call('HGET', fk, 'state') ~= 'open' then return 0 end\n"
     "  if redis.call('SCARD', fk .. ':pending') > 0 then return 0 end\n"
     "  local n = tonumber(redis.call('HGET', fk, 'n'))\n"
-    "  local parts = {}\n"
-    "  for i = 1, n do\n"
-    "    local id = redis.call('HGET', fk, 'm:' .. i)\n"
-    "    parts[i] = redis.call('HGET', fk, 'o:' .. id) or entry(id, 'missing', 'null', 'null')\n"
-    "  end\n"
-    "  local h = redis.call('HMGET', fk, 'cb', 'head', 'tail', 'score', 'marker', 'ttl')\n"
-    "  local rec = h[2] .. '{\"id\":' .. cjson.encode(fid) .. ',\"members\":[' ..\n"
-    "    table.concat(parts, ',') .. ']}' .. h[3]\n"
+    "  local h = redis.call('HMGET', fk, 'cb', 'head', 'tail', 'score', 'marker', 'ttl', 'limit')\n"
+    "  local rec = merged(fid, fk, n, h[2], h[3], tonumber(h[7]))\n"
     "  if not redis.call('ZSCORE', KEYS[3], h[1]) and\n"
     "     (h[5] == '' or redis.call('EXISTS', h[5]) == 0) then\n"
     "    redis.call('SET', h[1], rec)\n"
@@ -154,17 +199,17 @@ const char saq__flow_script[] =
     "    return redis.error_reply('WRONGTYPE ' .. KEYS[4] .. ' is a ' .. t .. ', not a list')\n"
     "  end\n"
     "  if redis.call('ZSCORE', KEYS[3], ARGV[6]) then return {-1, ARGV[6]} end\n"
-    "  for i = 12, #ARGV, 4 do\n"
+    "  for i = 13, #ARGV, 4 do\n"
     "    if redis.call('ZSCORE', KEYS[3], ARGV[i]) or\n"
     "       (ARGV[i + 3] ~= '' and redis.call('EXISTS', ARGV[i + 3]) == 1) then\n"
     "      return {-1, ARGV[i]}\n"
     "    end\n"
     "  end\n"
     "  redis.call('HSET', fk, 'state', 'open', 'cb', ARGV[6], 'head', ARGV[7], 'tail', ARGV[8],\n"
-    "    'ttl', ARGV[9], 'score', ARGV[10], 'marker', ARGV[11], 'n', (#ARGV - 11) / 4,\n"
-    "    'created', now, 'done', 0)\n"
+    "    'ttl', ARGV[9], 'score', ARGV[10], 'marker', ARGV[11], 'limit', ARGV[12],\n"
+    "    'n', (#ARGV - 12) / 4, 'created', now, 'done', 0)\n"
     "  local k = 0\n"
-    "  for i = 12, #ARGV, 4 do\n"
+    "  for i = 13, #ARGV, 4 do\n"
     "    k = k + 1\n"
     "    local id = ARGV[i]\n"
     "    redis.call('HSET', fk, 'm:' .. k, id)\n"
@@ -207,23 +252,29 @@ const char saq__flow_script[] =
     "elseif op == 'get' then\n"
     "  local fid = ARGV[5]\n"
     "  local fk = pfx .. fid\n"
-    "  if redis.call('EXISTS', fk) == 0 then return false end\n"
-    "  if redis.call('HGET', fk, 'state') == 'open' then check(fid, fk) end\n"
+    "  local t = redis.call('TYPE', fk)['ok']\n"
+    "  if t == 'none' then return false end\n"
+    "  if t ~= 'hash' then return {0, 'it is a ' .. t .. ', not a hash'} end\n"
+    "  if redis.call('HGET', fk, 'state') == 'open' then pcall(check, fid, fk) end\n"
     "  local h = redis.call('HMGET', fk, 'state', 'cb', 'n', 'created', 'done')\n"
-    "  local parts, pending = {}, 0\n"
-    "  for i = 1, tonumber(h[3]) do\n"
+    "  local n = tonumber(h[3])\n"
+    "  if not n or n < 0 or n ~= math.floor(n) or n > redis.call('HLEN', fk) then\n"
+    "    return {0, 'its member count (field n) is ' .. (h[3] and 'not a count' or 'missing')}\n"
+    "  end\n"
+    "  local out, pending = {1, h[1], h[2], n, 0, h[4], h[5]}, 0\n"
+    "  for i = 1, n do\n"
     "    local id = redis.call('HGET', fk, 'm:' .. i)\n"
-    "    local o = redis.call('HGET', fk, 'o:' .. id)\n"
-    "    if not o then\n"
-    "      local _, st = look(id, nil)\n"
+    "    local o = id and redis.call('HGET', fk, 'o:' .. id)\n"
+    "    if id and not o then\n"
+    "      local ok, _, st = pcall(look, id, nil)\n"
     "      pending = pending + 1\n"
+    "      if not ok or type(st) ~= 'string' then st = 'unknown' end\n"
     "      o = entry(id, st, 'null', 'null')\n"
     "    end\n"
-    "    parts[i] = o\n"
+    "    out[#out + 1] = id or ''\n"
+    "    out[#out + 1] = o or ''\n"
     "  end\n"
-    "  return '{\"id\":' .. cjson.encode(fid) .. ',\"state\":' .. cjson.encode(h[1]) ..\n"
-    "    ',\"callback\":' .. keyof(h[2]) .. ',\"total\":' .. h[3] .. ',\"pending\":' .. pending ..\n"
-    "    ',\"created_ms\":' .. h[4] .. ',\"done_ms\":' .. h[5] .. ',\"members\":[' ..\n"
-    "    table.concat(parts, ',') .. ']}'\n"
+    "  out[5] = pending\n"
+    "  return out\n"
     "end\n"
     "return redis.error_reply('ERR unknown flow op')\n";

@@ -66,17 +66,25 @@ export interface EnqueuedFlow {
   members: string[];
 }
 /** A flow member as the flow records it: status "complete", "failed", "aborted" or "missing"
- *  once terminal, else its current status. */
+ *  once terminal, else its current status; "unknown" (with an error saying why) when its
+ *  recorded outcome is malformed in Redis. */
 export interface FlowMember {
   key: string;
   status: string;
   result: any;
   error: string | null;
 }
-/** The members' outcomes in a flow callback's kwargs ("flow"). */
+/** The members' outcomes in a flow callback's kwargs ("flow"). When they would make the
+ *  callback's record larger than the enqueuing queue's max_payload_bytes (less 256 bytes), the
+ *  callback still runs, once, and `omitted` says what was left out: "result" (every result null),
+ *  then "error" too (every error null), then "members" (members [], with total and statuses
+ *  counting them). No `omitted` when nothing was left out; Queue.flow still has them all. */
 export interface FlowOutcome {
   id: string;
   members: FlowMember[];
+  omitted?: Array<'result' | 'error' | 'members'>;
+  total?: number;
+  statuses?: Record<string, number>;
 }
 /** A flow read with Queue.flow. */
 export interface FlowInfo extends FlowOutcome {

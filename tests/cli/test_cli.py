@@ -387,7 +387,7 @@ bad=${REDIS_TLS_URL%%\?*}
         # unknown job
         r = saq("job", "nope", url=self.redis.url)
         self.assertEqual(r.returncode, 1)
-        self.assertEqual(r.stderr, "saq: no job 'nope' in queue 'default'\n")
+        self.assertEqual(r.stderr, "saq: job 'nope' not found in queue 'default'\n")
         r = saq("job", "nope", "--json", url=self.redis.url)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stdout, "")
@@ -586,7 +586,7 @@ bad=${REDIS_TLS_URL%%\?*}
             for cmd in ("abort", "retry"):
                 r = saq(cmd, "missing", url=self.redis.url)
                 self.assertEqual(r.returncode, 1, cmd)
-                self.assertEqual(r.stderr, "saq: no job 'missing' in queue 'default'\n")
+                self.assertEqual(r.stderr, "saq: job 'missing' not found in queue 'default'\n")
         finally:
             w.stop()
         # sweep: an active entry whose record is gone is swept
@@ -622,7 +622,7 @@ bad=${REDIS_TLS_URL%%\?*}
                 self.assertEqual(self.redis.cli("LLEN", f"saq:delq:{k}"), "0", k)
             self.assertEqual(self.redis.cli("ZCARD", "saq:delq:incomplete"), "0")
             r = saq("delete", "missing", url=self.redis.url)
-            self.assertEqual((r.returncode, r.stderr), (1, "saq: no job 'missing' in queue 'default'\n"))
+            self.assertEqual((r.returncode, r.stderr), (1, "saq: job 'missing' not found in queue 'default'\n"))
             r = saq("delete", "k", "--wait", "x", url=self.redis.url)
             self.assertEqual(r.returncode, 2)
         finally:
@@ -686,7 +686,8 @@ bad=${REDIS_TLS_URL%%\?*}
                 self.skipTest("a sanitizer build's libsaq.so cannot be loaded into Python: " + str(e))
             raise
         try:
-            r = q.enqueue_flow([libsaq.Job("noop", key="f1"), libsaq.Job("fail", key="f2", message="bad\nline 2")],
+            tb = 'Traceback (most recent call last):\n  File "job.py", line 3, in f2\nValueError: boom\n'
+            r = q.enqueue_flow([libsaq.Job("noop", key="f1"), libsaq.Job("fail", key="f2", message=tb)],
                                libsaq.Job("noop", key="fl"))
             self.assertEqual(r.int, 1)
         finally:
@@ -705,11 +706,46 @@ bad=${REDIS_TLS_URL%%\?*}
         self.assertEqual([(m["key"], m["status"]) for m in doc["members"]], [("f1", "complete"), ("f2", "failed")])
         t = self.run_ok("flow", "fl", "-q", "flows").stdout
         self.assertRegex(t, r"(?m)^state +done$")
-        self.assertRegex(t, r"(?m)^  f2 +failed +.*bad$")  # the error's first line
+        self.assertRegex(t, r"(?m)^  f2 +failed +ValueError: boom$")  # the traceback's exception line
+        self.assertIn("Traceback", doc["members"][1]["error"])  # --json: the whole error
         r = saq("flow", "nope", "-q", "flows", url=self.redis.url)
-        self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("nope", r.stderr)
+        self.assertEqual((r.returncode, r.stderr), (1, "saq: flow 'nope' not found in queue 'flows'\n"))
         self.assertEqual(saq("flow", url=self.redis.url).returncode, 2)
+
+        # hostile values in the flow's hash: valid JSON and a clear word on the member, never a crash
+        fk, f1 = "saq:flows:libsaq:flow:fl", "o:saq:job:flows:f1"
+        hostile = ["not json {", '{"key":"f1","status":"comp\udcff\udcfe"}', '{"status":5,"error":[1]}',
+                   '{"status":"complete","result":0x10}', '{"status":"complete","result":1e999999,'
+                   '"error":"x\\u001b[2J\\nEvil: \\u001b]0;t\\u0007"}', "\udcff\x01", ""]
+        for v in hostile:
+            self.redis.cli("HSET", fk, f1, v)
+            r = saq("flow", "fl", "-q", "flows", "--json", url=self.redis.url)
+            self.assertEqual(r.returncode, 0, (v, r.stderr))
+            p = subprocess.run([sys.executable, "-m", "json.tool"], input=r.stdout, capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, (v, r.stdout, p.stderr))
+            m = json.loads(r.stdout)["members"][0]
+            self.assertEqual(m["key"], "f1")
+            if m["status"] != "complete":  # the last two are JSON objects libsaq takes
+                self.assertEqual((m["status"], m["result"]), ("unknown", None), v)
+                self.assertIn("malformed", m["error"])
+            r = saq("flow", "fl", "-q", "flows", url=self.redis.url)
+            self.assertEqual(r.returncode, 0, (v, r.stderr))
+            self.assertNotIn("\x1b", r.stdout)
+            self.assertRegex(r.stdout, r"(?m)^  f2 +failed +ValueError: boom$")
+        self.assertRegex(r.stdout, r"(?m)^  f1 +unknown +libsaq: .*malformed")
+        for field, value in (("state", "\udcff"), ("n", "1e308"), ("created", "9" * 40), ("cb", "")):
+            self.redis.cli("HSET", fk, field, value)
+            for js in ((), ("--json",)):
+                r = saq("flow", "fl", "-q", "flows", *js, url=self.redis.url)
+                self.assertEqual((r.returncode, r.stdout), (2, ""), (field, r.stderr))
+                self.assertRegex(r.stderr, r"^saq: flow 'fl' in queue 'flows' is malformed in Redis: .+\n$")
+            self.redis.cli("HDEL", fk, field)
+            self.redis.cli("HSET", fk, "state", "done", "n", "2", "created", "1", "cb", "saq:job:flows:fl")
+        self.redis.cli("DEL", fk)
+        self.redis.cli("SET", fk, "x")
+        r = saq("flow", "fl", "-q", "flows", "--json", url=self.redis.url)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("not a hash", r.stderr)
 
     # ---------------------------------------------------------------- metrics
 
@@ -950,7 +986,7 @@ bad=${REDIS_TLS_URL%%\?*}
         # error lines: one line, no escapes
         r = saq("job", "x\x1b[2J\ny", url=self.redis.url)
         self.assertEqual(r.returncode, 1)
-        self.assertEqual(r.stderr, "saq: no job 'x\\e[2J\\ny' in queue 'default'\n")
+        self.assertEqual(r.stderr, "saq: job 'x\\e[2J\\ny' not found in queue 'default'\n")
 
     def test_watch_in_a_small_pane_and_on_resize(self):
         self.run_ok("enqueue", "f")

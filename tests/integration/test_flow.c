@@ -39,6 +39,24 @@ static void h_cb(saq_job_t *j, void *ud)
     saq_job_free(j);
 }
 
+static char big_text[3001];
+
+static void h_big(saq_job_t *j, void *ud) /* a result of about 3 KB */
+{
+    (void)ud;
+    char res[3100];
+    snprintf(res, sizeof res, "\"%s\"", big_text);
+    saq_job_complete(j, res);
+    saq_job_free(j);
+}
+
+static void h_bigerr(saq_job_t *j, void *ud) /* an error text of about 3 KB */
+{
+    (void)ud;
+    saq_job_fail(j, big_text);
+    saq_job_free(j);
+}
+
 static saq_job_t *mkjob(const char *function, const char *key, const char *call_kwargs)
 {
     saq_job_t *j = saq_job_new(function);
@@ -100,6 +118,8 @@ static saq_worker_t *start_worker(saq_queue_t *q)
     saq_worker_register(w, "ok", h_ok, NULL);
     saq_worker_register(w, "bad", h_bad, NULL);
     saq_worker_register(w, "cb", h_cb, NULL);
+    saq_worker_register(w, "big", h_big, NULL);
+    saq_worker_register(w, "bigerr", h_bigerr, NULL);
     assert_int_equal(saq_worker_start(w, NULL, 0), 0);
     return w;
 }
@@ -452,6 +472,213 @@ static void test_huge_flow_checked_in_shares(void **state)
     saq_queue_free(q);
 }
 
+/* The callback's kwargs with its "flow" from the last run, and that run's count. */
+static cJSON *last_flow_kwarg(void)
+{
+    pthread_mutex_lock(&cb_mu);
+    cJSON *kw = cJSON_Parse(cb_kwargs);
+    pthread_mutex_unlock(&cb_mu);
+    assert_non_null(kw);
+    return kw;
+}
+
+/* Enqueue f (freed) and wait for its callback, the n-th run: its kwargs, whose "flow" says it
+ * left out `omitted` (JSON). */
+static cJSON *run_flow(saq_queue_t *q, saq_flow_t *f, const char *cbkey, int n, const char *omitted)
+{
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    saq_job_free(wait_status(q, cbkey, "complete", TMO));
+    assert_int_equal(atomic_load(&cb_runs), n);
+    cJSON *kw = last_flow_kwarg();
+    char *om = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetObjectItem(kw, "flow"), "omitted"));
+    assert_string_equal(om ? om : "absent", omitted);
+    free(om);
+    return kw;
+}
+
+/* Outcomes that would make the callback's record exceed max_payload_bytes: the
+ * callback still runs once, its kwargs leave out results, then errors, then
+ * the member list (saying so in "omitted"); saq_queue_flow keeps them all. A
+ * callback whose own record leaves no room is refused at enqueue. */
+static void test_outcomes_over_max_payload(void **state)
+{
+    (void)state;
+    memset(big_text, 'x', sizeof big_text - 1);
+    big_text[sizeof big_text - 1] = 0;
+    saq_queue_t *q = mkqueue("flowlim", "max_payload_bytes", "16384");
+    saq_worker_t *w = start_worker(q);
+
+    /* results over the limit: left out; statuses and errors kept */
+    atomic_store(&cb_runs, 0);
+    const char *m1[] = {"big", "r1", "big", "r2", "big", "r3", "big", "r4", "big", "r5", "big", "r6",
+                        "bad", "r7", NULL};
+    cJSON *kw = run_flow(q, mkflow("cb-lim1", "{\"tag\": 1}", m1), "cb-lim1", 1, "[\"result\"]");
+    cJSON *fl = cJSON_GetObjectItem(kw, "flow");
+    cJSON *ms = cJSON_GetObjectItem(fl, "members");
+    assert_int_equal(cJSON_GetArraySize(ms), 7);
+    assert_string_equal(member_field(ms, 0, "status"), "complete");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 0), "result")));
+    assert_string_equal(member_field(ms, 6, "status"), "failed");
+    assert_non_null(strstr(member_field(ms, 6, "error"), "boom"));
+    cJSON_Delete(kw);
+    cJSON *o = flow_json(q, "cb-lim1"); /* the full outcomes */
+    ms = cJSON_GetObjectItem(o, "members");
+    assert_string_equal(member_field(ms, 2, "result"), big_text);
+    cJSON_Delete(o);
+
+    /* errors over the limit too: left out */
+    const char *m2[] = {"bigerr", "e1", "bigerr", "e2", "bigerr", "e3", "bigerr", "e4", "bigerr", "e5",
+                        "bigerr", "e6", NULL};
+    kw = run_flow(q, mkflow("cb-lim2", NULL, m2), "cb-lim2", 2, "[\"result\",\"error\"]");
+    ms = cJSON_GetObjectItem(cJSON_GetObjectItem(kw, "flow"), "members");
+    assert_string_equal(member_field(ms, 1, "status"), "failed");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 1), "error")));
+    cJSON_Delete(kw);
+
+    /* too many members for even their keys and statuses: counts only */
+    saq_job_t *cb = mkjob("cb", "cb-lim3", NULL);
+    saq_flow_t *f = saq_flow_new(cb);
+    saq_job_free(cb);
+    char key[64];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "a-member-with-a-rather-long-key-number-%03d", i);
+        saq_job_t *m = mkjob(i % 4 ? "ok" : "bad", key, NULL);
+        assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+        saq_job_free(m);
+    }
+    kw = run_flow(q, f, "cb-lim3", 3, "[\"result\",\"error\",\"members\"]");
+    fl = cJSON_GetObjectItem(kw, "flow");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(fl, "members")), 0);
+    assert_int_equal(cJSON_GetObjectItem(fl, "total")->valueint, 200);
+    cJSON *sts = cJSON_GetObjectItem(fl, "statuses");
+    assert_int_equal(cJSON_GetObjectItem(sts, "complete")->valueint, 150);
+    assert_int_equal(cJSON_GetObjectItem(sts, "failed")->valueint, 50);
+    cJSON_Delete(kw);
+    o = flow_json(q, "cb-lim3");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "members")), 200);
+    cJSON_Delete(o);
+
+    /* a callback whose own record leaves no room for any outcome: refused */
+    char kwbig[16400]; /* a record of about 16 KB: under the limit, but not with the outcomes */
+    snprintf(kwbig, sizeof kwbig, "{\"pad\": \"%s%s%s%s%s%.700s\"}", big_text, big_text, big_text,
+             big_text, big_text, big_text);
+    saq_job_t *fat = mkjob("cb", "cb-lim4", NULL);
+    assert_int_equal(saq_job_set_kwargs(fat, kwbig), SAQ_OK);
+    f = saq_flow_new(fat);
+    saq_job_free(fat);
+    saq_job_t *m = mkjob("ok", "f1", NULL);
+    assert_int_equal(saq_flow_add(f, m), SAQ_OK);
+    saq_job_free(m);
+    saq_event_t *ev = saq_queue_enqueue_flow_sync(q, f, TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_ETOOBIG);
+    assert_non_null(strstr(saq_event_errmsg(ev), "no room"));
+    saq_event_free(ev);
+    saq_flow_free(f);
+    assert_null(getjob(q, "f1"));
+    itest_stop_worker(w);
+    saq_queue_free(q);
+}
+
+/* The flow's document after one hostile write to its hash: valid JSON, the member "unknown"
+ * with an error saying so (a member's outcome), or SAQ_EPROTO naming the field (the flow's). */
+static void hostile(saq_queue_t *q, const char *field, const char *val, size_t n, const char *want)
+{
+    const char *name = saq_queue_name(q);
+    freeReplyObject(rh_cmd(RC, "DEL saq:%s:libsaq:flow:cb-h", name));
+    saq_flow_t *f = mkflow("cb-h", NULL, (const char *[]){"py", "h1", "py", "h2", NULL});
+    rh_int(RC, "DEL saq:job:%s:h1 saq:job:%s:h2 saq:job:%s:cb-h", name, name, name);
+    rh_int(RC, "ZREM saq:%s:incomplete saq:job:%s:h1 saq:job:%s:h2 saq:job:%s:cb-h", name, name, name, name);
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    finish(q, "h1", "complete", "7");
+    finish(q, "h2", "failed", NULL);
+    cJSON_Delete(flow_json(q, "cb-h")); /* recorded: the callback is enqueued */
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:libsaq:flow:cb-h %s %b", name, field, val, n));
+    saq_event_t *ev = saq_queue_flow_sync(q, "cb-h", TMO);
+    if (!want) { /* the flow itself is malformed */
+        assert_int_equal(saq_event_status(ev), SAQ_EPROTO);
+        fprintf(stderr, "%s: %s\n", field, saq_event_errmsg(ev));
+        assert_non_null(strstr(saq_event_errmsg(ev), "malformed"));
+    } else {
+        assert_int_equal(saq_event_status(ev), SAQ_OK);
+        const char *doc = saq_event_json(ev);
+        for (const char *c = doc; *c; c++) /* ASCII here (every input is ASCII or not UTF-8) */
+            assert_true((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x80);
+        cJSON *o = cJSON_Parse(doc);
+        assert_non_null(o);
+        cJSON *ms = cJSON_GetObjectItem(o, "members");
+        if (strcmp(field, "m:1")) /* else the stored id, made valid text */
+            assert_string_equal(member_field(ms, 0, "key"), "h1");
+        assert_string_equal(member_field(ms, 0, "status"), want);
+        if (!strcmp(want, "unknown"))
+            assert_non_null(strstr(member_field(ms, 0, "error"), "malformed"));
+        assert_string_equal(member_field(ms, 1, "status"), "failed");
+        cJSON_Delete(o);
+    }
+    saq_event_free(ev);
+}
+
+/* Hostile values in a flow's hash: saq_queue_flow gives valid JSON (a member's outcome that is
+ * not usable shows as "unknown" with why) or a clear SAQ_EPROTO; never a crash. */
+static void test_hostile_flow_records(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("flowhost", NULL, NULL);
+    char id[200];
+    snprintf(id, sizeof id, "o:saq:job:%s:h1", saq_queue_name(q));
+#define H(f, v, w) hostile(q, f, v, sizeof(v) - 1, w)
+    H(id, "{\"key\":\"h1\",\"status\":\"complete\",\"result\":[1,{\"a\":\"\\u00e9\"}],\"error\":null}",
+      "complete"); /* well formed: kept */
+    H(id, "not json {", "unknown");
+    H(id, "{\"key\":\"h1\",\"status\":\"complete\"", "unknown");                   /* cut short */
+    H(id, "{\"key\":\"h1\",\"status\":\"complete\",\"result\":0x10}", "unknown");    /* cjson takes it */
+    H(id, "{\"key\":\"h1\",\"status\":\"complete\",\"result\":inf}", "unknown");
+    H(id, "{\"key\":\"h1\",\"status\":5,\"result\":1,\"error\":null}", "unknown");  /* wrong types */
+    H(id, "{\"key\":\"h1\",\"status\":\"failed\",\"error\":[\"x\"]}", "unknown");
+    H(id, "[1,2]", "unknown");
+    H(id, "{\"key\":\"h1\",\"status\":\"comp\xff\xfe\"}", "unknown");              /* binary bytes */
+    H(id, "{\"status\":\"complete\",\"result\":1e999999}", "complete"); /* big numbers are JSON */
+    H(id, "", "unknown");
+    H("n", "1e308", NULL);
+    H("n", "-1", NULL);
+    H("n", "x", NULL);
+    H("m:1", "\xff\x01zz", "unknown"); /* a member id that is not text */
+    H("created", "99999999999999999999999", NULL);
+    H("state", "\xff", NULL);
+    H("cb", "", NULL);
+#undef H
+    /* a malformed outcome in an open flow: the callback still gets valid kwargs */
+    const char *name = saq_queue_name(q);
+    freeReplyObject(rh_cmd(RC, "DEL saq:%s:libsaq:flow:cb-h", name));
+    rh_int(RC, "DEL saq:job:%s:h1 saq:job:%s:h2 saq:job:%s:cb-h", name, name, name);
+    rh_int(RC, "ZREM saq:%s:incomplete saq:job:%s:h1 saq:job:%s:h2 saq:job:%s:cb-h", name, name, name, name);
+    saq_flow_t *f = mkflow("cb-h", NULL, (const char *[]){"py", "h1", "py", "h2", NULL});
+    saq_event_free(OK_EV(saq_queue_enqueue_flow_sync(q, f, TMO)));
+    saq_flow_free(f);
+    finish(q, "h1", "complete", "7");
+    cJSON_Delete(flow_json(q, "cb-h")); /* h1 recorded */
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:libsaq:flow:cb-h %s %s", name, id, "{\"result\": 0x"));
+    finish(q, "h2", "complete", "8");
+    cJSON_Delete(flow_json(q, "cb-h")); /* the callback is enqueued */
+    saq_job_t *cb = getjob(q, "cb-h");
+    assert_non_null(cb);
+    cJSON *kw = cJSON_Parse(saq_job_kwargs(cb));
+    cJSON *ms = cJSON_GetObjectItem(cJSON_GetObjectItem(kw, "flow"), "members");
+    assert_string_equal(member_field(ms, 0, "status"), "unknown");
+    assert_string_equal(member_field(ms, 1, "status"), "complete");
+    cJSON_Delete(kw);
+    saq_job_free(cb);
+    /* not a hash at all */
+    freeReplyObject(rh_cmd(RC, "DEL saq:%s:libsaq:flow:cb-h", saq_queue_name(q)));
+    freeReplyObject(rh_cmd(RC, "SET saq:%s:libsaq:flow:cb-h x", saq_queue_name(q)));
+    saq_event_t *ev = saq_queue_flow_sync(q, "cb-h", TMO);
+    assert_int_equal(saq_event_status(ev), SAQ_EPROTO);
+    assert_non_null(strstr(saq_event_errmsg(ev), "not a hash"));
+    saq_event_free(ev);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +689,8 @@ int main(void)
         cmocka_unit_test(test_member_worker_killed),
         cmocka_unit_test(test_malformed_flow_isolated),
         cmocka_unit_test(test_huge_flow_checked_in_shares),
+        cmocka_unit_test(test_outcomes_over_max_payload),
+        cmocka_unit_test(test_hostile_flow_records),
     };
     if (getenv("SAQ_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SAQ_TEST_FILTER"));

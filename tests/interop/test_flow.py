@@ -111,3 +111,22 @@ async def test_flows_on_mixed_fleet(make_lq, rds, cworker, pyworker_proc):
     assert counts(rds, "fl-mix") == (0, 0, 0)
     assert rds.hlen("saq:fl-mix:libsaq:flowof") == 0
     assert rds.zcard("saq:fl-mix:libsaq:flows") == 0
+
+
+@pytest.mark.scenario("flow whose outcomes exceed max_payload_bytes, served by Python saq: the callback runs once, "
+                      "told the results were omitted; saq_queue_flow keeps them")
+async def test_flow_outcomes_over_max_payload_on_python_worker(make_lq, pyworker_proc):
+    lq = make_lq(name="fl-big", max_payload_bytes=16384)
+    py = pyworker_proc(concurrency=4, queue="fl-big")
+    pad = "x" * 3000
+    members = [("echo", f"b{i}", {"pad": pad}) for i in range(7)]
+    _flow(lq, "fl-big-cb", members)
+    await _wait("the members", lambda: all(_status(lq, k) == "complete" for _f, k, _kw in members))
+    assert lq.flow("fl-big-cb")["pending"] == 0  # the read records the members: the callback is enqueued
+    await _wait("the callback", lambda: _status(lq, "fl-big-cb") == "complete")
+    flow = lq.get("fl-big-cb")["result"]["flow"]  # echo returns its kwargs: what Python saq passed
+    assert flow["omitted"] == ["result"]
+    assert [(m["key"], m["status"], m["result"]) for m in flow["members"]] == \
+        [(k, "complete", None) for _f, k, _kw in members]
+    assert [m["result"] for m in lq.flow("fl-big-cb")["members"]] == [{"pad": pad}] * 7
+    assert Counter(k for _f, k, _a in py.runs())["fl-big-cb"] == 1

@@ -64,9 +64,18 @@ type FlowInfo struct {
 }
 
 // FlowOutcome is what a flow's callback finds in its kwargs under "flow".
+// When the outcomes would make the callback's record larger than the
+// enqueuing queue's max_payload_bytes (less 256 bytes), the callback still
+// runs, once, and Omitted says what was left out: "result" (every Result
+// nil), then "error" too (every Error ""), then "members" (Members empty;
+// Total and Statuses count them). Omitted is nil when nothing was left out;
+// Queue.Flow still has every outcome.
 type FlowOutcome struct {
-	ID      string       `json:"id"`
-	Members []FlowMember `json:"members"`
+	ID       string         `json:"id"`
+	Members  []FlowMember   `json:"members"`
+	Omitted  []string       `json:"omitted,omitempty"`
+	Total    int            `json:"total,omitempty"`    // only when "members" is omitted
+	Statuses map[string]int `json:"statuses,omitempty"` // status -> count, likewise
 }
 
 type flowMemberJSON struct {
@@ -192,8 +201,11 @@ func (q *Queue) flowCJob(ctx context.Context, fj FlowJob) (saqraw.Struct_SS_saq_
 }
 
 // Flow reads a flow by id, after recording the outcome of any member found
-// terminal (and enqueuing the callback when that was the last one).
-// ErrNotFound when no flow has that id (never enqueued, or expired).
+// terminal (and enqueuing the callback when that was the last one), with
+// every member's outcome (whatever the callback got). A member whose outcome
+// is malformed in Redis has Status "unknown" and an Error saying so.
+// ErrNotFound when no flow has that id (never enqueued, or expired);
+// ErrProto when the flow's own fields in Redis are malformed.
 func (q *Queue) Flow(ctx context.Context, id string) (*FlowInfo, error) {
 	if err := checkName("flow id", id); err != nil {
 		return nil, err

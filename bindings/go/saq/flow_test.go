@@ -4,6 +4,7 @@ package saq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -52,12 +53,7 @@ func TestFlowCallbackOnceWithOutcomes(t *testing.T) {
 	if _, err := q.EnqueueFlow(ctx(t), members, cb); !errors.Is(err, saq.ErrAlreadyEnqueued) {
 		t.Fatalf("the same flow again: %v, want ErrAlreadyEnqueued", err)
 	}
-	var out saq.FlowOutcome
-	select {
-	case out = <-got:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the callback did not run")
-	}
+	out := awaitOutcome(t, got)
 	if out.ID != "go-flow" || len(out.Members) != 3 {
 		t.Fatalf("outcome: %+v", out)
 	}
@@ -81,6 +77,57 @@ func TestFlowCallbackOnceWithOutcomes(t *testing.T) {
 	}
 	if info.State != "done" || info.Pending != 0 || info.Total != 3 || info.Done.IsZero() || info.Members[1].Status != "failed" {
 		t.Fatalf("Flow: %+v", info)
+	}
+}
+
+// awaitOutcome is the outcome a callback sent on got, within 15 s.
+func awaitOutcome(t *testing.T, got <-chan saq.FlowOutcome) saq.FlowOutcome {
+	t.Helper()
+	select {
+	case out := <-got:
+		return out
+	case <-time.After(15 * time.Second):
+		t.Fatal("the callback did not run")
+	}
+	return saq.FlowOutcome{}
+}
+
+// Outcomes too big for max_payload_bytes: the callback still runs once, told
+// what was left out; Queue.Flow has them all.
+func TestFlowOutcomesOverMaxPayload(t *testing.T) {
+	q := newQueue(t, saq.WithMaxPayloadBytes(16384))
+	big := strings.Repeat("x", 3000)
+	got := make(chan saq.FlowOutcome, 4)
+	startWorker(t, q, map[string]saq.HandlerFunc{
+		"big": func(ctx context.Context, j *saq.Job) (any, error) { return big, nil },
+		"done": func(ctx context.Context, j *saq.Job) (any, error) {
+			out, _ := saq.FlowOutcomeOf(j)
+			got <- out
+			return nil, nil
+		},
+	})
+	var members []saq.FlowJob
+	for i := 0; i < 7; i++ {
+		members = append(members, saq.FlowJob{Function: "big", Options: []saq.JobOption{saq.WithKey(fmt.Sprintf("b%d", i))}})
+	}
+	cb := saq.FlowJob{Function: "done", Options: []saq.JobOption{saq.WithKey("go-big")}}
+	if _, err := q.EnqueueFlow(ctx(t), members, cb); err != nil {
+		t.Fatalf("EnqueueFlow: %v", err)
+	}
+	out := awaitOutcome(t, got)
+	if len(out.Omitted) != 1 || out.Omitted[0] != "result" || len(out.Members) != 7 ||
+		out.Members[6].Status != "complete" || out.Members[6].Result != nil {
+		t.Fatalf("outcome: %+v", out)
+	}
+	info, err := q.Flow(ctx(t), "go-big")
+	if err != nil || string(info.Members[6].Result) != `"`+big+`"` {
+		t.Fatalf("Flow: %v %+v", err, info)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	select {
+	case <-got:
+		t.Fatal("the callback ran twice")
+	default:
 	}
 }
 

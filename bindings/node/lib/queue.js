@@ -213,7 +213,8 @@ function flowJob(spec, what) {
   return callJob(fnName(fn), kwargsJson(kwargs), null);
 }
 
-/** The members' outcomes a flow's callback job received ({ id, members }), or
+/** The members' outcomes a flow's callback job received ({ id, members }, and
+ *  omitted, total, statuses when they did not all fit: see enqueueFlow), or
  *  null when the job (or kwargs object) is not a flow's callback. */
 function flowOutcome(job) {
   const kw = job && job.kwargs !== undefined ? job.kwargs : job;
@@ -726,7 +727,12 @@ class Queue {
    *  callback job that libsaq enqueues exactly once, when every member is
    *  terminal (complete, failed or aborted), with the members' outcomes in its
    *  kwargs under "flow": { id, members: [{ key, status, result, error }] }
-   *  (flowOutcome(job) reads them). Each of `members` and `callback` is
+   *  (flowOutcome(job) reads them). When the outcomes would make the
+   *  callback's record larger than max_payload_bytes (less 256 bytes), the
+   *  callback still runs, once, with "omitted": ["result"] (every result
+   *  null), then ["result", "error"], then ["result", "error", "members"]
+   *  (members [], with total and statuses: { status: count }); flow(id)
+   *  still has them all. Each of `members` and `callback` is
    *  [fn, kwargs] or { fn, kwargs }, kwargs split as enqueue() splits them
    *  (key, timeout, retries, ... set the job). The flow id is the callback's
    *  key. Everything is written in one step, or nothing. Options: ttl
@@ -763,7 +769,9 @@ class Queue {
   /** Read a flow (after recording any member found terminal, and enqueuing
    *  the callback when that was the last one): { id, state ("open" or
    *  "done"), callback, total, pending, createdMs, doneMs, members: [{ key,
-   *  status, result, error }] }, or null when no flow has that id. */
+   *  status, result, error }] } with every outcome (a malformed one in Redis:
+   *  status "unknown" and an error saying why), or null when no flow has that
+   *  id. Rejects with SAQ_EPROTO when the flow's own fields are malformed. */
   async flow(id) {
     const k = cstr(String(id), 'a flow id');
     try {

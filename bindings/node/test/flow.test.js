@@ -77,3 +77,20 @@ test('members finished elsewhere are picked up by flow(); refusals write nothing
     await q.close();
   }
 });
+
+test('outcomes over max_payload_bytes: the callback gets them without results, told so; flow() has them', async () => {
+  const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('flowbig'), maxPayloadBytes: 16384 });
+  try {
+    const keys = [0, 1, 2, 3, 4, 5, 6].map((i) => `b${i}`);
+    await q.enqueueFlow(keys.map((key) => ['py', { key }]), ['cb', { key: 'fb' }]);
+    const big = 'x'.repeat(3000);
+    for (const key of keys) await q.finish(key, 'complete', { result: big });
+    const info = await q.flow('fb'); // records them: the callback is enqueued
+    assert.equal(info.members[6].result, big);
+    const out = flowOutcome(await q.job('fb'));
+    assert.deepEqual(out.omitted, ['result']);
+    assert.deepEqual(out.members.map((m) => [m.status, m.result]), keys.map(() => ['complete', null]));
+  } finally {
+    await q.close();
+  }
+});

@@ -61,4 +61,17 @@ class TestFlow < Minitest::Test
     assert_nil q.job("free")
     assert_nil q.flow("f2")
   end
+
+  def test_outcomes_over_max_payload
+    q = new_queue(max_payload_bytes: 16_384)
+    keys = (0..6).map { |i| "b#{i}" }
+    q.enqueue_flow(keys.map { |k| ["py", { key: k }] }, ["cb", { key: "fb" }])
+    big = "x" * 3000
+    keys.each { |k| q.finish(k, :complete, result: big) }
+    info = q.flow("fb") # records them: the callback is enqueued
+    assert_equal big, info[:members][6]["result"]
+    out = Saq.flow_outcome(q.job("fb"))
+    assert_equal ["result"], out["omitted"]
+    assert_equal keys.map { ["complete", nil] }, out["members"].map { |m| [m["status"], m["result"]] }
+  end
 end

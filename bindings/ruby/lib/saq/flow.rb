@@ -7,7 +7,12 @@ module Saq
   # (complete, failed or aborted), with the members' outcomes in its kwargs
   # under "flow": {"id" => ..., "members" => [{"key", "status", "result",
   # "error"}, ...]} (Saq.flow_outcome reads them). The flow id is the
-  # callback's key.
+  # callback's key. When the outcomes would make the callback's record larger
+  # than the enqueuing queue's max_payload_bytes (less 256 bytes), the
+  # callback still runs, once, with "omitted" => ["result"] (every result
+  # nil), then ["result", "error"], then ["result", "error", "members"]
+  # ("members" => [], with "total" and "statuses" => {status => count}); no
+  # "omitted" when nothing was left out. Queue#flow still has them all.
   class Queue
     # Enqueue a flow: `members` is an Array of [function, kwargs] pairs and
     # `callback` one such pair; kwargs are split as enqueue splits them (key,
@@ -49,8 +54,11 @@ module Saq
     # Read a flow (after recording any member found terminal, and enqueuing
     # the callback when that was the last one): a Hash with :id, :state
     # ("open" or "done"), :callback, :total, :pending, :created_ms, :done_ms
-    # and :members (Hashes with "key", "status", "result", "error"), or nil
-    # when no flow has that id.
+    # and :members (Hashes with "key", "status", "result", "error"; every
+    # outcome, whatever the callback got; status "unknown" with an error
+    # saying why when its record in Redis is malformed), or nil when no flow
+    # has that id. Raises ProtocolError when the flow's own fields are
+    # malformed.
     def flow(id)
       execute(->(cq) { Native.saq_queue_flow(@raw, id.to_s, cq, TAG) }, not_found: nil) do |ev|
         Codec.load(Native.saq_event_json(ev)).transform_keys(&:to_sym)
