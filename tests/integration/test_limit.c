@@ -561,6 +561,29 @@ static void test_limits_hostile_config(void **state)
     saq_queue_free(q);
 }
 
+/* Hostile values in a limit's state: a start recorded at +inf (or far
+ * ahead of the server's clock) in a function's starts set defers its jobs
+ * at most one period, never to an infinite score, and they run. */
+static void test_limit_hostile_state(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-hstate", NULL, NULL);
+    const char *qn = saq_queue_name(q);
+    char log[64];
+    mklog(log, sizeof log);
+    freeReplyObject(rh_cmd(RC, "ZADD saq:%s:libsaq:limit:fn:timed:starts +inf x 9e300 y", qn));
+    const char *extra[] = {"--limit", "timed=1/1,0", NULL};
+    pid_t pid = spawn(qn, log, extra);
+    enq_timed(q, 2, 0);
+    run_t runs[66];
+    wait_runs(log, runs, 2, 8000);
+    stop(pid);
+    assert_drained(q);
+    unlink(log);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_dead_worker_slots_freed),
         cmocka_unit_test(test_stale_waiting_entry),
         cmocka_unit_test(test_limits_hostile_config),
+        cmocka_unit_test(test_limit_hostile_state),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
