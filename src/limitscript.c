@@ -27,16 +27,18 @@
     "end\n"
 
 /* The job id of waiting-list entry e if that job still waits there: its
- * score in `incomplete` is the entry's due and its record is queued; nil
- * for a stale entry. Needs incomplete. */
+ * score in `incomplete` is the entry's due (and, when deep, its record is
+ * queued); nil for a stale entry. Needs incomplete. */
 #define LIMIT_STILL_WAITING                                                                        \
     "local function still_waiting(e, deep)\n"                                                      \
     "  local due, id = string.match(e, '^(%d+%.?%d*) (.+)$')\n"                                    \
     "  if not due then return nil end\n"                                                           \
-    "  local s = redis.call('ZSCORE', incomplete, id)\n"                                           \
-    "  if not s or tonumber(s) ~= tonumber(due) then return nil end\n"                             \
+    "  local s = redis.pcall('ZSCORE', incomplete, id)\n"                                          \
+    "  if type(s) ~= 'string' or tonumber(s) ~= tonumber(due) then return nil end\n"              \
     "  if not deep then return id end\n"                                                           \
-    "  local ok, rec = pcall(cjson.decode, redis.call('GET', id) or '')\n"                         \
+    "  local r = redis.pcall('GET', id)\n"                                                         \
+    "  if type(r) ~= 'string' then return nil end\n"                                               \
+    "  local ok, rec = pcall(cjson.decode, r)\n"                                                   \
     "  if not ok or type(rec) ~= 'table' then return nil end\n"                                    \
     "  local st = string.lower(tostring(rec['status'] or 'queued'))\n"                             \
     "  if st ~= 'queued' and st ~= 'new' then return nil end\n"                                    \
