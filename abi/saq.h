@@ -1137,11 +1137,16 @@ SAQ_API int saq_queue_overview(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  the last one stopped), with their state now, read in one Lua script: event
  *  SAQ_EVENT_LIMITS whose saq_event_json() is {"queue": name, "limits":
  *  [{"function": name or null (the whole queue), "max_jobs", "period"
- *  (seconds), "max_running", "running" (slots held now, a dead worker's
- *  until they are freed), "started" (starts in the last period; 0 without a
- *  rate limit), "waiting" (jobs of the function waiting for a running slot)},
- *  ...]} (an empty list when no worker publishes limits). Errors in the
- *  event: the common ones. Since 0.2 (SAQ_0.2). */
+ *  (seconds), "max_running", "running" (slots held now by live workers: a
+ *  slot of a worker whose liveness entry expired is not counted, as the
+ *  limit does not count it), "started" (starts in the last period; 0 without
+ *  a rate limit), "waiting" (jobs of the function waiting for a running
+ *  slot)}, ...]} (an empty list when no worker publishes limits). A
+ *  published entry that is not "<max_jobs> <period ms> <max_running>" in the
+ *  ranges saq_worker_set_limit accepts (not written by a libsaq worker) is
+ *  listed with "invalid": its text as stored, and null max_jobs, period,
+ *  max_running and started. Errors in the event: the common ones. Since 0.2
+ *  (SAQ_0.2). */
 SAQ_API int saq_queue_limits(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
 
 /** The figures of saq_queue_overview as a Prometheus text exposition (format 0.0.4): event

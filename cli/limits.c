@@ -14,10 +14,11 @@ static const char usage_limits[] =
     "The rate limits and global concurrency the queue's libsaq workers enforce (set in the\n"
     "workers: saq_worker_set_limit and the bindings' limits; published every second while a\n"
     "worker runs, kept 30 s after the last one stopped): per limit, the function (* for the\n"
-    "whole queue), MAX_JOBS per PERIOD seconds and MAX_RUNNING at once (- for none), RUNNING\n"
-    "slots held now, STARTED in the last period, and WAITING jobs deferred until a running\n"
-    "slot frees. Python saq workers on the queue do not honour the limits. Exit 1 when no\n"
-    "limit is published.\n";
+    "whole queue), MAX_JOBS per PERIOD seconds and MAX_RUNNING at once (- for none; invalid\n"
+    "when the published entry is not one a worker writes: --json shows its text), RUNNING\n"
+    "slots held now by live workers, STARTED in the last period, and WAITING jobs deferred\n"
+    "until a running slot frees. Python saq workers on the queue do not honour the limits.\n"
+    "Exit 1 when no limit is published.\n";
 
 static void cell_int(char *b, size_t n, double v, int dash_if_zero)
 {
@@ -61,14 +62,22 @@ int cmd_limits(int argc, char **argv)
                 char *clean = cJSON_IsString(fn) ? cli_clean(fn->valuestring) : NULL;
                 char c[6][32];
                 double mj = cli_num(l, "max_jobs");
-                cell_int(c[0], sizeof c[0], mj, 1);
-                if (mj > 0)
-                    snprintf(c[1], sizeof c[1], "%gs", cli_num(l, "period"));
-                else
-                    snprintf(c[1], sizeof c[1], "-");
-                cell_int(c[2], sizeof c[2], cli_num(l, "max_running"), 1);
+                if (cJSON_GetObjectItemCaseSensitive(l, "invalid")) {
+                    /* not what a worker publishes (--json shows the text as stored) */
+                    snprintf(c[0], sizeof c[0], "invalid");
+                    snprintf(c[1], sizeof c[1], "invalid");
+                    snprintf(c[2], sizeof c[2], "invalid");
+                    snprintf(c[4], sizeof c[4], "-");
+                } else {
+                    cell_int(c[0], sizeof c[0], mj, 1);
+                    if (mj > 0)
+                        snprintf(c[1], sizeof c[1], "%.15gs", cli_num(l, "period"));
+                    else
+                        snprintf(c[1], sizeof c[1], "-");
+                    cell_int(c[2], sizeof c[2], cli_num(l, "max_running"), 1);
+                    cell_int(c[4], sizeof c[4], cli_num(l, "started"), 0);
+                }
                 cell_int(c[3], sizeof c[3], cli_num(l, "running"), 0);
-                cell_int(c[4], sizeof c[4], cli_num(l, "started"), 0);
                 cell_int(c[5], sizeof c[5], cli_num(l, "waiting"), 0);
                 const char *row[7] = {clean ? clean : "*", c[0], c[1], c[2], c[3], c[4], c[5]};
                 cli_table_row(t, row);

@@ -337,6 +337,14 @@ int saq__conn_shutdown(saq__conn_t *c, uv_close_cb on_closed);
 /* ---- flowscript.c: the FLOW script's text (flows' bookkeeping) ---- */
 extern const char saq__flow_script[];
 
+/* ---- limitscript.c: the rate limits' scripts' text (limit.c, limitinfo.c) ---- */
+extern const char saq__limit_script[];
+extern const char saq__limit_release_script[];
+extern const char saq__limit_info_script[];
+/* A running slot whose worker has no liveness entry (yet) counts this long
+ * (ms) after it was taken: in LIMIT's enforcement and in LIMIT_INFO. */
+#define SAQ__LIMIT_GRACE_MS 5000
+
 /* ---- scripts.c: the Lua scripts' text (their KEYS/ARGV: transition.c) ---- */
 enum {
     SCRIPT_ENQUEUE,

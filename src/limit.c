@@ -4,14 +4,14 @@
  * starts per period and at most max_running at once, for the whole queue or
  * for one function, over every libsaq worker of the queue. A dequeued batch
  * takes its slots in one LIMIT script before its jobs are marked active
- * (scripts.c has the script and what it does with a job over a limit); a
+ * (limitscript.c has the script and what it does with a job over a limit); a
  * lease frees its running slots when it ends (LIMIT_RELEASE), and the slots
  * of a worker that died are dropped once its liveness entry expired. This
  * file lays out both scripts' KEYS/ARGV and reads their replies; dequeue.c
  * decides what becomes of each lease. */
 #include "worker.h"
 
-#define LIMIT_GRACE_MS 5000  /* a slot of a worker not (yet) in the liveness set is kept this long */
+#define LIMIT_WAIT_MAX_MS (86400LL * 366 * 1000 + 1)
 #define LIMIT_POLL_MS 200    /* how soon a full concurrency limit is asked again */
 #define LIMIT_SAFETY_MS 30000 /* a job on a waiting list comes back by itself after this */
 #define LIMIT_RELEASE_TRIES 10
@@ -130,7 +130,7 @@ saq__req_t *saq__limit_take(saq_worker_t *w, saq__lease_t **ls, size_t n, saq__r
             fmt_ll(a[1], ql ? ql->max_jobs : 0);
             fmt_ll(a[2], ql ? (long long)ql->period_ms : 0);
             fmt_ll(a[3], ql ? ql->max_running : 0);
-            fmt_ll(a[4], LIMIT_GRACE_MS);
+            fmt_ll(a[4], SAQ__LIMIT_GRACE_MS);
             fmt_ll(a[5], LIMIT_POLL_MS);
             fmt_ll(a[6], LIMIT_SAFETY_MS);
         }
@@ -176,6 +176,8 @@ static void limit_wait(saq_worker_t *w, long long qwait)
 {
     if (qwait < 1)
         qwait = 1;
+    if (qwait > LIMIT_WAIT_MAX_MS) /* a period is at most 366 days: a longer wait is not one the script meant */
+        qwait = LIMIT_WAIT_MAX_MS;
     uint64_t until = saq__mono_ms() + (uint64_t)qwait + (uint64_t)(saq__random01() * (double)(qwait / 4 + 5));
     if (until > w->limit_until)
         w->limit_until = until;

@@ -23,9 +23,9 @@
  *            registry samples behind its per-minute rates (an extension).
  *   DELETE   remove a job's record and every entry of it (saq_queue_delete, an
  *            extension), compare-and-set on the record as read.
- *   LIMIT / LIMIT_RELEASE  rate limits and global concurrency (an extension
- *            in libsaq's own keys; limit.c lays out their KEYS/ARGV);
- *   LIMIT_INFO  the published limits and their state (limitinfo.c).
+ *   LIMIT / LIMIT_RELEASE / LIMIT_INFO  rate limits and global concurrency
+ *            (an extension in libsaq's own keys): their text is in
+ *            limitscript.c (limit.c and limitinfo.c lay out their KEYS/ARGV).
  * Records are read with cjson.decode only to look at status/attempts/started;
  * they are never re-encoded in Lua, so user data keeps its exact bytes.
  * Each script's KEYS/ARGV are documented above its text; its builder in
@@ -71,25 +71,6 @@
     "    if m then return {-1, m} end\n"                                                           \
     "  end\n"                                                                                      \
     "  return nil\n"                                                                               \
-    "end\n"
-
-/* Put back at the head of `queued` up to n jobs of a function's waiting list
- * that are still deferred (a positive score in `incomplete`; an aborted or
- * already rescued one is skipped). Needs `incomplete` and `queued`. */
-#define LIMIT_WAKE                                                                                 \
-    "local function wake(waiting, n)\n"                                                            \
-    "  local woke = 0\n"                                                                           \
-    "  for _ = 1, 100 do\n"                                                                        \
-    "    if woke >= n then break end\n"                                                            \
-    "    local id = redis.pcall('LPOP', waiting)\n"                                                \
-    "    if type(id) ~= 'string' then break end\n"                                                 \
-    "    local s = redis.call('ZSCORE', incomplete, id)\n"                                         \
-    "    if s and tonumber(s) > 0 then\n"                                                          \
-    "      redis.call('ZADD', incomplete, 0, id)\n"                                                \
-    "      redis.call('LPUSH', queued, id)\n"                                                      \
-    "      woke = woke + 1\n"                                                                      \
-    "    end\n"                                                                                    \
-    "  end\n"                                                                                      \
     "end\n"
 
 /* MARK's body, for one job (SCRIPT_MARK) or a batch (SCRIPT_MARKS). */
@@ -526,175 +507,9 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* FLOW: flows' bookkeeping (an extension saq ignores): flowscript.c */
     [SCRIPT_FLOW] = saq__flow_script,
 
-    /* LIMIT: KEYS active, queued, incomplete, alive, the queue limit's starts
-     * and running sets, then per job its function limit's starts, running,
-     * next and waiting keys; ARGV worker id, the queue's max_jobs, period
-     * (ms), max_running, the grace (ms) of a slot whose worker has no
-     * liveness entry yet, the wait hint (ms) of a full concurrency limit, how
-     * long (ms) a job on a waiting list stays deferred at most, then per job
-     * its id and its function's max_jobs, period, max_running (0 0 0: none).
-     * Each job in order: over the queue's limit it goes back to the head of
-     * `queued` (the batch's order kept); over its function's rate it is
-     * deferred to its next free start (spread over the period after it by a
-     * counter in the `next` key) as a score in `incomplete`; over its function's
-     * concurrency it goes on the waiting list and in `incomplete` ARGV[7] ms
-     * ahead; else its starts and running slots are taken. A job no longer in
-     * `active` is left alone. Reply: {queue room after (-1: no queue limit),
-     * its wait (ms), then per job {code, wait ms}}: 0 back, 1 taken,
-     * 2 deferred, 3 gone. */
-    [SCRIPT_LIMIT] =
-        "local t = redis.call('TIME')\n"
-        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-        "local active, queued, incomplete, alive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
-        "local wid, grace, poll, safety = ARGV[1], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
-        LIMIT_WAKE
-        "local function zkey(k)\n"
-        "  local ty = redis.call('TYPE', k)['ok']\n"
-        "  if ty ~= 'zset' and ty ~= 'none' then redis.call('DEL', k) end\n"
-        "end\n"
-        /* the running slots of workers whose liveness entry expired */
-        "local function prune(running, waiting)\n"
-        "  local m = redis.call('ZRANGE', running, 0, -1, 'WITHSCORES')\n"
-        "  local dead = 0\n"
-        "  for i = 1, #m, 2 do\n"
-        "    local w = string.match(m[i], '^([^:]*):') or ''\n"
-        "    if w ~= wid and tonumber(m[i + 1]) < now - grace then\n"
-        "      local e = redis.pcall('ZSCORE', alive, w)\n"
-        "      if type(e) ~= 'string' or tonumber(e) < now then\n"
-        "        redis.call('ZREM', running, m[i])\n"
-        "        dead = dead + 1\n"
-        "      end\n"
-        "    end\n"
-        "  end\n"
-        "  if dead > 0 and waiting then wake(waiting, dead) end\n"
-        "end\n"
-        "local function room(starts, running, waiting, rate, period, conc)\n"
-        "  local free, wait = 1e15, 0\n"
-        "  if rate > 0 then\n"
-        "    zkey(starts)\n"
-        "    redis.call('ZREMRANGEBYSCORE', starts, '-inf', '(' .. string.format('%d', now - period))\n"
-        "    local n = redis.call('ZCARD', starts)\n"
-        "    if n >= rate then\n"
-        "      local e = redis.call('ZRANGE', starts, n - rate, n - rate, 'WITHSCORES')\n"
-        "      wait = tonumber(e[2]) + period - now + 1\n"
-        "    end\n"
-        "    free = rate - n\n"
-        "  end\n"
-        "  if conc > 0 then\n"
-        "    zkey(running)\n"
-        "    if redis.call('ZCARD', running) >= conc then prune(running, waiting) end\n"
-        "    local c = conc - redis.call('ZCARD', running)\n"
-        "    if c < free then free = c end\n"
-        "    if c <= 0 and wait < poll then wait = poll end\n"
-        "  end\n"
-        "  return free, wait\n"
-        "end\n"
-        "local function take(starts, running, rate, period, conc, member)\n"
-        "  if rate > 0 then\n"
-        "    redis.call('ZADD', starts, now, t[1] .. '.' .. t[2] .. ':' .. member)\n"
-        "    redis.call('PEXPIRE', starts, period + 1000)\n"
-        "  end\n"
-        "  if conc > 0 then redis.call('ZADD', running, now, member) end\n"
-        "end\n"
-        "local qrate, qperiod, qconc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])\n"
-        "local qlim = qrate > 0 or qconc > 0\n"
-        "local qfree, qwait = -1, 0\n"
-        "if qlim then qfree, qwait = room(KEYS[5], KEYS[6], nil, qrate, qperiod, qconc) end\n"
-        "local out, back = {0, 0}, {}\n"
-        "for j = 0, (#ARGV - 7) / 4 - 1 do\n"
-        "  local id = ARGV[8 + 4 * j]\n"
-        "  local frate, fperiod, fconc = tonumber(ARGV[9 + 4 * j]), tonumber(ARGV[10 + 4 * j]),\n"
-        "                                tonumber(ARGV[11 + 4 * j])\n"
-        "  local fs, fr, fnext, fw = KEYS[7 + 4 * j], KEYS[8 + 4 * j], KEYS[9 + 4 * j], KEYS[10 + 4 * j]\n"
-        "  local flim = frate > 0 or fconc > 0\n"
-        "  local member = wid .. ':' .. id\n"
-        "  local code, wait = 1, 0\n"
-        "  if qlim and qfree <= 0 then\n"
-        "    code, wait = 0, qwait\n"
-        "  elseif flim then\n"
-        "    local ffree, fwait = room(fs, fr, fw, frate, fperiod, fconc)\n"
-        "    if ffree <= 0 then code, wait = 2, fwait end\n"
-        "  end\n"
-        "  if code ~= 1 and redis.call('LREM', active, 1, id) == 0 then code = 3 end\n"
-        "  if code == 1 then\n"
-        "    if qlim then\n"
-        "      take(KEYS[5], KEYS[6], qrate, qperiod, qconc, member)\n"
-        "      qfree, qwait = room(KEYS[5], KEYS[6], nil, qrate, qperiod, qconc)\n"
-        "    end\n"
-        "    if flim then take(fs, fr, frate, fperiod, fconc, member) end\n"
-        "  elseif code == 0 then\n"
-        "    back[#back + 1] = id\n"
-        "  elseif code == 2 then\n"
-        "    local due\n"
-        "    if fconc > 0 and redis.call('ZCARD', fr) >= fconc then\n"
-        "      local ty = redis.call('TYPE', fw)['ok']\n"
-        "      if ty ~= 'list' and ty ~= 'none' then redis.call('DEL', fw) end\n"
-        "      redis.call('RPUSH', fw, id)\n"
-        "      redis.call('PEXPIRE', fw, safety + 60000)\n"
-        "      due = now + safety\n"
-        "    else\n"
-        /* spread over the period after the first free start: the k-th job
-         * deferred lands k/max_jobs periods later, modulo one period (those
-         * that find no room then are deferred again; nothing drifts away) */
-        "      local c = redis.pcall('INCR', fnext)\n"
-        "      if type(c) ~= 'number' then redis.call('DEL', fnext); c = 1 end\n"
-        "      redis.call('PEXPIRE', fnext, fperiod * 2)\n"
-        "      due = now + wait + ((c - 1) % frate) * math.floor(fperiod / frate)\n"
-        "    end\n"
-        "    redis.call('ZADD', incomplete, string.format('%.3f', due / 1000), id)\n"
-        "    wait = due - now\n"
-        "  end\n"
-        "  out[#out + 1] = code\n"
-        "  out[#out + 1] = wait\n"
-        "end\n"
-        "for i = #back, 1, -1 do redis.call('LPUSH', queued, back[i]) end\n"
-        "if qlim then out[1] = math.max(qfree, 0); out[2] = qwait else out[1] = -1 end\n"
-        "return out\n",
-
-    /* LIMIT_RELEASE: KEYS incomplete, queued, the queue limit's running set,
-     * the function limit's running set and waiting list; ARGV the slot
-     * ("<worker id>:<job id>"), which ones it holds (1 the queue's, 2 the
-     * function's), the function's max_running (0: none). Freeing a function's
-     * slot puts one of its waiting jobs back at the head of `queued`; with
-     * max_running (the workers' periodic top-up, held 0: a job the waiting
-     * list missed, e.g. one a Python worker ran), as many as it has room for.
-     * Reply: 0 */
-    [SCRIPT_LIMIT_RELEASE] =
-        "local incomplete, queued = KEYS[1], KEYS[2]\n"
-        LIMIT_WAKE
-        "local held = tonumber(ARGV[2])\n"
-        "if held % 2 == 1 then redis.pcall('ZREM', KEYS[3], ARGV[1]) end\n"
-        "if held >= 2 and redis.pcall('ZREM', KEYS[4], ARGV[1]) == 1 then wake(KEYS[5], 1) end\n"
-        "local max = tonumber(ARGV[3])\n"
-        "if max > 0 then\n"
-        "  local n = redis.pcall('ZCARD', KEYS[4])\n"
-        "  if type(n) == 'number' and n < max then wake(KEYS[5], max - n) end\n"
-        "end\n"
-        "return 0\n",
-
-    /* LIMIT_INFO: KEYS the published limits (hash: "" or a function => "<max_jobs>
-     * <period ms> <max_running>"); ARGV the limit keys' prefix. The keys read
-     * are the prefix's, in the queue's hash slot (as OVERVIEW's registry keys).
-     * Reply: {{function ("": the queue), max_jobs, period ms, max_running,
-     * running, started in the current period, waiting}, ...} */
-    [SCRIPT_LIMIT_INFO] =
-        "local t = redis.call('TIME')\n"
-        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-        "local function n(r) if type(r) == 'number' then return r end return 0 end\n"
-        "local h = redis.pcall('HGETALL', KEYS[1])\n"
-        "if type(h) ~= 'table' or h['err'] then return {} end\n"
-        "local out = {}\n"
-        "for i = 1, #h, 2 do\n"
-        "  local base = ARGV[1] .. (h[i] == '' and 'queue' or ('fn:' .. h[i])) .. ':'\n"
-        "  local mj, per, mr = string.match(h[i + 1], '^(%d+) (%d+) (%d+)$')\n"
-        "  if mj then\n"
-        "    local started = 0\n"
-        "    if tonumber(mj) > 0 then\n"
-        "      started = n(redis.pcall('ZCOUNT', base .. 'starts', '(' .. string.format('%d', now - tonumber(per)), '+inf'))\n"
-        "    end\n"
-        "    out[#out + 1] = {h[i], tonumber(mj), tonumber(per), tonumber(mr), n(redis.pcall('ZCARD', base .. 'running')),\n"
-        "                     started, n(redis.pcall('LLEN', base .. 'waiting'))}\n"
-        "  end\n"
-        "end\n"
-        "return out\n",
+    /* LIMIT, LIMIT_RELEASE, LIMIT_INFO: rate limits (an extension saq
+     * ignores): limitscript.c */
+    [SCRIPT_LIMIT] = saq__limit_script,
+    [SCRIPT_LIMIT_RELEASE] = saq__limit_release_script,
+    [SCRIPT_LIMIT_INFO] = saq__limit_info_script,
 };

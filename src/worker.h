@@ -425,7 +425,7 @@ void saq__leases_detach(saq_worker_t *w);
 
 /* ---- limit.c: rate limits and global concurrency, enforced in Redis ----
  * One LIMIT script takes a dequeued batch's slots before the jobs are marked
- * (scripts.c documents its keys). A job over its queue's limit goes back to
+ * (limitscript.c documents its keys). A job over its queue's limit goes back to
  * the head of `queued` (the batch keeps its order) and the worker waits; a
  * job over its function's limit is deferred: its rate's next free start as
  * a score in `incomplete` (saq's schedule brings it back, as any scheduled

@@ -552,14 +552,17 @@ export type QueueOrder = 'strict' | 'weighted';
 export interface LimitState {
   /** null: the whole queue */
   function: string | null;
-  maxJobs: number;
+  /** the published entry as stored when it is not one a libsaq worker writes (maxJobs, period,
+   *  maxRunning and started are null then); absent for a valid one */
+  invalid?: string;
+  maxJobs: number | null;
   /** seconds */
-  period: number;
-  maxRunning: number;
-  /** running slots held now */
+  period: number | null;
+  maxRunning: number | null;
+  /** running slots live workers hold now */
   running: number;
   /** starts in the last period */
-  started: number;
+  started: number | null;
   /** jobs of the function waiting for a running slot */
   waiting: number;
 }

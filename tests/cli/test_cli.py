@@ -506,6 +506,59 @@ bad=${REDIS_TLS_URL%%\?*}
         finally:
             w.stop()
 
+    def test_limits_dead_worker(self):
+        """A worker SIGKILLed while holding both running slots: once its liveness entry expired,
+        `saq limits` shows 0 running (as the limit counts them), and a new worker runs jobs."""
+        w = Worker(self.redis.url, queue="limd", extra=["--limit", "*=0/0,2"])
+        try:
+            for _ in range(2):
+                self.run_ok("enqueue", "-q", "limd", "sleep", '{"s": 60}')
+
+            def running():
+                r = saq("limits", "-q", "limd", "--json", url=self.redis.url)
+                return r.returncode == 0 and json.loads(r.stdout)["limits"][0]["running"]
+            wait_for(lambda: running() == 2, 10, what="two slots held")
+        finally:
+            w.proc.kill()
+            w.proc.wait()
+            w.stop()
+        t0 = time.time()
+        wait_for(lambda: running() == 0, 15, step=0.2, what="the dead worker's slots not counted")
+        self.assertEqual(self.redis.cli("ZCARD", "saq:limd:libsaq:limit:queue:running").strip(), "2")
+        self.assertRegex(self.run_ok("limits", "-q", "limd").stdout, r"(?m)^\* +- +- +2 +0 +0 +0$")
+        w = Worker(self.redis.url, queue="limd", extra=["--limit", "*=0/0,2"])
+        try:
+            self.run_ok("enqueue", "-q", "limd", "noop", "{}", "--key", "after")
+            wait_for(lambda: w.runs("after") == 1, 15, what="a job run after the kill")
+            print(f"dead worker: 0 running in `saq limits` and a job run {time.time() - t0:.1f} s after the kill",
+                  file=sys.stderr)
+        finally:
+            w.stop()
+
+    def test_limits_hostile_values(self):
+        """Published limits someone else wrote (huge, negative, not numbers) are shown as invalid,
+        never as an overflowed number; --json stays valid JSON."""
+        self.redis.cli("HSET", "saq:limh:libsaq:limits", "", "1 9000000000000000000 0", "big",
+                       "99999999999999999999 1000 1", "word", "abc", "neg", "-1 1000 1", "inf", "1 inf 0",
+                       "ok", "5 1000 2", 'q"x', "1 1e3 1")
+        t = self.run_ok("limits", "-q", "limh").stdout
+        print(t, file=sys.stderr)
+        self.assertNotRegex(t, r"e\+|-9")
+        self.assertRegex(t, r"(?m)^\* +invalid +invalid +invalid +0 +- +0$")
+        for fn in ("big", "word", "neg", "inf", 'q"x'):
+            self.assertRegex(t, rf"(?m)^{re.escape(fn)} +invalid +invalid +invalid +0 +- +0$")
+        self.assertRegex(t, r"(?m)^ok +5 +1s +2 +0 +0 +0$")
+        r = self.run_ok("limits", "-q", "limh", "--json")
+        subprocess.run([sys.executable, "-m", "json.tool"], input=r.stdout, text=True, check=True,
+                       capture_output=True)
+        by_fn = {d["function"]: d for d in json.loads(r.stdout)["limits"]}
+        self.assertEqual(by_fn[None], {"function": None, "invalid": "1 9000000000000000000 0", "max_jobs": None,
+                                       "period": None, "max_running": None, "running": 0, "started": None,
+                                       "waiting": 0})
+        self.assertEqual(by_fn['q"x']["invalid"], "1 1e3 1")
+        self.assertEqual(by_fn["ok"], {"function": "ok", "max_jobs": 5, "period": 1, "max_running": 2,
+                                       "running": 0, "started": 0, "waiting": 0})
+
     def test_pause_resume(self):
         """Issue 19: saq pause/resume; info and metrics show it; a libsaq worker honours it."""
         w = Worker(self.redis.url, queue="pq")

@@ -351,8 +351,23 @@ static void test_function_concurrency_4_workers(void **state)
     saq_queue_free(q);
 }
 
-/* A worker holding both slots of the queue's limit is SIGKILLed: its slots
- * are freed once its liveness entry expired, and another worker runs jobs. */
+/* saq_queue_limits' JSON now (fails the test on an error). */
+static char *limits_json(saq_queue_t *q)
+{
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_queue_limits(q, cq, 7), SAQ_OK);
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_status(ev), SAQ_OK);
+    char *js = strdup(saq_event_json(ev));
+    saq_event_free(ev);
+    saq_cq_free(cq);
+    return js;
+}
+
+/* A worker holding both slots of the queue's limit is SIGKILLed: once its
+ * liveness entry expired, saq_queue_limits (and so `saq limits`) counts none
+ * of its slots, and another worker runs jobs (the enforcement frees them). */
 static void test_dead_worker_slots_freed(void **state)
 {
     (void)state;
@@ -368,19 +383,202 @@ static void test_dead_worker_slots_freed(void **state)
     char k[200];
     snprintf(k, sizeof k, "saq:%s:libsaq:limit:queue:running", saq_queue_name(q));
     assert_int_equal(rh_int(RC, "ZCARD %s", k), 2);
+    sleep_ms(1200); /* published */
+    char *js = limits_json(q);
+    assert_non_null(strstr(js, "\"max_running\": 2, \"running\": 2,"));
+    free(js);
     kill(a, SIGKILL);
     waitpid(a, NULL, 0);
     double t0 = now_s();
+    /* no worker asks the limit meanwhile: the info script alone must see
+     * the slots' worker is gone (liveness expiry 2 s + the new-slot grace 5 s) */
+    for (;;) {
+        js = limits_json(q);
+        int zero = strstr(js, "\"max_running\": 2, \"running\": 0,") != NULL;
+        if (!zero && now_s() - t0 > 12 * slow())
+            fail_msg("a dead worker's slots still counted %.1f s after the kill: %s", now_s() - t0, js);
+        free(js);
+        if (zero)
+            break;
+        sleep_ms(200);
+    }
+    fprintf(stderr, "dead worker: saq_queue_limits shows 0 running %.2f s after the kill\n", now_s() - t0);
+    assert_int_equal(rh_int(RC, "ZCARD %s", k), 2); /* not freed yet: only not counted */
     pid_t b = spawn(saq_queue_name(q), log, extra);
     enq_timed(q, 1, 0);
     run_t runs[65];
     wait_runs(log, runs, 1, 20000);
     double took = now_s() - t0;
     fprintf(stderr, "dead worker: its slots freed, a job ran %.2f s after the kill\n", took);
-    assert_true(took < 12 * slow()); /* liveness expiry (2 s) + the new-slot grace (5 s) + polling */
+    assert_true(took < 14 * slow()); /* liveness expiry (2 s) + the new-slot grace (5 s) + polling */
     stop(b);
     saq_job_free(s1);
     saq_job_free(s2);
+    unlink(log);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+/* Enqueue function(kwargs) with key `key` now; returns the owned job as sent. */
+static saq_job_t *enq_key(saq_queue_t *q, const char *function, const char *key, const char *kwargs)
+{
+    saq_job_t *j = saq_job_new(function);
+    assert_int_equal(saq_job_set_key(j, key), SAQ_OK);
+    assert_int_equal(saq_job_set_kwargs(j, kwargs), SAQ_OK);
+    saq_event_t *ev = OK_EV(saq_queue_enqueue_sync(q, j, TMO));
+    assert_int_equal(saq_event_int(ev), 1);
+    saq_event_free(ev);
+    return j;
+}
+
+/* The score of job `key` in `incomplete` (fails when it has none). */
+static double score_of(saq_queue_t *q, const char *key)
+{
+    char *s = rh_str(RC, "ZSCORE saq:%s:incomplete saq:job:%s:%s", saq_queue_name(q), saq_queue_name(q), key);
+    assert_non_null(s);
+    double v = atof(s);
+    free(s);
+    return v;
+}
+
+/* Enqueue `key` of "timed" (s 0) scheduled `in_s` seconds ahead. */
+static void enq_scheduled(saq_queue_t *q, const char *key, double in_s)
+{
+    saq_job_t *j = saq_job_new("timed");
+    assert_int_equal(saq_job_set_key(j, key), SAQ_OK);
+    assert_int_equal(saq_job_set_kwargs(j, "{\"s\": 0}"), SAQ_OK);
+    assert_int_equal(saq_job_set_scheduled(j, now_s() + in_s), SAQ_OK);
+    saq_event_t *ev = OK_EV(saq_queue_enqueue_sync(q, j, TMO));
+    assert_int_equal(saq_event_int(ev), 1);
+    saq_event_free(ev);
+    saq_job_free(j);
+}
+
+/* The job `key` was not run: still queued, scheduled where it was put. */
+static void assert_not_run(saq_queue_t *q, const char *log, const char *key, double score)
+{
+    run_t runs[65];
+    int n = read_runs(log, runs, 64);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(runs[i].key, key))
+            fail_msg("job %s ran %.1f s before it was due", key, score - runs[i].a);
+    saq_job_t *j = getjob(q, key);
+    assert_non_null(j);
+    assert_string_equal(saq_job_status(j), "queued");
+    saq_job_free(j);
+    assert_true(fabs(score_of(q, key) - score) < 0.01);
+}
+
+/* An id on a function's waiting list that no longer waits there is never
+ * woken: (1) the id the 30 s fallback left behind (the job came back by
+ * itself) while the job is scheduled again (a retry, or enqueued again with
+ * `scheduled`): a wake used to move it to `queued` at once; (2) a waiting
+ * job deleted and enqueued again with `scheduled` while its entry stays on
+ * the list: the release of the running slot used to run it early. The
+ * stale entries are dropped, and a job really waiting still runs. */
+static void test_stale_waiting_entry(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-stale", NULL, NULL);
+    const char *qn = saq_queue_name(q);
+    char log[64], wk[200];
+    mklog(log, sizeof log);
+    snprintf(wk, sizeof wk, "saq:%s:libsaq:limit:fn:timed:waiting", qn);
+    /* (1) as the fallback leaves it: the job scheduled, its id on the list */
+    enq_scheduled(q, "stale", 30);
+    double due1 = score_of(q, "stale");
+    redisReply *r = rh_cmd(RC, "RPUSH %s saq:job:%s:stale", wk, qn);
+    freeReplyObject(r);
+    const char *extra[] = {"--limit", "timed=0/0,1", NULL};
+    pid_t pid = spawn(qn, log, extra);
+    sleep_ms(2500); /* the worker's top-up from the waiting list runs every second */
+    assert_not_run(q, log, "stale", due1);
+    assert_int_equal(rh_int(RC, "LLEN %s", wk), 0); /* the stale entry dropped */
+
+    /* (2) a job waits for the slot "hold" takes, is deleted and enqueued again */
+    saq_job_free(enq_key(q, "timed", "hold", "{\"s\": 2}"));
+    saq_job_free(wait_status(q, "hold", "active", 5000));
+    saq_job_free(enq_key(q, "timed", "w", "{\"s\": 0}"));
+    double end = now_s() + 5;
+    while (rh_int(RC, "LLEN %s", wk) < 1 && now_s() < end)
+        sleep_ms(20);
+    assert_int_equal(rh_int(RC, "LLEN %s", wk), 1);
+    saq_cq_t *cq = saq_cq_new();
+    assert_int_equal(saq_queue_delete(q, "w", 0, 0, cq, 1), SAQ_OK);
+    saq_event_t *ev = saq_cq_poll(cq, TMO);
+    assert_non_null(ev);
+    assert_int_equal(saq_event_status(ev), SAQ_OK);
+    saq_event_free(ev);
+    saq_cq_free(cq);
+    enq_scheduled(q, "w", 30);
+    double due2 = score_of(q, "w");
+    saq_job_free(wait_status(q, "hold", "complete", 8000));
+    sleep_ms(1500);
+    assert_not_run(q, log, "w", due2);
+    assert_not_run(q, log, "stale", due1);
+
+    /* (3) a job really waiting still runs once the slot frees */
+    saq_job_free(enq_key(q, "timed", "hold2", "{\"s\": 1}"));
+    saq_job_free(wait_status(q, "hold2", "active", 5000));
+    saq_job_free(enq_key(q, "timed", "w3", "{\"s\": 0}"));
+    saq_job_free(wait_status(q, "w3", "complete", 5000));
+    assert_int_equal(rh_int(RC, "LLEN %s", wk), 0);
+    stop(pid);
+    unlink(log);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+/* Hostile numbers in the published limits (saq:<q>:libsaq:limits): an entry
+ * that is not "<max_jobs> <period ms> <max_running>" within range is shown
+ * as invalid (its raw text, null numbers), never as an overflowed number. */
+static void test_limits_hostile_config(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-hostile", NULL, NULL);
+    const char *qn = saq_queue_name(q);
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:libsaq:limits %s %s", qn, "", "1 9000000000000000000 0"));
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:libsaq:limits big %s", qn, "99999999999999999999 1000 1"));
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:libsaq:limits word %s", qn, "abc"));
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:libsaq:limits neg %s", qn, "-1 1000 1"));
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:libsaq:limits ok %s", qn, "5 1000 2"));
+    freeReplyObject(rh_cmd(RC, "ZADD saq:%s:libsaq:limit:fn:ok:running 1 w:x", qn));
+    char *js = limits_json(q);
+    fprintf(stderr, "hostile limits: %s\n", js);
+    assert_null(strstr(js, "e+"));
+    assert_null(strstr(js, "-9"));
+    assert_non_null(strstr(js, "{\"function\": null, \"invalid\": \"1 9000000000000000000 0\", \"max_jobs\": null, "
+                               "\"period\": null, \"max_running\": null, \"running\": 0, \"started\": null, "
+                               "\"waiting\": 0}"));
+    assert_non_null(strstr(js, "{\"function\": \"big\", \"invalid\": \"99999999999999999999 1000 1\""));
+    assert_non_null(strstr(js, "{\"function\": \"word\", \"invalid\": \"abc\""));
+    assert_non_null(strstr(js, "{\"function\": \"neg\", \"invalid\": \"-1 1000 1\""));
+    /* the dead slot of an unknown worker is not counted */
+    assert_non_null(strstr(js, "{\"function\": \"ok\", \"max_jobs\": 5, \"period\": 1, \"max_running\": 2, "
+                               "\"running\": 0, \"started\": 0, \"waiting\": 0}"));
+    free(js);
+    saq_queue_close(q, TMO);
+    saq_queue_free(q);
+}
+
+/* Hostile values in a limit's state: a start recorded at +inf (or far
+ * ahead of the server's clock) in a function's starts set defers its jobs
+ * at most one period, never to an infinite score, and they run. */
+static void test_limit_hostile_state(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("lim-hstate", NULL, NULL);
+    const char *qn = saq_queue_name(q);
+    char log[64];
+    mklog(log, sizeof log);
+    freeReplyObject(rh_cmd(RC, "ZADD saq:%s:libsaq:limit:fn:timed:starts +inf x 9e300 y", qn));
+    const char *extra[] = {"--limit", "timed=1/1,0", NULL};
+    pid_t pid = spawn(qn, log, extra);
+    enq_timed(q, 2, 0);
+    run_t runs[66];
+    wait_runs(log, runs, 2, 8000);
+    stop(pid);
+    assert_drained(q);
     unlink(log);
     saq_queue_close(q, TMO);
     saq_queue_free(q);
@@ -395,6 +593,9 @@ int main(void)
         cmocka_unit_test(test_function_rate_4_workers),
         cmocka_unit_test(test_function_concurrency_4_workers),
         cmocka_unit_test(test_dead_worker_slots_freed),
+        cmocka_unit_test(test_stale_waiting_entry),
+        cmocka_unit_test(test_limits_hostile_config),
+        cmocka_unit_test(test_limit_hostile_state),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }

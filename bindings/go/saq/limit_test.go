@@ -4,6 +4,7 @@ package saq_test
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -200,5 +201,36 @@ func TestLimitFunctionRateTwoWorkers(t *testing.T) {
 	// lag and still sees any second that held more than 5 starts.
 	if m := p.maxInWindow(900 * time.Millisecond); m > 5 {
 		t.Fatalf("%d starts within 0.9 s, want <= 5", m)
+	}
+}
+
+// TestLimitsInvalidPublished: a published limit that is not one a worker
+// writes (a huge period, text) is reported as Invalid with its text, no
+// number made up from it; a valid one next to it reads as usual.
+func TestLimitsInvalidPublished(t *testing.T) {
+	q := newQueue(t)
+	name := q.Name()
+	out, err := exec.Command("redis-cli", "-u", redisURL(t), "HSET", "saq:"+name+":libsaq:limits",
+		"", "1 9000000000000000000 0", "word", "abc", "ok", "5 1000 2").CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli: %v: %s", err, out)
+	}
+	ls, err := q.Limits(ctx(t))
+	if err != nil {
+		t.Fatalf("Limits: %v", err)
+	}
+	got := map[string]saq.LimitState{}
+	for _, l := range ls {
+		got[l.Function] = l
+	}
+	if l := got[""]; l.Invalid != "1 9000000000000000000 0" || l.Period != 0 || l.MaxJobs != 0 {
+		t.Errorf("queue's entry = %+v, want Invalid with zero numbers", l)
+	}
+	if l := got["word"]; l.Invalid != "abc" {
+		t.Errorf("word = %+v, want Invalid \"abc\"", l)
+	}
+	want := saq.LimitState{Function: "ok", MaxJobs: 5, Period: time.Second, MaxRunning: 2}
+	if got["ok"] != want {
+		t.Errorf("ok = %+v, want %+v", got["ok"], want)
 	}
 }

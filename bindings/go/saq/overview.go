@@ -276,9 +276,13 @@ type LimitState struct {
 	MaxJobs    int           // starts per Period (0: no rate limit)
 	Period     time.Duration //
 	MaxRunning int           // at once (0: no concurrency limit)
-	Running    int           // running slots held now
+	Running    int           // running slots live workers hold now
 	Started    int           // starts in the last Period
 	Waiting    int           // jobs of the function waiting for a running slot
+	// Invalid is the published entry as stored when it is not one a libsaq
+	// worker writes (MaxJobs, Period, MaxRunning and Started are 0 then:
+	// unknown); "" for a valid one.
+	Invalid string
 }
 
 // Limits reads the rate limits and global concurrency the queue's libsaq
@@ -298,6 +302,7 @@ func (q *Queue) Limits(ctx context.Context) ([]LimitState, error) {
 				Period                    float64 `json:"period"`
 				MaxRunning                int     `json:"max_running"`
 				Running, Started, Waiting int
+				Invalid                   string `json:"invalid"`
 			}
 		}
 		if err := json.Unmarshal([]byte(saqraw.Saq_event_json(ev)), &doc); err != nil {
@@ -306,7 +311,7 @@ func (q *Queue) Limits(ctx context.Context) ([]LimitState, error) {
 		out = make([]LimitState, 0, len(doc.Limits))
 		for _, l := range doc.Limits {
 			s := LimitState{MaxJobs: l.MaxJobs, Period: secToDur(l.Period), MaxRunning: l.MaxRunning,
-				Running: l.Running, Started: l.Started, Waiting: l.Waiting}
+				Running: l.Running, Started: l.Started, Waiting: l.Waiting, Invalid: l.Invalid}
 			if l.Function != nil {
 				s.Function = *l.Function
 			}

@@ -558,9 +558,11 @@ class Queue {
    *  enforce (the worker option limits; published every second while a
    *  worker with limits runs, kept 30 s after the last one stopped), with
    *  their state now (saq_queue_limits): [{ function (null: the whole
-   *  queue), maxJobs, period (seconds), maxRunning, running (slots held
-   *  now), started (in the last period), waiting (jobs waiting for a running
-   *  slot) }]; [] when no worker publishes limits. */
+   *  queue), maxJobs, period (seconds), maxRunning, running (slots live
+   *  workers hold now), started (in the last period), waiting (jobs waiting
+   *  for a running slot) }]; [] when no worker publishes limits. An entry
+   *  that is not one a libsaq worker publishes has invalid (its text as
+   *  stored) and null maxJobs, period, maxRunning and started. */
   async limits() {
     return this._op((q, cq, tag) => raw.saq_queue_limits(q, cq, tag), (ev) =>
       camel(json.parse(raw.saq_event_json(ev), null, this._jsonOpts)).limits);

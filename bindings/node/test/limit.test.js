@@ -5,6 +5,7 @@
 // one queue.
 const { test, describe } = require('node:test');
 const assert = require('assert');
+const { spawnSync } = require('child_process');
 const { REDIS_URL, uniqueName, waitStatus } = require('./helpers');
 const { Queue, Worker, SaqError } = require('..');
 
@@ -103,6 +104,24 @@ describe('limits', () => {
       assert.ok(p.maxInWindow(1000) <= 5, `${p.maxInWindow(1000)} starts in one second`);
     } finally {
       await f.close();
+      await q.close();
+    }
+  });
+
+  test('a published limit no worker writes is listed as invalid, with its text', async () => {
+    const name = uniqueName('limh');
+    const r = spawnSync('redis-cli', ['-u', REDIS_URL, 'HSET', `saq:${name}:libsaq:limits`,
+      '', '1 9000000000000000000 0', 'ok', '5 1000 2'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const q = Queue.fromUrl(REDIS_URL, { name });
+    try {
+      const ls = await q.limits();
+      const by = new Map(ls.map((l) => [l.function, l]));
+      assert.deepEqual(by.get(null), { function: null, invalid: '1 9000000000000000000 0', maxJobs: null,
+        period: null, maxRunning: null, running: 0, started: null, waiting: 0 });
+      assert.deepEqual(by.get('ok'), { function: 'ok', maxJobs: 5, period: 1, maxRunning: 2, running: 0, started: 0,
+        waiting: 0 });
+    } finally {
       await q.close();
     }
   });

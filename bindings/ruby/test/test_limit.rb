@@ -81,4 +81,18 @@ class TestLimit < Minitest::Test
     assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0, :>=, 1.9
     assert_operator probe.max_in_window(1.0), :<=, 5
   end
+
+  # A published limit no libsaq worker writes (a huge period, text) is listed
+  # with invalid: its text, and nil numbers; a valid one next to it as usual.
+  def test_invalid_published_limit
+    q = new_queue
+    out = IO.popen(["redis-cli", "-u", REDIS_URL, "HSET", "saq:#{q.name}:libsaq:limits", "",
+                    "1 9000000000000000000 0", "ok", "5 1000 2"], &:read)
+    assert $?.success?, out
+    by = q.limits.to_h { |l| [l[:function], l] }
+    assert_equal({ function: nil, invalid: "1 9000000000000000000 0", max_jobs: nil, period: nil, max_running: nil,
+                   running: 0, started: nil, waiting: 0 }, by[nil])
+    assert_equal({ function: "ok", max_jobs: 5, period: 1, max_running: 2, running: 0, started: 0, waiting: 0 },
+                 by["ok"])
+  end
 end

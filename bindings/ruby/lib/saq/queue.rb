@@ -367,9 +367,11 @@ module Saq
     # enforce (Worker.new(..., limits:); published every second while a
     # worker with limits runs, kept 30 s after the last one stopped), with
     # their state now: an Array of Hashes {function: (nil: the whole queue),
-    # max_jobs:, period: (seconds), max_running:, running: (slots held now),
-    # started: (in the last period), waiting: (jobs waiting for a running
-    # slot)}; [] when no worker publishes limits.
+    # max_jobs:, period: (seconds), max_running:, running: (slots live
+    # workers hold now), started: (in the last period), waiting: (jobs
+    # waiting for a running slot)}; [] when no worker publishes limits. An
+    # entry that is not one a libsaq worker publishes has invalid: (its text
+    # as stored) and nil max_jobs, period, max_running and started.
     def limits
       execute(->(cq) { Native.saq_queue_limits(@raw, cq, TAG) }) do |ev|
         Codec.load(Native.saq_event_json(ev))["limits"].map { |l| l.transform_keys(&:to_sym) }
