@@ -18,7 +18,7 @@ import time
 import pytest
 import redis as redis_sync
 
-from helpers import IS013, await_status, await_until, blocked_dequeues, jid, raw
+from helpers import IS013, RawPublishes, await_status, await_until, blocked_dequeues, jid, raw
 
 PAUSED = "saq:default:libsaq:paused"
 
@@ -79,6 +79,8 @@ async def test_a_move_swept_before_its_give_back_runs_once(redis_url, pyq, lq, r
     the worker gives it back (paused) or marks it (not paused: MARK refuses
     it, saq #277/U13), and aborts it; a Python saq worker serves the queue
     too. The job runs exactly once, after the sweep re-queued it."""
+    pubs = RawPublishes(redis_url)
+    pubs.start()
     w = cworker({"concurrency": "1", "timers.pause": "0.05", "timers.sweep": "3600", "dequeue_timeout": "60"})
     await await_until(lambda: blocked_dequeues(rds) >= 1, 10, what="the libsaq worker's blocked dequeue")
     # blocked after the libsaq worker: Redis hands the next job to the libsaq worker
@@ -110,6 +112,10 @@ async def test_a_move_swept_before_its_give_back_runs_once(redis_url, pyq, lq, r
     assert runs == [("add", "x", 1)], ("the job ran more than once", w.runs(), py.runs())
     if paused:
         assert w.runs() == [], "the paused libsaq worker ran the job"
+    pubs.stop()
+    # the libsaq worker found it aborted (instead of giving it back, or marking it) and finished it
+    # `aborted` once; the sweep then queued it again
+    assert pubs.got.count((jid("x"), "aborted")) == 1, pubs.got
     rec = raw(rds, "x")
     assert rec["status"] == "complete" and rec["attempts"] == 1, rec
     assert rds.lrange("saq:default:queued", 0, -1) == [] and rds.lrange("saq:default:active", 0, -1) == []
