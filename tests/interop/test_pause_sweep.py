@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""Issue 19's pause next to a Python saq sweep: a libsaq worker whose queue is
-paused while its blocked dequeue is moving a job gives that move back to the
-head of `queued`. A Python saq sweep that listed the job in `active` (status
-still `queued`: moved, not marked) in between aborts it (record `aborting`,
-taken out of `active`) and retries it after its abort wait. A give-back that
-pushed the id back regardless put the job in `queued` as well: a Python worker
-ran it (saq runs an `aborting` record it dequeues), then the sweep re-queued it
-(error `swept`) and it ran a second time. The give-back must leave a job the
-sweep took alone. No checklist item (an extension)."""
+"""Issue 19's pause next to a sweep (saq's or libsaq's): a libsaq worker
+whose queue is paused while its blocked dequeue is moving a job gives that
+move back to the head of `queued`. A sweep that listed the job in `active`
+(status still `queued`: moved, not marked) in between aborts it (record
+`aborting`, taken out of `active`) and queues it again after its abort wait.
+A give-back that pushed the id back regardless put the job in `queued` as
+well: a Python saq worker ran it (saq runs an `aborting` record it dequeues),
+then the sweep re-queued it (error `swept`) and it ran a second time. The
+give-back must leave a job the sweep took to the sweep (the worker finishes it
+`aborted`, as its mark would, and the sweep retries it once). The same window
+without the pause (the worker marks the move) is checked too: MARK refuses a
+swept move (saq #277, U13). No checklist item (an extension)."""
 
 from __future__ import annotations
 
