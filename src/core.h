@@ -368,6 +368,7 @@ enum {
     SCRIPT_LIMIT_RELEASE,
     SCRIPT_LIMIT_INFO,
     SCRIPT_MARKS,
+    SCRIPT_GIVE_BACK,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];

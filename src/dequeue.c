@@ -6,47 +6,13 @@
  * move (#277, U13) and duplicates already running elsewhere (U1), and is
  * then handed to its lease. A blocked dequeue is interrupted with CLIENT
  * UNBLOCK, so no move is ever lost (U9); moves that arrive while stopping
- * are given back to the head of `queued`. A member of a multi-queue worker
+ * (or paused) are given back to the head of `queued` (giveback.c: only while
+ * no sweep or abort took them meanwhile). A member of a multi-queue worker
  * (group.c) dequeues the slots its group grants it, and blocks without a
  * slot: a move that finds the shared budget full is given back too. Jobs a
  * rate or concurrency limit applies to take their slots before they are
  * marked (limit.c); the pump waits while the queue's limit is full. */
 #include "worker.h"
-
-/* A job moved to `active` while the worker is stopping (or, in a group,
- * while the shared budget is full): put it back at the head of `queued`,
- * exactly where it was (its record was not touched yet). `held`: the move
- * holds a slot, released once the job is back. */
-static void give_back_done(saq__req_t *req, redisReply *r, int err, const char *msg)
-{
-    saq_worker_t *w = req->data;
-    (void)r, (void)err, (void)msg;
-    if (req->idata)
-        saq__slots_put(w, 1);
-    else
-        w->giving--;
-    /* a group member without a slot is hungry now: its grant may be waiting */
-    saq__worker_poke(w, req->idata ? SAQ__POKE_CHECK : SAQ__POKE_PUMP | SAQ__POKE_CHECK);
-    saq__worker_unref(w);
-}
-
-static void give_back(saq_worker_t *w, const char *id, size_t idlen, int held)
-{
-    saq_queue_t *q = w->q;
-    char *c = saq__strndup(id, idlen);
-    saq__req_t *r = NULL;
-    if (c) {
-        saq__worker_ref(w);
-        if (!(r = saq__tx_give_back(q, c, give_back_done, w)))
-            saq__unref(&w->refs); /* never the last: the caller holds one */
-    }
-    free(c);
-    if (r) {
-        r->idata = held;
-        w->giving += !held; /* the stop waits for it */
-    } else if (held)
-        saq__slots_put(w, 1);
-}
 
 static void mark_reply(saq__req_t *req, redisReply *r, int err, const char *msg);
 
@@ -256,7 +222,7 @@ static saq__lease_t *start_job(saq_worker_t *w, redisReply *idr, redisReply *rec
         saq__job_clear(&shadow);
         w->errors++;
         if (e == SAQ_ENOMEM) { /* not the record's fault: put it back for later */
-            give_back(w, idr->str, idr->len, 1);
+            saq__give_back(w, idr->str, idr->len, rec->str, rec->len, 1);
             return NULL;
         }
         /* a record this worker cannot use (not JSON, another transform, too
@@ -273,7 +239,7 @@ static saq__lease_t *start_job(saq_worker_t *w, redisReply *idr, redisReply *rec
     saq__lease_t *l = saq__lease_new(w, &shadow, rec->str, rec->len);
     if (!l) {
         saq__job_clear(&shadow);
-        give_back(w, idr->str, idr->len, 1); /* out of memory: put it back for later */
+        saq__give_back(w, idr->str, idr->len, rec->str, rec->len, 1); /* out of memory: put it back for later */
         return NULL;
     }
     w->burst_taken++;
@@ -400,7 +366,7 @@ static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *
     redisReply idr = {.type = REDIS_REPLY_STRING, .str = (char *)req->aux, .len = strlen((char *)req->aux)};
     (void)msg;
     if ((w->stopping || w->paused) && !err && r && r->type == REDIS_REPLY_STRING) {
-        give_back(w, idr.str, idr.len, 1); /* stopping, or its queue was paused meanwhile */
+        saq__give_back(w, idr.str, idr.len, r->str, r->len, 1); /* stopping, or its queue was paused meanwhile */
     } else {
         saq__lease_t *l = start_job(w, &idr, err ? NULL : r);
         gate(w, &l, 1);
@@ -446,7 +412,7 @@ static void blmove_reply(saq__req_t *req, redisReply *r, int err, const char *ms
         /* a group member's move with no free slot in the shared budget (or
          * while stopping): back to the head of its queue; the member waits,
          * hungry, for a slot the queue order gives it */
-        give_back(w, r->str, r->len, 0);
+        saq__give_back(w, r->str, r->len, NULL, 0, 0);
         saq__worker_poke(w, SAQ__POKE_CHECK);
         saq__worker_unref(w);
         return;
@@ -510,9 +476,10 @@ static void dequeue_reply(saq__req_t *req, redisReply *r, int err, const char *m
     saq__slots_put(w, asked - (int)pairs); /* give back what was not filled */
     if (w->stopping || w->paused) { /* reverse order: LPUSH restores the original FIFO order */
         for (size_t i = pairs; i-- > 0;) {
-            redisReply *id = saq__tx_dequeued_id(r, i);
+            redisReply *id = saq__tx_dequeued_id(r, i), *rec = saq__tx_dequeued_record(r, i);
             if (id->type == REDIS_REPLY_STRING)
-                give_back(w, id->str, id->len, 1);
+                saq__give_back(w, id->str, id->len, rec && rec->type == REDIS_REPLY_STRING ? rec->str : NULL,
+                               rec && rec->type == REDIS_REPLY_STRING ? rec->len : 0, 1);
             else
                 saq__slots_put(w, 1);
         }

@@ -5,7 +5,8 @@
  * slot); and a worker's watch of that flag: every timers.pause (five times as
  * often while paused) it reads the flag; once paused it takes no more jobs
  * (its blocked dequeue is interrupted, a move that still arrives is given
- * back to the head of the queue) and lets its running jobs finish; once
+ * back to the head of the queue, giveback.c: only while no sweep or abort
+ * took it meanwhile) and lets its running jobs finish; once
  * resumed it dequeues at once. A worker takes no job before its first read. */
 #include "worker.h"
 

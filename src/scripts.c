@@ -26,6 +26,9 @@
  *   LIMIT / LIMIT_RELEASE / LIMIT_INFO  rate limits and global concurrency
  *            (an extension in libsaq's own keys): their text is in
  *            limitscript.c (limit.c and limitinfo.c lay out their KEYS/ARGV).
+ *   GIVE_BACK  put a move the worker will not run back at the head of
+ *            `queued`, only while it is still that move (not swept, aborted,
+ *            recovered or deleted since).
  * Records are read with cjson.decode only to look at status/attempts/started;
  * they are never re-encoded in Lua, so user data keeps its exact bytes.
  * Each script's KEYS/ARGV are documented above its text; its builder in
@@ -512,4 +515,35 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
     [SCRIPT_LIMIT] = saq__limit_script,
     [SCRIPT_LIMIT_RELEASE] = saq__limit_release_script,
     [SCRIPT_LIMIT_INFO] = saq__limit_info_script,
+
+    /* GIVE_BACK: KEYS active, queued, id, abort marker; ARGV the record as
+     * dequeued ('' when not read), check marker ('1': the 0.13 dialect).
+     * Puts the move back at the head of `queued` only while it is still the
+     * move: its record untouched and still queued when Lua can read it (a
+     * sweep's abort, saq's or libsaq's, or any abort changes it; 0.13's sets
+     * the marker) and its id in `active` (a sweep, a recovery or a delete may
+     * have taken it out). A sweep that took it
+     * queues it again itself: pushing it back too ran it twice.
+     * Reply (MARK's shapes): {1} OK (back in queued); {0} REFUSED (not in
+     * active any more, or no record: nothing pushed); {-1, 'aborting', record,
+     * marker text} ABORTED (0.13's marker); {-1, 'changed', record} TAKEN:
+     * left where it is (the caller reads the record: aborted, it finishes it) */
+    [SCRIPT_GIVE_BACK] =
+        "local cur = redis.call('GET', KEYS[3])\n"
+        "if not cur then\n"
+        "  redis.call('LREM', KEYS[1], 1, KEYS[3])\n"
+        "  return {0}\n"
+        "end\n"
+        "local m = ARGV[2] == '1' and redis.call('GET', KEYS[4])\n"
+        "if m then return {-1, 'aborting', cur, m} end\n"
+        "if ARGV[1] ~= '' and cur ~= ARGV[1] then return {-1, 'changed', cur} end\n"
+        /* read after the move (BLMOVE, then GET): an abort may precede the read */
+        "local ok, rec = pcall(cjson.decode, cur)\n"
+        "if ok and type(rec) == 'table' then\n"
+        "  local st = string.lower(tostring(rec['status'] or 'new'))\n"
+        "  if st ~= 'queued' and st ~= 'new' then return {-1, 'changed', cur} end\n"
+        "end\n"
+        "if redis.call('LREM', KEYS[1], 1, KEYS[3]) == 0 then return {0} end\n"
+        "redis.call('LPUSH', KEYS[2], KEYS[3])\n"
+        "return {1}\n",
 };

@@ -291,12 +291,12 @@ void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t 
     saq__call_fmt(c, "%d", ttl);
 }
 
-saq__req_t *saq__tx_give_back(saq_queue_t *q, const char *id, saq__reply_fn cb, void *data)
+void saq__tx_give_back(saq_queue_t *q, const char *id, const char *rec, size_t reclen, saq__call_t *c)
 {
-    saq__cmdf(&q->cmd, NULL, NULL, "MULTI");
-    saq__cmdf(&q->cmd, NULL, NULL, "LREM %s 1 %s", q->k_active, id);
-    saq__cmdf(&q->cmd, NULL, NULL, "LPUSH %s %s", q->k_queued, id);
-    return saq__cmdf(&q->cmd, cb, data, "EXEC");
+    call_init(c, SCRIPT_GIVE_BACK, 4);
+    put(c, q->k_active), put(c, q->k_queued), put(c, id);
+    put_own(c, saq__tx_marker(q, saq__key_of(q, id)));
+    putn(c, rec, reclen), put_flag(c, q->set.dialect == SAQ__DIALECT_013);
 }
 
 /* ---- pipelines of an operation (MULTI/EXEC and plain commands) ---- */
@@ -371,6 +371,7 @@ saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out)
             x.code = SAQ__TX_REFUSED;
         break;
     case SCRIPT_MARK: /* {1}, {0}, {-3}, {-1, status, record[, marker text]} */
+    case SCRIPT_GIVE_BACK:
         if (lead_int(r, &v))
             break;
         if (v == 1)

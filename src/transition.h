@@ -118,11 +118,11 @@ typedef struct saq__tx_reply {
     saq__tx_t code;
     long long n;        /* DEQUEUED: the entries taken out of `queued` */
     const char *text;   /* ABORTED: the reason (or NULL); TAKEN: the stored status */
-    redisReply *record; /* MARK's ABORTED/TAKEN, ABORT_DUE's DUE: the record as stored */
+    redisReply *record; /* MARK's (GIVE_BACK's) ABORTED/TAKEN, ABORT_DUE's DUE: the record as stored */
 } saq__tx_reply_t;
 
 /* Decode the reply of `script` (SCRIPT_ENQUEUE, MARK, FINISH, RETRY, UPDATE,
- * REPLACE, ABORT, RECOVER, UNREADABLE, ABORT_DUE, DELETE; any other gives
+ * REPLACE, ABORT, RECOVER, UNREADABLE, ABORT_DUE, DELETE, GIVE_BACK; any other gives
  * SAQ__TX_NONE). r may be NULL (SAQ__TX_NONE); out may be NULL. Pure. */
 saq__tx_t saq__tx_decode(int script, const redisReply *r, saq__tx_reply_t *out);
 
@@ -177,11 +177,17 @@ void saq__tx_mark(saq_queue_t *q, const saq__tx_mark_t *a, saq__call_t *c);
  * of n MARK replies, each decoded as SCRIPT_MARK's. */
 void saq__tx_marks(saq_queue_t *q, const saq__tx_mark_t *a, size_t n, saq__call_t *c);
 
-/* Put a job moved to `active` back at the head of `queued` (a worker that
- * stops before it marked it: exactly where it was, its record untouched):
- * MULTI, LREM active 1 id, LPUSH queued id, EXEC. Returns the EXEC's request
- * (cb gets the EXEC reply) or NULL when out of memory. Loop thread. */
-saq__req_t *saq__tx_give_back(saq_queue_t *q, const char *id, saq__reply_fn cb, void *data);
+/* Put a job moved to `active` that the worker will not run (it stops, its
+ * queue was paused, a group's budget is full) back at the head of `queued`,
+ * exactly where it was, only while it is still that move: `rec` (reclen
+ * bytes) is its record as dequeued ("" when not read); the record must also
+ * still read as queued (when Lua can decode it). A record changed since the move (a sweep's or any
+ * abort; in the 0.13 dialect, an abort marker) or an id no longer in `active`
+ * is left to whoever changed it. KEYS active, queued, id, abort marker; ARGV
+ * rec, check marker. Decoded with MARK's shapes: OK (given back), REFUSED (no
+ * longer in active, or no record), ABORTED (text = the 0.13 marker's text) or
+ * TAKEN (changed), both with record = the stored record. */
+void saq__tx_give_back(saq_queue_t *q, const char *id, const char *rec, size_t reclen, saq__call_t *c);
 
 /* A lease's guard on an outcome write: the run (attempts, started) the
  * record must still belong to, and the record as the lease last wrote it

@@ -16,6 +16,7 @@
 /*   group.c             several queues, one slot budget, the queue order   */
 /*   limit.c             rate limits and global concurrency (Lua scripts)   */
 /*   lease.c             one dequeued job from mark to written outcome      */
+/*   giveback.c          a move not run, back to `queued` (if still a move) */
 /*   dequeue.c           pump, DEQUEUE/BLMOVE, MARK, give-back, UNBLOCK     */
 /*   pause.c             saq_queue_pause/resume/paused, a worker's watch    */
 /*   upkeep.c            cron, schedule/info/sweep timers, abort+heartbeat  */
@@ -465,6 +466,17 @@ void saq__limit_release(saq__lease_t *l);
  * (the wake-ups a release could not give: a job of the function that a
  * Python worker ran, a worker that died). Loop thread. */
 void saq__limit_tick(saq_worker_t *w);
+
+/* ---- giveback.c: a move the worker will not run, given back ---- */
+
+/* Put the move of `id` (idlen bytes) back at the head of `queued` (the
+ * worker stops, its queue was paused, a group's budget is full), only while
+ * it is still that move: `rec` (reclen bytes) is its record as dequeued, NULL
+ * when not read. One a sweep or an abort changed meanwhile is not pushed
+ * back: finished aborted when it was aborted for this run, else left to
+ * whoever changed it. `held`: the move holds a slot, released once answered
+ * (else w->giving counts it until then; the stop waits for it). Loop thread. */
+void saq__give_back(saq_worker_t *w, const char *id, size_t idlen, const char *rec, size_t reclen, int held);
 
 /* ---- dequeue.c: taking jobs ---- */
 

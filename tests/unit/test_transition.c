@@ -338,6 +338,28 @@ static void test_delete(void **state)
                 "", "0", "0");
 }
 
+static void max_index(const char *text, const char *what, int *out);
+
+/* GIVE_BACK's KEYS (active, queued, the id, its abort marker) and ARGV (the
+ * record as dequeued, check marker: the 0.13 dialect) */
+static void test_give_back(void **state)
+{
+    (void)state;
+    saq__call_t c;
+    saq__tx_give_back(&Q, "saq:job:default:k", "{\"q\"}", 5, &c);
+    expect_call(&c, SCRIPT_GIVE_BACK, 4, 6, "saq:default:active", "saq:default:queued", "saq:job:default:k",
+                "saq:abort:k", "{\"q\"}", "0");
+    Q.set.dialect = SAQ__DIALECT_013; /* its aborts leave the record: the marker tells */
+    saq__tx_give_back(&Q, "saq:job:default:k", "", 0, &c);
+    expect_call(&c, SCRIPT_GIVE_BACK, 4, 6, "saq:default:active", "saq:default:queued", "saq:job:default:k",
+                "saq:abort:k", "", "1");
+    int keys, args;
+    max_index(saq__script_text[SCRIPT_GIVE_BACK], "KEYS", &keys);
+    max_index(saq__script_text[SCRIPT_GIVE_BACK], "ARGV", &args);
+    assert_int_equal(keys, 4);
+    assert_int_equal(args, 2);
+}
+
 static void test_overview(void **state)
 {
     (void)state;
@@ -501,6 +523,18 @@ static void test_decode_status_replies(void **state)
         assert_string_equal(x.text, "active");
         assert_ptr_equal(x.record, &rec);
         assert_int_equal(saq__tx_decode(SCRIPT_MARK, &abad, &x), SAQ__TX_NONE);
+        /* GIVE_BACK answers in MARK's shapes: {1} given back, {0} gone, {-1, 'aborting', record,
+         * marker} (0.13's marker), {-1, 'changed', record} */
+        redisReply st_changed = R_str("changed");
+        redisReply *ech[] = {&m1, &st_changed, &rec};
+        redisReply ach = R_arr(ech, 3);
+        assert_int_equal(saq__tx_decode(SCRIPT_GIVE_BACK, &a1, &x), SAQ__TX_OK);
+        assert_int_equal(saq__tx_decode(SCRIPT_GIVE_BACK, &a0, &x), SAQ__TX_REFUSED);
+        assert_int_equal(saq__tx_decode(SCRIPT_GIVE_BACK, &aabm, &x), SAQ__TX_ABORTED);
+        assert_ptr_equal(x.record, &rec);
+        assert_string_equal(x.text, "stopped by hand");
+        assert_int_equal(saq__tx_decode(SCRIPT_GIVE_BACK, &ach, &x), SAQ__TX_TAKEN);
+        assert_ptr_equal(x.record, &rec);
     }
 
     /* UPDATE, REPLACE, RECOVER, UNREADABLE: 1 or 0 */
@@ -605,6 +639,7 @@ int main(void)
         cmocka_unit_test_setup(test_alive, setup),
         cmocka_unit_test_setup(test_overview, setup),
         cmocka_unit_test_setup(test_delete, setup),
+        cmocka_unit_test_setup(test_give_back, setup),
         cmocka_unit_test_setup(test_layouts_match_the_lua, setup),
         cmocka_unit_test_setup(test_decode_status_replies, setup),
         cmocka_unit_test_setup(test_decode_other_replies, setup),
