@@ -507,10 +507,9 @@ static void test_cron_tz(void **state)
     saq_queue_free(q);
 }
 
-/* The scheduled time of the stored run cron:<fn> once it equals one of want[0..1] (the next
- * fire time before and after the worker started), else fail after 5 s. */
-static void wait_cron_scheduled(saq_queue_t *q, const char *fn, long long want1, long long want2,
-                                const char *what)
+/* Wait until the stored run cron:<fn> is scheduled at 03:00 at UTC offset off_s, the next one
+ * after `before` (the worker's start) or after now; fail after 5 s. */
+static void wait_cron_at_3(saq_queue_t *q, const char *fn, long long before, int off_s, const char *what)
 {
     char key[64];
     snprintf(key, sizeof key, "cron:%s", fn);
@@ -520,10 +519,10 @@ static void wait_cron_scheduled(saq_queue_t *q, const char *fn, long long want1,
         const char *sch = raw ? strstr(raw, "\"scheduled\": ") : NULL;
         got = sch ? atoll(sch + 13) : -1;
         free(raw);
-        if (got == want1 || got == want2)
+        if (got == next_wall_hour(before, 3, off_s) || got == next_wall_hour((long long)now_s(), 3, off_s))
             return;
     }
-    fail_msg("%s: cron:%s scheduled %lld, want %lld", what, fn, got, want1);
+    fail_msg("%s: cron:%s scheduled %lld, want %lld", what, fn, got, next_wall_hour(before, 3, off_s));
 }
 
 /* Re-registering a unique cron job with another zone: within one worker the later
@@ -538,10 +537,8 @@ static void test_cron_tz_reregistered(void **state)
     assert_int_equal(saq_worker_add_cron(w, "dict", "0 3 * * *", "{\"cron_tz\": \"Asia/Kolkata\"}"), 0);
     long long before = (long long)now_s();
     assert_int_equal(saq_worker_start(w, NULL, 0), 0);
-    wait_cron_scheduled(q, "noop", next_wall_hour(before, 3, 19800), next_wall_hour((long long)now_s() + 5, 3, 19800),
-                        "first worker, Kolkata");
-    wait_cron_scheduled(q, "dict", next_wall_hour(before, 3, 19800), next_wall_hour((long long)now_s() + 5, 3, 19800),
-                        "first worker, Kolkata");
+    wait_cron_at_3(q, "noop", before, 19800, "first worker, Kolkata");
+    wait_cron_at_3(q, "dict", before, 19800, "first worker, Kolkata");
     stop_worker(w);
 
     /* the next worker's default zone is Kolkata, but its cron jobs say UTC (null, ""): the
@@ -553,10 +550,8 @@ static void test_cron_tz_reregistered(void **state)
     assert_int_equal(saq_worker_add_cron(w, "dict", "0 3 * * *", "{\"cron_tz\": \"\"}"), 0);
     before = (long long)now_s();
     assert_int_equal(saq_worker_start(w, NULL, 0), 0);
-    wait_cron_scheduled(q, "noop", next_wall_hour(before, 3, 0), next_wall_hour((long long)now_s() + 5, 3, 0),
-                        "second worker, null");
-    wait_cron_scheduled(q, "dict", next_wall_hour(before, 3, 0), next_wall_hour((long long)now_s() + 5, 3, 0),
-                        "second worker, \"\"");
+    wait_cron_at_3(q, "noop", before, 0, "second worker, null");
+    wait_cron_at_3(q, "dict", before, 0, "second worker, \"\"");
     stop_worker(w);
     /* one run each is stored, nothing else */
     redisReply *r = rh_cmd(RC, "ZCARD saq:%s:incomplete", saq_queue_name(q));
