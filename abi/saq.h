@@ -1166,8 +1166,9 @@ SAQ_API int saq_queue_metrics(saq_queue_t *q, saq_cq_t *cq, uint64_t tag);
  *  status, finished ones included (saq keeps those until their ttl), found by SCAN over the
  *  queue's job keys. `statuses`: comma-separated statuses to keep ("queued,active,complete",
  *  ...; NULL or "" = all); `cursor`: "0" (or NULL) to start, then the event's key until it is
- *  "0"; `count`: SCAN's COUNT hint, 1..10000 (a page may hold fewer or more jobs, or none
- *  while the scan goes on). Event ITER_JOBS: the page's jobs (saq_event_job_count,
+ *  "0"; `count`: SCAN's COUNT hint, 1..10000 (a page may hold fewer or more jobs; a SCAN
+ *  step that finds no record to keep is followed by the next one within the call, so a page is
+ *  empty only when the scan is over: its cursor is "0"). Event ITER_JOBS: the page's jobs (saq_event_job_count,
  *  saq_event_job_at; records that cannot be read, or of another queue whose name extends this
  *  one's, are skipped), their records as a JSON array in the queue's dialect (saq_event_json)
  *  and the next cursor (saq_event_key). As SCAN, a job present during the whole scan is
@@ -1639,6 +1640,12 @@ SAQ_API int saq_worker_register_pull(saq_worker_t *w, const char *function);
  *  worker enqueues each run itself (on the I/O
  *  thread, with scheduled = the next fire time in epoch seconds). The
  *  function must be registered (either mode), before or after this call.
+ *  A unique cron job replaces an earlier unique one of the same function on
+ *  this worker (the last call decides, e.g. a new cron_tz); and at its first
+ *  schedule tick the worker moves the run stored under cron:<function> (by an
+ *  earlier worker with another expression or zone) to its own next fire time
+ *  when that run still waits: status queued, never tried, due more than 5 s
+ *  later (deleted as saq_queue_delete does, then enqueued again).
  *  Returns SAQ_OK, SAQ_ECRON for a bad expression or a cron_tz that names
  *  no zone in the system's tz database, SAQ_EJSON for options
  *  that are not an object or a bad option value, SAQ_EINVAL (NULL worker,

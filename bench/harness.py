@@ -489,7 +489,7 @@ def setup_python(s):
     if not os.path.exists(py):
         sh([sys.executable, "-m", "venv", venv], timeout=300)
     if subprocess.run(probe, capture_output=True, text=True).stdout.strip() != "0.26.3":
-        log("python: pip install saq[redis]==0.26.3")
+        log("python: pip install 'saq[redis]==0.26.3'")
         sh([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "saq[redis]==0.26.3",
             "typing_extensions"], timeout=300)
     ver = sh(probe).strip()

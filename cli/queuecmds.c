@@ -283,28 +283,30 @@ int cmd_sweep(int argc, char **argv)
 /* ------------------------------------------------------------------------ */
 
 static const char usage_pause[] =
-    "usage: saq pause [QUEUE] [--json]\n"
+    "usage: saq pause [-q QUEUE] [--json]\n"
     "\n"
-    "Pause the queue (QUEUE, else -q): every libsaq worker of it stops taking jobs within about\n"
-    "half a second, lets the jobs it runs finish, and waits (a libsaq extension: Python saq\n"
-    "workers do not read the flag and go on). Enqueueing, scheduling and cron go on. Exit 1 when\n"
-    "the queue was paused already (--json: {\"queue\", \"paused\": true, \"changed\"}).\n";
+    "Pause the queue (-q, as every command: default $SAQ_QUEUE, else 'default'; the line printed\n"
+    "names it): every libsaq worker of it stops taking jobs within about half a second, lets the\n"
+    "jobs it runs finish, and waits (a libsaq extension: Python saq workers do not read the flag\n"
+    "and go on). Enqueueing, scheduling and cron go on. Exit 1 when the queue was paused already\n"
+    "(--json: {\"queue\", \"paused\": true, \"changed\"}).\n";
 
 static const char usage_resume[] =
-    "usage: saq resume [QUEUE] [--json]\n"
+    "usage: saq resume [-q QUEUE] [--json]\n"
     "\n"
-    "Resume a paused queue (QUEUE, else -q): its libsaq workers take jobs again at once. Exit 1\n"
-    "when it was not paused (--json: {\"queue\", \"paused\": false, \"changed\"}).\n";
+    "Resume a paused queue (-q, as every command: default $SAQ_QUEUE, else 'default'): its libsaq\n"
+    "workers take jobs again at once. Exit 1 when it was not paused (--json: {\"queue\",\n"
+    "\"paused\": false, \"changed\"}).\n";
 
 static int pause_cmd(const char *cmd, int argc, char **argv, int resume)
 {
     while (cli_getopt(argc, argv, "", NULL, resume ? usage_resume : usage_pause) != -1)
         ;
-    if (argc - optind > 1)
-        cli_usage_error(cmd, "takes at most one queue name");
-    const char *name = argc - optind == 1 ? argv[optind] : cli_opts.queues[0];
+    if (argc > optind) /* the queue is -q, as for every other command */
+        cli_usage_error(cmd, "unexpected argument '%s' (the queue is given with -q: saq %s -q %s)", argv[optind],
+                        cmd, argv[optind]);
     saq_queue_t *q;
-    int rc = cli_open(name, &q);
+    int rc = cli_open(cli_opts.queues[0], &q);
     if (rc)
         return rc;
     uint64_t tag = cli_tag();
@@ -323,11 +325,11 @@ static int pause_cmd(const char *cmd, int argc, char **argv, int resume)
         } else {
             char *n = cli_clean(saq_queue_name(q));
             if (resume)
-                printf(changed ? "queue %s resumed\n" : "queue %s was not paused\n", n ? n : "?");
+                printf(changed ? "resumed queue '%s'\n" : "queue '%s' was not paused\n", n ? n : "?");
             else
-                printf(changed ? "queue %s paused: libsaq workers take no more of its jobs (Python saq "
+                printf(changed ? "paused queue '%s': libsaq workers take no more of its jobs (Python saq "
                                  "workers do not know pauses)\n"
-                               : "queue %s was paused already\n",
+                               : "queue '%s' was paused already\n",
                        n ? n : "?");
             free(n);
         }

@@ -3,7 +3,10 @@
  * with MATCH saq:job:<q>:* (the queue name's glob characters escaped) and the
  * caller's COUNT, then MGET of the ids found, keeping the records of the
  * statuses asked for. The cursor is SCAN's, so a job present during the whole
- * scan is returned at least once. In Redis Cluster every job key of the queue
+ * scan is returned at least once. A SCAN step that keeps no record (its keys
+ * matched nothing, were gone by the MGET, or had other statuses) is followed
+ * by the next one in the same operation, so a page is empty only when the
+ * scan is over (cursor "0"). In Redis Cluster every job key of the queue
  * carries its hash tag, so the scan of the one master owning that slot (the
  * queue's command connection) sees them all. */
 #include "core.h"
@@ -25,13 +28,31 @@ static void iter_destroy(saq__op_t *op)
     saq__ids_free(o->ids, o->nids);
 }
 
+static void iter_scanned(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg);
+
+static void iter_go(saq__op_t *op)
+{
+    iter_op_t *o = (iter_op_t *)op;
+    const char *argv[6] = {"SCAN", o->cursor, "MATCH", o->pattern, "COUNT", o->count};
+    saq__op_cmd(op, iter_scanned, 0, 6, argv, NULL);
+}
+
+/* The next SCAN step from o->cursor, after one that kept nothing. */
+static void iter_next(saq__op_t *op)
+{
+    iter_op_t *o = (iter_op_t *)op;
+    saq__ids_free(o->ids, o->nids);
+    o->ids = NULL;
+    o->nids = 0;
+    iter_go(op);
+}
+
 /* The MGET of the page's ids: the records of the statuses asked for. */
 static void iter_records(saq__op_t *op, saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     iter_op_t *o = (iter_op_t *)op;
     saq_event_t *ev = op->ev;
     (void)req;
-    saq__op_release_permit(op);
     if (err) {
         saq__op_fail(op, err, "cannot read jobs: %s", msg);
         return;
@@ -62,6 +83,13 @@ static void iter_records(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
         ev->jobs[ev->njobs++] = j;
     }
     saq__buf_putc(&b, ']');
+    if (!ev->njobs && strcmp(o->cursor, "0")) { /* nothing kept: the scan goes on */
+        free(saq__buf_take(&b));
+        free(ev->jobs);
+        ev->jobs = NULL;
+        iter_next(op);
+        return;
+    }
     if (!(ev->json = saq__buf_take(&b)))
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
     else
@@ -73,20 +101,19 @@ static void iter_scanned(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
     iter_op_t *o = (iter_op_t *)op;
     (void)req;
     if (err) {
-        saq__op_release_permit(op);
         saq__op_fail(op, err, "cannot scan jobs: %s", msg);
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_ARRAY) {
-        saq__op_release_permit(op);
+        r->element[1]->type != REDIS_REPLY_ARRAY || r->element[0]->len >= sizeof o->cursor) {
         saq__op_fail(op, SAQ_EPROTO, "unexpected SCAN reply");
         return;
     }
     redisReply *keys = r->element[1];
-    if (!(op->ev->key = saq__strndup(r->element[0]->str, r->element[0]->len)) ||
-        !(o->ids = saq__calloc(keys->elements + 1, sizeof *o->ids))) {
-        saq__op_release_permit(op);
+    memcpy(o->cursor, r->element[0]->str, r->element[0]->len);
+    o->cursor[r->element[0]->len] = 0;
+    free(op->ev->key);
+    if (!(op->ev->key = saq__strdup(o->cursor)) || !(o->ids = saq__calloc(keys->elements + 1, sizeof *o->ids))) {
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;
     }
@@ -94,14 +121,16 @@ static void iter_scanned(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
         if (keys->element[i]->type != REDIS_REPLY_STRING)
             continue;
         if (!(o->ids[o->nids] = saq__strndup(keys->element[i]->str, keys->element[i]->len))) {
-            saq__op_release_permit(op);
             saq__op_fail(op, SAQ_ENOMEM, "out of memory");
             return;
         }
         o->nids++;
     }
     if (!o->nids) {
-        saq__op_release_permit(op);
+        if (strcmp(o->cursor, "0")) { /* no key in this step: the scan goes on */
+            iter_next(op);
+            return;
+        }
         op->ev->json = saq__strdup("[]");
         if (!op->ev->json)
             saq__op_fail(op, SAQ_ENOMEM, "out of memory");
@@ -111,7 +140,6 @@ static void iter_scanned(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
     }
     const char **argv = saq__malloc((o->nids + 1) * sizeof *argv);
     if (!argv) {
-        saq__op_release_permit(op);
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;
     }
@@ -120,13 +148,6 @@ static void iter_scanned(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
         argv[i + 1] = o->ids[i];
     saq__op_cmd(op, iter_records, 0, (int)o->nids + 1, argv, NULL);
     free(argv);
-}
-
-static void iter_go(saq__op_t *op)
-{
-    iter_op_t *o = (iter_op_t *)op;
-    const char *argv[6] = {"SCAN", o->cursor, "MATCH", o->pattern, "COUNT", o->count};
-    saq__op_cmd(op, iter_scanned, 0, 6, argv, NULL);
 }
 
 static void iter_start(saq__op_t *op) { saq__op_with_permit(op, iter_go); }

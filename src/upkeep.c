@@ -9,29 +9,27 @@
 
 #include <math.h>
 
-int saq__upkeep_icq_cb(saq_event_t *ev, void *ud)
-{
-    saq_worker_t *w = ud;
-    if (saq_event_status(ev) && saq_event_status(ev) != SAQ_ECLOSED)
-        w->errors++;
-    saq_event_free(ev);
-    return 0;
-}
+/* Tags of the worker's own cron bookkeeping on its internal cq (the low 32
+ * bits: the cron job's index); its other requests carry tag 0. */
+#define CRON_CHECK_TAG (UINT64_C(1) << 62) /* the read of a unique cron job's stored run */
+#define CRON_MOVE_TAG (UINT64_C(1) << 61)  /* the delete of a stored run due at another time */
+#define CRON_TAG_INDEX(t) ((size_t)((t) & 0xffffffffu))
+/* A stored run due later than this many seconds from now can be moved: the
+ * schedule timer cannot have handed it to a worker before the delete lands. */
+#define CRON_MOVE_MARGIN_S 5
 
-static void enqueue_cron(saq_worker_t *w, saq__cron_entry_t *c, int64_t now_s)
+static void enqueue_cron(saq_worker_t *w, size_t i, int64_t now_s)
 {
+    saq__cron_entry_t *c = &w->crons[i];
     int64_t next = saq__cron_next_in(&c->c, now_s, c->tz ? saq__tz_offset : NULL, c->tz);
     if (next < 0)
         return;
     saq_job_t *j = saq_job_new(c->function);
     if (!j)
         return;
-    if (c->unique) {
-        char *k = saq__sprintf("cron:%s", c->function);
-        if (k)
-            saq_job_set_key(j, k);
-        free(k);
-    }
+    char *k = c->unique ? saq__sprintf("cron:%s", c->function) : NULL;
+    if (k)
+        saq_job_set_key(j, k);
     saq_job_set_scheduled(j, (double)next);
     if (c->kwargs)
         saq_job_set_kwargs(j, c->kwargs);
@@ -45,6 +43,50 @@ static void enqueue_cron(saq_worker_t *w, saq__cron_entry_t *c, int64_t now_s)
         saq_job_set_ttl(j, c->ttl);
     saq_queue_enqueue(w->q, j, w->icq, 0);
     saq_job_free(j);
+    /* the first time: read the stored run (the enqueue above kept one that exists), which a
+     * worker with another expression or zone for this function may have scheduled */
+    if (k && !c->checked) {
+        c->checked = 1;
+        saq_queue_job(w->q, k, w->icq, CRON_CHECK_TAG | i);
+    }
+    free(k);
+}
+
+/* The stored run of unique cron job i, read at the worker's first schedule tick: when it still
+ * waits (queued, never tried, due later than CRON_MOVE_MARGIN_S) for another time than this
+ * worker's expression and zone give, it is deleted and enqueued again at this worker's time,
+ * so the cron job registered last (a new cron_tz, a new expression) decides the next run. */
+static void cron_stored(saq_worker_t *w, uint64_t tag, const saq_job_t *j)
+{
+    size_t i = CRON_TAG_INDEX(tag);
+    if (i >= w->ncrons)
+        return;
+    saq__cron_entry_t *c = &w->crons[i];
+    int64_t now_s = (int64_t)floor(saq__now_s());
+    if (tag & CRON_MOVE_TAG) { /* deleted: at this worker's time now */
+        enqueue_cron(w, i, now_s);
+        return;
+    }
+    int64_t next = saq__cron_next_in(&c->c, now_s, c->tz ? saq__tz_offset : NULL, c->tz);
+    if (!j || next < 0 || j->status != SAQ_STATUS_QUEUED || j->attempts || !j->function ||
+        strcmp(j->function, c->function) || j->scheduled < (double)(now_s + CRON_MOVE_MARGIN_S) ||
+        llround(j->scheduled) == next)
+        return;
+    saq_queue_delete(w->q, j->key, 0, 0, w->icq, CRON_MOVE_TAG | i);
+}
+
+int saq__upkeep_icq_cb(saq_event_t *ev, void *ud)
+{
+    saq_worker_t *w = ud;
+    uint64_t tag = saq_event_tag(ev);
+    int st = saq_event_status(ev);
+    if ((tag & (CRON_CHECK_TAG | CRON_MOVE_TAG)) && !st)
+        cron_stored(w, tag, saq_event_job(ev));
+    else if (st && st != SAQ_ECLOSED &&
+             !((tag & (CRON_CHECK_TAG | CRON_MOVE_TAG)) && (st == SAQ_ENOTFOUND || st == SAQ_ESTATE)))
+        w->errors++; /* (a stored run that is gone, or runs, is not moved: no error) */
+    saq_event_free(ev);
+    return 0;
 }
 
 static int lock_s(double t) { return t < 1 ? 1 : (int)ceil(t); }
@@ -63,7 +105,7 @@ void saq__upkeep_schedule_tick(uv_timer_t *t)
     saq_worker_t *w = t->data;
     int64_t now_s = (int64_t)floor(saq__now_s());
     for (size_t i = 0; i < w->ncrons; i++)
-        enqueue_cron(w, &w->crons[i], now_s);
+        enqueue_cron(w, i, now_s);
     saq__queue_schedule_ms(w->q, lock_ms_for(w->set.t_schedule), w->icq, 0);
 }
 

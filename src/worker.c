@@ -195,6 +195,24 @@ SAQ_API int saq_worker_add_cron(saq_worker_t *w, const char *function, const cha
     }
     c.function = saq__strdup(function);
     c.expr = saq__strdup(cron);
+    for (size_t i = 0; c.unique && i < w->ncrons; i++) { /* the same key cron:<function>: replaced */
+        saq__cron_entry_t *old = &w->crons[i];
+        if (!old->unique || strcmp(old->function, function))
+            continue;
+        if (!c.function || !c.expr) {
+            free(c.function);
+            free(c.expr);
+            free(c.kwargs);
+            saq__tz_free(c.tz);
+            return SAQ_ENOMEM;
+        }
+        free(old->function);
+        free(old->expr);
+        free(old->kwargs);
+        saq__tz_free(old->tz);
+        *old = c;
+        return SAQ_OK;
+    }
     saq__cron_entry_t *n = saq__realloc(w->crons, (w->ncrons + 1) * sizeof *n);
     if (!c.function || !c.expr || !n) {
         free(c.function);

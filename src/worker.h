@@ -171,6 +171,7 @@ typedef struct saq__cron_entry {
     int unique;
     saq__tz_t *tz; /* cron_tz, or NULL: UTC */
     int tz_given;  /* the options set cron_tz (else the worker's conf key cron_tz applies) */
+    int checked;   /* unique: its stored run was compared with this schedule (upkeep.c) */
 } saq__cron_entry_t;
 
 typedef struct saq__hook_entry {

@@ -7,7 +7,7 @@
 #                  uninstalled .pc used for the in-tree tests)
 #   SAQ_PREFIX     a prefix where libsaq was installed (cmake --install), used
 #                  to build a program outside the repository
-#   SAQ_PYTHON     a python with saq[redis]==0.26.3 (the interop test)
+#   SAQ_PYTHON     a python with saq (pip install 'saq[redis]==0.26.3'; the interop test)
 # Optional: GO (the go command), SWIG (the swig command).
 #
 # Steps: (1) regenerating the SWIG layer gives no diff, (2) gofmt, go vet,

@@ -534,10 +534,11 @@ export interface CronJob {
   /** default true: key "cron:<function>" */
   unique?: boolean;
   /** an IANA time zone ("America/New_York") whose wall clock `cron` is read in, as saq 0.26's
-   *  Worker(cron_tz=...); default the worker's cronTz, else UTC. On clock changes as croniter: a time in a spring-forward gap
+   *  Worker(cron_tz=...); null, undefined or '' = UTC (even on a worker with its own cronTz);
+   *  without the key: the worker's cronTz, else UTC. On clock changes as croniter: a time in a spring-forward gap
    *  fires at the first minute after it (with '*' hours the gap's times are skipped), a time that
    *  occurs twice fires twice. A zone the system's tz database lacks: SaqError SAQ_ECRON. */
-  cronTz?: string;
+  cronTz?: string | null;
 }
 
 /** Another queue for a worker to serve: a Queue (weight 1), or one with its weight. */
@@ -601,8 +602,8 @@ export interface WorkerOptions<F extends Functions = AnyFunctions> {
   metadata?: Record<string, unknown> | null;
   sweptErrorMessage?: string;
   /** the IANA time zone of the cron jobs that set no cronTz, as saq 0.26's Worker(cron_tz=...);
-   *  default UTC. A zone the system's tz database lacks: SaqError SAQ_EINVAL from new Worker. */
-  cronTz?: string;
+   *  default (and null, ''): UTC. A zone the system's tz database lacks: SaqError SAQ_EINVAL from new Worker. */
+  cronTz?: string | null;
   /** seconds; 0 disables liveness recovery */
   deadWorkerCheck?: number;
   /** More queues to serve, after the worker's own, in order (saq_worker_add_queue). Each keeps its

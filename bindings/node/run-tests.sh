@@ -16,7 +16,7 @@
 #                  default: configure and build <repo>/build-node-tests
 #   SAQ_PREFIX     prefix where that build was installed (cmake --install)
 #                  default: install SAQ_BUILD_DIR into a temporary prefix
-#   SAQ_PYTHON     python with saq[redis]==0.26.x, for the interop test
+#   SAQ_PYTHON     python with saq (pip install 'saq[redis]==0.26.3'), for the interop test
 #                  (skipped, with a warning, when unset)
 # Exit status is non-zero on any failure; the last line is a summary.
 set -euo pipefail

@@ -5,7 +5,7 @@
 # Environment (set by the caller):
 #   SAQ_BUILD_DIR  a built libsaq tree (it has pkgconfig/libsaq.pc, uninstalled)
 #   SAQ_PREFIX     an installed libsaq (cmake --install ... --prefix SAQ_PREFIX)
-#   SAQ_PYTHON     a python with saq[redis]==0.26.x, for the interop test
+#   SAQ_PYTHON     a python with saq (pip install 'saq[redis]==0.26.3'), for the interop test
 #                  (SAQ_RUBY_SKIP_PYTHON=1 skips that test instead of failing)
 #
 # Steps:
@@ -42,7 +42,7 @@ if [ -z "${SAQ_PYTHON:-}" ]; then
   if [ "${SAQ_RUBY_SKIP_PYTHON:-}" = 1 ]; then
     py_note="python interop: SKIPPED (no SAQ_PYTHON)"
   else
-    fail "SAQ_PYTHON is not set (python with saq[redis]==0.26.3; or SAQ_RUBY_SKIP_PYTHON=1)"
+    fail "SAQ_PYTHON is not set (a python where pip install 'saq[redis]==0.26.3' was run; or SAQ_RUBY_SKIP_PYTHON=1)"
   fi
 else
   "$SAQ_PYTHON" -c 'import saq' 2>/dev/null || fail "SAQ_PYTHON=$SAQ_PYTHON cannot import saq"

@@ -563,10 +563,10 @@ bad=${REDIS_TLS_URL%%\?*}
         """Issue 19: saq pause/resume; info and metrics show it; a libsaq worker honours it."""
         w = Worker(self.redis.url, queue="pq")
         try:
-            r = self.run_ok("pause", "pq")
-            self.assertIn("queue pq paused", r.stdout)
-            r = saq("pause", "pq", url=self.redis.url)
-            self.assertEqual((r.returncode, r.stdout), (1, "queue pq was paused already\n"))
+            r = self.run_ok("pause", "-q", "pq")
+            self.assertTrue(r.stdout.startswith("paused queue 'pq': "), r.stdout)
+            r = saq("pause", "-q", "pq", url=self.redis.url)
+            self.assertEqual((r.returncode, r.stdout), (1, "queue 'pq' was paused already\n"))
             d = json.loads(self.run_ok("info", "--json", "-q", "pq").stdout)["queues"][0]
             self.assertIs(d["paused"], True)
             self.assertRegex(self.run_ok("info", "-q", "pq").stdout, r"(?m)^pq +0 +.* yes$")
@@ -578,11 +578,21 @@ bad=${REDIS_TLS_URL%%\?*}
             self.assertEqual(json.loads(self.run_ok("resume", "--json", "-q", "pq").stdout),
                              {"queue": "pq", "paused": False, "changed": True})
             wait_for(lambda: w.runs(key) == 1, 3, what="the job to run after the resume")
-            r = saq("resume", "pq", url=self.redis.url)
-            self.assertEqual((r.returncode, r.stdout), (1, "queue pq was not paused\n"))
+            r = saq("resume", "-q", "pq", url=self.redis.url)
+            self.assertEqual((r.returncode, r.stdout), (1, "queue 'pq' was not paused\n"))
             self.assertRegex(self.run_ok("info", "-q", "pq").stdout, r"(?m)^pq +.* no$")
-            r = saq("pause", "a", "b", url=self.redis.url)
-            self.assertEqual(r.returncode, 2)
+            # the queue is -q as for every other command (a name as an argument is a usage
+            # error, not a pause of "default"); without -q: $SAQ_QUEUE, else "default", named
+            for args in (("pause", "pq"), ("resume", "pq"), ("pause", "a", "b")):
+                r = saq(*args, url=self.redis.url)
+                self.assertEqual(r.returncode, 2, args)
+                self.assertIn(f"the queue is given with -q: saq {args[0]} -q {args[1]}", r.stderr)
+            self.assertRegex(self.run_ok("info", "-q", "pq").stdout, r"(?m)^pq +.* no$")
+            self.assertTrue(self.run_ok("pause").stdout.startswith("paused queue 'default': "))
+            self.assertEqual(self.run_ok("resume").stdout, "resumed queue 'default'\n")
+            r = self.run_ok("pause", env={"SAQ_QUEUE": "envq"})
+            self.assertTrue(r.stdout.startswith("paused queue 'envq': "), r.stdout)
+            self.assertEqual(self.run_ok("resume", env={"SAQ_QUEUE": "envq"}).stdout, "resumed queue 'envq'\n")
         finally:
             w.stop()
 

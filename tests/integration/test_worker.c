@@ -507,6 +507,59 @@ static void test_cron_tz(void **state)
     saq_queue_free(q);
 }
 
+/* Wait until the stored run cron:<fn> is scheduled at 03:00 at UTC offset off_s, the next one
+ * after `before` (the worker's start) or after now; fail after 5 s. */
+static void wait_cron_at_3(saq_queue_t *q, const char *fn, long long before, int off_s, const char *what)
+{
+    char key[64];
+    snprintf(key, sizeof key, "cron:%s", fn);
+    long long got = -1;
+    for (double end = now_s() + 5; now_s() < end; sleep_ms(50)) {
+        char *raw = stored(q, key);
+        const char *sch = raw ? strstr(raw, "\"scheduled\": ") : NULL;
+        got = sch ? atoll(sch + 13) : -1;
+        free(raw);
+        if (got == next_wall_hour(before, 3, off_s) || got == next_wall_hour((long long)now_s(), 3, off_s))
+            return;
+    }
+    fail_msg("%s: cron:%s scheduled %lld, want %lld", what, fn, got, next_wall_hour(before, 3, off_s));
+}
+
+/* Re-registering a unique cron job with another zone: within one worker the later
+ * saq_worker_add_cron replaces the earlier, and a worker started with a new zone moves the run
+ * stored by the previous one to its own time (null and "" are UTC, over the worker's cron_tz). */
+static void test_cron_tz_reregistered(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("crontz-re", NULL, NULL);
+    saq_worker_t *w = mkworker(q, NULL);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"Asia/Kolkata\"}"), 0);
+    assert_int_equal(saq_worker_add_cron(w, "dict", "0 3 * * *", "{\"cron_tz\": \"Asia/Kolkata\"}"), 0);
+    long long before = (long long)now_s();
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    wait_cron_at_3(q, "noop", before, 19800, "first worker, Kolkata");
+    wait_cron_at_3(q, "dict", before, 19800, "first worker, Kolkata");
+    stop_worker(w);
+
+    /* the next worker's default zone is Kolkata, but its cron jobs say UTC (null, ""): the
+     * stored runs follow them; in one worker the last registration of a function counts */
+    const char *kv[] = {"cron_tz", "Asia/Kolkata", NULL};
+    w = mkworker(q, kv);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"Asia/Kolkata\"}"), 0);
+    assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": null}"), 0);
+    assert_int_equal(saq_worker_add_cron(w, "dict", "0 3 * * *", "{\"cron_tz\": \"\"}"), 0);
+    before = (long long)now_s();
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    wait_cron_at_3(q, "noop", before, 0, "second worker, null");
+    wait_cron_at_3(q, "dict", before, 0, "second worker, \"\"");
+    stop_worker(w);
+    /* one run each is stored, nothing else */
+    redisReply *r = rh_cmd(RC, "ZCARD saq:%s:incomplete", saq_queue_name(q));
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
+    saq_queue_free(q);
+}
+
 static void test_mark_refuses_swept_and_duplicates(void **state)
 {
     (void)state;
@@ -1281,6 +1334,7 @@ int main(void)
         cmocka_unit_test(test_burst),
         cmocka_unit_test(test_cron),
         cmocka_unit_test(test_cron_tz),
+        cmocka_unit_test(test_cron_tz_reregistered),
         cmocka_unit_test(test_mark_refuses_swept_and_duplicates),
         cmocka_unit_test(test_heartbeat_enforced),
         cmocka_unit_test(test_dead_worker_recovery),

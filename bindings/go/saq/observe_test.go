@@ -514,3 +514,46 @@ func TestWorkerFinalStatsAndMetricsAfterStop(t *testing.T) {
 	q.Close()
 	check("after the queue closed")
 }
+
+// A page of ScanJobs is empty only when the scan is over, and its cursor moves on: one failed
+// job among 150 queued ones, 2 keys per SCAN step, comes in the first page (libsaq goes on
+// scanning within a call until it has a job to return).
+func TestScanJobsNoEmptyPageBeforeTheEnd(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	c := ctx(t)
+	bulk := make([]saq.BulkJob, 150)
+	for i := range bulk {
+		bulk[i] = saq.BulkJob{Function: "later", Kwargs: map[string]any{"i": i}}
+	}
+	_, err := q.EnqueueMany(c, bulk)
+	must(t, err)
+	j, err := q.Enqueue(c, "missing", nil, saq.WithRetries(0))
+	must(t, err)
+	if _, err := q.Finish(c, j.Key, saq.StatusFailed, nil, "no"); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	pages, cursor := 0, ""
+	for {
+		jobs, next, err := q.ScanJobs(c, cursor, 2, saq.StatusFailed)
+		must(t, err)
+		pages++
+		if len(jobs) == 0 && next != "" {
+			t.Fatalf("page %d is empty but the scan goes on (cursor %q)", pages, next)
+		}
+		if next != "" && next == cursor {
+			t.Fatalf("page %d: the cursor did not move (%q)", pages, next)
+		}
+		for _, x := range jobs {
+			seen = append(seen, x.Key)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 1 || seen[0] != j.Key || pages > 2 {
+		t.Fatalf("ScanJobs(failed): %v in %d pages, want [%s] in 1 or 2", seen, pages, j.Key)
+	}
+}

@@ -189,8 +189,9 @@ func (q *Queue) Metrics(ctx context.Context) (string, error) {
 // TTL), as saq's Queue.iter_jobs does: by SCAN over the queue's job keys.
 // Start with cursor "" (or "0") and pass the returned cursor back until it is
 // "" (the scan is over). count is SCAN's hint (1..10000; 0 means 100): a
-// page may hold fewer or more jobs than that, or none while the scan goes
-// on. As with SCAN, a job present during the whole scan is returned at
+// page may hold fewer or more jobs than that, and is empty only when the scan
+// is over (libsaq goes on scanning within the call until it has a job to
+// return). As with SCAN, a job present during the whole scan is returned at
 // least once (possibly more than once); records that cannot be read are
 // skipped. ErrInvalid for an unknown status or a malformed cursor.
 func (q *Queue) ScanJobs(ctx context.Context, cursor string, count int, statuses ...Status) ([]*Job, string, error) {

@@ -112,7 +112,7 @@ func TestPythonNaNThroughGoWorker(t *testing.T) {
 	url := redisURL(t)
 	python := os.Getenv("SAQ_PYTHON")
 	if python == "" {
-		t.Fatal("SAQ_PYTHON is not set: it must name a python with saq[redis]==0.26.3 installed")
+		t.Fatal("SAQ_PYTHON is not set: it must name a python where pip install 'saq[redis]==0.26.3' was run")
 	}
 	q := newQueue(t)
 	startWorker(t, q, map[string]saq.HandlerFunc{

@@ -295,7 +295,8 @@ func CronUnique(unique bool) CronOption { return func(m map[string]any) { m["uni
 
 // CronTZ reads the expression in the wall clock of an IANA time zone
 // ("America/New_York"), as saq 0.26's Worker(cron_tz=ZoneInfo(name)); ""
-// means UTC (the default: the worker's WithCronTZ, else UTC). On the days the clock changes it does what
+// means UTC, even on a worker WithCronTZ (a cron job without CronTZ takes the
+// worker's WithCronTZ, else UTC). On the days the clock changes it does what
 // croniter does: a time in a spring-forward gap fires at the first minute
 // after the gap (02:30 -> 03:00), except that with '*' hours the gap's times
 // are skipped, and a time that occurs twice (fall back) fires twice. The

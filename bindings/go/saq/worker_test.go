@@ -594,3 +594,50 @@ func TestStatusTerminal(t *testing.T) {
 		}
 	}
 }
+
+// CronTZ("") is UTC even on a worker WithCronTZ, and a cron job registered again in another
+// zone moves the run stored by the previous worker (and by an earlier Cron of the same function).
+func TestWorkerCronTZEmptyIsUTCAndMovesTheStoredRun(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	c := ctx(t)
+	ist := time.FixedZone("IST", 5*3600+1800)
+	noop := func(ctx context.Context, job *saq.Job) (any, error) { return nil, nil }
+	run := func(crons func(w *saq.Worker), want map[string]*time.Location) {
+		t.Helper()
+		w, err := saq.NewWorker(q, fastTimers, saq.WithCronTZ("Asia/Kolkata"))
+		must(t, err)
+		for _, fn := range []string{"a", "b", "c"} {
+			must(t, w.Register(fn, noop))
+		}
+		crons(w)
+		before := time.Now()
+		must(t, w.Start(c))
+		defer w.Stop(context.Background())
+		for fn, loc := range want {
+			var got int64
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				if j, _ := q.Job(c, "cron:"+fn); j != nil {
+					got = j.Scheduled.Unix()
+				}
+				if got == nextWallHour(before, 3, loc).Unix() || got == nextWallHour(time.Now().Add(5*time.Second), 3, loc).Unix() {
+					break
+				}
+			}
+			if w1 := nextWallHour(before, 3, loc); got != w1.Unix() && got != nextWallHour(time.Now(), 3, loc).Unix() {
+				t.Fatalf("cron:%s scheduled %v, want %v", fn, time.Unix(got, 0).UTC(), w1.UTC())
+			}
+		}
+	}
+	run(func(w *saq.Worker) {
+		must(t, w.Cron("a", "0 3 * * *"))
+		must(t, w.Cron("b", "0 3 * * *"))
+		must(t, w.Cron("c", "0 3 * * *"))
+	}, map[string]*time.Location{"a": ist, "b": ist, "c": ist})
+	run(func(w *saq.Worker) {
+		must(t, w.Cron("a", "0 3 * * *", saq.CronTZ("")))
+		must(t, w.Cron("b", "0 3 * * *", saq.CronTZ("Asia/Kolkata")))
+		must(t, w.Cron("b", "0 3 * * *", saq.CronLocation(nil))) // the later Cron of b replaces the earlier
+		must(t, w.Cron("c", "0 3 * * *"))
+	}, map[string]*time.Location{"a": time.UTC, "b": time.UTC, "c": ist})
+}

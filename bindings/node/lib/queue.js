@@ -593,7 +593,7 @@ class Queue {
    *  (finished ones included, until their ttl), as an async iterator of
    *  { jobs, cursor }. Options: statuses (an array or comma-separated text;
    *  default all), count (SCAN's hint, 1..10000, default 100: a page may hold
-   *  fewer or more jobs, or none), cursor (resume after a page: its cursor).
+   *  fewer or more jobs, and is empty only when the scan is over, cursor null), cursor (resume after a page: its cursor).
    *  As with SCAN, a job present during the whole scan comes at least once. */
   async *jobPages(options = {}) {
     const { statuses, count = 100, cursor } = checkOptions(options, ['statuses', 'count', 'cursor'], 'jobPages()');

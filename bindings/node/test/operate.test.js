@@ -325,6 +325,31 @@ describe('overview, metrics, iterJobs', () => {
       '# HELP c C.\n# TYPE c counter\nc_total 3\n');
   });
 
+  test('jobPages: a page is empty only when the scan is over, and the cursor moves on', async () => {
+    // one failed job among 150 queued ones, 2 keys per SCAN step: libsaq goes on scanning within
+    // a call until it has a job to return
+    const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('pages'), logger: false });
+    try {
+      await q.enqueueMany(Array.from({ length: 150 }, (_, i) => ({ fn: 'later', kwargs: { i } })));
+      const failed = (await q.enqueue('missing', { retries: 0 })).key;
+      await q.finish(failed, 'failed', { error: 'no' });
+      const seen = [];
+      let cursor = '0';
+      let pages = 0;
+      for await (const page of q.jobPages({ statuses: ['failed'], count: 2 })) {
+        pages += 1;
+        assert.ok(page.jobs.length > 0 || page.cursor === null, `page ${pages} is empty but the scan goes on (${page.cursor})`);
+        if (page.cursor !== null) assert.notEqual(page.cursor, cursor, 'the cursor moves on');
+        cursor = page.cursor;
+        seen.push(...page.jobs.map((j) => j.key));
+      }
+      assert.deepEqual([...new Set(seen)], [failed]);
+      assert.ok(pages <= 2, `${pages} pages`); // the page with the job, and maybe an empty last one
+    } finally {
+      await q.close();
+    }
+  });
+
   test('iterJobs and jobPages: every job once over several pages, statuses, resume by cursor', async () => {
     await quietWorker({ functions: { add: (job) => job.kwargs.a } }, async (q) => {
       const done = [];

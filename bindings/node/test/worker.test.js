@@ -207,6 +207,51 @@ describe('Worker', () => {
     });
   });
 
+  test('cronTz null, undefined or \'\' is UTC over the worker\'s cronTz; a new zone moves the stored run', async () => {
+    const next0300 = (t, off) => { // the next 03:00 at UTC offset `off` (seconds) after t
+      const day = Math.floor((t + off) / 86400) * 86400 - off + 3 * 3600;
+      return day > t ? day : day + 86400;
+    };
+    const name = uniqueName('crontz-null');
+    const fns = { a: async () => 1, b: async () => 1, c: async () => 1, d: async () => 1 };
+    const run = async (options, check) => {
+      const q = Queue.fromUrl(REDIS_URL, { name, logger: false });
+      const w = new Worker(q, { timers: { schedule: 0.1 }, functions: fns, ...options });
+      const start = Math.floor(Date.now() / 1000);
+      await w.start();
+      try {
+        await check(q, start);
+      } finally {
+        await w.stop({ grace: 0 });
+        await q.close();
+      }
+    };
+    // the cron:<fn> run stored with the scheduled time of 03:00 at offset `off`
+    const scheduledAt = (q, fn, start, off) => waitFor(async () => {
+      const rec = await q.job(`cron:${fn}`);
+      const end = Math.floor(Date.now() / 1000);
+      return rec && [next0300(start, off), next0300(end + 5, off)].includes(Math.floor(rec.scheduled)) ? rec : null;
+    }, { timeout: 5000, what: `cron:${fn} at 03:00 (UTC offset ${off} s)` });
+    // first registration: every cron job in Kolkata (the worker's zone, or its own)
+    await run({
+      cronTz: 'Asia/Kolkata',
+      cronJobs: [{ function: 'a', cron: '0 3 * * *' }, { function: 'b', cron: '0 3 * * *', cronTz: 'Asia/Kolkata' },
+        { function: 'c', cron: '0 3 * * *' }, { function: 'd', cron: '0 3 * * *' }],
+    }, async (q, start) => {
+      for (const fn of ['a', 'b', 'c', 'd']) await scheduledAt(q, fn, start, 19800);
+    });
+    // registered again with null, undefined, '': UTC, over the worker's zone, and the runs stored by
+    // the first worker move to 03:00 UTC; d still takes the worker's zone
+    await run({
+      cronTz: 'Asia/Kolkata',
+      cronJobs: [{ function: 'a', cron: '0 3 * * *', cronTz: null }, { function: 'b', cron: '0 3 * * *', cronTz: undefined },
+        { function: 'c', cron: '0 3 * * *', cronTz: '' }, { function: 'd', cron: '0 3 * * *' }],
+    }, async (q, start) => {
+      for (const fn of ['a', 'b', 'c']) await scheduledAt(q, fn, start, 0);
+      await scheduledAt(q, 'd', start, 19800);
+    });
+  });
+
   test('stop: running jobs get their grace, then the signal fires with "shutdown" and the job is retried', async () => {
     const q = Queue.fromUrl(REDIS_URL, { name: uniqueName('stop') });
     let reason = null;

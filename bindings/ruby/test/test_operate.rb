@@ -257,6 +257,31 @@ class TestOperate < Minitest::Test
     assert_match(/\Asaq: Saq::/, body.join)
   end
 
+  # a page is empty only when the scan is over, and the cursor moves on: one failed job among 150
+  # queued ones, read 2 keys per SCAN step, comes in the first page (libsaq goes on scanning
+  # within a call until it has a job to return)
+  def test_jobs_page_is_empty_only_at_the_end
+    q = new_queue
+    q.enqueue_many(Array.new(150) { |i| ["later", { i: i }] })
+    failed = q.enqueue("missing", retries: 0).key
+    q.finish(failed, :failed, error: "no")
+    seen = []
+    cursor = nil
+    pages = 0
+    loop do
+      jobs, nxt = q.jobs_page(statuses: :failed, cursor: cursor, count: 2)
+      pages += 1
+      refute_equal cursor, nxt, "the cursor moves on" unless nxt.nil?
+      assert(!jobs.empty? || nxt.nil?, "page #{pages} is empty but the scan goes on (cursor #{nxt})")
+      seen.concat(jobs.map(&:key))
+      cursor = nxt
+      break if cursor.nil?
+    end
+    assert_equal [failed], seen.uniq
+    assert_operator pages, :<=, 2 # the page with the job, and maybe an empty last one
+    assert_equal [failed], q.iter_jobs(statuses: :failed, batch_size: 1).map(&:key).uniq
+  end
+
   def test_iter_jobs_pages_through_finished_and_waiting_jobs
     q = new_queue
     done = Array.new(5) { |i| q.enqueue("ok", i: i).key }

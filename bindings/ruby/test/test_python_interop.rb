@@ -58,7 +58,7 @@ class TestPythonInterop < Minitest::Test
 
   def python
     py = ENV["SAQ_PYTHON"]
-    skip "SAQ_PYTHON is not set (a python with saq[redis]==0.26.3)" if py.nil? || py.empty?
+    skip "SAQ_PYTHON is not set (a python where pip install 'saq[redis]==0.26.3' was run)" if py.nil? || py.empty?
     py
   end
 

@@ -241,6 +241,39 @@ class TestWorker < Minitest::Test
     end
   end
 
+  # cron_tz: nil or "" is UTC over the worker's cron_tz: (Python saq's default zone), and a worker
+  # that registers a cron job again in another zone moves the run the previous one stored
+  def test_cron_tz_nil_is_utc_and_moves_the_stored_run
+    q = new_queue
+    fns = %w[a b c d].to_h { |f| [f, ->(_j) {}] }
+    at = lambda do |t, off| # the next 03:00 at UTC offset `off` (seconds) after t
+      day = (t + off) / 86_400 * 86_400 - off + 3 * 3600
+      day > t ? day : day + 86_400
+    end
+    expect = lambda do |fn, start, off|
+      wait_for("cron:#{fn} at 03:00 (UTC offset #{off} s)") do
+        job = q.job("cron:#{fn}")
+        job && [at.call(start, off), at.call(Time.now.to_i + 5, off)].include?(job.scheduled.to_i)
+      end
+    end
+    start = Time.now.to_i
+    w = start_worker(q, functions: fns, cron_tz: "Asia/Kolkata",
+                        cron_jobs: %w[a b c d].map { |f| { function: f, cron: "0 3 * * *" } })
+    %w[a b c d].each { |fn| expect.call(fn, start, 19_800) }
+    w.stop(grace: 0, timeout: 10)
+    start = Time.now.to_i
+    start_worker(q, functions: fns, cron_tz: "Asia/Kolkata",
+                    cron_jobs: [Saq::CronJob.new("a", "0 3 * * *", cron_tz: nil),
+                                { function: "b", cron: "0 3 * * *", cron_tz: nil },
+                                Saq::CronJob.new("c", "0 3 * * *", cron_tz: ""),
+                                { function: "d", cron: "0 3 * * *" }])
+    %w[a b c].each { |fn| expect.call(fn, start, 0) }
+    expect.call("d", start, 19_800)
+    assert_nil Saq::CronJob.new("a", "0 3 * * *").cron_tz
+    refute Saq::CronJob.new("a", "0 3 * * *").cron_tz?
+    assert Saq::CronJob.new("a", "0 3 * * *", cron_tz: nil).cron_tz?
+  end
+
   def test_bad_cron_and_unknown_option
     q = new_queue
     err = assert_raises(Saq::CronError) do

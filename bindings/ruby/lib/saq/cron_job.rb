@@ -5,7 +5,9 @@ module Saq
   # saq's CronJob: enqueue `function` on a cron schedule. `cron` has 5 fields
   # (minute hour day month weekday) or 6 with seconds last, or an alias such
   # as "@hourly", evaluated in UTC, or with cron_tz: in the wall clock of an
-  # IANA time zone ("America/New_York", as saq 0.26's Worker(cron_tz=...)),
+  # IANA time zone ("America/New_York", as saq 0.26's Worker(cron_tz=...));
+  # cron_tz: nil or "" is UTC, even on a worker with its own cron_tz:, which
+  # applies to the cron jobs that do not pass cron_tz: at all.
   # with croniter's handling of clock changes: a time in a spring-forward gap
   # fires at the first minute after it (02:30 -> 03:00; with "*" hours the
   # gap's times are skipped), a time that occurs twice fires twice. A name
@@ -14,11 +16,14 @@ module Saq
   # "cron:<function>", so one run is pending at a time. `handler`, when
   # given, is registered for `function` on the worker.
   class CronJob
-    attr_reader :function, :cron, :handler, :unique, :timeout, :heartbeat, :retries, :ttl, :kwargs,
-                :cron_tz
+    # cron_tz: not given (the worker's cron_tz applies)
+    WORKER_TZ = Object.new.freeze
+    private_constant :WORKER_TZ
+
+    attr_reader :function, :cron, :handler, :unique, :timeout, :heartbeat, :retries, :ttl, :kwargs
 
     def initialize(function, cron, handler = nil, unique: true, timeout: nil, heartbeat: nil,
-                   retries: nil, ttl: nil, kwargs: nil, cron_tz: nil)
+                   retries: nil, ttl: nil, kwargs: nil, cron_tz: WORKER_TZ)
       @function = function.to_s
       @cron = cron.to_s
       @handler = handler
@@ -28,7 +33,16 @@ module Saq
       @retries = retries
       @ttl = ttl
       @kwargs = kwargs
-      @cron_tz = cron_tz&.to_s
+      @tz_given = !WORKER_TZ.equal?(cron_tz)
+      @cron_tz = @tz_given ? cron_tz&.to_s : nil
+    end
+
+    # The cron job's own zone: a name, or nil (UTC, or the worker's when #cron_tz? is false).
+    attr_reader :cron_tz
+
+    # Whether cron_tz: was given (nil and "" too: UTC over the worker's cron_tz).
+    def cron_tz?
+      @tz_given
     end
 
     # Accepts a CronJob or a Hash of its arguments (function:, cron:, ...).
@@ -51,7 +65,7 @@ module Saq
       opts["retries"] = @retries unless @retries.nil?
       opts["ttl"] = @ttl unless @ttl.nil?
       opts["kwargs"] = @kwargs unless @kwargs.nil?
-      opts["cron_tz"] = @cron_tz unless @cron_tz.nil?
+      opts["cron_tz"] = @cron_tz if @tz_given # nil: JSON null, UTC
       Codec.dump(opts)
     end
   end

@@ -410,8 +410,9 @@ module Saq
     # One page of #iter_jobs's scan (for a web page or a tool that pages on
     # request): returns [jobs, next_cursor]; start with cursor nil (or "0")
     # and pass next_cursor back until it is nil (the scan is over). `count`
-    # is SCAN's hint (1..10000): a page may hold fewer or more jobs, or none
-    # while the scan goes on.
+    # is SCAN's hint (1..10000): a page may hold fewer or more jobs, and is
+    # empty only when the scan is over (next_cursor nil): libsaq goes on
+    # scanning within the call until it has a job to return.
     def jobs_page(statuses: nil, cursor: nil, count: 100)
       list = statuses.nil? ? nil : Array(statuses).map(&:to_s).join(",")
       c = cursor.nil? ? "0" : cursor.to_s
