@@ -293,10 +293,13 @@ void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t 
 
 void saq__tx_give_back(saq_queue_t *q, const char *id, const char *rec, size_t reclen, saq__call_t *c)
 {
-    call_init(c, SCRIPT_GIVE_BACK, 4);
-    put(c, q->k_active), put(c, q->k_queued), put(c, id);
-    put_own(c, saq__tx_marker(q, saq__key_of(q, id)));
-    putn(c, rec, reclen), put_flag(c, q->set.dialect == SAQ__DIALECT_013);
+    saq__call_init(c, SCRIPT_GIVE_BACK, 4);
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, q->k_queued);
+    saq__call_put(c, id);
+    saq__call_own(c, saq__tx_marker(q, saq__key_of(q, id)));
+    saq__call_putn(c, rec, reclen);
+    saq__call_flag(c, q->set.dialect == SAQ__DIALECT_013);
 }
 
 /* ---- pipelines of an operation (MULTI/EXEC and plain commands) ---- */
