@@ -362,16 +362,6 @@ SAQ_API void saq_conf_free(saq_conf_t *conf);
  *     running jobs are recovered (retried, or aborted when out of retries) about
  *     2-3 s after the worker died, and so are the sweep's jobs whose sweeping
  *     process died between the abort and the retry.
- *   - inline_handlers (false; true/false): run the C handlers registered with
- *     saq_worker_register on the I/O thread, where the job was marked, instead
- *     of handing each to the handler pool (two thread wake-ups less per job;
- *     BullMQ and Node run handlers this way). Only for handlers that never
- *     block and take microseconds: while one runs, the worker's queues do no
- *     I/O (no heartbeats, no other job starts, no timeout can interrupt it: a
- *     timeout is only seen once it returned). It must not call a blocking
- *     libsaq function (the *_sync forms return an event with SAQ_ESTATE there)
- *     and may settle its job at once or later from any thread. before_process
- *     hooks run there too; after_process hooks stay on the pool. Since 0.2.
  *   - timers.pause (0.5; 0..3600, 0 = never): how often the worker reads its
  *     queue's pause flag (saq_queue_pause; a fifth of it while paused); with 0
  *     it ignores pauses. Since 0.2.
@@ -1361,9 +1351,9 @@ SAQ_API void saq_queue_free(saq_queue_t *q);
  * runs on and its event is discarded. Returns NULL only when the private cq or
  * the event cannot be created (out of memory or file descriptors). Any
  * thread except an event callback or hook (blocking); called on the queue's
- * I/O thread (an event callback, an inline handler: inline_handlers) it
- * returns an event with status SAQ_ESTATE at once instead of waiting for the
- * loop it blocks (since 0.2). Other arguments,
+ * own I/O thread (in a completion callback) it returns an event with status
+ * SAQ_ESTATE at once instead of blocking the loop it waits for (since 0.2).
+ * Other arguments,
  * units and event contents as in the asynchronous form of the same name. */
 SAQ_API saq_event_t *saq_queue_enqueue_sync(saq_queue_t *q, const saq_job_t *job, int timeout_ms);
 SAQ_API saq_event_t *saq_queue_enqueue_call_sync(saq_queue_t *q, const char *function,

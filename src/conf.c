@@ -43,7 +43,6 @@ static const struct keydef {
     {"timers.sweep", T_NUM, 0.001, 86400},
     {"timers.abort", T_NUM, 0.001, 86400},
     {"burst", T_BOOL, 0, 0},
-    {"inline_handlers", T_BOOL, 0, 0},
     {"max_burst_jobs", T_INT, 0, 2147483647},
     {"shutdown_grace_period", T_NUM, 0, 86400},
     {"cancellation_hard_deadline", T_NUM, 0, 86400},
@@ -542,8 +541,6 @@ int saq__settings_from_conf(saq__settings_t *s, saq_conf_t *conf, int queue)
             s->t_alive = d;
         else if (!strcmp(k, "burst"))
             s->burst = b;
-        else if (!strcmp(k, "inline_handlers"))
-            s->inline_handlers = b;
         else if (!strcmp(k, "max_burst_jobs"))
             s->max_burst_jobs = (int)d;
         else if (!strcmp(k, "shutdown_grace_period"))

@@ -384,7 +384,6 @@ typedef struct saq__settings {
     double dequeue_timeout;
     double t_schedule, t_worker_info, t_sweep, t_abort;
     int burst;
-    int inline_handlers;         /* C handlers run on the I/O thread (no pool hop) */
     int max_burst_jobs;
     double grace_s;
     double hard_deadline_s;

@@ -786,10 +786,6 @@ void saq__lease_run(saq__lease_t *l)
             t->job = job;
             t->fn = fn;
             t->w = w;
-            if (w->set.inline_handlers) { /* here, on the I/O thread: no hop to the pool */
-                run_work(&t->task);
-                return;
-            }
             if (saq__pool_submit(w->pool, &t->task) == 0)
                 return;
             free(t);

@@ -18,15 +18,15 @@ static saq_event_t *sync_wait(saq_queue_t *q, saq_cq_t *cq, int rc, int type, in
     return ev;
 }
 
-/* A blocking form on the I/O thread (a completion callback, an inline
- * handler) would wait for the loop it blocks: refused at once instead. */
+/* A blocking form on the I/O thread (in a completion callback) would wait
+ * for the loop it blocks: refused at once instead. */
 static saq_event_t *on_loop_refused(int type)
 {
     saq_event_t *ev = saq__event_new(type, 1);
     if (ev)
         saq__event_error(ev, SAQ_ESTATE,
-                         "a blocking call on libsaq's I/O thread (in a callback or an inline handler) "
-                         "would wait for itself: use the asynchronous form");
+                         "a blocking call on libsaq's I/O thread (in a completion callback) would "
+                         "wait for itself: use the asynchronous form");
     return ev;
 }
 

@@ -9,8 +9,6 @@
  *                                               job per line of SLEEPFILE, kwargs {"s": x})
  *                                               as fast as possible (not a measurement)
  *   saq_bench worker URL QUEUE CONCURRENCY EXPECT REMAINING
- *                                               (SAQ_BENCH_INLINE=1 in the environment:
- *                                               the worker's conf inline_handlers=true)
  *   saq_bench apply URL QUEUE N                 N sequential saq_queue_apply("noop")
  *   saq_bench produce URL QUEUES N INFLIGHT RATE
  *                                               the cluster scenario's producer: prints
@@ -336,9 +334,6 @@ static int cmd_worker(const char *url, char *queues, const char *conc, long exp,
         qs[i] = new_queue(url, names[i]);
     saq_conf_t *c = saq_conf_new();
     if (saq_conf_set(c, "concurrency", conc) || (nq > 1 && saq_conf_set(c, "queue_order", "weighted")))
-        die("conf", saq_conf_errmsg(c));
-    const char *inl = getenv("SAQ_BENCH_INLINE"); /* the "C, inline handlers" rows */
-    if (inl && *inl && strcmp(inl, "0") && saq_conf_set(c, "inline_handlers", "true"))
         die("conf", saq_conf_errmsg(c));
     saq_worker_t *w = saq_worker_new(qs[0], c);
     if (!w)

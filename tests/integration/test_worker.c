@@ -953,72 +953,6 @@ static void test_concurrency_bound(void **state)
     saq_queue_free(q);
 }
 
-/* inline_handlers: the handler runs on the I/O thread (always the same
- * thread, not the caller's), a blocking libsaq call there is refused at once
- * with SAQ_ESTATE instead of waiting for the loop it blocks, and the jobs
- * complete as with the pool; a pool handler's blocking call works. */
-static pthread_t inl_thread[64];
-static atomic_int inl_n, inl_estate, inl_ok;
-
-static void h_onloop(saq_job_t *job, void *ud)
-{
-    int i = atomic_fetch_add(&inl_n, 1);
-    if (i < 64)
-        inl_thread[i] = pthread_self();
-    if (i == 0) { /* once: a blocking call from the handler */
-        double t0 = now_s();
-        saq_event_t *ev = saq_queue_job_sync(ud, saq_job_key(job), 3000);
-        int st = saq_event_status(ev);
-        if (st == SAQ_ESTATE && now_s() - t0 < 1.0 && strstr(saq_event_errmsg(ev), "I/O thread"))
-            atomic_fetch_add(&inl_estate, 1);
-        else if (st == SAQ_OK)
-            atomic_fetch_add(&inl_ok, 1);
-        saq_event_free(ev);
-    }
-    saq_job_complete(job, "\"here\"");
-    saq_job_free(job);
-}
-
-static void run_onloop(const char *inl, int n)
-{
-    saq_queue_t *q = mkqueue(inl[0] == 't' ? "inl" : "pooled", NULL, NULL);
-    const char *kv[] = {"concurrency", "4", "inline_handlers", inl, NULL};
-    saq_worker_t *w = mkworker(q, kv);
-    saq_worker_register(w, "onloop", h_onloop, q);
-    atomic_store(&inl_n, 0);
-    atomic_store(&inl_estate, 0);
-    atomic_store(&inl_ok, 0);
-    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
-    for (int i = 0; i < n; i++)
-        saq_job_free(enq(q, "onloop", NULL));
-    double end = now_s() + 10;
-    while (qcount(q, "incomplete") > 0 && now_s() < end)
-        sleep_ms(20);
-    ASSERT_COUNTS(q, 0, 0, 0);
-    assert_int_equal(atomic_load(&inl_n), n);
-    saq_job_t *j = saq_job_new("onloop");
-    saq_event_t *ev = OK_EV(saq_queue_apply_sync(q, j, 5, TMO));
-    assert_string_equal(saq_event_json(ev), "\"here\"");
-    saq_event_free(ev);
-    saq_job_free(j);
-    stop_worker(w);
-    saq_queue_free(q);
-}
-
-static void test_inline_handlers(void **state)
-{
-    (void)state;
-    run_onloop("true", 40);
-    assert_int_equal(atomic_load(&inl_estate), 1);
-    for (int i = 0; i < 40; i++) { /* every run on one thread, the worker's I/O thread */
-        assert_true(pthread_equal(inl_thread[i], inl_thread[0]));
-        assert_false(pthread_equal(inl_thread[i], pthread_self()));
-    }
-    run_onloop("false", 8); /* the pool: the blocking call answers */
-    assert_int_equal(atomic_load(&inl_ok), 1);
-    assert_int_equal(atomic_load(&inl_estate), 0);
-}
-
 /* dump/load: a byte transform around the canonical JSON (here a "Z:" prefix
  * and reversed bytes). The Lua scripts cannot read such records, so they run
  * in their opaque mode; the worker must still run jobs end to end. */
@@ -1409,7 +1343,6 @@ int main(void)
         cmocka_unit_test(test_pull_outcome_and_given_back),
         cmocka_unit_test(test_worker_conf_get),
         cmocka_unit_test(test_concurrency_bound),
-        cmocka_unit_test(test_inline_handlers),
         cmocka_unit_test(test_teardown_while_marking_and_hooks),
         cmocka_unit_test(test_given_back_lease_freed_and_forked),
         cmocka_unit_test(test_worker_then_queue_free_retries_running_jobs),
