@@ -13,6 +13,7 @@
 typedef struct saq__conn saq__conn_t;
 typedef struct saq__req saq__req_t;
 typedef struct saq__op saq__op_t;
+typedef struct saq__enqb saq__enqb_t;
 typedef struct saq__msg saq__msg_t;
 typedef struct saq__listener saq__listener_t;
 typedef struct saq__topo saq__topo_t;
@@ -369,11 +370,20 @@ enum {
     SCRIPT_LIMIT_RELEASE,
     SCRIPT_LIMIT_INFO,
     SCRIPT_MARKS,
+    SCRIPT_ENQUEUES,
     SCRIPT_FINISHES,
     SCRIPT_GIVE_BACK,
     SCRIPT_COUNT_
 };
 extern const char *const saq__script_text[SCRIPT_COUNT_];
+/* What a script's write waits for with min_replicas (saq__req_t.wait_replicas):
+ * 1 for an enqueue (fewer replicas fail it), 2 for a finish (they do not), 0. */
+static inline int saq__script_wait_replicas(int script)
+{
+    return script == SCRIPT_ENQUEUE || script == SCRIPT_ENQUEUES  ? 1
+           : script == SCRIPT_FINISH || script == SCRIPT_FINISHES ? 2
+                                                                  : 0;
+}
 
 /* ---- hello.c: what a connection says first ---- */
 
@@ -626,6 +636,7 @@ struct saq_queue {
     int sub_linger_init;
     saq__list_t attachments; /* loop thread: newest first (loop.c) */
     saq__attachment_t ops_att;      /* the pending operations' (op.c) */
+    saq__enqb_t *enqb;              /* the turn's enqueues (enqbatch.c; NULL until the first) */
     saq__health_t health;           /* Redis outages (health.c) */
     /* counters of this queue object (saq's Queue.complete/...) */
     atomic_llong n_complete, n_failed, n_retried, n_aborted;
@@ -686,6 +697,16 @@ int saq__status_text_terminal(const char *st);
  * the user's before-enqueue hooks, id, then the internal hooks). Returns a
  * code with a message in *msg (malloc'd, may be NULL). */
 int saq__prepare_enqueue(saq_queue_t *q, saq_job_t *j, char **msg);
+
+/* ---- enqbatch.c: the enqueues of one loop turn in one ENQUEUES call ---- */
+
+/* Send op's ENQUEUE of j (the record json[0 .. len), which the op keeps
+ * until it completes) with the other enqueues of this turn of the loop, as
+ * one ENQUEUES call before the loop next polls (alone: its ENQUEUE); cb gets
+ * its own ENQUEUE's reply, as from saq__tx_send_op. Loop thread. */
+void saq__enq_batch(saq__op_t *op, const saq_job_t *j, const char *json, size_t len, saq__op_reply_fn cb);
+/* Free the batcher (the queue's destruction, after its loop ended). */
+void saq__enq_batch_free(saq_queue_t *q);
 
 /* ---- ops.c: saq's one-shot queue operations ---- */
 

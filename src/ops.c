@@ -57,10 +57,8 @@ static void enq_cancel(saq__op_t *op)
 static void enq_go(saq__op_t *op)
 {
     enq_op_t *e = (enq_op_t *)op;
-    saq__call_t c;
     op->cancel = NULL; /* sent from here on: it completes */
-    saq__tx_enqueue(op->q, op->ev->job, e->json, e->len, &c);
-    saq__tx_send_op(op, &c, enq_reply, 0);
+    saq__enq_batch(op, op->ev->job, e->json, e->len, enq_reply);
 }
 
 static void enq_start(saq__op_t *op) { saq__op_with_permit(op, enq_go); }

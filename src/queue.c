@@ -11,6 +11,7 @@
 static void queue_destroy(saq_queue_t *q)
 {
     saq__topo_free(q);
+    saq__enq_batch_free(q);
     saq__settings_free(&q->set);
     saq__tls_ctx_free(q->tls);
     free(q->k_jobprefix);

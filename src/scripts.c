@@ -6,6 +6,7 @@
  *   DEQUEUE  non-blocking batch of saq's move (LMOVE, FIFO) plus the GETs;
  *   MARK     mark active only if the job is still in `active` and still
  *            queued (saq #277, U13); refuses duplicates already marked (U1);
+ *   ENQUEUES the ENQUEUEs one turn of the loop sent, in one call;
  *   MARKS    the MARKs of a dequeued batch in one call;
  *   FINISHES the FINISHes of the outcomes settled in one turn of the loop;
  *   FINISH / RETRY  saq's finish/retry pipelines; in guarded mode (worker
@@ -77,6 +78,26 @@
     "  return nil\n"                                                                               \
     "end\n"
 
+/* ENQUEUE's body (saq's, with a type check first), for one job
+ * (SCRIPT_ENQUEUE) or a batch (SCRIPT_ENQUEUES). */
+#define ENQUEUE_FN                                                                                 \
+    "local function enqueue(incomplete, id, queued, marker, json, score)\n"                        \
+    /* not saq's: refuse before writing anything when `queued` is not a list   \
+     * (a key of another type there would make the RPUSH fail after the SET) */ \
+    "  local t = redis.call('TYPE', queued)['ok']\n"                                                \
+    "  if t ~= 'list' and t ~= 'none' then\n"                                                       \
+    "    return redis.error_reply('WRONGTYPE ' .. queued .. ' is a ' .. t .. ', not a list')\n"    \
+    "  end\n"                                                                                       \
+    "  if not redis.call('ZSCORE', incomplete, id) and redis.call('EXISTS', marker) == 0 then\n"   \
+    "    redis.call('SET', id, json)\n"                                                             \
+    "    redis.call('ZADD', incomplete, score, id)\n"                                               \
+    "    if score == '0' then redis.call('RPUSH', queued, id) end\n"                                \
+    "    return 1\n"                                                                                \
+    "  else\n"                                                                                      \
+    "    return nil\n"                                                                              \
+    "  end\n"                                                                                       \
+    "end\n"
+
 /* MARK's body, for one job (SCRIPT_MARK) or a batch (SCRIPT_MARKS). */
 #define MARK_FN                                                                                    \
     "local function mark(active, id, marker, json, chk, opaque, dq, resent)\n"                    \
@@ -144,21 +165,20 @@
 const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* ENQUEUE: KEYS incomplete, id, queued, abort marker; ARGV json, score.
      * Reply: 1 (OK) or nil (REFUSED) */
-    [SCRIPT_ENQUEUE] =
-        /* not saq's: refuse before writing anything when `queued` is not a list
-         * (a key of another type there would make the RPUSH fail after the SET) */
-        "local t = redis.call('TYPE', KEYS[3])['ok']\n"
-        "if t ~= 'list' and t ~= 'none' then\n"
-        "  return redis.error_reply('WRONGTYPE ' .. KEYS[3] .. ' is a ' .. t .. ', not a list')\n"
+    [SCRIPT_ENQUEUE] = ENQUEUE_FN
+        "return enqueue(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])\n",
+
+    /* ENQUEUES: a batch of ENQUEUEs in one call (the enqueues one turn of the
+     * queue's loop sent). KEYS incomplete, queued, then each job's id and
+     * abort marker; ARGV each job's json and score.
+     * Reply: {each job's ENQUEUE reply, in order, nil as false} */
+    [SCRIPT_ENQUEUES] = ENQUEUE_FN
+        "local out = {}\n"
+        "for i = 1, (#KEYS - 2) / 2 do\n"
+        "  out[i] = enqueue(KEYS[1], KEYS[1 + 2 * i], KEYS[2], KEYS[2 + 2 * i], ARGV[2 * i - 1], ARGV[2 * i])\n"
+        "          or false\n"
         "end\n"
-        "if not redis.call('ZSCORE', KEYS[1], KEYS[2]) and redis.call('EXISTS', KEYS[4]) == 0 then\n"
-        "  redis.call('SET', KEYS[2], ARGV[1])\n"
-        "  redis.call('ZADD', KEYS[1], ARGV[2], KEYS[2])\n"
-        "  if ARGV[2] == '0' then redis.call('RPUSH', KEYS[3], KEYS[2]) end\n"
-        "  return 1\n"
-        "else\n"
-        "  return nil\n"
-        "end\n",
+        "return out\n",
 
     /* DEQUEUE: KEYS queued, active; ARGV max jobs, '1' = LMOVE (FIFO) else RPOPLPUSH.
      * Reply: {id, record or nil, ...} */

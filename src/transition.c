@@ -39,6 +39,28 @@ void saq__tx_enqueue(saq_queue_t *q, const saq_job_t *j, const char *json, size_
     saq__call_score(c, j->scheduled);
 }
 
+void saq__tx_enqueues(saq_queue_t *q, const saq__tx_enqueue_t *a, size_t n, saq__call_t *c)
+{
+    saq__call_init(c, SCRIPT_ENQUEUES, 2 + 2 * (int)n);
+    if (saq__call_reserve(c, (int)(2 + 4 * n)))
+        return;
+    saq__call_put(c, q->k_incomplete);
+    saq__call_put(c, q->k_queued);
+    for (size_t i = 0; i < n; i++) {
+        saq__call_put(c, a[i].j->id);
+        saq__call_own(c, saq__tx_marker(q, a[i].j->key));
+    }
+    for (size_t i = 0; i < n; i++) {
+        saq__call_putn(c, a[i].json, a[i].len);
+        char *b = saq__malloc(40); /* the score, as saq__call_score writes it */
+        if (b && a[i].j->scheduled > 0)
+            saq__fmt_double(b, a[i].j->scheduled);
+        else if (b)
+            strcpy(b, "0");
+        saq__call_own(c, b);
+    }
+}
+
 void saq__tx_dequeue(saq_queue_t *q, int max, saq__call_t *c)
 {
     saq__call_init(c, SCRIPT_DEQUEUE, 2);

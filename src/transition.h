@@ -145,6 +145,16 @@ enum {
  * Reply: OK, or REFUSED (already there, or its abort marker is set). */
 void saq__tx_enqueue(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
                      saq__call_t *c);
+/* ENQUEUES: the ENQUEUEs of a[0 .. n) in one call (n >= 1). KEYS incomplete,
+ * queued, then each job's id and abort marker; ARGV each job's json and
+ * score. Its reply is an array of n ENQUEUE replies (an element may be an
+ * error reply), each decoded as SCRIPT_ENQUEUE's. */
+typedef struct saq__tx_enqueue {
+    const saq_job_t *j;
+    const char *json;
+    size_t len;
+} saq__tx_enqueue_t;
+void saq__tx_enqueues(saq_queue_t *q, const saq__tx_enqueue_t *a, size_t n, saq__call_t *c);
 
 /* DEQUEUE up to max jobs (LMOVE when the server has it, or its version is not
  * known yet; RPOPLPUSH before Redis 6.2). KEYS queued, active; ARGV max,

@@ -571,6 +571,63 @@ static void test_bad_input(void **state)
     saq_queue_free(q);
 }
 
+/* Enqueues submitted together go out as one ENQUEUES call (one per loop
+ * turn), each with its own outcome: enqueued, a duplicate key refused, or
+ * (a key of another type in `queued`) the error of its own ENQUEUE; the
+ * records are exactly what one ENQUEUE writes. */
+static void test_enqueues_in_one_turn(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("enqs", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    saq_cq_t *cq = saq_cq_new();
+    freeReplyObject(rh_cmd(RC, "CONFIG RESETSTAT"));
+    for (int i = 0; i < 50; i++) {
+        char kw[64];
+        snprintf(kw, sizeof kw, "{\"key\": \"k%d\"}", i % 40); /* k0..k9 twice */
+        assert_int_equal(saq_queue_enqueue_call(q, "f", kw, cq, (uint64_t)i + 1), 0);
+    }
+    int ok = 0, refused = 0;
+    for (int i = 0; i < 50; i++) {
+        saq_event_t *ev = saq_cq_poll(cq, TMO);
+        assert_non_null(ev);
+        assert_int_equal(saq_event_status(ev), SAQ_OK);
+        if (saq_event_int(ev))
+            ok++;
+        else
+            refused++;
+        saq_event_free(ev);
+    }
+    assert_int_equal(ok, 40);
+    assert_int_equal(refused, 10);
+    assert_int_equal(rh_int(RC, "LLEN saq:%s:queued", n), 40);
+    assert_int_equal(rh_int(RC, "ZCARD saq:%s:incomplete", n), 40);
+    redisReply *x = rh_cmd(RC, "INFO commandstats");
+    const char *p = strstr(x->str, "cmdstat_evalsha:calls=");
+    long calls = p ? atol(p + strlen("cmdstat_evalsha:calls=")) : 0;
+    freeReplyObject(x);
+    assert_true(calls >= 1 && calls < 50); /* batched: fewer calls than enqueues */
+    saq_job_t *j = getjob(q, "k7");
+    assert_string_equal(saq_job_status(j), "queued");
+    saq_job_free(j);
+    /* a key of another type in `queued`: every enqueue of the batch gets the error */
+    saq_queue_t *q2 = mkqueue("enqswt", NULL, NULL);
+    freeReplyObject(rh_cmd(RC, "HSET saq:%s:queued a b", saq_queue_name(q2)));
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(saq_queue_enqueue_call(q2, "f", NULL, cq, 100 + (uint64_t)i), 0);
+    for (int i = 0; i < 5; i++) {
+        saq_event_t *ev = saq_cq_poll(cq, TMO);
+        assert_non_null(ev);
+        assert_int_equal(saq_event_status(ev), SAQ_EREDIS);
+        assert_non_null(strstr(saq_event_errmsg(ev), "WRONGTYPE"));
+        saq_event_free(ev);
+    }
+    assert_int_equal(rh_int(RC, "EXISTS saq:%s:incomplete", saq_queue_name(q2)), 0);
+    saq_queue_free(q2);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+}
+
 static void test_map_timeout_without_worker(void **state)
 {
     (void)state;
@@ -952,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_jobs_and_get),
         cmocka_unit_test(test_bad_records_in_redis),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_enqueues_in_one_turn),
         cmocka_unit_test(test_map_timeout_without_worker),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_before_enqueue_hook),

@@ -101,6 +101,37 @@ static void test_enqueue(void **state)
     saq_job_free(j);
 }
 
+/* ENQUEUES: incomplete and queued once, each job's id and marker, then each
+ * job's json and score exactly as ENQUEUE writes them; ENQUEUE's own body */
+static void test_enqueues(void **state)
+{
+    (void)state;
+    saq_job_t *j1 = job("a"), *j2 = job("b");
+    j2->scheduled = 1700000000.5;
+    saq__tx_enqueue_t a[2] = {{j1, "{\"1\"}", 5}, {j2, "{\"2\"}", 5}};
+    saq__call_t c, c1;
+    saq__tx_enqueues(&Q, a, 2, &c);
+    expect_call(&c, SCRIPT_ENQUEUES, 6, 10, "saq:default:incomplete", "saq:default:queued",
+                "saq:job:default:a", "saq:abort:a", "saq:job:default:b", "saq:abort:b", "{\"1\"}", "0",
+                "{\"2\"}", "1700000000.5");
+    saq__tx_enqueues(&Q, &a[1], 1, &c);
+    saq__tx_enqueue(&Q, j2, "{\"2\"}", 5, &c1); /* the same score text as ENQUEUE's */
+    assert_int_equal(c.len[5], c1.len[5]);
+    assert_memory_equal(c.argv[5], c1.argv[5], c.len[5]);
+    saq__tx_call_free(&c);
+    saq__tx_call_free(&c1);
+    const char *t = saq__script_text[SCRIPT_ENQUEUES], *e = saq__script_text[SCRIPT_ENQUEUE];
+    assert_non_null(strstr(t, "for i = 1, (#KEYS - 2) / 2 do"));
+    assert_non_null(strstr(t, "enqueue(KEYS[1], KEYS[1 + 2 * i], KEYS[2], KEYS[2 + 2 * i], ARGV[2 * i - 1], ARGV[2 * i])"));
+    assert_non_null(strstr(t, "or false"));
+    const char *e1 = strstr(e, "\nreturn enqueue("), *e2 = strstr(t, "\nlocal out = {}");
+    assert_non_null(e1);
+    assert_int_equal(e1 - e, e2 - t);
+    assert_memory_equal(e, t, (size_t)(e1 - e));
+    saq_job_free(j1);
+    saq_job_free(j2);
+}
+
 static void test_dequeue(void **state)
 {
     (void)state;
@@ -669,6 +700,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_enqueue, setup),
+        cmocka_unit_test_setup(test_enqueues, setup),
         cmocka_unit_test_setup(test_dequeue, setup),
         cmocka_unit_test_setup(test_mark, setup),
         cmocka_unit_test_setup(test_marks, setup),
