@@ -78,12 +78,12 @@ static void lease_drop(saq__lease_t *l, int ran)
 
 void saq__lease_abandon(saq__lease_t *l) { lease_drop(l, 0); }
 
-saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id)
+saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id, int unsettled)
 {
     saq__link_t *k;
     saq__list_each(k, &w->leases) {
         saq__lease_t *l = saq__container_of(k, saq__lease_t, link);
-        if (l->shadow.id && !strcmp(l->shadow.id, id))
+        if (l->shadow.id && !strcmp(l->shadow.id, id) && !(unsettled && l->outcome_sent))
             return l;
     }
     return NULL;
@@ -275,6 +275,7 @@ static void lease_write(saq__lease_t *l)
         saq__slots_put(w, 1);
         saq__worker_ref(w); /* the write may end the lease before the pump below */
     }
+    l->outcome_sent = l->outcome_sent || out.action != SAQ__OUTCOME_NONE;
     saq__lease_ref(l); /* the write's */
     switch (out.action) {
     case SAQ__OUTCOME_NONE:
@@ -818,6 +819,7 @@ void saq__lease_finish_aborted(saq__lease_t *l, const char *reason)
     atomic_store(&l->cancelled, SAQ_CANCEL_ABORTED);
     l->met_outcome = 1 + SAQ__MET_ABORTED; /* it never ran: no run time */
     l->abort_error = saq__strdup(reason);
+    l->outcome_sent = 1;
     saq__lease_ref(l); /* the write's */
     saq__finish_job(w->q, &l->shadow, SAQ_STATUS_ABORTED, NULL, l->abort_error, NULL,
                     SAQ__DEL_MARKER, lease_written, l);

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* Fault tests of the worker's pipeline (a slot goes back when its outcome is
+ * sent, several DEQUEUEs in flight, one MARKS call per dequeued batch): the
+ * command connection killed again and again (CLIENT KILL TYPE normal) between
+ * a send and its reply, Redis paused (CLIENT PAUSE) and slept (DEBUG SLEEP)
+ * under load, at concurrency 1, 2 and 100, with instant and slow handlers,
+ * retries and after_process hooks. Every job must end complete, run exactly
+ * once per attempt it needs, and never more handlers than the concurrency at
+ * once. */
+#include "itest.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+enum { MAXJ = 4000 };
+
+static atomic_int cur, peak, hooks_cur;
+static atomic_int runs[MAXJ];
+static atomic_int stop_chaos;
+static int slow_us;     /* a handler's sleep (0: instant) */
+static int fail_first;  /* 1: jobs with an index % 10 == 0 raise on their first attempt; 2: all */
+
+static int job_index(const saq_job_t *job)
+{
+    const char *k = saq_job_key(job);
+    return k && k[0] == 'p' ? atoi(k + 1) : -1;
+}
+
+static void h_track(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    int c = atomic_fetch_add(&cur, 1) + 1;
+    int p = atomic_load(&peak);
+    while (c > p && !atomic_compare_exchange_weak(&peak, &p, c))
+        ;
+    int i = job_index(job);
+    if (i >= 0 && i < MAXJ)
+        atomic_fetch_add(&runs[i], 1);
+    if (slow_us)
+        usleep((useconds_t)(rand() % slow_us));
+    if (fail_first && (fail_first == 2 || i % 10 == 0) && saq_job_attempts(job) <= 1)
+        saq_job_fail(job, "planned failure");
+    else
+        saq_job_complete(job, NULL);
+    saq_job_free(job);
+    atomic_fetch_sub(&cur, 1); /* its pool thread is free only now */
+}
+
+static int after_hook(saq_worker_t *w, saq_job_t *job, void *ud)
+{
+    (void)w, (void)job, (void)ud;
+    atomic_fetch_add(&hooks_cur, 1);
+    usleep(200);
+    atomic_fetch_sub(&hooks_cur, 1);
+    return 0;
+}
+
+typedef struct chaos {
+    rh_t *r;
+    int mode; /* 0: CLIENT KILL TYPE normal; 1: CLIENT PAUSE WRITE 300 ms; 2: DEBUG SLEEP 0.2 */
+    int every_ms;
+    int done;
+} chaos_t;
+
+static void *chaos_main(void *arg)
+{
+    chaos_t *c = arg;
+    redisContext *rc = rh_client(c->r);
+    while (!atomic_load(&stop_chaos)) {
+        sleep_ms(c->every_ms / 2 + rand() % c->every_ms);
+        if (atomic_load(&stop_chaos))
+            break;
+        if (c->mode == 0) { /* every normal client but this one and the test's ("keeper") */
+            redisReply *l = redisCommand(rc, "CLIENT LIST TYPE normal");
+            for (char *s = l && l->type == REDIS_REPLY_STRING ? l->str : NULL; s && *s;) {
+                long long id = atoll(s + 3);
+                char *nl = strchr(s, '\n'), *name = strstr(s, " name=");
+                int keep = name && (!nl || name < nl) && !strncmp(name, " name=keeper ", 13);
+                redisReply *me = keep ? NULL : redisCommand(rc, "CLIENT ID");
+                if (me && me->integer != id)
+                    freeReplyObject(redisCommand(rc, "CLIENT KILL ID %lld", id));
+                if (me)
+                    freeReplyObject(me);
+                s = nl ? nl + 1 : NULL;
+            }
+            if (l)
+                freeReplyObject(l);
+        } else {
+            redisReply *x = c->mode == 1 ? redisCommand(rc, "CLIENT PAUSE 300 WRITE")
+                                         : redisCommand(rc, "DEBUG SLEEP 0.2");
+            if (x)
+                freeReplyObject(x);
+        }
+        c->done++;
+    }
+    redisFree(rc);
+    return NULL;
+}
+
+/* n jobs on a private server at `conc`, with `mode` chaos; every job complete,
+ * each run exactly as often as planned, never more than conc handlers. */
+static void run_case(int conc, int n, int mode, int every_ms, int hooks)
+{
+    rh_t *r = rh_start(0);
+    char cs[16];
+    snprintf(cs, sizeof cs, "%d", conc);
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", r->url);
+    saq_conf_set(c, "name", "pipe");
+    saq_conf_set(c, "concurrency", cs);
+    saq_conf_set(c, "command_timeout_ms", "2000");
+    saq_conf_set(c, "dead_worker_check", "1"); /* a move whose reply was lost comes back soon */
+    saq_queue_t *q = saq_queue_new(c);
+    assert_non_null(q);
+    redisContext *rc = rh_client(r);
+    freeReplyObject(rh_cmd(rc, "CLIENT SETNAME keeper"));
+    saq_cq_t *cq = saq_cq_new();
+    for (int i = 0; i < n; i++) {
+        char kw[200];
+        snprintf(kw, sizeof kw, "{\"key\": \"p%05d\", \"retries\": 3}", i);
+        assert_int_equal(saq_queue_enqueue_call(q, "track", kw, cq, (uint64_t)i), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        saq_event_t *ev = saq_cq_poll(cq, TMO);
+        assert_non_null(ev);
+        assert_int_equal(saq_event_status(ev), 0);
+        saq_event_free(ev);
+    }
+    atomic_store(&cur, 0);
+    atomic_store(&peak, 0);
+    atomic_store(&hooks_cur, 0);
+    for (int i = 0; i < MAXJ; i++)
+        atomic_store(&runs[i], 0);
+    saq_worker_t *w = saq_worker_new(q, c);
+    assert_non_null(w);
+    saq_worker_register(w, "track", h_track, NULL);
+    if (hooks)
+        saq_worker_add_hook(w, SAQ_HOOK_AFTER_PROCESS, after_hook, NULL);
+    atomic_store(&stop_chaos, 0);
+    chaos_t ch = {.r = r, .mode = mode, .every_ms = every_ms};
+    pthread_t th;
+    pthread_create(&th, NULL, chaos_main, &ch);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    double end = now_s() + 40, chaos_end = now_s() + 8;
+    long long left = -1;
+    while (now_s() < end) {
+        if (now_s() > chaos_end)
+            atomic_store(&stop_chaos, 1);
+        left = rh_int(rc, "ZCARD saq:pipe:incomplete");
+        if (left == 0)
+            break;
+        sleep_ms(50);
+    }
+    atomic_store(&stop_chaos, 1);
+    pthread_join(th, NULL);
+    int complete = 0, zero = 0, extra = 0;
+    for (int i = 0; i < n; i++) {
+        char *raw = rh_str(rc, "GET saq:job:pipe:p%05d", i);
+        complete += raw && strstr(raw, "\"status\": \"complete\"") != NULL;
+        free(raw);
+        int want = fail_first && (fail_first == 2 || i % 10 == 0) ? 2 : 1, got = atomic_load(&runs[i]);
+        zero += got == 0;
+        if (got > want) {
+            if (extra < 5)
+                printf("  p%05d ran %d times (planned %d)\n", i, got, want);
+            extra++;
+        }
+    }
+    printf("pipeline conc=%d n=%d mode=%d hooks=%d: %d chaos events, %d complete, %lld incomplete, "
+           "%lld active, %lld queued, peak %d handlers, %d never ran, %d ran too often\n",
+           conc, n, mode, hooks, ch.done, complete, left, rh_int(rc, "LLEN saq:pipe:active"),
+           rh_int(rc, "LLEN saq:pipe:queued"), atomic_load(&peak), zero, extra);
+    if (left) {
+        redisReply *z = rh_cmd(rc, "ZRANGE saq:pipe:incomplete 0 -1 WITHSCORES");
+        printf("  ZRANGE: type %d, %zu elements, %.1f s after start\n", z ? z->type : -1, z ? z->elements : 0,
+               now_s() - chaos_end + 8);
+        for (size_t i = 0; z && i + 1 < z->elements; i += 2) {
+            char *raw = rh_str(rc, "GET %s", z->element[i]->str);
+            printf("  incomplete: %s score %s now %.0f: %s\n", z->element[i]->str, z->element[i + 1]->str,
+                   now_s(), raw ? raw : "(no record)");
+            free(raw);
+        }
+        freeReplyObject(z);
+    }
+    assert_int_equal(left, 0);
+    assert_int_equal(complete, n);
+    assert_true(atomic_load(&peak) <= conc);
+    assert_int_equal(extra, 0);
+    assert_int_equal(saq_worker_stop(w, 2000), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+    saq_conf_free(c);
+    redisFree(rc);
+    rh_stop(r);
+}
+
+static void test_killed_connection_conc1(void **state)
+{
+    (void)state;
+    slow_us = 0, fail_first = 1;
+    run_case(1, 600, 0, 30, 0);
+}
+
+static void test_killed_connection_conc2(void **state)
+{
+    (void)state;
+    slow_us = 0, fail_first = 1;
+    run_case(2, 1500, 0, 30, 0);
+}
+
+static void test_killed_connection_conc100(void **state)
+{
+    (void)state;
+    slow_us = 3000, fail_first = 1;
+    run_case(100, 3000, 0, 40, 0);
+}
+
+/* Every job retried once: a RETRY's reply lost with the connection while the
+ * DEQUEUE sent right behind it (or the next one) moves the retried job again,
+ * its first lease still listed until the RETRY is confirmed: the new move is
+ * a run, not a duplicate entry (dropping it stranded the job: status queued,
+ * in no list). */
+static void test_killed_connection_retries(void **state)
+{
+    (void)state;
+    slow_us = 3000, fail_first = 2;
+    run_case(50, 1000, 0, 20, 0);
+}
+
+static void test_killed_connection_hooks(void **state)
+{
+    (void)state;
+    slow_us = 0, fail_first = 1;
+    run_case(4, 1500, 0, 30, 1);
+}
+
+static void test_paused_redis(void **state)
+{
+    (void)state;
+    slow_us = 20000, fail_first = 1;
+    run_case(8, 2000, 1, 150, 0);
+}
+
+static void test_sleeping_redis(void **state)
+{
+    (void)state;
+    slow_us = 20000, fail_first = 1;
+    run_case(16, 3000, 2, 150, 0);
+}
+
+int main(void)
+{
+    srand(7);
+    if (getenv("SAQ_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SAQ_TEST_FILTER"));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_killed_connection_conc1),
+        cmocka_unit_test(test_killed_connection_conc2),
+        cmocka_unit_test(test_killed_connection_conc100),
+        cmocka_unit_test(test_killed_connection_retries),
+        cmocka_unit_test(test_killed_connection_hooks),
+        cmocka_unit_test(test_paused_redis),
+        cmocka_unit_test(test_sleeping_redis),
+    };
+    return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
+}
