@@ -99,6 +99,12 @@ static void hard_deadline_cb(uv_timer_t *t)
 void saq__lease_cancel(saq__lease_t *l, int why, const char *error)
 {
     saq_worker_t *w = l->w;
+    /* its outcome went out already (a lost reply is being confirmed, the
+     * lease RUNNING between two writes): that outcome stands. Deciding again
+     * with a cancel (the heartbeat or abort check, the stop's grace period)
+     * turned a completed job's rewrite into a RETRY that ran it twice */
+    if (l->outcome_sent)
+        return;
     int expected = SAQ_CANCEL_NONE;
     if (!atomic_compare_exchange_strong(&l->cancelled, &expected, why))
         return;

@@ -10,6 +10,7 @@
 #include "itest.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 enum { MAXJ = 4000 };
@@ -250,6 +251,81 @@ static void test_sleeping_redis(void **state)
     run_case(16, 3000, 2, 150, 0);
 }
 
+static atomic_int gate_open, gate_started, gate_runs;
+
+static void h_gate(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    atomic_fetch_add(&gate_runs, 1);
+    atomic_store(&gate_started, 1);
+    while (!atomic_load(&gate_open))
+        sleep_ms(5);
+    saq_job_complete(job, "1");
+    saq_job_free(job);
+}
+
+/* A job whose handler completed, its FINISH's reply lost (Redis frozen: the
+ * command times out, the lease writes it again every 0.25 s): a check that
+ * cancels running leases meanwhile (here the heartbeat check, the handler
+ * having stopped touching; also the stop's grace period) must not change the
+ * decided outcome into a retry: the job ran once and completed. Before, the
+ * rewrite became a RETRY that the guard let through (same attempts and
+ * started), and the job ran a second time. */
+static void test_outcome_kept_while_its_reply_is_confirmed(void **state)
+{
+    (void)state;
+    rh_t *r = rh_start(0);
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", r->url);
+    saq_conf_set(c, "name", "keep");
+    saq_conf_set(c, "concurrency", "2");
+    saq_conf_set(c, "command_timeout_ms", "300");
+    saq_conf_set(c, "timers.abort", "0.1");
+    saq_queue_t *q = saq_queue_new(c);
+    assert_non_null(q);
+    saq_event_t *ev = saq_queue_enqueue_call_sync(q, "gate", "{\"key\": \"hb\", \"heartbeat\": 1, \"retries\": 3}", TMO);
+    assert_int_equal(saq_event_status(ev), 0);
+    saq_event_free(ev);
+    atomic_store(&gate_open, 0);
+    atomic_store(&gate_started, 0);
+    atomic_store(&gate_runs, 0);
+    saq_worker_t *w = saq_worker_new(q, c);
+    saq_worker_register(w, "gate", h_gate, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    double end = now_s() + 10;
+    while (!atomic_load(&gate_started) && now_s() < end)
+        sleep_ms(5);
+    assert_true(atomic_load(&gate_started));
+    kill(r->pid, SIGSTOP); /* its FINISH goes out into a frozen server */
+    sleep_ms(50);
+    atomic_store(&gate_open, 1);
+    sleep_ms(2500); /* past the heartbeat, many lost replies */
+    kill(r->pid, SIGCONT);
+    redisContext *rc = rh_client(r);
+    end = now_s() + 15;
+    char *raw = NULL;
+    while (now_s() < end) {
+        free(raw);
+        raw = rh_str(rc, "GET saq:job:keep:hb");
+        if (raw && strstr(raw, "\"status\": \"complete\"") && rh_int(rc, "ZCARD saq:keep:incomplete") == 0)
+            break;
+        sleep_ms(50);
+    }
+    sleep_ms(1000); /* a second run would have started by now */
+    printf("kept outcome: %d run(s), record %s\n", atomic_load(&gate_runs), raw ? raw : "(none)");
+    assert_non_null(raw);
+    assert_non_null(strstr(raw, "\"status\": \"complete\""));
+    assert_int_equal(atomic_load(&gate_runs), 1);
+    free(raw);
+    assert_int_equal(saq_worker_stop(w, 1000), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+    saq_queue_free(q);
+    saq_conf_free(c);
+    redisFree(rc);
+    rh_stop(r);
+}
+
 int main(void)
 {
     srand(7);
@@ -263,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_killed_connection_hooks),
         cmocka_unit_test(test_paused_redis),
         cmocka_unit_test(test_sleeping_redis),
+        cmocka_unit_test(test_outcome_kept_while_its_reply_is_confirmed),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
