@@ -68,7 +68,7 @@ static void lease_drop(saq__lease_t *l, int ran)
     saq__limit_release(l); /* the running slots of its limits (limit.c) */
     if (!l->slot_freed)
         saq__slots_put(w, 1);
-    if (ran)
+    if (ran && !l->slot_freed) /* else it stopped counting when its slot went back */
         atomic_fetch_sub(&w->running, 1);
     saq__worker_ref(w);
     saq__lease_unref(l);
@@ -279,6 +279,7 @@ static void lease_write(saq__lease_t *l)
     if (early) {
         l->slot_freed = 1;
         saq__slots_put(w, 1);
+        atomic_fetch_sub(&w->running, 1); /* "running" counts what holds a slot (<= concurrency) */
         saq__worker_ref(w); /* the write may end the lease before the pump below */
     }
     l->outcome_sent = l->outcome_sent || out.action != SAQ__OUTCOME_NONE;

@@ -144,13 +144,20 @@ static void run_case(int conc, int n, int mode, int every_ms, int hooks)
     assert_int_equal(saq_worker_start(w, NULL, 0), 0);
     double end = now_s() + 40, chaos_end = now_s() + 8;
     long long left = -1;
+    int peak_gauge = 0;
     while (now_s() < end) {
         if (now_s() > chaos_end)
             atomic_store(&stop_chaos, 1);
         left = rh_int(rc, "ZCARD saq:pipe:incomplete");
         if (left == 0)
             break;
-        sleep_ms(50);
+        for (int k = 0; k < 10; k++) { /* the worker's "running" gauge, sampled */
+            const char *st = saq_worker_stats_json(w), *rn = st ? strstr(st, "\"running\": ") : NULL;
+            int running = rn ? atoi(rn + 11) : 0;
+            if (running > peak_gauge)
+                peak_gauge = running;
+            sleep_ms(5);
+        }
     }
     atomic_store(&stop_chaos, 1);
     pthread_join(th, NULL);
@@ -168,9 +175,9 @@ static void run_case(int conc, int n, int mode, int every_ms, int hooks)
         }
     }
     printf("pipeline conc=%d n=%d mode=%d hooks=%d: %d chaos events, %d complete, %lld incomplete, "
-           "%lld active, %lld queued, peak %d handlers, %d never ran, %d ran too often\n",
+           "%lld active, %lld queued, peak %d handlers (gauge %d), %d never ran, %d ran too often\n",
            conc, n, mode, hooks, ch.done, complete, left, rh_int(rc, "LLEN saq:pipe:active"),
-           rh_int(rc, "LLEN saq:pipe:queued"), atomic_load(&peak), zero, extra);
+           rh_int(rc, "LLEN saq:pipe:queued"), atomic_load(&peak), peak_gauge, zero, extra);
     if (left) {
         redisReply *z = rh_cmd(rc, "ZRANGE saq:pipe:incomplete 0 -1 WITHSCORES");
         printf("  ZRANGE: type %d, %zu elements, %.1f s after start\n", z ? z->type : -1, z ? z->elements : 0,
@@ -186,6 +193,7 @@ static void run_case(int conc, int n, int mode, int every_ms, int hooks)
     assert_int_equal(left, 0);
     assert_int_equal(complete, n);
     assert_true(atomic_load(&peak) <= conc);
+    assert_true(peak_gauge <= conc); /* saq_worker_stats_json's "running", saq_jobs_running */
     assert_int_equal(extra, 0);
     assert_int_equal(saq_worker_stop(w, 2000), 0);
     assert_int_equal(saq_worker_wait(w, TMO), 0);
