@@ -259,6 +259,179 @@ static void test_sleeping_redis(void **state)
     run_case(16, 3000, 2, 150, 0);
 }
 
+/* A worker stopped while its outcome writes wait (Redis paused for writes):
+ * the stop waits for them, so when saq_worker_wait returns every job that ran
+ * is complete in Redis and every other one is still queued; nothing is left
+ * in active. */
+static void test_stop_waits_for_pending_writes(void **state)
+{
+    (void)state;
+    rh_t *r = rh_start(0);
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", r->url);
+    saq_conf_set(c, "name", "stopw");
+    saq_conf_set(c, "concurrency", "10");
+    saq_queue_t *q = saq_queue_new(c);
+    redisContext *rc = rh_client(r);
+    enum { N = 3000 };
+    saq_cq_t *cq = saq_cq_new();
+    for (int i = 0; i < N; i++) {
+        char kw[64];
+        snprintf(kw, sizeof kw, "{\"key\": \"p%05d\"}", i);
+        assert_int_equal(saq_queue_enqueue_call(q, "track", kw, cq, (uint64_t)i), 0);
+    }
+    for (int i = 0; i < N; i++)
+        saq_event_free(saq_cq_poll(cq, TMO));
+    for (int i = 0; i < MAXJ; i++)
+        atomic_store(&runs[i], 0);
+    slow_us = 2000, fail_first = 0;
+    saq_worker_t *w = saq_worker_new(q, c);
+    saq_worker_register(w, "track", h_track, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    while (rh_int(rc, "LLEN saq:stopw:queued") > N - 300)
+        sleep_ms(5);
+    freeReplyObject(rh_cmd(rc, "CLIENT PAUSE 1500 WRITE"));
+    sleep_ms(100); /* the running handlers end; their writes wait */
+    double t0 = now_s();
+    assert_int_equal(saq_worker_stop(w, 5000), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    double took = now_s() - t0;
+    int ran = 0, complete = 0, bad = 0;
+    for (int i = 0; i < N; i++) {
+        char *raw = rh_str(rc, "GET saq:job:stopw:p%05d", i);
+        int done = raw && strstr(raw, "\"status\": \"complete\"") != NULL;
+        ran += atomic_load(&runs[i]) > 0;
+        complete += done;
+        if (done != (atomic_load(&runs[i]) > 0) && bad++ < 3)
+            printf("  p%05d: ran %d, record %s\n", i, atomic_load(&runs[i]), raw ? raw : "(none)");
+        free(raw);
+    }
+    long long active = rh_int(rc, "LLEN saq:stopw:active"), queued = rh_int(rc, "LLEN saq:stopw:queued");
+    printf("stop with writes pending: waited %.2f s, %d ran, %d complete, %lld queued, %lld active\n", took, ran,
+           complete, queued, active);
+    assert_int_equal(bad, 0);
+    assert_int_equal(active, 0);
+    assert_int_equal(complete + queued, N);
+    saq_worker_free(w);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+    saq_conf_free(c);
+    redisFree(rc);
+    rh_stop(r);
+}
+
+/* Aborts and pauses while batches are dequeued and marked (MARKS), with the
+ * connection killed now and then: every job ends complete or aborted (none
+ * left queued or active with nobody to run it), none runs twice, and a job
+ * aborted before it ran never runs. */
+typedef struct aborter {
+    saq_queue_t *q;
+    int n;
+    atomic_int aborted;
+} aborter_t;
+
+static void *abort_main(void *arg)
+{
+    aborter_t *a = arg;
+    saq_cq_t *cq = saq_cq_new();
+    for (int k = 0; !atomic_load(&stop_chaos); k++) {
+        char key[32];
+        snprintf(key, sizeof key, "p%05d", rand() % a->n);
+        saq_event_free(saq_queue_abort_sync(a->q, key, "chaos abort", 1, 2000));
+        atomic_fetch_add(&a->aborted, 1);
+        if (k % 20 == 0) { /* the queue paused for a moment */
+            saq_event_free((saq_queue_pause(a->q, cq, 0), saq_cq_poll(cq, 2000)));
+            sleep_ms(30);
+            saq_event_free((saq_queue_resume(a->q, cq, 0), saq_cq_poll(cq, 2000)));
+        }
+        sleep_ms(2);
+    }
+    saq_cq_free(cq);
+    return NULL;
+}
+
+static void test_aborts_and_pauses_while_marking(void **state)
+{
+    (void)state;
+    rh_t *r = rh_start(0);
+    saq_conf_t *c = saq_conf_new();
+    saq_conf_set(c, "url", r->url);
+    saq_conf_set(c, "name", "abm");
+    saq_conf_set(c, "concurrency", "20");
+    saq_conf_set(c, "command_timeout_ms", "2000");
+    saq_conf_set(c, "dead_worker_check", "1");
+    saq_conf_set(c, "timers.abort", "0.2");
+    saq_conf_set(c, "timers.pause", "0.1");
+    saq_queue_t *q = saq_queue_new(c);
+    redisContext *rc = rh_client(r);
+    freeReplyObject(rh_cmd(rc, "CLIENT SETNAME keeper"));
+    enum { N = 3000 };
+    saq_cq_t *cq = saq_cq_new();
+    for (int i = 0; i < N; i++) {
+        char kw[64];
+        snprintf(kw, sizeof kw, "{\"key\": \"p%05d\", \"retries\": 3}", i);
+        assert_int_equal(saq_queue_enqueue_call(q, "track", kw, cq, (uint64_t)i), 0);
+    }
+    for (int i = 0; i < N; i++)
+        saq_event_free(saq_cq_poll(cq, TMO));
+    for (int i = 0; i < MAXJ; i++)
+        atomic_store(&runs[i], 0);
+    atomic_store(&peak, 0);
+    slow_us = 40000, fail_first = 0;
+    saq_worker_t *w = saq_worker_new(q, c);
+    saq_worker_register(w, "track", h_track, NULL);
+    atomic_store(&stop_chaos, 0);
+    aborter_t ab = {.q = q, .n = N};
+    chaos_t ch = {.r = r, .mode = 0, .every_ms = 300};
+    pthread_t th, ta;
+    pthread_create(&ta, NULL, abort_main, &ab);
+    pthread_create(&th, NULL, chaos_main, &ch);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    double end = now_s() + 60, chaos_end = now_s() + 6;
+    long long left = -1;
+    while (now_s() < end) {
+        if (now_s() > chaos_end)
+            atomic_store(&stop_chaos, 1);
+        if ((left = rh_int(rc, "ZCARD saq:abm:incomplete")) == 0 && now_s() > chaos_end)
+            break;
+        sleep_ms(50);
+    }
+    atomic_store(&stop_chaos, 1);
+    pthread_join(th, NULL);
+    pthread_join(ta, NULL);
+    end = now_s() + 30;
+    while (now_s() < end && (left = rh_int(rc, "ZCARD saq:abm:incomplete")) > 0)
+        sleep_ms(50);
+    int complete = 0, aborted = 0, other = 0, twice = 0, ran_aborted_unrun = 0;
+    for (int i = 0; i < N; i++) {
+        char *raw = rh_str(rc, "GET saq:job:abm:p%05d", i);
+        int cpl = raw && strstr(raw, "\"status\": \"complete\""), abt = raw && strstr(raw, "\"status\": \"aborted\"");
+        complete += !!cpl, aborted += !!abt;
+        if (!cpl && !abt && other++ < 3)
+            printf("  p%05d: ran %d, record %s\n", i, atomic_load(&runs[i]), raw ? raw : "(none)");
+        if (atomic_load(&runs[i]) > 1 && twice++ < 3)
+            printf("  p%05d ran %d times: %s\n", i, atomic_load(&runs[i]), raw ? raw : "(none)");
+        ran_aborted_unrun += abt && raw && !strstr(raw, "\"started\"") && atomic_load(&runs[i]) > 0;
+        free(raw);
+    }
+    printf("aborts while marking: %d aborts sent, %d chaos kills, %d complete, %d aborted, %d other, "
+           "%d ran twice, %d ran though aborted unstarted, %lld incomplete, %lld active, %lld queued\n",
+           atomic_load(&ab.aborted), ch.done, complete, aborted, other, twice, ran_aborted_unrun, left,
+           rh_int(rc, "LLEN saq:abm:active"), rh_int(rc, "LLEN saq:abm:queued"));
+    assert_int_equal(other, 0);
+    assert_int_equal(left, 0);
+    assert_int_equal(twice, 0);
+    assert_true(atomic_load(&peak) <= 20);
+    assert_int_equal(saq_worker_stop(w, 2000), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    saq_worker_free(w);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+    saq_conf_free(c);
+    redisFree(rc);
+    rh_stop(r);
+}
+
 static atomic_int gate_open, gate_started, gate_runs;
 
 static void h_gate(saq_job_t *job, void *ud)
@@ -348,6 +521,8 @@ int main(void)
         cmocka_unit_test(test_paused_redis),
         cmocka_unit_test(test_sleeping_redis),
         cmocka_unit_test(test_outcome_kept_while_its_reply_is_confirmed),
+        cmocka_unit_test(test_stop_waits_for_pending_writes),
+        cmocka_unit_test(test_aborts_and_pauses_while_marking),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
