@@ -98,31 +98,39 @@ static void *chaos_main(void *arg)
     return NULL;
 }
 
-/* n jobs on a private server at `conc`, with `mode` chaos; every job complete,
- * each run exactly as often as planned, never more than conc handlers. */
-static void run_case(int conc, int n, int mode, int every_ms, int hooks)
+/* A private server, a queue `name` on it (conf pairs kv, NULL-terminated), a
+ * "keeper" client the chaos thread spares, `n` "track" jobs p00000.. enqueued
+ * (retries 3), the run counters reset; then a worker on the queue, handler
+ * "track" registered, not started. */
+typedef struct env {
+    rh_t *r;
+    saq_conf_t *c;
+    saq_queue_t *q;
+    redisContext *rc;
+    saq_cq_t *cq;
+    saq_worker_t *w;
+} env_t;
+
+static void env_open(env_t *e, const char *name, const char **kv, int n)
 {
-    rh_t *r = rh_start(0);
-    char cs[16];
-    snprintf(cs, sizeof cs, "%d", conc);
-    saq_conf_t *c = saq_conf_new();
-    saq_conf_set(c, "url", r->url);
-    saq_conf_set(c, "name", "pipe");
-    saq_conf_set(c, "concurrency", cs);
-    saq_conf_set(c, "command_timeout_ms", "2000");
-    saq_conf_set(c, "dead_worker_check", "1"); /* a move whose reply was lost comes back soon */
-    saq_queue_t *q = saq_queue_new(c);
-    assert_non_null(q);
-    redisContext *rc = rh_client(r);
-    freeReplyObject(rh_cmd(rc, "CLIENT SETNAME keeper"));
-    saq_cq_t *cq = saq_cq_new();
+    e->r = rh_start(0);
+    e->c = saq_conf_new();
+    saq_conf_set(e->c, "url", e->r->url);
+    saq_conf_set(e->c, "name", name);
+    for (int i = 0; kv && kv[i]; i += 2)
+        assert_int_equal(saq_conf_set(e->c, kv[i], kv[i + 1]), 0);
+    e->q = saq_queue_new(e->c);
+    assert_non_null(e->q);
+    e->rc = rh_client(e->r);
+    freeReplyObject(rh_cmd(e->rc, "CLIENT SETNAME keeper"));
+    e->cq = saq_cq_new();
     for (int i = 0; i < n; i++) {
         char kw[200];
         snprintf(kw, sizeof kw, "{\"key\": \"p%05d\", \"retries\": 3}", i);
-        assert_int_equal(saq_queue_enqueue_call(q, "track", kw, cq, (uint64_t)i), 0);
+        assert_int_equal(saq_queue_enqueue_call(e->q, "track", kw, e->cq, (uint64_t)i), 0);
     }
     for (int i = 0; i < n; i++) {
-        saq_event_t *ev = saq_cq_poll(cq, TMO);
+        saq_event_t *ev = saq_cq_poll(e->cq, TMO);
         assert_non_null(ev);
         assert_int_equal(saq_event_status(ev), 0);
         saq_event_free(ev);
@@ -132,9 +140,39 @@ static void run_case(int conc, int n, int mode, int every_ms, int hooks)
     atomic_store(&hooks_cur, 0);
     for (int i = 0; i < MAXJ; i++)
         atomic_store(&runs[i], 0);
-    saq_worker_t *w = saq_worker_new(q, c);
-    assert_non_null(w);
-    saq_worker_register(w, "track", h_track, NULL);
+    e->w = saq_worker_new(e->q, e->c);
+    assert_non_null(e->w);
+    saq_worker_register(e->w, "track", h_track, NULL);
+}
+
+/* Stop the worker (unless stopped already), free everything. */
+static void env_close(env_t *e, int stopped)
+{
+    if (!stopped) {
+        assert_int_equal(saq_worker_stop(e->w, 2000), 0);
+        assert_int_equal(saq_worker_wait(e->w, TMO), 0);
+    }
+    saq_worker_free(e->w);
+    saq_cq_free(e->cq);
+    saq_queue_free(e->q);
+    saq_conf_free(e->c);
+    redisFree(e->rc);
+    rh_stop(e->r);
+}
+
+/* n jobs on a private server at `conc`, with `mode` chaos; every job complete,
+ * each run exactly as often as planned, never more than conc handlers. */
+static void run_case(int conc, int n, int mode, int every_ms, int hooks)
+{
+    char cs[16];
+    snprintf(cs, sizeof cs, "%d", conc);
+    /* a move whose reply was lost comes back soon (dead_worker_check) */
+    const char *kv[] = {"concurrency", cs, "command_timeout_ms", "2000", "dead_worker_check", "1", NULL};
+    env_t e;
+    env_open(&e, "pipe", kv, n);
+    rh_t *r = e.r;
+    redisContext *rc = e.rc;
+    saq_worker_t *w = e.w;
     if (hooks)
         saq_worker_add_hook(w, SAQ_HOOK_AFTER_PROCESS, after_hook, NULL);
     atomic_store(&stop_chaos, 0);
@@ -195,14 +233,7 @@ static void run_case(int conc, int n, int mode, int every_ms, int hooks)
     assert_true(atomic_load(&peak) <= conc);
     assert_true(peak_gauge <= conc); /* saq_worker_stats_json's "running", saq_jobs_running */
     assert_int_equal(extra, 0);
-    assert_int_equal(saq_worker_stop(w, 2000), 0);
-    assert_int_equal(saq_worker_wait(w, TMO), 0);
-    saq_worker_free(w);
-    saq_cq_free(cq);
-    saq_queue_free(q);
-    saq_conf_free(c);
-    redisFree(rc);
-    rh_stop(r);
+    env_close(&e, 0);
 }
 
 static void test_killed_connection_conc1(void **state)
@@ -266,27 +297,13 @@ static void test_sleeping_redis(void **state)
 static void test_stop_waits_for_pending_writes(void **state)
 {
     (void)state;
-    rh_t *r = rh_start(0);
-    saq_conf_t *c = saq_conf_new();
-    saq_conf_set(c, "url", r->url);
-    saq_conf_set(c, "name", "stopw");
-    saq_conf_set(c, "concurrency", "10");
-    saq_queue_t *q = saq_queue_new(c);
-    redisContext *rc = rh_client(r);
     enum { N = 3000 };
-    saq_cq_t *cq = saq_cq_new();
-    for (int i = 0; i < N; i++) {
-        char kw[64];
-        snprintf(kw, sizeof kw, "{\"key\": \"p%05d\"}", i);
-        assert_int_equal(saq_queue_enqueue_call(q, "track", kw, cq, (uint64_t)i), 0);
-    }
-    for (int i = 0; i < N; i++)
-        saq_event_free(saq_cq_poll(cq, TMO));
-    for (int i = 0; i < MAXJ; i++)
-        atomic_store(&runs[i], 0);
+    const char *kv[] = {"concurrency", "10", NULL};
+    env_t e;
+    env_open(&e, "stopw", kv, N);
+    redisContext *rc = e.rc;
+    saq_worker_t *w = e.w;
     slow_us = 2000, fail_first = 0;
-    saq_worker_t *w = saq_worker_new(q, c);
-    saq_worker_register(w, "track", h_track, NULL);
     assert_int_equal(saq_worker_start(w, NULL, 0), 0);
     while (rh_int(rc, "LLEN saq:stopw:queued") > N - 300)
         sleep_ms(5);
@@ -312,12 +329,7 @@ static void test_stop_waits_for_pending_writes(void **state)
     assert_int_equal(bad, 0);
     assert_int_equal(active, 0);
     assert_int_equal(complete + queued, N);
-    saq_worker_free(w);
-    saq_cq_free(cq);
-    saq_queue_free(q);
-    saq_conf_free(c);
-    redisFree(rc);
-    rh_stop(r);
+    env_close(&e, 1);
 }
 
 /* Aborts and pauses while batches are dequeued and marked (MARKS), with the
@@ -353,33 +365,16 @@ static void *abort_main(void *arg)
 static void test_aborts_and_pauses_while_marking(void **state)
 {
     (void)state;
-    rh_t *r = rh_start(0);
-    saq_conf_t *c = saq_conf_new();
-    saq_conf_set(c, "url", r->url);
-    saq_conf_set(c, "name", "abm");
-    saq_conf_set(c, "concurrency", "20");
-    saq_conf_set(c, "command_timeout_ms", "2000");
-    saq_conf_set(c, "dead_worker_check", "1");
-    saq_conf_set(c, "timers.abort", "0.2");
-    saq_conf_set(c, "timers.pause", "0.1");
-    saq_queue_t *q = saq_queue_new(c);
-    redisContext *rc = rh_client(r);
-    freeReplyObject(rh_cmd(rc, "CLIENT SETNAME keeper"));
     enum { N = 3000 };
-    saq_cq_t *cq = saq_cq_new();
-    for (int i = 0; i < N; i++) {
-        char kw[64];
-        snprintf(kw, sizeof kw, "{\"key\": \"p%05d\", \"retries\": 3}", i);
-        assert_int_equal(saq_queue_enqueue_call(q, "track", kw, cq, (uint64_t)i), 0);
-    }
-    for (int i = 0; i < N; i++)
-        saq_event_free(saq_cq_poll(cq, TMO));
-    for (int i = 0; i < MAXJ; i++)
-        atomic_store(&runs[i], 0);
-    atomic_store(&peak, 0);
+    const char *kv[] = {"concurrency", "20", "command_timeout_ms", "2000", "dead_worker_check", "1",
+                        "timers.abort", "0.2", "timers.pause", "0.1", NULL};
+    env_t e;
+    env_open(&e, "abm", kv, N);
+    saq_queue_t *q = e.q;
+    rh_t *r = e.r;
+    redisContext *rc = e.rc;
+    saq_worker_t *w = e.w;
     slow_us = 40000, fail_first = 0;
-    saq_worker_t *w = saq_worker_new(q, c);
-    saq_worker_register(w, "track", h_track, NULL);
     atomic_store(&stop_chaos, 0);
     aborter_t ab = {.q = q, .n = N};
     chaos_t ch = {.r = r, .mode = 0, .every_ms = 300};
@@ -422,14 +417,7 @@ static void test_aborts_and_pauses_while_marking(void **state)
     assert_int_equal(left, 0);
     assert_int_equal(twice, 0);
     assert_true(atomic_load(&peak) <= 20);
-    assert_int_equal(saq_worker_stop(w, 2000), 0);
-    assert_int_equal(saq_worker_wait(w, TMO), 0);
-    saq_worker_free(w);
-    saq_cq_free(cq);
-    saq_queue_free(q);
-    saq_conf_free(c);
-    redisFree(rc);
-    rh_stop(r);
+    env_close(&e, 0);
 }
 
 static atomic_int gate_open, gate_started, gate_runs;
