@@ -420,6 +420,66 @@ static void test_aborts_and_pauses_while_marking(void **state)
     env_close(&e, 0);
 }
 
+/* A worker of two queues (shared slots, weighted), connections killed: every
+ * job of both runs once and completes, never more handlers than the
+ * worker's concurrency. */
+static void test_killed_connections_two_queues(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    const char *kv[] = {"concurrency", "6", "command_timeout_ms", "2000", "dead_worker_check", "1",
+                        "queue_order", "weighted", NULL};
+    env_t e;
+    env_open(&e, "mq1", kv, N);
+    saq_conf_t *c2 = saq_conf_new();
+    saq_conf_set(c2, "url", e.r->url);
+    saq_conf_set(c2, "name", "mq2");
+    saq_conf_set(c2, "command_timeout_ms", "2000");
+    saq_queue_t *q2 = saq_queue_new(c2);
+    assert_non_null(q2);
+    for (int i = N; i < 2 * N; i++) {
+        char kw[200];
+        snprintf(kw, sizeof kw, "{\"key\": \"p%05d\", \"retries\": 3}", i);
+        assert_int_equal(saq_queue_enqueue_call(q2, "track", kw, e.cq, (uint64_t)i), 0);
+    }
+    for (int i = N; i < 2 * N; i++)
+        saq_event_free(saq_cq_poll(e.cq, TMO));
+    assert_int_equal(saq_worker_add_queue(e.w, q2, 2), 0);
+    slow_us = 3000, fail_first = 1;
+    atomic_store(&stop_chaos, 0);
+    chaos_t ch = {.r = e.r, .mode = 0, .every_ms = 40};
+    pthread_t th;
+    pthread_create(&th, NULL, chaos_main, &ch);
+    assert_int_equal(saq_worker_start(e.w, NULL, 0), 0);
+    double end = now_s() + 40, chaos_end = now_s() + 6;
+    long long left = -1;
+    while (now_s() < end) {
+        if (now_s() > chaos_end)
+            atomic_store(&stop_chaos, 1);
+        left = rh_int(e.rc, "ZCARD saq:mq1:incomplete") + rh_int(e.rc, "ZCARD saq:mq2:incomplete");
+        if (left == 0)
+            break;
+        sleep_ms(50);
+    }
+    atomic_store(&stop_chaos, 1);
+    pthread_join(th, NULL);
+    int extra = 0, zero = 0;
+    for (int i = 0; i < 2 * N; i++) {
+        int want = i % 10 == 0 ? 2 : 1, got = atomic_load(&runs[i]);
+        zero += got == 0;
+        extra += got > want;
+    }
+    printf("two queues: %d kills, %lld incomplete, peak %d handlers, %d never ran, %d ran too often\n", ch.done,
+           left, atomic_load(&peak), zero, extra);
+    assert_int_equal(left, 0);
+    assert_int_equal(zero, 0);
+    assert_int_equal(extra, 0);
+    assert_true(atomic_load(&peak) <= 6);
+    env_close(&e, 0);
+    saq_queue_free(q2);
+    saq_conf_free(c2);
+}
+
 static atomic_int gate_open, gate_started, gate_runs;
 
 static void h_gate(saq_job_t *job, void *ud)
@@ -511,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_outcome_kept_while_its_reply_is_confirmed),
         cmocka_unit_test(test_stop_waits_for_pending_writes),
         cmocka_unit_test(test_aborts_and_pauses_while_marking),
+        cmocka_unit_test(test_killed_connections_two_queues),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
