@@ -480,6 +480,48 @@ static void test_killed_connections_two_queues(void **state)
     saq_conf_free(c2);
 }
 
+/* A function limited to 3 running jobs (max_running, libsaq's limit keys) on a
+ * worker of concurrency 10, every job retried once, connections killed: never
+ * more than 3 of its handlers at once, every job complete. */
+static void test_killed_connections_max_running(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    const char *kv[] = {"concurrency", "10", "command_timeout_ms", "2000", "dead_worker_check", "1", NULL};
+    env_t e;
+    env_open(&e, "lim", kv, N);
+    assert_int_equal(saq_worker_set_limit(e.w, "track", 0, 0, 3), 0);
+    slow_us = 4000, fail_first = 2;
+    atomic_store(&stop_chaos, 0);
+    chaos_t ch = {.r = e.r, .mode = 0, .every_ms = 25};
+    pthread_t th;
+    pthread_create(&th, NULL, chaos_main, &ch);
+    assert_int_equal(saq_worker_start(e.w, NULL, 0), 0);
+    double end = now_s() + 60, chaos_end = now_s() + 8;
+    long long left = -1;
+    while (now_s() < end) {
+        if (now_s() > chaos_end)
+            atomic_store(&stop_chaos, 1);
+        if ((left = rh_int(e.rc, "ZCARD saq:lim:incomplete")) == 0)
+            break;
+        sleep_ms(50);
+    }
+    atomic_store(&stop_chaos, 1);
+    pthread_join(th, NULL);
+    int extra = 0, zero = 0;
+    for (int i = 0; i < N; i++) {
+        zero += atomic_load(&runs[i]) == 0;
+        extra += atomic_load(&runs[i]) > 2;
+    }
+    printf("max_running 3: %d kills, %lld incomplete, peak %d handlers, %d never ran, %d ran too often\n",
+           ch.done, left, atomic_load(&peak), zero, extra);
+    assert_int_equal(left, 0);
+    assert_int_equal(zero, 0);
+    assert_int_equal(extra, 0);
+    assert_true(atomic_load(&peak) <= 3);
+    env_close(&e, 0);
+}
+
 static atomic_int gate_open, gate_started, gate_runs;
 
 static void h_gate(saq_job_t *job, void *ud)
@@ -572,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_stop_waits_for_pending_writes),
         cmocka_unit_test(test_aborts_and_pauses_while_marking),
         cmocka_unit_test(test_killed_connections_two_queues),
+        cmocka_unit_test(test_killed_connections_max_running),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
