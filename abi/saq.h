@@ -1350,7 +1350,10 @@ SAQ_API void saq_queue_free(saq_queue_t *q);
  * saq_queue_cancel; a job already enqueued is left alone), a short operation
  * runs on and its event is discarded. Returns NULL only when the private cq or
  * the event cannot be created (out of memory or file descriptors). Any
- * thread except an event callback or hook (blocking). Other arguments,
+ * thread except an event callback or hook (blocking); called on the queue's
+ * own I/O thread (in a completion callback) it returns an event with status
+ * SAQ_ESTATE at once instead of blocking the loop it waits for (since 0.2).
+ * Other arguments,
  * units and event contents as in the asynchronous form of the same name. */
 SAQ_API saq_event_t *saq_queue_enqueue_sync(saq_queue_t *q, const saq_job_t *job, int timeout_ms);
 SAQ_API saq_event_t *saq_queue_enqueue_call_sync(saq_queue_t *q, const char *function,

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Redis's own cost of libsaq's worker protocol, without any worker: a
 synthetic client replays exactly what the C worker sends per job (the
-DEQUEUE batch script, MARK, FINISH, with the scripts taken from src/scripts.c)
+DEQUEUE batch script, one MARKS and one FINISHES call per batch, with the
+scripts taken from src/scripts.c)
 in deep pipelines, and Redis's CPU time (INFO cpu) and command time (INFO
 commandstats) per job are read. This is the Redis side of the "physical
 limit" with no client in the way, and it makes script changes measurable
@@ -53,56 +54,24 @@ def load_scripts():
     return out
 
 
+# Each variant is a set of scripts plus flags saying how the replay calls them.
+# "current" is what the C worker sends today (issue 16): one MARKS call per
+# dequeued batch and one FINISHES call per batch of outcomes, both on their
+# fast paths (the record as dequeued / as marked is sent along, so Lua
+# compares bytes instead of decoding); the others are the ways before, or
+# what-ifs.
 VARIANTS = {
     "current": lambda s: s,
-    # what the two cjson.decode calls cost: MARK and the FINISH guard skip them
-    "no-decode": lambda s: {**s,
-                            "MARK": s["MARK"].replace("pcall(cjson.decode, cur)", "true, {status='queued'}"),
-                            "FINISH": s["FINISH"].replace("pcall(cjson.decode, cur)",
-                                                          "true, {attempts=attempts, started=started, status='active'}")},
+    # before issue 16: one MARK and one FINISH per job
+    "single": lambda s: {**s, "_single_marks": True, "_single_finishes": True},
+    # one MARKS per batch, one FINISH per job (issue 16's first step)
+    "single-finishes": lambda s: {**s, "_single_finishes": True},
+    # what the decode costs when the fast paths do not apply (a record changed
+    # since it was read: an abort, a Python writer)
+    "no-fast-path": lambda s: {**s, "_no_fast_path": True},
     # what LPOS costs (existence of the id in `active`)
-    "no-lpos": lambda s: {**s, "MARK": re.sub(r"redis\.call\('LPOS'[^)]*\)", "true", s["MARK"])},
+    "no-lpos": lambda s: {**s, "MARKS": re.sub(r"redis\.call\('LPOS'[^)]*\)", "true", s["MARKS"])},
 }
-
-
-# What-if: one script call marks (or finishes) a whole batch, the per-job work
-# being exactly that of MARK / FINISH (the same redis.call()s and decode).
-MARK_BATCH_WRAP = """
-local function one(KEYS, ARGV)
-%s
-end
-local out = {}
-local n = (#KEYS - 1) / 2
-for i = 1, n do
-  local r = one({KEYS[1], KEYS[2 * i], KEYS[2 * i + 1]}, {ARGV[2 + i], ARGV[1], ARGV[2]})
-  out[i] = r[1]
-end
-return out
-"""
-FINISH_BATCH_WRAP = """
-%s
-local out = {}
-local n = (#KEYS - 2) / 2
-for i = 1, n do
-  local b = (i - 1) * 8
-  local r = one({KEYS[1], KEYS[2], KEYS[1 + 2 * i], KEYS[2 + 2 * i]},
-                {ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]})
-  out[i] = r[1]
-end
-return out
-"""
-
-
-def batched(scripts):
-    fin = scripts["FINISH"]
-    head, sep, body = fin.partition("local g = guard(")
-    finish_fn = head + "local function one(KEYS, ARGV)\n" + sep + body + "\nend"
-    return {**scripts, "MARK": MARK_BATCH_WRAP % scripts["MARK"], "FINISH": FINISH_BATCH_WRAP % finish_fn,
-            "_batched": True}
-
-
-VARIANTS["batched"] = batched
-VARIANTS["batched-no-decode"] = lambda s: batched(VARIANTS["no-decode"](s))
 
 
 class Client(h.Redis):
@@ -119,8 +88,10 @@ class Client(h.Redis):
 
 def run(r, scripts, jobs, batch, queue="cost", worker_id=None):
     worker_id = worker_id or str(uuid.uuid1())
-    sha = {k: r.cmd("SCRIPT", "LOAD", v) for k, v in scripts.items() if k in ("DEQUEUE", "MARK", "FINISH")}
+    sha = {k: r.cmd("SCRIPT", "LOAD", v) for k, v in scripts.items()
+           if k in ("DEQUEUE", "MARK", "MARKS", "FINISH", "FINISHES")}
     q, a, inc = f"saq:{queue}:queued", f"saq:{queue}:active", f"saq:{queue}:incomplete"
+    fast = not scripts.get("_no_fast_path")
     r.cmd("CONFIG", "RESETSTAT")
     cpu0 = r.cpu()
     t0 = time.monotonic()
@@ -132,36 +103,33 @@ def run(r, scripts, jobs, batch, queue="cost", worker_id=None):
         if not pairs:
             break
         now = int(time.time() * 1000)
-        marks, recs = [], []
+        marks = []  # (id, marker, record as marked, record as dequeued)
         for jid, raw in pairs:
             rec = json.loads(raw)
             rec.update(attempts=rec.get("attempts", 0) + 1, started=now, touched=now,
                        status="active", worker_id=worker_id)
-            recs.append((jid, rec))
             key = jid.split(":", 3)[3]
-            marks.append(["EVALSHA", sha["MARK"], 3, a, jid, f"saq:abort:{key}", json.dumps(rec), "0", "0"])
-        if scripts.get("_batched"):
-            keys = [a] + [x for m in marks for x in (m[4], m[5])]
-            res = r.pipeline([["EVALSHA", sha["MARK"], len(keys)] + keys + ["0", "0"] + [m[6] for m in marks]])[0]
-            res = [[x] for x in res] if isinstance(res, list) else [res]
+            marks.append((jid, f"saq:abort:{key}", json.dumps(rec), raw if fast else "", rec))
+        if scripts.get("_single_marks"):
+            res = r.pipeline([["EVALSHA", sha["MARK"], 3, a, m[0], m[1], m[2], "0", "0", m[3], "0"] for m in marks])
         else:
-            res = r.pipeline(marks)
+            keys = [a] + [x for m in marks for x in (m[0], m[1])]
+            argv = ["0", "0"] + [x for m in marks for x in (m[2], m[3], "0")]
+            res = r.pipeline([["EVALSHA", sha["MARKS"], len(keys)] + keys + argv])[0]
         bad = [x for x in res if not (isinstance(x, list) and x and x[0] == 1)]
         if bad:
             raise SystemExit(f"MARK answered {bad[:3]}")
         fins = []
-        for jid, rec in recs:
+        for jid, marker, marked, _, rec in marks:
             att, st = rec["attempts"], rec["started"]
             rec.update(status="complete", result=1, completed=now, progress=1.0)
-            key = jid.split(":", 3)[3]
-            fins.append(["EVALSHA", sha["FINISH"], 4, a, inc, jid, f"saq:abort:{key}", json.dumps(rec),
-                         rec.get("ttl", 600), "complete", "1", att, st, "0", "0"])
-        if scripts.get("_batched"):
-            keys = [a, inc] + [x for f in fins for x in (f[5], f[6])]
-            res = r.pipeline([["EVALSHA", sha["FINISH"], len(keys)] + keys + [x for f in fins for x in f[7:]]])[0]
-            res = [[x] for x in res] if isinstance(res, list) else [res]
-        else:
+            fins.append(["EVALSHA", sha["FINISH"], 4, a, inc, jid, marker, json.dumps(rec),
+                         rec.get("ttl", 600), "complete", "1", att, st, "0", "0", marked if fast else ""])
+        if scripts.get("_single_finishes"):
             res = r.pipeline(fins)
+        else:
+            keys = [a, inc] + [x for f in fins for x in (f[5], f[6])]
+            res = r.pipeline([["EVALSHA", sha["FINISHES"], len(keys)] + keys + [x for f in fins for x in f[7:]]])[0]
         bad = [x for x in res if not (isinstance(x, list) and x and x[0] == 1)]
         if bad:
             raise SystemExit(f"FINISH answered {bad[:3]}")
@@ -184,7 +152,7 @@ def main():
     a = ap.parse_args()
     variants = a.variant or ["current"]
     scripts = load_scripts()
-    for k in ("DEQUEUE", "MARK", "FINISH"):
+    for k in ("DEQUEUE", "MARK", "MARKS", "FINISH", "FINISHES"):
         if k not in scripts:
             raise SystemExit(f"could not read SCRIPT_{k} from {SRC}")
     tmp = tempfile.mkdtemp(prefix="saq-cost-")

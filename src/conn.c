@@ -170,7 +170,7 @@ saq__req_t *saq__eval(saq__conn_t *c, int script, saq__reply_fn cb, void *data, 
     r->script = script;
     r->nkeys = nkeys;
     if (c->q->set.min_replicas && c->role == ROLE_CMD)
-        r->wait_replicas = script == SCRIPT_ENQUEUE ? 1 : script == SCRIPT_FINISH ? 2 : 0;
+        r->wait_replicas = script == SCRIPT_ENQUEUE ? 1 : script == SCRIPT_FINISH || script == SCRIPT_FINISHES ? 2 : 0;
     r->argc = nargs;
     r->argv = saq__calloc((size_t)nargs, sizeof *r->argv);
     r->argvlen = saq__calloc((size_t)nargs, sizeof *r->argvlen);

@@ -237,7 +237,8 @@ struct saq__req {
     int handshake;  /* sent before the connection is ready */
     int keep_cmd;   /* keep `cmd` after sending (a routing error may send it again) */
     int wait_replicas; /* min_replicas: 1 = the reply waits for WAIT, fewer replicas fail it
-                        * (enqueue); 2 = it waits, fewer replicas do not fail it (finish) */
+                        * (enqueue); 2 = it waits, fewer replicas do not fail it (finish,
+                        * finishes) */
     redisReply *held;  /* the reply kept while its WAIT is answered */
     int wait_tries;    /* WAITs asked for this write */
 };
@@ -368,6 +369,7 @@ enum {
     SCRIPT_LIMIT_RELEASE,
     SCRIPT_LIMIT_INFO,
     SCRIPT_MARKS,
+    SCRIPT_FINISHES,
     SCRIPT_GIVE_BACK,
     SCRIPT_COUNT_
 };

@@ -30,6 +30,7 @@ void saq__lease_unref(saq__lease_t *l)
     free(l->abort_error);
     free(l->mark_json);
     free(l->dequeued);
+    free(l->fin_json);
     saq_worker_t *w = l->w;
     free(l);
     saq__worker_unref(w);
@@ -292,13 +293,52 @@ static void lease_write(saq__lease_t *l)
         saq__retry_job(q, j, out.error, &l->guard, lease_written, l);
         break;
     case SAQ__OUTCOME_FINISH:
+        if (l->batchable) { /* settled by its host in this turn: joins the turn's FINISHES */
+            int e;
+            const char *msg;
+            if (!(l->fin_json = saq__finish_record(q, j, out.status, out.result, out.error, &l->fin_len, &e, &msg))) {
+                lease_written(l, e, msg, SAQ__TX_NONE);
+                break;
+            }
+            l->fin_flags = out.flags;
+            saq__list_push_back(&w->fin_pending, &l->fin_link);
+            saq__worker_poke(w, SAQ__POKE_FLUSH); /* which pumps after the FINISHES */
+            break;
+        }
         saq__finish_job(q, j, out.status, out.result, out.error, &l->guard, out.flags, lease_written, l);
         break;
     }
     if (early) {
-        saq__worker_poke(w, SAQ__POKE_PUMP_SOON);
+        if (!saq__link_linked(&l->fin_link))
+            saq__worker_poke(w, SAQ__POKE_PUMP_SOON);
         saq__worker_unref(w);
     }
+}
+
+void saq__leases_flush(saq_worker_t *w)
+{
+    size_t n = 0, i = 0;
+    saq__link_t *k;
+    saq__list_each(k, &w->fin_pending)
+        n++;
+    if (!n)
+        return;
+    saq__finish_item_t one, *items = n > 1 ? saq__calloc(n, sizeof *items) : &one;
+    saq__lease_t *l;
+    while ((l = saq__list_first_entry(&w->fin_pending, saq__lease_t, fin_link))) {
+        saq__list_remove(&l->fin_link);
+        saq__finish_item_t it = {&l->shadow, l->fin_json, l->fin_len, &l->guard, l->fin_flags, lease_written, l};
+        l->fin_json = NULL;
+        if (items) {
+            items[i++] = it;
+        } else { /* out of memory for the batch: this one on its own */
+            saq__finish_jobs(w->q, &it, 1);
+        }
+    }
+    if (items)
+        saq__finish_jobs(w->q, items, i);
+    if (items && items != &one)
+        free(items);
 }
 
 /* ---- release, after the after_process hooks ---- */
@@ -424,10 +464,14 @@ static void settle_run(saq_queue_t *q, saq__msg_t *m)
     l->settle_text = s->text;
     free(s);
     log_failure(l, l->settle_kind, l->settle_text);
-    if (l->state == SAQ__LEASE_RUNNING)
+    if (l->state == SAQ__LEASE_RUNNING) {
+        l->batchable = 1; /* a settle message runs among the loop's I/O callbacks: the
+                           * turn's check handle (SAQ__POKE_FLUSH) comes after it */
         lease_write(l);
-    else
+        l->batchable = 0;
+    } else {
         lease_maybe_release(l);
+    }
     saq__lease_unref(l); /* the message's reference */
 }
 
@@ -835,6 +879,12 @@ void saq__lease_finish_aborted(saq__lease_t *l, const char *reason)
 void saq__leases_detach(saq_worker_t *w)
 {
     saq__lease_t *l;
+    while ((l = saq__list_first_entry(&w->fin_pending, saq__lease_t, fin_link))) {
+        saq__list_remove(&l->fin_link); /* its FINISH was not sent: the write's reference goes */
+        free(l->fin_json);
+        l->fin_json = NULL;
+        saq__lease_unref(l);
+    }
     while ((l = saq__list_first_entry(&w->leases, saq__lease_t, link))) {
         saq__list_remove(&l->link);
         l->state = SAQ__LEASE_DETACHED; /* a write still in flight only drops its own reference */

@@ -7,6 +7,7 @@
  *   MARK     mark active only if the job is still in `active` and still
  *            queued (saq #277, U13); refuses duplicates already marked (U1);
  *   MARKS    the MARKs of a dequeued batch in one call;
+ *   FINISHES the FINISHes of the outcomes settled in one turn of the loop;
  *   FINISH / RETRY  saq's finish/retry pipelines; in guarded mode (worker
  *            leases) they refuse when the lease was lost (-2), report an abort
  *            instead of overwriting it (-1: U2, 0.26.0's "avoid race" fix), and
@@ -121,6 +122,25 @@
     "  return {1}\n"                                                                               \
     "end\n"
 
+/* FINISH's body, for one job (SCRIPT_FINISH) or a batch (SCRIPT_FINISHES);
+ * after GUARD. */
+#define FINISH_FN                                                                                  \
+    "local function finish(active, incomplete, id, marker, json, ttl, status, guarded, attempts,\n"  \
+    "                      started, chk, del, expect)\n"                                             \
+    "  local g = guard(id, guarded, attempts, started, chk == '1' and marker or '', status, expect)\n" \
+    "  if g then return g end\n"                                                                    \
+    "  redis.call('LREM', active, 1, id)\n"                                                         \
+    "  redis.call('ZREM', incomplete, id)\n"                                                        \
+    "  local t = tonumber(ttl)\n"                                                                   \
+    /* ttl as sent (digits): a Lua number would be formatted back by printf */ \
+    "  if t > 0 then redis.call('SETEX', id, ttl, json)\n"                                          \
+    "  elseif t == 0 then redis.call('SET', id, json)\n"                                            \
+    "  else redis.call('DEL', id) end\n"                                                            \
+    "  if del == '1' then redis.call('DEL', marker) end\n"                                          \
+    "  redis.call('PUBLISH', id, status)\n"                                                         \
+    "  return {1}\n"                                                                                \
+    "end\n"
+
 const char *const saq__script_text[SCRIPT_COUNT_] = {
     /* ENQUEUE: KEYS incomplete, id, queued, abort marker; ARGV json, score.
      * Reply: 1 (OK) or nil (REFUSED) */
@@ -184,19 +204,23 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * ARGV json, ttl, status, guarded, attempts, started, check marker, delete marker,
      * the record this lease last wrote ('' = unknown; equal = fast path, no decode).
      * Reply (from GUARD): {1} OK, {3} SAME, {-1, error} ABORTED, {-2} LOST */
-    [SCRIPT_FINISH] = GUARD
-        "local g = guard(KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1' and KEYS[4] or '', ARGV[3],\n"
-        "                ARGV[9] or '')\n"
-        "if g then return g end\n"
-        "redis.call('LREM', KEYS[1], 1, KEYS[3])\n"
-        "redis.call('ZREM', KEYS[2], KEYS[3])\n"
-        "local ttl = tonumber(ARGV[2])\n"
-        "if ttl > 0 then redis.call('SETEX', KEYS[3], ttl, ARGV[1])\n"
-        "elseif ttl == 0 then redis.call('SET', KEYS[3], ARGV[1])\n"
-        "else redis.call('DEL', KEYS[3]) end\n"
-        "if ARGV[8] == '1' then redis.call('DEL', KEYS[4]) end\n"
-        "redis.call('PUBLISH', KEYS[3], ARGV[3])\n"
-        "return {1}\n",
+    [SCRIPT_FINISH] = GUARD FINISH_FN
+        "return finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],\n"
+        "              ARGV[6], ARGV[7], ARGV[8], ARGV[9] or '')\n",
+
+    /* FINISHES: a batch of FINISHes in one call (the outcomes one turn of the
+     * worker's loop settled). KEYS active, incomplete, then each job's id and
+     * abort marker; ARGV each job's 9 FINISH arguments, in order.
+     * Reply: {each job's FINISH reply, in order} */
+    [SCRIPT_FINISHES] = GUARD FINISH_FN
+        "local out = {}\n"
+        "for i = 1, (#KEYS - 2) / 2 do\n"
+        "  local b = 9 * (i - 1)\n"
+        "  out[i] = finish(KEYS[1], KEYS[2], KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[b + 1], ARGV[b + 2],\n"
+        "                  ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8],\n"
+        "                  ARGV[b + 9])\n"
+        "end\n"
+        "return out\n",
 
     /* RETRY: KEYS active, queued, incomplete, id, abort marker;
      * ARGV json, score, push ('1'), guarded, attempts, started, check marker,

@@ -18,7 +18,21 @@ static saq_event_t *sync_wait(saq_queue_t *q, saq_cq_t *cq, int rc, int type, in
     return ev;
 }
 
+/* A blocking form on the I/O thread (in a completion callback) would wait
+ * for the loop it blocks: refused at once instead. */
+static saq_event_t *on_loop_refused(int type)
+{
+    saq_event_t *ev = saq__event_new(type, 1);
+    if (ev)
+        saq__event_error(ev, SAQ_ESTATE,
+                         "a blocking call on libsaq's I/O thread (in a completion callback) would "
+                         "wait for itself: use the asynchronous form");
+    return ev;
+}
+
 #define SYNC(type, call)                                                                           \
+    if (q && saq__on_loop(q))                                                                      \
+        return on_loop_refused(type);                                                              \
     saq_cq_t *cq = saq_cq_new();                                                                   \
     if (!cq)                                                                                       \
         return NULL;                                                                               \

@@ -93,6 +93,31 @@ static void put_expect(saq__call_t *c, const saq__guard_t *g)
     saq__call_putn(c, g && g->expect ? g->expect : "", g && g->expect ? g->expect_len : 0);
 }
 
+/* FINISH's 9 ARGV for one job; a batch's numbers are strings the call owns
+ * (its inline number storage holds one job's). */
+static void put_finish_argv(saq_queue_t *q, saq__call_t *c, const saq_job_t *j, const char *json, size_t len,
+                            const saq__guard_t *guard, int del_marker, int batch)
+{
+    /* failed_ttl: how long this queue keeps a failed job's record (saq #268) */
+    int ttl = j->status == SAQ_STATUS_FAILED && q->set.has_failed_ttl ? q->set.failed_ttl : j->ttl;
+    saq__call_putn(c, json, len);
+    if (batch)
+        saq__call_own(c, saq__sprintf("%d", ttl));
+    else
+        saq__call_fmt(c, "%d", ttl);
+    saq__call_put(c, saq__status_name(j->status));
+    if (batch) {
+        saq__call_flag(c, guard != NULL);
+        saq__call_own(c, saq__sprintf("%d", guard ? guard->attempts : 0));
+        saq__call_own(c, saq__sprintf("%lld", guard ? (long long)guard->started : 0LL));
+    } else {
+        put_guard(c, guard);
+    }
+    saq__call_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
+    saq__call_flag(c, del_marker);
+    put_expect(c, guard);
+}
+
 void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
                     const saq__guard_t *guard, int del_marker, saq__call_t *c)
 {
@@ -101,14 +126,22 @@ void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t
     saq__call_put(c, q->k_incomplete);
     saq__call_put(c, j->id);
     saq__call_own(c, saq__tx_marker(q, j->key));
-    saq__call_putn(c, json, len);
-    /* failed_ttl: how long this queue keeps a failed job's record (saq #268) */
-    saq__call_fmt(c, "%d", j->status == SAQ_STATUS_FAILED && q->set.has_failed_ttl ? q->set.failed_ttl : j->ttl);
-    saq__call_put(c, saq__status_name(j->status));
-    put_guard(c, guard);
-    saq__call_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
-    saq__call_flag(c, del_marker);
-    put_expect(c, guard);
+    put_finish_argv(q, c, j, json, len, guard, del_marker, 0);
+}
+
+void saq__tx_finishes(saq_queue_t *q, const saq__tx_finish_t *a, size_t n, saq__call_t *c)
+{
+    saq__call_init(c, SCRIPT_FINISHES, 2 + 2 * (int)n);
+    if (saq__call_reserve(c, (int)(2 + 11 * n)))
+        return;
+    saq__call_put(c, q->k_active);
+    saq__call_put(c, q->k_incomplete);
+    for (size_t i = 0; i < n; i++) {
+        saq__call_put(c, a[i].j->id);
+        saq__call_own(c, saq__tx_marker(q, a[i].j->key));
+    }
+    for (size_t i = 0; i < n; i++)
+        put_finish_argv(q, c, a[i].j, a[i].json, a[i].len, a[i].guard, a[i].del_marker, 1);
 }
 
 void saq__tx_retry(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len, double score,
@@ -553,33 +586,105 @@ static void prim_send(saq_queue_t *q, saq__call_t *c, saq__done_fn done, void *u
         done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
 }
 
+char *saq__finish_record(saq_queue_t *q, saq_job_t *j, int status, const char *result, const char *error,
+                         size_t *len, int *e, const char **msg)
+{
+    j->status = status;
+    if (saq__set_str(&j->result, result) || saq__set_str(&j->error, error)) {
+        *e = SAQ_ENOMEM, *msg = "out of memory";
+        return NULL;
+    }
+    j->completed = saq__now_ms();
+    if (status == SAQ_STATUS_COMPLETE)
+        j->progress = 1.0;
+    saq__job_invalidate(j);
+    char *json = saq__dump_job(q, j, len, e);
+    if (!json)
+        *msg = *e == SAQ_ETOOBIG ? "job result exceeds max_payload_bytes" : saq_strerror(*e);
+    return json;
+}
+
 void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *result,
                      const char *error, const saq__guard_t *guard, int flags, saq__done_fn done,
                      void *ud)
 {
     int e;
     size_t len;
-    j->status = status;
-    if (saq__set_str(&j->result, result) || saq__set_str(&j->error, error)) {
-        if (done)
-            done(ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
-        return;
-    }
-    j->completed = saq__now_ms();
-    if (status == SAQ_STATUS_COMPLETE)
-        j->progress = 1.0;
-    saq__job_invalidate(j);
-    char *json = saq__dump_job(q, j, &len, &e);
+    const char *msg;
+    char *json = saq__finish_record(q, j, status, result, error, &len, &e, &msg);
     if (!json) {
         if (done)
-            done(ud, e, e == SAQ_ETOOBIG ? "job result exceeds max_payload_bytes" : saq_strerror(e),
-                 SAQ__TX_NONE);
+            done(ud, e, msg, SAQ__TX_NONE);
         return;
     }
     saq__call_t c;
     saq__tx_finish(q, j, json, len, guard, flags & SAQ__DEL_MARKER, &c);
     prim_send(q, &c, done, ud, COUNT_FINISHED, status, NULL);
     free(json);
+}
+
+typedef struct finishes {
+    saq_queue_t *q;
+    size_t n;
+    struct { saq__done_fn done; void *ud; int status; } it[];
+} finishes_t;
+
+static void finishes_reply(saq__req_t *req, redisReply *rep, int err, const char *msg)
+{
+    finishes_t *f = req->data;
+    int whole = !err && rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == f->n;
+    for (size_t i = 0; i < f->n; i++) {
+        saq__tx_reply_t x = {SAQ__TX_NONE, 0, NULL, NULL};
+        saq__tx_t result = whole ? saq__tx_decode(SCRIPT_FINISH, rep->element[i], &x) : SAQ__TX_NONE;
+        if (result == SAQ__TX_OK)
+            saq__count_finish(f->q, f->it[i].status);
+        if (f->it[i].done) /* each as its own FINISH's reply */
+            f->it[i].done(f->it[i].ud, whole ? 0 : err ? err : SAQ_EPROTO,
+                          result == SAQ__TX_ABORTED && x.text ? x.text : whole ? NULL : msg ? msg : "unexpected reply",
+                          result);
+    }
+    free(f);
+}
+
+void saq__finish_jobs(saq_queue_t *q, saq__finish_item_t *items, size_t n)
+{
+    finishes_t *f = n > 1 ? saq__malloc(sizeof *f + n * sizeof f->it[0]) : NULL;
+    saq__tx_finish_t *a = f ? saq__calloc(n, sizeof *a) : NULL;
+    if (!a) { /* one (or out of memory): a FINISH each */
+        free(f);
+        for (size_t i = 0; i < n; i++) {
+            saq__call_t c;
+            saq__tx_finish(q, items[i].j, items[i].json, items[i].len, items[i].guard,
+                           items[i].flags & SAQ__DEL_MARKER, &c);
+            prim_send(q, &c, items[i].done, items[i].ud, COUNT_FINISHED, items[i].j->status, NULL);
+            free(items[i].json);
+            items[i].json = NULL;
+        }
+        return;
+    }
+    f->q = q;
+    f->n = n;
+    for (size_t i = 0; i < n; i++) {
+        a[i] = (saq__tx_finish_t){items[i].j, items[i].json, items[i].len, items[i].guard,
+                                  items[i].flags & SAQ__DEL_MARKER};
+        f->it[i].done = items[i].done;
+        f->it[i].ud = items[i].ud;
+        f->it[i].status = items[i].j->status;
+    }
+    saq__call_t c;
+    saq__tx_finishes(q, a, n, &c);
+    free(a);
+    saq__req_t *r = saq__tx_send(q, &c, finishes_reply, f);
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].json);
+        items[i].json = NULL;
+    }
+    if (r)
+        return;
+    free(f);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].done)
+            items[i].done(items[i].ud, SAQ_ENOMEM, "out of memory", SAQ__TX_NONE);
 }
 
 void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,

@@ -206,6 +206,18 @@ typedef struct saq__guard {
  * marker, expect ('' = unknown). Reply: OK, or guarded SAME, ABORTED, LOST. */
 void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len,
                     const saq__guard_t *guard, int del_marker, saq__call_t *c);
+/* FINISHES: the FINISHes of a[0 .. n) in one call (n >= 1). KEYS active,
+ * incomplete, then each job's id and abort marker; ARGV each job's 9 FINISH
+ * arguments. Its reply is an array of n FINISH replies, each decoded as
+ * SCRIPT_FINISH's. */
+typedef struct saq__tx_finish {
+    const saq_job_t *j;
+    const char *json;
+    size_t len;
+    const saq__guard_t *guard;
+    int del_marker;
+} saq__tx_finish_t;
+void saq__tx_finishes(saq_queue_t *q, const saq__tx_finish_t *a, size_t n, saq__call_t *c);
 
 /* RETRY j as the record json[0 .. len), due at `score` (epoch s; <= 0: now,
  * pushed to `queued` with score "0"). KEYS active, queued, incomplete, id,
@@ -363,6 +375,26 @@ typedef void (*saq__done_fn)(void *ud, int err, const char *msg, saq__tx_t resul
 void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *result,
                      const char *error, const saq__guard_t *guard, int flags, saq__done_fn done,
                      void *ud);
+/* saq__finish_job's first half: j updated as saq does (status, result,
+ * error, completed, progress) and dumped: the record FINISH writes
+ * (malloc'd; *len). NULL on failure: *e and *msg (static) say why. */
+char *saq__finish_record(saq_queue_t *q, saq_job_t *j, int status, const char *result, const char *error,
+                         size_t *len, int *e, const char **msg);
+/* One finish of a batch: j as saq__finish_record left it, with its record
+ * (owned: saq__finish_jobs frees it). */
+typedef struct saq__finish_item {
+    saq_job_t *j;
+    char *json;
+    size_t len;
+    const saq__guard_t *guard;
+    int flags;          /* SAQ__DEL_MARKER */
+    saq__done_fn done;
+    void *ud;
+} saq__finish_item_t;
+/* FINISH items[0 .. n) in one FINISHES call (one item, or out of memory: a
+ * FINISH each); each done runs as saq__finish_job's would. The records are
+ * freed; the array stays the caller's. */
+void saq__finish_jobs(saq_queue_t *q, saq__finish_item_t *items, size_t n);
 void saq__retry_job(saq_queue_t *q, saq_job_t *j, const char *error, const saq__guard_t *guard,
                     saq__done_fn done, void *ud);
 /* Put back in the queue a job moved to `active` but never marked (lost move),

@@ -117,6 +117,43 @@ static int on_event(saq_event_t *ev, void *ud)
     return 0;
 }
 
+/* A blocking _sync form called in a completion callback (on the queue's I/O
+ * thread) would wait for the loop it blocks: it answers SAQ_ESTATE at once. */
+static atomic_int sync_status = 1;
+static atomic_int sync_ms = -1;
+
+static int on_event_sync(saq_event_t *ev, void *ud)
+{
+    saq_queue_t *q = ud;
+    double t0 = now_s();
+    saq_event_t *e2 = saq_queue_count_sync(q, "queued", 3000);
+    atomic_store(&sync_ms, (int)((now_s() - t0) * 1000));
+    atomic_store(&sync_status, e2 ? saq_event_status(e2) : 1);
+    if (e2 && !strstr(saq_event_errmsg(e2), "I/O thread"))
+        atomic_store(&sync_status, 2);
+    saq_event_free(e2);
+    saq_event_free(ev);
+    return 0;
+}
+
+static void test_sync_form_in_a_callback(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("cbsync", NULL, NULL);
+    saq_cq_t *cq = saq_cq_new_callback(on_event_sync, q);
+    assert_int_equal(saq_queue_count(q, "queued", cq, 7), 0);
+    double end = now_s() + 10;
+    while (atomic_load(&sync_ms) < 0 && now_s() < end)
+        sleep_ms(5);
+    assert_int_equal(atomic_load(&sync_status), SAQ_ESTATE);
+    assert_true(atomic_load(&sync_ms) < 1000); /* not its 3 s timeout */
+    /* the same call from this thread answers */
+    saq_event_t *ev = OK_EV(saq_queue_count_sync(q, "queued", TMO));
+    saq_event_free(ev);
+    saq_queue_free(q);
+    saq_cq_free(cq);
+}
+
 static void test_callback_cq(void **state)
 {
     (void)state;
@@ -293,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_many_threads_one_queue),
         cmocka_unit_test(test_cq_fd_readiness),
         cmocka_unit_test(test_callback_cq),
+        cmocka_unit_test(test_sync_form_in_a_callback),
         cmocka_unit_test(test_wakeup),
         cmocka_unit_test(test_cancel_apply),
         cmocka_unit_test(test_free_never_blocks_and_completes_everything),

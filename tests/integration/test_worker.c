@@ -953,6 +953,56 @@ static void test_concurrency_bound(void **state)
     saq_queue_free(q);
 }
 
+/* min_replicas: every finish waits for the replicas (WAIT), whether it went
+ * alone (FINISH) or with others settled in the same turn (FINISHES), and a
+ * finish is not failed when fewer replicas answer (it is asked again, then
+ * kept): here a server without replicas, 40 jobs at concurrency 20. */
+static saq_queue_t *queue_named(const char *name, int min_replicas)
+{
+    saq_conf_t *c = saq_conf_new();
+    assert_int_equal(saq_conf_set(c, "url", R->url), 0);
+    assert_int_equal(saq_conf_set(c, "name", name), 0);
+    if (min_replicas) {
+        assert_int_equal(saq_conf_set(c, "min_replicas", "1"), 0);
+        assert_int_equal(saq_conf_set(c, "min_replicas_timeout_ms", "2"), 0);
+    }
+    saq_queue_t *q = saq_queue_new(c);
+    assert_non_null(q);
+    saq_conf_free(c);
+    return q;
+}
+
+static void test_finishes_wait_for_replicas(void **state)
+{
+    (void)state;
+    char name[64];
+    snprintf(name, sizeof name, "%s", rh_queue_name("mrep"));
+    saq_queue_t *qw = queue_named(name, 1), *qe = queue_named(name, 0);
+    const char *kv[] = {"concurrency", "10", NULL};
+    saq_worker_t *w = mkworker(qw, kv);
+    for (int i = 0; i < 10; i++)
+        saq_job_free(enq(qe, "noop", NULL));
+    freeReplyObject(redisCommand(RC, "CONFIG RESETSTAT"));
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    double end = now_s() + 30;
+    while (qcount(qe, "incomplete") > 0 && now_s() < end)
+        sleep_ms(20);
+    ASSERT_COUNTS(qe, 0, 0, 0);
+    /* the finishes' replies wait for their WAITs (each blocks the connection
+     * for min_replicas_timeout_ms, asked up to 30 times): let them end */
+    saq_worker_stop(w, 0);
+    assert_int_equal(saq_worker_wait(w, 60000), 0);
+    saq_worker_free(w);
+    redisReply *x = redisCommand(RC, "INFO commandstats");
+    const char *p = x && x->str ? strstr(x->str, "cmdstat_wait:calls=") : NULL;
+    long waits = p ? atol(p + strlen("cmdstat_wait:calls=")) : 0;
+    freeReplyObject(x);
+    if (waits < 10 * 2) /* each finish asked at least twice: none had a replica */
+        fail_msg("%ld WAITs for 10 finishes", waits);
+    saq_queue_free(qw);
+    saq_queue_free(qe);
+}
+
 /* dump/load: a byte transform around the canonical JSON (here a "Z:" prefix
  * and reversed bytes). The Lua scripts cannot read such records, so they run
  * in their opaque mode; the worker must still run jobs end to end. */
@@ -1343,6 +1393,7 @@ int main(void)
         cmocka_unit_test(test_pull_outcome_and_given_back),
         cmocka_unit_test(test_worker_conf_get),
         cmocka_unit_test(test_concurrency_bound),
+        cmocka_unit_test(test_finishes_wait_for_replicas),
         cmocka_unit_test(test_teardown_while_marking_and_hooks),
         cmocka_unit_test(test_given_back_lease_freed_and_forked),
         cmocka_unit_test(test_worker_then_queue_free_retries_running_jobs),

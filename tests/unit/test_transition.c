@@ -202,6 +202,48 @@ static void test_finish(void **state)
     saq_job_free(j);
 }
 
+/* FINISHES: each job's KEYS (id, marker) after active and incomplete, then
+ * each job's 9 FINISH arguments exactly as FINISH lays them out; the Lua
+ * reads them so and runs FINISH's own body per job */
+static void test_finishes(void **state)
+{
+    (void)state;
+    saq_job_t *j1 = job("a"), *j2 = job("b");
+    j1->status = SAQ_STATUS_COMPLETE;
+    j1->ttl = 600;
+    j2->status = SAQ_STATUS_FAILED;
+    j2->ttl = -1;
+    saq__guard_t g1 = {.attempts = 1, .started = 1700000000123LL, .expect = "{\"m\"}", .expect_len = 5};
+    saq__guard_t g2 = {.attempts = 12, .started = 9};
+    saq__tx_finish_t a[2] = {{j1, "{\"1\"}", 5, &g1, 0}, {j2, "{\"2\"}", 5, &g2, 1}};
+    saq__call_t c;
+    saq__tx_finishes(&Q, a, 2, &c);
+    expect_call(&c, SCRIPT_FINISHES, 6, 24, "saq:default:active", "saq:default:incomplete",
+                "saq:job:default:a", "saq:abort:a", "saq:job:default:b", "saq:abort:b",
+                "{\"1\"}", "600", "complete", "1", "1", "1700000000123", "0", "0", "{\"m\"}",
+                "{\"2\"}", "-1", "failed", "1", "12", "9", "0", "1", "");
+    /* one job: the same arguments as its FINISH */
+    saq__call_t c1;
+    saq__tx_finishes(&Q, a, 1, &c);
+    saq__tx_finish(&Q, j1, "{\"1\"}", 5, &g1, 0, &c1);
+    assert_int_equal(c.argc, c1.argc);
+    for (int i = 0; i < c.argc; i++)
+        assert_true(c.len[i] == c1.len[i] && !memcmp(c.argv[i], c1.argv[i], c.len[i]));
+    saq__tx_call_free(&c);
+    saq__tx_call_free(&c1);
+    const char *t = saq__script_text[SCRIPT_FINISHES], *f = saq__script_text[SCRIPT_FINISH];
+    assert_non_null(strstr(t, "for i = 1, (#KEYS - 2) / 2 do"));
+    assert_non_null(strstr(t, "local b = 9 * (i - 1)"));
+    assert_non_null(strstr(t, "finish(KEYS[1], KEYS[2], KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[b + 1], ARGV[b + 2],"));
+    assert_non_null(strstr(t, "ARGV[b + 9])"));
+    const char *e1 = strstr(f, "\nreturn finish("), *e2 = strstr(t, "\nlocal out = {}");
+    assert_non_null(e1);
+    assert_int_equal(e1 - f, e2 - t); /* GUARD and FINISH's body: the same text */
+    assert_memory_equal(f, t, (size_t)(e1 - f));
+    saq_job_free(j1);
+    saq_job_free(j2);
+}
+
 static void test_retry(void **state)
 {
     (void)state;
@@ -631,6 +673,7 @@ int main(void)
         cmocka_unit_test_setup(test_mark, setup),
         cmocka_unit_test_setup(test_marks, setup),
         cmocka_unit_test_setup(test_finish, setup),
+        cmocka_unit_test_setup(test_finishes, setup),
         cmocka_unit_test_setup(test_retry, setup),
         cmocka_unit_test_setup(test_update_and_replace, setup),
         cmocka_unit_test_setup(test_abort, setup),
