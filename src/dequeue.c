@@ -198,9 +198,15 @@ static saq__lease_t *start_job(saq_worker_t *w, redisReply *idr, redisReply *rec
         return NULL;
     }
     char *id = saq__strndup(idr->str, idr->len);
-    if (id && saq__lease_find(w, id)) {
+    if (id && saq__lease_find(w, id, 1)) {
         /* the same job twice in `queued` (saq's U1): this worker already holds
-         * it, so this move is a stale duplicate entry: drop it from active */
+         * it, so this move is a stale duplicate entry: drop it from active.
+         * Not when that lease's outcome went out: its RETRY (whose reply may
+         * be lost, the lease waiting to confirm it) put the job back in
+         * `queued`, and the DEQUEUE right behind it (the slot went back when
+         * the RETRY was sent) may move it: a new run, not a duplicate, and
+         * dropping it would strand the job (queued, in no list). MARK tells
+         * a stale entry from a run by the record. */
         if (!saq__cmdf(&q->cmd, dup_entry_done, w, "LREM %s 1 %s", q->k_active, id))
             saq__slots_put(w, 1);
         else

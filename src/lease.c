@@ -69,7 +69,7 @@ static void lease_drop(saq__lease_t *l, int ran)
     saq__limit_release(l); /* the running slots of its limits (limit.c) */
     if (!l->slot_freed)
         saq__slots_put(w, 1);
-    if (ran)
+    if (ran && !l->slot_freed) /* else it stopped counting when its slot went back */
         atomic_fetch_sub(&w->running, 1);
     saq__worker_ref(w);
     saq__lease_unref(l);
@@ -79,12 +79,12 @@ static void lease_drop(saq__lease_t *l, int ran)
 
 void saq__lease_abandon(saq__lease_t *l) { lease_drop(l, 0); }
 
-saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id)
+saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id, int unsettled)
 {
     saq__link_t *k;
     saq__list_each(k, &w->leases) {
         saq__lease_t *l = saq__container_of(k, saq__lease_t, link);
-        if (l->shadow.id && !strcmp(l->shadow.id, id))
+        if (l->shadow.id && !strcmp(l->shadow.id, id) && !(unsettled && l->outcome_sent))
             return l;
     }
     return NULL;
@@ -100,6 +100,12 @@ static void hard_deadline_cb(uv_timer_t *t)
 void saq__lease_cancel(saq__lease_t *l, int why, const char *error)
 {
     saq_worker_t *w = l->w;
+    /* its outcome went out already (a lost reply is being confirmed, the
+     * lease RUNNING between two writes): that outcome stands. Deciding again
+     * with a cancel (the heartbeat or abort check, the stop's grace period)
+     * turned a completed job's rewrite into a RETRY that ran it twice */
+    if (l->outcome_sent)
+        return;
     int expected = SAQ_CANCEL_NONE;
     if (!atomic_compare_exchange_strong(&l->cancelled, &expected, why))
         return;
@@ -274,8 +280,10 @@ static void lease_write(saq__lease_t *l)
     if (early) {
         l->slot_freed = 1;
         saq__slots_put(w, 1);
+        atomic_fetch_sub(&w->running, 1); /* "running" counts what holds a slot (<= concurrency) */
         saq__worker_ref(w); /* the write may end the lease before the pump below */
     }
+    l->outcome_sent = l->outcome_sent || out.action != SAQ__OUTCOME_NONE;
     saq__lease_ref(l); /* the write's */
     switch (out.action) {
     case SAQ__OUTCOME_NONE:
@@ -866,6 +874,7 @@ void saq__lease_finish_aborted(saq__lease_t *l, const char *reason)
     atomic_store(&l->cancelled, SAQ_CANCEL_ABORTED);
     l->met_outcome = 1 + SAQ__MET_ABORTED; /* it never ran: no run time */
     l->abort_error = saq__strdup(reason);
+    l->outcome_sent = 1;
     saq__lease_ref(l); /* the write's */
     saq__finish_job(w->q, &l->shadow, SAQ_STATUS_ABORTED, NULL, l->abort_error, NULL,
                     SAQ__DEL_MARKER, lease_written, l);

@@ -126,7 +126,7 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
              * bytes still there after as long as a registry suspect gets (10 s
              * by default; a worker running it would have written them): failed,
              * visibly, its bytes kept, as the dequeue does with such records */
-            char *tag = e->type == REDIS_REPLY_STRING && !saq__lease_find(w, d->ids[i])
+            char *tag = e->type == REDIS_REPLY_STRING && !saq__lease_find(w, d->ids[i], 0)
                             ? saq__sprintf("bad\n%s\n%.*s", d->ids[i], (int)e->len, e->str)
                             : NULL;
             if (tag && seen_for(w, tag, (int64_t)(SUSPECT_CHECKS * 1000.0 * w->set.dead_worker_check),
@@ -144,7 +144,7 @@ static void dead_records(saq__req_t *req, redisReply *r, int err, const char *ms
             if (tag && seen_for(w, tag, SEEN_AGAIN_MS, orphans, orphan_ms, &norphans, now))
                 saq__requeue_unmarked(w->q, d->ids[i], e->str, e->len);
         } else if (j->status == SAQ_STATUS_ACTIVE && wid && !strcmp(wid, w->id) &&
-                   !saq__lease_find(w, d->ids[i])) {
+                   !saq__lease_find(w, d->ids[i], 0)) {
             /* marked active by this worker, but no lease holds it: a reply
              * was lost after the write. Seen again a second later: recover it */
             char *tag = saq__sprintf("own\n%s\n%.*s", d->ids[i], (int)e->len, e->str);

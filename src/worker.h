@@ -390,6 +390,7 @@ struct saq__lease {
     int host_done;          /* the host's settle reached the loop */
     int after_pending;      /* the after_process hooks are running */
     int slot_freed;         /* its slot went back when its outcome was sent (lease_write) */
+    int outcome_sent;       /* its FINISH/RETRY went out: a later move of its id is a new run */
     int batchable;          /* lease_write may join the turn's FINISHES (settled by the host) */
     saq__link_t fin_link;   /* on w->fin_pending while its FINISH waits for the turn's end */
     char *fin_json;         /* that FINISH's record */
@@ -429,8 +430,10 @@ void saq__lease_run(saq__lease_t *l);
 void saq__lease_finish_aborted(saq__lease_t *l, const char *reason);
 /* Give up on a lease that never ran (its job stays where it is). */
 void saq__lease_abandon(saq__lease_t *l);
-/* The lease of w holding job `id`, or NULL. */
-saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id);
+/* The lease of w holding job `id`, or NULL; with `unsettled`, only one whose outcome was
+ * not sent yet (a retried job may be moved again while its RETRY's reply,
+ * lost, is being confirmed). */
+saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id, int unsettled);
 /* The queue's teardown: drop every lease of w without writing anything. */
 void saq__leases_detach(saq_worker_t *w);
 /* Send the FINISHes of w's leases settled in this turn of the loop (its
