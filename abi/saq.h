@@ -857,9 +857,11 @@ SAQ_API const char *saq_job_errmsg(const saq_job_t *job);
  *  no result, which saq stores by omitting the field). If the job was
  *  aborted meanwhile it ends aborted instead (once). Returns SAQ_OK,
  *  SAQ_EINVAL (NULL or not leased; or malformed JSON, in which case the job
- *  is failed with a ValueError message), SAQ_ETOOBIG (the result does not fit
- *  in max_payload_bytes with 4 KiB to spare: the job is failed with a
- *  ValueError message), SAQ_ESTATE (already settled, or the worker gave the
+ *  is failed with a ValueError message), SAQ_ETOOBIG (the result and the
+ *  job's record together exceed max_payload_bytes: the job is failed with a
+ *  ValueError message; a result that fits only just is checked when the
+ *  outcome is written, and a record that ends up over the limit fails the
+ *  job the same way), SAQ_ESTATE (already settled, or the worker gave the
  *  job back after its hard deadline), SAQ_ECLOSED, SAQ_EFORKED, SAQ_ENOMEM. */
 SAQ_API int saq_job_complete(saq_job_t *job, const char *result_json);
 

@@ -508,8 +508,12 @@ SAQ_API int saq_job_complete(saq_job_t *job, const char *result_json)
         return SAQ_EINVAL;
     size_t n = result_json ? strlen(result_json) : 0;
     size_t cap = l->w->q->set.max_payload;
-    if (n && n + 4096 > cap) {
-        char *m = saq__sprintf("ValueError: the job's result is %zu bytes, over max_payload_bytes (%zu)", n, cap);
+    /* certainly too large: with the record as marked (set before the job was
+     * handed over); what is near the limit is decided exactly when the
+     * outcome is dumped (lease_written's SAQ_ETOOBIG) */
+    if (n && n + l->mark_len > cap) {
+        char *m = saq__sprintf("ValueError: the job's result (%zu bytes) with its record (%zu bytes) is over "
+                               "max_payload_bytes (%zu)", n, l->mark_len, cap);
         saq__job_seterr(job, "%s", m ? m : "result too large");
         int e = settle(job, l, SAQ__SETTLE_FAIL, m ? m : "result too large");
         free(m);

@@ -364,7 +364,7 @@ char *saq__tx_unreadable_key(saq_queue_t *q, const char *key);
 void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
                         const char *json, size_t len, int ttl, saq__call_t *c);
 
-/* ---- the primitives: the transitions with their record updates ----
+/* ---- prim.c: the transitions with their record updates ----
  * `j` is updated in place as saq does (status, result, error, completed,
  * ...), dumped and written; the queue's counters follow what was written.
  * done (may be NULL) runs once, on the loop thread: err is 0 or a SAQ_E*

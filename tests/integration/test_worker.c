@@ -1005,6 +1005,48 @@ static void test_finishes_wait_for_replicas(void **state)
     saq_queue_free(qe);
 }
 
+/* A small max_payload_bytes: a small result completes (it was refused
+ * whenever it had less than 4 KiB to spare, even "null"); a result that with
+ * its record is over the limit fails the job, saying so. */
+static void h_sized(saq_job_t *job, void *ud)
+{
+    (void)ud;
+    const char *kw = saq_job_kwargs(job);
+    const char *p = kw ? strstr(kw, "\"n\": ") : NULL;
+    int n = p ? atoi(p + 5) : 1;
+    char *r = malloc((size_t)n + 3);
+    r[0] = '"';
+    memset(r + 1, 'x', (size_t)n);
+    r[n + 1] = '"';
+    r[n + 2] = 0;
+    saq_job_complete(job, r);
+    free(r);
+    saq_job_free(job);
+}
+
+static void test_small_max_payload(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("smallpay", "max_payload_bytes", "2048");
+    saq_worker_t *w = mkworker(q, NULL);
+    saq_worker_register(w, "sized", h_sized, NULL);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    saq_job_t *a = enq(q, "sized", "{\"n\": 10}"), *b = enq(q, "noop", NULL), *c = enq(q, "sized", "{\"n\": 3000}");
+    saq_job_t *d = wait_status(q, saq_job_key(a), "complete", TMO);
+    assert_int_equal(strlen(saq_job_result(d)), 12);
+    saq_job_free(d);
+    saq_job_free(wait_status(q, saq_job_key(b), "complete", TMO));
+    d = wait_status(q, saq_job_key(c), "failed", TMO);
+    assert_non_null(strstr(saq_job_error(d), "with its record"));
+    assert_non_null(strstr(saq_job_error(d), "max_payload_bytes (2048)"));
+    saq_job_free(d);
+    saq_job_free(a);
+    saq_job_free(b);
+    saq_job_free(c);
+    stop_worker(w);
+    saq_queue_free(q);
+}
+
 /* dump/load: a byte transform around the canonical JSON (here a "Z:" prefix
  * and reversed bytes). The Lua scripts cannot read such records, so they run
  * in their opaque mode; the worker must still run jobs end to end. */
@@ -1395,6 +1437,7 @@ int main(void)
         cmocka_unit_test(test_pull_outcome_and_given_back),
         cmocka_unit_test(test_worker_conf_get),
         cmocka_unit_test(test_concurrency_bound),
+        cmocka_unit_test(test_small_max_payload),
         cmocka_unit_test(test_finishes_wait_for_replicas),
         cmocka_unit_test(test_teardown_while_marking_and_hooks),
         cmocka_unit_test(test_given_back_lease_freed_and_forked),
