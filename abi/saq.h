@@ -1205,8 +1205,9 @@ SAQ_API int saq_queue_delete(saq_queue_t *q, const char *key, int force, int wai
                              uint64_t tag);
 
 /** Pause the queue (an extension: Python saq does not know it). Every libsaq worker of the
- *  queue, in any process, reads the queue's pause flag every timers.pause (0.5 s by default):
- *  once it sees it, it takes no more jobs from the queue (a blocked dequeue is interrupted; a
+ *  queue, in any process, reads the queue's pause flag every timers.pause (0.5 s by default),
+ *  so the pause takes effect within timers.pause, not at once (a job may still start until
+ *  then): once it sees it, it takes no more jobs from the queue (a blocked dequeue is interrupted; a
  *  job its dequeue still moved is put back at the head of the queue, untouched), lets the jobs
  *  it is running finish, and waits; a worker started on a paused queue takes no job at all; a
  *  burst worker ends its burst; a worker of several queues (saq_worker_add_queue) gives its
@@ -1446,13 +1447,19 @@ SAQ_API saq_flow_t *saq_flow_new(const saq_job_t *callback);
 
 /** Add a copy of `member` to the flow (its key must differ from the
  *  callback's and the other members'). Returns SAQ_OK, SAQ_EINVAL (NULL
- *  argument, or a key already in the flow) or SAQ_ENOMEM. */
+ *  argument, or a key already in the flow) or SAQ_ENOMEM; on failure with a
+ *  flow, saq_flow_errmsg says why (the key, and which member has it). */
 SAQ_API int saq_flow_add(saq_flow_t *f, const saq_job_t *member);
 
 /** Seconds the flow's record (its outcomes, for saq_queue_flow) is kept
  *  after the callback was enqueued (default 86400; 0 = forever). Returns
- *  SAQ_OK or SAQ_EINVAL (NULL flow, negative seconds). */
+ *  SAQ_OK or SAQ_EINVAL (NULL flow, negative seconds: saq_flow_errmsg). */
 SAQ_API int saq_flow_set_ttl(saq_flow_t *f, int seconds);
+
+/** Why the last saq_flow_add or saq_flow_set_ttl on `f` failed ("" after a
+ *  success; "" for NULL). Owned by the flow, valid until its next call or
+ *  saq_flow_free. Same thread rule as the flow. Since 0.2. */
+SAQ_API const char *saq_flow_errmsg(const saq_flow_t *f);
 
 /** Number of members added (0 for NULL). */
 SAQ_API size_t saq_flow_size(const saq_flow_t *f);

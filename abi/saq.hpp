@@ -898,10 +898,9 @@ public:
                                                               saq_flow_free);
         if (!f)
             throw saq::error(SAQ_ENOMEM, "");
-        detail::check(saq_flow_set_ttl(f.get(), ttl_s), "flow ttl must be >= 0");
+        detail::check(saq_flow_set_ttl(f.get(), ttl_s), saq_flow_errmsg(f.get()));
         for (const auto &m : members)
-            detail::check(saq_flow_add(f.get(), m.native()),
-                          "a flow member's key is the callback's or another member's");
+            detail::check(saq_flow_add(f.get(), m.native()), saq_flow_errmsg(f.get()));
         return detail::submit<std::optional<std::string>>(
             q_,
             [](event &e) {

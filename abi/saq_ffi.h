@@ -263,6 +263,7 @@ void saq_batch_free(saq_batch_t *b);
 saq_flow_t *saq_flow_new(const saq_job_t *callback);
 int saq_flow_add(saq_flow_t *f, const saq_job_t *member);
 int saq_flow_set_ttl(saq_flow_t *f, int seconds);
+const char *saq_flow_errmsg(const saq_flow_t *f);
 size_t saq_flow_size(const saq_flow_t *f);
 void saq_flow_free(saq_flow_t *f);
 int saq_queue_enqueue_flow(saq_queue_t *q, const saq_flow_t *f, saq_cq_t *cq, uint64_t tag);

@@ -387,9 +387,11 @@ int cmd_job(int argc, char **argv)
     else
         snprintf(v, sizeof v, "%d s", saq_job_ttl(j));
     field(&b, &n, "ttl", v);
-    if (saq_job_retry_backoff(j))
-        snprintf(v, sizeof v, "%g s, exponential backoff%s", saq_job_retry_delay(j),
-                 saq_job_retry_backoff_cap(j) > 0 ? " (capped)" : "");
+    if (saq_job_retry_backoff(j) && saq_job_retry_backoff_cap(j) > 0)
+        snprintf(v, sizeof v, "%g s, exponential backoff (capped at %g s)", saq_job_retry_delay(j),
+                 saq_job_retry_backoff_cap(j));
+    else if (saq_job_retry_backoff(j))
+        snprintf(v, sizeof v, "%g s, exponential backoff", saq_job_retry_delay(j));
     else
         snprintf(v, sizeof v, "%g s", saq_job_retry_delay(j));
     field(&b, &n, "retry_delay", v);

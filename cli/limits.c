@@ -16,8 +16,9 @@ static const char usage_limits[] =
     "worker runs, kept 30 s after the last one stopped): per limit, the function (* for the\n"
     "whole queue), MAX_JOBS per PERIOD seconds and MAX_RUNNING at once (- for none; invalid\n"
     "when the published entry is not one a worker writes: --json shows its text), RUNNING\n"
-    "slots held now by live workers, STARTED in the last period, and WAITING jobs deferred\n"
-    "until a running slot frees. Python saq workers on the queue do not honour the limits.\n"
+    "slots held now by live workers, STARTED in the last period (- without a rate), and\n"
+    "WAITING jobs deferred until a running slot frees (counted even while no worker runs).\n"
+    "Python saq workers on the queue do not honour the limits.\n"
     "Exit 1 when no limit is published.\n";
 
 static void cell_int(char *b, size_t n, double v, int dash_if_zero)
@@ -75,7 +76,10 @@ int cmd_limits(int argc, char **argv)
                     else
                         snprintf(c[1], sizeof c[1], "-");
                     cell_int(c[2], sizeof c[2], cli_num(l, "max_running"), 1);
-                    cell_int(c[4], sizeof c[4], cli_num(l, "started"), 0);
+                    if (mj > 0) /* starts are counted against a rate only */
+                        cell_int(c[4], sizeof c[4], cli_num(l, "started"), 0);
+                    else
+                        snprintf(c[4], sizeof c[4], "-");
                 }
                 cell_int(c[3], sizeof c[3], cli_num(l, "running"), 0);
                 cell_int(c[5], sizeof c[5], cli_num(l, "waiting"), 0);

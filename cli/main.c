@@ -36,6 +36,7 @@ static const char usage_main[] =
     "  cron EXPR            the next fire times of a cron job, in UTC or --tz ZONE (no Redis)\n"
     "  limits               the rate limits and global concurrency libsaq workers enforce\n"
     "  pause                pause the queue (-q): libsaq workers take no more of its jobs\n"
+    "                       within timers.pause (0.5 s by default)\n"
     "  resume               resume the paused queue (-q)\n"
     "\n"
     "Global options (also accepted after the command):\n"

@@ -286,8 +286,8 @@ static const char usage_pause[] =
     "usage: saq pause [-q QUEUE] [--json]\n"
     "\n"
     "Pause the queue (-q, as every command: default $SAQ_QUEUE, else 'default'; the line printed\n"
-    "names it): every libsaq worker of it stops taking jobs within about half a second, lets the\n"
-    "jobs it runs finish, and waits (a libsaq extension: Python saq workers do not read the flag\n"
+    "names it): every libsaq worker of it stops taking jobs within its timers.pause (0.5 s by\n"
+    "default; a job may still start until then), lets the jobs it runs finish, and waits (a libsaq extension: Python saq workers do not read the flag\n"
     "and go on). Enqueueing, scheduling and cron go on. Exit 1 when the queue was paused already\n"
     "(--json: {\"queue\", \"paused\": true, \"changed\"}).\n";
 
@@ -327,8 +327,9 @@ static int pause_cmd(const char *cmd, int argc, char **argv, int resume)
             if (resume)
                 printf(changed ? "resumed queue '%s'\n" : "queue '%s' was not paused\n", n ? n : "?");
             else
-                printf(changed ? "paused queue '%s': libsaq workers take no more of its jobs (Python saq "
-                                 "workers do not know pauses)\n"
+                printf(changed ? "paused queue '%s': libsaq workers take no more of its jobs within their "
+                                 "timers.pause (0.5 s by default; Python saq workers do not know "
+                                 "pauses)\n"
                                : "queue '%s' was paused already\n",
                        n ? n : "?");
             free(n);

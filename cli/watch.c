@@ -22,7 +22,8 @@ static const char usage_watch[] =
     "A live view of the queues, redrawn in place every S seconds (default 1): jobs queued,\n"
     "active and scheduled, the oldest queued job's age, the workers alive, the rates of\n"
     "completed, failed and retried jobs (per second, from the workers' counters between two\n"
-    "refreshes), and each worker's counters. q or Ctrl-C quits. When Redis cannot be reached\n"
+    "refreshes), whether the queue is paused (saq pause: PAUSED yes, and a line under the table),\n"
+    "and each worker's counters. q or Ctrl-C quits. When Redis cannot be reached\n"
     "the view says \"Redis unreachable: <reason>\", keeps the last figures and goes on trying;\n"
     "it recovers by itself when Redis is back.\n"
     "  -i, --interval S     seconds between refreshes (0.1 .. 3600; default 1)\n";
@@ -108,16 +109,17 @@ static char *render(cJSON **docs, rates_t *rates, const char *trouble, int64_t t
     cli_appendf(&b, &n, "\n");
     static const char *const h1[] = {"QUEUE",   ">QUEUED",     ">ACTIVE",   ">SCHEDULED",
                                      ">OLDEST", ">WORKERS",    ">COMPLETE/S", ">FAILED/S",
-                                     ">RETRIED/S"};
-    cli_table_t *tq = cli_table_new(9, h1);
+                                     ">RETRIED/S", "PAUSED"};
+    cli_table_t *tq = cli_table_new(10, h1);
     static const char *const h2[] = {"WORKER", "QUEUE", ">COMPLETE", ">FAILED", ">RETRIED",
                                      ">ABORTED", ">UPTIME"};
     cli_table_t *tw = cli_table_new(7, h2);
+    int npaused = 0;
     for (int i = 0; i < cli_opts.nqueues; i++) {
         char c[9][32];
         const cJSON *doc = docs[i];
         if (!doc) {
-            const char *row[9] = {cli_opts.queues[i], "?", "?", "?", "?", "?", "?", "?", "?"};
+            const char *row[10] = {cli_opts.queues[i], "?", "?", "?", "?", "?", "?", "?", "?", "?"};
             cli_table_row(tq, row);
             continue;
         }
@@ -127,7 +129,10 @@ static char *render(cJSON **docs, rates_t *rates, const char *trouble, int64_t t
         snprintf(c[1], 32, "%.0f", cli_num(jobs, "active"));
         snprintf(c[2], 32, "%.0f", cli_num(jobs, "scheduled"));
         snprintf(c[4], 32, "%.0f", cli_num(doc, "workers_alive"));
-        const char *row[9] = {cli_opts.queues[i],
+        int paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "paused"));
+        if (paused)
+            npaused++;
+        const char *row[10] = {cli_opts.queues[i],
                               c[0],
                               c[1],
                               c[2],
@@ -135,7 +140,8 @@ static char *render(cJSON **docs, rates_t *rates, const char *trouble, int64_t t
                               c[4],
                               fmt_rate(trouble ? -1 : rates[i].rate[0], c[5], 32),
                               fmt_rate(trouble ? -1 : rates[i].rate[1], c[6], 32),
-                              fmt_rate(trouble ? -1 : rates[i].rate[2], c[7], 32)};
+                              fmt_rate(trouble ? -1 : rates[i].rate[2], c[7], 32),
+                              paused ? "yes" : "no"};
         cli_table_row(tq, row);
         const cJSON *w;
         cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(doc, "workers"))
@@ -153,6 +159,13 @@ static char *render(cJSON **docs, rates_t *rates, const char *trouble, int64_t t
         }
     }
     cli_table_emit(tq, &b, &n);
+    for (int i = 0; npaused && i < cli_opts.nqueues; i++)
+        if (docs[i] && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(docs[i], "paused"))) {
+            char *clean = cli_clean(cli_opts.queues[i]);
+            cli_appendf(&b, &n, "queue '%s' is PAUSED: libsaq workers take none of its jobs (saq resume -q %s)\n",
+                        clean ? clean : "?", clean ? clean : "?");
+            free(clean);
+        }
     cli_appendf(&b, &n, "\n");
     if (cli_table_rows(tw)) {
         cli_table_emit(tw, &b, &n);

@@ -26,6 +26,7 @@ struct saq_flow {
     saq_job_t **m;
     size_t n, cap;
     int ttl;
+    char err[256]; /* why the last call on the flow failed (saq_flow_errmsg) */
 };
 
 SAQ_API saq_flow_t *saq_flow_new(const saq_job_t *callback)
@@ -45,34 +46,56 @@ SAQ_API saq_flow_t *saq_flow_new(const saq_job_t *callback)
 
 SAQ_API int saq_flow_add(saq_flow_t *f, const saq_job_t *member)
 {
-    if (!f || !member)
+    if (!f)
         return SAQ_EINVAL;
-    if (!strcmp(member->key, f->cb->key))
+    f->err[0] = '\0';
+    if (!member) {
+        snprintf(f->err, sizeof f->err, "flow member is NULL");
         return SAQ_EINVAL;
+    }
+    if (!strcmp(member->key, f->cb->key)) {
+        snprintf(f->err, sizeof f->err, "flow member key '%.200s' is the callback's key (the flow id)",
+                 member->key);
+        return SAQ_EINVAL;
+    }
     for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(member->key, f->m[i]->key))
+        if (!strcmp(member->key, f->m[i]->key)) {
+            snprintf(f->err, sizeof f->err, "flow member key '%.200s' is already in the flow (member %zu)",
+                     member->key, i);
             return SAQ_EINVAL;
+        }
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 8;
         saq_job_t **m = saq__realloc(f->m, cap * sizeof *m);
-        if (!m)
+        if (!m) {
+            snprintf(f->err, sizeof f->err, "out of memory");
             return SAQ_ENOMEM;
+        }
         f->m = m;
         f->cap = cap;
     }
-    if (!(f->m[f->n] = saq_job_dup(member)))
+    if (!(f->m[f->n] = saq_job_dup(member))) {
+        snprintf(f->err, sizeof f->err, "out of memory");
         return SAQ_ENOMEM;
+    }
     f->n++;
     return SAQ_OK;
 }
 
 SAQ_API int saq_flow_set_ttl(saq_flow_t *f, int seconds)
 {
-    if (!f || seconds < 0)
+    if (!f)
         return SAQ_EINVAL;
+    f->err[0] = '\0';
+    if (seconds < 0) {
+        snprintf(f->err, sizeof f->err, "flow ttl must be >= 0 seconds, not %d", seconds);
+        return SAQ_EINVAL;
+    }
     f->ttl = seconds;
     return SAQ_OK;
 }
+
+SAQ_API const char *saq_flow_errmsg(const saq_flow_t *f) { return f ? f->err : ""; }
 
 SAQ_API size_t saq_flow_size(const saq_flow_t *f) { return f ? f->n : 0; }
 

@@ -318,8 +318,9 @@ int saq__cron_options(saq__cron_entry_t *c, const char *options_json, char *err,
         }
         if (ok != 1) {
             snprintf(err, errlen,
-                     ok < 0 ? "cron option '%s' is not one of kwargs, timeout, heartbeat, retries, ttl, unique, cron_tz"
-                            : "cron option '%s' has a bad value",
+                     ok < 0                       ? "cron option '%s' is not one of kwargs, timeout, heartbeat, retries, ttl, unique, cron_tz"
+                     : !strcmp(name, "cron_tz") ? "cron option '%s' must be a string (an IANA zone name) or null"
+                                                  : "cron option '%s' has a bad value",
                      name);
             free(name);
             return ok < 0 ? SAQ_EINVAL : SAQ_EJSON;

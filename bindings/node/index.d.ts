@@ -534,8 +534,8 @@ export interface CronJob {
   /** default true: key "cron:<function>" */
   unique?: boolean;
   /** an IANA time zone ("America/New_York") whose wall clock `cron` is read in, as saq 0.26's
-   *  Worker(cron_tz=...); null, undefined or '' = UTC (even on a worker with its own cronTz);
-   *  without the key: the worker's cronTz, else UTC. On clock changes as croniter: a time in a spring-forward gap
+   *  Worker(cron_tz=...); null or '' = UTC (even on a worker with its own cronTz);
+   *  without the key, or undefined: the worker's cronTz, else UTC. On clock changes as croniter: a time in a spring-forward gap
    *  fires at the first minute after it (with '*' hours the gap's times are skipped), a time that
    *  occurs twice fires twice. A zone the system's tz database lacks: SaqError SAQ_ECRON. */
   cronTz?: string | null;

@@ -392,6 +392,17 @@ bad=${REDIS_TLS_URL%%\?*}
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stdout, "")
 
+    def test_job_shows_the_backoff_cap(self):
+        """saq job: a capped exponential backoff (saq's retry_backoff as a number) names its cap."""
+        self.run_ok("enqueue", "noop", "--key", "capped", "--retry-delay", "2")
+        rec = json.loads(self.redis.cli("GET", "saq:job:default:capped"))
+        for backoff, want in ((60, "2 s, exponential backoff (capped at 60 s)"),
+                              (True, "2 s, exponential backoff"), (False, "2 s")):
+            rec["retry_backoff"] = backoff
+            self.redis.cli("SET", "saq:job:default:capped", json.dumps(rec))
+            t = self.run_ok("job", "capped").stdout
+            self.assertRegex(t, rf"(?m)^retry_delay +{re.escape(want)}$")
+
     def test_jobs_filter_and_pages(self):
         keys = {f"j{i:02d}" for i in range(25)}
         for k in sorted(keys):
@@ -502,7 +513,7 @@ bad=${REDIS_TLS_URL%%\?*}
             t = self.run_ok("limits", "-q", "lim").stdout
             self.assertRegex(t, r"(?m)^FUNCTION +MAX_JOBS +PERIOD +MAX_RUNNING +RUNNING +STARTED +WAITING$")
             self.assertRegex(t, r"(?m)^\* +20 +60s +- +0 +1 +0$")
-            self.assertRegex(t, r"(?m)^sleep +- +- +1 +1 +0 +2$")
+            self.assertRegex(t, r"(?m)^sleep +- +- +1 +1 +- +2$")  # STARTED: no rate, -
         finally:
             w.stop()
 
@@ -525,7 +536,7 @@ bad=${REDIS_TLS_URL%%\?*}
         t0 = time.time()
         wait_for(lambda: running() == 0, 15, step=0.2, what="the dead worker's slots not counted")
         self.assertEqual(self.redis.cli("ZCARD", "saq:limd:libsaq:limit:queue:running").strip(), "2")
-        self.assertRegex(self.run_ok("limits", "-q", "limd").stdout, r"(?m)^\* +- +- +2 +0 +0 +0$")
+        self.assertRegex(self.run_ok("limits", "-q", "limd").stdout, r"(?m)^\* +- +- +2 +0 +- +0$")
         w = Worker(self.redis.url, queue="limd", extra=["--limit", "*=0/0,2"])
         try:
             self.run_ok("enqueue", "-q", "limd", "noop", "{}", "--key", "after")
@@ -951,6 +962,35 @@ bad=${REDIS_TLS_URL%%\?*}
         finally:
             subprocess.run(tmux + ["kill-server"], capture_output=True)
             w.stop()
+
+    def test_watch_shows_a_paused_queue(self):
+        """saq watch says which queues are paused (PAUSED column and a line), and follows a resume."""
+        sock = f"saq-cli-test-p{os.getpid()}"
+        tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+
+        def screen():
+            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "p"], capture_output=True,
+                                  text=True).stdout
+
+        try:
+            subprocess.run(tmux + ["new-session", "-d", "-s", "p", "-x", "160", "-y", "40",
+                                   f"env SAQ_URL={self.redis.url} {SAQ} watch -i 0.3 -q pw -q pw2"],
+                           check=True)
+            wait_for(lambda: re.search(r"(?m)^pw +0 +0 +0 +- +0 +\S+ +\S+ +\S+ +no$", screen()), 10, 0.2,
+                     "pw not paused")
+            self.assertRegex(screen(), r"(?m)^QUEUE +QUEUED +.* +RETRIED/S +PAUSED$")
+            self.assertNotIn("PAUSED:", screen())
+            self.run_ok("pause", "-q", "pw")
+            wait_for(lambda: re.search(r"(?m)^pw +0 +.* yes$", screen()), 5, 0.2, "pw shown paused")
+            self.assertRegex(screen(), r"(?m)^pw2 +0 +.* no$")
+            self.assertIn("queue 'pw' is PAUSED: libsaq workers take none of its jobs (saq resume -q pw)",
+                          screen())
+            self.assertNotIn("queue 'pw2' is PAUSED", screen())
+            self.run_ok("resume", "-q", "pw")
+            wait_for(lambda: re.search(r"(?m)^pw +0 +.* no$", screen()), 5, 0.2, "pw shown resumed")
+            self.assertNotIn("is PAUSED", screen())
+        finally:
+            subprocess.run(tmux + ["kill-server"], capture_output=True)
 
     def test_watch_in_tmux(self):
         sock = f"saq-cli-test-{os.getpid()}"

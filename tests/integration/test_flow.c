@@ -224,12 +224,19 @@ static void test_refusals_write_nothing(void **state)
     saq_event_free(ev);
     saq_job_t *dup = mkjob("ok", "cb-a", NULL);
     assert_int_equal(saq_flow_add(f, dup), SAQ_EINVAL); /* the callback's key */
+    assert_string_equal(saq_flow_errmsg(f), "flow member key 'cb-a' is the callback's key (the flow id)");
     saq_job_free(dup);
     dup = mkjob("ok", "x1", NULL);
     assert_int_equal(saq_flow_add(f, dup), SAQ_OK);
-    assert_int_equal(saq_flow_add(f, dup), SAQ_EINVAL); /* twice */
+    assert_string_equal(saq_flow_errmsg(f), "");
+    assert_int_equal(saq_flow_add(f, dup), SAQ_EINVAL); /* twice: the message says which */
+    assert_string_equal(saq_flow_errmsg(f), "flow member key 'x1' is already in the flow (member 0)");
     saq_job_free(dup);
+    assert_int_equal(saq_flow_add(f, NULL), SAQ_EINVAL);
+    assert_string_equal(saq_flow_errmsg(f), "flow member is NULL");
     assert_int_equal(saq_flow_set_ttl(f, -1), SAQ_EINVAL);
+    assert_string_equal(saq_flow_errmsg(f), "flow ttl must be >= 0 seconds, not -1");
+    assert_string_equal(saq_flow_errmsg(NULL), "");
     assert_null(saq_flow_new(NULL));
     saq_flow_free(f);
 

@@ -438,6 +438,8 @@ static void test_cron_tz(void **state)
     assert_non_null(strstr(saq_worker_errmsg(w), "unknown time zone 'Mars/Olympus'"));
     /* not a string: a bad option value */
     assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": 5}"), SAQ_EJSON);
+    assert_string_equal(saq_worker_errmsg(w),
+                        "cron option 'cron_tz' must be a string (an IANA zone name) or null");
     assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": \"UTC \"}"), SAQ_ECRON);
     /* null is UTC */
     assert_int_equal(saq_worker_add_cron(w, "noop", "0 3 * * *", "{\"cron_tz\": null}"), 0);

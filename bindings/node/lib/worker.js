@@ -214,9 +214,9 @@ class Worker extends EventEmitter {
       }
       const opts = {};
       for (const k of CRON_OPTIONS) if (c[k] !== undefined && c[k] !== null) opts[CRON_OPTION_NAMES[k] || k] = c[k];
-      // cronTz given as null, undefined or '' is UTC, over the worker's cronTz (libsaq's cron_tz null);
-      // a cron job without the key takes the worker's
-      if (Object.prototype.hasOwnProperty.call(c, 'cronTz') && (c.cronTz === undefined || c.cronTz === null)) opts.cron_tz = null;
+      // cronTz null or '' is UTC, over the worker's cronTz (libsaq's cron_tz null or ""); undefined is
+      // "not given", as a missing key: the cron job takes the worker's
+      if (c.cronTz === null) opts.cron_tz = null;
       crons.push([name, c.cron, json.stringify(opts)]);
     }
     this._startup = hooks(options.startup, 'startup');

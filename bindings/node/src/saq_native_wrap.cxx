@@ -7986,6 +7986,34 @@ fail:
 }
 
 
+static SwigV8ReturnValue _wrap_saq_flow_errmsg(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  
+  SWIGV8_VALUE jsresult;
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  char *result = 0 ;
+  
+  if(args.Length() != 1) SWIG_exception_fail(SWIG_ERROR, "Illegal number of arguments for _wrap_saq_flow_errmsg.");
+  
+  res1 = SWIG_ConvertPtr(args[0], &argp1,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), "in method '" "saq_flow_errmsg" "', argument " "1"" of type '" "saq_flow_t const *""'"); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  result = (char *)saq_flow_errmsg((struct saq_flow const *)arg1);
+  jsresult = SWIG_FromCharPtr((const char *)result);
+  
+  
+  SWIGV8_RETURN(jsresult);
+  
+  goto fail;
+fail:
+  SWIGV8_RETURN(SWIGV8_UNDEFINED());
+}
+
+
 static SwigV8ReturnValue _wrap_saq_flow_size(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   
@@ -9437,6 +9465,7 @@ SWIGV8_AddStaticFunction(exports_obj, "saq_batch_free", _wrap_saq_batch_free, co
 SWIGV8_AddStaticFunction(exports_obj, "saq_flow_new", _wrap_saq_flow_new, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_flow_add", _wrap_saq_flow_add, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_flow_set_ttl", _wrap_saq_flow_set_ttl, context);
+SWIGV8_AddStaticFunction(exports_obj, "saq_flow_errmsg", _wrap_saq_flow_errmsg, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_flow_size", _wrap_saq_flow_size, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_flow_free", _wrap_saq_flow_free, context);
 SWIGV8_AddStaticFunction(exports_obj, "saq_queue_enqueue_flow", _wrap_saq_queue_enqueue_flow, context);

@@ -207,7 +207,7 @@ describe('Worker', () => {
     });
   });
 
-  test('cronTz null, undefined or \'\' is UTC over the worker\'s cronTz; a new zone moves the stored run', async () => {
+  test('cronTz null or \'\' is UTC over the worker\'s cronTz, undefined is the worker\'s; a new zone moves the stored run', async () => {
     const next0300 = (t, off) => { // the next 03:00 at UTC offset `off` (seconds) after t
       const day = Math.floor((t + off) / 86400) * 86400 - off + 3 * 3600;
       return day > t ? day : day + 86400;
@@ -240,15 +240,42 @@ describe('Worker', () => {
     }, async (q, start) => {
       for (const fn of ['a', 'b', 'c', 'd']) await scheduledAt(q, fn, start, 19800);
     });
-    // registered again with null, undefined, '': UTC, over the worker's zone, and the runs stored by
-    // the first worker move to 03:00 UTC; d still takes the worker's zone
+    // registered again with null, '': UTC, over the worker's zone, and the runs stored by the first
+    // worker move to 03:00 UTC; undefined is "not given", as d without the key: the worker's zone
     await run({
       cronTz: 'Asia/Kolkata',
       cronJobs: [{ function: 'a', cron: '0 3 * * *', cronTz: null }, { function: 'b', cron: '0 3 * * *', cronTz: undefined },
         { function: 'c', cron: '0 3 * * *', cronTz: '' }, { function: 'd', cron: '0 3 * * *' }],
     }, async (q, start) => {
-      for (const fn of ['a', 'b', 'c']) await scheduledAt(q, fn, start, 0);
-      await scheduledAt(q, 'd', start, 19800);
+      for (const fn of ['a', 'c']) await scheduledAt(q, fn, start, 0);
+      for (const fn of ['b', 'd']) await scheduledAt(q, fn, start, 19800);
+    });
+  });
+
+  test('cronTz: undefined follows the worker\'s America/New_York; null and \'\' are UTC', async () => {
+    const next0300 = (t, off) => { // the next 03:00 at UTC offset `off` (seconds) after t
+      const day = Math.floor((t + off) / 86400) * 86400 - off + 3 * 3600;
+      return day > t ? day : day + 86400;
+    };
+    const start = Math.floor(Date.now() / 1000);
+    await withWorker({
+      timers: { schedule: 0.1 },
+      functions: { undef: async () => 1, nul: async () => 1, empty: async () => 1 },
+      cronTz: 'America/New_York',
+      cronJobs: [{ function: 'undef', cron: '0 3 * * *', cronTz: undefined },
+        { function: 'nul', cron: '0 3 * * *', cronTz: null }, { function: 'empty', cron: '0 3 * * *', cronTz: '' }],
+    }, async (q) => {
+      const at = async (fn) => Math.floor((await waitFor(() => q.job(`cron:${fn}`), { timeout: 5000, what: `cron:${fn}` })).scheduled);
+      const end = Math.floor(Date.now() / 1000) + 5;
+      const want = (offs) => offs.flatMap((off) => [next0300(start, off), next0300(end, off)]);
+      const ny = want([-18000, -14400]); // 03:00 EST or EDT
+      const utc = want([0]);
+      const u = await at('undef');
+      assert.ok(ny.includes(u), `cronTz undefined: scheduled ${u}, want 03:00 New York (${ny}), not UTC`);
+      for (const fn of ['nul', 'empty']) {
+        const s = await at(fn);
+        assert.ok(utc.includes(s), `cron ${fn}: scheduled ${s}, want 03:00 UTC (${utc})`);
+      }
     });
   });
 

@@ -2580,6 +2580,19 @@ intgo _wrap_saq_flow_set_ttl_saqraw_45c772aff977664a(struct saq_flow *_swig_go_0
 }
 
 
+_gostring_ _wrap_saq_flow_errmsg_saqraw_45c772aff977664a(struct saq_flow *_swig_go_0) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(saq_flow_t **)&_swig_go_0; 
+  
+  result = (char *)saq_flow_errmsg((struct saq_flow const *)arg1);
+  _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  return _swig_go_result;
+}
+
+
 long long _wrap_saq_flow_size_saqraw_45c772aff977664a(struct saq_flow *_swig_go_0) {
   saq_flow_t *arg1 = (saq_flow_t *) 0 ;
   size_t result;

@@ -6639,6 +6639,32 @@ fail:
 
 
 SWIGINTERN VALUE
+_wrap_saq_flow_errmsg(int argc, VALUE *argv, VALUE self) {
+  saq_flow_t *arg1 = (saq_flow_t *) 0 ;
+  void *argp1 = 0 ;
+  int res1 = 0 ;
+  char *result = 0 ;
+  VALUE vresult = Qnil;
+  
+  if ((argc < 1) || (argc > 1)) {
+    rb_raise(rb_eArgError, "wrong # of arguments(%d for 1)",argc); SWIG_fail;
+  }
+  res1 = SWIG_ConvertPtr(argv[0], &argp1,SWIGTYPE_p_saq_flow, 0 |  0 );
+  if (!SWIG_IsOK(res1)) {
+    SWIG_exception_fail(SWIG_ArgError(res1), Ruby_Format_TypeError( "", "saq_flow_t const *","saq_flow_errmsg", 1, argv[0] )); 
+  }
+  arg1 = (saq_flow_t *)(argp1);
+  result = (char *)saq_flow_errmsg((struct saq_flow const *)arg1);
+  {
+    vresult = result ? rb_utf8_str_new_cstr(result) : Qnil;
+  }
+  return vresult;
+fail:
+  return Qnil;
+}
+
+
+SWIGINTERN VALUE
 _wrap_saq_flow_size(int argc, VALUE *argv, VALUE self) {
   saq_flow_t *arg1 = (saq_flow_t *) 0 ;
   void *argp1 = 0 ;
@@ -8156,6 +8182,7 @@ SWIGEXPORT void Init_native(void) {
   rb_define_module_function(mNative, "saq_flow_new", _wrap_saq_flow_new, -1);
   rb_define_module_function(mNative, "saq_flow_add", _wrap_saq_flow_add, -1);
   rb_define_module_function(mNative, "saq_flow_set_ttl", _wrap_saq_flow_set_ttl, -1);
+  rb_define_module_function(mNative, "saq_flow_errmsg", _wrap_saq_flow_errmsg, -1);
   rb_define_module_function(mNative, "saq_flow_size", _wrap_saq_flow_size, -1);
   rb_define_module_function(mNative, "saq_queue_enqueue_flow", _wrap_saq_queue_enqueue_flow, -1);
   rb_define_module_function(mNative, "saq_queue_flow", _wrap_saq_queue_flow, -1);
