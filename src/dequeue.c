@@ -279,8 +279,8 @@ static void gate_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
                                  * where the liveness check finds it */
                     const saq__limit_t *ql = saq__limit_find(w, NULL);
                     const saq__limit_t *fl = l->shadow.function ? saq__limit_find(w, l->shadow.function) : NULL;
-                    l->limit_held = (ql && ql->max_running ? SAQ__LIMIT_HELD_QUEUE : 0) |
-                                    (fl && fl->max_running ? SAQ__LIMIT_HELD_FN : 0);
+                    l->limit_held |= (ql && ql->max_running ? SAQ__LIMIT_HELD_QUEUE : 0) |
+                                     (fl && fl->max_running ? SAQ__LIMIT_HELD_FN : 0);
                     w->errors++;
                 }
                 w->burst_taken--; /* not taken: max_burst_jobs counts the jobs run */

@@ -26,7 +26,7 @@ struct saq_flow {
     saq_job_t **m;
     size_t n, cap;
     int ttl;
-    char err[256]; /* why the last call on the flow failed (saq_flow_errmsg) */
+    char err[300]; /* why the last call on the flow failed (saq_flow_errmsg) */
 };
 
 SAQ_API saq_flow_t *saq_flow_new(const saq_job_t *callback)

@@ -208,8 +208,8 @@ int saq__limit_reply(saq_worker_t *w, redisReply *r, size_t n, size_t i, saq__le
     if (code == SAQ__LIMIT_TAKEN) {
         const saq__limit_t *ql = saq__limit_find(w, NULL);
         const saq__limit_t *fl = l->shadow.function ? saq__limit_find(w, l->shadow.function) : NULL;
-        l->limit_held = (ql && ql->max_running ? SAQ__LIMIT_HELD_QUEUE : 0) |
-                        (fl && fl->max_running ? SAQ__LIMIT_HELD_FN : 0);
+        l->limit_held |= (ql && ql->max_running ? SAQ__LIMIT_HELD_QUEUE : 0) |
+                         (fl && fl->max_running ? SAQ__LIMIT_HELD_FN : 0);
     } else if (code == SAQ__LIMIT_BACK) {
         limit_wait(w, qwait);
     }
@@ -301,6 +301,18 @@ void saq__limit_release(saq__lease_t *l)
     if (!held || !l->shadow.id)
         return;
     l->limit_held = 0;
+    /* another lease of this worker holds the same job (a new run, moved while
+     * this one's outcome was being confirmed): the running slots' member
+     * "<worker>:<job>" is the same, so it stays until that lease ends (it
+     * then releases it, whether its own take succeeded or not) */
+    saq__link_t *k;
+    saq__list_each(k, &w->leases) {
+        saq__lease_t *o = saq__container_of(k, saq__lease_t, link);
+        if (o != l && o->shadow.id && !strcmp(o->shadow.id, l->shadow.id)) {
+            o->limit_held |= held;
+            return;
+        }
+    }
     if (held & SAQ__LIMIT_HELD_QUEUE)
         w->limit_until = 0; /* a slot of the queue's limit is free now: no need to wait */
     char *member = saq__sprintf("%s:%s", w->id, l->shadow.id);
