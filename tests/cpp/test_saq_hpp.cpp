@@ -317,6 +317,11 @@ void test_listen() {
     CHECK(seen.back() == j->key() + " complete");
 
     // an exception in the callback stops the listen and comes out of the future
+    // (the worker is stopped first: it would fail "other", which it has no
+    // handler for, before the listen is subscribed, and then the updates below
+    // are refused, publishing nothing)
+    w.stop(0);
+    CHECK(w.wait(10000));
     std::optional<saq::job> j2 = q.enqueue("other", "{}");
     std::future<void> f2 = q.listen_async({j2->key()}, [](const std::string &, const std::string &) -> bool {
         throw std::runtime_error("from the callback");
