@@ -305,9 +305,12 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "redis.call('SETEX', KEYS[4], ARGV[3], ARGV[4])\n"
         "if ARGV[6] ~= '013' then redis.call('PUBLISH', KEYS[3], 'aborting') end\n"
         "if dequeued == 0 then redis.call('LREM', KEYS[5], 0, KEYS[3]) end\n"
-        /* the sweep's abort: watched until its retry, so that the job is
-         * retried even when the sweeping process dies in between */
-        "if dequeued == 0 and KEYS[6] and ARGV[5] ~= '' then\n"
+        /* watched until it ends: the sweep's abort until its retry, so that
+         * the job is retried even when the sweeping process dies in between;
+         * a running job's until its worker finishes it; a waiting one's until
+         * the caller's finish, which a lost connection may never send (the
+         * record would stay `aborting`, in no list) */
+        "if KEYS[6] and ARGV[5] ~= '' then\n"
         /* libsaq's own key: a value of another type written there by hand is
          * replaced, or the job would go unwatched */
         "  local ty = redis.call('TYPE', KEYS[6])['ok']\n"

@@ -259,6 +259,10 @@ static void test_abort(void **state)
     assert_int_equal(rh_int(RC, "EXISTS saq:abort:w"), 0);
     long long ttl = rh_int(RC, "TTL saq:job:%s:w", n);
     assert_true(ttl > 590 && ttl <= 600);
+    /* ...and it is on the abort watch meanwhile (libsaq's own key): were the
+     * finish after the abort lost with the connection, a libsaq worker's abort
+     * check would finish it, instead of it staying `aborting` in no list */
+    assert_true(rh_int(RC, "ZRANK saq:%s:libsaq:aborting saq:job:%s:w", n, n) >= 0);
     /* checklist 18: an active job -> aborting, marker with the reason and TTL 5, published */
     saq_job_free(enq(q, "noop", "{\"key\": \"act\"}"));
     make_active(q, "act");
