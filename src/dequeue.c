@@ -128,12 +128,11 @@ typedef struct marks {
 static void marks_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     marks_t *m = req->data;
-    int whole = !err && r && r->type == REDIS_REPLY_ARRAY && r->elements == m->n;
-    (void)msg;
     for (size_t i = 0; i < m->n; i++) {
         saq__lease_t *l = m->l[i];
+        saq__tx_item_t it = saq__tx_item(r, err, msg, m->n, i, "unexpected reply to MARKS");
         if (l->state != SAQ__LEASE_DETACHED) /* each as its own MARK's reply */
-            mark_reply_run(l, whole ? r->element[i] : NULL, whole ? 0 : err ? err : SAQ_EPROTO);
+            mark_reply_run(l, it.r, it.err);
         saq__lease_unref(l); /* the request's reference */
     }
     free(m);

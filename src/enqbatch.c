@@ -33,19 +33,11 @@ typedef struct sent {
 static void sent_reply(saq__req_t *req, redisReply *r, int err, const char *msg)
 {
     sent_t *s = req->data;
-    int whole = !err && r && r->type == REDIS_REPLY_ARRAY && r->elements == s->n;
     for (size_t i = 0; i < s->n; i++) {
         item_t *it = &s->it[i];
-        redisReply *e = whole ? r->element[i] : NULL;
-        if (it->op->done) {
-            /* completed meanwhile (cancelled, torn down): nothing to tell */
-        } else if (!whole) {
-            it->cb(it->op, req, NULL, err ? err : SAQ_EPROTO, err ? msg : "unexpected reply to ENQUEUES");
-        } else if (e->type == REDIS_REPLY_ERROR) { /* as the error reply of its own ENQUEUE */
-            it->cb(it->op, req, NULL, SAQ_EREDIS, e->str);
-        } else {
-            it->cb(it->op, req, e, 0, NULL);
-        }
+        saq__tx_item_t x = saq__tx_item(r, err, msg, s->n, i, "unexpected reply to ENQUEUES");
+        if (!it->op->done) /* else completed meanwhile (cancelled, torn down): nothing to tell */
+            it->cb(it->op, req, x.r, x.err, x.msg);
         saq__op_unref(it->op); /* the batch's reference */
     }
     free(s);

@@ -293,7 +293,7 @@ static void lease_write(saq__lease_t *l)
         saq__retry_job(q, j, out.error, &l->guard, lease_written, l);
         break;
     case SAQ__OUTCOME_FINISH:
-        if (l->batchable) { /* settled by its host in this turn: joins the turn's FINISHES */
+        if (saq__worker_can_flush(w)) { /* joins the turn's FINISHES */
             int e;
             const char *msg;
             if (!(l->fin_json = saq__finish_record(q, j, out.status, out.result, out.error, &l->fin_len, &e, &msg))) {
@@ -465,10 +465,7 @@ static void settle_run(saq_queue_t *q, saq__msg_t *m)
     free(s);
     log_failure(l, l->settle_kind, l->settle_text);
     if (l->state == SAQ__LEASE_RUNNING) {
-        l->batchable = 1; /* a settle message runs among the loop's I/O callbacks: the
-                           * turn's check handle (SAQ__POKE_FLUSH) comes after it */
         lease_write(l);
-        l->batchable = 0;
     } else {
         lease_maybe_release(l);
     }

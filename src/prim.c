@@ -119,16 +119,14 @@ typedef struct finishes {
 static void finishes_reply(saq__req_t *req, redisReply *rep, int err, const char *msg)
 {
     finishes_t *f = req->data;
-    int whole = !err && rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == f->n;
     for (size_t i = 0; i < f->n; i++) {
+        saq__tx_item_t it = saq__tx_item(rep, err, msg, f->n, i, "unexpected reply to FINISHES");
         saq__tx_reply_t x = {SAQ__TX_NONE, 0, NULL, NULL};
-        saq__tx_t result = whole ? saq__tx_decode(SCRIPT_FINISH, rep->element[i], &x) : SAQ__TX_NONE;
+        saq__tx_t result = it.r ? saq__tx_decode(SCRIPT_FINISH, it.r, &x) : SAQ__TX_NONE;
         if (result == SAQ__TX_OK)
             saq__count_finish(f->q, f->it[i].status);
         if (f->it[i].done) /* each as its own FINISH's reply */
-            f->it[i].done(f->it[i].ud, whole ? 0 : err ? err : SAQ_EPROTO,
-                          result == SAQ__TX_ABORTED && x.text ? x.text : whole ? NULL : msg ? msg : "unexpected reply",
-                          result);
+            f->it[i].done(f->it[i].ud, it.err, result == SAQ__TX_ABORTED && x.text ? x.text : it.msg, result);
     }
     free(f);
 }

@@ -52,12 +52,7 @@ void saq__tx_enqueues(saq_queue_t *q, const saq__tx_enqueue_t *a, size_t n, saq_
     }
     for (size_t i = 0; i < n; i++) {
         saq__call_putn(c, a[i].json, a[i].len);
-        char *b = saq__malloc(40); /* the score, as saq__call_score writes it */
-        if (b && a[i].j->scheduled > 0)
-            saq__fmt_double(b, a[i].j->scheduled);
-        else if (b)
-            strcpy(b, "0");
-        saq__call_own(c, b);
+        saq__call_score(c, a[i].j->scheduled);
     }
 }
 
@@ -113,26 +108,16 @@ static void put_expect(saq__call_t *c, const saq__guard_t *g)
     saq__call_putn(c, g && g->expect ? g->expect : "", g && g->expect ? g->expect_len : 0);
 }
 
-/* FINISH's 9 ARGV for one job; a batch's numbers are strings the call owns
- * (its inline number storage holds one job's). */
+/* FINISH's 9 ARGV for one job (FINISHES: of each job in turn). */
 static void put_finish_argv(saq_queue_t *q, saq__call_t *c, const saq_job_t *j, const char *json, size_t len,
-                            const saq__guard_t *guard, int del_marker, int batch)
+                            const saq__guard_t *guard, int del_marker)
 {
     /* failed_ttl: how long this queue keeps a failed job's record (saq #268) */
     int ttl = j->status == SAQ_STATUS_FAILED && q->set.has_failed_ttl ? q->set.failed_ttl : j->ttl;
     saq__call_putn(c, json, len);
-    if (batch)
-        saq__call_own(c, saq__sprintf("%d", ttl));
-    else
-        saq__call_fmt(c, "%d", ttl);
+    saq__call_fmt(c, "%d", ttl);
     saq__call_put(c, saq__status_name(j->status));
-    if (batch) {
-        saq__call_flag(c, guard != NULL);
-        saq__call_own(c, saq__sprintf("%d", guard ? guard->attempts : 0));
-        saq__call_own(c, saq__sprintf("%lld", guard ? (long long)guard->started : 0LL));
-    } else {
-        put_guard(c, guard);
-    }
+    put_guard(c, guard);
     saq__call_flag(c, guard && q->set.dialect == SAQ__DIALECT_013);
     saq__call_flag(c, del_marker);
     put_expect(c, guard);
@@ -146,7 +131,7 @@ void saq__tx_finish(saq_queue_t *q, const saq_job_t *j, const char *json, size_t
     saq__call_put(c, q->k_incomplete);
     saq__call_put(c, j->id);
     saq__call_own(c, saq__tx_marker(q, j->key));
-    put_finish_argv(q, c, j, json, len, guard, del_marker, 0);
+    put_finish_argv(q, c, j, json, len, guard, del_marker);
 }
 
 void saq__tx_finishes(saq_queue_t *q, const saq__tx_finish_t *a, size_t n, saq__call_t *c)
@@ -161,7 +146,7 @@ void saq__tx_finishes(saq_queue_t *q, const saq__tx_finish_t *a, size_t n, saq__
         saq__call_own(c, saq__tx_marker(q, a[i].j->key));
     }
     for (size_t i = 0; i < n; i++)
-        put_finish_argv(q, c, a[i].j, a[i].json, a[i].len, a[i].guard, a[i].del_marker, 1);
+        put_finish_argv(q, c, a[i].j, a[i].json, a[i].len, a[i].guard, a[i].del_marker);
 }
 
 void saq__tx_retry(saq_queue_t *q, const saq_job_t *j, const char *json, size_t len, double score,
@@ -260,9 +245,7 @@ void saq__tx_schedule(saq_queue_t *q, long long lock_ms, double now_s, saq__call
     saq__call_put(c, q->k_incomplete);
     saq__call_put(c, q->k_queued);
     saq__call_fmt(c, "%lld", lock_ms);
-    char *b = c->num[c->nnum++];
-    saq__fmt_double(b, now_s);
-    saq__call_put(c, b);
+    saq__call_score(c, now_s); /* now: always > 0 */
 }
 
 void saq__tx_sweep(saq_queue_t *q, long long lock_ms, saq__call_t *c)

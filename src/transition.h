@@ -16,6 +16,7 @@
  * builder and saq__tx_send / saq__tx_send_op (or saq__tx_call_free); argv
  * may point into the struct, so it is never copied. */
 #define SAQ__TX_INLINE 13 /* the most any script but ALIVE takes */
+#define SAQ__TX_NUMS 4    /* numbers kept inline: one job's */
 typedef struct saq__call {
     int script;
     int nkeys, argc;
@@ -25,7 +26,7 @@ typedef struct saq__call {
     int cap;
     const char *av[SAQ__TX_INLINE];
     size_t al[SAQ__TX_INLINE];
-    char num[4][40];    /* numbers formatted for the call */
+    char num[SAQ__TX_NUMS][40]; /* numbers formatted for the call (beyond: owned, on the heap) */
     int nnum;
     char *own[2];       /* names the call allocated (abort marker, kept record) */
     char **more;        /* and beyond two (a batch's markers), on the heap */
@@ -51,12 +52,25 @@ void saq__call_putn(saq__call_t *c, const char *s, size_t n);
 void saq__call_put(saq__call_t *c, const char *s);
 /* Append "1" or "0". */
 void saq__call_flag(saq__call_t *c, int on);
-/* Append a number formatted into the call's own storage (at most 4 per call). */
+/* Append a number formatted into the call's own storage (inline for the
+ * first SAQ__TX_NUMS, on the heap beyond; out of memory: the call fails). */
 void saq__call_fmt(saq__call_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append a score: epoch seconds as saq writes them, or exactly "0" (due now). */
 void saq__call_score(saq__call_t *c, double score);
 /* Append a string the call allocated (freed with the call; NULL: out of memory). */
 void saq__call_own(saq__call_t *c, char *s);
+
+/* One item's reply out of a batched call's (MARKS, FINISHES, ENQUEUES answer
+ * an array of n elements, each what the item's own script would answer): r
+ * is that element; or r is NULL and err, msg say what answers the item
+ * instead: the call's own error, SAQ_EPROTO with `what` when the reply is not
+ * an array of n, SAQ_EREDIS with the element's text when it is an error. */
+typedef struct saq__tx_item {
+    redisReply *r;
+    int err;
+    const char *msg;
+} saq__tx_item_t;
+saq__tx_item_t saq__tx_item(redisReply *r, int err, const char *msg, size_t n, size_t i, const char *what);
 
 /* ---- transition.c: the typed Redis transitions ----
  * Every state change libsaq makes in Redis goes through one function here:

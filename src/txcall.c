@@ -2,7 +2,8 @@
 /* A script call's arguments (transition.h, section txcall.c): the KEYS and
  * ARGV a builder of transition.c lays out, kept inline up to
  * SAQ__TX_INLINE and on the heap beyond, with the strings the call owns;
- * and sending it as EVALSHA on the queue's command connection. */
+ * sending it as EVALSHA on the queue's command connection; and splitting a
+ * batched call's reply into its items' own. */
 #include "core.h"
 
 void saq__call_init(saq__call_t *c, int script, int nkeys)
@@ -63,26 +64,46 @@ void saq__call_put(saq__call_t *c, const char *s) { saq__call_putn(c, s, s ? str
 
 void saq__call_flag(saq__call_t *c, int on) { saq__call_putn(c, on ? "1" : "0", 1); }
 
+/* Room for one number: the call's inline storage, or beyond its
+ * SAQ__TX_NUMS slots a heap buffer the call owns (NULL: out of memory). */
+static char *num_slot(saq__call_t *c, int *heap)
+{
+    *heap = c->nnum >= SAQ__TX_NUMS;
+    return *heap ? saq__malloc(sizeof c->num[0]) : c->num[c->nnum++];
+}
+
+static void put_num(saq__call_t *c, char *b, int heap)
+{
+    if (heap)
+        saq__call_own(c, b);
+    else
+        saq__call_put(c, b);
+}
+
 /* A number formatted into the call's own storage. */
 void saq__call_fmt(saq__call_t *c, const char *fmt, ...)
 {
-    char *b = c->num[c->nnum++];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof c->num[0], fmt, ap);
-    va_end(ap);
-    saq__call_put(c, b);
+    int heap;
+    char *b = num_slot(c, &heap);
+    if (b) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b, sizeof c->num[0], fmt, ap);
+        va_end(ap);
+    }
+    put_num(c, b, heap);
 }
 
 /* A score: epoch seconds as saq writes them, or exactly "0" (due now). */
 void saq__call_score(saq__call_t *c, double score)
 {
-    char *b = c->num[c->nnum++];
-    if (score > 0)
+    int heap;
+    char *b = num_slot(c, &heap);
+    if (b && score > 0)
         saq__fmt_double(b, score);
-    else
+    else if (b)
         strcpy(b, "0"); /* saq's push-now test compares the text */
-    saq__call_put(c, b);
+    put_num(c, b, heap);
 }
 
 /* A string the call allocated (freed with the call). */
@@ -141,4 +162,16 @@ saq__req_t *saq__tx_send_op(saq__op_t *op, saq__call_t *c, saq__op_reply_fn cb, 
         r = saq__op_eval(op, c->script, cb, idata, c->nkeys, c->argc, c->argv, c->len);
     saq__tx_call_free(c);
     return r;
+}
+
+saq__tx_item_t saq__tx_item(redisReply *r, int err, const char *msg, size_t n, size_t i, const char *what)
+{
+    if (err)
+        return (saq__tx_item_t){NULL, err, msg};
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n || i >= n)
+        return (saq__tx_item_t){NULL, SAQ_EPROTO, what};
+    redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_ERROR) /* as the error reply of the item's own script */
+        return (saq__tx_item_t){NULL, SAQ_EREDIS, e->str};
+    return (saq__tx_item_t){e, 0, NULL};
 }

@@ -27,13 +27,13 @@ static void pump_soon_cb(uv_prepare_t *p)
     saq__dequeue_pump(p->data);
 }
 
-/* After the turn's I/O callbacks (the settles among them): their FINISHes as
- * one call, then the dequeue for the slots they freed, both written out when
- * the loop next prepares to poll. */
-static void flush_cb(uv_check_t *c)
+/* A zero-delay timer, so before the loop next polls whatever phase the
+ * FINISHes were decided in (the settles among its I/O callbacks, a timer's
+ * cancel): them as one call, then the dequeue for the slots they freed, both
+ * written out when the loop next prepares to poll. */
+static void flush_cb(uv_timer_t *t)
 {
-    saq_worker_t *w = c->data;
-    uv_check_stop(c);
+    saq_worker_t *w = t->data;
     saq__worker_ref(w);
     saq__leases_flush(w);
     saq__dequeue_pump(w);
@@ -50,8 +50,8 @@ static void worker_poke(saq_worker_t *w, int what)
      * same write as what freed the slot */
     else if ((what & SAQ__POKE_PUMP_SOON) && w->attached && !uv_is_closing((uv_handle_t *)&w->p_pump))
         uv_prepare_start(&w->p_pump, pump_soon_cb);
-    if ((what & SAQ__POKE_FLUSH) && w->attached && !uv_is_closing((uv_handle_t *)&w->c_flush))
-        uv_check_start(&w->c_flush, flush_cb);
+    if ((what & SAQ__POKE_FLUSH) && saq__worker_can_flush(w) && !uv_is_active((uv_handle_t *)&w->t_flush))
+        uv_timer_start(&w->t_flush, flush_cb, 0, 0);
     if (what & SAQ__POKE_CHECK)
         worker_check_stopped(w);
 }
@@ -279,7 +279,7 @@ static void close_handles(saq_worker_t *w)
                          (uv_handle_t *)&w->t_abort,  (uv_handle_t *)&w->t_dead,
                          (uv_handle_t *)&w->t_grace,  (uv_handle_t *)&w->t_retry,
                          (uv_handle_t *)&w->t_alive,  (uv_handle_t *)&w->t_pause,
-                         (uv_handle_t *)&w->p_pump,   (uv_handle_t *)&w->c_flush};
+                         (uv_handle_t *)&w->p_pump,   (uv_handle_t *)&w->t_flush};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], worker_handle_closed);
@@ -464,8 +464,8 @@ static void start_run(saq_queue_t *q, saq__msg_t *m)
     start_timer(w, &w->t_pause, NULL, 0);
     uv_prepare_init(&q->loop, &w->p_pump);
     w->p_pump.data = w;
-    uv_check_init(&q->loop, &w->c_flush);
-    w->c_flush.data = w;
+    uv_timer_init(&q->loop, &w->t_flush);
+    w->t_flush.data = w;
     w->handles_open += 2;
     /* no job before the queue's pause flag was read; a member joins its group then (the
      * budget is shared once all have joined) */

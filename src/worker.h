@@ -185,8 +185,8 @@ typedef struct saq__hook_entry {
 #define SAQ__POKE_CHECK 2 /* something ended: stop when stopping and idle */
 #define SAQ__POKE_PUMP_SOON 4 /* as PUMP, once, before the loop next polls: the slots
                                * freed by one turn of the loop go in one dequeue */
-#define SAQ__POKE_FLUSH 8 /* once the loop's I/O callbacks of this turn ran: send the
-                           * FINISHes they settled as one call, then pump */
+#define SAQ__POKE_FLUSH 8 /* before the loop next polls: send the FINISHes decided
+                           * since it last did as one call, then pump */
 
 struct saq_worker {
     saq_queue_t *q;
@@ -218,8 +218,8 @@ struct saq_worker {
     int attached;
     uv_timer_t t_schedule, t_info, t_sweep, t_abort, t_dead, t_grace, t_retry, t_alive, t_pause;
     uv_prepare_t p_pump;    /* SAQ__POKE_PUMP_SOON: the pump before the loop next polls */
-    uv_check_t c_flush;     /* SAQ__POKE_FLUSH: the turn's FINISHES, then the pump */
-    saq__list_t fin_pending; /* leases whose FINISH waits for c_flush */
+    uv_timer_t t_flush;     /* SAQ__POKE_FLUSH (zero delay): the turn's FINISHES, then the pump */
+    saq__list_t fin_pending; /* leases whose FINISH waits for t_flush */
     int handles_open;
     saq__conn_t block;
     saq__list_t leases;     /* saq__lease.link, newest first (saq_worker_new sets it up) */
@@ -291,6 +291,13 @@ void saq__worker_run_hooks(saq_worker_t *w, int kind, saq_job_t *job);
 int saq__worker_has_hooks(saq_worker_t *w, int kind);
 /* Tell the worker that something changed (SAQ__POKE_*; loop thread). */
 void saq__worker_poke(saq_worker_t *w, int what);
+/* Whether a FINISH may wait for the turn's FINISHES call (SAQ__POKE_FLUSH):
+ * the worker is on its loop and its flush timer is not closing; else it is
+ * sent on its own. Loop thread. */
+static inline int saq__worker_can_flush(saq_worker_t *w)
+{
+    return w->attached && !uv_is_closing((uv_handle_t *)&w->t_flush);
+}
 /* A dequeue's answer was lost with its connection (a failover, a dead or
  * frozen Redis): it may have moved a job to active that no lease holds. The
  * liveness passes go on for SAQ__LOST_MOVE_WATCH_MS (recovery.c), and they
@@ -391,7 +398,6 @@ struct saq__lease {
     int after_pending;      /* the after_process hooks are running */
     int slot_freed;         /* its slot went back when its outcome was sent (lease_write) */
     int outcome_sent;       /* its FINISH/RETRY went out: a later move of its id is a new run */
-    int batchable;          /* lease_write may join the turn's FINISHES (settled by the host) */
     saq__link_t fin_link;   /* on w->fin_pending while its FINISH waits for the turn's end */
     char *fin_json;         /* that FINISH's record */
     size_t fin_len;
@@ -436,8 +442,8 @@ void saq__lease_abandon(saq__lease_t *l);
 saq__lease_t *saq__lease_find(saq_worker_t *w, const char *id, int unsettled);
 /* The queue's teardown: drop every lease of w without writing anything. */
 void saq__leases_detach(saq_worker_t *w);
-/* Send the FINISHes of w's leases settled in this turn of the loop (its
- * SAQ__POKE_FLUSH check handle) as one FINISHES call. Loop thread. */
+/* Send the FINISHes of w's leases decided in this turn of the loop (its
+ * SAQ__POKE_FLUSH timer) as one FINISHES call. Loop thread. */
 void saq__leases_flush(saq_worker_t *w);
 
 /* ---- limit.c: rate limits and global concurrency, enforced in Redis ----
