@@ -92,28 +92,3 @@ extern "C" int32_t saq__tz_offset(const void *zone, int64_t t)
         return 0;
     }
 }
-
-// "2025b" from the first line of tzdata.zi ("# version 2025b") in $TZDIR or
-// /usr/share/zoneinfo, the directory the zones are read from; read once.
-static void read_version(char *out, size_t cap)
-{
-    const char *dir = getenv("TZDIR");
-    char path[4096], line[128];
-    snprintf(path, sizeof path, "%s/tzdata.zi", dir && *dir ? dir : "/usr/share/zoneinfo");
-    snprintf(out, cap, "?");
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char v[32];
-    if (fgets(line, sizeof line, f) && sscanf(line, "# version %31[0-9A-Za-z.-]", v) == 1)
-        snprintf(out, cap, "%s", v);
-    fclose(f);
-}
-
-extern "C" const char *saq__tz_data_version(void)
-{
-    static char version[32];
-    static const bool once = (read_version(version, sizeof version), true);
-    (void)once;
-    return version;
-}

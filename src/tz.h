@@ -2,7 +2,8 @@
 /* IANA time zones for cron jobs (saq's cron_tz), read from the system's tz
  * database ($TZDIR or /usr/share/zoneinfo, as Python's zoneinfo does) through
  * Abseil's time-zone API (tz.cc, C++ behind these C functions): never the
- * process-global TZ. Internal (not exported). */
+ * process-global TZ. Internal (not exported). libsaq.a links tz.cc in;
+ * libsaq.so's are tzmod.c's, which load tz.cc as a module on first use. */
 #ifndef SAQ_TZ_H
 #define SAQ_TZ_H
 #include <stddef.h>
@@ -28,9 +29,6 @@ const char *saq__tz_name(const saq__tz_t *z);
  * second t. Any thread, no lock (a loaded zone is immutable). `z` is a
  * const void * so it can be cron.h's saq__utcoff_fn. */
 int32_t saq__tz_offset(const void *z, int64_t t);
-/* The version of the system's tz data (e.g. "2025b", the first line of
- * tzdata.zi in $TZDIR or /usr/share/zoneinfo), or "?" when it has none */
-const char *saq__tz_data_version(void);
 
 #ifdef __cplusplus
 }

@@ -75,6 +75,33 @@ if [ "$mode" = shared ]; then
   echo "OK: pkg-config: installed libsaq (SONAME $soname, pkg-config $(pkg-config --modversion libsaq)) builds and runs a program outside the tree"
   unset PKG_CONFIG_PATH
 
+  # the time zones: libsaq.so does not link Abseil or libstdc++; it loads the
+  # module installed beside it on the first cron_tz
+  ! ldd "$real" | grep -qE 'libabsl|libstdc\+\+' || fail "libsaq.so links Abseil or libstdc++ (they belong to libsaq-tz.so.*)"
+  [ -f "$(dirname "$real")/libsaq-tz.so.0.2.0" ] || fail "libsaq-tz.so.0.2.0 is not installed beside libsaq.so"
+  cat > "$tmp/outside/crontz.c" <<'C'
+#include <saq.h>
+#include <stdio.h>
+int main(void)
+{
+    int64_t t[1];
+    int32_t off[1];
+    char err[256];
+    /* 2025-07-01 00:00 UTC: the next 09:00 in New York is 13:00 UTC (EDT, -4 h) */
+    int n = saq_cron_next("0 9 * * *", "America/New_York", 1751328000, 1, t, off, err, sizeof err);
+    if (n != 1 || t[0] != 1751374800 || off[0] != -4 * 3600) {
+        fprintf(stderr, "saq_cron_next: %d %s\n", n, err);
+        return 1;
+    }
+    return 0;
+}
+C
+  (cd "$tmp/outside" && PKG_CONFIG_PATH="$libdir/pkgconfig" &&
+    # shellcheck disable=SC2046
+    cc -Wall -o crontz crontz.c $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs libsaq))
+  "$tmp/outside/crontz" || fail "a cron_tz zone does not open through the installed libsaq.so"
+  echo "OK: libsaq.so links neither Abseil nor libstdc++; a cron_tz loads the installed libsaq-tz.so.0.2.0"
+
   # find_package(libsaq 0.1 CONFIG) -> saq::saq; CMake sets the build rpath to the prefix
   out=$(cmake_consumer "$tmp/cm-shared" "$tmp/prefix" -DSAQ_WANT_VERSION=0.1) || { echo "$out"; fail "find_package(libsaq 0.1 CONFIG) failed"; }
   grep -q "libsaq 0.2.0 from $libdir/cmake/libsaq" <<<"$out" || { echo "$out"; fail "find_package did not find the installed copy"; }
