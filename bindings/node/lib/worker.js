@@ -39,6 +39,13 @@ const WORKER_OPTIONS = [...Object.keys(WORKER_CONF), 'functions', 'cronJobs', 's
   'beforeProcess', 'afterProcess', 'timers', 'queues', 'conf', 'limits'];
 
 const LIMIT_KEYS = ['maxJobs', 'period', 'maxRunning'];
+// the event each stored status is reported with (_onOutcome)
+const OUTCOME_EVENTS = {
+  [raw.SAQ_STATUS_COMPLETE]: 'completed',
+  [raw.SAQ_STATUS_FAILED]: 'failed',
+  [raw.SAQ_STATUS_QUEUED]: 'retried',
+  [raw.SAQ_STATUS_ABORTED]: 'aborted',
+};
 
 /** The `limits` option: [function ('' = the queue), maxJobs, period, maxRunning] entries. */
 function limitEntries(limits) {
@@ -474,9 +481,15 @@ class Worker extends EventEmitter {
       this._error(err);
       return;
     }
+    const code = raw.saq_job_status_code(p);
+    if (!this._after.length && this.listenerCount(OUTCOME_EVENTS[code] || 'completed') === 0) {
+      // nobody looks at the stored record: skip copying it into JavaScript
+      if (lease) lease.afterDone = true;
+      return;
+    }
     const job = jobFromRaw(p, lease ? lease.job._queue : this._queueOf(p));
     let error = null;
-    switch (raw.saq_job_status_code(p)) {
+    switch (code) {
       case raw.SAQ_STATUS_COMPLETE:
         if (lease) this._afterProcess(lease, job, null);
         this.emit('completed', job, job.result);
