@@ -196,8 +196,11 @@ static void lease_written(void *ud, int err, const char *msg, saq__tx_t result)
                          SAQ__LS("worker", w->id), SAQ__LS("reason", err ? msg : NULL)),
                  err ? "job %s (%s): its outcome was given up (%s): the job stays active until "
                        "a worker or a sweep recovers it"
-                     : "job %s (%s): its outcome was not stored%s: the job is no longer this "
-                       "worker's (swept, recovered or run again elsewhere)",
+                 : l->write_tries ? "job %s (%s): its outcome is not confirmed%s: the reply to its "
+                                    "write was lost and the job has changed since (that write "
+                                    "landed, or the job was swept, recovered or run again elsewhere)"
+                                  : "job %s (%s): its outcome was not stored%s: the job is no longer "
+                                    "this worker's (swept, recovered or run again elsewhere)",
                  l->shadow.key, l->shadow.function, err ? (msg ? msg : saq_strerror(err)) : "");
     l->state = SAQ__LEASE_WRITTEN;
     if (l->pulled)
