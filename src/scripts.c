@@ -415,11 +415,14 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "        z('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100), now,\n"
         "        z('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)}\n",
 
-    /* ABORT_DUE: KEYS abort watch, id, alive, registry; ARGV 0.26 and 0.13
-     * registry member prefixes. An aborted job past its watch deadline: done
-     * (dropped from the set), still with a live worker (watched 2 s more), or
-     * aborting with no live worker: {1, record} for the caller to finish it
-     * aborted (compare-and-set). Reply: {0} OK, {1, record} DUE */
+    /* ABORT_DUE: KEYS abort watch, id, alive, registry, active; ARGV 0.26 and
+     * 0.13 registry member prefixes. An aborted job past its watch deadline:
+     * done (dropped from the set), still in `active` with a live worker
+     * (watched 2 s more), or aborting with no live worker holding it (its
+     * worker died, or it is in no list: a waiting job whose abort's second
+     * step, the caller's finish, never came, or a running job whose outcome
+     * was written between the two steps): {1, record} for the caller to
+     * finish it aborted (compare-and-set). Reply: {0} OK, {1, record} DUE */
     [SCRIPT_ABORT_DUE] =
         "local t = redis.call('TIME')\n"
         "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -434,7 +437,7 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "end\n"
         "local function num(x) if type(x) == 'string' then return tonumber(x) end end\n"
         "local wid = rec['worker_id']\n"
-        "if type(wid) == 'string' then\n"
+        "if type(wid) == 'string' and redis.pcall('LPOS', KEYS[5], KEYS[2]) then\n"
         /* a libsaq worker by its liveness entry; any other by saq's registry */
         "  local a = num(redis.pcall('ZSCORE', KEYS[3], wid))\n"
         "  local live\n"

@@ -229,11 +229,12 @@ void saq__tx_delete(saq_queue_t *q, const char *id, const char *key, const char 
 
 void saq__tx_abort_due(saq_queue_t *q, const char *id, saq__call_t *c)
 {
-    saq__call_init(c, SCRIPT_ABORT_DUE, 4);
+    saq__call_init(c, SCRIPT_ABORT_DUE, 5);
     saq__call_put(c, q->k_abortwatch);
     saq__call_put(c, id);
     saq__call_put(c, q->k_alive);
     saq__call_put(c, q->k_stats);
+    saq__call_put(c, q->k_active);
     saq__call_put(c, q->k_wiprefix);
     saq__call_put(c, q->k_statsprefix);
 }

@@ -317,7 +317,7 @@ void saq__tx_delete(saq_queue_t *q, const char *id, const char *key, const char 
                     int check_active, int del_marker, saq__call_t *c);
 
 /* ABORT_DUE: an abort past its watch deadline (id from the abort watch set).
- * KEYS abort watch, id, alive, registry; ARGV the 0.26 and 0.13 registry
+ * KEYS abort watch, id, alive, registry, active; ARGV the 0.26 and 0.13 registry
  * member prefixes. Reply: OK or DUE (with the record). */
 void saq__tx_abort_due(saq_queue_t *q, const char *id, saq__call_t *c);
 

@@ -654,6 +654,58 @@ static void test_abort_whose_worker_dies(void **state)
     saq_queue_free(q);
 }
 
+static void test_aborting_in_no_list_names_a_live_worker(void **state)
+{
+    (void)state;
+    /* a job left `aborting` in no list whose record names a worker that is
+     * alive: it timed out and its RETRY put it back in `queued`, then
+     * saq_queue_abort took it out of there and the abort's second step (the
+     * caller's finish) was lost with a killed connection. No worker holds it,
+     * so the abort watch must finish it aborted although the worker named in
+     * it lives (it waited on that worker for good: a chaos test stranded such
+     * jobs) */
+    saq_queue_t *q = mkqueue("abortnolist", NULL, NULL);
+    const char *n = saq_queue_name(q);
+    pid_t w = itest_spawn_worker(R->url, n, "/dev/null", NULL);
+    char wid[128] = "";
+    for (int i = 0; i < 100 && !wid[0]; i++) {
+        redisReply *r = rh_cmd(RC, "ZRANGE saq:%s:libsaq:alive 0 0", n);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+            snprintf(wid, sizeof wid, "%s", r->element[0]->str);
+        freeReplyObject(r);
+        if (!wid[0])
+            sleep_ms(100);
+    }
+    assert_true(wid[0] != '\0');
+    saq_job_t *s = saq_job_new("noop");
+    saq_job_set_scheduled(s, now_s() + 3600); /* nobody runs it meanwhile */
+    saq_event_free(OK_EV(saq_queue_enqueue_sync(q, s, TMO)));
+    /* the state the lost finish leaves: aborting, out of `queued` and
+     * `incomplete`, on the abort watch, due */
+    char *raw = rh_str(RC, "GET saq:job:%s:%s", n, saq_job_key(s));
+    assert_non_null(raw);
+    char *st = strstr(raw, "\"status\": \"queued\"");
+    assert_non_null(st);
+    char *rec = malloc(strlen(raw) + 256);
+    sprintf(rec, "%.*s\"status\": \"aborting\", \"error\": \"lost finish\", \"worker_id\": \"%s\"%s",
+            (int)(st - raw), raw, wid, st + strlen("\"status\": \"queued\""));
+    redisReply *r = rh_cmd(RC, "SET saq:job:%s:%s %s", n, saq_job_key(s), rec);
+    freeReplyObject(r);
+    freeReplyObject(rh_cmd(RC, "ZREM saq:%s:incomplete saq:job:%s:%s", n, n, saq_job_key(s)));
+    freeReplyObject(rh_cmd(RC, "ZADD saq:%s:libsaq:aborting 1 saq:job:%s:%s", n, n, saq_job_key(s)));
+    saq_job_t *d = wait_status(q, saq_job_key(s), "aborted", 20000);
+    assert_string_equal(saq_job_error(d), "lost finish");
+    saq_job_free(d);
+    assert_int_equal(rh_int(RC, "ZCARD saq:%s:libsaq:aborting", n), 0);
+    assert_int_equal(kill(w, 0), 0); /* finished while the worker named in it lived */
+    kill(w, SIGTERM);
+    waitpid(w, NULL, 0);
+    free(raw);
+    free(rec);
+    saq_job_free(s);
+    saq_queue_free(q);
+}
+
 static void test_stalled_worker_never_drops_anothers_entry(void **state)
 {
     (void)state;
@@ -784,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_unreadable_records_are_settled),
         cmocka_unit_test(test_unreadable_records_in_active_are_settled),
         cmocka_unit_test(test_abort_whose_worker_dies),
+        cmocka_unit_test(test_aborting_in_no_list_names_a_live_worker),
         cmocka_unit_test(test_stalled_worker_never_drops_anothers_entry),
         cmocka_unit_test(test_records_near_max_payload_end),
         cmocka_unit_test(test_hostile_values_in_libsaq_keys),
