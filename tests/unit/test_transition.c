@@ -382,9 +382,9 @@ static void test_upkeep(void **state)
     saq__tx_sweep(&Q, 54000, &c);
     expect_call(&c, SCRIPT_SWEEP, 2, 3, "saq:default:sweep", "saq:default:active", "54000");
     saq__tx_abort_due(&Q, "saq:job:default:k", &c);
-    expect_call(&c, SCRIPT_ABORT_DUE, 4, 6, "saq:default:libsaq:aborting", "saq:job:default:k",
-                "saq:default:libsaq:alive", "saq:default:stats", "saq:default:worker_info:",
-                "saq:default:stats:");
+    expect_call(&c, SCRIPT_ABORT_DUE, 5, 7, "saq:default:libsaq:aborting", "saq:job:default:k",
+                "saq:default:libsaq:alive", "saq:default:stats", "saq:default:active",
+                "saq:default:worker_info:", "saq:default:stats:");
     saq__tx_unreadable(&Q, "saq:job:default:k", "BAD\0", 4, "{}", 2, 86400, &c);
     expect_call(&c, SCRIPT_UNREADABLE, 4, 7, "saq:default:active", "saq:default:incomplete",
                 "saq:job:default:k", "saq:default:libsaq:unreadable:k", NULL, "BAD\0", (size_t)4, "{}",
