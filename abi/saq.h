@@ -1742,7 +1742,10 @@ SAQ_API int saq_worker_start(saq_worker_t *w, saq_cq_t *cq, uint64_t tag);
 
 /** Ask the worker to stop: no new jobs are taken (a blocked dequeue is
  *  interrupted with CLIENT UNBLOCK; a job it had already moved is put back
- *  at the head of the queue); running jobs get `grace_ms` (negative = the
+ *  at the head of the queue, except one whose move's reply was lost with
+ *  a killed connection: the worker cannot know it moved that job, which
+ *  stays in `active` until the liveness pass of any libsaq worker of the
+ *  queue (or saq's sweep) queues it again); running jobs get `grace_ms` (negative = the
  *  conf's shutdown_grace_period) to finish, then they are cancelled
  *  (SAQ_CANCEL_SHUTDOWN) and, after cancellation_hard_deadline, retried with
  *  error "cancelled" as saq does. An outcome that cannot be written
