@@ -16,6 +16,8 @@
 #include <new>
 #include <string>
 
+#include <sys/stat.h>
+
 #define TZ_NAME_MAX 128
 
 struct saq__tz {
@@ -59,7 +61,16 @@ extern "C" saq__tz_t *saq__tz_open(const char *name, char *err, size_t errlen)
     }
     try {
         absl::TimeZone tz;
-        if (!absl::LoadTimeZone(name, &tz)) {
+        // the zone's file, as Python's zoneinfo finds it: a regular file in
+        // $TZDIR or /usr/share/zoneinfo ("localtime" included: Abseil would
+        // read $LOCALTIME or /etc/localtime for that name; a FIFO would block)
+        const char *dir = getenv("TZDIR");
+        std::string path = std::string(dir && *dir ? dir : "/usr/share/zoneinfo") + "/" + name;
+        struct stat st;
+        bool file = stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+        if (!file && strcmp(name, "UTC") == 0) // UTC needs no tz database
+            return new saq__tz{absl::UTCTimeZone(), name};
+        if (!file || !absl::LoadTimeZone("file:" + path, &tz)) {
             snprintf(err, errlen, "cron_tz: unknown time zone '%.64s' (an IANA name such as Europe/London)",
                      name);
             return nullptr;

@@ -18,8 +18,10 @@ typedef struct saq__tz saq__tz_t;
 /* Open the IANA zone `name` (e.g. "America/New_York", or an alias the system's
  * tz database has, such as "US/Eastern", or "UTC"). Returns the zone, or NULL
  * with a one-line reason in err (NUL-terminated, truncated to errlen): an
- * unknown name (no such TZif file; Abseil would silently use UTC for it: it is
- * refused here), a name that is not printable ASCII, is longer than 128 bytes,
+ * unknown name (no regular file of that name in $TZDIR or /usr/share/zoneinfo,
+ * as Python's zoneinfo looks it up, "localtime" included; Abseil would silently
+ * use UTC for an unknown one, read $LOCALTIME for "localtime", and block on a
+ * FIFO: all refused here; "UTC" needs no file), a name that is not printable ASCII, is longer than 128 bytes,
  * is absolute or has a "." or ".." component, or out of memory. */
 saq__tz_t *saq__tz_open(const char *name, char *err, size_t errlen);
 void saq__tz_free(saq__tz_t *z);

@@ -13,9 +13,14 @@
 #include "tz.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef SAQ_TZ_MODULE /* CMakeLists.txt sets the exact file name, with libsaq's version */
 #define SAQ_TZ_MODULE "libsaq-tz.so"
@@ -33,6 +38,36 @@ static struct {
 static char why[320]; /* why the module is not loaded ("" when it is) */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* Whether the file at `path` holds every segment its ELF header says it
+ * loads: the loader maps a truncated file (a half-copied install, a full
+ * disk) and the process dies of SIGBUS on the first page past its end.
+ * 0 when it does, or when it is no ELF file (dlopen says why); -1, with why
+ * set, when a segment lies past the end. */
+static int truncated(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    ElfW(Ehdr) eh;
+    int bad = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh &&
+        !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_phentsize == sizeof(ElfW(Phdr))) {
+        for (unsigned i = 0; i < eh.e_phnum && !bad; i++) {
+            ElfW(Phdr) ph;
+            off_t at = (off_t)eh.e_phoff + (off_t)i * (off_t)sizeof ph;
+            if (pread(fd, &ph, sizeof ph, at) != (ssize_t)sizeof ph)
+                bad = 1;
+            else if (ph.p_type == PT_LOAD && ph.p_offset + ph.p_filesz > (uint64_t)st.st_size)
+                bad = 1;
+        }
+    }
+    close(fd);
+    if (bad && !why[0])
+        snprintf(why, sizeof why, "%.250s is truncated (its segments end past the file)", path);
+    return bad ? -1 : 0;
+}
+
 /* dlopen `dir`/SAQ_TZ_MODULE (dir NULL: the bare name); NULL with why set */
 static void *try_open(const char *dir, size_t dirlen)
 {
@@ -41,6 +76,8 @@ static void *try_open(const char *dir, size_t dirlen)
         snprintf(path, sizeof path, "%.*s/%s", (int)dirlen, dir, SAQ_TZ_MODULE);
     else
         snprintf(path, sizeof path, "%s", SAQ_TZ_MODULE);
+    if (dir && truncated(path))
+        return NULL;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h && !why[0]) { /* the first place's reason: beside libsaq.so, where it should be */
         const char *e = dlerror();
@@ -55,9 +92,11 @@ static void load(void)
     Dl_info self;
     if (dladdr((void *)&load, &self) && self.dli_fname && strchr(self.dli_fname, '/'))
         h = try_open(self.dli_fname, (size_t)(strrchr(self.dli_fname, '/') - self.dli_fname));
-    if (!h && SAQ_TZ_LIBDIR[0])
+    if (!h && !why[0] && SAQ_TZ_LIBDIR[0])
         h = try_open(SAQ_TZ_LIBDIR, strlen(SAQ_TZ_LIBDIR));
-    if (!h)
+    /* the loader's own search only when no file of that name was found:
+     * it would map the same truncated one */
+    if (!h && (!why[0] || strstr(why, "No such file")))
         h = try_open(NULL, 0);
     if (!h)
         return;
@@ -81,8 +120,12 @@ static int loaded(void)
 
 saq__tz_t *saq__tz_open(const char *name, char *err, size_t errlen)
 {
-    if (loaded())
-        return mod.open(name, err, errlen);
+    if (loaded()) {
+        saq__tz_t *z = mod.open(name, err, errlen);
+        if (!z && err && errlen && !err[0]) /* a module that says nothing */
+            snprintf(err, errlen, "cron_tz: cannot load time zone '%.64s'", name ? name : "(null)");
+        return z;
+    }
     if (err && errlen)
         snprintf(err, errlen, "cron_tz: libsaq cannot load its time-zone module: %s", why);
     return NULL;

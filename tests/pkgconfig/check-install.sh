@@ -100,6 +100,14 @@ C
     # shellcheck disable=SC2046
     cc -Wall -o crontz crontz.c $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs libsaq))
   "$tmp/outside/crontz" || fail "a cron_tz zone does not open through the installed libsaq.so"
+  # a module cut short (a half-copied install): a clear error, not the
+  # loader's SIGBUS on the first page past its end
+  mkdir "$tmp/cut"
+  cp -a "$(dirname "$real")"/libsaq.so* "$tmp/cut/"
+  head -c 3000 "$(dirname "$real")/libsaq-tz.so.0.2.0" > "$tmp/cut/libsaq-tz.so.0.2.0"
+  rc=0; out=$(LD_LIBRARY_PATH="$tmp/cut" "$tmp/outside/crontz" 2>&1) || rc=$?
+  [ "$rc" = 1 ] && grep -q "truncated" <<<"$out" ||
+    fail "a truncated libsaq-tz.so: exit $rc, '$out' (expected 1 and a message that it is truncated)"
   echo "OK: libsaq.so links neither Abseil nor libstdc++; a cron_tz loads the installed libsaq-tz.so.0.2.0"
 
   # find_package(libsaq 0.1 CONFIG) -> saq::saq; CMake sets the build rpath to the prefix

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cron.h"
 #include "saq.h"
@@ -141,6 +143,45 @@ static void test_bad_names(void **state)
     assert_null(saq__tz_open("Nowhere/Atall", NULL, 0)); /* no buffer: still refused */
 }
 
+/* A zone is a regular file of the tz database, as for Python's zoneinfo:
+ * "localtime" is $TZDIR/localtime (not Abseil's $LOCALTIME or
+ * /etc/localtime), a FIFO there is refused at once (Abseil would block
+ * reading it), and UTC needs no database. */
+static void test_zone_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/saq-tzdir-XXXXXX", path[512], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/localtime", dir);
+    assert_int_equal(symlink("/usr/share/zoneinfo/Asia/Tokyo", path), 0);
+    snprintf(path, sizeof path, "%s/Fifo", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    char *old = getenv("TZDIR") ? strdup(getenv("TZDIR")) : NULL;
+    setenv("TZDIR", dir, 1);
+    setenv("LOCALTIME", "/usr/share/zoneinfo/America/New_York", 1);
+    saq__tz_t *z = saq__tz_open("localtime", err, sizeof err);
+    assert_non_null(z);
+    assert_int_equal(saq__tz_offset(z, 1751328000), 9 * 3600); /* Tokyo's, from $TZDIR */
+    saq__tz_free(z);
+    assert_null(saq__tz_open("Fifo", err, sizeof err));
+    assert_non_null(strstr(err, "unknown time zone 'Fifo'"));
+    z = saq__tz_open("UTC", err, sizeof err); /* not in this TZDIR */
+    assert_non_null(z);
+    assert_int_equal(saq__tz_offset(z, 1751328000), 0);
+    saq__tz_free(z);
+    assert_null(saq__tz_open("Europe/London", err, sizeof err));
+    unsetenv("LOCALTIME");
+    if (old)
+        setenv("TZDIR", old, 1);
+    else
+        unsetenv("TZDIR");
+    free(old);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/localtime", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 enum { EST = -300, EDT = -240, GMT = 0, BST = 60, LHST = 630, LHDT = 660 };
 
 /* New York springs forward at 02:00 EST to 03:00 EDT, falls back at 02:00 EDT to 01:00 EST;
@@ -227,6 +268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offsets),
         cmocka_unit_test(test_bad_names),
+        cmocka_unit_test(test_zone_files),
         cmocka_unit_test(test_dst_days),
         cmocka_unit_test(test_no_zone_is_utc),
         cmocka_unit_test(test_saq_cron_next),
