@@ -1709,6 +1709,7 @@ def main():
         log(f"{len(errors)} run(s) failed (see above; logs in {logdir})")
         return 1
     shutil.rmtree(tmp, ignore_errors=True)
+    log(f"no run failed: the logs ({logdir}) and the rest of {tmp} were removed")
     return 0
 
 
