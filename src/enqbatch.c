@@ -50,16 +50,12 @@ static void send_alone(item_t *it)
     saq__tx_send_op(it->op, &c, it->cb, 0);
 }
 
-static void flush_cb(uv_timer_t *t)
+/* One ENQUEUES call for items[0 .. n) (n == 1: that job's own ENQUEUE). */
+static void send_batch(saq_queue_t *q, item_t *items, size_t n)
 {
-    saq_queue_t *q = t->data;
-    saq__enqb_t *b = q->enqb;
-    size_t n = b->n;
-    b->n = 0;
     if (n == 1) {
-        item_t it = b->items[0];
-        send_alone(&it);
-        saq__op_unref(it.op); /* the batch's reference (the send took its own) */
+        send_alone(&items[0]);
+        saq__op_unref(items[0].op); /* the batch's reference (the send took its own) */
         return;
     }
     sent_t *s = saq__malloc(sizeof *s + n * sizeof s->it[0]);
@@ -67,13 +63,13 @@ static void flush_cb(uv_timer_t *t)
     if (!a) { /* out of memory: each on its own */
         free(s);
         for (size_t i = 0; i < n; i++) {
-            send_alone(&b->items[i]);
-            saq__op_unref(b->items[i].op);
+            send_alone(&items[i]);
+            saq__op_unref(items[i].op);
         }
         return;
     }
     s->n = n;
-    memcpy(s->it, b->items, n * sizeof s->it[0]);
+    memcpy(s->it, items, n * sizeof s->it[0]);
     for (size_t i = 0; i < n; i++)
         a[i] = (saq__tx_enqueue_t){s->it[i].j, s->it[i].json, s->it[i].len};
     saq__call_t c;
@@ -87,6 +83,31 @@ static void flush_cb(uv_timer_t *t)
         saq__op_unref(s->it[i].op);
     }
     free(s);
+}
+
+/* The turn's enqueues, in calls of at most ENQB_MAX_JOBS jobs and about
+ * ENQB_MAX_BYTES of records, so that one script never holds Redis (and its
+ * query buffer) for long however many callers enqueue at once. */
+#define ENQB_MAX_JOBS 100
+#define ENQB_MAX_BYTES (1u << 20)
+
+static void flush_cb(uv_timer_t *t)
+{
+    saq_queue_t *q = t->data;
+    saq__enqb_t *b = q->enqb;
+    /* taken whole: a completion run by a failed send may enqueue again */
+    item_t *items = b->items;
+    size_t n = b->n;
+    b->items = NULL;
+    b->n = b->cap = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = 1, bytes = items[i].len;
+        while (i + k < n && k < ENQB_MAX_JOBS && bytes + items[i + k].len <= ENQB_MAX_BYTES)
+            bytes += items[i + k++].len;
+        send_batch(q, items + i, k);
+        i += k;
+    }
+    free(items);
 }
 
 static void enqb_closed(uv_handle_t *h) { (void)h; } /* the batcher is freed with the queue */

@@ -632,6 +632,73 @@ static void test_enqueues_in_one_turn(void **state)
     saq_queue_free(q);
 }
 
+/* Many enqueues in one turn (max_concurrent_ops raised to let them all be in
+ * flight) go in ENQUEUES calls of at most 100 jobs (and about 1 MiB of
+ * records), so that one script never holds Redis long: the arguments of
+ * every EVALSHA Redis logged (KEYS incomplete, queued, then an id and a
+ * marker per job; ARGV a record and a score per job) stay within 100 jobs,
+ * and several jobs did share a call. */
+struct enqcap {
+    saq_queue_t *q;
+    saq_cq_t *cq;
+    int submitted;
+};
+
+/* On the I/O thread: every enqueue submitted here is in the same loop turn */
+static int enqcap_burst(saq_event_t *ev, void *ud)
+{
+    struct enqcap *c = ud;
+    saq_event_free(ev);
+    for (int i = 0; i < 1000; i++)
+        c->submitted += saq_queue_enqueue_call(c->q, "f", NULL, c->cq, (uint64_t)i + 1) == 0;
+    return 0;
+}
+
+static void test_enqueues_are_capped_per_call(void **state)
+{
+    (void)state;
+    saq_queue_t *q = mkqueue("enqcap", "max_concurrent_ops", "1000"); /* all 1,000 at once */
+    saq_cq_t *cq = saq_cq_new();
+    struct enqcap c = {q, cq, 0};
+    saq_cq_t *burst = saq_cq_new_callback(enqcap_burst, &c);
+    freeReplyObject(rh_cmd(RC, "CONFIG SET slowlog-log-slower-than 0"));
+    freeReplyObject(rh_cmd(RC, "CONFIG SET slowlog-max-len 100000"));
+    freeReplyObject(rh_cmd(RC, "SLOWLOG RESET"));
+    enum { N = 1000 };
+    assert_int_equal(saq_queue_ping(q, burst, 0), 0);
+    for (int i = 0; i < N; i++) {
+        saq_event_t *ev = saq_cq_poll(cq, TMO);
+        assert_non_null(ev);
+        assert_int_equal(saq_event_status(ev), SAQ_OK);
+        saq_event_free(ev);
+    }
+    redisReply *log = rh_cmd(RC, "SLOWLOG GET 100000");
+    long most = 0, calls = 0;
+    for (size_t i = 0; log && i < log->elements; i++) {
+        redisReply *args = log->element[i]->element[3];
+        if (args->elements < 1 || strcasecmp(args->element[0]->str, "evalsha"))
+            continue;
+        long n = (long)args->elements;
+        const char *more = args->element[args->elements - 1]->str;
+        if (more && !strncmp(more, "... (", 5)) /* Redis logs 32 arguments: "... (N more arguments)" */
+            n = (long)args->elements - 1 + atol(more + 5);
+        if (n > most)
+            most = n;
+        calls++;
+    }
+    freeReplyObject(log);
+    freeReplyObject(rh_cmd(RC, "CONFIG SET slowlog-log-slower-than 10000"));
+    freeReplyObject(rh_cmd(RC, "CONFIG SET slowlog-max-len 128"));
+    assert_true(calls >= N / 100);
+    assert_true(most > 3 + 2 * 4); /* several jobs per call */
+    assert_true(most <= 3 + 2 + 4 * 100); /* EVALSHA sha numkeys, 2 keys, 4 arguments per job */
+    assert_int_equal(c.submitted, N);
+    assert_int_equal(rh_int(RC, "LLEN saq:%s:queued", saq_queue_name(q)), N);
+    saq_cq_free(cq);
+    saq_queue_free(q);
+    saq_cq_free(burst);
+}
+
 static void test_map_timeout_without_worker(void **state)
 {
     (void)state;
@@ -1014,6 +1081,7 @@ int main(void)
         cmocka_unit_test(test_bad_records_in_redis),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_enqueues_in_one_turn),
+        cmocka_unit_test(test_enqueues_are_capped_per_call),
         cmocka_unit_test(test_map_timeout_without_worker),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_before_enqueue_hook),
