@@ -36,6 +36,7 @@ static struct {
     int32_t (*offset)(const void *, int64_t);
 } mod;
 static char why[320]; /* why the module is not loaded ("" when it is) */
+static int found;     /* a file of the module's name exists where it was looked for */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* Whether the file at `path` holds every segment its ELF header says it
@@ -76,6 +77,9 @@ static void *try_open(const char *dir, size_t dirlen)
         snprintf(path, sizeof path, "%.*s/%s", (int)dirlen, dir, SAQ_TZ_MODULE);
     else
         snprintf(path, sizeof path, "%s", SAQ_TZ_MODULE);
+    struct stat st;
+    if (dir && stat(path, &st) == 0)
+        found = 1;
     if (dir && truncated(path))
         return NULL;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -92,11 +96,12 @@ static void load(void)
     Dl_info self;
     if (dladdr((void *)&load, &self) && self.dli_fname && strchr(self.dli_fname, '/'))
         h = try_open(self.dli_fname, (size_t)(strrchr(self.dli_fname, '/') - self.dli_fname));
-    if (!h && !why[0] && SAQ_TZ_LIBDIR[0])
+    /* the next place only while no file of that name was found: a module
+     * that is there but cannot be loaded is the one meant (and the loader's
+     * search could map the same truncated file) */
+    if (!h && !found && SAQ_TZ_LIBDIR[0])
         h = try_open(SAQ_TZ_LIBDIR, strlen(SAQ_TZ_LIBDIR));
-    /* the loader's own search only when no file of that name was found:
-     * it would map the same truncated one */
-    if (!h && (!why[0] || strstr(why, "No such file")))
+    if (!h && !found)
         h = try_open(NULL, 0);
     if (!h)
         return;
