@@ -117,7 +117,12 @@ SAQ_API const char *saq_version_str(void);
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/** Error codes (negative; SAQ_OK is 0). Values never change; new codes are added at the end. */
+/** Error codes (negative; SAQ_OK is 0). Values never change; new codes are added at the end.
+ *  An operation that writes (enqueue, abort, update, ...) and fails with SAQ_ECONN or
+ *  SAQ_ETIMEDOUT after its command was sent has an unknown outcome: Redis may have run it
+ *  before the connection was lost or reset (a frozen Redis runs what it had received once it
+ *  wakes). Before enqueueing again after such an error, look the job up (saq_queue_job by its
+ *  key), or enqueue with a key of your own so that a second enqueue of it is refused. */
 #define SAQ_OK 0             /**< success */
 #define SAQ_EINVAL (-1)      /**< an argument is NULL, out of range or of the wrong type */
 #define SAQ_ENOMEM (-2)      /**< out of memory */
