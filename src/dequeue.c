@@ -191,6 +191,21 @@ static saq__lease_t *start_job(saq_worker_t *w, redisReply *idr, redisReply *rec
 {
     saq_queue_t *q = w->q;
     char e2[240];
+    if (idr && idr->type == REDIS_REPLY_STRING && rec && rec->type == REDIS_REPLY_ARRAY) {
+        /* DEQUEUE's {type}: its key holds no job record (a hash, a list...):
+         * settled failed, visibly, the key kept, instead of dropped unseen */
+        const char *ty = rec->elements == 1 && rec->element[0]->type == REDIS_REPLY_STRING
+                             ? rec->element[0]->str : NULL;
+        char *id = saq__strndup(idr->str, idr->len);
+        snprintf(e2, sizeof e2, "its key holds %s%.40s, not a job record", ty ? "a " : "another type than a string",
+                 ty ? ty : "");
+        w->errors++;
+        if (id)
+            saq__settle_unreadable(q, id, NULL, 0, e2);
+        free(id);
+        saq__slots_put(w, 1);
+        return NULL;
+    }
     if (!idr || idr->type != REDIS_REPLY_STRING || !rec || rec->type != REDIS_REPLY_STRING) {
         /* record missing: leave the id in active, the sweeper drops it (saq 3.3) */
         saq__slots_put(w, 1);
@@ -369,9 +384,12 @@ static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *
 {
     saq_worker_t *w = req->data;
     redisReply idr = {.type = REDIS_REPLY_STRING, .str = (char *)req->aux, .len = strlen((char *)req->aux)};
-    (void)msg;
     if ((w->stopping || w->paused) && !err && r && r->type == REDIS_REPLY_STRING) {
         saq__give_back(w, idr.str, idr.len, r->str, r->len, 1); /* stopping, or its queue was paused meanwhile */
+    } else if (err == SAQ_EREDIS && msg && !strncmp(msg, "WRONGTYPE", 9)) {
+        /* its key holds no job record: as DEQUEUE's {type}, the type unknown */
+        redisReply none = {.type = REDIS_REPLY_ARRAY};
+        start_job(w, &idr, &none); /* settles it: no lease */
     } else {
         saq__lease_t *l = start_job(w, &idr, err ? NULL : r);
         gate(w, &l, 1);

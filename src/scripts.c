@@ -190,9 +190,10 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  else id = redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) end\n"
         "  if not id then break end\n"
         "  out[#out + 1] = id\n"
-        /* an id whose key is not a string reads as missing (never aborts the batch) */
+        /* an id whose key is not a string (never aborts the batch): {its type},
+         * for the worker to settle it failed, visibly (UNREADABLE) */
         "  local rec = redis.pcall('GET', id)\n"
-        "  if type(rec) == 'table' then rec = false end\n"
+        "  if type(rec) == 'table' then rec = {redis.call('TYPE', id)['ok']} end\n"
         "  out[#out + 1] = rec\n"
         "end\n"
         "return out\n",
@@ -454,15 +455,23 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "return {1, cur}\n",
 
     /* UNREADABLE: KEYS active, incomplete, id, keep; ARGV record as read,
-     * failed record, ttl s. A record a worker dequeued but cannot use (not
-     * JSON, another transform, too large) is settled failed instead of being
-     * left in `active`; the original bytes are kept beside it for the ttl.
-     * Reply: 1 OK, 0 REFUSED */
+     * failed record, ttl s, '1' when the key holds another type than a
+     * string. A record a worker dequeued but cannot use (not JSON, another
+     * transform, too large, not a string) is settled failed instead of being
+     * left in `active`; the original (its bytes, or the key itself renamed)
+     * is kept beside it for the ttl. Reply: 1 OK, 0 REFUSED */
     [SCRIPT_UNREADABLE] =
-        "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end\n"
+        "local ty = redis.call('TYPE', KEYS[3])['ok']\n"
+        "if ARGV[4] == '1' then\n"
+        "  if ty == 'string' or ty == 'none' then return 0 end\n"
+        "  redis.call('RENAME', KEYS[3], KEYS[4])\n"
+        "  redis.call('EXPIRE', KEYS[4], ARGV[3])\n"
+        "else\n"
+        "  if ty ~= 'string' or redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end\n"
+        "  redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])\n"
+        "end\n"
         "redis.call('LREM', KEYS[1], 1, KEYS[3])\n"
         "redis.call('ZREM', KEYS[2], KEYS[3])\n"
-        "redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])\n"
         "redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])\n"
         "redis.call('PUBLISH', KEYS[3], 'failed')\n"
         "return 1\n",

@@ -323,9 +323,10 @@ void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t 
     saq__call_put(c, q->k_incomplete);
     saq__call_put(c, id);
     saq__call_own(c, saq__tx_unreadable_key(q, id + q->jobprefix_len));
-    saq__call_putn(c, rec, reclen);
+    saq__call_putn(c, rec ? rec : "", rec ? reclen : 0);
     saq__call_putn(c, json, len);
     saq__call_fmt(c, "%d", ttl);
+    saq__call_flag(c, rec == NULL);
 }
 
 void saq__tx_give_back(saq_queue_t *q, const char *id, const char *rec, size_t reclen, saq__call_t *c)

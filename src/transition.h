@@ -383,8 +383,10 @@ void saq__tx_overview(saq_queue_t *q, int figures, saq__call_t *c);
 char *saq__tx_unreadable_key(saq_queue_t *q, const char *key);
 /* UNREADABLE: settle failed a record `id` (one of this queue's job ids) that
  * a worker cannot use: json[0 .. len) replaces rec[0 .. reclen) (compare-and-
- * set), the original bytes are kept for ttl s. KEYS active, incomplete, id,
- * kept; ARGV rec, json, ttl. Reply: OK or REFUSED. */
+ * set), the original bytes are kept for ttl s; rec NULL: the key holds
+ * another type than a string, and is kept itself (renamed). KEYS active,
+ * incomplete, id, kept; ARGV rec, json, ttl, '1' for another type. Reply: OK
+ * or REFUSED. */
 void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
                         const char *json, size_t len, int ttl, saq__call_t *c);
 
@@ -435,7 +437,8 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
                       const char *error, int flags, saq__done_fn done, void *ud);
 /* Settle failed a record a worker dequeued but cannot use (`why` says why),
  * keeping the original bytes in saq:<q>:libsaq:unreadable:<key> for a day.
- * Compare-and-set on the record as read. An id that is not one of this
+ * Compare-and-set on the record as read (rec NULL: its key holds another
+ * type than a string, and is renamed there). An id that is not one of this
  * queue's job ids is only dropped from `active`. */
 void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
                             const char *why);

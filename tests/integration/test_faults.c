@@ -557,6 +557,10 @@ static void test_unreadable_records_are_settled(void **state)
         freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:%s", n, n, recs[i].key));
         freeReplyObject(rh_cmd(RC, "ZADD saq:%s:incomplete 0 saq:job:%s:%s", n, n, recs[i].key));
     }
+    /* a key of another type than a string (it was dropped from the lists unseen) */
+    freeReplyObject(rh_cmd(RC, "HSET saq:job:%s:hashed f v", n));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:hashed", n, n));
+    freeReplyObject(rh_cmd(RC, "ZADD saq:%s:incomplete 0 saq:job:%s:hashed", n, n));
     saq_job_t *ok = enq(q, "noop", NULL);
     const char *a1[] = {"--conf", "max_payload_bytes=65536", NULL};
     pid_t worker = itest_spawn_worker(R->url, n, "/dev/null", a1);
@@ -572,6 +576,13 @@ static void test_unreadable_records_are_settled(void **state)
         free(kept);
         assert_true(rh_int(RC, "TTL saq:job:%s:%s", n, recs[i].key) > 0);
     }
+    saq_job_t *h = wait_status(q, "hashed", "failed", 10000);
+    assert_non_null(strstr(saq_job_error(h), "cannot be read (its key holds a hash, not a job record)"));
+    saq_job_free(h);
+    redisReply *ty = rh_cmd(RC, "TYPE saq:%s:libsaq:unreadable:hashed", n);
+    assert_string_equal(ty->str, "hash"); /* the key itself, kept */
+    freeReplyObject(ty);
+    assert_true(rh_int(RC, "TTL saq:%s:libsaq:unreadable:hashed", n) > 0);
     ASSERT_COUNTS(q, 0, 0, 0);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);

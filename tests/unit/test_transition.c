@@ -386,9 +386,13 @@ static void test_upkeep(void **state)
                 "saq:default:libsaq:alive", "saq:default:stats", "saq:default:active",
                 "saq:default:worker_info:", "saq:default:stats:");
     saq__tx_unreadable(&Q, "saq:job:default:k", "BAD\0", 4, "{}", 2, 86400, &c);
-    expect_call(&c, SCRIPT_UNREADABLE, 4, 7, "saq:default:active", "saq:default:incomplete",
+    expect_call(&c, SCRIPT_UNREADABLE, 4, 8, "saq:default:active", "saq:default:incomplete",
                 "saq:job:default:k", "saq:default:libsaq:unreadable:k", NULL, "BAD\0", (size_t)4, "{}",
-                "86400");
+                "86400", "0");
+    /* a key of another type than a string: no bytes to compare, the key itself is kept */
+    saq__tx_unreadable(&Q, "saq:job:default:k", NULL, 0, "{}", 2, 86400, &c);
+    expect_call(&c, SCRIPT_UNREADABLE, 4, 8, "saq:default:active", "saq:default:incomplete",
+                "saq:job:default:k", "saq:default:libsaq:unreadable:k", "", "{}", "86400", "1");
 }
 
 /* issue 19: DELETE's KEYS (the record, every list and set, the marker, the
