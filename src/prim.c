@@ -43,6 +43,10 @@ static void prim_reply(saq__req_t *req, redisReply *rep, int err, const char *ms
     if (result == SAQ__TX_OK) {
         saq__log_commit(p->q, p->note);
         p->note = NULL;
+    }
+    /* SAME: a write sent again after its reply was lost, found stored: the
+     * first write landed uncounted, so it counts now (once) */
+    if (result == SAQ__TX_OK || result == SAQ__TX_SAME) {
         if (p->count == COUNT_FINISHED)
             saq__count_finish(p->q, p->status);
         else if (p->count == COUNT_RETRIED)
@@ -123,7 +127,7 @@ static void finishes_reply(saq__req_t *req, redisReply *rep, int err, const char
         saq__tx_item_t it = saq__tx_item(rep, err, msg, f->n, i, "unexpected reply to FINISHES");
         saq__tx_reply_t x = {SAQ__TX_NONE, 0, NULL, NULL};
         saq__tx_t result = it.r ? saq__tx_decode(SCRIPT_FINISH, it.r, &x) : SAQ__TX_NONE;
-        if (result == SAQ__TX_OK)
+        if (result == SAQ__TX_OK || result == SAQ__TX_SAME) /* as in prim_reply */
             saq__count_finish(f->q, f->it[i].status);
         if (f->it[i].done) /* each as its own FINISH's reply */
             f->it[i].done(f->it[i].ud, it.err, result == SAQ__TX_ABORTED && x.text ? x.text : it.msg, result);
@@ -288,8 +292,9 @@ void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, siz
         /* not one of this queue's job ids (pushed into the list by hand, or
          * another queue's): drop it from active, touch the key not */
         saq__cmdf(&q->cmd, NULL, NULL, "LREM %s 1 %s", q->k_active, id);
+        saq__cmdf(&q->cmd, NULL, NULL, "ZREM %s %s", q->k_incomplete, id); /* as a sweep would */
         saq__log(q, SAQ_LOG_WARNING, SAQ_EPROTO, SAQ__LF(SAQ__LS("id", id)),
-                 "'%s' in the queue's active list is not one of its job ids: dropped", id);
+                 "'%s' in the queue's lists is not one of its job ids: dropped", id);
         return;
     }
     saq_job_t j;
@@ -312,17 +317,26 @@ void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, siz
     }
     prim_t *p = json ? saq__malloc(sizeof *p) : NULL;
     if (p) {
-        *p = (prim_t){q, NULL, NULL, SCRIPT_UNREADABLE, COUNT_FINISHED, SAQ_STATUS_FAILED, NULL};
+        /* logged once the script wrote it (a second entry of the id, found
+         * settled already, is refused: nothing to say) */
+        saq__logrec_t *note =
+            saq__log_prepare(q, SAQ_LOG_ERROR, SAQ_EPROTO,
+                             SAQ__LF(SAQ__LS("job", key), SAQ__LS("reason", why), SAQ__LS("kept", keep)),
+                             "job %s: %s", key, msg ? msg : why);
+        *p = (prim_t){q, NULL, NULL, SCRIPT_UNREADABLE, COUNT_FINISHED, SAQ_STATUS_FAILED, note};
         settling = 1;
         saq__call_t c;
         saq__tx_unreadable(q, id, rec, reclen, json, len, KEEP_S, &c);
-        if (!saq__tx_send(q, &c, prim_reply, p))
+        if (!saq__tx_send(q, &c, prim_reply, p)) {
+            saq__log_discard(note);
             free(p);
+            settling = 0;
+        }
     }
-    saq__log(q, SAQ_LOG_ERROR, SAQ_EPROTO,
-             SAQ__LF(SAQ__LS("job", key), SAQ__LS("reason", why), SAQ__LS("kept", keep)),
-             "job %s: %s%s", key, msg ? msg : why,
-             settling ? "" : " (could not be settled: out of memory)");
+    if (!settling)
+        saq__log(q, SAQ_LOG_ERROR, SAQ_EPROTO,
+                 SAQ__LF(SAQ__LS("job", key), SAQ__LS("reason", why), SAQ__LS("kept", keep)),
+                 "job %s: %s (could not be settled: out of memory)", key, msg ? msg : why);
     free(json);
     free(msg);
     free(keep);

@@ -588,7 +588,14 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
      * marker text} ABORTED (0.13's marker); {-1, 'changed', record} TAKEN:
      * left where it is (the caller reads the record: aborted, it finishes it) */
     [SCRIPT_GIVE_BACK] =
-        "local cur = redis.call('GET', KEYS[3])\n"
+        "local cur = redis.pcall('GET', KEYS[3])\n"
+        /* a key of another type than a string: back in queued as it is, where
+         * a dequeue settles it failed, visibly (UNREADABLE) */
+        "if type(cur) == 'table' then\n"
+        "  if redis.call('LREM', KEYS[1], 1, KEYS[3]) == 0 then return {0} end\n"
+        "  redis.call('LPUSH', KEYS[2], KEYS[3])\n"
+        "  return {1}\n"
+        "end\n"
         "if not cur then\n"
         "  redis.call('LREM', KEYS[1], 1, KEYS[3])\n"
         "  return {0}\n"

@@ -561,6 +561,10 @@ static void test_unreadable_records_are_settled(void **state)
     freeReplyObject(rh_cmd(RC, "HSET saq:job:%s:hashed f v", n));
     freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:hashed", n, n));
     freeReplyObject(rh_cmd(RC, "ZADD saq:%s:incomplete 0 saq:job:%s:hashed", n, n));
+    /* and one that is not of this queue's ids at all: dropped from the lists, left alone */
+    freeReplyObject(rh_cmd(RC, "HSET foreign-%s f v", n));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued foreign-%s", n, n));
+    freeReplyObject(rh_cmd(RC, "ZADD saq:%s:incomplete 0 foreign-%s", n, n));
     saq_job_t *ok = enq(q, "noop", NULL);
     const char *a1[] = {"--conf", "max_payload_bytes=65536", NULL};
     pid_t worker = itest_spawn_worker(R->url, n, "/dev/null", a1);
@@ -583,7 +587,11 @@ static void test_unreadable_records_are_settled(void **state)
     assert_string_equal(ty->str, "hash"); /* the key itself, kept */
     freeReplyObject(ty);
     assert_true(rh_int(RC, "TTL saq:%s:libsaq:unreadable:hashed", n) > 0);
+    double end = now_s() + 5;
+    while (qcount(q, "incomplete") > 0 && now_s() < end)
+        sleep_ms(20);
     ASSERT_COUNTS(q, 0, 0, 0);
+    assert_int_equal(rh_int(RC, "HLEN foreign-%s", n), 1);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);
     saq_job_free(ok);

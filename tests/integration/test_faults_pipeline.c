@@ -237,7 +237,16 @@ static void run_case(int conc, int n, int mode, int every_ms, int hooks)
     assert_true(atomic_load(&peak) <= conc);
     assert_true(peak_gauge <= conc); /* saq_worker_stats_json's "running", saq_jobs_running */
     assert_int_equal(extra, 0);
-    env_close(&e, 0);
+    /* the worker's counters, once its writes are answered: each job counted
+     * complete once, also when its FINISH's reply was lost and the write sent
+     * again found it stored (it was not counted at all) */
+    assert_int_equal(saq_worker_stop(w, 2000), 0);
+    assert_int_equal(saq_worker_wait(w, TMO), 0);
+    const char *st = saq_worker_stats_json(w), *cp = st ? strstr(st, "\"complete\": ") : NULL;
+    printf("  counted complete: %d of %d\n", cp ? atoi(cp + 12) : -1, n);
+    assert_non_null(cp);
+    assert_int_equal(atoi(cp + 12), n);
+    env_close(&e, 1);
 }
 
 static void test_killed_connection_conc1(void **state)

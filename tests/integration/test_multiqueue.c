@@ -283,6 +283,43 @@ static void test_concurrency_is_total(void **state)
     }
 }
 
+/* A key of another type than a string (a hash) moved by a member whose
+ * slots are all taken: given back like any move (GIVE_BACK's GET failed on
+ * it, which left it in active, dropped later by a sweep without a trace),
+ * then settled failed once a slot frees, the key kept. */
+static void test_wrong_type_given_back(void **state)
+{
+    (void)state;
+    reset_counters();
+    saq_queue_t *qs[2] = {mkqueue("mq-wt-a", NULL, NULL), mkqueue("mq-wt-b", NULL, NULL)};
+    const char *b = saq_queue_name(qs[1]);
+    const char *kv[] = {"concurrency", "1", NULL};
+    saq_worker_t *w = mkmulti(qs, 2, NULL, kv);
+    assert_int_equal(saq_worker_start(w, NULL, 0), 0);
+    sleep_ms(300); /* both queues found empty: each member blocks on its own */
+    enq_n(qs[0], 'a', 1, 1500); /* the one slot, for 1.5 s */
+    double end = now_s() + 10;
+    while (atomic_load(&running) == 0 && now_s() < end)
+        sleep_ms(5);
+    freeReplyObject(rh_cmd(RC, "HSET saq:job:%s:wt f v", b));
+    freeReplyObject(rh_cmd(RC, "ZADD saq:%s:incomplete 0 saq:job:%s:wt", b, b));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:queued saq:job:%s:wt", b, b));
+    sleep_ms(500); /* b's blocking dequeue moves it, and gives it back: no slot */
+    assert_int_equal(rh_int(RC, "LLEN saq:%s:active", b), 0);
+    saq_job_t *j = wait_status(qs[1], "wt", "failed", TMO);
+    assert_non_null(strstr(saq_job_error(j), "not a job record"));
+    saq_job_free(j);
+    redisReply *ty = rh_cmd(RC, "TYPE saq:%s:libsaq:unreadable:wt", b);
+    assert_string_equal(ty->str, "hash");
+    freeReplyObject(ty);
+    wait_done(1, TMO);
+    ASSERT_COUNTS(qs[0], 0, 0, 0);
+    ASSERT_COUNTS(qs[1], 0, 0, 0);
+    stop_free(w);
+    for (int i = 0; i < 2; i++)
+        saq_queue_free(qs[i]);
+}
+
 /* A stop with jobs running on several queues and more queued: nothing stays
  * in active, every job not finished is back in queued (retried "cancelled"). */
 static void test_stop_in_flight(void **state)
@@ -460,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_strict_order),
         cmocka_unit_test(test_weighted_order),
         cmocka_unit_test(test_concurrency_is_total),
+        cmocka_unit_test(test_wrong_type_given_back),
         cmocka_unit_test(test_stop_in_flight),
         cmocka_unit_test(test_pull_mode),
         cmocka_unit_test(test_stopped_event_comes_last),
