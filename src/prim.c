@@ -21,6 +21,7 @@ typedef struct prim {
     count_t count;
     int status; /* COUNT_FINISHED: the status written */
     saq__logrec_t *note; /* logged once the write is done (SAQ__TX_OK), or NULL */
+    int note_unanswered; /* the note is logged also when no reply came (the outcome unknown) */
 } prim_t;
 
 void saq__count_finish(saq_queue_t *q, int status)
@@ -33,6 +34,18 @@ void saq__count_finish(saq_queue_t *q, int status)
         atomic_fetch_add(&q->n_aborted, 1);
 }
 
+/* A guarded FINISH's reply counted: OK, or SAME for complete and failed. SAME
+ * is a FINISH sent again after its reply was lost that found its run's
+ * outcome stored: only this run's worker writes complete or failed for it,
+ * so the first write landed uncounted and counts now (once). `aborted` has
+ * other writers (the abort watch, a sweep, a recovery), each counting its
+ * own: not counted again. */
+static void count_written(saq_queue_t *q, int status, saq__tx_t result)
+{
+    if (result == SAQ__TX_OK || (result == SAQ__TX_SAME && status != SAQ_STATUS_ABORTED))
+        saq__count_finish(q, status);
+}
+
 static void prim_reply(saq__req_t *req, redisReply *rep, int err, const char *msg)
 {
     prim_t *p = req->data;
@@ -40,18 +53,14 @@ static void prim_reply(saq__req_t *req, redisReply *rep, int err, const char *ms
     saq__tx_t result = err ? SAQ__TX_NONE : saq__tx_decode(p->script, rep, &x);
     if (result == SAQ__TX_ABORTED && x.text)
         msg = x.text;
-    if (result == SAQ__TX_OK) {
+    if (result == SAQ__TX_OK || (err && p->note_unanswered)) {
         saq__log_commit(p->q, p->note);
         p->note = NULL;
     }
-    /* SAME: a write sent again after its reply was lost, found stored: the
-     * first write landed uncounted, so it counts now (once) */
-    if (result == SAQ__TX_OK || result == SAQ__TX_SAME) {
-        if (p->count == COUNT_FINISHED)
-            saq__count_finish(p->q, p->status);
-        else if (p->count == COUNT_RETRIED)
-            atomic_fetch_add(&p->q->n_retried, 1);
-    }
+    if (p->count == COUNT_FINISHED)
+        count_written(p->q, p->status, result);
+    else if (p->count == COUNT_RETRIED && result == SAQ__TX_OK)
+        atomic_fetch_add(&p->q->n_retried, 1);
     if (p->done)
         p->done(p->ud, err, msg, result);
     saq__log_discard(p->note);
@@ -65,7 +74,7 @@ static void prim_send(saq_queue_t *q, saq__call_t *c, saq__done_fn done, void *u
 {
     prim_t *p = saq__malloc(sizeof *p);
     if (p) {
-        *p = (prim_t){q, done, ud, c->script, count, status, note};
+        *p = (prim_t){q, done, ud, c->script, count, status, note, 0};
         if (saq__tx_send(q, c, prim_reply, p))
             return;
         free(p);
@@ -127,8 +136,7 @@ static void finishes_reply(saq__req_t *req, redisReply *rep, int err, const char
         saq__tx_item_t it = saq__tx_item(rep, err, msg, f->n, i, "unexpected reply to FINISHES");
         saq__tx_reply_t x = {SAQ__TX_NONE, 0, NULL, NULL};
         saq__tx_t result = it.r ? saq__tx_decode(SCRIPT_FINISH, it.r, &x) : SAQ__TX_NONE;
-        if (result == SAQ__TX_OK || result == SAQ__TX_SAME) /* as in prim_reply */
-            saq__count_finish(f->q, f->it[i].status);
+        count_written(f->q, f->it[i].status, result);
         if (f->it[i].done) /* each as its own FINISH's reply */
             f->it[i].done(f->it[i].ud, it.err, result == SAQ__TX_ABORTED && x.text ? x.text : it.msg, result);
     }
@@ -323,7 +331,8 @@ void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, siz
             saq__log_prepare(q, SAQ_LOG_ERROR, SAQ_EPROTO,
                              SAQ__LF(SAQ__LS("job", key), SAQ__LS("reason", why), SAQ__LS("kept", keep)),
                              "job %s: %s", key, msg ? msg : why);
-        *p = (prim_t){q, NULL, NULL, SCRIPT_UNREADABLE, COUNT_FINISHED, SAQ_STATUS_FAILED, note};
+        /* logged also when the reply is lost: the job may be settled */
+        *p = (prim_t){q, NULL, NULL, SCRIPT_UNREADABLE, COUNT_FINISHED, SAQ_STATUS_FAILED, note, 1};
         settling = 1;
         saq__call_t c;
         saq__tx_unreadable(q, id, rec, reclen, json, len, KEEP_S, &c);
