@@ -335,15 +335,16 @@ const char *const saq__script_text[SCRIPT_COUNT_] = {
         "  return jobs\n"
         "end\n",
 
-    /* SWEEP: KEYS lock, active; ARGV lock milliseconds. Reply: {{id, record or nil}, ...} */
+    /* SWEEP: KEYS lock, active; ARGV lock milliseconds. Reply: {{id, record, nil
+     * (missing) or {type} (a key of another type than a string)}, ...} */
     [SCRIPT_SWEEP] =
         "local id_jobs = {}\n"
         "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
         "  redis.call('PSETEX', KEYS[1], ARGV[1], 1)\n"
         "  for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do\n"
-        /* not a string key: reported as missing, so the sweep drops the id */
+        /* not a string key: {its type}, for the sweep to settle it failed, visibly */
         "    local rec = redis.pcall('GET', v)\n"
-        "    if type(rec) == 'table' then rec = false end\n"
+        "    if type(rec) == 'table' then rec = {redis.call('TYPE', v)['ok']} end\n"
         "    id_jobs[i] = {v, rec}\n"
         "  end\n"
         "end\n"

@@ -16,6 +16,7 @@ typedef struct sweep_op {
     char *swept_msg; /* the worker's swept_error_message, or NULL: the queue's */
     char **ids, **recs;
     size_t *reclens;
+    char **types;    /* the type of a key that holds no string (a hash...), else NULL */
     size_t n, i;
     saq__buf_t swept;
     size_t nswept;
@@ -42,9 +43,11 @@ static void sweep_destroy(saq__op_t *op)
     for (size_t i = 0; i < s->n; i++) {
         free(s->ids[i]);
         free(s->recs[i]);
+        free(s->types[i]);
     }
     free(s->ids);
     free(s->recs);
+    free(s->types);
     free(s->reclens);
     saq__buf_free(&s->swept);
     saq_job_free(s->cur);
@@ -294,6 +297,13 @@ static void sweep_eval_item(saq__op_t *op)
     saq_queue_t *q = op->q;
     const char *id = s->ids[s->i];
     char e2[240];
+    if (s->types[s->i]) { /* its key holds no job record: failed, visibly, as a worker's dequeue does */
+        snprintf(e2, sizeof e2, "its key holds a %.40s, not a job record", s->types[s->i]);
+        sweep_mark_swept(s, id);
+        saq__settle_unreadable(q, id, NULL, 0, e2);
+        sweep_advance(op);
+        return;
+    }
     if (!s->recs[s->i]) { /* the record is gone: drop the id */
         sweep_drop(op, id);
         return;
@@ -365,7 +375,8 @@ static void sweep_listed(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
     s->ids = saq__calloc(n ? n : 1, sizeof *s->ids);
     s->recs = saq__calloc(n ? n : 1, sizeof *s->recs);
     s->reclens = saq__calloc(n ? n : 1, sizeof *s->reclens);
-    if (!s->ids || !s->recs || !s->reclens) {
+    s->types = saq__calloc(n ? n : 1, sizeof *s->types);
+    if (!s->ids || !s->recs || !s->reclens || !s->types) {
         saq__op_fail(op, SAQ_ENOMEM, "out of memory");
         return;
     }
@@ -377,6 +388,9 @@ static void sweep_listed(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
         if (p->elements > 1 && p->element[1]->type == REDIS_REPLY_STRING) {
             s->recs[s->n] = saq__strndup(p->element[1]->str, p->element[1]->len);
             s->reclens[s->n] = p->element[1]->len;
+        } else if (p->elements > 1 && p->element[1]->type == REDIS_REPLY_ARRAY && p->element[1]->elements == 1 &&
+                   p->element[1]->element[0]->type == REDIS_REPLY_STRING) { /* SWEEP's {type} */
+            s->types[s->n] = saq__strdup(p->element[1]->element[0]->str);
         }
         s->n++;
     }

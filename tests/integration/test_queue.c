@@ -805,6 +805,9 @@ static void test_sweep_missing_and_grace(void **state)
     /* a fake id in active (record missing) is swept at once; a job dequeued but
      * not yet marked gets a grace before it counts as stuck (#277) */
     freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:active saq:job:%s:ghost", n, n));
+    /* and a key of another type than a string: failed visibly, the key kept (it was dropped unseen) */
+    freeReplyObject(rh_cmd(RC, "HSET saq:job:%s:hashed f v", n));
+    freeReplyObject(rh_cmd(RC, "RPUSH saq:%s:active saq:job:%s:hashed", n, n));
     saq_job_free(enq(q, "noop", "{\"key\": \"moved\"}"));
     freeReplyObject(rh_cmd(RC, "LMOVE saq:%s:queued saq:%s:active LEFT RIGHT", n, n));
     saq_cq_t *cq = saq_cq_new();
@@ -815,7 +818,14 @@ static void test_sweep_missing_and_grace(void **state)
     assert_true(now_s() - t0 >= 0.9); /* it waited for the grace */
     assert_non_null(strstr(saq_event_json(ev), "ghost"));
     assert_non_null(strstr(saq_event_json(ev), "moved"));
+    assert_non_null(strstr(saq_event_json(ev), "hashed"));
     saq_event_free(ev);
+    saq_job_t *h = wait_status(q, "hashed", "failed", TMO);
+    assert_non_null(strstr(saq_job_error(h), "its key holds a hash, not a job record"));
+    saq_job_free(h);
+    redisReply *ty = rh_cmd(RC, "TYPE saq:%s:libsaq:unreadable:hashed", n);
+    assert_string_equal(ty->str, "hash");
+    freeReplyObject(ty);
     /* checklist 33: the lock */
     assert_int_equal(saq_queue_sweep(q, 60, 0.2, cq, 2), 0);
     ev = saq_cq_wait(cq, 2, TMO);
