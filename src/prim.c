@@ -11,6 +11,7 @@ typedef enum count {
     COUNT_NONE,     /* a requeue: the job was never run */
     COUNT_RETRIED,  /* n_retried */
     COUNT_FINISHED, /* the finish status's counter */
+    COUNT_FINISHED_AGAIN, /* the same, for a FINISH sent again after its reply was lost */
 } count_t;
 
 typedef struct prim {
@@ -19,7 +20,7 @@ typedef struct prim {
     void *ud;
     int script;
     count_t count;
-    int status; /* COUNT_FINISHED: the status written */
+    int status; /* COUNT_FINISHED(_AGAIN): the status written */
     saq__logrec_t *note; /* logged once the write is done (SAQ__TX_OK), or NULL */
     int note_unanswered; /* the note is logged also when no reply came (the outcome unknown) */
 } prim_t;
@@ -34,15 +35,15 @@ void saq__count_finish(saq_queue_t *q, int status)
         atomic_fetch_add(&q->n_aborted, 1);
 }
 
-/* A guarded FINISH's reply counted: OK, or SAME for complete and failed. SAME
- * is a FINISH sent again after its reply was lost that found its run's
- * outcome stored: only this run's worker writes complete or failed for it,
- * so the first write landed uncounted and counts now (once). `aborted` has
- * other writers (the abort watch, a sweep, a recovery), each counting its
- * own: not counted again. */
-static void count_written(saq_queue_t *q, int status, saq__tx_t result)
+/* A FINISH's reply counted: OK; or, for a FINISH sent again after its reply
+ * was lost (`again`), SAME for complete and failed: that run's outcome found
+ * stored is the first write, which landed uncounted, so it counts now (once).
+ * Not for `aborted`, which has other writers (the abort watch, a sweep, a
+ * recovery) that count their own; nor for a first write, whose SAME is
+ * another client's finish of the run (saq's Queue.finish), counted there. */
+static void count_written(saq_queue_t *q, int status, saq__tx_t result, int again)
 {
-    if (result == SAQ__TX_OK || (result == SAQ__TX_SAME && status != SAQ_STATUS_ABORTED))
+    if (result == SAQ__TX_OK || (result == SAQ__TX_SAME && again && status != SAQ_STATUS_ABORTED))
         saq__count_finish(q, status);
 }
 
@@ -57,8 +58,8 @@ static void prim_reply(saq__req_t *req, redisReply *rep, int err, const char *ms
         saq__log_commit(p->q, p->note);
         p->note = NULL;
     }
-    if (p->count == COUNT_FINISHED)
-        count_written(p->q, p->status, result);
+    if (p->count == COUNT_FINISHED || p->count == COUNT_FINISHED_AGAIN)
+        count_written(p->q, p->status, result, p->count == COUNT_FINISHED_AGAIN);
     else if (p->count == COUNT_RETRIED && result == SAQ__TX_OK)
         atomic_fetch_add(&p->q->n_retried, 1);
     if (p->done)
@@ -119,14 +120,14 @@ void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *resul
     }
     saq__call_t c;
     saq__tx_finish(q, j, json, len, guard, flags & SAQ__DEL_MARKER, &c);
-    prim_send(q, &c, done, ud, COUNT_FINISHED, status, NULL);
+    prim_send(q, &c, done, ud, flags & SAQ__REWRITE ? COUNT_FINISHED_AGAIN : COUNT_FINISHED, status, NULL);
     free(json);
 }
 
 typedef struct finishes {
     saq_queue_t *q;
     size_t n;
-    struct { saq__done_fn done; void *ud; int status; } it[];
+    struct { saq__done_fn done; void *ud; int status, again; } it[];
 } finishes_t;
 
 static void finishes_reply(saq__req_t *req, redisReply *rep, int err, const char *msg)
@@ -136,7 +137,7 @@ static void finishes_reply(saq__req_t *req, redisReply *rep, int err, const char
         saq__tx_item_t it = saq__tx_item(rep, err, msg, f->n, i, "unexpected reply to FINISHES");
         saq__tx_reply_t x = {SAQ__TX_NONE, 0, NULL, NULL};
         saq__tx_t result = it.r ? saq__tx_decode(SCRIPT_FINISH, it.r, &x) : SAQ__TX_NONE;
-        count_written(f->q, f->it[i].status, result);
+        count_written(f->q, f->it[i].status, result, f->it[i].again);
         if (f->it[i].done) /* each as its own FINISH's reply */
             f->it[i].done(f->it[i].ud, it.err, result == SAQ__TX_ABORTED && x.text ? x.text : it.msg, result);
     }
@@ -153,7 +154,9 @@ void saq__finish_jobs(saq_queue_t *q, saq__finish_item_t *items, size_t n)
             saq__call_t c;
             saq__tx_finish(q, items[i].j, items[i].json, items[i].len, items[i].guard,
                            items[i].flags & SAQ__DEL_MARKER, &c);
-            prim_send(q, &c, items[i].done, items[i].ud, COUNT_FINISHED, items[i].j->status, NULL);
+            prim_send(q, &c, items[i].done, items[i].ud,
+                      items[i].flags & SAQ__REWRITE ? COUNT_FINISHED_AGAIN : COUNT_FINISHED, items[i].j->status,
+                      NULL);
             free(items[i].json);
             items[i].json = NULL;
         }
@@ -167,6 +170,7 @@ void saq__finish_jobs(saq_queue_t *q, saq__finish_item_t *items, size_t n)
         f->it[i].done = items[i].done;
         f->it[i].ud = items[i].ud;
         f->it[i].status = items[i].j->status;
+        f->it[i].again = (items[i].flags & SAQ__REWRITE) != 0;
     }
     saq__call_t c;
     saq__tx_finishes(q, a, n, &c);

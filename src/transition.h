@@ -398,6 +398,7 @@ void saq__tx_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t 
  * SAQ__TX_ABORTED has msg = the abort reason). */
 typedef void (*saq__done_fn)(void *ud, int err, const char *msg, saq__tx_t result);
 #define SAQ__DEL_MARKER 1
+#define SAQ__REWRITE 2 /* sent again after its reply was lost (the counters take its SAME answer) */
 void saq__finish_job(saq_queue_t *q, saq_job_t *j, int status, const char *result,
                      const char *error, const saq__guard_t *guard, int flags, saq__done_fn done,
                      void *ud);
@@ -413,7 +414,7 @@ typedef struct saq__finish_item {
     char *json;
     size_t len;
     const saq__guard_t *guard;
-    int flags;          /* SAQ__DEL_MARKER */
+    int flags;          /* SAQ__DEL_MARKER, SAQ__REWRITE */
     saq__done_fn done;
     void *ud;
 } saq__finish_item_t;
