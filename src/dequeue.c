@@ -187,23 +187,25 @@ static void dup_entry_done(saq__req_t *req, redisReply *r, int err, const char *
 
 /* A dequeued id with its record: build the lease (the caller gates it, then
  * marks it active). NULL when there is nothing to mark. */
+/* A moved id whose key holds no job record (a hash, a list...; `type` NULL:
+ * not known): settled failed, visibly, the key kept, instead of dropped
+ * unseen; its slot goes back. */
+static void settle_wrong_type(saq_worker_t *w, const char *id, size_t len, const char *type)
+{
+    char *c = saq__strndup(id, len);
+    w->errors++;
+    if (c)
+        saq__settle_wrong_type(w->q, c, type);
+    free(c);
+    saq__slots_put(w, 1);
+}
+
 static saq__lease_t *start_job(saq_worker_t *w, redisReply *idr, redisReply *rec)
 {
     saq_queue_t *q = w->q;
     char e2[240];
-    if (idr && idr->type == REDIS_REPLY_STRING && rec && rec->type == REDIS_REPLY_ARRAY) {
-        /* DEQUEUE's {type}: its key holds no job record (a hash, a list...):
-         * settled failed, visibly, the key kept, instead of dropped unseen */
-        const char *ty = rec->elements == 1 && rec->element[0]->type == REDIS_REPLY_STRING
-                             ? rec->element[0]->str : NULL;
-        char *id = saq__strndup(idr->str, idr->len);
-        snprintf(e2, sizeof e2, "its key holds %s%.40s, not a job record", ty ? "a " : "another type than a string",
-                 ty ? ty : "");
-        w->errors++;
-        if (id)
-            saq__settle_unreadable(q, id, NULL, 0, e2);
-        free(id);
-        saq__slots_put(w, 1);
+    if (idr && idr->type == REDIS_REPLY_STRING && rec && rec->type == REDIS_REPLY_ARRAY) { /* DEQUEUE's {type} */
+        settle_wrong_type(w, idr->str, idr->len, saq__tx_key_type(rec));
         return NULL;
     }
     if (!idr || idr->type != REDIS_REPLY_STRING || !rec || rec->type != REDIS_REPLY_STRING) {
@@ -387,9 +389,7 @@ static void get_after_move(saq__req_t *req, redisReply *r, int err, const char *
     if ((w->stopping || w->paused) && !err && r && r->type == REDIS_REPLY_STRING) {
         saq__give_back(w, idr.str, idr.len, r->str, r->len, 1); /* stopping, or its queue was paused meanwhile */
     } else if (err == SAQ_EREDIS && msg && !strncmp(msg, "WRONGTYPE", 9)) {
-        /* its key holds no job record: as DEQUEUE's {type}, the type unknown */
-        redisReply none = {.type = REDIS_REPLY_ARRAY};
-        start_job(w, &idr, &none); /* settles it: no lease */
+        settle_wrong_type(w, idr.str, idr.len, NULL); /* GET does not say which type */
     } else {
         saq__lease_t *l = start_job(w, &idr, err ? NULL : r);
         gate(w, &l, 1);

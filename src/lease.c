@@ -287,6 +287,7 @@ static void lease_write(saq__lease_t *l)
         saq__worker_ref(w); /* the write may end the lease before the pump below */
     }
     l->outcome_sent = l->outcome_sent || out.action != SAQ__OUTCOME_NONE;
+    int flags = out.flags | (l->write_tries ? SAQ__REWRITE : 0);
     saq__lease_ref(l); /* the write's */
     switch (out.action) {
     case SAQ__OUTCOME_NONE:
@@ -303,13 +304,12 @@ static void lease_write(saq__lease_t *l)
                 lease_written(l, e, msg, SAQ__TX_NONE);
                 break;
             }
-            l->fin_flags = out.flags | (l->write_tries ? SAQ__REWRITE : 0);
+            l->fin_flags = flags;
             saq__list_push_back(&w->fin_pending, &l->fin_link);
             saq__worker_poke(w, SAQ__POKE_FLUSH); /* which pumps after the FINISHES */
             break;
         }
-        saq__finish_job(q, j, out.status, out.result, out.error, &l->guard,
-                        out.flags | (l->write_tries ? SAQ__REWRITE : 0), lease_written, l);
+        saq__finish_job(q, j, out.status, out.result, out.error, &l->guard, flags, lease_written, l);
         break;
     }
     if (early) {

@@ -296,6 +296,14 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
     free(json);
 }
 
+void saq__settle_wrong_type(saq_queue_t *q, const char *id, const char *type)
+{
+    char why[120];
+    snprintf(why, sizeof why, "its key holds %s%.40s, not a job record", type ? "a " : "another type than a string",
+             type ? type : "");
+    saq__settle_unreadable(q, id, NULL, 0, why);
+}
+
 void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
                             const char *why)
 {

@@ -298,9 +298,8 @@ static void sweep_eval_item(saq__op_t *op)
     const char *id = s->ids[s->i];
     char e2[240];
     if (s->types[s->i]) { /* its key holds no job record: failed, visibly, as a worker's dequeue does */
-        snprintf(e2, sizeof e2, "its key holds a %.40s, not a job record", s->types[s->i]);
         sweep_mark_swept(s, id);
-        saq__settle_unreadable(q, id, NULL, 0, e2);
+        saq__settle_wrong_type(q, id, s->types[s->i]);
         sweep_advance(op);
         return;
     }
@@ -388,9 +387,8 @@ static void sweep_listed(saq__op_t *op, saq__req_t *req, redisReply *r, int err,
         if (p->elements > 1 && p->element[1]->type == REDIS_REPLY_STRING) {
             s->recs[s->n] = saq__strndup(p->element[1]->str, p->element[1]->len);
             s->reclens[s->n] = p->element[1]->len;
-        } else if (p->elements > 1 && p->element[1]->type == REDIS_REPLY_ARRAY && p->element[1]->elements == 1 &&
-                   p->element[1]->element[0]->type == REDIS_REPLY_STRING) { /* SWEEP's {type} */
-            s->types[s->n] = saq__strdup(p->element[1]->element[0]->str);
+        } else if (p->elements > 1 && saq__tx_key_type(p->element[1])) {
+            s->types[s->n] = saq__strdup(saq__tx_key_type(p->element[1]));
         }
         s->n++;
     }

@@ -508,6 +508,13 @@ redisReply *saq__tx_dequeued_id(const redisReply *r, size_t i) { return r->eleme
 
 redisReply *saq__tx_dequeued_record(const redisReply *r, size_t i) { return r->element[2 * i + 1]; }
 
+const char *saq__tx_key_type(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_STRING
+               ? r->element[0]->str
+               : NULL;
+}
+
 int saq__tx_alive_decode(const redisReply *r, saq__tx_alive_reply_t *out)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||

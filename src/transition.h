@@ -173,13 +173,18 @@ void saq__tx_enqueues(saq_queue_t *q, const saq__tx_enqueue_t *a, size_t n, saq_
 /* DEQUEUE up to max jobs (LMOVE when the server has it, or its version is not
  * known yet; RPOPLPUSH before Redis 6.2). KEYS queued, active; ARGV max,
  * '1' = LMOVE. Reply: {id, record, id, record, ...} (a record is nil when
- * missing or not a string): read with saq__tx_dequeued*. */
+ * missing, {type} when its key is not a string: saq__tx_key_type): read
+ * with saq__tx_dequeued*. */
 void saq__tx_dequeue(saq_queue_t *q, int max, saq__call_t *c);
 /* The jobs a DEQUEUE reply moved (0 for anything but an array). */
 size_t saq__tx_dequeued(const redisReply *r);
 /* The i-th moved job's id and record (i < saq__tx_dequeued(r)). */
 redisReply *saq__tx_dequeued_id(const redisReply *r, size_t i);
 redisReply *saq__tx_dequeued_record(const redisReply *r, size_t i);
+/* DEQUEUE's and SWEEP's {type} in place of a record, for a key of another
+ * type than a string: that type's name (in r), or NULL when r is no such
+ * reply (or names none). */
+const char *saq__tx_key_type(const redisReply *r);
 
 /* MARK a dequeued job active. */
 typedef struct saq__tx_mark {
@@ -443,6 +448,9 @@ void saq__recover_job(saq_queue_t *q, const char *old, size_t oldlen, saq_job_t 
  * queue's job ids is only dropped from `active`. */
 void saq__settle_unreadable(saq_queue_t *q, const char *id, const char *rec, size_t reclen,
                             const char *why);
+/* saq__settle_unreadable of an id whose key holds another type than a
+ * string: `type` (NULL: not known) named in the job's error. */
+void saq__settle_wrong_type(saq_queue_t *q, const char *id, const char *type);
 /* Count a finished job in the queue's counters (complete, failed, aborted). */
 void saq__count_finish(saq_queue_t *q, int status);
 /* Write the registry entry for `wid` (spec 3.13): both key families when
